@@ -1,0 +1,200 @@
+// Package api serves the daemon's control API as JSON over HTTP on a unix
+// socket (mode 0600: root only), and is the client that `vigil status`,
+// `vigil reload` and `vigil handover` use.
+//
+//	GET  /v1/status               the status.Snapshot
+//	POST /v1/reload               check and apply the configuration file again
+//	POST /v1/handover?instance=N  planned handover of instance N (all when empty)
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/status"
+)
+
+// DefaultSocket is where the daemon listens unless told otherwise.
+const DefaultSocket = "/run/vigil/vigil.sock"
+
+// Daemon is what the API exposes. Implementations must be safe for
+// concurrent use (the engine answers through its own loop).
+type Daemon interface {
+	Snapshot(ctx context.Context) (status.Snapshot, error)
+	Reload(ctx context.Context) (ReloadResult, error)
+	Handover(ctx context.Context, instance string) error
+}
+
+// ReloadResult tells what a reload did.
+type ReloadResult struct {
+	Applied     bool     `json:"applied"`
+	Diagnostics []string `json:"diagnostics,omitempty"` // file:line:col: severity: message
+	Changes     []string `json:"changes,omitempty"`     // one line per added/changed/removed object
+	Duration    string   `json:"duration"`
+}
+
+// Error is the JSON body of a failed request.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// Listen opens the unix socket at path with mode 0600, creating its
+// directory. A socket file left by a dead daemon is replaced; one that a live
+// daemon answers on is an error.
+func Listen(path string) (net.Listener, error) {
+	if err := os.MkdirAll(dirOf(path), 0o755); err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("api: %s: another daemon is listening there", path)
+	}
+	_ = os.Remove(path)
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("api: listen %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	return ln, nil
+}
+
+func dirOf(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i > 0 {
+		return p[:i]
+	}
+	return "."
+}
+
+// Handler returns the API's HTTP handler.
+func Handler(d Daemon, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		s, err := d.Snapshot(r.Context())
+		reply(w, s, err)
+	})
+	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
+		res, err := d.Reload(r.Context())
+		if err == nil && !res.Applied {
+			writeJSON(w, http.StatusUnprocessableEntity, res)
+			return
+		}
+		reply(w, res, err)
+	})
+	mux.HandleFunc("POST /v1/handover", func(w http.ResponseWriter, r *http.Request) {
+		err := d.Handover(r.Context(), r.URL.Query().Get("instance"))
+		reply(w, map[string]bool{"ok": err == nil}, err)
+	})
+	return mux
+}
+
+func reply(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, Error{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// Serve serves the API on ln until ctx is done, then shuts down and returns.
+func Serve(ctx context.Context, ln net.Listener, d Daemon, log *slog.Logger) error {
+	srv := &http.Server{Handler: Handler(d, log), ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-errc
+		return nil
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("api: serve: %w", err)
+	}
+}
+
+// Client talks to a daemon's API socket.
+type Client struct {
+	hc *http.Client
+}
+
+// NewClient returns a client for the socket at path.
+func NewClient(path string) *Client {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}
+	return &Client{hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, "http://vigil"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("api: is the daemon running? %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("api: read reply: %w", err)
+	}
+	if resp.StatusCode == http.StatusInternalServerError {
+		var e Error
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("api: %s", resp.Status)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("api: decode reply (%s): %w", resp.Status, err)
+	}
+	return nil
+}
+
+// Status fetches the daemon's snapshot.
+func (c *Client) Status(ctx context.Context) (status.Snapshot, error) {
+	var s status.Snapshot
+	err := c.do(ctx, http.MethodGet, "/v1/status", &s)
+	return s, err
+}
+
+// Reload asks the daemon to reload its configuration.
+func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
+	var r ReloadResult
+	err := c.do(ctx, http.MethodPost, "/v1/reload", &r)
+	return r, err
+}
+
+// Handover asks the daemon to hand instance (all when "") over to a backup.
+func (c *Client) Handover(ctx context.Context, instance string) error {
+	var r map[string]bool
+	return c.do(ctx, http.MethodPost, "/v1/handover?instance="+instance, &r)
+}

@@ -1,0 +1,290 @@
+// Package status defines the daemon's state as the outside world sees it:
+// the snapshot that `vigil status`, the API, the web page and the metrics
+// collector read. It holds plain data only; the engine builds a Snapshot on
+// request inside its own loop, so nothing here is shared mutable state.
+package status
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Snapshot is the whole daemon state at one instant.
+type Snapshot struct {
+	Daemon         Daemon          `json:"daemon"`
+	Instances      []Instance      `json:"instances"`
+	SyncGroups     []SyncGroup     `json:"sync_groups,omitempty"`
+	VirtualServers []VirtualServer `json:"virtual_servers,omitempty"`
+	Heartbeat      *Heartbeat      `json:"heartbeat,omitempty"`
+	Transitions    []Transition    `json:"transitions"`
+}
+
+// Daemon describes the running process.
+type Daemon struct {
+	Version    string    `json:"version"`
+	PID        int       `json:"pid"`
+	Started    time.Time `json:"started"`
+	ConfigFile string    `json:"config_file"`
+	RouterID   string    `json:"router_id,omitempty"`
+	Reloads    uint64    `json:"reloads"`
+	LastReload time.Time `json:"last_reload,omitempty"`
+}
+
+// Instance is one VRRP instance.
+type Instance struct {
+	Name              string    `json:"name"`
+	Interface         string    `json:"interface"`
+	Family            string    `json:"family"` // "inet" or "inet6"
+	Version           int       `json:"version"`
+	VRID              int       `json:"vrid"`
+	State             string    `json:"state"`
+	BasePriority      int       `json:"base_priority"`
+	EffectivePriority int       `json:"effective_priority"`
+	AdvertInterval    Duration  `json:"advert_interval"`
+	Master            string    `json:"master,omitempty"` // address of the current master, as last heard (or ours)
+	VIPs              []string  `json:"vips"`
+	SyncGroup         string    `json:"sync_group,omitempty"`
+	Since             time.Time `json:"since"`
+	Reason            string    `json:"reason"`
+	Trackers          []Tracker `json:"trackers,omitempty"`
+	Counters          Counters  `json:"counters"`
+}
+
+// Counters are an instance's cumulative counters.
+type Counters struct {
+	AdvertsSent     uint64            `json:"adverts_sent"`
+	AdvertsReceived uint64            `json:"adverts_received"`
+	Dropped         map[string]uint64 `json:"dropped,omitempty"` // by reason
+	Transitions     uint64            `json:"transitions"`
+	BecameMaster    uint64            `json:"became_master"`
+	PriorityZeroRx  uint64            `json:"priority_zero_received"`
+	PriorityZeroTx  uint64            `json:"priority_zero_sent"`
+}
+
+// Tracker is one tracked object's state as it affects an instance.
+type Tracker struct {
+	Kind   string `json:"kind"` // interface, script, file, process
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Weight int    `json:"weight"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// SyncGroup is a vrrp_sync_group.
+type SyncGroup struct {
+	Name      string   `json:"name"`
+	State     string   `json:"state"`
+	Instances []string `json:"instances"`
+}
+
+// VirtualServer is one virtual service and its real servers.
+type VirtualServer struct {
+	Name        string       `json:"name"` // e.g. "192.168.1.100:80/tcp" or "fwmark 1"
+	Algo        string       `json:"algo"`
+	Kind        string       `json:"kind"`
+	Backend     string       `json:"backend"` // nftables or ipvs
+	QuorumUp    bool         `json:"quorum_up"`
+	Active      bool         `json:"active"` // installed in the kernel
+	Sorry       string       `json:"sorry_server,omitempty"`
+	SorryActive bool         `json:"sorry_active,omitempty"`
+	RealServers []RealServer `json:"real_servers"`
+}
+
+// RealServer is one real server with its checkers.
+type RealServer struct {
+	Addr     string    `json:"addr"`
+	Weight   int       `json:"weight"`
+	Healthy  bool      `json:"healthy"`
+	Since    time.Time `json:"since,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Checkers []Checker `json:"checkers,omitempty"`
+}
+
+// Checker is the last result of one health checker.
+type Checker struct {
+	Kind     string    `json:"kind"`
+	OK       bool      `json:"ok"`
+	Reason   string    `json:"reason,omitempty"`
+	LastRun  time.Time `json:"last_run,omitempty"`
+	Failures int       `json:"consecutive_failures"`
+}
+
+// Heartbeat is the state of a heartbeat-style cluster.
+type Heartbeat struct {
+	Node   string           `json:"node"`
+	Nodes  []HeartbeatNode  `json:"nodes"`
+	Pings  []HeartbeatPing  `json:"ping_nodes,omitempty"`
+	Groups []HeartbeatGroup `json:"groups"`
+}
+
+// HeartbeatNode is a cluster member as seen from here.
+type HeartbeatNode struct {
+	Name      string               `json:"name"`
+	Status    string               `json:"status"` // active, dead, up, init
+	LastHeard map[string]time.Time `json:"last_heard,omitempty"` // by medium
+}
+
+// HeartbeatPing is a ping node's reachability.
+type HeartbeatPing struct {
+	Addr      string `json:"addr"`
+	Reachable bool   `json:"reachable"`
+}
+
+// HeartbeatGroup is one haresources resource group.
+type HeartbeatGroup struct {
+	Name      string   `json:"name"`
+	Home      string   `json:"home"`
+	Owner     string   `json:"owner"` // node currently holding it, "" when none
+	Resources []string `json:"resources"`
+	State     string   `json:"state"`
+}
+
+// Transition is one state change with its reason, for the timeline.
+type Transition struct {
+	At       time.Time `json:"at"`
+	Kind     string    `json:"kind"` // instance, group, real_server, heartbeat
+	Name     string    `json:"name"`
+	From     string    `json:"from"`
+	To       string    `json:"to"`
+	Reason   string    `json:"reason"`
+	Priority int       `json:"priority,omitempty"`
+}
+
+// Duration marshals as a string such as "1s" or "100ms".
+type Duration time.Duration
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("status: duration %q: %w", b, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Timeline keeps the last N transitions. It is not safe for concurrent use:
+// the engine owns it.
+type Timeline struct {
+	max  int
+	ring []Transition
+	next int
+	full bool
+}
+
+// NewTimeline returns a timeline holding up to max entries.
+func NewTimeline(max int) *Timeline {
+	if max < 1 {
+		max = 1
+	}
+	return &Timeline{max: max, ring: make([]Transition, 0, max)}
+}
+
+// Add appends a transition, dropping the oldest when full.
+func (t *Timeline) Add(tr Transition) {
+	if len(t.ring) < t.max {
+		t.ring = append(t.ring, tr)
+		return
+	}
+	t.ring[t.next] = tr
+	t.next = (t.next + 1) % t.max
+	t.full = true
+}
+
+// List returns the transitions, oldest first.
+func (t *Timeline) List() []Transition {
+	out := make([]Transition, 0, len(t.ring))
+	if t.full {
+		out = append(out, t.ring[t.next:]...)
+		out = append(out, t.ring[:t.next]...)
+		return out
+	}
+	return append(out, t.ring...)
+}
+
+// WriteText prints a snapshot for people, as `vigil status` does.
+func WriteText(w io.Writer, s Snapshot) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "vigil %s  pid %d  up %s  config %s\n", s.Daemon.Version, s.Daemon.PID,
+		time.Since(s.Daemon.Started).Round(time.Second), s.Daemon.ConfigFile)
+	if len(s.Instances) > 0 {
+		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "INSTANCE\tIFACE\tVRID\tVER\tSTATE\tPRIO\tMASTER\tVIPS\tSINCE\tREASON")
+		for _, in := range s.Instances {
+			prio := fmt.Sprint(in.EffectivePriority)
+			if in.EffectivePriority != in.BasePriority {
+				prio = fmt.Sprintf("%d(%d)", in.EffectivePriority, in.BasePriority)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\tv%d\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Interface, in.VRID, in.Version,
+				in.State, prio, dash(in.Master), dash(strings.Join(in.VIPs, ",")), in.Since.Format(time.TimeOnly), in.Reason)
+		}
+	}
+	for _, in := range s.Instances {
+		if len(in.Trackers) == 0 {
+			continue
+		}
+		fmt.Fprintf(tw, "\ntrackers of %s:\n", in.Name)
+		for _, tr := range in.Trackers {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\tweight %d\t%s\n", tr.Kind, tr.Name, okText(tr.OK, "ok", "FAIL"), tr.Weight, tr.Detail)
+		}
+	}
+	if len(s.SyncGroups) > 0 {
+		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "SYNC GROUP\tSTATE\tINSTANCES")
+		for _, g := range s.SyncGroups {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", g.Name, g.State, strings.Join(g.Instances, ","))
+		}
+	}
+	for _, vs := range s.VirtualServers {
+		fmt.Fprintf(tw, "\nvirtual server %s  %s/%s on %s  quorum %s%s\n", vs.Name, vs.Algo, vs.Kind, vs.Backend,
+			okText(vs.QuorumUp, "up", "DOWN"), map[bool]string{true: "  sorry server " + vs.Sorry + " ACTIVE", false: ""}[vs.SorryActive])
+		for _, rs := range vs.RealServers {
+			fmt.Fprintf(tw, "  %s\tweight %d\t%s\t%s\n", rs.Addr, rs.Weight, okText(rs.Healthy, "up", "DOWN"), rs.Reason)
+		}
+	}
+	if hb := s.Heartbeat; hb != nil {
+		fmt.Fprintf(tw, "\nheartbeat node %s\n", hb.Node)
+		for _, n := range hb.Nodes {
+			var media []string
+			for m, at := range n.LastHeard {
+				media = append(media, fmt.Sprintf("%s %s ago", m, time.Since(at).Round(time.Millisecond)))
+			}
+			sort.Strings(media)
+			fmt.Fprintf(tw, "  node %s\t%s\t%s\n", n.Name, n.Status, strings.Join(media, ", "))
+		}
+		for _, p := range hb.Pings {
+			fmt.Fprintf(tw, "  ping %s\t%s\n", p.Addr, okText(p.Reachable, "reachable", "UNREACHABLE"))
+		}
+		for _, g := range hb.Groups {
+			fmt.Fprintf(tw, "  group %s\thome %s\trunning on %s\t%s\t%s\n", g.Name, g.Home, dash(g.Owner), g.State, strings.Join(g.Resources, " "))
+		}
+	}
+	if n := len(s.Transitions); n > 0 {
+		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "RECENT TRANSITIONS")
+		start := max(0, n-10)
+		for _, tr := range s.Transitions[start:] {
+			fmt.Fprintf(tw, "%s\t%s %s\t%s -> %s\t%s\n", tr.At.Format("15:04:05.000"), tr.Kind, tr.Name, tr.From, tr.To, tr.Reason)
+		}
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func okText(ok bool, yes, no string) string {
+	if ok {
+		return yes
+	}
+	return no
+}

@@ -1,0 +1,60 @@
+package status
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestTimelineKeepsTheLastN(t *testing.T) {
+	tl := NewTimeline(3)
+	for i := range 5 {
+		tl.Add(Transition{Name: string(rune('a' + i))})
+	}
+	var got []string
+	for _, tr := range tl.List() {
+		got = append(got, tr.Name)
+	}
+	if diff := cmp.Diff([]string{"c", "d", "e"}, got); diff != "" {
+		t.Fatalf("(-want +got)\n%s", diff)
+	}
+}
+
+func TestSnapshotJSONRoundTrip(t *testing.T) {
+	in := Snapshot{
+		Daemon:    Daemon{Version: "dev", PID: 7, Started: time.Unix(1700000000, 0).UTC()},
+		Instances: []Instance{{Name: "VI_1", State: "MASTER", AdvertInterval: Duration(100 * time.Millisecond), VIPs: []string{"192.168.1.100/24"}}},
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(`"advert_interval":"100ms"`)) {
+		t.Fatalf("duration not human readable: %s", b)
+	}
+	var out Snapshot
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(in, out); diff != "" {
+		t.Fatalf("(-want +got)\n%s", diff)
+	}
+}
+
+func TestWriteTextShowsInstances(t *testing.T) {
+	var b bytes.Buffer
+	err := WriteText(&b, Snapshot{Instances: []Instance{{Name: "VI_1", Interface: "eth0", VRID: 55, Version: 2,
+		State: "BACKUP", BasePriority: 100, EffectivePriority: 80, Master: "192.168.1.105", VIPs: []string{"192.168.1.100/24"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"VI_1", "eth0", "55", "BACKUP", "80(100)", "192.168.1.105", "192.168.1.100/24"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, b.String())
+		}
+	}
+}
