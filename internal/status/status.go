@@ -124,7 +124,7 @@ type Heartbeat struct {
 // HeartbeatNode is a cluster member as seen from here.
 type HeartbeatNode struct {
 	Name      string               `json:"name"`
-	Status    string               `json:"status"` // active, dead, up, init
+	Status    string               `json:"status"`               // active, dead, up, init
 	LastHeard map[string]time.Time `json:"last_heard,omitempty"` // by medium
 }
 
