@@ -204,9 +204,17 @@ func TestNamespaceMissingInterface(t *testing.T) {
 		}
 	}
 
-	li, err := h.Link("eth0")
-	if err != nil {
-		t.Fatal(err)
+	// linkwatch may report carrier-on up to a second after the lab set
+	// eth0 up: poll.
+	var li netif.LinkInfo
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var err error
+		if li, err = h.Link("eth0"); err != nil {
+			t.Fatal(err)
+		}
+		if li.Usable() || time.Now().After(deadline) {
+			break
+		}
 	}
 	if li.Name != "eth0" || !li.Up || !li.Running || !li.Usable() || li.MTU != 1500 || li.MAC.String() != r1.Iface("eth0").MAC {
 		t.Errorf("Link(eth0) = %+v", li)
@@ -301,8 +309,14 @@ func TestNamespaceWatchLinks(t *testing.T) {
 
 	eth0 := func(e netif.LinkEvent) bool { return e.Link.Name == "eth0" && !e.Deleted }
 	first := waitFor(t, events, "initial eth0", eth0)
-	if !first.Initial || !first.Link.Usable() {
-		t.Errorf("first event %+v, want Initial and usable", first)
+	if !first.Initial || !first.Link.Up {
+		t.Errorf("first event %+v, want Initial and up", first)
+	}
+	// Just after `ip link set up` the kernel may still report eth0 not
+	// running: linkwatch applies carrier-on with a delay (up to 1 s). Start
+	// from a usable link.
+	if !first.Link.Usable() {
+		waitFor(t, events, "eth0 running", func(e netif.LinkEvent) bool { return eth0(e) && e.Link.Usable() })
 	}
 
 	steps := []struct {
