@@ -38,6 +38,7 @@ func newGarpLab(t *testing.T) *garpLab {
 		Addrs: []string{"192.168.1.20/24", "fd00::20/64"}})
 	g.newcomer = netnstest.AddHost(t, l, "newcomer", lab.Iface{Name: "eth0", LAN: "lan",
 		Addrs: []string{"192.168.1.21/24"}})
+	netnstest.WaitLANReady(t, l, g.master, g.client, g.newcomer)
 	err := g.master.Do(func() error {
 		h, err := netif.Open()
 		if err != nil {

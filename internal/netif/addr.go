@@ -87,9 +87,9 @@ func parseAddrMsg(b []byte) (Addr, error) {
 	if plen > alen*8 {
 		return Addr{}, fmt.Errorf("netif: prefix length %d", plen)
 	}
-	attrs, err := nl.ParseRouteAttr(b[unix.SizeofIfAddrmsg:])
+	attrs, err := parseAttrs(b[unix.SizeofIfAddrmsg:])
 	if err != nil {
-		return Addr{}, fmt.Errorf("netif: address attributes: %w", err)
+		return Addr{}, err
 	}
 	ip := func(v []byte) (netip.Addr, error) {
 		if len(v) != alen {
@@ -100,8 +100,8 @@ func parseAddrMsg(b []byte) (Addr, error) {
 	}
 	var local, address netip.Addr
 	for _, at := range attrs {
-		v := at.Value
-		switch at.Attr.Type {
+		v := at.value
+		switch at.typ {
 		case unix.IFA_ADDRESS:
 			if address, err = ip(v); err != nil {
 				return Addr{}, err
@@ -305,4 +305,29 @@ func (h *Handle) RemoveStale(vips []VIP) ([]Addr, error) {
 		}
 	}
 	return removed, errors.Join(errs...)
+}
+
+type rtattr struct {
+	typ   uint16
+	value []byte
+}
+
+// parseAttrs splits rtnetlink attributes. It replaces nl.ParseRouteAttr,
+// which (vishvananda/netlink v1.3.1) panics when the last attribute is not
+// padded to 4 bytes; this one checks every length and never panics.
+func parseAttrs(b []byte) ([]rtattr, error) {
+	var out []rtattr
+	for len(b) >= 4 {
+		l := int(binary.NativeEndian.Uint16(b[0:2]))
+		if l < 4 || l > len(b) {
+			return nil, fmt.Errorf("netif: attribute length %d with %d bytes left", l, len(b))
+		}
+		out = append(out, rtattr{typ: binary.NativeEndian.Uint16(b[2:4]) & 0x3fff, value: b[4:l]})
+		l = (l + 3) &^ 3
+		if l > len(b) {
+			break // unpadded last attribute
+		}
+		b = b[l:]
+	}
+	return out, nil
 }

@@ -48,20 +48,19 @@ const watchRcvBuf = 1 << 20
 // ErrOverrun if notifications were lost.
 func (h *Handle) WatchLinks(ctx context.Context, fn func(LinkEvent)) error {
 	return h.watch(ctx, unix.RTM_GETLINK, nl.NewIfInfomsg(unix.AF_UNSPEC),
-		[]uint{unix.RTNLGRP_LINK}, func(m syscall.NetlinkMessage, initial bool) error {
+		[]uint{unix.RTNLGRP_LINK}, func(m syscall.NetlinkMessage, initial bool) {
 			if m.Header.Type != unix.RTM_NEWLINK && m.Header.Type != unix.RTM_DELLINK {
-				return nil
+				return
 			}
 			hdr := unix.NlMsghdr(m.Header)
 			if len(m.Data) < unix.SizeofIfInfomsg {
-				return nil // counted as nothing: the kernel never sends it
+				return // the kernel never sends it
 			}
 			l, err := netlink.LinkDeserialize(&hdr, m.Data)
 			if err != nil {
-				return nil
+				return
 			}
 			fn(LinkEvent{Link: linkInfo(l), Deleted: m.Header.Type == unix.RTM_DELLINK, Initial: initial})
-			return nil
 		})
 }
 
@@ -70,16 +69,15 @@ func (h *Handle) WatchLinks(ctx context.Context, fn func(LinkEvent)) error {
 // for example a VIP removed by hand with `ip addr del`.
 func (h *Handle) WatchAddrs(ctx context.Context, fn func(AddrEvent)) error {
 	return h.watch(ctx, unix.RTM_GETADDR, nl.NewIfAddrmsg(unix.AF_UNSPEC),
-		[]uint{unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR}, func(m syscall.NetlinkMessage, initial bool) error {
+		[]uint{unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR}, func(m syscall.NetlinkMessage, initial bool) {
 			if m.Header.Type != unix.RTM_NEWADDR && m.Header.Type != unix.RTM_DELADDR {
-				return nil
+				return
 			}
 			a, err := parseAddrMsg(m.Data)
 			if err != nil {
-				return nil
+				return
 			}
 			fn(AddrEvent{Addr: a, Deleted: m.Header.Type == unix.RTM_DELADDR, Initial: initial})
-			return nil
 		})
 }
 
@@ -87,7 +85,7 @@ func (h *Handle) WatchAddrs(ctx context.Context, fn func(AddrEvent)) error {
 // state with a getType request, and feeds every message to handle until ctx
 // is done.
 func (h *Handle) watch(ctx context.Context, getType int, dumpMsg nl.NetlinkRequestData, groups []uint,
-	handle func(m syscall.NetlinkMessage, initial bool) error) error {
+	handle func(m syscall.NetlinkMessage, initial bool)) error {
 	s, err := nl.SubscribeAt(h.ns, netns.None(), unix.NETLINK_ROUTE, groups...)
 	if err != nil {
 		return fmt.Errorf("netif: subscribe: %w", err)
@@ -147,9 +145,7 @@ func (h *Handle) watch(ctx context.Context, getType int, dumpMsg nl.NetlinkReque
 				}
 				continue
 			}
-			if err := handle(m, initial); err != nil {
-				return err
-			}
+			handle(m, initial)
 		}
 	}
 }

@@ -60,6 +60,7 @@ func newLab(t testing.TB) *testLab {
 	tl.r2 = netnstest.AddHost(t, l, "r2", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"192.168.1.106/24", "fd00::106/64"}})
 	tl.r3 = netnstest.AddHost(t, l, "r3", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"192.168.1.107/24", "fd00::107/64"}})
 	tl.sniffer = netnstest.AddHost(t, l, "sniff", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"192.168.1.200/24"}})
+	netnstest.WaitLANReady(t, l, tl.r1, tl.r2, tl.r3, tl.sniffer)
 	return tl
 }
 
