@@ -32,7 +32,7 @@ import (
 // and garp return when a named interface does not exist. The engine turns it
 // into the FAULT state instead of failing the daemon: keepalived does the same
 // for an interface missing at start.
-var ErrLinkNotFound = errors.New("link not found")
+var ErrLinkNotFound = errors.New("netif: link not found")
 
 // LinkNotFoundError reports the name (or index) of a missing interface. It
 // matches ErrLinkNotFound.
