@@ -1,0 +1,193 @@
+package garp_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/garp"
+	"github.com/vigil-ha/vigil/internal/lab"
+	"github.com/vigil-ha/vigil/internal/netif"
+	"github.com/vigil-ha/vigil/internal/netnstest"
+)
+
+const (
+	masterMAC = "02:00:c0:a8:01:69" // the MAC of keepalived's capture
+	staleMAC  = "02:00:00:00:00:99" // where clients think the VIP is
+)
+
+type garpLab struct {
+	master, client, newcomer *lab.Host
+	sender                   *garp.Sender
+	ifindex                  int
+	mac                      net.HardwareAddr
+}
+
+func newGarpLab(t *testing.T) *garpLab {
+	l := netnstest.New(t, "garp")
+	g := &garpLab{}
+	g.master = netnstest.AddHost(t, l, "master", lab.Iface{Name: "eth0", LAN: "lan", MAC: masterMAC,
+		Addrs: []string{"192.168.1.105/24", "fd00::105/64"}})
+	g.client = netnstest.AddHost(t, l, "client", lab.Iface{Name: "eth0", LAN: "lan",
+		Addrs: []string{"192.168.1.20/24", "fd00::20/64"}})
+	g.newcomer = netnstest.AddHost(t, l, "newcomer", lab.Iface{Name: "eth0", LAN: "lan",
+		Addrs: []string{"192.168.1.21/24"}})
+	netnstest.WaitLANReady(t, l, g.master, g.client, g.newcomer)
+	err := g.master.Do(func() error {
+		h, err := netif.Open()
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		li, err := h.Link("eth0")
+		if err != nil {
+			return err
+		}
+		g.ifindex, g.mac = li.Index, li.MAC
+		for _, v := range []string{"192.168.1.100/24 dev eth0", "fd00::100/64 dev eth0"} {
+			vip, err := netif.ParseVIP(strings.Fields(v))
+			if err != nil {
+				return err
+			}
+			if err := h.AddVIP(vip); err != nil {
+				return err
+			}
+		}
+		g.sender, err = garp.Open()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.sender.Close() })
+	return g
+}
+
+// neigh returns the client's neighbour entry for addr ("" if none).
+func neigh(t *testing.T, h *lab.Host, addr string) string {
+	t.Helper()
+	out, err := h.Run("ip", "neigh", "show", addr, "dev", "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(out)
+}
+
+func waitNeigh(t *testing.T, h *lab.Host, addr, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := neigh(t, h, addr)
+		if strings.Contains(got, want) || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestNamespaceGARP: a client whose ARP cache points the VIP at another MAC
+// follows keepalived's gratuitous ARP to the new master; the frame on the
+// wire is keepalived's captured frame byte for byte.
+func TestNamespaceGARP(t *testing.T) {
+	g := newGarpLab(t)
+	if _, err := g.client.Run("ip", "neigh", "replace", "192.168.1.100", "lladdr", staleMAC, "dev", "eth0", "nud", "stale"); err != nil {
+		t.Fatal(err)
+	}
+	// A host with no entry learns one only with arp_accept=1 (Linux creates
+	// entries from gratuitous ARP only then); existing entries are updated
+	// either way.
+	if err := g.newcomer.Sysctl("net/ipv4/conf/eth0/arp_accept", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := neigh(t, g.client, "192.168.1.100"); !strings.Contains(got, staleMAC) {
+		t.Fatalf("precondition: client entry %q, want %s", got, staleMAC)
+	}
+	if got := neigh(t, g.newcomer, "192.168.1.100"); got != "" {
+		t.Fatalf("precondition: newcomer has an entry %q", got)
+	}
+	cap := netnstest.StartCapture(t, g.client, "eth0", "arp")
+
+	if err := g.sender.SendARP(g.ifindex, g.mac, netip.MustParseAddr("192.168.1.100")); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitNeigh(t, g.client, "192.168.1.100", masterMAC); !strings.Contains(got, "lladdr "+masterMAC) {
+		t.Errorf("client neighbour entry %q, want lladdr %s", got, masterMAC)
+	}
+	if got := waitNeigh(t, g.newcomer, "192.168.1.100", masterMAC); !strings.Contains(got, "lladdr "+masterMAC) {
+		t.Errorf("newcomer (arp_accept=1) entry %q, want lladdr %s", got, masterMAC)
+	}
+
+	b, err := os.ReadFile("testdata/vrrpv2-garp.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden, _ := hex.DecodeString(strings.TrimSpace(string(b)))
+	frames := cap.Frames(t, 1, 5*time.Second)
+	if len(frames) == 0 {
+		t.Fatal("nothing captured")
+	}
+	if !bytes.Equal(frames[0], golden) {
+		t.Errorf("captured\n %x\nwant keepalived's\n %x", frames[0], golden)
+	}
+}
+
+// TestNamespaceNA: an unsolicited NA (override flag) moves a client's IPv6
+// neighbour entry to the new master; the router flag reaches it too.
+func TestNamespaceNA(t *testing.T) {
+	g := newGarpLab(t)
+	if _, err := g.client.Run("ip", "-6", "neigh", "replace", "fd00::100", "lladdr", staleMAC, "dev", "eth0", "nud", "stale"); err != nil {
+		t.Fatal(err)
+	}
+	if got := neigh(t, g.client, "fd00::100"); !strings.Contains(got, staleMAC) {
+		t.Fatalf("precondition: client entry %q, want %s", got, staleMAC)
+	}
+	cap := netnstest.StartCapture(t, g.client, "eth0", "icmp6 and ip6[40] == 136")
+	vip := netip.MustParseAddr("fd00::100")
+	if err := g.sender.SendNA(g.ifindex, g.mac, vip, false); err != nil {
+		t.Fatal(err)
+	}
+	got := waitNeigh(t, g.client, "fd00::100", masterMAC)
+	if !strings.Contains(got, "lladdr "+masterMAC) || strings.Contains(got, "router") {
+		t.Errorf("client neighbour entry %q, want lladdr %s without router", got, masterMAC)
+	}
+	want, _ := garp.NAFrame(g.mac, vip, false)
+	frames := cap.Frames(t, 1, 5*time.Second)
+	if len(frames) == 0 || !bytes.Equal(frames[0], want) {
+		t.Errorf("captured %x\nwant %x", frames, want)
+	}
+
+	// The master forwards IPv6: keepalived sets the router flag.
+	if err := g.master.Sysctl("net/ipv6/conf/eth0/forwarding", "1"); err != nil {
+		t.Fatal(err)
+	}
+	var router bool
+	if err := g.master.Do(func() (err error) { router, err = garp.IPv6Forwarding("eth0"); return err }); err != nil || !router {
+		t.Fatalf("IPv6Forwarding(eth0) = %v, %v; want true", router, err)
+	}
+	if err := g.sender.SendNA(g.ifindex, g.mac, vip, router); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitNeigh(t, g.client, "fd00::100", "router"); !strings.Contains(got, "router") {
+		t.Errorf("client neighbour entry %q, want the router flag", got)
+	}
+}
+
+func TestNamespaceSendErrors(t *testing.T) {
+	g := newGarpLab(t)
+	err := g.sender.SendARP(9999, g.mac, netip.MustParseAddr("192.168.1.100"))
+	if !errors.Is(err, netif.ErrLinkNotFound) {
+		t.Errorf("SendARP on a missing ifindex: %v, want ErrLinkNotFound", err)
+	}
+	if err := g.master.Do(func() error { _, err := garp.IPv6Forwarding("eth9"); return err }); !errors.Is(err, netif.ErrLinkNotFound) {
+		t.Errorf("IPv6Forwarding(eth9): %v, want ErrLinkNotFound", err)
+	}
+	if _, err := garp.IPv6Forwarding("../all"); err == nil {
+		t.Error("IPv6Forwarding accepted a path")
+	}
+}
