@@ -1,0 +1,811 @@
+package vrrp
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/vrrp/packet"
+)
+
+// Instance is one VRRP instance's state machine. It is not safe for
+// concurrent use: one goroutine (the engine's) calls Step, Deadline and
+// Status. It holds no references to the outside world and reads no clock.
+type Instance struct {
+	cfg   Config
+	is6   bool
+	state State
+	// want is keepalived's wantstate: the state the instance would be in
+	// disregarding its sync group. A backup whose timer expired while its
+	// group could not go master keeps want == StateMaster.
+	want State
+
+	base, prio     uint8 // base (lowered on an owner conflict) and effective priority
+	masterAdverInt time.Duration
+	// msDown is keepalived's ms_down_timer: the down interval last armed in
+	// Backup (Master_Down_Interval, Skew_Time after a priority-0 advert, or
+	// what was left of it when an advert was ignored). PriorityChanged
+	// shifts the deadline by the change of this value, as keepalived does.
+	msDown      time.Duration
+	sands       time.Time // the deadline; zero when no timer runs
+	downCause   string    // why the Backup timer would fire, for the Transition
+	preemptTime time.Time // preempt_delay: when preemption becomes allowed; zero if not started
+
+	linkDown, trackFault bool
+	faultReason          string
+	vipSet               bool
+
+	masterAddr netip.Addr
+	masterPrio uint8
+	txChecksum packet.ChecksumMode
+	rxOldSum   bool // accept only the multicast-pseudo-header checksum on unicast (old_unicast_checksum, or after the fallback)
+
+	handover      bool // sent priority 0, holding the addresses
+	handoverStop  bool // finish in Stopped instead of Backup
+	handoverUntil time.Time
+	yielding      bool
+
+	lastTransition time.Time
+	lastReason     string
+	counters       Counters
+
+	group    *SyncGroup
+	groupIdx int
+	out      []Action
+}
+
+// Counters are keepalived's per-instance statistics (vrrp_stats), kept by the
+// instance because only it knows which adverts were valid. What happens
+// before an advert reaches an instance (socket errors, packet.Parse
+// rejections, unknown VRIDs) the engine counts itself.
+type Counters struct {
+	AdvertsReceived      uint64 // adverts that passed every check
+	AdvertsSent          uint64 // SendAdvert actions
+	PriorityZeroReceived uint64
+	PriorityZeroSent     uint64
+	BecomeMaster         uint64
+	ReleaseMaster        uint64
+	Dropped              [dropReasonEnd]uint64 // by DropReason; see DroppedFor
+}
+
+// DroppedFor returns the number of adverts dropped for r.
+func (c Counters) DroppedFor(r DropReason) uint64 {
+	if r >= dropReasonEnd {
+		return 0
+	}
+	return c.Dropped[r]
+}
+
+// Status is a snapshot of an instance for the status API and metrics.
+type Status struct {
+	Name    string
+	VRID    uint8
+	Version uint8
+	State   State
+	// WantMaster: a Backup whose Master_Down_Timer expired but whose sync
+	// group holds it back (keepalived's wantstate MASTER).
+	WantMaster     bool
+	Priority       uint8 // effective priority
+	BasePriority   uint8
+	MasterAddr     netip.Addr // the current master as last heard; our Source when we are master
+	MasterPriority uint8
+	MasterAdverInt time.Duration // learned from the master (VRRPv3, RFC 5798 §6.4.2)
+	VIPsHeld       bool
+	Handover       bool // sent priority 0, holding addresses until HandoverUntil
+	HandoverUntil  time.Time
+	Yielding       bool // after a Handover: not preempting until Reclaim
+	LinkUp         bool
+	TrackFault     bool
+	TxChecksum     packet.ChecksumMode
+	Deadline       time.Time
+	LastTransition time.Time
+	LastReason     string
+	Counters       Counters
+}
+
+// New returns an instance in Init. It starts nothing: Step(now, Start{}) does.
+func New(cfg Config) (*Instance, error) {
+	c, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	i := &Instance{
+		cfg:            c,
+		is6:            c.Source.Is6(),
+		state:          StateInit,
+		want:           c.InitialState,
+		base:           c.Priority,
+		prio:           c.Priority,
+		masterAdverInt: c.AdverInt,
+	}
+	i.msDown = i.masterDownInterval()
+	switch {
+	case c.Version != packet.Version3 || i.is6:
+	case c.V3ChecksumAsV2:
+		i.txChecksum = packet.ChecksumNoPseudoHeader
+	case c.Unicast && c.OldUnicastChecksum == OldChecksumAlways:
+		i.txChecksum = packet.ChecksumMulticastPseudoHeader
+		i.rxOldSum = true
+	}
+	return i, nil
+}
+
+// Config returns the normalised configuration.
+func (i *Instance) Config() Config { return i.cfg }
+
+// State returns the current state.
+func (i *Instance) State() State { return i.state }
+
+// Deadline returns when the engine must deliver Timeout: the Master_Down_Timer
+// in Backup, the Adver_Timer in Master, the handover bound while handing
+// over; zero when no timer runs (Init, Fault, Stopped).
+func (i *Instance) Deadline() time.Time { return i.sands }
+
+// Status returns a snapshot of the instance.
+func (i *Instance) Status() Status {
+	return Status{
+		Name:           i.cfg.Name,
+		VRID:           i.cfg.VRID,
+		Version:        i.cfg.Version,
+		State:          i.state,
+		WantMaster:     i.state == StateBackup && i.want == StateMaster,
+		Priority:       i.prio,
+		BasePriority:   i.base,
+		MasterAddr:     i.masterAddr,
+		MasterPriority: i.masterPrio,
+		MasterAdverInt: i.masterAdverInt,
+		VIPsHeld:       i.vipSet,
+		Handover:       i.handover,
+		HandoverUntil:  i.handoverUntil,
+		Yielding:       i.yielding,
+		LinkUp:         !i.linkDown,
+		TrackFault:     i.trackFault,
+		TxChecksum:     i.txChecksum,
+		Deadline:       i.sands,
+		LastTransition: i.lastTransition,
+		LastReason:     i.lastReason,
+		Counters:       i.counters,
+	}
+}
+
+// Step feeds one event to the instance at time now and returns what the
+// engine must do, in order. An instance that belongs to a SyncGroup must be
+// driven through SyncGroup.Step instead, or its group will not follow.
+func (i *Instance) Step(now time.Time, ev Event) []Action {
+	i.handle(now, ev)
+	out := i.out
+	i.out = nil
+	return out
+}
+
+func (i *Instance) emit(a Action) {
+	if i.group != nil {
+		i.group.emit(i.groupIdx, a)
+		return
+	}
+	i.out = append(i.out, a)
+}
+
+func (i *Instance) handle(now time.Time, ev Event) {
+	switch e := ev.(type) {
+	case Start:
+		i.start(now)
+	case Stop:
+		i.stop(now)
+	case Timeout:
+		i.timeout(now)
+	case Received:
+		i.receive(now, e)
+	case PriorityChanged:
+		i.setPriority(e.Priority)
+	case LinkChanged:
+		reason := "interface up"
+		if !e.Up {
+			reason = "interface down"
+		}
+		i.setFault(now, !e.Up, i.trackFault, reason)
+	case FaultChanged:
+		reason := e.Reason
+		switch {
+		case reason != "":
+		case e.Fault:
+			reason = "tracker failed"
+		default:
+			reason = "trackers recovered"
+		}
+		i.setFault(now, i.linkDown, e.Fault, reason)
+	case Handover:
+		i.startHandover(now, false)
+	case Reclaim:
+		i.yielding = false
+	case SourceChanged:
+		if a := e.Addr.Unmap(); a.IsValid() && a.Is6() == i.is6 {
+			i.cfg.Source = a
+		}
+	}
+}
+
+func (i *Instance) faulted() bool { return i.linkDown || i.trackFault }
+
+func (i *Instance) masterDownInterval() time.Duration {
+	return masterDown(i.cfg.Version, i.prio, i.masterAdverInt, i.cfg.DownTimerAdverts)
+}
+
+func (i *Instance) skew() time.Duration {
+	return SkewTime(i.cfg.Version, i.prio, i.masterAdverInt)
+}
+
+func (i *Instance) transition(now time.Time, to State, reason string) {
+	from := i.state
+	i.state = to
+	i.lastTransition = now
+	i.lastReason = reason
+	i.emit(Transition{From: from, To: to, Reason: reason})
+}
+
+func (i *Instance) drop(r DropReason, src netip.Addr, format string, args ...any) {
+	i.counters.Dropped[r]++
+	d := Dropped{Reason: r, Src: src}
+	if format != "" {
+		d.Detail = fmt.Sprintf(format, args...)
+	}
+	i.emit(d)
+}
+
+// advert builds our advertisement with priority prio (vrrp_build_vrrp_v2/v3).
+func (i *Instance) advert(prio uint8) packet.Advert {
+	a := packet.Advert{
+		Version:      i.cfg.Version,
+		Type:         packet.TypeAdvertisement,
+		VRID:         i.cfg.VRID,
+		Priority:     prio,
+		CountIPAddrs: uint8(len(i.cfg.VIPs)),
+		Addrs:        i.cfg.VIPs,
+		ChecksumMode: i.txChecksum,
+	}
+	if i.cfg.Version == packet.Version2 {
+		a.AdverInt = uint16(i.cfg.AdverInt / time.Second)
+		a.AuthType = i.cfg.AuthType
+		if i.cfg.AuthType == packet.AuthPass {
+			a.AuthData = i.cfg.AuthPass
+		}
+	} else {
+		a.AdverInt = uint16(i.cfg.AdverInt / (10 * time.Millisecond))
+	}
+	return a
+}
+
+func (i *Instance) sendAdvert(prio uint8) {
+	i.counters.AdvertsSent++
+	if prio == 0 {
+		i.counters.PriorityZeroSent++
+	}
+	i.emit(SendAdvert{Priority: prio, Advert: i.advert(prio)})
+}
+
+// armBackup (re)starts the Master_Down_Timer with d.
+func (i *Instance) armBackup(now time.Time, d time.Duration, cause string) {
+	i.msDown = d
+	i.sands = now.Add(d)
+	i.downCause = cause
+}
+
+// ignore is keepalived's vrrp_state_backup ignore_advert path: the timer
+// keeps running, and ms_down_timer becomes what is left of it.
+func (i *Instance) ignore(now time.Time) {
+	if i.state != StateBackup {
+		return
+	}
+	i.msDown = max(i.sands.Sub(now), 0)
+}
+
+func (i *Instance) start(now time.Time) {
+	if i.state != StateInit && i.state != StateStopped {
+		return
+	}
+	i.masterAdverInt = i.cfg.AdverInt
+	i.preemptTime = time.Time{}
+	i.handover, i.handoverStop = false, false
+	i.want = i.cfg.InitialState
+	if i.faulted() || (i.group != nil && i.group.state == StateFault) {
+		// keepalived vrrp_init_state: "Entering FAULT STATE (init)".
+		i.want = StateFault
+		i.sands = time.Time{}
+		reason := "fault at start"
+		if i.faulted() {
+			reason = "fault at start: " + i.currentFaultReason()
+		}
+		i.transition(now, StateFault, reason)
+		return
+	}
+	if i.cfg.InitialState == StateMaster && i.base == PriorityOwner &&
+		(i.group == nil || i.group.state == StateMaster) {
+		// RFC 5798 §6.4.1: the address owner sends an advert, takes the
+		// addresses and becomes master at once. keepalived 2.2.7
+		// vrrp_init_state does it through a 1 µs Backup timer without a
+		// BACKUP notification; the outcome is the same.
+		i.gotoMaster(now, "address owner at startup")
+		return
+	}
+	// RFC 5798 §6.4.1: otherwise Backup with Master_Down_Timer set to
+	// Master_Down_Interval. keepalived 2.2.7 does this for `state MASTER`
+	// below priority 255 as well.
+	i.want = StateBackup
+	i.transition(now, StateBackup, "start")
+	i.armBackup(now, i.masterDownInterval(), "no advert since start")
+}
+
+// gotoMaster is keepalived's vrrp_state_goto_master + vrrp_state_master_tx:
+// send an advert first (so the old master drops the addresses before our
+// gratuitous ARPs), take the addresses, arm the Adver_Timer. It returns false
+// if the sync group holds the instance back.
+func (i *Instance) gotoMaster(now time.Time, reason string) bool {
+	if i.group != nil && !i.group.canGotoMaster(i) {
+		// keepalived vrrp_sync_can_goto_master: wait for the other members.
+		i.want = StateMaster
+		i.armBackup(now, i.masterDownInterval(), i.downCause)
+		return false
+	}
+	i.want = StateMaster
+	i.yielding = false
+	i.masterAdverInt = i.cfg.AdverInt
+	i.masterAddr, i.masterPrio = i.cfg.Source, i.prio
+	i.sendAdvert(i.prio)
+	if !i.vipSet {
+		i.vipSet = true
+		i.counters.BecomeMaster++
+		i.emit(TakeOver{})
+	}
+	i.sands = now.Add(i.cfg.AdverInt)
+	i.transition(now, StateMaster, reason)
+	return true
+}
+
+// leaveMaster is keepalived's vrrp_state_leave_master + vrrp_restore_interface.
+func (i *Instance) leaveMaster(now time.Time, to State, reason string, prio0 bool) {
+	if prio0 {
+		i.sendAdvert(0)
+	}
+	if i.vipSet {
+		i.vipSet = false
+		i.emit(Release{})
+	}
+	i.counters.ReleaseMaster++
+	i.handover, i.handoverStop = false, false
+	i.handoverUntil = time.Time{}
+	i.want = to
+	i.transition(now, to, reason)
+	switch to {
+	case StateBackup:
+		i.preemptTime = time.Time{}
+		i.armBackup(now, i.masterDownInterval(), "no advert from the new master")
+	default:
+		i.msDown = i.masterDownInterval()
+		i.sands = time.Time{}
+	}
+}
+
+func (i *Instance) timeout(now time.Time) {
+	if i.sands.IsZero() || now.Before(i.sands) {
+		return
+	}
+	switch {
+	case i.handover:
+		i.finishHandover(now, "handover: no new master heard before the timeout")
+	case i.state == StateBackup:
+		// RFC 5798 §6.4.2: Master_Down_Timer fired.
+		i.gotoMaster(now, "master down timer expired: "+i.downCause)
+	case i.state == StateMaster:
+		// RFC 5798 §6.4.3: Adver_Timer fired.
+		i.sendAdvert(i.prio)
+		i.sands = now.Add(i.cfg.AdverInt)
+	}
+}
+
+func (i *Instance) stop(now time.Time) {
+	switch i.state {
+	case StateMaster:
+		if i.cfg.HandoverOnStop {
+			i.startHandover(now, true)
+			return
+		}
+		// RFC 5798 §6.4.3 Shutdown: send priority 0 and leave. keepalived
+		// restore_vrrp_interfaces: vrrp_restore_interface(vrrp, true, ...).
+		i.leaveMaster(now, StateStopped, "stop", !i.handover)
+	case StateBackup, StateFault, StateInit:
+		// RFC 5798 §6.4.2 Shutdown: cancel the timer.
+		i.want = StateStopped
+		i.sands = time.Time{}
+		i.transition(now, StateStopped, "stop")
+	}
+}
+
+func (i *Instance) startHandover(now time.Time, stop bool) {
+	if i.state != StateMaster {
+		i.yielding = true
+		if stop {
+			i.stop(now)
+		}
+		return
+	}
+	if stop {
+		i.handoverStop = true
+	} else {
+		i.yielding = true
+	}
+	if i.handover {
+		return
+	}
+	// Toward peers this is a graceful stop: priority 0, they take over after
+	// Skew_Time (RFC 5798 §6.4.2). The addresses stay until finishHandover.
+	i.handover = true
+	i.handoverUntil = now.Add(i.cfg.HandoverTimeout)
+	i.sendAdvert(0)
+	i.sands = i.handoverUntil
+	i.emit(HandoverStarted{Until: i.handoverUntil})
+}
+
+func (i *Instance) finishHandover(now time.Time, reason string) {
+	to := StateBackup
+	if i.handoverStop {
+		to = StateStopped
+	}
+	i.leaveMaster(now, to, reason, false)
+}
+
+func (i *Instance) setPriority(p int) {
+	// keepalived vrrp_set_effective_priority: "Don't change priority if
+	// address owner"; otherwise clamp to 1..254.
+	if i.base == PriorityOwner {
+		return
+	}
+	np := uint8(min(max(p, 1), PriorityOwner-1))
+	if np == i.prio {
+		return
+	}
+	i.prio = np
+	old := i.msDown
+	i.msDown = i.masterDownInterval()
+	if i.state == StateBackup && !i.sands.IsZero() {
+		// keepalived: sands moves by the change of ms_down_timer.
+		i.sands = i.sands.Add(i.msDown - old)
+	}
+}
+
+func (i *Instance) currentFaultReason() string {
+	switch {
+	case i.linkDown && i.trackFault:
+		return "interface down, " + i.faultReason
+	case i.linkDown:
+		return "interface down"
+	}
+	return i.faultReason
+}
+
+// setFault is keepalived's down_instance / try_up_instance.
+func (i *Instance) setFault(now time.Time, linkDown, trackFault bool, reason string) {
+	was := i.faulted()
+	if trackFault && !i.trackFault {
+		i.faultReason = reason
+	}
+	i.linkDown, i.trackFault = linkDown, trackFault
+	if was == i.faulted() {
+		return
+	}
+	if i.faulted() {
+		i.down(now, "fault: "+i.currentFaultReason())
+	} else {
+		i.up(now, "fault cleared: "+reason)
+	}
+}
+
+func (i *Instance) down(now time.Time, reason string) {
+	switch i.state {
+	case StateMaster, StateBackup:
+		i.enterFault(now, reason)
+	}
+	if i.group != nil && i.group.faultCount() == 1 {
+		i.group.syncFault(now, i, reason)
+	}
+}
+
+// enterFault moves a running instance to Fault. keepalived's
+// vrrp_state_leave_master with wantstate FAULT sends a priority-0 advert
+// and then vrrp_restore_interface(advF=true) sends a second one; vigil sends
+// one.
+func (i *Instance) enterFault(now time.Time, reason string) {
+	switch i.state {
+	case StateMaster:
+		i.leaveMaster(now, StateFault, reason, !i.handover)
+	case StateBackup:
+		i.want = StateFault
+		i.sands = time.Time{}
+		i.transition(now, StateFault, reason)
+	}
+}
+
+func (i *Instance) up(now time.Time, reason string) {
+	if i.state != StateFault {
+		return
+	}
+	// keepalived 2.2.7 try_up_instance: down_instance left wantstate FAULT,
+	// so even an address owner comes back as BACKUP ("wantstate ==
+	// VRRP_STATE_MAST && base_priority == VRRP_PRIO_OWNER" is false) and
+	// waits Master_Down_Interval.
+	i.want = StateBackup
+	if i.group != nil && i.group.faultCount() > 0 {
+		return // another member is still down: the group stays in Fault
+	}
+	i.leaveFault(now, reason)
+	if i.group != nil {
+		i.group.syncBackup(now, i, reason)
+	}
+}
+
+// leaveFault is keepalived's vrrp_state_leave_fault towards BACKUP.
+func (i *Instance) leaveFault(now time.Time, reason string) {
+	i.want = StateBackup
+	i.preemptTime = time.Time{}
+	i.masterAdverInt = i.cfg.AdverInt
+	i.transition(now, StateBackup, reason)
+	i.armBackup(now, i.masterDownInterval(), "no advert since leaving fault")
+}
+
+func (i *Instance) receive(now time.Time, e Received) {
+	src := e.Src.Unmap().WithZone("")
+	switch {
+	case i.state == StateBackup:
+		i.receiveBackup(now, e, src)
+	case i.state == StateMaster && i.handover:
+		i.receiveHandover(now, e, src)
+	case i.state == StateMaster:
+		i.receiveMaster(now, e, src)
+	default:
+		// keepalived vrrp_dispatcher_read: "We just ignore a message received
+		// when we are in fault state or not yet fully initialised".
+		i.drop(DropInactive, src, "")
+	}
+}
+
+// check is keepalived 2.2.7's vrrp_check_packet for what the codec did not
+// check. checkAddr enables the address list and unicast source checks.
+func (i *Instance) check(e Received, src netip.Addr, checkAddr bool) (DropReason, string) {
+	a := &e.Advert
+	if a.VRID != i.cfg.VRID {
+		return DropVRID, fmt.Sprintf("VRID %d", a.VRID)
+	}
+	if !src.IsValid() || src.Is6() != i.is6 {
+		return DropFamily, fmt.Sprintf("source %v", e.Src)
+	}
+	// RFC 3768 §7.1 / RFC 5798 §7.1, §5.1.1.3, §5.1.2.3: TTL / hop limit
+	// must be 255. keepalived does not check it for unicast (routed peers).
+	if !i.cfg.Unicast && e.TTL >= 0 && e.TTL != packet.TTL {
+		return DropTTL, fmt.Sprintf("TTL %d", e.TTL)
+	}
+	if a.Version != i.cfg.Version {
+		return DropVersion, fmt.Sprintf("version %d, ours %d", a.Version, i.cfg.Version)
+	}
+	if a.Version == packet.Version2 {
+		switch {
+		case a.AuthType == packet.AuthAH:
+			return DropAuthUnsupported, ""
+		case a.AuthType != i.cfg.AuthType:
+			return DropAuthType, fmt.Sprintf("auth type %v, ours %v", a.AuthType, i.cfg.AuthType)
+		case a.AuthType == packet.AuthPass && !i.is6 &&
+			subtle.ConstantTimeCompare(a.AuthData[:], i.cfg.AuthPass[:]) != 1:
+			return DropAuthFailure, ""
+		}
+		// RFC 3768 §7.1 and keepalived: "advertisement interval mismatch",
+		// VRRP_PACKET_DROP.
+		if a.Interval() != i.cfg.AdverInt {
+			return DropInterval, fmt.Sprintf("interval %v, ours %v", a.Interval(), i.cfg.AdverInt)
+		}
+	} else if a.AdverInt == 0 {
+		// RFC 9568 erratum 8301. keepalived 2.2.7 would accept it and
+		// time out at once; no keepalived sends it.
+		return DropZeroInterval, ""
+	}
+	if checkAddr && int(a.CountIPAddrs) != len(i.cfg.VIPs) {
+		return DropAddrCount, fmt.Sprintf("%d addresses, ours %d", a.CountIPAddrs, len(i.cfg.VIPs))
+	}
+	if r, d := i.checkChecksum(e, src); r != 0 {
+		return r, d
+	}
+	if e.Unicast != i.cfg.Unicast {
+		// keepalived: "Expected multicast but received unicast packet".
+		return DropCastMismatch, fmt.Sprintf("unicast %v on a unicast=%v instance", e.Unicast, i.cfg.Unicast)
+	}
+	if !checkAddr {
+		return 0, ""
+	}
+	for _, v := range i.cfg.VIPs {
+		if !slices.Contains(a.Addrs, v) {
+			// RFC 5798 §7.1 says to continue if the sender is the owner
+			// (priority 255); keepalived 2.2.7 drops whatever the priority.
+			return DropAddrList, fmt.Sprintf("%v missing", v)
+		}
+	}
+	if i.cfg.Unicast && i.cfg.CheckUnicastSrc {
+		n := slices.IndexFunc(i.cfg.Peers, func(p Peer) bool { return p.Addr == src })
+		if n < 0 {
+			return DropNotPeer, ""
+		}
+		if p := i.cfg.Peers[n]; e.TTL >= 0 && (e.TTL < p.MinTTL || e.TTL > p.MaxTTL) {
+			return DropTTL, fmt.Sprintf("TTL %d outside %d..%d", e.TTL, p.MinTTL, p.MaxTTL)
+		}
+	}
+	return 0, ""
+}
+
+// checkChecksum applies the checksum-variant policy to what packet.Parse
+// matched.
+func (i *Instance) checkChecksum(e Received, src netip.Addr) (DropReason, string) {
+	m := e.Advert.ChecksumMode
+	if i.cfg.Version != packet.Version3 || i.is6 {
+		if m != packet.ChecksumDefault {
+			return DropChecksumMode, m.String()
+		}
+		return 0, ""
+	}
+	switch {
+	case i.cfg.V3ChecksumAsV2:
+		if m != packet.ChecksumNoPseudoHeader {
+			return DropChecksumMode, m.String() + ", v3_checksum_as_v2 set"
+		}
+	case m == packet.ChecksumNoPseudoHeader:
+		return DropChecksumMode, m.String() + ", v3_checksum_as_v2 not set"
+	case !i.cfg.Unicast || !e.Unicast:
+		if m != packet.ChecksumDefault {
+			return DropChecksumMode, m.String()
+		}
+	case i.rxOldSum:
+		// keepalived: with compatibility on, the pseudo-header always
+		// holds the multicast group.
+		if m != packet.ChecksumMulticastPseudoHeader {
+			return DropChecksumMode, m.String() + ", old unicast checksum in use"
+		}
+	case m == packet.ChecksumMulticastPseudoHeader:
+		if i.cfg.OldUnicastChecksum == OldChecksumNever {
+			return DropChecksumMode, m.String() + ", old_unicast_checksum never"
+		}
+		// keepalived vrrp_check_packet: "Setting unicast VRRPv3 checksum to
+		// old version" (CHKSUM_COMPATIBILITY_AUTO), for sending too.
+		i.rxOldSum = true
+		i.txChecksum = packet.ChecksumMulticastPseudoHeader
+		i.emit(ChecksumFallback{Src: src})
+	}
+	return 0, ""
+}
+
+// receiveBackup is keepalived 2.2.7's vrrp_state_backup (RFC 5798 §6.4.2).
+func (i *Instance) receiveBackup(now time.Time, e Received, src netip.Addr) {
+	checkAddr := !i.cfg.SkipCheckAdvAddr || src != i.masterAddr
+	if r, d := i.check(e, src, checkAddr); r != 0 {
+		i.drop(r, src, "%s", d)
+		i.ignore(now)
+		return
+	}
+	a := e.Advert
+	i.counters.AdvertsReceived++
+	switch {
+	case a.Priority == 0:
+		// RFC 5798 §6.4.2: "If the Priority in the ADVERTISEMENT is zero,
+		// then: Set the Master_Down_Timer to Skew_Time".
+		i.counters.PriorityZeroReceived++
+		i.armBackup(now, i.skew(), fmt.Sprintf("master %v sent priority 0", src))
+	case i.cfg.NoPreempt || i.yielding || a.Priority >= i.prio ||
+		(i.cfg.PreemptDelay > 0 && (i.preemptTime.IsZero() || i.preemptTime.After(now))):
+		// RFC 5798 §6.4.2: not preempting, or the master is at least as
+		// good: learn its interval (v3) and reset the timer. keepalived
+		// also accepts a lower priority while preempt_delay runs.
+		if i.cfg.Version == packet.Version3 {
+			i.masterAdverInt = a.Interval()
+		}
+		i.masterAddr, i.masterPrio = src, a.Priority
+		if i.cfg.PreemptDelay > 0 {
+			// keepalived: the delay starts at the first lower-priority
+			// advert and is cancelled by an advert at least as good.
+			if a.Priority >= i.prio {
+				i.preemptTime = time.Time{}
+			} else if i.preemptTime.IsZero() {
+				i.preemptTime = now.Add(i.cfg.PreemptDelay)
+			}
+		}
+		i.want = StateBackup
+		i.armBackup(now, i.masterDownInterval(), fmt.Sprintf("no advert from master %v", src))
+	default:
+		// RFC 5798 §6.4.2 "Discard the ADVERTISEMENT"; keepalived "received
+		// lower priority (%d) advert from %s - discarding". The timer runs
+		// on and we take over when it fires.
+		i.drop(DropLowerPriority, src, "priority %d, ours %d", a.Priority, i.prio)
+		i.masterAddr = src // keepalived records it (SNMP)
+		i.ignore(now)
+		i.downCause = fmt.Sprintf("preempting lower priority master %v (priority %d)", src, a.Priority)
+	}
+}
+
+// receiveMaster is keepalived 2.2.7's vrrp_state_master_rx (RFC 5798 §6.4.3).
+// keepalived re-arms the Adver_Timer after any packet, valid or not; vigil
+// re-arms it only when it has sent an advert.
+func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
+	if r, d := i.check(e, src, true); r != 0 {
+		i.drop(r, src, "%s", d)
+		return
+	}
+	a := e.Advert
+	i.counters.AdvertsReceived++
+	cmp := src.Compare(i.cfg.Source.WithZone(""))
+	higher := a.Priority > i.prio || (a.Priority == i.prio && cmp > 0)
+	if a.Priority == 0 || (i.cfg.HigherPrioSendAdvert && higher) {
+		// RFC 5798 §6.4.3: "If the Priority in the ADVERTISEMENT is zero,
+		// then: Send an ADVERTISEMENT; Reset the Adver_Timer".
+		i.sendAdvert(i.prio)
+		i.sands = now.Add(i.cfg.AdverInt)
+		if a.Priority == 0 {
+			i.counters.PriorityZeroReceived++
+			return
+		}
+	}
+	reason := ""
+	if a.Priority == i.prio {
+		if cmp == 0 {
+			i.drop(DropOwnAddress, src, "equal priority advert from our own address")
+			return
+		}
+		if i.prio == PriorityOwner {
+			// keepalived: "CONFIGURATION ERROR: local instance and a remote
+			// instance are both configured as address owner, please fix -
+			// reducing local priority".
+			i.base, i.prio = PriorityOwner-1, PriorityOwner-1
+			reason = fmt.Sprintf("address owner conflict with %v: priority lowered to %d", src, i.prio)
+		}
+	}
+	if a.Priority < i.prio || (a.Priority == i.prio && cmp < 0) {
+		// RFC 9568 §6.4.3 and keepalived: answer a lower priority at once
+		// (RFC 5798 only discards it), unless lower_prio_no_advert.
+		if !i.cfg.LowerPrioNoAdvert {
+			i.sendAdvert(i.prio)
+			i.sands = now.Add(i.cfg.AdverInt)
+		}
+		i.emit(LowerPriorityAdvert{Src: src, Priority: a.Priority})
+		return
+	}
+	// RFC 5798 §6.4.3: higher priority, or equal priority and a greater
+	// primary address: learn the interval, go Backup.
+	if i.cfg.Version == packet.Version3 {
+		i.masterAdverInt = a.Interval()
+	}
+	i.masterAddr, i.masterPrio = src, a.Priority
+	if reason == "" {
+		if a.Priority > i.prio {
+			reason = fmt.Sprintf("higher priority advert from %v (%d > %d)", src, a.Priority, i.prio)
+		} else {
+			reason = fmt.Sprintf("equal priority %d advert from higher address %v", a.Priority, src)
+		}
+	}
+	i.leaveMaster(now, StateBackup, reason, false)
+}
+
+// receiveHandover: a master that sent priority 0 waits for a new master.
+func (i *Instance) receiveHandover(now time.Time, e Received, src netip.Addr) {
+	if r, d := i.check(e, src, true); r != 0 {
+		i.drop(r, src, "%s", d)
+		return
+	}
+	a := e.Advert
+	i.counters.AdvertsReceived++
+	switch {
+	case src == i.cfg.Source.WithZone(""):
+		i.drop(DropOwnAddress, src, "advert from our own address")
+	case a.Priority == 0:
+		i.counters.PriorityZeroReceived++ // another router leaving too
+	default:
+		if i.cfg.Version == packet.Version3 {
+			i.masterAdverInt = a.Interval()
+		}
+		i.masterAddr, i.masterPrio = src, a.Priority
+		i.finishHandover(now, fmt.Sprintf("handover: new master %v (priority %d)", src, a.Priority))
+	}
+}
