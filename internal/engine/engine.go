@@ -1,0 +1,910 @@
+// Package engine is the one place in vigil with long-lived goroutines. It
+// drives the pure VRRP state machines (internal/vrrp) with packets from the
+// VRRP sockets, link events, trackers and one timer, and carries out their
+// actions: adverts on the wire, VIPs through netlink, gratuitous ARP / NA,
+// notifications, status.
+//
+// Concurrency: every state machine and every piece of engine state is owned
+// by the loop goroutine started by Run. Reader goroutines (one per socket)
+// and watchers only send events into the loop; Snapshot, Handover and
+// Reload are requests the loop answers. All exported methods are safe for
+// concurrent use.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/garp"
+	"github.com/vigil-ha/vigil/internal/netif"
+	"github.com/vigil-ha/vigil/internal/status"
+	"github.com/vigil-ha/vigil/internal/vrrp"
+	"github.com/vigil-ha/vigil/internal/vrrp/packet"
+	"github.com/vigil-ha/vigil/internal/vrrpnet"
+)
+
+// Options are the engine's injected dependencies.
+type Options struct {
+	Net        Net
+	Logger     *slog.Logger
+	Version    string
+	ConfigFile string
+	// StopTimeout bounds a graceful stop (handover included).
+	StopTimeout time.Duration
+	// Hooks observe the engine (notify scripts, mail, metrics). Optional.
+	Hooks Hooks
+}
+
+// Hooks are called from the engine loop; they must not block (queue work).
+type Hooks struct {
+	// InstanceTransition is called after an instance changed state and its
+	// addresses are in place.
+	InstanceTransition func(name string, from, to vrrp.State, prio int, reason string)
+	// GroupTransition is called when a sync group changed state.
+	GroupTransition func(name string, from, to vrrp.State, reason string)
+}
+
+// Engine runs the VRRP instances of a Spec.
+type Engine struct {
+	opts Options
+	log  *slog.Logger
+	spec Spec
+
+	events  chan any
+	started time.Time
+
+	// Owned by the loop.
+	insts    []*instance
+	byName   map[string]*instance
+	groups   []*group
+	conns    map[connKey]*conn
+	links    map[string]netif.LinkInfo
+	pacers   map[string]*garp.Pacer // by interface
+	timeline *status.Timeline
+	stopping bool
+	// linkWatchFailed is set when the link watcher ended with an error.
+	linkWatchFailed error
+}
+
+// instance is the runtime of one vrrp_instance.
+type instance struct {
+	spec   InstanceSpec
+	m      *vrrp.Instance
+	group  *group
+	member int // index in group.g.Members()
+	conn   *conn
+	src    netip.Addr // resolved source
+	garp   *garp.Schedule
+	// held is true while the instance's VIPs are on the interfaces.
+	held bool
+	// track is the interfaces tracked and their last known state.
+	trackUp     map[string]bool
+	linkUp      bool
+	missing     string // why the instance cannot run (interface missing), "" when it can
+	prio        int    // last priority sent to the machine
+	fault       bool
+	faultWhy    string
+	since       time.Time
+	transitions uint64
+	limiter     dropLimiter
+}
+
+type group struct {
+	spec SyncGroupSpec
+	g    *vrrp.SyncGroup
+	ins  []*instance
+}
+
+type connKey struct {
+	ifname  string
+	v6      bool
+	group   netip.Addr // multicast group, or zero for unicast
+	unicast netip.Addr // unicast source
+}
+
+// conn is one VRRP socket shared by the instances on one interface, family
+// and group (or unicast source).
+type conn struct {
+	key   connKey
+	c     Conn
+	group netip.Addr
+	insts map[uint8]*instance // by VRID
+	stats connStats
+}
+
+type connStats struct {
+	received uint64
+	dropped  map[string]uint64
+}
+
+// Events delivered to the loop.
+type (
+	rxEvent struct {
+		c   *conn
+		pkt vrrpnet.Packet
+	}
+	linkEvent     struct{ ev netif.LinkEvent }
+	linkWatchDone struct{ err error }
+	request       struct{ f func() }
+)
+
+// New returns an engine for spec. It starts nothing.
+func New(spec Spec, opts Options) (*Engine, error) {
+	if opts.Net == nil {
+		return nil, errors.New("engine: no Net")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.StopTimeout == 0 {
+		opts.StopTimeout = 10 * time.Second
+	}
+	e := &Engine{
+		opts:     opts,
+		log:      opts.Logger,
+		spec:     spec,
+		events:   make(chan any, 1024),
+		byName:   map[string]*instance{},
+		conns:    map[connKey]*conn{},
+		links:    map[string]netif.LinkInfo{},
+		pacers:   map[string]*garp.Pacer{},
+		timeline: status.NewTimeline(200),
+	}
+	if err := e.build(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// build creates the state machines of e.spec.
+func (e *Engine) build() error {
+	var errs []error
+	for _, is := range e.spec.Instances {
+		in, err := e.newInstance(is)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		e.insts = append(e.insts, in)
+		e.byName[is.VRRP.Name] = in
+	}
+	for _, gs := range e.spec.SyncGroups {
+		g := &group{spec: gs}
+		var ms []*vrrp.Instance
+		for _, name := range gs.Members {
+			in := e.byName[name]
+			if in == nil {
+				errs = append(errs, fmt.Errorf("engine: sync group %s: no instance %s", gs.Name, name))
+				continue
+			}
+			in.group, in.member = g, len(ms)
+			g.ins = append(g.ins, in)
+			ms = append(ms, in.m)
+		}
+		sg, err := vrrp.NewSyncGroup(gs.Name, ms)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		g.g = sg
+		e.groups = append(e.groups, g)
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Engine) newInstance(is InstanceSpec) (*instance, error) {
+	cfg := is.VRRP
+	if !cfg.Source.IsValid() {
+		// Resolved when the interface is known: a placeholder of the right
+		// family until then.
+		cfg.Source = unspecified(is.IPv6)
+	}
+	m, err := vrrp.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("engine: instance %s: %w", is.VRRP.Name, err)
+	}
+	in := &instance{spec: is, m: m, trackUp: map[string]bool{}, prio: int(cfg.Priority)}
+	for _, t := range is.TrackInterfaces {
+		in.trackUp[t.Name] = true
+	}
+	return in, nil
+}
+
+func unspecified(v6 bool) netip.Addr {
+	if v6 {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
+}
+
+// Run runs the instances until ctx is done, then stops them gracefully
+// (priority-0 adverts, or a handover, then the VIPs released) and returns
+// when every goroutine it started has exited.
+func (e *Engine) Run(ctx context.Context) error {
+	e.started = time.Now()
+	bg, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() {
+		for _, c := range e.conns {
+			c.c.Close()
+		}
+		cancel()
+		wg.Wait()
+	}()
+
+	e.removeStale()
+	for _, in := range e.insts {
+		e.resolveLink(in.spec.Interface)
+		for _, t := range in.spec.TrackInterfaces {
+			e.resolveLink(t.Name)
+		}
+	}
+	for _, in := range e.insts {
+		e.attach(in, &wg, bg)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var err error
+		for bg.Err() == nil {
+			err = e.opts.Net.WatchLinks(bg, func(ev netif.LinkEvent) {
+				select {
+				case e.events <- linkEvent{ev}:
+				case <-bg.Done():
+				}
+			})
+			if !errors.Is(err, netif.ErrOverrun) {
+				break
+			}
+			// Notifications were lost: watch again, which reports every
+			// link afresh.
+			e.log.Warn("link notifications lost; re-reading links", "err", err)
+		}
+		select {
+		case e.events <- linkWatchDone{err}:
+		case <-bg.Done():
+		}
+	}()
+
+	now := time.Now()
+	for _, in := range e.insts {
+		e.prime(now, in)
+	}
+	for _, in := range e.insts {
+		if in.group == nil {
+			e.step(now, in, vrrp.Start{})
+		}
+	}
+	for _, g := range e.groups {
+		e.stepGroup(now, g, -1, vrrp.Start{})
+	}
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var stopDeadline time.Time
+	done := ctx.Done()
+	for {
+		if e.stopping && (e.allStopped() || !time.Now().Before(stopDeadline)) {
+			break
+		}
+		next := e.nextDeadline()
+		if e.stopping && (next.IsZero() || stopDeadline.Before(next)) {
+			next = stopDeadline
+		}
+		if next.IsZero() {
+			next = time.Now().Add(time.Hour)
+		}
+		timer.Reset(time.Until(next))
+		select {
+		case <-done:
+			done = nil
+			e.stopping = true
+			stopDeadline = time.Now().Add(e.opts.StopTimeout)
+			e.log.Info("stopping", "instances", len(e.insts))
+			now := time.Now()
+			for _, in := range e.insts {
+				if in.group == nil {
+					e.step(now, in, vrrp.Stop{})
+				}
+			}
+			for _, g := range e.groups {
+				e.stepGroup(now, g, -1, vrrp.Stop{})
+			}
+		case ev := <-e.events:
+			e.handle(ev, &wg, bg)
+		case <-timer.C:
+			e.fire(time.Now())
+		}
+	}
+	// Whatever still holds addresses (a stop that timed out) lets go now.
+	for _, in := range e.insts {
+		if in.held {
+			e.release(in)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) allStopped() bool {
+	for _, in := range e.insts {
+		if st := in.m.State(); st != vrrp.StateStopped && st != vrrp.StateInit {
+			return false
+		}
+	}
+	return true
+}
+
+// removeStale removes the configured VIPs a killed earlier run left behind.
+func (e *Engine) removeStale() {
+	var vips []netif.VIP
+	for _, in := range e.insts {
+		vips = append(vips, in.spec.VIPs...)
+		vips = append(vips, in.spec.ExcludedVIPs...)
+	}
+	removed, err := e.opts.Net.RemoveStale(vips)
+	if err != nil {
+		e.log.Warn("removing stale addresses", "err", err)
+	}
+	for _, a := range removed {
+		e.log.Info("removed stale address left by an earlier run", "addr", a.Prefix, "ifindex", a.LinkIndex)
+	}
+}
+
+func (e *Engine) resolveLink(name string) {
+	if name == "" {
+		return
+	}
+	li, err := e.opts.Net.Link(name)
+	if err != nil {
+		delete(e.links, name)
+		return
+	}
+	e.links[name] = li
+}
+
+// attach opens (or shares) the instance's socket and resolves its source.
+// An instance that cannot attach stays in FAULT with the reason in missing.
+func (e *Engine) attach(in *instance, wg *sync.WaitGroup, bg context.Context) {
+	in.missing = ""
+	li, ok := e.links[in.spec.Interface]
+	if !ok {
+		in.missing = fmt.Sprintf("interface %s not found", in.spec.Interface)
+		e.log.Error("instance cannot run: interface missing, FAULT until it appears", "instance", in.spec.VRRP.Name, "interface", in.spec.Interface)
+		return
+	}
+	_ = li
+	src := in.spec.VRRP.Source
+	if !src.IsValid() {
+		a, err := e.opts.Net.PrimaryAddr(in.spec.Interface, in.spec.IPv6)
+		if err != nil {
+			in.missing = fmt.Sprintf("no usable address on %s: %v", in.spec.Interface, err)
+			e.log.Error("instance cannot run: no source address, FAULT", "instance", in.spec.VRRP.Name, "interface", in.spec.Interface, "err", err)
+			return
+		}
+		src = a
+	}
+	in.src = src
+	key := connKey{ifname: in.spec.Interface, v6: in.spec.IPv6}
+	if in.spec.VRRP.Unicast {
+		key.unicast = src
+	} else {
+		key.group = in.spec.Group
+		if !key.group.IsValid() {
+			key.group = vrrpnet.DefaultGroup(family(in.spec.IPv6))
+		}
+	}
+	c := e.conns[key]
+	if c == nil {
+		cfg := vrrpnet.Config{Interface: in.spec.Interface, Family: family(in.spec.IPv6), Unicast: in.spec.VRRP.Unicast}
+		if in.spec.VRRP.Unicast {
+			cfg.Src = src
+		} else {
+			cfg.Group = key.group
+			cfg.Src = src
+		}
+		pc, err := e.opts.Net.OpenConn(cfg)
+		if err != nil {
+			in.missing = fmt.Sprintf("socket on %s: %v", in.spec.Interface, err)
+			e.log.Error("instance cannot run: VRRP socket, FAULT", "instance", in.spec.VRRP.Name, "interface", in.spec.Interface, "err", err)
+			return
+		}
+		c = &conn{key: key, c: pc, group: key.group, insts: map[uint8]*instance{}, stats: connStats{dropped: map[string]uint64{}}}
+		e.conns[key] = c
+		wg.Add(1)
+		go e.read(c, wg, bg)
+	}
+	if other := c.insts[in.spec.VRRP.VRID]; other != nil && other != in {
+		in.missing = fmt.Sprintf("VRID %d already used on %s by %s", in.spec.VRRP.VRID, in.spec.Interface, other.spec.VRRP.Name)
+		e.log.Error("instance cannot run", "instance", in.spec.VRRP.Name, "reason", in.missing)
+		return
+	}
+	c.insts[in.spec.VRRP.VRID] = in
+	in.conn = c
+}
+
+func (e *Engine) detach(in *instance) {
+	c := in.conn
+	if c == nil {
+		return
+	}
+	delete(c.insts, in.spec.VRRP.VRID)
+	in.conn = nil
+	if len(c.insts) == 0 {
+		c.c.Close()
+		delete(e.conns, c.key)
+	}
+}
+
+func family(v6 bool) vrrpnet.Family {
+	if v6 {
+		return vrrpnet.IPv6
+	}
+	return vrrpnet.IPv4
+}
+
+// read is a reader goroutine: it hands packets to the loop until the socket
+// is closed.
+func (e *Engine) read(c *conn, wg *sync.WaitGroup, bg context.Context) {
+	defer wg.Done()
+	buf := make([]byte, 65536)
+	for {
+		pkt, err := c.c.ReadPacket(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || bg.Err() != nil {
+				return
+			}
+			select {
+			case <-bg.Done():
+				return
+			case <-time.After(10 * time.Millisecond): // never spin on a persistent error
+			}
+			continue
+		}
+		pkt.Payload = slices.Clone(pkt.Payload)
+		select {
+		case e.events <- rxEvent{c, pkt}:
+		case <-bg.Done():
+			return
+		}
+	}
+}
+
+// prime gives a machine its initial picture before Start: source, links,
+// faults.
+func (e *Engine) prime(now time.Time, in *instance) {
+	if in.src.IsValid() && in.src != in.m.Config().Source {
+		e.step(now, in, vrrp.SourceChanged{Addr: in.src})
+	}
+	e.updateLinks(now, in)
+}
+
+// updateLinks recomputes the instance's link and tracker picture and feeds
+// changes to the machine.
+func (e *Engine) updateLinks(now time.Time, in *instance) {
+	li, ok := e.links[in.spec.Interface]
+	up := ok && li.Usable() && in.missing == ""
+	if in.spec.DontTrackPrimary && in.missing == "" {
+		up = true
+	}
+	if up != in.linkUp || now.Equal(e.started) {
+		in.linkUp = up
+		e.step(now, in, vrrp.LinkChanged{Up: up})
+	}
+	fault, why := false, ""
+	if in.missing != "" {
+		fault, why = true, in.missing
+	}
+	prio := int(in.spec.VRRP.Priority)
+	for _, t := range in.spec.TrackInterfaces {
+		tl, ok := e.links[t.Name]
+		tup := ok && tl.Usable()
+		in.trackUp[t.Name] = tup
+		switch {
+		case tup && t.Weight > 0:
+			prio += t.Weight
+		case !tup && t.Weight < 0:
+			prio += t.Weight
+		case !tup && t.Weight == 0 && !fault:
+			fault, why = true, fmt.Sprintf("tracked interface %s down", t.Name)
+		}
+	}
+	if fault != in.fault || why != in.faultWhy {
+		in.fault, in.faultWhy = fault, why
+		e.step(now, in, vrrp.FaultChanged{Fault: fault, Reason: why})
+	}
+	if prio != in.prio {
+		in.prio = prio
+		e.step(now, in, vrrp.PriorityChanged{Priority: prio})
+	}
+}
+
+func (e *Engine) handle(ev any, wg *sync.WaitGroup, bg context.Context) {
+	now := time.Now()
+	switch ev := ev.(type) {
+	case rxEvent:
+		e.receive(now, ev.c, ev.pkt)
+	case linkEvent:
+		e.linkChanged(now, ev.ev, wg, bg)
+	case linkWatchDone:
+		if ev.err != nil && !e.stopping {
+			e.linkWatchFailed = ev.err
+			e.log.Error("link watch ended; link changes are no longer seen", "err", ev.err)
+		}
+	case request:
+		ev.f()
+	}
+}
+
+func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGroup, bg context.Context) {
+	name := ev.Link.Name
+	old, had := e.links[name]
+	if ev.Deleted {
+		delete(e.links, name)
+	} else {
+		e.links[name] = ev.Link
+	}
+	if ev.Initial && had && old.Usable() == ev.Link.Usable() {
+		return
+	}
+	if !ev.Initial && had && !ev.Deleted {
+		if old.Usable() != ev.Link.Usable() {
+			e.log.Info("link changed", "interface", name, "up", ev.Link.Usable())
+		}
+	} else if ev.Deleted {
+		e.log.Warn("interface removed", "interface", name)
+	} else if !had {
+		e.log.Info("interface appeared", "interface", name, "up", ev.Link.Usable())
+	}
+	if _, ok := e.pacers[name]; ok && ev.Deleted {
+		delete(e.pacers, name)
+	}
+	for _, in := range e.insts {
+		if in.spec.Interface == name {
+			switch {
+			case ev.Deleted || (had && old.Index != ev.Link.Index):
+				// The socket is bound to the old ifindex: drop it.
+				e.detach(in)
+				if !ev.Deleted {
+					e.attach(in, wg, bg)
+				} else {
+					in.missing = fmt.Sprintf("interface %s removed", name)
+				}
+			case in.conn == nil && !e.stopping:
+				e.attach(in, wg, bg)
+				if in.src.IsValid() && in.src != in.m.Status().MasterAddr {
+					e.step(now, in, vrrp.SourceChanged{Addr: in.src})
+				}
+			}
+		}
+		if in.spec.Interface == name || in.trackUp != nil {
+			e.updateLinks(now, in)
+		}
+	}
+}
+
+// receive parses a packet, counts what the codec rejects and hands the
+// advert to the instance with its VRID.
+func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
+	c.stats.received++
+	adv, err := packet.Parse(pkt.Payload, pkt.Src, pkt.Dst)
+	if err != nil {
+		reason := "malformed"
+		var pe *packet.Error
+		if errors.As(err, &pe) {
+			reason = pe.Reason()
+		}
+		var target *instance
+		if len(pkt.Payload) > 1 {
+			target = c.insts[pkt.Payload[1]]
+		}
+		if target != nil {
+			target.limiter.note(e.log, now, target.spec.VRRP.Name, reason, pkt.Src, err.Error())
+			target.codecDrops(reason)
+		} else {
+			c.stats.dropped[reason]++
+		}
+		return
+	}
+	in := c.insts[adv.VRID]
+	if in == nil {
+		c.stats.dropped["unknown_vrid"]++
+		return
+	}
+	unicast := c.key.unicast.IsValid() || (pkt.Dst.IsValid() && pkt.Dst != c.group)
+	e.step(now, in, vrrp.Received{Src: pkt.Src, TTL: pkt.TTL, Unicast: unicast, Advert: adv})
+}
+
+// fire delivers timeouts and due announcements.
+func (e *Engine) fire(now time.Time) {
+	for _, in := range e.insts {
+		if in.group != nil {
+			continue
+		}
+		if d := in.m.Deadline(); !d.IsZero() && !now.Before(d) {
+			e.step(now, in, vrrp.Timeout{})
+		}
+	}
+	for _, g := range e.groups {
+		if d := g.g.Deadline(); !d.IsZero() && !now.Before(d) {
+			e.stepGroup(now, g, -1, vrrp.Timeout{})
+		}
+	}
+	for _, in := range e.insts {
+		if in.garp != nil {
+			if n := in.garp.Next(); !n.IsZero() && !now.Before(n) {
+				e.announce(now, in.garp.Due(now))
+			}
+		}
+	}
+	for dev, p := range e.pacers {
+		if n := p.Next(); !n.IsZero() && !now.Before(n) {
+			e.sendAnnouncements(dev, p.Due(now))
+		}
+	}
+}
+
+func (e *Engine) nextDeadline() time.Time {
+	var next time.Time
+	min := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for _, in := range e.insts {
+		min(in.m.Deadline())
+		if in.garp != nil {
+			min(in.garp.Next())
+		}
+	}
+	for _, p := range e.pacers {
+		min(p.Next())
+	}
+	return next
+}
+
+// step feeds one event to an instance (through its sync group if it has
+// one) and executes the resulting actions.
+func (e *Engine) step(now time.Time, in *instance, ev vrrp.Event) {
+	if in.group != nil && in.group.g != nil {
+		e.stepGroup(now, in.group, in.member, ev)
+		return
+	}
+	for _, a := range in.m.Step(now, ev) {
+		e.execute(now, in, a)
+	}
+}
+
+func (e *Engine) stepGroup(now time.Time, g *group, member int, ev vrrp.Event) {
+	for _, ma := range g.g.Step(now, member, ev) {
+		if ma.Member < 0 {
+			if gt, ok := ma.Action.(vrrp.GroupTransition); ok {
+				e.log.Info("sync group transition", "group", gt.Group, "from", gt.From, "to", gt.To, "reason", gt.Reason)
+				e.timeline.Add(status.Transition{At: now, Kind: "group", Name: gt.Group, From: gt.From.String(), To: gt.To.String(), Reason: gt.Reason})
+				if h := e.opts.Hooks.GroupTransition; h != nil {
+					h(gt.Group, gt.From, gt.To, gt.Reason)
+				}
+			}
+			continue
+		}
+		e.execute(now, g.ins[ma.Member], ma.Action)
+	}
+}
+
+func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
+	name := in.spec.VRRP.Name
+	switch a := a.(type) {
+	case vrrp.SendAdvert:
+		e.sendAdvert(in, a.Advert)
+	case vrrp.TakeOver:
+		e.takeOver(now, in)
+	case vrrp.Release:
+		e.release(in)
+	case vrrp.Transition:
+		in.since = now
+		in.transitions++
+		lvl := slog.LevelInfo
+		if a.To == vrrp.StateFault {
+			lvl = slog.LevelWarn
+		}
+		prio := int(in.m.Status().Priority)
+		e.log.Log(context.Background(), lvl, "transition", "instance", name, "from", a.From.String(), "to", a.To.String(), "priority", prio, "reason", a.Reason)
+		e.timeline.Add(status.Transition{At: now, Kind: "instance", Name: name, From: a.From.String(), To: a.To.String(), Reason: a.Reason, Priority: prio})
+		if h := e.opts.Hooks.InstanceTransition; h != nil {
+			h(name, a.From, a.To, prio, a.Reason)
+		}
+	case vrrp.Dropped:
+		in.limiter.note(e.log, now, name, a.Reason.String(), a.Src, a.Detail)
+	case vrrp.LowerPriorityAdvert:
+		if in.garp != nil {
+			in.garp.LowerPriority(now)
+		}
+	case vrrp.ChecksumFallback:
+		e.log.Warn("peer uses the old VRRPv3 unicast checksum; switching to it", "instance", name, "peer", a.Src)
+	case vrrp.HandoverStarted:
+		e.log.Info("handover: priority 0 sent, holding addresses until the new master is heard", "instance", name, "until", a.Until.Format(time.RFC3339Nano))
+	}
+}
+
+func (e *Engine) sendAdvert(in *instance, adv packet.Advert) {
+	if in.conn == nil {
+		return
+	}
+	src := in.src
+	dsts := []netip.Addr{in.conn.group}
+	if in.spec.VRRP.Unicast {
+		dsts = dsts[:0]
+		for _, p := range in.spec.VRRP.Peers {
+			dsts = append(dsts, p.Addr)
+		}
+	}
+	for _, dst := range dsts {
+		b, err := adv.Marshal(src, dst)
+		if err != nil {
+			e.log.Error("cannot encode advert", "instance", in.spec.VRRP.Name, "err", err)
+			return
+		}
+		if err := in.conn.c.WritePacket(b, src, dst); err != nil {
+			in.codecDrops("send_error")
+			in.limiter.note(e.log, time.Now(), in.spec.VRRP.Name, "send_error", dst, err.Error())
+		}
+	}
+}
+
+func (in *instance) allVIPs() []netif.VIP {
+	return append(slices.Clone(in.spec.VIPs), in.spec.ExcludedVIPs...)
+}
+
+func (e *Engine) takeOver(now time.Time, in *instance) {
+	var targets []garp.Target
+	for _, v := range in.allVIPs() {
+		if v.Dev == "" {
+			v.Dev = in.spec.Interface
+		}
+		if err := e.opts.Net.AddVIP(v); err != nil {
+			e.log.Error("cannot add virtual address", "instance", in.spec.VRRP.Name, "addr", v.String(), "err", err)
+			continue
+		}
+		targets = append(targets, garp.Target{Addr: v.Addr(), Dev: v.Dev})
+	}
+	in.held = true
+	in.garp = garp.NewSchedule(in.spec.GARP, targets, now)
+	e.announce(now, in.garp.Due(now))
+}
+
+func (e *Engine) release(in *instance) {
+	for _, v := range in.allVIPs() {
+		if v.Dev == "" {
+			v.Dev = in.spec.Interface
+		}
+		if err := e.opts.Net.DelVIP(v); err != nil {
+			e.log.Error("cannot remove virtual address", "instance", in.spec.VRRP.Name, "addr", v.String(), "err", err)
+		}
+	}
+	in.held = false
+	if in.garp != nil {
+		targets := map[garp.Target]bool{}
+		for _, v := range in.allVIPs() {
+			dev := v.Dev
+			if dev == "" {
+				dev = in.spec.Interface
+			}
+			targets[garp.Target{Addr: v.Addr(), Dev: dev}] = true
+		}
+		for _, p := range e.pacers {
+			p.Cancel(func(s garp.Send) bool { return targets[s.Target] })
+		}
+		in.garp = nil
+	}
+}
+
+// announce passes due sends through each interface's pacer.
+func (e *Engine) announce(now time.Time, sends []garp.Send) {
+	byDev := map[string][]garp.Send{}
+	for _, s := range sends {
+		byDev[s.Dev] = append(byDev[s.Dev], s)
+	}
+	for dev, ss := range byDev {
+		p := e.pacers[dev]
+		if p == nil {
+			p = garp.NewPacer(e.spec.GARPInterval, e.spec.GNAInterval)
+			e.pacers[dev] = p
+		}
+		e.sendAnnouncements(dev, p.Offer(now, ss))
+	}
+}
+
+func (e *Engine) sendAnnouncements(dev string, sends []garp.Send) {
+	if len(sends) == 0 {
+		return
+	}
+	li, ok := e.links[dev]
+	if !ok {
+		return
+	}
+	router := false
+	for i, s := range sends {
+		var err error
+		if s.Addr.Is4() {
+			err = e.opts.Net.SendARP(li.Index, li.MAC, s.Addr)
+		} else {
+			if i == 0 || !router {
+				router = e.opts.Net.IPv6Forwarding(dev)
+			}
+			err = e.opts.Net.SendNA(li.Index, li.MAC, s.Addr, router)
+		}
+		if err != nil {
+			e.log.Warn("gratuitous announcement failed", "dev", dev, "addr", s.Addr, "err", err)
+		}
+	}
+}
+
+// do runs f in the loop and waits for it.
+func (e *Engine) do(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	select {
+	case e.events <- request{func() { f(); close(done) }}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Handover makes the named instance (every master when name is empty) hand
+// its addresses over to a backup without a gap (see vrrp.Handover).
+func (e *Engine) Handover(ctx context.Context, name string) error {
+	var err error
+	derr := e.do(ctx, func() {
+		now := time.Now()
+		if name == "" {
+			for _, in := range e.insts {
+				if in.m.State() == vrrp.StateMaster {
+					e.step(now, in, vrrp.Handover{})
+				}
+			}
+			return
+		}
+		in := e.byName[name]
+		if in == nil {
+			err = fmt.Errorf("engine: no instance %q", name)
+			return
+		}
+		e.step(now, in, vrrp.Handover{})
+	})
+	if derr != nil {
+		return derr
+	}
+	return err
+}
+
+// Reclaim ends the yield a Handover left on the named instance (all when
+// empty), so normal preemption applies again.
+func (e *Engine) Reclaim(ctx context.Context, name string) error {
+	var err error
+	derr := e.do(ctx, func() {
+		now := time.Now()
+		for _, in := range e.insts {
+			if name == "" || in.spec.VRRP.Name == name {
+				e.step(now, in, vrrp.Reclaim{})
+			}
+		}
+		if name != "" && e.byName[name] == nil {
+			err = fmt.Errorf("engine: no instance %q", name)
+		}
+	})
+	if derr != nil {
+		return derr
+	}
+	return err
+}

@@ -1,0 +1,337 @@
+package engine
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/garp"
+	"github.com/vigil-ha/vigil/internal/netif"
+	"github.com/vigil-ha/vigil/internal/status"
+	"github.com/vigil-ha/vigil/internal/vrrp"
+	"github.com/vigil-ha/vigil/internal/vrrp/packet"
+)
+
+const vip = "192.168.1.100/24"
+
+// tutorialInstance is seed 000's VI_1: VRID 55, advert_int 1, auth PASS 1111.
+func tutorialInstance(state vrrp.State, prio uint8) InstanceSpec {
+	var pass [8]byte
+	copy(pass[:], "1111")
+	return InstanceSpec{
+		VRRP: vrrp.Config{
+			Name: "VI_1", VRID: 55, Version: 2, Priority: prio, AdverInt: time.Second,
+			InitialState: state, AuthType: packet.AuthPass, AuthPass: pass,
+			VIPs: []netip.Addr{netip.MustParseAddr("192.168.1.100")},
+		},
+		Interface: "eth0",
+		VIPs:      []netif.VIP{{Prefix: netip.MustParsePrefix(vip), Dev: "eth0", Label: "eth0:1"}},
+		GARP:      garp.DefaultConfig(),
+	}
+}
+
+// node is one engine on the fake LAN.
+type node struct {
+	host   *fakeHost
+	eng    *Engine
+	cancel context.CancelFunc
+	done   chan error
+	err    *error
+}
+
+func startNode(t *testing.T, lan *fakeLAN, name, addr string, specs ...InstanceSpec) *node {
+	t.Helper()
+	h := newFakeHost(lan, name, map[string]string{"eth0": addr})
+	e, err := New(Spec{Instances: specs}, Options{Net: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &node{host: h, eng: e, cancel: cancel, done: make(chan error, 1)}
+	go func() { n.done <- e.Run(ctx) }()
+	t.Cleanup(func() { n.cancel(); n.wait() })
+	return n
+}
+
+// wait waits for Run to return (once; later calls return its result again).
+func (n *node) wait() error {
+	if n.err == nil && n.done != nil {
+		e := <-n.done
+		n.done = nil
+		n.err = &e
+	}
+	if n.err == nil {
+		return nil
+	}
+	return *n.err
+}
+
+func (n *node) stop(t *testing.T) {
+	t.Helper()
+	n.cancel()
+	if err := n.wait(); err != nil {
+		t.Fatalf("%s: Run: %v", n.host.name, err)
+	}
+}
+
+func (n *node) state(t *testing.T, inst string) string {
+	t.Helper()
+	s, err := n.eng.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range s.Instances {
+		if in.Name == inst {
+			return in.State
+		}
+	}
+	t.Fatalf("%s: no instance %s", n.host.name, inst)
+	return ""
+}
+
+func (n *node) snapshot(t *testing.T) status.Snapshot {
+	t.Helper()
+	s, err := n.eng.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestTutorialFailoverAndPreempt is seed 000 on the fake LAN: the MASTER
+// (priority 100) takes the VIP, the BACKUP (99) takes it over when the
+// master's daemon stops, and the master preempts when it comes back.
+func TestTutorialFailoverAndPreempt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		a := startNode(t, lan, "a", "192.168.1.105/24", tutorialInstance(vrrp.StateMaster, 100))
+		b := startNode(t, lan, "b", "192.168.1.106/24", tutorialInstance(vrrp.StateBackup, 99))
+
+		// keepalived 2.2.7: `state MASTER` below 255 starts as backup for a
+		// Master_Down_Interval (3 s + skew), then takes over.
+		time.Sleep(5 * time.Second)
+		if got := a.state(t, "VI_1"); got != "MASTER" {
+			t.Fatalf("a is %s, want MASTER", got)
+		}
+		if got := b.state(t, "VI_1"); got != "BACKUP" {
+			t.Fatalf("b is %s, want BACKUP", got)
+		}
+		if !a.host.holds(vip) || b.host.holds(vip) {
+			t.Fatalf("VIP on a=%v b=%v, want only a", a.host.holds(vip), b.host.holds(vip))
+		}
+		if m := b.snapshot(t).Instances[0].Master; m != "192.168.1.105" {
+			t.Fatalf("b sees master %q", m)
+		}
+
+		// Graceful stop: a sends priority 0, b takes over after Skew_Time.
+		a.stop(t)
+		if a.host.holds(vip) {
+			t.Fatal("a kept the VIP after stopping")
+		}
+		time.Sleep(time.Second)
+		if got := b.state(t, "VI_1"); got != "MASTER" || !b.host.holds(vip) {
+			t.Fatalf("b is %s holding=%v after a stopped", got, b.host.holds(vip))
+		}
+
+		// a comes back and preempts (preempt is the default).
+		a = startNode(t, lan, "a", "192.168.1.105/24", tutorialInstance(vrrp.StateMaster, 100))
+		time.Sleep(5 * time.Second)
+		if a.state(t, "VI_1") != "MASTER" || b.state(t, "VI_1") != "BACKUP" {
+			t.Fatalf("after restart: a %s, b %s", a.state(t, "VI_1"), b.state(t, "VI_1"))
+		}
+		if !a.host.holds(vip) || b.host.holds(vip) {
+			t.Fatalf("VIP on a=%v b=%v after preemption", a.host.holds(vip), b.host.holds(vip))
+		}
+		a.stop(t)
+		b.stop(t)
+	})
+}
+
+// TestSilentMasterIsTakenOverAfterMasterDownInterval: a master that stops
+// sending (kill -9) is replaced after 3 × advert_int + skew.
+func TestSilentMasterIsTakenOverAfterMasterDownInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		a := startNode(t, lan, "a", "192.168.1.105/24", tutorialInstance(vrrp.StateMaster, 100))
+		b := startNode(t, lan, "b", "192.168.1.106/24", tutorialInstance(vrrp.StateBackup, 99))
+		time.Sleep(5 * time.Second)
+		if a.state(t, "VI_1") != "MASTER" {
+			t.Fatal("a not master")
+		}
+		// Silence a's adverts without a graceful stop, remembering when
+		// its last advert went out.
+		var lastAdvert time.Time
+		silenced := false
+		lan.mu.Lock()
+		lan.drop = func(src, dst netip.Addr) bool {
+			if src != netip.MustParseAddr("192.168.1.105") {
+				return false
+			}
+			if !silenced {
+				lastAdvert = time.Now()
+			}
+			return silenced
+		}
+		lan.mu.Unlock()
+		time.Sleep(1500 * time.Millisecond) // at least one advert recorded
+		lan.mu.Lock()
+		silenced = true
+		lan.mu.Unlock()
+		// RFC 3768 §6.1: Master_Down_Interval = 3 × Advertisement_Interval +
+		// Skew_Time, Skew_Time = (256 − Priority) / 256 s.
+		mdi := 3*time.Second + time.Duration(256-99)*time.Second/256
+		time.Sleep(time.Until(lastAdvert.Add(mdi - time.Millisecond)))
+		if b.state(t, "VI_1") != "BACKUP" {
+			t.Fatalf("b took over before Master_Down_Interval")
+		}
+		time.Sleep(2 * time.Millisecond)
+		if b.state(t, "VI_1") != "MASTER" || !b.host.holds(vip) {
+			t.Fatalf("b is %s, not master at last advert + Master_Down_Interval", b.state(t, "VI_1"))
+		}
+		// GARP was sent for the VIP by b.
+		lan.mu.Lock()
+		var sawGARP bool
+		for _, an := range lan.announced {
+			if an.host == "b" && an.vip == netip.MustParseAddr("192.168.1.100") {
+				sawGARP = true
+			}
+		}
+		lan.mu.Unlock()
+		if !sawGARP {
+			t.Fatal("b sent no gratuitous ARP for the VIP")
+		}
+	})
+}
+
+// TestHandoverOnStopHasNoGap: with HandoverOnStop the stopping master keeps
+// the VIP until the backup's first advert, so the VIP is never unheld.
+func TestHandoverOnStopHasNoGap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		sa := tutorialInstance(vrrp.StateMaster, 100)
+		sa.VRRP.HandoverOnStop = true
+		a := startNode(t, lan, "a", "192.168.1.105/24", sa)
+		b := startNode(t, lan, "b", "192.168.1.106/24", tutorialInstance(vrrp.StateBackup, 99))
+		time.Sleep(5 * time.Second)
+		if a.state(t, "VI_1") != "MASTER" {
+			t.Fatal("a not master")
+		}
+		a.cancel()
+		// Sample who holds the VIP every 1 ms until a has exited.
+		gap := false
+		for {
+			select {
+			case err := <-a.done:
+				a.done = nil
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !b.host.holds(vip) {
+					t.Fatal("b does not hold the VIP after the handover")
+				}
+				if gap {
+					t.Fatal("the VIP was held by nobody during the handover")
+				}
+				if a.host.holds(vip) {
+					t.Fatal("a still holds the VIP after exiting")
+				}
+				b.stop(t)
+				return
+			default:
+			}
+			if !a.host.holds(vip) && !b.host.holds(vip) {
+				gap = true
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+}
+
+// TestLinkDownPutsTheMasterInFault: keepalived tracks the instance's own
+// interface; its carrier going down means FAULT and the VIP moves.
+func TestLinkDownPutsTheMasterInFault(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		a := startNode(t, lan, "a", "192.168.1.105/24", tutorialInstance(vrrp.StateMaster, 100))
+		b := startNode(t, lan, "b", "192.168.1.106/24", tutorialInstance(vrrp.StateBackup, 99))
+		time.Sleep(5 * time.Second)
+		a.host.setLink("eth0", false)
+		time.Sleep(5 * time.Second)
+		if got := a.state(t, "VI_1"); got != "FAULT" {
+			t.Fatalf("a is %s after link down, want FAULT", got)
+		}
+		if a.host.holds(vip) || !b.host.holds(vip) {
+			t.Fatalf("VIP a=%v b=%v after a's link went down", a.host.holds(vip), b.host.holds(vip))
+		}
+		a.host.setLink("eth0", true)
+		time.Sleep(5 * time.Second)
+		if got := a.state(t, "VI_1"); got != "MASTER" {
+			t.Fatalf("a is %s after link up, want MASTER again (preempt)", got)
+		}
+		a.stop(t)
+		b.stop(t)
+	})
+}
+
+// TestMissingInterfaceIsFaultNotFatal: an instance on an interface that does
+// not exist is in FAULT with the reason, the daemon keeps running, and the
+// instance starts when the interface appears.
+func TestMissingInterfaceIsFaultNotFatal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		s := tutorialInstance(vrrp.StateMaster, 100)
+		s.Interface = "eth9"
+		s.VIPs[0].Dev = "eth9"
+		a := startNode(t, lan, "a", "192.168.1.105/24", s)
+		time.Sleep(time.Second)
+		snap := a.snapshot(t)
+		if snap.Instances[0].State != "FAULT" || !strings.Contains(snap.Instances[0].Reason, "eth9") {
+			t.Fatalf("instance is %s (%q), want FAULT naming eth9", snap.Instances[0].State, snap.Instances[0].Reason)
+		}
+		a.host.addLink("eth9", "192.168.1.105/24", 9)
+		time.Sleep(5 * time.Second)
+		if got := a.state(t, "VI_1"); got != "MASTER" {
+			t.Fatalf("after eth9 appeared the instance is %s, want MASTER", got)
+		}
+		a.stop(t)
+	})
+}
+
+// TestTrackInterfaceWeights: a tracked interface with a negative weight
+// lowers the priority so the backup preempts; weight 0 means FAULT.
+func TestTrackInterfaceWeights(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		sa := tutorialInstance(vrrp.StateMaster, 100)
+		sa.TrackInterfaces = []TrackInterface{{Name: "eth1", Weight: -10}}
+		ha := newFakeHost(lan, "a", map[string]string{"eth0": "192.168.1.105/24", "eth1": "10.0.0.1/24"})
+		ea, err := New(Spec{Instances: []InstanceSpec{sa}}, Options{Net: ha})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- ea.Run(ctx) }()
+		a := &node{host: ha, eng: ea, cancel: cancel, done: done}
+		t.Cleanup(func() { a.cancel(); a.wait() })
+		b := startNode(t, lan, "b", "192.168.1.106/24", tutorialInstance(vrrp.StateBackup, 95))
+		time.Sleep(5 * time.Second)
+		if a.state(t, "VI_1") != "MASTER" {
+			t.Fatal("a not master")
+		}
+		ha.setLink("eth1", false)
+		time.Sleep(5 * time.Second)
+		snap := a.snapshot(t)
+		if snap.Instances[0].EffectivePriority != 90 {
+			t.Fatalf("effective priority %d, want 90", snap.Instances[0].EffectivePriority)
+		}
+		if b.state(t, "VI_1") != "MASTER" || !b.host.holds(vip) {
+			t.Fatalf("b (95) did not preempt a (90): b is %s", b.state(t, "VI_1"))
+		}
+		a.stop(t)
+		b.stop(t)
+	})
+}

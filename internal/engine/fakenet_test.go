@@ -1,0 +1,267 @@
+package engine
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/vigil-ha/vigil/internal/netif"
+	"github.com/vigil-ha/vigil/internal/vrrpnet"
+)
+
+// fakeLAN is an in-memory Ethernet segment: every packet a fakeConn writes is
+// delivered, with TTL 255, to the other hosts' conns on the same LAN whose
+// group or unicast address matches the destination. A drop hook lets a test
+// lose packets. Safe for concurrent use.
+type fakeLAN struct {
+	mu    sync.Mutex
+	conns []*fakeConn
+	drop  func(src, dst netip.Addr) bool
+	// announced records every gratuitous ARP / NA: VIP -> hosts, in order.
+	announced []announce
+}
+
+type announce struct {
+	host string
+	vip  netip.Addr
+}
+
+// fakeHost is one node's Net on a fakeLAN: interfaces, addresses, links.
+type fakeHost struct {
+	name  string
+	lan   *fakeLAN
+	mu    sync.Mutex
+	links map[string]netif.LinkInfo
+	addrs map[string][]netip.Prefix // by interface: primary first
+	vips  map[netip.Prefix]string    // VIP -> interface
+	watch []chan netif.LinkEvent
+	// history records VIP adds and deletes in order.
+	history []string
+}
+
+func newFakeHost(lan *fakeLAN, name string, ifaces map[string]string) *fakeHost {
+	h := &fakeHost{name: name, lan: lan, links: map[string]netif.LinkInfo{}, addrs: map[string][]netip.Prefix{}, vips: map[netip.Prefix]string{}}
+	idx := 2
+	for ifname, addr := range ifaces {
+		h.links[ifname] = netif.LinkInfo{Index: idx, Name: ifname, Up: true, Running: true, LowerUp: true, MAC: net.HardwareAddr{2, 0, 0, 0, 0, byte(idx)}, MTU: 1500}
+		h.addrs[ifname] = []netip.Prefix{netip.MustParsePrefix(addr)}
+		idx++
+	}
+	return h
+}
+
+func (h *fakeHost) OpenConn(cfg vrrpnet.Config) (Conn, error) {
+	h.mu.Lock()
+	_, ok := h.links[cfg.Interface]
+	h.mu.Unlock()
+	if !ok {
+		return nil, &netif.LinkNotFoundError{Name: cfg.Interface}
+	}
+	c := &fakeConn{host: h, cfg: cfg, rx: make(chan vrrpnet.Packet, 256), closed: make(chan struct{})}
+	h.lan.mu.Lock()
+	h.lan.conns = append(h.lan.conns, c)
+	h.lan.mu.Unlock()
+	return c, nil
+}
+
+func (h *fakeHost) Link(name string) (netif.LinkInfo, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	li, ok := h.links[name]
+	if !ok {
+		return netif.LinkInfo{}, &netif.LinkNotFoundError{Name: name}
+	}
+	return li, nil
+}
+
+func (h *fakeHost) PrimaryAddr(dev string, v6 bool) (netip.Addr, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, p := range h.addrs[dev] {
+		if p.Addr().Is6() == v6 {
+			return p.Addr(), nil
+		}
+	}
+	return netip.Addr{}, netif.ErrNoAddress
+}
+
+func (h *fakeHost) AddVIP(v netif.VIP) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.vips[v.Prefix]; !ok {
+		h.history = append(h.history, "+"+v.Prefix.String())
+	}
+	h.vips[v.Prefix] = v.Dev
+	return nil
+}
+
+func (h *fakeHost) DelVIP(v netif.VIP) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.vips[v.Prefix]; ok {
+		h.history = append(h.history, "-"+v.Prefix.String())
+	}
+	delete(h.vips, v.Prefix)
+	return nil
+}
+
+func (h *fakeHost) RemoveStale(vips []netif.VIP) ([]netif.Addr, error) {
+	var out []netif.Addr
+	for _, v := range vips {
+		h.mu.Lock()
+		_, ok := h.vips[v.Prefix]
+		h.mu.Unlock()
+		if ok {
+			h.DelVIP(v)
+			out = append(out, netif.Addr{Prefix: v.Prefix})
+		}
+	}
+	return out, nil
+}
+
+func (h *fakeHost) WatchLinks(ctx context.Context, f func(netif.LinkEvent)) error {
+	ch := make(chan netif.LinkEvent, 16)
+	h.mu.Lock()
+	var initial []netif.LinkInfo
+	for _, li := range h.links {
+		initial = append(initial, li)
+	}
+	h.watch = append(h.watch, ch)
+	h.mu.Unlock()
+	for _, li := range initial {
+		f(netif.LinkEvent{Link: li, Initial: true})
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-ch:
+			f(ev)
+		}
+	}
+}
+
+// setLink changes an interface's carrier and tells the watchers.
+func (h *fakeHost) setLink(name string, up bool) {
+	h.mu.Lock()
+	li := h.links[name]
+	li.Running, li.LowerUp = up, up
+	h.links[name] = li
+	ws := slices.Clone(h.watch)
+	h.mu.Unlock()
+	for _, w := range ws {
+		w <- netif.LinkEvent{Link: li}
+	}
+}
+
+// addLink creates an interface, as when it appears after start.
+func (h *fakeHost) addLink(name, addr string, index int) {
+	h.mu.Lock()
+	li := netif.LinkInfo{Index: index, Name: name, Up: true, Running: true, LowerUp: true, MAC: net.HardwareAddr{2, 0, 0, 0, 1, byte(index)}, MTU: 1500}
+	h.links[name] = li
+	h.addrs[name] = []netip.Prefix{netip.MustParsePrefix(addr)}
+	ws := slices.Clone(h.watch)
+	h.mu.Unlock()
+	for _, w := range ws {
+		w <- netif.LinkEvent{Link: li}
+	}
+}
+
+func (h *fakeHost) SendARP(ifindex int, mac net.HardwareAddr, vip netip.Addr) error {
+	h.lan.mu.Lock()
+	h.lan.announced = append(h.lan.announced, announce{h.name, vip})
+	h.lan.mu.Unlock()
+	return nil
+}
+
+func (h *fakeHost) SendNA(ifindex int, mac net.HardwareAddr, vip netip.Addr, router bool) error {
+	return h.SendARP(ifindex, mac, vip)
+}
+
+func (h *fakeHost) IPv6Forwarding(string) bool { return false }
+
+// holds reports whether the host has the VIP.
+func (h *fakeHost) holds(p string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.vips[netip.MustParsePrefix(p)]
+	return ok
+}
+
+type fakeConn struct {
+	host   *fakeHost
+	cfg    vrrpnet.Config
+	rx     chan vrrpnet.Packet
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (c *fakeConn) ReadPacket(buf []byte) (vrrpnet.Packet, error) {
+	select {
+	case p := <-c.rx:
+		n := copy(buf, p.Payload)
+		p.Payload = buf[:n]
+		return p, nil
+	case <-c.closed:
+		return vrrpnet.Packet{}, net.ErrClosed
+	}
+}
+
+func (c *fakeConn) WritePacket(payload []byte, src, dst netip.Addr) error {
+	lan := c.host.lan
+	c.host.mu.Lock()
+	up := c.host.links[c.cfg.Interface].Running
+	c.host.mu.Unlock()
+	if !up {
+		return nil // no carrier: the frame goes nowhere
+	}
+	lan.mu.Lock()
+	conns := slices.Clone(lan.conns)
+	drop := lan.drop
+	lan.mu.Unlock()
+	if drop != nil && drop(src, dst) {
+		return nil
+	}
+	for _, o := range conns {
+		if o.host == c.host || o.cfg.Family != c.cfg.Family {
+			continue
+		}
+		select {
+		case <-o.closed:
+			continue
+		default:
+		}
+		o.host.mu.Lock()
+		oup := o.host.links[o.cfg.Interface].Running
+		o.host.mu.Unlock()
+		if !oup {
+			continue
+		}
+		if o.cfg.Unicast {
+			if dst != o.cfg.Src {
+				continue
+			}
+		} else {
+			g := o.cfg.Group
+			if !g.IsValid() {
+				g = vrrpnet.DefaultGroup(o.cfg.Family)
+			}
+			if dst != g {
+				continue
+			}
+		}
+		p := vrrpnet.Packet{Payload: slices.Clone(payload), Src: src, Dst: dst, TTL: 255, IfIndex: 2}
+		select {
+		case o.rx <- p:
+		default: // receive queue full: lost, like a busy socket
+		}
+	}
+	return nil
+}
+
+func (c *fakeConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
+}

@@ -1,0 +1,96 @@
+package engine
+
+import (
+	"context"
+	"net"
+	"net/netip"
+
+	"github.com/vigil-ha/vigil/internal/garp"
+	"github.com/vigil-ha/vigil/internal/netif"
+	"github.com/vigil-ha/vigil/internal/vrrpnet"
+)
+
+// Net is the engine's window on the host's network: VRRP sockets, links,
+// addresses and gratuitous ARP. OSNet is the real one; tests use an
+// in-memory LAN. Implementations must be safe for concurrent use by the
+// engine loop and the reader goroutines it starts.
+type Net interface {
+	// OpenConn opens a VRRP socket (see vrrpnet.Listen).
+	OpenConn(cfg vrrpnet.Config) (Conn, error)
+	// Link describes an interface; netif.ErrLinkNotFound when it is missing.
+	Link(name string) (netif.LinkInfo, error)
+	// PrimaryAddr is the address adverts are sent from by default: the
+	// interface's primary IPv4 address, or its IPv6 link-local address.
+	PrimaryAddr(dev string, v6 bool) (netip.Addr, error)
+	AddVIP(v netif.VIP) error
+	DelVIP(v netif.VIP) error
+	// RemoveStale removes configured VIPs (and marked addresses) that a
+	// killed earlier run left on the interfaces the configuration names.
+	RemoveStale(vips []netif.VIP) ([]netif.Addr, error)
+	// WatchLinks reports the links present, then every change, until ctx
+	// is done.
+	WatchLinks(ctx context.Context, f func(netif.LinkEvent)) error
+	SendARP(ifindex int, mac net.HardwareAddr, vip netip.Addr) error
+	SendNA(ifindex int, mac net.HardwareAddr, vip netip.Addr, router bool) error
+	// IPv6Forwarding tells whether an interface forwards IPv6 (the NA's
+	// router flag, as keepalived sets it).
+	IPv6Forwarding(dev string) bool
+}
+
+// Conn is a VRRP socket.
+type Conn interface {
+	ReadPacket(buf []byte) (vrrpnet.Packet, error)
+	WritePacket(payload []byte, src, dst netip.Addr) error
+	Close() error
+}
+
+// OSNet is Net over the kernel of the network namespace it was opened in.
+type OSNet struct {
+	h *netif.Handle
+	g *garp.Sender
+}
+
+// OpenOSNet opens netlink and packet sockets in the current network
+// namespace.
+func OpenOSNet() (*OSNet, error) {
+	h, err := netif.Open()
+	if err != nil {
+		return nil, err
+	}
+	g, err := garp.Open()
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return &OSNet{h: h, g: g}, nil
+}
+
+// Close releases the sockets.
+func (n *OSNet) Close() error {
+	n.g.Close()
+	return n.h.Close()
+}
+
+func (n *OSNet) OpenConn(cfg vrrpnet.Config) (Conn, error) { return vrrpnet.Listen(cfg) }
+func (n *OSNet) Link(name string) (netif.LinkInfo, error)  { return n.h.Link(name) }
+func (n *OSNet) PrimaryAddr(dev string, v6 bool) (netip.Addr, error) {
+	return n.h.PrimaryAddr(dev, v6)
+}
+func (n *OSNet) AddVIP(v netif.VIP) error { return n.h.AddVIP(v) }
+func (n *OSNet) DelVIP(v netif.VIP) error { return n.h.DelVIP(v) }
+func (n *OSNet) RemoveStale(vips []netif.VIP) ([]netif.Addr, error) {
+	return n.h.RemoveStale(vips)
+}
+func (n *OSNet) WatchLinks(ctx context.Context, f func(netif.LinkEvent)) error {
+	return n.h.WatchLinks(ctx, f)
+}
+func (n *OSNet) SendARP(ifindex int, mac net.HardwareAddr, vip netip.Addr) error {
+	return n.g.SendARP(ifindex, mac, vip)
+}
+func (n *OSNet) SendNA(ifindex int, mac net.HardwareAddr, vip netip.Addr, router bool) error {
+	return n.g.SendNA(ifindex, mac, vip, router)
+}
+func (n *OSNet) IPv6Forwarding(dev string) bool {
+	f, err := garp.IPv6Forwarding(dev)
+	return err == nil && f
+}

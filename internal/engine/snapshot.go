@@ -1,0 +1,98 @@
+package engine
+
+import (
+	"context"
+	"maps"
+	"os"
+
+	"github.com/vigil-ha/vigil/internal/status"
+	"github.com/vigil-ha/vigil/internal/vrrp"
+)
+
+// Snapshot returns the state of every instance, built inside the loop.
+func (e *Engine) Snapshot(ctx context.Context) (status.Snapshot, error) {
+	var s status.Snapshot
+	err := e.do(ctx, func() { s = e.snapshot() })
+	return s, err
+}
+
+func (e *Engine) snapshot() status.Snapshot {
+	s := status.Snapshot{
+		Daemon: status.Daemon{
+			Version:    e.opts.Version,
+			PID:        os.Getpid(),
+			Started:    e.started,
+			ConfigFile: e.opts.ConfigFile,
+			RouterID:   e.spec.RouterID,
+		},
+		Transitions: e.timeline.List(),
+	}
+	for _, in := range e.insts {
+		s.Instances = append(s.Instances, e.instanceStatus(in))
+	}
+	for _, g := range e.groups {
+		sg := status.SyncGroup{Name: g.spec.Name, State: g.g.State().String()}
+		for _, in := range g.ins {
+			sg.Instances = append(sg.Instances, in.spec.VRRP.Name)
+		}
+		s.SyncGroups = append(s.SyncGroups, sg)
+	}
+	return s
+}
+
+func (e *Engine) instanceStatus(in *instance) status.Instance {
+	st := in.m.Status()
+	fam := "inet"
+	if in.spec.IPv6 {
+		fam = "inet6"
+	}
+	si := status.Instance{
+		Name:              in.spec.VRRP.Name,
+		Interface:         in.spec.Interface,
+		Family:            fam,
+		Version:           int(st.Version),
+		VRID:              int(st.VRID),
+		State:             st.State.String(),
+		BasePriority:      int(st.BasePriority),
+		EffectivePriority: int(st.Priority),
+		AdvertInterval:    status.Duration(in.spec.VRRP.AdverInt),
+		Since:             st.LastTransition,
+		Reason:            st.LastReason,
+		Counters: status.Counters{
+			AdvertsSent:     st.Counters.AdvertsSent,
+			AdvertsReceived: st.Counters.AdvertsReceived,
+			Transitions:     in.transitions,
+			BecameMaster:    st.Counters.BecomeMaster,
+			PriorityZeroRx:  st.Counters.PriorityZeroReceived,
+			PriorityZeroTx:  st.Counters.PriorityZeroSent,
+		},
+	}
+	if st.State == vrrp.StateMaster {
+		si.Master = in.src.String()
+	} else if st.MasterAddr.IsValid() && !st.MasterAddr.IsUnspecified() {
+		si.Master = st.MasterAddr.String()
+	}
+	if in.group != nil {
+		si.SyncGroup = in.group.spec.Name
+	}
+	for _, v := range in.allVIPs() {
+		si.VIPs = append(si.VIPs, v.Prefix.String())
+	}
+	drops := map[string]uint64{}
+	for _, r := range vrrp.DropReasons() {
+		if n := st.Counters.DroppedFor(r); n > 0 {
+			drops[r.String()] = n
+		}
+	}
+	maps.Copy(drops, in.limiter.counts)
+	if len(drops) > 0 {
+		si.Counters.Dropped = drops
+	}
+	if !in.spec.DontTrackPrimary {
+		si.Trackers = append(si.Trackers, status.Tracker{Kind: "interface", Name: in.spec.Interface, OK: in.linkUp, Detail: in.missing})
+	}
+	for _, t := range in.spec.TrackInterfaces {
+		si.Trackers = append(si.Trackers, status.Tracker{Kind: "interface", Name: t.Name, OK: in.trackUp[t.Name], Weight: t.Weight})
+	}
+	return si
+}
