@@ -35,7 +35,7 @@ type fakeHost struct {
 	mu    sync.Mutex
 	links map[string]netif.LinkInfo
 	addrs map[string][]netip.Prefix // by interface: primary first
-	vips  map[netip.Prefix]string    // VIP -> interface
+	vips  map[netip.Prefix]string   // VIP -> interface
 	watch []chan netif.LinkEvent
 	// history records VIP adds and deletes in order.
 	history []string
