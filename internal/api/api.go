@@ -5,6 +5,7 @@
 //	GET  /v1/status               the status.Snapshot
 //	POST /v1/reload               check and apply the configuration file again
 //	POST /v1/handover?instance=N  planned handover of instance N (all when empty)
+//	POST /v1/reclaim?instance=N   end a handover's yield: preempt again
 package api
 
 import (
@@ -16,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"syscall"
@@ -33,6 +35,7 @@ type Daemon interface {
 	Snapshot(ctx context.Context) (status.Snapshot, error)
 	Reload(ctx context.Context) (ReloadResult, error)
 	Handover(ctx context.Context, instance string) error
+	Reclaim(ctx context.Context, instance string) error
 }
 
 // ReloadResult tells what a reload did.
@@ -97,6 +100,10 @@ func Handler(d Daemon, log *slog.Logger) http.Handler {
 	})
 	mux.HandleFunc("POST /v1/handover", func(w http.ResponseWriter, r *http.Request) {
 		err := d.Handover(r.Context(), r.URL.Query().Get("instance"))
+		reply(w, map[string]bool{"ok": err == nil}, err)
+	})
+	mux.HandleFunc("POST /v1/reclaim", func(w http.ResponseWriter, r *http.Request) {
+		err := d.Reclaim(r.Context(), r.URL.Query().Get("instance"))
 		reply(w, map[string]bool{"ok": err == nil}, err)
 	})
 	return mux
@@ -196,5 +203,12 @@ func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
 // Handover asks the daemon to hand instance (all when "") over to a backup.
 func (c *Client) Handover(ctx context.Context, instance string) error {
 	var r map[string]bool
-	return c.do(ctx, http.MethodPost, "/v1/handover?instance="+instance, &r)
+	return c.do(ctx, http.MethodPost, "/v1/handover?instance="+url.QueryEscape(instance), &r)
+}
+
+// Reclaim asks the daemon to let instance (all when "") preempt again after
+// a handover.
+func (c *Client) Reclaim(ctx context.Context, instance string) error {
+	var r map[string]bool
+	return c.do(ctx, http.MethodPost, "/v1/reclaim?instance="+url.QueryEscape(instance), &r)
 }

@@ -20,6 +20,10 @@ type fakeDaemon struct {
 
 func (f *fakeDaemon) Snapshot(context.Context) (status.Snapshot, error) { return f.snap, nil }
 func (f *fakeDaemon) Reload(context.Context) (ReloadResult, error)      { return f.reload, nil }
+func (f *fakeDaemon) Reclaim(_ context.Context, n string) error {
+	f.handover = append(f.handover, "reclaim "+n)
+	return nil
+}
 func (f *fakeDaemon) Handover(_ context.Context, n string) error {
 	if n == "nope" {
 		return errors.New("engine: no instance \"nope\"")
@@ -80,6 +84,9 @@ func TestClientRoundTrips(t *testing.T) {
 	}
 	if err := c.Handover(ctx, "VI_1"); err != nil || len(f.handover) != 1 {
 		t.Fatalf("handover: %v %v", err, f.handover)
+	}
+	if err := c.Reclaim(ctx, "VI_1"); err != nil || f.handover[1] != "reclaim VI_1" {
+		t.Fatalf("reclaim: %v %v", err, f.handover)
 	}
 	if err := c.Handover(ctx, "nope"); err == nil || err.Error() != `engine: no instance "nope"` {
 		t.Fatalf("handover error not passed through: %v", err)

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/vigil-ha/vigil/internal/api"
+)
+
+// runFlags are `vigil run`'s flags. keepalived's flags that matter for a
+// unit file are accepted under the same names so that ExecStart can swap the
+// binary (keepalived -D -f /etc/keepalived/keepalived.conf -p ...).
+type runFlags struct {
+	file       string
+	configID   string
+	apiSocket  string
+	pidFiles   []string
+	vrrpOnly   bool
+	checkOnly  bool
+	configTest bool
+	logFormat  string
+	logLevel   string
+	haDir      string
+	metrics    string
+	httpListen string
+}
+
+func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
+	var f runFlags
+	var vrrpPid, checkPid string
+	fs := pflag.NewFlagSet("vigil run", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVarP(&f.file, "use-file", "f", "/etc/keepalived/keepalived.conf", "configuration file")
+	fs.StringVarP(&f.configID, "config-id", "i", "", "configuration id for @id conditional lines (default: short host name)")
+	fs.StringVar(&f.apiSocket, "api-socket", api.DefaultSocket, "control API unix socket (mode 0600)")
+	var pidFile string
+	fs.StringVarP(&pidFile, "pid", "p", "", "write the process ID to this file (keepalived -p)")
+	fs.StringVar(&pidFile, "pid-file", "", "same as --pid")
+	fs.StringVarP(&vrrpPid, "vrrp_pid", "r", "", "keepalived's VRRP child pid file: vigil is one process and writes its own pid there")
+	fs.StringVarP(&checkPid, "checkers_pid", "c", "", "keepalived's checker child pid file: as --vrrp_pid")
+	fs.BoolVarP(&f.vrrpOnly, "vrrp", "P", false, "run only VRRP (no virtual servers)")
+	fs.BoolVarP(&f.checkOnly, "check", "C", false, "run only virtual servers and their checkers (no VRRP)")
+	fs.BoolVarP(&f.configTest, "config-test", "t", false, "check the configuration and exit (as vigil check)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.haDir, "ha-dir", "", "run heartbeat-style resource groups from ha.cf, haresources and authkeys in this directory")
+	fs.StringVar(&f.metrics, "metrics-listen", "", "serve Prometheus metrics on this address (off when empty)")
+	fs.StringVar(&f.httpListen, "http-listen", "", "serve the read-only status page and JSON on this address (off when empty)")
+	// keepalived flags accepted for compatibility, with no effect: vigil
+	// always runs in the foreground, logs to stderr (journald), is one
+	// process.
+	var ignoredBool bool
+	var ignoredStr string
+	for _, n := range []struct{ long, short string }{{"dont-fork", "n"}, {"log-console", "l"}, {"log-detail", "D"}, {"dont-respawn", "R"}, {"no-syslog", "G"}, {"dump-conf", "d"}, {"release-vips", "X"}} {
+		fs.BoolVarP(&ignoredBool, n.long, n.short, false, "accepted for keepalived compatibility; no effect")
+	}
+	fs.StringVarP(&ignoredStr, "log-facility", "S", "", "accepted for keepalived compatibility; no effect")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if f.vrrpOnly && f.checkOnly {
+		return f, errors.New("--vrrp and --check exclude each other")
+	}
+	for _, p := range []string{pidFile, vrrpPid, checkPid} {
+		if p != "" {
+			f.pidFiles = append(f.pidFiles, p)
+		}
+	}
+	return f, nil
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+func runRun(args []string, stdout, stderr io.Writer) int {
+	f, err := parseRunFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "vigil run: %v\n", err)
+		return 2
+	}
+	if f.configTest {
+		return runCheck([]string{"-f", f.file, "-i", f.configID}, stdout, stderr)
+	}
+	log, err := newLogger(stderr, f.logFormat, f.logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil run: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := daemonMain(ctx, f, log); err != nil {
+		log.Error("vigil stopped with an error", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// writePidFiles writes the process ID and returns a function that removes
+// the files.
+func writePidFiles(paths []string) (func(), error) {
+	pid := strconv.Itoa(os.Getpid()) + "\n"
+	var written []string
+	cleanup := func() {
+		for _, p := range written {
+			os.Remove(p)
+		}
+	}
+	for _, p := range paths {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			cleanup()
+			return nil, err
+		}
+		if old, err := os.ReadFile(p); err == nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(string(old))); err == nil && n != os.Getpid() && syscall.Kill(n, 0) == nil {
+				cleanup()
+				return nil, fmt.Errorf("pid file %s: process %d is running", p, n)
+			}
+		}
+		if err := os.WriteFile(p, []byte(pid), 0o644); err != nil {
+			cleanup()
+			return nil, err
+		}
+		written = append(written, p)
+	}
+	return cleanup, nil
+}
+
+// waitForSignal returns a channel of SIGHUP deliveries.
+func hangups() (<-chan os.Signal, func()) {
+	c := make(chan os.Signal, 4)
+	signal.Notify(c, syscall.SIGHUP)
+	return c, func() { signal.Stop(c) }
+}
+
+var _ = time.Second
