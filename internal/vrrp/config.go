@@ -145,7 +145,7 @@ func (c Config) validate() (Config, error) {
 	}
 	vips := make([]netip.Addr, len(c.VIPs))
 	for n, a := range c.VIPs {
-		vips[n] = a.Unmap()
+		vips[n] = a.Unmap().WithZone("") // adverts carry no zone
 		if !vips[n].IsValid() || vips[n].Is6() != is6 {
 			bad("virtual address %v is not of the family of source %v", a, c.Source)
 		}
@@ -153,7 +153,7 @@ func (c Config) validate() (Config, error) {
 	c.VIPs = vips
 	peers := make([]Peer, len(c.Peers))
 	for n, p := range c.Peers {
-		p.Addr = p.Addr.Unmap()
+		p.Addr = p.Addr.Unmap().WithZone("") // compared with unzoned packet sources
 		if !p.Addr.IsValid() || p.Addr.Is6() != is6 {
 			bad("unicast peer %v is not of the family of source %v", p.Addr, c.Source)
 		}

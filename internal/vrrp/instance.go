@@ -30,7 +30,7 @@ type Instance struct {
 	// shifts the deadline by the change of this value, as keepalived does.
 	msDown      time.Duration
 	sands       time.Time // the deadline; zero when no timer runs
-	downCause   string    // why the Backup timer would fire, for the Transition
+	downCause   downCause // why the Backup timer would fire, for the Transition
 	preemptTime time.Time // preempt_delay: when preemption becomes allowed; zero if not started
 
 	linkDown, trackFault bool
@@ -285,8 +285,43 @@ func (i *Instance) sendAdvert(prio uint8) {
 	i.emit(SendAdvert{Priority: prio, Advert: i.advert(prio)})
 }
 
+// downCause says why a Backup's timer will fire; it is formatted only when
+// it does, to keep the receive path free of allocations.
+type downCause struct {
+	kind causeKind
+	src  netip.Addr
+	prio uint8
+}
+
+type causeKind uint8
+
+const (
+	causeStart       causeKind = iota // no advert since start
+	causeLeftFault                    // no advert since leaving fault
+	causeLeftMaster                   // no advert from the master that displaced us
+	causeMasterQuiet                  // the master we heard went quiet
+	causePriority0                    // the master sent priority 0
+	causePreempt                      // we preempt a lower priority master
+)
+
+func (c downCause) String() string {
+	switch c.kind {
+	case causeLeftFault:
+		return "no advert since leaving fault"
+	case causeLeftMaster:
+		return "no advert from the new master"
+	case causeMasterQuiet:
+		return fmt.Sprintf("no advert from master %v", c.src)
+	case causePriority0:
+		return fmt.Sprintf("master %v sent priority 0", c.src)
+	case causePreempt:
+		return fmt.Sprintf("preempting lower priority master %v (priority %d)", c.src, c.prio)
+	}
+	return "no advert since start"
+}
+
 // armBackup (re)starts the Master_Down_Timer with d.
-func (i *Instance) armBackup(now time.Time, d time.Duration, cause string) {
+func (i *Instance) armBackup(now time.Time, d time.Duration, cause downCause) {
 	i.msDown = d
 	i.sands = now.Add(d)
 	i.downCause = cause
@@ -334,7 +369,7 @@ func (i *Instance) start(now time.Time) {
 	// below priority 255 as well.
 	i.want = StateBackup
 	i.transition(now, StateBackup, "start")
-	i.armBackup(now, i.masterDownInterval(), "no advert since start")
+	i.armBackup(now, i.masterDownInterval(), downCause{kind: causeStart})
 }
 
 // gotoMaster is keepalived's vrrp_state_goto_master + vrrp_state_master_tx:
@@ -380,7 +415,7 @@ func (i *Instance) leaveMaster(now time.Time, to State, reason string, prio0 boo
 	switch to {
 	case StateBackup:
 		i.preemptTime = time.Time{}
-		i.armBackup(now, i.masterDownInterval(), "no advert from the new master")
+		i.armBackup(now, i.masterDownInterval(), downCause{kind: causeLeftMaster})
 	default:
 		i.msDown = i.masterDownInterval()
 		i.sands = time.Time{}
@@ -396,7 +431,7 @@ func (i *Instance) timeout(now time.Time) {
 		i.finishHandover(now, "handover: no new master heard before the timeout")
 	case i.state == StateBackup:
 		// RFC 5798 §6.4.2: Master_Down_Timer fired.
-		i.gotoMaster(now, "master down timer expired: "+i.downCause)
+		i.gotoMaster(now, "master down timer expired: "+i.downCause.String())
 	case i.state == StateMaster:
 		// RFC 5798 §6.4.3: Adver_Timer fired.
 		i.sendAdvert(i.prio)
@@ -550,7 +585,7 @@ func (i *Instance) leaveFault(now time.Time, reason string) {
 	i.preemptTime = time.Time{}
 	i.masterAdverInt = i.cfg.AdverInt
 	i.transition(now, StateBackup, reason)
-	i.armBackup(now, i.masterDownInterval(), "no advert since leaving fault")
+	i.armBackup(now, i.masterDownInterval(), downCause{kind: causeLeftFault})
 }
 
 func (i *Instance) receive(now time.Time, e Received) {
@@ -694,7 +729,7 @@ func (i *Instance) receiveBackup(now time.Time, e Received, src netip.Addr) {
 		// RFC 5798 §6.4.2: "If the Priority in the ADVERTISEMENT is zero,
 		// then: Set the Master_Down_Timer to Skew_Time".
 		i.counters.PriorityZeroReceived++
-		i.armBackup(now, i.skew(), fmt.Sprintf("master %v sent priority 0", src))
+		i.armBackup(now, i.skew(), downCause{kind: causePriority0, src: src})
 	case i.cfg.NoPreempt || i.yielding || a.Priority >= i.prio ||
 		(i.cfg.PreemptDelay > 0 && (i.preemptTime.IsZero() || i.preemptTime.After(now))):
 		// RFC 5798 §6.4.2: not preempting, or the master is at least as
@@ -714,7 +749,7 @@ func (i *Instance) receiveBackup(now time.Time, e Received, src netip.Addr) {
 			}
 		}
 		i.want = StateBackup
-		i.armBackup(now, i.masterDownInterval(), fmt.Sprintf("no advert from master %v", src))
+		i.armBackup(now, i.masterDownInterval(), downCause{kind: causeMasterQuiet, src: src})
 	default:
 		// RFC 5798 §6.4.2 "Discard the ADVERTISEMENT"; keepalived "received
 		// lower priority (%d) advert from %s - discarding". The timer runs
@@ -722,7 +757,7 @@ func (i *Instance) receiveBackup(now time.Time, e Received, src netip.Addr) {
 		i.drop(DropLowerPriority, src, "priority %d, ours %d", a.Priority, i.prio)
 		i.masterAddr = src // keepalived records it (SNMP)
 		i.ignore(now)
-		i.downCause = fmt.Sprintf("preempting lower priority master %v (priority %d)", src, a.Priority)
+		i.downCause = downCause{kind: causePreempt, src: src, prio: a.Priority}
 	}
 }
 

@@ -496,6 +496,13 @@ func TestConfigNormalisation(t *testing.T) {
 			func(c Config) bool { return c.HandoverTimeout == 4*time.Second+us(996093) }},
 		{"IPv4-mapped addresses are unmapped", with(v3cfg(), func(c *Config) { c.VIPs = []netip.Addr{netip.AddrFrom16(vip4.As16())} }),
 			func(c Config) bool { return c.VIPs[0] == vip4 }},
+		{"zones are dropped from VIPs and peers, kept on the source", with(v6cfg(), func(c *Config) {
+			c.Source = self6.WithZone("eth0")
+			c.VIPs = []netip.Addr{vip6ll.WithZone("eth0"), vip6}
+			c.Peers = []Peer{{Addr: higher6.WithZone("eth0")}}
+		}), func(c Config) bool {
+			return c.VIPs[0] == vip6ll && c.Peers[0].Addr == higher6 && c.Source.Zone() == "eth0"
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			inst, err := New(tc.cfg)
@@ -575,4 +582,19 @@ func TestStatusAndCounters(t *testing.T) {
 		s.Counters.AdvertsSent != 2 || s.Counters.PriorityZeroSent != 1 || s.VIPsHeld || s.MasterAddr != self4 {
 		t.Fatalf("status after master and stop: %+v", s)
 	}
+}
+
+// IPv6 link-local sources arrive with the interface as zone; configuration
+// may carry zones too. Neither may break the tie-break or the peer check.
+func TestIPv6Zones(t *testing.T) {
+	c := with(v6cfg(), func(c *Config) {
+		c.Source = self6.WithZone("eth0")
+		c.Unicast, c.CheckUnicastSrc = true, true
+		c.Peers = []Peer{{Addr: higher6.WithZone("eth0")}, {Addr: lower6}}
+	})
+	up, m := toMaster(c)
+	runScenario(t, c, concat(up, []step{
+		{at: m + time.Second/2, ev: rx(c, lower6.WithZone("eth0"), 100), want: []Action{send(c, 100), LowerPriorityAdvert{Src: lower6, Priority: 100}}, state: StateMaster},
+		{at: m + time.Second, ev: rx(c, higher6.WithZone("eth0"), 100), want: []Action{Release{}, trans(StateMaster, StateBackup, "higher address fe80::106")}, state: StateBackup},
+	}))
 }

@@ -72,6 +72,11 @@ func NewSyncGroup(name string, members []*Instance) (*SyncGroup, error) {
 			g.state = StateBackup
 		}
 	}
+	for _, m := range members {
+		if m != nil && m.faulted() {
+			g.state = StateFault // vrrp_sync_set_group: group_member_down
+		}
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("vrrp: sync group %q: %w", name, errors.Join(errs...))
 	}
