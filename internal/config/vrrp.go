@@ -646,6 +646,12 @@ var instanceBlock = newBlock("vrrp_instance",
 	k("virtual_routes", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
 		p.values(s, func(e *stmt) {
 			if r, ok := p.parseRoute(e, false); ok {
+				if r.Dev == "" && !r.NoTrack {
+					// keepalived 2.2.7 alloc_route(): "cannot track route
+					// with no interface specified, not tracking".
+					p.warnf(e.kw.pos, "route %s has no dev, so it cannot be tracked; add dev or no_track", r.Dst)
+					r.NoTrack = true
+				}
 				vi.VirtualRoutes = append(vi.VirtualRoutes, r)
 			}
 		})
@@ -653,6 +659,11 @@ var instanceBlock = newBlock("vrrp_instance",
 	k("virtual_rules", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
 		p.values(s, func(e *stmt) {
 			if r, ok := p.parseRule(e, false); ok {
+				if r.Preference == 0 {
+					// keepalived 2.2.7 alloc_rule(): rules added and removed
+					// in varying order need a preference; it picks 16384.
+					p.warnf(e.kw.pos, "rule has no preference; keepalived uses 16384, which is probably not what you want")
+				}
 				vi.VirtualRules = append(vi.VirtualRules, r)
 			}
 		})
