@@ -27,6 +27,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version": {"print the version", runVersion},
+		"check":   {"check a keepalived.conf and print every problem", runCheck},
 	}
 }
 

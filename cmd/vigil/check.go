@@ -1,0 +1,215 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/diag"
+)
+
+// defaultConfigFile is keepalived's default configuration file.
+const defaultConfigFile = "/etc/keepalived/keepalived.conf"
+
+// runCheck is `vigil check`: parse and validate a keepalived.conf, print
+// every diagnostic as file:line:col: severity: message (to stderr), then a
+// summary or, with --json, the normalised model (to stdout). Exit status 0
+// without errors, 1 with errors, 2 on bad usage.
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("check", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.StringP("use-file", "f", defaultConfigFile, "configuration file to check")
+	id := fs.StringP("config-id", "i", "", "config id for @id conditional lines (default: the short host name)")
+	asJSON := fs.Bool("json", false, "print the normalised model as JSON instead of the summary")
+	quiet := fs.BoolP("quiet", "q", false, "print only the diagnostics")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: vigil check [-f FILE] [-i ID] [--json]\n\n")
+		fmt.Fprint(stderr, fs.FlagUsages())
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == pflag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "vigil check: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	if !fs.Changed("config-id") {
+		*id = shortHostname()
+	}
+	abs, err := filepath.Abs(*file)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil check: %v\n", err)
+		return 2
+	}
+	cfg, ds := config.Load(os.DirFS("/"), abs, config.Options{ConfigID: *id, Root: "/"})
+	for _, d := range ds {
+		fmt.Fprintln(stderr, d)
+	}
+	if *asJSON {
+		b, err := cfg.MarshalJSON()
+		if err != nil {
+			fmt.Fprintf(stderr, "vigil check: %v\n", err)
+			return 1
+		}
+		stdout.Write(b)
+	} else if !*quiet {
+		summary(stdout, cfg)
+	}
+	errs, warns := count(ds)
+	if errs > 0 || warns > 0 {
+		fmt.Fprintf(stderr, "%s: %d error(s), %d warning(s)\n", abs, errs, warns)
+	}
+	if errs > 0 {
+		return 1
+	}
+	return 0
+}
+
+func count(ds diag.Diagnostics) (errs, warns int) {
+	for _, d := range ds {
+		if d.Severity == diag.Error {
+			errs++
+		} else {
+			warns++
+		}
+	}
+	return errs, warns
+}
+
+// shortHostname is keepalived's default config id: the node name up to the
+// first dot.
+func shortHostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	h, _, _ = strings.Cut(h, ".")
+	return h
+}
+
+// summary prints what the configuration sets up.
+func summary(w io.Writer, c *config.Config) {
+	fmt.Fprintf(w, "configuration %s", strings.Join(c.Files, ", "))
+	if c.ConfigID != "" {
+		fmt.Fprintf(w, " (config id %s)", c.ConfigID)
+	}
+	fmt.Fprintln(w)
+	if len(c.Instances) > 0 {
+		fmt.Fprintf(w, "vrrp instances: %d\n", len(c.Instances))
+		for _, vi := range c.Instances {
+			iface := vi.Interface
+			if iface == "" {
+				iface = "-"
+			}
+			mode := "multicast " + vi.McastGroup.String()
+			if vi.Unicast {
+				var peers []string
+				for _, p := range vi.UnicastPeers {
+					peers = append(peers, p.Addr.String())
+				}
+				mode = "unicast to " + strings.Join(peers, ",")
+			}
+			fmt.Fprintf(w, "  %s: interface %s, vrid %d, priority %d, %s, v%d, advert %s, %s\n",
+				vi.Name, iface, vi.VRID, vi.Priority, vi.State, vi.Version, fmtDur(vi.AdvertInt), mode)
+			var vips []string
+			for _, a := range vi.VirtualIPs {
+				vips = append(vips, addrString(a))
+			}
+			if len(vips) > 0 {
+				fmt.Fprintf(w, "    VIPs: %s\n", strings.Join(vips, ", "))
+			}
+			var track []string
+			for _, t := range vi.TrackScripts {
+				track = append(track, fmt.Sprintf("script %s (weight %d)", t.Name, t.Weight))
+			}
+			for _, t := range vi.TrackInterfaces {
+				track = append(track, fmt.Sprintf("interface %s (weight %d)", t.Name, t.Weight))
+			}
+			for _, t := range vi.TrackFiles {
+				track = append(track, fmt.Sprintf("file %s (weight %d)", t.Name, t.Weight))
+			}
+			for _, t := range vi.TrackProcesses {
+				track = append(track, fmt.Sprintf("process %s (weight %d)", t.Name, t.Weight))
+			}
+			if len(track) > 0 {
+				fmt.Fprintf(w, "    tracks: %s\n", strings.Join(track, ", "))
+			}
+			if vi.SyncGroup != "" {
+				fmt.Fprintf(w, "    sync group: %s\n", vi.SyncGroup)
+			}
+		}
+	}
+	if len(c.Scripts) > 0 {
+		fmt.Fprintf(w, "vrrp scripts: %d\n", len(c.Scripts))
+		for _, s := range c.Scripts {
+			fmt.Fprintf(w, "  %s: %q every %s, weight %d, rise %d, fall %d\n",
+				s.Name, strings.Join(s.Script.Args, " "), fmtDur(s.Interval), s.Weight, s.Rise, s.Fall)
+		}
+	}
+	if len(c.SyncGroups) > 0 {
+		fmt.Fprintf(w, "sync groups: %d\n", len(c.SyncGroups))
+		for _, g := range c.SyncGroups {
+			fmt.Fprintf(w, "  %s: %s\n", g.Name, strings.Join(g.Instances, ", "))
+		}
+	}
+	if len(c.VirtualServers) > 0 {
+		rs := 0
+		for _, vs := range c.VirtualServers {
+			rs += len(vs.RealServers)
+		}
+		fmt.Fprintf(w, "virtual servers: %d, real servers: %d\n", len(c.VirtualServers), rs)
+		for _, vs := range c.VirtualServers {
+			fmt.Fprintf(w, "  %s: %s %s, delay_loop %s, quorum %d\n", vsString(vs), vs.Scheduler, vs.Forwarding.Method, fmtDur(vs.DelayLoop), vs.Quorum)
+			for _, r := range vs.RealServers {
+				var checks []string
+				for _, ch := range r.Checkers {
+					checks = append(checks, string(ch.Type))
+				}
+				if len(checks) == 0 {
+					checks = []string{"no checker"}
+				}
+				fmt.Fprintf(w, "    %s weight %d: %s\n", netip.AddrPortFrom(r.Addr, r.Port), r.Weight, strings.Join(checks, ", "))
+			}
+		}
+	}
+}
+
+func vsString(vs config.VirtualServer) string {
+	switch {
+	case vs.Group != "":
+		return "group " + vs.Group
+	case vs.FWMark != 0:
+		return fmt.Sprintf("fwmark %d", vs.FWMark)
+	}
+	s := netip.AddrPortFrom(vs.Addr, vs.Port).String()
+	if vs.Protocol != "" {
+		s += "/" + string(vs.Protocol)
+	}
+	return s
+}
+
+func addrString(a config.Address) string {
+	s := a.Prefix.String()
+	if a.Dev != "" {
+		s += " dev " + a.Dev
+	}
+	if a.Label != "" {
+		s += " label " + a.Label
+	}
+	return s
+}
+
+func fmtDur(d time.Duration) string {
+	return strings.TrimSuffix(fmt.Sprintf("%gs", d.Seconds()), "")
+}

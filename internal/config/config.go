@@ -1,0 +1,83 @@
+// Package config reads keepalived.conf (the keepalived 2.2.7 language, as
+// keepalived.conf(5) and keepalived's lib/parser.c define it) into a typed
+// model, and reports every problem it finds at its file:line:col.
+//
+// Load is pure: it reads only through the fs.FS it is given, and takes the
+// host's name (for "@id" conditional lines) and the seed of ${_RANDOM} in
+// Options. It never stops at the first problem, and never applies a
+// default silently where keepalived would: an out-of-range value is an
+// error, a keyword keepalived ignores is a warning that says so.
+//
+// The model (Config) is plain data; Equal compares two models ignoring
+// source positions, which is what a reload needs to decide which
+// instances changed.
+package config
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+
+	"github.com/vigil-ha/vigil/internal/diag"
+)
+
+// Options tune Load.
+type Options struct {
+	// ConfigID is matched against "@ID" / "@^ID" lines and is the value
+	// of ${_INSTANCE}. keepalived defaults it to the short host name; the
+	// caller passes that (Load reads no host state). Empty: "@ID" lines
+	// are dropped and "@^ID" lines kept, as keepalived does without an id.
+	ConfigID string
+	// Root is the host directory fsys stands for, e.g. "/" for
+	// os.DirFS("/"). When set, positions show host paths (Root joined
+	// with the fs path), absolute includes are resolved under it, and
+	// ${_PWD} is a host path. Empty: fsys is taken as the root of the
+	// host and positions show fs paths.
+	Root string
+	// RandomSeed seeds ${_RANDOM} (keepalived uses random()).
+	RandomSeed uint64
+}
+
+// Load reads the configuration file name from fsys, with its includes,
+// and returns the model and every diagnostic, sorted by position. The
+// model is returned even when there are errors (it holds what could be
+// read); a caller must not run a configuration with errors
+// (diag.Diagnostics.HasErrors).
+func Load(fsys fs.FS, name string, opts Options) (*Config, diag.Diagnostics) {
+	var ds diag.Diagnostics
+	ix := index()
+	name = path.Clean(strings.TrimPrefix(name, "/"))
+	cfg := &Config{ConfigID: opts.ConfigID}
+	lx := newLexer(fsys, opts, &ds)
+	lx.comment = func(text string, pos diag.Pos) {
+		if kws := swallowedConfig(&ix, text); kws != nil {
+			ds.Warnf(pos, "this comment contains configuration (%s): '#' and '!' start a comment anywhere on a line, so everything after it is ignored; was a line break lost?", strings.Join(kws, ", "))
+		}
+	}
+	if err := lx.open(name); err != nil {
+		ds.Errorf(diag.Pos{File: lx.displayName(name)}, "cannot read the configuration: %v", unwrapPathError(err))
+		cfg.Files = []string{lx.displayName(name)}
+		p := &parser{ix: &ix, lex: lx, diags: &ds, cfg: cfg}
+		p.meta.global = &seen{}
+		p.resolveGlobal(&cfg.Global)
+		return cfg, sortDiagnostics(ds)
+	}
+	p := &parser{ix: &ix, lex: lx, diags: &ds, cfg: cfg}
+	parseBody(p, rootBlock, cfg, token{kind: tEOF})
+	if p.meta.global == nil {
+		p.meta.global = &seen{}
+	}
+	cfg.Files = lx.files
+	p.resolve()
+	return cfg, sortDiagnostics(ds)
+}
+
+// unwrapPathError drops the operation and path of a *fs.PathError (the
+// position already names the file).
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*fs.PathError); ok {
+		return pe.Err
+	}
+	return fmt.Errorf("%w", err)
+}

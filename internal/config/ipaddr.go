@@ -1,0 +1,521 @@
+package config
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// parsePrefix parses "ADDR" or "ADDR/LEN" (keepalived parse_ipaddress());
+// a bare address gets /32 or /128.
+func (p *parser) parsePrefix(t token, what string) (netip.Prefix, bool) {
+	s := t.text
+	addr, plen, hasLen := strings.Cut(s, "/")
+	a, err := netip.ParseAddr(addr)
+	if err != nil || a.Zone() != "" {
+		p.errf(t.pos, "%s %q is not a valid IP address", what, s)
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	bits := a.BitLen()
+	if hasLen {
+		n, err := strconv.Atoi(plen)
+		if err != nil || n < 0 || n > a.BitLen() {
+			p.errf(t.pos, "%s %q: prefix length %q is not in 0..%d", what, s, plen, a.BitLen())
+			return netip.Prefix{}, false
+		}
+		bits = n
+	}
+	return netip.PrefixFrom(a, bits), true
+}
+
+// scopes are the rt_scopes names (keepalived find_rttables_scope()).
+var scopes = []string{"global", "universe", "site", "link", "host", "nowhere"}
+
+func (p *parser) scopeArg(t token, what string) (string, bool) {
+	if n, err := strconv.ParseUint(t.text, 0, 8); err == nil {
+		return strconv.FormatUint(n, 10), true
+	}
+	return p.enumArg(t, what, scopes...)
+}
+
+// parseAddress parses a virtual_ipaddress / virtual_ipaddress_excluded /
+// static_ipaddress line (keepalived alloc_ipaddress()).
+func (p *parser) parseAddress(e *stmt, static bool) (Address, bool) {
+	words := append([]token{e.kw}, e.args...)
+	pfx, ok := p.parsePrefix(words[0], "address")
+	if !ok {
+		return Address{}, false
+	}
+	a := Address{Pos: e.kw.pos, Prefix: pfx}
+	is6 := pfx.Addr().Is6()
+	lenGiven := strings.Contains(words[0].text, "/")
+	for i := 1; i < len(words); i++ {
+		w := words[i]
+		val := func() (token, bool) {
+			if i+1 >= len(words) {
+				p.errf(w.pos, "%s needs a value", w.text)
+				return token{}, false
+			}
+			i++
+			return words[i], true
+		}
+		switch w.text {
+		case "dev":
+			if v, ok := val(); ok {
+				if a.Dev != "" {
+					p.errf(w.pos, "dev given twice for %s", words[0].text)
+					return Address{}, false
+				}
+				if !p.ifnameOK(v, "dev") {
+					return Address{}, false
+				}
+				a.Dev = v.text
+			}
+		case "scope":
+			if v, ok := val(); ok {
+				if sc, ok := p.scopeArg(v, "scope"); ok {
+					if is6 {
+						p.errf(v.pos, "scope cannot be set on an IPv6 address")
+					} else {
+						a.Scope = sc
+					}
+				}
+			}
+		case "broadcast", "brd":
+			if v, ok := val(); ok {
+				if is6 {
+					p.errf(w.pos, "an IPv6 address has no broadcast address")
+					return Address{}, false
+				}
+				switch v.text {
+				case "+", "-":
+					if pfx.Bits() > 30 {
+						p.errf(v.pos, "prefix /%d is too long for a broadcast address", pfx.Bits())
+					} else {
+						a.BroadcastMode = v.text
+					}
+				default:
+					b, err := netip.ParseAddr(v.text)
+					if err != nil || !b.Is4() {
+						p.errf(v.pos, "broadcast %q is not an IPv4 address", v.text)
+						return Address{}, false
+					}
+					a.Broadcast, a.BroadcastMode = b, "addr"
+				}
+			}
+		case "label":
+			if v, ok := val(); ok {
+				if len(v.text) >= 16 {
+					p.errf(v.pos, "label %q is longer than 15 bytes", v.text)
+					return Address{}, false
+				}
+				if is6 {
+					p.errf(v.pos, "an IPv6 address cannot have a label")
+				} else {
+					a.Label = v.text
+				}
+			}
+		case "peer":
+			if v, ok := val(); ok {
+				if a.Peer.IsValid() {
+					p.errf(v.pos, "peer given twice")
+					continue
+				}
+				pp, ok := p.parsePrefix(v, "peer")
+				if !ok {
+					continue
+				}
+				if pp.Addr().Is6() != is6 {
+					p.errf(v.pos, "peer %s is not of the address's family", v.text)
+					continue
+				}
+				if lenGiven {
+					p.errf(words[0].pos, "%s: a prefix length cannot be given together with a peer", words[0].text)
+				}
+				a.Peer = pp.Addr()
+				a.Prefix = netip.PrefixFrom(pfx.Addr(), pp.Bits())
+			}
+		case "home":
+			a.Home = true
+		case "-nodad":
+			a.NoDAD = true
+		case "mngtmpaddr":
+			a.MngTmpAddr = true
+		case "noprefixroute":
+			a.NoPrefixRoute = true
+		case "autojoin":
+			a.AutoJoin = true
+		case "no_track":
+			a.NoTrack = true
+		case "preferred_lft":
+			if v, ok := val(); ok {
+				if v.text == "forever" {
+					a.PreferredLft, a.PreferredLftSet = -1, true
+				} else if n, ok := p.uintArg(v, "preferred_lft", 0, 4294967295); ok {
+					a.PreferredLft, a.PreferredLftSet = int64(n), true
+				}
+			}
+		case "track_group":
+			if !static {
+				p.errf(w.pos, "track_group is only valid for static addresses")
+				continue
+			}
+			if v, ok := val(); ok {
+				a.TrackGroup = v.text
+			}
+		case "use_vmac":
+			if static {
+				p.errf(w.pos, "use_vmac is not valid for static addresses")
+				continue
+			}
+			a.UseVMAC = true
+		default:
+			opts := []string{"dev", "scope", "brd", "broadcast", "label", "peer", "home", "-nodad", "mngtmpaddr", "noprefixroute", "autojoin", "no_track", "preferred_lft"}
+			if static {
+				opts = append(opts, "track_group")
+			} else {
+				opts = append(opts, "use_vmac")
+			}
+			msg := "unknown address option " + strconv.Quote(w.text)
+			if sug := closest(w.text, opts); sug != "" {
+				msg += "; did you mean " + strconv.Quote(sug) + "?"
+			}
+			p.errf(w.pos, "%s", msg)
+			return Address{}, false
+		}
+	}
+	if a.Peer.IsValid() && a.BroadcastMode != "" {
+		p.errf(e.kw.pos, "%s: broadcast and peer cannot both be given", words[0].text)
+		a.Broadcast, a.BroadcastMode = netip.Addr{}, ""
+	}
+	return a, true
+}
+
+// ifnameOK checks an interface name (Linux dev_valid_name()).
+func (p *parser) ifnameOK(t token, what string) bool {
+	n := t.text
+	if n == "" || len(n) >= 16 || n == "." || n == ".." || strings.ContainsAny(n, "/: \t") {
+		p.errf(t.pos, "%s %q is not a valid interface name", what, n)
+		return false
+	}
+	return true
+}
+
+// routeTypes are the rtn types ("ip route add TYPE PREFIX").
+var routeTypes = []string{"unicast", "local", "broadcast", "multicast", "throw", "unreachable", "prohibit", "blackhole", "nat"}
+
+// routeOpts are the "ip route" options vigil keeps verbatim, with the
+// number of values they take ("lock" may precede some values).
+var routeOpts = map[string]int{
+	"tos": 1, "dsfield": 1, "mtu": 1, "hoplimit": 1, "advmss": 1, "rtt": 1, "rttvar": 1,
+	"reordering": 1, "window": 1, "cwnd": 1, "ssthresh": 1, "realms": 1, "rto_min": 1,
+	"initcwnd": 1, "initrwnd": 1, "features": 1, "quickack": 1, "congctl": 1, "pref": 1,
+	"expires": 1, "ttl-propagate": 1, "fastopen_no_cookie": 1, "vrf": 1,
+	"add": 0, "prepend": 0, "append": 0,
+}
+
+// lockable options may be followed by "lock".
+var lockable = map[string]bool{"mtu": true, "advmss": true, "rtt": true, "rttvar": true, "reordering": true, "cwnd": true, "ssthresh": true, "rto_min": true, "congctl": true}
+
+// parseRoute parses a virtual_routes / static_routes line (keepalived
+// alloc_route()).
+func (p *parser) parseRoute(e *stmt, static bool) (Route, bool) {
+	words := append([]token{e.kw}, e.args...)
+	r := Route{Pos: e.kw.pos}
+	setFamily := func(t token, f Family) bool {
+		if r.Family == "" {
+			r.Family = f
+			return true
+		}
+		if r.Family != f {
+			p.errf(t.pos, "route mixes IPv4 and IPv6 addresses (%s)", t.text)
+			return false
+		}
+		return true
+	}
+	addr := func(t token, what string) (netip.Addr, bool) {
+		a, ok := p.addrArg(t, what)
+		if ok && !setFamily(t, FamilyOf(a)) {
+			return netip.Addr{}, false
+		}
+		return a, ok
+	}
+	haveDst := false
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		val := func() (token, bool) {
+			if i+1 >= len(words) {
+				p.errf(w.pos, "%s needs a value", w.text)
+				return token{}, false
+			}
+			i++
+			return words[i], true
+		}
+		switch w.text {
+		case "inet":
+			setFamily(w, Inet)
+		case "inet6":
+			setFamily(w, Inet6)
+		case "src":
+			if v, ok := val(); ok {
+				if a, ok := addr(v, "route src"); ok {
+					r.Src = a
+				}
+			}
+		case "from":
+			if v, ok := val(); ok {
+				if pf, ok := p.parsePrefix(v, "route from"); ok && setFamily(v, FamilyOf(pf.Addr())) {
+					if !pf.Addr().Is6() {
+						p.errf(v.pos, "route from is only valid for IPv6")
+						continue
+					}
+					r.From = pf
+				}
+			}
+		case "via", "gw":
+			if w.text == "gw" {
+				p.warnf(w.pos, "gw is deprecated; use via")
+			}
+			if v, ok := val(); ok {
+				if v.text == "inet" || v.text == "inet6" {
+					if v2, ok := val(); ok {
+						v = v2
+					}
+				}
+				if a, ok := addr(v, "route via"); ok {
+					r.Via = a
+				}
+			}
+		case "or":
+			p.warnf(w.pos, "\"or\" is deprecated; use nexthop")
+			if v, ok := val(); ok {
+				if a, ok := addr(v, "route or"); ok {
+					r.Or = a
+				}
+			}
+		case "dev", "oif":
+			if v, ok := val(); ok && p.ifnameOK(v, "dev") {
+				r.Dev = v.text
+			}
+		case "table":
+			if v, ok := val(); ok {
+				r.Table = v.text
+			}
+		case "metric", "priority", "preference":
+			if v, ok := val(); ok {
+				if n, ok := p.uintArg(v, w.text, 0, 4294967295); ok {
+					r.Metric = int64(n)
+				}
+			}
+		case "scope":
+			if v, ok := val(); ok {
+				if sc, ok := p.scopeArg(v, "scope"); ok {
+					r.Scope = sc
+				}
+			}
+		case "protocol", "proto":
+			if v, ok := val(); ok {
+				r.Protocol = v.text
+			}
+		case "onlink":
+			r.OnLink = true
+		case "no_track":
+			r.NoTrack = true
+		case "track_group":
+			if !static {
+				p.errf(w.pos, "track_group is only valid for static routes")
+				continue
+			}
+			if v, ok := val(); ok {
+				r.TrackGroup = v.text
+			}
+		case "nexthop", "encap":
+			// Multipath routes and encapsulations: kept verbatim.
+			for _, t := range words[i:] {
+				r.Options = append(r.Options, t.text)
+			}
+			i = len(words)
+		default:
+			if n, known := routeOpts[w.text]; known {
+				r.Options = append(r.Options, w.text)
+				if lockable[w.text] && i+1 < len(words) && words[i+1].text == "lock" {
+					i++
+					r.Options = append(r.Options, "lock")
+				}
+				for j := 0; j < n; j++ {
+					if v, ok := val(); ok {
+						r.Options = append(r.Options, v.text)
+					}
+				}
+				continue
+			}
+			d := w
+			if w.text == "to" {
+				v, ok := val()
+				if !ok {
+					return Route{}, false
+				}
+				d = v
+			}
+			if containsStr(routeTypes, d.text) {
+				r.Type = d.text
+				v, ok := val()
+				if !ok {
+					return Route{}, false
+				}
+				d = v
+			}
+			if haveDst {
+				p.errf(d.pos, "unexpected %q in route (destination already given)", d.text)
+				return Route{}, false
+			}
+			if d.text == "default" {
+				r.Dst = netip.Prefix{}
+				haveDst = true
+				continue
+			}
+			if !strings.ContainsAny(d.text, ".:") {
+				var known []string
+				for o := range routeOpts {
+					known = append(known, o)
+				}
+				known = append(known, "src", "from", "via", "dev", "table", "metric", "scope", "protocol", "onlink", "no_track", "nexthop", "to")
+				msg := "unknown route option " + strconv.Quote(d.text)
+				if sug := closest(d.text, known); sug != "" {
+					msg += "; did you mean " + strconv.Quote(sug) + "?"
+				}
+				p.errf(d.pos, "%s", msg)
+				return Route{}, false
+			}
+			pf, ok := p.parsePrefix(d, "route destination")
+			if !ok || !setFamily(d, FamilyOf(pf.Addr())) {
+				return Route{}, false
+			}
+			r.Dst = pf.Masked()
+			haveDst = true
+		}
+	}
+	if !haveDst {
+		p.errf(e.kw.pos, "route has no destination")
+		return Route{}, false
+	}
+	if r.Family == "" {
+		r.Family = Inet
+	}
+	if !r.Dst.IsValid() {
+		// "default"
+		if r.Family == Inet6 {
+			r.Dst = netip.MustParsePrefix("::/0")
+		} else {
+			r.Dst = netip.MustParsePrefix("0.0.0.0/0")
+		}
+	}
+	return r, true
+}
+
+// ruleOpts are the "ip rule" options kept verbatim with their number of
+// values.
+var ruleOpts = map[string]int{
+	"tos": 1, "dsfield": 1, "fwmark": 1, "realms": 1, "goto": 1, "iif": 1, "oif": 1,
+	"suppress_prefixlength": 1, "suppress_ifgroup": 1, "uidrange": 1, "sport": 1,
+	"dport": 1, "ip_proto": 1, "protocol": 1, "tun_id": 1, "l3mdev": 0, "not": 0,
+	"nop": 0, "blackhole": 0, "prohibit": 0, "unreachable": 0,
+}
+
+// parseRule parses a virtual_rules / static_rules line (keepalived
+// alloc_rule()).
+func (p *parser) parseRule(e *stmt, static bool) (Rule, bool) {
+	words := append([]token{e.kw}, e.args...)
+	r := Rule{Pos: e.kw.pos}
+	setFamily := func(t token, f Family) bool {
+		if r.Family == "" {
+			r.Family = f
+			return true
+		}
+		if r.Family != f {
+			p.errf(t.pos, "rule mixes IPv4 and IPv6 addresses (%s)", t.text)
+			return false
+		}
+		return true
+	}
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		val := func() (token, bool) {
+			if i+1 >= len(words) {
+				p.errf(w.pos, "%s needs a value", w.text)
+				return token{}, false
+			}
+			i++
+			return words[i], true
+		}
+		switch w.text {
+		case "inet":
+			setFamily(w, Inet)
+		case "inet6":
+			setFamily(w, Inet6)
+		case "from", "to":
+			v, ok := val()
+			if !ok {
+				continue
+			}
+			if v.text == "all" {
+				continue
+			}
+			pf, ok := p.parsePrefix(v, "rule "+w.text)
+			if !ok || !setFamily(v, FamilyOf(pf.Addr())) {
+				return Rule{}, false
+			}
+			if w.text == "from" {
+				r.From = pf.Masked()
+			} else {
+				r.To = pf.Masked()
+			}
+		case "table", "lookup":
+			if v, ok := val(); ok {
+				r.Table = v.text
+			}
+		case "preference", "priority", "pref", "order":
+			if v, ok := val(); ok {
+				if n, ok := p.uintArg(v, w.text, 0, 4294967295); ok {
+					r.Preference = int64(n)
+				}
+			}
+		case "no_track":
+			r.NoTrack = true
+		case "track_group":
+			if !static {
+				p.errf(w.pos, "track_group is only valid for static rules")
+				continue
+			}
+			if v, ok := val(); ok {
+				r.TrackGroup = v.text
+			}
+		default:
+			n, known := ruleOpts[w.text]
+			if !known {
+				var names []string
+				for o := range ruleOpts {
+					names = append(names, o)
+				}
+				names = append(names, "from", "to", "table", "preference", "no_track")
+				msg := "unknown rule option " + strconv.Quote(w.text)
+				if sug := closest(w.text, names); sug != "" {
+					msg += "; did you mean " + strconv.Quote(sug) + "?"
+				}
+				p.errf(w.pos, "%s", msg)
+				return Rule{}, false
+			}
+			r.Options = append(r.Options, w.text)
+			for j := 0; j < n; j++ {
+				if v, ok := val(); ok {
+					r.Options = append(r.Options, v.text)
+				}
+			}
+		}
+	}
+	if r.Family == "" {
+		r.Family = Inet
+	}
+	return r, true
+}

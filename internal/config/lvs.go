@@ -1,0 +1,1008 @@
+package config
+
+import (
+	"encoding/hex"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/diag"
+)
+
+type vsMeta struct {
+	seen *seen
+	rs   []rsMeta
+}
+
+// rsMeta holds a real server's own settings, inherited by its checkers.
+type rsMeta struct {
+	seen             *seen
+	retry            int
+	delayBeforeRetry time.Duration
+	warmup           time.Duration
+	delayLoop        time.Duration
+	connectTimeout   time.Duration
+	alpha, inhibit   OptBool
+	smtpAlert        OptBool
+	checkers         []chkMeta
+}
+
+type chkMeta struct {
+	seen  *seen
+	alpha OptBool
+}
+
+const unset = -1
+
+// schedulers are keepalived 2.2.7's lvs_schedulers[].
+var schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos"}
+
+func (p *parser) curVS() *vsMeta { return &p.meta.vs[len(p.meta.vs)-1] }
+func (p *parser) curRS() *rsMeta {
+	v := p.curVS()
+	return &v.rs[len(v.rs)-1]
+}
+func (p *parser) curChk() *chkMeta {
+	r := p.curRS()
+	return &r.checkers[len(r.checkers)-1]
+}
+
+// vsGroup parses virtual_server_group NAME { entries }.
+func vsGroup(p *parser, s *stmt, c *Config) {
+	g := VirtualServerGroup{Pos: s.kw.pos, Name: s.args[0].text}
+	p.values(s, func(e *stmt) {
+		if ent, ok := p.vsgEntry(e); ok {
+			g.Entries = append(g.Entries, ent)
+		}
+	})
+	if len(g.Entries) == 0 {
+		p.errf(s.kw.pos, "virtual_server_group %s has no entries", g.Name)
+	}
+	c.VSGroups = append(c.VSGroups, g)
+}
+
+// vsgEntry parses "ADDR[-END|/LEN] [PORT]" or "fwmark N [inet|inet6]"
+// (keepalived alloc_vsg_entry()).
+func (p *parser) vsgEntry(e *stmt) (VSGroupEntry, bool) {
+	ent := VSGroupEntry{Pos: e.kw.pos}
+	if e.kw.text == "fwmark" {
+		if len(e.args) == 0 {
+			p.errf(e.kw.pos, "fwmark needs a value")
+			return ent, false
+		}
+		v, ok := p.uintArg(e.args[0], "fwmark", 0, 4294967295)
+		if !ok {
+			return ent, false
+		}
+		ent.FWMark = uint32(v)
+		if len(e.args) > 1 {
+			f, ok := p.enumArg(e.args[1], "fwmark family", "inet", "inet6")
+			if !ok {
+				return ent, false
+			}
+			ent.Family = Family(f)
+		}
+		if len(e.args) > 2 {
+			p.warnf(e.args[2].pos, "extra value %q ignored", e.args[2].text)
+		}
+		return ent, true
+	}
+	s := e.kw.text
+	if len(e.args) > 0 {
+		if e.args[0].text != strings.Repeat("0", len(e.args[0].text)) {
+			port, ok := p.portArg(e.args[0], "port")
+			if !ok {
+				return ent, false
+			}
+			ent.Port = port
+		}
+		if len(e.args) > 1 {
+			p.warnf(e.args[1].pos, "extra value %q ignored", e.args[1].text)
+		}
+	}
+	switch {
+	case strings.Contains(s, "/"):
+		pf, ok := p.parsePrefix(e.kw, "virtual_server_group address")
+		if !ok {
+			return ent, false
+		}
+		if pf.Bits() == 0 {
+			p.errf(e.kw.pos, "virtual_server_group range %s: prefix length 0 is not allowed", s)
+			return ent, false
+		}
+		if pf.Masked().Addr() != pf.Addr() {
+			p.errf(e.kw.pos, "virtual_server_group range %s has host bits set", s)
+			return ent, false
+		}
+		ent.First = pf.Addr()
+		ent.Last = lastAddr(pf)
+	case strings.Contains(s, "-"):
+		first, last, _ := strings.Cut(s, "-")
+		a, err := netip.ParseAddr(first)
+		if err != nil {
+			p.errf(e.kw.pos, "virtual_server_group range %q: %q is not a valid IP address", s, first)
+			return ent, false
+		}
+		a = a.Unmap()
+		var b netip.Addr
+		if (a.Is4() && strings.Contains(last, ".")) || (a.Is6() && strings.Contains(last, ":")) {
+			b, err = netip.ParseAddr(last)
+			if err != nil {
+				p.errf(e.kw.pos, "virtual_server_group range %q: %q is not a valid IP address", s, last)
+				return ent, false
+			}
+			b = b.Unmap()
+			if b.Is4() != a.Is4() {
+				p.errf(e.kw.pos, "virtual_server_group range %q mixes IPv4 and IPv6", s)
+				return ent, false
+			}
+		} else {
+			// keepalived inet_stor(): the last byte (IPv4) or the last 16
+			// bits (IPv6) of the range end.
+			base := 10
+			max := uint64(255)
+			if a.Is6() {
+				base, max = 16, 65535
+			}
+			n, err := strconv.ParseUint(last, base, 32)
+			if err != nil || n > max {
+				p.errf(e.kw.pos, "virtual_server_group range %q: bad range end %q", s, last)
+				return ent, false
+			}
+			bs := a.AsSlice()
+			if a.Is4() {
+				bs[3] = byte(n)
+			} else {
+				bs[14], bs[15] = byte(n>>8), byte(n)
+			}
+			b, _ = netip.AddrFromSlice(bs)
+		}
+		if b.Compare(a) <= 0 {
+			p.errf(e.kw.pos, "virtual_server_group range %q: the end is not after the start", s)
+			return ent, false
+		}
+		ent.First, ent.Last = a, b
+	default:
+		a, ok := p.addrArg(e.kw, "virtual_server_group address")
+		if !ok {
+			return ent, false
+		}
+		ent.First, ent.Last = a, a
+	}
+	ent.Family = FamilyOf(ent.First)
+	return ent, true
+}
+
+// lastAddr returns the last address of a prefix.
+func lastAddr(pf netip.Prefix) netip.Addr {
+	b := pf.Addr().AsSlice()
+	for i := pf.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// virtualServer parses virtual_server IP [PORT] | fwmark N | group NAME.
+func virtualServer(p *parser, s *stmt, c *Config) {
+	vs := VirtualServer{Pos: s.kw.pos, Quorum: 1, Weight: 1, Retry: unset, DelayBeforeRetry: unset, Warmup: unset,
+		DelayLoop: 60 * time.Second, ConnectTimeout: 5 * time.Second}
+	ok := true
+	a0 := s.args[0]
+	switch a0.text {
+	case "group":
+		if len(s.args) < 2 {
+			p.errf(a0.pos, "virtual_server group needs a group name")
+			ok = false
+			break
+		}
+		vs.Group = s.args[1].text
+	case "fwmark":
+		if len(s.args) < 2 {
+			p.errf(a0.pos, "virtual_server fwmark needs a mark")
+			ok = false
+			break
+		}
+		v, good := p.uintArg(s.args[1], "fwmark", 0, 4294967295)
+		if !good {
+			ok = false
+			break
+		}
+		if v == 0 {
+			p.errf(s.args[1].pos, "fwmark 0 does not mark anything; use 1..4294967295")
+		}
+		vs.FWMark = uint32(v)
+	default:
+		a, good := p.addrArg(a0, "virtual_server address")
+		if !good {
+			ok = false
+			break
+		}
+		vs.Addr = a
+		vs.Family = FamilyOf(a)
+		if len(s.args) > 1 && strings.Trim(s.args[1].text, "0") != "" {
+			port, good := p.portArg(s.args[1], "virtual_server port")
+			if !good {
+				ok = false
+				break
+			}
+			vs.Port = port
+		}
+	}
+	if !ok {
+		// keepalived skips the whole block (skip_block()).
+		p.skipBlock(s.open)
+		return
+	}
+	p.meta.vs = append(p.meta.vs, vsMeta{})
+	m := p.curVS()
+	m.seen = parseBody(p, vsBlock, &vs, s.open)
+	c.VirtualServers = append(c.VirtualServers, vs)
+}
+
+// forwarding parses "NAT|DR|TUN [type ipip|gue|gre] [port N]
+// [nocsum|csum|remcsum]" (keepalived svr_forwarding_handler()).
+func (p *parser) forwarding(s *stmt) (Forwarding, bool) {
+	m, ok := p.enumArg(s.args[0], s.kw.text, "NAT", "DR", "TUN")
+	if !ok {
+		return Forwarding{}, false
+	}
+	f := Forwarding{Method: Method(m)}
+	if f.Method == TUN {
+		f.TunnelType, f.TunnelCsum = "ipip", "nocsum"
+	}
+	a := s.args[1:]
+	if len(a) > 0 && f.Method != TUN {
+		p.errf(a[0].pos, "%s %s takes no options", s.kw.text, m)
+		return Forwarding{}, false
+	}
+	for i := 0; i < len(a); i++ {
+		switch a[i].text {
+		case "type":
+			if i+1 >= len(a) {
+				p.errf(a[i].pos, "type needs ipip, gue or gre")
+				return Forwarding{}, false
+			}
+			i++
+			t, ok := p.enumArg(a[i], "tunnel type", "ipip", "gue", "gre")
+			if !ok {
+				return Forwarding{}, false
+			}
+			f.TunnelType = t
+		case "port":
+			if i+1 >= len(a) {
+				p.errf(a[i].pos, "port needs a value")
+				return Forwarding{}, false
+			}
+			i++
+			port, ok := p.portArg(a[i], "tunnel port")
+			if !ok {
+				return Forwarding{}, false
+			}
+			f.TunnelPort = port
+		case "nocsum", "csum", "remcsum":
+			f.TunnelCsum = a[i].text
+		default:
+			p.enumArg(a[i], "tunnel option", "type", "port", "nocsum", "csum", "remcsum")
+			return Forwarding{}, false
+		}
+	}
+	if f.Method == TUN {
+		if (f.TunnelType == "gue") != (f.TunnelPort != 0) {
+			p.errf(s.kw.pos, "%s: a gue tunnel needs a port, other tunnels take none", s.kw.text)
+			return Forwarding{}, false
+		}
+		if f.TunnelType == "ipip" && f.TunnelCsum != "nocsum" {
+			p.errf(s.kw.pos, "%s: ipip tunnels have no checksum option", s.kw.text)
+			return Forwarding{}, false
+		}
+		if f.TunnelType == "gre" && f.TunnelCsum == "remcsum" {
+			p.errf(s.kw.pos, "%s: gre tunnels do not support remcsum", s.kw.text)
+			return Forwarding{}, false
+		}
+	}
+	return f, true
+}
+
+// vsBlock is virtual_server (keepalived check/check_parser.c).
+var vsBlock = newBlock("virtual_server",
+	k("ip_family", 1, 1, func(p *parser, s *stmt, vs *VirtualServer) {
+		f, ok := p.enumArg(s.args[0], "ip_family", "inet", "inet6")
+		if !ok {
+			return
+		}
+		if vs.Family != "" && vs.Family != Family(f) {
+			p.errf(s.args[0].pos, "ip_family %s conflicts with the virtual server's address family", f)
+			return
+		}
+		vs.Family = Family(f)
+	}),
+	k("retry", 1, 1, func(p *parser, s *stmt, vs *VirtualServer) {
+		if v, ok := p.uintArg(s.args[0], "retry", 1, 4294967295); ok {
+			vs.Retry = int(v)
+		}
+	}),
+	timer("delay_before_retry", 0, maxTimer, func(vs *VirtualServer) *time.Duration { return &vs.DelayBeforeRetry }),
+	timer("warmup", 0, maxTimer, func(vs *VirtualServer) *time.Duration { return &vs.Warmup }),
+	timer("connect_timeout", time.Microsecond, 4294967295*time.Microsecond, func(vs *VirtualServer) *time.Duration { return &vs.ConnectTimeout }),
+	timer("delay_loop", time.Microsecond, maxTimer, func(vs *VirtualServer) *time.Duration { return &vs.DelayLoop }),
+	flagKw("inhibit_on_failure", func(vs *VirtualServer) *bool { return &vs.InhibitOnFailure }),
+	k("lb_algo", 1, 1, scheduler),
+	k("lvs_sched", 1, 1, scheduler),
+	k("hashed", 0, 0, func(p *parser, s *stmt, vs *VirtualServer) {}).unsup(whySchedFlag),
+	k("ops", 0, 0, func(p *parser, s *stmt, vs *VirtualServer) { vs.OPS = true }).unsup(whyIPVS),
+	schedFlag("flag-1"), schedFlag("flag-2"), schedFlag("flag-3"),
+	schedFlag("sh-port"), schedFlag("sh-fallback"), schedFlag("mh-port"), schedFlag("mh-fallback"),
+	k("lb_kind", 1, -1, vsForwarding),
+	k("lvs_method", 1, -1, vsForwarding),
+	str("persistence_engine", func(vs *VirtualServer) *string { return &vs.PersistenceEngine }).unsup(whyPE),
+	k("persistence_timeout", 0, 1, func(p *parser, s *stmt, vs *VirtualServer) {
+		if len(s.args) == 0 {
+			vs.PersistenceTimeout = 360 * time.Second
+			return
+		}
+		if d, ok := p.secondsArg(s.args[0], "persistence_timeout", 1, 86400*31); ok {
+			vs.PersistenceTimeout = d
+		}
+	}),
+	k("persistence_granularity", 1, 1, func(p *parser, s *stmt, vs *VirtualServer) {
+		t := s.args[0]
+		fam := vs.Family
+		if fam == "" {
+			fam = Inet6
+			if strings.Contains(t.text, ".") {
+				fam = Inet
+			}
+		}
+		if fam == Inet6 {
+			if _, ok := p.uintArg(t, "persistence_granularity", 1, 128); !ok {
+				return
+			}
+		} else {
+			a, err := netip.ParseAddr(t.text)
+			if err != nil || !a.Is4() {
+				p.errf(t.pos, "persistence_granularity %q is not an IPv4 netmask", t.text)
+				return
+			}
+		}
+		if vs.Family == "" {
+			vs.Family = fam
+		}
+		vs.PersistenceGranularity = t.text
+		if vs.PersistenceTimeout == 0 {
+			vs.PersistenceTimeout = 360 * time.Second
+		}
+	}),
+	k("protocol", 1, 1, func(p *parser, s *stmt, vs *VirtualServer) {
+		up := strings.ToUpper(s.args[0].text)
+		if _, ok := p.enumArg(token{text: up, pos: s.args[0].pos}, "protocol", "TCP", "UDP", "SCTP"); ok {
+			vs.Protocol = Protocol(up)
+		}
+	}),
+	flagKw("ha_suspend", func(vs *VirtualServer) *bool { return &vs.HASuspend }),
+	optBool("smtp_alert", func(vs *VirtualServer) *bool { return &vs.SMTPAlert }).unsup(whyEmail),
+	str("virtualhost", func(vs *VirtualServer) *string { return &vs.Virtualhost }),
+	str("snmp_name", func(vs *VirtualServer) *string { return &vs.SNMPName }).unsup(whySNMP),
+	flagKw("alpha", func(vs *VirtualServer) *bool { return &vs.Alpha }),
+	flagKw("omega", func(vs *VirtualServer) *bool { return &vs.Omega }),
+	notify("quorum_up", func(vs *VirtualServer) *Command { return &vs.QuorumUp }),
+	notify("quorum_down", func(vs *VirtualServer) *Command { return &vs.QuorumDown }),
+	count("quorum", 1, 4294967295, func(vs *VirtualServer) *int { return &vs.Quorum }),
+	count("hysteresis", 0, 4294967295, func(vs *VirtualServer) *int { return &vs.Hysteresis }),
+	count("weight", 1, 2147483647, func(vs *VirtualServer) *int { return &vs.Weight }),
+	k("sorry_server", 1, 2, func(p *parser, s *stmt, vs *VirtualServer) {
+		a, ok := p.addrArg(s.args[0], "sorry_server address")
+		if !ok {
+			return
+		}
+		ss := &SorryServer{Pos: s.kw.pos, Addr: a}
+		if len(s.args) > 1 && strings.Trim(s.args[1].text, "0") != "" {
+			port, ok := p.portArg(s.args[1], "sorry_server port")
+			if !ok {
+				return
+			}
+			ss.Port = port
+		}
+		if vs.SorryServer != nil {
+			ss.Inhibit, ss.Forwarding = vs.SorryServer.Inhibit, vs.SorryServer.Forwarding
+		}
+		vs.SorryServer = ss
+	}),
+	k("sorry_server_inhibit", 0, 0, func(p *parser, s *stmt, vs *VirtualServer) {
+		if vs.SorryServer == nil {
+			p.errf(s.kw.pos, "sorry_server_inhibit before (or without) sorry_server is ignored by keepalived")
+			return
+		}
+		vs.SorryServer.Inhibit = true
+	}),
+	k("sorry_server_lvs_method", 1, -1, func(p *parser, s *stmt, vs *VirtualServer) {
+		if vs.SorryServer == nil {
+			p.errf(s.kw.pos, "sorry_server_lvs_method before (or without) sorry_server is ignored by keepalived")
+			return
+		}
+		if f, ok := p.forwarding(s); ok {
+			vs.SorryServer.Forwarding = f
+		}
+	}),
+	k("real_server", 1, 2, realServer).opens(rsBlock).multiple(),
+)
+
+func scheduler(p *parser, s *stmt, vs *VirtualServer) {
+	if v, ok := p.enumArg(s.args[0], s.kw.text, schedulers...); ok {
+		vs.Scheduler = Scheduler(v)
+	}
+}
+
+func schedFlag(name string) *kw[VirtualServer] {
+	return k(name, 0, 0, func(p *parser, s *stmt, vs *VirtualServer) {
+		switch {
+		case strings.HasPrefix(name, "sh-") && vs.Scheduler != "sh":
+			p.errf(s.kw.pos, "%s only applies to the sh scheduler (set lb_algo sh before it)", name)
+			return
+		case strings.HasPrefix(name, "mh-") && vs.Scheduler != "mh":
+			p.errf(s.kw.pos, "%s only applies to the mh scheduler (set lb_algo mh before it)", name)
+			return
+		}
+		vs.SchedFlags = append(vs.SchedFlags, name)
+	}).unsup(whySchedFlag)
+}
+
+func vsForwarding(p *parser, s *stmt, vs *VirtualServer) {
+	if f, ok := p.forwarding(s); ok {
+		vs.Forwarding = f
+	}
+}
+
+// realServer parses real_server IP [PORT] { ... }.
+func realServer(p *parser, s *stmt, vs *VirtualServer) {
+	a, ok := p.addrArg(s.args[0], "real_server address")
+	if !ok {
+		p.skipBlock(s.open)
+		return
+	}
+	rs := RealServer{Pos: s.kw.pos, Addr: a, Weight: unset}
+	if len(s.args) > 1 && strings.Trim(s.args[1].text, "0") != "" {
+		port, ok := p.portArg(s.args[1], "real_server port")
+		if !ok {
+			p.skipBlock(s.open)
+			return
+		}
+		rs.Port = port
+	}
+	vm := p.curVS()
+	vm.rs = append(vm.rs, rsMeta{retry: unset, delayBeforeRetry: unset, warmup: unset, delayLoop: unset, connectTimeout: unset})
+	m := p.curRS()
+	m.seen = parseBody(p, rsBlock, &rs, s.open)
+	vs.RealServers = append(vs.RealServers, rs)
+}
+
+// rsBlock is real_server.
+var rsBlock = newBlock("real_server",
+	k("weight", 1, 1, func(p *parser, s *stmt, rs *RealServer) {
+		if v, ok := p.uintArg(s.args[0], "weight", 0, 2147483647); ok {
+			rs.Weight = int(v)
+		}
+	}),
+	k("lvs_method", 1, -1, func(p *parser, s *stmt, rs *RealServer) {
+		if f, ok := p.forwarding(s); ok {
+			rs.Forwarding = f
+		}
+	}),
+	count("uthreshold", 0, 4294967295, func(rs *RealServer) *int { return &rs.UThreshold }).unsup(whyThreshold),
+	count("lthreshold", 0, 4294967295, func(rs *RealServer) *int { return &rs.LThreshold }).unsup(whyThreshold),
+	k("inhibit_on_failure", 0, 1, func(p *parser, s *stmt, rs *RealServer) {
+		if v, ok := p.boolArg(s); ok {
+			p.curRS().inhibit = triOf(v)
+		}
+	}),
+	notify("notify_up", func(rs *RealServer) *Command { return &rs.NotifyUp }),
+	notify("notify_down", func(rs *RealServer) *Command { return &rs.NotifyDown }),
+	k("alpha", 0, 1, func(p *parser, s *stmt, rs *RealServer) {
+		if v, ok := p.boolArg(s); ok {
+			p.curRS().alpha = triOf(v)
+		}
+	}),
+	k("retry", 1, 1, func(p *parser, s *stmt, rs *RealServer) {
+		if v, ok := p.uintArg(s.args[0], "retry", 1, 4294967295); ok {
+			p.curRS().retry = int(v)
+		}
+	}),
+	k("delay_before_retry", 1, 1, func(p *parser, s *stmt, rs *RealServer) {
+		if d, ok := p.timerArg(s.args[0], "delay_before_retry", 0, maxTimer); ok {
+			p.curRS().delayBeforeRetry = d
+		}
+	}),
+	k("warmup", 1, 1, func(p *parser, s *stmt, rs *RealServer) {
+		if d, ok := p.timerArg(s.args[0], "warmup", 0, maxTimer); ok {
+			p.curRS().warmup = d
+		}
+	}),
+	k("connect_timeout", 1, 1, func(p *parser, s *stmt, rs *RealServer) {
+		if d, ok := p.timerArg(s.args[0], "connect_timeout", time.Microsecond, 4294967295*time.Microsecond); ok {
+			p.curRS().connectTimeout = d
+		}
+	}),
+	k("delay_loop", 1, 1, func(p *parser, s *stmt, rs *RealServer) {
+		if d, ok := p.timerArg(s.args[0], "delay_loop", time.Microsecond, maxTimer); ok {
+			p.curRS().delayLoop = d
+		}
+	}),
+	k("smtp_alert", 0, 1, func(p *parser, s *stmt, rs *RealServer) {
+		if v, ok := p.boolArg(s); ok {
+			p.curRS().smtpAlert = triOf(v)
+		}
+	}).unsup(whyEmail),
+	str("virtualhost", func(rs *RealServer) *string { return &rs.Virtualhost }),
+	str("snmp_name", func(rs *RealServer) *string { return &rs.SNMPName }).unsup(whySNMP),
+	checker(TCPCheck, tcpBlock),
+	checker(HTTPGet, httpBlock),
+	checker(SSLGet, sslGetBlock),
+	checker(MiscCheck, miscBlock),
+	checker(SMTPCheck, smtpBlock),
+	checker(DNSCheck, dnsBlock),
+	checker(UDPCheck, udpBlock),
+	checker(PingCheck, pingBlock),
+	checker(FileCheck, fileBlock),
+	checker(BFDCheck, bfdCheckBlock).unsup(whyBFD),
+)
+
+// checker is a checker keyword of real_server.
+func checker(t CheckerType, b *block[Checker]) *kw[RealServer] {
+	return k(string(t), 0, 0, func(p *parser, s *stmt, rs *RealServer) {
+		c := Checker{Pos: s.kw.pos, Type: t, Retry: unset, DelayBeforeRetry: unset, DelayLoop: unset, Warmup: unset, ConnectTimeout: unset}
+		switch t {
+		case HTTPGet, SSLGet:
+			c.HTTP = &HTTPCheck{Protocol: "1.0"}
+		case SMTPCheck:
+			c.SMTP = &SMTPParam{}
+		case DNSCheck:
+			c.DNS = &DNSParam{Type: "SOA", Name: "."}
+		case UDPCheck:
+			c.UDP = &UDPParam{MaxReplyLength: 255}
+		case MiscCheck:
+			c.Misc = &MiscParam{Timeout: unset}
+		case FileCheck:
+			c.File = &FileParam{Weight: unset}
+		}
+		rm := p.curRS()
+		rm.checkers = append(rm.checkers, chkMeta{})
+		cm := p.curChk()
+		cm.seen = parseBody(p, b, &c, s.open)
+		if p.checkerComplete(&c, s) {
+			rs.Checkers = append(rs.Checkers, c)
+		} else {
+			rm.checkers = rm.checkers[:len(rm.checkers)-1]
+		}
+	}).opens(b).multiple()
+}
+
+// checkerComplete reports the checks keepalived makes at the end of a
+// checker block; a checker keepalived would drop is dropped.
+func (p *parser) checkerComplete(c *Checker, s *stmt) bool {
+	switch c.Type {
+	case HTTPGet, SSLGet:
+		if len(c.HTTP.URLs) == 0 {
+			p.errf(s.kw.pos, "%s has no url; keepalived ignores it", c.Type)
+			return false
+		}
+	case MiscCheck:
+		if !c.Misc.Path.IsSet() {
+			p.errf(s.kw.pos, "MISC_CHECK has no misc_path; keepalived ignores it")
+			return false
+		}
+	case FileCheck:
+		if c.File.TrackFile == "" {
+			p.errf(s.kw.pos, "FILE_CHECK has no track_file; keepalived ignores it")
+			return false
+		}
+	case UDPCheck:
+		if c.UDP.MinReplyLength > c.UDP.MaxReplyLength {
+			p.errf(s.kw.pos, "UDP_CHECK min_reply_length %d > max_reply_length %d: the check always fails", c.UDP.MinReplyLength, c.UDP.MaxReplyLength)
+		}
+	case BFDCheck:
+		if c.BFDName == "" {
+			p.errf(s.kw.pos, "BFD_CHECK has no name")
+			return false
+		}
+	}
+	if c.ConnectIP.IsValid() && c.ConnectIP.Is6() && c.ConnectIP.IsLinkLocalUnicast() && c.BindIf == "" {
+		p.errf(s.kw.pos, "%s: link-local connect_ip %s needs bind_if", c.Type, c.ConnectIP)
+		return false
+	}
+	return true
+}
+
+// checkerKeywords returns the keywords common to checkers
+// (keepalived install_checker_common_keywords()).
+func checkerKeywords(conn bool) []*kw[Checker] {
+	var out []*kw[Checker]
+	if conn {
+		out = append(out,
+			k("connect_ip", 1, 1, func(p *parser, s *stmt, c *Checker) {
+				a, ok := p.addrArg(s.args[0], "connect_ip")
+				if !ok {
+					return
+				}
+				if c.BindTo.IsValid() && FamilyOf(c.BindTo) != FamilyOf(a) {
+					p.errf(s.args[0].pos, "connect_ip %s is not of bindto's family", a)
+					return
+				}
+				c.ConnectIP = a
+			}),
+			k("connect_port", 1, 1, func(p *parser, s *stmt, c *Checker) {
+				if v, ok := p.portArg(s.args[0], "connect_port"); ok {
+					c.ConnectPort = v
+				}
+			}),
+			k("bindto", 1, 1, func(p *parser, s *stmt, c *Checker) {
+				a, ok := p.addrArg(s.args[0], "bindto")
+				if !ok {
+					return
+				}
+				if c.ConnectIP.IsValid() && FamilyOf(c.ConnectIP) != FamilyOf(a) {
+					p.errf(s.args[0].pos, "bindto %s is not of connect_ip's family", a)
+					return
+				}
+				c.BindTo = a
+			}),
+			k("bind_port", 1, 1, func(p *parser, s *stmt, c *Checker) {
+				if v, ok := p.portArg(s.args[0], "bind_port"); ok {
+					c.BindPort = v
+				}
+			}),
+			k("bind_if", 1, 1, func(p *parser, s *stmt, c *Checker) {
+				if p.ifnameOK(s.args[0], "bind_if") {
+					c.BindIf = s.args[0].text
+				}
+			}),
+			timer("connect_timeout", time.Microsecond, 4294967295*time.Microsecond, func(c *Checker) *time.Duration { return &c.ConnectTimeout }),
+			k("fwmark", 1, 1, func(p *parser, s *stmt, c *Checker) {
+				if v, ok := p.uintArg(s.args[0], "fwmark", 0, 4294967295); ok {
+					c.FWMark = uint32(v)
+				}
+			}),
+		)
+	}
+	return append(out,
+		count("retry", 0, 4294967295, func(c *Checker) *int { return &c.Retry }),
+		timer("delay_before_retry", 0, maxTimer, func(c *Checker) *time.Duration { return &c.DelayBeforeRetry }),
+		timer("warmup", 0, maxTimer, func(c *Checker) *time.Duration { return &c.Warmup }),
+		timer("delay_loop", time.Microsecond, maxTimer, func(c *Checker) *time.Duration { return &c.DelayLoop }),
+		k("alpha", 0, 1, func(p *parser, s *stmt, c *Checker) {
+			if v, ok := p.boolArg(s); ok {
+				p.curChk().alpha = triOf(v)
+			}
+		}),
+		optBool("log_all_failures", func(c *Checker) *bool { return &c.LogAllFailures }),
+	)
+}
+
+func checkerBlock(name string, conn bool, extra ...*kw[Checker]) *block[Checker] {
+	return newBlock(name, append(checkerKeywords(conn), extra...)...)
+}
+
+var tcpBlock = checkerBlock(string(TCPCheck), true)
+var pingBlock = checkerBlock(string(PingCheck), true)
+
+func httpKeywords(ssl bool) []*kw[Checker] {
+	kws := []*kw[Checker]{
+		k("nb_get_retry", 1, 1, func(p *parser, s *stmt, c *Checker) {
+			if v, ok := p.uintArg(s.args[0], "nb_get_retry", 0, 4294967295); ok {
+				c.Retry = int(v)
+			}
+		}).deprecate("retry"),
+		k("virtualhost", 1, 1, func(p *parser, s *stmt, c *Checker) { c.HTTP.Virtualhost = s.args[0].text }),
+		k("http_protocol", 1, 1, func(p *parser, s *stmt, c *Checker) {
+			v := s.args[0].text
+			if v == "1.0c" {
+				v = "1.0C"
+			}
+			if _, ok := p.enumArg(token{text: v, pos: s.args[0].pos}, "http_protocol", "1.0", "1.0C", "1.1"); ok {
+				c.HTTP.Protocol = v
+			}
+		}),
+		k("fast_recovery", 0, 1, func(p *parser, s *stmt, c *Checker) {
+			if v, ok := p.boolArg(s); ok {
+				c.HTTP.FastRecovery = v
+			}
+		}),
+		k("url", 0, 0, func(p *parser, s *stmt, c *Checker) {
+			u := URL{Pos: s.kw.pos}
+			parseBody(p, urlBlock, &u, s.open)
+			if u.Path == "" {
+				p.errf(s.kw.pos, "url has no path; keepalived ignores it")
+				return
+			}
+			if len(u.StatusCodes) == 0 {
+				u.StatusCodes = []StatusRange{{200, 299}}
+			}
+			if u.Regex == "" && (u.RegexNoMatch || len(u.RegexOptions) > 0 || u.RegexMinOffset != 0 || u.RegexMaxOffset != 0) {
+				p.warnf(s.kw.pos, "regex options without regex are ignored")
+				u.RegexNoMatch, u.RegexOptions, u.RegexMinOffset, u.RegexMaxOffset = false, nil, 0, 0
+			}
+			if u.RegexMaxOffset != 0 && u.RegexMinOffset >= u.RegexMaxOffset+1 {
+				p.warnf(s.kw.pos, "regex_min_offset %d is past regex_max_offset %d; both are ignored", u.RegexMinOffset, u.RegexMaxOffset)
+				u.RegexMinOffset, u.RegexMaxOffset = 0, 0
+			}
+			c.HTTP.URLs = append(c.HTTP.URLs, u)
+		}).opens(urlBlock).multiple(),
+	}
+	if ssl {
+		kws = append(kws, k("enable_sni", 0, 1, func(p *parser, s *stmt, c *Checker) {
+			if v, ok := p.boolArg(s); ok {
+				c.HTTP.EnableSNI = v
+			}
+		}))
+	}
+	return kws
+}
+
+// keepalived registers enable_sni for HTTP_GET too (the same table); it is
+// only meaningful for SSL_GET.
+var httpBlock = checkerBlock(string(HTTPGet), true, httpKeywords(true)...)
+var sslGetBlock = checkerBlock(string(SSLGet), true, httpKeywords(true)...)
+
+// regexOptions maps keepalived's PCRE2 options to RE2 flags ("" when RE2
+// has no equivalent).
+var regexOptions = map[string]string{
+	"caseless": "i", "multiline": "m", "dotall": "s", "ungreedy": "U",
+	"allow_empty_class": "", "alt_bsux": "", "auto_callout": "", "dollar_endonly": "",
+	"dupnames": "", "extended": "", "firstline": "", "match_unset_backref": "",
+	"never_ucp": "", "never_utf": "", "no_auto_capture": "", "no_auto_possess": "",
+	"no_dotstar_anchor": "", "no_start_optimize": "", "ucp": "", "utf": "",
+	"never_backslash_c": "", "alt_circumflex": "", "alt_verbnames": "", "use_offset_limit": "",
+}
+
+var urlBlock = newBlock("url",
+	str("path", func(u *URL) *string { return &u.Path }),
+	k("digest", 1, 1, func(p *parser, s *stmt, u *URL) {
+		d := strings.ToLower(s.args[0].text)
+		if _, err := hex.DecodeString(d); err != nil || len(d) != 32 {
+			p.errf(s.args[0].pos, "digest %q is not an MD5 digest (32 hex digits; see vigil genhash)", s.args[0].text)
+			return
+		}
+		if u.Digest != "" {
+			p.errf(s.kw.pos, "digest given twice; keepalived keeps the first")
+			return
+		}
+		u.Digest = d
+	}),
+	k("status_code", 1, -1, func(p *parser, s *stmt, u *URL) {
+		for _, a := range s.args {
+			lo, hi, isRange := strings.Cut(a.text, "-")
+			min, err1 := strconv.Atoi(lo)
+			max := min
+			var err2 error
+			if isRange {
+				max, err2 = strconv.Atoi(hi)
+			}
+			if err1 != nil || err2 != nil || min < 100 || max > 599 || min > max {
+				p.errf(a.pos, "status_code %q: want a code or range within 100-599", a.text)
+				continue
+			}
+			u.StatusCodes = append(u.StatusCodes, StatusRange{min, max})
+		}
+	}).multiple(),
+	str("virtualhost", func(u *URL) *string { return &u.Virtualhost }),
+	k("regex", 1, -1, func(p *parser, s *stmt, u *URL) {
+		raw, pos := s.rest()
+		words, err := splitCommand(raw)
+		if err != nil || len(words) != 1 {
+			p.errf(pos, "regex: want one (quoted) pattern")
+			return
+		}
+		if _, err := regexp.Compile(words[0]); err != nil {
+			p.warnf(pos, "regex %q is not valid RE2 syntax (vigil uses Go regular expressions, keepalived PCRE2): %v", words[0], err)
+		}
+		u.Regex = words[0]
+	}),
+	flagKw("regex_no_match", func(u *URL) *bool { return &u.RegexNoMatch }),
+	k("regex_options", 1, -1, func(p *parser, s *stmt, u *URL) {
+		for _, a := range s.args {
+			re2, ok := regexOptions[a.text]
+			if !ok {
+				var names []string
+				for n := range regexOptions {
+					names = append(names, n)
+				}
+				p.errf(a.pos, "unknown regex option %q%s", a.text, didYouMean(a.text, names))
+				continue
+			}
+			if re2 == "" {
+				p.warnf(a.pos, "regex option %s has no RE2 equivalent; ignored by vigil", a.text)
+				continue
+			}
+			u.RegexOptions = append(u.RegexOptions, a.text)
+		}
+	}),
+	k("regex_min_offset", 1, 1, func(p *parser, s *stmt, u *URL) {
+		if v, ok := p.uintArg(s.args[0], "regex_min_offset", 0, 1<<62); ok {
+			u.RegexMinOffset = int(v)
+		}
+	}),
+	k("regex_max_offset", 1, 1, func(p *parser, s *stmt, u *URL) {
+		if v, ok := p.uintArg(s.args[0], "regex_max_offset", 0, 1<<62); ok {
+			u.RegexMaxOffset = int(v)
+		}
+	}),
+	k("regex_stack", 2, 2, func(p *parser, s *stmt, u *URL) {}).unsup("PCRE2 JIT stack size"),
+)
+
+func didYouMean(s string, names []string) string {
+	if sug := closest(s, names); sug != "" {
+		return "; did you mean " + strconv.Quote(sug) + "?"
+	}
+	return ""
+}
+
+var smtpHostBlock = checkerBlock("host", true)
+
+var smtpBlock = checkerBlock(string(SMTPCheck), true,
+	k("helo_name", 1, -1, func(p *parser, s *stmt, c *Checker) {
+		raw, _ := s.rest()
+		if w, err := splitCommand(raw); err == nil && len(w) > 0 {
+			c.SMTP.HeloName = w[0]
+		}
+	}),
+	k("host", 0, 0, func(p *parser, s *stmt, c *Checker) {
+		h := Checker{Pos: s.kw.pos, Type: SMTPCheck, Retry: unset, DelayBeforeRetry: unset, DelayLoop: unset, Warmup: unset, ConnectTimeout: unset}
+		r := p.curRS()
+		r.checkers = append(r.checkers, chkMeta{})
+		parseBody(p, smtpHostBlock, &h, s.open)
+		r.checkers = r.checkers[:len(r.checkers)-1]
+		c.SMTP.Hosts = append(c.SMTP.Hosts, h)
+	}).opens(smtpHostBlock).multiple().deprecate("one SMTP_CHECK per host"),
+)
+
+// dnsTypes are keepalived's DNS_TYPE[] labels.
+var dnsTypes = []string{"A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA", "RRSIG", "DNSKEY"}
+
+var dnsBlock = checkerBlock(string(DNSCheck), true,
+	k("type", 1, 1, func(p *parser, s *stmt, c *Checker) {
+		up := strings.ToUpper(s.args[0].text)
+		if _, ok := p.enumArg(token{text: up, pos: s.args[0].pos}, "DNS type", dnsTypes...); ok {
+			c.DNS.Type = up
+		}
+	}),
+	k("name", 1, 1, func(p *parser, s *stmt, c *Checker) {
+		n := s.args[0].text
+		if (strings.HasPrefix(n, ".") && n != ".") || strings.Contains(n, "..") {
+			p.errf(s.args[0].pos, "DNS name %q has an empty label", n)
+			return
+		}
+		c.DNS.Name = n
+	}),
+)
+
+var udpBlock = checkerBlock(string(UDPCheck), true,
+	k("payload", 1, -1, func(p *parser, s *stmt, c *Checker) {
+		b, _, ok := p.hexArg(s, false)
+		if ok {
+			c.UDP.Payload = b
+		}
+	}),
+	k("require_reply", 0, -1, func(p *parser, s *stmt, c *Checker) {
+		c.UDP.RequireReply = true
+		if len(s.args) == 0 {
+			return
+		}
+		b, mask, ok := p.hexArg(s, true)
+		if ok {
+			c.UDP.ReplyData, c.UDP.ReplyMask = b, mask
+		}
+	}),
+	count("min_reply_length", 0, 65535, func(c *Checker) *int { return &c.UDP.MinReplyLength }),
+	count("max_reply_length", 0, 65535, func(c *Checker) *int { return &c.UDP.MaxReplyLength }),
+)
+
+// hexArg reads keepalived's free-format hex string (read_hex_str()):
+// white space separates groups, a group of one digit is one byte, X/x is
+// a wildcard nibble when wild.
+func (p *parser) hexArg(s *stmt, wild bool) (data, mask []byte, ok bool) {
+	var words []string
+	for _, a := range s.args {
+		words = append(words, a.text)
+	}
+	str := strings.Join(words, " ")
+	useMask := false
+	for i := 0; i < len(str); {
+		if str[i] == ' ' || str[i] == '\t' {
+			i++
+			continue
+		}
+		v, m, good := nibble(str[i], wild)
+		if !good {
+			p.errf(s.args[0].pos, "%s: %q is not a hex string", s.kw.text, str)
+			return nil, nil, false
+		}
+		i++
+		if i < len(str) && str[i] != ' ' {
+			v2, m2, good := nibble(str[i], wild)
+			if !good {
+				p.errf(s.args[0].pos, "%s: %q is not a hex string", s.kw.text, str)
+				return nil, nil, false
+			}
+			v, m = v<<4|v2, m<<4|m2
+			i++
+		}
+		if m != 0 {
+			useMask = true
+		}
+		data = append(data, v)
+		mask = append(mask, m)
+	}
+	if len(data) == 0 {
+		p.errf(s.args[0].pos, "%s: empty hex string", s.kw.text)
+		return nil, nil, false
+	}
+	if !useMask {
+		mask = nil
+	}
+	return data, mask, true
+}
+
+func nibble(c byte, wild bool) (v, mask byte, ok bool) {
+	switch {
+	case isHex(c):
+		return hexVal(c), 0, true
+	case wild && (c == 'x' || c == 'X'):
+		return 0, 0x0f, true
+	}
+	return 0, 0, false
+}
+
+var miscBlock = checkerBlock(string(MiscCheck), false,
+	k("misc_path", 1, -1, func(p *parser, s *stmt, c *Checker) {
+		u, g := c.Misc.Path.User, c.Misc.Path.Group
+		c.Misc.Path = p.program(s)
+		c.Misc.Path.User, c.Misc.Path.Group = u, g
+	}),
+	seconds("misc_timeout", 0, maxSecs, func(c *Checker) *time.Duration { return &c.Misc.Timeout }),
+	flagKw("misc_dynamic", func(c *Checker) *bool { return &c.Misc.Dynamic }),
+	k("user", 1, 2, func(p *parser, s *stmt, c *Checker) {
+		c.Misc.Path.User = s.args[0].text
+		if len(s.args) > 1 {
+			c.Misc.Path.Group = s.args[1].text
+		}
+	}),
+)
+
+var fileBlock = newBlock(string(FileCheck),
+	str("track_file", func(c *Checker) *string { return &c.File.TrackFile }),
+	k("weight", 1, 2, func(p *parser, s *stmt, c *Checker) {
+		if v, ok := p.intArg(s.args[0], "weight", -2147483647, 2147483647); ok {
+			c.File.Weight = int(v)
+		}
+		if len(s.args) > 1 {
+			if v, ok := p.enumArg(s.args[1], "weight option", "reverse", "noreverse"); ok {
+				c.File.Reverse = v == "reverse"
+			}
+		}
+	}),
+)
+
+var bfdCheckBlock = newBlock(string(BFDCheck),
+	str("name", func(c *Checker) *string { return &c.BFDName }),
+	k("alpha", 0, 1, func(p *parser, s *stmt, c *Checker) {
+		if v, ok := p.boolArg(s); ok {
+			p.curChk().alpha = triOf(v)
+		}
+	}),
+)
+
+var sslBlock = newBlock("SSL",
+	str("password", func(s *SSL) *string { return &s.Password }),
+	str("ca", func(s *SSL) *string { return &s.CA }),
+	str("certificate", func(s *SSL) *string { return &s.Certificate }),
+	str("key", func(s *SSL) *string { return &s.Key }),
+)
+
+// posOr returns a's position if it is valid, else b.
+func posOr(a, b diag.Pos) diag.Pos {
+	if a.Line != 0 {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,770 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/diag"
+)
+
+// parser turns the token stream into the model. It reports every problem
+// it can and goes on: a bad value is skipped (the default stays), an
+// unknown keyword is skipped with its block.
+type parser struct {
+	ix    *keywordIndex
+	lex   *lexer
+	diags *diag.Diagnostics
+	peek  *token
+	cfg   *Config
+	meta  meta
+	// usedScripts are the vrrp_scripts some track_script names.
+	usedScripts map[string]bool
+}
+
+// stmt is one statement: a keyword, its arguments on the same line, and
+// whether a '{' block follows.
+type stmt struct {
+	kw    token
+	args  []token
+	block bool
+	open  token // the '{' (a synthetic one at kw when it was missing)
+	seen  *seen // keywords already seen in the enclosing block
+	// argsOK is set when the number of arguments is acceptable.
+	argsOK bool
+}
+
+func (p *parser) next() token {
+	if p.peek != nil {
+		t := *p.peek
+		p.peek = nil
+		return t
+	}
+	return p.lex.next()
+}
+
+func (p *parser) unread(t token) { p.peek = &t }
+
+func (p *parser) errf(pos diag.Pos, format string, args ...any) {
+	p.diags.Errorf(pos, format, args...)
+}
+
+func (p *parser) warnf(pos diag.Pos, format string, args ...any) {
+	p.diags.Warnf(pos, format, args...)
+}
+
+// blockMode says what follows a keyword.
+type blockMode uint8
+
+const (
+	noBlock    blockMode = iota
+	subBlock             // { keywords }
+	valueBlock           // { one entry per line }
+)
+
+// kw describes one keyword of a block whose model is T.
+type kw[T any] struct {
+	name string
+	// min and max bound the number of arguments (max < 0: any).
+	min, max int
+	mode     blockMode
+	// multi: the keyword may appear more than once in a block.
+	multi bool
+	run   func(p *parser, s *stmt, t *T)
+	// unsupported, when set, is why vigil does not act on the keyword.
+	unsupported string
+	// deprecated, when set, is the keyword to use instead.
+	deprecated string
+	// sub is the block a subBlock keyword opens, for the keyword index.
+	sub blockInfo
+}
+
+// block is a keyword table.
+type block[T any] struct {
+	name  string
+	kws   map[string]*kw[T]
+	order []*kw[T]
+}
+
+func newBlock[T any](name string, kws ...*kw[T]) *block[T] {
+	b := &block[T]{name: name, kws: make(map[string]*kw[T], len(kws))}
+	for _, k := range kws {
+		if _, dup := b.kws[k.name]; dup {
+			panic("config: duplicate keyword " + name + "." + k.name)
+		}
+		b.kws[k.name] = k
+		b.order = append(b.order, k)
+	}
+	return b
+}
+
+// blockInfo is the type-free view of a block used for the keyword index.
+type blockInfo interface {
+	blockName() string
+	keywords() []Keyword
+	subBlocks() []blockInfo
+}
+
+func (b *block[T]) blockName() string { return b.name }
+
+func (b *block[T]) keywords() []Keyword {
+	out := make([]Keyword, 0, len(b.order))
+	for _, k := range b.order {
+		out = append(out, Keyword{
+			Block:       b.name,
+			Name:        k.name,
+			Supported:   k.unsupported == "",
+			Unsupported: k.unsupported,
+			Deprecated:  k.deprecated,
+		})
+	}
+	return out
+}
+
+func (b *block[T]) subBlocks() []blockInfo {
+	var out []blockInfo
+	for _, k := range b.order {
+		if k.sub != nil {
+			out = append(out, k.sub)
+		}
+	}
+	return out
+}
+
+// seen records the keywords given in one block, for duplicate warnings and
+// for later checks that need a keyword's position.
+type seen struct {
+	names []string
+	pos   []diag.Pos
+}
+
+func (s *seen) add(name string, pos diag.Pos) (diag.Pos, bool) {
+	for i, n := range s.names {
+		if n == name {
+			return s.pos[i], true
+		}
+	}
+	s.names = append(s.names, name)
+	s.pos = append(s.pos, pos)
+	return diag.Pos{}, false
+}
+
+// at returns where a keyword was given.
+func (s *seen) at(name string) (diag.Pos, bool) {
+	if s == nil {
+		return diag.Pos{}, false
+	}
+	for i, n := range s.names {
+		if n == name {
+			return s.pos[i], true
+		}
+	}
+	return diag.Pos{}, false
+}
+
+// readStmt reads the rest of a statement that starts with the word kw.
+func (p *parser) readStmt(kw token) stmt {
+	s := stmt{kw: kw}
+	for {
+		t := p.next()
+		switch t.kind {
+		case tWord:
+			s.args = append(s.args, t)
+			continue
+		case tLBrace:
+			s.block = true
+			s.open = t
+		case tRBrace, tEOF:
+			p.unread(t)
+		}
+		return s
+	}
+}
+
+// skipBlock skips a balanced block whose '{' has been read.
+func (p *parser) skipBlock(open token) {
+	depth := 1
+	for {
+		t := p.next()
+		switch t.kind {
+		case tLBrace:
+			depth++
+		case tRBrace:
+			depth--
+			if depth == 0 {
+				return
+			}
+		case tEOF:
+			p.errf(open.pos, "'{' is never closed (missing '}' before the end of the file)")
+			p.unread(t)
+			return
+		}
+	}
+}
+
+// wantBlock makes sure a block keyword has its '{', possibly on the next
+// line. When it is missing, the following lines are read as the block (as
+// keepalived does) and an error is reported.
+func (p *parser) wantBlock(s *stmt) {
+	if s.block {
+		return
+	}
+	for {
+		t := p.next()
+		if t.kind == tEOL {
+			continue
+		}
+		if t.kind == tLBrace {
+			s.block = true
+			s.open = t
+			return
+		}
+		p.unread(t)
+		break
+	}
+	p.errf(s.kw.pos, "missing '{' after %s", s.kw.text)
+	s.open = token{kind: tLBrace, pos: s.kw.pos, text: "{"}
+}
+
+// parseBody reads the statements of a block until its '}' (or the end of
+// the file for the root, open.kind == tEOF) and runs their keywords.
+func parseBody[T any](p *parser, b *block[T], t *T, open token) *seen {
+	sn := &seen{}
+	root := open.kind == tEOF
+	for {
+		tok := p.next()
+		switch tok.kind {
+		case tEOL:
+			continue
+		case tEOF:
+			if !root {
+				p.errf(open.pos, "'{' is never closed (missing '}' before the end of the file)")
+				p.unread(tok)
+			}
+			return sn
+		case tRBrace:
+			if root {
+				p.errf(tok.pos, "unexpected '}': no block is open here")
+				continue
+			}
+			return sn
+		case tLBrace:
+			p.errf(tok.pos, "unexpected '{'")
+			p.skipBlock(tok)
+			continue
+		}
+		s := p.readStmt(tok)
+		s.seen = sn
+		k := b.kws[tok.text]
+		if k == nil {
+			p.unknown(b.name, &s)
+			if s.block {
+				p.skipBlock(s.open)
+			}
+			continue
+		}
+		p.dispatch(k.name, k.min, k.max, k.mode, k.multi, k.unsupported, k.deprecated, b.name, &s)
+		if k.mode == noBlock && s.block {
+			p.errf(s.open.pos, "%s does not take a '{' block", tok.text)
+			p.skipBlock(s.open)
+			continue
+		}
+		if k.mode != noBlock {
+			p.wantBlock(&s)
+		}
+		if s.argsOK {
+			k.run(p, &s, t)
+		} else if k.mode != noBlock {
+			p.skipBlock(s.open)
+		}
+	}
+}
+
+// dispatch checks what is common to every keyword: deprecation, support,
+// repetition and the number of arguments.
+func (p *parser) dispatch(name string, min, max int, mode blockMode, multi bool, unsupported, deprecated, blockName string, s *stmt) {
+	if deprecated != "" {
+		p.warnf(s.kw.pos, "%s is deprecated; use %s", s.kw.text, deprecated)
+	}
+	if unsupported != "" {
+		in := "in " + blockName
+		if blockName == rootName {
+			in = "at the top level"
+		}
+		p.warnf(s.kw.pos, "%s %s is not supported by vigil (%s); ignored", s.kw.text, in, unsupported)
+	}
+	if prev, dup := s.seen.add(name, s.kw.pos); dup && !multi {
+		p.warnf(s.kw.pos, "%s given again (first at %s); the last one is used", s.kw.text, prev)
+	}
+	s.argsOK = true
+	if len(s.args) < min {
+		if min == 1 {
+			p.errf(s.kw.pos, "%s needs a value", s.kw.text)
+		} else {
+			p.errf(s.kw.pos, "%s needs %d values, got %d", s.kw.text, min, len(s.args))
+		}
+		s.argsOK = false
+		return
+	}
+	if max >= 0 && len(s.args) > max {
+		extra := s.args[max]
+		if max == 0 {
+			p.warnf(extra.pos, "%s takes no value; %q and what follows is ignored", s.kw.text, extra.text)
+		} else {
+			p.warnf(extra.pos, "extra value %q after %s is ignored", extra.text, s.kw.text)
+		}
+		s.args = s.args[:max]
+	}
+}
+
+// unknown reports an unknown keyword with a suggestion.
+func (p *parser) unknown(blockName string, s *stmt) {
+	name := s.kw.text
+	in := "in " + blockName
+	if blockName == rootName {
+		in = "at the top level"
+	}
+	if sug := closest(name, p.ix.names(blockName)); sug != "" {
+		p.warnf(s.kw.pos, "unknown keyword %q %s; did you mean %q?", name, in, sug)
+		return
+	}
+	if where := p.ix.home(name, blockName); where != "" {
+		p.warnf(s.kw.pos, "keyword %q is not valid %s (it belongs in %s); ignored", name, in, where)
+		return
+	}
+	p.warnf(s.kw.pos, "unknown keyword %q %s; ignored", name, in)
+}
+
+// values reads a value block: each line is an entry whose first word is
+// passed as kw.
+func (p *parser) values(s *stmt, entry func(e *stmt)) {
+	for {
+		tok := p.next()
+		switch tok.kind {
+		case tEOL:
+			continue
+		case tEOF:
+			p.errf(s.open.pos, "'{' is never closed (missing '}' before the end of the file)")
+			p.unread(tok)
+			return
+		case tRBrace:
+			return
+		case tLBrace:
+			p.errf(tok.pos, "unexpected '{' in %s", s.kw.text)
+			p.skipBlock(tok)
+			continue
+		}
+		e := p.readStmt(tok)
+		if e.block {
+			p.errf(e.open.pos, "unexpected '{' in %s", s.kw.text)
+			p.skipBlock(e.open)
+			continue
+		}
+		entry(&e)
+	}
+}
+
+// ---- typed arguments ----
+
+// uintArg parses a decimal unsigned integer in [min, max] (keepalived
+// read_unsigned()).
+func (p *parser) uintArg(t token, what string, min, max uint64) (uint64, bool) {
+	str := strings.TrimPrefix(strings.TrimLeft(t.text, " \t"), "+")
+	if strings.HasPrefix(str, "-") {
+		p.errf(t.pos, "%s %s: negative numbers are not allowed (range %d..%d)", what, t.text, min, max)
+		return 0, false
+	}
+	v, err := strconv.ParseUint(str, 10, 64)
+	if err != nil {
+		p.errf(t.pos, "%s %q is not a number (range %d..%d)", what, t.text, min, max)
+		return 0, false
+	}
+	if v < min || v > max {
+		p.errf(t.pos, "%s %s is out of range %d..%d", what, t.text, min, max)
+		return 0, false
+	}
+	return v, true
+}
+
+// intArg parses a decimal integer in [min, max] (keepalived read_int()).
+func (p *parser) intArg(t token, what string, min, max int64) (int64, bool) {
+	str := strings.TrimPrefix(strings.TrimLeft(t.text, " \t"), "+")
+	v, err := strconv.ParseInt(str, 10, 64)
+	if err != nil {
+		p.errf(t.pos, "%s %q is not a number (range %d..%d)", what, t.text, min, max)
+		return 0, false
+	}
+	if v < min || v > max {
+		p.errf(t.pos, "%s %s is out of range %d..%d", what, t.text, min, max)
+		return 0, false
+	}
+	return v, true
+}
+
+// timerArg parses seconds with up to 6 decimal places (keepalived
+// read_timer() / read_decimal_unsigned(), microsecond resolution) in
+// [min, max].
+func (p *parser) timerArg(t token, what string, min, max time.Duration) (time.Duration, bool) {
+	d, err := parseSeconds(t.text, 6)
+	if err != nil {
+		p.errf(t.pos, "%s %q: %v", what, t.text, err)
+		return 0, false
+	}
+	if d < min || d > max {
+		p.errf(t.pos, "%s %s is out of range %s..%s", what, t.text, fmtSeconds(min), fmtSeconds(max))
+		return 0, false
+	}
+	return d, true
+}
+
+// secondsArg parses whole seconds in [min, max].
+func (p *parser) secondsArg(t token, what string, min, max uint64) (time.Duration, bool) {
+	v, ok := p.uintArg(t, what, min, max)
+	return time.Duration(v) * time.Second, ok
+}
+
+// parseSeconds parses "12", "0.5", "3.000001" into a duration, refusing
+// more than digits decimal places.
+func parseSeconds(s string, digits int) (time.Duration, error) {
+	s = strings.TrimPrefix(s, "+")
+	if strings.HasPrefix(s, "-") {
+		return 0, fmt.Errorf("negative time")
+	}
+	whole, frac, hasDot := strings.Cut(s, ".")
+	if whole == "" && (!hasDot || frac == "") {
+		return 0, fmt.Errorf("not a time in seconds")
+	}
+	if len(frac) > digits {
+		return 0, fmt.Errorf("more than %d decimal places", digits)
+	}
+	for _, part := range []string{whole, frac} {
+		for i := 0; i < len(part); i++ {
+			if part[i] < '0' || part[i] > '9' {
+				return 0, fmt.Errorf("not a time in seconds")
+			}
+		}
+	}
+	var w uint64
+	if whole != "" {
+		var err error
+		w, err = strconv.ParseUint(whole, 10, 64)
+		if err != nil || w > uint64(math.MaxInt64/int64(time.Second)) {
+			return 0, fmt.Errorf("too large")
+		}
+	}
+	d := time.Duration(w) * time.Second
+	if frac != "" {
+		f, _ := strconv.ParseUint(frac+strings.Repeat("0", 9-len(frac)), 10, 64)
+		d += time.Duration(f)
+	}
+	return d, nil
+}
+
+// fmtSeconds prints a duration the way keepalived.conf writes it.
+func fmtSeconds(d time.Duration) string {
+	s := strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
+	return s + "s"
+}
+
+// boolArg reads an optional <BOOL> (on|off|true|false|yes|no); no value
+// means true.
+func (p *parser) boolArg(s *stmt) (bool, bool) {
+	if len(s.args) == 0 {
+		return true, true
+	}
+	t := s.args[0]
+	switch t.text {
+	case "on", "true", "yes":
+		return true, true
+	case "off", "false", "no":
+		return false, true
+	}
+	p.errf(t.pos, "%s %q: want on|off|true|false|yes|no", s.kw.text, t.text)
+	return false, false
+}
+
+// addrArg parses an IPv4 or IPv6 address.
+func (p *parser) addrArg(t token, what string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(t.text)
+	if err != nil || a.Zone() != "" {
+		p.errf(t.pos, "%s %q is not a valid IP address", what, t.text)
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+// portArg parses a port 1..65535.
+func (p *parser) portArg(t token, what string) (uint16, bool) {
+	v, ok := p.uintArg(t, what, 1, 65535)
+	return uint16(v), ok
+}
+
+// enumArg checks a value against a list.
+func (p *parser) enumArg(t token, what string, values ...string) (string, bool) {
+	for _, v := range values {
+		if t.text == v {
+			return v, true
+		}
+	}
+	msg := fmt.Sprintf("%s %q: want one of %s", what, t.text, strings.Join(values, ", "))
+	if sug := closest(t.text, values); sug != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", sug)
+	}
+	p.errf(t.pos, "%s", msg)
+	return "", false
+}
+
+// rest returns the raw text of the statement after its keyword (for
+// commands, which keepalived re-reads with quoting and escapes).
+func (s *stmt) rest() (string, diag.Pos) {
+	if len(s.args) == 0 {
+		return "", s.kw.pos
+	}
+	first, last := s.args[0], s.args[len(s.args)-1]
+	if first.line != nil && first.line == last.line {
+		return first.line.text[first.off:last.end], first.pos
+	}
+	parts := make([]string, len(s.args))
+	for i, a := range s.args {
+		parts[i] = a.text
+	}
+	return strings.Join(parts, " "), first.pos
+}
+
+// command parses a notify-style command, keepalived notify_script_init():
+// the line is split with shell-like quoting; the first word is split again
+// into the program and its parameters (so parameters must be quoted
+// together with the program), the second and third words are the user and
+// group to run it as.
+func (p *parser) command(s *stmt) Command {
+	raw, pos := s.rest()
+	words, err := splitCommand(raw)
+	if err != nil {
+		p.errf(pos, "%s: %v", s.kw.text, err)
+		return Command{}
+	}
+	if len(words) == 0 {
+		p.errf(s.kw.pos, "%s needs a program", s.kw.text)
+		return Command{}
+	}
+	args, err := splitCommand(words[0])
+	if err != nil || len(args) == 0 {
+		p.errf(pos, "%s: empty program", s.kw.text)
+		return Command{}
+	}
+	c := Command{Pos: pos, Args: args}
+	if len(words) > 1 {
+		c.User = words[1]
+	}
+	if len(words) > 2 {
+		c.Group = words[2]
+	}
+	if len(words) > 3 {
+		p.warnf(pos, "%s: words after the user and group are ignored (quote the program together with its parameters)", s.kw.text)
+	}
+	return c
+}
+
+// program parses a vrrp_script "script" or MISC_CHECK "misc_path"
+// (keepalived set_script_params_array()): only the first word counts, and
+// it is split again into the program and its parameters.
+func (p *parser) program(s *stmt) Command {
+	raw, pos := s.rest()
+	words, err := splitCommand(raw)
+	if err != nil {
+		p.errf(pos, "%s: %v", s.kw.text, err)
+		return Command{}
+	}
+	if len(words) == 0 {
+		p.errf(s.kw.pos, "%s needs a program", s.kw.text)
+		return Command{}
+	}
+	args, err := splitCommand(words[0])
+	if err != nil || len(args) == 0 {
+		p.errf(pos, "%s: empty program", s.kw.text)
+		return Command{}
+	}
+	if len(words) > 1 {
+		p.warnf(pos, "%s: keepalived ignores %q and what follows; quote the program together with its parameters", s.kw.text, words[1])
+	}
+	return Command{Pos: pos, Args: args}
+}
+
+// splitCommand splits a command line like keepalived
+// alloc_strvec_quoted_escaped(): white space separates words, '...' and
+// "..." group, and backslash escapes \a \b \E \f \n \r \t \v \nnn \xHH \cC
+// and \C work inside and outside quotes.
+func splitCommand(s string) ([]string, error) {
+	var words []string
+	var b strings.Builder
+	in := false
+	var quote byte
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		if quote == 0 && (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+			if in {
+				words = append(words, b.String())
+				b.Reset()
+				in = false
+			}
+			i++
+			continue
+		}
+		in = true
+		switch {
+		case c == '\\':
+			i++
+			if i >= len(s) {
+				return nil, fmt.Errorf("'\\' at the end of the line escapes nothing")
+			}
+			e := s[i]
+			switch {
+			case e == 'x' && i+1 < len(s) && isHex(s[i+1]):
+				var v byte
+				i++
+				for i < len(s) && isHex(s[i]) {
+					v = v<<4 | hexVal(s[i])
+					i++
+				}
+				b.WriteByte(v)
+				continue
+			case e == 'c' && i+1 < len(s):
+				b.WriteByte(s[i+1] & 0x1f)
+				i += 2
+				continue
+			case e >= '0' && e <= '7':
+				v := e - '0'
+				i++
+				for n := 0; n < 2 && i < len(s) && s[i] >= '0' && s[i] <= '7'; n++ {
+					v = v<<3 | (s[i] - '0')
+					i++
+				}
+				b.WriteByte(v)
+				continue
+			}
+			b.WriteByte(unescape(e))
+			i++
+		case quote != 0 && c == quote:
+			quote = 0
+			i++
+		case quote == 0 && (c == '"' || c == '\''):
+			quote = c
+			i++
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("missing closing %c", quote)
+	}
+	if in {
+		words = append(words, b.String())
+	}
+	return words, nil
+}
+
+// unescape maps the letter of a backslash escape to its byte; any other
+// character stands for itself.
+func unescape(e byte) byte {
+	switch e {
+	case 'a':
+		return '\a'
+	case 'b':
+		return '\b'
+	case 'E':
+		return 0x1b
+	case 'f':
+		return '\f'
+	case 'n':
+		return '\n'
+	case 'r':
+		return '\r'
+	case 't':
+		return '\t'
+	case 'v':
+		return '\v'
+	}
+	return e
+}
+
+func isHex(c byte) bool {
+	return ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
+}
+
+func hexVal(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+// ---- suggestions ----
+
+// closest returns the candidate nearest to s by edit distance, if it is
+// near enough to be a likely typo.
+func closest(s string, candidates []string) string {
+	best, bestD := "", 0
+	for _, c := range candidates {
+		d := editDistance(s, c)
+		if best == "" || d < bestD || (d == bestD && c < best) {
+			best, bestD = c, d
+		}
+	}
+	limit := 2
+	if len(s) > 8 {
+		limit = 3
+	}
+	if best == "" || bestD > limit || bestD >= len(s) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Damerau-Levenshtein (optimal string alignment)
+// distance.
+func editDistance(a, b string) int {
+	if a == b {
+		return 0
+	}
+	la, lb := len(a), len(b)
+	prev2 := make([]int, lb+1)
+	prev := make([]int, lb+1)
+	cur := make([]int, lb+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= la; i++ {
+		cur[0] = i
+		for j := 1; j <= lb; j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[lb]
+}
+
+// sortedKeys returns the keys of a set, sorted.
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

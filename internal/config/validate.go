@@ -1,0 +1,1117 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/diag"
+)
+
+// resolve applies the defaults keepalived 2.2.7 applies after parsing and
+// makes its semantic checks, reporting each at the position concerned.
+func (p *parser) resolve() {
+	c := p.cfg
+	p.resolveGlobal(&c.Global)
+	p.checkNames()
+	p.resolveScripts()
+	p.resolveSyncGroups()
+	for i := range c.Instances {
+		p.resolveInstance(&c.Instances[i], &p.meta.inst[i])
+	}
+	p.checkVRIDs()
+	p.checkUnusedScripts()
+	p.resolveVirtualServers()
+	p.checkScriptSecurity()
+	if d := c.Global.LVSSyncDaemon; d != nil && d.Instance != "" {
+		vi := c.Instance(d.Instance)
+		if vi == nil {
+			p.errf(d.Pos, "lvs_sync_daemon: no vrrp_instance %s", d.Instance)
+		} else if d.SyncID < 0 {
+			d.SyncID = vi.VRID
+		}
+	}
+	if d := c.Global.LVSSyncDaemon; d != nil && d.SyncID < 0 {
+		d.SyncID = 0
+	}
+}
+
+func (p *parser) resolveGlobal(g *Global) {
+	given := func(name string) bool { _, ok := p.meta.global.at(name); return ok }
+	if g.RouterID == "" {
+		g.RouterID = p.cfg.ConfigID
+	}
+	if !given("smtp_connect_timeout") {
+		g.SMTPConnectTimeout = 30 * time.Second
+	}
+	if g.SMTPServer != "" && g.SMTPPort == 0 {
+		g.SMTPPort = 25
+	}
+	if !g.VRRPMcastGroup4.IsValid() {
+		g.VRRPMcastGroup4 = netip.MustParseAddr("224.0.0.18")
+	}
+	if !g.VRRPMcastGroup6.IsValid() {
+		g.VRRPMcastGroup6 = netip.MustParseAddr("ff02::12")
+	}
+	// keepalived 2.2.7 global defaults (vrrp.h VRRP_GARP_*); vrrp_min_garp
+	// changes those not given explicitly.
+	if !given("vrrp_garp_master_delay") {
+		g.VRRPGARPMasterDelay = 5 * time.Second
+		if g.VRRPMinGARP {
+			g.VRRPGARPMasterDelay = 0
+		}
+	}
+	if !given("vrrp_garp_master_repeat") {
+		g.VRRPGARPMasterRepeat = 5
+		if g.VRRPMinGARP {
+			g.VRRPGARPMasterRepeat = 1
+		}
+	}
+	if !given("vrrp_garp_master_refresh_repeat") {
+		g.VRRPGARPMasterRefreshRepeat = 1
+		if g.VRRPMinGARP {
+			g.VRRPGARPMasterRefreshRepeat = 0
+		}
+	}
+	if !given("vrrp_garp_lower_prio_delay") {
+		g.VRRPGARPLowerPrioDelay = g.VRRPGARPMasterDelay
+	}
+	if !given("vrrp_garp_lower_prio_repeat") {
+		g.VRRPGARPLowerPrioRepeat = g.VRRPGARPMasterRepeat
+	}
+	if !given("vrrp_down_timer_adverts") {
+		g.VRRPDownTimerAdverts = 3
+	}
+	if !given("vrrp_version") {
+		g.VRRPVersion = 2
+	}
+	if g.DefaultInterface == "" {
+		g.DefaultInterface = "eth0"
+	}
+	if g.VMACPrefix == "" {
+		g.VMACPrefix = "vrrp"
+	}
+	if g.SMTPServer == "" && len(g.NotificationEmail) > 0 {
+		pos, _ := p.meta.global.at("notification_email")
+		p.warnf(pos, "notification_email without smtp_server: no e-mail can be sent")
+	}
+}
+
+// checkNames reports objects defined twice under one name.
+func (p *parser) checkNames() {
+	c := p.cfg
+	dup := func(kind string, names []string, pos []diag.Pos) {
+		first := map[string]diag.Pos{}
+		for i, n := range names {
+			if f, ok := first[n]; ok {
+				p.errf(pos[i], "%s %s is already defined at %s", kind, n, f)
+				continue
+			}
+			first[n] = pos[i]
+		}
+	}
+	var n []string
+	var ps []diag.Pos
+	reset := func() { n, ps = n[:0], ps[:0] }
+	for _, x := range c.Instances {
+		n, ps = append(n, x.Name), append(ps, x.Pos)
+	}
+	dup("vrrp_instance", n, ps)
+	reset()
+	for _, x := range c.Scripts {
+		n, ps = append(n, x.Name), append(ps, x.Pos)
+	}
+	dup("vrrp_script", n, ps)
+	reset()
+	for _, x := range c.TrackFiles {
+		n, ps = append(n, x.Name), append(ps, x.Pos)
+	}
+	dup("track_file", n, ps)
+	reset()
+	for _, x := range c.TrackProcesses {
+		n, ps = append(n, x.Name), append(ps, x.Pos)
+	}
+	dup("vrrp_track_process", n, ps)
+	reset()
+	for _, x := range c.SyncGroups {
+		n, ps = append(n, x.Name), append(ps, x.Pos)
+	}
+	dup("vrrp_sync_group", n, ps)
+	reset()
+	for _, x := range c.VSGroups {
+		n, ps = append(n, x.Name), append(ps, x.Pos)
+	}
+	dup("virtual_server_group", n, ps)
+	reset()
+	for _, x := range c.TrackGroups {
+		n, ps = append(n, x.Name), append(ps, x.Pos)
+	}
+	dup("track_group", n, ps)
+	reset()
+	for _, x := range c.BFDInstances {
+		n, ps = append(n, x.Name), append(ps, x.Pos)
+	}
+	dup("bfd_instance", n, ps)
+}
+
+func (p *parser) resolveScripts() {
+	for i := range p.cfg.Scripts {
+		sc := &p.cfg.Scripts[i]
+		if sc.Timeout != 0 && sc.Timeout > sc.Interval {
+			pos, _ := p.meta.scripts[i].at("timeout")
+			p.warnf(pos, "vrrp_script %s: timeout %s is longer than interval %s", sc.Name, sc.Timeout, sc.Interval)
+		}
+	}
+}
+
+// lookup finds a named object for a reference at use. keepalived 2.2.7
+// resolves names while it reads, so it ignores a reference to an object
+// defined further down: vigil accepts it with a warning.
+func (p *parser) lookup(kind string, name string, use diag.Pos) (int, bool) {
+	names, pos := p.objects(kind)
+	for i, n := range names {
+		if n == name {
+			if after(pos[i], use) {
+				p.warnf(use, "%s %s is defined after its use here (at %s); keepalived 2.2.7 ignores such a reference, vigil accepts it", kind, name, pos[i])
+			}
+			return i, true
+		}
+	}
+	msg := fmt.Sprintf("no %s named %s", kind, name)
+	if sug := closest(name, names); sug != "" {
+		msg += fmt.Sprintf("; did you mean %s?", sug)
+	}
+	p.errf(use, "%s", msg)
+	return -1, false
+}
+
+func (p *parser) objects(kind string) ([]string, []diag.Pos) {
+	var names []string
+	var pos []diag.Pos
+	c := p.cfg
+	switch kind {
+	case "vrrp_script":
+		for _, x := range c.Scripts {
+			names, pos = append(names, x.Name), append(pos, x.Pos)
+		}
+	case "track_file":
+		for _, x := range c.TrackFiles {
+			names, pos = append(names, x.Name), append(pos, x.Pos)
+		}
+	case "vrrp_track_process":
+		for _, x := range c.TrackProcesses {
+			names, pos = append(names, x.Name), append(pos, x.Pos)
+		}
+	case "bfd_instance":
+		for _, x := range c.BFDInstances {
+			names, pos = append(names, x.Name), append(pos, x.Pos)
+		}
+	case "vrrp_instance":
+		for _, x := range c.Instances {
+			names, pos = append(names, x.Name), append(pos, x.Pos)
+		}
+	case "virtual_server_group":
+		for _, x := range c.VSGroups {
+			names, pos = append(names, x.Name), append(pos, x.Pos)
+		}
+	}
+	return names, pos
+}
+
+// after reports whether a comes after b in the same file.
+func after(a, b diag.Pos) bool {
+	if a.File != b.File {
+		return false
+	}
+	return a.Line > b.Line || (a.Line == b.Line && a.Col > b.Col)
+}
+
+// resolveTracked checks the references of a track_* list and fills in the
+// default weights.
+func (p *parser) resolveTracked(list []Tracked, kind string) []Tracked {
+	out := list[:0]
+	for _, t := range list {
+		if kind == "vrrp_script" {
+			if p.usedScripts == nil {
+				p.usedScripts = map[string]bool{}
+			}
+			p.usedScripts[t.Name] = true
+		}
+		i, ok := p.lookup(kind, t.Name, t.Pos)
+		if !ok {
+			continue
+		}
+		if !t.WeightSet {
+			switch kind {
+			case "vrrp_script":
+				t.Weight, t.Reverse = p.cfg.Scripts[i].Weight, p.cfg.Scripts[i].Reverse
+			case "track_file":
+				t.Weight, t.Reverse = p.cfg.TrackFiles[i].Weight, p.cfg.TrackFiles[i].Reverse
+			case "vrrp_track_process":
+				t.Weight, t.Reverse = p.cfg.TrackProcesses[i].Weight, p.cfg.TrackProcesses[i].Reverse
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func (p *parser) resolveSyncGroups() {
+	c := p.cfg
+	member := map[string]int{}
+	for gi := range c.SyncGroups {
+		g := &c.SyncGroups[gi]
+		sn := p.meta.groups[gi]
+		gpos, ok := sn.at("group")
+		if !ok || len(g.Instances) == 0 {
+			p.errf(g.Pos, "vrrp_sync_group %s has no instances (group { ... })", g.Name)
+			continue
+		}
+		var kept []string
+		for _, name := range g.Instances {
+			vi := c.Instance(name)
+			if vi == nil {
+				names, _ := p.objects("vrrp_instance")
+				p.errf(gpos, "vrrp_sync_group %s: no vrrp_instance named %s%s", g.Name, name, didYouMean(name, names))
+				continue
+			}
+			if other, dup := member[name]; dup {
+				p.errf(gpos, "vrrp_instance %s is already in vrrp_sync_group %s; an instance can be in one group only", name, c.SyncGroups[other].Name)
+				continue
+			}
+			member[name] = gi
+			vi.SyncGroup = g.Name
+			kept = append(kept, name)
+		}
+		g.Instances = kept
+		if len(kept) == 1 {
+			p.warnf(g.Pos, "vrrp_sync_group %s has only one instance", g.Name)
+		}
+		owners := 0
+		for _, name := range kept {
+			if c.Instance(name).Priority == 255 {
+				owners++
+			}
+		}
+		if owners > 0 && owners < len(kept) {
+			p.errf(g.Pos, "vrrp_sync_group %s mixes address owners (priority 255) and other instances; this cannot work", g.Name)
+		}
+		g.TrackScripts = p.resolveTracked(g.TrackScripts, "vrrp_script")
+		g.TrackFiles = p.resolveTracked(g.TrackFiles, "track_file")
+		g.TrackProcesses = p.resolveTracked(g.TrackProcesses, "vrrp_track_process")
+		g.TrackBFDs = p.resolveTracked(g.TrackBFDs, "bfd_instance")
+	}
+}
+
+// resolveInstance applies keepalived 2.2.7 vrrp_complete_instance() and
+// chk_min_cfg().
+func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
+	c := p.cfg
+	g := &c.Global
+	at := func(name string) diag.Pos {
+		if pos, ok := m.seen.at(name); ok {
+			return pos
+		}
+		return vi.Pos
+	}
+	given := func(name string) bool { _, ok := m.seen.at(name); return ok }
+
+	if vi.VRID == 0 {
+		if !given("virtual_router_id") {
+			p.errf(vi.Pos, "vrrp_instance %s has no virtual_router_id (1..255)", vi.Name)
+		}
+	}
+	vi.Unicast = len(vi.UnicastPeers) > 0
+	if vi.Interface == "" && !given("interface") {
+		if !vi.Unicast {
+			p.errf(vi.Pos, "vrrp_instance %s has no interface", vi.Name)
+		} else if !vi.SourceIP.IsValid() {
+			p.errf(vi.Pos, "vrrp_instance %s: a unicast instance needs an interface or unicast_src_ip", vi.Name)
+		} else if vi.SourceIP.Is6() && vi.SourceIP.IsLinkLocalUnicast() {
+			p.errf(vi.Pos, "vrrp_instance %s: without an interface the source address cannot be link-local", vi.Name)
+		}
+	}
+	if vi.Family == "" {
+		vi.Family = Inet
+	}
+	strict := m.strict.Or(g.VRRPStrict)
+	vi.StrictMode = strict
+
+	// Version: explicit, else IPv6 uses 3, else vrrp_version.
+	if vi.Version == 0 {
+		if vi.Family == Inet6 {
+			vi.Version = 3
+		} else {
+			vi.Version = g.VRRPVersion
+		}
+	}
+	if vi.Family == Inet6 && vi.Version == 2 {
+		if strict {
+			p.errf(at("version"), "vrrp_instance %s: VRRP version 2 cannot carry IPv6 in strict mode (RFC 3768 is IPv4 only); use version 3", vi.Name)
+		} else {
+			p.warnf(at("version"), "vrrp_instance %s: VRRP version 2 with IPv6 is not standard (RFC 3768 is IPv4 only); peers other than keepalived will not understand it", vi.Name)
+		}
+	}
+
+	if len(vi.VirtualIPs) == 0 && m.vipLines == 0 {
+		if vi.Version == 3 || vi.Family == Inet6 || strict {
+			p.errf(vi.Pos, "vrrp_instance %s has no virtual_ipaddress; VRRPv3 and strict mode need at least one", vi.Name)
+		} else {
+			p.warnf(vi.Pos, "vrrp_instance %s has no virtual_ipaddress", vi.Name)
+		}
+	}
+
+	// Priority and state defaults derive from each other.
+	if vi.Priority == 0 {
+		if vi.State == Master {
+			vi.Priority = 255
+		} else {
+			vi.Priority = 100
+		}
+	}
+	if vi.State == "" {
+		vi.State = Backup
+		if vi.Priority == 255 {
+			vi.State = Master
+		}
+	} else if strict && (vi.State == Master) != (vi.Priority == 255) {
+		p.errf(at("state"), "vrrp_instance %s: in strict mode state MASTER goes with priority 255 and only with it", vi.Name)
+	}
+
+	// Authentication (RFC 3768 removed it; keepalived still has it).
+	if vi.Auth.Type == AuthNone && vi.Auth.Pass != "" {
+		p.warnf(vi.Auth.Pos, "vrrp_instance %s: auth_pass without auth_type is ignored", vi.Name)
+		vi.Auth.Pass = ""
+	}
+	if vi.Auth.Type != AuthNone {
+		switch {
+		case strict:
+			p.errf(vi.Auth.Pos, "vrrp_instance %s: strict mode does not allow authentication", vi.Name)
+		case vi.Version == 3:
+			p.errf(vi.Auth.Pos, "vrrp_instance %s: VRRP version 3 has no authentication (RFC 5798 §9); remove the authentication block", vi.Name)
+		case vi.Auth.Pass == "":
+			p.errf(vi.Auth.Pos, "vrrp_instance %s: authentication without auth_pass", vi.Name)
+		case vi.Family == Inet6 && vi.Auth.Type == AuthAH:
+			p.errf(vi.Auth.Pos, "vrrp_instance %s: AH authentication cannot be used with IPv6", vi.Name)
+		case vi.Auth.Type == AuthAH && vi.State == Master && vi.Priority != 255:
+			p.errf(vi.Auth.Pos, "vrrp_instance %s: initial state MASTER needs priority 255 with AH authentication", vi.Name)
+		}
+		if vi.Auth.Type == AuthAH {
+			p.warnf(vi.Auth.Pos, "auth_type AH is not supported by vigil (IPsec AH is obsolete for VRRP); use PASS or none")
+		}
+	}
+
+	// Unicast.
+	if vi.Unicast && strict {
+		p.errf(vi.UnicastPeers[0].Pos, "vrrp_instance %s: unicast peers are not allowed in strict mode", vi.Name)
+	}
+	if m.unicastKw && !vi.Unicast {
+		if vi.UnicastFaultNoPeer {
+			p.warnf(vi.Pos, "vrrp_instance %s: unicast_fault_no_peer without unicast_peer: the instance stays in FAULT", vi.Name)
+		} else {
+			p.warnf(vi.Pos, "vrrp_instance %s: unicast keywords without unicast_peer; the instance uses multicast (keepalived deprecates this)", vi.Name)
+		}
+	}
+	if m.ttlSet && !vi.Unicast {
+		p.warnf(at("unicast_ttl"), "vrrp_instance %s: unicast_ttl without unicast_peer is ignored", vi.Name)
+		m.ttlSet = false
+	}
+	if !m.ttlSet {
+		vi.UnicastTTL = 0
+		if vi.Family == Inet && vi.Unicast {
+			vi.UnicastTTL = 255
+		}
+	}
+	if vi.Unicast && vi.McastGroup.IsValid() {
+		p.warnf(at("mcast_dst_ip"), "vrrp_instance %s: mcast_dst_ip is ignored with unicast peers", vi.Name)
+		vi.McastGroup = netip.Addr{}
+	}
+	if !vi.Unicast && !vi.McastGroup.IsValid() {
+		vi.McastGroup = g.VRRPMcastGroup4
+		if vi.Family == Inet6 {
+			vi.McastGroup = g.VRRPMcastGroup6
+		}
+	}
+	if vi.CheckUnicastSrc || g.VRRPCheckUnicastSrc {
+		vi.CheckUnicastSrc = true
+	}
+
+	// VMAC.
+	if (vi.UseVMAC || vi.UseIPVLAN) && vi.Unicast {
+		if vi.Interface == "" {
+			p.errf(at("use_vmac"), "vrrp_instance %s: use_vmac with unicast needs an interface", vi.Name)
+		} else if !vi.VMACXmitBase {
+			p.warnf(at("use_vmac"), "vrrp_instance %s: use_vmac with unicast peers needs vmac_xmit_base; it is set", vi.Name)
+			vi.VMACXmitBase = true
+		}
+	}
+	if vi.VMACXmitBase && !vi.UseVMAC {
+		p.warnf(at("vmac_xmit_base"), "vrrp_instance %s: vmac_xmit_base without use_vmac is ignored", vi.Name)
+		vi.VMACXmitBase = false
+	}
+	if strict && vi.VMACAddr != "" {
+		p.warnf(at("use_vmac"), "vrrp_instance %s: a VMAC address cannot be chosen in strict mode; ignored", vi.Name)
+		vi.VMACAddr = ""
+	}
+	if strict && vi.VMACXmitBase {
+		p.warnf(at("vmac_xmit_base"), "vrrp_instance %s: vmac_xmit_base is not allowed in strict mode; ignored", vi.Name)
+		vi.VMACXmitBase = false
+	}
+
+	// RFC 5798 §5.2.9: the first IPv6 address is the link-local one.
+	if vi.Family == Inet6 && !vi.Unicast && len(vi.VirtualIPs) > 0 && !vi.VirtualIPs[0].Prefix.Addr().IsLinkLocalUnicast() {
+		if strict {
+			p.errf(vi.VirtualIPs[0].Pos, "vrrp_instance %s: the first IPv6 virtual address must be link-local in strict mode (RFC 5798 §5.2.9)", vi.Name)
+		} else {
+			p.warnf(vi.VirtualIPs[0].Pos, "vrrp_instance %s: the first IPv6 virtual address should be link-local (RFC 5798 §5.2.9)", vi.Name)
+		}
+	}
+
+	// Addresses that fit in one advert (1500 byte MTU assumed).
+	max := 255
+	if vi.Family == Inet {
+		hdr := 14 + 20 + 8
+		if vi.Version == 2 {
+			hdr += 8
+		}
+		max = min(max, (1500-hdr)/4)
+	} else {
+		max = min(max, (1500-14-40-8)/16)
+	}
+	if len(vi.VirtualIPs) > max {
+		p.warnf(vi.VirtualIPs[max].Pos, "vrrp_instance %s has %d virtual addresses; only %d fit in an advert, the others are handled like virtual_ipaddress_excluded", vi.Name, len(vi.VirtualIPs), max)
+	}
+
+	// Preemption.
+	if vi.Priority == 255 && vi.Nopreempt {
+		p.warnf(at("nopreempt"), "vrrp_instance %s: nopreempt has no effect with priority 255", vi.Name)
+		vi.Nopreempt = false
+	}
+	if vi.State == Master {
+		if vi.Nopreempt {
+			p.warnf(at("nopreempt"), "vrrp_instance %s: nopreempt does not work with state MASTER (use state BACKUP on every node); ignored as keepalived does", vi.Name)
+			vi.Nopreempt = false
+		}
+		if vi.PreemptDelay > 0 {
+			p.warnf(at("preempt_delay"), "vrrp_instance %s: preempt_delay does not work with state MASTER; ignored as keepalived does", vi.Name)
+			vi.PreemptDelay = 0
+		}
+	}
+	if vi.PreemptDelay > 0 && strict {
+		p.warnf(at("preempt_delay"), "vrrp_instance %s: preempt_delay is not allowed in strict mode; ignored", vi.Name)
+		vi.PreemptDelay = 0
+	}
+	if vi.PreemptDelay > 0 && vi.Nopreempt {
+		p.warnf(at("preempt_delay"), "vrrp_instance %s: preempt_delay has no effect with nopreempt", vi.Name)
+		vi.PreemptDelay = 0
+	}
+	if vi.DownTimerAdverts < 0 {
+		vi.DownTimerAdverts = g.VRRPDownTimerAdverts
+	}
+	if strict && vi.DownTimerAdverts != 3 {
+		p.warnf(at("down_timer_adverts"), "vrrp_instance %s: strict mode needs down_timer_adverts 3; reset", vi.Name)
+		vi.DownTimerAdverts = 3
+	}
+
+	// Accept mode (RFC 5798 §6.1): on by default, off in strict mode
+	// unless the address owner.
+	vi.Accept = m.accept.Or(vi.Priority == 255 || !strict)
+	if vi.Accept && vi.Priority != 255 && strict && vi.Version == 2 {
+		p.warnf(at("accept"), "vrrp_instance %s: accept mode does not exist in VRRPv2 (RFC 3768); off in strict mode", vi.Name)
+		vi.Accept = false
+	}
+	vi.SkipCheckAdvAddr = m.skipCheck.Or(g.VRRPSkipCheckAdvAddr)
+
+	// Gratuitous ARP defaults from global_defs.
+	if vi.GARPMasterDelay < 0 {
+		vi.GARPMasterDelay = g.VRRPGARPMasterDelay
+	}
+	if vi.GARPMasterRepeat < 0 {
+		vi.GARPMasterRepeat = g.VRRPGARPMasterRepeat
+	}
+	if vi.GARPMasterRefresh < 0 {
+		vi.GARPMasterRefresh = g.VRRPGARPMasterRefresh
+	}
+	if vi.GARPMasterRefreshRepeat < 0 {
+		vi.GARPMasterRefreshRepeat = g.VRRPGARPMasterRefreshRepeat
+	}
+	if vi.GARPLowerPrioDelay < 0 {
+		vi.GARPLowerPrioDelay = g.VRRPGARPLowerPrioDelay
+		if strict {
+			vi.GARPLowerPrioDelay = 0
+		}
+	} else if strict && vi.GARPLowerPrioDelay != 0 {
+		p.warnf(at("garp_lower_prio_delay"), "vrrp_instance %s: strict mode allows no garp_lower_prio_delay; reset", vi.Name)
+		vi.GARPLowerPrioDelay = 0
+	}
+	if vi.GARPLowerPrioRepeat < 0 {
+		vi.GARPLowerPrioRepeat = g.VRRPGARPLowerPrioRepeat
+		if strict {
+			vi.GARPLowerPrioRepeat = 0
+		}
+	} else if strict && vi.GARPLowerPrioRepeat != 0 {
+		p.warnf(at("garp_lower_prio_repeat"), "vrrp_instance %s: strict mode allows no garp_lower_prio_repeat; reset", vi.Name)
+		vi.GARPLowerPrioRepeat = 0
+	}
+	if vi.GARPExtraIf < 0 {
+		vi.GARPExtraIf, vi.GARPExtraIfAll = g.VRRPGARPExtraIf, g.VRRPGARPExtraIfAll
+	}
+	vi.LowerPrioNoAdvert = m.lowerPrio.Or(strict || g.VRRPLowerPrioNoAdvert)
+	if strict && !vi.LowerPrioNoAdvert {
+		p.warnf(at("lower_prio_no_advert"), "vrrp_instance %s: strict mode needs lower_prio_no_advert; set", vi.Name)
+		vi.LowerPrioNoAdvert = true
+	}
+	vi.HigherPrioSendAdvert = m.higherPrio.Or(!strict && g.VRRPHigherPrioSendAdvert)
+	if strict && vi.HigherPrioSendAdvert {
+		p.warnf(at("higher_prio_send_advert"), "vrrp_instance %s: strict mode does not allow higher_prio_send_advert; cleared", vi.Name)
+		vi.HigherPrioSendAdvert = false
+	}
+	vi.SMTPAlert = m.smtpAlert.Or(g.SMTPAlertVRRP.Or(g.SMTPAlert.Or(false)))
+	notifyPrio := m.notifyPrio
+	if notifyPrio == Unset && vi.SyncGroup != "" {
+		for _, sg := range c.SyncGroups {
+			if sg.Name == vi.SyncGroup {
+				notifyPrio = sg.NotifyPriorityChanges
+			}
+		}
+	}
+	vi.NotifyPriorityChanges = notifyPrio.Or(g.VRRPNotifyPriorityChange)
+
+	// Advertisement interval: VRRPv2 counts whole seconds (RFC 3768
+	// §5.3.7), VRRPv3 centiseconds below 40.96s (RFC 5798 §5.2.7).
+	if vi.AdvertInt == 0 {
+		vi.AdvertInt = time.Second
+	}
+	if vi.Version == 2 {
+		if vi.AdvertInt%time.Second != 0 {
+			p.errf(at("advert_int"), "vrrp_instance %s: advert_int %s is not a whole number of seconds, which VRRP version 2 needs (keepalived would round it); use version 3 for sub-second adverts", vi.Name, fmtSeconds(vi.AdvertInt))
+		}
+	} else {
+		if vi.AdvertInt >= 4096*10*time.Millisecond {
+			p.errf(at("advert_int"), "vrrp_instance %s: advert_int %s is too long for VRRP version 3 (at most 40.95s)", vi.Name, fmtSeconds(vi.AdvertInt))
+		} else if vi.AdvertInt%(10*time.Millisecond) != 0 {
+			p.errf(at("advert_int"), "vrrp_instance %s: advert_int %s is not a multiple of 10ms, which VRRP version 3 needs", vi.Name, fmtSeconds(vi.AdvertInt))
+		}
+	}
+
+	// Trackers.
+	vi.TrackScripts = p.resolveTracked(vi.TrackScripts, "vrrp_script")
+	vi.TrackFiles = p.resolveTracked(vi.TrackFiles, "track_file")
+	vi.TrackProcesses = p.resolveTracked(vi.TrackProcesses, "vrrp_track_process")
+	vi.TrackBFDs = p.resolveTracked(vi.TrackBFDs, "bfd_instance")
+	kept := vi.TrackInterfaces[:0]
+	for _, t := range vi.TrackInterfaces {
+		if t.Name == vi.Interface {
+			p.warnf(t.Pos, "vrrp_instance %s: track_interface %s is the instance's own interface, which is always tracked; ignored", vi.Name, t.Name)
+			continue
+		}
+		kept = append(kept, t)
+	}
+	vi.TrackInterfaces = kept
+	p.unweight(vi)
+
+	// The deprecated lvs_sync_daemon_interface.
+	if m.lvsSyncd.text != "" {
+		if g.LVSSyncDaemon != nil {
+			p.warnf(m.lvsSyncd.pos, "lvs_sync_daemon_interface: lvs_sync_daemon is already set; ignored")
+		} else {
+			g.LVSSyncDaemon = &LVSSyncDaemon{Pos: m.lvsSyncd.pos, Interface: m.lvsSyncd.text, Instance: vi.Name, SyncID: vi.VRID}
+		}
+	}
+}
+
+// unweight applies keepalived's rule that members of a sync group (without
+// sync_group_tracking_weight) and address owners cannot have weighted
+// trackers.
+func (p *parser) unweight(vi *VRRPInstance) {
+	inGroup := false
+	for _, g := range p.cfg.SyncGroups {
+		if g.Name == vi.SyncGroup && !g.TrackingWeight {
+			inGroup = true
+		}
+	}
+	owner := vi.Priority == 255
+	if !inGroup && !owner {
+		return
+	}
+	why := "vrrp_sync_group " + vi.SyncGroup + " (set sync_group_tracking_weight to keep it)"
+	if !inGroup {
+		why = "priority 255 (the address owner's priority cannot change)"
+	}
+	drop := func(list []Tracked, kind string) []Tracked {
+		out := list[:0]
+		for _, t := range list {
+			if t.Weight != 0 {
+				if kind == "track_interface" && inGroup {
+					p.warnf(t.Pos, "vrrp_instance %s: the weight of %s %s is ignored because of %s", vi.Name, kind, t.Name, why)
+					t.Weight = 0
+				} else if kind == "track_file" && !t.WeightSet && t.Weight == 1 {
+					p.warnf(t.Pos, "vrrp_instance %s: the weight of %s %s is ignored because of %s; give weight 0", vi.Name, kind, t.Name, why)
+					t.Weight = 0
+				} else {
+					p.warnf(t.Pos, "vrrp_instance %s: weighted %s %s is ignored because of %s", vi.Name, kind, t.Name, why)
+					continue
+				}
+			}
+			out = append(out, t)
+		}
+		return out
+	}
+	vi.TrackInterfaces = drop(vi.TrackInterfaces, "track_interface")
+	vi.TrackScripts = drop(vi.TrackScripts, "track_script")
+	vi.TrackFiles = drop(vi.TrackFiles, "track_file")
+	vi.TrackProcesses = drop(vi.TrackProcesses, "track_process")
+	vi.TrackBFDs = drop(vi.TrackBFDs, "track_bfd")
+}
+
+// checkVRIDs reports instances that would share a VRRP socket and VRID
+// (keepalived check_vrid_conflicts()): same interface and family, and the
+// same multicast group, or overlapping unicast peers from the same source.
+func (p *parser) checkVRIDs() {
+	c := p.cfg
+	for i := range c.Instances {
+		a := &c.Instances[i]
+		if a.VRID == 0 {
+			continue
+		}
+		for j := 0; j < i; j++ {
+			b := &c.Instances[j]
+			if a.VRID != b.VRID || a.Family != b.Family || a.Unicast != b.Unicast {
+				continue
+			}
+			if a.Unicast {
+				if a.Interface != "" && b.Interface != "" && a.Interface != b.Interface {
+					continue
+				}
+				if a.SourceIP.IsValid() && b.SourceIP.IsValid() && a.SourceIP != b.SourceIP {
+					continue
+				}
+				overlap := false
+				for _, pa := range a.UnicastPeers {
+					for _, pb := range b.UnicastPeers {
+						if pa.Addr == pb.Addr {
+							overlap = true
+						}
+					}
+				}
+				if !overlap {
+					continue
+				}
+				pos, _ := p.meta.inst[i].seen.at("virtual_router_id")
+				p.errf(posOr(pos, a.Pos), "vrrp_instance %s uses VRID %d with the same unicast peers as vrrp_instance %s (at %s)", a.Name, a.VRID, b.Name, b.Pos)
+				continue
+			}
+			if a.Interface != b.Interface || a.McastGroup != b.McastGroup {
+				continue
+			}
+			pos, _ := p.meta.inst[i].seen.at("virtual_router_id")
+			p.errf(posOr(pos, a.Pos), "vrrp_instance %s and vrrp_instance %s (at %s) both use VRID %d with %s on interface %s", a.Name, b.Name, b.Pos, a.VRID, famName(a.Family), a.Interface)
+		}
+	}
+}
+
+// checkUnusedScripts reports vrrp_scripts no track_script names
+// (keepalived: "Warning - script %s is not used").
+func (p *parser) checkUnusedScripts() {
+	for _, sc := range p.cfg.Scripts {
+		if !p.usedScripts[sc.Name] {
+			p.warnf(sc.Pos, "vrrp_script %s is not used by any track_script", sc.Name)
+		}
+	}
+}
+
+// checkScriptSecurity reports scripts configured without
+// enable_script_security: keepalived 2.2.7 check_vrrp_script_security()
+// reports a "SECURITY VIOLATION" for them (keepalived -t exits 6).
+func (p *parser) checkScriptSecurity() {
+	g := &p.cfg.Global
+	if g.EnableScriptSecurity {
+		return
+	}
+	var first Command
+	n := 0
+	note := func(c Command) {
+		if c.IsSet() {
+			if n == 0 {
+				first = c
+			}
+			n++
+		}
+	}
+	for _, s := range p.cfg.Scripts {
+		note(s.Script)
+	}
+	for _, vi := range p.cfg.Instances {
+		for _, c := range []Command{vi.NotifyMaster, vi.NotifyBackup, vi.NotifyFault, vi.NotifyStop, vi.NotifyDeleted, vi.Notify, vi.NotifyMasterRxLowerPri} {
+			note(c)
+		}
+	}
+	for _, sg := range p.cfg.SyncGroups {
+		for _, c := range []Command{sg.NotifyMaster, sg.NotifyBackup, sg.NotifyFault, sg.NotifyStop, sg.Notify} {
+			note(c)
+		}
+	}
+	for _, vs := range p.cfg.VirtualServers {
+		note(vs.QuorumUp)
+		note(vs.QuorumDown)
+		for _, rs := range vs.RealServers {
+			note(rs.NotifyUp)
+			note(rs.NotifyDown)
+			for _, ch := range rs.Checkers {
+				if ch.Misc != nil {
+					note(ch.Misc.Path)
+				}
+			}
+		}
+	}
+	if n > 0 {
+		p.warnf(first.Pos, "%d script(s) configured without enable_script_security in global_defs: keepalived reports a security violation and does not check who can modify them", n)
+	}
+}
+
+// vsName names a virtual server in messages.
+func vsName(vs *VirtualServer) string {
+	switch {
+	case vs.Group != "":
+		return "group " + vs.Group
+	case vs.FWMark != 0:
+		return fmt.Sprintf("fwmark %d", vs.FWMark)
+	}
+	return netip.AddrPortFrom(vs.Addr, vs.Port).String()
+}
+
+// resolveVirtualServers applies keepalived 2.2.7 validate_check_config().
+func (p *parser) resolveVirtualServers() {
+	c := p.cfg
+	g := &c.Global
+	type key struct {
+		addr  netip.Addr
+		port  uint16
+		mark  uint32
+		group string
+		proto Protocol
+	}
+	seenVS := map[key]diag.Pos{}
+	for i := range c.VirtualServers {
+		vs := &c.VirtualServers[i]
+		m := &p.meta.vs[i]
+		at := func(name string) diag.Pos {
+			if pos, ok := m.seen.at(name); ok {
+				return pos
+			}
+			return vs.Pos
+		}
+		name := vsName(vs)
+		var grp *VirtualServerGroup
+		if vs.Group != "" {
+			if gi, ok := p.lookup("virtual_server_group", vs.Group, vs.Pos); ok {
+				grp = &c.VSGroups[gi]
+			}
+		}
+		hasAddrs := vs.Group == "" && vs.FWMark == 0
+		onlyMarks := vs.FWMark != 0
+		if grp != nil {
+			hasAddrs, onlyMarks = false, true
+			for _, e := range grp.Entries {
+				if e.FWMark == 0 {
+					hasAddrs, onlyMarks = true, false
+					if vs.Family == "" {
+						vs.Family = e.Family
+					}
+				}
+			}
+		}
+		if len(vs.RealServers) == 0 {
+			p.warnf(vs.Pos, "virtual_server %s has no real_server; keepalived ignores it", name)
+		}
+		if vs.HASuspend && onlyMarks {
+			p.warnf(at("ha_suspend"), "virtual_server %s: ha_suspend cannot be used with fwmarks; ignored", name)
+			vs.HASuspend = false
+		}
+		if hasAddrs {
+			if vs.Protocol == "" {
+				p.errf(vs.Pos, "virtual_server %s has no protocol; keepalived would use UDP (set protocol TCP, UDP or SCTP)", name)
+			}
+			if vs.OPS && vs.Protocol != UDP {
+				p.warnf(at("ops"), "virtual_server %s: one-packet scheduling (ops) needs UDP; ignored", name)
+				vs.OPS = false
+			}
+			if vs.PersistenceTimeout == 0 && vs.Group == "" && vs.FWMark == 0 && vs.Port == 0 {
+				p.errf(vs.Pos, "virtual_server %s has no port; only persistent services (persistence_timeout) may omit it", name)
+			}
+		}
+		if grp != nil && vs.PersistenceTimeout == 0 {
+			for _, e := range grp.Entries {
+				if e.FWMark == 0 && e.Port == 0 {
+					p.errf(e.Pos, "virtual_server_group %s entry has no port; only persistent services may omit it", grp.Name)
+				}
+			}
+		}
+		if vs.Protocol != "" && onlyMarks {
+			p.warnf(at("protocol"), "virtual_server %s: protocol is ignored for fwmark services", name)
+			vs.Protocol = ""
+		}
+		if vs.Scheduler == "" {
+			p.warnf(vs.Pos, "virtual_server %s has no lb_algo; using wlc, as keepalived does", name)
+			vs.Scheduler = "wlc"
+		}
+		if vs.Forwarding.Method == "" {
+			methodSet := vs.SorryServer != nil && vs.SorryServer.Forwarding.Method != ""
+			for _, rs := range vs.RealServers {
+				if rs.Forwarding.Method == "" {
+					methodSet = false
+					break
+				}
+				methodSet = true
+			}
+			if !methodSet && (len(vs.RealServers) > 0 || vs.SorryServer != nil) {
+				p.warnf(vs.Pos, "virtual_server %s has no lb_kind; using NAT, as keepalived does", name)
+			}
+			vs.Forwarding = Forwarding{Method: NAT}
+		}
+		vs.SMTPAlert = vs.SMTPAlert || (!m.seenFlag("smtp_alert") && g.SMTPAlertChecker.Or(g.SMTPAlert.Or(false)))
+		if vs.Family == "" {
+			for _, rs := range vs.RealServers {
+				if rs.Forwarding.Method != TUN {
+					vs.Family = FamilyOf(rs.Addr)
+					break
+				}
+			}
+		}
+		if vs.Family == "" {
+			vs.Family = Inet
+		}
+
+		weightSum := 0
+		for j := range vs.RealServers {
+			rs := &vs.RealServers[j]
+			rm := &m.rs[j]
+			p.resolveRealServer(vs, rs, rm, name)
+			weightSum += rs.Weight
+			for k := 0; k < j; k++ {
+				o := &vs.RealServers[k]
+				if o.Addr == rs.Addr && o.Port == rs.Port {
+					p.errf(rs.Pos, "virtual_server %s: real_server %s is already defined at %s", name, netip.AddrPortFrom(rs.Addr, rs.Port), o.Pos)
+				}
+			}
+		}
+		if ss := vs.SorryServer; ss != nil {
+			if ss.Forwarding.Method == "" {
+				ss.Forwarding = vs.Forwarding
+			}
+			if ss.Forwarding.Method != TUN && FamilyOf(ss.Addr) != vs.Family {
+				p.errf(ss.Pos, "virtual_server %s: sorry_server %s is not of the virtual server's family", name, ss.Addr)
+			}
+			p.fixPort(vs, &ss.Port, ss.Forwarding.Method, ss.Pos, "sorry_server", name)
+		}
+		if len(vs.RealServers) > 0 && vs.Quorum > weightSum {
+			p.warnf(at("quorum"), "virtual_server %s: quorum %d exceeds the total weight %d of the real servers; it can never be reached (keepalived lowers it to %d)", name, vs.Quorum, weightSum, weightSum)
+		}
+		if vs.Hysteresis >= vs.Quorum && (vs.Hysteresis > 0) {
+			p.warnf(at("hysteresis"), "virtual_server %s: hysteresis %d must be below quorum %d; %d is used", name, vs.Hysteresis, vs.Quorum, vs.Quorum-1)
+			vs.Hysteresis = vs.Quorum - 1
+		}
+		k := key{vs.Addr, vs.Port, vs.FWMark, vs.Group, vs.Protocol}
+		if prev, dup := seenVS[k]; dup {
+			p.errf(vs.Pos, "virtual_server %s %s is already defined at %s", name, vs.Protocol, prev)
+		} else {
+			seenVS[k] = vs.Pos
+		}
+	}
+}
+
+func (m *vsMeta) seenFlag(name string) bool { _, ok := m.seen.at(name); return ok }
+
+// fixPort applies keepalived's port rules: without NAT a real server uses
+// the virtual server's port (or none for fwmarks).
+func (p *parser) fixPort(vs *VirtualServer, port *uint16, method Method, pos diag.Pos, what, name string) {
+	if method == NAT {
+		if vs.FWMark == 0 && vs.Group == "" && *port == 0 {
+			*port = vs.Port
+		}
+		return
+	}
+	switch {
+	case vs.FWMark != 0:
+		if *port != 0 {
+			p.warnf(pos, "virtual_server %s: %s port %d is ignored for a fwmark service without NAT", name, what, *port)
+			*port = 0
+		}
+	case vs.Group != "":
+	default:
+		if *port == 0 {
+			*port = vs.Port
+		} else if *port != vs.Port {
+			p.warnf(pos, "virtual_server %s: %s port %d differs from the virtual server's %d; with %s the port cannot change, %d is used", name, what, *port, vs.Port, method, vs.Port)
+			*port = vs.Port
+		}
+	}
+}
+
+func (p *parser) resolveRealServer(vs *VirtualServer, rs *RealServer, rm *rsMeta, name string) {
+	g := &p.cfg.Global
+	if rs.Forwarding.Method == "" {
+		rs.Forwarding = vs.Forwarding
+	}
+	if rs.Forwarding.Method != TUN && FamilyOf(rs.Addr) != vs.Family {
+		p.errf(rs.Pos, "virtual_server %s: real_server %s is not of the virtual server's family (only TUN may mix families)", name, rs.Addr)
+	}
+	p.fixPort(vs, &rs.Port, rs.Forwarding.Method, rs.Pos, "real_server", name)
+	if rs.Weight == unset {
+		rs.Weight = vs.Weight
+	}
+	rs.Alpha = rm.alpha.Or(vs.Alpha)
+	rs.InhibitOnFailure = rm.inhibit.Or(vs.InhibitOnFailure)
+	// keepalived keeps smtp_alert on for real servers by default.
+	rs.SMTPAlert = rm.smtpAlert.Or(g.SMTPAlertChecker.Or(g.SMTPAlert.Or(true)))
+
+	retry := rm.retry
+	if retry == unset {
+		retry = vs.Retry
+	}
+	connTO := rm.connectTimeout
+	if connTO == unset {
+		connTO = vs.ConnectTimeout
+	}
+	delayLoop := rm.delayLoop
+	if delayLoop == unset {
+		delayLoop = vs.DelayLoop
+	}
+	warmup := rm.warmup
+	if warmup == unset {
+		warmup = vs.Warmup
+	}
+	dbr := rm.delayBeforeRetry
+	if dbr == unset {
+		dbr = vs.DelayBeforeRetry
+	}
+	for k := range rs.Checkers {
+		ch := &rs.Checkers[k]
+		cm := rm.checkers[k]
+		ch.Alpha = cm.alpha.Or(rs.Alpha)
+		// keepalived check_api.c queue_checker(): default retry 1 and
+		// delay_before_retry 1s; HTTP/SSL_GET 3s; DNS_CHECK 3 retries
+		// and delay_before_retry = delay_loop; MISC_CHECK 0 retries.
+		defRetry, defDBR := 1, time.Second
+		switch ch.Type {
+		case HTTPGet, SSLGet:
+			defDBR = 3 * time.Second
+		case DNSCheck:
+			defRetry, defDBR = 3, 0
+		case MiscCheck:
+			defRetry = 0
+		}
+		if ch.Retry == unset {
+			ch.Retry = retry
+			if ch.Retry < 0 {
+				ch.Retry = defRetry
+			}
+		}
+		if ch.Type != MiscCheck && ch.Type != FileCheck && ch.Type != BFDCheck && ch.ConnectTimeout == unset {
+			ch.ConnectTimeout = connTO
+		}
+		if ch.ConnectTimeout < 0 {
+			ch.ConnectTimeout = 0
+		}
+		if ch.DelayLoop == unset {
+			ch.DelayLoop = delayLoop
+		}
+		if ch.Warmup == unset {
+			ch.Warmup = warmup
+			if ch.Warmup < 0 {
+				ch.Warmup = ch.DelayLoop
+			}
+		}
+		if ch.DelayBeforeRetry == unset {
+			ch.DelayBeforeRetry = dbr
+			if ch.DelayBeforeRetry < 0 {
+				ch.DelayBeforeRetry = defDBR
+				if defDBR == 0 {
+					ch.DelayBeforeRetry = ch.DelayLoop
+				}
+			}
+		}
+		switch ch.Type {
+		case MiscCheck:
+			if ch.Misc.Timeout == unset || ch.Misc.Timeout == 0 {
+				// keepalived: misc_timeout 0 means the virtual server's
+				// delay_loop.
+				ch.Misc.Timeout = vs.DelayLoop
+			}
+		case FileCheck:
+			pos, _ := cm.seen.at("track_file")
+			if i, ok := p.lookup("track_file", ch.File.TrackFile, posOr(pos, ch.Pos)); ok && ch.File.Weight == unset {
+				ch.File.Weight, ch.File.Reverse = p.cfg.TrackFiles[i].Weight, p.cfg.TrackFiles[i].Reverse
+			}
+			if ch.File.Weight == unset {
+				ch.File.Weight = 1
+			}
+		case BFDCheck:
+			p.lookup("bfd_instance", ch.BFDName, ch.Pos)
+		case SMTPCheck:
+			for h := range ch.SMTP.Hosts {
+				host := &ch.SMTP.Hosts[h]
+				if host.ConnectTimeout == unset {
+					host.ConnectTimeout = ch.ConnectTimeout
+				}
+				host.Retry, host.DelayBeforeRetry, host.DelayLoop, host.Warmup = ch.Retry, ch.DelayBeforeRetry, ch.DelayLoop, ch.Warmup
+				host.Alpha = ch.Alpha
+			}
+		}
+	}
+}
+
+// swallowedConfig warns about a comment that contains configuration, as
+// when a page glued lines together and '#' hid the rest of a line
+// (keepalived.conf(5): comments "can start anywhere in a line").
+func swallowedConfig(ix *keywordIndex, text string) []string {
+	if len(text) < 12 {
+		return nil
+	}
+	found := map[string]bool{}
+	for i := 0; i < len(text); {
+		if !isNameChar(text[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(text) && isNameChar(text[j]) {
+			j++
+		}
+		// A keyword glued to the end of a word ("50protocol",
+		// "masterinterface") is found by trying each suffix; it must be
+		// followed by a value.
+		if j+1 < len(text) && (text[j] == ' ' || text[j] == '\t') && text[j+1] != ' ' && text[j+1] != '\t' {
+			for s := i; s < j; s++ {
+				if w := text[s:j]; len(w) >= 4 && isNameStart(w[0]) && ix.isKeyword(w) {
+					found[w] = true
+					break
+				}
+			}
+		}
+		i = j
+	}
+	if len(found) < 3 {
+		return nil
+	}
+	more := strings.Count(text, "#") + strings.Count(text, "!") + strings.Count(text, "{") + strings.Count(text, "}")
+	if more == 0 && len(found) < 4 {
+		return nil
+	}
+	return sortedKeys(found)
+}
+
+// sortDiagnostics orders diagnostics by position and removes exact
+// duplicates.
+func sortDiagnostics(ds diag.Diagnostics) diag.Diagnostics {
+	ds.Sort()
+	out := ds[:0]
+	for i, d := range ds {
+		if i > 0 && d == ds[i-1] {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}

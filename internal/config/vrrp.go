@@ -1,0 +1,846 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/diag"
+)
+
+// meta is what the parser remembers beside the model for the checks and
+// defaults that run after parsing: which keywords were given where, and
+// tri-state settings the model stores resolved.
+type meta struct {
+	global   *seen
+	inst     []instMeta
+	scripts  []*seen
+	groups   []*seen
+	vs       []vsMeta
+	vsgs     []*seen
+	tfiles   []*seen
+	tprocs   []*seen
+	sslSeen  bool
+	instName map[string]int
+}
+
+type instMeta struct {
+	seen *seen
+	// familyFrom says what set the instance's family, for messages.
+	familyFrom string
+	familyPos  diag.Pos
+	accept     OptBool
+	strict     OptBool
+	lowerPrio  OptBool
+	higherPrio OptBool
+	smtpAlert  OptBool
+	notifyPrio OptBool
+	skipCheck  OptBool
+	// unicastKw is set by any unicast keyword (keepalived
+	// VRRP_FLAG_UNICAST_CONFIGURED).
+	unicastKw bool
+	ttlSet    bool
+	// lvsSyncd is the deprecated lvs_sync_daemon_interface.
+	lvsSyncd token
+	// vipLines counts virtual_ipaddress entries, valid or not.
+	vipLines int
+}
+
+// rootBlock is the top level of keepalived.conf.
+var rootBlock = newBlock(rootName,
+	rOther("linkbeat_use_polling", whyLinkbeat),
+	rOther("net_namespace", whyNetns),
+	rOther("net_namespace_ipvs", whyNetns),
+	rOther("namespace_with_ipsets", whyNetns),
+	rOther("use_pid_dir", whyProcess),
+	rOther("instance", whyProcess),
+	rOther("child_wait_time", whyProcess),
+	k("global_defs", 0, 0, func(p *parser, s *stmt, c *Config) {
+		if c.Global.Pos.Line == 0 {
+			c.Global.Pos = s.kw.pos
+		}
+		sn := parseBody(p, globalBlock, &c.Global, s.open)
+		if p.meta.global == nil {
+			p.meta.global = sn
+		} else {
+			for i, n := range sn.names {
+				p.meta.global.add(n, sn.pos[i])
+			}
+		}
+	}).opens(globalBlock).multiple(),
+	k("track_group", 1, 1, func(p *parser, s *stmt, c *Config) {
+		g := TrackGroup{Pos: s.kw.pos, Name: s.args[0].text}
+		parseBody(p, trackGroupBlock, &g, s.open)
+		c.TrackGroups = append(c.TrackGroups, g)
+	}).opens(trackGroupBlock).multiple().unsup(whyStatic),
+	k("static_ipaddress", 0, 0, func(p *parser, s *stmt, c *Config) {
+		p.values(s, func(e *stmt) {
+			if a, ok := p.parseAddress(e, true); ok {
+				c.StaticAddresses = append(c.StaticAddresses, a)
+			}
+		})
+	}).valueBlock().multiple().unsup(whyStatic),
+	k("static_routes", 0, 0, func(p *parser, s *stmt, c *Config) {
+		p.values(s, func(e *stmt) {
+			if r, ok := p.parseRoute(e, true); ok {
+				c.StaticRoutes = append(c.StaticRoutes, r)
+			}
+		})
+	}).valueBlock().multiple().unsup(whyStatic),
+	k("static_rules", 0, 0, func(p *parser, s *stmt, c *Config) {
+		p.values(s, func(e *stmt) {
+			if r, ok := p.parseRule(e, true); ok {
+				c.StaticRules = append(c.StaticRules, r)
+			}
+		})
+	}).valueBlock().multiple().unsup(whyStatic),
+	k("vrrp_sync_group", 1, 1, func(p *parser, s *stmt, c *Config) {
+		g := SyncGroup{Pos: s.kw.pos, Name: s.args[0].text}
+		p.meta.groups = append(p.meta.groups, parseBody(p, syncGroupBlock, &g, s.open))
+		c.SyncGroups = append(c.SyncGroups, g)
+	}).opens(syncGroupBlock).multiple(),
+	k("garp_group", 0, 0, func(p *parser, s *stmt, c *Config) {
+		g := GARPGroup{Pos: s.kw.pos}
+		sn := parseBody(p, garpGroupBlock, &g, s.open)
+		_, hasIf := sn.at("interface")
+		_, hasIfs := sn.at("interfaces")
+		if hasIf && hasIfs {
+			p.warnf(s.kw.pos, "garp_group has both interface and interfaces; give only one")
+		}
+		if g.GARPInterval == 0 && g.GNAInterval == 0 {
+			p.errf(s.kw.pos, "garp_group sets neither garp_interval nor gna_interval")
+		}
+		c.GARPGroups = append(c.GARPGroups, g)
+	}).opens(garpGroupBlock).multiple(),
+	k("linkbeat_interfaces", 0, 0, func(p *parser, s *stmt, c *Config) {
+		p.values(s, func(e *stmt) {
+			li := LinkbeatInterface{Pos: e.kw.pos, Name: e.kw.text}
+			if len(e.args) > 0 {
+				if v, ok := p.enumArg(e.args[0], "linkbeat type", "MII", "ETHTOOL", "IOCTL"); ok {
+					li.Type = v
+				}
+			}
+			c.LinkbeatInterfaces = append(c.LinkbeatInterfaces, li)
+		})
+	}).valueBlock().multiple().unsup(whyLinkbeat),
+	k("vrrp_instance", 1, 1, func(p *parser, s *stmt, c *Config) {
+		vi := VRRPInstance{Pos: s.kw.pos, Name: s.args[0].text, UnicastTTL: -1,
+			GARPMasterDelay: -1, GARPMasterRepeat: -1, GARPMasterRefresh: -1, GARPMasterRefreshRepeat: -1,
+			GARPLowerPrioDelay: -1, GARPLowerPrioRepeat: -1, GARPExtraIf: -1, DownTimerAdverts: -1}
+		p.meta.inst = append(p.meta.inst, instMeta{})
+		m := &p.meta.inst[len(p.meta.inst)-1]
+		m.seen = parseBody(p, instanceBlock, &vi, s.open)
+		c.Instances = append(c.Instances, vi)
+	}).opens(instanceBlock).multiple(),
+	k("vrrp_script", 1, 1, func(p *parser, s *stmt, c *Config) {
+		sc := VRRPScript{Pos: s.kw.pos, Name: s.args[0].text, Interval: time.Second, Rise: 1, Fall: 1}
+		sn := parseBody(p, scriptBlock, &sc, s.open)
+		if !sc.Script.IsSet() {
+			p.errf(s.kw.pos, "vrrp_script %s has no script", sc.Name)
+		}
+		p.meta.scripts = append(p.meta.scripts, sn)
+		c.Scripts = append(c.Scripts, sc)
+	}).opens(scriptBlock).multiple(),
+	k("vrrp_track_process", 1, 1, func(p *parser, s *stmt, c *Config) {
+		tp := TrackProcess{Pos: s.kw.pos, Name: s.args[0].text, Quorum: 1, QuorumMax: -1}
+		sn := parseBody(p, trackProcessBlock, &tp, s.open)
+		if tp.Process == "" {
+			p.errf(s.kw.pos, "vrrp_track_process %s has no process", tp.Name)
+		}
+		if tp.QuorumMax >= 0 && tp.Quorum > tp.QuorumMax {
+			pos, _ := sn.at("quorum")
+			p.errf(pos, "vrrp_track_process %s: quorum %d is greater than quorum_max %d", tp.Name, tp.Quorum, tp.QuorumMax)
+		}
+		if tp.QuorumMax == 0 {
+			tp.Quorum = 0
+		}
+		p.meta.tprocs = append(p.meta.tprocs, sn)
+		c.TrackProcesses = append(c.TrackProcesses, tp)
+	}).opens(trackProcessBlock).multiple(),
+	k("interface_up_down_delays", 0, 0, func(p *parser, s *stmt, c *Config) {
+		p.values(s, func(e *stmt) {
+			d := InterfaceDelay{Pos: e.kw.pos, Interface: e.kw.text}
+			if !p.ifnameOK(e.kw, "interface") {
+				return
+			}
+			if len(e.args) == 0 {
+				p.errf(e.kw.pos, "interface_up_down_delays %s: no delay given", e.kw.text)
+				return
+			}
+			if len(e.args) > 2 {
+				p.warnf(e.args[2].pos, "extra value %q ignored", e.args[2].text)
+			}
+			if v, ok := p.timerArg(e.args[0], "down delay", 0, 255*time.Second); ok {
+				d.Down = v
+			}
+			if len(e.args) > 1 {
+				if v, ok := p.timerArg(e.args[1], "up delay", 0, 255*time.Second); ok {
+					d.Up = v
+				}
+			}
+			c.InterfaceDelays = append(c.InterfaceDelays, d)
+		})
+	}).valueBlock().multiple(),
+	k("track_file", 1, 1, trackFileRoot).opens(trackFileBlock).multiple(),
+	k("vrrp_track_file", 1, 1, trackFileRoot).opens(trackFileBlock).multiple().deprecate("track_file"),
+	k("bfd_instance", 1, 1, func(p *parser, s *stmt, c *Config) {
+		b := BFDInstance{Pos: s.kw.pos, Name: s.args[0].text}
+		parseBody(p, bfdBlock, &b, s.open)
+		c.BFDInstances = append(c.BFDInstances, b)
+	}).opens(bfdBlock).multiple().unsup(whyBFD),
+	k("SSL", 0, 0, func(p *parser, s *stmt, c *Config) {
+		if c.SSL != nil {
+			p.warnf(s.kw.pos, "SSL given again (first at %s); the last one is used", c.SSL.Pos)
+		}
+		ssl := SSL{Pos: s.kw.pos}
+		parseBody(p, sslBlock, &ssl, s.open)
+		c.SSL = &ssl
+	}).opens(sslBlock).multiple(),
+	k("virtual_server_group", 1, 1, vsGroup).valueBlock().multiple(),
+	k("virtual_server", 1, 2, virtualServer).opens(vsBlock).multiple(),
+)
+
+func rOther(name, why string) *kw[Config] {
+	return other(name, why, func(c *Config) *[]Setting { return &c.Global.Other })
+}
+
+var trackGroupBlock = newBlock("track_group",
+	k("group", 0, 0, func(p *parser, s *stmt, g *TrackGroup) {
+		p.values(s, func(e *stmt) {
+			g.Instances = append(g.Instances, e.kw.text)
+			for _, a := range e.args {
+				g.Instances = append(g.Instances, a.text)
+			}
+		})
+	}).valueBlock(),
+)
+
+var garpGroupBlock = newBlock("garp_group",
+	timer("garp_interval", 0, maxTimer, func(g *GARPGroup) *time.Duration { return &g.GARPInterval }),
+	timer("gna_interval", 0, maxTimer, func(g *GARPGroup) *time.Duration { return &g.GNAInterval }),
+	k("interface", 1, 1, func(p *parser, s *stmt, g *GARPGroup) {
+		if p.ifnameOK(s.args[0], "interface") {
+			g.Interfaces = append(g.Interfaces, s.args[0].text)
+		}
+	}),
+	k("interfaces", 0, 0, func(p *parser, s *stmt, g *GARPGroup) {
+		p.values(s, func(e *stmt) {
+			for _, t := range append([]token{e.kw}, e.args...) {
+				if p.ifnameOK(t, "interface") {
+					g.Interfaces = append(g.Interfaces, t.text)
+				}
+			}
+		})
+	}).valueBlock(),
+)
+
+var bfdBlock = func() *block[BFDInstance] {
+	var kws []*kw[BFDInstance]
+	for _, n := range []string{"neighbor_ip", "neighbour_ip", "source_ip", "min_rx", "min_tx", "idle_tx", "multiplier", "passive", "ttl", "hoplimit", "max_hops", "weight", "vrrp", "checker"} {
+		// The block as a whole is reported as unsupported; its keywords
+		// are only kept.
+		kws = append(kws, k(n, 0, -1, func(p *parser, s *stmt, b *BFDInstance) {
+			st := Setting{Pos: s.kw.pos, Keyword: s.kw.text}
+			for _, a := range s.args {
+				st.Args = append(st.Args, a.text)
+			}
+			b.Settings = append(b.Settings, st)
+		}))
+	}
+	return newBlock("bfd_instance", kws...)
+}()
+
+// scriptBlock is vrrp_script.
+var scriptBlock = newBlock("vrrp_script",
+	k("script", 1, -1, func(p *parser, s *stmt, sc *VRRPScript) {
+		u, g := sc.Script.User, sc.Script.Group
+		sc.Script = p.program(s)
+		sc.Script.User, sc.Script.Group = u, g
+	}),
+	// keepalived 2.2.7: interval and timeout are whole seconds; 0 is
+	// raised to 1 with an error.
+	seconds("interval", 1, maxSecs, func(sc *VRRPScript) *time.Duration { return &sc.Interval }),
+	seconds("timeout", 1, maxSecs, func(sc *VRRPScript) *time.Duration { return &sc.Timeout }),
+	k("weight", 1, 2, func(p *parser, s *stmt, sc *VRRPScript) {
+		if v, ok := p.intArg(s.args[0], "weight", -253, 253); ok {
+			sc.Weight = int(v)
+		}
+		if len(s.args) > 1 {
+			if _, ok := p.enumArg(s.args[1], "weight option", "reverse"); ok {
+				sc.Reverse = true
+			}
+		}
+	}),
+	count("rise", 1, maxInt, func(sc *VRRPScript) *int { return &sc.Rise }),
+	count("fall", 1, maxInt, func(sc *VRRPScript) *int { return &sc.Fall }),
+	k("user", 1, 2, func(p *parser, s *stmt, sc *VRRPScript) {
+		sc.Script.User = s.args[0].text
+		if len(s.args) > 1 {
+			sc.Script.Group = s.args[1].text
+		}
+	}),
+	flagKw("init_fail", func(sc *VRRPScript) *bool { return &sc.InitFail }),
+)
+
+// trackProcessBlock is vrrp_track_process.
+var trackProcessBlock = newBlock("vrrp_track_process",
+	k("process", 1, -1, func(p *parser, s *stmt, tp *TrackProcess) {
+		if tp.Process != "" {
+			p.errf(s.kw.pos, "process already given for vrrp_track_process %s", tp.Name)
+			return
+		}
+		raw, _ := s.rest()
+		words, err := splitCommand(raw)
+		if err != nil || len(words) == 0 {
+			p.errf(s.args[0].pos, "process: %v", err)
+			return
+		}
+		tp.Process = words[0]
+		if len(words) > 1 {
+			tp.Params = words[1:]
+			if tp.ParamMatch == "" {
+				tp.ParamMatch = "exact"
+			}
+			tp.FullCommand = true
+		}
+	}),
+	k("param_match", 0, 1, func(p *parser, s *stmt, tp *TrackProcess) {
+		tp.FullCommand = true
+		tp.ParamMatch = "exact"
+		if len(s.args) > 0 {
+			if v, ok := p.enumArg(s.args[0], "param_match", "initial", "partial"); ok {
+				tp.ParamMatch = v
+			}
+		}
+	}),
+	k("weight", 1, 2, func(p *parser, s *stmt, tp *TrackProcess) {
+		if v, ok := p.intArg(s.args[0], "weight", -254, 254); ok {
+			tp.Weight = int(v)
+		}
+		if len(s.args) > 1 {
+			if _, ok := p.enumArg(s.args[1], "weight option", "reverse"); ok {
+				tp.Reverse = true
+			}
+		}
+	}),
+	count("quorum", 1, 65535, func(tp *TrackProcess) *int { return &tp.Quorum }),
+	count("quorum_max", 0, 65535, func(tp *TrackProcess) *int { return &tp.QuorumMax }),
+	k("delay", 1, 1, func(p *parser, s *stmt, tp *TrackProcess) {
+		if d, ok := p.timerArg(s.args[0], "delay", time.Microsecond, time.Hour); ok {
+			tp.ForkDelay, tp.TerminateDelay = d, d
+		}
+	}),
+	timer("terminate_delay", time.Microsecond, time.Hour, func(tp *TrackProcess) *time.Duration { return &tp.TerminateDelay }),
+	timer("fork_delay", time.Microsecond, time.Hour, func(tp *TrackProcess) *time.Duration { return &tp.ForkDelay }),
+	flagKw("full_command", func(tp *TrackProcess) *bool { return &tp.FullCommand }),
+)
+
+// trackFileBlock is track_file (keepalived trackers/track_file.c).
+var trackFileBlock = newBlock("track_file",
+	str("file", func(tf *TrackFile) *string { return &tf.File }),
+	k("weight", 1, 2, func(p *parser, s *stmt, tf *TrackFile) {
+		if v, ok := p.intArg(s.args[0], "weight", -254, 254); ok {
+			tf.Weight = int(v)
+		}
+		if len(s.args) > 1 {
+			if _, ok := p.enumArg(s.args[1], "weight option", "reverse"); ok {
+				tf.Reverse = true
+			}
+		}
+	}),
+	k("init_file", 0, 2, func(p *parser, s *stmt, tf *TrackFile) {
+		tf.Init = true
+		for _, a := range s.args {
+			if a.text == "overwrite" {
+				tf.InitOverwrite = true
+				continue
+			}
+			if v, ok := p.intArg(a, "init_file value", -254, 254); ok {
+				tf.InitValue = int(v)
+			}
+		}
+	}),
+)
+
+func trackFileRoot(p *parser, s *stmt, c *Config) {
+	tf := TrackFile{Pos: s.kw.pos, Name: s.args[0].text, Weight: 1}
+	sn := parseBody(p, trackFileBlock, &tf, s.open)
+	if tf.File == "" {
+		p.errf(s.kw.pos, "track_file %s has no file", tf.Name)
+	}
+	p.meta.tfiles = append(p.meta.tfiles, sn)
+	c.TrackFiles = append(c.TrackFiles, tf)
+}
+
+// trackList parses a track_* value block: NAME [weight N [reverse|noreverse]].
+func (p *parser) trackList(s *stmt, list *[]Tracked, min, max int64, noreverse bool) {
+	p.values(s, func(e *stmt) {
+		t := Tracked{Pos: e.kw.pos, Name: e.kw.text}
+		if len(e.args) > 0 {
+			if e.args[0].text != "weight" {
+				p.errf(e.args[0].pos, "%s %s: unknown option %q (want weight)", s.kw.text, t.Name, e.args[0].text)
+				return
+			}
+			if len(e.args) < 2 {
+				p.errf(e.args[0].pos, "%s %s: weight needs a value", s.kw.text, t.Name)
+				return
+			}
+			v, ok := p.intArg(e.args[1], "weight", min, max)
+			if !ok {
+				return
+			}
+			t.Weight, t.WeightSet = int(v), true
+			if len(e.args) > 2 {
+				opts := []string{"reverse"}
+				if noreverse {
+					opts = append(opts, "noreverse")
+				}
+				if v, ok := p.enumArg(e.args[2], "weight option", opts...); ok {
+					t.Reverse = v == "reverse"
+				}
+			}
+			if len(e.args) > 3 {
+				p.warnf(e.args[3].pos, "extra value %q ignored", e.args[3].text)
+			}
+		}
+		for _, o := range *list {
+			if o.Name == t.Name {
+				p.warnf(t.Pos, "%s %s given twice (first at %s); ignored", s.kw.text, t.Name, o.Pos)
+				return
+			}
+		}
+		*list = append(*list, t)
+	})
+}
+
+// syncGroupBlock is vrrp_sync_group.
+var syncGroupBlock = newBlock("vrrp_sync_group",
+	k("group", 0, 0, func(p *parser, s *stmt, g *SyncGroup) {
+		p.values(s, func(e *stmt) {
+			for _, t := range append([]token{e.kw}, e.args...) {
+				g.Instances = append(g.Instances, t.text)
+			}
+		})
+	}).valueBlock(),
+	k("track_interface", 0, 0, func(p *parser, s *stmt, g *SyncGroup) {
+		p.trackList(s, &g.TrackInterfaces, -253, 253, true)
+	}).valueBlock().multiple(),
+	k("track_script", 0, 0, func(p *parser, s *stmt, g *SyncGroup) {
+		p.trackList(s, &g.TrackScripts, -253, 253, true)
+	}).valueBlock().multiple(),
+	k("track_file", 0, 0, func(p *parser, s *stmt, g *SyncGroup) {
+		p.trackList(s, &g.TrackFiles, -254, 254, true)
+	}).valueBlock().multiple(),
+	k("track_process", 0, 0, func(p *parser, s *stmt, g *SyncGroup) {
+		p.trackList(s, &g.TrackProcesses, -254, 254, true)
+	}).valueBlock().multiple(),
+	k("track_bfd", 0, 0, func(p *parser, s *stmt, g *SyncGroup) {
+		p.trackList(s, &g.TrackBFDs, -253, 253, true)
+	}).valueBlock().multiple().unsup(whyBFD),
+	notify("notify_backup", func(g *SyncGroup) *Command { return &g.NotifyBackup }),
+	notify("notify_master", func(g *SyncGroup) *Command { return &g.NotifyMaster }),
+	notify("notify_fault", func(g *SyncGroup) *Command { return &g.NotifyFault }),
+	notify("notify_stop", func(g *SyncGroup) *Command { return &g.NotifyStop }),
+	notify("notify", func(g *SyncGroup) *Command { return &g.Notify }),
+	optBool("smtp_alert", func(g *SyncGroup) *bool { return &g.SMTPAlert }).unsup(whyEmail),
+	flagKw("global_tracking", func(g *SyncGroup) *bool { return &g.TrackingWeight }).deprecate("track_interface/track_script/track_file on the sync group, or sync_group_tracking_weight"),
+	flagKw("sync_group_tracking_weight", func(g *SyncGroup) *bool { return &g.TrackingWeight }),
+	optTri("notify_priority_changes", func(g *SyncGroup) *OptBool { return &g.NotifyPriorityChanges }),
+)
+
+// notify is a notify script keyword; keepalived keeps the first one and
+// ignores a repeated one.
+func notify[T any](name string, field func(t *T) *Command) *kw[T] {
+	return k(name, 1, -1, func(p *parser, s *stmt, t *T) {
+		c := field(t)
+		if c.IsSet() {
+			p.warnf(s.kw.pos, "%s given again (first at %s); this one is ignored, as keepalived does", s.kw.text, c.Pos)
+			return
+		}
+		*c = p.command(s)
+	}).multiple()
+}
+
+func (p *parser) curInst() *instMeta { return &p.meta.inst[len(p.meta.inst)-1] }
+
+// setFamily records the family of an instance, from the first keyword that
+// tells it (keepalived sets vrrp->family the same way), and checks later
+// ones against it.
+func (p *parser) setFamily(vi *VRRPInstance, f Family, t token, what string) bool {
+	m := p.curInst()
+	if vi.Family == "" {
+		vi.Family, m.familyFrom, m.familyPos = f, what, t.pos
+		return true
+	}
+	if vi.Family != f {
+		p.errf(t.pos, "%s %s is %s but vrrp_instance %s is %s (from %s at %s)",
+			what, t.text, famName(f), vi.Name, famName(vi.Family), m.familyFrom, m.familyPos)
+		return false
+	}
+	return true
+}
+
+func famName(f Family) string {
+	if f == Inet6 {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+// instanceBlock is vrrp_instance (keepalived vrrp/vrrp_parser.c).
+var instanceBlock = newBlock("vrrp_instance",
+	k("use_vmac", 0, 2, func(p *parser, s *stmt, vi *VRRPInstance) {
+		vi.UseVMAC = true
+		for _, a := range s.args {
+			if strings.Contains(a.text, ":") {
+				if vi.VMACAddr != "" {
+					p.errf(a.pos, "use_vmac: MAC address given twice")
+					continue
+				}
+				if p.macOK(a) {
+					vi.VMACAddr = strings.ToLower(a.text)
+				}
+				continue
+			}
+			if vi.VMACName != "" {
+				p.errf(a.pos, "use_vmac: interface name given twice")
+				continue
+			}
+			if p.ifnameOK(a, "use_vmac interface") {
+				vi.VMACName = a.text
+			}
+		}
+	}),
+	flagKw("use_vmac_addr", func(vi *VRRPInstance) *bool { return &vi.UseVMACAddr }),
+	flagKw("vmac_xmit_base", func(vi *VRRPInstance) *bool { return &vi.VMACXmitBase }),
+	k("use_ipvlan", 0, 3, func(p *parser, s *stmt, vi *VRRPInstance) { vi.UseIPVLAN = true }).unsup(whyIPVLAN),
+	k("unicast_peer", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
+		p.curInst().unicastKw = true
+		p.values(s, func(e *stmt) { p.unicastPeer(vi, e) })
+	}).valueBlock().multiple(),
+	k("unicast_fault_no_peer", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
+		p.curInst().unicastKw = true
+		vi.UnicastFaultNoPeer = true
+	}),
+	k("check_unicast_src", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
+		p.curInst().unicastKw = true
+		vi.CheckUnicastSrc = true
+	}),
+	k("old_unicast_checksum", 0, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
+		p.curInst().unicastKw = true
+	}).unsup(whyChecksum),
+	k("native_ipv6", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
+		if p.setFamily(vi, Inet6, s.kw, "native_ipv6") {
+			vi.Version = 3
+		}
+	}).deprecate("IPv6 addresses (the family follows the addresses)"),
+	k("state", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
+		v, ok := p.enumArg(s.args[0], "state", "MASTER", "BACKUP")
+		if !ok {
+			return
+		}
+		if v == "BACKUP" && vi.State == Master {
+			// keepalived 2.2.7: "state previously set as MASTER - ignoring BACKUP".
+			p.errf(s.args[0].pos, "state BACKUP after state MASTER: keepalived keeps MASTER")
+			return
+		}
+		vi.State = State(v)
+	}),
+	k("interface", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
+		if !p.ifnameOK(s.args[0], "interface") {
+			return
+		}
+		if s.args[0].text == "lo" {
+			p.errf(s.args[0].pos, "interface lo: VRRP cannot run on the loopback interface")
+			return
+		}
+		vi.Interface = s.args[0].text
+	}),
+	k("vrf", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
+		if p.ifnameOK(s.args[0], "vrf") {
+			vi.VRF = s.args[0].text
+		}
+	}).unsup(whyVRF),
+	flagKw("dont_track_primary", func(vi *VRRPInstance) *bool { return &vi.DontTrackPrimary }),
+	k("track_interface", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
+		// keepalived: weights -254..254 parse, but +/-254 is an error.
+		p.trackList(s, &vi.TrackInterfaces, -253, 253, false)
+	}).valueBlock().multiple(),
+	k("track_script", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
+		p.trackList(s, &vi.TrackScripts, -253, 253, true)
+	}).valueBlock().multiple(),
+	k("track_file", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
+		p.trackList(s, &vi.TrackFiles, -254, 254, true)
+	}).valueBlock().multiple(),
+	k("track_process", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
+		p.trackList(s, &vi.TrackProcesses, -254, 254, true)
+	}).valueBlock().multiple(),
+	k("track_bfd", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
+		p.trackList(s, &vi.TrackBFDs, -253, 253, true)
+	}).valueBlock().multiple().unsup(whyBFD),
+	k("mcast_src_ip", 1, 1, srcIP),
+	k("unicast_src_ip", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
+		p.curInst().unicastKw = true
+		srcIP(p, s, vi)
+	}),
+	k("mcast_dst_ip", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
+		a, ok := p.addrArg(s.args[0], "mcast_dst_ip")
+		if !ok || !p.setFamily(vi, FamilyOf(a), s.args[0], "mcast_dst_ip") {
+			return
+		}
+		if !a.IsMulticast() || (a.Is6() && !a.IsLinkLocalMulticast()) {
+			p.errf(s.args[0].pos, "mcast_dst_ip %s is not a %smulticast address", a, map[bool]string{true: "link-local "}[a.Is6()])
+			return
+		}
+		vi.McastGroup = a
+	}),
+	flagKw("track_src_ip", func(vi *VRRPInstance) *bool { return &vi.TrackSourceIP }),
+	count("virtual_router_id", 1, 255, func(vi *VRRPInstance) *int { return &vi.VRID }),
+	k("unicast_ttl", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
+		if v, ok := p.uintArg(s.args[0], "unicast_ttl", 0, 255); ok {
+			vi.UnicastTTL = int(v)
+			p.curInst().ttlSet = true
+		}
+	}),
+	k("version", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
+		v, ok := p.uintArg(s.args[0], "version", 2, 3)
+		if !ok {
+			return
+		}
+		if v == 2 && vi.Family == Inet6 {
+			p.errf(s.args[0].pos, "version 2 cannot be used with IPv6 (vrrp_instance %s is IPv6)", vi.Name)
+			return
+		}
+		vi.Version = int(v)
+	}),
+	count("priority", 1, 255, func(vi *VRRPInstance) *int { return &vi.Priority }),
+	k("advert_int", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
+		// keepalived: 0.01s..255s; rounding to the version's unit is
+		// checked once the version is known.
+		if d, ok := p.timerArg(s.args[0], "advert_int", 10*time.Millisecond, 255*time.Second); ok {
+			vi.AdvertInt = d
+		}
+	}),
+	k("virtual_ipaddress", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
+		p.values(s, func(e *stmt) {
+			p.curInst().vipLines++
+			a, ok := p.parseAddress(e, false)
+			if !ok {
+				return
+			}
+			if !p.setFamily(vi, FamilyOf(a.Prefix.Addr()), e.kw, "virtual_ipaddress") {
+				return
+			}
+			vi.VirtualIPs = append(vi.VirtualIPs, a)
+		})
+	}).valueBlock().multiple(),
+	k("virtual_ipaddress_excluded", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
+		p.values(s, func(e *stmt) {
+			if a, ok := p.parseAddress(e, false); ok {
+				vi.ExcludedIPs = append(vi.ExcludedIPs, a)
+			}
+		})
+	}).valueBlock().multiple(),
+	flagKw("promote_secondaries", func(vi *VRRPInstance) *bool { return &vi.PromoteSecondaries }),
+	flagKw("linkbeat_use_polling", func(vi *VRRPInstance) *bool { return &vi.LinkbeatUsePolling }).unsup(whyLinkbeat).deprecate("linkbeat_interfaces"),
+	k("virtual_routes", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
+		p.values(s, func(e *stmt) {
+			if r, ok := p.parseRoute(e, false); ok {
+				if r.Dev == "" && !r.NoTrack {
+					// keepalived 2.2.7 alloc_route(): "cannot track route
+					// with no interface specified, not tracking".
+					p.warnf(e.kw.pos, "route %s has no dev, so it cannot be tracked; add dev or no_track", r.Dst)
+					r.NoTrack = true
+				}
+				vi.VirtualRoutes = append(vi.VirtualRoutes, r)
+			}
+		})
+	}).valueBlock().multiple(),
+	k("virtual_rules", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
+		p.values(s, func(e *stmt) {
+			if r, ok := p.parseRule(e, false); ok {
+				if r.Preference == 0 {
+					// keepalived 2.2.7 alloc_rule(): rules added and removed
+					// in varying order need a preference; it picks 16384.
+					p.warnf(e.kw.pos, "rule has no preference; keepalived uses 16384, which is probably not what you want")
+				}
+				vi.VirtualRules = append(vi.VirtualRules, r)
+			}
+		})
+	}).valueBlock().multiple(),
+	k("accept", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) { p.curInst().accept = True }),
+	k("no_accept", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) { p.curInst().accept = False }),
+	k("skip_check_adv_addr", 0, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
+		if v, ok := p.boolArg(s); ok {
+			p.curInst().skipCheck = triOf(v)
+		}
+	}),
+	k("strict_mode", 0, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
+		if v, ok := p.boolArg(s); ok {
+			p.curInst().strict = triOf(v)
+		}
+	}),
+	k("preempt", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) { vi.Nopreempt = false }),
+	flagKw("nopreempt", func(vi *VRRPInstance) *bool { return &vi.Nopreempt }),
+	timer("preempt_delay", 0, 1000*time.Second, func(vi *VRRPInstance) *time.Duration { return &vi.PreemptDelay }),
+	count("debug", 0, 4, func(vi *VRRPInstance) *int { return &vi.Debug }).unsup(whyPerInst),
+	notify("notify_backup", func(vi *VRRPInstance) *Command { return &vi.NotifyBackup }),
+	notify("notify_master", func(vi *VRRPInstance) *Command { return &vi.NotifyMaster }),
+	notify("notify_fault", func(vi *VRRPInstance) *Command { return &vi.NotifyFault }),
+	notify("notify_stop", func(vi *VRRPInstance) *Command { return &vi.NotifyStop }),
+	k("notify_deleted", 0, -1, func(p *parser, s *stmt, vi *VRRPInstance) {
+		if vi.NotifyDeletedSet {
+			p.warnf(s.kw.pos, "notify_deleted given again; this one is ignored, as keepalived does")
+			return
+		}
+		vi.NotifyDeletedSet = true
+		if len(s.args) > 0 {
+			vi.NotifyDeleted = p.command(s)
+		}
+	}).multiple(),
+	notify("notify", func(vi *VRRPInstance) *Command { return &vi.Notify }),
+	notify("notify_master_rx_lower_pri", func(vi *VRRPInstance) *Command { return &vi.NotifyMasterRxLowerPri }),
+	k("smtp_alert", 0, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
+		if v, ok := p.boolArg(s); ok {
+			p.curInst().smtpAlert = triOf(v)
+		}
+	}).unsup(whyEmail),
+	k("notify_priority_changes", 0, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
+		if v, ok := p.boolArg(s); ok {
+			p.curInst().notifyPrio = triOf(v)
+		}
+	}),
+	k("lvs_sync_daemon_interface", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
+		p.curInst().lvsSyncd = s.args[0]
+	}).deprecate("global_defs lvs_sync_daemon").unsup(whyIPVS),
+	seconds("garp_master_delay", 0, maxSecs, func(vi *VRRPInstance) *time.Duration { return &vi.GARPMasterDelay }),
+	seconds("garp_master_refresh", 0, maxSecs, func(vi *VRRPInstance) *time.Duration { return &vi.GARPMasterRefresh }),
+	count("garp_master_repeat", 1, maxInt, func(vi *VRRPInstance) *int { return &vi.GARPMasterRepeat }),
+	count("garp_master_refresh_repeat", 1, maxInt, func(vi *VRRPInstance) *int { return &vi.GARPMasterRefreshRepeat }),
+	seconds("garp_lower_prio_delay", 0, maxSecs, func(vi *VRRPInstance) *time.Duration { return &vi.GARPLowerPrioDelay }),
+	count("garp_lower_prio_repeat", 0, maxInt, func(vi *VRRPInstance) *int { return &vi.GARPLowerPrioRepeat }),
+	count("down_timer_adverts", 1, 100, func(vi *VRRPInstance) *int { return &vi.DownTimerAdverts }),
+	k("garp_extra_if", 1, 2, func(p *parser, s *stmt, vi *VRRPInstance) {
+		vi.GARPExtraIf, vi.GARPExtraIfAll = p.garpExtraIf(s)
+	}),
+	k("vmac_garp_intvl", 1, 2, func(p *parser, s *stmt, vi *VRRPInstance) {
+		vi.GARPExtraIf, vi.GARPExtraIfAll = p.garpExtraIf(s)
+	}).deprecate("garp_extra_if"),
+	k("lower_prio_no_advert", 0, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
+		if v, ok := p.boolArg(s); ok {
+			p.curInst().lowerPrio = triOf(v)
+		}
+	}),
+	k("higher_prio_send_advert", 0, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
+		if v, ok := p.boolArg(s); ok {
+			p.curInst().higherPrio = triOf(v)
+		}
+	}),
+	count("kernel_rx_buf_size", 0, 4294967295, func(vi *VRRPInstance) *int { return &vi.KernelRxBufSize }).unsup(whyPerInst),
+	k("authentication", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
+		vi.Auth.Pos = s.kw.pos
+		parseBody(p, authBlock, &vi.Auth, s.open)
+	}).opens(authBlock),
+)
+
+func triOf(b bool) OptBool {
+	if b {
+		return True
+	}
+	return False
+}
+
+var authBlock = newBlock("authentication",
+	k("auth_type", 1, 1, func(p *parser, s *stmt, a *Auth) {
+		if v, ok := p.enumArg(s.args[0], "auth_type", "PASS", "AH"); ok {
+			a.Type = AuthType(v)
+		}
+	}),
+	k("auth_pass", 1, 1, func(p *parser, s *stmt, a *Auth) {
+		pass := s.args[0].text
+		if len(pass) > 8 {
+			// keepalived 2.2.7 vrrp_auth_pass_handler(): "Truncating
+			// auth_pass to 8 characters". Peers compare the 8 bytes.
+			p.warnf(s.args[0].pos, "auth_pass is %d characters long; only the first 8 (%q) are used, as keepalived does", len(pass), pass[:8])
+			pass = pass[:8]
+		}
+		a.Pass = pass
+	}),
+)
+
+func srcIP(p *parser, s *stmt, vi *VRRPInstance) {
+	a, ok := p.addrArg(s.args[0], s.kw.text)
+	if !ok || !p.setFamily(vi, FamilyOf(a), s.args[0], s.kw.text) {
+		return
+	}
+	vi.SourceIP = a
+}
+
+// unicastPeer parses "ADDR [min_ttl N] [max_ttl N]".
+func (p *parser) unicastPeer(vi *VRRPInstance, e *stmt) {
+	a, ok := p.addrArg(e.kw, "unicast_peer")
+	if !ok || !p.setFamily(vi, FamilyOf(a), e.kw, "unicast_peer") {
+		return
+	}
+	up := UnicastPeer{Pos: e.kw.pos, Addr: a, MinTTL: 0, MaxTTL: 255}
+	for i := 0; i < len(e.args); i += 2 {
+		opt := e.args[i]
+		if i+1 >= len(e.args) {
+			p.errf(opt.pos, "unicast_peer %s: %s needs a value", a, opt.text)
+			break
+		}
+		name, ok := p.enumArg(opt, "unicast_peer option", "min_ttl", "max_ttl")
+		if !ok {
+			break
+		}
+		v, ok := p.uintArg(e.args[i+1], name, 0, 255)
+		if !ok {
+			continue
+		}
+		if name == "min_ttl" {
+			up.MinTTL = int(v)
+		} else {
+			up.MaxTTL = int(v)
+		}
+		// keepalived: a TTL bound turns on check_unicast_src.
+		vi.CheckUnicastSrc = true
+	}
+	if up.MinTTL > up.MaxTTL {
+		p.errf(e.kw.pos, "unicast_peer %s: min_ttl %d > max_ttl %d, every advert would be dropped", a, up.MinTTL, up.MaxTTL)
+	}
+	for _, o := range vi.UnicastPeers {
+		if o.Addr == a {
+			p.warnf(e.kw.pos, "unicast_peer %s given twice (first at %s)", a, o.Pos)
+			return
+		}
+	}
+	vi.UnicastPeers = append(vi.UnicastPeers, up)
+}
+
+// macOK checks a MAC address: 6 octets, or 5 (the VRID is the 6th), not
+// multicast, not the RFC 5798 range 00:00:5e:00:01/02:XX.
+func (p *parser) macOK(t token) bool {
+	parts := strings.Split(strings.TrimSuffix(t.text, ":"), ":")
+	if len(parts) != 5 && len(parts) != 6 {
+		p.errf(t.pos, "use_vmac MAC address %q: want 5 or 6 octets", t.text)
+		return false
+	}
+	var b [6]byte
+	for i, s := range parts {
+		var v byte
+		if _, err := fmt.Sscanf(s, "%x", &v); err != nil || len(s) == 0 || len(s) > 2 {
+			p.errf(t.pos, "use_vmac MAC address %q is not valid", t.text)
+			return false
+		}
+		b[i] = v
+	}
+	if b[0]&1 != 0 {
+		p.errf(t.pos, "use_vmac MAC address %q is multicast", t.text)
+		return false
+	}
+	if b[0] == 0 && b[1] == 0 && b[2] == 0x5e && b[3] == 0 && (b[4] == 1 || b[4] == 2) {
+		p.errf(t.pos, "use_vmac MAC address %q is in the RFC 5798 range; give another or none", t.text)
+		return false
+	}
+	return true
+}
