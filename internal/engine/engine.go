@@ -69,6 +69,12 @@ type Engine struct {
 	pacers   map[string]*garp.Pacer // by interface
 	timeline *status.Timeline
 	stopping bool
+	// retiring are instances removed or changed by a reload, stopping.
+	retiring []*instance
+	// wg and bg are Run's: goroutines started later (readers of sockets
+	// opened by a reload) join them.
+	wg *sync.WaitGroup
+	bg context.Context
 	// linkWatchFailed is set when the link watcher ended with an error.
 	linkWatchFailed error
 }
@@ -94,6 +100,8 @@ type instance struct {
 	since       time.Time
 	transitions uint64
 	limiter     dropLimiter
+	// pending: created by a reload, waiting to start.
+	pending bool
 }
 
 type group struct {
@@ -231,6 +239,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.started = time.Now()
 	bg, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	e.wg, e.bg = &wg, bg
 	defer func() {
 		for _, c := range e.conns {
 			c.c.Close()
@@ -322,9 +331,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-timer.C:
 			e.fire(time.Now())
 		}
+		if len(e.retiring) > 0 {
+			e.startWaiting(time.Now())
+		}
 	}
 	// Whatever still holds addresses (a stop that timed out) lets go now.
-	for _, in := range e.insts {
+	for _, in := range e.all() {
 		if in.held {
 			e.release(in)
 		}
@@ -332,8 +344,16 @@ func (e *Engine) Run(ctx context.Context) error {
 	return nil
 }
 
+// all returns the running and the retiring instances.
+func (e *Engine) all() []*instance {
+	if len(e.retiring) == 0 {
+		return e.insts
+	}
+	return append(slices.Clone(e.insts), e.retiring...)
+}
+
 func (e *Engine) allStopped() bool {
-	for _, in := range e.insts {
+	for _, in := range e.all() {
 		if st := in.m.State(); st != vrrp.StateStopped && st != vrrp.StateInit {
 			return false
 		}
@@ -623,20 +643,26 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 
 // fire delivers timeouts and due announcements.
 func (e *Engine) fire(now time.Time) {
-	for _, in := range e.insts {
+	all := e.all()
+	groups := map[*group]bool{}
+	for _, in := range all {
 		if in.group != nil {
+			groups[in.group] = true
 			continue
 		}
 		if d := in.m.Deadline(); !d.IsZero() && !now.Before(d) {
 			e.step(now, in, vrrp.Timeout{})
 		}
 	}
-	for _, g := range e.groups {
+	for g := range groups {
+		if g.g == nil {
+			continue
+		}
 		if d := g.g.Deadline(); !d.IsZero() && !now.Before(d) {
 			e.stepGroup(now, g, -1, vrrp.Timeout{})
 		}
 	}
-	for _, in := range e.insts {
+	for _, in := range all {
 		if in.garp != nil {
 			if n := in.garp.Next(); !n.IsZero() && !now.Before(n) {
 				e.announce(now, in.garp.Due(now))
@@ -657,7 +683,10 @@ func (e *Engine) nextDeadline() time.Time {
 			next = t
 		}
 	}
-	for _, in := range e.insts {
+	for _, in := range e.all() {
+		if in.pending {
+			continue
+		}
 		min(in.m.Deadline())
 		if in.garp != nil {
 			min(in.garp.Next())

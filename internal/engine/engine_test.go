@@ -335,3 +335,90 @@ func TestTrackInterfaceWeights(t *testing.T) {
 		b.stop(t)
 	})
 }
+
+// history returns the VIP adds and removes the host saw.
+func (h *fakeHost) vipHistory() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.history...)
+}
+
+// TestReloadUnchangedInstanceDoesNotFlap: applying the same configuration
+// leaves the master alone: no transition, no VIP removed or re-added.
+func TestReloadUnchangedInstanceDoesNotFlap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		s := tutorialInstance(vrrp.StateMaster, 100)
+		a := startNode(t, lan, "a", "192.168.1.105/24", s)
+		time.Sleep(5 * time.Second)
+		before := a.snapshot(t).Instances[0].Counters.Transitions
+		hist := a.host.vipHistory()
+		s2 := tutorialInstance(vrrp.StateMaster, 100)
+		s3 := tutorialInstance(vrrp.StateBackup, 90)
+		s3.VRRP.Name, s3.VRRP.VRID = "VI_2", 56
+		s3.VIPs[0].Prefix = netip.MustParsePrefix("192.168.1.101/24")
+		s3.VRRP.VIPs = []netip.Addr{netip.MustParseAddr("192.168.1.101")}
+		changes, err := a.eng.Apply(context.Background(), Spec{Instances: []InstanceSpec{s2, s3}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "+ vrrp_instance VI_2"; !strings.Contains(strings.Join(changes, "\n"), want) {
+			t.Fatalf("changes %q lack %q", changes, want)
+		}
+		time.Sleep(5 * time.Second)
+		snap := a.snapshot(t)
+		if got := snap.Instances[0].Counters.Transitions; got != before || snap.Instances[0].State != "MASTER" {
+			t.Fatalf("VI_1 after reload: %s, transitions %d -> %d", snap.Instances[0].State, before, got)
+		}
+		if got := a.host.vipHistory()[:len(hist)]; strings.Join(got, ",") != strings.Join(hist, ",") || a.host.vipHistory()[len(hist)] != "+192.168.1.101/24" {
+			t.Fatalf("VIP history %v, want %v then only the new instance's VIP", a.host.vipHistory(), hist)
+		}
+		// Remove VI_2 again: its VIP goes, VI_1 still untouched.
+		if _, err := a.eng.Apply(context.Background(), Spec{Instances: []InstanceSpec{s2}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		if a.host.holds("192.168.1.101/24") || !a.host.holds(vip) {
+			t.Fatal("removing VI_2 did not release its VIP, or touched VI_1's")
+		}
+		if got := a.snapshot(t).Instances; len(got) != 1 || got[0].Counters.Transitions != before {
+			t.Fatalf("after removing VI_2: %+v", got)
+		}
+	})
+}
+
+// TestReloadChangedInstanceHandsOverWithoutGap: a changed instance restarts;
+// its VIP moves to the peer make-before-break and comes back by preemption,
+// never unheld.
+func TestReloadChangedInstanceHandsOverWithoutGap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		old := tutorialInstance(vrrp.StateMaster, 100)
+		old.VRRP.HandoverOnStop = true // as FromConfig sets it
+		a := startNode(t, lan, "a", "192.168.1.105/24", old)
+		b := startNode(t, lan, "b", "192.168.1.106/24", tutorialInstance(vrrp.StateBackup, 99))
+		time.Sleep(5 * time.Second)
+		s := tutorialInstance(vrrp.StateMaster, 110)
+		s.VRRP.HandoverOnStop = true
+		if _, err := a.eng.Apply(context.Background(), Spec{Instances: []InstanceSpec{s}}); err != nil {
+			t.Fatal(err)
+		}
+		gap := false
+		for range 8000 {
+			if !a.host.holds(vip) && !b.host.holds(vip) {
+				gap = true
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if gap {
+			t.Fatal("the VIP was held by nobody during the reload")
+		}
+		snap := a.snapshot(t)
+		if snap.Instances[0].State != "MASTER" || snap.Instances[0].EffectivePriority != 110 {
+			t.Fatalf("a after reload: %s prio %d", snap.Instances[0].State, snap.Instances[0].EffectivePriority)
+		}
+		if b.host.holds(vip) {
+			t.Fatal("b still holds the VIP")
+		}
+	})
+}
