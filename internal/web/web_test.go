@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -223,5 +224,45 @@ func TestCheckListen(t *testing.T) {
 		if (tc.warn == "") != (got == "") || !strings.Contains(got, tc.warn) {
 			t.Errorf("CheckListen(%q) = %q, want a warning containing %q", tc.addr, got, tc.warn)
 		}
+	}
+}
+
+func TestListenAndServe(t *testing.T) {
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ln, err := Listen(":0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := ln.Addr().(*net.TCPAddr); !a.IP.IsLoopback() {
+		t.Errorf("bare port bound %v, want loopback", a)
+	}
+	if logs.Len() != 0 {
+		t.Errorf("loopback listener logged: %s", logs.String())
+	}
+	f := &fakeDaemon{snap: backupSnapshot(t0)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- Serve(ctx, ln, f.Snapshot) }()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	ln, err = Listen("0.0.0.0:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "every interface") {
+		t.Errorf("wildcard listener not logged: %q", logs.String())
 	}
 }
