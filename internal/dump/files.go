@@ -186,7 +186,7 @@ func Serve(ctx context.Context, sigs <-chan os.Signal, paths Paths, snap Snapsho
 				log.Warn("dump: write failed", "dump", k.String(), "err", err)
 				continue
 			}
-			log.Info("dump written", "dump", k.String(), "path", path, "signal", sig.String())
+			log.Debug("dump written", "dump", k.String(), "path", path, "signal", sig.String())
 		}
 	}
 }
