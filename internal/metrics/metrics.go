@@ -1,0 +1,373 @@
+// Package metrics exposes the daemon's state to Prometheus. It holds no
+// state of its own: on each scrape it asks the engine for a status.Snapshot
+// and turns it into constant metrics, so a scrape sees one consistent
+// instant and the engine keeps a single source of truth.
+//
+// Naming follows the Prometheus conventions: every name starts with vigil_,
+// cumulative counts end in _total, times are in seconds with a _seconds
+// suffix (timestamps as _timestamp_seconds, Unix time). A VRRP instance is
+// labelled vrrp_instance, not instance: Prometheus sets "instance" on every
+// scraped series (the target) and would rename ours to exported_instance.
+//
+// Enumerations (instance state, sync group state, heartbeat node status) are
+// one series per possible value, 1 for the current one and 0 for the
+// others, as the Prometheus "writing exporters" guide recommends for enums
+// (and as OpenMetrics' StateSet encodes): a dashboard or alert reads
+// vigil_vrrp_instance_state{state="MASTER"} == 1 without a table of magic
+// numbers, sum by (state) counts instances per state, and changes() sees
+// every transition. keepalived exporters use a numeric enum instead
+// (keepalived_vrrp_state 0..3); the dump package writes that format for them.
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vigil-ha/vigil/internal/status"
+)
+
+// SnapshotFunc returns the daemon's current state. The engine implements it
+// (api.Daemon.Snapshot has this signature).
+type SnapshotFunc func(ctx context.Context) (status.Snapshot, error)
+
+// States lists the VRRP states every instance reports a series for, even
+// when it is not in them (keepalived's four; RFC 5798 §6.4 has Initialize,
+// Backup and Master, keepalived adds FAULT). A state outside the list (e.g.
+// STOP while shutting down) gets a series of its own while it lasts.
+var States = []string{"INIT", "BACKUP", "MASTER", "FAULT"}
+
+// HeartbeatStatuses lists the node statuses reported one-hot, as heartbeat's
+// cl_status prints them.
+var HeartbeatStatuses = []string{"init", "up", "active", "dead"}
+
+// DefaultTimeout bounds how long a scrape waits for the engine's snapshot.
+const DefaultTimeout = 5 * time.Second
+
+var (
+	instLabels    = []string{"vrrp_instance", "interface", "vrid"}
+	trackerLabels = []string{"vrrp_instance", "kind", "tracker"}
+	vsLabels      = []string{"virtual_server"}
+	rsLabels      = []string{"virtual_server", "real_server"}
+	checkLabels   = []string{"virtual_server", "real_server", "checker"}
+)
+
+func with(base []string, more ...string) []string {
+	return append(append([]string(nil), base...), more...)
+}
+
+// Collector is a prometheus.Collector over snapshots. Register it in a
+// registry the caller owns (no global registry is touched).
+//
+// Concurrency: safe for concurrent use; each Collect takes its own
+// snapshot.
+type Collector struct {
+	snap    SnapshotFunc
+	timeout time.Duration
+	d       descs
+}
+
+type descs struct {
+	up, buildInfo, start, reloads, lastReload *prometheus.Desc
+
+	instInfo, instState, lastTransition, effPrio, basePrio, advertInt, vips    *prometheus.Desc
+	transitions, becameMaster, sent, received, dropped, prioZeroTx, prioZeroRx *prometheus.Desc
+	syncState, trackerUp, trackerWeight                                        *prometheus.Desc
+
+	vsQuorum, vsActive, vsSorry, rsUp, rsWeight, checkUp, checkFailures, checkLastRun *prometheus.Desc
+
+	hbNode, hbLastHeard, hbPing, hbGroupLocal, hbGroupInfo *prometheus.Desc
+}
+
+func newDescs() descs {
+	d := func(name, help string, labels []string) *prometheus.Desc {
+		return prometheus.NewDesc("vigil_"+name, help, labels, nil)
+	}
+	return descs{
+		up:         d("up", "Whether the engine answered this scrape's status request (1) or not (0).", nil),
+		buildInfo:  d("build_info", "Always 1; the version label is the running daemon's.", []string{"version"}),
+		start:      d("start_time_seconds", "When the daemon started, in Unix time.", nil),
+		reloads:    d("config_reloads_total", "Configuration reloads applied since start.", nil),
+		lastReload: d("config_last_reload_timestamp_seconds", "When the configuration was last reloaded, in Unix time.", nil),
+
+		instInfo:       d("vrrp_instance_info", "Always 1; static facts about a VRRP instance as labels.", with(instLabels, "vrrp_version", "family", "sync_group")),
+		instState:      d("vrrp_instance_state", "1 for the VRRP instance's current state, 0 for the other states.", with(instLabels, "state")),
+		lastTransition: d("vrrp_last_transition_timestamp_seconds", "When the VRRP instance entered its current state, in Unix time.", instLabels),
+		effPrio:        d("vrrp_effective_priority", "Priority advertised now: base priority adjusted by tracker weights (0-255).", instLabels),
+		basePrio:       d("vrrp_base_priority", "Configured priority of the VRRP instance (1-255).", instLabels),
+		advertInt:      d("vrrp_advert_interval_seconds", "Configured advertisement interval.", instLabels),
+		vips:           d("vrrp_virtual_addresses", "Number of virtual addresses the VRRP instance manages.", instLabels),
+		transitions:    d("vrrp_transitions_total", "State changes of the VRRP instance.", instLabels),
+		becameMaster:   d("vrrp_became_master_total", "Times the VRRP instance became MASTER.", instLabels),
+		sent:           d("vrrp_adverts_sent_total", "VRRP advertisements sent.", instLabels),
+		received:       d("vrrp_adverts_received_total", "VRRP advertisements received and accepted.", instLabels),
+		dropped:        d("vrrp_adverts_dropped_total", "VRRP advertisements received and dropped, by reason.", with(instLabels, "reason")),
+		prioZeroTx:     d("vrrp_priority_zero_sent_total", "Priority-0 advertisements sent (master resigning).", instLabels),
+		prioZeroRx:     d("vrrp_priority_zero_received_total", "Priority-0 advertisements received.", instLabels),
+		syncState:      d("vrrp_sync_group_state", "1 for the sync group's current state, 0 for the other states.", []string{"sync_group", "state"}),
+		trackerUp:      d("vrrp_tracker_up", "Whether a tracked interface, script, file or process is in its good state (1) or failed (0).", trackerLabels),
+		trackerWeight:  d("vrrp_tracker_weight", "Configured weight of a tracker (0: failure puts the instance in FAULT).", trackerLabels),
+
+		vsQuorum:      d("virtual_server_quorum_up", "Whether the virtual server has its quorum of healthy real servers.", vsLabels),
+		vsActive:      d("virtual_server_active", "Whether the virtual server is installed in the kernel.", vsLabels),
+		vsSorry:       d("virtual_server_sorry_server_active", "Whether traffic goes to the sorry server.", vsLabels),
+		rsUp:          d("real_server_up", "Whether the real server passes its health checks.", rsLabels),
+		rsWeight:      d("real_server_weight", "Weight of the real server in the kernel's scheduler (0 when drained).", rsLabels),
+		checkUp:       d("checker_up", "Whether the checker's last result was a success.", checkLabels),
+		checkFailures: d("checker_consecutive_failures", "Consecutive failures of the checker.", checkLabels),
+		checkLastRun:  d("checker_last_run_timestamp_seconds", "When the checker last ran, in Unix time.", checkLabels),
+
+		hbNode:       d("heartbeat_node_status", "1 for the heartbeat node's current status, 0 for the other statuses.", []string{"node", "status"}),
+		hbLastHeard:  d("heartbeat_node_last_heard_timestamp_seconds", "When a heartbeat from the node last arrived on a medium, in Unix time.", []string{"node", "medium"}),
+		hbPing:       d("heartbeat_ping_node_reachable", "Whether the ping node answers.", []string{"ping_node"}),
+		hbGroupLocal: d("heartbeat_group_local", "Whether the resource group runs on this node.", []string{"group"}),
+		hbGroupInfo:  d("heartbeat_group_info", "Always 1; where a resource group lives and its state, as labels.", []string{"group", "home", "owner", "state"}),
+	}
+}
+
+// NewCollector returns a collector that takes a snapshot on each Collect,
+// waiting at most DefaultTimeout for it.
+func NewCollector(snap SnapshotFunc) *Collector {
+	return &Collector{snap: snap, timeout: DefaultTimeout, d: newDescs()}
+}
+
+// Describe sends every descriptor the collector may emit.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.d.all() {
+		ch <- d
+	}
+}
+
+func (d *descs) all() []*prometheus.Desc {
+	return []*prometheus.Desc{d.up, d.buildInfo, d.start, d.reloads, d.lastReload,
+		d.instInfo, d.instState, d.lastTransition, d.effPrio, d.basePrio, d.advertInt, d.vips,
+		d.transitions, d.becameMaster, d.sent, d.received, d.dropped, d.prioZeroTx, d.prioZeroRx,
+		d.syncState, d.trackerUp, d.trackerWeight,
+		d.vsQuorum, d.vsActive, d.vsSorry, d.rsUp, d.rsWeight, d.checkUp, d.checkFailures, d.checkLastRun,
+		d.hbNode, d.hbLastHeard, d.hbPing, d.hbGroupLocal, d.hbGroupInfo}
+}
+
+// Collect takes a snapshot and sends its metrics.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	c.collect(ctx, ch)
+}
+
+func (c *Collector) collect(ctx context.Context, ch chan<- prometheus.Metric) {
+	s, err := c.snap(ctx)
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(c.d.up, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.d.up, prometheus.GaugeValue, 1)
+	e := emitter{ch: ch, seen: map[string]bool{}}
+	e.snapshot(&c.d, s)
+}
+
+// bound is a Collector tied to one request's context.
+type bound struct {
+	c   *Collector
+	ctx context.Context
+}
+
+func (b bound) Describe(ch chan<- *prometheus.Desc) { b.c.Describe(ch) }
+func (b bound) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(b.ctx, b.c.timeout)
+	defer cancel()
+	b.c.collect(ctx, ch)
+}
+
+// Handler serves the metrics for Prometheus (the text or protobuf
+// exposition format, as negotiated), together with the Go runtime's and the
+// process's standard metrics (go_*, process_*). The snapshot is taken with
+// the scrape request's context, so a scraper that gives up cancels it.
+func Handler(snap SnapshotFunc) http.Handler {
+	base := prometheus.NewRegistry()
+	base.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c := NewCollector(snap)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "metrics are read-only", http.StatusMethodNotAllowed)
+			return
+		}
+		req := prometheus.NewRegistry()
+		req.MustRegister(bound{c: c, ctx: r.Context()})
+		promhttp.HandlerFor(prometheus.Gatherers{base, req}, promhttp.HandlerOpts{
+			ErrorHandling: promhttp.ContinueOnError,
+		}).ServeHTTP(w, r)
+	})
+}
+
+// emitter sends const metrics, skipping a series it has already sent (two
+// objects with the same labels would make the whole scrape fail).
+type emitter struct {
+	ch   chan<- prometheus.Metric
+	seen map[string]bool
+}
+
+func (e *emitter) emit(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
+	for i, l := range labels {
+		labels[i] = strings.ToValidUTF8(l, "\uFFFD")
+	}
+	key := d.String() + "\x00" + strings.Join(labels, "\x00")
+	if e.seen[key] {
+		return
+	}
+	e.seen[key] = true
+	e.ch <- prometheus.MustNewConstMetric(d, t, v, labels...)
+}
+
+func (e *emitter) gauge(d *prometheus.Desc, v float64, labels ...string) {
+	e.emit(d, prometheus.GaugeValue, v, labels...)
+}
+
+func (e *emitter) counter(d *prometheus.Desc, v uint64, labels ...string) {
+	e.emit(d, prometheus.CounterValue, float64(v), labels...)
+}
+
+func (e *emitter) stamp(d *prometheus.Desc, t time.Time, labels ...string) {
+	if t.IsZero() {
+		return
+	}
+	e.gauge(d, float64(t.UnixNano())/1e9, labels...)
+}
+
+// oneHot emits 1 for current and 0 for every other value of known; a
+// current value outside known gets its own series.
+func (e *emitter) oneHot(d *prometheus.Desc, known []string, current string, labels ...string) {
+	vals := known
+	if !containsFold(known, current) && current != "" {
+		vals = append(append([]string(nil), known...), current)
+	}
+	for _, v := range vals {
+		e.gauge(d, b2f(strings.EqualFold(v, current)), append(append([]string(nil), labels...), v)...)
+	}
+}
+
+func (e *emitter) snapshot(d *descs, s status.Snapshot) {
+	e.gauge(d.buildInfo, 1, s.Daemon.Version)
+	e.stamp(d.start, s.Daemon.Started)
+	e.counter(d.reloads, s.Daemon.Reloads)
+	e.stamp(d.lastReload, s.Daemon.LastReload)
+
+	for _, in := range s.Instances {
+		il := []string{in.Name, in.Interface, strconv.Itoa(in.VRID)}
+		l := func(more ...string) []string { return append(append([]string(nil), il...), more...) }
+		e.gauge(d.instInfo, 1, l(strconv.Itoa(in.Version), in.Family, in.SyncGroup)...)
+		e.oneHot(d.instState, States, strings.ToUpper(in.State), il...)
+		e.stamp(d.lastTransition, in.Since, il...)
+		e.gauge(d.effPrio, float64(in.EffectivePriority), il...)
+		e.gauge(d.basePrio, float64(in.BasePriority), il...)
+		e.gauge(d.advertInt, time.Duration(in.AdvertInterval).Seconds(), il...)
+		e.gauge(d.vips, float64(len(in.VIPs)), il...)
+		cn := in.Counters
+		e.counter(d.transitions, cn.Transitions, il...)
+		e.counter(d.becameMaster, cn.BecameMaster, il...)
+		e.counter(d.sent, cn.AdvertsSent, il...)
+		e.counter(d.received, cn.AdvertsReceived, il...)
+		for _, reason := range sortedKeys(cn.Dropped) {
+			e.counter(d.dropped, cn.Dropped[reason], l(reason)...)
+		}
+		e.counter(d.prioZeroTx, cn.PriorityZeroTx, il...)
+		e.counter(d.prioZeroRx, cn.PriorityZeroRx, il...)
+		for _, tr := range in.Trackers {
+			tl := []string{in.Name, tr.Kind, tr.Name}
+			e.gauge(d.trackerUp, b2f(tr.OK), tl...)
+			e.gauge(d.trackerWeight, float64(tr.Weight), tl...)
+		}
+	}
+	for _, g := range s.SyncGroups {
+		e.oneHot(d.syncState, States, strings.ToUpper(g.State), g.Name)
+	}
+
+	for _, vs := range s.VirtualServers {
+		e.gauge(d.vsQuorum, b2f(vs.QuorumUp), vs.Name)
+		e.gauge(d.vsActive, b2f(vs.Active), vs.Name)
+		if vs.Sorry != "" {
+			e.gauge(d.vsSorry, b2f(vs.SorryActive), vs.Name)
+		}
+		for _, rs := range vs.RealServers {
+			e.gauge(d.rsUp, b2f(rs.Healthy), vs.Name, rs.Addr)
+			e.gauge(d.rsWeight, float64(rs.Weight), vs.Name, rs.Addr)
+			for _, ck := range checkerNames(rs.Checkers) {
+				cl := []string{vs.Name, rs.Addr, ck.name}
+				e.gauge(d.checkUp, b2f(ck.OK), cl...)
+				e.gauge(d.checkFailures, float64(ck.Failures), cl...)
+				e.stamp(d.checkLastRun, ck.LastRun, cl...)
+			}
+		}
+	}
+
+	if hb := s.Heartbeat; hb != nil {
+		for _, n := range hb.Nodes {
+			e.oneHot(d.hbNode, HeartbeatStatuses, strings.ToLower(n.Status), n.Name)
+			for _, m := range sortedKeys(n.LastHeard) {
+				e.stamp(d.hbLastHeard, n.LastHeard[m], n.Name, m)
+			}
+		}
+		for _, p := range hb.Pings {
+			e.gauge(d.hbPing, b2f(p.Reachable), p.Addr)
+		}
+		for _, g := range hb.Groups {
+			e.gauge(d.hbGroupLocal, b2f(g.Owner != "" && g.Owner == hb.Node), g.Name)
+			e.gauge(d.hbGroupInfo, 1, g.Name, g.Home, g.Owner, g.State)
+		}
+	}
+}
+
+type namedChecker struct {
+	status.Checker
+	name string
+}
+
+// checkerNames labels a real server's checkers by kind; a second checker of
+// the same kind (two TCP_CHECKs on different ports) is "TCP_CHECK#2", in
+// configuration order.
+func checkerNames(cs []status.Checker) []namedChecker {
+	n := map[string]int{}
+	out := make([]namedChecker, 0, len(cs))
+	for _, c := range cs {
+		n[c.Kind]++
+		name := c.Kind
+		if k := n[c.Kind]; k > 1 {
+			name = fmt.Sprintf("%s#%d", c.Kind, k)
+		}
+		out = append(out, namedChecker{c, name})
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func containsFold(list []string, s string) bool {
+	for _, v := range list {
+		if strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,351 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/vigil-ha/vigil/internal/status"
+)
+
+var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+
+func fakeSnapshot() status.Snapshot {
+	return status.Snapshot{
+		Daemon: status.Daemon{Version: "1.2.3", PID: 99, Started: t0, ConfigFile: "/etc/vigil/vigil.conf",
+			Reloads: 2, LastReload: t0.Add(time.Hour)},
+		Instances: []status.Instance{
+			{
+				Name: "VI_1", Interface: "eth0", Family: "inet", Version: 2, VRID: 55, State: "MASTER",
+				BasePriority: 100, EffectivePriority: 90, AdvertInterval: status.Duration(time.Second),
+				VIPs: []string{"192.168.1.100/24"}, SyncGroup: "G1", Since: t0.Add(90 * time.Second),
+				Trackers: []status.Tracker{
+					{Kind: "script", Name: "chk_nginx", OK: false, Weight: -10},
+					{Kind: "interface", Name: "eth1", OK: true, Weight: 0},
+				},
+				Counters: status.Counters{AdvertsSent: 1200, AdvertsReceived: 7, Transitions: 3, BecameMaster: 2,
+					PriorityZeroRx: 1, PriorityZeroTx: 4,
+					Dropped: map[string]uint64{"auth_failure": 5, "ip_ttl_err": 1}},
+			},
+			{
+				Name: "VI_6", Interface: "eth0", Family: "inet6", Version: 3, VRID: 56, State: "BACKUP",
+				BasePriority: 99, EffectivePriority: 99, AdvertInterval: status.Duration(100 * time.Millisecond),
+				VIPs: []string{"fd00::100/64", "fd00::101/64"}, Since: t0,
+				Counters: status.Counters{AdvertsReceived: 40},
+			},
+			{Name: "VI_STOP", Interface: "eth2", Version: 2, VRID: 7, State: "stop"},
+		},
+		SyncGroups: []status.SyncGroup{{Name: "G1", State: "MASTER", Instances: []string{"VI_1"}}},
+		VirtualServers: []status.VirtualServer{{
+			Name: "192.168.1.100:80/tcp", Algo: "wrr", Kind: "NAT", Backend: "nftables", QuorumUp: true, Active: true,
+			Sorry: "192.168.1.200:80", SorryActive: false,
+			RealServers: []status.RealServer{
+				{Addr: "192.168.2.10:80", Weight: 3, Healthy: true, Checkers: []status.Checker{
+					{Kind: "HTTP_GET", OK: true, LastRun: t0.Add(5 * time.Second)},
+					{Kind: "TCP_CHECK", OK: true},
+					{Kind: "TCP_CHECK", OK: false, Failures: 2},
+				}},
+				{Addr: "192.168.2.11:80", Weight: 0, Healthy: false, Reason: "connection refused",
+					Checkers: []status.Checker{{Kind: "HTTP_GET", OK: false, Failures: 3}}},
+			},
+		}},
+		Heartbeat: &status.Heartbeat{
+			Node: "node1",
+			Nodes: []status.HeartbeatNode{
+				{Name: "node1", Status: "active"},
+				{Name: "node2", Status: "dead", LastHeard: map[string]time.Time{"bcast eth1": t0.Add(-time.Minute)}},
+			},
+			Pings:  []status.HeartbeatPing{{Addr: "192.168.1.1", Reachable: true}},
+			Groups: []status.HeartbeatGroup{{Name: "web", Home: "node2", Owner: "node1", State: "running", Resources: []string{"IPaddr::192.168.1.50"}}},
+		},
+	}
+}
+
+type fakeSource struct {
+	snap status.Snapshot
+	err  error
+	ctx  context.Context // the last context the collector passed
+}
+
+func (f *fakeSource) Snapshot(ctx context.Context) (status.Snapshot, error) {
+	f.ctx = ctx
+	return f.snap, f.err
+}
+
+// scrape fetches the handler's output in the text format and parses it with
+// Prometheus' own parser.
+func scrape(t *testing.T, h http.Handler) (map[string]*dto.MetricFamily, string) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req.Header.Set("Accept", "text/plain;version=0.0.4")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: %s\n%s", resp.Status, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Fatalf("content type %q", ct)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatalf("Prometheus text parser: %v\n%s", err, body)
+	}
+	return mfs, string(body)
+}
+
+// samples flattens families to `name{k="v",...} value` keyed lines with
+// labels sorted, and the family types.
+func samples(mfs map[string]*dto.MetricFamily, prefix string) (map[string]float64, map[string]dto.MetricType) {
+	vals := map[string]float64{}
+	types := map[string]dto.MetricType{}
+	for name, mf := range mfs {
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		types[name] = mf.GetType()
+		for _, m := range mf.GetMetric() {
+			var ls []string
+			for _, lp := range m.GetLabel() {
+				ls = append(ls, fmt.Sprintf("%s=%q", lp.GetName(), lp.GetValue()))
+			}
+			sort.Strings(ls)
+			v := m.GetGauge().GetValue()
+			if mf.GetType() == dto.MetricType_COUNTER {
+				v = m.GetCounter().GetValue()
+			}
+			vals[name+"{"+strings.Join(ls, ",")+"}"] = v
+		}
+	}
+	return vals, types
+}
+
+const vi1 = `interface="eth0",vrid="55",vrrp_instance="VI_1"`
+
+func TestScrapeShowsTheSnapshot(t *testing.T) {
+	src := &fakeSource{snap: fakeSnapshot()}
+	mfs, body := scrape(t, Handler(src.Snapshot))
+	got, types := samples(mfs, "vigil_")
+
+	want := map[string]float64{
+		`vigil_up{}`:                                   1,
+		`vigil_build_info{version="1.2.3"}`:            1,
+		`vigil_start_time_seconds{}`:                   float64(t0.Unix()),
+		`vigil_config_reloads_total{}`:                 2,
+		`vigil_config_last_reload_timestamp_seconds{}`: float64(t0.Unix() + 3600),
+		`vigil_vrrp_instance_info{family="inet",interface="eth0",sync_group="G1",vrid="55",vrrp_instance="VI_1",vrrp_version="2"}`: 1,
+		`vigil_vrrp_instance_state{interface="eth0",state="MASTER",vrid="55",vrrp_instance="VI_1"}`:                                1,
+		`vigil_vrrp_instance_state{interface="eth0",state="BACKUP",vrid="55",vrrp_instance="VI_1"}`:                                0,
+		`vigil_vrrp_effective_priority{` + vi1 + `}`:                                                                               90,
+		`vigil_vrrp_base_priority{` + vi1 + `}`:                                                                                    100,
+		`vigil_vrrp_advert_interval_seconds{` + vi1 + `}`:                                                                          1,
+		`vigil_vrrp_virtual_addresses{` + vi1 + `}`:                                                                                1,
+		`vigil_vrrp_last_transition_timestamp_seconds{` + vi1 + `}`:                                                                float64(t0.Unix() + 90),
+		`vigil_vrrp_transitions_total{` + vi1 + `}`:                                                                                3,
+		`vigil_vrrp_became_master_total{` + vi1 + `}`:                                                                              2,
+		`vigil_vrrp_adverts_sent_total{` + vi1 + `}`:                                                                               1200,
+		`vigil_vrrp_adverts_received_total{` + vi1 + `}`:                                                                           7,
+		`vigil_vrrp_adverts_dropped_total{interface="eth0",reason="auth_failure",vrid="55",vrrp_instance="VI_1"}`:                  5,
+		`vigil_vrrp_adverts_dropped_total{interface="eth0",reason="ip_ttl_err",vrid="55",vrrp_instance="VI_1"}`:                    1,
+		`vigil_vrrp_priority_zero_sent_total{` + vi1 + `}`:                                                                         4,
+		`vigil_vrrp_priority_zero_received_total{` + vi1 + `}`:                                                                     1,
+		`vigil_vrrp_advert_interval_seconds{interface="eth0",vrid="56",vrrp_instance="VI_6"}`:                                      0.1,
+		`vigil_vrrp_virtual_addresses{interface="eth0",vrid="56",vrrp_instance="VI_6"}`:                                            2,
+		`vigil_vrrp_sync_group_state{state="MASTER",sync_group="G1"}`:                                                              1,
+		`vigil_vrrp_sync_group_state{state="BACKUP",sync_group="G1"}`:                                                              0,
+		`vigil_vrrp_tracker_up{kind="script",tracker="chk_nginx",vrrp_instance="VI_1"}`:                                            0,
+		`vigil_vrrp_tracker_weight{kind="script",tracker="chk_nginx",vrrp_instance="VI_1"}`:                                        -10,
+		`vigil_vrrp_tracker_up{kind="interface",tracker="eth1",vrrp_instance="VI_1"}`:                                              1,
+
+		`vigil_virtual_server_quorum_up{virtual_server="192.168.1.100:80/tcp"}`:                                                            1,
+		`vigil_virtual_server_active{virtual_server="192.168.1.100:80/tcp"}`:                                                               1,
+		`vigil_virtual_server_sorry_server_active{virtual_server="192.168.1.100:80/tcp"}`:                                                  0,
+		`vigil_real_server_up{real_server="192.168.2.10:80",virtual_server="192.168.1.100:80/tcp"}`:                                        1,
+		`vigil_real_server_weight{real_server="192.168.2.10:80",virtual_server="192.168.1.100:80/tcp"}`:                                    3,
+		`vigil_real_server_up{real_server="192.168.2.11:80",virtual_server="192.168.1.100:80/tcp"}`:                                        0,
+		`vigil_real_server_weight{real_server="192.168.2.11:80",virtual_server="192.168.1.100:80/tcp"}`:                                    0,
+		`vigil_checker_up{checker="HTTP_GET",real_server="192.168.2.10:80",virtual_server="192.168.1.100:80/tcp"}`:                         1,
+		`vigil_checker_last_run_timestamp_seconds{checker="HTTP_GET",real_server="192.168.2.10:80",virtual_server="192.168.1.100:80/tcp"}`: float64(t0.Unix() + 5),
+		`vigil_checker_up{checker="TCP_CHECK",real_server="192.168.2.10:80",virtual_server="192.168.1.100:80/tcp"}`:                        1,
+		`vigil_checker_up{checker="TCP_CHECK#2",real_server="192.168.2.10:80",virtual_server="192.168.1.100:80/tcp"}`:                      0,
+		`vigil_checker_consecutive_failures{checker="TCP_CHECK#2",real_server="192.168.2.10:80",virtual_server="192.168.1.100:80/tcp"}`:    2,
+		`vigil_checker_consecutive_failures{checker="HTTP_GET",real_server="192.168.2.11:80",virtual_server="192.168.1.100:80/tcp"}`:       3,
+
+		`vigil_heartbeat_node_status{node="node1",status="active"}`:                           1,
+		`vigil_heartbeat_node_status{node="node1",status="dead"}`:                             0,
+		`vigil_heartbeat_node_status{node="node2",status="dead"}`:                             1,
+		`vigil_heartbeat_node_last_heard_timestamp_seconds{medium="bcast eth1",node="node2"}`: float64(t0.Unix() - 60),
+		`vigil_heartbeat_ping_node_reachable{ping_node="192.168.1.1"}`:                        1,
+		`vigil_heartbeat_group_local{group="web"}`:                                            1,
+		`vigil_heartbeat_group_info{group="web",home="node2",owner="node1",state="running"}`:  1,
+	}
+	sub := map[string]float64{}
+	for k := range want {
+		if v, ok := got[k]; ok {
+			sub[k] = v
+		}
+	}
+	if diff := cmp.Diff(want, sub); diff != "" {
+		t.Errorf("(-want +got)\n%s\nscraped:\n%s", diff, body)
+	}
+
+	// One-hot: each instance has exactly one state at 1 and a series for
+	// each of keepalived's four states; an unknown state gets its own.
+	ones := map[string]int{}
+	series := map[string]int{}
+	for k, v := range got {
+		if !strings.HasPrefix(k, "vigil_vrrp_instance_state{") {
+			continue
+		}
+		inst := k[strings.Index(k, "vrrp_instance="):]
+		series[inst]++
+		if v == 1 {
+			ones[inst]++
+		}
+	}
+	if diff := cmp.Diff(map[string]int{`vrrp_instance="VI_1"}`: 1, `vrrp_instance="VI_6"}`: 1, `vrrp_instance="VI_STOP"}`: 1}, ones); diff != "" {
+		t.Errorf("states at 1 per instance (-want +got)\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]int{`vrrp_instance="VI_1"}`: 4, `vrrp_instance="VI_6"}`: 4, `vrrp_instance="VI_STOP"}`: 5}, series); diff != "" {
+		t.Errorf("state series per instance (-want +got)\n%s", diff)
+	}
+	if got[`vigil_vrrp_instance_state{interface="eth2",state="STOP",vrid="7",vrrp_instance="VI_STOP"}`] != 1 {
+		t.Errorf("unknown state STOP not reported:\n%s", body)
+	}
+
+	// Types: _total are counters, everything else gauges.
+	for name, typ := range types {
+		want := dto.MetricType_GAUGE
+		if strings.HasSuffix(name, "_total") {
+			want = dto.MetricType_COUNTER
+		}
+		if typ != want {
+			t.Errorf("%s: type %v, want %v", name, typ, want)
+		}
+	}
+
+	// Every described metric appears with this full snapshot.
+	var described []string
+	ch := make(chan *prometheus.Desc, 100)
+	NewCollector(src.Snapshot).Describe(ch)
+	close(ch)
+	for d := range ch {
+		s := d.String()
+		name := s[strings.Index(s, `fqName: "`)+9:]
+		name = name[:strings.IndexByte(name, '"')]
+		described = append(described, name)
+		if _, ok := types[name]; !ok {
+			t.Errorf("%s described but not exposed", name)
+		}
+	}
+	if len(described) != len(types) {
+		t.Errorf("exposed %d vigil_ families, described %d", len(types), len(described))
+	}
+
+	// The standard runtime and process metrics come along.
+	for _, n := range []string{"go_goroutines", "process_cpu_seconds_total"} {
+		if _, ok := mfs[n]; !ok {
+			t.Errorf("%s missing", n)
+		}
+	}
+
+	// The snapshot was taken with a bounded context.
+	if _, ok := src.ctx.Deadline(); !ok {
+		t.Error("snapshot context has no deadline")
+	}
+}
+
+func TestLint(t *testing.T) {
+	src := &fakeSource{snap: fakeSnapshot()}
+	_, body := scrape(t, Handler(src.Snapshot))
+	var vigil []string
+	for _, line := range strings.SplitAfter(body, "\n") {
+		if strings.Contains(line, "vigil_") {
+			vigil = append(vigil, line)
+		}
+	}
+	problems, err := promlint.New(strings.NewReader(strings.Join(vigil, ""))).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+	// The collector on its own, as a registry user would register it.
+	problems, err = testutil.CollectAndLint(NewCollector(src.Snapshot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("CollectAndLint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+func TestEngineErrorKeepsTheScrapeUp(t *testing.T) {
+	src := &fakeSource{err: errors.New("engine: busy")}
+	mfs, body := scrape(t, Handler(src.Snapshot))
+	got, _ := samples(mfs, "vigil_")
+	if diff := cmp.Diff(map[string]float64{"vigil_up{}": 0}, got); diff != "" {
+		t.Errorf("(-want +got)\n%s\n%s", diff, body)
+	}
+	if _, ok := mfs["go_goroutines"]; !ok {
+		t.Error("runtime metrics lost when the engine fails")
+	}
+}
+
+func TestDuplicatesDoNotBreakTheScrape(t *testing.T) {
+	s := fakeSnapshot()
+	s.Instances = append(s.Instances, s.Instances[0]) // same name, interface, VRID
+	s.Instances[1].Name = "VI_\xff"                   // not UTF-8, made valid
+	src := &fakeSource{snap: s}
+	mfs, _ := scrape(t, Handler(src.Snapshot))
+	got, _ := samples(mfs, "vigil_vrrp_base_priority")
+	if len(got) != 3 {
+		t.Errorf("got %d base_priority series, want 3 (duplicate dropped): %v", len(got), got)
+	}
+}
+
+func TestRegistersInAnInjectedRegistry(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	src := &fakeSource{snap: fakeSnapshot()}
+	if err := reg.Register(NewCollector(src.Snapshot)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := testutil.GatherAndCount(reg, "vigil_vrrp_instance_state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 13 {
+		t.Errorf("got %d vigil_vrrp_instance_state series, want 13", n)
+	}
+}
+
+func TestReadOnly(t *testing.T) {
+	src := &fakeSource{snap: fakeSnapshot()}
+	rec := httptest.NewRecorder()
+	Handler(src.Snapshot).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/metrics", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Fatalf("POST: %d", rec.Code)
+	}
+}

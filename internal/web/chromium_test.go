@@ -1,0 +1,303 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/netnstest"
+	"github.com/vigil-ha/vigil/internal/status"
+)
+
+// TestPageInChromium loads the page in Debian's headless Chromium against a
+// fake daemon, checks what it shows, changes the daemon's state and checks
+// that the page shows the transition without a reload, that a daemon
+// error is shown and cleared, and that the browser reported no console
+// error or exception. Set VIGIL_WEB_SCREENSHOT=/path.png to keep a
+// screenshot.
+//
+// Why the DevTools protocol over --remote-debugging-pipe rather than
+// --dump-dom: the test must change the data between two polls of one page
+// load and see the page follow, and must read console errors reliably;
+// --dump-dom only dumps once and console errors would have to be scraped
+// from stderr logging. The pipe needs no port and no websocket library.
+//
+// Chromium runs inside a lab network namespace with only a loopback
+// interface: the page can reach the test server and nothing else.
+func TestPageInChromium(t *testing.T) {
+	chromium := netnstest.RequireCommand(t, "chromium")
+	l := netnstest.New(t, "web")
+	h := netnstest.AddHost(t, l, "browser")
+
+	now := time.Now()
+	f := &fakeDaemon{snap: backupSnapshot(now)}
+	var pageGets, statusGets atomic.Int64
+	handler := Handler(f.Snapshot)
+	var ln net.Listener
+	if err := h.Do(func() (err error) { ln, err = net.Listen("tcp4", "127.0.0.1:0"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/":
+			pageGets.Add(1)
+		case "/v1/status":
+			statusGets.Add(1)
+		}
+		handler.ServeHTTP(w, r)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	url := "http://" + ln.Addr().String() + "/"
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := startChromium(t, ctx, h.Command, chromium)
+
+	var target struct {
+		TargetID string `json:"targetId"`
+	}
+	if err := c.call(ctx, "", "Target.createTarget", map[string]any{"url": "about:blank"}, &target); err != nil {
+		t.Fatal(err)
+	}
+	var att struct {
+		SessionID string `json:"sessionId"`
+	}
+	if err := c.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, &att); err != nil {
+		t.Fatal(err)
+	}
+	sess := att.SessionID
+	problems := collectProblems(c, sess)
+	for _, m := range []string{"Runtime.enable", "Log.enable", "Page.enable"} {
+		if err := c.call(ctx, sess, m, map[string]any{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.call(ctx, sess, "Emulation.setDeviceMetricsOverride",
+		map[string]any{"width": 1440, "height": 1000, "deviceScaleFactor": 1, "mobile": false}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.call(ctx, sess, "Page.navigate", map[string]any{"url": url}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	text := func(sel string) string {
+		return fmt.Sprintf(`(function(){var e=document.querySelector(%q);return e?e.textContent:null})()`, sel)
+	}
+	waitFor := func(what, expr string, want any) {
+		t.Helper()
+		wantJSON, _ := json.Marshal(want)
+		var last json.RawMessage
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			v, err := c.eval(ctx, sess, expr)
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			if bytes.Equal(v, wantJSON) {
+				return
+			}
+			last = v
+		}
+		t.Fatalf("%s: page shows %s, want %s\nproblems: %v", what, last, wantJSON, problems.list())
+	}
+
+	// What the first snapshot says.
+	waitFor("VI_1 state", text(`[data-instance="VI_1"] [data-field=state]`), "BACKUP")
+	waitFor("VI_6 state", text(`[data-instance="VI_6"] [data-field=state]`), "MASTER")
+	for what, sel := range map[string]string{
+		"VIP":         `[data-instance="VI_1"]`,
+		"tracker":     `[data-instance="VI_1"]`,
+		"real server": `[data-realserver="192.168.1.100:80/tcp 192.168.2.11:80"]`,
+		"heartbeat":   `[data-group="nfs"]`,
+	} {
+		v, err := c.eval(ctx, sess, text(sel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s string
+		json.Unmarshal(v, &s)
+		want := map[string]string{"VIP": "192.168.1.100/24", "tracker": "script chk_nginx", "real server": "down",
+			"heartbeat": "node1"}[what]
+		if !strings.Contains(s, want) {
+			t.Errorf("%s: %q lacks %q", what, s, want)
+		}
+	}
+	waitFor("real server weight", text(`[data-realserver="192.168.1.100:80/tcp 192.168.2.10:80"] [data-field=weight]`), "3")
+	waitFor("transitions shown", `document.querySelectorAll("[data-transition]").length`, 3)
+	waitFor("live indicator", `document.getElementById("live").className`, "")
+
+	// The test's transition: the page follows without a reload.
+	if _, err := c.eval(ctx, sess, `window.__vigilMarker = 7`); err != nil {
+		t.Fatal(err)
+	}
+	polls := statusGets.Load()
+	f.set(func(s *status.Snapshot, _ *error) { failover(s, time.Now()) })
+	waitFor("VI_1 state after failover", text(`[data-instance="VI_1"] [data-field=state]`), "MASTER")
+	waitFor("VI_1 reason after failover", text(`[data-instance="VI_1"] [data-field=reason]`), failoverReason)
+	v, _ := c.eval(ctx, sess, text(`[data-transition]`))
+	if !strings.Contains(string(v), "VI_1") || !strings.Contains(string(v), failoverReason) {
+		t.Errorf("first timeline row %s does not show the failover", v)
+	}
+	waitFor("no reload", `window.__vigilMarker`, 7)
+	if pageGets.Load() != 1 || statusGets.Load() <= polls {
+		t.Errorf("page fetched %d times, status %d times (%d before the change): want 1 page load and polling",
+			pageGets.Load(), statusGets.Load(), polls)
+	}
+
+	if p := problems.list(); len(p) > 0 {
+		t.Errorf("browser reported problems:\n%s", strings.Join(p, "\n"))
+	}
+	screenshot(t, ctx, c, sess)
+
+	// The daemon stops answering: the page says so and keeps the last data;
+	// then it recovers. (The browser logs the failed fetches itself, so
+	// problems are no longer checked.)
+	f.set(func(_ *status.Snapshot, err *error) { *err = errors.New("engine: not answering") })
+	waitFor("banner on", `document.getElementById("banner").className`, "on")
+	waitFor("banner text", `document.getElementById("banner").textContent.indexOf("engine: not answering") >= 0`, true)
+	waitFor("old data kept", text(`[data-instance="VI_1"] [data-field=state]`), "MASTER")
+	f.set(func(_ *status.Snapshot, err *error) { *err = nil })
+	waitFor("banner off", `document.getElementById("banner").className`, "")
+}
+
+// startChromium starts headless Chromium with the DevTools pipe on fds 3/4.
+func startChromium(t *testing.T, ctx context.Context, command func(context.Context, string, ...string) *exec.Cmd, chromium string) *cdp {
+	t.Helper()
+	toBrowserR, toBrowserW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromBrowserR, fromBrowserW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := command(ctx, chromium,
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--disable-extensions", "--disable-default-apps", "--mute-audio", "--hide-scrollbars",
+		"--user-data-dir="+t.TempDir(), "--remote-debugging-pipe", "about:blank")
+	var stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	cmd.ExtraFiles = []*os.File{toBrowserR, fromBrowserW} // fd 3: commands in, fd 4: replies out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	toBrowserR.Close()
+	fromBrowserW.Close()
+	t.Cleanup(func() {
+		toBrowserW.Close() // Chromium exits when its command pipe closes
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Cancel() // kills the process group
+			<-done
+		}
+		fromBrowserR.Close()
+		if t.Failed() {
+			t.Logf("chromium output:\n%s", stderr.String())
+		}
+	})
+	return newCDP(toBrowserW, fromBrowserR)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// problems collects the page's console errors and warnings, uncaught
+// exceptions and browser log errors (failed loads, CSP violations).
+type problemLog struct {
+	mu sync.Mutex
+	p  []string
+}
+
+func (p *problemLog) add(s string) { p.mu.Lock(); p.p = append(p.p, s); p.mu.Unlock() }
+func (p *problemLog) list() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.p...)
+}
+
+func collectProblems(c *cdp, sess string) *problemLog {
+	p := &problemLog{}
+	go func() {
+		for {
+			select {
+			case <-c.done:
+				return
+			case m := <-c.events:
+				if m.SessionID != sess {
+					continue
+				}
+				switch m.Method {
+				case "Runtime.exceptionThrown":
+					p.add("exception: " + string(m.Params))
+				case "Runtime.consoleAPICalled":
+					var e struct {
+						Type string `json:"type"`
+					}
+					json.Unmarshal(m.Params, &e)
+					if e.Type == "error" || e.Type == "warning" || e.Type == "assert" {
+						p.add("console." + e.Type + ": " + string(m.Params))
+					}
+				case "Log.entryAdded":
+					var e struct {
+						Entry struct {
+							Level, Source, Text, URL string
+						} `json:"entry"`
+					}
+					json.Unmarshal(m.Params, &e)
+					if e.Entry.Level == "error" || e.Entry.Level == "warning" {
+						p.add(fmt.Sprintf("log %s/%s: %s %s", e.Entry.Source, e.Entry.Level, e.Entry.Text, e.Entry.URL))
+					}
+				}
+			}
+		}
+	}()
+	return p
+}
+
+func screenshot(t *testing.T, ctx context.Context, c *cdp, sess string) {
+	t.Helper()
+	var shot struct {
+		Data string `json:"data"`
+	}
+	if err := c.call(ctx, sess, "Page.captureScreenshot", map[string]any{"format": "png", "captureBeyondViewport": true}, &shot); err != nil {
+		t.Fatal(err)
+	}
+	png, err := base64.StdEncoding.DecodeString(shot.Data)
+	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || len(png) < 20_000 {
+		t.Fatalf("screenshot: %d bytes, %v", len(png), err)
+	}
+	path := os.Getenv("VIGIL_WEB_SCREENSHOT")
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "status.png")
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+}

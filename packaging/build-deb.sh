@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Builds vigil_<version>_<arch>.deb with dpkg-deb alone (no debhelper): a
+# static binary, the systemd unit, /etc/default/vigil, the man pages and the
+# examples, with maintainer scripts that handle systemd when it runs and do
+# nothing harmful when it does not (or when installing into another root).
+#
+#   VERSION=1.0.0 OUT=build packaging/build-deb.sh     prints the .deb's path
+#
+# VERSION defaults to one derived from git (a v1.2.3 tag gives 1.2.3, with
+# +N.gSHA after it; no tag gives 0.0.0~gitYYYYMMDD.SHA). ARCH defaults to
+# amd64. The binary is built with CGO_ENABLED=0 unless BINARY names one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+
+ARCH=${ARCH:-amd64}
+OUT=${OUT:-build}
+
+if [ -z "${VERSION:-}" ]; then
+	if d=$(git describe --tags --match 'v[0-9]*' 2>/dev/null); then
+		VERSION=$(printf '%s' "${d#v}" | sed -E 's/-([0-9]+)-g([0-9a-f]+)$/+\1.g\2/')
+	elif sha=$(git rev-parse --short=12 HEAD 2>/dev/null); then
+		VERSION="0.0.0~git$(git log -1 --format=%cd --date=format:%Y%m%d).$sha"
+	else
+		VERSION=0.0.0
+	fi
+fi
+if ! printf '%s' "$VERSION" | grep -Eq '^[0-9][A-Za-z0-9.+~]*(-[A-Za-z0-9.+~]+)?$'; then
+	echo "build-deb: VERSION=$VERSION is not a Debian version" >&2
+	exit 1
+fi
+
+stage=$(mktemp -d "${TMPDIR:-/tmp}/vigil-deb.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+root=$stage/root
+
+install -d -m 0755 "$root/DEBIAN" "$root/usr/sbin" "$root/usr/lib/systemd/system" "$root/etc/default" \
+	"$root/usr/share/man/man8" "$root/usr/share/man/man5" "$root/usr/share/doc/vigil/examples"
+
+if [ -n "${BINARY:-}" ]; then
+	install -m 0755 "$BINARY" "$root/usr/sbin/vigil"
+else
+	CGO_ENABLED=0 GOOS=linux GOARCH=$ARCH go build -trimpath \
+		-ldflags "-s -w -X main.version=$VERSION" -o "$root/usr/sbin/vigil" ./cmd/vigil
+	chmod 0755 "$root/usr/sbin/vigil"
+fi
+
+install -m 0644 packaging/vigil.service "$root/usr/lib/systemd/system/vigil.service"
+install -m 0644 packaging/vigil.default "$root/etc/default/vigil"
+install -m 0644 packaging/copyright "$root/usr/share/doc/vigil/copyright"
+install -m 0644 packaging/vigil.conf.example packaging/hardening.conf "$root/usr/share/doc/vigil/examples/"
+gzip -9n -c packaging/vigil.8 >"$root/usr/share/man/man8/vigil.8.gz"
+gzip -9n -c packaging/vigil.conf.5 >"$root/usr/share/man/man5/vigil.conf.5.gz"
+chmod 0644 "$root"/usr/share/man/man*/*.gz
+
+for f in postinst prerm postrm; do
+	install -m 0755 "packaging/debian/$f" "$root/DEBIAN/$f"
+done
+install -m 0644 packaging/debian/conffiles "$root/DEBIAN/conffiles"
+(cd "$root" && find . -path ./DEBIAN -prune -o -path ./etc -prune -o -type f -printf '%P\0' |
+	sort -z | xargs -0 md5sum) >"$root/DEBIAN/md5sums"
+chmod 0644 "$root/DEBIAN/md5sums"
+
+size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
+sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@SIZE@/$size/" \
+	packaging/debian/control.in >"$root/DEBIAN/control"
+chmod 0644 "$root/DEBIAN/control"
+
+mkdir -p "$OUT"
+deb="$OUT/vigil_${VERSION}_${ARCH}.deb"
+dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
+echo "$deb"
