@@ -194,7 +194,7 @@ func TestTableForkDelay(t *testing.T) {
 	// A child that exits (or execs away) before the delay cancels it.
 	run(t, []Spec{s}, []Proc{{PID: 10, Comm: "worker"}}, down("pair"), []step{
 		{fork(10, 11, 0), nil},
-		{exit(11, 500 * time.Millisecond), nil},
+		{exit(11, 500*time.Millisecond), nil},
 		{expire(5 * time.Second), nil},
 	})
 	run(t, []Spec{s}, []Proc{{PID: 10, Comm: "worker"}}, down("pair"), []step{
