@@ -8,8 +8,8 @@
 // pure counting logic (quorum, quorum_max, fork_delay, terminate_delay);
 // Watcher ties them to /proc and reports quorum changes.
 //
-// The proc connector needs CAP_NET_ADMIN in the initial user namespace, and
-// the initial PID and network namespaces.
+// The proc connector answers only processes in the initial user, PID and
+// network namespaces; before Linux 6.6 it also needs CAP_NET_ADMIN.
 package procwatch
 
 import (
@@ -215,9 +215,9 @@ type Conn struct {
 
 // Dial opens a proc connector socket subscribed to process events; rcvBuf,
 // if non-zero, sets SO_RCVBUF (keepalived's process_monitor_rcv_bufs).
-// Subscribing needs CAP_NET_ADMIN: an unprivileged request is refused by the
-// kernel in its acknowledgement, which Receive reports as an error event;
-// use Subscribe to wait for it.
+// Before Linux 6.6 subscribing needs CAP_NET_ADMIN (the kernel refuses the
+// bind, or the request in its acknowledgement); use Subscribe to wait for
+// the acknowledgement.
 func Dial(rcvBuf int) (*Conn, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.NETLINK_CONNECTOR)
 	if err != nil {
@@ -319,8 +319,8 @@ func (c *Conn) Receive() ([]Event, error) {
 
 // Subscribe waits up to timeout for the acknowledgement of the listen
 // request, returning the events received meanwhile. An error means the
-// kernel refused (EPERM without CAP_NET_ADMIN) or did not answer (no proc
-// events support, or a PID namespace other than the initial one).
+// kernel refused (EPERM without CAP_NET_ADMIN before Linux 6.6) or did not
+// answer (no proc events support, or not in the initial namespaces).
 func (c *Conn) Subscribe(timeout time.Duration) ([]Event, error) {
 	if err := c.f.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, err

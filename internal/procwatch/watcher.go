@@ -86,7 +86,7 @@ type batch struct {
 // Run subscribes to process events, scans /proc (subscribing first, so no
 // process start is missed), reports every Spec's initial state, then follows
 // events until ctx ends. It fails at once if the kernel refuses the
-// subscription (not root, no CONFIG_PROC_EVENTS). After lost events
+// subscription (no CAP_NET_ADMIN before Linux 6.6, no CONFIG_PROC_EVENTS). After lost events
 // (receive buffer overrun) it doubles the buffer and rescans /proc.
 func (w *Watcher) Run(ctx context.Context) error {
 	conn, err := Dial(w.o.RcvBuf)

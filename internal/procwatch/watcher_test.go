@@ -2,6 +2,7 @@ package procwatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -9,6 +10,7 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -22,7 +24,7 @@ import (
 func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		netnstest.Unavailable(t, "the proc connector needs root (CAP_NET_ADMIN)")
+		netnstest.Unavailable(t, "procwatch tests need root (the proc connector needs CAP_NET_ADMIN before Linux 6.6, and one test switches to user nobody)")
 	}
 }
 
@@ -227,4 +229,85 @@ func TestWatcherComm(t *testing.T) {
 	expectChange(t, ch, Change{"renamed", true})
 	kill(t, cmd)
 	expectChange(t, ch, Change{"renamed", false})
+}
+
+// dialEnv makes the test binary run a Watcher until it is ready and print
+// the outcome.
+const dialEnv = "VIGIL_PROCWATCH_DIAL"
+
+func init() {
+	if os.Getenv(dialEnv) != "" {
+		w, err := New(Options{Specs: []Spec{NewSpec("x", "x")}, OnChange: func(n string, up bool) {
+			fmt.Println("INITIAL", n, up)
+		}})
+		if err == nil {
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- w.Run(ctx) }()
+			select {
+			case <-w.Ready():
+				cancel()
+				err = <-done
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				err = errors.New("timed out")
+			}
+			cancel()
+		}
+		fmt.Println("RESULT:", err)
+		os.Exit(0)
+	}
+}
+
+// TestWatcherUnprivileged runs a Watcher as nobody. Linux 6.6 opened the
+// proc connector to unprivileged users ("connector/cn_proc: Allow non-root
+// users access"): there it must work; on older kernels Run must fail at
+// once with an error saying the operation is not permitted, instead of
+// silently tracking nothing.
+func TestWatcherUnprivileged(t *testing.T) {
+	requireRoot(t)
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		t.Fatal(err)
+	}
+	release := unix.ByteSliceToString(uts.Release[:])
+	var major, minor int
+	fmt.Sscanf(release, "%d.%d", &major, &minor)
+	openToAll := major > 6 || major == 6 && minor >= 6
+
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A copy nobody may execute.
+	d := t.TempDir()
+	for _, p := range []string{d, filepath.Dir(d)} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(d, "procwatch.test")
+	src, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := osexec.Command(bin, "-test.run=^$")
+	cmd.Env = append(os.Environ(), dialEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	s := string(out)
+	t.Logf("kernel %s, as nobody: %s", release, strings.TrimSpace(s))
+	if openToAll {
+		if !strings.Contains(s, "INITIAL x false") || !strings.Contains(s, "RESULT: <nil>") {
+			t.Errorf("unprivileged Watcher on Linux %s: %q; want it to work", release, s)
+		}
+	} else if !strings.Contains(s, "RESULT: procwatch:") || !strings.Contains(s, "not permitted") {
+		t.Errorf("unprivileged Watcher on Linux %s: %q; want a procwatch error saying the operation is not permitted", release, s)
+	}
 }
