@@ -98,6 +98,10 @@ type Mailer struct {
 
 	mu   sync.Mutex
 	last map[string]string // last state alerted per instance/group
+
+	localOnce sync.Once
+	helo      string
+	from      string
 }
 
 // New returns a Mailer. It starts nothing.
@@ -253,22 +257,7 @@ func (m *Mailer) deliver(ctx context.Context, msg Message) (err error) {
 		}
 		return nil
 	}
-	local := ""
-	helo := m.o.HeloName
-	if helo == "" {
-		local = LocalName()
-		helo = local
-		if helo == "" {
-			helo = "localhost"
-		}
-	}
-	from := m.o.From
-	if from == "" {
-		if local == "" {
-			local = LocalName()
-		}
-		from = DefaultFrom(local)
-	}
+	helo, from := m.identity()
 	if err := step("(E)SMTP greeting", 220, ""); err != nil {
 		return err
 	}
@@ -300,6 +289,28 @@ func (m *Mailer) deliver(ctx context.Context, msg Message) (err error) {
 		return err
 	}
 	return step("QUIT", 221, "QUIT")
+}
+
+// identity is the HELO name and sender, with keepalived's defaults
+// (global_data.c init_global_data) worked out once, at the first delivery.
+func (m *Mailer) identity() (helo, from string) {
+	m.localOnce.Do(func() {
+		m.helo, m.from = m.o.HeloName, m.o.From
+		if m.helo != "" && m.from != "" {
+			return
+		}
+		local := LocalName()
+		if m.helo == "" {
+			m.helo = local
+			if m.helo == "" {
+				m.helo = "localhost" // smtp.c helo_cmd
+			}
+		}
+		if m.from == "" {
+			m.from = DefaultFrom(local)
+		}
+	})
+	return m.helo, m.from
 }
 
 // Format renders the message as keepalived's SMTP_HEADERS_CMD and

@@ -374,16 +374,15 @@ func (n *Notifier) Exec(queueKey string, p *script.Prepared, timeout time.Durati
 
 func (n *Notifier) enqueue(qk string, j job) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	q := n.queues[qk]
 	if q == nil {
 		q = &queue{}
 		n.queues[qk] = q
 	}
+	skipped := 0
 	if len(q.pending) >= n.o.MaxPending {
-		n.stats.Coalesced += uint64(len(q.pending))
-		n.log.Warn("notify scripts falling behind; skipping waiting transitions, keeping the newest",
-			"queue", qk, "skipped", len(q.pending), "newest", j.what)
+		skipped = len(q.pending)
+		n.stats.Coalesced += uint64(skipped)
 		clear(q.pending)
 		q.pending = q.pending[:0]
 	}
@@ -392,6 +391,11 @@ func (n *Notifier) enqueue(qk string, j job) {
 		q.running = true
 		n.wg.Add(1)
 		go n.work(n.ctx, qk, q)
+	}
+	n.mu.Unlock()
+	if skipped > 0 {
+		n.log.Warn("notify scripts falling behind; skipping waiting transitions, keeping the newest",
+			"queue", qk, "skipped", skipped, "newest", j.what)
 	}
 }
 
