@@ -355,3 +355,27 @@ func TestMessages(t *testing.T) {
 		t.Errorf("truncation: subject %d body %d bytes, want 255 and 511", len(long.Subject), len(long.Body))
 	}
 }
+
+// TestDefaultIdentity: without smtp_helo_name and notification_email_from,
+// keepalived's defaults are used: the local name, and USER@LOCALNAME.
+func TestDefaultIdentity(t *testing.T) {
+	srv := newFakeSMTP(t, nil)
+	m := New(Options{Server: srv.addr(), To: []string{"a@b"}})
+	stop := runMailer(t, m)
+	defer stop()
+	m.Send(Message{Subject: "s"})
+	waitStats(t, m, func(s Stats) bool { return s.Sent == 1 })
+	local := LocalName()
+	helo := local
+	if helo == "" {
+		helo = "localhost"
+	}
+	tr := srv.transcripts()[0]
+	want := []string{"HELO " + helo, "MAIL FROM:<" + DefaultFrom(local) + ">"}
+	if diff := cmp.Diff(want, tr[:2]); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if !strings.Contains(tr[1], "@") {
+		t.Errorf("sender %q has no domain", tr[1])
+	}
+}
