@@ -44,6 +44,9 @@ func (f *fakeDaemon) Reload(context.Context) (api.ReloadResult, error) {
 func (f *fakeDaemon) Handover(context.Context, string) error {
 	return errors.New("fake: handover must not be reachable over TCP")
 }
+func (f *fakeDaemon) Reclaim(context.Context, string) error {
+	return errors.New("fake: reclaim must not be reachable over TCP")
+}
 func (f *fakeDaemon) set(fn func(*status.Snapshot, *error)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
