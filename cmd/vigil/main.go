@@ -26,8 +26,12 @@ type command struct {
 // commands lists the subcommands; each appears here once it is real.
 func commands() map[string]command {
 	return map[string]command{
-		"version": {"print the version", runVersion},
-		"check":   {"check a keepalived.conf and print every problem", runCheck},
+		"version":  {"print the version", runVersion},
+		"run":      {"run the daemon (keepalived-compatible flags: -f FILE, -P, -C, -p PIDFILE, -t)", runRun},
+		"status":   {"show the running daemon's instances, trackers and servers", runStatus},
+		"handover": {"hand an instance over to a backup without a gap (maintenance)", runHandover},
+		"reload":   {"check the configuration and apply the difference", runReload},
+		"check":    {"check a keepalived.conf and print every problem", runCheck},
 	}
 }
 

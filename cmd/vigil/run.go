@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/spf13/pflag"
 
@@ -162,4 +161,3 @@ func hangups() (<-chan os.Signal, func()) {
 	return c, func() { signal.Stop(c) }
 }
 
-var _ = time.Second

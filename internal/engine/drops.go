@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -10,6 +11,11 @@ import (
 // and drop reason; the lines in between are counted and reported with the
 // next one.
 const dropLogEvery = 10 * time.Second
+
+// routineDrops are drops that normal operation produces (a backup ignoring a
+// lower-priority master it is about to preempt, adverts arriving while
+// stopped): counted, logged at debug level only.
+var routineDrops = map[string]bool{"lower_priority": true, "inactive": true}
 
 // dropLimiter counts dropped packets by reason and rate-limits their log
 // lines. It is owned by the engine loop.
@@ -39,7 +45,11 @@ func (l *dropLimiter) note(log *slog.Logger, now time.Time, instance, reason str
 		attrs = append(attrs, "suppressed", n)
 		l.suppressed[reason] = 0
 	}
-	log.Warn("packet dropped", attrs...)
+	lvl := slog.LevelWarn
+	if routineDrops[reason] {
+		lvl = slog.LevelDebug
+	}
+	log.Log(context.Background(), lvl, "packet dropped", attrs...)
 }
 
 // codecDrops counts a packet the codec rejected before it reached the state

@@ -573,14 +573,15 @@ func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGro
 	if ev.Initial && had && old.Usable() == ev.Link.Usable() {
 		return
 	}
-	if !ev.Initial && had && !ev.Deleted {
-		if old.Usable() != ev.Link.Usable() {
+	if e.uses(name) {
+		switch {
+		case ev.Deleted:
+			e.log.Warn("interface removed", "interface", name)
+		case !had:
+			e.log.Info("interface appeared", "interface", name, "up", ev.Link.Usable())
+		case old.Usable() != ev.Link.Usable():
 			e.log.Info("link changed", "interface", name, "up", ev.Link.Usable())
 		}
-	} else if ev.Deleted {
-		e.log.Warn("interface removed", "interface", name)
-	} else if !had {
-		e.log.Info("interface appeared", "interface", name, "up", ev.Link.Usable())
 	}
 	if _, ok := e.pacers[name]; ok && ev.Deleted {
 		delete(e.pacers, name)
@@ -607,6 +608,21 @@ func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGro
 			e.updateLinks(now, in)
 		}
 	}
+}
+
+// uses reports whether an instance runs on or tracks the interface.
+func (e *Engine) uses(name string) bool {
+	for _, in := range e.all() {
+		if in.spec.Interface == name {
+			return true
+		}
+		for _, t := range in.spec.TrackInterfaces {
+			if t.Name == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // receive parses a packet, counts what the codec rejects and hands the
