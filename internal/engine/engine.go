@@ -23,8 +23,11 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/garp"
+	"github.com/vigil-ha/vigil/internal/mail"
 	"github.com/vigil-ha/vigil/internal/netif"
+	"github.com/vigil-ha/vigil/internal/notify"
 	"github.com/vigil-ha/vigil/internal/status"
+	"github.com/vigil-ha/vigil/internal/track"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 	"github.com/vigil-ha/vigil/internal/vrrp/packet"
 	"github.com/vigil-ha/vigil/internal/vrrpnet"
@@ -38,7 +41,11 @@ type Options struct {
 	ConfigFile string
 	// StopTimeout bounds a graceful stop (handover included).
 	StopTimeout time.Duration
-	// Hooks observe the engine (notify scripts, mail, metrics). Optional.
+	// Notifier runs notify scripts and writes notify FIFOs; Mailer sends
+	// smtp_alert mail. Both optional; the engine runs and drains them.
+	Notifier *notify.Notifier
+	Mailer   *mail.Mailer
+	// Hooks observe the engine (tests, metrics). Optional.
 	Hooks Hooks
 }
 
@@ -77,6 +84,7 @@ type Engine struct {
 	bg context.Context
 	// linkWatchFailed is set when the link watcher ended with an error.
 	linkWatchFailed error
+	tr              *trackers
 }
 
 // instance is the runtime of one vrrp_instance.
@@ -90,8 +98,9 @@ type instance struct {
 	garp   *garp.Schedule
 	// held is true while the instance's VIPs are on the interfaces.
 	held bool
-	// track is the interfaces tracked and their last known state.
-	trackUp     map[string]bool
+	// primed is set once the machine has been given its initial picture.
+	primed      bool
+	deleted     bool // removed by a reload: notify DELETED, not STOP
 	linkUp      bool
 	missing     string // why the instance cannot run (interface missing), "" when it can
 	prio        int    // last priority sent to the machine
@@ -164,6 +173,7 @@ func New(spec Spec, opts Options) (*Engine, error) {
 		links:    map[string]netif.LinkInfo{},
 		pacers:   map[string]*garp.Pacer{},
 		timeline: status.NewTimeline(200),
+		tr:       newTrackers(),
 	}
 	if err := e.build(); err != nil {
 		return nil, err
@@ -218,10 +228,7 @@ func (e *Engine) newInstance(is InstanceSpec) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: instance %s: %w", is.VRRP.Name, err)
 	}
-	in := &instance{spec: is, m: m, trackUp: map[string]bool{}, prio: int(cfg.Priority)}
-	for _, t := range is.TrackInterfaces {
-		in.trackUp[t.Name] = true
-	}
+	in := &instance{spec: is, m: m, prio: int(cfg.Priority)}
 	return in, nil
 }
 
@@ -250,13 +257,8 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	e.removeStale()
 	for _, in := range e.insts {
-		e.resolveLink(in.spec.Interface)
-		for _, t := range in.spec.TrackInterfaces {
-			e.resolveLink(t.Name)
-		}
-	}
-	for _, in := range e.insts {
-		e.attach(in, &wg, bg)
+		e.resolveLinks(in)
+		in.pending = true
 	}
 	wg.Add(1)
 	go func() {
@@ -281,19 +283,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-bg.Done():
 		}
 	}()
-
-	now := time.Now()
-	for _, in := range e.insts {
-		e.prime(now, in)
-	}
-	for _, in := range e.insts {
-		if in.group == nil {
-			e.step(now, in, vrrp.Start{})
-		}
-	}
-	for _, g := range e.groups {
-		e.stepGroup(now, g, -1, vrrp.Start{})
-	}
+	notifyDone := e.startNotifiers()
+	defer notifyDone()
+	e.syncTrackers()
+	defer e.stopTrackers()
+	e.startWaiting(time.Now())
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -331,7 +325,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-timer.C:
 			e.fire(time.Now())
 		}
-		if len(e.retiring) > 0 {
+		if len(e.retiring) > 0 || e.anyPending() {
 			e.startWaiting(time.Now())
 		}
 	}
@@ -497,51 +491,22 @@ func (e *Engine) read(c *conn, wg *sync.WaitGroup, bg context.Context) {
 }
 
 // prime gives a machine its initial picture before Start: source, links,
-// faults.
+// trackers.
 func (e *Engine) prime(now time.Time, in *instance) {
 	if in.src.IsValid() && in.src != in.m.Config().Source {
 		e.step(now, in, vrrp.SourceChanged{Addr: in.src})
 	}
-	e.updateLinks(now, in)
+	in.primed = false
+	e.updateTracking(now, in)
 }
 
-// updateLinks recomputes the instance's link and tracker picture and feeds
-// changes to the machine.
-func (e *Engine) updateLinks(now time.Time, in *instance) {
-	li, ok := e.links[in.spec.Interface]
-	up := ok && li.Usable() && in.missing == ""
-	if in.spec.DontTrackPrimary && in.missing == "" {
-		up = true
-	}
-	if up != in.linkUp || now.Equal(e.started) {
-		in.linkUp = up
-		e.step(now, in, vrrp.LinkChanged{Up: up})
-	}
-	fault, why := false, ""
-	if in.missing != "" {
-		fault, why = true, in.missing
-	}
-	prio := int(in.spec.VRRP.Priority)
-	for _, t := range in.spec.TrackInterfaces {
-		tl, ok := e.links[t.Name]
-		tup := ok && tl.Usable()
-		in.trackUp[t.Name] = tup
-		switch {
-		case tup && t.Weight > 0:
-			prio += t.Weight
-		case !tup && t.Weight < 0:
-			prio += t.Weight
-		case !tup && t.Weight == 0 && !fault:
-			fault, why = true, fmt.Sprintf("tracked interface %s down", t.Name)
+// resolveLinks reads the instance's interface and tracked interfaces.
+func (e *Engine) resolveLinks(in *instance) {
+	e.resolveLink(in.spec.Interface)
+	for _, t := range in.spec.Trackers {
+		if t.Kind == track.Interface {
+			e.resolveLink(t.Name)
 		}
-	}
-	if fault != in.fault || why != in.faultWhy {
-		in.fault, in.faultWhy = fault, why
-		e.step(now, in, vrrp.FaultChanged{Fault: fault, Reason: why})
-	}
-	if prio != in.prio {
-		in.prio = prio
-		e.step(now, in, vrrp.PriorityChanged{Priority: prio})
 	}
 }
 
@@ -552,6 +517,8 @@ func (e *Engine) handle(ev any, wg *sync.WaitGroup, bg context.Context) {
 		e.receive(now, ev.c, ev.pkt)
 	case linkEvent:
 		e.linkChanged(now, ev.ev, wg, bg)
+	case trackerEvent:
+		e.trackerChanged(now, ev)
 	case linkWatchDone:
 		if ev.err != nil && !e.stopping {
 			e.linkWatchFailed = ev.err
@@ -604,9 +571,7 @@ func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGro
 				}
 			}
 		}
-		if in.spec.Interface == name || in.trackUp != nil {
-			e.updateLinks(now, in)
-		}
+		e.updateTracking(now, in)
 	}
 }
 
@@ -616,8 +581,8 @@ func (e *Engine) uses(name string) bool {
 		if in.spec.Interface == name {
 			return true
 		}
-		for _, t := range in.spec.TrackInterfaces {
-			if t.Name == name {
+		for _, t := range in.spec.Trackers {
+			if t.Kind == track.Interface && t.Name == name {
 				return true
 			}
 		}
@@ -732,6 +697,7 @@ func (e *Engine) stepGroup(now time.Time, g *group, member int, ev vrrp.Event) {
 			if gt, ok := ma.Action.(vrrp.GroupTransition); ok {
 				e.log.Info("sync group transition", "group", gt.Group, "from", gt.From, "to", gt.To, "reason", gt.Reason)
 				e.timeline.Add(status.Transition{At: now, Kind: "group", Name: gt.Group, From: gt.From.String(), To: gt.To.String(), Reason: gt.Reason})
+				e.notifyGroup(g, gt.To)
 				if h := e.opts.Hooks.GroupTransition; h != nil {
 					h(gt.Group, gt.From, gt.To, gt.Reason)
 				}
@@ -761,6 +727,7 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 		prio := int(in.m.Status().Priority)
 		e.log.Log(context.Background(), lvl, "transition", "instance", name, "from", a.From.String(), "to", a.To.String(), "priority", prio, "reason", a.Reason)
 		e.timeline.Add(status.Transition{At: now, Kind: "instance", Name: name, From: a.From.String(), To: a.To.String(), Reason: a.Reason, Priority: prio})
+		e.notifyInstance(in, a.To, prio)
 		if h := e.opts.Hooks.InstanceTransition; h != nil {
 			h(name, a.From, a.To, prio, a.Reason)
 		}
@@ -770,6 +737,7 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 		if in.garp != nil {
 			in.garp.LowerPriority(now)
 		}
+		e.notifyLowerPriority(in)
 	case vrrp.ChecksumFallback:
 		e.log.Warn("peer uses the old VRRPv3 unicast checksum; switching to it", "instance", name, "peer", a.Src)
 	case vrrp.HandoverStarted:

@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/garp"
 	"github.com/vigil-ha/vigil/internal/netif"
 	"github.com/vigil-ha/vigil/internal/status"
+	"github.com/vigil-ha/vigil/internal/track"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 	"github.com/vigil-ha/vigil/internal/vrrp/packet"
 )
@@ -306,7 +307,7 @@ func TestTrackInterfaceWeights(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		lan := &fakeLAN{}
 		sa := tutorialInstance(vrrp.StateMaster, 100)
-		sa.TrackInterfaces = []TrackInterface{{Name: "eth1", Weight: -10}}
+		sa.Trackers = []TrackRef{{Kind: track.Interface, Name: "eth1", Weight: -10}}
 		ha := newFakeHost(lan, "a", map[string]string{"eth0": "192.168.1.105/24", "eth1": "10.0.0.1/24"})
 		ea, err := New(Spec{Instances: []InstanceSpec{sa}}, Options{Net: ha})
 		if err != nil {

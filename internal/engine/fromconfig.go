@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -8,6 +9,10 @@ import (
 	"github.com/vigil-ha/vigil/internal/diag"
 	"github.com/vigil-ha/vigil/internal/garp"
 	"github.com/vigil-ha/vigil/internal/netif"
+	"github.com/vigil-ha/vigil/internal/notify"
+	"github.com/vigil-ha/vigil/internal/procwatch"
+	"github.com/vigil-ha/vigil/internal/script"
+	"github.com/vigil-ha/vigil/internal/track"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 	"github.com/vigil-ha/vigil/internal/vrrp/packet"
 )
@@ -16,22 +21,173 @@ import (
 // configuration must be free of errors (config.Load's diagnostics); what
 // FromConfig still finds wrong (a combination the state machine refuses) is
 // reported at the instance's position.
+//
+// Scripts are prepared here (resolved on the PATH, checked against
+// enable_script_security): a script that cannot run is reported at its
+// position and left out, as keepalived disables it.
 func FromConfig(c *config.Config) (Spec, diag.Diagnostics) {
 	var ds diag.Diagnostics
 	g := c.Global
 	spec := Spec{RouterID: g.RouterID, GARPInterval: g.VRRPGARPInterval, GNAInterval: g.VRRPGNAInterval}
+	sp := newScriptPreparer(g, &ds)
+
+	scripts := map[string]bool{}
+	for _, vs := range c.Scripts {
+		p := sp.prepare(vs.Script, "vrrp_script "+vs.Name)
+		if p == nil {
+			continue
+		}
+		scripts[vs.Name] = true
+		spec.Scripts = append(spec.Scripts, ScriptSpec{Name: vs.Name, Script: p, Interval: vs.Interval, Timeout: vs.Timeout, Rise: vs.Rise, Fall: vs.Fall, InitFail: vs.InitFail})
+	}
+	for _, f := range c.TrackFiles {
+		spec.Files = append(spec.Files, FileSpec{Name: f.Name, Path: f.File, InitSet: f.Init, InitValue: f.InitValue, InitOverwrite: f.InitOverwrite})
+	}
+	for _, tp := range c.TrackProcesses {
+		ps := procwatch.NewSpec(tp.Name, tp.Process)
+		ps.Params = tp.Params
+		switch tp.ParamMatch {
+		case "exact":
+			ps.ParamMatch = procwatch.MatchExact
+		case "partial":
+			ps.ParamMatch = procwatch.MatchPartial
+		case "initial":
+			ps.ParamMatch = procwatch.MatchInitial
+		}
+		ps.FullCommand = tp.FullCommand
+		ps.Quorum = uint32(max(tp.Quorum, 0))
+		if tp.QuorumMax >= 0 {
+			ps.QuorumMax = uint32(tp.QuorumMax)
+		}
+		ps.ForkDelay, ps.TerminateDelay = tp.ForkDelay, tp.TerminateDelay
+		spec.Processes = append(spec.Processes, ps)
+	}
+
+	groupOf := map[string]*config.SyncGroup{}
+	for i := range c.SyncGroups {
+		sg := &c.SyncGroups[i]
+		for _, m := range sg.Instances {
+			groupOf[m] = sg
+		}
+		spec.SyncGroups = append(spec.SyncGroups, SyncGroupSpec{
+			Name: sg.Name, Members: sg.Instances, SMTPAlert: sg.SMTPAlert,
+			Notify: sp.notifyScripts("vrrp_sync_group "+sg.Name, sg.NotifyMaster, sg.NotifyBackup, sg.NotifyFault, sg.NotifyStop, config.Command{}, sg.Notify, config.Command{}, false),
+		})
+	}
 	for _, in := range c.Instances {
 		is, err := instanceSpec(g, in)
 		if err != nil {
 			ds.Errorf(in.Pos, "vrrp_instance %s: %v", in.Name, err)
 			continue
 		}
+		sg := groupOf[in.Name]
+		is.Trackers = trackRefs(in, sg, scripts, &ds)
+		is.Notify = sp.notifyScripts("vrrp_instance "+in.Name, in.NotifyMaster, in.NotifyBackup, in.NotifyFault, in.NotifyStop, in.NotifyDeleted, in.Notify, in.NotifyMasterRxLowerPri, in.NotifyDeletedSet)
+		is.SMTPAlert = in.SMTPAlert
+		is.NotifyPriorityChanges = in.NotifyPriorityChanges
 		spec.Instances = append(spec.Instances, is)
 	}
-	for _, sg := range c.SyncGroups {
-		spec.SyncGroups = append(spec.SyncGroups, SyncGroupSpec{Name: sg.Name, Members: sg.Instances})
-	}
 	return spec, ds
+}
+
+// trackRefs collects an instance's trackers, its sync group's included.
+// keepalived: in a sync group, member trackers lose their weight (a failure
+// faults the group) unless sync_group_tracking_weight.
+func trackRefs(in config.VRRPInstance, sg *config.SyncGroup, scripts map[string]bool, ds *diag.Diagnostics) []TrackRef {
+	var refs []TrackRef
+	zero := sg != nil && !sg.TrackingWeight
+	add := func(kind track.Kind, ts []config.Tracked, group bool) {
+		for _, t := range ts {
+			if kind == track.Script && !scripts[t.Name] {
+				ds.Warnf(t.Pos, "track_script %s: the script cannot run (see above); not tracked", t.Name)
+				continue
+			}
+			w := t.Weight
+			if zero && !group && w != 0 {
+				ds.Warnf(t.Pos, "%s %s: weight %d ignored in sync group %s (set sync_group_tracking_weight to keep it)", kind, t.Name, w, sg.Name)
+				w = 0
+			}
+			refs = append(refs, TrackRef{Kind: kind, Name: t.Name, Weight: w, Reverse: t.Reverse})
+		}
+	}
+	add(track.Interface, in.TrackInterfaces, false)
+	add(track.Script, in.TrackScripts, false)
+	add(track.File, in.TrackFiles, false)
+	add(track.Process, in.TrackProcesses, false)
+	if sg != nil {
+		add(track.Interface, sg.TrackInterfaces, true)
+		add(track.Script, sg.TrackScripts, true)
+		add(track.File, sg.TrackFiles, true)
+		add(track.Process, sg.TrackProcesses, true)
+	}
+	return refs
+}
+
+// scriptPreparer prepares commands under global_defs' script policy.
+type scriptPreparer struct {
+	pol    script.Policy
+	def    script.Cred
+	defErr error
+	ds     *diag.Diagnostics
+	warned bool
+}
+
+func newScriptPreparer(g config.Global, ds *diag.Diagnostics) *scriptPreparer {
+	def, err := script.DefaultCred(g.ScriptUser, g.ScriptGroup, g.EnableScriptSecurity)
+	return &scriptPreparer{pol: script.Policy{Security: g.EnableScriptSecurity}, def: def, defErr: err, ds: ds}
+}
+
+// prepare returns the runnable script, or nil after reporting why not.
+func (sp *scriptPreparer) prepare(c config.Command, what string) *script.Prepared {
+	if !c.IsSet() {
+		return nil
+	}
+	cred := sp.def
+	if c.User != "" {
+		cr, err := script.LookupUser(c.User, c.Group)
+		if err != nil {
+			sp.ds.Errorf(c.Pos, "%s: %v", what, err)
+			return nil
+		}
+		cred = cr
+	} else if sp.defErr != nil {
+		if !sp.warned {
+			sp.ds.Errorf(c.Pos, "%s: %v", what, sp.defErr)
+			sp.warned = true
+		}
+		return nil
+	}
+	p, err := script.Prepare(script.Command{Args: c.Args, Cred: cred, Pos: c.Pos, What: what}, sp.pol)
+	if err != nil {
+		// keepalived disables a script it may not run and goes on.
+		sp.ds.Warnf(c.Pos, "%s: not run: %v", what, errMsg(err))
+		return nil
+	}
+	for _, w := range p.Warnings {
+		sp.ds.Warnf(c.Pos, "%s: %s", what, w)
+	}
+	return p
+}
+
+func errMsg(err error) string {
+	var se *script.Error
+	if errors.As(err, &se) {
+		return se.Err.Error()
+	}
+	return err.Error()
+}
+
+func (sp *scriptPreparer) notifyScripts(owner string, master, backup, fault, stop, deleted, generic, rxLower config.Command, notifyDeleted bool) notify.Scripts {
+	return notify.Scripts{
+		Master:           sp.prepare(master, "notify_master of "+owner),
+		Backup:           sp.prepare(backup, "notify_backup of "+owner),
+		Fault:            sp.prepare(fault, "notify_fault of "+owner),
+		Stop:             sp.prepare(stop, "notify_stop of "+owner),
+		Deleted:          sp.prepare(deleted, "notify_deleted of "+owner),
+		Notify:           sp.prepare(generic, "notify of "+owner),
+		MasterRxLowerPri: sp.prepare(rxLower, "notify_master_rx_lower_pri of "+owner),
+		NotifyDeleted:    notifyDeleted,
+	}
 }
 
 func instanceSpec(g config.Global, in config.VRRPInstance) (InstanceSpec, error) {
@@ -116,9 +272,6 @@ func instanceSpec(g config.Global, in config.VRRPInstance) (InstanceSpec, error)
 			return InstanceSpec{}, err
 		}
 		spec.ExcludedVIPs = append(spec.ExcludedVIPs, v)
-	}
-	for _, t := range in.TrackInterfaces {
-		spec.TrackInterfaces = append(spec.TrackInterfaces, TrackInterface{Name: t.Name, Weight: t.Weight})
 	}
 	spec.VRRP = vc
 	return spec, nil

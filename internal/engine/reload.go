@@ -138,7 +138,12 @@ func (e *Engine) apply(now time.Time, spec Spec) ([]string, error) {
 	}
 	e.spec = spec
 	for _, in := range leaving {
-		e.retire(now, in)
+		_, stays := newIDs[in.spec.VRRP.Name]
+		e.retire(now, in, !stays)
+	}
+	e.syncTrackers()
+	for _, in := range next.insts {
+		e.resolveLinks(in)
 	}
 	// New instances start now, unless an old instance of the same VRID on
 	// the same socket is still handing over: they wait for it (startWaiting).
@@ -156,8 +161,9 @@ func (e *Engine) apply(now time.Time, spec Spec) ([]string, error) {
 // retire stops an instance that left the configuration. It keeps running
 // (receiving adverts, firing timers) until its stop completes, then it
 // releases its socket.
-func (e *Engine) retire(now time.Time, in *instance) {
+func (e *Engine) retire(now time.Time, in *instance, deleted bool) {
 	e.retiring = append(e.retiring, in)
+	in.deleted = deleted
 	if in.group != nil && in.group.g != nil {
 		// Groups stop as a whole; the others of the group are retiring too.
 		if in.member == 0 {
@@ -184,10 +190,23 @@ func (e *Engine) reap() {
 	})
 }
 
+// anyPending reports whether an instance waits to start.
+func (e *Engine) anyPending() bool {
+	for _, in := range e.insts {
+		if in.pending {
+			return true
+		}
+	}
+	return false
+}
+
 // startWaiting attaches and starts the pending instances whose VRID is free.
 func (e *Engine) startWaiting(now time.Time) {
 	e.reap()
 	busy := func(in *instance) bool {
+		if e.waiting(in) {
+			return true
+		}
 		for _, r := range e.retiring {
 			if r.spec.Interface == in.spec.Interface && r.spec.IPv6 == in.spec.IPv6 && r.spec.VRRP.VRID == in.spec.VRRP.VRID {
 				return true
@@ -217,10 +236,6 @@ func (e *Engine) startWaiting(now time.Time) {
 		return
 	}
 	for _, in := range started {
-		e.resolveLink(in.spec.Interface)
-		for _, t := range in.spec.TrackInterfaces {
-			e.resolveLink(t.Name)
-		}
 		e.attach(in, e.wg, e.bg)
 		e.prime(now, in)
 	}

@@ -88,11 +88,6 @@ func (e *Engine) instanceStatus(in *instance) status.Instance {
 	if len(drops) > 0 {
 		si.Counters.Dropped = drops
 	}
-	if !in.spec.DontTrackPrimary {
-		si.Trackers = append(si.Trackers, status.Tracker{Kind: "interface", Name: in.spec.Interface, OK: in.linkUp, Detail: in.missing})
-	}
-	for _, t := range in.spec.TrackInterfaces {
-		si.Trackers = append(si.Trackers, status.Tracker{Kind: "interface", Name: t.Name, OK: in.trackUp[t.Name], Weight: t.Weight})
-	}
+	si.Trackers = e.trackerStatus(in)
 	return si
 }

@@ -7,6 +7,10 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/garp"
 	"github.com/vigil-ha/vigil/internal/netif"
+	"github.com/vigil-ha/vigil/internal/notify"
+	"github.com/vigil-ha/vigil/internal/procwatch"
+	"github.com/vigil-ha/vigil/internal/script"
+	"github.com/vigil-ha/vigil/internal/track"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 )
 
@@ -20,6 +24,28 @@ type Spec struct {
 	// GARPInterval / GNAInterval are vrrp_garp_interval / vrrp_gna_interval:
 	// the spacing of gratuitous ARPs / NAs on one interface.
 	GARPInterval, GNAInterval time.Duration
+	// The tracked objects instances refer to by name.
+	Scripts   []ScriptSpec
+	Files     []FileSpec
+	Processes []procwatch.Spec
+}
+
+// ScriptSpec is a vrrp_script, ready to run.
+type ScriptSpec struct {
+	Name              string
+	Script            *script.Prepared
+	Interval, Timeout time.Duration
+	Rise, Fall        int
+	InitFail          bool
+}
+
+// FileSpec is a track_file: the file is created with Init's value at start
+// when InitSet.
+type FileSpec struct {
+	Name, Path    string
+	InitSet       bool
+	InitValue     int
+	InitOverwrite bool
 }
 
 // InstanceSpec is one vrrp_instance.
@@ -34,25 +60,34 @@ type InstanceSpec struct {
 	Group        netip.Addr
 	VIPs         []netif.VIP // virtual_ipaddress (advertised)
 	ExcludedVIPs []netif.VIP // virtual_ipaddress_excluded (not advertised)
-	// TrackInterfaces are track_interface entries; the instance's own
-	// interface is tracked unless DontTrackPrimary.
-	TrackInterfaces  []TrackInterface
+	// Trackers are the instance's track_interface, track_script,
+	// track_file and track_process entries (its sync group's included) with
+	// their effective weights; internal/track does keepalived's arithmetic.
+	// The instance's own interface is tracked as well (weight 0: FAULT
+	// while down) unless DontTrackPrimary.
+	Trackers         []TrackRef
 	DontTrackPrimary bool
 	GARP             garp.Config
+	// Notify are the notify_* scripts; SMTPAlert sends mail on transitions.
+	Notify                notify.Scripts
+	SMTPAlert             bool
+	NotifyPriorityChanges bool
 }
 
-// TrackInterface is one track_interface line. Weight 0 puts the instance in
-// FAULT while the interface is down; another weight changes its priority
-// (see internal/track for keepalived's arithmetic).
-type TrackInterface struct {
-	Name   string
-	Weight int
+// TrackRef is one tracked object as an instance sees it.
+type TrackRef struct {
+	Kind    track.Kind
+	Name    string
+	Weight  int
+	Reverse bool
 }
 
 // SyncGroupSpec is a vrrp_sync_group.
 type SyncGroupSpec struct {
-	Name    string
-	Members []string
+	Name      string
+	Members   []string
+	Notify    notify.Scripts
+	SMTPAlert bool
 }
 
 // Equal reports whether two instance specs are the same configuration.

@@ -1,0 +1,125 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/notify"
+	"github.com/vigil-ha/vigil/internal/vrrp"
+)
+
+// startNotifiers hands the notify scripts to the Notifier and runs it and
+// the Mailer. The returned function drains the notify queues (bounded) and
+// stops both; Run calls it after the instances have stopped.
+func (e *Engine) startNotifiers() func() {
+	n, m := e.opts.Notifier, e.opts.Mailer
+	e.setNotifyScripts()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	running := 0
+	if n != nil {
+		running++
+		go func() { n.Run(ctx); done <- struct{}{} }()
+	}
+	if m != nil {
+		running++
+		go func() { m.Run(ctx); done <- struct{}{} }()
+	}
+	return func() {
+		if n != nil {
+			dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := n.Drain(dctx); err != nil {
+				e.log.Warn("notify scripts still running at exit", "err", err)
+			}
+			dcancel()
+		}
+		cancel()
+		for range running {
+			<-done
+		}
+	}
+}
+
+// setNotifyScripts registers every instance's and group's scripts.
+func (e *Engine) setNotifyScripts() {
+	n := e.opts.Notifier
+	if n == nil {
+		return
+	}
+	for _, in := range e.all() {
+		n.SetScripts(notify.Instance, in.spec.VRRP.Name, in.spec.Notify)
+	}
+	for _, g := range e.groups {
+		n.SetScripts(notify.Group, g.spec.Name, g.spec.Notify)
+	}
+}
+
+func notifyState(s vrrp.State) (notify.State, bool) {
+	switch s {
+	case vrrp.StateMaster:
+		return notify.Master, true
+	case vrrp.StateBackup:
+		return notify.Backup, true
+	case vrrp.StateFault:
+		return notify.Fault, true
+	case vrrp.StateStopped:
+		return notify.Stop, true
+	}
+	return 0, false
+}
+
+func (e *Engine) notifyInstance(in *instance, to vrrp.State, prio int) {
+	st, ok := notifyState(to)
+	if !ok {
+		return
+	}
+	if st == notify.Stop && in.deleted {
+		st = notify.Deleted
+	}
+	name := in.spec.VRRP.Name
+	if n := e.opts.Notifier; n != nil {
+		n.Notify(notify.Event{Kind: notify.Instance, Name: name, State: st, Priority: uint8(prio)})
+	}
+	if m := e.opts.Mailer; m != nil && in.spec.SMTPAlert && st != notify.Stop && st != notify.Deleted {
+		m.Instance(name, st.String())
+	}
+}
+
+func (e *Engine) notifyGroup(g *group, to vrrp.State) {
+	st, ok := notifyState(to)
+	if !ok {
+		return
+	}
+	if n := e.opts.Notifier; n != nil {
+		n.Notify(notify.Event{Kind: notify.Group, Name: g.spec.Name, State: st})
+	}
+	if m := e.opts.Mailer; m != nil && g.spec.SMTPAlert && st != notify.Stop {
+		m.Group(g.spec.Name, st.String())
+	}
+}
+
+// notifyPriority reports an effective priority change on the FIFO
+// (notify_priority_changes: MASTER_PRIORITY / BACKUP_PRIORITY lines).
+func (e *Engine) notifyPriority(in *instance) {
+	n := e.opts.Notifier
+	if n == nil || !in.spec.NotifyPriorityChanges {
+		return
+	}
+	var st notify.State
+	switch in.m.State() {
+	case vrrp.StateMaster:
+		st = notify.MasterPriority
+	case vrrp.StateBackup:
+		st = notify.BackupPriority
+	default:
+		return
+	}
+	n.Notify(notify.Event{Kind: notify.Instance, Name: in.spec.VRRP.Name, State: st, Priority: uint8(in.prio)})
+}
+
+// notifyLowerPriority runs notify_master_rx_lower_pri.
+func (e *Engine) notifyLowerPriority(in *instance) {
+	if n := e.opts.Notifier; n != nil {
+		n.Notify(notify.Event{Kind: notify.Instance, Name: in.spec.VRRP.Name, State: notify.MasterRxLowerPri, Priority: uint8(in.prio)})
+	}
+}
