@@ -4,4 +4,7 @@ go 1.26.0
 
 require github.com/vishvananda/netns v0.0.5
 
-require golang.org/x/sys v0.49.0 // indirect
+require (
+	github.com/google/go-cmp v0.7.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)
