@@ -84,8 +84,8 @@ func TestGoldenStatusFields(t *testing.T) {
 	// heartbeat.c send_local_status + ha_msg_internal.c defaults[]:
 	want := []string{
 		"t", "st", // type=status, status up/active/init
-		"dt",       // our deadtime in ms, hex
-		"protocol", // 1: flow control (acks) spoken
+		"dt",             // our deadtime in ms, hex
+		"protocol",       // 1: flow control (acks) spoken
 		"src", "srcuuid", // node name, 16-byte binary uuid
 		"seq", "hg", "ts", // sequence, generation, time (hex)
 		"ld", "ttl", // load average, hop count
