@@ -29,6 +29,9 @@ const Binary = "/usr/libexec/heartbeat/heartbeat"
 // Files are the three configuration files of a heartbeat node.
 type Files struct {
 	HaCf, HaResources, AuthKeys string
+	// Extra files, by path relative to /etc/ha.d (e.g.
+	// "resource.d/web"), written mode 0755.
+	Extra map[string]string
 }
 
 // Node is one heartbeat daemon in a lab host.
@@ -64,6 +67,15 @@ func New(t testing.TB, h *lab.Host, name string, f Files) *Node {
 	}
 	for name, body := range map[string]string{"ha.cf": f.HaCf, "haresources": f.HaResources, "authkeys": f.AuthKeys} {
 		if err := os.WriteFile(filepath.Join(etc, name), []byte(body), 0o600); err != nil {
+			t.Fatalf("hblab: %v", err)
+		}
+	}
+	for rel, body := range f.Extra {
+		p := filepath.Join(etc, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatalf("hblab: %v", err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
 			t.Fatalf("hblab: %v", err)
 		}
 	}
