@@ -553,6 +553,15 @@ func (n *Node) receive(p rxPacket) []Action {
 		return out
 	}
 	switch typ {
+	case wire.TReqNodes:
+		// heartbeat.c HBDoMsg_T_REQNODES: a heartbeat node with flow
+		// control waits for this reply before its comm is "up" (it then
+		// turns active and starts resource management).
+		var nl strings.Builder
+		for _, x := range n.cfg.Nodes {
+			nl.WriteString(x.Name + " ")
+		}
+		n.send([]wire.Field{{Name: wire.FType, Value: []byte(wire.TRepNodes)}, {Name: wire.FNodeList, Value: []byte(nl.String())}, {Name: wire.FDelNodeList, Value: []byte(" ")}}, peer)
 	case wire.TStarting:
 		out = append(out, n.m.Step(now, PeerStarting{Node: peer})...)
 	case wire.TResources:
