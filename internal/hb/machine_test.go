@@ -1,0 +1,358 @@
+package hb
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func cfgFor(self, other string, home string) MachineConfig {
+	return MachineConfig{
+		Self: self, Peers: []string{other}, Media: []string{"eth1", "eth0"},
+		Keepalive: 200 * time.Millisecond, Deadtime: time.Second, Warntime: 500 * time.Millisecond, Initdead: 2 * time.Second,
+		AutoFailback: true,
+		Groups:       []GroupSpec{{Name: "vip", Local: home == self}, {Name: "web", Local: home == self}},
+	}
+}
+
+// sim connects two machines through two media and runs resource actions
+// instantly (or failing), checking that both never hold a group while any
+// medium connects them.
+type sim struct {
+	t       *testing.T
+	now     time.Time
+	m       map[string]*Machine
+	up      map[string]bool // machine running
+	cut     [2]bool         // medium cut
+	fail    map[string]bool // node/group whose acquire fails
+	holder  map[string]map[string]bool
+	log     []string
+	stopped map[string]bool
+	queue   []func()
+	grace   time.Time // a healed partition settles until then
+}
+
+func newSim(t *testing.T, a, b MachineConfig) *sim {
+	s := &sim{t: t, now: t0, m: map[string]*Machine{a.Self: NewMachine(a), b.Self: NewMachine(b)},
+		up: map[string]bool{}, fail: map[string]bool{}, holder: map[string]map[string]bool{a.Self: {}, b.Self: {}}, stopped: map[string]bool{}}
+	return s
+}
+
+func (s *sim) other(n string) string {
+	for k := range s.m {
+		if k != n {
+			return k
+		}
+	}
+	return ""
+}
+
+func (s *sim) connected() bool { return !s.cut[0] || !s.cut[1] }
+
+func (s *sim) step(n string, ev Event) {
+	if !s.up[n] {
+		if _, ok := ev.(Start); !ok {
+			return
+		}
+		s.up[n] = true
+	}
+	for _, a := range s.m[n].Step(s.now, ev) {
+		s.exec(n, a)
+	}
+}
+
+func (s *sim) deliver(from string, ev Event, status NodeStatus) {
+	to := s.other(from)
+	for i := range 2 {
+		if s.cut[i] {
+			continue
+		}
+		i := i
+		s.queue = append(s.queue, func() { s.step(to, Heard{Node: from, Medium: i, Status: status, PingUp: -1}) })
+	}
+	if ev != nil && s.connected() {
+		s.queue = append(s.queue, func() { s.step(to, ev) })
+	}
+}
+
+func (s *sim) exec(n string, a Action) {
+	switch a := a.(type) {
+	case SendStatus:
+		s.deliver(n, nil, a.Status)
+	case SendStarting:
+		s.deliver(n, PeerStarting{Node: n}, "")
+	case SendResources:
+		s.deliver(n, PeerResources{Node: n, Holds: a.Holds, Stable: a.Stable, HasStable: true, Info: a.Info}, "")
+	case SendAsk:
+		s.deliver(n, AskResources{Node: n, Info: a.Info, Rsc: a.Rsc}, "")
+	case SendShutdone:
+		s.deliver(n, PeerShutdone{Node: n}, "")
+	case Acquire:
+		var err error
+		if s.fail[n+"/"+a.Group] {
+			err = errors.New("start failed")
+		} else {
+			s.holder[n][a.Group] = true
+		}
+		s.log = append(s.log, fmt.Sprintf("%v %s acquire %s", s.now.Sub(t0), n, a.Group))
+		s.queue = append(s.queue, func() { s.step(n, Done{Group: a.Group, Acquire: true, Err: err}) })
+	case Release:
+		delete(s.holder[n], a.Group)
+		s.log = append(s.log, fmt.Sprintf("%v %s release %s", s.now.Sub(t0), n, a.Group))
+		s.queue = append(s.queue, func() { s.step(n, Done{Group: a.Group}) })
+	case Stopped:
+		s.stopped[n] = true
+		s.up[n] = false
+	}
+}
+
+func (s *sim) drain() {
+	for len(s.queue) > 0 {
+		f := s.queue[0]
+		s.queue = s.queue[1:]
+		f()
+		s.check()
+	}
+}
+
+func (s *sim) check() {
+	if !s.connected() || s.now.Before(s.grace) {
+		return
+	}
+	for _, g := range []string{"vip", "web"} {
+		n := 0
+		for node, h := range s.holder {
+			if h[g] && s.up[node] {
+				n++
+			}
+		}
+		if n > 1 {
+			s.t.Fatalf("%v: both nodes hold %s while connected\n%s", s.now.Sub(t0), g, strings.Join(s.log, "\n"))
+		}
+	}
+}
+
+// run advances time in 50 ms steps for d, ticking machines at their deadlines.
+func (s *sim) run(d time.Duration) {
+	end := s.now.Add(d)
+	for s.now.Before(end) {
+		s.now = s.now.Add(50 * time.Millisecond)
+		for n, m := range s.m {
+			if s.up[n] {
+				if dl := m.Deadline(); !dl.IsZero() && !s.now.Before(dl) {
+					s.step(n, Tick{})
+				}
+			}
+		}
+		s.drain()
+	}
+}
+
+func (s *sim) holds(n string) string {
+	var g []string
+	for _, x := range []string{"vip", "web"} {
+		if s.holder[n][x] {
+			g = append(g, x)
+		}
+	}
+	return strings.Join(g, ",")
+}
+
+func (s *sim) want(t *testing.T, what string, a, b string) {
+	t.Helper()
+	if got := [2]string{s.holds("ha1"), s.holds("ha2")}; got != [2]string{a, b} {
+		t.Fatalf("%s: ha1 holds %q ha2 holds %q, want %q %q\n%s", what, got[0], got[1], a, b, strings.Join(s.log, "\n"))
+	}
+}
+
+func pair(t *testing.T, autoFailback bool) *sim {
+	a, b := cfgFor("ha1", "ha2", "ha1"), cfgFor("ha2", "ha1", "ha1")
+	a.AutoFailback, b.AutoFailback = autoFailback, autoFailback
+	s := newSim(t, a, b)
+	s.step("ha1", Start{})
+	s.step("ha2", Start{})
+	s.drain()
+	s.run(2 * time.Second)
+	s.want(t, "after start", "vip,web", "")
+	return s
+}
+
+// hb_resource.c: both nodes start together; after RQSTDELAY each takes its
+// local resources, in haresources order.
+func TestBothStartHomeTakesLocal(t *testing.T) {
+	s := pair(t, true)
+	if diff := cmp.Diff([]string{"1s ha1 acquire vip", "1s ha1 acquire web"}, s.log); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// mach_down: the peer silent on every medium for deadtime is dead; the
+// survivor takes everything within deadtime + one keepalive.
+func TestPeerDeadTakeover(t *testing.T) {
+	s := pair(t, true)
+	s.up["ha1"] = false // kill -9 (power off: its addresses go with it)
+	s.holder["ha1"] = map[string]bool{}
+	s.log = nil
+	s.run(1500 * time.Millisecond)
+	s.want(t, "ha1 dead", "", "vip,web")
+	if s.m["ha2"].PeerStatus("ha1") != StatusDead {
+		t.Fatal("ha1 not dead")
+	}
+	var took time.Duration
+	fmt.Sscanf(strings.Fields(s.log[0])[0], "%v", &took)
+	d, _ := time.ParseDuration(strings.Fields(s.log[0])[0])
+	if d-2*time.Second > 1200*time.Millisecond {
+		t.Errorf("takeover %v after death, want <= deadtime+keepalive", d-2*time.Second)
+	}
+}
+
+// One medium cut: the other still carries heartbeats, nothing moves.
+func TestOneMediumCutNoTakeover(t *testing.T) {
+	s := pair(t, true)
+	s.cut[0] = true
+	s.run(3 * time.Second)
+	s.want(t, "eth1 cut", "vip,web", "")
+	ps := s.m["ha2"].Peers()[0]
+	if ps.Status != StatusActive || ps.Links[0].Up || !ps.Links[1].Up {
+		t.Errorf("peer state %+v", ps)
+	}
+}
+
+// Full partition: both hold (heartbeat's split brain); on heal the node
+// that is not home releases.
+func TestPartitionHeals(t *testing.T) {
+	s := pair(t, true)
+	s.cut = [2]bool{true, true}
+	s.run(2 * time.Second)
+	s.want(t, "partitioned", "vip,web", "vip,web")
+	// heartbeat itself restarts after a healed partition; vigil lets the
+	// node that is not home release within a status round.
+	s.cut = [2]bool{false, false}
+	s.grace = s.now.Add(500 * time.Millisecond)
+	s.run(2 * time.Second)
+	s.want(t, "healed", "vip,web", "")
+}
+
+// Graceful stop: release, t=shutdone, the peer takes over at once (no
+// deadtime wait); auto_failback on returns the group when ha1 restarts.
+func TestGracefulStopAndAutoFailback(t *testing.T) {
+	s := pair(t, true)
+	s.log = nil
+	s.step("ha1", Stop{})
+	s.drain()
+	if !s.stopped["ha1"] {
+		t.Fatal("ha1 did not stop")
+	}
+	s.want(t, "ha1 stopped", "", "vip,web")
+	want := []string{"2s ha1 release web", "2s ha1 release vip", "2s ha2 acquire vip", "2s ha2 acquire web"}
+	if diff := cmp.Diff(want, s.log); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	s.m["ha1"] = NewMachine(cfgFor("ha1", "ha2", "ha1"))
+	s.step("ha1", Start{})
+	s.drain()
+	s.run(2 * time.Second)
+	s.want(t, "auto_failback", "vip,web", "")
+}
+
+// auto_failback off: the group stays where it is when its home returns.
+func TestNoAutoFailback(t *testing.T) {
+	s := pair(t, false)
+	s.step("ha1", Stop{})
+	s.drain()
+	c := cfgFor("ha1", "ha2", "ha1")
+	c.AutoFailback = false
+	s.m["ha1"] = NewMachine(c)
+	s.step("ha1", Start{})
+	s.drain()
+	s.run(3 * time.Second)
+	s.want(t, "home back, no failback", "", "vip,web")
+}
+
+// A resource that fails to start: the node releases the group and the
+// peer takes it through the standby exchange.
+func TestFailedStartHandsOver(t *testing.T) {
+	a, b := cfgFor("ha1", "ha2", "ha1"), cfgFor("ha2", "ha1", "ha1")
+	s := newSim(t, a, b)
+	s.fail["ha1/web"] = true
+	s.step("ha1", Start{})
+	s.step("ha2", Start{})
+	s.drain()
+	s.run(3 * time.Second)
+	s.want(t, "web failed on ha1", "", "vip,web")
+}
+
+// ipfail: the holder reaching fewer ping nodes hands over; the group
+// comes back (auto_failback) once ha1 reaches them again.
+func TestIpfail(t *testing.T) {
+	a, b := cfgFor("ha1", "ha2", "ha1"), cfgFor("ha2", "ha1", "ha1")
+	a.PingNodes, b.PingNodes = 1, 1
+	s := newSim(t, a, b)
+	s.step("ha1", Start{})
+	s.step("ha2", Start{})
+	// Ping counts travel in status messages (Heard.PingUp) in the real
+	// runtime; the sim tells each machine directly.
+	tell := func(n string, up int) {
+		s.step(n, PingChanged{Up: up})
+		s.step(s.other(n), Heard{Node: n, Medium: 0, PingUp: up})
+		s.drain()
+	}
+	tell("ha1", 1)
+	tell("ha2", 1)
+	s.run(2 * time.Second)
+	s.want(t, "start", "vip,web", "")
+	tell("ha1", 0)
+	s.run(time.Second)
+	s.want(t, "ha1 lost its ping node", "", "vip,web")
+	tell("ha1", 1)
+	s.run(time.Second)
+	s.want(t, "ha1 reaches it again", "vip,web", "")
+}
+
+// initdead: a peer never heard is declared dead only after initdead.
+func TestInitdead(t *testing.T) {
+	m := NewMachine(cfgFor("ha2", "ha1", "ha1"))
+	m.Step(t0, Start{})
+	if got := m.Step(t0.Add(1900*time.Millisecond), Tick{}); hasAcquire(got) {
+		t.Fatalf("acquired before initdead: %v", got)
+	}
+	got := m.Step(t0.Add(2*time.Second), Tick{})
+	if !hasAcquire(got) || m.PeerStatus("ha1") != StatusDead {
+		t.Fatalf("at initdead: %v status %v", got, m.PeerStatus("ha1"))
+	}
+}
+
+// warntime: a heartbeat later than warntime is logged (HBDoMsg_T_STATUS).
+func TestWarntime(t *testing.T) {
+	m := NewMachine(cfgFor("ha2", "ha1", "ha1"))
+	m.Step(t0, Start{})
+	m.Step(t0, Heard{Node: "ha1", Medium: 0, Status: StatusActive, PingUp: -1})
+	got := m.Step(t0.Add(700*time.Millisecond), Heard{Node: "ha1", Medium: 0, Status: StatusActive, PingUp: -1})
+	want := []Action{Log{Warn: true, Msg: "Late heartbeat: Node ha1: interval 700 ms"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func hasAcquire(as []Action) bool {
+	for _, a := range as {
+		if _, ok := a.(Acquire); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func TestRscMirror(t *testing.T) {
+	for in, want := range map[Rsc]Rsc{RscNone: RscNone, RscLocal: RscForeign, RscForeign: RscLocal, RscAll: RscAll} {
+		if in.mirror() != want {
+			t.Errorf("%v.mirror() = %v", in, in.mirror())
+		}
+	}
+}

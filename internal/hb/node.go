@@ -1,0 +1,658 @@
+package hb
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/diag"
+	"github.com/vigil-ha/vigil/internal/hb/hbconf"
+	"github.com/vigil-ha/vigil/internal/hb/resource"
+	"github.com/vigil-ha/vigil/internal/hb/wire"
+	"golang.org/x/net/icmp"
+)
+
+// Config is a heartbeat configuration (ha.cf, haresources, authkeys).
+type Config = hbconf.Config
+
+// Load reads and checks the heartbeat configuration in dir (for `vigil
+// check --ha-dir`).
+func Load(dir string) (*Config, diag.Diagnostics) { return hbconf.Load(dir) }
+
+// Options configure a Node.
+type Options struct {
+	Config *Config
+	// NodeName is this node's name; "" means `uname -n`, as heartbeat.
+	NodeName string
+	Log      *slog.Logger
+	// Addrs and ARP default to resource.IPCommand and resource.RawARP.
+	Addrs resource.AddressManager
+	ARP   resource.Announcer
+	// Run runs resource scripts (default os/exec).
+	Run resource.Runner
+	// InitDir is where LSB scripts live (default /etc/init.d).
+	InitDir string
+	// StatusFile, when set, receives the JSON status snapshot after every
+	// change and keepalive (written atomically).
+	StatusFile string
+	// StopTimeout bounds the graceful stop (release + goodbye); default 2 min.
+	StopTimeout time.Duration
+}
+
+// Node is a running heartbeat-compatible cluster member.
+//
+// Concurrency: Run is called once; Status may be called from any goroutine.
+type Node struct {
+	opts   Options
+	cfg    *Config
+	self   string
+	uuid   [16]byte
+	gen    uint64
+	auth   *wire.Auth
+	log    *slog.Logger
+	m      *Machine
+	groups map[string]*resource.Group
+	order  []string
+
+	// owned by Run's goroutine
+	seq     uint64
+	hist    map[uint64][]byte
+	track   map[string]*seqTrack
+	media   []*medium
+	uuids   map[string][]byte
+	pingUp  int
+	pingAll map[netip.Addr]time.Time
+
+	mu     sync.Mutex
+	status Status
+	drops  map[string]uint64
+}
+
+type seqTrack struct {
+	gen     uint64
+	last    uint64
+	missing map[uint64]bool
+}
+
+// Status is the node's snapshot.
+type Status struct {
+	Node       string            `json:"node"`
+	Status     NodeStatus        `json:"status"`
+	Generation uint64            `json:"generation"`
+	Peers      []PeerState       `json:"peers"`
+	Groups     []GroupStatus     `json:"groups"`
+	PingUp     int               `json:"ping_up"`
+	PingNodes  []PingStatus      `json:"ping_nodes,omitempty"`
+	Drops      map[string]uint64 `json:"drops,omitempty"`
+	Stopped    bool              `json:"stopped,omitempty"`
+}
+
+// GroupStatus says where a group runs.
+type GroupStatus struct {
+	GroupState
+	Home  string `json:"home"`
+	Owner string `json:"owner"` // node that holds it, as far as we know; "" = nobody
+}
+
+// PingStatus is one ping node.
+type PingStatus struct {
+	Addr      netip.Addr `json:"addr"`
+	LastReply time.Time  `json:"last_reply,omitzero"`
+}
+
+// NewNode checks the configuration and builds the node; it starts nothing.
+func NewNode(o Options) (*Node, error) {
+	c := o.Config
+	if c == nil || c.Auth == nil {
+		return nil, errors.New("hb: configuration without usable authkeys")
+	}
+	self := o.NodeName
+	if self == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("hb: hostname: %w", err)
+		}
+		self = h
+	}
+	var me string
+	var peers []string
+	for _, n := range c.Nodes {
+		if strings.EqualFold(n.Name, self) {
+			me = n.Name
+		} else {
+			peers = append(peers, n.Name)
+		}
+	}
+	if me == "" {
+		return nil, fmt.Errorf("hb: this node %q is not a `node` in ha.cf (nodes: %s); heartbeat names nodes by `uname -n`", self, strings.Join(c.NodeNames(), ", "))
+	}
+	if len(c.Groups) > 0 && len(peers) != 1 {
+		return nil, fmt.Errorf("hb: haresources needs exactly two nodes (have %d): heartbeat's resource groups are a two-node protocol", len(peers)+1)
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.Addrs == nil {
+		o.Addrs = resource.IPCommand{Run: o.Run}
+	}
+	if o.ARP == nil {
+		o.ARP = resource.RawARP{Count: 5, Interval: 200 * time.Millisecond}
+	}
+	if o.InitDir == "" {
+		o.InitDir = "/etc/init.d"
+	}
+	if o.StopTimeout == 0 {
+		o.StopTimeout = 2 * time.Minute
+	}
+	env := &resource.Env{Addrs: o.Addrs, ARP: o.ARP, Run: o.Run, HaDir: c.Dir, InitDir: o.InitDir, Log: log}
+	if _, err := os.Stat("/run/systemd/system"); err == nil {
+		if p, err := execLookPath("systemctl"); err == nil {
+			env.Systemctl = p
+		}
+	}
+	n := &Node{opts: o, cfg: c, self: me, log: log, groups: map[string]*resource.Group{}, drops: map[string]uint64{},
+		hist: map[uint64][]byte{}, track: map[string]*seqTrack{}, uuids: map[string][]byte{}, pingUp: -1}
+	n.auth = &wire.Auth{Active: c.Auth.Active, Methods: map[int]wire.Method{}}
+	for k, v := range c.Auth.Methods {
+		n.auth.Methods[k] = wire.Method{Type: v.Type, Key: v.Key}
+	}
+	// A stable uuid per node name, so heartbeat's host cache stays valid
+	// across vigil restarts.
+	n.uuid = md5.Sum([]byte("vigil-hb-node:" + me))
+	n.uuid[6] = n.uuid[6]&0x0f | 0x30
+	n.uuid[8] = n.uuid[8]&0x3f | 0x80
+	mc := MachineConfig{Self: me, Peers: peers, Keepalive: c.Keepalive, Deadtime: c.Deadtime, Warntime: c.Warntime, Initdead: c.Initdead,
+		AutoFailback: c.AutoFailback != "off", PingNodes: len(c.PingNodes) + len(c.PingGroups)}
+	for _, m := range c.Media {
+		mc.Media = append(mc.Media, string(m.Kind)+" "+m.Dev)
+	}
+	for _, g := range c.Groups {
+		rg, err := resource.NewGroup(g, env)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := n.groups[rg.Name]; dup {
+			return nil, fmt.Errorf("hb: two groups named %s", rg.Name)
+		}
+		n.groups[rg.Name] = rg
+		n.order = append(n.order, rg.Name)
+		mc.Groups = append(mc.Groups, GroupSpec{Name: rg.Name, Local: strings.EqualFold(g.Node, me)})
+	}
+	n.m = NewMachine(mc)
+	return n, nil
+}
+
+type rxPacket struct {
+	data  []byte
+	media []int
+	from  netip.AddrPort
+}
+
+type rscOp struct {
+	group   string
+	acquire bool
+}
+
+// Run runs the node until ctx ends, then stops gracefully: it releases its
+// groups (in reverse order), tells the peer (t=resource info=shutdown,
+// t=shutdone) and returns once every goroutine it started has exited.
+func (n *Node) Run(ctx context.Context) error {
+	n.gen = uint64(time.Now().Unix()) // heartbeat's hbgenmethod "time"
+	media, listeners, err := openMedia(ctx, n.cfg.Media)
+	if err != nil {
+		return err
+	}
+	n.media = media
+	var wg sync.WaitGroup
+	rx := make(chan rxPacket, 64)
+	for _, l := range listeners {
+		wg.Add(1)
+		go func(l *listener) {
+			defer wg.Done()
+			buf := make([]byte, wire.MaxMsg+1)
+			for {
+				k, from, err := l.conn.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					return
+				}
+				rx <- rxPacket{data: append([]byte(nil), buf[:k]...), media: l.media, from: from}
+			}
+		}(l)
+	}
+	pingCtx, stopPing := context.WithCancel(context.Background())
+	pingCh := make(chan int, 4)
+	if len(n.cfg.PingNodes)+len(n.cfg.PingGroups) > 0 {
+		conn, err := icmp.ListenPacket("ip4:icmp", "0.0.0.0")
+		if err != nil {
+			n.closeAll(media, listeners)
+			stopPing()
+			return fmt.Errorf("hb: ping socket: %w", err)
+		}
+		p := &pinger{interval: n.cfg.Keepalive, deadping: n.cfg.Deadping, id: newPingID()}
+		for _, pn := range n.cfg.PingNodes {
+			p.nodes = append(p.nodes, pn.Addr)
+		}
+		for _, g := range n.cfg.PingGroups {
+			p.groups = append(p.groups, g.Addrs)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.run(pingCtx, conn, pingCh, func(m map[netip.Addr]time.Time) {
+				n.mu.Lock()
+				n.pingAll = m
+				n.mu.Unlock()
+			})
+		}()
+	}
+	ops := make(chan rscOp, 64)
+	dones := make(chan Done, 64)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for op := range ops {
+			g := n.groups[op.group]
+			var err error
+			if op.acquire {
+				n.log.Info("acquiring resource group", "group", op.group)
+				err = g.Start(context.Background())
+			} else {
+				n.log.Info("releasing resource group", "group", op.group)
+				err = g.Stop(context.Background())
+			}
+			if err != nil {
+				n.log.Error("resource group", "group", op.group, "acquire", op.acquire, "err", err)
+			}
+			dones <- Done{Group: op.group, Acquire: op.acquire, Err: err}
+		}
+	}()
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	stopped := false
+	var stopDeadline <-chan time.Time
+	apply := func(as []Action) {
+		for _, a := range as {
+			switch a := a.(type) {
+			case SendStatus:
+				f := []wire.Field{{Name: wire.FType, Value: []byte(wire.TStatus)}, {Name: wire.FStatus, Value: []byte(a.Status)},
+					{Name: wire.FDeadtime, Value: []byte(strconv.FormatInt(n.cfg.Deadtime.Milliseconds(), 16))}, {Name: wire.FProtocol, Value: []byte("1")}}
+				if n.pingUp >= 0 {
+					f = append(f, wire.Field{Name: FieldPingUp, Value: []byte(strconv.Itoa(n.pingUp))})
+				}
+				n.send(f, "")
+			case SendStarting:
+				n.send([]wire.Field{{Name: wire.FType, Value: []byte(wire.TStarting)}}, "")
+			case SendResources:
+				f := []wire.Field{{Name: wire.FType, Value: []byte(wire.TResources)}, {Name: wire.FRsc, Value: []byte(a.Holds.String())},
+					{Name: wire.FRType, Value: []byte("full")}, {Name: wire.FStable, Value: []byte(map[bool]string{true: "1", false: "0"}[a.Stable])}}
+				if a.Info != "" {
+					f = append(f, wire.Field{Name: wire.FComment, Value: []byte(a.Info)})
+				}
+				n.send(f, "")
+			case SendAsk:
+				n.send([]wire.Field{{Name: wire.FType, Value: []byte(wire.TAskResources)}, {Name: wire.FRsc, Value: []byte(a.Rsc.String())}, {Name: wire.FComment, Value: []byte(a.Info)}}, "")
+			case SendShutdone:
+				n.send([]wire.Field{{Name: wire.FType, Value: []byte(wire.TShutdone)}}, "")
+			case Acquire:
+				ops <- rscOp{group: a.Group, acquire: true}
+			case Release:
+				ops <- rscOp{group: a.Group}
+			case NodeChanged:
+				n.log.Info("node status", "node", a.Node, "status", a.Status)
+			case LinkChanged:
+				n.log.Info("link", "node", a.Node, "medium", a.Medium, "up", a.Up)
+			case Log:
+				if a.Warn {
+					n.log.Warn(a.Msg)
+				} else {
+					n.log.Info(a.Msg)
+				}
+			case Stopped:
+				stopped = true
+			}
+		}
+		n.snapshot(stopped)
+	}
+	apply(n.m.Step(time.Now(), Start{}))
+	done := ctx.Done()
+	for !stopped {
+		if d := n.m.Deadline(); !d.IsZero() {
+			timer.Reset(time.Until(d))
+		}
+		select {
+		case <-done:
+			done = nil
+			stopDeadline = time.After(n.opts.StopTimeout)
+			n.log.Info("stopping: releasing resources")
+			apply(n.m.Step(time.Now(), Stop{}))
+		case <-stopDeadline:
+			n.log.Error("graceful stop timed out")
+			stopped = true
+		case <-timer.C:
+			apply(n.m.Step(time.Now(), Tick{}))
+		case p := <-rx:
+			apply(n.receive(p))
+		case c := <-pingCh:
+			n.pingUp = c
+			apply(n.m.Step(time.Now(), PingChanged{Up: c}))
+		case d := <-dones:
+			apply(n.m.Step(time.Now(), d))
+		}
+	}
+	n.snapshot(true)
+	stopPing()
+	close(ops)
+	n.closeAll(media, listeners)
+	go func() {
+		for range rx {
+		}
+	}()
+	go func() {
+		for range dones {
+		}
+	}()
+	wg.Wait()
+	return nil
+}
+
+// FieldPingUp is vigil's extra status field: how many ping nodes/groups
+// the sender reaches (heartbeat ignores unknown fields), for ipfail between
+// vigil nodes.
+const FieldPingUp = "vigil_ping"
+
+func (n *Node) closeAll(ms []*medium, ls []*listener) {
+	for _, m := range ms {
+		m.conn.Close()
+	}
+	for _, l := range ls {
+		l.conn.Close()
+	}
+}
+
+func (n *Node) drop(reason string) {
+	n.mu.Lock()
+	n.drops[reason]++
+	c := n.drops[reason]
+	n.mu.Unlock()
+	if c&(c-1) == 0 { // rate-limited: 1, 2, 4, 8, ...
+		n.log.Warn("dropped heartbeat packet", "reason", reason, "count", c)
+	}
+}
+
+// send signs a message as heartbeat's add_control_msg_fields +
+// msg2wirefmt do and sends it on every medium. dest names one node (NS_
+// messages); seq'd messages are kept for retransmission.
+func (n *Node) send(fields []wire.Field, dest string) {
+	m := &wire.Message{Fields: append([]wire.Field(nil), fields...)}
+	typ := m.Value(wire.FType)
+	noseq := strings.HasPrefix(typ, wire.NoSeqPrefix)
+	if dest != "" {
+		m.Set(wire.FTo, dest)
+		if u, ok := n.uuids[dest]; ok {
+			m.SetBinary(wire.FToUUID, u)
+		}
+	}
+	m.Set(wire.FOrig, n.self)
+	m.SetBinary(wire.FOrigUUID, n.uuid[:])
+	var seq uint64
+	if !noseq {
+		n.seq++
+		seq = n.seq
+		m.Set(wire.FSeq, strconv.FormatUint(seq, 16))
+	}
+	m.Set(wire.FGen, strconv.FormatUint(n.gen, 16))
+	m.Set(wire.FTime, strconv.FormatInt(time.Now().Unix(), 16))
+	if !noseq {
+		m.Set(wire.FLoad, loadavg())
+	}
+	m.Set(wire.FTTL, "3")
+	b, err := wire.Marshal(m, n.auth)
+	if err != nil {
+		n.log.Error("cannot encode heartbeat message", "type", typ, "err", err)
+		return
+	}
+	if !noseq {
+		n.hist[seq] = b
+		delete(n.hist, seq-200) // heartbeat keeps MAXMSGHIST (200)
+	}
+	n.transmit(b)
+}
+
+func (n *Node) transmit(b []byte) {
+	for _, md := range n.media {
+		if _, err := md.conn.WriteToUDP(b, md.dst); err != nil {
+			n.drop("send-" + md.cfg.Dev)
+		}
+	}
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "0.00 0.00 0.00 1/1 1"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// receive authenticates and dispatches one packet (heartbeat.c
+// process_clustermsg / should_drop_message).
+func (n *Node) receive(p rxPacket) []Action {
+	pk, err := wire.Parse(p.data)
+	if err != nil {
+		n.drop("malformed")
+		return nil
+	}
+	if err := wire.Verify(pk, n.auth); err != nil {
+		n.drop("auth")
+		return nil
+	}
+	msg := &pk.Msg
+	from := msg.Value(wire.FOrig)
+	typ := msg.Value(wire.FType)
+	if from == "" || typ == "" {
+		n.drop("no-src-or-type")
+		return nil
+	}
+	if strings.EqualFold(from, n.self) {
+		return nil // our own broadcast/multicast
+	}
+	var peer string
+	for _, x := range n.cfg.Nodes {
+		if strings.EqualFold(x.Name, from) {
+			peer = x.Name
+		}
+	}
+	if peer == "" {
+		n.drop("unknown-node")
+		return nil
+	}
+	if u, ok := msg.Get(wire.FOrigUUID); ok && len(u) == 16 {
+		n.uuids[peer] = []byte(u)
+	}
+	now := time.Now()
+	dest := msg.Value(wire.FTo)
+	toUs := dest == "" || strings.EqualFold(dest, n.self)
+	var out []Action
+	heard := func(status NodeStatus) {
+		ping := -1
+		if v, ok := msg.Get(FieldPingUp); ok {
+			if k, err := strconv.Atoi(v); err == nil {
+				ping = k
+			}
+		}
+		for _, md := range p.media {
+			out = append(out, n.m.Step(now, Heard{Node: peer, Medium: md, Status: status, PingUp: ping})...)
+		}
+	}
+	if strings.HasPrefix(typ, wire.NoSeqPrefix) {
+		heard("")
+		if typ == wire.TRexmit && toUs {
+			n.retransmit(peer, msg)
+		}
+		return out
+	}
+	seq, ok1 := msg.Hex(wire.FSeq)
+	gen, _ := msg.Hex(wire.FGen)
+	if !ok1 || seq == 0 {
+		n.drop("bad-seq")
+		return nil
+	}
+	t := n.track[peer]
+	if t == nil {
+		t = &seqTrack{missing: map[uint64]bool{}}
+		n.track[peer] = t
+	}
+	fresh := false
+	switch {
+	case gen < t.gen:
+		n.drop("replay")
+		return nil
+	case gen > t.gen:
+		// heartbeat restarted on that node: sequence starts over.
+		t.gen, t.last, t.missing = gen, seq, map[uint64]bool{}
+		fresh = true
+	case seq == t.last+1:
+		t.last, fresh = seq, true
+	case seq > t.last+1:
+		// lost packets: ask for them (heartbeat request_msg_rexmit).
+		if seq-t.last-1 <= 100 {
+			for k := t.last + 1; k < seq; k++ {
+				t.missing[k] = true
+			}
+			n.send([]wire.Field{{Name: wire.FType, Value: []byte(wire.TRexmit)}, {Name: wire.FFirstSeq, Value: []byte(strconv.FormatUint(t.last+1, 16))}, {Name: wire.FLastSeq, Value: []byte(strconv.FormatUint(seq-1, 16))}}, peer)
+		}
+		t.last, fresh = seq, true
+	case t.missing[seq]:
+		delete(t.missing, seq)
+		fresh = true
+	}
+	if fresh && seq%10 == 0 {
+		// heartbeat.c send_ack_if_needed: flow-control acks every
+		// ACK_MSG_DIV (10) messages.
+		n.send([]wire.Field{{Name: wire.FType, Value: []byte(wire.TAck)}, {Name: wire.FAckSeq, Value: []byte(strconv.FormatUint(seq, 16))}}, peer)
+	}
+	if typ == wire.TStatus {
+		heard(NodeStatus(msg.Value(wire.FStatus)))
+		return out
+	}
+	heard("")
+	if !fresh || !toUs {
+		return out
+	}
+	switch typ {
+	case wire.TReqNodes:
+		// heartbeat.c HBDoMsg_T_REQNODES: a heartbeat node with flow
+		// control waits for this reply before its comm is "up" (it then
+		// turns active and starts resource management).
+		var nl strings.Builder
+		for _, x := range n.cfg.Nodes {
+			nl.WriteString(x.Name + " ")
+		}
+		n.send([]wire.Field{{Name: wire.FType, Value: []byte(wire.TRepNodes)}, {Name: wire.FNodeList, Value: []byte(nl.String())}, {Name: wire.FDelNodeList, Value: []byte(" ")}}, peer)
+	case wire.TStarting:
+		out = append(out, n.m.Step(now, PeerStarting{Node: peer})...)
+	case wire.TResources:
+		r, ok := ParseRsc(msg.Value(wire.FRsc))
+		if !ok {
+			n.drop("bad-rsc_hold")
+			return out
+		}
+		st, has := msg.Get(wire.FStable)
+		out = append(out, n.m.Step(now, PeerResources{Node: peer, Holds: r, Stable: st == "1", HasStable: has, Info: msg.Value(wire.FComment)})...)
+	case wire.TAskResources:
+		r, ok := ParseRsc(msg.Value(wire.FRsc))
+		if !ok {
+			r = RscAll
+		}
+		out = append(out, n.m.Step(now, AskResources{Node: peer, Info: msg.Value(wire.FComment), Rsc: r})...)
+	case wire.TShutdone:
+		out = append(out, n.m.Step(now, PeerShutdone{Node: peer})...)
+	}
+	return out
+}
+
+// retransmit answers NS_rexmit from our history, or NS_nak_rexmit
+// (heartbeat.c process_rexmit / nak_rexmit).
+func (n *Node) retransmit(peer string, msg *wire.Message) {
+	first, ok1 := msg.Hex(wire.FFirstSeq)
+	last, ok2 := msg.Hex(wire.FLastSeq)
+	if !ok1 || !ok2 || last < first || last-first > 200 {
+		n.drop("bad-rexmit")
+		return
+	}
+	for s := first; s <= last; s++ {
+		if b, ok := n.hist[s]; ok {
+			n.transmit(b)
+			continue
+		}
+		n.send([]wire.Field{{Name: wire.FType, Value: []byte(wire.TNakRexmit)}, {Name: wire.FFirstSeq, Value: []byte(strconv.FormatUint(s, 16))}}, peer)
+	}
+}
+
+func (n *Node) snapshot(stopped bool) {
+	st := Status{Node: n.self, Generation: n.gen, Peers: n.m.Peers(), PingUp: n.pingUp, Stopped: stopped}
+	switch n.m.ph {
+	case phaseStarting:
+		st.Status = StatusUp
+	case phaseStable, phaseStopping:
+		st.Status = StatusActive
+	default:
+		st.Status = StatusDead
+	}
+	var peer *PeerState
+	if len(st.Peers) > 0 {
+		peer = &st.Peers[0]
+	}
+	for i, g := range n.m.Groups() {
+		gs := GroupStatus{GroupState: g, Home: n.cfg.Groups[i].Node}
+		switch {
+		case g.Held:
+			gs.Owner = n.self
+		case peer != nil && peer.Status != StatusDead:
+			if r, _ := ParseRsc(peer.Holds); r.mirror()&class(GroupSpec{Local: g.Local}) != 0 {
+				gs.Owner = peer.Name
+			}
+		}
+		st.Groups = append(st.Groups, gs)
+	}
+	n.mu.Lock()
+	for _, pn := range n.cfg.PingNodes {
+		st.PingNodes = append(st.PingNodes, PingStatus{Addr: pn.Addr, LastReply: n.pingAll[pn.Addr]})
+	}
+	st.Drops = map[string]uint64{}
+	for k, v := range n.drops {
+		st.Drops[k] = v
+	}
+	n.status = st
+	n.mu.Unlock()
+	if n.opts.StatusFile != "" {
+		b, _ := json.MarshalIndent(st, "", "  ")
+		tmp := n.opts.StatusFile + ".tmp"
+		if os.WriteFile(tmp, b, 0o644) == nil {
+			_ = os.Rename(tmp, n.opts.StatusFile)
+		}
+	}
+}
+
+// Status returns the latest snapshot.
+func (n *Node) Status() Status {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.status
+}
+
+var _ = net.IPv4len
+var _ = filepath.Join
