@@ -5,25 +5,41 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/api"
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/diag"
+	"github.com/vigil-ha/vigil/internal/dump"
 	"github.com/vigil-ha/vigil/internal/engine"
+	"github.com/vigil-ha/vigil/internal/hb"
+	"github.com/vigil-ha/vigil/internal/mail"
+	"github.com/vigil-ha/vigil/internal/metrics"
+	"github.com/vigil-ha/vigil/internal/notify"
+	"github.com/vigil-ha/vigil/internal/script"
+	"github.com/vigil-ha/vigil/internal/sdnotify"
 	"github.com/vigil-ha/vigil/internal/status"
+	"github.com/vigil-ha/vigil/internal/web"
 )
 
-// daemon wires the engine to the API and to signals. It implements
-// api.Daemon.
+// daemon wires the engine (keepalived.conf) and the heartbeat node (ha.d)
+// to the API, signals, systemd, dumps, metrics and the status page. It
+// implements api.Daemon.
 type daemon struct {
 	flags runFlags
 	log   *slog.Logger
-	eng   *engine.Engine
+	eng   *engine.Engine // nil in heartbeat-only mode
+	hb    *hb.Node       // nil without --ha-dir
+	sd    *sdnotify.Notifier
 
 	mu         sync.Mutex // serialises reloads
 	reloads    uint64
@@ -43,39 +59,66 @@ func configID(flag string) string {
 }
 
 // loadConfig reads the configuration file and resolves it into a Spec.
-// Warnings are logged; errors are returned as diagnostics.
-func loadConfig(path, id string) (engine.Spec, diag.Diagnostics) {
+func loadConfig(path, id string) (*config.Config, engine.Spec, diag.Diagnostics) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		var ds diag.Diagnostics
 		ds.Errorf(diag.Pos{File: path}, "%v", err)
-		return engine.Spec{}, ds
+		return nil, engine.Spec{}, ds
 	}
 	cfg, ds := config.Load(os.DirFS("/"), abs, config.Options{ConfigID: configID(id), Root: "/"})
 	if ds.HasErrors() {
-		return engine.Spec{}, ds
+		return cfg, engine.Spec{}, ds
 	}
 	spec, more := engine.FromConfig(cfg)
-	return spec, append(ds, more...)
+	ds = append(ds, more...)
+	ds.Sort()
+	return cfg, spec, ds
 }
 
-func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
-	spec, ds := loadConfig(f.file, f.configID)
+// logDiagnostics logs warnings and errors and reports whether there were
+// errors.
+func logDiagnostics(log *slog.Logger, ds diag.Diagnostics) bool {
 	for _, d := range ds {
-		if d.Severity == diag.Warning {
+		if d.Severity == diag.Error {
+			log.Error("configuration", "diagnostic", d.String())
+		} else {
 			log.Warn("configuration", "diagnostic", d.String())
 		}
 	}
-	if ds.HasErrors() {
-		for _, d := range ds {
-			if d.Severity == diag.Error {
-				log.Error("configuration", "diagnostic", d.String())
-			}
+	return ds.HasErrors()
+}
+
+func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
+	// Subscribe the dump signals at once: their default action would kill
+	// the daemon when an exporter sends one early.
+	dumpSigs := make(chan os.Signal, 4)
+	signal.Notify(dumpSigs, syscall.SIGUSR1, syscall.SIGUSR2, dump.SIGJSON)
+	defer signal.Stop(dumpSigs)
+
+	d := &daemon{flags: f, log: log, sd: sdnotify.FromEnv(os.Getenv)}
+	runVRRP := f.haDir == "" || f.fileSet
+	var (
+		cfg  *config.Config
+		spec engine.Spec
+	)
+	if runVRRP {
+		var ds diag.Diagnostics
+		cfg, spec, ds = loadConfig(f.file, f.configID)
+		if logDiagnostics(log, ds) {
+			return errors.New("the configuration has errors; nothing started")
 		}
-		return errors.New("the configuration has errors; nothing started")
+		if f.checkOnly {
+			spec.Instances, spec.SyncGroups = nil, nil
+		}
 	}
-	if f.checkOnly {
-		spec.Instances, spec.SyncGroups = nil, nil
+	var hbCfg *hb.Config
+	if f.haDir != "" {
+		var ds diag.Diagnostics
+		hbCfg, ds = hb.Load(f.haDir)
+		if logDiagnostics(log, ds) {
+			return errors.New("the heartbeat configuration has errors; nothing started")
+		}
 	}
 
 	cleanup, err := writePidFiles(f.pidFiles)
@@ -84,69 +127,237 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 	}
 	defer cleanup()
 
-	osnet, err := engine.OpenOSNet()
-	if err != nil {
-		return fmt.Errorf("opening netlink and packet sockets: %w", err)
+	var wg sync.WaitGroup
+	bg, stopBG := context.WithCancel(context.Background())
+	defer func() {
+		stopBG()
+		wg.Wait()
+	}()
+	goRun := func(name string, run func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(bg); err != nil {
+				log.Error(name+" stopped", "err", err)
+			}
+		}()
 	}
-	defer osnet.Close()
 
-	eng, err := engine.New(spec, engine.Options{Net: osnet, Logger: log, Version: version, ConfigFile: f.file})
-	if err != nil {
-		return err
+	if runVRRP {
+		osnet, err := engine.OpenOSNet()
+		if err != nil {
+			return fmt.Errorf("opening netlink and packet sockets: %w", err)
+		}
+		defer osnet.Close()
+		notifier, fifos, err := newNotifier(cfg.Global, log)
+		if err != nil {
+			return err
+		}
+		for _, fi := range fifos {
+			defer fi.Close()
+			goRun("notify fifo", fi.Run)
+		}
+		d.eng, err = engine.New(spec, engine.Options{
+			Net: osnet, Logger: log, Version: version, ConfigFile: f.file,
+			Notifier: notifier, Mailer: newMailer(cfg.Global, log),
+		})
+		if err != nil {
+			return err
+		}
 	}
-	d := &daemon{flags: f, log: log, eng: eng}
+	if hbCfg != nil {
+		d.hb, err = hb.NewNode(hb.Options{Config: hbCfg, NodeName: f.hbNode, Log: log, StatusFile: f.hbStatus, InitDir: f.hbInitDir})
+		if err != nil {
+			return err
+		}
+	}
 
 	ln, err := api.Listen(f.apiSocket)
 	if err != nil {
 		return err
 	}
-	apiCtx, stopAPI := context.WithCancel(context.Background())
-	apiDone := make(chan error, 1)
-	go func() { apiDone <- api.Serve(apiCtx, ln, d, log) }()
-	defer func() {
-		stopAPI()
-		<-apiDone
-		os.Remove(f.apiSocket)
-	}()
+	defer os.Remove(f.apiSocket)
+	goRun("api", func(ctx context.Context) error { return api.Serve(ctx, ln, d, log) })
+	if f.httpListen != "" {
+		hl, err := web.Listen(f.httpListen, log)
+		if err != nil {
+			return err
+		}
+		goRun("status page", func(ctx context.Context) error { return web.Serve(ctx, hl, d.Snapshot) })
+	}
+	if f.metrics != "" {
+		if err := d.serveMetrics(f.metrics, goRun); err != nil {
+			return err
+		}
+	}
+	goRun("dumps", func(ctx context.Context) error {
+		return dump.Serve(ctx, dumpSigs, dump.DefaultPaths(os.Getenv), d.Snapshot, log)
+	})
 
 	hup, stopHup := hangups()
 	defer stopHup()
-	go func() {
-		for range hup {
-			res, err := d.Reload(ctx)
-			switch {
-			case err != nil:
-				log.Error("reload failed", "err", err)
-			case !res.Applied:
-				log.Error("reload rejected; the running configuration stays", "diagnostics", len(res.Diagnostics))
+	goRun("reload", func(ctx context.Context) error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-hup:
+				res, err := d.Reload(ctx)
+				switch {
+				case err != nil:
+					log.Error("reload failed", "err", err)
+				case !res.Applied:
+					log.Error("reload rejected; the running configuration stays", "diagnostics", len(res.Diagnostics))
+				}
 			}
 		}
-	}()
+	})
 
-	log.Info("vigil started", "version", version, "config", f.file, "instances", len(spec.Instances), "api", f.apiSocket, "pid", os.Getpid())
-	err = eng.Run(ctx)
+	// The engine and the heartbeat node run until ctx ends (SIGTERM).
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	errc := make(chan error, 2)
+	running := 0
+	if d.eng != nil {
+		running++
+		go func() { errc <- d.eng.Run(runCtx) }()
+	}
+	if d.hb != nil {
+		running++
+		go func() { errc <- d.hb.Run(runCtx) }()
+	}
+	log.Info("vigil started", "version", version, "config", f.file, "instances", len(spec.Instances), "ha_dir", f.haDir, "api", f.apiSocket, "pid", os.Getpid())
+	if d.sd.Enabled() {
+		d.notifyReady()
+		if iv, err := sdnotify.WatchdogInterval(os.Getenv, os.Getpid()); err == nil && iv > 0 {
+			goRun("watchdog", func(ctx context.Context) error {
+				return d.sd.Watchdog(ctx, iv, d.healthy, func(err error) { log.Warn("watchdog", "err", err) })
+			})
+		}
+	}
+	var firstErr error
+	for range running {
+		if err := <-errc; err != nil && firstErr == nil {
+			firstErr = err
+			stopRun() // one part failed: stop the other
+		}
+		if ctx.Err() != nil {
+			_ = d.sd.Stopping()
+		}
+	}
 	log.Info("vigil stopped")
-	return err
+	return firstErr
+}
+
+func (d *daemon) notifyReady() {
+	s, err := d.Snapshot(context.Background())
+	msg := "running"
+	if err == nil {
+		msg = fmt.Sprintf("%d VRRP instances", len(s.Instances))
+	}
+	if err := d.sd.Ready(msg); err != nil {
+		d.log.Warn("systemd notify", "err", err)
+	}
+}
+
+// healthy tells the watchdog whether the daemon's loops answer.
+func (d *daemon) healthy(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err := d.Snapshot(ctx)
+	return err == nil
+}
+
+func (d *daemon) serveMetrics(addr string, goRun func(string, func(context.Context) error)) error {
+	if w := web.CheckListen(addr); w != "" {
+		d.log.Warn(w)
+	}
+	ln, err := net.Listen("tcp", web.ListenAddr(addr))
+	if err != nil {
+		return fmt.Errorf("--metrics-listen: %w", err)
+	}
+	goRun("metrics", func(ctx context.Context) error {
+		return serveHTTP(ctx, ln, metrics.Handler(d.Snapshot))
+	})
+	return nil
 }
 
 func (d *daemon) Snapshot(ctx context.Context) (status.Snapshot, error) {
-	s, err := d.eng.Snapshot(ctx)
+	var s status.Snapshot
+	if d.eng != nil {
+		var err error
+		if s, err = d.eng.Snapshot(ctx); err != nil {
+			return s, err
+		}
+	} else {
+		s.Daemon = status.Daemon{Version: version, PID: os.Getpid(), ConfigFile: d.flags.haDir}
+	}
+	if d.hb != nil {
+		s.Heartbeat = hbStatus(d.hb.Status())
+	}
 	d.mu.Lock()
 	s.Daemon.Reloads, s.Daemon.LastReload = d.reloads, d.lastReload
 	d.mu.Unlock()
-	return s, err
+	return s, nil
 }
 
-func (d *daemon) Handover(ctx context.Context, name string) error { return d.eng.Handover(ctx, name) }
-func (d *daemon) Reclaim(ctx context.Context, name string) error  { return d.eng.Reclaim(ctx, name) }
+// hbStatus converts the heartbeat node's status for the API.
+func hbStatus(st hb.Status) *status.Heartbeat {
+	h := &status.Heartbeat{Node: st.Node}
+	h.Nodes = append(h.Nodes, status.HeartbeatNode{Name: st.Node, Status: string(st.Status)})
+	for _, p := range st.Peers {
+		n := status.HeartbeatNode{Name: p.Name, Status: string(p.Status), LastHeard: map[string]time.Time{}}
+		for _, l := range p.Links {
+			if !l.LastHeard.IsZero() {
+				n.LastHeard[l.Medium] = l.LastHeard
+			}
+		}
+		h.Nodes = append(h.Nodes, n)
+	}
+	for _, p := range st.PingNodes {
+		h.Pings = append(h.Pings, status.HeartbeatPing{Addr: p.Addr.String(), Reachable: !p.LastReply.IsZero() && time.Since(p.LastReply) < time.Minute})
+	}
+	for _, g := range st.Groups {
+		state := "released"
+		switch {
+		case g.Failed:
+			state = "failed"
+		case g.Busy:
+			state = "changing"
+		case g.Held:
+			state = "running"
+		}
+		h.Groups = append(h.Groups, status.HeartbeatGroup{Name: g.Name, Home: g.Home, Owner: g.Owner, State: state})
+	}
+	return h
+}
+
+func (d *daemon) Handover(ctx context.Context, name string) error {
+	if d.eng == nil {
+		return errors.New("no VRRP instances run here")
+	}
+	return d.eng.Handover(ctx, name)
+}
+
+func (d *daemon) Reclaim(ctx context.Context, name string) error {
+	if d.eng == nil {
+		return errors.New("no VRRP instances run here")
+	}
+	return d.eng.Reclaim(ctx, name)
+}
 
 // Reload checks the configuration file again and, when it has no errors,
 // applies the difference (see engine.Apply).
 func (d *daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.eng == nil {
+		return api.ReloadResult{}, errors.New("reload: only keepalived.conf configurations reload; restart for ha.d changes")
+	}
+	_ = d.sd.Reloading()
+	defer d.notifyReadyLater()
 	start := time.Now()
-	spec, ds := loadConfig(d.flags.file, d.flags.configID)
+	_, spec, ds := loadConfig(d.flags.file, d.flags.configID)
 	var res api.ReloadResult
 	for _, x := range ds {
 		res.Diagnostics = append(res.Diagnostics, x.String())
@@ -167,4 +378,105 @@ func (d *daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 	res.Applied, res.Changes, res.Duration = true, changes, time.Since(start).String()
 	d.log.Info("configuration reloaded", "changes", len(changes), "took", res.Duration)
 	return res, nil
+}
+
+// notifyReadyLater tells systemd the reload is over (outside d.mu).
+func (d *daemon) notifyReadyLater() {
+	if d.sd.Enabled() {
+		go d.notifyReady()
+	}
+}
+
+// newNotifier builds the notify-script runner with the FIFOs global_defs
+// names. The FIFOs are returned so the caller runs and closes them.
+func newNotifier(g config.Global, log *slog.Logger) (*notify.Notifier, []*notify.FIFO, error) {
+	runner := script.NewRunner(script.RunnerOptions{Logger: log})
+	opts := notify.Options{Runner: runner, Logger: log}
+	var fifos []*notify.FIFO
+	open := func(f config.FIFO, what string) (*notify.FIFO, error) {
+		if f.Path == "" {
+			return nil, nil
+		}
+		fo := notify.FIFOOptions{Path: f.Path, Runner: runner, Logger: log}
+		if f.User != "" {
+			c, err := script.LookupUser(f.User, f.Group)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", f.Pos, what, err)
+			}
+			fo.Owner = &c
+		}
+		if f.Script.IsSet() {
+			cred, err := script.DefaultCred(g.ScriptUser, g.ScriptGroup, g.EnableScriptSecurity)
+			if err == nil && f.Script.User != "" {
+				cred, err = script.LookupUser(f.Script.User, f.Script.Group)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s script: %w", f.Script.Pos, what, err)
+			}
+			p, err := script.Prepare(script.Command{Args: f.Script.Args, Cred: cred, Pos: f.Script.Pos, What: what + "_script"}, script.Policy{Security: g.EnableScriptSecurity})
+			if err != nil {
+				return nil, err
+			}
+			fo.Script = p
+		}
+		fi, err := notify.OpenFIFO(fo)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", f.Pos, what, err)
+		}
+		fifos = append(fifos, fi)
+		return fi, nil
+	}
+	var err error
+	if opts.FIFO, err = open(g.NotifyFIFO, "notify_fifo"); err != nil {
+		return nil, nil, err
+	}
+	if opts.VRRPFIFO, err = open(g.VRRPNotifyFIFO, "vrrp_notify_fifo"); err != nil {
+		return nil, nil, err
+	}
+	if opts.LVSFIFO, err = open(g.LVSNotifyFIFO, "lvs_notify_fifo"); err != nil {
+		return nil, nil, err
+	}
+	return notify.New(opts), fifos, nil
+}
+
+// newMailer returns the smtp_alert mailer, or nil when no server and
+// recipients are configured.
+func newMailer(g config.Global, log *slog.Logger) *mail.Mailer {
+	if g.SMTPServer == "" || len(g.NotificationEmail) == 0 {
+		return nil
+	}
+	port := g.SMTPPort
+	if port == 0 {
+		port = 25
+	}
+	return mail.New(mail.Options{
+		Server:         net.JoinHostPort(g.SMTPServer, strconv.Itoa(int(port))),
+		HeloName:       g.SMTPHeloName,
+		From:           g.NotificationEmailFrom,
+		To:             g.NotificationEmail,
+		RouterID:       g.RouterID,
+		ConnectTimeout: g.SMTPConnectTimeout,
+		NoEmailFaults:  g.NoEmailFaults,
+		Logger:         log,
+	})
+}
+
+// serveHTTP serves h on ln until ctx is done.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-errc
+		return nil
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
 }

@@ -34,6 +34,10 @@ type runFlags struct {
 	haDir      string
 	metrics    string
 	httpListen string
+	fileSet    bool // -f given explicitly
+	hbNode     string
+	hbStatus   string
+	hbInitDir  string
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
@@ -55,6 +59,9 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.haDir, "ha-dir", "", "run heartbeat-style resource groups from ha.cf, haresources and authkeys in this directory")
+	fs.StringVar(&f.hbNode, "node", "", "heartbeat node name (default: uname -n, as heartbeat)")
+	fs.StringVar(&f.hbStatus, "ha-status-file", "", "write the heartbeat status as JSON to this file after every change")
+	fs.StringVar(&f.hbInitDir, "ha-init-dir", "/etc/init.d", "where haresources' LSB scripts live (besides <ha-dir>/resource.d)")
 	fs.StringVar(&f.metrics, "metrics-listen", "", "serve Prometheus metrics on this address (off when empty)")
 	fs.StringVar(&f.httpListen, "http-listen", "", "serve the read-only status page and JSON on this address (off when empty)")
 	// keepalived flags accepted for compatibility, with no effect: vigil
@@ -69,6 +76,7 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
+	f.fileSet = fs.Changed("use-file")
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}

@@ -5,50 +5,17 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/hb"
 	"github.com/vigil-ha/vigil/internal/lab"
+	"github.com/vigil-ha/vigil/internal/netnstest"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// NodeBinary builds internal/hb/hbnode once per test binary.
-func NodeBinary(t testing.TB) string {
-	t.Helper()
-	binOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..", "..")
-		dir, err := os.MkdirTemp("", "vigil-hbnode-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "hbnode")
-		cmd := exec.Command("go", "build", "-o", binPath, "./internal/hb/hbnode")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build hbnode: %w\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("hblab: %v", binErr)
-	}
-	return binPath
-}
-
-// Vigil is one vigil heartbeat node (hbnode) in a lab host. Its ha.d is a
+// Vigil is one `vigil run --ha-dir` node in a lab host. Its ha.d is a
 // temp dir; it needs no private mount namespace (the node name is given).
 type Vigil struct {
 	Host   *lab.Host
@@ -87,7 +54,8 @@ func NewVigil(t testing.TB, h *lab.Host, name string, f Files) *Vigil {
 func (v *Vigil) Start() {
 	v.t.Helper()
 	os.Remove(v.status)
-	p, err := v.Host.Start(NodeBinary(v.t), "--ha-dir", v.Dir, "--node", v.Name, "--status", v.status, "--init-dir", filepath.Join(v.Dir, "init.d"))
+	p, err := v.Host.Start(netnstest.VigilBinary(v.t), "run", "--ha-dir", v.Dir, "--node", v.Name, "--ha-status-file", v.status,
+		"--ha-init-dir", filepath.Join(v.Dir, "init.d"), "--api-socket", filepath.Join(v.Dir, "vigil.sock"))
 	if err != nil {
 		v.t.Fatal(err)
 	}
@@ -101,7 +69,7 @@ func (v *Vigil) Stop(timeout time.Duration) error {
 	}
 	_ = v.Proc.Signal(syscall.SIGTERM)
 	if !v.Proc.Wait(timeout) {
-		return fmt.Errorf("hbnode %s did not stop within %v\n%s", v.Name, timeout, v.Proc.Output())
+		return fmt.Errorf("vigil %s did not stop within %v\n%s", v.Name, timeout, v.Proc.Output())
 	}
 	return nil
 }
