@@ -2,6 +2,9 @@ module github.com/vigil-ha/vigil
 
 go 1.26.0
 
-require github.com/vishvananda/netns v0.0.5
+require (
+	github.com/google/go-cmp v0.7.0
+	github.com/vishvananda/netns v0.0.5
+)
 
 require golang.org/x/sys v0.49.0 // indirect
