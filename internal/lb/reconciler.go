@@ -7,6 +7,14 @@ import (
 	"time"
 )
 
+// Projector is implemented by backends that hold less than a State says
+// (nftables has no thresholds or tunnels): Project returns what Observe
+// would return once want is applied, so that the Reconciler does not take
+// the difference for drift.
+type Projector interface {
+	Project(want State) State
+}
+
 // ReconcilerOptions configure a Reconciler. Zero values take the defaults.
 type ReconcilerOptions struct {
 	// Resync is how often the kernel is re-read and repaired (default
@@ -162,6 +170,9 @@ func (r *Reconciler) once(ctx context.Context, want State, observe bool) error {
 			r.stats.LastError = err.Error()
 			r.mu.Unlock()
 			return err
+		}
+		if p, ok := r.b.(Projector); ok {
+			want = p.Project(want)
 		}
 		drift := !have.Equal(want)
 		if drift {
