@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -65,46 +66,45 @@ func (c Change) String() string {
 // order: by Op (see the constants), then by key. Destinations of a deleted
 // service are not deleted one by one: deleting the service removes them.
 func Diff(have, want State) []Change {
-	var out, supds []Change
-	for _, k := range sortedServiceKeys(want.Services) {
-		w := want.Services[k]
-		h, ok := have.Services[k]
-		switch {
-		case !ok:
+	// One pass over each map; only the changes are sorted.
+	var out []Change
+	for k, w := range want.Services {
+		if h, ok := have.Services[k]; !ok {
 			out = append(out, Change{Op: AddService, Service: k, Attrs: w})
-		case h != w:
-			supds = append(supds, Change{Op: UpdateService, Service: k, Attrs: w})
+		} else if h != w {
+			out = append(out, Change{Op: UpdateService, Service: k, Attrs: w})
 		}
 	}
-	out = append(out, supds...)
-	var adds, upds, dels []Change
-	for _, k := range sortedDestKeys(want.Dests) {
-		w := want.Dests[k]
-		h, ok := have.Dests[k]
-		switch {
-		case !ok:
-			adds = append(adds, Change{Op: AddDest, Service: k.Service, Dest: k.Addr, DestAttrs: w})
-		case h != w:
-			upds = append(upds, Change{Op: UpdateDest, Service: k.Service, Dest: k.Addr, DestAttrs: w})
+	for k, w := range want.Dests {
+		if h, ok := have.Dests[k]; !ok {
+			out = append(out, Change{Op: AddDest, Service: k.Service, Dest: k.Addr, DestAttrs: w})
+		} else if h != w {
+			out = append(out, Change{Op: UpdateDest, Service: k.Service, Dest: k.Addr, DestAttrs: w})
 		}
 	}
-	for _, k := range sortedDestKeys(have.Dests) {
+	for k := range have.Dests {
 		if _, ok := want.Dests[k]; ok {
 			continue
 		}
 		if _, ok := want.Services[k.Service]; !ok {
 			continue // goes with its service
 		}
-		dels = append(dels, Change{Op: DelDest, Service: k.Service, Dest: k.Addr})
+		out = append(out, Change{Op: DelDest, Service: k.Service, Dest: k.Addr})
 	}
-	out = append(out, adds...)
-	out = append(out, upds...)
-	out = append(out, dels...)
-	for _, k := range sortedServiceKeys(have.Services) {
+	for k := range have.Services {
 		if _, ok := want.Services[k]; !ok {
 			out = append(out, Change{Op: DelService, Service: k})
 		}
 	}
+	slices.SortFunc(out, func(a, b Change) int {
+		if c := cmp.Compare(a.Op, b.Op); c != 0 {
+			return c
+		}
+		if c := a.Service.Compare(b.Service); c != 0 {
+			return c
+		}
+		return a.Dest.Compare(b.Dest)
+	})
 	return out
 }
 

@@ -314,3 +314,16 @@ func (s State) Validate() error {
 	}
 	return nil
 }
+
+// DestIndex returns every service's destinations in address order, in one
+// pass over the state (DestsOf costs a pass per call).
+func (s State) DestIndex() map[ServiceKey][]DestKey {
+	idx := make(map[ServiceKey][]DestKey, len(s.Services))
+	for dk := range s.Dests {
+		idx[dk.Service] = append(idx[dk.Service], dk)
+	}
+	for _, ds := range idx {
+		sortDestKeys(ds)
+	}
+	return idx
+}

@@ -3,6 +3,7 @@ package nft
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,14 +18,34 @@ import (
 
 // batch queues the messages of one Apply on the backend's connection.
 type batch struct {
-	b    *Backend
-	c    *nftables.Conn
-	t    *nftables.Table
-	want lb.State
+	b                *Backend
+	c                *nftables.Conn
+	t                *nftables.Table
+	want, have       lb.State
+	wantIdx, haveIdx map[lb.ServiceKey][]lb.DestKey
 }
 
-func newBatch(b *Backend, want lb.State) *batch {
-	return &batch{b: b, c: b.conn, t: b.table(), want: want}
+// newBatch prepares a batch rebuilding the services in changed.
+func newBatch(b *Backend, want, have lb.State, changed []lb.ServiceKey) *batch {
+	set := make(map[lb.ServiceKey]bool, len(changed))
+	for _, k := range changed {
+		set[k] = true
+	}
+	return &batch{b: b, c: b.conn, t: b.table(), want: want, have: have, wantIdx: indexOf(want, set), haveIdx: indexOf(have, set)}
+}
+
+// indexOf lists the destinations of the services in set, in address order.
+func indexOf(s lb.State, set map[lb.ServiceKey]bool) map[lb.ServiceKey][]lb.DestKey {
+	idx := map[lb.ServiceKey][]lb.DestKey{}
+	for dk := range s.Dests {
+		if set[dk.Service] {
+			idx[dk.Service] = append(idx[dk.Service], dk)
+		}
+	}
+	for _, ds := range idx {
+		slices.SortFunc(ds, lb.DestKey.Compare)
+	}
+	return idx
 }
 
 // Registers (linux/netfilter/nf_tables.h): 1-4 are the 16-byte registers,
@@ -129,12 +150,9 @@ func baseRules() [][]expr.Any {
 	return rules
 }
 
-// dests returns a service's destinations in address order.
-func (bt *batch) dests(k lb.ServiceKey) []destW { return destsOf(bt.want, k) }
-
-func destsOf(s lb.State, k lb.ServiceKey) []destW {
+func destsOf(s lb.State, idx map[lb.ServiceKey][]lb.DestKey, k lb.ServiceKey) []destW {
 	var out []destW
-	for _, dk := range s.DestsOf(k) {
+	for _, dk := range idx[k] {
 		out = append(out, destW{addr: dk.Addr, weight: s.Dests[dk].Weight})
 	}
 	return out
@@ -221,13 +239,13 @@ func vmapKey(k lb.ServiceKey) []byte {
 // buildService creates or rebuilds one service. A persistent service keeps
 // the client sets of the servers it keeps, so their clients stay; the
 // clients of a removed server choose again.
-func (bt *batch) buildService(k lb.ServiceKey, exists bool, have lb.State) error {
+func (bt *batch) buildService(k lb.ServiceKey, exists bool) error {
 	svc := bt.want.Services[k]
-	o := bt.objects(k, svc, bt.dests(k))
+	o := bt.objects(k, svc, destsOf(bt.want, bt.wantIdx, k))
 	var old *serviceObjects
 	kept := map[netip.AddrPort]bool{} // client sets kept as they are
 	if exists {
-		old = bt.objects(k, have.Services[k], destsOf(have, k))
+		old = bt.objects(k, bt.have.Services[k], destsOf(bt.have, bt.haveIdx, k))
 		keepAff := old.svc.Timeout == svc.Timeout && old.svc.Netmask == svc.Netmask
 		// Release references before deleting: rules, then the pick map
 		// (its verdicts jump to the destination chains), then those chains.
@@ -304,8 +322,8 @@ func (bt *batch) buildService(k lb.ServiceKey, exists bool, have lb.State) error
 }
 
 // removeService deletes a service's objects.
-func (bt *batch) removeService(k lb.ServiceKey, svc lb.Service, have lb.State) {
-	o := bt.objects(k, svc, destsOf(have, k))
+func (bt *batch) removeService(k lb.ServiceKey, svc lb.Service) {
+	o := bt.objects(k, svc, destsOf(bt.have, bt.haveIdx, k))
 	_ = bt.c.SetDeleteElements(bt.vmap(vmapName(k)), []nftables.SetElement{{Key: vmapKey(k)}})
 	bt.c.FlushChain(o.chain)
 	bt.c.DelChain(o.chain)
