@@ -59,9 +59,9 @@ func destString(d cfipvs.Destination) string {
 
 func (f *fakeIPVS) record(s string) { f.log = append(f.log, s) }
 
-func (f *fakeIPVS) Info() (cfipvs.Info, error)         { return cfipvs.Info{}, nil }
-func (f *fakeIPVS) Config() (cfipvs.Config, error)     { return cfipvs.Config{}, nil }
-func (f *fakeIPVS) SetConfig(cfipvs.Config) error      { return nil }
+func (f *fakeIPVS) Info() (cfipvs.Info, error)     { return cfipvs.Info{}, nil }
+func (f *fakeIPVS) Config() (cfipvs.Config, error) { return cfipvs.Config{}, nil }
+func (f *fakeIPVS) SetConfig(cfipvs.Config) error  { return nil }
 func (f *fakeIPVS) Service(s cfipvs.Service) (cfipvs.ServiceExtended, error) {
 	v, ok := f.svcs[idOf(s)]
 	if !ok {
