@@ -27,6 +27,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version": {"print the version", runVersion},
+		"lb":      {"show the kernel's virtual services (lb show)", runLB},
 	}
 }
 

@@ -132,3 +132,31 @@ func methods(ms []Method) string {
 	}
 	return strings.Join(s, ", ")
 }
+
+// Backend names, as global_defs lvs_backend spells them.
+const (
+	BackendAuto     = "auto"
+	BackendNFTables = "nftables"
+	BackendIPVS     = "ipvs"
+)
+
+// ChooseBackend resolves global_defs `lvs_backend auto|nftables|ipvs` (a
+// vigil keyword; absent means auto): auto takes IPVS when the kernel has it
+// (/proc/net/ip_vs, as ipvs.Available reports) and nftables otherwise.
+func ChooseBackend(keyword string, ipvsAvailable bool) (string, error) {
+	switch keyword {
+	case "", BackendAuto:
+		if ipvsAvailable {
+			return BackendIPVS, nil
+		}
+		return BackendNFTables, nil
+	case BackendNFTables, "nft":
+		return BackendNFTables, nil
+	case BackendIPVS:
+		if !ipvsAvailable {
+			return "", fmt.Errorf("lb: lvs_backend ipvs: the kernel has no IPVS (/proc/net/ip_vs is missing; modprobe ip_vs, or use lvs_backend nftables)")
+		}
+		return BackendIPVS, nil
+	}
+	return "", fmt.Errorf("lb: lvs_backend %q: want auto, nftables or ipvs", keyword)
+}

@@ -199,3 +199,24 @@ func TestCapabilitiesCheck(t *testing.T) {
 		t.Errorf("Err = %v", err)
 	}
 }
+
+func TestChooseBackend(t *testing.T) {
+	for _, tt := range []struct {
+		kw   string
+		ipvs bool
+		want string
+		err  bool
+	}{
+		{"", false, "nftables", false},
+		{"auto", true, "ipvs", false},
+		{"nftables", true, "nftables", false},
+		{"ipvs", true, "ipvs", false},
+		{"ipvs", false, "", true},
+		{"iptables", true, "", true},
+	} {
+		got, err := ChooseBackend(tt.kw, tt.ipvs)
+		if got != tt.want || (err != nil) != tt.err {
+			t.Errorf("ChooseBackend(%q, %v) = %q, %v", tt.kw, tt.ipvs, got, err)
+		}
+	}
+}
