@@ -37,8 +37,8 @@ type VirtualServer struct {
 	PersistenceGranularity uint32
 	PersistenceEngine      string // `persistence_engine`
 
-	// Quorum is `quorum` (keepalived's default is 1; the lead passes 1 when
-	// the keyword is absent). Hysteresis is `hysteresis`.
+	// Quorum is `quorum`; 0 means unset, keepalived's default 1 (its
+	// parser refuses 0). Hysteresis is `hysteresis`.
 	Quorum     uint32
 	Hysteresis uint32
 	QuorumUp   string // `quorum_up` script
@@ -428,6 +428,9 @@ func Normalize(specs []VirtualServer) ([]VirtualServer, []Diagnostic) {
 					vs.SorryInhibit = vs.inhibit(r)
 				}
 			}
+		}
+		if vs.Quorum == 0 {
+			vs.Quorum = 1 // check_data.c alloc_vs
 		}
 		if uint64(vs.Quorum) > weightSum {
 			warn("", "quorum %d exceeds total weight of real servers %d, reducing quorum to %d", vs.Quorum, weightSum, weightSum)

@@ -223,6 +223,22 @@ func TestNATSchedulers(t *testing.T) {
 	tt.apply(t, state(lb.Service{Scheduler: "rr"}, 1, 1))
 	want(t, "rr", tt.count(t, 20, src1), map[string]int{"web1": 10, "web2": 10})
 
+	// A client on the director itself goes through the output hook.
+	local := map[string]int{}
+	for range 4 {
+		c, err := dial(tt.dir, netip.Addr{}, netip.AddrPortFrom(tutVIP, 80))
+		if err != nil {
+			t.Fatalf("local client: %v", err)
+		}
+		body, err := roundTrip(c, bufio.NewReader(c))
+		c.Close()
+		if err != nil {
+			t.Fatalf("local client: %v", err)
+		}
+		local[body]++
+	}
+	want(t, "rr from the director", local, map[string]int{"web1": 2, "web2": 2})
+
 	// wrr 3:1: the IPVS period web1 web1 web1 web2.
 	tt.apply(t, state(lb.Service{Scheduler: "wrr"}, 3, 1))
 	want(t, "wrr 3:1", tt.count(t, 40, src1), map[string]int{"web1": 30, "web2": 10})
