@@ -503,3 +503,48 @@ func TestNATIPv6AndFWMark(t *testing.T) {
 		t.Errorf("after Close: %s", out)
 	}
 }
+
+// keepalived's policy on the wire: the seed's virtual server (as NAT) with a
+// quorum of 2 and a sorry server; health verdicts go through Policy,
+// Reconciler and the nftables backend.
+func TestPolicyOnTheWire(t *testing.T) {
+	tt := newTutorial(t)
+	serveHTTP(t, tt.web1, ":8081", "sorry")
+	spec := lb.VirtualServer{
+		Where: "keepalived.conf:20", Addr: tutVIP, Port: 80, Proto: lb.TCP, Scheduler: "rr", Method: lb.NAT,
+		Quorum: 2, QuorumDown: "/etc/keepalived/down.sh",
+		Sorry: &lb.RealServer{Addr: tutWeb1.Addr(), Port: 8081},
+		Reals: []lb.RealServer{{Addr: tutWeb1.Addr(), Port: 8080}, {Addr: tutWeb2.Addr(), Port: 8080}},
+	}
+	specs, diags := lb.Normalize([]lb.VirtualServer{spec})
+	if err := lb.Err(diags); err != nil {
+		t.Fatal(err)
+	}
+	if err := lb.Err(tt.be.Capabilities().Check(specs)); err != nil {
+		t.Fatal(err)
+	}
+	p := lb.NewPolicy(lb.PolicyOptions{})
+	r := lb.NewReconciler(tt.be, lb.ReconcilerOptions{Resync: time.Hour})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	id := specs[0].ID()
+	step := func(web2 lb.HealthState) []lb.Event {
+		res := p.Desired(specs, lb.Health{{VS: id, Addr: tutWeb2}: {State: web2}, {VS: id, Addr: tutWeb1}: {State: lb.Up}}, nil)
+		n := r.Stats().Applies
+		r.Set(res.State)
+		// Every step changes the state, so it is one more apply.
+		waitFor(t, 3*time.Second, "apply", func() bool { return r.Stats().Applies > n })
+		return res.Events
+	}
+	step(lb.Up)
+	want(t, "both up", tt.count(t, 4, src1), map[string]int{"web1": 2, "web2": 2})
+	evs := step(lb.Down)
+	if len(evs) != 2 || evs[1].Kind != lb.QuorumDown || evs[1].Script != "/etc/keepalived/down.sh" {
+		t.Errorf("events %+v", evs)
+	}
+	want(t, "quorum lost: the sorry server", tt.count(t, 4, src1), map[string]int{"sorry": 4})
+	step(lb.Up)
+	want(t, "quorum back", tt.count(t, 4, src1), map[string]int{"web1": 2, "web2": 2})
+}
