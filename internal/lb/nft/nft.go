@@ -223,6 +223,9 @@ func (b *Backend) Apply(ctx context.Context, want lb.State) error {
 		}
 	}
 	have := b.cache
+	if !have.exists && len(want.Services) == 0 {
+		return nil // no table is needed yet
+	}
 	full := !have.exists || have.damaged
 	var changed []lb.ServiceKey
 	if full {
