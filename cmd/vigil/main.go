@@ -32,6 +32,7 @@ func commands() map[string]command {
 		"handover": {"hand an instance over to a backup without a gap (maintenance)", runHandover},
 		"reload":   {"check the configuration and apply the difference", runReload},
 		"check":    {"check a keepalived.conf and print every problem", runCheck},
+		"lb":       {"show the kernel's virtual services (lb show)", runLB},
 	}
 }
 

@@ -168,4 +168,3 @@ func hangups() (<-chan os.Signal, func()) {
 	signal.Notify(c, syscall.SIGHUP)
 	return c, func() { signal.Stop(c) }
 }
-

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/lb"
+	"github.com/vigil-ha/vigil/internal/lb/ipvs"
+	"github.com/vigil-ha/vigil/internal/lb/nft"
+)
+
+// runLB is `vigil lb show`: the virtual services as the kernel holds them,
+// read back from the load balancer backend (ipvsadm -Ln's layout). It only
+// reads: the nftables table and IPVS services are left as they are.
+func runLB(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "show" {
+		fmt.Fprintln(stderr, "usage: vigil lb show [--backend auto|nftables|ipvs] [--table NAME]")
+		return 2
+	}
+	fs := flag.NewFlagSet("lb show", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	backend := fs.String("backend", "auto", "load balancer backend: auto (IPVS when the kernel has it), nftables or ipvs")
+	table := fs.String("table", "vigil", "nftables: the inet table vigil owns")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	name, err := lb.ChooseBackend(*backend, ipvs.Available())
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil: %v\n", err)
+		return 1
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	var b lb.Backend
+	switch name {
+	case lb.BackendIPVS:
+		// A fresh IPVS backend manages nothing yet: show everything.
+		b, err = ipvs.New(ipvs.Options{Keep: true, All: true, Logger: log})
+	default:
+		b, err = nft.New(nft.Options{Table: *table, Keep: true, Logger: log})
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil: %v\n", err)
+		return 1
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := b.Observe(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "Backend %s", name)
+	if name == lb.BackendNFTables {
+		fmt.Fprintf(stdout, " (table inet %s)", *table)
+	}
+	fmt.Fprintln(stdout)
+	if err := st.Format(stdout); err != nil && !errors.Is(err, io.ErrShortWrite) {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,162 @@
+package lb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Backend is a kernel data plane holding virtual services: nftables
+// (internal/lb/nft) or IPVS (internal/lb/ipvs). A Backend owns only what it
+// created: it never touches services or tables it did not make.
+//
+// Concurrency: a Backend is used by one goroutine at a time (the Reconciler).
+type Backend interface {
+	// Name is the backend's name as global_defs lvs_backend spells it:
+	// "nftables" or "ipvs".
+	Name() string
+	// Capabilities says which schedulers, methods and options the backend
+	// implements.
+	Capabilities() Capabilities
+	// Observe reads what the kernel holds now (of what this backend owns).
+	Observe(ctx context.Context) (State, error)
+	// Apply makes the kernel hold want: it diffs want against the state
+	// last applied or observed and sends only the difference (nftables: one
+	// atomic batch). After an error the next Apply observes first.
+	Apply(ctx context.Context, want State) error
+	// Close releases the backend; unless configured to keep them, it
+	// removes the services it created.
+	Close() error
+}
+
+// Support says how a backend implements one scheduler.
+type Support struct {
+	// As is the scheduler the backend really applies; equal to the name
+	// when exact.
+	As string
+	// Note explains an approximation.
+	Note string
+}
+
+// Capabilities lists what a backend can do.
+type Capabilities struct {
+	Backend    string
+	Schedulers map[string]Support
+	Methods    []Method
+	// Thresholds: uthreshold/lthreshold are honoured.
+	Thresholds bool
+	// PersistenceEngine: persistence_engine is honoured.
+	PersistenceEngine bool
+	// OnePacket: the `ops` flag is honoured.
+	OnePacket bool
+	// MixedFamily: destinations of another family than their service (TUN).
+	MixedFamily bool
+}
+
+// ErrUnsupported marks a configuration the backend cannot apply.
+var ErrUnsupported = errors.New("unsupported by the load balancer backend")
+
+// Check reports how the backend would treat specs: warnings for
+// approximations (a scheduler applied as another one, ignored options) and
+// errors (wrapping ErrUnsupported) for what it cannot do at all, each at the
+// position of the virtual or real server concerned. Run it at configuration
+// load time.
+func (c Capabilities) Check(specs []VirtualServer) []Diagnostic {
+	var out []Diagnostic
+	add := func(where string, sev Severity, vs *VirtualServer, f string, a ...any) {
+		if where == "" {
+			where = vs.Where
+		}
+		out = append(out, Diagnostic{Where: where, Severity: sev, Msg: fmt.Sprintf("virtual server %s: ", vs.ID()) + fmt.Sprintf(f, a...) + fmt.Sprintf(" (lvs_backend %s)", c.Backend)})
+	}
+	for i := range specs {
+		vs := &specs[i]
+		sched := vs.Scheduler
+		if sched == "" {
+			sched = "wlc"
+		}
+		if s, ok := c.Schedulers[sched]; !ok {
+			add("", Error, vs, "lb_algo %s is not supported", sched)
+		} else if s.As != sched {
+			add("", Warning, vs, "lb_algo %s is applied as %s: %s", sched, s.As, s.Note)
+		}
+		check := func(r *RealServer, what string) {
+			m := vs.method(*r)
+			if !slices.Contains(c.Methods, m) {
+				add(r.Where, Error, vs, "%s %s: lb_kind %v is not supported; supported: %s", what, r.AddrPort(), m, methods(c.Methods))
+			}
+			if !c.Thresholds && (r.UThreshold != 0 || r.LThreshold != 0) {
+				add(r.Where, Warning, vs, "%s %s: uthreshold/lthreshold are ignored", what, r.AddrPort())
+			}
+			if !c.MixedFamily && r.Addr.IsValid() && FamilyOf(r.Addr) != vs.family() {
+				add(r.Where, Error, vs, "%s %s: address family differs from the virtual server's", what, r.AddrPort())
+			}
+		}
+		for j := range vs.Reals {
+			check(&vs.Reals[j], "real server")
+		}
+		if vs.Sorry != nil {
+			check(vs.Sorry, "sorry server")
+		}
+		if !c.PersistenceEngine && vs.PersistenceEngine != "" {
+			add("", Warning, vs, "persistence_engine %s is ignored", vs.PersistenceEngine)
+		}
+		if !c.OnePacket && vs.Flags&FlagOnePacket != 0 {
+			add("", Warning, vs, "ops (one-packet scheduling) is ignored")
+		}
+	}
+	return out
+}
+
+// Err returns the first Error diagnostic as an error wrapping
+// ErrUnsupported, or nil.
+func Err(diags []Diagnostic) error {
+	var msgs []string
+	for _, d := range diags {
+		if d.Severity == Error {
+			msgs = append(msgs, d.String())
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("lb: %w: %s", ErrUnsupported, strings.Join(msgs, "; "))
+}
+
+func methods(ms []Method) string {
+	s := make([]string, len(ms))
+	for i, m := range ms {
+		s[i] = m.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// Backend names, as global_defs lvs_backend spells them.
+const (
+	BackendAuto     = "auto"
+	BackendNFTables = "nftables"
+	BackendIPVS     = "ipvs"
+)
+
+// ChooseBackend resolves global_defs `lvs_backend auto|nftables|ipvs` (a
+// vigil keyword; absent means auto): auto takes IPVS when the kernel has it
+// (/proc/net/ip_vs, as ipvs.Available reports) and nftables otherwise.
+func ChooseBackend(keyword string, ipvsAvailable bool) (string, error) {
+	switch keyword {
+	case "", BackendAuto:
+		if ipvsAvailable {
+			return BackendIPVS, nil
+		}
+		return BackendNFTables, nil
+	case BackendNFTables, "nft":
+		return BackendNFTables, nil
+	case BackendIPVS:
+		if !ipvsAvailable {
+			return "", fmt.Errorf("lb: lvs_backend ipvs: the kernel has no IPVS (/proc/net/ip_vs is missing; modprobe ip_vs, or use lvs_backend nftables)")
+		}
+		return BackendIPVS, nil
+	}
+	return "", fmt.Errorf("lb: lvs_backend %q: want auto, nftables or ipvs", keyword)
+}

@@ -1,0 +1,59 @@
+package lb_test
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/vigil-ha/vigil/internal/lb"
+)
+
+// The engine's wiring: specs from the configuration are normalised and
+// checked against the backend once at load; every checker verdict (and VRRP
+// address change) re-runs the policy, whose state goes to the Reconciler and
+// whose events are notify scripts and FIFO lines.
+func Example() {
+	w1, w2 := uint32(1), uint32(1)
+	specs, diags := lb.Normalize([]lb.VirtualServer{{
+		Where: "keepalived.conf:23",
+		Addr:  netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: lb.TCP,
+		Scheduler: "rr", Method: lb.NAT, Quorum: 2, QuorumDown: "/etc/keepalived/quorum_down.sh",
+		Reals: []lb.RealServer{
+			{Addr: netip.MustParseAddr("192.168.118.131"), Port: 80, Weight: &w1},
+			{Addr: netip.MustParseAddr("192.168.118.129"), Port: 80, Weight: &w2, NotifyDown: "/etc/keepalived/rs_down.sh"},
+		},
+	}})
+	for _, d := range diags {
+		fmt.Println(d)
+	}
+	// At load: lb.Err(backend.Capabilities().Check(specs)) rejects what the
+	// chosen backend cannot do, with the configuration position.
+
+	p := lb.NewPolicy(lb.PolicyOptions{})
+	res := p.Desired(specs, nil, nil) // start-up: no verdict yet
+	fmt.Print(res.State)
+	for _, e := range res.Events {
+		fmt.Println(e.FIFOLine())
+	}
+
+	id := specs[0].ID()
+	res = p.Desired(specs, lb.Health{
+		{VS: id, Addr: netip.MustParseAddrPort("192.168.118.129:80")}: {State: lb.Down},
+	}, nil)
+	fmt.Print(res.State) // reconciler.Set(res.State)
+	for _, e := range res.Events {
+		fmt.Printf("%s (script %q)\n", e.FIFOLine(), e.Script)
+	}
+	// Output:
+	// Prot LocalAddress:Port Scheduler Flags
+	//   -> RemoteAddress:Port           Forward Weight
+	// TCP  192.168.118.110:80 rr
+	//   -> 192.168.118.129:80           Masq    1
+	//   -> 192.168.118.131:80           Masq    1
+	// VS [192.168.118.110]:tcp:80 UP
+	// Prot LocalAddress:Port Scheduler Flags
+	//   -> RemoteAddress:Port           Forward Weight
+	// TCP  192.168.118.110:80 rr
+	//   -> 192.168.118.131:80           Masq    1
+	// RS [192.168.118.129]:tcp:80 [192.168.118.110]:tcp:80 DOWN (script "/etc/keepalived/rs_down.sh")
+	// VS [192.168.118.110]:tcp:80 DOWN (script "/etc/keepalived/quorum_down.sh")
+}
