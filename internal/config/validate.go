@@ -406,7 +406,7 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 	if vi.Unicast && strict {
 		p.errf(vi.UnicastPeers[0].Pos, "vrrp_instance %s: unicast peers are not allowed in strict mode", vi.Name)
 	}
-	if m.unicastKw && !vi.Unicast {
+	if m.unicastKw && !vi.Unicast && m.peerLines == 0 {
 		if vi.UnicastFaultNoPeer {
 			p.warnf(vi.Pos, "vrrp_instance %s: unicast_fault_no_peer without unicast_peer: the instance stays in FAULT", vi.Name)
 		} else {
