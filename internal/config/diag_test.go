@@ -143,6 +143,8 @@ func TestDiagnostics(t *testing.T) {
 		{"vrrpv3 advert too long", inst("    version 3\n    advert_int 41\n"), []string{"8:5 error: vrrp_instance VI_1: advert_int 41s is too long for VRRP version 3"}},
 		{"nopreempt with master", inst("    state MASTER\n    priority 100\n    nopreempt\n"), []string{"9:5 warning: vrrp_instance VI_1: nopreempt does not work with state MASTER"}},
 		{"unicast keyword without peers", inst("    unicast_src_ip 10.0.0.5\n"), []string{"1:1 warning: vrrp_instance VI_1: unicast keywords without unicast_peer"}},
+		{"notify parameter taken as the user", "global_defs {\nenable_script_security\n}\n" + inst("    notify_master /bin/n master\n"), []string{
+			`10:26 warning: notify_master: "master" is taken as the user to run /bin/n as; to pass it as a parameter, quote the program with its parameters (notify_master "/bin/n master")`}},
 		{"script security", inst("    notify /bin/n\n"), []string{"7:12 warning: 1 script(s) configured without enable_script_security"}},
 		{"unused script", "global_defs {\nenable_script_security\n}\nvrrp_script s {\n    script /bin/s\n}\n", []string{"4:1 warning: vrrp_script s is not used by any track_script"}},
 		{"unquoted script parameters", "global_defs {\nenable_script_security\n}\nvrrp_script s {\n    script /bin/s arg\n}\n" + inst("    track_script {\n        s\n    }\n"), []string{

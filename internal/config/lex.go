@@ -537,10 +537,7 @@ func (l *lexer) process(ln *logLine) bool {
 		}
 		break
 	}
-	if l.include(ln) {
-		return false
-	}
-	return true
+	return !l.include(ln)
 }
 
 // conditional handles "@ID text" and "@^ID text" (keepalived.conf(5),

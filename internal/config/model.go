@@ -774,8 +774,9 @@ type Checker struct {
 	Pos  diag.Pos    `json:"pos"`
 	Type CheckerType `json:"type"`
 
-	// Connection (not MISC_CHECK, FILE_CHECK, BFD_CHECK): ConnectIP and
-	// ConnectPort default to the real server's address and port.
+	// Connection (not MISC_CHECK, FILE_CHECK, BFD_CHECK): an invalid
+	// ConnectIP and a zero ConnectPort mean the real server's address and
+	// port.
 	ConnectIP   netip.Addr `json:"connect_ip,omitzero"`
 	ConnectPort uint16     `json:"connect_port,omitempty"`
 	BindTo      netip.Addr `json:"bindto,omitzero"`

@@ -609,6 +609,10 @@ func (p *parser) command(s *stmt) Command {
 	c := Command{Pos: pos, Args: args}
 	if len(words) > 1 {
 		c.User = words[1]
+		if looksLikeParam(c.User) {
+			p.warnf(s.args[1].pos, "%s: %q is taken as the user to run %s as; to pass it as a parameter, quote the program with its parameters (%s \"%s %s\")",
+				s.kw.text, c.User, args[0], s.kw.text, words[0], c.User)
+		}
 	}
 	if len(words) > 2 {
 		c.Group = words[2]
@@ -617,6 +621,16 @@ func (p *parser) command(s *stmt) Command {
 		p.warnf(pos, "%s: words after the user and group are ignored (quote the program together with its parameters)", s.kw.text)
 	}
 	return c
+}
+
+// looksLikeParam reports whether a word in the user position of a notify
+// command is more likely a parameter the author meant for the script.
+func looksLikeParam(w string) bool {
+	switch strings.ToUpper(w) {
+	case "MASTER", "BACKUP", "FAULT", "STOP", "DELETED", "UP", "DOWN":
+		return true
+	}
+	return strings.ContainsAny(w, "/=$") || strings.HasPrefix(w, "-")
 }
 
 // program parses a vrrp_script "script" or MISC_CHECK "misc_path"

@@ -12,16 +12,13 @@ import (
 // defaults that run after parsing: which keywords were given where, and
 // tri-state settings the model stores resolved.
 type meta struct {
-	global   *seen
-	inst     []instMeta
-	scripts  []*seen
-	groups   []*seen
-	vs       []vsMeta
-	vsgs     []*seen
-	tfiles   []*seen
-	tprocs   []*seen
-	sslSeen  bool
-	instName map[string]int
+	global  *seen
+	inst    []instMeta
+	scripts []*seen
+	groups  []*seen
+	vs      []vsMeta
+	tfiles  []*seen
+	tprocs  []*seen
 }
 
 type instMeta struct {
