@@ -15,6 +15,11 @@ import (
 type vsMeta struct {
 	seen *seen
 	rs   []rsMeta
+	// The virtual server's own retry, delay_before_retry and warmup
+	// (unset: -1), inherited by its checkers.
+	retry            int
+	delayBeforeRetry time.Duration
+	warmup           time.Duration
 }
 
 // rsMeta holds a real server's own settings, inherited by its checkers.
@@ -189,7 +194,7 @@ func lastAddr(pf netip.Prefix) netip.Addr {
 func virtualServer(p *parser, s *stmt, c *Config) {
 	// Read straight into the list (virtual servers do not nest); dropped
 	// again when the header is bad.
-	c.VirtualServers = append(c.VirtualServers, VirtualServer{Pos: s.kw.pos, Quorum: 1, Weight: 1, Retry: unset, DelayBeforeRetry: unset, Warmup: unset,
+	c.VirtualServers = append(c.VirtualServers, VirtualServer{Pos: s.kw.pos, Quorum: 1, Weight: 1,
 		DelayLoop: 60 * time.Second, ConnectTimeout: 5 * time.Second})
 	vs := &c.VirtualServers[len(c.VirtualServers)-1]
 	ok := true
@@ -240,7 +245,7 @@ func virtualServer(p *parser, s *stmt, c *Config) {
 		p.skipBlock(s.open)
 		return
 	}
-	p.meta.vs = append(p.meta.vs, vsMeta{})
+	p.meta.vs = append(p.meta.vs, vsMeta{retry: unset, delayBeforeRetry: unset, warmup: unset})
 	m := p.curVS()
 	p.rsScratch, p.rsMetaScratch = p.rsScratch[:0], p.rsMetaScratch[:0]
 	m.seen = parseBody(p, vsBlock, vs, s.open)
@@ -330,11 +335,19 @@ var vsBlock = newBlock("virtual_server",
 	}),
 	k("retry", 1, 1, func(p *parser, s *stmt, vs *VirtualServer) {
 		if v, ok := p.uintArg(s.args[0], "retry", 1, 4294967295); ok {
-			vs.Retry = int(v)
+			p.curVS().retry = int(v)
 		}
 	}),
-	timer("delay_before_retry", 0, maxTimer, func(vs *VirtualServer) *time.Duration { return &vs.DelayBeforeRetry }),
-	timer("warmup", 0, maxTimer, func(vs *VirtualServer) *time.Duration { return &vs.Warmup }),
+	k("delay_before_retry", 1, 1, func(p *parser, s *stmt, vs *VirtualServer) {
+		if d, ok := p.timerArg(s.args[0], "delay_before_retry", 0, maxTimer); ok {
+			p.curVS().delayBeforeRetry = d
+		}
+	}),
+	k("warmup", 1, 1, func(p *parser, s *stmt, vs *VirtualServer) {
+		if d, ok := p.timerArg(s.args[0], "warmup", 0, maxTimer); ok {
+			p.curVS().warmup = d
+		}
+	}),
 	timer("connect_timeout", time.Microsecond, 4294967295*time.Microsecond, func(vs *VirtualServer) *time.Duration { return &vs.ConnectTimeout }),
 	timer("delay_loop", time.Microsecond, maxTimer, func(vs *VirtualServer) *time.Duration { return &vs.DelayLoop }),
 	flagKw("inhibit_on_failure", func(vs *VirtualServer) *bool { return &vs.InhibitOnFailure }),
