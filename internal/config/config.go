@@ -64,6 +64,19 @@ func Load(fsys fs.FS, name string, opts Options) (*Config, diag.Diagnostics) {
 		return cfg, sortDiagnostics(ds)
 	}
 	p := &parser{ix: &ix, lex: lx, diags: &ds, cfg: cfg}
+	// Size the big lists from the main file: appending thousands of
+	// large structs one by one would copy them again and again.
+	if len(lx.stack) == 1 {
+		data := lx.stack[0].data
+		if n := strings.Count(data, "vrrp_instance"); n > 16 {
+			cfg.Instances = make([]VRRPInstance, 0, n)
+			p.meta.inst = make([]instMeta, 0, n)
+		}
+		if n := strings.Count(data, "virtual_server"); n > 16 {
+			cfg.VirtualServers = make([]VirtualServer, 0, n)
+			p.meta.vs = make([]vsMeta, 0, n)
+		}
+	}
 	parseBody(p, rootBlock, cfg, token{kind: tEOF})
 	if p.meta.global == nil {
 		p.meta.global = &seen{}

@@ -284,15 +284,6 @@ func count[T any](name string, min, max uint64, field func(t *T) *int) *kw[T] {
 	})
 }
 
-// integer is a keyword with a signed integer.
-func integer[T any](name string, min, max int64, field func(t *T) *int) *kw[T] {
-	return k(name, 1, 1, func(p *parser, s *stmt, t *T) {
-		if v, ok := p.intArg(s.args[0], name, min, max); ok {
-			*field(t) = int(v)
-		}
-	})
-}
-
 // fifo is "NAME PATH [USER [GROUP]]".
 func fifo[T any](name string, field func(t *T) *FIFO) *kw[T] {
 	return k(name, 1, 3, func(p *parser, s *stmt, t *T) {

@@ -122,3 +122,21 @@ func TestSeedsRepaired(t *testing.T) {
 		}
 	}
 }
+
+// TestExamples checks the shipped examples: no diagnostic at all.
+func TestExamples(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "examples", "*.conf"))
+	if err != nil || len(files) < 3 {
+		t.Fatalf("examples: %v %v", files, err)
+	}
+	for _, f := range files {
+		name := "examples/" + filepath.Base(f)
+		cfg, ds := Load(os.DirFS(filepath.Join("..", "..")), name, Options{ConfigID: "web1"})
+		if len(ds) > 0 {
+			t.Errorf("%s:\n%s", name, dumpDiags(ds))
+		}
+		if len(cfg.Instances) == 0 {
+			t.Errorf("%s: no vrrp_instance", name)
+		}
+	}
+}

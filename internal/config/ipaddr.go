@@ -366,16 +366,7 @@ func (p *parser) parseRoute(e *stmt, static bool) (Route, bool) {
 				}
 				d = v
 			}
-			if haveDst {
-				p.errf(d.pos, "unexpected %q in route (destination already given)", d.text)
-				return Route{}, false
-			}
-			if d.text == "default" {
-				r.Dst = netip.Prefix{}
-				haveDst = true
-				continue
-			}
-			if !strings.ContainsAny(d.text, ".:") {
+			if d.text != "default" && !strings.ContainsAny(d.text, ".:") {
 				var known []string
 				for o := range routeOpts {
 					known = append(known, o)
@@ -387,6 +378,15 @@ func (p *parser) parseRoute(e *stmt, static bool) (Route, bool) {
 				}
 				p.errf(d.pos, "%s", msg)
 				return Route{}, false
+			}
+			if haveDst {
+				p.errf(d.pos, "unexpected %q in route (destination already given)", d.text)
+				return Route{}, false
+			}
+			if d.text == "default" {
+				r.Dst = netip.Prefix{}
+				haveDst = true
+				continue
 			}
 			pf, ok := p.parsePrefix(d, "route destination")
 			if !ok || !setFamily(d, FamilyOf(pf.Addr())) {

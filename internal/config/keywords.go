@@ -1,7 +1,6 @@
 package config
 
 import (
-	"sort"
 	"strings"
 	"sync"
 )
@@ -56,7 +55,7 @@ func Unsupported() []Keyword {
 }
 
 // keywordIndex maps a block name to its keyword names, and a keyword name
-// to the blocks it is valid in. It is built once from the tables and never
+// to the blocks it is valid in (outer blocks first). It is built once from the tables and never
 // modified.
 type keywordIndex struct {
 	byBlock map[string][]string
@@ -75,9 +74,6 @@ func buildIndex() keywordIndex {
 		if !containsStr(ix.homes[k.Name], k.Block) {
 			ix.homes[k.Name] = append(ix.homes[k.Name], k.Block)
 		}
-	}
-	for _, v := range ix.homes {
-		sort.Strings(v)
 	}
 	return ix
 }

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -67,11 +66,12 @@ type token struct {
 	text   string // without the quotes for a quoted word
 	pos    diag.Pos
 	quoted bool
-	// line and off locate the token in its logical line (for keywords
-	// that re-read the raw text: scripts, regex).
-	line *logLine
-	off  int
-	end  int
+	// src is the logical line the token is in, lineID identifies it, and
+	// off and end locate the token in it (for keywords that re-read the
+	// raw text: scripts, regex).
+	src      string
+	lineID   int32
+	off, end int32
 }
 
 // logLine is one line after comment removal and substitution.
@@ -83,6 +83,8 @@ type logLine struct {
 	cols []int32
 	// fixed, when set, is the position of every byte (expansions).
 	fixed diag.Pos
+	// origin names the multi-line definitions this line came from.
+	origin []string
 }
 
 func (l *logLine) posAt(i int) diag.Pos {
@@ -107,7 +109,7 @@ func (l *logLine) posAt(i int) diag.Pos {
 type srcFile struct {
 	name    string // fs path
 	display string
-	data    []byte
+	data    string
 	off     int
 	line    int
 	// includeCheck is the include_check setting to restore when the file
@@ -133,19 +135,54 @@ type definition struct {
 	maxParams int
 }
 
-// pending is a line queued for processing: from a multi-line definition or
-// a ~SEQ/~LST replication.
+// pending is a line queued for processing, from a multi-line definition,
+// or the lines still to come from a ~SEQ/~LST replication (gen).
 type pending struct {
 	text string
 	pos  diag.Pos
 	set  [][2]string // definitions to set before processing the text
+	gen  *replicator
+	// origin names the multi-line definitions the line came from.
+	origin []string
+}
+
+// replicator produces the lines of a ~SEQ or ~LST one at a time, so that a
+// long sequence costs no memory.
+type replicator struct {
+	text   string
+	pos    diag.Pos
+	origin []string
+	// ~SEQ
+	name             string
+	next, step, last int64
+	hex              bool
+	// ~LST
+	sets [][][2]string
+}
+
+// take returns the next line and whether more follow.
+func (r *replicator) take() (pending, bool) {
+	if r.sets != nil {
+		p := pending{text: r.text, pos: r.pos, set: r.sets[0], origin: r.origin}
+		r.sets = r.sets[1:]
+		return p, len(r.sets) > 0
+	}
+	val := strconv.FormatInt(r.next, 10)
+	if r.hex {
+		val = strconv.FormatInt(r.next, 16)
+	}
+	p := pending{text: r.text, pos: r.pos, set: [][2]string{{r.name, val}}, origin: r.origin}
+	r.next += r.step
+	more := (r.step > 0 && r.next <= r.last) || (r.step < 0 && r.next >= r.last)
+	return p, more
 }
 
 const (
 	maxIncludeDepth = 32
 	maxSubstitution = 256     // substitutions in one line
 	maxLineLen      = 1 << 16 // after substitution
-	maxExpansion    = 1 << 22 // lines produced by ~SEQ/~LST in one file set
+	maxExpansion    = 1 << 17 // ~SEQ/~LST values in one load (keepalived.conf(5)'s largest example has 65024)
+	maxMultiline    = 1 << 21 // lines produced by multi-line definitions in one load
 	keepalivedBuf   = 1023    // keepalived 2.2.7: MAXBUF 1024 per fgets()
 )
 
@@ -165,10 +202,15 @@ type lexer struct {
 	mdef *definition
 
 	pend      []pending
-	expansion int
+	expansion int64
+	multiline int64
 
 	toks []token
 	ti   int
+	// cur is the logical line being processed (reused), lines counts the
+	// logical lines produced.
+	cur   logLine
+	lines int32
 
 	// comment, when set, is called with each comment found (text without
 	// the leading '#'/'!').
@@ -233,7 +275,7 @@ func (l *lexer) open(name string) error {
 }
 
 func (l *lexer) push(name string, data []byte) {
-	f := &srcFile{name: name, display: l.displayName(name), data: data, includeCheck: l.includeCheck}
+	f := &srcFile{name: name, display: l.displayName(name), data: string(data), includeCheck: l.includeCheck}
 	l.stack = append(l.stack, f)
 	l.files = append(l.files, f.display)
 }
@@ -275,8 +317,8 @@ func (l *lexer) rawLine() (f *srcFile, text string, ok bool) {
 			continue
 		}
 		rest := f.data[f.off:]
-		n := bytes.IndexByte(rest, '\n')
-		var b []byte
+		n := strings.IndexByte(rest, '\n')
+		var b string
 		if n < 0 {
 			b = rest
 			f.off = len(f.data)
@@ -285,12 +327,12 @@ func (l *lexer) rawLine() (f *srcFile, text string, ok bool) {
 			f.off += n + 1
 		}
 		f.line++
-		b = bytes.TrimRight(b, "\r")
+		b = strings.TrimRight(b, "\r")
 		if len(b) > keepalivedBuf {
 			l.diags.Warnf(diag.Pos{File: f.display, Line: f.line, Col: keepalivedBuf + 1},
 				"line is %d bytes long; keepalived 2.2.7 reads at most %d bytes per line and would split it here", len(b), keepalivedBuf)
 		}
-		return f, string(b), true
+		return f, b, true
 	}
 	return nil, "", false
 }
@@ -300,13 +342,21 @@ func (l *lexer) rawLine() (f *srcFile, text string, ok bool) {
 // processing.
 func (l *lexer) nextLine() (*logLine, bool) {
 	for {
-		var ln *logLine
 		var set [][2]string
+		ln := &l.cur
 		if len(l.pend) > 0 {
 			p := l.pend[0]
-			l.pend = l.pend[1:]
+			if p.gen != nil {
+				var more bool
+				p, more = p.gen.take()
+				if !more {
+					l.pend = l.pend[1:]
+				}
+			} else {
+				l.pend = l.pend[1:]
+			}
 			set = p.set
-			ln = &logLine{text: p.text, fixed: p.pos, file: p.pos.File, num: p.pos.Line}
+			*ln = logLine{text: p.text, fixed: p.pos, file: p.pos.File, num: p.pos.Line, origin: p.origin}
 		} else {
 			f, raw, ok := l.rawLine()
 			if !ok {
@@ -316,8 +366,7 @@ func (l *lexer) nextLine() (*logLine, bool) {
 				l.continueMultiline(f, raw)
 				continue
 			}
-			ln = l.decomment(f, raw)
-			if ln == nil {
+			if !l.decomment(f, raw, ln) {
 				continue
 			}
 		}
@@ -402,9 +451,9 @@ func strip(s string) (text string, lead int, idx []int32, comment, quote int) {
 	return s[lead:n], lead, nil, comment, quote
 }
 
-// decomment turns a physical line into a logical line, or nil when nothing
-// is left.
-func (l *lexer) decomment(f *srcFile, raw string) *logLine {
+// decomment turns a physical line into the logical line ln, and reports
+// whether anything is left.
+func (l *lexer) decomment(f *srcFile, raw string, ln *logLine) bool {
 	text, lead, idx, comment, quote := strip(raw)
 	if comment >= 0 && l.comment != nil {
 		l.comment(raw[comment+1:], diag.Pos{File: f.display, Line: f.line, Col: comment + 1})
@@ -413,16 +462,16 @@ func (l *lexer) decomment(f *srcFile, raw string) *logLine {
 		l.diags.Errorf(diag.Pos{File: f.display, Line: f.line, Col: quote + 1}, "unterminated quoted string")
 	}
 	if text == "" {
-		return nil
+		return false
 	}
-	ln := &logLine{text: text, file: f.display, num: f.line, col0: lead + 1}
+	*ln = logLine{text: text, file: f.display, num: f.line, col0: lead + 1}
 	if idx != nil {
 		ln.cols = make([]int32, len(idx))
 		for k, i := range idx {
 			ln.cols[k] = i + 1
 		}
 	}
-	return ln
+	return true
 }
 
 // redecomment runs comment removal again after a substitution, as
@@ -488,10 +537,7 @@ func (l *lexer) process(ln *logLine) bool {
 		}
 		break
 	}
-	if l.include(ln) {
-		return false
-	}
-	return true
+	return !l.include(ln)
 }
 
 // conditional handles "@ID text" and "@^ID text" (keepalived.conf(5),
@@ -570,8 +616,9 @@ func (l *lexer) definition(ln *logLine) bool {
 // continueMultiline adds a physical line to the definition being read.
 func (l *lexer) continueMultiline(f *srcFile, raw string) {
 	d := l.mdef
-	ln := l.decomment(f, raw)
-	if ln == nil {
+	var line logLine
+	ln := &line
+	if !l.decomment(f, raw, ln) {
 		// keepalived: an empty line ends a multi-line definition.
 		l.endMultiline()
 		return
@@ -612,6 +659,7 @@ func (l *lexer) substitute(ln *logLine) (changed, ok bool) {
 	var out strings.Builder
 	var cols []int32
 	var pendingLines []string
+	var multilineName string
 	trackCols := ln.fixed.Line == 0
 	emit := func(text string, col int32, fromIndex int) {
 		out.WriteString(text)
@@ -643,6 +691,10 @@ func (l *lexer) substitute(ln *logLine) (changed, ok bool) {
 			i++
 			continue
 		}
+		if d.multiline && slices.Contains(ln.origin, d.name) {
+			l.diags.Errorf(ln.posAt(i), "multi-line definition $%s uses itself", d.name)
+			return false, false
+		}
 		emit(s[last:i], 0, last)
 		val := d.value
 		if d.fn != nil {
@@ -655,6 +707,7 @@ func (l *lexer) substitute(ln *logLine) (changed, ok bool) {
 			if rest != "" {
 				pendingLines = strings.Split(rest, "\n")
 			}
+			multilineName = d.name
 		} else {
 			emit(val, col, -1)
 		}
@@ -681,11 +734,17 @@ func (l *lexer) substitute(ln *logLine) (changed, ok bool) {
 		ln.cols = cols
 	}
 	if len(pendingLines) > 0 {
+		l.multiline += int64(len(pendingLines))
+		if l.multiline > maxMultiline {
+			l.diags.Errorf(pos, "multi-line definitions produce more than %d lines", maxMultiline)
+			return false, false
+		}
 		// The rest of a multi-line definition is processed before the
 		// following lines of the file.
+		origin := append(slices.Clip(ln.origin), multilineName)
 		p := make([]pending, 0, len(pendingLines)+len(l.pend))
 		for _, t := range pendingLines {
-			p = append(p, pending{text: t, pos: pos})
+			p = append(p, pending{text: t, pos: pos, origin: origin})
 		}
 		l.pend = append(p, l.pend...)
 	}
@@ -751,48 +810,48 @@ func (l *lexer) findDef(s string, i int) (*definition, []int, int) {
 func (l *lexer) replicate(ln *logLine) {
 	pos := ln.posAt(0)
 	s := ln.text
-	var sets [][][2]string
-	var rest string
+	var r *replicator
+	var n int64
 	var err error
 	if strings.HasPrefix(s, "~SEQ") {
-		sets, rest, err = l.parseSeq(s[4:])
+		r, n, err = l.parseSeq(s[4:])
 	} else {
+		var sets [][][2]string
+		var rest string
 		sets, rest, err = parseLst(s[4:])
+		r, n = &replicator{text: rest, sets: sets}, int64(len(sets))
 	}
 	if err != nil {
 		l.diags.Errorf(pos, "invalid %s: %v", s[:4], err)
 		return
 	}
-	l.expansion += len(sets)
+	l.expansion += n
 	if l.expansion > maxExpansion {
 		l.diags.Errorf(pos, "~SEQ/~LST replication produces more than %d lines", maxExpansion)
 		return
 	}
-	restPos := pos
-	if len(rest) < len(s) {
-		restPos = ln.posAt(len(s) - len(rest))
+	r.pos = pos
+	r.origin = ln.origin
+	if len(r.text) < len(s) {
+		r.pos = ln.posAt(len(s) - len(r.text))
 	}
-	p := make([]pending, 0, len(sets)+len(l.pend))
-	for _, set := range sets {
-		p = append(p, pending{text: rest, pos: restPos, set: set})
-	}
-	l.pend = append(p, l.pend...)
+	l.pend = append([]pending{{gen: r}}, l.pend...)
 }
 
 // parseSeq parses "(var, a[, b[, c]]) rest" after "~SEQ" (keepalived
 // add_seq()); a leading 'x' formats the values in hexadecimal.
-func (l *lexer) parseSeq(s string) ([][][2]string, string, error) {
+func (l *lexer) parseSeq(s string) (*replicator, int64, error) {
 	hex := strings.HasPrefix(s, "x")
 	if hex {
 		s = s[1:]
 	}
 	s = strings.TrimLeft(s, " \t")
 	if !strings.HasPrefix(s, "(") {
-		return nil, "", fmt.Errorf("missing '('")
+		return nil, 0, fmt.Errorf("missing '('")
 	}
 	end := strings.IndexByte(s, ')')
 	if end < 0 {
-		return nil, "", fmt.Errorf("missing ')'")
+		return nil, 0, fmt.Errorf("missing ')'")
 	}
 	inner := s[1:end]
 	rest := strings.TrimLeft(s[end+1:], " \t")
@@ -800,7 +859,7 @@ func (l *lexer) parseSeq(s string) ([][][2]string, string, error) {
 	tmp := &logLine{text: inner, fixed: diag.Pos{Line: 1}}
 	if strings.IndexByte(inner, '$') >= 0 {
 		if _, ok := l.substitute(tmp); !ok {
-			return nil, "", fmt.Errorf("bad substitution")
+			return nil, 0, fmt.Errorf("bad substitution")
 		}
 	}
 	parts := strings.Split(tmp.text, ",")
@@ -808,19 +867,19 @@ func (l *lexer) parseSeq(s string) ([][][2]string, string, error) {
 		parts[i] = strings.TrimSpace(parts[i])
 	}
 	if len(parts) < 2 || len(parts) > 4 || parts[0] == "" {
-		return nil, "", fmt.Errorf("want (variable, [start, [step,]] end)")
+		return nil, 0, fmt.Errorf("want (variable, [start, [step,]] end)")
 	}
 	name := parts[0]
 	for i := 0; i < len(name); i++ {
 		if !isNameChar(name[i]) {
-			return nil, "", fmt.Errorf("bad variable name %q", name)
+			return nil, 0, fmt.Errorf("bad variable name %q", name)
 		}
 	}
 	nums := make([]int64, 0, 3)
 	for _, p := range parts[1:] {
 		v, err := strconv.ParseInt(p, 0, 64)
-		if err != nil {
-			return nil, "", fmt.Errorf("bad number %q", p)
+		if err != nil || v > 1<<53 || v < -(1<<53) {
+			return nil, 0, fmt.Errorf("bad number %q", p)
 		}
 		nums = append(nums, v)
 	}
@@ -845,24 +904,14 @@ func (l *lexer) parseSeq(s string) ([][][2]string, string, error) {
 	case 3:
 		start, step, last = nums[0], nums[1], nums[2]
 		if step == 0 || (start < last && step < 0) || (start > last && step > 0) {
-			return nil, "", fmt.Errorf("step %d never reaches %d from %d", step, last, start)
+			return nil, 0, fmt.Errorf("step %d never reaches %d from %d", step, last, start)
 		}
 	}
 	if hex && (start < 0 || last < 0) {
-		return nil, "", fmt.Errorf("~SEQx is only valid for positive numbers")
+		return nil, 0, fmt.Errorf("~SEQx is only valid for positive numbers")
 	}
-	var sets [][][2]string
-	for v := start; (step > 0 && v <= last) || (step < 0 && v >= last); v += step {
-		val := strconv.FormatInt(v, 10)
-		if hex {
-			val = strconv.FormatInt(v, 16)
-		}
-		sets = append(sets, [][2]string{{name, val}})
-		if len(sets) > maxExpansion {
-			return nil, "", fmt.Errorf("more than %d values", maxExpansion)
-		}
-	}
-	return sets, rest, nil
+	n := (last-start)/step + 1
+	return &replicator{text: rest, name: name, next: start, step: step, last: last, hex: hex}, n, nil
 }
 
 // parseLst parses "(var, v1, v2, ...) rest" or "({a, b}, {1, 2}, ...) rest"
@@ -1053,7 +1102,7 @@ func (l *lexer) include(ln *logLine) bool {
 			report(incRead, "include %s: %v", pat, err)
 			continue
 		}
-		files = append(files, &srcFile{name: m, display: l.displayName(m), data: data, includeCheck: l.includeCheck})
+		files = append(files, &srcFile{name: m, display: l.displayName(m), data: string(data), includeCheck: l.includeCheck})
 	}
 	for i := len(files) - 1; i >= 0; i-- {
 		l.stack = append(l.stack, files[i])
@@ -1135,41 +1184,53 @@ func expandBraces(s string) []string {
 	return []string{s}
 }
 
+// wordEnd marks the bytes that end an unquoted word.
+var wordEnd = func() (t [256]bool) {
+	for _, c := range " \t\f\v\r\n\"{}" {
+		t[c] = true
+	}
+	return t
+}()
+
 // tokenize splits a logical line into tokens (keepalived read_line() brace
 // splitting and alloc_strvec_r()).
 func (l *lexer) tokenize(ln *logLine) {
 	s := ln.text
+	l.lines++
+	id := l.lines
+	tok := func(k tokKind, text string, at, off, end int, quoted bool) {
+		l.toks = append(l.toks, token{kind: k, text: text, pos: ln.posAt(at), quoted: quoted, src: s, lineID: id, off: int32(off), end: int32(end)})
+	}
 	i := 0
 	for i < len(s) {
 		c := s[i]
 		switch {
 		case c == ' ' || c == '\t' || c == '\f' || c == '\v' || c == '\r' || c == '\n':
 			i++
-		case c == '{' || c == '}':
-			k := tLBrace
-			if c == '}' {
-				k = tRBrace
-			}
-			l.toks = append(l.toks, token{kind: k, text: s[i : i+1], pos: ln.posAt(i), line: ln, off: i, end: i + 1})
+		case c == '{':
+			tok(tLBrace, "{", i, i, i+1, false)
+			i++
+		case c == '}':
+			tok(tRBrace, "}", i, i, i+1, false)
 			i++
 		case c == '"':
 			end := strings.IndexByte(s[i+1:], '"')
 			if end < 0 {
 				// decomment() already reported the unterminated quote.
-				l.toks = append(l.toks, token{kind: tWord, text: s[i+1:], pos: ln.posAt(i), quoted: true, line: ln, off: i, end: len(s)})
+				tok(tWord, s[i+1:], i, i, len(s), true)
 				i = len(s)
 				continue
 			}
-			l.toks = append(l.toks, token{kind: tWord, text: s[i+1 : i+1+end], pos: ln.posAt(i), quoted: true, line: ln, off: i, end: i + end + 2})
+			tok(tWord, s[i+1:i+1+end], i, i, i+end+2, true)
 			i += end + 2
 		default:
 			j := i
-			for j < len(s) && !strings.ContainsRune(" \t\f\v\r\n\"{}", rune(s[j])) {
+			for j < len(s) && !wordEnd[s[j]] {
 				j++
 			}
-			l.toks = append(l.toks, token{kind: tWord, text: s[i:j], pos: ln.posAt(i), line: ln, off: i, end: j})
+			tok(tWord, s[i:j], i, i, j, false)
 			i = j
 		}
 	}
-	l.toks = append(l.toks, token{kind: tEOL, pos: ln.posAt(len(s)), line: ln, off: len(s), end: len(s)})
+	tok(tEOL, "", len(s), len(s), len(s), false)
 }

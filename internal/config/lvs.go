@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,11 @@ import (
 type vsMeta struct {
 	seen *seen
 	rs   []rsMeta
+	// The virtual server's own retry, delay_before_retry and warmup
+	// (unset: -1), inherited by its checkers.
+	retry            int
+	delayBeforeRetry time.Duration
+	warmup           time.Duration
 }
 
 // rsMeta holds a real server's own settings, inherited by its checkers.
@@ -40,10 +46,9 @@ const unset = -1
 var schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos"}
 
 func (p *parser) curVS() *vsMeta { return &p.meta.vs[len(p.meta.vs)-1] }
-func (p *parser) curRS() *rsMeta {
-	v := p.curVS()
-	return &v.rs[len(v.rs)-1]
-}
+
+// curRS is the meta of the real server being read (in scratch space).
+func (p *parser) curRS() *rsMeta { return &p.rsMetaScratch[len(p.rsMetaScratch)-1] }
 func (p *parser) curChk() *chkMeta {
 	r := p.curRS()
 	return &r.checkers[len(r.checkers)-1]
@@ -187,8 +192,11 @@ func lastAddr(pf netip.Prefix) netip.Addr {
 
 // virtualServer parses virtual_server IP [PORT] | fwmark N | group NAME.
 func virtualServer(p *parser, s *stmt, c *Config) {
-	vs := VirtualServer{Pos: s.kw.pos, Quorum: 1, Weight: 1, Retry: unset, DelayBeforeRetry: unset, Warmup: unset,
-		DelayLoop: 60 * time.Second, ConnectTimeout: 5 * time.Second}
+	// Read straight into the list (virtual servers do not nest); dropped
+	// again when the header is bad.
+	c.VirtualServers = append(c.VirtualServers, VirtualServer{Pos: s.kw.pos, Quorum: 1, Weight: 1,
+		DelayLoop: 60 * time.Second, ConnectTimeout: 5 * time.Second})
+	vs := &c.VirtualServers[len(c.VirtualServers)-1]
 	ok := true
 	a0 := s.args[0]
 	switch a0.text {
@@ -233,13 +241,19 @@ func virtualServer(p *parser, s *stmt, c *Config) {
 	}
 	if !ok {
 		// keepalived skips the whole block (skip_block()).
+		c.VirtualServers = c.VirtualServers[:len(c.VirtualServers)-1]
 		p.skipBlock(s.open)
 		return
 	}
-	p.meta.vs = append(p.meta.vs, vsMeta{})
+	p.meta.vs = append(p.meta.vs, vsMeta{retry: unset, delayBeforeRetry: unset, warmup: unset})
 	m := p.curVS()
-	m.seen = parseBody(p, vsBlock, &vs, s.open)
-	c.VirtualServers = append(c.VirtualServers, vs)
+	p.rsScratch, p.rsMetaScratch = p.rsScratch[:0], p.rsMetaScratch[:0]
+	m.seen = parseBody(p, vsBlock, vs, s.open)
+	// The real servers were collected in scratch space; keep them in
+	// slices of their size.
+	vs.RealServers = slices.Clone(p.rsScratch)
+	m.rs = slices.Clone(p.rsMetaScratch)
+	clear(p.rsScratch)
 }
 
 // forwarding parses "NAT|DR|TUN [type ipip|gue|gre] [port N]
@@ -321,11 +335,19 @@ var vsBlock = newBlock("virtual_server",
 	}),
 	k("retry", 1, 1, func(p *parser, s *stmt, vs *VirtualServer) {
 		if v, ok := p.uintArg(s.args[0], "retry", 1, 4294967295); ok {
-			vs.Retry = int(v)
+			p.curVS().retry = int(v)
 		}
 	}),
-	timer("delay_before_retry", 0, maxTimer, func(vs *VirtualServer) *time.Duration { return &vs.DelayBeforeRetry }),
-	timer("warmup", 0, maxTimer, func(vs *VirtualServer) *time.Duration { return &vs.Warmup }),
+	k("delay_before_retry", 1, 1, func(p *parser, s *stmt, vs *VirtualServer) {
+		if d, ok := p.timerArg(s.args[0], "delay_before_retry", 0, maxTimer); ok {
+			p.curVS().delayBeforeRetry = d
+		}
+	}),
+	k("warmup", 1, 1, func(p *parser, s *stmt, vs *VirtualServer) {
+		if d, ok := p.timerArg(s.args[0], "warmup", 0, maxTimer); ok {
+			p.curVS().warmup = d
+		}
+	}),
 	timer("connect_timeout", time.Microsecond, 4294967295*time.Microsecond, func(vs *VirtualServer) *time.Duration { return &vs.ConnectTimeout }),
 	timer("delay_loop", time.Microsecond, maxTimer, func(vs *VirtualServer) *time.Duration { return &vs.DelayLoop }),
 	flagKw("inhibit_on_failure", func(vs *VirtualServer) *bool { return &vs.InhibitOnFailure }),
@@ -462,20 +484,20 @@ func realServer(p *parser, s *stmt, vs *VirtualServer) {
 		p.skipBlock(s.open)
 		return
 	}
-	rs := RealServer{Pos: s.kw.pos, Addr: a, Weight: unset}
+	var port uint16
 	if len(s.args) > 1 && strings.Trim(s.args[1].text, "0") != "" {
-		port, ok := p.portArg(s.args[1], "real_server port")
-		if !ok {
+		var ok bool
+		if port, ok = p.portArg(s.args[1], "real_server port"); !ok {
 			p.skipBlock(s.open)
 			return
 		}
-		rs.Port = port
 	}
-	vm := p.curVS()
-	vm.rs = append(vm.rs, rsMeta{retry: unset, delayBeforeRetry: unset, warmup: unset, delayLoop: unset, connectTimeout: unset})
+	// Read straight into the scratch list of the virtual server.
+	p.rsScratch = append(p.rsScratch, RealServer{Pos: s.kw.pos, Addr: a, Port: port, Weight: unset})
+	rs := &p.rsScratch[len(p.rsScratch)-1]
+	p.rsMetaScratch = append(p.rsMetaScratch, rsMeta{retry: unset, delayBeforeRetry: unset, warmup: unset, delayLoop: unset, connectTimeout: unset})
 	m := p.curRS()
-	m.seen = parseBody(p, rsBlock, &rs, s.open)
-	vs.RealServers = append(vs.RealServers, rs)
+	m.seen = parseBody(p, rsBlock, rs, s.open)
 }
 
 // rsBlock is real_server.
@@ -551,7 +573,8 @@ var rsBlock = newBlock("real_server",
 // checker is a checker keyword of real_server.
 func checker(t CheckerType, b *block[Checker]) *kw[RealServer] {
 	return k(string(t), 0, 0, func(p *parser, s *stmt, rs *RealServer) {
-		c := Checker{Pos: s.kw.pos, Type: t, Retry: unset, DelayBeforeRetry: unset, DelayLoop: unset, Warmup: unset, ConnectTimeout: unset}
+		rs.Checkers = append(rs.Checkers, Checker{Pos: s.kw.pos, Type: t, Retry: unset, DelayBeforeRetry: unset, DelayLoop: unset, Warmup: unset, ConnectTimeout: unset})
+		c := &rs.Checkers[len(rs.Checkers)-1]
 		switch t {
 		case HTTPGet, SSLGet:
 			c.HTTP = &HTTPCheck{Protocol: "1.0"}
@@ -569,10 +592,9 @@ func checker(t CheckerType, b *block[Checker]) *kw[RealServer] {
 		rm := p.curRS()
 		rm.checkers = append(rm.checkers, chkMeta{})
 		cm := p.curChk()
-		cm.seen = parseBody(p, b, &c, s.open)
-		if p.checkerComplete(&c, s) {
-			rs.Checkers = append(rs.Checkers, c)
-		} else {
+		cm.seen = parseBody(p, b, c, s.open)
+		if !p.checkerComplete(c, s) {
+			rs.Checkers = rs.Checkers[:len(rs.Checkers)-1]
 			rm.checkers = rm.checkers[:len(rm.checkers)-1]
 		}
 	}).opens(b).multiple()

@@ -699,14 +699,11 @@ type VirtualServer struct {
 	QuorumUp   Command `json:"quorum_up,omitzero"`
 	QuorumDown Command `json:"quorum_down,omitzero"`
 
-	// Defaults for the real servers and their checkers:
-	// delay_loop 60s, connect_timeout 5s; retry, delay_before_retry and
-	// warmup: see Checker.
+	// Defaults for the real servers and their checkers: delay_loop 60s,
+	// connect_timeout 5s. retry, delay_before_retry and warmup given here
+	// are applied to the checkers (see Checker).
 	DelayLoop        time.Duration `json:"delay_loop"`
 	ConnectTimeout   time.Duration `json:"connect_timeout"`
-	Retry            int           `json:"retry,omitempty"` // -1 when unset
-	DelayBeforeRetry time.Duration `json:"delay_before_retry,omitempty"`
-	Warmup           time.Duration `json:"warmup,omitempty"`
 	InhibitOnFailure bool          `json:"inhibit_on_failure,omitempty"`
 	// Weight is the default real server weight; default 1.
 	Weight int `json:"weight"`
@@ -774,8 +771,9 @@ type Checker struct {
 	Pos  diag.Pos    `json:"pos"`
 	Type CheckerType `json:"type"`
 
-	// Connection (not MISC_CHECK, FILE_CHECK, BFD_CHECK): ConnectIP and
-	// ConnectPort default to the real server's address and port.
+	// Connection (not MISC_CHECK, FILE_CHECK, BFD_CHECK): an invalid
+	// ConnectIP and a zero ConnectPort mean the real server's address and
+	// port.
 	ConnectIP   netip.Addr `json:"connect_ip,omitzero"`
 	ConnectPort uint16     `json:"connect_port,omitempty"`
 	BindTo      netip.Addr `json:"bindto,omitzero"`

@@ -24,6 +24,18 @@ type parser struct {
 	meta  meta
 	// usedScripts are the vrrp_scripts some track_script names.
 	usedScripts map[string]bool
+	// unknownMsg caches the message for an unknown keyword in a block
+	// (replicated configurations repeat them).
+	unknownMsg map[[2]string]string
+	// args is a stack of statement arguments and stmts the statements
+	// by nesting depth, reused to spare an allocation per line.
+	args  []token
+	stmts []*stmt
+	depth int
+	// rsScratch and rsMetaScratch collect the real servers of the virtual
+	// server being read.
+	rsScratch     []RealServer
+	rsMetaScratch []rsMeta
 }
 
 // stmt is one statement: a keyword, its arguments on the same line, and
@@ -138,18 +150,24 @@ func (b *block[T]) subBlocks() []blockInfo {
 // seen records the keywords given in one block, for duplicate warnings and
 // for later checks that need a keyword's position.
 type seen struct {
-	names []string
-	pos   []diag.Pos
+	kw []seenKw
+}
+
+type seenKw struct {
+	name string
+	pos  diag.Pos
 }
 
 func (s *seen) add(name string, pos diag.Pos) (diag.Pos, bool) {
-	for i, n := range s.names {
-		if n == name {
-			return s.pos[i], true
+	for _, k := range s.kw {
+		if k.name == name {
+			return k.pos, true
 		}
 	}
-	s.names = append(s.names, name)
-	s.pos = append(s.pos, pos)
+	if s.kw == nil {
+		s.kw = make([]seenKw, 0, 4)
+	}
+	s.kw = append(s.kw, seenKw{name, pos})
 	return diag.Pos{}, false
 }
 
@@ -158,22 +176,29 @@ func (s *seen) at(name string) (diag.Pos, bool) {
 	if s == nil {
 		return diag.Pos{}, false
 	}
-	for i, n := range s.names {
-		if n == name {
-			return s.pos[i], true
+	for _, k := range s.kw {
+		if k.name == name {
+			return k.pos, true
 		}
 	}
 	return diag.Pos{}, false
 }
 
-// readStmt reads the rest of a statement that starts with the word kw.
-func (p *parser) readStmt(kw token) stmt {
-	s := stmt{kw: kw}
+// readStmt reads the rest of a statement that starts with the word kw
+// into the statement of the current depth; its arguments go on the
+// argument stack from argBase, which release pops.
+func (p *parser) readStmt(kw token) (s *stmt, argBase int) {
+	for len(p.stmts) <= p.depth {
+		p.stmts = append(p.stmts, &stmt{})
+	}
+	s = p.stmts[p.depth]
+	*s = stmt{kw: kw}
+	argBase = len(p.args)
 	for {
 		t := p.next()
 		switch t.kind {
 		case tWord:
-			s.args = append(s.args, t)
+			p.args = append(p.args, t)
 			continue
 		case tLBrace:
 			s.block = true
@@ -181,7 +206,11 @@ func (p *parser) readStmt(kw token) stmt {
 		case tRBrace, tEOF:
 			p.unread(t)
 		}
-		return s
+		n := len(p.args)
+		if n > argBase {
+			s.args = p.args[argBase:n:n]
+		}
+		return s, argBase
 	}
 }
 
@@ -235,6 +264,8 @@ func (p *parser) wantBlock(s *stmt) {
 func parseBody[T any](p *parser, b *block[T], t *T, open token) *seen {
 	sn := &seen{}
 	root := open.kind == tEOF
+	p.depth++
+	defer func() { p.depth-- }()
 	for {
 		tok := p.next()
 		switch tok.kind {
@@ -257,30 +288,36 @@ func parseBody[T any](p *parser, b *block[T], t *T, open token) *seen {
 			p.skipBlock(tok)
 			continue
 		}
-		s := p.readStmt(tok)
+		s, base := p.readStmt(tok)
 		s.seen = sn
-		k := b.kws[tok.text]
-		if k == nil {
-			p.unknown(b.name, &s)
-			if s.block {
-				p.skipBlock(s.open)
-			}
-			continue
-		}
-		p.dispatch(k.name, k.min, k.max, k.mode, k.multi, k.unsupported, k.deprecated, b.name, &s)
-		if k.mode == noBlock && s.block {
-			p.errf(s.open.pos, "%s does not take a '{' block", tok.text)
-			p.skipBlock(s.open)
-			continue
-		}
-		if k.mode != noBlock {
-			p.wantBlock(&s)
-		}
-		if s.argsOK {
-			k.run(p, &s, t)
-		} else if k.mode != noBlock {
+		runStmt(p, b, t, s)
+		p.args = p.args[:base]
+	}
+}
+
+// runStmt checks and runs one statement of a block.
+func runStmt[T any](p *parser, b *block[T], t *T, s *stmt) {
+	k := b.kws[s.kw.text]
+	if k == nil {
+		p.unknown(b.name, s)
+		if s.block {
 			p.skipBlock(s.open)
 		}
+		return
+	}
+	p.dispatch(k.name, k.min, k.max, k.mode, k.multi, k.unsupported, k.deprecated, b.name, s)
+	if k.mode == noBlock && s.block {
+		p.errf(s.open.pos, "%s does not take a '{' block", s.kw.text)
+		p.skipBlock(s.open)
+		return
+	}
+	if k.mode != noBlock {
+		p.wantBlock(s)
+	}
+	if s.argsOK {
+		k.run(p, s, t)
+	} else if k.mode != noBlock {
+		p.skipBlock(s.open)
 	}
 }
 
@@ -323,25 +360,37 @@ func (p *parser) dispatch(name string, min, max int, mode blockMode, multi bool,
 
 // unknown reports an unknown keyword with a suggestion.
 func (p *parser) unknown(blockName string, s *stmt) {
-	name := s.kw.text
+	key := [2]string{blockName, s.kw.text}
+	msg, ok := p.unknownMsg[key]
+	if !ok {
+		msg = p.unknownMessage(blockName, s.kw.text)
+		if p.unknownMsg == nil {
+			p.unknownMsg = map[[2]string]string{}
+		}
+		p.unknownMsg[key] = msg
+	}
+	p.warnf(s.kw.pos, "%s", msg)
+}
+
+func (p *parser) unknownMessage(blockName, name string) string {
 	in := "in " + blockName
 	if blockName == rootName {
 		in = "at the top level"
 	}
 	if sug := closest(name, p.ix.names(blockName)); sug != "" {
-		p.warnf(s.kw.pos, "unknown keyword %q %s; did you mean %q?", name, in, sug)
-		return
+		return fmt.Sprintf("unknown keyword %q %s; did you mean %q?", name, in, sug)
 	}
 	if where := p.ix.home(name, blockName); where != "" {
-		p.warnf(s.kw.pos, "keyword %q is not valid %s (it belongs in %s); ignored", name, in, where)
-		return
+		return fmt.Sprintf("keyword %q is not valid %s (it belongs in %s); ignored", name, in, where)
 	}
-	p.warnf(s.kw.pos, "unknown keyword %q %s; ignored", name, in)
+	return fmt.Sprintf("unknown keyword %q %s; ignored", name, in)
 }
 
 // values reads a value block: each line is an entry whose first word is
 // passed as kw.
 func (p *parser) values(s *stmt, entry func(e *stmt)) {
+	p.depth++
+	defer func() { p.depth-- }()
 	for {
 		tok := p.next()
 		switch tok.kind {
@@ -358,13 +407,14 @@ func (p *parser) values(s *stmt, entry func(e *stmt)) {
 			p.skipBlock(tok)
 			continue
 		}
-		e := p.readStmt(tok)
+		e, base := p.readStmt(tok)
 		if e.block {
 			p.errf(e.open.pos, "unexpected '{' in %s", s.kw.text)
 			p.skipBlock(e.open)
-			continue
+		} else {
+			entry(e)
 		}
-		entry(&e)
+		p.args = p.args[:base]
 	}
 }
 
@@ -525,8 +575,8 @@ func (s *stmt) rest() (string, diag.Pos) {
 		return "", s.kw.pos
 	}
 	first, last := s.args[0], s.args[len(s.args)-1]
-	if first.line != nil && first.line == last.line {
-		return first.line.text[first.off:last.end], first.pos
+	if first.lineID != 0 && first.lineID == last.lineID {
+		return first.src[first.off:last.end], first.pos
 	}
 	parts := make([]string, len(s.args))
 	for i, a := range s.args {
@@ -559,6 +609,10 @@ func (p *parser) command(s *stmt) Command {
 	c := Command{Pos: pos, Args: args}
 	if len(words) > 1 {
 		c.User = words[1]
+		if looksLikeParam(c.User) {
+			p.warnf(s.args[1].pos, "%s: %q is taken as the user to run %s as; to pass it as a parameter, quote the program with its parameters (%s \"%s %s\")",
+				s.kw.text, c.User, args[0], s.kw.text, words[0], c.User)
+		}
 	}
 	if len(words) > 2 {
 		c.Group = words[2]
@@ -567,6 +621,16 @@ func (p *parser) command(s *stmt) Command {
 		p.warnf(pos, "%s: words after the user and group are ignored (quote the program together with its parameters)", s.kw.text)
 	}
 	return c
+}
+
+// looksLikeParam reports whether a word in the user position of a notify
+// command is more likely a parameter the author meant for the script.
+func looksLikeParam(w string) bool {
+	switch strings.ToUpper(w) {
+	case "MASTER", "BACKUP", "FAULT", "STOP", "DELETED", "UP", "DOWN":
+		return true
+	}
+	return strings.ContainsAny(w, "/=$") || strings.HasPrefix(w, "-")
 }
 
 // program parses a vrrp_script "script" or MISC_CHECK "misc_path"

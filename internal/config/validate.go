@@ -406,7 +406,7 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 	if vi.Unicast && strict {
 		p.errf(vi.UnicastPeers[0].Pos, "vrrp_instance %s: unicast peers are not allowed in strict mode", vi.Name)
 	}
-	if m.unicastKw && !vi.Unicast {
+	if m.unicastKw && !vi.Unicast && m.peerLines == 0 {
 		if vi.UnicastFaultNoPeer {
 			p.warnf(vi.Pos, "vrrp_instance %s: unicast_fault_no_peer without unicast_peer: the instance stays in FAULT", vi.Name)
 		} else {
@@ -887,7 +887,7 @@ func (p *parser) resolveVirtualServers() {
 		for j := range vs.RealServers {
 			rs := &vs.RealServers[j]
 			rm := &m.rs[j]
-			p.resolveRealServer(vs, rs, rm, name)
+			p.resolveRealServer(vs, m, rs, rm, name)
 			weightSum += rs.Weight
 			for k := 0; k < j; k++ {
 				o := &vs.RealServers[k]
@@ -949,7 +949,7 @@ func (p *parser) fixPort(vs *VirtualServer, port *uint16, method Method, pos dia
 	}
 }
 
-func (p *parser) resolveRealServer(vs *VirtualServer, rs *RealServer, rm *rsMeta, name string) {
+func (p *parser) resolveRealServer(vs *VirtualServer, vm *vsMeta, rs *RealServer, rm *rsMeta, name string) {
 	g := &p.cfg.Global
 	if rs.Forwarding.Method == "" {
 		rs.Forwarding = vs.Forwarding
@@ -968,7 +968,7 @@ func (p *parser) resolveRealServer(vs *VirtualServer, rs *RealServer, rm *rsMeta
 
 	retry := rm.retry
 	if retry == unset {
-		retry = vs.Retry
+		retry = vm.retry
 	}
 	connTO := rm.connectTimeout
 	if connTO == unset {
@@ -980,11 +980,11 @@ func (p *parser) resolveRealServer(vs *VirtualServer, rs *RealServer, rm *rsMeta
 	}
 	warmup := rm.warmup
 	if warmup == unset {
-		warmup = vs.Warmup
+		warmup = vm.warmup
 	}
 	dbr := rm.delayBeforeRetry
 	if dbr == unset {
-		dbr = vs.DelayBeforeRetry
+		dbr = vm.delayBeforeRetry
 	}
 	for k := range rs.Checkers {
 		ch := &rs.Checkers[k]

@@ -12,16 +12,13 @@ import (
 // defaults that run after parsing: which keywords were given where, and
 // tri-state settings the model stores resolved.
 type meta struct {
-	global   *seen
-	inst     []instMeta
-	scripts  []*seen
-	groups   []*seen
-	vs       []vsMeta
-	vsgs     []*seen
-	tfiles   []*seen
-	tprocs   []*seen
-	sslSeen  bool
-	instName map[string]int
+	global  *seen
+	inst    []instMeta
+	scripts []*seen
+	groups  []*seen
+	vs      []vsMeta
+	tfiles  []*seen
+	tprocs  []*seen
 }
 
 type instMeta struct {
@@ -42,8 +39,9 @@ type instMeta struct {
 	ttlSet    bool
 	// lvsSyncd is the deprecated lvs_sync_daemon_interface.
 	lvsSyncd token
-	// vipLines counts virtual_ipaddress entries, valid or not.
-	vipLines int
+	// vipLines and peerLines count virtual_ipaddress and unicast_peer
+	// entries, valid or not.
+	vipLines, peerLines int
 }
 
 // rootBlock is the top level of keepalived.conf.
@@ -63,8 +61,8 @@ var rootBlock = newBlock(rootName,
 		if p.meta.global == nil {
 			p.meta.global = sn
 		} else {
-			for i, n := range sn.names {
-				p.meta.global.add(n, sn.pos[i])
+			for _, k := range sn.kw {
+				p.meta.global.add(k.name, k.pos)
 			}
 		}
 	}).opens(globalBlock).multiple(),
@@ -124,13 +122,15 @@ var rootBlock = newBlock(rootName,
 		})
 	}).valueBlock().multiple().unsup(whyLinkbeat),
 	k("vrrp_instance", 1, 1, func(p *parser, s *stmt, c *Config) {
-		vi := VRRPInstance{Pos: s.kw.pos, Name: s.args[0].text, UnicastTTL: -1,
+		// Read straight into the list: nothing else appends to it while
+		// the block is read.
+		c.Instances = append(c.Instances, VRRPInstance{Pos: s.kw.pos, Name: s.args[0].text, UnicastTTL: -1,
 			GARPMasterDelay: -1, GARPMasterRepeat: -1, GARPMasterRefresh: -1, GARPMasterRefreshRepeat: -1,
-			GARPLowerPrioDelay: -1, GARPLowerPrioRepeat: -1, GARPExtraIf: -1, DownTimerAdverts: -1}
+			GARPLowerPrioDelay: -1, GARPLowerPrioRepeat: -1, GARPExtraIf: -1, DownTimerAdverts: -1})
+		vi := &c.Instances[len(c.Instances)-1]
 		p.meta.inst = append(p.meta.inst, instMeta{})
 		m := &p.meta.inst[len(p.meta.inst)-1]
-		m.seen = parseBody(p, instanceBlock, &vi, s.open)
-		c.Instances = append(c.Instances, vi)
+		m.seen = parseBody(p, instanceBlock, vi, s.open)
 	}).opens(instanceBlock).multiple(),
 	k("vrrp_script", 1, 1, func(p *parser, s *stmt, c *Config) {
 		sc := VRRPScript{Pos: s.kw.pos, Name: s.args[0].text, Interval: time.Second, Rise: 1, Fall: 1}
@@ -516,7 +516,10 @@ var instanceBlock = newBlock("vrrp_instance",
 	k("use_ipvlan", 0, 3, func(p *parser, s *stmt, vi *VRRPInstance) { vi.UseIPVLAN = true }).unsup(whyIPVLAN),
 	k("unicast_peer", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
 		p.curInst().unicastKw = true
-		p.values(s, func(e *stmt) { p.unicastPeer(vi, e) })
+		p.values(s, func(e *stmt) {
+			p.curInst().peerLines++
+			p.unicastPeer(vi, e)
+		})
 	}).valueBlock().multiple(),
 	k("unicast_fault_no_peer", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
 		p.curInst().unicastKw = true

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+func writeConf(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func runVigil(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = dispatch(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+const goodConf = `global_defs {
+    router_id r1
+}
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 55
+    priority 150
+    virtual_ipaddress {
+        192.168.1.100/24 dev eth0
+    }
+}
+virtual_server 192.168.1.100 80 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.0.0.2 80 {
+        TCP_CHECK {
+        }
+    }
+}
+`
+
+func TestCheckClean(t *testing.T) {
+	f := writeConf(t, "good.conf", goodConf)
+	code, out, errs := runVigil("check", "-f", f)
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	if errs != "" {
+		t.Errorf("stderr %q, want nothing", errs)
+	}
+	for _, want := range []string{
+		"vrrp instances: 1",
+		"VI_1: interface eth0, vrid 55, priority 150, MASTER, v2, advert 1s, multicast 224.0.0.18",
+		"VIPs: 192.168.1.100/24 dev eth0",
+		"virtual servers: 1, real servers: 1",
+		"192.168.1.100:80/TCP: rr NAT, delay_loop 60s, quorum 1",
+		"10.0.0.2:80 weight 1: TCP_CHECK",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+var diagLine = regexp.MustCompile(`^(/[^:]+):(\d+):(\d+): (error|warning): .+$`)
+
+func TestCheckErrors(t *testing.T) {
+	f := writeConf(t, "bad.conf", `vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 0
+    priority 300
+    prioirty 5
+    virtual_ipaddress {
+        192.168.1.300
+    }
+}
+}
+`)
+	code, _, errs := runVigil("check", "--use-file", f, "-q")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(errs), "\n")
+	summary := lines[len(lines)-1]
+	if summary != f+": 4 error(s), 1 warning(s)" {
+		t.Errorf("last line %q", summary)
+	}
+	diags := lines[:len(lines)-1]
+	want := []string{
+		f + `:3:23: error: virtual_router_id 0 is out of range 1..255`,
+		f + `:4:14: error: priority 300 is out of range 1..255`,
+		f + `:5:5: warning: unknown keyword "prioirty" in vrrp_instance; did you mean "priority"?`,
+		f + `:7:9: error: address "192.168.1.300" is not a valid IP address`,
+		f + `:10:1: error: unexpected '}': no block is open here`,
+	}
+	if strings.Join(diags, "\n") != strings.Join(want, "\n") {
+		t.Errorf("diagnostics:\n%s\nwant:\n%s", strings.Join(diags, "\n"), strings.Join(want, "\n"))
+	}
+	for _, l := range diags {
+		if !diagLine.MatchString(l) {
+			t.Errorf("not file:line:col: severity: message: %q", l)
+		}
+	}
+	if !sort.SliceIsSorted(diags, func(i, j int) bool { return lineOf(diags[i]) < lineOf(diags[j]) }) {
+		t.Errorf("diagnostics not sorted:\n%s", errs)
+	}
+}
+
+func lineOf(s string) int {
+	m := diagLine.FindStringSubmatch(s)
+	n := 0
+	for _, c := range m[2] {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+func TestCheckWarningsOnlyExitZero(t *testing.T) {
+	f := writeConf(t, "warn.conf", strings.Replace(goodConf, "router_id r1", "router_id r1\n    enable_snmp_vrrp", 1))
+	code, _, errs := runVigil("check", "-f", f)
+	if code != 0 {
+		t.Fatalf("exit %d, want 0 (warnings only)\n%s", code, errs)
+	}
+	if !strings.Contains(errs, ":3:5: warning: enable_snmp_vrrp in global_defs is not supported by vigil") {
+		t.Errorf("stderr:\n%s", errs)
+	}
+}
+
+func TestCheckJSON(t *testing.T) {
+	f := writeConf(t, "good.conf", goodConf)
+	code, out, errs := runVigil("check", "-f", f, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	var m struct {
+		Files     []string `json:"files"`
+		Instances []struct {
+			Name      string `json:"name"`
+			VRID      int    `json:"virtual_router_id"`
+			AdvertInt string `json:"advert_int"`
+			Pos       string `json:"pos"`
+		} `json:"vrrp_instances"`
+		VirtualServers []struct {
+			RealServers []struct {
+				Checkers []struct {
+					Type  string `json:"type"`
+					Retry int    `json:"retry"`
+				} `json:"checkers"`
+			} `json:"real_servers"`
+		} `json:"virtual_servers"`
+	}
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if len(m.Instances) != 1 || m.Instances[0].Name != "VI_1" || m.Instances[0].VRID != 55 || m.Instances[0].AdvertInt != "1s" ||
+		m.Instances[0].Pos != f+":4:1" {
+		t.Errorf("instances: %+v", m.Instances)
+	}
+	if c := m.VirtualServers[0].RealServers[0].Checkers[0]; c.Type != "TCP_CHECK" || c.Retry != 1 {
+		t.Errorf("checker %+v, want TCP_CHECK with keepalived's default retry 1", c)
+	}
+	if len(m.Files) != 1 || m.Files[0] != f {
+		t.Errorf("files %v", m.Files)
+	}
+}
+
+func TestCheckConfigID(t *testing.T) {
+	f := writeConf(t, "id.conf", strings.Replace(goodConf, "priority 150", "@node1 priority 150\n    @^node1 priority 100", 1))
+	for id, want := range map[string]string{"node1": "priority 150", "node2": "priority 100"} {
+		code, out, errs := runVigil("check", "-f", f, "--config-id", id)
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("-i %s: exit %d, want %q in:\n%s%s", id, code, want, out, errs)
+		}
+	}
+}
+
+func TestCheckUsage(t *testing.T) {
+	if code, _, _ := runVigil("check", "--bogus"); code != 2 {
+		t.Errorf("unknown flag: exit %d, want 2", code)
+	}
+	if code, _, _ := runVigil("check", "extra-arg"); code != 2 {
+		t.Errorf("extra argument: exit %d, want 2", code)
+	}
+	if code, _, _ := runVigil("check", "-h"); code != 0 {
+		t.Errorf("-h: exit %d, want 0", code)
+	}
+	code, _, errs := runVigil("check", "-f", filepath.Join(t.TempDir(), "missing.conf"))
+	if code != 1 || !strings.Contains(errs, "missing.conf: error: cannot read the configuration: no such file or directory") {
+		t.Errorf("missing file: exit %d\n%s", code, errs)
+	}
+}
+
+func TestCheckRelativePathAndIncludes(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "conf.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.conf"), []byte("include conf.d/*.conf\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "conf.d", "vi.conf"), []byte(goodConf+"bogus\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	defer os.Chdir(wd)
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runVigil("check", "-f", "main.conf", "-q")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	want := filepath.Join(dir, "conf.d", "vi.conf") + `:22:1: warning: unknown keyword "bogus" at the top level; ignored`
+	if !strings.Contains(errs, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, errs)
+	}
+}
