@@ -58,7 +58,7 @@ var globalBlock = newBlock("global_defs",
 	gOther("lvs_process_name", whyProcess).deprecate("checker_process_name"),
 	gOther("bfd_process_name", whyProcess),
 	str("router_id", func(g *Global) *string { return &g.RouterID }),
-	str("notification_email_from", func(g *Global) *string { return &g.NotificationEmailFrom }).unsup(whyEmail),
+	str("notification_email_from", func(g *Global) *string { return &g.NotificationEmailFrom }),
 	k("smtp_server", 1, 2, func(p *parser, s *stmt, g *Global) {
 		g.SMTPServer = s.args[0].text
 		if len(s.args) > 1 {
@@ -66,14 +66,14 @@ var globalBlock = newBlock("global_defs",
 				g.SMTPPort = v
 			}
 		}
-	}).unsup(whyEmail),
-	str("smtp_helo_name", func(g *Global) *string { return &g.SMTPHeloName }).unsup(whyEmail),
+	}),
+	str("smtp_helo_name", func(g *Global) *string { return &g.SMTPHeloName }),
 	k("smtp_connect_timeout", 1, 1, func(p *parser, s *stmt, g *Global) {
 		// keepalived: whole seconds, 0 is raised to 1 with an error.
 		if d, ok := p.secondsArg(s.args[0], "smtp_connect_timeout", 1, 4294); ok {
 			g.SMTPConnectTimeout = d
 		}
-	}).unsup(whyEmail),
+	}),
 	k("notification_email", 0, 0, func(p *parser, s *stmt, g *Global) {
 		p.values(s, func(e *stmt) {
 			g.NotificationEmail = append(g.NotificationEmail, e.kw.text)
@@ -81,9 +81,9 @@ var globalBlock = newBlock("global_defs",
 				g.NotificationEmail = append(g.NotificationEmail, a.text)
 			}
 		})
-	}).valueBlock().unsup(whyEmail),
-	optTri("smtp_alert", func(g *Global) *OptBool { return &g.SMTPAlert }).unsup(whyEmail),
-	optTri("smtp_alert_vrrp", func(g *Global) *OptBool { return &g.SMTPAlertVRRP }).unsup(whyEmail),
+	}).valueBlock(),
+	optTri("smtp_alert", func(g *Global) *OptBool { return &g.SMTPAlert }),
+	optTri("smtp_alert_vrrp", func(g *Global) *OptBool { return &g.SMTPAlertVRRP }),
 	optTri("smtp_alert_checker", func(g *Global) *OptBool { return &g.SMTPAlertChecker }).unsup(whyEmail),
 	gOther("startup_script", whyScripts),
 	gOther("startup_script_timeout", whyScripts),
@@ -100,7 +100,7 @@ var globalBlock = newBlock("global_defs",
 			}
 		}
 	}),
-	flagKw("no_email_faults", func(g *Global) *bool { return &g.NoEmailFaults }).unsup(whyEmail),
+	flagKw("no_email_faults", func(g *Global) *bool { return &g.NoEmailFaults }),
 	str("default_interface", func(g *Global) *string { return &g.DefaultInterface }),
 	flagKw("disable_local_igmp", func(g *Global) *bool { return &g.DisableLocalIGMP }).unsup(whyIGMP),
 	k("lvs_timeouts", 2, -1, lvsTimeouts).unsup(whyIPVS),

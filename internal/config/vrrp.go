@@ -442,7 +442,7 @@ var syncGroupBlock = newBlock("vrrp_sync_group",
 	notify("notify_fault", func(g *SyncGroup) *Command { return &g.NotifyFault }),
 	notify("notify_stop", func(g *SyncGroup) *Command { return &g.NotifyStop }),
 	notify("notify", func(g *SyncGroup) *Command { return &g.Notify }),
-	optBool("smtp_alert", func(g *SyncGroup) *bool { return &g.SMTPAlert }).unsup(whyEmail),
+	optBool("smtp_alert", func(g *SyncGroup) *bool { return &g.SMTPAlert }),
 	flagKw("global_tracking", func(g *SyncGroup) *bool { return &g.TrackingWeight }).deprecate("track_interface/track_script/track_file on the sync group, or sync_group_tracking_weight"),
 	flagKw("sync_group_tracking_weight", func(g *SyncGroup) *bool { return &g.TrackingWeight }),
 	optTri("notify_priority_changes", func(g *SyncGroup) *OptBool { return &g.NotifyPriorityChanges }),
@@ -707,7 +707,7 @@ var instanceBlock = newBlock("vrrp_instance",
 		if v, ok := p.boolArg(s); ok {
 			p.curInst().smtpAlert = triOf(v)
 		}
-	}).unsup(whyEmail),
+	}),
 	k("notify_priority_changes", 0, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
 		if v, ok := p.boolArg(s); ok {
 			p.curInst().notifyPrio = triOf(v)
