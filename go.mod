@@ -8,3 +8,5 @@ require (
 	golang.org/x/net v0.62.0
 	golang.org/x/sys v0.49.0
 )
+
+require github.com/spf13/pflag v1.0.10

@@ -27,6 +27,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version": {"print the version", runVersion},
+		"genhash": {"print the MD5 digest of a page for HTTP_GET/SSL_GET (keepalived's genhash)", runGenhash},
 	}
 }
 
