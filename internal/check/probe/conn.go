@@ -166,15 +166,23 @@ func describe(err error, timeout time.Duration) string {
 // applies connect_timeout to each read and write (thread_add_read/write
 // with co->connection_to), and ctx may end it sooner.
 func ioDeadline(ctx context.Context, c net.Conn, d time.Duration) {
+	_ = c.SetDeadline(deadline(ctx, d))
+}
+
+// deadline returns when an exchange bounded by d must end: now + d, or
+// ctx's deadline if sooner.
+func deadline(ctx context.Context, d time.Duration) time.Time {
 	t := time.Now().Add(d)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(t) {
 		t = dl
 	}
-	_ = c.SetDeadline(t)
+	return t
 }
 
 // closeOnCancel closes c when ctx is done before stop is called, so a
-// blocked read or write returns at once.
+// blocked read or write returns at once. ctx must be the caller's context,
+// not one bounded by the checker's own timeout: that one ends through the
+// socket deadline, which reports a timeout rather than a closed socket.
 func closeOnCancel(ctx context.Context, c net.Conn) (stop func() bool) {
 	return context.AfterFunc(ctx, func() { c.Close() })
 }

@@ -58,8 +58,7 @@ func (p *Ping) Check(ctx context.Context) check.Result {
 	fail := func(format string, args ...any) check.Result {
 		return check.Result{Reason: fmt.Sprintf(format, args...), Latency: elapsed(start)}
 	}
-	ctx, cancel := context.WithTimeout(ctx, to)
-	defer cancel()
+	dl := deadline(ctx, to)
 	pc, raw, err := p.open(dst)
 	if err != nil {
 		return fail("ping %s: %v", dst, err)
@@ -69,7 +68,6 @@ func (p *Ping) Check(ctx context.Context) check.Result {
 		stop()
 		pc.Close()
 	}()
-	dl, _ := ctx.Deadline()
 	_ = pc.SetDeadline(dl)
 
 	id := uint16(rand.Uint32())

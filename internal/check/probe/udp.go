@@ -57,8 +57,7 @@ func (u *UDP) Check(ctx context.Context) check.Result {
 	fail := func(format string, args ...any) check.Result {
 		return check.Result{Reason: fmt.Sprintf(format, args...), Latency: elapsed(start)}
 	}
-	ctx, cancel := context.WithTimeout(ctx, to)
-	defer cancel()
+	dl := deadline(ctx, to)
 	c, err := u.Conn.dial(ctx, "udp")
 	if err != nil {
 		return fail("UDP to %s: %s", target, describe(err, to))
@@ -68,7 +67,6 @@ func (u *UDP) Check(ctx context.Context) check.Result {
 		stop()
 		c.Close()
 	}()
-	dl, _ := ctx.Deadline()
 	_ = c.SetDeadline(dl)
 	p := u.Payload
 	if p == nil {
@@ -84,7 +82,7 @@ func (u *UDP) Check(ctx context.Context) check.Result {
 	buf := make([]byte, max+1)
 	n, err := c.Read(buf)
 	switch {
-	case err != nil && isTimeout(err) && ctx.Err() != context.Canceled:
+	case err != nil && isTimeout(err):
 		if u.RequireReply {
 			return fail("UDP to %s: no reply within %v", target, to)
 		}
