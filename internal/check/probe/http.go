@@ -305,7 +305,7 @@ func (h *HTTP) Request(u *URL) string {
 func (h *HTTP) Get(ctx context.Context, u *URL, tr *Trace) (*Response, error) {
 	to := h.Conn.timeout()
 	target := h.Conn.Target()
-	c, err := h.Conn.dial(ctx, "tcp")
+	c, err := h.Conn.dialConn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %s", target, describe(err, to))
 	}

@@ -20,6 +20,20 @@ func twoHosts(t *testing.T, name string) (client, server *lab.Host) {
 	l := netnstest.New(t, name)
 	client = netnstest.AddHost(t, l, "client", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"10.9.0.1/24", "fd09::1/64"}})
 	server = netnstest.AddHost(t, l, "server", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"10.9.0.2/24", "fd09::2/64"}})
+	// A fresh veth and bridge port may drop the first packets: wait until
+	// the server answers pings on both families.
+	for _, a := range []string{"10.9.0.2", "fd09::2"} {
+		p := &Ping{Conn: Conn{Addr: netip.AddrPortFrom(netip.MustParseAddr(a), 0), Timeout: 500 * time.Millisecond}, Mode: PingRaw}
+		for i := 0; ; i++ {
+			r := in(t, client, p)
+			if r.OK {
+				break
+			}
+			if i == 20 {
+				t.Fatalf("lab link not up: %s", r.Reason)
+			}
+		}
+	}
 	return client, server
 }
 

@@ -91,7 +91,9 @@ type Runner struct {
 	wake    chan struct{}
 	started atomic.Bool
 	evMu    sync.Mutex
-	log     *slog.Logger
+
+	workers, inflight, peak atomic.Int64
+	log                     *slog.Logger
 }
 
 type server struct {
@@ -197,6 +199,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		if workers < r.opt.Concurrency {
 			workers++
+			r.workers.Store(int64(workers))
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -254,6 +257,10 @@ func (r *Runner) Run(ctx context.Context) error {
 // attempt runs one check and applies its result.
 func (r *Runner) attempt(ctx context.Context, j job) {
 	e := j.e
+	n := r.inflight.Add(1)
+	defer r.inflight.Add(-1)
+	for p := r.peak.Load(); n > p && !r.peak.CompareAndSwap(p, n); p = r.peak.Load() {
+	}
 	started := time.Now()
 	var res check.Result
 	if e.step != nil {
@@ -312,6 +319,20 @@ func upDown(up bool) string {
 		return "up"
 	}
 	return "down"
+}
+
+// Stats describes the Runner's load.
+type Stats struct {
+	// Workers is the number of worker goroutines started so far.
+	Workers int
+	// InFlight is the number of attempts running; PeakInFlight the most
+	// seen at once.
+	InFlight, PeakInFlight int
+}
+
+// Stats returns the Runner's load figures.
+func (r *Runner) Stats() Stats {
+	return Stats{Workers: int(r.workers.Load()), InFlight: int(r.inflight.Load()), PeakInFlight: int(r.peak.Load())}
 }
 
 // ServerStatus is a real server in a Snapshot.

@@ -37,7 +37,7 @@ func (s *SMTP) Check(ctx context.Context) check.Result {
 	fail := func(format string, args ...any) check.Result {
 		return check.Result{Reason: fmt.Sprintf(format, args...), Latency: elapsed(start)}
 	}
-	c, err := s.Conn.dial(ctx, "tcp")
+	c, err := s.Conn.dialConn(ctx)
 	if err != nil {
 		return fail("connect %s: %s", target, describe(err, to))
 	}

@@ -3,7 +3,10 @@ package probe
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-ha/vigil/internal/check"
 )
@@ -12,21 +15,26 @@ import (
 // (keepalived 2.2.7 check_tcp.c: a completed connect is success, a refused,
 // unreachable or timed-out one is failure).
 //
-// Concurrency: Check may be called concurrently.
+// Concurrency: Check may be called concurrently; Conn must not change once
+// checks run.
 type TCP struct {
 	Conn Conn
+
+	once sync.Once
+	ok   string // the success reason, built once
 }
 
 // Check connects and closes.
 func (t *TCP) Check(ctx context.Context) check.Result {
 	start := time.Now()
-	c, err := t.Conn.dial(ctx, "tcp")
+	fd, err := t.Conn.connect(ctx)
 	if err != nil {
 		return check.Result{
 			Reason:  fmt.Sprintf("connect %s: %s", t.Conn.Target(), describe(err, t.Conn.timeout())),
 			Latency: elapsed(start),
 		}
 	}
-	c.Close()
-	return check.Result{OK: true, Reason: fmt.Sprintf("connected to %s", t.Conn.Target()), Latency: elapsed(start)}
+	unix.Close(fd)
+	t.once.Do(func() { t.ok = "connected to " + t.Conn.Target().String() })
+	return check.Result{OK: true, Reason: t.ok, Latency: elapsed(start)}
 }
