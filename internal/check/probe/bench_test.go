@@ -40,11 +40,13 @@ import (
 // warm-up) change the size and length; VIGIL_BENCH_PROFILE=file writes a
 // CPU profile of the checker process, VIGIL_BENCH_TRACE=file lists the
 // attempts late or slow by more than 50 ms, VIGIL_BENCH_OUT=file keeps the
-// checker's output. Targets: at most 15% of one core, 200 MB RSS, p99
+// checker's output, VIGIL_BENCH_NSTAT=file the namespace's TCP counters.
+// Targets: at most 15% of one core, 200 MB RSS, p99
 // lateness under 50 ms.
 //
-// The tcp-floor sub-benchmark is the reference: the same connections made
-// by a bare loop of blocking socket/connect/close system calls, no Runner.
+// The tcp-floor and http-floor sub-benchmarks are the reference: the same
+// connections (and GETs) made by a bare loop of blocking system calls, no
+// Runner.
 // On loopback the kernel runs both ends of each handshake in the caller's
 // system time, so this floor is what any TCP_CHECK implementation pays
 // here; vigil's own cost is the difference.
@@ -89,7 +91,7 @@ func benchAddr(i int) netip.AddrPort {
 }
 
 func BenchmarkRunner10k(b *testing.B) {
-	for _, kind := range []string{"tcp-floor", "tcp", "http"} {
+	for _, kind := range []string{"tcp-floor", "tcp", "http-floor", "http"} {
 		b.Run(kind, func(b *testing.B) {
 			n := benchEnvInt("VIGIL_BENCH_N", 10000)
 			secs := benchEnvInt("VIGIL_BENCH_SECONDS", 20)
@@ -124,6 +126,10 @@ func BenchmarkRunner10k(b *testing.B) {
 			}
 			if err != nil {
 				b.Fatalf("checker child: %v\n%s", err, out)
+			}
+			if p := os.Getenv("VIGIL_BENCH_NSTAT"); p != "" {
+				st, _ := h.Run("nstat", "-az")
+				os.WriteFile(p, []byte(st), 0o644)
 			}
 			i := strings.Index(out, "BENCH ")
 			if i < 0 {
@@ -197,7 +203,7 @@ func benchServe(t *testing.T, n int, kind string) {
 				if err != nil {
 					return
 				}
-				if kind != "http" {
+				if !strings.HasPrefix(kind, "http") {
 					c.Close()
 					continue
 				}
@@ -221,8 +227,10 @@ func benchServe(t *testing.T, n int, kind string) {
 }
 
 // benchFloor makes n connections a second with bare blocking system calls,
-// spread in 10 ms rounds, and reports their CPU cost.
-func benchFloor(t *testing.T, n, secs int) {
+// spread in 10 ms rounds, and reports their CPU cost. With get, each
+// connection also sends a GET and reads the response to the end.
+func benchFloor(t *testing.T, n, secs int, get bool) {
+	buf := make([]byte, 4096)
 	ru0, t0 := rusage(t), time.Now()
 	end := t0.Add(time.Duration(secs) * time.Second)
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -240,6 +248,22 @@ func benchFloor(t *testing.T, n, secs int) {
 			if err := syscall.Connect(fd, &syscall.SockaddrInet4{Addr: a.Addr().As4(), Port: int(a.Port())}); err != nil {
 				t.Fatal(err)
 			}
+			if get {
+				if _, err := syscall.Write(fd, []byte("GET / HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: "+a.String()+"\r\n\r\n")); err != nil {
+					t.Fatal(err)
+				}
+				h := md5.New()
+				for {
+					r, err := syscall.Read(fd, buf)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if r == 0 {
+						break
+					}
+					h.Write(buf[:r])
+				}
+			}
 			syscall.Close(fd)
 			count++
 		}
@@ -247,7 +271,7 @@ func benchFloor(t *testing.T, n, secs int) {
 	ru1, t1 := rusage(t), time.Now()
 	wall := t1.Sub(t0).Seconds()
 	rep := benchReport{
-		Kind: "tcp-floor", Servers: n, Seconds: wall, Checks: count,
+		Kind: map[bool]string{false: "tcp-floor", true: "http-floor"}[get], Servers: n, Seconds: wall, Checks: count,
 		CPUPercent: (tv(ru1.Utime) + tv(ru1.Stime) - tv(ru0.Utime) - tv(ru0.Stime)) / wall * 100,
 		UserPct:    (tv(ru1.Utime) - tv(ru0.Utime)) / wall * 100, SysPct: (tv(ru1.Stime) - tv(ru0.Stime)) / wall * 100,
 	}
@@ -262,8 +286,8 @@ func benchCheck(t *testing.T, n int, kind string, secs int) {
 	if p := os.Getenv("VIGIL_BENCH_TRACE"); p != "" {
 		traceFile, _ = os.Create(p)
 	}
-	if kind == "tcp-floor" {
-		benchFloor(t, n, secs)
+	if strings.HasSuffix(kind, "-floor") {
+		benchFloor(t, n, secs, kind == "http-floor")
 		return
 	}
 	sum := md5.Sum([]byte(benchBody))
