@@ -82,11 +82,11 @@ func (p *Ping) Check(ctx context.Context) check.Result {
 	if err != nil {
 		return fail("ping %s: %v", dst, err)
 	}
-	var to4 net.Addr = &net.UDPAddr{IP: dst.AsSlice(), Zone: dst.Zone()}
+	var dstAddr net.Addr = &net.UDPAddr{IP: dst.AsSlice(), Zone: dst.Zone()}
 	if raw {
-		to4 = &net.IPAddr{IP: dst.AsSlice(), Zone: dst.Zone()}
+		dstAddr = &net.IPAddr{IP: dst.AsSlice(), Zone: dst.Zone()}
 	}
-	if _, err := pc.WriteTo(b, to4); err != nil {
+	if _, err := pc.WriteTo(b, dstAddr); err != nil {
 		return fail("ping %s: send: %s", dst, describe(err, to))
 	}
 	buf := make([]byte, 1500)

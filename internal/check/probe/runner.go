@@ -37,6 +37,11 @@ type Checker struct {
 	// Policy holds the timing knobs; Policy.Steps is taken from the
 	// Stepper when there is one.
 	Policy check.Policy
+	// Resume, when set, is the state this checker had in a previous Runner
+	// (Runner.Healths), kept across a reload as keepalived's
+	// migrate_checkers() keeps an unchanged checker's state; the new Policy
+	// applies. nil starts from NewHealth.
+	Resume *check.Health
 }
 
 // Event reports a change of a real server's state or effective weight.
@@ -77,8 +82,8 @@ type Options struct {
 
 // Runner schedules many checkers, each on its own Health's timetable, with
 // a bounded number of attempts in flight. One goroutine keeps the
-// timetable (a heap); workers, started on demand up to Concurrency, run the
-// attempts and apply their results.
+// timetable (a heap); workers, started on demand up to Concurrency and kept
+// until Run returns, run the attempts and apply their results.
 //
 // Concurrency: Run may be called once; Snapshot may be called at any time
 // from any goroutine.
@@ -160,10 +165,19 @@ func NewRunner(o Options) (*Runner, error) {
 				return nil, fmt.Errorf("probe: real server %s: checker %s: %w", rs.ID, c.Name, err)
 			}
 			e := &entry{srv: s, idx: i, name: c.Name, c: c.Check, step: st, health: check.NewHealth(p)}
+			if c.Resume != nil {
+				e.health = *c.Resume
+				e.health.Reconfigure(p)
+			}
 			ups[i] = e.health.Up()
 			s.checkers = append(s.checkers, e)
 		}
 		s.agg = check.NewServer(rs.Weight, ups)
+		for i, e := range s.checkers {
+			if e.health.Weight() != nil || e.health.WeightDelta() != nil {
+				s.agg.Apply(i, check.Transition{Up: e.health.Up(), Weight: e.health.Weight(), WeightDelta: e.health.WeightDelta()})
+			}
+		}
 		r.servers = append(r.servers, s)
 	}
 	return r, nil
@@ -319,6 +333,23 @@ func upDown(up bool) string {
 		return "up"
 	}
 	return "down"
+}
+
+// Healths returns every checker's state by real server ID, in checker
+// order, to resume them in the Runner that replaces this one after a reload
+// (Checker.Resume).
+func (r *Runner) Healths() map[string][]check.Health {
+	out := make(map[string][]check.Health, len(r.servers))
+	for _, s := range r.servers {
+		s.mu.Lock()
+		hs := make([]check.Health, len(s.checkers))
+		for i, e := range s.checkers {
+			hs[i] = e.health
+		}
+		s.mu.Unlock()
+		out[s.id] = hs
+	}
+	return out
 }
 
 // Stats describes the Runner's load.

@@ -305,3 +305,49 @@ func TestRunnerTCPLoopback(t *testing.T) {
 		}
 	}
 }
+
+// TestRunnerResume hands a down checker with a dynamic weight over to a new
+// Runner, as a reload does: the real server starts down, no event fires
+// for the state it already had, and the weight is kept.
+func TestRunnerResume(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := check.Defaults(check.KindMisc, 10*time.Second)
+		p.Warmup = 0
+		f := &fake{}
+		w := 4
+		f.weight.Store(&w)
+		f.ok.Store(true)
+		old, err := NewRunner(Options{Servers: []RealServer{{ID: "rs", Weight: 1, Checkers: []Checker{{Name: "m", Check: f, Policy: p}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- old.Run(ctx) }()
+		time.Sleep(2 * time.Second)
+		cancel()
+		<-done
+		hs := old.Healths()["rs"]
+		if len(hs) != 1 || !hs[0].Up() || hs[0].Weight() == nil || *hs[0].Weight() != 4 {
+			t.Fatalf("old state %+v", hs)
+		}
+		var rec evRec
+		p.DelayLoop = 5 * time.Second // the reload changed delay_loop
+		nr, err := NewRunner(Options{OnEvent: rec.add, Servers: []RealServer{{ID: "rs", Weight: 1, Checkers: []Checker{{Name: "m", Check: f, Policy: p, Resume: &hs[0]}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap := nr.Snapshot()
+		if !snap[0].Up || snap[0].Weight != 4 {
+			t.Errorf("resumed server: up %v weight %d, want up with weight 4", snap[0].Up, snap[0].Weight)
+		}
+		ctx, cancel = context.WithCancel(context.Background())
+		go func() { done <- nr.Run(ctx) }()
+		time.Sleep(8 * time.Second)
+		cancel()
+		<-done
+		if ev := rec.get(); len(ev) != 0 {
+			t.Errorf("events after resuming an unchanged checker: %+v", ev)
+		}
+	})
+}
