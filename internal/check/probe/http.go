@@ -309,10 +309,14 @@ func (h *HTTP) Get(ctx context.Context, u *URL, tr *Trace) (*Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %s", target, describe(err, to))
 	}
-	stop := closeOnCancel(ctx, c)
+	raw := c
+	stop := closeOnCancel(ctx, raw)
 	defer func() {
 		stop()
-		c.Close()
+		// Close the socket, not the TLS layer: tls.Conn.Close would send
+		// close_notify and wait up to 5 s for a stalled server (keepalived
+		// shuts SSL down quietly, SSL_set_quiet_shutdown).
+		raw.Close()
 	}()
 	if h.SSL {
 		tc := tls.Client(c, h.tlsConfig(u))

@@ -365,3 +365,22 @@ func TestHeaderParsing(t *testing.T) {
 		}
 	}
 }
+
+func TestSSLGetStalledServer(t *testing.T) {
+	noLeak(t)
+	release := make(chan struct{})
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	t.Cleanup(ts.Close)
+	t.Cleanup(func() { close(release) })
+	h := &HTTP{Conn: Conn{Addr: netip.MustParseAddrPort(strings.TrimPrefix(ts.URL, "https://")), Timeout: 300 * time.Millisecond},
+		SSL: true, URLs: []URL{{Path: "/"}}}
+	start := time.Now()
+	r := h.Check(ctxT(t))
+	if r.OK {
+		t.Fatal("stalled server passed")
+	}
+	wantReason(t, r.Reason, "timeout after 300ms")
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("SSL_GET of a stalled server took %v with connect_timeout 300ms", d)
+	}
+}
