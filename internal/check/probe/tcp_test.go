@@ -145,3 +145,31 @@ func TestConnValidate(t *testing.T) {
 		t.Errorf("Target() = %s, want the bind_if as zone", got)
 	}
 }
+
+func TestTCPIPv6(t *testing.T) {
+	noLeak(t)
+	l, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	a := ap(l.Addr())
+	if r := (&TCP{Conn: Conn{Addr: a}}).Check(ctxT(t)); !r.OK {
+		t.Fatalf("[::1]: %s", r.Reason)
+	}
+	c := Conn{Addr: netip.AddrPortFrom(netip.MustParseAddr("::1"), closedPort(t).Port()), BindTo: netip.MustParseAddr("::1")}
+	r := (&TCP{Conn: c}).Check(ctxT(t))
+	if r.OK {
+		t.Fatal("closed IPv6 port passed")
+	}
+	wantReason(t, r.Reason, "connection refused")
+}
