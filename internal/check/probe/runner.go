@@ -205,21 +205,30 @@ func (r *Runner) Run(ctx context.Context) error {
 	jobs := make(chan job)
 	var wg sync.WaitGroup
 	workers := 0
+	// busy counts the jobs handed out and not finished; a new worker
+	// starts only when every worker is busy, so the pool grows to the
+	// concurrency the checks really need.
+	var busy atomic.Int64
+	work := func(j job) {
+		r.attempt(ctx, j)
+		busy.Add(-1)
+	}
 	dispatch := func(j job) bool {
+		n := busy.Add(1)
 		select {
 		case jobs <- j:
 			return true
 		default:
 		}
-		if workers < r.opt.Concurrency {
+		if n > int64(workers) && workers < r.opt.Concurrency {
 			workers++
 			r.workers.Store(int64(workers))
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r.attempt(ctx, j)
+				work(j)
 				for j := range jobs {
-					r.attempt(ctx, j)
+					work(j)
 				}
 			}()
 			return true
@@ -228,6 +237,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		case jobs <- j:
 			return true
 		case <-ctx.Done():
+			busy.Add(-1)
 			return false
 		}
 	}

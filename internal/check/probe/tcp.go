@@ -3,7 +3,6 @@ package probe
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -15,13 +14,9 @@ import (
 // (keepalived 2.2.7 check_tcp.c: a completed connect is success, a refused,
 // unreachable or timed-out one is failure).
 //
-// Concurrency: Check may be called concurrently; Conn must not change once
-// checks run.
+// Concurrency: Check may be called concurrently.
 type TCP struct {
 	Conn Conn
-
-	once sync.Once
-	ok   string // the success reason, built once
 }
 
 // Check connects and closes.
@@ -35,6 +30,5 @@ func (t *TCP) Check(ctx context.Context) check.Result {
 		}
 	}
 	unix.Close(fd)
-	t.once.Do(func() { t.ok = "connected to " + t.Conn.Target().String() })
-	return check.Result{OK: true, Reason: t.ok, Latency: elapsed(start)}
+	return check.Result{OK: true, Reason: "connected", Latency: elapsed(start)}
 }
