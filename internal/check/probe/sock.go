@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,9 +14,9 @@ import (
 // A health checker opens and closes thousands of short TCP connections a
 // second. net.Dialer costs a dozen system calls per connection (poller
 // registration, keep-alive and no-delay options, address lookups); connect
-// below makes only socket, connect and, when the handshake has not
-// completed at once, a non-blocking poll, and reaches the runtime's poller
-// only for a connection that really has to wait. On loopback and on a LAN
+// below makes only socket, connect and a second connect that reports the
+// outcome, and reaches the runtime's poller only for a connection that
+// really has to wait. On loopback and on a LAN
 // most connections complete within the connect call.
 
 // connect opens a TCP connection to c's target honouring bindto, bind_port,
@@ -37,7 +36,8 @@ func (c *Conn) connect(ctx context.Context) (int, error) {
 		unix.Close(fd)
 		return -1, err
 	}
-	err = unix.Connect(fd, sockaddr(target, family))
+	sa := sockaddr(target, family)
+	err = unix.Connect(fd, sa)
 	switch err {
 	case nil:
 		return fd, nil
@@ -48,18 +48,18 @@ func (c *Conn) connect(ctx context.Context) (int, error) {
 	}
 	// The handshake usually completes while connect runs (loopback) or
 	// within microseconds; look before involving the poller.
-	if done, err := connected(fd); done {
+	if done, err := connected(fd, sa); done {
 		if err != nil {
 			unix.Close(fd)
 			return -1, err
 		}
 		return fd, nil
 	}
-	return c.waitConnect(ctx, fd)
+	return c.waitConnect(ctx, fd, sa)
 }
 
 // waitConnect waits for a pending connect through the runtime's poller.
-func (c *Conn) waitConnect(ctx context.Context, fd int) (int, error) {
+func (c *Conn) waitConnect(ctx context.Context, fd int, sa unix.Sockaddr) (int, error) {
 	dup, err := unix.Dup(fd)
 	if err != nil {
 		unix.Close(fd)
@@ -81,7 +81,7 @@ func (c *Conn) waitConnect(ctx context.Context, fd int) (int, error) {
 	var cerr error
 	werr := rc.Write(func(uintptr) bool {
 		var done bool
-		done, cerr = connected(fd)
+		done, cerr = connected(fd, sa)
 		return done
 	})
 	switch {
@@ -98,31 +98,23 @@ func (c *Conn) waitConnect(ctx context.Context, fd int) (int, error) {
 	return fd, nil
 }
 
-// connected polls a connecting socket without blocking: done reports
-// whether the connect finished, err how.
-func connected(fd int) (done bool, err error) {
-	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+// connected asks a connecting socket whether it has finished, by calling
+// connect again (one system call where poll and getsockopt take two):
+// EISCONN means connected, EALREADY still pending, anything else is the
+// connect's error.
+func connected(fd int, sa unix.Sockaddr) (done bool, err error) {
 	for {
-		n, perr := unix.Poll(pfd, 0)
-		if perr == unix.EINTR {
-			continue
-		}
-		if perr != nil {
-			return true, os.NewSyscallError("poll", perr)
-		}
-		if n == 0 {
+		switch err := unix.Connect(fd, sa); err {
+		case nil, unix.EISCONN:
+			return true, nil
+		case unix.EALREADY, unix.EINPROGRESS:
 			return false, nil
+		case unix.EINTR:
+			continue
+		default:
+			return true, os.NewSyscallError("connect", err)
 		}
-		break
 	}
-	v, gerr := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-	if gerr != nil {
-		return true, os.NewSyscallError("getsockopt", gerr)
-	}
-	if v != 0 {
-		return true, os.NewSyscallError("connect", syscall.Errno(v))
-	}
-	return true, nil
 }
 
 // prepare applies the source options before connect.
