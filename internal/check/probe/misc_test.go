@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/vigil-ha/vigil/internal/netnstest"
 )
 
 // writeScript writes an executable script into dir.
@@ -43,9 +45,7 @@ fi
 
 func TestMiscTutorialScript(t *testing.T) {
 	noLeak(t)
-	if _, err := os.Stat("/bin/bash"); err != nil {
-		t.Skip("no /bin/bash")
-	}
+	netnstest.RequireCommand(t, "bash")
 	dir := t.TempDir()
 	script := writeScript(t, dir, "test.sh", tutorialScript)
 	l := listen(t, "127.0.0.1:0")
@@ -215,7 +215,7 @@ func TestMiscCancel(t *testing.T) {
 
 func TestMiscUser(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("running a script as another user needs root")
+		netnstest.Unavailable(t, "running a script as another user needs root")
 	}
 	noLeak(t)
 	dir := t.TempDir()
