@@ -1,0 +1,159 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/check"
+)
+
+// File is FILE_CHECK: it reads a number from a tracked file and turns it
+// into the real server's state and a weight offset, as keepalived 2.2.7
+// track_file.c does for real servers (process_track_file,
+// update_track_file_status, process_update_checker_track_file_status):
+//
+//   - the first 127 bytes are read as a C integer (strtol base 0: leading
+//     blanks, a sign, "0x" hex or "0" octal); no digits, or no file, is 0;
+//     a value outside the 32-bit range is ignored and the previous one kept;
+//   - with Weight 0, 0 is up and anything else down (Reverse inverts);
+//   - otherwise value × Weight (× −1 with Reverse) is the weight offset, and
+//     only a product at or below −2^31 (IPVS_WEIGHT_FAULT) means down.
+//
+// keepalived watches the file with inotify; vigil reads it at every check
+// (Defaults(KindFile) polls each second).
+//
+// Concurrency: Check may be called concurrently.
+type File struct {
+	// Path is the tracked file (track_file's file).
+	Path string
+	// Weight multiplies the value (FILE_CHECK weight, else the
+	// track_file's weight, which defaults to 1).
+	Weight int
+	// Reverse negates the product (weight ... reverse).
+	Reverse bool
+
+	mu   sync.Mutex
+	last int64
+}
+
+// fileRead is the size of keepalived's read buffer, less its terminator.
+const fileRead = 127
+
+// Check reads the file.
+func (f *File) Check(ctx context.Context) check.Result {
+	start := time.Now()
+	v, note := f.read()
+	r := check.Result{Latency: elapsed(start)}
+	mult := int64(1)
+	if f.Reverse {
+		mult = -1
+	}
+	if f.Weight == 0 {
+		// update_track_file_status: "If the tracking weight is 0, a
+		// non-zero value means failure, a 0 status means success".
+		if (v != 0) != f.Reverse {
+			r.Reason = fmt.Sprintf("%s: value %d%s", f.Path, v, note)
+			return r
+		}
+		r.OK, r.Reason = true, fmt.Sprintf("%s: value %d%s", f.Path, v, note)
+		return r
+	}
+	p := v * int64(f.Weight) * mult
+	if p <= math.MinInt32 {
+		r.Reason = fmt.Sprintf("%s: value %d × weight %d is a fault%s", f.Path, v, f.Weight*int(mult), note)
+		return r
+	}
+	w := int(min(p, math.MaxInt32))
+	r.OK, r.WeightDelta = true, &w
+	r.Reason = fmt.Sprintf("%s: value %d, weight offset %d%s", f.Path, v, w, note)
+	return r
+}
+
+// read returns the file's value and a note on anything unusual.
+func (f *File) read() (int64, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fh, err := os.Open(f.Path)
+	if err != nil {
+		// keepalived: an unreadable or deleted file counts as 0.
+		f.last = 0
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, " (no file)"
+		}
+		return 0, fmt.Sprintf(" (%v)", err)
+	}
+	defer fh.Close()
+	buf := make([]byte, fileRead)
+	n, err := io.ReadFull(fh, buf)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return f.last, fmt.Sprintf(" (read: %v; keeping %d)", err, f.last)
+	}
+	v, ok := strtol(buf[:n])
+	if !ok || v < math.MinInt32 || v > math.MaxInt32+1 {
+		return f.last, fmt.Sprintf(" (invalid number %q ignored)", buf[:n])
+	}
+	f.last = v
+	return v, ""
+}
+
+// strtol mimics C strtol(s, NULL, 0) on a 64-bit long: it reports false on
+// overflow (errno ERANGE); no digits gives 0.
+func strtol(s []byte) (int64, bool) {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || (s[i] >= '\t' && s[i] <= '\r')) {
+		i++
+	}
+	neg := false
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	base := uint64(10)
+	if i < len(s) && s[i] == '0' {
+		base = 8
+		if i+2 < len(s) && (s[i+1] == 'x' || s[i+1] == 'X') && hexDigit(s[i+2]) >= 0 {
+			base = 16
+			i += 2
+		}
+	}
+	var v uint64
+	for ; i < len(s); i++ {
+		d := hexDigit(s[i])
+		if d < 0 || uint64(d) >= base {
+			break
+		}
+		if v > (math.MaxUint64-uint64(d))/base {
+			return 0, false
+		}
+		v = v*base + uint64(d)
+	}
+	if neg {
+		if v > 1<<63 {
+			return 0, false
+		}
+		return -int64(v), true
+	}
+	if v > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(v), true
+}
+
+func hexDigit(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}

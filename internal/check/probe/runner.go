@@ -1,0 +1,454 @@
+package probe
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/check"
+)
+
+// RealServer is one real server as the Runner checks it.
+type RealServer struct {
+	// ID names the real server in events and snapshots; the caller's key
+	// (for example "10.0.0.1:80/10.0.0.2:80").
+	ID string
+	// Weight is the configured weight.
+	Weight int
+	// Checkers are its health checks; a real server is up only when all
+	// of them are up (one with none is always up).
+	Checkers []Checker
+}
+
+// Checker is one scheduled health check.
+type Checker struct {
+	// Name identifies the checker in events and snapshots, for example
+	// "TCP_CHECK 10.0.0.2:80".
+	Name string
+	// Check runs one attempt; a check.Stepper (HTTP_GET, SSL_GET) runs
+	// the step Health asks for.
+	Check check.Checker
+	// Policy holds the timing knobs; Policy.Steps is taken from the
+	// Stepper when there is one.
+	Policy check.Policy
+	// Resume, when set, is the state this checker had in a previous Runner
+	// (Runner.Healths), kept across a reload as keepalived's
+	// migrate_checkers() keeps an unchanged checker's state; the new Policy
+	// applies. nil starts from NewHealth.
+	Resume *check.Health
+}
+
+// Event reports a change of a real server's state or effective weight.
+type Event struct {
+	Server string
+	At     time.Time
+	check.ServerTransition
+	// CheckerName names the checker whose result caused the change.
+	CheckerName string
+}
+
+// CheckDone describes one finished attempt (for metrics and benchmarks).
+type CheckDone struct {
+	Server  string
+	Checker int
+	// Scheduled is when the attempt was due, Started when it began.
+	Scheduled, Started time.Time
+	Result             check.Result
+}
+
+// Options configure a Runner.
+type Options struct {
+	Servers []RealServer
+	// Concurrency bounds the attempts in flight; 0 means 1024.
+	Concurrency int
+	// OnEvent receives real-server transitions, one at a time, in the
+	// order they happen; it must not block for long.
+	OnEvent func(Event)
+	// OnCheck, when set, is called after every attempt, possibly from
+	// several goroutines at once.
+	OnCheck func(CheckDone)
+	// Rand returns numbers in [0, 1] for the warmup delays; nil draws them
+	// from math/rand/v2.
+	Rand func() float64
+	// Logger logs transitions; nil logs nothing.
+	Logger *slog.Logger
+}
+
+// Runner schedules many checkers, each on its own Health's timetable, with
+// a bounded number of attempts in flight. One goroutine keeps the
+// timetable (a heap); workers, started on demand up to Concurrency and kept
+// until Run returns, run the attempts and apply their results.
+//
+// Concurrency: Run may be called once; Snapshot may be called at any time
+// from any goroutine.
+type Runner struct {
+	opt     Options
+	servers []*server
+
+	mu      sync.Mutex // guards due, the heap and each entry's due
+	due     entryHeap
+	wake    chan struct{}
+	started atomic.Bool
+	evMu    sync.Mutex
+
+	workers, inflight, peak atomic.Int64
+	log                     *slog.Logger
+}
+
+type server struct {
+	id       string
+	mu       sync.Mutex // guards agg and every entry's state below
+	agg      check.Server
+	checkers []*entry
+}
+
+type entry struct {
+	srv  *server
+	idx  int
+	name string
+	c    check.Checker
+	step check.Stepper
+
+	// guarded by srv.mu
+	health  check.Health
+	last    check.Result
+	lastAt  time.Time
+	running bool
+
+	// guarded by Runner.mu
+	at      time.Time
+	heapIdx int
+}
+
+type job struct {
+	e     *entry
+	sched time.Time
+	step  int
+}
+
+// NewRunner checks the options and builds the runner; it starts nothing.
+func NewRunner(o Options) (*Runner, error) {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 1024
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	r := &Runner{opt: o, wake: make(chan struct{}, 1), log: o.Logger}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	seen := map[string]bool{}
+	for _, rs := range o.Servers {
+		if seen[rs.ID] {
+			return nil, fmt.Errorf("probe: real server %q listed twice", rs.ID)
+		}
+		seen[rs.ID] = true
+		s := &server{id: rs.ID}
+		ups := make([]bool, len(rs.Checkers))
+		for i, c := range rs.Checkers {
+			if c.Check == nil {
+				return nil, fmt.Errorf("probe: real server %s: checker %d (%s) has no Check", rs.ID, i, c.Name)
+			}
+			p := c.Policy
+			st, _ := c.Check.(check.Stepper)
+			if st != nil {
+				p.Steps = st.Steps()
+			}
+			if err := p.Validate(); err != nil {
+				return nil, fmt.Errorf("probe: real server %s: checker %s: %w", rs.ID, c.Name, err)
+			}
+			e := &entry{srv: s, idx: i, name: c.Name, c: c.Check, step: st, health: check.NewHealth(p)}
+			if c.Resume != nil {
+				e.health = *c.Resume
+				e.health.Reconfigure(p)
+			}
+			ups[i] = e.health.Up()
+			s.checkers = append(s.checkers, e)
+		}
+		s.agg = check.NewServer(rs.Weight, ups)
+		for i, e := range s.checkers {
+			if e.health.Weight() != nil || e.health.WeightDelta() != nil {
+				s.agg.Apply(i, check.Transition{Up: e.health.Up(), Weight: e.health.Weight(), WeightDelta: e.health.WeightDelta()})
+			}
+		}
+		r.servers = append(r.servers, s)
+	}
+	return r, nil
+}
+
+// Run schedules the checks until ctx is done, then cancels the attempts in
+// flight and returns once every goroutine it started has exited. It returns
+// nil after a cancellation.
+func (r *Runner) Run(ctx context.Context) error {
+	if !r.started.CompareAndSwap(false, true) {
+		return errors.New("probe: Runner.Run called twice")
+	}
+	now := time.Now()
+	r.mu.Lock()
+	for _, s := range r.servers {
+		s.mu.Lock()
+		for _, e := range s.checkers {
+			e.at = e.health.Start(now, r.opt.Rand())
+			heap.Push(&r.due, e)
+		}
+		s.mu.Unlock()
+	}
+	r.mu.Unlock()
+
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	workers := 0
+	// busy counts the jobs handed out and not finished; a new worker
+	// starts only when every worker is busy, so the pool grows to the
+	// concurrency the checks really need.
+	var busy atomic.Int64
+	work := func(j job) {
+		r.attempt(ctx, j)
+		busy.Add(-1)
+	}
+	dispatch := func(j job) bool {
+		n := busy.Add(1)
+		select {
+		case jobs <- j:
+			return true
+		default:
+		}
+		if n > int64(workers) && workers < r.opt.Concurrency {
+			workers++
+			r.workers.Store(int64(workers))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				work(j)
+				for j := range jobs {
+					work(j)
+				}
+			}()
+			return true
+		}
+		select {
+		case jobs <- j:
+			return true
+		case <-ctx.Done():
+			busy.Add(-1)
+			return false
+		}
+	}
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for ctx.Err() == nil {
+		r.mu.Lock()
+		now := time.Now()
+		for r.due.Len() > 0 && !r.due[0].at.After(now) {
+			e := heap.Pop(&r.due).(*entry)
+			r.mu.Unlock()
+			e.srv.mu.Lock()
+			e.running = true
+			j := job{e: e, sched: e.at, step: e.health.Step()}
+			e.srv.mu.Unlock()
+			if !dispatch(j) {
+				r.mu.Lock()
+				break
+			}
+			r.mu.Lock()
+			now = time.Now()
+		}
+		wait := time.Hour
+		if r.due.Len() > 0 {
+			wait = r.due[0].at.Sub(now)
+		}
+		r.mu.Unlock()
+		timer.Reset(wait)
+		select {
+		case <-timer.C:
+		case <-r.wake:
+		case <-ctx.Done():
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	return nil
+}
+
+// attempt runs one check and applies its result.
+func (r *Runner) attempt(ctx context.Context, j job) {
+	e := j.e
+	n := r.inflight.Add(1)
+	defer r.inflight.Add(-1)
+	for p := r.peak.Load(); n > p && !r.peak.CompareAndSwap(p, n); p = r.peak.Load() {
+	}
+	started := time.Now()
+	var res check.Result
+	if e.step != nil {
+		res = e.step.CheckStep(ctx, j.step)
+	} else {
+		res = e.c.Check(ctx)
+	}
+	if ctx.Err() != nil {
+		return // shutting down: the result says nothing about the server
+	}
+	end := time.Now()
+	s := e.srv
+	s.mu.Lock()
+	next, tr := e.health.Observe(end, res)
+	e.last, e.lastAt, e.running = res, end, false
+	var ev *Event
+	if tr != nil {
+		if st, changed := s.agg.Apply(e.idx, *tr); changed {
+			ev = &Event{Server: s.id, At: end, ServerTransition: st, CheckerName: e.name}
+		}
+	}
+	if tr != nil && tr.StateChanged() {
+		r.log.Info("checker "+upDown(tr.Up), "server", s.id, "checker", e.name, "reason", tr.Reason)
+	}
+	s.mu.Unlock()
+	if ev != nil {
+		if ev.StateChanged() {
+			r.log.Info("real server "+upDown(ev.Up), "server", s.id, "weight", ev.Weight, "reason", ev.Reason)
+		} else {
+			r.log.Info("real server weight changed", "server", s.id, "from", ev.WasWeight, "to", ev.Weight, "reason", ev.Reason)
+		}
+		if r.opt.OnEvent != nil {
+			r.evMu.Lock()
+			r.opt.OnEvent(*ev)
+			r.evMu.Unlock()
+		}
+	}
+	if r.opt.OnCheck != nil {
+		r.opt.OnCheck(CheckDone{Server: s.id, Checker: e.idx, Scheduled: j.sched, Started: started, Result: res})
+	}
+	r.mu.Lock()
+	e.at = next
+	heap.Push(&r.due, e)
+	first := r.due[0] == e
+	r.mu.Unlock()
+	if first {
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func upDown(up bool) string {
+	if up {
+		return "up"
+	}
+	return "down"
+}
+
+// Healths returns every checker's state by real server ID, in checker
+// order, to resume them in the Runner that replaces this one after a reload
+// (Checker.Resume).
+func (r *Runner) Healths() map[string][]check.Health {
+	out := make(map[string][]check.Health, len(r.servers))
+	for _, s := range r.servers {
+		s.mu.Lock()
+		hs := make([]check.Health, len(s.checkers))
+		for i, e := range s.checkers {
+			hs[i] = e.health
+		}
+		s.mu.Unlock()
+		out[s.id] = hs
+	}
+	return out
+}
+
+// Stats describes the Runner's load.
+type Stats struct {
+	// Workers is the number of worker goroutines started so far.
+	Workers int
+	// InFlight is the number of attempts running; PeakInFlight the most
+	// seen at once.
+	InFlight, PeakInFlight int
+}
+
+// Stats returns the Runner's load figures.
+func (r *Runner) Stats() Stats {
+	return Stats{Workers: int(r.workers.Load()), InFlight: int(r.inflight.Load()), PeakInFlight: int(r.peak.Load())}
+}
+
+// ServerStatus is a real server in a Snapshot.
+type ServerStatus struct {
+	ID                       string
+	Up                       bool
+	Weight, ConfiguredWeight int
+	Checkers                 []CheckerStatus
+}
+
+// CheckerStatus is a checker in a Snapshot.
+type CheckerStatus struct {
+	Name string
+	Kind check.Kind
+	Up   bool
+	// HasRun reports whether a verdict was reached since start.
+	HasRun bool
+	// Retries counts the retries in progress; Step is the url due next.
+	Retries, Step int
+	// Running reports an attempt in flight.
+	Running bool
+	// Last is the last result, finished at LastAt (zero before the first).
+	Last   check.Result
+	LastAt time.Time
+	// Next is when the next attempt is due (zero while one runs).
+	Next time.Time
+}
+
+// Snapshot returns the state of every real server and checker, in the
+// order of Options.Servers.
+func (r *Runner) Snapshot() []ServerStatus {
+	out := make([]ServerStatus, 0, len(r.servers))
+	for _, s := range r.servers {
+		s.mu.Lock()
+		ss := ServerStatus{ID: s.id, Up: s.agg.Up(), Weight: s.agg.Weight(), ConfiguredWeight: s.agg.ConfiguredWeight()}
+		for _, e := range s.checkers {
+			ss.Checkers = append(ss.Checkers, CheckerStatus{
+				Name: e.name, Kind: e.health.Policy().Kind, Up: e.health.Up(), HasRun: e.health.HasRun(),
+				Retries: e.health.Retries(), Step: e.health.Step(), Running: e.running,
+				Last: e.last, LastAt: e.lastAt,
+			})
+		}
+		s.mu.Unlock()
+		r.mu.Lock()
+		for i, e := range s.checkers {
+			if e.heapIdx >= 0 && e.heapIdx < len(r.due) && r.due[e.heapIdx] == e {
+				ss.Checkers[i].Next = e.at
+			}
+		}
+		r.mu.Unlock()
+		out = append(out, ss)
+	}
+	return out
+}
+
+// entryHeap orders entries by due time.
+type entryHeap []*entry
+
+func (h entryHeap) Len() int           { return len(h) }
+func (h entryHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h entryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx = i
+	h[j].heapIdx = j
+}
+func (h *entryHeap) Push(x any) {
+	e := x.(*entry)
+	e.heapIdx = len(*h)
+	*h = append(*h, e)
+}
+func (h *entryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	e.heapIdx = -1
+	*h = old[:len(old)-1]
+	return e
+}
