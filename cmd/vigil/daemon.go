@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,8 +38,9 @@ import (
 type daemon struct {
 	flags runFlags
 	log   *slog.Logger
-	eng   *engine.Engine // nil in heartbeat-only mode
-	hb    *hb.Node       // nil without --ha-dir
+	eng   *engine.Engine   // nil in heartbeat-only mode and with -C
+	dir   *engine.Director // nil without virtual servers and with -P
+	hb    *hb.Node         // nil without --ha-dir
 	sd    *sdnotify.Notifier
 
 	mu         sync.Mutex // serialises reloads
@@ -58,22 +60,40 @@ func configID(flag string) string {
 	return h
 }
 
-// loadConfig reads the configuration file and resolves it into a Spec.
-func loadConfig(path, id string) (*config.Config, engine.Spec, diag.Diagnostics) {
-	abs, err := filepath.Abs(path)
+// loaded is a configuration file resolved for the engine and director.
+type loaded struct {
+	cfg  *config.Config
+	spec engine.Spec
+	dir  engine.DirectorSpec
+}
+
+// loadConfig reads the configuration file and resolves it. -P drops the
+// virtual servers, -C the VRRP instances.
+func loadConfig(f runFlags) (loaded, diag.Diagnostics) {
+	var l loaded
+	abs, err := filepath.Abs(f.file)
 	if err != nil {
 		var ds diag.Diagnostics
-		ds.Errorf(diag.Pos{File: path}, "%v", err)
-		return nil, engine.Spec{}, ds
+		ds.Errorf(diag.Pos{File: f.file}, "%v", err)
+		return l, ds
 	}
-	cfg, ds := config.Load(os.DirFS("/"), abs, config.Options{ConfigID: configID(id), Root: "/"})
+	cfg, ds := config.Load(os.DirFS("/"), abs, config.Options{ConfigID: configID(f.configID), Root: "/"})
+	l.cfg = cfg
 	if ds.HasErrors() {
-		return cfg, engine.Spec{}, ds
+		return l, ds
 	}
-	spec, more := engine.FromConfig(cfg)
-	ds = append(ds, more...)
+	if !f.checkOnly {
+		spec, more := engine.FromConfig(cfg)
+		l.spec = spec
+		ds = append(ds, more...)
+	}
+	if !f.vrrpOnly {
+		dspec, more := engine.DirectorFromConfig(cfg)
+		l.dir = dspec
+		ds = append(ds, more...)
+	}
 	ds.Sort()
-	return cfg, spec, ds
+	return l, ds
 }
 
 // logDiagnostics logs warnings and errors and reports whether there were
@@ -97,21 +117,16 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 	defer signal.Stop(dumpSigs)
 
 	d := &daemon{flags: f, log: log, sd: sdnotify.FromEnv(os.Getenv)}
-	runVRRP := f.haDir == "" || f.fileSet
-	var (
-		cfg  *config.Config
-		spec engine.Spec
-	)
-	if runVRRP {
+	runKeepalived := f.haDir == "" || f.fileSet
+	var l loaded
+	if runKeepalived {
 		var ds diag.Diagnostics
-		cfg, spec, ds = loadConfig(f.file, f.configID)
+		l, ds = loadConfig(f)
 		if logDiagnostics(log, ds) {
 			return errors.New("the configuration has errors; nothing started")
 		}
-		if f.checkOnly {
-			spec.Instances, spec.SyncGroups = nil, nil
-		}
 	}
+	spec := l.spec
 	var hbCfg *hb.Config
 	if f.haDir != "" {
 		var ds diag.Diagnostics
@@ -143,13 +158,11 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		}()
 	}
 
-	if runVRRP {
-		osnet, err := engine.OpenOSNet()
-		if err != nil {
-			return fmt.Errorf("opening netlink and packet sockets: %w", err)
-		}
-		defer osnet.Close()
-		notifier, fifos, err := newNotifier(cfg.Global, log)
+	var notifier *notify.Notifier
+	var mailer *mail.Mailer
+	if runKeepalived {
+		var fifos []*notify.FIFO
+		notifier, fifos, err = newNotifier(l.cfg.Global, log)
 		if err != nil {
 			return err
 		}
@@ -157,9 +170,55 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 			defer fi.Close()
 			goRun("notify fifo", fi.Run)
 		}
+		mailer = newMailer(l.cfg.Global, log)
+	}
+	// The notifier and mailer outlive the engine and director: their stop
+	// notifications are drained before they end.
+	notifyCtx, stopNotify := context.WithCancel(context.Background())
+	notifyDone := make(chan struct{}, 2)
+	notifyRunning := 0
+	if notifier != nil {
+		notifyRunning++
+		go func() { notifier.Run(notifyCtx); notifyDone <- struct{}{} }()
+	}
+	if mailer != nil {
+		notifyRunning++
+		go func() { mailer.Run(notifyCtx); notifyDone <- struct{}{} }()
+	}
+	defer func() {
+		if notifier != nil {
+			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := notifier.Drain(dctx); err != nil {
+				log.Warn("notify scripts still running at exit", "err", err)
+			}
+			cancel()
+		}
+		stopNotify()
+		for range notifyRunning {
+			<-notifyDone
+		}
+	}()
+
+	if runKeepalived && len(l.dir.VirtualServers) > 0 {
+		d.dir, err = engine.NewDirector(l.dir, engine.DirectorOptions{Logger: log, Notifier: notifier})
+		if err != nil {
+			return err
+		}
+		log.Info("virtual servers", "count", len(l.dir.VirtualServers), "backend", d.dir.BackendName())
+	}
+	if runKeepalived && !f.checkOnly {
+		osnet, err := engine.OpenOSNet()
+		if err != nil {
+			return fmt.Errorf("opening netlink and packet sockets: %w", err)
+		}
+		defer osnet.Close()
+		hooks := engine.Hooks{}
+		if d.dir != nil {
+			hooks.VIPsChanged = d.dir.SetLocal
+		}
 		d.eng, err = engine.New(spec, engine.Options{
 			Net: osnet, Logger: log, Version: version, ConfigFile: f.file,
-			Notifier: notifier, Mailer: newMailer(cfg.Global, log),
+			Notifier: notifier, Mailer: mailer, Hooks: hooks,
 		})
 		if err != nil {
 			return err
@@ -216,8 +275,12 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 	// The engine and the heartbeat node run until ctx ends (SIGTERM).
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	running := 0
+	if d.dir != nil {
+		running++
+		go func() { errc <- d.dir.Run(runCtx) }()
+	}
 	if d.eng != nil {
 		running++
 		go func() { errc <- d.eng.Run(runCtx) }()
@@ -226,7 +289,7 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		running++
 		go func() { errc <- d.hb.Run(runCtx) }()
 	}
-	log.Info("vigil started", "version", version, "config", f.file, "instances", len(spec.Instances), "ha_dir", f.haDir, "api", f.apiSocket, "pid", os.Getpid())
+	log.Info("vigil started", "version", version, "config", f.file, "instances", len(spec.Instances), "virtual_servers", len(l.dir.VirtualServers), "ha_dir", f.haDir, "api", f.apiSocket, "pid", os.Getpid())
 	if d.sd.Enabled() {
 		d.notifyReady()
 		if iv, err := sdnotify.WatchdogInterval(os.Getenv, os.Getpid()); err == nil && iv > 0 {
@@ -290,7 +353,23 @@ func (d *daemon) Snapshot(ctx context.Context) (status.Snapshot, error) {
 			return s, err
 		}
 	} else {
-		s.Daemon = status.Daemon{Version: version, PID: os.Getpid(), ConfigFile: d.flags.haDir}
+		s.Daemon = status.Daemon{Version: version, PID: os.Getpid(), ConfigFile: d.flags.file}
+		if d.hb != nil && d.dir == nil {
+			s.Daemon.ConfigFile = d.flags.haDir
+		}
+	}
+	if d.dir != nil {
+		vss, err := d.dir.Snapshot(ctx)
+		if err != nil {
+			return s, err
+		}
+		s.VirtualServers = vss
+		trs, err := d.dir.Transitions(ctx)
+		if err != nil {
+			return s, err
+		}
+		s.Transitions = append(s.Transitions, trs...)
+		sort.SliceStable(s.Transitions, func(i, j int) bool { return s.Transitions[i].At.Before(s.Transitions[j].At) })
 	}
 	if d.hb != nil {
 		s.Heartbeat = hbStatus(d.hb.Status())
@@ -351,13 +430,13 @@ func (d *daemon) Reclaim(ctx context.Context, name string) error {
 func (d *daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.eng == nil {
+	if d.eng == nil && d.dir == nil {
 		return api.ReloadResult{}, errors.New("reload: only keepalived.conf configurations reload; restart for ha.d changes")
 	}
 	_ = d.sd.Reloading()
 	defer d.notifyReadyLater()
 	start := time.Now()
-	_, spec, ds := loadConfig(d.flags.file, d.flags.configID)
+	l, ds := loadConfig(d.flags)
 	var res api.ReloadResult
 	for _, x := range ds {
 		res.Diagnostics = append(res.Diagnostics, x.String())
@@ -366,12 +445,22 @@ func (d *daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 		res.Duration = time.Since(start).String()
 		return res, nil
 	}
-	if d.flags.checkOnly {
-		spec.Instances, spec.SyncGroups = nil, nil
+	var changes []string
+	if d.eng != nil {
+		c, err := d.eng.Apply(ctx, l.spec)
+		if err != nil {
+			return res, err
+		}
+		changes = append(changes, c...)
 	}
-	changes, err := d.eng.Apply(ctx, spec)
-	if err != nil {
-		return res, err
+	if d.dir != nil {
+		c, err := d.dir.Apply(ctx, l.dir)
+		if err != nil {
+			return res, err
+		}
+		changes = append(changes, c...)
+	} else if len(l.dir.VirtualServers) > 0 {
+		res.Diagnostics = append(res.Diagnostics, "virtual servers added to a configuration that had none start at the next restart")
 	}
 	d.reloads++
 	d.lastReload = time.Now()

@@ -104,7 +104,17 @@ var globalBlock = newBlock("global_defs",
 	str("default_interface", func(g *Global) *string { return &g.DefaultInterface }),
 	flagKw("disable_local_igmp", func(g *Global) *bool { return &g.DisableLocalIGMP }).unsup(whyIGMP),
 	k("lvs_timeouts", 2, -1, lvsTimeouts).unsup(whyIPVS),
-	flagKw("lvs_flush", func(g *Global) *bool { return &g.LVSFlush }).unsup(whyIPVS),
+	flagKw("lvs_flush", func(g *Global) *bool { return &g.LVSFlush }),
+	// vigil extension: which kernel load balancer programs the virtual
+	// servers (auto: IPVS where the kernel has it, else nftables).
+	k("lvs_backend", 1, 1, func(p *parser, s *stmt, g *Global) {
+		switch v := s.args[0].text; v {
+		case "auto", "nftables", "ipvs":
+			g.LVSBackend = v
+		default:
+			p.errf(s.args[0].pos, "lvs_backend %q: want auto, nftables or ipvs", v)
+		}
+	}),
 	k("lvs_flush_on_stop", 0, 1, lvsFlushOnStop).unsup(whyIPVS),
 	k("lvs_flush_onstop", 0, 1, lvsFlushOnStop).unsup(whyIPVS).deprecate("lvs_flush_on_stop"),
 	k("lvs_sync_daemon", 1, -1, lvsSyncDaemon).unsup(whyIPVS),

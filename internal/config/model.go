@@ -197,6 +197,9 @@ type Global struct {
 	LVSSyncDaemon *LVSSyncDaemon `json:"lvs_sync_daemon,omitempty"`
 	LVSTimeouts   LVSTimeouts    `json:"lvs_timeouts,omitzero"`
 	LVSFlush      bool           `json:"lvs_flush,omitempty"`
+	// LVSBackend is vigil's lvs_backend: "auto" (default; IPVS when the
+	// kernel has it, else nftables), "nftables" or "ipvs".
+	LVSBackend string `json:"lvs_backend,omitempty"`
 	// LVSFlushOnStop is "", "ALL" (lvs_flush_on_stop) or "VS".
 	LVSFlushOnStop string `json:"lvs_flush_on_stop,omitempty"`
 

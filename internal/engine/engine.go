@@ -42,7 +42,7 @@ type Options struct {
 	// StopTimeout bounds a graceful stop (handover included).
 	StopTimeout time.Duration
 	// Notifier runs notify scripts and writes notify FIFOs; Mailer sends
-	// smtp_alert mail. Both optional; the engine runs and drains them.
+	// smtp_alert mail. Both optional; the caller runs (and drains) them.
 	Notifier *notify.Notifier
 	Mailer   *mail.Mailer
 	// Hooks observe the engine (tests, metrics). Optional.
@@ -56,6 +56,9 @@ type Hooks struct {
 	InstanceTransition func(name string, from, to vrrp.State, prio int, reason string)
 	// GroupTransition is called when a sync group changed state.
 	GroupTransition func(name string, from, to vrrp.State, reason string)
+	// VIPsChanged is called with the set of virtual addresses this host
+	// holds, after it changed (the director's ha_suspend).
+	VIPsChanged func(held map[netip.Addr]bool)
 }
 
 // Engine runs the VRRP instances of a Spec.
@@ -283,8 +286,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-bg.Done():
 		}
 	}()
-	notifyDone := e.startNotifiers()
-	defer notifyDone()
+	e.setNotifyScripts()
 	e.syncTrackers()
 	defer e.stopTrackers()
 	e.startWaiting(time.Now())
@@ -787,6 +789,7 @@ func (e *Engine) takeOver(now time.Time, in *instance) {
 		targets = append(targets, garp.Target{Addr: v.Addr(), Dev: v.Dev})
 	}
 	in.held = true
+	e.vipsChanged()
 	in.garp = garp.NewSchedule(in.spec.GARP, targets, now)
 	e.announce(now, in.garp.Due(now))
 }
@@ -801,6 +804,7 @@ func (e *Engine) release(in *instance) {
 		}
 	}
 	in.held = false
+	e.vipsChanged()
 	if in.garp != nil {
 		targets := map[garp.Target]bool{}
 		for _, v := range in.allVIPs() {
@@ -815,6 +819,23 @@ func (e *Engine) release(in *instance) {
 		}
 		in.garp = nil
 	}
+}
+
+// vipsChanged reports the held virtual addresses to the hook.
+func (e *Engine) vipsChanged() {
+	h := e.opts.Hooks.VIPsChanged
+	if h == nil {
+		return
+	}
+	held := map[netip.Addr]bool{}
+	for _, in := range e.all() {
+		if in.held {
+			for _, v := range in.allVIPs() {
+				held[v.Addr()] = true
+			}
+		}
+	}
+	h(held)
 }
 
 // announce passes due sends through each interface's pacer.

@@ -1,44 +1,9 @@
 package engine
 
 import (
-	"context"
-	"time"
-
 	"github.com/vigil-ha/vigil/internal/notify"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 )
-
-// startNotifiers hands the notify scripts to the Notifier and runs it and
-// the Mailer. The returned function drains the notify queues (bounded) and
-// stops both; Run calls it after the instances have stopped.
-func (e *Engine) startNotifiers() func() {
-	n, m := e.opts.Notifier, e.opts.Mailer
-	e.setNotifyScripts()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	running := 0
-	if n != nil {
-		running++
-		go func() { n.Run(ctx); done <- struct{}{} }()
-	}
-	if m != nil {
-		running++
-		go func() { m.Run(ctx); done <- struct{}{} }()
-	}
-	return func() {
-		if n != nil {
-			dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if err := n.Drain(dctx); err != nil {
-				e.log.Warn("notify scripts still running at exit", "err", err)
-			}
-			dcancel()
-		}
-		cancel()
-		for range running {
-			<-done
-		}
-	}
-}
 
 // setNotifyScripts registers every instance's and group's scripts.
 func (e *Engine) setNotifyScripts() {

@@ -1,0 +1,488 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/check"
+	"github.com/vigil-ha/vigil/internal/check/probe"
+	"github.com/vigil-ha/vigil/internal/lb"
+	"github.com/vigil-ha/vigil/internal/notify"
+	"github.com/vigil-ha/vigil/internal/script"
+	"github.com/vigil-ha/vigil/internal/status"
+)
+
+// DirectorSpec is the virtual-server half of a configuration: what the
+// director installs in the kernel's load balancer and how it checks the
+// real servers.
+type DirectorSpec struct {
+	// Backend is lvs_backend: "auto", "nftables" or "ipvs".
+	Backend        string
+	LVSFlush       bool
+	RSInitNotifies bool
+	VirtualServers []lb.VirtualServer // normalised (lb.Normalize)
+	// Checks are the real servers with their checkers, by lb.RealID.
+	Checks []RealCheck
+	// Scripts are the quorum_up/down and notify_up/down scripts, by the
+	// command text the lb specs carry.
+	Scripts map[string]*script.Prepared
+}
+
+// RealCheck is one real server of one virtual server and its checkers.
+type RealCheck struct {
+	ID       lb.RealID
+	Weight   int
+	Checkers []CheckerSpec
+}
+
+// CheckerSpec is one checker, ready to run. Name identifies it in status;
+// Key is its configuration, for reload equality (the Checker value holds
+// functions and cannot be compared).
+type CheckerSpec struct {
+	Name    string
+	Key     string
+	Policy  check.Policy
+	Checker check.Checker `json:"-"`
+}
+
+// DirectorOptions are the director's injected dependencies.
+type DirectorOptions struct {
+	Logger   *slog.Logger
+	Notifier *notify.Notifier
+	// Backend overrides the data plane (tests); nil picks it from the spec.
+	Backend lb.Backend
+	// Keep leaves the kernel's virtual services in place at exit.
+	Keep bool
+	// Resync is the reconciler's repair interval (default 10 s).
+	Resync time.Duration
+}
+
+// Director runs the virtual servers: health checkers feed keepalived's
+// virtual server policy (internal/lb), whose desired state a reconciler
+// applies to nftables or IPVS. It runs beside the VRRP engine in its own
+// loop, so checker churn never delays a VRRP timer.
+//
+// Concurrency: Run owns the state; the other methods are safe for
+// concurrent use.
+type Director struct {
+	opts    DirectorOptions
+	log     *slog.Logger
+	spec    DirectorSpec
+	backend lb.Backend
+
+	events chan any
+
+	// Owned by the loop.
+	policy  *lb.Policy
+	rec     *lb.Reconciler
+	runner  *probe.Runner
+	health  lb.Health
+	local   map[netip.Addr]bool
+	last    lb.Result
+	byID    map[string]lb.RealID // runner server ID -> real server
+	runStop func()
+	// timeline records real server and quorum changes for the status
+	// page; the daemon merges it with the VRRP engine's.
+	timeline *status.Timeline
+}
+
+type (
+	checkEvent struct {
+		ev  probe.Event
+		gen *probe.Runner
+	}
+	localEvent struct{ addrs map[netip.Addr]bool }
+)
+
+// NewDirector prepares a director; it starts nothing. The backend is
+// opened here so that a configuration the kernel cannot carry fails at
+// start.
+func NewDirector(spec DirectorSpec, opts DirectorOptions) (*Director, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	d := &Director{opts: opts, log: opts.Logger, spec: spec, events: make(chan any, 1024), health: lb.Health{}, local: map[netip.Addr]bool{}, timeline: status.NewTimeline(200)}
+	b := opts.Backend
+	if b == nil {
+		var err error
+		if b, err = OpenBackend(spec.Backend, spec.LVSFlush, opts.Keep, opts.Logger); err != nil {
+			return nil, err
+		}
+	}
+	if ds := b.Capabilities().Check(spec.VirtualServers); len(ds) > 0 {
+		if err := lb.Err(ds); err != nil {
+			b.Close()
+			return nil, err
+		}
+		for _, d := range ds {
+			opts.Logger.Warn("virtual server", "diagnostic", d.String())
+		}
+	}
+	d.backend = b
+	return d, nil
+}
+
+// BackendName is the data plane in use ("nftables" or "ipvs").
+func (d *Director) BackendName() string { return d.backend.Name() }
+
+// Run checks the real servers and keeps the kernel in the desired state
+// until ctx is done; then it runs keepalived's omega notifications, stops
+// the checkers and removes what it installed (unless Keep).
+func (d *Director) Run(ctx context.Context) error {
+	defer d.backend.Close()
+	d.policy = lb.NewPolicy(lb.PolicyOptions{RSInitNotifies: d.spec.RSInitNotifies})
+	d.rec = lb.NewReconciler(d.backend, lb.ReconcilerOptions{Resync: d.opts.Resync, Logger: d.log})
+	recCtx, stopRec := context.WithCancel(context.Background())
+	recDone := make(chan error, 1)
+	go func() { recDone <- d.rec.Run(recCtx) }()
+
+	if err := d.startRunner(nil); err != nil {
+		stopRec()
+		<-recDone
+		return err
+	}
+	d.recompute()
+	for {
+		select {
+		case <-ctx.Done():
+			d.runStop()
+			for _, ev := range d.policy.Stop() {
+				d.event(ev)
+			}
+			// The last desired state stays applied while the omega scripts
+			// run; Close removes the table afterwards.
+			stopRec()
+			<-recDone
+			return nil
+		case ev := <-d.events:
+			d.handle(ev)
+		}
+	}
+}
+
+// startRunner starts the checkers of d.spec, resuming the state of
+// unchanged checkers from prev (a reload).
+func (d *Director) startRunner(prev map[string]check.Health) error {
+	d.byID = map[string]lb.RealID{}
+	var servers []probe.RealServer
+	for _, rc := range d.spec.Checks {
+		id := rc.ID.VS + " " + rc.ID.Addr.String()
+		d.byID[id] = rc.ID
+		rs := probe.RealServer{ID: id, Weight: rc.Weight}
+		for _, c := range rc.Checkers {
+			pc := probe.Checker{Name: c.Name, Check: c.Checker, Policy: c.Policy}
+			if h, ok := prev[id+"\x00"+c.Key]; ok {
+				pc.Resume = &h
+			}
+			rs.Checkers = append(rs.Checkers, pc)
+		}
+		servers = append(servers, rs)
+		if len(rc.Checkers) == 0 {
+			d.health[rc.ID] = lb.RealHealth{State: lb.Up}
+		}
+	}
+	var r *probe.Runner
+	r, err := probe.NewRunner(probe.Options{Servers: servers, Logger: d.log, OnEvent: func(e probe.Event) {
+		select {
+		case d.events <- checkEvent{ev: e, gen: r}:
+		default:
+			// A full queue means the loop is far behind; the next
+			// transition of this server carries the state anyway.
+			d.log.Warn("checker event queue full; event dropped", "server", e.Server)
+		}
+	}})
+	if err != nil {
+		return fmt.Errorf("director: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	d.runner = r
+	d.runStop = func() { cancel(); <-done }
+	return nil
+}
+
+func (d *Director) handle(ev any) {
+	switch ev := ev.(type) {
+	case checkEvent:
+		if ev.gen != d.runner {
+			return
+		}
+		id, ok := d.byID[ev.ev.Server]
+		if !ok {
+			return
+		}
+		h := lb.RealHealth{State: lb.Down}
+		if ev.ev.Up {
+			h.State = lb.Up
+		}
+		if ev.ev.Weight != ev.ev.WasWeight || d.health[id].HasWeight {
+			h.Weight, h.HasWeight = int64(ev.ev.Weight), true
+		}
+		d.health[id] = h
+		d.recompute()
+	case localEvent:
+		d.local = ev.addrs
+		d.recompute()
+	case request:
+		ev.f()
+	}
+}
+
+// recompute runs the policy and hands the result to the reconciler.
+func (d *Director) recompute() {
+	res := d.policy.Desired(d.spec.VirtualServers, d.health, func(a netip.Addr) bool { return d.local[a] })
+	d.last = res
+	d.rec.Set(res.State)
+	for _, ev := range res.Events {
+		d.event(ev)
+	}
+}
+
+// event logs one policy event and runs its notifications.
+func (d *Director) event(ev lb.Event) {
+	up := ev.Kind == lb.RealUp || ev.Kind == lb.QuorumUp
+	from, to := "UP", "DOWN"
+	if up {
+		from, to = to, from
+	}
+	tr := status.Transition{At: time.Now(), From: from, To: to, Reason: d.reason(ev)}
+	switch ev.Kind {
+	case lb.RealUp, lb.RealDown:
+		tr.Kind, tr.Name = "real_server", ev.RealName+" of "+ev.VS
+		d.log.Info("real server", "virtual_server", ev.VS, "real_server", ev.RealName, "up", up, "reason", tr.Reason)
+	default:
+		tr.Kind, tr.Name = "virtual_server", ev.VS
+		d.log.Info("virtual server quorum", "virtual_server", ev.VS, "up", up, "reason", tr.Reason)
+	}
+	if ev.Init {
+		tr.From = "INIT"
+	}
+	d.timeline.Add(tr)
+	n := d.opts.Notifier
+	if n == nil {
+		return
+	}
+	switch ev.Kind {
+	case lb.RealUp, lb.RealDown:
+		n.RealServer(ev.RealName, ev.VS, up)
+	default:
+		n.VirtualServer(ev.VS, up)
+	}
+	if ev.Script != "" {
+		if p := d.spec.Scripts[ev.Script]; p != nil {
+			timeout := notify.DefaultTimeout
+			if ev.Stopping {
+				timeout = time.Second // keepalived: omega scripts get one second
+			}
+			n.Exec("vs "+ev.VS, p, timeout)
+		}
+	}
+}
+
+// reason explains a policy event for people.
+func (d *Director) reason(ev lb.Event) string {
+	switch {
+	case ev.Stopping:
+		return "vigil stopping (omega)"
+	case ev.Init:
+		return "start"
+	case ev.Kind == lb.QuorumUp:
+		return "enough real servers alive for the quorum"
+	case ev.Kind == lb.QuorumDown:
+		return "too few real servers alive for the quorum"
+	}
+	for _, s := range d.runner.Snapshot() {
+		if s.ID == ev.VS+" "+ev.Real.String() {
+			for _, c := range s.Checkers {
+				if c.Last.Reason != "" && c.Up == (ev.Kind == lb.RealUp) {
+					return c.Name + ": " + c.Last.Reason
+				}
+			}
+		}
+	}
+	if ev.Kind == lb.RealUp {
+		return "checkers succeed"
+	}
+	return "a checker failed"
+}
+
+// Transitions returns the director's recent changes, oldest first.
+func (d *Director) Transitions(ctx context.Context) ([]status.Transition, error) {
+	var out []status.Transition
+	err := d.do(ctx, func() { out = d.timeline.List() })
+	return out, err
+}
+
+// SetLocal tells the director which virtual addresses this host holds
+// (ha_suspend suspends the checkers of a virtual server whose address is
+// not local).
+func (d *Director) SetLocal(addrs map[netip.Addr]bool) {
+	select {
+	case d.events <- localEvent{maps.Clone(addrs)}:
+	default:
+		go func() { d.events <- localEvent{maps.Clone(addrs)} }()
+	}
+}
+
+func (d *Director) do(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	select {
+	case d.events <- request{func() { f(); close(done) }}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Apply replaces the virtual servers with spec's; unchanged checkers keep
+// their state (keepalived's migrate_checkers), and the kernel gets one
+// incremental change.
+func (d *Director) Apply(ctx context.Context, spec DirectorSpec) ([]string, error) {
+	if spec.Backend != d.spec.Backend {
+		return nil, errors.New("director: lvs_backend cannot change on reload; restart vigil")
+	}
+	if ds := d.backend.Capabilities().Check(spec.VirtualServers); len(ds) > 0 {
+		if err := lb.Err(ds); err != nil {
+			return nil, err
+		}
+	}
+	var changes []string
+	var err error
+	derr := d.do(ctx, func() {
+		old := map[string]lb.VirtualServer{}
+		for _, vs := range d.spec.VirtualServers {
+			old[vs.ID()] = vs
+		}
+		for _, vs := range spec.VirtualServers {
+			o, ok := old[vs.ID()]
+			switch {
+			case !ok:
+				changes = append(changes, "+ virtual_server "+vs.ID())
+			case !reflect.DeepEqual(o, vs):
+				changes = append(changes, "~ virtual_server "+vs.ID())
+			}
+			delete(old, vs.ID())
+		}
+		for id := range old {
+			changes = append(changes, "- virtual_server "+id)
+		}
+		if reflect.DeepEqual(checkKeys(d.spec), checkKeys(spec)) && len(changes) == 0 {
+			return
+		}
+		prev := map[string]check.Health{}
+		healths := d.runner.Healths()
+		for _, rc := range d.spec.Checks {
+			id := rc.ID.VS + " " + rc.ID.Addr.String()
+			for i, c := range rc.Checkers {
+				if hs, ok := healths[id]; ok && i < len(hs) {
+					prev[id+"\x00"+c.Key] = hs[i]
+				}
+			}
+		}
+		d.runStop()
+		d.spec = spec
+		// Forget the verdicts of real servers that left.
+		keep := map[lb.RealID]bool{}
+		for _, rc := range spec.Checks {
+			keep[rc.ID] = true
+		}
+		maps.DeleteFunc(d.health, func(id lb.RealID, _ lb.RealHealth) bool { return !keep[id] })
+		if err = d.startRunner(prev); err != nil {
+			return
+		}
+		d.recompute()
+	})
+	if derr != nil {
+		return nil, derr
+	}
+	slices.Sort(changes)
+	return changes, err
+}
+
+func checkKeys(s DirectorSpec) []string {
+	var out []string
+	for _, rc := range s.Checks {
+		for _, c := range rc.Checkers {
+			out = append(out, rc.ID.VS+" "+rc.ID.Addr.String()+" "+c.Key)
+		}
+	}
+	return out
+}
+
+// Snapshot returns the virtual servers for the status API.
+func (d *Director) Snapshot(ctx context.Context) ([]status.VirtualServer, error) {
+	var out []status.VirtualServer
+	err := d.do(ctx, func() { out = d.snapshot() })
+	return out, err
+}
+
+func (d *Director) snapshot() []status.VirtualServer {
+	checkers := map[string]probe.ServerStatus{}
+	for _, s := range d.runner.Snapshot() {
+		checkers[s.ID] = s
+	}
+	specs := map[string]lb.VirtualServer{}
+	for _, vs := range d.spec.VirtualServers {
+		specs[vs.ID()] = vs
+	}
+	rs := d.rec.Stats()
+	var out []status.VirtualServer
+	for _, ss := range d.last.Status {
+		spec := specs[ss.ID]
+		vs := status.VirtualServer{
+			Name: ss.ID, Algo: spec.Scheduler, Kind: methodName(spec.Method), Backend: d.backend.Name(),
+			QuorumUp: ss.QuorumUp, Active: rs.LastError == "" && !rs.LastApply.IsZero(), SorryActive: ss.SorryActive,
+		}
+		if spec.Sorry != nil {
+			vs.Sorry = spec.Sorry.AddrPort().String()
+		}
+		for _, r := range ss.Reals {
+			st := status.RealServer{Addr: r.Addr.String(), Weight: int(r.InstalledWeight), Healthy: r.Alive}
+			if !r.Installed {
+				st.Weight = 0
+			}
+			cs := checkers[ss.ID+" "+r.Addr.String()]
+			var reasons []string
+			for _, c := range cs.Checkers {
+				sc := status.Checker{Kind: c.Name, OK: c.Up, Reason: c.Last.Reason, LastRun: c.LastAt, Failures: c.Retries}
+				vs := sc
+				if !c.Up && c.Last.Reason != "" {
+					reasons = append(reasons, c.Last.Reason)
+				}
+				st.Checkers = append(st.Checkers, vs)
+			}
+			st.Reason = strings.Join(reasons, "; ")
+			vs.RealServers = append(vs.RealServers, st)
+		}
+		out = append(out, vs)
+	}
+	return out
+}
+
+func methodName(m lb.Method) string {
+	if m == lb.MethodDefault {
+		return lb.NAT.String()
+	}
+	return m.String()
+}
+
+// ReconcilerStats are the data plane's apply counters.
+func (d *Director) ReconcilerStats(ctx context.Context) (lb.ReconcilerStats, error) {
+	var s lb.ReconcilerStats
+	err := d.do(ctx, func() { s = d.rec.Stats() })
+	return s, err
+}

@@ -1,0 +1,381 @@
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/check"
+	"github.com/vigil-ha/vigil/internal/check/probe"
+	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/diag"
+	"github.com/vigil-ha/vigil/internal/lb"
+	"github.com/vigil-ha/vigil/internal/lb/ipvs"
+	"github.com/vigil-ha/vigil/internal/lb/nft"
+	"github.com/vigil-ha/vigil/internal/script"
+)
+
+// OpenBackend opens the data plane lvs_backend names ("auto" picks IPVS
+// where the kernel has it, else nftables).
+func OpenBackend(keyword string, flush, keep bool, log *slog.Logger) (lb.Backend, error) {
+	name, err := lb.ChooseBackend(keyword, ipvs.Available())
+	if err != nil {
+		return nil, err
+	}
+	if name == lb.BackendIPVS {
+		return ipvs.New(ipvs.Options{Keep: keep, Flush: flush, Logger: log})
+	}
+	return nft.New(nft.Options{Keep: keep, Logger: log})
+}
+
+// DirectorFromConfig resolves the virtual servers of a configuration.
+func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
+	var ds diag.Diagnostics
+	sp := newScriptPreparer(c.Global, &ds)
+	spec := DirectorSpec{
+		Backend:        c.Global.LVSBackend,
+		LVSFlush:       c.Global.LVSFlush,
+		RSInitNotifies: c.Global.RSInitNotifies,
+		Scripts:        map[string]*script.Prepared{},
+	}
+	groups := map[string]*lb.Group{}
+	for _, g := range c.VSGroups {
+		lg := &lb.Group{Name: g.Name}
+		for _, e := range g.Entries {
+			if e.FWMark != 0 {
+				lg.FWMarks = append(lg.FWMarks, lb.GroupMark{Mark: e.FWMark, Family: lbFamily(e.Family)})
+			} else {
+				lg.Ranges = append(lg.Ranges, lb.GroupRange{First: e.First, Last: e.Last, Port: e.Port})
+			}
+		}
+		groups[g.Name] = lg
+	}
+	files := map[string]config.TrackFile{}
+	for _, f := range c.TrackFiles {
+		files[f.Name] = f
+	}
+	scriptKey := func(cmd config.Command, what string) string {
+		if !cmd.IsSet() {
+			return ""
+		}
+		key := strings.Join(cmd.Args, " ")
+		if cmd.User != "" {
+			key += " [user " + cmd.User + "]"
+		}
+		if _, ok := spec.Scripts[key]; !ok {
+			if p := sp.prepare(cmd, what); p != nil {
+				spec.Scripts[key] = p
+			}
+		}
+		return key
+	}
+
+	var vss []lb.VirtualServer
+	type checks struct {
+		vsIdx int
+		rs    config.RealServer
+		vs    config.VirtualServer
+	}
+	var pending []checks
+	for _, vs := range c.VirtualServers {
+		lv := lb.VirtualServer{
+			Where:  vs.Pos.String(),
+			Addr:   vs.Addr,
+			Port:   vs.Port,
+			Proto:  lbProto(vs.Protocol),
+			FWMark: vs.FWMark,
+			Family: lbFamily(vs.Family),
+
+			Scheduler:          string(vs.Scheduler),
+			Method:             lbMethod(vs.Forwarding.Method),
+			Tunnel:             lbTunnel(vs.Forwarding),
+			PersistenceTimeout: uint32(vs.PersistenceTimeout / time.Second),
+			PersistenceEngine:  vs.PersistenceEngine,
+			Quorum:             uint32(max(vs.Quorum, 0)),
+			Hysteresis:         uint32(max(vs.Hysteresis, 0)),
+			QuorumUp:           scriptKey(vs.QuorumUp, "quorum_up of virtual_server "+vs.Pos.String()),
+			QuorumDown:         scriptKey(vs.QuorumDown, "quorum_down of virtual_server "+vs.Pos.String()),
+			Alpha:              vs.Alpha,
+			Omega:              vs.Omega,
+			Inhibit:            vs.InhibitOnFailure,
+			HASuspend:          vs.HASuspend,
+			Weight:             uint32(max(vs.Weight, 0)),
+			Virtualhost:        vs.Virtualhost,
+		}
+		if vs.Group != "" {
+			lv.Group = groups[vs.Group]
+			if lv.Group == nil {
+				ds.Errorf(vs.Pos, "virtual_server group %s: no such virtual_server_group", vs.Group)
+				continue
+			}
+		}
+		if g, err := granularity(vs); err != nil {
+			ds.Errorf(vs.Pos, "persistence_granularity %s: %v", vs.PersistenceGranularity, err)
+		} else {
+			lv.PersistenceGranularity = g
+		}
+		if ss := vs.SorryServer; ss != nil {
+			lv.Sorry = &lb.RealServer{Where: ss.Pos.String(), Addr: ss.Addr, Port: ss.Port}
+			lv.SorryInhibit = ss.Inhibit
+		}
+		for _, rs := range vs.RealServers {
+			w := uint32(max(rs.Weight, 0))
+			inh, alpha := rs.InhibitOnFailure, rs.Alpha
+			lr := lb.RealServer{
+				Where: rs.Pos.String(), Addr: rs.Addr, Port: rs.Port, Weight: &w,
+				Method: lbMethod(rs.Forwarding.Method), UThreshold: uint32(max(rs.UThreshold, 0)), LThreshold: uint32(max(rs.LThreshold, 0)),
+				Inhibit: &inh, Alpha: &alpha, Virtualhost: rs.Virtualhost,
+				NotifyUp:   scriptKey(rs.NotifyUp, "notify_up of real_server "+rs.Pos.String()),
+				NotifyDown: scriptKey(rs.NotifyDown, "notify_down of real_server "+rs.Pos.String()),
+			}
+			if rs.Forwarding.Method == config.TUN {
+				t := lbTunnel(rs.Forwarding)
+				lr.Tunnel = &t
+			}
+			lv.Reals = append(lv.Reals, lr)
+			pending = append(pending, checks{vsIdx: len(vss), rs: rs, vs: vs})
+		}
+		vss = append(vss, lv)
+	}
+	norm, nds := lb.Normalize(vss)
+	for _, d := range nds {
+		ds.Warnf(diag.Pos{File: d.Where}, "%s", d.Msg)
+	}
+	spec.VirtualServers = norm
+	// Checkers, per real server of each normalised virtual server.
+	for _, p := range pending {
+		if p.vsIdx >= len(norm) {
+			continue
+		}
+		lv := norm[p.vsIdx]
+		ap := netip.AddrPortFrom(p.rs.Addr, p.rs.Port)
+		for _, r := range lv.Reals {
+			if r.Addr == p.rs.Addr {
+				ap = r.AddrPort()
+			}
+		}
+		rc := RealCheck{ID: lb.RealID{VS: lv.ID(), Addr: ap}, Weight: p.rs.Weight}
+		for i, ck := range p.rs.Checkers {
+			cs, err := checkerSpec(c, ck, p.vs, p.rs, ap, files)
+			if err != nil {
+				ds.Errorf(ck.Pos, "%s: %v", ck.Type, err)
+				continue
+			}
+			cs.Name = fmt.Sprintf("%s %s", ck.Type, ap)
+			if len(p.rs.Checkers) > 1 {
+				cs.Name = fmt.Sprintf("%s#%d %s", ck.Type, i+1, ap)
+			}
+			rc.Checkers = append(rc.Checkers, cs)
+		}
+		spec.Checks = append(spec.Checks, rc)
+	}
+	return spec, ds
+}
+
+func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, rs config.RealServer, ap netip.AddrPort, files map[string]config.TrackFile) (CheckerSpec, error) {
+	kind, ok := check.ParseKind(string(ck.Type))
+	if !ok {
+		return CheckerSpec{}, fmt.Errorf("not supported")
+	}
+	pol := check.Defaults(kind, ck.DelayLoop)
+	pol.Retry, pol.DelayBeforeRetry, pol.Warmup, pol.Alpha = ck.Retry, ck.DelayBeforeRetry, ck.Warmup, ck.Alpha
+	if kind == check.KindFile {
+		pol = check.Defaults(kind, 0)
+	}
+	conn := probe.Conn{Addr: ap, ConnectIP: ck.ConnectIP, ConnectPort: ck.ConnectPort, BindTo: ck.BindTo, BindPort: ck.BindPort, BindIf: ck.BindIf, FWMark: ck.FWMark, Timeout: ck.ConnectTimeout}
+	var chk check.Checker
+	switch kind {
+	case check.KindTCP:
+		chk = &probe.TCP{Conn: conn}
+	case check.KindHTTP, check.KindSSL:
+		h := &probe.HTTP{Conn: conn, SSL: kind == check.KindSSL}
+		if ck.HTTP != nil {
+			h.VirtualHost = firstNonEmpty(ck.HTTP.Virtualhost, rs.Virtualhost, vs.Virtualhost)
+			h.SNI = ck.HTTP.EnableSNI
+			pol.FastRecovery = ck.HTTP.FastRecovery
+			if ck.HTTP.Protocol != "" {
+				pr, err := probe.ParseProtocol(ck.HTTP.Protocol)
+				if err != nil {
+					return CheckerSpec{}, err
+				}
+				h.Protocol = pr
+			}
+			for _, u := range ck.HTTP.URLs {
+				pu := probe.URL{Path: u.Path, Digest: u.Digest, VirtualHost: u.Virtualhost, RegexNoMatch: u.RegexNoMatch, RegexMinOffset: u.RegexMinOffset, RegexMaxOffset: u.RegexMaxOffset}
+				for _, sr := range u.StatusCodes {
+					pu.Status = append(pu.Status, probe.StatusRange{Min: sr.Min, Max: sr.Max})
+				}
+				if u.Regex != "" {
+					re, err := regexp.Compile(u.Regex)
+					if err != nil {
+						return CheckerSpec{}, fmt.Errorf("url %s: regex: %w", u.Path, err)
+					}
+					pu.Regex = re
+				}
+				h.URLs = append(h.URLs, pu)
+			}
+		}
+		pol.Steps = max(len(h.URLs), 1)
+		chk = h
+	case check.KindMisc:
+		if ck.Misc == nil || !ck.Misc.Path.IsSet() {
+			return CheckerSpec{}, fmt.Errorf("no misc_path")
+		}
+		m := &probe.Misc{Argv: ck.Misc.Path.Args, Timeout: ck.Misc.Timeout, Dynamic: ck.Misc.Dynamic}
+		user, group := ck.Misc.Path.User, ck.Misc.Path.Group
+		if user == "" {
+			user, group = c.Global.ScriptUser, c.Global.ScriptGroup
+		}
+		var cred script.Cred
+		var err error
+		if user != "" {
+			cred, err = script.LookupUser(user, group)
+		} else {
+			cred, err = script.DefaultCred("", "", c.Global.EnableScriptSecurity)
+		}
+		if err != nil {
+			return CheckerSpec{}, err
+		}
+		if cred.UID != uint32(os.Geteuid()) || cred.GID != uint32(os.Getegid()) {
+			m.Credential = &syscall.Credential{Uid: cred.UID, Gid: cred.GID}
+		}
+		chk = m
+	case check.KindSMTP:
+		s := &probe.SMTP{Conn: conn}
+		if ck.SMTP != nil {
+			s.HeloName = ck.SMTP.HeloName
+		}
+		chk = s
+	case check.KindDNS:
+		d := &probe.DNS{Conn: conn}
+		if ck.DNS != nil {
+			if ck.DNS.Type != "" {
+				t, err := probe.ParseDNSType(ck.DNS.Type)
+				if err != nil {
+					return CheckerSpec{}, err
+				}
+				d.Type = t
+			}
+			d.Name = ck.DNS.Name
+		}
+		chk = d
+	case check.KindUDP:
+		u := &probe.UDP{Conn: conn}
+		if ck.UDP != nil {
+			u.Payload, u.RequireReply, u.Reply, u.ReplyMask = ck.UDP.Payload, ck.UDP.RequireReply, ck.UDP.ReplyData, ck.UDP.ReplyMask
+			u.MinReplyLen, u.MaxReplyLen = ck.UDP.MinReplyLength, ck.UDP.MaxReplyLength
+		}
+		chk = u
+	case check.KindPing:
+		chk = &probe.Ping{Conn: conn}
+	case check.KindFile:
+		if ck.File == nil {
+			return CheckerSpec{}, fmt.Errorf("no track_file")
+		}
+		tf, ok := files[ck.File.TrackFile]
+		if !ok {
+			return CheckerSpec{}, fmt.Errorf("track_file %s is not defined", ck.File.TrackFile)
+		}
+		chk = &probe.File{Path: tf.File, Weight: ck.File.Weight, Reverse: ck.File.Reverse}
+	default:
+		return CheckerSpec{}, fmt.Errorf("not supported by vigil")
+	}
+	if err := pol.Validate(); err != nil {
+		return CheckerSpec{}, err
+	}
+	// Key: the checker's configuration, positions excluded, for reloads.
+	key := fmt.Sprintf("%s|%s|%+v", ck.Type, ap, config.Checker{Type: ck.Type, ConnectIP: ck.ConnectIP, ConnectPort: ck.ConnectPort, BindTo: ck.BindTo, BindPort: ck.BindPort,
+		BindIf: ck.BindIf, FWMark: ck.FWMark, ConnectTimeout: ck.ConnectTimeout, Retry: ck.Retry, DelayBeforeRetry: ck.DelayBeforeRetry, DelayLoop: ck.DelayLoop, Warmup: ck.Warmup, Alpha: ck.Alpha})
+	key += fmt.Sprintf("|%v|%v|%v|%v|%v|%v", deref(ck.HTTP), deref(ck.SMTP), deref(ck.DNS), deref(ck.UDP), deref(ck.Misc), deref(ck.File))
+	return CheckerSpec{Key: key, Policy: pol, Checker: chk}, nil
+}
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func lbProto(p config.Protocol) lb.Protocol {
+	switch p {
+	case config.UDP:
+		return lb.UDP
+	case config.SCTP:
+		return lb.SCTP
+	case config.TCP:
+		return lb.TCP
+	}
+	return 0
+}
+
+func lbFamily(f config.Family) lb.Family {
+	switch f {
+	case config.Inet6:
+		return lb.IPv6
+	case config.Inet:
+		return lb.IPv4
+	}
+	return 0
+}
+
+func lbMethod(m config.Method) lb.Method {
+	switch m {
+	case config.NAT:
+		return lb.NAT
+	case config.DR:
+		return lb.DR
+	case config.TUN:
+		return lb.TUN
+	}
+	return lb.MethodDefault
+}
+
+func lbTunnel(f config.Forwarding) lb.Tunnel {
+	t := lb.Tunnel{Port: f.TunnelPort}
+	switch f.TunnelType {
+	case "gue":
+		t.Type = lb.TunnelGUE
+	case "gre":
+		t.Type = lb.TunnelGRE
+	}
+	switch f.TunnelCsum {
+	case "csum":
+		t.Csum = 1
+	case "remcsum":
+		t.Csum = 2
+	}
+	return t
+}
+
+// granularity converts persistence_granularity into IPVS's netmask: an IPv4
+// dotted mask, or an IPv6 prefix length.
+func granularity(vs config.VirtualServer) (uint32, error) {
+	g := vs.PersistenceGranularity
+	if g == "" {
+		return 0, nil
+	}
+	if a, err := netip.ParseAddr(g); err == nil && a.Is4() {
+		b := a.As4()
+		return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]), nil
+	}
+	var n uint32
+	if _, err := fmt.Sscanf(g, "%d", &n); err == nil && n <= 128 {
+		return n, nil
+	}
+	return 0, fmt.Errorf("want an IPv4 netmask or an IPv6 prefix length")
+}
