@@ -13,6 +13,11 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/diag"
+	"github.com/vigil-ha/vigil/internal/engine"
+	"github.com/vigil-ha/vigil/internal/hb"
+	"github.com/vigil-ha/vigil/internal/lb"
+	"github.com/vigil-ha/vigil/internal/lb/ipvs"
+	"github.com/vigil-ha/vigil/internal/lb/nft"
 )
 
 // defaultConfigFile is keepalived's default configuration file.
@@ -29,6 +34,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	id := fs.StringP("config-id", "i", "", "config id for @id conditional lines (default: the short host name)")
 	asJSON := fs.Bool("json", false, "print the normalised model as JSON instead of the summary")
 	quiet := fs.BoolP("quiet", "q", false, "print only the diagnostics")
+	haDir := fs.String("ha-dir", "", "check heartbeat's ha.cf, haresources and authkeys in this directory instead")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: vigil check [-f FILE] [-i ID] [--json]\n\n")
 		fmt.Fprint(stderr, fs.FlagUsages())
@@ -44,6 +50,9 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	if *haDir != "" && !fs.Changed("use-file") {
+		return checkHADir(*haDir, stdout, stderr, *quiet)
+	}
 	if !fs.Changed("config-id") {
 		*id = shortHostname()
 	}
@@ -53,6 +62,16 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg, ds := config.Load(os.DirFS("/"), abs, config.Options{ConfigID: *id, Root: "/"})
+	if !ds.HasErrors() {
+		// What the daemon checks on top of the file: scripts (resolved,
+		// enable_script_security), checkers, what the data plane can do.
+		_, more := engine.FromConfig(cfg)
+		ds = append(ds, more...)
+		dspec, more := engine.DirectorFromConfig(cfg)
+		ds = append(ds, more...)
+		ds = append(ds, backendDiagnostics(cfg, dspec)...)
+		ds.Sort()
+	}
 	for _, d := range ds {
 		fmt.Fprintln(stderr, d)
 	}
@@ -212,4 +231,81 @@ func addrString(a config.Address) string {
 
 func fmtDur(d time.Duration) string {
 	return strings.TrimSuffix(fmt.Sprintf("%gs", d.Seconds()), "")
+}
+
+// backendDiagnostics reports what the data plane vigil would use on this
+// host cannot do (e.g. DR on nftables).
+func backendDiagnostics(cfg *config.Config, dspec engine.DirectorSpec) diag.Diagnostics {
+	var ds diag.Diagnostics
+	if len(dspec.VirtualServers) == 0 {
+		return nil
+	}
+	name, err := lb.ChooseBackend(cfg.Global.LVSBackend, ipvs.Available())
+	if err != nil {
+		ds.Errorf(cfg.Global.Pos, "%v", err)
+		return ds
+	}
+	caps := nft.Capabilities()
+	if name == lb.BackendIPVS {
+		caps = ipvs.Capabilities()
+	}
+	for _, d := range caps.Check(dspec.VirtualServers) {
+		pos := diag.Pos{File: d.Where}
+		if i := strings.LastIndexByte(d.Where, ':'); i > 0 {
+			// "file:line" (lb positions carry no column)
+			if _, err := fmt.Sscanf(d.Where[i+1:], "%d", &pos.Line); err == nil {
+				pos.File = d.Where[:i]
+			}
+		}
+		if d.Severity == lb.Error {
+			ds.Errorf(pos, "%s (on %s)", d.Msg, name)
+		} else {
+			ds.Warnf(pos, "%s (on %s)", d.Msg, name)
+		}
+	}
+	return ds
+}
+
+// checkHADir checks a heartbeat configuration directory.
+func checkHADir(dir string, stdout, stderr io.Writer, quiet bool) int {
+	cfg, ds := hb.Load(dir)
+	for _, d := range ds {
+		fmt.Fprintln(stderr, d)
+	}
+	if !quiet && cfg != nil && !ds.HasErrors() {
+		fmt.Fprintf(stdout, "heartbeat configuration %s\n", dir)
+		var nodes []string
+		for _, n := range cfg.Nodes {
+			nodes = append(nodes, n.Name)
+		}
+		fmt.Fprintf(stdout, "  nodes: %s\n", strings.Join(nodes, ", "))
+		fmt.Fprintf(stdout, "  keepalive %s, deadtime %s, warntime %s, initdead %s, auto_failback %s\n", cfg.Keepalive, cfg.Deadtime, cfg.Warntime, cfg.Initdead, cfg.AutoFailback)
+		for _, m := range cfg.Media {
+			fmt.Fprintf(stdout, "  medium %s %s %s\n", m.Kind, m.Dev, firstValid(m.Peer, m.Group))
+		}
+		for _, g := range cfg.Groups {
+			var rs []string
+			for _, r := range g.Resources {
+				rs = append(rs, r.Raw)
+			}
+			fmt.Fprintf(stdout, "  group %s, home %s: %s\n", g.Name(), g.Node, strings.Join(rs, " "))
+		}
+	}
+	errs, warns := count(ds)
+	if errs > 0 || warns > 0 {
+		fmt.Fprintf(stderr, "%s: %d error(s), %d warning(s)\n", dir, errs, warns)
+	}
+	if errs > 0 {
+		return 1
+	}
+	return 0
+}
+
+func firstValid(as ...netip.Addr) string {
+	for _, a := range as {
+		if a.IsValid() {
+			return a.String()
+		}
+	}
+	return ""
 }
