@@ -33,6 +33,7 @@ func commands() map[string]command {
 		"reload":   {"check the configuration and apply the difference", runReload},
 		"check":    {"check a keepalived.conf and print every problem", runCheck},
 		"lb":       {"show the kernel's virtual services (lb show)", runLB},
+		"convert":  {"write a keepalived.conf equivalent of a heartbeat ha.d (ha.cf, haresources)", runConvert},
 		"genhash":  {"print the MD5 digest of a page for HTTP_GET/SSL_GET (keepalived's genhash)", runGenhash},
 	}
 }
