@@ -32,6 +32,7 @@ func commands() map[string]command {
 		"handover": {"hand an instance over to a backup without a gap (maintenance)", runHandover},
 		"reload":   {"check the configuration and apply the difference", runReload},
 		"check":    {"check a keepalived.conf and print every problem", runCheck},
+		"demo":     {"replay the keepalived MASTER/BACKUP tutorial in network namespaces, with measured failovers (root)", runDemo},
 	}
 }
 
