@@ -111,6 +111,9 @@ func Run(ctx context.Context, o Options) (sum Summary, err error) {
 		o.PollInterval = 10 * time.Millisecond
 	}
 	if o.RequestTimeout == 0 {
+		// RFC 6298 §2.1: TCP's initial retransmission timeout is 1 s, so a
+		// request whose SYN was dropped (nobody held the VIP) fails rather
+		// than succeeding late and hiding the gap.
 		o.RequestTimeout = time.Second
 	}
 	if o.Out == nil {
@@ -199,10 +202,16 @@ func (r *run) setup(ctx context.Context) error {
 	}
 	r.lab = l
 	r.sum.Namespaces = strings.TrimSuffix(l.SwitchNS(), "sw")
-	for _, d := range sweepDirs(os.TempDir()) {
+	tmp := os.TempDir()
+	if len(tmp) > 40 {
+		// The API sockets live below it, and a unix socket's path has at
+		// most 107 bytes.
+		tmp = "/tmp"
+	}
+	for _, d := range sweepDirs(tmp) {
 		r.n.Event("removed %s, left by an earlier interrupted run", d)
 	}
-	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", dirPrefix, os.Getpid()))
+	dir, err := os.MkdirTemp(tmp, fmt.Sprintf("%s%d-", dirPrefix, os.Getpid()))
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
