@@ -211,8 +211,8 @@ type Window struct {
 	ByNode map[string]int
 	// Errors counts the failures by cause, e.g. "timeout": 31.
 	Errors map[string]int
-	// CutSamples are the requests cut in flight, in the order sent.
-	CutSamples []Sample
+	// FailedSamples are the failed requests, in the order sent.
+	FailedSamples []Sample
 }
 
 // Summarise returns the Window of samples sent in [from, to). Requests
@@ -231,8 +231,8 @@ func Summarise(samples []Sample, from, to time.Time) Window {
 		w.Failed++
 		if Cut(s.Err) {
 			w.Cut++
-			w.CutSamples = append(w.CutSamples, s)
 		}
+		w.FailedSamples = append(w.FailedSamples, s)
 		w.Errors[s.Err]++
 	}
 	return w

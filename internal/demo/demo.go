@@ -441,10 +441,9 @@ left the VIP on node1's eth0; vigil removes such leftovers when it starts. node1
 BACKUP, hears node2 advertising priority %d, and since its own %d is higher and preemption
 is on (keepalived's default), it ignores those adverts; its Master_Down_Timer runs out
 (%s) and it takes the VIP back.
-The switch takes a millisecond: node1 sends its first advert as MASTER, adds the VIP and
-announces it with gratuitous ARP; node2 drops the VIP when it hears that advert. A new
-request finds one of them holding the VIP; only one caught in flight at that instant can
-be cut.`, n2.Priority, n1.Priority, t.Formula(n1.Priority))
+The switch takes about a millisecond: node1 sends its first advert as MASTER, adds the VIP
+and announces it with gratuitous ARP; node2 drops the VIP when it hears that advert. A
+request finds one of them holding the VIP, unless it is caught in that very millisecond.`, n2.Priority, n1.Priority, t.Formula(n1.Priority))
 	back := time.Now()
 	if err := n1.host.SetCable("eth0", true); err != nil {
 		return err
@@ -574,12 +573,12 @@ func (r *run) measure(ctx context.Context, name string, to *node, event, masterA
 		return Phase{}, err
 	}
 	w := Summarise(r.web.Samples(), event, end)
-	var cuts []Span
-	for _, c := range w.CutSamples {
-		cuts = append(cuts, Span{SentMS: ms(c.Sent.Sub(event)), DoneMS: ms(c.Done.Sub(event))})
+	var failures []Span
+	for _, f := range w.FailedSamples[:min(len(w.FailedSamples), maxFailures)] {
+		failures = append(failures, Span{SentMS: ms(f.Sent.Sub(event)), DoneMS: ms(f.Done.Sub(event)), Err: f.Err})
 	}
 	return Phase{
-		Cuts:           cuts,
+		Failures:       failures,
 		Name:           name,
 		NewMaster:      to.Name,
 		MasterMS:       ms(masterAt.Sub(event)),
@@ -1063,13 +1062,22 @@ func dur(msec float64) time.Duration { return time.Duration(msec * float64(time.
 func switchText(p Phase) string {
 	text := fmt.Sprintf("Of the %d requests the client sent meanwhile, %d went unanswered", p.Requests, p.Unanswered())
 	if p.Unanswered() == 0 {
-		text += " (the VIP was held by one node or the other all along)"
+		text += " (the VIP was held by one node or the other all along)."
+	} else {
+		var when []string
+		for _, f := range p.Failures {
+			if !Cut(f.Err) {
+				when = append(when, fmt.Sprintf("+%s", Secs(dur(f.SentMS))))
+			}
+		}
+		text += fmt.Sprintf(" (sent at %s).", strings.Join(when, ", "))
 	}
-	text += "."
 	if p.CutRequests > 0 {
 		var when []string
-		for _, c := range p.Cuts {
-			when = append(when, fmt.Sprintf("sent at +%s, reset at +%s", Secs(dur(c.SentMS)), Secs(dur(c.DoneMS))))
+		for _, f := range p.Failures {
+			if Cut(f.Err) {
+				when = append(when, fmt.Sprintf("sent at +%s, reset at +%s", Secs(dur(f.SentMS)), Secs(dur(f.DoneMS))))
+			}
 		}
 		text += fmt.Sprintf(`
 %d were cut in flight (%s): they had opened their connection with the old

@@ -189,8 +189,9 @@ func TestSummarise(t *testing.T) {
 		want     Window
 	}{
 		{"before the cut", 0, 100, Window{Requests: 2, ByNode: map[string]int{"node1": 2}, Errors: map[string]int{}}},
-		{"the cut", 100, 600, Window{Requests: 7, Failed: 4, Cut: 1, CutSamples: []Sample{fail(410, 415, ErrReset)},
-			ByNode: map[string]int{"node2": 3}, Errors: map[string]int{ErrTimeout: 3, ErrReset: 1}}},
+		{"the cut", 100, 600, Window{Requests: 7, Failed: 4, Cut: 1,
+			FailedSamples: []Sample{fail(100, 1100, ErrTimeout), fail(200, 1200, ErrTimeout), fail(300, 1300, ErrTimeout), fail(410, 415, ErrReset)},
+			ByNode:        map[string]int{"node2": 3}, Errors: map[string]int{ErrTimeout: 3, ErrReset: 1}}},
 		{"in flight is not counted", 600, 700, Window{ByNode: map[string]int{}, Errors: map[string]int{}}},
 	}
 	for _, tt := range tests {
@@ -289,17 +290,18 @@ func TestShortErr(t *testing.T) {
 }
 
 func TestPhaseTexts(t *testing.T) {
-	p := Phase{Requests: 55, FailedRequests: 1, CutRequests: 1}
+	p := Phase{Requests: 55, FailedRequests: 1, CutRequests: 1, Failures: []Span{{SentMS: 377.4, DoneMS: 580.1, Err: ErrReset}}}
 	if got := p.Unanswered(); got != 0 {
 		t.Errorf("Unanswered() = %d, want 0", got)
 	}
 	text := switchText(p)
-	for _, want := range []string{"Of the 55 requests the client sent meanwhile, 0 went unanswered (the VIP was held", "1 were cut in flight"} {
+	for _, want := range []string{"Of the 55 requests the client sent meanwhile, 0 went unanswered (the VIP was held", "1 were cut in flight (sent at +0.377 s, reset at +0.580 s)"} {
 		if !bytes.Contains([]byte(text), []byte(want)) {
 			t.Errorf("switchText() = %q, want it to contain %q", text, want)
 		}
 	}
-	if got := switchText(Phase{Requests: 9, FailedRequests: 2}); got != "Of the 9 requests the client sent meanwhile, 2 went unanswered." {
+	p = Phase{Requests: 9, FailedRequests: 2, Failures: []Span{{SentMS: 61.6, DoneMS: 1061.6, Err: ErrTimeout}, {SentMS: 70, DoneMS: 1070, Err: ErrTimeout}}}
+	if got := switchText(p); got != "Of the 9 requests the client sent meanwhile, 2 went unanswered (sent at +0.062 s, +0.070 s)." {
 		t.Errorf("switchText() = %q", got)
 	}
 }

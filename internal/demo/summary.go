@@ -41,9 +41,10 @@ type Phase struct {
 	// CutRequests are the failed requests that were cut in flight (their
 	// connection was reset when the VIP moved); the others went unanswered.
 	CutRequests int `json:"cut_requests"`
-	// Cuts tells when each cut request was sent and failed, from the event.
-	Cuts   []Span         `json:"cuts,omitempty"`
-	Errors map[string]int `json:"errors,omitempty"`
+	// Failures tells when failed requests were sent and failed, from the
+	// event (the first maxFailures).
+	Failures []Span         `json:"failures,omitempty"`
+	Errors   map[string]int `json:"errors,omitempty"`
 	// ExitCode is the stopped daemon's exit status (graceful_stop only).
 	ExitCode *int `json:"exit_code,omitempty"`
 	// ExitMS is from SIGTERM to the daemon's exit (graceful_stop only).
@@ -55,7 +56,11 @@ type Phase struct {
 type Span struct {
 	SentMS float64 `json:"sent_ms"`
 	DoneMS float64 `json:"done_ms"`
+	Err    string  `json:"error"`
 }
+
+// maxFailures bounds Phase.Failures.
+const maxFailures = 20
 
 // ms converts a duration to fractional milliseconds for JSON.
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
