@@ -148,7 +148,8 @@ func Run(ctx context.Context, o Options) (sum Summary, err error) {
 			sum.Error = err.Error()
 		}
 	}()
-	return r.sum, r.story(ctx)
+	err = r.story(ctx)
+	return r.sum, err
 }
 
 func (r *run) story(ctx context.Context) error {
@@ -176,13 +177,20 @@ func (r *run) story(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return fmt.Errorf("%w during %s", ErrInterrupted, s.name)
 			}
-			return fmt.Errorf("%s failed: %w", s.name, err)
+			err = fmt.Errorf("%s failed: %w", s.name, err)
+			if r.o.Keep && r.lab != nil {
+				// Leave the lab up to look into what went wrong.
+				r.stopPolling()
+				r.n.Section("FAILED: " + err.Error())
+				r.keep(ctx)
+			}
+			return err
 		}
 	}
 	r.stopPolling()
 	r.summary()
 	if r.o.Keep {
-		return r.keep(ctx)
+		r.keep(ctx)
 	}
 	return nil
 }
@@ -615,31 +623,40 @@ func (r *run) summary() {
 the client got from it; "failed": the client's failed requests out of those sent meanwhile.)`)
 }
 
-// keep restarts node1 and leaves the lab up until ctx is done.
-func (r *run) keep(ctx context.Context) error {
-	n1 := r.nodes[0]
+// keep restarts node1's daemon if it is not running and leaves the lab up,
+// echoing the daemons' logs, until ctx is done.
+func (r *run) keep(ctx context.Context) {
+	n1, n2 := r.nodes[0], r.nodes[1]
 	r.n.Section("The lab stays up (--keep)")
-	if err := r.startDaemon(ctx, n1); err != nil {
-		return err
+	if n1.proc != nil && r.daemonAlive(n1) != nil {
+		if err := r.startDaemon(ctx, n1); err != nil {
+			r.n.Event("cannot start node1's vigil again: %v", err)
+		}
 	}
 	self := r.o.Binary
-	r.n.Explain(`node1's vigil runs again. Try, as root in another terminal:
-  ip netns exec %sclient curl -s http://%s/
-  ip netns exec %snode1 ip addr show eth0
-  %s status --api-socket %s
-  %s status --api-socket %s
-  kill -9 %d        (node1's vigil; node2's is %d)
-  ip netns exec %snode2 bash      (a shell on node2)
-The daemons' logs follow. Press Ctrl-C to tear the lab down.`,
-		r.sum.Namespaces, VIP, r.sum.Namespaces, self, n1.sock, self, r.nodes[1].sock,
-		n1.proc.PID(), r.nodes[1].proc.PID(), r.sum.Namespaces)
+	ns := r.sum.Namespaces
+	var b strings.Builder
+	fmt.Fprintf(&b, "Try, as root in another terminal:\n")
+	fmt.Fprintf(&b, "  ip netns exec %sclient curl -s http://%s/\n", ns, VIP)
+	fmt.Fprintf(&b, "  ip netns exec %snode1 ip addr show eth0\n", ns)
+	for _, n := range r.nodes {
+		if n.proc != nil {
+			fmt.Fprintf(&b, "  %s status --api-socket %s      (%s's vigil, pid %d)\n", self, n.sock, n.Name, n.proc.PID())
+		}
+	}
+	if n1.proc != nil && n2.proc != nil {
+		fmt.Fprintf(&b, "  kill -9 %d   or   kill -TERM %d      (stop node1's vigil)\n", n1.proc.PID(), n1.proc.PID())
+	}
+	fmt.Fprintf(&b, "  ip netns exec %snode2 bash      (a shell on node2)\n", ns)
+	fmt.Fprintf(&b, "The configuration files are in %s. The daemons' logs follow.\nPress Ctrl-C to tear the lab down.", r.dir)
+	r.n.Explain("%s", b.String())
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			r.echoLogs()
-			return nil
+			return
 		case <-tick.C:
 			r.echoLogs()
 		}
@@ -718,8 +735,8 @@ func (r *run) daemonAlive(n *node) error {
 	select {
 	case <-n.proc.Done():
 		out := strings.TrimSpace(n.proc.Output())
-		if i := strings.LastIndexByte(out, '\n'); i >= 0 && len(out) > 2000 {
-			out = out[len(out)-2000:]
+		if len(out) > 2000 {
+			out = "..." + out[len(out)-2000:]
 		}
 		return fmt.Errorf("%s's vigil exited (%v): %s", n.Name, n.proc.Err(), out)
 	default:
