@@ -35,6 +35,7 @@ func commands() map[string]command {
 		"lb":       {"show the kernel's virtual services (lb show)", runLB},
 		"convert":  {"write a keepalived.conf equivalent of a heartbeat ha.d (ha.cf, haresources)", runConvert},
 		"genhash":  {"print the MD5 digest of a page for HTTP_GET/SSL_GET (keepalived's genhash)", runGenhash},
+		"demo":     {"replay the keepalived MASTER/BACKUP tutorial in network namespaces, with measured failovers (root)", runDemo},
 	}
 }
 
