@@ -317,8 +317,7 @@ for Master_Down_Interval = 3 × advert_int + Skew_Time: for node1 %s.`, t.Formul
 	r.sum.StartupMS = ms(at.Sub(start))
 	r.echoLogs()
 	if len(r.seenDiag) > 0 {
-		r.n.Explain(`(The warnings are about the tutorial's e-mail settings: vigil sends no e-mail, says so
-with file:line:column, and runs; notify scripts do that job.)`)
+		r.n.Explain(`(vigil reports each configuration warning with file:line:column, and runs.)`)
 	}
 	r.n.EventAt(at, "node1 is MASTER, %s after it started; node2 is BACKUP and hears node1's adverts", Secs(at.Sub(start)))
 
