@@ -114,6 +114,22 @@ type instance struct {
 	limiter     dropLimiter
 	// pending: created by a reload, waiting to start.
 	pending bool
+	// handingOver is set between HandoverStarted and the release; the
+	// release then waits until releaseAt (see handoverGrace).
+	handingOver bool
+	releaseAt   time.Time
+}
+
+// handoverGrace is how long a master that handed over keeps its addresses
+// after hearing the new master's first advert. The new master sends that
+// advert before it adds the addresses and sends its gratuitous ARP
+// (keepalived's order, kept toward every peer); without a grace the old
+// master's release can reach a client before the new master's ARP does, and
+// a connection attempt in that sub-millisecond window is lost. A tenth of
+// the advert interval, between 10 and 100 ms, is far longer than that race
+// and far shorter than anything a peer would notice.
+func handoverGrace(advertInt time.Duration) time.Duration {
+	return min(max(advertInt/10, 10*time.Millisecond), 100*time.Millisecond)
 }
 
 type group struct {
@@ -352,6 +368,9 @@ func (e *Engine) allStopped() bool {
 	for _, in := range e.all() {
 		if st := in.m.State(); st != vrrp.StateStopped && st != vrrp.StateInit {
 			return false
+		}
+		if !in.releaseAt.IsZero() {
+			return false // a handover's grace runs
 		}
 	}
 	return true
@@ -646,6 +665,10 @@ func (e *Engine) fire(now time.Time) {
 		}
 	}
 	for _, in := range all {
+		if !in.releaseAt.IsZero() && !now.Before(in.releaseAt) {
+			in.releaseAt = time.Time{}
+			e.release(in)
+		}
 		if in.garp != nil {
 			if n := in.garp.Next(); !n.IsZero() && !now.Before(n) {
 				e.announce(now, in.garp.Due(now))
@@ -671,6 +694,7 @@ func (e *Engine) nextDeadline() time.Time {
 			continue
 		}
 		min(in.m.Deadline())
+		min(in.releaseAt)
 		if in.garp != nil {
 			min(in.garp.Next())
 		}
@@ -716,8 +740,16 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 	case vrrp.SendAdvert:
 		e.sendAdvert(in, a.Advert)
 	case vrrp.TakeOver:
+		in.releaseAt = time.Time{}
 		e.takeOver(now, in)
 	case vrrp.Release:
+		if in.handingOver && in.held {
+			in.handingOver = false
+			in.releaseAt = now.Add(handoverGrace(in.spec.VRRP.AdverInt))
+			return
+		}
+		in.handingOver = false
+		in.releaseAt = time.Time{}
 		e.release(in)
 	case vrrp.Transition:
 		in.since = now
@@ -743,6 +775,7 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 	case vrrp.ChecksumFallback:
 		e.log.Warn("peer uses the old VRRPv3 unicast checksum; switching to it", "instance", name, "peer", a.Src)
 	case vrrp.HandoverStarted:
+		in.handingOver = true
 		e.log.Info("handover: priority 0 sent, holding addresses until the new master is heard", "instance", name, "until", a.Until.Format(time.RFC3339Nano))
 	}
 }

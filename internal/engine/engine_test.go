@@ -239,6 +239,12 @@ func TestHandoverOnStopHasNoGap(t *testing.T) {
 				if a.host.holds(vip) {
 					t.Fatal("a still holds the VIP after exiting")
 				}
+				// The old master lets go only a grace after the new one
+				// took the VIP (and sent its gratuitous ARP).
+				added, removed := b.host.lastChange("+", vip), a.host.lastChange("-", vip)
+				if grace := removed.Sub(added); grace < handoverGrace(time.Second) {
+					t.Fatalf("a released the VIP %v after b took it, want at least %v", grace, handoverGrace(time.Second))
+				}
 				b.stop(t)
 				return
 			default:

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/vigil-ha/vigil/internal/netif"
 	"github.com/vigil-ha/vigil/internal/vrrpnet"
@@ -37,8 +38,9 @@ type fakeHost struct {
 	addrs map[string][]netip.Prefix // by interface: primary first
 	vips  map[netip.Prefix]string   // VIP -> interface
 	watch []chan netif.LinkEvent
-	// history records VIP adds and deletes in order.
+	// history records VIP adds and deletes in order; at their times.
 	history []string
+	at      []time.Time
 }
 
 func newFakeHost(lan *fakeLAN, name string, ifaces map[string]string) *fakeHost {
@@ -92,6 +94,7 @@ func (h *fakeHost) AddVIP(v netif.VIP) error {
 	defer h.mu.Unlock()
 	if _, ok := h.vips[v.Prefix]; !ok {
 		h.history = append(h.history, "+"+v.Prefix.String())
+		h.at = append(h.at, time.Now())
 	}
 	h.vips[v.Prefix] = v.Dev
 	return nil
@@ -102,6 +105,7 @@ func (h *fakeHost) DelVIP(v netif.VIP) error {
 	defer h.mu.Unlock()
 	if _, ok := h.vips[v.Prefix]; ok {
 		h.history = append(h.history, "-"+v.Prefix.String())
+		h.at = append(h.at, time.Now())
 	}
 	delete(h.vips, v.Prefix)
 	return nil
@@ -264,4 +268,16 @@ func (c *fakeConn) WritePacket(payload []byte, src, dst netip.Addr) error {
 func (c *fakeConn) Close() error {
 	c.once.Do(func() { close(c.closed) })
 	return nil
+}
+
+// lastChange returns when the host last added (+) or removed (-) the VIP.
+func (h *fakeHost) lastChange(op, p string) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := len(h.history) - 1; i >= 0; i-- {
+		if h.history[i] == op+p {
+			return h.at[i]
+		}
+	}
+	return time.Time{}
 }

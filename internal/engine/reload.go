@@ -182,6 +182,9 @@ func (e *Engine) reap() {
 		if st := in.m.State(); st != vrrp.StateStopped && st != vrrp.StateInit {
 			return false
 		}
+		if !in.releaseAt.IsZero() {
+			return false
+		}
 		if in.held {
 			e.release(in)
 		}
