@@ -154,28 +154,13 @@ func TestDemoFast(t *testing.T) {
 	// node1 just before the switch can still be reset (no VRRP daemon
 	// can move a TCP connection); a handful at most.
 	//
-	// Known engine race (reported): node1 drops the VIP on node2's first
-	// advert, which node2 sends before it adds the VIP and sends its
-	// gratuitous ARP; under load node1's deletion can come before the
-	// client has heard that ARP, and a SYN sent in that sub-millisecond is
-	// dropped. Until the engine holds the VIP a little longer, the test
-	// tolerates switchRaceTolerance such requests sent at the instant of
-	// the switch; any other unanswered request (a real gap) fails it.
-	const switchRaceTolerance = 1
-	atSwitch := 0
-	for _, f := range g.Failures {
-		if !demo.Cut(f.Err) && f.SentMS >= g.MasterMS-5 && f.SentMS <= g.MasterMS+20 {
-			atSwitch++
-		}
-	}
-	if gap := g.Unanswered() - atSwitch; gap != 0 {
-		t.Errorf("graceful stop: %d of %d requests went unanswered outside the switch (%v, failures %+v); make-before-break should leave none",
-			gap, g.Requests, g.Errors, g.Failures)
-	}
-	if atSwitch > switchRaceTolerance {
-		t.Errorf("graceful stop: %d requests went unanswered at the switch (%+v), more than the %d the known race explains", atSwitch, g.Failures, switchRaceTolerance)
-	} else if atSwitch > 0 {
-		t.Logf("graceful stop: %d request unanswered at the instant of the switch (known engine race): %+v, new master at %v ms", atSwitch, g.Failures, g.MasterMS)
+	// Make before break: the old master keeps the VIP until it has heard
+	// the new master and a grace after (engine.handoverGrace), so the new
+	// master's gratuitous ARP is out before the VIP leaves node1. No
+	// request may go unanswered.
+	if n := g.Unanswered(); n != 0 {
+		t.Errorf("graceful stop: %d of %d requests went unanswered (%v, failures %+v); make-before-break should leave none",
+			n, g.Requests, g.Errors, g.Failures)
 	}
 	if g.CutRequests > 3 {
 		t.Errorf("graceful stop: %d requests cut in flight; more than the few in flight at the switch", g.CutRequests)
