@@ -364,6 +364,10 @@ func (d *daemon) Snapshot(ctx context.Context) (status.Snapshot, error) {
 			return s, err
 		}
 		s.VirtualServers = vss
+		if rs, err := d.dir.ReconcilerStats(ctx); err == nil {
+			s.Reconciler = &status.Reconciler{Backend: d.dir.BackendName(), Applies: rs.Applies, Errors: rs.Errors,
+				Resyncs: rs.Resyncs, Repairs: rs.Repairs, LastApply: rs.LastApply, LastError: rs.LastError}
+		}
 		trs, err := d.dir.Transitions(ctx)
 		if err != nil {
 			return s, err

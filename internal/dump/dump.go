@@ -78,6 +78,9 @@ func stateText(state string) string {
 // left MASTER) from the counters: every time it became MASTER it has left
 // again, except the current stay.
 func releasedMaster(in status.Instance) uint64 {
+	if in.Counters.ReleasedMaster > 0 {
+		return in.Counters.ReleasedMaster
+	}
 	n := in.Counters.BecameMaster
 	if strings.EqualFold(in.State, "MASTER") && n > 0 {
 		n--

@@ -63,6 +63,7 @@ func (e *Engine) instanceStatus(in *instance) status.Instance {
 			AdvertsReceived: st.Counters.AdvertsReceived,
 			Transitions:     in.transitions,
 			BecameMaster:    st.Counters.BecomeMaster,
+			ReleasedMaster:  st.Counters.ReleaseMaster,
 			PriorityZeroRx:  st.Counters.PriorityZeroReceived,
 			PriorityZeroTx:  st.Counters.PriorityZeroSent,
 		},
@@ -75,8 +76,16 @@ func (e *Engine) instanceStatus(in *instance) status.Instance {
 	if in.group != nil {
 		si.SyncGroup = in.group.spec.Name
 	}
-	for _, v := range in.allVIPs() {
+	for _, v := range in.spec.VIPs {
 		si.VIPs = append(si.VIPs, v.Prefix.String())
+	}
+	for _, v := range in.spec.ExcludedVIPs {
+		si.ExcludedVIPs = append(si.ExcludedVIPs, v.Prefix.String())
+	}
+	si.VIPsHeld = in.held
+	si.GARPDelay = status.Duration(in.spec.GARP.Delay)
+	if st.MasterPriority > 0 {
+		si.MasterPriority = int(st.MasterPriority)
 	}
 	drops := map[string]uint64{}
 	for _, r := range vrrp.DropReasons() {

@@ -85,6 +85,9 @@ type descs struct {
 	vsQuorum, vsActive, vsSorry, rsUp, rsWeight, checkUp, checkFailures, checkLastRun *prometheus.Desc
 
 	hbNode, hbLastHeard, hbPing, hbGroupLocal, hbGroupInfo *prometheus.Desc
+
+	releasedMaster, masterPrio                  *prometheus.Desc
+	lbApplies, lbErrors, lbRepairs, lbLastApply *prometheus.Desc
 }
 
 func newDescs() descs {
@@ -130,6 +133,13 @@ func newDescs() descs {
 		hbPing:       d("heartbeat_ping_node_reachable", "Whether the ping node answers.", []string{"ping_node"}),
 		hbGroupLocal: d("heartbeat_group_local", "Whether the resource group runs on this node.", []string{"group"}),
 		hbGroupInfo:  d("heartbeat_group_info", "Always 1; where a resource group lives and its state, as labels.", []string{"group", "home", "owner", "state"}),
+
+		releasedMaster: d("vrrp_released_master_total", "Times the VRRP instance left MASTER.", instLabels),
+		masterPrio:     d("vrrp_master_priority", "Priority of the current master as last heard (ours when MASTER).", instLabels),
+		lbApplies:      d("lb_reconcile_applies_total", "Successful applies of the desired virtual services to the kernel.", []string{"backend"}),
+		lbErrors:       d("lb_reconcile_errors_total", "Failed reads or applies of the kernel's virtual services.", []string{"backend"}),
+		lbRepairs:      d("lb_reconcile_repairs_total", "Resyncs that found the kernel differing from the desired state (drift repaired).", []string{"backend"}),
+		lbLastApply:    d("lb_reconcile_last_apply_timestamp_seconds", "When the kernel's virtual services were last applied, in Unix time.", []string{"backend"}),
 	}
 }
 
@@ -152,7 +162,8 @@ func (d *descs) all() []*prometheus.Desc {
 		d.transitions, d.becameMaster, d.sent, d.received, d.dropped, d.prioZeroTx, d.prioZeroRx,
 		d.syncState, d.trackerUp, d.trackerWeight,
 		d.vsQuorum, d.vsActive, d.vsSorry, d.rsUp, d.rsWeight, d.checkUp, d.checkFailures, d.checkLastRun,
-		d.hbNode, d.hbLastHeard, d.hbPing, d.hbGroupLocal, d.hbGroupInfo}
+		d.hbNode, d.hbLastHeard, d.hbPing, d.hbGroupLocal, d.hbGroupInfo,
+		d.releasedMaster, d.masterPrio, d.lbApplies, d.lbErrors, d.lbRepairs, d.lbLastApply}
 }
 
 // Collect takes a snapshot and sends its metrics.
@@ -260,6 +271,12 @@ func (e *emitter) snapshot(d *descs, s status.Snapshot) {
 	e.counter(d.reloads, s.Daemon.Reloads)
 	e.stamp(d.lastReload, s.Daemon.LastReload)
 
+	if r := s.Reconciler; r != nil {
+		e.counter(d.lbApplies, r.Applies, r.Backend)
+		e.counter(d.lbErrors, r.Errors, r.Backend)
+		e.counter(d.lbRepairs, r.Repairs, r.Backend)
+		e.stamp(d.lbLastApply, r.LastApply, r.Backend)
+	}
 	for _, in := range s.Instances {
 		il := []string{in.Name, in.Interface, strconv.Itoa(in.VRID)}
 		l := func(more ...string) []string { return append(append([]string(nil), il...), more...) }
@@ -273,6 +290,10 @@ func (e *emitter) snapshot(d *descs, s status.Snapshot) {
 		cn := in.Counters
 		e.counter(d.transitions, cn.Transitions, il...)
 		e.counter(d.becameMaster, cn.BecameMaster, il...)
+		e.counter(d.releasedMaster, cn.ReleasedMaster, il...)
+		if in.MasterPriority > 0 {
+			e.gauge(d.masterPrio, float64(in.MasterPriority), il...)
+		}
 		e.counter(d.sent, cn.AdvertsSent, il...)
 		e.counter(d.received, cn.AdvertsReceived, il...)
 		for _, reason := range sortedKeys(cn.Dropped) {

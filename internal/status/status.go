@@ -19,6 +19,7 @@ type Snapshot struct {
 	Instances      []Instance      `json:"instances"`
 	SyncGroups     []SyncGroup     `json:"sync_groups,omitempty"`
 	VirtualServers []VirtualServer `json:"virtual_servers,omitempty"`
+	Reconciler     *Reconciler     `json:"reconciler,omitempty"`
 	Heartbeat      *Heartbeat      `json:"heartbeat,omitempty"`
 	Transitions    []Transition    `json:"transitions"`
 }
@@ -46,7 +47,11 @@ type Instance struct {
 	EffectivePriority int       `json:"effective_priority"`
 	AdvertInterval    Duration  `json:"advert_interval"`
 	Master            string    `json:"master,omitempty"` // address of the current master, as last heard (or ours)
+	MasterPriority    int       `json:"master_priority,omitempty"`
 	VIPs              []string  `json:"vips"`
+	ExcludedVIPs      []string  `json:"excluded_vips,omitempty"`
+	VIPsHeld          bool      `json:"vips_held"`
+	GARPDelay         Duration  `json:"garp_delay"`
 	SyncGroup         string    `json:"sync_group,omitempty"`
 	Since             time.Time `json:"since"`
 	Reason            string    `json:"reason"`
@@ -61,6 +66,7 @@ type Counters struct {
 	Dropped         map[string]uint64 `json:"dropped,omitempty"` // by reason
 	Transitions     uint64            `json:"transitions"`
 	BecameMaster    uint64            `json:"became_master"`
+	ReleasedMaster  uint64            `json:"released_master"`
 	PriorityZeroRx  uint64            `json:"priority_zero_received"`
 	PriorityZeroTx  uint64            `json:"priority_zero_sent"`
 }
@@ -111,6 +117,17 @@ type Checker struct {
 	Reason   string    `json:"reason,omitempty"`
 	LastRun  time.Time `json:"last_run,omitempty"`
 	Failures int       `json:"consecutive_failures"`
+}
+
+// Reconciler is the load balancer data plane's apply loop.
+type Reconciler struct {
+	Backend   string    `json:"backend"`
+	Applies   uint64    `json:"applies"`
+	Errors    uint64    `json:"errors"`
+	Resyncs   uint64    `json:"resyncs"`
+	Repairs   uint64    `json:"repairs"`
+	LastApply time.Time `json:"last_apply,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
 }
 
 // Heartbeat is the state of a heartbeat-style cluster.
