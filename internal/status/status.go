@@ -231,14 +231,18 @@ func WriteText(w io.Writer, s Snapshot) error {
 		time.Since(s.Daemon.Started).Round(time.Second), s.Daemon.ConfigFile)
 	if len(s.Instances) > 0 {
 		fmt.Fprintln(tw)
-		fmt.Fprintln(tw, "INSTANCE\tIFACE\tVRID\tVER\tSTATE\tPRIO\tMASTER\tVIPS\tSINCE\tREASON")
+		fmt.Fprintln(tw, "INSTANCE\tIFACE\tVRID\tVER\tSTATE\tPRIO\tMASTER\tVIPS (held, or (not held))\tSINCE\tREASON")
 		for _, in := range s.Instances {
 			prio := fmt.Sprint(in.EffectivePriority)
 			if in.EffectivePriority != in.BasePriority {
 				prio = fmt.Sprintf("%d(%d)", in.EffectivePriority, in.BasePriority)
 			}
+			vips := dash(strings.Join(in.VIPs, ","))
+			if !in.VIPsHeld && len(in.VIPs) > 0 {
+				vips = "(" + vips + ")" // configured, not held here
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\tv%d\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Interface, in.VRID, in.Version,
-				in.State, prio, dash(in.Master), dash(strings.Join(in.VIPs, ",")), in.Since.Format(time.TimeOnly), in.Reason)
+				in.State, prio, dash(in.Master), vips, in.Since.Format(time.TimeOnly), in.Reason)
 		}
 	}
 	for _, in := range s.Instances {
