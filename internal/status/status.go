@@ -231,7 +231,7 @@ func WriteText(w io.Writer, s Snapshot) error {
 		time.Since(s.Daemon.Started).Round(time.Second), s.Daemon.ConfigFile)
 	if len(s.Instances) > 0 {
 		fmt.Fprintln(tw)
-		fmt.Fprintln(tw, "INSTANCE\tIFACE\tVRID\tVER\tSTATE\tPRIO\tMASTER\tVIPS (held, or (not held))\tSINCE\tREASON")
+		fmt.Fprintln(tw, "INSTANCE\tIFACE\tVRID\tVER\tSTATE\tPRIO\tMASTER\tVIPS\tSINCE\tREASON")
 		for _, in := range s.Instances {
 			prio := fmt.Sprint(in.EffectivePriority)
 			if in.EffectivePriority != in.BasePriority {
@@ -243,6 +243,12 @@ func WriteText(w io.Writer, s Snapshot) error {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\tv%d\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Interface, in.VRID, in.Version,
 				in.State, prio, dash(in.Master), vips, in.Since.Format(time.TimeOnly), in.Reason)
+		}
+	}
+	for _, in := range s.Instances {
+		if !in.VIPsHeld && len(in.VIPs) > 0 {
+			fmt.Fprintln(tw, "(VIPs in parentheses are configured but not held here)")
+			break
 		}
 	}
 	for _, in := range s.Instances {
