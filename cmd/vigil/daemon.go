@@ -134,6 +134,13 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		if logDiagnostics(log, ds) {
 			return errors.New("the heartbeat configuration has errors; nothing started")
 		}
+		hbLog, closeLogs, err := heartbeatLogging(log, hbCfg.LogFile, hbCfg.DebugFile, hbCfg.LogFacility)
+		if err != nil {
+			return err
+		}
+		defer closeLogs()
+		log = hbLog
+		d.log = log
 	}
 
 	cleanup, err := writePidFiles(f.pidFiles)
@@ -228,6 +235,9 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		d.hb, err = hb.NewNode(hb.Options{Config: hbCfg, NodeName: f.hbNode, Log: log, StatusFile: f.hbStatus, InitDir: f.hbInitDir})
 		if err != nil {
 			return err
+		}
+		for _, r := range hbCfg.Respawn {
+			goRun("respawn "+r.Argv[0], func(ctx context.Context) error { return hb.Respawn(ctx, r, log) })
 		}
 	}
 
