@@ -41,6 +41,7 @@ type daemon struct {
 	eng   *engine.Engine   // nil in heartbeat-only mode and with -C
 	dir   *engine.Director // nil without virtual servers and with -P
 	hb    *hb.Node         // nil without --ha-dir
+	hbCfg *hb.Config
 	sd    *sdnotify.Notifier
 
 	mu         sync.Mutex // serialises reloads
@@ -232,6 +233,7 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		}
 	}
 	if hbCfg != nil {
+		d.hbCfg = hbCfg
 		d.hb, err = hb.NewNode(hb.Options{Config: hbCfg, NodeName: f.hbNode, Log: log, StatusFile: f.hbStatus, InitDir: f.hbInitDir})
 		if err != nil {
 			return err
@@ -386,7 +388,7 @@ func (d *daemon) Snapshot(ctx context.Context) (status.Snapshot, error) {
 		sort.SliceStable(s.Transitions, func(i, j int) bool { return s.Transitions[i].At.Before(s.Transitions[j].At) })
 	}
 	if d.hb != nil {
-		s.Heartbeat = hbStatus(d.hb.Status())
+		s.Heartbeat = hbStatus(d.hb.Status(), d.hbCfg)
 	}
 	d.mu.Lock()
 	s.Daemon.Reloads, s.Daemon.LastReload = d.reloads, d.lastReload
@@ -395,7 +397,15 @@ func (d *daemon) Snapshot(ctx context.Context) (status.Snapshot, error) {
 }
 
 // hbStatus converts the heartbeat node's status for the API.
-func hbStatus(st hb.Status) *status.Heartbeat {
+func hbStatus(st hb.Status, cfg *hb.Config) *status.Heartbeat {
+	resources := map[string][]string{}
+	if cfg != nil {
+		for _, g := range cfg.Groups {
+			for _, r := range g.Resources {
+				resources[g.Name()] = append(resources[g.Name()], r.Raw)
+			}
+		}
+	}
 	h := &status.Heartbeat{Node: st.Node}
 	h.Nodes = append(h.Nodes, status.HeartbeatNode{Name: st.Node, Status: string(st.Status)})
 	for _, p := range st.Peers {
@@ -420,7 +430,7 @@ func hbStatus(st hb.Status) *status.Heartbeat {
 		case g.Held:
 			state = "running"
 		}
-		h.Groups = append(h.Groups, status.HeartbeatGroup{Name: g.Name, Home: g.Home, Owner: g.Owner, State: state})
+		h.Groups = append(h.Groups, status.HeartbeatGroup{Name: g.Name, Home: g.Home, Owner: g.Owner, State: state, Resources: resources[g.Name]})
 	}
 	return h
 }
