@@ -120,32 +120,6 @@ func TestLexer(t *testing.T) {
 	}
 }
 
-func TestSplitCommand(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want []string
-		err  bool
-	}{
-		{in: "/bin/x a b", want: []string{"/bin/x", "a", "b"}},
-		{in: `"/bin/x a" 'b c'`, want: []string{"/bin/x a", "b c"}},
-		{in: `a\ b`, want: []string{"a b"}},
-		{in: `"a \"q\""`, want: []string{`a "q"`}},
-		{in: `\x41\102\t\cA\E`, want: []string{"AB\t\x01\x1b"}},
-		{in: `'unterminated`, err: true},
-		{in: `trailing\`, err: true},
-		{in: "  ", want: nil},
-	} {
-		got, err := splitCommand(tc.in)
-		if (err != nil) != tc.err {
-			t.Errorf("splitCommand(%q) error %v, want error %v", tc.in, err, tc.err)
-			continue
-		}
-		if diff := cmp.Diff(tc.want, got); diff != "" {
-			t.Errorf("splitCommand(%q) (-want +got):\n%s", tc.in, diff)
-		}
-	}
-}
-
 func TestExpandBraces(t *testing.T) {
 	for in, want := range map[string][]string{
 		"a":               {"a"},

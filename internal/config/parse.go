@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"github.com/vigil-ha/vigil/internal/cmdline"
 	"math"
 	"net/netip"
 	"sort"
@@ -658,103 +660,15 @@ func (p *parser) program(s *stmt) Command {
 	return Command{Pos: pos, Args: args}
 }
 
-// splitCommand splits a command line like keepalived
-// alloc_strvec_quoted_escaped(): white space separates words, '...' and
-// "..." group, and backslash escapes \a \b \E \f \n \r \t \v \nnn \xHH \cC
-// and \C work inside and outside quotes.
+// splitCommand splits a script line as keepalived does (see
+// internal/cmdline).
 func splitCommand(s string) ([]string, error) {
-	var words []string
-	var b strings.Builder
-	in := false
-	var quote byte
-	i := 0
-	for i < len(s) {
-		c := s[i]
-		if quote == 0 && (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
-			if in {
-				words = append(words, b.String())
-				b.Reset()
-				in = false
-			}
-			i++
-			continue
-		}
-		in = true
-		switch {
-		case c == '\\':
-			i++
-			if i >= len(s) {
-				return nil, fmt.Errorf("'\\' at the end of the line escapes nothing")
-			}
-			e := s[i]
-			switch {
-			case e == 'x' && i+1 < len(s) && isHex(s[i+1]):
-				var v byte
-				i++
-				for i < len(s) && isHex(s[i]) {
-					v = v<<4 | hexVal(s[i])
-					i++
-				}
-				b.WriteByte(v)
-				continue
-			case e == 'c' && i+1 < len(s):
-				b.WriteByte(s[i+1] & 0x1f)
-				i += 2
-				continue
-			case e >= '0' && e <= '7':
-				v := e - '0'
-				i++
-				for n := 0; n < 2 && i < len(s) && s[i] >= '0' && s[i] <= '7'; n++ {
-					v = v<<3 | (s[i] - '0')
-					i++
-				}
-				b.WriteByte(v)
-				continue
-			}
-			b.WriteByte(unescape(e))
-			i++
-		case quote != 0 && c == quote:
-			quote = 0
-			i++
-		case quote == 0 && (c == '"' || c == '\''):
-			quote = c
-			i++
-		default:
-			b.WriteByte(c)
-			i++
-		}
+	w, err := cmdline.Split(s)
+	var se *cmdline.SyntaxError
+	if errors.As(err, &se) {
+		return nil, errors.New(se.Msg)
 	}
-	if quote != 0 {
-		return nil, fmt.Errorf("missing closing %c", quote)
-	}
-	if in {
-		words = append(words, b.String())
-	}
-	return words, nil
-}
-
-// unescape maps the letter of a backslash escape to its byte; any other
-// character stands for itself.
-func unescape(e byte) byte {
-	switch e {
-	case 'a':
-		return '\a'
-	case 'b':
-		return '\b'
-	case 'E':
-		return 0x1b
-	case 'f':
-		return '\f'
-	case 'n':
-		return '\n'
-	case 'r':
-		return '\r'
-	case 't':
-		return '\t'
-	case 'v':
-		return '\v'
-	}
-	return e
+	return w, err
 }
 
 func isHex(c byte) bool {

@@ -372,3 +372,24 @@ func unwrapPathError(err error) error {
 	}
 	return err
 }
+
+// shellQuote renders args as keepalived's cmd_str does for system(): each
+// word in single quotes, except a first word starting with '<' or '>' (the
+// "</dev/tcp/host/port" idiom). Unlike keepalived, a single quote inside a
+// word is escaped ('\”) so the shell sees the word keepalived meant.
+func shellQuote(args []string) string {
+	var b strings.Builder
+	for i, a := range args {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if i == 0 && a != "" && (a[0] == '<' || a[0] == '>') {
+			b.WriteString(a)
+			continue
+		}
+		b.WriteByte('\'')
+		b.WriteString(strings.ReplaceAll(a, "'", `'\''`))
+		b.WriteByte('\'')
+	}
+	return b.String()
+}

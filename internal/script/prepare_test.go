@@ -346,3 +346,19 @@ func TestDefaultCred(t *testing.T) {
 		t.Errorf("LookupUser(nobody, root) = %v, %v; want gid 0", c, err)
 	}
 }
+
+func TestShellQuote(t *testing.T) {
+	tests := []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"/bin/x", "a b"}, `'/bin/x' 'a b'`},
+		{[]string{"</dev/tcp/1.2.3.4/80"}, `</dev/tcp/1.2.3.4/80`},
+		{[]string{"/x", "it's"}, `'/x' 'it'\''s'`},
+	}
+	for _, tt := range tests {
+		if got := shellQuote(tt.in); got != tt.want {
+			t.Errorf("shellQuote(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}

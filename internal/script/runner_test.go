@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/vigil-ha/vigil/internal/cmdline"
 )
 
 func TestRunExitStatusAndArgs(t *testing.T) {
@@ -21,7 +23,7 @@ for a in "$@"; do printf '%s\n' "$a"; done > `+out+`
 exit "$1"
 `, 0o755)
 	r := NewRunner(RunnerOptions{})
-	args, err := Split(s + ` 3 'a b' "it's"`)
+	args, err := cmdline.Split(s + ` 3 'a b' "it's"`)
 	if err != nil {
 		t.Fatal(err)
 	}

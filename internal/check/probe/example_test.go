@@ -3,6 +3,7 @@ package probe_test
 import (
 	"context"
 	"fmt"
+	"github.com/vigil-ha/vigil/internal/cmdline"
 	"net/netip"
 	"time"
 
@@ -27,7 +28,7 @@ func Example() {
 	tcp := check.Defaults(check.KindTCP, 6*time.Second) // delay_loop from the virtual server
 	tcp.Retry, tcp.DelayBeforeRetry = 3, 3*time.Second
 
-	argv, err := probe.SplitCommand("/etc/keepalived/test.sh 192.168.118.129 80")
+	argv, err := cmdline.Split("/etc/keepalived/test.sh 192.168.118.129 80")
 	if err != nil {
 		panic(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"strings"
 	"syscall"
 	"time"
 
@@ -27,7 +26,7 @@ type RunFunc func(ctx context.Context, argv []string) (exitCode int, err error)
 //
 // Concurrency: Check may be called concurrently.
 type Misc struct {
-	// Argv is the command line (misc_path, split by SplitCommand).
+	// Argv is the command line (misc_path, split by cmdline.Split).
 	Argv []string
 	// Timeout bounds a run (misc_timeout). keepalived uses the virtual
 	// server's delay_loop when misc_timeout is unset; resolve it before.
@@ -150,66 +149,6 @@ func Exec(ctx context.Context, argv []string, cred *syscall.Credential) (int, er
 		return 0, err
 	}
 	return 0, nil
-}
-
-// SplitCommand splits misc_path's value into words as keepalived 2.2.7 does
-// (lib/parser.c alloc_strvec_quoted_escaped, used by
-// set_script_params_array): words are separated by blanks; single or double
-// quotes group blanks into a word and are removed; a backslash escapes the
-// next character, with C escapes (\n \t \r \a \b \f \v, \E for ESC, \xHH,
-// \ooo octal, \cX control characters).
-//
-// keepalived applies this to the value after the configuration parser has
-// taken the line's second word, so `misc_path "/x.sh a b"` runs /x.sh with
-// arguments a and b while `misc_path /x.sh a b` drops a and b; the
-// configuration parser must pass the second word here.
-func SplitCommand(s string) ([]string, error) {
-	var words []string
-	i := 0
-	isBlank := func(c byte) bool { return strings.IndexByte(" \t\f\n\r\v", c) >= 0 }
-	for {
-		for i < len(s) && isBlank(s[i]) {
-			i++
-		}
-		if i >= len(s) {
-			break
-		}
-		var w []byte
-		var quote byte
-	word:
-		for i < len(s) {
-			c := s[i]
-			switch {
-			case c == '\\':
-				i++
-				if i >= len(s) {
-					return nil, fmt.Errorf("probe: %q: missing escaped character at end", s)
-				}
-				var b byte
-				b, i = unescape(s, i)
-				w = append(w, b)
-			case quote != 0 && c == quote:
-				quote = 0
-				i++
-			case quote != 0:
-				w = append(w, c)
-				i++
-			case c == '"' || c == '\'':
-				quote = c
-				i++
-			case isBlank(c):
-				break word
-			default:
-				w = append(w, c)
-				i++
-			}
-		}
-		if quote != 0 {
-			return nil, fmt.Errorf("probe: %q: missing terminating %c", s, quote)
-		}
-		words = append(words, string(w))
-	}
-	return words, nil
 }
 
 // unescape decodes the escape starting at s[i] (just past the backslash).

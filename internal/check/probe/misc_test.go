@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"fmt"
+	"github.com/vigil-ha/vigil/internal/cmdline"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,7 +62,7 @@ func TestMiscTutorialScript(t *testing.T) {
 	ctx := ctxT(t)
 	// misc_path "/etc/keepalived/test.sh 192.168.118.131 80" as in the
 	// tutorial: one quoted word, split into the command and its arguments.
-	argv, err := SplitCommand(fmt.Sprintf("%s 127.0.0.1 %d", script, ap(l.Addr()).Port()))
+	argv, err := cmdline.Split(fmt.Sprintf("%s 127.0.0.1 %d", script, ap(l.Addr()).Port()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,33 +249,5 @@ func TestMiscRunFunc(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"/x", "a"}, got); diff != "" {
 		t.Errorf("argv (-want +got):\n%s", diff)
-	}
-}
-
-func TestSplitCommand(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []string
-		err  bool
-	}{
-		{in: "/etc/keepalived/test.sh 192.168.118.131 80", want: []string{"/etc/keepalived/test.sh", "192.168.118.131", "80"}},
-		{in: "  /bin/x\t a  ", want: []string{"/bin/x", "a"}},
-		{in: `/bin/x "two words" 'single "q"'`, want: []string{"/bin/x", "two words", `single "q"`}},
-		{in: `/bin/x a" b "c`, want: []string{"/bin/x", "a b c"}},
-		{in: `/bin/x a\ b \"q\"`, want: []string{"/bin/x", "a b", `"q"`}},
-		{in: `/bin/x \t\n\x41\101\cA\E`, want: []string{"/bin/x", "\t\nAA\x01\x1b"}},
-		{in: `/bin/x "unterminated`, err: true},
-		{in: `/bin/x trailing\`, err: true},
-		{in: "", want: nil},
-	}
-	for _, tt := range tests {
-		got, err := SplitCommand(tt.in)
-		if (err != nil) != tt.err {
-			t.Errorf("SplitCommand(%q) error %v, want error %v", tt.in, err, tt.err)
-			continue
-		}
-		if diff := cmp.Diff(tt.want, got); diff != "" {
-			t.Errorf("SplitCommand(%q) (-want +got):\n%s", tt.in, diff)
-		}
 	}
 }

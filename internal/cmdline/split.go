@@ -1,18 +1,18 @@
-// Package script runs external programs the way keepalived 2.2.7 does:
-// notify scripts, vrrp_script track scripts, MISC_CHECK and the notify FIFO
-// script. It splits command strings as keepalived's parser does, resolves the
-// user a script runs as (script_user, keepalived_script), refuses insecure
-// scripts under enable_script_security (lib/notify.c check_script_secure), and
-// runs each program in its own process group with a scrubbed environment and
-// a timeout after which the whole group is killed.
-//
-// The vrrp_script runner (TrackScript) lives here too.
-package script
+// Package cmdline splits command lines the way keepalived 2.2.7's parser
+// does (lib/parser.c alloc_strvec_quoted_escaped): for the configuration's
+// script lines, notify scripts, vrrp_script, MISC_CHECK's misc_path. It is
+// pure and shared by the configuration parser, the script runner and the
+// checkers, so all three read a command line alike.
+package cmdline
 
 import (
-	"errors"
 	"strings"
 )
+
+// SyntaxError is a command line Split cannot read.
+type SyntaxError struct{ Msg string }
+
+func (e *SyntaxError) Error() string { return "cmdline: " + e.Msg }
 
 // whiteSpace is keepalived's WHITE_SPACE_STR (lib/parser.c).
 const whiteSpace = " \t\f\n\r\v"
@@ -29,7 +29,9 @@ const whiteSpace = " \t\f\n\r\v"
 //     \a \b \E \f \n \r \t \v, \xHH... (all following hex digits), \cX
 //     (control-X), \NNN (up to three octal digits); any other escaped byte
 //     stands for itself (\" \' \\ \ );
-//   - an unterminated quote or a trailing lone backslash is an error.
+//   - an unterminated quote or a trailing lone backslash is an error;
+//   - a line of blanks gives no words (callers decide whether that is
+//     allowed).
 //
 // No shell is involved: `notify_master "/etc/ka/n.sh 'a b' c"` runs
 // /etc/ka/n.sh with the two arguments "a b" and "c". A line that wants a shell
@@ -53,7 +55,7 @@ func Split(s string) ([]string, error) {
 			case c == '\\':
 				i++
 				if i >= len(s) {
-					return nil, errors.New("script: missing escaped character after trailing backslash")
+					return nil, &SyntaxError{Msg: "trailing backslash escapes nothing"}
 				}
 				var b byte
 				b, i = unescape(s, i)
@@ -75,12 +77,9 @@ func Split(s string) ([]string, error) {
 			}
 		}
 		if quote != 0 {
-			return nil, errors.New("script: missing terminating " + string(quote))
+			return nil, &SyntaxError{Msg: "missing closing " + string(quote)}
 		}
 		words = append(words, string(w))
-	}
-	if len(words) == 0 {
-		return nil, errors.New("script: empty command")
 	}
 	return words, nil
 }
@@ -142,25 +141,4 @@ func digitValue(c byte) int {
 		return int(c-'A') + 10
 	}
 	return 255
-}
-
-// shellQuote renders args as keepalived's cmd_str does for system(): each
-// word in single quotes, except a first word starting with '<' or '>' (the
-// "</dev/tcp/host/port" idiom). Unlike keepalived, a single quote inside a
-// word is escaped ('\”) so the shell sees the word keepalived meant.
-func shellQuote(args []string) string {
-	var b strings.Builder
-	for i, a := range args {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		if i == 0 && a != "" && (a[0] == '<' || a[0] == '>') {
-			b.WriteString(a)
-			continue
-		}
-		b.WriteByte('\'')
-		b.WriteString(strings.ReplaceAll(a, "'", `'\''`))
-		b.WriteByte('\'')
-	}
-	return b.String()
 }
