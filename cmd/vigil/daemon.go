@@ -352,7 +352,7 @@ func (d *daemon) serveMetrics(addr string, goRun func(string, func(context.Conte
 		return fmt.Errorf("--metrics-listen: %w", err)
 	}
 	goRun("metrics", func(ctx context.Context) error {
-		return serveHTTP(ctx, ln, metrics.Handler(d.Snapshot))
+		return api.ServeHTTP(ctx, ln, &http.Server{Handler: metrics.Handler(d.Snapshot), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second})
 	})
 	return nil
 }
@@ -572,24 +572,4 @@ func newMailer(g config.Global, log *slog.Logger) *mail.Mailer {
 		NoEmailFaults:  g.NoEmailFaults,
 		Logger:         log,
 	})
-}
-
-// serveHTTP serves h on ln until ctx is done.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		<-errc
-		return nil
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
-	}
 }

@@ -127,7 +127,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 // Serve serves the API on ln until ctx is done, then shuts down and returns.
 func Serve(ctx context.Context, ln net.Listener, d Daemon, log *slog.Logger) error {
-	srv := &http.Server{Handler: Handler(d, log), ReadHeaderTimeout: 5 * time.Second}
+	return ServeHTTP(ctx, ln, &http.Server{Handler: Handler(d, log), ReadHeaderTimeout: 5 * time.Second})
+}
+
+// ServeHTTP runs srv on ln until ctx is done, then shuts it down (waiting up
+// to 2 s for requests in flight) and returns. The status page and the
+// metrics listener use it too.
+func ServeHTTP(ctx context.Context, ln net.Listener, srv *http.Server) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -141,7 +147,7 @@ func Serve(ctx context.Context, ln net.Listener, d Daemon, log *slog.Logger) err
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}
-		return fmt.Errorf("api: serve: %w", err)
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
 }
 

@@ -2,12 +2,13 @@ package web
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/vigil-ha/vigil/internal/api"
 )
 
 // Listen opens the status listener for an --http-listen value: ListenAddr
@@ -36,19 +37,5 @@ func Serve(ctx context.Context, ln net.Listener, snap SnapshotFunc) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		<-errc
-		return nil
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return fmt.Errorf("web: serve: %w", err)
-	}
+	return api.ServeHTTP(ctx, ln, srv)
 }
