@@ -197,7 +197,6 @@ func TestDiagnostics(t *testing.T) {
 			"3:5 error: lb_kind: a gue tunnel needs a port, other tunnels take none",
 			"1:1 warning: virtual_server 10.0.0.1:80 has no lb_kind; using NAT, as keepalived does"}},
 		{"sh flag without sh", strings.Replace(vs(""), "protocol TCP", "protocol TCP\n    sh-port", 1), []string{
-			"5:5 warning: sh-port in virtual_server is not supported by vigil (IPVS scheduler flag); ignored",
 			"5:5 error: sh-port only applies to the sh scheduler"}},
 		{"bad virtual server address", "virtual_server 10.0.0.300 80 {\n    protocol TCP\n}\n", []string{`1:16 error: virtual_server address "10.0.0.300" is not a valid IP address`}},
 		{"bad group range", "virtual_server_group G {\n    10.0.0.20-10 80\n}\n", []string{

@@ -30,7 +30,6 @@ const (
 	whyUmask     = "vigil does not change its umask"
 	whyPerInst   = "vigil has no per-instance debug level or buffer size"
 	whySchedFlag = "IPVS scheduler flag"
-	whyThreshold = "IPVS connection thresholds"
 	whyPE        = "IPVS persistence engines"
 )
 

@@ -354,7 +354,7 @@ var vsBlock = newBlock("virtual_server",
 	k("lb_algo", 1, 1, scheduler),
 	k("lvs_sched", 1, 1, scheduler),
 	k("hashed", 0, 0, func(p *parser, s *stmt, vs *VirtualServer) {}).unsup(whySchedFlag),
-	k("ops", 0, 0, func(p *parser, s *stmt, vs *VirtualServer) { vs.OPS = true }).unsup(whyIPVS),
+	k("ops", 0, 0, func(p *parser, s *stmt, vs *VirtualServer) { vs.OPS = true }),
 	schedFlag("flag-1"), schedFlag("flag-2"), schedFlag("flag-3"),
 	schedFlag("sh-port"), schedFlag("sh-fallback"), schedFlag("mh-port"), schedFlag("mh-fallback"),
 	k("lb_kind", 1, -1, vsForwarding),
@@ -468,7 +468,7 @@ func schedFlag(name string) *kw[VirtualServer] {
 			return
 		}
 		vs.SchedFlags = append(vs.SchedFlags, name)
-	}).unsup(whySchedFlag)
+	})
 }
 
 func vsForwarding(p *parser, s *stmt, vs *VirtualServer) {
@@ -512,8 +512,8 @@ var rsBlock = newBlock("real_server",
 			rs.Forwarding = f
 		}
 	}),
-	count("uthreshold", 0, 4294967295, func(rs *RealServer) *int { return &rs.UThreshold }).unsup(whyThreshold),
-	count("lthreshold", 0, 4294967295, func(rs *RealServer) *int { return &rs.LThreshold }).unsup(whyThreshold),
+	count("uthreshold", 0, 4294967295, func(rs *RealServer) *int { return &rs.UThreshold }),
+	count("lthreshold", 0, 4294967295, func(rs *RealServer) *int { return &rs.LThreshold }),
 	k("inhibit_on_failure", 0, 1, func(p *parser, s *stmt, rs *RealServer) {
 		if v, ok := p.boolArg(s); ok {
 			p.curRS().inhibit = triOf(v)

@@ -92,6 +92,7 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 			Family: lbFamily(vs.Family),
 
 			Scheduler:          string(vs.Scheduler),
+			Flags:              schedFlags(vs),
 			Method:             lbMethod(vs.Forwarding.Method),
 			Tunnel:             lbTunnel(vs.Forwarding),
 			PersistenceTimeout: uint32(vs.PersistenceTimeout / time.Second),
@@ -378,4 +379,24 @@ func granularity(vs config.VirtualServer) (uint32, error) {
 		return n, nil
 	}
 	return 0, fmt.Errorf("want an IPv4 netmask or an IPv6 prefix length")
+}
+
+// schedFlags maps ops, flag-N, sh-* and mh-* onto IPVS service flags (the
+// nftables data plane warns about those it cannot honour).
+func schedFlags(vs config.VirtualServer) lb.Flags {
+	var f lb.Flags
+	if vs.OPS {
+		f |= lb.FlagOnePacket
+	}
+	for _, name := range vs.SchedFlags {
+		switch name {
+		case "flag-1", "sh-fallback", "mh-fallback":
+			f |= lb.FlagSched1
+		case "flag-2", "sh-port", "mh-port":
+			f |= lb.FlagSched2
+		case "flag-3":
+			f |= lb.FlagSched3
+		}
+	}
+	return f
 }
