@@ -25,7 +25,6 @@ const (
 	whyLinkbeat  = "vigil follows links through netlink only"
 	whyIPVLAN    = "vigil creates VMACs (macvlan), not ipvlan"
 	whyVRF       = "vigil does not bind VRRP to a VRF"
-	whyChecksum  = "vigil sends RFC 5798 checksums"
 	whyIGMP      = "vigil does not change IGMP sysctls"
 	whyUmask     = "vigil does not change its umask"
 	whyPerInst   = "vigil has no per-instance debug level or buffer size"

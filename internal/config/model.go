@@ -546,6 +546,9 @@ type VRRPInstance struct {
 	Unicast            bool `json:"unicast,omitempty"`
 	UnicastFaultNoPeer bool `json:"unicast_fault_no_peer,omitempty"`
 	CheckUnicastSrc    bool `json:"check_unicast_src,omitempty"`
+	// OldUnicastChecksum is "" (automatic fallback, keepalived's default),
+	// "always" (old_unicast_checksum) or "never".
+	OldUnicastChecksum string `json:"old_unicast_checksum,omitempty"`
 	// UnicastTTL is the TTL of sent unicast adverts; default 255 for
 	// IPv4, the kernel's default (0 here) for IPv6.
 	UnicastTTL int `json:"unicast_ttl,omitempty"`

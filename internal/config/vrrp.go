@@ -531,7 +531,16 @@ var instanceBlock = newBlock("vrrp_instance",
 	}),
 	k("old_unicast_checksum", 0, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
 		p.curInst().unicastKw = true
-	}).unsup(whyChecksum),
+		// keepalived: bare "old_unicast_checksum" always uses the old
+		// (224.0.0.18 pseudo-header) checksum; "never" disables the
+		// automatic fallback.
+		vi.OldUnicastChecksum = "always"
+		if len(s.args) > 0 {
+			if v, ok := p.enumArg(s.args[0], "old_unicast_checksum", "never"); ok {
+				vi.OldUnicastChecksum = v
+			}
+		}
+	}),
 	k("native_ipv6", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
 		if p.setFamily(vi, Inet6, s.kw, "native_ipv6") {
 			vi.Version = 3

@@ -214,6 +214,12 @@ func instanceSpec(g config.Global, in config.VRRPInstance) (InstanceSpec, error)
 		// unknown address cannot be the peer the operator listed.
 		CheckUnicastSrc: in.Unicast,
 	}
+	switch in.OldUnicastChecksum {
+	case "always":
+		vc.OldUnicastChecksum = vrrp.OldChecksumAlways
+	case "never":
+		vc.OldUnicastChecksum = vrrp.OldChecksumNever
+	}
 	switch in.State {
 	case config.Master:
 		vc.InitialState = vrrp.StateMaster
