@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -460,20 +461,61 @@ type client struct {
 }
 
 func newClient(h *lab.Host) *client {
-	tr := &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var c net.Conn
-			err := h.Do(func() error {
-				var d net.Dialer
-				var err error
-				c, err = d.DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
-		},
-	}
+	tr := &http.Transport{DisableKeepAlives: true, DialContext: dialIn(h)}
 	return &client{host: h, hc: &http.Client{Transport: tr, Timeout: 2 * time.Second}}
+}
+
+// dialIn dials from inside h's namespace (the socket stays there).
+func dialIn(h *lab.Host) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		err := h.Do(func() error {
+			var d net.Dialer
+			var err error
+			c, err = d.DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
+}
+
+// keepAlive is one persistent HTTP connection from the client to the VIP.
+type keepAlive struct {
+	hc    *http.Client
+	local string // the connection's client address
+}
+
+func (c *client) keepAlive() *keepAlive {
+	tr := &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, IdleConnTimeout: 5 * time.Minute, DialContext: dialIn(c.host)}
+	return &keepAlive{hc: &http.Client{Transport: tr, Timeout: 2 * time.Second}}
+}
+
+// get requests the page on the connection; reused tells whether the
+// request went over the connection the previous one used.
+func (k *keepAlive) get(port int) (server string, reused bool, err error) {
+	var local string
+	trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) {
+		reused = ci.Reused
+		local = ci.Conn.LocalAddr().String()
+	}}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, fmt.Sprintf("http://%s:%d/", vip, port), nil)
+	if err != nil {
+		return "", false, err
+	}
+	resp, err := k.hc.Do(req)
+	if err != nil {
+		return "", false, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", false, err
+	}
+	if k.local != "" && local != k.local {
+		reused = false
+	}
+	k.local = local
+	return serverOf(string(b)), reused, nil
 }
 
 // get fetches http://vip:port/ and returns the server's address, as the
