@@ -55,7 +55,7 @@ type topoOpts struct {
 // topo is one lab: a client on the front LAN, directors on both LANs, web
 // servers on the back LAN.
 type topo struct {
-	t      *testing.T
+	t      testing.TB
 	l      *lab.Lab
 	bin    string
 	client *client
@@ -63,7 +63,7 @@ type topo struct {
 	web    map[string]*webServer // by address
 }
 
-func newTopo(t *testing.T, name string, o topoOpts) *topo {
+func newTopo(t testing.TB, name string, o topoOpts) *topo {
 	t.Helper()
 	netnstest.RequireCommand(t, "nginx")
 	bin := netnstest.VigilBinary(t)
@@ -255,7 +255,7 @@ func (w *webServer) stop() {
 
 // director is one host running `vigil run`.
 type director struct {
-	t    *testing.T
+	t    testing.TB
 	host *lab.Host
 	bin  string
 	dir  string
@@ -462,7 +462,7 @@ type client struct {
 
 func newClient(h *lab.Host) *client {
 	tr := &http.Transport{DisableKeepAlives: true, DialContext: dialIn(h)}
-	return &client{host: h, hc: &http.Client{Transport: tr, Timeout: 2 * time.Second}}
+	return &client{host: h, hc: &http.Client{Transport: tr, Timeout: 3 * time.Second}}
 }
 
 // dialIn dials from inside h's namespace (the socket stays there).
