@@ -146,7 +146,7 @@ backend be
 		tb.Fatal(err)
 	}
 	tb.Cleanup(p.Kill)
-	waitFor(tb, 15*time.Second, "haproxy listens", func() (bool, string) {
+	waitFor(tb, patience, "haproxy listens", func() (bool, string) {
 		select {
 		case <-p.Done():
 			tb.Fatalf("haproxy exited: %v\n%s", p.Err(), p.Output())

@@ -30,7 +30,7 @@ func TestDriftRepairAndIncrementalReload(t *testing.T) {
 	d.writeConfig(vrrpSingle() + two.String())
 	d.start()
 	waitServing(t, d, 80)
-	waitChecked(t, d, 20*time.Second)
+	waitChecked(t, d, patience)
 
 	// Drift: the table deleted by hand. Connections established before
 	// it do not survive: their NAT binding stays in conntrack, but the
@@ -53,8 +53,8 @@ func TestDriftRepairAndIncrementalReload(t *testing.T) {
 	} else {
 		t.Logf("a keep-alive connection established before the deletion still answers (from %s)", srv)
 	}
-	waitFor(t, resync+20*time.Second, "the table comes back", func() (bool, string) {
-		dests, _, err := nftDests(d.host, 80)
+	waitFor(t, resync+patience, "the table comes back", func() (bool, string) {
+		dests, _, err := d.kernel().dests(80)
 		return err == nil && len(dests) == 2, fmt.Sprint(dests, err)
 	})
 	took := time.Since(deleted)
@@ -114,7 +114,7 @@ func TestDriftRepairAndIncrementalReload(t *testing.T) {
 	if len(changed) != 1 || changed[0] != "~ virtual_server ["+vip+"]:tcp:80" || !strings.Contains(out, "(1 changes)") {
 		t.Errorf("vigil reload output %q, want one change: ~ virtual_server [%s]:tcp:80 (1 changes)", out, vip)
 	}
-	waitPool(t, d, 80, web3, true, 20*time.Second)
+	waitPool(t, d, 80, web3, true, patience)
 	time.Sleep(300 * time.Millisecond)
 	mon.Kill()
 	events := monitorEvents(mon.Output())
@@ -145,11 +145,11 @@ func TestDriftRepairAndIncrementalReload(t *testing.T) {
 	// SIGHUP (keepalived's reload signal) removing it again.
 	d.writeConfig(vrrpSingle() + two.String())
 	d.signal(syscall.SIGHUP)
-	waitFor(t, 20*time.Second, "SIGHUP reload done", func() (bool, string) {
+	waitFor(t, patience, "SIGHUP reload done", func() (bool, string) {
 		s := d.mustStatus()
 		return s.Daemon.Reloads == 2, fmt.Sprint("reloads ", s.Daemon.Reloads)
 	})
-	waitFor(t, 20*time.Second, web3+" leaves the service", func() (bool, string) {
+	waitFor(t, patience, web3+" leaves the service", func() (bool, string) {
 		dests, _, err := nftDests(d.host, 80)
 		_, in := dests[web3+":80"]
 		return err == nil && !in && len(dests) == 2, fmt.Sprint(dests, err)

@@ -2,6 +2,7 @@ package lvs
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/nftables"
 
 	"github.com/vigil-ha/vigil/internal/api"
 	"github.com/vigil-ha/vigil/internal/lab"
@@ -263,6 +266,17 @@ type director struct {
 	mu    sync.Mutex
 	proc  *lab.Proc
 	older []string
+	kd    *kernelDests
+}
+
+// kernel returns the director's netlink reader of the nftables maps.
+func (d *director) kernel() *kernelDests {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.kd == nil {
+		d.kd = newKernelDests(d.t, d.host)
+	}
+	return d.kd
 }
 
 func (d *director) confPath() string { return filepath.Join(d.dir, "keepalived.conf") }
@@ -289,7 +303,7 @@ func (d *director) start() {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	waitFor(d.t, 20*time.Second, d.host.Name()+": vigil API answers", func() (bool, string) {
+	waitFor(d.t, patience, d.host.Name()+": vigil API answers", func() (bool, string) {
 		select {
 		case <-p.Done():
 			d.t.Fatalf("%s: vigil exited: %v\n%s", d.host.Name(), p.Err(), p.Output())
@@ -638,6 +652,11 @@ func tally(rs []result) (per map[string]int, failed []result) {
 
 // --- waiting -----------------------------------------------------------------
 
+// patience bounds each wait for something that normally takes a second or
+// two: the machine is shared with other builds and tests, and a loaded one
+// stretches everything. Timing assertions use their own, tighter slack.
+const patience = 60 * time.Second
+
 // waitFor polls cond until it holds and returns how long that took; at the
 // timeout the test fails with cond's last detail.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) time.Duration {
@@ -652,7 +671,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not after %v: %s", what, timeout, detail)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -660,12 +679,12 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool
 // MASTER) and the virtual service on vsPort is in the kernel.
 func waitServing(t testing.TB, d *director, vsPorts ...int) {
 	t.Helper()
-	waitFor(t, 20*time.Second, d.host.Name()+" holds the VIP", func() (bool, string) {
+	waitFor(t, patience, d.host.Name()+" holds the VIP", func() (bool, string) {
 		out, err := d.host.Run("ip", "-o", "-4", "addr", "show", "dev", "eth0")
 		return err == nil && strings.Contains(out, " "+vip+"/32"), out
 	})
 	for _, p := range vsPorts {
-		waitFor(t, 20*time.Second, fmt.Sprintf("%s: service %s:%d in nftables", d.host.Name(), vip, p), func() (bool, string) {
+		waitFor(t, patience, fmt.Sprintf("%s: service %s:%d in nftables", d.host.Name(), vip, p), func() (bool, string) {
 			dests, ok, err := nftDests(d.host, p)
 			return ok && len(dests) > 0, fmt.Sprint(dests, err)
 		})
@@ -695,7 +714,7 @@ func waitPool(t testing.TB, d *director, vsPort int, addr string, in bool, timeo
 		what = fmt.Sprintf("%s: %s joins the service on port %d", d.host.Name(), addr, vsPort)
 	}
 	return waitFor(t, timeout, what, func() (bool, string) {
-		dests, ok, err := nftDests(d.host, vsPort)
+		dests, ok, err := d.kernel().dests(vsPort)
 		if err != nil || !ok {
 			return false, fmt.Sprint(ok, err)
 		}
@@ -720,4 +739,55 @@ func waitChecked(t testing.TB, d *director, timeout time.Duration) {
 		}
 		return len(s.VirtualServers) > 0, "no virtual servers"
 	})
+}
+
+// kernelDests reads the same `_dests` map as nftDests, over netlink from a
+// socket opened inside the director: no process to start, so it can poll
+// every few milliseconds on a loaded machine where `nft list` (through `ip
+// netns exec`) may take seconds. It does not use vigil's code.
+type kernelDests struct {
+	c *nftables.Conn
+}
+
+func newKernelDests(t testing.TB, h *lab.Host) *kernelDests {
+	t.Helper()
+	var c *nftables.Conn
+	if err := h.Do(func() error {
+		var err error
+		c, err = nftables.New(nftables.AsLasting())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseLasting() })
+	return &kernelDests{c: c}
+}
+
+// dests returns address:port -> weight; ok is false when the table or the
+// service is absent.
+func (k *kernelDests) dests(vsPort int) (map[string]int, bool, error) {
+	name := fmt.Sprintf("svc_tcp_%s_%d_dests", strings.ReplaceAll(vip, ".", "_"), vsPort)
+	set, err := k.c.GetSetByName(&nftables.Table{Name: "vigil", Family: nftables.TableFamilyINet}, name)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || strings.Contains(err.Error(), "no such file") {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	els, err := k.c.GetSetElements(set)
+	if err != nil {
+		return nil, false, err
+	}
+	out := map[string]int{}
+	for _, e := range els {
+		// ipv4_addr . inet_service (padded to 4 bytes) : mark (big endian,
+		// as nft prints it).
+		if len(e.Key) != 8 || len(e.Val) != 4 {
+			return nil, true, fmt.Errorf("%s: element %x : %x", name, e.Key, e.Val)
+		}
+		a := net.IP(e.Key[:4]).String()
+		port := int(e.Key[4])<<8 | int(e.Key[5])
+		out[fmt.Sprintf("%s:%d", a, port)] = int(binary.BigEndian.Uint32(e.Val))
+	}
+	return out, true, nil
 }

@@ -42,14 +42,14 @@ func TestHTTPGetDigestRemovesWrongPage(t *testing.T) {
 	}}.String())
 	d.start()
 	waitServing(t, d, 80)
-	waitChecked(t, d, 20*time.Second)
+	waitChecked(t, d, patience)
 	if per := tp.client.spread(80, 10); per[web1] != 5 || per[web2] != 5 {
 		t.Fatalf("rr over both servers with good digests: %v", per)
 	}
 
 	// web1 still listens and answers 200, with another page.
 	tp.web[web1].setPage("This page was changed by a careless deploy\n")
-	took := waitPool(t, d, 80, web1, false, 30*time.Second)
+	took := waitPool(t, d, 80, web1, false, patience)
 	r, _ := realServer(d.mustStatus(), 80, web1)
 	t.Logf("changed page: %s left after %v; status reason %q", web1, took.Round(time.Millisecond), r.Reason)
 	if r.Healthy || !strings.Contains(r.Reason, "digest mismatch") {
@@ -59,12 +59,12 @@ func TestHTTPGetDigestRemovesWrongPage(t *testing.T) {
 		t.Errorf("with %s out: %v, want every request on %s", web1, per, web2)
 	}
 	tp.web[web1].setPage(pageOf(web1))
-	took = waitPool(t, d, 80, web1, true, 30*time.Second)
+	took = waitPool(t, d, 80, web1, true, patience)
 	t.Logf("page restored: %s back after %v", web1, took.Round(time.Millisecond))
 
 	// web2 answers 404.
 	tp.web[web2].removePage()
-	took = waitPool(t, d, 80, web2, false, 30*time.Second)
+	took = waitPool(t, d, 80, web2, false, patience)
 	r, _ = realServer(d.mustStatus(), 80, web2)
 	t.Logf("404: %s left after %v; status reason %q", web2, took.Round(time.Millisecond), r.Reason)
 	if r.Healthy || !strings.Contains(r.Reason, "status 404") {
@@ -74,7 +74,7 @@ func TestHTTPGetDigestRemovesWrongPage(t *testing.T) {
 		t.Errorf("with %s out: %v, want every request on %s", web2, per, web1)
 	}
 	tp.web[web2].setPage(pageOf(web2))
-	took = waitPool(t, d, 80, web2, true, 30*time.Second)
+	took = waitPool(t, d, 80, web2, true, patience)
 	t.Logf("page restored: %s back after %v", web2, took.Round(time.Millisecond))
 	if per := tp.client.spread(80, 10); per[web1] != 5 || per[web2] != 5 {
 		t.Errorf("both back: %v", per)

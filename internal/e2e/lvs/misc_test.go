@@ -63,7 +63,7 @@ func TestMiscCheckDynamicWeight(t *testing.T) {
 	}}.String())
 	d.start()
 	waitServing(t, d, 80)
-	waitChecked(t, d, 20*time.Second)
+	waitChecked(t, d, patience)
 
 	// statusWeights reads `vigil status --json` (the CLI, from the
 	// director).
@@ -87,7 +87,7 @@ func TestMiscCheckDynamicWeight(t *testing.T) {
 	}
 	expect := func(step string, want map[string]int, spread map[string]int) {
 		t.Helper()
-		took := waitFor(t, 20*time.Second, step+": nftables weights", func() (bool, string) {
+		took := waitFor(t, patience, step+": nftables weights", func() (bool, string) {
 			dests, _, err := nftDests(d.host, 80)
 			return err == nil && fmt.Sprint(dests) == fmt.Sprint(keyed(want)), fmt.Sprint(dests, err)
 		})
@@ -110,7 +110,7 @@ func TestMiscCheckDynamicWeight(t *testing.T) {
 	setWeight(web2, 0) // exit 2: alive with weight 0, no new connections
 	expect("web2 exits 2", map[string]int{web1: 3, web2: 0}, map[string]int{web1: 20})
 	tp.web[web1].stop() // exit 1
-	waitPool(t, d, 80, web1, false, 20*time.Second)
+	waitPool(t, d, 80, web1, false, patience)
 	if r, _ := realServer(d.mustStatus(), 80, web1); r.Healthy || r.Reason == "" {
 		t.Errorf("web1 stopped: %+v, want down with the script's exit status as reason", r)
 	} else {

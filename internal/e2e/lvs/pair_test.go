@@ -28,7 +28,7 @@ func TestDirectorPairFailover(t *testing.T) {
 	backup.writeConfig(vrrpPair("LVS_2", "BACKUP", 90) + server)
 	backup.start()
 	master.start()
-	waitFor(t, 30*time.Second, "MASTER and BACKUP settle", func() (bool, string) {
+	waitFor(t, patience, "MASTER and BACKUP settle", func() (bool, string) {
 		m, b := master.mustStatus(), backup.mustStatus()
 		return states(m) == "MASTER MASTER" && states(b) == "BACKUP BACKUP", states(m) + " / " + states(b)
 	})
@@ -40,8 +40,8 @@ func TestDirectorPairFailover(t *testing.T) {
 	} else {
 		t.Logf("BACKUP already holds the virtual service: %v", dests)
 	}
-	waitChecked(t, master, 20*time.Second)
-	waitChecked(t, backup, 20*time.Second)
+	waitChecked(t, master, patience)
+	waitChecked(t, backup, patience)
 	if per := tp.client.spread(80, 10); per[web1] != 5 || per[web2] != 5 {
 		t.Fatalf("through the MASTER: %v", per)
 	}
@@ -57,20 +57,20 @@ func TestDirectorPairFailover(t *testing.T) {
 	if out, err := master.host.Run("ip", "-o", "-4", "addr", "show"); err == nil && strings.Contains(out, " "+vip+"/32") {
 		t.Logf("after the SIGKILL the old MASTER still holds %s (and its nftables table): nothing removed them, as with keepalived", vip)
 	}
-	took := waitFor(t, 20*time.Second, "BACKUP becomes MASTER", func() (bool, string) {
+	took := waitFor(t, patience, "BACKUP becomes MASTER", func() (bool, string) {
 		s := backup.mustStatus()
 		return states(s) == "MASTER MASTER", states(s)
 	})
 	t.Logf("BACKUP is MASTER of both instances %v after the SIGKILL", took.Round(time.Millisecond))
 	// Its gratuitous ARPs move the client's and the web servers' traffic.
-	waitFor(t, 10*time.Second, "the client sends VIP traffic to the new MASTER", func() (bool, string) {
+	waitFor(t, patience, "the client sends VIP traffic to the new MASTER", func() (bool, string) {
 		mac := neighbour(t, tp.client.host, vip)
 		return mac == backupMAC, mac
 	})
 	backMAC := backup.host.Iface("eth1").MAC
 	for _, a := range []string{web1, web2} {
 		h := tp.web[a].host
-		waitFor(t, 10*time.Second, a+" routes replies through the new MASTER", func() (bool, string) {
+		waitFor(t, patience, a+" routes replies through the new MASTER", func() (bool, string) {
 			mac := neighbour(t, h, backVIP)
 			return mac == backMAC, mac
 		})

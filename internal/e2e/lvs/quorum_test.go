@@ -34,7 +34,7 @@ func TestQuorumSorryServerInhibit(t *testing.T) {
 			{addr: web1, weight: 1, checker: check}, {addr: web2, weight: 1, checker: check}}}.String())
 	d.start()
 	waitServing(t, d, 80, 81, 82)
-	waitChecked(t, d, 20*time.Second)
+	waitChecked(t, d, patience)
 
 	type want struct {
 		dests    map[string]int // address -> weight in nftables
@@ -45,7 +45,7 @@ func TestQuorumSorryServerInhibit(t *testing.T) {
 		t.Helper()
 		// First the checkers' verdicts, so that a state that must NOT
 		// change (hysteresis) is checked after the change was seen.
-		waitFor(t, 20*time.Second, step+": checker verdicts", func() (bool, string) {
+		waitFor(t, patience, step+": checker verdicts", func() (bool, string) {
 			s := d.mustStatus()
 			for port := range ws {
 				for a, h := range healthy {
@@ -57,7 +57,7 @@ func TestQuorumSorryServerInhibit(t *testing.T) {
 			return true, ""
 		})
 		for port, w := range ws {
-			waitFor(t, 20*time.Second, fmt.Sprintf("%s: :%d in nftables", step, port), func() (bool, string) {
+			waitFor(t, patience, fmt.Sprintf("%s: :%d in nftables", step, port), func() (bool, string) {
 				dests, _, err := nftDests(d.host, port)
 				return err == nil && fmt.Sprint(dests) == fmt.Sprint(keyed(w.dests)), fmt.Sprint(dests, err)
 			})

@@ -68,7 +68,7 @@ func testRemoveRestore(t *testing.T, tm checkTimings, unplug bool) {
 	// The first check of web1 must have succeeded before the stop: until
 	// then keepalived lets one failure take a server down ("for non alpha
 	// mode, one failure is enough initially").
-	waitFor(t, d.dur(tm.delayLoop)+20*time.Second, "first TCP_CHECK of "+web1, func() (bool, string) {
+	waitFor(t, d.dur(tm.delayLoop)+patience, "first TCP_CHECK of "+web1, func() (bool, string) {
 		r, ok := realServer(d.mustStatus(), 80, web1)
 		return ok && len(r.Checkers) == 1 && !r.Checkers[0].LastRun.IsZero() && r.Checkers[0].OK, fmt.Sprintf("%+v", r)
 	})
@@ -93,12 +93,15 @@ func testRemoveRestore(t *testing.T, tm checkTimings, unplug bool) {
 		tp.web[web1].stop()
 	}
 	stopped := time.Now()
-	waitFor(t, bound+30*time.Second, web1+" leaves the nftables service", func() (bool, string) {
-		dests, ok, err := nftDests(d.host, 80)
+	waitFor(t, bound+patience, web1+" leaves the nftables service", func() (bool, string) {
+		dests, ok, err := d.kernel().dests(80)
 		_, in := dests[web1+":80"]
 		return ok && !in && err == nil, fmt.Sprint(dests, err)
 	})
 	left := time.Now()
+	if dests, _, err := nftDests(d.host, 80); err != nil || fmt.Sprint(dests) != fmt.Sprint(map[string]int{web2 + ":80": 1}) {
+		t.Errorf("nft list table inet vigil after the removal: %v %v; want only %s", dests, err, web2)
+	}
 	// Measured from when the server was surely gone (for the lower bound)
 	// and from when its stop began (for the upper one).
 	removal, removalMax := left.Sub(stopped), left.Sub(stopping)
@@ -129,8 +132,8 @@ func testRemoveRestore(t *testing.T, tm checkTimings, unplug bool) {
 	} else {
 		tp.web[web1].start()
 	}
-	ret := waitFor(t, tm.d(max(tm.delayLoop, tm.delayBeforeRetry)+tm.connectTimeout)+30*time.Second, web1+" back in the nftables service", func() (bool, string) {
-		dests, _, err := nftDests(d.host, 80)
+	ret := waitFor(t, tm.d(max(tm.delayLoop, tm.delayBeforeRetry)+tm.connectTimeout)+patience, web1+" back in the nftables service", func() (bool, string) {
+		dests, _, err := d.kernel().dests(80)
 		return dests[web1+":80"] == 1, fmt.Sprint(dests, err)
 	})
 	// Down, the checker tries every max(delay_loop, delay_before_retry);
@@ -152,7 +155,7 @@ func testRemoveRestore(t *testing.T, tm checkTimings, unplug bool) {
 	var before, during, after []result
 	for _, r := range res {
 		switch {
-		case r.end.Before(stopped):
+		case r.end.Before(stopping):
 			before = append(before, r)
 		case r.start.Before(left):
 			during = append(during, r)
