@@ -30,7 +30,7 @@ import (
 // the median and the ratios. Targets: vip ≥ 0.9 × direct and ≥ 1.5 ×
 // haproxy. It runs the table once whatever b.N is:
 //
-//	go test -run '^$' -bench Throughput -benchtime 1x ./internal/e2e/lvs
+//	go test -run '^$' -bench Throughput -benchtime 1x -v ./internal/e2e/lvs
 //
 // VIGIL_BENCH_DURATION (a wrk duration, default 5s) and VIGIL_BENCH_CONNS
 // (default 50) tune each wrk run.
