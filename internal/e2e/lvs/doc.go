@@ -1,0 +1,30 @@
+// Package lvs holds vigil's end-to-end tests of virtual servers: real
+// `vigil run` processes (built by netnstest.VigilBinary) direct a client's
+// HTTP traffic to nginx web servers through nftables NAT, in the LVS-NAT
+// layout of the seed tutorial: a client on a front LAN, one or two
+// directors holding the VIP there and routing to a back LAN, web servers
+// on the back LAN whose default route is the director, or a back VIP that
+// VRRP moves with the front one.
+//
+// The tests need root (tier 2) and Debian's nginx(-light):
+//
+//   - TestTCPCheckRemovesAndRestoresRealServer: rr spread, removal and
+//     return times of TCP_CHECK (scaled, host unplugged, tutorial values),
+//     client failures only while the dead server is still in the pool;
+//   - TestHTTPGetDigestRemovesWrongPage: HTTP_GET digest from `vigil
+//     genhash`; a changed page or a 404 removes the server;
+//   - TestMiscCheckDynamicWeight: the tutorial's MISC_CHECK script, with
+//     misc_dynamic weights in `vigil status --json`, nftables and traffic;
+//   - TestQuorumSorryServerInhibit: quorum, hysteresis, sorry_server,
+//     inhibit_on_failure;
+//   - TestDirectorPairFailover: MASTER/BACKUP directors (sync group), the
+//     MASTER killed with SIGKILL under traffic;
+//   - TestDriftRepairAndIncrementalReload: the table deleted by hand comes
+//     back; reloads keep established keep-alive connections.
+//
+// The throughput benchmark runs only with -bench:
+//
+//	go test -run '^$' -bench Throughput -benchtime 1x -v ./internal/e2e/lvs
+//
+// The package has no code outside its tests.
+package lvs
