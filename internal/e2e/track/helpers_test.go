@@ -82,6 +82,9 @@ func (n *node) start(conf string) {
 	n.proc = p
 	n.t.Cleanup(func() {
 		n.stop(15 * time.Second)
+		if strings.Contains(p.Output(), "panic:") {
+			n.t.Errorf("vigil on %s panicked", n.host.Name())
+		}
 		if n.t.Failed() {
 			n.t.Logf("vigil on %s:\n%s", n.host.Name(), tail(p.Output(), 150))
 		}
@@ -138,6 +141,10 @@ func (n *node) stop(timeout time.Duration) {
 	if !n.proc.Wait(timeout) {
 		n.t.Errorf("vigil on %s did not stop within %v after SIGTERM", n.host.Name(), timeout)
 		n.proc.Kill()
+		return
+	}
+	if err := n.proc.Err(); err != nil {
+		n.t.Errorf("vigil on %s: graceful stop exited with %v", n.host.Name(), err)
 	}
 }
 

@@ -339,6 +339,9 @@ track_file f2 {
 	if !n.proc.Wait(20 * time.Second) {
 		t.Fatalf("vigil did not exit within 20s of SIGTERM with a hung notify_stop")
 	}
+	if err := n.proc.Err(); err != nil {
+		t.Errorf("vigil exited with %v", err)
+	}
 	t.Logf("vigil exited %v after SIGTERM (handover timeout + notify_stop killed after 1 s)", time.Since(stopAt).Round(10*time.Millisecond))
 	b, err := os.ReadFile(n.path("stop.pid"))
 	if err != nil {
