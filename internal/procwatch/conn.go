@@ -8,8 +8,10 @@
 // pure counting logic (quorum, quorum_max, fork_delay, terminate_delay);
 // Watcher ties them to /proc and reports quorum changes.
 //
-// The proc connector answers only processes in the initial user, PID and
-// network namespaces; before Linux 6.6 it also needs CAP_NET_ADMIN.
+// The proc connector answers only processes in the initial user and PID
+// namespaces, through a socket in the initial network namespace (Dial opens
+// it there when vigil runs in another one); before Linux 6.6 it also needs
+// CAP_NET_ADMIN.
 package procwatch
 
 import (
@@ -219,6 +221,15 @@ type Conn struct {
 // bind, or the request in its acknowledgement); use Subscribe to wait for
 // the acknowledgement.
 func Dial(rcvBuf int) (*Conn, error) {
+	c, err := dialHere(rcvBuf)
+	if errors.Is(err, unix.ECONNREFUSED) {
+		return dialInitialNetns(rcvBuf, err)
+	}
+	return c, err
+}
+
+// dialHere is Dial in the calling thread's network namespace.
+func dialHere(rcvBuf int) (*Conn, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.NETLINK_CONNECTOR)
 	if err != nil {
 		if errors.Is(err, unix.EPROTONOSUPPORT) {

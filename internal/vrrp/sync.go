@@ -112,10 +112,17 @@ func (g *SyncGroup) Deadline() time.Time {
 func (g *SyncGroup) Step(now time.Time, member int, ev Event) []MemberAction {
 	switch {
 	case member == -1:
-		if _, ok := ev.(Start); ok && g.faultCount() > 0 {
-			// keepalived vrrp_complete_init: "Set all sync group members to
-			// fault state if sync group is in fault state".
-			g.setState(StateFault, "member fault at start")
+		if _, ok := ev.(Start); ok {
+			if g.faultCount() > 0 {
+				// keepalived vrrp_complete_init: "Set all sync group members to
+				// fault state if sync group is in fault state".
+				g.setState(StateFault, "member fault at start")
+			} else if g.state == StateBackup {
+				// keepalived 2.2.7 vrrp_init_state: "Do notifications for any
+				// sync groups in fault or backup state" (notify_backup, the
+				// generic notify, the FIFO line and the mail at start).
+				g.emit(-1, GroupTransition{Group: g.name, From: StateInit, To: StateBackup, Reason: "start"})
+			}
 		}
 		for _, m := range g.members {
 			if _, ok := ev.(Timeout); ok {

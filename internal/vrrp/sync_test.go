@@ -92,8 +92,10 @@ func TestSyncGroup(t *testing.T) {
 	const mdi = 3609375 * time.Microsecond
 	a, b := groupCfgs()
 	B, M, F := StateBackup, StateMaster, StateFault
+	// keepalived 2.2.7 vrrp_init_state notifies a group that starts in
+	// BACKUP, before its members.
 	start := gstep{at: 0, member: -1, ev: Start{}, want: []MemberAction{
-		ma(0, trans(StateInit, B, "start")), ma(1, trans(StateInit, B, "start")),
+		gt(StateInit, B, "start"), ma(0, trans(StateInit, B, "start")), ma(1, trans(StateInit, B, "start")),
 	}, states: []State{B, B}, group: B}
 	masterB := rx(b, higher4, 150)
 	// Both timers fire at the same instant: VI_A is refused (VI_B does not
@@ -206,7 +208,7 @@ func TestSyncGroup(t *testing.T) {
 		oa := with(a, func(c *Config) { c.Priority = 255 })
 		runGroup(t, []Config{oa, b}, []gstep{
 			{at: 0, member: -1, ev: Start{}, want: []MemberAction{
-				ma(0, trans(StateInit, B, "start")), ma(1, trans(StateInit, B, "start")),
+				gt(StateInit, B, "start"), ma(0, trans(StateInit, B, "start")), ma(1, trans(StateInit, B, "start")),
 			}, states: []State{B, B}, group: B},
 		})
 	})
