@@ -90,13 +90,19 @@ type batch struct {
 // (receive buffer overrun) it doubles the buffer and rescans /proc.
 func (w *Watcher) Run(ctx context.Context) error {
 	conn, err := Dial(w.o.RcvBuf)
-	if err != nil {
-		return err
+	var held []Event
+	if err == nil {
+		if held, err = conn.Subscribe(2 * time.Second); err != nil {
+			conn.Close()
+		}
 	}
-	held, err := conn.Subscribe(2 * time.Second)
 	if err != nil {
-		conn.Close()
-		return err
+		// No process events (a kernel without them, a PID namespace, no
+		// privilege): keepalived keeps the state of its initial /proc scan;
+		// vigil rescans /proc instead, so trackers still follow the
+		// processes, only less promptly.
+		w.log.Warn("process events unavailable; rescanning /proc every "+pollFallback.String()+" instead", "err", err)
+		return w.poll(ctx)
 	}
 	procs, err := w.scan()
 	if err != nil {
@@ -157,6 +163,42 @@ func (w *Watcher) Run(ctx context.Context) error {
 		case <-timer.C:
 			w.mu.Lock()
 			ch := w.table.Expire(w.o.Now())
+			w.mu.Unlock()
+			w.report(ch)
+		}
+	}
+}
+
+// pollFallback is how often poll rescans /proc.
+const pollFallback = time.Second
+
+// poll is Run without process events: it rescans /proc every pollFallback
+// and reports what changed.
+func (w *Watcher) poll(ctx context.Context) error {
+	procs, err := w.scan()
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	changes := w.table.Reset(procs, w.o.Now(), true)
+	w.mu.Unlock()
+	w.report(changes)
+	close(w.ready)
+	tick := time.NewTicker(pollFallback)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			procs, err := w.scan()
+			if err != nil {
+				w.log.Warn("process monitor rescan", "err", err)
+				continue
+			}
+			w.mu.Lock()
+			ch := w.table.Reset(procs, w.o.Now(), false)
+			ch = append(ch, w.table.Expire(w.o.Now())...)
 			w.mu.Unlock()
 			w.report(ch)
 		}

@@ -261,9 +261,9 @@ func init() {
 
 // TestWatcherUnprivileged runs a Watcher as nobody. Linux 6.6 opened the
 // proc connector to unprivileged users ("connector/cn_proc: Allow non-root
-// users access"): there it must work; on older kernels Run must fail at
-// once with an error saying the operation is not permitted, instead of
-// silently tracking nothing.
+// users access"); on older kernels the subscription is refused and the
+// Watcher falls back to rescanning /proc. Either way it reports the
+// initial state and runs.
 func TestWatcherUnprivileged(t *testing.T) {
 	requireRoot(t)
 	var uts unix.Utsname
@@ -271,9 +271,6 @@ func TestWatcherUnprivileged(t *testing.T) {
 		t.Fatal(err)
 	}
 	release := unix.ByteSliceToString(uts.Release[:])
-	var major, minor int
-	fmt.Sscanf(release, "%d.%d", &major, &minor)
-	openToAll := major > 6 || major == 6 && minor >= 6
 
 	self, err := os.Executable()
 	if err != nil {
@@ -303,11 +300,9 @@ func TestWatcherUnprivileged(t *testing.T) {
 	}
 	s := string(out)
 	t.Logf("kernel %s, as nobody: %s", release, strings.TrimSpace(s))
-	if openToAll {
-		if !strings.Contains(s, "INITIAL x false") || !strings.Contains(s, "RESULT: <nil>") {
-			t.Errorf("unprivileged Watcher on Linux %s: %q; want it to work", release, s)
-		}
-	} else if !strings.Contains(s, "RESULT: procwatch:") || !strings.Contains(s, "not permitted") {
-		t.Errorf("unprivileged Watcher on Linux %s: %q; want a procwatch error saying the operation is not permitted", release, s)
+	// From Linux 6.6 through process events; before, through the /proc
+	// polling fallback: either way the Watcher works.
+	if !strings.Contains(s, "INITIAL x false") || !strings.Contains(s, "RESULT: <nil>") {
+		t.Errorf("unprivileged Watcher on Linux %s: %q; want it to work", release, s)
 	}
 }
