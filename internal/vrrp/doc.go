@@ -63,6 +63,8 @@
 //     change of the down interval.
 //
 // vigil departs from keepalived 2.2.7 in a few places, each also tested: a
+// master advertises a changed effective priority at once (keepalived waits
+// for the next Adver_Timer, so backups learn it up to one interval late); a
 // master re-arms its Adver_Timer only when it sent an advert (keepalived
 // re-arms it on any received packet, so a stream of invalid packets can
 // silence it); entering FAULT sends one priority-0 advert, not two; a VRRPv3

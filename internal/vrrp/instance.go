@@ -199,7 +199,14 @@ func (i *Instance) handle(now time.Time, ev Event) {
 	case Received:
 		i.receive(now, e)
 	case PriorityChanged:
-		i.setPriority(e.Priority)
+		if i.setPriority(e.Priority) && i.state == StateMaster && !i.handover {
+			// vigil, not keepalived (which waits for the next Adver_Timer):
+			// a master advertises a new priority at once, so backups see
+			// it without up to one advert interval of delay. An extra
+			// advert is harmless to RFC 5798 receivers.
+			i.sendAdvert(i.prio)
+			i.sands = now.Add(i.cfg.AdverInt)
+		}
 	case LinkChanged:
 		reason := "interface up"
 		if !e.Up {
@@ -490,15 +497,17 @@ func (i *Instance) finishHandover(now time.Time, reason string) {
 	i.leaveMaster(now, to, reason, false)
 }
 
-func (i *Instance) setPriority(p int) {
+// setPriority applies a tracked priority and reports whether the effective
+// priority changed.
+func (i *Instance) setPriority(p int) bool {
 	// keepalived vrrp_set_effective_priority: "Don't change priority if
 	// address owner"; otherwise clamp to 1..254.
 	if i.base == PriorityOwner {
-		return
+		return false
 	}
 	np := uint8(min(max(p, 1), PriorityOwner-1))
 	if np == i.prio {
-		return
+		return false
 	}
 	i.prio = np
 	old := i.msDown
@@ -507,6 +516,7 @@ func (i *Instance) setPriority(p int) {
 		// keepalived: sands moves by the change of ms_down_timer.
 		i.sands = i.sands.Add(i.msDown - old)
 	}
+	return true
 }
 
 func (i *Instance) currentFaultReason() string {

@@ -437,9 +437,13 @@ func TestPriorityChanged(t *testing.T) {
 			{at: time.Second, ev: rx(v3, higher4, 50), want: []Action{dropped(DropLowerPriority, higher4)}, state: StateBackup, deadline: mdi},
 			{at: 2 * time.Second, ev: PriorityChanged{Priority: 200}, state: StateBackup, deadline: time.Second + 3*time.Second + us(218750)},
 		}},
-		{"RFC 5798 §6.4.3: a master's next advert carries the new priority", v3, concat(up, []step{
-			{at: m + time.Second/2, ev: PriorityChanged{Priority: 150}, state: StateMaster, deadline: m + time.Second},
-			{at: m + time.Second, ev: Timeout{}, want: []Action{send(v3, 150)}, state: StateMaster},
+		{"vigil (not keepalived): a master advertises a new priority at once and re-arms its Adver_Timer", v3, concat(up, []step{
+			{at: m + time.Second/2, ev: PriorityChanged{Priority: 150}, want: []Action{send(v3, 150)}, state: StateMaster, deadline: m + time.Second/2 + time.Second},
+			{at: m + time.Second/2 + time.Second, ev: Timeout{}, want: []Action{send(v3, 150)}, state: StateMaster},
+		})},
+		{"an unchanged effective priority sends nothing extra", v3, concat(up, []step{
+			{at: m + time.Second/2, ev: PriorityChanged{Priority: 300}, want: []Action{send(v3, 254)}, state: StateMaster},
+			{at: m + time.Second/2 + time.Millisecond, ev: PriorityChanged{Priority: 260}, state: StateMaster, deadline: m + time.Second/2 + time.Second},
 		})},
 	})
 	inst, _ := New(v3)
