@@ -372,7 +372,7 @@ func (d *Director) Apply(ctx context.Context, spec DirectorSpec) ([]string, erro
 			switch {
 			case !ok:
 				changes = append(changes, "+ virtual_server "+vs.ID())
-			case !reflect.DeepEqual(o, vs):
+			case !reflect.DeepEqual(withoutPositions(o), withoutPositions(vs)):
 				changes = append(changes, "~ virtual_server "+vs.ID())
 			}
 			delete(old, vs.ID())
@@ -411,6 +411,25 @@ func (d *Director) Apply(ctx context.Context, spec DirectorSpec) ([]string, erro
 	}
 	slices.Sort(changes)
 	return changes, err
+}
+
+// withoutPositions returns vs without its configuration positions (Where),
+// so that an edit elsewhere in the file that moves its lines (a vrrp_instance
+// added above it) does not count as a change of the virtual server.
+func withoutPositions(vs lb.VirtualServer) lb.VirtualServer {
+	vs.Where = ""
+	if vs.Sorry != nil {
+		s := *vs.Sorry
+		s.Where = ""
+		vs.Sorry = &s
+	}
+	reals := make([]lb.RealServer, len(vs.Reals))
+	for i, r := range vs.Reals {
+		r.Where = ""
+		reals[i] = r
+	}
+	vs.Reals = reals
+	return vs
 }
 
 func checkKeys(s DirectorSpec) []string {
