@@ -223,6 +223,23 @@ func TestReloadUnderLoadWithoutFlaps(t *testing.T) {
 		}
 	}
 
+	// web3 left the pool because the configuration dropped it, not because
+	// it failed: the timeline must say so.
+	removals := 0
+	for _, tr := range after1.Transitions {
+		if tr.Kind == "real_server" && strings.HasPrefix(tr.Name, "[10.0.0.13]:") && tr.To == "DOWN" {
+			removals++
+			if !strings.Contains(tr.Reason, "removed") {
+				t.Errorf("dir1 timeline: %s %s→%s at %s with reason %q; web3 never failed, it was removed by a reload",
+					tr.Name, tr.From, tr.To, tr.At.Format(time.StampMilli), tr.Reason)
+				break
+			}
+		}
+	}
+	if removals == 0 {
+		t.Errorf("dir1 timeline: no DOWN entry for web3 (10.0.0.13), which reloads removed %d times", n/len(reloadCycle))
+	}
+
 	// The wire: adverts keep their cadence, no new gratuitous ARP.
 	adsF, arpsF := decodeFrames(capFront.frames(t))
 	adsB, arpsB := decodeFrames(capBack.frames(t))
