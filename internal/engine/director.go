@@ -300,6 +300,11 @@ func (d *Director) reason(ev lb.Event) string {
 	case ev.Kind == lb.QuorumDown:
 		return "too few real servers alive for the quorum"
 	}
+	if _, ok := d.byID[ev.VS+" "+ev.Real.String()]; !ok && ev.Kind == lb.RealDown {
+		// A reload dropped it (or its virtual server): startRunner has
+		// already forgotten it.
+		return "removed from the configuration"
+	}
 	for _, s := range d.runner.Snapshot() {
 		if s.ID == ev.VS+" "+ev.Real.String() {
 			for _, c := range s.Checkers {
