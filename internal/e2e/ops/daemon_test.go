@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,6 +37,9 @@ type daemon struct {
 	pid  string
 	tmp  string
 	p    *lab.Proc
+	// nice, when not 0, runs the daemon at that nice level (as a unit's
+	// Nice= would).
+	nice int
 }
 
 // newDaemon prepares a daemon of host h whose configuration is conf; it
@@ -75,7 +79,11 @@ func (d *daemon) write(conf string) {
 // test ends, and must exit 0.
 func (d *daemon) start(extra ...string) {
 	d.t.Helper()
-	args := []string{"TMPDIR=" + d.tmp, d.bin, "run", "-f", d.conf, "--api-socket", d.sock, "-p", d.pid, "--log-format", "json"}
+	args := []string{"TMPDIR=" + d.tmp}
+	if d.nice != 0 {
+		args = append(args, "nice", "-n", strconv.Itoa(d.nice))
+	}
+	args = append(args, d.bin, "run", "-f", d.conf, "--api-socket", d.sock, "-p", d.pid, "--log-format", "json")
 	p, err := d.h.Start("env", append(args, extra...)...)
 	if err != nil {
 		d.t.Fatal(err)

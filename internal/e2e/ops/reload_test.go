@@ -79,6 +79,13 @@ func TestReloadUnderLoadWithoutFlaps(t *testing.T) {
 	cur := lvsConf{routerID: "dir1", state: "MASTER", priority: 150, web1Weight: 1}
 	d1 := newDaemon(t, x.dir1, cur.String())
 	d2 := newDaemon(t, x.dir2, lvsConf{routerID: "dir2", state: "BACKUP", priority: 100, web1Weight: 1}.String())
+	// The cadence check allows 100 ms of lateness (1.5 × 200 ms). On a
+	// CI machine whose two cores also build and test other packages, the
+	// scheduler alone can delay a process by that much, which says nothing
+	// about reloads; the directors run at a higher priority, as a
+	// production unit would give them (Nice=, or keepalived's
+	// vrrp_priority), so that the check measures vigil.
+	d1.nice, d2.nice = -10, -10
 	d1.start()
 	d1.waitFor("dir1 MASTER", 20*time.Second, inState("MASTER", "VI_FRONT", "VI_BACK"))
 	d2.start()
@@ -119,6 +126,7 @@ func TestReloadUnderLoadWithoutFlaps(t *testing.T) {
 	var cliTimes, logTimes durations
 	var hups, clis int
 	extraSeen := false
+	var windows []reloadWindow
 	for i := range n {
 		step := reloadCycle[i%len(reloadCycle)]
 		prev := cur
@@ -127,6 +135,7 @@ func TestReloadUnderLoadWithoutFlaps(t *testing.T) {
 		if i == n/2 {
 			rejectBrokenConfig(t, d1, cur)
 		}
+		w := reloadWindow{n: i + 1, step: step.name, how: "SIGHUP", start: time.Now()}
 		if i%2 == 0 {
 			hups++
 			d1.signal(syscall.SIGHUP)
@@ -135,6 +144,7 @@ func TestReloadUnderLoadWithoutFlaps(t *testing.T) {
 			})
 		} else {
 			clis++
+			w.how = "vigil reload"
 			out, errOut, code := d1.cli("reload")
 			if code != 0 {
 				t.Fatalf("reload %d (vigil reload, %s): exit %d\n%s%s", i+1, step.name, code, out, errOut)
@@ -150,8 +160,11 @@ func TestReloadUnderLoadWithoutFlaps(t *testing.T) {
 			cliTimes = append(cliTimes, took)
 			checkChanges(t, i+1, step.name, prev, cur, out)
 		}
-		if cur.extra {
-			extraSeen = extraSeen || stateOf(d1.status(), "VI_EXTRA") != ""
+		w.end = time.Now()
+		windows = append(windows, w)
+		if cur.extra && !extraSeen {
+			s, err := d1.snapshot()
+			extraSeen = err == nil && stateOf(s, "VI_EXTRA") != ""
 		}
 		if cur.web1Weight != prev.web1Weight {
 			want := cur.web1Weight
@@ -256,7 +269,8 @@ func TestReloadUnderLoadWithoutFlaps(t *testing.T) {
 			t.Errorf("%s: %d adverts from dir1 during %v of reloads, want at least %d", c.name, g.count, reloadEnd.Sub(reloadStart), want)
 		}
 		if g.longest > limit {
-			t.Errorf("%s: advert gap of %v (> 1.5 × advert_int = %v) ending at %s", c.name, g.longest, limit, g.endedAt.Format("15:04:05.000"))
+			t.Errorf("%s: advert gap of %v (> 1.5 × advert_int = %v) ending at %s; reloads around it:\n%s", c.name, g.longest, limit,
+				g.endedAt.Format("15:04:05.000"), around(windows, g.endedAt.Add(-g.longest), g.endedAt))
 		}
 		for _, a := range c.ads {
 			if a.src == c.src && a.vrid == c.vrid && a.priority != 150 && a.at.After(reloadStart) {
@@ -303,6 +317,24 @@ func TestReloadUnderLoadWithoutFlaps(t *testing.T) {
 			t.Errorf("%d gratuitous ARPs for %s during the reloads", later, c.vip)
 		}
 	}
+}
+
+// reloadWindow is when one reload was in flight, as the test saw it.
+type reloadWindow struct {
+	n          int
+	step, how  string
+	start, end time.Time
+}
+
+// around lists the reloads in flight within a second of [from, to].
+func around(ws []reloadWindow, from, to time.Time) string {
+	var b strings.Builder
+	for _, w := range ws {
+		if w.end.After(from.Add(-time.Second)) && w.start.Before(to.Add(time.Second)) {
+			fmt.Fprintf(&b, "  reload %d (%s, %s): %s – %s\n", w.n, w.how, w.step, w.start.Format("15:04:05.000"), w.end.Format("15:04:05.000"))
+		}
+	}
+	return b.String()
 }
 
 // rejectBrokenConfig writes c with an error, checks that `vigil reload`
