@@ -120,6 +120,7 @@ func TestReloadUnderLoadWithoutFlaps(t *testing.T) {
 		time.Sleep(wait)
 	}
 	before1, before2 := d1.status(), d2.status()
+	sched1, sched2 := startSchedSampler(d1.p.PID()), startSchedSampler(d2.p.PID())
 
 	n := reloadCount(t)
 	reloadStart := time.Now()
@@ -177,6 +178,8 @@ func TestReloadUnderLoadWithoutFlaps(t *testing.T) {
 	}
 	reloadEnd := time.Now()
 	time.Sleep(3 * advertInt)
+	sched1.close()
+	sched2.close()
 	total, byBackend, failures, slowest := pl.finish()
 	pl = nil
 
@@ -269,8 +272,10 @@ func TestReloadUnderLoadWithoutFlaps(t *testing.T) {
 			t.Errorf("%s: %d adverts from dir1 during %v of reloads, want at least %d", c.name, g.count, reloadEnd.Sub(reloadStart), want)
 		}
 		if g.longest > limit {
-			t.Errorf("%s: advert gap of %v (> 1.5 × advert_int = %v) ending at %s; reloads around it:\n%s", c.name, g.longest, limit,
-				g.endedAt.Format("15:04:05.000"), around(windows, g.endedAt.Add(-g.longest), g.endedAt))
+			from := g.endedAt.Add(-g.longest)
+			t.Errorf("%s: advert gap of %v (> 1.5 × advert_int = %v) ending at %s; dir1: %s; dir2: %s; reloads around it:\n%s",
+				c.name, g.longest, limit, g.endedAt.Format("15:04:05.000"), sched1.during(from, g.endedAt), sched2.during(from, g.endedAt),
+				around(windows, from, g.endedAt))
 		}
 		for _, a := range c.ads {
 			if a.src == c.src && a.vrid == c.vrid && a.priority != 150 && a.at.After(reloadStart) {
