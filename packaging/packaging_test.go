@@ -463,11 +463,26 @@ func TestInstalledBinaryChecksTheExample(t *testing.T) {
 			t.Errorf("keepalived -t rejects the example: %v\n%s", err, out)
 		}
 	}
-	if !subcommands(t, bin)["check"] {
-		t.Skip("skipped: `vigil check` is not a subcommand of this build yet; this test runs it on the example once it is")
+	if cmds := subcommands(t, bin); !cmds["check"] || !cmds["run"] {
+		t.Fatalf("the packaged binary lacks `vigil check` or `vigil run`: %v", cmds)
 	}
-	if out, err := h.Run(bin, "check", "-f", example); err != nil || strings.Contains(out, "error") {
+	out, err = h.Run(bin, "check", "-f", example)
+	if err != nil || strings.Contains(out, "error") || !strings.Contains(out, "VI_1: interface eth0, vrid 55, priority 100, MASTER") {
 		t.Errorf("vigil check on the example: %v\n%s", err, out)
+	}
+	// keepalived's own config-test flag, for unit files that call it.
+	if out, err := h.Run(bin, "run", "-t", "-f", example); err != nil {
+		t.Errorf("vigil run -t on the example: %v\n%s", err, out)
+	}
+	// And a broken copy is refused with the position of the mistake.
+	broken := filepath.Join(t.TempDir(), "broken.conf")
+	b := strings.Replace(string(mustRead(t, example)), "\n    priority 100\n", "\n    priority 300\n", 1)
+	if err := os.WriteFile(broken, []byte(b), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	line := 1 + strings.Count(b[:strings.Index(b, "priority 300")], "\n")
+	if out, err := h.Run(bin, "check", "-f", broken); err == nil || !strings.Contains(out, fmt.Sprintf("%s:%d:", broken, line)) {
+		t.Errorf("vigil check on a broken example: %v; want exit 1 and %s:%d:\n%s", err, broken, line, out)
 	}
 }
 
@@ -477,19 +492,25 @@ func TestInstalledBinaryChecksTheExample(t *testing.T) {
 // ExecReload lines and a SIGTERM stop, with NOTIFY_SOCKET and WATCHDOG_USEC
 // pointing at a listener the test owns, inside a lab namespace (eth0 as in
 // the example) and a private mount namespace with a fresh /run (systemd's
-// RuntimeDirectory). It expects READY=1, WATCHDOG=1 within WatchdogSec,
-// RELOADING=1 with MONOTONIC_USEC then READY=1 on reload, STOPPING=1 and
-// exit 0 on SIGTERM.
+// RuntimeDirectory). It expects, every message from the main PID
+// (NotifyAccess=main): READY=1 once the example's VIP is up, WATCHDOG=1 and
+// a second one within WatchdogSec; ExecReload with a broken file stopping at
+// its `vigil check` line (file:line, no signal sent); RELOADING=1 with
+// MONOTONIC_USEC then READY=1 on the real reload; STOPPING=1, the VIP
+// released and exit 0 on SIGTERM.
 //
-// It skips while `vigil run` is not a subcommand of the build.
+// What systemd itself would add is not exercised here: the unit's
+// sandboxing (RestrictAddressFamilies, ProtectControlGroups, ...) being
+// enforced, the watchdog actually killing a silent daemon, Restart=,
+// KillMode=mixed's SIGKILL of leftovers, the cgroup, journald.
 // TestUnitHarnessWithStandIn runs the same harness against a stand-in.
 func TestUnitRunsTheInstalledBinary(t *testing.T) {
 	root := extract(t, buildDeb(t))
 	bin := filepath.Join(root, "usr/sbin/vigil")
 	if cmds := subcommands(t, bin); !cmds["run"] || !cmds["check"] {
-		t.Skip("skipped: `vigil run` (and `vigil check`) are not subcommands of this build yet; this test runs the unit's commands once they are")
+		t.Fatalf("the packaged binary lacks `vigil run` or `vigil check`: %v", cmds)
 	}
-	runUnit(t, root, bin)
+	runUnit(t, root, bin, true)
 }
 
 // TestUnitHarnessWithStandIn checks the harness of
@@ -504,7 +525,7 @@ func TestUnitHarnessWithStandIn(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build stand-in: %v\n%s", err, out)
 	}
-	runUnit(t, root, standin)
+	runUnit(t, root, standin, false)
 }
 
 type unit struct {
@@ -585,7 +606,7 @@ func expand(line string, env map[string]string, bin string) []string {
 	return out
 }
 
-func runUnit(t *testing.T, root, bin string) {
+func runUnit(t *testing.T, root, bin string, real bool) {
 	u := parseUnit(t, filepath.Join(root, "usr/lib/systemd/system/vigil.service"))
 	h := exampleLab(t)
 
@@ -610,12 +631,13 @@ func runUnit(t *testing.T, root, bin string) {
 		}
 	}
 	conf := filepath.Join(t.TempDir(), "vigil.conf")
-	if err := os.WriteFile(conf, mustRead(t, filepath.Join(root, "usr/share/doc/vigil/examples/vigil.conf.example")), 0o644); err != nil {
+	example := mustRead(t, filepath.Join(root, "usr/share/doc/vigil/examples/vigil.conf.example"))
+	if err := os.WriteFile(conf, example, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	env["VIGIL_CONFIG"] = conf
 
-	notify, err := sdnotify.Listen(filepath.Join(t.TempDir(), "notify"))
+	notify, err := listenNotify(filepath.Join(t.TempDir(), "notify"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -652,26 +674,61 @@ func runUnit(t *testing.T, root, bin string) {
 			t.Logf("daemon output:\n%s", p.Output())
 		}
 	}()
-	pid := strconv.Itoa(p.PID()) // env, unshare and sh exec: the daemon keeps this pid
+	mainPID := p.PID() // env, unshare and sh exec: the daemon keeps this pid
 
 	wait := func(what, key, value string, within time.Duration) map[string]string {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), within)
 		defer cancel()
 		var skipped []map[string]string
-		m, err := notify.WaitFor(ctx, key, value, &skipped)
+		m, err := notify.waitFor(ctx, key, value, mainPID, &skipped)
 		if err != nil {
 			t.Fatalf("%s: %v (other messages: %v)", what, err, skipped)
 		}
 		return m
 	}
+	hasVIP := func() bool {
+		out, _ := h.Run("ip", "-4", "-o", "addr", "show", "dev", "eth0")
+		return strings.Contains(out, "192.168.1.100/24")
+	}
 	wait("start", "READY", "1", time.Minute)
-	// The first ping may precede READY=1; wait for one after it, within
-	// the watchdog timeout (vigil pings every half of it).
+	// The first ping may precede READY=1; wait for one after it, and for
+	// the next, each within the watchdog timeout (vigil pings every half
+	// of it).
 	wait("watchdog", "WATCHDOG", "1", wdSec)
+	wait("second watchdog ping", "WATCHDOG", "1", wdSec)
+	if real {
+		// The example's single node becomes MASTER and adds its VIP.
+		deadline := time.Now().Add(15 * time.Second)
+		for !hasVIP() {
+			if time.Now().After(deadline) {
+				out, _ := h.Run("ip", "addr")
+				t.Fatalf("the example's VIP 192.168.1.100/24 never appeared on eth0:\n%s", out)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 
-	env["MAINPID"] = pid
-	for _, reload := range u.list("ExecReload") {
+	env["MAINPID"] = strconv.Itoa(mainPID)
+	reloads := u.list("ExecReload")
+	if real {
+		// systemd runs ExecReload= lines in order and stops at the first
+		// that fails: a broken file never reaches the daemon.
+		broken := strings.Replace(string(example), "\n    priority 100\n", "\n    priority 300\n", 1)
+		line := 1 + strings.Count(broken[:strings.Index(broken, "priority 300")], "\n")
+		if err := os.WriteFile(conf, []byte(broken), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		first := expand(reloads[0], env, bin)
+		out, err := h.Run(first[0], first[1:]...)
+		if err == nil || !strings.Contains(out, fmt.Sprintf("%s:%d:", conf, line)) {
+			t.Errorf("ExecReload %v on a broken file: %v; want a failure at %s:%d\n%s", first, err, conf, line, out)
+		}
+		if err := os.WriteFile(conf, example, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, reload := range reloads {
 		argv := expand(reload, env, bin)
 		if out, err := h.Run(argv[0], argv[1:]...); err != nil {
 			t.Fatalf("ExecReload %v: %v\n%s", argv, err, out)
@@ -686,15 +743,24 @@ func runUnit(t *testing.T, root, bin string) {
 		t.Error(err)
 	}
 	wait("reload done", "READY", "1", 30*time.Second)
+	if real && !strings.Contains(p.Output(), "configuration reloaded") {
+		t.Errorf("the daemon did not log the reload")
+	}
 
 	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	wait("stop", "STOPPING", "1", stopTimeout)
 	if !p.Wait(stopTimeout) {
+		// A Go program prints its goroutines on SIGQUIT: show where it hangs.
+		_ = p.Signal(syscall.SIGQUIT)
+		p.Wait(5 * time.Second)
 		t.Fatalf("still running %v after SIGTERM (TimeoutStopSec)", stopTimeout)
 	}
 	if err := p.Err(); err != nil {
 		t.Errorf("exit after SIGTERM: %v", err)
+	}
+	if real && hasVIP() {
+		t.Errorf("the VIP is still on eth0 after the daemon stopped")
 	}
 }

@@ -461,6 +461,9 @@ func (d *daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 	defer d.notifyReadyLater()
 	start := time.Now()
 	l, ds := loadConfig(d.flags)
+	// The journal gets the diagnostics too: a SIGHUP has no client to
+	// print them.
+	logDiagnostics(d.log, ds)
 	var res api.ReloadResult
 	for _, x := range ds {
 		res.Diagnostics = append(res.Diagnostics, x.String())

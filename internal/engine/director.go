@@ -300,6 +300,11 @@ func (d *Director) reason(ev lb.Event) string {
 	case ev.Kind == lb.QuorumDown:
 		return "too few real servers alive for the quorum"
 	}
+	if _, ok := d.byID[ev.VS+" "+ev.Real.String()]; !ok && ev.Kind == lb.RealDown {
+		// A reload dropped it (or its virtual server): startRunner has
+		// already forgotten it.
+		return "removed from the configuration"
+	}
 	for _, s := range d.runner.Snapshot() {
 		if s.ID == ev.VS+" "+ev.Real.String() {
 			for _, c := range s.Checkers {
@@ -372,7 +377,7 @@ func (d *Director) Apply(ctx context.Context, spec DirectorSpec) ([]string, erro
 			switch {
 			case !ok:
 				changes = append(changes, "+ virtual_server "+vs.ID())
-			case !reflect.DeepEqual(o, vs):
+			case !reflect.DeepEqual(withoutPositions(o), withoutPositions(vs)):
 				changes = append(changes, "~ virtual_server "+vs.ID())
 			}
 			delete(old, vs.ID())
@@ -411,6 +416,25 @@ func (d *Director) Apply(ctx context.Context, spec DirectorSpec) ([]string, erro
 	}
 	slices.Sort(changes)
 	return changes, err
+}
+
+// withoutPositions returns vs without its configuration positions (Where),
+// so that an edit elsewhere in the file that moves its lines (a vrrp_instance
+// added above it) does not count as a change of the virtual server.
+func withoutPositions(vs lb.VirtualServer) lb.VirtualServer {
+	vs.Where = ""
+	if vs.Sorry != nil {
+		s := *vs.Sorry
+		s.Where = ""
+		vs.Sorry = &s
+	}
+	reals := make([]lb.RealServer, len(vs.Reals))
+	for i, r := range vs.Reals {
+		r.Where = ""
+		reals[i] = r
+	}
+	vs.Reals = reals
+	return vs
 }
 
 func checkKeys(s DirectorSpec) []string {
@@ -458,7 +482,7 @@ func (d *Director) snapshot() []status.VirtualServer {
 			cs := checkers[ss.ID+" "+r.Addr.String()]
 			var reasons []string
 			for _, c := range cs.Checkers {
-				sc := status.Checker{Kind: c.Name, OK: c.Up, Reason: c.Last.Reason, LastRun: c.LastAt, Failures: c.Retries}
+				sc := status.Checker{Kind: c.Name, OK: c.Up, Reason: c.Last.Reason, LastRun: c.LastAt, Failures: c.Failures}
 				vs := sc
 				if !c.Up && c.Last.Reason != "" {
 					reasons = append(reasons, c.Last.Reason)

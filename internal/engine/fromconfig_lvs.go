@@ -77,9 +77,8 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 
 	var vss []lb.VirtualServer
 	type checks struct {
-		vsIdx int
-		rs    config.RealServer
-		vs    config.VirtualServer
+		rs config.RealServer
+		vs config.VirtualServer
 	}
 	var pending []checks
 	for _, vs := range c.VirtualServers {
@@ -139,7 +138,7 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 				lr.Tunnel = &t
 			}
 			lv.Reals = append(lv.Reals, lr)
-			pending = append(pending, checks{vsIdx: len(vss), rs: rs, vs: vs})
+			pending = append(pending, checks{rs: rs, vs: vs})
 		}
 		vss = append(vss, lv)
 	}
@@ -150,15 +149,12 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 	spec.VirtualServers = norm
 	// Checkers, per real server of each normalised virtual server.
 	for _, p := range pending {
-		if p.vsIdx >= len(norm) {
-			continue
-		}
-		lv := norm[p.vsIdx]
-		ap := netip.AddrPortFrom(p.rs.Addr, p.rs.Port)
-		for _, r := range lv.Reals {
-			if r.Addr == p.rs.Addr {
-				ap = r.AddrPort()
-			}
+		// Found by position: Normalize may drop virtual and real servers
+		// (shifting indexes) and correct ports, and one address may serve
+		// on several ports.
+		lv, ap, ok := normalizedReal(norm, p.vs.Pos.String(), p.rs.Pos.String())
+		if !ok {
+			continue // dropped by Normalize: keepalived checks nothing for it
 		}
 		rc := RealCheck{ID: lb.RealID{VS: lv.ID(), Addr: ap}, Weight: p.rs.Weight}
 		for i, ck := range p.rs.Checkers {
@@ -176,6 +172,22 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 		spec.Checks = append(spec.Checks, rc)
 	}
 	return spec, ds
+}
+
+// normalizedReal finds, by configuration position, a real server in the
+// normalised virtual servers, with its corrected address and port.
+func normalizedReal(norm []lb.VirtualServer, vsWhere, rsWhere string) (lb.VirtualServer, netip.AddrPort, bool) {
+	for _, vs := range norm {
+		if vs.Where != vsWhere {
+			continue
+		}
+		for _, r := range vs.Reals {
+			if r.Where == rsWhere {
+				return vs, r.AddrPort(), true
+			}
+		}
+	}
+	return lb.VirtualServer{}, netip.AddrPort{}, false
 }
 
 func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, rs config.RealServer, ap netip.AddrPort, files map[string]config.TrackFile) (CheckerSpec, error) {

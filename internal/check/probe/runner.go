@@ -119,6 +119,7 @@ type entry struct {
 	health  check.Health
 	last    check.Result
 	lastAt  time.Time
+	fails   int // consecutive failed attempts
 	running bool
 
 	// guarded by Runner.mu
@@ -300,6 +301,11 @@ func (r *Runner) attempt(ctx context.Context, j job) {
 	s.mu.Lock()
 	next, tr := e.health.Observe(end, res)
 	e.last, e.lastAt, e.running = res, end, false
+	if res.OK {
+		e.fails = 0
+	} else {
+		e.fails++
+	}
 	var ev *Event
 	if tr != nil {
 		if st, changed := s.agg.Apply(e.idx, *tr); changed {
@@ -393,6 +399,9 @@ type CheckerStatus struct {
 	HasRun bool
 	// Retries counts the retries in progress; Step is the url due next.
 	Retries, Step int
+	// Failures counts the consecutive failed attempts (0 after a success);
+	// unlike Retries it keeps counting once the checker is down.
+	Failures int
 	// Running reports an attempt in flight.
 	Running bool
 	// Last is the last result, finished at LastAt (zero before the first).
@@ -412,7 +421,7 @@ func (r *Runner) Snapshot() []ServerStatus {
 		for _, e := range s.checkers {
 			ss.Checkers = append(ss.Checkers, CheckerStatus{
 				Name: e.name, Kind: e.health.Policy().Kind, Up: e.health.Up(), HasRun: e.health.HasRun(),
-				Retries: e.health.Retries(), Step: e.health.Step(), Running: e.running,
+				Retries: e.health.Retries(), Step: e.health.Step(), Failures: e.fails, Running: e.running,
 				Last: e.last, LastAt: e.lastAt,
 			})
 		}
