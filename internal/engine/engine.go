@@ -85,6 +85,8 @@ type Engine struct {
 	// opened by a reload) join them.
 	wg *sync.WaitGroup
 	bg context.Context
+	// inputSince is when inputFirst started holding the expiry holdFor back.
+	inputSince, holdFor time.Time
 	// linkWatchFailed is set when the link watcher ended with an error.
 	linkWatchFailed error
 	tr              *trackers
@@ -341,7 +343,15 @@ func (e *Engine) Run(ctx context.Context) error {
 		case ev := <-e.events:
 			e.handle(ev, &wg, bg)
 		case <-timer.C:
-			e.fire(time.Now())
+			now := time.Now()
+			if due := e.backupDue(now); !due.IsZero() && e.inputFirst(due, &wg, bg) {
+				// Adverts were waiting: they went first. Masters' timers
+				// fire now; the backups' are looked at again on the next
+				// turn, with what those adverts told them.
+				e.fire(now, false)
+				continue
+			}
+			e.fire(now, true)
 		}
 		if len(e.retiring) > 0 || e.anyPending() {
 			e.startWaiting(time.Now())
@@ -596,6 +606,54 @@ func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGro
 	}
 }
 
+// maxInputFirst bounds how long inputFirst may hold a due timer back: a
+// socket that never empties (a flood) must not stop the timers.
+const maxInputFirst = 50 * time.Millisecond
+
+// inputFirst handles what is already queued, events and unread packets,
+// before due timers fire, as keepalived's scheduler serves ready sockets
+// before timeouts. Without it a backup that was stalled past its
+// Master_Down_Interval (a paused VM, a starved CPU) would act on the expired
+// timer before reading the master's adverts that arrived meanwhile, take the
+// VIP and give it back a millisecond later. It reports whether it found
+// input; the caller then re-evaluates the timers.
+func (e *Engine) inputFirst(due time.Time, wg *sync.WaitGroup, bg context.Context) bool {
+	now := time.Now()
+	if due != e.holdFor {
+		// A new expiry (adverts moved the timer since the last hold).
+		e.holdFor, e.inputSince = due, now
+	} else if now.Sub(e.inputSince) > maxInputFirst {
+		return false
+	}
+	found := false
+	for {
+		select {
+		case ev := <-e.events:
+			found = true
+			e.handle(ev, wg, bg)
+			continue
+		default:
+		}
+		break
+	}
+	if !found {
+		for _, c := range e.conns {
+			if c.c.Pending() {
+				// A reader goroutine has not picked it up yet: give it a
+				// moment (the loop's next turn waits on the channel).
+				found = true
+				select {
+				case ev := <-e.events:
+					e.handle(ev, wg, bg)
+				case <-time.After(time.Millisecond):
+				}
+				break
+			}
+		}
+	}
+	return found
+}
+
 // uses reports whether an instance runs on or tracks the interface.
 func (e *Engine) uses(name string) bool {
 	for _, in := range e.all() {
@@ -643,21 +701,45 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 	e.step(now, in, vrrp.Received{Src: pkt.Src, TTL: pkt.TTL, Unicast: unicast, Advert: adv})
 }
 
-// fire delivers timeouts and due announcements.
-func (e *Engine) fire(now time.Time) {
+// backupDue returns the earliest expired Master_Down_Timer of a Backup, or
+// the zero time when none has expired.
+func (e *Engine) backupDue(now time.Time) time.Time {
+	var due time.Time
+	for _, in := range e.all() {
+		if in.m.State() == vrrp.StateBackup {
+			if d := in.m.Deadline(); !d.IsZero() && !now.Before(d) && (due.IsZero() || d.Before(due)) {
+				due = d
+			}
+		}
+	}
+	return due
+}
+
+// fire delivers timeouts and due announcements; with backups false, the
+// expired timers of Backup instances (and of sync groups that hold one)
+// wait.
+func (e *Engine) fire(now time.Time, backups bool) {
 	all := e.all()
 	groups := map[*group]bool{}
+	due := func(in *instance) bool {
+		d := in.m.Deadline()
+		return !d.IsZero() && !now.Before(d)
+	}
 	for _, in := range all {
 		if in.group != nil {
-			groups[in.group] = true
+			if !groups[in.group] {
+				groups[in.group] = backups || in.m.State() != vrrp.StateBackup || !due(in)
+			} else if !backups && in.m.State() == vrrp.StateBackup && due(in) {
+				groups[in.group] = false
+			}
 			continue
 		}
-		if d := in.m.Deadline(); !d.IsZero() && !now.Before(d) {
+		if due(in) && (backups || in.m.State() != vrrp.StateBackup) {
 			e.step(now, in, vrrp.Timeout{})
 		}
 	}
-	for g := range groups {
-		if g.g == nil {
+	for g, ok := range groups {
+		if g.g == nil || !ok {
 			continue
 		}
 		if d := g.g.Deadline(); !d.IsZero() && !now.Before(d) {

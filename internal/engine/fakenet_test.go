@@ -265,6 +265,8 @@ func (c *fakeConn) WritePacket(payload []byte, src, dst netip.Addr) error {
 	return nil
 }
 
+func (c *fakeConn) Pending() bool { return len(c.rx) > 0 }
+
 func (c *fakeConn) Close() error {
 	c.once.Do(func() { close(c.closed) })
 	return nil

@@ -41,6 +41,8 @@ type Net interface {
 type Conn interface {
 	ReadPacket(buf []byte) (vrrpnet.Packet, error)
 	WritePacket(payload []byte, src, dst netip.Addr) error
+	// Pending reports whether a packet waits to be read.
+	Pending() bool
 	Close() error
 }
 

@@ -599,3 +599,15 @@ func (c *Conn) send6(fd int, payload []byte, src, dst netip.Addr) error {
 	_, err := unix.SendmsgBuffers(fd, [][]byte{payload}, oob, c.sockaddr(dst), 0)
 	return err
 }
+
+// Pending reports whether a packet waits in the socket's receive queue
+// (FIONREAD). The engine asks before acting on an expired Master_Down_Timer:
+// after a stall (a paused VM, a starved CPU) the master's adverts may be
+// queued but not yet read, and must win over the timer.
+func (c *Conn) Pending() bool {
+	n := 0
+	err := c.rc.Control(func(fd uintptr) {
+		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+	})
+	return err == nil && n > 0
+}
