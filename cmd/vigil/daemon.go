@@ -208,7 +208,7 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 	}()
 
 	if runKeepalived && len(l.dir.VirtualServers) > 0 {
-		d.dir, err = engine.NewDirector(l.dir, engine.DirectorOptions{Logger: log, Notifier: notifier})
+		d.dir, err = engine.NewDirector(l.dir, engine.DirectorOptions{Logger: log, Notifier: notifier, Keep: f.keepLB})
 		if err != nil {
 			return err
 		}

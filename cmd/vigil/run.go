@@ -35,6 +35,7 @@ type runFlags struct {
 	metrics    string
 	httpListen string
 	fileSet    bool // -f given explicitly
+	keepLB     bool // keepalived -I: leave the kernel's virtual services at exit
 	hbNode     string
 	hbStatus   string
 	hbInitDir  string
@@ -67,6 +68,7 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 	// keepalived flags accepted for compatibility, with no effect: vigil
 	// always runs in the foreground, logs to stderr (journald), is one
 	// process.
+	fs.BoolVarP(&f.keepLB, "dont-release-ipvs", "I", false, "leave the virtual services in the kernel (nftables table or IPVS) when vigil stops")
 	var ignoredBool bool
 	var ignoredStr string
 	for _, n := range []struct{ long, short string }{{"dont-fork", "n"}, {"log-console", "l"}, {"log-detail", "D"}, {"dont-respawn", "R"}, {"no-syslog", "G"}, {"dump-conf", "d"}, {"release-vips", "X"}} {
