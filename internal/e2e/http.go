@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/lab"
@@ -99,70 +101,109 @@ type Request struct {
 // OK reports whether the request was answered.
 func (r Request) OK() bool { return r.Err == nil }
 
-// Poller sends a request to Addr every Every from inside a lab host, each
-// on a new connection, until Stop.
+// Failure classes of a request made while a VIP moves.
+const (
+	// FailGap: the request timed out, or was reset only after a
+	// retransmission timeout (≥ 150 ms): some of its packets reached a node
+	// that did not hold the VIP (any more). A make-before-break handover
+	// must not produce these.
+	FailGap = "gap"
+	// FailMoved: the connection was reset within 150 ms: it was open while
+	// the client's ARP entry moved to the new master, which knows nothing of
+	// it. A connection that straddles the gratuitous ARP breaks whatever the
+	// VRRP implementation does.
+	FailMoved = "moved"
+)
+
+// Class is "" for an answered request, else FailGap or FailMoved.
+func (r Request) Class() string {
+	switch {
+	case r.Err == nil:
+		return ""
+	case strings.Contains(r.Err.Error(), "reset by peer") && r.End.Sub(r.At) < 150*time.Millisecond:
+		return FailMoved
+	}
+	return FailGap
+}
+
+// Poller starts a request to Addr every Every from inside a lab host, each
+// on a new connection, until Stop. It is open-loop: a request that hangs
+// does not delay the next one, so an outage of d shows as about d/Every
+// failed requests.
 type Poller struct {
 	Host    *lab.Host
 	Addr    netip.AddrPort
 	Every   time.Duration
-	Timeout time.Duration // per request; 1s when zero
+	Timeout time.Duration // per request; 1s when zero (the first SYN retransmission)
+	// OnAnswer, if set, is called after each request, from the request's
+	// goroutine.
+	OnAnswer func(Request)
 
 	stop chan struct{}
-	done chan error
+	done chan struct{}
+	wg   sync.WaitGroup
+	mu   sync.Mutex
 	reqs []Request
-	// OnAnswer, if set, is called (on the polling thread) after each
-	// request.
-	OnAnswer func(Request)
+	errs []error
 }
 
-// Start begins polling. The polling loop runs on a thread locked inside the
-// host's namespace, so each connection is the client's.
+// Start begins polling.
 func (p *Poller) Start() {
-	p.stop, p.done = make(chan struct{}), make(chan error, 1)
+	p.stop, p.done = make(chan struct{}), make(chan struct{})
 	if p.Timeout == 0 {
 		p.Timeout = time.Second
 	}
-	started := make(chan struct{})
 	go func() {
-		p.done <- p.Host.Do(func() error {
-			close(started)
-			next := time.Now()
-			for {
-				at := time.Now()
-				ctx, cancel := context.WithTimeout(context.Background(), p.Timeout)
-				body, err := Get(ctx, p.Addr)
-				cancel()
-				r := Request{At: at, End: time.Now(), Body: body, Err: err}
-				p.reqs = append(p.reqs, r)
-				if p.OnAnswer != nil {
-					p.OnAnswer(r)
-				}
-				next = next.Add(p.Every)
-				if d := time.Until(next); d > 0 {
-					select {
-					case <-p.stop:
-						return nil
-					case <-time.After(d):
-					}
-				} else {
-					next = time.Now()
-					select {
-					case <-p.stop:
-						return nil
-					default:
-					}
-				}
+		defer close(p.done)
+		t := time.NewTicker(p.Every)
+		defer t.Stop()
+		for {
+			p.wg.Add(1)
+			go p.one()
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
 			}
-		})
+		}
 	}()
-	<-started
 }
 
-// Stop ends polling and returns every request made.
+// one makes one request on a thread inside the host's namespace, where the
+// socket is created.
+func (p *Poller) one() {
+	defer p.wg.Done()
+	var r Request
+	err := p.Host.Do(func() error {
+		r.At = time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), p.Timeout)
+		r.Body, r.Err = Get(ctx, p.Addr)
+		cancel()
+		r.End = time.Now()
+		return nil
+	})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		p.errs = append(p.errs, err)
+		return
+	}
+	p.reqs = append(p.reqs, r)
+	if p.OnAnswer != nil {
+		p.OnAnswer(r)
+	}
+}
+
+// Stop ends polling, waits for the requests under way and returns every
+// request made, in start order.
 func (p *Poller) Stop() ([]Request, error) {
 	close(p.stop)
-	err := <-p.done
-	return p.reqs, err
+	<-p.done
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	slices.SortFunc(p.reqs, func(a, b Request) int { return a.At.Compare(b.At) })
+	return p.reqs, errors.Join(p.errs...)
 }
 
 // PollStats summarises a Poller's requests.
@@ -170,17 +211,19 @@ type PollStats struct {
 	Requests, Failed int
 	// By counts answers per answering host.
 	By map[string]int
-	// MaxUnanswered is the longest time between the start of a failed
-	// request following an answer and the end of the next answered one
-	// (how long a client saw no service).
+	// MaxUnanswered is the longest time from the start of the first failed
+	// request of a run of failures to the start of the next request that
+	// was answered (how long a new client would have seen no service).
 	MaxUnanswered time.Duration
 	// Errors lists distinct error texts with their counts.
 	Errors map[string]int
+	// Classes counts failures by Class.
+	Classes map[string]int
 }
 
 // SummarisePolls computes PollStats.
 func SummarisePolls(reqs []Request) PollStats {
-	st := PollStats{By: map[string]int{}, Errors: map[string]int{}}
+	st := PollStats{By: map[string]int{}, Errors: map[string]int{}, Classes: map[string]int{}}
 	var firstFail time.Time
 	for _, r := range reqs {
 		st.Requests++
@@ -191,6 +234,7 @@ func SummarisePolls(reqs []Request) PollStats {
 				msg = msg[i+2:]
 			}
 			st.Errors[msg]++
+			st.Classes[r.Class()]++
 			if firstFail.IsZero() {
 				firstFail = r.At
 			}
@@ -198,7 +242,7 @@ func SummarisePolls(reqs []Request) PollStats {
 		}
 		st.By[r.Body]++
 		if !firstFail.IsZero() {
-			st.MaxUnanswered = max(st.MaxUnanswered, r.End.Sub(firstFail))
+			st.MaxUnanswered = max(st.MaxUnanswered, r.At.Sub(firstFail))
 			firstFail = time.Time{}
 		}
 	}
@@ -206,6 +250,6 @@ func SummarisePolls(reqs []Request) PollStats {
 }
 
 func (s PollStats) String() string {
-	return fmt.Sprintf("%d requests, %d failed, answered by %v, longest unanswered %v, errors %v",
-		s.Requests, s.Failed, s.By, s.MaxUnanswered.Round(time.Millisecond), s.Errors)
+	return fmt.Sprintf("%d requests, %d failed %v, answered by %v, longest unanswered %v, errors %v",
+		s.Requests, s.Failed, s.Classes, s.By, s.MaxUnanswered.Round(time.Millisecond), s.Errors)
 }

@@ -174,9 +174,22 @@ func (n *Node) AllLogs() string {
 
 // Kill is kill -9 of the whole daemon (keepalived's parent and VRRP child
 // together: they share a process group) and waits for the exit.
+//
+// keepalived's VRRP child, orphaned, is reparented to PID 1, and until PID 1
+// reaps it a kill(pid, 0) still succeeds: a restarted keepalived would read
+// the child's pid file and refuse to start ("daemon is already running").
+// Kill removes keepalived's pid files, as an operator cleaning up after a
+// crash would.
 func (n *Node) Kill() {
-	if p := n.Proc(); p != nil {
-		p.Kill()
+	p := n.Proc()
+	if p == nil {
+		return
+	}
+	p.Kill()
+	if n.Kind == Keepalived {
+		for _, f := range []string{n.PidFile(), filepath.Join(n.Dir, "vrrp.pid"), filepath.Join(n.Dir, "checkers.pid")} {
+			os.Remove(f)
+		}
 	}
 }
 
