@@ -3,8 +3,8 @@ package e2e_test
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
