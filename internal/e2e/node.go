@@ -262,6 +262,26 @@ func (n *Node) State(ctx context.Context, instance string) (string, error) {
 	}
 }
 
+// States returns the state of every instance the node reports: vigil's API,
+// or every instance keepalived's log shows entering a state.
+func (n *Node) States(ctx context.Context) (map[string]string, error) {
+	out := map[string]string{}
+	if n.Kind == Vigil {
+		s, err := n.Status(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, in := range s.Instances {
+			out[in.Name] = in.State
+		}
+		return out, nil
+	}
+	for _, m := range kaEntering.FindAllStringSubmatch(n.Log(), -1) {
+		out[m[1]] = m[2]
+	}
+	return out, nil
+}
+
 // KeepalivedState is the state keepalived's log last entered for instance.
 func KeepalivedState(log, instance string) string {
 	state := ""

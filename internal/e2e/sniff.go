@@ -27,6 +27,7 @@ type Sniffer struct {
 	fd      int
 	mu      sync.Mutex
 	stopped bool
+	drops   uint64
 	frames  []Frame
 	done    chan struct{}
 	err     error
@@ -36,8 +37,16 @@ type Sniffer struct {
 // StartSniffer opens the socket inside h, bound to dev, and starts reading.
 // onRecv, if not nil, is called for each frame from the reading goroutine.
 func StartSniffer(h *lab.Host, dev string, onRecv func(Frame)) (*Sniffer, error) {
+	return StartSnifferNS(h.NS(), dev, onRecv)
+}
+
+// StartSnifferNS is StartSniffer in the namespace named ns, for example on a
+// LAN's bridge in the lab's switch namespace (lab.SwitchNS, lab.Bridge),
+// which receives every multicast and broadcast frame of the LAN: adverts of
+// every node and their gratuitous ARPs, timestamped at one place.
+func StartSnifferNS(ns, dev string, onRecv func(Frame)) (*Sniffer, error) {
 	s := &Sniffer{fd: -1, done: make(chan struct{}), onRecv: onRecv}
-	err := h.Do(func() error {
+	err := lab.DoNS(ns, func() error {
 		ifi, err := net.InterfaceByName(dev)
 		if err != nil {
 			return err
@@ -66,7 +75,7 @@ func StartSniffer(h *lab.Host, dev string, onRecv func(Frame)) (*Sniffer, error)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("e2e: sniffer on %s %s: %w", h.Name(), dev, err)
+		return nil, fmt.Errorf("e2e: sniffer on %s %s: %w", ns, dev, err)
 	}
 	go s.loop(s.fd)
 	return s, nil
@@ -131,12 +140,25 @@ func (s *Sniffer) Reset() {
 	s.mu.Unlock()
 }
 
+// Drops is the number of frames the kernel dropped because the reader was
+// too slow (PACKET_STATISTICS), read once by Stop.
+func (s *Sniffer) Drops() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.drops
+}
+
 // Stop closes the socket once the reader has returned.
 func (s *Sniffer) Stop() error {
 	s.mu.Lock()
 	s.stopped = true
 	s.mu.Unlock()
 	<-s.done // the read times out within 100 ms
+	if st, err := unix.GetsockoptTpacketStats(s.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
+		s.mu.Lock()
+		s.drops += uint64(st.Drops)
+		s.mu.Unlock()
+	}
 	unix.Close(s.fd)
 	return s.err
 }
