@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -89,6 +91,7 @@ type scaleResult struct {
 	took         int        // instances measured in the failover
 	sniffDrops   uint64
 	failoverNote string
+	spread       time.Duration // vigil: first to last BACKUP->MASTER transition logged by the backup
 }
 
 func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) {
@@ -172,6 +175,7 @@ func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) 
 	})
 	time.Sleep(max(3*iv, 500*time.Millisecond))
 	mdi := masterDown(3, 99, iv)
+	killed := time.Now()
 	p.nodes[0].Kill()
 	deadline := time.Now().Add(mdi + 60*time.Second)
 	for {
@@ -210,6 +214,12 @@ func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) 
 	if r.took < n {
 		r.failoverNote = fmt.Sprintf("%d of %d instances measured", r.took, n)
 	}
+	if kind == e2e.Vigil {
+		ts := vigilTakeovers(p.nodes[1].Log(), killed)
+		if len(ts) > 1 {
+			r.spread = ts[len(ts)-1].Sub(ts[0])
+		}
+	}
 	return r, nil
 }
 
@@ -234,8 +244,9 @@ func (p *pair) watchAll(f func(time.Time, netip.Addr)) (stop func()) {
 func (b *bench) scaleTable(load string) error {
 	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
 	fmt.Fprintf(b.out, "SCALE (%s): VRRPv3, master priority 100 + backup 99, 255 VRIDs per interface; CPU in %% of one core, RSS in MB;\n", load)
-	fmt.Fprintln(b.out, "advert jitter |spacing - advert_int| of the master; failover: every instance at once after kill -9 of the master, ms: median / p99 / max")
-	fmt.Fprintln(tw, "daemon\tinstances\tadvert_int\tCPU master\tCPU backup\tRSS master\tRSS backup\tadvert jitter\tmissed\tfailover timer error\tVIP on backup - MDI\tnote\t")
+	fmt.Fprintln(b.out, "advert jitter |spacing - advert_int| of the master, ms: median / p99 / max; failover: every instance at once after kill -9")
+	fmt.Fprintln(b.out, "of the master, per instance, ms: min / median / p99 / max; takeover spread: first to last BACKUP->MASTER in vigil's log")
+	fmt.Fprintln(tw, "daemon\tinstances\tadvert_int\tCPU master\tCPU backup\tRSS master\tRSS backup\tadvert jitter\tmissed\tfailover timer error\tVIP on backup - MDI\ttakeover spread\tnote\t")
 	for _, d := range b.o.daemons {
 		for _, adv := range b.o.scaleIntervals {
 			for _, n := range b.o.instances {
@@ -243,19 +254,44 @@ func (b *bench) scaleTable(load string) error {
 				r, err := b.scaleRun(e2e.Kind(d), n, adv)
 				if err != nil {
 					b.logf("  %v", err)
-					fmt.Fprintf(tw, "%s\t%d\t%s\terror\t\t\t\t\t\t\t\t%.60s\t\n", d, n, adv, err.Error())
+					fmt.Fprintf(tw, "%s\t%d\t%s\terror\t\t\t\t\t\t\t\t\t%.60s\t\n", d, n, adv, err.Error())
 					continue
 				}
 				note := r.failoverNote
 				if r.sniffDrops > 0 {
 					note += fmt.Sprintf(" capture dropped %d frames", r.sniffDrops)
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.2f\t%.1f\t%.1f\t%s\t%d\t%s\t%s\t%s\t\n", d, n, adv,
-					r.cpu[0], r.cpu[1], r.rss[0], r.rss[1], r.jitter.mpm(), r.missing, r.timerErr.mpm(), r.vipErr.mpm(), note)
+				spread := "-"
+				if r.spread > 0 {
+					spread = ms(r.spread)
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.2f\t%.1f\t%.1f\t%s\t%d\t%s\t%s\t%s\t%s\t\n", d, n, adv,
+					r.cpu[0], r.cpu[1], r.rss[0], r.rss[1], r.jitter.mpm(), r.missing, r.timerErr.mmpm(), r.vipErr.mmpm(), spread, note)
 			}
 		}
 	}
 	tw.Flush()
 	fmt.Fprintln(b.out)
 	return nil
+}
+
+// vigilTakeovers returns the times of the BACKUP->MASTER transitions after
+// since in a vigil JSON log (--log-format json: nanosecond timestamps),
+// sorted.
+func vigilTakeovers(log string, since time.Time) []time.Time {
+	var out []time.Time
+	for _, l := range strings.Split(log, "\n") {
+		var rec struct {
+			Time time.Time `json:"time"`
+			Msg  string    `json:"msg"`
+			From string    `json:"from"`
+			To   string    `json:"to"`
+		}
+		if json.Unmarshal([]byte(l), &rec) != nil || rec.Msg != "transition" || rec.From != "BACKUP" || rec.To != "MASTER" || rec.Time.Before(since) {
+			continue
+		}
+		out = append(out, rec.Time)
+	}
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return out
 }

@@ -59,3 +59,11 @@ func (d dist) mpm() string {
 	}
 	return ms(d.median()) + " / " + ms(d.p99()) + " / " + ms(d.max())
 }
+
+// mmpm is "min / median / p99 / max" in ms.
+func (d dist) mmpm() string {
+	if len(d) == 0 {
+		return "-"
+	}
+	return ms(d.min()) + " / " + ms(d.median()) + " / " + ms(d.p99()) + " / " + ms(d.max())
+}
