@@ -190,6 +190,13 @@ func waitDropped(t *testing.T, nd *e2e.Node, instance, reason string, n uint64) 
 	}
 }
 
+// ipv6Instance is VRRPv3 over IPv6 at advert_int 0.1 with VIP fd00::100/64;
+// the family follows the address (keepalived's native_ipv6 is deprecated).
+func ipv6Instance(state string, prio int) e2e.Instance {
+	return e2e.Instance{Name: "VI_6", State: state, Interface: "eth0", VRID: 56, Priority: prio,
+		AdvertInt: "0.1", Version: 3, VIPs: []string{"fd00::100/64 dev eth0"}}
+}
+
 // TestIPv6 runs VRRPv3 over IPv6: adverts go to ff02::12 from the link-local
 // address with hop limit 255, the VIP fd00::100/64 moves on kill -9, the
 // unsolicited neighbour advertisement updates the client's neighbour entry
@@ -198,10 +205,7 @@ func TestIPv6(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "ipv6", 2)
 	e.servers()
-	in := func(state string, prio int) e2e.Instance {
-		return e2e.Instance{Name: "VI_6", State: state, Interface: "eth0", VRID: 56, Priority: prio,
-			AdvertInt: "0.1", Version: 3, IPv6: true, VIPs: []string{"fd00::100/64 dev eth0"}}
-	}
+	in := ipv6Instance
 	sn, err := e2e.StartSniffer(e.net.Client, "eth0", nil)
 	if err != nil {
 		t.Fatal(err)
