@@ -36,7 +36,7 @@ func (b *bench) singlePair(kind e2e.Kind, adv string) (*pair, error) {
 		return nil, err
 	}
 	s, _ := singleConf(adv, false)
-	p, err := b.newPair(kind, 0, [2]e2e.Conf{m, s}, true)
+	p, err := b.newPair(kind, 0, [2]e2e.Conf{m, s}, true, vi1)
 	if err != nil {
 		return nil, err
 	}

@@ -26,8 +26,9 @@ type pair struct {
 }
 
 // newPair builds the lab with extra interfaces per node and starts the
-// daemons with confs[0] on r1 and confs[1] on r2.
-func (b *bench) newPair(kind e2e.Kind, extra int, confs [2]e2e.Conf, servers bool) (*pair, error) {
+// daemons with confs[0] on r1 and confs[1] on r2. r1 runs alone until the
+// named instances are MASTER there.
+func (b *bench) newPair(kind e2e.Kind, extra int, confs [2]e2e.Conf, servers bool, instances []string) (*pair, error) {
 	l, err := lab.New("bench")
 	if err != nil {
 		return nil, err
@@ -69,17 +70,53 @@ func (b *bench) newPair(kind e2e.Kind, extra int, confs [2]e2e.Conf, servers boo
 		}
 		p.nodes[i] = n
 	}
-	// The backup first, so the master's start is not a preemption.
-	for _, i := range []int{1, 0} {
+	// The master first, alone on the LAN until it is master everywhere; the
+	// backup then starts into BACKUP without a preemption. (keepalived
+	// 2.2.7 with 1,000 instances, started a few seconds before its backup,
+	// was still initialising when the backup took the instances over, and
+	// then never preempted: it kept logging "received lower priority (99)
+	// advert - discarding" for minutes.)
+	for _, i := range []int{0, 1} {
 		if err := p.nodes[i].Start(); err != nil {
 			return nil, err
 		}
 		if err := p.nodes[i].WaitReady(60 * time.Second); err != nil {
 			return nil, fmt.Errorf("%w\n%s", err, p.nodes[i].Log())
 		}
+		if i == 0 {
+			if err := p.waitAll(0, instances, "MASTER", 180*time.Second); err != nil {
+				return nil, err
+			}
+		}
 	}
 	ok = true
 	return p, nil
+}
+
+// waitAll waits until every named instance of node i is in state.
+func (p *pair) waitAll(i int, instances []string, state string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := p.nodes[i].States(ctx)
+		cancel()
+		bad := ""
+		if err == nil {
+			for _, in := range instances {
+				if st[in] != state {
+					bad = in
+					break
+				}
+			}
+			if bad == "" {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return &notSteady{err: fmt.Errorf("%s: %s not %s after %v (%v)", p.nodes[i].Name(), bad, state, timeout, err), detail: p.logLines(bad)}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func (p *pair) close() {
@@ -119,28 +156,56 @@ func (p *pair) waitSteady(instances []string, vip netip.Addr, dev string, timeou
 	deadline := time.Now().Add(timeout)
 	want := [2]string{"MASTER", "BACKUP"}
 	for {
-		err := p.steady(instances, want, vip, dev)
+		bad, err := p.steady(instances, want, vip, dev)
 		if err == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("not steady after %v: %w\n%s", timeout, err, p.logs())
+			return &notSteady{err: fmt.Errorf("not steady after %v: %w", timeout, err), detail: p.logLines(bad)}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-func (p *pair) steady(instances []string, want [2]string, vip netip.Addr, dev string) error {
+// notSteady is waitSteady's error: a one-line message and the daemons' log
+// lines about the instance at fault.
+type notSteady struct {
+	err    error
+	detail string
+}
+
+func (e *notSteady) Error() string { return e.err.Error() + "\n" + e.detail }
+func (e *notSteady) Short() string { return e.err.Error() }
+
+// logLines returns the log lines of both daemons that name instance (all
+// of the last 4000 bytes when instance is empty).
+func (p *pair) logLines(instance string) string {
+	if instance == "" {
+		return p.logs()
+	}
+	var b strings.Builder
+	for _, n := range p.nodes {
+		fmt.Fprintf(&b, "--- %s\n", n.Name())
+		for _, l := range strings.Split(n.Log(), "\n") {
+			if strings.Contains(l, "("+instance+")") || strings.Contains(l, "instance="+instance+" ") || strings.Contains(l, `"instance":"`+instance+`"`) {
+				b.WriteString(l + "\n")
+			}
+		}
+	}
+	return b.String()
+}
+
+func (p *pair) steady(instances []string, want [2]string, vip netip.Addr, dev string) (string, error) {
 	for i, n := range p.nodes {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		st, err := n.States(ctx)
 		cancel()
 		if err != nil {
-			return err
+			return "", err
 		}
 		for _, in := range instances {
 			if st[in] != want[i] {
-				return fmt.Errorf("%s: %s is %q", n.Name(), in, st[in])
+				return in, fmt.Errorf("%s: %s is %q", n.Name(), in, st[in])
 			}
 		}
 	}
@@ -148,20 +213,20 @@ func (p *pair) steady(instances []string, want [2]string, vip netip.Addr, dev st
 		for i, a := range p.addrs {
 			has, err := a.Has(dev, vip)
 			if err != nil {
-				return err
+				return "", err
 			}
 			if has != (i == 0) {
-				return fmt.Errorf("r%d holds %v: %v", i+1, vip, has)
+				return "", fmt.Errorf("r%d holds %v: %v", i+1, vip, has)
 			}
 		}
 	}
 	if len(p.servers) > 0 {
 		body, err := p.get(vip)
 		if err != nil || body != "r1" {
-			return fmt.Errorf("client got %q, %v", body, err)
+			return "", fmt.Errorf("client got %q, %v", body, err)
 		}
 	}
-	return nil
+	return "", nil
 }
 
 // get makes one HTTP request through addr from the client.

@@ -91,7 +91,7 @@ type scaleResult struct {
 	took         int        // instances measured in the failover
 	sniffDrops   uint64
 	failoverNote string
-	spread       time.Duration // vigil: first to last BACKUP->MASTER transition logged by the backup
+	takeoverGap  time.Duration // vigil: median time between consecutive BACKUP->MASTER transitions in the backup's log
 }
 
 func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) {
@@ -103,7 +103,7 @@ func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) 
 	k := (n + perIface - 1) / perIface
 	mc, names := scaleConf(n, adv, true)
 	bc, _ := scaleConf(n, adv, false)
-	p, err := b.newPair(kind, k, [2]e2e.Conf{mc, bc}, false)
+	p, err := b.newPair(kind, k, [2]e2e.Conf{mc, bc}, false, names)
 	if err != nil {
 		return r, err
 	}
@@ -216,9 +216,11 @@ func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) 
 	}
 	if kind == e2e.Vigil {
 		ts := vigilTakeovers(p.nodes[1].Log(), killed)
-		if len(ts) > 1 {
-			r.spread = ts[len(ts)-1].Sub(ts[0])
+		var gaps dist
+		for j := 1; j < len(ts); j++ {
+			gaps = append(gaps, ts[j].Sub(ts[j-1]))
 		}
+		r.takeoverGap = gaps.median()
 	}
 	return r, nil
 }
@@ -245,8 +247,9 @@ func (b *bench) scaleTable(load string) error {
 	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
 	fmt.Fprintf(b.out, "SCALE (%s): VRRPv3, master priority 100 + backup 99, 255 VRIDs per interface; CPU in %% of one core, RSS in MB;\n", load)
 	fmt.Fprintln(b.out, "advert jitter |spacing - advert_int| of the master, ms: median / p99 / max; failover: every instance at once after kill -9")
-	fmt.Fprintln(b.out, "of the master, per instance, ms: min / median / p99 / max; takeover spread: first to last BACKUP->MASTER in vigil's log")
-	fmt.Fprintln(tw, "daemon\tinstances\tadvert_int\tCPU master\tCPU backup\tRSS master\tRSS backup\tadvert jitter\tmissed\tfailover timer error\tVIP on backup - MDI\ttakeover spread\tnote\t")
+	fmt.Fprintln(b.out, "of the master, per instance, ms: min / median / p99 / max; takeover gap: median time between consecutive BACKUP->MASTER")
+	fmt.Fprintln(b.out, "lines of vigil's log during that failover (what one takeover costs when they queue)")
+	fmt.Fprintln(tw, "daemon\tinstances\tadvert_int\tCPU master\tCPU backup\tRSS master\tRSS backup\tadvert jitter\tmissed\tfailover timer error\tVIP on backup - MDI\ttakeover gap\tnote\t")
 	for _, d := range b.o.daemons {
 		for _, adv := range b.o.scaleIntervals {
 			for _, n := range b.o.instances {
@@ -254,7 +257,11 @@ func (b *bench) scaleTable(load string) error {
 				r, err := b.scaleRun(e2e.Kind(d), n, adv)
 				if err != nil {
 					b.logf("  %v", err)
-					fmt.Fprintf(tw, "%s\t%d\t%s\terror\t\t\t\t\t\t\t\t\t%.60s\t\n", d, n, adv, err.Error())
+					short := err.Error()
+					if ns, ok := err.(*notSteady); ok {
+						short = ns.Short()
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%s\terror\t\t\t\t\t\t\t\t\t%s\t\n", d, n, adv, strings.ReplaceAll(short, "\n", " "))
 					continue
 				}
 				note := r.failoverNote
@@ -262,8 +269,8 @@ func (b *bench) scaleTable(load string) error {
 					note += fmt.Sprintf(" capture dropped %d frames", r.sniffDrops)
 				}
 				spread := "-"
-				if r.spread > 0 {
-					spread = ms(r.spread)
+				if r.takeoverGap > 0 {
+					spread = ms(r.takeoverGap)
 				}
 				fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.2f\t%.1f\t%.1f\t%s\t%d\t%s\t%s\t%s\t%s\t\n", d, n, adv,
 					r.cpu[0], r.cpu[1], r.rss[0], r.rss[1], r.jitter.mpm(), r.missing, r.timerErr.mmpm(), r.vipErr.mmpm(), spread, note)

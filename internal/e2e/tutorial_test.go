@@ -99,6 +99,10 @@ func TestTutorialKillMasterThenPreempt(t *testing.T) {
 	if !strings.Contains(out, "inet 192.168.1.100/24") || !strings.Contains(out, "eth0:1") {
 		t.Errorf("ip addr on the master does not show 192.168.1.100/24 labelled eth0:1:\n%s", out)
 	}
+	// The same through netlink: label and prefix length as configured.
+	if a, ok, err := e.addrsOf(r1).Find("eth0", e2e.VIP4); err != nil || !ok || a.Label != "eth0:1" || a.Prefix.Bits() != 24 {
+		t.Errorf("netlink on the master: %+v found %v err %v, want 192.168.1.100/24 label eth0:1", a, ok, err)
+	}
 	if out, _ := e2e.IPAddr(r2, "eth0"); strings.Contains(out, "eth0:1") {
 		t.Errorf("ip addr on the backup shows eth0:1:\n%s", out)
 	}
