@@ -27,6 +27,14 @@ func (e *Engine) snapshot() status.Snapshot {
 		},
 		Transitions: e.timeline.List(),
 	}
+	for _, c := range e.conns {
+		for reason, n := range c.stats.dropped {
+			if s.Daemon.Dropped == nil {
+				s.Daemon.Dropped = map[string]uint64{}
+			}
+			s.Daemon.Dropped[reason] += n
+		}
+	}
 	for _, in := range e.insts {
 		s.Instances = append(s.Instances, e.instanceStatus(in))
 	}

@@ -33,6 +33,10 @@ type Daemon struct {
 	RouterID   string    `json:"router_id,omitempty"`
 	Reloads    uint64    `json:"reloads"`
 	LastReload time.Time `json:"last_reload,omitempty"`
+	// Dropped counts adverts dropped before they reached an instance, by
+	// reason: a VRID no instance on that socket has (unknown_vrid), or a
+	// packet too broken to tell its VRID.
+	Dropped map[string]uint64 `json:"dropped,omitempty"`
 }
 
 // Instance is one VRRP instance.

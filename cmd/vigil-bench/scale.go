@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/e2e"
+	"github.com/vigil-ha/vigil/internal/netif"
+)
+
+// perIface is how many VRIDs one interface and family carry.
+const perIface = 255
+
+// scaleConf spreads n VRRPv3 instances over eth1..ethK, 255 VRIDs per
+// interface, each with one /32 VIP 10.<k>.1.<vrid>.
+func scaleConf(n int, adv string, master bool) (e2e.Conf, []string) {
+	var c e2e.Conf
+	var names []string
+	for i := range n {
+		k, vrid := i/perIface+1, i%perIface+1
+		in := e2e.Instance{
+			Name: fmt.Sprintf("VI_%d_%d", k, vrid), State: "BACKUP", Interface: fmt.Sprintf("eth%d", k),
+			VRID: vrid, Priority: 99, AdvertInt: adv, Version: 3,
+			VIPs: []string{fmt.Sprintf("%v/32 dev eth%d", scaleVIP(k, vrid), k)},
+		}
+		if master {
+			in.State, in.Priority = "MASTER", 100
+		}
+		c.Instances = append(c.Instances, in)
+		names = append(names, in.Name)
+	}
+	return c, names
+}
+
+func scaleVIP(k, vrid int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(k), 1, byte(vrid)}) }
+
+// nodeAddr is node i's address on ethk (e2e.BuildNet: 10.k.0.i+1).
+func nodeAddr(k, i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(k), 0, byte(i + 1)}) }
+
+type key struct{ k, vrid int }
+
+// sniffAll starts a sniffer on every extra LAN's bridge.
+func (p *pair) sniffAll(k int) ([]*e2e.Sniffer, error) {
+	var ss []*e2e.Sniffer
+	for i := 1; i <= k; i++ {
+		s, err := e2e.StartSnifferNS(p.lab.SwitchNS(), p.lab.Bridge(fmt.Sprintf("lan%d", i)), nil)
+		if err != nil {
+			for _, x := range ss {
+				x.Stop()
+			}
+			return nil, err
+		}
+		ss = append(ss, s)
+	}
+	return ss, nil
+}
+
+// adverts returns, per instance, the times node i's adverts crossed its
+// LAN's bridge, with priority > 0.
+func adverts(ss []*e2e.Sniffer, node int) map[key][]time.Time {
+	out := map[key][]time.Time{}
+	for idx, s := range ss {
+		k := idx + 1
+		for _, f := range s.Frames() {
+			v, ok := e2e.ParseVRRP(f.Data)
+			if !ok || v.Src != nodeAddr(k, node) || v.Priority == 0 {
+				continue
+			}
+			out[key{k, v.VRID}] = append(out[key{k, v.VRID}], f.At)
+		}
+	}
+	for _, ts := range out {
+		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	}
+	return out
+}
+
+type scaleResult struct {
+	cpu, rss     [2]float64 // % of one core; MB
+	jitter       dist       // |advert spacing - advert_int| of the master
+	missing      int        // spacings ≥ 1.9 × advert_int (an advert not seen)
+	timerErr     dist       // per instance: backup's first advert - master's last - MDI
+	vipErr       dist       // per instance: VIP on the backup - master's last advert - MDI
+	took         int        // instances measured in the failover
+	sniffDrops   uint64
+	failoverNote string
+	takeoverGap  time.Duration // vigil: median time between consecutive BACKUP->MASTER transitions in the backup's log
+}
+
+func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) {
+	var r scaleResult
+	iv, err := interval(adv)
+	if err != nil {
+		return r, err
+	}
+	k := (n + perIface - 1) / perIface
+	mc, names := scaleConf(n, adv, true)
+	bc, _ := scaleConf(n, adv, false)
+	p, err := b.newPair(kind, k, [2]e2e.Conf{mc, bc}, false, names)
+	if err != nil {
+		return r, err
+	}
+	defer p.close()
+	if err := p.waitSteady(names, netip.Addr{}, "", 120*time.Second); err != nil {
+		return r, err
+	}
+	// garp_master_delay (5 s) sends a second burst of gratuitous ARPs after
+	// the takeover: let it pass.
+	time.Sleep(6 * time.Second)
+
+	window := b.o.window
+	if window == 0 {
+		window = 20 * time.Second
+		if iv < time.Second {
+			window = 10 * time.Second
+		}
+	}
+	ss, err := p.sniffAll(k)
+	if err != nil {
+		return r, err
+	}
+	var u0 [2]e2e.ProcUsage
+	for i, nd := range p.nodes {
+		if u0[i], err = nd.Usage(); err != nil {
+			return r, err
+		}
+	}
+	t0 := time.Now()
+	time.Sleep(window)
+	dt := time.Since(t0)
+	for i, nd := range p.nodes {
+		u, err := nd.Usage()
+		if err != nil {
+			return r, err
+		}
+		r.cpu[i] = 100 * float64(u.CPU-u0[i].CPU) / float64(dt)
+		r.rss[i] = float64(u.RSS) / (1 << 20)
+	}
+	for _, s := range ss {
+		s.Stop()
+		r.sniffDrops += s.Drops()
+	}
+	for _, ts := range adverts(ss, 0) {
+		for j := 1; j < len(ts); j++ {
+			d := ts[j].Sub(ts[j-1])
+			if d >= iv*19/10 {
+				r.missing++
+				continue
+			}
+			r.jitter = append(r.jitter, d-iv)
+		}
+	}
+	r.jitter = r.jitter.abs()
+
+	// Failover of every instance at once.
+	ss, err = p.sniffAll(k)
+	if err != nil {
+		return r, err
+	}
+	var mu sync.Mutex
+	added := map[netip.Addr]time.Time{}
+	stopWatch := p.watchAll(func(at time.Time, a netip.Addr) {
+		mu.Lock()
+		if _, ok := added[a]; !ok {
+			added[a] = at
+		}
+		mu.Unlock()
+	})
+	time.Sleep(max(3*iv, 500*time.Millisecond))
+	mdi := masterDown(3, 99, iv)
+	killed := time.Now()
+	p.nodes[0].Kill()
+	deadline := time.Now().Add(mdi + 60*time.Second)
+	for {
+		mu.Lock()
+		got := len(added)
+		mu.Unlock()
+		if got >= n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(3 * iv)
+	stopWatch()
+	for _, s := range ss {
+		s.Stop()
+		r.sniffDrops += s.Drops()
+	}
+	last, first := adverts(ss, 0), adverts(ss, 1)
+	for i := range n {
+		kk := key{i/perIface + 1, i%perIface + 1}
+		l, f := last[kk], first[kk]
+		if len(l) == 0 || len(f) == 0 {
+			continue
+		}
+		lt := l[len(l)-1]
+		j, _ := slices.BinarySearchFunc(f, lt, func(a, b time.Time) int { return a.Compare(b) })
+		if j >= len(f) {
+			continue
+		}
+		r.took++
+		r.timerErr = append(r.timerErr, f[j].Sub(lt)-mdi)
+		if at, ok := added[scaleVIP(kk.k, kk.vrid)]; ok {
+			r.vipErr = append(r.vipErr, at.Sub(lt)-mdi)
+		}
+	}
+	if r.took < n {
+		r.failoverNote = fmt.Sprintf("%d of %d instances measured", r.took, n)
+	}
+	if kind == e2e.Vigil {
+		ts := vigilTakeovers(p.nodes[1].Log(), killed)
+		var gaps dist
+		for j := 1; j < len(ts); j++ {
+			gaps = append(gaps, ts[j].Sub(ts[j-1]))
+		}
+		r.takeoverGap = gaps.median()
+	}
+	return r, nil
+}
+
+// watchAll calls f with the first addition of every address on r2.
+func (p *pair) watchAll(f func(time.Time, netip.Addr)) (stop func()) {
+	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		defer close(done)
+		p.addrs[1].Watch(ctx, func(at time.Time, ev netif.AddrEvent) {
+			if !ev.Initial && !ev.Deleted {
+				f(at, ev.Addr.Prefix.Addr())
+			}
+		})
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+func (b *bench) scaleTable(load string) error {
+	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
+	fmt.Fprintf(b.out, "SCALE (%s): VRRPv3, master priority 100 + backup 99, 255 VRIDs per interface; CPU in %% of one core, RSS in MB;\n", load)
+	fmt.Fprintln(b.out, "advert jitter |spacing - advert_int| of the master, ms: median / p99 / max; failover: every instance at once after kill -9")
+	fmt.Fprintln(b.out, "of the master, per instance, ms: min / median / p99 / max; takeover gap: median time between consecutive BACKUP->MASTER")
+	fmt.Fprintln(b.out, "lines of vigil's log during that failover (what one takeover costs when they queue)")
+	fmt.Fprintln(tw, "daemon\tinstances\tadvert_int\tCPU master\tCPU backup\tRSS master\tRSS backup\tadvert jitter\tmissed\tfailover timer error\tVIP on backup - MDI\ttakeover gap\tnote\t")
+	for _, d := range b.o.daemons {
+		for _, adv := range b.o.scaleIntervals {
+			for _, n := range b.o.instances {
+				b.logf("scale: %s %d instances advert_int %s (%s)", d, n, adv, load)
+				r, err := b.scaleRun(e2e.Kind(d), n, adv)
+				if err != nil {
+					b.logf("  %v", err)
+					short := err.Error()
+					if ns, ok := err.(*notSteady); ok {
+						short = ns.Short()
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%s\terror\t\t\t\t\t\t\t\t\t%s\t\n", d, n, adv, strings.ReplaceAll(short, "\n", " "))
+					continue
+				}
+				note := r.failoverNote
+				if r.sniffDrops > 0 {
+					note += fmt.Sprintf(" capture dropped %d frames", r.sniffDrops)
+				}
+				spread := "-"
+				if r.takeoverGap > 0 {
+					spread = ms(r.takeoverGap)
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.2f\t%.1f\t%.1f\t%s\t%d\t%s\t%s\t%s\t%s\t\n", d, n, adv,
+					r.cpu[0], r.cpu[1], r.rss[0], r.rss[1], r.jitter.mpm(), r.missing, r.timerErr.mmpm(), r.vipErr.mmpm(), spread, note)
+			}
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(b.out)
+	return nil
+}
+
+// vigilTakeovers returns the times of the BACKUP->MASTER transitions after
+// since in a vigil JSON log (--log-format json: nanosecond timestamps),
+// sorted.
+func vigilTakeovers(log string, since time.Time) []time.Time {
+	var out []time.Time
+	for _, l := range strings.Split(log, "\n") {
+		var rec struct {
+			Time time.Time `json:"time"`
+			Msg  string    `json:"msg"`
+			From string    `json:"from"`
+			To   string    `json:"to"`
+		}
+		if json.Unmarshal([]byte(l), &rec) != nil || rec.Msg != "transition" || rec.From != "BACKUP" || rec.To != "MASTER" || rec.Time.Before(since) {
+			continue
+		}
+		out = append(out, rec.Time)
+	}
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return out
+}

@@ -1,0 +1,90 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// userHZ is the unit of utime and stime in /proc/PID/stat (USER_HZ, 100 on
+// every Linux architecture vigil supports).
+const userHZ = 100
+
+// ProcUsage is what /proc says about one process.
+type ProcUsage struct {
+	CPU time.Duration // utime + stime
+	RSS int64         // VmRSS, bytes
+}
+
+// ReadProc reads /proc/PID/stat and /proc/PID/status.
+func ReadProc(pid int) (ProcUsage, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ProcUsage{}, fmt.Errorf("e2e: %w", err)
+	}
+	// The command name (field 2) may contain spaces: fields count from the
+	// last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return ProcUsage{}, fmt.Errorf("e2e: /proc/%d/stat: no ')'", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return ProcUsage{}, fmt.Errorf("e2e: /proc/%d/stat: %d fields", pid, len(f)+2)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return ProcUsage{}, fmt.Errorf("e2e: /proc/%d/stat: bad utime/stime", pid)
+	}
+	u := ProcUsage{CPU: time.Duration(ut+st) * time.Second / userHZ}
+	b, err = os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ProcUsage{}, fmt.Errorf("e2e: %w", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return ProcUsage{}, fmt.Errorf("e2e: /proc/%d/status: VmRSS %q", pid, v)
+			}
+			u.RSS = kb * 1024
+		}
+	}
+	return u, nil
+}
+
+// Pids are the daemon's processes: vigil's one, keepalived's parent and VRRP
+// child.
+func (n *Node) Pids() ([]int, error) {
+	if n.Kind == Vigil {
+		return []int{n.Pid()}, nil
+	}
+	v, err := n.VRRPPid()
+	if err != nil {
+		return nil, err
+	}
+	return []int{n.Pid(), v}, nil
+}
+
+// Usage sums ReadProc over the daemon's processes.
+func (n *Node) Usage() (ProcUsage, error) {
+	pids, err := n.Pids()
+	if err != nil {
+		return ProcUsage{}, err
+	}
+	var sum ProcUsage
+	for _, p := range pids {
+		u, err := ReadProc(p)
+		if err != nil {
+			return ProcUsage{}, err
+		}
+		sum.CPU += u.CPU
+		sum.RSS += u.RSS
+	}
+	return sum, nil
+}
