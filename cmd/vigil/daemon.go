@@ -226,7 +226,7 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		}
 		d.eng, err = engine.New(spec, engine.Options{
 			Net: osnet, Logger: log, Version: version, ConfigFile: f.file,
-			Notifier: notifier, Mailer: mailer, Hooks: hooks,
+			Notifier: notifier, Mailer: mailer, Hooks: hooks, PreciseTimer: true,
 		})
 		if err != nil {
 			return err

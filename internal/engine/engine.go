@@ -41,6 +41,10 @@ type Options struct {
 	ConfigFile string
 	// StopTimeout bounds a graceful stop (handover included).
 	StopTimeout time.Duration
+	// PreciseTimer drives the VRRP timers from a timerfd (tens of
+	// microseconds) instead of the Go runtime's timers (a millisecond).
+	// The daemon sets it; tests under testing/synctest must not.
+	PreciseTimer bool
 	// Notifier runs notify scripts and writes notify FIFOs; Mailer sends
 	// smtp_alert mail. Both optional; the caller runs (and drains) them.
 	Notifier *notify.Notifier
@@ -90,6 +94,14 @@ type Engine struct {
 	// linkWatchFailed is set when the link watcher ended with an error.
 	linkWatchFailed error
 	tr              *trackers
+	vipsDirty       bool
+	npending        int // instances waiting to start
+	// dl orders the instances by deadline; dirty lists those to re-place.
+	dl    deadlines
+	dirty []*instance
+	// deferred holds the actions fire postpones until every due advert
+	// has been sent; nil outside fire.
+	deferred *[]deferredAction
 }
 
 // instance is the runtime of one vrrp_instance.
@@ -120,6 +132,11 @@ type instance struct {
 	// release then waits until releaseAt (see handoverGrace).
 	handingOver bool
 	releaseAt   time.Time
+	// next, hidx, dirty and gone place the instance in the deadline heap.
+	next  time.Time
+	hidx  int
+	dirty bool
+	gone  bool
 }
 
 // handoverGrace is how long a master that handed over keeps its addresses
@@ -249,7 +266,7 @@ func (e *Engine) newInstance(is InstanceSpec) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: instance %s: %w", is.VRRP.Name, err)
 	}
-	in := &instance{spec: is, m: m, prio: int(cfg.Priority)}
+	in := &instance{spec: is, m: m, prio: int(cfg.Priority), hidx: -1}
 	return in, nil
 }
 
@@ -279,7 +296,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.removeStale()
 	for _, in := range e.insts {
 		e.resolveLinks(in)
-		in.pending = true
+		e.setPending(in, true)
+		e.mark(in)
 	}
 	wg.Add(1)
 	go func() {
@@ -309,8 +327,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer e.stopTrackers()
 	e.startWaiting(time.Now())
 
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	timer := e.newWakeTimer()
+	defer timer.Close()
 	var stopDeadline time.Time
 	done := ctx.Done()
 	for {
@@ -342,7 +360,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		case ev := <-e.events:
 			e.handle(ev, &wg, bg)
-		case <-timer.C:
+		case <-timer.C():
 			now := time.Now()
 			if due := e.backupDue(now); !due.IsZero() && e.inputFirst(due, &wg, bg) {
 				// Adverts were waiting: they went first. Masters' timers
@@ -356,6 +374,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		if len(e.retiring) > 0 || e.anyPending() {
 			e.startWaiting(time.Now())
 		}
+		e.reportVIPs()
 	}
 	// Whatever still holds addresses (a stop that timed out) lets go now.
 	for _, in := range e.all() {
@@ -705,11 +724,12 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 // the zero time when none has expired.
 func (e *Engine) backupDue(now time.Time) time.Time {
 	var due time.Time
-	for _, in := range e.all() {
-		if in.m.State() == vrrp.StateBackup {
-			if d := in.m.Deadline(); !d.IsZero() && !now.Before(d) && (due.IsZero() || d.Before(due)) {
-				due = d
-			}
+	for _, in := range e.due(now) {
+		if in.pending || in.m.State() != vrrp.StateBackup {
+			continue
+		}
+		if d := in.m.Deadline(); !d.IsZero() && !now.Before(d) && (due.IsZero() || d.Before(due)) {
+			due = d
 		}
 	}
 	return due
@@ -719,34 +739,44 @@ func (e *Engine) backupDue(now time.Time) time.Time {
 // expired timers of Backup instances (and of sync groups that hold one)
 // wait.
 func (e *Engine) fire(now time.Time, backups bool) {
-	all := e.all()
-	groups := map[*group]bool{}
-	due := func(in *instance) bool {
+	due := e.due(now)
+	timerDue := func(in *instance) bool {
 		d := in.m.Deadline()
-		return !d.IsZero() && !now.Before(d)
+		return !in.pending && !d.IsZero() && !now.Before(d)
 	}
-	for _, in := range all {
-		if in.group != nil {
-			if !groups[in.group] {
-				groups[in.group] = backups || in.m.State() != vrrp.StateBackup || !due(in)
-			} else if !backups && in.m.State() == vrrp.StateBackup && due(in) {
-				groups[in.group] = false
-			}
+	// Adverts of every due instance go out first; the rest (addresses,
+	// gratuitous ARP, logs, notifications) follows in each instance's
+	// order. When hundreds of backups expire together, the last one's
+	// advert then leaves microseconds, not a hundred milliseconds, after
+	// its timer.
+	var deferred []deferredAction
+	e.deferred = &deferred
+	groups := map[*group]bool{}
+	for _, in := range due {
+		if !timerDue(in) {
 			continue
 		}
-		if due(in) && (backups || in.m.State() != vrrp.StateBackup) {
+		if in.group != nil {
+			ok, seen := groups[in.group]
+			held := !backups && in.m.State() == vrrp.StateBackup
+			groups[in.group] = (!seen || ok) && !held
+			continue
+		}
+		if backups || in.m.State() != vrrp.StateBackup {
 			e.step(now, in, vrrp.Timeout{})
 		}
 	}
 	for g, ok := range groups {
-		if g.g == nil || !ok {
-			continue
-		}
-		if d := g.g.Deadline(); !d.IsZero() && !now.Before(d) {
+		if g.g != nil && ok {
 			e.stepGroup(now, g, -1, vrrp.Timeout{})
 		}
 	}
-	for _, in := range all {
+	e.deferred = nil
+	for _, d := range deferred {
+		e.execute(now, d.in, d.a)
+		e.mark(d.in)
+	}
+	for _, in := range due {
 		if !in.releaseAt.IsZero() && !now.Before(in.releaseAt) {
 			in.releaseAt = time.Time{}
 			e.release(in)
@@ -754,6 +784,7 @@ func (e *Engine) fire(now time.Time, backups bool) {
 		if in.garp != nil {
 			if n := in.garp.Next(); !n.IsZero() && !now.Before(n) {
 				e.announce(now, in.garp.Due(now))
+				e.mark(in)
 			}
 		}
 	}
@@ -764,25 +795,22 @@ func (e *Engine) fire(now time.Time, backups bool) {
 	}
 }
 
+// deferredAction is an action fire runs after the adverts.
+type deferredAction struct {
+	in *instance
+	a  vrrp.Action
+}
+
 func (e *Engine) nextDeadline() time.Time {
+	e.flush()
 	var next time.Time
-	min := func(t time.Time) {
-		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
-			next = t
-		}
-	}
-	for _, in := range e.all() {
-		if in.pending {
-			continue
-		}
-		min(in.m.Deadline())
-		min(in.releaseAt)
-		if in.garp != nil {
-			min(in.garp.Next())
-		}
+	if len(e.dl) > 0 {
+		next = e.dl[0].next
 	}
 	for _, p := range e.pacers {
-		min(p.Next())
+		if t := p.Next(); !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
 	}
 	return next
 }
@@ -797,6 +825,7 @@ func (e *Engine) step(now time.Time, in *instance, ev vrrp.Event) {
 	for _, a := range in.m.Step(now, ev) {
 		e.execute(now, in, a)
 	}
+	e.mark(in)
 }
 
 func (e *Engine) stepGroup(now time.Time, g *group, member int, ev vrrp.Event) {
@@ -814,9 +843,18 @@ func (e *Engine) stepGroup(now time.Time, g *group, member int, ev vrrp.Event) {
 		}
 		e.execute(now, g.ins[ma.Member], ma.Action)
 	}
+	for _, in := range g.ins {
+		e.mark(in)
+	}
 }
 
 func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
+	if e.deferred != nil {
+		if _, ok := a.(vrrp.SendAdvert); !ok {
+			*e.deferred = append(*e.deferred, deferredAction{in, a})
+			return
+		}
+	}
 	name := in.spec.VRRP.Name
 	switch a := a.(type) {
 	case vrrp.SendAdvert:
@@ -904,6 +942,7 @@ func (e *Engine) takeOver(now time.Time, in *instance) {
 		targets = append(targets, garp.Target{Addr: v.Addr(), Dev: v.Dev})
 	}
 	in.held = true
+	e.mark(in)
 	e.vipsChanged()
 	in.garp = garp.NewSchedule(in.spec.GARP, targets, now)
 	e.announce(now, in.garp.Due(now))
@@ -919,6 +958,7 @@ func (e *Engine) release(in *instance) {
 		}
 	}
 	in.held = false
+	e.mark(in)
 	e.vipsChanged()
 	if in.garp != nil {
 		targets := map[garp.Target]bool{}
@@ -936,12 +976,18 @@ func (e *Engine) release(in *instance) {
 	}
 }
 
-// vipsChanged reports the held virtual addresses to the hook.
-func (e *Engine) vipsChanged() {
+// vipsChanged notes that the held addresses changed; the loop reports them
+// to the hook once per turn (reportVIPs), not once per instance.
+func (e *Engine) vipsChanged() { e.vipsDirty = true }
+
+// reportVIPs gives the hook the set of virtual addresses this host holds.
+func (e *Engine) reportVIPs() {
 	h := e.opts.Hooks.VIPsChanged
-	if h == nil {
+	if !e.vipsDirty || h == nil {
+		e.vipsDirty = false
 		return
 	}
+	e.vipsDirty = false
 	held := map[netip.Addr]bool{}
 	for _, in := range e.all() {
 		if in.held {

@@ -148,7 +148,8 @@ func (e *Engine) apply(now time.Time, spec Spec) ([]string, error) {
 	// New instances start now, unless an old instance of the same VRID on
 	// the same socket is still handing over: they wait for it (startWaiting).
 	for _, in := range next.insts {
-		in.pending = true
+		e.setPending(in, true)
+		e.mark(in)
 	}
 	e.startWaiting(now)
 	sort.Strings(changes)
@@ -189,18 +190,25 @@ func (e *Engine) reap() {
 			e.release(in)
 		}
 		e.detach(in)
+		in.gone = true
+		e.mark(in)
 		return true
 	})
 }
 
 // anyPending reports whether an instance waits to start.
-func (e *Engine) anyPending() bool {
-	for _, in := range e.insts {
-		if in.pending {
-			return true
-		}
+func (e *Engine) anyPending() bool { return e.npending > 0 }
+
+// setPending marks an instance as waiting to start, or started.
+func (e *Engine) setPending(in *instance, p bool) {
+	switch {
+	case p && !in.pending:
+		e.npending++
+	case !p && in.pending:
+		e.npending--
 	}
-	return false
+	in.pending = p
+	e.mark(in)
 }
 
 // startWaiting attaches and starts the pending instances whose VRID is free.
@@ -232,7 +240,7 @@ func (e *Engine) startWaiting(now time.Time) {
 				continue
 			}
 		}
-		in.pending = false
+		e.setPending(in, false)
 		started = append(started, in)
 	}
 	if len(started) == 0 {
@@ -241,6 +249,7 @@ func (e *Engine) startWaiting(now time.Time) {
 	for _, in := range started {
 		e.attach(in, e.wg, e.bg)
 		e.prime(now, in)
+		e.mark(in)
 	}
 	groupsStarted := map[*group]bool{}
 	for _, in := range started {

@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"container/heap"
+	"time"
+)
+
+// deadlines is a min-heap of instances by their next deadline (the state
+// machine's timer, a handover grace, the gratuitous ARP schedule), so that
+// the loop finds the next timer and the due instances without scanning
+// every instance: with 1,000 instances at advert_int 0.1 the loop turns
+// some 20,000 times a second. An instance with no deadline sorts last.
+type deadlines []*instance
+
+func (h deadlines) Len() int { return len(h) }
+func (h deadlines) Less(i, j int) bool {
+	a, b := h[i].next, h[j].next
+	switch {
+	case a.IsZero():
+		return false
+	case b.IsZero():
+		return true
+	}
+	return a.Before(b)
+}
+func (h deadlines) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hidx, h[j].hidx = i, j
+}
+func (h *deadlines) Push(x any) {
+	in := x.(*instance)
+	in.hidx = len(*h)
+	*h = append(*h, in)
+}
+func (h *deadlines) Pop() any {
+	old := *h
+	in := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	in.hidx = -1
+	return in
+}
+
+// nextOf is an instance's earliest deadline, zero for none.
+func nextOf(in *instance) time.Time {
+	var next time.Time
+	min := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	if !in.pending {
+		min(in.m.Deadline())
+	}
+	min(in.releaseAt)
+	if in.garp != nil {
+		min(in.garp.Next())
+	}
+	return next
+}
+
+// mark notes that an instance's deadlines may have changed; flush updates
+// the heap before it is read.
+func (e *Engine) mark(in *instance) {
+	if !in.dirty {
+		in.dirty = true
+		e.dirty = append(e.dirty, in)
+	}
+}
+
+func (e *Engine) flush() {
+	for _, in := range e.dirty {
+		in.dirty = false
+		in.next = nextOf(in)
+		switch {
+		case in.gone:
+			if in.hidx >= 0 {
+				heap.Remove(&e.dl, in.hidx)
+			}
+		case in.hidx >= 0:
+			heap.Fix(&e.dl, in.hidx)
+		default:
+			heap.Push(&e.dl, in)
+		}
+	}
+	e.dirty = e.dirty[:0]
+}
+
+// due returns the instances whose next deadline is at or before now.
+func (e *Engine) due(now time.Time) []*instance {
+	e.flush()
+	var out []*instance
+	var walk func(i int)
+	walk = func(i int) {
+		if i >= len(e.dl) {
+			return
+		}
+		in := e.dl[i]
+		if in.next.IsZero() || now.Before(in.next) {
+			return // heap order: nothing below is due either
+		}
+		out = append(out, in)
+		walk(2*i + 1)
+		walk(2*i + 2)
+	}
+	walk(0)
+	return out
+}
