@@ -94,6 +94,7 @@ type Engine struct {
 	// linkWatchFailed is set when the link watcher ended with an error.
 	linkWatchFailed error
 	tr              *trackers
+	fx              *effects // slow side effects, off the loop (nil when not running)
 	vipsDirty       bool
 	npending        int // instances waiting to start
 	// dl orders the instances by deadline; dirty lists those to re-place.
@@ -282,6 +283,11 @@ func unspecified(v6 bool) netip.Addr {
 // when every goroutine it started has exited.
 func (e *Engine) Run(ctx context.Context) error {
 	e.started = time.Now()
+	e.fx = newEffects()
+	defer func() {
+		e.fx.close() // the last address removals happen before Run returns
+		e.fx = nil
+	}()
 	bg, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	e.wg, e.bg = &wg, bg
@@ -879,7 +885,10 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 			lvl = slog.LevelWarn
 		}
 		prio := int(in.m.Status().Priority)
-		e.log.Log(context.Background(), lvl, "transition", "instance", name, "from", a.From.String(), "to", a.To.String(), "priority", prio, "reason", a.Reason)
+		log := e.log
+		e.fx.add(func() {
+			log.Log(context.Background(), lvl, "transition", "instance", name, "from", a.From.String(), "to", a.To.String(), "priority", prio, "reason", a.Reason)
+		})
 		e.timeline.Add(status.Transition{At: now, Kind: "instance", Name: name, From: a.From.String(), To: a.To.String(), Reason: a.Reason, Priority: prio})
 		e.notifyInstance(in, a.To, prio)
 		if h := e.opts.Hooks.InstanceTransition; h != nil {
@@ -930,17 +939,22 @@ func (in *instance) allVIPs() []netif.VIP {
 }
 
 func (e *Engine) takeOver(now time.Time, in *instance) {
+	vips := in.allVIPs()
 	var targets []garp.Target
-	for _, v := range in.allVIPs() {
-		if v.Dev == "" {
-			v.Dev = in.spec.Interface
+	for k := range vips {
+		if vips[k].Dev == "" {
+			vips[k].Dev = in.spec.Interface
 		}
-		if err := e.opts.Net.AddVIP(v); err != nil {
-			e.log.Error("cannot add virtual address", "instance", in.spec.VRRP.Name, "addr", v.String(), "err", err)
-			continue
-		}
-		targets = append(targets, garp.Target{Addr: v.Addr(), Dev: v.Dev})
+		targets = append(targets, garp.Target{Addr: vips[k].Addr(), Dev: vips[k].Dev})
 	}
+	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
+	e.fx.add(func() {
+		for _, v := range vips {
+			if err := net.AddVIP(v); err != nil {
+				log.Error("cannot add virtual address", "instance", name, "addr", v.String(), "err", err)
+			}
+		}
+	})
 	in.held = true
 	e.mark(in)
 	e.vipsChanged()
@@ -949,14 +963,20 @@ func (e *Engine) takeOver(now time.Time, in *instance) {
 }
 
 func (e *Engine) release(in *instance) {
-	for _, v := range in.allVIPs() {
-		if v.Dev == "" {
-			v.Dev = in.spec.Interface
-		}
-		if err := e.opts.Net.DelVIP(v); err != nil {
-			e.log.Error("cannot remove virtual address", "instance", in.spec.VRRP.Name, "addr", v.String(), "err", err)
+	vips := in.allVIPs()
+	for k := range vips {
+		if vips[k].Dev == "" {
+			vips[k].Dev = in.spec.Interface
 		}
 	}
+	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
+	e.fx.add(func() {
+		for _, v := range vips {
+			if err := net.DelVIP(v); err != nil {
+				log.Error("cannot remove virtual address", "instance", name, "addr", v.String(), "err", err)
+			}
+		}
+	})
 	in.held = false
 	e.mark(in)
 	e.vipsChanged()
@@ -1023,21 +1043,24 @@ func (e *Engine) sendAnnouncements(dev string, sends []garp.Send) {
 	if !ok {
 		return
 	}
-	router := false
-	for i, s := range sends {
-		var err error
-		if s.Addr.Is4() {
-			err = e.opts.Net.SendARP(li.Index, li.MAC, s.Addr)
-		} else {
-			if i == 0 || !router {
-				router = e.opts.Net.IPv6Forwarding(dev)
+	net, log := e.opts.Net, e.log
+	e.fx.add(func() {
+		router, checked := false, false
+		for _, s := range sends {
+			var err error
+			if s.Addr.Is4() {
+				err = net.SendARP(li.Index, li.MAC, s.Addr)
+			} else {
+				if !checked {
+					router, checked = net.IPv6Forwarding(dev), true
+				}
+				err = net.SendNA(li.Index, li.MAC, s.Addr, router)
 			}
-			err = e.opts.Net.SendNA(li.Index, li.MAC, s.Addr, router)
+			if err != nil {
+				log.Warn("gratuitous announcement failed", "dev", dev, "addr", s.Addr, "err", err)
+			}
 		}
-		if err != nil {
-			e.log.Warn("gratuitous announcement failed", "dev", dev, "addr", s.Addr, "err", err)
-		}
-	}
+	})
 }
 
 // do runs f in the loop and waits for it.
