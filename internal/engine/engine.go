@@ -145,11 +145,12 @@ type instance struct {
 // advert before it adds the addresses and sends its gratuitous ARP
 // (keepalived's order, kept toward every peer); without a grace the old
 // master's release can reach a client before the new master's ARP does, and
-// a connection attempt in that sub-millisecond window is lost. A tenth of
-// the advert interval, between 10 and 100 ms, is far longer than that race
-// and far shorter than anything a peer would notice.
+// a connection attempt in that sub-millisecond window is lost. Half the
+// advert interval, between 2 and 100 ms: far longer than that race, and
+// short enough that the two never hold the VIP together for more than one
+// advert interval.
 func handoverGrace(advertInt time.Duration) time.Duration {
-	return min(max(advertInt/10, 10*time.Millisecond), 100*time.Millisecond)
+	return min(max(advertInt/2, 2*time.Millisecond), 100*time.Millisecond)
 }
 
 type group struct {
