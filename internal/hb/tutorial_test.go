@@ -2,7 +2,6 @@ package hb_test
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -287,11 +286,11 @@ func waitStatus(t *testing.T, v *hblab.Vigil, ok func(hb.Status) bool) hb.Status
 }
 
 // TestTutorialRealTimings runs one case at the tutorial's own values
-// (keepalive 2, deadtime 30; ~50 s): a power-off takeover. It runs only
-// with VIGIL_HB_SLOW=1.
+// (keepalive 2, deadtime 30; about 45 s): a power-off takeover. -short
+// skips it.
 func TestTutorialRealTimings(t *testing.T) {
-	if os.Getenv("VIGIL_HB_SLOW") == "" {
-		t.Skip("set VIGIL_HB_SLOW=1 to run the tutorial's real timings (about 50 s)")
+	if testing.Short() {
+		t.Skip("-short: the tutorial's real timings take about 45 s")
 	}
 	tu := newTutorial(t, [4]string{"2", "30", "10", "30"})
 	tu.n1.Start()
