@@ -593,19 +593,8 @@ func (s *stmt) rest() (string, diag.Pos) {
 // together with the program), the second and third words are the user and
 // group to run it as.
 func (p *parser) command(s *stmt) Command {
-	raw, pos := s.rest()
-	words, err := splitCommand(raw)
-	if err != nil {
-		p.errf(pos, "%s: %v", s.kw.text, err)
-		return Command{}
-	}
-	if len(words) == 0 {
-		p.errf(s.kw.pos, "%s needs a program", s.kw.text)
-		return Command{}
-	}
-	args, err := splitCommand(words[0])
-	if err != nil || len(args) == 0 {
-		p.errf(pos, "%s: empty program", s.kw.text)
+	words, args, pos, ok := p.splitProgram(s)
+	if !ok {
 		return Command{}
 	}
 	c := Command{Pos: pos, Args: args}
@@ -625,6 +614,31 @@ func (p *parser) command(s *stmt) Command {
 	return c
 }
 
+// splitProgram splits a script line as keepalived does: the line into
+// words, then its first word again into the program and its parameters.
+func (p *parser) splitProgram(s *stmt) (words, args []string, pos diag.Pos, ok bool) {
+	raw, pos := s.rest()
+	words, err := splitCommand(raw)
+	if err != nil {
+		p.errf(pos, "%s: %v", s.kw.text, err)
+		return nil, nil, pos, false
+	}
+	if len(words) == 0 {
+		p.errf(s.kw.pos, "%s needs a program", s.kw.text)
+		return nil, nil, pos, false
+	}
+	args, err = splitCommand(words[0])
+	switch {
+	case err != nil:
+		p.errf(pos, "%s: %v", s.kw.text, err)
+		return nil, nil, pos, false
+	case len(args) == 0:
+		p.errf(pos, "%s: empty program", s.kw.text)
+		return nil, nil, pos, false
+	}
+	return words, args, pos, true
+}
+
 // looksLikeParam reports whether a word in the user position of a notify
 // command is more likely a parameter the author meant for the script.
 func looksLikeParam(w string) bool {
@@ -639,19 +653,8 @@ func looksLikeParam(w string) bool {
 // (keepalived set_script_params_array()): only the first word counts, and
 // it is split again into the program and its parameters.
 func (p *parser) program(s *stmt) Command {
-	raw, pos := s.rest()
-	words, err := splitCommand(raw)
-	if err != nil {
-		p.errf(pos, "%s: %v", s.kw.text, err)
-		return Command{}
-	}
-	if len(words) == 0 {
-		p.errf(s.kw.pos, "%s needs a program", s.kw.text)
-		return Command{}
-	}
-	args, err := splitCommand(words[0])
-	if err != nil || len(args) == 0 {
-		p.errf(pos, "%s: empty program", s.kw.text)
+	words, args, pos, ok := p.splitProgram(s)
+	if !ok {
 		return Command{}
 	}
 	if len(words) > 1 {
