@@ -61,21 +61,7 @@ func (h *Host) IsolatedCommand(ctx context.Context, iso Isolation, name string, 
 // StartIsolated starts a long-running command as IsolatedCommand does. The
 // lab kills it at Close if it still runs.
 func (h *Host) StartIsolated(iso Isolation, name string, args ...string) (*Proc, error) {
-	cmd := h.IsolatedCommand(context.Background(), iso, name, args...)
-	p := &Proc{Cmd: cmd, Host: h, done: make(chan struct{})}
-	cmd.Stdout = (*procWriter)(p)
-	cmd.Stderr = (*procWriter)(p)
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("lab: %s: start %s: %w", h.name, name, err)
-	}
-	h.lab.mu.Lock()
-	h.lab.procs = append(h.lab.procs, p)
-	h.lab.mu.Unlock()
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
+	return h.start(h.IsolatedCommand(context.Background(), iso, name, args...), name)
 }
 
 // RunIsolated runs a short command as IsolatedCommand does and returns its

@@ -290,7 +290,11 @@ type Proc struct {
 // Start starts a long-running command inside the host. The lab kills it at
 // Close if it is still running.
 func (h *Host) Start(name string, args ...string) (*Proc, error) {
-	cmd := h.Command(context.Background(), name, args...)
+	return h.start(h.Command(context.Background(), name, args...), name)
+}
+
+// start starts cmd, tracks it for Close and reaps it.
+func (h *Host) start(cmd *exec.Cmd, name string) (*Proc, error) {
 	p := &Proc{Cmd: cmd, Host: h, done: make(chan struct{})}
 	cmd.Stdout = (*procWriter)(p)
 	cmd.Stderr = (*procWriter)(p)
