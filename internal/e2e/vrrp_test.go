@@ -449,3 +449,48 @@ func countReason(v any, reason string) float64 {
 	}
 	return sum
 }
+
+// TestVirtualRoutesFollowTheMaster: virtual_routes and virtual_rules are
+// installed on the MASTER with its VIP and removed when it stops being
+// MASTER (keepalived's vrrp_instance routes).
+func TestVirtualRoutesFollowTheMaster(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "vroute", 2)
+	a, b := fast("MASTER", 100), fast("BACKUP", 99)
+	for _, in := range []*e2e.Instance{&a, &b} {
+		in.Extra = append(in.Extra,
+			"virtual_routes {", "  10.77.0.0/16 via 192.168.1.1 dev eth0 table 100", "  blackhole 10.78.0.0/16", "}",
+			"virtual_rules {", "  from 192.168.1.100/32 table 100 priority 1000", "}")
+	}
+	r1 := e.start(e2e.Vigil, 0, conf(a))
+	e.waitState(r1, "VI_1", "MASTER", 10*time.Second)
+	r2 := e.start(e2e.Vigil, 1, conf(b))
+	e.waitState(r2, "VI_1", "BACKUP", 10*time.Second)
+	has := func(i int, want bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			routes, _ := e.node(i).Run("ip", "route", "show", "table", "all")
+			rules, _ := e.node(i).Run("ip", "rule", "show")
+			got := strings.Contains(routes, "10.77.0.0/16 via 192.168.1.1 dev eth0 table 100 proto keepalived") &&
+				strings.Contains(routes, "blackhole 10.78.0.0/16 proto keepalived") &&
+				strings.Contains(rules, "from 192.168.1.100 lookup 100")
+			none := !strings.Contains(routes, "10.77.0.0") && !strings.Contains(routes, "10.78.0.0") && !strings.Contains(rules, "lookup 100")
+			if (want && got) || (!want && none) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d: want routes=%v\nroutes:\n%s\nrules:\n%s", i, want, routes, rules)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	has(0, true)
+	has(1, false)
+	if _, err := r1.Term(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(r2, "VI_1", "MASTER", 10*time.Second)
+	has(1, true)
+	has(0, false)
+}

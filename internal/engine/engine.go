@@ -949,10 +949,21 @@ func (e *Engine) takeOver(now time.Time, in *instance) {
 		targets = append(targets, garp.Target{Addr: vips[k].Addr(), Dev: vips[k].Dev})
 	}
 	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
+	routes, rules := in.spec.Routes, in.spec.Rules
 	e.fx.add(func() {
 		for _, v := range vips {
 			if err := net.AddVIP(v); err != nil {
 				log.Error("cannot add virtual address", "instance", name, "addr", v.String(), "err", err)
+			}
+		}
+		for _, r := range routes {
+			if err := net.AddRoute(r); err != nil {
+				log.Error("cannot add virtual route", "instance", name, "route", r.String(), "err", err)
+			}
+		}
+		for _, r := range rules {
+			if err := net.AddRule(r); err != nil {
+				log.Error("cannot add virtual rule", "instance", name, "rule", r.String(), "err", err)
 			}
 		}
 	})
@@ -971,7 +982,18 @@ func (e *Engine) release(in *instance) {
 		}
 	}
 	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
+	routes, rules := in.spec.Routes, in.spec.Rules
 	e.fx.add(func() {
+		for i := len(rules) - 1; i >= 0; i-- {
+			if err := net.DelRule(rules[i]); err != nil {
+				log.Error("cannot remove virtual rule", "instance", name, "rule", rules[i].String(), "err", err)
+			}
+		}
+		for i := len(routes) - 1; i >= 0; i-- {
+			if err := net.DelRoute(routes[i]); err != nil {
+				log.Error("cannot remove virtual route", "instance", name, "route", routes[i].String(), "err", err)
+			}
+		}
 		for _, v := range vips {
 			if err := net.DelVIP(v); err != nil {
 				log.Error("cannot remove virtual address", "instance", name, "addr", v.String(), "err", err)

@@ -111,6 +111,25 @@ func (h *fakeHost) DelVIP(v netif.VIP) error {
 	return nil
 }
 
+func (h *fakeHost) AddRoute(r netif.Route) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.history = append(h.history, "+route "+r.String())
+	h.at = append(h.at, time.Now())
+	return nil
+}
+
+func (h *fakeHost) DelRoute(r netif.Route) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.history = append(h.history, "-route "+r.String())
+	h.at = append(h.at, time.Now())
+	return nil
+}
+
+func (h *fakeHost) AddRule(r netif.Rule) error { return nil }
+func (h *fakeHost) DelRule(r netif.Rule) error { return nil }
+
 func (h *fakeHost) RemoveStale(vips []netif.VIP) ([]netif.Addr, error) {
 	var out []netif.Addr
 	for _, v := range vips {

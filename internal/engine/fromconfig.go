@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"strconv"
+	"strings"
 
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/diag"
@@ -272,6 +275,20 @@ func instanceSpec(g config.Global, in config.VRRPInstance) (InstanceSpec, error)
 			vc.VIPs = append(vc.VIPs, v.Addr())
 		}
 	}
+	for _, r := range in.VirtualRoutes {
+		nr, err := routeOf(r, in.Interface)
+		if err != nil {
+			return InstanceSpec{}, err
+		}
+		spec.Routes = append(spec.Routes, nr)
+	}
+	for _, r := range in.VirtualRules {
+		nr, err := ruleOf(r)
+		if err != nil {
+			return InstanceSpec{}, err
+		}
+		spec.Rules = append(spec.Rules, nr)
+	}
 	for _, a := range in.ExcludedIPs {
 		v, err := vipOf(a, in.Interface)
 		if err != nil {
@@ -339,4 +356,74 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	host := uint32(1)<<(32-p.Bits()) - 1
 	n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
 	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+// routeOf converts a virtual_routes line. Options vigil does not program
+// (mtu, nexthop, realms, ...) are refused rather than silently dropped.
+func routeOf(r config.Route, defDev string) (netif.Route, error) {
+	if len(r.Options) > 0 {
+		return netif.Route{}, fmt.Errorf("%s: virtual route %s: options %v are not supported by vigil", r.Pos, r.Dst, r.Options)
+	}
+	if !netif.RouteTypeValid(r.Type) {
+		return netif.Route{}, fmt.Errorf("%s: virtual route type %q is not supported by vigil", r.Pos, r.Type)
+	}
+	if r.From.IsValid() {
+		return netif.Route{}, fmt.Errorf("%s: virtual route %s: source-specific routes (from) are not supported by vigil", r.Pos, r.Dst)
+	}
+	table, err := routeTable(r.Table)
+	if err != nil {
+		return netif.Route{}, fmt.Errorf("%s: %w", r.Pos, err)
+	}
+	nr := netif.Route{Dst: r.Dst, Gw: r.Via, Dev: r.Dev, Src: r.Src, Table: table, Metric: int(r.Metric), Type: r.Type, OnLink: r.OnLink}
+	if r.Scope != "" {
+		sc, err := netif.ParseScope(r.Scope)
+		if err != nil {
+			return netif.Route{}, fmt.Errorf("%s: %w", r.Pos, err)
+		}
+		nr.Scope = sc
+	}
+	if nr.Dev == "" && nr.Type == "" && !nr.Gw.IsValid() {
+		nr.Dev = defDev // "ip route add 10.0.0.0/8" needs a device or a gateway
+	}
+	return nr, nil
+}
+
+// ruleOf converts a virtual_rules line.
+func ruleOf(r config.Rule) (netif.Rule, error) {
+	if len(r.Options) > 0 {
+		return netif.Rule{}, fmt.Errorf("%s: virtual rule: options %v are not supported by vigil", r.Pos, r.Options)
+	}
+	table, err := routeTable(r.Table)
+	if err != nil {
+		return netif.Rule{}, fmt.Errorf("%s: %w", r.Pos, err)
+	}
+	return netif.Rule{From: r.From, To: r.To, Table: table, Preference: int(r.Preference), IPv6: r.Family == config.Inet6}, nil
+}
+
+// routeTable resolves a table name or number: main, local, default, a
+// number, or a name from /etc/iproute2/rt_tables.
+func routeTable(name string) (int, error) {
+	switch name {
+	case "", "main":
+		return 254, nil
+	case "local":
+		return 255, nil
+	case "default":
+		return 253, nil
+	}
+	if n, err := strconv.Atoi(name); err == nil && n >= 0 {
+		return n, nil
+	}
+	b, err := os.ReadFile("/etc/iproute2/rt_tables")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 2 && !strings.HasPrefix(f[0], "#") && f[1] == name {
+				if n, err := strconv.Atoi(f[0]); err == nil {
+					return n, nil
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("routing table %q is not a number and not in /etc/iproute2/rt_tables", name)
 }

@@ -24,6 +24,11 @@ type Net interface {
 	PrimaryAddr(dev string, v6 bool) (netip.Addr, error)
 	AddVIP(v netif.VIP) error
 	DelVIP(v netif.VIP) error
+	// Routes and rules (virtual_routes, virtual_rules) follow the VIPs.
+	AddRoute(r netif.Route) error
+	DelRoute(r netif.Route) error
+	AddRule(r netif.Rule) error
+	DelRule(r netif.Rule) error
 	// RemoveStale removes configured VIPs (and marked addresses) that a
 	// killed earlier run left on the interfaces the configuration names.
 	RemoveStale(vips []netif.VIP) ([]netif.Addr, error)
@@ -78,8 +83,12 @@ func (n *OSNet) Link(name string) (netif.LinkInfo, error)  { return n.h.Link(nam
 func (n *OSNet) PrimaryAddr(dev string, v6 bool) (netip.Addr, error) {
 	return n.h.PrimaryAddr(dev, v6)
 }
-func (n *OSNet) AddVIP(v netif.VIP) error { return n.h.AddVIP(v) }
-func (n *OSNet) DelVIP(v netif.VIP) error { return n.h.DelVIP(v) }
+func (n *OSNet) AddVIP(v netif.VIP) error     { return n.h.AddVIP(v) }
+func (n *OSNet) DelVIP(v netif.VIP) error     { return n.h.DelVIP(v) }
+func (n *OSNet) AddRoute(r netif.Route) error { return n.h.AddRoute(r) }
+func (n *OSNet) DelRoute(r netif.Route) error { return n.h.DelRoute(r) }
+func (n *OSNet) AddRule(r netif.Rule) error   { return n.h.AddRule(r) }
+func (n *OSNet) DelRule(r netif.Rule) error   { return n.h.DelRule(r) }
 func (n *OSNet) RemoveStale(vips []netif.VIP) ([]netif.Addr, error) {
 	return n.h.RemoveStale(vips)
 }

@@ -58,8 +58,10 @@ type InstanceSpec struct {
 	IPv6      bool
 	// Group is vrrp_mcast_group4/6; zero means the default group.
 	Group        netip.Addr
-	VIPs         []netif.VIP // virtual_ipaddress (advertised)
-	ExcludedVIPs []netif.VIP // virtual_ipaddress_excluded (not advertised)
+	VIPs         []netif.VIP   // virtual_ipaddress (advertised)
+	ExcludedVIPs []netif.VIP   // virtual_ipaddress_excluded (not advertised)
+	Routes       []netif.Route // virtual_routes, installed while MASTER
+	Rules        []netif.Rule  // virtual_rules, installed while MASTER
 	// Trackers are the instance's track_interface, track_script,
 	// track_file and track_process entries (its sync group's included) with
 	// their effective weights; internal/track does keepalived's arithmetic.
