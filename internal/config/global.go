@@ -29,6 +29,10 @@ const (
 	whyUmask     = "vigil does not change its umask"
 	whyPerInst   = "vigil has no per-instance debug level or buffer size"
 	whySchedFlag = "IPVS scheduler flag"
+	whyVMAC      = "vigil creates no VMAC interfaces: clients follow the VIP through gratuitous ARP"
+	whyStrict    = "vigil does not enforce VRRP strict mode: it installs no firewall rules and accepts traffic to the VIPs"
+	whyExtraIf   = "vigil sends gratuitous ARP only on the VIPs' interfaces"
+	whyTracking  = "not implemented in vigil"
 	whyPE        = "IPVS persistence engines"
 )
 
@@ -138,7 +142,7 @@ var globalBlock = newBlock("global_defs",
 	optBool("vrrp_min_garp", func(g *Global) *bool { return &g.VRRPMinGARP }),
 	k("vrrp_garp_extra_if", 1, 2, func(p *parser, s *stmt, g *Global) {
 		g.VRRPGARPExtraIf, g.VRRPGARPExtraIfAll = p.garpExtraIf(s)
-	}),
+	}).unsup(whyExtraIf),
 	k("vrrp_vmac_garp_intvl", 1, 2, func(p *parser, s *stmt, g *Global) {
 		g.VRRPGARPExtraIf, g.VRRPGARPExtraIfAll = p.garpExtraIf(s)
 	}).deprecate("vrrp_garp_extra_if"),
@@ -152,20 +156,20 @@ var globalBlock = newBlock("global_defs",
 		if len(s.args) > 0 {
 			g.NFTables = s.args[0].text
 		}
-	}),
+	}).unsup(whyStrict),
 	k("nftables_priority", 1, 1, func(p *parser, s *stmt, g *Global) {
 		if v, ok := p.intArg(s.args[0], "nftables_priority", -2147483648, 2147483647); ok {
 			g.NFTablesPriority = int(v)
 		}
-	}),
-	flagKw("nftables_ifindex", func(g *Global) *bool { return &g.NFTablesIfindex }),
+	}).unsup(whyStrict),
+	flagKw("nftables_ifindex", func(g *Global) *bool { return &g.NFTablesIfindex }).unsup(whyStrict),
 	gOther("nftables_ipvs", whyIPVS),
 	gOther("nftables_ipvs_priority", whyIPVS),
 	gOther("nftables_ipvs_start_fwmark", whyIPVS),
-	flagKw("nftables_counters", func(g *Global) *bool { return &g.NFTablesCounters }),
+	flagKw("nftables_counters", func(g *Global) *bool { return &g.NFTablesCounters }).unsup(whyStrict),
 	flagKw("vrrp_check_unicast_src", func(g *Global) *bool { return &g.VRRPCheckUnicastSrc }),
 	flagKw("vrrp_skip_check_adv_addr", func(g *Global) *bool { return &g.VRRPSkipCheckAdvAddr }),
-	flagKw("vrrp_strict", func(g *Global) *bool { return &g.VRRPStrict }),
+	flagKw("vrrp_strict", func(g *Global) *bool { return &g.VRRPStrict }).unsup(whyStrict),
 	gOther("vrrp_priority", whyProcess),
 	gOther("vrrp_no_swap", whyProcess),
 	gOther("vrrp_rt_priority", whyProcess),
@@ -229,8 +233,8 @@ var globalBlock = newBlock("global_defs",
 		}
 	}),
 	flagKw("log_unknown_vrids", func(g *Global) *bool { return &g.LogUnknownVRIDs }),
-	str("vmac_prefix", func(g *Global) *string { return &g.VMACPrefix }),
-	str("vmac_addr_prefix", func(g *Global) *string { return &g.VMACAddrPrefix }),
+	str("vmac_prefix", func(g *Global) *string { return &g.VMACPrefix }).unsup(whyVMAC),
+	str("vmac_addr_prefix", func(g *Global) *string { return &g.VMACAddrPrefix }).unsup(whyVMAC),
 	gOther("umask", whyUmask),
 	k("random_seed", 1, 1, func(p *parser, s *stmt, g *Global) {
 		if v, ok := p.uintArg(s.args[0], "random_seed", 0, 4294967295); ok {

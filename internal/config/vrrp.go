@@ -109,7 +109,7 @@ var rootBlock = newBlock(rootName,
 			p.errf(s.kw.pos, "garp_group sets neither garp_interval nor gna_interval")
 		}
 		c.GARPGroups = append(c.GARPGroups, g)
-	}).opens(garpGroupBlock).multiple(),
+	}).opens(garpGroupBlock).multiple().unsup(whyTracking),
 	k("linkbeat_interfaces", 0, 0, func(p *parser, s *stmt, c *Config) {
 		p.values(s, func(e *stmt) {
 			li := LinkbeatInterface{Pos: e.kw.pos, Name: e.kw.text}
@@ -180,7 +180,7 @@ var rootBlock = newBlock(rootName,
 			}
 			c.InterfaceDelays = append(c.InterfaceDelays, d)
 		})
-	}).valueBlock().multiple(),
+	}).valueBlock().multiple().unsup(whyTracking),
 	k("track_file", 1, 1, trackFileRoot).opens(trackFileBlock).multiple(),
 	k("vrrp_track_file", 1, 1, trackFileRoot).opens(trackFileBlock).multiple().deprecate("track_file"),
 	k("bfd_instance", 1, 1, func(p *parser, s *stmt, c *Config) {
@@ -510,9 +510,9 @@ var instanceBlock = newBlock("vrrp_instance",
 				vi.VMACName = a.text
 			}
 		}
-	}),
-	flagKw("use_vmac_addr", func(vi *VRRPInstance) *bool { return &vi.UseVMACAddr }),
-	flagKw("vmac_xmit_base", func(vi *VRRPInstance) *bool { return &vi.VMACXmitBase }),
+	}).unsup(whyVMAC),
+	flagKw("use_vmac_addr", func(vi *VRRPInstance) *bool { return &vi.UseVMACAddr }).unsup(whyVMAC),
+	flagKw("vmac_xmit_base", func(vi *VRRPInstance) *bool { return &vi.VMACXmitBase }).unsup(whyVMAC),
 	k("use_ipvlan", 0, 3, func(p *parser, s *stmt, vi *VRRPInstance) { vi.UseIPVLAN = true }).unsup(whyIPVLAN),
 	k("unicast_peer", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
 		p.curInst().unicastKw = true
@@ -524,7 +524,7 @@ var instanceBlock = newBlock("vrrp_instance",
 	k("unicast_fault_no_peer", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
 		p.curInst().unicastKw = true
 		vi.UnicastFaultNoPeer = true
-	}),
+	}).unsup(whyTracking),
 	k("check_unicast_src", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
 		p.curInst().unicastKw = true
 		vi.CheckUnicastSrc = true
@@ -606,7 +606,7 @@ var instanceBlock = newBlock("vrrp_instance",
 		}
 		vi.McastGroup = a
 	}),
-	flagKw("track_src_ip", func(vi *VRRPInstance) *bool { return &vi.TrackSourceIP }),
+	flagKw("track_src_ip", func(vi *VRRPInstance) *bool { return &vi.TrackSourceIP }).unsup(whyTracking),
 	count("virtual_router_id", 1, 255, func(vi *VRRPInstance) *int { return &vi.VRID }),
 	k("unicast_ttl", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
 		if v, ok := p.uintArg(s.args[0], "unicast_ttl", 0, 255); ok {
@@ -681,7 +681,7 @@ var instanceBlock = newBlock("vrrp_instance",
 		})
 	}).valueBlock().multiple(),
 	k("accept", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) { p.curInst().accept = True }),
-	k("no_accept", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) { p.curInst().accept = False }),
+	k("no_accept", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) { p.curInst().accept = False }).unsup(whyStrict),
 	k("skip_check_adv_addr", 0, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
 		if v, ok := p.boolArg(s); ok {
 			p.curInst().skipCheck = triOf(v)
@@ -691,7 +691,7 @@ var instanceBlock = newBlock("vrrp_instance",
 		if v, ok := p.boolArg(s); ok {
 			p.curInst().strict = triOf(v)
 		}
-	}),
+	}).unsup(whyStrict),
 	k("preempt", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) { vi.Nopreempt = false }),
 	flagKw("nopreempt", func(vi *VRRPInstance) *bool { return &vi.Nopreempt }),
 	timer("preempt_delay", 0, 1000*time.Second, func(vi *VRRPInstance) *time.Duration { return &vi.PreemptDelay }),
@@ -734,7 +734,7 @@ var instanceBlock = newBlock("vrrp_instance",
 	count("down_timer_adverts", 1, 100, func(vi *VRRPInstance) *int { return &vi.DownTimerAdverts }),
 	k("garp_extra_if", 1, 2, func(p *parser, s *stmt, vi *VRRPInstance) {
 		vi.GARPExtraIf, vi.GARPExtraIfAll = p.garpExtraIf(s)
-	}),
+	}).unsup(whyExtraIf),
 	k("vmac_garp_intvl", 1, 2, func(p *parser, s *stmt, vi *VRRPInstance) {
 		vi.GARPExtraIf, vi.GARPExtraIfAll = p.garpExtraIf(s)
 	}).deprecate("garp_extra_if"),

@@ -96,7 +96,8 @@ type Engine struct {
 	tr              *trackers
 	fx              *effects // slow side effects, off the loop (nil when not running)
 	vipsDirty       bool
-	npending        int // instances waiting to start
+	npending        int       // instances waiting to start
+	startAt         time.Time // vrrp_startup_delay: no instance starts before
 	// dl orders the instances by deadline; dirty lists those to re-place.
 	dl    deadlines
 	dirty []*instance
@@ -301,6 +302,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	}()
 
 	e.removeStale()
+	if d := e.spec.StartupDelay; d > 0 {
+		e.startAt = e.started.Add(d)
+		e.log.Info("vrrp_startup_delay: instances start later", "delay", d)
+	}
+	e.promoteSecondaries()
 	for _, in := range e.insts {
 		e.resolveLinks(in)
 		e.setPending(in, true)
@@ -410,6 +416,19 @@ func (e *Engine) allStopped() bool {
 		}
 	}
 	return true
+}
+
+// promoteSecondaries sets net.ipv4.conf.IF.promote_secondaries for the
+// instances that ask for it (keepalived does the same at start).
+func (e *Engine) promoteSecondaries() {
+	for _, in := range e.insts {
+		if !in.spec.PromoteSecondaries {
+			continue
+		}
+		if err := e.opts.Net.Sysctl("net/ipv4/conf/"+in.spec.Interface+"/promote_secondaries", "1"); err != nil {
+			e.log.Warn("promote_secondaries", "interface", in.spec.Interface, "err", err)
+		}
+	}
 }
 
 // removeStale removes the configured VIPs a killed earlier run left behind.
@@ -813,6 +832,9 @@ func (e *Engine) nextDeadline() time.Time {
 	var next time.Time
 	if len(e.dl) > 0 {
 		next = e.dl[0].next
+	}
+	if e.npending > 0 && !e.startAt.IsZero() && time.Now().Before(e.startAt) && (next.IsZero() || e.startAt.Before(next)) {
+		next = e.startAt
 	}
 	for _, p := range e.pacers {
 		if t := p.Next(); !t.IsZero() && (next.IsZero() || t.Before(next)) {

@@ -429,3 +429,37 @@ func TestReloadChangedInstanceHandsOverWithoutGap(t *testing.T) {
 		}
 	})
 }
+
+// TestStartupDelayAndPromoteSecondaries: vrrp_startup_delay holds every
+// instance in INIT for the delay; promote_secondaries sets the sysctl.
+func TestStartupDelayAndPromoteSecondaries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		s := tutorialInstance(vrrp.StateMaster, 100)
+		s.PromoteSecondaries = true
+		h := newFakeHost(lan, "a", map[string]string{"eth0": "192.168.1.105/24"})
+		e, err := New(Spec{Instances: []InstanceSpec{s}, StartupDelay: 3 * time.Second}, Options{Net: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- e.Run(ctx) }()
+		n := &node{host: h, eng: e, cancel: cancel, done: done}
+		t.Cleanup(func() { n.cancel(); n.wait() })
+		time.Sleep(2900 * time.Millisecond)
+		if got := n.state(t, "VI_1"); got != "INIT" {
+			t.Fatalf("instance is %s within vrrp_startup_delay, want INIT", got)
+		}
+		time.Sleep(200 * time.Millisecond)
+		if got := n.state(t, "VI_1"); got != "BACKUP" {
+			t.Fatalf("instance is %s after vrrp_startup_delay, want BACKUP", got)
+		}
+		h.mu.Lock()
+		v := h.sysctls["net/ipv4/conf/eth0/promote_secondaries"]
+		h.mu.Unlock()
+		if v != "1" {
+			t.Fatalf("promote_secondaries sysctl = %q, want 1", v)
+		}
+	})
+}

@@ -31,13 +31,14 @@ type announce struct {
 
 // fakeHost is one node's Net on a fakeLAN: interfaces, addresses, links.
 type fakeHost struct {
-	name  string
-	lan   *fakeLAN
-	mu    sync.Mutex
-	links map[string]netif.LinkInfo
-	addrs map[string][]netip.Prefix // by interface: primary first
-	vips  map[netip.Prefix]string   // VIP -> interface
-	watch []chan netif.LinkEvent
+	name    string
+	lan     *fakeLAN
+	mu      sync.Mutex
+	links   map[string]netif.LinkInfo
+	addrs   map[string][]netip.Prefix // by interface: primary first
+	vips    map[netip.Prefix]string   // VIP -> interface
+	watch   []chan netif.LinkEvent
+	sysctls map[string]string
 	// history records VIP adds and deletes in order; at their times.
 	history []string
 	at      []time.Time
@@ -204,6 +205,16 @@ func (h *fakeHost) SendNA(ifindex int, mac net.HardwareAddr, vip netip.Addr, rou
 }
 
 func (h *fakeHost) IPv6Forwarding(string) bool { return false }
+
+func (h *fakeHost) Sysctl(key, value string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sysctls == nil {
+		h.sysctls = map[string]string{}
+	}
+	h.sysctls[key] = value
+	return nil
+}
 
 // holds reports whether the host has the VIP.
 func (h *fakeHost) holds(p string) bool {

@@ -31,7 +31,7 @@ import (
 func FromConfig(c *config.Config) (Spec, diag.Diagnostics) {
 	var ds diag.Diagnostics
 	g := c.Global
-	spec := Spec{RouterID: g.RouterID, GARPInterval: g.VRRPGARPInterval, GNAInterval: g.VRRPGNAInterval}
+	spec := Spec{RouterID: g.RouterID, GARPInterval: g.VRRPGARPInterval, GNAInterval: g.VRRPGNAInterval, StartupDelay: g.VRRPStartupDelay}
 	sp := newScriptPreparer(g, &ds)
 
 	scripts := map[string]bool{}
@@ -242,10 +242,11 @@ func instanceSpec(g config.Global, in config.VRRPInstance) (InstanceSpec, error)
 		vc.Peers = append(vc.Peers, vrrp.Peer{Addr: p.Addr, MinTTL: p.MinTTL, MaxTTL: p.MaxTTL})
 	}
 	spec := InstanceSpec{
-		Interface:        in.Interface,
-		IPv6:             v6,
-		Group:            in.McastGroup,
-		DontTrackPrimary: in.DontTrackPrimary,
+		Interface:          in.Interface,
+		IPv6:               v6,
+		Group:              in.McastGroup,
+		DontTrackPrimary:   in.DontTrackPrimary,
+		PromoteSecondaries: in.PromoteSecondaries,
 		GARP: garp.Config{
 			Repeat:          in.GARPMasterRepeat,
 			Delay:           in.GARPMasterDelay,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 
 	"github.com/vigil-ha/vigil/internal/garp"
 	"github.com/vigil-ha/vigil/internal/netif"
@@ -40,6 +42,8 @@ type Net interface {
 	// IPv6Forwarding tells whether an interface forwards IPv6 (the NA's
 	// router flag, as keepalived sets it).
 	IPv6Forwarding(dev string) bool
+	// Sysctl writes key (below /proc/sys, with slashes) in the namespace.
+	Sysctl(key, value string) error
 }
 
 // Conn is a VRRP socket.
@@ -101,6 +105,10 @@ func (n *OSNet) SendARP(ifindex int, mac net.HardwareAddr, vip netip.Addr) error
 func (n *OSNet) SendNA(ifindex int, mac net.HardwareAddr, vip netip.Addr, router bool) error {
 	return n.g.SendNA(ifindex, mac, vip, router)
 }
+func (n *OSNet) Sysctl(key, value string) error {
+	return os.WriteFile(filepath.Join("/proc/sys", filepath.Clean("/"+key)), []byte(value), 0o644)
+}
+
 func (n *OSNet) IPv6Forwarding(dev string) bool {
 	f, err := garp.IPv6Forwarding(dev)
 	return err == nil && f

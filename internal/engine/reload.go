@@ -214,6 +214,9 @@ func (e *Engine) setPending(in *instance, p bool) {
 // startWaiting attaches and starts the pending instances whose VRID is free.
 func (e *Engine) startWaiting(now time.Time) {
 	e.reap()
+	if now.Before(e.startAt) {
+		return // vrrp_startup_delay
+	}
 	busy := func(in *instance) bool {
 		if e.waiting(in) {
 			return true

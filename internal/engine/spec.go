@@ -24,6 +24,9 @@ type Spec struct {
 	// GARPInterval / GNAInterval are vrrp_garp_interval / vrrp_gna_interval:
 	// the spacing of gratuitous ARPs / NAs on one interface.
 	GARPInterval, GNAInterval time.Duration
+	// StartupDelay is vrrp_startup_delay: instances start this long after
+	// the daemon (to let the network settle after a boot).
+	StartupDelay time.Duration
 	// The tracked objects instances refer to by name.
 	Scripts   []ScriptSpec
 	Files     []FileSpec
@@ -69,7 +72,10 @@ type InstanceSpec struct {
 	// while down) unless DontTrackPrimary.
 	Trackers         []TrackRef
 	DontTrackPrimary bool
-	GARP             garp.Config
+	// PromoteSecondaries sets the interface's promote_secondaries sysctl,
+	// so removing a VIP that became primary keeps the other addresses.
+	PromoteSecondaries bool
+	GARP               garp.Config
 	// Notify are the notify_* scripts; SMTPAlert sends mail on transitions.
 	Notify                notify.Scripts
 	SMTPAlert             bool
