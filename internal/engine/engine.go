@@ -495,6 +495,7 @@ func (e *Engine) attach(in *instance, wg *sync.WaitGroup, bg context.Context) {
 		cfg := vrrpnet.Config{Interface: in.spec.Interface, Family: family(in.spec.IPv6), Unicast: in.spec.VRRP.Unicast}
 		if in.spec.VRRP.Unicast {
 			cfg.Src = src
+			cfg.TTL = in.spec.UnicastTTL
 		} else {
 			cfg.Group = key.group
 			cfg.Src = src

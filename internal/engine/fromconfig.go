@@ -247,6 +247,7 @@ func instanceSpec(g config.Global, in config.VRRPInstance) (InstanceSpec, error)
 		Group:              in.McastGroup,
 		DontTrackPrimary:   in.DontTrackPrimary,
 		PromoteSecondaries: in.PromoteSecondaries,
+		UnicastTTL:         in.UnicastTTL,
 		GARP: garp.Config{
 			Repeat:          in.GARPMasterRepeat,
 			Delay:           in.GARPMasterDelay,

@@ -72,6 +72,8 @@ type InstanceSpec struct {
 	// while down) unless DontTrackPrimary.
 	Trackers         []TrackRef
 	DontTrackPrimary bool
+	// UnicastTTL is unicast_ttl (0: 255).
+	UnicastTTL int
 	// PromoteSecondaries sets the interface's promote_secondaries sysctl,
 	// so removing a VIP that became primary keeps the other addresses.
 	PromoteSecondaries bool
