@@ -10,16 +10,15 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/netnstest"
 	"github.com/vigil-ha/vigil/internal/status"
+	"github.com/vigil-ha/vigil/internal/web/cdp"
 )
 
 // TestPageInChromium loads the page in Debian's headless Chromium against a
@@ -65,32 +64,16 @@ func TestPageInChromium(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c := startChromium(t, ctx, h.Command, chromium)
-
-	var target struct {
-		TargetID string `json:"targetId"`
-	}
-	if err := c.call(ctx, "", "Target.createTarget", map[string]any{"url": "about:blank"}, &target); err != nil {
+	c := cdp.Launch(t, ctx, h.Command, chromium)
+	sess, err := c.Attach(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	var att struct {
-		SessionID string `json:"sessionId"`
-	}
-	if err := c.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, &att); err != nil {
-		t.Fatal(err)
-	}
-	sess := att.SessionID
-	problems := collectProblems(c, sess)
-	for _, m := range []string{"Runtime.enable", "Log.enable", "Page.enable"} {
-		if err := c.call(ctx, sess, m, map[string]any{}, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.call(ctx, sess, "Emulation.setDeviceMetricsOverride",
+	if err := c.Call(ctx, sess, "Emulation.setDeviceMetricsOverride",
 		map[string]any{"width": 1440, "height": 1000, "deviceScaleFactor": 1, "mobile": false}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.call(ctx, sess, "Page.navigate", map[string]any{"url": url}, nil); err != nil {
+	if err := c.Call(ctx, sess, "Page.navigate", map[string]any{"url": url}, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -102,7 +85,7 @@ func TestPageInChromium(t *testing.T) {
 		wantJSON, _ := json.Marshal(want)
 		var last json.RawMessage
 		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			v, err := c.eval(ctx, sess, expr)
+			v, err := c.Eval(ctx, sess, expr)
 			if err != nil {
 				t.Fatalf("%s: %v", what, err)
 			}
@@ -111,7 +94,7 @@ func TestPageInChromium(t *testing.T) {
 			}
 			last = v
 		}
-		t.Fatalf("%s: page shows %s, want %s\nproblems: %v", what, last, wantJSON, problems.list())
+		t.Fatalf("%s: page shows %s, want %s\nproblems: %v", what, last, wantJSON, c.Problems(sess))
 	}
 
 	// What the first snapshot says.
@@ -123,7 +106,7 @@ func TestPageInChromium(t *testing.T) {
 		"real server": `[data-realserver="192.168.1.100:80/tcp 192.168.2.11:80"]`,
 		"heartbeat":   `[data-group="nfs"]`,
 	} {
-		v, err := c.eval(ctx, sess, text(sel))
+		v, err := c.Eval(ctx, sess, text(sel))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,14 +123,14 @@ func TestPageInChromium(t *testing.T) {
 	waitFor("live indicator", `document.getElementById("live").className`, "")
 
 	// The test's transition: the page follows without a reload.
-	if _, err := c.eval(ctx, sess, `window.__vigilMarker = 7`); err != nil {
+	if _, err := c.Eval(ctx, sess, `window.__vigilMarker = 7`); err != nil {
 		t.Fatal(err)
 	}
 	polls := statusGets.Load()
 	f.set(func(s *status.Snapshot, _ *error) { failover(s, time.Now()) })
 	waitFor("VI_1 state after failover", text(`[data-instance="VI_1"] [data-field=state]`), "MASTER")
 	waitFor("VI_1 reason after failover", text(`[data-instance="VI_1"] [data-field=reason]`), failoverReason)
-	v, _ := c.eval(ctx, sess, text(`[data-transition]`))
+	v, _ := c.Eval(ctx, sess, text(`[data-transition]`))
 	if !strings.Contains(string(v), "VI_1") || !strings.Contains(string(v), failoverReason) {
 		t.Errorf("first timeline row %s does not show the failover", v)
 	}
@@ -157,7 +140,7 @@ func TestPageInChromium(t *testing.T) {
 			pageGets.Load(), statusGets.Load(), polls)
 	}
 
-	if p := problems.list(); len(p) > 0 {
+	if p := c.Problems(sess); len(p) > 0 {
 		t.Errorf("browser reported problems:\n%s", strings.Join(p, "\n"))
 	}
 	screenshot(t, ctx, c, sess)
@@ -173,119 +156,12 @@ func TestPageInChromium(t *testing.T) {
 	waitFor("banner off", `document.getElementById("banner").className`, "")
 }
 
-// startChromium starts headless Chromium with the DevTools pipe on fds 3/4.
-func startChromium(t *testing.T, ctx context.Context, command func(context.Context, string, ...string) *exec.Cmd, chromium string) *cdp {
-	t.Helper()
-	toBrowserR, toBrowserW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fromBrowserR, fromBrowserW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := command(ctx, chromium,
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-extensions", "--disable-default-apps", "--mute-audio", "--hide-scrollbars",
-		"--user-data-dir="+t.TempDir(), "--remote-debugging-pipe", "about:blank")
-	var stderr syncBuffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	cmd.ExtraFiles = []*os.File{toBrowserR, fromBrowserW} // fd 3: commands in, fd 4: replies out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	toBrowserR.Close()
-	fromBrowserW.Close()
-	t.Cleanup(func() {
-		toBrowserW.Close() // Chromium exits when its command pipe closes
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Cancel() // kills the process group
-			<-done
-		}
-		fromBrowserR.Close()
-		if t.Failed() {
-			t.Logf("chromium output:\n%s", stderr.String())
-		}
-	})
-	return newCDP(toBrowserW, fromBrowserR)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-// problems collects the page's console errors and warnings, uncaught
-// exceptions and browser log errors (failed loads, CSP violations).
-type problemLog struct {
-	mu sync.Mutex
-	p  []string
-}
-
-func (p *problemLog) add(s string) { p.mu.Lock(); p.p = append(p.p, s); p.mu.Unlock() }
-func (p *problemLog) list() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.p...)
-}
-
-func collectProblems(c *cdp, sess string) *problemLog {
-	p := &problemLog{}
-	go func() {
-		for {
-			select {
-			case <-c.done:
-				return
-			case m := <-c.events:
-				if m.SessionID != sess {
-					continue
-				}
-				switch m.Method {
-				case "Runtime.exceptionThrown":
-					p.add("exception: " + string(m.Params))
-				case "Runtime.consoleAPICalled":
-					var e struct {
-						Type string `json:"type"`
-					}
-					json.Unmarshal(m.Params, &e)
-					if e.Type == "error" || e.Type == "warning" || e.Type == "assert" {
-						p.add("console." + e.Type + ": " + string(m.Params))
-					}
-				case "Log.entryAdded":
-					var e struct {
-						Entry struct {
-							Level, Source, Text, URL string
-						} `json:"entry"`
-					}
-					json.Unmarshal(m.Params, &e)
-					if e.Entry.Level == "error" || e.Entry.Level == "warning" {
-						p.add(fmt.Sprintf("log %s/%s: %s %s", e.Entry.Source, e.Entry.Level, e.Entry.Text, e.Entry.URL))
-					}
-				}
-			}
-		}
-	}()
-	return p
-}
-
-func screenshot(t *testing.T, ctx context.Context, c *cdp, sess string) {
+func screenshot(t *testing.T, ctx context.Context, c *cdp.Client, sess string) {
 	t.Helper()
 	var shot struct {
 		Data string `json:"data"`
 	}
-	if err := c.call(ctx, sess, "Page.captureScreenshot", map[string]any{"format": "png", "captureBeyondViewport": true}, &shot); err != nil {
+	if err := c.Call(ctx, sess, "Page.captureScreenshot", map[string]any{"format": "png", "captureBeyondViewport": true}, &shot); err != nil {
 		t.Fatal(err)
 	}
 	png, err := base64.StdEncoding.DecodeString(shot.Data)
