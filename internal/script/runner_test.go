@@ -3,6 +3,7 @@ package script
 import (
 	"context"
 	"errors"
+	"github.com/vigil-ha/vigil/internal/netnstest"
 	"os"
 	"runtime"
 	"strings"
@@ -217,10 +218,7 @@ func TestRunAsUser(t *testing.T) {
 // the user is removed afterwards.
 func TestRunAsCreatedUser(t *testing.T) {
 	requireRoot(t)
-	useradd := "/usr/sbin/useradd"
-	if _, err := os.Stat(useradd); err != nil {
-		t.Skip("useradd not installed")
-	}
+	useradd := netnstest.RequireCommand(t, "useradd")
 	name := "vgtest" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
 	if out, err := runCmd(useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name); err != nil {
 		t.Fatalf("useradd: %v\n%s", err, out)
