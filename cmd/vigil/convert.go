@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/spf13/pflag"
-
 	"github.com/vigil-ha/vigil/internal/hb"
 	"github.com/vigil-ha/vigil/internal/hb/hbconf"
 )
@@ -20,13 +18,15 @@ import (
 // is said in comments, so the output is a reviewed starting point, not a
 // silent translation.
 func runConvert(args []string, stdout, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("convert", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("convert", "[--ha-dir DIR] [--node NAME] [--first-vrid N]", stderr)
 	dir := fs.String("ha-dir", "/etc/ha.d", "heartbeat configuration directory (ha.cf, haresources, authkeys)")
 	node := fs.String("node", "", "write the configuration for this node (default: the host name, as heartbeat)")
 	vrid := fs.Int("first-vrid", 51, "virtual_router_id of the first resource group; the next ones count up")
-	if err := fs.Parse(args); err != nil {
-		return exitForFlagErr(err)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if code, ok := noArgs(fs); !ok {
+		return code
 	}
 	cfg, ds := hb.Load(*dir)
 	for _, d := range ds {
