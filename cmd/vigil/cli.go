@@ -18,6 +18,9 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *pflag.FlagSet {
 	fs.SetOutput(stderr)
 	fs.SortFlags = false
 	fs.Usage = func() { writeUsage(stderr, name, synopsis, fs) }
+	if c, ok := stderr.(*flagCapture); ok {
+		c.fs, c.synopsis = fs, synopsis
+	}
 	return fs
 }
 

@@ -28,16 +28,18 @@ type command struct {
 // commands lists the subcommands; each appears here once it is real.
 func commands() map[string]command {
 	return map[string]command{
-		"version":  {"print the version", runVersion},
-		"run":      {"run the daemon (keepalived-compatible flags: -f FILE, -P, -C, -p PIDFILE, -t)", runRun},
-		"status":   {"show the running daemon's instances, trackers and servers", runStatus},
-		"handover": {"hand an instance over to a backup without a gap (maintenance)", runHandover},
-		"reload":   {"check the configuration and apply the difference", runReload},
-		"check":    {"check a keepalived.conf and print every problem", runCheck},
-		"lb":       {"show the kernel's virtual services (lb show)", runLB},
-		"convert":  {"write a keepalived.conf equivalent of a heartbeat ha.d (ha.cf, haresources)", runConvert},
-		"genhash":  {"print the MD5 digest of a page for HTTP_GET/SSL_GET (keepalived's genhash)", runGenhash},
-		"demo":     {"replay the keepalived MASTER/BACKUP tutorial in network namespaces, with measured failovers (root)", runDemo},
+		"version":    {"print the version", runVersion},
+		"run":        {"run the daemon (keepalived-compatible flags: -f FILE, -P, -C, -p PIDFILE, -t)", runRun},
+		"status":     {"show the running daemon's instances, trackers and servers", runStatus},
+		"handover":   {"hand an instance over to a backup without a gap (maintenance)", runHandover},
+		"reload":     {"check the configuration and apply the difference", runReload},
+		"check":      {"check a keepalived.conf and print every problem", runCheck},
+		"lb":         {"show the kernel's virtual services (lb show)", runLB},
+		"convert":    {"write a keepalived.conf equivalent of a heartbeat ha.d (ha.cf, haresources)", runConvert},
+		"genhash":    {"print the MD5 digest of a page for HTTP_GET/SSL_GET (keepalived's genhash)", runGenhash},
+		"man":        {"print the vigil(8) manual page, generated from the commands' own flags", runMan},
+		"completion": {"print a bash completion script (vigil completion bash)", runCompletion},
+		"demo":       {"replay the keepalived MASTER/BACKUP tutorial in network namespaces, with measured failovers (root)", runDemo},
 	}
 }
 

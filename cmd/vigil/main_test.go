@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -84,6 +87,55 @@ func TestClientCommandsSayNoDaemon(t *testing.T) {
 		}
 		if !strings.Contains(errb.String(), "no vigil daemon is listening on "+sock) {
 			t.Errorf("%s: stderr %q", c, errb.String())
+		}
+	}
+}
+
+// TestManPageIsGenerated: packaging/vigil.8 is `vigil man`'s output, so
+// its synopsis and flags are the commands' own. After changing a flag:
+// go run ./cmd/vigil man > packaging/vigil.8
+func TestManPageIsGenerated(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := dispatch([]string{"man"}, &out, &errb); code != 0 {
+		t.Fatalf("vigil man: exit %d: %s", code, errb.String())
+	}
+	b, err := os.ReadFile("../../packaging/vigil.8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != out.String() {
+		t.Fatalf("packaging/vigil.8 is stale: run go run ./cmd/vigil man > packaging/vigil.8")
+	}
+	for name := range commands() {
+		if !strings.Contains(out.String(), ".B vigil "+name+"\n") {
+			t.Errorf("the manual's synopsis lacks %s", name)
+		}
+	}
+	for _, flag := range []string{`\-\-api\-socket`, `\-\-log\-format`, `\-\-log\-level`, `\-\-ha\-dir`, `\-I, \-\-dont\-release\-ipvs`, `\-\-reclaim`} {
+		if !strings.Contains(out.String(), flag) {
+			t.Errorf("the manual lacks %s", flag)
+		}
+	}
+}
+
+func TestBashCompletion(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := dispatch([]string{"completion", "bash"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	script := out.String()
+	// Source it and ask bash what it completes after "vigil sta" and
+	// "vigil check --st" (what a user's shell would do).
+	for line, want := range map[string]string{"vigil sta": "status", "vigil handover --re": "--reclaim"} {
+		words := strings.Fields(line)
+		cmd := exec.Command("bash", "-c", script+`
+COMP_WORDS=(`+line+`); COMP_CWORD=`+strconv.Itoa(len(words)-1)+`; _vigil; echo "${COMPREPLY[@]}"`)
+		got, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("bash: %v: %s", err, got)
+		}
+		if !strings.Contains(string(got), want) {
+			t.Errorf("%q completes to %q, want %q among them", line, got, want)
 		}
 	}
 }
