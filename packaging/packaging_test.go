@@ -168,10 +168,16 @@ func TestDebMetadataAndContents(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("md5sums: %v\n%s", err, out)
 	}
-	if n := strings.Count(string(mustRead(t, filepath.Join(ctl, "md5sums"))), "\n"); n != len(wantFiles)-1 {
-		t.Errorf("md5sums lists %d files, want %d (all but the conffile)", n, len(wantFiles)-1)
+	notEtc := 0
+	for f := range wantFiles {
+		if !strings.HasPrefix(f, "./etc/") {
+			notEtc++
+		}
 	}
-	if out := run(t, filepath.Join(root, "usr/sbin/vigil"), "version"); strings.TrimSpace(out) != "vigil "+testVersion {
+	if n := strings.Count(string(mustRead(t, filepath.Join(ctl, "md5sums"))), "\n"); n != notEtc {
+		t.Errorf("md5sums lists %d files, want %d (all but the conffiles)", n, notEtc)
+	}
+	if out := run(t, filepath.Join(root, "usr/sbin/vigil"), "version"); !strings.HasPrefix(out, "vigil "+testVersion+" (") {
 		t.Errorf("vigil version: %q, want the package version", out)
 	}
 }
@@ -467,7 +473,7 @@ func TestInstalledBinaryChecksTheExample(t *testing.T) {
 	bin := filepath.Join(root, "usr/sbin/vigil")
 	example := filepath.Join(root, "usr/share/doc/vigil/examples/vigil.conf.example")
 	out, err := h.Run(bin, "version")
-	if err != nil || strings.TrimSpace(out) != "vigil "+testVersion {
+	if err != nil || !strings.HasPrefix(out, "vigil "+testVersion+" (") {
 		t.Fatalf("vigil version in the lab: %q %v", out, err)
 	}
 	if ka, err := exec.LookPath("keepalived"); err == nil {
