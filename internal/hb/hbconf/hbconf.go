@@ -44,6 +44,9 @@ type Config struct {
 	Respawn      []Respawn   `json:"respawn,omitempty"`
 	LogFile      string      `json:"logfile,omitempty"`
 	DebugFile    string      `json:"debugfile,omitempty"`
+	// LogFilePos and DebugFilePos are where logfile and debugfile stand.
+	LogFilePos   diag.Pos `json:"-"`
+	DebugFilePos diag.Pos `json:"-"`
 	LogFacility  string      `json:"logfacility,omitempty"`
 	Debug        int         `json:"debug,omitempty"`
 	Watchdog     string      `json:"watchdog,omitempty"`
