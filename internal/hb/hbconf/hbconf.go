@@ -47,9 +47,9 @@ type Config struct {
 	// LogFilePos and DebugFilePos are where logfile and debugfile stand.
 	LogFilePos   diag.Pos `json:"-"`
 	DebugFilePos diag.Pos `json:"-"`
-	LogFacility  string      `json:"logfacility,omitempty"`
-	Debug        int         `json:"debug,omitempty"`
-	Watchdog     string      `json:"watchdog,omitempty"`
+	LogFacility  string   `json:"logfacility,omitempty"`
+	Debug        int      `json:"debug,omitempty"`
+	Watchdog     string   `json:"watchdog,omitempty"`
 	// Groups are the resource groups of haresources, in order.
 	Groups []Group `json:"groups"`
 	// Auth is authkeys; nil when the file is missing or unusable.
