@@ -70,7 +70,7 @@ type Counters struct {
 	// AddrMismatch counts adverts accepted from a better master although
 	// their address list differs from ours (see AddrMismatch).
 	AddrMismatch uint64
-	Dropped                   [dropReasonEnd]uint64 // by DropReason; see DroppedFor
+	Dropped      [dropReasonEnd]uint64 // by DropReason; see DroppedFor
 }
 
 // DroppedFor returns the number of adverts dropped for r.
