@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -134,6 +135,11 @@ type instance struct {
 	// release then waits until releaseAt (see handoverGrace).
 	handingOver bool
 	releaseAt   time.Time
+	// mismatch describes the address list difference of the master last
+	// heard (vrrp.AddrMismatch), "" when its list matches ours.
+	mismatch string
+	// restored counts VIPs and routes put back after an outside removal.
+	restored uint64
 	// next, hidx, dirty and gone place the instance in the deadline heap.
 	next  time.Time
 	hidx  int
@@ -744,7 +750,43 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 		return
 	}
 	unicast := c.key.unicast.IsValid() || (pkt.Dst.IsValid() && pkt.Dst != c.group)
+	before := in.m.Status().Counters
 	e.step(now, in, vrrp.Received{Src: pkt.Src, TTL: pkt.TTL, Unicast: unicast, Advert: adv})
+	if after := in.m.Status().Counters; in.mismatch != "" && after.AdvertsReceived > before.AdvertsReceived && after.AddrMismatch == before.AddrMismatch {
+		e.log.Info("the master's address list matches ours again", "instance", in.spec.VRRP.Name, "master", pkt.Src)
+		in.mismatch = ""
+	}
+}
+
+// addrMismatch describes a vrrp.AddrMismatch for the log and status, and
+// logs it when it changed.
+func (e *Engine) addrMismatch(in *instance, a vrrp.AddrMismatch) {
+	ours := in.m.Config().VIPs
+	var msg string
+	if len(a.Theirs) != a.Ours {
+		msg = fmt.Sprintf("master %v advertises %d addresses, ours %d", a.Src, len(a.Theirs), a.Ours)
+	} else {
+		msg = fmt.Sprintf("master %v advertises other addresses (%v), ours (%v)", a.Src, addrList(a.Theirs), addrList(ours))
+	}
+	if msg == in.mismatch {
+		return
+	}
+	in.mismatch = msg
+	log := e.log
+	name := in.spec.VRRP.Name
+	theirs, mine := addrList(a.Theirs), addrList(ours)
+	e.fx.add(func() {
+		log.Warn("address list differs from the master's; staying backup (a rolling virtual_ipaddress change?)",
+			"instance", name, "master", a.Src, "priority", a.Priority, "theirs", theirs, "ours", mine, "detail", msg)
+	})
+}
+
+func addrList(as []netip.Addr) string {
+	ss := make([]string, len(as))
+	for i, a := range as {
+		ss[i] = a.String()
+	}
+	return strings.Join(ss, " ")
 }
 
 // backupDue returns the earliest expired Master_Down_Timer of a Backup, or
@@ -925,6 +967,8 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 			in.garp.LowerPriority(now)
 		}
 		e.notifyLowerPriority(in)
+	case vrrp.AddrMismatch:
+		e.addrMismatch(in, a)
 	case vrrp.ChecksumFallback:
 		e.log.Warn("peer uses the old VRRPv3 unicast checksum; switching to it", "instance", name, "peer", a.Src)
 	case vrrp.HandoverStarted:

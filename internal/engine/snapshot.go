@@ -74,7 +74,10 @@ func (e *Engine) instanceStatus(in *instance) status.Instance {
 			ReleasedMaster:  st.Counters.ReleaseMaster,
 			PriorityZeroRx:  st.Counters.PriorityZeroReceived,
 			PriorityZeroTx:  st.Counters.PriorityZeroSent,
+			AddrMismatch:    st.Counters.AddrMismatch,
+			VIPsRestored:    in.restored,
 		},
+		Warning: in.mismatch,
 	}
 	if st.State == vrrp.StateMaster {
 		si.Master = in.src.String()

@@ -1,0 +1,282 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"testing/synctest"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/notify"
+	"github.com/vigil-ha/vigil/internal/vrrp"
+)
+
+// bigConf is a configuration with every kind of block a reload compares:
+// scripts, sync groups, notify scripts of instances and groups, trackers,
+// VIPs, excluded VIPs, routes, rules.
+func bigConf(notifyScript, checkScript string, instances int) string {
+	var b strings.Builder
+	b.WriteString("global_defs {\n  router_id big\n  script_user root\n}\n")
+	fmt.Fprintf(&b, "vrrp_script chk {\n  script %q\n  interval 2\n  weight -10\n}\n", checkScript)
+	for i := range instances {
+		fmt.Fprintf(&b, `vrrp_instance VI_%d {
+  state BACKUP
+  interface eth0
+  virtual_router_id %d
+  priority %d
+  advert_int 1
+  authentication {
+    auth_type PASS
+    auth_pass 1111
+  }
+  track_script {
+    chk
+  }
+  notify_master %q
+  notify_backup "%s backup"
+  notify %q
+  virtual_ipaddress {
+    10.0.%d.1/24 dev eth0 label eth0:%d
+  }
+  virtual_ipaddress_excluded {
+    10.1.%d.1/32
+  }
+  virtual_routes {
+    10.2.%d.0/24 via 10.0.%d.254 dev eth0
+  }
+}
+`, i, i+1, 100+i, notifyScript, notifyScript, notifyScript, i, i, i, i, i)
+	}
+	for i := 0; i+1 < instances; i += 2 {
+		fmt.Fprintf(&b, "vrrp_sync_group G%d {\n  group {\n    VI_%d\n    VI_%d\n  }\n  notify_master %q\n}\n", i, i, i+1, notifyScript)
+	}
+	return b.String()
+}
+
+// commentAbove inserts a comment line above every block and every line
+// inside blocks: every position moves, nothing else.
+func commentAbove(conf string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(conf, "\n") {
+		if strings.TrimSpace(l) != "" && !strings.HasPrefix(strings.TrimSpace(l), "}") {
+			b.WriteString("# moved\n")
+		}
+		b.WriteString(l)
+	}
+	return b.String()
+}
+
+func specOf(t *testing.T, conf string) Spec {
+	t.Helper()
+	cfg, ds := config.Load(fstest.MapFS{"keepalived.conf": {Data: []byte(conf)}}, "keepalived.conf", config.Options{})
+	if ds.HasErrors() {
+		t.Fatalf("config: %v", ds)
+	}
+	spec, ds := FromConfig(cfg)
+	if ds.HasErrors() {
+		t.Fatalf("FromConfig: %v", ds)
+	}
+	return spec
+}
+
+// TestReloadIgnoresPositions: a reload of the same configuration with a
+// comment line inserted above every block and line (every source position
+// moved) plans no change at all: specs hold values, not positions.
+func TestReloadIgnoresPositions(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "notify.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := bigConf(script, "/bin/true", 20)
+	old, moved := specOf(t, conf), specOf(t, commentAbove(conf))
+	if len(old.Instances) != 20 || len(old.SyncGroups) != 10 || old.Instances[0].Notify.Master == nil || len(old.Instances[0].Routes) != 1 {
+		t.Fatalf("the configuration did not give what the test compares: %d instances, %d groups, notify %v, routes %v",
+			len(old.Instances), len(old.SyncGroups), old.Instances[0].Notify.Master, old.Instances[0].Routes)
+	}
+	if p := PlanReload(old, moved); !p.Empty() || p.Unchanged != 20 {
+		t.Fatalf("a position-only change plans %+v; want nothing", p)
+	}
+	// The test can fail: a real change is seen.
+	changed := specOf(t, strings.Replace(conf, "priority 105", "priority 106", 1))
+	if p := PlanReload(old, changed); len(p.Update) != 1 || p.Update[0] != "VI_5" || len(p.Restart) != 0 {
+		t.Fatalf("a priority change plans %+v; want VI_5 updated in place", p)
+	}
+	vrid := specOf(t, strings.Replace(conf, "virtual_router_id 6\n", "virtual_router_id 66\n", 1))
+	if p := PlanReload(old, vrid); strings.Join(p.Restart, ",") != "VI_4,VI_5" || len(p.Update) != 0 {
+		t.Fatalf("a VRID change plans %+v; want VI_5 restarted with its sync group G4 (VI_4)", p)
+	}
+}
+
+// TestReloadPositionOnlyRunsNoNotify: the engine given the moved
+// configuration's spec reports no change, and no notify script runs.
+func TestReloadPositionOnlyRunsNoNotify(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "notify.sh")
+	log := filepath.Join(dir, "ran")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" >> "+log+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := bigConf(script, "/bin/true", 4)
+	old, moved := specOf(t, conf), specOf(t, commentAbove(conf))
+	nt := notify.New(notify.Options{})
+	lan := &fakeLAN{}
+	h := newFakeHost(lan, "a", map[string]string{"eth0": "10.0.0.5/16"})
+	e, err := New(old, Options{Net: h, Notifier: nt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	go nt.Run(ctx)
+	// Let the start notifications (BACKUP) run, then reload.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(log)
+		if strings.Count(string(b), "\n") >= 4 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = nt.Drain(context.Background())
+	before, _ := os.ReadFile(log)
+	if n := strings.Count(string(before), "BACKUP"); n < 4 {
+		t.Fatalf("the notify scripts did not run at start (%d BACKUP lines): the test would prove nothing", n)
+	}
+	changes, err := e.Apply(context.Background(), moved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 1 || changes[0] != "= 4 vrrp_instance(s) unchanged" {
+		t.Fatalf("changes = %q; want only the unchanged count", changes)
+	}
+	time.Sleep(200 * time.Millisecond)
+	_ = nt.Drain(context.Background())
+	after, _ := os.ReadFile(log)
+	if string(after) != string(before) {
+		t.Fatalf("notify ran on a position-only reload:\nbefore %q\nafter  %q", before, after)
+	}
+}
+
+// TestReloadAddsVIPInPlace: keepalived's reload adds a VIP to a master
+// without a state change; so does vigil: no transition, the old VIP never
+// leaves, the new one is added and announced. The backup, still on the old
+// list (a rolling change), hears a master with two addresses and stays
+// BACKUP (vrrp.AddrMismatch), showing the difference in its status.
+func TestReloadAddsVIPInPlace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		a := startNode(t, lan, "a", "192.168.1.105/24", tutorialInstance(vrrp.StateMaster, 100))
+		b := startNode(t, lan, "b", "192.168.1.106/24", tutorialInstance(vrrp.StateBackup, 99))
+		time.Sleep(5 * time.Second)
+		if a.state(t, "VI_1") != "MASTER" || b.state(t, "VI_1") != "BACKUP" {
+			t.Fatal("the pair did not settle")
+		}
+		before := a.snapshot(t).Instances[0].Counters.Transitions
+		hist := a.host.vipHistory()
+		arps := len(a.host.arps())
+		two := tutorialInstance(vrrp.StateMaster, 100)
+		two.VIPs = append(two.VIPs, two.VIPs[0])
+		two.VIPs[1].Prefix, two.VIPs[1].Label = netip.MustParsePrefix("192.168.1.101/24"), ""
+		two.VRRP.VIPs = []netip.Addr{netip.MustParseAddr("192.168.1.100"), netip.MustParseAddr("192.168.1.101")}
+		changes, err := a.eng.Apply(context.Background(), Spec{Instances: []InstanceSpec{two}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(changes, "\n"); !strings.Contains(got, "* vrrp_instance VI_1 (updated in place: virtual_ipaddress") {
+			t.Fatalf("changes %q", got)
+		}
+		time.Sleep(8 * time.Second)
+		sa, sb := a.snapshot(t).Instances[0], b.snapshot(t).Instances[0]
+		if sa.State != "MASTER" || sa.Counters.Transitions != before || sb.State != "BACKUP" {
+			t.Fatalf("after the reload: a %s (transitions %d -> %d), b %s", sa.State, before, sa.Counters.Transitions, sb.State)
+		}
+		if got := a.host.vipHistory()[len(hist):]; strings.Join(got, ",") != "+192.168.1.101/24" {
+			t.Fatalf("VIP changes on a after the reload: %v; want only +192.168.1.101/24", got)
+		}
+		if !slices0(a.host.arps()[arps:], netip.MustParseAddr("192.168.1.101")) {
+			t.Fatalf("no gratuitous ARP for the new VIP: %v", a.host.arps()[arps:])
+		}
+		if b.host.holds(vip) || b.host.holds("192.168.1.101/24") {
+			t.Fatal("b took a VIP: two masters")
+		}
+		if sb.Counters.AddrMismatch == 0 || !regexp.MustCompile(`master 192\.168\.1\.105 advertises 2 addresses, ours 1`).MatchString(sb.Warning) {
+			t.Fatalf("b's status: mismatch count %d, warning %q", sb.Counters.AddrMismatch, sb.Warning)
+		}
+		// The second half of the rolling change: the warning clears.
+		two.VRRP.InitialState, two.VRRP.Priority = vrrp.StateBackup, 99
+		if _, err := b.eng.Apply(context.Background(), Spec{Instances: []InstanceSpec{two}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second)
+		if sb := b.snapshot(t).Instances[0]; sb.State != "BACKUP" || sb.Warning != "" {
+			t.Fatalf("b after its reload: %s, warning %q", sb.State, sb.Warning)
+		}
+	})
+}
+
+// TestReloadPriorityInPlace: a master given a lower priority advertises it
+// at once and the backup preempts (one transition each, no restart); a
+// VRID change restarts.
+func TestReloadPriorityInPlace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		a := startNode(t, lan, "a", "192.168.1.105/24", tutorialInstance(vrrp.StateMaster, 100))
+		b := startNode(t, lan, "b", "192.168.1.106/24", tutorialInstance(vrrp.StateBackup, 99))
+		time.Sleep(5 * time.Second)
+		low := tutorialInstance(vrrp.StateMaster, 50)
+		changes, err := a.eng.Apply(context.Background(), Spec{Instances: []InstanceSpec{low}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(changes, "\n"); !strings.Contains(got, "updated in place: priority") {
+			t.Fatalf("changes %q", got)
+		}
+		if p := a.snapshot(t).Instances[0]; p.EffectivePriority != 50 || p.State != "MASTER" {
+			t.Fatalf("a right after the reload: %s prio %d", p.State, p.EffectivePriority)
+		}
+		time.Sleep(6 * time.Second)
+		if a.state(t, "VI_1") != "BACKUP" || b.state(t, "VI_1") != "MASTER" {
+			t.Fatalf("after lowering a's priority: a %s, b %s", a.state(t, "VI_1"), b.state(t, "VI_1"))
+		}
+		moved := tutorialInstance(vrrp.StateMaster, 50)
+		moved.VRRP.VRID = 56
+		changes, err = a.eng.Apply(context.Background(), Spec{Instances: []InstanceSpec{moved}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(changes, "\n"); !strings.Contains(got, "~ vrrp_instance VI_1 (restarts") {
+			t.Fatalf("a VRID change: %q", got)
+		}
+	})
+}
+
+func slices0(as []netip.Addr, a netip.Addr) bool {
+	for _, x := range as {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// arps returns the addresses the host announced, in order.
+func (h *fakeHost) arps() []netip.Addr {
+	h.lan.mu.Lock()
+	defer h.lan.mu.Unlock()
+	var out []netip.Addr
+	for _, a := range h.lan.announced {
+		if a.host == h.name {
+			out = append(out, a.vip)
+		}
+	}
+	return out
+}
