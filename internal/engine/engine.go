@@ -94,6 +94,9 @@ type Engine struct {
 	inputSince, holdFor time.Time
 	// linkWatchFailed is set when the link watcher ended with an error.
 	linkWatchFailed error
+	// kernel is the namespace's addresses as the address watch reports
+	// them (defend.go).
+	kernel kernelAddrs
 	tr              *trackers
 	fx              *effects // slow side effects, off the loop (nil when not running)
 	vipsDirty       bool
@@ -341,6 +344,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-bg.Done():
 		}
 	}()
+	e.watchAddrs(&wg, bg)
 	e.setNotifyScripts()
 	e.syncTrackers()
 	defer e.stopTrackers()
@@ -602,6 +606,12 @@ func (e *Engine) handle(ev any, wg *sync.WaitGroup, bg context.Context) {
 		e.linkChanged(now, ev.ev, wg, bg)
 	case trackerEvent:
 		e.trackerChanged(now, ev)
+	case addrEvent:
+		e.addrChanged(now, ev.ev)
+	case addrWatchDone:
+		if ev.err != nil && !e.stopping {
+			e.log.Error("address watch ended; VIPs removed by others are no longer restored", "err", ev.err)
+		}
 	case linkWatchDone:
 		if ev.err != nil && !e.stopping {
 			e.linkWatchFailed = ev.err

@@ -37,6 +37,9 @@ type Net interface {
 	// WatchLinks reports the links present, then every change, until ctx
 	// is done.
 	WatchLinks(ctx context.Context, f func(netif.LinkEvent)) error
+	// WatchAddrs reports the addresses present, then every address added
+	// or removed, until ctx is done.
+	WatchAddrs(ctx context.Context, f func(netif.AddrEvent)) error
 	SendARP(ifindex int, mac net.HardwareAddr, vip netip.Addr) error
 	SendNA(ifindex int, mac net.HardwareAddr, vip netip.Addr, router bool) error
 	// IPv6Forwarding tells whether an interface forwards IPv6 (the NA's
@@ -98,6 +101,9 @@ func (n *OSNet) RemoveStale(vips []netif.VIP) ([]netif.Addr, error) {
 }
 func (n *OSNet) WatchLinks(ctx context.Context, f func(netif.LinkEvent)) error {
 	return n.h.WatchLinks(ctx, f)
+}
+func (n *OSNet) WatchAddrs(ctx context.Context, f func(netif.AddrEvent)) error {
+	return n.h.WatchAddrs(ctx, f)
 }
 func (n *OSNet) SendARP(ifindex int, mac net.HardwareAddr, vip netip.Addr) error {
 	return n.g.SendARP(ifindex, mac, vip)

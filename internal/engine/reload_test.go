@@ -280,3 +280,33 @@ func (h *fakeHost) arps() []netip.Addr {
 	}
 	return out
 }
+
+// TestVIPRemovedByHandIsRestored: a VIP removed by someone else while
+// MASTER is added back and announced at once; status counts it, and
+// vips_held follows the kernel's addresses in between.
+func TestVIPRemovedByHandIsRestored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		a := startNode(t, lan, "a", "192.168.1.105/24", tutorialInstance(vrrp.StateMaster, 100))
+		time.Sleep(5 * time.Second)
+		if !a.snapshot(t).Instances[0].VIPsHeld {
+			t.Fatal("the master does not hold its VIP")
+		}
+		arps := len(a.host.arps())
+		before := a.snapshot(t).Instances[0].Counters.Transitions
+		a.host.removeByHand(vip)
+		synctest.Wait()
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if !a.host.holds(vip) {
+			t.Fatalf("the VIP was not added back: %v", a.host.vipHistory())
+		}
+		si := a.snapshot(t).Instances[0]
+		if si.Counters.VIPsRestored != 1 || !si.VIPsHeld || si.State != "MASTER" || si.Counters.Transitions != before {
+			t.Fatalf("status after the restore: %+v", si)
+		}
+		if !slices0(a.host.arps()[arps:], netip.MustParseAddr("192.168.1.100")) {
+			t.Fatal("the restored VIP was not announced")
+		}
+	})
+}

@@ -93,7 +93,7 @@ func (e *Engine) instanceStatus(in *instance) status.Instance {
 	for _, v := range in.spec.ExcludedVIPs {
 		si.ExcludedVIPs = append(si.ExcludedVIPs, v.Prefix.String())
 	}
-	si.VIPsHeld = in.held
+	si.VIPsHeld = e.kernelHolds(in)
 	si.GARPDelay = status.Duration(in.spec.GARP.Delay)
 	if st.MasterPriority > 0 {
 		si.MasterPriority = int(st.MasterPriority)

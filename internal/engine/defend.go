@@ -1,0 +1,147 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/garp"
+	"github.com/vigil-ha/vigil/internal/netif"
+)
+
+// The address watcher: what the kernel holds is the truth. The engine keeps
+// the addresses of the namespace as netlink reports them (Net.WatchAddrs),
+// so that
+//
+//   - a VIP that something else removes while the instance is master (`ip
+//     addr del`, `ip addr flush`, a network manager) is put back at once
+//     and announced again, with its instance's virtual routes and rules
+//     (which the kernel may have dropped with the address), logged and
+//     counted (keepalived 2.2.7 does the same from its netlink reflector);
+//   - status reports vips_held from the kernel's addresses, not from what
+//     the engine last asked for.
+//
+// This file only handles addresses; link events (and FAULT recovery) live
+// in engine.go's linkChanged.
+
+type (
+	addrEvent     struct{ ev netif.AddrEvent }
+	addrWatchDone struct{ err error }
+)
+
+// addrKey is an address on an interface (by index).
+type addrKey struct {
+	index int
+	addr  netip.Addr
+}
+
+// kernelAddrs is the namespace's addresses as the address watch reports
+// them. seen is false until the first report: status then falls back to
+// what the engine did.
+type kernelAddrs struct {
+	seen  bool
+	addrs map[addrKey]bool
+}
+
+// watchAddrs runs the address watch until bg is done; it restarts it when
+// notifications were lost (the restart reports every address afresh).
+func (e *Engine) watchAddrs(wg *sync.WaitGroup, bg context.Context) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var err error
+		for bg.Err() == nil {
+			err = e.opts.Net.WatchAddrs(bg, func(ev netif.AddrEvent) {
+				select {
+				case e.events <- addrEvent{ev}:
+				case <-bg.Done():
+				}
+			})
+			if !errors.Is(err, netif.ErrOverrun) {
+				break
+			}
+			e.log.Warn("address notifications lost; re-reading addresses", "err", err)
+		}
+		select {
+		case e.events <- addrWatchDone{err}:
+		case <-bg.Done():
+		}
+	}()
+}
+
+// addrChanged records an address event and defends the VIPs it removed.
+func (e *Engine) addrChanged(now time.Time, ev netif.AddrEvent) {
+	k := addrKey{ev.Addr.LinkIndex, ev.Addr.Prefix.Addr()}
+	if e.kernel.addrs == nil {
+		e.kernel.addrs = map[addrKey]bool{}
+	}
+	e.kernel.seen = true
+	if !ev.Deleted {
+		e.kernel.addrs[k] = true
+		return
+	}
+	delete(e.kernel.addrs, k)
+	if e.stopping {
+		return
+	}
+	for _, in := range e.all() {
+		if !in.held || !in.releaseAt.IsZero() {
+			continue
+		}
+		for _, v := range in.devVIPs() {
+			li, ok := e.links[v.Dev]
+			if !ok || li.Index != k.index || v.Addr() != k.addr {
+				continue
+			}
+			e.restoreVIP(now, in, v)
+		}
+	}
+}
+
+// restoreVIP puts back a VIP of a master that something else removed,
+// with the instance's routes and rules, and announces it.
+func (e *Engine) restoreVIP(now time.Time, in *instance, v netif.VIP) {
+	in.restored++
+	e.mark(in)
+	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
+	routes, rules := in.spec.Routes, in.spec.Rules
+	e.fx.add(func() {
+		log.Warn("virtual address removed by something else while master; adding it back", "instance", name, "addr", v.String())
+		if err := net.AddVIP(v); err != nil {
+			log.Error("cannot add back virtual address", "instance", name, "addr", v.String(), "err", err)
+		}
+		for _, r := range routes {
+			if err := net.AddRoute(r); err != nil {
+				log.Error("cannot add back virtual route", "instance", name, "route", r.String(), "err", err)
+			}
+		}
+		for _, r := range rules {
+			if err := net.AddRule(r); err != nil {
+				log.Error("cannot add back virtual rule", "instance", name, "rule", r.String(), "err", err)
+			}
+		}
+	})
+	e.vipsChanged()
+	e.announce(now, garp.NewSchedule(in.spec.GARP, []garp.Target{{Addr: v.Addr(), Dev: v.Dev}}, now).Due(now))
+}
+
+// kernelHolds reports whether every VIP of the instance is on its
+// interface as the kernel reports it; before the first report, whether the
+// engine added them.
+func (e *Engine) kernelHolds(in *instance) bool {
+	if !in.held {
+		return false
+	}
+	if !e.kernel.seen {
+		return true
+	}
+	for _, v := range in.devVIPs() {
+		li, ok := e.links[v.Dev]
+		if !ok || !e.kernel.addrs[addrKey{li.Index, v.Addr()}] {
+			return false
+		}
+	}
+	return true
+}
