@@ -96,12 +96,12 @@ type Engine struct {
 	linkWatchFailed error
 	// kernel is the namespace's addresses as the address watch reports
 	// them (defend.go).
-	kernel kernelAddrs
-	tr              *trackers
-	fx              *effects // slow side effects, off the loop (nil when not running)
-	vipsDirty       bool
-	npending        int       // instances waiting to start
-	startAt         time.Time // vrrp_startup_delay: no instance starts before
+	kernel    kernelAddrs
+	tr        *trackers
+	fx        *effects // slow side effects, off the loop (nil when not running)
+	vipsDirty bool
+	npending  int       // instances waiting to start
+	startAt   time.Time // vrrp_startup_delay: no instance starts before
 	// dl orders the instances by deadline; dirty lists those to re-place.
 	dl    deadlines
 	dirty []*instance
