@@ -27,6 +27,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/mail"
 	"github.com/vigil-ha/vigil/internal/netif"
 	"github.com/vigil-ha/vigil/internal/notify"
+	"github.com/vigil-ha/vigil/internal/owner"
 	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/track"
 	"github.com/vigil-ha/vigil/internal/vrrp"
@@ -52,6 +53,20 @@ type Options struct {
 	Mailer   *mail.Mailer
 	// Hooks observe the engine (tests, metrics). Optional.
 	Hooks Hooks
+	// Owner claims the virtual routers the engine runs (one owner per
+	// namespace, internal/owner). Optional: nil claims nothing.
+	Owner Owner
+}
+
+// Owner is the registry of virtual routers owned in the namespace
+// (*owner.Registry).
+type Owner interface {
+	Claim(keys []owner.Key) error
+	Release(keys []owner.Key)
+	// Held lists the keys claimed.
+	Held() []owner.Key
+	// Alone reports whether no other vigil ran in the namespace at start.
+	Alone() bool
 }
 
 // Hooks are called from the engine loop; they must not block (queue work).
@@ -441,19 +456,26 @@ func (e *Engine) promoteSecondaries() {
 	}
 }
 
-// removeStale removes the configured VIPs a killed earlier run left behind.
+// removeStale removes what a killed earlier run left behind: only
+// addresses vigil marked, only those of virtual routers this daemon owns,
+// and the other marked ones only when no other vigil runs in the namespace
+// (Options.Owner). An unmarked configured VIP is someone else's: it stays,
+// with a warning.
 func (e *Engine) removeStale() {
 	var vips []netif.VIP
 	for _, in := range e.insts {
-		vips = append(vips, in.spec.VIPs...)
-		vips = append(vips, in.spec.ExcludedVIPs...)
+		vips = append(vips, in.devVIPs()...)
 	}
-	removed, err := e.opts.Net.RemoveStale(vips)
+	others := e.opts.Owner == nil || e.opts.Owner.Alone()
+	removed, foreign, err := e.opts.Net.RemoveStale(vips, others)
 	if err != nil {
 		e.log.Warn("removing stale addresses", "err", err)
 	}
 	for _, a := range removed {
 		e.log.Info("removed stale address left by an earlier run", "addr", a.Prefix, "ifindex", a.LinkIndex)
+	}
+	for _, a := range foreign {
+		e.log.Warn("a configured virtual address is already on the interface and was not added by vigil; leaving it (vigil never removes an address it did not add)", "addr", a.Prefix, "ifindex", a.LinkIndex)
 	}
 }
 

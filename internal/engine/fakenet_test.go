@@ -184,7 +184,7 @@ func (h *fakeHost) DelRoute(r netif.Route) error {
 func (h *fakeHost) AddRule(r netif.Rule) error { return nil }
 func (h *fakeHost) DelRule(r netif.Rule) error { return nil }
 
-func (h *fakeHost) RemoveStale(vips []netif.VIP) ([]netif.Addr, error) {
+func (h *fakeHost) RemoveStale(vips []netif.VIP, others bool) ([]netif.Addr, []netif.Addr, error) {
 	var out []netif.Addr
 	for _, v := range vips {
 		h.mu.Lock()
@@ -195,7 +195,7 @@ func (h *fakeHost) RemoveStale(vips []netif.VIP) ([]netif.Addr, error) {
 			out = append(out, netif.Addr{Prefix: v.Prefix})
 		}
 	}
-	return out, nil
+	return out, nil, nil
 }
 
 func (h *fakeHost) WatchLinks(ctx context.Context, f func(netif.LinkEvent)) error {

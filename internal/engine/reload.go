@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/garp"
 	"github.com/vigil-ha/vigil/internal/netif"
+	"github.com/vigil-ha/vigil/internal/owner"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 )
 
@@ -154,7 +155,14 @@ func (e *Engine) apply(now time.Time, spec Spec) ([]string, error) {
 	for _, n := range plan.Restart {
 		delete(keep, n)
 	}
-	// Check the in-place updates before changing anything.
+	// Claim the virtual routers that are new to this daemon, and check the
+	// in-place updates, before changing anything.
+	if o := e.opts.Owner; o != nil {
+		if err := o.Claim(OwnerKeys(spec)); err != nil {
+			e.releaseUnused()
+			return nil, err
+		}
+	}
 	for _, name := range plan.Update {
 		if err := vrrp.CheckConfig(placeholderSource(newBy[name])); err != nil {
 			return nil, fmt.Errorf("engine: instance %s: %w", name, err)
@@ -245,6 +253,7 @@ func (e *Engine) apply(now time.Time, spec Spec) ([]string, error) {
 		e.mark(in)
 	}
 	e.startWaiting(now)
+	e.releaseUnused()
 	sort.Strings(changes)
 	if n := plan.Unchanged; n > 0 {
 		changes = append(changes, fmt.Sprintf("= %d vrrp_instance(s) unchanged", n))
@@ -461,6 +470,42 @@ func (e *Engine) reap() {
 		e.mark(in)
 		return true
 	})
+	e.releaseUnused()
+}
+
+// OwnerKeys lists the virtual routers a spec runs, for internal/owner.
+func OwnerKeys(s Spec) []owner.Key {
+	keys := make([]owner.Key, 0, len(s.Instances))
+	for _, is := range s.Instances {
+		keys = append(keys, ownerKey(is))
+	}
+	return keys
+}
+
+func ownerKey(is InstanceSpec) owner.Key {
+	return owner.Key{Interface: is.Interface, IPv6: is.IPv6, VRID: is.VRRP.VRID}
+}
+
+// releaseUnused gives up the virtual routers no running or retiring
+// instance uses any more.
+func (e *Engine) releaseUnused() {
+	o := e.opts.Owner
+	if o == nil {
+		return
+	}
+	used := map[owner.Key]bool{}
+	for _, in := range e.all() {
+		used[ownerKey(in.spec)] = true
+	}
+	var free []owner.Key
+	for _, k := range o.Held() {
+		if !used[k] {
+			free = append(free, k)
+		}
+	}
+	if len(free) > 0 {
+		o.Release(free)
+	}
 }
 
 // anyPending reports whether an instance waits to start.
