@@ -43,6 +43,18 @@ type addrKey struct {
 type kernelAddrs struct {
 	seen  bool
 	addrs map[addrKey]bool
+	// ours counts deletions the engine itself queued for an address it
+	// keeps holding (a VIP whose label or prefix a reload changed): their
+	// events are not someone else's removal.
+	ours map[netip.Addr]int
+}
+
+// expectDelete notes that the engine deletes addr itself.
+func (e *Engine) expectDelete(addr netip.Addr) {
+	if e.kernel.ours == nil {
+		e.kernel.ours = map[netip.Addr]int{}
+	}
+	e.kernel.ours[addr]++
 }
 
 // watchAddrs runs the address watch until bg is done; it restarts it when
@@ -83,6 +95,14 @@ func (e *Engine) addrChanged(now time.Time, ev netif.AddrEvent) {
 		return
 	}
 	delete(e.kernel.addrs, k)
+	if n := e.kernel.ours[k.addr]; n > 0 {
+		if n == 1 {
+			delete(e.kernel.ours, k.addr)
+		} else {
+			e.kernel.ours[k.addr] = n - 1
+		}
+		return
+	}
 	if e.stopping {
 		return
 	}

@@ -46,11 +46,14 @@ func (e *Engine) Apply(ctx context.Context, spec Spec) ([]string, error) {
 }
 
 // Plan is what a reload would do, by instance name: instances to restart
-// (identity or sync-group membership changed), to update in place, to
-// remove, to add; the rest is unchanged. It is pure: FromConfig's output in,
-// a decision out.
+// (identity changed, or in a sync group with one that restarts or is new),
+// to update in place (sync-group membership included), to remove, to add;
+// the rest is unchanged. Regroup names the sync groups formed in place
+// from running instances. It is pure: FromConfig's output in, a decision
+// out.
 type Plan struct {
 	Restart, Update, Remove, Add []string
+	Regroup                      []string
 	Unchanged                    int
 }
 
@@ -65,9 +68,8 @@ func sameIdentity(a, b InstanceSpec) bool {
 	return a.Interface == b.Interface && a.IPv6 == b.IPv6 && a.VRRP.VRID == b.VRRP.VRID && a.VRRP.Version == b.VRRP.Version
 }
 
-// groupKey is an instance's sync-group membership: the group's name and
-// members. An instance entering, leaving or changing group restarts with
-// its group (the group's members start together).
+// groupKeys gives each instance its sync-group membership: the group's
+// name and members ("" outside any group).
 func groupKeys(s Spec) map[string]string {
 	keys := map[string]string{}
 	for _, g := range s.SyncGroups {
@@ -96,19 +98,25 @@ func PlanReload(old, spec Spec) Plan {
 		switch {
 		case !had:
 			p.Add = append(p.Add, name)
-		case !sameIdentity(o, is) || ok[name] != nk[name]:
+		case !sameIdentity(o, is):
 			restart[name] = true
-		case !o.Equal(is):
+		case !o.Equal(is) || ok[name] != nk[name]:
 			p.Update = append(p.Update, name)
 		default:
 			p.Unchanged++
 		}
 	}
-	// A group restarts as a whole: its other members restart too.
+	// A group with a new or restarting member restarts as a whole (its
+	// members start together); a group of running members whose
+	// membership changed is formed in place.
 	for _, g := range spec.SyncGroups {
 		any := false
 		for _, m := range g.Members {
-			any = any || restart[m]
+			_, had := oldBy[m]
+			any = any || restart[m] || !had
+		}
+		if !any && ok[g.Members[0]] != nk[g.Members[0]] {
+			p.Regroup = append(p.Regroup, g.Name)
 		}
 		if any {
 			for _, m := range g.Members {
@@ -211,16 +219,57 @@ func (e *Engine) apply(now time.Time, spec Spec) ([]string, error) {
 			kept = append(kept, in)
 		}
 	}
+	// Groups whose membership is unchanged stay; the members of the others
+	// leave them, and the groups of running members are formed in place.
+	oldKeys, newKeys := groupKeys(e.spec), groupKeys(spec)
 	var keptGroups []*group
 	for _, g := range e.groups {
-		if len(g.ins) > 0 && keep[g.ins[0].spec.VRRP.Name] {
+		if len(g.ins) == 0 {
+			continue
+		}
+		first := g.ins[0].spec.VRRP.Name
+		if keep[first] && oldKeys[first] == newKeys[first] {
 			for _, gs := range spec.SyncGroups {
 				if gs.Name == g.spec.Name {
 					g.spec = gs // notify scripts, smtp_alert
 				}
 			}
 			keptGroups = append(keptGroups, g)
+			continue
 		}
+		// A group some of whose members stay is dissolved: the others stop
+		// on their own. A group that leaves whole stops as a group.
+		split := false
+		for _, in := range g.ins {
+			split = split || keep[in.spec.VRRP.Name]
+		}
+		if !split {
+			continue
+		}
+		for _, in := range g.ins {
+			in.m.LeaveGroup()
+			in.group, in.member = nil, 0
+		}
+	}
+	for _, gs := range spec.SyncGroups {
+		if !slices.Contains(plan.Regroup, gs.Name) {
+			continue
+		}
+		g := &group{spec: gs}
+		var ms []*vrrp.Instance
+		for _, m := range gs.Members {
+			in := e.byName[m]
+			in.group, in.member = g, len(ms)
+			g.ins = append(g.ins, in)
+			ms = append(ms, in.m)
+		}
+		sg, err := vrrp.Regroup(gs.Name, ms)
+		if err != nil {
+			return nil, err // not reached: every member exists
+		}
+		g.g = sg
+		keptGroups = append(keptGroups, g)
+		changes = append(changes, "* vrrp_sync_group "+gs.Name+" (formed in place from running instances)")
 	}
 	e.insts = append(kept, next.insts...)
 	e.groups = append(keptGroups, next.groups...)
@@ -236,7 +285,11 @@ func (e *Engine) apply(now time.Time, spec Spec) ([]string, error) {
 	e.syncTrackers()
 	for _, name := range plan.Update {
 		in := e.byName[name]
-		changes = append(changes, "* vrrp_instance "+name+" (updated in place: "+strings.Join(e.update(now, in, newBy[name]), ", ")+")")
+		what := e.update(now, in, newBy[name])
+		if oldKeys[name] != newKeys[name] {
+			what = append(what, "sync group")
+		}
+		changes = append(changes, "* vrrp_instance "+name+" (updated in place: "+strings.Join(what, ", ")+")")
 	}
 	for _, in := range kept {
 		e.resolveLinks(in)
@@ -292,7 +345,7 @@ func (e *Engine) update(now time.Time, in *instance, ns InstanceSpec) []string {
 	socket := old.VRRP.Unicast != ns.VRRP.Unicast || old.VRRP.Source != ns.VRRP.Source ||
 		old.Group != ns.Group || old.UnicastTTL != ns.UnicastTTL
 	note(socket, "socket")
-	if len(what) == 0 {
+	if len(what) == 0 && !old.Equal(ns) {
 		what = append(what, "settings")
 	}
 
@@ -370,6 +423,11 @@ func (e *Engine) reconcileHeld(now time.Time, in *instance, oldVIPs []netif.VIP,
 	for _, r := range in.spec.Rules {
 		if !slices.ContainsFunc(oldRules, func(x netif.Rule) bool { return reflect.DeepEqual(x, r) }) {
 			cameRules = append(cameRules, r)
+		}
+	}
+	for _, v := range gone {
+		if has := slices.ContainsFunc(came, func(x netif.VIP) bool { return x.Addr() == v.Addr() }); has && e.kernel.seen {
+			e.expectDelete(v.Addr()) // re-added at once with its new label or prefix
 		}
 	}
 	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log

@@ -310,3 +310,48 @@ func TestVIPRemovedByHandIsRestored(t *testing.T) {
 		}
 	})
 }
+
+// TestReloadRegroupsInPlace: two running instances put in one sync group
+// by a reload keep their states (no restart, no transition); taking them
+// out again does not restart them either.
+func TestReloadRegroupsInPlace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		v1 := tutorialInstance(vrrp.StateMaster, 100)
+		v2 := tutorialInstance(vrrp.StateMaster, 100)
+		v2.VRRP.Name, v2.VRRP.VRID = "VI_2", 56
+		v2.VIPs[0].Prefix = netip.MustParsePrefix("192.168.1.101/24")
+		v2.VRRP.VIPs = []netip.Addr{netip.MustParseAddr("192.168.1.101")}
+		a := startNode(t, lan, "a", "192.168.1.105/24", v1, v2)
+		time.Sleep(5 * time.Second)
+		tr := func() (uint64, uint64) {
+			s := a.snapshot(t)
+			return s.Instances[0].Counters.Transitions, s.Instances[1].Counters.Transitions
+		}
+		t1, t2 := tr()
+		grouped := Spec{Instances: []InstanceSpec{v1, v2}, SyncGroups: []SyncGroupSpec{{Name: "G", Members: []string{"VI_1", "VI_2"}}}}
+		if p := PlanReload(Spec{Instances: []InstanceSpec{v1, v2}}, grouped); len(p.Restart) != 0 || strings.Join(p.Regroup, ",") != "G" {
+			t.Fatalf("plan %+v", p)
+		}
+		changes, err := a.eng.Apply(context.Background(), grouped)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(changes, "\n"); !strings.Contains(got, "* vrrp_sync_group G (formed in place") || strings.Contains(got, "restarts") {
+			t.Fatalf("changes %q", got)
+		}
+		time.Sleep(3 * time.Second)
+		s := a.snapshot(t)
+		if n1, n2 := tr(); n1 != t1 || n2 != t2 || s.Instances[0].State != "MASTER" || s.Instances[1].State != "MASTER" || len(s.SyncGroups) != 1 || s.SyncGroups[0].State != "MASTER" {
+			t.Fatalf("after grouping: transitions %d,%d -> %d,%d; %+v", t1, t2, n1, n2, s)
+		}
+		if _, err := a.eng.Apply(context.Background(), Spec{Instances: []InstanceSpec{v1, v2}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second)
+		s = a.snapshot(t)
+		if n1, n2 := tr(); n1 != t1 || n2 != t2 || len(s.SyncGroups) != 0 || !a.host.holds(vip) || !a.host.holds("192.168.1.101/24") {
+			t.Fatalf("after ungrouping: transitions %d,%d -> %d,%d; %+v", t1, t2, n1, n2, s)
+		}
+	})
+}
