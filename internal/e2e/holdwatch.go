@@ -45,7 +45,7 @@ type HoldFigures struct {
 }
 
 func (f HoldFigures) String() string {
-	return fmt.Sprintf("no holder %.1f ms (longest %.1f ms), two holders %.1f ms (longest %.1f ms), %d address events in %.0f ms",
+	return fmt.Sprintf("no holder %.3f ms (longest %.3f ms), two holders %.3f ms (longest %.3f ms), %d address events in %.0f ms",
 		ms(f.None), ms(f.NoneMax), ms(f.Two), ms(f.TwoMax), f.Changes, ms(f.Window))
 }
 

@@ -296,3 +296,45 @@ func TestSecondDaemonRefuses(t *testing.T) {
 		}
 	})
 }
+
+// TestVirtualRouteDeletedByHandIsRestored: `ip route del` of a virtual
+// route on the master: vigil adds it back (seen in its route watch),
+// counts it, and vips_held says false only while it is missing.
+func TestVirtualRouteDeletedByHandIsRestored(t *testing.T) {
+	e := newEnv(t, "rtdel", 1)
+	conf := ownInstance(0, ownLines)
+	conf.Instances[0].Extra = []string{"virtual_routes {", "  10.9.0.0/24 dev eth0 scope link table 100", "}"}
+	nd := e.start(e2e.Vigil, 0, conf)
+	e.waitHolds(e.node(0), ownVIP, true, 20*time.Second)
+	route := func() string {
+		out, err := e.node(0).Run("ip", "route", "show", "table", "100")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(route(), "10.9.0.0/24") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the master did not install its virtual route: %q", route())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	if out, err := e.node(0).Run("ip", "route", "del", "10.9.0.0/24", "dev", "eth0", "table", "100"); err != nil {
+		t.Fatalf("ip route del: %v %s", err, out)
+	}
+	for !strings.Contains(route(), "10.9.0.0/24") {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("the virtual route was not put back: %q\n%s", route(), nd.Log())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Logf("FIGURE virtual route deleted by hand: back within %.1f ms (polled with ip route, an upper bound)", ms(time.Since(start)))
+	si := status_(t, nd, "VI_1")
+	if si.Counters.VIPsRestored != 1 || !si.VIPsHeld || si.State != "MASTER" {
+		t.Errorf("status: vips_restored %d, vips_held %v, state %s", si.Counters.VIPsRestored, si.VIPsHeld, si.State)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -28,7 +28,11 @@ import (
 
 type (
 	addrEvent     struct{ ev netif.AddrEvent }
-	addrWatchDone struct{ err error }
+	routeEvent    struct{ ev netif.RouteEvent }
+	addrWatchDone struct {
+		what string
+		err  error
+	}
 )
 
 // addrKey is an address on an interface (by index).
@@ -43,6 +47,9 @@ type addrKey struct {
 type kernelAddrs struct {
 	seen  bool
 	addrs map[addrKey]bool
+	// routes are the namespace's routes (routesSeen: reported at all).
+	routes     map[netif.RouteKey]bool
+	routesSeen bool
 	// ours counts deletions the engine itself queued for an address it
 	// keeps holding (a VIP whose label or prefix a reload changed): their
 	// events are not someone else's removal.
@@ -57,30 +64,80 @@ func (e *Engine) expectDelete(addr netip.Addr) {
 	e.kernel.ours[addr]++
 }
 
-// watchAddrs runs the address watch until bg is done; it restarts it when
-// notifications were lost (the restart reports every address afresh).
+// watchAddrs runs the address and route watches until bg is done; each
+// restarts when notifications were lost (a restart reports everything
+// afresh).
 func (e *Engine) watchAddrs(wg *sync.WaitGroup, bg context.Context) {
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var err error
-		for bg.Err() == nil {
-			err = e.opts.Net.WatchAddrs(bg, func(ev netif.AddrEvent) {
-				select {
-				case e.events <- addrEvent{ev}:
-				case <-bg.Done():
+	run := func(what string, watch func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			for bg.Err() == nil {
+				err = watch()
+				if !errors.Is(err, netif.ErrOverrun) {
+					break
+				}
+				e.log.Warn(what+" notifications lost; re-reading", "err", err)
+			}
+			select {
+			case e.events <- addrWatchDone{what, err}:
+			case <-bg.Done():
+			}
+		}()
+	}
+	run("address", func() error {
+		return e.opts.Net.WatchAddrs(bg, func(ev netif.AddrEvent) {
+			select {
+			case e.events <- addrEvent{ev}:
+			case <-bg.Done():
+			}
+		})
+	})
+	run("route", func() error {
+		return e.opts.Net.WatchRoutes(bg, func(ev netif.RouteEvent) {
+			select {
+			case e.events <- routeEvent{ev}:
+			case <-bg.Done():
+			}
+		})
+	})
+}
+
+// routeChanged records a route event and puts back a virtual route of a
+// master that something else removed.
+func (e *Engine) routeChanged(now time.Time, ev netif.RouteEvent) {
+	if e.kernel.routes == nil {
+		e.kernel.routes = map[netif.RouteKey]bool{}
+	}
+	e.kernel.routesSeen = true
+	if !ev.Deleted {
+		e.kernel.routes[ev.Key] = true
+		return
+	}
+	delete(e.kernel.routes, ev.Key)
+	if e.stopping {
+		return
+	}
+	for _, in := range e.all() {
+		if !in.held || !in.releaseAt.IsZero() {
+			continue
+		}
+		for _, r := range in.spec.Routes {
+			if r.Key() != ev.Key {
+				continue
+			}
+			in.restored++
+			e.mark(in)
+			name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
+			e.fx.add(func() {
+				log.Warn("virtual route removed by something else while master; adding it back", "instance", name, "route", r.String())
+				if err := net.AddRoute(r); err != nil {
+					log.Error("cannot add back virtual route", "instance", name, "route", r.String(), "err", err)
 				}
 			})
-			if !errors.Is(err, netif.ErrOverrun) {
-				break
-			}
-			e.log.Warn("address notifications lost; re-reading addresses", "err", err)
 		}
-		select {
-		case e.events <- addrWatchDone{err}:
-		case <-bg.Done():
-		}
-	}()
+	}
 }
 
 // addrChanged records an address event and defends the VIPs it removed.
@@ -148,7 +205,8 @@ func (e *Engine) restoreVIP(now time.Time, in *instance, v netif.VIP) {
 }
 
 // kernelHolds reports whether every VIP of the instance is on its
-// interface as the kernel reports it; before the first report, whether the
+// interface, and every virtual route in its table, as the kernel reports
+// them; before the first report, whether the
 // engine added them.
 func (e *Engine) kernelHolds(in *instance) bool {
 	if !in.held {
@@ -161,6 +219,13 @@ func (e *Engine) kernelHolds(in *instance) bool {
 		li, ok := e.links[v.Dev]
 		if !ok || !e.kernel.addrs[addrKey{li.Index, v.Addr()}] {
 			return false
+		}
+	}
+	if e.kernel.routesSeen {
+		for _, r := range in.spec.Routes {
+			if !e.kernel.routes[r.Key()] {
+				return false
+			}
 		}
 	}
 	return true

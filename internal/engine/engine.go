@@ -630,9 +630,11 @@ func (e *Engine) handle(ev any, wg *sync.WaitGroup, bg context.Context) {
 		e.trackerChanged(now, ev)
 	case addrEvent:
 		e.addrChanged(now, ev.ev)
+	case routeEvent:
+		e.routeChanged(now, ev.ev)
 	case addrWatchDone:
 		if ev.err != nil && !e.stopping {
-			e.log.Error("address watch ended; VIPs removed by others are no longer restored", "err", ev.err)
+			e.log.Error(ev.what+" watch ended; what others remove is no longer restored", "err", ev.err)
 		}
 	case linkWatchDone:
 		if ev.err != nil && !e.stopping {

@@ -129,6 +129,11 @@ func (h *fakeHost) removeByHand(p string) {
 	h.addrEvent(netif.VIP{Prefix: pp, Dev: dev}, true)
 }
 
+func (h *fakeHost) WatchRoutes(ctx context.Context, f func(netif.RouteEvent)) error {
+	<-ctx.Done()
+	return nil
+}
+
 func (h *fakeHost) WatchAddrs(ctx context.Context, f func(netif.AddrEvent)) error {
 	ch := make(chan netif.AddrEvent, 256)
 	h.mu.Lock()

@@ -42,6 +42,8 @@ type Net interface {
 	// WatchAddrs reports the addresses present, then every address added
 	// or removed, until ctx is done.
 	WatchAddrs(ctx context.Context, f func(netif.AddrEvent)) error
+	// WatchRoutes is WatchAddrs for routes.
+	WatchRoutes(ctx context.Context, f func(netif.RouteEvent)) error
 	SendARP(ifindex int, mac net.HardwareAddr, vip netip.Addr) error
 	SendNA(ifindex int, mac net.HardwareAddr, vip netip.Addr, router bool) error
 	// IPv6Forwarding tells whether an interface forwards IPv6 (the NA's
@@ -106,6 +108,9 @@ func (n *OSNet) WatchLinks(ctx context.Context, f func(netif.LinkEvent)) error {
 }
 func (n *OSNet) WatchAddrs(ctx context.Context, f func(netif.AddrEvent)) error {
 	return n.h.WatchAddrs(ctx, f)
+}
+func (n *OSNet) WatchRoutes(ctx context.Context, f func(netif.RouteEvent)) error {
+	return n.h.WatchRoutes(ctx, f)
 }
 func (n *OSNet) SendARP(ifindex int, mac net.HardwareAddr, vip netip.Addr) error {
 	return n.g.SendARP(ifindex, mac, vip)

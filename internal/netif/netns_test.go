@@ -423,3 +423,42 @@ func TestNamespaceWatchAddrs(t *testing.T) {
 		t.Fatal("WatchAddrs did not return after cancel")
 	}
 }
+
+func TestNamespaceWatchRoutes(t *testing.T) {
+	l := netnstest.New(t, "wroute")
+	r1 := netnstest.AddHost(t, l, "r1", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"192.168.1.105/24"}})
+	h := openIn(t, r1)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	events := make(chan netif.RouteEvent, 256)
+	done := make(chan error, 1)
+	go func() { done <- h.WatchRoutes(ctx, func(e netif.RouteEvent) { events <- e }) }()
+
+	lan := netif.RouteKey{Dst: netip.MustParsePrefix("192.168.1.0/24")}
+	if e := waitFor(t, events, "initial 192.168.1.0/24", func(e netif.RouteEvent) bool { return e.Key == lan }); !e.Initial || e.Deleted {
+		t.Errorf("initial event %+v", e)
+	}
+	r := netif.Route{Dst: netip.MustParsePrefix("10.9.0.0/24"), Dev: "eth0", Table: 100, Scope: netif.ScopeLink}
+	if err := h.AddRoute(r); err != nil {
+		t.Fatal(err)
+	}
+	e := waitFor(t, events, "route added", func(e netif.RouteEvent) bool { return e.Key == r.Key() })
+	if e.Deleted || e.Initial || e.Proto != netif.AddrProtoKeepalived {
+		t.Errorf("add event %+v", e)
+	}
+	if _, err := r1.Run("ip", "route", "del", "10.9.0.0/24", "dev", "eth0", "table", "100"); err != nil {
+		t.Fatal(err)
+	}
+	if e := waitFor(t, events, "route removed", func(e netif.RouteEvent) bool { return e.Key == r.Key() }); !e.Deleted {
+		t.Errorf("delete event %+v", e)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("WatchRoutes returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WatchRoutes did not return after cancel")
+	}
+}
