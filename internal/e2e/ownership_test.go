@@ -56,7 +56,7 @@ func ownPair(t *testing.T, name string, k0, k1 e2e.Kind) (*env, [2]*e2e.Node) {
 	n0 := e.start(k0, 0, ownInstance(0, ownLines))
 	n1 := e.start(k1, 1, ownInstance(1, ownLines))
 	e.waitHolds(e.node(0), ownVIP, true, 20*time.Second)
-	time.Sleep(time.Second) // both settled: the backup has heard adverts
+	time.Sleep(500 * time.Millisecond) // both settled: the backup has heard adverts
 	return e, [2]*e2e.Node{n0, n1}
 }
 
@@ -167,14 +167,14 @@ func TestRollingVIPChange(t *testing.T) {
 					first, second = 1, 0
 				}
 				reload(t, n[first], ownInstance(first, twoLines))
-				time.Sleep(2 * time.Second) // ≈ 3 × the Master_Down_Interval
+				time.Sleep(1500 * time.Millisecond) // > 2 × the Master_Down_Interval
 				if p[1] == e2e.Vigil && order == "master first" {
 					if si := status_(t, n[1], "VI_1"); si.State != "BACKUP" || !strings.Contains(si.Warning, "advertises 2 addresses, ours 1") || si.Counters.AddrMismatch == 0 {
 						t.Errorf("the vigil backup in the middle of the change: %s, warning %q, mismatches %d", si.State, si.Warning, si.Counters.AddrMismatch)
 					}
 				}
 				reload(t, n[second], ownInstance(second, twoLines))
-				time.Sleep(2 * time.Second)
+				time.Sleep(time.Second)
 				f := e.figures(w, fmt.Sprintf("rolling change %s, %s", kinds(t, p[0], p[1]), order))
 				if p[1] == e2e.Vigil && f.Two > 0 {
 					t.Errorf("two nodes held the VIP for %v with a vigil backup", f.Two)
