@@ -270,6 +270,7 @@ func TestSecondDaemonRefuses(t *testing.T) {
 		e, n := ownPair(t, "second", e2e.Vigil, e2e.Vigil)
 		w := e.watch(ownVIP)
 		out := startRefused(t, e, 0, ownInstance(0, ownLines))
+		time.Sleep(200 * time.Millisecond) // anything it would have queued
 		f := e.figures(w, "second vigil started beside vigil")
 		want := fmt.Sprintf("eth0 inet VRID 51 is already managed by vigil pid %d", n[0].Pid())
 		if !strings.Contains(out, want) {
@@ -286,6 +287,7 @@ func TestSecondDaemonRefuses(t *testing.T) {
 		e, n := ownPair(t, "besideka", e2e.Keepalived, e2e.Keepalived)
 		w := e.watch(ownVIP)
 		out := startRefused(t, e, 0, ownInstance(0, ownLines))
+		time.Sleep(200 * time.Millisecond)
 		f := e.figures(w, "vigil started beside keepalived")
 		pid := n[0].Pid()
 		if !strings.Contains(out, "keepalived (pid ") || !strings.Contains(out, "manages eth0 inet VRID 51") {

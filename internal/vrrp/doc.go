@@ -76,10 +76,11 @@
 // list differs no longer hears its master and takes over after its
 // Master_Down_Interval, and the master drops the backup's adverts in turn.
 // Measured with two keepalived 2.2.7 in network namespaces (VRRPv3,
-// advert_int 0.2, reloads 2 s apart; internal/e2e TestRollingVIPChange with
-// VIGIL_E2E_KEEPALIVED_FIGURES=1): both held the VIP for 2.7-2.8 s, in
-// either order, i.e. from one Master_Down_Interval after the first reload
-// until the second; the same happens when a keepalived master is reloaded
+// advert_int 0.2, internal/e2e TestRollingVIPChange with
+// VIGIL_E2E_KEEPALIVED_FIGURES=1): in either order both held the VIP from
+// one Master_Down_Interval after the first reload until the second, 1.31-
+// 1.32 s with reloads 1.5 s apart, 2.72-2.82 s with reloads 3 s apart; the
+// same happens when a keepalived master is reloaded
 // with one more address and its backup is not.
 //
 // vigil departs from both: an advert that would keep or make us Backup
