@@ -78,15 +78,16 @@
 // Measured with two keepalived 2.2.7 in network namespaces (VRRPv3,
 // advert_int 0.2, internal/e2e TestRollingVIPChange with
 // VIGIL_E2E_KEEPALIVED_FIGURES=1): in either order both held the VIP from
-// one Master_Down_Interval after the first reload until the second, 1.31-
-// 1.32 s with reloads 1.5 s apart, 2.72-2.82 s with reloads 3 s apart; the
-// same happens when a keepalived master is reloaded
-// with one more address and its backup is not.
+// one Master_Down_Interval after the first reload until the second
+// (1.31-1.32 s with reloads 1.5 s apart, 2.72-2.82 s with reloads 3 s
+// apart); the same happens when a keepalived master is reloaded with one
+// more address and its backup is not.
 //
 // vigil departs from both: an advert that would keep or make us Backup
-// (priority 0, a higher priority, an equal priority from a higher address,
-// or any advert under nopreempt or a handover's yield) is accepted whatever
-// addresses it lists, and the instance reports AddrMismatch (the engine logs
+// (priority 0; in Backup a priority at least ours, or any priority under
+// nopreempt, a running preempt_delay or a handover's yield; in Master a
+// higher priority, or an equal one from a higher address) is accepted
+// whatever addresses it lists, and the instance reports AddrMismatch (the engine logs
 // it once per change, counts it, and shows "master A advertises 2
 // addresses, ours 1" in status). Only an advert we would preempt anyway is
 // still discarded for its list. With vigil as the backup, the same rolling
