@@ -163,17 +163,16 @@ func (e *Engine) apply(now time.Time, spec Spec) ([]string, error) {
 	for _, n := range plan.Restart {
 		delete(keep, n)
 	}
-	// Claim the virtual routers that are new to this daemon, and check the
-	// in-place updates, before changing anything.
-	if o := e.opts.Owner; o != nil {
-		if err := o.Claim(OwnerKeys(spec)); err != nil {
-			e.releaseUnused()
-			return nil, err
-		}
-	}
+	// Check the in-place updates and claim the virtual routers that are new
+	// to this daemon before changing anything.
 	for _, name := range plan.Update {
 		if err := vrrp.CheckConfig(placeholderSource(newBy[name])); err != nil {
 			return nil, fmt.Errorf("engine: instance %s: %w", name, err)
+		}
+	}
+	if o := e.opts.Owner; o != nil {
+		if err := o.Claim(OwnerKeys(spec)); err != nil {
+			return nil, err // Claim takes all the new keys or none
 		}
 	}
 
@@ -209,6 +208,7 @@ func (e *Engine) apply(now time.Time, spec Spec) ([]string, error) {
 		}
 	}
 	if err := next.build(); err != nil {
+		e.releaseUnused()
 		return nil, err
 	}
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/notify"
+	"github.com/vigil-ha/vigil/internal/owner"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 )
 
@@ -352,6 +353,76 @@ func TestReloadRegroupsInPlace(t *testing.T) {
 		s = a.snapshot(t)
 		if n1, n2 := tr(); n1 != t1 || n2 != t2 || len(s.SyncGroups) != 0 || !a.host.holds(vip) || !a.host.holds("192.168.1.101/24") {
 			t.Fatalf("after ungrouping: transitions %d,%d -> %d,%d; %+v", t1, t2, n1, n2, s)
+		}
+	})
+}
+
+// fakeOwner is an owner.Registry where some keys belong to another daemon.
+type fakeOwner struct {
+	taken map[owner.Key]bool
+	held  map[owner.Key]bool
+}
+
+func (o *fakeOwner) Claim(keys []owner.Key) error {
+	for _, k := range keys {
+		if o.taken[k] {
+			return &owner.ConflictError{Key: k, PID: 4242}
+		}
+	}
+	for _, k := range keys {
+		o.held[k] = true
+	}
+	return nil
+}
+func (o *fakeOwner) Release(keys []owner.Key) {
+	for _, k := range keys {
+		delete(o.held, k)
+	}
+}
+func (o *fakeOwner) Held() []owner.Key {
+	var ks []owner.Key
+	for k := range o.held {
+		ks = append(ks, k)
+	}
+	return ks
+}
+func (o *fakeOwner) Alone() bool { return false }
+
+// TestReloadClaimsNewRouters: a reload adding a virtual router another
+// daemon owns is refused as a whole, naming it; one removing a router
+// gives it up.
+func TestReloadClaimsNewRouters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v1 := tutorialInstance(vrrp.StateMaster, 100)
+		v2 := tutorialInstance(vrrp.StateBackup, 100)
+		v2.VRRP.Name, v2.VRRP.VRID = "VI_2", 56
+		o := &fakeOwner{taken: map[owner.Key]bool{{Interface: "eth0", VRID: 56}: true}, held: map[owner.Key]bool{{Interface: "eth0", VRID: 55}: true}}
+		h := newFakeHost(&fakeLAN{}, "a", map[string]string{"eth0": "192.168.1.105/24"})
+		e, err := New(Spec{Instances: []InstanceSpec{v1}}, Options{Net: h, Owner: o})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- e.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+		time.Sleep(5 * time.Second)
+		_, err = e.Apply(context.Background(), Spec{Instances: []InstanceSpec{v1, v2}})
+		if err == nil || !strings.Contains(err.Error(), "eth0 inet VRID 56 is already managed by vigil pid 4242") {
+			t.Fatalf("reload adding a router owned elsewhere: %v", err)
+		}
+		if s, _ := e.Snapshot(context.Background()); len(s.Instances) != 1 || s.Instances[0].State != "MASTER" {
+			t.Fatalf("after the refused reload: %+v", s.Instances)
+		}
+		delete(o.taken, owner.Key{Interface: "eth0", VRID: 56})
+		moved := tutorialInstance(vrrp.StateMaster, 100)
+		moved.VRRP.VRID = 57
+		if _, err := e.Apply(context.Background(), Spec{Instances: []InstanceSpec{moved}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(15 * time.Second) // the old VRID hands over and leaves
+		if o.held[owner.Key{Interface: "eth0", VRID: 55}] || !o.held[owner.Key{Interface: "eth0", VRID: 57}] {
+			t.Fatalf("held after moving VRID 55 to 57: %v", o.held)
 		}
 	})
 }
