@@ -200,6 +200,8 @@ func TestVIPDeletedByHandIsRestored(t *testing.T) {
 			for _, how := range [][]string{
 				{"ip", "addr", "del", "192.168.1.100/24", "dev", "eth0"},
 				{"ip", "addr", "flush", "dev", "eth0", "label", "eth0:1"},
+				// Every address of the interface, its primary included.
+				{"ip", "-4", "addr", "flush", "dev", "eth0"},
 			} {
 				w := e.watch(ownVIP)
 				if out, err := e.node(0).Run(how[0], how[1:]...); err != nil {
@@ -209,8 +211,8 @@ func TestVIPDeletedByHandIsRestored(t *testing.T) {
 				for w.Holders() == 0 && time.Now().Before(deadline) {
 					time.Sleep(time.Millisecond)
 				}
-				time.Sleep(500 * time.Millisecond)
-				f := e.figures(w, strings.Join(how[1:3], " ")+" of the VIP on the master "+kinds(t, k, k))
+				time.Sleep(time.Second) // > the backup's Master_Down_Interval
+				f := e.figures(w, strings.Join(how[1:], " ")+" on the master "+kinds(t, k, k))
 				if k != e2e.Vigil {
 					continue
 				}
