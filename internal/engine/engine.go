@@ -65,8 +65,10 @@ type Owner interface {
 	Release(keys []owner.Key)
 	// Held lists the keys claimed.
 	Held() []owner.Key
-	// Alone reports whether no other vigil ran in the namespace at start.
+	// Alone reports whether no other vigil ran in the namespace at start;
+	// Settle tells that the start-up clean-up is over.
 	Alone() bool
+	Settle()
 }
 
 // Hooks are called from the engine loop; they must not block (queue work).
@@ -468,6 +470,9 @@ func (e *Engine) removeStale() {
 	}
 	others := e.opts.Owner == nil || e.opts.Owner.Alone()
 	removed, foreign, err := e.opts.Net.RemoveStale(vips, others)
+	if e.opts.Owner != nil {
+		e.opts.Owner.Settle()
+	}
 	if err != nil {
 		e.log.Warn("removing stale addresses", "err", err)
 	}

@@ -387,6 +387,7 @@ func (o *fakeOwner) Held() []owner.Key {
 	return ks
 }
 func (o *fakeOwner) Alone() bool { return false }
+func (o *fakeOwner) Settle()     {}
 
 // TestReloadClaimsNewRouters: a reload adding a virtual router another
 // daemon owns is refused as a whole, naming it; one removing a router

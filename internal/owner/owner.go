@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -78,6 +79,7 @@ type Registry struct {
 	dir     string
 	daemons *os.File
 	alone   bool
+	settled bool
 	locks   map[Key]*os.File
 }
 
@@ -108,14 +110,39 @@ func Open(dir string) (*Registry, error) {
 		return nil, fmt.Errorf("owner: %w", err)
 	}
 	r := &Registry{dir: d, daemons: f, locks: map[Key]*os.File{}}
-	// Alone when nobody else holds the namespace's lock; then every
-	// daemon, this one included, holds it shared.
-	r.alone = flock(f, unix.LOCK_EX|unix.LOCK_NB) == nil
-	if err := flock(f, unix.LOCK_SH); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("owner: lock %s: %w", f.Name(), err)
+	// Alone when nobody else holds the namespace's lock: this daemon then
+	// keeps it exclusive while it cleans up (Settle), so that a daemon
+	// starting meanwhile waits; every running daemon holds it shared.
+	if flock(f, unix.LOCK_EX|unix.LOCK_NB) == nil {
+		r.alone = true
+		return r, nil
 	}
-	return r, nil
+	deadline := time.Now().Add(startWait)
+	for {
+		err := flock(f, unix.LOCK_SH|unix.LOCK_NB)
+		if err == nil {
+			return r, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("owner: another vigil in this network namespace is still cleaning up after %v: %w", startWait, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// startWait bounds how long Open waits for a daemon that is cleaning up.
+const startWait = 10 * time.Second
+
+// Settle ends the start-up clean-up: a daemon that was alone lets others
+// start (its exclusive lock becomes shared). It is idempotent.
+func (r *Registry) Settle() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.alone && !r.settled {
+		r.settled = true
+		_ = flock(r.daemons, unix.LOCK_SH)
+	}
 }
 
 func flock(f *os.File, how int) error {
@@ -129,7 +156,7 @@ func flock(f *os.File, how int) error {
 
 // Alone reports whether no other vigil ran in the namespace when Open was
 // called: only then may leftovers that no configured instance names be
-// removed.
+// removed, before Settle.
 func (r *Registry) Alone() bool { return r.alone }
 
 // Claim takes every key, or none: on a conflict it returns a

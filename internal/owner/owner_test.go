@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestClaimIsExclusivePerNamespace(t *testing.T) {
@@ -21,7 +22,21 @@ func TestClaimIsExclusivePerNamespace(t *testing.T) {
 	if err := a.Claim([]Key{k55}); err != nil {
 		t.Fatal(err)
 	}
-	b, err := Open(dir)
+	// A daemon that is alone keeps the namespace until it has cleaned up.
+	opened := make(chan error, 1)
+	var b *Registry
+	go func() {
+		var err error
+		b, err = Open(dir)
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		t.Fatalf("a second daemon opened before the first settled: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	a.Settle()
+	err = <-opened
 	if err != nil {
 		t.Fatal(err)
 	}
