@@ -26,6 +26,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/mail"
 	"github.com/vigil-ha/vigil/internal/metrics"
 	"github.com/vigil-ha/vigil/internal/notify"
+	"github.com/vigil-ha/vigil/internal/owner"
 	"github.com/vigil-ha/vigil/internal/script"
 	"github.com/vigil-ha/vigil/internal/sdnotify"
 	"github.com/vigil-ha/vigil/internal/status"
@@ -214,7 +215,13 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		}
 		log.Info("virtual servers", "count", len(l.dir.VirtualServers), "backend", d.dir.BackendName())
 	}
+	var reg *owner.Registry
 	if runKeepalived && !f.checkOnly {
+		reg, err = claimOwnership(spec, configID(f.configID))
+		if err != nil {
+			return err
+		}
+		defer reg.Close()
 		osnet, err := engine.OpenOSNet()
 		if err != nil {
 			return fmt.Errorf("opening netlink and packet sockets: %w", err)
@@ -226,7 +233,7 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		}
 		d.eng, err = engine.New(spec, engine.Options{
 			Net: osnet, Logger: log, Version: version, ConfigFile: f.file,
-			Notifier: notifier, Mailer: mailer, Hooks: hooks, PreciseTimer: true,
+			Notifier: notifier, Mailer: mailer, Hooks: hooks, PreciseTimer: true, Owner: reg,
 		})
 		if err != nil {
 			return err

@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/mail"
 	"github.com/vigil-ha/vigil/internal/netif"
 	"github.com/vigil-ha/vigil/internal/notify"
+	"github.com/vigil-ha/vigil/internal/owner"
 	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/track"
 	"github.com/vigil-ha/vigil/internal/vrrp"
@@ -51,6 +53,22 @@ type Options struct {
 	Mailer   *mail.Mailer
 	// Hooks observe the engine (tests, metrics). Optional.
 	Hooks Hooks
+	// Owner claims the virtual routers the engine runs (one owner per
+	// namespace, internal/owner). Optional: nil claims nothing.
+	Owner Owner
+}
+
+// Owner is the registry of virtual routers owned in the namespace
+// (*owner.Registry).
+type Owner interface {
+	Claim(keys []owner.Key) error
+	Release(keys []owner.Key)
+	// Held lists the keys claimed.
+	Held() []owner.Key
+	// Alone reports whether no other vigil ran in the namespace at start;
+	// Settle tells that the start-up clean-up is over.
+	Alone() bool
+	Settle()
 }
 
 // Hooks are called from the engine loop; they must not block (queue work).
@@ -93,11 +111,14 @@ type Engine struct {
 	inputSince, holdFor time.Time
 	// linkWatchFailed is set when the link watcher ended with an error.
 	linkWatchFailed error
-	tr              *trackers
-	fx              *effects // slow side effects, off the loop (nil when not running)
-	vipsDirty       bool
-	npending        int       // instances waiting to start
-	startAt         time.Time // vrrp_startup_delay: no instance starts before
+	// kernel is the namespace's addresses as the address watch reports
+	// them (defend.go).
+	kernel    kernelAddrs
+	tr        *trackers
+	fx        *effects // slow side effects, off the loop (nil when not running)
+	vipsDirty bool
+	npending  int       // instances waiting to start
+	startAt   time.Time // vrrp_startup_delay: no instance starts before
 	// dl orders the instances by deadline; dirty lists those to re-place.
 	dl    deadlines
 	dirty []*instance
@@ -134,6 +155,11 @@ type instance struct {
 	// release then waits until releaseAt (see handoverGrace).
 	handingOver bool
 	releaseAt   time.Time
+	// mismatch describes the address list difference of the master last
+	// heard (vrrp.AddrMismatch), "" when its list matches ours.
+	mismatch string
+	// restored counts VIPs and routes put back after an outside removal.
+	restored uint64
 	// next, hidx, dirty and gone place the instance in the deadline heap.
 	next  time.Time
 	hidx  int
@@ -335,6 +361,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-bg.Done():
 		}
 	}()
+	e.watchAddrs(&wg, bg)
 	e.setNotifyScripts()
 	e.syncTrackers()
 	defer e.stopTrackers()
@@ -431,19 +458,29 @@ func (e *Engine) promoteSecondaries() {
 	}
 }
 
-// removeStale removes the configured VIPs a killed earlier run left behind.
+// removeStale removes what a killed earlier run left behind: only
+// addresses vigil marked, only those of virtual routers this daemon owns,
+// and the other marked ones only when no other vigil runs in the namespace
+// (Options.Owner). An unmarked configured VIP is someone else's: it stays,
+// with a warning.
 func (e *Engine) removeStale() {
 	var vips []netif.VIP
 	for _, in := range e.insts {
-		vips = append(vips, in.spec.VIPs...)
-		vips = append(vips, in.spec.ExcludedVIPs...)
+		vips = append(vips, in.devVIPs()...)
 	}
-	removed, err := e.opts.Net.RemoveStale(vips)
+	others := e.opts.Owner == nil || e.opts.Owner.Alone()
+	removed, foreign, err := e.opts.Net.RemoveStale(vips, others)
+	if e.opts.Owner != nil {
+		e.opts.Owner.Settle()
+	}
 	if err != nil {
 		e.log.Warn("removing stale addresses", "err", err)
 	}
 	for _, a := range removed {
 		e.log.Info("removed stale address left by an earlier run", "addr", a.Prefix, "ifindex", a.LinkIndex)
+	}
+	for _, a := range foreign {
+		e.log.Warn("a configured virtual address is already on the interface and was not added by vigil; leaving it (vigil never removes an address it did not add)", "addr", a.Prefix, "ifindex", a.LinkIndex)
 	}
 }
 
@@ -596,6 +633,14 @@ func (e *Engine) handle(ev any, wg *sync.WaitGroup, bg context.Context) {
 		e.linkChanged(now, ev.ev, wg, bg)
 	case trackerEvent:
 		e.trackerChanged(now, ev)
+	case addrEvent:
+		e.addrChanged(now, ev.ev)
+	case routeEvent:
+		e.routeChanged(now, ev.ev)
+	case addrWatchDone:
+		if ev.err != nil && !e.stopping {
+			e.log.Error(ev.what+" watch ended; what others remove is no longer restored", "err", ev.err)
+		}
 	case linkWatchDone:
 		if ev.err != nil && !e.stopping {
 			e.linkWatchFailed = ev.err
@@ -744,7 +789,43 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 		return
 	}
 	unicast := c.key.unicast.IsValid() || (pkt.Dst.IsValid() && pkt.Dst != c.group)
+	before := in.m.Status().Counters
 	e.step(now, in, vrrp.Received{Src: pkt.Src, TTL: pkt.TTL, Unicast: unicast, Advert: adv})
+	if after := in.m.Status().Counters; in.mismatch != "" && after.AdvertsReceived > before.AdvertsReceived && after.AddrMismatch == before.AddrMismatch {
+		e.log.Info("the master's address list matches ours again", "instance", in.spec.VRRP.Name, "master", pkt.Src)
+		in.mismatch = ""
+	}
+}
+
+// addrMismatch describes a vrrp.AddrMismatch for the log and status, and
+// logs it when it changed.
+func (e *Engine) addrMismatch(in *instance, a vrrp.AddrMismatch) {
+	ours := in.m.Config().VIPs
+	var msg string
+	if len(a.Theirs) != a.Ours {
+		msg = fmt.Sprintf("master %v advertises %d addresses, ours %d", a.Src, len(a.Theirs), a.Ours)
+	} else {
+		msg = fmt.Sprintf("master %v advertises other addresses (%v), ours (%v)", a.Src, addrList(a.Theirs), addrList(ours))
+	}
+	if msg == in.mismatch {
+		return
+	}
+	in.mismatch = msg
+	log := e.log
+	name := in.spec.VRRP.Name
+	theirs, mine := addrList(a.Theirs), addrList(ours)
+	e.fx.add(func() {
+		log.Warn("address list differs from the master's; staying backup (a rolling virtual_ipaddress change?)",
+			"instance", name, "master", a.Src, "priority", a.Priority, "theirs", theirs, "ours", mine, "detail", msg)
+	})
+}
+
+func addrList(as []netip.Addr) string {
+	ss := make([]string, len(as))
+	for i, a := range as {
+		ss[i] = a.String()
+	}
+	return strings.Join(ss, " ")
 }
 
 // backupDue returns the earliest expired Master_Down_Timer of a Backup, or
@@ -925,6 +1006,8 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 			in.garp.LowerPriority(now)
 		}
 		e.notifyLowerPriority(in)
+	case vrrp.AddrMismatch:
+		e.addrMismatch(in, a)
 	case vrrp.ChecksumFallback:
 		e.log.Warn("peer uses the old VRRPv3 unicast checksum; switching to it", "instance", name, "peer", a.Src)
 	case vrrp.HandoverStarted:

@@ -394,10 +394,9 @@ func TestReloadUnchangedInstanceDoesNotFlap(t *testing.T) {
 	})
 }
 
-// TestReloadChangedInstanceHandsOverWithoutGap: a changed instance restarts;
-// its VIP moves to the peer make-before-break and comes back by preemption,
-// never unheld.
-func TestReloadChangedInstanceHandsOverWithoutGap(t *testing.T) {
+// TestReloadPriorityChangeHasNoGap: a master given a higher priority keeps
+// its VIP throughout (the change applies in place), the peer never takes it.
+func TestReloadPriorityChangeHasNoGap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		lan := &fakeLAN{}
 		old := tutorialInstance(vrrp.StateMaster, 100)

@@ -38,6 +38,7 @@ type fakeHost struct {
 	addrs   map[string][]netip.Prefix // by interface: primary first
 	vips    map[netip.Prefix]string   // VIP -> interface
 	watch   []chan netif.LinkEvent
+	awatch  []chan netif.AddrEvent
 	sysctls map[string]string
 	// history records VIP adds and deletes in order; at their times.
 	history []string
@@ -98,7 +99,63 @@ func (h *fakeHost) AddVIP(v netif.VIP) error {
 		h.at = append(h.at, time.Now())
 	}
 	h.vips[v.Prefix] = v.Dev
+	h.addrEvent(v, false)
 	return nil
+}
+
+// addrEvent tells the address watchers (h.mu held).
+func (h *fakeHost) addrEvent(v netif.VIP, deleted bool) {
+	ev := netif.AddrEvent{Addr: netif.Addr{Prefix: v.Prefix, LinkIndex: h.links[v.Dev].Index}, Deleted: deleted}
+	for _, w := range h.awatch {
+		select {
+		case w <- ev:
+		default:
+		}
+	}
+}
+
+// removeByHand is `ip addr del`: the VIP goes, the watchers are told.
+func (h *fakeHost) removeByHand(p string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	pp := netip.MustParsePrefix(p)
+	dev, ok := h.vips[pp]
+	if !ok {
+		return
+	}
+	delete(h.vips, pp)
+	h.history = append(h.history, "-"+p+" (by hand)")
+	h.at = append(h.at, time.Now())
+	h.addrEvent(netif.VIP{Prefix: pp, Dev: dev}, true)
+}
+
+func (h *fakeHost) WatchRoutes(ctx context.Context, f func(netif.RouteEvent)) error {
+	<-ctx.Done()
+	return nil
+}
+
+func (h *fakeHost) WatchAddrs(ctx context.Context, f func(netif.AddrEvent)) error {
+	ch := make(chan netif.AddrEvent, 256)
+	h.mu.Lock()
+	var initial []netif.AddrEvent
+	for dev, ps := range h.addrs {
+		for _, p := range ps {
+			initial = append(initial, netif.AddrEvent{Addr: netif.Addr{Prefix: p, LinkIndex: h.links[dev].Index}, Initial: true})
+		}
+	}
+	h.awatch = append(h.awatch, ch)
+	h.mu.Unlock()
+	for _, ev := range initial {
+		f(ev)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-ch:
+			f(ev)
+		}
+	}
 }
 
 func (h *fakeHost) DelVIP(v netif.VIP) error {
@@ -107,6 +164,7 @@ func (h *fakeHost) DelVIP(v netif.VIP) error {
 	if _, ok := h.vips[v.Prefix]; ok {
 		h.history = append(h.history, "-"+v.Prefix.String())
 		h.at = append(h.at, time.Now())
+		h.addrEvent(v, true)
 	}
 	delete(h.vips, v.Prefix)
 	return nil
@@ -131,7 +189,7 @@ func (h *fakeHost) DelRoute(r netif.Route) error {
 func (h *fakeHost) AddRule(r netif.Rule) error { return nil }
 func (h *fakeHost) DelRule(r netif.Rule) error { return nil }
 
-func (h *fakeHost) RemoveStale(vips []netif.VIP) ([]netif.Addr, error) {
+func (h *fakeHost) RemoveStale(vips []netif.VIP, others bool) ([]netif.Addr, []netif.Addr, error) {
 	var out []netif.Addr
 	for _, v := range vips {
 		h.mu.Lock()
@@ -142,7 +200,7 @@ func (h *fakeHost) RemoveStale(vips []netif.VIP) ([]netif.Addr, error) {
 			out = append(out, netif.Addr{Prefix: v.Prefix})
 		}
 	}
-	return out, nil
+	return out, nil, nil
 }
 
 func (h *fakeHost) WatchLinks(ctx context.Context, f func(netif.LinkEvent)) error {

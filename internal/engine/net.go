@@ -31,12 +31,19 @@ type Net interface {
 	DelRoute(r netif.Route) error
 	AddRule(r netif.Rule) error
 	DelRule(r netif.Rule) error
-	// RemoveStale removes configured VIPs (and marked addresses) that a
-	// killed earlier run left on the interfaces the configuration names.
-	RemoveStale(vips []netif.VIP) ([]netif.Addr, error)
+	// RemoveStale removes the marked addresses a killed earlier run left
+	// on the interfaces the configuration names: the configured VIPs, and
+	// with others every marked address (see netif.Handle.RemoveStale).
+	// Configured VIPs present but not marked are returned in foreign.
+	RemoveStale(vips []netif.VIP, others bool) (removed, foreign []netif.Addr, err error)
 	// WatchLinks reports the links present, then every change, until ctx
 	// is done.
 	WatchLinks(ctx context.Context, f func(netif.LinkEvent)) error
+	// WatchAddrs reports the addresses present, then every address added
+	// or removed, until ctx is done.
+	WatchAddrs(ctx context.Context, f func(netif.AddrEvent)) error
+	// WatchRoutes is WatchAddrs for routes.
+	WatchRoutes(ctx context.Context, f func(netif.RouteEvent)) error
 	SendARP(ifindex int, mac net.HardwareAddr, vip netip.Addr) error
 	SendNA(ifindex int, mac net.HardwareAddr, vip netip.Addr, router bool) error
 	// IPv6Forwarding tells whether an interface forwards IPv6 (the NA's
@@ -93,11 +100,17 @@ func (n *OSNet) AddRoute(r netif.Route) error { return n.h.AddRoute(r) }
 func (n *OSNet) DelRoute(r netif.Route) error { return n.h.DelRoute(r) }
 func (n *OSNet) AddRule(r netif.Rule) error   { return n.h.AddRule(r) }
 func (n *OSNet) DelRule(r netif.Rule) error   { return n.h.DelRule(r) }
-func (n *OSNet) RemoveStale(vips []netif.VIP) ([]netif.Addr, error) {
-	return n.h.RemoveStale(vips)
+func (n *OSNet) RemoveStale(vips []netif.VIP, others bool) ([]netif.Addr, []netif.Addr, error) {
+	return n.h.RemoveStale(vips, others)
 }
 func (n *OSNet) WatchLinks(ctx context.Context, f func(netif.LinkEvent)) error {
 	return n.h.WatchLinks(ctx, f)
+}
+func (n *OSNet) WatchAddrs(ctx context.Context, f func(netif.AddrEvent)) error {
+	return n.h.WatchAddrs(ctx, f)
+}
+func (n *OSNet) WatchRoutes(ctx context.Context, f func(netif.RouteEvent)) error {
+	return n.h.WatchRoutes(ctx, f)
 }
 func (n *OSNet) SendARP(ifindex int, mac net.HardwareAddr, vip netip.Addr) error {
 	return n.g.SendARP(ifindex, mac, vip)

@@ -6,20 +6,32 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/garp"
+	"github.com/vigil-ha/vigil/internal/netif"
+	"github.com/vigil-ha/vigil/internal/owner"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 )
 
-// Apply replaces the running Spec with spec, changing only what differs:
+// Apply replaces the running Spec with spec, changing only what differs,
+// as keepalived's reload does:
 //
-//   - an instance whose configuration (and sync group) is unchanged keeps its
-//     state machine, its timers, its socket and its VIPs: no advert gap, no
-//     gratuitous ARP, no notification;
+//   - an instance whose identity is unchanged (interface, VRID, address
+//     family, VRRP version, and its sync group's membership) keeps its
+//     state machine, its timers and its socket whatever else changed. The
+//     changes apply in place (update): VIPs, excluded VIPs, virtual routes
+//     and rules added or removed (a master adds the new ones and announces
+//     them, removes the others), priority, preemption, advert_int,
+//     authentication, unicast peers, GARP settings, trackers and notify
+//     scripts, without a transition; a master advertises a changed advert
+//     at once. An instance whose spec is equal (specs hold values, no
+//     source positions) is not touched at all;
 //   - a removed instance stops as on SIGTERM (priority 0, handed over make
 //     before break, VIPs released) and leaves;
-//   - a changed instance stops the same way and its new configuration starts
-//     once the old one has left (they share a VRID);
+//   - an instance whose identity changed stops the same way and its new
+//     configuration starts once the old one has left;
 //   - a new instance starts.
 //
 // It returns one line per change. Apply may only be called while Run runs.
@@ -33,57 +45,139 @@ func (e *Engine) Apply(ctx context.Context, spec Spec) ([]string, error) {
 	return changes, err
 }
 
-// identity is what an instance must keep for a reload to leave it alone.
-type identity struct {
-	spec  InstanceSpec
-	group *SyncGroupSpec
+// Plan is what a reload would do, by instance name: instances to restart
+// (identity changed, or in a sync group with one that restarts or is new),
+// to update in place (sync-group membership included), to remove, to add;
+// the rest is unchanged. Regroup names the sync groups formed in place
+// from running instances. It is pure: FromConfig's output in, a decision
+// out.
+type Plan struct {
+	Restart, Update, Remove, Add []string
+	Regroup                      []string
+	Unchanged                    int
 }
 
-func identities(s Spec) map[string]identity {
-	ids := map[string]identity{}
-	for _, is := range s.Instances {
-		ids[is.VRRP.Name] = identity{spec: is}
-	}
-	for i := range s.SyncGroups {
-		g := &s.SyncGroups[i]
+// Empty reports whether the plan changes nothing.
+func (p Plan) Empty() bool {
+	return len(p.Restart)+len(p.Update)+len(p.Remove)+len(p.Add) == 0
+}
+
+// sameIdentity reports whether two specs are the same virtual router on the
+// same interface: only a change of this restarts an instance.
+func sameIdentity(a, b InstanceSpec) bool {
+	return a.Interface == b.Interface && a.IPv6 == b.IPv6 && a.VRRP.VRID == b.VRRP.VRID && a.VRRP.Version == b.VRRP.Version
+}
+
+// groupKeys gives each instance its sync-group membership: the group's
+// name and members ("" outside any group).
+func groupKeys(s Spec) map[string]string {
+	keys := map[string]string{}
+	for _, g := range s.SyncGroups {
+		k := g.Name + ":" + strings.Join(g.Members, ",")
 		for _, m := range g.Members {
-			if id, ok := ids[m]; ok {
-				id.group = g
-				ids[m] = id
+			keys[m] = k
+		}
+	}
+	return keys
+}
+
+// PlanReload compares two specs.
+func PlanReload(old, spec Spec) Plan {
+	var p Plan
+	oldBy := map[string]InstanceSpec{}
+	for _, is := range old.Instances {
+		oldBy[is.VRRP.Name] = is
+	}
+	newBy := map[string]bool{}
+	ok, nk := groupKeys(old), groupKeys(spec)
+	restart := map[string]bool{}
+	for _, is := range spec.Instances {
+		name := is.VRRP.Name
+		newBy[name] = true
+		o, had := oldBy[name]
+		switch {
+		case !had:
+			p.Add = append(p.Add, name)
+		case !sameIdentity(o, is):
+			restart[name] = true
+		case !o.Equal(is) || ok[name] != nk[name]:
+			p.Update = append(p.Update, name)
+		default:
+			p.Unchanged++
+		}
+	}
+	// A group with a new or restarting member restarts as a whole (its
+	// members start together); a group of running members whose
+	// membership changed is formed in place.
+	for _, g := range spec.SyncGroups {
+		any := false
+		for _, m := range g.Members {
+			_, had := oldBy[m]
+			any = any || restart[m] || !had
+		}
+		if !any && ok[g.Members[0]] != nk[g.Members[0]] {
+			p.Regroup = append(p.Regroup, g.Name)
+		}
+		if any {
+			for _, m := range g.Members {
+				if _, had := oldBy[m]; had && !restart[m] {
+					restart[m] = true
+					if i := slices.Index(p.Update, m); i >= 0 {
+						p.Update = slices.Delete(p.Update, i, i+1)
+					} else {
+						p.Unchanged--
+					}
+				}
 			}
 		}
 	}
-	return ids
+	for name := range restart {
+		p.Restart = append(p.Restart, name)
+	}
+	for _, is := range old.Instances {
+		if !newBy[is.VRRP.Name] {
+			p.Remove = append(p.Remove, is.VRRP.Name)
+		}
+	}
+	sort.Strings(p.Restart)
+	sort.Strings(p.Update)
+	return p
 }
 
 func (e *Engine) apply(now time.Time, spec Spec) ([]string, error) {
 	if e.stopping {
 		return nil, fmt.Errorf("engine: stopping")
 	}
-	oldIDs, newIDs := identities(e.spec), identities(spec)
-	var changes []string
+	plan := PlanReload(e.spec, spec)
+	newBy := map[string]InstanceSpec{}
+	for _, is := range spec.Instances {
+		newBy[is.VRRP.Name] = is
+	}
 	keep := map[string]bool{}
-	for name, nid := range newIDs {
-		oid, ok := oldIDs[name]
-		if ok && reflect.DeepEqual(oid, nid) {
-			keep[name] = true
+	for _, is := range spec.Instances {
+		keep[is.VRRP.Name] = true
+	}
+	for _, n := range plan.Add {
+		delete(keep, n)
+	}
+	for _, n := range plan.Restart {
+		delete(keep, n)
+	}
+	// Check the in-place updates and claim the virtual routers that are new
+	// to this daemon before changing anything.
+	for _, name := range plan.Update {
+		if err := vrrp.CheckConfig(placeholderSource(newBy[name])); err != nil {
+			return nil, fmt.Errorf("engine: instance %s: %w", name, err)
 		}
 	}
-	// A sync group is rebuilt when any member changes: its members start
-	// together.
-	for _, g := range spec.SyncGroups {
-		all := true
-		for _, m := range g.Members {
-			all = all && keep[m]
-		}
-		if !all {
-			for _, m := range g.Members {
-				delete(keep, m)
-			}
+	if o := e.opts.Owner; o != nil {
+		if err := o.Claim(OwnerKeys(spec)); err != nil {
+			return nil, err // Claim takes all the new keys or none
 		}
 	}
 
-	// Retire what goes or changes.
+	var changes []string
+	// Retire what goes or restarts.
 	var leaving []*instance
 	for _, in := range e.insts {
 		name := in.spec.VRRP.Name
@@ -91,20 +185,20 @@ func (e *Engine) apply(now time.Time, spec Spec) ([]string, error) {
 			continue
 		}
 		leaving = append(leaving, in)
-		if _, ok := newIDs[name]; ok {
-			changes = append(changes, "~ vrrp_instance "+name+" (restarts with its new configuration)")
+		if _, ok := newBy[name]; ok {
+			changes = append(changes, "~ vrrp_instance "+name+" (restarts: interface, VRID, family, version or sync group changed)")
 		} else {
 			changes = append(changes, "- vrrp_instance "+name)
 		}
 	}
-	// Build what comes or changes, in the new order.
+	// Build what comes or restarts, in the new order.
 	next := &Engine{opts: e.opts, spec: Spec{RouterID: spec.RouterID, GARPInterval: spec.GARPInterval, GNAInterval: spec.GNAInterval}, byName: map[string]*instance{}}
 	for _, is := range spec.Instances {
 		if keep[is.VRRP.Name] {
 			continue
 		}
 		next.spec.Instances = append(next.spec.Instances, is)
-		if _, ok := oldIDs[is.VRRP.Name]; !ok {
+		if slices.Contains(plan.Add, is.VRRP.Name) {
 			changes = append(changes, "+ vrrp_instance "+is.VRRP.Name)
 		}
 	}
@@ -114,21 +208,68 @@ func (e *Engine) apply(now time.Time, spec Spec) ([]string, error) {
 		}
 	}
 	if err := next.build(); err != nil {
+		e.releaseUnused()
 		return nil, err
 	}
 
-	// Keep the unchanged instances (and their groups), retire the others.
+	// Keep the instances that stay (and their groups), retire the others.
 	var kept []*instance
 	for _, in := range e.insts {
 		if keep[in.spec.VRRP.Name] {
 			kept = append(kept, in)
 		}
 	}
+	// Groups whose membership is unchanged stay; the members of the others
+	// leave them, and the groups of running members are formed in place.
+	oldKeys, newKeys := groupKeys(e.spec), groupKeys(spec)
 	var keptGroups []*group
 	for _, g := range e.groups {
-		if len(g.ins) > 0 && keep[g.ins[0].spec.VRRP.Name] {
-			keptGroups = append(keptGroups, g)
+		if len(g.ins) == 0 {
+			continue
 		}
+		first := g.ins[0].spec.VRRP.Name
+		if keep[first] && oldKeys[first] == newKeys[first] {
+			for _, gs := range spec.SyncGroups {
+				if gs.Name == g.spec.Name {
+					g.spec = gs // notify scripts, smtp_alert
+				}
+			}
+			keptGroups = append(keptGroups, g)
+			continue
+		}
+		// A group some of whose members stay is dissolved: the others stop
+		// on their own. A group that leaves whole stops as a group.
+		split := false
+		for _, in := range g.ins {
+			split = split || keep[in.spec.VRRP.Name]
+		}
+		if !split {
+			continue
+		}
+		for _, in := range g.ins {
+			in.m.LeaveGroup()
+			in.group, in.member = nil, 0
+		}
+	}
+	for _, gs := range spec.SyncGroups {
+		if !slices.Contains(plan.Regroup, gs.Name) {
+			continue
+		}
+		g := &group{spec: gs}
+		var ms []*vrrp.Instance
+		for _, m := range gs.Members {
+			in := e.byName[m]
+			in.group, in.member = g, len(ms)
+			g.ins = append(g.ins, in)
+			ms = append(ms, in.m)
+		}
+		sg, err := vrrp.Regroup(gs.Name, ms)
+		if err != nil {
+			return nil, err // not reached: every member exists
+		}
+		g.g = sg
+		keptGroups = append(keptGroups, g)
+		changes = append(changes, "* vrrp_sync_group "+gs.Name+" (formed in place from running instances)")
 	}
 	e.insts = append(kept, next.insts...)
 	e.groups = append(keptGroups, next.groups...)
@@ -138,10 +279,23 @@ func (e *Engine) apply(now time.Time, spec Spec) ([]string, error) {
 	}
 	e.spec = spec
 	for _, in := range leaving {
-		_, stays := newIDs[in.spec.VRRP.Name]
+		_, stays := newBy[in.spec.VRRP.Name]
 		e.retire(now, in, !stays)
 	}
 	e.syncTrackers()
+	for _, name := range plan.Update {
+		in := e.byName[name]
+		what := e.update(now, in, newBy[name])
+		if oldKeys[name] != newKeys[name] {
+			what = append(what, "sync group")
+		}
+		changes = append(changes, "* vrrp_instance "+name+" (updated in place: "+strings.Join(what, ", ")+")")
+	}
+	for _, in := range kept {
+		e.resolveLinks(in)
+		e.updateTracking(now, in)
+	}
+	e.setNotifyScripts()
 	for _, in := range next.insts {
 		e.resolveLinks(in)
 	}
@@ -152,11 +306,191 @@ func (e *Engine) apply(now time.Time, spec Spec) ([]string, error) {
 		e.mark(in)
 	}
 	e.startWaiting(now)
+	e.releaseUnused()
 	sort.Strings(changes)
-	if n := len(kept); n > 0 {
+	if n := plan.Unchanged; n > 0 {
 		changes = append(changes, fmt.Sprintf("= %d vrrp_instance(s) unchanged", n))
 	}
 	return changes, nil
+}
+
+// placeholderSource gives a spec without a fixed source one of its family,
+// for CheckConfig.
+func placeholderSource(is InstanceSpec) vrrp.Config {
+	c := is.VRRP
+	if !c.Source.IsValid() {
+		c.Source = unspecified(is.IPv6)
+	}
+	return c
+}
+
+// update applies a changed spec of the same identity to a running instance
+// and returns what changed, for the log.
+func (e *Engine) update(now time.Time, in *instance, ns InstanceSpec) []string {
+	old := in.spec
+	var what []string
+	note := func(changed bool, s string) {
+		if changed {
+			what = append(what, s)
+		}
+	}
+	note(!slices.Equal(old.VRRP.VIPs, ns.VRRP.VIPs) || !reflect.DeepEqual(old.VIPs, ns.VIPs), "virtual_ipaddress")
+	note(!reflect.DeepEqual(old.ExcludedVIPs, ns.ExcludedVIPs), "virtual_ipaddress_excluded")
+	note(!reflect.DeepEqual(old.Routes, ns.Routes), "virtual_routes")
+	note(!reflect.DeepEqual(old.Rules, ns.Rules), "virtual_rules")
+	note(old.VRRP.Priority != ns.VRRP.Priority, "priority")
+	note(!reflect.DeepEqual(old.Trackers, ns.Trackers), "trackers")
+	note(!reflect.DeepEqual(old.Notify, ns.Notify), "notify scripts")
+	note(old.GARP != ns.GARP, "garp")
+	socket := old.VRRP.Unicast != ns.VRRP.Unicast || old.VRRP.Source != ns.VRRP.Source ||
+		old.Group != ns.Group || old.UnicastTTL != ns.UnicastTTL
+	note(socket, "socket")
+	if len(what) == 0 && !old.Equal(ns) {
+		what = append(what, "settings")
+	}
+
+	oldVIPs, oldRoutes, oldRules := in.devVIPs(), old.Routes, old.Rules
+	in.spec = ns
+	if socket && in.conn != nil {
+		// Another source, group or unicast mode: another socket, same
+		// state machine.
+		e.detach(in)
+		e.attach(in, e.wg, e.bg)
+		if in.src.IsValid() {
+			e.step(now, in, vrrp.SourceChanged{Addr: in.src})
+		}
+	}
+	cfg := ns.VRRP
+	if !cfg.Source.IsValid() {
+		cfg.Source = in.m.Config().Source
+	}
+	e.step(now, in, vrrp.Reconfigure{Config: cfg})
+	if in.held {
+		e.reconcileHeld(now, in, oldVIPs, oldRoutes, oldRules, old.GARP != ns.GARP)
+	}
+	e.mark(in)
+	return what
+}
+
+// devVIPs returns the instance's VIPs (excluded ones included) with their
+// interface filled in.
+func (in *instance) devVIPs() []netif.VIP {
+	vips := in.allVIPs()
+	for k := range vips {
+		if vips[k].Dev == "" {
+			vips[k].Dev = in.spec.Interface
+		}
+	}
+	return vips
+}
+
+// reconcileHeld brings a master's addresses, routes and rules from the old
+// lists to the instance's current spec: it removes what went, adds what
+// came and announces the new addresses (gratuitous ARP / NA).
+func (e *Engine) reconcileHeld(now time.Time, in *instance, oldVIPs []netif.VIP, oldRoutes []netif.Route, oldRules []netif.Rule, garpChanged bool) {
+	newVIPs := in.devVIPs()
+	has := func(vs []netif.VIP, v netif.VIP) bool {
+		return slices.ContainsFunc(vs, func(x netif.VIP) bool { return reflect.DeepEqual(x, v) })
+	}
+	var gone, came []netif.VIP
+	for _, v := range oldVIPs {
+		if !has(newVIPs, v) {
+			gone = append(gone, v)
+		}
+	}
+	for _, v := range newVIPs {
+		if !has(oldVIPs, v) {
+			came = append(came, v)
+		}
+	}
+	var goneRoutes, cameRoutes []netif.Route
+	for _, r := range oldRoutes {
+		if !slices.ContainsFunc(in.spec.Routes, func(x netif.Route) bool { return reflect.DeepEqual(x, r) }) {
+			goneRoutes = append(goneRoutes, r)
+		}
+	}
+	for _, r := range in.spec.Routes {
+		if !slices.ContainsFunc(oldRoutes, func(x netif.Route) bool { return reflect.DeepEqual(x, r) }) {
+			cameRoutes = append(cameRoutes, r)
+		}
+	}
+	var goneRules, cameRules []netif.Rule
+	for _, r := range oldRules {
+		if !slices.ContainsFunc(in.spec.Rules, func(x netif.Rule) bool { return reflect.DeepEqual(x, r) }) {
+			goneRules = append(goneRules, r)
+		}
+	}
+	for _, r := range in.spec.Rules {
+		if !slices.ContainsFunc(oldRules, func(x netif.Rule) bool { return reflect.DeepEqual(x, r) }) {
+			cameRules = append(cameRules, r)
+		}
+	}
+	for _, v := range gone {
+		if has := slices.ContainsFunc(came, func(x netif.VIP) bool { return x.Addr() == v.Addr() }); has && e.kernel.seen {
+			e.expectDelete(v.Addr()) // re-added at once with its new label or prefix
+		}
+	}
+	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
+	e.fx.add(func() {
+		for _, r := range goneRules {
+			if err := net.DelRule(r); err != nil {
+				log.Error("cannot remove virtual rule", "instance", name, "rule", r.String(), "err", err)
+			}
+		}
+		for _, r := range goneRoutes {
+			if err := net.DelRoute(r); err != nil {
+				log.Error("cannot remove virtual route", "instance", name, "route", r.String(), "err", err)
+			}
+		}
+		for _, v := range gone {
+			if err := net.DelVIP(v); err != nil {
+				log.Error("cannot remove virtual address", "instance", name, "addr", v.String(), "err", err)
+			}
+		}
+		for _, v := range came {
+			if err := net.AddVIP(v); err != nil {
+				log.Error("cannot add virtual address", "instance", name, "addr", v.String(), "err", err)
+			}
+		}
+		for _, r := range cameRoutes {
+			if err := net.AddRoute(r); err != nil {
+				log.Error("cannot add virtual route", "instance", name, "route", r.String(), "err", err)
+			}
+		}
+		for _, r := range cameRules {
+			if err := net.AddRule(r); err != nil {
+				log.Error("cannot add virtual rule", "instance", name, "rule", r.String(), "err", err)
+			}
+		}
+	})
+	if len(gone) > 0 || len(came) > 0 {
+		e.vipsChanged()
+	}
+	// The refresh schedule covers the current addresses; the new ones are
+	// announced now, as on becoming master.
+	var all, fresh []garp.Target
+	for _, v := range newVIPs {
+		all = append(all, garp.Target{Addr: v.Addr(), Dev: v.Dev})
+	}
+	for _, v := range came {
+		fresh = append(fresh, garp.Target{Addr: v.Addr(), Dev: v.Dev})
+	}
+	if len(gone) > 0 {
+		dropped := map[garp.Target]bool{}
+		for _, v := range gone {
+			dropped[garp.Target{Addr: v.Addr(), Dev: v.Dev}] = true
+		}
+		for _, p := range e.pacers {
+			p.Cancel(func(s garp.Send) bool { return dropped[s.Target] })
+		}
+	}
+	if len(gone) > 0 || len(came) > 0 || garpChanged {
+		in.garp = garp.NewSchedule(in.spec.GARP, all, now)
+		in.garp.Due(now) // the current addresses were announced already
+	}
+	if len(fresh) > 0 {
+		e.announce(now, garp.NewSchedule(in.spec.GARP, fresh, now).Due(now))
+	}
 }
 
 // retire stops an instance that left the configuration. It keeps running
@@ -194,6 +528,42 @@ func (e *Engine) reap() {
 		e.mark(in)
 		return true
 	})
+	e.releaseUnused()
+}
+
+// OwnerKeys lists the virtual routers a spec runs, for internal/owner.
+func OwnerKeys(s Spec) []owner.Key {
+	keys := make([]owner.Key, 0, len(s.Instances))
+	for _, is := range s.Instances {
+		keys = append(keys, ownerKey(is))
+	}
+	return keys
+}
+
+func ownerKey(is InstanceSpec) owner.Key {
+	return owner.Key{Interface: is.Interface, IPv6: is.IPv6, VRID: is.VRRP.VRID}
+}
+
+// releaseUnused gives up the virtual routers no running or retiring
+// instance uses any more.
+func (e *Engine) releaseUnused() {
+	o := e.opts.Owner
+	if o == nil {
+		return
+	}
+	used := map[owner.Key]bool{}
+	for _, in := range e.all() {
+		used[ownerKey(in.spec)] = true
+	}
+	var free []owner.Key
+	for _, k := range o.Held() {
+		if !used[k] {
+			free = append(free, k)
+		}
+	}
+	if len(free) > 0 {
+		o.Release(free)
+	}
 }
 
 // anyPending reports whether an instance waits to start.

@@ -74,7 +74,10 @@ func (e *Engine) instanceStatus(in *instance) status.Instance {
 			ReleasedMaster:  st.Counters.ReleaseMaster,
 			PriorityZeroRx:  st.Counters.PriorityZeroReceived,
 			PriorityZeroTx:  st.Counters.PriorityZeroSent,
+			AddrMismatch:    st.Counters.AddrMismatch,
+			VIPsRestored:    in.restored,
 		},
+		Warning: in.mismatch,
 	}
 	if st.State == vrrp.StateMaster {
 		si.Master = in.src.String()
@@ -90,7 +93,7 @@ func (e *Engine) instanceStatus(in *instance) status.Instance {
 	for _, v := range in.spec.ExcludedVIPs {
 		si.ExcludedVIPs = append(si.ExcludedVIPs, v.Prefix.String())
 	}
-	si.VIPsHeld = in.held
+	si.VIPsHeld = e.kernelHolds(in)
 	si.GARPDelay = status.Duration(in.spec.GARP.Delay)
 	if st.MasterPriority > 0 {
 		si.MasterPriority = int(st.MasterPriority)

@@ -78,9 +78,9 @@ type Collector struct {
 type descs struct {
 	up, buildInfo, start, reloads, lastReload *prometheus.Desc
 
-	instInfo, instState, lastTransition, effPrio, basePrio, advertInt, vips    *prometheus.Desc
-	transitions, becameMaster, sent, received, dropped, prioZeroTx, prioZeroRx *prometheus.Desc
-	syncState, trackerUp, trackerWeight                                        *prometheus.Desc
+	instInfo, instState, lastTransition, effPrio, basePrio, advertInt, vips                                *prometheus.Desc
+	transitions, becameMaster, sent, received, dropped, prioZeroTx, prioZeroRx, addrMismatch, vipsRestored *prometheus.Desc
+	syncState, trackerUp, trackerWeight                                                                    *prometheus.Desc
 
 	vsQuorum, vsActive, vsSorry, rsUp, rsWeight, checkUp, checkFailures, checkLastRun *prometheus.Desc
 
@@ -115,6 +115,8 @@ func newDescs() descs {
 		dropped:        d("vrrp_adverts_dropped_total", "VRRP advertisements received and dropped, by reason.", with(instLabels, "reason")),
 		prioZeroTx:     d("vrrp_priority_zero_sent_total", "Priority-0 advertisements sent (master resigning).", instLabels),
 		prioZeroRx:     d("vrrp_priority_zero_received_total", "Priority-0 advertisements received.", instLabels),
+		addrMismatch:   d("vrrp_addr_list_mismatch_total", "Advertisements accepted from a master whose address list differs from ours (a rolling virtual_ipaddress change).", instLabels),
+		vipsRestored:   d("vrrp_vips_restored_total", "Virtual addresses and routes put back after something else removed them while master.", instLabels),
 		syncState:      d("vrrp_sync_group_state", "1 for the sync group's current state, 0 for the other states.", []string{"sync_group", "state"}),
 		trackerUp:      d("vrrp_tracker_up", "Whether a tracked interface, script, file or process is in its good state (1) or failed (0).", trackerLabels),
 		trackerWeight:  d("vrrp_tracker_weight", "Configured weight of a tracker (0: failure puts the instance in FAULT).", trackerLabels),
@@ -159,7 +161,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (d *descs) all() []*prometheus.Desc {
 	return []*prometheus.Desc{d.up, d.buildInfo, d.start, d.reloads, d.lastReload,
 		d.instInfo, d.instState, d.lastTransition, d.effPrio, d.basePrio, d.advertInt, d.vips,
-		d.transitions, d.becameMaster, d.sent, d.received, d.dropped, d.prioZeroTx, d.prioZeroRx,
+		d.transitions, d.becameMaster, d.sent, d.received, d.dropped, d.prioZeroTx, d.prioZeroRx, d.addrMismatch, d.vipsRestored,
 		d.syncState, d.trackerUp, d.trackerWeight,
 		d.vsQuorum, d.vsActive, d.vsSorry, d.rsUp, d.rsWeight, d.checkUp, d.checkFailures, d.checkLastRun,
 		d.hbNode, d.hbLastHeard, d.hbPing, d.hbGroupLocal, d.hbGroupInfo,
@@ -301,6 +303,8 @@ func (e *emitter) snapshot(d *descs, s status.Snapshot) {
 		}
 		e.counter(d.prioZeroTx, cn.PriorityZeroTx, il...)
 		e.counter(d.prioZeroRx, cn.PriorityZeroRx, il...)
+		e.counter(d.addrMismatch, cn.AddrMismatch, il...)
+		e.counter(d.vipsRestored, cn.VIPsRestored, il...)
 		for _, tr := range in.Trackers {
 			tl := []string{in.Name, tr.Kind, tr.Name}
 			e.gauge(d.trackerUp, b2f(tr.OK), tl...)

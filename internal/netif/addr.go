@@ -166,8 +166,16 @@ func (h *Handle) AddVIP(v VIP) error {
 	return nil
 }
 
+// ErrNotOurs is returned (wrapped) by DelVIP for an address that is there
+// but was not added by vigil (it lacks the handle's AddrProto mark): vigil
+// never deletes an address it did not add.
+var ErrNotOurs = errors.New("netif: address not added by vigil (unmarked); left in place")
+
 // DelVIP removes a VIP from its interface. It is idempotent: an address that
-// is not there (EADDRNOTAVAIL), or whose interface is gone, is success.
+// is not there (EADDRNOTAVAIL), or whose interface is gone, is success. On a
+// kernel that keeps address marks (IFA_PROTO), an address present without
+// the handle's mark, i.e. added by someone else, is left in place and the
+// error wraps ErrNotOurs.
 func (h *Handle) DelVIP(v VIP) error {
 	if err := v.Validate(); err != nil {
 		return err
@@ -178,6 +186,25 @@ func (h *Handle) DelVIP(v VIP) error {
 	}
 	if err != nil {
 		return err
+	}
+	if h.marks && h.proto != 0 {
+		addrs, err := h.listAddrs(l.Attrs().Index)
+		if err != nil {
+			return err
+		}
+		found, ours := false, false
+		for _, a := range addrs {
+			if a.Prefix.Addr() == v.Addr() && a.Prefix.Bits() == v.Prefix.Bits() {
+				found, ours = true, a.Proto == h.proto
+				break
+			}
+		}
+		if !found {
+			return nil
+		}
+		if !ours {
+			return fmt.Errorf("netif: delete %s: %w", v, ErrNotOurs)
+		}
 	}
 	if err := h.delAddr(l.Attrs().Index, v); err != nil {
 		return fmt.Errorf("netif: delete %s: %w", v, err)
@@ -261,17 +288,23 @@ func (h *Handle) HasVIP(v VIP) (bool, error) {
 	return false, nil
 }
 
-// RemoveStale removes, at start, what an earlier run may have left on the
-// interfaces the configuration uses:
-//   - every configured VIP that is present, whoever added it (keepalived
-//     2.2.7 vrrp_restore_interfaces_startup does the same: an instance
-//     starts in BACKUP or INIT and must not hold its VIPs);
-//   - every other address on those interfaces marked with the handle's
-//     AddrProto, i.e. a VIP an earlier run added from a configuration that
-//     has since dropped it.
+// RemoveStale removes, at start, what a killed earlier run left on the
+// interfaces the configuration uses, and only what vigil marked (the
+// handle's AddrProto): vigil never deletes an address it did not add.
 //
-// Interfaces that do not exist are skipped. It returns what it removed.
-func (h *Handle) RemoveStale(vips []VIP) ([]Addr, error) {
+//   - a configured VIP that is present and marked goes (keepalived 2.2.7
+//     vrrp_restore_interfaces_startup removes configured VIPs too: an
+//     instance starts in BACKUP or INIT and must not hold them); the caller
+//     must own the VIP's virtual router (see internal/owner);
+//   - with others set (no other vigil runs in the namespace), every other
+//     marked address on those interfaces goes too: a VIP an earlier run
+//     added from a configuration that has since dropped it;
+//   - a configured VIP that is present but unmarked stays and is returned
+//     in foreign, for the caller to report.
+//
+// Interfaces that do not exist are skipped. On a kernel without address
+// marks nothing is removed: every present configured VIP is foreign.
+func (h *Handle) RemoveStale(vips []VIP, others bool) (removed, foreign []Addr, err error) {
 	want := map[string]map[netip.Addr]bool{}
 	var devs []string
 	for _, v := range vips {
@@ -281,7 +314,6 @@ func (h *Handle) RemoveStale(vips []VIP) ([]Addr, error) {
 		}
 		want[v.Dev][v.Prefix.Addr()] = true
 	}
-	var removed []Addr
 	var errs []error
 	for _, dev := range devs {
 		addrs, err := h.ListAddrs(dev)
@@ -293,7 +325,13 @@ func (h *Handle) RemoveStale(vips []VIP) ([]Addr, error) {
 			continue
 		}
 		for _, a := range addrs {
-			if !want[dev][a.Prefix.Addr()] && (h.proto == 0 || a.Proto != h.proto) {
+			configured := want[dev][a.Prefix.Addr()]
+			marked := h.marks && h.proto != 0 && a.Proto == h.proto
+			if configured && !marked {
+				foreign = append(foreign, a)
+				continue
+			}
+			if !marked || !(configured || others) {
 				continue
 			}
 			v := VIP{Prefix: a.Prefix, Peer: a.Peer, Dev: dev}
@@ -304,7 +342,7 @@ func (h *Handle) RemoveStale(vips []VIP) ([]Addr, error) {
 			removed = append(removed, a)
 		}
 	}
-	return removed, errors.Join(errs...)
+	return removed, foreign, errors.Join(errs...)
 }
 
 type rtattr struct {

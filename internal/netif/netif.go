@@ -72,6 +72,22 @@ type Handle struct {
 	req   *nl.SocketHandle // address requests (IFA_PROTO)
 	ns    netns.NsHandle   // for subscriptions opened from other goroutines
 	proto uint8
+	// marks is true when the kernel keeps IFA_PROTO (Linux >= 5.18): an
+	// address's mark then tells whether vigil added it.
+	marks bool
+}
+
+// kernelMarks reports whether the running kernel stores IFA_PROTO.
+func kernelMarks() bool {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return false
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 5 || major == 5 && minor >= 18
 }
 
 // Open returns a handle on the network namespace of the calling thread. Close
@@ -92,7 +108,7 @@ func Open() (*Handle, error) {
 		ns.Close()
 		return nil, fmt.Errorf("netif: netlink socket: %w", err)
 	}
-	return &Handle{nh: nh, req: &nl.SocketHandle{Socket: s}, ns: ns, proto: AddrProtoKeepalived}, nil
+	return &Handle{nh: nh, req: &nl.SocketHandle{Socket: s}, ns: ns, proto: AddrProtoKeepalived, marks: kernelMarks()}, nil
 }
 
 // Close releases the handle's sockets. Watches running on it must have been

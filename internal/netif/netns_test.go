@@ -235,10 +235,11 @@ func TestNamespaceRemoveStale(t *testing.T) {
 	h := openIn(t, r1)
 
 	// A killed earlier run left 192.168.1.50 (marked, since dropped from the
-	// configuration) and 192.168.1.100 (still configured); an operator
-	// added 192.168.1.100-like addresses by hand: .60 is not configured and
-	// must stay, .101 is configured and goes; eth1's marked address stays
-	// because the configuration does not use eth1.
+	// configuration) and 192.168.1.100 (still configured); an operator (or
+	// another daemon) added .60 (not configured) and .101 (configured) by
+	// hand: both stay, .101 is reported as foreign; eth1's marked address
+	// stays because the configuration does not use eth1. While another
+	// vigil runs (others false), .50 stays too: it may be that one's.
 	for _, v := range []string{"192.168.1.50/24 dev eth0", "192.168.1.100/24 dev eth0 label eth0:1", "fd00::50/64 dev eth0", "192.168.2.50/24 dev eth1"} {
 		if err := h.AddVIP(mustVIP(t, v)); err != nil {
 			t.Fatal(err)
@@ -255,26 +256,43 @@ func TestNamespaceRemoveStale(t *testing.T) {
 		mustVIP(t, "192.168.1.102/24 dev eth0"), // not present
 		mustVIP(t, "192.168.9.1/24 dev eth7"),   // interface missing: skipped
 	}
-	removed, err := h.RemoveStale(configured)
+	prefixes := func(as []netif.Addr) []string {
+		var got []string
+		for _, a := range as {
+			got = append(got, a.Prefix.String())
+		}
+		slices.Sort(got)
+		return got
+	}
+	removed, foreign, err := h.RemoveStale(configured, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, a := range removed {
-		got = append(got, a.Prefix.String())
+	if got, want := prefixes(removed), []string{"192.168.1.100/24"}; !slices.Equal(got, want) {
+		t.Errorf("RemoveStale(others false) removed %v, want %v", got, want)
 	}
-	slices.Sort(got)
-	want := []string{"192.168.1.100/24", "192.168.1.101/24", "192.168.1.50/24", "fd00::50/64"}
-	if !slices.Equal(got, want) {
-		t.Errorf("RemoveStale removed %v, want %v", got, want)
+	if got, want := prefixes(foreign), []string{"192.168.1.101/24"}; !slices.Equal(got, want) {
+		t.Errorf("RemoveStale foreign %v, want %v", got, want)
+	}
+	removed, _, err = h.RemoveStale(configured, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"192.168.1.50/24", "fd00::50/64"}
+	if got := prefixes(removed); !slices.Equal(got, want) {
+		t.Errorf("RemoveStale(others true) removed %v, want %v", got, want)
+	}
+	// DelVIP leaves an address it did not add.
+	if err := h.DelVIP(mustVIP(t, "192.168.1.101/24 dev eth0")); !errors.Is(err, netif.ErrNotOurs) {
+		t.Errorf("DelVIP of an address added by hand: %v, want ErrNotOurs", err)
 	}
 	out := ipAddr(t, r1)
-	for _, keep := range []string{"192.168.1.105", "192.168.1.60", "192.168.2.50", "192.168.2.105"} {
+	for _, keep := range []string{"192.168.1.105", "192.168.1.60", "192.168.1.101", "192.168.2.50", "192.168.2.105"} {
 		if lineWith(out, keep) == "" {
 			t.Errorf("%s was removed:\n%s", keep, out)
 		}
 	}
-	for _, gone := range want {
+	for _, gone := range append(want, "192.168.1.100/24") {
 		if lineWith(out, strings.Split(gone, "/")[0]) != "" {
 			t.Errorf("%s still present:\n%s", gone, out)
 		}
@@ -403,5 +421,44 @@ func TestNamespaceWatchAddrs(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("WatchAddrs did not return after cancel")
+	}
+}
+
+func TestNamespaceWatchRoutes(t *testing.T) {
+	l := netnstest.New(t, "wroute")
+	r1 := netnstest.AddHost(t, l, "r1", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"192.168.1.105/24"}})
+	h := openIn(t, r1)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	events := make(chan netif.RouteEvent, 256)
+	done := make(chan error, 1)
+	go func() { done <- h.WatchRoutes(ctx, func(e netif.RouteEvent) { events <- e }) }()
+
+	lan := netif.RouteKey{Dst: netip.MustParsePrefix("192.168.1.0/24")}
+	if e := waitFor(t, events, "initial 192.168.1.0/24", func(e netif.RouteEvent) bool { return e.Key == lan }); !e.Initial || e.Deleted {
+		t.Errorf("initial event %+v", e)
+	}
+	r := netif.Route{Dst: netip.MustParsePrefix("10.9.0.0/24"), Dev: "eth0", Table: 100, Scope: netif.ScopeLink}
+	if err := h.AddRoute(r); err != nil {
+		t.Fatal(err)
+	}
+	e := waitFor(t, events, "route added", func(e netif.RouteEvent) bool { return e.Key == r.Key() })
+	if e.Deleted || e.Initial || e.Proto != netif.AddrProtoKeepalived {
+		t.Errorf("add event %+v", e)
+	}
+	if _, err := r1.Run("ip", "route", "del", "10.9.0.0/24", "dev", "eth0", "table", "100"); err != nil {
+		t.Fatal(err)
+	}
+	if e := waitFor(t, events, "route removed", func(e netif.RouteEvent) bool { return e.Key == r.Key() }); !e.Deleted {
+		t.Errorf("delete event %+v", e)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("WatchRoutes returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WatchRoutes did not return after cancel")
 	}
 }

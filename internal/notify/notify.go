@@ -461,7 +461,7 @@ func (n *Notifier) work(ctx context.Context, qk string, q *queue) {
 			n.mu.Unlock()
 			if !res.OK() {
 				c := r.p.Command()
-				n.log.Warn("notify script failed", "event", j.what, "script", c.What, "pos", c.Pos.String(), "result", res.String())
+				n.log.Warn("notify script failed", "event", j.what, "script", c.What, "result", res.String())
 			}
 		}
 	}

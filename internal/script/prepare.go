@@ -30,7 +30,8 @@ type Command struct {
 	// Cred is the user the script runs as: its own `user`/notify-line user,
 	// else DefaultCred.
 	Cred Cred
-	// Pos is where the script is configured; errors name it.
+	// Pos is where the script is configured; Prepare's errors name it. A
+	// Prepared does not keep it (see Prepared).
 	Pos diag.Pos
 	// What says what the script is, for messages: "vrrp_script chk_nginx",
 	// "notify_master of vrrp_instance VI_1".
@@ -74,7 +75,11 @@ func (e *Error) Unwrap() error { return e.Err }
 var ErrInsecure = errors.New("unsafe permissions")
 
 // Prepared is a checked, runnable script. It is immutable and safe for
-// concurrent use.
+// concurrent use. It holds values only, not the position of the command in
+// the configuration file: two preparations of the same command compare equal
+// (reflect.DeepEqual) however the file around it moved, so that a reload
+// never takes a moved line for a changed script. Errors after Prepare name
+// the script by Command.What.
 type Prepared struct {
 	cmd   Command
 	path  string   // the program execve'd
@@ -94,7 +99,7 @@ type Prepared struct {
 	Insecure bool
 }
 
-// Command returns the script as configured.
+// Command returns the script as configured, without its position.
 func (p *Prepared) Command() Command { return p.cmd }
 
 // Argv returns the argument vector the program receives (argv[0] first) and
@@ -135,6 +140,7 @@ func Prepare(c Command, pol Policy) (*Prepared, error) {
 		pol.Path = DefaultPath
 	}
 	p := &Prepared{cmd: c, policy: pol}
+	p.cmd.Pos = diag.Pos{}
 	prog := c.Args[0]
 
 	// keepalived: a command starting '<' then blanks then '/' tests whether a
@@ -234,7 +240,7 @@ func (p *Prepared) Recheck() error {
 		return nil
 	}
 	if err := p.checkSecurity(); err != nil {
-		return &Error{Pos: p.cmd.Pos, What: p.cmd.What, Err: err}
+		return &Error{What: p.cmd.What, Err: err}
 	}
 	return nil
 }

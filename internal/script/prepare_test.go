@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -210,8 +211,8 @@ func TestRecheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := p.Recheck()
-	if !errors.Is(err, ErrInsecure) || !strings.HasPrefix(err.Error(), testPos.String()) {
-		t.Fatalf("Recheck after chmod 777: %v; want ErrInsecure at %v", err, testPos)
+	if !errors.Is(err, ErrInsecure) || !strings.HasPrefix(err.Error(), "notify_master: ") {
+		t.Fatalf("Recheck after chmod 777: %v; want ErrInsecure naming notify_master", err)
 	}
 	res := NewRunner(RunnerOptions{}).Run(t.Context(), p, 0)
 	if res.OK() || !errors.Is(res.Err, ErrInsecure) {
@@ -360,5 +361,23 @@ func TestShellQuote(t *testing.T) {
 		if got := shellQuote(tt.in); got != tt.want {
 			t.Errorf("shellQuote(%q) = %s, want %s", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestPreparedHoldsNoPosition: the same command prepared from two places in
+// a file is the same value, so a reload does not take a moved line for a
+// changed script.
+func TestPreparedHoldsNoPosition(t *testing.T) {
+	d := t.TempDir()
+	s := writeScript(t, d+"/s.sh", "#!/bin/sh\nexit 0\n", 0o755)
+	a := mustPrepare(t, Command{Args: []string{s}, Cred: Self(), Pos: testPos, What: "notify"}, Policy{})
+	moved := testPos
+	moved.Line += 40
+	b := mustPrepare(t, Command{Args: []string{s}, Cred: Self(), Pos: moved, What: "notify"}, Policy{})
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("prepared at %v and at %v differ:\n%#v\n%#v", testPos, moved, a, b)
+	}
+	if p := a.Command().Pos; p.IsValid() {
+		t.Errorf("Command().Pos = %v; want none", p)
 	}
 }

@@ -133,7 +133,7 @@ func (r *Runner) Run(ctx context.Context, p *Prepared, timeout time.Duration, ex
 	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return Result{ExitCode: -1, Err: &Error{Pos: p.cmd.Pos, What: p.cmd.What, Err: fmt.Errorf("cannot run %s: %w", p.path, err)}}
+		return Result{ExitCode: -1, Err: &Error{What: p.cmd.What, Err: fmt.Errorf("cannot run %s: %w", p.path, err)}}
 	}
 	pid := cmd.Process.Pid
 	r.log.Debug("script started", "what", p.cmd.What, "pid", pid, "argv", argv)

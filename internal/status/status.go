@@ -59,8 +59,12 @@ type Instance struct {
 	SyncGroup         string    `json:"sync_group,omitempty"`
 	Since             time.Time `json:"since"`
 	Reason            string    `json:"reason"`
-	Trackers          []Tracker `json:"trackers,omitempty"`
-	Counters          Counters  `json:"counters"`
+	// Warning is a condition an operator should see, e.g. "master
+	// 192.168.1.105 advertises 2 addresses, ours 1" during a rolling change
+	// of virtual_ipaddress.
+	Warning  string    `json:"warning,omitempty"`
+	Trackers []Tracker `json:"trackers,omitempty"`
+	Counters Counters  `json:"counters"`
 }
 
 // Counters are an instance's cumulative counters.
@@ -73,6 +77,11 @@ type Counters struct {
 	ReleasedMaster  uint64            `json:"released_master"`
 	PriorityZeroRx  uint64            `json:"priority_zero_received"`
 	PriorityZeroTx  uint64            `json:"priority_zero_sent"`
+	// AddrMismatch counts adverts accepted from a master whose address list
+	// differs from ours; VIPsRestored counts VIPs (and virtual routes) put
+	// back after something else removed them while we were master.
+	AddrMismatch uint64 `json:"addr_list_mismatch"`
+	VIPsRestored uint64 `json:"vips_restored"`
 }
 
 // Tracker is one tracked object's state as it affects an instance.
@@ -253,6 +262,11 @@ func WriteText(w io.Writer, s Snapshot) error {
 		if !in.VIPsHeld && len(in.VIPs) > 0 {
 			fmt.Fprintln(tw, "(VIPs in parentheses are configured but not held here)")
 			break
+		}
+	}
+	for _, in := range s.Instances {
+		if in.Warning != "" {
+			fmt.Fprintf(tw, "WARNING %s: %s\n", in.Name, in.Warning)
 		}
 	}
 	for _, in := range s.Instances {

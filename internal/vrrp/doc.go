@@ -42,8 +42,6 @@
 //   - A master answers a lower-priority advert with an advert at once (RFC
 //     9568 §6.4.3 agrees; RFC 3768 and RFC 5798 only discard it), unless
 //     lower_prio_no_advert.
-//   - Address list or count mismatches are dropped even when the sender is
-//     the address owner (RFC 3768/5798 §7.1: continue if priority 255).
 //   - An address owner does not discard received adverts (RFC 5798 §7.1 as
 //     published; erratum 8298 agrees with keepalived). Two owners: the one
 //     that hears the other lowers itself to 254 and goes Backup.
@@ -61,6 +59,49 @@
 //     from startup, and restarts after the instance was master or in fault.
 //   - A priority change while Backup moves the Master_Down_Timer by the
 //     change of the down interval.
+//
+// # Adverts whose address list differs from ours
+//
+// RFC 3768 §7.1 (VRRPv2) and RFC 5798 §7.1 (VRRPv3) say a receiver MUST
+// verify that the Count IP Addrs field and the list of addresses match its
+// own configuration; if they do not, it MUST discard the advert (and SHOULD
+// log it), except that it continues processing when the advert's priority
+// is 255 (the address owner). keepalived 2.2.7 (vrrp_check_packet) discards
+// it whatever the priority, logging "received an unexpected ip number count
+// N, expected M!" or "ip address associated with VRID V not present in
+// MASTER advert".
+//
+// During a rolling change of virtual_ipaddress (the new file pushed to one
+// node, then to the other) that rule makes two masters: the backup whose
+// list differs no longer hears its master and takes over after its
+// Master_Down_Interval, and the master drops the backup's adverts in turn.
+// Measured with two keepalived 2.2.7 in network namespaces (VRRPv3,
+// advert_int 0.2, internal/e2e TestRollingVIPChange with
+// VIGIL_E2E_KEEPALIVED_FIGURES=1): in either order both held the VIP from
+// one Master_Down_Interval after the first reload until the second
+// (1.31-1.32 s with reloads 1.5 s apart, 2.72-2.82 s with reloads 3 s
+// apart); the same happens when a keepalived master is reloaded with one
+// more address and its backup is not.
+//
+// vigil departs from both: an advert that would keep or make us Backup
+// (priority 0; in Backup a priority at least ours, or any priority under
+// nopreempt, a running preempt_delay or a handover's yield; in Master a
+// higher priority, or an equal one from a higher address) is accepted
+// whatever addresses it lists, and the instance reports AddrMismatch (the engine logs
+// it once per change, counts it, and shows "master A advertises 2
+// addresses, ours 1" in status). Only an advert we would preempt anyway is
+// still discarded for its list. With vigil as the backup, the same rolling
+// change in either order shows no second holder (TestRollingVIPChange); a
+// keepalived backup beside a vigil master still takes the VIP, as between
+// two keepalived. Tests: TestAddrMismatch.
+//
+// # Reload
+//
+// Reconfigure applies a reloaded configuration of the same virtual router
+// (VRID, version, family) in place, as keepalived keeps an instance whose
+// interface and VRID are unchanged: state, timers and the master heard
+// stay; a master whose advert changed sends it at once. Tests:
+// TestReconfigure.
 //
 // vigil departs from keepalived 2.2.7 in a few places, each also tested: a
 // master advertises a changed effective priority at once (keepalived waits

@@ -67,7 +67,10 @@ type Counters struct {
 	PriorityZeroSent     uint64
 	BecomeMaster         uint64
 	ReleaseMaster        uint64
-	Dropped              [dropReasonEnd]uint64 // by DropReason; see DroppedFor
+	// AddrMismatch counts adverts accepted from a better master although
+	// their address list differs from ours (see AddrMismatch).
+	AddrMismatch uint64
+	Dropped      [dropReasonEnd]uint64 // by DropReason; see DroppedFor
 }
 
 // DroppedFor returns the number of adverts dropped for r.
@@ -231,7 +234,89 @@ func (i *Instance) handle(now time.Time, ev Event) {
 		if a := e.Addr.Unmap(); a.IsValid() && a.Is6() == i.is6 {
 			i.cfg.Source = a
 		}
+	case Reconfigure:
+		i.reconfigure(now, e.Config)
 	}
+}
+
+// SameIdentity reports whether two configurations are the same virtual
+// router: VRID, VRRP version and address family. Only such a change needs a
+// new Instance; everything else Reconfigure applies in place.
+func SameIdentity(a, b Config) bool {
+	return a.VRID == b.VRID && a.Version == b.Version && a.Source.Unmap().Is6() == b.Source.Unmap().Is6()
+}
+
+// CheckConfig validates cfg as New does.
+func CheckConfig(cfg Config) error {
+	_, err := cfg.validate()
+	return err
+}
+
+// reconfigure applies a new configuration in place (keepalived's reload
+// keeps an instance whose interface and VRID are unchanged, with its state).
+// The state, the timers and the master last heard stay; a master whose
+// advert changes (priority, addresses, interval, authentication) sends the
+// new one at once and re-arms its Adver_Timer.
+func (i *Instance) reconfigure(now time.Time, cfg Config) {
+	if !cfg.Source.IsValid() {
+		cfg.Source = i.cfg.Source
+	}
+	c, err := cfg.validate()
+	if err != nil || !SameIdentity(c, i.cfg) {
+		return // the engine checks both first (CheckConfig, SameIdentity)
+	}
+	if c.Name != i.cfg.Name {
+		c.Name = i.cfg.Name
+	}
+	before := i.advert(i.prio)
+	old := i.cfg
+	i.cfg = c
+	// The effective priority keeps the trackers' offset from the base;
+	// the engine sends PriorityChanged afterwards if the weights changed.
+	switch {
+	case c.Priority == old.Priority:
+		// An owner conflict may have lowered base: keep it.
+	case c.Priority == PriorityOwner:
+		i.base = PriorityOwner
+		i.applyPriority(PriorityOwner)
+	default:
+		off := 0
+		if i.base != PriorityOwner {
+			off = int(i.prio) - int(i.base)
+		}
+		i.base = c.Priority
+		i.applyPriority(uint8(min(max(int(c.Priority)+off, 1), PriorityOwner-1)))
+	}
+	if i.state == StateMaster || c.Version == packet.Version2 {
+		i.masterAdverInt = c.AdverInt
+	}
+	i.msDown = i.masterDownInterval()
+	if c.PreemptDelay == 0 {
+		i.preemptTime = time.Time{}
+	}
+	if i.state != StateMaster && i.state != StateBackup {
+		i.want = c.InitialState
+	}
+	i.txChecksum, i.rxOldSum = 0, false
+	switch {
+	case c.Version != packet.Version3 || i.is6:
+	case c.V3ChecksumAsV2:
+		i.txChecksum = packet.ChecksumNoPseudoHeader
+	case c.Unicast && c.OldUnicastChecksum == OldChecksumAlways:
+		i.txChecksum = packet.ChecksumMulticastPseudoHeader
+		i.rxOldSum = true
+	}
+	if i.state == StateMaster && !i.handover && !sameAdvert(before, i.advert(i.prio)) {
+		// As for a tracked priority change: backups learn it at once.
+		i.masterPrio = i.prio
+		i.sendAdvert(i.prio)
+		i.sands = now.Add(i.cfg.AdverInt)
+	}
+}
+
+func sameAdvert(a, b packet.Advert) bool {
+	return a.Priority == b.Priority && a.AdverInt == b.AdverInt && a.AuthType == b.AuthType &&
+		a.AuthData == b.AuthData && a.ChecksumMode == b.ChecksumMode && slices.Equal(a.Addrs, b.Addrs)
 }
 
 func (i *Instance) faulted() bool { return i.linkDown || i.trackFault }
@@ -505,7 +590,12 @@ func (i *Instance) setPriority(p int) bool {
 	if i.base == PriorityOwner {
 		return false
 	}
-	np := uint8(min(max(p, 1), PriorityOwner-1))
+	return i.applyPriority(uint8(min(max(p, 1), PriorityOwner-1)))
+}
+
+// applyPriority sets the effective priority and moves a Backup's timer by
+// the change of the down interval, as keepalived does.
+func (i *Instance) applyPriority(np uint8) bool {
 	if np == i.prio {
 		return false
 	}
@@ -652,9 +742,6 @@ func (i *Instance) check(e Received, src netip.Addr, checkAddr bool) (DropReason
 		// time out at once; no keepalived sends it.
 		return DropZeroInterval, ""
 	}
-	if checkAddr && int(a.CountIPAddrs) != len(i.cfg.VIPs) {
-		return DropAddrCount, fmt.Sprintf("%d addresses, ours %d", a.CountIPAddrs, len(i.cfg.VIPs))
-	}
 	if r, d := i.checkChecksum(e, src); r != 0 {
 		return r, d
 	}
@@ -664,13 +751,6 @@ func (i *Instance) check(e Received, src netip.Addr, checkAddr bool) (DropReason
 	}
 	if !checkAddr {
 		return 0, ""
-	}
-	for _, v := range i.cfg.VIPs {
-		if !slices.Contains(a.Addrs, v) {
-			// RFC 5798 §7.1 says to continue if the sender is the owner
-			// (priority 255); keepalived 2.2.7 drops whatever the priority.
-			return DropAddrList, fmt.Sprintf("%v missing", v)
-		}
 	}
 	if i.cfg.Unicast && i.cfg.CheckUnicastSrc {
 		n := slices.IndexFunc(i.cfg.Peers, func(p Peer) bool { return p.Addr == src })
@@ -682,6 +762,27 @@ func (i *Instance) check(e Received, src netip.Addr, checkAddr bool) (DropReason
 		}
 	}
 	return 0, ""
+}
+
+// addrDiff is RFC 3768 / RFC 5798 §7.1's address check, done last: the
+// advert's count and list against our VIPs. It returns 0 when they match.
+// The callers decide whether a mismatch drops the advert (see AddrMismatch).
+func (i *Instance) addrDiff(a *packet.Advert) (DropReason, string) {
+	if int(a.CountIPAddrs) != len(i.cfg.VIPs) {
+		return DropAddrCount, fmt.Sprintf("%d addresses, ours %d", a.CountIPAddrs, len(i.cfg.VIPs))
+	}
+	for _, v := range i.cfg.VIPs {
+		if !slices.Contains(a.Addrs, v) {
+			return DropAddrList, fmt.Sprintf("%v missing", v)
+		}
+	}
+	return 0, ""
+}
+
+// mismatch records an accepted advert whose address list differs.
+func (i *Instance) mismatch(src netip.Addr, a *packet.Advert) {
+	i.counters.AddrMismatch++
+	i.emit(AddrMismatch{Src: src, Priority: a.Priority, Theirs: a.Addrs, Ours: len(i.cfg.VIPs)})
 }
 
 // checkChecksum applies the checksum-variant policy to what packet.Parse
@@ -733,6 +834,24 @@ func (i *Instance) receiveBackup(now time.Time, e Received, src netip.Addr) {
 		return
 	}
 	a := e.Advert
+	discard := a.Priority != 0 && !i.cfg.NoPreempt && !i.yielding && a.Priority < i.prio &&
+		(i.cfg.PreemptDelay == 0 || (!i.preemptTime.IsZero() && !i.preemptTime.After(now)))
+	if checkAddr {
+		if r, d := i.addrDiff(&a); r != 0 {
+			if discard {
+				// A master we would preempt anyway: RFC 3768 / 5798 §7.1
+				// and keepalived drop it; the timer runs on.
+				i.drop(r, src, "%s", d)
+				i.ignore(now)
+				i.downCause = downCause{kind: causePreempt, src: src, prio: a.Priority}
+				return
+			}
+			// vigil, not keepalived: a master that keeps us Backup stays
+			// our master whatever addresses it lists (RFC 5798 §7.1 would
+			// drop it and we would become a second master).
+			i.mismatch(src, &a)
+		}
+	}
 	i.counters.AdvertsReceived++
 	switch {
 	case a.Priority == 0:
@@ -780,9 +899,18 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 		return
 	}
 	a := e.Advert
-	i.counters.AdvertsReceived++
 	cmp := src.Compare(i.cfg.Source.WithZone(""))
 	higher := a.Priority > i.prio || (a.Priority == i.prio && cmp > 0)
+	if r, d := i.addrDiff(&a); r != 0 {
+		if !higher && a.Priority != 0 {
+			i.drop(r, src, "%s", d)
+			return
+		}
+		// vigil: a better master takes over whatever addresses it lists
+		// (see receiveBackup); a leaving one (priority 0) is answered.
+		i.mismatch(src, &a)
+	}
+	i.counters.AdvertsReceived++
 	if a.Priority == 0 || (i.cfg.HigherPrioSendAdvert && higher) {
 		// RFC 5798 §6.4.3: "If the Priority in the ADVERTISEMENT is zero,
 		// then: Send an ADVERTISEMENT; Reset the Adver_Timer".
@@ -840,6 +968,11 @@ func (i *Instance) receiveHandover(now time.Time, e Received, src netip.Addr) {
 		return
 	}
 	a := e.Advert
+	if r, _ := i.addrDiff(&a); r != 0 && a.Priority != 0 {
+		// The new master may already list other addresses (a rolling
+		// change): it is still the one we hand over to.
+		i.mismatch(src, &a)
+	}
 	i.counters.AdvertsReceived++
 	switch {
 	case src == i.cfg.Source.WithZone(""):

@@ -273,13 +273,13 @@ func TestDrops(t *testing.T) {
 			scenario{f.name + ": RFC 3768 §7.1, RFC 5798 §5.1.1.3 (TTL) and §5.1.2.3 (hop limit): not 255 is dropped", c, dropIn(c, rx(c, f.higher, 150, ttl(254)), DropTTL)},
 			scenario{f.name + ": a TTL the socket did not report is not checked", c, acceptIn(c, rx(c, f.higher, 150, ttl(-1)))},
 			scenario{f.name + ": RFC 5798 §7.1 VRID not ours is dropped", c, dropIn(c, rx(c, f.higher, 150, edit(func(r *Received) { r.Advert.VRID = 56 })), DropVRID)},
-			scenario{f.name + ": keepalived vrrp_check_packet: address count differs, dropped even from priority 255 (RFC 5798 §7.1 continues for the owner)", c,
-				dropIn(c, rx(c, f.higher, 255, edit(func(r *Received) {
+			scenario{f.name + ": RFC 3768 / RFC 5798 §7.1: address count differs from a lower priority master, dropped (the backup preempts)", c,
+				dropIn(c, rx(c, f.higher, 50, edit(func(r *Received) {
 					r.Advert.Addrs = append(r.Advert.Addrs, r.Advert.Addrs[0].Next())
 					r.Advert.CountIPAddrs++
 				})), DropAddrCount)},
-			scenario{f.name + ": keepalived vrrp_check_packet: one of our VIPs missing, dropped even from priority 255 (RFC 5798 §7.1 continues for the owner)", c,
-				dropIn(c, rx(c, f.higher, 255, edit(func(r *Received) {
+			scenario{f.name + ": RFC 3768 / RFC 5798 §7.1: one of our VIPs missing from a lower priority master, dropped", c,
+				dropIn(c, rx(c, f.higher, 50, edit(func(r *Received) {
 					r.Advert.Addrs = []netip.Addr{r.Advert.Addrs[0].Next(), r.Advert.Addrs[0]}[:len(r.Advert.Addrs)]
 				})), DropAddrList)},
 			scenario{f.name + ": keepalived: a unicast advert on a multicast instance is dropped", c, dropIn(c, rx(c, f.higher, 150, edit(func(r *Received) { r.Unicast = true })), DropCastMismatch)},
@@ -310,10 +310,10 @@ func TestDrops(t *testing.T) {
 	badList := edit(func(r *Received) { r.Advert.Addrs = []netip.Addr{lower4}; r.Advert.CountIPAddrs = 1 })
 	scs = append(scs, scenario{"keepalived skip_check_adv_addr: list checked on a new master, not on the known one", skip, []step{
 		start,
-		{at: time.Second, ev: rx(skip, higher4, 150, badList), want: []Action{dropped(DropAddrList, higher4)}, state: StateBackup, deadline: mdi},
+		{at: time.Second, ev: rx(skip, higher4, 150, badList), want: []Action{mismatchOf(higher4, 150, []netip.Addr{lower4}, 1)}, state: StateBackup, deadline: time.Second + mdi},
 		{at: 2 * time.Second, ev: rx(skip, higher4, 150), state: StateBackup, deadline: 2*time.Second + mdi},
 		{at: 3 * time.Second, ev: rx(skip, higher4, 150, badList), state: StateBackup, deadline: 3*time.Second + mdi},
-		{at: 4 * time.Second, ev: rx(skip, lower4, 150, badList), want: []Action{dropped(DropAddrList, lower4)}, state: StateBackup, deadline: 3*time.Second + mdi},
+		{at: 4 * time.Second, ev: rx(skip, lower4, 50, badList), want: []Action{dropped(DropAddrList, lower4)}, state: StateBackup, deadline: 3*time.Second + mdi},
 	}})
 
 	// Unicast.

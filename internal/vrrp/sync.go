@@ -246,3 +246,38 @@ func (g *SyncGroup) syncFault(now time.Time, m *Instance, why string) {
 	}
 	g.setState(StateFault, fmt.Sprintf("member %s %s", m.cfg.Name, why))
 }
+
+// Regroup binds instances that already run into a new group, without a
+// restart: a reload that changed sync-group membership but not the
+// members' identities (keepalived's reload keeps such instances too). Each
+// member leaves the group it was in; the caller discards those groups. The
+// group starts MASTER when every member is master, FAULT when a member has
+// a fault of its own, BACKUP otherwise. The members keep their states; the
+// group's rules apply from their next transition.
+func Regroup(name string, members []*Instance) (*SyncGroup, error) {
+	if len(members) == 0 {
+		return nil, fmt.Errorf("vrrp: sync group %q has no members", name)
+	}
+	g := &SyncGroup{name: name, members: members, state: StateMaster}
+	for n, m := range members {
+		if m == nil {
+			return nil, fmt.Errorf("vrrp: sync group %q: member %d is nil", name, n)
+		}
+		if m.state != StateMaster {
+			g.state = StateBackup
+		}
+	}
+	for _, m := range members {
+		if m.faulted() {
+			g.state = StateFault
+		}
+	}
+	for n, m := range members {
+		m.group, m.groupIdx = g, n
+	}
+	return g, nil
+}
+
+// LeaveGroup takes the instance out of its sync group (a reload removed it
+// from the group); it keeps its state and is driven by Instance.Step again.
+func (i *Instance) LeaveGroup() { i.group, i.groupIdx = nil, 0 }

@@ -282,3 +282,35 @@ func TestSyncGroupBuiltWithAFaultedMember(t *testing.T) {
 		t.Fatalf("members %v %v, want FAULT", ia.State(), ib.State())
 	}
 }
+
+// TestRegroup: a reload that puts two running instances in one sync group
+// keeps their states; the group follows its members from then on
+// (keepalived vrrp_sync_backup on the next Master→Backup).
+func TestRegroup(t *testing.T) {
+	a, _ := New(with(v3cfg(), func(c *Config) { c.Name = "A" }))
+	b, _ := New(with(v3cfg(), func(c *Config) { c.Name, c.VRID = "B", 56 }))
+	a.Step(t0, Start{})
+	b.Step(t0, Start{})
+	mdi := MasterDownInterval(3, 100, time.Second)
+	a.Step(t0.Add(mdi), Timeout{})
+	b.Step(t0.Add(mdi), Timeout{})
+	g, err := Regroup("G", []*Instance{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.State() != StateMaster || a.State() != StateMaster || b.State() != StateMaster {
+		t.Fatalf("after Regroup: group %v, a %v, b %v", g.State(), a.State(), b.State())
+	}
+	// A higher priority master for A: the group takes B to Backup too.
+	g.Step(t0.Add(mdi+time.Second/2), 0, rx(v3cfg(), higher4, 150))
+	if g.State() != StateBackup || a.State() != StateBackup || b.State() != StateBackup {
+		t.Fatalf("after A went Backup: group %v, a %v, b %v", g.State(), a.State(), b.State())
+	}
+	a.LeaveGroup()
+	if acts := a.Step(t0.Add(3*mdi), Timeout{}); a.State() != StateMaster || len(acts) == 0 {
+		t.Fatalf("A out of its group did not go master alone: %v %v", a.State(), acts)
+	}
+	if b.State() != StateBackup {
+		t.Fatalf("B followed A although A left the group: %v", b.State())
+	}
+}

@@ -104,6 +104,15 @@ type Reclaim struct{}
 // the equal-priority tie-break of RFC 5798 §6.4.3.
 type SourceChanged struct{ Addr netip.Addr }
 
+// Reconfigure applies a reloaded configuration of the same virtual router
+// (SameIdentity: VRID, version, family) in place: the state, the timers and
+// the master last heard stay. Priority, preemption, interval, addresses,
+// authentication, unicast peers and checksum settings take effect at once;
+// a master whose advert changed sends the new one immediately. A zero
+// Config.Source keeps the current source. A configuration that CheckConfig
+// rejects, or of another identity, is ignored: the engine checks first.
+type Reconfigure struct{ Config Config }
+
 func (Start) event()           {}
 func (Stop) event()            {}
 func (Timeout) event()         {}
@@ -114,6 +123,7 @@ func (FaultChanged) event()    {}
 func (Handover) event()        {}
 func (Reclaim) event()         {}
 func (SourceChanged) event()   {}
+func (Reconfigure) event()     {}
 
 // Action is an output of Step, for the engine to carry out in order.
 type Action interface{ action() }
@@ -171,7 +181,22 @@ type ChecksumFallback struct{ Src netip.Addr }
 // until a new master is heard or Until.
 type HandoverStarted struct{ Until time.Time }
 
+// AddrMismatch: an advert from a master at least as good as us (one that
+// keeps us Backup or makes us Backup) lists other addresses than ours. The
+// instance accepted it, so that a rolling change of virtual_ipaddress never
+// makes two masters, where RFC 3768 / RFC 5798 §7.1 and keepalived 2.2.7
+// drop it (see the package documentation). Theirs is the advert's list, Ours
+// the count of our VIPs; the engine logs it once per change, counts it and
+// shows it in status.
+type AddrMismatch struct {
+	Src      netip.Addr
+	Priority uint8
+	Theirs   []netip.Addr
+	Ours     int
+}
+
 func (SendAdvert) action()          {}
+func (AddrMismatch) action()        {}
 func (TakeOver) action()            {}
 func (Release) action()             {}
 func (Transition) action()          {}

@@ -1,0 +1,232 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/garp"
+	"github.com/vigil-ha/vigil/internal/netif"
+)
+
+// The address watcher: what the kernel holds is the truth. The engine keeps
+// the addresses of the namespace as netlink reports them (Net.WatchAddrs),
+// so that
+//
+//   - a VIP that something else removes while the instance is master (`ip
+//     addr del`, `ip addr flush`, a network manager) is put back at once
+//     and announced again, with its instance's virtual routes and rules
+//     (which the kernel may have dropped with the address), logged and
+//     counted (keepalived 2.2.7 does the same from its netlink reflector);
+//   - status reports vips_held from the kernel's addresses, not from what
+//     the engine last asked for.
+//
+// This file only handles addresses; link events (and FAULT recovery) live
+// in engine.go's linkChanged.
+
+type (
+	addrEvent     struct{ ev netif.AddrEvent }
+	routeEvent    struct{ ev netif.RouteEvent }
+	addrWatchDone struct {
+		what string
+		err  error
+	}
+)
+
+// addrKey is an address on an interface (by index).
+type addrKey struct {
+	index int
+	addr  netip.Addr
+}
+
+// kernelAddrs is the namespace's addresses as the address watch reports
+// them. seen is false until the first report: status then falls back to
+// what the engine did.
+type kernelAddrs struct {
+	seen  bool
+	addrs map[addrKey]bool
+	// routes are the namespace's routes (routesSeen: reported at all).
+	routes     map[netif.RouteKey]bool
+	routesSeen bool
+	// ours counts deletions the engine itself queued for an address it
+	// keeps holding (a VIP whose label or prefix a reload changed): their
+	// events are not someone else's removal.
+	ours map[netip.Addr]int
+}
+
+// expectDelete notes that the engine deletes addr itself.
+func (e *Engine) expectDelete(addr netip.Addr) {
+	if e.kernel.ours == nil {
+		e.kernel.ours = map[netip.Addr]int{}
+	}
+	e.kernel.ours[addr]++
+}
+
+// watchAddrs runs the address and route watches until bg is done; each
+// restarts when notifications were lost (a restart reports everything
+// afresh).
+func (e *Engine) watchAddrs(wg *sync.WaitGroup, bg context.Context) {
+	run := func(what string, watch func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			for bg.Err() == nil {
+				err = watch()
+				if !errors.Is(err, netif.ErrOverrun) {
+					break
+				}
+				e.log.Warn(what+" notifications lost; re-reading", "err", err)
+			}
+			select {
+			case e.events <- addrWatchDone{what, err}:
+			case <-bg.Done():
+			}
+		}()
+	}
+	run("address", func() error {
+		return e.opts.Net.WatchAddrs(bg, func(ev netif.AddrEvent) {
+			select {
+			case e.events <- addrEvent{ev}:
+			case <-bg.Done():
+			}
+		})
+	})
+	run("route", func() error {
+		return e.opts.Net.WatchRoutes(bg, func(ev netif.RouteEvent) {
+			select {
+			case e.events <- routeEvent{ev}:
+			case <-bg.Done():
+			}
+		})
+	})
+}
+
+// routeChanged records a route event and puts back a virtual route of a
+// master that something else removed.
+func (e *Engine) routeChanged(now time.Time, ev netif.RouteEvent) {
+	if e.kernel.routes == nil {
+		e.kernel.routes = map[netif.RouteKey]bool{}
+	}
+	e.kernel.routesSeen = true
+	if !ev.Deleted {
+		e.kernel.routes[ev.Key] = true
+		return
+	}
+	delete(e.kernel.routes, ev.Key)
+	if e.stopping {
+		return
+	}
+	for _, in := range e.all() {
+		if !in.held || !in.releaseAt.IsZero() {
+			continue
+		}
+		for _, r := range in.spec.Routes {
+			if r.Key() != ev.Key {
+				continue
+			}
+			in.restored++
+			e.mark(in)
+			name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
+			e.fx.add(func() {
+				log.Warn("virtual route removed by something else while master; adding it back", "instance", name, "route", r.String())
+				if err := net.AddRoute(r); err != nil {
+					log.Error("cannot add back virtual route", "instance", name, "route", r.String(), "err", err)
+				}
+			})
+		}
+	}
+}
+
+// addrChanged records an address event and defends the VIPs it removed.
+func (e *Engine) addrChanged(now time.Time, ev netif.AddrEvent) {
+	k := addrKey{ev.Addr.LinkIndex, ev.Addr.Prefix.Addr()}
+	if e.kernel.addrs == nil {
+		e.kernel.addrs = map[addrKey]bool{}
+	}
+	e.kernel.seen = true
+	if !ev.Deleted {
+		e.kernel.addrs[k] = true
+		return
+	}
+	delete(e.kernel.addrs, k)
+	if n := e.kernel.ours[k.addr]; n > 0 {
+		if n == 1 {
+			delete(e.kernel.ours, k.addr)
+		} else {
+			e.kernel.ours[k.addr] = n - 1
+		}
+		return
+	}
+	if e.stopping {
+		return
+	}
+	for _, in := range e.all() {
+		if !in.held || !in.releaseAt.IsZero() {
+			continue
+		}
+		for _, v := range in.devVIPs() {
+			li, ok := e.links[v.Dev]
+			if !ok || li.Index != k.index || v.Addr() != k.addr {
+				continue
+			}
+			e.restoreVIP(now, in, v)
+		}
+	}
+}
+
+// restoreVIP puts back a VIP of a master that something else removed,
+// with the instance's routes and rules, and announces it.
+func (e *Engine) restoreVIP(now time.Time, in *instance, v netif.VIP) {
+	in.restored++
+	e.mark(in)
+	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
+	routes, rules := in.spec.Routes, in.spec.Rules
+	e.fx.add(func() {
+		log.Warn("virtual address removed by something else while master; adding it back", "instance", name, "addr", v.String())
+		if err := net.AddVIP(v); err != nil {
+			log.Error("cannot add back virtual address", "instance", name, "addr", v.String(), "err", err)
+		}
+		for _, r := range routes {
+			if err := net.AddRoute(r); err != nil {
+				log.Error("cannot add back virtual route", "instance", name, "route", r.String(), "err", err)
+			}
+		}
+		for _, r := range rules {
+			if err := net.AddRule(r); err != nil {
+				log.Error("cannot add back virtual rule", "instance", name, "rule", r.String(), "err", err)
+			}
+		}
+	})
+	e.vipsChanged()
+	e.announce(now, garp.NewSchedule(in.spec.GARP, []garp.Target{{Addr: v.Addr(), Dev: v.Dev}}, now).Due(now))
+}
+
+// kernelHolds reports whether every VIP of the instance is on its
+// interface, and every virtual route in its table, as the kernel reports
+// them; before the first report, whether the
+// engine added them.
+func (e *Engine) kernelHolds(in *instance) bool {
+	if !in.held {
+		return false
+	}
+	if !e.kernel.seen {
+		return true
+	}
+	for _, v := range in.devVIPs() {
+		li, ok := e.links[v.Dev]
+		if !ok || !e.kernel.addrs[addrKey{li.Index, v.Addr()}] {
+			return false
+		}
+	}
+	if e.kernel.routesSeen {
+		for _, r := range in.spec.Routes {
+			if !e.kernel.routes[r.Key()] {
+				return false
+			}
+		}
+	}
+	return true
+}

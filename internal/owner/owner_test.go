@@ -1,0 +1,97 @@
+package owner
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestClaimIsExclusivePerNamespace(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if !a.Alone() {
+		t.Fatal("the first daemon is not alone")
+	}
+	k55, k56 := Key{"eth0", false, 55}, Key{"eth0", false, 56}
+	if err := a.Claim([]Key{k55}); err != nil {
+		t.Fatal(err)
+	}
+	// A daemon that is alone keeps the namespace until it has cleaned up.
+	opened := make(chan error, 1)
+	var b *Registry
+	go func() {
+		var err error
+		b, err = Open(dir)
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		t.Fatalf("a second daemon opened before the first settled: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	a.Settle()
+	err = <-opened
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.Alone() {
+		t.Fatal("the second daemon thinks it is alone")
+	}
+	err = b.Claim([]Key{k56, k55})
+	var ce *ConflictError
+	if !errors.As(err, &ce) || ce.Key != k55 || ce.PID != os.Getpid() || !strings.Contains(err.Error(), "eth0 inet VRID 55 is already managed by vigil pid") {
+		t.Fatalf("second claim: %v", err)
+	}
+	if len(b.Held()) != 0 {
+		t.Fatalf("a failed claim kept %v", b.Held())
+	}
+	// Another family or VRID is another router.
+	if err := b.Claim([]Key{k56, {"eth0", true, 55}}); err != nil {
+		t.Fatal(err)
+	}
+	a.Release([]Key{k55})
+	if err := b.Claim([]Key{k55}); err != nil {
+		t.Fatalf("after the release: %v", err)
+	}
+}
+
+func TestConfArg(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"keepalived", "-n"}, KeepalivedConf},
+		{[]string{"keepalived", "-f", "/x/k.conf", "-n"}, "/x/k.conf"},
+		{[]string{"keepalived", "--use-file=/y.conf"}, "/y.conf"},
+		{[]string{"keepalived", "--use-file", "/z.conf"}, "/z.conf"},
+		{[]string{"/usr/sbin/keepalived", "-f/w.conf"}, "/w.conf"},
+	} {
+		if got := confArg(tc.args); got != tc.want {
+			t.Errorf("confArg(%q) = %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}
+
+func TestCheckKeepalived(t *testing.T) {
+	p := Process{PID: 42, Conf: "/etc/keepalived/keepalived.conf"}
+	theirs := []Key{{"eth0", false, 55}, {"eth1", false, 9}}
+	load := func(string) ([]Key, error) { return theirs, nil }
+	if err := CheckKeepalived([]Process{p}, []Key{{"eth0", false, 56}}, load); err != nil {
+		t.Fatalf("different VRIDs: %v", err)
+	}
+	err := CheckKeepalived([]Process{p}, []Key{{"eth0", false, 55}}, load)
+	if err == nil || !strings.Contains(err.Error(), "keepalived (pid 42, /etc/keepalived/keepalived.conf) runs in this network namespace and manages eth0 inet VRID 55") {
+		t.Fatalf("shared VRID: %v", err)
+	}
+	err = CheckKeepalived([]Process{p}, []Key{{"eth0", false, 55}}, func(string) ([]Key, error) { return nil, os.ErrNotExist })
+	if err == nil || !strings.Contains(err.Error(), "cannot be read") {
+		t.Fatalf("unreadable configuration: %v", err)
+	}
+}

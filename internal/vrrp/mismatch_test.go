@@ -1,0 +1,88 @@
+package vrrp
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func mismatchOf(src netip.Addr, prio uint8, theirs []netip.Addr, ours int) AddrMismatch {
+	return AddrMismatch{Src: src, Priority: prio, Theirs: theirs, Ours: ours}
+}
+
+// TestAddrMismatch: a rolling change of virtual_ipaddress (one node reloaded,
+// the other not yet) never makes two masters. RFC 3768 §7.1 and RFC 5798
+// §7.1 say a receiver MUST discard an advert whose address count or list
+// differs from its own (unless the sender is the owner, priority 255), and
+// keepalived 2.2.7 discards it whatever the priority: the backup then stops
+// hearing its master and takes over too. vigil accepts the advert when it
+// would keep or make us Backup (higher priority, equal priority from a
+// higher address, priority 0, or any priority under nopreempt), reports
+// AddrMismatch, and drops it as before when we would preempt anyway.
+func TestAddrMismatch(t *testing.T) {
+	const mdi = 3609375 * time.Microsecond // priority 100, 1 s
+	const skew = 609375 * time.Microsecond
+	for _, f := range families {
+		c := f.cfg()
+		more := append(append([]netip.Addr(nil), c.VIPs...), c.VIPs[0].Next().Next())
+		fewer := c.VIPs[:len(c.VIPs)-1]
+		if len(fewer) == 0 {
+			fewer = []netip.Addr{c.VIPs[0].Next().Next()}
+		}
+		list := func(as []netip.Addr) func(*Received) {
+			return func(r *Received) { r.Advert.Addrs, r.Advert.CountIPAddrs = as, uint8(len(as)) }
+		}
+		start := step{at: 0, ev: Start{}, want: []Action{trans(StateInit, StateBackup, "")}, state: StateBackup, deadline: mdi}
+		n := len(c.VIPs)
+		runAll(t, []scenario{
+			{f.name + ": RFC 5798 §7.1 vs vigil: a higher priority master listing one more address keeps us Backup", c, []step{
+				start,
+				{at: time.Second, ev: rx(c, f.higher, 150, list(more)), want: []Action{mismatchOf(f.higher, 150, more, n)}, state: StateBackup, deadline: time.Second + mdi},
+				{at: 4 * time.Second, ev: rx(c, f.higher, 150, list(more)), want: []Action{mismatchOf(f.higher, 150, more, n)}, state: StateBackup, deadline: 4*time.Second + mdi},
+			}},
+			{f.name + ": RFC 5798 §7.1 vs vigil: a higher priority master listing fewer addresses keeps us Backup", c, []step{
+				start,
+				{at: time.Second, ev: rx(c, f.higher, 150, list(fewer)), want: []Action{mismatchOf(f.higher, 150, fewer, n)}, state: StateBackup, deadline: time.Second + mdi},
+			}},
+			{f.name + ": RFC 5798 §6.4.2: a mismatching master's priority 0 still sets the timer to Skew_Time", c, []step{
+				start,
+				{at: time.Second, ev: rx(c, f.higher, 0, list(more)), want: []Action{mismatchOf(f.higher, 0, more, n)}, state: StateBackup, deadline: time.Second + skew},
+			}},
+			{f.name + ": nopreempt: a lower priority master with other addresses keeps us Backup", with(c, func(c *Config) { c.NoPreempt = true }), []step{
+				start,
+				{at: time.Second, ev: rx(c, f.higher, 50, list(more)), want: []Action{mismatchOf(f.higher, 50, more, n)}, state: StateBackup, deadline: time.Second + mdi},
+			}},
+			{f.name + ": RFC 5798 §6.4.2: a lower priority master with other addresses is discarded, we preempt", c, []step{
+				start,
+				{at: time.Second, ev: rx(c, f.higher, 50, list(more)), want: []Action{dropped(DropAddrCount, f.higher)}, state: StateBackup, deadline: mdi},
+				{at: mdi, ev: Timeout{}, want: []Action{send(c, 100), TakeOver{}, trans(StateBackup, StateMaster, "preempting")}, state: StateMaster, deadline: mdi + time.Second},
+			}},
+			{f.name + ": RFC 5798 §6.4.3 vs vigil: a master hearing a higher priority master with other addresses goes Backup", c, []step{
+				start,
+				{at: mdi, ev: Timeout{}, want: []Action{send(c, 100), TakeOver{}, trans(StateBackup, StateMaster, "")}, state: StateMaster, deadline: mdi + time.Second},
+				{at: mdi + 500*time.Millisecond, ev: rx(c, f.higher, 150, list(more)), want: []Action{mismatchOf(f.higher, 150, more, n), Release{}, trans(StateMaster, StateBackup, "higher priority")},
+					state: StateBackup, deadline: mdi + 500*time.Millisecond + mdi},
+			}},
+			{f.name + ": a master answers a lower priority master with other addresses by dropping it (it stays master)", c, []step{
+				start,
+				{at: mdi, ev: Timeout{}, want: []Action{send(c, 100), TakeOver{}, trans(StateBackup, StateMaster, "")}, state: StateMaster, deadline: mdi + time.Second},
+				{at: mdi + 500*time.Millisecond, ev: rx(c, f.higher, 50, list(more)), want: []Action{dropped(DropAddrCount, f.higher)}, state: StateMaster, deadline: mdi + time.Second},
+			}},
+		})
+	}
+}
+
+// TestAddrMismatchCounted: the counter feeds the metric and status.
+func TestAddrMismatchCounted(t *testing.T) {
+	c := v3cfg()
+	inst, _ := New(c)
+	inst.Step(t0, Start{})
+	more := []netip.Addr{vip4, vip4.Next()}
+	for k := range 3 {
+		inst.Step(t0.Add(time.Duration(k)*time.Second), rx(c, higher4, 150, func(r *Received) { r.Advert.Addrs, r.Advert.CountIPAddrs = more, 2 }))
+	}
+	s := inst.Status()
+	if s.Counters.AddrMismatch != 3 || s.State != StateBackup || s.MasterAddr != higher4 || s.Counters.AdvertsReceived != 3 {
+		t.Errorf("after 3 mismatching adverts from a better master: %+v", s)
+	}
+}
