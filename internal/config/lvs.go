@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/hex"
+	"fmt"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -24,7 +25,10 @@ type vsMeta struct {
 
 // rsMeta holds a real server's own settings, inherited by its checkers.
 type rsMeta struct {
-	seen             *seen
+	seen *seen
+	// dropped: keepalived skips this real server (duplicate, other
+	// family); resolveVirtualServers removes it.
+	dropped          bool
 	retry            int
 	delayBeforeRetry time.Duration
 	warmup           time.Duration
@@ -63,7 +67,10 @@ func vsGroup(p *parser, s *stmt, c *Config) {
 		}
 	})
 	if len(g.Entries) == 0 {
-		p.errf(s.kw.pos, "virtual_server_group %s has no entries", g.Name)
+		// keepalived: "virtual server group has no entries - removing";
+		// a virtual server naming it is then ignored.
+		p.warnf(s.kw.pos, "virtual_server_group %s has no entries; the group is ignored, as keepalived does", g.Name)
+		return
 	}
 	c.VSGroups = append(c.VSGroups, g)
 }
@@ -74,7 +81,7 @@ func (p *parser) vsgEntry(e *stmt) (VSGroupEntry, bool) {
 	ent := VSGroupEntry{Pos: e.kw.pos}
 	if e.kw.text == "fwmark" {
 		if len(e.args) == 0 {
-			p.errf(e.kw.pos, "fwmark needs a value")
+			p.warnf(e.kw.pos, "fwmark needs a value; the entry is skipped, as keepalived does")
 			return ent, false
 		}
 		v, ok := p.uintArg(e.args[0], "fwmark", 0, 4294967295)
@@ -114,11 +121,11 @@ func (p *parser) vsgEntry(e *stmt) (VSGroupEntry, bool) {
 			return ent, false
 		}
 		if pf.Bits() == 0 {
-			p.errf(e.kw.pos, "virtual_server_group range %s: prefix length 0 is not allowed", s)
+			p.warnf(e.kw.pos, "virtual_server_group range %s: prefix length 0 is not allowed; the entry is skipped, as keepalived does", s)
 			return ent, false
 		}
 		if pf.Masked().Addr() != pf.Addr() {
-			p.errf(e.kw.pos, "virtual_server_group range %s has host bits set", s)
+			p.warnf(e.kw.pos, "virtual_server_group range %s has host bits set; the entry is skipped, as keepalived does", s)
 			return ent, false
 		}
 		ent.First = pf.Addr()
@@ -127,7 +134,7 @@ func (p *parser) vsgEntry(e *stmt) (VSGroupEntry, bool) {
 		first, last, _ := strings.Cut(s, "-")
 		a, err := netip.ParseAddr(first)
 		if err != nil {
-			p.errf(e.kw.pos, "virtual_server_group range %q: %q is not a valid IP address", s, first)
+			p.warnf(e.kw.pos, "virtual_server_group range %q: %q is not a valid IP address; the entry is skipped, as keepalived does", s, first)
 			return ent, false
 		}
 		a = a.Unmap()
@@ -135,12 +142,12 @@ func (p *parser) vsgEntry(e *stmt) (VSGroupEntry, bool) {
 		if (a.Is4() && strings.Contains(last, ".")) || (a.Is6() && strings.Contains(last, ":")) {
 			b, err = netip.ParseAddr(last)
 			if err != nil {
-				p.errf(e.kw.pos, "virtual_server_group range %q: %q is not a valid IP address", s, last)
+				p.warnf(e.kw.pos, "virtual_server_group range %q: %q is not a valid IP address; the entry is skipped, as keepalived does", s, last)
 				return ent, false
 			}
 			b = b.Unmap()
 			if b.Is4() != a.Is4() {
-				p.errf(e.kw.pos, "virtual_server_group range %q mixes IPv4 and IPv6", s)
+				p.warnf(e.kw.pos, "virtual_server_group range %q mixes IPv4 and IPv6; the entry is skipped, as keepalived does", s)
 				return ent, false
 			}
 		} else {
@@ -153,7 +160,7 @@ func (p *parser) vsgEntry(e *stmt) (VSGroupEntry, bool) {
 			}
 			n, err := strconv.ParseUint(last, base, 32)
 			if err != nil || n > max {
-				p.errf(e.kw.pos, "virtual_server_group range %q: bad range end %q", s, last)
+				p.warnf(e.kw.pos, "virtual_server_group range %q: bad range end %q; the entry is skipped, as keepalived does", s, last)
 				return ent, false
 			}
 			bs := a.AsSlice()
@@ -165,7 +172,7 @@ func (p *parser) vsgEntry(e *stmt) (VSGroupEntry, bool) {
 			b, _ = netip.AddrFromSlice(bs)
 		}
 		if b.Compare(a) <= 0 {
-			p.errf(e.kw.pos, "virtual_server_group range %q: the end is not after the start", s)
+			p.warnf(e.kw.pos, "virtual_server_group range %q: the end is not after the start; the entry is skipped, as keepalived does", s)
 			return ent, false
 		}
 		ent.First, ent.Last = a, b
@@ -328,7 +335,7 @@ var vsBlock = newBlock("virtual_server",
 			return
 		}
 		if vs.Family != "" && vs.Family != Family(f) {
-			p.errf(s.args[0].pos, "ip_family %s conflicts with the virtual server's address family", f)
+			p.warnf(s.args[0].pos, "ip_family %s conflicts with the virtual server's address family; ignored, as keepalived does", f)
 			return
 		}
 		vs.Family = Family(f)
@@ -365,9 +372,18 @@ var vsBlock = newBlock("virtual_server",
 			vs.PersistenceTimeout = 360 * time.Second
 			return
 		}
-		if d, ok := p.secondsArg(s.args[0], "persistence_timeout", 1, 86400*31); ok {
-			vs.PersistenceTimeout = d
+		// keepalived 2.2.7 pto_handler(): 1..LVS_MAX_TIMEOUT, else
+		// "persistence_timeout invalid" and the line sets nothing.
+		v, err := strconv.ParseUint(strings.TrimPrefix(s.args[0].text, "+"), 10, 64)
+		if err != nil || v < 1 || v > 86400*31 {
+			now := "the service is not persistent"
+			if vs.PersistenceTimeout > 0 {
+				now = fmt.Sprintf("the earlier %s stays", fmtSeconds(vs.PersistenceTimeout))
+			}
+			p.warnf(s.args[0].pos, "persistence_timeout %s is not valid (1..%d seconds); ignored, %s, as keepalived does", s.args[0].text, 86400*31, now)
+			return
 		}
+		vs.PersistenceTimeout = time.Duration(v) * time.Second
 	}),
 	k("persistence_granularity", 1, 1, func(p *parser, s *stmt, vs *VirtualServer) {
 		t := s.args[0]
@@ -385,7 +401,7 @@ var vsBlock = newBlock("virtual_server",
 		} else {
 			a, err := netip.ParseAddr(t.text)
 			if err != nil || !a.Is4() {
-				p.errf(t.pos, "persistence_granularity %q is not an IPv4 netmask", t.text)
+				p.warnf(t.pos, "persistence_granularity %q is not an IPv4 netmask; ignored, as keepalived does", t.text)
 				return
 			}
 		}
@@ -434,14 +450,14 @@ var vsBlock = newBlock("virtual_server",
 	}),
 	k("sorry_server_inhibit", 0, 0, func(p *parser, s *stmt, vs *VirtualServer) {
 		if vs.SorryServer == nil {
-			p.errf(s.kw.pos, "sorry_server_inhibit before (or without) sorry_server is ignored by keepalived")
+			p.warnf(s.kw.pos, "sorry_server_inhibit before (or without) sorry_server; ignored, as keepalived does")
 			return
 		}
 		vs.SorryServer.Inhibit = true
 	}),
 	k("sorry_server_lvs_method", 1, -1, func(p *parser, s *stmt, vs *VirtualServer) {
 		if vs.SorryServer == nil {
-			p.errf(s.kw.pos, "sorry_server_lvs_method before (or without) sorry_server is ignored by keepalived")
+			p.warnf(s.kw.pos, "sorry_server_lvs_method before (or without) sorry_server; ignored, as keepalived does")
 			return
 		}
 		if f, ok := p.forwarding(s); ok {
@@ -452,19 +468,39 @@ var vsBlock = newBlock("virtual_server",
 )
 
 func scheduler(p *parser, s *stmt, vs *VirtualServer) {
-	if v, ok := p.enumArg(s.args[0], s.kw.text, schedulers...); ok {
-		vs.Scheduler = Scheduler(v)
+	v := s.args[0].text
+	for _, x := range schedulers {
+		if v == x {
+			vs.Scheduler = Scheduler(v)
+			return
+		}
 	}
+	// keepalived 2.2.7 lbalgo_handler(): "Invalid lvs_scheduler -
+	// ignoring"; the scheduler stays as it was, wlc when never set.
+	cur := "keepalived's default wlc is used"
+	if vs.Scheduler != "" {
+		cur = fmt.Sprintf("%s from the earlier line stays", vs.Scheduler)
+	}
+	p.warnf(s.args[0].pos, "%s %q is not a scheduler (%s); ignored, %s, as keepalived does%s", s.kw.text, v, strings.Join(schedulers, ", "), cur, didYouMean(v, schedulers))
 }
 
 func schedFlag(name string) *kw[VirtualServer] {
 	return k(name, 0, 0, func(p *parser, s *stmt, vs *VirtualServer) {
+		// keepalived 2.2.7 lbflags_handler(): flag-1..3 always set their
+		// kernel flag; sh-* only while the scheduler read so far is sh,
+		// mh-* only while it is mh. Under the other of the two it sets
+		// nothing and says nothing; under any other scheduler (or none
+		// yet) it reports "only applies to sh scheduler - ignoring".
+		fam, _, _ := strings.Cut(name, "-")
 		switch {
-		case strings.HasPrefix(name, "sh-") && vs.Scheduler != "sh":
-			p.errf(s.kw.pos, "%s only applies to the sh scheduler (set lb_algo sh before it)", name)
+		case fam == "flag":
+		case string(vs.Scheduler) == fam:
+		case vs.Scheduler == "sh" || vs.Scheduler == "mh":
+			other := string(vs.Scheduler) + strings.TrimPrefix(name, fam)
+			p.warnf(s.kw.pos, "%s has no effect with lvs_sched %s (its flag is %s); keepalived ignores it without a word, and so does vigil", name, vs.Scheduler, other)
 			return
-		case strings.HasPrefix(name, "mh-") && vs.Scheduler != "mh":
-			p.errf(s.kw.pos, "%s only applies to the mh scheduler (set lb_algo mh before it)", name)
+		default:
+			p.warnf(s.kw.pos, "%s only applies to the %s scheduler, which is not set before it; ignored, as keepalived does (set lb_algo %s first)", name, fam, fam)
 			return
 		}
 		vs.SchedFlags = append(vs.SchedFlags, name)
@@ -606,17 +642,17 @@ func (p *parser) checkerComplete(c *Checker, s *stmt) bool {
 	switch c.Type {
 	case HTTPGet, SSLGet:
 		if len(c.HTTP.URLs) == 0 {
-			p.errf(s.kw.pos, "%s has no url; keepalived ignores it", c.Type)
+			p.warnf(s.kw.pos, "%s has no url; the checker is ignored, as keepalived does", c.Type)
 			return false
 		}
 	case MiscCheck:
 		if !c.Misc.Path.IsSet() {
-			p.errf(s.kw.pos, "MISC_CHECK has no misc_path; keepalived ignores it")
+			p.warnf(s.kw.pos, "MISC_CHECK has no misc_path; the checker is ignored, as keepalived does")
 			return false
 		}
 	case FileCheck:
 		if c.File.TrackFile == "" {
-			p.errf(s.kw.pos, "FILE_CHECK has no track_file; keepalived ignores it")
+			p.warnf(s.kw.pos, "FILE_CHECK has no track_file; the checker is ignored, as keepalived does")
 			return false
 		}
 	case UDPCheck:
@@ -734,7 +770,7 @@ func httpKeywords(ssl bool) []*kw[Checker] {
 			u := URL{Pos: s.kw.pos}
 			parseBody(p, urlBlock, &u, s.open)
 			if u.Path == "" {
-				p.errf(s.kw.pos, "url has no path; keepalived ignores it")
+				p.warnf(s.kw.pos, "url has no path; the url is ignored, as keepalived does")
 				return
 			}
 			if len(u.StatusCodes) == 0 {
@@ -782,11 +818,11 @@ var urlBlock = newBlock("url",
 	k("digest", 1, 1, func(p *parser, s *stmt, u *URL) {
 		d := strings.ToLower(s.args[0].text)
 		if _, err := hex.DecodeString(d); err != nil || len(d) != 32 {
-			p.errf(s.args[0].pos, "digest %q is not an MD5 digest (32 hex digits; see vigil genhash)", s.args[0].text)
+			p.warnf(s.args[0].pos, "digest %q is not an MD5 digest (32 hex digits; see vigil genhash); ignored, as keepalived does", s.args[0].text)
 			return
 		}
 		if u.Digest != "" {
-			p.errf(s.kw.pos, "digest given twice; keepalived keeps the first")
+			p.warnf(s.kw.pos, "digest given twice; the first is kept, as keepalived does")
 			return
 		}
 		u.Digest = d
@@ -801,7 +837,7 @@ var urlBlock = newBlock("url",
 				max, err2 = strconv.Atoi(hi)
 			}
 			if err1 != nil || err2 != nil || min < 100 || max > 599 || min > max {
-				p.errf(a.pos, "status_code %q: want a code or range within 100-599", a.text)
+				p.warnf(a.pos, "status_code %q: want a code or range within 100-599; ignored, as keepalived does", a.text)
 				continue
 			}
 			u.StatusCodes = append(u.StatusCodes, StatusRange{min, max})

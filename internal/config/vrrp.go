@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -106,7 +107,10 @@ var rootBlock = newBlock(rootName,
 			p.warnf(s.kw.pos, "garp_group has both interface and interfaces; give only one")
 		}
 		if g.GARPInterval == 0 && g.GNAInterval == 0 {
-			p.errf(s.kw.pos, "garp_group sets neither garp_interval nor gna_interval")
+			// keepalived: "garp group does not have any delay set -
+			// removing".
+			p.warnf(s.kw.pos, "garp_group sets neither garp_interval nor gna_interval; the group is ignored, as keepalived does")
+			return
 		}
 		c.GARPGroups = append(c.GARPGroups, g)
 	}).opens(garpGroupBlock).multiple().unsup(whyTracking),
@@ -136,7 +140,11 @@ var rootBlock = newBlock(rootName,
 		sc := VRRPScript{Pos: s.kw.pos, Name: s.args[0].text, Interval: time.Second, Rise: 1, Fall: 1}
 		sn := parseBody(p, scriptBlock, &sc, s.open)
 		if !sc.Script.IsSet() {
-			p.errf(s.kw.pos, "vrrp_script %s has no script", sc.Name)
+			// keepalived 2.2.7 vrrp_script_end_handler(): "No script set
+			// for vrrp_script - removing"; trackers naming it are then
+			// "not found, ignoring".
+			p.warnf(s.kw.pos, "vrrp_script %s has no script; the vrrp_script is ignored (and every track_script naming it), as keepalived does", sc.Name)
+			return
 		}
 		p.meta.scripts = append(p.meta.scripts, sn)
 		c.Scripts = append(c.Scripts, sc)
@@ -145,11 +153,23 @@ var rootBlock = newBlock(rootName,
 		tp := TrackProcess{Pos: s.kw.pos, Name: s.args[0].text, Quorum: 1, QuorumMax: -1}
 		sn := parseBody(p, trackProcessBlock, &tp, s.open)
 		if tp.Process == "" {
-			p.errf(s.kw.pos, "vrrp_track_process %s has no process", tp.Name)
+			// keepalived leaves a vrrp_track_process without a process
+			// out; trackers naming it are "not found, ignoring".
+			p.warnf(s.kw.pos, "vrrp_track_process %s has no process; it is ignored (and every track_process naming it), as keepalived does", tp.Name)
+			return
 		}
 		if tp.QuorumMax >= 0 && tp.Quorum > tp.QuorumMax {
-			pos, _ := sn.at("quorum")
-			p.errf(pos, "vrrp_track_process %s: quorum %d is greater than quorum_max %d", tp.Name, tp.Quorum, tp.QuorumMax)
+			// keepalived checks the pair on whichever line comes second
+			// and ignores that line.
+			qpos, _ := sn.at("quorum")
+			mpos, _ := sn.at("quorum_max")
+			if after(qpos, mpos) {
+				p.warnf(qpos, "vrrp_track_process %s: quorum %d is greater than quorum_max %d; this line is ignored (quorum 1), as keepalived does", tp.Name, tp.Quorum, tp.QuorumMax)
+				tp.Quorum = 1
+			} else {
+				p.warnf(mpos, "vrrp_track_process %s: quorum_max %d is less than quorum %d; this line is ignored (no maximum), as keepalived does", tp.Name, tp.QuorumMax, tp.Quorum)
+				tp.QuorumMax = -1
+			}
 		}
 		if tp.QuorumMax == 0 {
 			tp.Quorum = 0
@@ -366,7 +386,9 @@ func trackFileRoot(p *parser, s *stmt, c *Config) {
 	tf := TrackFile{Pos: s.kw.pos, Name: s.args[0].text, Weight: 1}
 	sn := parseBody(p, trackFileBlock, &tf, s.open)
 	if tf.File == "" {
-		p.errf(s.kw.pos, "track_file %s has no file", tf.Name)
+		// keepalived: "No file set for track_file - ignoring".
+		p.warnf(s.kw.pos, "track_file %s has no file; it is ignored (and every tracker naming it), as keepalived does", tf.Name)
+		return
 	}
 	p.meta.tfiles = append(p.meta.tfiles, sn)
 	c.TrackFiles = append(c.TrackFiles, tf)
@@ -473,7 +495,9 @@ func (p *parser) setFamily(vi *VRRPInstance, f Family, t token, what string) boo
 		return true
 	}
 	if vi.Family != f {
-		p.errf(t.pos, "%s %s is %s but vrrp_instance %s is %s (from %s at %s)",
+		// keepalived reports an address of the other family and leaves
+		// it out ("... - ignoring").
+		p.warnf(t.pos, "%s %s is %s but vrrp_instance %s is %s (from %s at %s); ignored, as keepalived does",
 			what, t.text, famName(f), vi.Name, famName(vi.Family), m.familyFrom, m.familyPos)
 		return false
 	}
@@ -547,17 +571,24 @@ var instanceBlock = newBlock("vrrp_instance",
 		}
 	}).deprecate("IPv6 addresses (the family follows the addresses)"),
 	k("state", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
-		v, ok := p.enumArg(s.args[0], "state", "MASTER", "BACKUP")
-		if !ok {
-			return
-		}
-		if v == "BACKUP" && vi.State == Master {
+		v := s.args[0].text
+		switch {
+		case v != "MASTER" && v != "BACKUP":
+			// keepalived 2.2.7 vrrp_state_handler(): "unknown state,
+			// defaulting to BACKUP".
+			p.warnf(s.args[0].pos, "state %q is not MASTER or BACKUP; state BACKUP is used, as keepalived does", v)
+			v = "BACKUP"
+			if vi.State == Master {
+				vi.State = Backup
+				return
+			}
+		case v == "BACKUP" && vi.State == Master:
 			// keepalived 2.2.7: "state previously set as MASTER - ignoring BACKUP".
-			p.errf(s.args[0].pos, "state BACKUP after state MASTER: keepalived keeps MASTER")
+			p.warnf(s.args[0].pos, "state BACKUP after state MASTER is ignored; state MASTER stays, as keepalived does")
 			return
 		}
 		vi.State = State(v)
-	}),
+	}).multiple(), // a repeated state is resolved above, as keepalived does
 	k("interface", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
 		if !p.ifnameOK(s.args[0], "interface") {
 			return
@@ -625,7 +656,16 @@ var instanceBlock = newBlock("vrrp_instance",
 		}
 		vi.Version = int(v)
 	}),
-	count("priority", 1, 255, func(vi *VRRPInstance) *int { return &vi.Priority }),
+	k("priority", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
+		v, err := strconv.ParseUint(strings.TrimPrefix(s.args[0].text, "+"), 10, 8)
+		if err != nil || v < 1 {
+			// keepalived 2.2.7 vrrp_prio_handler(): "Priority not valid!
+			// ... Using default 100" (not the state's default).
+			p.warnf(s.args[0].pos, "priority %s is not valid (1..255); priority 100 is used, as keepalived does", s.args[0].text)
+			v = 100
+		}
+		vi.Priority = int(v)
+	}),
 	k("advert_int", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
 		// keepalived: 0.01s..255s; rounding to the version's unit is
 		// checked once the version is known.
@@ -764,8 +804,17 @@ func triOf(b bool) OptBool {
 
 var authBlock = newBlock("authentication",
 	k("auth_type", 1, 1, func(p *parser, s *stmt, a *Auth) {
-		if v, ok := p.enumArg(s.args[0], "auth_type", "PASS", "AH"); ok {
+		switch v := s.args[0].text; v {
+		case "PASS", "AH":
 			a.Type = AuthType(v)
+		default:
+			// keepalived 2.2.7 vrrp_auth_type_handler(): "unknown
+			// authentication type"; the line sets nothing.
+			hint := ""
+			if t := strings.TrimRight(v, ";,"); t != v && (t == "PASS" || t == "AH") {
+				hint = fmt.Sprintf(" (a stray %q after %s: keepalived.conf has no statement separators)", v[len(t):], t)
+			}
+			p.warnf(s.args[0].pos, "auth_type %q is not PASS or AH%s; ignored, as keepalived does: without another auth_type the adverts carry no authentication", v, hint)
 		}
 	}),
 	k("auth_pass", 1, 1, func(p *parser, s *stmt, a *Auth) {
