@@ -37,13 +37,13 @@ func TestKeepaliveCarriesOn(t *testing.T) {
 	}{
 		// global_defs
 		{"vrrp_garp_interval 0 (the distribution sample)", "global_defs {\n    vrrp_garp_interval 0\n}\n",
-			[]string{"2:24 warning: vrrp_garp_interval 0 is invalid (keepalived takes 0.000001s and up); ignored, no pause between gratuitous ARP packets, keepalived's default"},
+			[]string{"2:24 warning: vrrp_garp_interval 0 is invalid (keepalived takes 0.000001s and up); ignored as keepalived does: no pause between gratuitous ARP packets (the default)"},
 			func(c *Config) error { return eq("vrrp_garp_interval", c.Global.VRRPGARPInterval, time.Duration(0)) }},
 		{"vrrp_gna_interval 0", "global_defs {\n    vrrp_gna_interval 0\n}\n",
 			[]string{"2:23 warning: vrrp_gna_interval 0 is invalid"},
 			func(c *Config) error { return eq("vrrp_gna_interval", c.Global.VRRPGNAInterval, time.Duration(0)) }},
 		{"vrrp_garp_interval 0 after a valid one", "global_defs {\n    vrrp_garp_interval 0.002\n    vrrp_garp_interval 0\n}\n",
-			[]string{"3:5 warning: vrrp_garp_interval given again", "3:24 warning: vrrp_garp_interval 0 is invalid (keepalived takes 0.000001s and up); ignored, the earlier 0.002s stays"},
+			[]string{"3:5 warning: vrrp_garp_interval given again", "3:24 warning: vrrp_garp_interval 0 is invalid (keepalived takes 0.000001s and up); ignored as keepalived does: the earlier 0.002s stays"},
 			func(c *Config) error {
 				return eq("vrrp_garp_interval", c.Global.VRRPGARPInterval, 2*time.Millisecond)
 			}},

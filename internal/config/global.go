@@ -513,11 +513,11 @@ func garpInterval(name, what string, field func(g *Global) *time.Duration) *kw[G
 		t := s.args[0]
 		d, err := parseSeconds(t.text, 6)
 		if err != nil || d < time.Microsecond || d > maxTimer {
-			now := "no pause between " + what + " packets, keepalived's default"
+			now := "no pause between " + what + " packets (the default)"
 			if *field(g) > 0 {
 				now = "the earlier " + fmtSeconds(*field(g)) + " stays"
 			}
-			p.warnf(t.pos, "%s %s is invalid (keepalived takes 0.000001s and up); ignored, %s, as keepalived does", name, t.text, now)
+			p.warnf(t.pos, "%s %s is invalid (keepalived takes 0.000001s and up); ignored as keepalived does: %s", name, t.text, now)
 			return
 		}
 		*field(g) = d

@@ -54,6 +54,8 @@ const (
 	divSelfKil  = "keepalived 2.2.7 -t kills itself (SIGTERM) when it checks a script run by a non-root script_user: check_script_secure() compares getppid() with main_pid, which only holds in its child processes"
 	divLogOnly  = "keepalived only logs this (ipwrapper.c link_vsg_to_vs(): the virtual server is ignored) and -t exits 0; vigil warns"
 	divHostUser = "script_user names a user this host lacks: keepalived -t looks the user up, vigil's Load is pure (vigil check warns from its script preparation, and the daemon disables the scripts)"
+	divDupVS    = "unsafe, refused: the same virtual_server twice; keepalived says nothing and programs one kernel service from two definitions that fight over its real servers"
+	divMixed    = "unsafe, refused: keepalived reports that a sync group mixing address owners and other instances \"won't work\" and runs it; an owner stays MASTER whatever its group does, so the group's addresses can split between the nodes"
 	divBlock    = "unsafe, refused: a block keyword without its '{'; keepalived drops the block and reads its lines as unknown top-level keywords, vigil's recovery reads them as the block, so vigil refuses rather than run a guess"
 	divUnsup    = "vigil warns about a keyword it parses but does not act on; keepalived acts on it and has nothing to report"
 	divAdvice   = "vigil warns where keepalived 2.2.7 is silent"
@@ -94,6 +96,8 @@ var divergences = map[string]divergence{
 	"cases/vsg_missing.conf":                        {strict: divLogOnly},
 	"corpus/ah_master_low_prio.conf":                {},
 	"corpus/bad_values_runs.conf":                   {},
+	"corpus/dup_virtual_server.conf":                {runs: divDupVS, strict: divDupVS},
+	"corpus/sync_group_mixed_owner.conf":            {runs: divMixed},
 	"corpus/k8s_apiserver_vip.conf":                 {},
 	"corpus/lvs_dr_director.conf":                   {},
 	"corpus/lvs_web_typos.conf":                     {},
