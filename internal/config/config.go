@@ -43,6 +43,9 @@
 //     instances: keepalived itself says it "won't work" (an owner stays
 //     MASTER whatever its group does, so the group's addresses can split
 //     between the nodes);
+//   - a unicast_peer whose min_ttl is above its max_ttl: keepalived warns
+//     that all its packets will be discarded and runs, so the instance
+//     never hears that peer and becomes a second master;
 //   - the same virtual_server (address, port, protocol) twice: keepalived
 //     programs one kernel service from two definitions that then fight
 //     over its real servers.

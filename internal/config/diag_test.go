@@ -80,9 +80,13 @@ func TestDiagnostics(t *testing.T) {
 			"8:11 warning: state BACKUP after state MASTER is ignored; state MASTER stays, as keepalived does",
 		}},
 		{"loopback interface", strings.Replace(minimal, "interface eth0", "interface lo", 1), []string{
-			"2:15 error: interface lo: VRRP cannot run on the loopback interface"}},
+			"2:5 error: vrrp_instance VI_1 has no usable interface",
+			"2:15 warning: interface lo: VRRP cannot run on the loopback interface; ignored, as keepalived does",
+		}},
 		{"bad interface name", strings.Replace(minimal, "interface eth0", "interface a/b", 1), []string{
-			`2:15 warning: interface "a/b" is not a valid interface name`}},
+			"2:5 error: vrrp_instance VI_1 has no usable interface",
+			"2:15 warning: interface \"a/b\" is not a valid interface name; ignored, as keepalived does",
+		}},
 
 		// Addresses.
 		{"malformed address", inst("    mcast_src_ip 10.0.0.256\n"), []string{`7:18 warning: mcast_src_ip "10.0.0.256" is not a valid IP address`}},

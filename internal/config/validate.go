@@ -366,9 +366,11 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 		}
 	}
 	vi.Unicast = len(vi.UnicastPeers) > 0
-	if vi.Interface == "" && !given("interface") {
+	if vi.Interface == "" {
+		// keepalived 2.2.7 chk_min_cfg(): "Unknown interface!"; an
+		// interface line it ignored counts as none.
 		if !vi.Unicast {
-			p.errf(vi.Pos, "vrrp_instance %s has no interface", vi.Name)
+			p.errf(at("interface"), "vrrp_instance %s has no %sinterface", vi.Name, map[bool]string{true: "usable "}[given("interface")])
 		} else if !vi.SourceIP.IsValid() {
 			p.errf(vi.Pos, "vrrp_instance %s: a unicast instance needs an interface or unicast_src_ip", vi.Name)
 		} else if vi.SourceIP.Is6() && vi.SourceIP.IsLinkLocalUnicast() {

@@ -184,7 +184,7 @@ var rootBlock = newBlock(rootName,
 				return
 			}
 			if len(e.args) == 0 {
-				p.errf(e.kw.pos, "interface_up_down_delays %s: no delay given", e.kw.text)
+				p.warnf(e.kw.pos, "interface_up_down_delays %s: no delay given; ignored, as keepalived does", e.kw.text)
 				return
 			}
 			if len(e.args) > 2 {
@@ -306,7 +306,7 @@ var scriptBlock = newBlock("vrrp_script",
 var trackProcessBlock = newBlock("vrrp_track_process",
 	k("process", 1, -1, func(p *parser, s *stmt, tp *TrackProcess) {
 		if tp.Process != "" {
-			p.errf(s.kw.pos, "process already given for vrrp_track_process %s", tp.Name)
+			p.warnf(s.kw.pos, "process already given for vrrp_track_process %s; this line is ignored, as keepalived does", tp.Name)
 			return
 		}
 		raw, _ := s.rest()
@@ -400,11 +400,11 @@ func (p *parser) trackList(s *stmt, list *[]Tracked, min, max int64, noreverse b
 		t := Tracked{Pos: e.kw.pos, Name: e.kw.text}
 		if len(e.args) > 0 {
 			if e.args[0].text != "weight" {
-				p.errf(e.args[0].pos, "%s %s: unknown option %q (want weight)", s.kw.text, t.Name, e.args[0].text)
+				p.warnf(e.args[0].pos, "%s %s: unknown option %q (want weight); the entry is ignored, as keepalived does", s.kw.text, t.Name, e.args[0].text)
 				return
 			}
 			if len(e.args) < 2 {
-				p.errf(e.args[0].pos, "%s %s: weight needs a value", s.kw.text, t.Name)
+				p.warnf(e.args[0].pos, "%s %s: weight needs a value; the entry is ignored, as keepalived does", s.kw.text, t.Name)
 				return
 			}
 			v, ok := p.intArg(e.args[1], "weight", min, max)
@@ -518,7 +518,7 @@ var instanceBlock = newBlock("vrrp_instance",
 		for _, a := range s.args {
 			if strings.Contains(a.text, ":") {
 				if vi.VMACAddr != "" {
-					p.errf(a.pos, "use_vmac: MAC address given twice")
+					p.warnf(a.pos, "use_vmac: MAC address given twice; ignored, as keepalived does")
 					continue
 				}
 				if p.macOK(a) {
@@ -527,7 +527,7 @@ var instanceBlock = newBlock("vrrp_instance",
 				continue
 			}
 			if vi.VMACName != "" {
-				p.errf(a.pos, "use_vmac: interface name given twice")
+				p.warnf(a.pos, "use_vmac: interface name given twice; ignored, as keepalived does")
 				continue
 			}
 			if p.ifnameOK(a, "use_vmac interface") {
@@ -594,7 +594,10 @@ var instanceBlock = newBlock("vrrp_instance",
 			return
 		}
 		if s.args[0].text == "lo" {
-			p.errf(s.args[0].pos, "interface lo: VRRP cannot run on the loopback interface")
+			// keepalived: "cannot use a loopback interface for vrrp -
+			// ignoring"; without another interface the instance then
+			// cannot run (multicast) or runs on unicast_src_ip alone.
+			p.warnf(s.args[0].pos, "interface lo: VRRP cannot run on the loopback interface; ignored, as keepalived does")
 			return
 		}
 		vi.Interface = s.args[0].text
@@ -632,7 +635,7 @@ var instanceBlock = newBlock("vrrp_instance",
 			return
 		}
 		if !a.IsMulticast() || (a.Is6() && !a.IsLinkLocalMulticast()) {
-			p.errf(s.args[0].pos, "mcast_dst_ip %s is not a %smulticast address", a, map[bool]string{true: "link-local "}[a.Is6()])
+			p.warnf(s.args[0].pos, "mcast_dst_ip %s is not a %smulticast address; ignored, as keepalived does", a, map[bool]string{true: "link-local "}[a.Is6()])
 			return
 		}
 		vi.McastGroup = a
@@ -651,7 +654,7 @@ var instanceBlock = newBlock("vrrp_instance",
 			return
 		}
 		if v == 2 && vi.Family == Inet6 {
-			p.errf(s.args[0].pos, "version 2 cannot be used with IPv6 (vrrp_instance %s is IPv6)", vi.Name)
+			p.warnf(s.args[0].pos, "version 2 cannot be used with IPv6 (vrrp_instance %s is IPv6); ignored, as keepalived does", vi.Name)
 			return
 		}
 		vi.Version = int(v)
@@ -847,7 +850,7 @@ func (p *parser) unicastPeer(vi *VRRPInstance, e *stmt) {
 	for i := 0; i < len(e.args); i += 2 {
 		opt := e.args[i]
 		if i+1 >= len(e.args) {
-			p.errf(opt.pos, "unicast_peer %s: %s needs a value", a, opt.text)
+			p.warnf(opt.pos, "unicast_peer %s: %s needs a value; ignored, as keepalived does", a, opt.text)
 			break
 		}
 		name, ok := p.enumArg(opt, "unicast_peer option", "min_ttl", "max_ttl")
@@ -867,7 +870,10 @@ func (p *parser) unicastPeer(vi *VRRPInstance, e *stmt) {
 		vi.CheckUnicastSrc = true
 	}
 	if up.MinTTL > up.MaxTTL {
-		p.errf(e.kw.pos, "unicast_peer %s: min_ttl %d > max_ttl %d, every advert would be dropped", a, up.MinTTL, up.MaxTTL)
+		// keepalived reports "all packets will be discarded" and runs: the
+		// instance would never hear that peer and take over beside it.
+		// Unsafe: refused (see the package documentation).
+		p.errf(e.kw.pos, "unicast_peer %s: min_ttl %d > max_ttl %d, every advert from it would be dropped (keepalived runs this and becomes a second master; vigil refuses)", a, up.MinTTL, up.MaxTTL)
 	}
 	for _, o := range vi.UnicastPeers {
 		if o.Addr == a {
