@@ -50,7 +50,7 @@ func TestDiagnostics(t *testing.T) {
 		{"repeated notify keeps the first", inst("    notify_master /bin/a\n    notify_master /bin/b\n"), []string{
 			"8:5 warning: notify_master given again (first at k.conf:7:19); this one is ignored",
 			"7:19 warning: 1 script(s) configured without enable_script_security"}},
-		{"missing value", inst("    priority\n"), []string{"7:5 error: priority needs a value"}},
+		{"missing value", inst("    priority\n"), []string{"7:5 warning: priority needs a value"}},
 		{"extra value", inst("    priority 10 20\n"), []string{`7:17 warning: extra value "20" after priority is ignored`}},
 		{"value on a flag", inst("    nopreempt yes\n"), []string{`7:15 warning: nopreempt takes no value; "yes" and what follows is ignored`}},
 
@@ -96,7 +96,7 @@ func TestDiagnostics(t *testing.T) {
 			"8:23 warning: unknown address option \"eth0\"; the word is ignored and the address kept, as keepalived does",
 		}},
 		{"ipv6 broadcast", inst("    virtual_ipaddress_excluded {\n        fd00::1 brd fd00::ff\n    }\n"), []string{"8:17 warning: an IPv6 address has no broadcast address"}},
-		{"not multicast", "global_defs {\n    vrrp_mcast_group4 10.0.0.1\n}\n", []string{"2:23 error: vrrp_mcast_group4 10.0.0.1 is not a multicast address"}},
+		{"not multicast", "global_defs {\n    vrrp_mcast_group4 10.0.0.1\n}\n", []string{"2:23 warning: vrrp_mcast_group4 10.0.0.1 is not a multicast address"}},
 		{"bad mac", inst("    use_vmac 01:00:5e:00:00:01\n"), []string{
 			"7:5 warning: use_vmac in vrrp_instance is not supported by vigil (vigil creates no VMAC interfaces: clients follow the VIP through gratuitous ARP); ignored",
 			`7:14 error: use_vmac MAC address "01:00:5e:00:00:01" is multicast`}},
@@ -157,7 +157,7 @@ func TestDiagnostics(t *testing.T) {
 			inst("    track_interface {\n        eth1 weight 10\n    }\n") + strings.Replace(strings.Replace(minimal, "VI_1", "VI_2", 1), "virtual_router_id 1", "virtual_router_id 2", 1), []string{
 			"14:9 warning: vrrp_instance VI_1: the weight of track_interface eth1 is ignored because of vrrp_sync_group G"}},
 		{"duplicate instance name", minimal + strings.Replace(minimal, "virtual_router_id 1", "virtual_router_id 2", 1), []string{
-			"8:1 error: vrrp_instance VI_1 is already defined at k.conf:1:1"}},
+			"8:1 warning: vrrp_instance VI_1 is already defined at k.conf:1:1"}},
 		{"auth_pass too long", inst("    authentication {\n        auth_type PASS\n        auth_pass 123456789\n    }\n"), []string{
 			`9:19 warning: auth_pass is 9 characters long; only the first 8 ("12345678") are used, as keepalived does`}},
 		{"auth in vrrpv3", inst("    version 3\n    authentication {\n        auth_type PASS\n        auth_pass 1\n    }\n"), []string{

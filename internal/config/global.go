@@ -340,11 +340,11 @@ func (p *parser) mcastArg(t token, what string, fam Family) (netip.Addr, bool) {
 		return a, false
 	}
 	if FamilyOf(a) != fam {
-		p.errf(t.pos, "%s %s is not an %s address", what, t.text, map[Family]string{Inet: "IPv4", Inet6: "IPv6"}[fam])
+		p.warnf(t.pos, "%s %s is not an %s address; ignored, as keepalived does", what, t.text, map[Family]string{Inet: "IPv4", Inet6: "IPv6"}[fam])
 		return netip.Addr{}, false
 	}
 	if !a.IsMulticast() {
-		p.errf(t.pos, "%s %s is not a multicast address", what, t.text)
+		p.warnf(t.pos, "%s %s is not a multicast address; ignored, as keepalived does", what, t.text)
 		return netip.Addr{}, false
 	}
 	return a, true
@@ -364,7 +364,7 @@ func (p *parser) garpExtraIf(s *stmt) (time.Duration, bool) {
 		}
 	}
 	if !have {
-		p.errf(s.kw.pos, "%s needs an interval in seconds", s.kw.text)
+		p.warnf(s.kw.pos, "%s needs an interval in seconds; ignored, as keepalived does", s.kw.text)
 	}
 	return d, all
 }
@@ -373,7 +373,7 @@ func lvsTimeouts(p *parser, s *stmt, g *Global) {
 	for i := 0; i < len(s.args); i += 2 {
 		name := s.args[i]
 		if i+1 >= len(s.args) {
-			p.errf(name.pos, "lvs_timeouts %s needs a value", name.text)
+			p.warnf(name.pos, "lvs_timeouts %s needs a value; ignored, as keepalived does", name.text)
 			return
 		}
 		d, ok := p.secondsArg(s.args[i+1], "lvs_timeouts "+name.text, 1, 86400*31)
@@ -411,7 +411,7 @@ func lvsSyncDaemon(p *parser, s *stmt, g *Global) {
 		w := a[i]
 		val := func() (token, bool) {
 			if i+1 >= len(a) {
-				p.errf(w.pos, "lvs_sync_daemon %s needs a value", w.text)
+				p.warnf(w.pos, "lvs_sync_daemon %s needs a value; ignored, as keepalived does", w.text)
 				return token{}, false
 			}
 			i++
@@ -457,7 +457,7 @@ func lvsSyncDaemon(p *parser, s *stmt, g *Global) {
 				d.Instance = w.text
 				continue
 			}
-			p.errf(w.pos, "lvs_sync_daemon: unknown option %q (want inst, id, maxlen, port, ttl, group)", w.text)
+			p.warnf(w.pos, "lvs_sync_daemon: unknown option %q (want inst, id, maxlen, port, ttl, group); ignored, as keepalived does", w.text)
 		}
 	}
 	g.LVSSyncDaemon = d

@@ -661,12 +661,12 @@ func (p *parser) checkerComplete(c *Checker, s *stmt) bool {
 		}
 	case BFDCheck:
 		if c.BFDName == "" {
-			p.errf(s.kw.pos, "BFD_CHECK has no name")
+			p.warnf(s.kw.pos, "BFD_CHECK has no name; the checker is ignored, as keepalived does")
 			return false
 		}
 	}
 	if c.ConnectIP.IsValid() && c.ConnectIP.Is6() && c.ConnectIP.IsLinkLocalUnicast() && c.BindIf == "" {
-		p.errf(s.kw.pos, "%s: link-local connect_ip %s needs bind_if", c.Type, c.ConnectIP)
+		p.warnf(s.kw.pos, "%s: link-local connect_ip %s needs bind_if; the checker is ignored, as keepalived does (check_conn_opts())", c.Type, c.ConnectIP)
 		return false
 	}
 	return true
@@ -684,7 +684,7 @@ func checkerKeywords(conn bool) []*kw[Checker] {
 					return
 				}
 				if c.BindTo.IsValid() && FamilyOf(c.BindTo) != FamilyOf(a) {
-					p.errf(s.args[0].pos, "connect_ip %s is not of bindto's family", a)
+					p.warnf(s.args[0].pos, "connect_ip %s is not of bindto's family; ignored, as keepalived does", a)
 					return
 				}
 				c.ConnectIP = a
@@ -700,7 +700,7 @@ func checkerKeywords(conn bool) []*kw[Checker] {
 					return
 				}
 				if c.ConnectIP.IsValid() && FamilyOf(c.ConnectIP) != FamilyOf(a) {
-					p.errf(s.args[0].pos, "bindto %s is not of connect_ip's family", a)
+					p.warnf(s.args[0].pos, "bindto %s is not of connect_ip's family; ignored, as keepalived does", a)
 					return
 				}
 				c.BindTo = a
@@ -865,7 +865,7 @@ var urlBlock = newBlock("url",
 				for n := range regexOptions {
 					names = append(names, n)
 				}
-				p.errf(a.pos, "unknown regex option %q%s", a.text, didYouMean(a.text, names))
+				p.warnf(a.pos, "unknown regex option %q; ignored, as keepalived does%s", a.text, didYouMean(a.text, names))
 				continue
 			}
 			if re2 == "" {

@@ -351,9 +351,9 @@ func (p *parser) dispatch(name string, min, max int, mode blockMode, multi bool,
 	s.argsOK = true
 	if len(s.args) < min {
 		if min == 1 {
-			p.errf(s.kw.pos, "%s needs a value", s.kw.text)
+			p.warnf(s.kw.pos, "%s needs a value; ignored, as keepalived does", s.kw.text)
 		} else {
-			p.errf(s.kw.pos, "%s needs %d values, got %d", s.kw.text, min, len(s.args))
+			p.warnf(s.kw.pos, "%s needs %d values, got %d; ignored, as keepalived does", s.kw.text, min, len(s.args))
 		}
 		s.argsOK = false
 		return

@@ -98,61 +98,56 @@ func (p *parser) resolveGlobal(g *Global) {
 	}
 }
 
-// checkNames reports objects defined twice under one name.
+// checkNames reports objects defined twice under one name. keepalived
+// 2.2.7 skips a second vrrp_instance or vrrp_sync_group block of the same
+// name ("already defined", vrrp_parser.c) and resolves every other name to
+// the first definition; vigil keeps the first of each and drops the rest.
 func (p *parser) checkNames() {
 	c := p.cfg
-	dup := func(kind string, names []string, pos []diag.Pos) {
+	dups := func(kind string, n int, name func(i int) string, pos func(i int) diag.Pos) map[int]bool {
 		first := map[string]diag.Pos{}
-		for i, n := range names {
-			if f, ok := first[n]; ok {
-				p.errf(pos[i], "%s %s is already defined at %s", kind, n, f)
+		drop := map[int]bool{}
+		for i := 0; i < n; i++ {
+			if f, ok := first[name(i)]; ok {
+				p.warnf(pos(i), "%s %s is already defined at %s; this one is ignored, as keepalived does", kind, name(i), f)
+				drop[i] = true
 				continue
 			}
-			first[n] = pos[i]
+			first[name(i)] = pos(i)
+		}
+		return drop
+	}
+	d := dups("vrrp_instance", len(c.Instances), func(i int) string { return c.Instances[i].Name }, func(i int) diag.Pos { return c.Instances[i].Pos })
+	c.Instances, p.meta.inst = without(c.Instances, d), without(p.meta.inst, d)
+	d = dups("vrrp_script", len(c.Scripts), func(i int) string { return c.Scripts[i].Name }, func(i int) diag.Pos { return c.Scripts[i].Pos })
+	c.Scripts, p.meta.scripts = without(c.Scripts, d), without(p.meta.scripts, d)
+	d = dups("track_file", len(c.TrackFiles), func(i int) string { return c.TrackFiles[i].Name }, func(i int) diag.Pos { return c.TrackFiles[i].Pos })
+	c.TrackFiles, p.meta.tfiles = without(c.TrackFiles, d), without(p.meta.tfiles, d)
+	d = dups("vrrp_track_process", len(c.TrackProcesses), func(i int) string { return c.TrackProcesses[i].Name }, func(i int) diag.Pos { return c.TrackProcesses[i].Pos })
+	c.TrackProcesses, p.meta.tprocs = without(c.TrackProcesses, d), without(p.meta.tprocs, d)
+	d = dups("vrrp_sync_group", len(c.SyncGroups), func(i int) string { return c.SyncGroups[i].Name }, func(i int) diag.Pos { return c.SyncGroups[i].Pos })
+	c.SyncGroups, p.meta.groups = without(c.SyncGroups, d), without(p.meta.groups, d)
+	d = dups("virtual_server_group", len(c.VSGroups), func(i int) string { return c.VSGroups[i].Name }, func(i int) diag.Pos { return c.VSGroups[i].Pos })
+	c.VSGroups = without(c.VSGroups, d)
+	d = dups("track_group", len(c.TrackGroups), func(i int) string { return c.TrackGroups[i].Name }, func(i int) diag.Pos { return c.TrackGroups[i].Pos })
+	c.TrackGroups = without(c.TrackGroups, d)
+	d = dups("bfd_instance", len(c.BFDInstances), func(i int) string { return c.BFDInstances[i].Name }, func(i int) diag.Pos { return c.BFDInstances[i].Pos })
+	c.BFDInstances = without(c.BFDInstances, d)
+}
+
+// without returns list without the indexes in drop (list itself when
+// there are none).
+func without[T any](list []T, drop map[int]bool) []T {
+	if len(drop) == 0 {
+		return list
+	}
+	out := list[:0]
+	for i, x := range list {
+		if !drop[i] {
+			out = append(out, x)
 		}
 	}
-	var n []string
-	var ps []diag.Pos
-	reset := func() { n, ps = n[:0], ps[:0] }
-	for _, x := range c.Instances {
-		n, ps = append(n, x.Name), append(ps, x.Pos)
-	}
-	dup("vrrp_instance", n, ps)
-	reset()
-	for _, x := range c.Scripts {
-		n, ps = append(n, x.Name), append(ps, x.Pos)
-	}
-	dup("vrrp_script", n, ps)
-	reset()
-	for _, x := range c.TrackFiles {
-		n, ps = append(n, x.Name), append(ps, x.Pos)
-	}
-	dup("track_file", n, ps)
-	reset()
-	for _, x := range c.TrackProcesses {
-		n, ps = append(n, x.Name), append(ps, x.Pos)
-	}
-	dup("vrrp_track_process", n, ps)
-	reset()
-	for _, x := range c.SyncGroups {
-		n, ps = append(n, x.Name), append(ps, x.Pos)
-	}
-	dup("vrrp_sync_group", n, ps)
-	reset()
-	for _, x := range c.VSGroups {
-		n, ps = append(n, x.Name), append(ps, x.Pos)
-	}
-	dup("virtual_server_group", n, ps)
-	reset()
-	for _, x := range c.TrackGroups {
-		n, ps = append(n, x.Name), append(ps, x.Pos)
-	}
-	dup("track_group", n, ps)
-	reset()
-	for _, x := range c.BFDInstances {
-		n, ps = append(n, x.Name), append(ps, x.Pos)
-	}
-	dup("bfd_instance", n, ps)
+	return out
 }
 
 func (p *parser) resolveScripts() {
