@@ -147,6 +147,25 @@ func TestKeepaliveCarriesOn(t *testing.T) {
 			[]string{"2:5 warning: vrrp_sync_group G: no vrrp_instance named VI_9; the name is ignored", "1:1 warning: vrrp_sync_group G has no instance left; the group is ignored"},
 			func(c *Config) error { return eq("sync groups", len(c.SyncGroups), 0) }},
 
+		{"second vrrp_instance of the same name is skipped", vrrp("") + strings.Replace(vrrp(""), "virtual_router_id 1", "virtual_router_id 2", 1),
+			[]string{"8:1 warning: vrrp_instance VI_1 is already defined at k.conf:1:1; this one is ignored, as keepalived does"},
+			func(c *Config) error {
+				if err := eq("instances", len(c.Instances), 1); err != nil {
+					return err
+				}
+				return eq("VRID", inst(c).VRID, 1)
+			}},
+		{"lvs_sync_daemon naming a missing instance is cleared", "global_defs {\n    lvs_sync_daemon eth1 VI_9\n}\n" + vrrp(""),
+			[]string{"2:5 warning: lvs_sync_daemon in global_defs is not supported by vigil (IPVS-only feature)", "2:5 warning: lvs_sync_daemon: no vrrp_instance VI_9; the sync daemon setting is ignored, as keepalived does"},
+			func(c *Config) error { return eq("lvs_sync_daemon", c.Global.LVSSyncDaemon == nil, true) }},
+		{"interface lo is ignored, and a multicast instance cannot run", strings.Replace(vrrp(""), "interface eth0", "interface lo", 1),
+			[]string{"2:15 warning: interface lo: VRRP cannot run on the loopback interface; ignored, as keepalived does",
+				"2:5 error: vrrp_instance VI_1 has no usable interface"},
+			nil},
+		{"min_ttl above max_ttl is refused as unsafe", vrrp("    unicast_src_ip 10.0.0.5\n    unicast_peer {\n        10.0.0.9 min_ttl 200 max_ttl 100\n    }\n"),
+			[]string{"9:9 error: unicast_peer 10.0.0.9: min_ttl 200 > max_ttl 100, every advert from it would be dropped"},
+			nil},
+
 		// Structure.
 		{"'{' never closed: the end of the file closes it", "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 1\n    virtual_ipaddress {\n        10.0.0.1/24\n    }\n",
 			[]string{"1:20 warning: '{' is never closed (missing '}' before the end of the file); the end of the file closes it"},

@@ -27,7 +27,10 @@ func (p *parser) resolve() {
 	if d := c.Global.LVSSyncDaemon; d != nil && d.Instance != "" {
 		vi := c.Instance(d.Instance)
 		if vi == nil {
-			p.errf(d.Pos, "lvs_sync_daemon: no vrrp_instance %s", d.Instance)
+			// keepalived vrrp_complete_init(): "Unable to find vrrp
+			// instance for lvs_syncd - clearing lvs_syncd config".
+			p.warnf(d.Pos, "lvs_sync_daemon: no vrrp_instance %s; the sync daemon setting is ignored, as keepalived does", d.Instance)
+			c.Global.LVSSyncDaemon = nil
 		} else if d.SyncID < 0 {
 			d.SyncID = vi.VRID
 		}
@@ -500,7 +503,10 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 	// VMAC.
 	if (vi.UseVMAC || vi.UseIPVLAN) && vi.Unicast {
 		if vi.Interface == "" {
-			p.errf(at("use_vmac"), "vrrp_instance %s: use_vmac with unicast needs an interface", vi.Name)
+			// keepalived: "Cannot use VMAC/ipvlan with unicast and no
+			// interface - clearing use_vmac".
+			p.warnf(at("use_vmac"), "vrrp_instance %s: use_vmac with unicast needs an interface; use_vmac is cleared, as keepalived does", vi.Name)
+			vi.UseVMAC, vi.UseIPVLAN = false, false
 		} else if !vi.VMACXmitBase {
 			p.warnf(at("use_vmac"), "vrrp_instance %s: use_vmac with unicast peers needs vmac_xmit_base; it is set", vi.Name)
 			vi.VMACXmitBase = true
@@ -522,7 +528,8 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 	// RFC 5798 §5.2.9: the first IPv6 address is the link-local one.
 	if vi.Family == Inet6 && !vi.Unicast && len(vi.VirtualIPs) > 0 && !vi.VirtualIPs[0].Prefix.Addr().IsLinkLocalUnicast() {
 		if strict {
-			p.errf(vi.VirtualIPs[0].Pos, "vrrp_instance %s: the first IPv6 virtual address must be link-local in strict mode (RFC 5798 §5.2.9)", vi.Name)
+			// keepalived reports it and runs the instance as written.
+			p.warnf(vi.VirtualIPs[0].Pos, "vrrp_instance %s: the first IPv6 virtual address must be link-local in strict mode (RFC 5798 §5.2.9); keepalived reports it and runs the instance as written, and so does vigil", vi.Name)
 		} else {
 			p.warnf(vi.VirtualIPs[0].Pos, "vrrp_instance %s: the first IPv6 virtual address should be link-local (RFC 5798 §5.2.9)", vi.Name)
 		}
