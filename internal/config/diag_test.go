@@ -99,7 +99,7 @@ func TestDiagnostics(t *testing.T) {
 		{"not multicast", "global_defs {\n    vrrp_mcast_group4 10.0.0.1\n}\n", []string{"2:23 warning: vrrp_mcast_group4 10.0.0.1 is not a multicast address"}},
 		{"bad mac", inst("    use_vmac 01:00:5e:00:00:01\n"), []string{
 			"7:5 warning: use_vmac in vrrp_instance is not supported by vigil (vigil creates no VMAC interfaces: clients follow the VIP through gratuitous ARP); ignored",
-			`7:14 error: use_vmac MAC address "01:00:5e:00:00:01" is multicast`}},
+			`7:14 warning: use_vmac MAC address "01:00:5e:00:00:01" is multicast`}},
 		{"route without dev", inst("    virtual_routes {\n        10.9.0.0/16 via 10.0.0.254\n    }\n"), []string{"8:9 warning: route 10.9.0.0/16 has no dev, so it cannot be tracked"}},
 		{"rule without preference", inst("    virtual_rules {\n        from 10.9.0.0/16 table 5\n    }\n"), []string{"8:9 warning: rule has no preference"}},
 		{"route mixing families", inst("    virtual_routes {\n        10.9.0.0/16 via fd00::1 dev eth0\n    }\n"), []string{"8:25 warning: route mixes IPv4 and IPv6 addresses (fd00::1)"}},
@@ -232,8 +232,8 @@ func TestDiagnostics(t *testing.T) {
 		{"bad hex payload", vs("        UDP_CHECK {\n            payload 0g\n        }\n"), []string{`7:21 error: payload: "0g" is not a hex string`}},
 		{"bad DNS type", vs("        DNS_CHECK {\n            type AXFR\n        }\n"), []string{`7:18 warning: DNS type "AXFR": want one of A, NS, CNAME, SOA, MX, TXT, AAAA, RRSIG, DNSKEY`}},
 		{"bad tunnel options", strings.Replace(vs(""), "lb_kind NAT", "lb_kind TUN type gue", 1), []string{
-			"3:5 error: lb_kind: a gue tunnel needs a port, other tunnels take none",
-			"1:1 warning: virtual_server 10.0.0.1:80 has no lb_kind; using NAT, as keepalived does"}},
+			"3:5 warning: lb_kind: a gue tunnel needs a port, other tunnels take none; the options are ignored and lb_kind TUN is used with its defaults, as keepalived does",
+		}},
 		{"sh flag without sh", strings.Replace(vs(""), "protocol TCP", "protocol TCP\n    sh-port", 1), []string{
 			"5:5 warning: sh-port only applies to the sh scheduler"}},
 		{"bad virtual server address", "virtual_server 10.0.0.300 80 {\n    protocol TCP\n}\n", []string{`1:16 warning: virtual_server address "10.0.0.300" is not a valid IP address`}},

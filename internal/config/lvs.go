@@ -274,54 +274,57 @@ func (p *parser) forwarding(s *stmt) (Forwarding, bool) {
 	if f.Method == TUN {
 		f.TunnelType, f.TunnelCsum = "ipip", "nocsum"
 	}
+	// keepalived 2.2.7 svr_forwarding_handler() sets the method first,
+	// then reads the tunnel options; at the first bad one it reports and
+	// returns, so the method stands with the default tunnel (ipip, no
+	// port, nocsum).
+	plain := f
+	bad := func(pos diag.Pos, format string, args ...any) (Forwarding, bool) {
+		p.warnf(pos, format+"; the options are ignored and lb_kind %s is used with its defaults, as keepalived does", append(args, m)...)
+		return plain, true
+	}
 	a := s.args[1:]
 	if len(a) > 0 && f.Method != TUN {
-		p.errf(a[0].pos, "%s %s takes no options", s.kw.text, m)
-		return Forwarding{}, false
+		return bad(a[0].pos, "%s %s takes no options", s.kw.text, m)
 	}
 	for i := 0; i < len(a); i++ {
 		switch a[i].text {
 		case "type":
 			if i+1 >= len(a) {
-				p.errf(a[i].pos, "type needs ipip, gue or gre")
-				return Forwarding{}, false
+				return bad(a[i].pos, "type needs ipip, gue or gre")
 			}
 			i++
-			t, ok := p.enumArg(a[i], "tunnel type", "ipip", "gue", "gre")
-			if !ok {
-				return Forwarding{}, false
+			switch t := a[i].text; t {
+			case "ipip", "gue", "gre":
+				f.TunnelType = t
+			default:
+				return bad(a[i].pos, "tunnel type %q: want ipip, gue or gre", t)
 			}
-			f.TunnelType = t
 		case "port":
 			if i+1 >= len(a) {
-				p.errf(a[i].pos, "port needs a value")
-				return Forwarding{}, false
+				return bad(a[i].pos, "port needs a value")
 			}
 			i++
-			port, ok := p.portArg(a[i], "tunnel port")
-			if !ok {
-				return Forwarding{}, false
+			port, err := strconv.ParseUint(a[i].text, 10, 16)
+			if err != nil || port == 0 {
+				return bad(a[i].pos, "tunnel port %q: want 1..65535", a[i].text)
 			}
-			f.TunnelPort = port
+			f.TunnelPort = uint16(port)
 		case "nocsum", "csum", "remcsum":
 			f.TunnelCsum = a[i].text
 		default:
-			p.enumArg(a[i], "tunnel option", "type", "port", "nocsum", "csum", "remcsum")
-			return Forwarding{}, false
+			return bad(a[i].pos, "unknown tunnel option %q (want type, port, nocsum, csum or remcsum)", a[i].text)
 		}
 	}
 	if f.Method == TUN {
 		if (f.TunnelType == "gue") != (f.TunnelPort != 0) {
-			p.errf(s.kw.pos, "%s: a gue tunnel needs a port, other tunnels take none", s.kw.text)
-			return Forwarding{}, false
+			return bad(s.kw.pos, "%s: a gue tunnel needs a port, other tunnels take none", s.kw.text)
 		}
 		if f.TunnelType == "ipip" && f.TunnelCsum != "nocsum" {
-			p.errf(s.kw.pos, "%s: ipip tunnels have no checksum option", s.kw.text)
-			return Forwarding{}, false
+			return bad(s.kw.pos, "%s: ipip tunnels have no checksum option", s.kw.text)
 		}
 		if f.TunnelType == "gre" && f.TunnelCsum == "remcsum" {
-			p.errf(s.kw.pos, "%s: gre tunnels do not support remcsum", s.kw.text)
-			return Forwarding{}, false
+			return bad(s.kw.pos, "%s: gre tunnels do not support remcsum", s.kw.text)
 		}
 	}
 	return f, true

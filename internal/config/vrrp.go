@@ -885,28 +885,30 @@ func (p *parser) unicastPeer(vi *VRRPInstance, e *stmt) {
 }
 
 // macOK checks a MAC address: 6 octets, or 5 (the VRID is the 6th), not
-// multicast, not the RFC 5798 range 00:00:5e:00:01/02:XX.
+// multicast, not the RFC 5798 range 00:00:5e:00:01/02:XX. keepalived 2.2.7
+// reports a bad one ("VMAC invalid MAC address - ignored") and uses the
+// default VMAC MAC.
 func (p *parser) macOK(t token) bool {
 	parts := strings.Split(strings.TrimSuffix(t.text, ":"), ":")
 	if len(parts) != 5 && len(parts) != 6 {
-		p.errf(t.pos, "use_vmac MAC address %q: want 5 or 6 octets", t.text)
+		p.warnf(t.pos, "use_vmac MAC address %q: want 5 or 6 octets; ignored, as keepalived does", t.text)
 		return false
 	}
 	var b [6]byte
 	for i, s := range parts {
 		var v byte
 		if _, err := fmt.Sscanf(s, "%x", &v); err != nil || len(s) == 0 || len(s) > 2 {
-			p.errf(t.pos, "use_vmac MAC address %q is not valid", t.text)
+			p.warnf(t.pos, "use_vmac MAC address %q is not valid; ignored, as keepalived does", t.text)
 			return false
 		}
 		b[i] = v
 	}
 	if b[0]&1 != 0 {
-		p.errf(t.pos, "use_vmac MAC address %q is multicast", t.text)
+		p.warnf(t.pos, "use_vmac MAC address %q is multicast; ignored, as keepalived does", t.text)
 		return false
 	}
 	if b[0] == 0 && b[1] == 0 && b[2] == 0x5e && b[3] == 0 && (b[4] == 1 || b[4] == 2) {
-		p.errf(t.pos, "use_vmac MAC address %q is in the RFC 5798 range; give another or none", t.text)
+		p.warnf(t.pos, "use_vmac MAC address %q is in the RFC 5798 range; give another or none; ignored, as keepalived does", t.text)
 		return false
 	}
 	return true
