@@ -229,7 +229,7 @@ func TestDiagnostics(t *testing.T) {
 		{"connection keyword in MISC_CHECK", vs("        MISC_CHECK {\n            misc_path /bin/x\n            connect_port 80\n        }\n"), []string{
 			"7:23 warning: 1 script(s) configured without enable_script_security",
 			`8:13 warning: keyword "connect_port" is not valid in MISC_CHECK (it belongs in TCP_CHECK, HTTP_GET, SSL_GET, ...); ignored`}},
-		{"bad hex payload", vs("        UDP_CHECK {\n            payload 0g\n        }\n"), []string{`7:21 error: payload: "0g" is not a hex string`}},
+		{"bad hex payload", vs("        UDP_CHECK {\n            payload 0g\n        }\n"), []string{`7:21 warning: payload: "0g" is not a hex string`}},
 		{"bad DNS type", vs("        DNS_CHECK {\n            type AXFR\n        }\n"), []string{`7:18 warning: DNS type "AXFR": want one of A, NS, CNAME, SOA, MX, TXT, AAAA, RRSIG, DNSKEY`}},
 		{"bad tunnel options", strings.Replace(vs(""), "lb_kind NAT", "lb_kind TUN type gue", 1), []string{
 			"3:5 warning: lb_kind: a gue tunnel needs a port, other tunnels take none; the options are ignored and lb_kind TUN is used with its defaults, as keepalived does",

@@ -660,7 +660,7 @@ func (p *parser) checkerComplete(c *Checker, s *stmt) bool {
 		}
 	case UDPCheck:
 		if c.UDP.MinReplyLength > c.UDP.MaxReplyLength {
-			p.errf(s.kw.pos, "UDP_CHECK min_reply_length %d > max_reply_length %d: the check always fails", c.UDP.MinReplyLength, c.UDP.MaxReplyLength)
+			p.warnf(s.kw.pos, "UDP_CHECK min_reply_length %d > max_reply_length %d: the check always fails, as it does with keepalived", c.UDP.MinReplyLength, c.UDP.MaxReplyLength)
 		}
 	case BFDCheck:
 		if c.BFDName == "" {
@@ -930,7 +930,7 @@ var dnsBlock = checkerBlock(string(DNSCheck), true,
 	k("name", 1, 1, func(p *parser, s *stmt, c *Checker) {
 		n := s.args[0].text
 		if (strings.HasPrefix(n, ".") && n != ".") || strings.Contains(n, "..") {
-			p.errf(s.args[0].pos, "DNS name %q has an empty label", n)
+			p.warnf(s.args[0].pos, "DNS name %q has an empty label; ignored, as keepalived does", n)
 			return
 		}
 		c.DNS.Name = n
@@ -975,14 +975,14 @@ func (p *parser) hexArg(s *stmt, wild bool) (data, mask []byte, ok bool) {
 		}
 		v, m, good := nibble(str[i], wild)
 		if !good {
-			p.errf(s.args[0].pos, "%s: %q is not a hex string", s.kw.text, str)
+			p.warnf(s.args[0].pos, "%s: %q is not a hex string; ignored, as keepalived does", s.kw.text, str)
 			return nil, nil, false
 		}
 		i++
 		if i < len(str) && str[i] != ' ' {
 			v2, m2, good := nibble(str[i], wild)
 			if !good {
-				p.errf(s.args[0].pos, "%s: %q is not a hex string", s.kw.text, str)
+				p.warnf(s.args[0].pos, "%s: %q is not a hex string; ignored, as keepalived does", s.kw.text, str)
 				return nil, nil, false
 			}
 			v, m = v<<4|v2, m<<4|m2
@@ -995,7 +995,7 @@ func (p *parser) hexArg(s *stmt, wild bool) (data, mask []byte, ok bool) {
 		mask = append(mask, m)
 	}
 	if len(data) == 0 {
-		p.errf(s.args[0].pos, "%s: empty hex string", s.kw.text)
+		p.warnf(s.args[0].pos, "%s: empty hex string; ignored, as keepalived does", s.kw.text)
 		return nil, nil, false
 	}
 	if !useMask {
