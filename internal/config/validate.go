@@ -460,7 +460,8 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 			vi.Auth = Auth{}
 		}
 		if vi.Auth.Type == AuthAH {
-			p.warnf(vi.Auth.Pos, "auth_type AH is not supported by vigil (IPsec AH is obsolete for VRRP); use PASS or none")
+			// Unsafe (see the package documentation): refused.
+			p.errf(vi.Auth.Pos, "vrrp_instance %s: auth_type AH is not supported by vigil (IPsec AH is obsolete for VRRP): an instance that cannot read its peers' AH adverts would become a second master, so vigil refuses it; use PASS or no authentication on every node", vi.Name)
 		}
 	}
 
