@@ -33,19 +33,23 @@
 // address under VRRPv3 or strict mode, and two instances sharing a VRID
 // on one interface and group (check_vrid_conflicts()). Beyond those it
 // refuses what would be unsafe to run:
+//
 //   - a block keyword without its '{': keepalived drops that block and
 //     reads the lines that follow as unknown keywords of the enclosing
 //     block, while vigil's recovery reads them as the block's own; running
 //     either reading is running a guess at the file, so vigil refuses (so
 //     it does for the other misplaced braces: a '{' after a keyword that
 //     takes none, a '{' with no keyword);
+//
 //   - a vrrp_sync_group mixing address owners (priority 255) with other
 //     instances: keepalived itself says it "won't work" (an owner stays
 //     MASTER whatever its group does, so the group's addresses can split
 //     between the nodes);
+//
 //   - a unicast_peer whose min_ttl is above its max_ttl: keepalived warns
 //     that all its packets will be discarded and runs, so the instance
 //     never hears that peer and becomes a second master;
+//
 //   - the same virtual_server (address, port, protocol) twice: keepalived
 //     programs one kernel service from two definitions that then fight
 //     over its real servers.
