@@ -26,17 +26,28 @@ const defaultConfigFile = "/etc/keepalived/keepalived.conf"
 // summary or, with --json, the normalised model (to stdout). Exit status 0
 // without errors, 1 with errors, 2 on bad usage.
 func runCheck(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("check", "[-f FILE] [-i ID] [--json] [-q] [--ha-dir DIR]", stderr)
+	fs := newFlagSet("check", "[-f FILE] [-i ID] [--strict] [--lvs-backend ipvs|nftables] [--json] [-q] [--ha-dir DIR]", stderr)
 	file := fs.StringP("use-file", "f", defaultConfigFile, "configuration file to check")
 	id := fs.StringP("config-id", "i", "", "config id for @id conditional lines (default: the short host name)")
 	asJSON := fs.Bool("json", false, "print the normalised model as JSON instead of the summary")
 	quiet := fs.BoolP("quiet", "q", false, "print only the diagnostics")
 	haDir := fs.String("ha-dir", "", "check heartbeat's ha.cf, haresources and authkeys in this directory instead")
+	strict := fs.Bool("strict", false, "report every warning (what keepalived 2.2.7 reports and tolerates, what vigil ignores) as an error: exit 1 unless the file is clean")
+	lvsBackend := fs.String("lvs-backend", "", "check virtual servers for the data plane of the target host, ipvs or nftables, instead of this host's")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	if code, ok := noArgs(fs); !ok {
 		return code
+	}
+	target := targetHost{ipvs: ipvs.Available()}
+	switch *lvsBackend {
+	case "":
+	case lb.BackendIPVS, lb.BackendNFTables:
+		target = targetHost{ipvs: *lvsBackend == lb.BackendIPVS, given: true}
+	default:
+		fmt.Fprintf(stderr, "vigil check: --lvs-backend %q: want ipvs or nftables\n", *lvsBackend)
+		return 2
 	}
 	if *haDir != "" && !fs.Changed("use-file") {
 		return checkHADir(*haDir, stdout, stderr, *quiet)
@@ -50,6 +61,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg, ds := config.Load(os.DirFS("/"), abs, config.Options{ConfigID: *id, Root: "/"})
+	// plane names the data plane the verdict on virtual servers assumes.
+	plane := ""
 	if !ds.HasErrors() {
 		// What the daemon checks on top of the file: scripts (resolved,
 		// enable_script_security), checkers, what the data plane can do.
@@ -57,8 +70,17 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		ds = append(ds, more...)
 		dspec, more := engine.DirectorFromConfig(cfg)
 		ds = append(ds, more...)
-		ds = append(ds, backendDiagnostics(cfg, dspec)...)
+		more, plane = backendDiagnostics(cfg, dspec, target)
+		ds = append(ds, more...)
 		ds.Sort()
+	}
+	if *strict {
+		for i := range ds {
+			if ds[i].Severity == diag.Warning {
+				ds[i].Severity = diag.Error
+				ds[i].Msg += " [--strict]"
+			}
+		}
 	}
 	for _, d := range ds {
 		fmt.Fprintln(stderr, d)
@@ -72,6 +94,10 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		stdout.Write(b)
 	} else if !*quiet {
 		summary(stdout, cfg)
+		if plane != "" {
+			// The verdict on virtual servers depends on the data plane.
+			fmt.Fprintf(stdout, "data plane: %s\n", plane)
+		}
 	}
 	errs, warns := count(ds)
 	if errs > 0 || warns > 0 {
@@ -221,18 +247,39 @@ func fmtDur(d time.Duration) string {
 	return strings.TrimSuffix(fmt.Sprintf("%gs", d.Seconds()), "")
 }
 
-// backendDiagnostics reports what the data plane vigil would use on this
-// host cannot do (e.g. DR on nftables).
-func backendDiagnostics(cfg *config.Config, dspec engine.DirectorSpec) diag.Diagnostics {
+// targetHost is the host a check is for: this one (ipvs from the kernel),
+// or the one --lvs-backend describes.
+type targetHost struct {
+	ipvs  bool // the target's kernel has IPVS
+	given bool // --lvs-backend described it
+}
+
+// backendDiagnostics reports what the data plane vigil would use on the
+// target host cannot do (e.g. DR on nftables), and names that data plane
+// and why it is the one ("" without virtual servers).
+func backendDiagnostics(cfg *config.Config, dspec engine.DirectorSpec, target targetHost) (diag.Diagnostics, string) {
 	var ds diag.Diagnostics
 	if len(dspec.VirtualServers) == 0 {
-		return nil
+		return nil, ""
 	}
-	name, err := lb.ChooseBackend(cfg.Global.LVSBackend, ipvs.Available())
+	name, err := lb.ChooseBackend(cfg.Global.LVSBackend, target.ipvs)
 	if err != nil {
 		ds.Errorf(cfg.Global.Pos, "%v", err)
-		return ds
+		return ds, ""
 	}
+	why := "lvs_backend " + cfg.Global.LVSBackend
+	switch {
+	case cfg.Global.LVSBackend != "" && cfg.Global.LVSBackend != lb.BackendAuto:
+	case target.given && target.ipvs:
+		why = "--lvs-backend ipvs: a target host with IPVS"
+	case target.given:
+		why = "--lvs-backend nftables: a target host without IPVS"
+	case target.ipvs:
+		why = "this host has IPVS"
+	default:
+		why = "this host has no IPVS; --lvs-backend ipvs checks for a director that has it"
+	}
+	plane := name + " (" + why + ")"
 	caps := nft.Capabilities()
 	if name == lb.BackendIPVS {
 		caps = ipvs.Capabilities()
@@ -246,12 +293,12 @@ func backendDiagnostics(cfg *config.Config, dspec engine.DirectorSpec) diag.Diag
 			}
 		}
 		if d.Severity == lb.Error {
-			ds.Errorf(pos, "%s (on %s)", d.Msg, name)
+			ds.Errorf(pos, "%s (on %s)", d.Msg, plane)
 		} else {
-			ds.Warnf(pos, "%s (on %s)", d.Msg, name)
+			ds.Warnf(pos, "%s (on %s)", d.Msg, plane)
 		}
 	}
-	return ds
+	return ds, plane
 }
 
 // checkHADir checks a heartbeat configuration directory.

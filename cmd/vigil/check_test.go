@@ -92,16 +92,19 @@ func TestCheckErrors(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(errs), "\n")
 	summary := lines[len(lines)-1]
-	if summary != f+": 4 error(s), 1 warning(s)" {
+	if summary != f+": 1 error(s), 5 warning(s)" {
 		t.Errorf("last line %q", summary)
 	}
 	diags := lines[:len(lines)-1]
+	// keepalived 2.2.7 ignores each bad value and runs on, except that an
+	// instance without a valid virtual_router_id stops its VRRP process.
 	want := []string{
-		f + `:3:23: error: virtual_router_id 0 is out of range 1..255`,
-		f + `:4:14: error: priority 300 is out of range 1..255`,
+		f + `:3:5: error: vrrp_instance VI_1 has no valid virtual_router_id (1..255); keepalived does not run without one`,
+		f + `:3:23: warning: virtual_router_id 0 is out of range 1..255; the line is ignored and the earlier or default value stays, as keepalived does`,
+		f + `:4:14: warning: priority 300 is not valid (1..255); priority 100 is used, as keepalived does`,
 		f + `:5:5: warning: unknown keyword "prioirty" in vrrp_instance; did you mean "priority"?`,
-		f + `:7:9: error: address "192.168.1.300" is not a valid IP address`,
-		f + `:10:1: error: unexpected '}': no block is open here`,
+		f + `:7:9: warning: address "192.168.1.300" is not a valid IP address; ignored, as keepalived does`,
+		f + `:10:1: warning: unexpected '}': no block is open here; ignored, as keepalived does`,
 	}
 	if strings.Join(diags, "\n") != strings.Join(want, "\n") {
 		t.Errorf("diagnostics:\n%s\nwant:\n%s", strings.Join(diags, "\n"), strings.Join(want, "\n"))
@@ -223,5 +226,141 @@ func TestCheckRelativePathAndIncludes(t *testing.T) {
 	want := filepath.Join(dir, "conf.d", "vi.conf") + `:22:1: warning: unknown keyword "bogus" at the top level; ignored`
 	if !strings.Contains(errs, want) {
 		t.Errorf("stderr lacks %q:\n%s", want, errs)
+	}
+}
+
+// A file keepalived 2.2.7 runs after reporting what it ignored: vigil
+// check accepts it with warnings, and --strict turns each into an error.
+const tolerated = `global_defs {
+    vrrp_garp_interval 0
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    authentication {
+        auth_type PASS;
+        auth_pass 1111
+    }
+    virtual_ipaddress {
+        192.168.1.10/24
+    }
+}
+`
+
+func TestCheckStrict(t *testing.T) {
+	f := writeConf(t, "tolerated.conf", tolerated)
+	code, _, errs := runVigil("check", "-f", f, "-q")
+	if code != 0 {
+		t.Fatalf("without --strict: exit %d, want 0 (keepalived runs this file)\n%s", code, errs)
+	}
+	if !strings.Contains(errs, ":2:24: warning: vrrp_garp_interval 0 is invalid") || !strings.Contains(errs, `:9:19: warning: auth_type "PASS;"`) {
+		t.Errorf("without --strict, stderr:\n%s", errs)
+	}
+	code, _, errs = runVigil("check", "-f", f, "-q", "--strict")
+	if code != 1 {
+		t.Fatalf("--strict: exit %d, want 1\n%s", code, errs)
+	}
+	for _, want := range []string{
+		":2:24: error: vrrp_garp_interval 0 is invalid",
+		`:9:19: error: auth_type "PASS;"`,
+		f + ": 3 error(s), 0 warning(s)",
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("--strict: stderr lacks %q:\n%s", want, errs)
+		}
+	}
+	if strings.Contains(errs, "warning:") {
+		t.Errorf("--strict left a warning:\n%s", errs)
+	}
+	// A clean file stays clean under --strict.
+	g := writeConf(t, "good.conf", strings.Replace(goodConf, "    virtual_ipaddress", "    advert_int 1\n    virtual_ipaddress", 1))
+	if code, _, errs := runVigil("check", "-f", g, "-q", "--strict"); code != 0 {
+		t.Errorf("--strict on a clean file: exit %d\n%s", code, errs)
+	}
+}
+
+const drConf = `vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 55
+    virtual_ipaddress {
+        192.168.1.100/24
+    }
+}
+virtual_server 192.168.1.100 80 {
+    lb_algo wlc
+    lb_kind DR
+    protocol TCP
+    real_server 192.168.1.11 80 {
+        TCP_CHECK {
+        }
+    }
+}
+`
+
+// vigil check says which data plane its verdict on virtual servers
+// assumes, and --lvs-backend checks for another host's.
+func TestCheckLVSBackend(t *testing.T) {
+	f := writeConf(t, "dr.conf", drConf)
+	code, out, errs := runVigil("check", "-f", f, "--lvs-backend", "ipvs")
+	if code != 0 {
+		t.Fatalf("--lvs-backend ipvs: exit %d, want 0 (DR is valid on an IPVS director)\n%s", code, errs)
+	}
+	if !strings.Contains(out, "data plane: ipvs (--lvs-backend ipvs: a target host with IPVS)") {
+		t.Errorf("--lvs-backend ipvs: stdout does not name the data plane:\n%s", out)
+	}
+	_, out, errs = runVigil("check", "-f", f, "--lvs-backend", "nftables")
+	if !strings.Contains(out, "data plane: nftables (--lvs-backend nftables: a target host without IPVS)") {
+		t.Errorf("--lvs-backend nftables: stdout does not name the data plane:\n%s\n%s", out, errs)
+	}
+	// lvs_backend in the file wins over the target's kernel.
+	g := writeConf(t, "dr-nft.conf", "global_defs {\n    lvs_backend nftables\n}\n"+drConf)
+	_, out, _ = runVigil("check", "-f", g, "--lvs-backend", "ipvs")
+	if !strings.Contains(out, "data plane: nftables (lvs_backend nftables)") {
+		t.Errorf("lvs_backend nftables with --lvs-backend ipvs:\n%s", out)
+	}
+	if code, _, errs := runVigil("check", "-f", f, "--lvs-backend", "bogus"); code != 2 || !strings.Contains(errs, "want ipvs or nftables") {
+		t.Errorf("--lvs-backend bogus: exit %d\n%s", code, errs)
+	}
+	// Without virtual servers there is no data plane to name.
+	v := writeConf(t, "vrrp.conf", drConf[:strings.Index(drConf, "virtual_server")])
+	if _, out, _ := runVigil("check", "-f", v); strings.Contains(out, "data plane") {
+		t.Errorf("a VRRP-only file names a data plane:\n%s", out)
+	}
+}
+
+// A script_user this host lacks: keepalived disables the scripts and runs
+// the VRRP; vigil check warns that they are disabled and exits 0.
+func TestCheckScriptUserMissing(t *testing.T) {
+	f := writeConf(t, "su.conf", `global_defs {
+    script_user vg-no-such-user-21
+}
+vrrp_script chk {
+    script "/bin/true"
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 55
+    virtual_ipaddress {
+        192.168.1.100/24
+    }
+    track_script {
+        chk
+    }
+    notify_master "/bin/true master"
+}
+`)
+	code, _, errs := runVigil("check", "-f", f, "-q")
+	if code != 0 {
+		t.Fatalf("exit %d, want 0 (keepalived runs with the scripts disabled)\n%s", code, errs)
+	}
+	for _, want := range []string{
+		`:5:12: warning: vrrp_script chk: script: script_user: `,
+		`the script is disabled, as keepalived does`,
+		`:16:19: warning: notify_master of vrrp_instance VI_1: script: script_user: `,
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errs)
+		}
 	}
 }

@@ -533,14 +533,17 @@ func newNotifier(g config.Global, log *slog.Logger) (*notify.Notifier, []*notify
 			if err == nil && f.Script.User != "" {
 				cred, err = script.LookupUser(f.Script.User, f.Script.Group)
 			}
-			if err != nil {
-				return nil, fmt.Errorf("%s: %s script: %w", f.Script.Pos, what, err)
+			var p *script.Prepared
+			if err == nil {
+				p, err = script.Prepare(script.Command{Args: f.Script.Args, Cred: cred, Pos: f.Script.Pos, What: what + "_script"}, script.Policy{Security: g.EnableScriptSecurity})
 			}
-			p, err := script.Prepare(script.Command{Args: f.Script.Args, Cred: cred, Pos: f.Script.Pos, What: what + "_script"}, script.Policy{Security: g.EnableScriptSecurity})
 			if err != nil {
-				return nil, err
+				// keepalived disables a script it cannot run as its user
+				// (or may not run) and keeps the FIFO; so does vigil.
+				log.Warn("script disabled, as keepalived does", "where", f.Script.Pos.String(), "what", what+"_script", "err", err)
+			} else {
+				fo.Script = p
 			}
-			fo.Script = p
 		}
 		fi, err := notify.OpenFIFO(fo)
 		if err != nil {

@@ -4,9 +4,64 @@
 //
 // Load is pure: it reads only through the fs.FS it is given, and takes the
 // host's name (for "@id" conditional lines) and the seed of ${_RANDOM} in
-// Options. It never stops at the first problem, and never applies a
-// default silently where keepalived would: an out-of-range value is an
-// error, a keyword keepalived ignores is a warning that says so.
+// Options. It never stops at the first problem.
+//
+// # Drop-in: what keepalived runs, vigil runs the same way
+//
+// keepalived 2.2.7 reports most problems and carries on: it ignores the
+// line (an out-of-range number, an unknown scheduler or auth_type, a zero
+// vrrp_garp_interval), falls back to a default (priority 100, state
+// BACKUP, protocol UDP, scheduler wlc), resets a setting (state MASTER
+// under vrrp_strict below priority 255 or with AH authentication starts
+// as BACKUP; authentication under vrrp_strict or VRRPv3 is dropped; an
+// advert_int the version cannot carry is rounded), or leaves an object out
+// (a track_script naming a vrrp_script that is not defined above it, a
+// duplicate real server, an address of the other family, a
+// virtual_server naming a missing virtual_server_group). Load does
+// exactly the same to the model and reports each case as a warning at its
+// file:line:col that says what results ("ignored; keepalived's default
+// wlc is used"). A warning therefore never means "vigil runs this
+// differently": the model is what keepalived would run. `vigil check
+// --strict` turns every warning into an error for those who want clean
+// files.
+//
+// Load reports an error only where keepalived 2.2.7 does not run the file
+// (its VRRP process stops: chk_min_cfg() and vrrp_complete_instance()
+// return false): an instance without a valid virtual_router_id, without
+// an interface (multicast) or without interface and unicast_src_ip
+// (unicast), with a link-local source and no interface, with no virtual
+// address under VRRPv3 or strict mode, and two instances sharing a VRID
+// on one interface and group (check_vrid_conflicts()). Beyond those it
+// refuses what would be unsafe to run:
+//
+//   - a block keyword without its '{': keepalived drops that block and
+//     reads the lines that follow as unknown keywords of the enclosing
+//     block, while vigil's recovery reads them as the block's own; running
+//     either reading is running a guess at the file, so vigil refuses (so
+//     it does for the other misplaced braces: a '{' after a keyword that
+//     takes none, a '{' with no keyword);
+//
+//   - a vrrp_sync_group mixing address owners (priority 255) with other
+//     instances: keepalived itself says it "won't work" (an owner stays
+//     MASTER whatever its group does, so the group's addresses can split
+//     between the nodes);
+//
+//   - a unicast_peer whose min_ttl is above its max_ttl: keepalived warns
+//     that all its packets will be discarded and runs, so the instance
+//     never hears that peer and becomes a second master;
+//
+//   - the same virtual_server (address, port, protocol) twice: keepalived
+//     programs one kernel service from two definitions that then fight
+//     over its real servers.
+//
+//   - auth_type AH (where keepalived keeps it): vigil does not implement
+//     IPsec AH, and an instance that cannot read its peers' AH adverts
+//     would become a second master.
+//
+// What depends on the host rather than the file is checked outside Load:
+// a script_user the host lacks disables the scripts that would run as it
+// (a warning, as keepalived does: package engine), and the data plane's
+// abilities (`vigil check --lvs-backend`).
 //
 // The model (Config) is plain data; Equal compares two models ignoring
 // source positions, which is what a reload needs to decide which

@@ -28,9 +28,9 @@ func TestDiagnostics(t *testing.T) {
 		want []string
 	}{
 		// Structure.
-		{"stray closing brace", minimal + "}\n", []string{"8:1 error: unexpected '}': no block is open"}},
+		{"stray closing brace", minimal + "}\n", []string{"8:1 warning: unexpected '}': no block is open"}},
 		{"missing closing brace", "vrrp_instance VI_1 {\n    interface eth0\n", []string{
-			"1:20 error: '{' is never closed",
+			"1:20 warning: '{' is never closed",
 			"1:1 error: has no virtual_router_id",
 			"1:1 warning: has no virtual_ipaddress"}},
 		{"missing opening brace", "global_defs\nrouter_id x\n}\n", []string{"1:1 error: missing '{' after global_defs"}},
@@ -50,42 +50,60 @@ func TestDiagnostics(t *testing.T) {
 		{"repeated notify keeps the first", inst("    notify_master /bin/a\n    notify_master /bin/b\n"), []string{
 			"8:5 warning: notify_master given again (first at k.conf:7:19); this one is ignored",
 			"7:19 warning: 1 script(s) configured without enable_script_security"}},
-		{"missing value", inst("    priority\n"), []string{"7:5 error: priority needs a value"}},
+		{"missing value", inst("    priority\n"), []string{"7:5 warning: priority needs a value"}},
 		{"extra value", inst("    priority 10 20\n"), []string{`7:17 warning: extra value "20" after priority is ignored`}},
 		{"value on a flag", inst("    nopreempt yes\n"), []string{`7:15 warning: nopreempt takes no value; "yes" and what follows is ignored`}},
 
 		// Values.
-		{"priority out of range", inst("    priority 300\n"), []string{"7:14 error: priority 300 is out of range 1..255"}},
-		{"vrid zero", strings.Replace(minimal, "virtual_router_id 1", "virtual_router_id 0", 1), []string{"3:23 error: virtual_router_id 0 is out of range 1..255"}},
-		{"advert_int zero", inst("    advert_int 0\n"), []string{"7:16 error: advert_int 0 is out of range 0.01s..255s"}},
-		{"not a number", inst("    priority high\n"), []string{`7:14 error: priority "high" is not a number (range 1..255)`}},
-		{"negative number", inst("    priority -5\n"), []string{"7:14 error: priority -5: negative numbers are not allowed"}},
-		{"too many decimals", inst("    advert_int 1.0000001\n"), []string{`7:16 error: advert_int "1.0000001": more than 6 decimal places`}},
-		{"bad enum with suggestion", inst("    state MASTR\n"), []string{`7:11 error: state "MASTR": want one of MASTER, BACKUP (did you mean "MASTER"?)`}},
+		{"priority out of range", inst("    priority 300\n"), []string{
+			"7:14 warning: priority 300 is not valid (1..255); priority 100 is used, as keepalived does",
+		}},
+		{"vrid zero", strings.Replace(minimal, "virtual_router_id 1", "virtual_router_id 0", 1), []string{
+			"3:5 error: vrrp_instance VI_1 has no valid virtual_router_id (1..255); keepalived does not run without one",
+			"3:23 warning: virtual_router_id 0 is out of range 1..255; the line is ignored and the earlier or default value stays, as keepalived does",
+		}},
+		{"advert_int zero", inst("    advert_int 0\n"), []string{"7:16 warning: advert_int 0 is out of range 0.01s..255s"}},
+		{"not a number", inst("    priority high\n"), []string{
+			"7:14 warning: priority high is not valid (1..255); priority 100 is used, as keepalived does",
+		}},
+		{"negative number", inst("    priority -5\n"), []string{
+			"7:14 warning: priority -5 is not valid (1..255); priority 100 is used, as keepalived does",
+		}},
+		{"too many decimals", inst("    advert_int 1.0000001\n"), []string{`7:16 warning: advert_int "1.0000001": more than 6 decimal places`}},
+		{"bad enum with suggestion", inst("    state MASTR\n"), []string{
+			"7:11 warning: state \"MASTR\" is not MASTER or BACKUP; state BACKUP is used, as keepalived does",
+		}},
 		{"bad bool", inst("    strict_mode maybe\n"), []string{
 			"7:5 warning: strict_mode in vrrp_instance is not supported by vigil (vigil does not enforce VRRP strict mode: it installs no firewall rules and accepts traffic to the VIPs); ignored",
-			`7:17 error: strict_mode "maybe": want on|off|true|false|yes|no`}},
+			`7:17 warning: strict_mode "maybe": want on|off|true|false|yes|no`}},
 		{"state BACKUP after MASTER", inst("    state MASTER\n    state BACKUP\n"), []string{
-			"8:5 warning: state given again",
-			"8:11 error: state BACKUP after state MASTER: keepalived keeps MASTER"}},
+			"8:11 warning: state BACKUP after state MASTER is ignored; state MASTER stays, as keepalived does",
+		}},
 		{"loopback interface", strings.Replace(minimal, "interface eth0", "interface lo", 1), []string{
-			"2:15 error: interface lo: VRRP cannot run on the loopback interface"}},
+			"2:5 error: vrrp_instance VI_1 has no usable interface",
+			"2:15 warning: interface lo: VRRP cannot run on the loopback interface; ignored, as keepalived does",
+		}},
 		{"bad interface name", strings.Replace(minimal, "interface eth0", "interface a/b", 1), []string{
-			`2:15 error: interface "a/b" is not a valid interface name`}},
+			"2:5 error: vrrp_instance VI_1 has no usable interface",
+			"2:15 warning: interface \"a/b\" is not a valid interface name; ignored, as keepalived does",
+		}},
 
 		// Addresses.
-		{"malformed address", inst("    mcast_src_ip 10.0.0.256\n"), []string{`7:18 error: mcast_src_ip "10.0.0.256" is not a valid IP address`}},
-		{"prefix too long", "vrrp_instance VI_1 {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n10.0.0.1/40\n}\n}\n", []string{`5:1 error: address "10.0.0.1/40": prefix length "40" is not in 0..32`}},
-		{"unknown address option", inst("    virtual_ipaddress_excluded {\n        10.0.0.9 devv eth0\n    }\n"), []string{`8:18 error: unknown address option "devv"; did you mean "dev"?`}},
-		{"ipv6 broadcast", inst("    virtual_ipaddress_excluded {\n        fd00::1 brd fd00::ff\n    }\n"), []string{"8:17 error: an IPv6 address has no broadcast address"}},
-		{"not multicast", "global_defs {\n    vrrp_mcast_group4 10.0.0.1\n}\n", []string{"2:23 error: vrrp_mcast_group4 10.0.0.1 is not a multicast address"}},
+		{"malformed address", inst("    mcast_src_ip 10.0.0.256\n"), []string{`7:18 warning: mcast_src_ip "10.0.0.256" is not a valid IP address`}},
+		{"prefix too long", "vrrp_instance VI_1 {\ninterface eth0\nvirtual_router_id 1\nvirtual_ipaddress {\n10.0.0.1/40\n}\n}\n", []string{`5:1 warning: address "10.0.0.1/40": prefix length "40" is not in 0..32`}},
+		{"unknown address option", inst("    virtual_ipaddress_excluded {\n        10.0.0.9 devv eth0\n    }\n"), []string{
+			"8:18 warning: unknown address option \"devv\"; the word is ignored and the address kept, as keepalived does; did you mean \"dev\"?",
+			"8:23 warning: unknown address option \"eth0\"; the word is ignored and the address kept, as keepalived does",
+		}},
+		{"ipv6 broadcast", inst("    virtual_ipaddress_excluded {\n        fd00::1 brd fd00::ff\n    }\n"), []string{"8:17 warning: an IPv6 address has no broadcast address"}},
+		{"not multicast", "global_defs {\n    vrrp_mcast_group4 10.0.0.1\n}\n", []string{"2:23 warning: vrrp_mcast_group4 10.0.0.1 is not a multicast address"}},
 		{"bad mac", inst("    use_vmac 01:00:5e:00:00:01\n"), []string{
 			"7:5 warning: use_vmac in vrrp_instance is not supported by vigil (vigil creates no VMAC interfaces: clients follow the VIP through gratuitous ARP); ignored",
-			`7:14 error: use_vmac MAC address "01:00:5e:00:00:01" is multicast`}},
+			`7:14 warning: use_vmac MAC address "01:00:5e:00:00:01" is multicast`}},
 		{"route without dev", inst("    virtual_routes {\n        10.9.0.0/16 via 10.0.0.254\n    }\n"), []string{"8:9 warning: route 10.9.0.0/16 has no dev, so it cannot be tracked"}},
 		{"rule without preference", inst("    virtual_rules {\n        from 10.9.0.0/16 table 5\n    }\n"), []string{"8:9 warning: rule has no preference"}},
-		{"route mixing families", inst("    virtual_routes {\n        10.9.0.0/16 via fd00::1 dev eth0\n    }\n"), []string{"8:25 error: route mixes IPv4 and IPv6 addresses (fd00::1)"}},
-		{"unknown route option", inst("    virtual_routes {\n        10.9.0.0/16 vai 10.0.0.1 dev eth0\n    }\n"), []string{`8:21 error: unknown route option "vai"; did you mean "via"?`}},
+		{"route mixing families", inst("    virtual_routes {\n        10.9.0.0/16 via fd00::1 dev eth0\n    }\n"), []string{"8:25 warning: route mixes IPv4 and IPv6 addresses (fd00::1)"}},
+		{"unknown route option", inst("    virtual_routes {\n        10.9.0.0/16 vai 10.0.0.1 dev eth0\n    }\n"), []string{`8:21 warning: unknown route option "vai"; did you mean "via"?`}},
 
 		// Required fields.
 		{"no interface", "vrrp_instance VI_1 {\n    virtual_router_id 1\n    virtual_ipaddress {\n        10.0.0.1\n    }\n}\n", []string{"1:1 error: vrrp_instance VI_1 has no interface"}},
@@ -95,9 +113,9 @@ func TestDiagnostics(t *testing.T) {
 		{"no vip", "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 1\n}\n", []string{"1:1 warning: vrrp_instance VI_1 has no virtual_ipaddress"}},
 		{"no vip in vrrpv3", "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 1\n    version 3\n}\n", []string{"1:1 error: vrrp_instance VI_1 has no virtual_ipaddress; VRRPv3 and strict mode need at least one"}},
 		{"vrrp_script without script", "vrrp_script s {\n    interval 1\n}\n", []string{
-			"1:1 error: vrrp_script s has no script",
-			"1:1 warning: vrrp_script s is not used by any track_script"}},
-		{"track_file without file", "track_file f {\n    weight 1\n}\n", []string{"1:1 error: track_file f has no file"}},
+			"1:1 warning: vrrp_script s has no script; the vrrp_script is ignored (and every track_script naming it), as keepalived does",
+		}},
+		{"track_file without file", "track_file f {\n    weight 1\n}\n", []string{"1:1 warning: track_file f has no file"}},
 
 		// Semantic checks.
 		{"duplicate vrid", minimal + strings.Replace(minimal, "VI_1", "VI_2", 1), []string{
@@ -108,44 +126,49 @@ func TestDiagnostics(t *testing.T) {
 			strings.Replace(strings.Replace(minimal, "VI_1", "VI_2", 1), "interface eth0", "interface eth0\nunicast_peer {\n10.0.0.9\n}", 1), []string{
 			"16:5 error: vrrp_instance VI_2 uses VRID 1 with the same unicast peers as vrrp_instance VI_1"}},
 		{"unicast family mismatch", inst("    unicast_src_ip 10.0.0.5\n    unicast_peer {\n        fd00::9\n    }\n"), []string{
-			"9:9 error: unicast_peer fd00::9 is IPv6 but vrrp_instance VI_1 is IPv4 (from virtual_ipaddress at k.conf:5:9)"}},
+			"9:9 warning: unicast_peer fd00::9 is IPv6 but vrrp_instance VI_1 is IPv4 (from virtual_ipaddress at k.conf:5:9)"}},
 		{"vip family mismatch", inst("    virtual_ipaddress {\n        fd00::1\n    }\n"), []string{
-			"8:9 error: virtual_ipaddress fd00::1 is IPv6 but vrrp_instance VI_1 is IPv4 (from virtual_ipaddress at k.conf:5:9)"}},
+			"8:9 warning: virtual_ipaddress fd00::1 is IPv6 but vrrp_instance VI_1 is IPv4 (from virtual_ipaddress at k.conf:5:9)"}},
 		{"excluded may mix families", inst("    virtual_ipaddress_excluded {\n        fd00::1\n    }\n"), nil},
-		{"track_script naming nothing", inst("    track_script {\n        chk_x\n    }\n"), []string{"8:9 error: no vrrp_script named chk_x"}},
+		{"track_script naming nothing", inst("    track_script {\n        chk_x\n    }\n"), []string{"8:9 warning: no vrrp_script named chk_x"}},
 		{"track_script suggestion", "vrrp_script chk_web {\n    script /bin/x\n}\n" + strings.Replace(inst("    track_script {\n        chk_wbe\n    }\n"), "VI_1", "VI_1", 1), []string{
-			"2:12 warning: 1 script(s) configured without enable_script_security",
-			"11:9 error: no vrrp_script named chk_wbe; did you mean chk_web?",
-			"1:1 warning: vrrp_script chk_web is not used by any track_script"}},
+			"1:1 warning: vrrp_script chk_web is not used by any track_script",
+			"2:12 warning: 1 script(s) configured without enable_script_security in global_defs: keepalived reports a security violation and does not check who can modify them",
+			"11:9 warning: no vrrp_script named chk_wbe: this tracker is ignored, as keepalived does (\"not found, ignoring\"); did you mean \"chk_web\"?",
+		}},
 		{"script defined after use", "global_defs {\nenable_script_security\n}\n" + inst("    track_script {\n        s\n    }\n") + "vrrp_script s {\n    script /bin/s\n}\n", []string{
-			"11:9 warning: vrrp_script s is defined after its use here (at k.conf:14:1); keepalived 2.2.7 ignores such a reference, vigil accepts it"}},
-		{"track_file naming nothing", inst("    track_file {\n        nope\n    }\n"), []string{"8:9 error: no track_file named nope"}},
-		{"track_process naming nothing", inst("    track_process {\n        nope\n    }\n"), []string{"8:9 error: no vrrp_track_process named nope"}},
-		{"track weight out of range", inst("    track_interface {\n        eth1 weight 254\n    }\n"), []string{"8:21 error: weight 254 is out of range -253..253"}},
+			"11:9 warning: vrrp_script s is defined after this reference (at k.conf:14:1); keepalived 2.2.7 resolves the name where it reads it, so this tracker is ignored, as keepalived does (move the vrrp_script block above)",
+		}},
+		{"track_file naming nothing", inst("    track_file {\n        nope\n    }\n"), []string{"8:9 warning: no track_file named nope"}},
+		{"track_process naming nothing", inst("    track_process {\n        nope\n    }\n"), []string{"8:9 warning: no vrrp_track_process named nope"}},
+		{"track weight out of range", inst("    track_interface {\n        eth1 weight 254\n    }\n"), []string{"8:21 warning: weight 254 is out of range -253..253"}},
 		{"tracking the own interface", inst("    track_interface {\n        eth0\n    }\n"), []string{"8:9 warning: vrrp_instance VI_1: track_interface eth0 is the instance's own interface"}},
 		{"sync group naming nothing", "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_7\n    }\n}\n" + minimal, []string{
 			"1:1 warning: vrrp_sync_group G has only one instance",
-			"2:5 error: vrrp_sync_group G: no vrrp_instance named VI_7; did you mean \"VI_1\"?"}},
+			"2:5 warning: vrrp_sync_group G: no vrrp_instance named VI_7; the name is ignored, as keepalived does; did you mean \"VI_1\"?",
+		}},
 		{"instance in two sync groups", "vrrp_sync_group G {\n    group {\n        VI_1\n    }\n}\nvrrp_sync_group H {\n    group {\n        VI_1\n    }\n}\n" + minimal, []string{
 			"1:1 warning: vrrp_sync_group G has only one instance",
-			"7:5 error: vrrp_instance VI_1 is already in vrrp_sync_group G"}},
-		{"empty sync group", "vrrp_sync_group G {\n}\n", []string{"1:1 error: vrrp_sync_group G has no instances"}},
+			"6:1 warning: vrrp_sync_group H has no instance left; the group is ignored, as keepalived does",
+			"7:5 warning: vrrp_instance VI_1 is already in vrrp_sync_group G; an instance can be in one group only, so it is left out of H, as keepalived does",
+		}},
+		{"empty sync group", "vrrp_sync_group G {\n}\n", []string{"1:1 warning: vrrp_sync_group G has no instances"}},
 		{"weights ignored in a sync group", "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n}\n" +
 			inst("    track_interface {\n        eth1 weight 10\n    }\n") + strings.Replace(strings.Replace(minimal, "VI_1", "VI_2", 1), "virtual_router_id 1", "virtual_router_id 2", 1), []string{
 			"14:9 warning: vrrp_instance VI_1: the weight of track_interface eth1 is ignored because of vrrp_sync_group G"}},
 		{"duplicate instance name", minimal + strings.Replace(minimal, "virtual_router_id 1", "virtual_router_id 2", 1), []string{
-			"8:1 error: vrrp_instance VI_1 is already defined at k.conf:1:1"}},
+			"8:1 warning: vrrp_instance VI_1 is already defined at k.conf:1:1"}},
 		{"auth_pass too long", inst("    authentication {\n        auth_type PASS\n        auth_pass 123456789\n    }\n"), []string{
 			`9:19 warning: auth_pass is 9 characters long; only the first 8 ("12345678") are used, as keepalived does`}},
 		{"auth in vrrpv3", inst("    version 3\n    authentication {\n        auth_type PASS\n        auth_pass 1\n    }\n"), []string{
-			"8:5 error: vrrp_instance VI_1: VRRP version 3 has no authentication"}},
-		{"auth without pass", inst("    authentication {\n        auth_type PASS\n    }\n"), []string{"7:5 error: vrrp_instance VI_1: authentication without auth_pass"}},
+			"8:5 warning: vrrp_instance VI_1: VRRP version 3 has no authentication"}},
+		{"auth without pass", inst("    authentication {\n        auth_type PASS\n    }\n"), []string{"7:5 warning: vrrp_instance VI_1: authentication without auth_pass"}},
 		{"strict mode and unicast", "global_defs {\n    vrrp_strict\n}\n" + inst("    unicast_peer {\n        10.0.0.9\n    }\n"), []string{
 			"2:5 warning: vrrp_strict in global_defs is not supported by vigil (vigil does not enforce VRRP strict mode: it installs no firewall rules and accepts traffic to the VIPs); ignored",
-			"11:9 error: vrrp_instance VI_1: unicast peers are not allowed in strict mode"}},
-		{"vrrpv2 sub-second advert", inst("    advert_int 0.5\n"), []string{"7:5 error: vrrp_instance VI_1: advert_int 0.5s is not a whole number of seconds"}},
-		{"vrrpv3 advert not in centiseconds", inst("    version 3\n    advert_int 0.015\n"), []string{"8:5 error: vrrp_instance VI_1: advert_int 0.015s is not a multiple of 10ms"}},
-		{"vrrpv3 advert too long", inst("    version 3\n    advert_int 41\n"), []string{"8:5 error: vrrp_instance VI_1: advert_int 41s is too long for VRRP version 3"}},
+		}},
+		{"vrrpv2 sub-second advert", inst("    advert_int 0.5\n"), []string{"7:5 warning: vrrp_instance VI_1: advert_int 0.5s is not a whole number of seconds"}},
+		{"vrrpv3 advert not in centiseconds", inst("    version 3\n    advert_int 0.015\n"), []string{"8:5 warning: vrrp_instance VI_1: advert_int 0.015s is not a multiple of 10ms"}},
+		{"vrrpv3 advert too long", inst("    version 3\n    advert_int 41\n"), []string{"8:5 warning: vrrp_instance VI_1: advert_int 41s is too long for VRRP version 3"}},
 		{"nopreempt with master", inst("    state MASTER\n    priority 100\n    nopreempt\n"), []string{"9:5 warning: vrrp_instance VI_1: nopreempt does not work with state MASTER"}},
 		{"unicast keyword without peers", inst("    unicast_src_ip 10.0.0.5\n"), []string{"1:1 warning: vrrp_instance VI_1: unicast keywords without unicast_peer"}},
 		{"notify parameter taken as the user", "global_defs {\nenable_script_security\n}\n" + inst("    notify_master /bin/n master\n"), []string{
@@ -163,50 +186,60 @@ func TestDiagnostics(t *testing.T) {
 
 		// LVS.
 		{"virtual_server_group not found", "virtual_server group G {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    real_server 10.0.0.2 80 {\n        TCP_CHECK {\n        }\n    }\n}\n", []string{
-			"1:1 error: no virtual_server_group named G"}},
+			"1:1 warning: no virtual_server_group named G"}},
 		{"no protocol", "virtual_server 10.0.0.1 80 {\n    lb_algo rr\n    lb_kind NAT\n    real_server 10.0.0.2 80 {\n    }\n}\n", []string{
-			"1:1 error: virtual_server 10.0.0.1:80 has no protocol; keepalived would use UDP"}},
+			"1:1 warning: virtual_server 10.0.0.1:80 has no protocol; UDP is used, as keepalived does (set protocol TCP, UDP or SCTP)",
+		}},
 		{"no real server", "virtual_server 10.0.0.1 80 {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n}\n", []string{
 			"1:1 warning: virtual_server 10.0.0.1:80 has no real_server; keepalived ignores it"}},
 		{"no port without persistence", "virtual_server 10.0.0.1 {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    real_server 10.0.0.2 80 {\n    }\n}\n", []string{
-			"1:1 error: virtual_server 10.0.0.1:0 has no port; only persistent services (persistence_timeout) may omit it"}},
+			"1:1 warning: virtual_server 10.0.0.1:0 has no port, which only persistent services may omit; the service is made persistent (persistence_timeout 360), as keepalived does",
+		}},
 		{"bad scheduler", "virtual_server 10.0.0.1 80 {\n    lb_algo rrr\n    lb_kind NAT\n    protocol TCP\n    real_server 10.0.0.2 80 {\n    }\n}\n", []string{
-			`2:13 error: lb_algo "rrr": want one of rr, wrr, lc, wlc, lblc, sh, mh, dh, fo, ovf, lblcr, sed, nq, twos (did you mean "rr"?)`,
-			"1:1 warning: virtual_server 10.0.0.1:80 has no lb_algo; using wlc, as keepalived does"}},
+			"2:13 warning: lb_algo \"rrr\" is not a scheduler (rr, wrr, lc, wlc, lblc, sh, mh, dh, fo, ovf, lblcr, sed, nq, twos); ignored, keepalived's default wlc is used, as keepalived does; did you mean \"rr\"?",
+		}},
 		{"duplicate real server", vs("    }\n    real_server 10.0.0.2 80 {\n"), []string{
-			"7:5 error: virtual_server 10.0.0.1:80: real_server 10.0.0.2:80 is already defined at k.conf:5:5"}},
+			"7:5 warning: virtual_server 10.0.0.1:80: real_server 10.0.0.2:80 is already defined at k.conf:5:5"}},
 		{"real server of another family", strings.Replace(vs(""), "real_server 10.0.0.2 80", "real_server fd00::2 80", 1), []string{
-			"5:5 error: virtual_server 10.0.0.1:80: real_server fd00::2 is not of the virtual server's family"}},
+			"5:5 warning: virtual_server 10.0.0.1:80: real_server fd00::2 is not of the virtual server's family"}},
 		{"quorum above the weights", strings.Replace(vs(""), "protocol TCP", "protocol TCP\n    quorum 5", 1), []string{
 			"5:5 warning: virtual_server 10.0.0.1:80: quorum 5 exceeds the total weight 1 of the real servers"}},
 		{"DR port mismatch", strings.Replace(strings.Replace(vs(""), "lb_kind NAT", "lb_kind DR", 1), "10.0.0.2 80", "10.0.0.2 8080", 1), []string{
 			"5:5 warning: virtual_server 10.0.0.1:80: real_server port 8080 differs from the virtual server's 80"}},
-		{"HTTP_GET without url", vs("        HTTP_GET {\n        }\n"), []string{"6:9 error: HTTP_GET has no url; keepalived ignores it"}},
+		{"HTTP_GET without url", vs("        HTTP_GET {\n        }\n"), []string{
+			"6:9 warning: HTTP_GET has no url; the checker is ignored, as keepalived does",
+		}},
 		{"url without path", vs("        HTTP_GET {\n            url {\n                status_code 200\n            }\n        }\n"), []string{
-			"7:13 error: url has no path; keepalived ignores it",
-			"6:9 error: HTTP_GET has no url; keepalived ignores it"}},
+			"6:9 warning: HTTP_GET has no url; the checker is ignored, as keepalived does",
+			"7:13 warning: url has no path; the url is ignored, as keepalived does",
+		}},
 		{"bad digest", vs("        HTTP_GET {\n            url {\n                path /\n                digest abc\n            }\n        }\n"), []string{
-			`9:24 error: digest "abc" is not an MD5 digest`}},
+			`9:24 warning: digest "abc" is not an MD5 digest`}},
 		{"bad status code", vs("        HTTP_GET {\n            url {\n                path /\n                status_code 99 600 300-200\n            }\n        }\n"), []string{
-			`9:29 error: status_code "99": want a code or range within 100-599`,
-			`9:32 error: status_code "600": want a code or range within 100-599`,
-			`9:36 error: status_code "300-200": want a code or range within 100-599`}},
-		{"MISC_CHECK without path", vs("        MISC_CHECK {\n            misc_timeout 3\n        }\n"), []string{"6:9 error: MISC_CHECK has no misc_path; keepalived ignores it"}},
-		{"FILE_CHECK naming nothing", vs("        FILE_CHECK {\n            track_file nope\n        }\n"), []string{"7:13 error: no track_file named nope"}},
+			`9:29 warning: status_code "99": want a code or range within 100-599`,
+			`9:32 warning: status_code "600": want a code or range within 100-599`,
+			`9:36 warning: status_code "300-200": want a code or range within 100-599`}},
+		{"MISC_CHECK without path", vs("        MISC_CHECK {\n            misc_timeout 3\n        }\n"), []string{
+			"6:9 warning: MISC_CHECK has no misc_path; the checker is ignored, as keepalived does",
+		}},
+		{"FILE_CHECK naming nothing", vs("        FILE_CHECK {\n            track_file nope\n        }\n"), []string{
+			"6:9 warning: FILE_CHECK has no usable track_file; the checker is ignored, as keepalived does",
+			"7:13 warning: no track_file named nope: this tracker is ignored, as keepalived does (\"not found, ignoring\")",
+		}},
 		{"connection keyword in MISC_CHECK", vs("        MISC_CHECK {\n            misc_path /bin/x\n            connect_port 80\n        }\n"), []string{
 			"7:23 warning: 1 script(s) configured without enable_script_security",
 			`8:13 warning: keyword "connect_port" is not valid in MISC_CHECK (it belongs in TCP_CHECK, HTTP_GET, SSL_GET, ...); ignored`}},
-		{"bad hex payload", vs("        UDP_CHECK {\n            payload 0g\n        }\n"), []string{`7:21 error: payload: "0g" is not a hex string`}},
-		{"bad DNS type", vs("        DNS_CHECK {\n            type AXFR\n        }\n"), []string{`7:18 error: DNS type "AXFR": want one of A, NS, CNAME, SOA, MX, TXT, AAAA, RRSIG, DNSKEY`}},
+		{"bad hex payload", vs("        UDP_CHECK {\n            payload 0g\n        }\n"), []string{`7:21 warning: payload: "0g" is not a hex string`}},
+		{"bad DNS type", vs("        DNS_CHECK {\n            type AXFR\n        }\n"), []string{`7:18 warning: DNS type "AXFR": want one of A, NS, CNAME, SOA, MX, TXT, AAAA, RRSIG, DNSKEY`}},
 		{"bad tunnel options", strings.Replace(vs(""), "lb_kind NAT", "lb_kind TUN type gue", 1), []string{
-			"3:5 error: lb_kind: a gue tunnel needs a port, other tunnels take none",
-			"1:1 warning: virtual_server 10.0.0.1:80 has no lb_kind; using NAT, as keepalived does"}},
+			"3:5 warning: lb_kind: a gue tunnel needs a port, other tunnels take none; the options are ignored and lb_kind TUN is used with its defaults, as keepalived does",
+		}},
 		{"sh flag without sh", strings.Replace(vs(""), "protocol TCP", "protocol TCP\n    sh-port", 1), []string{
-			"5:5 error: sh-port only applies to the sh scheduler"}},
-		{"bad virtual server address", "virtual_server 10.0.0.300 80 {\n    protocol TCP\n}\n", []string{`1:16 error: virtual_server address "10.0.0.300" is not a valid IP address`}},
+			"5:5 warning: sh-port only applies to the sh scheduler"}},
+		{"bad virtual server address", "virtual_server 10.0.0.300 80 {\n    protocol TCP\n}\n", []string{`1:16 warning: virtual_server address "10.0.0.300" is not a valid IP address`}},
 		{"bad group range", "virtual_server_group G {\n    10.0.0.20-10 80\n}\n", []string{
-			`2:5 error: virtual_server_group range "10.0.0.20-10": the end is not after the start`,
-			"1:1 error: virtual_server_group G has no entries"}},
+			`2:5 warning: virtual_server_group range "10.0.0.20-10": the end is not after the start`,
+			"1:1 warning: virtual_server_group G has no entries"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, ds := loadString(t, tc.src)

@@ -34,6 +34,7 @@ const (
 	whyExtraIf   = "vigil sends gratuitous ARP only on the VIPs' interfaces"
 	whyTracking  = "not implemented in vigil"
 	whyPE        = "IPVS persistence engines"
+	whyAutoPrio  = "read into the model with keepalived's meaning (Global.MaxAutoPriority, Global.AutoPriority), but the daemon does not yet switch itself to realtime scheduling when its timers run late"
 )
 
 // other keeps a keyword vigil does not model in Global.Other.
@@ -91,8 +92,22 @@ var globalBlock = newBlock("global_defs",
 	gOther("startup_script_timeout", whyScripts),
 	gOther("shutdown_script", whyScripts),
 	gOther("shutdown_script_timeout", whyScripts),
-	gOther("max_auto_priority", whyProcess),
-	gOther("min_auto_priority_delay", whyProcess),
+	k("max_auto_priority", 0, 1, func(p *parser, s *stmt, g *Global) {
+		if len(s.args) == 0 {
+			g.MaxAutoPriority = maxRTPriority
+			return
+		}
+		// keepalived 2.2.7: -1..99, else "must be in [0, 99] (or -1 to
+		// disable) - ignoring".
+		if v, ok := p.intArg(s.args[0], "max_auto_priority", -1, maxRTPriority); ok {
+			g.MaxAutoPriority = int(max(v, 0))
+		}
+	}).unsup(whyAutoPrio),
+	k("min_auto_priority_delay", 1, 1, func(p *parser, s *stmt, g *Global) {
+		if v, ok := p.intArg(s.args[0], "min_auto_priority_delay (microseconds)", 1, 10000000); ok {
+			g.MinAutoPriorityDelay = time.Duration(v) * time.Microsecond
+		}
+	}).unsup(whyAutoPrio),
 	optBool("checker_log_all_failures", func(g *Global) *bool { return &g.CheckerLogAllFailures }),
 	k("dynamic_interfaces", 0, 1, func(p *parser, s *stmt, g *Global) {
 		g.DynamicInterfaces = true
@@ -137,8 +152,8 @@ var globalBlock = newBlock("global_defs",
 	seconds("vrrp_garp_lower_prio_delay", 0, maxSecs, func(g *Global) *time.Duration { return &g.VRRPGARPLowerPrioDelay }),
 	count("vrrp_garp_lower_prio_repeat", 0, maxInt, func(g *Global) *int { return &g.VRRPGARPLowerPrioRepeat }),
 	count("vrrp_down_timer_adverts", 1, 100, func(g *Global) *int { return &g.VRRPDownTimerAdverts }),
-	timer("vrrp_garp_interval", time.Microsecond, maxTimer, func(g *Global) *time.Duration { return &g.VRRPGARPInterval }),
-	timer("vrrp_gna_interval", time.Microsecond, maxTimer, func(g *Global) *time.Duration { return &g.VRRPGNAInterval }),
+	garpInterval("vrrp_garp_interval", "gratuitous ARP", func(g *Global) *time.Duration { return &g.VRRPGARPInterval }),
+	garpInterval("vrrp_gna_interval", "unsolicited neighbour advertisement", func(g *Global) *time.Duration { return &g.VRRPGNAInterval }),
 	optBool("vrrp_min_garp", func(g *Global) *bool { return &g.VRRPMinGARP }),
 	k("vrrp_garp_extra_if", 1, 2, func(p *parser, s *stmt, g *Global) {
 		g.VRRPGARPExtraIf, g.VRRPGARPExtraIfAll = p.garpExtraIf(s)
@@ -325,11 +340,11 @@ func (p *parser) mcastArg(t token, what string, fam Family) (netip.Addr, bool) {
 		return a, false
 	}
 	if FamilyOf(a) != fam {
-		p.errf(t.pos, "%s %s is not an %s address", what, t.text, map[Family]string{Inet: "IPv4", Inet6: "IPv6"}[fam])
+		p.warnf(t.pos, "%s %s is not an %s address; ignored, as keepalived does", what, t.text, map[Family]string{Inet: "IPv4", Inet6: "IPv6"}[fam])
 		return netip.Addr{}, false
 	}
 	if !a.IsMulticast() {
-		p.errf(t.pos, "%s %s is not a multicast address", what, t.text)
+		p.warnf(t.pos, "%s %s is not a multicast address; ignored, as keepalived does", what, t.text)
 		return netip.Addr{}, false
 	}
 	return a, true
@@ -349,7 +364,7 @@ func (p *parser) garpExtraIf(s *stmt) (time.Duration, bool) {
 		}
 	}
 	if !have {
-		p.errf(s.kw.pos, "%s needs an interval in seconds", s.kw.text)
+		p.warnf(s.kw.pos, "%s needs an interval in seconds; ignored, as keepalived does", s.kw.text)
 	}
 	return d, all
 }
@@ -358,7 +373,7 @@ func lvsTimeouts(p *parser, s *stmt, g *Global) {
 	for i := 0; i < len(s.args); i += 2 {
 		name := s.args[i]
 		if i+1 >= len(s.args) {
-			p.errf(name.pos, "lvs_timeouts %s needs a value", name.text)
+			p.warnf(name.pos, "lvs_timeouts %s needs a value; ignored, as keepalived does", name.text)
 			return
 		}
 		d, ok := p.secondsArg(s.args[i+1], "lvs_timeouts "+name.text, 1, 86400*31)
@@ -396,7 +411,7 @@ func lvsSyncDaemon(p *parser, s *stmt, g *Global) {
 		w := a[i]
 		val := func() (token, bool) {
 			if i+1 >= len(a) {
-				p.errf(w.pos, "lvs_sync_daemon %s needs a value", w.text)
+				p.warnf(w.pos, "lvs_sync_daemon %s needs a value; ignored, as keepalived does", w.text)
 				return token{}, false
 			}
 			i++
@@ -442,7 +457,7 @@ func lvsSyncDaemon(p *parser, s *stmt, g *Global) {
 				d.Instance = w.text
 				continue
 			}
-			p.errf(w.pos, "lvs_sync_daemon: unknown option %q (want inst, id, maxlen, port, ttl, group)", w.text)
+			p.warnf(w.pos, "lvs_sync_daemon: unknown option %q (want inst, id, maxlen, port, ttl, group); ignored, as keepalived does", w.text)
 		}
 	}
 	g.LVSSyncDaemon = d
@@ -487,4 +502,24 @@ func includeCheck(p *parser, s *stmt, g *Global) {
 			g.IncludeCheck = append(g.IncludeCheck, n)
 		}
 	}
+}
+
+// garpInterval is vrrp_garp_interval / vrrp_gna_interval: the pause
+// between the packets of one announcement. keepalived 2.2.7
+// (global_parser.c) takes 0.000001s up, reports anything else "invalid"
+// and ignores the line; the distribution sample's "0" is such a line.
+func garpInterval(name, what string, field func(g *Global) *time.Duration) *kw[Global] {
+	return k(name, 1, 1, func(p *parser, s *stmt, g *Global) {
+		t := s.args[0]
+		d, err := parseSeconds(t.text, 6)
+		if err != nil || d < time.Microsecond || d > maxTimer {
+			now := "no pause between " + what + " packets (the default)"
+			if *field(g) > 0 {
+				now = "the earlier " + fmtSeconds(*field(g)) + " stays"
+			}
+			p.warnf(t.pos, "%s %s is invalid (keepalived takes 0.000001s and up); ignored as keepalived does: %s", name, t.text, now)
+			return
+		}
+		*field(g) = d
+	})
 }

@@ -13,7 +13,7 @@ func (p *parser) parsePrefix(t token, what string) (netip.Prefix, bool) {
 	addr, plen, hasLen := strings.Cut(s, "/")
 	a, err := netip.ParseAddr(addr)
 	if err != nil || a.Zone() != "" {
-		p.errf(t.pos, "%s %q is not a valid IP address", what, s)
+		p.warnf(t.pos, "%s %q is not a valid IP address; ignored, as keepalived does", what, s)
 		return netip.Prefix{}, false
 	}
 	a = a.Unmap()
@@ -21,7 +21,7 @@ func (p *parser) parsePrefix(t token, what string) (netip.Prefix, bool) {
 	if hasLen {
 		n, err := strconv.Atoi(plen)
 		if err != nil || n < 0 || n > a.BitLen() {
-			p.errf(t.pos, "%s %q: prefix length %q is not in 0..%d", what, s, plen, a.BitLen())
+			p.warnf(t.pos, "%s %q: prefix length %q is not in 0..%d; ignored, as keepalived does", what, s, plen, a.BitLen())
 			return netip.Prefix{}, false
 		}
 		bits = n
@@ -47,6 +47,9 @@ func (p *parser) parseAddress(e *stmt, static bool) (Address, bool) {
 	if !ok {
 		return Address{}, false
 	}
+	// From here on, keepalived 2.2.7 alloc_ipaddress(): a bad option is
+	// reported and either ignored or, where the address could not be
+	// set up as written, the whole address is left out; it runs on.
 	a := Address{Pos: e.kw.pos, Prefix: pfx}
 	is6 := pfx.Addr().Is6()
 	lenGiven := strings.Contains(words[0].text, "/")
@@ -54,7 +57,7 @@ func (p *parser) parseAddress(e *stmt, static bool) (Address, bool) {
 		w := words[i]
 		val := func() (token, bool) {
 			if i+1 >= len(words) {
-				p.errf(w.pos, "%s needs a value", w.text)
+				p.warnf(w.pos, "%s needs a value; ignored, as keepalived does", w.text)
 				return token{}, false
 			}
 			i++
@@ -64,7 +67,7 @@ func (p *parser) parseAddress(e *stmt, static bool) (Address, bool) {
 		case "dev":
 			if v, ok := val(); ok {
 				if a.Dev != "" {
-					p.errf(w.pos, "dev given twice for %s", words[0].text)
+					p.warnf(w.pos, "dev given twice for %s; the address is ignored, as keepalived does", words[0].text)
 					return Address{}, false
 				}
 				if !p.ifnameOK(v, "dev") {
@@ -76,7 +79,7 @@ func (p *parser) parseAddress(e *stmt, static bool) (Address, bool) {
 			if v, ok := val(); ok {
 				if sc, ok := p.scopeArg(v, "scope"); ok {
 					if is6 {
-						p.errf(v.pos, "scope cannot be set on an IPv6 address")
+						p.warnf(v.pos, "scope cannot be set on an IPv6 address; ignored, as keepalived does")
 					} else {
 						a.Scope = sc
 					}
@@ -85,20 +88,20 @@ func (p *parser) parseAddress(e *stmt, static bool) (Address, bool) {
 		case "broadcast", "brd":
 			if v, ok := val(); ok {
 				if is6 {
-					p.errf(w.pos, "an IPv6 address has no broadcast address")
+					p.warnf(w.pos, "an IPv6 address has no broadcast address; the address is ignored, as keepalived does")
 					return Address{}, false
 				}
 				switch v.text {
 				case "+", "-":
 					if pfx.Bits() > 30 {
-						p.errf(v.pos, "prefix /%d is too long for a broadcast address", pfx.Bits())
+						p.warnf(v.pos, "prefix /%d is too long for a broadcast address; ignored, as keepalived does", pfx.Bits())
 					} else {
 						a.BroadcastMode = v.text
 					}
 				default:
 					b, err := netip.ParseAddr(v.text)
 					if err != nil || !b.Is4() {
-						p.errf(v.pos, "broadcast %q is not an IPv4 address", v.text)
+						p.warnf(v.pos, "broadcast %q is not an IPv4 address; the address is ignored, as keepalived does", v.text)
 						return Address{}, false
 					}
 					a.Broadcast, a.BroadcastMode = b, "addr"
@@ -107,11 +110,11 @@ func (p *parser) parseAddress(e *stmt, static bool) (Address, bool) {
 		case "label":
 			if v, ok := val(); ok {
 				if len(v.text) >= 16 {
-					p.errf(v.pos, "label %q is longer than 15 bytes", v.text)
+					p.warnf(v.pos, "label %q is longer than 15 bytes; the address is ignored, as keepalived does", v.text)
 					return Address{}, false
 				}
 				if is6 {
-					p.errf(v.pos, "an IPv6 address cannot have a label")
+					p.warnf(v.pos, "an IPv6 address cannot have a label; ignored, as keepalived does")
 				} else {
 					a.Label = v.text
 				}
@@ -119,7 +122,7 @@ func (p *parser) parseAddress(e *stmt, static bool) (Address, bool) {
 		case "peer":
 			if v, ok := val(); ok {
 				if a.Peer.IsValid() {
-					p.errf(v.pos, "peer given twice")
+					p.warnf(v.pos, "peer given twice; ignored, as keepalived does")
 					continue
 				}
 				pp, ok := p.parsePrefix(v, "peer")
@@ -127,11 +130,11 @@ func (p *parser) parseAddress(e *stmt, static bool) (Address, bool) {
 					continue
 				}
 				if pp.Addr().Is6() != is6 {
-					p.errf(v.pos, "peer %s is not of the address's family", v.text)
+					p.warnf(v.pos, "peer %s is not of the address's family; ignored, as keepalived does", v.text)
 					continue
 				}
 				if lenGiven {
-					p.errf(words[0].pos, "%s: a prefix length cannot be given together with a peer", words[0].text)
+					p.warnf(words[0].pos, "%s: a prefix length cannot be given together with a peer; ignored, as keepalived does", words[0].text)
 				}
 				a.Peer = pp.Addr()
 				a.Prefix = netip.PrefixFrom(pfx.Addr(), pp.Bits())
@@ -158,7 +161,7 @@ func (p *parser) parseAddress(e *stmt, static bool) (Address, bool) {
 			}
 		case "track_group":
 			if !static {
-				p.errf(w.pos, "track_group is only valid for static addresses")
+				p.warnf(w.pos, "track_group is only valid for static addresses; ignored, as keepalived does")
 				continue
 			}
 			if v, ok := val(); ok {
@@ -166,7 +169,7 @@ func (p *parser) parseAddress(e *stmt, static bool) (Address, bool) {
 			}
 		case "use_vmac":
 			if static {
-				p.errf(w.pos, "use_vmac is not valid for static addresses")
+				p.warnf(w.pos, "use_vmac is not valid for static addresses; ignored, as keepalived does")
 				continue
 			}
 			a.UseVMAC = true
@@ -177,16 +180,15 @@ func (p *parser) parseAddress(e *stmt, static bool) (Address, bool) {
 			} else {
 				opts = append(opts, "use_vmac")
 			}
-			msg := "unknown address option " + strconv.Quote(w.text)
+			msg := "unknown address option " + strconv.Quote(w.text) + "; the word is ignored and the address kept, as keepalived does"
 			if sug := closest(w.text, opts); sug != "" {
 				msg += "; did you mean " + strconv.Quote(sug) + "?"
 			}
-			p.errf(w.pos, "%s", msg)
-			return Address{}, false
+			p.warnf(w.pos, "%s", msg)
 		}
 	}
 	if a.Peer.IsValid() && a.BroadcastMode != "" {
-		p.errf(e.kw.pos, "%s: broadcast and peer cannot both be given", words[0].text)
+		p.warnf(e.kw.pos, "%s: broadcast and peer cannot both be given; ignored, as keepalived does", words[0].text)
 		a.Broadcast, a.BroadcastMode = netip.Addr{}, ""
 	}
 	return a, true
@@ -196,7 +198,7 @@ func (p *parser) parseAddress(e *stmt, static bool) (Address, bool) {
 func (p *parser) ifnameOK(t token, what string) bool {
 	n := t.text
 	if n == "" || len(n) >= 16 || n == "." || n == ".." || strings.ContainsAny(n, "/: \t") {
-		p.errf(t.pos, "%s %q is not a valid interface name", what, n)
+		p.warnf(t.pos, "%s %q is not a valid interface name; ignored, as keepalived does", what, n)
 		return false
 	}
 	return true
@@ -229,7 +231,7 @@ func (p *parser) parseRoute(e *stmt, static bool) (Route, bool) {
 			return true
 		}
 		if r.Family != f {
-			p.errf(t.pos, "route mixes IPv4 and IPv6 addresses (%s)", t.text)
+			p.warnf(t.pos, "route mixes IPv4 and IPv6 addresses (%s); ignored, as keepalived does", t.text)
 			return false
 		}
 		return true
@@ -246,7 +248,7 @@ func (p *parser) parseRoute(e *stmt, static bool) (Route, bool) {
 		w := words[i]
 		val := func() (token, bool) {
 			if i+1 >= len(words) {
-				p.errf(w.pos, "%s needs a value", w.text)
+				p.warnf(w.pos, "%s needs a value; ignored, as keepalived does", w.text)
 				return token{}, false
 			}
 			i++
@@ -267,7 +269,7 @@ func (p *parser) parseRoute(e *stmt, static bool) (Route, bool) {
 			if v, ok := val(); ok {
 				if pf, ok := p.parsePrefix(v, "route from"); ok && setFamily(v, FamilyOf(pf.Addr())) {
 					if !pf.Addr().Is6() {
-						p.errf(v.pos, "route from is only valid for IPv6")
+						p.warnf(v.pos, "route from is only valid for IPv6; ignored, as keepalived does")
 						continue
 					}
 					r.From = pf
@@ -324,7 +326,7 @@ func (p *parser) parseRoute(e *stmt, static bool) (Route, bool) {
 			r.NoTrack = true
 		case "track_group":
 			if !static {
-				p.errf(w.pos, "track_group is only valid for static routes")
+				p.warnf(w.pos, "track_group is only valid for static routes; ignored, as keepalived does")
 				continue
 			}
 			if v, ok := val(); ok {
@@ -376,11 +378,11 @@ func (p *parser) parseRoute(e *stmt, static bool) (Route, bool) {
 				if sug := closest(d.text, known); sug != "" {
 					msg += "; did you mean " + strconv.Quote(sug) + "?"
 				}
-				p.errf(d.pos, "%s", msg)
+				p.warnf(d.pos, "%s; the route is ignored, as keepalived does", msg)
 				return Route{}, false
 			}
 			if haveDst {
-				p.errf(d.pos, "unexpected %q in route (destination already given)", d.text)
+				p.warnf(d.pos, "unexpected %q in route (destination already given); the route is ignored, as keepalived does", d.text)
 				return Route{}, false
 			}
 			if d.text == "default" {
@@ -397,7 +399,7 @@ func (p *parser) parseRoute(e *stmt, static bool) (Route, bool) {
 		}
 	}
 	if !haveDst {
-		p.errf(e.kw.pos, "route has no destination")
+		p.warnf(e.kw.pos, "route has no destination; the route is ignored, as keepalived does")
 		return Route{}, false
 	}
 	if r.Family == "" {
@@ -434,7 +436,7 @@ func (p *parser) parseRule(e *stmt, static bool) (Rule, bool) {
 			return true
 		}
 		if r.Family != f {
-			p.errf(t.pos, "rule mixes IPv4 and IPv6 addresses (%s)", t.text)
+			p.warnf(t.pos, "rule mixes IPv4 and IPv6 addresses (%s); ignored, as keepalived does", t.text)
 			return false
 		}
 		return true
@@ -443,7 +445,7 @@ func (p *parser) parseRule(e *stmt, static bool) (Rule, bool) {
 		w := words[i]
 		val := func() (token, bool) {
 			if i+1 >= len(words) {
-				p.errf(w.pos, "%s needs a value", w.text)
+				p.warnf(w.pos, "%s needs a value; ignored, as keepalived does", w.text)
 				return token{}, false
 			}
 			i++
@@ -485,7 +487,7 @@ func (p *parser) parseRule(e *stmt, static bool) (Rule, bool) {
 			r.NoTrack = true
 		case "track_group":
 			if !static {
-				p.errf(w.pos, "track_group is only valid for static rules")
+				p.warnf(w.pos, "track_group is only valid for static rules; ignored, as keepalived does")
 				continue
 			}
 			if v, ok := val(); ok {
@@ -503,7 +505,7 @@ func (p *parser) parseRule(e *stmt, static bool) (Rule, bool) {
 				if sug := closest(w.text, names); sug != "" {
 					msg += "; did you mean " + strconv.Quote(sug) + "?"
 				}
-				p.errf(w.pos, "%s", msg)
+				p.warnf(w.pos, "%s; the rule is ignored, as keepalived does", msg)
 				return Rule{}, false
 			}
 			r.Options = append(r.Options, w.text)

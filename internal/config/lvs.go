@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/hex"
+	"fmt"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -24,7 +25,10 @@ type vsMeta struct {
 
 // rsMeta holds a real server's own settings, inherited by its checkers.
 type rsMeta struct {
-	seen             *seen
+	seen *seen
+	// dropped: keepalived skips this real server (duplicate, other
+	// family); resolveVirtualServers removes it.
+	dropped          bool
 	retry            int
 	delayBeforeRetry time.Duration
 	warmup           time.Duration
@@ -63,7 +67,10 @@ func vsGroup(p *parser, s *stmt, c *Config) {
 		}
 	})
 	if len(g.Entries) == 0 {
-		p.errf(s.kw.pos, "virtual_server_group %s has no entries", g.Name)
+		// keepalived: "virtual server group has no entries - removing";
+		// a virtual server naming it is then ignored.
+		p.warnf(s.kw.pos, "virtual_server_group %s has no entries; the group is ignored, as keepalived does", g.Name)
+		return
 	}
 	c.VSGroups = append(c.VSGroups, g)
 }
@@ -74,7 +81,7 @@ func (p *parser) vsgEntry(e *stmt) (VSGroupEntry, bool) {
 	ent := VSGroupEntry{Pos: e.kw.pos}
 	if e.kw.text == "fwmark" {
 		if len(e.args) == 0 {
-			p.errf(e.kw.pos, "fwmark needs a value")
+			p.warnf(e.kw.pos, "fwmark needs a value; the entry is skipped, as keepalived does")
 			return ent, false
 		}
 		v, ok := p.uintArg(e.args[0], "fwmark", 0, 4294967295)
@@ -114,11 +121,11 @@ func (p *parser) vsgEntry(e *stmt) (VSGroupEntry, bool) {
 			return ent, false
 		}
 		if pf.Bits() == 0 {
-			p.errf(e.kw.pos, "virtual_server_group range %s: prefix length 0 is not allowed", s)
+			p.warnf(e.kw.pos, "virtual_server_group range %s: prefix length 0 is not allowed; the entry is skipped, as keepalived does", s)
 			return ent, false
 		}
 		if pf.Masked().Addr() != pf.Addr() {
-			p.errf(e.kw.pos, "virtual_server_group range %s has host bits set", s)
+			p.warnf(e.kw.pos, "virtual_server_group range %s has host bits set; the entry is skipped, as keepalived does", s)
 			return ent, false
 		}
 		ent.First = pf.Addr()
@@ -127,7 +134,7 @@ func (p *parser) vsgEntry(e *stmt) (VSGroupEntry, bool) {
 		first, last, _ := strings.Cut(s, "-")
 		a, err := netip.ParseAddr(first)
 		if err != nil {
-			p.errf(e.kw.pos, "virtual_server_group range %q: %q is not a valid IP address", s, first)
+			p.warnf(e.kw.pos, "virtual_server_group range %q: %q is not a valid IP address; the entry is skipped, as keepalived does", s, first)
 			return ent, false
 		}
 		a = a.Unmap()
@@ -135,12 +142,12 @@ func (p *parser) vsgEntry(e *stmt) (VSGroupEntry, bool) {
 		if (a.Is4() && strings.Contains(last, ".")) || (a.Is6() && strings.Contains(last, ":")) {
 			b, err = netip.ParseAddr(last)
 			if err != nil {
-				p.errf(e.kw.pos, "virtual_server_group range %q: %q is not a valid IP address", s, last)
+				p.warnf(e.kw.pos, "virtual_server_group range %q: %q is not a valid IP address; the entry is skipped, as keepalived does", s, last)
 				return ent, false
 			}
 			b = b.Unmap()
 			if b.Is4() != a.Is4() {
-				p.errf(e.kw.pos, "virtual_server_group range %q mixes IPv4 and IPv6", s)
+				p.warnf(e.kw.pos, "virtual_server_group range %q mixes IPv4 and IPv6; the entry is skipped, as keepalived does", s)
 				return ent, false
 			}
 		} else {
@@ -153,7 +160,7 @@ func (p *parser) vsgEntry(e *stmt) (VSGroupEntry, bool) {
 			}
 			n, err := strconv.ParseUint(last, base, 32)
 			if err != nil || n > max {
-				p.errf(e.kw.pos, "virtual_server_group range %q: bad range end %q", s, last)
+				p.warnf(e.kw.pos, "virtual_server_group range %q: bad range end %q; the entry is skipped, as keepalived does", s, last)
 				return ent, false
 			}
 			bs := a.AsSlice()
@@ -165,7 +172,7 @@ func (p *parser) vsgEntry(e *stmt) (VSGroupEntry, bool) {
 			b, _ = netip.AddrFromSlice(bs)
 		}
 		if b.Compare(a) <= 0 {
-			p.errf(e.kw.pos, "virtual_server_group range %q: the end is not after the start", s)
+			p.warnf(e.kw.pos, "virtual_server_group range %q: the end is not after the start; the entry is skipped, as keepalived does", s)
 			return ent, false
 		}
 		ent.First, ent.Last = a, b
@@ -267,54 +274,57 @@ func (p *parser) forwarding(s *stmt) (Forwarding, bool) {
 	if f.Method == TUN {
 		f.TunnelType, f.TunnelCsum = "ipip", "nocsum"
 	}
+	// keepalived 2.2.7 svr_forwarding_handler() sets the method first,
+	// then reads the tunnel options; at the first bad one it reports and
+	// returns, so the method stands with the default tunnel (ipip, no
+	// port, nocsum).
+	plain := f
+	bad := func(pos diag.Pos, format string, args ...any) (Forwarding, bool) {
+		p.warnf(pos, format+"; the options are ignored and lb_kind %s is used with its defaults, as keepalived does", append(args, m)...)
+		return plain, true
+	}
 	a := s.args[1:]
 	if len(a) > 0 && f.Method != TUN {
-		p.errf(a[0].pos, "%s %s takes no options", s.kw.text, m)
-		return Forwarding{}, false
+		return bad(a[0].pos, "%s %s takes no options", s.kw.text, m)
 	}
 	for i := 0; i < len(a); i++ {
 		switch a[i].text {
 		case "type":
 			if i+1 >= len(a) {
-				p.errf(a[i].pos, "type needs ipip, gue or gre")
-				return Forwarding{}, false
+				return bad(a[i].pos, "type needs ipip, gue or gre")
 			}
 			i++
-			t, ok := p.enumArg(a[i], "tunnel type", "ipip", "gue", "gre")
-			if !ok {
-				return Forwarding{}, false
+			switch t := a[i].text; t {
+			case "ipip", "gue", "gre":
+				f.TunnelType = t
+			default:
+				return bad(a[i].pos, "tunnel type %q: want ipip, gue or gre", t)
 			}
-			f.TunnelType = t
 		case "port":
 			if i+1 >= len(a) {
-				p.errf(a[i].pos, "port needs a value")
-				return Forwarding{}, false
+				return bad(a[i].pos, "port needs a value")
 			}
 			i++
-			port, ok := p.portArg(a[i], "tunnel port")
-			if !ok {
-				return Forwarding{}, false
+			port, err := strconv.ParseUint(a[i].text, 10, 16)
+			if err != nil || port == 0 {
+				return bad(a[i].pos, "tunnel port %q: want 1..65535", a[i].text)
 			}
-			f.TunnelPort = port
+			f.TunnelPort = uint16(port)
 		case "nocsum", "csum", "remcsum":
 			f.TunnelCsum = a[i].text
 		default:
-			p.enumArg(a[i], "tunnel option", "type", "port", "nocsum", "csum", "remcsum")
-			return Forwarding{}, false
+			return bad(a[i].pos, "unknown tunnel option %q (want type, port, nocsum, csum or remcsum)", a[i].text)
 		}
 	}
 	if f.Method == TUN {
 		if (f.TunnelType == "gue") != (f.TunnelPort != 0) {
-			p.errf(s.kw.pos, "%s: a gue tunnel needs a port, other tunnels take none", s.kw.text)
-			return Forwarding{}, false
+			return bad(s.kw.pos, "%s: a gue tunnel needs a port, other tunnels take none", s.kw.text)
 		}
 		if f.TunnelType == "ipip" && f.TunnelCsum != "nocsum" {
-			p.errf(s.kw.pos, "%s: ipip tunnels have no checksum option", s.kw.text)
-			return Forwarding{}, false
+			return bad(s.kw.pos, "%s: ipip tunnels have no checksum option", s.kw.text)
 		}
 		if f.TunnelType == "gre" && f.TunnelCsum == "remcsum" {
-			p.errf(s.kw.pos, "%s: gre tunnels do not support remcsum", s.kw.text)
-			return Forwarding{}, false
+			return bad(s.kw.pos, "%s: gre tunnels do not support remcsum", s.kw.text)
 		}
 	}
 	return f, true
@@ -328,7 +338,7 @@ var vsBlock = newBlock("virtual_server",
 			return
 		}
 		if vs.Family != "" && vs.Family != Family(f) {
-			p.errf(s.args[0].pos, "ip_family %s conflicts with the virtual server's address family", f)
+			p.warnf(s.args[0].pos, "ip_family %s conflicts with the virtual server's address family; ignored, as keepalived does", f)
 			return
 		}
 		vs.Family = Family(f)
@@ -365,9 +375,18 @@ var vsBlock = newBlock("virtual_server",
 			vs.PersistenceTimeout = 360 * time.Second
 			return
 		}
-		if d, ok := p.secondsArg(s.args[0], "persistence_timeout", 1, 86400*31); ok {
-			vs.PersistenceTimeout = d
+		// keepalived 2.2.7 pto_handler(): 1..LVS_MAX_TIMEOUT, else
+		// "persistence_timeout invalid" and the line sets nothing.
+		v, err := strconv.ParseUint(strings.TrimPrefix(s.args[0].text, "+"), 10, 64)
+		if err != nil || v < 1 || v > 86400*31 {
+			now := "the service is not persistent"
+			if vs.PersistenceTimeout > 0 {
+				now = fmt.Sprintf("the earlier %s stays", fmtSeconds(vs.PersistenceTimeout))
+			}
+			p.warnf(s.args[0].pos, "persistence_timeout %s is not valid (1..%d seconds); ignored, %s, as keepalived does", s.args[0].text, 86400*31, now)
+			return
 		}
+		vs.PersistenceTimeout = time.Duration(v) * time.Second
 	}),
 	k("persistence_granularity", 1, 1, func(p *parser, s *stmt, vs *VirtualServer) {
 		t := s.args[0]
@@ -385,7 +404,7 @@ var vsBlock = newBlock("virtual_server",
 		} else {
 			a, err := netip.ParseAddr(t.text)
 			if err != nil || !a.Is4() {
-				p.errf(t.pos, "persistence_granularity %q is not an IPv4 netmask", t.text)
+				p.warnf(t.pos, "persistence_granularity %q is not an IPv4 netmask; ignored, as keepalived does", t.text)
 				return
 			}
 		}
@@ -434,14 +453,14 @@ var vsBlock = newBlock("virtual_server",
 	}),
 	k("sorry_server_inhibit", 0, 0, func(p *parser, s *stmt, vs *VirtualServer) {
 		if vs.SorryServer == nil {
-			p.errf(s.kw.pos, "sorry_server_inhibit before (or without) sorry_server is ignored by keepalived")
+			p.warnf(s.kw.pos, "sorry_server_inhibit before (or without) sorry_server; ignored, as keepalived does")
 			return
 		}
 		vs.SorryServer.Inhibit = true
 	}),
 	k("sorry_server_lvs_method", 1, -1, func(p *parser, s *stmt, vs *VirtualServer) {
 		if vs.SorryServer == nil {
-			p.errf(s.kw.pos, "sorry_server_lvs_method before (or without) sorry_server is ignored by keepalived")
+			p.warnf(s.kw.pos, "sorry_server_lvs_method before (or without) sorry_server; ignored, as keepalived does")
 			return
 		}
 		if f, ok := p.forwarding(s); ok {
@@ -452,19 +471,39 @@ var vsBlock = newBlock("virtual_server",
 )
 
 func scheduler(p *parser, s *stmt, vs *VirtualServer) {
-	if v, ok := p.enumArg(s.args[0], s.kw.text, schedulers...); ok {
-		vs.Scheduler = Scheduler(v)
+	v := s.args[0].text
+	for _, x := range schedulers {
+		if v == x {
+			vs.Scheduler = Scheduler(v)
+			return
+		}
 	}
+	// keepalived 2.2.7 lbalgo_handler(): "Invalid lvs_scheduler -
+	// ignoring"; the scheduler stays as it was, wlc when never set.
+	cur := "keepalived's default wlc is used"
+	if vs.Scheduler != "" {
+		cur = fmt.Sprintf("%s from the earlier line stays", vs.Scheduler)
+	}
+	p.warnf(s.args[0].pos, "%s %q is not a scheduler (%s); ignored, %s, as keepalived does%s", s.kw.text, v, strings.Join(schedulers, ", "), cur, didYouMean(v, schedulers))
 }
 
 func schedFlag(name string) *kw[VirtualServer] {
 	return k(name, 0, 0, func(p *parser, s *stmt, vs *VirtualServer) {
+		// keepalived 2.2.7 lbflags_handler(): flag-1..3 always set their
+		// kernel flag; sh-* only while the scheduler read so far is sh,
+		// mh-* only while it is mh. Under the other of the two it sets
+		// nothing and says nothing; under any other scheduler (or none
+		// yet) it reports "only applies to sh scheduler - ignoring".
+		fam, _, _ := strings.Cut(name, "-")
 		switch {
-		case strings.HasPrefix(name, "sh-") && vs.Scheduler != "sh":
-			p.errf(s.kw.pos, "%s only applies to the sh scheduler (set lb_algo sh before it)", name)
+		case fam == "flag":
+		case string(vs.Scheduler) == fam:
+		case vs.Scheduler == "sh" || vs.Scheduler == "mh":
+			other := string(vs.Scheduler) + strings.TrimPrefix(name, fam)
+			p.warnf(s.kw.pos, "%s has no effect with lvs_sched %s (its flag is %s); keepalived ignores it without a word, and so does vigil", name, vs.Scheduler, other)
 			return
-		case strings.HasPrefix(name, "mh-") && vs.Scheduler != "mh":
-			p.errf(s.kw.pos, "%s only applies to the mh scheduler (set lb_algo mh before it)", name)
+		default:
+			p.warnf(s.kw.pos, "%s only applies to the %s scheduler, which is not set before it; ignored, as keepalived does (set lb_algo %s first)", name, fam, fam)
 			return
 		}
 		vs.SchedFlags = append(vs.SchedFlags, name)
@@ -606,31 +645,31 @@ func (p *parser) checkerComplete(c *Checker, s *stmt) bool {
 	switch c.Type {
 	case HTTPGet, SSLGet:
 		if len(c.HTTP.URLs) == 0 {
-			p.errf(s.kw.pos, "%s has no url; keepalived ignores it", c.Type)
+			p.warnf(s.kw.pos, "%s has no url; the checker is ignored, as keepalived does", c.Type)
 			return false
 		}
 	case MiscCheck:
 		if !c.Misc.Path.IsSet() {
-			p.errf(s.kw.pos, "MISC_CHECK has no misc_path; keepalived ignores it")
+			p.warnf(s.kw.pos, "MISC_CHECK has no misc_path; the checker is ignored, as keepalived does")
 			return false
 		}
 	case FileCheck:
 		if c.File.TrackFile == "" {
-			p.errf(s.kw.pos, "FILE_CHECK has no track_file; keepalived ignores it")
+			p.warnf(s.kw.pos, "FILE_CHECK has no track_file; the checker is ignored, as keepalived does")
 			return false
 		}
 	case UDPCheck:
 		if c.UDP.MinReplyLength > c.UDP.MaxReplyLength {
-			p.errf(s.kw.pos, "UDP_CHECK min_reply_length %d > max_reply_length %d: the check always fails", c.UDP.MinReplyLength, c.UDP.MaxReplyLength)
+			p.warnf(s.kw.pos, "UDP_CHECK min_reply_length %d > max_reply_length %d: the check always fails, as it does with keepalived", c.UDP.MinReplyLength, c.UDP.MaxReplyLength)
 		}
 	case BFDCheck:
 		if c.BFDName == "" {
-			p.errf(s.kw.pos, "BFD_CHECK has no name")
+			p.warnf(s.kw.pos, "BFD_CHECK has no name; the checker is ignored, as keepalived does")
 			return false
 		}
 	}
 	if c.ConnectIP.IsValid() && c.ConnectIP.Is6() && c.ConnectIP.IsLinkLocalUnicast() && c.BindIf == "" {
-		p.errf(s.kw.pos, "%s: link-local connect_ip %s needs bind_if", c.Type, c.ConnectIP)
+		p.warnf(s.kw.pos, "%s: link-local connect_ip %s needs bind_if; the checker is ignored, as keepalived does (check_conn_opts())", c.Type, c.ConnectIP)
 		return false
 	}
 	return true
@@ -648,7 +687,7 @@ func checkerKeywords(conn bool) []*kw[Checker] {
 					return
 				}
 				if c.BindTo.IsValid() && FamilyOf(c.BindTo) != FamilyOf(a) {
-					p.errf(s.args[0].pos, "connect_ip %s is not of bindto's family", a)
+					p.warnf(s.args[0].pos, "connect_ip %s is not of bindto's family; ignored, as keepalived does", a)
 					return
 				}
 				c.ConnectIP = a
@@ -664,7 +703,7 @@ func checkerKeywords(conn bool) []*kw[Checker] {
 					return
 				}
 				if c.ConnectIP.IsValid() && FamilyOf(c.ConnectIP) != FamilyOf(a) {
-					p.errf(s.args[0].pos, "bindto %s is not of connect_ip's family", a)
+					p.warnf(s.args[0].pos, "bindto %s is not of connect_ip's family; ignored, as keepalived does", a)
 					return
 				}
 				c.BindTo = a
@@ -734,7 +773,7 @@ func httpKeywords(ssl bool) []*kw[Checker] {
 			u := URL{Pos: s.kw.pos}
 			parseBody(p, urlBlock, &u, s.open)
 			if u.Path == "" {
-				p.errf(s.kw.pos, "url has no path; keepalived ignores it")
+				p.warnf(s.kw.pos, "url has no path; the url is ignored, as keepalived does")
 				return
 			}
 			if len(u.StatusCodes) == 0 {
@@ -782,11 +821,11 @@ var urlBlock = newBlock("url",
 	k("digest", 1, 1, func(p *parser, s *stmt, u *URL) {
 		d := strings.ToLower(s.args[0].text)
 		if _, err := hex.DecodeString(d); err != nil || len(d) != 32 {
-			p.errf(s.args[0].pos, "digest %q is not an MD5 digest (32 hex digits; see vigil genhash)", s.args[0].text)
+			p.warnf(s.args[0].pos, "digest %q is not an MD5 digest (32 hex digits; see vigil genhash); ignored, as keepalived does", s.args[0].text)
 			return
 		}
 		if u.Digest != "" {
-			p.errf(s.kw.pos, "digest given twice; keepalived keeps the first")
+			p.warnf(s.kw.pos, "digest given twice; the first is kept, as keepalived does")
 			return
 		}
 		u.Digest = d
@@ -801,7 +840,7 @@ var urlBlock = newBlock("url",
 				max, err2 = strconv.Atoi(hi)
 			}
 			if err1 != nil || err2 != nil || min < 100 || max > 599 || min > max {
-				p.errf(a.pos, "status_code %q: want a code or range within 100-599", a.text)
+				p.warnf(a.pos, "status_code %q: want a code or range within 100-599; ignored, as keepalived does", a.text)
 				continue
 			}
 			u.StatusCodes = append(u.StatusCodes, StatusRange{min, max})
@@ -829,7 +868,7 @@ var urlBlock = newBlock("url",
 				for n := range regexOptions {
 					names = append(names, n)
 				}
-				p.errf(a.pos, "unknown regex option %q%s", a.text, didYouMean(a.text, names))
+				p.warnf(a.pos, "unknown regex option %q; ignored, as keepalived does%s", a.text, didYouMean(a.text, names))
 				continue
 			}
 			if re2 == "" {
@@ -891,7 +930,7 @@ var dnsBlock = checkerBlock(string(DNSCheck), true,
 	k("name", 1, 1, func(p *parser, s *stmt, c *Checker) {
 		n := s.args[0].text
 		if (strings.HasPrefix(n, ".") && n != ".") || strings.Contains(n, "..") {
-			p.errf(s.args[0].pos, "DNS name %q has an empty label", n)
+			p.warnf(s.args[0].pos, "DNS name %q has an empty label; ignored, as keepalived does", n)
 			return
 		}
 		c.DNS.Name = n
@@ -936,14 +975,14 @@ func (p *parser) hexArg(s *stmt, wild bool) (data, mask []byte, ok bool) {
 		}
 		v, m, good := nibble(str[i], wild)
 		if !good {
-			p.errf(s.args[0].pos, "%s: %q is not a hex string", s.kw.text, str)
+			p.warnf(s.args[0].pos, "%s: %q is not a hex string; ignored, as keepalived does", s.kw.text, str)
 			return nil, nil, false
 		}
 		i++
 		if i < len(str) && str[i] != ' ' {
 			v2, m2, good := nibble(str[i], wild)
 			if !good {
-				p.errf(s.args[0].pos, "%s: %q is not a hex string", s.kw.text, str)
+				p.warnf(s.args[0].pos, "%s: %q is not a hex string; ignored, as keepalived does", s.kw.text, str)
 				return nil, nil, false
 			}
 			v, m = v<<4|v2, m<<4|m2
@@ -956,7 +995,7 @@ func (p *parser) hexArg(s *stmt, wild bool) (data, mask []byte, ok bool) {
 		mask = append(mask, m)
 	}
 	if len(data) == 0 {
-		p.errf(s.args[0].pos, "%s: empty hex string", s.kw.text)
+		p.warnf(s.args[0].pos, "%s: empty hex string; ignored, as keepalived does", s.kw.text)
 		return nil, nil, false
 	}
 	if !useMask {

@@ -212,6 +212,21 @@ type Global struct {
 	RSInitNotifies  bool `json:"rs_init_notifies,omitempty"`
 	NoCheckerEmails bool `json:"no_checker_emails,omitempty"`
 
+	// MaxAutoPriority is max_auto_priority with keepalived 2.2.7's
+	// meaning (lib/process.c, lib/scheduler.c): when a process finds a
+	// timer more than MinAutoPriorityDelay overdue it switches itself to
+	// SCHED_RR realtime scheduling, raising the realtime priority one
+	// step at each such finding, never above MaxAutoPriority. 0 (the
+	// default, and -1 "disable") never raises it; the keyword without a
+	// value is the highest SCHED_RR priority, 99. The realtime
+	// scheduling itself (shared with vrrp_rt_priority and
+	// checker_rt_priority) is applied by the daemon, which reads this
+	// field: see AutoPriority.
+	MaxAutoPriority int `json:"max_auto_priority,omitempty"`
+	// MinAutoPriorityDelay is min_auto_priority_delay (keepalived: given
+	// in microseconds); 0 stands for keepalived's default, 1s.
+	MinAutoPriorityDelay time.Duration `json:"min_auto_priority_delay,omitempty"`
+
 	// Other holds the keywords vigil reads but does not act on (process
 	// tuning, SNMP, D-Bus...); each was reported as unsupported.
 	Other []Setting `json:"other,omitempty"`
@@ -894,4 +909,25 @@ type SSL struct {
 	CA          string   `json:"ca,omitempty"`
 	Certificate string   `json:"certificate,omitempty"`
 	Key         string   `json:"key,omitempty"`
+}
+
+// maxRTPriority is sched_get_priority_max(SCHED_RR) on Linux.
+const maxRTPriority = 99
+
+// AutoPriority is the hook for max_auto_priority: given the realtime
+// priority a process runs at now (0: not realtime) and how late its
+// earliest timer fired, it returns the realtime priority the process
+// should switch to, or cur when it should stay as it is (keepalived 2.2.7
+// scheduler.c / process.c increment_process_priority()). It is pure; the
+// caller measures the lateness and applies the result with
+// sched_setscheduler(SCHED_RR).
+func (g *Global) AutoPriority(cur int, late time.Duration) int {
+	minLate := g.MinAutoPriorityDelay
+	if minLate == 0 {
+		minLate = time.Second
+	}
+	if g.MaxAutoPriority <= 0 || late <= minLate || cur >= g.MaxAutoPriority {
+		return cur
+	}
+	return cur + 1
 }

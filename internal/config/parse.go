@@ -216,6 +216,13 @@ func (p *parser) readStmt(kw token) (s *stmt, argBase int) {
 	}
 }
 
+// neverClosed reports a '{' without its '}'. keepalived 2.2.7 reads on to
+// the end of the file, which closes every open block ("There are N
+// missing '}'s"), and runs; so does vigil: every line after the '{'
+// belongs to its block, and each keyword out of place there has its own
+// warning.
+const neverClosed = "'{' is never closed (missing '}' before the end of the file); the end of the file closes it, so every line after it belongs to this block, as keepalived reads it"
+
 // skipBlock skips a balanced block whose '{' has been read.
 func (p *parser) skipBlock(open token) {
 	depth := 1
@@ -230,7 +237,7 @@ func (p *parser) skipBlock(open token) {
 				return
 			}
 		case tEOF:
-			p.errf(open.pos, "'{' is never closed (missing '}' before the end of the file)")
+			p.warnf(open.pos, neverClosed)
 			p.unread(t)
 			return
 		}
@@ -275,13 +282,15 @@ func parseBody[T any](p *parser, b *block[T], t *T, open token) *seen {
 			continue
 		case tEOF:
 			if !root {
-				p.errf(open.pos, "'{' is never closed (missing '}' before the end of the file)")
+				p.warnf(open.pos, neverClosed)
 				p.unread(tok)
 			}
 			return sn
 		case tRBrace:
 			if root {
-				p.errf(tok.pos, "unexpected '}': no block is open here")
+				// keepalived skips a '}' outside any block; the lines
+				// after it are read at the top level either way.
+				p.warnf(tok.pos, "unexpected '}': no block is open here; ignored, as keepalived does")
 				continue
 			}
 			return sn
@@ -342,9 +351,9 @@ func (p *parser) dispatch(name string, min, max int, mode blockMode, multi bool,
 	s.argsOK = true
 	if len(s.args) < min {
 		if min == 1 {
-			p.errf(s.kw.pos, "%s needs a value", s.kw.text)
+			p.warnf(s.kw.pos, "%s needs a value; ignored, as keepalived does", s.kw.text)
 		} else {
-			p.errf(s.kw.pos, "%s needs %d values, got %d", s.kw.text, min, len(s.args))
+			p.warnf(s.kw.pos, "%s needs %d values, got %d; ignored, as keepalived does", s.kw.text, min, len(s.args))
 		}
 		s.argsOK = false
 		return
@@ -399,7 +408,7 @@ func (p *parser) values(s *stmt, entry func(e *stmt)) {
 		case tEOL:
 			continue
 		case tEOF:
-			p.errf(s.open.pos, "'{' is never closed (missing '}' before the end of the file)")
+			p.warnf(s.open.pos, neverClosed)
 			p.unread(tok)
 			return
 		case tRBrace:
@@ -422,21 +431,29 @@ func (p *parser) values(s *stmt, entry func(e *stmt)) {
 
 // ---- typed arguments ----
 
+// ignoredValue ends the warning for a value keepalived 2.2.7 rejects: its
+// keyword handlers report the value ("invalid", "not valid", "- ignoring")
+// and return without setting anything, so the line has no effect and the
+// setting keeps its default or earlier value; keepalived runs. Callers
+// whose keyword keepalived treats otherwise (a default set on a bad value,
+// an instance that cannot run without it) handle ok == false themselves.
+const ignoredValue = "the line is ignored and the earlier or default value stays, as keepalived does"
+
 // uintArg parses a decimal unsigned integer in [min, max] (keepalived
 // read_unsigned()).
 func (p *parser) uintArg(t token, what string, min, max uint64) (uint64, bool) {
 	str := strings.TrimPrefix(strings.TrimLeft(t.text, " \t"), "+")
 	if strings.HasPrefix(str, "-") {
-		p.errf(t.pos, "%s %s: negative numbers are not allowed (range %d..%d)", what, t.text, min, max)
+		p.warnf(t.pos, "%s %s: negative numbers are not allowed (range %d..%d); "+ignoredValue, what, t.text, min, max)
 		return 0, false
 	}
 	v, err := strconv.ParseUint(str, 10, 64)
 	if err != nil {
-		p.errf(t.pos, "%s %q is not a number (range %d..%d)", what, t.text, min, max)
+		p.warnf(t.pos, "%s %q is not a number (range %d..%d); "+ignoredValue, what, t.text, min, max)
 		return 0, false
 	}
 	if v < min || v > max {
-		p.errf(t.pos, "%s %s is out of range %d..%d", what, t.text, min, max)
+		p.warnf(t.pos, "%s %s is out of range %d..%d; "+ignoredValue, what, t.text, min, max)
 		return 0, false
 	}
 	return v, true
@@ -447,11 +464,11 @@ func (p *parser) intArg(t token, what string, min, max int64) (int64, bool) {
 	str := strings.TrimPrefix(strings.TrimLeft(t.text, " \t"), "+")
 	v, err := strconv.ParseInt(str, 10, 64)
 	if err != nil {
-		p.errf(t.pos, "%s %q is not a number (range %d..%d)", what, t.text, min, max)
+		p.warnf(t.pos, "%s %q is not a number (range %d..%d); "+ignoredValue, what, t.text, min, max)
 		return 0, false
 	}
 	if v < min || v > max {
-		p.errf(t.pos, "%s %s is out of range %d..%d", what, t.text, min, max)
+		p.warnf(t.pos, "%s %s is out of range %d..%d; "+ignoredValue, what, t.text, min, max)
 		return 0, false
 	}
 	return v, true
@@ -463,11 +480,11 @@ func (p *parser) intArg(t token, what string, min, max int64) (int64, bool) {
 func (p *parser) timerArg(t token, what string, min, max time.Duration) (time.Duration, bool) {
 	d, err := parseSeconds(t.text, 6)
 	if err != nil {
-		p.errf(t.pos, "%s %q: %v", what, t.text, err)
+		p.warnf(t.pos, "%s %q: %v; "+ignoredValue, what, t.text, err)
 		return 0, false
 	}
 	if d < min || d > max {
-		p.errf(t.pos, "%s %s is out of range %s..%s", what, t.text, fmtSeconds(min), fmtSeconds(max))
+		p.warnf(t.pos, "%s %s is out of range %s..%s; "+ignoredValue, what, t.text, fmtSeconds(min), fmtSeconds(max))
 		return 0, false
 	}
 	return d, true
@@ -535,7 +552,7 @@ func (p *parser) boolArg(s *stmt) (bool, bool) {
 	case "off", "false", "no":
 		return false, true
 	}
-	p.errf(t.pos, "%s %q: want on|off|true|false|yes|no", s.kw.text, t.text)
+	p.warnf(t.pos, "%s %q: want on|off|true|false|yes|no; "+ignoredValue, s.kw.text, t.text)
 	return false, false
 }
 
@@ -543,7 +560,7 @@ func (p *parser) boolArg(s *stmt) (bool, bool) {
 func (p *parser) addrArg(t token, what string) (netip.Addr, bool) {
 	a, err := netip.ParseAddr(t.text)
 	if err != nil || a.Zone() != "" {
-		p.errf(t.pos, "%s %q is not a valid IP address", what, t.text)
+		p.warnf(t.pos, "%s %q is not a valid IP address; "+ignoredValue, what, t.text)
 		return netip.Addr{}, false
 	}
 	return a.Unmap(), true
@@ -566,7 +583,7 @@ func (p *parser) enumArg(t token, what string, values ...string) (string, bool) 
 	if sug := closest(t.text, values); sug != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", sug)
 	}
-	p.errf(t.pos, "%s", msg)
+	p.warnf(t.pos, "%s; "+ignoredValue, msg)
 	return "", false
 }
 

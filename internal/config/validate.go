@@ -27,7 +27,10 @@ func (p *parser) resolve() {
 	if d := c.Global.LVSSyncDaemon; d != nil && d.Instance != "" {
 		vi := c.Instance(d.Instance)
 		if vi == nil {
-			p.errf(d.Pos, "lvs_sync_daemon: no vrrp_instance %s", d.Instance)
+			// keepalived vrrp_complete_init(): "Unable to find vrrp
+			// instance for lvs_syncd - clearing lvs_syncd config".
+			p.warnf(d.Pos, "lvs_sync_daemon: no vrrp_instance %s; the sync daemon setting is ignored, as keepalived does", d.Instance)
+			c.Global.LVSSyncDaemon = nil
 		} else if d.SyncID < 0 {
 			d.SyncID = vi.VRID
 		}
@@ -98,61 +101,56 @@ func (p *parser) resolveGlobal(g *Global) {
 	}
 }
 
-// checkNames reports objects defined twice under one name.
+// checkNames reports objects defined twice under one name. keepalived
+// 2.2.7 skips a second vrrp_instance or vrrp_sync_group block of the same
+// name ("already defined", vrrp_parser.c) and resolves every other name to
+// the first definition; vigil keeps the first of each and drops the rest.
 func (p *parser) checkNames() {
 	c := p.cfg
-	dup := func(kind string, names []string, pos []diag.Pos) {
+	dups := func(kind string, n int, name func(i int) string, pos func(i int) diag.Pos) map[int]bool {
 		first := map[string]diag.Pos{}
-		for i, n := range names {
-			if f, ok := first[n]; ok {
-				p.errf(pos[i], "%s %s is already defined at %s", kind, n, f)
+		drop := map[int]bool{}
+		for i := 0; i < n; i++ {
+			if f, ok := first[name(i)]; ok {
+				p.warnf(pos(i), "%s %s is already defined at %s; this one is ignored, as keepalived does", kind, name(i), f)
+				drop[i] = true
 				continue
 			}
-			first[n] = pos[i]
+			first[name(i)] = pos(i)
+		}
+		return drop
+	}
+	d := dups("vrrp_instance", len(c.Instances), func(i int) string { return c.Instances[i].Name }, func(i int) diag.Pos { return c.Instances[i].Pos })
+	c.Instances, p.meta.inst = without(c.Instances, d), without(p.meta.inst, d)
+	d = dups("vrrp_script", len(c.Scripts), func(i int) string { return c.Scripts[i].Name }, func(i int) diag.Pos { return c.Scripts[i].Pos })
+	c.Scripts, p.meta.scripts = without(c.Scripts, d), without(p.meta.scripts, d)
+	d = dups("track_file", len(c.TrackFiles), func(i int) string { return c.TrackFiles[i].Name }, func(i int) diag.Pos { return c.TrackFiles[i].Pos })
+	c.TrackFiles, p.meta.tfiles = without(c.TrackFiles, d), without(p.meta.tfiles, d)
+	d = dups("vrrp_track_process", len(c.TrackProcesses), func(i int) string { return c.TrackProcesses[i].Name }, func(i int) diag.Pos { return c.TrackProcesses[i].Pos })
+	c.TrackProcesses, p.meta.tprocs = without(c.TrackProcesses, d), without(p.meta.tprocs, d)
+	d = dups("vrrp_sync_group", len(c.SyncGroups), func(i int) string { return c.SyncGroups[i].Name }, func(i int) diag.Pos { return c.SyncGroups[i].Pos })
+	c.SyncGroups, p.meta.groups = without(c.SyncGroups, d), without(p.meta.groups, d)
+	d = dups("virtual_server_group", len(c.VSGroups), func(i int) string { return c.VSGroups[i].Name }, func(i int) diag.Pos { return c.VSGroups[i].Pos })
+	c.VSGroups = without(c.VSGroups, d)
+	d = dups("track_group", len(c.TrackGroups), func(i int) string { return c.TrackGroups[i].Name }, func(i int) diag.Pos { return c.TrackGroups[i].Pos })
+	c.TrackGroups = without(c.TrackGroups, d)
+	d = dups("bfd_instance", len(c.BFDInstances), func(i int) string { return c.BFDInstances[i].Name }, func(i int) diag.Pos { return c.BFDInstances[i].Pos })
+	c.BFDInstances = without(c.BFDInstances, d)
+}
+
+// without returns list without the indexes in drop (list itself when
+// there are none).
+func without[T any](list []T, drop map[int]bool) []T {
+	if len(drop) == 0 {
+		return list
+	}
+	out := list[:0]
+	for i, x := range list {
+		if !drop[i] {
+			out = append(out, x)
 		}
 	}
-	var n []string
-	var ps []diag.Pos
-	reset := func() { n, ps = n[:0], ps[:0] }
-	for _, x := range c.Instances {
-		n, ps = append(n, x.Name), append(ps, x.Pos)
-	}
-	dup("vrrp_instance", n, ps)
-	reset()
-	for _, x := range c.Scripts {
-		n, ps = append(n, x.Name), append(ps, x.Pos)
-	}
-	dup("vrrp_script", n, ps)
-	reset()
-	for _, x := range c.TrackFiles {
-		n, ps = append(n, x.Name), append(ps, x.Pos)
-	}
-	dup("track_file", n, ps)
-	reset()
-	for _, x := range c.TrackProcesses {
-		n, ps = append(n, x.Name), append(ps, x.Pos)
-	}
-	dup("vrrp_track_process", n, ps)
-	reset()
-	for _, x := range c.SyncGroups {
-		n, ps = append(n, x.Name), append(ps, x.Pos)
-	}
-	dup("vrrp_sync_group", n, ps)
-	reset()
-	for _, x := range c.VSGroups {
-		n, ps = append(n, x.Name), append(ps, x.Pos)
-	}
-	dup("virtual_server_group", n, ps)
-	reset()
-	for _, x := range c.TrackGroups {
-		n, ps = append(n, x.Name), append(ps, x.Pos)
-	}
-	dup("track_group", n, ps)
-	reset()
-	for _, x := range c.BFDInstances {
-		n, ps = append(n, x.Name), append(ps, x.Pos)
-	}
-	dup("bfd_instance", n, ps)
+	return out
 }
 
 func (p *parser) resolveScripts() {
@@ -227,6 +225,27 @@ func after(a, b diag.Pos) bool {
 	return a.Line > b.Line || (a.Line == b.Line && a.Col > b.Col)
 }
 
+// trackedLookup finds the object a track_* entry names. keepalived 2.2.7
+// (vrrp_track.c alloc_track_script() and its siblings) resolves the name
+// while it reads the entry: a name not defined above the entry is
+// reported "not found, ignoring" and the entry dropped, and the instance
+// runs without it. vigil does the same, and says so.
+func (p *parser) trackedLookup(kind, name string, use diag.Pos) (int, bool) {
+	names, pos := p.objects(kind)
+	for i, n := range names {
+		if n != name {
+			continue
+		}
+		if after(pos[i], use) {
+			p.warnf(use, "%s %s is defined after this reference (at %s); keepalived 2.2.7 resolves the name where it reads it, so this tracker is ignored, as keepalived does (move the %s block above)", kind, name, pos[i], kind)
+			return -1, false
+		}
+		return i, true
+	}
+	p.warnf(use, "no %s named %s: this tracker is ignored, as keepalived does (\"not found, ignoring\")%s", kind, name, didYouMean(name, names))
+	return -1, false
+}
+
 // resolveTracked checks the references of a track_* list and fills in the
 // default weights.
 func (p *parser) resolveTracked(list []Tracked, kind string) []Tracked {
@@ -238,7 +257,7 @@ func (p *parser) resolveTracked(list []Tracked, kind string) []Tracked {
 			}
 			p.usedScripts[t.Name] = true
 		}
-		i, ok := p.lookup(kind, t.Name, t.Pos)
+		i, ok := p.trackedLookup(kind, t.Name, t.Pos)
 		if !ok {
 			continue
 		}
@@ -265,19 +284,23 @@ func (p *parser) resolveSyncGroups() {
 		sn := p.meta.groups[gi]
 		gpos, ok := sn.at("group")
 		if !ok || len(g.Instances) == 0 {
-			p.errf(g.Pos, "vrrp_sync_group %s has no instances (group { ... })", g.Name)
+			// keepalived: "Sync group has no virtual router(s) - removing".
+			p.warnf(g.Pos, "vrrp_sync_group %s has no instances (group { ... }); the group is ignored, as keepalived does", g.Name)
+			g.Instances = nil
 			continue
 		}
 		var kept []string
 		for _, name := range g.Instances {
 			vi := c.Instance(name)
 			if vi == nil {
+				// keepalived 2.2.7 vrrp_sync_set_group(): "doesn't exist -
+				// ignoring".
 				names, _ := p.objects("vrrp_instance")
-				p.errf(gpos, "vrrp_sync_group %s: no vrrp_instance named %s%s", g.Name, name, didYouMean(name, names))
+				p.warnf(gpos, "vrrp_sync_group %s: no vrrp_instance named %s; the name is ignored, as keepalived does%s", g.Name, name, didYouMean(name, names))
 				continue
 			}
 			if other, dup := member[name]; dup {
-				p.errf(gpos, "vrrp_instance %s is already in vrrp_sync_group %s; an instance can be in one group only", name, c.SyncGroups[other].Name)
+				p.warnf(gpos, "vrrp_instance %s is already in vrrp_sync_group %s; an instance can be in one group only, so it is left out of %s, as keepalived does", name, c.SyncGroups[other].Name, g.Name)
 				continue
 			}
 			member[name] = gi
@@ -285,6 +308,12 @@ func (p *parser) resolveSyncGroups() {
 			kept = append(kept, name)
 		}
 		g.Instances = kept
+		if len(kept) == 0 {
+			// keepalived: "no matching virtual router found in group
+			// declaration - removing".
+			p.warnf(g.Pos, "vrrp_sync_group %s has no instance left; the group is ignored, as keepalived does", g.Name)
+			continue
+		}
 		if len(kept) == 1 {
 			p.warnf(g.Pos, "vrrp_sync_group %s has only one instance", g.Name)
 		}
@@ -302,6 +331,14 @@ func (p *parser) resolveSyncGroups() {
 		g.TrackProcesses = p.resolveTracked(g.TrackProcesses, "vrrp_track_process")
 		g.TrackBFDs = p.resolveTracked(g.TrackBFDs, "bfd_instance")
 	}
+	// Groups left without members are gone, as in keepalived.
+	keep, keepMeta := c.SyncGroups[:0], p.meta.groups[:0]
+	for gi, g := range c.SyncGroups {
+		if len(g.Instances) > 0 {
+			keep, keepMeta = append(keep, g), append(keepMeta, p.meta.groups[gi])
+		}
+	}
+	c.SyncGroups, p.meta.groups = keep, keepMeta
 }
 
 // resolveInstance applies keepalived 2.2.7 vrrp_complete_instance() and
@@ -318,14 +355,20 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 	given := func(name string) bool { _, ok := m.seen.at(name); return ok }
 
 	if vi.VRID == 0 {
+		// keepalived 2.2.7 chk_min_cfg(): "the virtual router id must be
+		// set"; the VRRP process does not start.
 		if !given("virtual_router_id") {
 			p.errf(vi.Pos, "vrrp_instance %s has no virtual_router_id (1..255)", vi.Name)
+		} else {
+			p.errf(at("virtual_router_id"), "vrrp_instance %s has no valid virtual_router_id (1..255); keepalived does not run without one", vi.Name)
 		}
 	}
 	vi.Unicast = len(vi.UnicastPeers) > 0
-	if vi.Interface == "" && !given("interface") {
+	if vi.Interface == "" {
+		// keepalived 2.2.7 chk_min_cfg(): "Unknown interface!"; an
+		// interface line it ignored counts as none.
 		if !vi.Unicast {
-			p.errf(vi.Pos, "vrrp_instance %s has no interface", vi.Name)
+			p.errf(at("interface"), "vrrp_instance %s has no %sinterface", vi.Name, map[bool]string{true: "usable "}[given("interface")])
 		} else if !vi.SourceIP.IsValid() {
 			p.errf(vi.Pos, "vrrp_instance %s: a unicast instance needs an interface or unicast_src_ip", vi.Name)
 		} else if vi.SourceIP.Is6() && vi.SourceIP.IsLinkLocalUnicast() {
@@ -348,7 +391,10 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 	}
 	if vi.Family == Inet6 && vi.Version == 2 {
 		if strict {
-			p.errf(at("version"), "vrrp_instance %s: VRRP version 2 cannot carry IPv6 in strict mode (RFC 3768 is IPv4 only); use version 3", vi.Name)
+			// keepalived: "cannot use IPv6 with VRRP version 2; setting
+			// version 3".
+			p.warnf(at("version"), "vrrp_instance %s: VRRP version 2 cannot carry IPv6 in strict mode (RFC 3768 is IPv4 only); version 3 is used, as keepalived does", vi.Name)
+			vi.Version = 3
 		} else {
 			p.warnf(at("version"), "vrrp_instance %s: VRRP version 2 with IPv6 is not standard (RFC 3768 is IPv4 only); peers other than keepalived will not understand it", vi.Name)
 		}
@@ -376,7 +422,14 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 			vi.State = Master
 		}
 	} else if strict && (vi.State == Master) != (vi.Priority == 255) {
-		p.errf(at("state"), "vrrp_instance %s: in strict mode state MASTER goes with priority 255 and only with it", vi.Name)
+		// keepalived vrrp_complete_instance(): "State MASTER must match
+		// being address owner"; the state is derived from the priority.
+		want := Backup
+		if vi.Priority == 255 {
+			want = Master
+		}
+		p.warnf(at("state"), "vrrp_instance %s: in strict mode state MASTER goes with priority 255 and only with it; state %s is used, as keepalived does", vi.Name, want)
+		vi.State = want
 	}
 
 	// Authentication (RFC 3768 removed it; keepalived still has it).
@@ -385,27 +438,38 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 		vi.Auth.Pass = ""
 	}
 	if vi.Auth.Type != AuthNone {
+		// keepalived vrrp_complete_instance(): each of these is reported
+		// and the authentication dropped (or, for AH with an initial
+		// MASTER state, the state cleared), and the instance runs.
+		dropped := ""
 		switch {
 		case strict:
-			p.errf(vi.Auth.Pos, "vrrp_instance %s: strict mode does not allow authentication", vi.Name)
+			dropped = "strict mode does not support authentication"
 		case vi.Version == 3:
-			p.errf(vi.Auth.Pos, "vrrp_instance %s: VRRP version 3 has no authentication (RFC 5798 §9); remove the authentication block", vi.Name)
+			dropped = "VRRP version 3 has no authentication (RFC 5798 §9)"
 		case vi.Auth.Pass == "":
-			p.errf(vi.Auth.Pos, "vrrp_instance %s: authentication without auth_pass", vi.Name)
+			dropped = "authentication without auth_pass"
 		case vi.Family == Inet6 && vi.Auth.Type == AuthAH:
-			p.errf(vi.Auth.Pos, "vrrp_instance %s: AH authentication cannot be used with IPv6", vi.Name)
+			dropped = "AH authentication cannot be used with IPv6"
 		case vi.Auth.Type == AuthAH && vi.State == Master && vi.Priority != 255:
-			p.errf(vi.Auth.Pos, "vrrp_instance %s: initial state MASTER needs priority 255 with AH authentication", vi.Name)
+			p.warnf(at("state"), "vrrp_instance %s: initial state MASTER is incompatible with AH authentication below priority 255 (a backup must hear an advert for the AH sequence number first); state BACKUP is used, as keepalived does", vi.Name)
+			vi.State = Backup
+		}
+		if dropped != "" {
+			p.warnf(vi.Auth.Pos, "vrrp_instance %s: %s; the authentication block is ignored and adverts carry none, as keepalived does", vi.Name, dropped)
+			vi.Auth = Auth{}
 		}
 		if vi.Auth.Type == AuthAH {
-			p.warnf(vi.Auth.Pos, "auth_type AH is not supported by vigil (IPsec AH is obsolete for VRRP); use PASS or none")
+			// Unsafe (see the package documentation): refused.
+			p.errf(vi.Auth.Pos, "vrrp_instance %s: auth_type AH is not supported by vigil (IPsec AH is obsolete for VRRP): an instance that cannot read its peers' AH adverts would become a second master, so vigil refuses it; use PASS or no authentication on every node", vi.Name)
 		}
 	}
 
 	// Unicast.
-	if vi.Unicast && strict {
-		p.errf(vi.UnicastPeers[0].Pos, "vrrp_instance %s: unicast peers are not allowed in strict mode", vi.Name)
-	}
+	// Unicast peers in strict mode: keepalived 2.2.7 vrrp_complete_instance()
+	// means to refuse them on a multicast interface, but tests its unicast
+	// flag before it sets it from the peer list, so it never does; it runs
+	// the instance unicast and says nothing. So does vigil.
 	if m.unicastKw && !vi.Unicast && m.peerLines == 0 {
 		if vi.UnicastFaultNoPeer {
 			p.warnf(vi.Pos, "vrrp_instance %s: unicast_fault_no_peer without unicast_peer: the instance stays in FAULT", vi.Name)
@@ -440,7 +504,10 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 	// VMAC.
 	if (vi.UseVMAC || vi.UseIPVLAN) && vi.Unicast {
 		if vi.Interface == "" {
-			p.errf(at("use_vmac"), "vrrp_instance %s: use_vmac with unicast needs an interface", vi.Name)
+			// keepalived: "Cannot use VMAC/ipvlan with unicast and no
+			// interface - clearing use_vmac".
+			p.warnf(at("use_vmac"), "vrrp_instance %s: use_vmac with unicast needs an interface; use_vmac is cleared, as keepalived does", vi.Name)
+			vi.UseVMAC, vi.UseIPVLAN = false, false
 		} else if !vi.VMACXmitBase {
 			p.warnf(at("use_vmac"), "vrrp_instance %s: use_vmac with unicast peers needs vmac_xmit_base; it is set", vi.Name)
 			vi.VMACXmitBase = true
@@ -462,7 +529,8 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 	// RFC 5798 §5.2.9: the first IPv6 address is the link-local one.
 	if vi.Family == Inet6 && !vi.Unicast && len(vi.VirtualIPs) > 0 && !vi.VirtualIPs[0].Prefix.Addr().IsLinkLocalUnicast() {
 		if strict {
-			p.errf(vi.VirtualIPs[0].Pos, "vrrp_instance %s: the first IPv6 virtual address must be link-local in strict mode (RFC 5798 §5.2.9)", vi.Name)
+			// keepalived reports it and runs the instance as written.
+			p.warnf(vi.VirtualIPs[0].Pos, "vrrp_instance %s: the first IPv6 virtual address must be link-local in strict mode (RFC 5798 §5.2.9); keepalived reports it and runs the instance as written, and so does vigil", vi.Name)
 		} else {
 			p.warnf(vi.VirtualIPs[0].Pos, "vrrp_instance %s: the first IPv6 virtual address should be link-local (RFC 5798 §5.2.9)", vi.Name)
 		}
@@ -583,15 +651,29 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 	if vi.AdvertInt == 0 {
 		vi.AdvertInt = time.Second
 	}
+	// keepalived 2.2.7 vrrp_complete_instance() rounds an interval the
+	// version cannot carry to the nearest unit it can, and says so.
 	if vi.Version == 2 {
 		if vi.AdvertInt%time.Second != 0 {
-			p.errf(at("advert_int"), "vrrp_instance %s: advert_int %s is not a whole number of seconds, which VRRP version 2 needs (keepalived would round it); use version 3 for sub-second adverts", vi.Name, fmtSeconds(vi.AdvertInt))
+			r := (vi.AdvertInt + time.Second/2).Truncate(time.Second)
+			if r == 0 {
+				r = time.Second
+			}
+			p.warnf(at("advert_int"), "vrrp_instance %s: advert_int %s is not a whole number of seconds, which VRRP version 2 needs; rounded to %s, as keepalived does (use version 3 for sub-second adverts)", vi.Name, fmtSeconds(vi.AdvertInt), fmtSeconds(r))
+			vi.AdvertInt = r
 		}
 	} else {
-		if vi.AdvertInt >= 4096*10*time.Millisecond {
-			p.errf(at("advert_int"), "vrrp_instance %s: advert_int %s is too long for VRRP version 3 (at most 40.95s)", vi.Name, fmtSeconds(vi.AdvertInt))
-		} else if vi.AdvertInt%(10*time.Millisecond) != 0 {
-			p.errf(at("advert_int"), "vrrp_instance %s: advert_int %s is not a multiple of 10ms, which VRRP version 3 needs", vi.Name, fmtSeconds(vi.AdvertInt))
+		const centi = 10 * time.Millisecond
+		if vi.AdvertInt >= 4096*centi {
+			p.warnf(at("advert_int"), "vrrp_instance %s: advert_int %s is too long for VRRP version 3 (less than 40.96s); 40.95s is used, as keepalived does", vi.Name, fmtSeconds(vi.AdvertInt))
+			vi.AdvertInt = 4095 * centi
+		} else if vi.AdvertInt%centi != 0 {
+			r := (vi.AdvertInt + centi/2).Truncate(centi)
+			if r == 0 {
+				r = centi
+			}
+			p.warnf(at("advert_int"), "vrrp_instance %s: advert_int %s is not a multiple of 10ms, which VRRP version 3 needs; rounded to %s, as keepalived does", vi.Name, fmtSeconds(vi.AdvertInt), fmtSeconds(r))
+			vi.AdvertInt = r
 		}
 	}
 
@@ -793,6 +875,19 @@ func (p *parser) resolveVirtualServers() {
 		proto Protocol
 	}
 	seenVS := map[key]diag.Pos{}
+	dropVS := map[int]bool{}
+	defer func() {
+		if len(dropVS) == 0 {
+			return
+		}
+		keep, keepMeta := c.VirtualServers[:0], p.meta.vs[:0]
+		for i := range c.VirtualServers {
+			if !dropVS[i] {
+				keep, keepMeta = append(keep, c.VirtualServers[i]), append(keepMeta, p.meta.vs[i])
+			}
+		}
+		c.VirtualServers, p.meta.vs = keep, keepMeta
+	}()
 	for i := range c.VirtualServers {
 		vs := &c.VirtualServers[i]
 		m := &p.meta.vs[i]
@@ -805,9 +900,22 @@ func (p *parser) resolveVirtualServers() {
 		name := vsName(vs)
 		var grp *VirtualServerGroup
 		if vs.Group != "" {
-			if gi, ok := p.lookup("virtual_server_group", vs.Group, vs.Pos); ok {
-				grp = &c.VSGroups[gi]
+			names, _ := p.objects("virtual_server_group")
+			gi := -1
+			for j, n := range names {
+				if n == vs.Group {
+					gi = j
+				}
 			}
+			if gi < 0 {
+				// keepalived 2.2.7 ipwrapper.c link_vsg_to_vs(): "Virtual
+				// server group specified but not configured - ignoring
+				// virtual server".
+				p.warnf(vs.Pos, "no virtual_server_group named %s; this virtual server is ignored, as keepalived does%s", vs.Group, didYouMean(vs.Group, names))
+				dropVS[i] = true
+				continue
+			}
+			grp = &c.VSGroups[gi]
 		}
 		hasAddrs := vs.Group == "" && vs.FWMark == 0
 		onlyMarks := vs.FWMark != 0
@@ -831,20 +939,28 @@ func (p *parser) resolveVirtualServers() {
 		}
 		if hasAddrs {
 			if vs.Protocol == "" {
-				p.errf(vs.Pos, "virtual_server %s has no protocol; keepalived would use UDP (set protocol TCP, UDP or SCTP)", name)
+				// keepalived 2.2.7 validate_check_config(): "no protocol
+				// set - defaulting to UDP".
+				p.warnf(vs.Pos, "virtual_server %s has no protocol; UDP is used, as keepalived does (set protocol TCP, UDP or SCTP)", name)
+				vs.Protocol = UDP
 			}
 			if vs.OPS && vs.Protocol != UDP {
 				p.warnf(at("ops"), "virtual_server %s: one-packet scheduling (ops) needs UDP; ignored", name)
 				vs.OPS = false
 			}
 			if vs.PersistenceTimeout == 0 && vs.Group == "" && vs.FWMark == 0 && vs.Port == 0 {
-				p.errf(vs.Pos, "virtual_server %s has no port; only persistent services (persistence_timeout) may omit it", name)
+				// keepalived: "zero port only valid for persistent
+				// services - setting" (persistence_timeout 360).
+				p.warnf(vs.Pos, "virtual_server %s has no port, which only persistent services may omit; the service is made persistent (persistence_timeout 360), as keepalived does", name)
+				vs.PersistenceTimeout = 360 * time.Second
 			}
 		}
 		if grp != nil && vs.PersistenceTimeout == 0 {
 			for _, e := range grp.Entries {
 				if e.FWMark == 0 && e.Port == 0 {
-					p.errf(e.Pos, "virtual_server_group %s entry has no port; only persistent services may omit it", grp.Name)
+					p.warnf(e.Pos, "virtual_server_group %s entry has no port, which only persistent services may omit; virtual_server %s is made persistent (persistence_timeout 360), as keepalived does", grp.Name, name)
+					vs.PersistenceTimeout = 360 * time.Second
+					break
 				}
 			}
 		}
@@ -852,7 +968,10 @@ func (p *parser) resolveVirtualServers() {
 			p.warnf(at("protocol"), "virtual_server %s: protocol is ignored for fwmark services", name)
 			vs.Protocol = ""
 		}
-		if vs.Scheduler == "" {
+		if vs.Scheduler == "" && (m.seenFlag("lb_algo") || m.seenFlag("lvs_sched")) {
+			// The line was reported as ignored; wlc, as it said.
+			vs.Scheduler = "wlc"
+		} else if vs.Scheduler == "" {
 			p.warnf(vs.Pos, "virtual_server %s has no lb_algo; using wlc, as keepalived does", name)
 			vs.Scheduler = "wlc"
 		}
@@ -891,19 +1010,34 @@ func (p *parser) resolveVirtualServers() {
 			weightSum += rs.Weight
 			for k := 0; k < j; k++ {
 				o := &vs.RealServers[k]
-				if o.Addr == rs.Addr && o.Port == rs.Port {
-					p.errf(rs.Pos, "virtual_server %s: real_server %s is already defined at %s", name, netip.AddrPortFrom(rs.Addr, rs.Port), o.Pos)
+				if o.Addr == rs.Addr && o.Port == rs.Port && !rm.dropped && !m.rs[k].dropped {
+					// keepalived: "real server is duplicated - removing
+					// second rs".
+					p.warnf(rs.Pos, "virtual_server %s: real_server %s is already defined at %s; this one is ignored, as keepalived does", name, netip.AddrPortFrom(rs.Addr, rs.Port), o.Pos)
+					rm.dropped = true
 				}
 			}
 		}
+		keptRS, keptMeta := vs.RealServers[:0], m.rs[:0]
+		weightSum = 0
+		for j := range vs.RealServers {
+			if !m.rs[j].dropped {
+				keptRS, keptMeta = append(keptRS, vs.RealServers[j]), append(keptMeta, m.rs[j])
+				weightSum += vs.RealServers[j].Weight
+			}
+		}
+		vs.RealServers, m.rs = keptRS, keptMeta
 		if ss := vs.SorryServer; ss != nil {
 			if ss.Forwarding.Method == "" {
 				ss.Forwarding = vs.Forwarding
 			}
 			if ss.Forwarding.Method != TUN && FamilyOf(ss.Addr) != vs.Family {
-				p.errf(ss.Pos, "virtual_server %s: sorry_server %s is not of the virtual server's family", name, ss.Addr)
+				// keepalived: "... don't match - skipping sorry server".
+				p.warnf(ss.Pos, "virtual_server %s: sorry_server %s is not of the virtual server's family; the sorry server is ignored, as keepalived does", name, ss.Addr)
+				vs.SorryServer = nil
+			} else {
+				p.fixPort(vs, &ss.Port, ss.Forwarding.Method, ss.Pos, "sorry_server", name)
 			}
-			p.fixPort(vs, &ss.Port, ss.Forwarding.Method, ss.Pos, "sorry_server", name)
 		}
 		if len(vs.RealServers) > 0 && vs.Quorum > weightSum {
 			p.warnf(at("quorum"), "virtual_server %s: quorum %d exceeds the total weight %d of the real servers; it can never be reached (keepalived lowers it to %d)", name, vs.Quorum, weightSum, weightSum)
@@ -955,7 +1089,10 @@ func (p *parser) resolveRealServer(vs *VirtualServer, vm *vsMeta, rs *RealServer
 		rs.Forwarding = vs.Forwarding
 	}
 	if rs.Forwarding.Method != TUN && FamilyOf(rs.Addr) != vs.Family {
-		p.errf(rs.Pos, "virtual_server %s: real_server %s is not of the virtual server's family (only TUN may mix families)", name, rs.Addr)
+		// keepalived check_parser.c: "... don't match - skipping real
+		// server".
+		p.warnf(rs.Pos, "virtual_server %s: real_server %s is not of the virtual server's family (only TUN may mix families); the real server is ignored, as keepalived does", name, rs.Addr)
+		rm.dropped = true
 	}
 	p.fixPort(vs, &rs.Port, rs.Forwarding.Method, rs.Pos, "real_server", name)
 	if rs.Weight == unset {
@@ -986,6 +1123,14 @@ func (p *parser) resolveRealServer(vs *VirtualServer, vm *vsMeta, rs *RealServer
 	if dbr == unset {
 		dbr = vm.delayBeforeRetry
 	}
+	var dropCk []int
+	defer func() {
+		for n := len(dropCk) - 1; n >= 0; n-- {
+			k := dropCk[n]
+			rs.Checkers = append(rs.Checkers[:k], rs.Checkers[k+1:]...)
+			rm.checkers = append(rm.checkers[:k], rm.checkers[k+1:]...)
+		}
+	}()
 	for k := range rs.Checkers {
 		ch := &rs.Checkers[k]
 		cm := rm.checkers[k]
@@ -1040,8 +1185,18 @@ func (p *parser) resolveRealServer(vs *VirtualServer, vm *vsMeta, rs *RealServer
 				ch.Misc.Timeout = vs.DelayLoop
 			}
 		case FileCheck:
+			// keepalived 2.2.7 check_file.c: the track_file is looked up
+			// where the line is read ("track_file not found"), and a
+			// FILE_CHECK left without one is dropped ("FILE_CHECK has no
+			// track_file specified - ignoring").
 			pos, _ := cm.seen.at("track_file")
-			if i, ok := p.lookup("track_file", ch.File.TrackFile, posOr(pos, ch.Pos)); ok && ch.File.Weight == unset {
+			i, ok := p.trackedLookup("track_file", ch.File.TrackFile, posOr(pos, ch.Pos))
+			if !ok {
+				p.warnf(ch.Pos, "FILE_CHECK has no usable track_file; the checker is ignored, as keepalived does")
+				dropCk = append(dropCk, k)
+				continue
+			}
+			if ch.File.Weight == unset {
 				ch.File.Weight, ch.File.Reverse = p.cfg.TrackFiles[i].Weight, p.cfg.TrackFiles[i].Reverse
 			}
 			if ch.File.Weight == unset {

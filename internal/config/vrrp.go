@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -106,7 +107,10 @@ var rootBlock = newBlock(rootName,
 			p.warnf(s.kw.pos, "garp_group has both interface and interfaces; give only one")
 		}
 		if g.GARPInterval == 0 && g.GNAInterval == 0 {
-			p.errf(s.kw.pos, "garp_group sets neither garp_interval nor gna_interval")
+			// keepalived: "garp group does not have any delay set -
+			// removing".
+			p.warnf(s.kw.pos, "garp_group sets neither garp_interval nor gna_interval; the group is ignored, as keepalived does")
+			return
 		}
 		c.GARPGroups = append(c.GARPGroups, g)
 	}).opens(garpGroupBlock).multiple().unsup(whyTracking),
@@ -136,7 +140,11 @@ var rootBlock = newBlock(rootName,
 		sc := VRRPScript{Pos: s.kw.pos, Name: s.args[0].text, Interval: time.Second, Rise: 1, Fall: 1}
 		sn := parseBody(p, scriptBlock, &sc, s.open)
 		if !sc.Script.IsSet() {
-			p.errf(s.kw.pos, "vrrp_script %s has no script", sc.Name)
+			// keepalived 2.2.7 vrrp_script_end_handler(): "No script set
+			// for vrrp_script - removing"; trackers naming it are then
+			// "not found, ignoring".
+			p.warnf(s.kw.pos, "vrrp_script %s has no script; the vrrp_script is ignored (and every track_script naming it), as keepalived does", sc.Name)
+			return
 		}
 		p.meta.scripts = append(p.meta.scripts, sn)
 		c.Scripts = append(c.Scripts, sc)
@@ -145,11 +153,23 @@ var rootBlock = newBlock(rootName,
 		tp := TrackProcess{Pos: s.kw.pos, Name: s.args[0].text, Quorum: 1, QuorumMax: -1}
 		sn := parseBody(p, trackProcessBlock, &tp, s.open)
 		if tp.Process == "" {
-			p.errf(s.kw.pos, "vrrp_track_process %s has no process", tp.Name)
+			// keepalived leaves a vrrp_track_process without a process
+			// out; trackers naming it are "not found, ignoring".
+			p.warnf(s.kw.pos, "vrrp_track_process %s has no process; it is ignored (and every track_process naming it), as keepalived does", tp.Name)
+			return
 		}
 		if tp.QuorumMax >= 0 && tp.Quorum > tp.QuorumMax {
-			pos, _ := sn.at("quorum")
-			p.errf(pos, "vrrp_track_process %s: quorum %d is greater than quorum_max %d", tp.Name, tp.Quorum, tp.QuorumMax)
+			// keepalived checks the pair on whichever line comes second
+			// and ignores that line.
+			qpos, _ := sn.at("quorum")
+			mpos, _ := sn.at("quorum_max")
+			if after(qpos, mpos) {
+				p.warnf(qpos, "vrrp_track_process %s: quorum %d is greater than quorum_max %d; this line is ignored (quorum 1), as keepalived does", tp.Name, tp.Quorum, tp.QuorumMax)
+				tp.Quorum = 1
+			} else {
+				p.warnf(mpos, "vrrp_track_process %s: quorum_max %d is less than quorum %d; this line is ignored (no maximum), as keepalived does", tp.Name, tp.QuorumMax, tp.Quorum)
+				tp.QuorumMax = -1
+			}
 		}
 		if tp.QuorumMax == 0 {
 			tp.Quorum = 0
@@ -164,7 +184,7 @@ var rootBlock = newBlock(rootName,
 				return
 			}
 			if len(e.args) == 0 {
-				p.errf(e.kw.pos, "interface_up_down_delays %s: no delay given", e.kw.text)
+				p.warnf(e.kw.pos, "interface_up_down_delays %s: no delay given; ignored, as keepalived does", e.kw.text)
 				return
 			}
 			if len(e.args) > 2 {
@@ -286,7 +306,7 @@ var scriptBlock = newBlock("vrrp_script",
 var trackProcessBlock = newBlock("vrrp_track_process",
 	k("process", 1, -1, func(p *parser, s *stmt, tp *TrackProcess) {
 		if tp.Process != "" {
-			p.errf(s.kw.pos, "process already given for vrrp_track_process %s", tp.Name)
+			p.warnf(s.kw.pos, "process already given for vrrp_track_process %s; this line is ignored, as keepalived does", tp.Name)
 			return
 		}
 		raw, _ := s.rest()
@@ -366,7 +386,9 @@ func trackFileRoot(p *parser, s *stmt, c *Config) {
 	tf := TrackFile{Pos: s.kw.pos, Name: s.args[0].text, Weight: 1}
 	sn := parseBody(p, trackFileBlock, &tf, s.open)
 	if tf.File == "" {
-		p.errf(s.kw.pos, "track_file %s has no file", tf.Name)
+		// keepalived: "No file set for track_file - ignoring".
+		p.warnf(s.kw.pos, "track_file %s has no file; it is ignored (and every tracker naming it), as keepalived does", tf.Name)
+		return
 	}
 	p.meta.tfiles = append(p.meta.tfiles, sn)
 	c.TrackFiles = append(c.TrackFiles, tf)
@@ -378,11 +400,11 @@ func (p *parser) trackList(s *stmt, list *[]Tracked, min, max int64, noreverse b
 		t := Tracked{Pos: e.kw.pos, Name: e.kw.text}
 		if len(e.args) > 0 {
 			if e.args[0].text != "weight" {
-				p.errf(e.args[0].pos, "%s %s: unknown option %q (want weight)", s.kw.text, t.Name, e.args[0].text)
+				p.warnf(e.args[0].pos, "%s %s: unknown option %q (want weight); the entry is ignored, as keepalived does", s.kw.text, t.Name, e.args[0].text)
 				return
 			}
 			if len(e.args) < 2 {
-				p.errf(e.args[0].pos, "%s %s: weight needs a value", s.kw.text, t.Name)
+				p.warnf(e.args[0].pos, "%s %s: weight needs a value; the entry is ignored, as keepalived does", s.kw.text, t.Name)
 				return
 			}
 			v, ok := p.intArg(e.args[1], "weight", min, max)
@@ -473,7 +495,9 @@ func (p *parser) setFamily(vi *VRRPInstance, f Family, t token, what string) boo
 		return true
 	}
 	if vi.Family != f {
-		p.errf(t.pos, "%s %s is %s but vrrp_instance %s is %s (from %s at %s)",
+		// keepalived reports an address of the other family and leaves
+		// it out ("... - ignoring").
+		p.warnf(t.pos, "%s %s is %s but vrrp_instance %s is %s (from %s at %s); ignored, as keepalived does",
 			what, t.text, famName(f), vi.Name, famName(vi.Family), m.familyFrom, m.familyPos)
 		return false
 	}
@@ -494,7 +518,7 @@ var instanceBlock = newBlock("vrrp_instance",
 		for _, a := range s.args {
 			if strings.Contains(a.text, ":") {
 				if vi.VMACAddr != "" {
-					p.errf(a.pos, "use_vmac: MAC address given twice")
+					p.warnf(a.pos, "use_vmac: MAC address given twice; ignored, as keepalived does")
 					continue
 				}
 				if p.macOK(a) {
@@ -503,7 +527,7 @@ var instanceBlock = newBlock("vrrp_instance",
 				continue
 			}
 			if vi.VMACName != "" {
-				p.errf(a.pos, "use_vmac: interface name given twice")
+				p.warnf(a.pos, "use_vmac: interface name given twice; ignored, as keepalived does")
 				continue
 			}
 			if p.ifnameOK(a, "use_vmac interface") {
@@ -547,23 +571,33 @@ var instanceBlock = newBlock("vrrp_instance",
 		}
 	}).deprecate("IPv6 addresses (the family follows the addresses)"),
 	k("state", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
-		v, ok := p.enumArg(s.args[0], "state", "MASTER", "BACKUP")
-		if !ok {
-			return
-		}
-		if v == "BACKUP" && vi.State == Master {
+		v := s.args[0].text
+		switch {
+		case v != "MASTER" && v != "BACKUP":
+			// keepalived 2.2.7 vrrp_state_handler(): "unknown state,
+			// defaulting to BACKUP".
+			p.warnf(s.args[0].pos, "state %q is not MASTER or BACKUP; state BACKUP is used, as keepalived does", v)
+			v = "BACKUP"
+			if vi.State == Master {
+				vi.State = Backup
+				return
+			}
+		case v == "BACKUP" && vi.State == Master:
 			// keepalived 2.2.7: "state previously set as MASTER - ignoring BACKUP".
-			p.errf(s.args[0].pos, "state BACKUP after state MASTER: keepalived keeps MASTER")
+			p.warnf(s.args[0].pos, "state BACKUP after state MASTER is ignored; state MASTER stays, as keepalived does")
 			return
 		}
 		vi.State = State(v)
-	}),
+	}).multiple(), // a repeated state is resolved above, as keepalived does
 	k("interface", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
 		if !p.ifnameOK(s.args[0], "interface") {
 			return
 		}
 		if s.args[0].text == "lo" {
-			p.errf(s.args[0].pos, "interface lo: VRRP cannot run on the loopback interface")
+			// keepalived: "cannot use a loopback interface for vrrp -
+			// ignoring"; without another interface the instance then
+			// cannot run (multicast) or runs on unicast_src_ip alone.
+			p.warnf(s.args[0].pos, "interface lo: VRRP cannot run on the loopback interface; ignored, as keepalived does")
 			return
 		}
 		vi.Interface = s.args[0].text
@@ -601,7 +635,7 @@ var instanceBlock = newBlock("vrrp_instance",
 			return
 		}
 		if !a.IsMulticast() || (a.Is6() && !a.IsLinkLocalMulticast()) {
-			p.errf(s.args[0].pos, "mcast_dst_ip %s is not a %smulticast address", a, map[bool]string{true: "link-local "}[a.Is6()])
+			p.warnf(s.args[0].pos, "mcast_dst_ip %s is not a %smulticast address; ignored, as keepalived does", a, map[bool]string{true: "link-local "}[a.Is6()])
 			return
 		}
 		vi.McastGroup = a
@@ -620,12 +654,21 @@ var instanceBlock = newBlock("vrrp_instance",
 			return
 		}
 		if v == 2 && vi.Family == Inet6 {
-			p.errf(s.args[0].pos, "version 2 cannot be used with IPv6 (vrrp_instance %s is IPv6)", vi.Name)
+			p.warnf(s.args[0].pos, "version 2 cannot be used with IPv6 (vrrp_instance %s is IPv6); ignored, as keepalived does", vi.Name)
 			return
 		}
 		vi.Version = int(v)
 	}),
-	count("priority", 1, 255, func(vi *VRRPInstance) *int { return &vi.Priority }),
+	k("priority", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
+		v, err := strconv.ParseUint(strings.TrimPrefix(s.args[0].text, "+"), 10, 8)
+		if err != nil || v < 1 {
+			// keepalived 2.2.7 vrrp_prio_handler(): "Priority not valid!
+			// ... Using default 100" (not the state's default).
+			p.warnf(s.args[0].pos, "priority %s is not valid (1..255); priority 100 is used, as keepalived does", s.args[0].text)
+			v = 100
+		}
+		vi.Priority = int(v)
+	}),
 	k("advert_int", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
 		// keepalived: 0.01s..255s; rounding to the version's unit is
 		// checked once the version is known.
@@ -764,8 +807,17 @@ func triOf(b bool) OptBool {
 
 var authBlock = newBlock("authentication",
 	k("auth_type", 1, 1, func(p *parser, s *stmt, a *Auth) {
-		if v, ok := p.enumArg(s.args[0], "auth_type", "PASS", "AH"); ok {
+		switch v := s.args[0].text; v {
+		case "PASS", "AH":
 			a.Type = AuthType(v)
+		default:
+			// keepalived 2.2.7 vrrp_auth_type_handler(): "unknown
+			// authentication type"; the line sets nothing.
+			hint := ""
+			if t := strings.TrimRight(v, ";,"); t != v && (t == "PASS" || t == "AH") {
+				hint = fmt.Sprintf(" (a stray %q after %s: keepalived.conf has no statement separators)", v[len(t):], t)
+			}
+			p.warnf(s.args[0].pos, "auth_type %q is not PASS or AH%s; ignored, as keepalived does: without another auth_type the adverts carry no authentication", v, hint)
 		}
 	}),
 	k("auth_pass", 1, 1, func(p *parser, s *stmt, a *Auth) {
@@ -798,7 +850,7 @@ func (p *parser) unicastPeer(vi *VRRPInstance, e *stmt) {
 	for i := 0; i < len(e.args); i += 2 {
 		opt := e.args[i]
 		if i+1 >= len(e.args) {
-			p.errf(opt.pos, "unicast_peer %s: %s needs a value", a, opt.text)
+			p.warnf(opt.pos, "unicast_peer %s: %s needs a value; ignored, as keepalived does", a, opt.text)
 			break
 		}
 		name, ok := p.enumArg(opt, "unicast_peer option", "min_ttl", "max_ttl")
@@ -818,7 +870,10 @@ func (p *parser) unicastPeer(vi *VRRPInstance, e *stmt) {
 		vi.CheckUnicastSrc = true
 	}
 	if up.MinTTL > up.MaxTTL {
-		p.errf(e.kw.pos, "unicast_peer %s: min_ttl %d > max_ttl %d, every advert would be dropped", a, up.MinTTL, up.MaxTTL)
+		// keepalived reports "all packets will be discarded" and runs: the
+		// instance would never hear that peer and take over beside it.
+		// Unsafe: refused (see the package documentation).
+		p.errf(e.kw.pos, "unicast_peer %s: min_ttl %d > max_ttl %d, every advert from it would be dropped (keepalived runs this and becomes a second master; vigil refuses)", a, up.MinTTL, up.MaxTTL)
 	}
 	for _, o := range vi.UnicastPeers {
 		if o.Addr == a {
@@ -830,28 +885,30 @@ func (p *parser) unicastPeer(vi *VRRPInstance, e *stmt) {
 }
 
 // macOK checks a MAC address: 6 octets, or 5 (the VRID is the 6th), not
-// multicast, not the RFC 5798 range 00:00:5e:00:01/02:XX.
+// multicast, not the RFC 5798 range 00:00:5e:00:01/02:XX. keepalived 2.2.7
+// reports a bad one ("VMAC invalid MAC address - ignored") and uses the
+// default VMAC MAC.
 func (p *parser) macOK(t token) bool {
 	parts := strings.Split(strings.TrimSuffix(t.text, ":"), ":")
 	if len(parts) != 5 && len(parts) != 6 {
-		p.errf(t.pos, "use_vmac MAC address %q: want 5 or 6 octets", t.text)
+		p.warnf(t.pos, "use_vmac MAC address %q: want 5 or 6 octets; ignored, as keepalived does", t.text)
 		return false
 	}
 	var b [6]byte
 	for i, s := range parts {
 		var v byte
 		if _, err := fmt.Sscanf(s, "%x", &v); err != nil || len(s) == 0 || len(s) > 2 {
-			p.errf(t.pos, "use_vmac MAC address %q is not valid", t.text)
+			p.warnf(t.pos, "use_vmac MAC address %q is not valid; ignored, as keepalived does", t.text)
 			return false
 		}
 		b[i] = v
 	}
 	if b[0]&1 != 0 {
-		p.errf(t.pos, "use_vmac MAC address %q is multicast", t.text)
+		p.warnf(t.pos, "use_vmac MAC address %q is multicast; ignored, as keepalived does", t.text)
 		return false
 	}
 	if b[0] == 0 && b[1] == 0 && b[2] == 0x5e && b[3] == 0 && (b[4] == 1 || b[4] == 2) {
-		p.errf(t.pos, "use_vmac MAC address %q is in the RFC 5798 range; give another or none", t.text)
+		p.warnf(t.pos, "use_vmac MAC address %q is in the RFC 5798 range; give another or none; ignored, as keepalived does", t.text)
 		return false
 	}
 	return true

@@ -132,7 +132,6 @@ type scriptPreparer struct {
 	def    script.Cred
 	defErr error
 	ds     *diag.Diagnostics
-	warned bool
 }
 
 func newScriptPreparer(g config.Global, ds *diag.Diagnostics) *scriptPreparer {
@@ -149,15 +148,15 @@ func (sp *scriptPreparer) prepare(c config.Command, what string) *script.Prepare
 	if c.User != "" {
 		cr, err := script.LookupUser(c.User, c.Group)
 		if err != nil {
-			sp.ds.Errorf(c.Pos, "%s: %v", what, err)
+			// keepalived cannot set the script's uid/gid and does not run it.
+			sp.ds.Warnf(c.Pos, "%s: %v; the script is disabled, as keepalived does", what, err)
 			return nil
 		}
 		cred = cr
 	} else if sp.defErr != nil {
-		if !sp.warned {
-			sp.ds.Errorf(c.Pos, "%s: %v", what, sp.defErr)
-			sp.warned = true
-		}
+		// keepalived 2.2.7 reports the missing default script user and
+		// disables every script without a user of its own; it runs on.
+		sp.ds.Warnf(c.Pos, "%s: %v; the script is disabled, as keepalived does", what, sp.defErr)
 		return nil
 	}
 	p, err := script.Prepare(script.Command{Args: c.Args, Cred: cred, Pos: c.Pos, What: what}, sp.pol)

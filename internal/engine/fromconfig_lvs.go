@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -159,6 +160,13 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 		rc := RealCheck{ID: lb.RealID{VS: lv.ID(), Addr: ap}, Weight: p.rs.Weight}
 		for i, ck := range p.rs.Checkers {
 			cs, err := checkerSpec(c, ck, p.vs, p.rs, ap, files)
+			var ue *scriptUserError
+			if errors.As(err, &ue) {
+				// keepalived disables a misc_path it cannot run as its user
+				// and runs on without that checker.
+				ds.Warnf(ck.Pos, "%s: %v; the checker's script is disabled and the checker left out, as keepalived does", ck.Type, ue.err)
+				continue
+			}
 			if err != nil {
 				ds.Errorf(ck.Pos, "%s: %v", ck.Type, err)
 				continue
@@ -252,7 +260,7 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 			cred, err = script.DefaultCred("", "", c.Global.EnableScriptSecurity)
 		}
 		if err != nil {
-			return CheckerSpec{}, err
+			return CheckerSpec{}, &scriptUserError{err}
 		}
 		if cred.UID != uint32(os.Geteuid()) || cred.GID != uint32(os.Getegid()) {
 			m.Credential = &syscall.Credential{Uid: cred.UID, Gid: cred.GID}
@@ -412,3 +420,9 @@ func schedFlags(vs config.VirtualServer) lb.Flags {
 	}
 	return f
 }
+
+// scriptUserError is a MISC_CHECK whose script has no user to run as.
+type scriptUserError struct{ err error }
+
+func (e *scriptUserError) Error() string { return e.err.Error() }
+func (e *scriptUserError) Unwrap() error { return e.err }

@@ -75,7 +75,7 @@ type lvsConf struct {
 	extra      bool // a third vrrp_instance, VRID 60, outside the sync group
 	web1Weight int
 	web3       bool // a third real server
-	broken     bool // VI_FRONT's priority out of range: the file has an error
+	broken     bool // VI_FRONT's virtual_router_id out of range: keepalived would not run the file
 }
 
 func (c lvsConf) String() string {
@@ -94,9 +94,9 @@ func (c lvsConf) String() string {
 	p("        VI_BACK")
 	p("    }")
 	p("}")
-	prio := c.priority
+	frontVRID := 51
 	if c.broken {
-		prio = 300
+		frontVRID = 300
 	}
 	inst := func(name, iface string, vrid, prio int, state, vip string) {
 		p("")
@@ -111,7 +111,7 @@ func (c lvsConf) String() string {
 		p("    }")
 		p("}")
 	}
-	inst("VI_FRONT", "eth0", 51, prio, c.state, "192.168.118.100/24")
+	inst("VI_FRONT", "eth0", frontVRID, c.priority, c.state, "192.168.118.100/24")
 	inst("VI_BACK", "eth1", 52, c.priority, c.state, "10.0.0.254/24")
 	if c.extra {
 		inst("VI_EXTRA", "eth0", 60, 100, "BACKUP", "192.168.118.101/24")
@@ -139,12 +139,12 @@ func (c lvsConf) String() string {
 	return b.String()
 }
 
-// brokenPos is where `vigil check` must point for c.broken: the value of
-// VI_FRONT's priority, as "line:col".
+// brokenPos is where `vigil check` must point for c.broken: VI_FRONT's
+// virtual_router_id line, as "line:col".
 func (c lvsConf) brokenPos() string {
 	for i, line := range strings.Split(c.String(), "\n") {
-		if j := strings.Index(line, "priority 300"); j >= 0 {
-			return fmt.Sprintf("%d:%d", i+1, j+len("priority ")+1)
+		if j := strings.Index(line, "virtual_router_id 300"); j >= 0 {
+			return fmt.Sprintf("%d:%d", i+1, j+1)
 		}
 	}
 	return "?"

@@ -353,7 +353,7 @@ func rejectBrokenConfig(t *testing.T, d *daemon, c lvsConf) {
 	before := d.status()
 
 	out, errOut, code := d.cli("reload")
-	wantDiag := d.conf + ":" + bad.brokenPos() + ": error: priority 300"
+	wantDiag := d.conf + ":" + bad.brokenPos() + ": error: vrrp_instance VI_FRONT has no valid virtual_router_id"
 	if code != 1 || !strings.Contains(errOut, wantDiag) || !strings.Contains(errOut, "rejected") {
 		t.Errorf("vigil reload of a broken file: exit %d, stdout %q, stderr %q; want exit 1 and %q", code, out, errOut, wantDiag)
 	} else {
