@@ -40,17 +40,25 @@ func openRaw(t *testing.T, h *lab.Host, is6 bool) *rawSock {
 			return err
 		}
 		s.ifindex = ifc.Index
-		addrs, err := ifc.Addrs()
-		if err != nil {
-			return err
-		}
-		for _, a := range addrs {
-			p, err := netip.ParsePrefix(a.String())
-			if err != nil {
-				continue
+		// The kernel adds the IPv6 link-local address when the link
+		// comes up, asynchronously: on a loaded machine it may not be
+		// there yet.
+		var addrs []net.Addr
+		for deadline := time.Now().Add(10 * time.Second); !s.src.IsValid() && time.Now().Before(deadline); {
+			if addrs, err = ifc.Addrs(); err != nil {
+				return err
 			}
-			if is6 && p.Addr().Is6() && p.Addr().IsLinkLocalUnicast() || !is6 && p.Addr().Is4() {
-				s.src = p.Addr()
+			for _, a := range addrs {
+				p, err := netip.ParsePrefix(a.String())
+				if err != nil {
+					continue
+				}
+				if is6 && p.Addr().Is6() && p.Addr().IsLinkLocalUnicast() || !is6 && p.Addr().Is4() {
+					s.src = p.Addr()
+				}
+			}
+			if !s.src.IsValid() {
+				time.Sleep(20 * time.Millisecond)
 			}
 		}
 		if !s.src.IsValid() {
