@@ -37,6 +37,8 @@ type Options struct {
 	Root string
 	// RandomSeed seeds ${_RANDOM} (keepalived uses random()).
 	RandomSeed uint64
+	// Limits is the budget of the load; zero fields take DefaultLimits.
+	Limits Limits
 }
 
 // Load reads the configuration file name from fsys, with its includes,
@@ -55,8 +57,7 @@ func Load(fsys fs.FS, name string, opts Options) (*Config, diag.Diagnostics) {
 			ds.Warnf(pos, "this comment contains configuration (%s): '#' and '!' start a comment anywhere on a line, so everything after it is ignored; was a line break lost?", strings.Join(kws, ", "))
 		}
 	}
-	if err := lx.open(name); err != nil {
-		ds.Errorf(diag.Pos{File: lx.displayName(name)}, "cannot read the configuration: %v", unwrapPathError(err))
+	if !lx.open(name) {
 		cfg.Files = []string{lx.displayName(name)}
 		p := &parser{ix: &ix, lex: lx, diags: &ds, cfg: cfg}
 		p.meta.global = &seen{}

@@ -118,9 +118,14 @@ type lexer struct {
 	// open multi-line definition being read
 	mdef *definition
 
-	pend      []pending
-	expansion int64
-	multiline int64
+	pend []pending
+
+	limits Limits
+	used   usage
+	// stopped is set when a budget was crossed: nothing more is read.
+	stopped bool
+	// seen records the files read, to warn when one is read again.
+	seen map[fileKey]seenFile
 
 	toks []token
 	ti   int
@@ -141,6 +146,9 @@ func newLexer(fsys fs.FS, opts Options, diags *diag.Diagnostics) *lexer {
 		diags: diags,
 		rng:   rand.New(rand.NewPCG(opts.RandomSeed, 0x76696769)),
 		defs:  map[string]*definition{},
+		seen:  map[fileKey]seenFile{},
+
+		limits: opts.Limits.withDefaults(),
 	}
 	l.defs["_PWD"] = &definition{name: "_PWD", fn: func([]int) string { return l.pwd() }}
 	l.defs["_INSTANCE"] = &definition{name: "_INSTANCE", fn: func([]int) string { return l.opts.ConfigID }}
@@ -209,9 +217,13 @@ func (l *lexer) eofPos() diag.Pos {
 // processing.
 func (l *lexer) nextLine() (*logLine, bool) {
 	for {
+		if l.stopped {
+			return nil, false
+		}
 		var set [][2]string
 		ln := &l.cur
 		if len(l.pend) > 0 {
+			// Queued lines were charged to the budget when queued.
 			p := l.pend[0]
 			if p.gen != nil {
 				var more bool
@@ -235,6 +247,9 @@ func (l *lexer) nextLine() (*logLine, bool) {
 			}
 			if !l.decomment(f, raw, ln) {
 				continue
+			}
+			if !l.takeLines(ln.posAt(0), 1, "this line is one too many") {
+				return nil, false
 			}
 		}
 		for _, kv := range set {

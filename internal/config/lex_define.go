@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +17,8 @@ type definition struct {
 	multiline bool
 	fn        func(params []int) string
 	maxParams int
+	// more holds the lines of a multi-line definition being read.
+	more []string
 }
 
 func isNameStart(c byte) bool {
@@ -67,10 +70,7 @@ func (l *lexer) continueMultiline(f *srcFile, raw string) {
 		t = strings.TrimRight(t[:len(t)-1], " \t")
 	}
 	if t != "" {
-		if d.value != "" {
-			d.value += "\n"
-		}
-		d.value += t
+		d.more = append(d.more, t)
 	}
 	if !more {
 		l.endMultiline()
@@ -78,6 +78,16 @@ func (l *lexer) continueMultiline(f *srcFile, raw string) {
 }
 
 func (l *lexer) endMultiline() {
+	if d := l.mdef; d != nil && len(d.more) > 0 {
+		// Joined once at the end: appending line by line would copy
+		// the value again for every line.
+		parts := d.more
+		if d.value != "" {
+			parts = append([]string{d.value}, parts...)
+		}
+		d.value = strings.Join(parts, "\n")
+		d.more = nil
+	}
 	if l.mdef != nil && l.mdef.value == "" {
 		l.mdef.multiline = false
 	}
@@ -172,9 +182,7 @@ func (l *lexer) substitute(ln *logLine) (changed, ok bool) {
 		ln.cols = cols
 	}
 	if len(pendingLines) > 0 {
-		l.multiline += int64(len(pendingLines))
-		if l.multiline > maxMultiline {
-			l.diags.Errorf(pos, "multi-line definitions produce more than %d lines", maxMultiline)
+		if !l.takeLines(pos, int64(len(pendingLines)), fmt.Sprintf("multi-line definition $%s adds %d lines, more than the budget has left (%d)", multilineName, len(pendingLines), l.limits.Lines-l.used.lines)) {
 			return false, false
 		}
 		// The rest of a multi-line definition is processed before the

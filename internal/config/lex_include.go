@@ -1,11 +1,13 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 // The include keywords, brace expansion and globs.
@@ -63,12 +65,20 @@ func (l *lexer) include(ln *logLine) bool {
 		return true
 	}
 	if len(l.stack) >= maxIncludeDepth {
-		l.diags.Errorf(pos, "includes nested more than %d deep (an include cycle?)", maxIncludeDepth)
+		l.diags.Errorf(pos, "includes nested more than %d deep", maxIncludeDepth)
 		return true
 	}
 	cur := l.stack[len(l.stack)-1]
+	left := l.limits.Expansions - l.used.expansions
+	alts, ok := expandBraces(pat, max(left, 1))
+	if !ok || len(alts) > 1 && !l.takeExpansions(pos, int64(len(alts)), fmt.Sprintf("include %s expands to %d names", pat, len(alts))) {
+		if !ok {
+			l.exceed(pos, fmt.Sprintf("include %s expands to more than the %d names the budget has left", pat, left), l.limits.Expansions, "expansions")
+		}
+		return true
+	}
 	var matches []string
-	for _, p := range expandBraces(pat) {
+	for _, p := range alts {
 		fp, err := l.fsPath(cur, p)
 		if err != nil {
 			report(incRead, "include %s: %v", pat, err)
@@ -83,6 +93,9 @@ func (l *lexer) include(ln *logLine) bool {
 			if len(m) == 0 {
 				report(incWildcard, "include %s: %s matches no file", pat, p)
 			}
+			if !l.takeExpansions(pos, int64(len(m)), fmt.Sprintf("include %s: %s matches %d files", pat, p, len(m))) {
+				return true
+			}
 			matches = append(matches, m...)
 			continue
 		}
@@ -91,7 +104,11 @@ func (l *lexer) include(ln *logLine) bool {
 			if p != pat {
 				flag = incBrace
 			}
-			report(flag, "include %s: %s: no such file", pat, p)
+			if errors.Is(err, syscall.ELOOP) {
+				// A loop is never what was meant, whatever include_check says.
+				flag = ^includeFlags(0)
+			}
+			report(flag, "include %s: %s: %s", pat, p, statErr(err))
 			continue
 		}
 		matches = append(matches, fp)
@@ -99,27 +116,42 @@ func (l *lexer) include(ln *logLine) bool {
 	// Push in reverse so that the first match is read first.
 	var files []*srcFile
 	for _, m := range matches {
-		if slices.ContainsFunc(l.stack, func(f *srcFile) bool { return f.name == m }) {
-			l.diags.Errorf(pos, "include %s: %s includes itself", pat, l.displayName(m))
+		display := l.displayName(m)
+		f, err := l.readFile(pos, m, display)
+		var nr errNotRegular
+		switch {
+		case errors.Is(err, errStopped):
+			return true
+		case errors.As(err, &nr):
+			if nr.kind == "a directory" {
+				report(incRead, "include %s: %s is %s", pat, display, nr)
+			} else {
+				l.diags.Errorf(pos, "include %s: %s is %s", pat, display, nr)
+			}
+			continue
+		case err != nil:
+			if errors.Is(err, syscall.ELOOP) {
+				l.diags.Errorf(pos, "include %s: %s: %s", pat, display, statErr(err))
+			} else {
+				report(incRead, "include %s: %s: %s", pat, display, statErr(err))
+			}
 			continue
 		}
-		st, err := fs.Stat(l.fsys, m)
-		if err == nil && st.IsDir() {
-			report(incRead, "include %s: %s is a directory", pat, l.displayName(m))
+		if i := slices.IndexFunc(l.stack, func(g *srcFile) bool { return g.key == f.key }); i >= 0 {
+			via := ""
+			if g := l.stack[i]; g.display != display {
+				via = " as " + g.display
+			}
+			l.diags.Errorf(pos, "include loop: %s is already being read%s", display, via)
 			continue
 		}
-		data, err := fs.ReadFile(l.fsys, m)
-		if err != nil {
-			report(incRead, "include %s: %v", pat, err)
-			continue
-		}
-		files = append(files, &srcFile{name: m, display: l.displayName(m), data: string(data), includeCheck: l.includeCheck})
+		files = append(files, f)
+	}
+	for _, f := range files {
+		l.record(f, pos)
 	}
 	for i := len(files) - 1; i >= 0; i-- {
 		l.stack = append(l.stack, files[i])
-	}
-	for _, f := range files {
-		l.files = append(l.files, f.display)
 	}
 	return true
 }
@@ -149,8 +181,18 @@ func (l *lexer) fsPath(cur *srcFile, p string) (string, error) {
 }
 
 // expandBraces does csh-style brace expansion: "a{b,c{d,e}}f" gives abf,
-// acdf, acef. Unbalanced braces are left as they are.
-func expandBraces(s string) []string {
+// acdf, acef. Unbalanced braces are left as they are. It gives up (ok
+// false) when there would be more than limit names.
+func expandBraces(s string, limit int64) (out []string, ok bool) {
+	ok = true
+	expandInto(s, limit, &out, &ok)
+	return out, ok
+}
+
+func expandInto(s string, limit int64, out *[]string, ok *bool) {
+	if !*ok {
+		return
+	}
 	open := -1
 	depth := 0
 	for i := 0; i < len(s); i++ {
@@ -184,13 +226,19 @@ func expandBraces(s string) []string {
 					}
 				}
 				alts = append(alts, s[last:i])
-				var out []string
 				for _, a := range alts {
-					out = append(out, expandBraces(s[:open]+a+s[i+1:])...)
+					expandInto(s[:open]+a+s[i+1:], limit, out, ok)
+					if !*ok {
+						return
+					}
 				}
-				return out
+				return
 			}
 		}
 	}
-	return []string{s}
+	if int64(len(*out)) >= limit {
+		*ok = false
+		return
+	}
+	*out = append(*out, s)
 }

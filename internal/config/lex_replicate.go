@@ -73,9 +73,7 @@ func (l *lexer) replicate(ln *logLine) {
 		l.diags.Errorf(pos, "invalid %s: %v", s[:4], err)
 		return
 	}
-	l.expansion += n
-	if l.expansion > maxExpansion {
-		l.diags.Errorf(pos, "~SEQ/~LST replication produces more than %d lines", maxExpansion)
+	if !l.takeLines(pos, n, fmt.Sprintf("%s produces %d lines, more than the budget has left (%d)", s[:4], n, l.limits.Lines-l.used.lines)) {
 		return
 	}
 	r.pos = pos
