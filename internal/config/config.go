@@ -83,6 +83,12 @@ func Load(fsys fs.FS, name string, opts Options) (*Config, diag.Diagnostics) {
 		p.meta.global = &seen{}
 	}
 	cfg.Files = lx.files
+	if lx.stopped {
+		// The model is cut short: what the parser and the checks would
+		// say of it (blocks never closed, missing parts) is noise.
+		ds = ds[:lx.stopDiags]
+		return cfg, sortDiagnostics(ds)
+	}
 	p.resolve()
 	return cfg, sortDiagnostics(ds)
 }

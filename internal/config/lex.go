@@ -124,6 +124,9 @@ type lexer struct {
 	used   usage
 	// stopped is set when a budget was crossed: nothing more is read.
 	stopped bool
+	// stopDiags is the number of diagnostics when the load stopped:
+	// those after it only echo the missing rest (unclosed blocks).
+	stopDiags int
 	// seen records the files read, to warn when one is read again.
 	seen map[fileKey]seenFile
 

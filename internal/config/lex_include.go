@@ -106,7 +106,8 @@ func (l *lexer) include(ln *logLine) bool {
 			}
 			if errors.Is(err, syscall.ELOOP) {
 				// A loop is never what was meant, whatever include_check says.
-				flag = ^includeFlags(0)
+				l.diags.Errorf(pos, "include %s: %s: %s", pat, p, statErr(err))
+				continue
 			}
 			report(flag, "include %s: %s: %s", pat, p, statErr(err))
 			continue

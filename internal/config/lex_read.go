@@ -133,6 +133,7 @@ type usage struct {
 func (l *lexer) exceed(pos diag.Pos, what string, limit int64, name string) {
 	l.diags.Errorf(pos, "%s: the configuration's budget is %d %s (raise it with --config-limit %s=N); reading stops here", what, limit, name, name)
 	l.stopped = true
+	l.stopDiags = len(*l.diags)
 	l.stack = l.stack[:0]
 	l.pend = nil
 	l.mdef = nil
