@@ -35,6 +35,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the normalised model as JSON instead of the summary")
 	quiet := fs.BoolP("quiet", "q", false, "print only the diagnostics")
 	haDir := fs.String("ha-dir", "", "check heartbeat's ha.cf, haresources and authkeys in this directory instead")
+	var limits config.Limits
+	addLimitsFlag(fs, &limits)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: vigil check [-f FILE] [-i ID] [--json]\n\n")
 		fmt.Fprint(stderr, fs.FlagUsages())
@@ -61,7 +63,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil check: %v\n", err)
 		return 2
 	}
-	cfg, ds := config.Load(os.DirFS("/"), abs, config.Options{ConfigID: *id, Root: "/"})
+	cfg, ds := readConfig(abs, *id, limits)
 	if !ds.HasErrors() {
 		// What the daemon checks on top of the file: scripts (resolved,
 		// enable_script_security), checkers, what the data plane can do.

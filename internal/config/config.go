@@ -90,8 +90,23 @@ func Load(fsys fs.FS, name string, opts Options) (*Config, diag.Diagnostics) {
 		return cfg, sortDiagnostics(ds)
 	}
 	p.resolve()
+	checkEmpty(lx, &ds)
 	return cfg, sortDiagnostics(ds)
 }
+
+// checkEmpty refuses a configuration without a single keyword (a
+// truncated file, a half-written push: running it would drop every
+// instance). A file with keywords but nothing to run is the caller's to
+// judge (Config.Runs).
+func checkEmpty(lx *lexer, ds *diag.Diagnostics) {
+	if lx.used.lines == 0 {
+		ds.Errorf(lx.eofPos(), "the file is empty (nothing but blank lines and comments)")
+	}
+}
+
+// Runs reports whether the configuration has something to run: a VRRP
+// instance or a virtual server.
+func (c *Config) Runs() bool { return len(c.Instances) > 0 || len(c.VirtualServers) > 0 }
 
 // unwrapPathError drops the operation and path of a *fs.PathError (the
 // position already names the file).

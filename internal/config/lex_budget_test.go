@@ -175,3 +175,32 @@ func TestLimitsSet(t *testing.T) {
 		}
 	}
 }
+
+// An empty file (a truncated push) is an error; a file with keywords but
+// nothing to run is not, and Runs tells.
+func TestEmptyFile(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		src   string
+		empty bool
+		runs  bool
+	}{
+		{"zero bytes", "", true, false},
+		{"blank lines and comments", "\n  \n# keepalived.conf\n! managed by puppet\n", true, false},
+		{"only global_defs", "global_defs {\n router_id a\n}\n", false, false},
+		{"an instance", "vrrp_instance V {\n interface eth0\n virtual_router_id 1\n priority 100\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, ds := Load(one(tc.src), "k.conf", Options{})
+			var empty bool
+			for _, d := range ds {
+				if d.Severity == diag.Error && d.Pos == (diag.Pos{File: "k.conf"}) && strings.HasPrefix(d.Msg, "the file is empty") {
+					empty = true
+				}
+			}
+			if empty != tc.empty || ds.HasErrors() != tc.empty || cfg.Runs() != tc.runs {
+				t.Errorf("empty %v, runs %v, diagnostics:\n%s", empty, cfg.Runs(), dumpDiags(ds))
+			}
+		})
+	}
+}

@@ -277,8 +277,10 @@ func (l *lexer) open(name string) bool {
 		case errors.Is(err, errStopped):
 		case errors.As(err, &nr):
 			l.diags.Errorf(diag.Pos{File: display}, "cannot read the configuration: it is %s", nr)
-		default:
+		case errors.Is(err, syscall.ELOOP):
 			l.diags.Errorf(diag.Pos{File: display}, "cannot read the configuration: %s", statErr(err))
+		default:
+			l.diags.Errorf(diag.Pos{File: display}, "cannot read the configuration: %v", unwrapPathError(err))
 		}
 		return false
 	}
