@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -62,5 +63,33 @@ func TestRunTakesConfigLimit(t *testing.T) {
 	}
 	if got := strings.Join(limitArgs(f.limits), " "); got != "bytes=268435456 files=2048" {
 		t.Errorf("limitArgs: %s", got)
+	}
+}
+
+// A descriptor inherited without close-on-exec is marked so, and a child
+// started afterwards has only 0, 1 and 2.
+func TestCloseInherited(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	// What a careless parent leaves: a descriptor without FD_CLOEXEC.
+	fd, err := syscall.Dup(int(r.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := closeInherited(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("/bin/sh", "-c", "ls /proc/self/fd").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 0, 1, 2 and the one ls opens to read the directory.
+	if fds := strings.Fields(string(out)); len(fds) != 4 {
+		t.Errorf("the child has descriptors %v (the inherited one is %d)", fds, fd)
 	}
 }

@@ -135,6 +135,10 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil run: %v\n", err)
 		return 2
 	}
+	if err := closeInherited(); err != nil {
+		log.Error("vigil run", "err", err)
+		return 1
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := daemonMain(ctx, f, log); err != nil {
