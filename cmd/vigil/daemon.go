@@ -27,6 +27,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/mail"
 	"github.com/vigil-ha/vigil/internal/metrics"
 	"github.com/vigil-ha/vigil/internal/notify"
+	"github.com/vigil-ha/vigil/internal/sched"
 	"github.com/vigil-ha/vigil/internal/script"
 	"github.com/vigil-ha/vigil/internal/sdnotify"
 	"github.com/vigil-ha/vigil/internal/status"
@@ -46,6 +47,7 @@ type daemon struct {
 	sd    *sdnotify.Notifier
 
 	reloader reloader
+	sched    sched.Scheduler
 	// mu guards the counters only; it is never held across I/O.
 	mu         sync.Mutex
 	reloads    uint64
@@ -250,6 +252,21 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 				log.Error(name+" stopped", "err", err)
 			}
 		}()
+	}
+
+	if runKeepalived {
+		// Scheduling first: the threads started from here on are
+		// caught by Keep.
+		p := sched.FromConfig(l.cfg.Global, f.vrrpOnly, f.checkOnly)
+		d.sched.Set(p)
+		if _, err := d.sched.Apply(); err != nil {
+			log.Error("scheduling", "policy", p.String(), "err", err)
+		} else if !p.IsZero() {
+			log.Info("scheduling", "policy", p.String())
+		}
+		goRun("scheduling", func(ctx context.Context) error {
+			return d.sched.Keep(ctx, time.Second, func(err error) { log.Warn("scheduling", "err", err) })
+		})
 	}
 
 	var notifier *notify.Notifier
@@ -590,6 +607,13 @@ func (d *daemon) apply(ctx context.Context, l loaded) (changes, notes []string, 
 		changes = append(changes, c...)
 	} else if len(l.dir.VirtualServers) > 0 {
 		notes = append(notes, "virtual servers added to a configuration that had none start at the next restart")
+	}
+	if p := sched.FromConfig(l.cfg.Global, d.flags.vrrpOnly, d.flags.checkOnly); p != d.sched.Policy() {
+		d.sched.Set(p)
+		if _, err := d.sched.Apply(); err != nil {
+			notes = append(notes, fmt.Sprintf("scheduling %s: %v", p, err))
+		}
+		changes = append(changes, "~ scheduling: "+p.String())
 	}
 	return changes, notes, nil
 }

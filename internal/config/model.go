@@ -212,6 +212,17 @@ type Global struct {
 	RSInitNotifies  bool `json:"rs_init_notifies,omitempty"`
 	NoCheckerEmails bool `json:"no_checker_emails,omitempty"`
 
+	// Scheduling of the VRRP and checker processes (keepalived runs one
+	// process each; vigil is one process: see internal/sched for how the
+	// two sets combine). RT priorities are SCHED_RR 1..99 (0: not set),
+	// Nice levels -20..19, NoSwap locks memory (mlockall).
+	VRRPRTPriority    int  `json:"vrrp_rt_priority,omitempty"`
+	CheckerRTPriority int  `json:"checker_rt_priority,omitempty"`
+	VRRPNice          int  `json:"vrrp_priority,omitempty"`
+	CheckerNice       int  `json:"checker_priority,omitempty"`
+	VRRPNoSwap        bool `json:"vrrp_no_swap,omitempty"`
+	CheckerNoSwap     bool `json:"checker_no_swap,omitempty"`
+
 	// Other holds the keywords vigil reads but does not act on (process
 	// tuning, SNMP, D-Bus...); each was reported as unsupported.
 	Other []Setting `json:"other,omitempty"`
