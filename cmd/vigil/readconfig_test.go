@@ -35,7 +35,7 @@ func TestCheckEmptyAndBudget(t *testing.T) {
 		{"a FIFO", []string{"-f", fifo}, 1, []string{"fifo: error: cannot read the configuration: it is a FIFO; only regular files are read"}},
 		{"include of a FIFO", []string{"-f", write("inc.conf", "global_defs {\n router_id a\n}\ninclude fifo\n")}, 1, []string{"inc.conf:4:1: error: include fifo: " + fifo + " is a FIFO"}},
 		{"include of /dev/zero", []string{"-f", write("zero.conf", "include /dev/zero\n")}, 1, []string{"zero.conf:1:1: error: include /dev/zero: /dev/zero is a character device"}},
-		{"over a raised budget", []string{"--config-limit", "lines=3", "-f", write("lines.conf", "global_defs {\n router_id a\n}\n! fourth\nvrrp_instance V {\n")}, 1, []string{"lines.conf:5:1: error: this line is one too many: the configuration's budget is 3 lines (raise it with --config-limit lines=N)"}},
+		{"over a lowered budget", []string{"--config-limit", "lines=3", "-f", write("lines.conf", "global_defs {\n router_id a\n}\n! fourth\n~SEQ(i,1,4) $i\n")}, 1, []string{"lines.conf:5:1: error: ~SEQ produces 4 lines, more than the budget has left (3): the configuration's budget is 3 lines (raise it with --config-limit lines=N)"}},
 		{"bad limit", []string{"--config-limit", "pages=3", "-f", write("x.conf", "global_defs {\n}\n")}, 2, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -99,7 +99,7 @@ func Load(fsys fs.FS, name string, opts Options) (*Config, diag.Diagnostics) {
 // instance). A file with keywords but nothing to run is the caller's to
 // judge (Config.Runs).
 func checkEmpty(lx *lexer, ds *diag.Diagnostics) {
-	if lx.used.lines == 0 {
+	if lx.used.fileLines == 0 && lx.used.lines == 0 {
 		ds.Errorf(lx.eofPos(), "the file is empty (nothing but blank lines and comments)")
 	}
 }

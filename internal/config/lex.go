@@ -251,9 +251,8 @@ func (l *lexer) nextLine() (*logLine, bool) {
 			if !l.decomment(f, raw, ln) {
 				continue
 			}
-			if !l.takeLines(ln.posAt(0), 1, "this line is one too many") {
-				return nil, false
-			}
+			// Lines read from files are bounded by the byte budget.
+			l.used.fileLines++
 		}
 		for _, kv := range set {
 			l.setDef(kv[0], kv[1])
