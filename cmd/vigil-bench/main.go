@@ -12,7 +12,11 @@
 //     on the new one);
 //   - scale: CPU and RSS of master and backup with 1, 100, 1000 instances
 //     (255 VRIDs per interface), the jitter of the master's adverts, and the
-//     timer error of every instance in one failover.
+//     timer error of every instance in one failover;
+//   - starve (vigil only, not in the default modes): 8 `sha256sum
+//     /dev/zero` at nice -20 pinned with the master to CPU 1, advert_int
+//     0.1, --window (10 s): the master's longest advert gap and the
+//     backup's failovers, without and with vrrp_rt_priority.
 //
 // With --load busy (or both) two `sha256sum /dev/zero` keep both cores busy
 // during the measurements. It needs root, keepalived for its rows, and runs
@@ -20,6 +24,7 @@
 //
 //	vigil-bench --modes failover,handover --runs 10
 //	vigil-bench --modes scale --instances 1,100,1000 --load both
+//	vigil-bench --modes starve
 package main
 
 import (
@@ -59,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs := pflag.NewFlagSet("vigil-bench", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringSliceVar(&o.modes, "modes", []string{"failover", "handover", "scale"}, "what to measure: failover, handover, scale")
+	fs.StringSliceVar(&o.modes, "modes", []string{"failover", "handover", "scale"}, "what to measure: failover, handover, scale, starve")
 	fs.IntVar(&o.runs, "runs", 10, "runs per daemon and interval (failover, handover)")
 	fs.StringSliceVar(&o.intervals, "intervals", []string{"1", "0.1", "0.01"}, "advert_int values (1: VRRPv2 as the tutorial; others VRRPv3)")
 	fs.StringSliceVar(&o.daemons, "daemons", []string{"vigil", "keepalived"}, "daemons to measure")
@@ -161,6 +166,8 @@ func (b *bench) modes(load string) error {
 			err = b.handoverTable(load)
 		case "scale":
 			err = b.scaleTable(load)
+		case "starve":
+			err = b.starveTable(load)
 		default:
 			err = fmt.Errorf("unknown mode %q", m)
 		}

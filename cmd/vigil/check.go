@@ -34,6 +34,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	haDir := fs.String("ha-dir", "", "check heartbeat's ha.cf, haresources and authkeys in this directory instead")
 	strict := fs.Bool("strict", false, "report every warning (what keepalived 2.2.7 reports and tolerates, what vigil ignores) as an error: exit 1 unless the file is clean")
 	lvsBackend := fs.String("lvs-backend", "", "check virtual servers for the data plane of the target host, ipvs or nftables, instead of this host's")
+	var limits config.Limits
+	addLimitsFlag(fs, &limits)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -60,7 +62,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil check: %v\n", err)
 		return 2
 	}
-	cfg, ds := config.Load(os.DirFS("/"), abs, config.Options{ConfigID: *id, Root: "/"})
+	cfg, ds := readConfig(abs, *id, limits)
 	// plane names the data plane the verdict on virtual servers assumes.
 	plane := ""
 	if !ds.HasErrors() {

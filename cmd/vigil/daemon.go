@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/metrics"
 	"github.com/vigil-ha/vigil/internal/notify"
 	"github.com/vigil-ha/vigil/internal/owner"
+	"github.com/vigil-ha/vigil/internal/sched"
 	"github.com/vigil-ha/vigil/internal/script"
 	"github.com/vigil-ha/vigil/internal/sdnotify"
 	"github.com/vigil-ha/vigil/internal/status"
@@ -45,9 +47,95 @@ type daemon struct {
 	hbCfg *hb.Config
 	sd    *sdnotify.Notifier
 
-	mu         sync.Mutex // serialises reloads
+	reloader reloader
+	sched    sched.Scheduler
+	// mu guards the counters only; it is never held across I/O.
+	mu         sync.Mutex
 	reloads    uint64
 	lastReload time.Time
+}
+
+// reloadDeadline bounds reading and checking a configuration on reload.
+// Past it, the reload is abandoned and the running configuration stays.
+const reloadDeadline = 30 * time.Second
+
+// reloader runs reloads: the read and check of the file in a goroutine of
+// its own, bounded by a deadline, one at a time; then the apply. It holds
+// no lock during the read. The zero value is ready (deadline 0 means
+// reloadDeadline).
+type reloader struct {
+	// reading holds the start time of the reload whose read is running
+	// (nil when none): a second reload is refused while it is set. It
+	// is cleared when the read ends, also after an abandoned reload.
+	reading atomic.Pointer[time.Time]
+	// applying serialises the apply step.
+	applying sync.Mutex
+	deadline time.Duration
+	log      *slog.Logger
+}
+
+// run reads with read and, when the result has no errors, applies it
+// with apply, which returns the changes and any further diagnostics.
+func (r *reloader) run(ctx context.Context, read func() (loaded, diag.Diagnostics), apply func(context.Context, loaded) ([]string, []string, error)) (api.ReloadResult, error) {
+	start := time.Now()
+	if !r.reading.CompareAndSwap(nil, &start) {
+		since := "a moment"
+		if t := r.reading.Load(); t != nil {
+			since = time.Since(*t).Round(time.Millisecond).String()
+		}
+		return api.ReloadResult{}, fmt.Errorf("reload refused: another reload is still reading the configuration (for %s); the running configuration stays", since)
+	}
+	type result struct {
+		l  loaded
+		ds diag.Diagnostics
+	}
+	done := make(chan result, 1)
+	go func() {
+		// The slot is freed when the read ends, even when the reload
+		// was abandoned: at most one read runs.
+		defer r.reading.Store(nil)
+		l, ds := read()
+		done <- result{l, ds}
+	}()
+	deadline := r.deadline
+	if deadline <= 0 {
+		deadline = reloadDeadline
+	}
+	timer := time.NewTimer(deadline)
+	defer timer.Stop()
+	var got result
+	select {
+	case got = <-done:
+	case <-timer.C:
+		return api.ReloadResult{}, fmt.Errorf("reload abandoned: reading and checking the configuration took longer than %s; the running configuration stays", deadline)
+	case <-ctx.Done():
+		return api.ReloadResult{}, fmt.Errorf("reload abandoned: %w; the running configuration stays", ctx.Err())
+	}
+	// The journal gets the diagnostics too: a SIGHUP has no client to
+	// print them.
+	if r.log != nil {
+		logDiagnostics(r.log, got.ds)
+	}
+	var res api.ReloadResult
+	for _, x := range got.ds {
+		res.Diagnostics = append(res.Diagnostics, x.String())
+	}
+	if got.ds.HasErrors() {
+		res.Duration = time.Since(start).String()
+		if isEmptyFile(got.ds) && r.log != nil {
+			r.log.Error("the file is empty; the running configuration stays")
+		}
+		return res, nil
+	}
+	r.applying.Lock()
+	defer r.applying.Unlock()
+	changes, notes, err := apply(ctx, got.l)
+	res.Diagnostics = append(res.Diagnostics, notes...)
+	if err != nil {
+		return res, err
+	}
+	res.Applied, res.Changes, res.Duration = true, changes, time.Since(start).String()
+	return res, nil
 }
 
 // configID is keepalived's default config id: the short host name.
@@ -79,7 +167,7 @@ func loadConfig(f runFlags) (loaded, diag.Diagnostics) {
 		ds.Errorf(diag.Pos{File: f.file}, "%v", err)
 		return l, ds
 	}
-	cfg, ds := config.Load(os.DirFS("/"), abs, config.Options{ConfigID: configID(f.configID), Root: "/"})
+	cfg, ds := readConfig(abs, configID(f.configID), f.limits)
 	l.cfg = cfg
 	if ds.HasErrors() {
 		return l, ds
@@ -165,6 +253,21 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 				log.Error(name+" stopped", "err", err)
 			}
 		}()
+	}
+
+	if runKeepalived {
+		// Scheduling first: the threads started from here on are
+		// caught by Keep.
+		p := sched.FromConfig(l.cfg.Global, f.vrrpOnly, f.checkOnly)
+		d.sched.Set(p)
+		if _, err := d.sched.Apply(); err != nil {
+			log.Error("scheduling", "policy", p.String(), "err", err)
+		} else if !p.IsZero() {
+			log.Info("scheduling", "policy", p.String())
+		}
+		goRun("scheduling", func(ctx context.Context) error {
+			return d.sched.Keep(ctx, time.Second, func(err error) { log.Warn("scheduling", "err", err) })
+		})
 	}
 
 	var notifier *notify.Notifier
@@ -342,12 +445,22 @@ func (d *daemon) notifyReady() {
 	}
 }
 
-// healthy tells the watchdog whether the daemon's loops answer.
+// healthy tells the watchdog whether the VRRP loop turns (and, without
+// VRRP, the director's or heartbeat's): a request through the loop, and
+// nothing else. A slow reload, status reader or metrics scrape does not
+// make the daemon look hung, and a hung VRRP loop is not hidden by the
+// rest answering.
 func (d *daemon) healthy(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	_, err := d.Snapshot(ctx)
-	return err == nil
+	switch {
+	case d.eng != nil:
+		return d.eng.Ping(ctx) == nil
+	case d.dir != nil:
+		_, err := d.dir.Snapshot(ctx)
+		return err == nil
+	}
+	return true
 }
 
 func (d *daemon) serveMetrics(addr string, goRun func(string, func(context.Context) error)) error {
@@ -457,50 +570,69 @@ func (d *daemon) Reclaim(ctx context.Context, name string) error {
 }
 
 // Reload checks the configuration file again and, when it has no errors,
-// applies the difference (see engine.Apply).
+// applies the difference (see engine.Apply). The file is read and
+// checked outside every lock that status, metrics, the API, dumps or the
+// watchdog need; a read that outlasts reloadDeadline, or ctx, is
+// abandoned and the running configuration stays; a reload asked for
+// while another one reads is refused.
 func (d *daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	return d.reload(ctx)
+}
+
+func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	if d.eng == nil && d.dir == nil {
 		return api.ReloadResult{}, errors.New("reload: only keepalived.conf configurations reload; restart for ha.d changes")
 	}
 	_ = d.sd.Reloading()
 	defer d.notifyReadyLater()
-	start := time.Now()
-	l, ds := loadConfig(d.flags)
-	// The journal gets the diagnostics too: a SIGHUP has no client to
-	// print them.
-	logDiagnostics(d.log, ds)
-	var res api.ReloadResult
-	for _, x := range ds {
-		res.Diagnostics = append(res.Diagnostics, x.String())
+	d.reloader.log = d.log
+	res, err := d.reloader.run(ctx, func() (loaded, diag.Diagnostics) { return loadConfig(d.flags) }, d.apply)
+	if res.Applied {
+		d.mu.Lock()
+		d.reloads++
+		d.lastReload = time.Now()
+		d.mu.Unlock()
+		d.log.Info("configuration reloaded", "changes", len(res.Changes), "took", res.Duration)
 	}
-	if ds.HasErrors() {
-		res.Duration = time.Since(start).String()
-		return res, nil
-	}
-	var changes []string
+	return res, err
+}
+
+// apply hands a checked configuration to the engine and the director.
+func (d *daemon) apply(ctx context.Context, l loaded) (changes, notes []string, err error) {
 	if d.eng != nil {
 		c, err := d.eng.Apply(ctx, l.spec)
 		if err != nil {
-			return res, err
+			return changes, notes, err
 		}
 		changes = append(changes, c...)
 	}
 	if d.dir != nil {
 		c, err := d.dir.Apply(ctx, l.dir)
 		if err != nil {
-			return res, err
+			return changes, notes, err
 		}
 		changes = append(changes, c...)
 	} else if len(l.dir.VirtualServers) > 0 {
-		res.Diagnostics = append(res.Diagnostics, "virtual servers added to a configuration that had none start at the next restart")
+		notes = append(notes, "virtual servers added to a configuration that had none start at the next restart")
 	}
-	d.reloads++
-	d.lastReload = time.Now()
-	res.Applied, res.Changes, res.Duration = true, changes, time.Since(start).String()
-	d.log.Info("configuration reloaded", "changes", len(changes), "took", res.Duration)
-	return res, nil
+	if p := sched.FromConfig(l.cfg.Global, d.flags.vrrpOnly, d.flags.checkOnly); p != d.sched.Policy() {
+		d.sched.Set(p)
+		if _, err := d.sched.Apply(); err != nil {
+			notes = append(notes, fmt.Sprintf("scheduling %s: %v", p, err))
+		}
+		changes = append(changes, "~ scheduling: "+p.String())
+	}
+	return changes, notes, nil
+}
+
+// isEmptyFile reports whether the diagnostics refuse an empty file.
+func isEmptyFile(ds diag.Diagnostics) bool {
+	for _, x := range ds {
+		if x.Severity == diag.Error && x.Pos.Line == 0 && strings.HasPrefix(x.Msg, "the file is empty") {
+			return true
+		}
+	}
+	return false
 }
 
 // notifyReadyLater tells systemd the reload is over (outside d.mu).

@@ -77,6 +77,26 @@ go into
 .B DAEMON_ARGS
 in
 .IR /etc/default/vigil .
+.SH SCHEDULING
+vigil is one process where keepalived runs a VRRP and a checker process.
+.BR vrrp_rt_priority ,
+.B checker_rt_priority
+(SCHED_RR),
+.BR vrrp_priority ,
+.B checker_priority
+(nice) and
+.BR vrrp_no_swap ,
+.B checker_no_swap
+(mlockall) in
+.B global_defs
+apply to all of its threads; when both are given the stronger one is used.
+Scripts vigil starts run at normal priority, and without the descriptors
+vigil inherited above standard error.
+The packaged unit gives no real-time priority by default, as keepalived;
+on a host where other work may take the CPU, set
+.B vrrp_rt_priority
+(for example 50): with it, eight CPU hogs at nice \-20 on the daemon's CPU
+left its advertisements on time.
 .SH FILES
 .TP
 .I /etc/vigil/vigil.conf

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/vigil-ha/vigil/internal/api"
+	"github.com/vigil-ha/vigil/internal/config"
 )
 
 // runFlags are `vigil run`'s flags. keepalived's flags that matter for a
@@ -37,6 +38,7 @@ type runFlags struct {
 	hbNode     string
 	hbStatus   string
 	hbInitDir  string
+	limits     config.Limits
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
@@ -62,6 +64,7 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 	fs.StringVar(&f.hbInitDir, "ha-init-dir", "/etc/init.d", "where haresources' LSB scripts live (besides <ha-dir>/resource.d)")
 	fs.StringVar(&f.metrics, "metrics-listen", "", "serve Prometheus metrics on this address (off when empty)")
 	fs.StringVar(&f.httpListen, "http-listen", "", "serve the read-only status page and JSON on this address (off when empty)")
+	addLimitsFlag(fs, &f.limits)
 	// keepalived flags accepted for compatibility, with no effect: vigil
 	// always runs in the foreground, logs to stderr (journald), is one
 	// process.
@@ -116,7 +119,14 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if f.configTest {
-		return runCheck([]string{"-f", f.file, "-i", f.configID}, stdout, stderr)
+		args := []string{"-f", f.file, "-i", f.configID}
+		if f.limits != (config.Limits{}) {
+			// Unset fields stay 0 here and take their defaults in Load.
+			for _, kv := range limitArgs(f.limits) {
+				args = append(args, "--config-limit", kv)
+			}
+		}
+		return runCheck(args, stdout, stderr)
 	}
 	log, err := newLogger(stderr, f.logFormat, f.logLevel)
 	if err != nil {
@@ -125,6 +135,10 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	}
 	if hint := privilegeHint(); hint != "" {
 		fmt.Fprintf(stderr, "vigil run: %s\n", hint)
+		return 1
+	}
+	if err := closeInherited(); err != nil {
+		log.Error("vigil run", "err", err)
 		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

@@ -92,6 +92,8 @@ type Options struct {
 	Root string
 	// RandomSeed seeds ${_RANDOM} (keepalived uses random()).
 	RandomSeed uint64
+	// Limits is the budget of the load; zero fields take DefaultLimits.
+	Limits Limits
 }
 
 // Load reads the configuration file name from fsys, with its includes,
@@ -110,8 +112,7 @@ func Load(fsys fs.FS, name string, opts Options) (*Config, diag.Diagnostics) {
 			ds.Warnf(pos, "this comment contains configuration (%s): '#' and '!' start a comment anywhere on a line, so everything after it is ignored; was a line break lost?", strings.Join(kws, ", "))
 		}
 	}
-	if err := lx.open(name); err != nil {
-		ds.Errorf(diag.Pos{File: lx.displayName(name)}, "cannot read the configuration: %v", unwrapPathError(err))
+	if !lx.open(name) {
 		cfg.Files = []string{lx.displayName(name)}
 		p := &parser{ix: &ix, lex: lx, diags: &ds, cfg: cfg}
 		p.meta.global = &seen{}
@@ -137,9 +138,30 @@ func Load(fsys fs.FS, name string, opts Options) (*Config, diag.Diagnostics) {
 		p.meta.global = &seen{}
 	}
 	cfg.Files = lx.files
+	if lx.stopped {
+		// The model is cut short: what the parser and the checks would
+		// say of it (blocks never closed, missing parts) is noise.
+		ds = ds[:lx.stopDiags]
+		return cfg, sortDiagnostics(ds)
+	}
 	p.resolve()
+	checkEmpty(lx, &ds)
 	return cfg, sortDiagnostics(ds)
 }
+
+// checkEmpty refuses a configuration without a single keyword (a
+// truncated file, a half-written push: running it would drop every
+// instance). A file with keywords but nothing to run is the caller's to
+// judge (Config.Runs).
+func checkEmpty(lx *lexer, ds *diag.Diagnostics) {
+	if lx.used.fileLines == 0 && lx.used.lines == 0 {
+		ds.Errorf(lx.eofPos(), "the file is empty (nothing but blank lines and comments)")
+	}
+}
+
+// Runs reports whether the configuration has something to run: a VRRP
+// instance or a virtual server.
+func (c *Config) Runs() bool { return len(c.Instances) > 0 || len(c.VirtualServers) > 0 }
 
 // unwrapPathError drops the operation and path of a *fs.PathError (the
 // position already names the file).

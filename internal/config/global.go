@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -185,9 +186,9 @@ var globalBlock = newBlock("global_defs",
 	flagKw("vrrp_check_unicast_src", func(g *Global) *bool { return &g.VRRPCheckUnicastSrc }),
 	flagKw("vrrp_skip_check_adv_addr", func(g *Global) *bool { return &g.VRRPSkipCheckAdvAddr }),
 	flagKw("vrrp_strict", func(g *Global) *bool { return &g.VRRPStrict }).unsup(whyStrict),
-	gOther("vrrp_priority", whyProcess),
-	gOther("vrrp_no_swap", whyProcess),
-	gOther("vrrp_rt_priority", whyProcess),
+	niceKw("vrrp_priority", "vrrp", func(g *Global) *int { return &g.VRRPNice }),
+	flagKw("vrrp_no_swap", func(g *Global) *bool { return &g.VRRPNoSwap }),
+	rtPriorityKw("vrrp_rt_priority", "vrrp", func(g *Global) *int { return &g.VRRPRTPriority }),
 	gOther("vrrp_cpu_affinity", whyProcess),
 	gOther("vrrp_rlimit_rttime", whyProcess),
 	gOther("vrrp_rlimit_rtime", whyProcess).deprecate("vrrp_rlimit_rttime"),
@@ -199,9 +200,9 @@ var globalBlock = newBlock("global_defs",
 	flagKw("fifo_write_vrrp_states_on_reload", func(g *Global) *bool { return &g.FIFOWriteStatesOnReload }).unsup(whyTracking),
 	fifo("lvs_notify_fifo", func(g *Global) *FIFO { return &g.LVSNotifyFIFO }),
 	fifoScript("lvs_notify_fifo_script", func(g *Global) *FIFO { return &g.LVSNotifyFIFO }),
-	gOther("checker_priority", whyProcess),
-	gOther("checker_no_swap", whyProcess),
-	gOther("checker_rt_priority", whyProcess),
+	niceKw("checker_priority", "checker", func(g *Global) *int { return &g.CheckerNice }),
+	flagKw("checker_no_swap", func(g *Global) *bool { return &g.CheckerNoSwap }),
+	rtPriorityKw("checker_rt_priority", "checker", func(g *Global) *int { return &g.CheckerRTPriority }),
 	gOther("checker_cpu_affinity", whyProcess),
 	gOther("checker_rlimit_rttime", whyProcess),
 	gOther("checker_rlimit_rtime", whyProcess).deprecate("checker_rlimit_rttime"),
@@ -521,5 +522,41 @@ func garpInterval(name, what string, field func(g *Global) *time.Duration) *kw[G
 			return
 		}
 		*field(g) = d
+	})
+}
+
+// rtPriorityKw is vrrp_rt_priority / checker_rt_priority: a SCHED_RR
+// priority (keepalived global_parser.c get_realtime_priority(): a value out
+// of 1..99 is reported and clamped, one that is not a number is ignored).
+func rtPriorityKw(name, process string, field func(g *Global) *int) *kw[Global] {
+	return k(name, 1, 1, func(p *parser, s *stmt, g *Global) {
+		a := s.args[0]
+		v, err := strconv.ParseInt(a.text, 10, 64)
+		switch {
+		case err != nil:
+			p.warnf(a.pos, "%s: %s process real-time priority %q is not a number; ignored, as keepalived does", name, process, a.text)
+			return
+		case v < 1:
+			p.warnf(a.pos, "%s %d is less than the minimum 1; keepalived uses 1, and so does vigil", name, v)
+			v = 1
+		case v > 99:
+			p.warnf(a.pos, "%s %d is greater than the maximum 99; keepalived uses 99, and so does vigil", name, v)
+			v = 99
+		}
+		*field(g) = int(v)
+	})
+}
+
+// niceKw is vrrp_priority / checker_priority: a nice level (keepalived
+// get_priority(): outside -20..19 it is reported and 0 is used).
+func niceKw(name, process string, field func(g *Global) *int) *kw[Global] {
+	return k(name, 1, 1, func(p *parser, s *stmt, g *Global) {
+		a := s.args[0]
+		v, err := strconv.ParseInt(a.text, 10, 64)
+		if err != nil || v < -20 || v > 19 {
+			p.warnf(a.pos, "%s %q is not a nice level in -20..19; keepalived leaves the %s process's priority alone, and so does vigil", name, a.text, process)
+			return
+		}
+		*field(g) = int(v)
 	})
 }

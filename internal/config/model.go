@@ -226,6 +226,16 @@ type Global struct {
 	// MinAutoPriorityDelay is min_auto_priority_delay (keepalived: given
 	// in microseconds); 0 stands for keepalived's default, 1s.
 	MinAutoPriorityDelay time.Duration `json:"min_auto_priority_delay,omitempty"`
+	// Scheduling of the VRRP and checker processes (keepalived runs one
+	// process each; vigil is one process: see internal/sched for how the
+	// two sets combine). RT priorities are SCHED_RR 1..99 (0: not set),
+	// Nice levels -20..19, NoSwap locks memory (mlockall).
+	VRRPRTPriority    int  `json:"vrrp_rt_priority,omitempty"`
+	CheckerRTPriority int  `json:"checker_rt_priority,omitempty"`
+	VRRPNice          int  `json:"vrrp_priority,omitempty"`
+	CheckerNice       int  `json:"checker_priority,omitempty"`
+	VRRPNoSwap        bool `json:"vrrp_no_swap,omitempty"`
+	CheckerNoSwap     bool `json:"checker_no_swap,omitempty"`
 
 	// Other holds the keywords vigil reads but does not act on (process
 	// tuning, SNMP, D-Bus...); each was reported as unsupported.

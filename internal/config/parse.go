@@ -6,6 +6,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/cmdline"
 	"math"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -373,7 +374,13 @@ func (p *parser) dispatch(name string, min, max int, mode blockMode, multi bool,
 func (p *parser) unknown(blockName string, s *stmt) {
 	key := [2]string{blockName, s.kw.text}
 	msg, ok := p.unknownMsg[key]
-	if !ok {
+	switch {
+	case ok:
+	case len(p.unknownMsg) >= maxSuggestions:
+		// Past this many distinct unknown keywords the file is not a
+		// keepalived.conf with typos: no more suggestions.
+		msg = fmt.Sprintf("unknown keyword %q; ignored", s.kw.text)
+	default:
 		msg = p.unknownMessage(blockName, s.kw.text)
 		if p.unknownMsg == nil {
 			p.unknownMsg = map[[2]string]string{}
@@ -765,4 +772,14 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// appendDoubling is append for lists that can hold millions of entries
+// (addresses, routes, real servers): append grows a large slice by only a
+// quarter, which copies a long list of big structs about five times over.
+func appendDoubling[T any](s []T, v T) []T {
+	if len(s) == cap(s) && len(s) >= 1024 {
+		s = slices.Grow(s, len(s))
+	}
+	return append(s, v)
 }

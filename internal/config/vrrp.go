@@ -686,7 +686,7 @@ var instanceBlock = newBlock("vrrp_instance",
 			if !p.setFamily(vi, FamilyOf(a.Prefix.Addr()), e.kw, "virtual_ipaddress") {
 				return
 			}
-			vi.VirtualIPs = append(vi.VirtualIPs, a)
+			vi.VirtualIPs = appendDoubling(vi.VirtualIPs, a)
 		})
 	}).valueBlock().multiple(),
 	k("virtual_ipaddress_excluded", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {

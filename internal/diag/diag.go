@@ -64,14 +64,39 @@ func (d Diagnostic) String() string {
 // Diagnostics is a list of findings. The zero value is ready to use.
 type Diagnostics []Diagnostic
 
+// Limit is the most diagnostics a list keeps: a file of millions of bad
+// lines would otherwise hold a message for each. Past it, one last
+// diagnostic says that more were left out; it is an error when any of
+// those was one, so HasErrors stays true.
+const Limit = 10000
+
+// truncated is the message of the diagnostic that ends a full list.
+var truncatedMsg = fmt.Sprintf("more diagnostics follow from here on; only the first %d are kept", Limit)
+
 // Errorf appends an error at pos.
 func (ds *Diagnostics) Errorf(pos Pos, format string, args ...any) {
-	*ds = append(*ds, Diagnostic{Pos: pos, Severity: Error, Msg: fmt.Sprintf(format, args...)})
+	ds.add(pos, Error, format, args)
 }
 
 // Warnf appends a warning at pos.
 func (ds *Diagnostics) Warnf(pos Pos, format string, args ...any) {
-	*ds = append(*ds, Diagnostic{Pos: pos, Severity: Warning, Msg: fmt.Sprintf(format, args...)})
+	ds.add(pos, Warning, format, args)
+}
+
+func (ds *Diagnostics) add(pos Pos, sev Severity, format string, args []any) {
+	n := len(*ds)
+	if n < Limit {
+		*ds = append(*ds, Diagnostic{Pos: pos, Severity: sev, Msg: fmt.Sprintf(format, args...)})
+		return
+	}
+	// The marker is the last element unless the list was sorted since.
+	if last := &(*ds)[n-1]; last.Msg == truncatedMsg {
+		if sev == Error {
+			last.Severity = Error
+		}
+		return
+	}
+	*ds = append(*ds, Diagnostic{Pos: pos, Severity: sev, Msg: truncatedMsg})
 }
 
 // HasErrors reports whether any diagnostic is an error.

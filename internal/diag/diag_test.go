@@ -1,6 +1,9 @@
 package diag
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestDiagnosticString(t *testing.T) {
 	for _, tc := range []struct {
@@ -34,5 +37,24 @@ func TestSortAndErr(t *testing.T) {
 	}
 	if (Diagnostics{{Severity: Warning}}).Err() != nil {
 		t.Fatal("warnings alone must not be an error")
+	}
+}
+
+// A list stops growing at Limit; the marker after it turns into an error
+// when an error was left out.
+func TestLimit(t *testing.T) {
+	var ds Diagnostics
+	for i := range 3 * Limit {
+		ds.Warnf(Pos{File: "f", Line: i + 1}, "w %d", i)
+	}
+	if len(ds) != Limit+1 || ds.HasErrors() {
+		t.Fatalf("%d diagnostics, errors %v", len(ds), ds.HasErrors())
+	}
+	if got := ds[Limit]; got.Pos.Line != Limit+1 || !strings.Contains(got.Msg, "only the first") {
+		t.Fatalf("marker: %v", got)
+	}
+	ds.Errorf(Pos{File: "f", Line: 1}, "late error")
+	if len(ds) != Limit+1 || !ds.HasErrors() {
+		t.Fatalf("after an error: %d diagnostics, errors %v", len(ds), ds.HasErrors())
 	}
 }

@@ -149,14 +149,16 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 	}
 	spec.VirtualServers = norm
 	// Checkers, per real server of each normalised virtual server.
+	reals := indexReals(norm)
 	for _, p := range pending {
 		// Found by position: Normalize may drop virtual and real servers
 		// (shifting indexes) and correct ports, and one address may serve
 		// on several ports.
-		lv, ap, ok := normalizedReal(norm, p.vs.Pos.String(), p.rs.Pos.String())
+		at, ok := reals[[2]string{p.vs.Pos.String(), p.rs.Pos.String()}]
 		if !ok {
 			continue // dropped by Normalize: keepalived checks nothing for it
 		}
+		lv, ap := norm[at.vs], at.addr
 		rc := RealCheck{ID: lb.RealID{VS: lv.ID(), Addr: ap}, Weight: p.rs.Weight}
 		for i, ck := range p.rs.Checkers {
 			cs, err := checkerSpec(c, ck, p.vs, p.rs, ap, files)
@@ -182,20 +184,26 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 	return spec, ds
 }
 
-// normalizedReal finds, by configuration position, a real server in the
-// normalised virtual servers, with its corrected address and port.
-func normalizedReal(norm []lb.VirtualServer, vsWhere, rsWhere string) (lb.VirtualServer, netip.AddrPort, bool) {
-	for _, vs := range norm {
-		if vs.Where != vsWhere {
-			continue
-		}
+// realAt is where a real server is in the normalised virtual servers,
+// with its corrected address and port.
+type realAt struct {
+	vs   int
+	addr netip.AddrPort
+}
+
+// indexReals maps the configuration positions (virtual server, real
+// server) of the normalised virtual servers' reals to where they are.
+func indexReals(norm []lb.VirtualServer) map[[2]string]realAt {
+	m := make(map[[2]string]realAt)
+	for i, vs := range norm {
 		for _, r := range vs.Reals {
-			if r.Where == rsWhere {
-				return vs, r.AddrPort(), true
+			k := [2]string{vs.Where, r.Where}
+			if _, dup := m[k]; !dup {
+				m[k] = realAt{vs: i, addr: r.AddrPort()}
 			}
 		}
 	}
-	return lb.VirtualServer{}, netip.AddrPort{}, false
+	return m
 }
 
 func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, rs config.RealServer, ap netip.AddrPort, files map[string]config.TrackFile) (CheckerSpec, error) {

@@ -40,6 +40,9 @@ type daemon struct {
 	// nice, when not 0, runs the daemon at that nice level (as a unit's
 	// Nice= would).
 	nice int
+	// prelude, when set, is shell code run before the daemon is exec'd
+	// from the same shell (e.g. "exec 7<file;" to leave it a descriptor).
+	prelude string
 }
 
 // newDaemon prepares a daemon of host h whose configuration is conf; it
@@ -84,7 +87,12 @@ func (d *daemon) start(extra ...string) {
 		args = append(args, "nice", "-n", strconv.Itoa(d.nice))
 	}
 	args = append(args, d.bin, "run", "-f", d.conf, "--api-socket", d.sock, "-p", d.pid, "--log-format", "json")
-	p, err := d.h.Start("env", append(args, extra...)...)
+	name := "env"
+	if d.prelude != "" {
+		args = append([]string{"-c", d.prelude + ` exec "$@"`, "sh", "env"}, args...)
+		name = "/bin/sh"
+	}
+	p, err := d.h.Start(name, append(args, extra...)...)
 	if err != nil {
 		d.t.Fatal(err)
 	}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/diag"
+)
+
+// A read that hangs is abandoned at the deadline, a second reload is
+// refused while it still reads, and reloads work again once it ends.
+func TestReloaderDeadlineAndRefusal(t *testing.T) {
+	r := &reloader{deadline: 100 * time.Millisecond}
+	release := make(chan struct{})
+	hung := func() (loaded, diag.Diagnostics) { <-release; return loaded{}, nil }
+	applied := 0
+	apply := func(context.Context, loaded) ([]string, []string, error) { applied++; return []string{"x"}, nil, nil }
+
+	_, err := within(t, func() (any, error) { return r.run(context.Background(), hung, apply) })
+	if err == nil || !strings.Contains(err.Error(), "reload abandoned") || !strings.Contains(err.Error(), "the running configuration stays") {
+		t.Fatalf("hung read: %v", err)
+	}
+	_, err = within(t, func() (any, error) { return r.run(context.Background(), hung, apply) })
+	if err == nil || !strings.Contains(err.Error(), "another reload is still reading") {
+		t.Fatalf("second reload: %v", err)
+	}
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for r.reading.Load() != nil && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	res, err := r.run(context.Background(), func() (loaded, diag.Diagnostics) { return loaded{}, nil }, apply)
+	if err != nil || !res.Applied || applied != 1 {
+		t.Fatalf("reload after the hung read ended: %+v %v (applied %d)", res, err, applied)
+	}
+	if applied != 1 {
+		t.Fatalf("applied %d times", applied)
+	}
+}
+
+// A daemon that stops (its context ends) does not wait for a read.
+func TestReloaderStopsWithItsContext(t *testing.T) {
+	r := &reloader{deadline: time.Hour}
+	release := make(chan struct{})
+	defer close(release)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+	_, err := within(t, func() (any, error) {
+		return r.run(ctx, func() (loaded, diag.Diagnostics) { <-release; return loaded{}, nil },
+			func(context.Context, loaded) ([]string, []string, error) { return nil, nil, errors.New("applied") })
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// An empty file is refused; a file with nothing to run is applied with a
+// warning.
+func TestReloadEmptyFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "keepalived.conf")
+	r := &reloader{}
+	applied := false
+	apply := func(context.Context, loaded) ([]string, []string, error) { applied = true; return nil, nil, nil }
+	read := func() (loaded, diag.Diagnostics) {
+		return loadConfig(runFlags{file: file, configID: "n1", vrrpOnly: true})
+	}
+
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.run(context.Background(), read, apply)
+	if err != nil || res.Applied || applied || len(res.Diagnostics) != 1 || !strings.Contains(res.Diagnostics[0], "error: the file is empty") {
+		t.Fatalf("empty file: %+v %v", res, err)
+	}
+	if err := os.WriteFile(file, []byte("global_defs {\n router_id a\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err = r.run(context.Background(), read, apply)
+	if err != nil || !res.Applied || !applied || len(res.Diagnostics) != 1 || !strings.Contains(res.Diagnostics[0], "warning: no vrrp_instance and no virtual_server") {
+		t.Fatalf("nothing to run: %+v %v", res, err)
+	}
+}
+
+// within runs f and fails the test when it does not return in 10 s.
+func within(t *testing.T, f func() (any, error)) (any, error) {
+	t.Helper()
+	type out struct {
+		v   any
+		err error
+	}
+	c := make(chan out, 1)
+	go func() { v, err := f(); c <- out{v, err} }()
+	select {
+	case o := <-c:
+		return o.v, o.err
+	case <-time.After(10 * time.Second):
+		t.Fatal("does not return")
+		return nil, nil
+	}
+}
