@@ -521,6 +521,7 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 		p.warnf(at("accept"), "vrrp_instance %s: accept mode does not exist in VRRPv2 (RFC 3768); off in strict mode", vi.Name)
 		vi.Accept = false
 	}
+	p.noteAcceptMode(vi, g.VRRPStrict, at, given)
 	vi.SkipCheckAdvAddr = m.skipCheck.Or(g.VRRPSkipCheckAdvAddr)
 
 	// Gratuitous ARP defaults from global_defs.
