@@ -239,3 +239,140 @@ func vmacInterop(t *testing.T, f vmacFamily, masterKind, backupKind e2e.Kind) {
 		t.Errorf("the client's entry is %s %s, want %s PERMANENT", mac, state, f.mac)
 	}
 }
+
+// sysctl reads one value in h.
+func sysctl(t *testing.T, h *lab.Host, key string) string {
+	t.Helper()
+	out, err := h.Run("sysctl", "-n", key)
+	if err != nil {
+		t.Fatalf("%s: sysctl %s: %v: %s", h.Name(), key, err, out)
+	}
+	return strings.TrimSpace(out)
+}
+
+// TestVMACLifecycle follows vigil's VMAC through a node's life (IPv4):
+//
+//   - vmac_xmit_base: the master's adverts leave from eth0's MAC while its
+//     gratuitous ARPs and the VIP's ARP replies carry the virtual MAC;
+//   - a backup's VMAC sends nothing on the LAN (its IGMP join is dropped by
+//     table inet vigil_vrrp), so no switch learns the virtual MAC on its port;
+//   - the kernel parameters keepalived sets on the VMAC and its parent;
+//   - the parent going down and up: FAULT, the peer takes over, then back;
+//   - kill -9 leaves the VMAC; the next start replaces it; SIGTERM removes
+//     it and the firewall table, and restores the parent's parameters.
+func TestVMACLifecycle(t *testing.T) {
+	t.Parallel()
+	f := vmacFamilies[0]
+	e := newEnv(t, "vmaclife", 2)
+	r1, r2, client := e.node(0), e.node(1), e.net.Client
+	sn, err := e2e.StartSniffer(client, "eth0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sn.Stop()
+	eth0MAC := func(h *lab.Host) string {
+		l, err := showLink(h, "eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Address
+	}
+	mac1 := eth0MAC(r1)
+
+	master := e.start(e2e.Vigil, 0, conf(f.instance("MASTER", 100, "vmac_xmit_base")))
+	e.waitState(master, "VI_1", "MASTER", 10*time.Second)
+	e.waitHoldsOn(r1, f.dev, f.vip, true, 5*time.Second)
+	backup := e.start(e2e.Vigil, 1, conf(f.instance("BACKUP", 99)))
+	e.waitState(backup, "VI_1", "BACKUP", 10*time.Second)
+	e.checkVMACLink(r1, f)
+	l2 := e.checkVMACLink(r2, f)
+	if l2.Alias != "vigil-vmac arp_ignore=0 arp_filter=0 arp_announce=0" {
+		t.Errorf("r2: %s alias %q, want the vigil-vmac mark with eth0's parameters", f.dev, l2.Alias)
+	}
+	for key, want := range map[string]string{
+		"net.ipv4.conf.vrrp/55.arp_ignore":          "1",
+		"net.ipv4.conf.vrrp/55.accept_local":        "1",
+		"net.ipv4.conf.vrrp/55.rp_filter":           "0",
+		"net.ipv4.conf.vrrp/55.promote_secondaries": "1",
+		"net.ipv6.conf.vrrp/55.disable_ipv6":        "1",
+		"net.ipv4.conf.eth0.arp_ignore":             "1",
+		"net.ipv4.conf.eth0.arp_filter":             "1",
+		"net.ipv4.conf.eth0.arp_announce":           "2",
+		"net.ipv4.conf.all.rp_filter":               "0",
+	} {
+		if got := sysctl(t, r2, key); got != want {
+			t.Errorf("r2: %s = %s, want %s", key, got, want)
+		}
+	}
+	time.Sleep(time.Second)
+	var adverts int
+	for _, fr := range sn.Frames() {
+		if v, ok := e2e.ParseVRRP(fr.Data); ok {
+			adverts++
+			if v.SrcMAC.String() != mac1 {
+				t.Fatalf("with vmac_xmit_base an advert left from %s, want eth0's %s", v.SrcMAC, mac1)
+			}
+			continue
+		}
+		if a, ok := e2e.ParseAnnouncement(fr.Data); ok && a.Addr == f.vip {
+			if a.SrcMAC.String() != f.mac {
+				t.Errorf("a gratuitous ARP for %v from %s, want the virtual MAC", f.vip, a.SrcMAC)
+			}
+			continue
+		}
+		if len(fr.Data) >= 12 && fmt.Sprintf("%x", fr.Data[6:12]) == strings.ReplaceAll(f.mac, ":", "") {
+			t.Errorf("a frame from the virtual MAC that is neither advert nor announcement: % x", fr.Data[:min(len(fr.Data), 64)])
+		}
+	}
+	if adverts == 0 {
+		t.Fatal("no advert seen")
+	}
+	if out, _ := r2.Run("nft", "list", "table", "inet", "vigil_vrrp"); !strings.Contains(out, `oifname "vrrp.55"`) {
+		t.Errorf("r2: no VMAC rule in table inet vigil_vrrp:\n%s", out)
+	}
+
+	t.Log("r1's eth0 down: FAULT, r2 takes over; up: r1 back")
+	if out, err := r1.Run("ip", "link", "set", "eth0", "down"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	e.waitState(master, "VI_1", "FAULT", 5*time.Second)
+	e.waitState(backup, "VI_1", "MASTER", 5*time.Second)
+	e.waitHoldsOn(r2, f.dev, f.vip, true, 5*time.Second)
+	if out, err := r1.Run("ip", "link", "set", "eth0", "up"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if err := e2e.WaitReady(e.net.Lab, r1); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(master, "VI_1", "MASTER", 10*time.Second)
+	e.waitState(backup, "VI_1", "BACKUP", 10*time.Second)
+	e.waitHoldsOn(r1, f.dev, f.vip, true, 5*time.Second)
+	e.waitHoldsOn(r2, f.dev, f.vip, false, 5*time.Second)
+	e.checkVMACLink(r1, f)
+
+	t.Log("kill -9 of r2 leaves its VMAC; a new start replaces it; SIGTERM removes it")
+	backup.Kill()
+	if _, err := showLink(r2, f.dev); err != nil {
+		t.Fatalf("after kill -9: %v", err)
+	}
+	e.restart(backup)
+	e.waitState(backup, "VI_1", "BACKUP", 10*time.Second)
+	if !strings.Contains(backup.Log(), "removed stale VMAC interface") {
+		t.Errorf("the restarted vigil did not report the stale VMAC:\n%s", backup.Log())
+	}
+	e.checkVMACLink(r2, f)
+	if code, err := backup.Term(10 * time.Second); err != nil || code != 0 {
+		t.Fatalf("SIGTERM: exit %d, %v", code, err)
+	}
+	if _, err := showLink(r2, f.dev); err == nil {
+		t.Errorf("r2: %s still there after SIGTERM", f.dev)
+	}
+	if out, err := r2.Run("nft", "list", "table", "inet", "vigil_vrrp"); err == nil {
+		t.Errorf("r2: table inet vigil_vrrp still there after SIGTERM:\n%s", out)
+	}
+	for key, want := range map[string]string{"net.ipv4.conf.eth0.arp_ignore": "0", "net.ipv4.conf.eth0.arp_filter": "0", "net.ipv4.conf.eth0.arp_announce": "0"} {
+		if got := sysctl(t, r2, key); got != want {
+			t.Errorf("r2 after SIGTERM: %s = %s, want %s restored", key, got, want)
+		}
+	}
+}

@@ -29,10 +29,18 @@ type VMAC struct {
 	XmitBase bool
 }
 
-// VMACAlias is the interface alias (IFLA_IFALIAS) vigil gives the VMACs it
-// creates. It marks them as vigil's: only interfaces carrying it are removed
-// at exit or, when a killed run left them, at the next start.
+// VMACAlias starts the interface alias (IFLA_IFALIAS) vigil gives the VMACs
+// it creates. It marks them as vigil's: only interfaces carrying it are
+// removed at exit or, when a killed run left them, at the next start. The
+// rest of the alias records the parent's kernel parameters from before the
+// first VMAC ("vigil-vmac arp_ignore=0 arp_filter=0 ..."), so that the start
+// after a killed run restores them.
 const VMACAlias = "vigil-vmac"
+
+func isOurs(l netlink.Link) bool {
+	a := l.Attrs().Alias
+	return l.Type() == "macvlan" && (a == VMACAlias || strings.HasPrefix(a, VMACAlias+" "))
+}
 
 // VirtualMAC returns the VRRP virtual router MAC address of a VRID:
 // 00-00-5E-00-01-{VRID} for IPv4, 00-00-5E-00-02-{VRID} for IPv6 (RFC 5798
@@ -118,7 +126,7 @@ func (m *VMACs) Create(v VMAC) error {
 	if l, err := m.h.nh.LinkByName(v.Name); err == nil {
 		mv, isMacvlan := l.(*netlink.Macvlan)
 		switch {
-		case l.Attrs().Alias == VMACAlias && isMacvlan:
+		case isOurs(l):
 			if err := m.h.nh.LinkDel(l); err != nil && !isNotFound(err) {
 				return fmt.Errorf("netif: replace VMAC %s: %w", v.Name, err)
 			}
@@ -136,7 +144,6 @@ func (m *VMACs) Create(v VMAC) error {
 	attrs.Name = v.Name
 	attrs.ParentIndex = parent.Attrs().Index
 	attrs.HardwareAddr = v.MAC
-	attrs.Alias = VMACAlias
 	mv := &netlink.Macvlan{LinkAttrs: attrs, Mode: netlink.MACVLAN_MODE_PRIVATE}
 	if err := m.h.nh.LinkAdd(mv); err != nil {
 		return fmt.Errorf("netif: create VMAC %s on %s: %w", v.Name, v.Parent, err)
@@ -162,6 +169,10 @@ func (m *VMACs) Create(v VMAC) error {
 	} else {
 		set("net/ipv6/conf/"+v.Name+"/disable_ipv6", "0")
 		set("net/ipv6/conf/"+v.Name+"/addr_gen_mode", "1")
+	}
+	// The kernel ignores IFLA_IFALIAS in a link creation: mark it now.
+	if err := m.h.nh.LinkSetAlias(mv, m.alias(v)); err != nil {
+		errs = append(errs, fmt.Errorf("netif: mark VMAC %s: %w", v.Name, err))
 	}
 	l, err := m.h.nh.LinkByName(v.Name)
 	if err != nil {
@@ -239,7 +250,7 @@ func (m *VMACs) Delete(name string) error {
 	}
 	delete(m.owned, name)
 	var errs []error
-	if l, err := m.h.nh.LinkByName(name); err == nil && l.Attrs().Alias == VMACAlias {
+	if l, err := m.h.nh.LinkByName(name); err == nil && isOurs(l) {
 		if err := m.h.nh.LinkDel(l); err != nil && !isNotFound(err) {
 			errs = append(errs, fmt.Errorf("netif: remove VMAC %s: %w", name, err))
 		}
@@ -282,7 +293,7 @@ func (m *VMACs) RemoveStale() ([]string, error) {
 	var out []string
 	var errs []error
 	for _, l := range links {
-		if l.Type() != "macvlan" || l.Attrs().Alias != VMACAlias {
+		if !isOurs(l) {
 			continue
 		}
 		if err := m.h.nh.LinkDel(l); err != nil && !isNotFound(err) {
@@ -290,8 +301,50 @@ func (m *VMACs) RemoveStale() ([]string, error) {
 			continue
 		}
 		out = append(out, l.Attrs().Name)
+		errs = append(errs, m.restoreFromAlias(l, links))
 	}
 	return out, errors.Join(errs...)
+}
+
+// alias is the VMAC's alias: the marker, then the saved parameters.
+func (m *VMACs) alias(v VMAC) string {
+	a := VMACAlias
+	if p := m.parents[v.Parent]; p != nil {
+		a += fmt.Sprintf(" arp_ignore=%s arp_filter=%s arp_announce=%s", p.arpIgnore, p.arpFilter, p.arpAnnounce)
+	}
+	if m.rp != nil && m.rp.all != "0" {
+		a += " all.rp_filter=" + m.rp.all
+	}
+	return a
+}
+
+// restoreFromAlias puts back the parameters a killed run's VMAC recorded:
+// the parent's ARP settings, and net.ipv4.conf.all.rp_filter if still 0.
+func (m *VMACs) restoreFromAlias(l netlink.Link, links []netlink.Link) error {
+	var parent string
+	for _, p := range links {
+		if p.Attrs().Index == l.Attrs().ParentIndex {
+			parent = p.Attrs().Name
+		}
+	}
+	var errs []error
+	for _, f := range strings.Fields(l.Attrs().Alias)[1:] {
+		k, val, ok := strings.Cut(f, "=")
+		if _, err := strconv.Atoi(val); !ok || err != nil {
+			continue
+		}
+		switch k {
+		case "arp_ignore", "arp_filter", "arp_announce":
+			if parent != "" {
+				errs = append(errs, m.writeSysctl("net/ipv4/conf/"+parent+"/"+k, val))
+			}
+		case "all.rp_filter":
+			if cur, err := m.readSysctl("net/ipv4/conf/all/rp_filter"); err == nil && cur == "0" {
+				errs = append(errs, m.writeSysctl("net/ipv4/conf/all/rp_filter", val))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // clearRPFilter makes net.ipv4.conf.all.rp_filter 0 without loosening any
