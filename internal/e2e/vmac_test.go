@@ -41,9 +41,11 @@ func (f vmacFamily) instance(state string, prio int, extra ...string) e2e.Instan
 	return in
 }
 
-// holdsOn reports whether h has addr on dev (false when dev is missing).
+// holdsOn reports whether h has addr on dev (false when dev is missing). It
+// looks the interface up every time (Addrs.Has caches the index, and a
+// VMAC is made again with a new one).
 func (e *env) holdsOn(h *lab.Host, dev string, addr netip.Addr) bool {
-	ok, _ := e.addrsOf(h).Has(dev, addr)
+	_, ok, _ := e.addrsOf(h).Find(dev, addr)
 	return ok
 }
 
