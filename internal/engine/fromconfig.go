@@ -254,6 +254,7 @@ func instanceSpec(g config.Global, in config.VRRPInstance) (InstanceSpec, error)
 		UnicastTTL:         in.UnicastTTL,
 		// RFC 5798 §6.1 accept mode; the address owner always accepts.
 		NoAccept: !in.Accept && in.Priority != 255,
+		Strict:   in.StrictMode,
 		GARP: garp.Config{
 			Repeat:          in.GARPMasterRepeat,
 			Delay:           in.GARPMasterDelay,

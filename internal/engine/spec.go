@@ -86,6 +86,9 @@ type InstanceSpec struct {
 	// owner (vrrp_strict without accept, or no_accept): while MASTER,
 	// traffic to and from the VIPs is dropped (internal/vrrpfw).
 	NoAccept bool
+	// Strict is strict_mode / vrrp_strict (its checks are the state
+	// machine's and the parser's; kept here for status).
+	Strict bool
 	// Notify are the notify_* scripts; SMTPAlert sends mail on transitions.
 	Notify                notify.Scripts
 	SMTPAlert             bool

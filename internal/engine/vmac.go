@@ -2,11 +2,11 @@ package engine
 
 import (
 	"fmt"
-	"net/netip"
 	"slices"
 	"sort"
 
 	"github.com/vigil-ha/vigil/internal/netif"
+	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/vrrpfw"
 )
 
@@ -205,15 +205,12 @@ func (e *Engine) syncFirewall() {
 	})
 }
 
-// droppedVIPs reports the addresses whose traffic the firewall drops, for
-// status.
-func (e *Engine) droppedVIPs(in *instance) []netip.Addr {
-	if !in.held || !in.spec.NoAccept {
-		return nil
+// vmacStatus fills the VMAC and accept-mode part of an instance's status.
+func (e *Engine) vmacStatus(in *instance, si *status.Instance) {
+	if v := in.spec.VMAC; v.Name != "" {
+		si.VMAC, si.VMACAddr, si.XmitBase = v.Name, v.MAC.String(), v.XmitBase
 	}
-	var out []netip.Addr
-	for _, v := range in.allVIPs() {
-		out = append(out, v.Addr())
-	}
-	return out
+	si.Accept = !in.spec.NoAccept
+	si.Strict = in.spec.Strict
+	si.DroppingVIPs = in.held && in.spec.NoAccept && !e.fw.Empty()
 }
