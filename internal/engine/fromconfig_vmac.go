@@ -79,10 +79,8 @@ func vmacName(prefix string, num, vrid int) string {
 // the instance's dev, of the instance's family; the others stay where they
 // are).
 func applyVMAC(is *InstanceSpec, in config.VRRPInstance, name string) error {
-	if in.UseIPVLAN {
-		return nil // refused by the parser's warning; runs without a VMAC
-	}
 	if !in.UseVMAC {
+		// use_ipvlan alone: the parser warned; the instance runs without.
 		return nil
 	}
 	if in.VMACName != "" {

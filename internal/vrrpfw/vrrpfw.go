@@ -9,7 +9,10 @@
 //     advertisements excepted so the addresses stay resolvable;
 //   - VMAC interfaces: IGMP, MLD and router solicitations leaving them are
 //     dropped, so a backup's VMAC never sends a frame with the virtual MAC
-//     that would teach switches the wrong port.
+//     that would teach switches the wrong port; so are neighbour
+//     advertisements from a link-local source (an IPv6 VMAC carries its
+//     parent's link-local address, and answering for it from the virtual MAC
+//     has the same effect: keepalived drops these from 2.2.8 on).
 //
 // State is the whole desired content; Apply replaces the table in one
 // atomic batch (or removes it when State is empty).
@@ -114,6 +117,11 @@ func build(c *nftables.Conn, s State) {
 			rule(out, ifname(expr.MetaKeyOIFNAME, name),
 				nfproto(unix.NFPROTO_IPV6), l4proto(unix.IPPROTO_ICMPV6), icmp6Type(typ), verdict(expr.VerdictDrop))
 		}
+		// Neighbour advertisement from fe80::/16 (every link-local address
+		// Linux makes is in fe80::/64).
+		rule(out, ifname(expr.MetaKeyOIFNAME, name),
+			nfproto(unix.NFPROTO_IPV6), payloadIs(expr.PayloadBaseNetworkHeader, 8, []byte{0xfe, 0x80}),
+			l4proto(unix.IPPROTO_ICMPV6), icmp6Type(136), verdict(expr.VerdictDrop))
 	}
 	if len(s.Drop) == 0 {
 		return
