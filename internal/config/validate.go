@@ -438,7 +438,7 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 	}
 
 	// VMAC.
-	if (vi.UseVMAC || vi.UseIPVLAN) && vi.Unicast {
+	if vi.UseVMAC && vi.Unicast {
 		if vi.Interface == "" {
 			p.errf(at("use_vmac"), "vrrp_instance %s: use_vmac with unicast needs an interface", vi.Name)
 		} else if !vi.VMACXmitBase {

@@ -94,8 +94,8 @@ func TestStrictAccept(t *testing.T) {
 						}
 					}
 					st := status_(t, nd, "VI_1")
-					if st.Accept != f.vips[0].answers || st.DroppingVIPs == f.vips[0].answers {
-						t.Errorf("vigil status of VI_1: accept %v dropping %v", st.Accept, st.DroppingVIPs)
+					if st.NoAccept == f.vips[0].answers || st.DroppingVIPs == f.vips[0].answers {
+						t.Errorf("vigil status of VI_1: no_accept %v dropping %v", st.NoAccept, st.DroppingVIPs)
 					}
 				}
 				if code, err := nd.Term(15 * time.Second); err != nil || code != 0 {

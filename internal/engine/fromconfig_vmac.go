@@ -62,6 +62,18 @@ func vmacNames(g config.Global, ins []config.VRRPInstance) map[string]string {
 	return out
 }
 
+// VMACNames returns the VMAC interface name of every use_vmac instance of
+// c, by instance name (for vigil check).
+func VMACNames(c *config.Config) map[string]string {
+	out := vmacNames(c.Global, c.Instances)
+	for _, in := range c.Instances {
+		if in.UseVMAC && in.VMACName != "" {
+			out[in.Name] = in.VMACName
+		}
+	}
+	return out
+}
+
 func vmacName(prefix string, num, vrid int) string {
 	suffix := "." + strconv.Itoa(vrid)
 	if num > 0 {

@@ -210,7 +210,7 @@ func (e *Engine) vmacStatus(in *instance, si *status.Instance) {
 	if v := in.spec.VMAC; v.Name != "" {
 		si.VMAC, si.VMACAddr, si.XmitBase = v.Name, v.MAC.String(), v.XmitBase
 	}
-	si.Accept = !in.spec.NoAccept
+	si.NoAccept = in.spec.NoAccept
 	si.Strict = in.spec.Strict
 	si.DroppingVIPs = in.held && in.spec.NoAccept && !e.fw.Empty()
 }

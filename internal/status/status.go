@@ -60,10 +60,10 @@ type Instance struct {
 	VMAC     string `json:"vmac,omitempty"`
 	VMACAddr string `json:"vmac_addr,omitempty"`
 	XmitBase bool   `json:"vmac_xmit_base,omitempty"`
-	// Accept is accept mode; without it (vrrp_strict, no_accept) and below
-	// priority 255, traffic to the VIPs is dropped while MASTER, and
+	// NoAccept is accept mode off below priority 255 (vrrp_strict,
+	// no_accept): traffic to the VIPs is dropped while MASTER, and
 	// DroppingVIPs says whether the drop rules are in place now.
-	Accept       bool      `json:"accept"`
+	NoAccept     bool      `json:"no_accept,omitempty"`
 	Strict       bool      `json:"strict,omitempty"`
 	DroppingVIPs bool      `json:"dropping_vips,omitempty"`
 	GARPDelay    Duration  `json:"garp_delay"`
@@ -278,7 +278,7 @@ func WriteText(w io.Writer, s Snapshot) error {
 		if in.Strict {
 			notes = append(notes, "strict mode")
 		}
-		if !in.Accept {
+		if in.NoAccept {
 			if in.DroppingVIPs {
 				notes = append(notes, "accept mode off: traffic to the VIPs is DROPPED now (add accept to answer it)")
 			} else {
