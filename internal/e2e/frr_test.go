@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -26,14 +27,16 @@ type frrNode struct {
 	t            *testing.T
 	h            *lab.Host
 	dir          string
+	v6           bool
 	zebra, vrrpd *lab.Proc
 }
 
 // newFRR writes vrrpd.conf for one VRRP group on eth0 and makes the macvlan
-// FRR's documentation asks for: vrrp4-2-VRID on eth0 (mode bridge) with the
-// virtual MAC and the VIP, up. FRR's daemons drop privileges to user frr,
-// which must own the directory.
-func newFRR(t *testing.T, h *lab.Host, vrid, version, prio int, advert time.Duration, vip string) *frrNode {
+// FRR's documentation asks for: vrrp4-2-VRID (vrrp6-2-VRID for an IPv6 VIP,
+// with a random link-local address) on eth0, mode bridge, with the virtual
+// MAC and the VIP, up. FRR's daemons drop privileges to user frr, which must
+// own the directory.
+func newFRR(t *testing.T, h *lab.Host, vrid, version, prio int, advert time.Duration, vip netip.Addr) *frrNode {
 	t.Helper()
 	for _, d := range []string{"zebra", "vrrpd"} {
 		if _, err := os.Stat(filepath.Join(frrDir, d)); err != nil {
@@ -56,12 +59,19 @@ func newFRR(t *testing.T, h *lab.Host, vrid, version, prio int, advert time.Dura
 	if err := lab.MkdirOwned(dir, 0o755, uid, gid); err != nil {
 		t.Fatal(err)
 	}
-	mac := fmt.Sprintf("00:00:5e:00:01:%02x", vrid)
-	dev := fmt.Sprintf("vrrp4-2-%d", vrid)
+	v6 := vip.Is6()
+	fam, plen, kw := 1, 24, "ip"
+	if v6 {
+		fam, plen, kw = 2, 64, "ipv6"
+	}
+	mac := fmt.Sprintf("00:00:5e:00:0%d:%02x", fam, vrid)
+	dev := fmt.Sprintf("vrrp%d-2-%d", map[bool]int{false: 4, true: 6}[v6], vrid)
+	// addrgenmode cannot be given at creation here (EAFNOSUPPORT): set after.
 	for _, args := range [][]string{
 		{"link", "add", dev, "link", "eth0", "type", "macvlan", "mode", "bridge"},
 		{"link", "set", "dev", dev, "address", mac},
-		{"addr", "add", vip + "/24", "dev", dev},
+		{"link", "set", "dev", dev, "addrgenmode", "random"},
+		{"addr", "add", fmt.Sprintf("%s/%d", vip, plen), "dev", dev},
 		{"link", "set", "dev", dev, "up"},
 	} {
 		if out, err := h.Run("ip", args...); err != nil {
@@ -70,8 +80,8 @@ func newFRR(t *testing.T, h *lab.Host, vrid, version, prio int, advert time.Dura
 	}
 	confs := map[string]string{
 		"zebra.conf": "hostname " + h.Name() + "\n",
-		"vrrpd.conf": fmt.Sprintf("interface eth0\n vrrp %d version %d\n vrrp %d priority %d\n vrrp %d advertisement-interval %d\n vrrp %d ip %s\n",
-			vrid, version, vrid, prio, vrid, advert.Milliseconds(), vrid, vip),
+		"vrrpd.conf": fmt.Sprintf("interface eth0\n vrrp %d version %d\n vrrp %d priority %d\n vrrp %d advertisement-interval %d\n vrrp %d %s %s\n",
+			vrid, version, vrid, prio, vrid, advert.Milliseconds(), vrid, kw, vip),
 	}
 	for name, c := range confs {
 		p := filepath.Join(dir, name)
@@ -82,7 +92,7 @@ func newFRR(t *testing.T, h *lab.Host, vrid, version, prio int, advert time.Dura
 			t.Fatal(err)
 		}
 	}
-	f := &frrNode{t: t, h: h, dir: dir}
+	f := &frrNode{t: t, h: h, dir: dir, v6: v6}
 	t.Cleanup(f.kill)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -144,22 +154,25 @@ func (f *frrNode) logs() string {
 	return b.String()
 }
 
-// state is vrrpd's IPv4 status of the group ("Master", "Backup", ...).
+// state is vrrpd's status of the group in its family ("Master", "Backup",
+// ...).
 func (f *frrNode) state(vrid int) string {
 	out, err := f.h.Run("vtysh", "--vty_socket", f.dir, "-c", fmt.Sprintf("show vrrp %d json", vrid))
 	if err != nil {
 		return ""
 	}
+	type fam struct {
+		Status string `json:"status"`
+	}
 	var rs []struct {
-		V4 struct {
-			Status string `json:"status"`
-			Stats  struct {
-				AdverRx int `json:"adverRx"`
-			} `json:"stats"`
-		} `json:"v4"`
+		V4 fam `json:"v4"`
+		V6 fam `json:"v6"`
 	}
 	if json.Unmarshal([]byte(out), &rs) != nil || len(rs) != 1 {
 		return ""
+	}
+	if f.v6 {
+		return rs[0].V6.Status
 	}
 	return rs[0].V4.Status
 }
@@ -186,45 +199,48 @@ func (f *frrNode) waitState(vrid int, want string, timeout time.Duration) {
 // master back (it preempts, the other returns to backup).
 func TestFRRInterop(t *testing.T) {
 	t.Parallel()
-	for _, version := range []int{3, 2} {
+	for _, c := range []struct {
+		name    string
+		version int
+		f       vmacFamily
+	}{{"v3", 3, vmacFamilies[0]}, {"v2", 2, vmacFamilies[0]}, {"v3-ipv6", 3, vmacFamilies[1]}} {
 		for _, vigilMaster := range []bool{true, false} {
-			name := fmt.Sprintf("v%d/frr-master", version)
+			name := c.name + "/frr-master"
 			if vigilMaster {
-				name = fmt.Sprintf("v%d/vigil-master", version)
+				name = c.name + "/vigil-master"
 			}
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				frrInterop(t, version, vigilMaster)
+				frrInterop(t, c.version, c.f, vigilMaster)
 			})
 		}
 	}
 }
 
-func frrInterop(t *testing.T, version int, vigilMaster bool) {
-	const vrid = 55
+func frrInterop(t *testing.T, version int, f vmacFamily, vigilMaster bool) {
+	vrid := f.vrid
 	advert, advertConf := 100*time.Millisecond, "0.1"
 	if version == 2 {
 		advert, advertConf = time.Second, "1"
 	}
 	e := newEnv(t, "frr", 2)
-	f := vmacFamilies[0]
 	vigilPrio, frrPrio := 99, 100
 	vigilHost, frrHost := e.node(1), e.node(0)
 	if vigilMaster {
 		vigilPrio, frrPrio = 100, 99
 		vigilHost, frrHost = e.node(0), e.node(1)
 	}
-	in := e2e.Instance{Name: "VI_1", State: "BACKUP", Interface: "eth0", VRID: vrid, Priority: vigilPrio,
-		AdvertInt: advertConf, Version: version, Extra: []string{"use_vmac"}, VIPs: []string{"192.168.1.100/24"}}
+	in := f.instance("BACKUP", vigilPrio)
+	in.AdvertInt, in.Version = advertConf, version
 	// The master starts first, so the backup never runs alone.
 	var vg *e2e.Node
 	var fr *frrNode
 	if vigilMaster {
 		vg = e.start(e2e.Vigil, 0, conf(in))
 		e.waitState(vg, "VI_1", "MASTER", 15*time.Second)
-		fr = newFRR(t, frrHost, vrid, version, frrPrio, advert, f.vip.String())
+		fr = newFRR(t, frrHost, vrid, version, frrPrio, advert, f.vip)
 	} else {
-		fr = newFRR(t, frrHost, vrid, version, frrPrio, advert, f.vip.String())
+		fr = newFRR(t, frrHost, vrid, version, frrPrio, advert, f.vip)
 		fr.waitState(vrid, "Master", 15*time.Second)
 		vg = e.start(e2e.Vigil, 1, conf(in))
 	}
