@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -376,5 +377,48 @@ func TestVMACLifecycle(t *testing.T) {
 		if got := sysctl(t, r2, key); got != want {
 			t.Errorf("r2 after SIGTERM: %s = %s, want %s restored", key, got, want)
 		}
+	}
+}
+
+// TestVMACReload adds use_vmac to a running master by reload (SIGHUP): the
+// VMAC appears and the VIP moves onto it; removing it again by reload takes
+// the VIP back to eth0 and removes the VMAC.
+func TestVMACReload(t *testing.T) {
+	t.Parallel()
+	f := vmacFamilies[0]
+	e := newEnv(t, "vmacrld", 1)
+	r1 := e.node(0)
+	plain := f.instance("MASTER", 100)
+	plain.Extra = nil
+	nd := e.start(e2e.Vigil, 0, conf(plain))
+	e.waitState(nd, "VI_1", "MASTER", 10*time.Second)
+	e.waitHoldsOn(r1, "eth0", f.vip, true, 5*time.Second)
+
+	reload := func(c e2e.Conf) {
+		t.Helper()
+		c.RouterID = r1.Name()
+		if err := nd.WriteConfig(c.String()); err != nil {
+			t.Fatal(err)
+		}
+		if err := nd.Proc().Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload(conf(f.instance("MASTER", 100)))
+	e.waitHoldsOn(r1, f.dev, f.vip, true, 10*time.Second)
+	e.waitHoldsOn(r1, "eth0", f.vip, false, 5*time.Second)
+	e.checkVMACLink(r1, f)
+
+	reload(conf(plain))
+	e.waitHoldsOn(r1, "eth0", f.vip, true, 10*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := showLink(r1, f.dev); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still there after the reload that removed use_vmac", f.dev)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
