@@ -219,7 +219,9 @@ func TestFRRInterop(t *testing.T) {
 
 func frrInterop(t *testing.T, version int, f vmacFamily, vigilMaster bool) {
 	vrid := f.vrid
-	advert, advertConf := 100*time.Millisecond, "0.1"
+	// 0.5 s, not 0.1: FRR's vrrpd is not scheduled promptly on a loaded
+	// machine, and the steady-state check demands no flap.
+	advert, advertConf := 500*time.Millisecond, "0.5"
 	if version == 2 {
 		advert, advertConf = time.Second, "1"
 	}

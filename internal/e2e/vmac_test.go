@@ -311,6 +311,9 @@ func TestVMACLifecycle(t *testing.T) {
 	var adverts int
 	for _, fr := range sn.Frames() {
 		if v, ok := e2e.ParseVRRP(fr.Data); ok {
+			if v.Priority != 100 {
+				continue // r2's, were it to flap on a loaded machine
+			}
 			adverts++
 			if v.SrcMAC.String() != mac1 {
 				t.Fatalf("with vmac_xmit_base an advert left from %s, want eth0's %s", v.SrcMAC, mac1)
