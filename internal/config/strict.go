@@ -28,3 +28,30 @@ func (p *parser) noteAcceptMode(vi *VRRPInstance, strictGlobal bool, at func(str
 	}
 	p.warnf(pos, "vrrp_instance %s: accept mode is off (%s): VIP traffic will be dropped on this node while MASTER, as keepalived does (nftables table inet vigil_vrrp); add `accept` to answer it", vi.Name, why)
 }
+
+// noteAddressVMAC reports the per-address use_vmac option: vigil makes
+// VMACs only for the instance (use_vmac in the instance), not for single
+// addresses on other interfaces or of the other family (keepalived makes one
+// per such address).
+func (p *parser) noteAddressVMAC(vi *VRRPInstance) {
+	for _, list := range [][]Address{vi.VirtualIPs, vi.ExcludedIPs} {
+		for _, a := range list {
+			if !a.UseVMAC {
+				continue
+			}
+			onInstance := (a.Dev == "" || a.Dev == vi.Interface) && a.Prefix.Addr().Is6() == (vi.Family == Inet6)
+			switch {
+			case onInstance && vi.UseVMAC:
+				p.warnf(a.Pos, "vrrp_instance %s: use_vmac on %s is redundant: the instance's use_vmac already puts it on the VMAC", vi.Name, a.Prefix)
+			case onInstance:
+				p.warnf(a.Pos, "vrrp_instance %s: use_vmac on %s is not supported by vigil (a VMAC per address); use use_vmac in the instance; the address stays on %s and moves by gratuitous ARP / NA", vi.Name, a.Prefix, vi.Interface)
+			default:
+				dev := a.Dev
+				if dev == "" {
+					dev = vi.Interface
+				}
+				p.warnf(a.Pos, "vrrp_instance %s: use_vmac on %s is not supported by vigil (a VMAC per address); the address stays on %s and moves by gratuitous ARP / NA", vi.Name, a.Prefix, dev)
+			}
+		}
+	}
+}

@@ -522,6 +522,7 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 		vi.Accept = false
 	}
 	p.noteAcceptMode(vi, g.VRRPStrict, at, given)
+	p.noteAddressVMAC(vi)
 	vi.SkipCheckAdvAddr = m.skipCheck.Or(g.VRRPSkipCheckAdvAddr)
 
 	// Gratuitous ARP defaults from global_defs.
