@@ -391,7 +391,9 @@ func TestAddressesRoutesRules(t *testing.T) {
 `)
 	// The address's use_vmac is parsed and reported (vigil makes no
 	// per-address VMAC).
-	ds = slices.DeleteFunc(ds, func(d diag.Diagnostic) bool { return strings.Contains(d.Msg, "use_vmac on 10.0.0.5/30 is not supported") })
+	ds = slices.DeleteFunc(ds, func(d diag.Diagnostic) bool {
+		return strings.Contains(d.Msg, "use_vmac on 10.0.0.5/30 is not supported")
+	})
 	if len(ds) > 0 {
 		t.Fatalf("diagnostics:\n%s", dumpDiags(ds))
 	}
