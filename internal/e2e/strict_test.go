@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,10 +83,21 @@ func TestStrictAccept(t *testing.T) {
 				for _, v := range f.vips {
 					e.waitHolds(e.node(0), v.addr, true, 5*time.Second)
 				}
+				// Concurrently: a dropped VIP costs its timeouts.
 				got[kind] = map[netip.Addr]reach{}
+				var mu sync.Mutex
+				var wg sync.WaitGroup
 				for _, v := range f.vips {
-					got[kind][v.addr] = e.reachVIP(v.addr)
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						r := e.reachVIP(v.addr)
+						mu.Lock()
+						got[kind][v.addr] = r
+						mu.Unlock()
+					}()
 				}
+				wg.Wait()
 				if kind == e2e.Vigil {
 					out, _ := e.node(0).Run("nft", "list", "table", "inet", "vigil_vrrp")
 					for _, v := range f.vips {
