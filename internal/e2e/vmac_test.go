@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,18 +23,20 @@ type vmacFamily struct {
 	vip  netip.Addr
 	// dev and mac are keepalived's defaults: vrrp.VRID, 00:00:5e:00:0{1,2}:VRID.
 	dev, mac string
+	// extra lines for the instance (vmac_xmit_base).
+	extra []string
 }
 
 var vmacFamilies = []vmacFamily{
-	{"ipv4", false, 55, e2e.VIP4, "vrrp.55", "00:00:5e:00:01:37"},
-	{"ipv6", true, 56, e2e.VIP6, "vrrp.56", "00:00:5e:00:02:38"},
+	{"ipv4", false, 55, e2e.VIP4, "vrrp.55", "00:00:5e:00:01:37", nil},
+	{"ipv6", true, 56, e2e.VIP6, "vrrp.56", "00:00:5e:00:02:38", nil},
 }
 
 // instance is a VRRPv3 instance at advert_int 0.1 with use_vmac and the
 // family's VIP on the instance's interface (so on the VMAC).
 func (f vmacFamily) instance(state string, prio int, extra ...string) e2e.Instance {
 	in := e2e.Instance{Name: "VI_1", State: state, Interface: "eth0", VRID: f.vrid, Priority: prio,
-		AdvertInt: "0.1", Version: 3, Extra: append([]string{"use_vmac"}, extra...)}
+		AdvertInt: "0.1", Version: 3, Extra: append(append([]string{"use_vmac"}, f.extra...), extra...)}
 	if f.v6 {
 		in.VIPs = []string{"fd00::100/64"}
 	} else {
@@ -164,12 +167,19 @@ func (w *neighWatch) Stop() map[string]int {
 //   - the client reaches the VIP and its neighbour entry is the virtual MAC;
 //     sampled every 10 ms across a kill -9 failover, it never shows another
 //     MAC;
+//   - the same with vmac_xmit_base (adverts from eth0, VIPs on the VMAC);
 //   - a client that ignores gratuitous ARP (arp_accept 0 and a permanent
 //     neighbour entry) still reaches the VIP after the master returns and
 //     preempts.
 func TestVMACInterop(t *testing.T) {
 	t.Parallel()
+	fams := slices.Clone(vmacFamilies)
 	for _, f := range vmacFamilies {
+		f.name += "-xmit_base"
+		f.extra = []string{"vmac_xmit_base"}
+		fams = append(fams, f)
+	}
+	for _, f := range fams {
 		for _, masterKind := range []e2e.Kind{e2e.Keepalived, e2e.Vigil} {
 			backupKind := e2e.Vigil
 			if masterKind == e2e.Vigil {
@@ -217,6 +227,17 @@ func vmacInterop(t *testing.T, f vmacFamily, masterKind, backupKind e2e.Kind) {
 	t.Log("kill -9 of the master, the client's neighbour entry watched")
 	w := watchNeigh(client, f.vip)
 	master.Kill()
+	xmitBase := len(f.extra) > 0
+	if xmitBase {
+		// A killed daemon leaves its VIP on its VMAC, which then answers the
+		// client's ARP with the same MAC as the new master's: with adverts
+		// leaving from eth0 nothing re-teaches the switch, and the switch
+		// follows whoever answered last (keepalived and vigil alike). So
+		// here the master's host dies with it: its link goes down.
+		if out, err := r1.Run("ip", "link", "set", "eth0", "down"); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
 	e.waitState(backup, "VI_1", "MASTER", 15*time.Second)
 	e.waitHoldsOn(r2, f.dev, f.vip, true, 5*time.Second)
 	e.waitAnswer(f.vip, "r2", 10*time.Second)
@@ -231,6 +252,14 @@ func vmacInterop(t *testing.T, f vmacFamily, masterKind, backupKind e2e.Kind) {
 	}
 	if out, err := client.Run("ip", "neigh", "replace", f.vip.String(), "lladdr", f.mac, "dev", "eth0", "nud", "permanent"); err != nil {
 		t.Fatalf("%v: %s", err, out)
+	}
+	if xmitBase {
+		if out, err := r1.Run("ip", "link", "set", "eth0", "up"); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if err := e2e.WaitReady(e.net.Lab, r1); err != nil {
+			t.Fatal(err)
+		}
 	}
 	e.restart(master)
 	e.waitState(master, "VI_1", "MASTER", 15*time.Second)
