@@ -142,6 +142,7 @@ func summary(w io.Writer, c *config.Config) {
 	fmt.Fprintln(w)
 	if len(c.Instances) > 0 {
 		fmt.Fprintf(w, "vrrp instances: %d\n", len(c.Instances))
+		vmacs := engine.VMACNames(c)
 		for _, vi := range c.Instances {
 			iface := vi.Interface
 			if iface == "" {
@@ -163,6 +164,19 @@ func summary(w io.Writer, c *config.Config) {
 			}
 			if len(vips) > 0 {
 				fmt.Fprintf(w, "    VIPs: %s\n", strings.Join(vips, ", "))
+			}
+			if n := vmacs[vi.Name]; n != "" {
+				adverts := n
+				if vi.VMACXmitBase {
+					adverts = vi.Interface
+				}
+				fmt.Fprintf(w, "    VMAC: %s on %s, adverts from %s\n", n, vi.Interface, adverts)
+			}
+			if vi.StrictMode {
+				fmt.Fprintf(w, "    strict mode\n")
+			}
+			if !vi.Accept && vi.Priority != 255 {
+				fmt.Fprintf(w, "    accept mode off: traffic to the VIPs is dropped while MASTER\n")
 			}
 			var track []string
 			for _, t := range vi.TrackScripts {

@@ -364,3 +364,33 @@ vrrp_instance VI_1 {
 		}
 	}
 }
+
+// TestCheckStrictAndVMAC: vigil check says at the instance what strict mode
+// will do to VIP traffic, and the summary shows the VMAC and accept mode.
+func TestCheckStrictAndVMAC(t *testing.T) {
+	f := writeConf(t, "strict.conf", `global_defs {
+    vrrp_strict
+}
+vrrp_instance V {
+    interface eth0
+    virtual_router_id 7
+    version 3
+    use_vmac
+    virtual_ipaddress {
+        192.168.1.100/24
+    }
+}
+`)
+	code, out, errs := runVigil("check", "-f", f)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	if !strings.Contains(errs, ":4:1: warning: vrrp_instance V: accept mode is off (vrrp_strict): VIP traffic will be dropped on this node while MASTER") {
+		t.Errorf("stderr:\n%s", errs)
+	}
+	for _, want := range []string{"VMAC: vrrp.7 on eth0, adverts from vrrp.7", "strict mode", "accept mode off: traffic to the VIPs is dropped while MASTER"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+}

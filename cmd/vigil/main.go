@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"handover":   {"hand an instance over to a backup without a gap (maintenance)", runHandover},
 		"reload":     {"check the configuration and apply the difference", runReload},
 		"check":      {"check a keepalived.conf and print every problem", runCheck},
+		"keywords":   {"list every keepalived.conf keyword and whether vigil acts on it", runKeywords},
 		"lb":         {"show the kernel's virtual services (lb show)", runLB},
 		"convert":    {"write a keepalived.conf equivalent of a heartbeat ha.d (ha.cf, haresources)", runConvert},
 		"genhash":    {"print the MD5 digest of a page for HTTP_GET/SSL_GET (keepalived's genhash)", runGenhash},

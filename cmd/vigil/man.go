@@ -34,7 +34,7 @@ func captureFlags(name string) (*pflag.FlagSet, string) {
 
 // commandOrder is the order of the commands in the manual: the daemon, the
 // operator's commands, then the tools.
-var commandOrder = []string{"run", "check", "status", "reload", "handover", "lb", "convert", "genhash", "demo", "completion", "man", "version"}
+var commandOrder = []string{"run", "check", "keywords", "status", "reload", "handover", "lb", "convert", "genhash", "demo", "completion", "man", "version"}
 
 func runMan(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("man", "", stderr)

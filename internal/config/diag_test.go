@@ -74,7 +74,6 @@ func TestDiagnostics(t *testing.T) {
 			"7:11 warning: state \"MASTR\" is not MASTER or BACKUP; state BACKUP is used, as keepalived does",
 		}},
 		{"bad bool", inst("    strict_mode maybe\n"), []string{
-			"7:5 warning: strict_mode in vrrp_instance is not supported by vigil (vigil does not enforce VRRP strict mode: it installs no firewall rules and accepts traffic to the VIPs); ignored",
 			`7:17 warning: strict_mode "maybe": want on|off|true|false|yes|no`}},
 		{"state BACKUP after MASTER", inst("    state MASTER\n    state BACKUP\n"), []string{
 			"8:11 warning: state BACKUP after state MASTER is ignored; state MASTER stays, as keepalived does",
@@ -98,8 +97,7 @@ func TestDiagnostics(t *testing.T) {
 		{"ipv6 broadcast", inst("    virtual_ipaddress_excluded {\n        fd00::1 brd fd00::ff\n    }\n"), []string{"8:17 warning: an IPv6 address has no broadcast address"}},
 		{"not multicast", "global_defs {\n    vrrp_mcast_group4 10.0.0.1\n}\n", []string{"2:23 warning: vrrp_mcast_group4 10.0.0.1 is not a multicast address"}},
 		{"bad mac", inst("    use_vmac 01:00:5e:00:00:01\n"), []string{
-			"7:5 warning: use_vmac in vrrp_instance is not supported by vigil (vigil creates no VMAC interfaces: clients follow the VIP through gratuitous ARP); ignored",
-			`7:14 warning: use_vmac MAC address "01:00:5e:00:00:01" is multicast`}},
+			`7:14 warning: use_vmac MAC address "01:00:5e:00:00:01" is multicast; ignored, as keepalived does`}},
 		{"route without dev", inst("    virtual_routes {\n        10.9.0.0/16 via 10.0.0.254\n    }\n"), []string{"8:9 warning: route 10.9.0.0/16 has no dev, so it cannot be tracked"}},
 		{"rule without preference", inst("    virtual_rules {\n        from 10.9.0.0/16 table 5\n    }\n"), []string{"8:9 warning: rule has no preference"}},
 		{"route mixing families", inst("    virtual_routes {\n        10.9.0.0/16 via fd00::1 dev eth0\n    }\n"), []string{"8:25 warning: route mixes IPv4 and IPv6 addresses (fd00::1)"}},
@@ -164,7 +162,7 @@ func TestDiagnostics(t *testing.T) {
 			"8:5 warning: vrrp_instance VI_1: VRRP version 3 has no authentication"}},
 		{"auth without pass", inst("    authentication {\n        auth_type PASS\n    }\n"), []string{"7:5 warning: vrrp_instance VI_1: authentication without auth_pass"}},
 		{"strict mode and unicast", "global_defs {\n    vrrp_strict\n}\n" + inst("    unicast_peer {\n        10.0.0.9\n    }\n"), []string{
-			"2:5 warning: vrrp_strict in global_defs is not supported by vigil (vigil does not enforce VRRP strict mode: it installs no firewall rules and accepts traffic to the VIPs); ignored",
+			"4:1 warning: vrrp_instance VI_1: accept mode is off (vrrp_strict): VIP traffic will be dropped on this node while MASTER, as keepalived does (nftables table inet vigil_vrrp); add `accept` to answer it",
 		}},
 		{"vrrpv2 sub-second advert", inst("    advert_int 0.5\n"), []string{"7:5 warning: vrrp_instance VI_1: advert_int 0.5s is not a whole number of seconds"}},
 		{"vrrpv3 advert not in centiseconds", inst("    version 3\n    advert_int 0.015\n"), []string{"8:5 warning: vrrp_instance VI_1: advert_int 0.015s is not a multiple of 10ms"}},

@@ -16,7 +16,7 @@ func TestKeepaliveCarriesOn(t *testing.T) {
 		return "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 1\n    virtual_ipaddress {\n        10.0.0.1/24\n    }\n" + body + "}\n"
 	}
 	strict := func(body string) string { return "global_defs {\n    vrrp_strict\n}\n" + vrrp(body) }
-	const strictWarn = "2:5 warning: vrrp_strict in global_defs is not supported by vigil"
+	const strictWarn = "4:1 warning: vrrp_instance VI_1: accept mode is off (vrrp_strict): VIP traffic will be dropped on this node while MASTER"
 	lvs := func(vsBody string) string {
 		return "virtual_server 10.0.0.1 80 {\n    protocol TCP\n" + vsBody + "    real_server 10.0.0.2 80 {\n    }\n}\n"
 	}

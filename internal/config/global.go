@@ -24,14 +24,14 @@ const (
 	whyBFD       = "vigil has no BFD"
 	whyScripts   = "run it from the service manager"
 	whyLinkbeat  = "vigil follows links through netlink only"
-	whyIPVLAN    = "vigil creates VMACs (macvlan), not ipvlan"
+	whyIPVLAN    = "vigil creates VMACs (macvlan), not ipvlan: the instance runs without one (use use_vmac for a virtual MAC)"
 	whyVRF       = "vigil does not bind VRRP to a VRF"
 	whyIGMP      = "vigil does not change IGMP sysctls"
 	whyUmask     = "vigil does not change its umask"
 	whyPerInst   = "vigil has no per-instance debug level or buffer size"
 	whySchedFlag = "IPVS scheduler flag"
-	whyVMAC      = "vigil creates no VMAC interfaces: clients follow the VIP through gratuitous ARP"
-	whyStrict    = "vigil does not enforce VRRP strict mode: it installs no firewall rules and accepts traffic to the VIPs"
+	whyVMACAddr  = "vigil makes VMACs for the instance's own family and interface only (use_vmac); other addresses stay on their interfaces and move by gratuitous ARP / NA"
+	whyNFTables  = "vigil's VRRP rules (accept mode off, VMAC IGMP/MLD filtering) live in its own table inet vigil_vrrp at priority -1, one rule per address; the table name, priority and layout are fixed"
 	whyExtraIf   = "vigil sends gratuitous ARP only on the VIPs' interfaces"
 	whyTracking  = "not implemented in vigil"
 	whyPE        = "IPVS persistence engines"
@@ -172,20 +172,20 @@ var globalBlock = newBlock("global_defs",
 		if len(s.args) > 0 {
 			g.NFTables = s.args[0].text
 		}
-	}).unsup(whyStrict),
+	}).unsup(whyNFTables),
 	k("nftables_priority", 1, 1, func(p *parser, s *stmt, g *Global) {
 		if v, ok := p.intArg(s.args[0], "nftables_priority", -2147483648, 2147483647); ok {
 			g.NFTablesPriority = int(v)
 		}
-	}).unsup(whyStrict),
-	flagKw("nftables_ifindex", func(g *Global) *bool { return &g.NFTablesIfindex }).unsup(whyStrict),
+	}).unsup(whyNFTables),
+	flagKw("nftables_ifindex", func(g *Global) *bool { return &g.NFTablesIfindex }).unsup(whyNFTables),
 	gOther("nftables_ipvs", whyIPVS),
 	gOther("nftables_ipvs_priority", whyIPVS),
 	gOther("nftables_ipvs_start_fwmark", whyIPVS),
-	flagKw("nftables_counters", func(g *Global) *bool { return &g.NFTablesCounters }).unsup(whyStrict),
+	flagKw("nftables_counters", func(g *Global) *bool { return &g.NFTablesCounters }).unsup(whyNFTables),
 	flagKw("vrrp_check_unicast_src", func(g *Global) *bool { return &g.VRRPCheckUnicastSrc }),
 	flagKw("vrrp_skip_check_adv_addr", func(g *Global) *bool { return &g.VRRPSkipCheckAdvAddr }),
-	flagKw("vrrp_strict", func(g *Global) *bool { return &g.VRRPStrict }).unsup(whyStrict),
+	flagKw("vrrp_strict", func(g *Global) *bool { return &g.VRRPStrict }),
 	niceKw("vrrp_priority", "vrrp", func(g *Global) *int { return &g.VRRPNice }),
 	flagKw("vrrp_no_swap", func(g *Global) *bool { return &g.VRRPNoSwap }),
 	rtPriorityKw("vrrp_rt_priority", "vrrp", func(g *Global) *int { return &g.VRRPRTPriority }),
@@ -249,8 +249,8 @@ var globalBlock = newBlock("global_defs",
 		}
 	}),
 	flagKw("log_unknown_vrids", func(g *Global) *bool { return &g.LogUnknownVRIDs }).unsup("vigil counts adverts for unknown VRIDs in vigil status (daemon.dropped.unknown_vrid) instead"),
-	str("vmac_prefix", func(g *Global) *string { return &g.VMACPrefix }).unsup(whyVMAC),
-	str("vmac_addr_prefix", func(g *Global) *string { return &g.VMACAddrPrefix }).unsup(whyVMAC),
+	str("vmac_prefix", func(g *Global) *string { return &g.VMACPrefix }),
+	str("vmac_addr_prefix", func(g *Global) *string { return &g.VMACAddrPrefix }).unsup(whyVMACAddr),
 	gOther("umask", whyUmask),
 	k("random_seed", 1, 1, func(p *parser, s *stmt, g *Global) {
 		if v, ok := p.uintArg(s.args[0], "random_seed", 0, 4294967295); ok {

@@ -502,7 +502,7 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 	}
 
 	// VMAC.
-	if (vi.UseVMAC || vi.UseIPVLAN) && vi.Unicast {
+	if vi.UseVMAC && vi.Unicast {
 		if vi.Interface == "" {
 			// keepalived: "Cannot use VMAC/ipvlan with unicast and no
 			// interface - clearing use_vmac".
@@ -589,6 +589,8 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 		p.warnf(at("accept"), "vrrp_instance %s: accept mode does not exist in VRRPv2 (RFC 3768); off in strict mode", vi.Name)
 		vi.Accept = false
 	}
+	p.noteAcceptMode(vi, g.VRRPStrict, at, given)
+	p.noteAddressVMAC(vi)
 	vi.SkipCheckAdvAddr = m.skipCheck.Or(g.VRRPSkipCheckAdvAddr)
 
 	// Gratuitous ARP defaults from global_defs.

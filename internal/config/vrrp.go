@@ -534,9 +534,9 @@ var instanceBlock = newBlock("vrrp_instance",
 				vi.VMACName = a.text
 			}
 		}
-	}).unsup(whyVMAC),
-	flagKw("use_vmac_addr", func(vi *VRRPInstance) *bool { return &vi.UseVMACAddr }).unsup(whyVMAC),
-	flagKw("vmac_xmit_base", func(vi *VRRPInstance) *bool { return &vi.VMACXmitBase }).unsup(whyVMAC),
+	}),
+	flagKw("use_vmac_addr", func(vi *VRRPInstance) *bool { return &vi.UseVMACAddr }).unsup(whyVMACAddr),
+	flagKw("vmac_xmit_base", func(vi *VRRPInstance) *bool { return &vi.VMACXmitBase }),
 	k("use_ipvlan", 0, 3, func(p *parser, s *stmt, vi *VRRPInstance) { vi.UseIPVLAN = true }).unsup(whyIPVLAN),
 	k("unicast_peer", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
 		p.curInst().unicastKw = true
@@ -724,7 +724,7 @@ var instanceBlock = newBlock("vrrp_instance",
 		})
 	}).valueBlock().multiple(),
 	k("accept", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) { p.curInst().accept = True }),
-	k("no_accept", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) { p.curInst().accept = False }).unsup(whyStrict),
+	k("no_accept", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) { p.curInst().accept = False }),
 	k("skip_check_adv_addr", 0, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
 		if v, ok := p.boolArg(s); ok {
 			p.curInst().skipCheck = triOf(v)
@@ -734,7 +734,7 @@ var instanceBlock = newBlock("vrrp_instance",
 		if v, ok := p.boolArg(s); ok {
 			p.curInst().strict = triOf(v)
 		}
-	}).unsup(whyStrict),
+	}),
 	k("preempt", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) { vi.Nopreempt = false }),
 	flagKw("nopreempt", func(vi *VRRPInstance) *bool { return &vi.Nopreempt }),
 	timer("preempt_delay", 0, 1000*time.Second, func(vi *VRRPInstance) *time.Duration { return &vi.PreemptDelay }),

@@ -32,6 +32,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/track"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 	"github.com/vigil-ha/vigil/internal/vrrp/packet"
+	"github.com/vigil-ha/vigil/internal/vrrpfw"
 	"github.com/vigil-ha/vigil/internal/vrrpnet"
 )
 
@@ -125,6 +126,10 @@ type Engine struct {
 	// deferred holds the actions fire postpones until every due advert
 	// has been sent; nil outside fire.
 	deferred *[]deferredAction
+	// vmacs are the VMAC interfaces made for the instances; fw the VRRP
+	// firewall last queued (vmac.go).
+	vmacs map[string]bool
+	fw    vrrpfw.State
 }
 
 // instance is the runtime of one vrrp_instance.
@@ -311,6 +316,8 @@ func unspecified(v6 bool) netip.Addr {
 // when every goroutine it started has exited.
 func (e *Engine) Run(ctx context.Context) error {
 	e.started = time.Now()
+	// Last, after the addresses are gone: the VMACs and the firewall.
+	defer e.teardownVMACs()
 	e.fx = newEffects()
 	defer func() {
 		e.fx.close() // the last address removals happen before Run returns
@@ -328,6 +335,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}()
 
 	e.removeStale()
+	e.removeStaleVMACs()
 	if d := e.spec.StartupDelay; d > 0 {
 		e.startAt = e.started.Add(d)
 		e.log.Info("vrrp_startup_delay: instances start later", "delay", d)
@@ -500,13 +508,15 @@ func (e *Engine) resolveLink(name string) {
 // An instance that cannot attach stays in FAULT with the reason in missing.
 func (e *Engine) attach(in *instance, wg *sync.WaitGroup, bg context.Context) {
 	in.missing = ""
-	li, ok := e.links[in.spec.Interface]
-	if !ok {
+	if _, ok := e.links[in.spec.Interface]; !ok {
 		in.missing = fmt.Sprintf("interface %s not found", in.spec.Interface)
 		e.log.Error("instance cannot run: interface missing, FAULT until it appears", "instance", in.spec.VRRP.Name, "interface", in.spec.Interface)
 		return
 	}
-	_ = li
+	if !e.ensureVMAC(in) {
+		return
+	}
+	sockIf := in.spec.sockIf()
 	src := in.spec.VRRP.Source
 	if !src.IsValid() {
 		a, err := e.opts.Net.PrimaryAddr(in.spec.Interface, in.spec.IPv6)
@@ -518,7 +528,7 @@ func (e *Engine) attach(in *instance, wg *sync.WaitGroup, bg context.Context) {
 		src = a
 	}
 	in.src = src
-	key := connKey{ifname: in.spec.Interface, v6: in.spec.IPv6}
+	key := connKey{ifname: sockIf, v6: in.spec.IPv6}
 	if in.spec.VRRP.Unicast {
 		key.unicast = src
 	} else {
@@ -529,7 +539,7 @@ func (e *Engine) attach(in *instance, wg *sync.WaitGroup, bg context.Context) {
 	}
 	c := e.conns[key]
 	if c == nil {
-		cfg := vrrpnet.Config{Interface: in.spec.Interface, Family: family(in.spec.IPv6), Unicast: in.spec.VRRP.Unicast}
+		cfg := vrrpnet.Config{Interface: sockIf, Family: family(in.spec.IPv6), Unicast: in.spec.VRRP.Unicast}
 		if in.spec.VRRP.Unicast {
 			cfg.Src = src
 			cfg.TTL = in.spec.UnicastTTL
@@ -539,8 +549,8 @@ func (e *Engine) attach(in *instance, wg *sync.WaitGroup, bg context.Context) {
 		}
 		pc, err := e.opts.Net.OpenConn(cfg)
 		if err != nil {
-			in.missing = fmt.Sprintf("socket on %s: %v", in.spec.Interface, err)
-			e.log.Error("instance cannot run: VRRP socket, FAULT", "instance", in.spec.VRRP.Name, "interface", in.spec.Interface, "err", err)
+			in.missing = fmt.Sprintf("socket on %s: %v", sockIf, err)
+			e.log.Error("instance cannot run: VRRP socket, FAULT", "instance", in.spec.VRRP.Name, "interface", sockIf, "err", err)
 			return
 		}
 		c = &conn{key: key, c: pc, group: key.group, insts: map[uint8]*instance{}, stats: connStats{dropped: map[string]uint64{}}}
@@ -549,7 +559,7 @@ func (e *Engine) attach(in *instance, wg *sync.WaitGroup, bg context.Context) {
 		go e.read(c, wg, bg)
 	}
 	if other := c.insts[in.spec.VRRP.VRID]; other != nil && other != in {
-		in.missing = fmt.Sprintf("VRID %d already used on %s by %s", in.spec.VRRP.VRID, in.spec.Interface, other.spec.VRRP.Name)
+		in.missing = fmt.Sprintf("VRID %d already used on %s by %s", in.spec.VRRP.VRID, sockIf, other.spec.VRRP.Name)
 		e.log.Error("instance cannot run", "instance", in.spec.VRRP.Name, "reason", in.missing)
 		return
 	}
@@ -617,6 +627,9 @@ func (e *Engine) prime(now time.Time, in *instance) {
 // resolveLinks reads the instance's interface and tracked interfaces.
 func (e *Engine) resolveLinks(in *instance) {
 	e.resolveLink(in.spec.Interface)
+	if in.spec.VMAC.Name != "" {
+		e.resolveLink(in.spec.VMAC.Name)
+	}
 	for _, t := range in.spec.Trackers {
 		if t.Kind == track.Interface {
 			e.resolveLink(t.Name)
@@ -676,7 +689,10 @@ func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGro
 		delete(e.pacers, name)
 	}
 	for _, in := range e.insts {
-		if in.spec.Interface == name {
+		if in.spec.sockIf() == name || (in.spec.VMAC.Name != "" && in.spec.Interface == name) {
+			if in.spec.VMAC.Name == name && ev.Deleted {
+				delete(e.vmacs, name) // its parent went: made again when the parent is back
+			}
 			switch {
 			case ev.Deleted || (had && old.Index != ev.Link.Index):
 				// The socket is bound to the old ifindex: drop it.
@@ -748,7 +764,7 @@ func (e *Engine) inputFirst(due time.Time, wg *sync.WaitGroup, bg context.Contex
 // uses reports whether an instance runs on or tracks the interface.
 func (e *Engine) uses(name string) bool {
 	for _, in := range e.all() {
-		if in.spec.Interface == name {
+		if in.spec.Interface == name || in.spec.VMAC.Name == name {
 			return true
 		}
 		for _, t := range in.spec.Trackers {
@@ -1056,6 +1072,8 @@ func (e *Engine) takeOver(now time.Time, in *instance) {
 	}
 	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
 	routes, rules := in.spec.Routes, in.spec.Rules
+	in.held = true
+	e.syncFirewall() // accept mode off: the drops go in before the addresses
 	e.fx.add(func() {
 		for _, v := range vips {
 			if err := net.AddVIP(v); err != nil {
@@ -1073,7 +1091,6 @@ func (e *Engine) takeOver(now time.Time, in *instance) {
 			}
 		}
 	})
-	in.held = true
 	e.mark(in)
 	e.vipsChanged()
 	in.garp = garp.NewSchedule(in.spec.GARP, targets, now)
@@ -1107,6 +1124,7 @@ func (e *Engine) release(in *instance) {
 		}
 	})
 	in.held = false
+	e.syncFirewall() // and come out after them
 	e.mark(in)
 	e.vipsChanged()
 	if in.garp != nil {

@@ -77,8 +77,12 @@ func FromConfig(c *config.Config) (Spec, diag.Diagnostics) {
 			Notify: sp.notifyScripts("vrrp_sync_group "+sg.Name, sg.NotifyMaster, sg.NotifyBackup, sg.NotifyFault, sg.NotifyStop, config.Command{}, sg.Notify, config.Command{}, false),
 		})
 	}
+	vmacs := vmacNames(g, c.Instances)
 	for _, in := range c.Instances {
 		is, err := instanceSpec(g, in)
+		if err == nil {
+			err = applyVMAC(&is, in, vmacs[in.Name])
+		}
 		if err != nil {
 			ds.Errorf(in.Pos, "vrrp_instance %s: %v", in.Name, err)
 			continue
@@ -247,6 +251,9 @@ func instanceSpec(g config.Global, in config.VRRPInstance) (InstanceSpec, error)
 		DontTrackPrimary:   in.DontTrackPrimary,
 		PromoteSecondaries: in.PromoteSecondaries,
 		UnicastTTL:         in.UnicastTTL,
+		// RFC 5798 §6.1 accept mode; the address owner always accepts.
+		NoAccept: !in.Accept && in.Priority != 255,
+		Strict:   in.StrictMode,
 		GARP: garp.Config{
 			Repeat:          in.GARPMasterRepeat,
 			Delay:           in.GARPMasterDelay,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/garp"
 	"github.com/vigil-ha/vigil/internal/netif"
+	"github.com/vigil-ha/vigil/internal/vrrpfw"
 	"github.com/vigil-ha/vigil/internal/vrrpnet"
 )
 
@@ -64,8 +65,10 @@ type Conn interface {
 
 // OSNet is Net over the kernel of the network namespace it was opened in.
 type OSNet struct {
-	h *netif.Handle
-	g *garp.Sender
+	h  *netif.Handle
+	g  *garp.Sender
+	vm *netif.VMACs
+	fw *vrrpfw.Firewall
 }
 
 // OpenOSNet opens netlink and packet sockets in the current network
@@ -80,14 +83,26 @@ func OpenOSNet() (*OSNet, error) {
 		h.Close()
 		return nil, err
 	}
-	return &OSNet{h: h, g: g}, nil
+	fw, err := vrrpfw.Open()
+	if err != nil {
+		g.Close()
+		h.Close()
+		return nil, err
+	}
+	return &OSNet{h: h, g: g, vm: netif.NewVMACs(h), fw: fw}, nil
 }
 
 // Close releases the sockets.
 func (n *OSNet) Close() error {
 	n.g.Close()
+	n.fw.Close()
 	return n.h.Close()
 }
+
+func (n *OSNet) CreateVMAC(v netif.VMAC) error       { return n.vm.Create(v) }
+func (n *OSNet) DeleteVMAC(name string) error        { return n.vm.Delete(name) }
+func (n *OSNet) RemoveStaleVMACs() ([]string, error) { return n.vm.RemoveStale() }
+func (n *OSNet) ApplyFirewall(s vrrpfw.State) error  { return n.fw.Apply(s) }
 
 func (n *OSNet) OpenConn(cfg vrrpnet.Config) (Conn, error) { return vrrpnet.Listen(cfg) }
 func (n *OSNet) Link(name string) (netif.LinkInfo, error)  { return n.h.Link(name) }

@@ -525,6 +525,7 @@ func (e *Engine) reap() {
 		}
 		e.detach(in)
 		in.gone = true
+		e.dropVMAC(in)
 		e.mark(in)
 		return true
 	})

@@ -78,6 +78,17 @@ type InstanceSpec struct {
 	// so removing a VIP that became primary keeps the other addresses.
 	PromoteSecondaries bool
 	GARP               garp.Config
+	// VMAC is use_vmac's interface (zero Name: none): the VIPs of the
+	// instance's family on Interface are on it, adverts leave from it
+	// unless VMAC.XmitBase.
+	VMAC netif.VMAC
+	// NoAccept is accept mode off on a router that is not the address
+	// owner (vrrp_strict without accept, or no_accept): while MASTER,
+	// traffic to and from the VIPs is dropped (internal/vrrpfw).
+	NoAccept bool
+	// Strict is strict_mode / vrrp_strict (its checks are the state
+	// machine's and the parser's; kept here for status).
+	Strict bool
 	// Notify are the notify_* scripts; SMTPAlert sends mail on transitions.
 	Notify                notify.Scripts
 	SMTPAlert             bool

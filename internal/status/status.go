@@ -41,30 +41,41 @@ type Daemon struct {
 
 // Instance is one VRRP instance.
 type Instance struct {
-	Name              string    `json:"name"`
-	Interface         string    `json:"interface"`
-	Family            string    `json:"family"` // "inet" or "inet6"
-	Version           int       `json:"version"`
-	VRID              int       `json:"vrid"`
-	State             string    `json:"state"`
-	BasePriority      int       `json:"base_priority"`
-	EffectivePriority int       `json:"effective_priority"`
-	AdvertInterval    Duration  `json:"advert_interval"`
-	Master            string    `json:"master,omitempty"` // address of the current master, as last heard (or ours)
-	MasterPriority    int       `json:"master_priority,omitempty"`
-	VIPs              []string  `json:"vips"`
-	ExcludedVIPs      []string  `json:"excluded_vips,omitempty"`
-	VIPsHeld          bool      `json:"vips_held"`
-	GARPDelay         Duration  `json:"garp_delay"`
-	SyncGroup         string    `json:"sync_group,omitempty"`
-	Since             time.Time `json:"since"`
-	Reason            string    `json:"reason"`
+	Name              string   `json:"name"`
+	Interface         string   `json:"interface"`
+	Family            string   `json:"family"` // "inet" or "inet6"
+	Version           int      `json:"version"`
+	VRID              int      `json:"vrid"`
+	State             string   `json:"state"`
+	BasePriority      int      `json:"base_priority"`
+	EffectivePriority int      `json:"effective_priority"`
+	AdvertInterval    Duration `json:"advert_interval"`
+	Master            string   `json:"master,omitempty"` // address of the current master, as last heard (or ours)
+	MasterPriority    int      `json:"master_priority,omitempty"`
+	VIPs              []string `json:"vips"`
+	ExcludedVIPs      []string `json:"excluded_vips,omitempty"`
+	VIPsHeld          bool     `json:"vips_held"`
+	// VMAC is the use_vmac interface the VIPs live on ("" without), with
+	// XmitBase when adverts leave from Interface instead.
+	VMAC     string `json:"vmac,omitempty"`
+	VMACAddr string `json:"vmac_addr,omitempty"`
+	XmitBase bool   `json:"vmac_xmit_base,omitempty"`
+	// NoAccept is accept mode off below priority 255 (vrrp_strict,
+	// no_accept): traffic to the VIPs is dropped while MASTER, and
+	// DroppingVIPs says whether the drop rules are in place now.
+	NoAccept     bool      `json:"no_accept,omitempty"`
+	Strict       bool      `json:"strict,omitempty"`
+	DroppingVIPs bool      `json:"dropping_vips,omitempty"`
+	GARPDelay    Duration  `json:"garp_delay"`
+	SyncGroup    string    `json:"sync_group,omitempty"`
+	Since        time.Time `json:"since"`
+	Reason       string    `json:"reason"`
 	// Warning is a condition an operator should see, e.g. "master
 	// 192.168.1.105 advertises 2 addresses, ours 1" during a rolling change
 	// of virtual_ipaddress.
 	Warning  string    `json:"warning,omitempty"`
-	Trackers []Tracker `json:"trackers,omitempty"`
-	Counters Counters  `json:"counters"`
+	Trackers     []Tracker `json:"trackers,omitempty"`
+	Counters     Counters  `json:"counters"`
 }
 
 // Counters are an instance's cumulative counters.
@@ -267,6 +278,27 @@ func WriteText(w io.Writer, s Snapshot) error {
 	for _, in := range s.Instances {
 		if in.Warning != "" {
 			fmt.Fprintf(tw, "WARNING %s: %s\n", in.Name, in.Warning)
+		}
+		var notes []string
+		if in.VMAC != "" {
+			n := fmt.Sprintf("VIPs on VMAC %s (%s)", in.VMAC, in.VMACAddr)
+			if in.XmitBase {
+				n += ", adverts from " + in.Interface
+			}
+			notes = append(notes, n)
+		}
+		if in.Strict {
+			notes = append(notes, "strict mode")
+		}
+		if in.NoAccept {
+			if in.DroppingVIPs {
+				notes = append(notes, "accept mode off: traffic to the VIPs is DROPPED now (add accept to answer it)")
+			} else {
+				notes = append(notes, "accept mode off: traffic to the VIPs will be dropped while MASTER")
+			}
+		}
+		if len(notes) > 0 {
+			fmt.Fprintf(tw, "%s: %s\n", in.Name, strings.Join(notes, "; "))
 		}
 	}
 	for _, in := range s.Instances {

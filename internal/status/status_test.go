@@ -58,3 +58,25 @@ func TestWriteTextShowsInstances(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteTextShowsVMACAndAcceptMode(t *testing.T) {
+	var b strings.Builder
+	s := Snapshot{Instances: []Instance{
+		{Name: "VI_1", Interface: "eth0", State: "MASTER", VMAC: "vrrp.55", VMACAddr: "00:00:5e:00:01:37", Strict: true, NoAccept: true, DroppingVIPs: true},
+		{Name: "VI_2", Interface: "eth0", State: "BACKUP", VMAC: "vrrp.56", VMACAddr: "00:00:5e:00:01:38", XmitBase: true},
+		{Name: "VI_3", Interface: "eth0", State: "BACKUP", NoAccept: true},
+	}}
+	if err := WriteText(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"VI_1: VIPs on VMAC vrrp.55 (00:00:5e:00:01:37); strict mode; accept mode off: traffic to the VIPs is DROPPED now",
+		"VI_2: VIPs on VMAC vrrp.56 (00:00:5e:00:01:38), adverts from eth0\n",
+		"VI_3: accept mode off: traffic to the VIPs will be dropped while MASTER",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+}
