@@ -31,13 +31,16 @@ type announce struct {
 
 // fakeHost is one node's Net on a fakeLAN: interfaces, addresses, links.
 type fakeHost struct {
-	name    string
-	lan     *fakeLAN
-	mu      sync.Mutex
-	links   map[string]netif.LinkInfo
-	addrs   map[string][]netip.Prefix // by interface: primary first
-	vips    map[netip.Prefix]string   // VIP -> interface
-	watch   []chan netif.LinkEvent
+	name   string
+	lan    *fakeLAN
+	mu     sync.Mutex
+	links  map[string]netif.LinkInfo
+	addrs  map[string][]netip.Prefix // by interface: primary first
+	vips   map[netip.Prefix]string   // VIP -> interface
+	watch  []chan netif.LinkEvent
+	awatch []chan netif.AddrEvent
+	// flags are the IFA_F_* flags of the interface addresses (tentative).
+	flags   map[netip.Prefix]uint32
 	sysctls map[string]string
 	// history records VIP adds and deletes in order; at their times.
 	history []string
@@ -45,7 +48,7 @@ type fakeHost struct {
 }
 
 func newFakeHost(lan *fakeLAN, name string, ifaces map[string]string) *fakeHost {
-	h := &fakeHost{name: name, lan: lan, links: map[string]netif.LinkInfo{}, addrs: map[string][]netip.Prefix{}, vips: map[netip.Prefix]string{}}
+	h := &fakeHost{name: name, lan: lan, links: map[string]netif.LinkInfo{}, addrs: map[string][]netip.Prefix{}, vips: map[netip.Prefix]string{}, flags: map[netip.Prefix]uint32{}}
 	idx := 2
 	for ifname, addr := range ifaces {
 		h.links[ifname] = netif.LinkInfo{Index: idx, Name: ifname, Up: true, Running: true, LowerUp: true, MAC: net.HardwareAddr{2, 0, 0, 0, 0, byte(idx)}, MTU: 1500}
@@ -79,15 +82,75 @@ func (h *fakeHost) Link(name string) (netif.LinkInfo, error) {
 	return li, nil
 }
 
-func (h *fakeHost) PrimaryAddr(dev string, v6 bool) (netip.Addr, error) {
+func (h *fakeHost) Addrs() ([]netif.Addr, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, p := range h.addrs[dev] {
-		if p.Addr().Is6() == v6 {
-			return p.Addr(), nil
+	var out []netif.Addr
+	for name, ps := range h.addrs {
+		li, ok := h.links[name]
+		if !ok {
+			continue
+		}
+		for _, p := range ps {
+			out = append(out, netif.Addr{Prefix: p, Flags: h.flags[p], LinkIndex: li.Index})
 		}
 	}
-	return netip.Addr{}, netif.ErrNoAddress
+	return out, nil
+}
+
+// WatchAddrs reports the interface addresses (not the VIPs: the engine
+// ignores its own) present, then every change made with setAddr.
+func (h *fakeHost) WatchAddrs(ctx context.Context, f func(netif.AddrEvent)) error {
+	ch := make(chan netif.AddrEvent, 16)
+	h.mu.Lock()
+	h.awatch = append(h.awatch, ch)
+	h.mu.Unlock()
+	initial, _ := h.Addrs()
+	for _, a := range initial {
+		f(netif.AddrEvent{Addr: a, Initial: true})
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-ch:
+			f(ev)
+		}
+	}
+}
+
+// setAddr adds (or changes the flags of) an interface address, or removes
+// it, and tells the watchers, as RTM_NEWADDR / RTM_DELADDR would.
+func (h *fakeHost) setAddr(dev, addr string, flags uint32, del bool) {
+	p := netip.MustParsePrefix(addr)
+	h.mu.Lock()
+	ps := slices.DeleteFunc(h.addrs[dev], func(x netip.Prefix) bool { return x == p })
+	if del {
+		delete(h.flags, p)
+	} else {
+		ps = append(ps, p)
+		h.flags[p] = flags
+	}
+	h.addrs[dev] = ps
+	ev := netif.AddrEvent{Addr: netif.Addr{Prefix: p, Flags: flags, LinkIndex: h.links[dev].Index}, Deleted: del}
+	ws := slices.Clone(h.awatch)
+	h.mu.Unlock()
+	for _, w := range ws {
+		w <- ev
+	}
+}
+
+// delLink removes an interface and its addresses.
+func (h *fakeHost) delLink(name string) {
+	h.mu.Lock()
+	li := h.links[name]
+	delete(h.links, name)
+	delete(h.addrs, name)
+	ws := slices.Clone(h.watch)
+	h.mu.Unlock()
+	for _, w := range ws {
+		w <- netif.LinkEvent{Link: li, Deleted: true}
+	}
 }
 
 func (h *fakeHost) AddVIP(v netif.VIP) error {
@@ -180,12 +243,15 @@ func (h *fakeHost) setLink(name string, up bool) {
 	}
 }
 
-// addLink creates an interface, as when it appears after start.
+// addLink creates an interface, as when it appears after start (with addr
+// unless it is empty).
 func (h *fakeHost) addLink(name, addr string, index int) {
 	h.mu.Lock()
 	li := netif.LinkInfo{Index: index, Name: name, Up: true, Running: true, LowerUp: true, MAC: net.HardwareAddr{2, 0, 0, 0, 1, byte(index)}, MTU: 1500}
 	h.links[name] = li
-	h.addrs[name] = []netip.Prefix{netip.MustParsePrefix(addr)}
+	if addr != "" {
+		h.addrs[name] = []netip.Prefix{netip.MustParsePrefix(addr)}
+	}
 	ws := slices.Clone(h.watch)
 	h.mu.Unlock()
 	for _, w := range ws {

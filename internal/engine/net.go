@@ -21,9 +21,9 @@ type Net interface {
 	OpenConn(cfg vrrpnet.Config) (Conn, error)
 	// Link describes an interface; netif.ErrLinkNotFound when it is missing.
 	Link(name string) (netif.LinkInfo, error)
-	// PrimaryAddr is the address adverts are sent from by default: the
-	// interface's primary IPv4 address, or its IPv6 link-local address.
-	PrimaryAddr(dev string, v6 bool) (netip.Addr, error)
+	// Addrs lists the addresses of every interface (netif.SourceAddr picks
+	// the source of adverts among them).
+	Addrs() ([]netif.Addr, error)
 	AddVIP(v netif.VIP) error
 	DelVIP(v netif.VIP) error
 	// Routes and rules (virtual_routes, virtual_rules) follow the VIPs.
@@ -37,6 +37,10 @@ type Net interface {
 	// WatchLinks reports the links present, then every change, until ctx
 	// is done.
 	WatchLinks(ctx context.Context, f func(netif.LinkEvent)) error
+	// WatchAddrs reports the addresses present, then every address added
+	// or removed (or changing flags, as when DAD completes), until ctx is
+	// done.
+	WatchAddrs(ctx context.Context, f func(netif.AddrEvent)) error
 	SendARP(ifindex int, mac net.HardwareAddr, vip netip.Addr) error
 	SendNA(ifindex int, mac net.HardwareAddr, vip netip.Addr, router bool) error
 	// IPv6Forwarding tells whether an interface forwards IPv6 (the NA's
@@ -84,20 +88,21 @@ func (n *OSNet) Close() error {
 
 func (n *OSNet) OpenConn(cfg vrrpnet.Config) (Conn, error) { return vrrpnet.Listen(cfg) }
 func (n *OSNet) Link(name string) (netif.LinkInfo, error)  { return n.h.Link(name) }
-func (n *OSNet) PrimaryAddr(dev string, v6 bool) (netip.Addr, error) {
-	return n.h.PrimaryAddr(dev, v6)
-}
-func (n *OSNet) AddVIP(v netif.VIP) error     { return n.h.AddVIP(v) }
-func (n *OSNet) DelVIP(v netif.VIP) error     { return n.h.DelVIP(v) }
-func (n *OSNet) AddRoute(r netif.Route) error { return n.h.AddRoute(r) }
-func (n *OSNet) DelRoute(r netif.Route) error { return n.h.DelRoute(r) }
-func (n *OSNet) AddRule(r netif.Rule) error   { return n.h.AddRule(r) }
-func (n *OSNet) DelRule(r netif.Rule) error   { return n.h.DelRule(r) }
+func (n *OSNet) Addrs() ([]netif.Addr, error)              { return n.h.Addrs() }
+func (n *OSNet) AddVIP(v netif.VIP) error                  { return n.h.AddVIP(v) }
+func (n *OSNet) DelVIP(v netif.VIP) error                  { return n.h.DelVIP(v) }
+func (n *OSNet) AddRoute(r netif.Route) error              { return n.h.AddRoute(r) }
+func (n *OSNet) DelRoute(r netif.Route) error              { return n.h.DelRoute(r) }
+func (n *OSNet) AddRule(r netif.Rule) error                { return n.h.AddRule(r) }
+func (n *OSNet) DelRule(r netif.Rule) error                { return n.h.DelRule(r) }
 func (n *OSNet) RemoveStale(vips []netif.VIP) ([]netif.Addr, error) {
 	return n.h.RemoveStale(vips)
 }
 func (n *OSNet) WatchLinks(ctx context.Context, f func(netif.LinkEvent)) error {
 	return n.h.WatchLinks(ctx, f)
+}
+func (n *OSNet) WatchAddrs(ctx context.Context, f func(netif.AddrEvent)) error {
+	return n.h.WatchAddrs(ctx, f)
 }
 func (n *OSNet) SendARP(ifindex int, mac net.HardwareAddr, vip netip.Addr) error {
 	return n.g.SendARP(ifindex, mac, vip)
