@@ -168,6 +168,17 @@ func (l *Lab) AddHost(name string, ifs ...Iface) (*Host, error) {
 	return h, nil
 }
 
+// AddIface adds an interface to an existing host, as when a VLAN, a bond or
+// a hot-plugged NIC appears after the daemons on the host started.
+func (l *Lab) AddIface(h *Host, ifc Iface) error {
+	for _, x := range h.Ifaces {
+		if x.Name == ifc.Name {
+			return fmt.Errorf("lab: host %s has an interface %s", h.name, ifc.Name)
+		}
+	}
+	return l.addIface(h, ifc)
+}
+
 func (l *Lab) addIface(h *Host, ifc Iface) error {
 	if ifc.LAN == "" {
 		return fmt.Errorf("lab: host %s interface %s: no LAN", h.name, ifc.Name)
