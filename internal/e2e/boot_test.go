@@ -263,6 +263,20 @@ var bootOrders = []bootOrder{
 			return h.Lab().AddIface(h, lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"192.168.1.105/24"}})
 		},
 	},
+	{
+		// Not a boot: the running master's interface is deleted (FAULT)
+		// and created again 1 s later, with a new ifindex.
+		name:   "interface-deleted-and-recreated",
+		ifaces: []lab.Iface{{Name: "eth0", LAN: "lan", Addrs: []string{"192.168.1.105/24"}}},
+		after: func(h *lab.Host) error {
+			time.Sleep(time.Second) // MASTER after 3 × 0.1 s
+			if err := h.Lab().DelIface(h, "eth0"); err != nil {
+				return err
+			}
+			time.Sleep(time.Second)
+			return h.Lab().AddIface(h, lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"192.168.1.105/24"}})
+		},
+	},
 }
 
 // bootInstance is the instance of the boot tests: VRRPv3, advert_int 0.1,
