@@ -643,6 +643,9 @@ func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGro
 	if _, ok := e.pacers[name]; ok && ev.Deleted {
 		delete(e.pacers, name)
 	}
+	if !had && !ev.Deleted {
+		e.interfaceAppeared(name)
+	}
 	for _, in := range e.insts {
 		if in.spec.Interface == name {
 			switch {

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -275,6 +277,12 @@ func (h *fakeHost) IPv6Forwarding(string) bool { return false }
 func (h *fakeHost) Sysctl(key, value string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if dev, ok := strings.CutPrefix(key, "net/ipv4/conf/"); ok {
+		dev, _, _ = strings.Cut(dev, "/")
+		if _, ok := h.links[dev]; !ok {
+			return fmt.Errorf("fake: no %s", key)
+		}
+	}
 	if h.sysctls == nil {
 		h.sysctls = map[string]string{}
 	}

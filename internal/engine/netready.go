@@ -170,3 +170,16 @@ func (e *Engine) reattach(now time.Time, in *instance, addrs []netif.Addr) {
 	}
 	e.updateTracking(now, in)
 }
+
+// interfaceAppeared applies to an interface created after the start what
+// the start applied to the interfaces present: promote_secondaries.
+func (e *Engine) interfaceAppeared(name string) {
+	for _, in := range e.insts {
+		if in.spec.Interface == name && in.spec.PromoteSecondaries {
+			if err := e.opts.Net.Sysctl("net/ipv4/conf/"+name+"/promote_secondaries", "1"); err != nil {
+				e.log.Warn("promote_secondaries", "interface", name, "err", err)
+			}
+			return
+		}
+	}
+}

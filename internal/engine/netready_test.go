@@ -282,11 +282,14 @@ func TestBootIPv6TentativeLinkLocal(t *testing.T) {
 }
 
 // TestBootInterfaceCreatedLater: the interface (a VLAN, a bond) is created
-// after the daemon started, first without an address.
+// after the daemon started, first without an address; what the start applies
+// to an interface (promote_secondaries) is applied when it appears.
 func TestBootInterfaceCreatedLater(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := bootHost(&fakeLAN{}, "a")
-		a, tr := startOn(t, h, Spec{Instances: []InstanceSpec{tutorialInstance(vrrp.StateBackup, 100)}})
+		s := tutorialInstance(vrrp.StateBackup, 100)
+		s.PromoteSecondaries = true
+		a, tr := startOn(t, h, Spec{Instances: []InstanceSpec{s}})
 		time.Sleep(time.Second)
 		wantFault(t, a, "interface eth0 not found")
 		h.addLink("eth0", "", 7)
@@ -294,6 +297,12 @@ func TestBootInterfaceCreatedLater(t *testing.T) {
 		wantFault(t, a, "no IPv4 address on eth0")
 		h.setAddr("eth0", "192.168.1.105/24", 0, false)
 		wantLeftFaultAt(t, a, tr, time.Now())
+		h.mu.Lock()
+		promoted := h.sysctls["net/ipv4/conf/eth0/promote_secondaries"]
+		h.mu.Unlock()
+		if promoted != "1" {
+			t.Fatalf("promote_secondaries on the new eth0 = %q, want 1", promoted)
+		}
 	})
 }
 

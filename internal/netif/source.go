@@ -8,11 +8,14 @@ import (
 )
 
 // Usable reports whether the kernel lets a socket send from the address: an
-// IPv6 address still in duplicate address detection (IFA_F_TENTATIVE) or
-// found duplicated (IFA_F_DADFAILED) is not usable yet; an IPv4 address
-// always is.
+// IPv6 address still in duplicate address detection (IFA_F_TENTATIVE, unless
+// IFA_F_OPTIMISTIC, RFC 4429) or found duplicated (IFA_F_DADFAILED) is not
+// usable yet; an IPv4 address always is.
 func (a Addr) Usable() bool {
-	return a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) == 0
+	if a.Flags&unix.IFA_F_DADFAILED != 0 {
+		return false
+	}
+	return a.Flags&unix.IFA_F_TENTATIVE == 0 || a.Flags&unix.IFA_F_OPTIMISTIC != 0
 }
 
 // SourceAddr is the one home of keepalived's rule for the default source of
