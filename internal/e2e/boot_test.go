@@ -509,80 +509,117 @@ func (ve *vipEvents) overlap(n int) (both time.Duration, adds []int) {
 	return both, adds
 }
 
-// TestBootLastHigherPriorityEndsMaster: r2 (priority 99) runs as MASTER; r1
-// (priority 100) boots later, its daemon before its network (IPv4: link down
-// and no address; IPv6: link-local tentative). r1 leaves FAULT when its
-// network is ready, preempts, and ends MASTER; the two hold the VIP together
-// only for the preemption's advert exchange (seen by netlink address events
-// in both kernels), never with two masters unaware of each other.
+// TestBootLastHigherPriorityEndsMaster: r2 (priority 99, vigil or
+// keepalived 2.2.7) runs as MASTER; r1 (vigil, priority 100) boots later, its
+// daemon before its network (IPv4: link down and no address; IPv6:
+// link-local tentative). r1 leaves FAULT when its network is ready, preempts,
+// and ends MASTER; the two hold the VIP together only for the preemption's
+// advert exchange (seen by netlink address events in both kernels), never
+// as two masters unaware of each other.
 func TestBootLastHigherPriorityEndsMaster(t *testing.T) {
 	t.Parallel()
 	for _, v6 := range []bool{false, true} {
-		name := map[bool]string{false: "ipv4", true: "ipv6"}[v6]
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			l := netnstest.New(t, "bootpair")
-			r1, err := l.AddHost("r1", lab.Iface{Name: "eth0", LAN: "lan"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r2, err := l.AddHost("r2", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"192.168.1.106/24", "fd00::106/64"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := e2e.WaitReady(l, r2); err != nil {
-				t.Fatal(err)
-			}
-			order := bootOrders[0]
-			inst, vip, iname := fast("BACKUP", 99), e2e.VIP4, "VI_1"
-			if v6 {
-				order = bootOrders[1]
-				inst, vip, iname = ipv6Instance("BACKUP", 99), e2e.VIP6, "VI_6"
-			}
-			e := &env{t: t, net: &e2e.Net{Lab: l, Nodes: []*lab.Host{r1, r2}}, addrs: map[*lab.Host]*e2e.Addrs{}}
-			t.Cleanup(func() {
-				for _, a := range e.addrs {
-					a.Close()
+		for _, peer := range []e2e.Kind{e2e.Vigil, e2e.Keepalived} {
+			name := map[bool]string{false: "ipv4", true: "ipv6"}[v6] + "/" + string(peer) + "-peer"
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				both, adds := runBootPair(t, e2e.Vigil, peer, v6)
+				if adds[0] != 1 || adds[1] != 1 {
+					t.Errorf("the VIP moved more than once: added %d times on r1, %d on r2", adds[0], adds[1])
 				}
-				if t.Failed() {
-					for _, nd := range e.nodes {
-						t.Logf("%s", nd.AllLogs())
-					}
+				// One advert interval is 100 ms; r2 releases on r1's first
+				// advert, so the overlap is the advert's way plus a netlink
+				// request. Generous for a loaded machine.
+				if both > time.Second {
+					t.Errorf("both nodes held the VIP for %v", both)
 				}
 			})
-			ve := watchVIP(t, vip, r1, r2)
-			n2 := e.start(e2e.Vigil, 1, conf(inst))
-			e.waitState(n2, iname, "MASTER", 10*time.Second)
+		}
+	}
+}
 
-			if err := order.before(r1); err != nil {
-				t.Fatal(err)
+// runBootPair runs the pair scenario with a late node of kind late and a
+// running peer of kind peer, and returns how long both held the VIP and how
+// many times each added it.
+func runBootPair(t testing.TB, late, peer e2e.Kind, v6 bool) (time.Duration, []int) {
+	t.Helper()
+	l := netnstest.New(t, "bootpair")
+	r1, err := l.AddHost("r1", lab.Iface{Name: "eth0", LAN: "lan"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := l.AddHost("r2", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"192.168.1.106/24", "fd00::106/64"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e2e.WaitReady(l, r2); err != nil {
+		t.Fatal(err)
+	}
+	order := bootOrders[0]
+	inst, vip, iname := fast("BACKUP", 99), e2e.VIP4, "VI_1"
+	if v6 {
+		order = bootOrders[1]
+		inst, vip, iname = ipv6Instance("BACKUP", 99), e2e.VIP6, "VI_6"
+	}
+	e := &env{t: t, net: &e2e.Net{Lab: l, Nodes: []*lab.Host{r1, r2}}, addrs: map[*lab.Host]*e2e.Addrs{}}
+	t.Cleanup(func() {
+		for _, a := range e.addrs {
+			a.Close()
+		}
+		if t.Failed() {
+			for _, nd := range e.nodes {
+				t.Logf("%s", nd.AllLogs())
 			}
-			high := inst
-			high.State, high.Priority = "MASTER", 100
-			n1 := e.start(e2e.Vigil, 0, conf(high))
-			e.waitState(n1, iname, "FAULT", 5*time.Second)
-			if err := order.after(r1); err != nil {
-				t.Fatal(err)
-			}
-			e.waitState(n1, iname, "MASTER", 15*time.Second)
-			e.waitState(n2, iname, "BACKUP", 5*time.Second)
-			e.waitHolds(r1, vip, true, 5*time.Second)
-			e.waitHolds(r2, vip, false, 5*time.Second)
-			time.Sleep(300 * time.Millisecond) // three adverts: nothing moves any more
-			both, adds := ve.overlap(2)
-			t.Logf("VIP held by both for %v during the preemption; adds r1 %d, r2 %d; r1 transitions %v", both, adds[0], adds[1], vigilTransitions(n1.Log(), iname))
-			if adds[0] != 1 || adds[1] != 1 {
-				t.Errorf("the VIP moved more than once: added %d times on r1, %d on r2", adds[0], adds[1])
-			}
-			// One advert interval is 100 ms; r2 releases on r1's first
-			// advert, so the overlap is the advert's way plus a netlink
-			// request. Generous for a loaded machine.
-			if both > time.Second {
-				t.Errorf("both nodes held the VIP for %v", both)
-			}
-			if !e.holds(r1, vip) || e.holds(r2, vip) {
-				t.Errorf("after the boot: r1 holds %v, r2 holds %v", e.holds(r1, vip), e.holds(r2, vip))
-			}
-		})
+		}
+	})
+	ve := watchVIP(t, vip, r1, r2)
+	n2 := e.start(peer, 1, conf(inst))
+	e.waitState(n2, iname, "MASTER", 10*time.Second)
+
+	if err := order.before(r1); err != nil {
+		t.Fatal(err)
+	}
+	high := inst
+	high.State, high.Priority = "MASTER", 100
+	n1 := e.start(late, 0, conf(high))
+	if late == e2e.Vigil {
+		e.waitState(n1, iname, "FAULT", 5*time.Second)
+	}
+	if err := order.after(r1); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(n1, iname, "MASTER", 15*time.Second)
+	e.waitState(n2, iname, "BACKUP", 5*time.Second)
+	e.waitHolds(r1, vip, true, 5*time.Second)
+	e.waitHolds(r2, vip, false, 5*time.Second)
+	time.Sleep(300 * time.Millisecond) // three adverts: nothing moves any more
+	both, adds := ve.overlap(2)
+	t.Logf("%s after %s: VIP held by both for %v; added %d times on r1, %d on r2", late, peer, both, adds[0], adds[1])
+	if !e.holds(r1, vip) || e.holds(r2, vip) {
+		t.Errorf("after the boot: r1 holds %v, r2 holds %v", e.holds(r1, vip), e.holds(r2, vip))
+	}
+	return both, adds
+}
+
+// BenchmarkBootPair measures how long the late node of
+// TestBootLastHigherPriorityEndsMaster and its running peer hold the VIP
+// together, for vigil and keepalived 2.2.7 as the late node (the peer is
+// vigil):
+//
+//	CI=true go test -run '^$' -bench BootPair -benchtime 3x ./internal/e2e
+func BenchmarkBootPair(b *testing.B) {
+	for _, v6 := range []bool{false, true} {
+		for _, late := range []e2e.Kind{e2e.Vigil, e2e.Keepalived} {
+			b.Run(map[bool]string{false: "ipv4", true: "ipv6"}[v6]+"/"+string(late), func(b *testing.B) {
+				var sum time.Duration
+				n := 0
+				for b.Loop() {
+					both, _ := runBootPair(b, late, e2e.Vigil, v6)
+					sum += both
+					n++
+				}
+				b.ReportMetric(float64(sum.Microseconds())/float64(n)/1000, "both-ms")
+			})
+		}
 	}
 }
