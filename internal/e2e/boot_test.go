@@ -573,7 +573,14 @@ func runBootPair(t testing.TB, late, peer e2e.Kind, v6 bool) (time.Duration, []i
 		}
 	})
 	ve := watchVIP(t, vip, r1, r2)
-	n2 := e.start(peer, 1, conf(inst))
+	// keepalived 2.2.7 refuses an interface without an address at start
+	// unless dynamic_interfaces is set; vigil always behaves so.
+	withDyn := func(in e2e.Instance) e2e.Conf {
+		c := conf(in)
+		c.Global = []string{"dynamic_interfaces"}
+		return c
+	}
+	n2 := e.start(peer, 1, withDyn(inst))
 	e.waitState(n2, iname, "MASTER", 10*time.Second)
 
 	if err := order.before(r1); err != nil {
@@ -581,7 +588,7 @@ func runBootPair(t testing.TB, late, peer e2e.Kind, v6 bool) (time.Duration, []i
 	}
 	high := inst
 	high.State, high.Priority = "MASTER", 100
-	n1 := e.start(late, 0, conf(high))
+	n1 := e.start(late, 0, withDyn(high))
 	if late == e2e.Vigil {
 		e.waitState(n1, iname, "FAULT", 5*time.Second)
 	}
