@@ -88,13 +88,15 @@ func (n *OSNet) Close() error {
 
 func (n *OSNet) OpenConn(cfg vrrpnet.Config) (Conn, error) { return vrrpnet.Listen(cfg) }
 func (n *OSNet) Link(name string) (netif.LinkInfo, error)  { return n.h.Link(name) }
-func (n *OSNet) Addrs() ([]netif.Addr, error)              { return n.h.Addrs() }
-func (n *OSNet) AddVIP(v netif.VIP) error                  { return n.h.AddVIP(v) }
-func (n *OSNet) DelVIP(v netif.VIP) error                  { return n.h.DelVIP(v) }
-func (n *OSNet) AddRoute(r netif.Route) error              { return n.h.AddRoute(r) }
-func (n *OSNet) DelRoute(r netif.Route) error              { return n.h.DelRoute(r) }
-func (n *OSNet) AddRule(r netif.Rule) error                { return n.h.AddRule(r) }
-func (n *OSNet) DelRule(r netif.Rule) error                { return n.h.DelRule(r) }
+func (n *OSNet) Addrs() ([]netif.Addr, error) {
+	return n.h.Addrs()
+}
+func (n *OSNet) AddVIP(v netif.VIP) error     { return n.h.AddVIP(v) }
+func (n *OSNet) DelVIP(v netif.VIP) error     { return n.h.DelVIP(v) }
+func (n *OSNet) AddRoute(r netif.Route) error { return n.h.AddRoute(r) }
+func (n *OSNet) DelRoute(r netif.Route) error { return n.h.DelRoute(r) }
+func (n *OSNet) AddRule(r netif.Rule) error   { return n.h.AddRule(r) }
+func (n *OSNet) DelRule(r netif.Rule) error   { return n.h.DelRule(r) }
 func (n *OSNet) RemoveStale(vips []netif.VIP) ([]netif.Addr, error) {
 	return n.h.RemoveStale(vips)
 }
