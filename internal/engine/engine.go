@@ -607,6 +607,8 @@ func (e *Engine) handle(ev any, wg *sync.WaitGroup, bg context.Context) {
 		e.linkChanged(now, ev.ev, wg, bg)
 	case addrEvent:
 		e.addrChanged(now, ev.ev)
+	case addrResync:
+		e.addrsResynced(now)
 	case trackerEvent:
 		e.trackerChanged(now, ev)
 	case linkWatchDone:

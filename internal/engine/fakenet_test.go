@@ -41,6 +41,8 @@ type fakeHost struct {
 	vips   map[netip.Prefix]string   // VIP -> interface
 	watch  []chan netif.LinkEvent
 	awatch []chan netif.AddrEvent
+	// overrun ends the address watch with netif.ErrOverrun.
+	overrun chan struct{}
 	// flags are the IFA_F_* flags of the interface addresses (tentative).
 	flags   map[netip.Prefix]uint32
 	sysctls map[string]string
@@ -50,7 +52,7 @@ type fakeHost struct {
 }
 
 func newFakeHost(lan *fakeLAN, name string, ifaces map[string]string) *fakeHost {
-	h := &fakeHost{name: name, lan: lan, links: map[string]netif.LinkInfo{}, addrs: map[string][]netip.Prefix{}, vips: map[netip.Prefix]string{}, flags: map[netip.Prefix]uint32{}}
+	h := &fakeHost{name: name, lan: lan, links: map[string]netif.LinkInfo{}, addrs: map[string][]netip.Prefix{}, vips: map[netip.Prefix]string{}, flags: map[netip.Prefix]uint32{}, overrun: make(chan struct{}, 1)}
 	idx := 2
 	for ifname, addr := range ifaces {
 		h.links[ifname] = netif.LinkInfo{Index: idx, Name: ifname, Up: true, Running: true, LowerUp: true, MAC: net.HardwareAddr{2, 0, 0, 0, 0, byte(idx)}, MTU: 1500}
@@ -115,10 +117,27 @@ func (h *fakeHost) WatchAddrs(ctx context.Context, f func(netif.AddrEvent)) erro
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-h.overrun:
+			h.mu.Lock()
+			h.awatch = slices.DeleteFunc(h.awatch, func(c chan netif.AddrEvent) bool { return c == ch })
+			h.mu.Unlock()
+			return fmt.Errorf("fake: %w", netif.ErrOverrun)
 		case ev := <-ch:
 			f(ev)
 		}
 	}
+}
+
+// loseAddr removes an interface address without telling the watchers, then
+// ends their watch with netif.ErrOverrun, as when the kernel dropped the
+// notification.
+func (h *fakeHost) loseAddr(dev, addr string) {
+	p := netip.MustParsePrefix(addr)
+	h.mu.Lock()
+	h.addrs[dev] = slices.DeleteFunc(h.addrs[dev], func(x netip.Prefix) bool { return x == p })
+	delete(h.flags, p)
+	h.mu.Unlock()
+	h.overrun <- struct{}{}
 }
 
 // setAddr adds (or changes the flags of) an interface address, or removes

@@ -95,8 +95,13 @@ func addrMatters(is InstanceSpec, ifindex int, a netif.Addr) bool {
 	return !is.IPv6 || ip.IsLinkLocalUnicast()
 }
 
-// addrEvent is an address added or removed, from the address watch.
-type addrEvent struct{ ev netif.AddrEvent }
+// addrEvent is an address added or removed, from the address watch;
+// addrResync says that notifications were lost: every source is decided
+// again.
+type (
+	addrEvent  struct{ ev netif.AddrEvent }
+	addrResync struct{}
+)
 
 // watchAddrs runs the address watch until bg is done, sending its events
 // into the loop; a watch that lost notifications is restarted (its initial
@@ -120,6 +125,11 @@ func (e *Engine) watchAddrs(bg context.Context, wg *sync.WaitGroup) {
 				return
 			}
 			e.log.Warn("address notifications lost; re-reading addresses", "err", err)
+			select {
+			case e.events <- addrResync{}:
+			case <-bg.Done():
+				return
+			}
 		}
 	}()
 }
@@ -140,6 +150,27 @@ func (e *Engine) addrChanged(now time.Time, ev netif.AddrEvent) {
 			touched = append(touched, in)
 		}
 	}
+	e.redecideSources(now, touched)
+}
+
+// addrsResynced decides the source of every running instance again, after
+// address notifications were lost.
+func (e *Engine) addrsResynced(now time.Time) {
+	if e.stopping {
+		return
+	}
+	var all []*instance
+	for _, in := range e.insts {
+		if _, ok := e.links[in.spec.Interface]; ok && !in.pending {
+			all = append(all, in)
+		}
+	}
+	e.redecideSources(now, all)
+}
+
+// redecideSources reads the addresses once and attaches, moves or faults
+// the given instances whose source changed.
+func (e *Engine) redecideSources(now time.Time, touched []*instance) {
 	if len(touched) == 0 {
 		return
 	}

@@ -423,3 +423,22 @@ func TestBootSyncGroupWaitsForEveryMember(t *testing.T) {
 		}
 	})
 }
+
+// TestAddressNotificationsLost: when the kernel drops address notifications
+// (ENOBUFS), every source is decided again from a fresh read: a source
+// address removed meanwhile puts the instance in FAULT.
+func TestAddressNotificationsLost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := bootHost(&fakeLAN{}, "a")
+		h.withLink("eth0", 2, true)
+		h.setAddr("eth0", "192.168.1.105/24", 0, false)
+		a, _ := startOn(t, h, Spec{Instances: []InstanceSpec{tutorialInstance(vrrp.StateBackup, 100)}})
+		time.Sleep(5 * time.Second)
+		if a.state(t, "VI_1") != "MASTER" {
+			t.Fatal("a not master")
+		}
+		h.loseAddr("eth0", "192.168.1.105/24")
+		synctest.Wait()
+		wantFault(t, a, "no IPv4 address on eth0")
+	})
+}
