@@ -308,12 +308,9 @@ func runBootOrder(t testing.TB, kind e2e.Kind, o bootOrder) bootRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.before != nil {
-		if err := o.before(h); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rd := watchReadiness(t, h, "eth0", o.v6)
+	// Everything slow (building vigil, the first time) happens before the
+	// network is set up: a tentative address must still be tentative when
+	// the daemon starts.
 	var bin string
 	switch kind {
 	case e2e.Vigil:
@@ -329,6 +326,13 @@ func runBootOrder(t testing.TB, kind e2e.Kind, o bootOrder) bootRun {
 	if err := nd.WriteConfig(c.String()); err != nil {
 		t.Fatal(err)
 	}
+	rd := watchReadiness(t, h, "eth0", o.v6)
+	if o.before != nil {
+		if err := o.before(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	started := time.Now()
 	if err := nd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -348,8 +352,22 @@ func runBootOrder(t testing.TB, kind e2e.Kind, o bootOrder) bootRun {
 	}
 	var run bootRun
 	run.masterAt = fl.waitState(t, in.Name, "MASTER", 20*time.Second)
+	// A daemon that did not wait for the network may be MASTER before it is
+	// ready (keepalived with a tentative link-local address).
+	for deadline := time.Now().Add(10 * time.Second); rd.readyAt().IsZero(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the network never became ready", kind)
+		}
+	}
 	run.ready = rd.readyAt()
 	run.left, run.to, run.fault, _ = fl.leftFault(in.Name)
+	if !run.fault {
+		log := nd.Log()
+		if kind == e2e.Vigil {
+			log = strings.Join(vigilTransitions(log, in.Name), " ")
+		}
+		t.Logf("%s %s: no FAULT on the notify FIFO %v (network ready %v after the start); log: %s", kind, o.name, fl.states(in.Name), run.ready.Sub(started), log)
+	}
 	if !run.left.IsZero() && !run.ready.IsZero() {
 		run.recovery = run.left.Sub(run.ready)
 	}
@@ -555,6 +573,11 @@ func TestBootLastHigherPriorityEndsMaster(t *testing.T) {
 // many times each added it.
 func runBootPair(t testing.TB, late, peer e2e.Kind, v6 bool) (time.Duration, []int) {
 	t.Helper()
+	// Built before the network is set up (see runBootOrder).
+	netnstest.VigilBinary(t)
+	if late == e2e.Keepalived || peer == e2e.Keepalived {
+		netnstest.RequireCommand(t, "keepalived")
+	}
 	l := netnstest.New(t, "bootpair")
 	r1, err := l.AddHost("r1", lab.Iface{Name: "eth0", LAN: "lan"})
 	if err != nil {
