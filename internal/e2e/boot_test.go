@@ -444,9 +444,11 @@ func TestBootBeforeNetwork(t *testing.T) {
 				t.Fatalf("ready at %v, left FAULT at %v", run.ready, run.left)
 			}
 			// Generous: the target is 100 ms (BenchmarkBootRecovery measures
-			// it); a loaded machine must not fail the test, a poll or a
-			// missed event would.
-			if run.recovery < -50*time.Millisecond || run.recovery > 2*time.Second {
+			// it); a loaded machine must not fail the test, a poll, a missed
+			// event or leaving FAULT a step early (each order's steps are
+			// 1 s apart) would. The two sides read the kernel's events in
+			// different processes, hence the negative margin.
+			if run.recovery < -500*time.Millisecond || run.recovery > 2*time.Second {
 				t.Errorf("left FAULT (for %s) %v after the network was ready", run.to, run.recovery)
 			}
 			t.Logf("network ready → left FAULT for %s: %v", run.to, run.recovery)
