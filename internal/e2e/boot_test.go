@@ -236,7 +236,7 @@ var bootOrders = []bootOrder{
 	},
 	{
 		// IPv6: the daemon starts right after eth0 came up, its link-local
-		// address tentative (DAD stretched to 2 s so that the daemon's
+		// address tentative (DAD stretched to 3 s so that the daemon's
 		// start falls inside it).
 		name:   "ipv6-tentative-link-local",
 		v6:     true,
@@ -248,7 +248,7 @@ var bootOrders = []bootOrder{
 			for _, kv := range [][2]string{
 				{"net/ipv6/conf/eth0/accept_dad", "1"},
 				{"net/ipv6/conf/eth0/dad_transmits", "1"},
-				{"net/ipv6/neigh/eth0/retrans_time_ms", "2000"},
+				{"net/ipv6/neigh/eth0/retrans_time_ms", "3000"},
 			} {
 				if err := h.Sysctl(kv[0], kv[1]); err != nil {
 					return err
