@@ -650,8 +650,10 @@ func runBootPair(t testing.TB, late, peer e2e.Kind, v6 bool) (time.Duration, []i
 		}
 	})
 	ve := watchVIP(t, vip, r1, r2)
-	// keepalived 2.2.7 refuses an interface without an address at start
-	// unless dynamic_interfaces is set; vigil always behaves so.
+	// keepalived 2.2.7 reports a configuration error for an interface
+	// without an address at start unless dynamic_interfaces is set (vrrp.c
+	// "Cannot find an IP address to use for interface"); vigil always
+	// behaves as with it.
 	withDyn := func(in e2e.Instance) e2e.Conf {
 		c := conf(in)
 		c.Global = []string{"dynamic_interfaces"}
