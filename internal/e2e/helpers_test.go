@@ -17,7 +17,7 @@ import (
 
 // env is one test's lab: the tutorial LAN and the daemons started on it.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	net   *e2e.Net
 	nodes []*e2e.Node
 	addrs map[*lab.Host]*e2e.Addrs

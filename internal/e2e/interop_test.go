@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -14,20 +15,36 @@ type interopCase struct {
 	name    string
 	version int
 	unicast bool
+	ipv6    bool
 }
 
 var interopCases = []interopCase{
-	{"v2-multicast", 2, false},
-	{"v3-multicast", 3, false},
-	{"v2-unicast", 2, true},
-	{"v3-unicast", 3, true},
+	{"v2-multicast", 2, false, false},
+	{"v3-multicast", 3, false, false},
+	{"v2-unicast", 2, true, false},
+	{"v3-unicast", 3, true, false},
+	{"v3-ipv6-multicast", 3, false, true},
+	{"v3-ipv6-unicast", 3, true, true},
 }
 
 // instance is node i's vrrp_instance for the case: the tutorial's (v2,
 // advert_int 1, PASS 1111) or VRRPv3 with advert_int 0.1; unicast between
-// 192.168.1.105 and .106 when asked.
+// 192.168.1.105 and .106 when asked. The IPv6 cases are VRRPv3 for VIP
+// fd00::100 from the link-local addresses to ff02::12, or unicast between
+// fd00::105 and fd00::106.
 func (c interopCase) instance(i int, master bool) e2e.Instance {
 	var in e2e.Instance
+	if c.ipv6 {
+		in = ipv6Instance("BACKUP", 99)
+		if master {
+			in.State, in.Priority = "MASTER", 100
+		}
+		if c.unicast {
+			in.UnicastSrc = e2e.NodeAddr6(i).String()
+			in.UnicastPeers = []string{e2e.NodeAddr6(1 - i).String()}
+		}
+		return in
+	}
 	if c.version == 2 {
 		in = e2e.Tutorial(master)
 	} else {
@@ -43,6 +60,13 @@ func (c interopCase) instance(i int, master bool) e2e.Instance {
 	return in
 }
 
+func (c interopCase) vip() netip.Addr {
+	if c.ipv6 {
+		return e2e.VIP6
+	}
+	return e2e.VIP4
+}
+
 func (c interopCase) interval() time.Duration {
 	if c.version == 2 {
 		return time.Second
@@ -51,7 +75,8 @@ func (c interopCase) interval() time.Duration {
 }
 
 // TestInterop runs keepalived 2.2.7 and vigil in one VRRP group, VRRPv2
-// and v3, multicast and unicast, each as master with the other as backup.
+// and v3 over IPv4, VRRPv3 over IPv6, multicast and unicast, each as master
+// with the other as backup.
 // Each phase is watched on both sides (vigil's API, keepalived's "Entering
 // X STATE" log lines) and in the kernels (who holds the VIP):
 //
@@ -80,30 +105,34 @@ func TestInterop(t *testing.T) {
 
 func interop(t *testing.T, c interopCase, masterKind, backupKind e2e.Kind) {
 	e := newEnv(t, "interop", 2)
+	vip, name := c.vip(), "VI_1"
+	if c.ipv6 {
+		name = "VI_6"
+	}
 	r1, r2 := e.node(0), e.node(1)
 	master := e.start(masterKind, 0, conf(c.instance(0, true)))
 	backup := e.start(backupKind, 1, conf(c.instance(1, false)))
-	e.waitState(master, "VI_1", "MASTER", 15*time.Second)
-	e.waitState(backup, "VI_1", "BACKUP", 10*time.Second)
-	e.waitHolds(r1, e2e.VIP4, true, 5*time.Second)
+	e.waitState(master, name, "MASTER", 15*time.Second)
+	e.waitState(backup, name, "BACKUP", 10*time.Second)
+	e.waitHolds(r1, vip, true, 5*time.Second)
 	// Steady state for more than one Master_Down_Interval.
-	e.stayHolder(e2e.VIP4, 0, 4*c.interval()+200*time.Millisecond)
-	if st, _ := backup.State(t.Context(), "VI_1"); st != "BACKUP" {
+	e.stayHolder(vip, 0, 4*c.interval()+200*time.Millisecond)
+	if st, _ := backup.State(t.Context(), name); st != "BACKUP" {
 		t.Fatalf("the backup (%s) is %s while the master (%s) runs", backupKind, st, masterKind)
 	}
 
 	t.Log("kill -9 of the master")
 	master.Kill()
-	e.waitState(backup, "VI_1", "MASTER", 15*time.Second)
-	e.waitHolds(r2, e2e.VIP4, true, 5*time.Second)
+	e.waitState(backup, name, "MASTER", 15*time.Second)
+	e.waitHolds(r2, vip, true, 5*time.Second)
 
 	t.Log("the master returns and preempts")
-	h := e.holders(e2e.VIP4)
+	h := e.holders(vip)
 	e.restart(master)
-	e.waitState(master, "VI_1", "MASTER", 15*time.Second)
-	e.waitState(backup, "VI_1", "BACKUP", 10*time.Second)
-	e.waitHolds(r2, e2e.VIP4, false, 5*time.Second)
-	e.waitHolds(r1, e2e.VIP4, true, 5*time.Second)
+	e.waitState(master, name, "MASTER", 15*time.Second)
+	e.waitState(backup, name, "BACKUP", 10*time.Second)
+	e.waitHolds(r2, vip, false, 5*time.Second)
+	e.waitHolds(r1, vip, true, 5*time.Second)
 	samples, err := h.Stop()
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +147,7 @@ func interop(t *testing.T, c interopCase, masterKind, backupKind e2e.Kind) {
 
 	t.Log("SIGTERM of the master")
 	time.Sleep(2 * c.interval())
-	h = e.holders(e2e.VIP4)
+	h = e.holders(vip)
 	code, err := master.Term(15 * time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -126,13 +155,13 @@ func interop(t *testing.T, c interopCase, masterKind, backupKind e2e.Kind) {
 	if code != 0 {
 		t.Errorf("%s exited %d after SIGTERM", masterKind, code)
 	}
-	e.waitState(backup, "VI_1", "MASTER", 10*time.Second)
-	e.waitHolds(r2, e2e.VIP4, true, 5*time.Second)
-	e.waitHolds(r1, e2e.VIP4, false, 5*time.Second)
+	e.waitState(backup, name, "MASTER", 10*time.Second)
+	e.waitHolds(r2, vip, true, 5*time.Second)
+	e.waitHolds(r1, vip, false, 5*time.Second)
 	time.Sleep(50 * time.Millisecond)
 	e.checkOverlap(h, c.interval())
 	if backupKind == e2e.Vigil {
-		if s := status_(t, backup, "VI_1"); s.Counters.PriorityZeroRx == 0 {
+		if s := status_(t, backup, name); s.Counters.PriorityZeroRx == 0 {
 			t.Errorf("vigil counted no priority-0 advert from keepalived's SIGTERM: %+v", s.Counters)
 		}
 	} else if !strings.Contains(backup.Log(), "priority 0") {

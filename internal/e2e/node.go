@@ -242,9 +242,12 @@ func (n *Node) InstanceStatus(ctx context.Context, name string) (status.Instance
 	return status.Instance{}, fmt.Errorf("e2e: %s: no instance %s", n.Name(), name)
 }
 
-// kaEntering matches keepalived 2.2.7's transition log line:
-// "Keepalived_vrrp[77]: (VI_1) Entering MASTER STATE".
-var kaEntering = regexp.MustCompile(`\(([^)\s]+)\) Entering (\w+) STATE`)
+// kaEntering matches keepalived 2.2.7's transition log lines:
+// "Keepalived_vrrp[77]: (VI_1) Entering MASTER STATE", and those of an
+// instance that starts in FAULT: "(VI_1): entering FAULT state (interface
+// eth0 down)", "(VI_1) entering FAULT state (no IPv4 address for
+// interface)".
+var kaEntering = regexp.MustCompile(`\(([^)\s]+)\):? (?:Entering (\w+) STATE|entering (FAULT) state)`)
 
 // State returns the instance's state: from vigil's API, or from the last
 // "Entering X STATE" line of keepalived's log. "" when unknown (not started
@@ -277,7 +280,7 @@ func (n *Node) States(ctx context.Context) (map[string]string, error) {
 		return out, nil
 	}
 	for _, m := range kaEntering.FindAllStringSubmatch(n.Log(), -1) {
-		out[m[1]] = m[2]
+		out[m[1]] = m[2] + m[3]
 	}
 	return out, nil
 }
@@ -287,7 +290,7 @@ func KeepalivedState(log, instance string) string {
 	state := ""
 	for _, m := range kaEntering.FindAllStringSubmatch(log, -1) {
 		if m[1] == instance {
-			state = m[2]
+			state = m[2] + m[3]
 		}
 	}
 	return state

@@ -168,3 +168,22 @@ func TestConfsLoad(t *testing.T) {
 		})
 	}
 }
+
+// TestKeepalivedState reads keepalived 2.2.7's transition lines, including
+// those of an instance that starts in FAULT (lower case, as 2.2.7 logs
+// them).
+func TestKeepalivedState(t *testing.T) {
+	log := `Mon Dec  7 01:43:43 2026: (VI_1): entering FAULT state (interface eth0 down)
+Mon Dec  7 01:43:43 2026: (VI_1) entering FAULT state (no IPv4 address for interface)
+Mon Dec  7 01:43:43 2026: (VI_2) Entering BACKUP STATE (init)
+`
+	if got := e2e.KeepalivedState(log, "VI_1"); got != "FAULT" {
+		t.Errorf("VI_1: %q, want FAULT", got)
+	}
+	log += "Mon Dec  7 01:43:45 2026: (VI_1) Entering BACKUP STATE\n"
+	for name, want := range map[string]string{"VI_1": "BACKUP", "VI_2": "BACKUP", "VI_3": ""} {
+		if got := e2e.KeepalivedState(log, name); got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+}

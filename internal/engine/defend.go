@@ -26,8 +26,12 @@ import (
 // This file only handles addresses; link events (and FAULT recovery) live
 // in engine.go's linkChanged.
 
+// addrEvent and routeEvent come from the address and route watches;
+// addrResync says that address notifications were lost (the restarted
+// watch reports every address again, and every source is decided again).
 type (
 	addrEvent     struct{ ev netif.AddrEvent }
+	addrResync    struct{}
 	routeEvent    struct{ ev netif.RouteEvent }
 	addrWatchDone struct {
 		what string
@@ -79,6 +83,12 @@ func (e *Engine) watchAddrs(wg *sync.WaitGroup, bg context.Context) {
 					break
 				}
 				e.log.Warn(what+" notifications lost; re-reading", "err", err)
+				if what == "address" {
+					select {
+					case e.events <- addrResync{}:
+					case <-bg.Done():
+					}
+				}
 			}
 			select {
 			case e.events <- addrWatchDone{what, err}:

@@ -505,10 +505,26 @@ func (e *Engine) resolveLink(name string) {
 }
 
 // attach opens (or shares) the instance's socket and resolves its source.
-// An instance that cannot attach stays in FAULT with the reason in missing.
+// An instance that cannot attach stays in FAULT with the reason in missing
+// (netready.go says what brings it back).
 func (e *Engine) attach(in *instance, wg *sync.WaitGroup, bg context.Context) {
+	var addrs []netif.Addr
+	if _, ok := e.links[in.spec.Interface]; ok {
+		var err error
+		if addrs, err = e.opts.Net.Addrs(); err != nil {
+			in.missing = fmt.Sprintf("reading addresses: %v", err)
+			e.log.Error("instance cannot run: FAULT", "instance", in.spec.VRRP.Name, "err", err)
+			return
+		}
+	}
+	e.attachWith(in, addrs, wg, bg)
+}
+
+// attachWith is attach with the addresses of the namespace already read.
+func (e *Engine) attachWith(in *instance, addrs []netif.Addr, wg *sync.WaitGroup, bg context.Context) {
 	in.missing = ""
-	if _, ok := e.links[in.spec.Interface]; !ok {
+	li, ok := e.links[in.spec.Interface]
+	if !ok {
 		in.missing = fmt.Sprintf("interface %s not found", in.spec.Interface)
 		e.log.Error("instance cannot run: interface missing, FAULT until it appears", "instance", in.spec.VRRP.Name, "interface", in.spec.Interface)
 		return
@@ -517,15 +533,11 @@ func (e *Engine) attach(in *instance, wg *sync.WaitGroup, bg context.Context) {
 		return
 	}
 	sockIf := in.spec.sockIf()
-	src := in.spec.VRRP.Source
-	if !src.IsValid() {
-		a, err := e.opts.Net.PrimaryAddr(in.spec.Interface, in.spec.IPv6)
-		if err != nil {
-			in.missing = fmt.Sprintf("no usable address on %s: %v", in.spec.Interface, err)
-			e.log.Error("instance cannot run: no source address, FAULT", "instance", in.spec.VRRP.Name, "interface", in.spec.Interface, "err", err)
-			return
-		}
-		src = a
+	src, why := sourceFor(in.spec, li, addrs)
+	if why != "" {
+		in.missing = why
+		e.log.Warn("instance cannot run: no source address, FAULT until it is usable", "instance", in.spec.VRRP.Name, "interface", in.spec.Interface, "reason", why)
+		return
 	}
 	in.src = src
 	key := connKey{ifname: sockIf, v6: in.spec.IPv6}
@@ -644,10 +656,15 @@ func (e *Engine) handle(ev any, wg *sync.WaitGroup, bg context.Context) {
 		e.receive(now, ev.c, ev.pkt)
 	case linkEvent:
 		e.linkChanged(now, ev.ev, wg, bg)
+	case addrEvent:
+		// What the kernel holds (VIPs defended), then the sources the
+		// address concerns (FAULT left or entered).
+		e.addrChanged(now, ev.ev)
+		e.sourceAddrChanged(now, ev.ev)
+	case addrResync:
+		e.addrsResynced(now)
 	case trackerEvent:
 		e.trackerChanged(now, ev)
-	case addrEvent:
-		e.addrChanged(now, ev.ev)
 	case routeEvent:
 		e.routeChanged(now, ev.ev)
 	case addrWatchDone:
@@ -688,23 +705,26 @@ func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGro
 	if _, ok := e.pacers[name]; ok && ev.Deleted {
 		delete(e.pacers, name)
 	}
+	if !had && !ev.Deleted {
+		e.interfaceAppeared(name)
+	}
 	for _, in := range e.insts {
 		if in.spec.sockIf() == name || (in.spec.VMAC.Name != "" && in.spec.Interface == name) {
 			if in.spec.VMAC.Name == name && ev.Deleted {
 				delete(e.vmacs, name) // its parent went: made again when the parent is back
 			}
 			switch {
-			case ev.Deleted || (had && old.Index != ev.Link.Index):
+			case ev.Deleted:
 				// The socket is bound to the old ifindex: drop it.
 				e.detach(in)
-				if !ev.Deleted {
-					e.attach(in, wg, bg)
-				} else {
-					in.missing = fmt.Sprintf("interface %s removed", name)
-				}
-			case in.conn == nil && !e.stopping:
+				in.missing = fmt.Sprintf("interface %s removed", name)
+			case e.stopping || in.pending:
+			case had && old.Index != ev.Link.Index, in.conn == nil:
+				// Created again (a new ifindex), or appeared: open the
+				// socket on it.
+				e.detach(in)
 				e.attach(in, wg, bg)
-				if in.src.IsValid() && in.src != in.m.Status().MasterAddr {
+				if in.src.IsValid() && in.src != in.m.Config().Source {
 					e.step(now, in, vrrp.SourceChanged{Addr: in.src})
 				}
 			}

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,14 +33,18 @@ type announce struct {
 
 // fakeHost is one node's Net on a fakeLAN: interfaces, addresses, links.
 type fakeHost struct {
-	name    string
-	lan     *fakeLAN
-	mu      sync.Mutex
-	links   map[string]netif.LinkInfo
-	addrs   map[string][]netip.Prefix // by interface: primary first
-	vips    map[netip.Prefix]string   // VIP -> interface
-	watch   []chan netif.LinkEvent
-	awatch  []chan netif.AddrEvent
+	name   string
+	lan    *fakeLAN
+	mu     sync.Mutex
+	links  map[string]netif.LinkInfo
+	addrs  map[string][]netip.Prefix // by interface: primary first
+	vips   map[netip.Prefix]string   // VIP -> interface
+	watch  []chan netif.LinkEvent
+	awatch []chan netif.AddrEvent
+	// overrun ends the address watch with netif.ErrOverrun.
+	overrun chan struct{}
+	// flags are the IFA_F_* flags of the interface addresses (tentative).
+	flags   map[netip.Prefix]uint32
 	sysctls map[string]string
 	// history records VIP adds and deletes in order; at their times.
 	history []string
@@ -46,7 +52,7 @@ type fakeHost struct {
 }
 
 func newFakeHost(lan *fakeLAN, name string, ifaces map[string]string) *fakeHost {
-	h := &fakeHost{name: name, lan: lan, links: map[string]netif.LinkInfo{}, addrs: map[string][]netip.Prefix{}, vips: map[netip.Prefix]string{}}
+	h := &fakeHost{name: name, lan: lan, links: map[string]netif.LinkInfo{}, addrs: map[string][]netip.Prefix{}, vips: map[netip.Prefix]string{}, flags: map[netip.Prefix]uint32{}, overrun: make(chan struct{}, 1)}
 	idx := 2
 	for ifname, addr := range ifaces {
 		h.links[ifname] = netif.LinkInfo{Index: idx, Name: ifname, Up: true, Running: true, LowerUp: true, MAC: net.HardwareAddr{2, 0, 0, 0, 0, byte(idx)}, MTU: 1500}
@@ -80,15 +86,92 @@ func (h *fakeHost) Link(name string) (netif.LinkInfo, error) {
 	return li, nil
 }
 
-func (h *fakeHost) PrimaryAddr(dev string, v6 bool) (netip.Addr, error) {
+func (h *fakeHost) Addrs() ([]netif.Addr, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, p := range h.addrs[dev] {
-		if p.Addr().Is6() == v6 {
-			return p.Addr(), nil
+	var out []netif.Addr
+	for name, ps := range h.addrs {
+		li, ok := h.links[name]
+		if !ok {
+			continue
+		}
+		for _, p := range ps {
+			out = append(out, netif.Addr{Prefix: p, Flags: h.flags[p], LinkIndex: li.Index})
 		}
 	}
-	return netip.Addr{}, netif.ErrNoAddress
+	return out, nil
+}
+
+// WatchAddrs reports the interface addresses (not the VIPs: the engine
+// ignores its own) present, then every change made with setAddr.
+func (h *fakeHost) WatchAddrs(ctx context.Context, f func(netif.AddrEvent)) error {
+	ch := make(chan netif.AddrEvent, 256)
+	h.mu.Lock()
+	h.awatch = append(h.awatch, ch)
+	h.mu.Unlock()
+	initial, _ := h.Addrs()
+	for _, a := range initial {
+		f(netif.AddrEvent{Addr: a, Initial: true})
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-h.overrun:
+			h.mu.Lock()
+			h.awatch = slices.DeleteFunc(h.awatch, func(c chan netif.AddrEvent) bool { return c == ch })
+			h.mu.Unlock()
+			return fmt.Errorf("fake: %w", netif.ErrOverrun)
+		case ev := <-ch:
+			f(ev)
+		}
+	}
+}
+
+// loseAddr removes an interface address without telling the watchers, then
+// ends their watch with netif.ErrOverrun, as when the kernel dropped the
+// notification.
+func (h *fakeHost) loseAddr(dev, addr string) {
+	p := netip.MustParsePrefix(addr)
+	h.mu.Lock()
+	h.addrs[dev] = slices.DeleteFunc(h.addrs[dev], func(x netip.Prefix) bool { return x == p })
+	delete(h.flags, p)
+	h.mu.Unlock()
+	h.overrun <- struct{}{}
+}
+
+// setAddr adds (or changes the flags of) an interface address, or removes
+// it, and tells the watchers, as RTM_NEWADDR / RTM_DELADDR would.
+func (h *fakeHost) setAddr(dev, addr string, flags uint32, del bool) {
+	p := netip.MustParsePrefix(addr)
+	h.mu.Lock()
+	ps := slices.DeleteFunc(h.addrs[dev], func(x netip.Prefix) bool { return x == p })
+	if del {
+		delete(h.flags, p)
+	} else {
+		ps = append(ps, p)
+		h.flags[p] = flags
+	}
+	h.addrs[dev] = ps
+	ev := netif.AddrEvent{Addr: netif.Addr{Prefix: p, Flags: flags, LinkIndex: h.links[dev].Index}, Deleted: del}
+	ws := slices.Clone(h.awatch)
+	h.mu.Unlock()
+	for _, w := range ws {
+		w <- ev
+	}
+}
+
+// delLink removes an interface and its addresses.
+func (h *fakeHost) delLink(name string) {
+	h.mu.Lock()
+	li := h.links[name]
+	delete(h.links, name)
+	delete(h.addrs, name)
+	ws := slices.Clone(h.watch)
+	h.mu.Unlock()
+	for _, w := range ws {
+		w <- netif.LinkEvent{Link: li, Deleted: true}
+	}
 }
 
 func (h *fakeHost) AddVIP(v netif.VIP) error {
@@ -132,30 +215,6 @@ func (h *fakeHost) removeByHand(p string) {
 func (h *fakeHost) WatchRoutes(ctx context.Context, f func(netif.RouteEvent)) error {
 	<-ctx.Done()
 	return nil
-}
-
-func (h *fakeHost) WatchAddrs(ctx context.Context, f func(netif.AddrEvent)) error {
-	ch := make(chan netif.AddrEvent, 256)
-	h.mu.Lock()
-	var initial []netif.AddrEvent
-	for dev, ps := range h.addrs {
-		for _, p := range ps {
-			initial = append(initial, netif.AddrEvent{Addr: netif.Addr{Prefix: p, LinkIndex: h.links[dev].Index}, Initial: true})
-		}
-	}
-	h.awatch = append(h.awatch, ch)
-	h.mu.Unlock()
-	for _, ev := range initial {
-		f(ev)
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev := <-ch:
-			f(ev)
-		}
-	}
 }
 
 func (h *fakeHost) DelVIP(v netif.VIP) error {
@@ -238,12 +297,15 @@ func (h *fakeHost) setLink(name string, up bool) {
 	}
 }
 
-// addLink creates an interface, as when it appears after start.
+// addLink creates an interface, as when it appears after start (with addr
+// unless it is empty).
 func (h *fakeHost) addLink(name, addr string, index int) {
 	h.mu.Lock()
 	li := netif.LinkInfo{Index: index, Name: name, Up: true, Running: true, LowerUp: true, MAC: net.HardwareAddr{2, 0, 0, 0, 1, byte(index)}, MTU: 1500}
 	h.links[name] = li
-	h.addrs[name] = []netip.Prefix{netip.MustParsePrefix(addr)}
+	if addr != "" {
+		h.addrs[name] = []netip.Prefix{netip.MustParsePrefix(addr)}
+	}
 	ws := slices.Clone(h.watch)
 	h.mu.Unlock()
 	for _, w := range ws {
@@ -267,6 +329,12 @@ func (h *fakeHost) IPv6Forwarding(string) bool { return false }
 func (h *fakeHost) Sysctl(key, value string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if dev, ok := strings.CutPrefix(key, "net/ipv4/conf/"); ok {
+		dev, _, _ = strings.Cut(dev, "/")
+		if _, ok := h.links[dev]; !ok {
+			return fmt.Errorf("fake: no %s", key)
+		}
+	}
 	if h.sysctls == nil {
 		h.sysctls = map[string]string{}
 	}

@@ -22,9 +22,9 @@ type Net interface {
 	OpenConn(cfg vrrpnet.Config) (Conn, error)
 	// Link describes an interface; netif.ErrLinkNotFound when it is missing.
 	Link(name string) (netif.LinkInfo, error)
-	// PrimaryAddr is the address adverts are sent from by default: the
-	// interface's primary IPv4 address, or its IPv6 link-local address.
-	PrimaryAddr(dev string, v6 bool) (netip.Addr, error)
+	// Addrs lists the addresses of every interface (netif.SourceAddr picks
+	// the source of adverts among them).
+	Addrs() ([]netif.Addr, error)
 	AddVIP(v netif.VIP) error
 	DelVIP(v netif.VIP) error
 	// Routes and rules (virtual_routes, virtual_rules) follow the VIPs.
@@ -41,7 +41,8 @@ type Net interface {
 	// is done.
 	WatchLinks(ctx context.Context, f func(netif.LinkEvent)) error
 	// WatchAddrs reports the addresses present, then every address added
-	// or removed, until ctx is done.
+	// or removed (or changing flags, as when DAD completes), until ctx is
+	// done.
 	WatchAddrs(ctx context.Context, f func(netif.AddrEvent)) error
 	// WatchRoutes is WatchAddrs for routes.
 	WatchRoutes(ctx context.Context, f func(netif.RouteEvent)) error
@@ -106,8 +107,8 @@ func (n *OSNet) ApplyFirewall(s vrrpfw.State) error  { return n.fw.Apply(s) }
 
 func (n *OSNet) OpenConn(cfg vrrpnet.Config) (Conn, error) { return vrrpnet.Listen(cfg) }
 func (n *OSNet) Link(name string) (netif.LinkInfo, error)  { return n.h.Link(name) }
-func (n *OSNet) PrimaryAddr(dev string, v6 bool) (netip.Addr, error) {
-	return n.h.PrimaryAddr(dev, v6)
+func (n *OSNet) Addrs() ([]netif.Addr, error) {
+	return n.h.Addrs()
 }
 func (n *OSNet) AddVIP(v netif.VIP) error     { return n.h.AddVIP(v) }
 func (n *OSNet) DelVIP(v netif.VIP) error     { return n.h.DelVIP(v) }

@@ -168,6 +168,32 @@ func (l *Lab) AddHost(name string, ifs ...Iface) (*Host, error) {
 	return h, nil
 }
 
+// AddIface adds an interface to an existing host, as when a VLAN, a bond or
+// a hot-plugged NIC appears after the daemons on the host started.
+func (l *Lab) AddIface(h *Host, ifc Iface) error {
+	for _, x := range h.Ifaces {
+		if x.Name == ifc.Name {
+			return fmt.Errorf("lab: host %s has an interface %s", h.name, ifc.Name)
+		}
+	}
+	return l.addIface(h, ifc)
+}
+
+// DelIface deletes one of the host's interfaces (both ends of its veth), as
+// when a VLAN or a bond is removed; AddIface can create it again.
+func (l *Lab) DelIface(h *Host, name string) error {
+	for i, x := range h.Ifaces {
+		if x.Name == name {
+			if err := l.ip("-n", l.swNS, "link", "del", x.Peer); err != nil {
+				return err
+			}
+			h.Ifaces = append(h.Ifaces[:i], h.Ifaces[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("lab: host %s has no interface %s", h.name, name)
+}
+
 func (l *Lab) addIface(h *Host, ifc Iface) error {
 	if ifc.LAN == "" {
 		return fmt.Errorf("lab: host %s interface %s: no LAN", h.name, ifc.Name)

@@ -198,32 +198,19 @@ func isNotFound(err error) bool {
 
 // PrimaryAddr returns the address keepalived would use as the source of
 // adverts on the link: for IPv4 the first primary (non-secondary) address,
-// for IPv6 the first usable link-local address (not tentative, not
-// DAD-failed). Like keepalived (keepalived_netlink.c
-// ignore_address_if_ours_or_link_local), it skips VIPs: addresses carrying
-// the handle's AddrProto. It returns an error matching ErrNoAddress when
-// there is none.
+// for IPv6 the first usable link-local address (SourceAddr has the rule). It
+// returns an error matching ErrNoAddress when there is none.
 func (h *Handle) PrimaryAddr(dev string, v6 bool) (netip.Addr, error) {
-	addrs, err := h.ListAddrs(dev)
+	l, err := h.link(dev)
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	for _, a := range addrs {
-		ip := a.Prefix.Addr()
-		if h.proto != 0 && a.Proto == h.proto {
-			continue
-		}
-		switch {
-		case !v6 && ip.Is4() && a.Flags&unix.IFA_F_SECONDARY == 0:
-			return ip, nil
-		case v6 && ip.Is6() && ip.IsLinkLocalUnicast() &&
-			a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) == 0:
-			return ip, nil
-		}
+	addrs, err := h.listAddrs(l.Attrs().Index)
+	if err != nil {
+		return netip.Addr{}, err
 	}
-	fam := "IPv4"
-	if v6 {
-		fam = "IPv6 link-local"
+	if src, ok := SourceAddr(addrs, l.Attrs().Index, v6, h.proto); ok {
+		return src, nil
 	}
-	return netip.Addr{}, fmt.Errorf("netif: %s: no %s address: %w", dev, fam, ErrNoAddress)
+	return netip.Addr{}, noSourceError(dev, v6)
 }
