@@ -74,8 +74,8 @@ type Instance struct {
 	// 192.168.1.105 advertises 2 addresses, ours 1" during a rolling change
 	// of virtual_ipaddress.
 	Warning  string    `json:"warning,omitempty"`
-	Trackers     []Tracker `json:"trackers,omitempty"`
-	Counters     Counters  `json:"counters"`
+	Trackers []Tracker `json:"trackers,omitempty"`
+	Counters Counters  `json:"counters"`
 }
 
 // Counters are an instance's cumulative counters.
