@@ -63,9 +63,13 @@ func (p Plan) Empty() bool {
 }
 
 // sameIdentity reports whether two specs are the same virtual router on the
-// same interface: only a change of this restarts an instance.
+// same interface: only a change of this restarts an instance. The VMAC is
+// part of it: its interface carries the socket and the VIPs, so adding,
+// removing or changing use_vmac makes the instance again.
 func sameIdentity(a, b InstanceSpec) bool {
-	return a.Interface == b.Interface && a.IPv6 == b.IPv6 && a.VRRP.VRID == b.VRRP.VRID && a.VRRP.Version == b.VRRP.Version
+	return a.Interface == b.Interface && a.IPv6 == b.IPv6 && a.VRRP.VRID == b.VRRP.VRID && a.VRRP.Version == b.VRRP.Version &&
+		a.VMAC.Name == b.VMAC.Name && a.VMAC.Parent == b.VMAC.Parent && a.VMAC.MAC.String() == b.VMAC.MAC.String() &&
+		a.VMAC.IPv6 == b.VMAC.IPv6 && a.VMAC.XmitBase == b.VMAC.XmitBase
 }
 
 // groupKeys gives each instance its sync-group membership: the group's
@@ -186,7 +190,7 @@ func (e *Engine) apply(now time.Time, spec Spec) ([]string, error) {
 		}
 		leaving = append(leaving, in)
 		if _, ok := newBy[name]; ok {
-			changes = append(changes, "~ vrrp_instance "+name+" (restarts: interface, VRID, family, version or sync group changed)")
+			changes = append(changes, "~ vrrp_instance "+name+" (restarts: interface, VRID, family, version, use_vmac or sync group changed)")
 		} else {
 			changes = append(changes, "- vrrp_instance "+name)
 		}
