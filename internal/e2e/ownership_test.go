@@ -191,18 +191,22 @@ func TestRollingVIPChange(t *testing.T) {
 // TestVIPDeletedByHandIsRestored: `ip addr del` of the VIP on the master,
 // then `ip addr flush` of its label: vigil adds it back at once and
 // announces it (keepalived 2.2.7 does it from its netlink reflector;
-// measured for the record).
+// measured for the record). Flushing every address of the interface takes
+// the master's source address too: it cannot advertise any more, so it
+// goes to FAULT and the backup takes the VIP, as keepalived 2.2.7 does,
+// with one holder at most throughout.
 func TestVIPDeletedByHandIsRestored(t *testing.T) {
 	for _, k := range []e2e.Kind{e2e.Vigil, e2e.Keepalived} {
 		t.Run(string(k), func(t *testing.T) {
 			keepalivedFigures(t, k)
 			e, n := ownPair(t, "vipdel", k, k)
-			for _, how := range [][]string{
+			for i, how := range [][]string{
 				{"ip", "addr", "del", "192.168.1.100/24", "dev", "eth0"},
 				{"ip", "addr", "flush", "dev", "eth0", "label", "eth0:1"},
 				// Every address of the interface, its primary included.
 				{"ip", "-4", "addr", "flush", "dev", "eth0"},
 			} {
+				flushAll := i == 2
 				w := e.watch(ownVIP)
 				if out, err := e.node(0).Run(how[0], how[1:]...); err != nil {
 					t.Fatalf("%v: %v %s", how, err, out)
@@ -212,18 +216,23 @@ func TestVIPDeletedByHandIsRestored(t *testing.T) {
 					time.Sleep(time.Millisecond)
 				}
 				time.Sleep(time.Second) // > the backup's Master_Down_Interval
+				if flushAll {
+					time.Sleep(time.Second) // the backup's skew time after FAULT's priority-0 advert
+				}
 				f := e.figures(w, strings.Join(how[1:], " ")+" on the master "+kinds(t, k, k))
 				if k != e2e.Vigil {
 					continue
 				}
-				if !e.holds(e.node(0), ownVIP) || e.holds(e.node(1), ownVIP) {
+				wantMaster := !flushAll
+				if e.holds(e.node(0), ownVIP) != wantMaster || e.holds(e.node(1), ownVIP) == wantMaster {
 					t.Fatalf("after %v: the master holds the VIP %v, the backup %v", how, e.holds(e.node(0), ownVIP), e.holds(e.node(1), ownVIP))
 				}
-				if f.Two > 0 || f.None > time.Second { // generous: the figure is the result
+				if f.Two > 0 || f.None > 2*time.Second { // generous: the figure is the result
 					t.Errorf("after %v: no holder for %v, two for %v", how, f.None, f.Two)
 				}
-			}
-			if k == e2e.Vigil {
+				if i != 1 {
+					continue
+				}
 				si := status_(t, n[0], "VI_1")
 				// `ip addr flush` repeats until the label is gone: it may
 				// remove the restored VIP again, and vigil restores it again.
@@ -232,6 +241,11 @@ func TestVIPDeletedByHandIsRestored(t *testing.T) {
 				}
 				if !strings.Contains(n[0].Log(), "virtual address removed by something else while master; adding it back") {
 					t.Error("the restore was not logged")
+				}
+			}
+			if k == e2e.Vigil {
+				if si := status_(t, n[0], "VI_1"); si.State != "FAULT" {
+					t.Errorf("after flushing every address the old master is %s, want FAULT (no source address)", si.State)
 				}
 			}
 		})
