@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"net"
 	"maps"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -87,15 +87,15 @@ func (f fam) etherType() []byte {
 	return []byte{0x08, 0x00}
 }
 
-func (f fam) devReg() uint32    { return drRegData + f.addrLen/4 }
+func (f fam) devReg() uint32     { return drRegData + f.addrLen/4 }
 func (f fam) flowKeyLen() uint32 { return 2*f.addrLen + 8 }
+
 // drDest is a destination with the device that reaches it (0: none; it
 // takes no traffic).
 type drDest struct {
 	destW
 	ifindex int
 }
-
 
 // drObjects are the named objects of one DR service.
 type drObjects struct {

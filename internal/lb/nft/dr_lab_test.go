@@ -207,3 +207,95 @@ func TestDRForwards(t *testing.T) {
 	d.apply(t, st)
 	d.spread(t, 4, cli, drVIP)
 }
+
+// TestDRPoolChanges: established connections stay on their real server
+// while servers join, drain (weight 0) and leave; a removed server's
+// connections are scheduled again; IPv6 forwards the same way; persistence
+// groups clients by granularity; a fwmark service sees marks set at ingress.
+func TestDRPoolChanges(t *testing.T) {
+	d := newDRLab(t)
+	svc := lb.Service{Scheduler: "wrr"}
+	d.apply(t, drState(drKey, svc, map[string]int{"web1": 1, "web2": 1}))
+	conns := map[*keepAlive]string{}
+	for range 20 {
+		k := d.keepAlive(t, drVIP)
+		body, err := k.get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[k] = server(body)
+	}
+	check := func(what string, skip string) {
+		t.Helper()
+		for k, name := range conns {
+			if name == skip {
+				continue
+			}
+			body, err := k.get()
+			if err != nil || server(body) != name {
+				t.Errorf("%s: connection on %s: %q %v", what, name, body, err)
+			}
+		}
+	}
+	// A server joins: it takes only new connections.
+	d.apply(t, drState(drKey, svc, map[string]int{"web1": 1, "web2": 1, "web3": 1}))
+	check("web3 added", "")
+	if got := d.spread(t, 30, cli, drVIP); got["web3"] == 0 {
+		t.Errorf("web3 added: new connections %v", got)
+	}
+	// Weight 0: no new connections, established ones continue.
+	d.apply(t, drState(drKey, svc, map[string]int{"web1": 1, "web2": 0, "web3": 1}))
+	check("web2 drained", "")
+	if got := d.spread(t, 30, cli, drVIP); got["web2"] != 0 {
+		t.Errorf("web2 drained: new connections %v", got)
+	}
+	// web1 leaves: only its connections move.
+	d.apply(t, drState(drKey, svc, map[string]int{"web2": 1, "web3": 1}))
+	check("web1 removed", "web1")
+	for k, name := range conns {
+		if name == "web1" {
+			if body, err := k.get(); err == nil {
+				t.Errorf("a connection of the removed web1 answered %q (it was scheduled to a server without it)", body)
+			}
+		}
+	}
+
+	// IPv6: the neighbour form of fwd over ND.
+	d.apply(t, drState(drKey6, lb.Service{Scheduler: "rr"}, map[string]int{"web1": 1, "web2": 1}))
+	cli6 := netip.MustParseAddr("fd01::50")
+	if got := d.spread(t, 30, cli6, drVIP6); got["web1"] == 0 || got["web2"] == 0 {
+		t.Errorf("IPv6 DR: %v", got)
+	}
+
+	// Persistence with a /24 granularity: clients .50, .51 and .60 share
+	// one server; the hash of the masked client picks it.
+	d.apply(t, drState(drKey, lb.Service{Scheduler: "rr", Timeout: 60, Netmask: 0xffffff00}, map[string]int{"web1": 1, "web2": 1, "web3": 1}))
+	seen := map[string]int{}
+	for _, src := range []string{"192.168.118.50", "192.168.118.51", "192.168.118.60"} {
+		for name, n := range d.spread(t, 5, netip.MustParseAddr(src), drVIP) {
+			seen[name] += n
+		}
+	}
+	if len(seen) != 1 {
+		t.Errorf("persistence /24: %v, want one server", seen)
+	}
+
+	// fwmark: marked at ingress by the operator's own netdev chain.
+	mk := lb.ServiceKey{Family: lb.IPv4, FWMark: 7}
+	st := drState(mk, lb.Service{Scheduler: "rr"}, nil)
+	for _, name := range []string{"web1", "web2"} {
+		st.Dests[lb.DestKey{Service: mk, Addr: netip.AddrPortFrom(netip.MustParseAddr(drWebs[name]), 80)}] = lb.Dest{Weight: 1, Method: lb.DR}
+	}
+	d.apply(t, st)
+	mustRun(t, d.dir, "nft", "add table netdev marker; add chain netdev marker pre { type filter hook ingress device eth0 priority -100; }; add rule netdev marker pre ip daddr 192.168.118.110 tcp dport 80 meta mark set 7")
+	if got := d.spread(t, 30, cli, drVIP); got["web1"] == 0 || got["web2"] == 0 {
+		t.Errorf("fwmark DR: %v", got)
+	}
+	obs, err := d.be.Observe(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !obs.Equal(project(st)) {
+		t.Errorf("observed:\n%v\nwant:\n%v", obs, project(st))
+	}
+}
