@@ -176,6 +176,8 @@ http {
 		listen 80 backlog=4096;
 		root DIR/html;
 		index index.html;
+		# Who answered, and the addresses the connection had at the server.
+		location = /who { return 200 "$server_addr $remote_addr\n"; }
 	}
 }
 `)
