@@ -448,9 +448,8 @@ type drPlan struct {
 func (b *Backend) queueDR(ctx context.Context, want lb.State, r *resolver) (bool, *drPlan, error) {
 	have := b.drCache
 	plan := &drPlan{raw: &rawBatch{family: byte(nftables.TableFamilyNetdev), table: b.opts.DRTable}}
-	wantIdx := want.DestIndex()
 	devs := map[string]bool{}
-	for _, dk := range sortedDestKeys(want) {
+	for dk := range want.Dests {
 		if i := r.ifindex(dk.Addr.Addr()); i != 0 {
 			n, err := r.name(i)
 			if err != nil {
@@ -538,7 +537,7 @@ func (b *Backend) queueDR(ctx context.Context, want lb.State, r *resolver) (bool
 			b.conn.AddRule(&nftables.Rule{Table: t, Chain: c, Exprs: rule})
 		}
 	}
-	haveIdx := have.state.DestIndex()
+	wantIdx, haveIdx := indexOf(want, set), indexOf(have.state, set)
 	for _, k := range slices.SortedFunc(maps.Keys(set), lb.ServiceKey.Compare) {
 		svc, inWant := want.Services[k]
 		present := have.present[k] && !full
@@ -600,15 +599,6 @@ func (b *Backend) haveDRDests(have *drObserved, idx map[lb.ServiceKey][]lb.DestK
 	return out
 }
 
-func sortedDestKeys(s lb.State) []lb.DestKey {
-	ks := make([]lb.DestKey, 0, len(s.Dests))
-	for k := range s.Dests {
-		ks = append(ks, k)
-	}
-	slices.SortFunc(ks, lb.DestKey.Compare)
-	return ks
-}
-
 // buildDR creates a service, or rebuilds it in place (old != nil): its
 // flow map is kept, so established connections stay where they are.
 func (b *Backend) buildDR(bt *batch, plan *drPlan, o, old *drObjects) error {
@@ -661,8 +651,25 @@ func (b *Backend) buildDR(bt *batch, plan *drPlan, o, old *drObjects) error {
 		// Maps named after their size or timeout are replaced when that
 		// changes: the new one now, the old one once no rule uses it.
 		if old.pick.Name == o.pick.Name {
-			c.FlushSet(o.pick)
-			if err := fill(o.pick, pelems); err != nil {
+			// Only the slots that changed: a Maglev table moves few.
+			var del, add []nftables.SetElement
+			for i := range pelems {
+				if i >= len(old.table) || old.table[i].Addr() != o.table[i].Addr() {
+					if i < len(old.table) {
+						del = append(del, nftables.SetElement{Key: indexBytes(i)})
+					}
+					add = append(add, pelems[i])
+				}
+			}
+			for i := len(pelems); i < len(old.table); i++ {
+				del = append(del, nftables.SetElement{Key: indexBytes(i)})
+			}
+			if len(del) > 0 {
+				if err := c.SetDeleteElements(o.pick, del); err != nil {
+					return fmt.Errorf("nft: %v: %w", o.key, err)
+				}
+			}
+			if err := fill(o.pick, add); err != nil {
 				return err
 			}
 		} else {
@@ -713,6 +720,7 @@ func (b *Backend) buildDR(bt *batch, plan *drPlan, o, old *drObjects) error {
 	for _, r := range o.rules() {
 		plan.raw.addRule(o.chain.Name, o.rawRule(r))
 	}
+	plan.raw.cut()
 	return nil
 }
 

@@ -85,6 +85,7 @@ type Backend struct {
 	// Apply; nil forces an Observe before the next Apply.
 	cache   *observed
 	drCache *drObserved
+	routes  *resolver // DR: devices reaching real servers, refreshed by Observe
 	raw     *netlink.Conn // nf_tables messages the library cannot encode (fwd)
 	nlh     *vnl.Handle   // route and link lookups for DR
 	closed  bool
@@ -132,6 +133,7 @@ func New(opts Options) (*Backend, error) {
 		c.CloseLasting()
 		return nil, fmt.Errorf("nft: netlink: %w", err)
 	}
+	_ = bigBuffers(b.raw)
 	if opts.NetNS != 0 {
 		b.nlh, err = vnl.NewHandleAt(netns.NsHandle(opts.NetNS), unix.NETLINK_ROUTE)
 	} else {
@@ -228,8 +230,9 @@ func (b *Backend) split(want lb.State) (nat, dr lb.State, err error) {
 	if err != nil {
 		return nat, dr, err
 	}
-	nat, dr = lb.NewState(), lb.NewState()
-	method := map[lb.ServiceKey]lb.Method{}
+	nat = lb.State{Services: make(map[lb.ServiceKey]lb.Service, len(p.Services)), Dests: make(map[lb.DestKey]lb.Dest, len(p.Dests))}
+	dr = lb.State{Services: make(map[lb.ServiceKey]lb.Service, len(p.Services)), Dests: make(map[lb.DestKey]lb.Dest, len(p.Dests))}
+	method := make(map[lb.ServiceKey]lb.Method, len(p.Services))
 	for k, d := range p.Dests {
 		if m, ok := method[k.Service]; ok && m != d.Method {
 			return nat, dr, fmt.Errorf("nft: %v: NAT and DR real servers in one virtual server need IPVS (lvs_backend ipvs): %w", k.Service, lb.ErrUnsupported)
@@ -340,7 +343,12 @@ func (b *Backend) Apply(ctx context.Context, want lb.State) error {
 	if err != nil {
 		return err
 	}
-	r := b.newResolver()
+	// Routes found by the last Observe (or earlier Applies) serve: the
+	// reconciler observes every resync interval, which looks them up anew.
+	if b.routes == nil {
+		b.routes = b.newResolver()
+	}
+	r := b.routes
 	natQueued, err := b.queueNAT(ctx, nat)
 	if err != nil {
 		b.cache = nil

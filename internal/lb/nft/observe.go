@@ -30,7 +30,8 @@ func (b *Backend) Observe(ctx context.Context) (lb.State, error) {
 		return lb.State{}, err
 	}
 	b.cache = obs
-	dr, err := b.observeDR(ctx, b.newResolver())
+	b.routes = b.newResolver()
+	dr, err := b.observeDR(ctx, b.routes)
 	if err != nil {
 		b.drCache = nil
 		return lb.State{}, err

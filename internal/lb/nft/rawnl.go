@@ -58,8 +58,16 @@ type rawBatch struct {
 	family byte
 	table  string
 	msgs   []netlink.Message
+	cuts   []int // message counts at which a transaction may end
 	err    error
 }
+
+// cut marks the end of a group of messages that must commit together (one
+// service's rules): send may split the batch into transactions there.
+func (rb *rawBatch) cut() { rb.cuts = append(rb.cuts, len(rb.msgs)) }
+
+// rawTxnBytes bounds one raw transaction (a netlink sendmsg).
+const rawTxnBytes = 128 << 10
 
 func nfHeader(family byte) []byte { return []byte{family, unix.NFNETLINK_V0, 0, 0} }
 
@@ -135,25 +143,44 @@ func (rb *rawBatch) addRule(chain string, exprs []rawExpr) {
 	})
 }
 
-// send commits the batch as one transaction and waits for every
-// acknowledgement.
+// send commits the batch, in transactions that end at cuts and stay under
+// rawTxnBytes where a group allows, and waits for every acknowledgement.
 func (rb *rawBatch) send(c *netlink.Conn) error {
 	if rb.err != nil {
 		return fmt.Errorf("nft: raw batch: %w", rb.err)
 	}
-	if len(rb.msgs) == 0 {
+	cuts := append(append([]int(nil), rb.cuts...), len(rb.msgs))
+	start, size := 0, 0
+	prev := 0
+	for _, cut := range cuts {
+		for _, m := range rb.msgs[prev:cut] {
+			size += len(m.Data) + 16
+		}
+		prev = cut
+		if size >= rawTxnBytes || cut == len(rb.msgs) {
+			if err := sendTxn(c, rb.msgs[start:cut]); err != nil {
+				return err
+			}
+			start, size = cut, 0
+		}
+	}
+	return nil
+}
+
+func sendTxn(c *netlink.Conn, txn []netlink.Message) error {
+	if len(txn) == 0 {
 		return nil
 	}
-	msgs := make([]netlink.Message, 0, len(rb.msgs)+2)
+	msgs := make([]netlink.Message, 0, len(txn)+2)
 	msgs = append(msgs, netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_MSG_BATCH_BEGIN), Flags: netlink.Request}, Data: []byte{0, unix.NFNETLINK_V0, 0, unix.NFNL_SUBSYS_NFTABLES}})
-	msgs = append(msgs, rb.msgs...)
+	msgs = append(msgs, txn...)
 	msgs = append(msgs, netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_MSG_BATCH_END), Flags: netlink.Request}, Data: []byte{0, unix.NFNETLINK_V0, 0, unix.NFNL_SUBSYS_NFTABLES}})
 	if _, err := c.SendMessages(msgs); err != nil {
 		return fmt.Errorf("nft: raw batch: send: %w", err)
 	}
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	acks := 0
-	for acks < len(rb.msgs) {
+	for acks < len(txn) {
 		reply, err := c.Receive()
 		if err != nil {
 			return fmt.Errorf("nft: raw batch: %w", err)
