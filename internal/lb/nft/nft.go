@@ -85,7 +85,7 @@ type Backend struct {
 	// Apply; nil forces an Observe before the next Apply.
 	cache   *observed
 	drCache *drObserved
-	routes  *resolver // DR: devices reaching real servers, refreshed by Observe
+	routes  *resolver     // DR: devices reaching real servers, refreshed by Observe
 	raw     *netlink.Conn // nf_tables messages the library cannot encode (fwd)
 	nlh     *vnl.Handle   // route and link lookups for DR
 	closed  bool
