@@ -96,7 +96,7 @@ type drTopo struct {
 	web    map[string]*webServer
 }
 
-func newDRTopo(t *testing.T) *drTopo {
+func newDRTopo(t testing.TB) *drTopo {
 	t.Helper()
 	netnstest.RequireCommand(t, "nginx")
 	bin := netnstest.VigilBinary(t)

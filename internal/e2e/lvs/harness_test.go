@@ -174,6 +174,7 @@ http {
 	keepalive_timeout 120s;
 	server {
 		listen 80 backlog=4096;
+		listen 8080 backlog=4096;
 		root DIR/html;
 		index index.html;
 		# Who answered, and the addresses the connection had at the server.
