@@ -20,11 +20,18 @@
 //   - TestDirectorPairFailover: MASTER/BACKUP directors (sync group), the
 //     MASTER killed with SIGKILL under traffic;
 //   - TestDriftRepairAndIncrementalReload: the table deleted by hand comes
-//     back; reloads keep established keep-alive connections.
+//     back; reloads keep established keep-alive connections;
+//   - TestSeedDRPairFailover: the seed's LVS-DR pair as written (ens160 and
+//     ens224, real servers with the VIP on lo): both servers answer with the
+//     client's address and the VIP unchanged, 30 long-lived connections
+//     survive a kill -9 of the master (nftables DR, no sync), a dead real
+//     server leaves the pool.
 //
 // The throughput benchmark runs only with -bench:
 //
 //	go test -run '^$' -bench Throughput -benchtime 1x -v ./internal/e2e/lvs
+//
+// (BenchmarkDRThroughput compares DR, NAT and direct on the seed's LAN.)
 //
 // The package has no code outside its tests.
 package lvs
