@@ -29,46 +29,47 @@ import (
 //	chain dispatch       fwmark, then VIP.proto.port, then VIP.proto (port-0
 //	                     services) verdict maps, as in the NAT table
 //
-// and per service S a chain whose rules each choose a real server and end in
-// the neighbour form of fwd (`fwd ip to <server> device <dev>`): the kernel
-// resolves the real server's MAC, so a real server that changes its MAC keeps
-// working. S's rules, in order:
+// and per service S (`nft list table netdev vigil_dr` shows all of it):
 //
-//	flow:     5-tuple in @S_flows, its server still in @S_live: refresh, forward
-//	          (every rule ends by looking the server's device up in @S_live)
-//	persist:  masked client in @S_persist_T, its server in @S_up: refresh,
-//	          record the flow, forward
-//	new:      jhash(key, seed) mod M -> @S_pick_M (a Maglev table); record the
-//	          flow (and the client), forward
-//	full:     the same without recording, when a timed map is full
+//	chain S           5-tuple @S_flows_rs_A  update @S_flows_rs_A {5-tuple}  fwd ip to A device D
+//	                  (one rule per real server A, weight 0 ones too: its flows)
+//	                  ip saddr & MASK @S_aff<T>_rs_A goto S_rs_A
+//	                  (persistent services: one per real server with a weight)
+//	                  jhash <key> mod M seed SEED vmap @S_pick_M
+//	chain S_rs_A      [update @S_aff<T>_rs_A {client}] add @S_flows_rs_A {5-tuple} fwd ip to A device D
+//	                  fwd ip to A device D                (a timed set was full)
+//	map S_pick_M      slot : goto S_rs_A, a Maglev table of M slots
+//	map S_dests       ADDR . PORT : weight, read back by Observe
+//	map S_live        ADDR : ifindex of the device the rules forward on
+//	                  (a record for Observe, which compares it with the routes)
 //
-// nft 1.0.6 (Debian 12) aborts when it lists these service chains (an
-// assertion in netlink_parse_concat_expr on a map's value read by a later
-// lookup); the kernel runs them. `vigil lb show` reads them back instead.
+// fwd's neighbour form makes the kernel resolve the real server's MAC, so a
+// real server that changes its MAC keeps working; D is the device of the
+// director's on-link route to A.
 //
-// The kernel checks that a rule reads only registers it wrote itself, so every
-// rule loads its own keys and forwards itself. google/nftables v0.3.0 has no
-// fwd expression, so the service chains' rules go in a raw transaction of
-// their own (rawnl.go) between the library's batches: sets and chains first,
-// then the rules (flushed and replaced atomically), then the verdict-map
-// entries of new services and the removal of replaced maps.
-//
-// The ingress hook has no conntrack, so the flow map (keyed by the 5-tuple,
-// refreshed by every packet, expiring after FlowTimeout of silence) keeps
-// connections on their real server while the pool changes: a server that
-// leaves @S_live loses its flows (they are scheduled again), weight 0 keeps
-// them (@S_live holds every destination; @S_up only those with a weight). The
-// Maglev table, computed from the ordered pool with a fixed seed, makes every
-// director running the same pool pick the same server for a flow it has not
-// seen, so established connections survive a director failover without
-// state synchronisation, and a pool that differs by one server moves few
-// flows.
+// The ingress hook has no conntrack, so each real server's flow set (keyed by
+// the 5-tuple, refreshed by every packet, expiring after FlowTimeout of
+// silence) keeps connections on it while the pool changes: a server that
+// leaves the pool takes its set with it (its flows are scheduled again),
+// weight 0 keeps it (no new flows, established ones continue). The Maglev
+// table, computed from the ordered pool with a fixed seed (the same seed
+// given to jhash), makes every director running the same pool pick the same
+// server for a flow it has not seen, so established connections survive a
+// director failover without state synchronisation, and a pool that differs
+// by one server moves few flows.
 //
 // Scheduling keys: rr, wrr (and the connection-counting schedulers, as wrr)
 // hash the 5-tuple, so new connections spread by weight; sh (and mh) hash
 // the source address (and port with sh-port/mh-port), dh the destination
 // address; fo sends every new flow to the first server of highest weight;
 // persistent services hash the client masked by persistence_granularity.
+//
+// google/nftables v0.3.0 has no fwd expression (and its expressions cannot
+// be extended outside the package), so the rules of S and S_rs_A go in a raw
+// transaction (rawnl.go) between the library's batches: sets and chains
+// first, then the rules (each chain flushed and refilled atomically), then
+// the pick maps' slots, the verdict-map entries of new services and the
+// removal of what the old rules used.
 
 // Registers (32-bit numbering, linux/netfilter/nf_tables.h NFT_REG32_00 = 8).
 const (
@@ -99,19 +100,21 @@ type drDest struct {
 
 // drObjects are the named objects of one DR service.
 type drObjects struct {
-	fam     fam
-	key     lb.ServiceKey
-	svc     lb.Service
-	ds      []drDest
-	m       int
-	table   []netip.AddrPort
-	chain   *nftables.Chain
-	dests   *nftables.Set // ADDR . PORT : weight (read back by Observe)
-	live    *nftables.Set // ADDR : IFINDEX of every destination
-	up      *nftables.Set // ADDR of those with a weight
-	pick    *nftables.Set // slot : ADDR, named after its size
-	flows   *nftables.Set // 5-tuple : ADDR, timed
-	persist *nftables.Set // masked client : ADDR, timed (persistent services), named after its timeout
+	fam   fam
+	key   lb.ServiceKey
+	svc   lb.Service
+	ds    []drDest
+	m     int
+	table []netip.AddrPort
+	chain *nftables.Chain
+	dests *nftables.Set // ADDR . PORT : weight (read back by Observe)
+	live  *nftables.Set // ADDR : ifindex (the devices the rules use), for Observe
+	pick  *nftables.Set // slot : goto S_rs_A, named after its size
+	// Per real server, by address: its chain, flow set and (persistent
+	// services) client set, named after the persistence timeout.
+	dchains map[netip.AddrPort]*nftables.Chain
+	flows   map[netip.AddrPort]*nftables.Set
+	affs    map[netip.AddrPort]*nftables.Set
 }
 
 func (b *Backend) drTable() *nftables.Table {
@@ -122,7 +125,8 @@ func (b *Backend) drObjects(k lb.ServiceKey, svc lb.Service, ds []drDest) *drObj
 	t := b.drTable()
 	f := famOf(k.Family)
 	name := serviceName(k)
-	o := &drObjects{fam: f, key: k, svc: svc, ds: ds, m: maglevSize(len(ds))}
+	o := &drObjects{fam: f, key: k, svc: svc, ds: ds, m: maglevSize(len(ds)),
+		dchains: map[netip.AddrPort]*nftables.Chain{}, flows: map[netip.AddrPort]*nftables.Set{}, affs: map[netip.AddrPort]*nftables.Set{}}
 	var live []destW
 	for _, d := range ds {
 		if d.ifindex != 0 {
@@ -148,17 +152,19 @@ func (b *Backend) drObjects(k lb.ServiceKey, svc lb.Service, ds []drDest) *drObj
 	o.chain = &nftables.Chain{Name: name, Table: t}
 	o.dests = &nftables.Set{Table: t, Name: name + "_dests", IsMap: true,
 		KeyType: nftables.MustConcatSetType(f.addrType, nftables.TypeInetService), Concatenation: true, DataType: nftables.TypeMark}
-	o.live = &nftables.Set{Table: t, Name: name + "_live", IsMap: true, KeyType: f.addrType, DataType: nftables.TypeIFIndex}
-	o.up = &nftables.Set{Table: t, Name: name + "_up", KeyType: f.addrType}
+	o.live = &nftables.Set{Table: t, Name: name + "_live", IsMap: true, KeyType: f.addrType, DataType: nftables.TypeInteger}
 	o.pick = &nftables.Set{Table: t, Name: fmt.Sprintf("%s_pick_%d", name, o.m), IsMap: true,
-		KeyType: nftables.TypeMark, KeyByteOrder: binaryutil.NativeEndian, DataType: f.addrType}
-	o.flows = &nftables.Set{Table: t, Name: name + "_flows", IsMap: true, Dynamic: true, HasTimeout: true,
-		Timeout: b.flowTimeout(k), Size: b.opts.FlowSize,
-		KeyType: nftables.MustConcatSetType(f.addrType, f.addrType, nftables.TypeInetService, nftables.TypeInetService), Concatenation: true,
-		DataType: f.addrType}
-	if svc.Timeout > 0 {
-		o.persist = &nftables.Set{Table: t, Name: fmt.Sprintf("%s_persist_%d", name, svc.Timeout), IsMap: true, Dynamic: true, HasTimeout: true,
-			Timeout: time.Duration(svc.Timeout) * time.Second, Size: b.opts.PersistSize, KeyType: f.addrType, DataType: f.addrType}
+		KeyType: nftables.TypeMark, KeyByteOrder: binaryutil.NativeEndian, DataType: nftables.TypeVerdict}
+	for _, d := range ds {
+		suf := destSuffix(d.addr)
+		o.dchains[d.addr] = &nftables.Chain{Name: name + suf, Table: t}
+		o.flows[d.addr] = &nftables.Set{Table: t, Name: name + "_flows" + suf, Dynamic: true, HasTimeout: true,
+			Timeout: b.flowTimeout(k), Size: b.opts.FlowSize,
+			KeyType: nftables.MustConcatSetType(f.addrType, f.addrType, nftables.TypeInetService, nftables.TypeInetService), Concatenation: true}
+		if svc.Timeout > 0 {
+			o.affs[d.addr] = &nftables.Set{Table: t, Name: fmt.Sprintf("%s_aff%d%s", name, svc.Timeout, suf), Dynamic: true, HasTimeout: true,
+				Timeout: time.Duration(svc.Timeout) * time.Second, Size: b.opts.PersistSize, KeyType: f.addrType}
+		}
 	}
 	return o
 }
@@ -177,17 +183,20 @@ func (b *Backend) flowTimeout(k lb.ServiceKey) time.Duration {
 }
 
 func (o *drObjects) names() []string {
-	n := []string{o.chain.Name, o.dests.Name, o.live.Name, o.up.Name, o.pick.Name, o.flows.Name}
-	if o.persist != nil {
-		n = append(n, o.persist.Name)
+	n := []string{o.chain.Name, o.dests.Name, o.live.Name, o.pick.Name}
+	for a, c := range o.dchains {
+		n = append(n, c.Name, o.flows[a].Name)
+		if s := o.affs[a]; s != nil {
+			n = append(n, s.Name)
+		}
 	}
 	return n
 }
 
-// flowKey loads SADDR . DADDR . SPORT . DPORT at drRegKey.
+// flowKey loads SADDR . DADDR . SPORT . DPORT at drRegKey, one load per
+// field so that `nft list` can name the concatenation.
 func (o *drObjects) flowKey() []expr.Any {
 	f := o.fam
-	// One load per field, so that `nft list` can name the concatenation.
 	return []expr.Any{
 		&expr.Payload{DestRegister: drRegKey, Base: expr.PayloadBaseNetworkHeader, Offset: f.saddrOff, Len: f.addrLen},
 		&expr.Payload{DestRegister: drRegKey + f.addrLen/4, Base: expr.PayloadBaseNetworkHeader, Offset: f.daddrOff, Len: f.addrLen},
@@ -205,8 +214,8 @@ func (o *drObjects) client() []expr.Any {
 	}
 }
 
-// pickSlot loads the chosen server at drRegData: the scheduler's key
-// hashed into the Maglev table.
+// pickSlot hashes the scheduler's key into the Maglev table, whose slots
+// go to the chosen server's chain.
 func (o *drObjects) pickSlot() []expr.Any {
 	f := o.fam
 	var ex []expr.Any
@@ -233,83 +242,76 @@ func (o *drObjects) pickSlot() []expr.Any {
 	if o.m > 1 {
 		ex = append(ex, &expr.Hash{SourceRegister: drRegKey, DestRegister: drRegData, Length: n, Modulus: uint32(o.m), Seed: maglevSeed, Type: expr.HashTypeJenkins})
 	}
-	return append(ex, &expr.Lookup{SourceRegister: drRegData, DestRegister: drRegData, IsDestRegSet: true, SetName: o.pick.Name})
+	return append(ex, &expr.Lookup{SourceRegister: drRegData, DestRegister: 0, IsDestRegSet: true, SetName: o.pick.Name})
 }
 
-// done loads the device that reaches the server at drRegData (the live
-// map holds only servers in the pool with a route) and forwards.
-func (o *drObjects) done() []expr.Any {
-	return []expr.Any{
-		&expr.Lookup{SourceRegister: drRegData, DestRegister: o.fam.devReg(), IsDestRegSet: true, SetName: o.live.Name},
-		&fwdMarker{},
+// fwd forwards to d: `fwd ip to ADDR device IFINDEX`, both immediate.
+func (o *drObjects) fwd(d drDest) []rawExpr {
+	return []rawExpr{
+		{e: &expr.Immediate{Register: drRegData, Data: addrBytes(d.addr.Addr())}},
+		{e: &expr.Immediate{Register: o.fam.devReg(), Data: binaryutil.NativeEndian.PutUint32(uint32(d.ifindex))}},
+		{fwd: &fwdExpr{regDev: o.fam.devReg(), regAddr: drRegData, nfproto: o.fam.nfproto}},
 	}
 }
 
-// fwdMarker stands for the fwd expression in a rule's expression list; the
-// raw encoder replaces it (see rawRule).
-type fwdMarker struct{ expr.Counter }
-
-// (The embedded Counter only makes it an expr.Any; it is never marshalled.)
-
-// rawRule turns a rule's expressions into raw ones, fwd included.
-func (o *drObjects) rawRule(r []expr.Any) []rawExpr {
-	out := make([]rawExpr, 0, len(r))
-	for _, e := range r {
-		if _, ok := e.(*fwdMarker); ok {
-			out = append(out, rawExpr{fwd: &fwdExpr{regDev: o.fam.devReg(), regAddr: drRegData, nfproto: o.fam.nfproto}})
-			continue
-		}
-		out = append(out, rawExpr{e: e})
+func raw(ex ...expr.Any) []rawExpr {
+	out := make([]rawExpr, len(ex))
+	for i, e := range ex {
+		out[i] = rawExpr{e: e}
 	}
 	return out
 }
 
-func (o *drObjects) record(s *nftables.Set, op uint32) *expr.Dynset {
-	return &expr.Dynset{SrcRegKey: drRegKey, SrcRegData: drRegData, SetName: s.Name, Operation: op}
+func (o *drObjects) update(s *nftables.Set, op uint32) expr.Any {
+	return &expr.Dynset{SrcRegKey: drRegKey, SetName: s.Name, Operation: op}
 }
 
 // rules are the service chain's rules (see the layout above).
-func (o *drObjects) rules() [][]expr.Any {
+func (o *drObjects) rules() [][]rawExpr {
 	f := o.fam
-	var rules [][]expr.Any
-	cat := func(parts ...[]expr.Any) []expr.Any {
-		var r []expr.Any
-		for _, p := range parts {
-			r = append(r, p...)
-		}
-		return r
-	}
+	var rules [][]rawExpr
 	if o.key.IsFWMark() {
-		// Protocols without ports: the addresses alone, no flow state.
-		rules = append(rules, cat(
-			[]expr.Any{
-				&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: drRegKey},
-				&expr.Lookup{SourceRegister: drRegKey, SetName: setL4Ports, Invert: true},
-				&expr.Payload{DestRegister: drRegKey, Base: expr.PayloadBaseNetworkHeader, Offset: f.saddrOff, Len: 2 * f.addrLen},
-				&expr.Hash{SourceRegister: drRegKey, DestRegister: drRegData, Length: 2 * f.addrLen, Modulus: uint32(o.m), Seed: maglevSeed, Type: expr.HashTypeJenkins},
-				&expr.Lookup{SourceRegister: drRegData, DestRegister: drRegData, IsDestRegSet: true, SetName: o.pick.Name},
-			}, o.done()))
+		// Protocols without ports: the addresses alone pick the server.
+		rules = append(rules, raw(
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: drRegKey},
+			&expr.Lookup{SourceRegister: drRegKey, SetName: setL4Ports, Invert: true},
+			&expr.Payload{DestRegister: drRegKey, Base: expr.PayloadBaseNetworkHeader, Offset: f.saddrOff, Len: 2 * f.addrLen},
+			&expr.Hash{SourceRegister: drRegKey, DestRegister: drRegData, Length: 2 * f.addrLen, Modulus: uint32(o.m), Seed: maglevSeed, Type: expr.HashTypeJenkins},
+			&expr.Lookup{SourceRegister: drRegData, DestRegister: 0, IsDestRegSet: true, SetName: o.pick.Name}))
 	}
-	rules = append(rules, cat(o.flowKey(), []expr.Any{
-		&expr.Lookup{SourceRegister: drRegKey, DestRegister: drRegData, IsDestRegSet: true, SetName: o.flows.Name},
-		o.record(o.flows, unix.NFT_DYNSET_OP_UPDATE),
-	}, o.done()))
-	if o.persist != nil {
-		rules = append(rules, cat(o.client(), []expr.Any{
-			&expr.Lookup{SourceRegister: drRegKey, DestRegister: drRegData, IsDestRegSet: true, SetName: o.persist.Name},
-			&expr.Lookup{SourceRegister: drRegData, SetName: o.up.Name},
-			o.record(o.persist, unix.NFT_DYNSET_OP_UPDATE),
-		}, o.flowKey(), []expr.Any{o.record(o.flows, unix.NFT_DYNSET_OP_ADD)}, o.done()))
+	for _, d := range o.ds {
+		if d.ifindex == 0 {
+			continue
+		}
+		fl := o.flows[d.addr]
+		r := raw(append(o.flowKey(),
+			&expr.Lookup{SourceRegister: drRegKey, SetName: fl.Name},
+			o.update(fl, unix.NFT_DYNSET_OP_UPDATE))...)
+		rules = append(rules, append(r, o.fwd(d)...))
 	}
-	var remember []expr.Any
-	if o.persist != nil {
-		remember = append(o.client(), o.record(o.persist, unix.NFT_DYNSET_OP_ADD))
+	if o.svc.Timeout > 0 {
+		for _, d := range o.ds {
+			if d.ifindex == 0 || d.weight == 0 {
+				continue // drained: its clients choose again
+			}
+			rules = append(rules, raw(append(o.client(),
+				&expr.Lookup{SourceRegister: drRegKey, SetName: o.affs[d.addr].Name},
+				&expr.Verdict{Kind: expr.VerdictGoto, Chain: o.dchains[d.addr].Name})...))
+		}
 	}
-	remember = append(remember, o.flowKey()...)
-	remember = append(remember, o.record(o.flows, unix.NFT_DYNSET_OP_ADD))
-	rules = append(rules, cat(o.pickSlot(), remember, o.done()))
-	rules = append(rules, cat(o.pickSlot(), o.done()))
-	return rules
+	return append(rules, raw(o.pickSlot()...))
+}
+
+// destRules are a real server's chain's rules: remember the flow (and the
+// client), forward; forward anyway when a timed set is full.
+func (o *drObjects) destRules(d drDest) [][]rawExpr {
+	var r []expr.Any
+	if s := o.affs[d.addr]; s != nil {
+		r = append(o.client(), o.update(s, unix.NFT_DYNSET_OP_UPDATE))
+	}
+	r = append(r, o.flowKey()...)
+	r = append(r, o.update(o.flows[d.addr], unix.NFT_DYNSET_OP_ADD))
+	return [][]rawExpr{append(raw(r...), o.fwd(d)...), o.fwd(d)}
 }
 
 // drDispatchRules jump to the service chains.
@@ -586,7 +588,7 @@ func (p *drPlan) finish(b *Backend) error {
 		}
 	}
 	if err := b.conn.Flush(); err != nil {
-		return fmt.Errorf("nft: apply: %w", err)
+		return fmt.Errorf("nft: apply (Maglev slots and entries): %w", err)
 	}
 	return nil
 }
@@ -599,128 +601,163 @@ func (b *Backend) haveDRDests(have *drObserved, idx map[lb.ServiceKey][]lb.DestK
 	return out
 }
 
-// buildDR creates a service, or rebuilds it in place (old != nil): its
-// flow map is kept, so established connections stay where they are.
+// buildDR creates a service, or rebuilds it in place (old != nil): the
+// flow sets of the servers it keeps stay, so established connections stay
+// where they are.
 func (b *Backend) buildDR(bt *batch, plan *drPlan, o, old *drObjects) error {
 	c := b.conn
-	var delems, lelems, uelems, pelems []nftables.SetElement
+	var delems, lelems []nftables.SetElement
 	for _, d := range o.ds {
 		delems = append(delems, nftables.SetElement{Key: destBytes(d.addr), Val: binaryutil.BigEndian.PutUint32(d.weight)})
 		if d.ifindex != 0 {
-			lelems = append(lelems, nftables.SetElement{Key: addrBytes(d.addr.Addr()), Val: binaryutil.NativeEndian.PutUint32(uint32(d.ifindex))})
-			if d.weight > 0 {
-				uelems = append(uelems, nftables.SetElement{Key: addrBytes(d.addr.Addr())})
-			}
+			lelems = append(lelems, nftables.SetElement{Key: addrBytes(d.addr.Addr()), Val: binaryutil.BigEndian.PutUint32(uint32(d.ifindex))})
 		}
 	}
-	idx := map[netip.AddrPort]int{}
-	for _, d := range o.ds {
-		idx[d.addr] = d.ifindex
-	}
-	for i, a := range o.table {
-		pelems = append(pelems, nftables.SetElement{Key: indexBytes(i), Val: addrBytes(a.Addr())})
+	slot := func(i int, a netip.AddrPort) nftables.SetElement {
+		return nftables.SetElement{Key: indexBytes(i), VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: o.dchains[a].Name}}
 	}
 	vm := bt.vmap(vmapName(o.key))
 	elem := nftables.SetElement{Key: vmapKey(o.key), Comment: encodeComment(o.key, o.svc),
 		VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: o.chain.Name}}
-	fill := func(s *nftables.Set, es []nftables.SetElement) error {
-		if len(es) == 0 {
-			return nil
-		}
-		if err := c.SetAddElements(s, es); err != nil {
+	wrap := func(err error) error {
+		if err != nil {
 			return fmt.Errorf("nft: %v: %w", o.key, err)
 		}
 		return nil
 	}
-	create := func(s *nftables.Set, es []nftables.SetElement) error {
-		if err := c.AddSet(s, es); err != nil {
-			return fmt.Errorf("nft: %v: %w", o.key, err)
-		}
-		return nil
-	}
-	if old != nil {
-		for _, e := range []struct {
-			s  *nftables.Set
-			es []nftables.SetElement
-		}{{o.dests, delems}, {o.live, lelems}, {o.up, uelems}} {
-			c.FlushSet(e.s)
-			if err := fill(e.s, e.es); err != nil {
-				return err
-			}
-		}
-		// Maps named after their size or timeout are replaced when that
-		// changes: the new one now, the old one once no rule uses it.
-		if old.pick.Name == o.pick.Name {
-			// Only the slots that changed: a Maglev table moves few.
-			var del, add []nftables.SetElement
-			for i := range pelems {
-				if i >= len(old.table) || old.table[i].Addr() != o.table[i].Addr() {
-					if i < len(old.table) {
-						del = append(del, nftables.SetElement{Key: indexBytes(i)})
-					}
-					add = append(add, pelems[i])
-				}
-			}
-			for i := len(pelems); i < len(old.table); i++ {
-				del = append(del, nftables.SetElement{Key: indexBytes(i)})
-			}
-			if len(del) > 0 {
-				if err := c.SetDeleteElements(o.pick, del); err != nil {
-					return fmt.Errorf("nft: %v: %w", o.key, err)
-				}
-			}
-			if err := fill(o.pick, add); err != nil {
-				return err
-			}
-		} else {
-			if err := create(o.pick, pelems); err != nil {
-				return err
-			}
-			plan.after = append(plan.after, func() error { c.DelSet(old.pick); return nil })
-		}
-		if o.persist != nil && (old.persist == nil || old.persist.Name != o.persist.Name) {
-			if err := create(o.persist, nil); err != nil {
-				return err
-			}
-		}
-		if old.persist != nil && (o.persist == nil || old.persist.Name != o.persist.Name) {
-			plan.after = append(plan.after, func() error { c.DelSet(old.persist); return nil })
-		}
-		if old.svc != o.svc {
-			if err := c.SetDeleteElements(vm, []nftables.SetElement{{Key: vmapKey(o.key)}}); err != nil {
-				return fmt.Errorf("nft: %v: %w", o.key, err)
-			}
-			if err := c.SetAddElements(vm, []nftables.SetElement{elem}); err != nil {
-				return fmt.Errorf("nft: %v: %w", o.key, err)
-			}
-		}
-	} else {
+	// Step 1: sets and chains.
+	if old == nil {
 		c.AddChain(o.chain)
 		for _, e := range []struct {
 			s  *nftables.Set
 			es []nftables.SetElement
-		}{{o.dests, delems}, {o.live, lelems}, {o.up, uelems}, {o.pick, pelems}, {o.flows, nil}} {
-			if err := create(e.s, e.es); err != nil {
+		}{{o.dests, delems}, {o.live, lelems}, {o.pick, nil}} {
+			if err := wrap(c.AddSet(e.s, e.es)); err != nil {
 				return err
 			}
 		}
-		if o.persist != nil {
-			if err := create(o.persist, nil); err != nil {
+	} else {
+		for _, e := range []struct {
+			s  *nftables.Set
+			es []nftables.SetElement
+		}{{o.dests, delems}, {o.live, lelems}} {
+			c.FlushSet(e.s)
+			if len(e.es) > 0 {
+				if err := wrap(c.SetAddElements(e.s, e.es)); err != nil {
+					return err
+				}
+			}
+		}
+		if old.pick.Name != o.pick.Name {
+			if err := wrap(c.AddSet(o.pick, nil)); err != nil {
 				return err
 			}
 		}
-		plan.after = append(plan.after, func() error {
-			if err := c.SetAddElements(vm, []nftables.SetElement{elem}); err != nil {
-				return fmt.Errorf("nft: %v: %w", o.key, err)
+		if old.svc != o.svc {
+			if err := wrap(c.SetDeleteElements(vm, []nftables.SetElement{{Key: vmapKey(o.key)}})); err != nil {
+				return err
 			}
-			return nil
-		})
+			if err := wrap(c.SetAddElements(vm, []nftables.SetElement{elem})); err != nil {
+				return err
+			}
+		}
 	}
+	for _, d := range o.ds {
+		if old == nil || old.dchains[d.addr] == nil {
+			c.AddChain(o.dchains[d.addr])
+			if err := wrap(c.AddSet(o.flows[d.addr], nil)); err != nil {
+				return err
+			}
+		}
+		if s := o.affs[d.addr]; s != nil && (old == nil || old.affs[d.addr] == nil || old.affs[d.addr].Name != s.Name) {
+			if err := wrap(c.AddSet(s, nil)); err != nil {
+				return err
+			}
+		}
+	}
+	// Step 2: the rules, each chain flushed and refilled in one transaction.
 	plan.raw.flushChain(o.chain.Name)
 	for _, r := range o.rules() {
-		plan.raw.addRule(o.chain.Name, o.rawRule(r))
+		plan.raw.addRule(o.chain.Name, r)
+	}
+	for _, d := range o.ds {
+		n := o.dchains[d.addr].Name
+		plan.raw.flushChain(n)
+		if d.ifindex == 0 {
+			continue
+		}
+		for _, r := range o.destRules(d) {
+			plan.raw.addRule(n, r)
+		}
 	}
 	plan.raw.cut()
+	// Step 3: the Maglev slots (only those that moved), the service's
+	// entry, and what only the old rules used. (Sets are named afresh: the
+	// library would send the ID it gave them in step 1's transaction.)
+	pick := *o.pick
+	pick.ID = 0
+	plan.after = append(plan.after, func() error {
+		if old == nil || old.pick.Name != o.pick.Name {
+			var es []nftables.SetElement
+			for i, a := range o.table {
+				es = append(es, slot(i, a))
+			}
+			if err := wrap(addChunked(c, &pick, es)); err != nil {
+				return err
+			}
+		} else {
+			var del, add []nftables.SetElement
+			for i := range max(len(o.table), len(old.table)) {
+				switch {
+				case i >= len(o.table):
+					del = append(del, nftables.SetElement{Key: indexBytes(i)})
+				case i >= len(old.table):
+					add = append(add, slot(i, o.table[i]))
+				case old.table[i] != o.table[i]:
+					del = append(del, nftables.SetElement{Key: indexBytes(i)})
+					add = append(add, slot(i, o.table[i]))
+				}
+			}
+			for i := 0; i < len(del); i += 256 {
+				if err := wrap(c.SetDeleteElements(&pick, del[i:min(i+256, len(del))])); err != nil {
+					return err
+				}
+			}
+			if err := wrap(addChunked(c, &pick, add)); err != nil {
+				return err
+			}
+		}
+		if old == nil {
+			return wrap(c.SetAddElements(vm, []nftables.SetElement{elem}))
+		}
+		if old.pick.Name != o.pick.Name {
+			c.DelSet(old.pick)
+		}
+		for a, ch := range old.dchains {
+			if o.dchains[a] == nil {
+				c.FlushChain(ch)
+				c.DelChain(ch)
+				c.DelSet(old.flows[a])
+			}
+		}
+		for a, s := range old.affs {
+			if n := o.affs[a]; n == nil || n.Name != s.Name {
+				c.DelSet(s)
+			}
+		}
+		return nil
+	})
+	return nil
+}
+
+// addChunked adds elements in messages of 256: a netlink attribute holds
+// at most 64 KiB, and a slot naming its chain takes about 90 bytes.
+func addChunked(c *nftables.Conn, s *nftables.Set, es []nftables.SetElement) error {
+	for i := 0; i < len(es); i += 256 {
+		if err := c.SetAddElements(s, es[i:min(i+256, len(es))]); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -728,12 +765,20 @@ func (b *Backend) removeDR(bt *batch, o *drObjects) {
 	c := b.conn
 	_ = c.SetDeleteElements(bt.vmap(vmapName(o.key)), []nftables.SetElement{{Key: vmapKey(o.key)}})
 	c.FlushChain(o.chain)
+	for _, ch := range o.dchains {
+		c.FlushChain(ch)
+	}
+	c.DelSet(o.pick)
 	c.DelChain(o.chain)
-	for _, s := range []*nftables.Set{o.dests, o.live, o.up, o.pick, o.flows, o.persist} {
-		if s != nil {
+	for a, ch := range o.dchains {
+		c.DelChain(ch)
+		c.DelSet(o.flows[a])
+		if s := o.affs[a]; s != nil {
 			c.DelSet(s)
 		}
 	}
+	c.DelSet(o.dests)
+	c.DelSet(o.live)
 }
 
 // observeDR reads the DR table back (see Observe).
@@ -844,9 +889,29 @@ func (b *Backend) observeDR(ctx context.Context, r *resolver) (*drObserved, erro
 			o := b.drObjects(k, svc, dws)
 			for _, nm := range o.names() {
 				owned[nm] = true
-				if _, isSet := byName[nm]; !isSet && nm != o.chain.Name {
-					damage("set %s missing", nm)
+			}
+			missing := ""
+			for _, st := range []*nftables.Set{o.dests, o.live, o.pick} {
+				if _, ok := byName[st.Name]; !ok {
+					missing = st.Name
 				}
+			}
+			for a, ch := range o.dchains {
+				if _, ok := chainByName[ch.Name]; !ok {
+					missing = ch.Name
+				}
+				if _, ok := byName[o.flows[a].Name]; !ok {
+					missing = o.flows[a].Name
+				}
+				if st := o.affs[a]; st != nil {
+					if _, ok := byName[st.Name]; !ok {
+						missing = st.Name
+					}
+				}
+			}
+			if missing != "" {
+				damage("%s missing", missing)
+				continue
 			}
 			// The devices recorded in the live set, against the routes now.
 			live, ok := byName[o.live.Name]
@@ -863,7 +928,7 @@ func (b *Backend) observeDR(ctx context.Context, r *resolver) (*drObserved, erro
 				if !ok || len(le.Val) != 4 {
 					continue
 				}
-				recorded[a] = int(binaryutil.NativeEndian.Uint32(le.Val))
+				recorded[a] = int(binaryutil.BigEndian.Uint32(le.Val))
 			}
 			stale := false
 			for i, dk := range dks {
@@ -873,13 +938,25 @@ func (b *Backend) observeDR(ctx context.Context, r *resolver) (*drObserved, erro
 					stale = true
 				}
 			}
+			now := b.drObjects(k, svc, dws)
 			if n, ok, err := nrules(o.chain.Name); err != nil {
 				return nil, err
 			} else if !ok {
 				damage("chain %s missing", o.chain.Name)
 				continue
-			} else if n != len(b.drObjects(k, svc, dws).rules()) {
+			} else if n != len(now.rules()) {
 				stale = true
+			}
+			for _, d := range now.ds {
+				want := 0
+				if d.ifindex != 0 {
+					want = len(now.destRules(d))
+				}
+				if n, _, err := nrules(now.dchains[d.addr].Name); err != nil {
+					return nil, err
+				} else if n != want {
+					stale = true
+				}
 			}
 			obs.present[k] = true
 			if stale {
@@ -907,9 +984,8 @@ func (b *Backend) observeDR(ctx context.Context, r *resolver) (*drObserved, erro
 	return obs, nil
 }
 
-// Flows counts the flows the DR table remembers, per destination (a flow
-// whose server has left the pool is not counted). NAT services have none
-// (conntrack holds their connections).
+// Flows counts the flows the DR table remembers, per destination. NAT
+// services have none (conntrack holds their connections).
 func (b *Backend) Flows(ctx context.Context) (map[lb.DestKey]int, error) {
 	if b.closed {
 		return nil, errClosed
@@ -920,27 +996,17 @@ func (b *Backend) Flows(ctx context.Context) (map[lb.DestKey]int, error) {
 	}
 	out := map[lb.DestKey]int{}
 	t := b.drTable()
-	for k := range obs.present {
-		byAddr := map[string]lb.DestKey{}
-		for dk := range obs.ifindex {
-			if dk.Service == k {
-				byAddr[string(addrBytes(dk.Addr.Addr()))] = dk
-				out[dk] += 0
-			}
-		}
-		s, err := b.conn.GetSetByName(t, serviceName(k)+"_flows")
+	for dk := range obs.ifindex {
+		name := serviceName(dk.Service) + "_flows" + destSuffix(dk.Addr)
+		s, err := b.conn.GetSetByName(t, name)
 		if err != nil {
-			return nil, fmt.Errorf("nft: flows of %v: %w", k, err)
+			return nil, fmt.Errorf("nft: flows of %v: %w", dk.Addr, err)
 		}
 		elems, err := b.conn.GetSetElements(s)
 		if err != nil {
-			return nil, fmt.Errorf("nft: flows of %v: %w", k, err)
+			return nil, fmt.Errorf("nft: flows of %v: %w", dk.Addr, err)
 		}
-		for _, e := range elems {
-			if dk, ok := byAddr[string(e.Val)]; ok {
-				out[dk]++
-			}
-		}
+		out[dk] = len(elems)
 	}
 	return out, nil
 }
