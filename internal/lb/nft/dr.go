@@ -29,19 +29,26 @@ import (
 //	chain dispatch       fwmark, then VIP.proto.port, then VIP.proto (port-0
 //	                     services) verdict maps, as in the NAT table
 //
-// and per service S (`nft list table netdev vigil_dr` shows all of it):
+// and per service S (`nft list table netdev vigil_dr` shows all of it), a
+// chain of rules that each end in `fwd ip to A device D` for one real server
+// A:
 //
-//	chain S           5-tuple @S_flows_rs_A  update @S_flows_rs_A {5-tuple}  fwd ip to A device D
-//	                  (one rule per real server A, weight 0 ones too: its flows)
-//	                  ip saddr & MASK @S_aff<T>_rs_A goto S_rs_A
-//	                  (persistent services: one per real server with a weight)
-//	                  jhash <key> mod M seed SEED vmap @S_pick_M
-//	chain S_rs_A      [update @S_aff<T>_rs_A {client}] add @S_flows_rs_A {5-tuple} fwd ip to A device D
-//	                  fwd ip to A device D                (a timed set was full)
-//	map S_pick_M      slot : goto S_rs_A, a Maglev table of M slots
+//	5-tuple @S_flows_rs_A  update @S_flows_rs_A {5-tuple}       (every server, weight 0 too)
+//	client @S_aff<T>_rs_A  update it, add the flow               (persistent services)
+//	jhash <key> mod M seed SEED map @S_pick_M == ID(A)  [update @S_aff<T>_rs_A {client}]
+//	                       add @S_flows_rs_A {5-tuple}           (servers in the table)
+//	jhash ... == ID(A)     (without recording: a timed set was full)
+//
+//	map S_pick_M      slot : ID(A), a Maglev table of M slots (ID: a hash of A)
 //	map S_dests       ADDR . PORT : weight, read back by Observe
 //	map S_live        ADDR : ifindex of the device the rules forward on
 //	                  (a record for Observe, which compares it with the routes)
+//
+// No rule jumps between a service's chains: the kernel walks every jump of a
+// table on each change to check for loops, which a chain per real server
+// made cost 100 ms a change with 1,000 services; and a rule reads only
+// registers it wrote itself (the kernel checks), so each rule hashes for
+// itself.
 //
 // fwd's neighbour form makes the kernel resolve the real server's MAC, so a
 // real server that changes its MAC keeps working; D is the device of the
@@ -109,12 +116,11 @@ type drObjects struct {
 	chain *nftables.Chain
 	dests *nftables.Set // ADDR . PORT : weight (read back by Observe)
 	live  *nftables.Set // ADDR : ifindex (the devices the rules use), for Observe
-	pick  *nftables.Set // slot : goto S_rs_A, named after its size
-	// Per real server, by address: its chain, flow set and (persistent
-	// services) client set, named after the persistence timeout.
-	dchains map[netip.AddrPort]*nftables.Chain
-	flows   map[netip.AddrPort]*nftables.Set
-	affs    map[netip.AddrPort]*nftables.Set
+	pick  *nftables.Set // slot : server ID, named after its size
+	// Per real server, by address: its flow set and (persistent services)
+	// client set, named after the persistence timeout.
+	flows map[netip.AddrPort]*nftables.Set
+	affs  map[netip.AddrPort]*nftables.Set
 }
 
 func (b *Backend) drTable() *nftables.Table {
@@ -126,7 +132,7 @@ func (b *Backend) drObjects(k lb.ServiceKey, svc lb.Service, ds []drDest) *drObj
 	f := famOf(k.Family)
 	name := serviceName(k)
 	o := &drObjects{fam: f, key: k, svc: svc, ds: ds, m: maglevSize(len(ds)),
-		dchains: map[netip.AddrPort]*nftables.Chain{}, flows: map[netip.AddrPort]*nftables.Set{}, affs: map[netip.AddrPort]*nftables.Set{}}
+		flows: map[netip.AddrPort]*nftables.Set{}, affs: map[netip.AddrPort]*nftables.Set{}}
 	var live []destW
 	for _, d := range ds {
 		if d.ifindex != 0 {
@@ -154,10 +160,9 @@ func (b *Backend) drObjects(k lb.ServiceKey, svc lb.Service, ds []drDest) *drObj
 		KeyType: nftables.MustConcatSetType(f.addrType, nftables.TypeInetService), Concatenation: true, DataType: nftables.TypeMark}
 	o.live = &nftables.Set{Table: t, Name: name + "_live", IsMap: true, KeyType: f.addrType, DataType: nftables.TypeInteger}
 	o.pick = &nftables.Set{Table: t, Name: fmt.Sprintf("%s_pick_%d", name, o.m), IsMap: true,
-		KeyType: nftables.TypeMark, KeyByteOrder: binaryutil.NativeEndian, DataType: nftables.TypeVerdict}
+		KeyType: nftables.TypeMark, KeyByteOrder: binaryutil.NativeEndian, DataType: nftables.TypeInteger}
 	for _, d := range ds {
 		suf := destSuffix(d.addr)
-		o.dchains[d.addr] = &nftables.Chain{Name: name + suf, Table: t}
 		o.flows[d.addr] = &nftables.Set{Table: t, Name: name + "_flows" + suf, Dynamic: true, HasTimeout: true,
 			Timeout: b.flowTimeout(k), Size: b.opts.FlowSize,
 			KeyType: nftables.MustConcatSetType(f.addrType, f.addrType, nftables.TypeInetService, nftables.TypeInetService), Concatenation: true}
@@ -184,8 +189,8 @@ func (b *Backend) flowTimeout(k lb.ServiceKey) time.Duration {
 
 func (o *drObjects) names() []string {
 	n := []string{o.chain.Name, o.dests.Name, o.live.Name, o.pick.Name}
-	for a, c := range o.dchains {
-		n = append(n, c.Name, o.flows[a].Name)
+	for a, f := range o.flows {
+		n = append(n, f.Name)
 		if s := o.affs[a]; s != nil {
 			n = append(n, s.Name)
 		}
@@ -242,7 +247,17 @@ func (o *drObjects) pickSlot() []expr.Any {
 	if o.m > 1 {
 		ex = append(ex, &expr.Hash{SourceRegister: drRegKey, DestRegister: drRegData, Length: n, Modulus: uint32(o.m), Seed: maglevSeed, Type: expr.HashTypeJenkins})
 	}
-	return append(ex, &expr.Lookup{SourceRegister: drRegData, DestRegister: 0, IsDestRegSet: true, SetName: o.pick.Name})
+	return append(ex, &expr.Lookup{SourceRegister: drRegData, DestRegister: drRegData, IsDestRegSet: true, SetName: o.pick.Name})
+}
+
+// destID names a real server in its service's Maglev table: a hash of its
+// address, the same on every director, so that a pool change rewrites only
+// the slots that move. (A kernel verdict map of slots would be simpler, but
+// the kernel walks every verdict of every map on each change of the table:
+// 300 ms with 1,000 services.)
+func destID(a netip.AddrPort) uint32 {
+	id := uint32(maglevHash(a, 3))
+	return max(id, 1)
 }
 
 // fwd forwards to d: `fwd ip to ADDR device IFINDEX`, both immediate.
@@ -270,15 +285,29 @@ func (o *drObjects) update(s *nftables.Set, op uint32) expr.Any {
 func (o *drObjects) rules() [][]rawExpr {
 	f := o.fam
 	var rules [][]rawExpr
+	inTable := map[netip.AddrPort]bool{}
+	for _, a := range o.table {
+		inTable[a] = true
+	}
+	is := func(d drDest) expr.Any {
+		return &expr.Cmp{Op: expr.CmpOpEq, Register: drRegData, Data: binaryutil.NativeEndian.PutUint32(destID(d.addr))}
+	}
 	if o.key.IsFWMark() {
 		// Protocols without ports: the addresses alone pick the server.
-		rules = append(rules, raw(
-			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: drRegKey},
-			&expr.Lookup{SourceRegister: drRegKey, SetName: setL4Ports, Invert: true},
-			&expr.Payload{DestRegister: drRegKey, Base: expr.PayloadBaseNetworkHeader, Offset: f.saddrOff, Len: 2 * f.addrLen},
-			&expr.Hash{SourceRegister: drRegKey, DestRegister: drRegData, Length: 2 * f.addrLen, Modulus: uint32(o.m), Seed: maglevSeed, Type: expr.HashTypeJenkins},
-			&expr.Lookup{SourceRegister: drRegData, DestRegister: 0, IsDestRegSet: true, SetName: o.pick.Name}))
+		for _, d := range o.ds {
+			if !inTable[d.addr] {
+				continue
+			}
+			rules = append(rules, append(raw(
+				&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: drRegKey},
+				&expr.Lookup{SourceRegister: drRegKey, SetName: setL4Ports, Invert: true},
+				&expr.Payload{DestRegister: drRegKey, Base: expr.PayloadBaseNetworkHeader, Offset: f.saddrOff, Len: 2 * f.addrLen},
+				&expr.Hash{SourceRegister: drRegKey, DestRegister: drRegData, Length: 2 * f.addrLen, Modulus: uint32(o.m), Seed: maglevSeed, Type: expr.HashTypeJenkins},
+				&expr.Lookup{SourceRegister: drRegData, DestRegister: drRegData, IsDestRegSet: true, SetName: o.pick.Name},
+				is(d)), o.fwd(d)...))
+		}
 	}
+	// Established flows, on every server with a route (weight 0 too).
 	for _, d := range o.ds {
 		if d.ifindex == 0 {
 			continue
@@ -289,29 +318,36 @@ func (o *drObjects) rules() [][]rawExpr {
 			o.update(fl, unix.NFT_DYNSET_OP_UPDATE))...)
 		rules = append(rules, append(r, o.fwd(d)...))
 	}
+	// record remembers the client (persistent services) and the flow.
+	record := func(d drDest) []expr.Any {
+		var r []expr.Any
+		if s := o.affs[d.addr]; s != nil {
+			r = append(o.client(), o.update(s, unix.NFT_DYNSET_OP_UPDATE))
+		}
+		r = append(r, o.flowKey()...)
+		return append(r, o.update(o.flows[d.addr], unix.NFT_DYNSET_OP_ADD))
+	}
 	if o.svc.Timeout > 0 {
 		for _, d := range o.ds {
 			if d.ifindex == 0 || d.weight == 0 {
 				continue // drained: its clients choose again
 			}
-			rules = append(rules, raw(append(o.client(),
-				&expr.Lookup{SourceRegister: drRegKey, SetName: o.affs[d.addr].Name},
-				&expr.Verdict{Kind: expr.VerdictGoto, Chain: o.dchains[d.addr].Name})...))
+			r := append(o.client(), &expr.Lookup{SourceRegister: drRegKey, SetName: o.affs[d.addr].Name})
+			rules = append(rules, append(raw(append(r, record(d)...)...), o.fwd(d)...))
 		}
 	}
-	return append(rules, raw(o.pickSlot()...))
-}
-
-// destRules are a real server's chain's rules: remember the flow (and the
-// client), forward; forward anyway when a timed set is full.
-func (o *drObjects) destRules(d drDest) [][]rawExpr {
-	var r []expr.Any
-	if s := o.affs[d.addr]; s != nil {
-		r = append(o.client(), o.update(s, unix.NFT_DYNSET_OP_UPDATE))
+	// New flows: the Maglev table's server, recorded; then the same
+	// unrecorded, for when a timed set is full.
+	for _, rec := range []func(drDest) []expr.Any{record, func(drDest) []expr.Any { return nil }} {
+		for _, d := range o.ds {
+			if !inTable[d.addr] {
+				continue
+			}
+			r := append(o.pickSlot(), is(d))
+			rules = append(rules, append(raw(append(r, rec(d)...)...), o.fwd(d)...))
+		}
 	}
-	r = append(r, o.flowKey()...)
-	r = append(r, o.update(o.flows[d.addr], unix.NFT_DYNSET_OP_ADD))
-	return [][]rawExpr{append(raw(r...), o.fwd(d)...), o.fwd(d)}
+	return rules
 }
 
 // drDispatchRules jump to the service chains.
@@ -614,7 +650,7 @@ func (b *Backend) buildDR(bt *batch, plan *drPlan, o, old *drObjects) error {
 		}
 	}
 	slot := func(i int, a netip.AddrPort) nftables.SetElement {
-		return nftables.SetElement{Key: indexBytes(i), VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: o.dchains[a].Name}}
+		return nftables.SetElement{Key: indexBytes(i), Val: binaryutil.NativeEndian.PutUint32(destID(a))}
 	}
 	vm := bt.vmap(vmapName(o.key))
 	elem := nftables.SetElement{Key: vmapKey(o.key), Comment: encodeComment(o.key, o.svc),
@@ -663,8 +699,7 @@ func (b *Backend) buildDR(bt *batch, plan *drPlan, o, old *drObjects) error {
 		}
 	}
 	for _, d := range o.ds {
-		if old == nil || old.dchains[d.addr] == nil {
-			c.AddChain(o.dchains[d.addr])
+		if old == nil || old.flows[d.addr] == nil {
 			if err := wrap(c.AddSet(o.flows[d.addr], nil)); err != nil {
 				return err
 			}
@@ -675,20 +710,10 @@ func (b *Backend) buildDR(bt *batch, plan *drPlan, o, old *drObjects) error {
 			}
 		}
 	}
-	// Step 2: the rules, each chain flushed and refilled in one transaction.
+	// Step 2: the rules, the chain flushed and refilled in one transaction.
 	plan.raw.flushChain(o.chain.Name)
 	for _, r := range o.rules() {
 		plan.raw.addRule(o.chain.Name, r)
-	}
-	for _, d := range o.ds {
-		n := o.dchains[d.addr].Name
-		plan.raw.flushChain(n)
-		if d.ifindex == 0 {
-			continue
-		}
-		for _, r := range o.destRules(d) {
-			plan.raw.addRule(n, r)
-		}
 	}
 	plan.raw.cut()
 	// Step 3: the Maglev slots (only those that moved), the service's
@@ -733,11 +758,9 @@ func (b *Backend) buildDR(bt *batch, plan *drPlan, o, old *drObjects) error {
 		if old.pick.Name != o.pick.Name {
 			c.DelSet(old.pick)
 		}
-		for a, ch := range old.dchains {
-			if o.dchains[a] == nil {
-				c.FlushChain(ch)
-				c.DelChain(ch)
-				c.DelSet(old.flows[a])
+		for a, s := range old.flows {
+			if o.flows[a] == nil {
+				c.DelSet(s)
 			}
 		}
 		for a, s := range old.affs {
@@ -751,7 +774,7 @@ func (b *Backend) buildDR(bt *batch, plan *drPlan, o, old *drObjects) error {
 }
 
 // addChunked adds elements in messages of 256: a netlink attribute holds
-// at most 64 KiB, and a slot naming its chain takes about 90 bytes.
+// at most 64 KiB.
 func addChunked(c *nftables.Conn, s *nftables.Set, es []nftables.SetElement) error {
 	for i := 0; i < len(es); i += 256 {
 		if err := c.SetAddElements(s, es[i:min(i+256, len(es))]); err != nil {
@@ -765,14 +788,10 @@ func (b *Backend) removeDR(bt *batch, o *drObjects) {
 	c := b.conn
 	_ = c.SetDeleteElements(bt.vmap(vmapName(o.key)), []nftables.SetElement{{Key: vmapKey(o.key)}})
 	c.FlushChain(o.chain)
-	for _, ch := range o.dchains {
-		c.FlushChain(ch)
-	}
 	c.DelSet(o.pick)
 	c.DelChain(o.chain)
-	for a, ch := range o.dchains {
-		c.DelChain(ch)
-		c.DelSet(o.flows[a])
+	for a, fl := range o.flows {
+		c.DelSet(fl)
 		if s := o.affs[a]; s != nil {
 			c.DelSet(s)
 		}
@@ -896,10 +915,7 @@ func (b *Backend) observeDR(ctx context.Context, r *resolver) (*drObserved, erro
 					missing = st.Name
 				}
 			}
-			for a, ch := range o.dchains {
-				if _, ok := chainByName[ch.Name]; !ok {
-					missing = ch.Name
-				}
+			for a := range o.flows {
 				if _, ok := byName[o.flows[a].Name]; !ok {
 					missing = o.flows[a].Name
 				}
@@ -946,17 +962,6 @@ func (b *Backend) observeDR(ctx context.Context, r *resolver) (*drObserved, erro
 				continue
 			} else if n != len(now.rules()) {
 				stale = true
-			}
-			for _, d := range now.ds {
-				want := 0
-				if d.ifindex != 0 {
-					want = len(now.destRules(d))
-				}
-				if n, _, err := nrules(now.dchains[d.addr].Name); err != nil {
-					return nil, err
-				} else if n != want {
-					stale = true
-				}
 			}
 			obs.present[k] = true
 			if stale {

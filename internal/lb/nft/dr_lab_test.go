@@ -204,11 +204,14 @@ func TestDRForwards(t *testing.T) {
 		`hook ingress device "eth0"`,
 		"meta pkttype != host accept",
 		"fwd ip to 192.168.118.131 device \"eth0\"",
-		"jhash @nh,96,32 . @nh,128,32 . th sport . th dport mod 1021 seed 0x76696731 vmap @svc_tcp_192_168_118_110_80_pick_1021",
+		"jhash @nh,96,32 . @nh,128,32 . th sport . th dport mod 1021 seed 0x76696731 map @svc_tcp_192_168_118_110_80_pick_1021",
 	} {
 		if !strings.Contains(out, w) {
 			t.Errorf("nft list table netdev vigil_dr has no %q:\n%s", w, out)
 		}
+	}
+	if testing.Verbose() {
+		t.Logf("nft list table netdev vigil_dr:\n%s", out)
 	}
 	// The same state again sends nothing and keeps serving.
 	d.apply(t, st)

@@ -66,8 +66,10 @@ type rawBatch struct {
 // service's rules): send may split the batch into transactions there.
 func (rb *rawBatch) cut() { rb.cuts = append(rb.cuts, len(rb.msgs)) }
 
-// rawTxnBytes bounds one raw transaction (a netlink sendmsg).
-const rawTxnBytes = 128 << 10
+// rawTxnBytes bounds one raw transaction (a netlink sendmsg; the socket's
+// buffers are forced to 64 MiB). Each transaction makes the kernel check the
+// whole table, so fewer, larger ones are cheaper.
+const rawTxnBytes = 16 << 20
 
 func nfHeader(family byte) []byte { return []byte{family, unix.NFNETLINK_V0, 0, 0} }
 
