@@ -358,6 +358,9 @@ func (d *director) dumpOnFailure() {
 		if out, err := d.host.Run("nft", "list", "table", "inet", "vigil"); err == nil {
 			d.t.Logf("%s: nft list table inet vigil:\n%s", d.host.Name(), out)
 		}
+		if out, err := d.host.Run("nft", "list", "table", "netdev", "vigil_dr"); err == nil {
+			d.t.Logf("%s: nft list table netdev vigil_dr:\n%s", d.host.Name(), out)
+		}
 	}
 }
 

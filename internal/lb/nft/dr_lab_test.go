@@ -270,6 +270,23 @@ func TestDRPoolChanges(t *testing.T) {
 		}
 	}
 
+	// sh: each client keeps one server; dh: one VIP, one server; fo: the
+	// highest weight takes every new connection.
+	d.apply(t, drState(drKey, lb.Service{Scheduler: "sh"}, map[string]int{"web1": 1, "web2": 1, "web3": 1}))
+	for _, src := range []string{"192.168.118.50", "192.168.118.51", "192.168.118.60"} {
+		if got := d.spread(t, 6, netip.MustParseAddr(src), drVIP); len(got) != 1 {
+			t.Errorf("sh: client %s spread over %v", src, got)
+		}
+	}
+	d.apply(t, drState(drKey, lb.Service{Scheduler: "dh"}, map[string]int{"web1": 1, "web2": 1, "web3": 1}))
+	if got := d.spread(t, 10, cli, drVIP); len(got) != 1 {
+		t.Errorf("dh: %v, want one server for the one VIP", got)
+	}
+	d.apply(t, drState(drKey, lb.Service{Scheduler: "fo"}, map[string]int{"web1": 1, "web2": 3, "web3": 2}))
+	if got := d.spread(t, 10, cli, drVIP); got["web2"] != 10 {
+		t.Errorf("fo: %v, want web2 (weight 3) only", got)
+	}
+
 	// IPv6: the neighbour form of fwd over ND.
 	d.apply(t, drState(drKey6, lb.Service{Scheduler: "rr"}, map[string]int{"web1": 1, "web2": 1}))
 	cli6 := netip.MustParseAddr("fd01::50")
