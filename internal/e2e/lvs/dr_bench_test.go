@@ -46,7 +46,8 @@ func BenchmarkDRThroughput(b *testing.B) {
 		mustRun(b, h, "ip", "rule", "add", "sport", "8080", "lookup", "100")
 		mustRun(b, h, "ip", "route", "add", "default", "via", drDirs[0], "table", "100")
 	}
-	conf := seedDR("LVS_1", "MASTER", 100) + fmt.Sprintf(`virtual_server %s 8080 {
+	d.writeScript()
+	conf := seedDR("LVS_1", "MASTER", 100, d.scriptPath()) + fmt.Sprintf(`virtual_server %s 8080 {
 delay_loop 6
 lb_algo rr
 lb_kind NAT

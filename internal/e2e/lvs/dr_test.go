@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -35,9 +37,32 @@ const (
 
 var drDirs = []string{"192.168.118.128", "192.168.118.130"}
 
-// seedDR is the tutorial's keepalived.conf (line breaks restored), with
-// HTTP_GET (the digest genhash prints) beside each TCP_CHECK.
-func seedDR(routerID, state string, priority int) string {
+// seedScript is the tutorial's /etc/keepalived/test.sh for MISC_CHECK
+// (nmap), line breaks restored and the command substitution's missing ')'
+// put back.
+const seedScript = `#!/bin/bash
+# Check for correct number of parameters (host and port)
+if [ $# -ne 2 ]; then
+echo "Error: Usage: $0 <host> <port>"
+exit 1
+fi
+host="$1"
+port="$2"
+# Perform the nmap scan and parse the result
+nmap_result=$(nmap -p "$port" "$host" | grep "$2\/tcp" | awk '{print $2}')
+# Check the result
+if [[ "$nmap_result" == "open" ]]; then
+exit 0
+else
+exit 1
+fi
+`
+
+// seedDR is the tutorial's keepalived.conf (line breaks restored). Each
+// real server carries the three checkers the tutorial shows one after the
+// other: its TCP_CHECK, HTTP_GET with the digest genhash prints, and
+// MISC_CHECK running script (the tutorial's test.sh).
+func seedDR(routerID, state string, priority int, script string) string {
 	real := func(addr string) string {
 		return fmt.Sprintf(`real_server %s 80 {
 weight 1
@@ -57,8 +82,12 @@ connect_timeout 3
 retry 3
 delay_before_retry 3
 }
+MISC_CHECK {
+misc_path "%s %s 80"
+misc_timeout 3
 }
-`, addr, md5.Sum([]byte(pageOf(addr))))
+}
+`, addr, md5.Sum([]byte(pageOf(addr))), script, addr)
 	}
 	return fmt.Sprintf(`! Configuration File for keepalived
 global_defs {
@@ -89,6 +118,16 @@ protocol TCP
 `, routerID, state, priority, real(drWeb1), real(drWeb2))
 }
 
+func (d *director) scriptPath() string { return filepath.Join(d.dir, "test.sh") }
+
+// writeScript installs the tutorial's MISC_CHECK script.
+func (d *director) writeScript() {
+	d.t.Helper()
+	if err := os.WriteFile(d.scriptPath(), []byte(seedScript), 0o755); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
 type drTopo struct {
 	l      *lab.Lab
 	client *client
@@ -99,6 +138,7 @@ type drTopo struct {
 func newDRTopo(t testing.TB) *drTopo {
 	t.Helper()
 	netnstest.RequireCommand(t, "nginx")
+	netnstest.RequireCommand(t, "nmap")
 	bin := netnstest.VigilBinary(t)
 	l := netnstest.New(t, "lvsdr")
 	tp := &drTopo{l: l, web: map[string]*webServer{}}
@@ -112,6 +152,19 @@ func newDRTopo(t testing.TB) *drTopo {
 		d := &director{t: t, host: h, bin: bin, dir: t.TempDir()}
 		t.Cleanup(d.dumpOnFailure)
 		tp.dirs = append(tp.dirs, d)
+		// The tutorial's MISC_CHECK script runs nmap, which looks the real
+		// server's name up: the director's /etc/hosts names them, as a
+		// director's would (the host's resolver is out of the namespace's
+		// reach: 13 s per scan, past misc_timeout).
+		etc := filepath.Join("/etc/netns", h.NS())
+		if err := os.MkdirAll(etc, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(etc) })
+		names := "127.0.0.1 localhost\n" + drWeb1 + " web1\n" + drWeb2 + " web2\n"
+		if err := os.WriteFile(filepath.Join(etc, "hosts"), []byte(names), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		hosts = append(hosts, h)
 	}
 	for i, a := range []string{drWeb1, drWeb2} {
@@ -200,10 +253,14 @@ type flow struct {
 }
 
 func TestSeedDRPairFailover(t *testing.T) {
+	t.Parallel()
 	tp := newDRTopo(t)
 	master, backup := tp.dirs[0], tp.dirs[1]
-	master.writeConfig(seedDR("LVS_1", "MASTER", 100))
-	backup.writeConfig(seedDR("LVS_2", "BACKUP", 90))
+	for _, d := range tp.dirs {
+		d.writeScript()
+	}
+	master.writeConfig(seedDR("LVS_1", "MASTER", 100, master.scriptPath()))
+	backup.writeConfig(seedDR("LVS_2", "BACKUP", 90, backup.scriptPath()))
 	backup.start()
 	master.start()
 	waitFor(t, patience, "MASTER and BACKUP settle", func() (bool, string) {
@@ -291,7 +348,6 @@ func TestSeedDRPairFailover(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	// The master dies: vigil killed with SIGKILL and the host unplugged at
 	// once (a SIGKILL alone leaves its VIP and table forwarding).
-	killed := time.Now()
 	master.kill9()
 	for _, ifc := range []string{"ens160", "ens224"} {
 		if err := master.host.SetCable(ifc, false); err != nil {
@@ -302,9 +358,21 @@ func TestSeedDRPairFailover(t *testing.T) {
 		s := backup.mustStatus()
 		return states(s) == "MASTER", states(s)
 	})
-	// Long enough for TCP's retransmissions (1 s, 2 s, 4 s ...) to reach
-	// the new MASTER.
-	time.Sleep(8 * time.Second)
+	// Every connection answers again through the new MASTER (TCP's
+	// retransmissions back off: 1 s, 2 s, 4 s ...), or fails.
+	became := time.Now()
+	waitFor(t, patience, "every long-lived connection answers after the failover or fails", func() (bool, string) {
+		waiting := 0
+		for _, f := range flows {
+			f.mu.Lock()
+			if f.err == nil && f.last.Before(became) {
+				waiting++
+			}
+			f.mu.Unlock()
+		}
+		return waiting == 0, fmt.Sprintf("%d still waiting", waiting)
+	})
+	time.Sleep(time.Second)
 	close(stop)
 	wg.Wait()
 	broken, longest := 0, time.Duration(0)
@@ -321,7 +389,6 @@ func TestSeedDRPairFailover(t *testing.T) {
 	if broken > 0 {
 		t.Errorf("%d of %d established connections broke in the failover: %v", broken, nflows, errs)
 	}
-	_ = killed
 
 	// A dead real server leaves the pool (the tutorial's checks, as
 	// written: about 10-20 s), after which no request fails.
