@@ -216,6 +216,28 @@ func TestDRForwards(t *testing.T) {
 	// The same state again sends nothing and keeps serving.
 	d.apply(t, st)
 	d.spread(t, 4, cli, drVIP)
+
+	// Deleted by hand, the table is found missing and rebuilt; closed, the
+	// backend removes it.
+	mustRun(t, d.dir, "nft", "delete", "table", "netdev", "vigil_dr")
+	if obs, err := d.be.Observe(t.Context()); err != nil || len(obs.Services) != 0 {
+		t.Fatalf("observe after deletion: %v %v", obs, err)
+	}
+	d.apply(t, st)
+	d.spread(t, 4, cli, drVIP)
+	var be2 *Backend
+	if err := d.dir.Do(func() error { var err error; be2, err = New(Options{}); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if obs, err := be2.Observe(t.Context()); err != nil || !obs.Equal(project(st)) {
+		t.Errorf("a second backend observes %v, %v", obs, err)
+	}
+	if err := be2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := d.dir.Run("nft", "list", "tables"); err != nil || strings.Contains(out, "vigil_dr") {
+		t.Errorf("after Close: %q %v", out, err)
+	}
 }
 
 // TestDRPoolChanges: established connections stay on their real server
