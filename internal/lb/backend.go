@@ -61,6 +61,9 @@ type Capabilities struct {
 	MethodNotes map[Method]string
 	// FWMarkNotes are warnings for firewall-mark services of a method.
 	FWMarkNotes map[Method]string
+	// MethodWarnings are warnings for every virtual server of a method:
+	// what the data plane does not do that IPVS does.
+	MethodWarnings map[Method]string
 }
 
 // ErrUnsupported marks a configuration the backend cannot apply.
@@ -92,6 +95,9 @@ func (c Capabilities) Check(specs []VirtualServer) []Diagnostic {
 		scheds := c.Schedulers
 		if ms, ok := c.MethodSchedulers[vm]; ok {
 			scheds = ms
+		}
+		if n := c.MethodWarnings[vm]; n != "" && len(vs.Reals) > 0 {
+			add("", Warning, vs, "lb_kind %v: %s", vm, n)
 		}
 		if n := c.FWMarkNotes[vm]; n != "" && vs.FWMark != 0 {
 			add("", Warning, vs, "fwmark %d: %s", vs.FWMark, n)

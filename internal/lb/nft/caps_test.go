@@ -17,7 +17,7 @@ func TestCapabilitiesDR(t *testing.T) {
 		return []lb.RealServer{{Where: where, Addr: netip.MustParseAddr(a), Port: 80}}
 	}
 	specs := []lb.VirtualServer{
-		// The seed's virtual server: nothing to say.
+		// The seed's virtual server: only what DR on nftables never does.
 		{Where: "k:1", Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: lb.TCP, Scheduler: "rr", Method: lb.DR, Reals: rs("k:2", "192.168.118.131")},
 		{Where: "k:3", Addr: netip.MustParseAddr("192.168.118.111"), Port: 80, Proto: lb.TCP, Scheduler: "mh", Method: lb.DR, Reals: rs("k:4", "192.168.118.131")},
 		{Where: "k:5", Addr: netip.MustParseAddr("192.168.118.112"), Port: 80, Proto: lb.TCP, Scheduler: "wlc", Method: lb.DR, Reals: rs("k:6", "192.168.118.131")},
@@ -28,8 +28,13 @@ func TestCapabilitiesDR(t *testing.T) {
 	for _, d := range Capabilities().Check(specs) {
 		got = append(got, d.String())
 	}
+	icmp := "ICMP errors about its connections (path MTU) and IP fragments after the first reach the director, not the real servers (IPVS relays them): keep one MTU on the paths to the clients, or clamp the MSS (lvs_backend nftables)"
 	want := []string{
+		"k:1: warning: virtual server [192.168.118.110]:tcp:80: lb_kind DR: " + icmp,
+		"k:3: warning: virtual server [192.168.118.111]:tcp:80: lb_kind DR: " + icmp,
+		"k:5: warning: virtual server [192.168.118.112]:tcp:80: lb_kind DR: " + icmp,
 		"k:5: warning: virtual server [192.168.118.112]:tcp:80: lb_algo wlc is applied as wrr: connection counts are not visible to nftables; weighted round robin is used (lvs_backend nftables)",
+		"k:7: warning: virtual server FWM 3: lb_kind DR: " + icmp,
 		"k:7: warning: virtual server FWM 3: fwmark 3: direct routing on nftables runs at the netdev ingress hook, before iptables and nftables mangle rules: only a mark set at ingress (tc, or a netdev ingress chain with priority below 0) selects this service (lvs_backend nftables)",
 		"k:10: error: virtual server [192.168.118.113]:tcp:80: real server 10.9.9.9:80: lb_kind TUN is not supported (nftables cannot encapsulate packets (IP-in-IP, GRE, GUE) and this data plane has no tunnel devices: TUN needs IPVS (lvs_backend ipvs, on a kernel with ip_vs and ipip)); supported: NAT, DR (lvs_backend nftables)",
 	}

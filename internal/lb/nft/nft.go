@@ -183,6 +183,9 @@ func Capabilities() lb.Capabilities {
 		MethodNotes: map[lb.Method]string{
 			lb.TUN: "nftables cannot encapsulate packets (IP-in-IP, GRE, GUE) and this data plane has no tunnel devices: TUN needs IPVS (lvs_backend ipvs, on a kernel with ip_vs and ipip)",
 		},
+		MethodWarnings: map[lb.Method]string{
+			lb.DR: "ICMP errors about its connections (path MTU) and IP fragments after the first reach the director, not the real servers (IPVS relays them): keep one MTU on the paths to the clients, or clamp the MSS",
+		},
 		FWMarkNotes: map[lb.Method]string{
 			lb.DR: "direct routing on nftables runs at the netdev ingress hook, before iptables and nftables mangle rules: only a mark set at ingress (tc, or a netdev ingress chain with priority below 0) selects this service",
 		},
