@@ -44,7 +44,7 @@ import (
 //	map S_live        ADDR : ifindex of the device the rules forward on
 //	                  (a record for Observe, which compares it with the routes)
 //
-// No rule jumps between a service's chains: the kernel walks every jump of a
+// No rule jumps out of a service's chain: the kernel walks every jump of a
 // table on each change to check for loops, which a chain per real server
 // made cost 100 ms a change with 1,000 services; and a rule reads only
 // registers it wrote itself (the kernel checks), so each rule hashes for
@@ -72,11 +72,11 @@ import (
 // persistent services hash the client masked by persistence_granularity.
 //
 // google/nftables v0.3.0 has no fwd expression (and its expressions cannot
-// be extended outside the package), so the rules of S and S_rs_A go in a raw
-// transaction (rawnl.go) between the library's batches: sets and chains
+// be extended outside the package), so the service chains' rules go in a
+// raw transaction (rawnl.go) between the library's batches: sets and chains
 // first, then the rules (each chain flushed and refilled atomically), then
-// the pick maps' slots, the verdict-map entries of new services and the
-// removal of what the old rules used.
+// the Maglev slots, the verdict-map entries of new services and the removal
+// of what only the old rules used.
 
 // Registers (32-bit numbering, linux/netfilter/nf_tables.h NFT_REG32_00 = 8).
 const (
@@ -87,7 +87,7 @@ const (
 	drIngress  = "ingress_"
 )
 
-// drFam adds the DR constants to fam.
+// etherType is the family's `meta protocol` (ether type, big endian).
 func (f fam) etherType() []byte {
 	if f.f == lb.IPv6 {
 		return []byte{0x86, 0xdd}
