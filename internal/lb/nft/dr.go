@@ -44,11 +44,10 @@ import (
 //	map S_live        ADDR : ifindex of the device the rules forward on
 //	                  (a record for Observe, which compares it with the routes)
 //
-// No rule jumps out of a service's chain: the kernel walks every jump of a
-// table on each change to check for loops, which a chain per real server
-// made cost 100 ms a change with 1,000 services; and a rule reads only
-// registers it wrote itself (the kernel checks), so each rule hashes for
-// itself.
+// A rule reads only registers it wrote itself (the kernel checks), so each
+// rule hashes for itself. Replacing a service's rules makes the kernel check
+// every rule of the table again: with 1,000 services of 10 servers (30,000
+// rules) that is most of a pool change's 70-140 ms here.
 //
 // fwd's neighbour form makes the kernel resolve the real server's MAC, so a
 // real server that changes its MAC keeps working; D is the device of the
