@@ -56,11 +56,21 @@ func runLB(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "Backend %s", name)
+	var flows map[lb.DestKey]int
 	if name == lb.BackendNFTables {
-		fmt.Fprintf(stdout, " (table inet %s)", *table)
+		fmt.Fprintf(stdout, " (table inet %s, direct routing in table netdev %s_dr)", *table, *table)
+		// Direct-routing services: the flows each real server holds.
+		if fc, ok := b.(interface {
+			Flows(context.Context) (map[lb.DestKey]int, error)
+		}); ok {
+			if flows, err = fc.Flows(ctx); err != nil {
+				fmt.Fprintf(stderr, "vigil: %v\n", err)
+				return 1
+			}
+		}
 	}
 	fmt.Fprintln(stdout)
-	if err := st.Format(stdout); err != nil && !errors.Is(err, io.ErrShortWrite) {
+	if err := st.FormatFlows(stdout, flows); err != nil && !errors.Is(err, io.ErrShortWrite) {
 		return 1
 	}
 	return 0

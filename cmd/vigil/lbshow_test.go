@@ -29,6 +29,10 @@ func TestLBShow(t *testing.T) {
 	st.Services[k] = lb.Service{Scheduler: "rr", Timeout: 50, Netmask: 0xffffffff}
 	st.Dests[lb.DestKey{Service: k, Addr: netip.MustParseAddrPort("192.168.118.129:80")}] = lb.Dest{Weight: 1, Method: lb.NAT}
 	st.Dests[lb.DestKey{Service: k, Addr: netip.MustParseAddrPort("192.168.118.131:80")}] = lb.Dest{Weight: 0, Method: lb.NAT}
+	// A direct-routing service, with its flow counts.
+	dk := lb.ServiceKey{Family: lb.IPv4, Proto: lb.TCP, Addr: netip.MustParseAddr("10.0.0.100"), Port: 80}
+	st.Services[dk] = lb.Service{Scheduler: "wrr", Netmask: 0xffffffff}
+	st.Dests[lb.DestKey{Service: dk, Addr: netip.MustParseAddrPort("10.0.0.2:80")}] = lb.Dest{Weight: 2, Method: lb.DR}
 	if err := be.Apply(t.Context(), st); err != nil {
 		t.Fatal(err)
 	}
@@ -41,9 +45,11 @@ func TestLBShow(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := strings.Join([]string{
-		"Backend nftables (table inet vigil)",
+		"Backend nftables (table inet vigil, direct routing in table netdev vigil_dr)",
 		"Prot LocalAddress:Port Scheduler Flags",
 		"  -> RemoteAddress:Port           Forward Weight",
+		"TCP  10.0.0.100:80 wrr flows 0",
+		"  -> 10.0.0.2:80                  Route   2      flows 0",
 		"TCP  192.168.118.110:80 rr persistent 50",
 		"  -> 192.168.118.129:80           Masq    1",
 		"  -> 192.168.118.131:80           Masq    0",

@@ -53,6 +53,17 @@ type Capabilities struct {
 	OnePacket bool
 	// MixedFamily: destinations of another family than their service (TUN).
 	MixedFamily bool
+	// MethodSchedulers, when it has an entry for a virtual server's
+	// method, replaces Schedulers for it (a data plane may realise a
+	// scheduler differently per forwarding method).
+	MethodSchedulers map[Method]map[string]Support
+	// MethodNotes say why an unsupported method is unsupported.
+	MethodNotes map[Method]string
+	// FWMarkNotes are warnings for firewall-mark services of a method.
+	FWMarkNotes map[Method]string
+	// MethodWarnings are warnings for every virtual server of a method:
+	// what the data plane does not do that IPVS does.
+	MethodWarnings map[Method]string
 }
 
 // ErrUnsupported marks a configuration the backend cannot apply.
@@ -77,7 +88,21 @@ func (c Capabilities) Check(specs []VirtualServer) []Diagnostic {
 		if sched == "" {
 			sched = "wlc"
 		}
-		if s, ok := c.Schedulers[sched]; !ok {
+		vm := vs.method(RealServer{})
+		if len(vs.Reals) > 0 {
+			vm = vs.method(vs.Reals[0])
+		}
+		scheds := c.Schedulers
+		if ms, ok := c.MethodSchedulers[vm]; ok {
+			scheds = ms
+		}
+		if n := c.MethodWarnings[vm]; n != "" && len(vs.Reals) > 0 {
+			add("", Warning, vs, "lb_kind %v: %s", vm, n)
+		}
+		if n := c.FWMarkNotes[vm]; n != "" && vs.FWMark != 0 {
+			add("", Warning, vs, "fwmark %d: %s", vs.FWMark, n)
+		}
+		if s, ok := scheds[sched]; !ok {
 			add("", Error, vs, "lb_algo %s is not supported", sched)
 		} else if s.As != sched {
 			add("", Warning, vs, "lb_algo %s is applied as %s: %s", sched, s.As, s.Note)
@@ -85,7 +110,11 @@ func (c Capabilities) Check(specs []VirtualServer) []Diagnostic {
 		check := func(r *RealServer, what string) {
 			m := vs.method(*r)
 			if !slices.Contains(c.Methods, m) {
-				add(r.Where, Error, vs, "%s %s: lb_kind %v is not supported; supported: %s", what, r.AddrPort(), m, methods(c.Methods))
+				why := ""
+				if n := c.MethodNotes[m]; n != "" {
+					why = " (" + n + ")"
+				}
+				add(r.Where, Error, vs, "%s %s: lb_kind %v is not supported%s; supported: %s", what, r.AddrPort(), m, why, methods(c.Methods))
 			}
 			if !c.Thresholds && (r.UThreshold != 0 || r.LThreshold != 0) {
 				add(r.Where, Warning, vs, "%s %s: uthreshold/lthreshold are ignored", what, r.AddrPort())

@@ -13,7 +13,12 @@ import (
 //	  -> RemoteAddress:Port           Forward Weight
 //	TCP  192.168.118.110:80 rr
 //	  -> 192.168.118.129:80           Masq    1
-func (s State) Format(w io.Writer) error {
+func (s State) Format(w io.Writer) error { return s.FormatFlows(w, nil) }
+
+// FormatFlows is Format with the flows a data plane remembers per
+// destination (nftables direct routing): a service with destinations in
+// flows shows its total, each destination its own count.
+func (s State) FormatFlows(w io.Writer, flows map[DestKey]int) error {
 	var b strings.Builder
 	b.WriteString("Prot LocalAddress:Port Scheduler Flags\n")
 	b.WriteString("  -> RemoteAddress:Port           Forward Weight\n")
@@ -41,12 +46,25 @@ func (s State) Format(w io.Writer) error {
 				fmt.Fprintf(&b, " pe %s", svc.PE)
 			}
 		}
-		b.WriteByte('\n')
 		ds := dests[k]
 		sortDestKeys(ds)
+		total, counted := 0, false
+		for _, dk := range ds {
+			if n, ok := flows[dk]; ok {
+				total, counted = total+n, true
+			}
+		}
+		if counted {
+			fmt.Fprintf(&b, " flows %d", total)
+		}
+		b.WriteByte('\n')
 		for _, dk := range ds {
 			d := s.Dests[dk]
-			fmt.Fprintf(&b, "  -> %-28s %-7s %d\n", dk.Addr, d.Method.ipvsadm(), d.Weight)
+			fmt.Fprintf(&b, "  -> %-28s %-7s %d", dk.Addr, d.Method.ipvsadm(), d.Weight)
+			if n, ok := flows[dk]; ok {
+				fmt.Fprintf(&b, "      flows %d", n)
+			}
+			b.WriteByte('\n')
 		}
 	}
 	_, err := io.WriteString(w, b.String())

@@ -6,7 +6,8 @@
 // on the back LAN whose default route is the director, or a back VIP that
 // VRRP moves with the front one.
 //
-// The tests need root (tier 2) and Debian's nginx(-light):
+// The tests need root (tier 2) and Debian's nginx(-light) (and nmap for the
+// DR seed test):
 //
 //   - TestTCPCheckRemovesAndRestoresRealServer: rr spread, removal and
 //     return times of TCP_CHECK (scaled, host unplugged, tutorial values),
@@ -20,11 +21,19 @@
 //   - TestDirectorPairFailover: MASTER/BACKUP directors (sync group), the
 //     MASTER killed with SIGKILL under traffic;
 //   - TestDriftRepairAndIncrementalReload: the table deleted by hand comes
-//     back; reloads keep established keep-alive connections.
+//     back; reloads keep established keep-alive connections;
+//   - TestSeedDRPairFailover: the seed's LVS-DR pair as written (ens160 and
+//     ens224, real servers with the VIP on lo, TCP_CHECK, HTTP_GET with a
+//     digest and the tutorial's nmap MISC_CHECK script): both servers answer
+//     with the client's address and the VIP unchanged, 30 long-lived
+//     connections survive a kill -9 of the master (nftables DR, no sync), a
+//     dead real server leaves the pool.
 //
 // The throughput benchmark runs only with -bench:
 //
 //	go test -run '^$' -bench Throughput -benchtime 1x -v ./internal/e2e/lvs
+//
+// (BenchmarkDRThroughput compares DR, NAT and direct on the seed's LAN.)
 //
 // The package has no code outside its tests.
 package lvs

@@ -174,8 +174,11 @@ http {
 	keepalive_timeout 120s;
 	server {
 		listen 80 backlog=4096;
+		listen 8080 backlog=4096;
 		root DIR/html;
 		index index.html;
+		# Who answered, and the addresses the connection had at the server.
+		location = /who { return 200 "$server_addr $remote_addr\n"; }
 	}
 }
 `)
@@ -354,6 +357,9 @@ func (d *director) dumpOnFailure() {
 		d.t.Logf("%s: vigil output:\n%s", d.host.Name(), d.output())
 		if out, err := d.host.Run("nft", "list", "table", "inet", "vigil"); err == nil {
 			d.t.Logf("%s: nft list table inet vigil:\n%s", d.host.Name(), out)
+		}
+		if out, err := d.host.Run("nft", "list", "table", "netdev", "vigil_dr"); err == nil {
+			d.t.Logf("%s: nft list table netdev vigil_dr:\n%s", d.host.Name(), out)
 		}
 	}
 }

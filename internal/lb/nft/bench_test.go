@@ -213,3 +213,52 @@ backend two
 	}
 	t.Log(b.String())
 }
+
+// drBigState is bigState with DR destinations.
+func drBigState(n, m int) lb.State {
+	s := bigState(n, m)
+	for k, d := range s.Dests {
+		d.Method = lb.DR
+		s.Dests[k] = d
+	}
+	return s
+}
+
+// BenchmarkDRApplyOneChange: one real server leaves and comes back among
+// 1,000 DR services x 10 real servers (each change rebuilds that service's
+// 1021-slot Maglev table; flows are kept).
+func BenchmarkDRApplyOneChange(b *testing.B) {
+	l := netnstest.New(b, "lbdrben")
+	h := netnstest.AddHost(b, l, "dir", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"10.0.0.1/8"}})
+	var be *Backend
+	if err := h.Do(func() error { var err error; be, err = New(Options{}); return err }); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { be.Close() })
+	st := drBigState(1000, 10)
+	start := time.Now()
+	if err := be.Apply(b.Context(), st); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("1,000 DR services x 10 real servers from nothing: %v", time.Since(start).Round(time.Millisecond))
+	var dk lb.DestKey
+	for k := range st.Dests {
+		dk = k
+		break
+	}
+	d := st.Dests[dk]
+	less := st.Clone()
+	delete(less.Dests, dk)
+	i := 0
+	for b.Loop() {
+		i++
+		s := st
+		if i%2 == 1 {
+			s = less
+		}
+		if err := be.Apply(b.Context(), s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	_ = d
+}

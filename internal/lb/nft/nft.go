@@ -20,8 +20,10 @@
 //     route points at it, as in the LVS-NAT layout): nothing is masqueraded,
 //     and ip_forward must be on.
 //
-// DR and TUN are not implemented here (Capabilities rejects them): they need
-// IPVS (internal/lb/ipvs).
+// Direct routing (lb_kind DR) is implemented in a second table of the
+// netdev family, hooked at ingress (see dr.go). TUN is refused: nftables
+// cannot encapsulate packets (IP-in-IP, GRE, GUE), so TUN needs IPVS
+// (internal/lb/ipvs).
 package nft
 
 import (
@@ -29,11 +31,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
+	vnl "github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-ha/vigil/internal/lb"
@@ -53,6 +59,16 @@ type Options struct {
 	// PersistSize is the maximum number of clients each persistence map
 	// remembers (default 65536).
 	PersistSize uint32
+	// DRTable is the name of the netdev table holding direct-routing
+	// services (default "vigil_dr").
+	DRTable string
+	// FlowTimeout is how long a DR flow is remembered without a packet
+	// (default: 900 s, 300 s for UDP services, as IPVS's TCP established
+	// and UDP timeouts). FlowSize bounds each DR service's flow map
+	// (default 262144); when it is full, new flows are still forwarded by
+	// the consistent hash, unrecorded.
+	FlowTimeout time.Duration
+	FlowSize    uint32
 	Logger      *slog.Logger
 }
 
@@ -67,8 +83,12 @@ type Backend struct {
 	log  *slog.Logger
 	// cache is what the kernel held after the last successful Observe or
 	// Apply; nil forces an Observe before the next Apply.
-	cache  *observed
-	closed bool
+	cache   *observed
+	drCache *drObserved
+	routes  *resolver     // DR: devices reaching real servers, refreshed by Observe
+	raw     *netlink.Conn // nf_tables messages the library cannot encode (fwd)
+	nlh     *vnl.Handle   // route and link lookups for DR
+	closed  bool
 }
 
 // observed is the kernel's table as Observe read it.
@@ -88,6 +108,12 @@ func New(opts Options) (*Backend, error) {
 	if opts.PersistSize == 0 {
 		opts.PersistSize = 65536
 	}
+	if opts.DRTable == "" {
+		opts.DRTable = opts.Table + "_dr"
+	}
+	if opts.FlowSize == 0 {
+		opts.FlowSize = 262144
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -100,7 +126,25 @@ func New(opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nft: netlink: %w", err)
 	}
-	return &Backend{opts: opts, conn: c, log: log}, nil
+	b := &Backend{opts: opts, conn: c, log: log}
+	// The raw nf_tables socket and the rtnetlink handle are opened now, in
+	// the namespace New runs in (or NetNS), like the library's connection.
+	if b.raw, err = netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: opts.NetNS}); err != nil {
+		c.CloseLasting()
+		return nil, fmt.Errorf("nft: netlink: %w", err)
+	}
+	_ = bigBuffers(b.raw)
+	if opts.NetNS != 0 {
+		b.nlh, err = vnl.NewHandleAt(netns.NsHandle(opts.NetNS), unix.NETLINK_ROUTE)
+	} else {
+		b.nlh, err = vnl.NewHandle(unix.NETLINK_ROUTE)
+	}
+	if err != nil {
+		c.CloseLasting()
+		b.raw.Close()
+		return nil, fmt.Errorf("nft: rtnetlink: %w", err)
+	}
+	return b, nil
 }
 
 // bigBuffers sizes the socket for batches of thousands of objects: the
@@ -125,16 +169,42 @@ func (b *Backend) Name() string { return "nftables" }
 // Capabilities implements lb.Backend.
 func (b *Backend) Capabilities() lb.Capabilities { return Capabilities() }
 
-// Capabilities of the nftables backend: NAT only; connection-counting
+// Capabilities of the nftables backend: NAT and DR; connection-counting
 // schedulers approximated; no thresholds, persistence engines or one-packet
-// scheduling.
+// scheduling; no TUN.
 func Capabilities() lb.Capabilities {
 	return lb.Capabilities{
 		Backend:    "nftables",
 		Schedulers: schedulers,
-		Methods:    []lb.Method{lb.NAT},
+		MethodSchedulers: map[lb.Method]map[string]lb.Support{
+			lb.DR: drSchedulers,
+		},
+		Methods: []lb.Method{lb.NAT, lb.DR},
+		MethodNotes: map[lb.Method]string{
+			lb.TUN: "nftables cannot encapsulate packets (IP-in-IP, GRE, GUE) and this data plane has no tunnel devices: TUN needs IPVS (lvs_backend ipvs, on a kernel with ip_vs and ipip)",
+		},
+		MethodWarnings: map[lb.Method]string{
+			lb.DR: "ICMP errors about its connections (path MTU) and IP fragments after the first reach the director, not the real servers (IPVS relays them): keep one MTU on the paths to the clients, or clamp the MSS",
+		},
+		FWMarkNotes: map[lb.Method]string{
+			lb.DR: "direct routing on nftables runs at the netdev ingress hook, before iptables and nftables mangle rules: only a mark set at ingress (tc, or a netdev ingress chain with priority below 0) selects this service",
+		},
 	}
 }
+
+// drSchedulers: under DR, mh is the Maglev hash it is named after.
+var drSchedulers = func() map[string]lb.Support {
+	m := map[string]lb.Support{}
+	for k, v := range schedulers {
+		m[k] = v
+	}
+	m["mh"] = lb.Support{As: "mh"}
+	return m
+}()
+
+// netlinkHandle is the rtnetlink handle DR uses to find the device that
+// reaches each real server.
+func (b *Backend) netlinkHandle() (*vnl.Handle, error) { return b.nlh, nil }
 
 func (b *Backend) table() *nftables.Table {
 	return &nftables.Table{Name: b.opts.Table, Family: nftables.TableFamilyINet}
@@ -153,6 +223,54 @@ func project(s lb.State) lb.State {
 		out.Dests[k] = lb.Dest{Weight: d.Weight, Method: d.Method}
 	}
 	return out
+}
+
+// split validates want and divides it between the NAT table and the DR
+// table: a service goes where its destinations' method says; one without
+// destinations stays where it is (NAT when new).
+func (b *Backend) split(want lb.State) (nat, dr lb.State, err error) {
+	p, err := checkProject(want)
+	if err != nil {
+		return nat, dr, err
+	}
+	nat = lb.State{Services: make(map[lb.ServiceKey]lb.Service, len(p.Services)), Dests: make(map[lb.DestKey]lb.Dest, len(p.Dests))}
+	dr = lb.State{Services: make(map[lb.ServiceKey]lb.Service, len(p.Services)), Dests: make(map[lb.DestKey]lb.Dest, len(p.Dests))}
+	method := make(map[lb.ServiceKey]lb.Method, len(p.Services))
+	for k, d := range p.Dests {
+		if m, ok := method[k.Service]; ok && m != d.Method {
+			return nat, dr, fmt.Errorf("nft: %v: NAT and DR real servers in one virtual server need IPVS (lvs_backend ipvs): %w", k.Service, lb.ErrUnsupported)
+		}
+		method[k.Service] = d.Method
+	}
+	for k, v := range p.Services {
+		m, ok := method[k]
+		if !ok && b.drCache != nil {
+			if _, was := b.drCache.present[k]; was {
+				m = lb.DR
+			}
+		}
+		if m == lb.DR {
+			dr.Services[k] = v
+		} else {
+			nat.Services[k] = v
+		}
+	}
+	seen := map[lb.ServiceKey]map[netip.Addr]bool{}
+	for k, d := range p.Dests {
+		if d.Method == lb.DR {
+			if seen[k.Service] == nil {
+				seen[k.Service] = map[netip.Addr]bool{}
+			}
+			if seen[k.Service][k.Addr.Addr()] {
+				return nat, dr, fmt.Errorf("nft: %v: two DR real servers at %v: direct routing cannot change the port, so they would be one: %w", k.Service, k.Addr.Addr(), lb.ErrUnsupported)
+			}
+			seen[k.Service][k.Addr.Addr()] = true
+			dr.Dests[k] = d
+		} else {
+			nat.Dests[k] = d
+		}
+	}
+	return nat, dr, nil
 }
 
 // Project implements lb.Projector: what Observe returns after Apply(want).
@@ -186,18 +304,22 @@ func checkProject(want lb.State) (lb.State, error) {
 		if p == nil {
 			return out, fmt.Errorf("nft: destination %v of absent service %v", k.Addr, k.Service)
 		}
-		if d.Method != lb.NAT {
+		switch d.Method {
+		case lb.NAT, lb.DR:
+		case lb.TUN:
+			return out, fmt.Errorf("nft: %v -> %v: lb_kind TUN needs IPVS (lvs_backend ipvs): nftables cannot encapsulate packets (IP-in-IP, GRE, GUE): %w", k.Service, k.Addr, lb.ErrUnsupported)
+		default:
 			return out, fmt.Errorf("nft: %v -> %v: lb_kind %v needs IPVS (lvs_backend ipvs): %w", k.Service, k.Addr, d.Method, lb.ErrUnsupported)
 		}
 		if lb.FamilyOf(k.Addr.Addr()) != k.Service.Family {
 			return out, fmt.Errorf("nft: %v -> %v: destination of another address family: %w", k.Service, k.Addr, lb.ErrUnsupported)
 		}
-		if k.Addr.Port() == 0 {
+		if k.Addr.Port() == 0 && d.Method == lb.NAT {
 			if !k.Service.IsFWMark() && k.Service.Port != 0 {
 				return out, fmt.Errorf("nft: %v -> %v: destination without a port: %w", k.Service, k.Addr, lb.ErrUnsupported)
 			}
 			p.zero = true
-		} else {
+		} else if d.Method == lb.NAT {
 			p.nonzero = true
 		}
 		if p.zero && p.nonzero {
@@ -208,23 +330,75 @@ func checkProject(want lb.State) (lb.State, error) {
 	return out, nil
 }
 
-// Apply implements lb.Backend: one batch with the changed services rebuilt.
+// Apply implements lb.Backend: one batch with the changed services rebuilt
+// in the NAT table and the DR table, then (when the devices that reach DR
+// real servers change) one transaction for the DR ingress chains.
 func (b *Backend) Apply(ctx context.Context, want lb.State) error {
 	if b.closed {
 		return errClosed
 	}
-	want, err := checkProject(want)
-	if err != nil {
-		return err
-	}
-	if b.cache == nil {
+	if b.cache == nil || b.drCache == nil {
 		if _, err := b.Observe(ctx); err != nil {
 			return err
 		}
 	}
+	nat, dr, err := b.split(want)
+	if err != nil {
+		return err
+	}
+	// Routes found by the last Observe (or earlier Applies) serve: the
+	// reconciler observes every resync interval, which looks them up anew.
+	if b.routes == nil {
+		b.routes = b.newResolver()
+	}
+	r := b.routes
+	natQueued, err := b.queueNAT(ctx, nat)
+	if err != nil {
+		b.cache = nil
+		return err
+	}
+	drQueued, plan, err := b.queueDR(ctx, dr, r)
+	if err != nil {
+		b.cache, b.drCache = nil, nil
+		return err
+	}
+	if natQueued || drQueued {
+		if err := b.conn.Flush(); err != nil {
+			b.cache, b.drCache = nil, nil
+			return fmt.Errorf("nft: apply: %w", err)
+		}
+	}
+	if drQueued {
+		if err := plan.finish(b); err != nil {
+			b.cache, b.drCache = nil, nil
+			return err
+		}
+	}
+	if natQueued {
+		b.cache = &observed{state: nat, exists: true}
+	}
+	if drQueued {
+		obs := newDRObserved()
+		obs.exists = len(dr.Services) > 0
+		obs.state = dr
+		for k := range dr.Services {
+			obs.present[k] = true
+		}
+		for dk := range dr.Dests {
+			obs.ifindex[dk] = r.ifindex(dk.Addr.Addr())
+		}
+		obs.devs = devsOf(dr, r)
+		b.drCache = obs
+	}
+	return nil
+}
+
+// queueNAT queues the NAT table's changes; it reports whether it queued
+// anything.
+func (b *Backend) queueNAT(ctx context.Context, want lb.State) (bool, error) {
 	have := b.cache
 	if !have.exists && len(want.Services) == 0 {
-		return nil // no table is needed yet
+		return false, nil // no table is needed yet
 	}
 	full := !have.exists || have.damaged
 	var changed []lb.ServiceKey
@@ -233,11 +407,11 @@ func (b *Backend) Apply(ctx context.Context, want lb.State) error {
 	} else {
 		changed = lb.ChangedServices(lb.Diff(have.state, want))
 		if len(changed) == 0 {
-			return nil
+			return false, nil
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return false, err
 	}
 	bt := newBatch(b, want, have.state, changed)
 	if full {
@@ -245,7 +419,7 @@ func (b *Backend) Apply(ctx context.Context, want lb.State) error {
 			b.conn.DelTable(b.table())
 		}
 		if err := bt.addBase(); err != nil {
-			return err
+			return false, err
 		}
 	}
 	for _, k := range changed {
@@ -262,16 +436,10 @@ func (b *Backend) Apply(ctx context.Context, want lb.State) error {
 			bt.removeService(k, have.state.Services[k])
 		}
 		if err != nil {
-			b.cache = nil
-			return err
+			return false, err
 		}
 	}
-	if err := b.conn.Flush(); err != nil {
-		b.cache = nil
-		return fmt.Errorf("nft: apply %d services: %w", len(changed), err)
-	}
-	b.cache = &observed{state: want, exists: true} // want is project's copy
-	return nil
+	return true, nil
 }
 
 // Close implements lb.Backend: it removes the table unless Keep. A second
@@ -283,13 +451,17 @@ func (b *Backend) Close() error {
 	b.closed = true
 	var err error
 	if !b.opts.Keep {
-		if _, lerr := b.conn.ListTableOfFamily(b.opts.Table, nftables.TableFamilyINet); lerr == nil {
-			b.conn.DelTable(b.table())
-			if ferr := b.conn.Flush(); ferr != nil {
-				err = fmt.Errorf("nft: delete table %s: %w", b.opts.Table, ferr)
+		for _, t := range []*nftables.Table{b.table(), b.drTable()} {
+			if _, lerr := b.conn.ListTableOfFamily(t.Name, t.Family); lerr == nil {
+				b.conn.DelTable(t)
+				if ferr := b.conn.Flush(); ferr != nil {
+					err = errors.Join(err, fmt.Errorf("nft: delete table %s: %w", t.Name, ferr))
+				}
 			}
 		}
 	}
+	b.nlh.Close()
+	b.raw.Close()
 	return errors.Join(err, b.conn.CloseLasting())
 }
 

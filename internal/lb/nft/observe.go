@@ -30,10 +30,26 @@ func (b *Backend) Observe(ctx context.Context) (lb.State, error) {
 		return lb.State{}, err
 	}
 	b.cache = obs
-	if obs.damaged {
-		return lb.NewState(), nil
+	b.routes = b.newResolver()
+	dr, err := b.observeDR(ctx, b.routes)
+	if err != nil {
+		b.drCache = nil
+		return lb.State{}, err
 	}
-	return obs.state.Clone(), nil
+	b.drCache = dr
+	out := lb.NewState()
+	if !obs.damaged {
+		out = obs.state.Clone()
+	}
+	if !dr.damaged {
+		for k, v := range dr.state.Services {
+			out.Services[k] = v
+		}
+		for k, v := range dr.state.Dests {
+			out.Dests[k] = v
+		}
+	}
+	return out, nil
 }
 
 func (b *Backend) observe(ctx context.Context) (*observed, error) {
