@@ -308,10 +308,12 @@ func backendDiagnostics(cfg *config.Config, dspec engine.DirectorSpec, target ta
 				pos.File = d.Where[:i]
 			}
 		}
+		// The data plane is named once, with why it is the one assumed.
+		msg := strings.TrimSuffix(d.Msg, " (lvs_backend "+name+")")
 		if d.Severity == lb.Error {
-			ds.Errorf(pos, "%s (on %s)", d.Msg, plane)
+			ds.Errorf(pos, "%s (data plane %s: %s)", msg, name, why)
 		} else {
-			ds.Warnf(pos, "%s (on %s)", d.Msg, plane)
+			ds.Warnf(pos, "%s (data plane %s: %s)", msg, name, why)
 		}
 	}
 	return ds, plane
