@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/api"
+	"github.com/vigil-ha/vigil/internal/bgp"
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/diag"
 	"github.com/vigil-ha/vigil/internal/dump"
@@ -37,13 +38,15 @@ import (
 // to the API, signals, systemd, dumps, metrics and the status page. It
 // implements api.Daemon.
 type daemon struct {
-	flags runFlags
-	log   *slog.Logger
-	eng   *engine.Engine   // nil in heartbeat-only mode and with -C
-	dir   *engine.Director // nil without virtual servers and with -P
-	hb    *hb.Node         // nil without --ha-dir
-	hbCfg *hb.Config
-	sd    *sdnotify.Notifier
+	flags  runFlags
+	log    *slog.Logger
+	eng    *engine.Engine   // nil in heartbeat-only mode and with -C
+	dir    *engine.Director // nil without virtual servers and with -P
+	hb     *hb.Node         // nil without --ha-dir
+	bgp    *bgp.Runtime     // nil without a bgp block
+	bgpCfg bgp.Config
+	hbCfg  *hb.Config
+	sd     *sdnotify.Notifier
 
 	mu         sync.Mutex // serialises reloads
 	reloads    uint64
@@ -208,8 +211,11 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		}
 	}()
 
+	if runKeepalived && !f.checkOnly {
+		d.bgp, d.bgpCfg = bgpSetup(l, log)
+	}
 	if runKeepalived && len(l.dir.VirtualServers) > 0 {
-		d.dir, err = engine.NewDirector(l.dir, engine.DirectorOptions{Logger: log, Notifier: notifier, Keep: f.keepLB})
+		d.dir, err = engine.NewDirector(l.dir, engine.DirectorOptions{Logger: log, Notifier: notifier, Keep: f.keepLB, Observe: bgpObserve(d.bgp)})
 		if err != nil {
 			return err
 		}
@@ -233,7 +239,7 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		}
 		d.eng, err = engine.New(spec, engine.Options{
 			Net: osnet, Logger: log, Version: version, ConfigFile: f.file,
-			Notifier: notifier, Mailer: mailer, Hooks: hooks, PreciseTimer: true, Owner: reg,
+			Notifier: notifier, Mailer: mailer, Hooks: bgpHooks(d.bgp, hooks), PreciseTimer: true, Owner: reg,
 		})
 		if err != nil {
 			return err
@@ -291,9 +297,21 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		}
 	})
 
-	// The engine and the heartbeat node run until ctx ends (SIGTERM).
-	runCtx, stopRun := context.WithCancel(ctx)
+	// The engine and the heartbeat node run until ctx ends (SIGTERM); the
+	// BGP routes drain first.
+	if d.bgp != nil {
+		goRun("bgp", d.bgp.Run)
+	}
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
+	go func() {
+		select {
+		case <-ctx.Done():
+			d.drainBGP()
+		case <-runCtx.Done():
+		}
+		stopRun()
+	}()
 	errc := make(chan error, 3)
 	running := 0
 	if d.dir != nil {
@@ -397,6 +415,13 @@ func (d *daemon) Snapshot(ctx context.Context) (status.Snapshot, error) {
 	if d.hb != nil {
 		s.Heartbeat = hbStatus(d.hb.Status(), d.hbCfg)
 	}
+	if d.bgp != nil {
+		b, err := d.bgp.Status(ctx)
+		if err != nil {
+			return s, err
+		}
+		s.BGP = b
+	}
 	d.mu.Lock()
 	s.Daemon.Reloads, s.Daemon.LastReload = d.reloads, d.lastReload
 	d.mu.Unlock()
@@ -495,6 +520,9 @@ func (d *daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 		changes = append(changes, c...)
 	} else if len(l.dir.VirtualServers) > 0 {
 		res.Diagnostics = append(res.Diagnostics, "virtual servers added to a configuration that had none start at the next restart")
+	}
+	if note := d.bgpReloadNote(l); note != "" {
+		res.Diagnostics = append(res.Diagnostics, note)
 	}
 	d.reloads++
 	d.lastReload = time.Now()

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"reflect"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/bgp"
+	"github.com/vigil-ha/vigil/internal/engine"
+	"github.com/vigil-ha/vigil/internal/lb"
+	"github.com/vigil-ha/vigil/internal/vrrp"
+)
+
+// bgpSetup builds the BGP runtime of a configuration (nil without a bgp
+// block) and connects it to the engine's and the director's observers.
+func bgpSetup(l loaded, log *slog.Logger) (*bgp.Runtime, bgp.Config) {
+	if l.cfg == nil {
+		return nil, bgp.Config{}
+	}
+	cfg, ok := bgp.FromConfig(l.cfg)
+	if !ok {
+		return nil, cfg
+	}
+	return bgp.New(cfg, log), cfg
+}
+
+// bgpHooks feeds instance transitions to the BGP runtime, beside the
+// hooks already set.
+func bgpHooks(rt *bgp.Runtime, h engine.Hooks) engine.Hooks {
+	if rt == nil {
+		return h
+	}
+	h.InstanceTransition = func(name string, from, to vrrp.State, prio int, reason string) {
+		rt.InstanceState(name, to.String())
+	}
+	return h
+}
+
+// bgpObserve feeds the director's quorum changes to the BGP runtime.
+func bgpObserve(rt *bgp.Runtime) func(lb.Event) {
+	if rt == nil {
+		return nil
+	}
+	return func(ev lb.Event) {
+		switch ev.Kind {
+		case lb.QuorumUp:
+			rt.QuorumState(ev.VS, true)
+		case lb.QuorumDown:
+			rt.QuorumState(ev.VS, false)
+		}
+	}
+}
+
+// drainBGP runs the BGP graceful shutdown (RFC 8326) before the engine and
+// director stop, so routers move traffic while this node still serves.
+func (d *daemon) drainBGP() {
+	if d.bgp == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d.bgpCfg.Policy.ShutdownDelay+5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := d.bgp.Shutdown(ctx); err != nil {
+		d.log.Warn("bgp graceful shutdown cut short", "err", err)
+		return
+	}
+	d.log.Info("bgp routes withdrawn", "took", time.Since(start).Round(time.Millisecond).String())
+}
+
+// bgpReloadNote tells a reload that changes to the bgp block wait for a
+// restart ("" when nothing changed).
+func (d *daemon) bgpReloadNote(l loaded) string {
+	cfg, ok := bgp.FromConfig(l.cfg)
+	if ok != (d.bgp != nil) || (ok && !reflect.DeepEqual(cfg, d.bgpCfg)) {
+		return "bgp: changes to the bgp block take effect at the next restart"
+	}
+	return ""
+}
