@@ -100,13 +100,9 @@ func (s *Speaker) Run(ctx context.Context) error {
 	}}); err != nil {
 		return fmt.Errorf("bgp: start: %w", err)
 	}
-	// vigil originates routes; it uses none of its neighbours': keep the
-	// received ones out of the RIB (they are still counted).
-	if err := srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
-		Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_IMPORT, DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT,
-	}}); err != nil {
-		return fmt.Errorf("bgp: import policy: %w", err)
-	}
+	// GoBGP's global import policy also filters locally originated
+	// paths, so none is set: received routes stay in GoBGP's RIB unused
+	// (routers should export nothing to vigil).
 	for _, n := range s.cfg.Neighbors {
 		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConf(n)}); err != nil {
 			return fmt.Errorf("bgp: neighbor %s: %w", n.Addr, err)
