@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -171,6 +172,8 @@ func buildLab(t *testing.T) *labNet {
 	n.client = netnstest.AddHost(t, n.l, "client", lab.Iface{Name: "eth0", LAN: "cli", Addrs: []string{"10.2.0.10/24"}})
 	mustRun(t, n.client, "ip", "route", "add", "default", "via", "10.2.0.1")
 	mustRun(t, n.bird, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	// ECMP by layer-4 hash: one client's connections spread over the paths.
+	mustRun(t, n.bird, "sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1")
 	for i, a := range dirAddrs {
 		h := netnstest.AddHost(t, n.l, fmt.Sprintf("dir%d", i+1), lab.Iface{Name: "eth0", LAN: "dc", Addrs: []string{a + "/24"}})
 		mustRun(t, h, "ip", "route", "add", "default", "via", birdAddr)
@@ -385,7 +388,7 @@ func TestBGPWithBIRDAndFRR(t *testing.T) {
 		return
 	}
 
-	if !t.Run("planned handover loses no request", func(t *testing.T) {
+	if !t.Run("planned handover: no request fails for want of a path", func(t *testing.T) {
 		p := &e2e.Poller{Host: n.client, Addr: netip.MustParseAddrPort(vrrpVIP + ":8080"), Every: 10 * time.Millisecond}
 		p.Start()
 		time.Sleep(300 * time.Millisecond)
@@ -403,8 +406,14 @@ func TestBGPWithBIRDAndFRR(t *testing.T) {
 		st := e2e.SummarisePolls(reqs)
 		t.Logf("FIGURE planned handover: route moved after %v (graceful_shutdown_delay %v): %s", took.Round(time.Millisecond), shutdownDelay, st)
 		_ = start
-		if st.Failed != 0 {
-			t.Errorf("a planned handover lost %d of %d requests", st.Failed, st.Requests)
+		// As in e2e.TestHandoverWithoutLoss: no request may fail for want
+		// of a node holding the VIP; a connection open at the instant VRRP
+		// moves the address is reset whatever the routing does (logged).
+		if n := st.Classes[e2e.FailGap]; n != 0 {
+			t.Errorf("a planned handover lost %d of %d requests for want of a path to a VIP holder", n, st.Requests)
+		}
+		if n := st.Classes[e2e.FailMoved]; n != 0 {
+			t.Logf("%d requests reset: their connection was open when VRRP moved the address", n)
 		}
 		if st.By["dir2"] == 0 {
 			t.Errorf("dir2 answered nothing: %s", st)
@@ -416,7 +425,7 @@ func TestBGPWithBIRDAndFRR(t *testing.T) {
 		return
 	}
 
-	t.Run("anycast: two directors, two paths; a failing check withdraws one", func(t *testing.T) {
+	if !t.Run("anycast: two directors, two paths; a failing check withdraws one", func(t *testing.T) {
 		waitFor(t, 30*time.Second, "BIRD's ECMP route via both directors", hopsAre(n.bird, anyVIP, d1, d2))
 		waitFor(t, 20*time.Second, "FRR's ECMP route via both directors", hopsAre(n.frr, anyVIP, d1, d2))
 		if body, err := n.get(anyVIP); err != nil || (body != "dir1" && body != "dir2") {
@@ -435,6 +444,58 @@ func TestBGPWithBIRDAndFRR(t *testing.T) {
 			}
 		}
 		_ = start
+	}) {
+		return
+	}
+
+	t.Run("anycast: SIGTERM drains with the graceful shutdown community; no new connection fails", func(t *testing.T) {
+		s, err := e2e.StartServer(n.dirs[1], 9000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.health[1] = s
+		waitFor(t, 30*time.Second, "BIRD's ECMP route via both directors again", hopsAre(n.bird, anyVIP, d1, d2))
+		p := &e2e.Poller{Host: n.client, Addr: netip.MustParseAddrPort(anyVIP + ":8080"), Every: 10 * time.Millisecond}
+		p.Start()
+		time.Sleep(300 * time.Millisecond)
+		start := time.Now()
+		if err := n.nodes[0].Proc().Signal(syscall.SIGTERM); err != nil {
+			p.Stop()
+			t.Fatal(err)
+		}
+		moved := waitFor(t, 10*time.Second, "BIRD's route via dir2 alone", hopsAre(n.bird, anyVIP, d2))
+		if !n.nodes[0].Proc().Wait(shutdownDelay + 15*time.Second) {
+			p.Stop()
+			t.Fatal("dir1 did not stop after SIGTERM")
+		}
+		stopped := time.Since(start)
+		time.Sleep(300 * time.Millisecond)
+		reqs, err := p.Stop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := e2e.SummarisePolls(reqs)
+		t.Logf("FIGURE SIGTERM of an anycast director: route moved after %v, daemon stopped after %v (graceful_shutdown_delay %v): %s",
+			moved.Round(time.Millisecond), stopped.Round(time.Millisecond), shutdownDelay, st)
+		if stopped < shutdownDelay {
+			t.Errorf("dir1 stopped %v after SIGTERM, before its graceful shutdown delay %v", stopped, shutdownDelay)
+		}
+		if !strings.Contains(n.nodes[0].Log(), "state=draining") {
+			t.Errorf("dir1 never drained its routes")
+		}
+		if st.By["dir1"] == 0 || st.By["dir2"] == 0 {
+			t.Errorf("the ECMP route did not spread the connections over both directors: %s", st)
+		}
+		// New connections all find a serving director; a connection open
+		// at the instant the router drops a path from its ECMP group is
+		// hashed again onto the other director, which resets it (no
+		// speaker avoids that; resilient hashing in the router would).
+		if n := st.Classes[e2e.FailGap]; n != 0 {
+			t.Errorf("SIGTERM of an anycast director lost %d of %d requests for want of a serving path", n, st.Requests)
+		}
+		if n := st.Classes[e2e.FailMoved]; n != 0 {
+			t.Logf("%d requests reset: their connection was open when the router rehashed it", n)
+		}
 	})
 }
 
