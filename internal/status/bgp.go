@@ -64,6 +64,7 @@ func writeBGP(tw io.Writer, b *BGP) {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\n", s.Neighbor, s.RemoteAS, s.State, up, s.PrefixesSent, s.PrefixesReceived,
 			time.Duration(s.HoldTime), dash(s.LastError))
 	}
+	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "PREFIX\tSTATE\tMED\tCOMMUNITIES\tREASON")
 	for _, r := range b.Routes {
 		med := "-"
