@@ -22,7 +22,7 @@ func TestWriteTextShowsBGP(t *testing.T) {
 	}
 	out := strings.Join(strings.Fields(b.String()), " ")
 	for _, want := range []string{
-		"bgp router id 10.1.0.11  AS 65001  3 announcements, 1 withdrawals",
+		"bgp router id 10.1.0.11 AS 65001 3 announcements, 1 withdrawals",
 		"10.1.0.1 65000 established 1m0s 2 0 3s -",
 		"10.9.0.1/32 announced 0 - vrrp_instance VI_1 is MASTER",
 		"10.9.0.2/32 withdrawn - - virtual_server [10.9.0.2]:tcp:8080 lost its quorum",
