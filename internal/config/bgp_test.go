@@ -111,3 +111,30 @@ func TestBGPDiagnostics(t *testing.T) {
 		})
 	}
 }
+
+func TestBGPKeywordsAndJSON(t *testing.T) {
+	var found []string
+	for _, k := range Keywords() {
+		if k.Block == "bgp" || k.Block == "neighbor" || (k.Block == rootName && k.Name == "bgp") {
+			found = append(found, k.Block+"."+k.Name)
+		}
+	}
+	for _, want := range []string{"top level.bgp", "bgp.router_id", "bgp.local_as", "bgp.neighbor", "bgp.announce", "bgp.graceful_shutdown_delay", "neighbor.remote_as", "neighbor.hold_time", "neighbor.password"} {
+		if !strings.Contains(strings.Join(found, " ")+" ", want+" ") {
+			t.Errorf("keyword table lacks %s (has %v)", want, found)
+		}
+	}
+	c, ds := loadString(t, bgpBase+"bgp {\n router_id 1.2.3.4\n local_as 1\n neighbor 192.0.2.254 {\n  remote_as 2\n }\n announce {\n  vrrp_instance VI_1\n }\n}\n")
+	if len(ds) != 0 {
+		t.Fatal(ds)
+	}
+	b, err := c.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"bgp": {`, `"router_id": "1.2.3.4"`, `"remote_as": 2`, `"hold_time": "1m30s"`, `"instance": "VI_1"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("JSON lacks %s", want)
+		}
+	}
+}
