@@ -30,7 +30,8 @@ func FromConfig(c *config.Config) (cfg Config, ok bool) {
 				continue
 			}
 			s := Source{Kind: FromVRRP, Name: a.Instance}
-			for _, v := range vi.VirtualIPs {
+			// The instance holds both lists while MASTER.
+			for _, v := range append(vi.VirtualIPs[:len(vi.VirtualIPs):len(vi.VirtualIPs)], vi.ExcludedIPs...) {
 				s.Prefixes = append(s.Prefixes, Host(v.Prefix.Addr()))
 			}
 			cfg.Policy.Sources = append(cfg.Policy.Sources, s)

@@ -301,8 +301,8 @@ func (p *parser) resolveBGP() {
 			vi := p.cfg.Instance(a.Instance)
 			if vi == nil {
 				p.errf(a.Pos, "announce: no vrrp_instance %s", a.Instance)
-			} else if len(vi.VirtualIPs) == 0 {
-				p.warnf(a.Pos, "announce: vrrp_instance %s has no virtual_ipaddress: nothing to announce", a.Instance)
+			} else if len(vi.VirtualIPs)+len(vi.ExcludedIPs) == 0 {
+				p.warnf(a.Pos, "announce: vrrp_instance %s has no virtual addresses: nothing to announce", a.Instance)
 			}
 		case "virtual_server":
 			found := false

@@ -135,7 +135,7 @@ router bgp 65000
 
 // labNet is the shared lab.
 type labNet struct {
-	t        *testing.T
+	t        testing.TB
 	l        *lab.Lab
 	bird     *lab.Host
 	frr      *lab.Host
@@ -156,10 +156,12 @@ func mustRun(t testing.TB, h *lab.Host, name string, args ...string) string {
 	return out
 }
 
-func buildLab(t *testing.T) *labNet {
+// buildLab builds the lab with one director per configuration, and FRR
+// when withFRR.
+func buildLab(t testing.TB, confs []string, withFRR bool) *labNet {
 	birdBin := netnstest.RequireCommand(t, "bird")
 	for _, p := range []string{"/usr/lib/frr/bgpd", "/usr/lib/frr/zebra"} {
-		if _, err := os.Stat(p); err != nil {
+		if _, err := os.Stat(p); err != nil && withFRR {
 			netnstest.Unavailable(t, "%s is not installed (scripts/setup installs frr)", p)
 		}
 	}
@@ -168,13 +170,17 @@ func buildLab(t *testing.T) *labNet {
 	n.bird = netnstest.AddHost(t, n.l, "bird",
 		lab.Iface{Name: "eth0", LAN: "dc", Addrs: []string{birdAddr + "/24"}},
 		lab.Iface{Name: "eth1", LAN: "cli", Addrs: []string{"10.2.0.1/24"}})
-	n.frr = netnstest.AddHost(t, n.l, "frr", lab.Iface{Name: "eth0", LAN: "dc", Addrs: []string{frrAddr + "/24"}})
+	hosts := []*lab.Host{n.bird}
+	if withFRR {
+		n.frr = netnstest.AddHost(t, n.l, "frr", lab.Iface{Name: "eth0", LAN: "dc", Addrs: []string{frrAddr + "/24"}})
+		hosts = append(hosts, n.frr)
+	}
 	n.client = netnstest.AddHost(t, n.l, "client", lab.Iface{Name: "eth0", LAN: "cli", Addrs: []string{"10.2.0.10/24"}})
 	mustRun(t, n.client, "ip", "route", "add", "default", "via", "10.2.0.1")
 	mustRun(t, n.bird, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 	// ECMP by layer-4 hash: one client's connections spread over the paths.
 	mustRun(t, n.bird, "sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1")
-	for i, a := range dirAddrs {
+	for i, a := range dirAddrs[:len(confs)] {
 		h := netnstest.AddHost(t, n.l, fmt.Sprintf("dir%d", i+1), lab.Iface{Name: "eth0", LAN: "dc", Addrs: []string{a + "/24"}})
 		mustRun(t, h, "ip", "route", "add", "default", "via", birdAddr)
 		// A director that no longer holds the VRRP address hands packets
@@ -184,7 +190,7 @@ func buildLab(t *testing.T) *labNet {
 		mustRun(t, h, "ip", "route", "add", vrrpVIP+"/32", "dev", "eth0", "metric", "1000")
 		n.dirs = append(n.dirs, h)
 	}
-	netnstest.WaitLANReady(t, n.l, append([]*lab.Host{n.bird, n.frr, n.client}, n.dirs...)...)
+	netnstest.WaitLANReady(t, n.l, append(append(hosts, n.client), n.dirs...)...)
 	dir := t.TempDir()
 
 	write := func(name, body string) string {
@@ -204,7 +210,7 @@ func buildLab(t *testing.T) *labNet {
 				out, _ := osexec.Command("birdc", "-s", filepath.Join(dir, "bird.ctl"), "show", "route", "all").CombinedOutput()
 				t.Logf("birdc show route all:\n%s", out)
 			}
-			for _, h := range []*lab.Host{n.bird, n.frr} {
+			for _, h := range hosts {
 				out, _ := h.Run("ip", "route")
 				t.Logf("%s routes:\n%s", h.Name(), out)
 			}
@@ -218,6 +224,36 @@ func buildLab(t *testing.T) *labNet {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if withFRR {
+		n.startFRR(t)
+	}
+
+	for i, h := range n.dirs {
+		for _, port := range []int{8080, 9000} {
+			s, err := e2e.StartServer(h, port)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if port == 9000 {
+				n.health = append(n.health, s)
+			} else {
+				t.Cleanup(func() { s.Close() })
+			}
+		}
+		nd := e2e.NewNode(e2e.Vigil, h, bin, t.TempDir())
+		if err := nd.WriteConfig(confs[i]); err != nil {
+			t.Fatal(err)
+		}
+		if err := nd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		n.nodes = append(n.nodes, nd)
+	}
+	return n
+}
+
+// startFRR runs zebra and bgpd in the frr host.
+func (n *labNet) startFRR(t testing.TB) {
 	// FRR's daemons drop to the frr user: their directory must be theirs.
 	frrDir, err := os.MkdirTemp("", "vigil-frr-")
 	if err != nil {
@@ -251,29 +287,6 @@ func buildLab(t *testing.T) *labNet {
 		t.Fatal(err)
 	}
 	n.frrProcs = append(n.frrProcs, bgpd)
-
-	for i, h := range n.dirs {
-		for _, port := range []int{8080, 9000} {
-			s, err := e2e.StartServer(h, port)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if port == 9000 {
-				n.health = append(n.health, s)
-			} else {
-				t.Cleanup(func() { s.Close() })
-			}
-		}
-		nd := e2e.NewNode(e2e.Vigil, h, bin, t.TempDir())
-		if err := nd.WriteConfig(vigilConf(i)); err != nil {
-			t.Fatal(err)
-		}
-		if err := nd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		n.nodes = append(n.nodes, nd)
-	}
-	return n
 }
 
 func waitFor(t testing.TB, timeout time.Duration, what string, ok func() bool) time.Duration {
@@ -321,7 +334,7 @@ func (n *labNet) get(vip string) (string, error) {
 }
 
 func TestBGPWithBIRDAndFRR(t *testing.T) {
-	n := buildLab(t)
+	n := buildLab(t, []string{vigilConf(0), vigilConf(1)}, true)
 	d1, d2 := dirAddrs[0], dirAddrs[1]
 
 	if !t.Run("routers learn the master's VIP and the client reaches it", func(t *testing.T) {
