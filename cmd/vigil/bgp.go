@@ -77,3 +77,21 @@ func (d *daemon) bgpReloadNote(l loaded) string {
 	}
 	return ""
 }
+
+// bgpHandover applies `vigil handover` (hold) or `--reclaim` (release) to
+// the BGP routes when no instance is named: every route drains (RFC 8326)
+// and is withdrawn until the reclaim, besides the VRRP handover. It
+// reports whether it did.
+func (d *daemon) bgpHandover(name string, hold bool) bool {
+	if d.bgp == nil || name != "" {
+		return false
+	}
+	if hold {
+		d.bgp.Hold()
+		d.log.Info("bgp routes handed over: draining, then withdrawn until vigil handover --reclaim")
+	} else {
+		d.bgp.Release()
+		d.log.Info("bgp routes reclaimed")
+	}
+	return true
+}

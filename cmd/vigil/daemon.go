@@ -468,17 +468,37 @@ func hbStatus(st hb.Status, cfg *hb.Config) *status.Heartbeat {
 }
 
 func (d *daemon) Handover(ctx context.Context, name string) error {
+	bgpDone := d.bgpHandover(name, true)
 	if d.eng == nil {
+		if bgpDone {
+			return nil
+		}
 		return errors.New("no VRRP instances run here")
 	}
-	return d.eng.Handover(ctx, name)
+	err := d.eng.Handover(ctx, name)
+	if err != nil && bgpDone {
+		// The BGP routes were the point (e.g. no instance is MASTER).
+		d.log.Info("vigil handover: BGP routes done; VRRP: " + err.Error())
+		return nil
+	}
+	return err
 }
 
 func (d *daemon) Reclaim(ctx context.Context, name string) error {
+	bgpDone := d.bgpHandover(name, false)
 	if d.eng == nil {
+		if bgpDone {
+			return nil
+		}
 		return errors.New("no VRRP instances run here")
 	}
-	return d.eng.Reclaim(ctx, name)
+	err := d.eng.Reclaim(ctx, name)
+	if err != nil && bgpDone {
+		// The BGP routes were the point (e.g. no instance is MASTER).
+		d.log.Info("vigil reclaim: BGP routes done; VRRP: " + err.Error())
+		return nil
+	}
+	return err
 }
 
 // Reload checks the configuration file again and, when it has no errors,

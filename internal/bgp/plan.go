@@ -114,6 +114,13 @@ type QuorumState struct {
 // nothing is announced again.
 type Stop struct{}
 
+// Hold drains and withdraws every route, as Stop does, until Release
+// (`vigil handover` on a node, for maintenance; `--reclaim` releases).
+type Hold struct{}
+
+// Release ends a Hold: routes are announced again as their sources say.
+type Release struct{}
+
 // Tick is the passing of time (the planner's Deadline came).
 type Tick struct{}
 
@@ -121,6 +128,8 @@ func (InstanceState) isEvent() {}
 func (QuorumState) isEvent()   {}
 func (Stop) isEvent()          {}
 func (Tick) isEvent()          {}
+func (Hold) isEvent()          {}
+func (Release) isEvent()       {}
 
 // sourceState is what the planner knows of one source.
 type sourceState struct {
@@ -140,6 +149,7 @@ type Planner struct {
 	prefixes []netip.Prefix // sorted
 	routes   map[netip.Prefix]Route
 	stopping bool
+	held     bool
 }
 
 type sourceKey struct {
@@ -206,6 +216,10 @@ func (p *Planner) Step(now time.Time, ev Event) []Route {
 		}
 	case Stop:
 		p.stopping = true
+	case Hold:
+		p.held = true
+	case Release:
+		p.held = false
 	}
 	return p.update(now)
 }
@@ -226,7 +240,7 @@ func (p *Planner) update(now time.Time) []Route {
 		case old.Phase == Announced && graceful && p.pol.ShutdownDelay > 0:
 			r = Route{Prefix: pf, Phase: Draining, MED: p.pol.ShutdownMED, Communities: p.drainCommunities(),
 				Reason: why + "; graceful shutdown", Since: now, Until: now.Add(p.pol.ShutdownDelay)}
-		case old.Phase == Draining && (graceful || p.stopping) && now.Before(old.Until):
+		case old.Phase == Draining && graceful && now.Before(old.Until):
 			// keep draining until the delay ends
 		default:
 			r = Route{Prefix: pf, Phase: Withdrawn, Reason: why, Since: old.Since}
@@ -250,6 +264,9 @@ func (p *Planner) update(now time.Time) []Route {
 func (p *Planner) wanted(pf netip.Prefix) (want, graceful bool, why string) {
 	if p.stopping {
 		return false, true, "vigil stopping"
+	}
+	if p.held {
+		return false, true, "handed over (vigil handover; --reclaim announces again)"
 	}
 	want, graceful = true, true
 	var whys []string

@@ -84,6 +84,14 @@ func TestPlanner(t *testing.T) {
 			{6 * time.Second, Tick{}, "10.0.0.1/32 withdrawn\n10.0.0.9/32 withdrawn\nfd00::1/128 withdrawn\n"},
 			{7 * time.Second, InstanceState{"VI_1", "MASTER"}, ""},
 		}},
+		{"handover holds every route back until released", nil, []step{
+			{0, QuorumState{"[10.0.0.9]:tcp:80", true}, ""},
+			{0, QuorumState{"[10.0.0.9]:tcp:443", true}, "10.0.0.9/32 announced med=10 c=[fde90007]\n"},
+			{1 * time.Second, Hold{}, "10.0.0.9/32 draining med=1000 c=[fde90007 ffff0000]\n"},
+			{2 * time.Second, QuorumState{"[10.0.0.9]:tcp:443", true}, ""},
+			{6 * time.Second, Tick{}, "10.0.0.9/32 withdrawn\n"},
+			{7 * time.Second, Release{}, "10.0.0.9/32 announced med=10 c=[fde90007]\n"},
+		}},
 		{"no delay: a planned move withdraws at once", func(p *Policy) { p.ShutdownDelay = 0 }, []step{
 			{0, InstanceState{"VI_1", "MASTER"}, "10.0.0.1/32 announced med=10 c=[fde90007]\nfd00::1/128 announced med=10 c=[fde90007]\n"},
 			{1 * time.Second, InstanceState{"VI_1", "BACKUP"}, "10.0.0.1/32 withdrawn\nfd00::1/128 withdrawn\n"},

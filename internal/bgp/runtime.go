@@ -80,6 +80,13 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 	}
 }
 
+// Hold drains and withdraws every route until Release (maintenance); it
+// returns at once.
+func (r *Runtime) Hold() { r.post(Hold{}) }
+
+// Release announces again what the sources say after a Hold.
+func (r *Runtime) Release() { r.post(Release{}) }
+
 // Run runs the speaker and the planner until ctx ends.
 func (r *Runtime) Run(ctx context.Context) error {
 	spCtx, stopSp := context.WithCancel(ctx)

@@ -461,12 +461,37 @@ func TestBGPWithBIRDAndFRR(t *testing.T) {
 		return
 	}
 
-	t.Run("anycast: SIGTERM drains with the graceful shutdown community; no new connection fails", func(t *testing.T) {
+	if !t.Run("anycast: vigil handover drains the node's routes until --reclaim", func(t *testing.T) {
 		s, err := e2e.StartServer(n.dirs[1], 9000)
 		if err != nil {
 			t.Fatal(err)
 		}
 		n.health[1] = s
+		waitFor(t, 30*time.Second, "BIRD's ECMP route via both directors again", hopsAre(n.bird, anyVIP, d1, d2))
+		c := api.NewClient(n.nodes[0].Socket())
+		if err := c.Handover(context.Background(), ""); err != nil {
+			t.Fatal(err)
+		}
+		moved := waitFor(t, 10*time.Second, "BIRD's anycast route via dir2 alone", hopsAre(n.bird, anyVIP, d2))
+		st, err := c.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range st.BGP.Routes {
+			if r.Prefix == anyVIP+"/32" && (r.State == "announced" || !strings.Contains(r.Reason, "handed over")) {
+				t.Errorf("after vigil handover: %+v", r)
+			}
+		}
+		t.Logf("FIGURE vigil handover of an anycast director: BIRD moved the route after %v", moved.Round(time.Millisecond))
+		if err := c.Reclaim(context.Background(), ""); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "BIRD's ECMP route after --reclaim", hopsAre(n.bird, anyVIP, d1, d2))
+	}) {
+		return
+	}
+
+	t.Run("anycast: SIGTERM drains with the graceful shutdown community; no new connection fails", func(t *testing.T) {
 		waitFor(t, 30*time.Second, "BIRD's ECMP route via both directors again", hopsAre(n.bird, anyVIP, d1, d2))
 		p := &e2e.Poller{Host: n.client, Addr: netip.MustParseAddrPort(anyVIP + ":8080"), Every: 10 * time.Millisecond}
 		p.Start()
