@@ -211,7 +211,7 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		}
 	}()
 
-	if runKeepalived && !f.checkOnly {
+	if runKeepalived {
 		d.bgp, d.bgpCfg = bgpSetup(l, log)
 	}
 	if runKeepalived && len(l.dir.VirtualServers) > 0 {

@@ -36,6 +36,7 @@ type Runtime struct {
 	lastErr string
 	drained chan struct{} // closed when a Stop has withdrawn everything
 	stopped bool
+	done    chan struct{} // closed when Run returns
 }
 
 // New prepares a runtime; Run starts it.
@@ -43,7 +44,7 @@ func New(cfg Config, log *slog.Logger) *Runtime {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Runtime{cfg: cfg, log: log, now: time.Now, wake: make(chan struct{}, 1), drained: make(chan struct{})}
+	r := &Runtime{cfg: cfg, log: log, now: time.Now, wake: make(chan struct{}, 1), drained: make(chan struct{}), done: make(chan struct{})}
 	r.sp = NewSpeaker(cfg.Speaker, log)
 	r.routes = NewPlanner(cfg.Policy).Routes()
 	return r
@@ -75,6 +76,8 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 	select {
 	case <-r.drained:
 		return nil
+	case <-r.done:
+		return nil // not running: the sessions are closed, nothing is announced
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -89,6 +92,7 @@ func (r *Runtime) Release() { r.post(Release{}) }
 
 // Run runs the speaker and the planner until ctx ends.
 func (r *Runtime) Run(ctx context.Context) error {
+	defer close(r.done)
 	spCtx, stopSp := context.WithCancel(ctx)
 	defer stopSp()
 	spErr := make(chan error, 1)
