@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/bgp"
+	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/engine"
 	"github.com/vigil-ha/vigil/internal/lb"
 	"github.com/vigil-ha/vigil/internal/vrrp"
@@ -94,4 +98,28 @@ func (d *daemon) bgpHandover(name string, hold bool) bool {
 		d.log.Info("bgp routes reclaimed")
 	}
 	return true
+}
+
+// bgpSummary prints the bgp block for vigil check.
+func bgpSummary(w io.Writer, c *config.Config) {
+	cfg, ok := bgp.FromConfig(c)
+	if !ok {
+		return
+	}
+	b := c.BGP
+	fmt.Fprintf(w, "bgp: router id %s, AS %d, graceful shutdown %s (MED %d)\n", b.RouterID, b.LocalAS, fmtDur(b.ShutdownDelay), b.ShutdownMED)
+	for _, n := range b.Neighbors {
+		fmt.Fprintf(w, "  neighbor %s AS %d, hold time %s\n", n.Addr, n.RemoteAS, fmtDur(n.HoldTime))
+	}
+	for _, s := range cfg.Policy.Sources {
+		when := "while MASTER"
+		if s.Kind == bgp.FromVirtualServer {
+			when = "while its quorum is up"
+		}
+		var ps []string
+		for _, p := range s.Prefixes {
+			ps = append(ps, p.String())
+		}
+		fmt.Fprintf(w, "  announces %s %s, %s\n", strings.Join(ps, " "), when, string(s.Kind)+" "+s.Name)
+	}
 }

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestCheckShowsBGP(t *testing.T) {
+	f := writeConf(t, "bgp.conf", goodConf+`bgp {
+    router_id 10.0.0.11
+    local_as 65001
+    neighbor 10.0.0.254 {
+        remote_as 65000
+        hold_time 3
+    }
+    announce {
+        vrrp_instance VI_1
+        virtual_server 192.168.1.100 80
+    }
+}
+`)
+	code, out, errs := runVigil("check", "-f", f)
+	if code != 0 || errs != "" {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	for _, want := range []string{
+		"bgp: router id 10.0.0.11, AS 65001, graceful shutdown 5s (MED 4294967294)",
+		"neighbor 10.0.0.254 AS 65000, hold time 3s",
+		"announces 192.168.1.100/32 while MASTER, vrrp_instance VI_1",
+		"announces 192.168.1.100/32 while its quorum is up, virtual_server [192.168.1.100]:tcp:80",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	f = writeConf(t, "bad.conf", goodConf+"bgp {\n    local_as 65001\n    announce {\n        vrrp_instance VI_9\n    }\n}\n")
+	code, _, errs = runVigil("check", "-f", f)
+	if code != 1 || !strings.Contains(errs, "bad.conf:22:1: error: bgp has no router_id") || !strings.Contains(errs, "bad.conf:25:9: error: announce: no vrrp_instance VI_9") {
+		t.Errorf("exit %d, stderr:\n%s", code, errs)
+	}
+}
