@@ -16,10 +16,14 @@ func FromConfig(c *config.Config) (cfg Config, ok bool) {
 	}
 	cfg.Speaker = SpeakerConfig{RouterID: b.RouterID, LocalAS: b.LocalAS, ListenPort: b.ListenPort}
 	for _, n := range b.Neighbors {
-		cfg.Speaker.Neighbors = append(cfg.Speaker.Neighbors, Neighbor{
+		nb := Neighbor{
 			Addr: n.Addr, RemoteAS: n.RemoteAS, Password: n.Password, HoldTime: n.HoldTime,
 			ConnectRetry: n.ConnectRetry, Passive: n.Passive, Port: n.Port,
-		})
+		}
+		if n.BFD != nil {
+			nb.BFDInterval, nb.BFDMultiplier = n.BFD.Interval, n.BFD.Multiplier
+		}
+		cfg.Speaker.Neighbors = append(cfg.Speaker.Neighbors, nb)
 	}
 	cfg.Policy = Policy{MED: b.MED, Communities: b.Communities, ShutdownDelay: b.ShutdownDelay, ShutdownMED: b.ShutdownMED}
 	for _, a := range b.Announce {

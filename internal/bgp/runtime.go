@@ -202,7 +202,7 @@ func (r *Runtime) Status(ctx context.Context) (*status.BGP, error) {
 	for _, s := range ss {
 		out.Sessions = append(out.Sessions, status.BGPSession{
 			Neighbor: s.Neighbor.String(), RemoteAS: s.RemoteAS, State: s.State, Since: s.Since,
-			PrefixesSent: s.Sent, PrefixesReceived: s.Received, HoldTime: status.Duration(s.HoldTime), LastError: s.LastError,
+			PrefixesSent: s.Sent, PrefixesReceived: s.Received, HoldTime: status.Duration(s.HoldTime), LastError: s.LastError, BFD: s.BFD,
 		})
 	}
 	r.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,11 @@ type Neighbor struct {
 	ConnectRetry time.Duration
 	Passive      bool
 	Port         uint16 // 0: 179
+	// BFDInterval, when set, runs BFD (RFC 5880/5881, single hop) with
+	// this transmit and receive interval; the session is reset after
+	// BFDMultiplier intervals without a packet.
+	BFDInterval   time.Duration
+	BFDMultiplier uint8
 }
 
 // SpeakerConfig configures the GoBGP speaker; values only.
@@ -51,6 +57,9 @@ type Session struct {
 	HoldTime time.Duration
 	// LastError is the last disconnect's reason.
 	LastError string
+	// BFD is the BFD session's state (up, down, init, admin_down); empty
+	// without BFD.
+	BFD string
 }
 
 // Speaker is the adapter to an embedded GoBGP server: it keeps the set of
@@ -133,6 +142,10 @@ func peerConf(n Neighbor) *api.Peer {
 			IdleHoldTimeAfterReset: retry,
 		}},
 		Transport: &api.Transport{PassiveMode: n.Passive, RemotePort: uint32(n.Port)},
+	}
+	if n.BFDInterval > 0 {
+		us := uint32(n.BFDInterval / time.Microsecond)
+		p.Bfd = &api.BfdPeerConfig{Enabled: true, DesiredMinimumTxInterval: us, RequiredMinimumReceive: us, DetectionMultiplier: uint32(max(n.BFDMultiplier, 1))}
 	}
 	return p
 }
@@ -250,6 +263,9 @@ func session(p *api.Peer) Session {
 			s.Since = ts.GetUptime().AsTime()
 		}
 		s.HoldTime = time.Duration(ts.GetNegotiatedHoldTime()) * time.Second
+	}
+	if b := st.GetBfdState(); b != nil && p.GetBfd().GetEnabled() {
+		s.BFD = strings.ToLower(strings.TrimPrefix(b.GetSessionState().String(), "BFD_SESSION_STATE_"))
 	}
 	for _, af := range p.GetAfiSafis() {
 		if as := af.GetState(); as != nil {

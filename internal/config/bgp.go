@@ -43,6 +43,15 @@ type BGPNeighbor struct {
 	ConnectRetry time.Duration `json:"connect_retry"`
 	Passive      bool          `json:"passive,omitempty"`
 	Port         uint16        `json:"port,omitempty"`
+	// BFD (RFC 5880/5881 single hop) detects the neighbor's loss in
+	// BFDInterval × BFDMultiplier; nil when off.
+	BFD *BGPBFD `json:"bfd,omitempty"`
+}
+
+// BGPBFD is a neighbor's bfd line: bfd [INTERVAL_MS [MULTIPLIER]].
+type BGPBFD struct {
+	Interval   time.Duration `json:"interval"`
+	Multiplier uint8         `json:"multiplier"`
 }
 
 // BGPAnnounce is one line of the announce block: what to announce, and
@@ -96,6 +105,24 @@ var bgpNeighborBlock = newBlock("neighbor",
 		}
 	}),
 	flagKw("passive", func(n *BGPNeighbor) *bool { return &n.Passive }),
+	k("bfd", 0, 2, func(p *parser, s *stmt, n *BGPNeighbor) {
+		b := &BGPBFD{Interval: 300 * time.Millisecond, Multiplier: 3}
+		if len(s.args) > 0 {
+			v, ok := p.uintArg(s.args[0], "bfd interval (ms)", 10, 60000)
+			if !ok {
+				return
+			}
+			b.Interval = time.Duration(v) * time.Millisecond
+		}
+		if len(s.args) > 1 {
+			v, ok := p.uintArg(s.args[1], "bfd multiplier", 1, 255)
+			if !ok {
+				return
+			}
+			b.Multiplier = uint8(v)
+		}
+		n.BFD = b
+	}),
 )
 
 var bgpBlock = newBlock("bgp",

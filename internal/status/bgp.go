@@ -34,6 +34,8 @@ type BGPSession struct {
 	PrefixesReceived uint64    `json:"prefixes_received"`
 	HoldTime         Duration  `json:"hold_time"`
 	LastError        string    `json:"last_error,omitempty"`
+	// BFD is the BFD session's state; empty without BFD.
+	BFD string `json:"bfd,omitempty"`
 }
 
 // BGPRoute is one prefix vigil may announce, and why it is or is not.
@@ -55,14 +57,14 @@ func writeBGP(tw io.Writer, b *BGP) {
 	if b.LastError != "" {
 		fmt.Fprintf(tw, "  last error: %s\n", b.LastError)
 	}
-	fmt.Fprintln(tw, "NEIGHBOR\tAS\tSTATE\tUP\tSENT\tRECEIVED\tHOLD\tLAST ERROR")
+	fmt.Fprintln(tw, "NEIGHBOR\tAS\tSTATE\tUP\tSENT\tRECEIVED\tHOLD\tBFD\tLAST ERROR")
 	for _, s := range b.Sessions {
 		up := "-"
 		if !s.Since.IsZero() {
 			up = time.Since(s.Since).Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\n", s.Neighbor, s.RemoteAS, s.State, up, s.PrefixesSent, s.PrefixesReceived,
-			time.Duration(s.HoldTime), dash(s.LastError))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.Neighbor, s.RemoteAS, s.State, up, s.PrefixesSent, s.PrefixesReceived,
+			time.Duration(s.HoldTime), dash(s.BFD), dash(s.LastError))
 	}
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "PREFIX\tSTATE\tMED\tCOMMUNITIES\tREASON")

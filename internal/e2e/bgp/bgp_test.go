@@ -78,6 +78,7 @@ bgp {
         remote_as 65000
         hold_time 3
         connect_retry 1
+        bfd 100 3
     }
     neighbor %[8]s {
         remote_as 65000
@@ -95,6 +96,9 @@ bgp {
 const birdConf = `router id 10.1.0.1;
 log stderr all;
 protocol device { scan time 1; }
+protocol bfd {
+    interface "eth0" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; };
+}
 protocol kernel {
     ipv4 { import none; export all; };
     merge paths on;
@@ -109,6 +113,7 @@ template bgp dirs {
     hold time 3;
     connect retry time 1;
     error wait time 1, 2;
+    bfd on;
     ipv4 { import filter from_dirs; export none; };
 }
 protocol bgp dir1 from dirs { neighbor 10.1.0.11 as 65001; }
@@ -491,7 +496,7 @@ func TestBGPWithBIRDAndFRR(t *testing.T) {
 		return
 	}
 
-	t.Run("anycast: SIGTERM drains with the graceful shutdown community; no new connection fails", func(t *testing.T) {
+	if !t.Run("anycast: SIGTERM drains with the graceful shutdown community; no new connection fails", func(t *testing.T) {
 		waitFor(t, 30*time.Second, "BIRD's ECMP route via both directors again", hopsAre(n.bird, anyVIP, d1, d2))
 		p := &e2e.Poller{Host: n.client, Addr: netip.MustParseAddrPort(anyVIP + ":8080"), Every: 10 * time.Millisecond}
 		p.Start()
@@ -533,6 +538,40 @@ func TestBGPWithBIRDAndFRR(t *testing.T) {
 		}
 		if n := st.Classes[e2e.FailMoved]; n != 0 {
 			t.Logf("%d requests reset: their connection was open when the router rehashed it", n)
+		}
+	}) {
+		return
+	}
+
+	t.Run("anycast: a director's host dies; BFD drops its path at BIRD, the hold time at FRR", func(t *testing.T) {
+		if err := n.nodes[0].Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "BIRD's ECMP route", hopsAre(n.bird, anyVIP, d1, d2))
+		waitFor(t, 30*time.Second, "FRR's ECMP route", hopsAre(n.frr, anyVIP, d1, d2))
+		waitFor(t, 10*time.Second, "BFD up on dir2's session to BIRD", func() bool {
+			st, err := n.nodes[1].Status(context.Background())
+			if err != nil || st.BGP == nil {
+				return false
+			}
+			for _, ss := range st.BGP.Sessions {
+				if ss.Neighbor == birdAddr {
+					return ss.BFD == "up"
+				}
+			}
+			return false
+		})
+		start := time.Now()
+		if out, err := setPort(n.l, n.dirs[1], "down"); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		n.nodes[1].Kill()
+		tb := waitFor(t, 20*time.Second, "BIRD's route via dir1 alone", hopsAre(n.bird, anyVIP, d1))
+		waitFor(t, 20*time.Second, "FRR's route via dir1 alone", hopsAre(n.frr, anyVIP, d1))
+		tf := time.Since(start)
+		t.Logf("FIGURE anycast host death: BIRD with BFD 100 ms x 3 %v, FRR with hold time 3 s %v", tb.Round(time.Millisecond), tf.Round(time.Millisecond))
+		if tb >= tf {
+			t.Logf("BFD was not faster than the hold time this run (%v >= %v): a loaded machine?", tb, tf)
 		}
 	})
 }
