@@ -25,8 +25,10 @@ func TestBGPBlock(t *testing.T) {
         password s3cret
         hold_time 3
         connect_retry 1
+        bfd 100 4
     }
     neighbor fd00::fe {
+        bfd
         remote_as 65000
         passive
     }
@@ -57,6 +59,12 @@ func TestBGPBlock(t *testing.T) {
 	if n.RemoteAS != 65000 || n.Password != "s3cret" || n.HoldTime != 3*time.Second || n.ConnectRetry != time.Second || n.Passive {
 		t.Errorf("neighbor 0 = %+v", n)
 	}
+	if bfd := b.Neighbors[0].BFD; bfd == nil || bfd.Interval != 100*time.Millisecond || bfd.Multiplier != 4 {
+		t.Errorf("neighbor 0 bfd = %+v", bfd)
+	}
+	if bfd := b.Neighbors[1].BFD; bfd == nil || bfd.Interval != 300*time.Millisecond || bfd.Multiplier != 3 {
+		t.Errorf("neighbor 1 bfd = %+v, want the defaults", bfd)
+	}
 	if n := b.Neighbors[1]; n.HoldTime != DefaultBGPHoldTime || !n.Passive || !n.Addr.Is6() {
 		t.Errorf("neighbor 1 = %+v", n)
 	}
@@ -83,6 +91,8 @@ func TestBGPDiagnostics(t *testing.T) {
 			[]string{"22:3 error: announce: no vrrp_instance VI_2", "23:3 error: announce: no virtual_server 10.0.0.9 443 TCP", "24:3 error: unknown announce source \"vrrp_instanse\""}},
 		{"bad community", "bgp {\n router_id 1.2.3.4\n local_as 1\n community 70000:1\n neighbor 192.0.2.254 {\n  remote_as 2\n }\n announce {\n  vrrp_instance VI_1\n }\n}\n",
 			[]string{"18:12 error: community \"70000:1\": want ASN:VALUE"}},
+		{"bfd interval too short", "bgp {\n router_id 1.2.3.4\n local_as 1\n neighbor 192.0.2.254 {\n  remote_as 2\n  bfd 5\n }\n announce {\n  vrrp_instance VI_1\n }\n}\n",
+			[]string{"20:7 warning: bfd interval (ms) 5 is out of range 10..60000"}},
 		{"typo in neighbor", "bgp {\n router_id 1.2.3.4\n local_as 1\n neighbor 192.0.2.254 {\n  remote_as 2\n  hold_tme 3\n }\n announce {\n  vrrp_instance VI_1\n }\n}\n",
 			[]string{"20:3 warning: unknown keyword \"hold_tme\" in neighbor; did you mean \"hold_time\"?"}},
 		{"nothing to announce", "bgp {\n router_id 1.2.3.4\n local_as 1\n}\n",
