@@ -145,7 +145,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 		}
 		r.mu.Lock()
 		r.routes = pl.Routes()
-		if _, stop := lastStop(evs); stop || r.stopped {
+		if hasStop(evs) || r.stopped {
 			r.stopped = true
 			if !pl.Announcing() {
 				select {
@@ -159,13 +159,13 @@ func (r *Runtime) Run(ctx context.Context) error {
 	}
 }
 
-func lastStop(evs []Event) (int, bool) {
-	for i, ev := range evs {
+func hasStop(evs []Event) bool {
+	for _, ev := range evs {
 		if _, ok := ev.(Stop); ok {
-			return i, true
+			return true
 		}
 	}
-	return 0, false
+	return false
 }
 
 // apply hands changed routes to the speaker and logs them.
