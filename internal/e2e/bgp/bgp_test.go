@@ -427,11 +427,10 @@ func TestBGPWithBIRDAndFRR(t *testing.T) {
 		// As in e2e.TestHandoverWithoutLoss: no request may fail for want
 		// of a node holding the VIP; a connection open at the instant VRRP
 		// moves the address is reset whatever the routing does (logged).
-		if n := st.Classes[e2e.FailGap]; n != 0 {
-			t.Errorf("a planned handover lost %d of %d requests for want of a path to a VIP holder", n, st.Requests)
-		}
-		if n := st.Classes[e2e.FailMoved]; n != 0 {
-			t.Logf("%d requests reset: their connection was open when VRRP moved the address", n)
+		if lost, reset := pathLoss(reqs); lost != 0 {
+			t.Errorf("a planned handover lost %d of %d requests for want of a path to a VIP holder", lost, st.Requests)
+		} else if reset != 0 {
+			t.Logf("%d requests reset: their connection was open when VRRP moved the address", reset)
 		}
 		if st.By["dir2"] == 0 {
 			t.Errorf("dir2 answered nothing: %s", st)
@@ -531,11 +530,10 @@ func TestBGPWithBIRDAndFRR(t *testing.T) {
 		// at the instant the router drops a path from its ECMP group is
 		// hashed again onto the other director, which resets it (no
 		// speaker avoids that; resilient hashing in the router would).
-		if n := st.Classes[e2e.FailGap]; n != 0 {
-			t.Errorf("SIGTERM of an anycast director lost %d of %d requests for want of a serving path", n, st.Requests)
-		}
-		if n := st.Classes[e2e.FailMoved]; n != 0 {
-			t.Logf("%d requests reset: their connection was open when the router rehashed it", n)
+		if lost, reset := pathLoss(reqs); lost != 0 {
+			t.Errorf("SIGTERM of an anycast director lost %d of %d requests for want of a serving path", lost, st.Requests)
+		} else if reset != 0 {
+			t.Logf("%d requests reset: their connection was open when the router rehashed it", reset)
 		}
 	}) {
 		return
@@ -572,6 +570,23 @@ func TestBGPWithBIRDAndFRR(t *testing.T) {
 			t.Logf("BFD was not faster than the hold time this run (%v >= %v): a loaded machine?", tb, tf)
 		}
 	})
+}
+
+// pathLoss counts failed requests: lost ones (no answer at all: their
+// packets met no node serving the address) and reset ones (a serving node
+// that did not know their connection answered with a reset, however late
+// on a loaded machine).
+func pathLoss(reqs []e2e.Request) (lost, reset int) {
+	for _, r := range reqs {
+		switch {
+		case r.OK():
+		case strings.Contains(r.Err.Error(), "reset by peer"):
+			reset++
+		default:
+			lost++
+		}
+	}
+	return lost, reset
 }
 
 // setPort sets a host's port on the switch up or down (the cable).
