@@ -35,7 +35,11 @@ func bgpHooks(rt *bgp.Runtime, h engine.Hooks) engine.Hooks {
 	if rt == nil {
 		return h
 	}
+	prev := h.InstanceTransition
 	h.InstanceTransition = func(name string, from, to vrrp.State, prio int, reason string) {
+		if prev != nil {
+			prev(name, from, to, prio, reason)
+		}
 		rt.InstanceState(name, to.String())
 	}
 	return h

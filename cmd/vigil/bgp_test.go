@@ -39,3 +39,30 @@ func TestCheckShowsBGP(t *testing.T) {
 		t.Errorf("exit %d, stderr:\n%s", code, errs)
 	}
 }
+
+func TestBGPReloadNote(t *testing.T) {
+	load := func(text string) loaded {
+		t.Helper()
+		l, ds := loadConfig(runFlags{file: writeConf(t, "k.conf", text), configID: "r1"})
+		if ds.HasErrors() {
+			t.Fatal(ds)
+		}
+		return l
+	}
+	block := "bgp {\n router_id 10.0.0.11\n local_as 65001\n neighbor 10.0.0.254 {\n  remote_as 65000\n }\n announce {\n  vrrp_instance VI_1\n }\n}\n"
+	with := load(goodConf + block)
+	d := &daemon{}
+	d.bgp, d.bgpCfg = bgpSetup(with, nil)
+	if d.bgp == nil {
+		t.Fatal("no runtime for a bgp block")
+	}
+	if note := d.bgpReloadNote(with); note != "" {
+		t.Errorf("unchanged block: %q", note)
+	}
+	if note := d.bgpReloadNote(load(goodConf + strings.Replace(block, "65000", "65002", 1))); !strings.Contains(note, "next restart") {
+		t.Errorf("changed block: %q", note)
+	}
+	if note := d.bgpReloadNote(load(goodConf)); !strings.Contains(note, "next restart") {
+		t.Errorf("removed block: %q", note)
+	}
+}
