@@ -232,6 +232,7 @@ func summary(w io.Writer, c *config.Config) {
 			}
 		}
 	}
+	bgpSummary(w, c)
 }
 
 func vsString(vs config.VirtualServer) string {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/api"
+	"github.com/vigil-ha/vigil/internal/bgp"
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/diag"
 	"github.com/vigil-ha/vigil/internal/dump"
@@ -39,13 +40,15 @@ import (
 // to the API, signals, systemd, dumps, metrics and the status page. It
 // implements api.Daemon.
 type daemon struct {
-	flags runFlags
-	log   *slog.Logger
-	eng   *engine.Engine   // nil in heartbeat-only mode and with -C
-	dir   *engine.Director // nil without virtual servers and with -P
-	hb    *hb.Node         // nil without --ha-dir
-	hbCfg *hb.Config
-	sd    *sdnotify.Notifier
+	flags  runFlags
+	log    *slog.Logger
+	eng    *engine.Engine   // nil in heartbeat-only mode and with -C
+	dir    *engine.Director // nil without virtual servers and with -P
+	hb     *hb.Node         // nil without --ha-dir
+	bgp    *bgp.Runtime     // nil without a bgp block
+	bgpCfg bgp.Config
+	hbCfg  *hb.Config
+	sd     *sdnotify.Notifier
 
 	reloader reloader
 	sched    sched.Scheduler
@@ -311,8 +314,11 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		}
 	}()
 
+	if runKeepalived {
+		d.bgp, d.bgpCfg = bgpSetup(l, log)
+	}
 	if runKeepalived && len(l.dir.VirtualServers) > 0 {
-		d.dir, err = engine.NewDirector(l.dir, engine.DirectorOptions{Logger: log, Notifier: notifier, Keep: f.keepLB})
+		d.dir, err = engine.NewDirector(l.dir, engine.DirectorOptions{Logger: log, Notifier: notifier, Keep: f.keepLB, Observe: bgpObserve(d.bgp)})
 		if err != nil {
 			return err
 		}
@@ -336,7 +342,7 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		}
 		d.eng, err = engine.New(spec, engine.Options{
 			Net: osnet, Logger: log, Version: version, ConfigFile: f.file,
-			Notifier: notifier, Mailer: mailer, Hooks: hooks, PreciseTimer: true, Owner: reg,
+			Notifier: notifier, Mailer: mailer, Hooks: bgpHooks(d.bgp, hooks), PreciseTimer: true, Owner: reg,
 		})
 		if err != nil {
 			return err
@@ -394,9 +400,21 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		}
 	})
 
-	// The engine and the heartbeat node run until ctx ends (SIGTERM).
-	runCtx, stopRun := context.WithCancel(ctx)
+	// The engine and the heartbeat node run until ctx ends (SIGTERM); the
+	// BGP routes drain first.
+	if d.bgp != nil {
+		goRun("bgp", d.bgp.Run)
+	}
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
+	go func() {
+		select {
+		case <-ctx.Done():
+			d.drainBGP()
+		case <-runCtx.Done():
+		}
+		stopRun()
+	}()
 	errc := make(chan error, 3)
 	running := 0
 	if d.dir != nil {
@@ -510,6 +528,13 @@ func (d *daemon) Snapshot(ctx context.Context) (status.Snapshot, error) {
 	if d.hb != nil {
 		s.Heartbeat = hbStatus(d.hb.Status(), d.hbCfg)
 	}
+	if d.bgp != nil {
+		b, err := d.bgp.Status(ctx)
+		if err != nil {
+			return s, err
+		}
+		s.BGP = b
+	}
 	d.mu.Lock()
 	s.Daemon.Reloads, s.Daemon.LastReload = d.reloads, d.lastReload
 	d.mu.Unlock()
@@ -556,17 +581,37 @@ func hbStatus(st hb.Status, cfg *hb.Config) *status.Heartbeat {
 }
 
 func (d *daemon) Handover(ctx context.Context, name string) error {
+	bgpDone := d.bgpHandover(name, true)
 	if d.eng == nil {
+		if bgpDone {
+			return nil
+		}
 		return errors.New("no VRRP instances run here")
 	}
-	return d.eng.Handover(ctx, name)
+	err := d.eng.Handover(ctx, name)
+	if err != nil && bgpDone {
+		// The BGP routes were the point (e.g. no instance is MASTER).
+		d.log.Info("vigil handover: BGP routes done; VRRP: " + err.Error())
+		return nil
+	}
+	return err
 }
 
 func (d *daemon) Reclaim(ctx context.Context, name string) error {
+	bgpDone := d.bgpHandover(name, false)
 	if d.eng == nil {
+		if bgpDone {
+			return nil
+		}
 		return errors.New("no VRRP instances run here")
 	}
-	return d.eng.Reclaim(ctx, name)
+	err := d.eng.Reclaim(ctx, name)
+	if err != nil && bgpDone {
+		// The BGP routes were the point (e.g. no instance is MASTER).
+		d.log.Info("vigil reclaim: BGP routes done; VRRP: " + err.Error())
+		return nil
+	}
+	return err
 }
 
 // Reload checks the configuration file again and, when it has no errors,
@@ -621,6 +666,9 @@ func (d *daemon) apply(ctx context.Context, l loaded) (changes, notes []string, 
 			notes = append(notes, fmt.Sprintf("scheduling %s: %v", p, err))
 		}
 		changes = append(changes, "~ scheduling: "+p.String())
+	}
+	if note := d.bgpReloadNote(l); note != "" {
+		notes = append(notes, note)
 	}
 	return changes, notes, nil
 }

@@ -45,6 +45,9 @@ type Config struct {
 	SSL            *SSL                 `json:"ssl,omitempty"`
 	VSGroups       []VirtualServerGroup `json:"virtual_server_groups,omitempty"`
 	VirtualServers []VirtualServer      `json:"virtual_servers,omitempty"`
+
+	// BGP is vigil's bgp extension block; nil when absent.
+	BGP *BGP `json:"bgp,omitempty"`
 }
 
 // Instance returns the VRRP instance with the given name, or nil.

@@ -218,6 +218,8 @@ var rootBlock = newBlock(rootName,
 	}).opens(sslBlock).multiple(),
 	k("virtual_server_group", 1, 1, vsGroup).valueBlock().multiple(),
 	k("virtual_server", 1, 2, virtualServer).opens(vsBlock).multiple(),
+	// vigil extension: the BGP speaker (internal/config/bgp.go).
+	bgpKeyword(),
 )
 
 func rOther(name, why string) *kw[Config] {

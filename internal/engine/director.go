@@ -63,6 +63,9 @@ type DirectorOptions struct {
 	Keep bool
 	// Resync is the reconciler's repair interval (default 10 s).
 	Resync time.Duration
+	// Observe, when set, is called from the director's loop with every
+	// policy event (quorum and real server changes); it must not block.
+	Observe func(lb.Event)
 }
 
 // Director runs the virtual servers: health checkers feed keepalived's
@@ -249,6 +252,9 @@ func (d *Director) recompute() {
 
 // event logs one policy event and runs its notifications.
 func (d *Director) event(ev lb.Event) {
+	if d.opts.Observe != nil {
+		d.opts.Observe(ev)
+	}
 	up := ev.Kind == lb.RealUp || ev.Kind == lb.QuorumUp
 	from, to := "UP", "DOWN"
 	if up {

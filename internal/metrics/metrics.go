@@ -88,6 +88,8 @@ type descs struct {
 
 	releasedMaster, masterPrio                  *prometheus.Desc
 	lbApplies, lbErrors, lbRepairs, lbLastApply *prometheus.Desc
+
+	bgp bgpDescs
 }
 
 func newDescs() descs {
@@ -95,6 +97,7 @@ func newDescs() descs {
 		return prometheus.NewDesc("vigil_"+name, help, labels, nil)
 	}
 	return descs{
+		bgp:        newBGPDescs(d),
 		up:         d("up", "Whether the engine answered this scrape's status request (1) or not (0).", nil),
 		buildInfo:  d("build_info", "Always 1; the version label is the running daemon's.", []string{"version"}),
 		start:      d("start_time_seconds", "When the daemon started, in Unix time.", nil),
@@ -159,13 +162,14 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (d *descs) all() []*prometheus.Desc {
-	return []*prometheus.Desc{d.up, d.buildInfo, d.start, d.reloads, d.lastReload,
+	all := []*prometheus.Desc{d.up, d.buildInfo, d.start, d.reloads, d.lastReload,
 		d.instInfo, d.instState, d.lastTransition, d.effPrio, d.basePrio, d.advertInt, d.vips,
 		d.transitions, d.becameMaster, d.sent, d.received, d.dropped, d.prioZeroTx, d.prioZeroRx, d.addrMismatch, d.vipsRestored,
 		d.syncState, d.trackerUp, d.trackerWeight,
 		d.vsQuorum, d.vsActive, d.vsSorry, d.rsUp, d.rsWeight, d.checkUp, d.checkFailures, d.checkLastRun,
 		d.hbNode, d.hbLastHeard, d.hbPing, d.hbGroupLocal, d.hbGroupInfo,
 		d.releasedMaster, d.masterPrio, d.lbApplies, d.lbErrors, d.lbRepairs, d.lbLastApply}
+	return append(all, d.bgp.all()...)
 }
 
 // Collect takes a snapshot and sends its metrics.
@@ -272,6 +276,7 @@ func (e *emitter) snapshot(d *descs, s status.Snapshot) {
 	e.stamp(d.start, s.Daemon.Started)
 	e.counter(d.reloads, s.Daemon.Reloads)
 	e.stamp(d.lastReload, s.Daemon.LastReload)
+	e.bgp(&d.bgp, s.BGP)
 
 	if r := s.Reconciler; r != nil {
 		e.counter(d.lbApplies, r.Applies, r.Backend)

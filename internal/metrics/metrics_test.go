@@ -53,6 +53,7 @@ func fakeSnapshot() status.Snapshot {
 		},
 		SyncGroups: []status.SyncGroup{{Name: "G1", State: "MASTER", Instances: []string{"VI_1"}}},
 		Reconciler: &status.Reconciler{Backend: "nftables", Applies: 12, Errors: 1, Repairs: 2, LastApply: t0.Add(time.Minute)},
+		BGP:        testBGP(),
 		VirtualServers: []status.VirtualServer{{
 			Name: "192.168.1.100:80/tcp", Algo: "wrr", Kind: "NAT", Backend: "nftables", QuorumUp: true, Active: true,
 			Sorry: "192.168.1.200:80", SorryActive: false,

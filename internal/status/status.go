@@ -21,6 +21,7 @@ type Snapshot struct {
 	VirtualServers []VirtualServer `json:"virtual_servers,omitempty"`
 	Reconciler     *Reconciler     `json:"reconciler,omitempty"`
 	Heartbeat      *Heartbeat      `json:"heartbeat,omitempty"`
+	BGP            *BGP            `json:"bgp,omitempty"`
 	Transitions    []Transition    `json:"transitions"`
 }
 
@@ -340,6 +341,9 @@ func WriteText(w io.Writer, s Snapshot) error {
 		for _, g := range hb.Groups {
 			fmt.Fprintf(tw, "  group %s\thome %s\trunning on %s\t%s\t%s\n", g.Name, g.Home, dash(g.Owner), g.State, strings.Join(g.Resources, " "))
 		}
+	}
+	if s.BGP != nil {
+		writeBGP(tw, s.BGP)
 	}
 	if n := len(s.Transitions); n > 0 {
 		fmt.Fprintln(tw)

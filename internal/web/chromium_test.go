@@ -105,6 +105,8 @@ func TestPageInChromium(t *testing.T) {
 		"tracker":     `[data-instance="VI_1"]`,
 		"real server": `[data-realserver="192.168.1.100:80/tcp 192.168.2.11:80"]`,
 		"heartbeat":   `[data-group="nfs"]`,
+		"bgp session": `[data-bgp-neighbor="10.1.0.1"]`,
+		"bgp route":   `[data-bgp-prefix="10.9.0.1/32"]`,
 	} {
 		v, err := c.Eval(ctx, sess, text(sel))
 		if err != nil {
@@ -113,7 +115,7 @@ func TestPageInChromium(t *testing.T) {
 		var s string
 		json.Unmarshal(v, &s)
 		want := map[string]string{"VIP": "192.168.1.100/24", "tracker": "script chk_nginx", "real server": "down",
-			"heartbeat": "node1"}[what]
+			"heartbeat": "node1", "bgp session": "established", "bgp route": "draining"}[what]
 		if !strings.Contains(s, want) {
 			t.Errorf("%s: %q lacks %q", what, s, want)
 		}

@@ -84,6 +84,7 @@ func backupSnapshot(now time.Time) status.Snapshot {
 				{Name: "node2", Status: "active"}},
 			Pings:  []status.HeartbeatPing{{Addr: "192.168.1.1", Reachable: true}},
 			Groups: []status.HeartbeatGroup{{Name: "nfs", Home: "node1", Owner: "node1", State: "running", Resources: []string{"IPaddr::192.168.1.50/24/eth0", "Filesystem::/dev/drbd0::/srv::ext4", "nfs-kernel-server"}}}},
+		BGP: sampleBGP(now),
 		Transitions: []status.Transition{
 			{At: now.Add(-3 * time.Hour), Kind: "instance", Name: "VI_1", From: "INIT", To: "BACKUP", Reason: "startup, state BACKUP in configuration"},
 			{At: now.Add(-50 * time.Minute), Kind: "instance", Name: "VI_6", From: "BACKUP", To: "MASTER", Reason: "master down timer expired", Priority: 150},

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestCheckShowsBGP(t *testing.T) {
+	f := writeConf(t, "bgp.conf", goodConf+`bgp {
+    router_id 10.0.0.11
+    local_as 65001
+    neighbor 10.0.0.254 {
+        remote_as 65000
+        hold_time 3
+    }
+    announce {
+        vrrp_instance VI_1
+        virtual_server 192.168.1.100 80
+    }
+}
+`)
+	code, out, errs := runVigil("check", "-f", f)
+	if code != 0 || errs != "" {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	for _, want := range []string{
+		"bgp: router id 10.0.0.11, AS 65001, graceful shutdown 5s (MED 4294967294)",
+		"neighbor 10.0.0.254 AS 65000, hold time 3s",
+		"announces 192.168.1.100/32 while MASTER, vrrp_instance VI_1",
+		"announces 192.168.1.100/32 while its quorum is up, virtual_server [192.168.1.100]:tcp:80",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	f = writeConf(t, "bad.conf", goodConf+"bgp {\n    local_as 65001\n    announce {\n        vrrp_instance VI_9\n    }\n}\n")
+	code, _, errs = runVigil("check", "-f", f)
+	if code != 1 || !strings.Contains(errs, "bad.conf:22:1: error: bgp has no router_id") || !strings.Contains(errs, "bad.conf:25:9: error: announce: no vrrp_instance VI_9") {
+		t.Errorf("exit %d, stderr:\n%s", code, errs)
+	}
+}
+
+func TestBGPReloadNote(t *testing.T) {
+	load := func(text string) loaded {
+		t.Helper()
+		l, ds := loadConfig(runFlags{file: writeConf(t, "k.conf", text), configID: "r1"})
+		if ds.HasErrors() {
+			t.Fatal(ds)
+		}
+		return l
+	}
+	block := "bgp {\n router_id 10.0.0.11\n local_as 65001\n neighbor 10.0.0.254 {\n  remote_as 65000\n }\n announce {\n  vrrp_instance VI_1\n }\n}\n"
+	with := load(goodConf + block)
+	d := &daemon{}
+	d.bgp, d.bgpCfg = bgpSetup(with, nil)
+	if d.bgp == nil {
+		t.Fatal("no runtime for a bgp block")
+	}
+	if note := d.bgpReloadNote(with); note != "" {
+		t.Errorf("unchanged block: %q", note)
+	}
+	if note := d.bgpReloadNote(load(goodConf + strings.Replace(block, "65000", "65002", 1))); !strings.Contains(note, "next restart") {
+		t.Errorf("changed block: %q", note)
+	}
+	if note := d.bgpReloadNote(load(goodConf)); !strings.Contains(note, "next restart") {
+		t.Errorf("removed block: %q", note)
+	}
+}

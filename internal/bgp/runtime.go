@@ -1,0 +1,223 @@
+package bgp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/status"
+)
+
+// Config is the whole BGP configuration of a daemon.
+type Config struct {
+	Speaker SpeakerConfig
+	Policy  Policy
+}
+
+// Runtime runs the planner against the speaker: state changes come in
+// from the VRRP engine and the director (without blocking them), the
+// planner decides, the speaker announces.
+//
+// Concurrency: Run owns the planner; InstanceState, QuorumState, Shutdown
+// and Status are safe for concurrent use.
+type Runtime struct {
+	cfg Config
+	log *slog.Logger
+	sp  *Speaker
+	now func() time.Time
+
+	mu      sync.Mutex // guards pending and the status fields
+	pending []Event
+	wake    chan struct{}
+	routes  []Route
+	counts  struct{ announce, withdraw uint64 }
+	lastErr string
+	drained chan struct{} // closed when a Stop has withdrawn everything
+	stopped bool
+	done    chan struct{} // closed when Run returns
+}
+
+// New prepares a runtime; Run starts it.
+func New(cfg Config, log *slog.Logger) *Runtime {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Runtime{cfg: cfg, log: log, now: time.Now, wake: make(chan struct{}, 1), drained: make(chan struct{}), done: make(chan struct{})}
+	r.sp = NewSpeaker(cfg.Speaker, log)
+	r.routes = NewPlanner(cfg.Policy).Routes()
+	return r
+}
+
+// InstanceState tells the runtime a VRRP instance's new state. It never
+// blocks.
+func (r *Runtime) InstanceState(name, state string) { r.post(InstanceState{Name: name, State: state}) }
+
+// QuorumState tells the runtime whether a virtual server (by its
+// lb.VirtualServer ID) has its quorum. It never blocks.
+func (r *Runtime) QuorumState(vs string, up bool) { r.post(QuorumState{VS: vs, Up: up}) }
+
+func (r *Runtime) post(ev Event) {
+	r.mu.Lock()
+	r.pending = append(r.pending, ev)
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Shutdown drains every route with the GRACEFUL_SHUTDOWN community, waits
+// the policy's delay and withdraws them (RFC 8326), then returns; after it,
+// nothing is announced again. It returns early when ctx ends.
+func (r *Runtime) Shutdown(ctx context.Context) error {
+	r.post(Stop{})
+	select {
+	case <-r.drained:
+		return nil
+	case <-r.done:
+		return nil // not running: the sessions are closed, nothing is announced
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Hold drains and withdraws every route until Release (maintenance); it
+// returns at once.
+func (r *Runtime) Hold() { r.post(Hold{}) }
+
+// Release announces again what the sources say after a Hold.
+func (r *Runtime) Release() { r.post(Release{}) }
+
+// Run runs the speaker and the planner until ctx ends.
+func (r *Runtime) Run(ctx context.Context) error {
+	defer close(r.done)
+	spCtx, stopSp := context.WithCancel(ctx)
+	defer stopSp()
+	spErr := make(chan error, 1)
+	go func() { spErr <- r.sp.Run(spCtx) }()
+	select {
+	case <-r.sp.Ready():
+	case err := <-spErr:
+		return err
+	}
+	pl := NewPlanner(r.cfg.Policy)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	retry := false
+	for {
+		due := pl.Deadline()
+		if retry {
+			if d := r.now().Add(time.Second); due.IsZero() || d.Before(due) {
+				due = d
+			}
+		}
+		if !due.IsZero() {
+			timer.Reset(max(due.Sub(r.now()), 0))
+		} else {
+			timer.Stop()
+		}
+		var evs []Event
+		select {
+		case <-ctx.Done():
+			stopSp()
+			return <-spErr
+		case err := <-spErr:
+			return err
+		case <-r.wake:
+			r.mu.Lock()
+			evs, r.pending = r.pending, nil
+			r.mu.Unlock()
+		case <-timer.C:
+			evs = []Event{Tick{}}
+		}
+		var changed []Route
+		for _, ev := range evs {
+			changed = append(changed, pl.Step(r.now(), ev)...)
+		}
+		if retry {
+			changed, retry = pl.Routes(), false
+		}
+		if err := r.apply(changed); err != nil {
+			r.log.Error("bgp: announcing failed; retrying", "err", err)
+			retry = true
+		}
+		r.mu.Lock()
+		r.routes = pl.Routes()
+		if hasStop(evs) || r.stopped {
+			r.stopped = true
+			if !pl.Announcing() {
+				select {
+				case <-r.drained:
+				default:
+					close(r.drained)
+				}
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+func hasStop(evs []Event) bool {
+	for _, ev := range evs {
+		if _, ok := ev.(Stop); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// apply hands changed routes to the speaker and logs them.
+func (r *Runtime) apply(changed []Route) error {
+	if len(changed) == 0 {
+		return nil
+	}
+	err := r.sp.Apply(changed)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.lastErr = err.Error()
+		return err
+	}
+	r.lastErr = ""
+	for _, c := range changed {
+		if c.Phase == Withdrawn {
+			r.counts.withdraw++
+		} else {
+			r.counts.announce++
+		}
+		r.log.Info("bgp route", "prefix", c.Prefix.String(), "state", string(c.Phase), "med", c.MED, "reason", c.Reason)
+	}
+	return nil
+}
+
+// Status reports the sessions and routes.
+func (r *Runtime) Status(ctx context.Context) (*status.BGP, error) {
+	ss, err := r.sp.Sessions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bgp: sessions: %w", err)
+	}
+	out := &status.BGP{RouterID: r.cfg.Speaker.RouterID.String(), LocalAS: r.cfg.Speaker.LocalAS}
+	for _, s := range ss {
+		out.Sessions = append(out.Sessions, status.BGPSession{
+			Neighbor: s.Neighbor.String(), RemoteAS: s.RemoteAS, State: s.State, Since: s.Since,
+			PrefixesSent: s.Sent, PrefixesReceived: s.Received, HoldTime: status.Duration(s.HoldTime), LastError: s.LastError, BFD: s.BFD,
+		})
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rt := range r.routes {
+		br := status.BGPRoute{Prefix: rt.Prefix.String(), State: string(rt.Phase), Reason: rt.Reason, Since: rt.Since, Until: rt.Until}
+		if rt.Phase != Withdrawn {
+			med := rt.MED
+			br.MED = &med
+			for _, c := range rt.Communities {
+				br.Communities = append(br.Communities, fmt.Sprintf("%d:%d", c>>16, c&0xFFFF))
+			}
+		}
+		out.Routes = append(out.Routes, br)
+	}
+	out.Announcements, out.Withdrawals, out.LastError = r.counts.announce, r.counts.withdraw, r.lastErr
+	return out, nil
+}
