@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/lb/ipvs"
+	"github.com/vigil-ha/vigil/internal/vrrp"
+)
+
+// startSyncDaemon runs global_defs lvs_sync_daemon (or the deprecated
+// lvs_sync_daemon_interface): the kernel's IPVS connection sync daemon in
+// the role of its VRRP instance, as keepalived's VRRP process does. It
+// returns the engine hook that feeds the instance's transitions, or nil when
+// there is nothing to follow.
+func startSyncDaemon(g config.Global, log *slog.Logger, goRun func(string, func(context.Context) error)) func(name string, from, to vrrp.State, prio int, reason string) {
+	d := g.LVSSyncDaemon
+	if d == nil {
+		return nil
+	}
+	switch {
+	case d.Instance == "":
+		log.Warn("lvs_sync_daemon names no vrrp_instance; keepalived's VRRP process would not start it either; ignored", "at", d.Pos.String())
+		return nil
+	case !ipvs.Available():
+		log.Warn("lvs_sync_daemon synchronises IPVS connections and this kernel has no IPVS; ignored", "at", d.Pos.String())
+		return nil
+	}
+	conn, err := ipvs.DialSync()
+	if err != nil {
+		log.Error("lvs_sync_daemon", "err", err)
+		return nil
+	}
+	f := ipvs.NewSyncFollower(ipvs.SyncConfig{
+		Interface: d.Interface, SyncID: uint8(d.SyncID), MaxLen: uint16(d.MaxLen),
+		Port: uint16(d.Port), TTL: uint8(d.TTL), Group: d.Group,
+	}, conn, log)
+	goRun("lvs_sync_daemon", func(ctx context.Context) error {
+		defer conn.Close()
+		return f.Run(ctx)
+	})
+	inst := d.Instance
+	return func(name string, _, to vrrp.State, _ int, _ string) {
+		if name == inst {
+			f.Set(to == vrrp.StateMaster)
+		}
+	}
+}
