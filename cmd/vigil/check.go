@@ -70,6 +70,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		dspec, more := engine.DirectorFromConfig(cfg)
 		ds = append(ds, more...)
 		ds = append(ds, backendDiagnostics(cfg, dspec)...)
+		ds = append(ds, syncDaemonDiagnostics(cfg)...)
 		ds.Sort()
 	}
 	for _, d := range ds {

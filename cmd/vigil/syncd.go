@@ -5,9 +5,33 @@ import (
 	"log/slog"
 
 	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/diag"
 	"github.com/vigil-ha/vigil/internal/lb/ipvs"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 )
+
+// syncDaemonProblem says why lvs_sync_daemon cannot run here ("" when it
+// can); `vigil check` reports it at the line, the daemon logs it.
+func syncDaemonProblem(d *config.LVSSyncDaemon) string {
+	switch {
+	case d.Instance == "":
+		return "lvs_sync_daemon names no vrrp_instance to follow; ignored"
+	case !ipvs.Available():
+		return "lvs_sync_daemon synchronises IPVS connections and this kernel has no IPVS; ignored"
+	}
+	return ""
+}
+
+// syncDaemonDiagnostics is syncDaemonProblem for `vigil check`.
+func syncDaemonDiagnostics(cfg *config.Config) diag.Diagnostics {
+	var ds diag.Diagnostics
+	if d := cfg.Global.LVSSyncDaemon; d != nil {
+		if msg := syncDaemonProblem(d); msg != "" {
+			ds.Warnf(d.Pos, "%s", msg)
+		}
+	}
+	return ds
+}
 
 // startSyncDaemon runs global_defs lvs_sync_daemon (or the deprecated
 // lvs_sync_daemon_interface): the kernel's IPVS connection sync daemon in
@@ -19,12 +43,8 @@ func startSyncDaemon(g config.Global, log *slog.Logger, goRun func(string, func(
 	if d == nil {
 		return nil
 	}
-	switch {
-	case d.Instance == "":
-		log.Warn("lvs_sync_daemon names no vrrp_instance; keepalived's VRRP process would not start it either; ignored", "at", d.Pos.String())
-		return nil
-	case !ipvs.Available():
-		log.Warn("lvs_sync_daemon synchronises IPVS connections and this kernel has no IPVS; ignored", "at", d.Pos.String())
+	if msg := syncDaemonProblem(d); msg != "" {
+		log.Warn(msg, "at", d.Pos.String())
 		return nil
 	}
 	conn, err := ipvs.DialSync()
