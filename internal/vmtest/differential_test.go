@@ -189,6 +189,7 @@ func ipvsTable(out string) string {
 // methods and weights.
 func TestKernelDifferential(t *testing.T) {
 	netnstest.IPVS(t)
+	t.Parallel()
 	kaBin := netnstest.RequireCommand(t, "keepalived")
 	netnstest.RequireCommand(t, "ipvsadm")
 	seed := func(name string) string {

@@ -128,6 +128,7 @@ func states(ds []ipvs.SyncDaemon) []string {
 // them and they break.
 func TestKernelSyncDaemonFailover(t *testing.T) {
 	netnstest.IPVS(t)
+	t.Parallel()
 	for _, tc := range []struct {
 		name, sync string
 	}{
@@ -135,6 +136,7 @@ func TestKernelSyncDaemonFailover(t *testing.T) {
 		{"without", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			broken, stall := failover(t, tc.sync)
 			t.Logf("%s: %d of 20 connections broken by the failover; longest stall of a surviving one %v", tc.name, broken, stall.Round(10*time.Millisecond))
 			if tc.sync != "" && broken != 0 {
