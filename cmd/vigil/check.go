@@ -74,6 +74,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		ds = append(ds, more...)
 		more, plane = backendDiagnostics(cfg, dspec, target)
 		ds = append(ds, more...)
+		ds = append(ds, syncDaemonDiagnostics(cfg)...)
 		ds.Sort()
 	}
 	if *strict {

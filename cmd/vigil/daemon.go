@@ -340,6 +340,7 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		if d.dir != nil {
 			hooks.VIPsChanged = d.dir.SetLocal
 		}
+		hooks.InstanceTransition = startSyncDaemon(l.cfg.Global, log, goRun)
 		d.eng, err = engine.New(spec, engine.Options{
 			Net: osnet, Logger: log, Version: version, ConfigFile: f.file,
 			Notifier: notifier, Mailer: mailer, Hooks: bgpHooks(d.bgp, hooks), PreciseTimer: true, Owner: reg,

@@ -151,7 +151,7 @@ func TestKeepaliveCarriesOn(t *testing.T) {
 				return eq("VRID", inst(c).VRID, 1)
 			}},
 		{"lvs_sync_daemon naming a missing instance is cleared", "global_defs {\n    lvs_sync_daemon eth1 VI_9\n}\n" + vrrp(""),
-			[]string{"2:5 warning: lvs_sync_daemon in global_defs is not supported by vigil (IPVS-only feature)", "2:5 warning: lvs_sync_daemon: no vrrp_instance VI_9; the sync daemon setting is ignored, as keepalived does"},
+			[]string{"2:5 warning: lvs_sync_daemon: no vrrp_instance VI_9; the sync daemon setting is ignored, as keepalived does"},
 			func(c *Config) error { return eq("lvs_sync_daemon", c.Global.LVSSyncDaemon == nil, true) }},
 		{"interface lo is ignored, and a multicast instance cannot run", strings.Replace(vrrp(""), "interface eth0", "interface lo", 1),
 			[]string{"2:15 warning: interface lo: VRRP cannot run on the loopback interface; ignored, as keepalived does",

@@ -769,7 +769,7 @@ var instanceBlock = newBlock("vrrp_instance",
 	}),
 	k("lvs_sync_daemon_interface", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
 		p.curInst().lvsSyncd = s.args[0]
-	}).deprecate("global_defs lvs_sync_daemon").unsup(whyIPVS),
+	}).deprecate("global_defs lvs_sync_daemon"),
 	seconds("garp_master_delay", 0, maxSecs, func(vi *VRRPInstance) *time.Duration { return &vi.GARPMasterDelay }),
 	seconds("garp_master_refresh", 0, maxSecs, func(vi *VRRPInstance) *time.Duration { return &vi.GARPMasterRefresh }),
 	count("garp_master_repeat", 1, maxInt, func(vi *VRRPInstance) *int { return &vi.GARPMasterRepeat }),

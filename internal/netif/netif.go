@@ -97,18 +97,37 @@ func Open() (*Handle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netif: current netns: %w", err)
 	}
-	nh, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	// The calling thread is in ns already: no setns(2), which needs
+	// CAP_SYS_ADMIN and which systemd's RestrictNamespaces= refuses.
+	nh, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("netif: netlink handle: %w", err)
 	}
-	s, err := nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_ROUTE)
+	s, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
 	if err != nil {
 		nh.Close()
 		ns.Close()
 		return nil, fmt.Errorf("netif: netlink socket: %w", err)
 	}
 	return &Handle{nh: nh, req: &nl.SocketHandle{Socket: s}, ns: ns, proto: AddrProtoKeepalived, marks: kernelMarks()}, nil
+}
+
+// target is the namespace to open a socket in from the calling thread:
+// netns.None() (no move) when the thread is in h.ns already, as every thread
+// of the daemon is, so that setns(2) is only asked for where a move is
+// needed (tests that open a handle inside a namespace and watch from
+// another goroutine).
+func (h *Handle) target() netns.NsHandle {
+	cur, err := netns.Get()
+	if err != nil {
+		return h.ns
+	}
+	defer cur.Close()
+	if cur.Equal(h.ns) {
+		return netns.None()
+	}
+	return h.ns
 }
 
 // Close releases the handle's sockets. Watches running on it must have been

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"syscall"
 
 	"github.com/vishvananda/netlink"
@@ -86,7 +87,9 @@ func (h *Handle) WatchAddrs(ctx context.Context, fn func(AddrEvent)) error {
 // is done.
 func (h *Handle) watch(ctx context.Context, getType int, dumpMsg nl.NetlinkRequestData, groups []uint,
 	handle func(m syscall.NetlinkMessage, initial bool)) error {
-	s, err := nl.SubscribeAt(h.ns, netns.None(), unix.NETLINK_ROUTE, groups...)
+	runtime.LockOSThread() // target() and the socket on one thread
+	s, err := nl.SubscribeAt(h.target(), netns.None(), unix.NETLINK_ROUTE, groups...)
+	runtime.UnlockOSThread()
 	if err != nil {
 		return fmt.Errorf("netif: subscribe: %w", err)
 	}

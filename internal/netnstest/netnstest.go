@@ -112,9 +112,18 @@ var (
 
 // VigilBinary builds cmd/vigil once per test binary (CGO off, as released)
 // and returns its path. The go build cache makes repeated builds cheap.
+// $VIGIL_BINARY names a binary built beforehand instead (the VM tier, which
+// has no toolchain worth running under emulation).
 func VigilBinary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
+		if p := os.Getenv("VIGIL_BINARY"); p != "" {
+			binPath = p
+			if _, err := os.Stat(p); err != nil {
+				binErr = fmt.Errorf("VIGIL_BINARY: %w", err)
+			}
+			return
+		}
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
 		dir, err := os.MkdirTemp("", "vigil-bin-")
