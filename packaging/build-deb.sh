@@ -35,7 +35,8 @@ trap 'rm -rf "$stage"' EXIT
 root=$stage/root
 
 install -d -m 0755 "$root/DEBIAN" "$root/usr/sbin" "$root/usr/lib/systemd/system" "$root/etc/default" \
-	"$root/usr/share/man/man8" "$root/usr/share/man/man5" "$root/usr/share/doc/vigil/examples"
+	"$root/etc/vigil" "$root/usr/share/man/man8" "$root/usr/share/man/man5" \
+	"$root/usr/share/doc/vigil/examples/tutorials/004-heartbeat-ha.d" "$root/usr/share/bash-completion/completions"
 
 if [ -n "${BINARY:-}" ]; then
 	install -m 0755 "$BINARY" "$root/usr/sbin/vigil"
@@ -49,6 +50,24 @@ install -m 0644 packaging/vigil.service "$root/usr/lib/systemd/system/vigil.serv
 install -m 0644 packaging/vigil.default "$root/etc/default/vigil"
 install -m 0644 packaging/copyright "$root/usr/share/doc/vigil/copyright"
 install -m 0644 packaging/vigil.conf.example packaging/hardening.conf "$root/usr/share/doc/vigil/examples/"
+# An example beside where the configuration goes; the unit stays inactive
+# until /etc/vigil/vigil.conf itself exists.
+install -m 0644 packaging/vigil.conf.example "$root/etc/vigil/vigil.conf.example"
+# The tutorials vigil runs as written, from the test suite's own copies.
+seeds=internal/config/testdata/seeds
+for f in 000_master 000_backup 001_master_repaired 001_backup_repaired 002_lvs_dr 002_lvs_dr_backup; do
+	install -m 0644 "$seeds/$f.conf" "$root/usr/share/doc/vigil/examples/tutorials/$f.conf"
+done
+install -m 0644 internal/hb/hbconf/testdata/seed004/ha.cf internal/hb/hbconf/testdata/seed004/haresources \
+	"$root/usr/share/doc/vigil/examples/tutorials/004-heartbeat-ha.d/"
+gzip -9n -c CHANGELOG.md >"$root/usr/share/doc/vigil/changelog.gz"
+printf 'vigil (%s) unstable; urgency=medium\n\n  * Upstream release; see changelog.gz.\n\n -- %s  %s\n' \
+	"$VERSION" "$(sed -n 's/^Maintainer: //p' packaging/debian/control.in)" \
+	"$(date -R -d "@$(git log -1 --format=%ct 2>/dev/null || date +%s)")" | gzip -9n >"$root/usr/share/doc/vigil/changelog.Debian.gz"
+chmod 0644 "$root"/usr/share/doc/vigil/*.gz
+# Completion from the commands' own flags.
+go run ./cmd/vigil completion bash >"$root/usr/share/bash-completion/completions/vigil"
+chmod 0644 "$root/usr/share/bash-completion/completions/vigil"
 gzip -9n -c packaging/vigil.8 >"$root/usr/share/man/man8/vigil.8.gz"
 gzip -9n -c packaging/vigil.conf.5 >"$root/usr/share/man/man5/vigil.conf.5.gz"
 chmod 0644 "$root"/usr/share/man/man*/*.gz

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/diag"
 	"github.com/vigil-ha/vigil/internal/engine"
@@ -28,27 +26,17 @@ const defaultConfigFile = "/etc/keepalived/keepalived.conf"
 // summary or, with --json, the normalised model (to stdout). Exit status 0
 // without errors, 1 with errors, 2 on bad usage.
 func runCheck(args []string, stdout, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("check", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("check", "[-f FILE] [-i ID] [--json] [-q] [--ha-dir DIR]", stderr)
 	file := fs.StringP("use-file", "f", defaultConfigFile, "configuration file to check")
 	id := fs.StringP("config-id", "i", "", "config id for @id conditional lines (default: the short host name)")
 	asJSON := fs.Bool("json", false, "print the normalised model as JSON instead of the summary")
 	quiet := fs.BoolP("quiet", "q", false, "print only the diagnostics")
 	haDir := fs.String("ha-dir", "", "check heartbeat's ha.cf, haresources and authkeys in this directory instead")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: vigil check [-f FILE] [-i ID] [--json]\n\n")
-		fmt.Fprint(stderr, fs.FlagUsages())
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == pflag.ErrHelp {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "vigil check: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return 2
+	if code, ok := noArgs(fs); !ok {
+		return code
 	}
 	if *haDir != "" && !fs.Changed("use-file") {
 		return checkHADir(*haDir, stdout, stderr, *quiet)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,10 +29,39 @@ func TestConvertTutorial(t *testing.T) {
 	if code := runConvert([]string{"--ha-dir", dir, "--node", "HA1"}, &out, &errb); code != 0 {
 		t.Fatalf("convert exit %d: %s", code, errb.String())
 	}
-	for _, want := range []string{"10.168.0.160/24 dev eth0", "priority 150", "advert_int 10", "ping -c 1 -W 1 10.168.0.1", `notify_master "/etc/vigil/HA_GROUP_1.sh start"`, "/etc/init.d/nginx start"} {
+	for _, want := range []string{"10.168.0.160/24 dev eth0", "priority 150", "advert_int 10", "ping -c 1 -W 1 10.168.0.1", `notify_master "/etc/vigil/HA_GROUP_1.sh start"`, "/etc/init.d/nginx start",
+		// heartbeat's dedicated link carries the adverts; the service link is tracked.
+		"interface eth1\n", "unicast_peer {\n        10.0.0.2\n", "track_interface {\n        eth0\n"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("converted configuration lacks %q:\n%s", want, out.String())
 		}
+	}
+	for _, want := range []string{"ha.cf:2:1: warning: logfile /var/log/ha-log: keepalived.conf has no log file; vigil logs to stderr", "ha.cf:1:1: warning: debugfile"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+		}
+	}
+	// --script-dir writes the group's resource script, executable, and the
+	// configuration names it there.
+	sd := filepath.Join(dir, "scripts")
+	var out2, errb2 bytes.Buffer
+	if code := runConvert([]string{"--ha-dir", dir, "--node", "HA1", "--script-dir", sd}, &out2, &errb2); code != 0 {
+		t.Fatalf("convert --script-dir: exit %d: %s", code, errb2.String())
+	}
+	script := filepath.Join(sd, "HA_GROUP_1.sh")
+	fi, err := os.Stat(script)
+	if err != nil || fi.Mode().Perm()&0o100 == 0 {
+		t.Fatalf("resource script %s: %v %v", script, fi, err)
+	}
+	body, _ := os.ReadFile(script)
+	if !strings.Contains(string(body), "start) /etc/init.d/nginx start ;;") || !strings.Contains(string(body), "stop) /etc/init.d/nginx stop ;;") {
+		t.Errorf("resource script:\n%s", body)
+	}
+	if err := exec.Command("sh", "-n", script).Run(); err != nil {
+		t.Errorf("sh -n %s: %v", script, err)
+	}
+	if !strings.Contains(out2.String(), `notify_master "`+script+` start"`) {
+		t.Errorf("configuration does not name the written script:\n%s", out2.String())
 	}
 	conf := filepath.Join(dir, "keepalived.conf")
 	if err := os.WriteFile(conf, out.Bytes(), 0o644); err != nil {

@@ -11,34 +11,21 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/vigil-ha/vigil/internal/demo"
 )
 
 // runDemo is `vigil demo`: the keepalived MASTER/BACKUP tutorial replayed in
 // network namespaces, narrated with measured failover times.
 func runDemo(args []string, stdout, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("vigil demo", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("demo", "[--fast] [--keep] [--json]", stderr)
 	fast := fs.Bool("fast", false, "VRRPv3 with advert_int 0.1 s: the same story ten times faster")
 	keep := fs.Bool("keep", false, "leave the lab up at the end and say how to enter it, until Ctrl-C")
 	asJSON := fs.Bool("json", false, "print a machine-readable summary on stdout (the story goes to stderr)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: vigil demo [--fast] [--keep] [--json]")
-		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, "Builds the keepalived tutorial's network in network namespaces (two nodes sharing the VIP")
-		fmt.Fprintln(stderr, "192.168.1.100, a client), runs two vigil daemons and narrates a power cut, a preemption and")
-		fmt.Fprintln(stderr, "a graceful stop with measured times. Needs root; touches nothing outside its namespaces.")
-		fmt.Fprintln(stderr)
-		fs.PrintDefaults()
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitForFlagErr(err)
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "vigil demo: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := noArgs(fs); !ok {
+		return code
 	}
 	if err := demo.Preflight(); err != nil {
 		fmt.Fprintf(stderr, "vigil demo: %v\n", err)

@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/lb"
@@ -18,15 +18,15 @@ import (
 // read back from the load balancer backend (ipvsadm -Ln's layout). It only
 // reads: the nftables table and IPVS services are left as they are.
 func runLB(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "show" {
-		fmt.Fprintln(stderr, "usage: vigil lb show [--backend auto|nftables|ipvs] [--table NAME]")
-		return 2
-	}
-	fs := flag.NewFlagSet("lb show", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("lb", "show [--backend auto|nftables|ipvs] [--table NAME]", stderr)
 	backend := fs.String("backend", "auto", "load balancer backend: auto (IPVS when the kernel has it), nftables or ipvs")
 	table := fs.String("table", "vigil", "nftables: the inet table vigil owns")
-	if err := fs.Parse(args[1:]); err != nil {
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() != 1 || fs.Arg(0) != "show" {
+		fmt.Fprintf(stderr, "vigil lb: want the subcommand show, got %q\n\n", strings.Join(fs.Args(), " "))
+		fs.Usage()
 		return 2
 	}
 	name, err := lb.ChooseBackend(*backend, ipvs.Available())

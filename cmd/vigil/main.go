@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 )
@@ -26,16 +28,18 @@ type command struct {
 // commands lists the subcommands; each appears here once it is real.
 func commands() map[string]command {
 	return map[string]command{
-		"version":  {"print the version", runVersion},
-		"run":      {"run the daemon (keepalived-compatible flags: -f FILE, -P, -C, -p PIDFILE, -t)", runRun},
-		"status":   {"show the running daemon's instances, trackers and servers", runStatus},
-		"handover": {"hand an instance over to a backup without a gap (maintenance)", runHandover},
-		"reload":   {"check the configuration and apply the difference", runReload},
-		"check":    {"check a keepalived.conf and print every problem", runCheck},
-		"lb":       {"show the kernel's virtual services (lb show)", runLB},
-		"convert":  {"write a keepalived.conf equivalent of a heartbeat ha.d (ha.cf, haresources)", runConvert},
-		"genhash":  {"print the MD5 digest of a page for HTTP_GET/SSL_GET (keepalived's genhash)", runGenhash},
-		"demo":     {"replay the keepalived MASTER/BACKUP tutorial in network namespaces, with measured failovers (root)", runDemo},
+		"version":    {"print the version", runVersion},
+		"run":        {"run the daemon (keepalived-compatible flags: -f FILE, -P, -C, -p PIDFILE, -t)", runRun},
+		"status":     {"show the running daemon's instances, trackers and servers", runStatus},
+		"handover":   {"hand an instance over to a backup without a gap (maintenance)", runHandover},
+		"reload":     {"check the configuration and apply the difference", runReload},
+		"check":      {"check a keepalived.conf and print every problem", runCheck},
+		"lb":         {"show the kernel's virtual services (lb show)", runLB},
+		"convert":    {"write a keepalived.conf equivalent of a heartbeat ha.d (ha.cf, haresources)", runConvert},
+		"genhash":    {"print the MD5 digest of a page for HTTP_GET/SSL_GET (keepalived's genhash)", runGenhash},
+		"man":        {"print the vigil(8) manual page, generated from the commands' own flags", runMan},
+		"completion": {"print a bash completion script (vigil completion bash)", runCompletion},
+		"demo":       {"replay the keepalived MASTER/BACKUP tutorial in network namespaces, with measured failovers (root)", runDemo},
 	}
 }
 
@@ -45,17 +49,29 @@ func main() {
 
 func dispatch(args []string, stdout, stderr io.Writer) int {
 	cmds := commands()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stdout, cmds)
-		if len(args) == 0 {
-			return 2
+	if len(args) == 0 {
+		usage(stderr, cmds)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		if len(args) > 1 {
+			if c, ok := cmds[args[1]]; ok {
+				return c.run([]string{"--help"}, stdout, stderr)
+			}
 		}
+		usage(stdout, cmds)
 		return 0
+	case "-v", "--version", "-V":
+		return runVersion(args[1:], stdout, stderr)
 	}
 	c, ok := cmds[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "vigil: unknown command %q\n", args[0])
-		usage(stderr, cmds)
+		if s := suggest(args[0], cmds); len(s) > 0 {
+			fmt.Fprintf(stderr, "\nDid you mean\n\tvigil %s\n", strings.Join(s, "\n\tvigil "))
+		}
+		fmt.Fprintln(stderr, "\nRun 'vigil help' for the list of commands.")
 		return 2
 	}
 	return c.run(args[1:], stdout, stderr)
@@ -73,10 +89,25 @@ func usage(w io.Writer, cmds map[string]command) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprintf(w, "\nRun 'vigil <command> -h' for a command's flags.\n")
+	fmt.Fprintf(w, "\nRun 'vigil <command> -h' for a command's flags; 'vigil --version' for the version.\n")
 }
 
 func runVersion(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintf(stdout, "vigil %s\n", strings.TrimSpace(version))
+	fs := newFlagSet("version", "", stderr)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if code, ok := noArgs(fs); !ok {
+		return code
+	}
+	v := strings.TrimSpace(version)
+	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += "+" + s.Value[:12]
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "vigil %s (%s, %s/%s)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return 0
 }

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/spf13/pflag"
-
 	"github.com/vigil-ha/vigil/internal/api"
 )
 
@@ -44,8 +42,7 @@ type runFlags struct {
 func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 	var f runFlags
 	var vrrpPid, checkPid string
-	fs := pflag.NewFlagSet("vigil run", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("run", "[-f FILE] [flags]", stderr)
 	fs.StringVarP(&f.file, "use-file", "f", "/etc/keepalived/keepalived.conf", "configuration file")
 	fs.StringVarP(&f.configID, "config-id", "i", "", "configuration id for @id conditional lines (default: short host name)")
 	fs.StringVar(&f.apiSocket, "api-socket", api.DefaultSocket, "control API unix socket (mode 0600)")
@@ -75,13 +72,13 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 		fs.BoolVarP(&ignoredBool, n.long, n.short, false, "accepted for keepalived compatibility; no effect")
 	}
 	fs.StringVarP(&ignoredStr, "log-facility", "S", "", "accepted for keepalived compatibility; no effect")
-	if err := fs.Parse(args); err != nil {
-		return f, err
+	if code, ok := parseFlags(fs, args); !ok {
+		return f, flagExit(code)
+	}
+	if code, ok := noArgs(fs); !ok {
+		return f, flagExit(code)
 	}
 	f.fileSet = fs.Changed("use-file")
-	if fs.NArg() > 0 {
-		return f, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
 	if f.vrrpOnly && f.checkOnly {
 		return f, errors.New("--vrrp and --check exclude each other")
 	}
@@ -96,7 +93,7 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
 	switch format {
@@ -111,8 +108,9 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 func runRun(args []string, stdout, stderr io.Writer) int {
 	f, err := parseRunFlags(args, stderr)
 	if err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
+		var fe flagExit
+		if errors.As(err, &fe) {
+			return int(fe)
 		}
 		fmt.Fprintf(stderr, "vigil run: %v\n", err)
 		return 2
@@ -125,6 +123,10 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil run: %v\n", err)
 		return 2
 	}
+	if hint := privilegeHint(); hint != "" {
+		fmt.Fprintf(stderr, "vigil run: %s\n", hint)
+		return 1
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := daemonMain(ctx, f, log); err != nil {
@@ -133,6 +135,12 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// flagExit ends vigil run with this code after its flags were refused or
+// its help was printed (both already said on stderr).
+type flagExit int
+
+func (e flagExit) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 
 // writePidFiles writes the process ID and returns a function that removes
 // the files.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -15,18 +14,20 @@ import (
 	"github.com/vigil-ha/vigil/internal/status"
 )
 
-func clientFlags(name string, stderr io.Writer) (*pflag.FlagSet, *string) {
-	fs := pflag.NewFlagSet("vigil "+name, pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+func clientFlags(name, synopsis string, stderr io.Writer) (*pflag.FlagSet, *string) {
+	fs := newFlagSet(name, synopsis, stderr)
 	sock := fs.String("api-socket", api.DefaultSocket, "the daemon's control API socket")
 	return fs, sock
 }
 
 func runStatus(args []string, stdout, stderr io.Writer) int {
-	fs, sock := clientFlags("status", stderr)
+	fs, sock := clientFlags("status", "[--json] [--api-socket PATH]", stderr)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
-	if err := fs.Parse(args); err != nil {
-		return exitForFlagErr(err)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if code, ok := noArgs(fs); !ok {
+		return code
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -50,10 +51,15 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 }
 
 func runHandover(args []string, stdout, stderr io.Writer) int {
-	fs, sock := clientFlags("handover", stderr)
+	fs, sock := clientFlags("handover", "[--reclaim] [--api-socket PATH] [INSTANCE]", stderr)
 	reclaim := fs.Bool("reclaim", false, "end an earlier handover: let the instance preempt again")
-	if err := fs.Parse(args); err != nil {
-		return exitForFlagErr(err)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 1 {
+		fmt.Fprintf(stderr, "vigil handover: one instance at most, got %d\n\n", fs.NArg())
+		fs.Usage()
+		return 2
 	}
 	name := fs.Arg(0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -82,9 +88,12 @@ func runHandover(args []string, stdout, stderr io.Writer) int {
 }
 
 func runReload(args []string, stdout, stderr io.Writer) int {
-	fs, sock := clientFlags("reload", stderr)
-	if err := fs.Parse(args); err != nil {
-		return exitForFlagErr(err)
+	fs, sock := clientFlags("reload", "[--api-socket PATH]", stderr)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if code, ok := noArgs(fs); !ok {
+		return code
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -110,11 +119,4 @@ func runReload(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "reloaded in %s (%d changes)\n", r.Duration, n)
 	return 0
-}
-
-func exitForFlagErr(err error) int {
-	if errors.Is(err, pflag.ErrHelp) {
-		return 0
-	}
-	return 2
 }

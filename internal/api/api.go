@@ -153,7 +153,8 @@ func ServeHTTP(ctx context.Context, ln net.Listener, srv *http.Server) error {
 
 // Client talks to a daemon's API socket.
 type Client struct {
-	hc *http.Client
+	hc   *http.Client
+	path string
 }
 
 // NewClient returns a client for the socket at path.
@@ -162,7 +163,7 @@ func NewClient(path string) *Client {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", path)
 	}}
-	return &Client{hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	return &Client{hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}, path: path}
 }
 
 func (c *Client) do(ctx context.Context, method, path string, out any) error {
@@ -172,7 +173,7 @@ func (c *Client) do(ctx context.Context, method, path string, out any) error {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("api: is the daemon running? %w", err)
+		return c.dialError(err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -191,6 +192,24 @@ func (c *Client) do(ctx context.Context, method, path string, out any) error {
 	}
 	return nil
 }
+
+// dialError explains a failed request in the words of the one who ran
+// the command: whether a daemon listens at the socket and what to do.
+func (c *Client) dialError(err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("%w on %s: start it (vigil run, or systemctl start vigil), or name its socket with --api-socket", ErrNoDaemon, c.path)
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return fmt.Errorf("permission denied on %s: the control socket is root's (mode 0600); run the command as root", c.path)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("the daemon on %s did not answer in time: %w", c.path, err)
+	}
+	return fmt.Errorf("api %s: %w", c.path, err)
+}
+
+// ErrNoDaemon is wrapped by a client's errors when no daemon listens on
+// the socket.
+var ErrNoDaemon = errors.New("no vigil daemon is listening")
 
 // Status fetches the daemon's snapshot.
 func (c *Client) Status(ctx context.Context) (status.Snapshot, error) {

@@ -1215,16 +1215,25 @@ func (e *Engine) Handover(ctx context.Context, name string) error {
 	derr := e.do(ctx, func() {
 		now := time.Now()
 		if name == "" {
+			n := 0
 			for _, in := range e.insts {
 				if in.m.State() == vrrp.StateMaster {
 					e.step(now, in, vrrp.Handover{})
+					n++
 				}
+			}
+			if n == 0 {
+				err = errors.New("no instance is MASTER on this node: nothing to hand over")
 			}
 			return
 		}
 		in := e.byName[name]
 		if in == nil {
 			err = fmt.Errorf("engine: no instance %q", name)
+			return
+		}
+		if st := in.m.State(); st != vrrp.StateMaster {
+			err = fmt.Errorf("instance %q is %s, not MASTER: nothing to hand over", name, st)
 			return
 		}
 		e.step(now, in, vrrp.Handover{})

@@ -236,11 +236,11 @@ func ParseHaCf(file, src string) (*Config, diag.Diagnostics) {
 			}
 		case "logfile":
 			if need(1, "logfile PATH") {
-				c.LogFile = args[0]
+				c.LogFile, c.LogFilePos = args[0], l.pos
 			}
 		case "debugfile":
 			if need(1, "debugfile PATH") {
-				c.DebugFile = args[0]
+				c.DebugFile, c.DebugFilePos = args[0], l.pos
 			}
 		case "logfacility":
 			if need(1, "logfacility FACILITY|none") {

@@ -44,9 +44,12 @@ type Config struct {
 	Respawn      []Respawn   `json:"respawn,omitempty"`
 	LogFile      string      `json:"logfile,omitempty"`
 	DebugFile    string      `json:"debugfile,omitempty"`
-	LogFacility  string      `json:"logfacility,omitempty"`
-	Debug        int         `json:"debug,omitempty"`
-	Watchdog     string      `json:"watchdog,omitempty"`
+	// LogFilePos and DebugFilePos are where logfile and debugfile stand.
+	LogFilePos   diag.Pos `json:"-"`
+	DebugFilePos diag.Pos `json:"-"`
+	LogFacility  string   `json:"logfacility,omitempty"`
+	Debug        int      `json:"debug,omitempty"`
+	Watchdog     string   `json:"watchdog,omitempty"`
 	// Groups are the resource groups of haresources, in order.
 	Groups []Group `json:"groups"`
 	// Auth is authkeys; nil when the file is missing or unusable.
