@@ -482,7 +482,7 @@ func (d *Director) snapshot() []status.VirtualServer {
 			cs := checkers[ss.ID+" "+r.Addr.String()]
 			var reasons []string
 			for _, c := range cs.Checkers {
-				sc := status.Checker{Kind: c.Name, OK: c.Up, Reason: c.Last.Reason, LastRun: c.LastAt, Failures: c.Failures}
+				sc := status.Checker{Kind: c.Kind.String(), Name: c.Name, OK: c.Up, Reason: c.Last.Reason, LastRun: c.LastAt, Failures: c.Failures, Duration: status.Duration(c.Duration)}
 				vs := sc
 				if !c.Up && c.Last.Reason != "" {
 					reasons = append(reasons, c.Last.Reason)
