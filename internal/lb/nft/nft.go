@@ -69,6 +69,8 @@ type Backend struct {
 	// Apply; nil forces an Observe before the next Apply.
 	cache  *observed
 	closed bool
+	// statsOK: the counter chains matched the table after the last Apply.
+	statsOK bool
 }
 
 // observed is the kernel's table as Observe read it.
@@ -233,6 +235,9 @@ func (b *Backend) Apply(ctx context.Context, want lb.State) error {
 	} else {
 		changed = lb.ChangedServices(lb.Diff(have.state, want))
 		if len(changed) == 0 {
+			if !b.statsOK {
+				b.applyStats(want, nil, true)
+			}
 			return nil
 		}
 	}
@@ -271,7 +276,18 @@ func (b *Backend) Apply(ctx context.Context, want lb.State) error {
 		return fmt.Errorf("nft: apply %d services: %w", len(changed), err)
 	}
 	b.cache = &observed{state: want, exists: true} // want is project's copy
+	b.applyStats(want, changed, full || !b.statsOK)
 	return nil
+}
+
+// applyStats brings the counters to want; a failure is logged, not
+// returned: the services are in place, counters are for people.
+func (b *Backend) applyStats(want lb.State, changed []lb.ServiceKey, all bool) {
+	err := b.syncStats(want, changed, all)
+	b.statsOK = err == nil
+	if err != nil {
+		b.log.Warn("nft: counters not updated", "err", err)
+	}
 }
 
 // Close implements lb.Backend: it removes the table unless Keep. A second
