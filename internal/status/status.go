@@ -178,7 +178,7 @@ type RealServer struct {
 	Addr     string    `json:"addr"`
 	Weight   int       `json:"weight"`
 	Healthy  bool      `json:"healthy"`
-	Since    time.Time `json:"since,omitempty"`
+	Since    time.Time `json:"since,omitzero"` // last health change; zero: none since start
 	Reason   string    `json:"reason,omitempty"`
 	Checkers []Checker `json:"checkers,omitempty"`
 	// Kernel are the destination's counters; nil when not installed or
@@ -193,7 +193,7 @@ type Checker struct {
 	Name     string    `json:"name,omitempty"`
 	OK       bool      `json:"ok"`
 	Reason   string    `json:"reason,omitempty"`
-	LastRun  time.Time `json:"last_run,omitempty"`
+	LastRun  time.Time `json:"last_run,omitzero"`
 	Failures int       `json:"consecutive_failures"`
 	// Duration is how long the last check took.
 	Duration Duration `json:"duration,omitempty"`
