@@ -122,6 +122,30 @@ func TestPageInChromium(t *testing.T) {
 	waitFor("transitions shown", `document.querySelectorAll("[data-transition]").length`, 3)
 	waitFor("live indicator", `document.getElementById("live").className`, "")
 
+	// Peers, drops, held versus configured VIPs, handover, zones.
+	waitFor("peer of VI_1", text(`[data-instance="VI_1"] [data-peer="192.168.1.105"]`)+`.indexOf("prio 100") >= 0`, true)
+	waitFor("drop reason", text(`[data-instance="VI_1"] [data-reason="auth_failure"]`), "auth failure 12")
+	waitFor("VI_6 holds 1 of 2", text(`[data-instance="VI_6"] [data-field=held]`), "held here: 1 of 2")
+	waitFor("VI_6 unheld VIP", `document.querySelectorAll('[data-instance="VI_6"] [data-held=no]').length`, 1)
+	waitFor("VI_6 handover", `(function(){var e=document.querySelector('[data-instance="VI_6"] [data-field=handover]');return e.textContent==="handover: holding VIPs" && e.title.indexOf("until the new master is heard")>0})()`, true)
+	waitFor("zone on times", `(function(){var z=document.getElementById("tz").textContent;var c=document.querySelector("[data-transition] td").textContent;return z.length>0 && c.slice(-z.length)===z})()`, true)
+	waitFor("no year 1", `/0001|1970|NaN|undefined/.test(document.body.innerText)`, false)
+	waitFor("real server without change", text(`[data-realserver="192.168.1.100:80/tcp 192.168.2.10:80"] [data-field=since]`), "never")
+	waitFor("failures explained", `(function(){var c=document.querySelector('[data-realserver="192.168.1.100:80/tcp 192.168.2.11:80"] [data-checker]');return c.textContent.indexOf("3× in a row")>0 && c.title.indexOf("3 consecutive failed attempts")>=0})()`, true)
+	waitFor("kernel counters", text(`[data-realserver="192.168.1.100:80/tcp 192.168.2.10:80"] [data-field=traffic]`)+`.replace(/\W+/g, " ")`, "1520 connectionsin 812 0 kB out 25 3 MB")
+	// The timeline: BACKUP, MASTER, BACKUP in the last hour of VI_1 (the
+	// INIT -> BACKUP of three hours ago is outside); BACKUP, MASTER for VI_6.
+	segments := func(name string) string {
+		return fmt.Sprintf(`Array.from(document.querySelectorAll('svg[data-timeline=%q] [data-segment]')).map(function(r){return r.getAttribute("data-state")}).join(" ")`, name)
+	}
+	marks := func(name string) string {
+		return fmt.Sprintf(`document.querySelectorAll('svg[data-timeline=%q] [data-mark]').length`, name)
+	}
+	waitFor("VI_1 periods", segments("VI_1"), "BACKUP MASTER BACKUP")
+	waitFor("VI_1 marks", marks("VI_1"), 2)
+	waitFor("VI_6 periods", segments("VI_6"), "BACKUP MASTER")
+	waitFor("VI_1 reasons listed", text(`[data-marks="VI_1"]`)+`.indexOf("higher priority master 192.168.1.105 (100)") >= 0`, true)
+
 	// The test's transition: the page follows without a reload.
 	if _, err := c.Eval(ctx, sess, `window.__vigilMarker = 7`); err != nil {
 		t.Fatal(err)
@@ -135,6 +159,14 @@ func TestPageInChromium(t *testing.T) {
 		t.Errorf("first timeline row %s does not show the failover", v)
 	}
 	waitFor("no reload", `window.__vigilMarker`, 7)
+	waitFor("VI_1 periods after failover", segments("VI_1"), "BACKUP MASTER BACKUP MASTER")
+	waitFor("VI_1 marks after failover", marks("VI_1"), 3)
+	waitFor("failover listed", text(`[data-marks="VI_1"] li:last-child`)+`.indexOf(`+fmt.Sprintf("%q", failoverReason)+`) >= 0`, true)
+	// The strip is drawn: on screen, full width, the last period the
+	// newest (now) at the right edge.
+	waitFor("timeline drawn", `(function(){var s=document.querySelector('svg[data-timeline="VI_1"]').getBoundingClientRect();
+		var r=Array.from(document.querySelectorAll('svg[data-timeline="VI_1"] [data-segment]')).pop().getBoundingClientRect();
+		return s.width>600 && s.height>40 && s.top>0 && Math.abs(r.right-(s.right-10))<2})()`, true)
 	if pageGets.Load() != 1 || statusGets.Load() <= polls {
 		t.Errorf("page fetched %d times, status %d times (%d before the change): want 1 page load and polling",
 			pageGets.Load(), statusGets.Load(), polls)
