@@ -64,8 +64,8 @@ func backupSnapshot(now time.Time) status.Snapshot {
 				Since: now.Add(-30 * time.Minute), Reason: "higher priority master 192.168.1.105 (100)",
 				Trackers: []status.Tracker{{Kind: "script", Name: "chk_nginx", OK: true, Weight: -20},
 					{Kind: "interface", Name: "eth1", OK: true}},
-				Peers: []status.Peer{{Addr: "192.168.1.105", Priority: 100, LastHeard: now.Add(-400 * time.Millisecond), Adverts: 1800}},
-				Counters: status.Counters{Dropped: map[string]uint64{"auth_failure": 12, "lower_priority": 3}},
+				Peers:       []status.Peer{{Addr: "192.168.1.105", Priority: 100, LastHeard: now.Add(-400 * time.Millisecond), Adverts: 1800}},
+				Counters:    status.Counters{Dropped: map[string]uint64{"auth_failure": 12, "lower_priority": 3}},
 				HistoryFrom: now.Add(-3 * time.Hour),
 				History: []status.Transition{
 					{At: now.Add(-3 * time.Hour), Kind: "instance", Name: "VI_1", From: "INIT", To: "BACKUP", Reason: "startup, state BACKUP in configuration"},
@@ -78,7 +78,7 @@ func backupSnapshot(now time.Time) status.Snapshot {
 				Since: now.Add(-50 * time.Minute), Reason: "master down timer expired",
 				Trackers: []status.Tracker{{Kind: "file", Name: "/run/maint", OK: false, Weight: -20, Detail: "file says 1"}},
 				Handover: "holding", HandoverUntil: now.Add(3 * time.Second),
-				Peers: []status.Peer{{Addr: "fe80::76:67ff:fe00:3", Priority: 120, LastHeard: now.Add(-40 * time.Second), Adverts: 30}},
+				Peers:       []status.Peer{{Addr: "fe80::76:67ff:fe00:3", Priority: 120, LastHeard: now.Add(-40 * time.Second), Adverts: 30}},
 				HistoryFrom: now.Add(-55 * time.Minute),
 				History: []status.Transition{
 					{At: now.Add(-55 * time.Minute), Kind: "instance", Name: "VI_6", From: "INIT", To: "BACKUP", Reason: "startup"},
@@ -96,7 +96,7 @@ func backupSnapshot(now time.Time) status.Snapshot {
 					Kernel: &status.Kernel{Connections: 1520, PacketsIn: 9000, PacketsOut: 8000, BytesIn: 812000, BytesOut: 25_300_000}},
 				{Addr: "192.168.2.11:80", Weight: 0, Healthy: false, Reason: "HTTP_GET: connect: connection refused", Since: now.Add(-40 * time.Minute),
 					Checkers: []status.Checker{{Kind: "HTTP_GET", Name: "HTTP_GET 192.168.2.11:80", OK: false, Failures: 3, Reason: "connection refused", LastRun: now.Add(-2 * time.Second)}},
-					Kernel: &status.Kernel{Connections: 310, PacketsIn: 1800, PacketsOut: 1600, BytesIn: 160000, BytesOut: 5_100_000}},
+					Kernel:   &status.Kernel{Connections: 310, PacketsIn: 1800, PacketsOut: 1600, BytesIn: 160000, BytesOut: 5_100_000}},
 			},
 		}},
 		Heartbeat: &status.Heartbeat{Node: "node2",
