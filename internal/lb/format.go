@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"strings"
+	"text/tabwriter"
 )
 
 // Format writes the state as `ipvsadm -Ln` does:
@@ -22,25 +23,7 @@ func (s State) Format(w io.Writer) error {
 		dests[dk.Service] = append(dests[dk.Service], dk)
 	}
 	for _, k := range sortedServiceKeys(s.Services) {
-		svc := s.Services[k]
-		fmt.Fprintf(&b, "%s %s", k, svc.Scheduler)
-		if f := svc.flagString(); f != "" {
-			fmt.Fprintf(&b, " (%s)", f)
-		}
-		if svc.Timeout > 0 {
-			fmt.Fprintf(&b, " persistent %d", svc.Timeout)
-			if svc.Netmask != FullNetmask(k.Family) {
-				if k.Family == IPv6 {
-					fmt.Fprintf(&b, " mask %d", svc.Netmask)
-				} else {
-					m := svc.Netmask
-					fmt.Fprintf(&b, " mask %s", netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}))
-				}
-			}
-			if svc.PE != "" {
-				fmt.Fprintf(&b, " pe %s", svc.PE)
-			}
-		}
+		b.WriteString(serviceLine(k, s.Services[k]))
 		b.WriteByte('\n')
 		ds := dests[k]
 		sortDestKeys(ds)
@@ -51,6 +34,31 @@ func (s State) Format(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// serviceLine describes a service as ipvsadm -Ln does: "TCP  10.0.0.1:80 rr
+// persistent 50 mask 255.255.255.0".
+func serviceLine(k ServiceKey, svc Service) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", k, svc.Scheduler)
+	if f := svc.flagString(); f != "" {
+		fmt.Fprintf(&b, " (%s)", f)
+	}
+	if svc.Timeout > 0 {
+		fmt.Fprintf(&b, " persistent %d", svc.Timeout)
+		if svc.Netmask != FullNetmask(k.Family) {
+			if k.Family == IPv6 {
+				fmt.Fprintf(&b, " mask %d", svc.Netmask)
+			} else {
+				m := svc.Netmask
+				fmt.Fprintf(&b, " mask %s", netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}))
+			}
+		}
+		if svc.PE != "" {
+			fmt.Fprintf(&b, " pe %s", svc.PE)
+		}
+	}
+	return b.String()
 }
 
 // String is Format into a string.
@@ -96,4 +104,79 @@ func (s Service) flagString() string {
 		}
 	}
 	return strings.Join(f, ",")
+}
+
+// ShowOptions are what `vigil lb show` adds to Format: each destination's
+// state and the kernel's counters.
+type ShowOptions struct {
+	// Stats are the kernel's counters; nil prints none.
+	Stats *Stats
+	// DestState names a destination's state ("up", "down", "drained");
+	// nil prints none.
+	DestState func(DestKey, Dest) string
+}
+
+// FormatShow writes the state as Format does, every destination (weight 0
+// ones included) with its state and, per service and destination, the
+// kernel's counters as `ipvsadm -Ln --stats` lists them (connections,
+// packets and bytes in and out), in columns.
+func (s State) FormatShow(w io.Writer, o ShowOptions) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	head := "Prot LocalAddress:Port Scheduler Flags"
+	dhead := "  -> RemoteAddress:Port\tForward\tWeight"
+	if o.DestState != nil {
+		dhead += "\tState"
+	}
+	if o.Stats != nil {
+		dhead += "\tConns\tInPkts\tOutPkts\tInBytes\tOutBytes"
+	}
+	fmt.Fprintln(tw, head)
+	fmt.Fprintln(tw, dhead)
+	counters := func(c Counters, ok bool) string {
+		if o.Stats == nil {
+			return ""
+		}
+		if !ok {
+			return "\t-\t-\t-\t-\t-"
+		}
+		return fmt.Sprintf("\t%d\t%d\t%d\t%d\t%d", c.Conns, c.InPkts, c.OutPkts, c.InBytes, c.OutBytes)
+	}
+	dests := map[ServiceKey][]DestKey{}
+	for dk := range s.Dests {
+		dests[dk.Service] = append(dests[dk.Service], dk)
+	}
+	var line strings.Builder
+	for _, k := range sortedServiceKeys(s.Services) {
+		line.Reset()
+		line.WriteString(serviceLine(k, s.Services[k]))
+		if o.Stats != nil {
+			// The service's counters in the destinations' columns.
+			line.WriteString("\t\t")
+			if o.DestState != nil {
+				line.WriteString("\t")
+			}
+		}
+		var sc Counters
+		var ok bool
+		if o.Stats != nil {
+			sc, ok = o.Stats.Services[k]
+		}
+		fmt.Fprintln(tw, line.String()+counters(sc, ok))
+		ds := dests[k]
+		sortDestKeys(ds)
+		for _, dk := range ds {
+			d := s.Dests[dk]
+			line.Reset()
+			fmt.Fprintf(&line, "  -> %s\t%s\t%d", dk.Addr, d.Method.ipvsadm(), d.Weight)
+			if o.DestState != nil {
+				line.WriteString("\t" + o.DestState(dk, d))
+			}
+			var dc Counters
+			if o.Stats != nil {
+				dc, ok = o.Stats.Dests[dk]
+			}
+			fmt.Fprintln(tw, line.String()+counters(dc, ok))
+		}
+	}
+	return tw.Flush()
 }
