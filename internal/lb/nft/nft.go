@@ -69,8 +69,9 @@ type Backend struct {
 	// Apply; nil forces an Observe before the next Apply.
 	cache  *observed
 	closed bool
-	// statsOK: the counter chains matched the table after the last Apply.
-	statsOK bool
+	// statsMade is the counting syncStats made last (stats.go); nil:
+	// unknown, the next Apply lists the kernel's and rebuilds it.
+	statsMade statLayout
 }
 
 // observed is the kernel's table as Observe read it.
@@ -235,8 +236,8 @@ func (b *Backend) Apply(ctx context.Context, want lb.State) error {
 	} else {
 		changed = lb.ChangedServices(lb.Diff(have.state, want))
 		if len(changed) == 0 {
-			if !b.statsOK {
-				b.applyStats(want, nil, true)
+			if b.statsMade == nil {
+				b.applyStats(want, true)
 			}
 			return nil
 		}
@@ -276,16 +277,14 @@ func (b *Backend) Apply(ctx context.Context, want lb.State) error {
 		return fmt.Errorf("nft: apply %d services: %w", len(changed), err)
 	}
 	b.cache = &observed{state: want, exists: true} // want is project's copy
-	b.applyStats(want, changed, full || !b.statsOK)
+	b.applyStats(want, full)
 	return nil
 }
 
 // applyStats brings the counters to want; a failure is logged, not
 // returned: the services are in place, counters are for people.
-func (b *Backend) applyStats(want lb.State, changed []lb.ServiceKey, all bool) {
-	err := b.syncStats(want, changed, all)
-	b.statsOK = err == nil
-	if err != nil {
+func (b *Backend) applyStats(want lb.State, all bool) {
+	if err := b.syncStats(want, all); err != nil {
 		b.log.Warn("nft: counters not updated", "err", err)
 	}
 }
