@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image/color"
+	"image/png"
 	"net"
 	"net/http"
 	"os"
@@ -25,8 +27,11 @@ import (
 // fake daemon, checks what it shows, changes the daemon's state and checks
 // that the page shows the transition without a reload, that a daemon
 // error is shown and cleared, and that the browser reported no console
-// error or exception. Set VIGIL_WEB_SCREENSHOT=/path.png to keep a
-// screenshot.
+// error or exception. It shows the peers, drops, held VIPs, handover and
+// zones, and each instance's last hour as an SVG strip with one period per
+// state and a numbered mark per transition (one more after the failover);
+// the screenshot is checked for the strip's colours where the page drew
+// it. Set VIGIL_WEB_SCREENSHOT=/path.png to keep the screenshot.
 //
 // Why the DevTools protocol over --remote-debugging-pipe rather than
 // --dump-dom: the test must change the data between two polls of one page
@@ -175,7 +180,8 @@ func TestPageInChromium(t *testing.T) {
 	if p := c.Problems(sess); len(p) > 0 {
 		t.Errorf("browser reported problems:\n%s", strings.Join(p, "\n"))
 	}
-	screenshot(t, ctx, c, sess)
+	shot := screenshot(t, ctx, c, sess)
+	checkTimelineInScreenshot(t, ctx, c, sess, shot)
 
 	// The daemon stops answering: the page says so and keeps the last data;
 	// then it recovers. (The browser logs the failed fetches itself, so
@@ -188,7 +194,54 @@ func TestPageInChromium(t *testing.T) {
 	waitFor("banner off", `document.getElementById("banner").className`, "")
 }
 
-func screenshot(t *testing.T, ctx context.Context, c *cdp.Client, sess string) {
+// timelineColours are the fills index.html gives each state's periods.
+var timelineColours = map[string]color.RGBA{
+	"MASTER": {0x2f, 0xa5, 0x7a, 0xff},
+	"BACKUP": {0x5b, 0x86, 0xd6, 0xff},
+}
+
+// checkTimelineInScreenshot finds VI_1's timeline in the screenshot: at the
+// middle of each period wider than a few pixels, the pixel has its state's
+// colour, so the strip is really drawn, where the page says it is.
+func checkTimelineInScreenshot(t *testing.T, ctx context.Context, c *cdp.Client, sess string, shot []byte) {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	v, err := c.Eval(ctx, sess, `JSON.stringify(Array.from(document.querySelectorAll('svg[data-timeline="VI_1"] [data-segment]')).map(function(r){
+		var b=r.getBoundingClientRect();return {state:r.getAttribute("data-state"),x:b.left+b.width/2+window.scrollX,y:b.top+b.height/2+window.scrollY,w:b.width}}))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var js string
+	var segs []struct {
+		State   string
+		X, Y, W float64
+	}
+	if err := json.Unmarshal(v, &js); err != nil || json.Unmarshal([]byte(js), &segs) != nil {
+		t.Fatalf("segments: %s", v)
+	}
+	checked := 0
+	for _, sg := range segs {
+		want, ok := timelineColours[sg.State]
+		if !ok || sg.W < 6 {
+			continue
+		}
+		r, g, b, _ := img.At(int(sg.X), int(sg.Y)).RGBA()
+		got := color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), 0xff}
+		near := func(a, b uint8) bool { return a-b < 8 || b-a < 8 }
+		if !near(got.R, want.R) || !near(got.G, want.G) || !near(got.B, want.B) {
+			t.Errorf("screenshot at (%.0f,%.0f), a %s period: colour %v, want %v", sg.X, sg.Y, sg.State, got, want)
+		}
+		checked++
+	}
+	if checked < 3 {
+		t.Errorf("only %d timeline periods found in the screenshot (segments %+v)", checked, segs)
+	}
+}
+
+func screenshot(t *testing.T, ctx context.Context, c *cdp.Client, sess string) []byte {
 	t.Helper()
 	var shot struct {
 		Data string `json:"data"`
@@ -208,4 +261,5 @@ func screenshot(t *testing.T, ctx context.Context, c *cdp.Client, sess string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+	return png
 }
