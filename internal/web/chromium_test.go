@@ -130,6 +130,7 @@ func TestPageInChromium(t *testing.T) {
 	// Peers, drops, held versus configured VIPs, handover, zones.
 	waitFor("peer of VI_1", text(`[data-instance="VI_1"] [data-peer="192.168.1.105"]`)+`.indexOf("prio 100") >= 0`, true)
 	waitFor("drop reason", text(`[data-instance="VI_1"] [data-reason="auth_failure"]`), "auth failure 12")
+	waitFor("drops before an instance", text(`#dropped`), "unknown vrid 7")
 	waitFor("VI_6 holds 1 of 2", text(`[data-instance="VI_6"] [data-field=held]`), "held here: 1 of 2")
 	waitFor("VI_6 unheld VIP", `document.querySelectorAll('[data-instance="VI_6"] [data-held=no]').length`, 1)
 	waitFor("VI_6 handover", `(function(){var e=document.querySelector('[data-instance="VI_6"] [data-field=handover]');return e.textContent==="handover: holding VIPs" && e.title.indexOf("until the new master is heard")>0})()`, true)
