@@ -336,6 +336,15 @@ func WriteText(w io.Writer, s Snapshot) error {
 			fmt.Fprintf(tw, "HANDOVER %s: handed over; not preempting until `vigil handover --reclaim %s`\n", in.Name, in.Name)
 		}
 	}
+	for _, in := range s.Instances {
+		if d := in.Counters.Dropped; len(d) > 0 {
+			var parts []string
+			for _, r := range sortedReasons(d) {
+				parts = append(parts, fmt.Sprintf("%s %d", r, d[r]))
+			}
+			fmt.Fprintf(tw, "DROPPED %s: %s\n", in.Name, strings.Join(parts, ", "))
+		}
+	}
 	if anyPeers(s.Instances) {
 		fmt.Fprintln(tw)
 		fmt.Fprintln(tw, "INSTANCE\tPEER\tPRIO\tLAST ADVERT\tADVERTS")
@@ -376,7 +385,11 @@ func WriteText(w io.Writer, s Snapshot) error {
 		fmt.Fprintf(tw, "\nvirtual server %s  %s/%s on %s  quorum %s%s\n", vs.Name, vs.Algo, vs.Kind, vs.Backend,
 			okText(vs.QuorumUp, "up", "DOWN"), map[bool]string{true: "  sorry server " + vs.Sorry + " ACTIVE", false: ""}[vs.SorryActive])
 		for _, rs := range vs.RealServers {
-			fmt.Fprintf(tw, "  %s\tweight %d\t%s\t%s\n", rs.Addr, rs.Weight, okText(rs.Healthy, "up", "DOWN"), rs.Reason)
+			traffic := ""
+			if k := rs.Kernel; k != nil {
+				traffic = fmt.Sprintf("%d conns, %d B in, %d B out", k.Connections, k.BytesIn, k.BytesOut)
+			}
+			fmt.Fprintf(tw, "  %s\tweight %d\t%s\t%s\t%s\n", rs.Addr, rs.Weight, okText(rs.Healthy, "up", "DOWN"), traffic, rs.Reason)
 		}
 	}
 	if hb := s.Heartbeat; hb != nil {
@@ -405,6 +418,15 @@ func WriteText(w io.Writer, s Snapshot) error {
 		}
 	}
 	return tw.Flush()
+}
+
+func sortedReasons(m map[string]uint64) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func anyPeers(ins []Instance) bool {
