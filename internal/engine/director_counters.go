@@ -33,7 +33,9 @@ func vsIdentity(vs *status.VirtualServer, spec lb.VirtualServer) {
 	switch {
 	case spec.Group != nil:
 		vs.Group = spec.Group.Name
-		vs.Port = 0
+		if spec.Proto != 0 {
+			vs.Protocol = spec.Proto.String()
+		}
 	case spec.FWMark != 0:
 		vs.FWMark = spec.FWMark
 	default:

@@ -421,7 +421,7 @@ func checkerNames(cs []status.Checker) []namedChecker {
 // vsLabelValues are a virtual server's vsLabels values.
 func vsLabelValues(vs status.VirtualServer) []string {
 	port, mark := "", ""
-	if vs.VIP != "" || vs.Group != "" {
+	if vs.VIP != "" {
 		port = strconv.Itoa(vs.Port)
 	}
 	if vs.FWMark != 0 {
