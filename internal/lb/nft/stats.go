@@ -56,7 +56,6 @@ const (
 	chainStatsIn  = "stats_in"
 	chainStatsOut = "stats_out"
 	statPrefix    = "stat_"
-	statComment   = "vigil-stat "
 )
 
 // Conntrack directions (IP_CT_DIR_*), as expr.Ct's Direction must carry
