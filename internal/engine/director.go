@@ -95,6 +95,10 @@ type Director struct {
 	// timeline records real server and quorum changes for the status
 	// page; the daemon merges it with the VRRP engine's.
 	timeline *status.Timeline
+	// rsSince is when each real server ("VS ADDR:PORT") last changed
+	// health; stats reads the kernel's counters (director_counters.go).
+	rsSince map[string]time.Time
+	stats   lb.StatsReader
 }
 
 type (
@@ -130,6 +134,7 @@ func NewDirector(spec DirectorSpec, opts DirectorOptions) (*Director, error) {
 		}
 	}
 	d.backend = b
+	d.stats = statsReader(b)
 	return d, nil
 }
 
@@ -273,6 +278,7 @@ func (d *Director) event(ev lb.Event) {
 		tr.From = "INIT"
 	}
 	d.timeline.Add(tr)
+	d.noteRealTransition(ev, tr.At)
 	n := d.opts.Notifier
 	if n == nil {
 		return
@@ -456,11 +462,15 @@ func checkKeys(s DirectorSpec) []string {
 // Snapshot returns the virtual servers for the status API.
 func (d *Director) Snapshot(ctx context.Context) ([]status.VirtualServer, error) {
 	var out []status.VirtualServer
-	err := d.do(ctx, func() { out = d.snapshot() })
-	return out, err
+	var keys serviceKeys
+	if err := d.do(ctx, func() { out, keys = d.snapshot() }); err != nil {
+		return out, err
+	}
+	d.readCounters(ctx, out, keys)
+	return out, nil
 }
 
-func (d *Director) snapshot() []status.VirtualServer {
+func (d *Director) snapshot() ([]status.VirtualServer, serviceKeys) {
 	checkers := map[string]probe.ServerStatus{}
 	for _, s := range d.runner.Snapshot() {
 		checkers[s.ID] = s
@@ -471,6 +481,7 @@ func (d *Director) snapshot() []status.VirtualServer {
 	}
 	rs := d.rec.Stats()
 	var out []status.VirtualServer
+	var keys serviceKeys
 	for _, ss := range d.last.Status {
 		spec := specs[ss.ID]
 		vs := status.VirtualServer{
@@ -480,15 +491,17 @@ func (d *Director) snapshot() []status.VirtualServer {
 		if spec.Sorry != nil {
 			vs.Sorry = spec.Sorry.AddrPort().String()
 		}
+		vsIdentity(&vs, spec)
+		keys = append(keys, ss.Keys)
 		for _, r := range ss.Reals {
-			st := status.RealServer{Addr: r.Addr.String(), Weight: int(r.InstalledWeight), Healthy: r.Alive}
+			st := status.RealServer{Addr: r.Addr.String(), Weight: int(r.InstalledWeight), Healthy: r.Alive, Since: d.rsSince[ss.ID+" "+r.Addr.String()]}
 			if !r.Installed {
 				st.Weight = 0
 			}
 			cs := checkers[ss.ID+" "+r.Addr.String()]
 			var reasons []string
 			for _, c := range cs.Checkers {
-				sc := status.Checker{Kind: c.Name, OK: c.Up, Reason: c.Last.Reason, LastRun: c.LastAt, Failures: c.Failures}
+				sc := status.Checker{Kind: c.Kind.String(), Name: c.Name, OK: c.Up, Reason: c.Last.Reason, LastRun: c.LastAt, Failures: c.Failures, Duration: status.Duration(c.Duration)}
 				vs := sc
 				if !c.Up && c.Last.Reason != "" {
 					reasons = append(reasons, c.Last.Reason)
@@ -500,7 +513,7 @@ func (d *Director) snapshot() []status.VirtualServer {
 		}
 		out = append(out, vs)
 	}
-	return out
+	return out, keys
 }
 
 func methodName(m lb.Method) string {

@@ -165,6 +165,8 @@ type instance struct {
 	mismatch string
 	// restored counts VIPs and routes put back after an outside removal.
 	restored uint64
+	// ops is what the status shows of peers and history (opsview.go).
+	ops opsview
 	// next, hidx, dirty and gone place the instance in the deadline heap.
 	next  time.Time
 	hidx  int
@@ -824,6 +826,7 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 		c.stats.dropped["unknown_vrid"]++
 		return
 	}
+	in.notePeer(now, pkt.Src, adv.Priority)
 	unicast := c.key.unicast.IsValid() || (pkt.Dst.IsValid() && pkt.Dst != c.group)
 	before := in.m.Status().Counters
 	e.step(now, in, vrrp.Received{Src: pkt.Src, TTL: pkt.TTL, Unicast: unicast, Advert: adv})
@@ -1030,7 +1033,9 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 		e.fx.add(func() {
 			log.Log(context.Background(), lvl, "transition", "instance", name, "from", a.From.String(), "to", a.To.String(), "priority", prio, "reason", a.Reason)
 		})
-		e.timeline.Add(status.Transition{At: now, Kind: "instance", Name: name, From: a.From.String(), To: a.To.String(), Reason: a.Reason, Priority: prio})
+		tr := status.Transition{At: now, Kind: "instance", Name: name, From: a.From.String(), To: a.To.String(), Reason: a.Reason, Priority: prio}
+		e.timeline.Add(tr)
+		in.noteTransition(tr)
 		e.notifyInstance(in, a.To, prio)
 		if h := e.opts.Hooks.InstanceTransition; h != nil {
 			h(name, a.From, a.To, prio, a.Reason)
@@ -1210,6 +1215,7 @@ func (e *Engine) sendAnnouncements(dev string, sends []garp.Send) {
 	if !ok {
 		return
 	}
+	e.countAnnouncements(sends)
 	net, log := e.opts.Net, e.log
 	e.fx.add(func() {
 		router, checked := false, false

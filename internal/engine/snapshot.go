@@ -116,5 +116,6 @@ func (e *Engine) instanceStatus(in *instance) status.Instance {
 		si.Counters.Dropped = drops
 	}
 	si.Trackers = e.trackerStatus(in)
+	e.opsStatus(in, &si, st)
 	return si
 }

@@ -17,11 +17,17 @@
 // numbers, sum by (state) counts instances per state, and changes() sees
 // every transition. keepalived exporters use a numeric enum instead
 // (keepalived_vrrp_state 0..3); the dump package writes that format for them.
+//
+// Virtual servers carry separate vip, port and protocol labels (fwmark and
+// group for the other kinds of virtual_server), so that a query selects by
+// any of them; real servers add real_server (ADDR:PORT), checkers their
+// keyword and an index among the real server's checkers of that keyword.
+// docs/metrics.md maps the community keepalived exporters' metrics onto
+// these.
 package metrics
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -55,9 +61,16 @@ const DefaultTimeout = 5 * time.Second
 var (
 	instLabels    = []string{"vrrp_instance", "interface", "vrid"}
 	trackerLabels = []string{"vrrp_instance", "kind", "tracker"}
-	vsLabels      = []string{"virtual_server"}
-	rsLabels      = []string{"virtual_server", "real_server"}
-	checkLabels   = []string{"virtual_server", "real_server", "checker"}
+	// A virtual server is its address, port and protocol; a fwmark
+	// service its mark, a virtual_server group its group (the labels it
+	// does not have are empty, which Prometheus treats as absent).
+	vsLabels = []string{"vip", "port", "protocol", "fwmark", "group"}
+	rsLabels = with(vsLabels, "real_server")
+	// checker is the checker's keyword (HTTP_GET, TCP_CHECK, ...); index
+	// tells two checkers of one kind on one real server apart (0, 1, ...
+	// in configuration order).
+	checkLabels = with(rsLabels, "checker", "index")
+	peerLabels  = with(instLabels, "peer")
 )
 
 func with(base []string, more ...string) []string {
@@ -89,7 +102,9 @@ type descs struct {
 	releasedMaster, masterPrio                  *prometheus.Desc
 	lbApplies, lbErrors, lbRepairs, lbLastApply *prometheus.Desc
 
-	bgp bgpDescs
+	vsConns, vsPackets, vsBytes, rsConns, rsPackets, rsBytes, rsLastChange, checkDuration *prometheus.Desc
+	announcements, notifyFailures, garpDelay, vipsHeld, peerPrio, peerLast                *prometheus.Desc
+	bgp                                                                                   bgpDescs
 }
 
 func newDescs() descs {
@@ -145,6 +160,22 @@ func newDescs() descs {
 		lbErrors:       d("lb_reconcile_errors_total", "Failed reads or applies of the kernel's virtual services.", []string{"backend"}),
 		lbRepairs:      d("lb_reconcile_repairs_total", "Resyncs that found the kernel differing from the desired state (drift repaired).", []string{"backend"}),
 		lbLastApply:    d("lb_reconcile_last_apply_timestamp_seconds", "When the kernel's virtual services were last applied, in Unix time.", []string{"backend"}),
+
+		vsConns:       d("virtual_server_connections_total", "Connections the kernel scheduled for the virtual server (IPVS statistics, or vigil's nftables counters).", vsLabels),
+		vsPackets:     d("virtual_server_packets_total", "Packets of the virtual server's connections: in from clients, out from real servers.", with(vsLabels, "direction")),
+		vsBytes:       d("virtual_server_bytes_total", "Bytes of the virtual server's connections: in from clients, out from real servers.", with(vsLabels, "direction")),
+		rsConns:       d("real_server_connections_total", "Connections the kernel scheduled to the real server.", rsLabels),
+		rsPackets:     d("real_server_packets_total", "Packets of the real server's connections: in toward it, out from it.", with(rsLabels, "direction")),
+		rsBytes:       d("real_server_bytes_total", "Bytes of the real server's connections: in toward it, out from it.", with(rsLabels, "direction")),
+		rsLastChange:  d("real_server_last_change_timestamp_seconds", "When the real server last went up or down, in Unix time.", rsLabels),
+		checkDuration: d("checker_last_duration_seconds", "How long the checker's last attempt took.", checkLabels),
+
+		announcements:  d("vrrp_gratuitous_announcements_sent_total", "Gratuitous ARP and unsolicited neighbour advertisements sent for the instance's addresses.", instLabels),
+		notifyFailures: d("vrrp_notify_script_failures_total", "Notify scripts of the instance that failed (non-zero exit, killed at the timeout, or not started).", instLabels),
+		garpDelay:      d("vrrp_gratuitous_arp_delay_seconds", "Configured delay of the second round of gratuitous ARP after becoming master (garp_master_delay).", instLabels),
+		vipsHeld:       d("vrrp_virtual_addresses_held", "Virtual addresses of the instance the kernel holds on this host now.", instLabels),
+		peerPrio:       d("vrrp_peer_priority", "Priority in the last advertisement heard from a peer router.", peerLabels),
+		peerLast:       d("vrrp_peer_last_advert_timestamp_seconds", "When the last advertisement from a peer router arrived, in Unix time.", peerLabels),
 	}
 }
 
@@ -168,7 +199,9 @@ func (d *descs) all() []*prometheus.Desc {
 		d.syncState, d.trackerUp, d.trackerWeight,
 		d.vsQuorum, d.vsActive, d.vsSorry, d.rsUp, d.rsWeight, d.checkUp, d.checkFailures, d.checkLastRun,
 		d.hbNode, d.hbLastHeard, d.hbPing, d.hbGroupLocal, d.hbGroupInfo,
-		d.releasedMaster, d.masterPrio, d.lbApplies, d.lbErrors, d.lbRepairs, d.lbLastApply}
+		d.releasedMaster, d.masterPrio, d.lbApplies, d.lbErrors, d.lbRepairs, d.lbLastApply,
+		d.vsConns, d.vsPackets, d.vsBytes, d.rsConns, d.rsPackets, d.rsBytes, d.rsLastChange, d.checkDuration,
+		d.announcements, d.notifyFailures, d.garpDelay, d.vipsHeld, d.peerPrio, d.peerLast}
 	return append(all, d.bgp.all()...)
 }
 
@@ -310,6 +343,14 @@ func (e *emitter) snapshot(d *descs, s status.Snapshot) {
 		e.counter(d.prioZeroRx, cn.PriorityZeroRx, il...)
 		e.counter(d.addrMismatch, cn.AddrMismatch, il...)
 		e.counter(d.vipsRestored, cn.VIPsRestored, il...)
+		e.counter(d.announcements, cn.Announcements, il...)
+		e.counter(d.notifyFailures, cn.NotifyFailures, il...)
+		e.gauge(d.garpDelay, time.Duration(in.GARPDelay).Seconds(), il...)
+		e.gauge(d.vipsHeld, float64(len(in.HeldVIPs)), il...)
+		for _, p := range in.Peers {
+			e.gauge(d.peerPrio, float64(p.Priority), l(p.Addr)...)
+			e.stamp(d.peerLast, p.LastHeard, l(p.Addr)...)
+		}
 		for _, tr := range in.Trackers {
 			tl := []string{in.Name, tr.Kind, tr.Name}
 			e.gauge(d.trackerUp, b2f(tr.OK), tl...)
@@ -321,19 +362,27 @@ func (e *emitter) snapshot(d *descs, s status.Snapshot) {
 	}
 
 	for _, vs := range s.VirtualServers {
-		e.gauge(d.vsQuorum, b2f(vs.QuorumUp), vs.Name)
-		e.gauge(d.vsActive, b2f(vs.Active), vs.Name)
+		vl := vsLabelValues(vs)
+		e.gauge(d.vsQuorum, b2f(vs.QuorumUp), vl...)
+		e.gauge(d.vsActive, b2f(vs.Active), vl...)
 		if vs.Sorry != "" {
-			e.gauge(d.vsSorry, b2f(vs.SorryActive), vs.Name)
+			e.gauge(d.vsSorry, b2f(vs.SorryActive), vl...)
 		}
+		e.kernel(d.vsConns, d.vsPackets, d.vsBytes, vs.Kernel, vl)
 		for _, rs := range vs.RealServers {
-			e.gauge(d.rsUp, b2f(rs.Healthy), vs.Name, rs.Addr)
-			e.gauge(d.rsWeight, float64(rs.Weight), vs.Name, rs.Addr)
+			rl := with(vl, rs.Addr)
+			e.gauge(d.rsUp, b2f(rs.Healthy), rl...)
+			e.gauge(d.rsWeight, float64(rs.Weight), rl...)
+			e.stamp(d.rsLastChange, rs.Since, rl...)
+			e.kernel(d.rsConns, d.rsPackets, d.rsBytes, rs.Kernel, rl)
 			for _, ck := range checkerNames(rs.Checkers) {
-				cl := []string{vs.Name, rs.Addr, ck.name}
+				cl := with(rl, ck.Kind, strconv.Itoa(ck.index))
 				e.gauge(d.checkUp, b2f(ck.OK), cl...)
 				e.gauge(d.checkFailures, float64(ck.Failures), cl...)
 				e.stamp(d.checkLastRun, ck.LastRun, cl...)
+				if !ck.LastRun.IsZero() {
+					e.gauge(d.checkDuration, time.Duration(ck.Duration).Seconds(), cl...)
+				}
 			}
 		}
 	}
@@ -357,24 +406,44 @@ func (e *emitter) snapshot(d *descs, s status.Snapshot) {
 
 type namedChecker struct {
 	status.Checker
-	name string
+	index int
 }
 
-// checkerNames labels a real server's checkers by kind; a second checker of
-// the same kind (two TCP_CHECKs on different ports) is "TCP_CHECK#2", in
-// configuration order.
+// checkerNames numbers a real server's checkers within their kind, in
+// configuration order: two TCP_CHECKs on different ports are TCP_CHECK 0
+// and TCP_CHECK 1.
 func checkerNames(cs []status.Checker) []namedChecker {
 	n := map[string]int{}
 	out := make([]namedChecker, 0, len(cs))
 	for _, c := range cs {
+		out = append(out, namedChecker{c, n[c.Kind]})
 		n[c.Kind]++
-		name := c.Kind
-		if k := n[c.Kind]; k > 1 {
-			name = fmt.Sprintf("%s#%d", c.Kind, k)
-		}
-		out = append(out, namedChecker{c, name})
 	}
 	return out
+}
+
+// vsLabelValues are a virtual server's vsLabels values.
+func vsLabelValues(vs status.VirtualServer) []string {
+	port, mark := "", ""
+	if vs.VIP != "" {
+		port = strconv.Itoa(vs.Port)
+	}
+	if vs.FWMark != 0 {
+		mark = strconv.FormatUint(uint64(vs.FWMark), 10)
+	}
+	return []string{vs.VIP, port, vs.Protocol, mark, vs.Group}
+}
+
+// kernel emits a virtual or real server's kernel counters, when read.
+func (e *emitter) kernel(conns, packets, bytes *prometheus.Desc, k *status.Kernel, labels []string) {
+	if k == nil {
+		return
+	}
+	e.counter(conns, k.Connections, labels...)
+	e.counter(packets, k.PacketsIn, with(labels, "in")...)
+	e.counter(packets, k.PacketsOut, with(labels, "out")...)
+	e.counter(bytes, k.BytesIn, with(labels, "in")...)
+	e.counter(bytes, k.BytesOut, with(labels, "out")...)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -38,9 +38,10 @@ func fakeSnapshot() status.Snapshot {
 					{Kind: "script", Name: "chk_nginx", OK: false, Weight: -10},
 					{Kind: "interface", Name: "eth1", OK: true, Weight: 0},
 				},
-				MasterPriority: 90,
+				MasterPriority: 90, GARPDelay: status.Duration(5 * time.Second), HeldVIPs: []string{"192.168.1.100/24"},
+				Peers: []status.Peer{{Addr: "192.168.1.106", Priority: 80, LastHeard: t0.Add(2 * time.Second), Adverts: 7}},
 				Counters: status.Counters{AdvertsSent: 1200, AdvertsReceived: 7, Transitions: 3, BecameMaster: 2, ReleasedMaster: 1,
-					PriorityZeroRx: 1, PriorityZeroTx: 4,
+					PriorityZeroRx: 1, PriorityZeroTx: 4, Announcements: 10, NotifyFailures: 1,
 					Dropped: map[string]uint64{"auth_failure": 5, "ip_ttl_err": 1}},
 			},
 			{
@@ -55,17 +56,22 @@ func fakeSnapshot() status.Snapshot {
 		Reconciler: &status.Reconciler{Backend: "nftables", Applies: 12, Errors: 1, Repairs: 2, LastApply: t0.Add(time.Minute)},
 		BGP:        testBGP(),
 		VirtualServers: []status.VirtualServer{{
-			Name: "192.168.1.100:80/tcp", Algo: "wrr", Kind: "NAT", Backend: "nftables", QuorumUp: true, Active: true,
+			Name: "[192.168.1.100]:tcp:80", Algo: "wrr", Kind: "NAT", Backend: "nftables", QuorumUp: true, Active: true,
+			VIP: "192.168.1.100", Port: 80, Protocol: "TCP",
 			Sorry: "192.168.1.200:80", SorryActive: false,
+			Kernel: &status.Kernel{Connections: 30, PacketsIn: 300, PacketsOut: 250, BytesIn: 20000, BytesOut: 900000},
 			RealServers: []status.RealServer{
-				{Addr: "192.168.2.10:80", Weight: 3, Healthy: true, Checkers: []status.Checker{
-					{Kind: "HTTP_GET", OK: true, LastRun: t0.Add(5 * time.Second)},
+				{Addr: "192.168.2.10:80", Weight: 3, Healthy: true, Since: t0.Add(time.Minute), Checkers: []status.Checker{
+					{Kind: "HTTP_GET", Name: "HTTP_GET 192.168.2.10:80", OK: true, LastRun: t0.Add(5 * time.Second), Duration: status.Duration(12 * time.Millisecond)},
 					{Kind: "TCP_CHECK", OK: true},
 					{Kind: "TCP_CHECK", OK: false, Failures: 2},
-				}},
+				}, Kernel: &status.Kernel{Connections: 30, PacketsIn: 300, PacketsOut: 250, BytesIn: 20000, BytesOut: 900000}},
 				{Addr: "192.168.2.11:80", Weight: 0, Healthy: false, Reason: "connection refused",
-					Checkers: []status.Checker{{Kind: "HTTP_GET", OK: false, Failures: 3}}},
+					Checkers: []status.Checker{{Kind: "HTTP_GET", OK: false, Failures: 3}}, Kernel: &status.Kernel{}},
 			},
+		}, {
+			Name: "FWM 7", Algo: "rr", Kind: "NAT", Backend: "nftables", QuorumUp: false, FWMark: 7,
+			RealServers: []status.RealServer{{Addr: "192.168.2.12:0", Healthy: false}},
 		}},
 		Heartbeat: &status.Heartbeat{
 			Node: "node1",
@@ -131,6 +137,9 @@ func samples(mfs map[string]*dto.MetricFamily, prefix string) (map[string]float6
 		for _, m := range mf.GetMetric() {
 			var ls []string
 			for _, lp := range m.GetLabel() {
+				if lp.GetValue() == "" {
+					continue // Prometheus stores an empty label as absent
+				}
 				ls = append(ls, fmt.Sprintf("%s=%q", lp.GetName(), lp.GetValue()))
 			}
 			sort.Strings(ls)
@@ -144,7 +153,10 @@ func samples(mfs map[string]*dto.MetricFamily, prefix string) (map[string]float6
 	return vals, types
 }
 
-const vi1 = `interface="eth0",vrid="55",vrrp_instance="VI_1"`
+const (
+	vi1 = `interface="eth0",vrid="55",vrrp_instance="VI_1"`
+	vs  = `vip="192.168.1.100",port="80",protocol="TCP"`
+)
 
 func TestScrapeShowsTheSnapshot(t *testing.T) {
 	src := &fakeSource{snap: fakeSnapshot()}
@@ -187,19 +199,37 @@ func TestScrapeShowsTheSnapshot(t *testing.T) {
 		`vigil_vrrp_tracker_weight{kind="script",tracker="chk_nginx",vrrp_instance="VI_1"}`:                                        -10,
 		`vigil_vrrp_tracker_up{kind="interface",tracker="eth1",vrrp_instance="VI_1"}`:                                              1,
 
-		`vigil_virtual_server_quorum_up{virtual_server="192.168.1.100:80/tcp"}`:                                                            1,
-		`vigil_virtual_server_active{virtual_server="192.168.1.100:80/tcp"}`:                                                               1,
-		`vigil_virtual_server_sorry_server_active{virtual_server="192.168.1.100:80/tcp"}`:                                                  0,
-		`vigil_real_server_up{real_server="192.168.2.10:80",virtual_server="192.168.1.100:80/tcp"}`:                                        1,
-		`vigil_real_server_weight{real_server="192.168.2.10:80",virtual_server="192.168.1.100:80/tcp"}`:                                    3,
-		`vigil_real_server_up{real_server="192.168.2.11:80",virtual_server="192.168.1.100:80/tcp"}`:                                        0,
-		`vigil_real_server_weight{real_server="192.168.2.11:80",virtual_server="192.168.1.100:80/tcp"}`:                                    0,
-		`vigil_checker_up{checker="HTTP_GET",real_server="192.168.2.10:80",virtual_server="192.168.1.100:80/tcp"}`:                         1,
-		`vigil_checker_last_run_timestamp_seconds{checker="HTTP_GET",real_server="192.168.2.10:80",virtual_server="192.168.1.100:80/tcp"}`: float64(t0.Unix() + 5),
-		`vigil_checker_up{checker="TCP_CHECK",real_server="192.168.2.10:80",virtual_server="192.168.1.100:80/tcp"}`:                        1,
-		`vigil_checker_up{checker="TCP_CHECK#2",real_server="192.168.2.10:80",virtual_server="192.168.1.100:80/tcp"}`:                      0,
-		`vigil_checker_consecutive_failures{checker="TCP_CHECK#2",real_server="192.168.2.10:80",virtual_server="192.168.1.100:80/tcp"}`:    2,
-		`vigil_checker_consecutive_failures{checker="HTTP_GET",real_server="192.168.2.11:80",virtual_server="192.168.1.100:80/tcp"}`:       3,
+		`vigil_virtual_server_quorum_up{vip="192.168.1.100",port="80",protocol="TCP"}`:                                                                      1,
+		`vigil_virtual_server_active{vip="192.168.1.100",port="80",protocol="TCP"}`:                                                                         1,
+		`vigil_virtual_server_sorry_server_active{vip="192.168.1.100",port="80",protocol="TCP"}`:                                                            0,
+		`vigil_real_server_up{real_server="192.168.2.10:80",vip="192.168.1.100",port="80",protocol="TCP"}`:                                                  1,
+		`vigil_real_server_weight{real_server="192.168.2.10:80",vip="192.168.1.100",port="80",protocol="TCP"}`:                                              3,
+		`vigil_real_server_up{real_server="192.168.2.11:80",vip="192.168.1.100",port="80",protocol="TCP"}`:                                                  0,
+		`vigil_real_server_weight{real_server="192.168.2.11:80",vip="192.168.1.100",port="80",protocol="TCP"}`:                                              0,
+		`vigil_checker_up{checker="HTTP_GET",index="0",real_server="192.168.2.10:80",vip="192.168.1.100",port="80",protocol="TCP"}`:                         1,
+		`vigil_checker_last_run_timestamp_seconds{checker="HTTP_GET",index="0",real_server="192.168.2.10:80",vip="192.168.1.100",port="80",protocol="TCP"}`: float64(t0.Unix() + 5),
+		`vigil_checker_up{checker="TCP_CHECK",index="0",real_server="192.168.2.10:80",vip="192.168.1.100",port="80",protocol="TCP"}`:                        1,
+		`vigil_checker_up{checker="TCP_CHECK",index="1",real_server="192.168.2.10:80",vip="192.168.1.100",port="80",protocol="TCP"}`:                        0,
+		`vigil_checker_consecutive_failures{checker="TCP_CHECK",index="1",real_server="192.168.2.10:80",vip="192.168.1.100",port="80",protocol="TCP"}`:      2,
+		`vigil_checker_consecutive_failures{checker="HTTP_GET",index="0",real_server="192.168.2.11:80",vip="192.168.1.100",port="80",protocol="TCP"}`:       3,
+
+		`vigil_virtual_server_connections_total{` + vs + `}`:                                                                  30,
+		`vigil_virtual_server_packets_total{direction="in",` + vs + `}`:                                                       300,
+		`vigil_virtual_server_bytes_total{direction="out",` + vs + `}`:                                                        900000,
+		`vigil_real_server_connections_total{real_server="192.168.2.10:80",` + vs + `}`:                                       30,
+		`vigil_real_server_connections_total{real_server="192.168.2.11:80",` + vs + `}`:                                       0,
+		`vigil_real_server_packets_total{direction="out",real_server="192.168.2.10:80",` + vs + `}`:                           250,
+		`vigil_real_server_bytes_total{direction="in",real_server="192.168.2.10:80",` + vs + `}`:                              20000,
+		`vigil_real_server_last_change_timestamp_seconds{real_server="192.168.2.10:80",` + vs + `}`:                           float64(t0.Unix() + 60),
+		`vigil_checker_last_duration_seconds{checker="HTTP_GET",index="0",real_server="192.168.2.10:80",` + vs + `}`:          0.012,
+		`vigil_virtual_server_quorum_up{fwmark="7"}`:                                                                          0,
+		`vigil_real_server_up{fwmark="7",real_server="192.168.2.12:0"}`:                                                       0,
+		`vigil_vrrp_gratuitous_announcements_sent_total{` + vi1 + `}`:                                                         10,
+		`vigil_vrrp_notify_script_failures_total{` + vi1 + `}`:                                                                1,
+		`vigil_vrrp_gratuitous_arp_delay_seconds{` + vi1 + `}`:                                                                5,
+		`vigil_vrrp_virtual_addresses_held{` + vi1 + `}`:                                                                      1,
+		`vigil_vrrp_peer_priority{interface="eth0",peer="192.168.1.106",vrid="55",vrrp_instance="VI_1"}`:                      80,
+		`vigil_vrrp_peer_last_advert_timestamp_seconds{interface="eth0",peer="192.168.1.106",vrid="55",vrrp_instance="VI_1"}`: float64(t0.Unix() + 2),
 
 		`vigil_heartbeat_node_status{node="node1",status="active"}`:                           1,
 		`vigil_heartbeat_node_status{node="node1",status="dead"}`:                             0,
@@ -209,6 +239,12 @@ func TestScrapeShowsTheSnapshot(t *testing.T) {
 		`vigil_heartbeat_group_local{group="web"}`:                                            1,
 		`vigil_heartbeat_group_info{group="web",home="node2",owner="node1",state="running"}`:  1,
 	}
+	// Labels in the keys above are in any order; samples sorts them.
+	sorted := map[string]float64{}
+	for k, v := range want {
+		sorted[sortLabels(k)] = v
+	}
+	want = sorted
 	sub := map[string]float64{}
 	for k := range want {
 		if v, ok := got[k]; ok {
@@ -357,4 +393,17 @@ func TestReadOnly(t *testing.T) {
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Fatalf("POST: %d", rec.Code)
 	}
+}
+
+// sortLabels sorts the labels of a `name{k="v",...}` key (values hold no
+// comma here).
+func sortLabels(k string) string {
+	i := strings.IndexByte(k, '{')
+	body := strings.TrimSuffix(k[i+1:], "}")
+	if body == "" {
+		return k
+	}
+	ls := strings.Split(body, ",")
+	sort.Strings(ls)
+	return k[:i+1] + strings.Join(ls, ",") + "}"
 }

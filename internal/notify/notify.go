@@ -229,6 +229,9 @@ type Notifier struct {
 	wg      sync.WaitGroup
 	waiters []chan struct{}
 	stats   Stats
+	// failedBy counts failed scripts by queue ("INSTANCE/VI_1"); one entry
+	// per configured instance, group or checker at most.
+	failedBy map[string]uint64
 }
 
 type key struct {
@@ -454,6 +457,10 @@ func (n *Notifier) work(ctx context.Context, qk string, q *queue) {
 			n.stats.Started++
 			if !res.OK() {
 				n.stats.Failed++
+				if n.failedBy == nil {
+					n.failedBy = map[string]uint64{}
+				}
+				n.failedBy[qk]++
 			}
 			if res.TimedOut {
 				n.stats.TimedOut++
@@ -465,6 +472,14 @@ func (n *Notifier) work(ctx context.Context, qk string, q *queue) {
 			}
 		}
 	}
+}
+
+// FailedFor returns how many scripts of an instance's or sync group's
+// notifications failed (exited non-zero, were killed, or could not start).
+func (n *Notifier) FailedFor(kind Kind, name string) uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.failedBy[kind.String()+"/"+name]
 }
 
 // Drain waits until every queue is empty and no script runs, or ctx ends.

@@ -445,3 +445,33 @@ func TestRunStopDiscards(t *testing.T) {
 		t.Errorf("stats %+v, want 1 started and 2 discarded", st)
 	}
 }
+
+// TestFailuresCountedPerInstance: a notify script that exits non-zero
+// counts against its instance (and the group's against the group), not
+// against another.
+func TestFailuresCountedPerInstance(t *testing.T) {
+	d := t.TempDir()
+	fail := writeScript(t, d+"/fail.sh", "#!/bin/sh\nexit 3\n")
+	ok := writeScript(t, d+"/ok.sh", "#!/bin/sh\nexit 0\n")
+	n := New(Options{})
+	n.SetScripts(Instance, "VI_1", Scripts{Master: prep(t, fail), Backup: prep(t, ok)})
+	n.SetScripts(Instance, "VI_2", Scripts{Master: prep(t, ok)})
+	n.SetScripts(Group, "G1", Scripts{Master: prep(t, fail)})
+	stop := startRun(t, n)
+	defer stop()
+	for _, ev := range []Event{{Kind: Instance, Name: "VI_1", State: Master}, {Kind: Instance, Name: "VI_1", State: Backup},
+		{Kind: Instance, Name: "VI_1", State: Master}, {Kind: Instance, Name: "VI_2", State: Master}, {Kind: Group, Name: "G1", State: Master}} {
+		n.Notify(ev)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := [3]uint64{n.FailedFor(Instance, "VI_1"), n.FailedFor(Instance, "VI_2"), n.FailedFor(Group, "G1")}; got != [3]uint64{2, 0, 1} {
+		t.Errorf("failures VI_1, VI_2, G1 = %v, want [2 0 1]", got)
+	}
+	if st := n.Stats(); st.Failed != 3 {
+		t.Errorf("stats %+v, want 3 failed", st)
+	}
+}

@@ -77,6 +77,51 @@ type Instance struct {
 	Warning  string    `json:"warning,omitempty"`
 	Trackers []Tracker `json:"trackers,omitempty"`
 	Counters Counters  `json:"counters"`
+	// HeldVIPs are the virtual addresses (of VIPs and ExcludedVIPs) the
+	// kernel reports on this host now; VIPsHeld says whether all are.
+	HeldVIPs []string `json:"held_vips,omitempty"`
+	// Peers are the routers heard advertising this VRID, most recent
+	// first (a bounded list).
+	Peers []Peer `json:"peers,omitempty"`
+	// Handover is the state of a planned handover: "" (none), "holding"
+	// (priority 0 sent, addresses kept until the new master is heard or
+	// HandoverUntil) or "yielding" (handed over: not preempting until
+	// `vigil handover --reclaim`).
+	Handover      string    `json:"handover,omitempty"`
+	HandoverUntil time.Time `json:"handover_until,omitzero"`
+	// History is the instance's own state changes, oldest first (bounded
+	// by count and age); HistoryFrom is when it begins: the instance's
+	// creation, or the oldest change forgotten.
+	History     []Transition `json:"history,omitempty"`
+	HistoryFrom time.Time    `json:"history_from,omitzero"`
+}
+
+// Peer is a router heard advertising an instance's VRID.
+type Peer struct {
+	Addr      string    `json:"addr"`
+	Priority  int       `json:"priority"`
+	LastHeard time.Time `json:"last_heard"`
+	Adverts   uint64    `json:"adverts"`
+}
+
+// Kernel are a virtual or real server's counters as the kernel keeps them
+// (IPVS statistics, or nftables counters in vigil's table): new
+// connections, and packets and bytes in both directions.
+type Kernel struct {
+	Connections uint64 `json:"connections"`
+	PacketsIn   uint64 `json:"packets_in"`
+	PacketsOut  uint64 `json:"packets_out"`
+	BytesIn     uint64 `json:"bytes_in"`
+	BytesOut    uint64 `json:"bytes_out"`
+}
+
+// Add adds o's counters to k.
+func (k *Kernel) Add(o Kernel) {
+	k.Connections += o.Connections
+	k.PacketsIn += o.PacketsIn
+	k.PacketsOut += o.PacketsOut
+	k.BytesIn += o.BytesIn
+	k.BytesOut += o.BytesOut
 }
 
 // Counters are an instance's cumulative counters.
@@ -94,6 +139,11 @@ type Counters struct {
 	// back after something else removed them while we were master.
 	AddrMismatch uint64 `json:"addr_list_mismatch"`
 	VIPsRestored uint64 `json:"vips_restored"`
+	// Announcements counts gratuitous ARP / unsolicited NA packets sent
+	// for the instance's addresses; NotifyFailures its notify scripts that
+	// failed (exit status not 0, timeout, not startable).
+	Announcements  uint64 `json:"announcements_sent"`
+	NotifyFailures uint64 `json:"notify_failures"`
 }
 
 // Tracker is one tracked object's state as it affects an instance.
@@ -123,6 +173,16 @@ type VirtualServer struct {
 	Sorry       string       `json:"sorry_server,omitempty"`
 	SorryActive bool         `json:"sorry_active,omitempty"`
 	RealServers []RealServer `json:"real_servers"`
+	// The service's identity, for labels: address, port and protocol
+	// ("TCP", "UDP", "SCTP"), or a firewall mark, or a group name.
+	VIP      string `json:"vip,omitempty"`
+	Port     int    `json:"port,omitempty"`
+	Protocol string `json:"protocol,omitempty"`
+	FWMark   uint32 `json:"fwmark,omitempty"`
+	Group    string `json:"group,omitempty"`
+	// Kernel sums the counters of the service's kernel services; nil when
+	// the data plane could not be read.
+	Kernel *Kernel `json:"kernel,omitempty"`
 }
 
 // RealServer is one real server with its checkers.
@@ -130,18 +190,25 @@ type RealServer struct {
 	Addr     string    `json:"addr"`
 	Weight   int       `json:"weight"`
 	Healthy  bool      `json:"healthy"`
-	Since    time.Time `json:"since,omitempty"`
+	Since    time.Time `json:"since,omitzero"` // last health change; zero: none since start
 	Reason   string    `json:"reason,omitempty"`
 	Checkers []Checker `json:"checkers,omitempty"`
+	// Kernel are the destination's counters; nil when not installed or
+	// not read.
+	Kernel *Kernel `json:"kernel,omitempty"`
 }
 
 // Checker is the last result of one health checker.
 type Checker struct {
-	Kind     string    `json:"kind"`
+	Kind string `json:"kind"` // the keepalived keyword: TCP_CHECK, HTTP_GET, ...
+	// Name says which checker it is, e.g. "HTTP_GET 10.99.0.2:8081".
+	Name     string    `json:"name,omitempty"`
 	OK       bool      `json:"ok"`
 	Reason   string    `json:"reason,omitempty"`
-	LastRun  time.Time `json:"last_run,omitempty"`
+	LastRun  time.Time `json:"last_run,omitzero"`
 	Failures int       `json:"consecutive_failures"`
+	// Duration is how long the last check took.
+	Duration Duration `json:"duration,omitempty"`
 }
 
 // Reconciler is the load balancer data plane's apply loop.
@@ -267,7 +334,36 @@ func WriteText(w io.Writer, s Snapshot) error {
 				vips = "(" + vips + ")" // configured, not held here
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\tv%d\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Interface, in.VRID, in.Version,
-				in.State, prio, dash(in.Master), vips, in.Since.Format(time.TimeOnly), in.Reason)
+				in.State, prio, dash(in.Master), vips, clock(in.Since), in.Reason)
+		}
+	}
+	for _, in := range s.Instances {
+		if len(in.HeldVIPs) > 0 && len(in.HeldVIPs) < len(in.VIPs)+len(in.ExcludedVIPs) {
+			fmt.Fprintf(tw, "PARTIAL %s: holds %s of %d configured addresses\n", in.Name, strings.Join(in.HeldVIPs, ","), len(in.VIPs)+len(in.ExcludedVIPs))
+		}
+		switch in.Handover {
+		case "holding":
+			fmt.Fprintf(tw, "HANDOVER %s: priority 0 sent, holding the addresses until the new master is heard (at most until %s)\n", in.Name, clock(in.HandoverUntil))
+		case "yielding":
+			fmt.Fprintf(tw, "HANDOVER %s: handed over; not preempting until `vigil handover --reclaim %s`\n", in.Name, in.Name)
+		}
+	}
+	for _, in := range s.Instances {
+		if d := in.Counters.Dropped; len(d) > 0 {
+			var parts []string
+			for _, r := range sortedReasons(d) {
+				parts = append(parts, fmt.Sprintf("%s %d", r, d[r]))
+			}
+			fmt.Fprintf(tw, "DROPPED %s: %s\n", in.Name, strings.Join(parts, ", "))
+		}
+	}
+	if anyPeers(s.Instances) {
+		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "INSTANCE\tPEER\tPRIO\tLAST ADVERT\tADVERTS")
+		for _, in := range s.Instances {
+			for _, p := range in.Peers {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s ago\t%d\n", in.Name, p.Addr, p.Priority, time.Since(p.LastHeard).Round(time.Millisecond), p.Adverts)
+			}
 		}
 	}
 	for _, in := range s.Instances {
@@ -322,7 +418,11 @@ func WriteText(w io.Writer, s Snapshot) error {
 		fmt.Fprintf(tw, "\nvirtual server %s  %s/%s on %s  quorum %s%s\n", vs.Name, vs.Algo, vs.Kind, vs.Backend,
 			okText(vs.QuorumUp, "up", "DOWN"), map[bool]string{true: "  sorry server " + vs.Sorry + " ACTIVE", false: ""}[vs.SorryActive])
 		for _, rs := range vs.RealServers {
-			fmt.Fprintf(tw, "  %s\tweight %d\t%s\t%s\n", rs.Addr, rs.Weight, okText(rs.Healthy, "up", "DOWN"), rs.Reason)
+			traffic := ""
+			if k := rs.Kernel; k != nil {
+				traffic = fmt.Sprintf("%d conns, %d B in, %d B out", k.Connections, k.BytesIn, k.BytesOut)
+			}
+			fmt.Fprintf(tw, "  %s\tweight %d\t%s\t%s\t%s\n", rs.Addr, rs.Weight, okText(rs.Healthy, "up", "DOWN"), traffic, rs.Reason)
 		}
 	}
 	if hb := s.Heartbeat; hb != nil {
@@ -350,10 +450,36 @@ func WriteText(w io.Writer, s Snapshot) error {
 		fmt.Fprintln(tw, "RECENT TRANSITIONS")
 		start := max(0, n-10)
 		for _, tr := range s.Transitions[start:] {
-			fmt.Fprintf(tw, "%s\t%s %s\t%s -> %s\t%s\n", tr.At.Format("15:04:05.000"), tr.Kind, tr.Name, tr.From, tr.To, tr.Reason)
+			fmt.Fprintf(tw, "%s\t%s %s\t%s -> %s\t%s\n", tr.At.Format("15:04:05.000 MST"), tr.Kind, tr.Name, tr.From, tr.To, tr.Reason)
 		}
 	}
 	return tw.Flush()
+}
+
+func sortedReasons(m map[string]uint64) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func anyPeers(ins []Instance) bool {
+	for _, in := range ins {
+		if len(in.Peers) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// clock formats a time of day with its zone; the zero time is "never".
+func clock(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.Format("15:04:05 MST")
 }
 
 func dash(s string) string {

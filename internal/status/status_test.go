@@ -80,3 +80,24 @@ func TestWriteTextShowsVMACAndAcceptMode(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteTextShowsPeersAndZones(t *testing.T) {
+	var b bytes.Buffer
+	now := time.Now()
+	err := WriteText(&b, Snapshot{Instances: []Instance{{Name: "VI_1", Interface: "eth0", VRID: 55, Version: 2,
+		State: "BACKUP", VIPs: []string{"192.168.1.100/24", "192.168.1.101/24"}, HeldVIPs: []string{"192.168.1.100/24"},
+		Handover: "yielding", Counters: Counters{Dropped: map[string]uint64{"auth_failure": 4}},
+		Peers: []Peer{{Addr: "192.168.1.105", Priority: 100, LastHeard: now.Add(-300 * time.Millisecond), Adverts: 9}}}},
+		VirtualServers: []VirtualServer{{Name: "[10.0.0.1]:tcp:80", RealServers: []RealServer{{Addr: "10.0.0.11:80", Healthy: true, Weight: 1,
+			Kernel: &Kernel{Connections: 5, BytesIn: 900, BytesOut: 12000}}}}},
+		Transitions: []Transition{{At: now, Kind: "instance", Name: "VI_1", From: "INIT", To: "BACKUP"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zone := now.Format("MST")
+	for _, want := range []string{"PEER", "192.168.1.105\t", "100", "ago", "never", "holds 192.168.1.100/24 of 2", "--reclaim VI_1", zone, "DROPPED VI_1: auth_failure 4", "5 conns, 900 B in, 12000 B out"} {
+		if !strings.Contains(strings.ReplaceAll(b.String(), "  ", "\t"), want) && !strings.Contains(b.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, b.String())
+		}
+	}
+}

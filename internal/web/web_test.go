@@ -56,27 +56,47 @@ func (f *fakeDaemon) set(fn func(*status.Snapshot, *error)) {
 func backupSnapshot(now time.Time) status.Snapshot {
 	return status.Snapshot{
 		Daemon: status.Daemon{Version: "0.9.0", PID: 4242, Started: now.Add(-26 * time.Hour), ConfigFile: "/etc/vigil/vigil.conf",
-			RouterID: "wyl02", Reloads: 1, LastReload: now.Add(-2 * time.Hour)},
+			RouterID: "wyl02", Reloads: 1, LastReload: now.Add(-2 * time.Hour), Dropped: map[string]uint64{"unknown_vrid": 7}},
 		Instances: []status.Instance{
 			{Name: "VI_1", Interface: "eth0", Family: "inet", Version: 2, VRID: 55, State: "BACKUP",
 				BasePriority: 99, EffectivePriority: 99, AdvertInterval: status.Duration(time.Second),
 				Master: "192.168.1.105", VIPs: []string{"192.168.1.100/24"}, SyncGroup: "LB",
-				Since: now.Add(-3 * time.Hour), Reason: "higher priority master 192.168.1.105 (100)",
+				Since: now.Add(-30 * time.Minute), Reason: "higher priority master 192.168.1.105 (100)",
 				Trackers: []status.Tracker{{Kind: "script", Name: "chk_nginx", OK: true, Weight: -20},
-					{Kind: "interface", Name: "eth1", OK: true}}},
+					{Kind: "interface", Name: "eth1", OK: true}},
+				Peers:       []status.Peer{{Addr: "192.168.1.105", Priority: 100, LastHeard: now.Add(-400 * time.Millisecond), Adverts: 1800}},
+				Counters:    status.Counters{Dropped: map[string]uint64{"auth_failure": 12, "lower_priority": 3}},
+				HistoryFrom: now.Add(-3 * time.Hour),
+				History: []status.Transition{
+					{At: now.Add(-3 * time.Hour), Kind: "instance", Name: "VI_1", From: "INIT", To: "BACKUP", Reason: "startup, state BACKUP in configuration"},
+					{At: now.Add(-45 * time.Minute), Kind: "instance", Name: "VI_1", From: "BACKUP", To: "MASTER", Reason: "no advertisement from 192.168.1.105 for 3.6s (master down)", Priority: 99},
+					{At: now.Add(-30 * time.Minute), Kind: "instance", Name: "VI_1", From: "MASTER", To: "BACKUP", Reason: "higher priority master 192.168.1.105 (100)", Priority: 99},
+				}},
 			{Name: "VI_6", Interface: "eth0", Family: "inet6", Version: 3, VRID: 56, State: "MASTER",
 				BasePriority: 150, EffectivePriority: 130, AdvertInterval: status.Duration(100 * time.Millisecond),
-				Master: "fe80::76:67ff:fe00:2", VIPs: []string{"fd00::100/64"}, Since: now.Add(-50 * time.Minute), Reason: "master down timer expired",
-				Trackers: []status.Tracker{{Kind: "file", Name: "/run/maint", OK: false, Weight: -20, Detail: "file says 1"}}},
+				Master: "fe80::76:67ff:fe00:2", VIPs: []string{"fd00::100/64", "fd00::101/64"}, HeldVIPs: []string{"fd00::100/64"},
+				Since: now.Add(-50 * time.Minute), Reason: "master down timer expired",
+				Trackers: []status.Tracker{{Kind: "file", Name: "/run/maint", OK: false, Weight: -20, Detail: "file says 1"}},
+				Handover: "holding", HandoverUntil: now.Add(3 * time.Second),
+				Peers:       []status.Peer{{Addr: "fe80::76:67ff:fe00:3", Priority: 120, LastHeard: now.Add(-40 * time.Second), Adverts: 30}},
+				HistoryFrom: now.Add(-55 * time.Minute),
+				History: []status.Transition{
+					{At: now.Add(-55 * time.Minute), Kind: "instance", Name: "VI_6", From: "INIT", To: "BACKUP", Reason: "startup"},
+					{At: now.Add(-50 * time.Minute), Kind: "instance", Name: "VI_6", From: "BACKUP", To: "MASTER", Reason: "master down timer expired", Priority: 150},
+				}},
 		},
 		SyncGroups: []status.SyncGroup{{Name: "LB", State: "BACKUP", Instances: []string{"VI_1"}}},
 		VirtualServers: []status.VirtualServer{{
 			Name: "192.168.1.100:80/tcp", Algo: "wrr", Kind: "NAT", Backend: "nftables", QuorumUp: true, Active: true,
-			Sorry: "192.168.1.200:80",
+			Sorry: "192.168.1.200:80", VIP: "192.168.1.100", Port: 80, Protocol: "TCP",
+			Kernel: &status.Kernel{Connections: 1830, PacketsIn: 10800, PacketsOut: 9600, BytesIn: 972000, BytesOut: 30_400_000},
 			RealServers: []status.RealServer{
-				{Addr: "192.168.2.10:80", Weight: 3, Healthy: true, Checkers: []status.Checker{{Kind: "HTTP_GET", OK: true}}},
-				{Addr: "192.168.2.11:80", Weight: 0, Healthy: false, Reason: "HTTP_GET: connect: connection refused",
-					Checkers: []status.Checker{{Kind: "HTTP_GET", OK: false, Failures: 3, Reason: "connection refused"}}},
+				{Addr: "192.168.2.10:80", Weight: 3, Healthy: true, Checkers: []status.Checker{{Kind: "HTTP_GET", Name: "HTTP_GET 192.168.2.10:80", OK: true,
+					LastRun: now.Add(-time.Second), Duration: status.Duration(3 * time.Millisecond)}},
+					Kernel: &status.Kernel{Connections: 1520, PacketsIn: 9000, PacketsOut: 8000, BytesIn: 812000, BytesOut: 25_300_000}},
+				{Addr: "192.168.2.11:80", Weight: 0, Healthy: false, Reason: "HTTP_GET: connect: connection refused", Since: now.Add(-40 * time.Minute),
+					Checkers: []status.Checker{{Kind: "HTTP_GET", Name: "HTTP_GET 192.168.2.11:80", OK: false, Failures: 3, Reason: "connection refused", LastRun: now.Add(-2 * time.Second)}},
+					Kernel:   &status.Kernel{Connections: 310, PacketsIn: 1800, PacketsOut: 1600, BytesIn: 160000, BytesOut: 5_100_000}},
 			},
 		}},
 		Heartbeat: &status.Heartbeat{Node: "node2",
@@ -99,9 +119,11 @@ const failoverReason = "no advertisement from 192.168.1.105 for 3.609s (master d
 func failover(s *status.Snapshot, now time.Time) {
 	in := &s.Instances[0]
 	in.State, in.Since, in.Reason, in.Master = "MASTER", now, failoverReason, "192.168.1.106"
+	in.HeldVIPs = in.VIPs
 	s.SyncGroups[0].State = "MASTER"
-	s.Transitions = append(s.Transitions, status.Transition{At: now, Kind: "instance", Name: "VI_1",
-		From: "BACKUP", To: "MASTER", Reason: failoverReason, Priority: 99})
+	tr := status.Transition{At: now, Kind: "instance", Name: "VI_1", From: "BACKUP", To: "MASTER", Reason: failoverReason, Priority: 99}
+	s.Transitions = append(s.Transitions, tr)
+	in.History = append(in.History, tr)
 }
 
 func get(t *testing.T, h http.Handler, method, target, host string) *httptest.ResponseRecorder {

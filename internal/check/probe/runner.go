@@ -119,7 +119,8 @@ type entry struct {
 	health  check.Health
 	last    check.Result
 	lastAt  time.Time
-	fails   int // consecutive failed attempts
+	lastDur time.Duration // how long the last attempt took
+	fails   int           // consecutive failed attempts
 	running bool
 
 	// guarded by Runner.mu
@@ -301,6 +302,7 @@ func (r *Runner) attempt(ctx context.Context, j job) {
 	s.mu.Lock()
 	next, tr := e.health.Observe(end, res)
 	e.last, e.lastAt, e.running = res, end, false
+	e.lastDur = end.Sub(started)
 	if res.OK {
 		e.fails = 0
 	} else {
@@ -407,6 +409,8 @@ type CheckerStatus struct {
 	// Last is the last result, finished at LastAt (zero before the first).
 	Last   check.Result
 	LastAt time.Time
+	// Duration is how long the last attempt took.
+	Duration time.Duration
 	// Next is when the next attempt is due (zero while one runs).
 	Next time.Time
 }
@@ -422,7 +426,7 @@ func (r *Runner) Snapshot() []ServerStatus {
 			ss.Checkers = append(ss.Checkers, CheckerStatus{
 				Name: e.name, Kind: e.health.Policy().Kind, Up: e.health.Up(), HasRun: e.health.HasRun(),
 				Retries: e.health.Retries(), Step: e.health.Step(), Failures: e.fails, Running: e.running,
-				Last: e.last, LastAt: e.lastAt,
+				Last: e.last, LastAt: e.lastAt, Duration: e.lastDur,
 			})
 		}
 		s.mu.Unlock()

@@ -165,8 +165,9 @@ func TestMetricsOnTheRealDaemon(t *testing.T) {
 	}
 
 	rs := func(addr string) map[string]string {
-		return map[string]string{"virtual_server": pairVS, "real_server": addr}
+		return map[string]string{"vip": "192.168.50.100", "port": "80", "protocol": "TCP", "real_server": addr}
 	}
+	vsl := map[string]string{"vip": "192.168.50.100", "port": "80", "protocol": "TCP"}
 	if v := fams.value(t, "vigil_real_server_up", rs(pairRealUp)); v != 1 {
 		t.Errorf("vigil_real_server_up{%s} = %v, want 1", pairRealUp, v)
 	}
@@ -179,20 +180,20 @@ func TestMetricsOnTheRealDaemon(t *testing.T) {
 	if v := fams.value(t, "vigil_real_server_weight", rs(pairRealDown)); v != 0 {
 		t.Errorf("vigil_real_server_weight{%s} = %v, want 0 (down, removed)", pairRealDown, v)
 	}
-	if v := fams.value(t, "vigil_virtual_server_quorum_up", map[string]string{"virtual_server": pairVS}); v != 1 {
+	if v := fams.value(t, "vigil_virtual_server_quorum_up", vsl); v != 1 {
 		t.Errorf("vigil_virtual_server_quorum_up = %v, want 1", v)
 	}
-	if v := fams.value(t, "vigil_checker_up", map[string]string{"virtual_server": pairVS, "real_server": pairRealDown}); v != 0 {
+	if v := fams.value(t, "vigil_checker_up", rs(pairRealDown)); v != 0 {
 		t.Errorf("vigil_checker_up{%s} = %v, want 0", pairRealDown, v)
 	}
-	if v := fams.value(t, "vigil_checker_consecutive_failures", map[string]string{"virtual_server": pairVS, "real_server": pairRealDown}); v < 1 {
+	if v := fams.value(t, "vigil_checker_consecutive_failures", rs(pairRealDown)); v < 1 {
 		t.Errorf("vigil_checker_consecutive_failures{%s} = %v, want >= 1", pairRealDown, v)
 	}
 	for name, want := range map[string]string{
 		"vigil_vrrp_instance_state":    "interface state vrid vrrp_instance",
 		"vigil_vrrp_transitions_total": "interface vrid vrrp_instance",
-		"vigil_real_server_up":         "real_server virtual_server",
-		"vigil_checker_up":             "checker real_server virtual_server",
+		"vigil_real_server_up":         "fwmark group port protocol real_server vip",
+		"vigil_checker_up":             "checker fwmark group index port protocol real_server vip",
 	} {
 		if got := strings.Join(fams.labelNames(name), " "); got != want {
 			t.Errorf("%s labels: %q, want %q", name, got, want)

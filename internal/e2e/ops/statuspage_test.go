@@ -15,8 +15,9 @@ import (
 // MASTER (--http-listen 127.0.0.1:8080) in headless Chromium inside the
 // same namespace, then hands the instance over with `vigil handover`: the
 // page, without a reload, shows VI_1 BACKUP with the daemon's reason, and
-// the handover at the top of its timeline, within a few seconds; the
-// browser reports no console error, exception or failed load.
+// the handover at the top of its timeline, within a few seconds, with the
+// backup heard as a peer and the handover in the instance's one-hour
+// strip; the browser reports no console error, exception or failed load.
 func TestStatusPageFollowsTheRealDaemon(t *testing.T) {
 	t.Parallel()
 	chromium := netnstest.RequireCommand(t, "chromium")
@@ -84,6 +85,16 @@ func TestStatusPageFollowsTheRealDaemon(t *testing.T) {
 		if !strings.Contains(row, want) {
 			t.Errorf("the timeline's first row %q lacks %q", row, want)
 		}
+	}
+	// The engine's own bookkeeping on the page: n2 heard as a peer with
+	// its priority, and VI_1's last hour with the handover as a period of
+	// its own (INIT, BACKUP, MASTER, then BACKUP: at least three periods,
+	// the last one BACKUP, and a mark per transition).
+	b.waitFor(t, ctx, "n2 heard as a peer", textOf(`[data-instance="VI_1"] [data-peer="192.168.50.2"]`)+`.indexOf("prio 100") >= 0`, true, 10*time.Second)
+	b.waitFor(t, ctx, "timeline ends BACKUP", `(function(){var s=Array.from(document.querySelectorAll('svg[data-timeline="VI_1"] [data-segment]'));
+		return s.length>=3 && s[s.length-1].getAttribute("data-state")==="BACKUP" && s[s.length-2].getAttribute("data-state")==="MASTER"})()`, true, 10*time.Second)
+	if n := len(in.History); n < 3 {
+		t.Errorf("VI_1's history has %d transitions, want INIT→BACKUP, BACKUP→MASTER, MASTER→BACKUP", n)
 	}
 	b.waitFor(t, ctx, "no reload", `window.__vigilMarker`, 7, time.Second)
 	if p := b.pageProblems(); len(p) > 0 {

@@ -23,6 +23,17 @@ type fakeIPVS struct {
 	dests map[svcID][]cfipvs.Destination
 	log   []string
 	fail  error
+	// Statistics the kernel would report (64-bit, or 32-bit only).
+	svcStats  map[svcID]cfipvs.Stats
+	destStats map[netip.AddrPort]cfipvs.Stats
+	only32    bool
+}
+
+func (f *fakeIPVS) stats(s cfipvs.Stats) (s32, s64 cfipvs.Stats) {
+	if f.only32 {
+		return s, cfipvs.Stats{}
+	}
+	return cfipvs.Stats{Connections: s.Connections & 0xffffffff}, s
 }
 
 type svcID struct {
@@ -79,7 +90,8 @@ func (f *fakeIPVS) Services() ([]cfipvs.ServiceExtended, error) {
 	}
 	var out []cfipvs.ServiceExtended
 	for _, s := range f.svcs {
-		out = append(out, cfipvs.ServiceExtended{Service: s})
+		s32, s64 := f.stats(f.svcStats[idOf(s)])
+		out = append(out, cfipvs.ServiceExtended{Service: s, Stats: s32, Stats64: s64})
 	}
 	return out, nil
 }
@@ -121,7 +133,8 @@ func (f *fakeIPVS) Destinations(s cfipvs.Service) ([]cfipvs.DestinationExtended,
 	}
 	var out []cfipvs.DestinationExtended
 	for _, d := range ds {
-		out = append(out, cfipvs.DestinationExtended{Destination: d})
+		s32, s64 := f.stats(f.destStats[netip.AddrPortFrom(d.Address, d.Port)])
+		out = append(out, cfipvs.DestinationExtended{Destination: d, Stats: s32, Stats64: s64})
 	}
 	return out, nil
 }

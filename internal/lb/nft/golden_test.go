@@ -49,7 +49,18 @@ func goldenState() lb.State {
 // order.
 var elementsRE = regexp.MustCompile(`(?s)elements = \{(.*?)\}`)
 
+// counterRE matches a named counter; nft lists them in an order that is
+// not the order they were added in.
+var counterRE = regexp.MustCompile(`(?m)^\tcounter \S+ \{\n\t\tpackets \d+ bytes \d+\n\t\}\n\n`)
+
 func normalise(listing string) string {
+	counters := counterRE.FindAllString(listing, -1)
+	if len(counters) > 0 {
+		slices.Sort(counters)
+		at := counterRE.FindStringIndex(listing)[0]
+		listing = counterRE.ReplaceAllString(listing, "")
+		listing = listing[:at] + strings.Join(counters, "") + listing[at:]
+	}
 	return elementsRE.ReplaceAllStringFunc(listing, func(m string) string {
 		inner := elementsRE.FindStringSubmatch(m)[1]
 		var els []string

@@ -75,17 +75,20 @@ func serviceName(k lb.ServiceKey) string {
 // encodeComment stores a service key and attributes in the dests map's
 // comment (at most 128 bytes: nftables' comment limit).
 func encodeComment(k lb.ServiceKey, s lb.Service) string {
-	var key string
-	if k.IsFWMark() {
-		key = fmt.Sprintf("fwm%s/%d", famOf(k.Family).suffix, k.FWMark)
-	} else {
-		key = fmt.Sprintf("%s/%s/%d", strings.ToLower(k.Proto.String()), k.Addr, k.Port)
-	}
-	c := fmt.Sprintf("%skey=%s sched=%s flags=%d timeout=%d mask=%d", commentPrefix, key, s.Scheduler, s.Flags, s.Timeout, s.Netmask)
+	c := fmt.Sprintf("%skey=%s sched=%s flags=%d timeout=%d mask=%d", commentPrefix, keyText(k), s.Scheduler, s.Flags, s.Timeout, s.Netmask)
 	if s.PE != "" {
 		c += " pe=" + s.PE
 	}
 	return c
+}
+
+// keyText writes a service key as parseKey reads it: tcp/192.168.1.1/80,
+// fwm4/7.
+func keyText(k lb.ServiceKey) string {
+	if k.IsFWMark() {
+		return fmt.Sprintf("fwm%s/%d", famOf(k.Family).suffix, k.FWMark)
+	}
+	return fmt.Sprintf("%s/%s/%d", strings.ToLower(k.Proto.String()), k.Addr, k.Port)
 }
 
 func decodeComment(c string) (lb.ServiceKey, lb.Service, error) {

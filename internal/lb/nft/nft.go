@@ -89,6 +89,9 @@ type Backend struct {
 	raw     *netlink.Conn // nf_tables messages the library cannot encode (fwd)
 	nlh     *vnl.Handle   // route and link lookups for DR
 	closed  bool
+	// statsMade is the counting syncStats made last (stats.go); nil:
+	// unknown, the next Apply lists the kernel's and rebuilds it.
+	statsMade statLayout
 }
 
 // observed is the kernel's table as Observe read it.
@@ -352,7 +355,7 @@ func (b *Backend) Apply(ctx context.Context, want lb.State) error {
 		b.routes = b.newResolver()
 	}
 	r := b.routes
-	natQueued, err := b.queueNAT(ctx, nat)
+	natQueued, natFull, err := b.queueNAT(ctx, nat)
 	if err != nil {
 		b.cache = nil
 		return err
@@ -377,6 +380,10 @@ func (b *Backend) Apply(ctx context.Context, want lb.State) error {
 	if natQueued {
 		b.cache = &observed{state: nat, exists: true}
 	}
+	// Counters follow the NAT services (DR traffic bypasses conntrack).
+	if (natQueued || b.statsMade == nil) && b.cache != nil && b.cache.exists {
+		b.applyStats(nat, natFull || b.statsMade == nil)
+	}
 	if drQueued {
 		obs := newDRObserved()
 		obs.exists = len(dr.Services) > 0
@@ -395,23 +402,23 @@ func (b *Backend) Apply(ctx context.Context, want lb.State) error {
 
 // queueNAT queues the NAT table's changes; it reports whether it queued
 // anything.
-func (b *Backend) queueNAT(ctx context.Context, want lb.State) (bool, error) {
+func (b *Backend) queueNAT(ctx context.Context, want lb.State) (queued, full bool, err error) {
 	have := b.cache
 	if !have.exists && len(want.Services) == 0 {
-		return false, nil // no table is needed yet
+		return false, false, nil // no table is needed yet
 	}
-	full := !have.exists || have.damaged
+	full = !have.exists || have.damaged
 	var changed []lb.ServiceKey
 	if full {
 		changed = sortedKeys(want.Services)
 	} else {
 		changed = lb.ChangedServices(lb.Diff(have.state, want))
 		if len(changed) == 0 {
-			return false, nil
+			return false, false, nil
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return false, err
+		return false, false, err
 	}
 	bt := newBatch(b, want, have.state, changed)
 	if full {
@@ -419,7 +426,7 @@ func (b *Backend) queueNAT(ctx context.Context, want lb.State) (bool, error) {
 			b.conn.DelTable(b.table())
 		}
 		if err := bt.addBase(); err != nil {
-			return false, err
+			return false, false, err
 		}
 	}
 	for _, k := range changed {
@@ -436,10 +443,18 @@ func (b *Backend) queueNAT(ctx context.Context, want lb.State) (bool, error) {
 			bt.removeService(k, have.state.Services[k])
 		}
 		if err != nil {
-			return false, err
+			return false, false, err
 		}
 	}
-	return true, nil
+	return true, full, nil
+}
+
+// applyStats brings the counters to want; a failure is logged, not
+// returned: the services are in place, counters are for people.
+func (b *Backend) applyStats(want lb.State, all bool) {
+	if err := b.syncStats(want, all); err != nil {
+		b.log.Warn("nft: counters not updated", "err", err)
+	}
 }
 
 // Close implements lb.Backend: it removes the table unless Keep. A second

@@ -1,0 +1,144 @@
+package engine
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/garp"
+	"github.com/vigil-ha/vigil/internal/notify"
+	"github.com/vigil-ha/vigil/internal/status"
+	"github.com/vigil-ha/vigil/internal/vrrp"
+)
+
+// What an operator sees of an instance beyond its state machine: the peers
+// heard, the instance's own state history, the addresses the kernel holds,
+// the handover in progress. The bookkeeping lives here, apart from the
+// VRRP runtime, and is owned by the engine loop.
+
+const (
+	// maxPeers bounds the routers remembered per instance; a flood of
+	// forged sources evicts the longest silent.
+	maxPeers = 16
+	// maxHistory and historyAge bound an instance's state history: the
+	// status page draws the last hour.
+	maxHistory = 128
+	historyAge = time.Hour
+)
+
+// peer is a router heard advertising the instance's VRID.
+type peer struct {
+	prio    uint8
+	last    time.Time
+	adverts uint64
+}
+
+// opsview is an instance's operator bookkeeping.
+type opsview struct {
+	peers   map[netip.Addr]*peer
+	history []status.Transition
+	// from is when history begins: the instance's first transition, or
+	// the time of the newest transition forgotten.
+	from time.Time
+	// announced counts gratuitous ARP / NA sends for the instance.
+	announced uint64
+}
+
+// notePeer records an advert parsed for the instance, from src.
+func (in *instance) notePeer(now time.Time, src netip.Addr, prio uint8) {
+	if in.ops.peers == nil {
+		in.ops.peers = map[netip.Addr]*peer{}
+	}
+	p := in.ops.peers[src]
+	if p == nil {
+		if len(in.ops.peers) >= maxPeers {
+			var oldest netip.Addr
+			var at time.Time
+			for a, q := range in.ops.peers {
+				if at.IsZero() || q.last.Before(at) {
+					oldest, at = a, q.last
+				}
+			}
+			delete(in.ops.peers, oldest)
+		}
+		p = &peer{}
+		in.ops.peers[src] = p
+	}
+	p.prio, p.last = prio, now
+	p.adverts++
+}
+
+// noteTransition appends a state change to the instance's history,
+// forgetting what is older than historyAge or beyond maxHistory.
+func (in *instance) noteTransition(tr status.Transition) {
+	if in.ops.from.IsZero() {
+		in.ops.from = tr.At
+	}
+	in.ops.history = append(in.ops.history, tr)
+	cut := 0
+	for cut < len(in.ops.history)-1 && (len(in.ops.history)-cut > maxHistory || tr.At.Sub(in.ops.history[cut].At) > historyAge) {
+		cut++
+	}
+	if cut > 0 {
+		in.ops.from = in.ops.history[cut-1].At
+		in.ops.history = slices.Delete(in.ops.history, 0, cut)
+	}
+}
+
+// countAnnouncements credits each send to the instances holding its
+// address.
+func (e *Engine) countAnnouncements(sends []garp.Send) {
+	for _, in := range e.all() {
+		if !in.held {
+			continue
+		}
+		for _, v := range in.devVIPs() {
+			for _, s := range sends {
+				if s.Addr == v.Addr() && s.Dev == v.Dev {
+					in.ops.announced++
+				}
+			}
+		}
+	}
+}
+
+// opsStatus adds the operator's view to an instance's status.
+func (e *Engine) opsStatus(in *instance, si *status.Instance, st vrrp.Status) {
+	for a, p := range in.ops.peers {
+		si.Peers = append(si.Peers, status.Peer{Addr: a.String(), Priority: int(p.prio), LastHeard: p.last, Adverts: p.adverts})
+	}
+	slices.SortFunc(si.Peers, func(a, b status.Peer) int { return b.LastHeard.Compare(a.LastHeard) })
+	si.History = slices.Clone(in.ops.history)
+	si.HistoryFrom = in.ops.from
+	si.HeldVIPs = e.kernelHeldVIPs(in)
+	switch {
+	case st.Handover || in.handingOver || !in.releaseAt.IsZero():
+		si.Handover, si.HandoverUntil = "holding", st.HandoverUntil
+		if !in.releaseAt.IsZero() {
+			si.HandoverUntil = in.releaseAt
+		}
+	case st.Yielding:
+		si.Handover = "yielding"
+	}
+	si.Counters.Announcements = in.ops.announced
+	if n := e.opts.Notifier; n != nil {
+		si.Counters.NotifyFailures = n.FailedFor(notify.Instance, in.spec.VRRP.Name)
+	}
+}
+
+// kernelHeldVIPs lists the instance's addresses that the kernel reports on
+// their interfaces; before the first report, those the engine added.
+func (e *Engine) kernelHeldVIPs(in *instance) []string {
+	var out []string
+	for _, v := range in.devVIPs() {
+		held := in.held
+		if e.kernel.seen {
+			li, ok := e.links[v.Dev]
+			held = ok && e.kernel.addrs[addrKey{li.Index, v.Addr()}]
+		}
+		if held {
+			out = append(out, v.Prefix.String())
+		}
+	}
+	return out
+}
