@@ -45,6 +45,9 @@ type Config struct {
 	SSL            *SSL                 `json:"ssl,omitempty"`
 	VSGroups       []VirtualServerGroup `json:"virtual_server_groups,omitempty"`
 	VirtualServers []VirtualServer      `json:"virtual_servers,omitempty"`
+
+	// ConntrackSync is vigil's conntrack_sync block (nil: none).
+	ConntrackSync *ConntrackSync `json:"conntrack_sync,omitempty"`
 }
 
 // Instance returns the VRRP instance with the given name, or nil.

@@ -24,6 +24,7 @@ func (p *parser) resolve() {
 	p.checkUnusedScripts()
 	p.resolveVirtualServers()
 	p.checkScriptSecurity()
+	p.resolveConntrackSync()
 	if d := c.Global.LVSSyncDaemon; d != nil && d.Instance != "" {
 		vi := c.Instance(d.Instance)
 		if vi == nil {
