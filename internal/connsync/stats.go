@@ -8,9 +8,9 @@ import (
 
 // Stats is what `conntrackd -s` prints that vigil reports.
 type Stats struct {
-	Internal, External int64 // current active connections in each cache
-	BytesSent, BytesRecv uint64
-	SendErrors, RecvErrors uint64
+	Internal, External      int64 // current active connections in each cache
+	BytesSent, BytesRecv    uint64
+	SendErrors, RecvErrors  uint64
 	LostMsgs, MalformedMsgs uint64
 }
 
