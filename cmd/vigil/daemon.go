@@ -20,6 +20,7 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/api"
 	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/connsync"
 	"github.com/vigil-ha/vigil/internal/diag"
 	"github.com/vigil-ha/vigil/internal/dump"
 	"github.com/vigil-ha/vigil/internal/engine"
@@ -46,6 +47,7 @@ type daemon struct {
 	hb    *hb.Node         // nil without --ha-dir
 	hbCfg *hb.Config
 	sd    *sdnotify.Notifier
+	cs    *connsync.Supervisor // nil without conntrack_sync
 
 	reloader reloader
 	sched    sched.Scheduler
@@ -334,6 +336,15 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		if d.dir != nil {
 			hooks.VIPsChanged = d.dir.SetLocal
 		}
+		if cs := l.cfg.ConntrackSync; cs != nil {
+			spec, err := connSyncSpec(l.cfg, f.apiSocket)
+			if err != nil {
+				return err
+			}
+			d.cs = connsync.New(spec, log)
+			hookConnSync(&hooks, cs, d.cs, log)
+			goRun("conntrackd", d.cs.Run)
+		}
 		d.eng, err = engine.New(spec, engine.Options{
 			Net: osnet, Logger: log, Version: version, ConfigFile: f.file,
 			Notifier: notifier, Mailer: mailer, Hooks: hooks, PreciseTimer: true, Owner: reg,
@@ -509,6 +520,9 @@ func (d *daemon) Snapshot(ctx context.Context) (status.Snapshot, error) {
 	}
 	if d.hb != nil {
 		s.Heartbeat = hbStatus(d.hb.Status(), d.hbCfg)
+	}
+	if d.cs != nil {
+		s.ConnSync = connSyncStatus(d.cs, time.Now())
 	}
 	d.mu.Lock()
 	s.Daemon.Reloads, s.Daemon.LastReload = d.reloads, d.lastReload

@@ -88,6 +88,8 @@ type descs struct {
 
 	releasedMaster, masterPrio                  *prometheus.Desc
 	lbApplies, lbErrors, lbRepairs, lbLastApply *prometheus.Desc
+
+	csUp, csRestarts, csLinkUp, csEntries, csLastResync, csErrors, csCmdFailures, csWarning *prometheus.Desc
 }
 
 func newDescs() descs {
@@ -142,6 +144,15 @@ func newDescs() descs {
 		lbErrors:       d("lb_reconcile_errors_total", "Failed reads or applies of the kernel's virtual services.", []string{"backend"}),
 		lbRepairs:      d("lb_reconcile_repairs_total", "Resyncs that found the kernel differing from the desired state (drift repaired).", []string{"backend"}),
 		lbLastApply:    d("lb_reconcile_last_apply_timestamp_seconds", "When the kernel's virtual services were last applied, in Unix time.", []string{"backend"}),
+
+		csUp:          d("conntrack_sync_up", "Whether the supervised conntrackd runs (1) or not (0).", []string{"interface"}),
+		csRestarts:    d("conntrack_sync_restarts_total", "Times conntrackd died and was restarted.", []string{"interface"}),
+		csLinkUp:      d("conntrack_sync_link_up", "Whether the sync link is up with a carrier.", []string{"interface"}),
+		csEntries:     d("conntrack_sync_cache_entries", "Flows in conntrackd's caches: internal (this director's) and external (replicated from the peer).", []string{"interface", "cache"}),
+		csLastResync:  d("conntrack_sync_last_resync_timestamp_seconds", "When conntrackd last committed, resynchronised and bulk-sent on becoming MASTER, in Unix time.", []string{"interface"}),
+		csErrors:      d("conntrack_sync_channel_errors_total", "Send and receive errors on conntrackd's sync channel, and messages lost.", []string{"interface", "kind"}),
+		csCmdFailures: d("conntrack_sync_command_failures_total", "conntrackd commands run on VRRP transitions that failed or timed out, by flag.", []string{"interface", "command"}),
+		csWarning:     d("conntrack_sync_warning", "1 while the connection sync has a warning (conntrackd dead, link down, peer silent).", []string{"interface"}),
 	}
 }
 
@@ -165,7 +176,8 @@ func (d *descs) all() []*prometheus.Desc {
 		d.syncState, d.trackerUp, d.trackerWeight,
 		d.vsQuorum, d.vsActive, d.vsSorry, d.rsUp, d.rsWeight, d.checkUp, d.checkFailures, d.checkLastRun,
 		d.hbNode, d.hbLastHeard, d.hbPing, d.hbGroupLocal, d.hbGroupInfo,
-		d.releasedMaster, d.masterPrio, d.lbApplies, d.lbErrors, d.lbRepairs, d.lbLastApply}
+		d.releasedMaster, d.masterPrio, d.lbApplies, d.lbErrors, d.lbRepairs, d.lbLastApply,
+		d.csUp, d.csRestarts, d.csLinkUp, d.csEntries, d.csLastResync, d.csErrors, d.csCmdFailures, d.csWarning}
 }
 
 // Collect takes a snapshot and sends its metrics.
@@ -278,6 +290,22 @@ func (e *emitter) snapshot(d *descs, s status.Snapshot) {
 		e.counter(d.lbErrors, r.Errors, r.Backend)
 		e.counter(d.lbRepairs, r.Repairs, r.Backend)
 		e.stamp(d.lbLastApply, r.LastApply, r.Backend)
+	}
+	if cs := s.ConnSync; cs != nil {
+		ifl := cs.Interface
+		e.gauge(d.csUp, b2f(cs.Alive), ifl)
+		e.counter(d.csRestarts, cs.Restarts, ifl)
+		e.gauge(d.csLinkUp, b2f(cs.LinkUp), ifl)
+		e.gauge(d.csEntries, float64(cs.Internal), ifl, "internal")
+		e.gauge(d.csEntries, float64(cs.External), ifl, "external")
+		e.stamp(d.csLastResync, cs.LastResync, ifl)
+		e.counter(d.csErrors, cs.SendErrors, ifl, "send")
+		e.counter(d.csErrors, cs.RecvErrors, ifl, "recv")
+		e.counter(d.csErrors, cs.LostMsgs, ifl, "lost")
+		for _, flag := range []string{"-c", "-f", "-R", "-B", "-t", "-n"} {
+			e.counter(d.csCmdFailures, cs.CommandFailures[flag], ifl, flag)
+		}
+		e.gauge(d.csWarning, b2f(len(cs.Warnings) > 0), ifl)
 	}
 	for _, in := range s.Instances {
 		il := []string{in.Name, in.Interface, strconv.Itoa(in.VRID)}
