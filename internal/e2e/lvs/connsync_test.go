@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -299,6 +300,22 @@ func connSyncRun(t *testing.T, withSync, handover bool) connSyncResult {
 			waitFor(t, patience, "the old MASTER's conntrackd follows BACKUP", func() (bool, string) {
 				cs := master.mustStatus().ConnSync
 				return cs.Role == "BACKUP", cs.Role
+			})
+		} else {
+			// The peer is gone: its silence is a warning, not a silent loss.
+			waitFor(t, patience, "the lost sync peer is a warning", func() (bool, string) {
+				cs := backup.mustStatus().ConnSync
+				return strings.Contains(strings.Join(cs.Warnings, "; "), "nothing heard from the sync peer"), fmt.Sprint(cs.Warnings)
+			})
+			// A conntrackd that dies is restarted, counted, and follows
+			// the MASTER role again.
+			old := backup.mustStatus().ConnSync
+			if err := syscall.Kill(old.PID, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, patience, "conntrackd restarted", func() (bool, string) {
+				cs := backup.mustStatus().ConnSync
+				return cs.Restarts == 1 && cs.Alive && cs.PID != old.PID && cs.LastResync.After(old.LastResync), fmt.Sprintf("%+v", *cs)
 			})
 		}
 	}
