@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -226,6 +227,11 @@ func (s *Supervisor) runChild(ctx context.Context) error {
 		s.log.Info("removed a stale conntrackd lock file", "path", s.spec.LockPath())
 	}
 	_ = os.Remove(s.spec.SocketPath())
+	// Pdeathsig fires when the thread that started the child ends, not
+	// the process: keep this goroutine on its thread until the child
+	// has exited, so no other goroutine's locked thread ending kills it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	cmd := exec.Command(s.spec.Conntrackd, "-C", s.spec.ConfPath())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	pr, pw := io.Pipe()
