@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/connsync"
+	"github.com/vigil-ha/vigil/internal/diag"
 	"github.com/vigil-ha/vigil/internal/engine"
 	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/vrrp"
@@ -159,4 +160,15 @@ func connSyncStatus(sup *connsync.Supervisor, now time.Time) *status.ConnSync {
 		out.CommandFailures[k] = v
 	}
 	return out
+}
+
+// connSyncChanged reports whether a reloaded conntrack_sync block differs
+// from the running one (positions aside).
+func connSyncChanged(running, loaded *config.ConntrackSync) bool {
+	if running == nil || loaded == nil {
+		return (running == nil) != (loaded == nil)
+	}
+	a, b := *running, *loaded
+	a.Pos, b.Pos = diag.Pos{}, diag.Pos{}
+	return a != b
 }

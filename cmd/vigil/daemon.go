@@ -47,7 +47,8 @@ type daemon struct {
 	hb    *hb.Node         // nil without --ha-dir
 	hbCfg *hb.Config
 	sd    *sdnotify.Notifier
-	cs    *connsync.Supervisor // nil without conntrack_sync
+	cs    *connsync.Supervisor  // nil without conntrack_sync
+	csCfg *config.ConntrackSync // the conntrack_sync block running (nil: none)
 
 	reloader reloader
 	sched    sched.Scheduler
@@ -341,7 +342,7 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 			if err != nil {
 				return err
 			}
-			d.cs = connsync.New(spec, log)
+			d.cs, d.csCfg = connsync.New(spec, log), cs
 			hookConnSync(&hooks, cs, d.cs, log)
 			goRun("conntrackd", d.cs.Run)
 		}
@@ -628,6 +629,9 @@ func (d *daemon) apply(ctx context.Context, l loaded) (changes, notes []string, 
 		changes = append(changes, c...)
 	} else if len(l.dir.VirtualServers) > 0 {
 		notes = append(notes, "virtual servers added to a configuration that had none start at the next restart")
+	}
+	if connSyncChanged(d.csCfg, l.cfg.ConntrackSync) {
+		notes = append(notes, "conntrack_sync changes take effect at the next restart")
 	}
 	if p := sched.FromConfig(l.cfg.Global, d.flags.vrrpOnly, d.flags.checkOnly); p != d.sched.Policy() {
 		d.sched.Set(p)
