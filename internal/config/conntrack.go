@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/diag"
@@ -111,6 +112,10 @@ func (p *parser) resolveConntrackSync() {
 	}
 	if cs.Interface == "" {
 		p.errf(cs.Pos, "conntrack_sync: no interface (the sync link conntrackd sends on)")
+	} else if isHexWord(cs.Interface) {
+		// conntrackd's configuration lexer reads such a name as a piece
+		// of an IPv6 address and stops with "syntax error".
+		p.errf(cs.Pos, "conntrack_sync: interface %q: conntrackd cannot read a name made of hexadecimal digits only; rename the link", cs.Interface)
 	}
 	peer := cs.Peer
 	switch {
@@ -147,4 +152,17 @@ func (p *parser) resolveConntrackSync() {
 	default:
 		p.errf(cs.Pos, "conntrack_sync: name the vrrp_instance or vrrp_sync_group whose state conntrackd follows")
 	}
+}
+
+// isHexWord reports whether s is 1 to 4 hexadecimal digits.
+func isHexWord(s string) bool {
+	if len(s) == 0 || len(s) > 4 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
 }

@@ -51,6 +51,7 @@ func TestConntrackSyncErrors(t *testing.T) {
 		name, body, want string
 	}{
 		{"no interface", "unicast_peer 10.9.0.2\nvrrp_instance VI_1", "k.conf:16:1: error: conntrack_sync: no interface"},
+		{"hex name", "interface d0\nunicast_peer 10.9.0.2\nvrrp_instance VI_1", `interface "d0": conntrackd cannot read a name made of hexadecimal digits only`},
 		{"no peer", "interface eth2\nvrrp_instance VI_1", "no unicast_peer and no mcast_group"},
 		{"both transports", "interface eth2\nunicast_peer 10.9.0.2\nmcast_group 225.0.0.50\nvrrp_instance VI_1", "both given; conntrackd uses one transport"},
 		{"not multicast", "interface eth2\nmcast_group 10.0.0.5\nvrrp_instance VI_1", "k.conf:18:13: error: mcast_group 10.0.0.5 is not a multicast address"},

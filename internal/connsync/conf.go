@@ -66,24 +66,8 @@ func (s Spec) Check() error {
 		return fmt.Errorf("connsync: no source address on %s", s.Interface)
 	case !s.Peer.IsValid() && !s.McastGroup.IsValid():
 		return fmt.Errorf("connsync: no peer and no multicast group")
-	case isHexWord(s.Interface):
-		// conntrackd's lexer reads such a name as a piece of an IPv6
-		// address and stops with "syntax error".
-		return fmt.Errorf("connsync: conntrackd cannot read the interface name %q (hexadecimal digits only); rename the link", s.Interface)
 	}
 	return nil
-}
-
-func isHexWord(s string) bool {
-	if len(s) == 0 || len(s) > 4 {
-		return false
-	}
-	for _, c := range s {
-		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
-			return false
-		}
-	}
-	return true
 }
 
 // Render writes conntrackd's configuration: FTFW mode, the external
