@@ -25,6 +25,9 @@ import (
 // before traffic needs them: no connection breaks. Without it the new
 // MASTER meets mid-stream packets of flows it never saw.
 //
+// conntrackd's unicast UDP channel carries the flows in the SIGKILL runs,
+// its multicast channel in the handover runs.
+//
 // The runs without sync are the baseline of the figures; they assert
 // nothing about broken connections and run only with
 // VIGIL_E2E_CONNSYNC_BASELINE=1.
@@ -74,7 +77,7 @@ const (
 	bulkRate  = 4 << 20 // bytes per second
 )
 
-func connSyncConf(i int, withSync bool) string {
+func connSyncConf(i int, withSync, mcast bool) string {
 	state, prio := "MASTER", 100
 	if i == 1 {
 		state, prio = "BACKUP", 90
@@ -83,12 +86,18 @@ func connSyncConf(i int, withSync bool) string {
 	c := vrrpPair(fmt.Sprintf("LVS_%d", i+1), state, prio) +
 		vs{port: 80, delayLoop: "1", reals: []rs{{addr: web1, checker: check}, {addr: web2, checker: check}}}.String()
 	if withSync {
+		// The handover runs use conntrackd's multicast channel, the
+		// others its unicast UDP one.
+		peer := "unicast_peer " + syncAddrs[1-i]
+		if mcast {
+			peer = "mcast_group 225.0.0.50"
+		}
 		c += fmt.Sprintf(`conntrack_sync {
 	interface eth2
-	unicast_peer %s
+	%s
 	vrrp_sync_group VG_1
 }
-`, syncAddrs[1-i])
+`, peer)
 	}
 	return c
 }
@@ -107,8 +116,8 @@ func connSyncRun(t *testing.T, withSync, handover bool) connSyncResult {
 		}
 		f.Close()
 	}
-	master.writeConfig(connSyncConf(0, withSync))
-	backup.writeConfig(connSyncConf(1, withSync))
+	master.writeConfig(connSyncConf(0, withSync, handover))
+	backup.writeConfig(connSyncConf(1, withSync, handover))
 	backup.start()
 	master.start()
 	waitFor(t, patience, "MASTER and BACKUP settle", func() (bool, string) {
