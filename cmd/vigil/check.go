@@ -234,6 +234,14 @@ func summary(w io.Writer, c *config.Config) {
 		}
 	}
 	bgpSummary(w, c)
+	if cs := c.ConntrackSync; cs != nil {
+		peer := "unicast " + cs.Peer.String()
+		if cs.McastGroup.IsValid() {
+			peer = "multicast " + cs.McastGroup.String()
+		}
+		fmt.Fprintf(w, "conntrack sync: conntrackd (FTFW) on %s to %s port %d, follows %s, filter %s\n",
+			cs.Interface, peer, cs.Port, cs.Instance+cs.SyncGroup, cs.Filter)
+	}
 }
 
 func vsString(vs config.VirtualServer) string {

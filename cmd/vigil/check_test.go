@@ -394,3 +394,25 @@ vrrp_instance V {
 		}
 	}
 }
+
+// vigil check summarises conntrack_sync and reports its mistakes by line.
+func TestCheckConntrackSync(t *testing.T) {
+	const inst = `vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 1
+    priority 100
+    virtual_ipaddress { 10.0.0.1 }
+}
+`
+	f := writeConf(t, "cs.conf", inst+"conntrack_sync {\n    interface eth2\n    mcast_group 225.0.0.50\n    vrrp_instance VI_1\n}\n")
+	code, out, errs := runVigil("check", "-f", f)
+	if code != 0 || !strings.Contains(out, "conntrack sync: conntrackd (FTFW) on eth2 to multicast 225.0.0.50 port 3780, follows VI_1, filter virtual_servers") {
+		t.Errorf("exit %d\n%s\n%s", code, out, errs)
+	}
+	g := writeConf(t, "cs-bad.conf", inst+"conntrack_sync {\n    interface eth2\n    vrrp_instance VI_2\n}\n")
+	code, _, errs = runVigil("check", "-f", g)
+	if code != 1 || !strings.Contains(errs, "cs-bad.conf:7:1: error: conntrack_sync: no unicast_peer and no mcast_group") ||
+		!strings.Contains(errs, "cs-bad.conf:7:1: error: conntrack_sync: no vrrp_instance VI_2") {
+		t.Errorf("exit %d\n%s", code, errs)
+	}
+}

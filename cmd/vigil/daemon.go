@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/api"
 	"github.com/vigil-ha/vigil/internal/bgp"
 	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/connsync"
 	"github.com/vigil-ha/vigil/internal/diag"
 	"github.com/vigil-ha/vigil/internal/dump"
 	"github.com/vigil-ha/vigil/internal/engine"
@@ -49,6 +50,8 @@ type daemon struct {
 	bgpCfg bgp.Config
 	hbCfg  *hb.Config
 	sd     *sdnotify.Notifier
+	cs     *connsync.Supervisor  // nil without conntrack_sync
+	csCfg  *config.ConntrackSync // the conntrack_sync block running (nil: none)
 
 	reloader reloader
 	sched    sched.Scheduler
@@ -341,6 +344,15 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 			hooks.VIPsChanged = d.dir.SetLocal
 		}
 		hooks.InstanceTransition = startSyncDaemon(l.cfg.Global, log, goRun)
+		if cs := l.cfg.ConntrackSync; cs != nil {
+			spec, err := connSyncSpec(l.cfg, f.apiSocket)
+			if err != nil {
+				return err
+			}
+			d.cs, d.csCfg = connsync.New(spec, log), cs
+			hookConnSync(&hooks, cs, d.cs, log)
+			goRun("conntrackd", d.cs.Run)
+		}
 		d.eng, err = engine.New(spec, engine.Options{
 			Net: osnet, Logger: log, Version: version, ConfigFile: f.file,
 			Notifier: notifier, Mailer: mailer, Hooks: bgpHooks(d.bgp, hooks), PreciseTimer: true, Owner: reg,
@@ -536,6 +548,9 @@ func (d *daemon) Snapshot(ctx context.Context) (status.Snapshot, error) {
 		}
 		s.BGP = b
 	}
+	if d.cs != nil {
+		s.ConnSync = connSyncStatus(d.cs, time.Now())
+	}
 	d.mu.Lock()
 	s.Daemon.Reloads, s.Daemon.LastReload = d.reloads, d.lastReload
 	d.mu.Unlock()
@@ -660,6 +675,9 @@ func (d *daemon) apply(ctx context.Context, l loaded) (changes, notes []string, 
 		changes = append(changes, c...)
 	} else if len(l.dir.VirtualServers) > 0 {
 		notes = append(notes, "virtual servers added to a configuration that had none start at the next restart")
+	}
+	if connSyncChanged(d.csCfg, l.cfg.ConntrackSync) {
+		notes = append(notes, "conntrack_sync changes take effect at the next restart")
 	}
 	if p := sched.FromConfig(l.cfg.Global, d.flags.vrrpOnly, d.flags.checkOnly); p != d.sched.Policy() {
 		d.sched.Set(p)

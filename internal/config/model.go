@@ -48,6 +48,8 @@ type Config struct {
 
 	// BGP is vigil's bgp extension block; nil when absent.
 	BGP *BGP `json:"bgp,omitempty"`
+	// ConntrackSync is vigil's conntrack_sync block (nil: none).
+	ConntrackSync *ConntrackSync `json:"conntrack_sync,omitempty"`
 }
 
 // Instance returns the VRRP instance with the given name, or nil.

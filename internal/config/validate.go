@@ -25,6 +25,7 @@ func (p *parser) resolve() {
 	p.resolveVirtualServers()
 	p.checkScriptSecurity()
 	p.resolveBGP()
+	p.resolveConntrackSync()
 	if d := c.Global.LVSSyncDaemon; d != nil && d.Instance != "" {
 		vi := c.Instance(d.Instance)
 		if vi == nil {

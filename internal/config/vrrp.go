@@ -98,6 +98,8 @@ var rootBlock = newBlock(rootName,
 		p.meta.groups = append(p.meta.groups, parseBody(p, syncGroupBlock, &g, s.open))
 		c.SyncGroups = append(c.SyncGroups, g)
 	}).opens(syncGroupBlock).multiple(),
+	// vigil extension: conntrackd replicating the NAT table (conntrack.go).
+	k("conntrack_sync", 0, 0, conntrackSyncRoot).opens(conntrackSyncBlock).multiple(),
 	k("garp_group", 0, 0, func(p *parser, s *stmt, c *Config) {
 		g := GARPGroup{Pos: s.kw.pos}
 		sn := parseBody(p, garpGroupBlock, &g, s.open)

@@ -102,9 +102,10 @@ type descs struct {
 	releasedMaster, masterPrio                  *prometheus.Desc
 	lbApplies, lbErrors, lbRepairs, lbLastApply *prometheus.Desc
 
-	vsConns, vsPackets, vsBytes, rsConns, rsPackets, rsBytes, rsLastChange, checkDuration *prometheus.Desc
-	announcements, notifyFailures, garpDelay, vipsHeld, peerPrio, peerLast                *prometheus.Desc
-	bgp                                                                                   bgpDescs
+	vsConns, vsPackets, vsBytes, rsConns, rsPackets, rsBytes, rsLastChange, checkDuration   *prometheus.Desc
+	announcements, notifyFailures, garpDelay, vipsHeld, peerPrio, peerLast                  *prometheus.Desc
+	bgp                                                                                     bgpDescs
+	csUp, csRestarts, csLinkUp, csEntries, csLastResync, csErrors, csCmdFailures, csWarning *prometheus.Desc
 }
 
 func newDescs() descs {
@@ -176,6 +177,14 @@ func newDescs() descs {
 		vipsHeld:       d("vrrp_virtual_addresses_held", "Virtual addresses of the instance the kernel holds on this host now.", instLabels),
 		peerPrio:       d("vrrp_peer_priority", "Priority in the last advertisement heard from a peer router.", peerLabels),
 		peerLast:       d("vrrp_peer_last_advert_timestamp_seconds", "When the last advertisement from a peer router arrived, in Unix time.", peerLabels),
+		csUp:           d("conntrack_sync_up", "Whether the supervised conntrackd runs (1) or not (0).", []string{"interface"}),
+		csRestarts:     d("conntrack_sync_restarts_total", "Times conntrackd died and was restarted.", []string{"interface"}),
+		csLinkUp:       d("conntrack_sync_link_up", "Whether the sync link is up with a carrier.", []string{"interface"}),
+		csEntries:      d("conntrack_sync_cache_entries", "Flows in conntrackd's caches: internal (this director's) and external (replicated from the peer).", []string{"interface", "cache"}),
+		csLastResync:   d("conntrack_sync_last_resync_timestamp_seconds", "When conntrackd last committed, resynchronised and bulk-sent on becoming MASTER, in Unix time.", []string{"interface"}),
+		csErrors:       d("conntrack_sync_channel_errors_total", "Send and receive errors on conntrackd's sync channel, and messages lost.", []string{"interface", "kind"}),
+		csCmdFailures:  d("conntrack_sync_command_failures_total", "conntrackd commands run on VRRP transitions that failed or timed out, by flag.", []string{"interface", "command"}),
+		csWarning:      d("conntrack_sync_warning", "1 while the connection sync has a warning (conntrackd dead, link down, peer silent).", []string{"interface"}),
 	}
 }
 
@@ -201,7 +210,8 @@ func (d *descs) all() []*prometheus.Desc {
 		d.hbNode, d.hbLastHeard, d.hbPing, d.hbGroupLocal, d.hbGroupInfo,
 		d.releasedMaster, d.masterPrio, d.lbApplies, d.lbErrors, d.lbRepairs, d.lbLastApply,
 		d.vsConns, d.vsPackets, d.vsBytes, d.rsConns, d.rsPackets, d.rsBytes, d.rsLastChange, d.checkDuration,
-		d.announcements, d.notifyFailures, d.garpDelay, d.vipsHeld, d.peerPrio, d.peerLast}
+		d.announcements, d.notifyFailures, d.garpDelay, d.vipsHeld, d.peerPrio, d.peerLast,
+		d.csUp, d.csRestarts, d.csLinkUp, d.csEntries, d.csLastResync, d.csErrors, d.csCmdFailures, d.csWarning}
 	return append(all, d.bgp.all()...)
 }
 
@@ -316,6 +326,22 @@ func (e *emitter) snapshot(d *descs, s status.Snapshot) {
 		e.counter(d.lbErrors, r.Errors, r.Backend)
 		e.counter(d.lbRepairs, r.Repairs, r.Backend)
 		e.stamp(d.lbLastApply, r.LastApply, r.Backend)
+	}
+	if cs := s.ConnSync; cs != nil {
+		ifl := cs.Interface
+		e.gauge(d.csUp, b2f(cs.Alive), ifl)
+		e.counter(d.csRestarts, cs.Restarts, ifl)
+		e.gauge(d.csLinkUp, b2f(cs.LinkUp), ifl)
+		e.gauge(d.csEntries, float64(cs.Internal), ifl, "internal")
+		e.gauge(d.csEntries, float64(cs.External), ifl, "external")
+		e.stamp(d.csLastResync, cs.LastResync, ifl)
+		e.counter(d.csErrors, cs.SendErrors, ifl, "send")
+		e.counter(d.csErrors, cs.RecvErrors, ifl, "recv")
+		e.counter(d.csErrors, cs.LostMsgs, ifl, "lost")
+		for _, flag := range []string{"-c", "-f", "-R", "-B", "-t", "-n"} {
+			e.counter(d.csCmdFailures, cs.CommandFailures[flag], ifl, flag)
+		}
+		e.gauge(d.csWarning, b2f(len(cs.Warnings) > 0), ifl)
 	}
 	for _, in := range s.Instances {
 		il := []string{in.Name, in.Interface, strconv.Itoa(in.VRID)}

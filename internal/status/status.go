@@ -22,6 +22,7 @@ type Snapshot struct {
 	Reconciler     *Reconciler     `json:"reconciler,omitempty"`
 	Heartbeat      *Heartbeat      `json:"heartbeat,omitempty"`
 	BGP            *BGP            `json:"bgp,omitempty"`
+	ConnSync       *ConnSync       `json:"conn_sync,omitempty"`
 	Transitions    []Transition    `json:"transitions"`
 }
 
@@ -220,6 +221,33 @@ type Reconciler struct {
 	Repairs   uint64    `json:"repairs"`
 	LastApply time.Time `json:"last_apply,omitzero"`
 	LastError string    `json:"last_error,omitempty"`
+}
+
+// ConnSync is the connection tracking replication to the peer director
+// (conntrack_sync: a supervised conntrackd).
+type ConnSync struct {
+	Daemon    string `json:"daemon"` // "conntrackd"
+	Interface string `json:"interface"`
+	Peer      string `json:"peer"`    // unicast peer or multicast group
+	Follows   string `json:"follows"` // the VRRP instance or sync group followed
+	Role      string `json:"role"`    // the state last applied: MASTER, BACKUP, FAULT, INIT
+	Alive     bool   `json:"alive"`
+	PID       int    `json:"pid,omitempty"`
+	Restarts  uint64 `json:"restarts"`
+	LinkUp    bool   `json:"link_up"`
+	// Internal and External are the entries in conntrackd's caches (its
+	// own flows, and those replicated from the peer), as of StatsAt.
+	Internal   int64     `json:"internal_entries"`
+	External   int64     `json:"external_entries"`
+	StatsAt    time.Time `json:"stats_at,omitzero"`
+	SendErrors uint64    `json:"send_errors"`
+	RecvErrors uint64    `json:"recv_errors"`
+	LostMsgs   uint64    `json:"lost_messages"`
+	LastResync time.Time `json:"last_resync,omitzero"` // last MASTER sequence (commit, flush, resync, bulk send)
+	PeerHeard  time.Time `json:"peer_heard,omitzero"`  // last message from the peer
+	// CommandFailures counts failed conntrackd commands, by flag (-c ...).
+	CommandFailures map[string]uint64 `json:"command_failures,omitempty"`
+	Warnings        []string          `json:"warnings,omitempty"`
 }
 
 // Heartbeat is the state of a heartbeat-style cluster.
@@ -444,6 +472,19 @@ func WriteText(w io.Writer, s Snapshot) error {
 	}
 	if s.BGP != nil {
 		writeBGP(tw, s.BGP)
+	}
+	if cs := s.ConnSync; cs != nil {
+		fmt.Fprintf(tw, "\nconnection sync %s  %s on %s to %s  follows %s (%s)\n", cs.Daemon,
+			okText(cs.Alive, fmt.Sprintf("running (pid %d)", cs.PID), "NOT RUNNING"), cs.Interface, cs.Peer, cs.Follows, cs.Role)
+		fmt.Fprintf(tw, "  entries\tinternal %d\texternal %d\n", cs.Internal, cs.External)
+		resync := "never"
+		if !cs.LastResync.IsZero() {
+			resync = cs.LastResync.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "  link\t%s\trestarts %d\tlast resync %s\n", okText(cs.LinkUp, "up", "DOWN"), cs.Restarts, resync)
+		for _, w := range cs.Warnings {
+			fmt.Fprintf(tw, "  WARNING: %s\n", w)
+		}
 	}
 	if n := len(s.Transitions); n > 0 {
 		fmt.Fprintln(tw)

@@ -101,3 +101,34 @@ func TestWriteTextShowsPeersAndZones(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteTextShowsConnSync(t *testing.T) {
+	at := time.Date(2026, 12, 7, 2, 30, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		cs   ConnSync
+		want []string
+	}{
+		{"running", ConnSync{Daemon: "conntrackd", Interface: "eth2", Peer: "10.9.0.2", Follows: "VG_1", Role: "MASTER",
+			Alive: true, PID: 42, LinkUp: true, Internal: 31, External: 2, LastResync: at},
+			[]string{"connection sync conntrackd  running (pid 42) on eth2 to 10.9.0.2  follows VG_1 (MASTER)",
+				"internal 31", "external 2", "last resync 2026-12-07T02:30:00Z"}},
+		{"dead", ConnSync{Daemon: "conntrackd", Interface: "eth2", Peer: "10.9.0.2", Follows: "VG_1", Role: "BACKUP", Restarts: 3,
+			Warnings: []string{"conntrackd is not running (signal: killed); restarted 3 times", "sync link eth2 is down"}},
+			[]string{"NOT RUNNING", "DOWN", "restarts 3", "last resync never",
+				"WARNING: conntrackd is not running (signal: killed); restarted 3 times", "WARNING: sync link eth2 is down"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			cs := tc.cs
+			if err := WriteText(&b, Snapshot{ConnSync: &cs}); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(b.String(), w) {
+					t.Errorf("status text lacks %q:\n%s", w, b.String())
+				}
+			}
+		})
+	}
+}

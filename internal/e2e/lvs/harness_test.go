@@ -43,8 +43,9 @@ const (
 )
 
 var (
-	dirFront = []string{"192.168.118.128", "192.168.118.130"}
-	dirBack  = []string{"192.168.40.128", "192.168.40.130"}
+	dirFront  = []string{"192.168.118.128", "192.168.118.130"}
+	dirBack   = []string{"192.168.40.128", "192.168.40.130"}
+	syncAddrs = []string{"10.9.0.1", "10.9.0.2"}
 )
 
 // topoOpts shapes a lab.
@@ -53,6 +54,7 @@ type topoOpts struct {
 	gateway   string   // the web servers' default route (default: the first director's back address)
 	webs      []string // web server addresses (default web1, web2)
 	sorry     bool     // add a sorry server at sorryIP
+	syncLink  bool     // a third link between the directors (eth2, syncAddrs)
 }
 
 // topo is one lab: a client on the front LAN, directors on both LANs, web
@@ -88,9 +90,12 @@ func newTopo(t testing.TB, name string, o topoOpts) *topo {
 	tp.client = newClient(ch)
 	hosts := []*lab.Host{ch}
 	for i := range o.directors {
-		h := netnstest.AddHost(t, l, fmt.Sprintf("dir%d", i+1),
-			lab.Iface{Name: "eth0", LAN: "front", Addrs: []string{dirFront[i] + "/24"}},
-			lab.Iface{Name: "eth1", LAN: "back", Addrs: []string{dirBack[i] + "/24"}})
+		ifs := []lab.Iface{{Name: "eth0", LAN: "front", Addrs: []string{dirFront[i] + "/24"}},
+			{Name: "eth1", LAN: "back", Addrs: []string{dirBack[i] + "/24"}}}
+		if o.syncLink {
+			ifs = append(ifs, lab.Iface{Name: "eth2", LAN: "sync", Addrs: []string{syncAddrs[i] + "/24"}})
+		}
+		h := netnstest.AddHost(t, l, fmt.Sprintf("dir%d", i+1), ifs...)
 		if err := h.Sysctl("net/ipv4/ip_forward", "1"); err != nil {
 			t.Fatal(err)
 		}
