@@ -42,7 +42,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", 0, "schedule seed (0: from the clock, printed)")
 	faults := fs.Int("faults", 20, "number of faults")
 	kinds := fs.String("kinds", "all", "fault kinds, comma-separated: "+fmt.Sprint(chaos.AllKinds))
-	adv := fs.String("advert-int", "0.1", "advert_int in seconds")
+	adv := fs.String("advert-int", "0.1", "advert_int in seconds (soak: 0.01)")
 	ka := fs.Bool("keepalived", false, "run keepalived 2.2.7 on r3 (a mixed cluster)")
 	vigil := fs.String("vigil", "", "vigil binary (default: go build ./cmd/vigil)")
 	kaBin := fs.String("keepalived-bin", e2e.KeepalivedBin, "keepalived binary")
@@ -51,11 +51,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	instances := fs.Int("instances", 100, "soak: VRRP instances on the pair")
 	duration := fs.Duration("duration", 10*time.Minute, "soak: how long")
 	hogs := fs.Int("hogs", 2, "soak: busy loops keeping the cores busy")
+	nice := fs.Int("nice", 0, "soak: nice value for the daemons' threads (e.g. -10)")
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
 			return 0
 		}
 		return 2
+	}
+	if soak && !fs.Changed("advert-int") {
+		*adv = "0.01"
 	}
 	iv, err := strconv.ParseFloat(*adv, 64)
 	if err != nil || iv <= 0 {
@@ -94,7 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if soak {
 		r, err := chaos.Soak(ctx, chaos.SoakOptions{
-			Instances: *instances, Advert: advert, Duration: *duration, Hogs: *hogs,
+			Instances: *instances, Advert: advert, Duration: *duration, Hogs: *hogs, Nice: *nice,
 			VigilBin: *vigil, Dir: dir, Log: stderr,
 		})
 		if err != nil {

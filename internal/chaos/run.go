@@ -77,7 +77,9 @@ const lowestPrio = 80
 
 // Bound is the one-holder bound: the Master_Down_Interval of the
 // lowest-priority node plus 100 ms.
-func Bound(adv time.Duration) time.Duration { return masterDown(lowestPrio, adv) + 100*time.Millisecond }
+func Bound(adv time.Duration) time.Duration {
+	return masterDown(lowestPrio, adv) + 100*time.Millisecond
+}
 
 // node is one VRRP node of the lab.
 type node struct {
