@@ -57,7 +57,7 @@ type Input struct {
 	Start, End time.Time // the checked period
 	VIPs       []netip.Addr
 	Initial    map[netip.Addr][]bool // holders at Start
-	Config     []ConfigChange        // addresses configured from a time (absent: always, from Start)
+	Config     []ConfigChange        // addresses configured from a time on (an address without changes always is)
 	Changes    []Change
 	Faults     []Applied
 	Requests   []Request
@@ -224,19 +224,12 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// configured reports whether addr is configured at t.
+// configured reports whether addr is configured at t: the last Config
+// change at or before t says; with none, it is.
 func (in *Input) configured(addr netip.Addr, t time.Time) bool {
 	on := true
-	seen := false
 	for _, c := range in.Config {
-		if c.Addr != addr {
-			continue
-		}
-		if !seen {
-			// Before its first change the address has the opposite state.
-			on, seen = !c.On, true
-		}
-		if !c.At.After(t) {
+		if c.Addr == addr && !c.At.After(t) {
 			on = c.On
 		}
 	}

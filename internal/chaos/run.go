@@ -216,7 +216,8 @@ func build(o Options) (c *cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c = &cluster{o: o, l: l, held: map[netip.Addr][]bool{}}
+	c = &cluster{o: o, l: l, held: map[netip.Addr][]bool{},
+		config: []ConfigChange{{Addr: VIPExtra, On: false}}} // from the beginning of time
 	defer func() {
 		if err != nil {
 			c.close()
