@@ -47,7 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	vigil := fs.String("vigil", "", "vigil binary (default: go build ./cmd/vigil)")
 	kaBin := fs.String("keepalived-bin", e2e.KeepalivedBin, "keepalived binary")
 	svg := fs.String("svg", "chaos.svg", "timeline SVG file (empty: none)")
-	logsDir := fs.String("logs", "", "directory for the daemons' logs (empty: none)")
+	logsDir := fs.String("logs", "", "directory for the daemons' logs and events.txt, every recorded event in time order (empty: none)")
 	instances := fs.Int("instances", 100, "soak: VRRP instances on the pair")
 	duration := fs.Duration("duration", 10*time.Minute, "soak: how long")
 	hogs := fs.Int("hogs", 2, "soak: busy loops keeping the cores busy")
@@ -144,6 +144,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		os.MkdirAll(*logsDir, 0o755)
 		for name, log := range out.Logs {
 			os.WriteFile(filepath.Join(*logsDir, name+".log"), []byte(log), 0o644)
+		}
+		if f, err := os.Create(filepath.Join(*logsDir, "events.txt")); err == nil {
+			chaos.WriteEvents(f, out)
+			f.Close()
 		}
 	}
 	fmt.Fprintf(stdout, "reproduce: vigil-chaos --seed %d --faults %d --kinds %s --advert-int %s%s\n", *seed, *faults, *kinds, *adv, map[bool]string{true: " --keepalived"}[*ka])

@@ -37,7 +37,19 @@ func WriteTable(w io.Writer, o *Outcome) {
 	}
 	fmt.Fprintf(w, "%d broken invariants:\n", len(res.Violations))
 	for _, v := range res.Violations {
-		fmt.Fprintf(w, "  %s %s: %s\n", rel(in.Start, v.At), v.Invariant, v.Msg)
+		around := ""
+		if len(v.Faults) > 0 {
+			var fs []string
+			for _, n := range v.Faults {
+				for _, f := range in.Faults {
+					if f.N == n {
+						fs = append(fs, fmt.Sprintf("#%d %s", n, f.Kind))
+					}
+				}
+			}
+			around = " [" + strings.Join(fs, ", ") + "]"
+		}
+		fmt.Fprintf(w, "  %s %s%s: %s\n", rel(in.Start, v.At), v.Invariant, around, v.Msg)
 	}
 }
 
@@ -92,8 +104,8 @@ func WriteSVG(w io.Writer, o *Outcome) error {
 		left   = 60
 		width  = 1500
 		rowH   = 18
-		head   = 16
-		legend = 54
+		head   = 24
+		legend = 48
 	)
 	total := in.End.Sub(in.Start)
 	perLine := time.Duration(300 * float64(in.Advert)) // 30 s at advert_int 0.1
@@ -152,6 +164,7 @@ func WriteSVG(w io.Writer, o *Outcome) error {
 		}
 		// Faults, shaded over their target rows (every row when they
 		// act on the whole cluster).
+		lastLabel, labelLane := -1000.0, 0
 		for _, f := range in.Faults {
 			if f.Skipped != "" || f.Start.IsZero() {
 				continue
@@ -173,7 +186,15 @@ func WriteSVG(w io.Writer, o *Outcome) error {
 					xx, rowY(r), ww, rowH, kindColour[f.Kind], html.EscapeString(f.String()))
 			}
 			if f.Start.After(t0) {
-				fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="9">#%d %s</text>`+"\n", xx, y0+head-4, f.N, f.Kind)
+				// Labels closer than their width alternate between two
+				// heights.
+				if xx-lastLabel < 75 {
+					labelLane = 1 - labelLane
+				} else {
+					labelLane = 0
+				}
+				lastLabel = xx
+				fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="9">#%d %s</text>`+"\n", xx, y0+head-4-9*labelLane, f.N, f.Kind)
 			}
 		}
 		// Holders.
@@ -227,4 +248,41 @@ func WriteSVG(w io.Writer, o *Outcome) error {
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// WriteEvents lists the run in time order: faults starting and healing,
+// addresses added (+) and removed (-), failed requests, broken invariants.
+func WriteEvents(w io.Writer, o *Outcome) {
+	in := o.Input
+	type ev struct {
+		at   time.Time
+		line string
+	}
+	var evs []ev
+	for _, f := range in.Faults {
+		if f.Skipped != "" {
+			evs = append(evs, ev{f.Start, fmt.Sprintf("fault %s skipped: %s", f.Fault, f.Skipped)})
+			continue
+		}
+		evs = append(evs, ev{f.Start, fmt.Sprintf("fault %s starts on %v", f.Fault, nodeNames(f.Targets))}, ev{f.Heal, fmt.Sprintf("fault #%d %s healed", f.N, f.Kind)})
+	}
+	for _, c := range in.Changes {
+		sign := "-"
+		if c.Added {
+			sign = "+"
+		}
+		evs = append(evs, ev{c.At, fmt.Sprintf("%s %s%v", in.Nodes[c.Node], sign, c.Addr)})
+	}
+	for _, r := range in.Requests {
+		if r.Err != "" {
+			evs = append(evs, ev{r.At, fmt.Sprintf("request failed after %v: %s", r.End.Sub(r.At).Round(time.Millisecond), r.Err)})
+		}
+	}
+	for _, v := range o.Result.Violations {
+		evs = append(evs, ev{v.At, fmt.Sprintf("BROKEN %s: %s", v.Invariant, v.Msg)})
+	}
+	slices.SortStableFunc(evs, func(a, b ev) int { return a.at.Compare(b.at) })
+	for _, e := range evs {
+		fmt.Fprintf(w, "%s %s\n", rel(in.Start, e.at), e.line)
+	}
 }

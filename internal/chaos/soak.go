@@ -215,7 +215,9 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
 		case master:
 			r.Adverts++
 			if t := last[v.VRID]; !t.IsZero() {
-				r.Gaps[min(int(f.At.Sub(t)/GapStep), gapBuckets-1)]++
+				// Frames of one bridge can carry timestamps slightly out
+				// of order: a negative gap counts as zero.
+				r.Gaps[min(max(int(f.At.Sub(t)/GapStep), 0), gapBuckets-1)]++
 			}
 			last[v.VRID] = f.At
 		case backup:
