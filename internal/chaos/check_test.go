@@ -146,3 +146,49 @@ func TestCheckExtraVIPRemoved(t *testing.T) {
 		t.Fatalf("removed: got %v", got)
 	}
 }
+
+func TestSoakQuantiles(t *testing.T) {
+	r := &SoakResult{Gaps: make([]uint64, gapBuckets)}
+	for i := range 98 {
+		_ = i
+		r.Gaps[100]++ // 10 ms
+	}
+	r.Gaps[300]++  // 30 ms
+	r.Gaps[4000]++ // 400 ms
+	if got := r.Quantile(0.5); got != 10*time.Millisecond {
+		t.Errorf("median %v, want 10ms", got)
+	}
+	if got := r.Quantile(0.99); got != 30*time.Millisecond {
+		t.Errorf("p99 %v, want 30ms", got)
+	}
+	if got := r.Max(); got != 400*time.Millisecond {
+		t.Errorf("max %v, want 400ms", got)
+	}
+	if got := r.Over(20 * time.Millisecond); got != 2 {
+		t.Errorf("over 20ms: %d, want 2", got)
+	}
+}
+
+func TestReportOutputs(t *testing.T) {
+	x := newTL(5000).fault(1, VIPDelete, 1000, 1000).ch(1000, 0, false)
+	o := &Outcome{Options: Options{Seed: 9}, Plan: []Fault{{N: 1, Kind: VIPDelete}}, Input: x.in}
+	o.Input.Faults[0].Targets = []int{0}
+	o.Result = Check(o.Input)
+	var tb, svg, evs strings.Builder
+	WriteTable(&tb, o)
+	if err := WriteSVG(&svg, o); err != nil {
+		t.Fatal(err)
+	}
+	WriteEvents(&evs, o)
+	for _, want := range []string{"vip-delete", "one-holder [#1 vip-delete]", "seed 9"} {
+		if !strings.Contains(tb.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, tb.String())
+		}
+	}
+	if !strings.HasPrefix(svg.String(), "<svg") || !strings.Contains(svg.String(), "✗1 one-holder") {
+		t.Errorf("timeline lacks the broken invariant:\n%.400s", svg.String())
+	}
+	if !strings.Contains(evs.String(), "+1.000s r1 -192.168.1.100") {
+		t.Errorf("events:\n%s", evs.String())
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -77,13 +78,13 @@ const GapStep = 100 * time.Microsecond
 
 const gapBuckets = 20000 // 2 s
 
-// Quantile returns the q-quantile of the advert gaps.
+// Quantile returns the nearest-rank q-quantile of the advert gaps.
 func (r *SoakResult) Quantile(q float64) time.Duration {
-	want := uint64(q * float64(r.gapCount()))
+	want := max(uint64(math.Ceil(q*float64(r.gapCount()))), 1)
 	var n uint64
 	for i, c := range r.Gaps {
 		n += c
-		if n > want || (n == r.gapCount() && n > 0) {
+		if n >= want {
 			return time.Duration(i) * GapStep
 		}
 	}
