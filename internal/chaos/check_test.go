@@ -9,7 +9,7 @@ import (
 )
 
 func TestPlanSeedReproduces(t *testing.T) {
-	o := PlanOptions{Seed: 42, Faults: 60, Advert: 100 * time.Millisecond}
+	o := PlanOptions{Seed: 42, Faults: 300, Advert: 100 * time.Millisecond}
 	a, b := Plan(o), Plan(o)
 	if !reflect.DeepEqual(a, b) {
 		t.Fatal("the same seed gave two schedules")
@@ -25,6 +25,13 @@ func TestPlanSeedReproduces(t *testing.T) {
 		if i > 0 && f.At < a[i-1].End() {
 			overlaps++
 		}
+		if f.Kind == RSFlap {
+			for _, g := range a[:i] {
+				if g.Kind == RSFlap && g.RS == f.RS && g.At < f.End() && f.At < g.End() {
+					t.Errorf("%v and %v flap one real server at once", g, f)
+				}
+			}
+		}
 		if f.Node >= 0 {
 			for _, g := range a[:i] {
 				if g.Node == f.Node && g.At < f.End() && f.At < g.End() {
@@ -34,7 +41,7 @@ func TestPlanSeedReproduces(t *testing.T) {
 		}
 	}
 	if len(kinds) < 10 || overlaps == 0 {
-		t.Errorf("60 faults: %d kinds, %d overlaps; want most kinds and some overlaps", len(kinds), overlaps)
+		t.Errorf("300 faults: %d kinds, %d overlaps; want most kinds and some overlaps", len(kinds), overlaps)
 	}
 }
 

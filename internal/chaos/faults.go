@@ -239,9 +239,14 @@ func (c *cluster) act(f Fault, s step) {
 		healed()
 	case RSFlap:
 		if !s.heal {
+			if c.srv[f.RS] == nil {
+				c.set(f.N, func(a *Applied) { a.Skipped = "real server already down" })
+				return
+			}
 			if err := c.srv[f.RS].Close(); err != nil {
 				fail(err)
 			}
+			c.srv[f.RS] = nil
 			return
 		}
 		srv, err := e2e.StartServer(c.rs[f.RS], 80)

@@ -156,6 +156,9 @@ func Settle(adv time.Duration) time.Duration {
 // labConf).
 const RSRecovery = 1500 * time.Millisecond
 
+// rsBusy offsets the real servers among the targets of Plan.
+const rsBusy = 100
+
 // Plan returns a seeded schedule: the same options give the same faults.
 func Plan(o PlanOptions) []Fault {
 	if o.Nodes == 0 {
@@ -179,7 +182,7 @@ func Plan(o PlanOptions) []Fault {
 	var out []Fault
 	at := 2 * time.Second
 	groupEnd := time.Duration(0)
-	busy := map[int]time.Duration{} // node -> end of the last fault on it
+	busy := map[int]time.Duration{} // node (real server: rsBusy + index) -> end of the last fault on it
 	for i := range o.Faults {
 		f := Fault{N: i + 1, Kind: o.Kinds[r.IntN(len(o.Kinds))], Node: -1}
 		switch f.Kind {
@@ -238,9 +241,17 @@ func Plan(o PlanOptions) []Fault {
 		} else if i > 0 {
 			at = max(groupEnd, at) + o.Quiet + time.Duration(r.Float64()*float64(o.Quiet))
 		}
+		if f.Kind == RSFlap && busy[rsBusy+f.RS] > at {
+			// One flap per real server at a time: the other one, or later.
+			f.RS = 1 - f.RS
+			at = max(at, busy[rsBusy+f.RS])
+		}
 		f.At = at
 		if f.Node >= 0 {
 			busy[f.Node] = f.End()
+		}
+		if f.Kind == RSFlap {
+			busy[rsBusy+f.RS] = f.End()
 		}
 		groupEnd = max(groupEnd, f.End())
 		out = append(out, f)
