@@ -180,11 +180,18 @@ func (c *cluster) act(f Fault, s step) {
 					b = append(b, front, back)
 				}
 			}
-			cp := c.client.Iface("eth0").Peer
+			// The client and the real servers are on one side: a split
+			// LAN, not a switch that lets third parties hear both sides
+			// (whose ARP caches would follow the other side's gratuitous
+			// ARP and age out only seconds after the heal).
+			others := []string{c.client.Iface("eth0").Peer}
+			for _, h := range c.rs {
+				others = append(others, h.Iface("eth0").Peer)
+			}
 			if f.ClientWithSide {
-				a = append(a, cp)
+				a = append(a, others...)
 			} else {
-				b = append(b, cp)
+				b = append(b, others...)
 			}
 			set := func(xs []string) string { return `{ "` + strings.Join(xs, `", "`) + `" }` }
 			rules := fmt.Sprintf("table bridge chaos {\n chain cfwd {\n  type filter hook forward priority 0;\n  iifname %s oifname %s drop\n  iifname %s oifname %s drop\n }\n}\n",

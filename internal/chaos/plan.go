@@ -86,7 +86,7 @@ type Fault struct {
 	// time the fault starts (vip-delete, handover).
 	Node int
 	// Side is one side of a partition (node indices); ClientWithSide puts
-	// the client on that side.
+	// the client and the real servers on that side.
 	Side           []int
 	ClientWithSide bool
 	Loss           int   // percent, for loss
