@@ -43,6 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	faults := fs.Int("faults", 20, "number of faults")
 	kinds := fs.String("kinds", "all", "fault kinds, comma-separated: "+fmt.Sprint(chaos.AllKinds))
 	adv := fs.String("advert-int", "0.1", "advert_int in seconds (soak: 0.01)")
+	cover := fs.Bool("cover", false, "every fault kind at least once (the first faults are a permutation of the kinds)")
 	ka := fs.Bool("keepalived", false, "run keepalived 2.2.7 on r3 (a mixed cluster)")
 	vigil := fs.String("vigil", "", "vigil binary (default: go build ./cmd/vigil)")
 	kaBin := fs.String("keepalived-bin", e2e.KeepalivedBin, "keepalived binary")
@@ -115,7 +116,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		*seed = uint64(time.Now().UnixNano())
 	}
 	out, err := chaos.Run(ctx, chaos.Options{
-		Seed: *seed, Faults: *faults, Kinds: ks, Advert: advert, Keepalived: *ka,
+		Seed: *seed, Faults: *faults, Kinds: ks, Cover: *cover, Advert: advert, Keepalived: *ka,
 		VigilBin: *vigil, KeepalivedBin: *kaBin, Dir: dir, Log: stderr,
 	})
 	if out == nil {
@@ -150,7 +151,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			f.Close()
 		}
 	}
-	fmt.Fprintf(stdout, "reproduce: vigil-chaos --seed %d --faults %d --kinds %s --advert-int %s%s\n", *seed, *faults, *kinds, *adv, map[bool]string{true: " --keepalived"}[*ka])
+	fmt.Fprintf(stdout, "reproduce: vigil-chaos --seed %d --faults %d --kinds %s --advert-int %s%s%s\n", *seed, *faults, *kinds, *adv,
+		map[bool]string{true: " --keepalived"}[*ka], map[bool]string{true: " --cover"}[*cover])
 	if len(out.Result.Violations) > 0 || err != nil {
 		return 1
 	}

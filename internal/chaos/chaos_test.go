@@ -34,7 +34,7 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	var log strings.Builder
-	o := Options{Seed: 20261207, Faults: 20, Kinds: kinds, Advert: 100 * time.Millisecond, VigilBin: bin, Dir: t.TempDir(), Log: &log}
+	o := Options{Seed: 20261207, Faults: 20, Kinds: kinds, Cover: true, Advert: 100 * time.Millisecond, VigilBin: bin, Dir: t.TempDir(), Log: &log}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	out, err := Run(ctx, o)
@@ -48,7 +48,7 @@ func TestChaos(t *testing.T) {
 		t.Errorf("chaos: %v", err)
 	}
 	if len(out.Result.Violations) > 0 {
-		t.Errorf("%d broken invariants (reproduce: go run ./cmd/vigil-chaos --seed %d --faults %d --kinds %s --advert-int 0.1)\nprogress:\n%s",
+		t.Errorf("%d broken invariants (reproduce: go run ./cmd/vigil-chaos --seed %d --faults %d --kinds %s --cover --advert-int 0.1)\nprogress:\n%s",
 			len(out.Result.Violations), o.Seed, o.Faults, kindList(kinds), log.String())
 		for name, l := range out.Logs {
 			t.Logf("--- %s\n%s", name, tailLines(l, 60))

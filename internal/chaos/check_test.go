@@ -45,6 +45,16 @@ func TestPlanSeedReproduces(t *testing.T) {
 	}
 }
 
+func TestPlanCover(t *testing.T) {
+	seen := map[Kind]bool{}
+	for _, f := range Plan(PlanOptions{Seed: 5, Faults: len(AllKinds), Advert: 100 * time.Millisecond, Cover: true}) {
+		seen[f.Kind] = true
+	}
+	if len(seen) != len(AllKinds) {
+		t.Fatalf("covered %d of %d kinds", len(seen), len(AllKinds))
+	}
+}
+
 func TestPlanKinds(t *testing.T) {
 	ks, err := ParseKinds("kill,partition")
 	if err != nil {

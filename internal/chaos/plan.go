@@ -139,6 +139,9 @@ type PlanOptions struct {
 	// Overlap is the chance that a fault starts while the previous one is
 	// still active (0.25 when zero; negative for never).
 	Overlap float64
+	// Cover makes the first len(Kinds) faults a seeded permutation of
+	// Kinds, so a short run has every kind at least once.
+	Cover bool
 	// Quiet is the least time between the end of a group of overlapping
 	// faults and the next fault (Settle when zero).
 	Quiet time.Duration
@@ -183,8 +186,15 @@ func Plan(o PlanOptions) []Fault {
 	at := 2 * time.Second
 	groupEnd := time.Duration(0)
 	busy := map[int]time.Duration{} // node (real server: rsBusy + index) -> end of the last fault on it
+	var cover []int
+	if o.Cover {
+		cover = r.Perm(len(o.Kinds))
+	}
 	for i := range o.Faults {
 		f := Fault{N: i + 1, Kind: o.Kinds[r.IntN(len(o.Kinds))], Node: -1}
+		if i < len(cover) {
+			f.Kind = o.Kinds[cover[i]]
+		}
 		switch f.Kind {
 		case Kill:
 			f.Dur = u(3, 25)

@@ -49,6 +49,8 @@ type Options struct {
 	Log           io.Writer // progress, one line per fault
 	// Every is the client's request interval (20 ms when zero).
 	Every time.Duration
+	// Cover puts every kind in the schedule at least once (PlanOptions).
+	Cover bool
 	// Tol is added to the advert interval on two-holder stretches for the
 	// delivery of netlink events on a loaded machine (25 ms when zero).
 	Tol time.Duration
@@ -130,7 +132,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	if o.KeepalivedBin == "" {
 		o.KeepalivedBin = e2e.KeepalivedBin
 	}
-	plan := Plan(PlanOptions{Seed: o.Seed, Faults: o.Faults, Kinds: o.Kinds, Nodes: 3, Advert: o.Advert})
+	plan := Plan(PlanOptions{Seed: o.Seed, Faults: o.Faults, Kinds: o.Kinds, Nodes: 3, Advert: o.Advert, Cover: o.Cover})
 	out := &Outcome{Options: o, Plan: plan, Logs: map[string]string{}}
 	c, err := build(o)
 	if err != nil {
