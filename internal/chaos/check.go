@@ -381,6 +381,7 @@ func Check(in Input) Result {
 	}
 
 	// Requests fail only inside a fault window.
+	lastReq, reqRun, firstErr, lastReqAt := -1, 0, "", time.Time{}
 	for _, r := range in.Requests {
 		res.Requests++
 		if r.Err == "" {
@@ -399,7 +400,17 @@ func Check(in Input) Result {
 			stats[k].Failed++
 		}
 		if len(hit) == 0 {
-			violate(r.At, "request", nil, nil, "request at %s failed outside any fault window after %v: %s", rel(r.At), r.End.Sub(r.At).Round(time.Millisecond), r.Err)
+			// A run of failures (each starting within a second of the
+			// last) is one broken invariant.
+			if n := len(res.Violations); n > 0 && lastReq == n-1 && r.At.Sub(lastReqAt) < time.Second {
+				reqRun++
+				res.Violations[n-1].Msg = fmt.Sprintf("%d requests from %s to %s failed outside any fault window (first: %s)", reqRun, rel(res.Violations[n-1].At), rel(r.At), firstErr)
+			} else {
+				reqRun, firstErr = 1, r.Err
+				violate(r.At, "request", nil, nil, "request at %s failed outside any fault window after %v: %s", rel(r.At), r.End.Sub(r.At).Round(time.Millisecond), r.Err)
+				lastReq = len(res.Violations) - 1
+			}
+			lastReqAt = r.At
 		}
 	}
 	for _, c := range in.Crashes {

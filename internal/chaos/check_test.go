@@ -128,6 +128,7 @@ func TestCheck(t *testing.T) {
 		{"two masters inside a partition", newTL(5000).fault(1, Partition, 1000, 2000).ch(1400, 1, true).ch(2050, 1, false), nil},
 		{"hand-off overlap of one interval", newTL(5000).fault(1, Handover, 1000, 2000).ch(1100, 1, true).ch(1180, 0, false), nil},
 		{"request failing in quiet time", newTL(5000).fault(1, Kill, 1000, 2000).ch(1000, 0, false).ch(1400, 1, true).req(3500, 3600, "reset"), []string{"request"}},
+		{"a run of failing requests is one", newTL(5000).req(3500, 3600, "reset").req(3520, 3620, "reset").req(3540, 3640, "reset"), []string{"request"}},
 		{"flap in quiet time", newTL(8000).fault(1, Kill, 1000, 2000).ch(1000, 0, false).ch(1400, 1, true).ch(5000, 1, false).ch(5300, 2, true), []string{"one-holder"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
