@@ -32,6 +32,7 @@ type Sniffer struct {
 	done    chan struct{}
 	err     error
 	onRecv  func(Frame)
+	stream  bool // frames go to onRecv only, none are kept
 }
 
 // StartSniffer opens the socket inside h, bound to dev, and starts reading.
@@ -45,7 +46,18 @@ func StartSniffer(h *lab.Host, dev string, onRecv func(Frame)) (*Sniffer, error)
 // which receives every multicast and broadcast frame of the LAN: adverts of
 // every node and their gratuitous ARPs, timestamped at one place.
 func StartSnifferNS(ns, dev string, onRecv func(Frame)) (*Sniffer, error) {
-	s := &Sniffer{fd: -1, done: make(chan struct{}), onRecv: onRecv}
+	return startSniffer(ns, dev, onRecv, false)
+}
+
+// StreamNS is StartSnifferNS for long captures: every frame goes to onRecv
+// (which must not keep Data: the buffer is reused) and none is kept, so
+// memory stays flat however long it runs.
+func StreamNS(ns, dev string, onRecv func(Frame)) (*Sniffer, error) {
+	return startSniffer(ns, dev, onRecv, true)
+}
+
+func startSniffer(ns, dev string, onRecv func(Frame), stream bool) (*Sniffer, error) {
+	s := &Sniffer{fd: -1, done: make(chan struct{}), onRecv: onRecv, stream: stream}
 	err := lab.DoNS(ns, func() error {
 		ifi, err := net.InterfaceByName(dev)
 		if err != nil {
@@ -107,7 +119,10 @@ func (s *Sniffer) loop(fd int) {
 		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
 			continue
 		}
-		f := Frame{At: time.Now(), Data: append([]byte(nil), buf[:n]...)}
+		f := Frame{At: time.Now(), Data: buf[:n]}
+		if !s.stream {
+			f.Data = append([]byte(nil), buf[:n]...)
+		}
 		if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
 			for _, m := range msgs {
 				if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS && len(m.Data) >= 16 {
@@ -117,9 +132,11 @@ func (s *Sniffer) loop(fd int) {
 				}
 			}
 		}
-		s.mu.Lock()
-		s.frames = append(s.frames, f)
-		s.mu.Unlock()
+		if !s.stream {
+			s.mu.Lock()
+			s.frames = append(s.frames, f)
+			s.mu.Unlock()
+		}
 		if s.onRecv != nil {
 			s.onRecv(f)
 		}

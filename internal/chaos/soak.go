@@ -1,0 +1,333 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/e2e"
+	"github.com/vigil-ha/vigil/internal/lab"
+	"github.com/vigil-ha/vigil/internal/netif"
+)
+
+// SoakOptions configure a soak: Instances VRRPv3 instances at Advert on a
+// pair (r1 master, priority 100; r2 backup, 99) for Duration, with Hogs
+// busy loops keeping the cores busy.
+type SoakOptions struct {
+	Instances int
+	Advert    time.Duration
+	Duration  time.Duration
+	Hogs      int
+	// Nice, when not zero, is applied to every thread of both daemons
+	// once they run (as `vrrp_priority` would, which vigil does not act
+	// on), so the figures show vigil rather than the machine's other load.
+	Nice     int
+	VigilBin string
+	Dir      string
+	Log      io.Writer
+}
+
+// renice sets the nice value of every thread of pid.
+func renice(pid, nice int) error {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return fmt.Errorf("chaos: renice: %w", err)
+	}
+	for _, e := range ents {
+		var tid int
+		if _, err := fmt.Sscan(e.Name(), &tid); err == nil {
+			if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, nice); err != nil {
+				return fmt.Errorf("chaos: renice %d: %w", tid, err)
+			}
+		}
+	}
+	return nil
+}
+
+// SoakResult is what a soak measured.
+type SoakResult struct {
+	Options SoakOptions
+	Elapsed time.Duration
+	// FalseFailovers counts the instances whose VIP the backup added, or
+	// for which the backup sent an advert (it became master), while
+	// nothing was wrong but the load.
+	FalseFailovers int
+	BackupAdverts  int // adverts the backup sent (priority > 0)
+	VIPAdds        int // VIPs added on the backup
+	Released       int // VIPs removed on the master
+	// Gaps is the histogram of the time between consecutive adverts of
+	// one instance from the master, in buckets of GapStep.
+	Gaps    []uint64
+	Adverts uint64
+	Drops   uint64 // frames the capture lost
+	CPU     [2]float64
+	Load    string
+}
+
+// GapStep is the resolution of SoakResult.Gaps; gaps beyond the last
+// bucket land in it.
+const GapStep = 100 * time.Microsecond
+
+const gapBuckets = 20000 // 2 s
+
+// Quantile returns the nearest-rank q-quantile of the advert gaps.
+func (r *SoakResult) Quantile(q float64) time.Duration {
+	want := max(uint64(math.Ceil(q*float64(r.gapCount()))), 1)
+	var n uint64
+	for i, c := range r.Gaps {
+		n += c
+		if n >= want {
+			return time.Duration(i) * GapStep
+		}
+	}
+	return 0
+}
+
+func (r *SoakResult) gapCount() uint64 {
+	var n uint64
+	for _, c := range r.Gaps {
+		n += c
+	}
+	return n
+}
+
+// Over counts the gaps of at least d.
+func (r *SoakResult) Over(d time.Duration) uint64 {
+	var n uint64
+	for i := int(d / GapStep); i < len(r.Gaps); i++ {
+		n += r.Gaps[i]
+	}
+	return n
+}
+
+// Max is the longest gap.
+func (r *SoakResult) Max() time.Duration {
+	for i := len(r.Gaps) - 1; i >= 0; i-- {
+		if r.Gaps[i] > 0 {
+			return time.Duration(i) * GapStep
+		}
+	}
+	return 0
+}
+
+func soakVIP(vrid int) netip.Addr { return netip.AddrFrom4([4]byte{10, 1, 1, byte(vrid)}) }
+
+// Soak runs the pair and watches it.
+func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
+	if o.Instances < 1 || o.Instances > 255 {
+		return nil, fmt.Errorf("chaos: soak: %d instances (1-255 on one interface)", o.Instances)
+	}
+	logf := func(format string, args ...any) {
+		if o.Log != nil {
+			fmt.Fprintf(o.Log, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+		}
+	}
+	l, err := lab.New("soak")
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	nt, err := e2e.BuildNet(l, 2, 1)
+	if err != nil {
+		return nil, err
+	}
+	adv := strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3f", o.Advert.Seconds()), "0"), ".")
+	var nodes [2]*e2e.Node
+	for i, h := range nt.Nodes {
+		var b strings.Builder
+		fmt.Fprintf(&b, "global_defs {\n  router_id %s\n}\n", h.Name())
+		for v := 1; v <= o.Instances; v++ {
+			state, prio := "BACKUP", 99
+			if i == 0 {
+				state, prio = "MASTER", 100
+			}
+			fmt.Fprintf(&b, "vrrp_instance VI_%d {\n  state %s\n  interface eth1\n  virtual_router_id %d\n  priority %d\n  advert_int %s\n  version 3\n  virtual_ipaddress {\n    %s/32 dev eth1\n  }\n}\n",
+				v, state, v, prio, adv, soakVIP(v))
+		}
+		dir := filepath.Join(o.Dir, "soak-"+h.Name())
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		nodes[i] = e2e.NewNode(e2e.Vigil, h, o.VigilBin, dir)
+		if err := nodes[i].WriteConfig(b.String()); err != nil {
+			return nil, err
+		}
+		defer nodes[i].Kill()
+	}
+	all := func(i int, state string) error {
+		deadline := time.Now().Add(120 * time.Second)
+		for {
+			c, cancel := context.WithTimeout(ctx, 5*time.Second)
+			st, err := nodes[i].States(c)
+			cancel()
+			n := 0
+			for _, s := range st {
+				if s == state {
+					n++
+				}
+			}
+			if err == nil && n == o.Instances {
+				return nil
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return fmt.Errorf("chaos: soak: %s: %d of %d instances %s (%v)", nodes[i].Name(), n, o.Instances, state, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	for i, st := range []string{"MASTER", "BACKUP"} {
+		if err := nodes[i].Start(); err != nil {
+			return nil, err
+		}
+		if err := nodes[i].WaitReady(60 * time.Second); err != nil {
+			return nil, err
+		}
+		if err := all(i, st); err != nil {
+			return nil, err
+		}
+		if o.Nice != 0 {
+			if err := renice(nodes[i].Pid(), o.Nice); err != nil {
+				return nil, err
+			}
+		}
+	}
+	time.Sleep(2 * time.Second)
+	r := &SoakResult{Options: o, Gaps: make([]uint64, gapBuckets)}
+	var mu sync.Mutex
+	master, backup := netip.AddrFrom4([4]byte{10, 1, 0, 1}), netip.AddrFrom4([4]byte{10, 1, 0, 2})
+	last := make([]time.Time, 256)
+	failed := map[int]bool{}
+	sn, err := e2e.StreamNS(l.SwitchNS(), l.Bridge("lan1"), func(f e2e.Frame) {
+		v, ok := e2e.ParseVRRP(f.Data)
+		if !ok || v.Priority == 0 {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch v.Src {
+		case master:
+			r.Adverts++
+			if t := last[v.VRID]; !t.IsZero() {
+				// Frames of one bridge can carry timestamps slightly out
+				// of order: a negative gap counts as zero.
+				r.Gaps[min(max(int(f.At.Sub(t)/GapStep), 0), gapBuckets-1)]++
+			}
+			last[v.VRID] = f.At
+		case backup:
+			r.BackupAdverts++
+			failed[v.VRID] = true
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	var watch [2]*e2e.Addrs
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	for i, h := range nt.Nodes {
+		if watch[i], err = e2e.OpenAddrs(h); err != nil {
+			sn.Stop()
+			return nil, err
+		}
+		defer watch[i].Close()
+		go watch[i].Watch(wctx, func(_ time.Time, ev netif.AddrEvent) {
+			if ev.Initial || !ev.Addr.Prefix.Addr().Is4() {
+				return
+			}
+			a := ev.Addr.Prefix.Addr().As4()
+			if a[0] != 10 || a[1] != 1 || a[2] != 1 {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if i == 1 && !ev.Deleted {
+				r.VIPAdds++
+				failed[int(a[3])] = true
+			}
+			if i == 0 && ev.Deleted {
+				r.Released++
+				failed[int(a[3])] = true
+			}
+		})
+	}
+	var hogs []*lab.Proc
+	for range o.Hogs {
+		p, err := nt.Client.Start("sha256sum", "/dev/zero")
+		if err != nil {
+			return nil, err
+		}
+		hogs = append(hogs, p)
+	}
+	var u0 [2]e2e.ProcUsage
+	for i, n := range nodes {
+		u0[i], _ = n.Usage()
+	}
+	logf("soak: %d instances at advert_int %s on a pair, %d busy loops, for %v", o.Instances, adv, o.Hogs, o.Duration)
+	t0 := time.Now()
+	select {
+	case <-time.After(o.Duration):
+	case <-ctx.Done():
+	}
+	r.Elapsed = time.Since(t0)
+	for i, n := range nodes {
+		if u, err := n.Usage(); err == nil {
+			r.CPU[i] = 100 * float64(u.CPU-u0[i].CPU) / float64(r.Elapsed)
+		}
+	}
+	r.Load = loadavg()
+	for _, p := range hogs {
+		p.Kill()
+	}
+	sn.Stop()
+	stopWatch()
+	r.Drops = sn.Drops()
+	mu.Lock()
+	r.FalseFailovers = len(failed)
+	mu.Unlock()
+	for _, n := range nodes {
+		if !n.Running() {
+			return r, fmt.Errorf("chaos: soak: %s exited: %s", n.Name(), tail(n.Log(), 600))
+		}
+		if what := panicked(n.Log()); what != "" {
+			return r, fmt.Errorf("chaos: soak: %s: %s", n.Name(), what)
+		}
+	}
+	return r, nil
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// WriteSoak prints a soak's figures.
+func WriteSoak(w io.Writer, r *SoakResult) {
+	o := r.Options
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+	fmt.Fprintf(w, "soak: %d instances, advert_int %v, pair r1 (100) / r2 (99), daemons at nice %d, %d busy loops, %.0f s, load average %s\n",
+		o.Instances, o.Advert, o.Nice, o.Hogs, r.Elapsed.Seconds(), r.Load)
+	fmt.Fprintf(w, "false failovers: %d instances (backup adverts %d, VIPs added on the backup %d, VIPs released by the master %d)\n",
+		r.FalseFailovers, r.BackupAdverts, r.VIPAdds, r.Released)
+	fmt.Fprintf(w, "CPU: master %.1f %%, backup %.1f %% of one core\n", r.CPU[0], r.CPU[1])
+	fmt.Fprintf(w, "master adverts seen: %d (capture dropped %d frames)\n", r.Adverts, r.Drops)
+	fmt.Fprintf(w, "advert gap per instance: median %s, p99 %s, p99.9 %s, p99.99 %s, max %s\n",
+		ms(r.Quantile(0.5)), ms(r.Quantile(0.99)), ms(r.Quantile(0.999)), ms(r.Quantile(0.9999)), ms(r.Max()))
+	mdi := masterDown(99, o.Advert)
+	fmt.Fprintf(w, "gaps ≥ 1.5×: %d, ≥ 2×: %d, ≥ 3× advert_int: %d, ≥ the backup's Master_Down_Interval (%v): %d\n",
+		r.Over(o.Advert*3/2), r.Over(2*o.Advert), r.Over(3*o.Advert), mdi, r.Over(mdi))
+}
