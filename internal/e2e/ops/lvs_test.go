@@ -76,6 +76,7 @@ type lvsConf struct {
 	web1Weight int
 	web3       bool // a third real server
 	broken     bool // VI_FRONT's virtual_router_id out of range: keepalived would not run the file
+	rtPriority int  // vrrp_rt_priority (0: none)
 }
 
 func (c lvsConf) String() string {
@@ -86,6 +87,9 @@ func (c lvsConf) String() string {
 	p("    router_id %s", c.routerID)
 	p("    vrrp_version 3")
 	p("    vrrp_garp_master_delay 1")
+	if c.rtPriority > 0 {
+		p("    vrrp_rt_priority %d", c.rtPriority)
+	}
 	p("}")
 	p("")
 	p("vrrp_sync_group G1 {")

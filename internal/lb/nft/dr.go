@@ -672,10 +672,13 @@ func (b *Backend) buildDR(bt *batch, plan *drPlan, o, old *drObjects) error {
 			}
 		}
 	} else {
+		// The dests map (what Observe reads back) changes in step 3, with
+		// the Maglev slots, so that a pool read back is one new flows
+		// already follow.
 		for _, e := range []struct {
 			s  *nftables.Set
 			es []nftables.SetElement
-		}{{o.dests, delems}, {o.live, lelems}} {
+		}{{o.live, lelems}} {
 			c.FlushSet(e.s)
 			if len(e.es) > 0 {
 				if err := wrap(c.SetAddElements(e.s, e.es)); err != nil {
@@ -753,6 +756,12 @@ func (b *Backend) buildDR(bt *batch, plan *drPlan, o, old *drObjects) error {
 		}
 		if old == nil {
 			return wrap(c.SetAddElements(vm, []nftables.SetElement{elem}))
+		}
+		dests := *o.dests
+		dests.ID = 0
+		c.FlushSet(&dests)
+		if err := wrap(addChunked(c, &dests, delems)); err != nil {
+			return err
 		}
 		if old.pick.Name != o.pick.Name {
 			c.DelSet(old.pick)
