@@ -13,10 +13,7 @@ import (
 // knownBroken are fault kinds whose invariants the daemon on this branch
 // breaks for a known reason being fixed elsewhere; TestChaos leaves them
 // out so it guards everything else. Re-enable each when its fix lands.
-var knownBroken = []Kind{
-	VIPDelete,  // a VIP deleted by hand is never restored (the instance stays MASTER without it)
-	ReloadVIPs, // a reload that changes the VIP list: two masters during a rolling change, the VIP dropped
-}
+var knownBroken = []Kind{}
 
 // TestChaos runs a short seeded schedule (about 20 faults, advert_int 0.1,
 // every fault kind but knownBroken) over three vigil nodes and fails on
