@@ -743,6 +743,11 @@ type VirtualServer struct {
 	RealServers []RealServer `json:"real_servers"`
 }
 
+// Installed reports whether keepalived installs the virtual server: it
+// ignores one without real servers (check_data.c validate_check_config;
+// the configuration says so where the virtual server is declared).
+func (vs *VirtualServer) Installed() bool { return len(vs.RealServers) > 0 }
+
 // SorryServer is the server used when the quorum is lost.
 type SorryServer struct {
 	Pos        diag.Pos   `json:"pos"`

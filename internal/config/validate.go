@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math/big"
 	"net/netip"
 	"strings"
 	"time"
@@ -877,6 +878,7 @@ func (p *parser) resolveVirtualServers() {
 		proto Protocol
 	}
 	seenVS := map[key]diag.Pos{}
+	services := map[service]string{}
 	dropVS := map[int]bool{}
 	defer func() {
 		if len(dropVS) == 0 {
@@ -1041,20 +1043,135 @@ func (p *parser) resolveVirtualServers() {
 				p.fixPort(vs, &ss.Port, ss.Forwarding.Method, ss.Pos, "sorry_server", name)
 			}
 		}
-		if len(vs.RealServers) > 0 && vs.Quorum > weightSum {
-			p.warnf(at("quorum"), "virtual_server %s: quorum %d exceeds the total weight %d of the real servers; it can never be reached (keepalived lowers it to %d)", name, vs.Quorum, weightSum, weightSum)
-		}
-		if vs.Hysteresis >= vs.Quorum && (vs.Hysteresis > 0) {
-			p.warnf(at("hysteresis"), "virtual_server %s: hysteresis %d must be below quorum %d; %d is used", name, vs.Hysteresis, vs.Quorum, vs.Quorum-1)
-			vs.Hysteresis = vs.Quorum - 1
-		}
+		p.sorryInhibit(vs, name)
+		p.quorum(vs, weightSum, at, name)
 		k := key{vs.Addr, vs.Port, vs.FWMark, vs.Group, vs.Protocol}
 		if prev, dup := seenVS[k]; dup {
 			p.errf(vs.Pos, "virtual_server %s %s is already defined at %s", name, vs.Protocol, prev)
-		} else {
-			seenVS[k] = vs.Pos
+			continue
+		}
+		seenVS[k] = vs.Pos
+		if !p.claimServices(vs, grp, name, services) {
+			dropVS[i] = true
 		}
 	}
+}
+
+// sorryInhibit gives a sorry server that is also a real server the real
+// server's inhibit_on_failure (keepalived check_data.c
+// validate_check_config: "matches sorry server, but inhibit setting
+// differs").
+func (p *parser) sorryInhibit(vs *VirtualServer, name string) {
+	ss := vs.SorryServer
+	if ss == nil {
+		return
+	}
+	for _, rs := range vs.RealServers {
+		if rs.Addr == ss.Addr && rs.Port == ss.Port && rs.InhibitOnFailure != ss.Inhibit {
+			p.warnf(rs.Pos, "virtual_server %s: real_server %s is also the sorry_server, with another inhibit_on_failure; the sorry server takes the real server's (%v), as keepalived does", name, netip.AddrPortFrom(rs.Addr, rs.Port), rs.InhibitOnFailure)
+			ss.Inhibit = rs.InhibitOnFailure
+		}
+	}
+}
+
+// quorum lowers a quorum above the total weight of the real servers to that
+// weight, then a hysteresis not below the quorum to the quorum less one
+// (keepalived check_data.c validate_check_config), each with one warning
+// that names the value used.
+func (p *parser) quorum(vs *VirtualServer, weightSum int, at func(string) diag.Pos, name string) {
+	if len(vs.RealServers) > 0 && vs.Quorum > weightSum {
+		p.warnf(at("quorum"), "virtual_server %s: quorum %d exceeds the total weight %d of the real servers; %d is used, as keepalived does", name, vs.Quorum, weightSum, weightSum)
+		vs.Quorum = weightSum
+	}
+	if vs.Hysteresis >= vs.Quorum && vs.Hysteresis > 0 {
+		h := max(vs.Quorum-1, 0)
+		p.warnf(at("hysteresis"), "virtual_server %s: hysteresis %d must be below quorum %d; %d is used, as keepalived does", name, vs.Hysteresis, vs.Quorum, h)
+		vs.Hysteresis = h
+	}
+}
+
+// maxServices bounds the kernel services one virtual server may expand to
+// (the addresses of its group's ranges and its fwmarks).
+const maxServices = 65536
+
+// service is one kernel service a virtual server expands to.
+type service struct {
+	family Family
+	proto  Protocol
+	addr   netip.Addr
+	port   uint16
+	mark   uint32
+}
+
+func (s service) String() string {
+	if s.mark != 0 {
+		return fmt.Sprintf("fwmark %d %s", s.mark, s.family)
+	}
+	return fmt.Sprintf("%s %s", s.proto, netip.AddrPortFrom(s.addr, s.port))
+}
+
+// claimServices records the kernel services vs expands to in claimed and
+// reports false, with a warning, when vs expands to too many or to one that
+// an earlier virtual server already holds: that virtual server is ignored.
+func (p *parser) claimServices(vs *VirtualServer, grp *VirtualServerGroup, name string, claimed map[service]string) bool {
+	var svcs []service
+	switch {
+	case grp != nil:
+		n := uint64(0)
+		for _, e := range grp.Entries {
+			if e.FWMark != 0 {
+				n++
+			} else {
+				n += rangeSize(e.First, e.Last)
+			}
+		}
+		if n > maxServices {
+			p.warnf(vs.Pos, "virtual_server %s: group %s expands to more than %d services; this virtual server is ignored", name, grp.Name, maxServices)
+			return false
+		}
+		for _, e := range grp.Entries {
+			if e.FWMark != 0 {
+				f := e.Family
+				if f == "" {
+					f = vs.Family
+				}
+				svcs = append(svcs, service{family: f, mark: e.FWMark})
+				continue
+			}
+			for a := e.First; a.IsValid() && a.Compare(e.Last) <= 0; a = a.Next() {
+				svcs = append(svcs, service{family: FamilyOf(a), proto: vs.Protocol, addr: a, port: e.Port})
+			}
+		}
+	case vs.FWMark != 0:
+		svcs = []service{{family: vs.Family, mark: vs.FWMark}}
+	default:
+		svcs = []service{{family: FamilyOf(vs.Addr), proto: vs.Protocol, addr: vs.Addr, port: vs.Port}}
+	}
+	for _, s := range svcs {
+		if other, ok := claimed[s]; ok {
+			p.warnf(vs.Pos, "virtual_server %s: service %s is also defined by virtual_server %s; this virtual server is ignored", name, s, other)
+			return false
+		}
+	}
+	for _, s := range svcs {
+		claimed[s] = name
+	}
+	return true
+}
+
+// rangeSize is the number of addresses from first to last inclusive,
+// saturating at the largest uint64.
+func rangeSize(first, last netip.Addr) uint64 {
+	a := new(big.Int).SetBytes(first.AsSlice())
+	b := new(big.Int).SetBytes(last.AsSlice())
+	d := new(big.Int).Sub(b, a)
+	if d.Sign() < 0 {
+		return 0
+	}
+	if !d.IsUint64() || d.Uint64() == ^uint64(0) {
+		return ^uint64(0)
+	}
+	return d.Uint64() + 1
 }
 
 func (m *vsMeta) seenFlag(name string) bool { _, ok := m.seen.at(name); return ok }
