@@ -28,7 +28,7 @@ type DirectorSpec struct {
 	Backend        string
 	LVSFlush       bool
 	RSInitNotifies bool
-	VirtualServers []lb.VirtualServer // normalised (lb.Normalize)
+	VirtualServers []lb.VirtualServer // as corrected by internal/config
 	// Checks are the real servers with their checkers, by lb.RealID.
 	Checks []RealCheck
 	// Scripts are the quorum_up/down and notify_up/down scripts, by the
@@ -377,7 +377,7 @@ func (d *Director) Apply(ctx context.Context, spec DirectorSpec) ([]string, erro
 			switch {
 			case !ok:
 				changes = append(changes, "+ virtual_server "+vs.ID())
-			case !reflect.DeepEqual(withoutPositions(o), withoutPositions(vs)):
+			case !reflect.DeepEqual(o, vs):
 				changes = append(changes, "~ virtual_server "+vs.ID())
 			}
 			delete(old, vs.ID())
@@ -416,25 +416,6 @@ func (d *Director) Apply(ctx context.Context, spec DirectorSpec) ([]string, erro
 	}
 	slices.Sort(changes)
 	return changes, err
-}
-
-// withoutPositions returns vs without its configuration positions (Where),
-// so that an edit elsewhere in the file that moves its lines (a vrrp_instance
-// added above it) does not count as a change of the virtual server.
-func withoutPositions(vs lb.VirtualServer) lb.VirtualServer {
-	vs.Where = ""
-	if vs.Sorry != nil {
-		s := *vs.Sorry
-		s.Where = ""
-		vs.Sorry = &s
-	}
-	reals := make([]lb.RealServer, len(vs.Reals))
-	for i, r := range vs.Reals {
-		r.Where = ""
-		reals[i] = r
-	}
-	vs.Reals = reals
-	return vs
 }
 
 func checkKeys(s DirectorSpec) []string {

@@ -31,7 +31,7 @@ func (h HealthState) String() string {
 }
 
 // RealID names a real server of a virtual server (VirtualServer.ID and the
-// real server's address and port after Normalize).
+// real server's address and port as the configuration corrected them).
 type RealID struct {
 	VS   string
 	Addr netip.AddrPort
@@ -42,7 +42,7 @@ type RealID struct {
 //
 // A real server with several checkers is Up when none has failed; one with no
 // checker at all is always Up (keepalived: num_failed_checkers == 0), so the
-// lead passes Up for it.
+// caller passes Up for it.
 type RealHealth struct {
 	State HealthState
 	// Weight replaces the configured weight when HasWeight (MISC_CHECK
@@ -131,7 +131,6 @@ type RealStatus struct {
 // API and `vigil status`.
 type ServiceStatus struct {
 	ID          string
-	Where       string
 	Keys        []ServiceKey
 	QuorumUp    bool
 	SorryActive bool
@@ -203,8 +202,8 @@ func realWeight(w int64) int64 {
 	return w
 }
 
-// Desired computes the kernel state for specs (as returned by Normalize)
-// given the checkers' verdicts, and the notifications due since the previous
+// Desired computes the kernel state for specs (as the configuration
+// corrected them) given the checkers' verdicts, and the notifications due since the previous
 // call. local reports whether an address is configured on this host (the
 // VRRP instance owning it is MASTER); it only matters for ha_suspend. A nil
 // local counts every address as local.
@@ -402,7 +401,7 @@ func (p *Policy) weightSum(m *vsMem) int64 {
 // records which real servers are installed.
 func (p *Policy) install(vs *VirtualServer, m *vsMem, st State) ServiceStatus {
 	status := ServiceStatus{
-		ID: vs.ID(), Where: vs.Where, Keys: vs.Keys(), QuorumUp: m.quorumUp,
+		ID: vs.ID(), Keys: vs.Keys(), QuorumUp: m.quorumUp,
 		Quorum: vs.Quorum, Hysteresis: vs.Hysteresis, WeightSum: p.weightSum(m),
 	}
 	// The sorry server is in use exactly while the quorum is lost.

@@ -18,7 +18,7 @@ func real(addr string, weight uint32) RealServer {
 
 func web(reals ...RealServer) VirtualServer {
 	return VirtualServer{
-		Where: "keepalived.conf:10", Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: TCP,
+		Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: TCP,
 		Scheduler: "rr", Method: NAT, Quorum: 1, QuorumUp: "/qup", QuorumDown: "/qdown", Reals: reals,
 	}
 }
@@ -65,12 +65,7 @@ type step struct {
 // step's destinations and events.
 func run(t *testing.T, opts PolicyOptions, spec VirtualServer, steps []step) *Policy {
 	t.Helper()
-	specs, diags := Normalize([]VirtualServer{spec})
-	for _, d := range diags {
-		if d.Severity == Error {
-			t.Fatalf("normalize: %v", d)
-		}
-	}
+	specs := []VirtualServer{spec}
 	p := NewPolicy(opts)
 	id := specs[0].ID()
 	for _, s := range steps {
@@ -362,7 +357,7 @@ func TestPolicy(t *testing.T) {
 func TestPolicyReload(t *testing.T) {
 	v1 := web(real(a, 1), real(b, 1), real(c, 1))
 	v1.Quorum = 2
-	specs, _ := Normalize([]VirtualServer{v1})
+	specs := []VirtualServer{v1}
 	p := NewPolicy(PolicyOptions{})
 	p.Desired(specs, nil, nil)
 	id := specs[0].ID()
@@ -372,10 +367,7 @@ func TestPolicyReload(t *testing.T) {
 	// quorum, so it is not clamped, but only a is alive.
 	v2 := web(real(a, 1), real(c, 1))
 	v2.Quorum = 2
-	specs2, diags := Normalize([]VirtualServer{v2})
-	if len(diags) != 0 {
-		t.Fatalf("diagnostics: %v", diags)
-	}
+	specs2 := []VirtualServer{v2}
 	res := p.Desired(specs2, Health{{VS: id, Addr: netip.MustParseAddrPort(c + ":80")}: {State: Down}}, nil)
 	want := []string{"real-down 10.0.0.2:80 /down 10.0.0.2", "quorum-down [192.168.118.110]:tcp:80 /qdown"}
 	if diff := cmp.Diff(want, events(res.Events)); diff != "" {
@@ -399,7 +391,7 @@ func TestPolicyReload(t *testing.T) {
 // Dropping a virtual server whose quorum is up also notifies the quorum down
 // (clear_service_vs -> update_vs_notifies).
 func TestPolicyDropVirtualServer(t *testing.T) {
-	specs, _ := Normalize([]VirtualServer{web(real(a, 1))})
+	specs := []VirtualServer{web(real(a, 1))}
 	p := NewPolicy(PolicyOptions{})
 	p.Desired(specs, nil, nil)
 	res := p.Desired(nil, nil, nil)
@@ -411,10 +403,10 @@ func TestPolicyDropVirtualServer(t *testing.T) {
 
 // The quorum state survives an unchanged reload: no event, no flap.
 func TestPolicyReloadUnchanged(t *testing.T) {
-	specs, _ := Normalize([]VirtualServer{web(real(a, 1), real(b, 1))})
+	specs := []VirtualServer{web(real(a, 1), real(b, 1))}
 	p := NewPolicy(PolicyOptions{})
 	p.Desired(specs, nil, nil)
-	specs2, _ := Normalize([]VirtualServer{web(real(a, 1), real(b, 1))})
+	specs2 := []VirtualServer{web(real(a, 1), real(b, 1))}
 	res := p.Desired(specs2, nil, nil)
 	if len(res.Events) != 0 {
 		t.Errorf("events on an unchanged reload: %v", events(res.Events))
@@ -427,7 +419,7 @@ func TestPolicyServiceAttributes(t *testing.T) {
 	vs.PersistenceGranularity = 0xffffff00
 	vs.Scheduler = "sh"
 	vs.Flags = FlagSHPort
-	specs, _ := Normalize([]VirtualServer{vs})
+	specs := []VirtualServer{vs}
 	res := NewPolicy(PolicyOptions{}).Desired(specs, nil, nil)
 	k := ServiceKey{Family: IPv4, Proto: TCP, Addr: netip.MustParseAddr("192.168.118.110"), Port: 80}
 	want := State{
@@ -449,10 +441,7 @@ func TestPolicyGroup(t *testing.T) {
 		Proto: TCP, Scheduler: "wrr", Method: DR, Quorum: 1,
 		Reals: []RealServer{{Addr: netip.MustParseAddr("192.168.1.20"), Weight: u32(2)}},
 	}
-	specs, diags := Normalize([]VirtualServer{vs})
-	if len(specs) != 1 {
-		t.Fatalf("normalize dropped the group: %v", diags)
-	}
+	specs := []VirtualServer{vs}
 	res := NewPolicy(PolicyOptions{}).Desired(specs, nil, nil)
 	var got []string
 	for _, k := range sortedDestKeys(res.State.Dests) {
@@ -473,7 +462,7 @@ func TestPolicyGroup(t *testing.T) {
 
 func TestEventFIFOLine(t *testing.T) {
 	vs := web(real(a, 1))
-	specs, _ := Normalize([]VirtualServer{vs})
+	specs := []VirtualServer{vs}
 	p := NewPolicy(PolicyOptions{})
 	p.Desired(specs, nil, nil)
 	res := p.Desired(specs, Health{{VS: specs[0].ID(), Addr: netip.MustParseAddrPort("10.0.0.1:80")}: {State: Down}}, nil)
