@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/check"
@@ -80,6 +81,14 @@ type Director struct {
 
 	events chan any
 
+	// localNext is the latest address set given to SetLocal and not yet
+	// taken by the loop; localWake (capacity 1) tells the loop there is one.
+	// Calls coalesce: however many arrive while the loop is busy, it takes
+	// the last.
+	localMu   sync.Mutex
+	localNext map[netip.Addr]bool
+	localWake chan struct{}
+
 	// Owned by the loop.
 	policy  *lb.Policy
 	rec     *lb.Reconciler
@@ -99,7 +108,6 @@ type (
 		ev  probe.Event
 		gen *probe.Runner
 	}
-	localEvent struct{ addrs map[netip.Addr]bool }
 )
 
 // NewDirector prepares a director; it starts nothing. The backend is
@@ -109,7 +117,7 @@ func NewDirector(spec DirectorSpec, opts DirectorOptions) (*Director, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &Director{opts: opts, log: opts.Logger, spec: spec, events: make(chan any, 1024), health: lb.Health{}, local: map[netip.Addr]bool{}, timeline: status.NewTimeline(200)}
+	d := &Director{opts: opts, log: opts.Logger, spec: spec, events: make(chan any, 1024), localWake: make(chan struct{}, 1), health: lb.Health{}, local: map[netip.Addr]bool{}, timeline: status.NewTimeline(200)}
 	b := opts.Backend
 	if b == nil {
 		var err error
@@ -164,8 +172,23 @@ func (d *Director) Run(ctx context.Context) error {
 			return nil
 		case ev := <-d.events:
 			d.handle(ev)
+		case <-d.localWake:
+			d.takeLocal()
 		}
 	}
+}
+
+// takeLocal applies the address set SetLocal last left, if any.
+func (d *Director) takeLocal() {
+	d.localMu.Lock()
+	next := d.localNext
+	d.localNext = nil
+	d.localMu.Unlock()
+	if next == nil {
+		return
+	}
+	d.local = next
+	d.recompute()
 }
 
 // startRunner starts the checkers of d.spec, resuming the state of
@@ -228,9 +251,6 @@ func (d *Director) handle(ev any) {
 			h.Weight, h.HasWeight = int64(ev.ev.Weight), true
 		}
 		d.health[id] = h
-		d.recompute()
-	case localEvent:
-		d.local = ev.addrs
 		d.recompute()
 	case request:
 		ev.f()
@@ -330,11 +350,19 @@ func (d *Director) Transitions(ctx context.Context) ([]status.Transition, error)
 // SetLocal tells the director which virtual addresses this host holds
 // (ha_suspend suspends the checkers of a virtual server whose address is
 // not local).
+// It never blocks and starts nothing: a set given while the loop is busy
+// replaces the one still waiting.
 func (d *Director) SetLocal(addrs map[netip.Addr]bool) {
+	next := maps.Clone(addrs)
+	if next == nil {
+		next = map[netip.Addr]bool{}
+	}
+	d.localMu.Lock()
+	d.localNext = next
+	d.localMu.Unlock()
 	select {
-	case d.events <- localEvent{maps.Clone(addrs)}:
+	case d.localWake <- struct{}{}:
 	default:
-		go func() { d.events <- localEvent{maps.Clone(addrs)} }()
 	}
 }
 
