@@ -726,28 +726,6 @@ vrrp_instance B {
 	}
 }
 
-func TestEqualIgnoresPositions(t *testing.T) {
-	a := mustLoad(t, minimal)
-	b := mustLoad(t, "! a comment moves every line\n\n"+strings.ReplaceAll(minimal, "    ", "\t"))
-	if a.Instances[0].Pos == b.Instances[0].Pos {
-		t.Fatal("positions should differ")
-	}
-	if !Equal(a.Instances[0], b.Instances[0]) {
-		t.Error("Equal(a, b) = false for instances that differ only in positions")
-	}
-	if !Equal(*a, *b) {
-		t.Error("Equal on whole configurations = false")
-	}
-	c := mustLoad(t, strings.Replace(minimal, "192.168.1.1/24", "192.168.1.2/24", 1))
-	if Equal(a.Instances[0], c.Instances[0]) {
-		t.Error("Equal(a, c) = true for instances with different VIPs")
-	}
-	d := mustLoad(t, strings.Replace(minimal, "virtual_router_id 1", "virtual_router_id 1\npriority 101", 1))
-	if Equal(a.Instances[0], d.Instances[0]) {
-		t.Error("Equal(a, d) = true for instances with different priorities")
-	}
-}
-
 func TestKeywordTables(t *testing.T) {
 	kws := Keywords()
 	byBlock := map[string]map[string]Keyword{}

@@ -805,7 +805,7 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 		reason := "malformed"
 		var pe *packet.Error
 		if errors.As(err, &pe) {
-			reason = pe.Reason()
+			reason = pe.Reason().String()
 		}
 		var target *instance
 		if len(pkt.Payload) > 1 {
