@@ -458,6 +458,22 @@ type UnicastPeer struct {
 	MaxTTL int `json:"max_ttl"`
 }
 
+// BroadcastAddr is the IPv4 broadcast address the kernel is given: the
+// address after "brd", or for "brd +" the prefix with its host bits set and
+// for "brd -" with them cleared (ip-address(8), as keepalived 2.2.7
+// vrrp_ipaddress.c applies them); zero for none.
+func (a Address) BroadcastAddr() netip.Addr {
+	switch a.BroadcastMode {
+	case "addr":
+		return a.Broadcast
+	case "+":
+		return lastAddr(a.Prefix)
+	case "-":
+		return a.Prefix.Masked().Addr()
+	}
+	return netip.Addr{}
+}
+
 // Address is a virtual_ipaddress, virtual_ipaddress_excluded or
 // static_ipaddress line ("ip address add" options).
 type Address struct {

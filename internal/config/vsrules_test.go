@@ -99,3 +99,26 @@ func TestVirtualServerRules(t *testing.T) {
 		})
 	}
 }
+
+// "brd +" sets the host bits, "brd -" clears them (ip-address(8)); both
+// reach the kernel as an address.
+func TestBroadcastAddr(t *testing.T) {
+	c := mustLoad(t, `vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 1
+    virtual_ipaddress {
+        10.0.0.1/24 brd 10.0.0.254
+        10.0.0.2/24 brd +
+        10.0.0.3/24 brd -
+        10.0.0.4/24
+    }
+}
+`)
+	var got []string
+	for _, a := range c.Instances[0].VirtualIPs {
+		got = append(got, fmt.Sprint(a.BroadcastAddr()))
+	}
+	if diff := cmp.Diff([]string{"10.0.0.254", "10.0.0.255", "10.0.0.0", "invalid IP"}, got); diff != "" {
+		t.Errorf("broadcast (-want +got):\n%s", diff)
+	}
+}
