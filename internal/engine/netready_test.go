@@ -10,7 +10,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/vigil-ha/vigil/internal/garp"
 	"github.com/vigil-ha/vigil/internal/netif"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 	"golang.org/x/sys/unix"
@@ -248,7 +247,7 @@ func ipv6Instance() InstanceSpec {
 		Interface: "eth0",
 		IPv6:      true,
 		VIPs:      []netif.VIP{{Prefix: netip.MustParsePrefix("fd00::100/64"), Dev: "eth0"}},
-		GARP:      garp.DefaultConfig(),
+		GARP:      testGARP,
 	}
 }
 
