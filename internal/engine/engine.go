@@ -1012,7 +1012,7 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 	case vrrp.Release:
 		if in.handingOver && in.held {
 			in.handingOver = false
-			in.releaseAt = now.Add(handoverGrace(in.spec.VRRP.AdverInt))
+			in.releaseAt = now.Add(handoverGrace(in.spec.VRRP.AdvertInt))
 			return
 		}
 		in.handingOver = false

@@ -28,7 +28,7 @@ func tutorialInstance(state vrrp.State, prio uint8) InstanceSpec {
 	copy(pass[:], "1111")
 	return InstanceSpec{
 		VRRP: vrrp.Config{
-			Name: "VI_1", VRID: 55, Version: 2, Priority: prio, AdverInt: time.Second,
+			Name: "VI_1", VRID: 55, Version: 2, Priority: prio, AdvertInt: time.Second,
 			InitialState: state, AuthType: packet.AuthPass, AuthPass: pass,
 			VIPs: []netip.Addr{netip.MustParseAddr("192.168.1.100")},
 		},

@@ -202,7 +202,7 @@ func instanceSpec(g config.Global, in config.VRRPInstance) (InstanceSpec, error)
 		VRID:                 uint8(in.VRID),
 		Version:              uint8(in.Version),
 		Priority:             uint8(in.Priority),
-		AdverInt:             in.AdvertInt,
+		AdvertInt:            in.AdvertInt,
 		NoPreempt:            in.Nopreempt,
 		PreemptDelay:         in.PreemptDelay,
 		Source:               in.SourceIP,

@@ -240,7 +240,7 @@ func TestBootIPv4AddressThenLink(t *testing.T) {
 func ipv6Instance() InstanceSpec {
 	return InstanceSpec{
 		VRRP: vrrp.Config{
-			Name: "VI_1", VRID: 56, Version: 3, Priority: 100, AdverInt: time.Second,
+			Name: "VI_1", VRID: 56, Version: 3, Priority: 100, AdvertInt: time.Second,
 			InitialState: vrrp.StateBackup,
 			VIPs:         []netip.Addr{netip.MustParseAddr("fd00::100")},
 		},
