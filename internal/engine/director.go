@@ -193,16 +193,16 @@ func (d *Director) takeLocal() {
 
 // startRunner starts the checkers of d.spec, resuming the state of
 // unchanged checkers from prev (a reload).
-func (d *Director) startRunner(prev map[string]check.Health) error {
+func (d *Director) startRunner(prev map[checkerKey]check.Health) error {
 	d.byID = map[string]lb.RealID{}
 	var servers []probe.RealServer
 	for _, rc := range d.spec.Checks {
-		id := rc.ID.VS + " " + rc.ID.Addr.String()
+		id := rc.ID.String()
 		d.byID[id] = rc.ID
 		rs := probe.RealServer{ID: id, Weight: rc.Weight}
 		for _, c := range rc.Checkers {
 			pc := probe.Checker{Name: c.Name, Check: c.Checker, Policy: c.Policy}
-			if h, ok := prev[id+"\x00"+c.Key]; ok {
+			if h, ok := prev[checkerKey{rc.ID, c.Key}]; ok {
 				pc.Resume = &h
 			}
 			rs.Checkers = append(rs.Checkers, pc)
@@ -320,13 +320,14 @@ func (d *Director) reason(ev lb.Event) string {
 	case ev.Kind == lb.QuorumDown:
 		return "too few real servers alive for the quorum"
 	}
-	if _, ok := d.byID[ev.VS+" "+ev.Real.String()]; !ok && ev.Kind == lb.RealDown {
+	id := lb.RealID{VS: ev.VS, Addr: ev.Real}.String()
+	if _, ok := d.byID[id]; !ok && ev.Kind == lb.RealDown {
 		// A reload dropped it (or its virtual server): startRunner has
 		// already forgotten it.
 		return "removed from the configuration"
 	}
 	for _, s := range d.runner.Snapshot() {
-		if s.ID == ev.VS+" "+ev.Real.String() {
+		if s.ID == id {
 			for _, c := range s.Checkers {
 				if c.Last.Reason != "" && c.Up == (ev.Kind == lb.RealUp) {
 					return c.Name + ": " + c.Last.Reason
@@ -366,20 +367,7 @@ func (d *Director) SetLocal(addrs map[netip.Addr]bool) {
 	}
 }
 
-func (d *Director) do(ctx context.Context, f func()) error {
-	done := make(chan struct{})
-	select {
-	case d.events <- request{func() { f(); close(done) }}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (d *Director) do(ctx context.Context, f func()) error { return runInLoop(ctx, d.events, f) }
 
 // Apply replaces the virtual servers with spec's; unchanged checkers keep
 // their state (keepalived's migrate_checkers), and the kernel gets one
@@ -416,13 +404,12 @@ func (d *Director) Apply(ctx context.Context, spec DirectorSpec) ([]string, erro
 		if reflect.DeepEqual(checkKeys(d.spec), checkKeys(spec)) && len(changes) == 0 {
 			return
 		}
-		prev := map[string]check.Health{}
+		prev := map[checkerKey]check.Health{}
 		healths := d.runner.Healths()
 		for _, rc := range d.spec.Checks {
-			id := rc.ID.VS + " " + rc.ID.Addr.String()
 			for i, c := range rc.Checkers {
-				if hs, ok := healths[id]; ok && i < len(hs) {
-					prev[id+"\x00"+c.Key] = hs[i]
+				if hs, ok := healths[rc.ID.String()]; ok && i < len(hs) {
+					prev[checkerKey{rc.ID, c.Key}] = hs[i]
 				}
 			}
 		}
@@ -446,11 +433,17 @@ func (d *Director) Apply(ctx context.Context, spec DirectorSpec) ([]string, erro
 	return changes, err
 }
 
-func checkKeys(s DirectorSpec) []string {
-	var out []string
+// checkerKey names one checker of one real server across a reload.
+type checkerKey struct {
+	real lb.RealID
+	key  string // CheckerSpec.Key
+}
+
+func checkKeys(s DirectorSpec) []checkerKey {
+	var out []checkerKey
 	for _, rc := range s.Checks {
 		for _, c := range rc.Checkers {
-			out = append(out, rc.ID.VS+" "+rc.ID.Addr.String()+" "+c.Key)
+			out = append(out, checkerKey{rc.ID, c.Key})
 		}
 	}
 	return out
@@ -488,7 +481,7 @@ func (d *Director) snapshot() []status.VirtualServer {
 			if !r.Installed {
 				st.Weight = 0
 			}
-			cs := checkers[ss.ID+" "+r.Addr.String()]
+			cs := checkers[lb.RealID{VS: ss.ID, Addr: r.Addr}.String()]
 			var reasons []string
 			for _, c := range cs.Checkers {
 				sc := status.Checker{Kind: c.Name, OK: c.Up, Reason: c.Last.Reason, LastRun: c.LastAt, Failures: c.Failures}

@@ -1231,10 +1231,14 @@ func (e *Engine) sendAnnouncements(dev string, sends []garp.Send) {
 }
 
 // do runs f in the loop and waits for it.
-func (e *Engine) do(ctx context.Context, f func()) error {
+func (e *Engine) do(ctx context.Context, f func()) error { return runInLoop(ctx, e.events, f) }
+
+// runInLoop sends f to a loop that runs each request it receives on events,
+// and waits until f has run or ctx is done.
+func runInLoop(ctx context.Context, events chan<- any, f func()) error {
 	done := make(chan struct{})
 	select {
-	case e.events <- request{func() { f(); close(done) }}:
+	case events <- request{func() { f(); close(done) }}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}

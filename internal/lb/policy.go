@@ -37,6 +37,10 @@ type RealID struct {
 	Addr netip.AddrPort
 }
 
+// String is "VS ADDR:PORT", the real server's name in checker logs and
+// snapshots.
+func (id RealID) String() string { return id.VS + " " + id.Addr.String() }
+
 // RealHealth is the checkers' verdict on one real server: keepalived's
 // "alive" (no failed checker) and its effective weight.
 //
