@@ -977,24 +977,10 @@ func (p *parser) resolveVirtualServers() {
 			return vs.Pos
 		}
 		name := vsName(vs)
-		var grp *VirtualServerGroup
-		if vs.Group != "" {
-			names, _ := p.objects("virtual_server_group")
-			gi := -1
-			for j, n := range names {
-				if n == vs.Group {
-					gi = j
-				}
-			}
-			if gi < 0 {
-				// keepalived 2.2.7 ipwrapper.c link_vsg_to_vs(): "Virtual
-				// server group specified but not configured - ignoring
-				// virtual server".
-				p.warnf(vs.Pos, "no virtual_server_group named %s; this virtual server is ignored, as keepalived does%s", vs.Group, didYouMean(vs.Group, names))
-				dropVS[i] = true
-				continue
-			}
-			grp = &c.VSGroups[gi]
+		grp, ok := p.vsGroup(vs)
+		if !ok {
+			dropVS[i] = true
+			continue
 		}
 		hasAddrs := vs.Group == "" && vs.FWMark == 0
 		onlyMarks := vs.FWMark != 0
@@ -1081,43 +1067,8 @@ func (p *parser) resolveVirtualServers() {
 			vs.Family = Inet
 		}
 
-		weightSum := 0
-		for j := range vs.RealServers {
-			rs := &vs.RealServers[j]
-			rm := &m.rs[j]
-			p.resolveRealServer(vs, m, rs, rm, name)
-			weightSum += rs.Weight
-			for k := 0; k < j; k++ {
-				o := &vs.RealServers[k]
-				if o.Addr == rs.Addr && o.Port == rs.Port && !rm.dropped && !m.rs[k].dropped {
-					// keepalived: "real server is duplicated - removing
-					// second rs".
-					p.warnf(rs.Pos, "virtual_server %s: real_server %s is already defined at %s; this one is ignored, as keepalived does", name, netip.AddrPortFrom(rs.Addr, rs.Port), o.Pos)
-					rm.dropped = true
-				}
-			}
-		}
-		keptRS, keptMeta := vs.RealServers[:0], m.rs[:0]
-		weightSum = 0
-		for j := range vs.RealServers {
-			if !m.rs[j].dropped {
-				keptRS, keptMeta = append(keptRS, vs.RealServers[j]), append(keptMeta, m.rs[j])
-				weightSum += vs.RealServers[j].Weight
-			}
-		}
-		vs.RealServers, m.rs = keptRS, keptMeta
-		if ss := vs.SorryServer; ss != nil {
-			if ss.Forwarding.Method == "" {
-				ss.Forwarding = vs.Forwarding
-			}
-			if ss.Forwarding.Method != TUN && FamilyOf(ss.Addr) != vs.Family {
-				// keepalived: "... don't match - skipping sorry server".
-				p.warnf(ss.Pos, "virtual_server %s: sorry_server %s is not of the virtual server's family; the sorry server is ignored, as keepalived does", name, ss.Addr)
-				vs.SorryServer = nil
-			} else {
-				p.fixPort(vs, &ss.Port, ss.Forwarding.Method, ss.Pos, "sorry_server", name)
-			}
-		}
+		weightSum := p.resolveRealServers(vs, m, name)
+		p.resolveSorryServer(vs, name)
 		p.sorryInhibit(vs, name)
 		p.quorum(vs, weightSum, at, name)
 		k := key{vs.Addr, vs.Port, vs.FWMark, vs.Group, vs.Protocol}
@@ -1130,6 +1081,72 @@ func (p *parser) resolveVirtualServers() {
 			dropVS[i] = true
 		}
 	}
+}
+
+// vsGroup returns the virtual_server_group vs names (nil for none); false
+// when it names one that does not exist, and vs is to be ignored.
+func (p *parser) vsGroup(vs *VirtualServer) (*VirtualServerGroup, bool) {
+	if vs.Group == "" {
+		return nil, true
+	}
+	names, _ := p.objects("virtual_server_group")
+	for j, n := range names {
+		if n == vs.Group {
+			return &p.cfg.VSGroups[j], true
+		}
+	}
+	// keepalived 2.2.7 ipwrapper.c link_vsg_to_vs(): "Virtual server group
+	// specified but not configured - ignoring virtual server".
+	p.warnf(vs.Pos, "no virtual_server_group named %s; this virtual server is ignored, as keepalived does%s", vs.Group, didYouMean(vs.Group, names))
+	return nil, false
+}
+
+// resolveRealServers resolves the real servers of vs, drops those
+// keepalived skips, and returns the total weight of the others.
+func (p *parser) resolveRealServers(vs *VirtualServer, m *vsMeta, name string) int {
+	for j := range vs.RealServers {
+		rs := &vs.RealServers[j]
+		rm := &m.rs[j]
+		p.resolveRealServer(vs, m, rs, rm, name)
+		for k := 0; k < j; k++ {
+			o := &vs.RealServers[k]
+			if o.Addr == rs.Addr && o.Port == rs.Port && !rm.dropped && !m.rs[k].dropped {
+				// keepalived: "real server is duplicated - removing
+				// second rs".
+				p.warnf(rs.Pos, "virtual_server %s: real_server %s is already defined at %s; this one is ignored, as keepalived does", name, netip.AddrPortFrom(rs.Addr, rs.Port), o.Pos)
+				rm.dropped = true
+			}
+		}
+	}
+	keptRS, keptMeta := vs.RealServers[:0], m.rs[:0]
+	weightSum := 0
+	for j := range vs.RealServers {
+		if !m.rs[j].dropped {
+			keptRS, keptMeta = append(keptRS, vs.RealServers[j]), append(keptMeta, m.rs[j])
+			weightSum += vs.RealServers[j].Weight
+		}
+	}
+	vs.RealServers, m.rs = keptRS, keptMeta
+	return weightSum
+}
+
+// resolveSorryServer gives the sorry server its forwarding method and port,
+// or drops it when its family differs from the virtual server's.
+func (p *parser) resolveSorryServer(vs *VirtualServer, name string) {
+	ss := vs.SorryServer
+	if ss == nil {
+		return
+	}
+	if ss.Forwarding.Method == "" {
+		ss.Forwarding = vs.Forwarding
+	}
+	if ss.Forwarding.Method != TUN && FamilyOf(ss.Addr) != vs.Family {
+		// keepalived: "... don't match - skipping sorry server".
+		p.warnf(ss.Pos, "virtual_server %s: sorry_server %s is not of the virtual server's family; the sorry server is ignored, as keepalived does", name, ss.Addr)
+		vs.SorryServer = nil
+		return
+	}
+	p.fixPort(vs, &ss.Port, ss.Forwarding.Method, ss.Pos, "sorry_server", name)
 }
 
 // sorryInhibit gives a sorry server that is also a real server the real
