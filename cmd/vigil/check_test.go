@@ -425,3 +425,29 @@ func TestCheckQuorumHysteresis(t *testing.T) {
 		t.Errorf("summary does not show the quorum in effect:\n%s", out)
 	}
 }
+
+// What the data plane cannot do is reported at the line of the virtual or
+// real server concerned, past a virtual server keepalived ignores.
+func TestCheckDataPlaneFindingPositions(t *testing.T) {
+	f := writeConf(t, "dp.conf", `virtual_server 10.0.0.9 80 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+}
+virtual_server 10.0.0.1 80 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.0.0.2 80 {
+    }
+    real_server 10.0.0.3 80 {
+        uthreshold 5
+    }
+}
+`)
+	_, _, errs := runVigil("check", "-f", f, "--lvs-backend", "nftables")
+	want := f + ":12:5: warning: virtual server [10.0.0.1]:tcp:80: real server 10.0.0.3:80: uthreshold/lthreshold are ignored (data plane nftables"
+	if !strings.Contains(errs, want) {
+		t.Errorf("stderr:\n%s\nwant a line starting %q", errs, want)
+	}
+}
