@@ -116,11 +116,8 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 			Hysteresis:         uint32(max(vs.Hysteresis, 0)),
 			QuorumUp:           scriptKey(vs.QuorumUp, "quorum_up of virtual_server "+vs.Pos.String()),
 			QuorumDown:         scriptKey(vs.QuorumDown, "quorum_down of virtual_server "+vs.Pos.String()),
-			Alpha:              vs.Alpha,
 			Omega:              vs.Omega,
-			Inhibit:            vs.InhibitOnFailure,
 			HASuspend:          vs.HASuspend,
-			Weight:             uint32(max(vs.Weight, 0)),
 			Virtualhost:        vs.Virtualhost,
 		}
 		if vs.Group != "" {
@@ -138,12 +135,10 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 			lv.SorryInhibit = ss.Inhibit
 		}
 		for _, rs := range vs.RealServers {
-			w := uint32(max(rs.Weight, 0))
-			inh, alpha := rs.InhibitOnFailure, rs.Alpha
 			lr := lb.RealServer{
-				Addr: rs.Addr, Port: rs.Port, Weight: &w,
+				Addr: rs.Addr, Port: rs.Port, Weight: uint32(max(rs.Weight, 0)),
 				Method: lbMethod(rs.Forwarding.Method), UThreshold: uint32(max(rs.UThreshold, 0)), LThreshold: uint32(max(rs.LThreshold, 0)),
-				Inhibit: &inh, Alpha: &alpha, Virtualhost: rs.Virtualhost,
+				Inhibit: rs.InhibitOnFailure, Alpha: rs.Alpha, Virtualhost: rs.Virtualhost,
 				NotifyUp:   scriptKey(rs.NotifyUp, "notify_up of real_server "+rs.Pos.String()),
 				NotifyDown: scriptKey(rs.NotifyDown, "notify_down of real_server "+rs.Pos.String()),
 			}

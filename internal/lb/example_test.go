@@ -12,13 +12,12 @@ import (
 // address change) re-runs the policy, whose state goes to the Reconciler and
 // whose events are notify scripts and FIFO lines.
 func Example() {
-	w1, w2 := uint32(1), uint32(1)
 	specs := []lb.VirtualServer{{
 		Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: lb.TCP,
 		Scheduler: "rr", Method: lb.NAT, Quorum: 2, QuorumDown: "/etc/keepalived/quorum_down.sh",
 		Reals: []lb.RealServer{
-			{Addr: netip.MustParseAddr("192.168.118.131"), Port: 80, Weight: &w1},
-			{Addr: netip.MustParseAddr("192.168.118.129"), Port: 80, Weight: &w2, NotifyDown: "/etc/keepalived/rs_down.sh"},
+			{Addr: netip.MustParseAddr("192.168.118.131"), Port: 80, Weight: 1},
+			{Addr: netip.MustParseAddr("192.168.118.129"), Port: 80, Weight: 1, NotifyDown: "/etc/keepalived/rs_down.sh"},
 		},
 	}}
 	// At load: lb.Err(backend.Capabilities().Check(specs)) rejects what the

@@ -291,7 +291,7 @@ func (p *Policy) Desired(specs []VirtualServer, health Health, local func(netip.
 			if m.reals[r.AddrPort()] != nil {
 				continue
 			}
-			rm := &rsMem{alive: !vs.alpha(r), weight: int64(vs.weight(r))}
+			rm := &rsMem{alive: !r.Alpha, weight: int64(r.Weight)}
 			m.reals[r.AddrPort()] = rm
 			if rm.alive && p.opts.RSInitNotifies {
 				res.Events = append(res.Events, Event{Kind: RealUp, VS: id, Real: r.AddrPort(), RealName: vs.RealName(r), Script: r.NotifyUp, Init: true})
@@ -309,7 +309,7 @@ func (p *Policy) Desired(specs []VirtualServer, health Health, local func(netip.
 			for _, r := range vs.Reals {
 				rm := m.reals[r.AddrPort()]
 				h := health[RealID{VS: id, Addr: r.AddrPort()}]
-				w := int64(vs.weight(r))
+				w := int64(r.Weight)
 				if h.HasWeight {
 					w = h.Weight
 				}
@@ -427,7 +427,7 @@ func (p *Policy) install(vs *VirtualServer, m *vsMem, st State) ServiceStatus {
 	}
 	for _, r := range vs.Reals {
 		rm := m.reals[r.AddrPort()]
-		inhibit := vs.inhibit(r)
+		inhibit := r.Inhibit
 		var w uint32
 		set := false
 		switch {
@@ -547,7 +547,7 @@ func sameSpec(a, b VirtualServer) bool {
 		return false
 	}
 	for i := range a.Reals {
-		if a.Reals[i].AddrPort() != b.Reals[i].AddrPort() || a.weight(a.Reals[i]) != b.weight(b.Reals[i]) {
+		if a.Reals[i].AddrPort() != b.Reals[i].AddrPort() || a.Reals[i].Weight != b.Reals[i].Weight {
 			return false
 		}
 	}

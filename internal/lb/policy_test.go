@@ -8,11 +8,27 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func u32(v uint32) *uint32 { return &v }
-func yes() *bool           { b := true; return &b }
+// inhibitAll and alphaAll set inhibit_on_failure or alpha on every real
+// server, as a virtual server's setting reaches them through the
+// configuration.
+func inhibitAll(v VirtualServer) VirtualServer {
+	v.Reals = append([]RealServer(nil), v.Reals...)
+	for i := range v.Reals {
+		v.Reals[i].Inhibit = true
+	}
+	return v
+}
+
+func alphaAll(v VirtualServer) VirtualServer {
+	v.Reals = append([]RealServer(nil), v.Reals...)
+	for i := range v.Reals {
+		v.Reals[i].Alpha = true
+	}
+	return v
+}
 
 func real(addr string, weight uint32) RealServer {
-	return RealServer{Addr: netip.MustParseAddr(addr), Port: 80, Weight: u32(weight),
+	return RealServer{Addr: netip.MustParseAddr(addr), Port: 80, Weight: weight,
 		NotifyUp: "/up " + addr, NotifyDown: "/down " + addr}
 }
 
@@ -151,7 +167,7 @@ func TestPolicy(t *testing.T) {
 			// ipvswrapper.c ipvs_cmd: "Does the service use inhibit flag?"
 			// DEL_DEST becomes EDIT_DEST with weight 0.
 			name: "inhibit_on_failure keeps a failed server at weight 0",
-			spec: func() VirtualServer { v := web(real(a, 3), real(b, 1)); v.Inhibit = true; return v }(),
+			spec: func() VirtualServer { return inhibitAll(web(real(a, 3), real(b, 1))) }(),
 			steps: []step{
 				{name: "start", dests: []string{"10.0.0.1:80 w3", "10.0.0.2:80 w1"}, events: []string{"quorum-up " + vsid + " /qup init"}},
 				{name: "a down", health: hs(a, Down), dests: []string{"10.0.0.1:80 w0", "10.0.0.2:80 w1"}, events: []string{"real-down 10.0.0.1:80 /down 10.0.0.1"}},
@@ -162,7 +178,7 @@ func TestPolicy(t *testing.T) {
 			// Per real server inhibit_on_failure overrides the virtual
 			// server's default (check_data.c: rs->inhibit == -1 inherits).
 			name: "real server inhibit overrides the default",
-			spec: func() VirtualServer { r := real(a, 1); r.Inhibit = yes(); return web(r, real(b, 1)) }(),
+			spec: func() VirtualServer { r := real(a, 1); r.Inhibit = true; return web(r, real(b, 1)) }(),
 			steps: []step{
 				{name: "start", dests: []string{"10.0.0.1:80 w1", "10.0.0.2:80 w1"}, events: []string{"quorum-up " + vsid + " /qup init"}},
 				{name: "both down", health: hs(a, Down, b, Down), dests: []string{"10.0.0.1:80 w0"},
@@ -175,7 +191,7 @@ func TestPolicy(t *testing.T) {
 			// success is a transition (notify_up), a first failure notifies
 			// down although nothing changed.
 			name: "alpha: servers start down",
-			spec: func() VirtualServer { v := web(real(a, 1), real(b, 1)); v.Alpha = true; return v }(),
+			spec: func() VirtualServer { return alphaAll(web(real(a, 1), real(b, 1))) }(),
 			steps: []step{
 				{name: "start: no server, no quorum, no event without a sorry server", dests: nil},
 				{name: "a up: quorum", health: hs(a, Up), dests: []string{"10.0.0.1:80 w1"},
@@ -226,8 +242,8 @@ func TestPolicy(t *testing.T) {
 			// alive inhibited servers stay at weight 0.
 			name: "inhibited servers stay at weight 0 beside the sorry server",
 			spec: func() VirtualServer {
-				v := withSorry(web(real(a, 1), real(b, 1)))
-				v.Quorum, v.Inhibit = 2, true
+				v := inhibitAll(withSorry(web(real(a, 1), real(b, 1))))
+				v.Quorum = 2
 				return v
 			}(),
 			steps: []step{
@@ -251,7 +267,7 @@ func TestPolicy(t *testing.T) {
 			// update_quorum_state(init): "We are starting up and need to
 			// add the sorry server" - "Starting with quorum down".
 			name: "alpha with sorry server starts with quorum down",
-			spec: func() VirtualServer { v := withSorry(web(real(a, 1))); v.Alpha = true; return v }(),
+			spec: func() VirtualServer { return alphaAll(withSorry(web(real(a, 1)))) }(),
 			steps: []step{
 				{name: "start", dests: []string{"10.0.0.9:8080 w1"}, events: []string{"quorum-down " + vsid + " /qdown init"}},
 				{name: "a up", health: hs(a, Up), dests: []string{"10.0.0.1:80 w1"},
@@ -439,7 +455,7 @@ func TestPolicyGroup(t *testing.T) {
 		Group: &Group{Name: "web", Ranges: []GroupRange{{First: netip.MustParseAddr("192.168.1.10"), Last: netip.MustParseAddr("192.168.1.11"), Port: 443}},
 			FWMarks: []GroupMark{{Mark: 7}}},
 		Proto: TCP, Scheduler: "wrr", Method: DR, Quorum: 1,
-		Reals: []RealServer{{Addr: netip.MustParseAddr("192.168.1.20"), Weight: u32(2)}},
+		Reals: []RealServer{{Addr: netip.MustParseAddr("192.168.1.20"), Weight: 2}},
 	}
 	specs := []VirtualServer{vs}
 	res := NewPolicy(PolicyOptions{}).Desired(specs, nil, nil)

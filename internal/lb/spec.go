@@ -42,11 +42,8 @@ type VirtualServer struct {
 	QuorumUp   string // `quorum_up` script
 	QuorumDown string // `quorum_down` script
 
-	Alpha     bool   // `alpha`: real servers start down until checked
-	Omega     bool   // `omega`: run notify_down/quorum_down scripts at shutdown
-	Inhibit   bool   // `inhibit_on_failure`: default for real servers
-	HASuspend bool   // `ha_suspend`
-	Weight    uint32 // `weight`: default real server weight (keepalived default 1)
+	Omega     bool // `omega`: run notify_down/quorum_down scripts at shutdown
+	HASuspend bool // `ha_suspend`
 
 	Virtualhost string // `virtualhost` (for HTTP/SSL checkers; carried only)
 
@@ -85,15 +82,18 @@ type GroupMark struct {
 type RealServer struct {
 	Addr netip.Addr
 	Port uint16
-	// Weight is `weight`; nil inherits the virtual server's weight.
-	Weight     *uint32
+	// Weight is `weight` (the virtual server's when the real server sets
+	// none, as the configuration resolved it).
+	Weight     uint32
 	Method     Method // `lvs_method`; MethodDefault inherits
 	Tunnel     *Tunnel
 	UThreshold uint32
 	LThreshold uint32
-	// Inhibit and Alpha are `inhibit_on_failure` and `alpha`; nil inherits.
-	Inhibit     *bool
-	Alpha       *bool
+	// Inhibit and Alpha are `inhibit_on_failure` and `alpha` (alpha: the
+	// real server starts down until checked), the virtual server's when
+	// the real server sets none.
+	Inhibit     bool
+	Alpha       bool
 	NotifyUp    string
 	NotifyDown  string
 	Virtualhost string
@@ -193,33 +193,6 @@ func (vs *VirtualServer) tunnel(r RealServer) Tunnel {
 		return *r.Tunnel
 	}
 	return vs.Tunnel
-}
-
-// inhibit is a real server's inhibit_on_failure after inheritance.
-func (vs *VirtualServer) inhibit(r RealServer) bool {
-	if r.Inhibit != nil {
-		return *r.Inhibit
-	}
-	return vs.Inhibit
-}
-
-// alpha is a real server's alpha after inheritance.
-func (vs *VirtualServer) alpha(r RealServer) bool {
-	if r.Alpha != nil {
-		return *r.Alpha
-	}
-	return vs.Alpha
-}
-
-// weight is a real server's configured weight after inheritance.
-func (vs *VirtualServer) weight(r RealServer) uint32 {
-	if r.Weight != nil {
-		return *r.Weight
-	}
-	if vs.Weight != 0 {
-		return vs.Weight
-	}
-	return 1
 }
 
 // destPort is the port of a real server as a destination of key k:
