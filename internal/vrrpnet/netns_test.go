@@ -304,8 +304,8 @@ func TestUnicast(t *testing.T) {
 			mustNotRead(t, u2, "multicast advert on the unicast conn")
 
 			// A sender that is not a configured peer gets through the
-			// socket with its own source: dropping it is the receiver's
-			// rule (vrrp, "unicast peer ... not found").
+			// socket with its own source: dropping it is vrrp's rule
+			// (DropNotPeer).
 			if err := u3.WritePacket(fam.pl, netip.Addr{}, addr(fam.r2)); err != nil {
 				t.Fatal(err)
 			}
