@@ -310,17 +310,19 @@ func backendDiagnostics(cfg *config.Config, dspec engine.DirectorSpec, target ta
 	if name == lb.BackendIPVS {
 		caps = ipvs.Capabilities()
 	}
-	for _, d := range caps.Check(dspec.VirtualServers) {
-		pos := diag.Pos{File: d.Where}
-		if i := strings.LastIndexByte(d.Where, ':'); i > 0 {
-			// "file:line" (lb positions carry no column)
-			if _, err := fmt.Sscanf(d.Where[i+1:], "%d", &pos.Line); err == nil {
-				pos.File = d.Where[:i]
-			}
+	srcs := engine.DirectorSources(cfg)
+	for _, f := range caps.Check(dspec.VirtualServers) {
+		vs := srcs[f.VS]
+		pos := vs.Pos
+		switch {
+		case f.Sorry && vs.SorryServer != nil:
+			pos = vs.SorryServer.Pos
+		case f.Real >= 0:
+			pos = vs.RealServers[f.Real].Pos
 		}
 		// The data plane is named once, with why it is the one assumed.
-		msg := strings.TrimSuffix(d.Msg, " (lvs_backend "+name+")")
-		if d.Severity == lb.Error {
+		msg := strings.TrimSuffix(f.Msg, " (lvs_backend "+name+")")
+		if f.Unsupported {
 			ds.Errorf(pos, "%s (data plane %s: %s)", msg, name, why)
 		} else {
 			ds.Warnf(pos, "%s (data plane %s: %s)", msg, name, why)

@@ -416,3 +416,60 @@ func TestCheckConntrackSync(t *testing.T) {
 		t.Errorf("exit %d\n%s", code, errs)
 	}
 }
+
+// A quorum above the total weight and a hysteresis above the quorum: one
+// warning per problem, each naming the value keepalived (and vigil) uses, in
+// file order, and the summary shows the values in effect.
+func TestCheckQuorumHysteresis(t *testing.T) {
+	f := writeConf(t, "q.conf", `virtual_server 10.0.0.1 80 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    quorum 5
+    hysteresis 9
+    real_server 10.0.0.2 80 {
+    }
+}
+`)
+	code, out, errs := runVigil("check", "-f", f, "--lvs-backend", "ipvs")
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", code, errs)
+	}
+	want := []string{
+		f + ":5:5: warning: virtual_server 10.0.0.1:80: quorum 5 exceeds the total weight 1 of the real servers; 1 is used, as keepalived does",
+		f + ":6:5: warning: virtual_server 10.0.0.1:80: hysteresis 9 must be below quorum 1; 0 is used, as keepalived does",
+		f + ": 0 error(s), 2 warning(s)",
+	}
+	if got := strings.Split(strings.TrimSpace(errs), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("stderr:\n%s\nwant:\n%s", errs, strings.Join(want, "\n"))
+	}
+	if !strings.Contains(out, "quorum 1\n") {
+		t.Errorf("summary does not show the quorum in effect:\n%s", out)
+	}
+}
+
+// What the data plane cannot do is reported at the line of the virtual or
+// real server concerned, past a virtual server keepalived ignores.
+func TestCheckDataPlaneFindingPositions(t *testing.T) {
+	f := writeConf(t, "dp.conf", `virtual_server 10.0.0.9 80 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+}
+virtual_server 10.0.0.1 80 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.0.0.2 80 {
+    }
+    real_server 10.0.0.3 80 {
+        uthreshold 5
+    }
+}
+`)
+	_, _, errs := runVigil("check", "-f", f, "--lvs-backend", "nftables")
+	want := f + ":12:5: warning: virtual server [10.0.0.1]:tcp:80: real server 10.0.0.3:80: uthreshold/lthreshold are ignored (data plane nftables"
+	if !strings.Contains(errs, want) {
+		t.Errorf("stderr:\n%s\nwant a line starting %q", errs, want)
+	}
+}

@@ -223,183 +223,236 @@ var lockable = map[string]bool{"mtu": true, "advmss": true, "rtt": true, "rttvar
 // parseRoute parses a virtual_routes / static_routes line (keepalived
 // alloc_route()).
 func (p *parser) parseRoute(e *stmt, static bool) (Route, bool) {
-	words := append([]token{e.kw}, e.args...)
-	r := Route{Pos: e.kw.pos}
-	setFamily := func(t token, f Family) bool {
-		if r.Family == "" {
-			r.Family = f
-			return true
+	rp := &routeParser{p: p, words: append([]token{e.kw}, e.args...), r: Route{Pos: e.kw.pos}, static: static}
+	for rp.i = 0; rp.i < len(rp.words); rp.i++ {
+		w := rp.words[rp.i]
+		if rp.keyword(w) {
+			continue
 		}
-		if r.Family != f {
-			p.warnf(t.pos, "route mixes IPv4 and IPv6 addresses (%s); ignored, as keepalived does", t.text)
-			return false
+		if rp.verbatim(w) {
+			continue
 		}
+		if !rp.destination(w) {
+			return Route{}, false
+		}
+	}
+	return rp.finish(e)
+}
+
+// routeParser is the state of parseRoute over one line: the words, the
+// index of the current one and the route so far.
+type routeParser struct {
+	p       *parser
+	words   []token
+	i       int
+	r       Route
+	static  bool
+	haveDst bool
+}
+
+// val consumes and returns the value of option w.
+func (rp *routeParser) val(w token) (token, bool) {
+	if rp.i+1 >= len(rp.words) {
+		rp.p.warnf(w.pos, "%s needs a value; ignored, as keepalived does", w.text)
+		return token{}, false
+	}
+	rp.i++
+	return rp.words[rp.i], true
+}
+
+// setFamily records the family t implies; false when it contradicts one
+// already seen.
+func (rp *routeParser) setFamily(t token, f Family) bool {
+	if rp.r.Family == "" {
+		rp.r.Family = f
 		return true
 	}
-	addr := func(t token, what string) (netip.Addr, bool) {
-		a, ok := p.addrArg(t, what)
-		if ok && !setFamily(t, FamilyOf(a)) {
-			return netip.Addr{}, false
-		}
-		return a, ok
+	if rp.r.Family != f {
+		rp.p.warnf(t.pos, "route mixes IPv4 and IPv6 addresses (%s); ignored, as keepalived does", t.text)
+		return false
 	}
-	haveDst := false
-	for i := 0; i < len(words); i++ {
-		w := words[i]
-		val := func() (token, bool) {
-			if i+1 >= len(words) {
-				p.warnf(w.pos, "%s needs a value; ignored, as keepalived does", w.text)
-				return token{}, false
+	return true
+}
+
+func (rp *routeParser) addr(t token, what string) (netip.Addr, bool) {
+	a, ok := rp.p.addrArg(t, what)
+	if ok && !rp.setFamily(t, FamilyOf(a)) {
+		return netip.Addr{}, false
+	}
+	return a, ok
+}
+
+// keyword applies w when it is one of the options vigil programs; it
+// reports whether w was one.
+func (rp *routeParser) keyword(w token) bool {
+	p, r := rp.p, &rp.r
+	switch w.text {
+	case "inet":
+		rp.setFamily(w, Inet)
+	case "inet6":
+		rp.setFamily(w, Inet6)
+	case "src":
+		if v, ok := rp.val(w); ok {
+			if a, ok := rp.addr(v, "route src"); ok {
+				r.Src = a
 			}
-			i++
-			return words[i], true
 		}
-		switch w.text {
-		case "inet":
-			setFamily(w, Inet)
-		case "inet6":
-			setFamily(w, Inet6)
-		case "src":
-			if v, ok := val(); ok {
-				if a, ok := addr(v, "route src"); ok {
-					r.Src = a
+	case "from":
+		if v, ok := rp.val(w); ok {
+			if pf, ok := p.parsePrefix(v, "route from"); ok && rp.setFamily(v, FamilyOf(pf.Addr())) {
+				if !pf.Addr().Is6() {
+					p.warnf(v.pos, "route from is only valid for IPv6; ignored, as keepalived does")
+					return true
+				}
+				r.From = pf
+			}
+		}
+	case "via", "gw":
+		if w.text == "gw" {
+			p.warnf(w.pos, "gw is deprecated; use via")
+		}
+		if v, ok := rp.val(w); ok {
+			if v.text == "inet" || v.text == "inet6" {
+				if v2, ok := rp.val(w); ok {
+					v = v2
 				}
 			}
-		case "from":
-			if v, ok := val(); ok {
-				if pf, ok := p.parsePrefix(v, "route from"); ok && setFamily(v, FamilyOf(pf.Addr())) {
-					if !pf.Addr().Is6() {
-						p.warnf(v.pos, "route from is only valid for IPv6; ignored, as keepalived does")
-						continue
-					}
-					r.From = pf
-				}
+			if a, ok := rp.addr(v, "route via"); ok {
+				r.Via = a
 			}
-		case "via", "gw":
-			if w.text == "gw" {
-				p.warnf(w.pos, "gw is deprecated; use via")
+		}
+	case "or":
+		p.warnf(w.pos, "\"or\" is deprecated; use nexthop")
+		if v, ok := rp.val(w); ok {
+			if a, ok := rp.addr(v, "route or"); ok {
+				r.Or = a
 			}
-			if v, ok := val(); ok {
-				if v.text == "inet" || v.text == "inet6" {
-					if v2, ok := val(); ok {
-						v = v2
-					}
-				}
-				if a, ok := addr(v, "route via"); ok {
-					r.Via = a
-				}
+		}
+	case "dev", "oif":
+		if v, ok := rp.val(w); ok && p.ifnameOK(v, "dev") {
+			r.Dev = v.text
+		}
+	case "table":
+		if v, ok := rp.val(w); ok {
+			r.Table = v.text
+		}
+	case "metric", "priority", "preference":
+		if v, ok := rp.val(w); ok {
+			if n, ok := p.uintArg(v, w.text, 0, 4294967295); ok {
+				r.Metric = int64(n)
 			}
-		case "or":
-			p.warnf(w.pos, "\"or\" is deprecated; use nexthop")
-			if v, ok := val(); ok {
-				if a, ok := addr(v, "route or"); ok {
-					r.Or = a
-				}
+		}
+	case "scope":
+		if v, ok := rp.val(w); ok {
+			if sc, ok := p.scopeArg(v, "scope"); ok {
+				r.Scope = sc
 			}
-		case "dev", "oif":
-			if v, ok := val(); ok && p.ifnameOK(v, "dev") {
-				r.Dev = v.text
-			}
-		case "table":
-			if v, ok := val(); ok {
-				r.Table = v.text
-			}
-		case "metric", "priority", "preference":
-			if v, ok := val(); ok {
-				if n, ok := p.uintArg(v, w.text, 0, 4294967295); ok {
-					r.Metric = int64(n)
-				}
-			}
-		case "scope":
-			if v, ok := val(); ok {
-				if sc, ok := p.scopeArg(v, "scope"); ok {
-					r.Scope = sc
-				}
-			}
-		case "protocol", "proto":
-			if v, ok := val(); ok {
-				r.Protocol = v.text
-			}
-		case "onlink":
-			r.OnLink = true
-		case "no_track":
-			r.NoTrack = true
-		case "track_group":
-			if !static {
-				p.warnf(w.pos, "track_group is only valid for static routes; ignored, as keepalived does")
-				continue
-			}
-			if v, ok := val(); ok {
-				r.TrackGroup = v.text
-			}
-		case "nexthop", "encap":
-			// Multipath routes and encapsulations: kept verbatim.
-			for _, t := range words[i:] {
-				r.Options = append(r.Options, t.text)
-			}
-			i = len(words)
-		default:
-			if n, known := routeOpts[w.text]; known {
-				r.Options = append(r.Options, w.text)
-				if lockable[w.text] && i+1 < len(words) && words[i+1].text == "lock" {
-					i++
-					r.Options = append(r.Options, "lock")
-				}
-				for j := 0; j < n; j++ {
-					if v, ok := val(); ok {
-						r.Options = append(r.Options, v.text)
-					}
-				}
-				continue
-			}
-			d := w
-			if w.text == "to" {
-				v, ok := val()
-				if !ok {
-					return Route{}, false
-				}
-				d = v
-			}
-			if containsStr(routeTypes, d.text) {
-				r.Type = d.text
-				v, ok := val()
-				if !ok {
-					return Route{}, false
-				}
-				d = v
-			}
-			if d.text != "default" && !strings.ContainsAny(d.text, ".:") {
-				var known []string
-				for o := range routeOpts {
-					known = append(known, o)
-				}
-				known = append(known, "src", "from", "via", "dev", "table", "metric", "scope", "protocol", "onlink", "no_track", "nexthop", "to")
-				msg := "unknown route option " + strconv.Quote(d.text)
-				if sug := closest(d.text, known); sug != "" {
-					msg += "; did you mean " + strconv.Quote(sug) + "?"
-				}
-				p.warnf(d.pos, "%s; the route is ignored, as keepalived does", msg)
-				return Route{}, false
-			}
-			if haveDst {
-				p.warnf(d.pos, "unexpected %q in route (destination already given); the route is ignored, as keepalived does", d.text)
-				return Route{}, false
-			}
-			if d.text == "default" {
-				r.Dst = netip.Prefix{}
-				haveDst = true
-				continue
-			}
-			pf, ok := p.parsePrefix(d, "route destination")
-			if !ok || !setFamily(d, FamilyOf(pf.Addr())) {
-				return Route{}, false
-			}
-			r.Dst = pf.Masked()
-			haveDst = true
+		}
+	case "protocol", "proto":
+		if v, ok := rp.val(w); ok {
+			r.Protocol = v.text
+		}
+	case "onlink":
+		r.OnLink = true
+	case "no_track":
+		r.NoTrack = true
+	case "track_group":
+		if !rp.static {
+			p.warnf(w.pos, "track_group is only valid for static routes; ignored, as keepalived does")
+			return true
+		}
+		if v, ok := rp.val(w); ok {
+			r.TrackGroup = v.text
+		}
+	case "nexthop", "encap":
+		// Multipath routes and encapsulations: kept verbatim.
+		for _, t := range rp.words[rp.i:] {
+			r.Options = append(r.Options, t.text)
+		}
+		rp.i = len(rp.words)
+	default:
+		return false
+	}
+	return true
+}
+
+// verbatim keeps w and its values when it is an "ip route" option vigil
+// passes on as written; it reports whether w was one.
+func (rp *routeParser) verbatim(w token) bool {
+	n, known := routeOpts[w.text]
+	if !known {
+		return false
+	}
+	r := &rp.r
+	r.Options = append(r.Options, w.text)
+	if lockable[w.text] && rp.i+1 < len(rp.words) && rp.words[rp.i+1].text == "lock" {
+		rp.i++
+		r.Options = append(r.Options, "lock")
+	}
+	for j := 0; j < n; j++ {
+		if v, ok := rp.val(w); ok {
+			r.Options = append(r.Options, v.text)
 		}
 	}
-	if !haveDst {
-		p.warnf(e.kw.pos, "route has no destination; the route is ignored, as keepalived does")
+	return true
+}
+
+// destination reads "[to] [TYPE] PREFIX|default" starting at w; false
+// when the route is to be ignored.
+func (rp *routeParser) destination(w token) bool {
+	p, r := rp.p, &rp.r
+	d := w
+	if w.text == "to" {
+		v, ok := rp.val(w)
+		if !ok {
+			return false
+		}
+		d = v
+	}
+	if containsStr(routeTypes, d.text) {
+		r.Type = d.text
+		v, ok := rp.val(w)
+		if !ok {
+			return false
+		}
+		d = v
+	}
+	if d.text != "default" && !strings.ContainsAny(d.text, ".:") {
+		var known []string
+		for o := range routeOpts {
+			known = append(known, o)
+		}
+		known = append(known, "src", "from", "via", "dev", "table", "metric", "scope", "protocol", "onlink", "no_track", "nexthop", "to")
+		msg := "unknown route option " + strconv.Quote(d.text)
+		if sug := closest(d.text, known); sug != "" {
+			msg += "; did you mean " + strconv.Quote(sug) + "?"
+		}
+		p.warnf(d.pos, "%s; the route is ignored, as keepalived does", msg)
+		return false
+	}
+	if rp.haveDst {
+		p.warnf(d.pos, "unexpected %q in route (destination already given); the route is ignored, as keepalived does", d.text)
+		return false
+	}
+	rp.haveDst = true
+	if d.text == "default" {
+		r.Dst = netip.Prefix{}
+		return true
+	}
+	pf, ok := p.parsePrefix(d, "route destination")
+	if !ok || !rp.setFamily(d, FamilyOf(pf.Addr())) {
+		return false
+	}
+	r.Dst = pf.Masked()
+	return true
+}
+
+// finish checks the route has a destination and fills in the family and
+// the default destination.
+func (rp *routeParser) finish(e *stmt) (Route, bool) {
+	r := rp.r
+	if !rp.haveDst {
+		rp.p.warnf(e.kw.pos, "route has no destination; the route is ignored, as keepalived does")
 		return Route{}, false
 	}
 	if r.Family == "" {

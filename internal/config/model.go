@@ -463,6 +463,22 @@ type UnicastPeer struct {
 	MaxTTL int `json:"max_ttl"`
 }
 
+// BroadcastAddr is the IPv4 broadcast address the kernel is given: the
+// address after "brd", or for "brd +" the prefix with its host bits set and
+// for "brd -" with them cleared (ip-address(8), as keepalived 2.2.7
+// vrrp_ipaddress.c applies them); zero for none.
+func (a Address) BroadcastAddr() netip.Addr {
+	switch a.BroadcastMode {
+	case "addr":
+		return a.Broadcast
+	case "+":
+		return lastAddr(a.Prefix)
+	case "-":
+		return a.Prefix.Masked().Addr()
+	}
+	return netip.Addr{}
+}
+
 // Address is a virtual_ipaddress, virtual_ipaddress_excluded or
 // static_ipaddress line ("ip address add" options).
 type Address struct {
@@ -747,6 +763,11 @@ type VirtualServer struct {
 	SorryServer *SorryServer `json:"sorry_server,omitempty"`
 	RealServers []RealServer `json:"real_servers"`
 }
+
+// Installed reports whether keepalived installs the virtual server: it
+// ignores one without real servers (check_data.c validate_check_config;
+// the configuration says so where the virtual server is declared).
+func (vs *VirtualServer) Installed() bool { return len(vs.RealServers) > 0 }
 
 // SorryServer is the server used when the quorum is lost.
 type SorryServer struct {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math/big"
 	"net/netip"
 	"strings"
 	"time"
@@ -345,24 +346,52 @@ func (p *parser) resolveSyncGroups() {
 
 // resolveInstance applies keepalived 2.2.7 vrrp_complete_instance() and
 // chk_min_cfg().
-func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
-	c := p.cfg
-	g := &c.Global
-	at := func(name string) diag.Pos {
-		if pos, ok := m.seen.at(name); ok {
-			return pos
-		}
-		return vi.Pos
-	}
-	given := func(name string) bool { _, ok := m.seen.at(name); return ok }
+// instResolve carries what each step of resolveInstance needs.
+type instResolve struct {
+	*parser
+	vi     *VRRPInstance
+	m      *instMeta
+	g      *Global
+	strict bool // vrrp_strict, for the instance
+}
 
+// at is where the instance set name, else where it starts.
+func (r *instResolve) at(name string) diag.Pos {
+	if pos, ok := r.m.seen.at(name); ok {
+		return pos
+	}
+	return r.vi.Pos
+}
+
+// given reports whether the instance set name.
+func (r *instResolve) given(name string) bool { _, ok := r.m.seen.at(name); return ok }
+
+func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
+	r := &instResolve{parser: p, vi: vi, m: m, g: &p.cfg.Global}
+	r.identity()
+	r.priorityState()
+	r.auth()
+	r.unicast()
+	r.vmac()
+	r.addresses()
+	r.preemption()
+	r.garp()
+	r.advertInt()
+	r.trackers()
+	r.lvsSyncDaemon()
+}
+
+// identity checks the identity of the instance: its virtual router id, interface, family, strict mode and VRRP version, and that it has addresses.
+func (r *instResolve) identity() {
+	vi := r.vi
+	m := r.m
 	if vi.VRID == 0 {
 		// keepalived 2.2.7 chk_min_cfg(): "the virtual router id must be
 		// set"; the VRRP process does not start.
-		if !given("virtual_router_id") {
-			p.errf(vi.Pos, "vrrp_instance %s has no virtual_router_id (1..255)", vi.Name)
+		if !r.given("virtual_router_id") {
+			r.errf(vi.Pos, "vrrp_instance %s has no virtual_router_id (1..255)", vi.Name)
 		} else {
-			p.errf(at("virtual_router_id"), "vrrp_instance %s has no valid virtual_router_id (1..255); keepalived does not run without one", vi.Name)
+			r.errf(r.at("virtual_router_id"), "vrrp_instance %s has no valid virtual_router_id (1..255); keepalived does not run without one", vi.Name)
 		}
 	}
 	vi.Unicast = len(vi.UnicastPeers) > 0
@@ -370,17 +399,18 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 		// keepalived 2.2.7 chk_min_cfg(): "Unknown interface!"; an
 		// interface line it ignored counts as none.
 		if !vi.Unicast {
-			p.errf(at("interface"), "vrrp_instance %s has no %sinterface", vi.Name, map[bool]string{true: "usable "}[given("interface")])
+			r.errf(r.at("interface"), "vrrp_instance %s has no %sinterface", vi.Name, map[bool]string{true: "usable "}[r.given("interface")])
 		} else if !vi.SourceIP.IsValid() {
-			p.errf(vi.Pos, "vrrp_instance %s: a unicast instance needs an interface or unicast_src_ip", vi.Name)
+			r.errf(vi.Pos, "vrrp_instance %s: a unicast instance needs an interface or unicast_src_ip", vi.Name)
 		} else if vi.SourceIP.Is6() && vi.SourceIP.IsLinkLocalUnicast() {
-			p.errf(vi.Pos, "vrrp_instance %s: without an interface the source address cannot be link-local", vi.Name)
+			r.errf(vi.Pos, "vrrp_instance %s: without an interface the source address cannot be link-local", vi.Name)
 		}
 	}
 	if vi.Family == "" {
 		vi.Family = Inet
 	}
-	strict := m.strict.Or(g.VRRPStrict)
+	r.strict = m.strict.Or(r.g.VRRPStrict)
+	strict := r.strict
 	vi.StrictMode = strict
 
 	// Version: explicit, else IPv6 uses 3, else vrrp_version.
@@ -388,28 +418,33 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 		if vi.Family == Inet6 {
 			vi.Version = 3
 		} else {
-			vi.Version = g.VRRPVersion
+			vi.Version = r.g.VRRPVersion
 		}
 	}
 	if vi.Family == Inet6 && vi.Version == 2 {
 		if strict {
 			// keepalived: "cannot use IPv6 with VRRP version 2; setting
 			// version 3".
-			p.warnf(at("version"), "vrrp_instance %s: VRRP version 2 cannot carry IPv6 in strict mode (RFC 3768 is IPv4 only); version 3 is used, as keepalived does", vi.Name)
+			r.warnf(r.at("version"), "vrrp_instance %s: VRRP version 2 cannot carry IPv6 in strict mode (RFC 3768 is IPv4 only); version 3 is used, as keepalived does", vi.Name)
 			vi.Version = 3
 		} else {
-			p.warnf(at("version"), "vrrp_instance %s: VRRP version 2 with IPv6 is not standard (RFC 3768 is IPv4 only); peers other than keepalived will not understand it", vi.Name)
+			r.warnf(r.at("version"), "vrrp_instance %s: VRRP version 2 with IPv6 is not standard (RFC 3768 is IPv4 only); peers other than keepalived will not understand it", vi.Name)
 		}
 	}
 
 	if len(vi.VirtualIPs) == 0 && m.vipLines == 0 {
 		if vi.Version == 3 || vi.Family == Inet6 || strict {
-			p.errf(vi.Pos, "vrrp_instance %s has no virtual_ipaddress; VRRPv3 and strict mode need at least one", vi.Name)
+			r.errf(vi.Pos, "vrrp_instance %s has no virtual_ipaddress; VRRPv3 and strict mode need at least one", vi.Name)
 		} else {
-			p.warnf(vi.Pos, "vrrp_instance %s has no virtual_ipaddress", vi.Name)
+			r.warnf(vi.Pos, "vrrp_instance %s has no virtual_ipaddress", vi.Name)
 		}
 	}
+}
 
+// priorityState derives the priority and the initial state from each other.
+func (r *instResolve) priorityState() {
+	vi := r.vi
+	strict := r.strict
 	// Priority and state defaults derive from each other.
 	if vi.Priority == 0 {
 		if vi.State == Master {
@@ -430,13 +465,18 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 		if vi.Priority == 255 {
 			want = Master
 		}
-		p.warnf(at("state"), "vrrp_instance %s: in strict mode state MASTER goes with priority 255 and only with it; state %s is used, as keepalived does", vi.Name, want)
+		r.warnf(r.at("state"), "vrrp_instance %s: in strict mode state MASTER goes with priority 255 and only with it; state %s is used, as keepalived does", vi.Name, want)
 		vi.State = want
 	}
+}
 
+// auth applies keepalived's rules for VRRPv2 authentication.
+func (r *instResolve) auth() {
+	vi := r.vi
+	strict := r.strict
 	// Authentication (RFC 3768 removed it; keepalived still has it).
 	if vi.Auth.Type == AuthNone && vi.Auth.Pass != "" {
-		p.warnf(vi.Auth.Pos, "vrrp_instance %s: auth_pass without auth_type is ignored", vi.Name)
+		r.warnf(vi.Auth.Pos, "vrrp_instance %s: auth_pass without auth_type is ignored", vi.Name)
 		vi.Auth.Pass = ""
 	}
 	if vi.Auth.Type != AuthNone {
@@ -454,33 +494,37 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 		case vi.Family == Inet6 && vi.Auth.Type == AuthAH:
 			dropped = "AH authentication cannot be used with IPv6"
 		case vi.Auth.Type == AuthAH && vi.State == Master && vi.Priority != 255:
-			p.warnf(at("state"), "vrrp_instance %s: initial state MASTER is incompatible with AH authentication below priority 255 (a backup must hear an advert for the AH sequence number first); state BACKUP is used, as keepalived does", vi.Name)
+			r.warnf(r.at("state"), "vrrp_instance %s: initial state MASTER is incompatible with AH authentication below priority 255 (a backup must hear an advert for the AH sequence number first); state BACKUP is used, as keepalived does", vi.Name)
 			vi.State = Backup
 		}
 		if dropped != "" {
-			p.warnf(vi.Auth.Pos, "vrrp_instance %s: %s; the authentication block is ignored and adverts carry none, as keepalived does", vi.Name, dropped)
+			r.warnf(vi.Auth.Pos, "vrrp_instance %s: %s; the authentication block is ignored and adverts carry none, as keepalived does", vi.Name, dropped)
 			vi.Auth = Auth{}
 		}
 		if vi.Auth.Type == AuthAH {
 			// Unsafe (see the package documentation): refused.
-			p.errf(vi.Auth.Pos, "vrrp_instance %s: auth_type AH is not supported by vigil (IPsec AH is obsolete for VRRP): an instance that cannot read its peers' AH adverts would become a second master, so vigil refuses it; use PASS or no authentication on every node", vi.Name)
+			r.errf(vi.Auth.Pos, "vrrp_instance %s: auth_type AH is not supported by vigil (IPsec AH is obsolete for VRRP): an instance that cannot read its peers' AH adverts would become a second master, so vigil refuses it; use PASS or no authentication on every node", vi.Name)
 		}
 	}
+}
 
-	// Unicast.
+// unicast resolves unicast peers, their TTL and the multicast group.
+func (r *instResolve) unicast() {
+	vi := r.vi
+	m := r.m
 	// Unicast peers in strict mode: keepalived 2.2.7 vrrp_complete_instance()
 	// means to refuse them on a multicast interface, but tests its unicast
 	// flag before it sets it from the peer list, so it never does; it runs
 	// the instance unicast and says nothing. So does vigil.
 	if m.unicastKw && !vi.Unicast && m.peerLines == 0 {
 		if vi.UnicastFaultNoPeer {
-			p.warnf(vi.Pos, "vrrp_instance %s: unicast_fault_no_peer without unicast_peer: the instance stays in FAULT", vi.Name)
+			r.warnf(vi.Pos, "vrrp_instance %s: unicast_fault_no_peer without unicast_peer: the instance stays in FAULT", vi.Name)
 		} else {
-			p.warnf(vi.Pos, "vrrp_instance %s: unicast keywords without unicast_peer; the instance uses multicast (keepalived deprecates this)", vi.Name)
+			r.warnf(vi.Pos, "vrrp_instance %s: unicast keywords without unicast_peer; the instance uses multicast (keepalived deprecates this)", vi.Name)
 		}
 	}
 	if m.ttlSet && !vi.Unicast {
-		p.warnf(at("unicast_ttl"), "vrrp_instance %s: unicast_ttl without unicast_peer is ignored", vi.Name)
+		r.warnf(r.at("unicast_ttl"), "vrrp_instance %s: unicast_ttl without unicast_peer is ignored", vi.Name)
 		m.ttlSet = false
 	}
 	if !m.ttlSet {
@@ -490,51 +534,60 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 		}
 	}
 	if vi.Unicast && vi.McastGroup.IsValid() {
-		p.warnf(at("mcast_dst_ip"), "vrrp_instance %s: mcast_dst_ip is ignored with unicast peers", vi.Name)
+		r.warnf(r.at("mcast_dst_ip"), "vrrp_instance %s: mcast_dst_ip is ignored with unicast peers", vi.Name)
 		vi.McastGroup = netip.Addr{}
 	}
 	if !vi.Unicast && !vi.McastGroup.IsValid() {
-		vi.McastGroup = g.VRRPMcastGroup4
+		vi.McastGroup = r.g.VRRPMcastGroup4
 		if vi.Family == Inet6 {
-			vi.McastGroup = g.VRRPMcastGroup6
+			vi.McastGroup = r.g.VRRPMcastGroup6
 		}
 	}
-	if vi.CheckUnicastSrc || g.VRRPCheckUnicastSrc {
+	if vi.CheckUnicastSrc || r.g.VRRPCheckUnicastSrc {
 		vi.CheckUnicastSrc = true
 	}
+}
 
-	// VMAC.
+// vmac applies the VMAC rules.
+func (r *instResolve) vmac() {
+	vi := r.vi
+	strict := r.strict
 	if vi.UseVMAC && vi.Unicast {
 		if vi.Interface == "" {
 			// keepalived: "Cannot use VMAC/ipvlan with unicast and no
 			// interface - clearing use_vmac".
-			p.warnf(at("use_vmac"), "vrrp_instance %s: use_vmac with unicast needs an interface; use_vmac is cleared, as keepalived does", vi.Name)
+			r.warnf(r.at("use_vmac"), "vrrp_instance %s: use_vmac with unicast needs an interface; use_vmac is cleared, as keepalived does", vi.Name)
 			vi.UseVMAC, vi.UseIPVLAN = false, false
 		} else if !vi.VMACXmitBase {
-			p.warnf(at("use_vmac"), "vrrp_instance %s: use_vmac with unicast peers needs vmac_xmit_base; it is set", vi.Name)
+			r.warnf(r.at("use_vmac"), "vrrp_instance %s: use_vmac with unicast peers needs vmac_xmit_base; it is set", vi.Name)
 			vi.VMACXmitBase = true
 		}
 	}
 	if vi.VMACXmitBase && !vi.UseVMAC {
-		p.warnf(at("vmac_xmit_base"), "vrrp_instance %s: vmac_xmit_base without use_vmac is ignored", vi.Name)
+		r.warnf(r.at("vmac_xmit_base"), "vrrp_instance %s: vmac_xmit_base without use_vmac is ignored", vi.Name)
 		vi.VMACXmitBase = false
 	}
 	if strict && vi.VMACAddr != "" {
-		p.warnf(at("use_vmac"), "vrrp_instance %s: a VMAC address cannot be chosen in strict mode; ignored", vi.Name)
+		r.warnf(r.at("use_vmac"), "vrrp_instance %s: a VMAC address cannot be chosen in strict mode; ignored", vi.Name)
 		vi.VMACAddr = ""
 	}
 	if strict && vi.VMACXmitBase {
-		p.warnf(at("vmac_xmit_base"), "vrrp_instance %s: vmac_xmit_base is not allowed in strict mode; ignored", vi.Name)
+		r.warnf(r.at("vmac_xmit_base"), "vrrp_instance %s: vmac_xmit_base is not allowed in strict mode; ignored", vi.Name)
 		vi.VMACXmitBase = false
 	}
+}
 
+// addresses checks the virtual addresses against RFC 5798 and the advert size.
+func (r *instResolve) addresses() {
+	vi := r.vi
+	strict := r.strict
 	// RFC 5798 §5.2.9: the first IPv6 address is the link-local one.
 	if vi.Family == Inet6 && !vi.Unicast && len(vi.VirtualIPs) > 0 && !vi.VirtualIPs[0].Prefix.Addr().IsLinkLocalUnicast() {
 		if strict {
 			// keepalived reports it and runs the instance as written.
-			p.warnf(vi.VirtualIPs[0].Pos, "vrrp_instance %s: the first IPv6 virtual address must be link-local in strict mode (RFC 5798 §5.2.9); keepalived reports it and runs the instance as written, and so does vigil", vi.Name)
+			r.warnf(vi.VirtualIPs[0].Pos, "vrrp_instance %s: the first IPv6 virtual address must be link-local in strict mode (RFC 5798 §5.2.9); keepalived reports it and runs the instance as written, and so does vigil", vi.Name)
 		} else {
-			p.warnf(vi.VirtualIPs[0].Pos, "vrrp_instance %s: the first IPv6 virtual address should be link-local (RFC 5798 §5.2.9)", vi.Name)
+			r.warnf(vi.VirtualIPs[0].Pos, "vrrp_instance %s: the first IPv6 virtual address should be link-local (RFC 5798 §5.2.9)", vi.Name)
 		}
 	}
 
@@ -550,37 +603,42 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 		max = min(max, (1500-14-40-8)/16)
 	}
 	if len(vi.VirtualIPs) > max {
-		p.warnf(vi.VirtualIPs[max].Pos, "vrrp_instance %s has %d virtual addresses; only %d fit in an advert, the others are handled like virtual_ipaddress_excluded", vi.Name, len(vi.VirtualIPs), max)
+		r.warnf(vi.VirtualIPs[max].Pos, "vrrp_instance %s has %d virtual addresses; only %d fit in an advert, the others are handled like virtual_ipaddress_excluded", vi.Name, len(vi.VirtualIPs), max)
 	}
+}
 
-	// Preemption.
+// preemption resolves preemption, the down timer and accept mode.
+func (r *instResolve) preemption() {
+	vi := r.vi
+	m := r.m
+	strict := r.strict
 	if vi.Priority == 255 && vi.Nopreempt {
-		p.warnf(at("nopreempt"), "vrrp_instance %s: nopreempt has no effect with priority 255", vi.Name)
+		r.warnf(r.at("nopreempt"), "vrrp_instance %s: nopreempt has no effect with priority 255", vi.Name)
 		vi.Nopreempt = false
 	}
 	if vi.State == Master {
 		if vi.Nopreempt {
-			p.warnf(at("nopreempt"), "vrrp_instance %s: nopreempt does not work with state MASTER (use state BACKUP on every node); ignored as keepalived does", vi.Name)
+			r.warnf(r.at("nopreempt"), "vrrp_instance %s: nopreempt does not work with state MASTER (use state BACKUP on every node); ignored as keepalived does", vi.Name)
 			vi.Nopreempt = false
 		}
 		if vi.PreemptDelay > 0 {
-			p.warnf(at("preempt_delay"), "vrrp_instance %s: preempt_delay does not work with state MASTER; ignored as keepalived does", vi.Name)
+			r.warnf(r.at("preempt_delay"), "vrrp_instance %s: preempt_delay does not work with state MASTER; ignored as keepalived does", vi.Name)
 			vi.PreemptDelay = 0
 		}
 	}
 	if vi.PreemptDelay > 0 && strict {
-		p.warnf(at("preempt_delay"), "vrrp_instance %s: preempt_delay is not allowed in strict mode; ignored", vi.Name)
+		r.warnf(r.at("preempt_delay"), "vrrp_instance %s: preempt_delay is not allowed in strict mode; ignored", vi.Name)
 		vi.PreemptDelay = 0
 	}
 	if vi.PreemptDelay > 0 && vi.Nopreempt {
-		p.warnf(at("preempt_delay"), "vrrp_instance %s: preempt_delay has no effect with nopreempt", vi.Name)
+		r.warnf(r.at("preempt_delay"), "vrrp_instance %s: preempt_delay has no effect with nopreempt", vi.Name)
 		vi.PreemptDelay = 0
 	}
 	if vi.DownTimerAdverts < 0 {
-		vi.DownTimerAdverts = g.VRRPDownTimerAdverts
+		vi.DownTimerAdverts = r.g.VRRPDownTimerAdverts
 	}
 	if strict && vi.DownTimerAdverts != 3 {
-		p.warnf(at("down_timer_adverts"), "vrrp_instance %s: strict mode needs down_timer_adverts 3; reset", vi.Name)
+		r.warnf(r.at("down_timer_adverts"), "vrrp_instance %s: strict mode needs down_timer_adverts 3; reset", vi.Name)
 		vi.DownTimerAdverts = 3
 	}
 
@@ -588,68 +646,78 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 	// unless the address owner.
 	vi.Accept = m.accept.Or(vi.Priority == 255 || !strict)
 	if vi.Accept && vi.Priority != 255 && strict && vi.Version == 2 {
-		p.warnf(at("accept"), "vrrp_instance %s: accept mode does not exist in VRRPv2 (RFC 3768); off in strict mode", vi.Name)
+		r.warnf(r.at("accept"), "vrrp_instance %s: accept mode does not exist in VRRPv2 (RFC 3768); off in strict mode", vi.Name)
 		vi.Accept = false
 	}
-	p.noteAcceptMode(vi, g.VRRPStrict, at, given)
-	p.noteAddressVMAC(vi)
-	vi.SkipCheckAdvAddr = m.skipCheck.Or(g.VRRPSkipCheckAdvAddr)
+	r.noteAcceptMode(vi, r.g.VRRPStrict, r.at, r.given)
+	r.noteAddressVMAC(vi)
+	vi.SkipCheckAdvAddr = m.skipCheck.Or(r.g.VRRPSkipCheckAdvAddr)
+}
 
+// garp fills in gratuitous ARP, advert and notification defaults from global_defs.
+func (r *instResolve) garp() {
+	vi := r.vi
+	m := r.m
+	strict := r.strict
 	// Gratuitous ARP defaults from global_defs.
 	if vi.GARPMasterDelay < 0 {
-		vi.GARPMasterDelay = g.VRRPGARPMasterDelay
+		vi.GARPMasterDelay = r.g.VRRPGARPMasterDelay
 	}
 	if vi.GARPMasterRepeat < 0 {
-		vi.GARPMasterRepeat = g.VRRPGARPMasterRepeat
+		vi.GARPMasterRepeat = r.g.VRRPGARPMasterRepeat
 	}
 	if vi.GARPMasterRefresh < 0 {
-		vi.GARPMasterRefresh = g.VRRPGARPMasterRefresh
+		vi.GARPMasterRefresh = r.g.VRRPGARPMasterRefresh
 	}
 	if vi.GARPMasterRefreshRepeat < 0 {
-		vi.GARPMasterRefreshRepeat = g.VRRPGARPMasterRefreshRepeat
+		vi.GARPMasterRefreshRepeat = r.g.VRRPGARPMasterRefreshRepeat
 	}
 	if vi.GARPLowerPrioDelay < 0 {
-		vi.GARPLowerPrioDelay = g.VRRPGARPLowerPrioDelay
+		vi.GARPLowerPrioDelay = r.g.VRRPGARPLowerPrioDelay
 		if strict {
 			vi.GARPLowerPrioDelay = 0
 		}
 	} else if strict && vi.GARPLowerPrioDelay != 0 {
-		p.warnf(at("garp_lower_prio_delay"), "vrrp_instance %s: strict mode allows no garp_lower_prio_delay; reset", vi.Name)
+		r.warnf(r.at("garp_lower_prio_delay"), "vrrp_instance %s: strict mode allows no garp_lower_prio_delay; reset", vi.Name)
 		vi.GARPLowerPrioDelay = 0
 	}
 	if vi.GARPLowerPrioRepeat < 0 {
-		vi.GARPLowerPrioRepeat = g.VRRPGARPLowerPrioRepeat
+		vi.GARPLowerPrioRepeat = r.g.VRRPGARPLowerPrioRepeat
 		if strict {
 			vi.GARPLowerPrioRepeat = 0
 		}
 	} else if strict && vi.GARPLowerPrioRepeat != 0 {
-		p.warnf(at("garp_lower_prio_repeat"), "vrrp_instance %s: strict mode allows no garp_lower_prio_repeat; reset", vi.Name)
+		r.warnf(r.at("garp_lower_prio_repeat"), "vrrp_instance %s: strict mode allows no garp_lower_prio_repeat; reset", vi.Name)
 		vi.GARPLowerPrioRepeat = 0
 	}
 	if vi.GARPExtraIf < 0 {
-		vi.GARPExtraIf, vi.GARPExtraIfAll = g.VRRPGARPExtraIf, g.VRRPGARPExtraIfAll
+		vi.GARPExtraIf, vi.GARPExtraIfAll = r.g.VRRPGARPExtraIf, r.g.VRRPGARPExtraIfAll
 	}
-	vi.LowerPrioNoAdvert = m.lowerPrio.Or(strict || g.VRRPLowerPrioNoAdvert)
+	vi.LowerPrioNoAdvert = m.lowerPrio.Or(strict || r.g.VRRPLowerPrioNoAdvert)
 	if strict && !vi.LowerPrioNoAdvert {
-		p.warnf(at("lower_prio_no_advert"), "vrrp_instance %s: strict mode needs lower_prio_no_advert; set", vi.Name)
+		r.warnf(r.at("lower_prio_no_advert"), "vrrp_instance %s: strict mode needs lower_prio_no_advert; set", vi.Name)
 		vi.LowerPrioNoAdvert = true
 	}
-	vi.HigherPrioSendAdvert = m.higherPrio.Or(!strict && g.VRRPHigherPrioSendAdvert)
+	vi.HigherPrioSendAdvert = m.higherPrio.Or(!strict && r.g.VRRPHigherPrioSendAdvert)
 	if strict && vi.HigherPrioSendAdvert {
-		p.warnf(at("higher_prio_send_advert"), "vrrp_instance %s: strict mode does not allow higher_prio_send_advert; cleared", vi.Name)
+		r.warnf(r.at("higher_prio_send_advert"), "vrrp_instance %s: strict mode does not allow higher_prio_send_advert; cleared", vi.Name)
 		vi.HigherPrioSendAdvert = false
 	}
-	vi.SMTPAlert = m.smtpAlert.Or(g.SMTPAlertVRRP.Or(g.SMTPAlert.Or(false)))
+	vi.SMTPAlert = m.smtpAlert.Or(r.g.SMTPAlertVRRP.Or(r.g.SMTPAlert.Or(false)))
 	notifyPrio := m.notifyPrio
 	if notifyPrio == Unset && vi.SyncGroup != "" {
-		for _, sg := range c.SyncGroups {
+		for _, sg := range r.cfg.SyncGroups {
 			if sg.Name == vi.SyncGroup {
 				notifyPrio = sg.NotifyPriorityChanges
 			}
 		}
 	}
-	vi.NotifyPriorityChanges = notifyPrio.Or(g.VRRPNotifyPriorityChange)
+	vi.NotifyPriorityChanges = notifyPrio.Or(r.g.VRRPNotifyPriorityChange)
+}
 
+// advertInt rounds the advertisement interval to what the version carries.
+func (r *instResolve) advertInt() {
+	vi := r.vi
 	// Advertisement interval: VRRPv2 counts whole seconds (RFC 3768
 	// §5.3.7), VRRPv3 centiseconds below 40.96s (RFC 5798 §5.2.7).
 	if vi.AdvertInt == 0 {
@@ -659,50 +727,58 @@ func (p *parser) resolveInstance(vi *VRRPInstance, m *instMeta) {
 	// version cannot carry to the nearest unit it can, and says so.
 	if vi.Version == 2 {
 		if vi.AdvertInt%time.Second != 0 {
-			r := (vi.AdvertInt + time.Second/2).Truncate(time.Second)
-			if r == 0 {
-				r = time.Second
+			rounded := (vi.AdvertInt + time.Second/2).Truncate(time.Second)
+			if rounded == 0 {
+				rounded = time.Second
 			}
-			p.warnf(at("advert_int"), "vrrp_instance %s: advert_int %s is not a whole number of seconds, which VRRP version 2 needs; rounded to %s, as keepalived does (use version 3 for sub-second adverts)", vi.Name, fmtSeconds(vi.AdvertInt), fmtSeconds(r))
-			vi.AdvertInt = r
+			r.warnf(r.at("advert_int"), "vrrp_instance %s: advert_int %s is not a whole number of seconds, which VRRP version 2 needs; rounded to %s, as keepalived does (use version 3 for sub-second adverts)", vi.Name, fmtSeconds(vi.AdvertInt), fmtSeconds(rounded))
+			vi.AdvertInt = rounded
 		}
 	} else {
 		const centi = 10 * time.Millisecond
 		if vi.AdvertInt >= 4096*centi {
-			p.warnf(at("advert_int"), "vrrp_instance %s: advert_int %s is too long for VRRP version 3 (less than 40.96s); 40.95s is used, as keepalived does", vi.Name, fmtSeconds(vi.AdvertInt))
+			r.warnf(r.at("advert_int"), "vrrp_instance %s: advert_int %s is too long for VRRP version 3 (less than 40.96s); 40.95s is used, as keepalived does", vi.Name, fmtSeconds(vi.AdvertInt))
 			vi.AdvertInt = 4095 * centi
 		} else if vi.AdvertInt%centi != 0 {
-			r := (vi.AdvertInt + centi/2).Truncate(centi)
-			if r == 0 {
-				r = centi
+			rounded := (vi.AdvertInt + centi/2).Truncate(centi)
+			if rounded == 0 {
+				rounded = centi
 			}
-			p.warnf(at("advert_int"), "vrrp_instance %s: advert_int %s is not a multiple of 10ms, which VRRP version 3 needs; rounded to %s, as keepalived does", vi.Name, fmtSeconds(vi.AdvertInt), fmtSeconds(r))
-			vi.AdvertInt = r
+			r.warnf(r.at("advert_int"), "vrrp_instance %s: advert_int %s is not a multiple of 10ms, which VRRP version 3 needs; rounded to %s, as keepalived does", vi.Name, fmtSeconds(vi.AdvertInt), fmtSeconds(rounded))
+			vi.AdvertInt = rounded
 		}
 	}
+}
 
-	// Trackers.
-	vi.TrackScripts = p.resolveTracked(vi.TrackScripts, "vrrp_script")
-	vi.TrackFiles = p.resolveTracked(vi.TrackFiles, "track_file")
-	vi.TrackProcesses = p.resolveTracked(vi.TrackProcesses, "vrrp_track_process")
-	vi.TrackBFDs = p.resolveTracked(vi.TrackBFDs, "bfd_instance")
+// trackers resolves the trackers.
+func (r *instResolve) trackers() {
+	vi := r.vi
+	vi.TrackScripts = r.resolveTracked(vi.TrackScripts, "vrrp_script")
+	vi.TrackFiles = r.resolveTracked(vi.TrackFiles, "track_file")
+	vi.TrackProcesses = r.resolveTracked(vi.TrackProcesses, "vrrp_track_process")
+	vi.TrackBFDs = r.resolveTracked(vi.TrackBFDs, "bfd_instance")
 	kept := vi.TrackInterfaces[:0]
 	for _, t := range vi.TrackInterfaces {
 		if t.Name == vi.Interface {
-			p.warnf(t.Pos, "vrrp_instance %s: track_interface %s is the instance's own interface, which is always tracked; ignored", vi.Name, t.Name)
+			r.warnf(t.Pos, "vrrp_instance %s: track_interface %s is the instance's own interface, which is always tracked; ignored", vi.Name, t.Name)
 			continue
 		}
 		kept = append(kept, t)
 	}
 	vi.TrackInterfaces = kept
-	p.unweight(vi)
+	r.unweight(vi)
+}
 
+// lvsSyncDaemon applies the deprecated lvs_sync_daemon_interface.
+func (r *instResolve) lvsSyncDaemon() {
+	vi := r.vi
+	m := r.m
 	// The deprecated lvs_sync_daemon_interface.
 	if m.lvsSyncd.text != "" {
-		if g.LVSSyncDaemon != nil {
-			p.warnf(m.lvsSyncd.pos, "lvs_sync_daemon_interface: lvs_sync_daemon is already set; ignored")
+		if r.g.LVSSyncDaemon != nil {
+			r.warnf(m.lvsSyncd.pos, "lvs_sync_daemon_interface: lvs_sync_daemon is already set; ignored")
 		} else {
-			g.LVSSyncDaemon = &LVSSyncDaemon{Pos: m.lvsSyncd.pos, Interface: m.lvsSyncd.text, Instance: vi.Name, SyncID: vi.VRID}
+			r.g.LVSSyncDaemon = &LVSSyncDaemon{Pos: m.lvsSyncd.pos, Interface: m.lvsSyncd.text, Instance: vi.Name, SyncID: vi.VRID}
 		}
 	}
 }
@@ -879,6 +955,7 @@ func (p *parser) resolveVirtualServers() {
 		proto Protocol
 	}
 	seenVS := map[key]diag.Pos{}
+	services := map[service]string{}
 	dropVS := map[int]bool{}
 	defer func() {
 		if len(dropVS) == 0 {
@@ -902,24 +979,10 @@ func (p *parser) resolveVirtualServers() {
 			return vs.Pos
 		}
 		name := vsName(vs)
-		var grp *VirtualServerGroup
-		if vs.Group != "" {
-			names, _ := p.objects("virtual_server_group")
-			gi := -1
-			for j, n := range names {
-				if n == vs.Group {
-					gi = j
-				}
-			}
-			if gi < 0 {
-				// keepalived 2.2.7 ipwrapper.c link_vsg_to_vs(): "Virtual
-				// server group specified but not configured - ignoring
-				// virtual server".
-				p.warnf(vs.Pos, "no virtual_server_group named %s; this virtual server is ignored, as keepalived does%s", vs.Group, didYouMean(vs.Group, names))
-				dropVS[i] = true
-				continue
-			}
-			grp = &c.VSGroups[gi]
+		grp, ok := p.vsGroup(vs)
+		if !ok {
+			dropVS[i] = true
+			continue
 		}
 		hasAddrs := vs.Group == "" && vs.FWMark == 0
 		onlyMarks := vs.FWMark != 0
@@ -1006,57 +1069,203 @@ func (p *parser) resolveVirtualServers() {
 			vs.Family = Inet
 		}
 
-		weightSum := 0
-		for j := range vs.RealServers {
-			rs := &vs.RealServers[j]
-			rm := &m.rs[j]
-			p.resolveRealServer(vs, m, rs, rm, name)
-			weightSum += rs.Weight
-			for k := 0; k < j; k++ {
-				o := &vs.RealServers[k]
-				if o.Addr == rs.Addr && o.Port == rs.Port && !rm.dropped && !m.rs[k].dropped {
-					// keepalived: "real server is duplicated - removing
-					// second rs".
-					p.warnf(rs.Pos, "virtual_server %s: real_server %s is already defined at %s; this one is ignored, as keepalived does", name, netip.AddrPortFrom(rs.Addr, rs.Port), o.Pos)
-					rm.dropped = true
-				}
-			}
-		}
-		keptRS, keptMeta := vs.RealServers[:0], m.rs[:0]
-		weightSum = 0
-		for j := range vs.RealServers {
-			if !m.rs[j].dropped {
-				keptRS, keptMeta = append(keptRS, vs.RealServers[j]), append(keptMeta, m.rs[j])
-				weightSum += vs.RealServers[j].Weight
-			}
-		}
-		vs.RealServers, m.rs = keptRS, keptMeta
-		if ss := vs.SorryServer; ss != nil {
-			if ss.Forwarding.Method == "" {
-				ss.Forwarding = vs.Forwarding
-			}
-			if ss.Forwarding.Method != TUN && FamilyOf(ss.Addr) != vs.Family {
-				// keepalived: "... don't match - skipping sorry server".
-				p.warnf(ss.Pos, "virtual_server %s: sorry_server %s is not of the virtual server's family; the sorry server is ignored, as keepalived does", name, ss.Addr)
-				vs.SorryServer = nil
-			} else {
-				p.fixPort(vs, &ss.Port, ss.Forwarding.Method, ss.Pos, "sorry_server", name)
-			}
-		}
-		if len(vs.RealServers) > 0 && vs.Quorum > weightSum {
-			p.warnf(at("quorum"), "virtual_server %s: quorum %d exceeds the total weight %d of the real servers; it can never be reached (keepalived lowers it to %d)", name, vs.Quorum, weightSum, weightSum)
-		}
-		if vs.Hysteresis >= vs.Quorum && (vs.Hysteresis > 0) {
-			p.warnf(at("hysteresis"), "virtual_server %s: hysteresis %d must be below quorum %d; %d is used", name, vs.Hysteresis, vs.Quorum, vs.Quorum-1)
-			vs.Hysteresis = vs.Quorum - 1
-		}
+		weightSum := p.resolveRealServers(vs, m, name)
+		p.resolveSorryServer(vs, name)
+		p.sorryInhibit(vs, name)
+		p.quorum(vs, weightSum, at, name)
 		k := key{vs.Addr, vs.Port, vs.FWMark, vs.Group, vs.Protocol}
 		if prev, dup := seenVS[k]; dup {
 			p.errf(vs.Pos, "virtual_server %s %s is already defined at %s", name, vs.Protocol, prev)
-		} else {
-			seenVS[k] = vs.Pos
+			continue
+		}
+		seenVS[k] = vs.Pos
+		if !p.claimServices(vs, grp, name, services) {
+			dropVS[i] = true
 		}
 	}
+}
+
+// vsGroup returns the virtual_server_group vs names (nil for none); false
+// when it names one that does not exist, and vs is to be ignored.
+func (p *parser) vsGroup(vs *VirtualServer) (*VirtualServerGroup, bool) {
+	if vs.Group == "" {
+		return nil, true
+	}
+	names, _ := p.objects("virtual_server_group")
+	for j, n := range names {
+		if n == vs.Group {
+			return &p.cfg.VSGroups[j], true
+		}
+	}
+	// keepalived 2.2.7 ipwrapper.c link_vsg_to_vs(): "Virtual server group
+	// specified but not configured - ignoring virtual server".
+	p.warnf(vs.Pos, "no virtual_server_group named %s; this virtual server is ignored, as keepalived does%s", vs.Group, didYouMean(vs.Group, names))
+	return nil, false
+}
+
+// resolveRealServers resolves the real servers of vs, drops those
+// keepalived skips, and returns the total weight of the others.
+func (p *parser) resolveRealServers(vs *VirtualServer, m *vsMeta, name string) int {
+	for j := range vs.RealServers {
+		rs := &vs.RealServers[j]
+		rm := &m.rs[j]
+		p.resolveRealServer(vs, m, rs, rm, name)
+		for k := 0; k < j; k++ {
+			o := &vs.RealServers[k]
+			if o.Addr == rs.Addr && o.Port == rs.Port && !rm.dropped && !m.rs[k].dropped {
+				// keepalived: "real server is duplicated - removing
+				// second rs".
+				p.warnf(rs.Pos, "virtual_server %s: real_server %s is already defined at %s; this one is ignored, as keepalived does", name, netip.AddrPortFrom(rs.Addr, rs.Port), o.Pos)
+				rm.dropped = true
+			}
+		}
+	}
+	keptRS, keptMeta := vs.RealServers[:0], m.rs[:0]
+	weightSum := 0
+	for j := range vs.RealServers {
+		if !m.rs[j].dropped {
+			keptRS, keptMeta = append(keptRS, vs.RealServers[j]), append(keptMeta, m.rs[j])
+			weightSum += vs.RealServers[j].Weight
+		}
+	}
+	vs.RealServers, m.rs = keptRS, keptMeta
+	return weightSum
+}
+
+// resolveSorryServer gives the sorry server its forwarding method and port,
+// or drops it when its family differs from the virtual server's.
+func (p *parser) resolveSorryServer(vs *VirtualServer, name string) {
+	ss := vs.SorryServer
+	if ss == nil {
+		return
+	}
+	if ss.Forwarding.Method == "" {
+		ss.Forwarding = vs.Forwarding
+	}
+	if ss.Forwarding.Method != TUN && FamilyOf(ss.Addr) != vs.Family {
+		// keepalived: "... don't match - skipping sorry server".
+		p.warnf(ss.Pos, "virtual_server %s: sorry_server %s is not of the virtual server's family; the sorry server is ignored, as keepalived does", name, ss.Addr)
+		vs.SorryServer = nil
+		return
+	}
+	p.fixPort(vs, &ss.Port, ss.Forwarding.Method, ss.Pos, "sorry_server", name)
+}
+
+// sorryInhibit gives a sorry server that is also a real server the real
+// server's inhibit_on_failure (keepalived check_data.c
+// validate_check_config: "matches sorry server, but inhibit setting
+// differs").
+func (p *parser) sorryInhibit(vs *VirtualServer, name string) {
+	ss := vs.SorryServer
+	if ss == nil {
+		return
+	}
+	for _, rs := range vs.RealServers {
+		if rs.Addr == ss.Addr && rs.Port == ss.Port && rs.InhibitOnFailure != ss.Inhibit {
+			p.warnf(rs.Pos, "virtual_server %s: real_server %s is also the sorry_server, with another inhibit_on_failure; the sorry server takes the real server's (%v), as keepalived does", name, netip.AddrPortFrom(rs.Addr, rs.Port), rs.InhibitOnFailure)
+			ss.Inhibit = rs.InhibitOnFailure
+		}
+	}
+}
+
+// quorum lowers a quorum above the total weight of the real servers to that
+// weight, then a hysteresis not below the quorum to the quorum less one
+// (keepalived check_data.c validate_check_config), each with one warning
+// that names the value used.
+func (p *parser) quorum(vs *VirtualServer, weightSum int, at func(string) diag.Pos, name string) {
+	if len(vs.RealServers) > 0 && vs.Quorum > weightSum {
+		p.warnf(at("quorum"), "virtual_server %s: quorum %d exceeds the total weight %d of the real servers; %d is used, as keepalived does", name, vs.Quorum, weightSum, weightSum)
+		vs.Quorum = weightSum
+	}
+	if vs.Hysteresis >= vs.Quorum && vs.Hysteresis > 0 {
+		h := max(vs.Quorum-1, 0)
+		p.warnf(at("hysteresis"), "virtual_server %s: hysteresis %d must be below quorum %d; %d is used, as keepalived does", name, vs.Hysteresis, vs.Quorum, h)
+		vs.Hysteresis = h
+	}
+}
+
+// maxServices bounds the kernel services one virtual server may expand to
+// (the addresses of its group's ranges and its fwmarks).
+const maxServices = 65536
+
+// service is one kernel service a virtual server expands to.
+type service struct {
+	family Family
+	proto  Protocol
+	addr   netip.Addr
+	port   uint16
+	mark   uint32
+}
+
+func (s service) String() string {
+	if s.mark != 0 {
+		return fmt.Sprintf("fwmark %d %s", s.mark, s.family)
+	}
+	return fmt.Sprintf("%s %s", s.proto, netip.AddrPortFrom(s.addr, s.port))
+}
+
+// claimServices records the kernel services vs expands to in claimed and
+// reports false, with a warning, when vs expands to too many or to one that
+// an earlier virtual server already holds: that virtual server is ignored.
+func (p *parser) claimServices(vs *VirtualServer, grp *VirtualServerGroup, name string, claimed map[service]string) bool {
+	var svcs []service
+	switch {
+	case grp != nil:
+		n := uint64(0)
+		for _, e := range grp.Entries {
+			if e.FWMark != 0 {
+				n++
+			} else {
+				n += rangeSize(e.First, e.Last)
+			}
+		}
+		if n > maxServices {
+			p.warnf(vs.Pos, "virtual_server %s: group %s expands to more than %d services; this virtual server is ignored", name, grp.Name, maxServices)
+			return false
+		}
+		for _, e := range grp.Entries {
+			if e.FWMark != 0 {
+				f := e.Family
+				if f == "" {
+					f = vs.Family
+				}
+				svcs = append(svcs, service{family: f, mark: e.FWMark})
+				continue
+			}
+			for a := e.First; a.IsValid() && a.Compare(e.Last) <= 0; a = a.Next() {
+				svcs = append(svcs, service{family: FamilyOf(a), proto: vs.Protocol, addr: a, port: e.Port})
+			}
+		}
+	case vs.FWMark != 0:
+		svcs = []service{{family: vs.Family, mark: vs.FWMark}}
+	default:
+		svcs = []service{{family: FamilyOf(vs.Addr), proto: vs.Protocol, addr: vs.Addr, port: vs.Port}}
+	}
+	for _, s := range svcs {
+		if other, ok := claimed[s]; ok {
+			p.warnf(vs.Pos, "virtual_server %s: service %s is also defined by virtual_server %s; this virtual server is ignored", name, s, other)
+			return false
+		}
+	}
+	for _, s := range svcs {
+		claimed[s] = name
+	}
+	return true
+}
+
+// rangeSize is the number of addresses from first to last inclusive,
+// saturating at the largest uint64.
+func rangeSize(first, last netip.Addr) uint64 {
+	a := new(big.Int).SetBytes(first.AsSlice())
+	b := new(big.Int).SetBytes(last.AsSlice())
+	d := new(big.Int).Sub(b, a)
+	if d.Sign() < 0 {
+		return 0
+	}
+	if !d.IsUint64() || d.Uint64() == ^uint64(0) {
+		return ^uint64(0)
+	}
+	return d.Uint64() + 1
 }
 
 func (m *vsMeta) seenFlag(name string) bool { _, ok := m.seen.at(name); return ok }

@@ -329,7 +329,7 @@ type JSONData struct {
 	BasePriority      int      `json:"base_priority"`
 	EffectivePriority int      `json:"effective_priority"`
 	VIPSet            bool     `json:"vipset"`
-	AdverInt          G        `json:"adver_int"` // seconds, "%g"
+	AdvertInt         G        `json:"adver_int"` // seconds, "%g"
 	State             int      `json:"state"`
 	WantState         int      `json:"wantstate"`
 	Version           int      `json:"version"`
@@ -384,7 +384,7 @@ func JSON(s status.Snapshot) []JSONInstance {
 			BasePriority:      in.BasePriority,
 			EffectivePriority: in.EffectivePriority,
 			VIPSet:            vipSet(in),
-			AdverInt:          G(time.Duration(in.AdvertInterval).Seconds()),
+			AdvertInt:         G(time.Duration(in.AdvertInterval).Seconds()),
 			State:             StateNumber(in.State),
 			WantState:         StateNumber(in.State),
 			Version:           in.Version,

@@ -141,7 +141,7 @@ func TestMatchesKeepalived(t *testing.T) {
 			VRID              int      `json:"vrid"`
 			BasePriority      int      `json:"base_priority"`
 			EffectivePriority int      `json:"effective_priority"`
-			AdverInt          float64  `json:"adver_int"`
+			AdvertInt         float64  `json:"adver_int"`
 			State             int      `json:"state"`
 			Version           int      `json:"version"`
 			VIPs              []string `json:"vips"`
@@ -162,7 +162,7 @@ func TestMatchesKeepalived(t *testing.T) {
 		in := status.Instance{
 			Name: d.IName, Interface: d.Ifp, Family: "inet", Version: d.Version, VRID: d.VRID,
 			State: exStates[d.State], BasePriority: d.BasePriority, EffectivePriority: d.EffectivePriority,
-			AdvertInterval: status.Duration(time.Duration(d.AdverInt * float64(time.Second))), VIPs: d.VIPs,
+			AdvertInterval: status.Duration(time.Duration(d.AdvertInt * float64(time.Second))), VIPs: d.VIPs,
 			Since: time.UnixMicro(int64(d.LastTransition*1e6 + 0.5)),
 			Counters: status.Counters{
 				AdvertsSent: uint64(st.AdvertSent), AdvertsReceived: uint64(st.AdvertRcvd), BecameMaster: uint64(st.BecomeMaster),

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -16,22 +15,19 @@ import (
 	"github.com/vigil-ha/vigil/internal/netnstest"
 )
 
-// captures is /work/shared/captures, found from this file.
+// captures reads the first frame of a keepalived capture in
+// testdata/captures.
 func captures(t *testing.T, name string) []byte {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	for _, dir := range []string{filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "shared", "captures"), "/work/shared/captures"} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err == nil {
-			frames, err := netnstest.ParsePcap(b)
-			if err != nil || len(frames) == 0 {
-				t.Fatalf("%s: %v (%d frames)", name, err, len(frames))
-			}
-			return frames[0]
-		}
+	b, err := os.ReadFile(filepath.Join("testdata", "captures", name))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Skipf("skipped: capture %s not available", name)
-	return nil
+	frames, err := netnstest.ParsePcap(b)
+	if err != nil || len(frames) == 0 {
+		t.Fatalf("%s: %v (%d frames)", name, err, len(frames))
+	}
+	return frames[0]
 }
 
 // TestParseVRRPCaptures reads keepalived 2.2.7's real frames.

@@ -149,7 +149,7 @@ func TestUnicast(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	adv := packet.Advert{Version: 3, Type: 1, VRID: 55, Priority: 254, CountIPAddrs: 1, AdverInt: 10,
+	adv := packet.Advert{Version: 3, Type: 1, VRID: 55, Priority: 254, CountIPAddrs: 1, AdvertInt: 10,
 		Addrs: []netip.Addr{e2e.VIP4}}
 	b3, err := adv.Marshal(e2e.Client4, e2e.NodeAddr4(0))
 	if err != nil {
@@ -369,7 +369,7 @@ func TestBadAdverts(t *testing.T) {
 	group := netip.MustParseAddr("224.0.0.18")
 	advert := func(vrid uint8, pass string) []byte {
 		a := packet.Advert{Version: 2, Type: 1, VRID: vrid, Priority: 254, CountIPAddrs: 1, AuthType: packet.AuthPass,
-			AdverInt: 1, Addrs: []netip.Addr{e2e.VIP4}}
+			AdvertInt: 1, Addrs: []netip.Addr{e2e.VIP4}}
 		copy(a.AuthData[:], pass)
 		b, err := a.Marshal(e2e.Client4, group)
 		if err != nil {

@@ -37,6 +37,9 @@ type fdTimer struct {
 	c      chan time.Time
 	closed atomic.Bool
 	wg     sync.WaitGroup
+	// fallbacks counts expiries the kernel refused to arm, which the Go
+	// runtime's timer delivered instead.
+	fallbacks atomic.Uint64
 }
 
 func newFDTimer() (*fdTimer, error) {
@@ -64,10 +67,16 @@ func (t *fdTimer) run() {
 			}
 			return
 		}
-		select {
-		case t.c <- time.Now():
-		default: // a wake-up is already waiting; the loop re-reads its deadlines
-		}
+		t.fire()
+	}
+}
+
+// fire delivers one wake-up; when one is already waiting, the loop re-reads
+// its deadlines anyway.
+func (t *fdTimer) fire() {
+	select {
+	case t.c <- time.Now():
+	default:
 	}
 }
 
@@ -77,16 +86,30 @@ func (t *fdTimer) Reset(d time.Duration) {
 	if d <= 0 {
 		d = time.Nanosecond // zero would disarm the timer
 	}
+	if err := t.arm(d); err != nil {
+		// The deadline must still wake the loop: the runtime's timer
+		// delivers it, at millisecond resolution.
+		t.fallbacks.Add(1)
+		time.AfterFunc(d, t.fire)
+	}
+}
+
+func (t *fdTimer) arm(d time.Duration) error {
 	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(d.Nanoseconds())}
-	_ = unix.TimerfdSettime(t.fd, 0, &spec, nil)
+	return unix.TimerfdSettime(t.fd, 0, &spec, nil)
 }
 
 // Close stops the reader (waking it with a last expiry) and frees the fd.
+// Should the kernel refuse that expiry, the reader cannot be woken: Close
+// leaves it and its fd (closing an fd a read blocks on could hand the read
+// a reused descriptor) and returns rather than hang.
 func (t *fdTimer) Close() {
 	if t.closed.Swap(true) {
 		return
 	}
-	t.Reset(time.Nanosecond)
+	if t.arm(time.Nanosecond) != nil {
+		return
+	}
 	t.wg.Wait()
 	unix.Close(t.fd)
 }

@@ -63,3 +63,19 @@ func BenchmarkTimerLateness(b *testing.B) {
 		})
 	}
 }
+
+// A timerfd the kernel refuses to arm (here: no fd at all) still wakes the
+// loop, through the runtime's timer, and Close does not hang.
+func TestFDTimerSettimeFails(t *testing.T) {
+	ft := &fdTimer{fd: -1, c: make(chan time.Time, 1)}
+	ft.Reset(time.Millisecond)
+	select {
+	case <-ft.C():
+	case <-time.After(30 * time.Second):
+		t.Fatal("no wake-up after a refused settime")
+	}
+	if n := ft.fallbacks.Load(); n != 1 {
+		t.Errorf("fallbacks = %d, want 1", n)
+	}
+	ft.Close()
+}

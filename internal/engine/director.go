@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/check"
@@ -28,7 +29,7 @@ type DirectorSpec struct {
 	Backend        string
 	LVSFlush       bool
 	RSInitNotifies bool
-	VirtualServers []lb.VirtualServer // normalised (lb.Normalize)
+	VirtualServers []lb.VirtualServer // as corrected by internal/config
 	// Checks are the real servers with their checkers, by lb.RealID.
 	Checks []RealCheck
 	// Scripts are the quorum_up/down and notify_up/down scripts, by the
@@ -83,6 +84,14 @@ type Director struct {
 
 	events chan any
 
+	// localNext is the latest address set given to SetLocal and not yet
+	// taken by the loop; localWake (capacity 1) tells the loop there is one.
+	// Calls coalesce: however many arrive while the loop is busy, it takes
+	// the last.
+	localMu   sync.Mutex
+	localNext map[netip.Addr]bool
+	localWake chan struct{}
+
 	// Owned by the loop.
 	policy  *lb.Policy
 	rec     *lb.Reconciler
@@ -106,7 +115,6 @@ type (
 		ev  probe.Event
 		gen *probe.Runner
 	}
-	localEvent struct{ addrs map[netip.Addr]bool }
 )
 
 // NewDirector prepares a director; it starts nothing. The backend is
@@ -116,7 +124,7 @@ func NewDirector(spec DirectorSpec, opts DirectorOptions) (*Director, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &Director{opts: opts, log: opts.Logger, spec: spec, events: make(chan any, 1024), health: lb.Health{}, local: map[netip.Addr]bool{}, timeline: status.NewTimeline(200)}
+	d := &Director{opts: opts, log: opts.Logger, spec: spec, events: make(chan any, 1024), localWake: make(chan struct{}, 1), health: lb.Health{}, local: map[netip.Addr]bool{}, timeline: status.NewTimeline(200)}
 	b := opts.Backend
 	if b == nil {
 		var err error
@@ -172,22 +180,37 @@ func (d *Director) Run(ctx context.Context) error {
 			return nil
 		case ev := <-d.events:
 			d.handle(ev)
+		case <-d.localWake:
+			d.takeLocal()
 		}
 	}
 }
 
+// takeLocal applies the address set SetLocal last left, if any.
+func (d *Director) takeLocal() {
+	d.localMu.Lock()
+	next := d.localNext
+	d.localNext = nil
+	d.localMu.Unlock()
+	if next == nil {
+		return
+	}
+	d.local = next
+	d.recompute()
+}
+
 // startRunner starts the checkers of d.spec, resuming the state of
 // unchanged checkers from prev (a reload).
-func (d *Director) startRunner(prev map[string]check.Health) error {
+func (d *Director) startRunner(prev map[checkerKey]check.Health) error {
 	d.byID = map[string]lb.RealID{}
 	var servers []probe.RealServer
 	for _, rc := range d.spec.Checks {
-		id := rc.ID.VS + " " + rc.ID.Addr.String()
+		id := rc.ID.String()
 		d.byID[id] = rc.ID
 		rs := probe.RealServer{ID: id, Weight: rc.Weight}
 		for _, c := range rc.Checkers {
 			pc := probe.Checker{Name: c.Name, Check: c.Checker, Policy: c.Policy}
-			if h, ok := prev[id+"\x00"+c.Key]; ok {
+			if h, ok := prev[checkerKey{rc.ID, c.Key}]; ok {
 				pc.Resume = &h
 			}
 			rs.Checkers = append(rs.Checkers, pc)
@@ -236,9 +259,6 @@ func (d *Director) handle(ev any) {
 			h.Weight, h.HasWeight = int64(ev.ev.Weight), true
 		}
 		d.health[id] = h
-		d.recompute()
-	case localEvent:
-		d.local = ev.addrs
 		d.recompute()
 	case request:
 		ev.f()
@@ -312,13 +332,14 @@ func (d *Director) reason(ev lb.Event) string {
 	case ev.Kind == lb.QuorumDown:
 		return "too few real servers alive for the quorum"
 	}
-	if _, ok := d.byID[ev.VS+" "+ev.Real.String()]; !ok && ev.Kind == lb.RealDown {
+	id := lb.RealID{VS: ev.VS, Addr: ev.Real}.String()
+	if _, ok := d.byID[id]; !ok && ev.Kind == lb.RealDown {
 		// A reload dropped it (or its virtual server): startRunner has
 		// already forgotten it.
 		return "removed from the configuration"
 	}
 	for _, s := range d.runner.Snapshot() {
-		if s.ID == ev.VS+" "+ev.Real.String() {
+		if s.ID == id {
 			for _, c := range s.Checkers {
 				if c.Last.Reason != "" && c.Up == (ev.Kind == lb.RealUp) {
 					return c.Name + ": " + c.Last.Reason
@@ -342,28 +363,23 @@ func (d *Director) Transitions(ctx context.Context) ([]status.Transition, error)
 // SetLocal tells the director which virtual addresses this host holds
 // (ha_suspend suspends the checkers of a virtual server whose address is
 // not local).
+// It never blocks and starts nothing: a set given while the loop is busy
+// replaces the one still waiting.
 func (d *Director) SetLocal(addrs map[netip.Addr]bool) {
+	next := maps.Clone(addrs)
+	if next == nil {
+		next = map[netip.Addr]bool{}
+	}
+	d.localMu.Lock()
+	d.localNext = next
+	d.localMu.Unlock()
 	select {
-	case d.events <- localEvent{maps.Clone(addrs)}:
+	case d.localWake <- struct{}{}:
 	default:
-		go func() { d.events <- localEvent{maps.Clone(addrs)} }()
 	}
 }
 
-func (d *Director) do(ctx context.Context, f func()) error {
-	done := make(chan struct{})
-	select {
-	case d.events <- request{func() { f(); close(done) }}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (d *Director) do(ctx context.Context, f func()) error { return runInLoop(ctx, d.events, f) }
 
 // Apply replaces the virtual servers with spec's; unchanged checkers keep
 // their state (keepalived's migrate_checkers), and the kernel gets one
@@ -389,7 +405,7 @@ func (d *Director) Apply(ctx context.Context, spec DirectorSpec) ([]string, erro
 			switch {
 			case !ok:
 				changes = append(changes, "+ virtual_server "+vs.ID())
-			case !reflect.DeepEqual(withoutPositions(o), withoutPositions(vs)):
+			case !reflect.DeepEqual(o, vs):
 				changes = append(changes, "~ virtual_server "+vs.ID())
 			}
 			delete(old, vs.ID())
@@ -400,13 +416,12 @@ func (d *Director) Apply(ctx context.Context, spec DirectorSpec) ([]string, erro
 		if reflect.DeepEqual(checkKeys(d.spec), checkKeys(spec)) && len(changes) == 0 {
 			return
 		}
-		prev := map[string]check.Health{}
+		prev := map[checkerKey]check.Health{}
 		healths := d.runner.Healths()
 		for _, rc := range d.spec.Checks {
-			id := rc.ID.VS + " " + rc.ID.Addr.String()
 			for i, c := range rc.Checkers {
-				if hs, ok := healths[id]; ok && i < len(hs) {
-					prev[id+"\x00"+c.Key] = hs[i]
+				if hs, ok := healths[rc.ID.String()]; ok && i < len(hs) {
+					prev[checkerKey{rc.ID, c.Key}] = hs[i]
 				}
 			}
 		}
@@ -430,30 +445,17 @@ func (d *Director) Apply(ctx context.Context, spec DirectorSpec) ([]string, erro
 	return changes, err
 }
 
-// withoutPositions returns vs without its configuration positions (Where),
-// so that an edit elsewhere in the file that moves its lines (a vrrp_instance
-// added above it) does not count as a change of the virtual server.
-func withoutPositions(vs lb.VirtualServer) lb.VirtualServer {
-	vs.Where = ""
-	if vs.Sorry != nil {
-		s := *vs.Sorry
-		s.Where = ""
-		vs.Sorry = &s
-	}
-	reals := make([]lb.RealServer, len(vs.Reals))
-	for i, r := range vs.Reals {
-		r.Where = ""
-		reals[i] = r
-	}
-	vs.Reals = reals
-	return vs
+// checkerKey names one checker of one real server across a reload.
+type checkerKey struct {
+	real lb.RealID
+	key  string // CheckerSpec.Key
 }
 
-func checkKeys(s DirectorSpec) []string {
-	var out []string
+func checkKeys(s DirectorSpec) []checkerKey {
+	var out []checkerKey
 	for _, rc := range s.Checks {
 		for _, c := range rc.Checkers {
-			out = append(out, rc.ID.VS+" "+rc.ID.Addr.String()+" "+c.Key)
+			out = append(out, checkerKey{rc.ID, c.Key})
 		}
 	}
 	return out
@@ -498,7 +500,7 @@ func (d *Director) snapshot() ([]status.VirtualServer, serviceKeys) {
 			if !r.Installed {
 				st.Weight = 0
 			}
-			cs := checkers[ss.ID+" "+r.Addr.String()]
+			cs := checkers[lb.RealID{VS: ss.ID, Addr: r.Addr}.String()]
 			var reasons []string
 			for _, c := range cs.Checkers {
 				sc := status.Checker{Kind: c.Kind.String(), Name: c.Name, OK: c.Up, Reason: c.Last.Reason, LastRun: c.LastAt, Failures: c.Failures, Duration: status.Duration(c.Duration)}

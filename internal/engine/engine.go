@@ -807,7 +807,7 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 		reason := "malformed"
 		var pe *packet.Error
 		if errors.As(err, &pe) {
-			reason = pe.Reason()
+			reason = pe.Reason().String()
 		}
 		var target *instance
 		if len(pkt.Payload) > 1 {
@@ -1015,7 +1015,7 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 	case vrrp.Release:
 		if in.handingOver && in.held {
 			in.handingOver = false
-			in.releaseAt = now.Add(handoverGrace(in.spec.VRRP.AdverInt))
+			in.releaseAt = now.Add(handoverGrace(in.spec.VRRP.AdvertInt))
 			return
 		}
 		in.handingOver = false
@@ -1237,10 +1237,14 @@ func (e *Engine) sendAnnouncements(dev string, sends []garp.Send) {
 }
 
 // do runs f in the loop and waits for it.
-func (e *Engine) do(ctx context.Context, f func()) error {
+func (e *Engine) do(ctx context.Context, f func()) error { return runInLoop(ctx, e.events, f) }
+
+// runInLoop sends f to a loop that runs each request it receives on events,
+// and waits until f has run or ctx is done.
+func runInLoop(ctx context.Context, events chan<- any, f func()) error {
 	done := make(chan struct{})
 	select {
-	case e.events <- request{func() { f(); close(done) }}:
+	case events <- request{func() { f(); close(done) }}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -19,18 +19,22 @@ import (
 const vip = "192.168.1.100/24"
 
 // tutorialInstance is seed 000's VI_1: VRID 55, advert_int 1, auth PASS 1111.
+// testGARP is keepalived 2.2.7's gratuitous ARP schedule, as internal/config
+// fills it in when the configuration says nothing.
+var testGARP = garp.Config{Repeat: 5, Delay: 5 * time.Second, RefreshRepeat: 1, LowerPrioRepeat: 5, LowerPrioDelay: 5 * time.Second}
+
 func tutorialInstance(state vrrp.State, prio uint8) InstanceSpec {
 	var pass [8]byte
 	copy(pass[:], "1111")
 	return InstanceSpec{
 		VRRP: vrrp.Config{
-			Name: "VI_1", VRID: 55, Version: 2, Priority: prio, AdverInt: time.Second,
+			Name: "VI_1", VRID: 55, Version: 2, Priority: prio, AdvertInt: time.Second,
 			InitialState: state, AuthType: packet.AuthPass, AuthPass: pass,
 			VIPs: []netip.Addr{netip.MustParseAddr("192.168.1.100")},
 		},
 		Interface: "eth0",
 		VIPs:      []netif.VIP{{Prefix: netip.MustParsePrefix(vip), Dev: "eth0", Label: "eth0:1"}},
-		GARP:      garp.DefaultConfig(),
+		GARP:      testGARP,
 	}
 }
 

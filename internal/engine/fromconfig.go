@@ -3,7 +3,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -203,7 +202,7 @@ func instanceSpec(g config.Global, in config.VRRPInstance) (InstanceSpec, error)
 		VRID:                 uint8(in.VRID),
 		Version:              uint8(in.Version),
 		Priority:             uint8(in.Priority),
-		AdverInt:             in.AdvertInt,
+		AdvertInt:            in.AdvertInt,
 		NoPreempt:            in.Nopreempt,
 		PreemptDelay:         in.PreemptDelay,
 		Source:               in.SourceIP,
@@ -320,12 +319,7 @@ func vipOf(a config.Address, defDev string) (netif.VIP, error) {
 	if v.Dev == "" {
 		v.Dev = defDev
 	}
-	switch a.BroadcastMode {
-	case "addr":
-		v.Broadcast = a.Broadcast
-	case "+":
-		v.Broadcast = lastAddr(a.Prefix)
-	}
+	v.Broadcast = a.BroadcastAddr()
 	if a.Scope != "" {
 		s, err := netif.ParseScope(a.Scope)
 		if err != nil {
@@ -353,17 +347,6 @@ func vipOf(a config.Address, defDev string) (netif.VIP, error) {
 		v.PreferredLft = &lft
 	}
 	return v, v.Validate()
-}
-
-// lastAddr is the broadcast address of an IPv4 prefix ("brd +").
-func lastAddr(p netip.Prefix) netip.Addr {
-	if !p.Addr().Is4() {
-		return netip.Addr{}
-	}
-	b := p.Masked().Addr().As4()
-	host := uint32(1)<<(32-p.Bits()) - 1
-	n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
-	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
 }
 
 // routeOf converts a virtual_routes line. Options vigil does not program

@@ -34,7 +34,28 @@ func OpenBackend(keyword string, flush, keep bool, log *slog.Logger) (lb.Backend
 	return nft.New(nft.Options{Keep: keep, Logger: log})
 }
 
-// DirectorFromConfig resolves the virtual servers of a configuration.
+// DirectorSources returns the configuration's virtual servers that keepalived
+// installs, in the order of DirectorSpec.VirtualServers: DirectorFromConfig
+// translates the i-th into VirtualServers[i], its j-th real server into
+// Reals[j] (internal/config has already applied keepalived's corrections and
+// reported them).
+func DirectorSources(c *config.Config) []*config.VirtualServer {
+	groups := map[string]bool{}
+	for _, g := range c.VSGroups {
+		groups[g.Name] = true
+	}
+	var out []*config.VirtualServer
+	for i := range c.VirtualServers {
+		vs := &c.VirtualServers[i]
+		if vs.Installed() && (vs.Group == "" || groups[vs.Group]) {
+			out = append(out, vs)
+		}
+	}
+	return out
+}
+
+// DirectorFromConfig translates the virtual servers of a configuration into
+// the director's spec.
 func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 	var ds diag.Diagnostics
 	sp := newScriptPreparer(c.Global, &ds)
@@ -76,15 +97,9 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 		return key
 	}
 
-	var vss []lb.VirtualServer
-	type checks struct {
-		rs config.RealServer
-		vs config.VirtualServer
-	}
-	var pending []checks
-	for _, vs := range c.VirtualServers {
+	groupSeq := map[string]int{}
+	for _, vs := range DirectorSources(c) {
 		lv := lb.VirtualServer{
-			Where:  vs.Pos.String(),
 			Addr:   vs.Addr,
 			Port:   vs.Port,
 			Proto:  lbProto(vs.Protocol),
@@ -92,7 +107,7 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 			Family: lbFamily(vs.Family),
 
 			Scheduler:          string(vs.Scheduler),
-			Flags:              schedFlags(vs),
+			Flags:              schedFlags(*vs),
 			Method:             lbMethod(vs.Forwarding.Method),
 			Tunnel:             lbTunnel(vs.Forwarding),
 			PersistenceTimeout: uint32(vs.PersistenceTimeout / time.Second),
@@ -101,36 +116,29 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 			Hysteresis:         uint32(max(vs.Hysteresis, 0)),
 			QuorumUp:           scriptKey(vs.QuorumUp, "quorum_up of virtual_server "+vs.Pos.String()),
 			QuorumDown:         scriptKey(vs.QuorumDown, "quorum_down of virtual_server "+vs.Pos.String()),
-			Alpha:              vs.Alpha,
 			Omega:              vs.Omega,
-			Inhibit:            vs.InhibitOnFailure,
 			HASuspend:          vs.HASuspend,
-			Weight:             uint32(max(vs.Weight, 0)),
 			Virtualhost:        vs.Virtualhost,
 		}
 		if vs.Group != "" {
 			lv.Group = groups[vs.Group]
-			if lv.Group == nil {
-				ds.Errorf(vs.Pos, "virtual_server group %s: no such virtual_server_group", vs.Group)
-				continue
-			}
+			lv.GroupSeq = groupSeq[vs.Group]
+			groupSeq[vs.Group]++
 		}
-		if g, err := granularity(vs); err != nil {
+		if g, err := granularity(*vs); err != nil {
 			ds.Errorf(vs.Pos, "persistence_granularity %s: %v", vs.PersistenceGranularity, err)
 		} else {
 			lv.PersistenceGranularity = g
 		}
 		if ss := vs.SorryServer; ss != nil {
-			lv.Sorry = &lb.RealServer{Where: ss.Pos.String(), Addr: ss.Addr, Port: ss.Port}
+			lv.Sorry = &lb.RealServer{Addr: ss.Addr, Port: ss.Port}
 			lv.SorryInhibit = ss.Inhibit
 		}
 		for _, rs := range vs.RealServers {
-			w := uint32(max(rs.Weight, 0))
-			inh, alpha := rs.InhibitOnFailure, rs.Alpha
 			lr := lb.RealServer{
-				Where: rs.Pos.String(), Addr: rs.Addr, Port: rs.Port, Weight: &w,
+				Addr: rs.Addr, Port: rs.Port, Weight: uint32(max(rs.Weight, 0)),
 				Method: lbMethod(rs.Forwarding.Method), UThreshold: uint32(max(rs.UThreshold, 0)), LThreshold: uint32(max(rs.LThreshold, 0)),
-				Inhibit: &inh, Alpha: &alpha, Virtualhost: rs.Virtualhost,
+				Inhibit: rs.InhibitOnFailure, Alpha: rs.Alpha, Virtualhost: rs.Virtualhost,
 				NotifyUp:   scriptKey(rs.NotifyUp, "notify_up of real_server "+rs.Pos.String()),
 				NotifyDown: scriptKey(rs.NotifyDown, "notify_down of real_server "+rs.Pos.String()),
 			}
@@ -139,71 +147,37 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 				lr.Tunnel = &t
 			}
 			lv.Reals = append(lv.Reals, lr)
-			pending = append(pending, checks{rs: rs, vs: vs})
+			spec.Checks = append(spec.Checks, realCheck(c, &ds, *vs, rs, lb.RealID{VS: lv.ID(), Addr: lr.AddrPort()}, files))
 		}
-		vss = append(vss, lv)
-	}
-	norm, nds := lb.Normalize(vss)
-	for _, d := range nds {
-		ds.Warnf(diag.Pos{File: d.Where}, "%s", d.Msg)
-	}
-	spec.VirtualServers = norm
-	// Checkers, per real server of each normalised virtual server.
-	reals := indexReals(norm)
-	for _, p := range pending {
-		// Found by position: Normalize may drop virtual and real servers
-		// (shifting indexes) and correct ports, and one address may serve
-		// on several ports.
-		at, ok := reals[[2]string{p.vs.Pos.String(), p.rs.Pos.String()}]
-		if !ok {
-			continue // dropped by Normalize: keepalived checks nothing for it
-		}
-		lv, ap := norm[at.vs], at.addr
-		rc := RealCheck{ID: lb.RealID{VS: lv.ID(), Addr: ap}, Weight: p.rs.Weight}
-		for i, ck := range p.rs.Checkers {
-			cs, err := checkerSpec(c, ck, p.vs, p.rs, ap, files)
-			var ue *scriptUserError
-			if errors.As(err, &ue) {
-				// keepalived disables a misc_path it cannot run as its user
-				// and runs on without that checker.
-				ds.Warnf(ck.Pos, "%s: %v; the checker's script is disabled and the checker left out, as keepalived does", ck.Type, ue.err)
-				continue
-			}
-			if err != nil {
-				ds.Errorf(ck.Pos, "%s: %v", ck.Type, err)
-				continue
-			}
-			cs.Name = fmt.Sprintf("%s %s", ck.Type, ap)
-			if len(p.rs.Checkers) > 1 {
-				cs.Name = fmt.Sprintf("%s#%d %s", ck.Type, i+1, ap)
-			}
-			rc.Checkers = append(rc.Checkers, cs)
-		}
-		spec.Checks = append(spec.Checks, rc)
+		spec.VirtualServers = append(spec.VirtualServers, lv)
 	}
 	return spec, ds
 }
 
-// realAt is where a real server is in the normalised virtual servers,
-// with its corrected address and port.
-type realAt struct {
-	vs   int
-	addr netip.AddrPort
-}
-
-// indexReals maps the configuration positions (virtual server, real
-// server) of the normalised virtual servers' reals to where they are.
-func indexReals(norm []lb.VirtualServer) map[[2]string]realAt {
-	m := make(map[[2]string]realAt)
-	for i, vs := range norm {
-		for _, r := range vs.Reals {
-			k := [2]string{vs.Where, r.Where}
-			if _, dup := m[k]; !dup {
-				m[k] = realAt{vs: i, addr: r.AddrPort()}
-			}
+// realCheck prepares the checkers of one real server, identified by id.
+func realCheck(c *config.Config, ds *diag.Diagnostics, vs config.VirtualServer, rs config.RealServer, id lb.RealID, files map[string]config.TrackFile) RealCheck {
+	rc := RealCheck{ID: id, Weight: rs.Weight}
+	ap := id.Addr
+	for i, ck := range rs.Checkers {
+		cs, err := checkerSpec(c, ck, vs, rs, ap, files)
+		var ue *scriptUserError
+		if errors.As(err, &ue) {
+			// keepalived disables a misc_path it cannot run as its user
+			// and runs on without that checker.
+			ds.Warnf(ck.Pos, "%s: %v; the checker's script is disabled and the checker left out, as keepalived does", ck.Type, ue.err)
+			continue
 		}
+		if err != nil {
+			ds.Errorf(ck.Pos, "%s: %v", ck.Type, err)
+			continue
+		}
+		cs.Name = fmt.Sprintf("%s %s", ck.Type, ap)
+		if len(rs.Checkers) > 1 {
+			cs.Name = fmt.Sprintf("%s#%d %s", ck.Type, i+1, ap)
+		}
+		rc.Checkers = append(rc.Checkers, cs)
 	}
-	return m
+	return rc
 }
 
 func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, rs config.RealServer, ap netip.AddrPort, files map[string]config.TrackFile) (CheckerSpec, error) {

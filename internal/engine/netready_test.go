@@ -10,7 +10,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/vigil-ha/vigil/internal/garp"
 	"github.com/vigil-ha/vigil/internal/netif"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 	"golang.org/x/sys/unix"
@@ -241,14 +240,14 @@ func TestBootIPv4AddressThenLink(t *testing.T) {
 func ipv6Instance() InstanceSpec {
 	return InstanceSpec{
 		VRRP: vrrp.Config{
-			Name: "VI_1", VRID: 56, Version: 3, Priority: 100, AdverInt: time.Second,
+			Name: "VI_1", VRID: 56, Version: 3, Priority: 100, AdvertInt: time.Second,
 			InitialState: vrrp.StateBackup,
 			VIPs:         []netip.Addr{netip.MustParseAddr("fd00::100")},
 		},
 		Interface: "eth0",
 		IPv6:      true,
 		VIPs:      []netif.VIP{{Prefix: netip.MustParsePrefix("fd00::100/64"), Dev: "eth0"}},
-		GARP:      garp.DefaultConfig(),
+		GARP:      testGARP,
 	}
 }
 

@@ -69,7 +69,7 @@ func (e *Engine) instanceStatus(in *instance) status.Instance {
 		State:             st.State.String(),
 		BasePriority:      int(st.BasePriority),
 		EffectivePriority: int(st.Priority),
-		AdvertInterval:    status.Duration(in.spec.VRRP.AdverInt),
+		AdvertInterval:    status.Duration(in.spec.VRRP.AdvertInt),
 		Since:             st.LastTransition,
 		Reason:            st.LastReason,
 		Counters: status.Counters{

@@ -50,12 +50,8 @@ func newGarpLab(t *testing.T) *garpLab {
 			return err
 		}
 		g.ifindex, g.mac = li.Index, li.MAC
-		for _, v := range []string{"192.168.1.100/24 dev eth0", "fd00::100/64 dev eth0"} {
-			vip, err := netif.ParseVIP(strings.Fields(v))
-			if err != nil {
-				return err
-			}
-			if err := h.AddVIP(vip); err != nil {
+		for _, p := range []string{"192.168.1.100/24", "fd00::100/64"} {
+			if err := h.AddVIP(netif.VIP{Prefix: netip.MustParsePrefix(p), Dev: "eth0"}); err != nil {
 				return err
 			}
 		}

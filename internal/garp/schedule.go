@@ -27,20 +27,6 @@ type Config struct {
 	LowerPrioDelay  time.Duration // garp_lower_prio_delay
 }
 
-// DefaultConfig returns keepalived 2.2.7's defaults (vrrp.h VRRP_GARP_REP,
-// VRRP_GARP_DELAY; global_data.c; vrrp.c: the lower-priority knobs default to
-// the master ones).
-func DefaultConfig() Config {
-	return Config{
-		Repeat:          5,
-		Delay:           5 * time.Second,
-		Refresh:         0,
-		RefreshRepeat:   1,
-		LowerPrioRepeat: 5,
-		LowerPrioDelay:  5 * time.Second,
-	}
-}
-
 // Target is one address to announce (a virtual_ipaddress or
 // virtual_ipaddress_excluded entry) and the interface it lives on.
 type Target struct {

@@ -66,7 +66,9 @@ func runSchedule(cfg Config, targets []Target, horizon time.Duration, lowerPrio 
 }
 
 func TestSchedule(t *testing.T) {
-	def := DefaultConfig()
+	// keepalived 2.2.7's defaults (vrrp.h VRRP_GARP_REP, VRRP_GARP_DELAY;
+	// the lower-priority knobs default to the master ones).
+	def := Config{Repeat: 5, Delay: 5 * time.Second, RefreshRepeat: 1, LowerPrioRepeat: 5, LowerPrioDelay: 5 * time.Second}
 	tests := []struct {
 		name      string
 		cfg       Config

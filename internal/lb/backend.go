@@ -69,21 +69,39 @@ type Capabilities struct {
 // ErrUnsupported marks a configuration the backend cannot apply.
 var ErrUnsupported = errors.New("unsupported by the load balancer backend")
 
-// Check reports how the backend would treat specs: warnings for
-// approximations (a scheduler applied as another one, ignored options) and
-// errors (wrapping ErrUnsupported) for what it cannot do at all, each at the
-// position of the virtual or real server concerned. Run it at configuration
-// load time.
-func (c Capabilities) Check(specs []VirtualServer) []Diagnostic {
-	var out []Diagnostic
-	add := func(where string, sev Severity, vs *VirtualServer, f string, a ...any) {
-		if where == "" {
-			where = vs.Where
-		}
-		out = append(out, Diagnostic{Where: where, Severity: sev, Msg: fmt.Sprintf("virtual server %s: ", vs.ID()) + fmt.Sprintf(f, a...) + fmt.Sprintf(" (lvs_backend %s)", c.Backend)})
+// Finding is one way a data plane treats a virtual server otherwise than
+// IPVS would: an approximation (a scheduler applied as another one, an
+// ignored option) or, when Unsupported, something it cannot do at all.
+type Finding struct {
+	// VS indexes the specs given to Check. Real indexes that virtual
+	// server's Reals, or is -1 for the virtual server itself and for its
+	// sorry server (Sorry).
+	VS, Real    int
+	Sorry       bool
+	Unsupported bool
+	// Msg names the virtual server and the data plane.
+	Msg string
+}
+
+func (f Finding) String() string {
+	if f.Unsupported {
+		return "error: " + f.Msg
+	}
+	return "warning: " + f.Msg
+}
+
+// Check reports how the backend would treat specs, each finding naming the
+// virtual or real server concerned. Run it at configuration load time.
+func (c Capabilities) Check(specs []VirtualServer) []Finding {
+	var out []Finding
+	add := func(f Finding, vs *VirtualServer, format string, a ...any) {
+		f.Msg = fmt.Sprintf("virtual server %s: ", vs.ID()) + fmt.Sprintf(format, a...) + fmt.Sprintf(" (lvs_backend %s)", c.Backend)
+		out = append(out, f)
 	}
 	for i := range specs {
 		vs := &specs[i]
+		at := Finding{VS: i, Real: -1}
+		unsupported := Finding{VS: i, Real: -1, Unsupported: true}
 		sched := vs.Scheduler
 		if sched == "" {
 			sched = "wlc"
@@ -97,55 +115,57 @@ func (c Capabilities) Check(specs []VirtualServer) []Diagnostic {
 			scheds = ms
 		}
 		if n := c.MethodWarnings[vm]; n != "" && len(vs.Reals) > 0 {
-			add("", Warning, vs, "lb_kind %v: %s", vm, n)
+			add(at, vs, "lb_kind %v: %s", vm, n)
 		}
 		if n := c.FWMarkNotes[vm]; n != "" && vs.FWMark != 0 {
-			add("", Warning, vs, "fwmark %d: %s", vs.FWMark, n)
+			add(at, vs, "fwmark %d: %s", vs.FWMark, n)
 		}
 		if s, ok := scheds[sched]; !ok {
-			add("", Error, vs, "lb_algo %s is not supported", sched)
+			add(unsupported, vs, "lb_algo %s is not supported", sched)
 		} else if s.As != sched {
-			add("", Warning, vs, "lb_algo %s is applied as %s: %s", sched, s.As, s.Note)
+			add(at, vs, "lb_algo %s is applied as %s: %s", sched, s.As, s.Note)
 		}
-		check := func(r *RealServer, what string) {
+		check := func(r *RealServer, at Finding, what string) {
 			m := vs.method(*r)
+			unsupported := at
+			unsupported.Unsupported = true
 			if !slices.Contains(c.Methods, m) {
 				why := ""
 				if n := c.MethodNotes[m]; n != "" {
 					why = " (" + n + ")"
 				}
-				add(r.Where, Error, vs, "%s %s: lb_kind %v is not supported%s; supported: %s", what, r.AddrPort(), m, why, methods(c.Methods))
+				add(unsupported, vs, "%s %s: lb_kind %v is not supported%s; supported: %s", what, r.AddrPort(), m, why, methods(c.Methods))
 			}
 			if !c.Thresholds && (r.UThreshold != 0 || r.LThreshold != 0) {
-				add(r.Where, Warning, vs, "%s %s: uthreshold/lthreshold are ignored", what, r.AddrPort())
+				add(at, vs, "%s %s: uthreshold/lthreshold are ignored", what, r.AddrPort())
 			}
 			if !c.MixedFamily && r.Addr.IsValid() && FamilyOf(r.Addr) != vs.family() {
-				add(r.Where, Error, vs, "%s %s: address family differs from the virtual server's", what, r.AddrPort())
+				add(unsupported, vs, "%s %s: address family differs from the virtual server's", what, r.AddrPort())
 			}
 		}
 		for j := range vs.Reals {
-			check(&vs.Reals[j], "real server")
+			check(&vs.Reals[j], Finding{VS: i, Real: j}, "real server")
 		}
 		if vs.Sorry != nil {
-			check(vs.Sorry, "sorry server")
+			check(vs.Sorry, Finding{VS: i, Real: -1, Sorry: true}, "sorry server")
 		}
 		if !c.PersistenceEngine && vs.PersistenceEngine != "" {
-			add("", Warning, vs, "persistence_engine %s is ignored", vs.PersistenceEngine)
+			add(at, vs, "persistence_engine %s is ignored", vs.PersistenceEngine)
 		}
 		if !c.OnePacket && vs.Flags&FlagOnePacket != 0 {
-			add("", Warning, vs, "ops (one-packet scheduling) is ignored")
+			add(at, vs, "ops (one-packet scheduling) is ignored")
 		}
 	}
 	return out
 }
 
-// Err returns the first Error diagnostic as an error wrapping
-// ErrUnsupported, or nil.
-func Err(diags []Diagnostic) error {
+// Err joins the findings a data plane cannot apply into one error wrapping
+// ErrUnsupported; nil when there are none.
+func Err(findings []Finding) error {
 	var msgs []string
-	for _, d := range diags {
-		if d.Severity == Error {
-			msgs = append(msgs, d.String())
+	for _, f := range findings {
+		if f.Unsupported {
+			msgs = append(msgs, f.String())
 		}
 	}
 	if len(msgs) == 0 {

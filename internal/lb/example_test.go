@@ -7,26 +7,21 @@ import (
 	"github.com/vigil-ha/vigil/internal/lb"
 )
 
-// The engine's wiring: specs from the configuration are normalised and
-// checked against the backend once at load; every checker verdict (and VRRP
+// The engine's wiring: specs from the configuration (which has applied
+// keepalived's defaults and corrections) are checked against the backend once at load; every checker verdict (and VRRP
 // address change) re-runs the policy, whose state goes to the Reconciler and
 // whose events are notify scripts and FIFO lines.
 func Example() {
-	w1, w2 := uint32(1), uint32(1)
-	specs, diags := lb.Normalize([]lb.VirtualServer{{
-		Where: "keepalived.conf:23",
-		Addr:  netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: lb.TCP,
+	specs := []lb.VirtualServer{{
+		Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: lb.TCP,
 		Scheduler: "rr", Method: lb.NAT, Quorum: 2, QuorumDown: "/etc/keepalived/quorum_down.sh",
 		Reals: []lb.RealServer{
-			{Addr: netip.MustParseAddr("192.168.118.131"), Port: 80, Weight: &w1},
-			{Addr: netip.MustParseAddr("192.168.118.129"), Port: 80, Weight: &w2, NotifyDown: "/etc/keepalived/rs_down.sh"},
+			{Addr: netip.MustParseAddr("192.168.118.131"), Port: 80, Weight: 1},
+			{Addr: netip.MustParseAddr("192.168.118.129"), Port: 80, Weight: 1, NotifyDown: "/etc/keepalived/rs_down.sh"},
 		},
-	}})
-	for _, d := range diags {
-		fmt.Println(d)
-	}
+	}}
 	// At load: lb.Err(backend.Capabilities().Check(specs)) rejects what the
-	// chosen backend cannot do, with the configuration position.
+	// chosen backend cannot do.
 
 	p := lb.NewPolicy(lb.PolicyOptions{})
 	res := p.Desired(specs, nil, nil) // start-up: no verdict yet

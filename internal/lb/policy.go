@@ -31,18 +31,22 @@ func (h HealthState) String() string {
 }
 
 // RealID names a real server of a virtual server (VirtualServer.ID and the
-// real server's address and port after Normalize).
+// real server's address and port as the configuration corrected them).
 type RealID struct {
 	VS   string
 	Addr netip.AddrPort
 }
+
+// String is "VS ADDR:PORT", the real server's name in checker logs and
+// snapshots.
+func (id RealID) String() string { return id.VS + " " + id.Addr.String() }
 
 // RealHealth is the checkers' verdict on one real server: keepalived's
 // "alive" (no failed checker) and its effective weight.
 //
 // A real server with several checkers is Up when none has failed; one with no
 // checker at all is always Up (keepalived: num_failed_checkers == 0), so the
-// lead passes Up for it.
+// caller passes Up for it.
 type RealHealth struct {
 	State HealthState
 	// Weight replaces the configured weight when HasWeight (MISC_CHECK
@@ -131,7 +135,6 @@ type RealStatus struct {
 // API and `vigil status`.
 type ServiceStatus struct {
 	ID          string
-	Where       string
 	Keys        []ServiceKey
 	QuorumUp    bool
 	SorryActive bool
@@ -203,8 +206,8 @@ func realWeight(w int64) int64 {
 	return w
 }
 
-// Desired computes the kernel state for specs (as returned by Normalize)
-// given the checkers' verdicts, and the notifications due since the previous
+// Desired computes the kernel state for specs (as the configuration
+// corrected them) given the checkers' verdicts, and the notifications due since the previous
 // call. local reports whether an address is configured on this host (the
 // VRRP instance owning it is MASTER); it only matters for ha_suspend. A nil
 // local counts every address as local.
@@ -288,7 +291,7 @@ func (p *Policy) Desired(specs []VirtualServer, health Health, local func(netip.
 			if m.reals[r.AddrPort()] != nil {
 				continue
 			}
-			rm := &rsMem{alive: !vs.alpha(r), weight: int64(vs.weight(r))}
+			rm := &rsMem{alive: !r.Alpha, weight: int64(r.Weight)}
 			m.reals[r.AddrPort()] = rm
 			if rm.alive && p.opts.RSInitNotifies {
 				res.Events = append(res.Events, Event{Kind: RealUp, VS: id, Real: r.AddrPort(), RealName: vs.RealName(r), Script: r.NotifyUp, Init: true})
@@ -306,7 +309,7 @@ func (p *Policy) Desired(specs []VirtualServer, health Health, local func(netip.
 			for _, r := range vs.Reals {
 				rm := m.reals[r.AddrPort()]
 				h := health[RealID{VS: id, Addr: r.AddrPort()}]
-				w := int64(vs.weight(r))
+				w := int64(r.Weight)
 				if h.HasWeight {
 					w = h.Weight
 				}
@@ -402,7 +405,7 @@ func (p *Policy) weightSum(m *vsMem) int64 {
 // records which real servers are installed.
 func (p *Policy) install(vs *VirtualServer, m *vsMem, st State) ServiceStatus {
 	status := ServiceStatus{
-		ID: vs.ID(), Where: vs.Where, Keys: vs.Keys(), QuorumUp: m.quorumUp,
+		ID: vs.ID(), Keys: vs.Keys(), QuorumUp: m.quorumUp,
 		Quorum: vs.Quorum, Hysteresis: vs.Hysteresis, WeightSum: p.weightSum(m),
 	}
 	// The sorry server is in use exactly while the quorum is lost.
@@ -424,7 +427,7 @@ func (p *Policy) install(vs *VirtualServer, m *vsMem, st State) ServiceStatus {
 	}
 	for _, r := range vs.Reals {
 		rm := m.reals[r.AddrPort()]
-		inhibit := vs.inhibit(r)
+		inhibit := r.Inhibit
 		var w uint32
 		set := false
 		switch {
@@ -544,7 +547,7 @@ func sameSpec(a, b VirtualServer) bool {
 		return false
 	}
 	for i := range a.Reals {
-		if a.Reals[i].AddrPort() != b.Reals[i].AddrPort() || a.weight(a.Reals[i]) != b.weight(b.Reals[i]) {
+		if a.Reals[i].AddrPort() != b.Reals[i].AddrPort() || a.Reals[i].Weight != b.Reals[i].Weight {
 			return false
 		}
 	}

@@ -8,17 +8,33 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func u32(v uint32) *uint32 { return &v }
-func yes() *bool           { b := true; return &b }
+// inhibitAll and alphaAll set inhibit_on_failure or alpha on every real
+// server, as a virtual server's setting reaches them through the
+// configuration.
+func inhibitAll(v VirtualServer) VirtualServer {
+	v.Reals = append([]RealServer(nil), v.Reals...)
+	for i := range v.Reals {
+		v.Reals[i].Inhibit = true
+	}
+	return v
+}
+
+func alphaAll(v VirtualServer) VirtualServer {
+	v.Reals = append([]RealServer(nil), v.Reals...)
+	for i := range v.Reals {
+		v.Reals[i].Alpha = true
+	}
+	return v
+}
 
 func real(addr string, weight uint32) RealServer {
-	return RealServer{Addr: netip.MustParseAddr(addr), Port: 80, Weight: u32(weight),
+	return RealServer{Addr: netip.MustParseAddr(addr), Port: 80, Weight: weight,
 		NotifyUp: "/up " + addr, NotifyDown: "/down " + addr}
 }
 
 func web(reals ...RealServer) VirtualServer {
 	return VirtualServer{
-		Where: "keepalived.conf:10", Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: TCP,
+		Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: TCP,
 		Scheduler: "rr", Method: NAT, Quorum: 1, QuorumUp: "/qup", QuorumDown: "/qdown", Reals: reals,
 	}
 }
@@ -65,12 +81,7 @@ type step struct {
 // step's destinations and events.
 func run(t *testing.T, opts PolicyOptions, spec VirtualServer, steps []step) *Policy {
 	t.Helper()
-	specs, diags := Normalize([]VirtualServer{spec})
-	for _, d := range diags {
-		if d.Severity == Error {
-			t.Fatalf("normalize: %v", d)
-		}
-	}
+	specs := []VirtualServer{spec}
 	p := NewPolicy(opts)
 	id := specs[0].ID()
 	for _, s := range steps {
@@ -156,7 +167,7 @@ func TestPolicy(t *testing.T) {
 			// ipvswrapper.c ipvs_cmd: "Does the service use inhibit flag?"
 			// DEL_DEST becomes EDIT_DEST with weight 0.
 			name: "inhibit_on_failure keeps a failed server at weight 0",
-			spec: func() VirtualServer { v := web(real(a, 3), real(b, 1)); v.Inhibit = true; return v }(),
+			spec: func() VirtualServer { return inhibitAll(web(real(a, 3), real(b, 1))) }(),
 			steps: []step{
 				{name: "start", dests: []string{"10.0.0.1:80 w3", "10.0.0.2:80 w1"}, events: []string{"quorum-up " + vsid + " /qup init"}},
 				{name: "a down", health: hs(a, Down), dests: []string{"10.0.0.1:80 w0", "10.0.0.2:80 w1"}, events: []string{"real-down 10.0.0.1:80 /down 10.0.0.1"}},
@@ -167,7 +178,7 @@ func TestPolicy(t *testing.T) {
 			// Per real server inhibit_on_failure overrides the virtual
 			// server's default (check_data.c: rs->inhibit == -1 inherits).
 			name: "real server inhibit overrides the default",
-			spec: func() VirtualServer { r := real(a, 1); r.Inhibit = yes(); return web(r, real(b, 1)) }(),
+			spec: func() VirtualServer { r := real(a, 1); r.Inhibit = true; return web(r, real(b, 1)) }(),
 			steps: []step{
 				{name: "start", dests: []string{"10.0.0.1:80 w1", "10.0.0.2:80 w1"}, events: []string{"quorum-up " + vsid + " /qup init"}},
 				{name: "both down", health: hs(a, Down, b, Down), dests: []string{"10.0.0.1:80 w0"},
@@ -180,7 +191,7 @@ func TestPolicy(t *testing.T) {
 			// success is a transition (notify_up), a first failure notifies
 			// down although nothing changed.
 			name: "alpha: servers start down",
-			spec: func() VirtualServer { v := web(real(a, 1), real(b, 1)); v.Alpha = true; return v }(),
+			spec: func() VirtualServer { return alphaAll(web(real(a, 1), real(b, 1))) }(),
 			steps: []step{
 				{name: "start: no server, no quorum, no event without a sorry server", dests: nil},
 				{name: "a up: quorum", health: hs(a, Up), dests: []string{"10.0.0.1:80 w1"},
@@ -231,8 +242,8 @@ func TestPolicy(t *testing.T) {
 			// alive inhibited servers stay at weight 0.
 			name: "inhibited servers stay at weight 0 beside the sorry server",
 			spec: func() VirtualServer {
-				v := withSorry(web(real(a, 1), real(b, 1)))
-				v.Quorum, v.Inhibit = 2, true
+				v := inhibitAll(withSorry(web(real(a, 1), real(b, 1))))
+				v.Quorum = 2
 				return v
 			}(),
 			steps: []step{
@@ -256,7 +267,7 @@ func TestPolicy(t *testing.T) {
 			// update_quorum_state(init): "We are starting up and need to
 			// add the sorry server" - "Starting with quorum down".
 			name: "alpha with sorry server starts with quorum down",
-			spec: func() VirtualServer { v := withSorry(web(real(a, 1))); v.Alpha = true; return v }(),
+			spec: func() VirtualServer { return alphaAll(withSorry(web(real(a, 1)))) }(),
 			steps: []step{
 				{name: "start", dests: []string{"10.0.0.9:8080 w1"}, events: []string{"quorum-down " + vsid + " /qdown init"}},
 				{name: "a up", health: hs(a, Up), dests: []string{"10.0.0.1:80 w1"},
@@ -362,7 +373,7 @@ func TestPolicy(t *testing.T) {
 func TestPolicyReload(t *testing.T) {
 	v1 := web(real(a, 1), real(b, 1), real(c, 1))
 	v1.Quorum = 2
-	specs, _ := Normalize([]VirtualServer{v1})
+	specs := []VirtualServer{v1}
 	p := NewPolicy(PolicyOptions{})
 	p.Desired(specs, nil, nil)
 	id := specs[0].ID()
@@ -372,10 +383,7 @@ func TestPolicyReload(t *testing.T) {
 	// quorum, so it is not clamped, but only a is alive.
 	v2 := web(real(a, 1), real(c, 1))
 	v2.Quorum = 2
-	specs2, diags := Normalize([]VirtualServer{v2})
-	if len(diags) != 0 {
-		t.Fatalf("diagnostics: %v", diags)
-	}
+	specs2 := []VirtualServer{v2}
 	res := p.Desired(specs2, Health{{VS: id, Addr: netip.MustParseAddrPort(c + ":80")}: {State: Down}}, nil)
 	want := []string{"real-down 10.0.0.2:80 /down 10.0.0.2", "quorum-down [192.168.118.110]:tcp:80 /qdown"}
 	if diff := cmp.Diff(want, events(res.Events)); diff != "" {
@@ -399,7 +407,7 @@ func TestPolicyReload(t *testing.T) {
 // Dropping a virtual server whose quorum is up also notifies the quorum down
 // (clear_service_vs -> update_vs_notifies).
 func TestPolicyDropVirtualServer(t *testing.T) {
-	specs, _ := Normalize([]VirtualServer{web(real(a, 1))})
+	specs := []VirtualServer{web(real(a, 1))}
 	p := NewPolicy(PolicyOptions{})
 	p.Desired(specs, nil, nil)
 	res := p.Desired(nil, nil, nil)
@@ -411,10 +419,10 @@ func TestPolicyDropVirtualServer(t *testing.T) {
 
 // The quorum state survives an unchanged reload: no event, no flap.
 func TestPolicyReloadUnchanged(t *testing.T) {
-	specs, _ := Normalize([]VirtualServer{web(real(a, 1), real(b, 1))})
+	specs := []VirtualServer{web(real(a, 1), real(b, 1))}
 	p := NewPolicy(PolicyOptions{})
 	p.Desired(specs, nil, nil)
-	specs2, _ := Normalize([]VirtualServer{web(real(a, 1), real(b, 1))})
+	specs2 := []VirtualServer{web(real(a, 1), real(b, 1))}
 	res := p.Desired(specs2, nil, nil)
 	if len(res.Events) != 0 {
 		t.Errorf("events on an unchanged reload: %v", events(res.Events))
@@ -427,7 +435,7 @@ func TestPolicyServiceAttributes(t *testing.T) {
 	vs.PersistenceGranularity = 0xffffff00
 	vs.Scheduler = "sh"
 	vs.Flags = FlagSHPort
-	specs, _ := Normalize([]VirtualServer{vs})
+	specs := []VirtualServer{vs}
 	res := NewPolicy(PolicyOptions{}).Desired(specs, nil, nil)
 	k := ServiceKey{Family: IPv4, Proto: TCP, Addr: netip.MustParseAddr("192.168.118.110"), Port: 80}
 	want := State{
@@ -447,12 +455,9 @@ func TestPolicyGroup(t *testing.T) {
 		Group: &Group{Name: "web", Ranges: []GroupRange{{First: netip.MustParseAddr("192.168.1.10"), Last: netip.MustParseAddr("192.168.1.11"), Port: 443}},
 			FWMarks: []GroupMark{{Mark: 7}}},
 		Proto: TCP, Scheduler: "wrr", Method: DR, Quorum: 1,
-		Reals: []RealServer{{Addr: netip.MustParseAddr("192.168.1.20"), Weight: u32(2)}},
+		Reals: []RealServer{{Addr: netip.MustParseAddr("192.168.1.20"), Weight: 2}},
 	}
-	specs, diags := Normalize([]VirtualServer{vs})
-	if len(specs) != 1 {
-		t.Fatalf("normalize dropped the group: %v", diags)
-	}
+	specs := []VirtualServer{vs}
 	res := NewPolicy(PolicyOptions{}).Desired(specs, nil, nil)
 	var got []string
 	for _, k := range sortedDestKeys(res.State.Dests) {
@@ -473,7 +478,7 @@ func TestPolicyGroup(t *testing.T) {
 
 func TestEventFIFOLine(t *testing.T) {
 	vs := web(real(a, 1))
-	specs, _ := Normalize([]VirtualServer{vs})
+	specs := []VirtualServer{vs}
 	p := NewPolicy(PolicyOptions{})
 	p.Desired(specs, nil, nil)
 	res := p.Desired(specs, Health{{VS: specs[0].ID(), Addr: netip.MustParseAddrPort("10.0.0.1:80")}: {State: Down}}, nil)

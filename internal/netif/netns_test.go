@@ -26,14 +26,17 @@ func openIn(t *testing.T, h *lab.Host) *netif.Handle {
 	return nh
 }
 
-func mustVIP(t *testing.T, line string) netif.VIP {
-	t.Helper()
-	v, err := netif.ParseVIP(strings.Fields(line))
-	if err != nil {
-		t.Fatal(err)
+// vipOn is the VIP "PREFIX dev DEV" ("ADDR" alone: a host prefix).
+func vipOn(prefix, dev string) netif.VIP {
+	if !strings.Contains(prefix, "/") {
+		a := netip.MustParseAddr(prefix)
+		return netif.VIP{Prefix: netip.PrefixFrom(a, a.BitLen()), Dev: dev}
 	}
-	return v
+	return netif.VIP{Prefix: netip.MustParsePrefix(prefix), Dev: dev}
 }
+
+// labelled sets a VIP's label.
+func labelled(v netif.VIP, label string) netif.VIP { v.Label = label; return v }
 
 func ipAddr(t *testing.T, h *lab.Host, args ...string) string {
 	t.Helper()
@@ -60,11 +63,11 @@ func TestNamespaceVIP(t *testing.T) {
 	h := openIn(t, r1)
 
 	vips := []netif.VIP{
-		mustVIP(t, "192.168.1.100/24 dev eth0 label eth0:1"),
-		mustVIP(t, "192.168.1.101/24 brd 192.168.1.255 dev eth0"),
-		mustVIP(t, "10.20.30.40 dev eth0 scope link"),
-		mustVIP(t, "fd00::100/64 dev eth0"),
-		mustVIP(t, "fd00::200 dev eth0"),
+		labelled(vipOn("192.168.1.100/24", "eth0"), "eth0:1"),
+		netif.VIP{Prefix: netip.MustParsePrefix("192.168.1.101/24"), Broadcast: netip.MustParseAddr("192.168.1.255"), Dev: "eth0"},
+		netif.VIP{Prefix: netip.MustParsePrefix("10.20.30.40/32"), Dev: "eth0", Scope: netif.ScopeLink},
+		vipOn("fd00::100/64", "eth0"),
+		vipOn("fd00::200", "eth0"),
 	}
 	for _, v := range vips {
 		if err := h.AddVIP(v); err != nil {
@@ -157,10 +160,10 @@ func TestNamespaceNoDAD(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := openIn(t, r1)
-	if err := h.AddVIP(mustVIP(t, "fd00::100/64 dev eth0")); err != nil {
+	if err := h.AddVIP(vipOn("fd00::100/64", "eth0")); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.AddVIP(mustVIP(t, "fd00::101/64 dev eth0 -nodad")); err != nil {
+	if err := h.AddVIP(netif.VIP{Prefix: netip.MustParsePrefix("fd00::101/64"), Dev: "eth0", KeepDAD: true}); err != nil {
 		t.Fatal(err)
 	}
 	out := ipAddr(t, r1, "dev", "eth0")
@@ -182,7 +185,7 @@ func TestNamespaceMissingInterface(t *testing.T) {
 	if !errors.Is(err, netif.ErrLinkNotFound) || !errors.As(err, &lnf) || lnf.Name != "eth9" {
 		t.Errorf("Link(eth9) error = %v, want LinkNotFoundError{eth9}", err)
 	}
-	if err := h.AddVIP(mustVIP(t, "192.168.1.100 dev eth9")); !errors.Is(err, netif.ErrLinkNotFound) {
+	if err := h.AddVIP(vipOn("192.168.1.100", "eth9")); !errors.Is(err, netif.ErrLinkNotFound) {
 		t.Errorf("AddVIP on eth9: %v, want ErrLinkNotFound", err)
 	}
 	if _, err := h.ListAddrs("eth9"); !errors.Is(err, netif.ErrLinkNotFound) {
@@ -191,7 +194,7 @@ func TestNamespaceMissingInterface(t *testing.T) {
 	if _, err := h.PrimaryAddr("eth9", false); !errors.Is(err, netif.ErrLinkNotFound) {
 		t.Errorf("PrimaryAddr(eth9): %v, want ErrLinkNotFound", err)
 	}
-	if err := h.DelVIP(mustVIP(t, "192.168.1.100 dev eth9")); err != nil {
+	if err := h.DelVIP(vipOn("192.168.1.100", "eth9")); err != nil {
 		t.Errorf("DelVIP on a missing interface: %v, want nil", err)
 	}
 	// This kernel has no dummy driver: a veth pair, down, has no address.
@@ -240,8 +243,8 @@ func TestNamespaceRemoveStale(t *testing.T) {
 	// hand: both stay, .101 is reported as foreign; eth1's marked address
 	// stays because the configuration does not use eth1. While another
 	// vigil runs (others false), .50 stays too: it may be that one's.
-	for _, v := range []string{"192.168.1.50/24 dev eth0", "192.168.1.100/24 dev eth0 label eth0:1", "fd00::50/64 dev eth0", "192.168.2.50/24 dev eth1"} {
-		if err := h.AddVIP(mustVIP(t, v)); err != nil {
+	for _, v := range []netif.VIP{vipOn("192.168.1.50/24", "eth0"), labelled(vipOn("192.168.1.100/24", "eth0"), "eth0:1"), vipOn("fd00::50/64", "eth0"), vipOn("192.168.2.50/24", "eth1")} {
+		if err := h.AddVIP(v); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -251,10 +254,10 @@ func TestNamespaceRemoveStale(t *testing.T) {
 		}
 	}
 	configured := []netif.VIP{
-		mustVIP(t, "192.168.1.100/24 dev eth0 label eth0:1"),
-		mustVIP(t, "192.168.1.101/24 dev eth0"),
-		mustVIP(t, "192.168.1.102/24 dev eth0"), // not present
-		mustVIP(t, "192.168.9.1/24 dev eth7"),   // interface missing: skipped
+		labelled(vipOn("192.168.1.100/24", "eth0"), "eth0:1"),
+		vipOn("192.168.1.101/24", "eth0"),
+		vipOn("192.168.1.102/24", "eth0"), // not present
+		vipOn("192.168.9.1/24", "eth7"),   // interface missing: skipped
 	}
 	prefixes := func(as []netif.Addr) []string {
 		var got []string
@@ -283,7 +286,7 @@ func TestNamespaceRemoveStale(t *testing.T) {
 		t.Errorf("RemoveStale(others true) removed %v, want %v", got, want)
 	}
 	// DelVIP leaves an address it did not add.
-	if err := h.DelVIP(mustVIP(t, "192.168.1.101/24 dev eth0")); !errors.Is(err, netif.ErrNotOurs) {
+	if err := h.DelVIP(vipOn("192.168.1.101/24", "eth0")); !errors.Is(err, netif.ErrNotOurs) {
 		t.Errorf("DelVIP of an address added by hand: %v, want ErrNotOurs", err)
 	}
 	out := ipAddr(t, r1)
@@ -398,7 +401,7 @@ func TestNamespaceWatchAddrs(t *testing.T) {
 	if e := waitFor(t, events, "initial 192.168.1.105", is("192.168.1.105")); !e.Initial || e.Deleted {
 		t.Errorf("initial event %+v", e)
 	}
-	vip := mustVIP(t, "192.168.1.100/24 dev eth0 label eth0:1")
+	vip := labelled(vipOn("192.168.1.100/24", "eth0"), "eth0:1")
 	if err := h.AddVIP(vip); err != nil {
 		t.Fatal(err)
 	}

@@ -50,9 +50,9 @@ type Config struct {
 	VRID     uint8
 	Version  uint8 // 2 or 3
 	Priority uint8 // base priority, 1..255; 255 is the address owner
-	// AdverInt is advert_int: whole seconds 1..255 for VRRPv2, a multiple of
+	// AdvertInt is advert_int: whole seconds 1..255 for VRRPv2, a multiple of
 	// 10 ms up to 40.95 s for VRRPv3.
-	AdverInt time.Duration
+	AdvertInt time.Duration
 	// InitialState is `state MASTER` or `state BACKUP`; StateInit means not
 	// configured, which keepalived turns into MASTER for priority 255 and
 	// BACKUP otherwise. Only an address owner starting as MASTER goes master
@@ -113,8 +113,8 @@ func (c Config) validate() (Config, error) {
 	is6 := c.Source.Is6()
 	switch c.Version {
 	case packet.Version2:
-		if c.AdverInt < time.Second || c.AdverInt > packet.MaxIntervalV2*time.Second || c.AdverInt%time.Second != 0 {
-			bad("advert_int %v: VRRPv2 needs whole seconds 1..255", c.AdverInt)
+		if c.AdvertInt < time.Second || c.AdvertInt > packet.MaxIntervalV2*time.Second || c.AdvertInt%time.Second != 0 {
+			bad("advert_int %v: VRRPv2 needs whole seconds 1..255", c.AdvertInt)
 		}
 		switch c.AuthType {
 		case packet.AuthNone, packet.AuthPass:
@@ -127,8 +127,8 @@ func (c Config) validate() (Config, error) {
 			bad("VRRPv2 over IPv6 carries no authentication")
 		}
 	case packet.Version3:
-		if c.AdverInt < 10*time.Millisecond || c.AdverInt > packet.MaxIntervalV3*10*time.Millisecond || c.AdverInt%(10*time.Millisecond) != 0 {
-			bad("advert_int %v: VRRPv3 needs centiseconds 1..4095", c.AdverInt)
+		if c.AdvertInt < 10*time.Millisecond || c.AdvertInt > packet.MaxIntervalV3*10*time.Millisecond || c.AdvertInt%(10*time.Millisecond) != 0 {
+			bad("advert_int %v: VRRPv3 needs centiseconds 1..4095", c.AdvertInt)
 		}
 		if c.AuthType != packet.AuthNone {
 			bad("VRRPv3 has no authentication")
@@ -203,7 +203,7 @@ func (c Config) validate() (Config, error) {
 		c.PreemptDelay = 0
 	}
 	if c.HandoverTimeout == 0 {
-		c.HandoverTimeout = masterDown(c.Version, 1, c.AdverInt, c.DownTimerAdverts) + c.AdverInt
+		c.HandoverTimeout = masterDown(c.Version, 1, c.AdvertInt, c.DownTimerAdverts) + c.AdvertInt
 	}
 	return c, nil
 }
@@ -213,10 +213,10 @@ func (c Config) validate() (Config, error) {
 // 5798 §6.1): ((256 − Priority) × Master_Adver_Interval) / 256. Both computed
 // in whole microseconds as keepalived 2.2.7 does (VRRP_TIMER_SKEW), which
 // for VRRPv3 keeps the fraction of a centisecond the RFC's unit would drop.
-func SkewTime(version, priority uint8, masterAdverInt time.Duration) time.Duration {
+func SkewTime(version, priority uint8, masterAdvertInt time.Duration) time.Duration {
 	p := int64(256 - int(priority))
 	if version == packet.Version3 {
-		cs := int64(masterAdverInt / (10 * time.Millisecond))
+		cs := int64(masterAdvertInt / (10 * time.Millisecond))
 		return time.Duration(p*cs*625/16) * time.Microsecond
 	}
 	return time.Duration(p*1_000_000/256) * time.Microsecond
@@ -224,11 +224,11 @@ func SkewTime(version, priority uint8, masterAdverInt time.Duration) time.Durati
 
 // MasterDownInterval is RFC 5798 §6.1's 3 × Master_Adver_Interval +
 // Skew_Time (RFC 3768: Advertisement_Interval; for VRRPv2 the two are equal).
-func MasterDownInterval(version, priority uint8, masterAdverInt time.Duration) time.Duration {
-	return masterDown(version, priority, masterAdverInt, DefaultDownTimerAdverts)
+func MasterDownInterval(version, priority uint8, masterAdvertInt time.Duration) time.Duration {
+	return masterDown(version, priority, masterAdvertInt, DefaultDownTimerAdverts)
 }
 
 // masterDown is keepalived's VRRP_MS_DOWN_TIMER with down_timer_adverts.
-func masterDown(version, priority uint8, masterAdverInt time.Duration, adverts int) time.Duration {
-	return time.Duration(adverts)*masterAdverInt + SkewTime(version, priority, masterAdverInt)
+func masterDown(version, priority uint8, masterAdvertInt time.Duration, adverts int) time.Duration {
+	return time.Duration(adverts)*masterAdvertInt + SkewTime(version, priority, masterAdvertInt)
 }

@@ -22,8 +22,8 @@ type Instance struct {
 	// group could not go master keeps want == StateMaster.
 	want State
 
-	base, prio     uint8 // base (lowered on an owner conflict) and effective priority
-	masterAdverInt time.Duration
+	base, prio      uint8 // base (lowered on an owner conflict) and effective priority
+	masterAdvertInt time.Duration
 	// msDown is keepalived's ms_down_timer: the down interval last armed in
 	// Backup (Master_Down_Interval, Skew_Time after a priority-0 advert, or
 	// what was left of it when an advert was ignored). PriorityChanged
@@ -89,23 +89,23 @@ type Status struct {
 	State   State
 	// WantMaster: a Backup whose Master_Down_Timer expired but whose sync
 	// group holds it back (keepalived's wantstate MASTER).
-	WantMaster     bool
-	Priority       uint8 // effective priority
-	BasePriority   uint8
-	MasterAddr     netip.Addr // the current master as last heard; our Source when we are master
-	MasterPriority uint8
-	MasterAdverInt time.Duration // learned from the master (VRRPv3, RFC 5798 §6.4.2)
-	VIPsHeld       bool
-	Handover       bool // sent priority 0, holding addresses until HandoverUntil
-	HandoverUntil  time.Time
-	Yielding       bool // after a Handover: not preempting until Reclaim
-	LinkUp         bool
-	TrackFault     bool
-	TxChecksum     packet.ChecksumMode
-	Deadline       time.Time
-	LastTransition time.Time
-	LastReason     string
-	Counters       Counters
+	WantMaster      bool
+	Priority        uint8 // effective priority
+	BasePriority    uint8
+	MasterAddr      netip.Addr // the current master as last heard; our Source when we are master
+	MasterPriority  uint8
+	MasterAdvertInt time.Duration // learned from the master (VRRPv3, RFC 5798 §6.4.2)
+	VIPsHeld        bool
+	Handover        bool // sent priority 0, holding addresses until HandoverUntil
+	HandoverUntil   time.Time
+	Yielding        bool // after a Handover: not preempting until Reclaim
+	LinkUp          bool
+	TrackFault      bool
+	TxChecksum      packet.ChecksumMode
+	Deadline        time.Time
+	LastTransition  time.Time
+	LastReason      string
+	Counters        Counters
 }
 
 // New returns an instance in Init. It starts nothing: Step(now, Start{}) does.
@@ -115,13 +115,13 @@ func New(cfg Config) (*Instance, error) {
 		return nil, err
 	}
 	i := &Instance{
-		cfg:            c,
-		is6:            c.Source.Is6(),
-		state:          StateInit,
-		want:           c.InitialState,
-		base:           c.Priority,
-		prio:           c.Priority,
-		masterAdverInt: c.AdverInt,
+		cfg:             c,
+		is6:             c.Source.Is6(),
+		state:           StateInit,
+		want:            c.InitialState,
+		base:            c.Priority,
+		prio:            c.Priority,
+		masterAdvertInt: c.AdvertInt,
 	}
 	i.msDown = i.masterDownInterval()
 	switch {
@@ -149,27 +149,27 @@ func (i *Instance) Deadline() time.Time { return i.sands }
 // Status returns a snapshot of the instance.
 func (i *Instance) Status() Status {
 	return Status{
-		Name:           i.cfg.Name,
-		VRID:           i.cfg.VRID,
-		Version:        i.cfg.Version,
-		State:          i.state,
-		WantMaster:     i.state == StateBackup && i.want == StateMaster,
-		Priority:       i.prio,
-		BasePriority:   i.base,
-		MasterAddr:     i.masterAddr,
-		MasterPriority: i.masterPrio,
-		MasterAdverInt: i.masterAdverInt,
-		VIPsHeld:       i.vipSet,
-		Handover:       i.handover,
-		HandoverUntil:  i.handoverUntil,
-		Yielding:       i.yielding,
-		LinkUp:         !i.linkDown,
-		TrackFault:     i.trackFault,
-		TxChecksum:     i.txChecksum,
-		Deadline:       i.sands,
-		LastTransition: i.lastTransition,
-		LastReason:     i.lastReason,
-		Counters:       i.counters,
+		Name:            i.cfg.Name,
+		VRID:            i.cfg.VRID,
+		Version:         i.cfg.Version,
+		State:           i.state,
+		WantMaster:      i.state == StateBackup && i.want == StateMaster,
+		Priority:        i.prio,
+		BasePriority:    i.base,
+		MasterAddr:      i.masterAddr,
+		MasterPriority:  i.masterPrio,
+		MasterAdvertInt: i.masterAdvertInt,
+		VIPsHeld:        i.vipSet,
+		Handover:        i.handover,
+		HandoverUntil:   i.handoverUntil,
+		Yielding:        i.yielding,
+		LinkUp:          !i.linkDown,
+		TrackFault:      i.trackFault,
+		TxChecksum:      i.txChecksum,
+		Deadline:        i.sands,
+		LastTransition:  i.lastTransition,
+		LastReason:      i.lastReason,
+		Counters:        i.counters,
 	}
 }
 
@@ -208,7 +208,7 @@ func (i *Instance) handle(now time.Time, ev Event) {
 			// it without up to one advert interval of delay. An extra
 			// advert is harmless to RFC 5798 receivers.
 			i.sendAdvert(i.prio)
-			i.sands = now.Add(i.cfg.AdverInt)
+			i.sands = now.Add(i.cfg.AdvertInt)
 		}
 	case LinkChanged:
 		reason := "interface up"
@@ -288,7 +288,7 @@ func (i *Instance) reconfigure(now time.Time, cfg Config) {
 		i.applyPriority(uint8(min(max(int(c.Priority)+off, 1), PriorityOwner-1)))
 	}
 	if i.state == StateMaster || c.Version == packet.Version2 {
-		i.masterAdverInt = c.AdverInt
+		i.masterAdvertInt = c.AdvertInt
 	}
 	i.msDown = i.masterDownInterval()
 	if c.PreemptDelay == 0 {
@@ -310,23 +310,23 @@ func (i *Instance) reconfigure(now time.Time, cfg Config) {
 		// As for a tracked priority change: backups learn it at once.
 		i.masterPrio = i.prio
 		i.sendAdvert(i.prio)
-		i.sands = now.Add(i.cfg.AdverInt)
+		i.sands = now.Add(i.cfg.AdvertInt)
 	}
 }
 
 func sameAdvert(a, b packet.Advert) bool {
-	return a.Priority == b.Priority && a.AdverInt == b.AdverInt && a.AuthType == b.AuthType &&
+	return a.Priority == b.Priority && a.AdvertInt == b.AdvertInt && a.AuthType == b.AuthType &&
 		a.AuthData == b.AuthData && a.ChecksumMode == b.ChecksumMode && slices.Equal(a.Addrs, b.Addrs)
 }
 
 func (i *Instance) faulted() bool { return i.linkDown || i.trackFault }
 
 func (i *Instance) masterDownInterval() time.Duration {
-	return masterDown(i.cfg.Version, i.prio, i.masterAdverInt, i.cfg.DownTimerAdverts)
+	return masterDown(i.cfg.Version, i.prio, i.masterAdvertInt, i.cfg.DownTimerAdverts)
 }
 
 func (i *Instance) skew() time.Duration {
-	return SkewTime(i.cfg.Version, i.prio, i.masterAdverInt)
+	return SkewTime(i.cfg.Version, i.prio, i.masterAdvertInt)
 }
 
 func (i *Instance) transition(now time.Time, to State, reason string) {
@@ -358,13 +358,13 @@ func (i *Instance) advert(prio uint8) packet.Advert {
 		ChecksumMode: i.txChecksum,
 	}
 	if i.cfg.Version == packet.Version2 {
-		a.AdverInt = uint16(i.cfg.AdverInt / time.Second)
+		a.AdvertInt = uint16(i.cfg.AdvertInt / time.Second)
 		a.AuthType = i.cfg.AuthType
 		if i.cfg.AuthType == packet.AuthPass {
 			a.AuthData = i.cfg.AuthPass
 		}
 	} else {
-		a.AdverInt = uint16(i.cfg.AdverInt / (10 * time.Millisecond))
+		a.AdvertInt = uint16(i.cfg.AdvertInt / (10 * time.Millisecond))
 	}
 	return a
 }
@@ -432,7 +432,7 @@ func (i *Instance) start(now time.Time) {
 	if i.state != StateInit && i.state != StateStopped {
 		return
 	}
-	i.masterAdverInt = i.cfg.AdverInt
+	i.masterAdvertInt = i.cfg.AdvertInt
 	i.preemptTime = time.Time{}
 	i.handover, i.handoverStop = false, false
 	i.want = i.cfg.InitialState
@@ -477,7 +477,7 @@ func (i *Instance) gotoMaster(now time.Time, reason string) bool {
 	}
 	i.want = StateMaster
 	i.yielding = false
-	i.masterAdverInt = i.cfg.AdverInt
+	i.masterAdvertInt = i.cfg.AdvertInt
 	i.masterAddr, i.masterPrio = i.cfg.Source, i.prio
 	i.sendAdvert(i.prio)
 	if !i.vipSet {
@@ -485,7 +485,7 @@ func (i *Instance) gotoMaster(now time.Time, reason string) bool {
 		i.counters.BecomeMaster++
 		i.emit(TakeOver{})
 	}
-	i.sands = now.Add(i.cfg.AdverInt)
+	i.sands = now.Add(i.cfg.AdvertInt)
 	i.transition(now, StateMaster, reason)
 	return true
 }
@@ -527,7 +527,7 @@ func (i *Instance) timeout(now time.Time) {
 	case i.state == StateMaster:
 		// RFC 5798 §6.4.3: Adver_Timer fired.
 		i.sendAdvert(i.prio)
-		i.sands = now.Add(i.cfg.AdverInt)
+		i.sands = now.Add(i.cfg.AdvertInt)
 	}
 }
 
@@ -683,7 +683,7 @@ func (i *Instance) up(now time.Time, reason string) {
 func (i *Instance) leaveFault(now time.Time, reason string) {
 	i.want = StateBackup
 	i.preemptTime = time.Time{}
-	i.masterAdverInt = i.cfg.AdverInt
+	i.masterAdvertInt = i.cfg.AdvertInt
 	i.transition(now, StateBackup, reason)
 	i.armBackup(now, i.masterDownInterval(), downCause{kind: causeLeftFault})
 }
@@ -734,10 +734,10 @@ func (i *Instance) check(e Received, src netip.Addr, checkAddr bool) (DropReason
 		}
 		// RFC 3768 §7.1 and keepalived: "advertisement interval mismatch",
 		// VRRP_PACKET_DROP.
-		if a.Interval() != i.cfg.AdverInt {
-			return DropInterval, fmt.Sprintf("interval %v, ours %v", a.Interval(), i.cfg.AdverInt)
+		if a.Interval() != i.cfg.AdvertInt {
+			return DropInterval, fmt.Sprintf("interval %v, ours %v", a.Interval(), i.cfg.AdvertInt)
 		}
-	} else if a.AdverInt == 0 {
+	} else if a.AdvertInt == 0 {
 		// RFC 9568 erratum 8301. keepalived 2.2.7 would accept it and
 		// time out at once; no keepalived sends it.
 		return DropZeroInterval, ""
@@ -865,7 +865,7 @@ func (i *Instance) receiveBackup(now time.Time, e Received, src netip.Addr) {
 		// good: learn its interval (v3) and reset the timer. keepalived
 		// also accepts a lower priority while preempt_delay runs.
 		if i.cfg.Version == packet.Version3 {
-			i.masterAdverInt = a.Interval()
+			i.masterAdvertInt = a.Interval()
 		}
 		i.masterAddr, i.masterPrio = src, a.Priority
 		if i.cfg.PreemptDelay > 0 {
@@ -915,7 +915,7 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 		// RFC 5798 §6.4.3: "If the Priority in the ADVERTISEMENT is zero,
 		// then: Send an ADVERTISEMENT; Reset the Adver_Timer".
 		i.sendAdvert(i.prio)
-		i.sands = now.Add(i.cfg.AdverInt)
+		i.sands = now.Add(i.cfg.AdvertInt)
 		if a.Priority == 0 {
 			i.counters.PriorityZeroReceived++
 			return
@@ -940,7 +940,7 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 		// (RFC 5798 only discards it), unless lower_prio_no_advert.
 		if !i.cfg.LowerPrioNoAdvert {
 			i.sendAdvert(i.prio)
-			i.sands = now.Add(i.cfg.AdverInt)
+			i.sands = now.Add(i.cfg.AdvertInt)
 		}
 		i.emit(LowerPriorityAdvert{Src: src, Priority: a.Priority})
 		return
@@ -948,7 +948,7 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 	// RFC 5798 §6.4.3: higher priority, or equal priority and a greater
 	// primary address: learn the interval, go Backup.
 	if i.cfg.Version == packet.Version3 {
-		i.masterAdverInt = a.Interval()
+		i.masterAdvertInt = a.Interval()
 	}
 	i.masterAddr, i.masterPrio = src, a.Priority
 	if reason == "" {
@@ -981,7 +981,7 @@ func (i *Instance) receiveHandover(now time.Time, e Received, src netip.Addr) {
 		i.counters.PriorityZeroReceived++ // another router leaving too
 	default:
 		if i.cfg.Version == packet.Version3 {
-			i.masterAdverInt = a.Interval()
+			i.masterAdvertInt = a.Interval()
 		}
 		i.masterAddr, i.masterPrio = src, a.Priority
 		i.finishHandover(now, fmt.Sprintf("handover: new master %v (priority %d)", src, a.Priority))

@@ -301,11 +301,11 @@ func TestKeepalivedCapturesDriveABackup(t *testing.T) {
 	}{
 		{"v2 PASS", with(v2cfg(), func(c *Config) { c.Source, c.Priority = lower4, 50 }), "vrrpv2-advert.hex", "vrrpv2-prio0.hex", skew50},
 		{"v3", with(v3cfg(), func(c *Config) { c.Source, c.Priority = lower4, 50 }), "vrrpv3-advert.hex", "vrrpv3-prio0.hex", skew50},
-		{"v3 10 cs", with(v3cfg(), func(c *Config) { c.Source, c.Priority, c.AdverInt = lower4, 50, 100*time.Millisecond }),
+		{"v3 10 cs", with(v3cfg(), func(c *Config) { c.Source, c.Priority, c.AdvertInt = lower4, 50, 100*time.Millisecond }),
 			"vrrpv3-advert-10cs.hex", "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mdi := masterDown(tc.cfg.Version, 50, tc.cfg.AdverInt, 3)
+			mdi := masterDown(tc.cfg.Version, 50, tc.cfg.AdvertInt, 3)
 			steps := []step{
 				{at: 0, ev: Start{}, want: []Action{trans(StateInit, StateBackup, "")}, state: StateBackup, deadline: mdi},
 				{at: time.Second, ev: read(tc.advert), state: StateBackup, deadline: time.Second + mdi},

@@ -19,7 +19,7 @@ func TestReconfigure(t *testing.T) {
 	}
 	twoVIPs := with(c, func(c *Config) { c.VIPs = []netip.Addr{vip4, vip4.Next()} })
 	prio150 := with(c, func(c *Config) { c.Priority = 150 })
-	fast := with(c, func(c *Config) { c.AdverInt = 100 * time.Millisecond })
+	fast := with(c, func(c *Config) { c.AdvertInt = 100 * time.Millisecond })
 	runAll(t, []scenario{
 		{"vigil: the same configuration changes nothing", c, concat(up, []step{
 			{at: mdi + 100*time.Millisecond, ev: Reconfigure{c}, state: StateMaster, deadline: mdi + time.Second},

@@ -38,7 +38,7 @@ var families = []family{
 func edit(f func(*Received)) func(*Received) { return f }
 
 func interval(cs uint16) func(*Received) {
-	return func(r *Received) { r.Advert.AdverInt = cs }
+	return func(r *Received) { r.Advert.AdvertInt = cs }
 }
 
 func TestSkewTimeAndMasterDownInterval(t *testing.T) {
@@ -530,10 +530,10 @@ func TestConfigErrors(t *testing.T) {
 		{"priority 0", with(v3cfg(), func(c *Config) { c.Priority = 0 }), "priority 0"},
 		{"no source", with(v3cfg(), func(c *Config) { c.Source = netip.Addr{} }), "no source address"},
 		{"version 4", with(v3cfg(), func(c *Config) { c.Version = 4 }), "version 4"},
-		{"v2 fractional interval", with(v2cfg(), func(c *Config) { c.AdverInt = 1500 * time.Millisecond }), "whole seconds"},
-		{"v2 interval 256 s", with(v2cfg(), func(c *Config) { c.AdverInt = 256 * time.Second }), "whole seconds"},
-		{"v3 interval 5 ms", with(v3cfg(), func(c *Config) { c.AdverInt = 5 * time.Millisecond }), "centiseconds"},
-		{"v3 interval 41 s", with(v3cfg(), func(c *Config) { c.AdverInt = 41 * time.Second }), "centiseconds"},
+		{"v2 fractional interval", with(v2cfg(), func(c *Config) { c.AdvertInt = 1500 * time.Millisecond }), "whole seconds"},
+		{"v2 interval 256 s", with(v2cfg(), func(c *Config) { c.AdvertInt = 256 * time.Second }), "whole seconds"},
+		{"v3 interval 5 ms", with(v3cfg(), func(c *Config) { c.AdvertInt = 5 * time.Millisecond }), "centiseconds"},
+		{"v3 interval 41 s", with(v3cfg(), func(c *Config) { c.AdvertInt = 41 * time.Second }), "centiseconds"},
 		{"v3 with auth", with(v3cfg(), func(c *Config) { c.AuthType = packet.AuthPass }), "no authentication"},
 		{"v2 AH", with(v2cfg(), func(c *Config) { c.AuthType = packet.AuthAH }), "AH is not supported"},
 		{"v3 without VIP", with(v3cfg(), func(c *Config) { c.VIPs = nil }), "at least one virtual address"},

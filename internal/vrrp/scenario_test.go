@@ -30,20 +30,20 @@ var (
 // v2cfg is the instance of the keepalived captures: VRID 55, priority 100,
 // advert_int 1, auth PASS 1111, VIP 192.168.1.100.
 func v2cfg() Config {
-	return Config{Name: "VI_2", VRID: 55, Version: 2, Priority: 100, AdverInt: time.Second,
+	return Config{Name: "VI_2", VRID: 55, Version: 2, Priority: 100, AdvertInt: time.Second,
 		VIPs: []netip.Addr{vip4}, Source: self4,
 		AuthType: packet.AuthPass, AuthPass: [8]byte{'1', '1', '1', '1'}}
 }
 
 // v3cfg is the same instance in VRRPv3.
 func v3cfg() Config {
-	return Config{Name: "VI_3", VRID: 55, Version: 3, Priority: 100, AdverInt: time.Second,
+	return Config{Name: "VI_3", VRID: 55, Version: 3, Priority: 100, AdvertInt: time.Second,
 		VIPs: []netip.Addr{vip4}, Source: self4}
 }
 
 // v6cfg is VRRPv3 over IPv6: link-local source, the VIPs in the advert.
 func v6cfg() Config {
-	return Config{Name: "VI_6", VRID: 55, Version: 3, Priority: 100, AdverInt: time.Second,
+	return Config{Name: "VI_6", VRID: 55, Version: 3, Priority: 100, AdvertInt: time.Second,
 		VIPs: []netip.Addr{vip6ll, vip6}, Source: self6}
 }
 
@@ -56,13 +56,13 @@ func advertOf(c Config, p uint8) packet.Advert {
 	a := packet.Advert{Version: c.Version, Type: 1, VRID: c.VRID, Priority: p,
 		CountIPAddrs: uint8(len(c.VIPs)), Addrs: c.VIPs}
 	if c.Version == 2 {
-		a.AdverInt = uint16(c.AdverInt / time.Second)
+		a.AdvertInt = uint16(c.AdvertInt / time.Second)
 		a.AuthType = c.AuthType
 		if c.AuthType == packet.AuthPass {
 			a.AuthData = c.AuthPass
 		}
 	} else {
-		a.AdverInt = uint16(c.AdverInt / (10 * time.Millisecond))
+		a.AdvertInt = uint16(c.AdvertInt / (10 * time.Millisecond))
 	}
 	return a
 }
@@ -165,11 +165,11 @@ func toMaster(cfg Config) ([]step, time.Duration) {
 	if err != nil {
 		panic(err)
 	}
-	mdi := masterDown(c.Version, c.Priority, c.AdverInt, c.DownTimerAdverts)
+	mdi := masterDown(c.Version, c.Priority, c.AdvertInt, c.DownTimerAdverts)
 	return []step{
 		{at: 0, ev: Start{}, want: []Action{trans(StateInit, StateBackup, "start")}, state: StateBackup, deadline: mdi},
 		{at: mdi, ev: Timeout{}, want: []Action{send(c, c.Priority), TakeOver{}, trans(StateBackup, StateMaster, "master down timer expired")},
-			state: StateMaster, deadline: mdi + c.AdverInt},
+			state: StateMaster, deadline: mdi + c.AdvertInt},
 	}, mdi
 }
 

@@ -94,29 +94,6 @@ func FuzzParseIPv4Header(f *testing.F) {
 	})
 }
 
-func TestPeerSet(t *testing.T) {
-	s := NewPeerSet([]netip.Addr{netip.MustParseAddr("192.168.1.106"), netip.MustParseAddr("fe80::1%eth0")})
-	tests := []struct {
-		src  string
-		want bool
-	}{
-		{"192.168.1.106", true},
-		{"::ffff:192.168.1.106", true},
-		{"fe80::1", true},
-		{"fe80::1%eth1", true},
-		{"192.168.1.107", false},
-		{"fe80::2", false},
-	}
-	for _, tt := range tests {
-		if got := s.Allow(netip.MustParseAddr(tt.src)); got != tt.want {
-			t.Errorf("Allow(%s) = %v, want %v", tt.src, got, tt.want)
-		}
-	}
-	if s.Dropped() != 2 || s.Len() != 2 {
-		t.Errorf("Dropped() = %d, Len() = %d; want 2, 2", s.Dropped(), s.Len())
-	}
-}
-
 func TestNextIDSkipsZero(t *testing.T) {
 	var c Conn
 	c.ipID.Store(0xfffe)

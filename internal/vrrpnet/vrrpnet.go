@@ -14,8 +14,8 @@
 //   - Unicast mode (unicast_peer): binds to the unicast source address, so it
 //     receives exactly the adverts addressed to unicast_src_ip (binding fails,
 //     and Listen with it, when that address is not on the host: keepalived
-//     then puts the instance in FAULT). The caller filters sources with a
-//     PeerSet.
+//     then puts the instance in FAULT). Sources that are not configured
+//     peers arrive too: vrrp drops them (DropNotPeer, check_unicast_src).
 //   - IPv4: builds the IP header itself (IP_HDRINCL, as keepalived does):
 //     TOS 0xc0 (CS6), TTL 255, an identification counter that skips 0, no DF,
 //     any source address (mcast_src_ip need not be primary). Multicast sends

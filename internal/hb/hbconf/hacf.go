@@ -52,270 +52,353 @@ func knownDirectives() []string {
 // ParseHaCf parses ha.cf. Directive order matters as in heartbeat: udpport
 // applies to the media lines after it.
 func ParseHaCf(file, src string) (*Config, diag.Diagnostics) {
-	var ds diag.Diagnostics
-	c := &Config{UDPPort: DefaultUDPPort}
-	var set struct{ keepalive, deadtime, warntime, initdead, deadping, autofail, port bool }
-	var mediaPos diag.Pos
-	seenNode := map[string]diag.Pos{}
+	hp := &haCfParser{c: &Config{UDPPort: DefaultUDPPort}, seenNode: map[string]diag.Pos{}}
 	for _, l := range lines(file, src, false) {
-		key := strings.ToLower(l.fields[0])
-		args := l.fields[1:]
-		need := func(n int, usage string) bool {
-			if len(args) < n {
-				ds.Errorf(l.pos, "%s: missing value (usage: %s)", key, usage)
-				return false
-			}
+		d := directive{l: l, key: strings.ToLower(l.fields[0]), args: l.fields[1:]}
+		if !hp.nodes(d) && !hp.timing(d) && !hp.medium(d) && !hp.failback(d) && !hp.pings(d) && !hp.process(d) {
+			hp.unsupported(d)
+		}
+	}
+	return hp.finish(file)
+}
+
+// haCfParser is ParseHaCf's state: the configuration so far, what was set
+// explicitly and the diagnostics.
+type haCfParser struct {
+	c        *Config
+	ds       diag.Diagnostics
+	set      struct{ keepalive, deadtime, warntime, initdead, deadping, autofail, port bool }
+	mediaPos diag.Pos // the last medium line, for udpport's order
+	seenNode map[string]diag.Pos
+}
+
+// directive is one ha.cf line: its lower-cased keyword and its arguments.
+type directive struct {
+	l    line
+	key  string
+	args []string
+}
+
+// need reports whether d has n arguments, and refuses it otherwise.
+func (hp *haCfParser) need(d directive, n int, usage string) bool {
+	if len(d.args) < n {
+		hp.ds.Errorf(d.l.pos, "%s: missing value (usage: %s)", d.key, usage)
+		return false
+	}
+	return true
+}
+
+// dur reads d's duration into dst and records it as set.
+func (hp *haCfParser) dur(d directive, dst *time.Duration, flag *bool) {
+	if !hp.need(d, 1, d.key+" SECONDS|NNNms") {
+		return
+	}
+	if len(d.args) > 1 {
+		hp.ds.Warnf(d.l.at(2), "%s: extra words after the value are ignored", d.key)
+	}
+	v, err := ParseDuration(d.args[0])
+	if err != nil {
+		hp.ds.Errorf(d.l.at(1), "%s: %v", d.key, err)
+		return
+	}
+	if v <= 0 {
+		hp.ds.Errorf(d.l.at(1), "%s: must be greater than zero", d.key)
+		return
+	}
+	*dst, *flag = v, true
+}
+
+// nodes reads the node list; it reports whether d was one of its directives.
+func (hp *haCfParser) nodes(d directive) bool {
+	switch d.key {
+	case "node":
+		if !hp.need(d, 1, "node NAME...") {
 			return true
 		}
-		dur := func(dst *time.Duration, flag *bool) {
-			if !need(1, key+" SECONDS|NNNms") {
-				return
+		for i, n := range d.args {
+			if p, ok := hp.seenNode[strings.ToLower(n)]; ok {
+				hp.ds.Warnf(d.l.at(i+1), "node %q listed twice (first at line %d)", n, p.Line)
+				return true
 			}
-			if len(args) > 1 {
-				ds.Warnf(l.at(2), "%s: extra words after the value are ignored", key)
-			}
-			d, err := ParseDuration(args[0])
-			if err != nil {
-				ds.Errorf(l.at(1), "%s: %v", key, err)
-				return
-			}
-			if d <= 0 {
-				ds.Errorf(l.at(1), "%s: must be greater than zero", key)
-				return
-			}
-			*dst, *flag = d, true
+			hp.seenNode[strings.ToLower(n)] = d.l.at(i + 1)
+			hp.c.Nodes = append(hp.c.Nodes, Node{Name: n, Pos: d.l.at(i + 1)})
 		}
-		switch key {
-		case "node":
-			if !need(1, "node NAME...") {
-				continue
-			}
-			for i, n := range args {
-				if p, ok := seenNode[strings.ToLower(n)]; ok {
-					ds.Warnf(l.at(i+1), "node %q listed twice (first at line %d)", n, p.Line)
-					continue
-				}
-				seenNode[strings.ToLower(n)] = l.at(i + 1)
-				c.Nodes = append(c.Nodes, Node{Name: n, Pos: l.at(i + 1)})
-			}
-		case "keepalive":
-			dur(&c.Keepalive, &set.keepalive)
-		case "deadtime":
-			dur(&c.Deadtime, &set.deadtime)
-		case "warntime":
-			dur(&c.Warntime, &set.warntime)
-		case "initdead":
-			dur(&c.Initdead, &set.initdead)
-		case "deadping":
-			dur(&c.Deadping, &set.deadping)
-		case "udpport":
-			if !need(1, "udpport PORT") {
-				continue
-			}
-			p, err := strconv.Atoi(args[0])
-			if err != nil || p <= 0 || p > 65535 {
-				ds.Errorf(l.at(1), "udpport: %q is not a port number (1-65535)", args[0])
-				continue
-			}
-			if mediaPos.IsValid() {
-				ds.Warnf(l.pos, "udpport after a medium (line %d): as in heartbeat it applies only to the media below it", mediaPos.Line)
-			}
-			c.UDPPort, set.port = p, true
-		case "ucast":
-			if !need(2, "ucast DEV PEER-IP") {
-				continue
-			}
-			a, err := netip.ParseAddr(args[1])
-			if err != nil || !a.Is4() {
-				ds.Errorf(l.at(2), "ucast: %q is not an IPv4 address (heartbeat's ucast resolves a host name at start; vigil wants the address)", args[1])
-				continue
-			}
-			if len(args) > 2 {
-				ds.Warnf(l.at(3), "ucast: extra words ignored")
-			}
-			c.Media = append(c.Media, Medium{Kind: Ucast, Dev: args[0], Peer: a, Port: c.UDPPort, Pos: l.pos})
-			mediaPos = l.pos
-		case "bcast":
-			if !need(1, "bcast DEV...") {
-				continue
-			}
-			for i, d := range args {
-				c.Media = append(c.Media, Medium{Kind: Bcast, Dev: d, Port: c.UDPPort, Pos: l.at(i + 1)})
-			}
-			mediaPos = l.pos
-		case "mcast":
-			// heartbeat mcast.c: mcast dev mcast-group udp-port ttl loop
-			if !need(5, "mcast DEV GROUP PORT TTL LOOP") {
-				continue
-			}
-			g, err := netip.ParseAddr(args[1])
-			if err != nil || !g.Is4() || !g.IsMulticast() {
-				ds.Errorf(l.at(2), "mcast: %q is not an IPv4 multicast group (224.0.0.0/4)", args[1])
-				continue
-			}
-			port, err := strconv.Atoi(args[2])
-			if err != nil || port <= 0 || port > 65535 {
-				ds.Errorf(l.at(3), "mcast: %q is not a port number", args[2])
-				continue
-			}
-			ttl, err := strconv.Atoi(args[3])
-			if err != nil || ttl < 1 || ttl > 255 {
-				ds.Errorf(l.at(4), "mcast: ttl %q must be 1-255", args[3])
-				continue
-			}
-			if args[4] != "0" && args[4] != "1" {
-				ds.Errorf(l.at(5), "mcast: loop %q must be 0 or 1", args[4])
-				continue
-			}
-			c.Media = append(c.Media, Medium{Kind: Mcast, Dev: args[0], Group: g, Port: port, TTL: ttl, Loop: args[4] == "1", Pos: l.pos})
-			mediaPos = l.pos
-		case "ucast6", "mcast6", "ping6":
-			ds.Errorf(l.pos, "%s: IPv6 heartbeat media are not supported by vigil yet; use %s", key, strings.TrimSuffix(key, "6"))
-		case "serial", "baud":
-			ds.Warnf(l.pos, "%s: serial heartbeat links are not supported by vigil (ignored); use a second network medium (ucast/bcast/mcast) instead", key)
-		case "auto_failback":
-			if !need(1, "auto_failback on|off|legacy") {
-				continue
-			}
-			switch v := strings.ToLower(args[0]); v {
-			case "on", "off", "legacy":
-				c.AutoFailback, set.autofail = v, true
-			case "true", "yes", "y", "1":
-				c.AutoFailback, set.autofail = "on", true
-			case "false", "no", "n", "0":
-				c.AutoFailback, set.autofail = "off", true
-			default:
-				ds.Errorf(l.at(1), "auto_failback: %q is not on, off or legacy", args[0])
-			}
-		case "nice_failback":
-			ds.Warnf(l.pos, "nice_failback is obsolete in heartbeat 3 (use auto_failback); `nice_failback on` read as `auto_failback off`")
-			if len(args) > 0 && !set.autofail {
-				if strings.EqualFold(args[0], "on") {
-					c.AutoFailback, set.autofail = "off", true
-				} else {
-					c.AutoFailback, set.autofail = "legacy", true
-				}
-			}
-		case "ping":
-			if !need(1, "ping ADDR...") {
-				continue
-			}
-			for i, a := range args {
-				ip, err := netip.ParseAddr(a)
-				if err != nil || !ip.Is4() {
-					ds.Errorf(l.at(i+1), "ping: %q is not an IPv4 address", a)
-					continue
-				}
-				c.PingNodes = append(c.PingNodes, PingNode{Addr: ip, Pos: l.at(i + 1)})
-			}
-		case "ping_group":
-			if !need(2, "ping_group NAME ADDR...") {
-				continue
-			}
-			g := PingGroup{Name: args[0], Pos: l.pos}
-			for i, a := range args[1:] {
-				ip, err := netip.ParseAddr(a)
-				if err != nil || !ip.Is4() {
-					ds.Errorf(l.at(i+2), "ping_group: %q is not an IPv4 address", a)
-					continue
-				}
-				g.Addrs = append(g.Addrs, ip)
-			}
-			if len(g.Addrs) > 0 {
-				c.PingGroups = append(c.PingGroups, g)
-			}
-		case "respawn":
-			if !need(2, "respawn USER PATH [ARGS]") {
-				continue
-			}
-			r := Respawn{User: args[0], Argv: args[1:], Pos: l.pos}
-			if strings.HasSuffix(args[1], "/ipfail") {
-				ds.Warnf(l.at(2), "respawn ipfail: vigil has ipfail built in (the node that reaches fewer ping nodes hands the resources over); the program is not started")
-			} else {
-				c.Respawn = append(c.Respawn, r)
-			}
-		case "logfile":
-			if need(1, "logfile PATH") {
-				c.LogFile, c.LogFilePos = args[0], l.pos
-			}
-		case "debugfile":
-			if need(1, "debugfile PATH") {
-				c.DebugFile, c.DebugFilePos = args[0], l.pos
-			}
-		case "logfacility":
-			if need(1, "logfacility FACILITY|none") {
-				if !validFacility(args[0]) {
-					ds.Errorf(l.at(1), "logfacility: %q is not a syslog facility (auth, authpriv, daemon, local0..local7, user, none...)", args[0])
-					continue
-				}
-				c.LogFacility = args[0]
-			}
-		case "debug":
-			if need(1, "debug LEVEL") {
-				n, err := strconv.Atoi(args[0])
-				if err != nil || n < 0 || n > 255 {
-					ds.Errorf(l.at(1), "debug: %q is not a level (0-255)", args[0])
-					continue
-				}
-				c.Debug = n
-			}
-		case "watchdog":
-			if need(1, "watchdog DEVICE") {
-				c.Watchdog = args[0]
-				ds.Warnf(l.pos, "watchdog: vigil does not drive %s; a hung vigil is not rebooted by the kernel (the peer still takes over after deadtime)", args[0])
-			}
-		case "crm", "pacemaker":
-			v := ""
-			if len(args) > 0 {
-				v = strings.ToLower(args[0])
-			}
-			switch v {
-			case "off", "no", "false", "n", "0":
-			case "respawn", "on", "yes", "true", "y", "1":
-				ds.Errorf(l.pos, "%s %s: the CRM (Pacemaker) is not supported by vigil; only haresources resource groups are (use `crm off`)", key, v)
-			default:
-				ds.Errorf(l.at(1), "%s: %q is not on/off/respawn; vigil supports only `crm off`", key, v)
-			}
-		case "stonith", "stonith_host":
-			ds.Warnf(l.pos, "%s: STONITH is not supported by vigil (ignored)", key)
-		case "hopfudge", "failfast", "autojoin", "quorum_server", "crm_daemon_dir", "crmd_spawns_pengine",
-			"record_config_changes", "record_pengine_inputs", "enable_config_writes":
-			ds.Warnf(l.pos, "%s: not supported by vigil (ignored)", key)
+	default:
+		return false
+	}
+	return true
+}
+
+// timing reads the heartbeat timers; it reports whether d was one of its directives.
+func (hp *haCfParser) timing(d directive) bool {
+	switch d.key {
+	case "keepalive":
+		hp.dur(d, &hp.c.Keepalive, &hp.set.keepalive)
+	case "deadtime":
+		hp.dur(d, &hp.c.Deadtime, &hp.set.deadtime)
+	case "warntime":
+		hp.dur(d, &hp.c.Warntime, &hp.set.warntime)
+	case "initdead":
+		hp.dur(d, &hp.c.Initdead, &hp.set.initdead)
+	case "deadping":
+		hp.dur(d, &hp.c.Deadping, &hp.set.deadping)
+	default:
+		return false
+	}
+	return true
+}
+
+// medium reads the heartbeat media and their port; it reports whether d was one of its directives.
+func (hp *haCfParser) medium(d directive) bool {
+	switch d.key {
+	case "udpport":
+		if !hp.need(d, 1, "udpport PORT") {
+			return true
+		}
+		p, err := strconv.Atoi(d.args[0])
+		if err != nil || p <= 0 || p > 65535 {
+			hp.ds.Errorf(d.l.at(1), "udpport: %q is not a port number (1-65535)", d.args[0])
+			return true
+		}
+		if hp.mediaPos.IsValid() {
+			hp.ds.Warnf(d.l.pos, "udpport after a medium (line %d): as in heartbeat it applies only to the media below it", hp.mediaPos.Line)
+		}
+		hp.c.UDPPort, hp.set.port = p, true
+	case "ucast":
+		if !hp.need(d, 2, "ucast DEV PEER-IP") {
+			return true
+		}
+		a, err := netip.ParseAddr(d.args[1])
+		if err != nil || !a.Is4() {
+			hp.ds.Errorf(d.l.at(2), "ucast: %q is not an IPv4 address (heartbeat's ucast resolves a host name at start; vigil wants the address)", d.args[1])
+			return true
+		}
+		if len(d.args) > 2 {
+			hp.ds.Warnf(d.l.at(3), "ucast: extra words ignored")
+		}
+		hp.c.Media = append(hp.c.Media, Medium{Kind: Ucast, Dev: d.args[0], Peer: a, Port: hp.c.UDPPort, Pos: d.l.pos})
+		hp.mediaPos = d.l.pos
+	case "bcast":
+		if !hp.need(d, 1, "bcast DEV...") {
+			return true
+		}
+		for i, dev := range d.args {
+			hp.c.Media = append(hp.c.Media, Medium{Kind: Bcast, Dev: dev, Port: hp.c.UDPPort, Pos: d.l.at(i + 1)})
+		}
+		hp.mediaPos = d.l.pos
+	case "mcast":
+		// heartbeat mcast.c: mcast dev mcast-group udp-port ttl loop
+		if !hp.need(d, 5, "mcast DEV GROUP PORT TTL LOOP") {
+			return true
+		}
+		g, err := netip.ParseAddr(d.args[1])
+		if err != nil || !g.Is4() || !g.IsMulticast() {
+			hp.ds.Errorf(d.l.at(2), "mcast: %q is not an IPv4 multicast group (224.0.0.0/4)", d.args[1])
+			return true
+		}
+		port, err := strconv.Atoi(d.args[2])
+		if err != nil || port <= 0 || port > 65535 {
+			hp.ds.Errorf(d.l.at(3), "mcast: %q is not a port number", d.args[2])
+			return true
+		}
+		ttl, err := strconv.Atoi(d.args[3])
+		if err != nil || ttl < 1 || ttl > 255 {
+			hp.ds.Errorf(d.l.at(4), "mcast: ttl %q must be 1-255", d.args[3])
+			return true
+		}
+		if d.args[4] != "0" && d.args[4] != "1" {
+			hp.ds.Errorf(d.l.at(5), "mcast: loop %q must be 0 or 1", d.args[4])
+			return true
+		}
+		hp.c.Media = append(hp.c.Media, Medium{Kind: Mcast, Dev: d.args[0], Group: g, Port: port, TTL: ttl, Loop: d.args[4] == "1", Pos: d.l.pos})
+		hp.mediaPos = d.l.pos
+	case "ucast6", "mcast6", "ping6":
+		hp.ds.Errorf(d.l.pos, "%s: IPv6 heartbeat media are not supported by vigil yet; use %s", d.key, strings.TrimSuffix(d.key, "6"))
+	case "serial", "baud":
+		hp.ds.Warnf(d.l.pos, "%s: serial heartbeat links are not supported by vigil (ignored); use a second network medium (ucast/bcast/mcast) instead", d.key)
+	default:
+		return false
+	}
+	return true
+}
+
+// failback reads auto_failback and its obsolete form; it reports whether d was one of its directives.
+func (hp *haCfParser) failback(d directive) bool {
+	switch d.key {
+	case "auto_failback":
+		if !hp.need(d, 1, "auto_failback on|off|legacy") {
+			return true
+		}
+		switch v := strings.ToLower(d.args[0]); v {
+		case "on", "off", "legacy":
+			hp.c.AutoFailback, hp.set.autofail = v, true
+		case "true", "yes", "y", "1":
+			hp.c.AutoFailback, hp.set.autofail = "on", true
+		case "false", "no", "n", "0":
+			hp.c.AutoFailback, hp.set.autofail = "off", true
 		default:
-			if ignored[key] {
-				continue
-			}
-			ds.Warnf(l.pos, "unknown directive %q (ignored)%s", l.fields[0], suggest(key, knownDirectives()))
+			hp.ds.Errorf(d.l.at(1), "auto_failback: %q is not on, off or legacy", d.args[0])
 		}
+	case "nice_failback":
+		hp.ds.Warnf(d.l.pos, "nice_failback is obsolete in heartbeat 3 (use auto_failback); `nice_failback on` read as `auto_failback off`")
+		if len(d.args) > 0 && !hp.set.autofail {
+			if strings.EqualFold(d.args[0], "on") {
+				hp.c.AutoFailback, hp.set.autofail = "off", true
+			} else {
+				hp.c.AutoFailback, hp.set.autofail = "legacy", true
+			}
+		}
+	default:
+		return false
 	}
-	c.applyDefaults(diag.Pos{File: file}, &ds, set.warntime)
-	if !set.initdead {
-		c.Initdead = 0
-		c.applyInitdead()
+	return true
+}
+
+// pings reads the ping nodes and groups; it reports whether d was one of its directives.
+func (hp *haCfParser) pings(d directive) bool {
+	switch d.key {
+	case "ping":
+		if !hp.need(d, 1, "ping ADDR...") {
+			return true
+		}
+		for i, a := range d.args {
+			ip, err := netip.ParseAddr(a)
+			if err != nil || !ip.Is4() {
+				hp.ds.Errorf(d.l.at(i+1), "ping: %q is not an IPv4 address", a)
+				return true
+			}
+			hp.c.PingNodes = append(hp.c.PingNodes, PingNode{Addr: ip, Pos: d.l.at(i + 1)})
+		}
+	case "ping_group":
+		if !hp.need(d, 2, "ping_group NAME ADDR...") {
+			return true
+		}
+		g := PingGroup{Name: d.args[0], Pos: d.l.pos}
+		for i, a := range d.args[1:] {
+			ip, err := netip.ParseAddr(a)
+			if err != nil || !ip.Is4() {
+				hp.ds.Errorf(d.l.at(i+2), "ping_group: %q is not an IPv4 address", a)
+				return true
+			}
+			g.Addrs = append(g.Addrs, ip)
+		}
+		if len(g.Addrs) > 0 {
+			hp.c.PingGroups = append(hp.c.PingGroups, g)
+		}
+	default:
+		return false
 	}
-	if !set.deadping {
-		c.Deadping = c.Deadtime
+	return true
+}
+
+// process reads the programs to respawn, logging and the watchdog; it reports whether d was one of its directives.
+func (hp *haCfParser) process(d directive) bool {
+	switch d.key {
+	case "respawn":
+		if !hp.need(d, 2, "respawn USER PATH [ARGS]") {
+			return true
+		}
+		r := Respawn{User: d.args[0], Argv: d.args[1:], Pos: d.l.pos}
+		if strings.HasSuffix(d.args[1], "/ipfail") {
+			hp.ds.Warnf(d.l.at(2), "respawn ipfail: vigil has ipfail built in (the node that reaches fewer ping nodes hands the resources over); the program is not started")
+		} else {
+			hp.c.Respawn = append(hp.c.Respawn, r)
+		}
+	case "logfile":
+		if hp.need(d, 1, "logfile PATH") {
+			hp.c.LogFile, hp.c.LogFilePos = d.args[0], d.l.pos
+		}
+	case "debugfile":
+		if hp.need(d, 1, "debugfile PATH") {
+			hp.c.DebugFile, hp.c.DebugFilePos = d.args[0], d.l.pos
+		}
+	case "logfacility":
+		if hp.need(d, 1, "logfacility FACILITY|none") {
+			if !validFacility(d.args[0]) {
+				hp.ds.Errorf(d.l.at(1), "logfacility: %q is not a syslog facility (auth, authpriv, daemon, local0..local7, user, none...)", d.args[0])
+				return true
+			}
+			hp.c.LogFacility = d.args[0]
+		}
+	case "debug":
+		if hp.need(d, 1, "debug LEVEL") {
+			n, err := strconv.Atoi(d.args[0])
+			if err != nil || n < 0 || n > 255 {
+				hp.ds.Errorf(d.l.at(1), "debug: %q is not a level (0-255)", d.args[0])
+				return true
+			}
+			hp.c.Debug = n
+		}
+	case "watchdog":
+		if hp.need(d, 1, "watchdog DEVICE") {
+			hp.c.Watchdog = d.args[0]
+			hp.ds.Warnf(d.l.pos, "watchdog: vigil does not drive %s; a hung vigil is not rebooted by the kernel (the peer still takes over after deadtime)", d.args[0])
+		}
+	default:
+		return false
 	}
-	if !set.autofail {
-		c.AutoFailback = "legacy"
-		ds.Warnf(diag.Pos{File: file}, "auto_failback not set: heartbeat's default is \"legacy\" (vigil treats it as on); say auto_failback on or off")
+	return true
+}
+
+// unsupported warns about, or refuses, what vigil does not do, and warns
+// about directives heartbeat does not know.
+func (hp *haCfParser) unsupported(d directive) {
+	switch d.key {
+	case "crm", "pacemaker":
+		v := ""
+		if len(d.args) > 0 {
+			v = strings.ToLower(d.args[0])
+		}
+		switch v {
+		case "off", "no", "false", "n", "0":
+		case "respawn", "on", "yes", "true", "y", "1":
+			hp.ds.Errorf(d.l.pos, "%s %s: the CRM (Pacemaker) is not supported by vigil; only haresources resource groups are (use `crm off`)", d.key, v)
+		default:
+			hp.ds.Errorf(d.l.at(1), "%s: %q is not on/off/respawn; vigil supports only `crm off`", d.key, v)
+		}
+	case "stonith", "stonith_host":
+		hp.ds.Warnf(d.l.pos, "%s: STONITH is not supported by vigil (ignored)", d.key)
+	case "hopfudge", "failfast", "autojoin", "quorum_server", "crm_daemon_dir", "crmd_spawns_pengine",
+		"record_config_changes", "record_pengine_inputs", "enable_config_writes":
+		hp.ds.Warnf(d.l.pos, "%s: not supported by vigil (ignored)", d.key)
+	default:
+		if ignored[d.key] {
+			return
+		}
+		hp.ds.Warnf(d.l.pos, "unknown directive %q (ignored)%s", d.l.fields[0], suggest(d.key, knownDirectives()))
 	}
-	if len(c.Nodes) == 0 {
-		ds.Errorf(diag.Pos{File: file}, "no `node` directive: list every cluster node by its `uname -n`")
+}
+
+// finish applies heartbeat's defaults and checks the whole configuration.
+func (hp *haCfParser) finish(file string) (*Config, diag.Diagnostics) {
+	hp.c.applyDefaults(diag.Pos{File: file}, &hp.ds, hp.set.warntime)
+	if !hp.set.initdead {
+		hp.c.Initdead = 0
+		hp.c.applyInitdead()
 	}
-	if len(c.Media) == 0 {
-		ds.Errorf(diag.Pos{File: file}, "no heartbeat medium: add ucast, bcast or mcast")
+	if !hp.set.deadping {
+		hp.c.Deadping = hp.c.Deadtime
 	}
-	if c.Deadtime <= 2*c.Keepalive {
-		ds.Errorf(diag.Pos{File: file}, "deadtime %v is too small compared to keepalive %v (heartbeat requires deadtime > 2 * keepalive)", c.Deadtime, c.Keepalive)
+	if !hp.set.autofail {
+		hp.c.AutoFailback = "legacy"
+		hp.ds.Warnf(diag.Pos{File: file}, "auto_failback not set: heartbeat's default is \"legacy\" (vigil treats it as on); say auto_failback on or off")
 	}
-	if c.Initdead < c.Deadtime {
-		ds.Errorf(diag.Pos{File: file}, "initdead %v is smaller than deadtime %v", c.Initdead, c.Deadtime)
+	if len(hp.c.Nodes) == 0 {
+		hp.ds.Errorf(diag.Pos{File: file}, "no `node` directive: list every cluster node by its `uname -n`")
 	}
-	if c.Warntime >= c.Deadtime {
-		ds.Warnf(diag.Pos{File: file}, "warntime %v is not below deadtime %v: no late-heartbeat warning will ever be logged", c.Warntime, c.Deadtime)
+	if len(hp.c.Media) == 0 {
+		hp.ds.Errorf(diag.Pos{File: file}, "no heartbeat medium: add ucast, bcast or mcast")
 	}
-	return c, ds
+	if hp.c.Deadtime <= 2*hp.c.Keepalive {
+		hp.ds.Errorf(diag.Pos{File: file}, "deadtime %v is too small compared to keepalive %v (heartbeat requires deadtime > 2 * keepalive)", hp.c.Deadtime, hp.c.Keepalive)
+	}
+	if hp.c.Initdead < hp.c.Deadtime {
+		hp.ds.Errorf(diag.Pos{File: file}, "initdead %v is smaller than deadtime %v", hp.c.Initdead, hp.c.Deadtime)
+	}
+	if hp.c.Warntime >= hp.c.Deadtime {
+		hp.ds.Warnf(diag.Pos{File: file}, "warntime %v is not below deadtime %v: no late-heartbeat warning will ever be logged", hp.c.Warntime, hp.c.Deadtime)
+	}
+	return hp.c, hp.ds
 }
 
 // applyDefaults fills heartbeat 3.0.6's defaults (config.c init_config /

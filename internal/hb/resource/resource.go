@@ -26,8 +26,8 @@ import (
 	"github.com/vigil-ha/vigil/internal/hb/hbconf"
 )
 
-// AddressManager adds and removes interface addresses. The lead swaps in
-// internal/netif at merge; IPCommand is the stand-in.
+// AddressManager adds and removes interface addresses; the node uses
+// IPCommand unless given another.
 type AddressManager interface {
 	Add(ctx context.Context, p netip.Prefix, dev, label string) error
 	Del(ctx context.Context, p netip.Prefix, dev string) error
@@ -36,8 +36,8 @@ type AddressManager interface {
 	Find(ctx context.Context, ip netip.Addr) (dev string, bits int, err error)
 }
 
-// Announcer sends gratuitous ARP for an address taken over. The lead swaps
-// in internal/garp at merge; RawARP is the stand-in.
+// Announcer sends gratuitous ARP for an address taken over; the node uses
+// RawARP unless given another.
 type Announcer interface {
 	GARP(ctx context.Context, ip netip.Addr, dev string) error
 }

@@ -1,6 +1,7 @@
 package nft
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -13,20 +14,25 @@ import (
 // What `vigil check` reports for direct routing and tunnelling on the
 // nftables data plane, at the line of each virtual or real server.
 func TestCapabilitiesDR(t *testing.T) {
-	rs := func(where, a string) []lb.RealServer {
-		return []lb.RealServer{{Where: where, Addr: netip.MustParseAddr(a), Port: 80}}
+	rs := func(a string) []lb.RealServer {
+		return []lb.RealServer{{Addr: netip.MustParseAddr(a), Port: 80}}
 	}
 	specs := []lb.VirtualServer{
 		// The seed's virtual server: only what DR on nftables never does.
-		{Where: "k:1", Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: lb.TCP, Scheduler: "rr", Method: lb.DR, Reals: rs("k:2", "192.168.118.131")},
-		{Where: "k:3", Addr: netip.MustParseAddr("192.168.118.111"), Port: 80, Proto: lb.TCP, Scheduler: "mh", Method: lb.DR, Reals: rs("k:4", "192.168.118.131")},
-		{Where: "k:5", Addr: netip.MustParseAddr("192.168.118.112"), Port: 80, Proto: lb.TCP, Scheduler: "wlc", Method: lb.DR, Reals: rs("k:6", "192.168.118.131")},
-		{Where: "k:7", FWMark: 3, Family: lb.IPv4, Scheduler: "rr", Method: lb.DR, Reals: rs("k:8", "192.168.118.131")},
-		{Where: "k:9", Addr: netip.MustParseAddr("192.168.118.113"), Port: 80, Proto: lb.TCP, Scheduler: "rr", Method: lb.TUN, Reals: rs("k:10", "10.9.9.9")},
+		{Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: lb.TCP, Scheduler: "rr", Method: lb.DR, Reals: rs("192.168.118.131")},
+		{Addr: netip.MustParseAddr("192.168.118.111"), Port: 80, Proto: lb.TCP, Scheduler: "mh", Method: lb.DR, Reals: rs("192.168.118.131")},
+		{Addr: netip.MustParseAddr("192.168.118.112"), Port: 80, Proto: lb.TCP, Scheduler: "wlc", Method: lb.DR, Reals: rs("192.168.118.131")},
+		{FWMark: 3, Family: lb.IPv4, Scheduler: "rr", Method: lb.DR, Reals: rs("192.168.118.131")},
+		{Addr: netip.MustParseAddr("192.168.118.113"), Port: 80, Proto: lb.TCP, Scheduler: "rr", Method: lb.TUN, Reals: rs("10.9.9.9")},
 	}
+	// Virtual server i is declared on line 2i+1, its real server on 2i+2.
 	var got []string
 	for _, d := range Capabilities().Check(specs) {
-		got = append(got, d.String())
+		line := 2*d.VS + 1
+		if d.Real >= 0 {
+			line += 1 + d.Real
+		}
+		got = append(got, fmt.Sprintf("k:%d: %s", line, d))
 	}
 	icmp := "ICMP errors about its connections (path MTU) and IP fragments after the first reach the director, not the real servers (IPVS relays them): keep one MTU on the paths to the clients, or clamp the MSS (lvs_backend nftables)"
 	want := []string{

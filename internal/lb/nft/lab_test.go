@@ -511,15 +511,12 @@ func TestPolicyOnTheWire(t *testing.T) {
 	tt := newTutorial(t)
 	serveHTTP(t, tt.web1, ":8081", "sorry")
 	spec := lb.VirtualServer{
-		Where: "keepalived.conf:20", Addr: tutVIP, Port: 80, Proto: lb.TCP, Scheduler: "rr", Method: lb.NAT,
+		Addr: tutVIP, Port: 80, Proto: lb.TCP, Scheduler: "rr", Method: lb.NAT,
 		Quorum: 2, QuorumDown: "/etc/keepalived/down.sh",
 		Sorry: &lb.RealServer{Addr: tutWeb1.Addr(), Port: 8081},
-		Reals: []lb.RealServer{{Addr: tutWeb1.Addr(), Port: 8080}, {Addr: tutWeb2.Addr(), Port: 8080}},
+		Reals: []lb.RealServer{{Addr: tutWeb1.Addr(), Port: 8080, Weight: 1}, {Addr: tutWeb2.Addr(), Port: 8080, Weight: 1}},
 	}
-	specs, diags := lb.Normalize([]lb.VirtualServer{spec})
-	if err := lb.Err(diags); err != nil {
-		t.Fatal(err)
-	}
+	specs := []lb.VirtualServer{spec}
 	if err := lb.Err(tt.be.Capabilities().Check(specs)); err != nil {
 		t.Fatal(err)
 	}

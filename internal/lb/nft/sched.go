@@ -10,7 +10,7 @@ import (
 // sees only the first packet of a connection (NAT chains), so schedulers that
 // weigh active connections (lc, wlc, sed, nq, twos, ovf, lblc, lblcr) fall
 // back to the closest stateless one; Capabilities reports each substitution
-// and the lead turns it into a configuration warning.
+// and `vigil check` reports it as a configuration warning.
 var schedulers = map[string]lb.Support{
 	"rr":    {As: "rr"},
 	"wrr":   {As: "wrr"},

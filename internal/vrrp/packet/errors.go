@@ -44,24 +44,15 @@ func (r Reason) String() string {
 	return fmt.Sprintf("reason_%d", uint8(r))
 }
 
-// Reasons lists every Reason, for pre-registering metric label values.
-func Reasons() []Reason {
-	return []Reason{ReasonTooShort, ReasonTooLong, ReasonVersion, ReasonType,
-		ReasonAuthType, ReasonChecksum, ReasonFamily}
-}
-
 // Error is the error Parse returns. Match a kind with errors.Is against the
-// Err* values, or read Reason() for a metric label.
+// Err* values, or read Reason() (its String is a metric label).
 type Error struct {
 	reason Reason
 	detail string
 }
 
-// Reason returns the stable short name of the rejection, e.g. "bad_checksum".
-func (e *Error) Reason() string { return e.reason.String() }
-
-// Code returns the rejection as a Reason value.
-func (e *Error) Code() Reason { return e.reason }
+// Reason returns why Parse rejected the packet.
+func (e *Error) Reason() Reason { return e.reason }
 
 func (e *Error) Error() string {
 	if e.detail == "" {

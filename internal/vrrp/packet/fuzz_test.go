@@ -92,7 +92,7 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 		a := Advert{Version: version, Type: TypeAdvertisement, VRID: vrid, Priority: prio,
 			CountIPAddrs: uint8(len(addrs)), AuthType: AuthType(auth), Reserved: reserved,
-			AdverInt: interval, Addrs: addrs, ChecksumMode: ChecksumMode(mode)}
+			AdvertInt: interval, Addrs: addrs, ChecksumMode: ChecksumMode(mode)}
 		copy(a.AuthData[:], authData)
 		b, err := a.Marshal(src, dst)
 		if err != nil {

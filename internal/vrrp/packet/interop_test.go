@@ -174,7 +174,7 @@ func TestKeepalivedInterop(t *testing.T) {
   authentication { auth_type PASS
     auth_pass 1111 }
   virtual_ipaddress { 192.168.1.100/24 }`,
-			want: Advert{Version: 2, Type: 1, VRID: 55, Priority: 100, CountIPAddrs: 1, AuthType: AuthPass, AdverInt: 1,
+			want: Advert{Version: 2, Type: 1, VRID: 55, Priority: 100, CountIPAddrs: 1, AuthType: AuthPass, AdvertInt: 1,
 				Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.100")}},
 			bad:    func(_ Advert, b []byte) []byte { b[7] ^= 0x01; return b },
 			badLog: "Invalid VRRPv2 checksum",
@@ -185,7 +185,7 @@ func TestKeepalivedInterop(t *testing.T) {
   advert_int 0.1
   version 3
   virtual_ipaddress { 192.168.1.100/24 }`,
-			want: Advert{Version: 3, Type: 1, VRID: 55, Priority: 100, CountIPAddrs: 1, AdverInt: 10,
+			want: Advert{Version: 3, Type: 1, VRID: 55, Priority: 100, CountIPAddrs: 1, AdvertInt: 10,
 				Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.100")}},
 			// keepalived 2.2.7 has no v3_checksum_as_v2: it must reject the
 			// RFC 9568 IPv4 checksum.
@@ -201,7 +201,7 @@ func TestKeepalivedInterop(t *testing.T) {
   priority 100
   advert_int 0.1
   virtual_ipaddress { fd00::100/64 }`,
-			want: Advert{Version: 3, Type: 1, VRID: 55, Priority: 100, CountIPAddrs: 1, AdverInt: 10,
+			want: Advert{Version: 3, Type: 1, VRID: 55, Priority: 100, CountIPAddrs: 1, AdvertInt: 10,
 				Addrs: []netip.Addr{netip.MustParseAddr("fd00::100")}},
 		},
 		{
@@ -213,7 +213,7 @@ func TestKeepalivedInterop(t *testing.T) {
   advert_int 1
   version 2
   virtual_ipaddress { fd00::100/64 }`,
-			want: Advert{Version: 2, Type: 1, VRID: 55, Priority: 100, CountIPAddrs: 1, AdverInt: 1,
+			want: Advert{Version: 2, Type: 1, VRID: 55, Priority: 100, CountIPAddrs: 1, AdvertInt: 1,
 				Addrs: []netip.Addr{netip.MustParseAddr("fd00::100")}},
 		},
 		{
@@ -224,7 +224,7 @@ func TestKeepalivedInterop(t *testing.T) {
   unicast_src_ip 192.168.1.105
   unicast_peer { 192.168.1.106 }
   virtual_ipaddress { 192.168.1.100/24 }`,
-			want: Advert{Version: 3, Type: 1, VRID: 55, Priority: 100, CountIPAddrs: 1, AdverInt: 10,
+			want: Advert{Version: 3, Type: 1, VRID: 55, Priority: 100, CountIPAddrs: 1, AdvertInt: 10,
 				Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.100")}},
 			goodMode: ChecksumMulticastPseudoHeader,
 			goodLog:  "Setting unicast VRRPv3 checksum to old version",
@@ -238,7 +238,7 @@ func TestKeepalivedInterop(t *testing.T) {
   unicast_peer { 192.168.1.106 }
   old_unicast_checksum
   virtual_ipaddress { 192.168.1.100/24 }`,
-			want: Advert{Version: 3, Type: 1, VRID: 55, Priority: 100, CountIPAddrs: 1, AdverInt: 10,
+			want: Advert{Version: 3, Type: 1, VRID: 55, Priority: 100, CountIPAddrs: 1, AdvertInt: 10,
 				Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.100")}, ChecksumMode: ChecksumMulticastPseudoHeader},
 			bad: func(a Advert, _ []byte) []byte {
 				a.ChecksumMode = ChecksumDefault // pseudo-header with the real destination
@@ -298,7 +298,7 @@ func TestKeepalivedInterop(t *testing.T) {
 			}
 			want := tc.want
 			want.Checksum, want.AuthData = got.Checksum, got.AuthData
-			if got.VRID != want.VRID || got.Priority != want.Priority || got.AdverInt != want.AdverInt ||
+			if got.VRID != want.VRID || got.Priority != want.Priority || got.AdvertInt != want.AdvertInt ||
 				got.ChecksumMode != want.ChecksumMode || len(got.Addrs) != 1 || got.Addrs[0] != want.Addrs[0] {
 				t.Fatalf("keepalived's advert from %v to %v:\n got  %+v\n want %+v", src, dst, got, want)
 			}

@@ -136,9 +136,9 @@ type Advert struct {
 	// reception (RFC 5798 §5.2.6) but kept so a parsed packet re-encodes to
 	// the same bytes. Zero for VRRPv2.
 	Reserved uint8
-	// AdverInt is the interval as on the wire: VRRPv2 seconds (8 bits),
+	// AdvertInt is the interval as on the wire: VRRPv2 seconds (8 bits),
 	// VRRPv3 centiseconds (12 bits). Interval converts it.
-	AdverInt uint16
+	AdvertInt uint16
 	// Checksum is the value Parse read. Append ignores it and computes the
 	// checksum according to ChecksumMode.
 	Checksum uint16
@@ -153,14 +153,14 @@ type Advert struct {
 	ChecksumMode ChecksumMode
 }
 
-// Interval returns AdverInt as a duration: seconds for VRRPv2, centiseconds
+// Interval returns AdvertInt as a duration: seconds for VRRPv2, centiseconds
 // for VRRPv3, zero for another version.
 func (a Advert) Interval() time.Duration {
 	switch a.Version {
 	case Version2:
-		return time.Duration(a.AdverInt) * time.Second
+		return time.Duration(a.AdvertInt) * time.Second
 	case Version3:
-		return time.Duration(a.AdverInt) * 10 * time.Millisecond
+		return time.Duration(a.AdvertInt) * 10 * time.Millisecond
 	}
 	return 0
 }
@@ -231,10 +231,10 @@ func Parse(b []byte, src, dst netip.Addr) (Advert, error) {
 		if a.AuthType > AuthAH {
 			return a, errorf(ReasonAuthType, "auth type %d", b[4])
 		}
-		a.AdverInt = uint16(b[5])
+		a.AdvertInt = uint16(b[5])
 	} else {
 		a.Reserved = b[4] >> 4
-		a.AdverInt = uint16(b[4]&0x0f)<<8 | uint16(b[5])
+		a.AdvertInt = uint16(b[4]&0x0f)<<8 | uint16(b[5])
 	}
 	a.Checksum = uint16(b[6])<<8 | uint16(b[7])
 
@@ -307,9 +307,9 @@ func (a Advert) Append(b []byte, src, dst netip.Addr) ([]byte, error) {
 	start := len(b)
 	b = append(b, a.Version<<4|a.Type, a.VRID, a.Priority, a.CountIPAddrs)
 	if a.Version == Version2 {
-		b = append(b, byte(a.AuthType), byte(a.AdverInt))
+		b = append(b, byte(a.AuthType), byte(a.AdvertInt))
 	} else {
-		b = append(b, a.Reserved<<4|byte(a.AdverInt>>8), byte(a.AdverInt))
+		b = append(b, a.Reserved<<4|byte(a.AdvertInt>>8), byte(a.AdvertInt))
 	}
 	b = append(b, 0, 0) // checksum, filled below
 	for _, ip := range a.Addrs {
@@ -350,8 +350,8 @@ func (a Advert) check(is6 bool) error {
 	}
 	switch a.Version {
 	case Version2:
-		if a.AdverInt > MaxIntervalV2 {
-			errs = append(errs, fmt.Errorf("v2 interval %d s above %d", a.AdverInt, MaxIntervalV2))
+		if a.AdvertInt > MaxIntervalV2 {
+			errs = append(errs, fmt.Errorf("v2 interval %d s above %d", a.AdvertInt, MaxIntervalV2))
 		}
 		if a.AuthType > AuthAH {
 			errs = append(errs, fmt.Errorf("auth type %d", a.AuthType))
@@ -363,8 +363,8 @@ func (a Advert) check(is6 bool) error {
 			errs = append(errs, errors.New("auth data in a v2 IPv6 packet, which has none"))
 		}
 	case Version3:
-		if a.AdverInt > MaxIntervalV3 {
-			errs = append(errs, fmt.Errorf("v3 interval %d cs above %d", a.AdverInt, MaxIntervalV3))
+		if a.AdvertInt > MaxIntervalV3 {
+			errs = append(errs, fmt.Errorf("v3 interval %d cs above %d", a.AdvertInt, MaxIntervalV3))
 		}
 		if a.Reserved > 0x0f {
 			errs = append(errs, fmt.Errorf("reserved %#x wider than 4 bits", a.Reserved))

@@ -84,7 +84,7 @@ var goldens = []golden{
 			[]byte{0x00, 0x00, 0x00, 0x00}, // password padding
 		),
 		want: Advert{Version: 2, Type: 1, VRID: 55, Priority: 100, CountIPAddrs: 1,
-			AuthType: AuthPass, AdverInt: 1, Checksum: 0x5557, Addrs: []netip.Addr{vip},
+			AuthType: AuthPass, AdvertInt: 1, Checksum: 0x5557, Addrs: []netip.Addr{vip},
 			AuthData: [8]byte{'1', '1', '1', '1'}},
 	},
 	{
@@ -98,7 +98,7 @@ var goldens = []golden{
 			[]byte{0x00, 0x00, 0x00, 0x00}, // password padding
 		),
 		want: Advert{Version: 2, Type: 1, VRID: 55, Priority: 0, CountIPAddrs: 1,
-			AuthType: AuthPass, AdverInt: 1, Checksum: 0xb957, Addrs: []netip.Addr{vip},
+			AuthType: AuthPass, AdvertInt: 1, Checksum: 0xb957, Addrs: []netip.Addr{vip},
 			AuthData: [8]byte{'1', '1', '1', '1'}},
 	},
 	{
@@ -110,7 +110,7 @@ var goldens = []golden{
 			[]byte{0xc0, 0xa8, 0x01, 0x64}, // 192.168.1.100
 		),
 		want: Advert{Version: 3, Type: 1, VRID: 55, Priority: 100, CountIPAddrs: 1,
-			AdverInt: 100, Checksum: 0x05b6, Addrs: []netip.Addr{vip}},
+			AdvertInt: 100, Checksum: 0x05b6, Addrs: []netip.Addr{vip}},
 	},
 	{
 		name: "keepalived v3 advert, 10 cs",
@@ -121,7 +121,7 @@ var goldens = []golden{
 			[]byte{0xc0, 0xa8, 0x01, 0x64}, // 192.168.1.100
 		),
 		want: Advert{Version: 3, Type: 1, VRID: 55, Priority: 100, CountIPAddrs: 1,
-			AdverInt: 10, Checksum: 0x0610, Addrs: []netip.Addr{vip}},
+			AdvertInt: 10, Checksum: 0x0610, Addrs: []netip.Addr{vip}},
 	},
 	{
 		name: "keepalived v3 priority 0",
@@ -132,7 +132,7 @@ var goldens = []golden{
 			[]byte{0xc0, 0xa8, 0x01, 0x64}, // 192.168.1.100
 		),
 		want: Advert{Version: 3, Type: 1, VRID: 55, Priority: 0, CountIPAddrs: 1,
-			AdverInt: 100, Checksum: 0x69b6, Addrs: []netip.Addr{vip}},
+			AdvertInt: 100, Checksum: 0x69b6, Addrs: []netip.Addr{vip}},
 	},
 	{
 		name: "constructed v3 IPv6, link-local source",
@@ -144,7 +144,7 @@ var goldens = []golden{
 			[]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00}, // 2001:db8::100
 		),
 		want: Advert{Version: 3, Type: 1, VRID: 55, Priority: 100, CountIPAddrs: 2,
-			AdverInt: 100, Checksum: 0x3df9, Addrs: []netip.Addr{
+			AdvertInt: 100, Checksum: 0x3df9, Addrs: []netip.Addr{
 				netip.MustParseAddr("fe80::100"), netip.MustParseAddr("2001:db8::100")}},
 	},
 	{
@@ -157,7 +157,7 @@ var goldens = []golden{
 			[]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00}, // 2001:db8::100
 		),
 		want: Advert{Version: 3, Type: 1, VRID: 55, Priority: 0, CountIPAddrs: 2,
-			AdverInt: 100, Checksum: 0xa1f9, Addrs: []netip.Addr{
+			AdvertInt: 100, Checksum: 0xa1f9, Addrs: []netip.Addr{
 				netip.MustParseAddr("fe80::100"), netip.MustParseAddr("2001:db8::100")}},
 	},
 	{
@@ -169,7 +169,7 @@ var goldens = []golden{
 			[]byte{0x0a, 0x00, 0x00, 0x64}, // 10.0.0.100
 		),
 		want: Advert{Version: 3, Type: 1, VRID: 55, Priority: 100, CountIPAddrs: 1,
-			AdverInt: 100, Checksum: 0x4b80, Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.100")}},
+			AdvertInt: 100, Checksum: 0x4b80, Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.100")}},
 	},
 	{
 		name: "constructed v3 IPv4 without pseudo-header (v3_checksum_as_v2, RFC 9568)",
@@ -180,7 +180,7 @@ var goldens = []golden{
 			[]byte{0x0a, 0x00, 0x00, 0x64}, // 10.0.0.100
 		),
 		want: Advert{Version: 3, Type: 1, VRID: 55, Priority: 100, CountIPAddrs: 1,
-			AdverInt: 100, Checksum: 0x5fff, Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.100")},
+			AdvertInt: 100, Checksum: 0x5fff, Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.100")},
 			ChecksumMode: ChecksumNoPseudoHeader},
 	},
 	{
@@ -192,7 +192,7 @@ var goldens = []golden{
 			[]byte{0x0a, 0x00, 0x00, 0x64}, // 10.0.0.100
 		),
 		want: Advert{Version: 3, Type: 1, VRID: 55, Priority: 100, CountIPAddrs: 1,
-			AdverInt: 100, Checksum: 0x756f, Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.100")},
+			AdvertInt: 100, Checksum: 0x756f, Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.100")},
 			ChecksumMode: ChecksumMulticastPseudoHeader},
 	},
 }
@@ -239,15 +239,15 @@ func TestInterval(t *testing.T) {
 		a    Advert
 		want time.Duration
 	}{
-		{Advert{Version: 2, AdverInt: 1}, time.Second},
-		{Advert{Version: 2, AdverInt: 255}, 255 * time.Second},
-		{Advert{Version: 3, AdverInt: 100}, time.Second},
-		{Advert{Version: 3, AdverInt: 10}, 100 * time.Millisecond},
-		{Advert{Version: 3, AdverInt: 4095}, 40950 * time.Millisecond},
-		{Advert{Version: 4, AdverInt: 1}, 0},
+		{Advert{Version: 2, AdvertInt: 1}, time.Second},
+		{Advert{Version: 2, AdvertInt: 255}, 255 * time.Second},
+		{Advert{Version: 3, AdvertInt: 100}, time.Second},
+		{Advert{Version: 3, AdvertInt: 10}, 100 * time.Millisecond},
+		{Advert{Version: 3, AdvertInt: 4095}, 40950 * time.Millisecond},
+		{Advert{Version: 4, AdvertInt: 1}, 0},
 	} {
 		if got := tc.a.Interval(); got != tc.want {
-			t.Errorf("v%d AdverInt %d: Interval() = %v, want %v", tc.a.Version, tc.a.AdverInt, got, tc.want)
+			t.Errorf("v%d AdvertInt %d: Interval() = %v, want %v", tc.a.Version, tc.a.AdvertInt, got, tc.want)
 		}
 	}
 }
@@ -301,7 +301,7 @@ func TestParseRejects(t *testing.T) {
 				t.Fatalf("Parse: %v, want %v", err, tc.want)
 			}
 			var pe *Error
-			if !errors.As(err, &pe) || pe.Reason() != tc.reason {
+			if !errors.As(err, &pe) || pe.Reason().String() != tc.reason {
 				t.Fatalf("Reason() of %v: want %q", err, tc.reason)
 			}
 			if !strings.HasPrefix(err.Error(), "vrrp packet: "+tc.reason) {
@@ -341,8 +341,8 @@ func TestReservedBitsKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Reserved != 0xa || got.AdverInt != 100 || got.Interval() != time.Second {
-		t.Errorf("Reserved %#x AdverInt %d", got.Reserved, got.AdverInt)
+	if got.Reserved != 0xa || got.AdvertInt != 100 || got.Interval() != time.Second {
+		t.Errorf("Reserved %#x AdvertInt %d", got.Reserved, got.AdvertInt)
 	}
 }
 
@@ -360,10 +360,10 @@ func TestMarshalRejects(t *testing.T) {
 		{"count mismatch", func(a *Advert) { a.CountIPAddrs = 2 }, ok, ka, group4},
 		{"IPv6 address in IPv4 packet", func(a *Advert) { a.Addrs = []netip.Addr{ll1} }, ok, ka, group4},
 		{"invalid address", func(a *Advert) { a.Addrs = []netip.Addr{{}} }, ok, ka, group4},
-		{"v3 interval 4096", func(a *Advert) { a.AdverInt = 4096 }, ok, ka, group4},
+		{"v3 interval 4096", func(a *Advert) { a.AdvertInt = 4096 }, ok, ka, group4},
 		{"v3 reserved 16", func(a *Advert) { a.Reserved = 16 }, ok, ka, group4},
 		{"v3 with auth", func(a *Advert) { a.AuthType = AuthPass }, ok, ka, group4},
-		{"v2 interval 256", func(a *Advert) { a.AdverInt = 256 }, ok2, ka, group4},
+		{"v2 interval 256", func(a *Advert) { a.AdvertInt = 256 }, ok2, ka, group4},
 		{"v2 auth type 3", func(a *Advert) { a.AuthType = 3 }, ok2, ka, group4},
 		{"v2 reserved", func(a *Advert) { a.Reserved = 1 }, ok2, ka, group4},
 		{"v2 no-pseudo-header", func(a *Advert) { a.ChecksumMode = ChecksumNoPseudoHeader }, ok2, ka, group4},
@@ -404,7 +404,7 @@ func TestAppendAddsToBuffer(t *testing.T) {
 
 func TestReasonNames(t *testing.T) {
 	seen := map[string]bool{}
-	for _, r := range Reasons() {
+	for r := ReasonTooShort; int(r) < len(reasonNames); r++ {
 		s := r.String()
 		if seen[s] || strings.HasPrefix(s, "reason_") {
 			t.Errorf("reason %d: name %q duplicate or missing", r, s)

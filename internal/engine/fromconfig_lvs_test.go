@@ -1,0 +1,96 @@
+package engine
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+	"testing/fstest"
+
+	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/lb"
+)
+
+const lvsConf = `virtual_server_group G {
+    10.1.1.10 80
+}
+virtual_server 10.1.1.1 80 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.0.0.2 {
+        TCP_CHECK {
+        }
+    }
+    real_server 10.0.0.3 8080 {
+    }
+}
+virtual_server 10.1.1.2 80 {
+    lb_algo rr
+    protocol TCP
+}
+virtual_server group G {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 10.0.0.4 80 {
+        TCP_CHECK {
+        }
+    }
+}
+`
+
+func loadLVS(t *testing.T, conf string) (*config.Config, DirectorSpec) {
+	t.Helper()
+	cfg, ds := config.Load(fstest.MapFS{"k.conf": {Data: []byte(conf)}}, "k.conf", config.Options{})
+	if ds.HasErrors() {
+		t.Fatalf("Load: %v", ds.Err())
+	}
+	spec, sds := DirectorFromConfig(cfg)
+	if sds.HasErrors() {
+		t.Fatalf("DirectorFromConfig: %v", sds.Err())
+	}
+	return cfg, spec
+}
+
+// The translation keeps the configuration's order, leaves out what
+// keepalived ignores (a virtual server without real servers), and gives each
+// checker its real server's identity.
+func TestDirectorFromConfig(t *testing.T) {
+	cfg, spec := loadLVS(t, lvsConf)
+	srcs := DirectorSources(cfg)
+	if len(srcs) != 2 || srcs[0].Addr != netip.MustParseAddr("10.1.1.1") || srcs[1].Group != "G" {
+		t.Fatalf("sources: %+v", srcs)
+	}
+	var ids []string
+	for _, vs := range spec.VirtualServers {
+		ids = append(ids, vs.ID())
+	}
+	if want := []string{"[10.1.1.1]:tcp:80", "[G]:0"}; !reflect.DeepEqual(ids, want) {
+		t.Errorf("virtual servers %v, want %v", ids, want)
+	}
+	if got := spec.VirtualServers[0].Reals[0].AddrPort(); got != netip.MustParseAddrPort("10.0.0.2:80") {
+		t.Errorf("NAT real server without a port: %v, want the virtual port", got)
+	}
+	var checks []lb.RealID
+	for _, rc := range spec.Checks {
+		checks = append(checks, rc.ID)
+	}
+	want := []lb.RealID{
+		{VS: "[10.1.1.1]:tcp:80", Addr: netip.MustParseAddrPort("10.0.0.2:80")},
+		{VS: "[10.1.1.1]:tcp:80", Addr: netip.MustParseAddrPort("10.0.0.3:8080")},
+		{VS: "[G]:0", Addr: netip.MustParseAddrPort("10.0.0.4:80")},
+	}
+	if !reflect.DeepEqual(checks, want) {
+		t.Errorf("checks %v, want %v", checks, want)
+	}
+}
+
+// Lines added above the virtual servers move their positions but not their
+// specs: a reload sees no change.
+func TestDirectorFromConfigPositionFree(t *testing.T) {
+	_, a := loadLVS(t, lvsConf)
+	_, b := loadLVS(t, "global_defs {\n    router_id r1\n}\n\n"+lvsConf)
+	if !reflect.DeepEqual(a.VirtualServers, b.VirtualServers) || !reflect.DeepEqual(checkKeys(a), checkKeys(b)) {
+		t.Errorf("specs differ after lines moved:\n%+v\n%+v", a.VirtualServers, b.VirtualServers)
+	}
+}
