@@ -1,7 +1,6 @@
 package probe
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -93,6 +92,7 @@ type Runner struct {
 
 	mu      sync.Mutex // guards due, the heap and each entry's due
 	due     entryHeap
+	epoch   time.Time // origin of the entries' heap keys
 	wake    chan struct{}
 	started atomic.Bool
 	evMu    sync.Mutex
@@ -124,6 +124,7 @@ type entry struct {
 
 	// guarded by Runner.mu
 	at      time.Time
+	key     int64 // at as nanoseconds since Runner.epoch: the heap's order
 	heapIdx int
 }
 
@@ -193,11 +194,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	now := time.Now()
 	r.mu.Lock()
+	r.epoch = now
 	for _, s := range r.servers {
 		s.mu.Lock()
 		for _, e := range s.checkers {
-			e.at = e.health.Start(now, r.opt.Rand())
-			heap.Push(&r.due, e)
+			r.schedule(e, e.health.Start(now, r.opt.Rand()))
 		}
 		s.mu.Unlock()
 	}
@@ -248,8 +249,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		r.mu.Lock()
 		now := time.Now()
-		for r.due.Len() > 0 && !r.due[0].at.After(now) {
-			e := heap.Pop(&r.due).(*entry)
+		for len(r.due) > 0 && r.due[0].key <= now.Sub(r.epoch).Nanoseconds() {
+			e := r.due.pop()
 			r.mu.Unlock()
 			e.srv.mu.Lock()
 			e.running = true
@@ -263,7 +264,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			now = time.Now()
 		}
 		wait := time.Hour
-		if r.due.Len() > 0 {
+		if len(r.due) > 0 {
 			wait = r.due[0].at.Sub(now)
 		}
 		r.mu.Unlock()
@@ -332,8 +333,7 @@ func (r *Runner) attempt(ctx context.Context, j job) {
 		r.opt.OnCheck(CheckDone{Server: s.id, Checker: e.idx, Scheduled: j.sched, Started: started, Result: res})
 	}
 	r.mu.Lock()
-	e.at = next
-	heap.Push(&r.due, e)
+	r.schedule(e, next)
 	first := r.due[0] == e
 	r.mu.Unlock()
 	if first {
@@ -438,26 +438,71 @@ func (r *Runner) Snapshot() []ServerStatus {
 	return out
 }
 
-// entryHeap orders entries by due time.
+// schedule puts e in the timetable at at; r.mu is held.
+func (r *Runner) schedule(e *entry, at time.Time) {
+	e.at, e.key = at, at.Sub(r.epoch).Nanoseconds()
+	r.due.push(e)
+}
+
+// entryHeap is a binary min-heap of entries by key. Comparing int64 keys
+// rather than time.Time values (and calling no interface methods, as
+// container/heap does) keeps the sift of a 10,000-entry timetable cheap.
 type entryHeap []*entry
 
-func (h entryHeap) Len() int           { return len(h) }
-func (h entryHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h entryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].heapIdx = i
-	h[j].heapIdx = j
-}
-func (h *entryHeap) Push(x any) {
-	e := x.(*entry)
-	e.heapIdx = len(*h)
+func (h *entryHeap) push(e *entry) {
 	*h = append(*h, e)
+	h.up(len(*h) - 1)
 }
-func (h *entryHeap) Pop() any {
+
+// pop removes and returns the earliest entry; h must not be empty.
+func (h *entryHeap) pop() *entry {
 	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
+	e := old[0]
+	n := len(old) - 1
+	old[0] = old[n]
+	old[0].heapIdx = 0
+	old[n] = nil
+	*h = old[:n]
+	if n > 0 {
+		h.down(0)
+	}
 	e.heapIdx = -1
-	*h = old[:len(old)-1]
 	return e
+}
+
+func (h entryHeap) up(i int) {
+	e := h[i]
+	for i > 0 {
+		p := (i - 1) / 2
+		if h[p].key <= e.key {
+			break
+		}
+		h[i] = h[p]
+		h[i].heapIdx = i
+		i = p
+	}
+	h[i] = e
+	e.heapIdx = i
+}
+
+func (h entryHeap) down(i int) {
+	e := h[i]
+	n := len(h)
+	for {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if r := c + 1; r < n && h[r].key < h[c].key {
+			c = r
+		}
+		if e.key <= h[c].key {
+			break
+		}
+		h[i] = h[c]
+		h[i].heapIdx = i
+		i = c
+	}
+	h[i] = e
+	e.heapIdx = i
 }
