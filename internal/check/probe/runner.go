@@ -265,7 +265,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		wait := time.Hour
 		if len(r.due) > 0 {
-			wait = r.due[0].at.Sub(now)
+			wait = r.due[0].e.at.Sub(now)
 		}
 		r.mu.Unlock()
 		timer.Reset(wait)
@@ -334,7 +334,7 @@ func (r *Runner) attempt(ctx context.Context, j job) {
 	}
 	r.mu.Lock()
 	r.schedule(e, next)
-	first := r.due[0] == e
+	first := r.due[0].e == e
 	r.mu.Unlock()
 	if first {
 		select {
@@ -428,7 +428,7 @@ func (r *Runner) Snapshot() []ServerStatus {
 		s.mu.Unlock()
 		r.mu.Lock()
 		for i, e := range s.checkers {
-			if e.heapIdx >= 0 && e.heapIdx < len(r.due) && r.due[e.heapIdx] == e {
+			if e.heapIdx >= 0 && e.heapIdx < len(r.due) && r.due[e.heapIdx].e == e {
 				ss.Checkers[i].Next = e.at
 			}
 		}
@@ -444,24 +444,30 @@ func (r *Runner) schedule(e *entry, at time.Time) {
 	r.due.push(e)
 }
 
-// entryHeap is a binary min-heap of entries by key. Comparing int64 keys
-// rather than time.Time values (and calling no interface methods, as
-// container/heap does) keeps the sift of a 10,000-entry timetable cheap.
-type entryHeap []*entry
+// entryHeap is a binary min-heap of entries by key. Each slot holds its
+// entry's key, so a sift through a 10,000-entry timetable compares int64s
+// in one array instead of loading every entry it passes (and calls no
+// interface methods, as container/heap does).
+type entryHeap []heapSlot
+
+type heapSlot struct {
+	key int64
+	e   *entry
+}
 
 func (h *entryHeap) push(e *entry) {
-	*h = append(*h, e)
+	*h = append(*h, heapSlot{e.key, e})
 	h.up(len(*h) - 1)
 }
 
 // pop removes and returns the earliest entry; h must not be empty.
 func (h *entryHeap) pop() *entry {
 	old := *h
-	e := old[0]
+	e := old[0].e
 	n := len(old) - 1
 	old[0] = old[n]
-	old[0].heapIdx = 0
-	old[n] = nil
+	old[0].e.heapIdx = 0
+	old[n] = heapSlot{}
 	*h = old[:n]
 	if n > 0 {
 		h.down(0)
@@ -471,22 +477,22 @@ func (h *entryHeap) pop() *entry {
 }
 
 func (h entryHeap) up(i int) {
-	e := h[i]
+	s := h[i]
 	for i > 0 {
 		p := (i - 1) / 2
-		if h[p].key <= e.key {
+		if h[p].key <= s.key {
 			break
 		}
 		h[i] = h[p]
-		h[i].heapIdx = i
+		h[i].e.heapIdx = i
 		i = p
 	}
-	h[i] = e
-	e.heapIdx = i
+	h[i] = s
+	s.e.heapIdx = i
 }
 
 func (h entryHeap) down(i int) {
-	e := h[i]
+	s := h[i]
 	n := len(h)
 	for {
 		c := 2*i + 1
@@ -496,13 +502,13 @@ func (h entryHeap) down(i int) {
 		if r := c + 1; r < n && h[r].key < h[c].key {
 			c = r
 		}
-		if e.key <= h[c].key {
+		if s.key <= h[c].key {
 			break
 		}
 		h[i] = h[c]
-		h[i].heapIdx = i
+		h[i].e.heapIdx = i
 		i = c
 	}
-	h[i] = e
-	e.heapIdx = i
+	h[i] = s
+	s.e.heapIdx = i
 }

@@ -360,9 +360,9 @@ func TestEntryHeap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var h entryHeap
 	check := func() {
-		for i, e := range h {
-			if e.heapIdx != i {
-				t.Fatalf("entry at %d has heapIdx %d", i, e.heapIdx)
+		for i, s := range h {
+			if e := s.e; e.heapIdx != i || e.key != s.key {
+				t.Fatalf("entry at %d (slot key %d) has heapIdx %d, key %d", i, s.key, e.heapIdx, e.key)
 			}
 		}
 	}
