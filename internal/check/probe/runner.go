@@ -211,7 +211,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	// starts only when every worker is busy, so the pool grows to the
 	// concurrency the checks really need.
 	var busy atomic.Int64
-	work := func(j job) {
+	work := func(ctx context.Context, j job) {
 		r.attempt(ctx, j)
 		busy.Add(-1)
 	}
@@ -228,9 +228,14 @@ func (r *Runner) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				work(j)
+				// A context of its own: the checkers' context.AfterFunc
+				// (closing a socket on cancel) then registers here, not
+				// in ctx, which a thousand workers would contend for.
+				wctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				work(wctx, j)
 				for j := range jobs {
-					work(j)
+					work(wctx, j)
 				}
 			}()
 			return true
