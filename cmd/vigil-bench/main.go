@@ -56,6 +56,7 @@ type options struct {
 	window         time.Duration
 	load           string
 	verbose        bool
+	profileDir     string
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -75,11 +76,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.window, "window", 0, "CPU measuring window for scale (default 20s at advert_int ≥ 1, 10s below)")
 	fs.StringVar(&o.load, "load", "idle", "idle, busy (two sha256sum /dev/zero hogs) or both")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log every run")
+	fs.StringVar(&o.profileDir, "profile-dir", "", "scale: run vigil's master with --debug-listen and save a 1 s CPU profile and execution trace of it, taken in the CPU window, to this directory (the profiling costs the master some CPU)")
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
 			return 0
 		}
 		return 2
+	}
+	if o.profileDir != "" {
+		d, err := filepath.Abs(o.profileDir)
+		if err == nil {
+			err = os.MkdirAll(d, 0o755)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "vigil-bench: --profile-dir: %v\n", err)
+			return 2
+		}
+		o.profileDir = d
 	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(stderr, "vigil-bench: needs root (network namespaces)")

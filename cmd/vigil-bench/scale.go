@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -133,8 +134,17 @@ func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) 
 		}
 	}
 	t0 := time.Now()
+	prof := make(chan error, 1)
+	if kind == e2e.Vigil && b.o.profileDir != "" {
+		go func() { prof <- p.profileMaster(fmt.Sprintf("%d-%s", n, adv)) }()
+	} else {
+		prof <- nil
+	}
 	time.Sleep(window)
 	dt := time.Since(t0)
+	if err := <-prof; err != nil {
+		return r, err
+	}
 	for i, nd := range p.nodes {
 		u, err := nd.Usage()
 		if err != nil {
@@ -301,4 +311,25 @@ func vigilTakeovers(log string, since time.Time) []time.Time {
 	}
 	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
 	return out
+}
+
+// debugAddr is where vigil's master serves its profiler with --profile-dir,
+// on the loopback of its namespace.
+const debugAddr = "127.0.0.1:6060"
+
+// profileMaster saves a 1 s CPU profile, then a 1 s execution trace, of the
+// vigil master to --profile-dir as cpu-NAME.prof and trace-NAME.out.
+func (p *pair) profileMaster(name string) error {
+	h := p.net.Nodes[0]
+	for _, f := range []struct{ file, path string }{
+		{"cpu-" + name + ".prof", "/debug/pprof/profile?seconds=1"},
+		{"trace-" + name + ".out", "/debug/pprof/trace?seconds=1"},
+	} {
+		out := filepath.Join(p.b.o.profileDir, f.file)
+		if msg, err := h.Run("curl", "-sSf", "-o", out, "http://"+debugAddr+f.path); err != nil {
+			return fmt.Errorf("profile of the master: %v: %s", err, msg)
+		}
+		p.b.logf("saved %s", out)
+	}
+	return nil
 }

@@ -390,6 +390,13 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 			return err
 		}
 	}
+	if f.debug != "" {
+		dl, err := debugListen(f.debug)
+		if err != nil {
+			return err
+		}
+		goRun("profiler", func(ctx context.Context) error { return serveDebug(ctx, dl) })
+	}
 	goRun("dumps", func(ctx context.Context) error {
 		return dump.Serve(ctx, dumpSigs, dump.DefaultPaths(os.Getenv), d.Snapshot, log)
 	})

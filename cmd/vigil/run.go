@@ -33,8 +33,9 @@ type runFlags struct {
 	haDir      string
 	metrics    string
 	httpListen string
-	fileSet    bool // -f given explicitly
-	keepLB     bool // keepalived -I: leave the kernel's virtual services at exit
+	debug      string // --debug-listen: net/http/pprof on loopback
+	fileSet    bool   // -f given explicitly
+	keepLB     bool   // keepalived -I: leave the kernel's virtual services at exit
 	hbNode     string
 	hbStatus   string
 	hbInitDir  string
@@ -64,6 +65,7 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 	fs.StringVar(&f.hbInitDir, "ha-init-dir", "/etc/init.d", "where haresources' LSB scripts live (besides <ha-dir>/resource.d)")
 	fs.StringVar(&f.metrics, "metrics-listen", "", "serve Prometheus metrics on this address (off when empty)")
 	fs.StringVar(&f.httpListen, "http-listen", "", "serve the read-only status page and JSON on this address (off when empty)")
+	fs.StringVar(&f.debug, "debug-listen", "", "serve Go's profiler (net/http/pprof: CPU profile, trace, heap) on this loopback address (off when empty)")
 	addLimitsFlag(fs, &f.limits)
 	// keepalived flags accepted for compatibility, with no effect: vigil
 	// always runs in the foreground, logs to stderr (journald), is one

@@ -2,7 +2,9 @@ package probe
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -350,4 +352,50 @@ func TestRunnerResume(t *testing.T) {
 			t.Errorf("events after resuming an unchanged checker: %+v", ev)
 		}
 	})
+}
+
+// TestEntryHeap pops entries in key order and keeps every entry's heapIdx
+// pointing at its slot.
+func TestEntryHeap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var h entryHeap
+	check := func() {
+		for i, s := range h {
+			if e := s.e; e.heapIdx != i || e.key != s.key {
+				t.Fatalf("entry at %d (slot key %d) has heapIdx %d, key %d", i, s.key, e.heapIdx, e.key)
+			}
+		}
+	}
+	var want []int64
+	for range 500 {
+		k := rng.Int64N(100)
+		want = append(want, k)
+		h.push(&entry{key: k})
+		check()
+	}
+	slices.Sort(want)
+	for i, k := range want[:250] {
+		e := h.pop()
+		check()
+		if e.key != k || e.heapIdx != -1 {
+			t.Fatalf("pop %d: key %d heapIdx %d, want key %d heapIdx -1", i, e.key, e.heapIdx, k)
+		}
+	}
+	// Pushes between pops keep the order.
+	for range 250 {
+		k := rng.Int64N(100)
+		want = append(want, k)
+		h.push(&entry{key: k})
+	}
+	want = want[250:]
+	slices.Sort(want)
+	for i, k := range want {
+		if e := h.pop(); e.key != k {
+			t.Fatalf("second round, pop %d: key %d, want %d", i, e.key, k)
+		}
+		check()
+	}
+	if len(h) != 0 {
+		t.Fatalf("%d entries left", len(h))
+	}
 }

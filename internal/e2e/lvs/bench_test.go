@@ -9,36 +9,46 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/lab"
 	"github.com/vigil-ha/vigil/internal/netnstest"
 )
 
 // BenchmarkThroughput measures HTTP requests per second from the client
-// with wrk, through three paths to the same nginx back ends:
+// with wrk, through three paths to the same two nginx back ends:
 //
 //   - vip: vigil's virtual server (nftables DNAT in the director, rr over
 //     both web servers);
-//   - direct: straight to one web server, routed through the same director
-//     (plain forwarding, no NAT);
 //   - haproxy: Debian's haproxy in the director (mode http, roundrobin over
-//     both web servers), a user-space proxy in front of the same back ends.
+//     both web servers), a user-space proxy in front of the same back ends;
+//   - direct: the client straight to both web servers, one wrk each,
+//     routed through the same director (plain forwarding, no NAT);
 //
-// Each target runs 3 times, interleaved so that a burst of load from other
-// processes on the machine hits all of them alike; the table shows each run,
-// the median and the ratios. Targets: vip ≥ 0.9 × direct and ≥ 1.5 ×
-// haproxy. It runs the table once whatever b.N is:
+// and, per back end, web1 and web2: the client straight to one web server
+// with every connection, to show what one back end serves alone.
 //
-//	go test -run '^$' -bench Throughput -benchtime 1x -v ./internal/e2e/lvs
+// Every target is two wrk processes at once with half the connections each,
+// their rates summed (wrkSum), so that the client does the same work on
+// every path. Each target runs 3 times, interleaved so that a burst of load
+// from other processes on the machine hits all of them alike; the table
+// shows each run, the median and the ratios. Targets: vip ≥ 0.9 × direct
+// and ≥ 1.5 × haproxy. It runs the table once whatever b.N is:
+//
+//	go test -run '^$' -bench '^BenchmarkThroughput$' -benchtime 1x -v ./internal/e2e/lvs
 //
 // VIGIL_BENCH_DURATION (a wrk duration, default 5s) and VIGIL_BENCH_CONNS
-// (default 50) tune each wrk run.
+// (default 50) tune each target.
 func BenchmarkThroughput(b *testing.B) {
 	wrk := netnstest.RequireCommand(b, "wrk")
 	haproxy := netnstest.RequireCommand(b, "haproxy")
 	dur := envOr("VIGIL_BENCH_DURATION", "5s")
-	conns := envOr("VIGIL_BENCH_CONNS", "50")
+	conns, err := strconv.Atoi(envOr("VIGIL_BENCH_CONNS", "50"))
+	if err != nil || conns < 2 {
+		b.Fatalf("VIGIL_BENCH_CONNS=%q: want a number ≥ 2", os.Getenv("VIGIL_BENCH_CONNS"))
+	}
 	tp := newTopo(b, "bench", topoOpts{})
 	d := tp.dirs[0]
 	check := tcpCheck("3", 3, "3")
@@ -47,58 +57,122 @@ func BenchmarkThroughput(b *testing.B) {
 	waitServing(b, d, 80)
 	startHAProxy(b, d, haproxy)
 
-	targets := []struct{ name, url string }{
-		{"vip", "http://" + vip + "/"},
-		{"direct", "http://" + web1 + "/"},
-		{"haproxy", "http://" + dirFront[0] + ":8080/"},
-	}
-	for _, tg := range targets {
+	vipURL, hapURL := "http://"+vip+"/", "http://"+dirFront[0]+":8080/"
+	w1, w2 := "http://"+web1+"/", "http://"+web2+"/"
+	for _, u := range []string{vipURL, hapURL, w1, w2} {
 		// Each path answers before it is measured.
-		if _, err := tp.client.getURL(tg.url); err != nil {
-			b.Fatalf("%s: %v", tg.name, err)
+		if _, err := tp.client.getURL(u); err != nil {
+			b.Fatalf("%s: %v", u, err)
 		}
+	}
+	targets := []wrkTarget{
+		{"vip", []string{vipURL, vipURL}},
+		{"haproxy", []string{hapURL, hapURL}},
+		{"direct", []string{w1, w2}},
+		{"web1", []string{w1, w1}},
+		{"web2", []string{w2, w2}},
 	}
 	const reps = 3
-	rps := map[string][]float64{}
-	for range b.N {
-		for rep := range reps {
-			for _, tg := range targets {
-				out, err := tp.client.host.Run(wrk, "-t2", "-c"+conns, "-d"+dur, tg.url)
-				if err != nil {
-					b.Fatal(err)
-				}
-				r, err := wrkRPS(out)
-				if err != nil {
-					b.Fatalf("%s run %d: %v\n%s", tg.name, rep+1, err, out)
-				}
-				rps[tg.name] = append(rps[tg.name], r)
-			}
-		}
-	}
-	med := map[string]float64{}
-	for _, tg := range targets {
-		med[tg.name] = median(rps[tg.name])
-	}
+	var med map[string]float64
 	var tbl strings.Builder
-	fmt.Fprintf(&tbl, "wrk -t2 -c%s -d%s from the client namespace, %d runs each (interleaved), requests/s:\n", conns, dur, reps)
-	fmt.Fprintf(&tbl, "%-8s %10s %10s %10s %10s %12s\n", "target", "run 1", "run 2", "run 3", "median", "vs direct")
-	for _, tg := range targets {
-		rs := rps[tg.name]
-		fmt.Fprintf(&tbl, "%-8s", tg.name)
-		for i := range reps {
-			fmt.Fprintf(&tbl, " %10.0f", rs[len(rs)-reps+i])
+	for range b.N {
+		rps, err := wrkRounds(tp.client.host, wrk, dur, conns, reps, targets)
+		if err != nil {
+			b.Fatal(err)
 		}
-		fmt.Fprintf(&tbl, " %10.0f %11.2fx\n", med[tg.name], med[tg.name]/med["direct"])
+		med = wrkTable(&tbl, rps, targets, conns, dur, reps, "two wrk at once from the client namespace (direct: one per web server)")
 	}
 	vd, vh := med["vip"]/med["direct"], med["vip"]/med["haproxy"]
 	fmt.Fprintf(&tbl, "vip/direct = %.2f (target ≥ 0.90: %s)\nvip/haproxy = %.2f (target ≥ 1.50: %s)\n", vd, met(vd >= 0.9), vh, met(vh >= 1.5))
-	fmt.Fprintf(&tbl, "spread (max−min)/median: vip %.0f%%, direct %.0f%%, haproxy %.0f%%\n", spread(rps["vip"]), spread(rps["direct"]), spread(rps["haproxy"]))
 	b.Log("\n" + tbl.String())
 	b.ReportMetric(med["vip"], "vip_req/s")
 	b.ReportMetric(med["direct"], "direct_req/s")
 	b.ReportMetric(med["haproxy"], "haproxy_req/s")
+	b.ReportMetric(med["web1"], "web1_req/s")
+	b.ReportMetric(med["web2"], "web2_req/s")
 	b.ReportMetric(vd, "vip/direct")
 	b.ReportMetric(vh, "vip/haproxy")
+}
+
+// wrkTarget is one path of a throughput benchmark: the URLs of the wrk
+// processes run at once (wrkSum).
+type wrkTarget struct {
+	name string
+	urls []string
+}
+
+// wrkSum runs one wrk per URL at once from h, conns connections shared
+// among them, and returns the sum of their rates and each one's.
+func wrkSum(h *lab.Host, wrk, dur string, conns int, urls []string) (float64, []float64, error) {
+	each := make([]float64, len(urls))
+	errs := make([]error, len(urls))
+	var wg sync.WaitGroup
+	for i, u := range urls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := h.Run(wrk, "-t2", fmt.Sprintf("-c%d", conns/len(urls)), "-d"+dur, u)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			r, err := wrkRPS(out)
+			if err != nil {
+				errs[i] = fmt.Errorf("%s: %v\n%s", u, err, out)
+			}
+			each[i] = r
+		}()
+	}
+	wg.Wait()
+	var sum float64
+	for i := range urls {
+		if errs[i] != nil {
+			return 0, nil, errs[i]
+		}
+		sum += each[i]
+	}
+	return sum, each, nil
+}
+
+// wrkRounds runs every target reps times, interleaved so that a burst of
+// load from elsewhere on the machine hits all of them alike, and returns
+// each target's summed rates, by name.
+func wrkRounds(h *lab.Host, wrk, dur string, conns, reps int, targets []wrkTarget) (map[string][]float64, error) {
+	rps := map[string][]float64{}
+	for rep := range reps {
+		for _, tg := range targets {
+			r, _, err := wrkSum(h, wrk, dur, conns, tg.urls)
+			if err != nil {
+				return nil, fmt.Errorf("%s run %d: %v", tg.name, rep+1, err)
+			}
+			rps[tg.name] = append(rps[tg.name], r)
+		}
+	}
+	return rps, nil
+}
+
+// wrkTable writes the runs, medians, ratios to "direct" and spreads of
+// wrkRounds' result to w and returns the medians by name.
+func wrkTable(w *strings.Builder, rps map[string][]float64, targets []wrkTarget, conns int, dur string, reps int, how string) map[string]float64 {
+	med := map[string]float64{}
+	for _, tg := range targets {
+		med[tg.name] = median(rps[tg.name])
+	}
+	fmt.Fprintf(w, "%s, -t2 -c%d in all -d%s, %d runs each (interleaved), requests/s summed:\n", how, conns, dur, reps)
+	fmt.Fprintf(w, "%-8s", "target")
+	for i := range reps {
+		fmt.Fprintf(w, " %10s", fmt.Sprintf("run %d", i+1))
+	}
+	fmt.Fprintf(w, " %10s %10s %8s\n", "median", "vs direct", "spread")
+	for _, tg := range targets {
+		rs := rps[tg.name]
+		fmt.Fprintf(w, "%-8s", tg.name)
+		for i := range reps {
+			fmt.Fprintf(w, " %10.0f", rs[len(rs)-reps+i])
+		}
+		fmt.Fprintf(w, " %10.0f %9.2fx %7.0f%%\n", med[tg.name], med[tg.name]/med["direct"], spread(rs))
+	}
+	return med
 }
 
 func envOr(k, def string) string {

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDebugListenLoopbackOnly(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", "[::]:0", "192.0.2.1:0", "example.com:0", "6060"} {
+		if ln, err := debugListen(addr); err == nil {
+			ln.Close()
+			t.Errorf("debugListen(%q) listened on %s, want a refusal", addr, ln.Addr())
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:0", ":0", "localhost:0"} {
+		ln, err := debugListen(addr)
+		if err != nil {
+			t.Errorf("debugListen(%q): %v", addr, err)
+			continue
+		}
+		if !strings.HasPrefix(ln.Addr().String(), "127.0.0.1:") {
+			t.Errorf("debugListen(%q) listens on %s, want 127.0.0.1", addr, ln.Addr())
+		}
+		ln.Close()
+	}
+}
+
+func TestDebugServesProfiler(t *testing.T) {
+	ln, err := debugListen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serveDebug(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	c := &http.Client{Timeout: 30 * time.Second}
+	for path, want := range map[string]string{
+		"/debug/pprof/":                  "goroutine",
+		"/debug/pprof/goroutine?debug=1": "goroutine profile:",
+		"/debug/pprof/profile?seconds=1": "", // a gzipped profile
+		"/debug/pprof/trace?seconds=0.1": "", // a binary trace
+		"/debug/pprof/heap?debug=1":      "heap profile:",
+		"/debug/pprof/cmdline":           "",
+		"/debug/pprof/symbol":            "num_symbols",
+	} {
+		resp, err := c.Get("http://" + ln.Addr().String() + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || len(b) == 0 || !strings.Contains(string(b), want) {
+			t.Errorf("GET %s: status %d, %d bytes, want 200 with %q", path, resp.StatusCode, len(b), want)
+		}
+	}
+}
+
+func TestRunFlagDebugListen(t *testing.T) {
+	f, err := parseRunFlags([]string{"--debug-listen", "127.0.0.1:6060"}, io.Discard)
+	if err != nil || f.debug != "127.0.0.1:6060" {
+		t.Fatalf("parseRunFlags: %+v, %v", f.debug, err)
+	}
+	f, err = parseRunFlags(nil, io.Discard)
+	if err != nil || f.debug != "" {
+		t.Fatalf("default --debug-listen %q, %v; want off", f.debug, err)
+	}
+}
