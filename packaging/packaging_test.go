@@ -492,13 +492,14 @@ func TestInstalledBinaryChecksTheExample(t *testing.T) {
 	if out, err := h.Run(bin, "run", "-t", "-f", example); err != nil {
 		t.Errorf("vigil run -t on the example: %v\n%s", err, out)
 	}
-	// And a broken copy is refused with the position of the mistake.
+	// And a broken copy (a virtual_router_id out of range, which
+	// keepalived refuses too) is refused with the position of the mistake.
 	broken := filepath.Join(t.TempDir(), "broken.conf")
-	b := strings.Replace(string(mustRead(t, example)), "\n    priority 100\n", "\n    priority 300\n", 1)
+	b := strings.Replace(string(mustRead(t, example)), "\n    virtual_router_id 55\n", "\n    virtual_router_id 300\n", 1)
 	if err := os.WriteFile(broken, []byte(b), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	line := 1 + strings.Count(b[:strings.Index(b, "priority 300")], "\n")
+	line := 1 + strings.Count(b[:strings.Index(b, "virtual_router_id 300")], "\n")
 	if out, err := h.Run(bin, "check", "-f", broken); err == nil || !strings.Contains(out, fmt.Sprintf("%s:%d:", broken, line)) {
 		t.Errorf("vigil check on a broken example: %v; want exit 1 and %s:%d:\n%s", err, broken, line, out)
 	}
@@ -732,8 +733,8 @@ func runUnit(t *testing.T, root, bin string, real bool) {
 	if real {
 		// systemd runs ExecReload= lines in order and stops at the first
 		// that fails: a broken file never reaches the daemon.
-		broken := strings.Replace(string(example), "\n    priority 100\n", "\n    priority 300\n", 1)
-		line := 1 + strings.Count(broken[:strings.Index(broken, "priority 300")], "\n")
+		broken := strings.Replace(string(example), "\n    virtual_router_id 55\n", "\n    virtual_router_id 300\n", 1)
+		line := 1 + strings.Count(broken[:strings.Index(broken, "virtual_router_id 300")], "\n")
 		if err := os.WriteFile(conf, []byte(broken), 0o644); err != nil {
 			t.Fatal(err)
 		}
