@@ -147,44 +147,7 @@ func connSyncRun(t *testing.T, withSync, handover bool) connSyncResult {
 	const nflows = 30
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	flows := make([]*flow, nflows)
-	for i := range flows {
-		var c net.Conn
-		if err := tp.client.host.Do(func() error {
-			var err error
-			c, err = net.DialTimeout("tcp", vip+":80", 3*time.Second)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		f := &flow{last: time.Now()}
-		flows[i] = f
-		br := bufio.NewReader(c)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(100 * time.Millisecond):
-				}
-				_, err := who(c, br)
-				now := time.Now()
-				f.mu.Lock()
-				if err != nil {
-					f.err = err
-					f.mu.Unlock()
-					return
-				}
-				f.maxGap = max(f.maxGap, now.Sub(f.last))
-				f.last = now
-				f.answers++
-				f.mu.Unlock()
-			}
-		}()
-	}
+	flows := startFlows(t, tp.client.host, vip+":80", nflows, stop, &wg)
 	type bulkResult struct {
 		got   int64
 		stall time.Duration

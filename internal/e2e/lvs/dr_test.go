@@ -252,6 +252,52 @@ type flow struct {
 	answers int
 }
 
+// startFlows opens n long-lived connections from h to addr, each asking
+// who served it every 100 ms until stop is closed (wg counts them); each
+// flow records its error, longest gap between answers and answers.
+func startFlows(t *testing.T, h *lab.Host, addr string, n int, stop <-chan struct{}, wg *sync.WaitGroup) []*flow {
+	t.Helper()
+	flows := make([]*flow, n)
+	for i := range flows {
+		var c net.Conn
+		if err := h.Do(func() error {
+			var err error
+			c, err = net.DialTimeout("tcp", addr, 3*time.Second)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		f := &flow{last: time.Now()}
+		flows[i] = f
+		br := bufio.NewReader(c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				_, err := who(c, br)
+				now := time.Now()
+				f.mu.Lock()
+				if err != nil {
+					f.err = err
+					f.mu.Unlock()
+					return
+				}
+				f.maxGap = max(f.maxGap, now.Sub(f.last))
+				f.last = now
+				f.answers++
+				f.mu.Unlock()
+			}
+		}()
+	}
+	return flows
+}
+
 func TestSeedDRPairFailover(t *testing.T) {
 	t.Parallel()
 	tp := newDRTopo(t)
@@ -302,49 +348,9 @@ func TestSeedDRPairFailover(t *testing.T) {
 	t.Logf("new connections through the VIP: %v; source and destination unchanged at the real servers", per)
 
 	// Long-lived connections, each asking every 100 ms.
-	const nflows = 30
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	flows := make([]*flow, nflows)
-	servers := map[string]int{}
-	for i := range flows {
-		var c net.Conn
-		if err := tp.client.host.Do(func() error {
-			var err error
-			c, err = net.DialTimeout("tcp", vip+":80", 3*time.Second)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		f := &flow{last: time.Now()}
-		flows[i] = f
-		br := bufio.NewReader(c)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(100 * time.Millisecond):
-				}
-				_, err := who(c, br)
-				now := time.Now()
-				f.mu.Lock()
-				if err != nil {
-					f.err = err
-					f.mu.Unlock()
-					return
-				}
-				f.maxGap = max(f.maxGap, now.Sub(f.last))
-				f.last = now
-				f.answers++
-				f.mu.Unlock()
-			}
-		}()
-	}
-	_ = servers
+	flows := startFlows(t, tp.client.host, vip+":80", 30, stop, &wg)
 	time.Sleep(2 * time.Second)
 	// The master dies: vigil killed with SIGKILL and the host unplugged at
 	// once (a SIGKILL alone leaves its VIP and table forwarding).
@@ -385,9 +391,9 @@ func TestSeedDRPairFailover(t *testing.T) {
 		longest = max(longest, f.maxGap)
 	}
 	t.Logf("failover: BACKUP MASTER %v after the SIGKILL; %d of %d long-lived connections survived, longest stall %v %v",
-		took.Round(time.Millisecond), nflows-broken, nflows, longest.Round(time.Millisecond), errs)
+		took.Round(time.Millisecond), len(flows)-broken, len(flows), longest.Round(time.Millisecond), errs)
 	if broken > 0 {
-		t.Errorf("%d of %d established connections broke in the failover: %v", broken, nflows, errs)
+		t.Errorf("%d of %d established connections broke in the failover: %v", broken, len(flows), errs)
 	}
 
 	// A dead real server leaves the pool (the tutorial's checks, as

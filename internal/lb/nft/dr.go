@@ -812,37 +812,12 @@ func (b *Backend) removeDR(bt *batch, o *drObjects) {
 func (b *Backend) observeDR(ctx context.Context, r *resolver) (*drObserved, error) {
 	obs := newDRObserved()
 	t := b.drTable()
-	if _, err := b.conn.ListTableOfFamily(t.Name, t.Family); err != nil {
-		if isNotExist(err) {
-			return obs, nil
-		}
-		return nil, fmt.Errorf("nft: list table %s: %w", t.Name, err)
+	byName, chainByName, exists, err := b.listTable(t)
+	if err != nil || !exists {
+		return obs, err
 	}
 	obs.exists = true
-	damage := func(f string, a ...any) {
-		if !obs.damaged {
-			b.log.Warn("nft: table netdev "+t.Name+" damaged; it will be rebuilt", "why", fmt.Sprintf(f, a...))
-		}
-		obs.damaged = true
-	}
-	sets, err := b.conn.GetSets(t)
-	if err != nil {
-		return nil, fmt.Errorf("nft: list sets: %w", err)
-	}
-	byName := map[string]*nftables.Set{}
-	for _, s := range sets {
-		byName[s.Name] = s
-	}
-	chains, err := b.conn.ListChainsOfTableFamily(t.Family)
-	if err != nil {
-		return nil, fmt.Errorf("nft: list chains: %w", err)
-	}
-	chainByName := map[string]*nftables.Chain{}
-	for _, c := range chains {
-		if c.Table != nil && c.Table.Name == t.Name {
-			chainByName[c.Name] = c
-		}
-	}
+	damage := b.damager("table netdev "+t.Name, &obs.damaged)
 	nrules := func(name string) (int, bool, error) {
 		c, ok := chainByName[name]
 		if !ok {

@@ -52,40 +52,56 @@ func (b *Backend) Observe(ctx context.Context) (lb.State, error) {
 	return out, nil
 }
 
+// listTable lists table t's sets and chains by name; exists is false when
+// the kernel has no such table.
+func (b *Backend) listTable(t *nftables.Table) (sets map[string]*nftables.Set, chains map[string]*nftables.Chain, exists bool, err error) {
+	if _, err := b.conn.ListTableOfFamily(t.Name, t.Family); err != nil {
+		if isNotExist(err) {
+			return nil, nil, false, nil
+		}
+		return nil, nil, false, fmt.Errorf("nft: list table %s: %w", t.Name, err)
+	}
+	ss, err := b.conn.GetSets(t)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("nft: list sets: %w", err)
+	}
+	sets = map[string]*nftables.Set{}
+	for _, s := range ss {
+		sets[s.Name] = s
+	}
+	cs, err := b.conn.ListChainsOfTableFamily(t.Family)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("nft: list chains: %w", err)
+	}
+	chains = map[string]*nftables.Chain{}
+	for _, c := range cs {
+		if c.Table != nil && c.Table.Name == t.Name {
+			chains[c.Name] = c
+		}
+	}
+	return sets, chains, true, nil
+}
+
+// damager returns what marks an observation damaged (so the next Apply
+// rebuilds the table), logging the first reason only.
+func (b *Backend) damager(what string, damaged *bool) func(f string, a ...any) {
+	return func(f string, a ...any) {
+		if !*damaged {
+			b.log.Warn("nft: "+what+" damaged; it will be rebuilt", "why", fmt.Sprintf(f, a...))
+		}
+		*damaged = true
+	}
+}
+
 func (b *Backend) observe(ctx context.Context) (*observed, error) {
 	obs := &observed{state: lb.NewState()}
 	t := b.table()
-	if _, err := b.conn.ListTableOfFamily(t.Name, t.Family); err != nil {
-		if isNotExist(err) {
-			return obs, nil
-		}
-		return nil, fmt.Errorf("nft: list table %s: %w", t.Name, err)
+	byName, chainByName, exists, err := b.listTable(t)
+	if err != nil || !exists {
+		return obs, err
 	}
 	obs.exists = true
-	damage := func(f string, a ...any) {
-		if !obs.damaged {
-			b.log.Warn("nft: table "+t.Name+" damaged; it will be rebuilt", "why", fmt.Sprintf(f, a...))
-		}
-		obs.damaged = true
-	}
-	sets, err := b.conn.GetSets(t)
-	if err != nil {
-		return nil, fmt.Errorf("nft: list sets: %w", err)
-	}
-	byName := map[string]*nftables.Set{}
-	for _, s := range sets {
-		byName[s.Name] = s
-	}
-	chains, err := b.conn.ListChainsOfTableFamily(t.Family)
-	if err != nil {
-		return nil, fmt.Errorf("nft: list chains: %w", err)
-	}
-	chainByName := map[string]*nftables.Chain{}
-	for _, c := range chains {
-		if c.Table != nil && c.Table.Name == t.Name {
-			chainByName[c.Name] = c
-		}
-	}
+	damage := b.damager("table "+t.Name, &obs.damaged)
 	for _, n := range []string{chainPrerouting, chainOutput} {
 		c, ok := chainByName[n]
 		if !ok {
