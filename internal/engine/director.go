@@ -26,10 +26,14 @@ import (
 // real servers.
 type DirectorSpec struct {
 	// Backend is lvs_backend: "auto", "nftables" or "ipvs".
-	Backend        string
-	LVSFlush       bool
-	RSInitNotifies bool
-	VirtualServers []lb.VirtualServer // as corrected by internal/config
+	Backend  string
+	LVSFlush bool
+	// SyncedConntrack is set with conntrack_sync: the nftables NAT data
+	// plane then holds back a TCP packet that would start a connection
+	// without SYN (see nft.Options.SyncedConntrack).
+	SyncedConntrack bool
+	RSInitNotifies  bool
+	VirtualServers  []lb.VirtualServer // as corrected by internal/config
 	// Checks are the real servers with their checkers, by lb.RealID.
 	Checks []RealCheck
 	// Scripts are the quorum_up/down and notify_up/down scripts, by the
@@ -128,7 +132,7 @@ func NewDirector(spec DirectorSpec, opts DirectorOptions) (*Director, error) {
 	b := opts.Backend
 	if b == nil {
 		var err error
-		if b, err = OpenBackend(spec.Backend, spec.LVSFlush, opts.Keep, opts.Logger); err != nil {
+		if b, err = OpenBackend(spec.Backend, spec.LVSFlush, opts.Keep, spec.SyncedConntrack, opts.Logger); err != nil {
 			return nil, err
 		}
 	}

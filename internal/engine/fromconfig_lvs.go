@@ -23,7 +23,7 @@ import (
 
 // OpenBackend opens the data plane lvs_backend names ("auto" picks IPVS
 // where the kernel has it, else nftables).
-func OpenBackend(keyword string, flush, keep bool, log *slog.Logger) (lb.Backend, error) {
+func OpenBackend(keyword string, flush, keep, syncedConntrack bool, log *slog.Logger) (lb.Backend, error) {
 	name, err := lb.ChooseBackend(keyword, ipvs.Available())
 	if err != nil {
 		return nil, err
@@ -31,7 +31,7 @@ func OpenBackend(keyword string, flush, keep bool, log *slog.Logger) (lb.Backend
 	if name == lb.BackendIPVS {
 		return ipvs.New(ipvs.Options{Keep: keep, Flush: flush, Logger: log})
 	}
-	return nft.New(nft.Options{Keep: keep, Logger: log})
+	return nft.New(nft.Options{Keep: keep, SyncedConntrack: syncedConntrack, Logger: log})
 }
 
 // DirectorSources returns the configuration's virtual servers that keepalived
@@ -60,10 +60,11 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 	var ds diag.Diagnostics
 	sp := newScriptPreparer(c.Global, &ds)
 	spec := DirectorSpec{
-		Backend:        c.Global.LVSBackend,
-		LVSFlush:       c.Global.LVSFlush,
-		RSInitNotifies: c.Global.RSInitNotifies,
-		Scripts:        map[string]*script.Prepared{},
+		Backend:         c.Global.LVSBackend,
+		LVSFlush:        c.Global.LVSFlush,
+		RSInitNotifies:  c.Global.RSInitNotifies,
+		SyncedConntrack: c.ConntrackSync != nil,
+		Scripts:         map[string]*script.Prepared{},
 	}
 	groups := map[string]*lb.Group{}
 	for _, g := range c.VSGroups {

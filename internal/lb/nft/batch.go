@@ -113,11 +113,33 @@ func (bt *batch) addBase() error {
 		{Name: chainOutput, Table: bt.t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookOutput, Priority: dstnat},
 	} {
 		bt.c.AddChain(ch)
-		for _, rule := range baseRules() {
+		for _, rule := range bt.b.baseRulesOf(ch.Name) {
 			bt.c.AddRule(&nftables.Rule{Table: bt.t, Chain: ch, Exprs: rule})
 		}
 	}
 	return nil
+}
+
+// baseRulesOf are the rules of base chain name: baseRules, after the
+// synced-conntrack guard in prerouting when Options.SyncedConntrack.
+func (b *Backend) baseRulesOf(name string) [][]expr.Any {
+	if name == chainPrerouting && b.opts.SyncedConntrack {
+		return append([][]expr.Any{midstreamDrop()}, baseRules()...)
+	}
+	return baseRules()
+}
+
+// midstreamDrop drops a TCP packet without SYN: in the nat hook it is the
+// first packet of a connection conntrack has not seen.
+func midstreamDrop() []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{unix.IPPROTO_TCP}},
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 1, Mask: []byte{0x02}, Xor: []byte{0x00}},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0x00}},
+		&expr.Verdict{Kind: expr.VerdictDrop},
+	}
 }
 
 // baseRules dispatch to the service chains. IPVS looks fwmark services up

@@ -37,7 +37,7 @@ var (
 	tutVIP6 = netip.MustParseAddr("fd01::110")
 )
 
-func newTutorial(t *testing.T) *tutorial {
+func newTutorial(t *testing.T, opts ...Options) *tutorial {
 	t.Helper()
 	l := netnstest.New(t, "lbnat")
 	tt := &tutorial{l: l, vip: tutVIP}
@@ -62,7 +62,11 @@ func newTutorial(t *testing.T) *tutorial {
 	}
 	if err := tt.dir.Do(func() error {
 		var err error
-		tt.be, err = New(Options{})
+		var o Options
+		if len(opts) > 0 {
+			o = opts[0]
+		}
+		tt.be, err = New(o)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -444,6 +448,35 @@ func TestNATDriftRepair(t *testing.T) {
 	want(t, "after rule repair", tt.count(t, 4, src1), map[string]int{"web1": 2, "web2": 2})
 	if st := r.Stats(); st.Errors != 0 {
 		t.Errorf("reconciler errors: %+v", st)
+	}
+}
+
+// With SyncedConntrack, a TCP packet without SYN that would start a
+// connection is dropped in prerouting (its state is on its way from the
+// other director); connections that start with SYN are scheduled as
+// before, and the table reads back undamaged.
+func TestNATSyncedConntrackGuard(t *testing.T) {
+	tt := newTutorial(t, Options{SyncedConntrack: true})
+	if err := tt.dir.Do(func() error { return tt.be.Apply(t.Context(), state(lb.Service{Scheduler: "rr"}, 1, 1)) }); err != nil {
+		t.Fatal(err)
+	}
+	want(t, "new connections", tt.count(t, 4, src1), map[string]int{"web1": 2, "web2": 2})
+	out := mustRun(t, tt.dir, "nft", "list", "chain", "inet", "vigil", chainPrerouting)
+	if !strings.Contains(out, "tcp flags ! syn drop") {
+		t.Errorf("prerouting lacks the guard:\n%s", out)
+	}
+	if out := mustRun(t, tt.dir, "nft", "list", "chain", "inet", "vigil", chainOutput); strings.Contains(out, "drop") {
+		t.Errorf("output chain has the guard too:\n%s", out)
+	}
+	if err := tt.dir.Do(func() error {
+		b := tt.be
+		obs, err := b.observe(t.Context())
+		if err == nil && obs.damaged {
+			err = fmt.Errorf("the table reads back damaged")
+		}
+		return err
+	}); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -69,7 +69,16 @@ type Options struct {
 	// the consistent hash, unrecorded.
 	FlowTimeout time.Duration
 	FlowSize    uint32
-	Logger      *slog.Logger
+	// SyncedConntrack is for a director whose connection state another
+	// director replicates (conntrack_sync): a TCP packet without SYN that
+	// would start a connection here is dropped instead of scheduled. It
+	// belongs to a connection made through the other director whose entry
+	// conntrackd has not committed yet; TCP sends it again, by then the
+	// entry is in place and the connection keeps its real server. Without
+	// sync the packet is scheduled as before (a real server then resets it
+	// or, by chance, the connection lands where it was).
+	SyncedConntrack bool
+	Logger          *slog.Logger
 }
 
 // Backend is the nftables data plane. It implements lb.Backend.

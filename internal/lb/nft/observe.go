@@ -112,8 +112,8 @@ func (b *Backend) observe(ctx context.Context) (*observed, error) {
 		if err != nil {
 			return nil, fmt.Errorf("nft: list chain %s: %w", n, err)
 		}
-		if len(rules) != len(baseRules()) {
-			damage("chain %s has %d rules, want %d", n, len(rules), len(baseRules()))
+		if want := len(b.baseRulesOf(n)); len(rules) != want {
+			damage("chain %s has %d rules, want %d", n, len(rules), want)
 		}
 	}
 	// The services: the verdict map entries, whose comments hold them.
