@@ -98,7 +98,7 @@ func (bt *batch) vmap(name string) *nftables.Set {
 // addBase creates the table, the verdict maps and the two hooked chains.
 func (bt *batch) addBase() error {
 	bt.c.AddTable(bt.t)
-	for _, n := range []string{"fwm4", "svc4", "svc4_any", "fwm6", "svc6", "svc6_any"} {
+	for _, n := range dispatchMaps {
 		if err := bt.c.AddSet(bt.vmap(n), nil); err != nil {
 			return fmt.Errorf("nft: map %s: %w", n, err)
 		}

@@ -542,7 +542,7 @@ func (b *Backend) queueDR(ctx context.Context, want lb.State, r *resolver) (bool
 			b.conn.DelTable(t)
 		}
 		b.conn.AddTable(t)
-		for _, n := range []string{"fwm4", "svc4", "svc4_any", "fwm6", "svc6", "svc6_any"} {
+		for _, n := range dispatchMaps {
 			if err := b.conn.AddSet(bt.vmap(n), nil); err != nil {
 				return false, nil, fmt.Errorf("nft: map %s: %w", n, err)
 			}
@@ -847,116 +847,105 @@ func (b *Backend) observeDR(ctx context.Context, r *resolver) (*drObserved, erro
 		damage("set %s missing", setL4Ports)
 	}
 	owned := map[string]bool{}
-	for _, n := range []string{"fwm4", "svc4", "svc4_any", "fwm6", "svc6", "svc6_any"} {
-		s, ok := byName[n]
+	entries, err := b.dispatchEntries(byName, damage)
+	if err != nil {
+		return nil, err
+	}
+	for _, en := range entries {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		k, svc := en.key, en.svc
+		name := serviceName(k)
+		ds, ok := byName[name+"_dests"]
 		if !ok {
-			damage("map %s missing", n)
+			damage("map %s_dests missing", name)
 			continue
 		}
-		elems, err := b.conn.GetSetElements(s)
+		delems, err := b.conn.GetSetElements(ds)
 		if err != nil {
-			return nil, fmt.Errorf("nft: list map %s: %w", n, err)
+			return nil, fmt.Errorf("nft: list map %s: %w", ds.Name, err)
 		}
-		for _, e := range elems {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			k, svc, err := decodeComment(e.Comment)
-			if err != nil || vmapName(k) != n || string(vmapKey(k)) != string(e.Key) || verdictChain(e) != serviceName(k) {
-				damage("map %s: element without a matching vigil service", n)
+		var dws []drDest
+		var dks []lb.DestKey
+		for _, de := range delems {
+			a, ok := parseDestBytes(de.Key)
+			if !ok || len(de.Val) != 4 {
+				damage("map %s: bad element", ds.Name)
 				continue
 			}
-			name := serviceName(k)
-			ds, ok := byName[name+"_dests"]
-			if !ok {
-				damage("map %s_dests missing", name)
-				continue
+			dk := lb.DestKey{Service: k, Addr: a}
+			dks = append(dks, dk)
+			dws = append(dws, drDest{destW: destW{addr: a, weight: binary.BigEndian.Uint32(de.Val)}})
+		}
+		o := b.drObjects(k, svc, dws)
+		for _, nm := range o.names() {
+			owned[nm] = true
+		}
+		missing := ""
+		for _, st := range []*nftables.Set{o.dests, o.live, o.pick} {
+			if _, ok := byName[st.Name]; !ok {
+				missing = st.Name
 			}
-			delems, err := b.conn.GetSetElements(ds)
-			if err != nil {
-				return nil, fmt.Errorf("nft: list map %s: %w", ds.Name, err)
+		}
+		for a := range o.flows {
+			if _, ok := byName[o.flows[a].Name]; !ok {
+				missing = o.flows[a].Name
 			}
-			var dws []drDest
-			var dks []lb.DestKey
-			for _, de := range delems {
-				a, ok := parseDestBytes(de.Key)
-				if !ok || len(de.Val) != 4 {
-					damage("map %s: bad element", ds.Name)
-					continue
-				}
-				dk := lb.DestKey{Service: k, Addr: a}
-				dks = append(dks, dk)
-				dws = append(dws, drDest{destW: destW{addr: a, weight: binary.BigEndian.Uint32(de.Val)}})
-			}
-			o := b.drObjects(k, svc, dws)
-			for _, nm := range o.names() {
-				owned[nm] = true
-			}
-			missing := ""
-			for _, st := range []*nftables.Set{o.dests, o.live, o.pick} {
+			if st := o.affs[a]; st != nil {
 				if _, ok := byName[st.Name]; !ok {
 					missing = st.Name
 				}
 			}
-			for a := range o.flows {
-				if _, ok := byName[o.flows[a].Name]; !ok {
-					missing = o.flows[a].Name
-				}
-				if st := o.affs[a]; st != nil {
-					if _, ok := byName[st.Name]; !ok {
-						missing = st.Name
-					}
-				}
-			}
-			if missing != "" {
-				damage("%s missing", missing)
+		}
+		if missing != "" {
+			damage("%s missing", missing)
+			continue
+		}
+		// The devices recorded in the live set, against the routes now.
+		live, ok := byName[o.live.Name]
+		if !ok {
+			continue
+		}
+		lelems, err := b.conn.GetSetElements(live)
+		if err != nil {
+			return nil, fmt.Errorf("nft: list set %s: %w", live.Name, err)
+		}
+		recorded := map[netip.Addr]int{}
+		for _, le := range lelems {
+			a, ok := netip.AddrFromSlice(le.Key)
+			if !ok || len(le.Val) != 4 {
 				continue
 			}
-			// The devices recorded in the live set, against the routes now.
-			live, ok := byName[o.live.Name]
-			if !ok {
-				continue
-			}
-			lelems, err := b.conn.GetSetElements(live)
-			if err != nil {
-				return nil, fmt.Errorf("nft: list set %s: %w", live.Name, err)
-			}
-			recorded := map[netip.Addr]int{}
-			for _, le := range lelems {
-				a, ok := netip.AddrFromSlice(le.Key)
-				if !ok || len(le.Val) != 4 {
-					continue
-				}
-				recorded[a] = int(binaryutil.BigEndian.Uint32(le.Val))
-			}
-			stale := false
-			for i, dk := range dks {
-				obs.ifindex[dk] = recorded[dk.Addr.Addr()]
-				dws[i].ifindex = recorded[dk.Addr.Addr()]
-				if r.ifindex(dk.Addr.Addr()) != obs.ifindex[dk] {
-					stale = true
-				}
-			}
-			now := b.drObjects(k, svc, dws)
-			if n, ok, err := nrules(o.chain.Name); err != nil {
-				return nil, err
-			} else if !ok {
-				damage("chain %s missing", o.chain.Name)
-				continue
-			} else if n != len(now.rules()) {
+			recorded[a] = int(binaryutil.BigEndian.Uint32(le.Val))
+		}
+		stale := false
+		for i, dk := range dks {
+			obs.ifindex[dk] = recorded[dk.Addr.Addr()]
+			dws[i].ifindex = recorded[dk.Addr.Addr()]
+			if r.ifindex(dk.Addr.Addr()) != obs.ifindex[dk] {
 				stale = true
 			}
-			obs.present[k] = true
-			if stale {
-				// Reported absent, so that the reconciler applies again;
-				// Apply rebuilds it in place.
-				obs.stale[k] = true
-				continue
-			}
-			obs.state.Services[k] = svc
-			for i, dk := range dks {
-				obs.state.Dests[dk] = lb.Dest{Weight: dws[i].weight, Method: lb.DR}
-			}
+		}
+		now := b.drObjects(k, svc, dws)
+		if n, ok, err := nrules(o.chain.Name); err != nil {
+			return nil, err
+		} else if !ok {
+			damage("chain %s missing", o.chain.Name)
+			continue
+		} else if n != len(now.rules()) {
+			stale = true
+		}
+		obs.present[k] = true
+		if stale {
+			// Reported absent, so that the reconciler applies again;
+			// Apply rebuilds it in place.
+			obs.stale[k] = true
+			continue
+		}
+		obs.state.Services[k] = svc
+		for i, dk := range dks {
+			obs.state.Dests[dk] = lb.Dest{Weight: dws[i].weight, Method: lb.DR}
 		}
 	}
 	for name := range byName {

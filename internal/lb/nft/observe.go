@@ -93,6 +93,48 @@ func (b *Backend) damager(what string, damaged *bool) func(f string, a ...any) {
 	}
 }
 
+// dispatchMaps are the verdict maps the hooked chains dispatch through:
+// fwmark, VIP.proto.port and VIP.proto services, for each family.
+var dispatchMaps = []string{"fwm4", "svc4", "svc4_any", "fwm6", "svc6", "svc6_any"}
+
+// dispatchEntry is one service as a dispatch map holds it.
+type dispatchEntry struct {
+	key   lb.ServiceKey
+	svc   lb.Service
+	chain string
+}
+
+// dispatchEntries reads the services of a table's dispatch maps back from
+// the elements' comments; a missing map, or an element that is not a vigil
+// service matching its key and chain, damages the observation.
+func (b *Backend) dispatchEntries(byName map[string]*nftables.Set, damage func(string, ...any)) ([]dispatchEntry, error) {
+	var entries []dispatchEntry
+	for _, n := range dispatchMaps {
+		s, ok := byName[n]
+		if !ok {
+			damage("map %s missing", n)
+			continue
+		}
+		elems, err := b.conn.GetSetElements(s)
+		if err != nil {
+			return nil, fmt.Errorf("nft: list map %s: %w", n, err)
+		}
+		for _, e := range elems {
+			k, svc, err := decodeComment(e.Comment)
+			if err != nil {
+				damage("map %s: element without a vigil service: %v", n, err)
+				continue
+			}
+			if vmapName(k) != n || string(vmapKey(k)) != string(e.Key) || verdictChain(e) != serviceName(k) {
+				damage("map %s: element for %v does not match its key or chain", n, k)
+				continue
+			}
+			entries = append(entries, dispatchEntry{k, svc, verdictChain(e)})
+		}
+	}
+	return entries, nil
+}
+
 func (b *Backend) observe(ctx context.Context) (*observed, error) {
 	obs := &observed{state: lb.NewState()}
 	t := b.table()
@@ -117,34 +159,9 @@ func (b *Backend) observe(ctx context.Context) (*observed, error) {
 		}
 	}
 	// The services: the verdict map entries, whose comments hold them.
-	type entry struct {
-		key   lb.ServiceKey
-		svc   lb.Service
-		chain string
-	}
-	var entries []entry
-	for _, n := range []string{"fwm4", "svc4", "svc4_any", "fwm6", "svc6", "svc6_any"} {
-		s, ok := byName[n]
-		if !ok {
-			damage("map %s missing", n)
-			continue
-		}
-		elems, err := b.conn.GetSetElements(s)
-		if err != nil {
-			return nil, fmt.Errorf("nft: list map %s: %w", n, err)
-		}
-		for _, e := range elems {
-			k, svc, err := decodeComment(e.Comment)
-			if err != nil {
-				damage("map %s: element without a vigil service: %v", n, err)
-				continue
-			}
-			if vmapName(k) != n || string(vmapKey(k)) != string(e.Key) || verdictChain(e) != serviceName(k) {
-				damage("map %s: element for %v does not match its key or chain", n, k)
-				continue
-			}
-			entries = append(entries, entry{k, svc, verdictChain(e)})
-		}
+	entries, err := b.dispatchEntries(byName, damage)
+	if err != nil {
+		return nil, err
 	}
 	if _, ok := byName[setL4Ports]; !ok {
 		damage("set %s missing", setL4Ports)
