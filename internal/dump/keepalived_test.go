@@ -88,11 +88,8 @@ func TestMatchesKeepalived(t *testing.T) {
 	theirs := PathsIn(dir)
 	// An RT signal kills keepalived before it has installed its handlers:
 	// wait until its VRRP process runs the instances.
-	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(p.Output(), "Entering"); {
-		if time.Now().After(deadline) {
-			t.Fatal("keepalived did not start its VRRP instances")
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !p.WaitOutput("Entering", 15*time.Second) {
+		t.Fatal("keepalived did not start its VRRP instances")
 	}
 
 	// fresh asks keepalived for a dump and returns it once written.

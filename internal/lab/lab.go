@@ -352,6 +352,21 @@ func (p *Proc) Output() string {
 	return p.out.String()
 }
 
+// WaitOutput waits until the process has written want or within has
+// passed, and reports whether it was written. Output arrives through a
+// pipe copied by another goroutine, so a line the process wrote before a
+// reply seen elsewhere (a notify socket, a packet) may still be on its way.
+func (p *Proc) WaitOutput(want string, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for !strings.Contains(p.Output(), want) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
 // PID returns the process ID (the command itself: `ip netns exec` execs it).
 func (p *Proc) PID() int { return p.Cmd.Process.Pid }
 

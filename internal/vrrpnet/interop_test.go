@@ -38,12 +38,8 @@ func startKeepalived(t *testing.T, h *lab.Host, conf string) *lab.Proc {
 
 func waitLog(t *testing.T, p *lab.Proc, want string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !strings.Contains(p.Output(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("keepalived did not log %q within %v:\n%s", want, timeout, p.Output())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !p.WaitOutput(want, timeout) {
+		t.Fatalf("keepalived did not log %q within %v:\n%s", want, timeout, p.Output())
 	}
 }
 

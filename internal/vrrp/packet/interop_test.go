@@ -138,14 +138,9 @@ func (s *rawSock) recv(deadline time.Time) (msg []byte, src, dst netip.Addr, ttl
 
 func waitLog(t *testing.T, p *lab.Proc, want string, within time.Duration) {
 	t.Helper()
-	end := time.Now().Add(within)
-	for time.Now().Before(end) {
-		if strings.Contains(p.Output(), want) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !p.WaitOutput(want, within) {
+		t.Fatalf("keepalived did not log %q within %v; output:\n%s", want, within, p.Output())
 	}
-	t.Fatalf("keepalived did not log %q within %v; output:\n%s", want, within, p.Output())
 }
 
 func TestKeepalivedInterop(t *testing.T) {
