@@ -132,7 +132,7 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 			lv.PersistenceGranularity = g
 		}
 		if ss := vs.SorryServer; ss != nil {
-			lv.Sorry = &lb.RealServer{Addr: ss.Addr, Port: ss.Port}
+			lv.Sorry = &lb.RealServer{Addr: ss.Addr, Port: ss.Port, Method: lbMethod(ss.Forwarding.Method), Tunnel: lbRealTunnel(ss.Forwarding)}
 			lv.SorryInhibit = ss.Inhibit
 		}
 		for _, rs := range vs.RealServers {
@@ -142,10 +142,7 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 				Inhibit: rs.InhibitOnFailure, Alpha: rs.Alpha, Virtualhost: rs.Virtualhost,
 				NotifyUp:   scriptKey(rs.NotifyUp, "notify_up of real_server "+rs.Pos.String()),
 				NotifyDown: scriptKey(rs.NotifyDown, "notify_down of real_server "+rs.Pos.String()),
-			}
-			if rs.Forwarding.Method == config.TUN {
-				t := lbTunnel(rs.Forwarding)
-				lr.Tunnel = &t
+				Tunnel:     lbRealTunnel(rs.Forwarding),
 			}
 			lv.Reals = append(lv.Reals, lr)
 			spec.Checks = append(spec.Checks, realCheck(c, &ds, *vs, rs, lb.RealID{VS: lv.ID(), Addr: lr.AddrPort()}, files))
@@ -364,6 +361,15 @@ func lbTunnel(f config.Forwarding) lb.Tunnel {
 		t.Csum = 2
 	}
 	return t
+}
+
+// lbRealTunnel is a real (or sorry) server's own tunnel: set only for TUN.
+func lbRealTunnel(f config.Forwarding) *lb.Tunnel {
+	if f.Method != config.TUN {
+		return nil
+	}
+	t := lbTunnel(f)
+	return &t
 }
 
 // granularity converts persistence_granularity into IPVS's netmask: an IPv4

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"net/netip"
 	"reflect"
 	"testing"
@@ -92,5 +93,49 @@ func TestDirectorFromConfigPositionFree(t *testing.T) {
 	_, b := loadLVS(t, "global_defs {\n    router_id r1\n}\n\n"+lvsConf)
 	if !reflect.DeepEqual(a.VirtualServers, b.VirtualServers) || !reflect.DeepEqual(checkKeys(a), checkKeys(b)) {
 		t.Errorf("specs differ after lines moved:\n%+v\n%+v", a.VirtualServers, b.VirtualServers)
+	}
+}
+
+// sorry_server_lvs_method reaches the sorry server's spec; without it the
+// sorry server takes the virtual server's lb_kind (keepalived 2.2.7
+// check_parser.c vs_end_handler).
+func TestDirectorFromConfigSorryMethod(t *testing.T) {
+	_, spec := loadLVS(t, `virtual_server 10.1.1.1 80 {
+    lb_kind NAT
+    protocol TCP
+    sorry_server 10.0.0.9 80
+    sorry_server_lvs_method DR
+    real_server 10.0.0.2 80 {
+    }
+}
+virtual_server 10.1.1.2 80 {
+    lb_kind DR
+    protocol TCP
+    sorry_server 10.0.0.9 80
+    real_server 10.0.0.2 80 {
+    }
+}
+`)
+	for i, want := range []lb.Method{lb.DR, lb.DR} {
+		got := spec.VirtualServers[i].Sorry
+		if got == nil || got.Method != want {
+			t.Errorf("%s: sorry server %+v, want method %v", spec.VirtualServers[i].ID(), got, want)
+		}
+	}
+	if m := spec.VirtualServers[0].Reals[0].Method; m != lb.NAT {
+		t.Errorf("real server method %v, want NAT (lb_kind)", m)
+	}
+
+	// With its real server down, the first virtual server's pool is the
+	// sorry server, installed as a DR destination beside a NAT service.
+	vs := spec.VirtualServers[:1]
+	down := lb.Health{{VS: vs[0].ID(), Addr: vs[0].Reals[0].AddrPort()}: {State: lb.Down}}
+	res := lb.NewPolicy(lb.PolicyOptions{}).Desired(vs, down, func(netip.Addr) bool { return true })
+	var dests []string
+	for k, d := range res.State.Dests {
+		dests = append(dests, fmt.Sprintf("%s %v weight %d", k.Addr, d.Method, d.Weight))
+	}
+	if want := []string{"10.0.0.9:80 DR weight 1"}; !reflect.DeepEqual(dests, want) {
+		t.Errorf("destinations %v, want %v", dests, want)
 	}
 }
