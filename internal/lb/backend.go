@@ -12,7 +12,8 @@ import (
 // (internal/lb/nft) or IPVS (internal/lb/ipvs). A Backend owns only what it
 // created: it never touches services or tables it did not make.
 //
-// Concurrency: a Backend is used by one goroutine at a time (the Reconciler).
+// Concurrency: a Backend is used by one goroutine at a time (the director's
+// reconciler, internal/director/reconcile).
 type Backend interface {
 	// Name is the backend's name as global_defs lvs_backend spells it:
 	// "nftables" or "ipvs".
@@ -29,6 +30,14 @@ type Backend interface {
 	// Close releases the backend; unless configured to keep them, it
 	// removes the services it created.
 	Close() error
+}
+
+// Projector is implemented by backends that hold less than a State says
+// (nftables has no thresholds or tunnels): Project returns what Observe
+// would return once want is applied, so that the reconciler does not take
+// the difference for drift.
+type Projector interface {
+	Project(want State) State
 }
 
 // Support says how a backend implements one scheduler.

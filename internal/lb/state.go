@@ -3,10 +3,11 @@
 // virtual_server configuration and the health of the real servers with
 // keepalived 2.2.7's policy (quorum, hysteresis, sorry server,
 // inhibit_on_failure, alpha, omega), the difference between two such states,
-// the Backend contract the data planes (internal/lb/nft, internal/lb/ipvs)
-// implement, and the Reconciler that keeps a Backend at the desired state.
+// and the Backend contract the data planes (internal/lb/nft, internal/lb/ipvs)
+// implement. The loop that keeps a Backend at the desired state is the
+// director's (internal/director/reconcile).
 //
-// Everything here except Reconciler is pure: no clock, no I/O, no goroutines.
+// Everything here is pure: no clock, no I/O, no goroutines.
 package lb
 
 import (

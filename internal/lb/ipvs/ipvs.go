@@ -55,7 +55,7 @@ type Options struct {
 
 // Backend is the IPVS data plane. It implements lb.Backend.
 //
-// Concurrency: one goroutine at a time (the lb.Reconciler).
+// Concurrency: one goroutine at a time (the reconciler, internal/director/reconcile).
 type Backend struct {
 	opts  Options
 	c     cfipvs.Client

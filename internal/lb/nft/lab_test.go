@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/director/reconcile"
 	"github.com/vigil-ha/vigil/internal/lab"
 	"github.com/vigil-ha/vigil/internal/lb"
 	"github.com/vigil-ha/vigil/internal/netnstest"
@@ -413,7 +414,7 @@ func TestNATRemoveAdd(t *testing.T) {
 // interval.
 func TestNATDriftRepair(t *testing.T) {
 	tt := newTutorial(t)
-	r := lb.NewReconciler(tt.be, lb.ReconcilerOptions{Resync: 500 * time.Millisecond})
+	r := reconcile.New(tt.be, reconcile.Options{Resync: 500 * time.Millisecond})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -554,7 +555,7 @@ func TestPolicyOnTheWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := lb.NewPolicy(lb.PolicyOptions{})
-	r := lb.NewReconciler(tt.be, lb.ReconcilerOptions{Resync: time.Hour})
+	r := reconcile.New(tt.be, reconcile.Options{Resync: time.Hour})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()

@@ -83,7 +83,7 @@ type Options struct {
 
 // Backend is the nftables data plane. It implements lb.Backend.
 //
-// Concurrency: one goroutine at a time (the lb.Reconciler), and one
+// Concurrency: one goroutine at a time (the reconciler, internal/director/reconcile), and one
 // Backend applying at a time per process: google/nftables v0.3.0 numbers
 // new sets from a package variable.
 type Backend struct {

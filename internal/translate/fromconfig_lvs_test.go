@@ -1,4 +1,4 @@
-package engine
+package translate
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/lb"
+	"github.com/vigil-ha/vigil/internal/runspec"
 )
 
 const lvsConf = `virtual_server_group G {
@@ -40,7 +41,7 @@ virtual_server group G {
 }
 `
 
-func loadLVS(t *testing.T, conf string) (*config.Config, DirectorSpec) {
+func loadLVS(t *testing.T, conf string) (*config.Config, runspec.DirectorSpec) {
 	t.Helper()
 	cfg, ds := config.Load(fstest.MapFS{"k.conf": {Data: []byte(conf)}}, "k.conf", config.Options{})
 	if ds.HasErrors() {
@@ -91,7 +92,7 @@ func TestDirectorFromConfig(t *testing.T) {
 func TestDirectorFromConfigPositionFree(t *testing.T) {
 	_, a := loadLVS(t, lvsConf)
 	_, b := loadLVS(t, "global_defs {\n    router_id r1\n}\n\n"+lvsConf)
-	if !reflect.DeepEqual(a.VirtualServers, b.VirtualServers) || !reflect.DeepEqual(checkKeys(a), checkKeys(b)) {
+	if !reflect.DeepEqual(a.VirtualServers, b.VirtualServers) || !reflect.DeepEqual(a.CheckerKeys(), b.CheckerKeys()) {
 		t.Errorf("specs differ after lines moved:\n%+v\n%+v", a.VirtualServers, b.VirtualServers)
 	}
 }

@@ -1,9 +1,8 @@
-package engine
+package translate
 
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"os"
 	"regexp"
@@ -16,23 +15,9 @@ import (
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/diag"
 	"github.com/vigil-ha/vigil/internal/lb"
-	"github.com/vigil-ha/vigil/internal/lb/ipvs"
-	"github.com/vigil-ha/vigil/internal/lb/nft"
+	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/script"
 )
-
-// OpenBackend opens the data plane lvs_backend names ("auto" picks IPVS
-// where the kernel has it, else nftables).
-func OpenBackend(keyword string, flush, keep, syncedConntrack bool, log *slog.Logger) (lb.Backend, error) {
-	name, err := lb.ChooseBackend(keyword, ipvs.Available())
-	if err != nil {
-		return nil, err
-	}
-	if name == lb.BackendIPVS {
-		return ipvs.New(ipvs.Options{Keep: keep, Flush: flush, Logger: log})
-	}
-	return nft.New(nft.Options{Keep: keep, SyncedConntrack: syncedConntrack, Logger: log})
-}
 
 // DirectorSources returns the configuration's virtual servers that keepalived
 // installs, in the order of DirectorSpec.VirtualServers: DirectorFromConfig
@@ -56,10 +41,10 @@ func DirectorSources(c *config.Config) []*config.VirtualServer {
 
 // DirectorFromConfig translates the virtual servers of a configuration into
 // the director's spec.
-func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
+func DirectorFromConfig(c *config.Config) (runspec.DirectorSpec, diag.Diagnostics) {
 	var ds diag.Diagnostics
 	sp := newScriptPreparer(c.Global, &ds)
-	spec := DirectorSpec{
+	spec := runspec.DirectorSpec{
 		Backend:         c.Global.LVSBackend,
 		LVSFlush:        c.Global.LVSFlush,
 		RSInitNotifies:  c.Global.RSInitNotifies,
@@ -153,8 +138,8 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 }
 
 // realCheck prepares the checkers of one real server, identified by id.
-func realCheck(c *config.Config, ds *diag.Diagnostics, vs config.VirtualServer, rs config.RealServer, id lb.RealID, files map[string]config.TrackFile) RealCheck {
-	rc := RealCheck{ID: id, Weight: rs.Weight}
+func realCheck(c *config.Config, ds *diag.Diagnostics, vs config.VirtualServer, rs config.RealServer, id lb.RealID, files map[string]config.TrackFile) runspec.RealCheck {
+	rc := runspec.RealCheck{ID: id, Weight: rs.Weight}
 	ap := id.Addr
 	for i, ck := range rs.Checkers {
 		cs, err := checkerSpec(c, ck, vs, rs, ap, files)
@@ -178,10 +163,10 @@ func realCheck(c *config.Config, ds *diag.Diagnostics, vs config.VirtualServer, 
 	return rc
 }
 
-func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, rs config.RealServer, ap netip.AddrPort, files map[string]config.TrackFile) (CheckerSpec, error) {
+func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, rs config.RealServer, ap netip.AddrPort, files map[string]config.TrackFile) (runspec.CheckerSpec, error) {
 	kind, ok := check.ParseKind(string(ck.Type))
 	if !ok {
-		return CheckerSpec{}, fmt.Errorf("not supported")
+		return runspec.CheckerSpec{}, fmt.Errorf("not supported")
 	}
 	pol := check.Defaults(kind, ck.DelayLoop)
 	pol.Retry, pol.DelayBeforeRetry, pol.Warmup, pol.Alpha = ck.Retry, ck.DelayBeforeRetry, ck.Warmup, ck.Alpha
@@ -202,7 +187,7 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 			if ck.HTTP.Protocol != "" {
 				pr, err := probe.ParseProtocol(ck.HTTP.Protocol)
 				if err != nil {
-					return CheckerSpec{}, err
+					return runspec.CheckerSpec{}, err
 				}
 				h.Protocol = pr
 			}
@@ -214,7 +199,7 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 				if u.Regex != "" {
 					re, err := regexp.Compile(u.Regex)
 					if err != nil {
-						return CheckerSpec{}, fmt.Errorf("url %s: regex: %w", u.Path, err)
+						return runspec.CheckerSpec{}, fmt.Errorf("url %s: regex: %w", u.Path, err)
 					}
 					pu.Regex = re
 				}
@@ -225,7 +210,7 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 		chk = h
 	case check.KindMisc:
 		if ck.Misc == nil || !ck.Misc.Path.IsSet() {
-			return CheckerSpec{}, fmt.Errorf("no misc_path")
+			return runspec.CheckerSpec{}, fmt.Errorf("no misc_path")
 		}
 		m := &probe.Misc{Argv: ck.Misc.Path.Args, Timeout: ck.Misc.Timeout, Dynamic: ck.Misc.Dynamic}
 		user, group := ck.Misc.Path.User, ck.Misc.Path.Group
@@ -240,7 +225,7 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 			cred, err = script.DefaultCred("", "", c.Global.EnableScriptSecurity)
 		}
 		if err != nil {
-			return CheckerSpec{}, &scriptUserError{err}
+			return runspec.CheckerSpec{}, &scriptUserError{err}
 		}
 		if cred.UID != uint32(os.Geteuid()) || cred.GID != uint32(os.Getegid()) {
 			m.Credential = &syscall.Credential{Uid: cred.UID, Gid: cred.GID}
@@ -258,7 +243,7 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 			if ck.DNS.Type != "" {
 				t, err := probe.ParseDNSType(ck.DNS.Type)
 				if err != nil {
-					return CheckerSpec{}, err
+					return runspec.CheckerSpec{}, err
 				}
 				d.Type = t
 			}
@@ -276,24 +261,24 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 		chk = &probe.Ping{Conn: conn}
 	case check.KindFile:
 		if ck.File == nil {
-			return CheckerSpec{}, fmt.Errorf("no track_file")
+			return runspec.CheckerSpec{}, fmt.Errorf("no track_file")
 		}
 		tf, ok := files[ck.File.TrackFile]
 		if !ok {
-			return CheckerSpec{}, fmt.Errorf("track_file %s is not defined", ck.File.TrackFile)
+			return runspec.CheckerSpec{}, fmt.Errorf("track_file %s is not defined", ck.File.TrackFile)
 		}
 		chk = &probe.File{Path: tf.File, Weight: ck.File.Weight, Reverse: ck.File.Reverse}
 	default:
-		return CheckerSpec{}, fmt.Errorf("not supported by vigil")
+		return runspec.CheckerSpec{}, fmt.Errorf("not supported by vigil")
 	}
 	if err := pol.Validate(); err != nil {
-		return CheckerSpec{}, err
+		return runspec.CheckerSpec{}, err
 	}
 	// Key: the checker's configuration, positions excluded, for reloads.
 	key := fmt.Sprintf("%s|%s|%+v", ck.Type, ap, config.Checker{Type: ck.Type, ConnectIP: ck.ConnectIP, ConnectPort: ck.ConnectPort, BindTo: ck.BindTo, BindPort: ck.BindPort,
 		BindIf: ck.BindIf, FWMark: ck.FWMark, ConnectTimeout: ck.ConnectTimeout, Retry: ck.Retry, DelayBeforeRetry: ck.DelayBeforeRetry, DelayLoop: ck.DelayLoop, Warmup: ck.Warmup, Alpha: ck.Alpha})
 	key += fmt.Sprintf("|%v|%v|%v|%v|%v|%v", deref(ck.HTTP), deref(ck.SMTP), deref(ck.DNS), deref(ck.UDP), deref(ck.Misc), deref(ck.File))
-	return CheckerSpec{Key: key, Policy: pol, Checker: chk}, nil
+	return runspec.CheckerSpec{Key: key, Policy: pol, Checker: chk}, nil
 }
 
 func deref[T any](p *T) any {
