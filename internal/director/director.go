@@ -455,7 +455,7 @@ func (d *Director) snapshot() ([]status.VirtualServer, serviceKeys) {
 	for _, ss := range d.last.Status {
 		spec := specs[ss.ID]
 		vs := status.VirtualServer{
-			Name: ss.ID, Algo: spec.Scheduler, Kind: methodName(spec.Method), Backend: d.backend.Name(),
+			Name: ss.ID, Algo: spec.Scheduler, Kind: spec.Method.String(), Backend: d.backend.Name(),
 			QuorumUp: ss.QuorumUp, Active: rs.LastError == "" && !rs.LastApply.IsZero(), SorryActive: ss.SorryActive,
 		}
 		if spec.Sorry != nil {
@@ -484,13 +484,6 @@ func (d *Director) snapshot() ([]status.VirtualServer, serviceKeys) {
 		out = append(out, vs)
 	}
 	return out, keys
-}
-
-func methodName(m lb.Method) string {
-	if m == lb.MethodDefault {
-		return lb.NAT.String()
-	}
-	return m.String()
 }
 
 // ReconcilerStats are the data plane's apply counters.

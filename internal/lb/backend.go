@@ -115,9 +115,9 @@ func (c Capabilities) Check(specs []VirtualServer) []Finding {
 		if sched == "" {
 			sched = "wlc"
 		}
-		vm := vs.method(RealServer{})
+		vm := vs.Method
 		if len(vs.Reals) > 0 {
-			vm = vs.method(vs.Reals[0])
+			vm = vs.Reals[0].Method
 		}
 		scheds := c.Schedulers
 		if ms, ok := c.MethodSchedulers[vm]; ok {
@@ -135,7 +135,7 @@ func (c Capabilities) Check(specs []VirtualServer) []Finding {
 			add(at, vs, "lb_algo %s is applied as %s: %s", sched, s.As, s.Note)
 		}
 		check := func(r *RealServer, at Finding, what string) {
-			m := vs.method(*r)
+			m := r.Method
 			unsupported := at
 			unsupported.Unsupported = true
 			if !slices.Contains(c.Methods, m) {

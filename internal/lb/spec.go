@@ -23,8 +23,10 @@ type VirtualServer struct {
 
 	Scheduler string // `lb_algo` / `lvs_sched`; keepalived defaults to wlc
 	Flags     Flags  // `ops`, `flag-N`, `sh-port`, `sh-fallback`, `mh-port`, `mh-fallback`
-	Method    Method // `lb_kind` / `lvs_method`: default for real servers; NAT when unset
-	Tunnel    Tunnel // `lb_kind TUN type ...`
+	// Method is `lb_kind` / `lvs_method` as the configuration resolved it
+	// (NAT by default). The configuration has already given it to the real
+	// servers that set none: each RealServer carries its own.
+	Method Method
 
 	// PersistenceTimeout is `persistence_timeout` in seconds (0: none).
 	PersistenceTimeout uint32
@@ -84,9 +86,12 @@ type RealServer struct {
 	Port uint16
 	// Weight is `weight` (the virtual server's when the real server sets
 	// none, as the configuration resolved it).
-	Weight     uint32
-	Method     Method // `lvs_method`; MethodDefault inherits
-	Tunnel     *Tunnel
+	Weight uint32
+	// Method is `lvs_method`, the virtual server's `lb_kind` when the real
+	// server sets none, as the configuration resolved it; Tunnel its TUN
+	// options (zero for the other methods).
+	Method     Method
+	Tunnel     Tunnel
 	UThreshold uint32
 	LThreshold uint32
 	// Inhibit and Alpha are `inhibit_on_failure` and `alpha` (alpha: the
@@ -175,24 +180,6 @@ func (vs *VirtualServer) family() Family {
 		return FamilyOf(r.Addr)
 	}
 	return IPv4 // keepalived: "defaulting to IPv4"
-}
-
-// method is a real server's forwarding method after inheritance.
-func (vs *VirtualServer) method(r RealServer) Method {
-	if r.Method != MethodDefault {
-		return r.Method
-	}
-	if vs.Method != MethodDefault {
-		return vs.Method
-	}
-	return NAT
-}
-
-func (vs *VirtualServer) tunnel(r RealServer) Tunnel {
-	if r.Tunnel != nil {
-		return *r.Tunnel
-	}
-	return vs.Tunnel
 }
 
 // destPort is the port of a real server as a destination of key k:

@@ -81,8 +81,8 @@ func (p Protocol) lower() string {
 // Method is how a destination is reached (keepalived's lb_kind / lvs_method).
 type Method uint8
 
-// Forwarding methods. MethodDefault (zero) in a spec means "inherit"; a State
-// always holds one of NAT, DR, TUN.
+// Forwarding methods. MethodDefault (zero) is no method: specs made from a
+// configuration and States always hold one of NAT, DR, TUN.
 const (
 	MethodDefault Method = iota
 	NAT                  // IPVS masquerading: destination NAT, replies must return through the director

@@ -95,7 +95,6 @@ func DirectorFromConfig(c *config.Config) (runspec.DirectorSpec, diag.Diagnostic
 			Scheduler:          string(vs.Scheduler),
 			Flags:              schedFlags(*vs),
 			Method:             lbMethod(vs.Forwarding.Method),
-			Tunnel:             lbTunnel(vs.Forwarding),
 			PersistenceTimeout: uint32(vs.PersistenceTimeout / time.Second),
 			PersistenceEngine:  vs.PersistenceEngine,
 			Quorum:             uint32(max(vs.Quorum, 0)),
@@ -348,13 +347,12 @@ func lbTunnel(f config.Forwarding) lb.Tunnel {
 	return t
 }
 
-// lbRealTunnel is a real (or sorry) server's own tunnel: set only for TUN.
-func lbRealTunnel(f config.Forwarding) *lb.Tunnel {
+// lbRealTunnel is a real (or sorry) server's tunnel: zero unless TUN.
+func lbRealTunnel(f config.Forwarding) lb.Tunnel {
 	if f.Method != config.TUN {
-		return nil
+		return lb.Tunnel{}
 	}
-	t := lbTunnel(f)
-	return &t
+	return lbTunnel(f)
 }
 
 // granularity converts persistence_granularity into IPVS's netmask: an IPv4

@@ -140,3 +140,40 @@ virtual_server 10.1.1.2 80 {
 		t.Errorf("destinations %v, want %v", dests, want)
 	}
 }
+
+// Each real server reaches lb with its method resolved by the configuration
+// (its own lvs_method, else the virtual server's lb_kind, else NAT) and the
+// tunnel options that go with it.
+func TestDirectorFromConfigMethods(t *testing.T) {
+	_, spec := loadLVS(t, `virtual_server 10.1.1.1 80 {
+    lb_kind TUN type gue port 6080 csum
+    protocol TCP
+    real_server 10.0.0.2 80 {
+    }
+    real_server 10.0.0.3 80 {
+        lvs_method DR
+    }
+}
+virtual_server 10.1.1.2 80 {
+    protocol TCP
+    real_server 10.0.0.4 8080 {
+    }
+}
+`)
+	type got struct {
+		Method lb.Method
+		Tunnel lb.Tunnel
+	}
+	var gots []got
+	for _, vs := range spec.VirtualServers {
+		gots = append(gots, got{vs.Method, lb.Tunnel{}})
+		for _, r := range vs.Reals {
+			gots = append(gots, got{r.Method, r.Tunnel})
+		}
+	}
+	gue := lb.Tunnel{Type: lb.TunnelGUE, Port: 6080, Csum: 1}
+	want := []got{{lb.TUN, lb.Tunnel{}}, {lb.TUN, gue}, {lb.DR, lb.Tunnel{}}, {lb.NAT, lb.Tunnel{}}, {lb.NAT, lb.Tunnel{}}}
+	if !reflect.DeepEqual(gots, want) {
+		t.Errorf("methods %+v, want %+v", gots, want)
+	}
+}

@@ -547,8 +547,8 @@ func TestPolicyOnTheWire(t *testing.T) {
 	spec := lb.VirtualServer{
 		Addr: tutVIP, Port: 80, Proto: lb.TCP, Scheduler: "rr", Method: lb.NAT,
 		Quorum: 2, QuorumDown: "/etc/keepalived/down.sh",
-		Sorry: &lb.RealServer{Addr: tutWeb1.Addr(), Port: 8081},
-		Reals: []lb.RealServer{{Addr: tutWeb1.Addr(), Port: 8080, Weight: 1}, {Addr: tutWeb2.Addr(), Port: 8080, Weight: 1}},
+		Sorry: &lb.RealServer{Addr: tutWeb1.Addr(), Port: 8081, Method: lb.NAT},
+		Reals: []lb.RealServer{{Addr: tutWeb1.Addr(), Port: 8080, Weight: 1, Method: lb.NAT}, {Addr: tutWeb2.Addr(), Port: 8080, Weight: 1, Method: lb.NAT}},
 	}
 	specs := []lb.VirtualServer{spec}
 	if err := lb.Err(tt.be.Capabilities().Check(specs)); err != nil {
