@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/vigil-ha/vigil/internal/inet"
 )
 
 // Backend is a kernel data plane holding virtual services: nftables
@@ -148,7 +150,7 @@ func (c Capabilities) Check(specs []VirtualServer) []Finding {
 			if !c.Thresholds && (r.UThreshold != 0 || r.LThreshold != 0) {
 				add(at, vs, "%s %s: uthreshold/lthreshold are ignored", what, r.AddrPort())
 			}
-			if !c.MixedFamily && r.Addr.IsValid() && FamilyOf(r.Addr) != vs.family() {
+			if !c.MixedFamily && r.Addr.IsValid() && inet.FamilyOf(r.Addr) != vs.family() {
 				add(unsupported, vs, "%s %s: address family differs from the virtual server's", what, r.AddrPort())
 			}
 		}

@@ -3,6 +3,8 @@ package lb
 import (
 	"fmt"
 	"net/netip"
+
+	"github.com/vigil-ha/vigil/internal/inet"
 )
 
 // VirtualServer is one keepalived `virtual_server` block after
@@ -138,7 +140,7 @@ func (vs *VirtualServer) Keys() []ServiceKey {
 		var out []ServiceKey
 		for _, r := range vs.Group.Ranges {
 			for a := r.First; a.IsValid() && a.Compare(r.Last) <= 0; a = a.Next() {
-				out = append(out, ServiceKey{Family: FamilyOf(a), Proto: vs.Proto, Addr: a, Port: r.Port})
+				out = append(out, ServiceKey{Family: inet.FamilyOf(a), Proto: vs.Proto, Addr: a, Port: r.Port})
 				if len(out) > maxKeys {
 					return out
 				}
@@ -155,7 +157,7 @@ func (vs *VirtualServer) Keys() []ServiceKey {
 	case vs.FWMark != 0:
 		return []ServiceKey{{Family: vs.family(), FWMark: vs.FWMark}}
 	}
-	return []ServiceKey{{Family: FamilyOf(vs.Addr), Proto: vs.Proto, Addr: vs.Addr, Port: vs.Port}}
+	return []ServiceKey{{Family: inet.FamilyOf(vs.Addr), Proto: vs.Proto, Addr: vs.Addr, Port: vs.Port}}
 }
 
 // family is the virtual server's family where the key does not say.
@@ -164,20 +166,20 @@ func (vs *VirtualServer) family() Family {
 		return vs.Family
 	}
 	if vs.Addr.IsValid() {
-		return FamilyOf(vs.Addr)
+		return inet.FamilyOf(vs.Addr)
 	}
 	if vs.Group != nil {
 		for _, r := range vs.Group.Ranges {
-			return FamilyOf(r.First)
+			return inet.FamilyOf(r.First)
 		}
 	}
 	for _, r := range vs.Reals {
 		if r.Method != TUN {
-			return FamilyOf(r.Addr)
+			return inet.FamilyOf(r.Addr)
 		}
 	}
 	for _, r := range vs.Reals {
-		return FamilyOf(r.Addr)
+		return inet.FamilyOf(r.Addr)
 	}
 	return IPv4 // keepalived: "defaulting to IPv4"
 }

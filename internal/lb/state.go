@@ -15,34 +15,18 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/vigil-ha/vigil/internal/inet"
 )
 
-// Family is an address family of a virtual service.
-type Family uint8
+// Family is the address family of a virtual service (internal/inet).
+type Family = inet.Family
 
 // Address families.
 const (
-	IPv4 Family = 4
-	IPv6 Family = 6
+	IPv4 = inet.IPv4
+	IPv6 = inet.IPv6
 )
-
-func (f Family) String() string {
-	switch f {
-	case IPv4:
-		return "IPv4"
-	case IPv6:
-		return "IPv6"
-	}
-	return fmt.Sprintf("family(%d)", uint8(f))
-}
-
-// FamilyOf returns the family of an address (IPv4-mapped IPv6 counts as IPv6).
-func FamilyOf(a netip.Addr) Family {
-	if a.Is4() {
-		return IPv4
-	}
-	return IPv6
-}
 
 // Protocol is the transport protocol of an address-based virtual service
 // (keepalived's `protocol`), as its IP protocol number.
@@ -294,7 +278,7 @@ func (s State) Validate() error {
 				return fmt.Errorf("lb: service %v: fwmark service with address, protocol or port", k)
 			}
 		} else {
-			if !k.Addr.IsValid() || FamilyOf(k.Addr) != k.Family {
+			if !k.Addr.IsValid() || inet.FamilyOf(k.Addr) != k.Family {
 				return fmt.Errorf("lb: service %v: address does not match family %v", k, k.Family)
 			}
 			if k.Proto != TCP && k.Proto != UDP && k.Proto != SCTP {

@@ -56,7 +56,7 @@ func DirectorFromConfig(c *config.Config) (runspec.DirectorSpec, diag.Diagnostic
 		lg := &lb.Group{Name: g.Name}
 		for _, e := range g.Entries {
 			if e.FWMark != 0 {
-				lg.FWMarks = append(lg.FWMarks, lb.GroupMark{Mark: e.FWMark, Family: lbFamily(e.Family)})
+				lg.FWMarks = append(lg.FWMarks, lb.GroupMark{Mark: e.FWMark, Family: e.Family})
 			} else {
 				lg.Ranges = append(lg.Ranges, lb.GroupRange{First: e.First, Last: e.Last, Port: e.Port})
 			}
@@ -90,7 +90,7 @@ func DirectorFromConfig(c *config.Config) (runspec.DirectorSpec, diag.Diagnostic
 			Port:   vs.Port,
 			Proto:  lbProto(vs.Protocol),
 			FWMark: vs.FWMark,
-			Family: lbFamily(vs.Family),
+			Family: vs.Family,
 
 			Scheduler:          string(vs.Scheduler),
 			Flags:              schedFlags(*vs),
@@ -304,16 +304,6 @@ func lbProto(p config.Protocol) lb.Protocol {
 		return lb.SCTP
 	case config.TCP:
 		return lb.TCP
-	}
-	return 0
-}
-
-func lbFamily(f config.Family) lb.Family {
-	switch f {
-	case config.Inet6:
-		return lb.IPv6
-	case config.Inet:
-		return lb.IPv4
 	}
 	return 0
 }

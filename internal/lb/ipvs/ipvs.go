@@ -27,6 +27,7 @@ import (
 	cfipvs "github.com/cloudflare/ipvs"
 	"github.com/cloudflare/ipvs/netmask"
 
+	"github.com/vigil-ha/vigil/internal/inet"
 	"github.com/vigil-ha/vigil/internal/lb"
 )
 
@@ -332,7 +333,7 @@ func family(f lb.Family) cfipvs.AddressFamily {
 }
 
 func addrFamily(a netip.Addr) cfipvs.AddressFamily {
-	return family(lb.FamilyOf(a))
+	return family(inet.FamilyOf(a))
 }
 
 // toService is what keepalived's ipvs_set_srule fills in.
