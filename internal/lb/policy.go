@@ -167,7 +167,7 @@ type PolicyOptions struct {
 // report transitions), and turns specs × health into the desired kernel
 // State plus the notifications to make.
 //
-// Concurrency: a Policy is not safe for concurrent use; the engine owns it.
+// Concurrency: a Policy is not safe for concurrent use; the director (internal/director) owns it.
 type Policy struct {
 	opts PolicyOptions
 	vss  map[string]*vsMem
