@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -276,8 +277,32 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 	// Key: the checker's configuration, positions excluded, for reloads.
 	key := fmt.Sprintf("%s|%s|%+v", ck.Type, ap, config.Checker{Type: ck.Type, ConnectIP: ck.ConnectIP, ConnectPort: ck.ConnectPort, BindTo: ck.BindTo, BindPort: ck.BindPort,
 		BindIf: ck.BindIf, FWMark: ck.FWMark, ConnectTimeout: ck.ConnectTimeout, Retry: ck.Retry, DelayBeforeRetry: ck.DelayBeforeRetry, DelayLoop: ck.DelayLoop, Warmup: ck.Warmup, Alpha: ck.Alpha})
-	key += fmt.Sprintf("|%v|%v|%v|%v|%v|%v", deref(ck.HTTP), deref(ck.SMTP), deref(ck.DNS), deref(ck.UDP), deref(ck.Misc), deref(ck.File))
+	key += fmt.Sprintf("|%v|%v|%v|%v|%v|%v", deref(positionFreeHTTP(ck.HTTP)), deref(ck.SMTP), deref(ck.DNS), deref(ck.UDP), deref(positionFreeMisc(ck.Misc)), deref(ck.File))
 	return runspec.CheckerSpec{Key: key, Policy: pol, Checker: chk}, nil
+}
+
+// positionFreeHTTP is an HTTP_GET / SSL_GET block without the positions of
+// its urls, so that a checker whose lines moved keeps its key.
+func positionFreeHTTP(h *config.HTTPCheck) *config.HTTPCheck {
+	if h == nil {
+		return nil
+	}
+	c := *h
+	c.URLs = slices.Clone(h.URLs)
+	for i := range c.URLs {
+		c.URLs[i].Pos = diag.Pos{}
+	}
+	return &c
+}
+
+// positionFreeMisc is a MISC_CHECK block without misc_path's position.
+func positionFreeMisc(m *config.MiscParam) *config.MiscParam {
+	if m == nil {
+		return nil
+	}
+	c := *m
+	c.Path.Pos = diag.Pos{}
+	return &c
 }
 
 func deref[T any](p *T) any {
