@@ -177,3 +177,12 @@ virtual_server 10.1.1.2 80 {
 		t.Errorf("methods %+v, want %+v", gots, want)
 	}
 }
+
+// Other runtimes name a virtual server as the director does.
+func TestVirtualServerID(t *testing.T) {
+	_, spec := loadLVS(t, lvsConf)
+	vs := spec.VirtualServers[0]
+	if got := VirtualServerID(vs.Addr, vs.Port, config.TCP); got != vs.ID() || got != "[10.1.1.1]:tcp:80" {
+		t.Errorf("VirtualServerID = %q, director's ID %q", got, vs.ID())
+	}
+}
