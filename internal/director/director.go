@@ -1,3 +1,7 @@
+// Package director runs keepalived's virtual servers: health checkers
+// (internal/check/probe) feed the virtual-server policy (internal/lb), whose
+// desired state the reconciler (director/reconcile) keeps applied to the data
+// plane (internal/lb/nft or internal/lb/ipvs).
 package director
 
 import (

@@ -1,3 +1,10 @@
+// Package translate turns a checked configuration (internal/config) into
+// what the runtimes run (internal/runspec): the VRRP engine's Spec
+// (FromConfig) and the director's DirectorSpec (DirectorFromConfig). It
+// prepares scripts and checkers and reports, at their configuration
+// positions, what it still finds wrong; the specs it returns hold no
+// positions, so that a reload compares them. It starts nothing and needs no
+// root to test.
 package translate
 
 import (
