@@ -41,12 +41,19 @@ virtual_server group G {
 }
 `
 
-func loadLVS(t *testing.T, conf string) (*config.Config, runspec.DirectorSpec) {
+// load loads conf, which must have no errors.
+func load(t *testing.T, conf string) *config.Config {
 	t.Helper()
 	cfg, ds := config.Load(fstest.MapFS{"k.conf": {Data: []byte(conf)}}, "k.conf", config.Options{})
 	if ds.HasErrors() {
 		t.Fatalf("Load: %v", ds.Err())
 	}
+	return cfg
+}
+
+func loadLVS(t *testing.T, conf string) (*config.Config, runspec.DirectorSpec) {
+	t.Helper()
+	cfg := load(t, conf)
 	spec, sds := DirectorFromConfig(cfg)
 	if sds.HasErrors() {
 		t.Fatalf("DirectorFromConfig: %v", sds.Err())

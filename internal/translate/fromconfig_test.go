@@ -3,9 +3,7 @@ package translate
 import (
 	"reflect"
 	"testing"
-	"testing/fstest"
 
-	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/runspec"
 )
 
@@ -56,11 +54,7 @@ vrrp_instance VI_1 {
 
 func loadVRRP(t *testing.T, conf string) runspec.Spec {
 	t.Helper()
-	cfg, ds := config.Load(fstest.MapFS{"k.conf": {Data: []byte(conf)}}, "k.conf", config.Options{})
-	if ds.HasErrors() {
-		t.Fatalf("Load: %v", ds.Err())
-	}
-	spec, sds := FromConfig(cfg)
+	spec, sds := FromConfig(load(t, conf))
 	if sds.HasErrors() {
 		t.Fatalf("FromConfig: %v", sds.Err())
 	}
