@@ -78,7 +78,7 @@ func (v *verdict) Check(context.Context) check.Result {
 // server and two real servers, each with one checker.
 func scenarioSpec(a, b *verdict, weightB uint32) runspec.DirectorSpec {
 	vs := lb.VirtualServer{
-		Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: lb.TCP, Scheduler: "rr", Method: lb.NAT, Quorum: 2,
+		Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: lb.TCP, Family: lb.IPv4, Scheduler: "rr", Method: lb.NAT, Quorum: 2,
 		Sorry: &lb.RealServer{Addr: netip.MustParseAddr("10.0.0.9"), Port: 80, Method: lb.DR},
 		Reals: []lb.RealServer{
 			{Addr: netip.MustParseAddr("10.0.0.1"), Port: 8080, Weight: 1, Method: lb.NAT},

@@ -150,7 +150,7 @@ func (c Capabilities) Check(specs []VirtualServer) []Finding {
 			if !c.Thresholds && (r.UThreshold != 0 || r.LThreshold != 0) {
 				add(at, vs, "%s %s: uthreshold/lthreshold are ignored", what, r.AddrPort())
 			}
-			if !c.MixedFamily && r.Addr.IsValid() && inet.FamilyOf(r.Addr) != vs.family() {
+			if !c.MixedFamily && r.Addr.IsValid() && inet.FamilyOf(r.Addr) != vs.Family {
 				add(unsupported, vs, "%s %s: address family differs from the virtual server's", what, r.AddrPort())
 			}
 		}

@@ -13,7 +13,7 @@ import (
 // whose events are notify scripts and FIFO lines.
 func Example() {
 	specs := []lb.VirtualServer{{
-		Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: lb.TCP,
+		Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: lb.TCP, Family: lb.IPv4,
 		Scheduler: "rr", Method: lb.NAT, Quorum: 2, QuorumDown: "/etc/keepalived/quorum_down.sh",
 		Reals: []lb.RealServer{
 			{Addr: netip.MustParseAddr("192.168.118.131"), Port: 80, Weight: 1, Method: lb.NAT},

@@ -34,7 +34,7 @@ func real(addr string, weight uint32) RealServer {
 
 func web(reals ...RealServer) VirtualServer {
 	return VirtualServer{
-		Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: TCP,
+		Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: TCP, Family: IPv4,
 		Scheduler: "rr", Method: NAT, Quorum: 1, QuorumUp: "/qup", QuorumDown: "/qdown", Reals: reals,
 	}
 }
@@ -454,7 +454,7 @@ func TestPolicyGroup(t *testing.T) {
 	vs := VirtualServer{
 		Group: &Group{Name: "web", Ranges: []GroupRange{{First: netip.MustParseAddr("192.168.1.10"), Last: netip.MustParseAddr("192.168.1.11"), Port: 443}},
 			FWMarks: []GroupMark{{Mark: 7}}},
-		Proto: TCP, Scheduler: "wrr", Method: DR, Quorum: 1,
+		Proto: TCP, Family: IPv4, Scheduler: "wrr", Method: DR, Quorum: 1,
 		Reals: []RealServer{{Addr: netip.MustParseAddr("192.168.1.20"), Weight: 2, Method: DR}},
 	}
 	specs := []VirtualServer{vs}

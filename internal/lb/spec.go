@@ -18,9 +18,9 @@ type VirtualServer struct {
 	Proto  Protocol // `protocol TCP|UDP|SCTP`
 	FWMark uint32   // `virtual_server fwmark N`
 	Group  *Group   // `virtual_server group NAME`
-	// Family is `ip_family inet|inet6`; for fwmark services without it the
-	// family comes from the real servers, else IPv4 (keepalived 2.2.7
-	// check_parser.c vs_end_handler).
+	// Family is the virtual server's family as the configuration resolved
+	// it: `ip_family`, else its address's or its group's, else its real
+	// servers' (keepalived 2.2.7 check_parser.c vs_end_handler), else IPv4.
 	Family Family
 
 	Scheduler string // `lb_algo` / `lvs_sched`; keepalived defaults to wlc
@@ -149,39 +149,15 @@ func (vs *VirtualServer) Keys() []ServiceKey {
 		for _, m := range vs.Group.FWMarks {
 			f := m.Family
 			if f == 0 {
-				f = vs.family()
+				f = vs.Family
 			}
 			out = append(out, ServiceKey{Family: f, FWMark: m.Mark})
 		}
 		return out
 	case vs.FWMark != 0:
-		return []ServiceKey{{Family: vs.family(), FWMark: vs.FWMark}}
+		return []ServiceKey{{Family: vs.Family, FWMark: vs.FWMark}}
 	}
 	return []ServiceKey{{Family: inet.FamilyOf(vs.Addr), Proto: vs.Proto, Addr: vs.Addr, Port: vs.Port}}
-}
-
-// family is the virtual server's family where the key does not say.
-func (vs *VirtualServer) family() Family {
-	if vs.Family != 0 {
-		return vs.Family
-	}
-	if vs.Addr.IsValid() {
-		return inet.FamilyOf(vs.Addr)
-	}
-	if vs.Group != nil {
-		for _, r := range vs.Group.Ranges {
-			return inet.FamilyOf(r.First)
-		}
-	}
-	for _, r := range vs.Reals {
-		if r.Method != TUN {
-			return inet.FamilyOf(r.Addr)
-		}
-	}
-	for _, r := range vs.Reals {
-		return inet.FamilyOf(r.Addr)
-	}
-	return IPv4 // keepalived: "defaulting to IPv4"
 }
 
 // destPort is the port of a real server as a destination of key k:

@@ -193,3 +193,26 @@ func TestVirtualServerID(t *testing.T) {
 		t.Errorf("VirtualServerID = %q, director's ID %q", got, vs.ID())
 	}
 }
+
+// Each virtual server reaches lb with its family resolved by the
+// configuration: its address's or its group's, else its real servers'.
+func TestDirectorFromConfigFamily(t *testing.T) {
+	_, spec := loadLVS(t, lvsConf+`virtual_server fd00::1 80 {
+    protocol TCP
+    real_server fd00::2 80 {
+    }
+}
+virtual_server fwmark 5 {
+    real_server fd00::2 80 {
+    }
+}
+`)
+	var got []string
+	for _, vs := range spec.VirtualServers {
+		got = append(got, vs.ID()+" "+vs.Family.String())
+	}
+	want := []string{"[10.1.1.1]:tcp:80 inet", "[G]:0 inet", "[fd00::1]:tcp:80 inet6", "FWM 5 inet6"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("families %v, want %v", got, want)
+	}
+}

@@ -545,7 +545,7 @@ func TestPolicyOnTheWire(t *testing.T) {
 	tt := newTutorial(t)
 	serveHTTP(t, tt.web1, ":8081", "sorry")
 	spec := lb.VirtualServer{
-		Addr: tutVIP, Port: 80, Proto: lb.TCP, Scheduler: "rr", Method: lb.NAT,
+		Addr: tutVIP, Port: 80, Proto: lb.TCP, Family: lb.IPv4, Scheduler: "rr", Method: lb.NAT,
 		Quorum: 2, QuorumDown: "/etc/keepalived/down.sh",
 		Sorry: &lb.RealServer{Addr: tutWeb1.Addr(), Port: 8081, Method: lb.NAT},
 		Reals: []lb.RealServer{{Addr: tutWeb1.Addr(), Port: 8080, Weight: 1, Method: lb.NAT}, {Addr: tutWeb2.Addr(), Port: 8080, Weight: 1, Method: lb.NAT}},
