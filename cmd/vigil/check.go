@@ -11,11 +11,12 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/diag"
-	"github.com/vigil-ha/vigil/internal/engine"
 	"github.com/vigil-ha/vigil/internal/hb"
 	"github.com/vigil-ha/vigil/internal/lb"
 	"github.com/vigil-ha/vigil/internal/lb/ipvs"
 	"github.com/vigil-ha/vigil/internal/lb/nft"
+	"github.com/vigil-ha/vigil/internal/runspec"
+	"github.com/vigil-ha/vigil/internal/translate"
 )
 
 // defaultConfigFile is keepalived's default configuration file.
@@ -68,9 +69,9 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	if !ds.HasErrors() {
 		// What the daemon checks on top of the file: scripts (resolved,
 		// enable_script_security), checkers, what the data plane can do.
-		_, more := engine.FromConfig(cfg)
+		_, more := translate.FromConfig(cfg)
 		ds = append(ds, more...)
-		dspec, more := engine.DirectorFromConfig(cfg)
+		dspec, more := translate.DirectorFromConfig(cfg)
 		ds = append(ds, more...)
 		more, plane = backendDiagnostics(cfg, dspec, target)
 		ds = append(ds, more...)
@@ -143,7 +144,7 @@ func summary(w io.Writer, c *config.Config) {
 	fmt.Fprintln(w)
 	if len(c.Instances) > 0 {
 		fmt.Fprintf(w, "vrrp instances: %d\n", len(c.Instances))
-		vmacs := engine.VMACNames(c)
+		vmacs := translate.VMACNames(c)
 		for _, vi := range c.Instances {
 			iface := vi.Interface
 			if iface == "" {
@@ -283,7 +284,7 @@ type targetHost struct {
 // backendDiagnostics reports what the data plane vigil would use on the
 // target host cannot do (e.g. DR on nftables), and names that data plane
 // and why it is the one ("" without virtual servers).
-func backendDiagnostics(cfg *config.Config, dspec engine.DirectorSpec, target targetHost) (diag.Diagnostics, string) {
+func backendDiagnostics(cfg *config.Config, dspec runspec.DirectorSpec, target targetHost) (diag.Diagnostics, string) {
 	var ds diag.Diagnostics
 	if len(dspec.VirtualServers) == 0 {
 		return nil, ""
@@ -310,7 +311,7 @@ func backendDiagnostics(cfg *config.Config, dspec engine.DirectorSpec, target ta
 	if name == lb.BackendIPVS {
 		caps = ipvs.Capabilities()
 	}
-	srcs := engine.DirectorSources(cfg)
+	srcs := translate.DirectorSources(cfg)
 	for _, f := range caps.Check(dspec.VirtualServers) {
 		vs := srcs[f.VS]
 		pos := vs.Pos

@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/connsync"
 	"github.com/vigil-ha/vigil/internal/diag"
+	"github.com/vigil-ha/vigil/internal/director"
 	"github.com/vigil-ha/vigil/internal/dump"
 	"github.com/vigil-ha/vigil/internal/engine"
 	"github.com/vigil-ha/vigil/internal/hb"
@@ -30,10 +31,12 @@ import (
 	"github.com/vigil-ha/vigil/internal/metrics"
 	"github.com/vigil-ha/vigil/internal/notify"
 	"github.com/vigil-ha/vigil/internal/owner"
+	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/sched"
 	"github.com/vigil-ha/vigil/internal/script"
 	"github.com/vigil-ha/vigil/internal/sdnotify"
 	"github.com/vigil-ha/vigil/internal/status"
+	"github.com/vigil-ha/vigil/internal/translate"
 	"github.com/vigil-ha/vigil/internal/web"
 )
 
@@ -43,10 +46,10 @@ import (
 type daemon struct {
 	flags  runFlags
 	log    *slog.Logger
-	eng    *engine.Engine   // nil in heartbeat-only mode and with -C
-	dir    *engine.Director // nil without virtual servers and with -P
-	hb     *hb.Node         // nil without --ha-dir
-	bgp    *bgp.Runtime     // nil without a bgp block
+	eng    *engine.Engine     // nil in heartbeat-only mode and with -C
+	dir    *director.Director // nil without virtual servers and with -P
+	hb     *hb.Node           // nil without --ha-dir
+	bgp    *bgp.Runtime       // nil without a bgp block
 	bgpCfg bgp.Config
 	hbCfg  *hb.Config
 	sd     *sdnotify.Notifier
@@ -160,7 +163,7 @@ func configID(flag string) string {
 type loaded struct {
 	cfg  *config.Config
 	spec engine.Spec
-	dir  engine.DirectorSpec
+	dir  runspec.DirectorSpec
 }
 
 // loadConfig reads the configuration file and resolves it. -P drops the
@@ -179,12 +182,12 @@ func loadConfig(f runFlags) (loaded, diag.Diagnostics) {
 		return l, ds
 	}
 	if !f.checkOnly {
-		spec, more := engine.FromConfig(cfg)
+		spec, more := translate.FromConfig(cfg)
 		l.spec = spec
 		ds = append(ds, more...)
 	}
 	if !f.vrrpOnly {
-		dspec, more := engine.DirectorFromConfig(cfg)
+		dspec, more := translate.DirectorFromConfig(cfg)
 		l.dir = dspec
 		ds = append(ds, more...)
 	}
@@ -321,7 +324,7 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		d.bgp, d.bgpCfg = bgpSetup(l, log)
 	}
 	if runKeepalived && len(l.dir.VirtualServers) > 0 {
-		d.dir, err = engine.NewDirector(l.dir, engine.DirectorOptions{Logger: log, Notifier: notifier, Keep: f.keepLB, Observe: bgpObserve(d.bgp)})
+		d.dir, err = director.New(l.dir, director.Options{Logger: log, Notifier: notifier, Keep: f.keepLB, Observe: bgpObserve(d.bgp)})
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigil-ha/vigil/internal/inet"
 )
 
 // Why vigil does not act on some keepalived keywords. One list: the
@@ -340,7 +342,7 @@ func (p *parser) mcastArg(t token, what string, fam Family) (netip.Addr, bool) {
 	if !ok {
 		return a, false
 	}
-	if FamilyOf(a) != fam {
+	if inet.FamilyOf(a) != fam {
 		p.warnf(t.pos, "%s %s is not an %s address; ignored, as keepalived does", what, t.text, map[Family]string{Inet: "IPv4", Inet6: "IPv6"}[fam])
 		return netip.Addr{}, false
 	}

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/vigil-ha/vigil/internal/inet"
 )
 
 // parsePrefix parses "ADDR" or "ADDR/LEN" (keepalived parse_ipaddress());
@@ -263,7 +265,7 @@ func (rp *routeParser) val(w token) (token, bool) {
 // setFamily records the family t implies; false when it contradicts one
 // already seen.
 func (rp *routeParser) setFamily(t token, f Family) bool {
-	if rp.r.Family == "" {
+	if rp.r.Family == 0 {
 		rp.r.Family = f
 		return true
 	}
@@ -276,7 +278,7 @@ func (rp *routeParser) setFamily(t token, f Family) bool {
 
 func (rp *routeParser) addr(t token, what string) (netip.Addr, bool) {
 	a, ok := rp.p.addrArg(t, what)
-	if ok && !rp.setFamily(t, FamilyOf(a)) {
+	if ok && !rp.setFamily(t, inet.FamilyOf(a)) {
 		return netip.Addr{}, false
 	}
 	return a, ok
@@ -299,7 +301,7 @@ func (rp *routeParser) keyword(w token) bool {
 		}
 	case "from":
 		if v, ok := rp.val(w); ok {
-			if pf, ok := p.parsePrefix(v, "route from"); ok && rp.setFamily(v, FamilyOf(pf.Addr())) {
+			if pf, ok := p.parsePrefix(v, "route from"); ok && rp.setFamily(v, inet.FamilyOf(pf.Addr())) {
 				if !pf.Addr().Is6() {
 					p.warnf(v.pos, "route from is only valid for IPv6; ignored, as keepalived does")
 					return true
@@ -440,7 +442,7 @@ func (rp *routeParser) destination(w token) bool {
 		return true
 	}
 	pf, ok := p.parsePrefix(d, "route destination")
-	if !ok || !rp.setFamily(d, FamilyOf(pf.Addr())) {
+	if !ok || !rp.setFamily(d, inet.FamilyOf(pf.Addr())) {
 		return false
 	}
 	r.Dst = pf.Masked()
@@ -455,7 +457,7 @@ func (rp *routeParser) finish(e *stmt) (Route, bool) {
 		rp.p.warnf(e.kw.pos, "route has no destination; the route is ignored, as keepalived does")
 		return Route{}, false
 	}
-	if r.Family == "" {
+	if r.Family == 0 {
 		r.Family = Inet
 	}
 	if !r.Dst.IsValid() {
@@ -484,7 +486,7 @@ func (p *parser) parseRule(e *stmt, static bool) (Rule, bool) {
 	words := append([]token{e.kw}, e.args...)
 	r := Rule{Pos: e.kw.pos}
 	setFamily := func(t token, f Family) bool {
-		if r.Family == "" {
+		if r.Family == 0 {
 			r.Family = f
 			return true
 		}
@@ -518,7 +520,7 @@ func (p *parser) parseRule(e *stmt, static bool) (Rule, bool) {
 				continue
 			}
 			pf, ok := p.parsePrefix(v, "rule "+w.text)
-			if !ok || !setFamily(v, FamilyOf(pf.Addr())) {
+			if !ok || !setFamily(v, inet.FamilyOf(pf.Addr())) {
 				return Rule{}, false
 			}
 			if w.text == "from" {
@@ -569,7 +571,7 @@ func (p *parser) parseRule(e *stmt, static bool) (Rule, bool) {
 			}
 		}
 	}
-	if r.Family == "" {
+	if r.Family == 0 {
 		r.Family = Inet
 	}
 	return r, true

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/diag"
+	"github.com/vigil-ha/vigil/internal/inet"
 )
 
 type vsMeta struct {
@@ -94,7 +95,7 @@ func (p *parser) vsgEntry(e *stmt) (VSGroupEntry, bool) {
 			if !ok {
 				return ent, false
 			}
-			ent.Family = Family(f)
+			ent.Family, _ = inet.ParseFamily(f)
 		}
 		if len(e.args) > 2 {
 			p.warnf(e.args[2].pos, "extra value %q ignored", e.args[2].text)
@@ -183,7 +184,7 @@ func (p *parser) vsgEntry(e *stmt) (VSGroupEntry, bool) {
 		}
 		ent.First, ent.Last = a, a
 	}
-	ent.Family = FamilyOf(ent.First)
+	ent.Family = inet.FamilyOf(ent.First)
 	return ent, true
 }
 
@@ -236,7 +237,7 @@ func virtualServer(p *parser, s *stmt, c *Config) {
 			break
 		}
 		vs.Addr = a
-		vs.Family = FamilyOf(a)
+		vs.Family = inet.FamilyOf(a)
 		if len(s.args) > 1 && strings.Trim(s.args[1].text, "0") != "" {
 			port, good := p.portArg(s.args[1], "virtual_server port")
 			if !good {
@@ -337,11 +338,12 @@ var vsBlock = newBlock("virtual_server",
 		if !ok {
 			return
 		}
-		if vs.Family != "" && vs.Family != Family(f) {
+		fam, _ := inet.ParseFamily(f)
+		if vs.Family != 0 && vs.Family != fam {
 			p.warnf(s.args[0].pos, "ip_family %s conflicts with the virtual server's address family; ignored, as keepalived does", f)
 			return
 		}
-		vs.Family = Family(f)
+		vs.Family = fam
 	}),
 	k("retry", 1, 1, func(p *parser, s *stmt, vs *VirtualServer) {
 		if v, ok := p.uintArg(s.args[0], "retry", 1, 4294967295); ok {
@@ -391,7 +393,7 @@ var vsBlock = newBlock("virtual_server",
 	k("persistence_granularity", 1, 1, func(p *parser, s *stmt, vs *VirtualServer) {
 		t := s.args[0]
 		fam := vs.Family
-		if fam == "" {
+		if fam == 0 {
 			fam = Inet6
 			if strings.Contains(t.text, ".") {
 				fam = Inet
@@ -408,7 +410,7 @@ var vsBlock = newBlock("virtual_server",
 				return
 			}
 		}
-		if vs.Family == "" {
+		if vs.Family == 0 {
 			vs.Family = fam
 		}
 		vs.PersistenceGranularity = t.text
@@ -686,7 +688,7 @@ func checkerKeywords(conn bool) []*kw[Checker] {
 				if !ok {
 					return
 				}
-				if c.BindTo.IsValid() && FamilyOf(c.BindTo) != FamilyOf(a) {
+				if c.BindTo.IsValid() && inet.FamilyOf(c.BindTo) != inet.FamilyOf(a) {
 					p.warnf(s.args[0].pos, "connect_ip %s is not of bindto's family; ignored, as keepalived does", a)
 					return
 				}
@@ -702,7 +704,7 @@ func checkerKeywords(conn bool) []*kw[Checker] {
 				if !ok {
 					return
 				}
-				if c.ConnectIP.IsValid() && FamilyOf(c.ConnectIP) != FamilyOf(a) {
+				if c.ConnectIP.IsValid() && inet.FamilyOf(c.ConnectIP) != inet.FamilyOf(a) {
 					p.warnf(s.args[0].pos, "bindto %s is not of connect_ip's family; ignored, as keepalived does", a)
 					return
 				}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/diag"
+	"github.com/vigil-ha/vigil/internal/inet"
 )
 
 // The model below is the normalised form of a keepalived.conf: every value
@@ -97,21 +98,15 @@ type FIFO struct {
 	Script Command `json:"script,omitzero"`
 }
 
-// Family is an address family.
-type Family string
+// Family is an address family (internal/inet); JSON spells it as the
+// configuration does, "inet" or "inet6". The zero Family is unset.
+type Family = inet.Family
 
+// The families as ip_family names them.
 const (
-	Inet  Family = "inet"
-	Inet6 Family = "inet6"
+	Inet  = inet.IPv4
+	Inet6 = inet.IPv6
 )
-
-// FamilyOf returns the family of an address (Inet for an invalid one).
-func FamilyOf(a netip.Addr) Family {
-	if a.Is6() && !a.Is4In6() {
-		return Inet6
-	}
-	return Inet
-}
 
 // Global is the global_defs block and the root-level process keywords.
 type Global struct {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/diag"
+	"github.com/vigil-ha/vigil/internal/inet"
 )
 
 // resolve applies the defaults keepalived 2.2.7 applies after parsing and
@@ -406,7 +407,7 @@ func (r *instResolve) identity() {
 			r.errf(vi.Pos, "vrrp_instance %s: without an interface the source address cannot be link-local", vi.Name)
 		}
 	}
-	if vi.Family == "" {
+	if vi.Family == 0 {
 		vi.Family = Inet
 	}
 	r.strict = m.strict.Or(r.g.VRRPStrict)
@@ -991,7 +992,7 @@ func (p *parser) resolveVirtualServers() {
 			for _, e := range grp.Entries {
 				if e.FWMark == 0 {
 					hasAddrs, onlyMarks = true, false
-					if vs.Family == "" {
+					if vs.Family == 0 {
 						vs.Family = e.Family
 					}
 				}
@@ -1057,15 +1058,15 @@ func (p *parser) resolveVirtualServers() {
 			vs.Forwarding = Forwarding{Method: NAT}
 		}
 		vs.SMTPAlert = vs.SMTPAlert || (!m.seenFlag("smtp_alert") && g.SMTPAlertChecker.Or(g.SMTPAlert.Or(false)))
-		if vs.Family == "" {
+		if vs.Family == 0 {
 			for _, rs := range vs.RealServers {
 				if rs.Forwarding.Method != TUN {
-					vs.Family = FamilyOf(rs.Addr)
+					vs.Family = inet.FamilyOf(rs.Addr)
 					break
 				}
 			}
 		}
-		if vs.Family == "" {
+		if vs.Family == 0 {
 			vs.Family = Inet
 		}
 
@@ -1142,7 +1143,7 @@ func (p *parser) resolveSorryServer(vs *VirtualServer, name string) {
 	if ss.Forwarding.Method == "" {
 		ss.Forwarding = vs.Forwarding
 	}
-	if ss.Forwarding.Method != TUN && FamilyOf(ss.Addr) != vs.Family {
+	if ss.Forwarding.Method != TUN && inet.FamilyOf(ss.Addr) != vs.Family {
 		// keepalived: "... don't match - skipping sorry server".
 		p.warnf(ss.Pos, "virtual_server %s: sorry_server %s is not of the virtual server's family; the sorry server is ignored, as keepalived does", name, ss.Addr)
 		vs.SorryServer = nil
@@ -1226,20 +1227,20 @@ func (p *parser) claimServices(vs *VirtualServer, grp *VirtualServerGroup, name 
 		for _, e := range grp.Entries {
 			if e.FWMark != 0 {
 				f := e.Family
-				if f == "" {
+				if f == 0 {
 					f = vs.Family
 				}
 				svcs = append(svcs, service{family: f, mark: e.FWMark})
 				continue
 			}
 			for a := e.First; a.IsValid() && a.Compare(e.Last) <= 0; a = a.Next() {
-				svcs = append(svcs, service{family: FamilyOf(a), proto: vs.Protocol, addr: a, port: e.Port})
+				svcs = append(svcs, service{family: inet.FamilyOf(a), proto: vs.Protocol, addr: a, port: e.Port})
 			}
 		}
 	case vs.FWMark != 0:
 		svcs = []service{{family: vs.Family, mark: vs.FWMark}}
 	default:
-		svcs = []service{{family: FamilyOf(vs.Addr), proto: vs.Protocol, addr: vs.Addr, port: vs.Port}}
+		svcs = []service{{family: inet.FamilyOf(vs.Addr), proto: vs.Protocol, addr: vs.Addr, port: vs.Port}}
 	}
 	for _, s := range svcs {
 		if other, ok := claimed[s]; ok {
@@ -1301,7 +1302,7 @@ func (p *parser) resolveRealServer(vs *VirtualServer, vm *vsMeta, rs *RealServer
 	if rs.Forwarding.Method == "" {
 		rs.Forwarding = vs.Forwarding
 	}
-	if rs.Forwarding.Method != TUN && FamilyOf(rs.Addr) != vs.Family {
+	if rs.Forwarding.Method != TUN && inet.FamilyOf(rs.Addr) != vs.Family {
 		// keepalived check_parser.c: "... don't match - skipping real
 		// server".
 		p.warnf(rs.Pos, "virtual_server %s: real_server %s is not of the virtual server's family (only TUN may mix families); the real server is ignored, as keepalived does", name, rs.Addr)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/diag"
+	"github.com/vigil-ha/vigil/internal/inet"
 )
 
 // meta is what the parser remembers beside the model for the checks and
@@ -494,7 +495,7 @@ func (p *parser) curInst() *instMeta { return &p.meta.inst[len(p.meta.inst)-1] }
 // ones against it.
 func (p *parser) setFamily(vi *VRRPInstance, f Family, t token, what string) bool {
 	m := p.curInst()
-	if vi.Family == "" {
+	if vi.Family == 0 {
 		vi.Family, m.familyFrom, m.familyPos = f, what, t.pos
 		return true
 	}
@@ -635,7 +636,7 @@ var instanceBlock = newBlock("vrrp_instance",
 	}),
 	k("mcast_dst_ip", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
 		a, ok := p.addrArg(s.args[0], "mcast_dst_ip")
-		if !ok || !p.setFamily(vi, FamilyOf(a), s.args[0], "mcast_dst_ip") {
+		if !ok || !p.setFamily(vi, inet.FamilyOf(a), s.args[0], "mcast_dst_ip") {
 			return
 		}
 		if !a.IsMulticast() || (a.Is6() && !a.IsLinkLocalMulticast()) {
@@ -687,7 +688,7 @@ var instanceBlock = newBlock("vrrp_instance",
 			if !ok {
 				return
 			}
-			if !p.setFamily(vi, FamilyOf(a.Prefix.Addr()), e.kw, "virtual_ipaddress") {
+			if !p.setFamily(vi, inet.FamilyOf(a.Prefix.Addr()), e.kw, "virtual_ipaddress") {
 				return
 			}
 			vi.VirtualIPs = appendDoubling(vi.VirtualIPs, a)
@@ -838,7 +839,7 @@ var authBlock = newBlock("authentication",
 
 func srcIP(p *parser, s *stmt, vi *VRRPInstance) {
 	a, ok := p.addrArg(s.args[0], s.kw.text)
-	if !ok || !p.setFamily(vi, FamilyOf(a), s.args[0], s.kw.text) {
+	if !ok || !p.setFamily(vi, inet.FamilyOf(a), s.args[0], s.kw.text) {
 		return
 	}
 	vi.SourceIP = a
@@ -847,7 +848,7 @@ func srcIP(p *parser, s *stmt, vi *VRRPInstance) {
 // unicastPeer parses "ADDR [min_ttl N] [max_ttl N]".
 func (p *parser) unicastPeer(vi *VRRPInstance, e *stmt) {
 	a, ok := p.addrArg(e.kw, "unicast_peer")
-	if !ok || !p.setFamily(vi, FamilyOf(a), e.kw, "unicast_peer") {
+	if !ok || !p.setFamily(vi, inet.FamilyOf(a), e.kw, "unicast_peer") {
 		return
 	}
 	up := UnicastPeer{Pos: e.kw.pos, Addr: a, MinTTL: 0, MaxTTL: 255}

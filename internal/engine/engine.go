@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/eventloop"
 	"github.com/vigil-ha/vigil/internal/garp"
 	"github.com/vigil-ha/vigil/internal/mail"
 	"github.com/vigil-ha/vigil/internal/netif"
@@ -223,7 +224,6 @@ type (
 	}
 	linkEvent     struct{ ev netif.LinkEvent }
 	linkWatchDone struct{ err error }
-	request       struct{ f func() }
 )
 
 // New returns an engine for spec. It starts nothing.
@@ -534,7 +534,7 @@ func (e *Engine) attachWith(in *instance, addrs []netif.Addr, wg *sync.WaitGroup
 	if !e.ensureVMAC(in) {
 		return
 	}
-	sockIf := in.spec.sockIf()
+	sockIf := in.spec.SockIf()
 	src, why := sourceFor(in.spec, li, addrs)
 	if why != "" {
 		in.missing = why
@@ -678,8 +678,8 @@ func (e *Engine) handle(ev any, wg *sync.WaitGroup, bg context.Context) {
 			e.linkWatchFailed = ev.err
 			e.log.Error("link watch ended; link changes are no longer seen", "err", ev.err)
 		}
-	case request:
-		ev.f()
+	case eventloop.Request:
+		ev.F()
 	}
 }
 
@@ -711,7 +711,7 @@ func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGro
 		e.interfaceAppeared(name)
 	}
 	for _, in := range e.insts {
-		if in.spec.sockIf() == name || (in.spec.VMAC.Name != "" && in.spec.Interface == name) {
+		if in.spec.SockIf() == name || (in.spec.VMAC.Name != "" && in.spec.Interface == name) {
 			if in.spec.VMAC.Name == name && ev.Deleted {
 				delete(e.vmacs, name) // its parent went: made again when the parent is back
 			}
@@ -1237,24 +1237,7 @@ func (e *Engine) sendAnnouncements(dev string, sends []garp.Send) {
 }
 
 // do runs f in the loop and waits for it.
-func (e *Engine) do(ctx context.Context, f func()) error { return runInLoop(ctx, e.events, f) }
-
-// runInLoop sends f to a loop that runs each request it receives on events,
-// and waits until f has run or ctx is done.
-func runInLoop(ctx context.Context, events chan<- any, f func()) error {
-	done := make(chan struct{})
-	select {
-	case events <- request{func() { f(); close(done) }}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (e *Engine) do(ctx context.Context, f func()) error { return eventloop.Do(ctx, e.events, f) }
 
 // Handover makes the named instance (every master when name is empty) hand
 // its addresses over to a backup without a gap (see vrrp.Handover).

@@ -49,7 +49,7 @@ func (e *Engine) Apply(ctx context.Context, spec Spec) ([]string, error) {
 // (identity changed, or in a sync group with one that restarts or is new),
 // to update in place (sync-group membership included), to remove, to add;
 // the rest is unchanged. Regroup names the sync groups formed in place
-// from running instances. It is pure: FromConfig's output in, a decision
+// from running instances. It is pure: translate.FromConfig's output in, a decision
 // out.
 type Plan struct {
 	Restart, Update, Remove, Add []string

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/notify"
 	"github.com/vigil-ha/vigil/internal/owner"
+	"github.com/vigil-ha/vigil/internal/translate"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 )
 
@@ -80,7 +81,7 @@ func specOf(t *testing.T, conf string) Spec {
 	if ds.HasErrors() {
 		t.Fatalf("config: %v", ds)
 	}
-	spec, ds := FromConfig(cfg)
+	spec, ds := translate.FromConfig(cfg)
 	if ds.HasErrors() {
 		t.Fatalf("FromConfig: %v", ds)
 	}

@@ -23,16 +23,6 @@ type VMACNet interface {
 	ApplyFirewall(s vrrpfw.State) error
 }
 
-// sockIf is the interface the instance's VRRP socket is on: its VMAC,
-// unless vmac_xmit_base (or no VMAC): then the configured interface
-// (keepalived vrrp_scheduler.c: xmit_base uses configured_ifp).
-func (s InstanceSpec) sockIf() string {
-	if s.VMAC.Name != "" && !s.VMAC.XmitBase {
-		return s.VMAC.Name
-	}
-	return s.Interface
-}
-
 func (e *Engine) vmacNet() VMACNet {
 	vn, _ := e.opts.Net.(VMACNet)
 	return vn

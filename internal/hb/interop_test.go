@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/hb"
 	"github.com/vigil-ha/vigil/internal/hb/hblab"
+	"github.com/vigil-ha/vigil/internal/hb/machine"
 	"github.com/vigil-ha/vigil/internal/lab"
 	"github.com/vigil-ha/vigil/internal/netnstest"
 )
@@ -105,7 +106,7 @@ func TestInteropHeartbeat306(t *testing.T) {
 	t.Run("membership: each sees the other", func(t *testing.T) {
 		clStatus(t, "ha1", "active")
 		waitStatus(t, v, func(st hb.Status) bool {
-			return st.Peers[0].Status == hb.StatusActive && st.Peers[0].Links[0].Up && st.Peers[0].Links[1].Up
+			return st.Peers[0].Status == machine.StatusActive && st.Peers[0].Links[0].Up && st.Peers[0].Links[1].Up
 		})
 		if out, _ := h.ClStatus("hblinkstatus", "ha1", "eth1"); strings.TrimSpace(out) != "up" {
 			t.Errorf("cl_status hblinkstatus ha1 eth1 = %q", out)
@@ -169,7 +170,7 @@ func TestInteropHeartbeat306(t *testing.T) {
 		if got := holder(); got != "ha1" {
 			t.Fatalf("holder %q after heartbeat stopped", got)
 		}
-		waitStatus(t, v, func(st hb.Status) bool { return st.Peers[0].Status == hb.StatusDead })
+		waitStatus(t, v, func(st hb.Status) bool { return st.Peers[0].Status == machine.StatusDead })
 		curl(t, "ha1")
 	})
 }

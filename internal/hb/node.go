@@ -1,3 +1,7 @@
+// Package hb runs heartbeat-style (Linux-HA 3.0, haresources) clusters: the
+// Node runtime (its transports over several media, the pinger, the resource
+// scripts, the status file) around the pure membership and resource machine
+// of internal/hb/machine.
 package hb
 
 import (
@@ -6,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vigil-ha/vigil/internal/hb/machine"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -61,7 +66,7 @@ type Node struct {
 	gen    uint64
 	auth   *wire.Auth
 	log    *slog.Logger
-	m      *Machine
+	m      *machine.Machine
 	groups map[string]*resource.Group
 	order  []string
 
@@ -87,20 +92,20 @@ type seqTrack struct {
 
 // Status is the node's snapshot.
 type Status struct {
-	Node       string            `json:"node"`
-	Status     NodeStatus        `json:"status"`
-	Generation uint64            `json:"generation"`
-	Peers      []PeerState       `json:"peers"`
-	Groups     []GroupStatus     `json:"groups"`
-	PingUp     int               `json:"ping_up"`
-	PingNodes  []PingStatus      `json:"ping_nodes,omitempty"`
-	Drops      map[string]uint64 `json:"drops,omitempty"`
-	Stopped    bool              `json:"stopped,omitempty"`
+	Node       string              `json:"node"`
+	Status     machine.NodeStatus  `json:"status"`
+	Generation uint64              `json:"generation"`
+	Peers      []machine.PeerState `json:"peers"`
+	Groups     []GroupStatus       `json:"groups"`
+	PingUp     int                 `json:"ping_up"`
+	PingNodes  []PingStatus        `json:"ping_nodes,omitempty"`
+	Drops      map[string]uint64   `json:"drops,omitempty"`
+	Stopped    bool                `json:"stopped,omitempty"`
 }
 
 // GroupStatus says where a group runs.
 type GroupStatus struct {
-	GroupState
+	machine.GroupState
 	Home  string `json:"home"`
 	Owner string `json:"owner"` // node that holds it, as far as we know; "" = nobody
 }
@@ -173,7 +178,7 @@ func NewNode(o Options) (*Node, error) {
 	n.uuid = md5.Sum([]byte("vigil-hb-node:" + me))
 	n.uuid[6] = n.uuid[6]&0x0f | 0x30
 	n.uuid[8] = n.uuid[8]&0x3f | 0x80
-	mc := MachineConfig{Self: me, Peers: peers, Keepalive: c.Keepalive, Deadtime: c.Deadtime, Warntime: c.Warntime, Initdead: c.Initdead,
+	mc := machine.Config{Self: me, Peers: peers, Keepalive: c.Keepalive, Deadtime: c.Deadtime, Warntime: c.Warntime, Initdead: c.Initdead,
 		AutoFailback: c.AutoFailback != "off", PingNodes: len(c.PingNodes) + len(c.PingGroups)}
 	for _, m := range c.Media {
 		mc.Media = append(mc.Media, string(m.Kind)+" "+m.Dev)
@@ -188,9 +193,9 @@ func NewNode(o Options) (*Node, error) {
 		}
 		n.groups[rg.Name] = rg
 		n.order = append(n.order, rg.Name)
-		mc.Groups = append(mc.Groups, GroupSpec{Name: rg.Name, Local: strings.EqualFold(g.Node, me)})
+		mc.Groups = append(mc.Groups, machine.GroupSpec{Name: rg.Name, Local: strings.EqualFold(g.Node, me)})
 	}
-	n.m = NewMachine(mc)
+	n.m = machine.New(mc)
 	return n, nil
 }
 
@@ -258,7 +263,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}()
 	}
 	ops := make(chan rscOp, 64)
-	dones := make(chan Done, 64)
+	dones := make(chan machine.Done, 64)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -275,7 +280,7 @@ func (n *Node) Run(ctx context.Context) error {
 			if err != nil {
 				n.log.Error("resource group", "group", op.group, "acquire", op.acquire, "err", err)
 			}
-			dones <- Done{Group: op.group, Acquire: op.acquire, Err: err}
+			dones <- machine.Done{Group: op.group, Acquire: op.acquire, Err: err}
 		}
 	}()
 
@@ -283,50 +288,50 @@ func (n *Node) Run(ctx context.Context) error {
 	defer timer.Stop()
 	stopped := false
 	var stopDeadline <-chan time.Time
-	apply := func(as []Action) {
+	apply := func(as []machine.Action) {
 		for _, a := range as {
 			switch a := a.(type) {
-			case SendStatus:
+			case machine.SendStatus:
 				f := []wire.Field{{Name: wire.FType, Value: []byte(wire.TStatus)}, {Name: wire.FStatus, Value: []byte(a.Status)},
 					{Name: wire.FDeadtime, Value: []byte(strconv.FormatInt(n.cfg.Deadtime.Milliseconds(), 16))}, {Name: wire.FProtocol, Value: []byte("1")}}
 				if n.pingUp >= 0 {
 					f = append(f, wire.Field{Name: FieldPingUp, Value: []byte(strconv.Itoa(n.pingUp))})
 				}
 				n.send(f, "")
-			case SendStarting:
+			case machine.SendStarting:
 				n.send([]wire.Field{{Name: wire.FType, Value: []byte(wire.TStarting)}}, "")
-			case SendResources:
+			case machine.SendResources:
 				f := []wire.Field{{Name: wire.FType, Value: []byte(wire.TResources)}, {Name: wire.FRsc, Value: []byte(a.Holds.String())},
 					{Name: wire.FRType, Value: []byte("full")}, {Name: wire.FStable, Value: []byte(map[bool]string{true: "1", false: "0"}[a.Stable])}}
 				if a.Info != "" {
 					f = append(f, wire.Field{Name: wire.FComment, Value: []byte(a.Info)})
 				}
 				n.send(f, "")
-			case SendAsk:
+			case machine.SendAsk:
 				n.send([]wire.Field{{Name: wire.FType, Value: []byte(wire.TAskResources)}, {Name: wire.FRsc, Value: []byte(a.Rsc.String())}, {Name: wire.FComment, Value: []byte(a.Info)}}, "")
-			case SendShutdone:
+			case machine.SendShutdone:
 				n.send([]wire.Field{{Name: wire.FType, Value: []byte(wire.TShutdone)}}, "")
-			case Acquire:
+			case machine.Acquire:
 				ops <- rscOp{group: a.Group, acquire: true}
-			case Release:
+			case machine.Release:
 				ops <- rscOp{group: a.Group}
-			case NodeChanged:
+			case machine.NodeChanged:
 				n.log.Info("node status", "node", a.Node, "status", a.Status)
-			case LinkChanged:
+			case machine.LinkChanged:
 				n.log.Info("link", "node", a.Node, "medium", a.Medium, "up", a.Up)
-			case Log:
+			case machine.Log:
 				if a.Warn {
 					n.log.Warn(a.Msg)
 				} else {
 					n.log.Info(a.Msg)
 				}
-			case Stopped:
+			case machine.Stopped:
 				stopped = true
 			}
 		}
 		n.snapshot(stopped)
 	}
-	apply(n.m.Step(time.Now(), Start{}))
+	apply(n.m.Step(time.Now(), machine.Start{}))
 	done := ctx.Done()
 	for !stopped {
 		if d := n.m.Deadline(); !d.IsZero() {
@@ -337,17 +342,17 @@ func (n *Node) Run(ctx context.Context) error {
 			done = nil
 			stopDeadline = time.After(n.opts.StopTimeout)
 			n.log.Info("stopping: releasing resources")
-			apply(n.m.Step(time.Now(), Stop{}))
+			apply(n.m.Step(time.Now(), machine.Stop{}))
 		case <-stopDeadline:
 			n.log.Error("graceful stop timed out")
 			stopped = true
 		case <-timer.C:
-			apply(n.m.Step(time.Now(), Tick{}))
+			apply(n.m.Step(time.Now(), machine.Tick{}))
 		case p := <-rx:
 			apply(n.receive(p))
 		case c := <-pingCh:
 			n.pingUp = c
-			apply(n.m.Step(time.Now(), PingChanged{Up: c}))
+			apply(n.m.Step(time.Now(), machine.PingChanged{Up: c}))
 		case d := <-dones:
 			apply(n.m.Step(time.Now(), d))
 		}
@@ -449,7 +454,7 @@ func loadavg() string {
 
 // receive authenticates and dispatches one packet (heartbeat.c
 // process_clustermsg / should_drop_message).
-func (n *Node) receive(p rxPacket) []Action {
+func (n *Node) receive(p rxPacket) []machine.Action {
 	pk, err := wire.Parse(p.data)
 	if err != nil {
 		n.drop("malformed")
@@ -485,8 +490,8 @@ func (n *Node) receive(p rxPacket) []Action {
 	now := time.Now()
 	dest := msg.Value(wire.FTo)
 	toUs := dest == "" || strings.EqualFold(dest, n.self)
-	var out []Action
-	heard := func(status NodeStatus) {
+	var out []machine.Action
+	heard := func(status machine.NodeStatus) {
 		ping := -1
 		if v, ok := msg.Get(FieldPingUp); ok {
 			if k, err := strconv.Atoi(v); err == nil {
@@ -494,7 +499,7 @@ func (n *Node) receive(p rxPacket) []Action {
 			}
 		}
 		for _, md := range p.media {
-			out = append(out, n.m.Step(now, Heard{Node: peer, Medium: md, Status: status, PingUp: ping})...)
+			out = append(out, n.m.Step(now, machine.Heard{Node: peer, Medium: md, Status: status, PingUp: ping})...)
 		}
 	}
 	if strings.HasPrefix(typ, wire.NoSeqPrefix) {
@@ -545,7 +550,7 @@ func (n *Node) receive(p rxPacket) []Action {
 		n.send([]wire.Field{{Name: wire.FType, Value: []byte(wire.TAck)}, {Name: wire.FAckSeq, Value: []byte(strconv.FormatUint(seq, 16))}}, peer)
 	}
 	if typ == wire.TStatus {
-		heard(NodeStatus(msg.Value(wire.FStatus)))
+		heard(machine.NodeStatus(msg.Value(wire.FStatus)))
 		return out
 	}
 	heard("")
@@ -563,23 +568,23 @@ func (n *Node) receive(p rxPacket) []Action {
 		}
 		n.send([]wire.Field{{Name: wire.FType, Value: []byte(wire.TRepNodes)}, {Name: wire.FNodeList, Value: []byte(nl.String())}, {Name: wire.FDelNodeList, Value: []byte(" ")}}, peer)
 	case wire.TStarting:
-		out = append(out, n.m.Step(now, PeerStarting{Node: peer})...)
+		out = append(out, n.m.Step(now, machine.PeerStarting{Node: peer})...)
 	case wire.TResources:
-		r, ok := ParseRsc(msg.Value(wire.FRsc))
+		r, ok := machine.ParseRsc(msg.Value(wire.FRsc))
 		if !ok {
 			n.drop("bad-rsc_hold")
 			return out
 		}
 		st, has := msg.Get(wire.FStable)
-		out = append(out, n.m.Step(now, PeerResources{Node: peer, Holds: r, Stable: st == "1", HasStable: has, Info: msg.Value(wire.FComment)})...)
+		out = append(out, n.m.Step(now, machine.PeerResources{Node: peer, Holds: r, Stable: st == "1", HasStable: has, Info: msg.Value(wire.FComment)})...)
 	case wire.TAskResources:
-		r, ok := ParseRsc(msg.Value(wire.FRsc))
+		r, ok := machine.ParseRsc(msg.Value(wire.FRsc))
 		if !ok {
-			r = RscAll
+			r = machine.RscAll
 		}
-		out = append(out, n.m.Step(now, AskResources{Node: peer, Info: msg.Value(wire.FComment), Rsc: r})...)
+		out = append(out, n.m.Step(now, machine.AskResources{Node: peer, Info: msg.Value(wire.FComment), Rsc: r})...)
 	case wire.TShutdone:
-		out = append(out, n.m.Step(now, PeerShutdone{Node: peer})...)
+		out = append(out, n.m.Step(now, machine.PeerShutdone{Node: peer})...)
 	}
 	return out
 }
@@ -604,15 +609,8 @@ func (n *Node) retransmit(peer string, msg *wire.Message) {
 
 func (n *Node) snapshot(stopped bool) {
 	st := Status{Node: n.self, Generation: n.gen, Peers: n.m.Peers(), PingUp: n.pingUp, Stopped: stopped}
-	switch n.m.ph {
-	case phaseStarting:
-		st.Status = StatusUp
-	case phaseStable, phaseStopping:
-		st.Status = StatusActive
-	default:
-		st.Status = StatusDead
-	}
-	var peer *PeerState
+	st.Status = n.m.Status()
+	var peer *machine.PeerState
 	if len(st.Peers) > 0 {
 		peer = &st.Peers[0]
 	}
@@ -621,8 +619,8 @@ func (n *Node) snapshot(stopped bool) {
 		switch {
 		case g.Held:
 			gs.Owner = n.self
-		case peer != nil && peer.Status != StatusDead:
-			if r, _ := ParseRsc(peer.Holds); r.mirror()&class(GroupSpec{Local: g.Local}) != 0 {
+		case peer != nil && peer.Status != machine.StatusDead:
+			if machine.PeerHolds(*peer, g) {
 				gs.Owner = peer.Name
 			}
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/hb"
 	"github.com/vigil-ha/vigil/internal/hb/hblab"
+	"github.com/vigil-ha/vigil/internal/hb/machine"
 	"github.com/vigil-ha/vigil/internal/lab"
 	"github.com/vigil-ha/vigil/internal/netnstest"
 )
@@ -167,7 +168,7 @@ func TestTutorialFailures(t *testing.T) {
 	tu.n2.Start()
 	tu.waitHolder(t, "ha1", 10*time.Second)
 	tu.curl(t, "ha1")
-	waitStatus(t, tu.n2, func(st hb.Status) bool { return len(st.Peers) == 1 && st.Peers[0].Status == hb.StatusActive })
+	waitStatus(t, tu.n2, func(st hb.Status) bool { return len(st.Peers) == 1 && st.Peers[0].Status == machine.StatusActive })
 
 	t.Run("1 graceful stop moves the service cleanly", func(t *testing.T) {
 		start := time.Now()
@@ -216,7 +217,7 @@ func TestTutorialFailures(t *testing.T) {
 		}
 		waitStatus(t, tu.n2, func(st hb.Status) bool {
 			p := st.Peers[0]
-			return p.Status == hb.StatusActive && !p.Links[0].Up && p.Links[1].Up
+			return p.Status == machine.StatusActive && !p.Links[0].Up && p.Links[1].Up
 		})
 		tu.curl(t, "ha1")
 		if err := tu.ha1.SetCable("eth1", true); err != nil {

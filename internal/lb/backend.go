@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/vigil-ha/vigil/internal/inet"
 )
 
 // Backend is a kernel data plane holding virtual services: nftables
 // (internal/lb/nft) or IPVS (internal/lb/ipvs). A Backend owns only what it
 // created: it never touches services or tables it did not make.
 //
-// Concurrency: a Backend is used by one goroutine at a time (the Reconciler).
+// Concurrency: a Backend is used by one goroutine at a time (the director's
+// reconciler, internal/director/reconcile).
 type Backend interface {
 	// Name is the backend's name as global_defs lvs_backend spells it:
 	// "nftables" or "ipvs".
@@ -29,6 +32,14 @@ type Backend interface {
 	// Close releases the backend; unless configured to keep them, it
 	// removes the services it created.
 	Close() error
+}
+
+// Projector is implemented by backends that hold less than a State says
+// (nftables has no thresholds or tunnels): Project returns what Observe
+// would return once want is applied, so that the reconciler does not take
+// the difference for drift.
+type Projector interface {
+	Project(want State) State
 }
 
 // Support says how a backend implements one scheduler.
@@ -106,9 +117,9 @@ func (c Capabilities) Check(specs []VirtualServer) []Finding {
 		if sched == "" {
 			sched = "wlc"
 		}
-		vm := vs.method(RealServer{})
+		vm := vs.Method
 		if len(vs.Reals) > 0 {
-			vm = vs.method(vs.Reals[0])
+			vm = vs.Reals[0].Method
 		}
 		scheds := c.Schedulers
 		if ms, ok := c.MethodSchedulers[vm]; ok {
@@ -126,7 +137,7 @@ func (c Capabilities) Check(specs []VirtualServer) []Finding {
 			add(at, vs, "lb_algo %s is applied as %s: %s", sched, s.As, s.Note)
 		}
 		check := func(r *RealServer, at Finding, what string) {
-			m := vs.method(*r)
+			m := r.Method
 			unsupported := at
 			unsupported.Unsupported = true
 			if !slices.Contains(c.Methods, m) {
@@ -139,7 +150,7 @@ func (c Capabilities) Check(specs []VirtualServer) []Finding {
 			if !c.Thresholds && (r.UThreshold != 0 || r.LThreshold != 0) {
 				add(at, vs, "%s %s: uthreshold/lthreshold are ignored", what, r.AddrPort())
 			}
-			if !c.MixedFamily && r.Addr.IsValid() && FamilyOf(r.Addr) != vs.family() {
+			if !c.MixedFamily && r.Addr.IsValid() && inet.FamilyOf(r.Addr) != vs.Family {
 				add(unsupported, vs, "%s %s: address family differs from the virtual server's", what, r.AddrPort())
 			}
 		}

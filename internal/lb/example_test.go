@@ -9,15 +9,15 @@ import (
 
 // The engine's wiring: specs from the configuration (which has applied
 // keepalived's defaults and corrections) are checked against the backend once at load; every checker verdict (and VRRP
-// address change) re-runs the policy, whose state goes to the Reconciler and
+// address change) re-runs the policy, whose state goes to the reconciler and
 // whose events are notify scripts and FIFO lines.
 func Example() {
 	specs := []lb.VirtualServer{{
-		Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: lb.TCP,
+		Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: lb.TCP, Family: lb.IPv4,
 		Scheduler: "rr", Method: lb.NAT, Quorum: 2, QuorumDown: "/etc/keepalived/quorum_down.sh",
 		Reals: []lb.RealServer{
-			{Addr: netip.MustParseAddr("192.168.118.131"), Port: 80, Weight: 1},
-			{Addr: netip.MustParseAddr("192.168.118.129"), Port: 80, Weight: 1, NotifyDown: "/etc/keepalived/rs_down.sh"},
+			{Addr: netip.MustParseAddr("192.168.118.131"), Port: 80, Weight: 1, Method: lb.NAT},
+			{Addr: netip.MustParseAddr("192.168.118.129"), Port: 80, Weight: 1, Method: lb.NAT, NotifyDown: "/etc/keepalived/rs_down.sh"},
 		},
 	}}
 	// At load: lb.Err(backend.Capabilities().Check(specs)) rejects what the

@@ -167,7 +167,7 @@ type PolicyOptions struct {
 // report transitions), and turns specs × health into the desired kernel
 // State plus the notifications to make.
 //
-// Concurrency: a Policy is not safe for concurrent use; the engine owns it.
+// Concurrency: a Policy is not safe for concurrent use; the director (internal/director) owns it.
 type Policy struct {
 	opts PolicyOptions
 	vss  map[string]*vsMem
@@ -448,9 +448,9 @@ func (p *Policy) install(vs *VirtualServer, m *vsMem, st State) ServiceStatus {
 		if !set {
 			continue
 		}
-		d := Dest{Weight: w, Method: vs.method(r), UThreshold: r.UThreshold, LThreshold: r.LThreshold}
+		d := Dest{Weight: w, Method: r.Method, UThreshold: r.UThreshold, LThreshold: r.LThreshold}
 		if d.Method == TUN {
-			d.Tunnel = vs.tunnel(r)
+			d.Tunnel = r.Tunnel
 		}
 		for _, k := range status.Keys {
 			dk := DestKey{Service: k, Addr: netip.AddrPortFrom(r.Addr, destPort(k, d.Method, r.Port))}
@@ -462,9 +462,9 @@ func (p *Policy) install(vs *VirtualServer, m *vsMem, st State) ServiceStatus {
 	if s := vs.Sorry; s != nil && (sorryActive || vs.SorryInhibit) {
 		// The sorry server's weight is always 1 (check_data.c alloc_ssvr);
 		// sorry_server_inhibit keeps it at 0 while unused.
-		d := Dest{Method: vs.method(*s), UThreshold: s.UThreshold, LThreshold: s.LThreshold}
+		d := Dest{Method: s.Method, UThreshold: s.UThreshold, LThreshold: s.LThreshold}
 		if d.Method == TUN {
-			d.Tunnel = vs.tunnel(*s)
+			d.Tunnel = s.Tunnel
 		}
 		if sorryActive {
 			d.Weight = 1

@@ -28,13 +28,13 @@ func alphaAll(v VirtualServer) VirtualServer {
 }
 
 func real(addr string, weight uint32) RealServer {
-	return RealServer{Addr: netip.MustParseAddr(addr), Port: 80, Weight: weight,
+	return RealServer{Addr: netip.MustParseAddr(addr), Port: 80, Weight: weight, Method: NAT,
 		NotifyUp: "/up " + addr, NotifyDown: "/down " + addr}
 }
 
 func web(reals ...RealServer) VirtualServer {
 	return VirtualServer{
-		Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: TCP,
+		Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: TCP, Family: IPv4,
 		Scheduler: "rr", Method: NAT, Quorum: 1, QuorumUp: "/qup", QuorumDown: "/qdown", Reals: reals,
 	}
 }
@@ -128,7 +128,7 @@ func hs(kv ...any) map[string]HealthState {
 func TestPolicy(t *testing.T) {
 	const vsid = "[192.168.118.110]:tcp:80"
 	withSorry := func(vs VirtualServer) VirtualServer {
-		vs.Sorry = &RealServer{Addr: netip.MustParseAddr(s), Port: 8080}
+		vs.Sorry = &RealServer{Addr: netip.MustParseAddr(s), Port: 8080, Method: NAT}
 		return vs
 	}
 	tests := []struct {
@@ -454,8 +454,8 @@ func TestPolicyGroup(t *testing.T) {
 	vs := VirtualServer{
 		Group: &Group{Name: "web", Ranges: []GroupRange{{First: netip.MustParseAddr("192.168.1.10"), Last: netip.MustParseAddr("192.168.1.11"), Port: 443}},
 			FWMarks: []GroupMark{{Mark: 7}}},
-		Proto: TCP, Scheduler: "wrr", Method: DR, Quorum: 1,
-		Reals: []RealServer{{Addr: netip.MustParseAddr("192.168.1.20"), Weight: 2}},
+		Proto: TCP, Family: IPv4, Scheduler: "wrr", Method: DR, Quorum: 1,
+		Reals: []RealServer{{Addr: netip.MustParseAddr("192.168.1.20"), Weight: 2, Method: DR}},
 	}
 	specs := []VirtualServer{vs}
 	res := NewPolicy(PolicyOptions{}).Desired(specs, nil, nil)

@@ -3,6 +3,8 @@ package lb
 import (
 	"fmt"
 	"net/netip"
+
+	"github.com/vigil-ha/vigil/internal/inet"
 )
 
 // VirtualServer is one keepalived `virtual_server` block after
@@ -16,15 +18,17 @@ type VirtualServer struct {
 	Proto  Protocol // `protocol TCP|UDP|SCTP`
 	FWMark uint32   // `virtual_server fwmark N`
 	Group  *Group   // `virtual_server group NAME`
-	// Family is `ip_family inet|inet6`; for fwmark services without it the
-	// family comes from the real servers, else IPv4 (keepalived 2.2.7
-	// check_parser.c vs_end_handler).
+	// Family is the virtual server's family as the configuration resolved
+	// it: `ip_family`, else its address's or its group's, else its real
+	// servers' (keepalived 2.2.7 check_parser.c vs_end_handler), else IPv4.
 	Family Family
 
 	Scheduler string // `lb_algo` / `lvs_sched`; keepalived defaults to wlc
 	Flags     Flags  // `ops`, `flag-N`, `sh-port`, `sh-fallback`, `mh-port`, `mh-fallback`
-	Method    Method // `lb_kind` / `lvs_method`: default for real servers; NAT when unset
-	Tunnel    Tunnel // `lb_kind TUN type ...`
+	// Method is `lb_kind` / `lvs_method` as the configuration resolved it
+	// (NAT by default). The configuration has already given it to the real
+	// servers that set none: each RealServer carries its own.
+	Method Method
 
 	// PersistenceTimeout is `persistence_timeout` in seconds (0: none).
 	PersistenceTimeout uint32
@@ -84,9 +88,12 @@ type RealServer struct {
 	Port uint16
 	// Weight is `weight` (the virtual server's when the real server sets
 	// none, as the configuration resolved it).
-	Weight     uint32
-	Method     Method // `lvs_method`; MethodDefault inherits
-	Tunnel     *Tunnel
+	Weight uint32
+	// Method is `lvs_method`, the virtual server's `lb_kind` when the real
+	// server sets none, as the configuration resolved it; Tunnel its TUN
+	// options (zero for the other methods).
+	Method     Method
+	Tunnel     Tunnel
 	UThreshold uint32
 	LThreshold uint32
 	// Inhibit and Alpha are `inhibit_on_failure` and `alpha` (alpha: the
@@ -133,7 +140,7 @@ func (vs *VirtualServer) Keys() []ServiceKey {
 		var out []ServiceKey
 		for _, r := range vs.Group.Ranges {
 			for a := r.First; a.IsValid() && a.Compare(r.Last) <= 0; a = a.Next() {
-				out = append(out, ServiceKey{Family: FamilyOf(a), Proto: vs.Proto, Addr: a, Port: r.Port})
+				out = append(out, ServiceKey{Family: inet.FamilyOf(a), Proto: vs.Proto, Addr: a, Port: r.Port})
 				if len(out) > maxKeys {
 					return out
 				}
@@ -142,57 +149,15 @@ func (vs *VirtualServer) Keys() []ServiceKey {
 		for _, m := range vs.Group.FWMarks {
 			f := m.Family
 			if f == 0 {
-				f = vs.family()
+				f = vs.Family
 			}
 			out = append(out, ServiceKey{Family: f, FWMark: m.Mark})
 		}
 		return out
 	case vs.FWMark != 0:
-		return []ServiceKey{{Family: vs.family(), FWMark: vs.FWMark}}
+		return []ServiceKey{{Family: vs.Family, FWMark: vs.FWMark}}
 	}
-	return []ServiceKey{{Family: FamilyOf(vs.Addr), Proto: vs.Proto, Addr: vs.Addr, Port: vs.Port}}
-}
-
-// family is the virtual server's family where the key does not say.
-func (vs *VirtualServer) family() Family {
-	if vs.Family != 0 {
-		return vs.Family
-	}
-	if vs.Addr.IsValid() {
-		return FamilyOf(vs.Addr)
-	}
-	if vs.Group != nil {
-		for _, r := range vs.Group.Ranges {
-			return FamilyOf(r.First)
-		}
-	}
-	for _, r := range vs.Reals {
-		if r.Method != TUN {
-			return FamilyOf(r.Addr)
-		}
-	}
-	for _, r := range vs.Reals {
-		return FamilyOf(r.Addr)
-	}
-	return IPv4 // keepalived: "defaulting to IPv4"
-}
-
-// method is a real server's forwarding method after inheritance.
-func (vs *VirtualServer) method(r RealServer) Method {
-	if r.Method != MethodDefault {
-		return r.Method
-	}
-	if vs.Method != MethodDefault {
-		return vs.Method
-	}
-	return NAT
-}
-
-func (vs *VirtualServer) tunnel(r RealServer) Tunnel {
-	if r.Tunnel != nil {
-		return *r.Tunnel
-	}
-	return vs.Tunnel
+	return []ServiceKey{{Family: inet.FamilyOf(vs.Addr), Proto: vs.Proto, Addr: vs.Addr, Port: vs.Port}}
 }
 
 // destPort is the port of a real server as a destination of key k:

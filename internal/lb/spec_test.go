@@ -15,10 +15,10 @@ func TestCapabilitiesCheck(t *testing.T) {
 		Methods:    []Method{NAT},
 	}
 	specs := []VirtualServer{
-		{Addr: netip.MustParseAddr("10.1.1.1"), Port: 80, Proto: TCP, Scheduler: "wlc", Method: NAT,
-			Reals: []RealServer{{Addr: netip.MustParseAddr("10.0.0.1"), Port: 80, UThreshold: 5}}},
-		{Addr: netip.MustParseAddr("10.1.1.2"), Port: 80, Proto: TCP, Scheduler: "lblc", Method: DR,
-			Reals: []RealServer{{Addr: netip.MustParseAddr("10.0.0.1"), Port: 80}}},
+		{Addr: netip.MustParseAddr("10.1.1.1"), Port: 80, Proto: TCP, Family: IPv4, Scheduler: "wlc", Method: NAT,
+			Reals: []RealServer{{Addr: netip.MustParseAddr("10.0.0.1"), Port: 80, Method: NAT, UThreshold: 5}}},
+		{Addr: netip.MustParseAddr("10.1.1.2"), Port: 80, Proto: TCP, Family: IPv4, Scheduler: "lblc", Method: DR,
+			Reals: []RealServer{{Addr: netip.MustParseAddr("10.0.0.1"), Port: 80, Method: DR}}},
 	}
 	// Where each virtual server and its real server are declared.
 	where := [][2]string{{"k:1", "k:2"}, {"k:5", "k:6"}}

@@ -3,10 +3,11 @@
 // virtual_server configuration and the health of the real servers with
 // keepalived 2.2.7's policy (quorum, hysteresis, sorry server,
 // inhibit_on_failure, alpha, omega), the difference between two such states,
-// the Backend contract the data planes (internal/lb/nft, internal/lb/ipvs)
-// implement, and the Reconciler that keeps a Backend at the desired state.
+// and the Backend contract the data planes (internal/lb/nft, internal/lb/ipvs)
+// implement. The loop that keeps a Backend at the desired state is the
+// director's (internal/director/reconcile).
 //
-// Everything here except Reconciler is pure: no clock, no I/O, no goroutines.
+// Everything here is pure: no clock, no I/O, no goroutines.
 package lb
 
 import (
@@ -14,34 +15,18 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/vigil-ha/vigil/internal/inet"
 )
 
-// Family is an address family of a virtual service.
-type Family uint8
+// Family is the address family of a virtual service (internal/inet).
+type Family = inet.Family
 
 // Address families.
 const (
-	IPv4 Family = 4
-	IPv6 Family = 6
+	IPv4 = inet.IPv4
+	IPv6 = inet.IPv6
 )
-
-func (f Family) String() string {
-	switch f {
-	case IPv4:
-		return "IPv4"
-	case IPv6:
-		return "IPv6"
-	}
-	return fmt.Sprintf("family(%d)", uint8(f))
-}
-
-// FamilyOf returns the family of an address (IPv4-mapped IPv6 counts as IPv6).
-func FamilyOf(a netip.Addr) Family {
-	if a.Is4() {
-		return IPv4
-	}
-	return IPv6
-}
 
 // Protocol is the transport protocol of an address-based virtual service
 // (keepalived's `protocol`), as its IP protocol number.
@@ -80,8 +65,8 @@ func (p Protocol) lower() string {
 // Method is how a destination is reached (keepalived's lb_kind / lvs_method).
 type Method uint8
 
-// Forwarding methods. MethodDefault (zero) in a spec means "inherit"; a State
-// always holds one of NAT, DR, TUN.
+// Forwarding methods. MethodDefault (zero) is no method: specs made from a
+// configuration and States always hold one of NAT, DR, TUN.
 const (
 	MethodDefault Method = iota
 	NAT                  // IPVS masquerading: destination NAT, replies must return through the director
@@ -293,7 +278,7 @@ func (s State) Validate() error {
 				return fmt.Errorf("lb: service %v: fwmark service with address, protocol or port", k)
 			}
 		} else {
-			if !k.Addr.IsValid() || FamilyOf(k.Addr) != k.Family {
+			if !k.Addr.IsValid() || inet.FamilyOf(k.Addr) != k.Family {
 				return fmt.Errorf("lb: service %v: address does not match family %v", k, k.Family)
 			}
 			if k.Proto != TCP && k.Proto != UDP && k.Proto != SCTP {

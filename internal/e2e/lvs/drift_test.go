@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// resync is the reconciler's repair interval in `vigil run` (lb.Reconciler's
+// resync is the reconciler's repair interval in `vigil run` (reconcile.Options'
 // default; the daemon does not change it).
 const resync = 10 * time.Second
 

@@ -27,6 +27,7 @@ import (
 	cfipvs "github.com/cloudflare/ipvs"
 	"github.com/cloudflare/ipvs/netmask"
 
+	"github.com/vigil-ha/vigil/internal/inet"
 	"github.com/vigil-ha/vigil/internal/lb"
 )
 
@@ -55,7 +56,7 @@ type Options struct {
 
 // Backend is the IPVS data plane. It implements lb.Backend.
 //
-// Concurrency: one goroutine at a time (the lb.Reconciler).
+// Concurrency: one goroutine at a time (the reconciler, internal/director/reconcile).
 type Backend struct {
 	opts  Options
 	c     cfipvs.Client
@@ -332,7 +333,7 @@ func family(f lb.Family) cfipvs.AddressFamily {
 }
 
 func addrFamily(a netip.Addr) cfipvs.AddressFamily {
-	return family(lb.FamilyOf(a))
+	return family(inet.FamilyOf(a))
 }
 
 // toService is what keepalived's ipvs_set_srule fills in.

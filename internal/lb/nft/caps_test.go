@@ -14,16 +14,16 @@ import (
 // What `vigil check` reports for direct routing and tunnelling on the
 // nftables data plane, at the line of each virtual or real server.
 func TestCapabilitiesDR(t *testing.T) {
-	rs := func(a string) []lb.RealServer {
-		return []lb.RealServer{{Addr: netip.MustParseAddr(a), Port: 80}}
+	rs := func(a string, m lb.Method) []lb.RealServer {
+		return []lb.RealServer{{Addr: netip.MustParseAddr(a), Port: 80, Method: m}}
 	}
 	specs := []lb.VirtualServer{
 		// The seed's virtual server: only what DR on nftables never does.
-		{Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: lb.TCP, Scheduler: "rr", Method: lb.DR, Reals: rs("192.168.118.131")},
-		{Addr: netip.MustParseAddr("192.168.118.111"), Port: 80, Proto: lb.TCP, Scheduler: "mh", Method: lb.DR, Reals: rs("192.168.118.131")},
-		{Addr: netip.MustParseAddr("192.168.118.112"), Port: 80, Proto: lb.TCP, Scheduler: "wlc", Method: lb.DR, Reals: rs("192.168.118.131")},
-		{FWMark: 3, Family: lb.IPv4, Scheduler: "rr", Method: lb.DR, Reals: rs("192.168.118.131")},
-		{Addr: netip.MustParseAddr("192.168.118.113"), Port: 80, Proto: lb.TCP, Scheduler: "rr", Method: lb.TUN, Reals: rs("10.9.9.9")},
+		{Addr: netip.MustParseAddr("192.168.118.110"), Port: 80, Proto: lb.TCP, Family: lb.IPv4, Scheduler: "rr", Method: lb.DR, Reals: rs("192.168.118.131", lb.DR)},
+		{Addr: netip.MustParseAddr("192.168.118.111"), Port: 80, Proto: lb.TCP, Family: lb.IPv4, Scheduler: "mh", Method: lb.DR, Reals: rs("192.168.118.131", lb.DR)},
+		{Addr: netip.MustParseAddr("192.168.118.112"), Port: 80, Proto: lb.TCP, Family: lb.IPv4, Scheduler: "wlc", Method: lb.DR, Reals: rs("192.168.118.131", lb.DR)},
+		{FWMark: 3, Family: lb.IPv4, Scheduler: "rr", Method: lb.DR, Reals: rs("192.168.118.131", lb.DR)},
+		{Addr: netip.MustParseAddr("192.168.118.113"), Port: 80, Proto: lb.TCP, Family: lb.IPv4, Scheduler: "rr", Method: lb.TUN, Reals: rs("10.9.9.9", lb.TUN)},
 	}
 	// Virtual server i is declared on line 2i+1, its real server on 2i+2.
 	var got []string

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/director/reconcile"
 	"github.com/vigil-ha/vigil/internal/lab"
 	"github.com/vigil-ha/vigil/internal/lb"
 	"github.com/vigil-ha/vigil/internal/netnstest"
@@ -413,7 +414,7 @@ func TestNATRemoveAdd(t *testing.T) {
 // interval.
 func TestNATDriftRepair(t *testing.T) {
 	tt := newTutorial(t)
-	r := lb.NewReconciler(tt.be, lb.ReconcilerOptions{Resync: 500 * time.Millisecond})
+	r := reconcile.New(tt.be, reconcile.Options{Resync: 500 * time.Millisecond})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -544,17 +545,17 @@ func TestPolicyOnTheWire(t *testing.T) {
 	tt := newTutorial(t)
 	serveHTTP(t, tt.web1, ":8081", "sorry")
 	spec := lb.VirtualServer{
-		Addr: tutVIP, Port: 80, Proto: lb.TCP, Scheduler: "rr", Method: lb.NAT,
+		Addr: tutVIP, Port: 80, Proto: lb.TCP, Family: lb.IPv4, Scheduler: "rr", Method: lb.NAT,
 		Quorum: 2, QuorumDown: "/etc/keepalived/down.sh",
-		Sorry: &lb.RealServer{Addr: tutWeb1.Addr(), Port: 8081},
-		Reals: []lb.RealServer{{Addr: tutWeb1.Addr(), Port: 8080, Weight: 1}, {Addr: tutWeb2.Addr(), Port: 8080, Weight: 1}},
+		Sorry: &lb.RealServer{Addr: tutWeb1.Addr(), Port: 8081, Method: lb.NAT},
+		Reals: []lb.RealServer{{Addr: tutWeb1.Addr(), Port: 8080, Weight: 1, Method: lb.NAT}, {Addr: tutWeb2.Addr(), Port: 8080, Weight: 1, Method: lb.NAT}},
 	}
 	specs := []lb.VirtualServer{spec}
 	if err := lb.Err(tt.be.Capabilities().Check(specs)); err != nil {
 		t.Fatal(err)
 	}
 	p := lb.NewPolicy(lb.PolicyOptions{})
-	r := lb.NewReconciler(tt.be, lb.ReconcilerOptions{Resync: time.Hour})
+	r := reconcile.New(tt.be, reconcile.Options{Resync: time.Hour})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()

@@ -11,6 +11,7 @@ import (
 	"github.com/google/nftables/binaryutil"
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-ha/vigil/internal/inet"
 	"github.com/vigil-ha/vigil/internal/lb"
 )
 
@@ -172,7 +173,7 @@ func parseKey(v string) (lb.ServiceKey, error) {
 	if err != nil {
 		return lb.ServiceKey{}, err
 	}
-	return lb.ServiceKey{Family: lb.FamilyOf(a), Proto: p, Addr: a, Port: uint16(port)}, nil
+	return lb.ServiceKey{Family: inet.FamilyOf(a), Proto: p, Addr: a, Port: uint16(port)}, nil
 }
 
 // Byte encodings of set keys and data. Concatenations pad every field to 4

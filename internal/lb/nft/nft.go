@@ -42,6 +42,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-ha/vigil/internal/inet"
 	"github.com/vigil-ha/vigil/internal/lb"
 )
 
@@ -83,7 +84,7 @@ type Options struct {
 
 // Backend is the nftables data plane. It implements lb.Backend.
 //
-// Concurrency: one goroutine at a time (the lb.Reconciler), and one
+// Concurrency: one goroutine at a time (the reconciler, internal/director/reconcile), and one
 // Backend applying at a time per process: google/nftables v0.3.0 numbers
 // new sets from a package variable.
 type Backend struct {
@@ -301,7 +302,7 @@ func checkProject(want lb.State) (lb.State, error) {
 			if k.Addr.IsValid() || k.Proto != 0 || k.Port != 0 {
 				return out, fmt.Errorf("nft: service %v: fwmark service with address, protocol or port", k)
 			}
-		} else if !k.Addr.IsValid() || lb.FamilyOf(k.Addr) != k.Family || (k.Proto != lb.TCP && k.Proto != lb.UDP && k.Proto != lb.SCTP) {
+		} else if !k.Addr.IsValid() || inet.FamilyOf(k.Addr) != k.Family || (k.Proto != lb.TCP && k.Proto != lb.UDP && k.Proto != lb.SCTP) {
 			return out, fmt.Errorf("nft: service %v: bad key", k)
 		}
 		if _, ok := schedulers[v.Scheduler]; !ok {
@@ -323,7 +324,7 @@ func checkProject(want lb.State) (lb.State, error) {
 		default:
 			return out, fmt.Errorf("nft: %v -> %v: lb_kind %v needs IPVS (lvs_backend ipvs): %w", k.Service, k.Addr, d.Method, lb.ErrUnsupported)
 		}
-		if lb.FamilyOf(k.Addr.Addr()) != k.Service.Family {
+		if inet.FamilyOf(k.Addr.Addr()) != k.Service.Family {
 			return out, fmt.Errorf("nft: %v -> %v: destination of another address family: %w", k.Service, k.Addr, lb.ErrUnsupported)
 		}
 		if k.Addr.Port() == 0 && d.Method == lb.NAT {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 
+	"github.com/vigil-ha/vigil/internal/inet"
 	"github.com/vigil-ha/vigil/internal/lb"
 )
 
@@ -118,7 +119,7 @@ func parseCounterName(n string) (kind string, k lb.ServiceKey, d netip.AddrPort,
 		if !ok {
 			return "", k, d, false
 		}
-		k = lb.ServiceKey{Family: lb.FamilyOf(a.Addr()), Proto: map[string]lb.Protocol{"tcp": lb.TCP, "udp": lb.UDP, "sctp": lb.SCTP}[proto], Addr: a.Addr(), Port: a.Port()}
+		k = lb.ServiceKey{Family: inet.FamilyOf(a.Addr()), Proto: map[string]lb.Protocol{"tcp": lb.TCP, "udp": lb.UDP, "sctp": lb.SCTP}[proto], Addr: a.Addr(), Port: a.Port()}
 	default:
 		return "", k, d, false
 	}

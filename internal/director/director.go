@@ -1,4 +1,8 @@
-package engine
+// Package director runs keepalived's virtual servers: health checkers
+// (internal/check/probe) feed the virtual-server policy (internal/lb), whose
+// desired state the reconciler (director/reconcile) keeps applied to the data
+// plane (internal/lb/nft or internal/lb/ipvs).
+package director
 
 import (
 	"context"
@@ -15,51 +19,31 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/check"
 	"github.com/vigil-ha/vigil/internal/check/probe"
+	"github.com/vigil-ha/vigil/internal/director/reconcile"
+	"github.com/vigil-ha/vigil/internal/eventloop"
 	"github.com/vigil-ha/vigil/internal/lb"
+	"github.com/vigil-ha/vigil/internal/lb/ipvs"
+	"github.com/vigil-ha/vigil/internal/lb/nft"
 	"github.com/vigil-ha/vigil/internal/notify"
-	"github.com/vigil-ha/vigil/internal/script"
+	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/status"
 )
 
-// DirectorSpec is the virtual-server half of a configuration: what the
-// director installs in the kernel's load balancer and how it checks the
-// real servers.
-type DirectorSpec struct {
-	// Backend is lvs_backend: "auto", "nftables" or "ipvs".
-	Backend  string
-	LVSFlush bool
-	// SyncedConntrack is set with conntrack_sync: the nftables NAT data
-	// plane then holds back a TCP packet that would start a connection
-	// without SYN (see nft.Options.SyncedConntrack).
-	SyncedConntrack bool
-	RSInitNotifies  bool
-	VirtualServers  []lb.VirtualServer // as corrected by internal/config
-	// Checks are the real servers with their checkers, by lb.RealID.
-	Checks []RealCheck
-	// Scripts are the quorum_up/down and notify_up/down scripts, by the
-	// command text the lb specs carry.
-	Scripts map[string]*script.Prepared
+// OpenBackend opens the data plane lvs_backend names ("auto" picks IPVS
+// where the kernel has it, else nftables).
+func OpenBackend(keyword string, flush, keep, syncedConntrack bool, log *slog.Logger) (lb.Backend, error) {
+	name, err := lb.ChooseBackend(keyword, ipvs.Available())
+	if err != nil {
+		return nil, err
+	}
+	if name == lb.BackendIPVS {
+		return ipvs.New(ipvs.Options{Keep: keep, Flush: flush, Logger: log})
+	}
+	return nft.New(nft.Options{Keep: keep, SyncedConntrack: syncedConntrack, Logger: log})
 }
 
-// RealCheck is one real server of one virtual server and its checkers.
-type RealCheck struct {
-	ID       lb.RealID
-	Weight   int
-	Checkers []CheckerSpec
-}
-
-// CheckerSpec is one checker, ready to run. Name identifies it in status;
-// Key is its configuration, for reload equality (the Checker value holds
-// functions and cannot be compared).
-type CheckerSpec struct {
-	Name    string
-	Key     string
-	Policy  check.Policy
-	Checker check.Checker `json:"-"`
-}
-
-// DirectorOptions are the director's injected dependencies.
-type DirectorOptions struct {
+// Options are the director's injected dependencies.
+type Options struct {
 	Logger   *slog.Logger
 	Notifier *notify.Notifier
 	// Backend overrides the data plane (tests); nil picks it from the spec.
@@ -81,9 +65,9 @@ type DirectorOptions struct {
 // Concurrency: Run owns the state; the other methods are safe for
 // concurrent use.
 type Director struct {
-	opts    DirectorOptions
+	opts    Options
 	log     *slog.Logger
-	spec    DirectorSpec
+	spec    runspec.DirectorSpec
 	backend lb.Backend
 
 	events chan any
@@ -98,7 +82,7 @@ type Director struct {
 
 	// Owned by the loop.
 	policy  *lb.Policy
-	rec     *lb.Reconciler
+	rec     *reconcile.Reconciler
 	runner  *probe.Runner
 	health  lb.Health
 	local   map[netip.Addr]bool
@@ -121,10 +105,10 @@ type (
 	}
 )
 
-// NewDirector prepares a director; it starts nothing. The backend is
+// New prepares a director; it starts nothing. The backend is
 // opened here so that a configuration the kernel cannot carry fails at
 // start.
-func NewDirector(spec DirectorSpec, opts DirectorOptions) (*Director, error) {
+func New(spec runspec.DirectorSpec, opts Options) (*Director, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -159,7 +143,7 @@ func (d *Director) BackendName() string { return d.backend.Name() }
 func (d *Director) Run(ctx context.Context) error {
 	defer d.backend.Close()
 	d.policy = lb.NewPolicy(lb.PolicyOptions{RSInitNotifies: d.spec.RSInitNotifies})
-	d.rec = lb.NewReconciler(d.backend, lb.ReconcilerOptions{Resync: d.opts.Resync, Logger: d.log})
+	d.rec = reconcile.New(d.backend, reconcile.Options{Resync: d.opts.Resync, Logger: d.log})
 	recCtx, stopRec := context.WithCancel(context.Background())
 	recDone := make(chan error, 1)
 	go func() { recDone <- d.rec.Run(recCtx) }()
@@ -205,7 +189,7 @@ func (d *Director) takeLocal() {
 
 // startRunner starts the checkers of d.spec, resuming the state of
 // unchanged checkers from prev (a reload).
-func (d *Director) startRunner(prev map[checkerKey]check.Health) error {
+func (d *Director) startRunner(prev map[runspec.CheckerKey]check.Health) error {
 	d.byID = map[string]lb.RealID{}
 	var servers []probe.RealServer
 	for _, rc := range d.spec.Checks {
@@ -214,7 +198,7 @@ func (d *Director) startRunner(prev map[checkerKey]check.Health) error {
 		rs := probe.RealServer{ID: id, Weight: rc.Weight}
 		for _, c := range rc.Checkers {
 			pc := probe.Checker{Name: c.Name, Check: c.Checker, Policy: c.Policy}
-			if h, ok := prev[checkerKey{rc.ID, c.Key}]; ok {
+			if h, ok := prev[runspec.CheckerKey{Real: rc.ID, Key: c.Key}]; ok {
 				pc.Resume = &h
 			}
 			rs.Checkers = append(rs.Checkers, pc)
@@ -264,8 +248,8 @@ func (d *Director) handle(ev any) {
 		}
 		d.health[id] = h
 		d.recompute()
-	case request:
-		ev.f()
+	case eventloop.Request:
+		ev.F()
 	}
 }
 
@@ -383,12 +367,12 @@ func (d *Director) SetLocal(addrs map[netip.Addr]bool) {
 	}
 }
 
-func (d *Director) do(ctx context.Context, f func()) error { return runInLoop(ctx, d.events, f) }
+func (d *Director) do(ctx context.Context, f func()) error { return eventloop.Do(ctx, d.events, f) }
 
 // Apply replaces the virtual servers with spec's; unchanged checkers keep
 // their state (keepalived's migrate_checkers), and the kernel gets one
 // incremental change.
-func (d *Director) Apply(ctx context.Context, spec DirectorSpec) ([]string, error) {
+func (d *Director) Apply(ctx context.Context, spec runspec.DirectorSpec) ([]string, error) {
 	if spec.Backend != d.spec.Backend {
 		return nil, errors.New("director: lvs_backend cannot change on reload; restart vigil")
 	}
@@ -417,15 +401,15 @@ func (d *Director) Apply(ctx context.Context, spec DirectorSpec) ([]string, erro
 		for id := range old {
 			changes = append(changes, "- virtual_server "+id)
 		}
-		if reflect.DeepEqual(checkKeys(d.spec), checkKeys(spec)) && len(changes) == 0 {
+		if reflect.DeepEqual(d.spec.CheckerKeys(), spec.CheckerKeys()) && len(changes) == 0 {
 			return
 		}
-		prev := map[checkerKey]check.Health{}
+		prev := map[runspec.CheckerKey]check.Health{}
 		healths := d.runner.Healths()
 		for _, rc := range d.spec.Checks {
 			for i, c := range rc.Checkers {
 				if hs, ok := healths[rc.ID.String()]; ok && i < len(hs) {
-					prev[checkerKey{rc.ID, c.Key}] = hs[i]
+					prev[runspec.CheckerKey{Real: rc.ID, Key: c.Key}] = hs[i]
 				}
 			}
 		}
@@ -447,22 +431,6 @@ func (d *Director) Apply(ctx context.Context, spec DirectorSpec) ([]string, erro
 	}
 	slices.Sort(changes)
 	return changes, err
-}
-
-// checkerKey names one checker of one real server across a reload.
-type checkerKey struct {
-	real lb.RealID
-	key  string // CheckerSpec.Key
-}
-
-func checkKeys(s DirectorSpec) []checkerKey {
-	var out []checkerKey
-	for _, rc := range s.Checks {
-		for _, c := range rc.Checkers {
-			out = append(out, checkerKey{rc.ID, c.Key})
-		}
-	}
-	return out
 }
 
 // Snapshot returns the virtual servers for the status API.
@@ -491,7 +459,7 @@ func (d *Director) snapshot() ([]status.VirtualServer, serviceKeys) {
 	for _, ss := range d.last.Status {
 		spec := specs[ss.ID]
 		vs := status.VirtualServer{
-			Name: ss.ID, Algo: spec.Scheduler, Kind: methodName(spec.Method), Backend: d.backend.Name(),
+			Name: ss.ID, Algo: spec.Scheduler, Kind: spec.Method.String(), Backend: d.backend.Name(),
 			QuorumUp: ss.QuorumUp, Active: rs.LastError == "" && !rs.LastApply.IsZero(), SorryActive: ss.SorryActive,
 		}
 		if spec.Sorry != nil {
@@ -522,16 +490,9 @@ func (d *Director) snapshot() ([]status.VirtualServer, serviceKeys) {
 	return out, keys
 }
 
-func methodName(m lb.Method) string {
-	if m == lb.MethodDefault {
-		return lb.NAT.String()
-	}
-	return m.String()
-}
-
 // ReconcilerStats are the data plane's apply counters.
-func (d *Director) ReconcilerStats(ctx context.Context) (lb.ReconcilerStats, error) {
-	var s lb.ReconcilerStats
+func (d *Director) ReconcilerStats(ctx context.Context) (reconcile.Stats, error) {
+	var s reconcile.Stats
 	err := d.do(ctx, func() { s = d.rec.Stats() })
 	return s, err
 }

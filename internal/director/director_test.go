@@ -1,4 +1,4 @@
-package engine
+package director
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/lb"
+	"github.com/vigil-ha/vigil/internal/runspec"
 )
 
 // fakeBackend is a data plane that holds nothing.
@@ -23,7 +24,7 @@ func (fakeBackend) Close() error                              { return nil }
 // SetLocal never blocks and starts no goroutine, however far behind the
 // loop is; the loop then takes the last address set, never an older one.
 func TestDirectorSetLocalCoalesces(t *testing.T) {
-	d, err := NewDirector(DirectorSpec{}, DirectorOptions{Backend: fakeBackend{}, Resync: time.Hour})
+	d, err := New(runspec.DirectorSpec{}, Options{Backend: fakeBackend{}, Resync: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package engine
+package translate
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/netif"
+	"github.com/vigil-ha/vigil/internal/runspec"
 )
 
 // vmacNames gives each use_vmac instance without a name its VMAC name as
@@ -90,7 +91,7 @@ func vmacName(prefix string, num, vrid int) string {
 // VMAC (keepalived vrrp_complete_instance: addresses without a dev, or with
 // the instance's dev, of the instance's family; the others stay where they
 // are).
-func applyVMAC(is *InstanceSpec, in config.VRRPInstance, name string) error {
+func applyVMAC(is *runspec.InstanceSpec, in config.VRRPInstance, name string) error {
 	if !in.UseVMAC {
 		// use_ipvlan alone: the parser warned; the instance runs without.
 		return nil

@@ -1,40 +1,48 @@
-package lb
+package reconcile
 
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/vigil-ha/vigil/internal/lb"
+)
+
+var (
+	svcA = lb.ServiceKey{Family: lb.IPv4, Proto: lb.TCP, Addr: netip.MustParseAddr("192.168.1.1"), Port: 80}
+	rs1  = netip.MustParseAddrPort("10.0.0.1:80")
 )
 
 // fakeBackend is a Backend whose kernel is a State.
 type fakeBackend struct {
 	mu      sync.Mutex
-	kernel  State
-	cache   *State
+	kernel  lb.State
+	cache   *lb.State
 	fail    error
 	applies int
 	batches []int // number of changes per successful Apply
 }
 
-func (f *fakeBackend) Name() string               { return "fake" }
-func (f *fakeBackend) Capabilities() Capabilities { return Capabilities{Backend: "fake"} }
-func (f *fakeBackend) Close() error               { return nil }
+func (f *fakeBackend) Name() string                  { return "fake" }
+func (f *fakeBackend) Capabilities() lb.Capabilities { return lb.Capabilities{Backend: "fake"} }
+func (f *fakeBackend) Close() error                  { return nil }
 
-func (f *fakeBackend) Observe(context.Context) (State, error) {
+func (f *fakeBackend) Observe(context.Context) (lb.State, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
-		return State{}, f.fail
+		return lb.State{}, f.fail
 	}
 	c := f.kernel.Clone()
 	f.cache = &c
 	return c.Clone(), nil
 }
 
-func (f *fakeBackend) Apply(_ context.Context, want State) error {
+func (f *fakeBackend) Apply(_ context.Context, want lb.State) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.applies++
@@ -46,8 +54,8 @@ func (f *fakeBackend) Apply(_ context.Context, want State) error {
 		c := f.kernel.Clone()
 		f.cache = &c
 	}
-	cs := Diff(*f.cache, want)
-	f.kernel = ApplyChanges(f.kernel, cs)
+	cs := lb.Diff(*f.cache, want)
+	f.kernel = lb.ApplyChanges(f.kernel, cs)
 	c := want.Clone()
 	f.cache = &c
 	f.batches = append(f.batches, len(cs))
@@ -60,23 +68,23 @@ func (f *fakeBackend) set(fn func(*fakeBackend)) {
 	fn(f)
 }
 
-func (f *fakeBackend) get() (State, int, []int) {
+func (f *fakeBackend) get() (lb.State, int, []int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.kernel.Clone(), f.applies, append([]int(nil), f.batches...)
 }
 
-func oneService(weight uint32) State {
-	s := NewState()
-	s.Services[svcA] = Service{Scheduler: "rr", Netmask: 0xffffffff}
-	s.Dests[DestKey{svcA, rs1}] = Dest{Weight: weight, Method: NAT}
+func oneService(weight uint32) lb.State {
+	s := lb.NewState()
+	s.Services[svcA] = lb.Service{Scheduler: "rr", Netmask: 0xffffffff}
+	s.Dests[lb.DestKey{Service: svcA, Addr: rs1}] = lb.Dest{Weight: weight, Method: lb.NAT}
 	return s
 }
 
 func TestReconciler(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		fb := &fakeBackend{kernel: NewState()}
-		r := NewReconciler(fb, ReconcilerOptions{Resync: 10 * time.Second, MinBackoff: time.Second, MaxBackoff: 8 * time.Second})
+		fb := &fakeBackend{kernel: lb.NewState()}
+		r := New(fb, Options{Resync: 10 * time.Second, MinBackoff: time.Second, MaxBackoff: 8 * time.Second})
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error)
 		go func() { done <- r.Run(ctx) }()
@@ -97,7 +105,7 @@ func TestReconciler(t *testing.T) {
 		}
 
 		// Drift: the table deleted by hand comes back at the next resync.
-		fb.set(func(f *fakeBackend) { f.kernel = NewState() })
+		fb.set(func(f *fakeBackend) { f.kernel = lb.NewState() })
 		time.Sleep(9 * time.Second)
 		synctest.Wait()
 		if k, _, _ := fb.get(); len(k.Services) != 0 {

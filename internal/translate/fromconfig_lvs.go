@@ -1,12 +1,12 @@
-package engine
+package translate
 
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -16,23 +16,9 @@ import (
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/diag"
 	"github.com/vigil-ha/vigil/internal/lb"
-	"github.com/vigil-ha/vigil/internal/lb/ipvs"
-	"github.com/vigil-ha/vigil/internal/lb/nft"
+	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/script"
 )
-
-// OpenBackend opens the data plane lvs_backend names ("auto" picks IPVS
-// where the kernel has it, else nftables).
-func OpenBackend(keyword string, flush, keep, syncedConntrack bool, log *slog.Logger) (lb.Backend, error) {
-	name, err := lb.ChooseBackend(keyword, ipvs.Available())
-	if err != nil {
-		return nil, err
-	}
-	if name == lb.BackendIPVS {
-		return ipvs.New(ipvs.Options{Keep: keep, Flush: flush, Logger: log})
-	}
-	return nft.New(nft.Options{Keep: keep, SyncedConntrack: syncedConntrack, Logger: log})
-}
 
 // DirectorSources returns the configuration's virtual servers that keepalived
 // installs, in the order of DirectorSpec.VirtualServers: DirectorFromConfig
@@ -56,10 +42,10 @@ func DirectorSources(c *config.Config) []*config.VirtualServer {
 
 // DirectorFromConfig translates the virtual servers of a configuration into
 // the director's spec.
-func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
+func DirectorFromConfig(c *config.Config) (runspec.DirectorSpec, diag.Diagnostics) {
 	var ds diag.Diagnostics
 	sp := newScriptPreparer(c.Global, &ds)
-	spec := DirectorSpec{
+	spec := runspec.DirectorSpec{
 		Backend:         c.Global.LVSBackend,
 		LVSFlush:        c.Global.LVSFlush,
 		RSInitNotifies:  c.Global.RSInitNotifies,
@@ -71,7 +57,7 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 		lg := &lb.Group{Name: g.Name}
 		for _, e := range g.Entries {
 			if e.FWMark != 0 {
-				lg.FWMarks = append(lg.FWMarks, lb.GroupMark{Mark: e.FWMark, Family: lbFamily(e.Family)})
+				lg.FWMarks = append(lg.FWMarks, lb.GroupMark{Mark: e.FWMark, Family: e.Family})
 			} else {
 				lg.Ranges = append(lg.Ranges, lb.GroupRange{First: e.First, Last: e.Last, Port: e.Port})
 			}
@@ -105,12 +91,11 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 			Port:   vs.Port,
 			Proto:  lbProto(vs.Protocol),
 			FWMark: vs.FWMark,
-			Family: lbFamily(vs.Family),
+			Family: vs.Family,
 
 			Scheduler:          string(vs.Scheduler),
 			Flags:              schedFlags(*vs),
 			Method:             lbMethod(vs.Forwarding.Method),
-			Tunnel:             lbTunnel(vs.Forwarding),
 			PersistenceTimeout: uint32(vs.PersistenceTimeout / time.Second),
 			PersistenceEngine:  vs.PersistenceEngine,
 			Quorum:             uint32(max(vs.Quorum, 0)),
@@ -132,7 +117,7 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 			lv.PersistenceGranularity = g
 		}
 		if ss := vs.SorryServer; ss != nil {
-			lv.Sorry = &lb.RealServer{Addr: ss.Addr, Port: ss.Port}
+			lv.Sorry = &lb.RealServer{Addr: ss.Addr, Port: ss.Port, Method: lbMethod(ss.Forwarding.Method), Tunnel: lbRealTunnel(ss.Forwarding)}
 			lv.SorryInhibit = ss.Inhibit
 		}
 		for _, rs := range vs.RealServers {
@@ -142,10 +127,7 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 				Inhibit: rs.InhibitOnFailure, Alpha: rs.Alpha, Virtualhost: rs.Virtualhost,
 				NotifyUp:   scriptKey(rs.NotifyUp, "notify_up of real_server "+rs.Pos.String()),
 				NotifyDown: scriptKey(rs.NotifyDown, "notify_down of real_server "+rs.Pos.String()),
-			}
-			if rs.Forwarding.Method == config.TUN {
-				t := lbTunnel(rs.Forwarding)
-				lr.Tunnel = &t
+				Tunnel:     lbRealTunnel(rs.Forwarding),
 			}
 			lv.Reals = append(lv.Reals, lr)
 			spec.Checks = append(spec.Checks, realCheck(c, &ds, *vs, rs, lb.RealID{VS: lv.ID(), Addr: lr.AddrPort()}, files))
@@ -156,8 +138,8 @@ func DirectorFromConfig(c *config.Config) (DirectorSpec, diag.Diagnostics) {
 }
 
 // realCheck prepares the checkers of one real server, identified by id.
-func realCheck(c *config.Config, ds *diag.Diagnostics, vs config.VirtualServer, rs config.RealServer, id lb.RealID, files map[string]config.TrackFile) RealCheck {
-	rc := RealCheck{ID: id, Weight: rs.Weight}
+func realCheck(c *config.Config, ds *diag.Diagnostics, vs config.VirtualServer, rs config.RealServer, id lb.RealID, files map[string]config.TrackFile) runspec.RealCheck {
+	rc := runspec.RealCheck{ID: id, Weight: rs.Weight}
 	ap := id.Addr
 	for i, ck := range rs.Checkers {
 		cs, err := checkerSpec(c, ck, vs, rs, ap, files)
@@ -181,10 +163,10 @@ func realCheck(c *config.Config, ds *diag.Diagnostics, vs config.VirtualServer, 
 	return rc
 }
 
-func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, rs config.RealServer, ap netip.AddrPort, files map[string]config.TrackFile) (CheckerSpec, error) {
+func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, rs config.RealServer, ap netip.AddrPort, files map[string]config.TrackFile) (runspec.CheckerSpec, error) {
 	kind, ok := check.ParseKind(string(ck.Type))
 	if !ok {
-		return CheckerSpec{}, fmt.Errorf("not supported")
+		return runspec.CheckerSpec{}, fmt.Errorf("not supported")
 	}
 	pol := check.Defaults(kind, ck.DelayLoop)
 	pol.Retry, pol.DelayBeforeRetry, pol.Warmup, pol.Alpha = ck.Retry, ck.DelayBeforeRetry, ck.Warmup, ck.Alpha
@@ -205,7 +187,7 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 			if ck.HTTP.Protocol != "" {
 				pr, err := probe.ParseProtocol(ck.HTTP.Protocol)
 				if err != nil {
-					return CheckerSpec{}, err
+					return runspec.CheckerSpec{}, err
 				}
 				h.Protocol = pr
 			}
@@ -217,7 +199,7 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 				if u.Regex != "" {
 					re, err := regexp.Compile(u.Regex)
 					if err != nil {
-						return CheckerSpec{}, fmt.Errorf("url %s: regex: %w", u.Path, err)
+						return runspec.CheckerSpec{}, fmt.Errorf("url %s: regex: %w", u.Path, err)
 					}
 					pu.Regex = re
 				}
@@ -228,7 +210,7 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 		chk = h
 	case check.KindMisc:
 		if ck.Misc == nil || !ck.Misc.Path.IsSet() {
-			return CheckerSpec{}, fmt.Errorf("no misc_path")
+			return runspec.CheckerSpec{}, fmt.Errorf("no misc_path")
 		}
 		m := &probe.Misc{Argv: ck.Misc.Path.Args, Timeout: ck.Misc.Timeout, Dynamic: ck.Misc.Dynamic}
 		user, group := ck.Misc.Path.User, ck.Misc.Path.Group
@@ -243,7 +225,7 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 			cred, err = script.DefaultCred("", "", c.Global.EnableScriptSecurity)
 		}
 		if err != nil {
-			return CheckerSpec{}, &scriptUserError{err}
+			return runspec.CheckerSpec{}, &scriptUserError{err}
 		}
 		if cred.UID != uint32(os.Geteuid()) || cred.GID != uint32(os.Getegid()) {
 			m.Credential = &syscall.Credential{Uid: cred.UID, Gid: cred.GID}
@@ -261,7 +243,7 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 			if ck.DNS.Type != "" {
 				t, err := probe.ParseDNSType(ck.DNS.Type)
 				if err != nil {
-					return CheckerSpec{}, err
+					return runspec.CheckerSpec{}, err
 				}
 				d.Type = t
 			}
@@ -279,24 +261,48 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 		chk = &probe.Ping{Conn: conn}
 	case check.KindFile:
 		if ck.File == nil {
-			return CheckerSpec{}, fmt.Errorf("no track_file")
+			return runspec.CheckerSpec{}, fmt.Errorf("no track_file")
 		}
 		tf, ok := files[ck.File.TrackFile]
 		if !ok {
-			return CheckerSpec{}, fmt.Errorf("track_file %s is not defined", ck.File.TrackFile)
+			return runspec.CheckerSpec{}, fmt.Errorf("track_file %s is not defined", ck.File.TrackFile)
 		}
 		chk = &probe.File{Path: tf.File, Weight: ck.File.Weight, Reverse: ck.File.Reverse}
 	default:
-		return CheckerSpec{}, fmt.Errorf("not supported by vigil")
+		return runspec.CheckerSpec{}, fmt.Errorf("not supported by vigil")
 	}
 	if err := pol.Validate(); err != nil {
-		return CheckerSpec{}, err
+		return runspec.CheckerSpec{}, err
 	}
 	// Key: the checker's configuration, positions excluded, for reloads.
 	key := fmt.Sprintf("%s|%s|%+v", ck.Type, ap, config.Checker{Type: ck.Type, ConnectIP: ck.ConnectIP, ConnectPort: ck.ConnectPort, BindTo: ck.BindTo, BindPort: ck.BindPort,
 		BindIf: ck.BindIf, FWMark: ck.FWMark, ConnectTimeout: ck.ConnectTimeout, Retry: ck.Retry, DelayBeforeRetry: ck.DelayBeforeRetry, DelayLoop: ck.DelayLoop, Warmup: ck.Warmup, Alpha: ck.Alpha})
-	key += fmt.Sprintf("|%v|%v|%v|%v|%v|%v", deref(ck.HTTP), deref(ck.SMTP), deref(ck.DNS), deref(ck.UDP), deref(ck.Misc), deref(ck.File))
-	return CheckerSpec{Key: key, Policy: pol, Checker: chk}, nil
+	key += fmt.Sprintf("|%v|%v|%v|%v|%v|%v", deref(positionFreeHTTP(ck.HTTP)), deref(ck.SMTP), deref(ck.DNS), deref(ck.UDP), deref(positionFreeMisc(ck.Misc)), deref(ck.File))
+	return runspec.CheckerSpec{Key: key, Policy: pol, Checker: chk}, nil
+}
+
+// positionFreeHTTP is an HTTP_GET / SSL_GET block without the positions of
+// its urls, so that a checker whose lines moved keeps its key.
+func positionFreeHTTP(h *config.HTTPCheck) *config.HTTPCheck {
+	if h == nil {
+		return nil
+	}
+	c := *h
+	c.URLs = slices.Clone(h.URLs)
+	for i := range c.URLs {
+		c.URLs[i].Pos = diag.Pos{}
+	}
+	return &c
+}
+
+// positionFreeMisc is a MISC_CHECK block without misc_path's position.
+func positionFreeMisc(m *config.MiscParam) *config.MiscParam {
+	if m == nil {
+		return nil
+	}
+	c := *m
+	c.Path.Pos = diag.Pos{}
+	return &c
 }
 
 func deref[T any](p *T) any {
@@ -323,16 +329,6 @@ func lbProto(p config.Protocol) lb.Protocol {
 		return lb.SCTP
 	case config.TCP:
 		return lb.TCP
-	}
-	return 0
-}
-
-func lbFamily(f config.Family) lb.Family {
-	switch f {
-	case config.Inet6:
-		return lb.IPv6
-	case config.Inet:
-		return lb.IPv4
 	}
 	return 0
 }
@@ -364,6 +360,14 @@ func lbTunnel(f config.Forwarding) lb.Tunnel {
 		t.Csum = 2
 	}
 	return t
+}
+
+// lbRealTunnel is a real (or sorry) server's tunnel: zero unless TUN.
+func lbRealTunnel(f config.Forwarding) lb.Tunnel {
+	if f.Method != config.TUN {
+		return lb.Tunnel{}
+	}
+	return lbTunnel(f)
 }
 
 // granularity converts persistence_granularity into IPVS's netmask: an IPv4

@@ -1,22 +1,19 @@
-package lb
+// Package reconcile keeps a data plane (an lb.Backend) at the desired state
+// the director computes: the loop, its timers and its retry backoff live
+// here, so that package lb stays the model and its backends.
+package reconcile
 
 import (
 	"context"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/vigil-ha/vigil/internal/lb"
 )
 
-// Projector is implemented by backends that hold less than a State says
-// (nftables has no thresholds or tunnels): Project returns what Observe
-// would return once want is applied, so that the Reconciler does not take
-// the difference for drift.
-type Projector interface {
-	Project(want State) State
-}
-
-// ReconcilerOptions configure a Reconciler. Zero values take the defaults.
-type ReconcilerOptions struct {
+// Options configure a Reconciler. Zero values take the defaults.
+type Options struct {
 	// Resync is how often the kernel is re-read and repaired (default
 	// 10s): a table or service deleted by hand comes back within it.
 	Resync time.Duration
@@ -26,8 +23,8 @@ type ReconcilerOptions struct {
 	Logger                 *slog.Logger
 }
 
-// ReconcilerStats are the Reconciler's counters.
-type ReconcilerStats struct {
+// Stats are the Reconciler's counters.
+type Stats struct {
 	Applies   uint64 // successful Apply calls
 	Errors    uint64 // failed Observe or Apply calls
 	Resyncs   uint64 // periodic re-reads of the kernel
@@ -45,20 +42,20 @@ type ReconcilerStats struct {
 // once and owns the Backend until it returns. The caller closes the Backend
 // after Run has returned.
 type Reconciler struct {
-	b    Backend
-	opts ReconcilerOptions
+	b    lb.Backend
+	opts Options
 	log  *slog.Logger
 	kick chan struct{}
 
 	mu      sync.Mutex
-	want    State
+	want    lb.State
 	hasWant bool
 	gen     uint64 // bumped by Set
-	stats   ReconcilerStats
+	stats   Stats
 }
 
-// NewReconciler returns a Reconciler for b; it starts nothing.
-func NewReconciler(b Backend, opts ReconcilerOptions) *Reconciler {
+// New returns a Reconciler for b; it starts nothing.
+func New(b lb.Backend, opts Options) *Reconciler {
 	if opts.Resync <= 0 {
 		opts.Resync = 10 * time.Second
 	}
@@ -80,7 +77,7 @@ func NewReconciler(b Backend, opts ReconcilerOptions) *Reconciler {
 
 // Set records the desired state; Run applies it soon. The State must not be
 // modified afterwards.
-func (r *Reconciler) Set(want State) {
+func (r *Reconciler) Set(want lb.State) {
 	r.mu.Lock()
 	r.want, r.hasWant = want, true
 	r.gen++
@@ -92,7 +89,7 @@ func (r *Reconciler) Set(want State) {
 }
 
 // Stats returns a snapshot of the counters.
-func (r *Reconciler) Stats() ReconcilerStats {
+func (r *Reconciler) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.stats
@@ -160,7 +157,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 
 // once applies want; with observe it first re-reads the kernel so that drift
 // is repaired (the Backend diffs against what it observed last).
-func (r *Reconciler) once(ctx context.Context, want State, observe bool) error {
+func (r *Reconciler) once(ctx context.Context, want lb.State, observe bool) error {
 	if observe {
 		have, err := r.b.Observe(ctx)
 		r.mu.Lock()
@@ -171,7 +168,7 @@ func (r *Reconciler) once(ctx context.Context, want State, observe bool) error {
 			r.mu.Unlock()
 			return err
 		}
-		if p, ok := r.b.(Projector); ok {
+		if p, ok := r.b.(lb.Projector); ok {
 			want = p.Project(want)
 		}
 		drift := !have.Equal(want)
@@ -182,7 +179,7 @@ func (r *Reconciler) once(ctx context.Context, want State, observe bool) error {
 		if !drift {
 			return nil
 		}
-		r.log.Info("lb: kernel differs from the desired state, repairing", "backend", r.b.Name(), "changes", len(Diff(have, want)))
+		r.log.Info("lb: kernel differs from the desired state, repairing", "backend", r.b.Name(), "changes", len(lb.Diff(have, want)))
 	}
 	err := r.b.Apply(ctx, want)
 	r.mu.Lock()

@@ -1,4 +1,4 @@
-package hb
+package machine
 
 import (
 	"errors"
@@ -12,8 +12,8 @@ import (
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func cfgFor(self, other string, home string) MachineConfig {
-	return MachineConfig{
+func cfgFor(self, other string, home string) Config {
+	return Config{
 		Self: self, Peers: []string{other}, Media: []string{"eth1", "eth0"},
 		Keepalive: 200 * time.Millisecond, Deadtime: time.Second, Warntime: 500 * time.Millisecond, Initdead: 2 * time.Second,
 		AutoFailback: true,
@@ -38,8 +38,8 @@ type sim struct {
 	grace   time.Time // a healed partition settles until then
 }
 
-func newSim(t *testing.T, a, b MachineConfig) *sim {
-	s := &sim{t: t, now: t0, m: map[string]*Machine{a.Self: NewMachine(a), b.Self: NewMachine(b)},
+func newSim(t *testing.T, a, b Config) *sim {
+	s := &sim{t: t, now: t0, m: map[string]*Machine{a.Self: New(a), b.Self: New(b)},
 		up: map[string]bool{}, fail: map[string]bool{}, holder: map[string]map[string]bool{a.Self: {}, b.Self: {}}, stopped: map[string]bool{}}
 	return s
 }
@@ -254,7 +254,7 @@ func TestGracefulStopAndAutoFailback(t *testing.T) {
 	if diff := cmp.Diff(want, s.log); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	s.m["ha1"] = NewMachine(cfgFor("ha1", "ha2", "ha1"))
+	s.m["ha1"] = New(cfgFor("ha1", "ha2", "ha1"))
 	s.step("ha1", Start{})
 	s.drain()
 	s.run(2 * time.Second)
@@ -268,7 +268,7 @@ func TestNoAutoFailback(t *testing.T) {
 	s.drain()
 	c := cfgFor("ha1", "ha2", "ha1")
 	c.AutoFailback = false
-	s.m["ha1"] = NewMachine(c)
+	s.m["ha1"] = New(c)
 	s.step("ha1", Start{})
 	s.drain()
 	s.run(3 * time.Second)
@@ -317,7 +317,7 @@ func TestIpfail(t *testing.T) {
 
 // initdead: a peer never heard is declared dead only after initdead.
 func TestInitdead(t *testing.T) {
-	m := NewMachine(cfgFor("ha2", "ha1", "ha1"))
+	m := New(cfgFor("ha2", "ha1", "ha1"))
 	m.Step(t0, Start{})
 	if got := m.Step(t0.Add(1900*time.Millisecond), Tick{}); hasAcquire(got) {
 		t.Fatalf("acquired before initdead: %v", got)
@@ -330,7 +330,7 @@ func TestInitdead(t *testing.T) {
 
 // warntime: a heartbeat later than warntime is logged (HBDoMsg_T_STATUS).
 func TestWarntime(t *testing.T) {
-	m := NewMachine(cfgFor("ha2", "ha1", "ha1"))
+	m := New(cfgFor("ha2", "ha1", "ha1"))
 	m.Step(t0, Start{})
 	m.Step(t0, Heard{Node: "ha1", Medium: 0, Status: StatusActive, PingUp: -1})
 	got := m.Step(t0.Add(700*time.Millisecond), Heard{Node: "ha1", Medium: 0, Status: StatusActive, PingUp: -1})

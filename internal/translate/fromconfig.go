@@ -1,4 +1,11 @@
-package engine
+// Package translate turns a checked configuration (internal/config) into
+// what the runtimes run (internal/runspec): the VRRP engine's Spec
+// (FromConfig) and the director's DirectorSpec (DirectorFromConfig). It
+// prepares scripts and checkers and reports, at their configuration
+// positions, what it still finds wrong; the specs it returns hold no
+// positions, so that a reload compares them. It starts nothing and needs no
+// root to test.
+package translate
 
 import (
 	"errors"
@@ -13,6 +20,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/netif"
 	"github.com/vigil-ha/vigil/internal/notify"
 	"github.com/vigil-ha/vigil/internal/procwatch"
+	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/script"
 	"github.com/vigil-ha/vigil/internal/track"
 	"github.com/vigil-ha/vigil/internal/vrrp"
@@ -27,10 +35,10 @@ import (
 // Scripts are prepared here (resolved on the PATH, checked against
 // enable_script_security): a script that cannot run is reported at its
 // position and left out, as keepalived disables it.
-func FromConfig(c *config.Config) (Spec, diag.Diagnostics) {
+func FromConfig(c *config.Config) (runspec.Spec, diag.Diagnostics) {
 	var ds diag.Diagnostics
 	g := c.Global
-	spec := Spec{RouterID: g.RouterID, GARPInterval: g.VRRPGARPInterval, GNAInterval: g.VRRPGNAInterval, StartupDelay: g.VRRPStartupDelay}
+	spec := runspec.Spec{RouterID: g.RouterID, GARPInterval: g.VRRPGARPInterval, GNAInterval: g.VRRPGNAInterval, StartupDelay: g.VRRPStartupDelay}
 	sp := newScriptPreparer(g, &ds)
 
 	scripts := map[string]bool{}
@@ -40,10 +48,10 @@ func FromConfig(c *config.Config) (Spec, diag.Diagnostics) {
 			continue
 		}
 		scripts[vs.Name] = true
-		spec.Scripts = append(spec.Scripts, ScriptSpec{Name: vs.Name, Script: p, Interval: vs.Interval, Timeout: vs.Timeout, Rise: vs.Rise, Fall: vs.Fall, InitFail: vs.InitFail})
+		spec.Scripts = append(spec.Scripts, runspec.ScriptSpec{Name: vs.Name, Script: p, Interval: vs.Interval, Timeout: vs.Timeout, Rise: vs.Rise, Fall: vs.Fall, InitFail: vs.InitFail})
 	}
 	for _, f := range c.TrackFiles {
-		spec.Files = append(spec.Files, FileSpec{Name: f.Name, Path: f.File, InitSet: f.Init, InitValue: f.InitValue, InitOverwrite: f.InitOverwrite})
+		spec.Files = append(spec.Files, runspec.FileSpec{Name: f.Name, Path: f.File, InitSet: f.Init, InitValue: f.InitValue, InitOverwrite: f.InitOverwrite})
 	}
 	for _, tp := range c.TrackProcesses {
 		ps := procwatch.NewSpec(tp.Name, tp.Process)
@@ -71,7 +79,7 @@ func FromConfig(c *config.Config) (Spec, diag.Diagnostics) {
 		for _, m := range sg.Instances {
 			groupOf[m] = sg
 		}
-		spec.SyncGroups = append(spec.SyncGroups, SyncGroupSpec{
+		spec.SyncGroups = append(spec.SyncGroups, runspec.SyncGroupSpec{
 			Name: sg.Name, Members: sg.Instances, SMTPAlert: sg.SMTPAlert,
 			Notify: sp.notifyScripts("vrrp_sync_group "+sg.Name, sg.NotifyMaster, sg.NotifyBackup, sg.NotifyFault, sg.NotifyStop, config.Command{}, sg.Notify, config.Command{}, false),
 		})
@@ -99,8 +107,8 @@ func FromConfig(c *config.Config) (Spec, diag.Diagnostics) {
 // trackRefs collects an instance's trackers, its sync group's included.
 // keepalived: in a sync group, member trackers lose their weight (a failure
 // faults the group) unless sync_group_tracking_weight.
-func trackRefs(in config.VRRPInstance, sg *config.SyncGroup, scripts map[string]bool, ds *diag.Diagnostics) []TrackRef {
-	var refs []TrackRef
+func trackRefs(in config.VRRPInstance, sg *config.SyncGroup, scripts map[string]bool, ds *diag.Diagnostics) []runspec.TrackRef {
+	var refs []runspec.TrackRef
 	zero := sg != nil && !sg.TrackingWeight
 	add := func(kind track.Kind, ts []config.Tracked, group bool) {
 		for _, t := range ts {
@@ -113,7 +121,7 @@ func trackRefs(in config.VRRPInstance, sg *config.SyncGroup, scripts map[string]
 				ds.Warnf(t.Pos, "%s %s: weight %d ignored in sync group %s (set sync_group_tracking_weight to keep it)", kind, t.Name, w, sg.Name)
 				w = 0
 			}
-			refs = append(refs, TrackRef{Kind: kind, Name: t.Name, Weight: w, Reverse: t.Reverse})
+			refs = append(refs, runspec.TrackRef{Kind: kind, Name: t.Name, Weight: w, Reverse: t.Reverse})
 		}
 	}
 	add(track.Interface, in.TrackInterfaces, false)
@@ -195,7 +203,7 @@ func (sp *scriptPreparer) notifyScripts(owner string, master, backup, fault, sto
 	}
 }
 
-func instanceSpec(g config.Global, in config.VRRPInstance) (InstanceSpec, error) {
+func instanceSpec(g config.Global, in config.VRRPInstance) (runspec.InstanceSpec, error) {
 	v6 := in.Family == config.Inet6
 	vc := vrrp.Config{
 		Name:                 in.Name,
@@ -237,13 +245,13 @@ func instanceSpec(g config.Global, in config.VRRPInstance) (InstanceSpec, error)
 			vc.AuthType = packet.AuthPass
 			copy(vc.AuthPass[:], in.Auth.Pass)
 		case config.AuthAH:
-			return InstanceSpec{}, fmt.Errorf("auth_type AH is not supported")
+			return runspec.InstanceSpec{}, fmt.Errorf("auth_type AH is not supported")
 		}
 	}
 	for _, p := range in.UnicastPeers {
 		vc.Peers = append(vc.Peers, vrrp.Peer{Addr: p.Addr, MinTTL: p.MinTTL, MaxTTL: p.MaxTTL})
 	}
-	spec := InstanceSpec{
+	spec := runspec.InstanceSpec{
 		Interface:          in.Interface,
 		IPv6:               v6,
 		Group:              in.McastGroup,
@@ -263,7 +271,7 @@ func instanceSpec(g config.Global, in config.VRRPInstance) (InstanceSpec, error)
 		},
 	}
 	if spec.Interface == "" {
-		return InstanceSpec{}, fmt.Errorf("no interface (vigil needs one, also with unicast peers)")
+		return runspec.InstanceSpec{}, fmt.Errorf("no interface (vigil needs one, also with unicast peers)")
 	}
 	if !spec.Group.IsValid() && !in.Unicast {
 		if v6 {
@@ -275,7 +283,7 @@ func instanceSpec(g config.Global, in config.VRRPInstance) (InstanceSpec, error)
 	for _, a := range in.VirtualIPs {
 		v, err := vipOf(a, in.Interface)
 		if err != nil {
-			return InstanceSpec{}, err
+			return runspec.InstanceSpec{}, err
 		}
 		spec.VIPs = append(spec.VIPs, v)
 		if v.Addr().Is6() == v6 {
@@ -285,21 +293,21 @@ func instanceSpec(g config.Global, in config.VRRPInstance) (InstanceSpec, error)
 	for _, r := range in.VirtualRoutes {
 		nr, err := routeOf(r, in.Interface)
 		if err != nil {
-			return InstanceSpec{}, err
+			return runspec.InstanceSpec{}, err
 		}
 		spec.Routes = append(spec.Routes, nr)
 	}
 	for _, r := range in.VirtualRules {
 		nr, err := ruleOf(r)
 		if err != nil {
-			return InstanceSpec{}, err
+			return runspec.InstanceSpec{}, err
 		}
 		spec.Rules = append(spec.Rules, nr)
 	}
 	for _, a := range in.ExcludedIPs {
 		v, err := vipOf(a, in.Interface)
 		if err != nil {
-			return InstanceSpec{}, err
+			return runspec.InstanceSpec{}, err
 		}
 		spec.ExcludedVIPs = append(spec.ExcludedVIPs, v)
 	}

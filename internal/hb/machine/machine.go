@@ -1,8 +1,8 @@
-// Package hb runs heartbeat-style (Linux-HA 3.0, haresources) clusters:
-// membership over several media, and the resource groups of haresources
-// that move between two nodes.
-//
-// Machine is the pure part: events and time in, actions out. It follows
+// Package machine is the pure part of heartbeat-style (Linux-HA 3.0,
+// haresources) clusters: membership over several media and the resource
+// groups of haresources that move between two nodes, as a Machine (events
+// and time in, actions out; no clock, no I/O, no goroutines). The runtime
+// that drives it is internal/hb. The Machine follows
 // heartbeat 3.0.6's nice_failback resource protocol (heartbeat/hb_resource.c)
 // so that a vigil node and a heartbeat node can share a cluster:
 //
@@ -24,8 +24,8 @@
 // membership works for any number of nodes.
 //
 // Concurrency: a Machine is not safe for concurrent use; the Node runtime
-// owns it.
-package hb
+// (internal/hb) owns it.
+package machine
 
 import (
 	"fmt"
@@ -74,8 +74,8 @@ const (
 	StatusDead   NodeStatus = "dead"
 )
 
-// MachineConfig is what the machine needs from ha.cf and haresources.
-type MachineConfig struct {
+// Config is what the machine needs from ha.cf and haresources.
+type Config struct {
 	Self  string
 	Peers []string // the other nodes
 	// Media names, indexed as in the Heartbeat event.
@@ -275,7 +275,7 @@ type groupState struct {
 
 // Machine is the membership and resource state machine of one node.
 type Machine struct {
-	cfg      MachineConfig
+	cfg      Config
 	started  time.Time
 	ph       phase
 	peers    []*peer
@@ -301,8 +301,8 @@ func (m *Machine) standbyTimeout() time.Duration { return 4 * m.cfg.Deadtime }
 // is, so scaled-down timings stay scaled).
 func (m *Machine) rqstDelay() time.Duration { return min(10*time.Second, m.cfg.Deadtime) }
 
-// NewMachine returns a machine; it does nothing until Start.
-func NewMachine(cfg MachineConfig) *Machine {
+// New returns a machine; it does nothing until Start.
+func New(cfg Config) *Machine {
 	m := &Machine{cfg: cfg, pingUp: -1}
 	for _, p := range cfg.Peers {
 		m.peers = append(m.peers, &peer{name: p, status: StatusInit, lastMed: make([]time.Time, len(cfg.Media)), linkUp: make([]bool, len(cfg.Media)), pingUp: -1})
@@ -329,6 +329,25 @@ func class(g GroupSpec) Rsc {
 		return RscLocal
 	}
 	return RscForeign
+}
+
+// Status is the node's own status as its snapshot reports it: up while
+// starting, active once stable (and while stopping), dead otherwise.
+func (m *Machine) Status() NodeStatus {
+	switch m.ph {
+	case phaseStarting:
+		return StatusUp
+	case phaseStable, phaseStopping:
+		return StatusActive
+	}
+	return StatusDead
+}
+
+// PeerHolds reports whether peer, by the resources it last said it holds
+// (in its own view, so mirrored), holds group g.
+func PeerHolds(peer PeerState, g GroupState) bool {
+	r, _ := ParseRsc(peer.Holds)
+	return r.mirror()&class(GroupSpec{Local: g.Local}) != 0
 }
 
 // Held reports whether a group is held (acquired and not being released).

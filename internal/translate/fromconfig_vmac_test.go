@@ -1,4 +1,4 @@
-package engine
+package translate
 
 import (
 	"testing"
@@ -73,8 +73,8 @@ func TestApplyVMAC(t *testing.T) {
 	if is.VMAC.Name != "vrrp.7" || is.VMAC.Parent != "eth0" || is.VMAC.MAC.String() != "00:00:5e:00:01:07" || !is.VMAC.XmitBase || is.VMAC.IPv6 {
 		t.Errorf("VMAC %+v", is.VMAC)
 	}
-	if is.sockIf() != "eth0" {
-		t.Errorf("vmac_xmit_base: socket on %s, want eth0", is.sockIf())
+	if is.SockIf() != "eth0" {
+		t.Errorf("vmac_xmit_base: socket on %s, want eth0", is.SockIf())
 	}
 	// keepalived: addresses of the instance's family on its interface move
 	// to the VMAC; others stay.

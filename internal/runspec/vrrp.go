@@ -1,4 +1,9 @@
-package engine
+// Package runspec holds what vigil's two runtimes run: the VRRP engine's Spec
+// (internal/engine) and the virtual-server director's DirectorSpec
+// (internal/director). internal/translate makes them from the configuration.
+// They hold values only (no configuration positions, no parse trees), so
+// that a reload compares them to tell what changed.
+package runspec
 
 import (
 	"net/netip"
@@ -15,7 +20,7 @@ import (
 )
 
 // Spec is what the engine runs, resolved from the configuration file (see
-// FromConfig): plain values, comparable per instance so that a reload can
+// translate.FromConfig): plain values, comparable per instance so that a reload can
 // tell what changed.
 type Spec struct {
 	RouterID   string
@@ -114,4 +119,14 @@ type SyncGroupSpec struct {
 // Equal reports whether two instance specs are the same configuration.
 func (s InstanceSpec) Equal(o InstanceSpec) bool {
 	return reflect.DeepEqual(s, o)
+}
+
+// SockIf is the interface the instance's VRRP socket is on: its VMAC,
+// unless vmac_xmit_base (or no VMAC): then the configured interface
+// (keepalived vrrp_scheduler.c: xmit_base uses configured_ifp).
+func (s InstanceSpec) SockIf() string {
+	if s.VMAC.Name != "" && !s.VMAC.XmitBase {
+		return s.VMAC.Name
+	}
+	return s.Interface
 }

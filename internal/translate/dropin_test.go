@@ -1,4 +1,4 @@
-package engine
+package translate
 
 import (
 	"github.com/vigil-ha/vigil/internal/lb"
