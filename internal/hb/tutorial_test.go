@@ -284,6 +284,8 @@ func TestTutorialRealTimings(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the tutorial's real timings take about 45 s")
 	}
+	// Mostly waiting for deadtime: beside the heartbeat interop test.
+	t.Parallel()
 	tu := newTutorial(t, [4]string{"2", "30", "10", "30"})
 	tu.n1.Start()
 	tu.n2.Start()
