@@ -132,16 +132,19 @@ func TestUnicast(t *testing.T) {
 	r2 := e.start(e2e.Vigil, 1, conf(b))
 	e.waitState(r1, "VI_1", "MASTER", 10*time.Second)
 	e.waitState(r2, "VI_1", "BACKUP", 10*time.Second)
-	time.Sleep(300 * time.Millisecond)
-
+	// Three of the master's adverts seen (10 s at most on a loaded
+	// machine), none of them multicast.
 	var unicast, multicast int
-	for _, f := range sn.Frames() {
-		if v, ok := e2e.ParseVRRP(f.Data); ok && v.Src == e2e.NodeAddr4(0) {
-			switch v.Dst {
-			case e2e.NodeAddr4(1):
-				unicast++
-			default:
-				multicast++
+	for deadline := time.Now().Add(10 * time.Second); unicast < 3 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		unicast, multicast = 0, 0
+		for _, f := range sn.Frames() {
+			if v, ok := e2e.ParseVRRP(f.Data); ok && v.Src == e2e.NodeAddr4(0) {
+				switch v.Dst {
+				case e2e.NodeAddr4(1):
+					unicast++
+				default:
+					multicast++
+				}
 			}
 		}
 	}
@@ -183,7 +186,7 @@ func TestUnicast(t *testing.T) {
 // for reason.
 func waitDropped(t *testing.T, nd *e2e.Node, instance, reason string, n uint64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for {
 		s := status_(t, nd, instance)
 		if s.Counters.Dropped[reason] >= n {
