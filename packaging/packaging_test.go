@@ -762,7 +762,7 @@ func runUnit(t *testing.T, root, bin string, real bool) {
 		t.Error(err)
 	}
 	wait("reload done", "READY", "1", 30*time.Second)
-	if real && !p.WaitOutput("configuration reloaded", 5*time.Second) {
+	if real && !p.WaitOutput("configuration reloaded", 15*time.Second) {
 		t.Errorf("the daemon did not log the reload")
 	}
 

@@ -92,21 +92,29 @@ func TestMatchesKeepalived(t *testing.T) {
 		t.Fatal("keepalived did not start its VRRP instances")
 	}
 
-	// fresh asks keepalived for a dump and returns it once written.
+	// fresh asks keepalived for a dump and returns it once written whole:
+	// two reads 100 ms apart agree (a file read as keepalived writes it is
+	// cut short, more often on a loaded machine). It asks again every 2 s
+	// while nothing comes, not while a dump is being written.
 	fresh := func(sig syscall.Signal, path string) []byte {
 		t.Helper()
 		os.Remove(path)
 		deadline := time.Now().Add(15 * time.Second)
-		for {
-			if err := p.Signal(sig); err != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(200 * time.Millisecond)
-			if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+		var last []byte
+		for ask := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+			b, err := os.ReadFile(path)
+			if err == nil && len(b) > 0 && bytes.Equal(b, last) {
 				return b
 			}
+			last = b
 			if time.Now().After(deadline) {
 				t.Fatalf("keepalived wrote no %s after signal %d", path, sig)
+			}
+			if len(b) == 0 && !time.Now().Before(ask) {
+				if err := p.Signal(sig); err != nil {
+					t.Fatal(err)
+				}
+				ask = time.Now().Add(2 * time.Second)
 			}
 		}
 	}

@@ -669,15 +669,15 @@ func runBootPair(t testing.TB, late, peer e2e.Kind, v6 bool) (time.Duration, []i
 	high.State, high.Priority = "MASTER", 100
 	n1 := e.start(late, 0, withDyn(high))
 	if late == e2e.Vigil {
-		e.waitState(n1, iname, "FAULT", 5*time.Second)
+		e.waitState(n1, iname, "FAULT", 15*time.Second)
 	}
 	if err := order.after(r1); err != nil {
 		t.Fatal(err)
 	}
 	e.waitState(n1, iname, "MASTER", 15*time.Second)
-	e.waitState(n2, iname, "BACKUP", 5*time.Second)
-	e.waitHolds(r1, vip, true, 5*time.Second)
-	e.waitHolds(r2, vip, false, 5*time.Second)
+	e.waitState(n2, iname, "BACKUP", 15*time.Second)
+	e.waitHolds(r1, vip, true, 15*time.Second)
+	e.waitHolds(r2, vip, false, 15*time.Second)
 	time.Sleep(300 * time.Millisecond) // three adverts: nothing moves any more
 	both, adds := ve.overlap(2)
 	t.Logf("%s after %s: VIP held by both for %v; added %d times on r1, %d on r2", late, peer, both, adds[0], adds[1])

@@ -17,9 +17,9 @@ import (
 // new connection, and waits until host first answers.
 func (e *env) poll(vip netip.Addr, first string) *e2e.Poller {
 	e.t.Helper()
-	p := &e2e.Poller{Host: e.net.Client, Addr: netip.AddrPortFrom(vip, 80), Every: 10 * time.Millisecond}
+	p := &e2e.Poller{Host: e.net.Client, Addr: netip.AddrPortFrom(vip, 80), Every: 10 * time.Millisecond, Answer: 5 * time.Second}
 	p.Start()
-	e.waitAnswer(vip, first, 5*time.Second)
+	e.waitAnswer(vip, first, 15*time.Second)
 	time.Sleep(200 * time.Millisecond)
 	return p
 }
@@ -136,7 +136,7 @@ func TestHandoverWithoutLoss(t *testing.T) {
 			backup := e.start(tc.backup, 1, conf(b))
 			e.waitState(master, "VI_1", "MASTER", 10*time.Second)
 			e.waitState(backup, "VI_1", "BACKUP", 10*time.Second)
-			e.waitHolds(e.node(0), e2e.VIP4, true, 5*time.Second)
+			e.waitHolds(e.node(0), e2e.VIP4, true, 15*time.Second)
 			sn, err := e2e.StartSniffer(e.net.Client, "eth0", nil)
 			if err != nil {
 				t.Fatal(err)
@@ -177,8 +177,8 @@ func TestHandoverWithoutLoss(t *testing.T) {
 				if hs.NoneRounds != 0 {
 					t.Errorf("round %d: %d sampling rounds saw no node holding the VIP (up to %v)", round, hs.NoneRounds, hs.MaxNoneUpper)
 				}
-				if !strings.Contains(master.Log(), "holding addresses until the new master is heard") ||
-					!strings.Contains(master.Log(), "handover: new master 192.168.1.106") {
+				if !waitLogged(master, "holding addresses until the new master is heard") ||
+					!waitLogged(master, "handover: new master 192.168.1.106") {
 					t.Errorf("the old master's log does not show a make-before-break handover:\n%s", master.Log())
 				}
 				if !tc.cli {
@@ -192,7 +192,7 @@ func TestHandoverWithoutLoss(t *testing.T) {
 				vigilCLI(t, "handover", "--reclaim", "VI_1", "--api-socket", master.Socket())
 				e.waitState(master, "VI_1", "MASTER", 10*time.Second)
 				e.waitState(backup, "VI_1", "BACKUP", 10*time.Second)
-				e.waitHolds(e.node(1), e2e.VIP4, false, 5*time.Second)
+				e.waitHolds(e.node(1), e2e.VIP4, false, 15*time.Second)
 				sn.Reset()
 			}
 		})
@@ -211,7 +211,7 @@ func TestKeepalivedStopLeavesGap(t *testing.T) {
 	backup := e.start(e2e.Vigil, 1, conf(e2e.Tutorial(false)))
 	e.waitState(master, "VI_1", "MASTER", 10*time.Second)
 	e.waitState(backup, "VI_1", "BACKUP", 10*time.Second)
-	e.waitHolds(e.node(0), e2e.VIP4, true, 5*time.Second)
+	e.waitHolds(e.node(0), e2e.VIP4, true, 15*time.Second)
 	p := e.poll(e2e.VIP4, "r1")
 	h := e.holders(e2e.VIP4)
 	if code, err := master.Term(15 * time.Second); err != nil || code != 0 {

@@ -188,6 +188,38 @@ func status_(t *testing.T, nd *e2e.Node, instance string) status.Instance {
 	return in
 }
 
+// waitLogged waits up to 10 s until nd's log holds one of ss, and reports
+// whether it did: a line the daemon wrote before a state the test saw
+// through its API or netlink may still be in the pipe to the test.
+func waitLogged(nd *e2e.Node, ss ...string) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		log := nd.Log()
+		for _, s := range ss {
+			if strings.Contains(log, s) {
+				return true
+			}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitTransitions waits up to 10 s until the transitions of instance in
+// nd's log satisfy ok (see waitLogged), and returns them.
+func waitTransitions(nd *e2e.Node, instance string, ok func(tr []string) bool) []string {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tr := vigilTransitions(nd.Log(), instance)
+		if ok(tr) || time.Now().After(deadline) {
+			return tr
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // vigilTransitions returns vigil's logged transitions of instance as
 // "FROM>TO" strings.
 func vigilTransitions(log, instance string) []string {

@@ -64,13 +64,21 @@ func (s *Server) Close() error {
 // must be called on a thread inside the client's namespace (see Poller):
 // it creates its socket on the calling goroutine.
 func Get(ctx context.Context, addr netip.AddrPort) (string, error) {
+	return get(ctx, addr, 0)
+}
+
+// get is Get whose answer, once connected, may take answer (ctx's
+// deadline when zero).
+func get(ctx context.Context, addr netip.AddrPort, answer time.Duration) (string, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
 		return "", err
 	}
 	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
+	if answer > 0 {
+		c.SetDeadline(time.Now().Add(answer))
+	} else if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
 	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\nHost: vip\r\n\r\n"); err != nil {
@@ -135,6 +143,12 @@ type Poller struct {
 	Addr    netip.AddrPort
 	Every   time.Duration
 	Timeout time.Duration // per request; 1s when zero (the first SYN retransmission)
+	// Answer, when set, bounds the answer on a connection once it is
+	// established, instead of Timeout: the connection itself shows that a
+	// path to a server existed, and a server that a loaded machine
+	// schedules late is no lost request. A path lost after the handshake
+	// still shows, as a reset or a retransmission timeout past Answer.
+	Answer time.Duration
 	// OnAnswer, if set, is called after each request, from the request's
 	// goroutine.
 	OnAnswer func(Request)
@@ -177,7 +191,7 @@ func (p *Poller) one() {
 	err := p.Host.Do(func() error {
 		r.At = time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), p.Timeout)
-		r.Body, r.Err = Get(ctx, p.Addr)
+		r.Body, r.Err = get(ctx, p.Addr, p.Answer)
 		cancel()
 		r.End = time.Now()
 		return nil

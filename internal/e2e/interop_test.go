@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
@@ -114,7 +113,7 @@ func interop(t *testing.T, c interopCase, masterKind, backupKind e2e.Kind) {
 	backup := e.start(backupKind, 1, conf(c.instance(1, false)))
 	e.waitState(master, name, "MASTER", 15*time.Second)
 	e.waitState(backup, name, "BACKUP", 10*time.Second)
-	e.waitHolds(r1, vip, true, 5*time.Second)
+	e.waitHolds(r1, vip, true, 15*time.Second)
 	// Steady state for more than one Master_Down_Interval.
 	e.stayHolder(vip, 0, 4*c.interval()+200*time.Millisecond)
 	if st, _ := backup.State(t.Context(), name); st != "BACKUP" {
@@ -124,15 +123,15 @@ func interop(t *testing.T, c interopCase, masterKind, backupKind e2e.Kind) {
 	t.Log("kill -9 of the master")
 	master.Kill()
 	e.waitState(backup, name, "MASTER", 15*time.Second)
-	e.waitHolds(r2, vip, true, 5*time.Second)
+	e.waitHolds(r2, vip, true, 15*time.Second)
 
 	t.Log("the master returns and preempts")
 	h := e.holders(vip)
 	e.restart(master)
 	e.waitState(master, name, "MASTER", 15*time.Second)
 	e.waitState(backup, name, "BACKUP", 10*time.Second)
-	e.waitHolds(r2, vip, false, 5*time.Second)
-	e.waitHolds(r1, vip, true, 5*time.Second)
+	e.waitHolds(r2, vip, false, 15*time.Second)
+	e.waitHolds(r1, vip, true, 15*time.Second)
 	samples, err := h.Stop()
 	if err != nil {
 		t.Fatal(err)
@@ -156,15 +155,15 @@ func interop(t *testing.T, c interopCase, masterKind, backupKind e2e.Kind) {
 		t.Errorf("%s exited %d after SIGTERM", masterKind, code)
 	}
 	e.waitState(backup, name, "MASTER", 10*time.Second)
-	e.waitHolds(r2, vip, true, 5*time.Second)
-	e.waitHolds(r1, vip, false, 5*time.Second)
+	e.waitHolds(r2, vip, true, 15*time.Second)
+	e.waitHolds(r1, vip, false, 15*time.Second)
 	time.Sleep(50 * time.Millisecond)
 	e.checkOverlap(h, c.interval())
 	if backupKind == e2e.Vigil {
 		if s := status_(t, backup, name); s.Counters.PriorityZeroRx == 0 {
 			t.Errorf("vigil counted no priority-0 advert from keepalived's SIGTERM: %+v", s.Counters)
 		}
-	} else if !strings.Contains(backup.Log(), "priority 0") {
+	} else if !waitLogged(backup, "priority 0") {
 		// keepalived 2.2.7: "(VI_1) Backup received priority 0 advertisement".
 		t.Errorf("keepalived did not log the priority-0 advert:\n%s", backup.Log())
 	}

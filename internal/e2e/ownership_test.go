@@ -239,7 +239,7 @@ func TestVIPDeletedByHandIsRestored(t *testing.T) {
 				if si.Counters.VIPsRestored < 2 || !si.VIPsHeld || si.State != "MASTER" {
 					t.Errorf("status: vips_restored %d, vips_held %v, state %s", si.Counters.VIPsRestored, si.VIPsHeld, si.State)
 				}
-				if !strings.Contains(n[0].Log(), "virtual address removed by something else while master; adding it back") {
+				if !waitLogged(n[0], "virtual address removed by something else while master; adding it back") {
 					t.Error("the restore was not logged")
 				}
 			}

@@ -81,7 +81,7 @@ func TestStrictAccept(t *testing.T) {
 					e.waitState(nd, fmt.Sprintf("VI_%d", i+1), "MASTER", 15*time.Second)
 				}
 				for _, v := range f.vips {
-					e.waitHolds(e.node(0), v.addr, true, 5*time.Second)
+					e.waitHolds(e.node(0), v.addr, true, 15*time.Second)
 				}
 				// Concurrently: a dropped VIP costs its timeouts.
 				got[kind] = map[netip.Addr]reach{}
@@ -114,7 +114,7 @@ func TestStrictAccept(t *testing.T) {
 					t.Fatalf("%s: SIGTERM: exit %d, %v", kind, code, err)
 				}
 				for _, v := range f.vips {
-					e.waitHolds(e.node(0), v.addr, false, 5*time.Second)
+					e.waitHolds(e.node(0), v.addr, false, 15*time.Second)
 				}
 			}
 			if out, err := e.node(0).Run("nft", "list", "table", "inet", "vigil_vrrp"); err == nil {

@@ -87,7 +87,7 @@ func TestTutorialKillMasterThenPreempt(t *testing.T) {
 	backup := e.start(e2e.Vigil, 1, e2e.Conf{RouterID: "wyl02", Instances: []e2e.Instance{e2e.Tutorial(false)}})
 	e.waitState(master, "VI_1", "MASTER", 10*time.Second)
 	e.waitState(backup, "VI_1", "BACKUP", 10*time.Second)
-	e.waitHolds(r1, e2e.VIP4, true, 5*time.Second)
+	e.waitHolds(r1, e2e.VIP4, true, 15*time.Second)
 	e.onlyHolder(e2e.VIP4, r1)
 
 	// The tutorial's check: `ip addr | grep eth0:1` shows the VIP on the
@@ -106,7 +106,7 @@ func TestTutorialKillMasterThenPreempt(t *testing.T) {
 	if out, _ := e2e.IPAddr(r2, "eth0"); strings.Contains(out, "eth0:1") {
 		t.Errorf("ip addr on the backup shows eth0:1:\n%s", out)
 	}
-	e.waitAnswer(e2e.VIP4, "r1", 5*time.Second)
+	e.waitAnswer(e2e.VIP4, "r1", 15*time.Second)
 	if got, want := e.neighMAC(e2e.VIP4), r1.Iface("eth0").MAC; got != want {
 		t.Errorf("client's ARP entry for the VIP: %q, want r1's %s", got, want)
 	}
@@ -126,7 +126,7 @@ func TestTutorialKillMasterThenPreempt(t *testing.T) {
 		t.Errorf("backup took over %v after the kill, before Master_Down_Interval could expire", took)
 	}
 	t.Logf("backup holds the VIP %v after kill -9 of the master", took)
-	e.waitState(backup, "VI_1", "MASTER", 5*time.Second)
+	e.waitState(backup, "VI_1", "MASTER", 15*time.Second)
 	// The gratuitous ARP moved the client's entry without a new ARP
 	// request: r1's kernel still holds the address (nobody removed it) and
 	// would answer a request too.
@@ -137,15 +137,15 @@ func TestTutorialKillMasterThenPreempt(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	e.waitAnswer(e2e.VIP4, "r2", 5*time.Second)
+	e.waitAnswer(e2e.VIP4, "r2", 15*time.Second)
 	out, _ = e2e.IPAddr(r2, "eth0")
 	if !strings.Contains(out, "eth0:1") {
 		t.Errorf("ip addr on the new master does not show eth0:1:\n%s", out)
 	}
-	if tr := vigilTransitions(backup.Log(), "VI_1"); len(tr) < 2 || tr[len(tr)-1] != "BACKUP>MASTER" {
+	if tr := waitTransitions(backup, "VI_1", func(tr []string) bool { return len(tr) >= 2 && tr[len(tr)-1] == "BACKUP>MASTER" }); len(tr) < 2 || tr[len(tr)-1] != "BACKUP>MASTER" {
 		t.Errorf("backup's logged transitions %v, want ... BACKUP>MASTER", tr)
 	}
-	if !strings.Contains(backup.Log(), "master down timer expired") {
+	if !waitLogged(backup, "master down timer expired") {
 		t.Errorf("backup's log gives no reason for its takeover:\n%s", backup.Log())
 	}
 
@@ -153,13 +153,13 @@ func TestTutorialKillMasterThenPreempt(t *testing.T) {
 	h := e.holders(e2e.VIP4)
 	e.restart(master)
 	e.waitState(master, "VI_1", "MASTER", 15*time.Second)
-	e.waitState(backup, "VI_1", "BACKUP", 5*time.Second)
-	e.waitHolds(r2, e2e.VIP4, false, 5*time.Second)
+	e.waitState(backup, "VI_1", "BACKUP", 15*time.Second)
+	e.waitHolds(r2, e2e.VIP4, false, 15*time.Second)
 	time.Sleep(200 * time.Millisecond)
 	e.checkOverlap(h, time.Second)
 	e.onlyHolder(e2e.VIP4, r1)
-	e.waitAnswer(e2e.VIP4, "r1", 5*time.Second)
-	if tr := vigilTransitions(backup.Log(), "VI_1"); tr[len(tr)-1] != "MASTER>BACKUP" {
+	e.waitAnswer(e2e.VIP4, "r1", 15*time.Second)
+	if tr := waitTransitions(backup, "VI_1", func(tr []string) bool { return len(tr) > 0 && tr[len(tr)-1] == "MASTER>BACKUP" }); len(tr) == 0 || tr[len(tr)-1] != "MASTER>BACKUP" {
 		t.Errorf("backup's logged transitions %v, want ... MASTER>BACKUP", tr)
 	}
 }
@@ -177,7 +177,7 @@ func TestTutorialGracefulStop(t *testing.T) {
 	backup := e.start(e2e.Vigil, 1, e2e.Conf{RouterID: "wyl02", Instances: []e2e.Instance{e2e.Tutorial(false)}})
 	e.waitState(master, "VI_1", "MASTER", 10*time.Second)
 	e.waitState(backup, "VI_1", "BACKUP", 10*time.Second)
-	e.waitHolds(r1, e2e.VIP4, true, 5*time.Second)
+	e.waitHolds(r1, e2e.VIP4, true, 15*time.Second)
 
 	sn, err := e2e.StartSniffer(e.net.Client, "eth0", nil)
 	if err != nil {
@@ -192,8 +192,8 @@ func TestTutorialGracefulStop(t *testing.T) {
 	if code != 0 {
 		t.Errorf("vigil exited with %d after SIGTERM, want 0", code)
 	}
-	e.waitState(backup, "VI_1", "MASTER", 5*time.Second)
-	e.waitHolds(r2, e2e.VIP4, true, 5*time.Second)
+	e.waitState(backup, "VI_1", "MASTER", 15*time.Second)
+	e.waitHolds(r2, e2e.VIP4, true, 15*time.Second)
 	time.Sleep(100 * time.Millisecond)
 	e.checkOverlap(h, time.Second)
 	e.onlyHolder(e2e.VIP4, r2)
@@ -221,7 +221,7 @@ func TestTutorialGracefulStop(t *testing.T) {
 	if st.Counters.PriorityZeroRx != 1 || st.State != "MASTER" {
 		t.Errorf("backup's status: state %s, priority-0 adverts received %d; want MASTER and 1", st.State, st.Counters.PriorityZeroRx)
 	}
-	if !strings.Contains(backup.Log(), "priority 0") && !strings.Contains(backup.Log(), "priority-0") {
+	if !waitLogged(backup, "priority 0", "priority-0") {
 		t.Errorf("backup's takeover reason does not mention the priority-0 advert:\n%s", backup.Log())
 	}
 }

@@ -213,7 +213,7 @@ func vmacInterop(t *testing.T, f vmacFamily, masterKind, backupKind e2e.Kind) {
 	backup := e.start(backupKind, 1, conf(f.instance("BACKUP", 99)))
 	e.waitState(master, "VI_1", "MASTER", 15*time.Second)
 	e.waitState(backup, "VI_1", "BACKUP", 10*time.Second)
-	e.waitHoldsOn(r1, f.dev, f.vip, true, 5*time.Second)
+	e.waitHoldsOn(r1, f.dev, f.vip, true, 15*time.Second)
 	e.checkVMACLink(r1, f)
 	e.checkVMACLink(r2, f)
 	if e.holdsOn(r2, f.dev, f.vip) || e.holdsOn(r2, "eth0", f.vip) || e.holdsOn(r1, "eth0", f.vip) {
@@ -239,7 +239,7 @@ func vmacInterop(t *testing.T, f vmacFamily, masterKind, backupKind e2e.Kind) {
 		}
 	}
 	e.waitState(backup, "VI_1", "MASTER", 15*time.Second)
-	e.waitHoldsOn(r2, f.dev, f.vip, true, 5*time.Second)
+	e.waitHoldsOn(r2, f.dev, f.vip, true, 15*time.Second)
 	e.waitAnswer(f.vip, "r2", 10*time.Second)
 	macs := w.Stop()
 	if len(macs) != 1 || macs[f.mac] == 0 {
@@ -264,8 +264,8 @@ func vmacInterop(t *testing.T, f vmacFamily, masterKind, backupKind e2e.Kind) {
 	e.restart(master)
 	e.waitState(master, "VI_1", "MASTER", 15*time.Second)
 	e.waitState(backup, "VI_1", "BACKUP", 10*time.Second)
-	e.waitHoldsOn(r1, f.dev, f.vip, true, 5*time.Second)
-	e.waitHoldsOn(r2, f.dev, f.vip, false, 5*time.Second)
+	e.waitHoldsOn(r1, f.dev, f.vip, true, 15*time.Second)
+	e.waitHoldsOn(r2, f.dev, f.vip, false, 15*time.Second)
 	e.waitAnswer(f.vip, "r1", 10*time.Second)
 	if mac, state := neighMAC(client, f.vip); mac != f.mac || state != "PERMANENT" {
 		t.Errorf("the client's entry is %s %s, want %s PERMANENT", mac, state, f.mac)
@@ -313,7 +313,7 @@ func TestVMACLifecycle(t *testing.T) {
 
 	master := e.start(e2e.Vigil, 0, conf(f.instance("MASTER", 100, "vmac_xmit_base")))
 	e.waitState(master, "VI_1", "MASTER", 10*time.Second)
-	e.waitHoldsOn(r1, f.dev, f.vip, true, 5*time.Second)
+	e.waitHoldsOn(r1, f.dev, f.vip, true, 15*time.Second)
 	backup := e.start(e2e.Vigil, 1, conf(f.instance("BACKUP", 99)))
 	e.waitState(backup, "VI_1", "BACKUP", 10*time.Second)
 	e.checkVMACLink(r1, f)
@@ -370,9 +370,9 @@ func TestVMACLifecycle(t *testing.T) {
 	if out, err := r1.Run("ip", "link", "set", "eth0", "down"); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	e.waitState(master, "VI_1", "FAULT", 5*time.Second)
-	e.waitState(backup, "VI_1", "MASTER", 5*time.Second)
-	e.waitHoldsOn(r2, f.dev, f.vip, true, 5*time.Second)
+	e.waitState(master, "VI_1", "FAULT", 15*time.Second)
+	e.waitState(backup, "VI_1", "MASTER", 15*time.Second)
+	e.waitHoldsOn(r2, f.dev, f.vip, true, 15*time.Second)
 	if out, err := r1.Run("ip", "link", "set", "eth0", "up"); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
@@ -381,8 +381,8 @@ func TestVMACLifecycle(t *testing.T) {
 	}
 	e.waitState(master, "VI_1", "MASTER", 10*time.Second)
 	e.waitState(backup, "VI_1", "BACKUP", 10*time.Second)
-	e.waitHoldsOn(r1, f.dev, f.vip, true, 5*time.Second)
-	e.waitHoldsOn(r2, f.dev, f.vip, false, 5*time.Second)
+	e.waitHoldsOn(r1, f.dev, f.vip, true, 15*time.Second)
+	e.waitHoldsOn(r2, f.dev, f.vip, false, 15*time.Second)
 	e.checkVMACLink(r1, f)
 
 	t.Log("kill -9 of r2 leaves its VMAC; a new start replaces it; SIGTERM removes it")
@@ -392,7 +392,7 @@ func TestVMACLifecycle(t *testing.T) {
 	}
 	e.restart(backup)
 	e.waitState(backup, "VI_1", "BACKUP", 10*time.Second)
-	if !strings.Contains(backup.Log(), "removed stale VMAC interface") {
+	if !waitLogged(backup, "removed stale VMAC interface") {
 		t.Errorf("the restarted vigil did not report the stale VMAC:\n%s", backup.Log())
 	}
 	e.checkVMACLink(r2, f)
@@ -424,7 +424,7 @@ func TestVMACReload(t *testing.T) {
 	plain.Extra = nil
 	nd := e.start(e2e.Vigil, 0, conf(plain))
 	e.waitState(nd, "VI_1", "MASTER", 10*time.Second)
-	e.waitHoldsOn(r1, "eth0", f.vip, true, 5*time.Second)
+	e.waitHoldsOn(r1, "eth0", f.vip, true, 15*time.Second)
 
 	reload := func(c e2e.Conf) {
 		t.Helper()
@@ -438,7 +438,7 @@ func TestVMACReload(t *testing.T) {
 	}
 	reload(conf(f.instance("MASTER", 100)))
 	e.waitHoldsOn(r1, f.dev, f.vip, true, 10*time.Second)
-	e.waitHoldsOn(r1, "eth0", f.vip, false, 5*time.Second)
+	e.waitHoldsOn(r1, "eth0", f.vip, false, 15*time.Second)
 	e.checkVMACLink(r1, f)
 
 	reload(conf(plain))

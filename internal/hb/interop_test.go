@@ -19,6 +19,9 @@ import (
 // through heartbeat's own resource messages.
 func TestInteropHeartbeat306(t *testing.T) {
 	hblab.Require(t)
+	// Its own namespaces and heartbeat directories: beside the
+	// real-timings tutorial test, which mostly waits.
+	t.Parallel()
 	netnstest.RequireCommand(t, "python3")
 	l := netnstest.New(t, "hbiop")
 	ha1 := netnstest.AddHost(t, l, "ha1", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"10.168.0.161/24"}}, lab.Iface{Name: "eth1", LAN: "hb", Addrs: []string{"10.0.0.1/24"}})

@@ -223,7 +223,8 @@ func TestHTTPCancel(t *testing.T) {
 	if r := h.Check(ctx); r.OK {
 		t.Fatal("canceled check succeeded")
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	// Well under the 10 s connect_timeout: the cancel ended it.
+	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("check returned %v after its context was canceled", d)
 	}
 }
@@ -380,7 +381,8 @@ func TestSSLGetStalledServer(t *testing.T) {
 		t.Fatal("stalled server passed")
 	}
 	wantReason(t, r.Reason, "timeout after 300ms")
-	if d := time.Since(start); d > 3*time.Second {
+	// Well under the context's 30 s: the timeout ended it.
+	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("SSL_GET of a stalled server took %v with connect_timeout 300ms", d)
 	}
 }

@@ -209,7 +209,8 @@ func TestMiscCancel(t *testing.T) {
 	if r := (&Misc{Argv: []string{script}, Timeout: time.Minute}).Check(ctx); r.OK {
 		t.Fatal("canceled script succeeded")
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	// Well under the 1 min timeout: the cancel ended it.
+	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("Check returned %v after cancel", d)
 	}
 }

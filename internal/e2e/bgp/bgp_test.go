@@ -24,6 +24,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,9 +46,16 @@ const (
 
 var dirAddrs = []string{"10.1.0.11", "10.1.0.12"}
 
+// rtPriority is the SCHED_RR priority of every daemon in the lab (vigil's
+// vrrp_rt_priority, chrt for BIRD and FRR): BFD at 100 ms x 3 and a 3 s
+// hold time expect each side to be scheduled within a fraction of that,
+// which a daemon at normal priority on a loaded 2-core machine is not.
+const rtPriority = "50"
+
 func vigilConf(i int) string {
 	return fmt.Sprintf(`global_defs {
     router_id dir%[1]d
+    vrrp_rt_priority %[9]s
 }
 vrrp_instance VI_1 {
     state BACKUP
@@ -92,7 +100,7 @@ bgp {
         virtual_server %[4]s 8080 TCP
     }
 }
-`, i+1, 150-50*i, vrrpVIP, anyVIP, dirAddrs[i], int(shutdownDelay/time.Second), birdAddr, frrAddr)
+`, i+1, 150-50*i, vrrpVIP, anyVIP, dirAddrs[i], int(shutdownDelay/time.Second), birdAddr, frrAddr, rtPriority)
 }
 
 const birdConf = `router id 10.1.0.1;
@@ -167,6 +175,7 @@ func mustRun(t testing.TB, h *lab.Host, name string, args ...string) string {
 // when withFRR.
 func buildLab(t testing.TB, confs []string, withFRR bool) *labNet {
 	birdBin := netnstest.RequireCommand(t, "bird")
+	netnstest.RequireCommand(t, "chrt")
 	for _, p := range []string{"/usr/lib/frr/bgpd", "/usr/lib/frr/zebra"} {
 		if _, err := os.Stat(p); err != nil && withFRR {
 			netnstest.Unavailable(t, "%s is not installed (scripts/setup installs frr)", p)
@@ -227,7 +236,7 @@ func buildLab(t testing.TB, confs []string, withFRR bool) *labNet {
 		}
 	})
 	var err error
-	n.birdProc, err = n.bird.Start(birdBin, "-f", "-c", write("bird.conf", birdConf), "-s", filepath.Join(dir, "bird.ctl"), "-P", filepath.Join(dir, "bird.pid"))
+	n.birdProc, err = n.bird.Start("chrt", "-r", rtPriority, birdBin, "-f", "-c", write("bird.conf", birdConf), "-s", filepath.Join(dir, "bird.ctl"), "-P", filepath.Join(dir, "bird.pid"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,13 +292,13 @@ func (n *labNet) startFRR(t testing.TB) {
 			"-i", filepath.Join(frrDir, daemon+".pid"), "-z", zsock, "--vty_socket", frrDir, "-P", "0",
 			"-u", "frr", "-g", "frr", "--log", "stdout"}
 	}
-	zebra, err := n.frr.Start("/usr/lib/frr/zebra", frrArgs("zebra")...)
+	zebra, err := n.frr.Start("chrt", append([]string{"-r", rtPriority, "/usr/lib/frr/zebra"}, frrArgs("zebra")...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n.frrProcs = append(n.frrProcs, zebra)
-	waitFor(t, 10*time.Second, "zebra's socket", func() bool { _, err := os.Stat(zsock); return err == nil })
-	bgpd, err := n.frr.Start("/usr/lib/frr/bgpd", append(frrArgs("bgpd"), "-p", "179")...)
+	waitFor(t, 30*time.Second, "zebra's socket", func() bool { _, err := os.Stat(zsock); return err == nil })
+	bgpd, err := n.frr.Start("chrt", append(append([]string{"-r", rtPriority, "/usr/lib/frr/bgpd"}, frrArgs("bgpd")...), "-p", "179")...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +355,7 @@ func TestBGPWithBIRDAndFRR(t *testing.T) {
 
 	if !t.Run("routers learn the master's VIP and the client reaches it", func(t *testing.T) {
 		took := waitFor(t, 30*time.Second, "BIRD's route to the VRRP VIP via dir1", hopsAre(n.bird, vrrpVIP, d1))
-		waitFor(t, 10*time.Second, "FRR's route to the VRRP VIP via dir1", hopsAre(n.frr, vrrpVIP, d1))
+		waitFor(t, 30*time.Second, "FRR's route to the VRRP VIP via dir1", hopsAre(n.frr, vrrpVIP, d1))
 		t.Logf("routers learned %s via dir1 %v after the start", vrrpVIP, took.Round(time.Millisecond))
 		body, err := n.get(vrrpVIP)
 		if err != nil || body != "dir1" {
@@ -409,15 +418,16 @@ func TestBGPWithBIRDAndFRR(t *testing.T) {
 	}
 
 	if !t.Run("planned handover: no request fails for want of a path", func(t *testing.T) {
-		p := &e2e.Poller{Host: n.client, Addr: netip.MustParseAddrPort(vrrpVIP + ":8080"), Every: 10 * time.Millisecond}
+		var a answers
+		p := &e2e.Poller{Host: n.client, Addr: netip.MustParseAddrPort(vrrpVIP + ":8080"), Every: 10 * time.Millisecond, Answer: 5 * time.Second, OnAnswer: a.note}
 		p.Start()
-		time.Sleep(300 * time.Millisecond)
+		a.wait(t, p, "before the handover", "dir1")
 		if err := api.NewClient(n.nodes[0].Socket()).Handover(context.Background(), "VI_1"); err != nil {
 			p.Stop()
 			t.Fatal(err)
 		}
 		took := waitFor(t, 20*time.Second, "BIRD's route via dir2 alone", hopsAre(n.bird, vrrpVIP, d2))
-		time.Sleep(300 * time.Millisecond)
+		a.wait(t, p, "after the handover", "dir2")
 		reqs, err := p.Stop()
 		if err != nil {
 			t.Fatal(err)
@@ -474,7 +484,7 @@ func TestBGPWithBIRDAndFRR(t *testing.T) {
 		if err := c.Handover(context.Background(), ""); err != nil {
 			t.Fatal(err)
 		}
-		moved := waitFor(t, 10*time.Second, "BIRD's anycast route via dir2 alone", hopsAre(n.bird, anyVIP, d2))
+		moved := waitFor(t, 30*time.Second, "BIRD's anycast route via dir2 alone", hopsAre(n.bird, anyVIP, d2))
 		st, err := c.Status(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -495,15 +505,19 @@ func TestBGPWithBIRDAndFRR(t *testing.T) {
 
 	if !t.Run("anycast: SIGTERM drains with the graceful shutdown community; no new connection fails", func(t *testing.T) {
 		waitFor(t, 30*time.Second, "BIRD's ECMP route via both directors again", hopsAre(n.bird, anyVIP, d1, d2))
-		p := &e2e.Poller{Host: n.client, Addr: netip.MustParseAddrPort(anyVIP + ":8080"), Every: 10 * time.Millisecond}
+		// SIGTERM once both directors have answered the client, however
+		// slowly the poller runs on a loaded machine: the spread over
+		// both paths is asserted below.
+		var a answers
+		p := &e2e.Poller{Host: n.client, Addr: netip.MustParseAddrPort(anyVIP + ":8080"), Every: 10 * time.Millisecond, Answer: 5 * time.Second, OnAnswer: a.note}
 		p.Start()
-		time.Sleep(300 * time.Millisecond)
+		a.wait(t, p, "before SIGTERM", "dir1", "dir2")
 		start := time.Now()
 		if err := n.nodes[0].Proc().Signal(syscall.SIGTERM); err != nil {
 			p.Stop()
 			t.Fatal(err)
 		}
-		moved := waitFor(t, 10*time.Second, "BIRD's route via dir2 alone", hopsAre(n.bird, anyVIP, d2))
+		moved := waitFor(t, 30*time.Second, "BIRD's route via dir2 alone", hopsAre(n.bird, anyVIP, d2))
 		if !n.nodes[0].Proc().Wait(shutdownDelay + 15*time.Second) {
 			p.Stop()
 			t.Fatal("dir1 did not stop after SIGTERM")
@@ -545,7 +559,7 @@ func TestBGPWithBIRDAndFRR(t *testing.T) {
 		}
 		waitFor(t, 30*time.Second, "BIRD's ECMP route", hopsAre(n.bird, anyVIP, d1, d2))
 		waitFor(t, 30*time.Second, "FRR's ECMP route", hopsAre(n.frr, anyVIP, d1, d2))
-		waitFor(t, 10*time.Second, "BFD up on dir2's session to BIRD", func() bool {
+		waitFor(t, 30*time.Second, "BFD up on dir2's session to BIRD", func() bool {
 			st, err := n.nodes[1].Status(context.Background())
 			if err != nil || st.BGP == nil {
 				return false
@@ -570,6 +584,35 @@ func TestBGPWithBIRDAndFRR(t *testing.T) {
 			t.Logf("BFD was not faster than the hold time this run (%v >= %v): a loaded machine?", tb, tf)
 		}
 	})
+}
+
+// answers records which hosts answered a Poller's requests.
+type answers struct{ by sync.Map }
+
+// note is a Poller's OnAnswer.
+func (a *answers) note(r e2e.Request) {
+	if r.OK() {
+		a.by.Store(r.Body, true)
+	}
+}
+
+// wait waits up to 30 s until each of hosts has answered, and otherwise
+// stops p and fails.
+func (a *answers) wait(t *testing.T, p *e2e.Poller, when string, hosts ...string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, h := range hosts {
+		for {
+			if _, ok := a.by.Load(h); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				reqs, _ := p.Stop()
+				t.Fatalf("%s: %s answered no request within 30 s: %s", when, h, e2e.SummarisePolls(reqs))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }
 
 // pathLoss counts failed requests: lost ones (no answer at all: their

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-ha/vigil/internal/lab"
 )
 
 // resync is the reconciler's repair interval in `vigil run` (reconcile.Options'
@@ -98,7 +100,7 @@ func TestDriftRepairAndIncrementalReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond) // nft monitor subscribes
+	waitMonitor(t, d.host, mon)
 	d.writeConfig(vrrpSingle() + three.String())
 	out, err := d.vigil("reload", "--api-socket", d.sock())
 	if err != nil {
@@ -115,6 +117,12 @@ func TestDriftRepairAndIncrementalReload(t *testing.T) {
 		t.Errorf("vigil reload output %q, want one change: ~ virtual_server [%s]:tcp:80 (1 changes)", out, vip)
 	}
 	waitPool(t, d, 80, web3, true, patience)
+	// The monitor prints the reload's events in the order of the
+	// transaction: wait for web3's element, then a little for anything
+	// after it.
+	if !mon.WaitOutput(web3, patience) {
+		t.Errorf("nft monitor printed nothing about %s within %v", web3, patience)
+	}
 	time.Sleep(300 * time.Millisecond)
 	mon.Kill()
 	events := monitorEvents(mon.Output())
@@ -185,12 +193,32 @@ func tableHandle(t testing.TB, d *director) string {
 	return m[1]
 }
 
-// monitorEvents returns nft monitor's event lines.
+// probeTable is the table waitMonitor adds and deletes to see that nft
+// monitor has subscribed; monitorEvents leaves its events out.
+const probeTable = "vgmonprobe"
+
+// waitMonitor returns once nft monitor, started in h, prints events:
+// it subscribes some time after it starts, later still on a loaded
+// machine, and prints nothing when it has.
+func waitMonitor(t testing.TB, h *lab.Host, mon *lab.Proc) {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	for !strings.Contains(mon.Output(), probeTable) {
+		if time.Now().After(deadline) {
+			t.Fatalf("nft monitor printed no event within %v:\n%s", patience, mon.Output())
+		}
+		mustRun(t, h, "nft", "add table inet "+probeTable)
+		mustRun(t, h, "nft", "delete table inet "+probeTable)
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// monitorEvents returns nft monitor's event lines (without waitMonitor's).
 func monitorEvents(out string) []string {
 	var ev []string
 	for _, l := range strings.Split(out, "\n") {
 		l = strings.TrimSpace(l)
-		if l != "" && !strings.HasPrefix(l, "#") {
+		if l != "" && !strings.HasPrefix(l, "#") && !strings.Contains(l, probeTable) {
 			ev = append(ev, l)
 		}
 	}

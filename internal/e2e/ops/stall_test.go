@@ -48,17 +48,23 @@ func stallBackup(t *testing.T, p *lab.Proc, want int) {
 		if err := syscall.Kill(-p.PID(), syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(200 * time.Millisecond)
-		stopped := 0
-		for _, st := range groupStates(p.PID()) {
-			if st == "T" {
-				stopped++
+		// A process stops when it next runs, later on a loaded machine:
+		// the stall counts from then.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			stopped := 0
+			for _, st := range groupStates(p.PID()) {
+				if st == "T" {
+					stopped++
+				}
+			}
+			if stopped >= want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d of the backup's processes are stopped 10 s after SIGSTOP (%v), want %d", stopped, groupStates(p.PID()), want)
 			}
 		}
-		if stopped < want {
-			t.Fatalf("only %d of the backup's processes are stopped (%v), want %d", stopped, groupStates(p.PID()), want)
-		}
-		time.Sleep(time.Second)
+		time.Sleep(1200 * time.Millisecond)
 		if err := syscall.Kill(-p.PID(), syscall.SIGCONT); err != nil {
 			t.Fatal(err)
 		}
@@ -102,8 +108,12 @@ func TestBackupStallDoesNotFlap(t *testing.T) {
 				t.Logf("keepalived output:\n%s", p.Output())
 			}
 		})
-		time.Sleep(2 * time.Second) // keepalived starts and hears the master
-		stallBackup(t, p, 2)        // keepalived's parent and its VRRP child
+		// keepalived starts its VRRP child, which hears the master.
+		if !p.WaitOutput("Entering BACKUP STATE", 30*time.Second) {
+			t.Fatalf("keepalived did not enter BACKUP within 30 s")
+		}
+		time.Sleep(500 * time.Millisecond) // a few of the master's adverts
+		stallBackup(t, p, 2)               // keepalived's parent and its VRRP child
 		stats := filepath.Join(dir, "keepalived.stats")
 		_ = p.Signal(syscall.SIGUSR2)
 		var b []byte
