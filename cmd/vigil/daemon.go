@@ -693,8 +693,13 @@ func (d *daemon) apply(ctx context.Context, l loaded) (changes, notes []string, 
 		}
 		changes = append(changes, "~ scheduling: "+p.String())
 	}
-	if note := d.bgpReloadNote(l); note != "" {
+	c, note, err := d.bgpReload(ctx, l)
+	changes = append(changes, c...)
+	if note != "" {
 		notes = append(notes, note)
+	}
+	if err != nil {
+		return changes, notes, err
 	}
 	return changes, notes, nil
 }
