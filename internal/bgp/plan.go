@@ -143,8 +143,8 @@ type sourceState struct {
 // Planner decides the announcements. Not safe for concurrent use; the
 // Runtime owns one.
 type Planner struct {
-	pol      Policy
-	sources  map[sourceKey]*sourceState
+	pol     Policy
+	sources map[sourceKey]*sourceState
 	// told is the last state reported for every source, announced or
 	// not: a source a new policy adds starts from it (SetPolicy).
 	told     map[sourceKey]Event

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 
