@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -44,7 +45,14 @@ type daemon struct {
 	flags  runFlags
 	log    *slog.Logger
 	eng    *engine.Engine   // nil in heartbeat-only mode and with -C
-	dir    *engine.Director // nil without virtual servers and with -P
+	// dirp holds the director: nil without virtual servers and with -P;
+	// a reload that adds the first virtual servers sets it (startDir).
+	dirp     atomic.Pointer[engine.Director]
+	startDir func(engine.DirectorSpec) (*engine.Director, error)
+	// held is the last set of VIPs the engine reported, for a director
+	// started by a reload.
+	heldMu sync.Mutex
+	held   map[netip.Addr]bool
 	hb     *hb.Node         // nil without --ha-dir
 	bgp    *bgp.Runtime     // nil without a bgp block
 	bgpCfg bgp.Config
@@ -320,12 +328,20 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 	if runKeepalived {
 		d.bgp, d.bgpCfg = bgpSetup(l, log)
 	}
+	newDirector := func(spec engine.DirectorSpec) (*engine.Director, error) {
+		dir, err := engine.NewDirector(spec, engine.DirectorOptions{Logger: log, Notifier: notifier, Keep: f.keepLB, Observe: bgpObserve(d.bgp)})
+		if err != nil {
+			return nil, err
+		}
+		log.Info("virtual servers", "count", len(spec.VirtualServers), "backend", dir.BackendName())
+		return dir, nil
+	}
 	if runKeepalived && len(l.dir.VirtualServers) > 0 {
-		d.dir, err = engine.NewDirector(l.dir, engine.DirectorOptions{Logger: log, Notifier: notifier, Keep: f.keepLB, Observe: bgpObserve(d.bgp)})
+		dir, err := newDirector(l.dir)
 		if err != nil {
 			return err
 		}
-		log.Info("virtual servers", "count", len(l.dir.VirtualServers), "backend", d.dir.BackendName())
+		d.dirp.Store(dir)
 	}
 	var reg *owner.Registry
 	if runKeepalived && !f.checkOnly {
@@ -339,10 +355,7 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 			return fmt.Errorf("opening netlink and packet sockets: %w", err)
 		}
 		defer osnet.Close()
-		hooks := engine.Hooks{}
-		if d.dir != nil {
-			hooks.VIPsChanged = d.dir.SetLocal
-		}
+		hooks := engine.Hooks{VIPsChanged: d.setHeld}
 		hooks.InstanceTransition = startSyncDaemon(l.cfg.Global, log, goRun)
 		if cs := l.cfg.ConntrackSync; cs != nil {
 			spec, err := connSyncSpec(l.cfg, f.apiSocket)
@@ -437,9 +450,32 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 	}()
 	errc := make(chan error, 3)
 	running := 0
-	if d.dir != nil {
+	if dir := d.dirp.Load(); dir != nil {
 		running++
-		go func() { errc <- d.dir.Run(runCtx) }()
+		go func() { errc <- dir.Run(runCtx) }()
+	}
+	// A director a reload starts runs until the others stop.
+	var late sync.WaitGroup
+	defer func() { stopRun(); late.Wait() }()
+	if runKeepalived && !f.vrrpOnly && d.dirp.Load() == nil {
+		d.startDir = func(spec engine.DirectorSpec) (*engine.Director, error) {
+			dir, err := newDirector(spec)
+			if err != nil {
+				return nil, err
+			}
+			d.heldMu.Lock()
+			dir.SetLocal(d.held)
+			d.dirp.Store(dir)
+			d.heldMu.Unlock()
+			late.Add(1)
+			go func() {
+				defer late.Done()
+				if err := dir.Run(runCtx); err != nil {
+					log.Error("virtual servers stopped", "err", err)
+				}
+			}()
+			return dir, nil
+		}
 	}
 	if d.eng != nil {
 		running++
@@ -494,8 +530,8 @@ func (d *daemon) healthy(ctx context.Context) bool {
 	switch {
 	case d.eng != nil:
 		return d.eng.Ping(ctx) == nil
-	case d.dir != nil:
-		_, err := d.dir.Snapshot(ctx)
+	case d.dirp.Load() != nil:
+		_, err := d.dirp.Load().Snapshot(ctx)
 		return err == nil
 	}
 	return true
@@ -524,21 +560,21 @@ func (d *daemon) Snapshot(ctx context.Context) (status.Snapshot, error) {
 		}
 	} else {
 		s.Daemon = status.Daemon{Version: version, PID: os.Getpid(), ConfigFile: d.flags.file}
-		if d.hb != nil && d.dir == nil {
+		if d.hb != nil && d.dirp.Load() == nil {
 			s.Daemon.ConfigFile = d.flags.haDir
 		}
 	}
-	if d.dir != nil {
-		vss, err := d.dir.Snapshot(ctx)
+	if dir := d.dirp.Load(); dir != nil {
+		vss, err := dir.Snapshot(ctx)
 		if err != nil {
 			return s, err
 		}
 		s.VirtualServers = vss
-		if rs, err := d.dir.ReconcilerStats(ctx); err == nil {
-			s.Reconciler = &status.Reconciler{Backend: d.dir.BackendName(), Applies: rs.Applies, Errors: rs.Errors,
+		if rs, err := dir.ReconcilerStats(ctx); err == nil {
+			s.Reconciler = &status.Reconciler{Backend: dir.BackendName(), Applies: rs.Applies, Errors: rs.Errors,
 				Resyncs: rs.Resyncs, Repairs: rs.Repairs, LastApply: rs.LastApply, LastError: rs.LastError}
 		}
-		trs, err := d.dir.Transitions(ctx)
+		trs, err := dir.Transitions(ctx)
 		if err != nil {
 			return s, err
 		}
@@ -648,7 +684,7 @@ func (d *daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 }
 
 func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
-	if d.eng == nil && d.dir == nil {
+	if d.eng == nil && d.dirp.Load() == nil {
 		return api.ReloadResult{}, errors.New("reload: only keepalived.conf configurations reload; restart for ha.d changes")
 	}
 	_ = d.sd.Reloading()
@@ -674,14 +710,22 @@ func (d *daemon) apply(ctx context.Context, l loaded) (changes, notes []string, 
 		}
 		changes = append(changes, c...)
 	}
-	if d.dir != nil {
-		c, err := d.dir.Apply(ctx, l.dir)
+	if dir := d.dirp.Load(); dir != nil {
+		c, err := dir.Apply(ctx, l.dir)
 		if err != nil {
 			return changes, notes, err
 		}
 		changes = append(changes, c...)
 	} else if len(l.dir.VirtualServers) > 0 {
-		notes = append(notes, "virtual servers added to a configuration that had none start at the next restart")
+		if d.startDir == nil {
+			return changes, notes, errors.New("reload: virtual servers cannot start here (-P runs VRRP only)")
+		}
+		if _, err := d.startDir(l.dir); err != nil {
+			return changes, notes, fmt.Errorf("reload: starting the virtual servers: %w", err)
+		}
+		for _, vs := range l.dir.VirtualServers {
+			changes = append(changes, "+ virtual_server "+vs.ID())
+		}
 	}
 	if connSyncChanged(d.csCfg, l.cfg.ConntrackSync) {
 		notes = append(notes, "conntrack_sync changes take effect at the next restart")
@@ -702,6 +746,18 @@ func (d *daemon) apply(ctx context.Context, l loaded) (changes, notes []string, 
 		return changes, notes, err
 	}
 	return changes, notes, nil
+}
+
+// setHeld is the engine's VIPsChanged hook: the director learns which
+// virtual addresses this host holds; the set is kept for a director a
+// reload starts.
+func (d *daemon) setHeld(held map[netip.Addr]bool) {
+	d.heldMu.Lock()
+	defer d.heldMu.Unlock()
+	d.held = held
+	if dir := d.dirp.Load(); dir != nil {
+		dir.SetLocal(held)
+	}
 }
 
 // isEmptyFile reports whether the diagnostics refuse an empty file.
