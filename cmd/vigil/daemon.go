@@ -42,9 +42,9 @@ import (
 // to the API, signals, systemd, dumps, metrics and the status page. It
 // implements api.Daemon.
 type daemon struct {
-	flags  runFlags
-	log    *slog.Logger
-	eng    *engine.Engine   // nil in heartbeat-only mode and with -C
+	flags runFlags
+	log   *slog.Logger
+	eng   *engine.Engine // nil in heartbeat-only mode and with -C
 	// dirp holds the director: nil without virtual servers and with -P;
 	// a reload that adds the first virtual servers sets it (startDir).
 	dirp     atomic.Pointer[engine.Director]
@@ -53,8 +53,8 @@ type daemon struct {
 	// started by a reload.
 	heldMu sync.Mutex
 	held   map[netip.Addr]bool
-	hb     *hb.Node         // nil without --ha-dir
-	bgp    *bgp.Runtime     // nil without a bgp block
+	hb     *hb.Node     // nil without --ha-dir
+	bgp    *bgp.Runtime // nil without a bgp block
 	bgpCfg bgp.Config
 	hbCfg  *hb.Config
 	sd     *sdnotify.Notifier
