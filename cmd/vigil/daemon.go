@@ -22,7 +22,6 @@ import (
 	"github.com/vigil-ha/vigil/internal/api"
 	"github.com/vigil-ha/vigil/internal/bgp"
 	"github.com/vigil-ha/vigil/internal/config"
-	"github.com/vigil-ha/vigil/internal/connsync"
 	"github.com/vigil-ha/vigil/internal/diag"
 	"github.com/vigil-ha/vigil/internal/dump"
 	"github.com/vigil-ha/vigil/internal/engine"
@@ -49,6 +48,8 @@ type daemon struct {
 	// a reload that adds the first virtual servers sets it (startDir).
 	dirp     atomic.Pointer[engine.Director]
 	startDir func(engine.DirectorSpec) (*engine.Director, error)
+	// dirGuard is the running director's SyncedConntrack.
+	dirGuard bool
 	// held is the last set of VIPs the engine reported, for a director
 	// started by a reload.
 	heldMu sync.Mutex
@@ -58,8 +59,13 @@ type daemon struct {
 	bgpCfg bgp.Config
 	hbCfg  *hb.Config
 	sd     *sdnotify.Notifier
-	cs     *connsync.Supervisor  // nil without conntrack_sync
-	csCfg  *config.ConntrackSync // the conntrack_sync block running (nil: none)
+	// csp is the conntrack_sync running (nil: none); states feeds a
+	// conntrack_sync a reload starts with the state it follows.
+	csp    atomic.Pointer[connSync]
+	states vrrpStates
+	// startBG runs a part a reload starts beside the daemon's; the
+	// function it returns stops it and waits (nil with -C).
+	startBG func(name string, run func(context.Context) error) (stop func())
 
 	reloader reloader
 	sched    sched.Scheduler
@@ -334,6 +340,7 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 			return nil, err
 		}
 		log.Info("virtual servers", "count", len(spec.VirtualServers), "backend", dir.BackendName())
+		d.dirGuard = spec.SyncedConntrack
 		return dir, nil
 	}
 	if runKeepalived && len(l.dir.VirtualServers) > 0 {
@@ -357,15 +364,18 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		defer osnet.Close()
 		hooks := engine.Hooks{VIPsChanged: d.setHeld}
 		hooks.InstanceTransition = startSyncDaemon(l.cfg.Global, log, goRun)
-		if cs := l.cfg.ConntrackSync; cs != nil {
-			spec, err := connSyncSpec(l.cfg, f.apiSocket)
-			if err != nil {
+		d.startBG = func(name string, run func(context.Context) error) func() {
+			ctx, cancel := context.WithCancel(bg)
+			done := make(chan struct{})
+			goRun(name, func(context.Context) error { defer close(done); return run(ctx) })
+			return func() { cancel(); <-done }
+		}
+		if l.cfg.ConntrackSync != nil {
+			if _, err := d.startConnSync(l.cfg); err != nil {
 				return err
 			}
-			d.cs, d.csCfg = connsync.New(spec, log), cs
-			hookConnSync(&hooks, cs, d.cs, log)
-			goRun("conntrackd", d.cs.Run)
 		}
+		hookConnSync(&hooks, d.csp.Load, &d.states, log)
 		d.eng, err = engine.New(spec, engine.Options{
 			Net: osnet, Logger: log, Version: version, ConfigFile: f.file,
 			Notifier: notifier, Mailer: mailer, Hooks: bgpHooks(d.bgp, hooks), PreciseTimer: true, Owner: reg,
@@ -591,8 +601,8 @@ func (d *daemon) Snapshot(ctx context.Context) (status.Snapshot, error) {
 		}
 		s.BGP = b
 	}
-	if d.cs != nil {
-		s.ConnSync = connSyncStatus(d.cs, time.Now())
+	if cs := d.csp.Load(); cs != nil {
+		s.ConnSync = connSyncStatus(cs.sup, time.Now())
 	}
 	d.mu.Lock()
 	s.Daemon.Reloads, s.Daemon.LastReload = d.reloads, d.lastReload
@@ -727,8 +737,15 @@ func (d *daemon) apply(ctx context.Context, l loaded) (changes, notes []string, 
 			changes = append(changes, "+ virtual_server "+vs.ID())
 		}
 	}
-	if connSyncChanged(d.csCfg, l.cfg.ConntrackSync) {
-		notes = append(notes, "conntrack_sync changes take effect at the next restart")
+	if !d.flags.checkOnly {
+		c, err := d.connSyncReload(l.cfg)
+		changes = append(changes, c...)
+		if err != nil {
+			return changes, notes, err
+		}
+		if d.dirp.Load() != nil && d.dirGuard != l.dir.SyncedConntrack {
+			notes = append(notes, "the nftables guard for conntrack_sync (TCP without SYN dropped before NAT) follows at the next restart")
+		}
 	}
 	if p := sched.FromConfig(l.cfg.Global, d.flags.vrrpOnly, d.flags.checkOnly); p != d.sched.Policy() {
 		d.sched.Set(p)
