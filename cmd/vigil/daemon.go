@@ -62,6 +62,7 @@ type daemon struct {
 	// csp is the conntrack_sync running (nil: none); states feeds a
 	// conntrack_sync a reload starts with the state it follows.
 	csp    atomic.Pointer[connSync]
+	syncd  atomic.Pointer[syncDaemon] // lvs_sync_daemon (nil: none)
 	states vrrpStates
 	// startBG runs a part a reload starts beside the daemon's; the
 	// function it returns stops it and waits (nil with -C).
@@ -363,7 +364,6 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		}
 		defer osnet.Close()
 		hooks := engine.Hooks{VIPsChanged: d.setHeld}
-		hooks.InstanceTransition = startSyncDaemon(l.cfg.Global, log, goRun)
 		d.startBG = func(name string, run func(context.Context) error) func() {
 			ctx, cancel := context.WithCancel(bg)
 			done := make(chan struct{})
@@ -376,6 +376,8 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 			}
 		}
 		hookConnSync(&hooks, d.csp.Load, &d.states, log)
+		d.syncd.Store(d.startSyncDaemon(l.cfg.Global))
+		hookSyncDaemon(&hooks, d.syncd.Load)
 		d.eng, err = engine.New(spec, engine.Options{
 			Net: osnet, Logger: log, Version: version, ConfigFile: f.file,
 			Notifier: notifier, Mailer: mailer, Hooks: bgpHooks(d.bgp, hooks), PreciseTimer: true, Owner: reg,
@@ -738,6 +740,7 @@ func (d *daemon) apply(ctx context.Context, l loaded) (changes, notes []string, 
 		}
 	}
 	if !d.flags.checkOnly {
+		changes = append(changes, d.syncDaemonReload(l.cfg.Global)...)
 		c, err := d.connSyncReload(l.cfg)
 		changes = append(changes, c...)
 		if err != nil {
