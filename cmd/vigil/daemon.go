@@ -95,7 +95,10 @@ type reloader struct {
 	applying sync.Mutex
 	// tuning is held by a read while it changes the Go runtime's
 	// settings (readerRuntime) and until it has set them back.
-	tuning   sync.Mutex
+	tuning sync.Mutex
+	// large reports whether the file to read is large enough for
+	// readerRuntime (nil: never).
+	large    func() bool
 	deadline time.Duration
 	log      *slog.Logger
 }
@@ -121,7 +124,7 @@ func (r *reloader) run(ctx context.Context, read func() (loaded, diag.Diagnostic
 		// next read changes them.
 		r.tuning.Lock()
 		defer r.tuning.Unlock()
-		defer readerRuntime()()
+		defer readerRuntime(r.large)()
 		l, ds := read()
 		// The slot is freed when the read ends, even when the reload
 		// was abandoned: at most one read runs.
@@ -173,8 +176,9 @@ func (r *reloader) run(ctx context.Context, read func() (loaded, diag.Diagnostic
 	return res, nil
 }
 
-// readerRuntime sets the Go runtime up for a reload's read, and returns
-// what sets it back once the read is over. Reading a large file (50 MB:
+// readerRuntime sets the Go runtime up for a reload's read of a large
+// file (large reports whether it is), and returns what sets it back once
+// the read is over. Reading a large file (50 MB:
 // 2.2 million addresses) allocates gigabytes, and with the runtime's
 // defaults the VRRP loop stalled up to 1.6 s at advert_int 0.1 on a
 // 2-CPU host (four failovers of its backup; TestReloadLargeAddressFile in
@@ -196,11 +200,15 @@ func (r *reloader) run(ctx context.Context, read func() (loaded, diag.Diagnostic
 // GOMAXPROCS or GOGC set in the environment are left as set. The read
 // takes one more collection and its peak memory grows a little (that
 // reload: 2.10 GB peak RSS instead of 1.97 GB); its longest advert gap
-// went from 0.5-1.6 s to 0.10-0.14 s in most runs.
-func readerRuntime() (restore func()) {
+// went from 0.5-1.6 s to 0.11-0.22 s (GOGC alone: 0.16-0.22 s; with 8
+// processors: 0.12-0.18 s).
+func readerRuntime(large func() bool) (restore func()) {
+	if large == nil || !large() {
+		return func() {}
+	}
 	procs := os.Getenv("GOMAXPROCS") == ""
 	if procs {
-		runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0)+2, 8))
+		runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 8))
 	}
 	gc := -1 // untouched
 	if os.Getenv("GOGC") == "" {
@@ -219,6 +227,20 @@ func readerRuntime() (restore func()) {
 			runtime.SetDefaultGOMAXPROCS()
 		}
 	}
+}
+
+// largeConfigSize is the size of a configuration file from which a
+// reload's read gets its own runtime settings (readerRuntime): a file
+// that size allocates hundreds of megabytes when read. Smaller files are
+// read with the defaults: a forced collection and more processors cost a
+// busy host more than such a read (TestReloadUnderLoadWithoutFlaps
+// reloads small files every 200 ms).
+const largeConfigSize = 4 << 20
+
+// largeConfig reports whether the main configuration file is large.
+func largeConfig(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Size() >= largeConfigSize
 }
 
 // configID is keepalived's default config id: the short host name.
@@ -290,6 +312,7 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 	defer signal.Stop(dumpSigs)
 
 	d := &daemon{flags: f, log: log, sd: sdnotify.FromEnv(os.Getenv)}
+	d.reloader.large = func() bool { return largeConfig(f.file) }
 	runKeepalived := f.haDir == "" || f.fileSet
 	var l loaded
 	if runKeepalived {
