@@ -76,14 +76,24 @@ func (d *daemon) drainBGP() {
 	d.log.Info("bgp routes withdrawn", "took", time.Since(start).Round(time.Millisecond).String())
 }
 
-// bgpReloadNote tells a reload that changes to the bgp block wait for a
-// restart ("" when nothing changed).
-func (d *daemon) bgpReloadNote(l loaded) string {
+// bgpReload applies a reloaded bgp block to the running speaker (see
+// bgp.Runtime.Reconfigure). A block added to a configuration that had
+// none, or removed, waits for a restart: the engine's and director's
+// observers are wired at start. It returns the changes and a note.
+func (d *daemon) bgpReload(ctx context.Context, l loaded) (changes []string, note string, err error) {
 	cfg, ok := bgp.FromConfig(l.cfg)
-	if ok != (d.bgp != nil) || (ok && !reflect.DeepEqual(cfg, d.bgpCfg)) {
-		return "bgp: changes to the bgp block take effect at the next restart"
+	switch {
+	case ok != (d.bgp != nil):
+		return nil, "bgp: a bgp block added or removed takes effect at the next restart", nil
+	case !ok || reflect.DeepEqual(cfg, d.bgpCfg):
+		return nil, "", nil
 	}
-	return ""
+	changes, err = d.bgp.Reconfigure(ctx, cfg)
+	if err != nil {
+		return changes, "", err
+	}
+	d.bgpCfg = cfg
+	return changes, "", nil
 }
 
 // bgpHandover applies `vigil handover` (hold) or `--reclaim` (release) to

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/config"
@@ -103,37 +105,145 @@ func connSyncRole(s vrrp.State) (connsync.Role, bool) {
 	return connsync.RoleNone, false
 }
 
+// connSync is the running conntrack_sync: its block and supervisor, and
+// how to stop it.
+type connSync struct {
+	cfg  *config.ConntrackSync
+	sup  *connsync.Supervisor
+	stop func() // ends conntrackd and waits for it
+}
+
+// follows is the instance or sync group conntrackd follows, as the state
+// table names it.
+func (c *connSync) follows() string { return followKey(c.cfg.Instance, c.cfg.SyncGroup) }
+
+func followKey(instance, group string) string {
+	if instance != "" {
+		return "instance " + instance
+	}
+	return "sync_group " + group
+}
+
+// vrrpStates keeps the last state of every instance and sync group, so
+// that a conntrack_sync started or retargeted by a reload takes the role
+// of what it follows at once. Safe for concurrent use.
+type vrrpStates struct {
+	mu sync.Mutex
+	m  map[string]vrrp.State
+}
+
+func (v *vrrpStates) set(key string, s vrrp.State) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil {
+		v.m = map[string]vrrp.State{}
+	}
+	v.m[key] = s
+}
+
+func (v *vrrpStates) get(key string) (vrrp.State, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	s, ok := v.m[key]
+	return s, ok
+}
+
 // hookConnSync makes the engine's transition hooks drive the supervisor
-// for the instance or sync group conntrack_sync follows, keeping hooks
-// already set.
-func hookConnSync(h *engine.Hooks, cs *config.ConntrackSync, sup *connsync.Supervisor, log *slog.Logger) {
-	set := func(from, to vrrp.State) {
+// of the conntrack_sync running when the transition comes (none, or one a
+// reload started, changed or stopped), keeping hooks already set; every
+// state is recorded in states.
+func hookConnSync(h *engine.Hooks, cur func() *connSync, states *vrrpStates, log *slog.Logger) {
+	set := func(key string, from, to vrrp.State) {
+		states.set(key, to)
+		cs := cur()
+		if cs == nil || cs.follows() != key {
+			return
+		}
 		if r, ok := connSyncRole(to); ok {
-			log.Info("conntrack sync follows a transition", "follows", cs.Instance+cs.SyncGroup, "from", from.String(), "to", to.String())
-			sup.SetRole(r)
+			log.Info("conntrack sync follows a transition", "follows", cs.cfg.Instance+cs.cfg.SyncGroup, "from", from.String(), "to", to.String())
+			cs.sup.SetRole(r)
 		}
 	}
-	if cs.Instance != "" {
-		prev := h.InstanceTransition
-		h.InstanceTransition = func(name string, from, to vrrp.State, prio int, reason string) {
-			if prev != nil {
-				prev(name, from, to, prio, reason)
-			}
-			if name == cs.Instance {
-				set(from, to)
-			}
+	prevI := h.InstanceTransition
+	h.InstanceTransition = func(name string, from, to vrrp.State, prio int, reason string) {
+		if prevI != nil {
+			prevI(name, from, to, prio, reason)
 		}
-		return
+		set(followKey(name, ""), from, to)
 	}
-	prev := h.GroupTransition
+	prevG := h.GroupTransition
 	h.GroupTransition = func(name string, from, to vrrp.State, reason string) {
-		if prev != nil {
-			prev(name, from, to, reason)
+		if prevG != nil {
+			prevG(name, from, to, reason)
 		}
-		if name == cs.SyncGroup {
-			set(from, to)
+		set(followKey("", name), from, to)
+	}
+}
+
+// startConnSync runs the conntrack_sync block of cfg and gives it the role
+// of what it follows when that state is known.
+func (d *daemon) startConnSync(cfg *config.Config) (*connSync, error) {
+	spec, err := connSyncSpec(cfg, d.flags.apiSocket)
+	if err != nil {
+		return nil, err
+	}
+	cs := &connSync{cfg: cfg.ConntrackSync, sup: connsync.New(spec, d.log)}
+	cs.stop = d.startBG("conntrackd", cs.sup.Run)
+	d.csp.Store(cs)
+	d.followState(cs)
+	return cs, nil
+}
+
+// followState gives the supervisor the role of what it follows, when its
+// state is known.
+func (d *daemon) followState(cs *connSync) {
+	if st, ok := d.states.get(cs.follows()); ok {
+		if r, ok := connSyncRole(st); ok {
+			cs.sup.SetRole(r)
 		}
 	}
+}
+
+// connSyncReload applies a reloaded conntrack_sync block: an added one
+// starts conntrackd, a removed one stops it, a changed one (the block, or
+// the virtual servers its filter follows) rewrites conntrackd's
+// configuration and restarts conntrackd alone, which then resyncs.
+func (d *daemon) connSyncReload(cfg *config.Config) ([]string, error) {
+	cur := d.csp.Load()
+	next := cfg.ConntrackSync
+	switch {
+	case cur == nil && next == nil:
+		return nil, nil
+	case cur == nil:
+		if d.startBG == nil {
+			return nil, errors.New("reload: conntrack_sync needs the VRRP engine (not with -C)")
+		}
+		if _, err := d.startConnSync(cfg); err != nil {
+			return nil, fmt.Errorf("reload: conntrack_sync: %w", err)
+		}
+		return []string{"+ conntrack_sync (conntrackd started)"}, nil
+	case next == nil:
+		d.csp.Store(nil)
+		cur.stop()
+		return []string{"- conntrack_sync (conntrackd stopped)"}, nil
+	}
+	spec, err := connSyncSpec(cfg, d.flags.apiSocket)
+	if err != nil {
+		return nil, fmt.Errorf("reload: conntrack_sync: %w", err)
+	}
+	var changes []string
+	if cur.sup.SetSpec(spec) {
+		changes = append(changes, "~ conntrack_sync (conntrackd restarts with its new configuration, then resyncs)")
+	}
+	if connSyncChanged(cur.cfg, next) {
+		ncs := &connSync{cfg: next, sup: cur.sup, stop: cur.stop}
+		d.csp.Store(ncs)
+		if ncs.follows() != cur.follows() {
+			d.followState(ncs)
+			changes = append(changes, "~ conntrack_sync follows "+ncs.cfg.Instance+ncs.cfg.SyncGroup)
+		}
+	}
+	return changes, nil
 }
 
 // connSyncStatus renders the supervisor's state for the snapshot.

@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,7 +24,6 @@ import (
 	"github.com/vigil-ha/vigil/internal/api"
 	"github.com/vigil-ha/vigil/internal/bgp"
 	"github.com/vigil-ha/vigil/internal/config"
-	"github.com/vigil-ha/vigil/internal/connsync"
 	"github.com/vigil-ha/vigil/internal/diag"
 	"github.com/vigil-ha/vigil/internal/director"
 	"github.com/vigil-ha/vigil/internal/dump"
@@ -44,17 +46,32 @@ import (
 // to the API, signals, systemd, dumps, metrics and the status page. It
 // implements api.Daemon.
 type daemon struct {
-	flags  runFlags
-	log    *slog.Logger
-	eng    *engine.Engine     // nil in heartbeat-only mode and with -C
-	dir    *director.Director // nil without virtual servers and with -P
-	hb     *hb.Node           // nil without --ha-dir
-	bgp    *bgp.Runtime       // nil without a bgp block
+	flags runFlags
+	log   *slog.Logger
+	eng   *engine.Engine // nil in heartbeat-only mode and with -C
+	// dirp holds the director: nil without virtual servers and with -P;
+	// a reload that adds the first virtual servers sets it (startDir).
+	dirp     atomic.Pointer[director.Director]
+	startDir func(runspec.DirectorSpec) (*director.Director, error)
+	// dirGuard is the running director's SyncedConntrack.
+	dirGuard bool
+	// held is the last set of VIPs the engine reported, for a director
+	// started by a reload.
+	heldMu sync.Mutex
+	held   map[netip.Addr]bool
+	hb     *hb.Node     // nil without --ha-dir
+	bgp    *bgp.Runtime // nil without a bgp block
 	bgpCfg bgp.Config
 	hbCfg  *hb.Config
 	sd     *sdnotify.Notifier
-	cs     *connsync.Supervisor  // nil without conntrack_sync
-	csCfg  *config.ConntrackSync // the conntrack_sync block running (nil: none)
+	// csp is the conntrack_sync running (nil: none); states feeds a
+	// conntrack_sync a reload starts with the state it follows.
+	csp    atomic.Pointer[connSync]
+	syncd  atomic.Pointer[syncDaemon] // lvs_sync_daemon (nil: none)
+	states vrrpStates
+	// startBG runs a part a reload starts beside the daemon's; the
+	// function it returns stops it and waits (nil with -C).
+	startBG func(name string, run func(context.Context) error) (stop func())
 
 	reloader reloader
 	sched    sched.Scheduler
@@ -79,6 +96,12 @@ type reloader struct {
 	reading atomic.Pointer[time.Time]
 	// applying serialises the apply step.
 	applying sync.Mutex
+	// tuning is held by a read while it changes the Go runtime's
+	// settings (readerRuntime) and until it has set them back.
+	tuning sync.Mutex
+	// large reports whether the file to read is large enough for
+	// readerRuntime (nil: never).
+	large    func() bool
 	deadline time.Duration
 	log      *slog.Logger
 }
@@ -100,10 +123,15 @@ func (r *reloader) run(ctx context.Context, read func() (loaded, diag.Diagnostic
 	}
 	done := make(chan result, 1)
 	go func() {
+		// The runtime settings of one read are restored before the
+		// next read changes them.
+		r.tuning.Lock()
+		defer r.tuning.Unlock()
+		defer readerRuntime(r.large)()
+		l, ds := read()
 		// The slot is freed when the read ends, even when the reload
 		// was abandoned: at most one read runs.
-		defer r.reading.Store(nil)
-		l, ds := read()
+		r.reading.Store(nil)
 		done <- result{l, ds}
 	}()
 	deadline := r.deadline
@@ -138,13 +166,84 @@ func (r *reloader) run(ctx context.Context, read func() (loaded, diag.Diagnostic
 	}
 	r.applying.Lock()
 	defer r.applying.Unlock()
+	readTook := time.Since(start)
 	changes, notes, err := apply(ctx, got.l)
+	if r.log != nil {
+		r.log.Debug("reload phases", "read", readTook.Round(time.Millisecond).String(), "apply", (time.Since(start) - readTook).Round(time.Millisecond).String())
+	}
 	res.Diagnostics = append(res.Diagnostics, notes...)
 	if err != nil {
 		return res, err
 	}
 	res.Applied, res.Changes, res.Duration = true, changes, time.Since(start).String()
 	return res, nil
+}
+
+// readerRuntime sets the Go runtime up for a reload's read of a large
+// file (large reports whether it is), and returns what sets it back once
+// the read is over. Reading a large file (50 MB:
+// 2.2 million addresses) allocates gigabytes, and with the runtime's
+// defaults the VRRP loop stalled up to 1.6 s at advert_int 0.1 on a
+// 2-CPU host (four failovers of its backup; TestReloadLargeAddressFile in
+// internal/e2e/ops). Execution traces showed two causes, each addressed
+// here for the read only:
+//   - the garbage collector ran back to back, and its dedicated mark
+//     worker and the parser held both processors: the VRRP timer's
+//     goroutine waited for one until the mark phase ended. More
+//     processors than CPUs (at least 8) let the kernel share the CPUs
+//     between the threads instead.
+//   - the VRRP loop, allocating a few bytes to send an advert during a
+//     mark phase, owed assist work behind the parser's huge debt and was
+//     parked until the phase ended. A GOGC of at least 400 while reading
+//     makes the cycles fewer and the assist ratio lower; a collection at
+//     the end of the read, still at that GOGC, measures the new live heap
+//     before the default comes back, so restoring it starts no cycle with
+//     the heap far past its goal.
+//
+// GOMAXPROCS or GOGC set in the environment are left as set. The read
+// takes one more collection and its peak memory grows a little (that
+// reload: 2.10 GB peak RSS instead of 1.97 GB); its longest advert gap
+// went from 0.5-1.6 s to 0.11-0.22 s (GOGC alone: 0.16-0.22 s; with 8
+// processors: 0.12-0.18 s).
+func readerRuntime(large func() bool) (restore func()) {
+	if large == nil || !large() {
+		return func() {}
+	}
+	procs := os.Getenv("GOMAXPROCS") == ""
+	if procs {
+		runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 8))
+	}
+	gc := -1 // untouched
+	if os.Getenv("GOGC") == "" {
+		if prev := debug.SetGCPercent(400); prev < 0 || prev > 400 {
+			debug.SetGCPercent(prev)
+		} else {
+			gc = prev
+		}
+	}
+	return func() {
+		if gc >= 0 {
+			runtime.GC()
+			debug.SetGCPercent(gc)
+		}
+		if procs {
+			runtime.SetDefaultGOMAXPROCS()
+		}
+	}
+}
+
+// largeConfigSize is the size of a configuration file from which a
+// reload's read gets its own runtime settings (readerRuntime): a file
+// that size allocates hundreds of megabytes when read. Smaller files are
+// read with the defaults: a forced collection and more processors cost a
+// busy host more than such a read (TestReloadUnderLoadWithoutFlaps
+// reloads small files every 200 ms).
+const largeConfigSize = 4 << 20
+
+// largeConfig reports whether the main configuration file is large.
+func largeConfig(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Size() >= largeConfigSize
 }
 
 // configID is keepalived's default config id: the short host name.
@@ -216,6 +315,7 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 	defer signal.Stop(dumpSigs)
 
 	d := &daemon{flags: f, log: log, sd: sdnotify.FromEnv(os.Getenv)}
+	d.reloader.large = func() bool { return largeConfig(f.file) }
 	runKeepalived := f.haDir == "" || f.fileSet
 	var l loaded
 	if runKeepalived {
@@ -323,12 +423,21 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 	if runKeepalived {
 		d.bgp, d.bgpCfg = bgpSetup(l, log)
 	}
+	newDirector := func(spec runspec.DirectorSpec) (*director.Director, error) {
+		dir, err := director.New(spec, director.Options{Logger: log, Notifier: notifier, Keep: f.keepLB, Observe: bgpObserve(d.bgp)})
+		if err != nil {
+			return nil, err
+		}
+		log.Info("virtual servers", "count", len(spec.VirtualServers), "backend", dir.BackendName())
+		d.dirGuard = spec.SyncedConntrack
+		return dir, nil
+	}
 	if runKeepalived && len(l.dir.VirtualServers) > 0 {
-		d.dir, err = director.New(l.dir, director.Options{Logger: log, Notifier: notifier, Keep: f.keepLB, Observe: bgpObserve(d.bgp)})
+		dir, err := newDirector(l.dir)
 		if err != nil {
 			return err
 		}
-		log.Info("virtual servers", "count", len(l.dir.VirtualServers), "backend", d.dir.BackendName())
+		d.dirp.Store(dir)
 	}
 	var reg *owner.Registry
 	if runKeepalived && !f.checkOnly {
@@ -342,20 +451,21 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 			return fmt.Errorf("opening netlink and packet sockets: %w", err)
 		}
 		defer osnet.Close()
-		hooks := engine.Hooks{}
-		if d.dir != nil {
-			hooks.VIPsChanged = d.dir.SetLocal
+		hooks := engine.Hooks{VIPsChanged: d.setHeld}
+		d.startBG = func(name string, run func(context.Context) error) func() {
+			ctx, cancel := context.WithCancel(bg)
+			done := make(chan struct{})
+			goRun(name, func(context.Context) error { defer close(done); return run(ctx) })
+			return func() { cancel(); <-done }
 		}
-		hooks.InstanceTransition = startSyncDaemon(l.cfg.Global, log, goRun)
-		if cs := l.cfg.ConntrackSync; cs != nil {
-			spec, err := connSyncSpec(l.cfg, f.apiSocket)
-			if err != nil {
+		if l.cfg.ConntrackSync != nil {
+			if _, err := d.startConnSync(l.cfg); err != nil {
 				return err
 			}
-			d.cs, d.csCfg = connsync.New(spec, log), cs
-			hookConnSync(&hooks, cs, d.cs, log)
-			goRun("conntrackd", d.cs.Run)
 		}
+		hookConnSync(&hooks, d.csp.Load, &d.states, log)
+		d.syncd.Store(d.startSyncDaemon(l.cfg.Global))
+		hookSyncDaemon(&hooks, d.syncd.Load)
 		d.eng, err = engine.New(spec, engine.Options{
 			Net: osnet, Logger: log, Version: version, ConfigFile: f.file,
 			Notifier: notifier, Mailer: mailer, Hooks: bgpHooks(d.bgp, hooks), PreciseTimer: true, Owner: reg,
@@ -440,9 +550,32 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 	}()
 	errc := make(chan error, 3)
 	running := 0
-	if d.dir != nil {
+	if dir := d.dirp.Load(); dir != nil {
 		running++
-		go func() { errc <- d.dir.Run(runCtx) }()
+		go func() { errc <- dir.Run(runCtx) }()
+	}
+	// A director a reload starts runs until the others stop.
+	var late sync.WaitGroup
+	defer func() { stopRun(); late.Wait() }()
+	if runKeepalived && !f.vrrpOnly && d.dirp.Load() == nil {
+		d.startDir = func(spec runspec.DirectorSpec) (*director.Director, error) {
+			dir, err := newDirector(spec)
+			if err != nil {
+				return nil, err
+			}
+			d.heldMu.Lock()
+			dir.SetLocal(d.held)
+			d.dirp.Store(dir)
+			d.heldMu.Unlock()
+			late.Add(1)
+			go func() {
+				defer late.Done()
+				if err := dir.Run(runCtx); err != nil {
+					log.Error("virtual servers stopped", "err", err)
+				}
+			}()
+			return dir, nil
+		}
 	}
 	if d.eng != nil {
 		running++
@@ -497,8 +630,8 @@ func (d *daemon) healthy(ctx context.Context) bool {
 	switch {
 	case d.eng != nil:
 		return d.eng.Ping(ctx) == nil
-	case d.dir != nil:
-		_, err := d.dir.Snapshot(ctx)
+	case d.dirp.Load() != nil:
+		_, err := d.dirp.Load().Snapshot(ctx)
 		return err == nil
 	}
 	return true
@@ -527,21 +660,21 @@ func (d *daemon) Snapshot(ctx context.Context) (status.Snapshot, error) {
 		}
 	} else {
 		s.Daemon = status.Daemon{Version: version, PID: os.Getpid(), ConfigFile: d.flags.file}
-		if d.hb != nil && d.dir == nil {
+		if d.hb != nil && d.dirp.Load() == nil {
 			s.Daemon.ConfigFile = d.flags.haDir
 		}
 	}
-	if d.dir != nil {
-		vss, err := d.dir.Snapshot(ctx)
+	if dir := d.dirp.Load(); dir != nil {
+		vss, err := dir.Snapshot(ctx)
 		if err != nil {
 			return s, err
 		}
 		s.VirtualServers = vss
-		if rs, err := d.dir.ReconcilerStats(ctx); err == nil {
-			s.Reconciler = &status.Reconciler{Backend: d.dir.BackendName(), Applies: rs.Applies, Errors: rs.Errors,
+		if rs, err := dir.ReconcilerStats(ctx); err == nil {
+			s.Reconciler = &status.Reconciler{Backend: dir.BackendName(), Applies: rs.Applies, Errors: rs.Errors,
 				Resyncs: rs.Resyncs, Repairs: rs.Repairs, LastApply: rs.LastApply, LastError: rs.LastError}
 		}
-		trs, err := d.dir.Transitions(ctx)
+		trs, err := dir.Transitions(ctx)
 		if err != nil {
 			return s, err
 		}
@@ -558,8 +691,8 @@ func (d *daemon) Snapshot(ctx context.Context) (status.Snapshot, error) {
 		}
 		s.BGP = b
 	}
-	if d.cs != nil {
-		s.ConnSync = connSyncStatus(d.cs, time.Now())
+	if cs := d.csp.Load(); cs != nil {
+		s.ConnSync = connSyncStatus(cs.sup, time.Now())
 	}
 	d.mu.Lock()
 	s.Daemon.Reloads, s.Daemon.LastReload = d.reloads, d.lastReload
@@ -651,7 +784,7 @@ func (d *daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 }
 
 func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
-	if d.eng == nil && d.dir == nil {
+	if d.eng == nil && d.dirp.Load() == nil {
 		return api.ReloadResult{}, errors.New("reload: only keepalived.conf configurations reload; restart for ha.d changes")
 	}
 	_ = d.sd.Reloading()
@@ -677,17 +810,33 @@ func (d *daemon) apply(ctx context.Context, l loaded) (changes, notes []string, 
 		}
 		changes = append(changes, c...)
 	}
-	if d.dir != nil {
-		c, err := d.dir.Apply(ctx, l.dir)
+	if dir := d.dirp.Load(); dir != nil {
+		c, err := dir.Apply(ctx, l.dir)
 		if err != nil {
 			return changes, notes, err
 		}
 		changes = append(changes, c...)
 	} else if len(l.dir.VirtualServers) > 0 {
-		notes = append(notes, "virtual servers added to a configuration that had none start at the next restart")
+		if d.startDir == nil {
+			return changes, notes, errors.New("reload: virtual servers cannot start here (-P runs VRRP only)")
+		}
+		if _, err := d.startDir(l.dir); err != nil {
+			return changes, notes, fmt.Errorf("reload: starting the virtual servers: %w", err)
+		}
+		for _, vs := range l.dir.VirtualServers {
+			changes = append(changes, "+ virtual_server "+vs.ID())
+		}
 	}
-	if connSyncChanged(d.csCfg, l.cfg.ConntrackSync) {
-		notes = append(notes, "conntrack_sync changes take effect at the next restart")
+	if !d.flags.checkOnly {
+		changes = append(changes, d.syncDaemonReload(l.cfg.Global)...)
+		c, err := d.connSyncReload(l.cfg)
+		changes = append(changes, c...)
+		if err != nil {
+			return changes, notes, err
+		}
+		if d.dirp.Load() != nil && d.dirGuard != l.dir.SyncedConntrack {
+			notes = append(notes, "the nftables guard for conntrack_sync (TCP without SYN dropped before NAT) follows at the next restart")
+		}
 	}
 	if p := sched.FromConfig(l.cfg.Global, d.flags.vrrpOnly, d.flags.checkOnly); p != d.sched.Policy() {
 		d.sched.Set(p)
@@ -696,10 +845,27 @@ func (d *daemon) apply(ctx context.Context, l loaded) (changes, notes []string, 
 		}
 		changes = append(changes, "~ scheduling: "+p.String())
 	}
-	if note := d.bgpReloadNote(l); note != "" {
+	c, note, err := d.bgpReload(ctx, l)
+	changes = append(changes, c...)
+	if note != "" {
 		notes = append(notes, note)
 	}
+	if err != nil {
+		return changes, notes, err
+	}
 	return changes, notes, nil
+}
+
+// setHeld is the engine's VIPsChanged hook: the director learns which
+// virtual addresses this host holds; the set is kept for a director a
+// reload starts.
+func (d *daemon) setHeld(held map[netip.Addr]bool) {
+	d.heldMu.Lock()
+	defer d.heldMu.Unlock()
+	d.held = held
+	if dir := d.dirp.Load(); dir != nil {
+		dir.SetLocal(held)
+	}
 }
 
 // isEmptyFile reports whether the diagnostics refuse an empty file.

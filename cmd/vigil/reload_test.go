@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -102,5 +104,38 @@ func within(t *testing.T, f func() (any, error)) (any, error) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("does not return")
 		return nil, nil
+	}
+}
+
+// readerRuntime changes nothing for a small file; for a large one it
+// raises GOMAXPROCS and GOGC while the read runs and restores both.
+func TestReaderRuntime(t *testing.T) {
+	if os.Getenv("GOMAXPROCS") != "" || os.Getenv("GOGC") != "" {
+		t.Skip("GOMAXPROCS or GOGC set in the environment: readerRuntime leaves them")
+	}
+	procs, gc := runtime.GOMAXPROCS(0), debug.SetGCPercent(100)
+	debug.SetGCPercent(gc)
+	readerRuntime(func() bool { return false })()
+	if runtime.GOMAXPROCS(0) != procs {
+		t.Errorf("a small file changed GOMAXPROCS")
+	}
+	restore := readerRuntime(func() bool { return true })
+	during := runtime.GOMAXPROCS(0)
+	duringGC := debug.SetGCPercent(400)
+	restore()
+	after := runtime.GOMAXPROCS(0)
+	afterGC := debug.SetGCPercent(gc)
+	if during < 8 || duringGC != max(gc, 400) {
+		t.Errorf("while reading a large file: GOMAXPROCS %d, GOGC %d; want at least 8 and %d", during, duringGC, max(gc, 400))
+	}
+	if after != procs || afterGC != gc {
+		t.Errorf("after: GOMAXPROCS %d, GOGC %d; want %d and %d", after, afterGC, procs, gc)
+	}
+	big := filepath.Join(t.TempDir(), "big.conf")
+	if err := os.WriteFile(big, make([]byte, largeConfigSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !largeConfig(big) || largeConfig(filepath.Join(t.TempDir(), "missing.conf")) {
+		t.Errorf("largeConfig: %v for a %d-byte file", largeConfig(big), largeConfigSize)
 	}
 }

@@ -143,8 +143,11 @@ type sourceState struct {
 // Planner decides the announcements. Not safe for concurrent use; the
 // Runtime owns one.
 type Planner struct {
-	pol      Policy
-	sources  map[sourceKey]*sourceState
+	pol     Policy
+	sources map[sourceKey]*sourceState
+	// told is the last state reported for every source, announced or
+	// not: a source a new policy adds starts from it (SetPolicy).
+	told     map[sourceKey]Event
 	byPrefix map[netip.Prefix][]sourceKey
 	prefixes []netip.Prefix // sorted
 	routes   map[netip.Prefix]Route
@@ -159,7 +162,17 @@ type sourceKey struct {
 
 // NewPlanner returns a planner with everything withdrawn.
 func NewPlanner(pol Policy) *Planner {
-	p := &Planner{pol: pol, sources: map[sourceKey]*sourceState{}, byPrefix: map[netip.Prefix][]sourceKey{}, routes: map[netip.Prefix]Route{}}
+	p := &Planner{told: map[sourceKey]Event{}}
+	p.setPolicy(pol)
+	for _, pf := range p.prefixes {
+		p.routes[pf] = Route{Prefix: pf, Phase: Withdrawn, Reason: "not decided yet"}
+	}
+	return p
+}
+
+// setPolicy builds the sources and prefixes of pol, with no route.
+func (p *Planner) setPolicy(pol Policy) {
+	p.pol, p.sources, p.byPrefix, p.prefixes, p.routes = pol, map[sourceKey]*sourceState{}, map[netip.Prefix][]sourceKey{}, nil, map[netip.Prefix]Route{}
 	p.pol.Communities = slices.Clone(pol.Communities)
 	slices.Sort(p.pol.Communities)
 	for _, s := range pol.Sources {
@@ -178,10 +191,38 @@ func NewPlanner(pol Policy) *Planner {
 		}
 	}
 	slices.SortFunc(p.prefixes, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+}
+
+// SetPolicy replaces the policy at now (a reload) and returns the routes
+// whose announcement changed. A source the new policy keeps keeps its
+// state; one it adds starts from the last state reported for it, so an
+// instance that is already MASTER is announced at once. A prefix still
+// announced keeps its phase and Since when its attributes are unchanged;
+// a prefix the new policy drops is withdrawn at once (nothing decides it
+// any more, so it cannot drain).
+func (p *Planner) SetPolicy(now time.Time, pol Policy) []Route {
+	old := p.routes
+	p.setPolicy(pol)
 	for _, pf := range p.prefixes {
-		p.routes[pf] = Route{Prefix: pf, Phase: Withdrawn, Reason: "not decided yet"}
+		if r, ok := old[pf]; ok {
+			p.routes[pf] = r
+		} else {
+			p.routes[pf] = Route{Prefix: pf, Phase: Withdrawn, Reason: "not decided yet"}
+		}
 	}
-	return p
+	for k, ev := range p.told {
+		if p.sources[k] != nil {
+			p.tell(ev)
+		}
+	}
+	var changed []Route
+	for pf, r := range old {
+		if _, kept := p.routes[pf]; !kept && r.Phase != Withdrawn {
+			changed = append(changed, Route{Prefix: pf, Phase: Withdrawn, Reason: "no longer in the bgp announce block", Since: now})
+		}
+	}
+	slices.SortFunc(changed, func(a, b Route) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
+	return append(changed, p.update(now)...)
 }
 
 // Host returns the host prefix of an address: /32 or /128.
@@ -193,6 +234,18 @@ func Host(a netip.Addr) netip.Prefix {
 // Step applies an event at now and returns the routes whose announcement
 // changed (to announce again, or to withdraw).
 func (p *Planner) Step(now time.Time, ev Event) []Route {
+	switch ev := ev.(type) {
+	case InstanceState:
+		p.told[sourceKey{FromVRRP, ev.Name}] = ev
+	case QuorumState:
+		p.told[sourceKey{FromVirtualServer, ev.VS}] = ev
+	}
+	p.tell(ev)
+	return p.update(now)
+}
+
+// tell applies an event to the sources' states.
+func (p *Planner) tell(ev Event) {
 	switch ev := ev.(type) {
 	case InstanceState:
 		if s := p.sources[sourceKey{FromVRRP, ev.Name}]; s != nil {
@@ -221,7 +274,6 @@ func (p *Planner) Step(now time.Time, ev Event) []Route {
 	case Release:
 		p.held = false
 	}
-	return p.update(now)
 }
 
 // update recomputes every route and returns those that changed.

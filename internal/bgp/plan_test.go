@@ -139,3 +139,37 @@ func TestPlannerDeadlineAndReasons(t *testing.T) {
 		t.Errorf("reasons:\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestPlannerSetPolicy: a reload that changes the announce block keeps the
+// routes it does not touch, announces a new source from the state already
+// reported, withdraws a dropped prefix at once and re-announces routes
+// whose attributes changed.
+func TestPlannerSetPolicy(t *testing.T) {
+	vi1 := Source{Kind: FromVRRP, Name: "VI_1", Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")}}
+	vi2 := Source{Kind: FromVRRP, Name: "VI_2", Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")}}
+	vs := Source{Kind: FromVirtualServer, Name: "[10.0.0.9]:tcp:80", Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.9/32")}}
+	p := NewPlanner(Policy{MED: 10, Sources: []Source{vi1, vs}})
+	p.Step(t0, InstanceState{"VI_1", "MASTER"})
+	// VI_2 is not announced yet, but its state is known.
+	p.Step(t0, InstanceState{"VI_2", "MASTER"})
+	p.Step(t0, QuorumState{"[10.0.0.9]:tcp:80", true})
+	for _, tc := range []struct {
+		name string
+		pol  Policy
+		want string
+	}{
+		{"unchanged policy: nothing sent", Policy{MED: 10, Sources: []Source{vi1, vs}}, ""},
+		{"a MASTER instance added: announced at once", Policy{MED: 10, Sources: []Source{vi1, vi2, vs}}, "10.0.0.2/32 announced med=10 c=[]\n"},
+		{"a source dropped: withdrawn at once", Policy{MED: 10, Sources: []Source{vi1, vi2}}, "10.0.0.9/32 withdrawn\n"},
+		{"MED changed: every route sent again", Policy{MED: 20, Sources: []Source{vi1, vi2}}, "10.0.0.1/32 announced med=20 c=[]\n10.0.0.2/32 announced med=20 c=[]\n"},
+		{"the dropped source back: its last quorum counts", Policy{MED: 20, Sources: []Source{vi1, vi2, vs}}, "10.0.0.9/32 announced med=20 c=[]\n"},
+	} {
+		if got := show(p.SetPolicy(t0.Add(time.Second), tc.pol)); got != tc.want {
+			t.Errorf("%s: changed\n%s\nwant\n%s", tc.name, got, tc.want)
+		}
+	}
+	rs := p.Routes()
+	if len(rs) != 3 || !rs[0].Since.Equal(t0) {
+		t.Errorf("routes after the reloads %+v: want three, 10.0.0.1 announced since %v", rs, t0)
+	}
+}

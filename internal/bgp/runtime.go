@@ -2,8 +2,10 @@ package bgp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 
@@ -20,16 +22,17 @@ type Config struct {
 // from the VRRP engine and the director (without blocking them), the
 // planner decides, the speaker announces.
 //
-// Concurrency: Run owns the planner; InstanceState, QuorumState, Shutdown
-// and Status are safe for concurrent use.
+// Concurrency: Run owns the planner; InstanceState, QuorumState,
+// Reconfigure, Shutdown and Status are safe for concurrent use.
 type Runtime struct {
 	cfg Config
 	log *slog.Logger
 	sp  *Speaker
 	now func() time.Time
 
-	mu      sync.Mutex // guards pending and the status fields
+	mu      sync.Mutex // guards pending, reconf, sp, cfg and the status fields
 	pending []Event
+	reconf  []reconfig
 	wake    chan struct{}
 	routes  []Route
 	counts  struct{ announce, withdraw uint64 }
@@ -68,6 +71,43 @@ func (r *Runtime) post(ev Event) {
 	}
 }
 
+// reconfig is a Reconfigure waiting for Run.
+type reconfig struct {
+	cfg   Config
+	reply chan reconfigResult
+}
+
+type reconfigResult struct {
+	changes []string
+	err     error
+}
+
+// Reconfigure applies a reloaded configuration to the running runtime and
+// returns one line per change. Neighbours added, removed or changed are
+// added to or deleted from the running server (only their sessions start,
+// close or reset); a changed router id, local AS or listen port restarts
+// the BGP server, which resets every session (logged); changed
+// announcements are planned again from the states already reported, so an
+// unchanged route is not sent again. It waits for Run (or ctx).
+func (r *Runtime) Reconfigure(ctx context.Context, cfg Config) ([]string, error) {
+	rc := reconfig{cfg: cfg, reply: make(chan reconfigResult, 1)}
+	r.mu.Lock()
+	r.reconf = append(r.reconf, rc)
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case res := <-rc.reply:
+		return res.changes, res.err
+	case <-r.done:
+		return nil, errors.New("bgp: not running")
+	case <-ctx.Done():
+		return nil, fmt.Errorf("bgp: reconfigure: %w", ctx.Err())
+	}
+}
+
 // Shutdown drains every route with the GRACEFUL_SHUTDOWN community, waits
 // the policy's delay and withdraws them (RFC 8326), then returns; after it,
 // nothing is announced again. It returns early when ctx ends.
@@ -93,16 +133,27 @@ func (r *Runtime) Release() { r.post(Release{}) }
 // Run runs the speaker and the planner until ctx ends.
 func (r *Runtime) Run(ctx context.Context) error {
 	defer close(r.done)
-	spCtx, stopSp := context.WithCancel(ctx)
-	defer stopSp()
-	spErr := make(chan error, 1)
-	go func() { spErr <- r.sp.Run(spCtx) }()
-	select {
-	case <-r.sp.Ready():
-	case err := <-spErr:
+	var spErr chan error
+	var stopSp context.CancelFunc
+	start := func(sp *Speaker) error {
+		spCtx, cancel := context.WithCancel(ctx)
+		stopSp, spErr = cancel, make(chan error, 1)
+		go func() { spErr <- sp.Run(spCtx) }()
+		select {
+		case <-sp.Ready():
+			return nil
+		case err := <-spErr:
+			return err
+		}
+	}
+	defer func() { stopSp() }()
+	r.mu.Lock()
+	sp, pol := r.sp, r.cfg.Policy
+	r.mu.Unlock()
+	if err := start(sp); err != nil {
 		return err
 	}
-	pl := NewPlanner(r.cfg.Policy)
+	pl := NewPlanner(pol)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	retry := false
@@ -119,6 +170,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 			timer.Stop()
 		}
 		var evs []Event
+		var rcs []reconfig
 		select {
 		case <-ctx.Done():
 			stopSp()
@@ -128,6 +180,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 		case <-r.wake:
 			r.mu.Lock()
 			evs, r.pending = r.pending, nil
+			rcs, r.reconf = r.reconf, nil
 			r.mu.Unlock()
 		case <-timer.C:
 			evs = []Event{Tick{}}
@@ -135,6 +188,28 @@ func (r *Runtime) Run(ctx context.Context) error {
 		var changed []Route
 		for _, ev := range evs {
 			changed = append(changed, pl.Step(r.now(), ev)...)
+		}
+		for _, rc := range rcs {
+			var res reconfigResult
+			var restarted bool
+			res.changes, restarted, res.err = r.reconfigure(ctx, rc.cfg, start, func() error { stopSp(); return <-spErr })
+			if restarted && res.err != nil {
+				// The new server did not start: BGP stops, as it
+				// would at start.
+				rc.reply <- res
+				return res.err
+			}
+			if restarted {
+				// A new server has sent nothing yet.
+				changed = nil
+				retry = true
+			}
+			if !reflect.DeepEqual(pol, rc.cfg.Policy) {
+				changed = append(changed, pl.SetPolicy(r.now(), rc.cfg.Policy)...)
+				pol = rc.cfg.Policy
+				res.changes = append(res.changes, "~ bgp announcements")
+			}
+			rc.reply <- res
 		}
 		if retry {
 			changed, retry = pl.Routes(), false
@@ -159,6 +234,34 @@ func (r *Runtime) Run(ctx context.Context) error {
 	}
 }
 
+// reconfigure applies a new speaker configuration from Run: the
+// neighbours on the running server, or a new server when its identity
+// changed (restarted true).
+func (r *Runtime) reconfigure(ctx context.Context, cfg Config, start func(*Speaker) error, stop func() error) (changes []string, restarted bool, err error) {
+	r.mu.Lock()
+	old, sp := r.cfg.Speaker, r.sp
+	r.mu.Unlock()
+	if old.SameServer(cfg.Speaker) {
+		changes, err = sp.SetNeighbors(ctx, cfg.Speaker.Neighbors)
+		r.mu.Lock()
+		r.cfg = Config{Speaker: cfg.Speaker, Policy: cfg.Policy}
+		r.mu.Unlock()
+		return changes, false, err
+	}
+	what := fmt.Sprintf("~ bgp speaker: router id %s -> %s, local AS %d -> %d, listen port %d -> %d (the BGP server restarts; every session resets)",
+		old.RouterID, cfg.Speaker.RouterID, old.LocalAS, cfg.Speaker.LocalAS, old.ListenPort, cfg.Speaker.ListenPort)
+	r.log.Warn("bgp: restarting the BGP server for a new router id, local AS or listen port; every session resets",
+		"router_id", cfg.Speaker.RouterID.String(), "local_as", cfg.Speaker.LocalAS, "listen_port", cfg.Speaker.ListenPort)
+	if err := stop(); err != nil {
+		r.log.Warn("bgp: stopping the old server", "err", err)
+	}
+	nsp := NewSpeaker(cfg.Speaker, r.log)
+	r.mu.Lock()
+	r.sp, r.cfg = nsp, cfg
+	r.mu.Unlock()
+	return []string{what}, true, start(nsp)
+}
+
 func hasStop(evs []Event) bool {
 	for _, ev := range evs {
 		if _, ok := ev.(Stop); ok {
@@ -173,7 +276,10 @@ func (r *Runtime) apply(changed []Route) error {
 	if len(changed) == 0 {
 		return nil
 	}
-	err := r.sp.Apply(changed)
+	r.mu.Lock()
+	sp := r.sp
+	r.mu.Unlock()
+	err := sp.Apply(changed)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -194,11 +300,14 @@ func (r *Runtime) apply(changed []Route) error {
 
 // Status reports the sessions and routes.
 func (r *Runtime) Status(ctx context.Context) (*status.BGP, error) {
-	ss, err := r.sp.Sessions(ctx)
+	r.mu.Lock()
+	sp, sc := r.sp, r.cfg.Speaker
+	r.mu.Unlock()
+	ss, err := sp.Sessions(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("bgp: sessions: %w", err)
 	}
-	out := &status.BGP{RouterID: r.cfg.Speaker.RouterID.String(), LocalAS: r.cfg.Speaker.LocalAS}
+	out := &status.BGP{RouterID: sc.RouterID.String(), LocalAS: sc.LocalAS}
 	for _, s := range ss {
 		out.Sessions = append(out.Sessions, status.BGPSession{
 			Neighbor: s.Neighbor.String(), RemoteAS: s.RemoteAS, State: s.State, Since: s.Since,

@@ -74,7 +74,7 @@ type Speaker struct {
 
 	srv *server.BgpServer
 
-	mu   sync.Mutex // serialises Apply; guards sent
+	mu   sync.Mutex // serialises Apply and SetNeighbors; guards sent and cfg.Neighbors
 	sent map[netip.Prefix]Route
 }
 
@@ -128,6 +128,71 @@ func (s *Speaker) Run(ctx context.Context) error {
 		s.log.Warn("bgp: stop", "err", err)
 	}
 	return nil
+}
+
+// SameServer reports whether two configurations differ at most in their
+// neighbours: what SetNeighbors applies without restarting the server.
+func (c SpeakerConfig) SameServer(o SpeakerConfig) bool {
+	return c.RouterID == o.RouterID && c.LocalAS == o.LocalAS && c.ListenPort == o.ListenPort
+}
+
+// SetNeighbors makes the running server's peers equal to ns: a removed
+// neighbour's session is closed (a Cease NOTIFICATION), an added one is
+// started, a changed one (any field) is deleted and added again, which
+// resets that session alone. Unchanged neighbours keep their sessions. It
+// returns one line per change.
+func (s *Speaker) SetNeighbors(ctx context.Context, ns []Neighbor) ([]string, error) {
+	select {
+	case <-s.ready:
+	default:
+		return nil, errors.New("bgp: speaker not running")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := map[netip.Addr]Neighbor{}
+	for _, n := range s.cfg.Neighbors {
+		old[n.Addr] = n
+	}
+	var changes []string
+	var errs []error
+	var kept []Neighbor
+	seen := map[netip.Addr]bool{}
+	for _, n := range ns {
+		seen[n.Addr] = true
+		o, had := old[n.Addr]
+		switch {
+		case had && o == n:
+			kept = append(kept, n)
+			continue
+		case had:
+			if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: n.Addr.String()}); err != nil {
+				errs = append(errs, fmt.Errorf("bgp: neighbor %s: delete: %w", n.Addr, err))
+				kept = append(kept, o)
+				continue
+			}
+			changes = append(changes, fmt.Sprintf("~ bgp neighbor %s (its session restarts)", n.Addr))
+		default:
+			changes = append(changes, fmt.Sprintf("+ bgp neighbor %s", n.Addr))
+		}
+		if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConf(n)}); err != nil {
+			errs = append(errs, fmt.Errorf("bgp: neighbor %s: %w", n.Addr, err))
+			continue
+		}
+		kept = append(kept, n)
+	}
+	for _, o := range s.cfg.Neighbors {
+		if seen[o.Addr] {
+			continue
+		}
+		if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: o.Addr.String()}); err != nil {
+			errs = append(errs, fmt.Errorf("bgp: neighbor %s: delete: %w", o.Addr, err))
+			kept = append(kept, o)
+			continue
+		}
+		changes = append(changes, fmt.Sprintf("- bgp neighbor %s", o.Addr))
+	}
+	s.cfg.Neighbors = kept
+	return changes, errors.Join(errs...)
 }
 
 func peerConf(n Neighbor) *api.Peer {

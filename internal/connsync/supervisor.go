@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -122,8 +123,7 @@ const peerSilence = 5 * time.Second
 // Supervisor runs one conntrackd. SetRole and Status may be called from
 // any goroutine; Run owns the child and the goroutines.
 type Supervisor struct {
-	spec Spec
-	log  *slog.Logger
+	log *slog.Logger
 	// PollEvery is the statistics period (default 2 s).
 	PollEvery time.Duration
 	// RestartDelay is the pause before restarting a dead conntrackd
@@ -132,13 +132,18 @@ type Supervisor struct {
 
 	wake chan struct{}
 
-	mu       sync.Mutex
-	st       Status
-	want     Role
-	applied  Role
-	ready    bool // the child answers on its socket
-	gen      int  // child generation: a restart re-applies the role
-	appliedG int
+	mu sync.Mutex
+	// cur is the spec the next child runs with (SetSpec); stopChild ends
+	// the running child, respec says why it ended.
+	cur       Spec
+	stopChild context.CancelFunc
+	respec    bool
+	st        Status
+	want      Role
+	applied   Role
+	ready     bool // the child answers on its socket
+	gen       int  // child generation: a restart re-applies the role
+	appliedG  int
 }
 
 // New returns a supervisor; it starts nothing.
@@ -146,7 +151,7 @@ func New(spec Spec, log *slog.Logger) *Supervisor {
 	if spec.Timeout <= 0 {
 		spec.Timeout = 5 * time.Second
 	}
-	return &Supervisor{spec: spec, log: log.With("conntrackd", spec.Interface), PollEvery: 2 * time.Second,
+	return &Supervisor{cur: spec, log: log.With("conntrackd", spec.Interface), PollEvery: 2 * time.Second,
 		RestartDelay: time.Second, wake: make(chan struct{}, 1),
 		st: Status{Spec: spec, Failures: map[string]uint64{}}}
 }
@@ -163,6 +168,37 @@ func (s *Supervisor) SetRole(r Role) {
 	}
 }
 
+// SetSpec replaces the configuration (a reload). When it differs from
+// the running one, conntrackd's configuration is written again and
+// conntrackd alone restarts; the role is then applied again as after any
+// restart, so a BACKUP asks its peer for a full resync (-n) and a MASTER
+// sends a bulk update (-B). It reports whether the spec changed; it never
+// blocks on the child.
+func (s *Supervisor) SetSpec(spec Spec) bool {
+	if spec.Timeout <= 0 {
+		spec.Timeout = 5 * time.Second
+	}
+	s.mu.Lock()
+	if reflect.DeepEqual(spec, s.cur) {
+		s.mu.Unlock()
+		return false
+	}
+	s.cur, s.st.Spec, s.respec = spec, spec, true
+	stop := s.stopChild
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	return true
+}
+
+// specNow is the spec in force.
+func (s *Supervisor) specNow() Spec {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur
+}
+
 // Status returns a copy of the current state.
 func (s *Supervisor) Status() Status {
 	s.mu.Lock()
@@ -176,16 +212,11 @@ func (s *Supervisor) Status() Status {
 }
 
 // Run writes the configuration, runs conntrackd until ctx ends and
-// restarts it when it dies. It returns when the child has exited.
+// restarts it when it dies or its spec changes (SetSpec). It returns when
+// the child has exited.
 func (s *Supervisor) Run(ctx context.Context) error {
-	if err := s.spec.Check(); err != nil {
+	if err := s.specNow().Check(); err != nil {
 		return err
-	}
-	if err := os.MkdirAll(s.spec.Dir, 0o700); err != nil {
-		return fmt.Errorf("connsync: %w", err)
-	}
-	if err := os.WriteFile(s.spec.ConfPath(), []byte(Render(s.spec)), 0o600); err != nil {
-		return fmt.Errorf("connsync: %w", err)
 	}
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -193,15 +224,38 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.pollLoop(ctx) }()
 	defer wg.Wait()
 	for ctx.Err() == nil {
-		err := s.runChild(ctx)
+		spec := s.specNow()
+		if err := spec.Check(); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(spec.Dir, 0o700); err != nil {
+			return fmt.Errorf("connsync: %w", err)
+		}
+		if err := os.WriteFile(spec.ConfPath(), []byte(Render(spec)), 0o600); err != nil {
+			return fmt.Errorf("connsync: %w", err)
+		}
+		childCtx, stop := context.WithCancel(ctx)
+		s.mu.Lock()
+		s.stopChild, s.respec = stop, false
+		s.mu.Unlock()
+		err := s.runChild(childCtx)
+		stop()
 		if ctx.Err() != nil {
 			break
 		}
 		s.mu.Lock()
-		s.st.Restarts++
-		s.st.LastExit = errString(err)
+		s.stopChild = nil
+		respec := s.respec
+		if !respec {
+			s.st.Restarts++
+			s.st.LastExit = errString(err)
+		}
 		n := s.st.Restarts
 		s.mu.Unlock()
+		if respec {
+			s.log.Info("conntrackd restarts with its new configuration")
+			continue
+		}
 		s.log.Warn("conntrackd died; restarting it", "err", errString(err), "restarts", n)
 		select {
 		case <-ctx.Done():
@@ -223,23 +277,23 @@ func (s *Supervisor) runChild(ctx context.Context) error {
 	// A lock file left by a conntrackd that died keeps the next from
 	// starting; no conntrackd of this run directory is alive here (the
 	// child dies with vigil: Pdeathsig), as primary-backup.sh removes it.
-	if err := os.Remove(s.spec.LockPath()); err == nil {
-		s.log.Info("removed a stale conntrackd lock file", "path", s.spec.LockPath())
+	if err := os.Remove(s.specNow().LockPath()); err == nil {
+		s.log.Info("removed a stale conntrackd lock file", "path", s.specNow().LockPath())
 	}
-	_ = os.Remove(s.spec.SocketPath())
+	_ = os.Remove(s.specNow().SocketPath())
 	// Pdeathsig fires when the thread that started the child ends, not
 	// the process: keep this goroutine on its thread until the child
 	// has exited, so no other goroutine's locked thread ending kills it.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	cmd := exec.Command(s.spec.Conntrackd, "-C", s.spec.ConfPath())
+	cmd := exec.Command(s.specNow().Conntrackd, "-C", s.specNow().ConfPath())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
 		pw.Close()
 		pr.Close()
-		return fmt.Errorf("connsync: starting %s: %w", s.spec.Conntrackd, err)
+		return fmt.Errorf("connsync: starting %s: %w", s.specNow().Conntrackd, err)
 	}
 	logDone := make(chan struct{})
 	go func() {
@@ -261,7 +315,7 @@ func (s *Supervisor) runChild(ctx context.Context) error {
 	s.st.Alive, s.st.PID, s.st.Started, s.ready = true, pid, time.Now(), false
 	s.st.PeerHeard, s.st.Stats = time.Time{}, Stats{}
 	s.mu.Unlock()
-	s.log.Info("conntrackd started", "pid", pid, "config", s.spec.ConfPath())
+	s.log.Info("conntrackd started", "pid", pid, "config", s.specNow().ConfPath())
 
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait(); pw.Close() }()
@@ -281,20 +335,20 @@ func (s *Supervisor) runChild(ctx context.Context) error {
 	s.mu.Lock()
 	s.st.Alive, s.st.PID, s.ready = false, 0, false
 	s.mu.Unlock()
-	_ = os.Remove(s.spec.LockPath())
+	_ = os.Remove(s.specNow().LockPath())
 	return err
 }
 
 // run runs one conntrackd command against the child, bounded by the
 // spec's timeout.
 func (s *Supervisor) run(ctx context.Context, flag string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.spec.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.specNow().Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, s.spec.Conntrackd, "-C", s.spec.ConfPath(), flag)
+	cmd := exec.CommandContext(ctx, s.specNow().Conntrackd, "-C", s.specNow().ConfPath(), flag)
 	cmd.WaitDelay = time.Second
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() == context.DeadlineExceeded {
-		err = fmt.Errorf("timed out after %v", s.spec.Timeout)
+		err = fmt.Errorf("timed out after %v", s.specNow().Timeout)
 	}
 	return string(out), err
 }
@@ -332,9 +386,9 @@ func (s *Supervisor) waitReady(ctx context.Context) bool {
 	if ok {
 		return true
 	}
-	deadline := time.Now().Add(s.spec.Timeout)
+	deadline := time.Now().Add(s.specNow().Timeout)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if c, err := net.DialTimeout("unix", s.spec.SocketPath(), 200*time.Millisecond); err == nil {
+		if c, err := net.DialTimeout("unix", s.specNow().SocketPath(), 200*time.Millisecond); err == nil {
 			c.Close()
 			s.mu.Lock()
 			s.ready = true
@@ -382,7 +436,7 @@ func (s *Supervisor) apply(ctx context.Context, r Role, gen int) {
 		s.st.LastResync = now
 	}
 	s.mu.Unlock()
-	s.log.Info("conntrackd follows the VRRP state", "role", r.String(), "follows", s.spec.Follow, "took", now.Sub(start).Round(time.Millisecond), "failed_steps", failed)
+	s.log.Info("conntrackd follows the VRRP state", "role", r.String(), "follows", s.specNow().Follow, "took", now.Sub(start).Round(time.Millisecond), "failed_steps", failed)
 }
 
 // pollLoop reads conntrackd's statistics and the sync link's state.
@@ -401,7 +455,7 @@ func (s *Supervisor) pollLoop(ctx context.Context) {
 
 func (s *Supervisor) poll(ctx context.Context) {
 	linkUp, linkKnown := false, false
-	if ifi, err := net.InterfaceByName(s.spec.Interface); err == nil {
+	if ifi, err := net.InterfaceByName(s.specNow().Interface); err == nil {
 		linkKnown = true
 		linkUp = ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagRunning != 0
 	}
@@ -423,7 +477,7 @@ func (s *Supervisor) poll(ctx context.Context) {
 	defer s.mu.Unlock()
 	if linkKnown != s.st.LinkKnown || linkUp != s.st.LinkUp {
 		if linkKnown && !linkUp {
-			s.log.Warn("sync link down", "interface", s.spec.Interface)
+			s.log.Warn("sync link down", "interface", s.specNow().Interface)
 		}
 	}
 	s.st.LinkUp, s.st.LinkKnown = linkUp, linkKnown

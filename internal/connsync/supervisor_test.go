@@ -122,6 +122,30 @@ func TestSupervisor(t *testing.T) {
 	}
 	s.SetRole(RoleFault)
 	waitFor("FAULT: shorten timeouts", has("start -t -n -c -f -R -B start -c -f -R -B -t"))
+
+	// A reload that changes nothing restarts nothing.
+	if s.SetSpec(spec) {
+		t.Error("SetSpec with the running spec reports a change")
+	}
+	// A changed peer: the configuration is written again, conntrackd alone
+	// restarts (not counted as a death) and, as BACKUP, asks the peer for
+	// a full resync.
+	s.SetRole(RoleBackup)
+	waitFor("BACKUP again", has("start -t -n -c -f -R -B start -c -f -R -B -t -t -n"))
+	pid := s.Status().PID
+	changed := spec
+	changed.Peer, changed.Port = netip.MustParseAddr("127.0.0.3"), 3781
+	if !s.SetSpec(changed) {
+		t.Fatal("SetSpec with a new peer reports no change")
+	}
+	waitFor("a new conntrackd that asks for a resync", has("start -t -n -c -f -R -B start -c -f -R -B -t -t -n start -t -n"))
+	conf, _ := os.ReadFile(spec.ConfPath())
+	if !strings.Contains(string(conf), "IPv4_Destination_Address 127.0.0.3\n\t\tPort 3781") {
+		t.Errorf("conntrackd.conf after the reload:\n%s", conf)
+	}
+	if st := s.Status(); st.Restarts != 1 || st.PID == pid || st.Spec.Peer != changed.Peer {
+		t.Errorf("after SetSpec: restarts %d (want 1: a reload is no death), pid %d (was %d), peer %s", st.Restarts, st.PID, pid, st.Spec.Peer)
+	}
 }
 
 func TestWarnings(t *testing.T) {

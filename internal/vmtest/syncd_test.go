@@ -2,6 +2,7 @@ package vmtest
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/api"
 	"github.com/vigil-ha/vigil/internal/lab"
 	"github.com/vigil-ha/vigil/internal/lb/ipvs"
 	"github.com/vigil-ha/vigil/internal/netnstest"
@@ -188,6 +190,26 @@ func failover(t *testing.T, syncLine string) (int, time.Duration) {
 		out, err := dir2.Run("ipvsadm", "-L", "--daemon")
 		if err != nil || !strings.Contains(out, "backup sync daemon (mcast=eth0, syncid=51,") {
 			t.Fatalf("ipvsadm -L --daemon on dir2: %q %v", out, err)
+		}
+		// A reload with another sync id restarts dir2's daemon with it,
+		// in its state, and one back restores it (no VRRP transition).
+		for _, c := range []struct{ global, inst, want string }{
+			{"lvs_sync_daemon eth0 VI_1 id 52", "", "backup eth0 52"},
+			{"", instSync, "backup eth0 51"},
+		} {
+			if err := n2.WriteConfig(directorConf("dir2", false, c.global, c.inst)); err != nil {
+				t.Fatal(err)
+			}
+			res, err := api.NewClient(n2.Socket()).Reload(context.Background())
+			if err != nil || !res.Applied || !slices.ContainsFunc(res.Changes, func(s string) bool { return strings.HasPrefix(s, "~ lvs_sync_daemon") }) {
+				t.Fatalf("reload of dir2 (%s): %+v %v", c.want, res, err)
+			}
+			waitFor(t, "dir2's sync daemon "+c.want, 10*time.Second, func() (bool, error) {
+				return slices.Equal(states(daemons(t, dir2)), []string{c.want}), nil
+			})
+		}
+		if st, err := n2.State(context.Background(), "VI_1"); err != nil || st != "BACKUP" {
+			t.Fatalf("dir2 after the reloads: %s %v", st, err)
 		}
 	} else if ds := daemons(t, dir2); len(ds) != 0 {
 		t.Fatalf("sync daemons without lvs_sync_daemon: %v", states(ds))

@@ -252,6 +252,7 @@ type SyncFollower struct {
 
 	mu     sync.Mutex
 	master bool
+	next   SyncConfig // the configuration Run applies (SetConfig)
 }
 
 // NewSyncFollower prepares a follower; it starts nothing.
@@ -259,7 +260,24 @@ func NewSyncFollower(cfg SyncConfig, ctl SyncController, log *slog.Logger) *Sync
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &SyncFollower{Retry: 5 * time.Second, cfg: cfg, ctl: ctl, log: log, kick: make(chan struct{}, 1)}
+	return &SyncFollower{Retry: 5 * time.Second, cfg: cfg, next: cfg, ctl: ctl, log: log, kick: make(chan struct{}, 1)}
+}
+
+// SetConfig replaces the daemon's configuration (a reload) and reports
+// whether it changed; Run then stops the running daemon and starts it
+// again, in the same state, with the new one. It never blocks.
+func (f *SyncFollower) SetConfig(cfg SyncConfig) bool {
+	f.mu.Lock()
+	changed := cfg != f.next
+	f.next = cfg
+	f.mu.Unlock()
+	if changed {
+		select {
+		case f.kick <- struct{}{}:
+		default:
+		}
+	}
+	return changed
 }
 
 // Set records whether the instance is MASTER; Run applies the latest value.
@@ -278,9 +296,21 @@ func (f *SyncFollower) Set(master bool) {
 func (f *SyncFollower) Run(ctx context.Context) error {
 	var running SyncState // the daemon this follower started
 	apply := func(want SyncState) {
-		if running == want {
+		f.mu.Lock()
+		cfg := f.next
+		f.mu.Unlock()
+		if running == want && cfg == f.cfg {
 			return
 		}
+		if running != 0 && cfg != f.cfg {
+			// The kernel has no command to change a running daemon.
+			if err := f.ctl.Stop(running); err != nil {
+				f.log.Warn("lvs_sync_daemon", "err", err)
+			}
+			f.log.Info("lvs_sync_daemon restarts with its new configuration", "state", running.String(), "interface", cfg.Interface, "syncid", cfg.SyncID)
+			running = 0
+		}
+		f.cfg = cfg
 		other := SyncBackup
 		if want == SyncBackup {
 			other = SyncMaster

@@ -121,3 +121,28 @@ func TestSyncFollowerRetries(t *testing.T) {
 	go f.Run(ctx)
 	fk.wait(t, "start backup failed", "start backup failed", "start backup eth1")
 }
+
+// A reload's new configuration restarts the running daemon in the same
+// state (the kernel cannot change a running one); an unchanged one sends
+// nothing.
+func TestSyncFollowerReconfigures(t *testing.T) {
+	fk := &fakeSync{running: map[SyncState]bool{}}
+	f := NewSyncFollower(SyncConfig{Interface: "eth1", SyncID: 51}, fk, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- f.Run(ctx) }()
+	fk.wait(t, "start backup eth1")
+	if !f.SetConfig(SyncConfig{Interface: "eth2", SyncID: 51}) {
+		t.Fatal("a new interface is no change")
+	}
+	fk.wait(t, "start backup eth1", "stop backup", "start backup eth2")
+	f.Set(true)
+	fk.wait(t, "start backup eth1", "stop backup", "start backup eth2", "stop backup", "start master eth2")
+	if f.SetConfig(SyncConfig{Interface: "eth2", SyncID: 51}) {
+		t.Error("the running configuration is a change")
+	}
+	f.SetConfig(SyncConfig{Interface: "eth2", SyncID: 52})
+	fk.wait(t, "start backup eth1", "stop backup", "start backup eth2", "stop backup", "start master eth2", "stop master", "start master eth2")
+	cancel()
+	<-done
+}
