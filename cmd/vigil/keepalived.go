@@ -7,6 +7,7 @@ import (
 	"log/syslog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -140,7 +141,7 @@ func scanKeepalivedFlags(args []string) keepalivedFlags {
 // running) makes this exit with its status, so an init script reports the
 // failure instead of a start that did not happen.
 func forkKeepalived(args []string, pidFile string, stderr io.Writer) int {
-	self, err := os.Executable()
+	self, err := selfAsKeepalived()
 	if err != nil {
 		fmt.Fprintf(stderr, "keepalived (vigil): %v\n", err)
 		return 1
@@ -186,4 +187,30 @@ func forkKeepalived(args []string, pidFile string, stderr io.Writer) int {
 			}
 		}
 	}
+}
+
+// selfAsKeepalived is the file to execute for the daemon: the name this
+// program was started by (/usr/sbin/keepalived, a link to vigil), so that
+// the kernel names the daemon keepalived (ps, killall keepalived, pidof),
+// or this executable when that name cannot be found again.
+func selfAsKeepalived() (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	name := os.Args[0]
+	if !strings.Contains(name, "/") {
+		if name, err = exec.LookPath(name); err != nil {
+			return self, nil
+		}
+	}
+	if name, err = filepath.Abs(name); err != nil { // the daemon starts in /
+		return self, nil
+	}
+	a, errA := os.Stat(name)
+	b, errB := os.Stat(self)
+	if errA != nil || errB != nil || !os.SameFile(a, b) {
+		return self, nil
+	}
+	return name, nil
 }

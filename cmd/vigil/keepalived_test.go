@@ -112,6 +112,9 @@ virtual_ipaddress {
 		t.Fatalf("pid file %q: no running process", b)
 	}
 	t.Cleanup(func() { syscall.Kill(n, syscall.SIGKILL) })
+	if comm, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(n), "comm")); strings.TrimSpace(string(comm)) != "keepalived" {
+		t.Errorf("daemon %d is named %q, want keepalived (killall keepalived, pidof keepalived)", n, strings.TrimSpace(string(comm)))
+	}
 	if sid, _ := unix.Getsid(n); sid != n {
 		t.Errorf("daemon %d is in session %d, want a session of its own", n, sid)
 	}
