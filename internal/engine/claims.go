@@ -25,8 +25,17 @@ import (
 // down, so the answer is dropped when the instance is no longer master by
 // then (answering would send the LAN back to the node that is leaving).
 // Claims of a VIP whose answer is pending are only counted, which bounds
-// what a flood of claims makes this node send.
-const claimDefendDelay = 1200 * time.Millisecond
+// what a flood of claims makes this node send. A claim that comes back after
+// claimMaxAnswers answers within claimWindow is another master holding the
+// VIP for good (a split brain: VRRP blocked between two nodes that both see
+// ARP), whose own answers would make the LAN's caches swing between the two
+// every claimDefendDelay: it is counted and logged once, and no longer
+// answered until the window has passed.
+const (
+	claimDefendDelay = 1200 * time.Millisecond
+	claimMaxAnswers  = 3
+	claimWindow      = time.Minute
+)
 
 // ClaimWatcher is implemented by a Net that can report the ARP claims of
 // other hosts on an interface (OSNet, garp.WatchClaims). A Net without it
@@ -61,6 +70,13 @@ type (
 type claimState struct {
 	watching map[string]bool // by interface
 	pending  map[claimDefend]bool
+	answers  map[claimDefend]*claimAnswers
+}
+
+// claimAnswers counts the answers for one VIP since since.
+type claimAnswers struct {
+	since time.Time
+	n     int
 }
 
 // watchClaims starts a watch on each interface carrying in's IPv4 VIPs
@@ -73,6 +89,7 @@ func (e *Engine) watchClaims(in *instance) {
 	if e.claims.watching == nil {
 		e.claims.watching = map[string]bool{}
 		e.claims.pending = map[claimDefend]bool{}
+		e.claims.answers = map[claimDefend]*claimAnswers{}
 	}
 	for _, v := range in.allVIPs() {
 		if !v.Addr().Is4() {
@@ -138,6 +155,20 @@ func (e *Engine) claimed(now time.Time, ev claimEvent) {
 	if e.claims.pending[d] {
 		return
 	}
+	a := e.claims.answers[d]
+	if a == nil || now.Sub(a.since) >= claimWindow {
+		a = &claimAnswers{since: now}
+		e.claims.answers[d] = a
+	}
+	if a.n >= claimMaxAnswers {
+		if a.n == claimMaxAnswers {
+			a.n++
+			e.log.Error("address conflict persists: another host keeps announcing a virtual address this master holds (a second master? VRRP blocked between them?); no longer answering it for a while",
+				"instance", in.spec.VRRP.Name, "addr", ev.c.Addr, "dev", ev.dev, "their_mac", ev.c.MAC.String(), "answers", claimMaxAnswers, "window", claimWindow)
+		}
+		return
+	}
+	a.n++
 	e.claims.pending[d] = true
 	e.log.Warn("address conflict: another host announces a virtual address this master holds; announcing it again",
 		"instance", in.spec.VRRP.Name, "addr", ev.c.Addr, "dev", ev.dev, "their_mac", ev.c.MAC.String(), "conflicts", in.conflicts)
