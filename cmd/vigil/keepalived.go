@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vigil-ha/vigil/internal/dump"
 )
 
 // keepalivedName is the program name under which vigil takes keepalived's
@@ -34,12 +36,22 @@ const keepalivedChildEnv = "VIGIL_KEEPALIVED_DAEMON"
 // run`, keepalived's -v and -h, keepalived's default pid file, and the
 // fork to the background that init scripts wait for unless -n is given.
 func runKeepalived(args []string, stdout, stderr io.Writer) int {
-	for _, a := range args {
-		switch a {
-		case "-v", "--version", "-V":
+	if len(args) > 0 && (args[0] == "-T" || args[0] == "--genhash") {
+		return runGenhash(args[1:], stdout, stderr)
+	}
+scan:
+	for i, a := range args {
+		switch {
+		case a == "--":
+			break scan
+		case a == "-v" || a == "--version":
 			return runVersion(nil, stdout, stderr)
-		case "-h", "--help":
+		case a == "-h" || a == "--help":
 			return runRun([]string{"--help"}, stdout, stderr)
+		case a == "--signum" && i+1 < len(args):
+			return keepalivedSignum(args[i+1], stdout, stderr)
+		case strings.HasPrefix(a, "--signum="):
+			return keepalivedSignum(strings.TrimPrefix(a, "--signum="), stdout, stderr)
 		}
 	}
 	kf := scanKeepalivedFlags(args)
@@ -58,6 +70,10 @@ func runKeepalived(args []string, stdout, stderr io.Writer) int {
 			defer w.Close()
 			stderr = w
 		}
+		return runRun(args, stdout, stderr)
+	}
+	if _, err := parseRunFlags(args, io.Discard); err != nil {
+		// Refused flags are said here, where the caller sees them.
 		return runRun(args, stdout, stderr)
 	}
 	return forkKeepalived(args, kf.pidFile(), stderr)
@@ -81,7 +97,7 @@ func (k keepalivedFlags) pidFile() string {
 // file in keepalived's flags, short flags grouped or not (-nlD, -fFILE).
 func scanKeepalivedFlags(args []string) keepalivedFlags {
 	var k keepalivedFlags
-	const withValue = "fpircS" // vigil run's short flags that take a value
+	const withValue = "fpircSubAMs" // vigil run's short flags that take a value
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -213,4 +229,22 @@ func selfAsKeepalived() (string, error) {
 		return self, nil
 	}
 	return name, nil
+}
+
+// keepalivedSignum answers `keepalived --signum=NAME`: the signal that asks
+// the daemon for NAME, for scripts such as
+// `kill -s $(keepalived --signum=JSON) $(cat /run/keepalived.pid)`. The
+// numbers are keepalived 2.2.7's; vigil acts on each but STATS_CLEAR,
+// which it ignores.
+func keepalivedSignum(name string, stdout, stderr io.Writer) int {
+	n, ok := map[string]int{
+		"STOP": int(syscall.SIGTERM), "RELOAD": int(syscall.SIGHUP), "DATA": int(syscall.SIGUSR1),
+		"STATS": int(syscall.SIGUSR2), "STATS_CLEAR": 63, "JSON": int(dump.SIGJSON),
+	}[name]
+	if !ok {
+		fmt.Fprintf(stderr, "Unknown sigfunc %s\n", name)
+		return 1
+	}
+	fmt.Fprintln(stdout, n)
+	return 0
 }

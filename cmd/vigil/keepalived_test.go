@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -58,6 +59,44 @@ func TestDispatchAsKeepalived(t *testing.T) {
 	errb.Reset()
 	if code := dispatchAs("keepalived", []string{"--dont-fork", "-D", "-t", "-f", conf}, &out, &errb); code != 0 || !strings.Contains(out.String(), "VI_1") {
 		t.Errorf("keepalived --dont-fork -D -t -f: exit %d, out %q, err %q", code, out.String(), errb.String())
+	}
+}
+
+// TestKeepalivedCommandLineExtras: keepalived's --signum answers with
+// keepalived 2.2.7's numbers, -T is genhash, the flags a DAEMON_ARGS may
+// carry for BFD, SNMP, core dumps or a umask are accepted, -V is accepted
+// with a warning (vigil still releases its addresses), and -s NAME is
+// refused (vigil does not enter namespaces).
+func TestKeepalivedCommandLineExtras(t *testing.T) {
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := dispatchAs("keepalived", args, &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	for name, want := range map[string]string{"STOP": "15", "RELOAD": "1", "DATA": "10", "STATS": "12", "STATS_CLEAR": "63", "JSON": "36"} {
+		if code, out, _ := run("--signum=" + name); code != 0 || strings.TrimSpace(out) != want {
+			t.Errorf("--signum=%s: exit %d, %q; want %s", name, code, out, want)
+		}
+	}
+	if code, _, errb := run("--signum", "TDATA"); code != 1 || !strings.Contains(errb, "Unknown sigfunc TDATA") {
+		t.Errorf("--signum TDATA: exit %d, %q", code, errb)
+	}
+	if code, _, errb := run("-T", "--no-such-flag"); code != 1 || !strings.Contains(strings.ToLower(errb), "genhash") {
+		t.Errorf("-T: exit %d, %q; want genhash's answer", code, errb)
+	}
+	conf := filepath.Join(t.TempDir(), "keepalived.conf")
+	if err := os.WriteFile(conf, []byte("vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 55\n priority 100\n virtual_ipaddress {\n  192.168.1.100/24\n }\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errb := run("-D", "-x", "-B", "--all", "-m", "-e", "-a", "-u", "022", "-Mcore", "-b", "/run/bfd.pid", "-A", "/run/agentx", "-Dxt", "-f", conf); code != 0 || !strings.Contains(out, "VI_1") {
+		t.Errorf("DAEMON_ARGS flags with -t: exit %d, out %q, err %q", code, out, errb)
+	}
+	if code, _, errb := run("-n", "-s", "blue", "-f", conf); code != 2 || !strings.Contains(errb, "ip netns exec blue") {
+		t.Errorf("-s blue: exit %d, %q", code, errb)
+	}
+	f, err := parseRunFlags([]string{"-V", "-f", conf}, io.Discard)
+	if err != nil || len(f.warnings) != 1 || !strings.Contains(f.warnings[0], "removes its virtual addresses") {
+		t.Errorf("-V: %v, warnings %q", err, f.warnings)
 	}
 }
 
