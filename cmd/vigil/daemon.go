@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -646,7 +645,7 @@ func (d *daemon) serveMetrics(addr string, goRun func(string, func(context.Conte
 		return fmt.Errorf("--metrics-listen: %w", err)
 	}
 	goRun("metrics", func(ctx context.Context) error {
-		return api.ServeHTTP(ctx, ln, &http.Server{Handler: metrics.Handler(d.Snapshot), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second})
+		return web.ServeHandler(ctx, ln, metrics.Handler(d.Snapshot))
 	})
 	return nil
 }

@@ -2,12 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/web"
 )
 
 // A notify_fifo_script that would run as a script_user this host lacks is
@@ -30,5 +35,45 @@ func TestNotifierScriptUserMissing(t *testing.T) {
 	defer fifos[0].Close()
 	if !strings.Contains(logs.String(), "script disabled, as keepalived does") || !strings.Contains(logs.String(), "vg-no-such-user-21") {
 		t.Errorf("log:\n%s", logs.String())
+	}
+}
+
+// TestMetricsListenerLimits: --metrics-listen is reached from the network
+// (Prometheus), so it has the status page's limits: a request header over
+// web.MaxHeaderBytes is refused (431) instead of being read up to net/http's
+// 1 MiB default.
+func TestMetricsListenerLimits(t *testing.T) {
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := probe.Addr().String()
+	probe.Close()
+	d := &daemon{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	if err := d.serveMetrics(addr, func(_ string, f func(context.Context) error) { go func() { done <- f(ctx) }() }); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); <-done }()
+	get := func(header int) int {
+		t.Helper()
+		req, err := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Pad", strings.Repeat("a", header))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(100); code != http.StatusOK {
+		t.Fatalf("small request: %d, want 200", code)
+	}
+	if code := get(4 * web.MaxHeaderBytes); code != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("request with a %d-byte header: %d, want 431", 4*web.MaxHeaderBytes, code)
 	}
 }

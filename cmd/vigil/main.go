@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"sort"
@@ -45,7 +46,16 @@ func commands() map[string]command {
 }
 
 func main() {
-	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(dispatchAs(filepath.Base(os.Args[0]), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// dispatchAs runs the command line of the program named name: keepalived's
+// when vigil was installed as /usr/sbin/keepalived, vigil's otherwise.
+func dispatchAs(name string, args []string, stdout, stderr io.Writer) int {
+	if name == keepalivedName {
+		return runKeepalived(args, stdout, stderr)
+	}
+	return dispatch(args, stdout, stderr)
 }
 
 func dispatch(args []string, stdout, stderr io.Writer) int {

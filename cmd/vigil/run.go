@@ -40,6 +40,9 @@ type runFlags struct {
 	hbStatus   string
 	hbInitDir  string
 	limits     config.Limits
+	// warnings are said in the log once it is open (flags accepted with
+	// a different effect than keepalived's).
+	warnings []string
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
@@ -77,6 +80,19 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 		fs.BoolVarP(&ignoredBool, n.long, n.short, false, "accepted for keepalived compatibility; no effect")
 	}
 	fs.StringVarP(&ignoredStr, "log-facility", "S", "", "accepted for keepalived compatibility; no effect")
+	// keepalived 2.2.7's other flags, as /etc/default/keepalived's
+	// DAEMON_ARGS may carry them: no effect either (no BFD, SNMP, core
+	// dumps or address monitoring here).
+	for _, n := range []struct{ long, short string }{{"no_bfd", "B"}, {"all", ""}, {"address-monitoring", "a"}, {"snmp", "x"}, {"core-dump", "m"}, {"all-config", "e"}} {
+		fs.BoolVarP(&ignoredBool, n.long, n.short, false, "accepted for keepalived compatibility; no effect")
+	}
+	for _, n := range []struct{ long, short string }{{"umask", "u"}, {"bfd_pid", "b"}, {"snmp-agent-socket", "A"}, {"core-dump-pattern", "M"}} {
+		fs.StringVarP(&ignoredStr, n.long, n.short, "", "accepted for keepalived compatibility; no effect")
+	}
+	var keepVRRP bool
+	fs.BoolVarP(&keepVRRP, "dont-release-vrrp", "V", false, "accepted for keepalived compatibility; vigil still removes its addresses when it stops")
+	var netns string
+	fs.StringVarP(&netns, "namespace", "s", "", "refused: run vigil in the namespace with ip netns exec NAME (keepalived -s)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return f, flagExit(code)
 	}
@@ -84,6 +100,12 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 		return f, flagExit(code)
 	}
 	f.fileSet = fs.Changed("use-file")
+	if keepVRRP {
+		f.warnings = append(f.warnings, "--dont-release-vrrp (-V) has no effect: vigil removes its virtual addresses and routes when it stops (a restarted vigil takes over addresses left by a crash)")
+	}
+	if netns != "" {
+		return f, fmt.Errorf("--namespace %s: vigil runs in the network namespace it is started in: ip netns exec %s vigil run ...", netns, netns)
+	}
 	if f.vrrpOnly && f.checkOnly {
 		return f, errors.New("--vrrp and --check exclude each other")
 	}
@@ -134,6 +156,9 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil run: %v\n", err)
 		return 2
+	}
+	for _, w := range f.warnings {
+		log.Warn(w)
 	}
 	if hint := privilegeHint(); hint != "" {
 		fmt.Fprintf(stderr, "vigil run: %s\n", hint)

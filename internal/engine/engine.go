@@ -131,6 +131,8 @@ type Engine struct {
 	// firewall last queued (vmac.go).
 	vmacs map[string]bool
 	fw    vrrpfw.State
+	// claims are the ARP watches for address conflicts (claims.go).
+	claims claimState
 }
 
 // instance is the runtime of one vrrp_instance.
@@ -166,6 +168,8 @@ type instance struct {
 	mismatch string
 	// restored counts VIPs and routes put back after an outside removal.
 	restored uint64
+	// conflicts counts ARP claims of its VIPs by other hosts while master.
+	conflicts uint64
 	// ops is what the status shows of peers and history (opsview.go).
 	ops opsview
 	// next, hidx, dirty and gone place the instance in the deadline heap.
@@ -669,6 +673,12 @@ func (e *Engine) handle(ev any, wg *sync.WaitGroup, bg context.Context) {
 		e.trackerChanged(now, ev)
 	case routeEvent:
 		e.routeChanged(now, ev.ev)
+	case claimEvent:
+		e.claimed(now, ev)
+	case claimDefend:
+		e.defendClaim(now, ev)
+	case claimWatchDone:
+		e.claimWatchEnded(ev)
 	case addrWatchDone:
 		if ev.err != nil && !e.stopping {
 			e.log.Error(ev.what+" watch ended; what others remove is no longer restored", "err", ev.err)
@@ -1120,6 +1130,7 @@ func (e *Engine) takeOver(now time.Time, in *instance) {
 	e.vipsChanged()
 	in.garp = garp.NewSchedule(in.spec.GARP, targets, now)
 	e.announce(now, in.garp.Due(now))
+	e.watchClaims(in)
 }
 
 func (e *Engine) release(in *instance) {

@@ -82,6 +82,7 @@ func (e *Engine) instanceStatus(in *instance) status.Instance {
 			PriorityZeroTx:  st.Counters.PriorityZeroSent,
 			AddrMismatch:    st.Counters.AddrMismatch,
 			VIPsRestored:    in.restored,
+			VIPConflicts:    in.conflicts,
 		},
 		Warning: in.mismatch,
 	}

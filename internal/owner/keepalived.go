@@ -21,7 +21,11 @@ type Process struct {
 
 // Keepalived lists the keepalived processes in the calling thread's network
 // namespace (by /proc: command name, and the inode of /proc/PID/ns/net).
-// Only the parent is returned, not its VRRP and checker children.
+// Only the parent is returned, not its VRRP and checker children. A process
+// running this program's own executable is not keepalived, whatever its
+// name: vigil installed as /usr/sbin/keepalived (itself, and the parent
+// that forked it to the background) is vigil, and a second vigil is found
+// by Claim.
 func Keepalived(proc string) ([]Process, error) {
 	if proc == "" {
 		proc = "/proc"
@@ -34,6 +38,7 @@ func Keepalived(proc string) ([]Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("owner: %w", err)
 	}
+	self, _ := os.Stat(filepath.Join(proc, "self", "exe"))
 	var out []Process
 	pids := map[int]bool{}
 	ppid := map[int]int{}
@@ -44,6 +49,9 @@ func Keepalived(proc string) ([]Process, error) {
 		}
 		comm, err := os.ReadFile(filepath.Join(proc, e.Name(), "comm"))
 		if err != nil || strings.TrimSpace(string(comm)) != "keepalived" {
+			continue
+		}
+		if exe, err := os.Stat(filepath.Join(proc, e.Name(), "exe")); err == nil && self != nil && os.SameFile(exe, self) {
 			continue
 		}
 		link, err := os.Readlink(filepath.Join(proc, e.Name(), "ns/net"))

@@ -3,6 +3,8 @@ package owner
 import (
 	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -94,4 +96,70 @@ func TestCheckKeepalived(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "cannot be read") {
 		t.Fatalf("unreadable configuration: %v", err)
 	}
+}
+
+// TestKeepalivedIsNotThisProgram: a process named keepalived that runs
+// this program's executable (vigil installed as /usr/sbin/keepalived, and
+// the parent that forked it) is not a keepalived in the way; one running
+// another executable under that name is.
+func TestKeepalivedIsNotThisProgram(t *testing.T) {
+	if os.Getenv("OWNER_TEST_SLEEP") != "" {
+		time.Sleep(time.Minute)
+		os.Exit(0)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep(1)")
+	}
+	dir := t.TempDir()
+	start := func(target string, args ...string) int {
+		t.Helper()
+		sub := filepath.Join(dir, filepath.Base(target))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		link := filepath.Join(sub, "keepalived")
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(link, args...)
+		cmd.Env = append(os.Environ(), "OWNER_TEST_SLEEP=1")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd.Process.Pid
+	}
+	vigil := start(self, "-test.run=^TestKeepalivedIsNotThisProgram$")
+	other := start(sleep, "60")
+	var procs []Process
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		procs, err = Keepalived("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found(procs, other) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !found(procs, other) {
+		t.Errorf("keepalived (another executable, pid %d) not listed: %+v", other, procs)
+	}
+	if found(procs, vigil) {
+		t.Errorf("this program named keepalived (pid %d) listed as a keepalived: %+v", vigil, procs)
+	}
+}
+
+func found(procs []Process, pid int) bool {
+	for _, p := range procs {
+		if p.PID == pid {
+			return true
+		}
+	}
+	return false
 }

@@ -1,12 +1,14 @@
 package script
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -192,6 +194,9 @@ func Prepare(c Command, pol Policy) (*Prepared, error) {
 	p.path = path
 	p.argv = append([]string{path}, c.Args[1:]...)
 	interp, direct := programKind(path)
+	if line, stop := stopsKeepalived(path); stop != "" {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("script %s stops keepalived by name at its line %d (%q): that does not stop vigil, which runs as vigil unless installed as /usr/sbin/keepalived; name vigil there (killall vigil, systemctl stop vigil)", path, line, stop))
+	}
 	if !direct {
 		// keepalived (built with libmagic) hands a file that is not an
 		// executable format to system(); vigil runs it with /bin/sh.
@@ -357,6 +362,50 @@ func programKind(path string) (interp string, direct bool) {
 		return interp, true
 	}
 	return "", false
+}
+
+// keepalivedStop matches a shell command that stops keepalived by its name.
+var keepalivedStop = regexp.MustCompile(`(?:^|[\s;&|(` + "`" + `])(` +
+	`(?:killall|pkill)(?:\s+-\S+)*\s+keepalived` +
+	`|systemctl\s+(?:stop|kill|restart)\s+keepalived(?:\.service)?` +
+	`|service\s+keepalived\s+(?:stop|restart)` +
+	`|/etc/init\.d/keepalived\s+(?:stop|restart)` +
+	`)(?:$|[\s;&|)` + "`" + `])`)
+
+// stopsKeepalived finds, in a shell script of at most 64 KiB, the first
+// command that stops keepalived by name (seed 001's check script ends in
+// `killall keepalived` to force a failover), ignoring comments and the
+// "#!" line. It returns the line number and the command, or "".
+func stopsKeepalived(path string) (line int, cmd string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, ""
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil || bytes.HasPrefix(b, []byte("\x7fELF")) || bytes.IndexByte(b, 0) >= 0 {
+		return 0, ""
+	}
+	for i, l := range strings.Split(string(b), "\n") {
+		if i == 0 && strings.HasPrefix(l, "#!") {
+			continue
+		}
+		l = stripShellComment(l)
+		if m := keepalivedStop.FindStringSubmatch(l); m != nil {
+			return i + 1, m[1]
+		}
+	}
+	return 0, ""
+}
+
+// stripShellComment cuts a line at a '#' that starts a word.
+func stripShellComment(l string) string {
+	for i := 0; i < len(l); i++ {
+		if l[i] == '#' && (i == 0 || l[i-1] == ' ' || l[i-1] == '\t' || l[i-1] == ';') {
+			return l[:i]
+		}
+	}
+	return l
 }
 
 func sameFile(a, b string) bool {

@@ -2,6 +2,7 @@ package script
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -379,5 +380,48 @@ func TestPreparedHoldsNoPosition(t *testing.T) {
 	}
 	if p := a.Command().Pos; p.IsValid() {
 		t.Errorf("Command().Pos = %v; want none", p)
+	}
+}
+
+// TestPrepareWarnsOfStoppingKeepalivedByName: seed 001's nginx_check.sh
+// forces a failover with `killall keepalived`, which leaves vigil running;
+// Prepare warns at the script's line. Commented-out commands, the seed's
+// one-line form (all of it on the "#!" line, so a comment) and other
+// programs' names are not flagged.
+func TestPrepareWarnsOfStoppingKeepalivedByName(t *testing.T) {
+	d := t.TempDir()
+	self := Self()
+	for _, c := range []struct {
+		name, body string
+		line       int
+	}{
+		{"seed 001 as meant", "#!/bin/bash\nA=`ps -C nginx --no-header |wc -l`\nif [ $A -eq 0 ];then\n  /usr/sbin/nginx\n  sleep 2\n  if [ `ps -C nginx --no-header |wc -l` -eq 0 ];then\n    killall keepalived\n  fi\nfi\n", 7},
+		{"seed 001 on one line", "#!/bin/bash #check A=`ps -C nginx --no-header |wc -l` if [ $A -eq 0 ];then /usr/sbin/nginx sleep 2 if [ `ps -C nginx --no-header |wc -l` -eq 0 ];then killall keepalived fi fi\n", 0},
+		{"pkill with a signal after &&", "#!/bin/sh\ncurl -sf http://127.0.0.1/ || { sleep 1; pkill -9 keepalived; }\n", 2},
+		{"systemctl", "#!/bin/sh\n[ -e /run/nginx.pid ] || systemctl stop keepalived.service\n", 2},
+		{"service", "service keepalived stop\n", 1},
+		{"init script", "#!/bin/sh\n/etc/init.d/keepalived stop >/dev/null\n", 2},
+		{"commented out", "#!/bin/sh\n# killall keepalived\necho ok # then killall keepalived\n", 0},
+		{"another program", "#!/bin/sh\nkillall keepalived-exporter\nsystemctl restart nginx\nservice keepalived status\n", 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(d, strings.ReplaceAll(c.name, " ", "_")+".sh")
+			if err := os.WriteFile(path, []byte(c.body), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			p := mustPrepare(t, Command{Args: []string{path}, Cred: self}, Policy{})
+			var got string
+			for _, w := range p.Warnings {
+				if strings.Contains(w, "stops keepalived by name") {
+					got = w
+				}
+			}
+			switch {
+			case c.line == 0 && got != "":
+				t.Errorf("warning for a script that does not stop keepalived: %s", got)
+			case c.line != 0 && !strings.Contains(got, fmt.Sprintf("at its line %d ", c.line)):
+				t.Errorf("warnings %q, want one naming line %d", p.Warnings, c.line)
+			}
+		})
 	}
 }

@@ -140,6 +140,9 @@ type Counters struct {
 	// back after something else removed them while we were master.
 	AddrMismatch uint64 `json:"addr_list_mismatch"`
 	VIPsRestored uint64 `json:"vips_restored"`
+	// VIPConflicts counts ARP packets from other hosts announcing one of
+	// the instance's IPv4 VIPs with their own MAC while it was master.
+	VIPConflicts uint64 `json:"vip_conflicts"`
 	// Announcements counts gratuitous ARP / unsolicited NA packets sent
 	// for the instance's addresses; NotifyFailures its notify scripts that
 	// failed (exit status not 0, timeout, not startable).

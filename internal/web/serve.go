@@ -29,13 +29,29 @@ func Listen(addr string, log *slog.Logger) (net.Listener, error) {
 // Serve serves Handler(snap) on ln until ctx is done, then shuts down and
 // returns.
 func Serve(ctx context.Context, ln net.Listener, snap SnapshotFunc) error {
-	srv := &http.Server{
-		Handler:           Handler(snap),
+	return ServeHandler(ctx, ln, Handler(snap))
+}
+
+// ServeHandler serves h on ln with NewServer's limits until ctx is done:
+// the status page and the Prometheus metrics, both read from the network.
+func ServeHandler(ctx context.Context, ln net.Listener, h http.Handler) error {
+	return api.ServeHTTP(ctx, ln, NewServer(h))
+}
+
+// MaxHeaderBytes bounds a request's header on the network listeners.
+const MaxHeaderBytes = 16 << 10
+
+// NewServer returns the HTTP server for a listener that anyone on the
+// network may reach: every phase of a connection has a deadline (a client
+// that sends slowly, reads slowly or keeps an idle connection open is cut
+// off) and a request's header is bounded.
+func NewServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
+		MaxHeaderBytes:    MaxHeaderBytes,
 	}
-	return api.ServeHTTP(ctx, ln, srv)
 }

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-ha/vigil/internal/lab"
+	"github.com/vigil-ha/vigil/internal/netnstest"
+)
+
+func TestScanKeepalivedFlags(t *testing.T) {
+	for _, c := range []struct {
+		args           string
+		dontFork, test bool
+		pid            string
+	}{
+		{"", false, false, keepalivedPidFile},
+		{"--dont-fork", true, false, keepalivedPidFile},
+		{"-D -n -l", true, false, keepalivedPidFile},
+		{"-nlD", true, false, keepalivedPidFile},
+		{"-f /etc/k/n.conf -D", false, false, keepalivedPidFile}, // the n of the file name is not -n
+		{"-fn.conf -D", false, false, keepalivedPidFile},
+		{"-t -f x", false, true, keepalivedPidFile},
+		{"--config-test", false, true, keepalivedPidFile},
+		{"-p /tmp/k.pid", false, false, "/tmp/k.pid"},
+		{"-Dp/tmp/k.pid -n", true, false, "/tmp/k.pid"},
+		{"--pid=/tmp/a --dont-fork", true, false, "/tmp/a"},
+		{"--pid-file /tmp/b", false, false, "/tmp/b"},
+		{"-- -n", false, false, keepalivedPidFile},
+	} {
+		k := scanKeepalivedFlags(strings.Fields(c.args))
+		if k.dontFork != c.dontFork || k.configTest != c.test || k.pidFile() != c.pid {
+			t.Errorf("%q: dont-fork %v, config-test %v, pid file %q; want %v, %v, %q", c.args, k.dontFork, k.configTest, k.pidFile(), c.dontFork, c.test, c.pid)
+		}
+	}
+}
+
+// TestDispatchAsKeepalived: installed as keepalived, vigil answers
+// keepalived's -v and -t instead of "unknown command".
+func TestDispatchAsKeepalived(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := dispatchAs("keepalived", []string{"-v"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "vigil ") {
+		t.Errorf("keepalived -v: exit %d, out %q, err %q", code, out.String(), errb.String())
+	}
+	conf := filepath.Join(t.TempDir(), "keepalived.conf")
+	if err := os.WriteFile(conf, []byte("vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 55\n priority 100\n virtual_ipaddress {\n  192.168.1.100/24\n }\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errb.Reset()
+	if code := dispatchAs("keepalived", []string{"--dont-fork", "-D", "-t", "-f", conf}, &out, &errb); code != 0 || !strings.Contains(out.String(), "VI_1") {
+		t.Errorf("keepalived --dont-fork -D -t -f: exit %d, out %q, err %q", code, out.String(), errb.String())
+	}
+}
+
+// TestKeepalivedCommandLineExtras: keepalived's --signum answers with
+// keepalived 2.2.7's numbers, -T is genhash, the flags a DAEMON_ARGS may
+// carry for BFD, SNMP, core dumps or a umask are accepted, -V is accepted
+// with a warning (vigil still releases its addresses), and -s NAME is
+// refused (vigil does not enter namespaces).
+func TestKeepalivedCommandLineExtras(t *testing.T) {
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := dispatchAs("keepalived", args, &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	for name, want := range map[string]string{"STOP": "15", "RELOAD": "1", "DATA": "10", "STATS": "12", "STATS_CLEAR": "63", "JSON": "36"} {
+		if code, out, _ := run("--signum=" + name); code != 0 || strings.TrimSpace(out) != want {
+			t.Errorf("--signum=%s: exit %d, %q; want %s", name, code, out, want)
+		}
+	}
+	if code, _, errb := run("--signum", "TDATA"); code != 1 || !strings.Contains(errb, "Unknown sigfunc TDATA") {
+		t.Errorf("--signum TDATA: exit %d, %q", code, errb)
+	}
+	if code, _, errb := run("-T", "--no-such-flag"); code != 1 || !strings.Contains(strings.ToLower(errb), "genhash") {
+		t.Errorf("-T: exit %d, %q; want genhash's answer", code, errb)
+	}
+	conf := filepath.Join(t.TempDir(), "keepalived.conf")
+	if err := os.WriteFile(conf, []byte("vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 55\n priority 100\n virtual_ipaddress {\n  192.168.1.100/24\n }\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errb := run("-D", "-x", "-B", "--all", "-m", "-e", "-a", "-u", "022", "-Mcore", "-b", "/run/bfd.pid", "-A", "/run/agentx", "-Dxt", "-f", conf); code != 0 || !strings.Contains(out, "VI_1") {
+		t.Errorf("DAEMON_ARGS flags with -t: exit %d, out %q, err %q", code, out, errb)
+	}
+	if code, _, errb := run("-n", "-s", "blue", "-f", conf); code != 2 || !strings.Contains(errb, "ip netns exec blue") {
+		t.Errorf("-s blue: exit %d, %q", code, errb)
+	}
+	f, err := parseRunFlags([]string{"-V", "-f", conf}, io.Discard)
+	if err != nil || len(f.warnings) != 1 || !strings.Contains(f.warnings[0], "removes its virtual addresses") {
+		t.Errorf("-V: %v, warnings %q", err, f.warnings)
+	}
+}
+
+// TestKeepalivedInitScript: vigil linked as keepalived, started and
+// stopped by start-stop-daemon as /etc/init.d/keepalived does (no -n:
+// keepalived forks and the parent returns). The daemon detaches, writes
+// the pid file, takes the address; a second start is refused through the
+// pid file; SIGHUP reloads; --stop ends it and the pid file goes. A
+// refused configuration makes the start fail instead of returning 0.
+func TestKeepalivedInitScript(t *testing.T) {
+	bin := netnstest.VigilBinary(t)
+	l := netnstest.New(t, "kainit")
+	h := netnstest.AddHost(t, l, "n1", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"192.168.1.105/24"}})
+	dir := t.TempDir()
+	link := filepath.Join(dir, "keepalived")
+	if err := os.Symlink(bin, link); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(conf, []byte(`vrrp_instance VI_1 {
+state MASTER
+interface eth0
+virtual_router_id 55
+priority 100
+advert_int 1
+authentication {
+auth_type PASS
+auth_pass 1111
+}
+virtual_ipaddress {
+192.168.1.100/24 dev eth0 label eth0:1
+}
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pid := filepath.Join(dir, "keepalived.pid")
+	sock := filepath.Join(dir, "vigil.sock")
+	ssd := func(args ...string) (string, error) {
+		return h.Run("start-stop-daemon", append([]string{"--pidfile", pid, "--exec", link}, args...)...)
+	}
+	daemonArgs := []string{"--", "-D", "-f", conf, "-p", pid, "--api-socket", sock}
+	if out, err := ssd(append([]string{"--start"}, daemonArgs...)...); err != nil {
+		t.Fatalf("start-stop-daemon --start: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(pid)
+	if err != nil {
+		t.Fatalf("no pid file after the start returned: %v", err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || syscall.Kill(n, 0) != nil {
+		t.Fatalf("pid file %q: no running process", b)
+	}
+	t.Cleanup(func() { syscall.Kill(n, syscall.SIGKILL) })
+	if comm, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(n), "comm")); strings.TrimSpace(string(comm)) != "keepalived" {
+		t.Errorf("daemon %d is named %q, want keepalived (killall keepalived, pidof keepalived)", n, strings.TrimSpace(string(comm)))
+	}
+	if sid, _ := unix.Getsid(n); sid != n {
+		t.Errorf("daemon %d is in session %d, want a session of its own", n, sid)
+	}
+	if out, err := ssd(append([]string{"--start"}, daemonArgs...)...); err == nil || !strings.Contains(out, "already running") {
+		t.Errorf("second start: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, _ := h.Run("ip", "-4", "addr", "show", "eth0")
+		if strings.Contains(out, "192.168.1.100/24") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the detached daemon did not take the address:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if out, err := h.Run(bin, "status", "--api-socket", sock); err != nil || !strings.Contains(out, "MASTER") {
+		t.Errorf("vigil status: %v\n%s", err, out)
+	}
+	if out, err := ssd("--stop", "--signal", "1"); err != nil {
+		t.Errorf("reload (--signal 1): %v\n%s", err, out)
+	}
+	if out, err := ssd("--stop", "--retry", "20"); err != nil {
+		t.Fatalf("start-stop-daemon --stop: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(pid); !os.IsNotExist(err) {
+		t.Errorf("pid file after stop: %v", err)
+	}
+
+	bad := filepath.Join(dir, "bad.conf")
+	if err := os.WriteFile(bad, []byte("vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 300\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.Run(link, "-f", bad, "-p", filepath.Join(dir, "bad.pid"), "--api-socket", filepath.Join(dir, "bad.sock"))
+	if err == nil || !strings.Contains(out, "exited at start") {
+		t.Errorf("keepalived with a refused configuration: %v\n%s", err, out)
+	}
+}
