@@ -68,7 +68,7 @@ type daemon struct {
 	syncd  atomic.Pointer[syncDaemon] // lvs_sync_daemon (nil: none)
 	states vrrpStates
 	// startBG runs a part a reload starts beside the daemon's; the
-	// function it returns stops it and waits (background.Start; nil with -C).
+	// function it returns stops it and waits (group.Start; nil with -C).
 	startBG func(name string, run func(context.Context) error) (stop func())
 
 	reloader reloader

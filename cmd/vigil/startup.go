@@ -41,7 +41,7 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		return err
 	}
 	u.push(cleanup)
-	bg := newBackground(d.log)
+	bg := newGroup(context.Background(), d.log)
 	u.push(bg.stop)
 	if d.runsKeepalived() {
 		d.startScheduling(l, bg)
@@ -83,24 +83,28 @@ func (u *undo) run() {
 	*u = nil
 }
 
-// background runs the daemon's helper goroutines (API, status page,
-// metrics, dumps, reloads, scheduling, FIFOs, conntrackd, the sync
-// daemon, BGP, the watchdog) under one context. Its methods may be called
-// from any goroutine; stop cancels them all and waits for them.
-type background struct {
+// group supervises the daemon's goroutines of one lifetime under one
+// context. There are three, stopped in this order: the parts (engine,
+// director, heartbeat node, a director a reload starts, the BGP drain);
+// the notifier and mailer, once the parts' stop notifications are
+// drained; the helpers (API, status page, metrics, dumps, reloads,
+// scheduling, FIFOs, conntrackd, the sync daemon, BGP, the watchdog). Its
+// methods may be called from any goroutine; stop cancels them all and
+// waits for them.
+type group struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	log    *slog.Logger
 }
 
-func newBackground(log *slog.Logger) *background {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &background{ctx: ctx, cancel: cancel, log: log}
+func newGroup(parent context.Context, log *slog.Logger) *group {
+	ctx, cancel := context.WithCancel(parent)
+	return &group{ctx: ctx, cancel: cancel, log: log}
 }
 
 // Go runs run until stop, logging the error it returns.
-func (b *background) Go(name string, run func(context.Context) error) {
+func (b *group) Go(name string, run func(context.Context) error) {
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -112,14 +116,14 @@ func (b *background) Go(name string, run func(context.Context) error) {
 
 // Start runs run like Go and returns a function that stops it alone and
 // waits for it.
-func (b *background) Start(name string, run func(context.Context) error) (stop func()) {
+func (b *group) Start(name string, run func(context.Context) error) (stop func()) {
 	ctx, cancel := context.WithCancel(b.ctx)
 	done := make(chan struct{})
 	b.Go(name, func(context.Context) error { defer close(done); return run(ctx) })
 	return func() { cancel(); <-done }
 }
 
-func (b *background) stop() {
+func (b *group) stop() {
 	b.cancel()
 	b.wg.Wait()
 }
@@ -177,7 +181,7 @@ type notifiers struct {
 // startNotifiers starts the notify FIFOs, the notifier and the mailer of
 // keepalived.conf. The notifier and mailer outlive the engine and the
 // director: their stop notifications are drained before they end.
-func (d *daemon) startNotifiers(l loaded, bg *background, u *undo) (notifiers, error) {
+func (d *daemon) startNotifiers(l loaded, bg *group, u *undo) (notifiers, error) {
 	var n notifiers
 	if !d.runsKeepalived() {
 		return n, nil
@@ -193,16 +197,12 @@ func (d *daemon) startNotifiers(l loaded, bg *background, u *undo) (notifiers, e
 		bg.Go("notify fifo", fi.Run)
 	}
 	n.mailer = newMailer(l.cfg.Global, d.log)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	running := 0
+	ng := newGroup(context.Background(), d.log)
 	if n.notifier != nil {
-		running++
-		go func() { n.notifier.Run(ctx); done <- struct{}{} }()
+		ng.Go("notifier", func(ctx context.Context) error { n.notifier.Run(ctx); return nil })
 	}
 	if n.mailer != nil {
-		running++
-		go func() { n.mailer.Run(ctx); done <- struct{}{} }()
+		ng.Go("mailer", func(ctx context.Context) error { n.mailer.Run(ctx); return nil })
 	}
 	u.push(func() {
 		if n.notifier != nil {
@@ -212,17 +212,14 @@ func (d *daemon) startNotifiers(l loaded, bg *background, u *undo) (notifiers, e
 			}
 			cancel()
 		}
-		stop()
-		for range running {
-			<-done
-		}
+		ng.stop()
 	})
 	return n, nil
 }
 
 // startScheduling applies global_defs' scheduling policy first, so the
 // threads started from here on are caught by Keep.
-func (d *daemon) startScheduling(l loaded, bg *background) {
+func (d *daemon) startScheduling(l loaded, bg *group) {
 	p := sched.FromConfig(l.cfg.Global, d.flags.vrrpOnly, d.flags.checkOnly)
 	d.sched.Set(p)
 	if _, err := d.sched.Apply(); err != nil {
@@ -263,7 +260,7 @@ func (d *daemon) createDirector(l loaded) error {
 // openEngine claims the configuration's addresses and interfaces, opens
 // the kernel's sockets, starts conntrack_sync and lvs_sync_daemon and
 // builds the VRRP engine (nothing with -C); run starts it.
-func (d *daemon) openEngine(l loaded, n notifiers, bg *background, u *undo) error {
+func (d *daemon) openEngine(l loaded, n notifiers, bg *group, u *undo) error {
 	if !d.runsKeepalived() || d.flags.checkOnly {
 		return nil
 	}
@@ -296,7 +293,7 @@ func (d *daemon) openEngine(l loaded, n notifiers, bg *background, u *undo) erro
 
 // createHeartbeat builds the heartbeat node of ha.d (none without
 // --ha-dir) and starts its respawned programs; run starts the node.
-func (d *daemon) createHeartbeat(bg *background) error {
+func (d *daemon) createHeartbeat(bg *group) error {
 	if d.hbCfg == nil {
 		return nil
 	}
@@ -313,7 +310,7 @@ func (d *daemon) createHeartbeat(bg *background) error {
 
 // serve answers the API socket, the status page, the metrics and the
 // profiler the flags ask for, and the dump signals.
-func (d *daemon) serve(dumpSigs <-chan os.Signal, bg *background, u *undo) error {
+func (d *daemon) serve(dumpSigs <-chan os.Signal, bg *group, u *undo) error {
 	f := d.flags
 	ln, err := api.Listen(f.apiSocket)
 	if err != nil {
@@ -347,7 +344,7 @@ func (d *daemon) serve(dumpSigs <-chan os.Signal, bg *background, u *undo) error
 }
 
 // watchHangups reloads on each SIGHUP.
-func (d *daemon) watchHangups(bg *background, u *undo) {
+func (d *daemon) watchHangups(bg *group, u *undo) {
 	hup, stopHup := hangups()
 	u.push(stopHup)
 	bg.Go("reload", func(ctx context.Context) error {
@@ -372,28 +369,34 @@ func (d *daemon) watchHangups(bg *background, u *undo) {
 // ends (SIGTERM), the BGP routes drained first, or until one of them
 // fails, which stops the others. A director a reload starts runs until
 // they stop.
-func (d *daemon) run(ctx context.Context, l loaded, bg *background) error {
+func (d *daemon) run(ctx context.Context, l loaded, bg *group) error {
 	if d.bgp != nil {
 		bg.Go("bgp", d.bgp.Run)
 	}
-	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRun()
-	go func() {
+	// beside runs the parts (engine, director, heartbeat node) and what
+	// runs with them; a SIGTERM drains BGP, then stops them.
+	beside := newGroup(context.WithoutCancel(ctx), d.log)
+	defer beside.stop()
+	stopRun := beside.cancel
+	beside.Go("bgp drain", func(runCtx context.Context) error {
 		select {
 		case <-ctx.Done():
 			d.drainBGP()
 		case <-runCtx.Done():
 		}
 		stopRun()
-	}()
+		return nil
+	})
+	// The parts: their results come back on errc.
 	errc := make(chan error, 3)
 	running := 0
-	if dir := d.dirp.Load(); dir != nil {
+	part := func(name string, run func(context.Context) error) {
 		running++
-		go func() { errc <- dir.Run(runCtx) }()
+		beside.Go(name, func(ctx context.Context) error { errc <- run(ctx); return nil })
 	}
-	var late sync.WaitGroup
-	defer func() { stopRun(); late.Wait() }()
+	if dir := d.dirp.Load(); dir != nil {
+		part("virtual servers", dir.Run)
+	}
 	if d.runsKeepalived() && !d.flags.vrrpOnly && d.dirp.Load() == nil {
 		d.startDir = func(spec runspec.DirectorSpec) (*director.Director, error) {
 			dir, err := d.newDirector(spec)
@@ -404,23 +407,15 @@ func (d *daemon) run(ctx context.Context, l loaded, bg *background) error {
 			dir.SetLocal(d.held)
 			d.dirp.Store(dir)
 			d.heldMu.Unlock()
-			late.Add(1)
-			go func() {
-				defer late.Done()
-				if err := dir.Run(runCtx); err != nil {
-					d.log.Error("virtual servers stopped", "err", err)
-				}
-			}()
+			beside.Go("virtual servers", dir.Run)
 			return dir, nil
 		}
 	}
 	if d.eng != nil {
-		running++
-		go func() { errc <- d.eng.Run(runCtx) }()
+		part("vrrp", d.eng.Run)
 	}
 	if d.hb != nil {
-		running++
-		go func() { errc <- d.hb.Run(runCtx) }()
+		part("heartbeat", d.hb.Run)
 	}
 	f := d.flags
 	d.log.Info("vigil started", "version", version, "config", f.file, "instances", len(l.spec.Instances), "virtual_servers", len(l.dir.VirtualServers), "ha_dir", f.haDir, "api", f.apiSocket, "pid", os.Getpid())
