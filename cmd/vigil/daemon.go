@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -17,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/api"
@@ -25,13 +23,11 @@ import (
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/diag"
 	"github.com/vigil-ha/vigil/internal/director"
-	"github.com/vigil-ha/vigil/internal/dump"
 	"github.com/vigil-ha/vigil/internal/engine"
 	"github.com/vigil-ha/vigil/internal/hb"
 	"github.com/vigil-ha/vigil/internal/mail"
 	"github.com/vigil-ha/vigil/internal/metrics"
 	"github.com/vigil-ha/vigil/internal/notify"
-	"github.com/vigil-ha/vigil/internal/owner"
 	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/sched"
 	"github.com/vigil-ha/vigil/internal/script"
@@ -52,6 +48,8 @@ type daemon struct {
 	// a reload that adds the first virtual servers sets it (startDir).
 	dirp     atomic.Pointer[director.Director]
 	startDir func(runspec.DirectorSpec) (*director.Director, error)
+	// dirOpts are the options of every director (newDirector).
+	dirOpts director.Options
 	// dirGuard is the running director's SyncedConntrack.
 	dirGuard bool
 	// held is the last set of VIPs the engine reported, for a director
@@ -69,7 +67,7 @@ type daemon struct {
 	syncd  atomic.Pointer[syncDaemon] // lvs_sync_daemon (nil: none)
 	states vrrpStates
 	// startBG runs a part a reload starts beside the daemon's; the
-	// function it returns stops it and waits (nil with -C).
+	// function it returns stops it and waits (group.Start; nil with -C).
 	startBG func(name string, run func(context.Context) error) (stop func())
 
 	reloader reloader
@@ -304,307 +302,6 @@ func logDiagnostics(log *slog.Logger, ds diag.Diagnostics) bool {
 		}
 	}
 	return ds.HasErrors()
-}
-
-func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
-	// Subscribe the dump signals at once: their default action would kill
-	// the daemon when an exporter sends one early.
-	dumpSigs := make(chan os.Signal, 4)
-	signal.Notify(dumpSigs, syscall.SIGUSR1, syscall.SIGUSR2, dump.SIGJSON)
-	defer signal.Stop(dumpSigs)
-
-	d := &daemon{flags: f, log: log, sd: sdnotify.FromEnv(os.Getenv)}
-	d.reloader.large = func() bool { return largeConfig(f.file) }
-	runKeepalived := f.haDir == "" || f.fileSet
-	var l loaded
-	if runKeepalived {
-		var ds diag.Diagnostics
-		l, ds = loadConfig(f)
-		if logDiagnostics(log, ds) {
-			return errors.New("the configuration has errors; nothing started")
-		}
-	}
-	spec := l.spec
-	var hbCfg *hb.Config
-	if f.haDir != "" {
-		var ds diag.Diagnostics
-		hbCfg, ds = hb.Load(f.haDir)
-		if logDiagnostics(log, ds) {
-			return errors.New("the heartbeat configuration has errors; nothing started")
-		}
-		hbLog, closeLogs, err := heartbeatLogging(log, hbCfg.LogFile, hbCfg.DebugFile, hbCfg.LogFacility)
-		if err != nil {
-			return err
-		}
-		defer closeLogs()
-		log = hbLog
-		d.log = log
-	}
-
-	cleanup, err := writePidFiles(f.pidFiles)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-
-	var wg sync.WaitGroup
-	bg, stopBG := context.WithCancel(context.Background())
-	defer func() {
-		stopBG()
-		wg.Wait()
-	}()
-	goRun := func(name string, run func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := run(bg); err != nil {
-				log.Error(name+" stopped", "err", err)
-			}
-		}()
-	}
-
-	if runKeepalived {
-		// Scheduling first: the threads started from here on are
-		// caught by Keep.
-		p := sched.FromConfig(l.cfg.Global, f.vrrpOnly, f.checkOnly)
-		d.sched.Set(p)
-		if _, err := d.sched.Apply(); err != nil {
-			log.Error("scheduling", "policy", p.String(), "err", err)
-		} else if !p.IsZero() {
-			log.Info("scheduling", "policy", p.String())
-		}
-		goRun("scheduling", func(ctx context.Context) error {
-			return d.sched.Keep(ctx, time.Second, func(err error) { log.Warn("scheduling", "err", err) })
-		})
-	}
-
-	var notifier *notify.Notifier
-	var mailer *mail.Mailer
-	if runKeepalived {
-		var fifos []*notify.FIFO
-		notifier, fifos, err = newNotifier(l.cfg.Global, log)
-		if err != nil {
-			return err
-		}
-		for _, fi := range fifos {
-			defer fi.Close()
-			goRun("notify fifo", fi.Run)
-		}
-		mailer = newMailer(l.cfg.Global, log)
-	}
-	// The notifier and mailer outlive the engine and director: their stop
-	// notifications are drained before they end.
-	notifyCtx, stopNotify := context.WithCancel(context.Background())
-	notifyDone := make(chan struct{}, 2)
-	notifyRunning := 0
-	if notifier != nil {
-		notifyRunning++
-		go func() { notifier.Run(notifyCtx); notifyDone <- struct{}{} }()
-	}
-	if mailer != nil {
-		notifyRunning++
-		go func() { mailer.Run(notifyCtx); notifyDone <- struct{}{} }()
-	}
-	defer func() {
-		if notifier != nil {
-			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if err := notifier.Drain(dctx); err != nil {
-				log.Warn("notify scripts still running at exit", "err", err)
-			}
-			cancel()
-		}
-		stopNotify()
-		for range notifyRunning {
-			<-notifyDone
-		}
-	}()
-
-	if runKeepalived {
-		d.bgp, d.bgpCfg = bgpSetup(l, log)
-	}
-	newDirector := func(spec runspec.DirectorSpec) (*director.Director, error) {
-		dir, err := director.New(spec, director.Options{Logger: log, Notifier: notifier, Keep: f.keepLB, Observe: bgpObserve(d.bgp)})
-		if err != nil {
-			return nil, err
-		}
-		log.Info("virtual servers", "count", len(spec.VirtualServers), "backend", dir.BackendName())
-		d.dirGuard = spec.SyncedConntrack
-		return dir, nil
-	}
-	if runKeepalived && len(l.dir.VirtualServers) > 0 {
-		dir, err := newDirector(l.dir)
-		if err != nil {
-			return err
-		}
-		d.dirp.Store(dir)
-	}
-	var reg *owner.Registry
-	if runKeepalived && !f.checkOnly {
-		reg, err = claimOwnership(spec, configID(f.configID))
-		if err != nil {
-			return err
-		}
-		defer reg.Close()
-		osnet, err := engine.OpenOSNet()
-		if err != nil {
-			return fmt.Errorf("opening netlink and packet sockets: %w", err)
-		}
-		defer osnet.Close()
-		hooks := engine.Hooks{VIPsChanged: d.setHeld}
-		d.startBG = func(name string, run func(context.Context) error) func() {
-			ctx, cancel := context.WithCancel(bg)
-			done := make(chan struct{})
-			goRun(name, func(context.Context) error { defer close(done); return run(ctx) })
-			return func() { cancel(); <-done }
-		}
-		if l.cfg.ConntrackSync != nil {
-			if _, err := d.startConnSync(l.cfg); err != nil {
-				return err
-			}
-		}
-		hookConnSync(&hooks, d.csp.Load, &d.states, log)
-		d.syncd.Store(d.startSyncDaemon(l.cfg.Global))
-		hookSyncDaemon(&hooks, d.syncd.Load)
-		d.eng, err = engine.New(spec, engine.Options{
-			Net: osnet, Logger: log, Version: version, ConfigFile: f.file,
-			Notifier: notifier, Mailer: mailer, Hooks: bgpHooks(d.bgp, hooks), PreciseTimer: true, Owner: reg,
-		})
-		if err != nil {
-			return err
-		}
-	}
-	if hbCfg != nil {
-		d.hbCfg = hbCfg
-		d.hb, err = hb.NewNode(hb.Options{Config: hbCfg, NodeName: f.hbNode, Log: log, StatusFile: f.hbStatus, InitDir: f.hbInitDir})
-		if err != nil {
-			return err
-		}
-		for _, r := range hbCfg.Respawn {
-			goRun("respawn "+r.Argv[0], func(ctx context.Context) error { return hb.Respawn(ctx, r, log) })
-		}
-	}
-
-	ln, err := api.Listen(f.apiSocket)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.apiSocket)
-	goRun("api", func(ctx context.Context) error { return api.Serve(ctx, ln, d, log) })
-	if f.httpListen != "" {
-		hl, err := web.Listen(f.httpListen, log)
-		if err != nil {
-			return err
-		}
-		goRun("status page", func(ctx context.Context) error { return web.Serve(ctx, hl, d.Snapshot) })
-	}
-	if f.metrics != "" {
-		if err := d.serveMetrics(f.metrics, goRun); err != nil {
-			return err
-		}
-	}
-	if f.debug != "" {
-		dl, err := debugListen(f.debug)
-		if err != nil {
-			return err
-		}
-		goRun("profiler", func(ctx context.Context) error { return serveDebug(ctx, dl) })
-	}
-	goRun("dumps", func(ctx context.Context) error {
-		return dump.Serve(ctx, dumpSigs, dump.DefaultPaths(os.Getenv), d.Snapshot, log)
-	})
-
-	hup, stopHup := hangups()
-	defer stopHup()
-	goRun("reload", func(ctx context.Context) error {
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-hup:
-				res, err := d.Reload(ctx)
-				switch {
-				case err != nil:
-					log.Error("reload failed", "err", err)
-				case !res.Applied:
-					log.Error("reload rejected; the running configuration stays", "diagnostics", len(res.Diagnostics))
-				}
-			}
-		}
-	})
-
-	// The engine and the heartbeat node run until ctx ends (SIGTERM); the
-	// BGP routes drain first.
-	if d.bgp != nil {
-		goRun("bgp", d.bgp.Run)
-	}
-	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRun()
-	go func() {
-		select {
-		case <-ctx.Done():
-			d.drainBGP()
-		case <-runCtx.Done():
-		}
-		stopRun()
-	}()
-	errc := make(chan error, 3)
-	running := 0
-	if dir := d.dirp.Load(); dir != nil {
-		running++
-		go func() { errc <- dir.Run(runCtx) }()
-	}
-	// A director a reload starts runs until the others stop.
-	var late sync.WaitGroup
-	defer func() { stopRun(); late.Wait() }()
-	if runKeepalived && !f.vrrpOnly && d.dirp.Load() == nil {
-		d.startDir = func(spec runspec.DirectorSpec) (*director.Director, error) {
-			dir, err := newDirector(spec)
-			if err != nil {
-				return nil, err
-			}
-			d.heldMu.Lock()
-			dir.SetLocal(d.held)
-			d.dirp.Store(dir)
-			d.heldMu.Unlock()
-			late.Add(1)
-			go func() {
-				defer late.Done()
-				if err := dir.Run(runCtx); err != nil {
-					log.Error("virtual servers stopped", "err", err)
-				}
-			}()
-			return dir, nil
-		}
-	}
-	if d.eng != nil {
-		running++
-		go func() { errc <- d.eng.Run(runCtx) }()
-	}
-	if d.hb != nil {
-		running++
-		go func() { errc <- d.hb.Run(runCtx) }()
-	}
-	log.Info("vigil started", "version", version, "config", f.file, "instances", len(spec.Instances), "virtual_servers", len(l.dir.VirtualServers), "ha_dir", f.haDir, "api", f.apiSocket, "pid", os.Getpid())
-	if d.sd.Enabled() {
-		d.notifyReady()
-		if iv, err := sdnotify.WatchdogInterval(os.Getenv, os.Getpid()); err == nil && iv > 0 {
-			goRun("watchdog", func(ctx context.Context) error {
-				return d.sd.Watchdog(ctx, iv, d.healthy, func(err error) { log.Warn("watchdog", "err", err) })
-			})
-		}
-	}
-	var firstErr error
-	for range running {
-		if err := <-errc; err != nil && firstErr == nil {
-			firstErr = err
-			stopRun() // one part failed: stop the other
-		}
-		if ctx.Err() != nil {
-			_ = d.sd.Stopping()
-		}
-	}
-	log.Info("vigil stopped")
-	return firstErr
 }
 
 func (d *daemon) notifyReady() {

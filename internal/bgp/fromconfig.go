@@ -4,7 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/vigil-ha/vigil/internal/config"
-	"github.com/vigil-ha/vigil/internal/engine"
+	"github.com/vigil-ha/vigil/internal/translate"
 )
 
 // FromConfig resolves the bgp block of a checked configuration; ok is
@@ -41,7 +41,7 @@ func FromConfig(c *config.Config) (cfg Config, ok bool) {
 			cfg.Policy.Sources = append(cfg.Policy.Sources, s)
 		case "virtual_server":
 			cfg.Policy.Sources = append(cfg.Policy.Sources, Source{
-				Kind: FromVirtualServer, Name: engine.VirtualServerID(a.Addr, a.Port, a.Protocol),
+				Kind: FromVirtualServer, Name: translate.VirtualServerID(a.Addr, a.Port, a.Protocol),
 				Prefixes: []netip.Prefix{Host(a.Addr)},
 			})
 		}

@@ -81,6 +81,7 @@ var divergences = map[string]divergence{
 	"cases/glued_braces.conf":                       {},
 	"cases/include_main.conf":                       {},
 	"cases/lvs_full.conf":                           {},
+	"cases/lvs_method_as_read.conf":                 {},
 	"cases/malformed_addr.conf":                     {},
 	"cases/missing_required.conf":                   {},
 	"cases/no_protocol.conf":                        {},

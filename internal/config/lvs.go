@@ -440,7 +440,9 @@ var vsBlock = newBlock("virtual_server",
 		if !ok {
 			return
 		}
-		ss := &SorryServer{Pos: s.kw.pos, Addr: a}
+		// keepalived 2.2.7 check_data.c alloc_ssvr(): a sorry server
+		// takes the virtual server's lb_kind as read so far.
+		ss := &SorryServer{Pos: s.kw.pos, Addr: a, Forwarding: vs.Forwarding}
 		if len(s.args) > 1 && strings.Trim(s.args[1].text, "0") != "" {
 			port, ok := p.portArg(s.args[1], "sorry_server port")
 			if !ok {
@@ -448,9 +450,9 @@ var vsBlock = newBlock("virtual_server",
 			}
 			ss.Port = port
 		}
-		if vs.SorryServer != nil {
-			ss.Inhibit, ss.Forwarding = vs.SorryServer.Inhibit, vs.SorryServer.Forwarding
-		}
+		// A second sorry_server replaces the first whole, its
+		// sorry_server_inhibit and sorry_server_lvs_method too, as in
+		// keepalived.
 		vs.SorryServer = ss
 	}),
 	k("sorry_server_inhibit", 0, 0, func(p *parser, s *stmt, vs *VirtualServer) {
@@ -533,8 +535,11 @@ func realServer(p *parser, s *stmt, vs *VirtualServer) {
 			return
 		}
 	}
-	// Read straight into the scratch list of the virtual server.
-	p.rsScratch = append(p.rsScratch, RealServer{Pos: s.kw.pos, Addr: a, Port: port, Weight: unset})
+	// Read straight into the scratch list of the virtual server. The real
+	// server takes the virtual server's lb_kind as read so far (keepalived
+	// 2.2.7 check_data.c alloc_rs()); its own lb_kind replaces it, and one
+	// still unset takes the virtual server's final lb_kind when checked.
+	p.rsScratch = append(p.rsScratch, RealServer{Pos: s.kw.pos, Addr: a, Port: port, Weight: unset, Forwarding: vs.Forwarding})
 	rs := &p.rsScratch[len(p.rsScratch)-1]
 	p.rsMetaScratch = append(p.rsMetaScratch, rsMeta{retry: unset, delayBeforeRetry: unset, warmup: unset, delayLoop: unset, connectTimeout: unset})
 	m := p.curRS()

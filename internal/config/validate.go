@@ -1058,17 +1058,7 @@ func (p *parser) resolveVirtualServers() {
 			vs.Forwarding = Forwarding{Method: NAT}
 		}
 		vs.SMTPAlert = vs.SMTPAlert || (!m.seenFlag("smtp_alert") && g.SMTPAlertChecker.Or(g.SMTPAlert.Or(false)))
-		if vs.Family == 0 {
-			for _, rs := range vs.RealServers {
-				if rs.Forwarding.Method != TUN {
-					vs.Family = inet.FamilyOf(rs.Addr)
-					break
-				}
-			}
-		}
-		if vs.Family == 0 {
-			vs.Family = Inet
-		}
+		vs.Family = serversFamily(vs)
 
 		weightSum := p.resolveRealServers(vs, m, name)
 		p.resolveSorryServer(vs, name)
@@ -1084,6 +1074,48 @@ func (p *parser) resolveVirtualServers() {
 			dropVS[i] = true
 		}
 	}
+}
+
+// serversFamily returns the family of vs: its own, else the one its real
+// and sorry servers give it. A server's lb_kind here is the one it had
+// when its block was read (its own, or the virtual server's so far): an
+// unset one is not TUN. keepalived 2.2.7 check_parser.c: rs_end_handler()
+// gives the family of the first real server not tunnelled, and
+// vs_end_handler() then that of a sorry server not tunnelled; when all are
+// tunnelled (a fwmark service), that of the sorry and real servers when
+// they agree, else IPv4.
+func serversFamily(vs *VirtualServer) Family {
+	if vs.Family != 0 {
+		return vs.Family
+	}
+	for _, rs := range vs.RealServers {
+		if rs.Forwarding.Method != TUN {
+			return inet.FamilyOf(rs.Addr)
+		}
+	}
+	ss := vs.SorryServer
+	if ss != nil && ss.Forwarding.Method != TUN {
+		return inet.FamilyOf(ss.Addr)
+	}
+	if vs.Group != "" {
+		return Inet
+	}
+	var f Family
+	if ss != nil {
+		f = inet.FamilyOf(ss.Addr)
+	}
+	for _, rs := range vs.RealServers {
+		switch {
+		case f == 0:
+			f = inet.FamilyOf(rs.Addr)
+		case f != inet.FamilyOf(rs.Addr):
+			return Inet
+		}
+	}
+	if f == 0 {
+		return Inet
+	}
+	return f
 }
 
 // vsGroup returns the virtual_server_group vs names (nil for none); false

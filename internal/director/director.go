@@ -92,9 +92,9 @@ type Director struct {
 	// timeline records real server and quorum changes for the status
 	// page; the daemon merges it with the VRRP engine's.
 	timeline *status.Timeline
-	// rsSince is when each real server ("VS ADDR:PORT") last changed
+	// rsSince is when each real server last changed
 	// health; stats reads the kernel's counters (director_counters.go).
-	rsSince map[string]time.Time
+	rsSince map[lb.RealID]time.Time
 	stats   lb.StatsReader
 }
 
@@ -468,7 +468,7 @@ func (d *Director) snapshot() ([]status.VirtualServer, serviceKeys) {
 		vsIdentity(&vs, spec)
 		keys = append(keys, ss.Keys)
 		for _, r := range ss.Reals {
-			st := status.RealServer{Addr: r.Addr.String(), Weight: int(r.InstalledWeight), Healthy: r.Alive, Since: d.rsSince[ss.ID+" "+r.Addr.String()]}
+			st := status.RealServer{Addr: r.Addr.String(), Weight: int(r.InstalledWeight), Healthy: r.Alive, Since: d.rsSince[lb.RealID{VS: ss.ID, Addr: r.Addr}]}
 			if !r.Installed {
 				st.Weight = 0
 			}

@@ -100,13 +100,13 @@ func (d *Director) noteRealTransition(ev lb.Event, at time.Time) {
 		return
 	}
 	if d.rsSince == nil {
-		d.rsSince = map[string]time.Time{}
+		d.rsSince = map[lb.RealID]time.Time{}
 	}
-	d.rsSince[ev.VS+" "+ev.Real.String()] = at
+	d.rsSince[lb.RealID{VS: ev.VS, Addr: ev.Real}] = at
 	if len(d.rsSince) > 2*len(d.byID)+16 {
 		// Reloads removed real servers: forget them.
 		for k := range d.rsSince {
-			if _, ok := d.byID[k]; !ok {
+			if _, ok := d.byID[k.String()]; !ok {
 				delete(d.rsSince, k)
 			}
 		}
