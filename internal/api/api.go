@@ -46,6 +46,23 @@ type ReloadResult struct {
 	Duration    string   `json:"duration"`
 }
 
+// UnchangedPrefix starts a line of Changes that summarises what a reload
+// left as it was (the engine's "= 3 vrrp_instance(s) unchanged"): it is no
+// change.
+const UnchangedPrefix = "= "
+
+// ChangeCount is the number of changes a reload made: its Changes lines
+// but the summaries of what stayed.
+func (r ReloadResult) ChangeCount() int {
+	n := 0
+	for _, c := range r.Changes {
+		if !strings.HasPrefix(c, UnchangedPrefix) {
+			n++
+		}
+	}
+	return n
+}
+
 // Error is the JSON body of a failed request.
 type Error struct {
 	Error string `json:"error"`
