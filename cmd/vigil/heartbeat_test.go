@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -137,5 +138,101 @@ func TestHeartbeatKillallTakeover(t *testing.T) {
 	}
 	if out, err := hb(ha2, "-s"); err == nil || !strings.Contains(out, "stopped") {
 		t.Errorf("heartbeat -s on ha2 after -k: %v\n%s", err, out)
+	}
+}
+
+// TestHeartbeatInitScript: Debian's /etc/init.d/heartbeat, unchanged,
+// drives vigil put in the place of heartbeat's binary (bind-mounted over
+// /usr/libexec/heartbeat/heartbeat in the node's mount namespace, beside
+// its own /etc/ha.d and /run): start takes the node's address, status
+// says it runs, restart (seed 004's step 7.1) replaces the daemon, stop
+// releases the address and status says it stopped.
+func TestHeartbeatInitScript(t *testing.T) {
+	bin := netnstest.VigilBinary(t)
+	netnstest.RequireCommand(t, "unshare")
+	if _, err := os.Stat("/etc/init.d/heartbeat"); err != nil {
+		netnstest.Unavailable(t, "heartbeat's init script is not installed (scripts/setup installs heartbeat)")
+	}
+	if _, err := os.Stat(hblab.Binary); err != nil {
+		netnstest.Unavailable(t, "heartbeat is not installed (%s)", hblab.Binary)
+	}
+	l := netnstest.New(t, "hbinit")
+	h := netnstest.AddHost(t, l, "ha1", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"10.168.0.161/24"}}, lab.Iface{Name: "eth1", LAN: "hb", Addrs: []string{"10.0.0.1/24"}})
+	const vip = "10.168.0.160"
+	dir := t.TempDir()
+	etc, run := filepath.Join(dir, "ha.d"), filepath.Join(dir, "run")
+	if out, err := exec.Command("cp", "-a", "/etc/ha.d", etc).CombinedOutput(); err != nil {
+		t.Fatalf("copy /etc/ha.d: %v\n%s", err, out)
+	}
+	if err := os.MkdirAll(filepath.Join(run, "lock"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for f, body := range map[string]string{
+		"ha.cf":       "keepalive 200ms\ndeadtime 1\nwarntime 500ms\ninitdead 2\nudpport 694\nucast eth1 10.0.0.2\nauto_failback on\nnode ha1\nnode ha2\n",
+		"haresources": "ha1 " + vip + "/24/eth0\n",
+		"authkeys":    "auth 3\n3 md5 hello!\n",
+	} {
+		if err := os.WriteFile(filepath.Join(etc, f), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	iso := lab.Isolation{Hostname: "ha1", Binds: []lab.Bind{
+		{Source: etc, Target: "/etc/ha.d"}, {Source: run, Target: "/run"}, {Source: bin, Target: hblab.Binary},
+	}}
+	t.Cleanup(func() {
+		if pid := runningPid(filepath.Join(run, "heartbeat.pid")); pid != 0 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	initd := func(op string) (string, error) { return h.RunIsolated(iso, "/etc/init.d/heartbeat", op) }
+
+	if out, err := initd("start"); err != nil {
+		t.Fatalf("/etc/init.d/heartbeat start: %v\n%s", err, out)
+	}
+	pid := runningPid(filepath.Join(run, "heartbeat.pid"))
+	if pid == 0 {
+		t.Fatal("no running daemon in /run/heartbeat.pid after the start")
+	}
+	if comm, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm")); strings.TrimSpace(string(comm)) != "heartbeat" {
+		t.Errorf("daemon %d is named %q, want heartbeat", pid, strings.TrimSpace(string(comm)))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !hblab.HasAddr(h, vip) {
+		if time.Now().After(deadline) {
+			t.Fatal("the address never came up after /etc/init.d/heartbeat start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out, err := initd("status"); err != nil || !strings.Contains(out, "running on ha1") {
+		t.Errorf("/etc/init.d/heartbeat status: %v\n%s", err, out)
+	}
+	// restart: stop, wait deadtime + 10 s for a takeover, start.
+	if out, err := initd("restart"); err != nil {
+		t.Fatalf("/etc/init.d/heartbeat restart: %v\n%s", err, out)
+	}
+	if alive(pid) {
+		t.Errorf("daemon %d still runs after restart", pid)
+	}
+	if pid = runningPid(filepath.Join(run, "heartbeat.pid")); pid == 0 {
+		t.Fatal("no running daemon after restart")
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for !hblab.HasAddr(h, vip) {
+		if time.Now().After(deadline) {
+			t.Fatal("the address never came back after /etc/init.d/heartbeat restart")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out, err := initd("stop"); err != nil {
+		t.Fatalf("/etc/init.d/heartbeat stop: %v\n%s", err, out)
+	}
+	if alive(pid) {
+		t.Errorf("daemon %d still runs after stop", pid)
+	}
+	if hblab.HasAddr(h, vip) {
+		t.Error("the address stayed after /etc/init.d/heartbeat stop")
+	}
+	if out, err := initd("status"); err == nil || !strings.Contains(out, "stopped") {
+		t.Errorf("/etc/init.d/heartbeat status after stop: %v\n%s", err, out)
 	}
 }
