@@ -66,10 +66,12 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	cfg, ds := readConfig(abs, *id, limits)
 	// plane names the data plane the verdict on virtual servers assumes.
 	plane := ""
+	var spec *runspec.Spec // what the daemon would run; nil with errors
 	if !ds.HasErrors() {
 		// What the daemon checks on top of the file: scripts (resolved,
 		// enable_script_security), checkers, what the data plane can do.
-		_, more := translate.FromConfig(cfg)
+		sp, more := translate.FromConfig(cfg)
+		spec = &sp
 		ds = append(ds, more...)
 		dspec, more := translate.DirectorFromConfig(cfg)
 		ds = append(ds, more...)
@@ -97,7 +99,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		}
 		stdout.Write(b)
 	} else if !*quiet {
-		summary(stdout, cfg)
+		summary(stdout, cfg, spec)
 		if plane != "" {
 			// The verdict on virtual servers depends on the data plane.
 			fmt.Fprintf(stdout, "data plane: %s\n", plane)
@@ -135,8 +137,20 @@ func shortHostname() string {
 	return h
 }
 
-// summary prints what the configuration sets up.
-func summary(w io.Writer, c *config.Config) {
+// summary prints what the configuration sets up: with spec (the daemon's
+// translation), the trackers and scripts that will run, not those the
+// diagnostics said will not.
+func summary(w io.Writer, c *config.Config, spec *runspec.Spec) {
+	trackers := map[string][]runspec.TrackRef{}
+	running := map[string]bool{}
+	if spec != nil {
+		for _, in := range spec.Instances {
+			trackers[in.VRRP.Name] = in.Trackers
+		}
+		for _, sc := range spec.Scripts {
+			running[sc.Name] = true
+		}
+	}
 	fmt.Fprintf(w, "configuration %s", strings.Join(c.Files, ", "))
 	if c.ConfigID != "" {
 		fmt.Fprintf(w, " (config id %s)", c.ConfigID)
@@ -181,17 +195,24 @@ func summary(w io.Writer, c *config.Config) {
 				fmt.Fprintf(w, "    accept mode off: traffic to the VIPs is dropped while MASTER\n")
 			}
 			var track []string
-			for _, t := range vi.TrackScripts {
-				track = append(track, fmt.Sprintf("script %s (weight %d)", t.Name, t.Weight))
-			}
-			for _, t := range vi.TrackInterfaces {
-				track = append(track, fmt.Sprintf("interface %s (weight %d)", t.Name, t.Weight))
-			}
-			for _, t := range vi.TrackFiles {
-				track = append(track, fmt.Sprintf("file %s (weight %d)", t.Name, t.Weight))
-			}
-			for _, t := range vi.TrackProcesses {
-				track = append(track, fmt.Sprintf("process %s (weight %d)", t.Name, t.Weight))
+			if spec != nil {
+				// Sync group trackers included, weights as they apply.
+				for _, t := range trackers[vi.Name] {
+					track = append(track, fmt.Sprintf("%s %s (weight %d)", strings.TrimPrefix(t.Kind.String(), "track_"), t.Name, t.Weight))
+				}
+			} else {
+				for _, t := range vi.TrackScripts {
+					track = append(track, fmt.Sprintf("script %s (weight %d)", t.Name, t.Weight))
+				}
+				for _, t := range vi.TrackInterfaces {
+					track = append(track, fmt.Sprintf("interface %s (weight %d)", t.Name, t.Weight))
+				}
+				for _, t := range vi.TrackFiles {
+					track = append(track, fmt.Sprintf("file %s (weight %d)", t.Name, t.Weight))
+				}
+				for _, t := range vi.TrackProcesses {
+					track = append(track, fmt.Sprintf("process %s (weight %d)", t.Name, t.Weight))
+				}
 			}
 			if len(track) > 0 {
 				fmt.Fprintf(w, "    tracks: %s\n", strings.Join(track, ", "))
@@ -204,8 +225,12 @@ func summary(w io.Writer, c *config.Config) {
 	if len(c.Scripts) > 0 {
 		fmt.Fprintf(w, "vrrp scripts: %d\n", len(c.Scripts))
 		for _, s := range c.Scripts {
-			fmt.Fprintf(w, "  %s: %q every %s, weight %d, rise %d, fall %d\n",
-				s.Name, strings.Join(s.Script.Args, " "), fmtDur(s.Interval), s.Weight, s.Rise, s.Fall)
+			off := ""
+			if spec != nil && !running[s.Name] {
+				off = " (will not run: see the diagnostics)"
+			}
+			fmt.Fprintf(w, "  %s: %q every %s, weight %d, rise %d, fall %d%s\n",
+				s.Name, strings.Join(s.Script.Args, " "), fmtDur(s.Interval), s.Weight, s.Rise, s.Fall, off)
 		}
 	}
 	if len(c.SyncGroups) > 0 {

@@ -363,6 +363,11 @@ vrrp_instance VI_1 {
 			t.Errorf("stderr lacks %q:\n%s", want, errs)
 		}
 	}
+	// The summary shows what will run: not the script it warned about.
+	code, out, errs := runVigil("check", "-f", f)
+	if code != 0 || strings.Contains(out, "tracks: script chk") || !strings.Contains(out, "chk: \"/bin/true\"") || !strings.Contains(out, "(will not run") {
+		t.Errorf("summary (exit %d) lists the disabled script as tracked or running:\n%s\n%s", code, out, errs)
+	}
 }
 
 // TestCheckStrictAndVMAC: vigil check says at the instance what strict mode

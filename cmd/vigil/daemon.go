@@ -173,6 +173,10 @@ func (r *reloader) run(ctx context.Context, read func() (loaded, diag.Diagnostic
 		return res, err
 	}
 	res.Applied, res.Changes, res.Duration = true, changes, time.Since(start).String()
+	if r.log != nil {
+		// The count vigil reload prints.
+		r.log.Info("configuration reloaded", "changes", res.ChangeCount(), "took", res.Duration)
+	}
 	return res, nil
 }
 
@@ -492,7 +496,6 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 		d.reloads++
 		d.lastReload = time.Now()
 		d.mu.Unlock()
-		d.log.Info("configuration reloaded", "changes", len(res.Changes), "took", res.Duration)
 	}
 	return res, err
 }

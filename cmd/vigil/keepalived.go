@@ -1,17 +1,10 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"log/syslog"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/vigil-ha/vigil/internal/dump"
 )
@@ -28,9 +21,8 @@ const keepalivedName = "keepalived"
 // process named there.
 const keepalivedPidFile = "/run/keepalived.pid"
 
-// keepalivedChildEnv marks the detached daemon that `keepalived` without
-// --dont-fork started, so that it runs instead of forking again.
-const keepalivedChildEnv = "VIGIL_KEEPALIVED_DAEMON"
+// keepalivedPersona is keepalived's name, pid file and fork.
+var keepalivedPersona = persona{name: keepalivedName, childEnv: "VIGIL_KEEPALIVED_DAEMON"}
 
 // runKeepalived runs keepalived's command line: the arguments of `vigil
 // run`, keepalived's -v and -h, keepalived's default pid file, and the
@@ -62,21 +54,7 @@ scan:
 	if kf.dontFork || kf.configTest {
 		return runRun(args, stdout, stderr)
 	}
-	if os.Getenv(keepalivedChildEnv) != "" {
-		os.Unsetenv(keepalivedChildEnv)
-		// Detached: stderr is /dev/null. keepalived logs to syslog; so
-		// does this daemon when a syslog socket answers.
-		if w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, keepalivedName); err == nil {
-			defer w.Close()
-			stderr = w
-		}
-		return runRun(args, stdout, stderr)
-	}
-	if _, err := parseRunFlags(args, io.Discard); err != nil {
-		// Refused flags are said here, where the caller sees them.
-		return runRun(args, stdout, stderr)
-	}
-	return forkKeepalived(args, kf.pidFile(), stderr)
+	return keepalivedPersona.background(args, kf.pidFile(), stdout, stderr)
 }
 
 // keepalivedFlags is what runKeepalived must know of a keepalived command
@@ -148,87 +126,6 @@ func scanKeepalivedFlags(args []string) keepalivedFlags {
 		}
 	}
 	return k
-}
-
-// forkKeepalived starts this program again as a detached daemon (its own
-// session, standard streams on /dev/null) and returns once the daemon has
-// written its pid file, as keepalived's parent returns after the fork. A
-// daemon that exits first (a refused configuration, another daemon
-// running) makes this exit with its status, so an init script reports the
-// failure instead of a start that did not happen.
-func forkKeepalived(args []string, pidFile string, stderr io.Writer) int {
-	self, err := selfAsKeepalived()
-	if err != nil {
-		fmt.Fprintf(stderr, "keepalived (vigil): %v\n", err)
-		return 1
-	}
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		fmt.Fprintf(stderr, "keepalived (vigil): %v\n", err)
-		return 1
-	}
-	defer null.Close()
-	cmd := exec.Command(self, args...)
-	cmd.Args[0] = keepalivedName
-	cmd.Env = append(os.Environ(), keepalivedChildEnv+"=1")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
-	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(stderr, "keepalived (vigil): start the daemon: %v\n", err)
-		return 1
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	want := strconv.Itoa(cmd.Process.Pid)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(30 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			code := 1
-			var ee *exec.ExitError
-			if errors.As(err, &ee) && ee.ExitCode() > 0 {
-				code = ee.ExitCode()
-			}
-			fmt.Fprintf(stderr, "keepalived (vigil): the daemon exited at start (%v); its messages went to syslog, if one listens on /dev/log: run it with -n (--dont-fork) to see them here\n", err)
-			return code
-		case <-deadline:
-			fmt.Fprintf(stderr, "keepalived (vigil): daemon %s has not written %s yet; leaving it running\n", want, pidFile)
-			return 0
-		case <-tick.C:
-			if b, err := os.ReadFile(pidFile); err == nil && strings.TrimSpace(string(b)) == want {
-				return 0
-			}
-		}
-	}
-}
-
-// selfAsKeepalived is the file to execute for the daemon: the name this
-// program was started by (/usr/sbin/keepalived, a link to vigil), so that
-// the kernel names the daemon keepalived (ps, killall keepalived, pidof),
-// or this executable when that name cannot be found again.
-func selfAsKeepalived() (string, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return "", err
-	}
-	name := os.Args[0]
-	if !strings.Contains(name, "/") {
-		if name, err = exec.LookPath(name); err != nil {
-			return self, nil
-		}
-	}
-	if name, err = filepath.Abs(name); err != nil { // the daemon starts in /
-		return self, nil
-	}
-	a, errA := os.Stat(name)
-	b, errB := os.Stat(self)
-	if errA != nil || errB != nil || !os.SameFile(a, b) {
-		return self, nil
-	}
-	return name, nil
 }
 
 // keepalivedSignum answers `keepalived --signum=NAME`: the signal that asks

@@ -50,10 +50,14 @@ func main() {
 }
 
 // dispatchAs runs the command line of the program named name: keepalived's
-// when vigil was installed as /usr/sbin/keepalived, vigil's otherwise.
+// when vigil was installed as /usr/sbin/keepalived, heartbeat's when it
+// replaces heartbeat's binary, vigil's otherwise.
 func dispatchAs(name string, args []string, stdout, stderr io.Writer) int {
-	if name == keepalivedName {
+	switch name {
+	case keepalivedName:
 		return runKeepalived(args, stdout, stderr)
+	case heartbeatName:
+		return runHeartbeat(args, stdout, stderr)
 	}
 	return dispatch(args, stdout, stderr)
 }

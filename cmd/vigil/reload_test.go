@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -137,5 +140,29 @@ func TestReaderRuntime(t *testing.T) {
 	}
 	if !largeConfig(big) || largeConfig(filepath.Join(t.TempDir(), "missing.conf")) {
 		t.Errorf("largeConfig: %v for a %d-byte file", largeConfig(big), largeConfigSize)
+	}
+}
+
+// A reload that changes nothing logs changes=0, the count vigil reload
+// prints: the engine's "= N vrrp_instance(s) unchanged" line is no change.
+func TestReloadLogCountsChanges(t *testing.T) {
+	var logged bytes.Buffer
+	r := &reloader{log: slog.New(slog.NewTextHandler(&logged, nil))}
+	for _, c := range []struct {
+		changes []string
+		want    int
+	}{
+		{[]string{"= 2 vrrp_instance(s) unchanged"}, 0},
+		{[]string{"~ vrrp_instance VI_1: priority 100 -> 150", "= 1 vrrp_instance(s) unchanged"}, 1},
+	} {
+		logged.Reset()
+		res, err := r.run(context.Background(), func() (loaded, diag.Diagnostics) { return loaded{}, nil },
+			func(context.Context, loaded) ([]string, []string, error) { return c.changes, nil, nil })
+		if err != nil || !res.Applied {
+			t.Fatalf("%q: %+v %v", c.changes, res, err)
+		}
+		if res.ChangeCount() != c.want || !strings.Contains(logged.String(), fmt.Sprintf("msg=\"configuration reloaded\" changes=%d ", c.want)) {
+			t.Errorf("%q: ChangeCount %d, log %q; want %d", c.changes, res.ChangeCount(), logged.String(), c.want)
+		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -109,14 +108,9 @@ func runReload(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vigil reload: configuration rejected; the running one stays")
 		return 1
 	}
-	n := 0
 	for _, c := range r.Changes {
 		fmt.Fprintln(stdout, c)
-		// "= N vrrp_instance(s) unchanged" summarises what did not change.
-		if !strings.HasPrefix(c, "= ") {
-			n++
-		}
 	}
-	fmt.Fprintf(stdout, "reloaded in %s (%d changes)\n", r.Duration, n)
+	fmt.Fprintf(stdout, "reloaded in %s (%d changes)\n", r.Duration, r.ChangeCount())
 	return 0
 }

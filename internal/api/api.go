@@ -46,6 +46,23 @@ type ReloadResult struct {
 	Duration    string   `json:"duration"`
 }
 
+// UnchangedPrefix starts a line of Changes that summarises what a reload
+// left as it was (the engine's "= 3 vrrp_instance(s) unchanged"): it is no
+// change.
+const UnchangedPrefix = "= "
+
+// ChangeCount is the number of changes a reload made: its Changes lines
+// but the summaries of what stayed.
+func (r ReloadResult) ChangeCount() int {
+	n := 0
+	for _, c := range r.Changes {
+		if !strings.HasPrefix(c, UnchangedPrefix) {
+			n++
+		}
+	}
+	return n
+}
+
 // Error is the JSON body of a failed request.
 type Error struct {
 	Error string `json:"error"`
@@ -54,26 +71,58 @@ type Error struct {
 // Listen opens the unix socket at path with mode 0600, creating its
 // directory. A socket file left by a dead daemon is replaced; one that a live
 // daemon answers on is an error.
+//
+// The socket is bound in a private directory (mode 0700) beside path,
+// made 0600 there and then renamed to path, so it is never reachable with
+// a looser mode, and the process umask, which other goroutines' file
+// creation reads, is left alone.
 func Listen(path string) (net.Listener, error) {
-	if err := os.MkdirAll(dirOf(path), 0o755); err != nil {
+	dir := dirOf(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("api: %s: another daemon is listening there", path)
 	}
-	_ = os.Remove(path)
-	old := syscall.Umask(0o177)
-	ln, err := net.Listen("unix", path)
-	syscall.Umask(old)
+	private, err := os.MkdirTemp(dir, ".vigil-sock-")
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	defer os.RemoveAll(private)
+	tmp := private + "/s"
+	ln, err := net.Listen("unix", tmp)
 	if err != nil {
 		return nil, fmt.Errorf("api: listen %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	ul := ln.(*net.UnixListener)
+	// Close removes path (below), not the temporary name.
+	ul.SetUnlinkOnClose(false)
+	if err := os.Chmod(tmp, 0o600); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	return ln, nil
+	// Rename replaces a socket file left by a dead daemon.
+	if err := os.Rename(tmp, path); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("api: listen %s: %w", path, err)
+	}
+	return &socketListener{UnixListener: ul, path: path}, nil
+}
+
+// socketListener is the API's listener: it names the socket by the path
+// clients use and removes that path when closed.
+type socketListener struct {
+	*net.UnixListener
+	path string
+}
+
+func (l *socketListener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
+
+func (l *socketListener) Close() error {
+	err := l.UnixListener.Close()
+	os.Remove(l.path)
+	return err
 }
 
 func dirOf(p string) string {

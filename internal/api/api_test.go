@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,4 +104,66 @@ func TestStaleSocketIsReplaced(t *testing.T) {
 		t.Fatalf("stale socket file not replaced: %v", err)
 	}
 	ln.Close()
+}
+
+// TestListenLeavesUmask: the process umask, which every goroutine's file
+// creation reads, never changes while Listen creates the socket (read
+// from /proc/self/status, which does not set it), and the socket is 0600.
+func TestListenLeavesUmask(t *testing.T) {
+	read := func() string {
+		b, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			t.Skip("no /proc/self/status")
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "Umask:") {
+				return strings.TrimSpace(strings.TrimPrefix(l, "Umask:"))
+			}
+		}
+		t.Skip("no Umask line in /proc/self/status")
+		return ""
+	}
+	want := read()
+	dir := t.TempDir()
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < 300; i++ {
+			ln, err := Listen(filepath.Join(dir, "vigil.sock"))
+			if err != nil {
+				done <- err
+				return
+			}
+			ln.Close()
+		}
+		done <- nil
+	}()
+	seen := map[string]bool{}
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(seen) > 0 {
+				t.Fatalf("umask %s while Listen ran: %v", want, seen)
+			}
+			ln, err := Listen(filepath.Join(dir, "vigil.sock"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			fi, err := os.Stat(filepath.Join(dir, "vigil.sock"))
+			if err != nil || fi.Mode().Perm() != 0o600 || fi.Mode()&os.ModeSocket == 0 {
+				t.Fatalf("socket %v %v, want a socket of mode 0600", fi.Mode(), err)
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+				t.Errorf("left in the socket's directory: %v", ents)
+			}
+			return
+		default:
+		}
+		if u := read(); u != want {
+			seen[u] = true
+		}
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/vigil-ha/vigil/internal/api"
 )
 
@@ -34,9 +36,17 @@ func Serve(ctx context.Context, ln net.Listener, snap SnapshotFunc) error {
 
 // ServeHandler serves h on ln with NewServer's limits until ctx is done:
 // the status page and the Prometheus metrics, both read from the network.
+// At most MaxConns connections are open at once; further clients wait in
+// the kernel's accept queue until one closes.
 func ServeHandler(ctx context.Context, ln net.Listener, h http.Handler) error {
-	return api.ServeHTTP(ctx, ln, NewServer(h))
+	return api.ServeHTTP(ctx, netutil.LimitListener(ln, MaxConns), NewServer(h))
 }
+
+// MaxConns bounds the connections a network listener serves at once: a
+// few browsers on the status page and a Prometheus server or two need far
+// fewer, and a client opening connections without end gets no more
+// goroutines and file descriptors than this.
+const MaxConns = 64
 
 // MaxHeaderBytes bounds a request's header on the network listeners.
 const MaxHeaderBytes = 16 << 10
