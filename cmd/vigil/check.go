@@ -370,7 +370,7 @@ func checkHADir(dir string, stdout, stderr io.Writer, quiet bool) int {
 			nodes = append(nodes, n.Name)
 		}
 		fmt.Fprintf(stdout, "  nodes: %s\n", strings.Join(nodes, ", "))
-		fmt.Fprintf(stdout, "  keepalive %s, deadtime %s, warntime %s, initdead %s, auto_failback %s\n", cfg.Keepalive, cfg.Deadtime, cfg.Warntime, cfg.Initdead, cfg.AutoFailback)
+		fmt.Fprintf(stdout, "  keepalive %s, deadtime %s, warntime %s, initdead %s, auto_failback %s\n", cfg.Keepalive, cfg.Deadtime, cfg.Warntime, cfg.Initdead, cfg.AutoFailbackSummary())
 		for _, m := range cfg.Media {
 			fmt.Fprintf(stdout, "  medium %s %s %s\n", m.Kind, m.Dev, firstValid(m.Peer, m.Group))
 		}

@@ -478,3 +478,30 @@ virtual_server 10.0.0.1 80 {
 		t.Errorf("stderr:\n%s\nwant a line starting %q", errs, want)
 	}
 }
+
+// TestCheckHaDirAutoFailbackLegacy: an ha.cf without auto_failback gets
+// heartbeat's default, legacy, which vigil runs as on; the warning and the
+// summary say the same.
+func TestCheckHaDirAutoFailbackLegacy(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"ha.cf":       "keepalive 2\ndeadtime 30\nudpport 694\nucast eth1 10.0.0.2\nnode HA1\nnode HA2\n",
+		"haresources": "HA1 IPaddr::192.168.0.10/24/eth0 nginx\n",
+		"authkeys":    "auth 1\n1 crc\n",
+	} {
+		mode := os.FileMode(0o644)
+		if name == "authkeys" {
+			mode = 0o600
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, out, errs := runVigil("check", "--ha-dir", dir)
+	if !strings.Contains(errs+out, `vigil treats it as on`) {
+		t.Errorf("no warning about auto_failback legacy:\n%s%s", out, errs)
+	}
+	if !strings.Contains(out, "auto_failback legacy (run as on)") {
+		t.Errorf("summary does not say how legacy runs:\n%s", out)
+	}
+}

@@ -179,7 +179,7 @@ func NewNode(o Options) (*Node, error) {
 	n.uuid[6] = n.uuid[6]&0x0f | 0x30
 	n.uuid[8] = n.uuid[8]&0x3f | 0x80
 	mc := machine.Config{Self: me, Peers: peers, Keepalive: c.Keepalive, Deadtime: c.Deadtime, Warntime: c.Warntime, Initdead: c.Initdead,
-		AutoFailback: c.AutoFailback != "off", PingNodes: len(c.PingNodes) + len(c.PingGroups)}
+		AutoFailback: c.FailsBack(), PingNodes: len(c.PingNodes) + len(c.PingGroups)}
 	for _, m := range c.Media {
 		mc.Media = append(mc.Media, string(m.Kind)+" "+m.Dev)
 	}

@@ -346,3 +346,17 @@ func (l line) at(i int) diag.Pos {
 	}
 	return l.pos
 }
+
+// FailsBack reports whether resources go back to their home node when it
+// returns. heartbeat's "legacy" means on when every node's ha.cf says
+// legacy or nothing; vigil runs it as on (the check warns).
+func (c *Config) FailsBack() bool { return c.AutoFailback != "off" }
+
+// AutoFailbackSummary is auto_failback as it is run: the value written and,
+// for legacy, what vigil does with it.
+func (c *Config) AutoFailbackSummary() string {
+	if c.AutoFailback == "legacy" {
+		return "legacy (run as on)"
+	}
+	return c.AutoFailback
+}
