@@ -140,7 +140,8 @@ func (c Capabilities) Check(specs []VirtualServer) []Finding {
 			m := r.Method
 			unsupported := at
 			unsupported.Unsupported = true
-			if !slices.Contains(c.Methods, m) {
+			methodOK := slices.Contains(c.Methods, m)
+			if !methodOK {
 				why := ""
 				if n := c.MethodNotes[m]; n != "" {
 					why = " (" + n + ")"
@@ -150,7 +151,9 @@ func (c Capabilities) Check(specs []VirtualServer) []Finding {
 			if !c.Thresholds && (r.UThreshold != 0 || r.LThreshold != 0) {
 				add(at, vs, "%s %s: uthreshold/lthreshold are ignored", what, r.AddrPort())
 			}
-			if !c.MixedFamily && r.Addr.IsValid() && inet.FamilyOf(r.Addr) != vs.Family {
+			// A family that differs comes with a method (TUN) the data
+			// plane cannot run: one problem, one finding.
+			if methodOK && !c.MixedFamily && r.Addr.IsValid() && inet.FamilyOf(r.Addr) != vs.Family {
 				add(unsupported, vs, "%s %s: address family differs from the virtual server's", what, r.AddrPort())
 			}
 		}

@@ -19,9 +19,13 @@ func TestCapabilitiesCheck(t *testing.T) {
 			Reals: []RealServer{{Addr: netip.MustParseAddr("10.0.0.1"), Port: 80, Method: NAT, UThreshold: 5}}},
 		{Addr: netip.MustParseAddr("10.1.1.2"), Port: 80, Proto: TCP, Family: IPv4, Scheduler: "lblc", Method: DR,
 			Reals: []RealServer{{Addr: netip.MustParseAddr("10.0.0.1"), Port: 80, Method: DR}}},
+		// An IPv6 real server behind an IPv4 service needs TUN: one
+		// finding, not a second one for the family.
+		{Addr: netip.MustParseAddr("10.1.1.3"), Port: 80, Proto: TCP, Family: IPv4, Scheduler: "rr", Method: TUN,
+			Reals: []RealServer{{Addr: netip.MustParseAddr("2001:db8::1"), Port: 80, Method: TUN}}},
 	}
 	// Where each virtual server and its real server are declared.
-	where := [][2]string{{"k:1", "k:2"}, {"k:5", "k:6"}}
+	where := [][2]string{{"k:1", "k:2"}, {"k:5", "k:6"}, {"k:9", "k:10"}}
 	var got []string
 	diags := caps.Check(specs)
 	for _, d := range diags {
@@ -36,6 +40,7 @@ func TestCapabilitiesCheck(t *testing.T) {
 		"k:2: warning: virtual server [10.1.1.1]:tcp:80: real server 10.0.0.1:80: uthreshold/lthreshold are ignored (lvs_backend nftables)",
 		"k:5: error: virtual server [10.1.1.2]:tcp:80: lb_algo lblc is not supported (lvs_backend nftables)",
 		"k:6: error: virtual server [10.1.1.2]:tcp:80: real server 10.0.0.1:80: lb_kind DR is not supported; supported: NAT (lvs_backend nftables)",
+		"k:10: error: virtual server [10.1.1.3]:tcp:80: real server [2001:db8::1]:80: lb_kind TUN is not supported; supported: NAT (lvs_backend nftables)",
 	}
 	if diff := cmp.Diff(w, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
