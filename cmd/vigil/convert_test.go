@@ -83,7 +83,7 @@ func TestConvertTutorial(t *testing.T) {
 }
 
 // TestCheckHADirWatchdog: ha.cf's watchdog is driven, so check lists it
-// and warns about nothing.
+// and warns about nothing; convert says keepalived.conf has no watchdog.
 func TestCheckHADirWatchdog(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]string{
@@ -102,5 +102,12 @@ func TestCheckHADirWatchdog(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "  watchdog /dev/watchdog: written with every heartbeat") {
 		t.Errorf("check does not list the watchdog:\n%s", out.String())
+	}
+	out.Reset()
+	if code := runConvert([]string{"--ha-dir", dir, "--node", "HA1"}, &out, &errb); code != 0 {
+		t.Fatalf("convert exit %d: %s", code, errb.String())
+	}
+	if want := "ha.cf:9:1: warning: watchdog /dev/watchdog: keepalived.conf has no watchdog"; !strings.Contains(errb.String(), want) {
+		t.Errorf("convert does not say the watchdog is lost (want %q):\n%s", want, errb.String())
 	}
 }

@@ -65,12 +65,11 @@ func ParseHaCf(file, src string) (*Config, diag.Diagnostics) {
 // haCfParser is ParseHaCf's state: the configuration so far, what was set
 // explicitly and the diagnostics.
 type haCfParser struct {
-	c           *Config
-	ds          diag.Diagnostics
-	set         struct{ keepalive, deadtime, warntime, initdead, deadping, autofail, port bool }
-	mediaPos    diag.Pos // the last medium line, for udpport's order
-	watchdogPos diag.Pos
-	seenNode    map[string]diag.Pos
+	c        *Config
+	ds       diag.Diagnostics
+	set      struct{ keepalive, deadtime, warntime, initdead, deadping, autofail, port bool }
+	mediaPos diag.Pos // the last medium line, for udpport's order
+	seenNode map[string]diag.Pos
 }
 
 // directive is one ha.cf line: its lower-cased keyword and its arguments.
@@ -333,10 +332,10 @@ func (hp *haCfParser) process(d directive) bool {
 	case "watchdog":
 		if hp.need(d, 1, "watchdog DEVICE") {
 			if hp.c.Watchdog != "" {
-				hp.ds.Errorf(d.l.pos, "watchdog: device given twice (first %s at line %d); heartbeat refuses this", hp.c.Watchdog, hp.watchdogPos.Line)
+				hp.ds.Errorf(d.l.pos, "watchdog: device given twice (first %s at line %d); heartbeat refuses this", hp.c.Watchdog, hp.c.WatchdogPos.Line)
 				return true
 			}
-			hp.c.Watchdog, hp.watchdogPos = d.args[0], d.l.pos
+			hp.c.Watchdog, hp.c.WatchdogPos = d.args[0], d.l.pos
 		}
 	default:
 		return false
