@@ -374,6 +374,9 @@ func checkHADir(dir string, stdout, stderr io.Writer, quiet bool) int {
 		for _, m := range cfg.Media {
 			fmt.Fprintf(stdout, "  medium %s %s %s\n", m.Kind, m.Dev, firstValid(m.Peer, m.Group))
 		}
+		if cfg.Watchdog != "" {
+			fmt.Fprintf(stdout, "  watchdog %s: written with every heartbeat; a node killed without a clean stop is reset by the kernel\n", cfg.Watchdog)
+		}
 		for _, g := range cfg.Groups {
 			var rs []string
 			for _, r := range g.Resources {

@@ -135,6 +135,10 @@ func convertHA(cfg *hbconf.Config, self string, firstVRID int) (converted, error
 				Msg: fmt.Sprintf("%s %s: keepalived.conf has no log file; vigil logs to stderr (the journal under systemd: journalctl -u vigil)", l.kw, l.path)}.String())
 		}
 	}
+	if cfg.Watchdog != "" {
+		c.warnings = append(c.warnings, diag.Diagnostic{Pos: cfg.WatchdogPos, Severity: diag.Warning,
+			Msg: fmt.Sprintf("watchdog %s: keepalived.conf has no watchdog; a vigil killed with kill -9 keeps its VIPs until restarted (run it with --ha-dir to keep heartbeat's watchdog)", cfg.Watchdog)}.String())
+	}
 	b := &strings.Builder{}
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	p("! keepalived.conf for node %s, converted by `vigil convert` from %s.\n", self, cfg.Dir)

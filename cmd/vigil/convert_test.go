@@ -81,3 +81,33 @@ func TestConvertTutorial(t *testing.T) {
 		t.Fatalf("a node not in ha.cf: exit %d, want 1", code)
 	}
 }
+
+// TestCheckHADirWatchdog: ha.cf's watchdog is driven, so check lists it
+// and warns about nothing; convert says keepalived.conf has no watchdog.
+func TestCheckHADirWatchdog(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"ha.cf":       "keepalive 2\ndeadtime 30\nwarntime 10\ninitdead 60\nucast eth1 10.0.0.2\nauto_failback on\nnode HA1\nnode HA2\nwatchdog /dev/watchdog\n",
+		"haresources": "ha1 10.168.0.160/24/eth0\n",
+		"authkeys":    "auth 3\n3 md5 hello!\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := runCheck([]string{"--ha-dir", dir}, &out, &errb); code != 0 || errb.Len() != 0 {
+		t.Fatalf("check exit %d, stderr %q", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "  watchdog /dev/watchdog: written with every heartbeat") {
+		t.Errorf("check does not list the watchdog:\n%s", out.String())
+	}
+	out.Reset()
+	if code := runConvert([]string{"--ha-dir", dir, "--node", "HA1"}, &out, &errb); code != 0 {
+		t.Fatalf("convert exit %d: %s", code, errb.String())
+	}
+	if want := "ha.cf:9:1: warning: watchdog /dev/watchdog: keepalived.conf has no watchdog"; !strings.Contains(errb.String(), want) {
+		t.Errorf("convert does not say the watchdog is lost (want %q):\n%s", want, errb.String())
+	}
+}

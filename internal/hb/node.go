@@ -213,6 +213,9 @@ type rscOp struct {
 // Run runs the node until ctx ends, then stops gracefully: it releases its
 // groups (in reverse order), tells the peer (t=resource info=shutdown,
 // t=shutdone) and returns once every goroutine it started has exited.
+// With ha.cf's watchdog it writes the device with every status heartbeat
+// and disarms it with the magic close only after a graceful stop that
+// finished (see watchdog).
 func (n *Node) Run(ctx context.Context) error {
 	n.gen = uint64(time.Now().Unix()) // heartbeat's hbgenmethod "time"
 	media, listeners, err := openMedia(ctx, n.cfg.Media)
@@ -287,6 +290,7 @@ func (n *Node) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	stopped := false
+	var wd *watchdog
 	var stopDeadline <-chan time.Time
 	apply := func(as []machine.Action) {
 		for _, a := range as {
@@ -298,6 +302,7 @@ func (n *Node) Run(ctx context.Context) error {
 					f = append(f, wire.Field{Name: FieldPingUp, Value: []byte(strconv.Itoa(n.pingUp))})
 				}
 				n.send(f, "")
+				wd.tickle()
 			case machine.SendStarting:
 				n.send([]wire.Field{{Name: wire.FType, Value: []byte(wire.TStarting)}}, "")
 			case machine.SendResources:
@@ -331,8 +336,10 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		n.snapshot(stopped)
 	}
+	wd = openWatchdog(n.cfg.Watchdog, n.log)
 	apply(n.m.Step(time.Now(), machine.Start{}))
 	done := ctx.Done()
+	timedOut := false
 	for !stopped {
 		if d := n.m.Deadline(); !d.IsZero() {
 			timer.Reset(time.Until(d))
@@ -345,7 +352,7 @@ func (n *Node) Run(ctx context.Context) error {
 			apply(n.m.Step(time.Now(), machine.Stop{}))
 		case <-stopDeadline:
 			n.log.Error("graceful stop timed out")
-			stopped = true
+			stopped, timedOut = true, true
 		case <-timer.C:
 			apply(n.m.Step(time.Now(), machine.Tick{}))
 		case p := <-rx:
@@ -356,6 +363,11 @@ func (n *Node) Run(ctx context.Context) error {
 		case d := <-dones:
 			apply(n.m.Step(time.Now(), d))
 		}
+	}
+	if timedOut {
+		wd.abandon() // resources may still be held: let the kernel reset the node
+	} else {
+		wd.stop()
 	}
 	n.snapshot(true)
 	stopPing()

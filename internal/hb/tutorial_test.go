@@ -241,9 +241,10 @@ func TestTutorialFailures(t *testing.T) {
 	})
 
 	t.Run("5 kill -9 the daemon", func(t *testing.T) {
-		// Without the watchdog the tutorial relies on, the killed node keeps
-		// its address: both hold it until the watchdog reboots the node,
-		// which we emulate by removing it once ha2 has taken over.
+		// The killed node keeps its address until the kernel watchdog
+		// resets it (ha.cf's watchdog; TestKernelWatchdog shows the
+		// softdog firing in the VM tier). Namespaces share one kernel, so
+		// the reset is emulated by removing the address once ha2 took over.
 		s.allow(true)
 		defer s.allow(false)
 		start := time.Now()

@@ -331,8 +331,11 @@ func (hp *haCfParser) process(d directive) bool {
 		}
 	case "watchdog":
 		if hp.need(d, 1, "watchdog DEVICE") {
-			hp.c.Watchdog = d.args[0]
-			hp.ds.Warnf(d.l.pos, "watchdog: vigil does not drive %s; a hung vigil is not rebooted by the kernel (the peer still takes over after deadtime)", d.args[0])
+			if hp.c.Watchdog != "" {
+				hp.ds.Errorf(d.l.pos, "watchdog: device given twice (first %s at line %d); heartbeat refuses this", hp.c.Watchdog, hp.c.WatchdogPos.Line)
+				return true
+			}
+			hp.c.Watchdog, hp.c.WatchdogPos = d.args[0], d.l.pos
 		}
 	default:
 		return false

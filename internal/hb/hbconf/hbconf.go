@@ -49,7 +49,9 @@ type Config struct {
 	DebugFilePos diag.Pos `json:"-"`
 	LogFacility  string   `json:"logfacility,omitempty"`
 	Debug        int      `json:"debug,omitempty"`
-	Watchdog     string   `json:"watchdog,omitempty"`
+	// Watchdog is the device of `watchdog` ("" without), at WatchdogPos.
+	Watchdog    string   `json:"watchdog,omitempty"`
+	WatchdogPos diag.Pos `json:"-"`
 	// Groups are the resource groups of haresources, in order.
 	Groups []Group `json:"groups"`
 	// Auth is authkeys; nil when the file is missing or unusable.

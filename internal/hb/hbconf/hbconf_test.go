@@ -96,6 +96,8 @@ func TestHaCfDiagnostics(t *testing.T) {
 			`ha.cf:3:15: error: auto_failback: "maybe" is not on, off or legacy`}},
 		{"typo", base + "deadtim 10\n", []string{`ha.cf:4:1: warning: unknown directive "deadtim" (ignored) (did you mean "deadtime"?)`}},
 		{"no nodes", "ucast eth1 10.0.0.2\nauto_failback on\n", []string{"ha.cf: error: no `node` directive: list every cluster node by its `uname -n`"}},
+		{"watchdog", base + "watchdog /dev/watchdog\n", nil},
+		{"watchdog twice", base + "watchdog /dev/watchdog\nwatchdog /dev/watchdog1\n", []string{`ha.cf:5:1: error: watchdog: device given twice (first /dev/watchdog at line 4); heartbeat refuses this`}},
 		{"bad facility", base + "logfacility local9\n", []string{`ha.cf:4:13: error: logfacility: "local9" is not a syslog facility (auth, authpriv, daemon, local0..local7, user, none...)`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
