@@ -55,6 +55,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	duration := fs.Duration("duration", 10*time.Minute, "soak: how long")
 	hogs := fs.Int("hogs", 2, "soak: busy loops keeping the cores busy")
 	nice := fs.Int("nice", 0, "soak: nice value for the daemons' threads (e.g. -10)")
+	rtPrio := fs.Int("rt-priority", 0, "soak: vrrp_rt_priority for both daemons (SCHED_RR; 0: not set)")
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
 			return 0
@@ -101,7 +102,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if soak {
 		r, err := chaos.Soak(ctx, chaos.SoakOptions{
-			Instances: *instances, Advert: advert, Duration: *duration, Hogs: *hogs, Nice: *nice,
+			Instances: *instances, Advert: advert, Duration: *duration, Hogs: *hogs, Nice: *nice, RTPriority: *rtPrio,
 			VigilBin: *vigil, Dir: dir, Log: stderr,
 		})
 		if err != nil {
