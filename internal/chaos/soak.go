@@ -34,8 +34,8 @@ type SoakOptions struct {
 	// for the VRRP loop, keepalived's setting for short advert intervals).
 	RTPriority int
 	VigilBin   string
-	Dir      string
-	Log      io.Writer
+	Dir        string
+	Log        io.Writer
 }
 
 // renice sets the nice value of every thread of pid.
