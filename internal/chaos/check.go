@@ -449,10 +449,24 @@ func Check(in Input) Result {
 			// last) is one broken invariant.
 			if n := len(res.Violations); n > 0 && lastReq == n-1 && r.At.Sub(lastReqAt) < time.Second {
 				reqRun++
-				res.Violations[n-1].Msg = fmt.Sprintf("%d requests from %s to %s failed outside any fault window (first: %s)", reqRun, rel(res.Violations[n-1].At), rel(r.At), firstErr)
+				v := &res.Violations[n-1]
+				why := ""
+				if i := strings.Index(v.Msg, " ["); v.Keepalived && i >= 0 {
+					why = v.Msg[i:]
+				}
+				v.Msg = fmt.Sprintf("%d requests from %s to %s failed outside any fault window (first: %s)%s", reqRun, rel(v.At), rel(r.At), firstErr, why)
 			} else {
 				reqRun, firstErr = 1, r.Err
-				violate(r.At, "request", nil, nil, "request at %s failed outside any fault window after %v: %s", rel(r.At), r.End.Sub(r.At).Round(time.Millisecond), r.Err)
+				msg := fmt.Sprintf("request at %s failed outside any fault window after %v: %s", rel(r.At), r.End.Sub(r.At).Round(time.Millisecond), r.Err)
+				if f, ok := in.keepalivedStaleARP(r.At, faults, segs[in.VIPs[0]]); ok {
+					// Keepalived's: it is counted against the split fault
+					// that made the client follow the keepalived node.
+					res.Violations = append(res.Violations, Violation{At: r.At, Invariant: "request", Faults: []int{f.N}, Kinds: []Kind{f.Kind}, Keepalived: true,
+						Msg: fmt.Sprintf("%s [%s held the VIP when #%d %s healed; %s]", msg, in.Nodes[in.Keepalived[0]], f.N, f.Kind, keepalivedYield)})
+					stats[f.Kind].ByKA++
+				} else {
+					violate(r.At, "request", nil, nil, "%s", msg)
+				}
 				lastReq = len(res.Violations) - 1
 			}
 			lastReqAt = r.At
@@ -492,6 +506,47 @@ func (in *Input) keepalivedBreak(held []bool, ns []int, faults []Applied) bool {
 		}
 	}
 	return false
+}
+
+// staleARP is how long after a split heals a client may still send to the
+// MAC of a node that held the VIP during it: Linux keeps using a neighbour
+// entry for delay_first_probe_time (5 s) before it checks it.
+const staleARP = 5 * time.Second
+
+// keepalivedYield is what keepalived 2.2.7 does that leaves such a client
+// behind.
+const keepalivedYield = "keepalived yields to the winner without an advert of its own (higher_prio_send_advert is off by default), " +
+	"so the winner sends no lower-priority gratuitous ARP and clients that followed keepalived keep its MAC"
+
+// keepalivedStaleARP reports whether a request failing at at outside any
+// fault window is keepalived's: the last split fault healed less than
+// staleARP before, the keepalived node held the VIP (segs) when it healed,
+// and holds it no longer.
+func (in *Input) keepalivedStaleARP(at time.Time, faults []Applied, segs []seg) (Applied, bool) {
+	var last *Applied
+	for i := range faults {
+		f := &faults[i]
+		if f.Kind.splits() && !f.Heal.After(at) && at.Sub(f.Heal) <= staleARP && (last == nil || f.Heal.After(last.Heal)) {
+			last = f
+		}
+	}
+	if last == nil {
+		return Applied{}, false
+	}
+	heldAt := func(t time.Time, n int) bool {
+		for _, s := range segs {
+			if !s.from.After(t) && s.to.After(t) {
+				return n < len(s.held) && s.held[n]
+			}
+		}
+		return false
+	}
+	for _, n := range in.Keepalived {
+		if heldAt(last.Heal, n) && !heldAt(at, n) {
+			return *last, true
+		}
+	}
+	return Applied{}, false
 }
 
 // VigilBroken returns the broken invariants that are not keepalived's.

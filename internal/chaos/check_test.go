@@ -163,6 +163,11 @@ func TestCheckKeepalivedAttribution(t *testing.T) {
 			x.in.Faults[0].Targets = []int{2}
 			return x
 		}(), []int{2}, 0, 1},
+		// A partition with the client on keepalived's side: keepalived
+		// holds the VIP when it heals and yields; requests then fail.
+		{"requests fail after keepalived yields", newTL(8000).fault(1, Partition, 1000, 3000).ch(1400, 2, true).ch(3010, 2, false).req(3500, 3600, "refused").req(3520, 3620, "refused"), []int{2}, 0, 1},
+		{"requests fail after vigil yields", newTL(8000).fault(1, Partition, 1000, 3000).ch(1400, 1, true).ch(3010, 1, false).req(3500, 3600, "refused"), []int{2}, 1, 0},
+		{"requests fail long after keepalived yielded", newTL(12000).fault(1, Partition, 1000, 3000).ch(1400, 2, true).ch(3010, 2, false).req(9000, 9100, "refused"), []int{2}, 1, 0},
 		{"vigil leaves a deleted VIP", func() *tl {
 			x := newTL(5000).fault(1, VIPDelete, 1000, 1000).ch(1000, 0, false)
 			x.in.Faults[0].Targets = []int{0}
