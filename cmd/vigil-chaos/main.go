@@ -8,7 +8,9 @@
 //	vigil-chaos --seed 7 --faults 50 --keepalived --kinds kill,stop,partition
 //	vigil-chaos soak --instances 100 --advert-int 0.01 --duration 10m
 //
-// It needs root. It exits 1 when an invariant broke, 2 on bad usage.
+// It needs root. It exits 1 when vigil broke an invariant (those the
+// keepalived node breaks around faults keepalived is known to mishandle are
+// listed apart and do not count), 2 on bad usage.
 package main
 
 import (
@@ -53,6 +55,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	duration := fs.Duration("duration", 10*time.Minute, "soak: how long")
 	hogs := fs.Int("hogs", 2, "soak: busy loops keeping the cores busy")
 	nice := fs.Int("nice", 0, "soak: nice value for the daemons' threads (e.g. -10)")
+	rtPrio := fs.Int("rt-priority", 0, "soak: vrrp_rt_priority for both daemons (SCHED_RR; 0: not set)")
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
 			return 0
@@ -99,7 +102,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if soak {
 		r, err := chaos.Soak(ctx, chaos.SoakOptions{
-			Instances: *instances, Advert: advert, Duration: *duration, Hogs: *hogs, Nice: *nice,
+			Instances: *instances, Advert: advert, Duration: *duration, Hogs: *hogs, Nice: *nice, RTPriority: *rtPrio,
 			VigilBin: *vigil, Dir: dir, Log: stderr,
 		})
 		if err != nil {
@@ -153,7 +156,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "reproduce: vigil-chaos --seed %d --faults %d --kinds %s --advert-int %s%s%s\n", *seed, *faults, *kinds, *adv,
 		map[bool]string{true: " --keepalived"}[*ka], map[bool]string{true: " --cover"}[*cover])
-	if len(out.Result.Violations) > 0 || err != nil {
+	if len(out.Result.VigilBroken()) > 0 || err != nil {
 		return 1
 	}
 	return 0

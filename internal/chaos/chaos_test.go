@@ -44,9 +44,9 @@ func TestChaos(t *testing.T) {
 	if err != nil {
 		t.Errorf("chaos: %v", err)
 	}
-	if len(out.Result.Violations) > 0 {
+	if broken := out.Result.VigilBroken(); len(broken) > 0 {
 		t.Errorf("%d broken invariants (reproduce: go run ./cmd/vigil-chaos --seed %d --faults %d --kinds %s --cover --advert-int 0.1)\nprogress:\n%s",
-			len(out.Result.Violations), o.Seed, o.Faults, kindList(kinds), log.String())
+			len(broken), o.Seed, o.Faults, kindList(kinds), log.String())
 		for name, l := range out.Logs {
 			t.Logf("--- %s\n%s", name, tailLines(l, 60))
 		}

@@ -63,6 +63,23 @@ type Input struct {
 	Requests   []Request
 	Crashes    []Crash
 	Leftovers  []string
+	// Keepalived lists the nodes running keepalived 2.2.7 (indexes into
+	// Nodes); see KeepalivedKnown.
+	Keepalived []int
+}
+
+// KeepalivedKnown lists the fault kinds keepalived 2.2.7 is known to
+// mishandle, and what it does. A broken invariant around one of them in
+// which the keepalived node holds an address is keepalived's, reported
+// apart from vigil's (Violation.Keepalived).
+var KeepalivedKnown = map[Kind]string{
+	// A reload that changes the address list restarts the instance's
+	// state: keepalived takes the VIP as if the master were gone and
+	// holds it beside the master until it hears an advert (two holders).
+	ReloadVIPs: "a reload that changes the VIP list takes the VIP beside the master",
+	// keepalived does not notice an address deleted by hand and does not
+	// add it back until its next transition.
+	VIPDelete: "a VIP deleted by hand is not added back",
 }
 
 // Violation is one broken invariant.
@@ -72,6 +89,10 @@ type Violation struct {
 	Faults    []int  // the faults around it (numbers)
 	Kinds     []Kind
 	Msg       string
+	// Keepalived: the keepalived node held the address and a fault it is
+	// known to mishandle (KeepalivedKnown) was under way; the break is
+	// keepalived's, not vigil's.
+	Keepalived bool
 }
 
 // KindStats is one row of the table.
@@ -82,12 +103,13 @@ type KindStats struct {
 	ToOne     []time.Duration // time to one holder after the group it was in healed; -1: never
 	TwoHolder time.Duration   // two or more holders inside its windows
 	Failed    int             // failed requests inside its windows
-	Broken    int             // violations attributed to it
+	Broken    int             // violations attributed to it, vigil's
+	ByKA      int             // violations attributed to it, keepalived's
 }
 
 // Result is Check's verdict.
 type Result struct {
-	Violations []Violation
+	Violations []Violation // vigil's and keepalived's, in time order
 	Kinds      []*KindStats
 	Requests   int
 	Failed     int
@@ -156,6 +178,7 @@ func (in *Input) Segments(addr netip.Addr) []seg {
 type stretch struct {
 	from, to time.Time
 	who      string
+	held     []bool // every node that held the address in it
 }
 
 func stretches(segs []seg, names []string, pred func(seg) bool) []stretch {
@@ -166,12 +189,15 @@ func stretches(segs []seg, names []string, pred func(seg) bool) []stretch {
 		}
 		if n := len(out); n > 0 && out[n-1].to.Equal(s.from) {
 			out[n-1].to = s.to
+			for i, h := range s.held {
+				out[n-1].held[i] = out[n-1].held[i] || h
+			}
 			if w := s.who(names); !strings.Contains(out[n-1].who, w) {
 				out[n-1].who += ", " + w
 			}
 			continue
 		}
-		out = append(out, stretch{from: s.from, to: s.to, who: s.who(names)})
+		out = append(out, stretch{from: s.from, to: s.to, who: s.who(names), held: slices.Clone(s.held)})
 	}
 	return out
 }
@@ -279,11 +305,21 @@ func Check(in Input) Result {
 		}
 		return ns, ks
 	}
-	violate := func(at time.Time, inv string, ns []int, ks []Kind, format string, args ...any) {
-		res.Violations = append(res.Violations, Violation{At: at, Invariant: inv, Faults: ns, Kinds: ks, Msg: fmt.Sprintf(format, args...)})
+	// violateBy records a broken invariant; who are the holders involved
+	// (nil when none), which decide whether keepalived is to blame.
+	violateBy := func(who []bool, at time.Time, inv string, ns []int, ks []Kind, format string, args ...any) {
+		ka := in.keepalivedBreak(who, ns, faults)
+		res.Violations = append(res.Violations, Violation{At: at, Invariant: inv, Faults: ns, Kinds: ks, Msg: fmt.Sprintf(format, args...), Keepalived: ka})
 		for _, k := range ks {
-			stats[k].Broken++
+			if ka {
+				stats[k].ByKA++
+			} else {
+				stats[k].Broken++
+			}
 		}
+	}
+	violate := func(at time.Time, inv string, ns []int, ks []Kind, format string, args ...any) {
+		violateBy(nil, at, inv, ns, ks, format, args...)
 	}
 	rel := func(t time.Time) string { return fmt.Sprintf("+%.3fs", t.Sub(in.Start).Seconds()) }
 
@@ -299,7 +335,7 @@ func Check(in Input) Result {
 			}
 			outside := s.to.Sub(s.from) - covered(s.from, s.to, splitSpans)
 			if outside > in.Advert+in.Tol {
-				violate(s.from, "two-holders", ns, ks, "%s held by %s from %s for %v (%v outside split faults; bound one advert interval %v)",
+				violateBy(s.held, s.from, "two-holders", ns, ks, "%s held by %s from %s for %v (%v outside split faults; bound one advert interval %v)",
 					v, s.who, rel(s.from), s.to.Sub(s.from).Round(time.Millisecond), outside.Round(time.Millisecond), in.Advert)
 			}
 		}
@@ -338,6 +374,7 @@ func Check(in Input) Result {
 			}
 		}
 		worst := time.Duration(0)
+		var late []bool // the holders of the stretches that settled late
 		for _, v := range in.VIPs {
 			want := 0
 			if in.configured(v, g.end) {
@@ -359,12 +396,20 @@ func Check(in Input) Result {
 					if gi+1 == len(groups) {
 						what = "the end of the run"
 					}
-					violate(maxTime(s.from, g.end), "one-holder", ns, ks, "%s: %s held by %s (want %d holder) from %s until %s at %s",
+					violateBy(s.held, maxTime(s.from, g.end), "one-holder", ns, ks, "%s: %s held by %s (want %d holder) from %s until %s at %s",
 						groupName(g.faults), v, s.who, want, rel(maxTime(s.from, g.end)), what, rel(next))
 					break
 				}
 				if t := s.to.Sub(g.end); worst >= 0 && t > worst {
 					worst = t
+				}
+				if s.to.Sub(g.end) > in.Bound {
+					if late == nil {
+						late = make([]bool, len(s.held))
+					}
+					for i, h := range s.held {
+						late[i] = late[i] || h
+					}
 				}
 			}
 			if worst < 0 {
@@ -372,7 +417,7 @@ func Check(in Input) Result {
 			}
 		}
 		if worst > in.Bound {
-			violate(g.end, "one-holder", ns, ks, "%s: healed at %s, one holder only after %v (bound Master_Down_Interval + 100 ms = %v)",
+			violateBy(late, g.end, "one-holder", ns, ks, "%s: healed at %s, one holder only after %v (bound Master_Down_Interval + 100 ms = %v)",
 				groupName(g.faults), rel(g.end), worst.Round(time.Millisecond), in.Bound)
 		}
 		for _, k := range ks {
@@ -404,10 +449,24 @@ func Check(in Input) Result {
 			// last) is one broken invariant.
 			if n := len(res.Violations); n > 0 && lastReq == n-1 && r.At.Sub(lastReqAt) < time.Second {
 				reqRun++
-				res.Violations[n-1].Msg = fmt.Sprintf("%d requests from %s to %s failed outside any fault window (first: %s)", reqRun, rel(res.Violations[n-1].At), rel(r.At), firstErr)
+				v := &res.Violations[n-1]
+				why := ""
+				if i := strings.Index(v.Msg, " ["); v.Keepalived && i >= 0 {
+					why = v.Msg[i:]
+				}
+				v.Msg = fmt.Sprintf("%d requests from %s to %s failed outside any fault window (first: %s)%s", reqRun, rel(v.At), rel(r.At), firstErr, why)
 			} else {
 				reqRun, firstErr = 1, r.Err
-				violate(r.At, "request", nil, nil, "request at %s failed outside any fault window after %v: %s", rel(r.At), r.End.Sub(r.At).Round(time.Millisecond), r.Err)
+				msg := fmt.Sprintf("request at %s failed outside any fault window after %v: %s", rel(r.At), r.End.Sub(r.At).Round(time.Millisecond), r.Err)
+				if f, ok := in.keepalivedStaleARP(r.At, faults, segs[in.VIPs[0]]); ok {
+					// Keepalived's: it is counted against the split fault
+					// that made the client follow the keepalived node.
+					res.Violations = append(res.Violations, Violation{At: r.At, Invariant: "request", Faults: []int{f.N}, Kinds: []Kind{f.Kind}, Keepalived: true,
+						Msg: fmt.Sprintf("%s [%s held the VIP when #%d %s healed; %s]", msg, in.Nodes[in.Keepalived[0]], f.N, f.Kind, keepalivedYield)})
+					stats[f.Kind].ByKA++
+				} else {
+					violate(r.At, "request", nil, nil, "%s", msg)
+				}
 				lastReq = len(res.Violations) - 1
 			}
 			lastReqAt = r.At
@@ -425,6 +484,80 @@ func Check(in Input) Result {
 		res.Kinds = append(res.Kinds, stats[k])
 	}
 	return res
+}
+
+// keepalivedBreak reports whether a broken invariant is keepalived's: a
+// fault keepalived is known to mishandle is among the faults around it (ns),
+// and the keepalived node is among the holders, or nobody holds the address
+// and that fault acted on the keepalived node (a VIP it did not add back).
+func (in *Input) keepalivedBreak(held []bool, ns []int, faults []Applied) bool {
+	isKA := func(n int) bool { return slices.Contains(in.Keepalived, n) }
+	holds, anyone := false, false
+	for i, h := range held {
+		holds = holds || (h && isKA(i))
+		anyone = anyone || h
+	}
+	for _, f := range faults {
+		if _, ok := KeepalivedKnown[f.Kind]; !ok || !slices.Contains(ns, f.N) {
+			continue
+		}
+		if holds || (!anyone && slices.ContainsFunc(f.Targets, isKA)) {
+			return true
+		}
+	}
+	return false
+}
+
+// staleARP is how long after a split heals a client may still send to the
+// MAC of a node that held the VIP during it: Linux keeps using a neighbour
+// entry for delay_first_probe_time (5 s) before it checks it.
+const staleARP = 5 * time.Second
+
+// keepalivedYield is what keepalived 2.2.7 does that leaves such a client
+// behind.
+const keepalivedYield = "keepalived yields to the winner without an advert of its own (higher_prio_send_advert is off by default), " +
+	"so the winner sends no lower-priority gratuitous ARP and clients that followed keepalived keep its MAC"
+
+// keepalivedStaleARP reports whether a request failing at at outside any
+// fault window is keepalived's: the last split fault healed less than
+// staleARP before, the keepalived node held the VIP (segs) when it healed,
+// and holds it no longer.
+func (in *Input) keepalivedStaleARP(at time.Time, faults []Applied, segs []seg) (Applied, bool) {
+	var last *Applied
+	for i := range faults {
+		f := &faults[i]
+		if f.Kind.splits() && !f.Heal.After(at) && at.Sub(f.Heal) <= staleARP && (last == nil || f.Heal.After(last.Heal)) {
+			last = f
+		}
+	}
+	if last == nil {
+		return Applied{}, false
+	}
+	heldAt := func(t time.Time, n int) bool {
+		for _, s := range segs {
+			if !s.from.After(t) && s.to.After(t) {
+				return n < len(s.held) && s.held[n]
+			}
+		}
+		return false
+	}
+	for _, n := range in.Keepalived {
+		if heldAt(last.Heal, n) && !heldAt(at, n) {
+			return *last, true
+		}
+	}
+	return Applied{}, false
+}
+
+// VigilBroken returns the broken invariants that are not keepalived's.
+func (r Result) VigilBroken() []Violation {
+	var out []Violation
+	for _, v := range r.Violations {
+		if !v.Keepalived {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // count2 reports whether every segment of the stretch that lies inside it

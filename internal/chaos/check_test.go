@@ -141,6 +141,56 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// TestCheckKeepalivedAttribution: a break in which the keepalived node holds
+// the address around a fault keepalived is known to mishandle is
+// keepalived's; the same break by a vigil node, or around another fault, is
+// vigil's.
+func TestCheckKeepalivedAttribution(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		tl    *tl
+		ka    []int
+		vigil int // broken invariants counted against vigil (two-holders, then one-holder late)
+		byKA  int
+	}{
+		{"keepalived takes the VIP on a VIP reload", newTL(5000).fault(1, ReloadVIPs, 1000, 1200).ch(1100, 2, true).ch(1700, 2, false), []int{2}, 0, 2},
+		{"vigil takes the VIP on a VIP reload", newTL(5000).fault(1, ReloadVIPs, 1000, 1200).ch(1100, 1, true).ch(1700, 1, false), []int{2}, 2, 0},
+		{"no keepalived node", newTL(5000).fault(1, ReloadVIPs, 1000, 1200).ch(1100, 2, true).ch(1700, 2, false), nil, 2, 0},
+		{"keepalived, a fault it handles", newTL(5000).fault(1, ReloadPrio, 1000, 1200).ch(1100, 2, true).ch(1700, 2, false), []int{2}, 2, 0},
+		{"keepalived leaves a deleted VIP", func() *tl {
+			x := newTL(5000).fault(1, VIPDelete, 1000, 1000).ch(1000, 2, false)
+			x.in.Initial[VIPFront] = []bool{false, false, true}
+			x.in.Faults[0].Targets = []int{2}
+			return x
+		}(), []int{2}, 0, 1},
+		// A partition with the client on keepalived's side: keepalived
+		// holds the VIP when it heals and yields; requests then fail.
+		{"requests fail after keepalived yields", newTL(8000).fault(1, Partition, 1000, 3000).ch(1400, 2, true).ch(3010, 2, false).req(3500, 3600, "refused").req(3520, 3620, "refused"), []int{2}, 0, 1},
+		{"requests fail after vigil yields", newTL(8000).fault(1, Partition, 1000, 3000).ch(1400, 1, true).ch(3010, 1, false).req(3500, 3600, "refused"), []int{2}, 1, 0},
+		{"requests fail long after keepalived yielded", newTL(12000).fault(1, Partition, 1000, 3000).ch(1400, 2, true).ch(3010, 2, false).req(9000, 9100, "refused"), []int{2}, 1, 0},
+		{"vigil leaves a deleted VIP", func() *tl {
+			x := newTL(5000).fault(1, VIPDelete, 1000, 1000).ch(1000, 0, false)
+			x.in.Faults[0].Targets = []int{0}
+			return x
+		}(), []int{2}, 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.tl.in.Keepalived = tc.ka
+			r := Check(tc.tl.in)
+			vigil := len(r.VigilBroken())
+			if vigil != tc.vigil || len(r.Violations)-vigil != tc.byKA {
+				t.Fatalf("vigil %d, keepalived %d; want %d, %d: %+v", vigil, len(r.Violations)-vigil, tc.vigil, tc.byKA, r.Violations)
+			}
+			o := &Outcome{Options: Options{Seed: 1}, Input: tc.tl.in, Result: r}
+			var tb strings.Builder
+			WriteTable(&tb, o)
+			if got := strings.Contains(tb.String(), "caused by keepalived 2.2.7"); got != (tc.byKA > 0) {
+				t.Errorf("table lists keepalived's breaks: %v, want %v:\n%s", got, tc.byKA > 0, tb.String())
+			}
+		})
+	}
+}
+
 func TestCheckCrashAndLeftovers(t *testing.T) {
 	x := newTL(3000)
 	x.in.Crashes = []Crash{{At: x.at(100), Node: 1, What: "panic: boom"}}

@@ -17,39 +17,75 @@ func WriteTable(w io.Writer, o *Outcome) {
 	fmt.Fprintf(w, "chaos: seed %d, %d faults in %d groups, advert_int %v, one-holder bound %v (Master_Down_Interval + 100 ms), r3 %s, %.0f s\n",
 		o.Options.Seed, len(o.Plan), res.Groups, in.Advert, in.Bound, map[bool]string{true: "keepalived 2.2.7", false: "vigil"}[o.Options.Keepalived], in.End.Sub(in.Start).Seconds())
 	fmt.Fprintf(w, "client: %d requests, %d failed\n", res.Requests, res.Failed)
+	ka := len(in.Keepalived) > 0
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
-	fmt.Fprintln(tw, "fault\tcount\tskipped\tto one holder worst\tmedian\ttwo holders ms\tfailed requests\tbroken\t")
+	head := "fault\tcount\tskipped\tto one holder worst\tmedian\ttwo holders ms\tfailed requests\tbroken (vigil)\t"
+	if ka {
+		head += "caused by keepalived\t"
+	}
+	fmt.Fprintln(tw, head)
 	var tot KindStats
 	for _, k := range res.Kinds {
 		if k.Count == 0 && k.Skipped == 0 {
 			continue
 		}
 		worst, med := toOne(k.ToOne)
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%.0f\t%d\t%d\t\n", k.Kind, k.Count, k.Skipped, worst, med, msf(k.TwoHolder), k.Failed, k.Broken)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%.0f\t%d\t%d\t", k.Kind, k.Count, k.Skipped, worst, med, msf(k.TwoHolder), k.Failed, k.Broken)
+		if ka {
+			fmt.Fprintf(tw, "%d\t", k.ByKA)
+		}
+		fmt.Fprintln(tw)
 		tot.Count += k.Count
 		tot.Skipped += k.Skipped
 	}
-	fmt.Fprintf(tw, "all\t%d\t%d\t\t\t\t%d\t%d\t\n", tot.Count, tot.Skipped, res.Failed, len(res.Violations))
-	tw.Flush()
-	if len(res.Violations) == 0 {
-		fmt.Fprintln(w, "no broken invariant")
-		return
+	vigil := res.VigilBroken()
+	fmt.Fprintf(tw, "all\t%d\t%d\t\t\t\t%d\t%d\t", tot.Count, tot.Skipped, res.Failed, len(vigil))
+	if ka {
+		fmt.Fprintf(tw, "%d\t", len(res.Violations)-len(vigil))
 	}
-	fmt.Fprintf(w, "%d broken invariants:\n", len(res.Violations))
-	for _, v := range res.Violations {
-		around := ""
-		if len(v.Faults) > 0 {
-			var fs []string
-			for _, n := range v.Faults {
-				for _, f := range in.Faults {
-					if f.N == n {
-						fs = append(fs, fmt.Sprintf("#%d %s", n, f.Kind))
+	fmt.Fprintln(tw)
+	tw.Flush()
+	list := func(vs []Violation) {
+		for _, v := range vs {
+			around := ""
+			if len(v.Faults) > 0 {
+				var fs []string
+				for _, n := range v.Faults {
+					for _, f := range in.Faults {
+						if f.N == n {
+							fs = append(fs, fmt.Sprintf("#%d %s", n, f.Kind))
+						}
 					}
 				}
+				around = " [" + strings.Join(fs, ", ") + "]"
 			}
-			around = " [" + strings.Join(fs, ", ") + "]"
+			fmt.Fprintf(w, "  %s %s%s: %s\n", rel(in.Start, v.At), v.Invariant, around, v.Msg)
 		}
-		fmt.Fprintf(w, "  %s %s%s: %s\n", rel(in.Start, v.At), v.Invariant, around, v.Msg)
+	}
+	if len(vigil) == 0 {
+		fmt.Fprintln(w, "no broken invariant caused by vigil")
+	} else {
+		fmt.Fprintf(w, "%d broken invariants:\n", len(vigil))
+		list(vigil)
+	}
+	if n := len(res.Violations) - len(vigil); n > 0 {
+		var kas []Violation
+		known := map[Kind]bool{}
+		for _, v := range res.Violations {
+			if v.Keepalived {
+				kas = append(kas, v)
+				for _, k := range v.Kinds {
+					known[k] = true
+				}
+			}
+		}
+		fmt.Fprintf(w, "%d broken invariants caused by keepalived 2.2.7 (the keepalived node holds the address, around a fault it is known to mishandle):\n", n)
+		for _, k := range AllKinds {
+			if why, ok := KeepalivedKnown[k]; ok && known[k] {
+				fmt.Fprintf(w, "  %s: %s\n", k, why)
+			}
+		}
+		list(kas)
 	}
 }
 
@@ -242,7 +278,11 @@ func WriteSVG(w io.Writer, o *Outcome) error {
 			lastX = X(v.At)
 			xx := X(v.At)
 			fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#d7191c" stroke-width="2"><title>%s</title></line>`+"\n", xx, xx, y0+head, rowY(rows)+14+12*lane, html.EscapeString(v.Msg))
-			fmt.Fprintf(&b, `<text x="%.1f" y="%d" fill="#d7191c" font-weight="bold">✗%d %s</text>`+"\n", xx+2, rowY(rows)+23+12*lane, i+1, v.Invariant)
+			by := ""
+			if v.Keepalived {
+				by = " (keepalived)"
+			}
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" fill="#d7191c" font-weight="bold">✗%d %s%s</text>`+"\n", xx+2, rowY(rows)+23+12*lane, i+1, v.Invariant, by)
 		}
 	}
 	b.WriteString("</svg>\n")
@@ -279,7 +319,11 @@ func WriteEvents(w io.Writer, o *Outcome) {
 		}
 	}
 	for _, v := range o.Result.Violations {
-		evs = append(evs, ev{v.At, fmt.Sprintf("BROKEN %s: %s", v.Invariant, v.Msg)})
+		by := ""
+		if v.Keepalived {
+			by = " (caused by keepalived)"
+		}
+		evs = append(evs, ev{v.At, fmt.Sprintf("BROKEN%s %s: %s", by, v.Invariant, v.Msg)})
 	}
 	slices.SortStableFunc(evs, func(a, b ev) int { return a.at.Compare(b.at) })
 	for _, e := range evs {

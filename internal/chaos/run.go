@@ -183,6 +183,9 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	c.mu.Unlock()
 	for _, n := range c.nodes {
 		in.Nodes = append(in.Nodes, n.host.Name())
+		if n.d.Kind == e2e.Keepalived {
+			in.Keepalived = append(in.Keepalived, n.i)
+		}
 		log := n.d.AllLogs()
 		out.Logs[n.host.Name()] = log
 		if what := panicked(log); what != "" {

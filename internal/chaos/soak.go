@@ -29,10 +29,13 @@ type SoakOptions struct {
 	// Nice, when not zero, is applied to every thread of both daemons
 	// once they run (as `vrrp_priority` would, which vigil does not act
 	// on), so the figures show vigil rather than the machine's other load.
-	Nice     int
-	VigilBin string
-	Dir      string
-	Log      io.Writer
+	Nice int
+	// RTPriority, when not zero, is written as vrrp_rt_priority (SCHED_RR
+	// for the VRRP loop, keepalived's setting for short advert intervals).
+	RTPriority int
+	VigilBin   string
+	Dir        string
+	Log        io.Writer
 }
 
 // renice sets the nice value of every thread of pid.
@@ -143,7 +146,11 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
 	var nodes [2]*e2e.Node
 	for i, h := range nt.Nodes {
 		var b strings.Builder
-		fmt.Fprintf(&b, "global_defs {\n  router_id %s\n}\n", h.Name())
+		fmt.Fprintf(&b, "global_defs {\n  router_id %s\n", h.Name())
+		if o.RTPriority != 0 {
+			fmt.Fprintf(&b, "  vrrp_rt_priority %d\n", o.RTPriority)
+		}
+		b.WriteString("}\n")
 		for v := 1; v <= o.Instances; v++ {
 			state, prio := "BACKUP", 99
 			if i == 0 {
@@ -319,8 +326,12 @@ func loadavg() string {
 func WriteSoak(w io.Writer, r *SoakResult) {
 	o := r.Options
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
-	fmt.Fprintf(w, "soak: %d instances, advert_int %v, pair r1 (100) / r2 (99), daemons at nice %d, %d busy loops, %.0f s, load average %s\n",
-		o.Instances, o.Advert, o.Nice, o.Hogs, r.Elapsed.Seconds(), r.Load)
+	rt := "no vrrp_rt_priority"
+	if o.RTPriority != 0 {
+		rt = fmt.Sprintf("vrrp_rt_priority %d", o.RTPriority)
+	}
+	fmt.Fprintf(w, "soak: %d instances, advert_int %v, pair r1 (100) / r2 (99), daemons at nice %d, %s, %d busy loops, %.0f s, load average %s\n",
+		o.Instances, o.Advert, o.Nice, rt, o.Hogs, r.Elapsed.Seconds(), r.Load)
 	fmt.Fprintf(w, "false failovers: %d instances (backup adverts %d, VIPs added on the backup %d, VIPs released by the master %d)\n",
 		r.FalseFailovers, r.BackupAdverts, r.VIPAdds, r.Released)
 	fmt.Fprintf(w, "CPU: master %.1f %%, backup %.1f %% of one core\n", r.CPU[0], r.CPU[1])

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -246,8 +247,10 @@ func TestHandoverOnStopHasNoGap(t *testing.T) {
 				// The old master lets go only a grace after the new one
 				// took the VIP (and sent its gratuitous ARP).
 				added, removed := b.host.lastChange("+", vip), a.host.lastChange("-", vip)
-				if grace := removed.Sub(added); grace < handoverGrace(time.Second) {
-					t.Fatalf("a released the VIP %v after b took it, want at least %v", grace, handoverGrace(time.Second))
+				// and no more than a few milliseconds (RFC 5798: one
+				// master at a time).
+				if grace := removed.Sub(added); grace < handoverGrace(time.Second) || grace > 10*time.Millisecond {
+					t.Fatalf("a released the VIP %v after b took it, want %v to 10ms", grace, handoverGrace(time.Second))
 				}
 				b.stop(t)
 				return
@@ -465,4 +468,75 @@ func TestStartupDelayAndPromoteSecondaries(t *testing.T) {
 			t.Fatalf("promote_secondaries sysctl = %q, want 1", v)
 		}
 	})
+}
+
+// TestSplitHealAnnouncesTheWinner: two masters after a partition; when it
+// heals, the higher one's advert reaches the lower one first, and the lower
+// one yields. Clients on the lower one's side still have its MAC for the
+// VIP, so the winner must announce the VIP again. It does so on a lower
+// priority advert (garp_lower_prio_repeat), which it hears only because the
+// loser sends one as it yields (vigil's default; keepalived's only with
+// higher_prio_send_advert). With lower_prio_no_advert (vrrp_strict) the
+// loser sends none, as keepalived, and the winner stays silent.
+func TestSplitHealAnnouncesTheWinner(t *testing.T) {
+	for _, send := range []bool{true, false} {
+		t.Run(fmt.Sprintf("yield_advert=%v", send), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				lan := &fakeLAN{}
+				sa, sb := tutorialInstance(vrrp.StateMaster, 100), tutorialInstance(vrrp.StateBackup, 99)
+				sa.VRRP.LowerPrioNoAdvert, sb.VRRP.LowerPrioNoAdvert = !send, !send
+				a := startNode(t, lan, "a", "192.168.1.105/24", sa)
+				b := startNode(t, lan, "b", "192.168.1.106/24", sb)
+				time.Sleep(5 * time.Second)
+				if a.state(t, "VI_1") != "MASTER" {
+					t.Fatal("a not master")
+				}
+				srcA := netip.MustParseAddr("192.168.1.105")
+				healed, aPassed := false, false
+				lan.mu.Lock()
+				lan.drop = func(src, dst netip.Addr) bool {
+					switch {
+					case !healed:
+						return true // partition
+					case src == srcA:
+						aPassed = true
+						return false
+					default:
+						return !aPassed // a's advert crosses first
+					}
+				}
+				lan.mu.Unlock()
+				time.Sleep(10 * time.Second) // b takes over, and its garp_master_delay burst is over
+				if b.state(t, "VI_1") != "MASTER" || a.state(t, "VI_1") != "MASTER" {
+					t.Fatalf("partition: a %s, b %s; want two masters", a.state(t, "VI_1"), b.state(t, "VI_1"))
+				}
+				count := func() int {
+					lan.mu.Lock()
+					defer lan.mu.Unlock()
+					n := 0
+					for _, an := range lan.announced {
+						if an.host == "a" {
+							n++
+						}
+					}
+					return n
+				}
+				before := count()
+				lan.mu.Lock()
+				healed = true
+				lan.mu.Unlock()
+				time.Sleep(1500 * time.Millisecond)
+				if b.state(t, "VI_1") != "BACKUP" || b.host.holds(vip) {
+					t.Fatalf("after the heal b is %s (holds the VIP: %v); want BACKUP without it", b.state(t, "VI_1"), b.host.holds(vip))
+				}
+				got := count() - before
+				if send && got == 0 {
+					t.Fatal("a sent no gratuitous ARP after the partition healed: clients that followed b keep b's MAC")
+				}
+				if !send && got != 0 {
+					t.Fatalf("a sent %d gratuitous ARPs without hearing a lower priority advert", got)
+				}
+			})
+		})
+	}
 }

@@ -60,6 +60,19 @@
 //   - A priority change while Backup moves the Master_Down_Timer by the
 //     change of the down interval.
 //
+// # vigil where it differs from keepalived 2.2.7
+//
+//   - A master that yields to a higher priority (or an equal one from a
+//     greater address) sends one advert with its own priority first, as
+//     keepalived does only with higher_prio_send_advert, unless
+//     lower_prio_no_advert (vrrp_strict sets it) without
+//     higher_prio_send_advert. The winner hears a lower priority and sends
+//     its garp_lower_prio_repeat announcements: after a partition heals, the
+//     clients that followed the loser learn the winner's MAC at once. With
+//     keepalived's default the winner stays silent whenever its advert
+//     crosses first, and those clients keep the loser's MAC until their ARP
+//     entry goes stale (seconds of failed connections).
+//
 // # Adverts whose address list differs from ours
 //
 // RFC 3768 §7.1 (VRRPv2) and RFC 5798 §7.1 (VRRPv3) say a receiver MUST

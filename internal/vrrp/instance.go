@@ -911,9 +911,12 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 		i.mismatch(src, &a)
 	}
 	i.counters.AdvertsReceived++
-	if a.Priority == 0 || (i.cfg.HigherPrioSendAdvert && higher) {
+	if a.Priority == 0 || (higher && (i.cfg.HigherPrioSendAdvert || !i.cfg.LowerPrioNoAdvert)) {
 		// RFC 5798 §6.4.3: "If the Priority in the ADVERTISEMENT is zero,
-		// then: Send an ADVERTISEMENT; Reset the Adver_Timer".
+		// then: Send an ADVERTISEMENT; Reset the Adver_Timer". Yielding to
+		// a better master: vigil sends one advert too unless strict, so
+		// the winner announces the addresses (see the package doc;
+		// keepalived only with higher_prio_send_advert).
 		i.sendAdvert(i.prio)
 		i.sands = now.Add(i.cfg.AdvertInt)
 		if a.Priority == 0 {

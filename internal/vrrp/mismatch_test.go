@@ -60,7 +60,7 @@ func TestAddrMismatch(t *testing.T) {
 			{f.name + ": RFC 5798 §6.4.3 vs vigil: a master hearing a higher priority master with other addresses goes Backup", c, []step{
 				start,
 				{at: mdi, ev: Timeout{}, want: []Action{send(c, 100), TakeOver{}, trans(StateBackup, StateMaster, "")}, state: StateMaster, deadline: mdi + time.Second},
-				{at: mdi + 500*time.Millisecond, ev: rx(c, f.higher, 150, list(more)), want: []Action{mismatchOf(f.higher, 150, more, n), Release{}, trans(StateMaster, StateBackup, "higher priority")},
+				{at: mdi + 500*time.Millisecond, ev: rx(c, f.higher, 150, list(more)), want: []Action{mismatchOf(f.higher, 150, more, n), send(c, 100), Release{}, trans(StateMaster, StateBackup, "higher priority")},
 					state: StateBackup, deadline: mdi + 500*time.Millisecond + mdi},
 			}},
 			{f.name + ": a master answers a lower priority master with other addresses by dropping it (it stays master)", c, []step{

@@ -189,11 +189,11 @@ func TestMasterRules(t *testing.T) {
 		backupMDI := at + mdi
 		scs = append(scs,
 			scenario{f.name + ": RFC 5798 §6.4.3 higher priority advert: release, Backup", c, concat(up, []step{
-				{at: at, ev: rx(c, f.lower, 150), want: []Action{Release{}, trans(StateMaster, StateBackup, "higher priority advert from "+f.lower.String()+" (150 > 100)")},
+				{at: at, ev: rx(c, f.lower, 150), want: []Action{send(c, 100), Release{}, trans(StateMaster, StateBackup, "higher priority advert from "+f.lower.String()+" (150 > 100)")},
 					state: StateBackup, deadline: backupMDI},
 			})},
 			scenario{f.name + ": RFC 5798 §6.4.3 equal priority from a greater primary address: Backup", c, concat(up, []step{
-				{at: at, ev: rx(c, f.higher, 100), want: []Action{Release{}, trans(StateMaster, StateBackup, "equal priority 100 advert from higher address "+f.higher.String())},
+				{at: at, ev: rx(c, f.higher, 100), want: []Action{send(c, 100), Release{}, trans(StateMaster, StateBackup, "equal priority 100 advert from higher address "+f.higher.String())},
 					state: StateBackup, deadline: backupMDI},
 			})},
 			scenario{f.name + ": RFC 9568 §6.4.3 and keepalived: equal priority from a smaller address: stay Master, answer at once", c, concat(up, []step{
@@ -208,7 +208,11 @@ func TestMasterRules(t *testing.T) {
 				{at: at, ev: rx(c, f.higher, 50), want: []Action{LowerPriorityAdvert{Src: f.higher, Priority: 50}},
 					state: StateMaster, deadline: mdi + time.Second},
 			})},
-			scenario{f.name + ": keepalived higher_prio_send_advert: advert before going Backup", with(c, func(c *Config) { c.HigherPrioSendAdvert = true }), concat(up, []step{
+			scenario{f.name + ": keepalived (RFC 5798 §6.4.3) with lower_prio_no_advert (vrrp_strict sets it): no advert before going Backup", with(c, func(c *Config) { c.LowerPrioNoAdvert = true }), concat(up, []step{
+				{at: at, ev: rx(c, f.lower, 150), want: []Action{Release{}, trans(StateMaster, StateBackup, "higher priority")},
+					state: StateBackup, deadline: backupMDI},
+			})},
+			scenario{f.name + ": keepalived higher_prio_send_advert: advert before going Backup, even with lower_prio_no_advert", with(c, func(c *Config) { c.HigherPrioSendAdvert, c.LowerPrioNoAdvert = true, true }), concat(up, []step{
 				{at: at, ev: rx(c, f.lower, 150), want: []Action{send(c, 100), Release{}, trans(StateMaster, StateBackup, "higher priority")},
 					state: StateBackup, deadline: backupMDI},
 			})},
@@ -228,7 +232,7 @@ func TestMasterRules(t *testing.T) {
 	v3 := v3cfg()
 	up, mdi := toMaster(v3)
 	scs = append(scs, scenario{"v3: RFC 5798 §6.4.3 a master going Backup takes the new master's interval", v3, concat(up, []step{
-		{at: mdi, ev: rx(v3, higher4, 150, interval(50)), want: []Action{Release{}, trans(StateMaster, StateBackup, "")},
+		{at: mdi, ev: rx(v3, higher4, 150, interval(50)), want: []Action{send(v3, 100), Release{}, trans(StateMaster, StateBackup, "")},
 			state: StateBackup, deadline: mdi + 1500*time.Millisecond + us(304687)},
 	})})
 	owner := with(v3, func(c *Config) { c.Priority = 255 })
@@ -599,6 +603,6 @@ func TestIPv6Zones(t *testing.T) {
 	up, m := toMaster(c)
 	runScenario(t, c, concat(up, []step{
 		{at: m + time.Second/2, ev: rx(c, lower6.WithZone("eth0"), 100), want: []Action{send(c, 100), LowerPriorityAdvert{Src: lower6, Priority: 100}}, state: StateMaster},
-		{at: m + time.Second, ev: rx(c, higher6.WithZone("eth0"), 100), want: []Action{Release{}, trans(StateMaster, StateBackup, "higher address fe80::106")}, state: StateBackup},
+		{at: m + time.Second, ev: rx(c, higher6.WithZone("eth0"), 100), want: []Action{send(c, 100), Release{}, trans(StateMaster, StateBackup, "higher address fe80::106")}, state: StateBackup},
 	}))
 }

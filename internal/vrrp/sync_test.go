@@ -151,7 +151,7 @@ func TestSyncGroup(t *testing.T) {
 			start,
 			{at: mdi, member: -1, ev: Timeout{}, want: bothMaster, states: []State{M, M}, group: M},
 			{at: mdi + time.Second/2, member: 0, ev: rx(a, higher4, 150), want: []MemberAction{
-				ma(0, Release{}), ma(0, trans(M, B, "higher priority")),
+				ma(0, send(a, 100)), ma(0, Release{}), ma(0, trans(M, B, "higher priority")),
 				ma(1, Release{}), ma(1, trans(M, B, "sync group G: member VI_A went BACKUP")),
 				gt(M, B, "member VI_A went BACKUP"),
 			}, states: []State{B, B}, group: B},
