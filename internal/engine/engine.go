@@ -292,7 +292,7 @@ func (e *Engine) build() error {
 }
 
 func (e *Engine) newInstance(is InstanceSpec) (*instance, error) {
-	cfg := is.VRRP
+	cfg := is.machine()
 	if !cfg.Source.IsValid() {
 		// Resolved when the interface is known: a placeholder of the right
 		// family until then.

@@ -1,0 +1,68 @@
+package vrrp
+
+import (
+	"hash/fnv"
+	"math/bits"
+	"net/netip"
+	"time"
+)
+
+// With Config.SpreadAdverts, a master's Adver_Timer lands on a phase of the
+// instance's own.
+//
+// RFC 5798 §6.4.3 resets the Adver_Timer to Advertisement_Interval after
+// each advert; it says nothing of where in the interval the adverts fall.
+// Instances that become master together (a daemon starting, a mass
+// failover) would otherwise send in the same instant every interval for as
+// long as they run: with a thousand instances, one burst a second whose
+// last advert leaves milliseconds late. Each instance instead has a phase
+// (AdvertPhase), and every re-arm of its Adver_Timer picks the moment on
+// that phase nearest to one interval from now:
+//
+//   - the first advert of a new master still leaves at once (§6.4.2);
+//   - the next one follows between half an interval and one and a half
+//     intervals later, once; a backup's Master_Down_Interval (three
+//     intervals and the skew) is never approached;
+//   - from then on the adverts are exactly one interval apart, counted from
+//     the deadline rather than from the (late) moment the timer was served,
+//     so an instance's phase neither drifts nor merges with its neighbours'.
+
+// AdvertPhase is an instance's offset within an advert interval of length
+// iv, counted from the Unix epoch: the bit-reversed VRID spreads the 255
+// VRIDs of one interface evenly over the interval, and a hash of the source
+// address (one per interface and family) places each interface at its own
+// offset within the VRID's 1/256 of the interval.
+func AdvertPhase(vrid uint8, src netip.Addr, iv time.Duration) time.Duration {
+	if iv <= 0 {
+		return 0
+	}
+	h := fnv.New32a()
+	b, _ := src.Unmap().MarshalBinary()
+	h.Write(b)
+	// 8 bits of VRID above 24 bits of the source's hash: a fraction of 2^32.
+	frac := uint64(bits.Reverse8(vrid))<<24 | uint64(h.Sum32()>>8)
+	hi, lo := bits.Mul64(uint64(iv), frac)
+	return time.Duration(hi<<32 | lo>>32)
+}
+
+// nextAdvert is when an Adver_Timer re-armed at now fires.
+func (i *Instance) nextAdvert(now time.Time) time.Time {
+	if !i.cfg.SpreadAdverts {
+		return now.Add(i.cfg.AdvertInt)
+	}
+	return onPhase(now.Add(i.cfg.AdvertInt), i.cfg.AdvertInt, AdvertPhase(i.cfg.VRID, i.cfg.Source, i.cfg.AdvertInt))
+}
+
+// onPhase returns the moment t ≡ phase (mod iv), counted from the Unix
+// epoch, nearest to at (the later one at a tie).
+func onPhase(at time.Time, iv, phase time.Duration) time.Time {
+	if iv <= 0 {
+		return at
+	}
+	n := int64(iv)
+	r := time.Duration(((at.UnixNano()%n-int64(phase)%n)%n + n) % n)
+	if r < iv/2 {
+		return at.Add(-r)
+	}
+	return at.Add(iv - r)
+}
