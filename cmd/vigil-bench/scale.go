@@ -317,13 +317,15 @@ func vigilTakeovers(log string, since time.Time) []time.Time {
 // on the loopback of its namespace.
 const debugAddr = "127.0.0.1:6060"
 
-// profileMaster saves a 1 s CPU profile, then a 1 s execution trace, of the
-// vigil master to --profile-dir as cpu-NAME.prof and trace-NAME.out.
+// profileMaster saves a 10 s CPU profile, then a 1 s execution trace, then
+// a heap profile of the vigil master to --profile-dir as cpu-NAME.prof,
+// trace-NAME.out and heap-NAME.prof.
 func (p *pair) profileMaster(name string) error {
 	h := p.net.Nodes[0]
 	for _, f := range []struct{ file, path string }{
-		{"cpu-" + name + ".prof", "/debug/pprof/profile?seconds=1"},
+		{"cpu-" + name + ".prof", "/debug/pprof/profile?seconds=10"},
 		{"trace-" + name + ".out", "/debug/pprof/trace?seconds=1"},
+		{"heap-" + name + ".prof", "/debug/pprof/heap"},
 	} {
 		out := filepath.Join(p.b.o.profileDir, f.file)
 		if msg, err := h.Run("curl", "-sSf", "-o", out, "http://"+debugAddr+f.path); err != nil {

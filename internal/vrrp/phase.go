@@ -27,11 +27,18 @@ import (
 //     the deadline rather than from the (late) moment the timer was served,
 //     so an instance's phase neither drifts nor merges with its neighbours'.
 
+// advertSlots is how many phases an interval has. Instances that share a
+// slot advertise in one wake-up of the engine (a burst of a few sends),
+// which costs far less than a wake-up each: 64 slots keep bursts to 16
+// adverts at 1,000 instances.
+const advertSlots = 64
+
 // AdvertPhase is an instance's offset within an advert interval of length
-// iv, counted from the Unix epoch: the bit-reversed VRID spreads the 255
-// VRIDs of one interface evenly over the interval, and a hash of the source
-// address (one per interface and family) places each interface at its own
-// offset within the VRID's 1/256 of the interval.
+// iv, counted from the Unix epoch: one of advertSlots slots. The bit-reversed
+// VRID spreads the VRIDs of one interface evenly over the slots (four to a
+// slot when all 255 are used); a hash of the source address (one per
+// interface and family) rotates each interface's slots, so that interfaces
+// with a few VRIDs each do not all pile onto the same slots.
 func AdvertPhase(vrid uint8, src netip.Addr, iv time.Duration) time.Duration {
 	if iv <= 0 {
 		return 0
@@ -39,10 +46,8 @@ func AdvertPhase(vrid uint8, src netip.Addr, iv time.Duration) time.Duration {
 	h := fnv.New32a()
 	b, _ := src.Unmap().MarshalBinary()
 	h.Write(b)
-	// 8 bits of VRID above 24 bits of the source's hash: a fraction of 2^32.
-	frac := uint64(bits.Reverse8(vrid))<<24 | uint64(h.Sum32()>>8)
-	hi, lo := bits.Mul64(uint64(iv), frac)
-	return time.Duration(hi<<32 | lo>>32)
+	slot := (uint64(bits.Reverse8(vrid))*advertSlots/256 + uint64(h.Sum32())) % advertSlots
+	return time.Duration(uint64(iv) / advertSlots * slot)
 }
 
 // nextAdvert is when an Adver_Timer re-armed at now fires.

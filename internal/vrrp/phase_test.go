@@ -1,33 +1,36 @@
 package vrrp
 
 import (
-	"slices"
 	"testing"
 	"time"
 )
 
-// The 255 VRIDs of one interface share a source: their phases are 1/256 of
-// the interval apart. Another interface (another source) moves every VRID
-// within its 1/256, never out of it.
+// The 255 VRIDs of one interface share a source: they fill the slots
+// evenly. Another source rotates the slots.
 func TestAdvertPhaseSpreadsVRIDs(t *testing.T) {
 	for _, iv := range []time.Duration{10 * time.Millisecond, time.Second, 40950 * time.Millisecond} {
-		var ps []time.Duration
+		perSlot := map[time.Duration]int{}
+		rotated := 0
 		for v := 1; v <= 255; v++ {
 			p := AdvertPhase(uint8(v), self4, iv)
-			if p < 0 || p >= iv {
-				t.Fatalf("iv %v: VRID %d phase %v outside the interval", iv, v, p)
+			if p < 0 || p >= iv || p%(iv/advertSlots) != 0 {
+				t.Fatalf("iv %v: VRID %d phase %v is not a slot of the interval", iv, v, p)
 			}
-			other := AdvertPhase(uint8(v), higher4, iv)
-			if d := (other - p).Abs(); d >= iv/256+1 {
-				t.Errorf("iv %v: VRID %d: phases %v and %v on two sources are more than 1/256 apart", iv, v, p, other)
+			perSlot[p]++
+			if AdvertPhase(uint8(v), higher4, iv) != p {
+				rotated++
 			}
-			ps = append(ps, p)
 		}
-		slices.Sort(ps)
-		for k := 1; k < len(ps); k++ {
-			if gap := ps[k] - ps[k-1]; gap < iv/256-1 || gap > iv/256+1 {
-				t.Fatalf("iv %v: phases %v and %v are %v apart, want %v", iv, ps[k-1], ps[k], gap, iv/256)
+		if len(perSlot) != advertSlots {
+			t.Errorf("iv %v: 255 VRIDs use %d slots, want %d", iv, len(perSlot), advertSlots)
+		}
+		for p, n := range perSlot {
+			if n < 3 || n > 4 {
+				t.Errorf("iv %v: slot %v holds %d VRIDs, want 3 or 4", iv, p, n)
 			}
+		}
+		if rotated != 255 {
+			t.Errorf("iv %v: another source keeps %d VRIDs on the same slot", iv, 255-rotated)
 		}
 	}
 	if AdvertPhase(7, self4, time.Second) == AdvertPhase(7, self6, time.Second) {
