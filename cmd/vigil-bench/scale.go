@@ -319,13 +319,15 @@ const debugAddr = "127.0.0.1:6060"
 
 // profileMaster saves a 10 s CPU profile, then a 1 s execution trace, then
 // a heap profile of the vigil master to --profile-dir as cpu-NAME.prof,
-// trace-NAME.out and heap-NAME.prof.
+// trace-NAME.out and heap-NAME.prof (with its text form and the runtime's
+// memory statistics in heap-NAME.txt).
 func (p *pair) profileMaster(name string) error {
 	h := p.net.Nodes[0]
 	for _, f := range []struct{ file, path string }{
 		{"cpu-" + name + ".prof", "/debug/pprof/profile?seconds=10"},
 		{"trace-" + name + ".out", "/debug/pprof/trace?seconds=1"},
 		{"heap-" + name + ".prof", "/debug/pprof/heap"},
+		{"heap-" + name + ".txt", "/debug/pprof/heap?debug=1"},
 	} {
 		out := filepath.Join(p.b.o.profileDir, f.file)
 		if msg, err := h.Run("curl", "-sSf", "-o", out, "http://"+debugAddr+f.path); err != nil {

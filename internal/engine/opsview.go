@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/garp"
+	"github.com/vigil-ha/vigil/internal/netif"
 	"github.com/vigil-ha/vigil/internal/notify"
 	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/vrrp"
@@ -87,17 +88,31 @@ func (in *instance) noteTransition(tr status.Transition) {
 
 // countAnnouncements credits each send to the instances holding its
 // address.
+// It allocates nothing: a mass takeover calls it once per instance.
 func (e *Engine) countAnnouncements(sends []garp.Send) {
-	for _, in := range e.all() {
-		if !in.held {
-			continue
-		}
-		for _, v := range in.devVIPs() {
+	count := func(in *instance, vs []netif.VIP) {
+		for _, v := range vs {
+			dev := v.Dev
+			if dev == "" {
+				dev = in.spec.Interface
+			}
 			for _, s := range sends {
-				if s.Addr == v.Addr() && s.Dev == v.Dev {
+				if s.Addr == v.Addr() && s.Dev == dev {
 					in.ops.announced++
 				}
 			}
+		}
+	}
+	for _, in := range e.insts {
+		if in.held {
+			count(in, in.spec.VIPs)
+			count(in, in.spec.ExcludedVIPs)
+		}
+	}
+	for _, in := range e.retiring {
+		if in.held {
+			count(in, in.spec.VIPs)
+			count(in, in.spec.ExcludedVIPs)
 		}
 	}
 }
