@@ -120,6 +120,9 @@ type Engine struct {
 	vipsDirty bool
 	npending  int       // instances waiting to start
 	startAt   time.Time // vrrp_startup_delay: no instance starts before
+	// holders indexes the held instances by address (countAnnouncements);
+	// nil when it must be built again.
+	holders holders
 	// dl orders the instances by deadline; dirty lists those to re-place.
 	dl    deadlines
 	dirty []*instance
@@ -1097,8 +1100,9 @@ func (e *Engine) takeOver(now time.Time, in *instance) {
 	}
 	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
 	routes, rules := in.spec.Routes, in.spec.Rules
+	wasHeld := in.held
 	in.held = true
-	e.syncFirewall() // accept mode off: the drops go in before the addresses
+	e.heldChanged(in) // accept mode off: the drops go in before the addresses
 	e.fx.add(func() {
 		for _, v := range vips {
 			if err := net.AddVIP(v); err != nil {
@@ -1117,7 +1121,14 @@ func (e *Engine) takeOver(now time.Time, in *instance) {
 		}
 	})
 	e.mark(in)
+	// The addresses' holders gain this instance: the index grows rather
+	// than being built again at each of a mass takeover's instances.
+	h := e.holders
 	e.vipsChanged()
+	if h != nil && !wasHeld {
+		e.holders = h
+		h.add(in)
+	}
 	in.garp = garp.NewSchedule(in.spec.GARP, targets, now)
 	e.announce(now, in.garp.Due(now))
 }
@@ -1149,7 +1160,7 @@ func (e *Engine) release(in *instance) {
 		}
 	})
 	in.held = false
-	e.syncFirewall() // and come out after them
+	e.heldChanged(in) // and come out after them
 	e.mark(in)
 	e.vipsChanged()
 	if in.garp != nil {
@@ -1170,7 +1181,18 @@ func (e *Engine) release(in *instance) {
 
 // vipsChanged notes that the held addresses changed; the loop reports them
 // to the hook once per turn (reportVIPs), not once per instance.
-func (e *Engine) vipsChanged() { e.vipsDirty = true }
+func (e *Engine) vipsChanged() { e.vipsDirty, e.holders = true, nil }
+
+// heldChanged brings the VRRP firewall up to date after an instance took or
+// released its addresses. Only an instance with accept mode off has drops,
+// and VMACs are synced as they come and go: with an empty firewall, another
+// instance's change leaves it as it is, and a mass takeover does not build
+// the firewall's state again at each of its instances.
+func (e *Engine) heldChanged(in *instance) {
+	if in.spec.NoAccept || !e.fw.Empty() {
+		e.syncFirewall()
+	}
+}
 
 // reportVIPs gives the hook the set of virtual addresses this host holds.
 func (e *Engine) reportVIPs() {
@@ -1183,7 +1205,10 @@ func (e *Engine) reportVIPs() {
 	held := map[netip.Addr]bool{}
 	for _, in := range e.all() {
 		if in.held {
-			for _, v := range in.allVIPs() {
+			for _, v := range in.spec.VIPs {
+				held[v.Addr()] = true
+			}
+			for _, v := range in.spec.ExcludedVIPs {
 				held[v.Addr()] = true
 			}
 		}

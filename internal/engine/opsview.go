@@ -87,32 +87,37 @@ func (in *instance) noteTransition(tr status.Transition) {
 }
 
 // countAnnouncements credits each send to the instances holding its
-// address.
-// It allocates nothing: a mass takeover calls it once per instance.
+// address, through the holders index: a mass takeover calls it once per
+// instance.
 func (e *Engine) countAnnouncements(sends []garp.Send) {
-	count := func(in *instance, vs []netif.VIP) {
+	if e.holders == nil {
+		e.holders = holders{}
+		for _, in := range e.all() {
+			if in.held {
+				e.holders.add(in)
+			}
+		}
+	}
+	for _, s := range sends {
+		for _, in := range e.holders[s.Target] {
+			in.ops.announced++
+		}
+	}
+}
+
+// holders are the held instances by address and interface, an instance
+// once per entry of its address lists.
+type holders map[garp.Target][]*instance
+
+func (h holders) add(in *instance) {
+	for _, vs := range [][]netif.VIP{in.spec.VIPs, in.spec.ExcludedVIPs} {
 		for _, v := range vs {
 			dev := v.Dev
 			if dev == "" {
 				dev = in.spec.Interface
 			}
-			for _, s := range sends {
-				if s.Addr == v.Addr() && s.Dev == dev {
-					in.ops.announced++
-				}
-			}
-		}
-	}
-	for _, in := range e.insts {
-		if in.held {
-			count(in, in.spec.VIPs)
-			count(in, in.spec.ExcludedVIPs)
-		}
-	}
-	for _, in := range e.retiring {
-		if in.held {
-			count(in, in.spec.VIPs)
-			count(in, in.spec.ExcludedVIPs)
+			t := garp.Target{Addr: v.Addr(), Dev: dev}
+			h[t] = append(h[t], in)
 		}
 	}
 }
