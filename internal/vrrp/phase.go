@@ -16,13 +16,13 @@ import (
 // failover) would otherwise send in the same instant every interval for as
 // long as they run: with a thousand instances, one burst a second whose
 // last advert leaves milliseconds late. Each instance instead has a phase
-// (AdvertPhase), and every re-arm of its Adver_Timer picks the moment on
-// that phase nearest to one interval from now:
+// (AdvertPhase), and every re-arm of its Adver_Timer picks the last moment
+// on that phase at or before one interval from now:
 //
 //   - the first advert of a new master still leaves at once (§6.4.2);
-//   - the next one follows between half an interval and one and a half
-//     intervals later, once; a backup's Master_Down_Interval (three
-//     intervals and the skew) is never approached;
+//   - no two adverts are ever more than one interval apart, the RFC's
+//     cadence: re-phasing only brings an advert forward, once (after
+//     becoming master, or after an advert sent out of turn);
 //   - from then on the adverts are exactly one interval apart, counted from
 //     the deadline rather than from the (late) moment the timer was served,
 //     so an instance's phase neither drifts nor merges with its neighbours'.
@@ -58,16 +58,13 @@ func (i *Instance) nextAdvert(now time.Time) time.Time {
 	return onPhase(now.Add(i.cfg.AdvertInt), i.cfg.AdvertInt, AdvertPhase(i.cfg.VRID, i.cfg.Source, i.cfg.AdvertInt))
 }
 
-// onPhase returns the moment t ≡ phase (mod iv), counted from the Unix
-// epoch, nearest to at (the later one at a tie).
+// onPhase returns the last moment t ≤ at with t ≡ phase (mod iv), counted
+// from the Unix epoch.
 func onPhase(at time.Time, iv, phase time.Duration) time.Time {
 	if iv <= 0 {
 		return at
 	}
 	n := int64(iv)
-	r := time.Duration(((at.UnixNano()%n-int64(phase)%n)%n + n) % n)
-	if r < iv/2 {
-		return at.Add(-r)
-	}
-	return at.Add(iv - r)
+	r := ((at.UnixNano()%n-int64(phase)%n)%n + n) % n
+	return at.Add(-time.Duration(r))
 }

@@ -49,10 +49,9 @@ func TestOnPhase(t *testing.T) {
 	}{
 		{"on the phase already", 250 * time.Millisecond, 250 * time.Millisecond, 250 * time.Millisecond},
 		{"a little late: back to the phase", 250*time.Millisecond + 40*time.Microsecond, 250 * time.Millisecond, 250 * time.Millisecond},
-		{"a little early: on to the phase", 240 * time.Millisecond, 250 * time.Millisecond, 250 * time.Millisecond},
-		{"nearest is the next interval's", 900 * time.Millisecond, 250 * time.Millisecond, 1250 * time.Millisecond},
-		{"nearest is the previous interval's", 1600 * time.Millisecond, 250 * time.Millisecond, 1250 * time.Millisecond},
-		{"a tie goes later", 750 * time.Millisecond, 250 * time.Millisecond, 1250 * time.Millisecond},
+		{"a little early: the previous interval's", 240 * time.Millisecond, 250 * time.Millisecond, -750 * time.Millisecond},
+		{"never later", 900 * time.Millisecond, 250 * time.Millisecond, 250 * time.Millisecond},
+		{"a phase past the interval", 1600 * time.Millisecond, 1250 * time.Millisecond, 1250 * time.Millisecond},
 		{"phase zero", 3*time.Second + 10*time.Millisecond, 0, 3 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -63,8 +62,8 @@ func TestOnPhase(t *testing.T) {
 	}
 }
 
-// A master with SpreadAdverts: the first advert at once, the second between
-// half and one and a half intervals later on the instance's phase, the
+// A master with SpreadAdverts: the first advert at once, the second at most
+// one interval later on the instance's phase, the
 // following ones exactly one interval apart however late the timer is
 // served; two instances that went master in the same instant advertise
 // apart from the second advert on.
@@ -89,8 +88,8 @@ func TestSpreadAdvertsCadence(t *testing.T) {
 			t.Fatalf("VRID %d: start as owner: %v, want an advert first", vrid, acts)
 		}
 		d := inst.Deadline()
-		if gap := d.Sub(start); gap < iv/2 || gap > 3*iv/2 {
-			t.Fatalf("VRID %d: second advert %v after the first, want within [%v, %v]", vrid, gap, iv/2, 3*iv/2)
+		if gap := d.Sub(start); gap <= 0 || gap > iv {
+			t.Fatalf("VRID %d: second advert %v after the first, want within (0, %v]", vrid, gap, iv)
 		}
 		if p := phase(d, c); p != 0 {
 			t.Fatalf("VRID %d: second advert %v off its phase", vrid, p)
@@ -105,6 +104,16 @@ func TestSpreadAdvertsCadence(t *testing.T) {
 				t.Fatalf("VRID %d: timeout %d served %v late: next deadline %v after the last, want %v", vrid, k, late, next.Sub(d), iv)
 			}
 			d = inst.Deadline()
+		}
+		// An advert out of turn (the answer to a lower priority) brings the
+		// next one forward at most: never more than an interval of silence.
+		at := d.Add(-iv / 3)
+		acts = inst.Step(at, rx(c, lower4, 50))
+		if len(acts) == 0 || !isSend(acts[0]) {
+			t.Fatalf("VRID %d: lower priority advert: %v, want an answer", vrid, acts)
+		}
+		if next := inst.Deadline(); !next.After(at) || next.Sub(at) > iv || phase(next, c) != 0 {
+			t.Fatalf("VRID %d: after an advert out of turn the next is %v later (phase %v), want within (0, %v] on the phase", vrid, next.Sub(at), phase(next, c), iv)
 		}
 	}
 	if seconds[0].Equal(seconds[1]) || seconds[0].Equal(seconds[2]) || seconds[1].Equal(seconds[2]) {
