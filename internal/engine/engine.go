@@ -1098,14 +1098,28 @@ func (e *Engine) takeOver(now time.Time, in *instance) {
 		}
 		targets = append(targets, garp.Target{Addr: vips[k].Addr(), Dev: vips[k].Dev})
 	}
+	// The interfaces' indexes as the link events told them, read here
+	// (the loop owns e.links): the adds need no lookup by name.
+	index := make([]int, len(vips))
+	for k, v := range vips {
+		if li, ok := e.links[v.Dev]; ok {
+			index[k] = li.Index
+		}
+	}
 	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
 	routes, rules := in.spec.Routes, in.spec.Rules
 	wasHeld := in.held
 	in.held = true
 	e.heldChanged(in) // accept mode off: the drops go in before the addresses
 	e.fx.add(func() {
-		for _, v := range vips {
-			if err := net.AddVIP(v); err != nil {
+		for k, v := range vips {
+			var err error
+			if index[k] > 0 {
+				err = net.AddVIPAt(index[k], v)
+			} else {
+				err = net.AddVIP(v)
+			}
+			if err != nil {
 				log.Error("cannot add virtual address", "instance", name, "addr", v.String(), "err", err)
 			}
 		}
