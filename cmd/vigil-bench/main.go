@@ -11,8 +11,9 @@
 //     without an answer, VIP hand-off (removal on the old master to addition
 //     on the new one);
 //   - scale: CPU and RSS of master and backup with 1, 100, 1000 instances
-//     (255 VRIDs per interface), the jitter of the master's adverts, and the
-//     timer error of every instance in one failover;
+//     (255 VRIDs per interface, one interface per 255: --instances 5000
+//     runs on 20), the jitter of the master's adverts, and the timer error
+//     of every instance in one failover;
 //   - starve (vigil only, not in the default modes): 8 `sha256sum
 //     /dev/zero` at nice -20 pinned with the master to CPU 1, advert_int
 //     0.1, --window (10 s): the master's longest advert gap and the
@@ -24,6 +25,7 @@
 //
 //	vigil-bench --modes failover,handover --runs 10
 //	vigil-bench --modes scale --instances 1,100,1000 --load both
+//	vigil-bench --modes scale --instances 1000,5000 --scale-intervals 1 --profile-dir /tmp/prof
 //	vigil-bench --modes starve
 package main
 
