@@ -383,6 +383,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	timer := e.newWakeTimer()
 	defer timer.Close()
 	var stopDeadline time.Time
+	// armed is the deadline the timer is set for (zero once it fired): a
+	// backup re-arms its Master_Down_Timer at every advert, but the
+	// earliest deadline of all moves only when the earliest instance's
+	// advert comes, so most turns need no new setting.
+	var armed time.Time
 	done := ctx.Done()
 	for {
 		if e.stopping && (e.allStopped() || !time.Now().Before(stopDeadline)) {
@@ -395,7 +400,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		if next.IsZero() {
 			next = time.Now().Add(time.Hour)
 		}
-		timer.Reset(time.Until(next))
+		if !next.Equal(armed) {
+			timer.Reset(time.Until(next))
+			armed = next
+		}
 		select {
 		case <-done:
 			done = nil
@@ -414,6 +422,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		case ev := <-e.events:
 			e.handle(ev, &wg, bg)
 		case <-timer.C():
+			armed = time.Time{}
 			now := time.Now()
 			if due := e.backupDue(now); !due.IsZero() && e.inputFirst(due, &wg, bg) {
 				// Adverts were waiting: they went first. Masters' timers
