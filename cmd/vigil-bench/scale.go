@@ -93,6 +93,9 @@ type scaleResult struct {
 	sniffDrops   uint64
 	failoverNote string
 	takeoverGap  time.Duration // vigil: median time between consecutive BACKUP->MASTER transitions in the backup's log
+	// windowTakeovers counts the backup's BACKUP->MASTER transitions during
+	// the steady window (vigil): none is expected.
+	windowTakeovers int
 }
 
 func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) {
@@ -168,6 +171,11 @@ func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) 
 		}
 	}
 	r.jitter = r.jitter.abs()
+	if kind == e2e.Vigil {
+		// A steady window has no takeover; one would explain an advert
+		// answered out of turn (a spacing near zero).
+		r.windowTakeovers = len(vigilTakeovers(p.nodes[1].Log(), t0))
+	}
 
 	// Failover of every instance at once.
 	ss, err = p.sniffAll(k)
@@ -275,6 +283,9 @@ func (b *bench) scaleTable(load string) error {
 					continue
 				}
 				note := r.failoverNote
+				if r.windowTakeovers > 0 {
+					note += fmt.Sprintf(" backup took over %d times in the steady window", r.windowTakeovers)
+				}
 				if r.sniffDrops > 0 {
 					note += fmt.Sprintf(" capture dropped %d frames", r.sniffDrops)
 				}
