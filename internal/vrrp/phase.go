@@ -17,12 +17,15 @@ import (
 // long as they run: with a thousand instances, one burst a second whose
 // last advert leaves milliseconds late. Each instance instead has a phase
 // (AdvertPhase), and every re-arm of its Adver_Timer picks the last moment
-// on that phase at or before one interval from now:
+// on that phase at or before one interval from now, unless that is less
+// than half an interval away: then half an interval later, and the phase
+// at the following re-arm. So:
 //
 //   - the first advert of a new master still leaves at once (§6.4.2);
-//   - no two adverts are ever more than one interval apart, the RFC's
-//     cadence: re-phasing only brings an advert forward, once (after
-//     becoming master, or after an advert sent out of turn);
+//   - two adverts are never more than one interval apart, the RFC's
+//     cadence, nor less than half an interval (no near-duplicate after an
+//     advert sent out of turn); re-phasing shortens one or two intervals,
+//     once, after becoming master or after an advert sent out of turn;
 //   - from then on the adverts are exactly one interval apart, counted from
 //     the deadline rather than from the (late) moment the timer was served,
 //     so an instance's phase neither drifts nor merges with its neighbours'.
@@ -55,7 +58,12 @@ func (i *Instance) nextAdvert(now time.Time) time.Time {
 	if !i.cfg.SpreadAdverts {
 		return now.Add(i.cfg.AdvertInt)
 	}
-	return onPhase(now.Add(i.cfg.AdvertInt), i.cfg.AdvertInt, AdvertPhase(i.cfg.VRID, i.cfg.Source, i.cfg.AdvertInt))
+	iv := i.cfg.AdvertInt
+	t := onPhase(now.Add(iv), iv, AdvertPhase(i.cfg.VRID, i.cfg.Source, iv))
+	if t.Sub(now) < iv/2 {
+		t = t.Add(iv / 2)
+	}
+	return t
 }
 
 // onPhase returns the last moment t ≤ at with t ≡ phase (mod iv), counted

@@ -62,8 +62,8 @@ func TestOnPhase(t *testing.T) {
 	}
 }
 
-// A master with SpreadAdverts: the first advert at once, the second at most
-// one interval later on the instance's phase, the
+// A master with SpreadAdverts: the first advert at once, the second half an
+// interval to one interval later on the instance's phase, the
 // following ones exactly one interval apart however late the timer is
 // served; two instances that went master in the same instant advertise
 // apart from the second advert on.
@@ -88,11 +88,18 @@ func TestSpreadAdvertsCadence(t *testing.T) {
 			t.Fatalf("VRID %d: start as owner: %v, want an advert first", vrid, acts)
 		}
 		d := inst.Deadline()
-		if gap := d.Sub(start); gap <= 0 || gap > iv {
-			t.Fatalf("VRID %d: second advert %v after the first, want within (0, %v]", vrid, gap, iv)
+		if gap := d.Sub(start); gap < iv/2 || gap > iv {
+			t.Fatalf("VRID %d: second advert %v after the first, want within [%v, %v]", vrid, gap, iv/2, iv)
 		}
 		if p := phase(d, c); p != 0 {
-			t.Fatalf("VRID %d: second advert %v off its phase", vrid, p)
+			// The phase was less than half an interval away: half an
+			// interval later, then the phase.
+			inst.Step(d, Timeout{})
+			next := inst.Deadline()
+			if gap := next.Sub(d); gap < iv/2 || gap > iv || phase(next, c) != 0 {
+				t.Fatalf("VRID %d: second advert %v off its phase, the third %v later %v off", vrid, p, gap, phase(next, c))
+			}
+			d = next
 		}
 		seconds = append(seconds, d)
 		for k, late := range []time.Duration{0, 40 * time.Microsecond, 3 * time.Millisecond, 400 * time.Millisecond, 0} {
@@ -105,15 +112,22 @@ func TestSpreadAdvertsCadence(t *testing.T) {
 			}
 			d = inst.Deadline()
 		}
-		// An advert out of turn (the answer to a lower priority) brings the
-		// next one forward at most: never more than an interval of silence.
+		// An advert out of turn (the answer to a lower priority) a third of
+		// an interval before the phase: the next one not that soon (half an
+		// interval later), the one after on the phase again; never more than
+		// an interval of silence.
 		at := d.Add(-iv / 3)
 		acts = inst.Step(at, rx(c, lower4, 50))
 		if len(acts) == 0 || !isSend(acts[0]) {
 			t.Fatalf("VRID %d: lower priority advert: %v, want an answer", vrid, acts)
 		}
-		if next := inst.Deadline(); !next.After(at) || next.Sub(at) > iv || phase(next, c) != 0 {
-			t.Fatalf("VRID %d: after an advert out of turn the next is %v later (phase %v), want within (0, %v] on the phase", vrid, next.Sub(at), phase(next, c), iv)
+		next := inst.Deadline()
+		if gap := next.Sub(at); gap < iv/2 || gap > iv {
+			t.Fatalf("VRID %d: after an advert out of turn the next is %v later, want within [%v, %v]", vrid, gap, iv/2, iv)
+		}
+		inst.Step(next, Timeout{})
+		if gap := inst.Deadline().Sub(next); gap < iv/2 || gap > iv || phase(inst.Deadline(), c) != 0 {
+			t.Fatalf("VRID %d: the advert after is %v later (phase %v), want within [%v, %v] on the phase", vrid, gap, phase(inst.Deadline(), c), iv/2, iv)
 		}
 	}
 	if seconds[0].Equal(seconds[1]) || seconds[0].Equal(seconds[2]) || seconds[1].Equal(seconds[2]) {
