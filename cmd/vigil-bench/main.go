@@ -11,8 +11,9 @@
 //     without an answer, VIP hand-off (removal on the old master to addition
 //     on the new one);
 //   - scale: CPU and RSS of master and backup with 1, 100, 1000 instances
-//     (255 VRIDs per interface), the jitter of the master's adverts, and the
-//     timer error of every instance in one failover;
+//     (255 VRIDs per interface, one interface per 255: --instances 5000
+//     runs on 20), the jitter of the master's adverts, and the timer error
+//     of every instance in one failover;
 //   - starve (vigil only, not in the default modes): 8 `sha256sum
 //     /dev/zero` at nice -20 pinned with the master to CPU 1, advert_int
 //     0.1, --window (10 s): the master's longest advert gap and the
@@ -24,6 +25,7 @@
 //
 //	vigil-bench --modes failover,handover --runs 10
 //	vigil-bench --modes scale --instances 1,100,1000 --load both
+//	vigil-bench --modes scale --instances 1000,5000 --scale-intervals 1 --profile-dir /tmp/prof
 //	vigil-bench --modes starve
 package main
 
@@ -76,7 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.window, "window", 0, "CPU measuring window for scale (default 20s at advert_int ≥ 1, 10s below)")
 	fs.StringVar(&o.load, "load", "idle", "idle, busy (two sha256sum /dev/zero hogs) or both")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log every run")
-	fs.StringVar(&o.profileDir, "profile-dir", "", "scale: run vigil's master with --debug-listen and save a 1 s CPU profile and execution trace of it, taken in the CPU window, to this directory (the profiling costs the master some CPU)")
+	fs.StringVar(&o.profileDir, "profile-dir", "", "scale: run vigil's master with --debug-listen and save a 10 s CPU profile, a 1 s execution trace and a heap profile of it, taken in the CPU window, to this directory (the profiling costs the master some CPU)")
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
 			return 0

@@ -93,6 +93,9 @@ type scaleResult struct {
 	sniffDrops   uint64
 	failoverNote string
 	takeoverGap  time.Duration // vigil: median time between consecutive BACKUP->MASTER transitions in the backup's log
+	// windowTakeovers counts the backup's BACKUP->MASTER transitions during
+	// the steady window (vigil): none is expected.
+	windowTakeovers int
 }
 
 func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) {
@@ -168,6 +171,11 @@ func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) 
 		}
 	}
 	r.jitter = r.jitter.abs()
+	if kind == e2e.Vigil {
+		// A steady window has no takeover; one would explain an advert
+		// answered out of turn (a spacing near zero).
+		r.windowTakeovers = len(vigilTakeovers(p.nodes[1].Log(), t0))
+	}
 
 	// Failover of every instance at once.
 	ss, err = p.sniffAll(k)
@@ -275,6 +283,9 @@ func (b *bench) scaleTable(load string) error {
 					continue
 				}
 				note := r.failoverNote
+				if r.windowTakeovers > 0 {
+					note += fmt.Sprintf(" backup took over %d times in the steady window", r.windowTakeovers)
+				}
 				if r.sniffDrops > 0 {
 					note += fmt.Sprintf(" capture dropped %d frames", r.sniffDrops)
 				}
@@ -317,13 +328,17 @@ func vigilTakeovers(log string, since time.Time) []time.Time {
 // on the loopback of its namespace.
 const debugAddr = "127.0.0.1:6060"
 
-// profileMaster saves a 1 s CPU profile, then a 1 s execution trace, of the
-// vigil master to --profile-dir as cpu-NAME.prof and trace-NAME.out.
+// profileMaster saves a 10 s CPU profile, then a 1 s execution trace, then
+// a heap profile of the vigil master to --profile-dir as cpu-NAME.prof,
+// trace-NAME.out and heap-NAME.prof (with its text form and the runtime's
+// memory statistics in heap-NAME.txt).
 func (p *pair) profileMaster(name string) error {
 	h := p.net.Nodes[0]
 	for _, f := range []struct{ file, path string }{
-		{"cpu-" + name + ".prof", "/debug/pprof/profile?seconds=1"},
+		{"cpu-" + name + ".prof", "/debug/pprof/profile?seconds=10"},
 		{"trace-" + name + ".out", "/debug/pprof/trace?seconds=1"},
+		{"heap-" + name + ".prof", "/debug/pprof/heap"},
+		{"heap-" + name + ".txt", "/debug/pprof/heap?debug=1"},
 	} {
 		out := filepath.Join(p.b.o.profileDir, f.file)
 		if msg, err := h.Run("curl", "-sSf", "-o", out, "http://"+debugAddr+f.path); err != nil {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,13 +28,19 @@ func (g *goTimer) C() <-chan time.Time   { return g.t.C }
 func (g *goTimer) Reset(d time.Duration) { g.t.Reset(d) }
 func (g *goTimer) Close()                { g.t.Stop() }
 
-// fdTimer is a wakeTimer on a timerfd (CLOCK_MONOTONIC) read by a goroutine
-// that blocks in read(2) on its own thread: it wakes within tens of
-// microseconds of the deadline, where the runtime's poller rounds to a
-// millisecond. VRRP timers are what a failover is measured by: the daemon
+// fdTimer is a wakeTimer on a timerfd (CLOCK_MONOTONIC): it wakes within
+// tens of microseconds of the deadline, where the runtime's timers round to
+// a millisecond. VRRP timers are what a failover is measured by: the daemon
 // uses this one.
+//
+// The timerfd is read through the runtime's network poller: at the expiry
+// the thread waiting in epoll runs the reader, whose send on C hands the
+// loop goroutine to the same thread, which runs it next. A read blocking on
+// a thread of its own would need a second thread woken for the loop, one
+// more scheduling delay on a busy machine at every wake-up.
 type fdTimer struct {
 	fd     int
+	f      *os.File // fd, in the poller; nil for a timer that only arms (tests)
 	c      chan time.Time
 	closed atomic.Bool
 	wg     sync.WaitGroup
@@ -43,11 +50,11 @@ type fdTimer struct {
 }
 
 func newFDTimer() (*fdTimer, error) {
-	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC)
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC|unix.TFD_NONBLOCK)
 	if err != nil {
 		return nil, err
 	}
-	t := &fdTimer{fd: fd, c: make(chan time.Time, 1)}
+	t := &fdTimer{fd: fd, f: os.NewFile(uintptr(fd), "timerfd"), c: make(chan time.Time, 1)}
 	t.wg.Add(1)
 	go t.run()
 	return t, nil
@@ -57,7 +64,7 @@ func (t *fdTimer) run() {
 	defer t.wg.Done()
 	buf := make([]byte, 8)
 	for {
-		_, err := unix.Read(t.fd, buf)
+		_, err := t.f.Read(buf)
 		if t.closed.Load() {
 			return
 		}
@@ -99,19 +106,13 @@ func (t *fdTimer) arm(d time.Duration) error {
 	return unix.TimerfdSettime(t.fd, 0, &spec, nil)
 }
 
-// Close stops the reader (waking it with a last expiry) and frees the fd.
-// Should the kernel refuse that expiry, the reader cannot be woken: Close
-// leaves it and its fd (closing an fd a read blocks on could hand the read
-// a reused descriptor) and returns rather than hang.
+// Close stops the reader and frees the fd.
 func (t *fdTimer) Close() {
-	if t.closed.Swap(true) {
+	if t.closed.Swap(true) || t.f == nil {
 		return
 	}
-	if t.arm(time.Nanosecond) != nil {
-		return
-	}
+	t.f.Close() // wakes the reader
 	t.wg.Wait()
-	unix.Close(t.fd)
 }
 
 // newWakeTimer returns the timer Options ask for, falling back to the Go

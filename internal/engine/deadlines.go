@@ -2,6 +2,8 @@ package engine
 
 import (
 	"container/heap"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -104,5 +106,24 @@ func (e *Engine) due(now time.Time) []*instance {
 		walk(2*i + 2)
 	}
 	walk(0)
+	// The heap's order among equal deadlines changes as it is fixed up;
+	// instances due together (one phase of the advert interval, vrrp's
+	// phase.go) are served in a fixed order instead, so that each one's
+	// adverts keep their place in the burst from one interval to the next.
+	slices.SortFunc(out, func(a, b *instance) int {
+		if c := a.next.Compare(b.next); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.spec.sockIf(), b.spec.sockIf()); c != 0 {
+			return c
+		}
+		if a.spec.IPv6 != b.spec.IPv6 {
+			if b.spec.IPv6 {
+				return -1
+			}
+			return 1
+		}
+		return int(a.spec.VRRP.VRID) - int(b.spec.VRRP.VRID)
+	})
 	return out
 }

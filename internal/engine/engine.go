@@ -121,6 +121,9 @@ type Engine struct {
 	vipsDirty bool
 	npending  int       // instances waiting to start
 	startAt   time.Time // vrrp_startup_delay: no instance starts before
+	// holders indexes the held instances by address (countAnnouncements);
+	// nil when it must be built again.
+	holders holders
 	// dl orders the instances by deadline; dirty lists those to re-place.
 	dl    deadlines
 	dirty []*instance
@@ -297,7 +300,7 @@ func (e *Engine) build() error {
 }
 
 func (e *Engine) newInstance(is InstanceSpec) (*instance, error) {
-	cfg := is.VRRP
+	cfg := is.machine()
 	if !cfg.Source.IsValid() {
 		// Resolved when the interface is known: a placeholder of the right
 		// family until then.
@@ -385,6 +388,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	timer := e.newWakeTimer()
 	defer timer.Close()
 	var stopDeadline time.Time
+	// armed is the deadline the timer is set for (zero once it fired): a
+	// backup re-arms its Master_Down_Timer at every advert, but the
+	// earliest deadline of all moves only when the earliest instance's
+	// advert comes, so most turns need no new setting.
+	var armed time.Time
 	done := ctx.Done()
 	for {
 		if e.stopping && (e.allStopped() || !time.Now().Before(stopDeadline)) {
@@ -397,7 +405,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		if next.IsZero() {
 			next = time.Now().Add(time.Hour)
 		}
-		timer.Reset(time.Until(next))
+		if !next.Equal(armed) {
+			timer.Reset(time.Until(next))
+			armed = next
+		}
 		select {
 		case <-done:
 			done = nil
@@ -416,6 +427,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		case ev := <-e.events:
 			e.handle(ev, &wg, bg)
 		case <-timer.C():
+			armed = time.Time{}
 			now := time.Now()
 			if due := e.backupDue(now); !due.IsZero() && e.inputFirst(due, &wg, bg) {
 				// Adverts were waiting: they went first. Masters' timers
@@ -1106,13 +1118,28 @@ func (e *Engine) takeOver(now time.Time, in *instance) {
 		}
 		targets = append(targets, garp.Target{Addr: vips[k].Addr(), Dev: vips[k].Dev})
 	}
+	// The interfaces' indexes as the link events told them, read here
+	// (the loop owns e.links): the adds need no lookup by name.
+	index := make([]int, len(vips))
+	for k, v := range vips {
+		if li, ok := e.links[v.Dev]; ok {
+			index[k] = li.Index
+		}
+	}
 	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
 	routes, rules := in.spec.Routes, in.spec.Rules
+	wasHeld := in.held
 	in.held = true
-	e.syncFirewall() // accept mode off: the drops go in before the addresses
+	e.heldChanged(in) // accept mode off: the drops go in before the addresses
 	e.fx.add(func() {
-		for _, v := range vips {
-			if err := net.AddVIP(v); err != nil {
+		for k, v := range vips {
+			var err error
+			if index[k] > 0 {
+				err = net.AddVIPAt(index[k], v)
+			} else {
+				err = net.AddVIP(v)
+			}
+			if err != nil {
 				log.Error("cannot add virtual address", "instance", name, "addr", v.String(), "err", err)
 			}
 		}
@@ -1128,7 +1155,14 @@ func (e *Engine) takeOver(now time.Time, in *instance) {
 		}
 	})
 	e.mark(in)
+	// The addresses' holders gain this instance: the index grows rather
+	// than being built again at each of a mass takeover's instances.
+	h := e.holders
 	e.vipsChanged()
+	if h != nil && !wasHeld {
+		e.holders = h
+		h.add(in)
+	}
 	in.garp = garp.NewSchedule(in.spec.GARP, targets, now)
 	e.announce(now, in.garp.Due(now))
 	e.watchClaims(in)
@@ -1161,7 +1195,7 @@ func (e *Engine) release(in *instance) {
 		}
 	})
 	in.held = false
-	e.syncFirewall() // and come out after them
+	e.heldChanged(in) // and come out after them
 	e.mark(in)
 	e.vipsChanged()
 	if in.garp != nil {
@@ -1182,7 +1216,18 @@ func (e *Engine) release(in *instance) {
 
 // vipsChanged notes that the held addresses changed; the loop reports them
 // to the hook once per turn (reportVIPs), not once per instance.
-func (e *Engine) vipsChanged() { e.vipsDirty = true }
+func (e *Engine) vipsChanged() { e.vipsDirty, e.holders = true, nil }
+
+// heldChanged brings the VRRP firewall up to date after an instance took or
+// released its addresses. Only an instance with accept mode off has drops,
+// and VMACs are synced as they come and go: with an empty firewall, another
+// instance's change leaves it as it is, and a mass takeover does not build
+// the firewall's state again at each of its instances.
+func (e *Engine) heldChanged(in *instance) {
+	if in.spec.NoAccept || !e.fw.Empty() {
+		e.syncFirewall()
+	}
+}
 
 // reportVIPs gives the hook the set of virtual addresses this host holds.
 func (e *Engine) reportVIPs() {
@@ -1195,7 +1240,10 @@ func (e *Engine) reportVIPs() {
 	held := map[netip.Addr]bool{}
 	for _, in := range e.all() {
 		if in.held {
-			for _, v := range in.allVIPs() {
+			for _, v := range in.spec.VIPs {
+				held[v.Addr()] = true
+			}
+			for _, v := range in.spec.ExcludedVIPs {
 				held[v.Addr()] = true
 			}
 		}

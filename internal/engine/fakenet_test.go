@@ -174,6 +174,18 @@ func (h *fakeHost) delLink(name string) {
 	}
 }
 
+// AddVIPAt checks that ifindex is v.Dev's, then adds as AddVIP.
+func (h *fakeHost) AddVIPAt(ifindex int, v netif.VIP) error {
+	li, err := h.Link(v.Dev)
+	if err != nil {
+		return err
+	}
+	if li.Index != ifindex {
+		return fmt.Errorf("fake: %s has index %d, not %d", v.Dev, li.Index, ifindex)
+	}
+	return h.AddVIP(v)
+}
+
 func (h *fakeHost) AddVIP(v netif.VIP) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()

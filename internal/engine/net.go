@@ -26,6 +26,9 @@ type Net interface {
 	// the source of adverts among them).
 	Addrs() ([]netif.Addr, error)
 	AddVIP(v netif.VIP) error
+	// AddVIPAt is AddVIP on the interface with that index (the engine's
+	// link table knows it), sparing the lookup by name.
+	AddVIPAt(ifindex int, v netif.VIP) error
 	DelVIP(v netif.VIP) error
 	// Routes and rules (virtual_routes, virtual_rules) follow the VIPs.
 	AddRoute(r netif.Route) error
@@ -110,7 +113,10 @@ func (n *OSNet) Link(name string) (netif.LinkInfo, error)  { return n.h.Link(nam
 func (n *OSNet) Addrs() ([]netif.Addr, error) {
 	return n.h.Addrs()
 }
-func (n *OSNet) AddVIP(v netif.VIP) error     { return n.h.AddVIP(v) }
+func (n *OSNet) AddVIP(v netif.VIP) error { return n.h.AddVIP(v) }
+func (n *OSNet) AddVIPAt(ifindex int, v netif.VIP) error {
+	return n.h.AddVIPAt(ifindex, v)
+}
 func (n *OSNet) DelVIP(v netif.VIP) error     { return n.h.DelVIP(v) }
 func (n *OSNet) AddRoute(r netif.Route) error { return n.h.AddRoute(r) }
 func (n *OSNet) DelRoute(r netif.Route) error { return n.h.DelRoute(r) }

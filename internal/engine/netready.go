@@ -98,10 +98,16 @@ func (e *Engine) sourceAddrChanged(now time.Time, ev netif.AddrEvent) {
 	if e.stopping {
 		return
 	}
+	// A mass takeover brings one event per VIP added: its instances are
+	// skipped before the interface lookup (what addrMatters would say).
+	marked := ev.Addr.Proto == netif.AddrProtoKeepalived
 	var touched []*instance
 	for _, in := range e.insts {
 		if in.pending {
 			continue // attached when it starts
+		}
+		if marked && !in.spec.VRRP.Source.IsValid() {
+			continue // a resolved source is never an address vigil made
 		}
 		li, ok := e.links[in.spec.Interface]
 		if ok && addrMatters(in.spec, li.Index, ev.Addr) {

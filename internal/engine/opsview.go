@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/garp"
+	"github.com/vigil-ha/vigil/internal/netif"
 	"github.com/vigil-ha/vigil/internal/notify"
 	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/vrrp"
@@ -86,18 +87,37 @@ func (in *instance) noteTransition(tr status.Transition) {
 }
 
 // countAnnouncements credits each send to the instances holding its
-// address.
+// address, through the holders index: a mass takeover calls it once per
+// instance.
 func (e *Engine) countAnnouncements(sends []garp.Send) {
-	for _, in := range e.all() {
-		if !in.held {
-			continue
-		}
-		for _, v := range in.devVIPs() {
-			for _, s := range sends {
-				if s.Addr == v.Addr() && s.Dev == v.Dev {
-					in.ops.announced++
-				}
+	if e.holders == nil {
+		e.holders = holders{}
+		for _, in := range e.all() {
+			if in.held {
+				e.holders.add(in)
 			}
+		}
+	}
+	for _, s := range sends {
+		for _, in := range e.holders[s.Target] {
+			in.ops.announced++
+		}
+	}
+}
+
+// holders are the held instances by address and interface, an instance
+// once per entry of its address lists.
+type holders map[garp.Target][]*instance
+
+func (h holders) add(in *instance) {
+	for _, vs := range [][]netif.VIP{in.spec.VIPs, in.spec.ExcludedVIPs} {
+		for _, v := range vs {
+			dev := v.Dev
+			if dev == "" {
+				dev = in.spec.Interface
+			}
+			t := garp.Target{Addr: v.Addr(), Dev: dev}
+			h[t] = append(h[t], in)
 		}
 	}
 }

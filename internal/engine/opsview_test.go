@@ -7,6 +7,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/garp"
+	"github.com/vigil-ha/vigil/internal/netif"
 	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 )
@@ -94,5 +96,36 @@ func TestPeersAndHistoryAreBounded(t *testing.T) {
 	in.noteTransition(status.Transition{At: t0.Add(3 * time.Hour)})
 	if len(in.ops.history) != 1 {
 		t.Errorf("%d transitions kept after an hour's silence, want 1", len(in.ops.history))
+	}
+}
+
+// TestCountAnnouncements: each send is credited once per matching entry of
+// every held instance's address lists (a VIP without a dev is on the
+// instance's interface), through the holders index, which a change of the
+// held addresses makes build again.
+func TestCountAnnouncements(t *testing.T) {
+	va, vb := netip.MustParsePrefix("10.0.0.1/32"), netip.MustParsePrefix("10.0.0.2/32")
+	mk := func(held bool, vips ...netif.VIP) *instance {
+		return &instance{held: held, spec: InstanceSpec{Interface: "eth0", VIPs: vips}}
+	}
+	a := mk(true, netif.VIP{Prefix: va})
+	b := mk(true, netif.VIP{Prefix: va, Dev: "eth0"}, netif.VIP{Prefix: vb, Dev: "eth1"})
+	c := mk(false, netif.VIP{Prefix: va})
+	e := &Engine{insts: []*instance{a, b, c}}
+	sends := []garp.Send{
+		{Target: garp.Target{Addr: va.Addr(), Dev: "eth0"}},
+		{Target: garp.Target{Addr: vb.Addr(), Dev: "eth1"}},
+		{Target: garp.Target{Addr: vb.Addr(), Dev: "eth0"}}, // no one holds it there
+	}
+	e.countAnnouncements(sends)
+	e.countAnnouncements(sends[:1])
+	if a.ops.announced != 2 || b.ops.announced != 3 || c.ops.announced != 0 {
+		t.Fatalf("announced a %d b %d c %d, want 2 3 0", a.ops.announced, b.ops.announced, c.ops.announced)
+	}
+	c.held = true
+	e.vipsChanged()
+	e.countAnnouncements(sends[:1])
+	if a.ops.announced != 3 || b.ops.announced != 4 || c.ops.announced != 1 {
+		t.Fatalf("after c took over: announced a %d b %d c %d, want 3 4 1", a.ops.announced, b.ops.announced, c.ops.announced)
 	}
 }

@@ -69,12 +69,24 @@ func TestNamespaceVIP(t *testing.T) {
 		vipOn("fd00::100/64", "eth0"),
 		vipOn("fd00::200", "eth0"),
 	}
-	for _, v := range vips {
-		if err := h.AddVIP(v); err != nil {
+	li, err := h.Link("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every other VIP through AddVIPAt (the interface by its index), then
+	// again through the other call.
+	add := func(k int, v netif.VIP) error {
+		if k%2 == 1 {
+			return h.AddVIPAt(li.Index, v)
+		}
+		return h.AddVIP(v)
+	}
+	for k, v := range vips {
+		if err := add(k, v); err != nil {
 			t.Fatalf("AddVIP(%s): %v", v, err)
 		}
 		// Idempotent: adding again is success (EEXIST).
-		if err := h.AddVIP(v); err != nil {
+		if err := add(k+1, v); err != nil {
 			t.Fatalf("AddVIP(%s) again: %v", v, err)
 		}
 		if ok, err := h.HasVIP(v); err != nil || !ok {

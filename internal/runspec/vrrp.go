@@ -116,6 +116,15 @@ type SyncGroupSpec struct {
 	SMTPAlert bool
 }
 
+// machine is the state machine's configuration of the instance: the spec's,
+// with the master's adverts spread over the interval (vrrp's phase.go),
+// which the engine always wants.
+func (s InstanceSpec) machine() vrrp.Config {
+	c := s.VRRP
+	c.SpreadAdverts = true
+	return c
+}
+
 // Equal reports whether two instance specs are the same configuration.
 func (s InstanceSpec) Equal(o InstanceSpec) bool {
 	return reflect.DeepEqual(s, o)

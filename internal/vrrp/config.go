@@ -92,6 +92,13 @@ type Config struct {
 	// of the lowest possible priority (so even a peer that missed the
 	// priority-0 advert has taken over) plus one advert interval of margin.
 	HandoverTimeout time.Duration
+	// SpreadAdverts re-arms a master's Adver_Timer on the instance's own
+	// phase of the interval (AdvertPhase) rather than at exactly one
+	// interval from the moment it was re-armed, so that instances that
+	// became master together do not advertise in one burst forever
+	// (phase.go). The engine sets it; off, the cadence is RFC 5798's
+	// plain one, as the scenario tests spell it.
+	SpreadAdverts bool
 }
 
 // validate checks c and returns it normalised as keepalived's

@@ -208,7 +208,7 @@ func (i *Instance) handle(now time.Time, ev Event) {
 			// it without up to one advert interval of delay. An extra
 			// advert is harmless to RFC 5798 receivers.
 			i.sendAdvert(i.prio)
-			i.sands = now.Add(i.cfg.AdvertInt)
+			i.sands = i.nextAdvert(now)
 		}
 	case LinkChanged:
 		reason := "interface up"
@@ -310,7 +310,7 @@ func (i *Instance) reconfigure(now time.Time, cfg Config) {
 		// As for a tracked priority change: backups learn it at once.
 		i.masterPrio = i.prio
 		i.sendAdvert(i.prio)
-		i.sands = now.Add(i.cfg.AdvertInt)
+		i.sands = i.nextAdvert(now)
 	}
 }
 
@@ -485,7 +485,7 @@ func (i *Instance) gotoMaster(now time.Time, reason string) bool {
 		i.counters.BecomeMaster++
 		i.emit(TakeOver{})
 	}
-	i.sands = now.Add(i.cfg.AdvertInt)
+	i.sands = i.nextAdvert(now)
 	i.transition(now, StateMaster, reason)
 	return true
 }
@@ -527,7 +527,7 @@ func (i *Instance) timeout(now time.Time) {
 	case i.state == StateMaster:
 		// RFC 5798 §6.4.3: Adver_Timer fired.
 		i.sendAdvert(i.prio)
-		i.sands = now.Add(i.cfg.AdvertInt)
+		i.sands = i.nextAdvert(now)
 	}
 }
 
@@ -918,7 +918,7 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 		// the winner announces the addresses (see the package doc;
 		// keepalived only with higher_prio_send_advert).
 		i.sendAdvert(i.prio)
-		i.sands = now.Add(i.cfg.AdvertInt)
+		i.sands = i.nextAdvert(now)
 		if a.Priority == 0 {
 			i.counters.PriorityZeroReceived++
 			return
@@ -943,7 +943,7 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 		// (RFC 5798 only discards it), unless lower_prio_no_advert.
 		if !i.cfg.LowerPrioNoAdvert {
 			i.sendAdvert(i.prio)
-			i.sands = now.Add(i.cfg.AdvertInt)
+			i.sands = i.nextAdvert(now)
 		}
 		i.emit(LowerPriorityAdvert{Src: src, Priority: a.Priority})
 		return

@@ -1,0 +1,78 @@
+package vrrp
+
+import (
+	"hash/fnv"
+	"math/bits"
+	"net/netip"
+	"time"
+)
+
+// With Config.SpreadAdverts, a master's Adver_Timer lands on a phase of the
+// instance's own.
+//
+// RFC 5798 §6.4.3 resets the Adver_Timer to Advertisement_Interval after
+// each advert; it says nothing of where in the interval the adverts fall.
+// Instances that become master together (a daemon starting, a mass
+// failover) would otherwise send in the same instant every interval for as
+// long as they run: with a thousand instances, one burst a second whose
+// last advert leaves milliseconds late. Each instance instead has a phase
+// (AdvertPhase), and every re-arm of its Adver_Timer picks the last moment
+// on that phase at or before one interval from now, unless that is less
+// than half an interval away: then half an interval later, and the phase
+// at the following re-arm. So:
+//
+//   - the first advert of a new master still leaves at once (§6.4.2);
+//   - two adverts are never more than one interval apart, the RFC's
+//     cadence, nor less than half an interval (no near-duplicate after an
+//     advert sent out of turn); re-phasing shortens one or two intervals,
+//     once, after becoming master or after an advert sent out of turn;
+//   - from then on the adverts are exactly one interval apart, counted from
+//     the deadline rather than from the (late) moment the timer was served,
+//     so an instance's phase neither drifts nor merges with its neighbours'.
+
+// advertSlots is how many phases an interval has. Instances that share a
+// slot advertise in one wake-up of the engine (a burst of a few sends),
+// which costs far less than a wake-up each: 64 slots keep bursts to 16
+// adverts at 1,000 instances.
+const advertSlots = 64
+
+// AdvertPhase is an instance's offset within an advert interval of length
+// iv, counted from the Unix epoch: one of advertSlots slots. The bit-reversed
+// VRID spreads the VRIDs of one interface evenly over the slots (four to a
+// slot when all 255 are used); a hash of the source address (one per
+// interface and family) rotates each interface's slots, so that interfaces
+// with a few VRIDs each do not all pile onto the same slots.
+func AdvertPhase(vrid uint8, src netip.Addr, iv time.Duration) time.Duration {
+	if iv <= 0 {
+		return 0
+	}
+	h := fnv.New32a()
+	b, _ := src.Unmap().MarshalBinary()
+	h.Write(b)
+	slot := (uint64(bits.Reverse8(vrid))*advertSlots/256 + uint64(h.Sum32())) % advertSlots
+	return time.Duration(uint64(iv) / advertSlots * slot)
+}
+
+// nextAdvert is when an Adver_Timer re-armed at now fires.
+func (i *Instance) nextAdvert(now time.Time) time.Time {
+	if !i.cfg.SpreadAdverts {
+		return now.Add(i.cfg.AdvertInt)
+	}
+	iv := i.cfg.AdvertInt
+	t := onPhase(now.Add(iv), iv, AdvertPhase(i.cfg.VRID, i.cfg.Source, iv))
+	if t.Sub(now) < iv/2 {
+		t = t.Add(iv / 2)
+	}
+	return t
+}
+
+// onPhase returns the last moment t ≤ at with t ≡ phase (mod iv), counted
+// from the Unix epoch.
+func onPhase(at time.Time, iv, phase time.Duration) time.Time {
+	if iv <= 0 {
+		return at
+	}
+	n := int64(iv)
+	r := ((at.UnixNano()%n-int64(phase)%n)%n + n) % n
+	return at.Add(-time.Duration(r))
+}
