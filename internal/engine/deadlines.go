@@ -114,7 +114,7 @@ func (e *Engine) due(now time.Time) []*instance {
 		if c := a.next.Compare(b.next); c != 0 {
 			return c
 		}
-		if c := strings.Compare(a.spec.sockIf(), b.spec.sockIf()); c != 0 {
+		if c := strings.Compare(a.spec.SockIf(), b.spec.SockIf()); c != 0 {
 			return c
 		}
 		if a.spec.IPv6 != b.spec.IPv6 {

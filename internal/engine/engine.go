@@ -300,7 +300,7 @@ func (e *Engine) build() error {
 }
 
 func (e *Engine) newInstance(is InstanceSpec) (*instance, error) {
-	cfg := is.machine()
+	cfg := is.Machine()
 	if !cfg.Source.IsValid() {
 		// Resolved when the interface is known: a placeholder of the right
 		// family until then.

@@ -364,7 +364,7 @@ func (e *Engine) update(now time.Time, in *instance, ns InstanceSpec) []string {
 			e.step(now, in, vrrp.SourceChanged{Addr: in.src})
 		}
 	}
-	cfg := ns.machine()
+	cfg := ns.Machine()
 	if !cfg.Source.IsValid() {
 		cfg.Source = in.m.Config().Source
 	}

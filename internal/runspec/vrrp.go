@@ -116,10 +116,10 @@ type SyncGroupSpec struct {
 	SMTPAlert bool
 }
 
-// machine is the state machine's configuration of the instance: the spec's,
+// Machine is the state machine's configuration of the instance: the spec's,
 // with the master's adverts spread over the interval (vrrp's phase.go),
 // which the engine always wants.
-func (s InstanceSpec) machine() vrrp.Config {
+func (s InstanceSpec) Machine() vrrp.Config {
 	c := s.VRRP
 	c.SpreadAdverts = true
 	return c
