@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -202,6 +204,9 @@ func (d *drill) run(kind e2e.Kind, i int) *e2e.Node {
 	if err := nd.WaitReady(20 * time.Second); err != nil {
 		d.t.Fatal(err)
 	}
+	if b, err := os.ReadFile(nd.PidFile()); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(nd.Pid()) {
+		d.t.Errorf("%s: pid file holds %q (%v), want %d", nd.Name(), b, err, nd.Pid())
+	}
 	if nd.AsKeepalived {
 		// `killall keepalived` in the seed's script must find it.
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", nd.Pid())); err != nil || strings.TrimSpace(string(b)) != "keepalived" {
@@ -222,6 +227,48 @@ func (d *drill) stop(i int) {
 	}
 	if code != 0 {
 		d.t.Errorf("%s exited %d after SIGTERM", nd.Name(), code)
+	}
+	if _, err := os.Stat(nd.PidFile()); !os.IsNotExist(err) {
+		d.t.Errorf("%s left its pid file %s behind (%v)", nd.Name(), nd.PidFile(), err)
+	}
+}
+
+// dumpState is what an exporter sees of VI_1 on node i: it signals the pid
+// in the node's pid file with SIGUSR1 and reads "State" from the instance
+// in keepalived.data in the node's TMPDIR.
+func (d *drill) dumpState(i int) string {
+	d.t.Helper()
+	data := filepath.Join(d.dirs[i], "keepalived.data")
+	os.Remove(data)
+	b, err := os.ReadFile(d.nodes[i].PidFile())
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		d.t.Fatalf("pid file: %v", err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
+		d.t.Fatalf("%s: SIGUSR1 to %d: %v", d.nodes[i].Name(), pid, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(data)
+		if err == nil {
+			in := false
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(l, " VRRP Instance = ") {
+					in = strings.TrimPrefix(l, " VRRP Instance = ") == "VI_1"
+				}
+				if k, v, ok := strings.Cut(strings.TrimSpace(l), " = "); in && ok && k == "State" {
+					return v
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("%s: no VI_1 state in %s 10 s after SIGUSR1: %v\n%s", d.nodes[i].Name(), data, err, b)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -250,6 +297,9 @@ func (d *drill) step(name string, l loss, master int, action func()) {
 			want = "MASTER"
 		}
 		d.waitState(nd, "VI_1", want, 10*time.Second)
+		if got := d.dumpState(i); got != want {
+			d.t.Errorf("%s: keepalived.data says VI_1 is %s, want %s", nd.Name(), got, want)
+		}
 	}
 }
 

@@ -31,7 +31,7 @@ const (
 const KeepalivedBin = "/usr/sbin/keepalived"
 
 // Node is one VRRP daemon inside a lab host. Its files (configuration, pid
-// files, vigil's API socket, keepalived's TMPDIR dumps) live in Dir.
+// files, vigil's API socket, the TMPDIR dumps) live in Dir.
 type Node struct {
 	Kind Kind
 	Host *lab.Host
@@ -101,6 +101,9 @@ func (n *Node) Start() error {
 			}
 			args = append([]string{"--dont-fork", "-D", "-f", n.ConfPath(), "-p", n.PidFile(), "--api-socket", n.Socket()}, n.Args...)
 		}
+		// The dumps (SIGUSR1, SIGUSR2, signal 36) go to Dir, as keepalived's.
+		args = append([]string{"TMPDIR=" + n.Dir, name}, args...)
+		name = "env"
 	case Keepalived:
 		// keepalived writes its dumps to $TMPDIR (/tmp otherwise) and its pid
 		// files to /run unless told: keep everything in Dir. -P: VRRP only
