@@ -2,6 +2,8 @@ package e2e_test
 
 import (
 	"fmt"
+	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,6 +29,10 @@ type migrateCase struct {
 	// asKeepalived: vigil runs in keepalived's place (a link named
 	// keepalived, keepalived.service's command line).
 	asKeepalived bool
+	// dual: seed 003's two instances, VI_1 (VIP 192.168.1.100) mastered by
+	// r1 and VI_2 (192.168.1.101) by r2, with haproxy answering on both
+	// VIPs instead of the nodes' HTTP servers.
+	dual bool
 }
 
 // seed000 is seed 000's file (the MASTER/BACKUP tutorial) for node i:
@@ -123,12 +129,105 @@ virtual_ipaddress {
 `, router, script, state, e2e.NodeAddr4(i), prio)
 }
 
+// vip2 is seed 003's second VIP in the lab.
+var vip2 = netip.MustParseAddr("192.168.1.101")
+
+// seed003 is seed 003's file (HAProxy + keepalived, "dual master"): two
+// instances with crossed priorities, each node master of one VIP, and
+// vrrp_track_process following haproxy (weight -20). Both haproxys share
+// the machine's PID namespace in the lab, so each node names its own by
+// its configuration file (param_match partial); on real machines
+// `process haproxy` alone does. The node's haproxy answers the client.
+func seed003(i int, dir string) string {
+	inst := func(name string, vrid, prio int, vip netip.Addr) string {
+		state := "BACKUP"
+		if prio == 100 {
+			state = "MASTER"
+		}
+		return fmt.Sprintf(`vrrp_instance %s {
+    state %s
+    interface eth0
+    virtual_router_id %d
+    priority %d
+    advert_int 1
+    authentication {
+        auth_type PASS
+        auth_pass 1111
+    }
+    track_process {
+        chk_haproxy
+    }
+    virtual_ipaddress {
+        %v/24
+    }
+}
+`, name, state, vrid, prio, vip)
+	}
+	p1, p2 := 100, 90
+	if i == 1 {
+		p1, p2 = 90, 100
+	}
+	return fmt.Sprintf(`! seed 003, dual master
+global_defs {
+    router_id haproxy%d
+}
+vrrp_track_process chk_haproxy {
+    process haproxy -f %s
+    param_match partial
+    weight -20
+}
+`, i+1, filepath.Join(dir, "haproxy.cfg")) + inst("VI_1", 51, p1, e2e.VIP4) + inst("VI_2", 52, p2, vip2)
+}
+
+// startHAProxy runs Debian's haproxy on node i, bound to both of seed 003's
+// VIPs (ip_nonlocal_bind) and answering every request with the node's name.
+func (d *drill) startHAProxy(i int) {
+	d.t.Helper()
+	h := d.node(i)
+	if err := h.Sysctl("net/ipv4/ip_nonlocal_bind", "1"); err != nil {
+		d.t.Fatal(err)
+	}
+	cfg := filepath.Join(d.dirs[i], "haproxy.cfg")
+	body := fmt.Sprintf(`global
+    pidfile %s
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend www
+    bind %v:80
+    bind %v:80
+    http-request return status 200 content-type text/plain string %s
+`, filepath.Join(d.dirs[i], "haproxy.pid"), e2e.VIP4, vip2, h.Name())
+	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+		d.t.Fatal(err)
+	}
+	p, err := h.Start(netnstest.RequireCommand(d.t, "haproxy"), "-f", cfg, "-db")
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.t.Cleanup(p.Kill)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, _ := h.Run("ss", "-Hltn")
+		if strings.Contains(out, e2e.VIP4.String()+":80") && strings.Contains(out, vip2.String()+":80") {
+			return
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("haproxy on %s does not listen:\n%s\n%s", h.Name(), out, p.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 var migrateCases = []migrateCase{
-	{"seed000", seed000(false, false), true, false},
-	{"seed000-nopreempt", seed000(true, false), false, false},
-	{"seed000-unicast", seed000(false, true), true, false},
+	{"seed000", seed000(false, false), true, false, false},
+	{"seed000-nopreempt", seed000(true, false), false, false, false},
+	{"seed000-unicast", seed000(false, true), true, false, false},
 	// The seed's check script stops keepalived by name: vigil runs under it.
-	{"seed001-nginx", seed001, true, true},
+	{"seed001-nginx", seed001, true, true, false},
+	{"seed003-haproxy", seed003, true, false, true},
 }
 
 // TestMigrationDrill follows docs/migrating.md on a keepalived 2.2.7 pair
@@ -165,19 +264,21 @@ type drill struct {
 	dirs   [2]string
 	bins   map[e2e.Kind]string
 	nodes  [2]*e2e.Node
+	insts  []string     // the instances, VI_1 (and VI_2)
+	vips   []netip.Addr // their VIPs
 	steps  []drillStep
 	advert time.Duration
 }
 
-// A drillStep is the window from an action to the moment the expected
-// master answers the client.
+// A drillStep is the window from an action to the moment every instance's
+// expected master answers the client.
 type drillStep struct {
 	name     string
 	from, to time.Time
-	loss     loss
+	loss     []loss // per instance
 }
 
-// loss is what a step may cost the client.
+// loss is what a step may cost the clients of one VIP.
 type loss int
 
 const (
@@ -233,10 +334,10 @@ func (d *drill) stop(i int) {
 	}
 }
 
-// dumpState is what an exporter sees of VI_1 on node i: it signals the pid
-// in the node's pid file with SIGUSR1 and reads "State" from the instance
-// in keepalived.data in the node's TMPDIR.
-func (d *drill) dumpState(i int) string {
+// dumpState is what an exporter sees on node i: it signals the pid in the
+// node's pid file with SIGUSR1 and reads each instance's "State" from
+// keepalived.data in the node's TMPDIR.
+func (d *drill) dumpState(i int) map[string]string {
 	d.t.Helper()
 	data := filepath.Join(d.dirs[i], "keepalived.data")
 	os.Remove(data)
@@ -254,71 +355,122 @@ func (d *drill) dumpState(i int) string {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		b, err := os.ReadFile(data)
-		if err == nil {
-			in := false
-			for _, l := range strings.Split(string(b), "\n") {
-				if strings.HasPrefix(l, " VRRP Instance = ") {
-					in = strings.TrimPrefix(l, " VRRP Instance = ") == "VI_1"
-				}
-				if k, v, ok := strings.Cut(strings.TrimSpace(l), " = "); in && ok && k == "State" {
-					return v
-				}
+		states := map[string]string{}
+		inst := ""
+		for _, l := range strings.Split(string(b), "\n") {
+			if name, ok := strings.CutPrefix(l, " VRRP Instance = "); ok {
+				inst = name
+			}
+			// The instance's own "   State = " comes first; tracked
+			// interfaces and scripts have theirs further down.
+			if v, ok := strings.CutPrefix(l, "   State = "); ok && inst != "" && states[inst] == "" {
+				states[inst] = v
 			}
 		}
+		if len(states) == len(d.insts) {
+			return states
+		}
 		if time.Now().After(deadline) {
-			d.t.Fatalf("%s: no VI_1 state in %s 10 s after SIGUSR1: %v\n%s", d.nodes[i].Name(), data, err, b)
+			d.t.Fatalf("%s: no state of %v in %s 10 s after SIGUSR1: %v\n%s", d.nodes[i].Name(), d.insts, data, err, b)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// step runs action, waits until node master alone holds the VIP and
-// answers, and checks the overlap during the step and the settled state.
-func (d *drill) step(name string, l loss, master int, action func()) {
+// step runs action, waits until node masters[k] alone holds instance k's
+// VIP and answers on it, and checks the overlap during the step and the
+// settled state: daemons and their dumps.
+func (d *drill) step(name string, masters []int, losses []loss, action func()) {
 	d.t.Helper()
 	d.t.Logf("step: %s", name)
-	h := d.holders(e2e.VIP4)
-	s := drillStep{name: name, from: time.Now(), loss: l}
+	var hs []*e2e.Holders
+	for _, vip := range d.vips {
+		hs = append(hs, d.holders(vip))
+	}
+	s := drillStep{name: name, from: time.Now(), loss: losses}
 	action()
-	d.waitHolds(d.node(master), e2e.VIP4, true, 20*time.Second)
-	d.waitHolds(d.node(1-master), e2e.VIP4, false, 20*time.Second)
-	d.waitAnswer(e2e.VIP4, d.node(master).Name(), 15*time.Second)
+	for k, vip := range d.vips {
+		d.waitHolds(d.node(masters[k]), vip, true, 20*time.Second)
+		d.waitHolds(d.node(1-masters[k]), vip, false, 20*time.Second)
+		d.waitAnswer(vip, d.node(masters[k]).Name(), 15*time.Second)
+	}
 	s.to = time.Now()
 	d.steps = append(d.steps, s)
-	d.checkOverlap(h, d.advert)
-	// Settled: the one holder keeps the VIP over several advert intervals.
-	d.stayHolder(e2e.VIP4, master, 3*d.advert)
+	for _, h := range hs {
+		d.checkOverlap(h, d.advert)
+	}
+	// Settled: the one holder keeps each VIP over several advert intervals.
+	d.settled(masters)
 	for i, nd := range d.nodes {
 		if nd == nil || !nd.Running() {
 			continue
 		}
-		want := "BACKUP"
-		if i == master {
-			want = "MASTER"
+		want := map[string]string{}
+		for k, in := range d.insts {
+			want[in] = "BACKUP"
+			if i == masters[k] {
+				want[in] = "MASTER"
+			}
+			d.waitState(nd, in, want[in], 10*time.Second)
 		}
-		d.waitState(nd, "VI_1", want, 10*time.Second)
-		if got := d.dumpState(i); got != want {
-			d.t.Errorf("%s: keepalived.data says VI_1 is %s, want %s", nd.Name(), got, want)
+		if got := d.dumpState(i); !maps.Equal(got, want) {
+			d.t.Errorf("%s: keepalived.data says %v, want %v", nd.Name(), got, want)
 		}
 	}
+}
+
+// settled checks for 3 advert intervals that node masters[k] alone holds
+// VIP k.
+func (d *drill) settled(masters []int) {
+	d.t.Helper()
+	var hs []*e2e.Holders
+	for _, vip := range d.vips {
+		hs = append(hs, d.holders(vip))
+	}
+	time.Sleep(3 * d.advert)
+	for k, h := range hs {
+		samples, err := h.Stop()
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		for _, sm := range samples {
+			for i, held := range sm.Held {
+				if held != (i == masters[k]) {
+					d.t.Fatalf("at %s %s holds %v: %v, want only %s", sm.At.Format("15:04:05.000"), d.node(i).Name(), d.vips[k], held, d.node(masters[k]).Name())
+				}
+			}
+		}
+	}
+}
+
+// one is step for a single instance.
+func (d *drill) one(name string, l loss, master int, action func()) {
+	d.t.Helper()
+	d.step(name, []int{master}, []loss{l}, action)
 }
 
 func migrationDrill(t *testing.T, c migrateCase) {
 	d := &drill{env: newEnv(t, "mig", 2), c: c, advert: time.Second, bins: map[e2e.Kind]string{
 		e2e.Vigil:      netnstest.VigilBinary(t),
 		e2e.Keepalived: netnstest.RequireCommand(t, "keepalived"),
-	}}
-	d.servers()
+	}, insts: []string{"VI_1"}, vips: []netip.Addr{e2e.VIP4}}
+	if c.dual {
+		d.insts, d.vips = []string{"VI_1", "VI_2"}, []netip.Addr{e2e.VIP4, vip2}
+	}
+	var original [2][]byte
 	for i := range d.dirs {
 		// The node's /etc/keepalived: one file both daemons read.
 		d.dirs[i] = t.TempDir()
-		if err := os.WriteFile(filepath.Join(d.dirs[i], "keepalived.conf"), []byte(c.conf(i, d.dirs[i])), 0o644); err != nil {
+		original[i] = []byte(c.conf(i, d.dirs[i]))
+		if err := os.WriteFile(filepath.Join(d.dirs[i], "keepalived.conf"), original[i], 0o644); err != nil {
 			t.Fatal(err)
 		}
+		if c.dual {
+			d.startHAProxy(i)
+		}
 	}
-	original := [2][]byte{}
-	for i := range d.dirs {
-		original[i], _ = os.ReadFile(filepath.Join(d.dirs[i], "keepalived.conf"))
+	if !c.dual {
+		d.servers()
 	}
 
 	// 1. The keepalived pair. r1 starts first: with nopreempt and both in
@@ -327,54 +479,32 @@ func migrationDrill(t *testing.T, c migrateCase) {
 	d.waitState(d.nodes[0], "VI_1", "MASTER", 20*time.Second)
 	d.run(e2e.Keepalived, 1)
 	d.waitState(d.nodes[1], "VI_1", "BACKUP", 20*time.Second)
-	d.waitHolds(d.node(0), e2e.VIP4, true, 15*time.Second)
-	p := d.poll(e2e.VIP4, "r1")
+	pair := []int{0, 1}[:len(d.vips)]
+	for k, vip := range d.vips {
+		d.waitHolds(d.node(pair[k]), vip, true, 20*time.Second)
+		d.waitHolds(d.node(1-pair[k]), vip, false, 20*time.Second)
+	}
+	var ps []*e2e.Poller
+	for k, vip := range d.vips {
+		ps = append(ps, d.poll(vip, d.node(pair[k]).Name()))
+	}
 	start := time.Now()
-	d.stayHolder(e2e.VIP4, 0, 3*d.advert)
+	d.settled(pair)
 
-	// 2. Swap the backup: clients see nothing.
-	d.step("swap the backup r2 to vigil", lossNone, 0, func() {
-		d.stop(1)
-		d.run(e2e.Vigil, 1)
-	})
-	if st := status_(t, d.nodes[1], "VI_1"); st.Master != e2e.NodeAddr4(0).String() {
-		t.Errorf("vigil on r2 hears master %q, want keepalived on %v", st.Master, e2e.NodeAddr4(0))
+	if c.dual {
+		dualDrill(d)
+	} else {
+		singleDrill(d)
 	}
 
-	// 3. Swap the master last: keepalived stops (priority 0), vigil on r2
-	// takes over; vigil on r1 takes the VIP back if preempt says so.
-	d.step("stop keepalived on the master r1", lossAny, 1, func() { d.stop(0) })
-	back := 1
-	if c.preempt {
-		back = 0
+	for k, p := range ps {
+		reqs, err := p.Stop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("drill, %s: %v", d.insts[k], e2e.SummarisePolls(reqs))
+		d.account(k, start, reqs)
 	}
-	d.step("start vigil on r1", preemptLoss(c.preempt), back, func() { d.run(e2e.Vigil, 0) })
-
-	if !c.preempt {
-		// Without preempt the VIP stays on r2; a planned move back to r1 is
-		// vigil's handover (make before break).
-		d.step("vigil handover on r2", lossMoved, 0, func() {
-			vigilCLI(t, "handover", "VI_1", "--api-socket", d.nodes[1].Socket())
-		})
-		back = 0
-	}
-
-	// 4. Roll the master's node back: vigil hands over, then keepalived
-	// starts on the unchanged file.
-	m := back
-	d.step(fmt.Sprintf("stop vigil on the master %s", d.node(m).Name()), lossMoved, 1-m, func() { d.stop(m) })
-	final := 1 - m
-	if c.preempt {
-		final = 0
-	}
-	d.step(fmt.Sprintf("start keepalived on %s", d.node(m).Name()), preemptLoss(c.preempt), final, func() { d.run(e2e.Keepalived, m) })
-
-	reqs, err := p.Stop()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("drill: %v", e2e.SummarisePolls(reqs))
-	d.account(start, reqs)
 	for i := range d.dirs {
 		if b, _ := os.ReadFile(filepath.Join(d.dirs[i], "keepalived.conf")); string(b) != string(original[i]) {
 			t.Errorf("%s's keepalived.conf changed during the drill", d.node(i).Name())
@@ -382,50 +512,105 @@ func migrationDrill(t *testing.T, c migrateCase) {
 	}
 }
 
-// account logs the failed requests per step and fails on those a step
-// may not have: none while the backup is swapped, none for want of a VIP
+// singleDrill is the procedure for one instance, r1 master, r2 backup.
+func singleDrill(d *drill) {
+	t, c := d.t, d.c
+	// 2. Swap the backup: clients see nothing.
+	d.one("swap the backup r2 to vigil", lossNone, 0, func() {
+		d.stop(1)
+		d.run(e2e.Vigil, 1)
+	})
+	if st := status_(t.(*testing.T), d.nodes[1], "VI_1"); st.Master != e2e.NodeAddr4(0).String() {
+		t.Errorf("vigil on r2 hears master %q, want keepalived on %v", st.Master, e2e.NodeAddr4(0))
+	}
+
+	// 3. Swap the master last: keepalived stops (priority 0), vigil on r2
+	// takes over; vigil on r1 takes the VIP back if preempt says so.
+	d.one("stop keepalived on the master r1", lossAny, 1, func() { d.stop(0) })
+	back := 1
+	if c.preempt {
+		back = 0
+	}
+	d.one("start vigil on r1", preemptLoss(c.preempt), back, func() { d.run(e2e.Vigil, 0) })
+
+	if !c.preempt {
+		// Without preempt the VIP stays on r2; a planned move back to r1 is
+		// vigil's handover (make before break).
+		d.one("vigil handover on r2", lossMoved, 0, func() {
+			vigilCLI(t.(*testing.T), "handover", "VI_1", "--api-socket", d.nodes[1].Socket())
+		})
+		back = 0
+	}
+
+	// 4. Roll the master's node back: vigil hands over, then keepalived
+	// starts on the unchanged file.
+	m := back
+	d.one(fmt.Sprintf("stop vigil on the master %s", d.node(m).Name()), lossMoved, 1-m, func() { d.stop(m) })
+	final := 1 - m
+	if c.preempt {
+		final = 0
+	}
+	d.one(fmt.Sprintf("start keepalived on %s", d.node(m).Name()), preemptLoss(c.preempt), final, func() { d.run(e2e.Keepalived, m) })
+}
+
+// dualDrill is the procedure for seed 003's dual master: every node is the
+// master of one VIP, so every keepalived stop moves one VIP, and the
+// node's start with preempt takes it back.
+func dualDrill(d *drill) {
+	both := []int{0, 1}
+	n, a, m := lossNone, lossAny, lossMoved
+	d.step("stop keepalived on r2", []int{0, 0}, []loss{n, a}, func() { d.stop(1) })
+	d.step("start vigil on r2", both, []loss{n, a}, func() { d.run(e2e.Vigil, 1) })
+	d.step("stop keepalived on r1", []int{1, 1}, []loss{a, n}, func() { d.stop(0) })
+	d.step("start vigil on r1", both, []loss{a, n}, func() { d.run(e2e.Vigil, 0) })
+	d.step("stop vigil on r1", []int{1, 1}, []loss{m, n}, func() { d.stop(0) })
+	d.step("start keepalived on r1", both, []loss{a, n}, func() { d.run(e2e.Keepalived, 0) })
+}
+
+// account logs the failed requests to VIP k per step and fails on those a
+// step may not have: none while a backup moves, none for want of a VIP
 // holder in vigil's handover (a connection open at the instant the
 // client's ARP entry moves is reset whatever VRRP does), and any kind only
 // inside the window of a step that stops or starts a master.
-func (d *drill) account(start time.Time, reqs []e2e.Request) {
+func (d *drill) account(k int, start time.Time, reqs []e2e.Request) {
 	d.t.Helper()
-	// Step k covers the requests from its start to the next step's start;
+	// Step j covers the requests from its start to the next step's start;
 	// step 0 is the keepalived pair before the first move.
-	steps := append([]drillStep{{name: "keepalived pair", from: start, to: start}}, d.steps...)
+	steps := append([]drillStep{{name: "keepalived pair", from: start, to: start, loss: make([]loss, len(d.vips))}}, d.steps...)
 	type fig struct{ all, failed, gap, outside int }
 	figs := make([]fig, len(steps))
 	for _, r := range reqs {
-		k := 0
-		for k+1 < len(steps) && !r.At.Before(steps[k+1].from) {
-			k++
+		j := 0
+		for j+1 < len(steps) && !r.At.Before(steps[j+1].from) {
+			j++
 		}
-		figs[k].all++
+		figs[j].all++
 		if r.OK() {
 			continue
 		}
-		figs[k].failed++
+		figs[j].failed++
 		gap := r.Class() == e2e.FailGap
 		if gap {
-			figs[k].gap++
+			figs[j].gap++
 		}
-		s := steps[k]
+		s := steps[j]
 		switch {
 		case r.At.After(s.to):
-			figs[k].outside++
-		case s.loss == lossNone, s.loss == lossMoved && gap:
-			figs[k].outside++
+			figs[j].outside++
+		case s.loss[k] == lossNone, s.loss[k] == lossMoved && gap:
+			figs[j].outside++
 		}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-40s %8s %8s %8s %8s %8s\n", "step", "requests", "failed", "gap", "outside", "window")
-	for k, f := range figs {
-		s := steps[k]
+	for j, f := range figs {
+		s := steps[j]
 		fmt.Fprintf(&b, "%-40s %8d %8d %8d %8d %8s\n", s.name, f.all, f.failed, f.gap, f.outside, s.to.Sub(s.from).Round(time.Millisecond))
 		if f.outside > 0 {
-			d.t.Errorf("step %q: %d requests failed where the procedure promises none", s.name, f.outside)
+			d.t.Errorf("%s, step %q: %d requests failed where the procedure promises none", d.insts[k], s.name, f.outside)
 		}
 	}
-	d.t.Logf("client requests per step:\n%s", b.String())
+	d.t.Logf("client requests to %s (%v) per step:\n%s", d.insts[k], d.vips[k], b.String())
 }
 
 // preemptLoss is what a node's start may cost: a preemption moves the VIP
