@@ -241,12 +241,18 @@ var migrateCases = []migrateCase{
 //  4. roll back the master's node: stop vigil (it hands over first), start
 //     keepalived again.
 //
-// After each step exactly one node holds the VIP for several advert
-// intervals, two nodes never hold it together for longer than one advert
-// interval, and the master is the node priority and preempt name. Failed
-// requests are counted per step and logged; they may only fall inside the
-// windows of steps that stop or start a master, and vigil's handover loses
-// no request for want of a VIP holder.
+// With nopreempt the VIP is moved back to r1 by `vigil handover` before
+// step 4. Seed 003's dual master has no backup node: each node is swapped
+// in turn, each stop moving the VIP it masters (dualDrill).
+//
+// After each step exactly one node holds each VIP for several advert
+// intervals, two nodes never hold one together for longer than one advert
+// interval, the master is the node priority and preempt name (in the
+// daemons and in the keepalived.data an exporter gets through the pid
+// file), and a stopped daemon leaves no pid file. Failed requests are
+// counted per step and logged; they may only fall inside the windows of
+// steps that stop or start a master, and vigil's handover loses no request
+// for want of a VIP holder. The files never change.
 func TestMigrationDrill(t *testing.T) {
 	t.Parallel()
 	for _, c := range migrateCases {
