@@ -243,6 +243,9 @@ func TestUnitVerifies(t *testing.T) {
 	for key, want := range map[string]string{
 		"Type": "notify", "NotifyAccess": "main", "Restart": "on-failure", "KillMode": "mixed",
 		"ConditionFileNotEmpty": "/etc/vigil/vigil.conf", "WatchdogSec": "10s",
+		// One VRRP daemon per host while a cluster moves to vigil and back;
+		// After= orders the conflicting stop before the start.
+		"Conflicts": "keepalived.service", "After": "network-online.target keepalived.service",
 	} {
 		if got := u.get(key); got != want {
 			t.Errorf("%s=%q, want %q", key, got, want)

@@ -31,7 +31,7 @@ const (
 const KeepalivedBin = "/usr/sbin/keepalived"
 
 // Node is one VRRP daemon inside a lab host. Its files (configuration, pid
-// files, vigil's API socket, keepalived's TMPDIR dumps) live in Dir.
+// files, vigil's API socket, the TMPDIR dumps) live in Dir.
 type Node struct {
 	Kind Kind
 	Host *lab.Host
@@ -39,6 +39,10 @@ type Node struct {
 	Dir  string
 	// Args are extra command-line arguments (vigil: e.g. --log-level debug).
 	Args []string
+	// AsKeepalived runs vigil in keepalived's place: through a link named
+	// keepalived, with the command line keepalived.service gives keepalived
+	// (--dont-fork) and the node's pid file and API socket.
+	AsKeepalived bool
 
 	mu    sync.Mutex
 	proc  *lab.Proc
@@ -90,6 +94,16 @@ func (n *Node) Start() error {
 	case Vigil:
 		name = n.Bin
 		args = append([]string{"run", "-f", n.ConfPath(), "--api-socket", n.Socket(), "-p", n.PidFile()}, n.Args...)
+		if n.AsKeepalived {
+			name = filepath.Join(n.Dir, "keepalived")
+			if err := os.Symlink(n.Bin, name); err != nil && !errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("e2e: %w", err)
+			}
+			args = append([]string{"--dont-fork", "-D", "-f", n.ConfPath(), "-p", n.PidFile(), "--api-socket", n.Socket()}, n.Args...)
+		}
+		// The dumps (SIGUSR1, SIGUSR2, signal 36) go to Dir, as keepalived's.
+		args = append([]string{"TMPDIR=" + n.Dir, name}, args...)
+		name = "env"
 	case Keepalived:
 		// keepalived writes its dumps to $TMPDIR (/tmp otherwise) and its pid
 		// files to /run unless told: keep everything in Dir. -P: VRRP only
