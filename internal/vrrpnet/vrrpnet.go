@@ -51,6 +51,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-ha/vigil/internal/inet"
 	"github.com/vigil-ha/vigil/internal/netif"
 )
 
@@ -65,24 +66,14 @@ const DefaultTTL = 255
 // IPTOS_PREC_INTERNETCONTROL, DSCP CS6.
 const tos = 0xc0
 
-// Family selects IPv4 or IPv6.
-type Family int
+// Family selects IPv4 or IPv6 (the project's one family type).
+type Family = inet.Family
 
 // The two families.
 const (
-	IPv4 Family = 4
-	IPv6 Family = 6
+	IPv4 = inet.IPv4
+	IPv6 = inet.IPv6
 )
-
-func (f Family) String() string {
-	switch f {
-	case IPv4:
-		return "IPv4"
-	case IPv6:
-		return "IPv6"
-	}
-	return fmt.Sprintf("Family(%d)", int(f))
-}
 
 // DefaultGroup returns the VRRP multicast group of the family: 224.0.0.18
 // or ff02::12 (RFC 5798 §5.1.1.2, §5.1.2.2).
