@@ -169,9 +169,10 @@ func reply(w http.ResponseWriter, v any, err error) {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	// Compact: the daemon answers every poll of a monitoring loop, and
+	// indenting a snapshot of thousands of instances costs it more than
+	// the encoding itself; `vigil status --json` indents on the client.
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // Serve serves the API on ln until ctx is done, then shuts down and returns.
