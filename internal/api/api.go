@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vigil-ha/vigil/internal/status"
 )
 
@@ -91,7 +93,7 @@ func Listen(path string) (net.Listener, error) {
 	}
 	defer os.RemoveAll(private)
 	tmp := private + "/s"
-	ln, err := net.Listen("unix", tmp)
+	ln, err := listenShort(private, "s")
 	if err != nil {
 		return nil, fmt.Errorf("api: listen %s: %w", path, err)
 	}
@@ -108,6 +110,20 @@ func Listen(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("api: listen %s: %w", path, err)
 	}
 	return &socketListener{UnixListener: ul, path: path}, nil
+}
+
+// listenShort listens on the Unix socket dir/name. A socket's path is
+// limited to 107 bytes, and the private directory makes it longer than the
+// path the operator chose: bind through /proc/self/fd/N of the directory
+// when /proc is there, so any path that fits for the operator fits here.
+func listenShort(dir, name string) (net.Listener, error) {
+	if fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		defer unix.Close(fd)
+		if ln, err := net.Listen("unix", fmt.Sprintf("/proc/self/fd/%d/%s", fd, name)); err == nil {
+			return ln, nil
+		}
+	}
+	return net.Listen("unix", dir+"/"+name)
 }
 
 // socketListener is the API's listener: it names the socket by the path

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,4 +167,40 @@ func TestListenLeavesUmask(t *testing.T) {
 			seen[u] = true
 		}
 	}
+}
+
+// TestListenLongPath: a socket path just under the kernel's 108-byte limit
+// works (the private directory Listen binds in must not make it too long),
+// and a client reaches the daemon by that path.
+func TestListenLongPath(t *testing.T) {
+	dir := t.TempDir()
+	name := "vigil.sock"
+	pad := 100 - len(dir) - 1 - len(name) - 1
+	if pad < 1 {
+		t.Skipf("temporary directory %s is too long for this test", dir)
+	}
+	dir = filepath.Join(dir, strings.Repeat("d", pad))
+	path := filepath.Join(dir, name)
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatalf("Listen(%d-byte path): %v", len(path), err)
+	}
+	defer ln.Close()
+	if got := ln.Addr().String(); got != path {
+		t.Errorf("Addr = %s, want %s", got, path)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("stat %s: %v, %v", path, fi, err)
+	}
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatalf("dial %s: %v", path, err)
+	}
+	c.Close()
 }
