@@ -187,13 +187,12 @@ type instance struct {
 // advert before it adds the addresses and sends its gratuitous ARP
 // (keepalived's order, kept toward every peer); without a grace the old
 // master's release can reach a client before the new master's ARP does, and
-// a connection attempt in that sub-millisecond window is lost. The race is
-// one netlink round trip on the new master, so the grace is a few
-// milliseconds whatever the advert interval: the two hold the VIP together
-// no longer than that (half the advert interval, as it was, gave 50 ms of
-// two holders at advert_int 0.1 and more when the first advert was late).
+// a connection attempt in that sub-millisecond window is lost. Half the
+// advert interval, between 2 and 100 ms: far longer than that race, and
+// short enough that the two never hold the VIP together for more than one
+// advert interval.
 func handoverGrace(advertInt time.Duration) time.Duration {
-	return min(max(advertInt/20, time.Millisecond), 5*time.Millisecond)
+	return min(max(advertInt/2, 2*time.Millisecond), 100*time.Millisecond)
 }
 
 type group struct {
