@@ -12,7 +12,8 @@ import (
 // 2.2.7 (vrrp_check_packet, vrrp_state_master_rx) accepts it and compares
 // the source with its own link-local address as any other: at equal
 // priority 2001:db8::2 is lower than fe80::105, so the master stays and
-// answers; a higher priority wins whatever its source.
+// answers; a higher priority wins whatever its source (the yielding master
+// announces itself once first, see the package documentation).
 func TestV6GlobalSourceAdvert(t *testing.T) {
 	c := v6cfg()
 	global := netip.MustParseAddr("2001:db8::2")
@@ -21,6 +22,6 @@ func TestV6GlobalSourceAdvert(t *testing.T) {
 		{at: mdi + 10*time.Millisecond, ev: rx(c, global, 100),
 			want: []Action{send(c, 100), LowerPriorityAdvert{Src: global, Priority: 100}}, state: StateMaster},
 		{at: mdi + 20*time.Millisecond, ev: rx(c, global, 101),
-			want: []Action{Release{}, trans(StateMaster, StateBackup, "higher priority advert from 2001:db8::2")}, state: StateBackup},
+			want: []Action{send(c, 100), Release{}, trans(StateMaster, StateBackup, "higher priority advert from 2001:db8::2")}, state: StateBackup},
 	}))
 }
