@@ -225,7 +225,8 @@ func TestFRRInterop(t *testing.T) {
 	}
 }
 
-// rtConf is conf with vrrp_rt_priority, at FRR's priority.
+// rtConf is conf with vrrp_rt_priority (at FRR's priority, for the FRR
+// tests), for tests whose timing a loaded machine would stretch.
 func rtConf(in ...e2e.Instance) e2e.Conf {
 	c := conf(in...)
 	c.Global = append(c.Global, "vrrp_rt_priority "+frrRTPriority)

@@ -137,11 +137,13 @@ func interop(t *testing.T, c interopCase, masterKind, backupKind e2e.Kind) {
 		t.Fatal(err)
 	}
 	st := e2e.Summarise(samples)
-	t.Logf("preempt: overlap %v..%v", st.MaxOverlap, st.MaxOverlapUpper)
-	if masterKind == e2e.Vigil && st.MaxOverlap > c.interval() {
+	t.Logf("FIGURE preempt: overlap %v..%v", st.MaxOverlap, st.MaxOverlapUpper)
+	if masterKind == e2e.Vigil && !releasedStale(samples) {
 		// keepalived 2.2.7 leaves the VIP its killed run added until it
-		// becomes master again; vigil removes it at start.
-		t.Errorf("both held the VIP for %v during the preemption", st.MaxOverlap)
+		// becomes master again; vigil removes it at start, before it
+		// preempts. (How long the two then overlap is how fast the other
+		// daemon answers vigil's advert: a figure, not vigil's rule.)
+		t.Errorf("the restarted vigil kept its killed run's VIP until it was master again (no sample with r2 alone)")
 	}
 
 	t.Log("SIGTERM of the master")
@@ -167,4 +169,16 @@ func interop(t *testing.T, c interopCase, masterKind, backupKind e2e.Kind) {
 		// keepalived 2.2.7: "(VI_1) Backup received priority 0 advertisement".
 		t.Errorf("keepalived did not log the priority-0 advert:\n%s", backup.Log())
 	}
+}
+
+// releasedStale reports whether some sample shows r2 (host 1) holding the
+// VIP alone: the restarted r1 let go of what its killed run left before it
+// took the VIP back.
+func releasedStale(samples []e2e.HoldSample) bool {
+	for _, s := range samples {
+		if len(s.Held) == 2 && !s.Held[0] && s.Held[1] {
+			return true
+		}
+	}
+	return false
 }
