@@ -54,27 +54,8 @@ func TestHostileReloadsKeepTheMaster(t *testing.T) {
 	n2 := netnstest.AddHost(t, l, "n2", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"192.168.51.2/24"}})
 	netnstest.WaitLANReady(t, l, n1, n2)
 
-	master := newDaemon(t, n1, hostileConf("n1", "MASTER", 150, ""))
-	backup := newDaemon(t, n2, hostileConf("n2", "BACKUP", 100, ""))
-	master.start()
-	backup.start()
-	master.waitFor("n1 MASTER", 20*time.Second, inState("MASTER", "VI_1"))
-	backup.waitFor("n2 BACKUP", 20*time.Second, inState("BACKUP", "VI_1"))
-
-	// The master's adverts as the backup receives them, kernel-stamped.
-	var mu sync.Mutex
-	var adverts []time.Time
-	sn, err := e2e.StartSniffer(n2, "eth0", func(f e2e.Frame) {
-		if v, ok := e2e.ParseVRRP(f.Data); ok && v.VRID == 71 && v.Src.String() == "192.168.51.1" {
-			mu.Lock()
-			adverts = append(adverts, f.At)
-			mu.Unlock()
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sn.Stop()
+	master, backup, adverts := hostilePair(t, n1, n2, hostileConf("n1", "MASTER", 150, ""))
+	var mu sync.Mutex // statusErrs, worstStatus
 
 	// `vigil status` through the API, every 50 ms, with its latency.
 	var worstStatus time.Duration
@@ -173,19 +154,9 @@ func TestHostileReloadsKeepTheMaster(t *testing.T) {
 			t.Errorf("n2 moved during the hostile reloads: %+v", tr)
 		}
 	}
+	inPhase, worstGap := adverts.between(phaseStart, phaseEnd)
 	mu.Lock()
 	defer mu.Unlock()
-	var inPhase []time.Time
-	for _, at := range adverts {
-		if !at.Before(phaseStart) && !at.After(phaseEnd) {
-			inPhase = append(inPhase, at)
-		}
-	}
-	slices.SortFunc(inPhase, func(a, b time.Time) int { return a.Compare(b) })
-	var worstGap time.Duration
-	for i := 1; i < len(inPhase); i++ {
-		worstGap = max(worstGap, inPhase[i].Sub(inPhase[i-1]))
-	}
 	t.Logf("FIGURE %d adverts in %v, longest gap %v; slowest status %v", len(inPhase), phaseEnd.Sub(phaseStart).Round(time.Millisecond), worstGap, worstStatus)
 	if len(inPhase) < 10 {
 		t.Errorf("only %d adverts from n1 seen during the hostile reloads", len(inPhase))
@@ -261,4 +232,56 @@ vrrp_instance VI_1 {
 	if len(fds) != 4 || slices.Contains(fds, "7") {
 		t.Errorf("the notify script's ls saw descriptors %v; want 0 1 2 and ls's own 3", fds)
 	}
+}
+
+// masterAdverts records the master's adverts as the backup receives them,
+// kernel-stamped.
+type masterAdverts struct {
+	mu sync.Mutex
+	at []time.Time
+}
+
+// between returns the adverts seen from from to to, in order, and the
+// longest gap between two of them.
+func (a *masterAdverts) between(from, to time.Time) ([]time.Time, time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var in []time.Time
+	for _, at := range a.at {
+		if !at.Before(from) && !at.After(to) {
+			in = append(in, at)
+		}
+	}
+	slices.SortFunc(in, func(a, b time.Time) int { return a.Compare(b) })
+	var worst time.Duration
+	for i := 1; i < len(in); i++ {
+		worst = max(worst, in[i].Sub(in[i-1]))
+	}
+	return in, worst
+}
+
+// hostilePair starts n1 as MASTER with masterConf and n2 as BACKUP of
+// hostileConf, waits for both states, and records n1's adverts at n2
+// until the test ends.
+func hostilePair(t *testing.T, n1, n2 *lab.Host, masterConf string) (master, backup *daemon, adverts *masterAdverts) {
+	t.Helper()
+	master = newDaemon(t, n1, masterConf)
+	backup = newDaemon(t, n2, hostileConf("n2", "BACKUP", 100, ""))
+	master.start()
+	backup.start()
+	master.waitFor("n1 MASTER", 20*time.Second, inState("MASTER", "VI_1"))
+	backup.waitFor("n2 BACKUP", 20*time.Second, inState("BACKUP", "VI_1"))
+	adverts = &masterAdverts{}
+	sn, err := e2e.StartSniffer(n2, "eth0", func(f e2e.Frame) {
+		if v, ok := e2e.ParseVRRP(f.Data); ok && v.VRID == 71 && v.Src.String() == "192.168.51.1" {
+			adverts.mu.Lock()
+			adverts.at = append(adverts.at, f.At)
+			adverts.mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sn.Stop() })
+	return master, backup, adverts
 }

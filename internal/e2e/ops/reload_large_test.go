@@ -3,13 +3,10 @@ package ops
 import (
 	"fmt"
 	"os"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/vigil-ha/vigil/internal/e2e"
 	"github.com/vigil-ha/vigil/internal/lab"
 	"github.com/vigil-ha/vigil/internal/netnstest"
 )
@@ -49,26 +46,7 @@ func TestReloadLargeAddressFile(t *testing.T) {
 	mustRun(t, n1, "ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1")
 
 	good := hostileConf("n1", "MASTER", 150, "")
-	master := newDaemon(t, n1, good)
-	backup := newDaemon(t, n2, hostileConf("n2", "BACKUP", 100, ""))
-	master.start()
-	backup.start()
-	master.waitFor("n1 MASTER", 20*time.Second, inState("MASTER", "VI_1"))
-	backup.waitFor("n2 BACKUP", 20*time.Second, inState("BACKUP", "VI_1"))
-
-	var mu sync.Mutex
-	var adverts []time.Time
-	sn, err := e2e.StartSniffer(n2, "eth0", func(f e2e.Frame) {
-		if v, ok := e2e.ParseVRRP(f.Data); ok && v.VRID == 71 && v.Src.String() == "192.168.51.1" {
-			mu.Lock()
-			adverts = append(adverts, f.At)
-			mu.Unlock()
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sn.Stop()
+	master, backup, adverts := hostilePair(t, n1, n2, good)
 
 	big := good + largeVIPInstance(50<<20)
 	time.Sleep(500 * time.Millisecond)
@@ -98,20 +76,9 @@ func TestReloadLargeAddressFile(t *testing.T) {
 			t.Errorf("n2 moved during the reloads: %+v", tr)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	var inPhase []time.Time
-	for _, at := range adverts {
-		if !at.Before(phaseStart) && !at.After(phaseEnd) {
-			inPhase = append(inPhase, at)
-		}
-	}
-	slices.SortFunc(inPhase, func(a, b time.Time) int { return a.Compare(b) })
-	var worstGap time.Duration
+	inPhase, worstGap := adverts.between(phaseStart, phaseEnd)
 	for i := 1; i < len(inPhase); i++ {
-		g := inPhase[i].Sub(inPhase[i-1])
-		worstGap = max(worstGap, g)
-		if g > 200*time.Millisecond {
+		if g := inPhase[i].Sub(inPhase[i-1]); g > 200*time.Millisecond {
 			t.Logf("a gap of %v from %v after the first reload began", g.Round(time.Millisecond), inPhase[i-1].Sub(phaseStart).Round(time.Millisecond))
 		}
 	}
