@@ -49,6 +49,11 @@ type Policy struct {
 	Path string
 }
 
+// ProgramName is the name this program was run under. Installed as
+// keepalived (vigil's keepalived persona), a script's `killall keepalived`
+// does stop it, and Prepare does not warn about it.
+var ProgramName = filepath.Base(os.Args[0])
+
 // Error is a script that cannot run, with the configuration position.
 type Error struct {
 	Pos  diag.Pos
@@ -194,7 +199,7 @@ func Prepare(c Command, pol Policy) (*Prepared, error) {
 	p.path = path
 	p.argv = append([]string{path}, c.Args[1:]...)
 	interp, direct := programKind(path)
-	if line, stop := stopsKeepalived(path); stop != "" {
+	if line, stop := stopsKeepalived(path); stop != "" && ProgramName != "keepalived" {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("script %s stops keepalived by name at its line %d (%q): that does not stop vigil, which runs as vigil unless installed as /usr/sbin/keepalived; name vigil there (killall vigil, systemctl stop vigil)", path, line, stop))
 	}
 	if !direct {

@@ -422,6 +422,14 @@ func TestPrepareWarnsOfStoppingKeepalivedByName(t *testing.T) {
 			case c.line != 0 && !strings.Contains(got, fmt.Sprintf("at its line %d ", c.line)):
 				t.Errorf("warnings %q, want one naming line %d", p.Warnings, c.line)
 			}
+			// Run under keepalived's name, the script stops this program.
+			defer func(name string) { ProgramName = name }(ProgramName)
+			ProgramName = "keepalived"
+			for _, w := range mustPrepare(t, Command{Args: []string{path}, Cred: self}, Policy{}).Warnings {
+				if strings.Contains(w, "stops keepalived by name") {
+					t.Errorf("warning under keepalived's name: %s", w)
+				}
+			}
 		})
 	}
 }
