@@ -30,14 +30,26 @@ import (
 //     the deadline rather than from the (late) moment the timer was served,
 //     so an instance's phase neither drifts nor merges with its neighbours'.
 
-// advertSlots is how many phases an interval has. Instances that share a
-// slot advertise in one wake-up of the engine (a burst of a few sends),
-// which costs far less than a wake-up each: 64 slots keep bursts to 16
-// adverts at 1,000 instances.
+// advertSlots is how many phases an interval has at most. Instances that
+// share a slot advertise in one wake-up of the engine (a burst of a few
+// sends), which costs far less than a wake-up each: 64 slots keep bursts to
+// 16 adverts at 1,000 instances.
 const advertSlots = 64
 
+// minSlotWidth bounds how narrow a slot gets at short intervals: a burst of
+// a few sends takes tens of microseconds, so slots closer than a
+// millisecond buy no punctuality and cost a wake-up each (at advert_int
+// 0.01, 64 slots tripled the CPU of 100 instances against 10).
+const minSlotWidth = time.Millisecond
+
+// slots is how many phases an interval of length iv has: advertSlots, or
+// fewer so that none is narrower than minSlotWidth.
+func slots(iv time.Duration) uint64 {
+	return uint64(min(max(iv/minSlotWidth, 1), advertSlots))
+}
+
 // AdvertPhase is an instance's offset within an advert interval of length
-// iv, counted from the Unix epoch: one of advertSlots slots. The bit-reversed
+// iv, counted from the Unix epoch: one of slots(iv) slots. The bit-reversed
 // VRID spreads the VRIDs of one interface evenly over the slots (four to a
 // slot when all 255 are used); a hash of the source address (one per
 // interface and family) rotates each interface's slots, so that interfaces
@@ -49,8 +61,9 @@ func AdvertPhase(vrid uint8, src netip.Addr, iv time.Duration) time.Duration {
 	h := fnv.New32a()
 	b, _ := src.Unmap().MarshalBinary()
 	h.Write(b)
-	slot := (uint64(bits.Reverse8(vrid))*advertSlots/256 + uint64(h.Sum32())) % advertSlots
-	return time.Duration(uint64(iv) / advertSlots * slot)
+	n := slots(iv)
+	slot := (uint64(bits.Reverse8(vrid))*n/256 + uint64(h.Sum32())) % n
+	return time.Duration(uint64(iv) / n * slot)
 }
 
 // nextAdvert is when an Adver_Timer re-armed at now fires.

@@ -8,12 +8,22 @@ import (
 // The 255 VRIDs of one interface share a source: they fill the slots
 // evenly. Another source rotates the slots.
 func TestAdvertPhaseSpreadsVRIDs(t *testing.T) {
-	for _, iv := range []time.Duration{10 * time.Millisecond, time.Second, 40950 * time.Millisecond} {
+	for _, tc := range []struct {
+		iv       time.Duration
+		slots    int
+		min, max int // VRIDs per slot
+	}{
+		{10 * time.Millisecond, 10, 25, 26}, // no slot narrower than 1 ms
+		{40 * time.Millisecond, 40, 6, 7},
+		{time.Second, advertSlots, 3, 4},
+		{40950 * time.Millisecond, advertSlots, 3, 4},
+	} {
+		iv := tc.iv
 		perSlot := map[time.Duration]int{}
 		rotated := 0
 		for v := 1; v <= 255; v++ {
 			p := AdvertPhase(uint8(v), self4, iv)
-			if p < 0 || p >= iv || p%(iv/advertSlots) != 0 {
+			if p < 0 || p >= iv || p%(iv/time.Duration(tc.slots)) != 0 {
 				t.Fatalf("iv %v: VRID %d phase %v is not a slot of the interval", iv, v, p)
 			}
 			perSlot[p]++
@@ -21,12 +31,12 @@ func TestAdvertPhaseSpreadsVRIDs(t *testing.T) {
 				rotated++
 			}
 		}
-		if len(perSlot) != advertSlots {
-			t.Errorf("iv %v: 255 VRIDs use %d slots, want %d", iv, len(perSlot), advertSlots)
+		if len(perSlot) != tc.slots {
+			t.Errorf("iv %v: 255 VRIDs use %d slots, want %d", iv, len(perSlot), tc.slots)
 		}
 		for p, n := range perSlot {
-			if n < 3 || n > 4 {
-				t.Errorf("iv %v: slot %v holds %d VRIDs, want 3 or 4", iv, p, n)
+			if n < tc.min || n > tc.max {
+				t.Errorf("iv %v: slot %v holds %d VRIDs, want %d or %d", iv, p, n, tc.min, tc.max)
 			}
 		}
 		if rotated != 255 {
