@@ -42,17 +42,21 @@ func serve(t *testing.T, h *lab.Host, addr, name string) {
 	t.Cleanup(func() { srv.Close(); <-done })
 }
 
+// ioWait bounds one connection or read: generous, because an emulated
+// guest on a busy host has been seen to take more than 3 s for one request.
+const ioWait = 15 * time.Second
+
 func get(h *lab.Host, dst netip.AddrPort) (string, error) {
 	var c net.Conn
 	if err := h.Do(func() error {
 		var err error
-		c, err = net.DialTimeout("tcp", dst.String(), 3*time.Second)
+		c, err = net.DialTimeout("tcp", dst.String(), ioWait)
 		return err
 	}); err != nil {
 		return "", err
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	_ = c.SetDeadline(time.Now().Add(ioWait))
 	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
 		return "", err
 	}
@@ -223,7 +227,7 @@ func hold(t *testing.T, h *lab.Host, dst netip.AddrPort, local netip.Addr) (stri
 	t.Helper()
 	var c net.Conn
 	if err := h.Do(func() error {
-		d := net.Dialer{Timeout: 5 * time.Second}
+		d := net.Dialer{Timeout: ioWait}
 		if local.IsValid() {
 			d.LocalAddr = &net.TCPAddr{IP: local.AsSlice()}
 		}
@@ -234,7 +238,7 @@ func hold(t *testing.T, h *lab.Host, dst netip.AddrPort, local netip.Addr) (stri
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(ioWait))
 	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {
 		t.Fatalf("connection to %v: %v", dst, err)
