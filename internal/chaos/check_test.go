@@ -127,6 +127,12 @@ func TestCheck(t *testing.T) {
 		{"two masters after a reload", newTL(5000).fault(1, ReloadVIPs, 1000, 1200).ch(1100, 1, true).ch(1500, 1, false), []string{"two-holders"}},
 		{"two masters inside a partition", newTL(5000).fault(1, Partition, 1000, 2000).ch(1400, 1, true).ch(2050, 1, false), nil},
 		{"hand-off overlap of one interval", newTL(5000).fault(1, Handover, 1000, 2000).ch(1100, 1, true).ch(1180, 0, false), nil},
+		// A preempting master's hand-off (40 ms of overlap) that the next
+		// fault begins in the middle of: seed 606, #53.
+		{"hand-off overlap across the next fault's start", newTL(5000).fault(1, Handover, 1000, 1100).ch(1000, 1, true).ch(1040, 0, false).
+			ch(2000, 0, true).fault(2, ReloadVIPs, 2024, 2500).ch(2039, 1, false), nil},
+		{"two holders across the next fault's start", newTL(5000).fault(1, Handover, 1000, 1100).ch(1000, 1, true).ch(1040, 0, false).
+			ch(2000, 0, true).fault(2, ReloadVIPs, 2024, 2500).ch(2300, 1, false), []string{"two-holders", "one-holder"}},
 		{"request failing in quiet time", newTL(5000).fault(1, Kill, 1000, 2000).ch(1000, 0, false).ch(1400, 1, true).req(3500, 3600, "reset"), []string{"request"}},
 		{"a run of failing requests is one", newTL(5000).req(3500, 3600, "reset").req(3520, 3620, "reset").req(3540, 3640, "reset"), []string{"request"}},
 		{"flap in quiet time", newTL(8000).fault(1, Kill, 1000, 2000).ch(1000, 0, false).ch(1400, 1, true).ch(5000, 1, false).ch(5300, 2, true), []string{"one-holder"}},
