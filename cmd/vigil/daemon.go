@@ -262,7 +262,7 @@ func configID(flag string) string {
 // loaded is a configuration file resolved for the engine and director.
 type loaded struct {
 	cfg  *config.Config
-	spec engine.Spec
+	spec runspec.Spec
 	dir  runspec.DirectorSpec
 }
 
