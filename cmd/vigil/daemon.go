@@ -591,10 +591,11 @@ func (d *daemon) notifyReadyLater() {
 }
 
 // newNotifier builds the notify-script runner with the FIFOs global_defs
-// names. The FIFOs are returned so the caller runs and closes them.
-func newNotifier(g config.Global, log *slog.Logger) (*notify.Notifier, []*notify.FIFO, error) {
+// names; timeout bounds one notify script (0: notify.DefaultTimeout). The
+// FIFOs are returned so the caller runs and closes them.
+func newNotifier(g config.Global, log *slog.Logger, timeout time.Duration) (*notify.Notifier, []*notify.FIFO, error) {
 	runner := script.NewRunner(script.RunnerOptions{Logger: log})
-	opts := notify.Options{Runner: runner, Logger: log}
+	opts := notify.Options{Runner: runner, Logger: log, Timeout: timeout}
 	var fifos []*notify.FIFO
 	open := func(f config.FIFO, what string) (*notify.FIFO, error) {
 		if f.Path == "" {

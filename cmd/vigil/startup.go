@@ -187,7 +187,7 @@ func (d *daemon) startNotifiers(l loaded, bg *group, u *undo) (notifiers, error)
 	}
 	var fifos []*notify.FIFO
 	var err error
-	n.notifier, fifos, err = newNotifier(l.cfg.Global, d.log)
+	n.notifier, fifos, err = newNotifier(l.cfg.Global, d.log, d.flags.notifyTimeout)
 	if err != nil {
 		return n, err
 	}
