@@ -47,7 +47,7 @@ func TestCheckShowsBGP(t *testing.T) {
 func TestBGPReloadUnchangedOrRemoved(t *testing.T) {
 	load := func(text string) loaded {
 		t.Helper()
-		l, ds := loadConfig(runFlags{file: writeConf(t, "k.conf", text), configID: "r1"})
+		l, ds := loadConfig(runFlags{file: writeConf(t, "k.conf", text), configID: "r1"}, nil)
 		if ds.HasErrors() {
 			t.Fatal(ds)
 		}

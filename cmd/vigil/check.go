@@ -63,7 +63,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil check: %v\n", err)
 		return 2
 	}
-	cfg, ds := readConfig(abs, *id, limits)
+	cfg, ds := readConfig(abs, *id, limits, nil)
 	// plane names the data plane the verdict on virtual servers assumes.
 	plane := ""
 	var spec *runspec.Spec // what the daemon would run; nil with errors

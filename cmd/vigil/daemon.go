@@ -93,19 +93,18 @@ type reloader struct {
 	reading atomic.Pointer[time.Time]
 	// applying serialises the apply step.
 	applying sync.Mutex
-	// tuning is held by a read while it changes the Go runtime's
-	// settings (readerRuntime) and until it has set them back.
-	tuning sync.Mutex
-	// large reports whether the file to read is large enough for
-	// readerRuntime (nil: never).
-	large    func() bool
+	// tuning is held by a read while it may change the Go runtime's
+	// settings (readTuning) and until it has set them back.
+	tuning   sync.Mutex
 	deadline time.Duration
 	log      *slog.Logger
 }
 
 // run reads with read and, when the result has no errors, applies it
-// with apply, which returns the changes and any further diagnostics.
-func (r *reloader) run(ctx context.Context, read func() (loaded, diag.Diagnostics), apply func(context.Context, loaded) ([]string, []string, error)) (api.ReloadResult, error) {
+// with apply, which returns the changes and any further diagnostics. read
+// calls large when the read becomes large (config.Options.Large): the rest
+// of the read runs with readTuning's settings.
+func (r *reloader) run(ctx context.Context, read func(large func()) (loaded, diag.Diagnostics), apply func(context.Context, loaded) ([]string, []string, error)) (api.ReloadResult, error) {
 	start := time.Now()
 	if !r.reading.CompareAndSwap(nil, &start) {
 		since := "a moment"
@@ -124,8 +123,9 @@ func (r *reloader) run(ctx context.Context, read func() (loaded, diag.Diagnostic
 		// next read changes them.
 		r.tuning.Lock()
 		defer r.tuning.Unlock()
-		defer readerRuntime(r.large)()
-		l, ds := read()
+		var tune readTuning
+		defer tune.restore()
+		l, ds := read(tune.large)
 		// The slot is freed when the read ends, even when the reload
 		// was abandoned: at most one read runs.
 		r.reading.Store(nil)
@@ -180,14 +180,14 @@ func (r *reloader) run(ctx context.Context, read func() (loaded, diag.Diagnostic
 	return res, nil
 }
 
-// readerRuntime sets the Go runtime up for a reload's read of a large
-// file (large reports whether it is), and returns what sets it back once
-// the read is over. Reading a large file (50 MB:
-// 2.2 million addresses) allocates gigabytes, and with the runtime's
-// defaults the VRRP loop stalled up to 1.6 s at advert_int 0.1 on a
-// 2-CPU host (four failovers of its backup; TestReloadLargeAddressFile in
-// internal/e2e/ops). Execution traces showed two causes, each addressed
-// here for the read only:
+// readTuning sets the Go runtime up for the rest of a reload's read once
+// the read is large (config.Options.Large: config.LargeRead bytes of files
+// and expansions, however few the main file holds), and sets it back when
+// the read is over. Reading a large file (50 MB: 2.2 million addresses)
+// allocates gigabytes, and with the runtime's defaults the VRRP loop
+// stalled up to 1.6 s at advert_int 0.1 on a 2-CPU host (four failovers of
+// its backup; TestReloadLargeAddressFile in internal/e2e/ops). Execution
+// traces showed two causes, each addressed here for the read only:
 //   - the garbage collector ran back to back, and its dedicated mark
 //     worker and the parser held both processors: the VRRP timer's
 //     goroutine waited for one until the mark phase ended. More
@@ -201,50 +201,55 @@ func (r *reloader) run(ctx context.Context, read func() (loaded, diag.Diagnostic
 //     before the default comes back, so restoring it starts no cycle with
 //     the heap far past its goal.
 //
+// Smaller reads keep the defaults: a forced collection and more
+// processors cost a busy host more than such a read
+// (TestReloadUnderLoadWithoutFlaps reloads small files every 200 ms).
 // GOMAXPROCS or GOGC set in the environment are left as set. The read
 // takes one more collection and its peak memory grows a little (that
 // reload: 2.10 GB peak RSS instead of 1.97 GB); its longest advert gap
 // went from 0.5-1.6 s to 0.11-0.22 s (GOGC alone: 0.16-0.22 s; with 8
 // processors: 0.12-0.18 s).
-func readerRuntime(large func() bool) (restore func()) {
-	if large == nil || !large() {
-		return func() {}
+//
+// The zero value changes nothing until large is called; large and
+// restore are called from the reading goroutine.
+type readTuning struct {
+	tuned bool
+	procs bool // GOMAXPROCS raised
+	gc    int  // GOGC to restore (-1: untouched)
+}
+
+// large applies the settings (once).
+func (t *readTuning) large() {
+	if t.tuned {
+		return
 	}
-	procs := os.Getenv("GOMAXPROCS") == ""
-	if procs {
+	t.tuned, t.gc = true, -1
+	if os.Getenv("GOMAXPROCS") == "" {
+		t.procs = true
 		runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 8))
 	}
-	gc := -1 // untouched
 	if os.Getenv("GOGC") == "" {
 		if prev := debug.SetGCPercent(400); prev < 0 || prev > 400 {
 			debug.SetGCPercent(prev)
 		} else {
-			gc = prev
-		}
-	}
-	return func() {
-		if gc >= 0 {
-			runtime.GC()
-			debug.SetGCPercent(gc)
-		}
-		if procs {
-			runtime.SetDefaultGOMAXPROCS()
+			t.gc = prev
 		}
 	}
 }
 
-// largeConfigSize is the size of a configuration file from which a
-// reload's read gets its own runtime settings (readerRuntime): a file
-// that size allocates hundreds of megabytes when read. Smaller files are
-// read with the defaults: a forced collection and more processors cost a
-// busy host more than such a read (TestReloadUnderLoadWithoutFlaps
-// reloads small files every 200 ms).
-const largeConfigSize = 4 << 20
-
-// largeConfig reports whether the main configuration file is large.
-func largeConfig(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Size() >= largeConfigSize
+// restore sets back what large changed.
+func (t *readTuning) restore() {
+	if !t.tuned {
+		return
+	}
+	if t.gc >= 0 {
+		runtime.GC()
+		debug.SetGCPercent(t.gc)
+	}
+	if t.procs {
+		runtime.SetDefaultGOMAXPROCS()
+	}
+	*t = readTuning{}
 }
 
 // configID is keepalived's default config id: the short host name.
@@ -262,13 +267,14 @@ func configID(flag string) string {
 // loaded is a configuration file resolved for the engine and director.
 type loaded struct {
 	cfg  *config.Config
-	spec engine.Spec
+	spec runspec.Spec
 	dir  runspec.DirectorSpec
 }
 
 // loadConfig reads the configuration file and resolves it. -P drops the
-// virtual servers, -C the VRRP instances.
-func loadConfig(f runFlags) (loaded, diag.Diagnostics) {
+// virtual servers, -C the VRRP instances. large (nil: none) is called
+// when the read becomes large (config.Options.Large).
+func loadConfig(f runFlags, large func()) (loaded, diag.Diagnostics) {
 	var l loaded
 	abs, err := filepath.Abs(f.file)
 	if err != nil {
@@ -276,7 +282,7 @@ func loadConfig(f runFlags) (loaded, diag.Diagnostics) {
 		ds.Errorf(diag.Pos{File: f.file}, "%v", err)
 		return l, ds
 	}
-	cfg, ds := readConfig(abs, configID(f.configID), f.limits)
+	cfg, ds := readConfig(abs, configID(f.configID), f.limits, large)
 	l.cfg = cfg
 	if ds.HasErrors() {
 		return l, ds
@@ -490,7 +496,7 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	_ = d.sd.Reloading()
 	defer d.notifyReadyLater()
 	d.reloader.log = d.log
-	res, err := d.reloader.run(ctx, func() (loaded, diag.Diagnostics) { return loadConfig(d.flags) }, d.apply)
+	res, err := d.reloader.run(ctx, func(large func()) (loaded, diag.Diagnostics) { return loadConfig(d.flags, large) }, d.apply)
 	if res.Applied {
 		d.mu.Lock()
 		d.reloads++
@@ -585,10 +591,11 @@ func (d *daemon) notifyReadyLater() {
 }
 
 // newNotifier builds the notify-script runner with the FIFOs global_defs
-// names. The FIFOs are returned so the caller runs and closes them.
-func newNotifier(g config.Global, log *slog.Logger) (*notify.Notifier, []*notify.FIFO, error) {
+// names; timeout bounds one notify script (0: notify.DefaultTimeout). The
+// FIFOs are returned so the caller runs and closes them.
+func newNotifier(g config.Global, log *slog.Logger, timeout time.Duration) (*notify.Notifier, []*notify.FIFO, error) {
 	runner := script.NewRunner(script.RunnerOptions{Logger: log})
-	opts := notify.Options{Runner: runner, Logger: log}
+	opts := notify.Options{Runner: runner, Logger: log, Timeout: timeout}
 	var fifos []*notify.FIFO
 	open := func(f config.FIFO, what string) (*notify.FIFO, error) {
 		if f.Path == "" {

@@ -25,7 +25,7 @@ func TestNotifierScriptUserMissing(t *testing.T) {
 		NotifyFIFO: config.FIFO{Path: path, Script: config.Command{Args: []string{"/bin/true"}}},
 	}
 	var logs bytes.Buffer
-	n, fifos, err := newNotifier(g, slog.New(slog.NewTextHandler(&logs, nil)))
+	n, fifos, err := newNotifier(g, slog.New(slog.NewTextHandler(&logs, nil)), 0)
 	if err != nil {
 		t.Fatalf("newNotifier: %v (keepalived runs with the script disabled)", err)
 	}

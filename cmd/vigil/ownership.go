@@ -8,6 +8,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/engine"
 	"github.com/vigil-ha/vigil/internal/owner"
+	"github.com/vigil-ha/vigil/internal/runspec"
 )
 
 // claimOwnership makes this daemon the one owner of the virtual routers of
@@ -15,7 +16,7 @@ import (
 // (by its lock, naming its pid and command line) or a keepalived whose
 // configuration uses one of them. The caller closes the registry at exit,
 // which gives the routers up.
-func claimOwnership(spec engine.Spec, configID string) (*owner.Registry, error) {
+func claimOwnership(spec runspec.Spec, configID string) (*owner.Registry, error) {
 	keys := engine.OwnerKeys(spec)
 	procs, err := owner.Keepalived("")
 	if err != nil {

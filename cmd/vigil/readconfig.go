@@ -15,9 +15,10 @@ import (
 // readConfig loads the keepalived.conf at the absolute path abs from the
 // host, within limits, for `vigil run`, its reloads and `vigil check`.
 // Besides config.Load's diagnostics, a file that defines no instance and
-// no virtual server is a warning (it runs, with nothing to do).
-func readConfig(abs, configID string, limits config.Limits) (*config.Config, diag.Diagnostics) {
-	cfg, ds := config.Load(hostFS{}, abs, config.Options{ConfigID: configID, Root: "/", Limits: limits})
+// no virtual server is a warning (it runs, with nothing to do). large
+// (nil: none) is config.Options.Large.
+func readConfig(abs, configID string, limits config.Limits, large func()) (*config.Config, diag.Diagnostics) {
+	cfg, ds := config.Load(hostFS{}, abs, config.Options{ConfigID: configID, Root: "/", Limits: limits, Large: large})
 	if !ds.HasErrors() && !cfg.Runs() {
 		ds.Warnf(diag.Pos{File: abs}, "no vrrp_instance and no virtual_server: vigil runs with nothing to fail over or balance")
 		ds.Sort()

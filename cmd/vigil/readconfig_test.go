@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/notify"
 )
 
 func TestCheckEmptyAndBudget(t *testing.T) {
@@ -91,5 +95,23 @@ func TestCloseInherited(t *testing.T) {
 	// 0, 1, 2 and the one ls opens to read the directory.
 	if fds := strings.Fields(string(out)); len(fds) != 4 {
 		t.Errorf("the child has descriptors %v (the inherited one is %d)", fds, fd)
+	}
+}
+
+// --notify-timeout bounds a notify script: notify.DefaultTimeout unless
+// given, and only a positive duration.
+func TestRunTakesNotifyTimeout(t *testing.T) {
+	f, err := parseRunFlags(nil, io.Discard)
+	if err != nil || f.notifyTimeout != notify.DefaultTimeout {
+		t.Fatalf("default: %v, %v; want %v", f.notifyTimeout, err, notify.DefaultTimeout)
+	}
+	f, err = parseRunFlags([]string{"--notify-timeout", "2.5s"}, io.Discard)
+	if err != nil || f.notifyTimeout != 2500*time.Millisecond {
+		t.Fatalf("--notify-timeout 2.5s: %v, %v", f.notifyTimeout, err)
+	}
+	for _, bad := range []string{"0", "-1s", "soon"} {
+		if _, err := parseRunFlags([]string{"--notify-timeout", bad}, io.Discard); err == nil {
+			t.Errorf("--notify-timeout %s accepted", bad)
+		}
 	}
 }

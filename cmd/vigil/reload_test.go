@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/diag"
 )
 
@@ -22,7 +23,7 @@ import (
 func TestReloaderDeadlineAndRefusal(t *testing.T) {
 	r := &reloader{deadline: 100 * time.Millisecond}
 	release := make(chan struct{})
-	hung := func() (loaded, diag.Diagnostics) { <-release; return loaded{}, nil }
+	hung := func(func()) (loaded, diag.Diagnostics) { <-release; return loaded{}, nil }
 	applied := 0
 	apply := func(context.Context, loaded) ([]string, []string, error) { applied++; return []string{"x"}, nil, nil }
 
@@ -39,7 +40,7 @@ func TestReloaderDeadlineAndRefusal(t *testing.T) {
 	for r.reading.Load() != nil && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	res, err := r.run(context.Background(), func() (loaded, diag.Diagnostics) { return loaded{}, nil }, apply)
+	res, err := r.run(context.Background(), func(func()) (loaded, diag.Diagnostics) { return loaded{}, nil }, apply)
 	if err != nil || !res.Applied || applied != 1 {
 		t.Fatalf("reload after the hung read ended: %+v %v (applied %d)", res, err, applied)
 	}
@@ -56,7 +57,7 @@ func TestReloaderStopsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
 	_, err := within(t, func() (any, error) {
-		return r.run(ctx, func() (loaded, diag.Diagnostics) { <-release; return loaded{}, nil },
+		return r.run(ctx, func(func()) (loaded, diag.Diagnostics) { <-release; return loaded{}, nil },
 			func(context.Context, loaded) ([]string, []string, error) { return nil, nil, errors.New("applied") })
 	})
 	if !errors.Is(err, context.Canceled) {
@@ -72,8 +73,8 @@ func TestReloadEmptyFile(t *testing.T) {
 	r := &reloader{}
 	applied := false
 	apply := func(context.Context, loaded) ([]string, []string, error) { applied = true; return nil, nil, nil }
-	read := func() (loaded, diag.Diagnostics) {
-		return loadConfig(runFlags{file: file, configID: "n1", vrrpOnly: true})
+	read := func(large func()) (loaded, diag.Diagnostics) {
+		return loadConfig(runFlags{file: file, configID: "n1", vrrpOnly: true}, large)
 	}
 
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
@@ -110,36 +111,64 @@ func within(t *testing.T, f func() (any, error)) (any, error) {
 	}
 }
 
-// readerRuntime changes nothing for a small file; for a large one it
-// raises GOMAXPROCS and GOGC while the read runs and restores both.
-func TestReaderRuntime(t *testing.T) {
+// A reload's read keeps the runtime's settings while it is small; once
+// it is large (config.LargeRead bytes, here from a small main file that
+// includes a large one) it raises GOMAXPROCS and GOGC for the rest of the
+// read, and the reload restores both.
+func TestReloadTunesLargeReads(t *testing.T) {
 	if os.Getenv("GOMAXPROCS") != "" || os.Getenv("GOGC") != "" {
-		t.Skip("GOMAXPROCS or GOGC set in the environment: readerRuntime leaves them")
+		t.Skip("GOMAXPROCS or GOGC set in the environment: readTuning leaves them")
 	}
 	procs, gc := runtime.GOMAXPROCS(0), debug.SetGCPercent(100)
 	debug.SetGCPercent(gc)
-	readerRuntime(func() bool { return false })()
-	if runtime.GOMAXPROCS(0) != procs {
-		t.Errorf("a small file changed GOMAXPROCS")
-	}
-	restore := readerRuntime(func() bool { return true })
-	during := runtime.GOMAXPROCS(0)
-	duringGC := debug.SetGCPercent(400)
-	restore()
-	after := runtime.GOMAXPROCS(0)
-	afterGC := debug.SetGCPercent(gc)
-	if during < 8 || duringGC != max(gc, 400) {
-		t.Errorf("while reading a large file: GOMAXPROCS %d, GOGC %d; want at least 8 and %d", during, duringGC, max(gc, 400))
-	}
-	if after != procs || afterGC != gc {
-		t.Errorf("after: GOMAXPROCS %d, GOGC %d; want %d and %d", after, afterGC, procs, gc)
-	}
-	big := filepath.Join(t.TempDir(), "big.conf")
-	if err := os.WriteFile(big, make([]byte, largeConfigSize), 0o644); err != nil {
+	dir := t.TempDir()
+	mainFile := filepath.Join(dir, "keepalived.conf")
+	big := filepath.Join(dir, "big.conf")
+	filler := "global_defs {\n router_id a\n}\n"
+	if err := os.WriteFile(mainFile, []byte(filler+"include "+big+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if !largeConfig(big) || largeConfig(filepath.Join(t.TempDir(), "missing.conf")) {
-		t.Errorf("largeConfig: %v for a %d-byte file", largeConfig(big), largeConfigSize)
+	line := "# " + strings.Repeat("x", 61) + "\n"
+	apply := func(context.Context, loaded) ([]string, []string, error) { return nil, nil, nil }
+	for _, tc := range []struct {
+		name  string
+		size  int
+		tuned bool
+	}{
+		{"small include", 1 << 10, false},
+		{"large include", config.LargeRead, true},
+	} {
+		if err := os.WriteFile(big, []byte(strings.Repeat(line, tc.size/len(line)+1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var duringProcs, duringGC int
+		var r reloader
+		_, err := r.run(context.Background(), func(large func()) (loaded, diag.Diagnostics) {
+			l, ds := loadConfig(runFlags{file: mainFile, configID: "n1", vrrpOnly: true}, large)
+			duringProcs = runtime.GOMAXPROCS(0)
+			duringGC = debug.SetGCPercent(-1)
+			debug.SetGCPercent(duringGC)
+			return l, ds
+		}, apply)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The read's goroutine restores the settings after handing
+		// its result over, and holds tuning until it has.
+		r.tuning.Lock()
+		r.tuning.Unlock()
+		afterProcs := runtime.GOMAXPROCS(0)
+		afterGC := debug.SetGCPercent(gc)
+		wantProcs, wantGC := procs, gc
+		if tc.tuned {
+			wantProcs, wantGC = max(procs, 8), max(gc, 400)
+		}
+		if duringProcs != wantProcs || duringGC != wantGC {
+			t.Errorf("%s: while reading GOMAXPROCS %d, GOGC %d; want %d and %d", tc.name, duringProcs, duringGC, wantProcs, wantGC)
+		}
+		if afterProcs != procs || afterGC != gc {
+			t.Errorf("%s: after the reload GOMAXPROCS %d, GOGC %d; want %d and %d", tc.name, afterProcs, afterGC, procs, gc)
+		}
 	}
 }
 
@@ -156,7 +185,7 @@ func TestReloadLogCountsChanges(t *testing.T) {
 		{[]string{"~ vrrp_instance VI_1: priority 100 -> 150", "= 1 vrrp_instance(s) unchanged"}, 1},
 	} {
 		logged.Reset()
-		res, err := r.run(context.Background(), func() (loaded, diag.Diagnostics) { return loaded{}, nil },
+		res, err := r.run(context.Background(), func(func()) (loaded, diag.Diagnostics) { return loaded{}, nil },
 			func(context.Context, loaded) ([]string, []string, error) { return c.changes, nil, nil })
 		if err != nil || !res.Applied {
 			t.Fatalf("%q: %+v %v", c.changes, res, err)

@@ -12,9 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/vigil-ha/vigil/internal/api"
 	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/notify"
 )
 
 // runFlags are `vigil run`'s flags. keepalived's flags that matter for a
@@ -40,6 +42,8 @@ type runFlags struct {
 	hbStatus   string
 	hbInitDir  string
 	limits     config.Limits
+	// notifyTimeout bounds one notify script (--notify-timeout).
+	notifyTimeout time.Duration
 	// warnings are said in the log once it is open (flags accepted with
 	// a different effect than keepalived's).
 	warnings []string
@@ -70,6 +74,7 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 	fs.StringVar(&f.httpListen, "http-listen", "", "serve the read-only status page and JSON on this address (off when empty)")
 	fs.StringVar(&f.debug, "debug-listen", "", "serve Go's profiler (net/http/pprof: CPU profile, trace, heap) on this loopback address (off when empty)")
 	addLimitsFlag(fs, &f.limits)
+	fs.DurationVar(&f.notifyTimeout, "notify-timeout", notify.DefaultTimeout, "kill a notify script that runs longer than this (an instance's notify scripts run in order, so a hung one holds up the next)")
 	// keepalived flags accepted for compatibility, with no effect: vigil
 	// always runs in the foreground, logs to stderr (journald), is one
 	// process.
@@ -105,6 +110,9 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 	}
 	if netns != "" {
 		return f, fmt.Errorf("--namespace %s: vigil runs in the network namespace it is started in: ip netns exec %s vigil run ...", netns, netns)
+	}
+	if f.notifyTimeout <= 0 {
+		return f, fmt.Errorf("--notify-timeout %v: want a positive duration", f.notifyTimeout)
 	}
 	if f.vrrpOnly && f.checkOnly {
 		return f, errors.New("--vrrp and --check exclude each other")

@@ -146,11 +146,10 @@ func (d *daemon) runsKeepalived() bool { return d.flags.haDir == "" || d.flags.f
 // daemon logs where ha.cf says.
 func readConfigs(f runFlags, log *slog.Logger, u *undo) (*daemon, loaded, error) {
 	d := &daemon{flags: f, log: log, sd: sdnotify.FromEnv(os.Getenv)}
-	d.reloader.large = func() bool { return largeConfig(f.file) }
 	var l loaded
 	if d.runsKeepalived() {
 		var ds diag.Diagnostics
-		l, ds = loadConfig(f)
+		l, ds = loadConfig(f, nil)
 		if logDiagnostics(log, ds) {
 			return nil, l, errors.New("the configuration has errors; nothing started")
 		}
@@ -188,7 +187,7 @@ func (d *daemon) startNotifiers(l loaded, bg *group, u *undo) (notifiers, error)
 	}
 	var fifos []*notify.FIFO
 	var err error
-	n.notifier, fifos, err = newNotifier(l.cfg.Global, d.log)
+	n.notifier, fifos, err = newNotifier(l.cfg.Global, d.log, d.flags.notifyTimeout)
 	if err != nil {
 		return n, err
 	}

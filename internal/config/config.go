@@ -94,6 +94,11 @@ type Options struct {
 	RandomSeed uint64
 	// Limits is the budget of the load; zero fields take DefaultLimits.
 	Limits Limits
+	// Large, when set, is called once, on Load's goroutine, as soon as
+	// the load has read LargeRead bytes (its files together plus what
+	// definitions and replication add): the rest of a load that large
+	// allocates heavily, and a caller may prepare for it.
+	Large func()
 }
 
 // Load reads the configuration file name from fsys, with its includes,

@@ -122,6 +122,8 @@ type lexer struct {
 
 	limits Limits
 	used   usage
+	// large is set once the load reached LargeRead.
+	large bool
 	// stopped is set when a budget was crossed: nothing more is read.
 	stopped bool
 	// stopDiags is the number of diagnostics when the load stopped:
@@ -238,6 +240,8 @@ func (l *lexer) nextLine() (*logLine, bool) {
 				l.pend = l.pend[1:]
 			}
 			set = p.set
+			// A queued line is text the file does not hold.
+			l.grew(len(p.text) + 1)
 			*ln = logLine{text: p.text, fixed: p.pos, file: p.pos.File, num: p.pos.Line, origin: p.origin}
 		} else {
 			f, raw, ok := l.rawLine()

@@ -204,3 +204,48 @@ func TestEmptyFile(t *testing.T) {
 		})
 	}
 }
+
+// A load is large (Options.Large is called, once) from LargeRead bytes of
+// text, wherever they come from: the main file, its includes together, or
+// what definitions and replication expand a small file into.
+func TestLargeRead(t *testing.T) {
+	filler := func(n int) string { // n bytes: a block, then comment lines
+		s := "global_defs {\n}\n"
+		line := "# " + strings.Repeat("x", 61) + "\n"
+		s += strings.Repeat(line, (n-len(s))/len(line))
+		return s + strings.Repeat("\n", n-len(s))
+	}
+	const half = LargeRead / 2
+	// 3000 lines of addresses (38 bytes each) for each ~SEQ value: 40
+	// values make 4.6 MB of text from a file of 114 KB.
+	multi := "$BIG=\\\n" + strings.Repeat("    10.1.2.3/32 dev eth0 scope global \\\n", 2999) + "    10.1.2.4/32\n" +
+		"vrrp_instance V {\ninterface eth0\nvirtual_router_id 1\npriority 100\nvirtual_ipaddress {\n~SEQ(i,1,N) $BIG\n}\n}\n"
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		large bool
+	}{
+		{"main file one byte short", map[string]string{"k.conf": filler(LargeRead - 1)}, false},
+		{"main file", map[string]string{"k.conf": filler(LargeRead)}, true},
+		{"small main file including a large file", map[string]string{"k.conf": "include big.conf\n", "big.conf": filler(LargeRead)}, true},
+		{"files large together", map[string]string{"k.conf": filler(half) + "include a.conf\n", "a.conf": filler(half)}, true},
+		{"definitions expanding a small file", map[string]string{"k.conf": strings.Replace(multi, "N", "40", 1)}, true},
+		{"definitions expanding less", map[string]string{"k.conf": strings.Replace(multi, "N", "10", 1)}, false},
+		{"a conditional drops the expansion", map[string]string{"k.conf": strings.Replace(multi, "~SEQ(i,1,N) $BIG", "@other ~SEQ(i,1,40) $BIG", 1)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := fstest.MapFS{}
+			for name, data := range tc.files {
+				fsys[name] = &fstest.MapFile{Data: []byte(data)}
+			}
+			calls := 0
+			_, ds := Load(fsys, "k.conf", Options{ConfigID: "n1", Large: func() { calls++ }})
+			if ds.HasErrors() {
+				t.Fatal(ds.Err())
+			}
+			if want := map[bool]int{false: 0, true: 1}[tc.large]; calls != want {
+				t.Errorf("Large called %d times, want %d", calls, want)
+			}
+		})
+	}
+}

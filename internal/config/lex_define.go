@@ -177,6 +177,7 @@ func (l *lexer) substitute(ln *logLine) (changed, ok bool) {
 		emit(s[last:], 0, last)
 	}
 	pos := ln.posAt(0)
+	l.grew(out.Len() - len(s))
 	ln.text = out.String()
 	if trackCols {
 		ln.cols = cols

@@ -133,6 +133,38 @@ type usage struct {
 	// fileLines counts the logical lines read from files (not charged:
 	// bytes bound them).
 	fileLines int64
+	// expanded counts the bytes of text that definitions and
+	// replication added to what the files hold (not charged: lines and
+	// maxLineLen bound them).
+	expanded int64
+}
+
+// LargeRead is the amount of text from which a load is large: the bytes
+// read from all its files plus the bytes that $DEF substitution, multi-line
+// definitions, ~SEQ and ~LST add. Reading that much allocates hundreds of
+// megabytes; Options.Large is told when a load gets there. Smaller loads
+// are frequent and cheap (a configuration manager may reload a small file
+// every few seconds), and what a caller does for a large one costs more
+// than such a load.
+const LargeRead = 4 << 20
+
+// grew adds n bytes of expanded text to the load's size.
+func (l *lexer) grew(n int) {
+	if n > 0 {
+		l.used.expanded += int64(n)
+		l.checkLarge()
+	}
+}
+
+// checkLarge calls Options.Large, once, when the load's size (bytes read
+// plus bytes expanded) reaches LargeRead.
+func (l *lexer) checkLarge() {
+	if !l.large && l.used.bytes+l.used.expanded >= LargeRead {
+		l.large = true
+		if l.opts.Large != nil {
+			l.opts.Large()
+		}
+	}
 }
 
 // exceed reports a crossed limit at pos and stops the load: nothing more
@@ -270,6 +302,7 @@ func (l *lexer) readFile(pos diag.Pos, name, display string) (*srcFile, error) {
 	}
 	l.used.bytes += int64(data.Len())
 	l.used.files++
+	l.checkLarge()
 	return &srcFile{name: name, display: display, data: data.String(), key: keyOf(name, hi), includeCheck: l.includeCheck}, nil
 }
 

@@ -299,7 +299,7 @@ func (d *Director) event(ev lb.Event) {
 	}
 	if ev.Script != "" {
 		if p := d.spec.Scripts[ev.Script]; p != nil {
-			timeout := notify.DefaultTimeout
+			var timeout time.Duration // the notifier's (vigil run --notify-timeout)
 			if ev.Stopping {
 				timeout = time.Second // keepalived: omega scripts get one second
 			}

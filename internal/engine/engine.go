@@ -29,6 +29,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/netif"
 	"github.com/vigil-ha/vigil/internal/notify"
 	"github.com/vigil-ha/vigil/internal/owner"
+	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/track"
 	"github.com/vigil-ha/vigil/internal/vrrp"
@@ -89,7 +90,7 @@ type Hooks struct {
 type Engine struct {
 	opts Options
 	log  *slog.Logger
-	spec Spec
+	spec runspec.Spec
 
 	events  chan any
 	started time.Time
@@ -140,7 +141,7 @@ type Engine struct {
 
 // instance is the runtime of one vrrp_instance.
 type instance struct {
-	spec   InstanceSpec
+	spec   runspec.InstanceSpec
 	m      *vrrp.Instance
 	group  *group
 	member int // index in group.g.Members()
@@ -196,7 +197,7 @@ func handoverGrace(advertInt time.Duration) time.Duration {
 }
 
 type group struct {
-	spec SyncGroupSpec
+	spec runspec.SyncGroupSpec
 	g    *vrrp.SyncGroup
 	ins  []*instance
 }
@@ -234,7 +235,7 @@ type (
 )
 
 // New returns an engine for spec. It starts nothing.
-func New(spec Spec, opts Options) (*Engine, error) {
+func New(spec runspec.Spec, opts Options) (*Engine, error) {
 	if opts.Net == nil {
 		return nil, errors.New("engine: no Net")
 	}
@@ -298,7 +299,7 @@ func (e *Engine) build() error {
 	return errors.Join(errs...)
 }
 
-func (e *Engine) newInstance(is InstanceSpec) (*instance, error) {
+func (e *Engine) newInstance(is runspec.InstanceSpec) (*instance, error) {
 	cfg := is.Machine()
 	if !cfg.Source.IsValid() {
 		// Resolved when the interface is known: a placeholder of the right

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/garp"
 	"github.com/vigil-ha/vigil/internal/netif"
+	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/track"
 	"github.com/vigil-ha/vigil/internal/vrrp"
@@ -24,10 +25,10 @@ const vip = "192.168.1.100/24"
 // fills it in when the configuration says nothing.
 var testGARP = garp.Config{Repeat: 5, Delay: 5 * time.Second, RefreshRepeat: 1, LowerPrioRepeat: 5, LowerPrioDelay: 5 * time.Second}
 
-func tutorialInstance(state vrrp.State, prio uint8) InstanceSpec {
+func tutorialInstance(state vrrp.State, prio uint8) runspec.InstanceSpec {
 	var pass [8]byte
 	copy(pass[:], "1111")
-	return InstanceSpec{
+	return runspec.InstanceSpec{
 		VRRP: vrrp.Config{
 			Name: "VI_1", VRID: 55, Version: 2, Priority: prio, AdvertInt: time.Second,
 			InitialState: state, AuthType: packet.AuthPass, AuthPass: pass,
@@ -48,10 +49,10 @@ type node struct {
 	err    *error
 }
 
-func startNode(t *testing.T, lan *fakeLAN, name, addr string, specs ...InstanceSpec) *node {
+func startNode(t *testing.T, lan *fakeLAN, name, addr string, specs ...runspec.InstanceSpec) *node {
 	t.Helper()
 	h := newFakeHost(lan, name, map[string]string{"eth0": addr})
-	e, err := New(Spec{Instances: specs}, Options{Net: h})
+	e, err := New(runspec.Spec{Instances: specs}, Options{Net: h})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,9 +319,9 @@ func TestTrackInterfaceWeights(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		lan := &fakeLAN{}
 		sa := tutorialInstance(vrrp.StateMaster, 100)
-		sa.Trackers = []TrackRef{{Kind: track.Interface, Name: "eth1", Weight: -10}}
+		sa.Trackers = []runspec.TrackRef{{Kind: track.Interface, Name: "eth1", Weight: -10}}
 		ha := newFakeHost(lan, "a", map[string]string{"eth0": "192.168.1.105/24", "eth1": "10.0.0.1/24"})
-		ea, err := New(Spec{Instances: []InstanceSpec{sa}}, Options{Net: ha})
+		ea, err := New(runspec.Spec{Instances: []runspec.InstanceSpec{sa}}, Options{Net: ha})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -370,7 +371,7 @@ func TestReloadUnchangedInstanceDoesNotFlap(t *testing.T) {
 		s3.VRRP.Name, s3.VRRP.VRID = "VI_2", 56
 		s3.VIPs[0].Prefix = netip.MustParsePrefix("192.168.1.101/24")
 		s3.VRRP.VIPs = []netip.Addr{netip.MustParseAddr("192.168.1.101")}
-		changes, err := a.eng.Apply(context.Background(), Spec{Instances: []InstanceSpec{s2, s3}})
+		changes, err := a.eng.Apply(context.Background(), runspec.Spec{Instances: []runspec.InstanceSpec{s2, s3}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -386,7 +387,7 @@ func TestReloadUnchangedInstanceDoesNotFlap(t *testing.T) {
 			t.Fatalf("VIP history %v, want %v then only the new instance's VIP", a.host.vipHistory(), hist)
 		}
 		// Remove VI_2 again: its VIP goes, VI_1 still untouched.
-		if _, err := a.eng.Apply(context.Background(), Spec{Instances: []InstanceSpec{s2}}); err != nil {
+		if _, err := a.eng.Apply(context.Background(), runspec.Spec{Instances: []runspec.InstanceSpec{s2}}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Second)
@@ -411,7 +412,7 @@ func TestReloadPriorityChangeHasNoGap(t *testing.T) {
 		time.Sleep(5 * time.Second)
 		s := tutorialInstance(vrrp.StateMaster, 110)
 		s.VRRP.HandoverOnStop = true
-		if _, err := a.eng.Apply(context.Background(), Spec{Instances: []InstanceSpec{s}}); err != nil {
+		if _, err := a.eng.Apply(context.Background(), runspec.Spec{Instances: []runspec.InstanceSpec{s}}); err != nil {
 			t.Fatal(err)
 		}
 		gap := false
@@ -442,7 +443,7 @@ func TestStartupDelayAndPromoteSecondaries(t *testing.T) {
 		s := tutorialInstance(vrrp.StateMaster, 100)
 		s.PromoteSecondaries = true
 		h := newFakeHost(lan, "a", map[string]string{"eth0": "192.168.1.105/24"})
-		e, err := New(Spec{Instances: []InstanceSpec{s}, StartupDelay: 3 * time.Second}, Options{Net: h})
+		e, err := New(runspec.Spec{Instances: []runspec.InstanceSpec{s}, StartupDelay: 3 * time.Second}, Options{Net: h})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/netif"
+	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 	"golang.org/x/sys/unix"
 )
@@ -35,7 +36,7 @@ func TestSourceFor(t *testing.T) {
 	vipMark.Proto = netif.AddrProtoKeepalived
 	tests := []struct {
 		name    string
-		is      InstanceSpec
+		is      runspec.InstanceSpec
 		addrs   []netif.Addr
 		want    string
 		missing string // substring; "" means usable
@@ -85,7 +86,7 @@ func TestAddrMatters(t *testing.T) {
 	vipMark.Proto = netif.AddrProtoKeepalived
 	tests := []struct {
 		name string
-		is   InstanceSpec
+		is   runspec.InstanceSpec
 		addr netif.Addr
 		want bool
 	}{
@@ -152,7 +153,7 @@ func (r *transitions) leftFault() time.Time {
 	return time.Time{}
 }
 
-func startOn(t *testing.T, h *fakeHost, spec Spec) (*node, *transitions) {
+func startOn(t *testing.T, h *fakeHost, spec runspec.Spec) (*node, *transitions) {
 	t.Helper()
 	tr := &transitions{}
 	e, err := New(spec, Options{Net: h, Hooks: Hooks{InstanceTransition: tr.hook}})
@@ -203,7 +204,7 @@ func TestBootIPv4LinkDownThenUpThenAddress(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := bootHost(&fakeLAN{}, "a")
 		h.withLink("eth0", 2, false)
-		a, tr := startOn(t, h, Spec{Instances: []InstanceSpec{tutorialInstance(vrrp.StateBackup, 100)}})
+		a, tr := startOn(t, h, runspec.Spec{Instances: []runspec.InstanceSpec{tutorialInstance(vrrp.StateBackup, 100)}})
 		time.Sleep(2 * time.Second)
 		wantFault(t, a, "interface down")
 		h.setLink("eth0", true)
@@ -227,7 +228,7 @@ func TestBootIPv4AddressThenLink(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := bootHost(&fakeLAN{}, "a")
 		h.withLink("eth0", 2, false)
-		a, tr := startOn(t, h, Spec{Instances: []InstanceSpec{tutorialInstance(vrrp.StateBackup, 100)}})
+		a, tr := startOn(t, h, runspec.Spec{Instances: []runspec.InstanceSpec{tutorialInstance(vrrp.StateBackup, 100)}})
 		time.Sleep(time.Second)
 		h.setAddr("eth0", "192.168.1.105/24", 0, false)
 		time.Sleep(time.Second)
@@ -237,8 +238,8 @@ func TestBootIPv4AddressThenLink(t *testing.T) {
 	})
 }
 
-func ipv6Instance() InstanceSpec {
-	return InstanceSpec{
+func ipv6Instance() runspec.InstanceSpec {
+	return runspec.InstanceSpec{
 		VRRP: vrrp.Config{
 			Name: "VI_1", VRID: 56, Version: 3, Priority: 100, AdvertInt: time.Second,
 			InitialState: vrrp.StateBackup,
@@ -260,7 +261,7 @@ func TestBootIPv6TentativeLinkLocal(t *testing.T) {
 		h := bootHost(&fakeLAN{}, "a")
 		h.withLink("eth0", 2, true)
 		h.setAddr("eth0", "fe80::a/64", unix.IFA_F_TENTATIVE|unix.IFA_F_PERMANENT, false)
-		a, tr := startOn(t, h, Spec{Instances: []InstanceSpec{ipv6Instance()}})
+		a, tr := startOn(t, h, runspec.Spec{Instances: []runspec.InstanceSpec{ipv6Instance()}})
 		time.Sleep(time.Second)
 		wantFault(t, a, "fe80::a on eth0 is tentative")
 		// A global address finishing DAD does not help: VRRPv3 sends from
@@ -288,7 +289,7 @@ func TestBootInterfaceCreatedLater(t *testing.T) {
 		h := bootHost(&fakeLAN{}, "a")
 		s := tutorialInstance(vrrp.StateBackup, 100)
 		s.PromoteSecondaries = true
-		a, tr := startOn(t, h, Spec{Instances: []InstanceSpec{s}})
+		a, tr := startOn(t, h, runspec.Spec{Instances: []runspec.InstanceSpec{s}})
 		time.Sleep(time.Second)
 		wantFault(t, a, "interface eth0 not found")
 		h.addLink("eth0", "", 7)
@@ -355,7 +356,7 @@ func TestSourceAddressRemovedAndReplaced(t *testing.T) {
 		h := bootHost(&fakeLAN{}, "a")
 		h.withLink("eth0", 2, true)
 		h.setAddr("eth0", "192.168.1.105/24", 0, false)
-		a, tr := startOn(t, h, Spec{Instances: []InstanceSpec{tutorialInstance(vrrp.StateBackup, 100)}})
+		a, tr := startOn(t, h, runspec.Spec{Instances: []runspec.InstanceSpec{tutorialInstance(vrrp.StateBackup, 100)}})
 		time.Sleep(5 * time.Second)
 		if a.state(t, "VI_1") != "MASTER" {
 			t.Fatal("a not master")
@@ -385,7 +386,7 @@ func TestBootUnicastSourceLater(t *testing.T) {
 		s.VRRP.Unicast = true
 		s.VRRP.Source = netip.MustParseAddr("192.168.1.105")
 		s.VRRP.Peers = []vrrp.Peer{{Addr: netip.MustParseAddr("192.168.1.106")}}
-		a, tr := startOn(t, h, Spec{Instances: []InstanceSpec{s}})
+		a, tr := startOn(t, h, runspec.Spec{Instances: []runspec.InstanceSpec{s}})
 		time.Sleep(time.Second)
 		wantFault(t, a, "source address 192.168.1.105 is not on this host")
 		h.setAddr("eth0", "192.168.1.105/24", 0, false)
@@ -406,9 +407,9 @@ func TestBootSyncGroupWaitsForEveryMember(t *testing.T) {
 		s2.VRRP.Name, s2.VRRP.VRID, s2.Interface = "VI_2", 56, "eth1"
 		s2.VRRP.VIPs = []netip.Addr{netip.MustParseAddr("10.0.0.100")}
 		s2.VIPs = []netif.VIP{{Prefix: netip.MustParsePrefix("10.0.0.100/24"), Dev: "eth1"}}
-		a, tr := startOn(t, h, Spec{
-			Instances:  []InstanceSpec{s1, s2},
-			SyncGroups: []SyncGroupSpec{{Name: "G", Members: []string{"VI_1", "VI_2"}}},
+		a, tr := startOn(t, h, runspec.Spec{
+			Instances:  []runspec.InstanceSpec{s1, s2},
+			SyncGroups: []runspec.SyncGroupSpec{{Name: "G", Members: []string{"VI_1", "VI_2"}}},
 		})
 		time.Sleep(5 * time.Second)
 		if got := a.state(t, "VI_1"); got != "FAULT" {
@@ -431,7 +432,7 @@ func TestAddressNotificationsLost(t *testing.T) {
 		h := bootHost(&fakeLAN{}, "a")
 		h.withLink("eth0", 2, true)
 		h.setAddr("eth0", "192.168.1.105/24", 0, false)
-		a, _ := startOn(t, h, Spec{Instances: []InstanceSpec{tutorialInstance(vrrp.StateBackup, 100)}})
+		a, _ := startOn(t, h, runspec.Spec{Instances: []runspec.InstanceSpec{tutorialInstance(vrrp.StateBackup, 100)}})
 		time.Sleep(5 * time.Second)
 		if a.state(t, "VI_1") != "MASTER" {
 			t.Fatal("a not master")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/garp"
 	"github.com/vigil-ha/vigil/internal/netif"
+	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 )
@@ -106,7 +107,7 @@ func TestPeersAndHistoryAreBounded(t *testing.T) {
 func TestCountAnnouncements(t *testing.T) {
 	va, vb := netip.MustParsePrefix("10.0.0.1/32"), netip.MustParsePrefix("10.0.0.2/32")
 	mk := func(held bool, vips ...netif.VIP) *instance {
-		return &instance{held: held, spec: InstanceSpec{Interface: "eth0", VIPs: vips}}
+		return &instance{held: held, spec: runspec.InstanceSpec{Interface: "eth0", VIPs: vips}}
 	}
 	a := mk(true, netif.VIP{Prefix: va})
 	b := mk(true, netif.VIP{Prefix: va, Dev: "eth0"}, netif.VIP{Prefix: vb, Dev: "eth1"})

@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/garp"
 	"github.com/vigil-ha/vigil/internal/netif"
 	"github.com/vigil-ha/vigil/internal/owner"
+	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 )
 
@@ -35,7 +36,7 @@ import (
 //   - a new instance starts.
 //
 // It returns one line per change. Apply may only be called while Run runs.
-func (e *Engine) Apply(ctx context.Context, spec Spec) ([]string, error) {
+func (e *Engine) Apply(ctx context.Context, spec runspec.Spec) ([]string, error) {
 	var changes []string
 	var err error
 	derr := e.do(ctx, func() { changes, err = e.apply(time.Now(), spec) })
@@ -66,7 +67,7 @@ func (p Plan) Empty() bool {
 // same interface: only a change of this restarts an instance. The VMAC is
 // part of it: its interface carries the socket and the VIPs, so adding,
 // removing or changing use_vmac makes the instance again.
-func sameIdentity(a, b InstanceSpec) bool {
+func sameIdentity(a, b runspec.InstanceSpec) bool {
 	return a.Interface == b.Interface && a.IPv6 == b.IPv6 && a.VRRP.VRID == b.VRRP.VRID && a.VRRP.Version == b.VRRP.Version &&
 		a.VMAC.Name == b.VMAC.Name && a.VMAC.Parent == b.VMAC.Parent && a.VMAC.MAC.String() == b.VMAC.MAC.String() &&
 		a.VMAC.IPv6 == b.VMAC.IPv6 && a.VMAC.XmitBase == b.VMAC.XmitBase
@@ -74,7 +75,7 @@ func sameIdentity(a, b InstanceSpec) bool {
 
 // groupKeys gives each instance its sync-group membership: the group's
 // name and members ("" outside any group).
-func groupKeys(s Spec) map[string]string {
+func groupKeys(s runspec.Spec) map[string]string {
 	keys := map[string]string{}
 	for _, g := range s.SyncGroups {
 		k := g.Name + ":" + strings.Join(g.Members, ",")
@@ -86,9 +87,9 @@ func groupKeys(s Spec) map[string]string {
 }
 
 // PlanReload compares two specs.
-func PlanReload(old, spec Spec) Plan {
+func PlanReload(old, spec runspec.Spec) Plan {
 	var p Plan
-	oldBy := map[string]InstanceSpec{}
+	oldBy := map[string]runspec.InstanceSpec{}
 	for _, is := range old.Instances {
 		oldBy[is.VRRP.Name] = is
 	}
@@ -148,12 +149,12 @@ func PlanReload(old, spec Spec) Plan {
 	return p
 }
 
-func (e *Engine) apply(now time.Time, spec Spec) ([]string, error) {
+func (e *Engine) apply(now time.Time, spec runspec.Spec) ([]string, error) {
 	if e.stopping {
 		return nil, fmt.Errorf("engine: stopping")
 	}
 	plan := PlanReload(e.spec, spec)
-	newBy := map[string]InstanceSpec{}
+	newBy := map[string]runspec.InstanceSpec{}
 	for _, is := range spec.Instances {
 		newBy[is.VRRP.Name] = is
 	}
@@ -196,7 +197,7 @@ func (e *Engine) apply(now time.Time, spec Spec) ([]string, error) {
 		}
 	}
 	// Build what comes or restarts, in the new order.
-	next := &Engine{opts: e.opts, spec: Spec{RouterID: spec.RouterID, GARPInterval: spec.GARPInterval, GNAInterval: spec.GNAInterval}, byName: map[string]*instance{}}
+	next := &Engine{opts: e.opts, spec: runspec.Spec{RouterID: spec.RouterID, GARPInterval: spec.GARPInterval, GNAInterval: spec.GNAInterval}, byName: map[string]*instance{}}
 	for _, is := range spec.Instances {
 		if keep[is.VRRP.Name] {
 			continue
@@ -320,7 +321,7 @@ func (e *Engine) apply(now time.Time, spec Spec) ([]string, error) {
 
 // placeholderSource gives a spec without a fixed source one of its family,
 // for CheckConfig.
-func placeholderSource(is InstanceSpec) vrrp.Config {
+func placeholderSource(is runspec.InstanceSpec) vrrp.Config {
 	c := is.VRRP
 	if !c.Source.IsValid() {
 		c.Source = unspecified(is.IPv6)
@@ -330,7 +331,7 @@ func placeholderSource(is InstanceSpec) vrrp.Config {
 
 // update applies a changed spec of the same identity to a running instance
 // and returns what changed, for the log.
-func (e *Engine) update(now time.Time, in *instance, ns InstanceSpec) []string {
+func (e *Engine) update(now time.Time, in *instance, ns runspec.InstanceSpec) []string {
 	old := in.spec
 	var what []string
 	note := func(changed bool, s string) {
@@ -537,7 +538,7 @@ func (e *Engine) reap() {
 }
 
 // OwnerKeys lists the virtual routers a spec runs, for internal/owner.
-func OwnerKeys(s Spec) []owner.Key {
+func OwnerKeys(s runspec.Spec) []owner.Key {
 	keys := make([]owner.Key, 0, len(s.Instances))
 	for _, is := range s.Instances {
 		keys = append(keys, ownerKey(is))
@@ -545,7 +546,7 @@ func OwnerKeys(s Spec) []owner.Key {
 	return keys
 }
 
-func ownerKey(is InstanceSpec) owner.Key {
+func ownerKey(is runspec.InstanceSpec) owner.Key {
 	return owner.Key{Interface: is.Interface, IPv6: is.IPv6, VRID: is.VRRP.VRID}
 }
 

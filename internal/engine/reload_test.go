@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/notify"
 	"github.com/vigil-ha/vigil/internal/owner"
+	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/translate"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 )
@@ -75,7 +76,7 @@ func commentAbove(conf string) string {
 	return b.String()
 }
 
-func specOf(t *testing.T, conf string) Spec {
+func specOf(t *testing.T, conf string) runspec.Spec {
 	t.Helper()
 	cfg, ds := config.Load(fstest.MapFS{"keepalived.conf": {Data: []byte(conf)}}, "keepalived.conf", config.Options{})
 	if ds.HasErrors() {
@@ -189,7 +190,7 @@ func TestReloadAddsVIPInPlace(t *testing.T) {
 		two.VIPs = append(two.VIPs, two.VIPs[0])
 		two.VIPs[1].Prefix, two.VIPs[1].Label = netip.MustParsePrefix("192.168.1.101/24"), ""
 		two.VRRP.VIPs = []netip.Addr{netip.MustParseAddr("192.168.1.100"), netip.MustParseAddr("192.168.1.101")}
-		changes, err := a.eng.Apply(context.Background(), Spec{Instances: []InstanceSpec{two}})
+		changes, err := a.eng.Apply(context.Background(), runspec.Spec{Instances: []runspec.InstanceSpec{two}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,7 +216,7 @@ func TestReloadAddsVIPInPlace(t *testing.T) {
 		}
 		// The second half of the rolling change: the warning clears.
 		two.VRRP.InitialState, two.VRRP.Priority = vrrp.StateBackup, 99
-		if _, err := b.eng.Apply(context.Background(), Spec{Instances: []InstanceSpec{two}}); err != nil {
+		if _, err := b.eng.Apply(context.Background(), runspec.Spec{Instances: []runspec.InstanceSpec{two}}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(3 * time.Second)
@@ -235,7 +236,7 @@ func TestReloadPriorityInPlace(t *testing.T) {
 		b := startNode(t, lan, "b", "192.168.1.106/24", tutorialInstance(vrrp.StateBackup, 99))
 		time.Sleep(5 * time.Second)
 		low := tutorialInstance(vrrp.StateMaster, 50)
-		changes, err := a.eng.Apply(context.Background(), Spec{Instances: []InstanceSpec{low}})
+		changes, err := a.eng.Apply(context.Background(), runspec.Spec{Instances: []runspec.InstanceSpec{low}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -251,7 +252,7 @@ func TestReloadPriorityInPlace(t *testing.T) {
 		}
 		moved := tutorialInstance(vrrp.StateMaster, 50)
 		moved.VRRP.VRID = 56
-		changes, err = a.eng.Apply(context.Background(), Spec{Instances: []InstanceSpec{moved}})
+		changes, err = a.eng.Apply(context.Background(), runspec.Spec{Instances: []runspec.InstanceSpec{moved}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -331,8 +332,8 @@ func TestReloadRegroupsInPlace(t *testing.T) {
 			return s.Instances[0].Counters.Transitions, s.Instances[1].Counters.Transitions
 		}
 		t1, t2 := tr()
-		grouped := Spec{Instances: []InstanceSpec{v1, v2}, SyncGroups: []SyncGroupSpec{{Name: "G", Members: []string{"VI_1", "VI_2"}}}}
-		if p := PlanReload(Spec{Instances: []InstanceSpec{v1, v2}}, grouped); len(p.Restart) != 0 || strings.Join(p.Regroup, ",") != "G" {
+		grouped := runspec.Spec{Instances: []runspec.InstanceSpec{v1, v2}, SyncGroups: []runspec.SyncGroupSpec{{Name: "G", Members: []string{"VI_1", "VI_2"}}}}
+		if p := PlanReload(runspec.Spec{Instances: []runspec.InstanceSpec{v1, v2}}, grouped); len(p.Restart) != 0 || strings.Join(p.Regroup, ",") != "G" {
 			t.Fatalf("plan %+v", p)
 		}
 		changes, err := a.eng.Apply(context.Background(), grouped)
@@ -347,7 +348,7 @@ func TestReloadRegroupsInPlace(t *testing.T) {
 		if n1, n2 := tr(); n1 != t1 || n2 != t2 || s.Instances[0].State != "MASTER" || s.Instances[1].State != "MASTER" || len(s.SyncGroups) != 1 || s.SyncGroups[0].State != "MASTER" {
 			t.Fatalf("after grouping: transitions %d,%d -> %d,%d; %+v", t1, t2, n1, n2, s)
 		}
-		if _, err := a.eng.Apply(context.Background(), Spec{Instances: []InstanceSpec{v1, v2}}); err != nil {
+		if _, err := a.eng.Apply(context.Background(), runspec.Spec{Instances: []runspec.InstanceSpec{v1, v2}}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(3 * time.Second)
@@ -400,7 +401,7 @@ func TestReloadClaimsNewRouters(t *testing.T) {
 		v2.VRRP.Name, v2.VRRP.VRID = "VI_2", 56
 		o := &fakeOwner{taken: map[owner.Key]bool{{Interface: "eth0", VRID: 56}: true}, held: map[owner.Key]bool{{Interface: "eth0", VRID: 55}: true}}
 		h := newFakeHost(&fakeLAN{}, "a", map[string]string{"eth0": "192.168.1.105/24"})
-		e, err := New(Spec{Instances: []InstanceSpec{v1}}, Options{Net: h, Owner: o})
+		e, err := New(runspec.Spec{Instances: []runspec.InstanceSpec{v1}}, Options{Net: h, Owner: o})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -409,7 +410,7 @@ func TestReloadClaimsNewRouters(t *testing.T) {
 		go func() { done <- e.Run(ctx) }()
 		defer func() { cancel(); <-done }()
 		time.Sleep(5 * time.Second)
-		_, err = e.Apply(context.Background(), Spec{Instances: []InstanceSpec{v1, v2}})
+		_, err = e.Apply(context.Background(), runspec.Spec{Instances: []runspec.InstanceSpec{v1, v2}})
 		if err == nil || !strings.Contains(err.Error(), "eth0 inet VRID 56 is already managed by vigil pid 4242") {
 			t.Fatalf("reload adding a router owned elsewhere: %v", err)
 		}
@@ -419,7 +420,7 @@ func TestReloadClaimsNewRouters(t *testing.T) {
 		delete(o.taken, owner.Key{Interface: "eth0", VRID: 56})
 		moved := tutorialInstance(vrrp.StateMaster, 100)
 		moved.VRRP.VRID = 57
-		if _, err := e.Apply(context.Background(), Spec{Instances: []InstanceSpec{moved}}); err != nil {
+		if _, err := e.Apply(context.Background(), runspec.Spec{Instances: []runspec.InstanceSpec{moved}}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(15 * time.Second) // the old VRID hands over and leaves

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/procwatch"
+	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/script"
 	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/track"
@@ -79,7 +80,7 @@ func (e *Engine) syncTrackers() {
 	if t.runnerR == nil {
 		t.runnerR = script.NewRunner(script.RunnerOptions{Logger: e.log})
 	}
-	want := map[string]ScriptSpec{}
+	want := map[string]runspec.ScriptSpec{}
 	for _, s := range e.spec.Scripts {
 		want[s.Name] = s
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/netif"
+	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 	"github.com/vigil-ha/vigil/internal/vrrpfw"
 )
@@ -76,7 +77,7 @@ func TestVMACAndNoAcceptOrder(t *testing.T) {
 		s.VMAC = netif.VMAC{Name: "vrrp.55", Parent: "eth0", MAC: net.HardwareAddr{0, 0, 0x5e, 0, 1, 55}}
 		s.VIPs[0].Dev = "vrrp.55"
 		s.NoAccept = true
-		e, err := New(Spec{Instances: []InstanceSpec{s}}, Options{Net: h})
+		e, err := New(runspec.Spec{Instances: []runspec.InstanceSpec{s}}, Options{Net: h})
 		if err != nil {
 			t.Fatal(err)
 		}

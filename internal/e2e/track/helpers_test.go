@@ -60,10 +60,11 @@ func (n *node) write(name, body string, mode os.FileMode) string {
 	return p
 }
 
-// start writes conf as the node's keepalived.conf, starts `vigil run` and
-// waits until its API answers. The daemon gets SIGTERM at the end of the
-// test; its log is printed when the test failed.
-func (n *node) start(conf string) {
+// start writes conf as the node's keepalived.conf, starts `vigil run`
+// (with flags besides the node's own) and waits until its API answers. The
+// daemon gets SIGTERM at the end of the test; its log is printed when the
+// test failed.
+func (n *node) start(conf string, flags ...string) {
 	n.t.Helper()
 	bin := netnstest.VigilBinary(n.t)
 	n.conf = n.write("keepalived.conf", conf, 0o644)
@@ -71,7 +72,7 @@ func (n *node) start(conf string) {
 	if level == "" {
 		level = "debug"
 	}
-	args := []string{bin, "run", "-f", n.conf, "--api-socket", n.sock, "-p", n.path("vigil.pid"), "--log-level", level}
+	args := append([]string{bin, "run", "-f", n.conf, "--api-socket", n.sock, "-p", n.path("vigil.pid"), "--log-level", level}, flags...)
 	if len(n.wrap) > 0 {
 		args = append(append([]string(nil), n.wrap...), args...)
 	}

@@ -197,17 +197,19 @@ vrrp_instance VI_1 {
 	t.Logf("mail for %d transitions", len(mailed))
 }
 
+// hungNotifyTimeout is TestNotifyHungScript's --notify-timeout: long
+// enough for the flaps it makes while the script hangs (0.8 s on a loaded
+// 2-CPU host), short enough not to wait for the 60 s default.
+const hungNotifyTimeout = 5 * time.Second
+
 // TestNotifyHungScript: a notify_master that never returns is killed at the
-// notify timeout (notify.DefaultTimeout, 60 s: keepalived forks notify
-// scripts and never waits; vigil runs an instance's scripts in order and
-// bounds them); meanwhile the daemon keeps running, writes the FIFO at once,
-// runs the other instance's scripts, and after the kill runs the hung
-// instance's queued scripts in order. A hung notify_stop is killed after
-// 1 s (keepalived's TIMER_HZ for STOP) and does not hold up the exit.
+// notify timeout (--notify-timeout; keepalived forks notify scripts and
+// never waits; vigil runs an instance's scripts in order and bounds them);
+// meanwhile the daemon keeps running, writes the FIFO at once, runs the
+// other instance's scripts, and after the kill runs the hung instance's
+// queued scripts in order. A hung notify_stop is killed after 1 s
+// (keepalived's TIMER_HZ for STOP) and does not hold up the exit.
 func TestNotifyHungScript(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits for the 60 s notify timeout")
-	}
 	t.Parallel()
 	l := netnstest.New(t, "hang")
 	h := netnstest.AddHost(t, l, "n1", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"10.8.0.1/24"}})
@@ -257,9 +259,9 @@ track_file f1 {
 track_file f2 {
     file %s
 }
-`, n.path("vrrp.fifo"), f1, f2) +
-		inst("VI_1", 1, "f1", hang, "\n    notify_stop "+stopHang) +
-		inst("VI_2", 2, "f2", logger+" VI_2 master", ""))
+`, n.path("vrrp.fifo"), f1, f2)+
+		inst("VI_1", 1, "f1", hang, "\n    notify_stop "+stopHang)+
+		inst("VI_2", 2, "f2", logger+" VI_2 master", ""), "--notify-timeout", hungNotifyTimeout.String())
 	n.waitState("VI_1", "MASTER", 10*time.Second)
 	n.waitState("VI_2", "MASTER", 10*time.Second)
 	var hungPID int
@@ -270,7 +272,12 @@ track_file f2 {
 		}
 		return err == nil && hungPID > 0
 	})
-	hungAt := time.Now()
+	// The script wrote its pid file when it started.
+	fi, err := os.Stat(n.path("hang.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hungAt := fi.ModTime()
 
 	// VI_1 flaps while its notify_master hangs: the FIFO follows at once,
 	// its scripts wait.
@@ -304,16 +311,19 @@ track_file f2 {
 	if got := strings.Join(readLines(t, logf), "\n"); strings.Contains(got, "VI_1 fault") {
 		t.Fatalf("VI_1's notify_fault ran while its notify_master hung:\n%s", got)
 	}
+	flapsTook := time.Since(hungAt)
 	if !processAlive(hungPID) {
-		t.Fatalf("the hung notify_master (pid %d) died after %v, before the timeout", hungPID, time.Since(hungAt))
+		t.Fatalf("the hung notify_master (pid %d) died after %v, before the timeout", hungPID, flapsTook)
 	}
 
 	// The hung script is killed at the timeout; VI_1's queued scripts run.
-	waitFor(t, 90*time.Second, "the hung notify_master to be killed", func() bool { return !processAlive(hungPID) })
+	waitFor(t, hungNotifyTimeout+30*time.Second, "the hung notify_master to be killed", func() bool { return !processAlive(hungPID) })
 	killedAfter := time.Since(hungAt)
-	t.Logf("hung notify_master killed %v after it started (notify timeout 60s)", killedAfter.Round(100*time.Millisecond))
-	if killedAfter < 55*time.Second {
-		t.Errorf("killed after %v, before the 60 s timeout", killedAfter)
+	t.Logf("hung notify_master killed %v after it started (notify timeout %v; the flaps meanwhile took %v)", killedAfter.Round(100*time.Millisecond), hungNotifyTimeout, flapsTook.Round(100*time.Millisecond))
+	// The timeout runs from the script's start, a little before it
+	// wrote its pid file (a shell's start on a loaded host): 10 % slack.
+	if killedAfter < hungNotifyTimeout-hungNotifyTimeout/10 {
+		t.Errorf("killed after %v, before the %v timeout", killedAfter, hungNotifyTimeout)
 	}
 	waitFor(t, 10*time.Second, "VI_1's queued scripts", func() bool {
 		ls := readLines(t, logf)
