@@ -63,6 +63,7 @@ func renice(pid, nice int) error {
 // SoakResult is what a soak measured.
 type SoakResult struct {
 	Options SoakOptions
+	Start   time.Time // when the soak proper began (both daemons up, the load on)
 	Elapsed time.Duration
 	// FalseFailovers counts the instances whose VIP the backup added, or
 	// for which the backup sent an advert (it became master), while
@@ -348,6 +349,7 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
 	}
 	logf("soak: %d instances at advert_int %s on a pair, %d busy loops, for %v", o.Instances, adv, o.Hogs, o.Duration)
 	t0 := time.Now()
+	r.Start = t0
 	provoked := make(chan []Provoked, 1)
 	pctx, stopProvoke := context.WithCancel(ctx)
 	defer stopProvoke()
@@ -444,7 +446,7 @@ const worstStalls = 10
 func writeStalls(w io.Writer, r *SoakResult) {
 	h := &r.Host
 	clock := func(t time.Time) string { return t.Format("15:04:05.000") }
-	fmt.Fprintf(w, "stalls (advert gaps ≥ %s, half the backup's Master_Down_Interval, grouped when they overlap): %d gaps in %d stalls\n",
+	fmt.Fprintf(w, "stalls (advert gaps ≥ %s, half the backup's Master_Down_Interval; a stall is the gaps that share an instant): %d gaps in %d stall(s)\n",
 		msStr(r.GapFloor), len(r.GapList), len(r.Stalls))
 	if len(r.Stalls) > 0 {
 		order := make([]int, len(r.Stalls))
@@ -534,12 +536,12 @@ func writeStalls(w io.Writer, r *SoakResult) {
 		var count int
 		var longest, total time.Duration
 		for _, g := range h.GC {
-			if g.Node == n {
+			if g.Node == n && !g.Start.Before(r.Start) {
 				count++
 				longest, total = max(longest, g.Pause), total+g.Pause
 			}
 		}
-		fmt.Fprintf(w, "GC %s: %d collections, longest stop-the-world %s, in all %s\n", n, count, msStr(longest), msStr(total))
+		fmt.Fprintf(w, "GC %s during the soak: %d collections, longest stop-the-world %s, in all %s\n", n, count, msStr(longest), msStr(total))
 	}
 	if len(h.Stat) >= 2 {
 		a, b := h.Stat[0], h.Stat[len(h.Stat)-1]
