@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/e2e"
@@ -167,15 +166,9 @@ func provoke(ctx context.Context, ps []Provocation, t0 time.Time, master *e2e.No
 			var r Provoked
 			switch p.Kind {
 			case "stop":
-				pid := master.Pid()
 				r.What = fmt.Sprintf("SIGSTOP %s for %v", master.Host.Name(), p.For)
 				r.Start = time.Now()
-				if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-					r.Err = err.Error()
-					break
-				}
-				time.Sleep(p.For)
-				_ = syscall.Kill(pid, syscall.SIGCONT)
+				r.Err = stopFor(master.Pid(), p.For)
 				r.End = time.Now()
 			case "rthog":
 				prio := max(rtPrio, 1)
@@ -192,6 +185,18 @@ func provoke(ctx context.Context, ps []Provocation, t0 time.Time, master *e2e.No
 	}
 	wg.Wait()
 	return out
+}
+
+// stopFor stops pid for d. A shell at SCHED_RR 99 sends the signals and
+// sleeps between them: the harness, at normal priority on a loaded
+// machine, could send SIGCONT a hundred milliseconds late.
+func stopFor(pid int, d time.Duration) string {
+	out, err := exec.Command("chrt", "-r", "99", "sh", "-c", `kill -STOP "$1" && sleep "$2"; kill -CONT "$1"`,
+		"sh", strconv.Itoa(pid), strconv.FormatFloat(d.Seconds(), 'f', 3, 64)).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("%v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return ""
 }
 
 // rtHog runs a SCHED_RR busy loop at prio pinned to each of n CPUs for d.
