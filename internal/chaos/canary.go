@@ -2,11 +2,13 @@ package chaos
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,15 +16,22 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-ha/vigil/internal/sched"
 )
 
-// The canary tells a stalled host from a stalled daemon: threads scheduled
-// as the daemons are (SCHED_RR at vrrp_rt_priority, or SCHED_OTHER at
-// their nice level) sleep canaryPeriod at a time with clock_nanosleep and
-// report how late they woke. They run in a process of their own (the
-// harness re-executes itself with canaryEnv set): in the harness, busy
-// reading 10,000 adverts a second, a woken thread could wait for the Go
-// runtime (a free P, the end of a collection) and blame the host for it.
+// The canary tells a stalled host from a stalled daemon: a thread
+// scheduled as the daemons are (SCHED_RR at vrrp_rt_priority, or
+// SCHED_OTHER at their nice level) sleeps canaryPeriod at a time with
+// clock_nanosleep and reports how late it woke. Each class runs in a
+// process of its own (the harness re-executes itself with canaryEnv set),
+// every thread of which gets the class's policy through internal/sched as
+// vigil's threads do: a Go thread woken from a system call may need a
+// runtime lock or a P held by another thread of its process, and with
+// those threads at normal priority a real-time canary waited a second
+// behind real-time busy loops that the daemons rode out in 100 ms slices.
+// In the harness, busy reading 10,000 adverts a second, it would wait for
+// the harness's runtime as well.
 
 const (
 	canaryEnv    = "VIGIL_CHAOS_CANARY"
@@ -41,74 +50,63 @@ func CanaryMain() {
 	if !ok {
 		return
 	}
-	if err := runCanary(spec, os.Stdout); err != nil {
+	c, err := parseCanaryClass(spec)
+	if err == nil {
+		err = runCanary(c, os.Stdout)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stdout, "error %v\n", err)
 		os.Exit(1)
 	}
 	os.Exit(0)
 }
 
-// canaryClass is one canary thread: "rt" (SCHED_RR at Level) or
-// "normal" (SCHED_OTHER at nice Level).
+// canaryClass is how a canary process is scheduled: "rt" (SCHED_RR at
+// Level) or "normal" (SCHED_OTHER at nice Level).
 type canaryClass struct {
 	Name  string
 	Level int
 }
 
-func parseCanarySpec(spec string) ([]canaryClass, error) {
-	var cs []canaryClass
-	for _, f := range strings.Fields(spec) {
-		name, v, ok := strings.Cut(f, "=")
-		n, err := strconv.Atoi(v)
-		if !ok || err != nil || (name != "rt" && name != "normal") || (name == "rt" && (n < 1 || n > 99)) || (name == "normal" && (n < -20 || n > 19)) {
-			return nil, fmt.Errorf("chaos: canary: bad class %q (want rt=1..99 or normal=-20..19)", f)
-		}
-		cs = append(cs, canaryClass{name, n})
+func (c canaryClass) String() string { return fmt.Sprintf("%s=%d", c.Name, c.Level) }
+
+func (c canaryClass) policy() sched.Policy {
+	if c.Name == "rt" {
+		return sched.Policy{RTPriority: c.Level}
 	}
-	if len(cs) == 0 {
-		return nil, fmt.Errorf("chaos: canary: no class in %q", spec)
-	}
-	return cs, nil
+	return sched.Policy{Nice: c.Level}
 }
 
-func canarySpec(cs []canaryClass) string {
-	var s []string
-	for _, c := range cs {
-		s = append(s, fmt.Sprintf("%s=%d", c.Name, c.Level))
+func parseCanaryClass(s string) (canaryClass, error) {
+	name, v, ok := strings.Cut(s, "=")
+	n, err := strconv.Atoi(v)
+	if !ok || err != nil || (name != "rt" && name != "normal") || (name == "rt" && (n < 1 || n > 99)) || (name == "normal" && (n < -20 || n > 19)) {
+		return canaryClass{}, fmt.Errorf("chaos: canary: bad class %q (want rt=1..99 or normal=-20..19)", s)
 	}
-	return strings.Join(s, " ")
+	return canaryClass{name, n}, nil
 }
 
-// runCanary runs one thread per class until writing to w fails (the
-// harness went away). Each prints "ready CLASS" once scheduled, then
-// "late CLASS WALL_NS LATE_NS" for every wake-up at least canaryLate late
-// and "tick CLASS WALL_NS WAKES MAX_NS" every second. Nothing in the loop
-// allocates, so this process's collector never runs.
-func runCanary(spec string, w io.Writer) error {
-	cs, err := parseCanarySpec(spec)
-	if err != nil {
-		return err
+// runCanary schedules the process as c says (every thread, and those the
+// runtime starts later, as vigil does) and runs the canary's loop until
+// writing to w fails (the harness went away). It prints "ready CLASS"
+// once scheduled, then "late CLASS WALL_NS LATE_NS" for every wake-up at
+// least canaryLate late and "tick CLASS WALL_NS WAKES MAX_NS" every
+// second. Nothing in the loop allocates, so this process's collector
+// never runs.
+func runCanary(c canaryClass, w io.Writer) error {
+	var s sched.Scheduler
+	s.Set(c.policy())
+	if _, err := s.Apply(); err != nil {
+		return fmt.Errorf("canary %s: %w", c.Name, err)
 	}
-	errc := make(chan error, len(cs))
-	for _, c := range cs {
-		go func() { errc <- canaryLoop(c, w) }()
-	}
-	return <-errc
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Keep(ctx, time.Second, func(error) {})
+	return canaryLoop(c, w)
 }
 
 func canaryLoop(c canaryClass, w io.Writer) error {
 	runtime.LockOSThread()
-	switch c.Name {
-	case "rt":
-		a := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_RR, Priority: uint32(c.Level)}
-		if err := unix.SchedSetAttr(0, &a, 0); err != nil {
-			return fmt.Errorf("canary %s: SCHED_RR %d: %w", c.Name, c.Level, err)
-		}
-	case "normal":
-		if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), c.Level); err != nil {
-			return fmt.Errorf("canary %s: nice %d: %w", c.Name, c.Level, err)
-		}
-	}
 	buf := make([]byte, 0, 128)
 	line := func(kind string, v ...int64) error {
 		buf = append(append(append(buf[:0], kind...), ' '), c.Name...)
@@ -212,29 +210,31 @@ func parseCanaryLine(s string) (canaryRecord, error) {
 	return r, nil
 }
 
-// canary is the harness's side: the process and what it reported.
+// canary is the harness's side of one canary process: the process and
+// what it reported.
 type canary struct {
+	class    canaryClass
 	cmd      *exec.Cmd
 	done     chan struct{}
 	stopOnce sync.Once
 
 	mu    sync.Mutex
-	ready map[string]bool
-	stats map[string]*CanaryStats
+	ready bool
+	stats CanaryStats
 	lates []Late
 	drop  int
 	errs  []string
 }
 
-// startCanary re-executes the running program as a canary with one thread
-// per class and waits until every thread runs at its priority.
-func startCanary(cs []canaryClass) (*canary, error) {
+// startCanary re-executes the running program as a canary of class c and
+// waits until it runs at its priority.
+func startCanary(c canaryClass) (*canary, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("chaos: canary: %w", err)
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), canaryEnv+"="+canarySpec(cs))
+	cmd.Env = append(os.Environ(), canaryEnv+"="+c.String())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -244,77 +244,107 @@ func startCanary(cs []canaryClass) (*canary, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("chaos: canary: %w", err)
 	}
-	c := &canary{cmd: cmd, done: make(chan struct{}), ready: map[string]bool{}, stats: map[string]*CanaryStats{}}
-	for _, x := range cs {
-		c.stats[x.Name] = &CanaryStats{}
-	}
-	go c.read(out)
+	k := &canary{class: c, cmd: cmd, done: make(chan struct{})}
+	go k.read(out)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c.mu.Lock()
-		n, errs := len(c.ready), c.errs
-		c.mu.Unlock()
+		k.mu.Lock()
+		ready, errs := k.ready, k.errs
+		k.mu.Unlock()
 		if len(errs) > 0 || time.Now().After(deadline) {
-			c.stop()
-			return nil, fmt.Errorf("chaos: canary did not start: %s", strings.Join(errs, "; "))
+			k.stop()
+			return nil, fmt.Errorf("chaos: canary %s did not start: %s", c, strings.Join(errs, "; "))
 		}
-		if n == len(cs) {
-			return c, nil
+		if ready {
+			return k, nil
 		}
 		select {
-		case <-c.done:
-			c.stop()
-			return nil, fmt.Errorf("chaos: canary exited: %s", strings.Join(errs, "; "))
+		case <-k.done:
+			k.stop()
+			return nil, fmt.Errorf("chaos: canary %s exited: %s", c, strings.Join(errs, "; "))
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
 
-func (c *canary) read(r io.Reader) {
-	defer close(c.done)
+func (k *canary) read(r io.Reader) {
+	defer close(k.done)
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		rec, err := parseCanaryLine(sc.Text())
-		c.mu.Lock()
+		k.mu.Lock()
 		switch {
 		case err != nil:
-			c.errs = append(c.errs, err.Error())
+			k.errs = append(k.errs, err.Error())
 		case rec.Kind == "error":
-			c.errs = append(c.errs, rec.Msg)
+			k.errs = append(k.errs, rec.Msg)
+		case rec.Class != k.class.Name:
+			k.errs = append(k.errs, fmt.Sprintf("chaos: canary %s: line of class %s", k.class, rec.Class))
 		case rec.Kind == "ready":
-			c.ready[rec.Class] = true
+			k.ready = true
 		case rec.Kind == "late":
-			if st := c.stats[rec.Class]; st != nil {
-				st.Late++
-				st.Max = max(st.Max, rec.Late)
-			}
-			if len(c.lates) < maxLates {
-				c.lates = append(c.lates, Late{Class: rec.Class, End: rec.At, Len: rec.Late})
+			k.stats.Late++
+			k.stats.Max = max(k.stats.Max, rec.Late)
+			if len(k.lates) < maxLates {
+				k.lates = append(k.lates, Late{Class: rec.Class, End: rec.At, Len: rec.Late})
 			} else {
-				c.drop++
+				k.drop++
 			}
 		case rec.Kind == "tick":
-			if st := c.stats[rec.Class]; st != nil {
-				st.Wakes += rec.Wakes
-				st.Max = max(st.Max, rec.Late)
-			}
+			k.stats.Wakes += rec.Wakes
+			k.stats.Max = max(k.stats.Max, rec.Late)
 		}
-		c.mu.Unlock()
+		k.mu.Unlock()
 	}
 }
 
 // stop kills the canary by its PID and waits for it.
-func (c *canary) stop() {
-	c.stopOnce.Do(func() {
-		_ = c.cmd.Process.Kill()
-		<-c.done
-		_ = c.cmd.Wait()
+func (k *canary) stop() {
+	k.stopOnce.Do(func() {
+		_ = k.cmd.Process.Kill()
+		<-k.done
+		_ = k.cmd.Wait()
 	})
 }
 
-// results returns what the canary reported (after stop).
-func (c *canary) results() (map[string]*CanaryStats, []Late, int, []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.stats, c.lates, c.drop, c.errs
+// canaries are the soak's canary processes, one per class.
+type canaries []*canary
+
+func startCanaries(cs []canaryClass) (canaries, error) {
+	var ks canaries
+	for _, c := range cs {
+		k, err := startCanary(c)
+		if err != nil {
+			ks.stop()
+			return nil, err
+		}
+		ks = append(ks, k)
+	}
+	return ks, nil
+}
+
+func (ks canaries) stop() {
+	for _, k := range ks {
+		k.stop()
+	}
+}
+
+// results returns what the canaries reported (after stop): the totals by
+// class, the late wake-ups in time order, how many were left out, errors.
+func (ks canaries) results() (map[string]*CanaryStats, []Late, int, []string) {
+	stats := map[string]*CanaryStats{}
+	var lates []Late
+	var drop int
+	var errs []string
+	for _, k := range ks {
+		k.mu.Lock()
+		st := k.stats
+		stats[k.class.Name] = &st
+		lates = append(lates, k.lates...)
+		drop += k.drop
+		errs = append(errs, k.errs...)
+		k.mu.Unlock()
+	}
+	sort.Slice(lates, func(i, j int) bool { return lates[i].End.Before(lates[j].End) })
+	return stats, lates, drop, errs
 }

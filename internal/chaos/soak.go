@@ -228,7 +228,7 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
 	if o.RTPriority != 0 {
 		peer, classes = "rt", append([]canaryClass{{"rt", o.RTPriority}}, classes...)
 	}
-	cn, err := startCanary(classes)
+	cn, err := startCanaries(classes)
 	if err != nil {
 		return nil, err
 	}

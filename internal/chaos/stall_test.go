@@ -3,10 +3,16 @@ package chaos
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-ha/vigil/internal/netnstest"
 )
 
 func TestMain(m *testing.M) {
@@ -293,14 +299,22 @@ func TestParseCanaryLine(t *testing.T) {
 	}
 }
 
-func TestParseCanarySpec(t *testing.T) {
-	cs, err := parseCanarySpec("rt=60 normal=-5")
-	if err != nil || len(cs) != 2 || cs[0] != (canaryClass{"rt", 60}) || cs[1] != (canaryClass{"normal", -5}) || canarySpec(cs) != "rt=60 normal=-5" {
-		t.Errorf("got %v, %v", cs, err)
+func TestParseCanaryClass(t *testing.T) {
+	for in, want := range map[string]canaryClass{"rt=60": {"rt", 60}, "normal=-5": {"normal", -5}} {
+		c, err := parseCanaryClass(in)
+		if err != nil || c != want || c.String() != in {
+			t.Errorf("parseCanaryClass(%q) = %v, %v", in, c, err)
+		}
 	}
-	for _, bad := range []string{"", "rt=0", "rt=100", "normal=20", "idle=1", "rt"} {
-		if _, err := parseCanarySpec(bad); err == nil {
-			t.Errorf("parseCanarySpec(%q): no error", bad)
+	if p := (canaryClass{"rt", 60}).policy(); p.RTPriority != 60 || p.Nice != 0 {
+		t.Errorf("rt=60 policy %v", p)
+	}
+	if p := (canaryClass{"normal", -5}).policy(); p.RTPriority != 0 || p.Nice != -5 {
+		t.Errorf("normal=-5 policy %v", p)
+	}
+	for _, bad := range []string{"", "rt=0", "rt=100", "normal=20", "idle=1", "rt", "rt=60 normal=0"} {
+		if _, err := parseCanaryClass(bad); err == nil {
+			t.Errorf("parseCanaryClass(%q): no error", bad)
 		}
 	}
 }
@@ -338,7 +352,7 @@ func (w *failWriter) Write(b []byte) (int, error) {
 // when its writer fails at the first tick line).
 func TestCanaryLoop(t *testing.T) {
 	w := &failWriter{stopAt: "tick"}
-	if err := runCanary("normal=0", w); err == nil {
+	if err := runCanary(canaryClass{"normal", 0}, w); err == nil {
 		t.Fatal("the canary ended without an error")
 	}
 	if len(w.lines) < 2 || w.lines[0] != "ready normal" {
@@ -363,14 +377,14 @@ func TestCanaryLoop(t *testing.T) {
 // TestStartCanary runs the canary as the soak does, in a process of its
 // own, for about a second.
 func TestStartCanary(t *testing.T) {
-	c, err := startCanary([]canaryClass{{"normal", 0}})
+	ks, err := startCanaries([]canaryClass{{"normal", 0}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(1200 * time.Millisecond)
-	c.stop()
-	c.stop() // a second stop is harmless
-	stats, _, _, errs := c.results()
+	ks.stop()
+	ks.stop() // a second stop is harmless
+	stats, _, _, errs := ks.results()
 	if len(errs) > 0 {
 		t.Errorf("errors: %q", errs)
 	}
@@ -422,5 +436,31 @@ func TestWriteSoakStalls(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(ev.String()), "\n")
 	if len(lines) != 9 || !strings.HasPrefix(lines[1], "08:00:00.995000 provoked") || !strings.Contains(lines[len(lines)-1], "gap      VRID 1 25.0 ms") {
 		t.Errorf("events:\n%s", ev.String())
+	}
+}
+
+// TestRTCanaryProcess checks that every thread of a real-time canary
+// process runs at its priority, as every thread of vigil does.
+func TestRTCanaryProcess(t *testing.T) {
+	netnstest.RequireRoot(t)
+	ks, err := startCanaries([]canaryClass{{"rt", 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ks.stop()
+	pid := ks[0].cmd.Process.Pid
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(ents) < 2 {
+		t.Fatalf("threads of %d: %v, %v", pid, ents, err)
+	}
+	for _, e := range ents {
+		tid, _ := strconv.Atoi(e.Name())
+		a, err := unix.SchedGetAttr(tid, 0)
+		if err != nil {
+			continue // ended
+		}
+		if a.Policy != unix.SCHED_RR || a.Priority != 1 {
+			t.Errorf("thread %d: policy %d priority %d, want SCHED_RR 1", tid, a.Policy, a.Priority)
+		}
 	}
 }
