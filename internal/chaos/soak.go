@@ -306,6 +306,31 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The master's adverts as it sent them: a gap here is the daemon's, a
+	// gap only on the bridge is the way between them.
+	lastSent := make([]time.Time, 256)
+	var sent []Gap
+	sentDrop := 0
+	so, err := e2e.StreamOutgoingNS(nt.Nodes[0].NS(), "eth1", func(f e2e.Frame) {
+		v, ok := e2e.ParseVRRP(f.Data)
+		if !ok || v.Priority == 0 || v.Src != master {
+			return
+		}
+		if t := lastSent[v.VRID]; !t.IsZero() {
+			if gap := f.At.Sub(t); gap >= r.GapFloor {
+				if len(sent) < maxGaps {
+					sent = append(sent, Gap{End: f.At, VRID: v.VRID, Len: gap})
+				} else {
+					sentDrop++
+				}
+			}
+		}
+		lastSent[v.VRID] = f.At
+	})
+	if err != nil {
+		sn.Stop()
+		return nil, err
+	}
 	var watch [2]*e2e.Addrs
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
@@ -371,8 +396,11 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
 		p.Kill()
 	}
 	sn.Stop()
+	so.Stop()
 	stopWatch()
-	r.Drops = sn.Drops()
+	r.Drops = sn.Drops() + so.Drops()
+	r.Host.Sent, r.Host.SentCaptured = sent, true
+	r.Host.Dropped += sentDrop
 	stopHost()
 	hostWG.Wait()
 	cn.stop()
@@ -472,6 +500,9 @@ func writeStalls(w io.Writer, r *SoakResult) {
 		for _, c := range classes {
 			fmt.Fprintf(tw, "\t%s canary", c)
 		}
+		if h.SentCaptured {
+			fmt.Fprintf(tw, "\t%s sent", firstNode(h))
+		}
 		fmt.Fprint(tw, "\tsteal\tirq+softirq\trunnable")
 		for _, n := range h.Nodes {
 			fmt.Fprintf(tw, "\t%s ran/waited", n)
@@ -485,6 +516,9 @@ func writeStalls(w io.Writer, r *SoakResult) {
 			fmt.Fprintf(tw, "  %d\t%s\t%s\t%d", i+1, clock(st.Start), msStr(st.Longest), st.Instances)
 			for _, c := range classes {
 				fmt.Fprintf(tw, "\t%s", msStr(st.Canary[c]))
+			}
+			if h.SentCaptured {
+				fmt.Fprintf(tw, "\t%s", msStr(st.Sent))
 			}
 			fmt.Fprintf(tw, "\t%s\t%s\t%d", msStr(st.Steal), msStr(st.IRQ+st.SoftIRQ), st.Running)
 			for _, n := range h.Nodes {

@@ -111,6 +111,11 @@ type Host struct {
 	GC      []GCPause
 	Nodes   []string // daemon names, for the GC columns
 	Dropped int      // records left out to keep memory bounded
+	// Sent are the master's own advert gaps of at least the floor, as it
+	// handed the adverts to its interface (a capture of its outgoing
+	// frames); SentCaptured says that capture ran.
+	Sent         []Gap
+	SentCaptured bool
 }
 
 // Stall is a set of overlapping advert gaps: every instance in it went
@@ -124,6 +129,7 @@ type Stall struct {
 	Canary              map[string]time.Duration // longest overlapping lateness per class
 	Steal, IRQ, SoftIRQ time.Duration
 	Running             int                      // most runnable threads in a sample of the window
+	Sent                time.Duration            // the master's longest send gap overlapping the stall (0: none at the floor)
 	CPU                 time.Duration            // CPU time of the host (all CPUs) in the window
 	Run, Wait           map[string]time.Duration // per daemon: time its threads ran, and waited for a CPU
 	GCPause             map[string]time.Duration // STW time per daemon
@@ -174,6 +180,11 @@ const gcSlack = 10 * time.Millisecond
 // that falls inside the stall; counters sampled every statEvery are
 // prorated over the part of each sample interval inside it.
 func Correlate(s Stall, h *Host) Stall {
+	for _, g := range h.Sent {
+		if g.Start().Before(s.End) && g.End.After(s.Start) {
+			s.Sent = max(s.Sent, g.Len)
+		}
+	}
 	s.Canary = map[string]time.Duration{}
 	var lates = map[string][][2]time.Time{}
 	for _, l := range h.Lates {
@@ -272,13 +283,27 @@ func window[T any](st []T, at func(T) time.Time, from, to time.Time) (a, b T, ok
 // noteworthy is the least steal or interrupt time a verdict mentions.
 const noteworthy = 10 * time.Millisecond
 
-// verdict names what most likely stalled the adverts: the host when the
-// canary scheduled as the daemons woke late by at least half the longest
-// gap (the daemons' own work when they used at least half the CPU time of
-// the window), a daemon's garbage collector when it stopped the world
-// that long, the daemon itself otherwise.
+// verdict names what most likely stalled the adverts: their delivery when
+// the master sent them on time (its send gaps stayed under half the
+// longest gap on the LAN); else the host when the canary scheduled as the
+// daemons was overdue for at least half the longest gap (the daemons' own
+// work when they used at least half the CPU time of the window), a
+// daemon's garbage collector when it stopped the world that long, the
+// daemon itself otherwise.
 func verdict(s Stall, h *Host) string {
 	half := s.Longest / 2
+	if h.SentCaptured && s.Sent < half {
+		v := fmt.Sprintf("delivery: %s sent on time (longest send gap %s), the LAN got the adverts late", firstNode(h), msStr(s.Sent))
+		for _, c := range []string{"normal", "rt"} {
+			if late := s.Canary[c]; late >= half {
+				v += fmt.Sprintf(", %s canary late %s", c, msStr(late))
+			}
+		}
+		if s.IRQ+s.SoftIRQ >= noteworthy {
+			v += ", irq+softirq " + msStr(s.IRQ+s.SoftIRQ)
+		}
+		return v
+	}
 	if late, ok := s.Canary[h.Peer]; ok && late >= half {
 		var busy time.Duration
 		var ran []string
@@ -313,6 +338,13 @@ func verdict(s Stall, h *Host) string {
 		}
 	}
 	return v
+}
+
+func firstNode(h *Host) string {
+	if len(h.Nodes) > 0 {
+		return h.Nodes[0]
+	}
+	return "the master"
 }
 
 // FailoverGroup is the false failovers that came together (each within
@@ -499,6 +531,9 @@ func WriteSoakEvents(w io.Writer, r *SoakResult) {
 	}
 	for _, g := range r.GapList {
 		add(g.Start(), "gap      VRID %d %s (until %s)", g.VRID, msStr(g.Len), g.End.Format("15:04:05.000000"))
+	}
+	for _, g := range r.Host.Sent {
+		add(g.Start(), "sent gap VRID %d %s (until %s)", g.VRID, msStr(g.Len), g.End.Format("15:04:05.000000"))
 	}
 	for _, f := range r.FailoverList {
 		add(f.At, "failover VRID %d: %s", f.VRID, f.How)

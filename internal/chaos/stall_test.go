@@ -143,6 +143,19 @@ func TestCorrelate(t *testing.T) {
 			want: "host: normal canary late 100.0 ms",
 		},
 		{
+			name: "delivery: the master sent on time, the LAN got the adverts late",
+			h: Host{Peer: "rt", Canary: canary, SentCaptured: true, Nodes: []string{"r1", "r2"}, Stat: stolen,
+				Sent:  []Gap{gap(1, 990, 20), gap(2, 1100, 19)}, // 19 ms < half of 118
+				Lates: []Late{{Class: "normal", End: at(1110), Len: msd(100)}}},
+			want: "delivery: r1 sent on time (longest send gap 19.0 ms), the LAN got the adverts late, normal canary late 100.0 ms",
+		},
+		{
+			name: "the master's own send gap: not delivery",
+			h: Host{Peer: "rt", Canary: canary, SentCaptured: true, Nodes: []string{"r1", "r2"}, Stat: quiet,
+				Sent: []Gap{gap(1, 1117, 117)}, Lates: []Late{rtLate(1112, 110)}},
+			want: "host: rt canary late 110.0 ms",
+		},
+		{
 			name: "no canary",
 			h:    Host{Peer: "rt"},
 			want: "unknown: no canary",
