@@ -60,7 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	hogs := fs.Int("hogs", 2, "soak: busy loops keeping the cores busy")
 	nice := fs.Int("nice", 0, "soak: nice value for the daemons' threads (e.g. -10)")
 	rtPrio := fs.Int("rt-priority", 0, "soak: vrrp_rt_priority for both daemons (SCHED_RR; 0: not set)")
-	provokeFlag := fs.String("provoke", "", "soak: stalls caused on purpose, comma-separated KIND@AT:FOR; KIND stop (SIGSTOP of the master) or rthog (SCHED_RR busy loops at the daemons' priority on every CPU), e.g. stop@20s:150ms,rthog@40s:150ms")
+	provokeFlag := fs.String("provoke", "", "soak: stalls caused on purpose, comma-separated KIND@AT:FOR; KIND stop (SIGSTOP of the master), rthog (SCHED_RR busy loops at the daemons' priority on every CPU) or lowrthog (the same 10 below it: starves normal-priority threads only), e.g. stop@20s:150ms,rthog@40s:150ms")
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
 			return 0

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vigil-ha/vigil/internal/e2e"
 )
 
@@ -21,7 +23,7 @@ const statEvery = 100 * time.Millisecond
 // sampleHost reads /proc/stat and the scheduler statistics of every
 // thread of the daemons (pids by node name) every statEvery until ctx
 // ends, and returns the samples, stamped when read.
-func sampleHost(ctx context.Context, pids map[string]int) ([]StatSample, map[string][]ProcSample) {
+func sampleHost(ctx context.Context, pids map[string]int, policy int) ([]StatSample, map[string][]ProcSample) {
 	var stat []StatSample
 	procs := map[string][]ProcSample{}
 	t := time.NewTicker(statEvery)
@@ -34,7 +36,7 @@ func sampleHost(ctx context.Context, pids map[string]int) ([]StatSample, map[str
 			}
 		}
 		for name, pid := range pids {
-			if ps, err := readSchedStat(pid); err == nil {
+			if ps, err := readSchedStat(pid, policy); err == nil {
 				ps.At = time.Now()
 				procs[name] = append(procs[name], ps)
 			}
@@ -50,8 +52,9 @@ func sampleHost(ctx context.Context, pids map[string]int) ([]StatSample, map[str
 // readSchedStat sums /proc/PID/task/*/schedstat: the time the process's
 // threads ran and waited runnable for a CPU. Threads that ended since the
 // last sample take their time with them: a sum can shrink, which a window
-// then shows as zero.
-func readSchedStat(pid int) (ProcSample, error) {
+// then shows as zero. It counts the threads whose scheduling policy is
+// not policy (unix.SCHED_RR, unix.SCHED_NORMAL).
+func readSchedStat(pid, policy int) (ProcSample, error) {
 	dir := fmt.Sprintf("/proc/%d/task", pid)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -67,6 +70,12 @@ func readSchedStat(pid int) (ProcSample, error) {
 		if ok {
 			ps.Run += run
 			ps.Wait += wait
+		}
+		ps.Threads++
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			if a, err := unix.SchedGetAttr(tid, 0); err == nil && int(a.Policy) != policy {
+				ps.Astray++
+			}
 		}
 	}
 	return ps, nil
@@ -116,7 +125,9 @@ func followGC(ctx context.Context, n *e2e.Node, started time.Time) []GCPause {
 // long, to show that the report names the cause: "stop" is SIGSTOP of the
 // master daemon (a stalled daemon), "rthog" a SCHED_RR busy loop at the
 // daemons' priority on every CPU (a stalled host: the README's
-// equal-priority neighbour).
+// equal-priority neighbour), "lowrthog" the same loops lowRTBelow under
+// the daemons' priority: the daemons keep the CPUs they need, every
+// thread at normal priority (ksoftirqd among them) waits.
 type Provocation struct {
 	Kind    string
 	At, For time.Duration
@@ -136,8 +147,8 @@ func ParseProvocations(s string) ([]Provocation, error) {
 		at, dur, ok2 := strings.Cut(rest, ":")
 		a, err1 := time.ParseDuration(at)
 		d, err2 := time.ParseDuration(dur)
-		if !ok1 || !ok2 || err1 != nil || err2 != nil || (kind != "stop" && kind != "rthog") || a < 0 || d <= 0 {
-			return nil, fmt.Errorf("chaos: provocation %q: want stop@AT:FOR or rthog@AT:FOR (e.g. stop@20s:150ms)", f)
+		if !ok1 || !ok2 || err1 != nil || err2 != nil || (kind != "stop" && kind != "rthog" && kind != "lowrthog") || a < 0 || d <= 0 {
+			return nil, fmt.Errorf("chaos: provocation %q: want stop, rthog or lowrthog @AT:FOR (e.g. stop@20s:150ms)", f)
 		}
 		out = append(out, Provocation{Kind: kind, At: a, For: d})
 	}
@@ -170,8 +181,11 @@ func provoke(ctx context.Context, ps []Provocation, t0 time.Time, master *e2e.No
 				r.Start = time.Now()
 				r.Err = stopFor(master.Pid(), p.For)
 				r.End = time.Now()
-			case "rthog":
+			case "rthog", "lowrthog":
 				prio := max(rtPrio, 1)
+				if p.Kind == "lowrthog" {
+					prio = max(rtPrio-lowRTBelow, 1)
+				}
 				n := runtime.NumCPU()
 				r.What = fmt.Sprintf("SCHED_RR %d busy loop on each of %d CPUs for %v", prio, n, p.For)
 				r.Start = time.Now()
@@ -186,6 +200,9 @@ func provoke(ctx context.Context, ps []Provocation, t0 time.Time, master *e2e.No
 	wg.Wait()
 	return out
 }
+
+// lowRTBelow is how far under the daemons' priority lowrthog's loops run.
+const lowRTBelow = 10
 
 // stopFor stops pid for d. A shell at SCHED_RR 99 sends the signals and
 // sleeps between them: the harness, at normal priority on a loaded

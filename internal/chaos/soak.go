@@ -15,6 +15,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vigil-ha/vigil/internal/e2e"
 	"github.com/vigil-ha/vigil/internal/lab"
 	"github.com/vigil-ha/vigil/internal/netif"
@@ -262,7 +264,11 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
 	for _, n := range nodes {
 		pids[n.Host.Name()] = n.Pid()
 	}
-	hostWG.Go(func() { stat, procs = sampleHost(hctx, pids) })
+	policy := unix.SCHED_NORMAL
+	if o.RTPriority != 0 {
+		policy = unix.SCHED_RR
+	}
+	hostWG.Go(func() { stat, procs = sampleHost(hctx, pids, policy) })
 	r := &SoakResult{Options: o, Gaps: make([]uint64, gapBuckets), GapFloor: masterDown(99, o.Advert) / 2}
 	var mu sync.Mutex
 	master, backup := netip.AddrFrom4([4]byte{10, 1, 0, 1}), netip.AddrFrom4([4]byte{10, 1, 0, 2})
@@ -576,6 +582,16 @@ func writeStalls(w io.Writer, r *SoakResult) {
 			}
 		}
 		fmt.Fprintf(w, "GC %s during the soak: %d collections, longest stop-the-world %s, in all %s\n", n, count, msStr(longest), msStr(total))
+		threads, astray, samples := 0, 0, 0
+		for _, p := range h.Proc[n] {
+			threads = max(threads, p.Threads)
+			if p.Astray > 0 {
+				astray, samples = max(astray, p.Astray), samples+1
+			}
+		}
+		if len(h.Proc[n]) > 0 {
+			fmt.Fprintf(w, "threads %s: up to %d; at another policy than asked: up to %d, in %d of %d samples\n", n, threads, astray, samples, len(h.Proc[n]))
+		}
 	}
 	if len(h.Stat) >= 2 {
 		a, b := h.Stat[0], h.Stat[len(h.Stat)-1]

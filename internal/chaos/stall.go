@@ -63,10 +63,14 @@ type StatSample struct {
 }
 
 // ProcSample is the time a daemon's threads had run on a CPU and had
-// waited runnable for one (/proc/PID/task/*/schedstat), read at At.
+// waited runnable for one (/proc/PID/task/*/schedstat), read at At, with
+// how many threads it had and how many of them were not scheduled as the
+// soak asked (a thread the Go runtime started since vigil last applied
+// vrrp_rt_priority runs at normal priority until it does).
 type ProcSample struct {
-	At        time.Time
-	Run, Wait time.Duration
+	At              time.Time
+	Run, Wait       time.Duration
+	Threads, Astray int
 }
 
 // parseSchedStat reads /proc/PID/schedstat: run time, wait time (both in
@@ -132,6 +136,7 @@ type Stall struct {
 	Sent                time.Duration            // the master's longest send gap overlapping the stall (0: none at the floor)
 	CPU                 time.Duration            // CPU time of the host (all CPUs) in the window
 	Run, Wait           map[string]time.Duration // per daemon: time its threads ran, and waited for a CPU
+	Astray              map[string]int           // per daemon: most threads not at the soak's policy in a sample of the window
 	GCPause             map[string]time.Duration // STW time per daemon
 	GCMark              map[string]time.Duration
 	Verdict             string
@@ -207,8 +212,15 @@ func Correlate(s Stall, h *Host) Stall {
 			}
 		}
 	}
-	s.Run, s.Wait = map[string]time.Duration{}, map[string]time.Duration{}
+	s.Run, s.Wait, s.Astray = map[string]time.Duration{}, map[string]time.Duration{}, map[string]int{}
 	for n, ps := range h.Proc {
+		if a, b, ok := window(ps, func(x ProcSample) time.Time { return x.At }, s.Start, s.End); ok {
+			for _, x := range ps {
+				if !x.At.Before(a.At) && !x.At.After(b.At) {
+					s.Astray[n] = max(s.Astray[n], x.Astray)
+				}
+			}
+		}
 		if v := spread(ps, func(x ProcSample) time.Time { return x.At },
 			func(x ProcSample) []time.Duration { return []time.Duration{x.Run, x.Wait} }, s.Start, s.End); v != nil {
 			s.Run[n], s.Wait[n] = v[0], v[1]
@@ -323,13 +335,16 @@ func verdict(s Stall, h *Host) string {
 		}
 		return v
 	}
-	for _, n := range h.Nodes {
-		if p := s.GCPause[n]; p >= half {
-			return fmt.Sprintf("daemon: %s GC pause %s", n, msStr(p))
-		}
+	// The gaps are the master's: the backup's collections are in the
+	// table, not in the verdict.
+	if n := firstNode(h); s.GCPause[n] >= half {
+		return fmt.Sprintf("daemon: %s GC pause %s", n, msStr(s.GCPause[n]))
 	}
 	if _, ok := h.Canary[h.Peer]; !ok {
 		return "unknown: no canary"
+	}
+	if n := firstNode(h); s.Astray[n] > 0 {
+		return fmt.Sprintf("daemon only: %s had %d thread(s) at another policy, %s canary late %s", n, s.Astray[n], h.Peer, msStr(s.Canary[h.Peer]))
 	}
 	v := fmt.Sprintf("daemon only: %s canary late %s", h.Peer, msStr(s.Canary[h.Peer]))
 	for c, late := range s.Canary {

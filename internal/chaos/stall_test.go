@@ -121,6 +121,17 @@ func TestCorrelate(t *testing.T) {
 			want: "daemon: r1 GC pause 100.0 ms",
 		},
 		{
+			name: "the backup's collector does not explain the master's gaps",
+			h:    Host{Peer: "rt", Canary: canary, Stat: quiet, Nodes: []string{"r1", "r2"}, GC: []GCPause{{Node: "r2", Start: at(1005), Pause: msd(100)}}},
+			want: "daemon only: rt canary late 0.0 ms",
+		},
+		{
+			name: "daemon only, with a thread at another policy",
+			h: Host{Peer: "rt", Canary: canary, Stat: quiet, Nodes: []string{"r1", "r2"},
+				Proc: map[string][]ProcSample{"r1": {{At: at(900)}, {At: at(1000), Astray: 1}, {At: at(1100)}, {At: at(1200)}}}},
+			want: "daemon only: r1 had 1 thread(s) at another policy, rt canary late 0.0 ms",
+		},
+		{
 			name: "daemon only: the canary woke on time",
 			h:    Host{Peer: "rt", Canary: canary, Stat: quiet, GC: []GCPause{{Node: "r1", Start: at(500), Pause: msd(100)}}, Nodes: []string{"r1"}},
 			want: "daemon only: rt canary late 0.0 ms",
@@ -333,8 +344,9 @@ func TestParseCanaryClass(t *testing.T) {
 }
 
 func TestParseProvocations(t *testing.T) {
-	ps, err := ParseProvocations("stop@20s:150ms, rthog@40s:100ms")
-	if err != nil || len(ps) != 2 || ps[0] != (Provocation{"stop", 20 * time.Second, 150 * time.Millisecond}) || ps[1] != (Provocation{"rthog", 40 * time.Second, 100 * time.Millisecond}) {
+	ps, err := ParseProvocations("stop@20s:150ms, rthog@40s:100ms,lowrthog@1m:1s")
+	if err != nil || len(ps) != 3 || ps[0] != (Provocation{"stop", 20 * time.Second, 150 * time.Millisecond}) || ps[1] != (Provocation{"rthog", 40 * time.Second, 100 * time.Millisecond}) ||
+		ps[2] != (Provocation{"lowrthog", time.Minute, time.Second}) {
 		t.Errorf("got %v, %v", ps, err)
 	}
 	if ps, err := ParseProvocations(""); err != nil || len(ps) != 0 {
