@@ -7,6 +7,7 @@
 //	vigil-chaos --seed 7 --faults 200 --advert-int 0.1 --svg chaos.svg
 //	vigil-chaos --seed 7 --faults 50 --keepalived --kinds kill,stop,partition
 //	vigil-chaos soak --instances 100 --advert-int 0.01 --duration 10m
+//	vigil-chaos soak --duration 60s --rt-priority 60 --provoke stop@20s:150ms,rthog@40s:150ms
 //
 // It needs root. It exits 1 when vigil broke an invariant (those the
 // keepalived node breaks around faults keepalived is known to mishandle are
@@ -32,7 +33,10 @@ import (
 	"github.com/vigil-ha/vigil/internal/lab"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	chaos.CanaryMain() // the soak's canary re-executes this program
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	soak := len(args) > 0 && args[0] == "soak"
@@ -50,12 +54,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	vigil := fs.String("vigil", "", "vigil binary (default: go build ./cmd/vigil)")
 	kaBin := fs.String("keepalived-bin", e2e.KeepalivedBin, "keepalived binary")
 	svg := fs.String("svg", "chaos.svg", "timeline SVG file (empty: none)")
-	logsDir := fs.String("logs", "", "directory for the daemons' logs and events.txt, every recorded event in time order (empty: none)")
+	logsDir := fs.String("logs", "", "directory for the daemons' logs and events.txt, every recorded event in time order (soak: soak-events.txt; empty: none)")
 	instances := fs.Int("instances", 100, "soak: VRRP instances on the pair")
 	duration := fs.Duration("duration", 10*time.Minute, "soak: how long")
 	hogs := fs.Int("hogs", 2, "soak: busy loops keeping the cores busy")
 	nice := fs.Int("nice", 0, "soak: nice value for the daemons' threads (e.g. -10)")
 	rtPrio := fs.Int("rt-priority", 0, "soak: vrrp_rt_priority for both daemons (SCHED_RR; 0: not set)")
+	provokeFlag := fs.String("provoke", "", "soak: stalls caused on purpose, comma-separated KIND@AT:FOR; KIND stop (SIGSTOP of the master), rthog (SCHED_RR busy loops at the daemons' priority on every CPU) or lowrthog (the same 10 below it: starves normal-priority threads only), e.g. stop@20s:150ms,rthog@40s:150ms")
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
 			return 0
@@ -71,6 +76,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	advert := time.Duration(iv * float64(time.Second)).Round(time.Millisecond)
+	provocations, err := chaos.ParseProvocations(*provokeFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil-chaos: %v\n", err)
+		return 2
+	}
 	ks, err := chaos.ParseKinds(*kinds)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil-chaos: %v\n", err)
@@ -103,13 +113,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if soak {
 		r, err := chaos.Soak(ctx, chaos.SoakOptions{
 			Instances: *instances, Advert: advert, Duration: *duration, Hogs: *hogs, Nice: *nice, RTPriority: *rtPrio,
+			Provoke:  provocations,
 			VigilBin: *vigil, Dir: dir, Log: stderr,
 		})
+		if r != nil {
+			chaos.WriteSoak(stdout, r)
+			if *logsDir != "" {
+				if err := writeFile(filepath.Join(*logsDir, "soak-events.txt"), func(w io.Writer) { chaos.WriteSoakEvents(w, r) }); err != nil {
+					fmt.Fprintf(stderr, "vigil-chaos: %v\n", err)
+				} else {
+					fmt.Fprintf(stdout, "events: %s\n", filepath.Join(*logsDir, "soak-events.txt"))
+				}
+			}
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "vigil-chaos: soak: %v\n", err)
 			return 1
 		}
-		chaos.WriteSoak(stdout, r)
 		if r.FalseFailovers > 0 {
 			return 1
 		}
@@ -160,4 +180,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// writeFile creates dir/name's directory and writes the file with f.
+func writeFile(name string, f func(io.Writer)) error {
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return err
+	}
+	fh, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	f(fh)
+	return fh.Close()
 }

@@ -8,10 +8,14 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
+	"text/tabwriter"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-ha/vigil/internal/e2e"
 	"github.com/vigil-ha/vigil/internal/lab"
@@ -33,9 +37,12 @@ type SoakOptions struct {
 	// RTPriority, when not zero, is written as vrrp_rt_priority (SCHED_RR
 	// for the VRRP loop, keepalived's setting for short advert intervals).
 	RTPriority int
-	VigilBin   string
-	Dir        string
-	Log        io.Writer
+	// Provoke stalls something on purpose during the soak (see
+	// Provocation).
+	Provoke  []Provocation
+	VigilBin string
+	Dir      string
+	Log      io.Writer
 }
 
 // renice sets the nice value of every thread of pid.
@@ -58,6 +65,7 @@ func renice(pid, nice int) error {
 // SoakResult is what a soak measured.
 type SoakResult struct {
 	Options SoakOptions
+	Start   time.Time // when the soak proper began (both daemons up, the load on)
 	Elapsed time.Duration
 	// FalseFailovers counts the instances whose VIP the backup added, or
 	// for which the backup sent an advert (it became master), while
@@ -73,6 +81,31 @@ type SoakResult struct {
 	Drops   uint64 // frames the capture lost
 	CPU     [2]float64
 	Load    string
+
+	// GapFloor is the shortest gap recorded one by one in GapList: half
+	// the backup's Master_Down_Interval.
+	GapFloor time.Duration
+	GapList  []Gap
+	// FailoverList is the first sign of each false failover, in time order.
+	FailoverList []Failover
+	Host         Host
+	Provoked     []Provoked
+	// Stalls are GapList grouped and correlated with Host (Analyze).
+	Stalls         []Stall
+	FailoverGroups []FailoverGroup
+}
+
+// maxGaps bounds the gaps a soak keeps one by one.
+const maxGaps = 200000
+
+// Analyze groups the recorded gaps into stalls, correlates each with what
+// the host and the daemons did, and groups the false failovers.
+func (r *SoakResult) Analyze() {
+	r.Stalls = Stalls(r.GapList)
+	for i := range r.Stalls {
+		r.Stalls[i] = Correlate(r.Stalls[i], &r.Host)
+	}
+	r.FailoverGroups = GroupFailovers(r.FailoverList, r.Stalls)
 }
 
 // GapStep is the resolution of SoakResult.Gaps; gaps beyond the last
@@ -164,6 +197,9 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
 			return nil, err
 		}
 		nodes[i] = e2e.NewNode(e2e.Vigil, h, o.VigilBin, dir)
+		// One line per collection on stderr: the soak places each pause
+		// beside the advert gaps.
+		nodes[i].Env = []string{"GODEBUG=gctrace=1"}
 		if err := nodes[i].WriteConfig(b.String()); err != nil {
 			return nil, err
 		}
@@ -190,10 +226,25 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	peer, classes := "normal", []canaryClass{{"normal", o.Nice}}
+	if o.RTPriority != 0 {
+		peer, classes = "rt", append([]canaryClass{{"rt", o.RTPriority}}, classes...)
+	}
+	cn, err := startCanaries(classes)
+	if err != nil {
+		return nil, err
+	}
+	defer cn.stop()
+	hctx, stopHost := context.WithCancel(ctx)
+	defer stopHost()
+	var hostWG sync.WaitGroup
+	gcs := make([][]GCPause, 2)
 	for i, st := range []string{"MASTER", "BACKUP"} {
+		started := time.Now()
 		if err := nodes[i].Start(); err != nil {
 			return nil, err
 		}
+		hostWG.Go(func() { gcs[i] = followGC(hctx, nodes[i], started) })
 		if err := nodes[i].WaitReady(60 * time.Second); err != nil {
 			return nil, err
 		}
@@ -207,11 +258,28 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
 		}
 	}
 	time.Sleep(2 * time.Second)
-	r := &SoakResult{Options: o, Gaps: make([]uint64, gapBuckets)}
+	var stat []StatSample
+	var procs map[string][]ProcSample
+	pids := map[string]int{}
+	for _, n := range nodes {
+		pids[n.Host.Name()] = n.Pid()
+	}
+	policy := unix.SCHED_NORMAL
+	if o.RTPriority != 0 {
+		policy = unix.SCHED_RR
+	}
+	hostWG.Go(func() { stat, procs = sampleHost(hctx, pids, policy) })
+	r := &SoakResult{Options: o, Gaps: make([]uint64, gapBuckets), GapFloor: masterDown(99, o.Advert) / 2}
 	var mu sync.Mutex
 	master, backup := netip.AddrFrom4([4]byte{10, 1, 0, 1}), netip.AddrFrom4([4]byte{10, 1, 0, 2})
 	last := make([]time.Time, 256)
 	failed := map[int]bool{}
+	failover := func(at time.Time, vrid int, how string) {
+		if !failed[vrid] {
+			r.FailoverList = append(r.FailoverList, Failover{At: at, VRID: vrid, How: how})
+		}
+		failed[vrid] = true
+	}
 	sn, err := e2e.StreamNS(l.SwitchNS(), l.Bridge("lan1"), func(f e2e.Frame) {
 		v, ok := e2e.ParseVRRP(f.Data)
 		if !ok || v.Priority == 0 {
@@ -225,15 +293,48 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
 			if t := last[v.VRID]; !t.IsZero() {
 				// Frames of one bridge can carry timestamps slightly out
 				// of order: a negative gap counts as zero.
-				r.Gaps[min(max(int(f.At.Sub(t)/GapStep), 0), gapBuckets-1)]++
+				gap := f.At.Sub(t)
+				r.Gaps[min(max(int(gap/GapStep), 0), gapBuckets-1)]++
+				if gap >= r.GapFloor {
+					if len(r.GapList) < maxGaps {
+						r.GapList = append(r.GapList, Gap{End: f.At, VRID: v.VRID, Len: gap})
+					} else {
+						r.Host.Dropped++
+					}
+				}
 			}
 			last[v.VRID] = f.At
 		case backup:
 			r.BackupAdverts++
-			failed[v.VRID] = true
+			failover(f.At, v.VRID, "backup advert")
 		}
 	})
 	if err != nil {
+		return nil, err
+	}
+	// The master's adverts as it sent them: a gap here is the daemon's, a
+	// gap only on the bridge is the way between them.
+	lastSent := make([]time.Time, 256)
+	var sent []Gap
+	sentDrop := 0
+	so, err := e2e.StreamOutgoingNS(nt.Nodes[0].NS(), "eth1", func(f e2e.Frame) {
+		v, ok := e2e.ParseVRRP(f.Data)
+		if !ok || v.Priority == 0 || v.Src != master {
+			return
+		}
+		if t := lastSent[v.VRID]; !t.IsZero() {
+			if gap := f.At.Sub(t); gap >= r.GapFloor {
+				if len(sent) < maxGaps {
+					sent = append(sent, Gap{End: f.At, VRID: v.VRID, Len: gap})
+				} else {
+					sentDrop++
+				}
+			}
+		}
+		lastSent[v.VRID] = f.At
+	})
+	if err != nil {
+		sn.Stop()
 		return nil, err
 	}
 	var watch [2]*e2e.Addrs
@@ -245,7 +346,7 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
 			return nil, err
 		}
 		defer watch[i].Close()
-		go watch[i].Watch(wctx, func(_ time.Time, ev netif.AddrEvent) {
+		go watch[i].Watch(wctx, func(at time.Time, ev netif.AddrEvent) {
 			if ev.Initial || !ev.Addr.Prefix.Addr().Is4() {
 				return
 			}
@@ -257,11 +358,11 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
 			defer mu.Unlock()
 			if i == 1 && !ev.Deleted {
 				r.VIPAdds++
-				failed[int(a[3])] = true
+				failover(at, int(a[3]), "VIP added on the backup")
 			}
 			if i == 0 && ev.Deleted {
 				r.Released++
-				failed[int(a[3])] = true
+				failover(at, int(a[3]), "VIP released by the master")
 			}
 		})
 	}
@@ -279,11 +380,18 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
 	}
 	logf("soak: %d instances at advert_int %s on a pair, %d busy loops, for %v", o.Instances, adv, o.Hogs, o.Duration)
 	t0 := time.Now()
+	r.Start = t0
+	provoked := make(chan []Provoked, 1)
+	pctx, stopProvoke := context.WithCancel(ctx)
+	defer stopProvoke()
+	go func() { provoked <- provoke(pctx, o.Provoke, t0, nodes[0], o.RTPriority) }()
 	select {
 	case <-time.After(o.Duration):
 	case <-ctx.Done():
 	}
 	r.Elapsed = time.Since(t0)
+	stopProvoke()
+	r.Provoked = <-provoked
 	for i, n := range nodes {
 		if u, err := n.Usage(); err == nil {
 			r.CPU[i] = 100 * float64(u.CPU-u0[i].CPU) / float64(r.Elapsed)
@@ -294,11 +402,30 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
 		p.Kill()
 	}
 	sn.Stop()
+	so.Stop()
 	stopWatch()
-	r.Drops = sn.Drops()
+	r.Drops = sn.Drops() + so.Drops()
+	r.Host.Sent, r.Host.SentCaptured = sent, true
+	r.Host.Dropped += sentDrop
+	stopHost()
+	hostWG.Wait()
+	cn.stop()
 	mu.Lock()
 	r.FalseFailovers = len(failed)
 	mu.Unlock()
+	r.Host.Peer, r.Host.Stat, r.Host.Proc = peer, stat, procs
+	var drop int
+	var errs []string
+	r.Host.Canary, r.Host.Lates, drop, errs = cn.results()
+	r.Host.Dropped += drop
+	for i, n := range nodes {
+		r.Host.Nodes = append(r.Host.Nodes, n.Host.Name())
+		r.Host.GC = append(r.Host.GC, gcs[i]...)
+	}
+	r.Analyze()
+	if len(errs) > 0 {
+		return r, fmt.Errorf("chaos: soak: canary: %s", strings.Join(errs, "; "))
+	}
 	for _, n := range nodes {
 		if !n.Running() {
 			return r, fmt.Errorf("chaos: soak: %s exited: %s", n.Name(), tail(n.Log(), 600))
@@ -341,4 +468,137 @@ func WriteSoak(w io.Writer, r *SoakResult) {
 	mdi := masterDown(99, o.Advert)
 	fmt.Fprintf(w, "gaps ≥ 1.5×: %d, ≥ 2×: %d, ≥ 3× advert_int: %d, ≥ the backup's Master_Down_Interval (%v): %d\n",
 		r.Over(o.Advert*3/2), r.Over(2*o.Advert), r.Over(3*o.Advert), mdi, r.Over(mdi))
+	writeStalls(w, r)
+}
+
+// worstStalls is how many stalls the report lists.
+const worstStalls = 10
+
+// writeStalls prints the worst stalls beside what the host and the
+// daemons did then, the false failovers with their times, the
+// provocations and the canaries' and collectors' totals.
+func writeStalls(w io.Writer, r *SoakResult) {
+	h := &r.Host
+	clock := func(t time.Time) string { return t.Format("15:04:05.000") }
+	fmt.Fprintf(w, "stalls (advert gaps ≥ %s, half the backup's Master_Down_Interval; a stall is the gaps that share an instant): %d gaps in %d stall(s)\n",
+		msStr(r.GapFloor), len(r.GapList), len(r.Stalls))
+	if len(r.Stalls) > 0 {
+		order := make([]int, len(r.Stalls))
+		for i := range order {
+			order[i] = i
+		}
+		sort.SliceStable(order, func(a, b int) bool {
+			x, y := r.Stalls[order[a]], r.Stalls[order[b]]
+			if x.Longest != y.Longest {
+				return x.Longest > y.Longest
+			}
+			return x.Instances > y.Instances
+		})
+		order = order[:min(len(order), worstStalls)]
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		var classes []string
+		for _, c := range []string{"rt", "normal"} {
+			if _, ok := h.Canary[c]; ok {
+				classes = append(classes, c)
+			}
+		}
+		fmt.Fprint(tw, "  #\tstart\tlongest\tinstances")
+		for _, c := range classes {
+			fmt.Fprintf(tw, "\t%s canary", c)
+		}
+		if h.SentCaptured {
+			fmt.Fprintf(tw, "\t%s sent", firstNode(h))
+		}
+		fmt.Fprint(tw, "\tsteal\tirq+softirq\trunnable")
+		for _, n := range h.Nodes {
+			fmt.Fprintf(tw, "\t%s ran/waited", n)
+		}
+		for _, n := range h.Nodes {
+			fmt.Fprintf(tw, "\tGC %s stw/mark", n)
+		}
+		fmt.Fprint(tw, "\tverdict\n")
+		for _, i := range order {
+			st := r.Stalls[i]
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%d", i+1, clock(st.Start), msStr(st.Longest), st.Instances)
+			for _, c := range classes {
+				fmt.Fprintf(tw, "\t%s", msStr(st.Canary[c]))
+			}
+			if h.SentCaptured {
+				fmt.Fprintf(tw, "\t%s", msStr(st.Sent))
+			}
+			fmt.Fprintf(tw, "\t%s\t%s\t%d", msStr(st.Steal), msStr(st.IRQ+st.SoftIRQ), st.Running)
+			for _, n := range h.Nodes {
+				fmt.Fprintf(tw, "\t%.1f/%.1f ms", float64(st.Run[n])/1e6, float64(st.Wait[n])/1e6)
+			}
+			for _, n := range h.Nodes {
+				fmt.Fprintf(tw, "\t%.1f/%.1f ms", float64(st.GCPause[n])/1e6, float64(st.GCMark[n])/1e6)
+			}
+			fmt.Fprintf(tw, "\t%s\n", st.Verdict)
+		}
+		tw.Flush()
+	}
+	if len(r.FailoverGroups) > 0 {
+		fmt.Fprintln(w, "false failovers:")
+		for _, g := range r.FailoverGroups {
+			var how []string
+			for k, n := range g.How {
+				how = append(how, fmt.Sprintf("%s %d", k, n))
+			}
+			sort.Strings(how)
+			where := "no master stall around it (the backup's side?)"
+			if g.Stall > 0 {
+				where = fmt.Sprintf("after stall %d (%s)", g.Stall, r.Stalls[g.Stall-1].Verdict)
+			}
+			fmt.Fprintf(w, "  %s  %d instances (VRID %s) within %s: %s; %s\n",
+				clock(g.At), len(g.VRIDs), vridRanges(g.VRIDs), msStr(g.Last.Sub(g.At)), strings.Join(how, ", "), where)
+		}
+	}
+	for _, p := range r.Provoked {
+		if p.Err != "" {
+			fmt.Fprintf(w, "provoked: %s  %s: %s\n", clock(p.Start), p.What, p.Err)
+			continue
+		}
+		fmt.Fprintf(w, "provoked: %s-%s  %s\n", clock(p.Start), clock(p.End), p.What)
+	}
+	for _, c := range []string{"rt", "normal"} {
+		st, ok := h.Canary[c]
+		if !ok {
+			continue
+		}
+		sched := fmt.Sprintf("SCHED_OTHER nice %d", r.Options.Nice)
+		if c == "rt" {
+			sched = fmt.Sprintf("SCHED_RR %d", r.Options.RTPriority)
+		}
+		fmt.Fprintf(w, "canary %s (%s, %v sleeps): %d wake-ups, %d at least %s late, worst %s\n",
+			c, sched, canaryPeriod, st.Wakes, st.Late, msStr(canaryLate), msStr(st.Max))
+	}
+	for _, n := range h.Nodes {
+		var count int
+		var longest, total time.Duration
+		for _, g := range h.GC {
+			if g.Node == n && !g.Start.Before(r.Start) {
+				count++
+				longest, total = max(longest, g.Pause), total+g.Pause
+			}
+		}
+		fmt.Fprintf(w, "GC %s during the soak: %d collections, longest stop-the-world %s, in all %s\n", n, count, msStr(longest), msStr(total))
+		threads, astray, samples := 0, 0, 0
+		for _, p := range h.Proc[n] {
+			threads = max(threads, p.Threads)
+			if p.Astray > 0 {
+				astray, samples = max(astray, p.Astray), samples+1
+			}
+		}
+		if len(h.Proc[n]) > 0 {
+			fmt.Fprintf(w, "threads %s: up to %d; at another policy than asked: up to %d, in %d of %d samples\n", n, threads, astray, samples, len(h.Proc[n]))
+		}
+	}
+	if len(h.Stat) >= 2 {
+		a, b := h.Stat[0], h.Stat[len(h.Stat)-1]
+		fmt.Fprintf(w, "host over the run: steal %s, irq %s, softirq %s of %s CPU time\n",
+			msStr(b.Steal-a.Steal), msStr(b.IRQ-a.IRQ), msStr(b.SoftIRQ-a.SoftIRQ), msStr(b.Total-a.Total))
+	}
+	if h.Dropped > 0 {
+		fmt.Fprintf(w, "records left out to bound memory: %d\n", h.Dropped)
+	}
 }

@@ -43,6 +43,9 @@ type Node struct {
 	// keepalived, with the command line keepalived.service gives keepalived
 	// (--dont-fork) and the node's pid file and API socket.
 	AsKeepalived bool
+	// Env is extra environment for the daemon (NAME=value), for example
+	// GODEBUG=gctrace=1.
+	Env []string
 
 	mu    sync.Mutex
 	proc  *lab.Proc
@@ -102,15 +105,16 @@ func (n *Node) Start() error {
 			args = append([]string{"--dont-fork", "-D", "-f", n.ConfPath(), "-p", n.PidFile(), "--api-socket", n.Socket()}, n.Args...)
 		}
 		// The dumps (SIGUSR1, SIGUSR2, signal 36) go to Dir, as keepalived's.
-		args = append([]string{"TMPDIR=" + n.Dir, name}, args...)
+		args = append(append(append([]string{"TMPDIR=" + n.Dir}, n.Env...), name), args...)
 		name = "env"
 	case Keepalived:
 		// keepalived writes its dumps to $TMPDIR (/tmp otherwise) and its pid
 		// files to /run unless told: keep everything in Dir. -P: VRRP only
 		// (the checker process exits without IPVS).
 		name = "env"
-		args = append([]string{"TMPDIR=" + n.Dir, n.Bin, "-n", "-l", "-D", "-P", "-f", n.ConfPath(),
-			"-p", n.PidFile(), "-r", filepath.Join(n.Dir, "vrrp.pid"), "-c", filepath.Join(n.Dir, "checkers.pid")}, n.Args...)
+		args = append(append([]string{"TMPDIR=" + n.Dir}, n.Env...), n.Bin, "-n", "-l", "-D", "-P", "-f", n.ConfPath(),
+			"-p", n.PidFile(), "-r", filepath.Join(n.Dir, "vrrp.pid"), "-c", filepath.Join(n.Dir, "checkers.pid"))
+		args = append(args, n.Args...)
 	default:
 		return fmt.Errorf("e2e: unknown kind %q", n.Kind)
 	}

@@ -33,6 +33,9 @@ type Sniffer struct {
 	err     error
 	onRecv  func(Frame)
 	stream  bool // frames go to onRecv only, none are kept
+	// outgoing keeps the frames the host sends instead of those it
+	// receives.
+	outgoing bool
 }
 
 // StartSniffer opens the socket inside h, bound to dev, and starts reading.
@@ -56,8 +59,20 @@ func StreamNS(ns, dev string, onRecv func(Frame)) (*Sniffer, error) {
 	return startSniffer(ns, dev, onRecv, true)
 }
 
+// StreamOutgoingNS is StreamNS for the frames sent through dev rather than
+// those received: the kernel stamps each as the sending thread hands it to
+// the device (the packet tap of dev_queue_xmit), so their times are when a
+// daemon sent, however late the receiving side processed them.
+func StreamOutgoingNS(ns, dev string, onRecv func(Frame)) (*Sniffer, error) {
+	return newSniffer(ns, dev, onRecv, true, true)
+}
+
 func startSniffer(ns, dev string, onRecv func(Frame), stream bool) (*Sniffer, error) {
-	s := &Sniffer{fd: -1, done: make(chan struct{}), onRecv: onRecv, stream: stream}
+	return newSniffer(ns, dev, onRecv, stream, false)
+}
+
+func newSniffer(ns, dev string, onRecv func(Frame), stream, outgoing bool) (*Sniffer, error) {
+	s := &Sniffer{fd: -1, done: make(chan struct{}), onRecv: onRecv, stream: stream, outgoing: outgoing}
 	err := lab.DoNS(ns, func() error {
 		ifi, err := net.InterfaceByName(dev)
 		if err != nil {
@@ -116,7 +131,7 @@ func (s *Sniffer) loop(fd int) {
 			s.mu.Unlock()
 			return
 		}
-		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok && (ll.Pkttype == unix.PACKET_OUTGOING) != s.outgoing {
 			continue
 		}
 		f := Frame{At: time.Now(), Data: buf[:n]}

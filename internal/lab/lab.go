@@ -352,6 +352,22 @@ func (p *Proc) Output() string {
 	return p.out.String()
 }
 
+// OutputFrom returns what the process has written from byte off on (all
+// of it when off is 0), so a reader following a long run copies only what
+// is new; off past the end gives "".
+func (p *Proc) OutputFrom(off int) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := p.out.Bytes()
+	if off < 0 || off >= len(b) {
+		if off <= 0 {
+			return string(b)
+		}
+		return ""
+	}
+	return string(b[off:])
+}
+
 // WaitOutput waits until the process has written want or within has
 // passed, and reports whether it was written. Output arrives through a
 // pipe copied by another goroutine, so a line the process wrote before a
