@@ -59,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	duration := fs.Duration("duration", 10*time.Minute, "soak: how long")
 	hogs := fs.Int("hogs", 2, "soak: busy loops keeping the cores busy")
 	nice := fs.Int("nice", 0, "soak: nice value for the daemons' threads (e.g. -10)")
-	rtPrio := fs.Int("rt-priority", 0, "soak: vrrp_rt_priority for both daemons (SCHED_RR; 0: not set)")
+	rtPrio := fs.Int("rt-priority", 0, "vrrp_rt_priority for every daemon (SCHED_RR; 0: not set)")
 	provokeFlag := fs.String("provoke", "", "soak: stalls caused on purpose, comma-separated KIND@AT:FOR; KIND stop (SIGSTOP of the master), rthog (SCHED_RR busy loops at the daemons' priority on every CPU) or lowrthog (the same 10 below it: starves normal-priority threads only), e.g. stop@20s:150ms,rthog@40s:150ms")
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
@@ -139,7 +139,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		*seed = uint64(time.Now().UnixNano())
 	}
 	out, err := chaos.Run(ctx, chaos.Options{
-		Seed: *seed, Faults: *faults, Kinds: ks, Cover: *cover, Advert: advert, Keepalived: *ka,
+		Seed: *seed, Faults: *faults, Kinds: ks, Cover: *cover, Advert: advert, Keepalived: *ka, RTPriority: *rtPrio,
 		VigilBin: *vigil, KeepalivedBin: *kaBin, Dir: dir, Log: stderr,
 	})
 	if out == nil {
@@ -174,8 +174,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			f.Close()
 		}
 	}
-	fmt.Fprintf(stdout, "reproduce: vigil-chaos --seed %d --faults %d --kinds %s --advert-int %s%s%s\n", *seed, *faults, *kinds, *adv,
-		map[bool]string{true: " --keepalived"}[*ka], map[bool]string{true: " --cover"}[*cover])
+	rt := ""
+	if *rtPrio != 0 {
+		rt = fmt.Sprintf(" --rt-priority %d", *rtPrio)
+	}
+	fmt.Fprintf(stdout, "reproduce: vigil-chaos --seed %d --faults %d --kinds %s --advert-int %s%s%s%s\n", *seed, *faults, *kinds, *adv,
+		map[bool]string{true: " --keepalived"}[*ka], map[bool]string{true: " --cover"}[*cover], rt)
 	if len(out.Result.VigilBroken()) > 0 || err != nil {
 		return 1
 	}

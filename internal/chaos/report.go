@@ -14,8 +14,12 @@ import (
 // WriteTable prints the per-kind table and every broken invariant.
 func WriteTable(w io.Writer, o *Outcome) {
 	in, res := o.Input, o.Result
-	fmt.Fprintf(w, "chaos: seed %d, %d faults in %d groups, advert_int %v, one-holder bound %v (Master_Down_Interval + 100 ms), r3 %s, %.0f s\n",
-		o.Options.Seed, len(o.Plan), res.Groups, in.Advert, in.Bound, map[bool]string{true: "keepalived 2.2.7", false: "vigil"}[o.Options.Keepalived], in.End.Sub(in.Start).Seconds())
+	sched := "normal priority"
+	if o.Options.RTPriority != 0 {
+		sched = fmt.Sprintf("vrrp_rt_priority %d", o.Options.RTPriority)
+	}
+	fmt.Fprintf(w, "chaos: seed %d, %d faults in %d groups, advert_int %v, one-holder bound %v (Master_Down_Interval + 100 ms), r3 %s, daemons at %s, %.0f s\n",
+		o.Options.Seed, len(o.Plan), res.Groups, in.Advert, in.Bound, map[bool]string{true: "keepalived 2.2.7", false: "vigil"}[o.Options.Keepalived], sched, in.End.Sub(in.Start).Seconds())
 	fmt.Fprintf(w, "client: %d requests, %d failed\n", res.Requests, res.Failed)
 	ka := len(in.Keepalived) > 0
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)

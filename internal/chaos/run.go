@@ -54,6 +54,11 @@ type Options struct {
 	// Tol is added to the advert interval on two-holder stretches for the
 	// delivery of netlink events on a loaded machine (25 ms when zero).
 	Tol time.Duration
+	// RTPriority, when not zero, is written as vrrp_rt_priority for every
+	// node, vigil and keepalived alike (SCHED_RR): what an operator sets on
+	// a busy host, so the run judges the daemons' logic rather than the
+	// machine's other load.
+	RTPriority int
 }
 
 // Outcome is what a run recorded and its verdict.
@@ -330,7 +335,11 @@ func (c *cluster) close() {
 // conf renders node n's configuration from the cluster's state.
 func (c *cluster) conf(n *node) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "global_defs {\n  router_id %s\n}\n", n.host.Name())
+	fmt.Fprintf(&b, "global_defs {\n  router_id %s\n", n.host.Name())
+	if c.o.RTPriority != 0 {
+		fmt.Fprintf(&b, "  vrrp_rt_priority %d\n", c.o.RTPriority)
+	}
+	b.WriteString("}\n")
 	fmt.Fprintf(&b, "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority %d\n", n.prio)
 	fmt.Fprintf(&b, "  advert_int %s\n  version 3\n  virtual_ipaddress {\n", strconv.FormatFloat(c.o.Advert.Seconds(), 'f', -1, 64))
 	fmt.Fprintf(&b, "    %s/24 dev eth0\n    %s/24 dev eth1\n", VIPFront, VIPBack)
