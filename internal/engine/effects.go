@@ -50,9 +50,15 @@ type effects struct {
 	// addresses of consecutive addVIPs calls together.
 	addVIPs func([]netif.VIPAt) []error
 
-	mu     sync.Mutex
-	segs   []*segment // segs[0] runs first
-	held   int
+	mu   sync.Mutex
+	segs []*segment // segs[0] runs first
+	held int
+	// woken is false when announcements were queued during the hold and
+	// the worker was not told; parked is set when the worker found only
+	// held work. release then wakes it (a turn that queued nothing, with a
+	// worker that is idle, wakes nobody).
+	woken  bool
+	parked bool
 	closed bool
 	wake   chan struct{}
 	done   chan struct{}
@@ -96,7 +102,7 @@ type effect struct {
 }
 
 func newEffects(addVIPs func([]netif.VIPAt) []error) *effects {
-	f := &effects{addVIPs: addVIPs, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	f := &effects{addVIPs: addVIPs, woken: true, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go f.run()
 	return f
 }
@@ -137,6 +143,7 @@ func (f *effects) next() ([]effect, bool) {
 			batch = s.lanes[laneInstall]
 			s.lanes[laneInstall] = nil
 		case f.held > 0:
+			f.parked = true
 			return nil, false
 		default:
 			for l := laneFirst; l < nLanes; l++ {
@@ -193,8 +200,14 @@ func (f *effects) queue(l lane, e effect) {
 	}
 	s := f.segs[len(f.segs)-1]
 	s.lanes[l] = append(s.lanes[l], e)
+	wait := f.held > 0 && l != laneInstall
+	if wait {
+		f.woken = false
+	}
 	f.mu.Unlock()
-	f.signal()
+	if !wait {
+		f.signal()
+	}
 }
 
 func (f *effects) signal() {
@@ -261,8 +274,14 @@ func (f *effects) release() {
 	}
 	f.mu.Lock()
 	f.held--
+	wake := f.held == 0 && (!f.woken || f.parked)
+	if f.held == 0 {
+		f.woken, f.parked = true, false
+	}
 	f.mu.Unlock()
-	f.signal()
+	if wake {
+		f.signal()
+	}
 }
 
 // close runs what is queued and stops the worker.
