@@ -21,7 +21,7 @@ import (
 //
 //   - a barrier (add: address removals, reloads, VMAC removal) runs after
 //     everything queued before it and before everything queued after it;
-//   - an install (install, addVIPs: addresses, routes, rules, the
+//   - an install (install, installVIPs: addresses, routes, rules, the
 //     firewall) keeps its order with barriers and other installs; it
 //     runs before the announcements and log lines queued since the last
 //     barrier, even those queued earlier;
@@ -42,12 +42,12 @@ import (
 // turn goes out, and the first of them while the loop is still handling
 // the others.
 //
-// Concurrency: add, install, addVIPs, first, later, hold, release and close
-// may be called from the loop only; the queued functions run on the worker
+// Concurrency: add, install, installVIPs, first, later, hold, release and
+// close may be called from the loop only; the queued functions run on the worker
 // and must not touch loop state.
 type effects struct {
 	// addVIPs installs addresses (Net.AddVIPs): the worker hands it the
-	// addresses of consecutive addVIPs calls together.
+	// addresses of consecutive installVIPs together.
 	addVIPs func([]netif.VIPAt) []error
 
 	mu   sync.Mutex
@@ -169,8 +169,8 @@ func (f *effects) next() ([]effect, bool) {
 	return nil, false
 }
 
-// runBatch runs effects in order; the addresses of consecutive addVIPs go
-// to the kernel in one call.
+// runBatch runs effects in order; the addresses of consecutive
+// installVIPs go to the kernel in one call.
 func (f *effects) runBatch(batch []effect) {
 	for i := 0; i < len(batch); {
 		if batch[i].fn != nil {
@@ -237,6 +237,12 @@ func (f *effects) install(fn func()) {
 		return
 	}
 	f.queue(laneInstall, effect{fn: fn})
+}
+
+// installVIPs queues the addition of vips (an install); added receives one
+// result per address. The effects must not be nil (Engine.installVIPs).
+func (f *effects) installVIPs(vips []netif.VIPAt, added func(errs []error)) {
+	f.queue(laneInstall, effect{vips: vips, added: added})
 }
 
 // first queues fn, the first announcement of addresses.

@@ -53,7 +53,7 @@ func (l *effectsLog) got() []string {
 // queueVIP queues the addition of one address as the engine does.
 func queueVIP(f *effects, addr string, index int, errs *[]error) {
 	v := netif.VIP{Prefix: netip.PrefixFrom(netip.MustParseAddr(addr), 32), Dev: "eth0"}
-	f.queue(laneInstall, effect{vips: []netif.VIPAt{{Index: index, VIP: v}}, added: func(e []error) { *errs = append(*errs, e...) }})
+	f.installVIPs([]netif.VIPAt{{Index: index, VIP: v}}, func(e []error) { *errs = append(*errs, e...) })
 }
 
 // TestEffectsOrder: within one turn (hold ... release) the worker adds

@@ -1193,7 +1193,7 @@ func (e *Engine) installVIPs(vips []netif.VIPAt, added func(errs []error)) {
 		added(e.opts.Net.AddVIPs(vips))
 		return
 	}
-	e.fx.queue(laneInstall, effect{vips: vips, added: added})
+	e.fx.installVIPs(vips, added)
 }
 
 func (e *Engine) release(in *instance) {
