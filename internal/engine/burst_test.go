@@ -14,11 +14,13 @@ import (
 )
 
 // burstInstances are n backups (priority 99, advert_int 1, VRRPv2) on
-// eth0, VRIDs 1..n, each with the VIP 10.1.0.VRID.
+// eth0, VRIDs 1..n, each with the VIP 10.1.0.VRID, keepalived's default
+// gratuitous ARP settings and garp_master_refresh 2 s (2 rounds).
 func burstInstances(n int) []InstanceSpec {
 	var out []InstanceSpec
 	for i := 1; i <= n; i++ {
 		s := tutorialInstance(vrrp.StateBackup, 99)
+		s.GARP.Refresh, s.GARP.RefreshRepeat = 2*time.Second, 2
 		s.VRRP.Name, s.VRRP.VRID = fmt.Sprintf("VI_%d", i), uint8(i)
 		a := netip.AddrFrom4([4]byte{10, 1, 0, byte(i)})
 		s.VRRP.VIPs = []netip.Addr{a}
@@ -39,9 +41,10 @@ func (h *fakeHost) wireSince(k int) ([]string, []time.Time) {
 // TestMassTakeoverAddsBeforeAnnouncing: 60 backups whose
 // Master_Down_Timers expire together take over in one turn. Every address
 // is added before the first gratuitous ARP of the burst; the first round
-// announces each address once before any repeat; the repeats and the
-// garp_master_delay burst keep keepalived's counts (garp_master_repeat 5,
-// then 5 more after 5 s).
+// announces each address once before any repeat; the repeats, the
+// garp_master_refresh bursts and the garp_master_delay burst keep
+// keepalived's times and counts (garp_master_repeat 5 at once, refresh
+// every 2 s with 2 rounds, 5 more rounds after 5 s).
 func TestMassTakeoverAddsBeforeAnnouncing(t *testing.T) {
 	const n = 60
 	synctest.Test(t, func(t *testing.T) {
@@ -76,14 +79,22 @@ func TestMassTakeoverAddsBeforeAnnouncing(t *testing.T) {
 		}
 		took := at[0]
 
-		// garp_master_delay: 5 s later, 5 rounds again.
-		time.Sleep(time.Until(took.Add(5*time.Second - time.Millisecond)))
-		if w, _ := b.host.wireSince(0); len(w) != 6*n {
-			t.Errorf("%d entries before garp_master_delay, want %d", len(w), 6*n)
-		}
-		time.Sleep(2 * time.Millisecond)
-		if w, _ := b.host.wireSince(6 * n); len(w) != 5*n {
-			t.Errorf("%d announcements at garp_master_delay, want %d", len(w), 5*n)
+		// garp_master_refresh 2 s (2 rounds) and garp_master_delay 5 s (5
+		// rounds) keep their times and counts.
+		for _, c := range []struct {
+			at   time.Duration
+			want int
+		}{
+			{2*time.Second - time.Millisecond, 6 * n},
+			{2*time.Second + time.Millisecond, 8 * n},
+			{4*time.Second + time.Millisecond, 10 * n},
+			{5*time.Second - time.Millisecond, 10 * n},
+			{5*time.Second + time.Millisecond, 15 * n},
+		} {
+			time.Sleep(time.Until(took.Add(c.at)))
+			if w, _ := b.host.wireSince(0); len(w) != c.want {
+				t.Errorf("%d entries %v after the takeover, want %d", len(w), c.at, c.want)
+			}
 		}
 		for _, in := range b.snapshot(t).Instances {
 			if in.State != "MASTER" {
