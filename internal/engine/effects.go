@@ -35,12 +35,15 @@ import (
 //     order; only their spacing, which keepalived leaves unspecified when
 //     vrrp_garp_interval is 0 (it sends them back to back), changes.
 //
-// While the loop holds the queue (hold, release: one loop turn)
-// announcements and log lines wait; installs and barriers run as far as no
-// waiting announcement is ahead of them. The addresses of every instance
-// that took over in one turn are thus added before any announcement of the
-// turn goes out, and the first of them while the loop is still handling
-// the others.
+// While the loop holds the queue (hold, release: one loop turn) and the
+// turn has queued an install, announcements and log lines wait; installs
+// and barriers run as far as no waiting announcement is ahead of them. The
+// addresses of every instance that took over in one turn are thus added
+// before any announcement of the turn goes out, and the first of them while
+// the loop is still handling the others. A turn that installs nothing (an
+// advert received, the kernel's notification of an address just added)
+// holds nothing back: during a mass takeover the loop goes from turn to
+// turn, and the announcements must not wait for it to fall idle.
 //
 // Concurrency: add, install, installVIPs, first, later, hold, release and
 // close may be called from the loop only; the queued functions run on the worker
@@ -59,9 +62,11 @@ type effects struct {
 	// worker that is idle, wakes nobody).
 	woken  bool
 	parked bool
-	closed bool
-	wake   chan struct{}
-	done   chan struct{}
+	// installed is set when the turn being held queued an install.
+	installed bool
+	closed    bool
+	wake      chan struct{}
+	done      chan struct{}
 }
 
 // lane is where an effect waits within a segment.
@@ -142,7 +147,7 @@ func (f *effects) next() ([]effect, bool) {
 		case len(s.lanes[laneInstall]) > 0:
 			batch = s.lanes[laneInstall]
 			s.lanes[laneInstall] = nil
-		case f.held > 0:
+		case f.held > 0 && f.installed:
 			f.parked = true
 			return nil, false
 		default:
@@ -200,7 +205,10 @@ func (f *effects) queue(l lane, e effect) {
 	}
 	s := f.segs[len(f.segs)-1]
 	s.lanes[l] = append(s.lanes[l], e)
-	wait := f.held > 0 && l != laneInstall
+	if f.held > 0 && l == laneInstall {
+		f.installed = true
+	}
+	wait := f.held > 0 && f.installed && l != laneInstall
 	if wait {
 		f.woken = false
 	}
@@ -263,8 +271,8 @@ func (f *effects) later(fn func()) {
 	f.queue(laneLater, effect{fn: fn})
 }
 
-// hold keeps announcements and log lines back until release. The loop
-// holds the queue during one turn.
+// hold keeps announcements and log lines back until release, from the
+// first install queued on. The loop holds the queue during one turn.
 func (f *effects) hold() {
 	if f == nil {
 		return
@@ -282,7 +290,7 @@ func (f *effects) release() {
 	f.held--
 	wake := f.held == 0 && (!f.woken || f.parked)
 	if f.held == 0 {
-		f.woken, f.parked = true, false
+		f.woken, f.parked, f.installed = true, false, false
 	}
 	f.mu.Unlock()
 	if wake {

@@ -113,6 +113,16 @@ func TestEffectsOrder(t *testing.T) {
 			t.Errorf("results %v, want only the second address's add failed", errs)
 		}
 
+		// A turn that installs nothing holds nothing back.
+		f.hold()
+		f.first(l.rec("refresh 10.0.0.1"))
+		synctest.Wait()
+		if got := l.got(); got[len(got)-1] != "refresh 10.0.0.1" {
+			t.Errorf("an announcement waited for the end of a turn without installs: %q", got)
+		}
+		f.release()
+		want = append(want, "refresh 10.0.0.1")
+
 		// Installs queued while announcements wait go first.
 		unblock = make(chan struct{})
 		f.add(func() { <-unblock })
