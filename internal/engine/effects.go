@@ -55,18 +55,21 @@ type effects struct {
 
 	mu   sync.Mutex
 	segs []*segment // segs[0] runs first
-	held int
-	// woken is false when announcements were queued during the hold and
-	// the worker was not told; parked is set when the worker found only
-	// held work. release then wakes it (a turn that queued nothing, with a
-	// worker that is idle, wakes nobody).
+	// holding is set from the first install a turn queues to the end of
+	// the turn: announcements wait.
+	holding bool
+	// woken is false when announcements were queued while holding and the
+	// worker was not told; parked is set when the worker found only held
+	// work. release then wakes it.
 	woken  bool
 	parked bool
-	// installed is set when the turn being held queued an install.
-	installed bool
-	closed    bool
-	wake      chan struct{}
-	done      chan struct{}
+	closed bool
+	// inTurn and held belong to the loop (no lock): a turn is open; it
+	// set holding. A turn that installs nothing takes no lock at its start
+	// or end.
+	inTurn, held bool
+	wake         chan struct{}
+	done         chan struct{}
 }
 
 // lane is where an effect waits within a segment.
@@ -147,7 +150,7 @@ func (f *effects) next() ([]effect, bool) {
 		case len(s.lanes[laneInstall]) > 0:
 			batch = s.lanes[laneInstall]
 			s.lanes[laneInstall] = nil
-		case f.held > 0 && f.installed:
+		case f.holding:
 			f.parked = true
 			return nil, false
 		default:
@@ -205,10 +208,10 @@ func (f *effects) queue(l lane, e effect) {
 	}
 	s := f.segs[len(f.segs)-1]
 	s.lanes[l] = append(s.lanes[l], e)
-	if f.held > 0 && l == laneInstall {
-		f.installed = true
+	if f.inTurn && l == laneInstall {
+		f.holding, f.held = true, true
 	}
-	wait := f.held > 0 && f.installed && l != laneInstall
+	wait := f.holding && l != laneInstall
 	if wait {
 		f.woken = false
 	}
@@ -271,38 +274,38 @@ func (f *effects) later(fn func()) {
 	f.queue(laneLater, effect{fn: fn})
 }
 
-// hold keeps announcements and log lines back until release, from the
-// first install queued on. The loop holds the queue during one turn.
+// hold opens a turn: from its first install on, announcements and log
+// lines wait for release. The loop holds the queue during one turn.
 func (f *effects) hold() {
-	if f == nil {
-		return
+	if f != nil {
+		f.inTurn = true
 	}
-	f.mu.Lock()
-	f.held++
-	f.mu.Unlock()
 }
 
 func (f *effects) release() {
 	if f == nil {
 		return
 	}
-	f.mu.Lock()
-	f.held--
-	wake := f.held == 0 && (!f.woken || f.parked)
-	if f.held == 0 {
-		f.woken, f.parked, f.installed = true, false, false
+	f.inTurn = false
+	if !f.held {
+		return
 	}
+	f.held = false
+	f.mu.Lock()
+	wake := !f.woken || f.parked
+	f.holding, f.woken, f.parked = false, true, false
 	f.mu.Unlock()
 	if wake {
 		f.signal()
 	}
 }
 
-// close runs what is queued and stops the worker.
+// close runs what is queued and stops the worker (after the loop's last
+// turn).
 func (f *effects) close() {
 	f.mu.Lock()
 	f.closed = true
-	f.held = 0
+	f.holding = false
 	f.mu.Unlock()
 	f.signal()
 	<-f.done
