@@ -78,7 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.window, "window", 0, "CPU measuring window for scale (default 20s at advert_int ≥ 1, 10s below)")
 	fs.StringVar(&o.load, "load", "idle", "idle, busy (two sha256sum /dev/zero hogs) or both")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log every run")
-	fs.StringVar(&o.profileDir, "profile-dir", "", "scale: run vigil's master with --debug-listen and save a 10 s CPU profile, a 1 s execution trace and a heap profile of it, taken in the CPU window, to this directory (the profiling costs the master some CPU)")
+	fs.StringVar(&o.profileDir, "profile-dir", "", "scale: run vigil with --debug-listen and save to this directory a 10 s CPU profile, a 1 s execution trace and a heap profile of the master, taken in the CPU window, and a CPU profile and a trace of the backup during the failover (the profiling costs the daemons some CPU)")
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
 			return 0

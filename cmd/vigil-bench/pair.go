@@ -63,7 +63,9 @@ func (b *bench) newPair(kind e2e.Kind, extra int, confs [2]e2e.Conf, servers boo
 		if kind == e2e.Vigil {
 			// JSON logs carry nanosecond timestamps.
 			n.Args = []string{"--log-format", "json"}
-			if i == 0 && b.o.profileDir != "" {
+			if b.o.profileDir != "" {
+				// The master is profiled in the steady window, the
+				// backup during the failover.
 				n.Args = append(n.Args, "--debug-listen", debugAddr)
 			}
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/e2e"
+	"github.com/vigil-ha/vigil/internal/lab"
 	"github.com/vigil-ha/vigil/internal/netif"
 )
 
@@ -83,12 +85,33 @@ func adverts(ss []*e2e.Sniffer, node int) map[key][]time.Time {
 	return out
 }
 
+// announced returns the time of the first gratuitous ARP of every address
+// that node sent on the extra LANs.
+func announced(ss []*e2e.Sniffer, node *lab.Host) map[netip.Addr]time.Time {
+	out := map[netip.Addr]time.Time{}
+	for idx, s := range ss {
+		mac := node.Iface(fmt.Sprintf("eth%d", idx+1)).MAC
+		for _, f := range s.Frames() {
+			a, ok := e2e.ParseAnnouncement(f.Data)
+			if !ok || a.SrcMAC.String() != mac {
+				continue
+			}
+			if t, ok := out[a.Addr]; !ok || f.At.Before(t) {
+				out[a.Addr] = f.At
+			}
+		}
+	}
+	return out
+}
+
 type scaleResult struct {
 	cpu, rss     [2]float64 // % of one core; MB
 	jitter       dist       // |advert spacing - advert_int| of the master
 	missing      int        // spacings ≥ 1.9 × advert_int (an advert not seen)
 	timerErr     dist       // per instance: backup's first advert - master's last - MDI
 	vipErr       dist       // per instance: VIP on the backup - master's last advert - MDI
+	garpLag      dist       // per instance: the backup's first gratuitous ARP for the VIP - VIP on the backup
+	noGARP       int        // VIPs added on the backup with no gratuitous ARP seen
 	took         int        // instances measured in the failover
 	sniffDrops   uint64
 	failoverNote string
@@ -193,6 +216,16 @@ func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) 
 	})
 	time.Sleep(max(3*iv, 500*time.Millisecond))
 	mdi := masterDown(3, 99, iv)
+	fprof := make(chan error, 1)
+	if kind == e2e.Vigil && b.o.profileDir != "" {
+		// The takeovers come Master_Down_Interval after the kill, spread
+		// over one advert interval.
+		d := (mdi + iv + time.Second).Round(time.Second)
+		go func() { fprof <- p.profileFailover(fmt.Sprintf("%d-%s", n, adv), d) }()
+		time.Sleep(100 * time.Millisecond)
+	} else {
+		fprof <- nil
+	}
 	killed := time.Now()
 	p.nodes[0].Kill()
 	deadline := time.Now().Add(mdi + 60*time.Second)
@@ -207,11 +240,15 @@ func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) 
 	}
 	time.Sleep(3 * iv)
 	stopWatch()
+	if err := <-fprof; err != nil {
+		return r, err
+	}
 	for _, s := range ss {
 		s.Stop()
 		r.sniffDrops += s.Drops()
 	}
 	last, first := adverts(ss, 0), adverts(ss, 1)
+	garps := announced(ss, p.net.Nodes[1])
 	for i := range n {
 		kk := key{i/perIface + 1, i%perIface + 1}
 		l, f := last[kk], first[kk]
@@ -227,6 +264,11 @@ func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) 
 		r.timerErr = append(r.timerErr, f[j].Sub(lt)-mdi)
 		if at, ok := added[scaleVIP(kk.k, kk.vrid)]; ok {
 			r.vipErr = append(r.vipErr, at.Sub(lt)-mdi)
+			if g, ok := garps[scaleVIP(kk.k, kk.vrid)]; ok {
+				r.garpLag = append(r.garpLag, g.Sub(at))
+			} else {
+				r.noGARP++
+			}
 		}
 	}
 	if r.took < n {
@@ -266,8 +308,9 @@ func (b *bench) scaleTable(load string) error {
 	fmt.Fprintf(b.out, "SCALE (%s): VRRPv3, master priority 100 + backup 99, 255 VRIDs per interface; CPU in %% of one core, RSS in MB;\n", load)
 	fmt.Fprintln(b.out, "advert jitter |spacing - advert_int| of the master, ms: median / p99 / max; failover: every instance at once after kill -9")
 	fmt.Fprintln(b.out, "of the master, per instance, ms: min / median / p99 / max; takeover gap: median time between consecutive BACKUP->MASTER")
-	fmt.Fprintln(b.out, "lines of vigil's log during that failover (what one takeover costs when they queue)")
-	fmt.Fprintln(tw, "daemon\tinstances\tadvert_int\tCPU master\tCPU backup\tRSS master\tRSS backup\tadvert jitter\tmissed\tfailover timer error\tVIP on backup - MDI\ttakeover gap\tnote\t")
+	fmt.Fprintln(b.out, "lines of vigil's log during that failover (what one takeover costs when they queue); 1st GARP - VIP: the backup's")
+	fmt.Fprintln(b.out, "first gratuitous ARP of each VIP on the LAN's bridge - the VIP's netlink event read in the backup's namespace")
+	fmt.Fprintln(tw, "daemon\tinstances\tadvert_int\tCPU master\tCPU backup\tRSS master\tRSS backup\tadvert jitter\tmissed\tfailover timer error\tVIP on backup - MDI\t1st GARP - VIP\ttakeover gap\tnote\t")
 	for _, d := range b.o.daemons {
 		for _, adv := range b.o.scaleIntervals {
 			for _, n := range b.o.instances {
@@ -279,12 +322,15 @@ func (b *bench) scaleTable(load string) error {
 					if ns, ok := err.(*notSteady); ok {
 						short = ns.Short()
 					}
-					fmt.Fprintf(tw, "%s\t%d\t%s\terror\t\t\t\t\t\t\t\t\t%s\t\n", d, n, adv, strings.ReplaceAll(short, "\n", " "))
+					fmt.Fprintf(tw, "%s\t%d\t%s\terror\t\t\t\t\t\t\t\t\t\t%s\t\n", d, n, adv, strings.ReplaceAll(short, "\n", " "))
 					continue
 				}
 				note := r.failoverNote
 				if r.windowTakeovers > 0 {
 					note += fmt.Sprintf(" backup took over %d times in the steady window", r.windowTakeovers)
+				}
+				if r.noGARP > 0 {
+					note += fmt.Sprintf(" %d VIPs without a GARP seen", r.noGARP)
 				}
 				if r.sniffDrops > 0 {
 					note += fmt.Sprintf(" capture dropped %d frames", r.sniffDrops)
@@ -293,8 +339,8 @@ func (b *bench) scaleTable(load string) error {
 				if r.takeoverGap > 0 {
 					spread = ms(r.takeoverGap)
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.2f\t%.1f\t%.1f\t%s\t%d\t%s\t%s\t%s\t%s\t\n", d, n, adv,
-					r.cpu[0], r.cpu[1], r.rss[0], r.rss[1], r.jitter.mpm(), r.missing, r.timerErr.mmpm(), r.vipErr.mmpm(), spread, note)
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.2f\t%.1f\t%.1f\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", d, n, adv,
+					r.cpu[0], r.cpu[1], r.rss[0], r.rss[1], r.jitter.mpm(), r.missing, r.timerErr.mmpm(), r.vipErr.mmpm(), r.garpLag.mmpm(), spread, note)
 			}
 		}
 	}
@@ -322,6 +368,30 @@ func vigilTakeovers(log string, since time.Time) []time.Time {
 	}
 	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
 	return out
+}
+
+// profileFailover saves a CPU profile and an execution trace of the vigil
+// backup, both of d from now, to --profile-dir as cpu-failover-NAME.prof
+// and trace-failover-NAME.out.
+func (p *pair) profileFailover(name string, d time.Duration) error {
+	h := p.net.Nodes[1]
+	secs := int(d / time.Second)
+	errs := make(chan error, 2)
+	for _, f := range []struct{ file, path string }{
+		{"cpu-failover-" + name + ".prof", fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs)},
+		{"trace-failover-" + name + ".out", fmt.Sprintf("/debug/pprof/trace?seconds=%d", secs)},
+	} {
+		go func() {
+			out := filepath.Join(p.b.o.profileDir, f.file)
+			if msg, err := h.Run("curl", "-sSf", "-o", out, "http://"+debugAddr+f.path); err != nil {
+				errs <- fmt.Errorf("profile of the backup: %v: %s", err, msg)
+				return
+			}
+			p.b.logf("saved %s", out)
+			errs <- nil
+		}()
+	}
+	return errors.Join(<-errs, <-errs)
 }
 
 // debugAddr is where vigil's master serves its profiler with --profile-dir,

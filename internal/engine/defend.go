@@ -140,7 +140,7 @@ func (e *Engine) routeChanged(now time.Time, ev netif.RouteEvent) {
 			in.restored++
 			e.mark(in)
 			name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
-			e.fx.add(func() {
+			e.fx.install(func() {
 				log.Warn("virtual route removed by something else while master; adding it back", "instance", name, "route", r.String())
 				if err := net.AddRoute(r); err != nil {
 					log.Error("cannot add back virtual route", "instance", name, "route", r.String(), "err", err)
@@ -194,7 +194,7 @@ func (e *Engine) restoreVIP(now time.Time, in *instance, v netif.VIP) {
 	e.mark(in)
 	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
 	routes, rules := in.spec.Routes, in.spec.Rules
-	e.fx.add(func() {
+	e.fx.install(func() {
 		log.Warn("virtual address removed by something else while master; adding it back", "instance", name, "addr", v.String())
 		if err := net.AddVIP(v); err != nil {
 			log.Error("cannot add back virtual address", "instance", name, "addr", v.String(), "err", err)

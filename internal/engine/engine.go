@@ -328,7 +328,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.started = time.Now()
 	// Last, after the addresses are gone: the VMACs and the firewall.
 	defer e.teardownVMACs()
-	e.fx = newEffects()
+	e.fx = newEffects(e.opts.Net.AddVIPs)
 	defer func() {
 		e.fx.close() // the last address removals happen before Run returns
 		e.fx = nil
@@ -409,8 +409,23 @@ func (e *Engine) Run(ctx context.Context) error {
 			timer.Reset(time.Until(next))
 			armed = next
 		}
+		var (
+			ev      any
+			stop    bool
+			timeout bool
+		)
 		select {
 		case <-done:
+			stop = true
+		case ev = <-e.events:
+		case <-timer.C():
+			timeout = true
+		}
+		// One turn: what it queues for the worker is announced after the
+		// addresses it queued are in (effects.hold).
+		e.fx.hold()
+		switch {
+		case stop:
 			done = nil
 			e.stopping = true
 			stopDeadline = time.Now().Add(e.opts.StopTimeout)
@@ -424,9 +439,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			for _, g := range e.groups {
 				e.stepGroup(now, g, -1, vrrp.Stop{})
 			}
-		case ev := <-e.events:
-			e.handle(ev, &wg, bg)
-		case <-timer.C():
+		case timeout:
 			armed = time.Time{}
 			now := time.Now()
 			if due := e.backupDue(now); !due.IsZero() && e.inputFirst(due, &wg, bg) {
@@ -434,14 +447,18 @@ func (e *Engine) Run(ctx context.Context) error {
 				// fire now; the backups' are looked at again on the next
 				// turn, with what those adverts told them.
 				e.fire(now, false)
+				e.fx.release()
 				continue
 			}
 			e.fire(now, true)
+		default:
+			e.handle(ev, &wg, bg)
 		}
 		if len(e.retiring) > 0 || e.anyPending() {
 			e.startWaiting(time.Now())
 		}
 		e.reportVIPs()
+		e.fx.release()
 	}
 	// Whatever still holds addresses (a stop that timed out) lets go now.
 	for _, in := range e.all() {
@@ -876,7 +893,7 @@ func (e *Engine) addrMismatch(in *instance, a vrrp.AddrMismatch) {
 	log := e.log
 	name := in.spec.VRRP.Name
 	theirs, mine := addrList(a.Theirs), addrList(ours)
-	e.fx.add(func() {
+	e.fx.later(func() {
 		log.Warn("address list differs from the master's; staying backup (a rolling virtual_ipaddress change?)",
 			"instance", name, "master", a.Src, "priority", a.Priority, "theirs", theirs, "ours", mine, "detail", msg)
 	})
@@ -1053,7 +1070,7 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 		}
 		prio := int(in.m.Status().Priority)
 		log := e.log
-		e.fx.add(func() {
+		e.fx.later(func() {
 			log.Log(context.Background(), lvl, "transition", "instance", name, "from", a.From.String(), "to", a.To.String(), "priority", prio, "reason", a.Reason)
 		})
 		tr := status.Transition{At: now, Kind: "instance", Name: name, From: a.From.String(), To: a.To.String(), Reason: a.Reason, Priority: prio}
@@ -1131,29 +1148,31 @@ func (e *Engine) takeOver(now time.Time, in *instance) {
 	wasHeld := in.held
 	in.held = true
 	e.heldChanged(in) // accept mode off: the drops go in before the addresses
-	e.fx.add(func() {
-		for k, v := range vips {
-			var err error
-			if index[k] > 0 {
-				err = net.AddVIPAt(index[k], v)
-			} else {
-				err = net.AddVIP(v)
-			}
+	adds := make([]netif.VIPAt, len(vips))
+	for k, v := range vips {
+		adds[k] = netif.VIPAt{Index: index[k], VIP: v}
+	}
+	e.installVIPs(adds, func(errs []error) {
+		for k, err := range errs {
 			if err != nil {
-				log.Error("cannot add virtual address", "instance", name, "addr", v.String(), "err", err)
-			}
-		}
-		for _, r := range routes {
-			if err := net.AddRoute(r); err != nil {
-				log.Error("cannot add virtual route", "instance", name, "route", r.String(), "err", err)
-			}
-		}
-		for _, r := range rules {
-			if err := net.AddRule(r); err != nil {
-				log.Error("cannot add virtual rule", "instance", name, "rule", r.String(), "err", err)
+				log.Error("cannot add virtual address", "instance", name, "addr", vips[k].String(), "err", err)
 			}
 		}
 	})
+	if len(routes) > 0 || len(rules) > 0 {
+		e.fx.install(func() {
+			for _, r := range routes {
+				if err := net.AddRoute(r); err != nil {
+					log.Error("cannot add virtual route", "instance", name, "route", r.String(), "err", err)
+				}
+			}
+			for _, r := range rules {
+				if err := net.AddRule(r); err != nil {
+					log.Error("cannot add virtual rule", "instance", name, "rule", r.String(), "err", err)
+				}
+			}
+		})
+	}
 	e.mark(in)
 	// The addresses' holders gain this instance: the index grows rather
 	// than being built again at each of a mass takeover's instances.
@@ -1166,6 +1185,16 @@ func (e *Engine) takeOver(now time.Time, in *instance) {
 	in.garp = garp.NewSchedule(in.spec.GARP, targets, now)
 	e.announce(now, in.garp.Due(now))
 	e.watchClaims(in)
+}
+
+// installVIPs queues the addition of vips on the effects worker (an
+// install, see effects); added receives one result per address.
+func (e *Engine) installVIPs(vips []netif.VIPAt, added func(errs []error)) {
+	if e.fx == nil {
+		added(e.opts.Net.AddVIPs(vips))
+		return
+	}
+	e.fx.installVIPs(vips, added)
 }
 
 func (e *Engine) release(in *instance) {
@@ -1276,8 +1305,29 @@ func (e *Engine) sendAnnouncements(dev string, sends []garp.Send) {
 		return
 	}
 	e.countAnnouncements(sends)
+	// The first packet of each address goes ahead of the repeats (see
+	// effects): the worker sends the first round of a mass takeover's
+	// addresses before the other rounds of any of them.
+	seen := make(map[garp.Target]bool, len(sends))
+	var first, rest []garp.Send
+	for _, s := range sends {
+		if seen[s.Target] {
+			rest = append(rest, s)
+			continue
+		}
+		seen[s.Target] = true
+		first = append(first, s)
+	}
+	e.fx.first(e.announcer(dev, li, first))
+	if len(rest) > 0 {
+		e.fx.later(e.announcer(dev, li, rest))
+	}
+}
+
+// announcer returns the function that sends the packets on the worker.
+func (e *Engine) announcer(dev string, li netif.LinkInfo, sends []garp.Send) func() {
 	net, log := e.opts.Net, e.log
-	e.fx.add(func() {
+	return func() {
 		router, checked := false, false
 		for _, s := range sends {
 			var err error
@@ -1293,7 +1343,7 @@ func (e *Engine) sendAnnouncements(dev string, sends []garp.Send) {
 				log.Warn("gratuitous announcement failed", "dev", dev, "addr", s.Addr, "err", err)
 			}
 		}
-	})
+	}
 }
 
 // do runs f in the loop and waits for it.

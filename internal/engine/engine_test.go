@@ -56,6 +56,12 @@ func startNode(t *testing.T, lan *fakeLAN, name, addr string, specs ...runspec.I
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runNode(t, h, e)
+}
+
+// runNode runs e, an engine on h, until the test ends.
+func runNode(t *testing.T, h *fakeHost, e *Engine) *node {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &node{host: h, eng: e, cancel: cancel, done: make(chan error, 1)}
 	go func() { n.done <- e.Run(ctx) }()

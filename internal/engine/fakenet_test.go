@@ -49,6 +49,18 @@ type fakeHost struct {
 	// history records VIP adds and deletes in order; at their times.
 	history []string
 	at      []time.Time
+	// wire records VIP adds (+ADDR), deletes (-ADDR) and gratuitous
+	// announcements (arp ADDR) in order; batches the sizes of the
+	// AddVIPs calls.
+	wire    []string
+	wireAt  []time.Time
+	batches []int
+}
+
+// onWire records a wire entry (h.mu held).
+func (h *fakeHost) onWire(s string) {
+	h.wire = append(h.wire, s)
+	h.wireAt = append(h.wireAt, time.Now())
 }
 
 func newFakeHost(lan *fakeLAN, name string, ifaces map[string]string) *fakeHost {
@@ -174,16 +186,25 @@ func (h *fakeHost) delLink(name string) {
 	}
 }
 
-// AddVIPAt checks that ifindex is v.Dev's, then adds as AddVIP.
-func (h *fakeHost) AddVIPAt(ifindex int, v netif.VIP) error {
-	li, err := h.Link(v.Dev)
-	if err != nil {
-		return err
+// AddVIPs checks that each index is its VIP's interface's (0: by name),
+// then adds as AddVIP; it counts the calls.
+func (h *fakeHost) AddVIPs(vs []netif.VIPAt) []error {
+	h.mu.Lock()
+	h.batches = append(h.batches, len(vs))
+	h.mu.Unlock()
+	errs := make([]error, len(vs))
+	for i, x := range vs {
+		li, err := h.Link(x.VIP.Dev)
+		switch {
+		case err != nil:
+			errs[i] = err
+		case x.Index != 0 && li.Index != x.Index:
+			errs[i] = fmt.Errorf("fake: %s has index %d, not %d", x.VIP.Dev, li.Index, x.Index)
+		default:
+			errs[i] = h.AddVIP(x.VIP)
+		}
 	}
-	if li.Index != ifindex {
-		return fmt.Errorf("fake: %s has index %d, not %d", v.Dev, li.Index, ifindex)
-	}
-	return h.AddVIP(v)
+	return errs
 }
 
 func (h *fakeHost) AddVIP(v netif.VIP) error {
@@ -192,6 +213,7 @@ func (h *fakeHost) AddVIP(v netif.VIP) error {
 	if _, ok := h.vips[v.Prefix]; !ok {
 		h.history = append(h.history, "+"+v.Prefix.String())
 		h.at = append(h.at, time.Now())
+		h.onWire("+" + v.Addr().String())
 	}
 	h.vips[v.Prefix] = v.Dev
 	h.addrEvent(v, false)
@@ -235,6 +257,7 @@ func (h *fakeHost) DelVIP(v netif.VIP) error {
 	if _, ok := h.vips[v.Prefix]; ok {
 		h.history = append(h.history, "-"+v.Prefix.String())
 		h.at = append(h.at, time.Now())
+		h.onWire("-" + v.Addr().String())
 		h.addrEvent(v, true)
 	}
 	delete(h.vips, v.Prefix)
@@ -326,6 +349,9 @@ func (h *fakeHost) addLink(name, addr string, index int) {
 }
 
 func (h *fakeHost) SendARP(ifindex int, mac net.HardwareAddr, vip netip.Addr) error {
+	h.mu.Lock()
+	h.onWire("arp " + vip.String())
+	h.mu.Unlock()
 	h.lan.mu.Lock()
 	h.lan.announced = append(h.lan.announced, announce{h.name, vip})
 	h.lan.mu.Unlock()

@@ -26,9 +26,10 @@ type Net interface {
 	// the source of adverts among them).
 	Addrs() ([]netif.Addr, error)
 	AddVIP(v netif.VIP) error
-	// AddVIPAt is AddVIP on the interface with that index (the engine's
-	// link table knows it), sparing the lookup by name.
-	AddVIPAt(ifindex int, v netif.VIP) error
+	// AddVIPs adds several VIPs, each on the interface with its index (the
+	// engine's link table knows it; 0 looks it up by name), and returns
+	// one error per VIP (see netif.Handle.AddVIPs).
+	AddVIPs(vs []netif.VIPAt) []error
 	DelVIP(v netif.VIP) error
 	// Routes and rules (virtual_routes, virtual_rules) follow the VIPs.
 	AddRoute(r netif.Route) error
@@ -113,15 +114,13 @@ func (n *OSNet) Link(name string) (netif.LinkInfo, error)  { return n.h.Link(nam
 func (n *OSNet) Addrs() ([]netif.Addr, error) {
 	return n.h.Addrs()
 }
-func (n *OSNet) AddVIP(v netif.VIP) error { return n.h.AddVIP(v) }
-func (n *OSNet) AddVIPAt(ifindex int, v netif.VIP) error {
-	return n.h.AddVIPAt(ifindex, v)
-}
-func (n *OSNet) DelVIP(v netif.VIP) error     { return n.h.DelVIP(v) }
-func (n *OSNet) AddRoute(r netif.Route) error { return n.h.AddRoute(r) }
-func (n *OSNet) DelRoute(r netif.Route) error { return n.h.DelRoute(r) }
-func (n *OSNet) AddRule(r netif.Rule) error   { return n.h.AddRule(r) }
-func (n *OSNet) DelRule(r netif.Rule) error   { return n.h.DelRule(r) }
+func (n *OSNet) AddVIP(v netif.VIP) error         { return n.h.AddVIP(v) }
+func (n *OSNet) AddVIPs(vs []netif.VIPAt) []error { return n.h.AddVIPs(vs) }
+func (n *OSNet) DelVIP(v netif.VIP) error         { return n.h.DelVIP(v) }
+func (n *OSNet) AddRoute(r netif.Route) error     { return n.h.AddRoute(r) }
+func (n *OSNet) DelRoute(r netif.Route) error     { return n.h.DelRoute(r) }
+func (n *OSNet) AddRule(r netif.Rule) error       { return n.h.AddRule(r) }
+func (n *OSNet) DelRule(r netif.Rule) error       { return n.h.DelRule(r) }
 func (n *OSNet) RemoveStale(vips []netif.VIP, others bool) ([]netif.Addr, []netif.Addr, error) {
 	return n.h.RemoveStale(vips, others)
 }

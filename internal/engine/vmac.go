@@ -188,7 +188,7 @@ func (e *Engine) syncFirewall() {
 		}
 		return
 	}
-	e.fx.add(func() {
+	e.fx.install(func() {
 		if err := vn.ApplyFirewall(want); err != nil {
 			log.Error("VRRP firewall (accept mode / VMAC)", "err", err)
 		}

@@ -3,6 +3,7 @@ package netif_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -73,11 +74,11 @@ func TestNamespaceVIP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Every other VIP through AddVIPAt (the interface by its index), then
+	// Every other VIP through AddVIPs with the interface's index, then
 	// again through the other call.
 	add := func(k int, v netif.VIP) error {
 		if k%2 == 1 {
-			return h.AddVIPAt(li.Index, v)
+			return h.AddVIPs([]netif.VIPAt{{Index: li.Index, VIP: v}})[0]
 		}
 		return h.AddVIP(v)
 	}
@@ -239,6 +240,98 @@ func TestNamespaceMissingInterface(t *testing.T) {
 	}
 	if _, err := h.LinkByIndex(9999); !errors.Is(err, netif.ErrLinkNotFound) {
 		t.Errorf("LinkByIndex(9999): %v", err)
+	}
+}
+
+// TestNamespaceAddVIPs adds 150 addresses of both families in one call,
+// several netlink messages of up to 64 requests each, with failures among
+// them, while another goroutine reads addresses on the same handle: each
+// failure is reported at its own position, every other address is on the
+// interface with vigil's mark.
+func TestNamespaceAddVIPs(t *testing.T) {
+	l := netnstest.New(t, "batch")
+	r1 := netnstest.AddHost(t, l, "r1", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"192.168.1.105/24", "fd00::105/64"}})
+	h := openIn(t, r1)
+	li, err := h.Link("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vs []netif.VIPAt
+	for i := range 150 {
+		v := vipOn(fmt.Sprintf("10.9.%d.%d", i/100, i%100+1), "eth0")
+		if i%3 == 2 {
+			v = vipOn(fmt.Sprintf("fd00::9:%d", i), "eth0")
+		}
+		vs = append(vs, netif.VIPAt{Index: li.Index, VIP: v})
+	}
+	vs[5].Index = 0                                          // looked up by name
+	vs[70].Index = 9999                                      // no such interface
+	vs[100] = vs[4]                                          // there already: success
+	vs[120].VIP.Dev, vs[120].Index = "", 0                   // invalid
+	vs[130].VIP.Dev, vs[130].Index = "eth9", 0               // missing by name
+	vs[149].Index = 9998                                     // the last of a message fails
+	vs[127] = netif.VIPAt{Index: li.Index, VIP: vs[126].VIP} // within one message
+	fails := map[int]func(error) bool{
+		70:  func(err error) bool { return errors.Is(err, netif.ErrLinkNotFound) },
+		120: func(err error) bool { return err != nil && strings.Contains(err.Error(), "no interface") },
+		130: func(err error) bool { return errors.Is(err, netif.ErrLinkNotFound) },
+		149: func(err error) bool { return errors.Is(err, netif.ErrLinkNotFound) },
+	}
+
+	stop := make(chan struct{})
+	reads := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				reads <- nil
+				return
+			default:
+			}
+			if _, err := h.ListAddrs("eth0"); err != nil {
+				reads <- err
+				return
+			}
+		}
+	}()
+	errs := h.AddVIPs(vs)
+	close(stop)
+	if err := <-reads; err != nil {
+		t.Errorf("ListAddrs beside AddVIPs: %v", err)
+	}
+	if len(errs) != len(vs) {
+		t.Fatalf("%d results for %d VIPs", len(errs), len(vs))
+	}
+	for i, err := range errs {
+		if ok := fails[i]; ok != nil {
+			if !ok(err) {
+				t.Errorf("VIP %d (%s): error %v, not the expected one", i, vs[i].VIP, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("VIP %d (%s): %v", i, vs[i].VIP, err)
+		}
+	}
+	addrs, err := h.ListAddrs("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[netip.Addr]uint8{}
+	for _, a := range addrs {
+		have[a.Prefix.Addr()] = a.Proto
+	}
+	for i, x := range vs {
+		p, ok := have[x.VIP.Addr()]
+		if fails[i] != nil {
+			if ok {
+				t.Errorf("VIP %d (%s) is on eth0 although its add failed", i, x.VIP)
+			}
+			continue
+		}
+		if !ok || p != netif.AddrProtoKeepalived {
+			t.Errorf("VIP %d (%s): on eth0 %v, proto %d", i, x.VIP, ok, p)
+		}
 	}
 }
 
