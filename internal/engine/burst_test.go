@@ -10,14 +10,15 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/netif"
+	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 )
 
 // burstInstances are n backups (priority 99, advert_int 1, VRRPv2) on
 // eth0, VRIDs 1..n, each with the VIP 10.1.0.VRID, keepalived's default
 // gratuitous ARP settings and garp_master_refresh 2 s (2 rounds).
-func burstInstances(n int) []InstanceSpec {
-	var out []InstanceSpec
+func burstInstances(n int) []runspec.InstanceSpec {
+	var out []runspec.InstanceSpec
 	for i := 1; i <= n; i++ {
 		s := tutorialInstance(vrrp.StateBackup, 99)
 		s.GARP.Refresh, s.GARP.RefreshRepeat = 2*time.Second, 2
@@ -115,7 +116,7 @@ func TestMassTakeoverKeepsGARPInterval(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		lan := &fakeLAN{}
 		h := newFakeHost(lan, "b", map[string]string{"eth0": "192.168.1.106/24"})
-		e, err := New(Spec{Instances: burstInstances(n), GARPInterval: 10 * time.Millisecond}, Options{Net: h})
+		e, err := New(runspec.Spec{Instances: burstInstances(n), GARPInterval: 10 * time.Millisecond}, Options{Net: h})
 		if err != nil {
 			t.Fatal(err)
 		}
