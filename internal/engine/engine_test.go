@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -176,6 +177,8 @@ func TestSilentMasterIsTakenOverAfterMasterDownInterval(t *testing.T) {
 		}
 		// Silence a's adverts without a graceful stop, remembering when
 		// its last advert went out.
+		// The drop hook runs on a's engine goroutine, outside lan.mu.
+		var mu sync.Mutex
 		var lastAdvert time.Time
 		silenced := false
 		lan.mu.Lock()
@@ -183,6 +186,8 @@ func TestSilentMasterIsTakenOverAfterMasterDownInterval(t *testing.T) {
 			if src != netip.MustParseAddr("192.168.1.105") {
 				return false
 			}
+			mu.Lock()
+			defer mu.Unlock()
 			if !silenced {
 				lastAdvert = time.Now()
 			}
@@ -190,13 +195,14 @@ func TestSilentMasterIsTakenOverAfterMasterDownInterval(t *testing.T) {
 		}
 		lan.mu.Unlock()
 		time.Sleep(1500 * time.Millisecond) // at least one advert recorded
-		lan.mu.Lock()
+		mu.Lock()
 		silenced = true
-		lan.mu.Unlock()
+		last := lastAdvert
+		mu.Unlock()
 		// RFC 3768 §6.1: Master_Down_Interval = 3 × Advertisement_Interval +
 		// Skew_Time, Skew_Time = (256 − Priority) / 256 s.
 		mdi := 3*time.Second + time.Duration(256-99)*time.Second/256
-		time.Sleep(time.Until(lastAdvert.Add(mdi - time.Millisecond)))
+		time.Sleep(time.Until(last.Add(mdi - time.Millisecond)))
 		if b.state(t, "VI_1") != "BACKUP" {
 			t.Fatalf("b took over before Master_Down_Interval")
 		}
