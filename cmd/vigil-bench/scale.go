@@ -106,6 +106,7 @@ func announced(ss []*e2e.Sniffer, node *lab.Host) map[netip.Addr]time.Time {
 
 type scaleResult struct {
 	cpu, rss     [2]float64 // % of one core; MB
+	anon         [2]float64 // RssAnon, MB
 	jitter       dist       // |advert spacing - advert_int| of the master
 	missing      int        // spacings ≥ 1.9 × advert_int (an advert not seen)
 	timerErr     dist       // per instance: backup's first advert - master's last - MDI
@@ -178,6 +179,7 @@ func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) 
 		}
 		r.cpu[i] = 100 * float64(u.CPU-u0[i].CPU) / float64(dt)
 		r.rss[i] = float64(u.RSS) / (1 << 20)
+		r.anon[i] = float64(u.Anon) / (1 << 20)
 	}
 	for _, s := range ss {
 		s.Stop()
@@ -306,6 +308,7 @@ func (p *pair) watchAll(f func(time.Time, netip.Addr)) (stop func()) {
 func (b *bench) scaleTable(load string) error {
 	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
 	fmt.Fprintf(b.out, "SCALE (%s): VRRPv3, master priority 100 + backup 99, 255 VRIDs per interface; CPU in %% of one core, RSS in MB;\n", load)
+	fmt.Fprintln(b.out, "RSS: VmRSS (anonymous: RssAnon, without the mapped pages of the binary and its libraries), keepalived's processes summed;")
 	fmt.Fprintln(b.out, "advert jitter |spacing - advert_int| of the master, ms: median / p99 / max; failover: every instance at once after kill -9")
 	fmt.Fprintln(b.out, "of the master, per instance, ms: min / median / p99 / max; takeover gap: median time between consecutive BACKUP->MASTER")
 	fmt.Fprintln(b.out, "lines of vigil's log during that failover (what one takeover costs when they queue); 1st GARP - VIP: the backup's")
@@ -339,8 +342,8 @@ func (b *bench) scaleTable(load string) error {
 				if r.takeoverGap > 0 {
 					spread = ms(r.takeoverGap)
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.2f\t%.1f\t%.1f\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", d, n, adv,
-					r.cpu[0], r.cpu[1], r.rss[0], r.rss[1], r.jitter.mpm(), r.missing, r.timerErr.mmpm(), r.vipErr.mmpm(), r.garpLag.mmpm(), spread, note)
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.2f\t%.1f (%.1f)\t%.1f (%.1f)\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", d, n, adv,
+					r.cpu[0], r.cpu[1], r.rss[0], r.anon[0], r.rss[1], r.anon[1], r.jitter.mpm(), r.missing, r.timerErr.mmpm(), r.vipErr.mmpm(), r.garpLag.mmpm(), spread, note)
 			}
 		}
 	}

@@ -16,6 +16,10 @@ const userHZ = 100
 type ProcUsage struct {
 	CPU time.Duration // utime + stime
 	RSS int64         // VmRSS, bytes
+	// Anon is RssAnon, bytes: the process's own memory (heap, stacks),
+	// without the pages of its binary and libraries that RSS also counts
+	// (clean, shared with every process mapping the same files).
+	Anon int64
 }
 
 // ReadProc reads /proc/PID/stat and /proc/PID/status.
@@ -47,12 +51,18 @@ func ReadProc(pid int) (ProcUsage, error) {
 		return ProcUsage{}, fmt.Errorf("e2e: %w", err)
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				return ProcUsage{}, fmt.Errorf("e2e: /proc/%d/status: VmRSS %q", pid, v)
-			}
+		name, v, ok := strings.Cut(l, ":")
+		if !ok || (name != "VmRSS" && name != "RssAnon") {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		if err != nil {
+			return ProcUsage{}, fmt.Errorf("e2e: /proc/%d/status: %s %q", pid, name, v)
+		}
+		if name == "VmRSS" {
 			u.RSS = kb * 1024
+		} else {
+			u.Anon = kb * 1024
 		}
 	}
 	return u, nil
@@ -85,6 +95,7 @@ func (n *Node) Usage() (ProcUsage, error) {
 		}
 		sum.CPU += u.CPU
 		sum.RSS += u.RSS
+		sum.Anon += u.Anon
 	}
 	return sum, nil
 }
