@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -20,10 +21,16 @@ import (
 	"github.com/vigil-ha/vigil/internal/sched"
 )
 
-// The canary tells a stalled host from a stalled daemon: a thread
+// The canary tells a stalled host from a stalled daemon: threads
 // scheduled as the daemons are (SCHED_RR at vrrp_rt_priority, or
-// SCHED_OTHER at their nice level) sleeps canaryPeriod at a time with
-// clock_nanosleep and reports how late it woke. Each class runs in a
+// SCHED_OTHER at their nice level), one pinned to each CPU, sleep
+// canaryPeriod at a time with clock_nanosleep and report how late they
+// woke. One thread per CPU, because a CPU can stop scheduling on its own:
+// traced, CPU 1 spent 22 ms at a time in the serial console's interrupt
+// handler (bound to it, interrupts off) while CPU 0 ran on, and the
+// daemons' threads woken on CPU 1 waited; a single canary thread that
+// happened to sleep on CPU 0 woke on time and the stall looked like the
+// daemon's own. Each class runs in a
 // process of its own (the harness re-executes itself with canaryEnv set),
 // every thread of which gets the class's policy through internal/sched as
 // vigil's threads do: a Go thread woken from a system call may need a
@@ -87,26 +94,102 @@ func parseCanaryClass(s string) (canaryClass, error) {
 }
 
 // runCanary schedules the process as c says (every thread, and those the
-// runtime starts later, as vigil does) and runs the canary's loop until
-// writing to w fails (the harness went away). It prints "ready CLASS"
-// once scheduled, then "late CLASS WALL_NS LATE_NS" for every wake-up at
-// least canaryLate late and "tick CLASS WALL_NS WAKES MAX_NS" every
-// second. Nothing in the loop allocates, so this process's collector
-// never runs.
+// runtime starts later, as vigil does) and runs one canary loop on each
+// CPU the process may use until writing to w fails (the harness went
+// away); it returns when every loop has. It prints "ready CLASS" once the
+// loops are pinned and scheduled, then "late CLASS WALL_NS LATE_NS" for
+// every wake-up at least canaryLate late and "tick CLASS WALL_NS WAKES
+// MAX_NS" every second from each loop. Nothing in the loops allocates, so
+// this process's collector never runs.
 func runCanary(c canaryClass, w io.Writer) error {
 	var s sched.Scheduler
 	s.Set(c.policy())
 	if _, err := s.Apply(); err != nil {
 		return fmt.Errorf("canary %s: %w", c.Name, err)
 	}
+	var cpus unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &cpus); err != nil {
+		return fmt.Errorf("canary %s: %w", c.Name, err)
+	}
+	lw := &stickyWriter{w: w}
+	start := make(chan struct{})
+	errs := make([]error, cpus.Count())
+	var pinned, done sync.WaitGroup
+	for i, cpu := 0, 0; i < len(errs); cpu++ {
+		if !cpus.IsSet(cpu) {
+			continue
+		}
+		pinned.Add(1)
+		done.Add(1)
+		go func(i int) {
+			defer done.Done()
+			runtime.LockOSThread() // never unlocked: the thread ends with the loop
+			var one unix.CPUSet
+			one.Set(cpu)
+			if err := unix.SchedSetaffinity(0, &one); err != nil { // 0: this thread
+				errs[i] = fmt.Errorf("canary %s: pin to CPU %d: %w", c.Name, cpu, err)
+			}
+			pinned.Done()
+			<-start
+			if errs[i] == nil {
+				errs[i] = canaryLoop(c, lw)
+			}
+		}(i)
+		i++
+	}
+	pinned.Wait()
+	// The loops' threads may be new ones, which SCHED_RESET_ON_FORK
+	// started at normal priority: schedule them before they run.
+	_, err := s.Apply()
+	for _, e := range errs {
+		err = cmp.Or(err, e)
+	}
+	if err == nil {
+		_, err = lw.Write([]byte("ready " + c.Name + "\n"))
+	}
+	if err != nil {
+		lw.fail(err) // every loop ends at its first line
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.Keep(ctx, time.Second, func(error) {})
-	return canaryLoop(c, w)
+	close(start)
+	done.Wait()
+	for _, e := range errs {
+		err = cmp.Or(err, e)
+	}
+	return err
+}
+
+// stickyWriter lets the canary's loops share one writer: a line is one
+// Write, and after a write fails every later one fails too, so that each
+// loop ends at its next line.
+type stickyWriter struct {
+	mu  sync.Mutex
+	w   io.Writer
+	err error
+}
+
+func (s *stickyWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.w.Write(b)
+	s.err = err
+	return n, err
+}
+
+func (s *stickyWriter) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		s.err = err
+	}
 }
 
 func canaryLoop(c canaryClass, w io.Writer) error {
-	runtime.LockOSThread()
 	buf := make([]byte, 0, 128)
 	line := func(kind string, v ...int64) error {
 		buf = append(append(append(buf[:0], kind...), ' '), c.Name...)
@@ -114,9 +197,6 @@ func canaryLoop(c canaryClass, w io.Writer) error {
 			buf = strconv.AppendInt(append(buf, ' '), x, 10)
 		}
 		_, err := w.Write(append(buf, '\n'))
-		return err
-	}
-	if err := line("ready"); err != nil {
 		return err
 	}
 	mono := func() int64 {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -396,6 +397,47 @@ func TestCanaryLoop(t *testing.T) {
 		if r, err := parseCanaryLine(l); err != nil || r.Kind != "late" || r.Late < canaryLate {
 			t.Errorf("line %q (%v)", l, err)
 		}
+	}
+}
+
+// tickWriter counts tick lines and fails at the first line written more
+// than after past the first tick.
+type tickWriter struct {
+	mu    sync.Mutex
+	after time.Duration
+	first time.Time
+	ticks int
+}
+
+func (w *tickWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.first.IsZero() && time.Since(w.first) > w.after {
+		return 0, errors.New("done")
+	}
+	if strings.HasPrefix(string(b), "tick ") {
+		if w.first.IsZero() {
+			w.first = time.Now()
+		}
+		w.ticks++
+	}
+	return len(b), nil
+}
+
+// TestCanaryLoopPerCPU checks that the canary runs one loop on each CPU
+// the process may use: each prints its first tick a second after they
+// all started, so that many ticks arrive together.
+func TestCanaryLoopPerCPU(t *testing.T) {
+	var cpus unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &cpus); err != nil {
+		t.Fatal(err)
+	}
+	w := &tickWriter{after: 500 * time.Millisecond}
+	if err := runCanary(canaryClass{"normal", 0}, w); err == nil {
+		t.Fatal("the canary ended without an error")
+	}
+	if w.ticks != cpus.Count() {
+		t.Errorf("%d first ticks within 500 ms, want one per CPU (%d)", w.ticks, cpus.Count())
 	}
 }
 

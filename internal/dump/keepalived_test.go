@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vigil-ha/vigil/internal/e2e"
 	"github.com/vigil-ha/vigil/internal/lab"
 	"github.com/vigil-ha/vigil/internal/netnstest"
 	"github.com/vigil-ha/vigil/internal/status"
@@ -75,8 +76,8 @@ func TestMatchesKeepalived(t *testing.T) {
 	if err := os.WriteFile(conf, []byte(kaConf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, err := h.Start("env", "TMPDIR="+dir, ka, "-n", "-l", "-D", "-P", "-f", conf,
-		"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid"))
+	p, err := h.Start("env", append([]string{"TMPDIR=" + dir, ka}, e2e.KeepalivedArgs("-P", "-f", conf,
+		"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid"))...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

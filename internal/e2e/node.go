@@ -30,6 +30,20 @@ const (
 // KeepalivedBin is Debian's keepalived 2.2.7.
 const KeepalivedBin = "/usr/sbin/keepalived"
 
+// KeepalivedArgs is how tests run keepalived: in the foreground (-n),
+// logging in detail (-D) to its stderr (-l) and not through syslog (-G),
+// then args. With -l and without -G, keepalived opens syslog with
+// LOG_CONS, and where nothing listens on /dev/log (a test machine, a
+// container) glibc writes every message to /dev/console instead. On a
+// virtual machine whose console is an emulated serial port, the port's
+// interrupt handler then runs with interrupts off for as long as the
+// hypervisor takes to emulate the bytes: traced on the CI machine, it
+// kept one CPU from scheduling for 22 ms at a time, and the real-time
+// daemons woken on that CPU waited (README, "Chaos and soak").
+func KeepalivedArgs(args ...string) []string {
+	return append([]string{"-n", "-l", "-D", "-G"}, args...)
+}
+
 // Node is one VRRP daemon inside a lab host. Its files (configuration, pid
 // files, vigil's API socket, the TMPDIR dumps) live in Dir.
 type Node struct {
@@ -79,7 +93,7 @@ func (n *Node) WriteConfig(c string) error {
 func (n *Node) Name() string { return n.Host.Name() + "/" + string(n.Kind) }
 
 // Start runs the daemon in the foreground inside its host, logging to its
-// output (keepalived -n -l -D; vigil logs to stderr).
+// output (keepalived: KeepalivedArgs; vigil logs to stderr).
 func (n *Node) Start() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -112,8 +126,9 @@ func (n *Node) Start() error {
 		// files to /run unless told: keep everything in Dir. -P: VRRP only
 		// (the checker process exits without IPVS).
 		name = "env"
-		args = append(append([]string{"TMPDIR=" + n.Dir}, n.Env...), n.Bin, "-n", "-l", "-D", "-P", "-f", n.ConfPath(),
-			"-p", n.PidFile(), "-r", filepath.Join(n.Dir, "vrrp.pid"), "-c", filepath.Join(n.Dir, "checkers.pid"))
+		args = append(append([]string{"TMPDIR=" + n.Dir}, n.Env...), n.Bin)
+		args = append(args, KeepalivedArgs("-P", "-f", n.ConfPath(),
+			"-p", n.PidFile(), "-r", filepath.Join(n.Dir, "vrrp.pid"), "-c", filepath.Join(n.Dir, "checkers.pid"))...)
 		args = append(args, n.Args...)
 	default:
 		return fmt.Errorf("e2e: unknown kind %q", n.Kind)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/e2e"
 	"github.com/vigil-ha/vigil/internal/lab"
 	"github.com/vigil-ha/vigil/internal/netnstest"
 	"github.com/vigil-ha/vigil/internal/track"
@@ -127,7 +128,7 @@ func TestKeepalivedAgrees(t *testing.T) {
 		t.Fatal(err)
 	}
 	// keepalived writes its SIGUSR1 state dump to $TMPDIR/keepalived.data.
-	p, err := h.Start("env", "TMPDIR="+d, ka, "-n", "-l", "-D", "-P", "-f", cf, "-p", d+"/k.pid", "-r", d+"/v.pid")
+	p, err := h.Start("env", append([]string{"TMPDIR=" + d, ka}, e2e.KeepalivedArgs("-P", "-f", cf, "-p", d+"/k.pid", "-r", d+"/v.pid")...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

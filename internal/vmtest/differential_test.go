@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/e2e"
 	"github.com/vigil-ha/vigil/internal/lab"
 	"github.com/vigil-ha/vigil/internal/netnstest"
 )
@@ -220,8 +221,8 @@ func TestKernelDifferential(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			kp, err := ka.Start("env", "TMPDIR="+kdir, kaBin, "-n", "-l", "-D", "-C", "-f", filepath.Join(kdir, "keepalived.conf"),
-				"-p", filepath.Join(kdir, "main.pid"), "-c", filepath.Join(kdir, "checkers.pid"), "-r", filepath.Join(kdir, "vrrp.pid"))
+			kp, err := ka.Start("env", append([]string{"TMPDIR=" + kdir, kaBin}, e2e.KeepalivedArgs("-C", "-f", filepath.Join(kdir, "keepalived.conf"),
+				"-p", filepath.Join(kdir, "main.pid"), "-c", filepath.Join(kdir, "checkers.pid"), "-r", filepath.Join(kdir, "vrrp.pid"))...)...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/e2e"
 	"github.com/vigil-ha/vigil/internal/lab"
 	"github.com/vigil-ha/vigil/internal/netnstest"
 	"github.com/vigil-ha/vigil/internal/status"
@@ -96,8 +97,8 @@ func TestBackupStallDoesNotFlap(t *testing.T) {
 			t.Fatal(err)
 		}
 		// -P: VRRP only (this kernel has no IPVS for the virtual server).
-		p, err := x.n2.Start("env", "TMPDIR="+dir, ka, "-n", "-l", "-D", "-G", "-P", "-f", conf,
-			"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid"))
+		p, err := x.n2.Start("env", append([]string{"TMPDIR=" + dir, ka}, e2e.KeepalivedArgs("-P", "-f", conf,
+			"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid"))...)...)
 		if err != nil {
 			t.Fatal(err)
 		}

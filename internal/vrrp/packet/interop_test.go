@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/e2e"
 	"github.com/vigil-ha/vigil/internal/lab"
 	"github.com/vigil-ha/vigil/internal/netnstest"
 )
@@ -257,8 +258,8 @@ func TestKeepalivedInterop(t *testing.T) {
 			if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			p, err := ka.Start(keepalived, "-n", "-l", "-D", "-P", "-f", conf,
-				"-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"))
+			p, err := ka.Start(keepalived, e2e.KeepalivedArgs("-P", "-f", conf,
+				"-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"))...)
 			if err != nil {
 				t.Fatal(err)
 			}
