@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,7 +39,8 @@ import (
 //
 // VIGIL_BENCH_N (10000) and VIGIL_BENCH_SECONDS (20, measured after 5 s of
 // warm-up) change the size and length; VIGIL_BENCH_PROFILE=file writes a
-// CPU profile of the checker process, VIGIL_BENCH_TRACE=file lists the
+// CPU profile of the checker process, VIGIL_BENCH_EXECTRACE=file one second
+// of its execution trace (go tool trace), VIGIL_BENCH_TRACE=file lists the
 // attempts late or slow by more than 50 ms, VIGIL_BENCH_OUT=file keeps the
 // checker's output, VIGIL_BENCH_NSTAT=file the namespace's TCP counters.
 // Targets: at most 15% of one core, 200 MB RSS, p99
@@ -79,8 +81,15 @@ type benchReport struct {
 	P50, P99                  float64 // lateness, ms
 	Max                       float64
 	DurP99                    float64 // attempt duration, ms
-	Stats                     Stats
-	Goroutines                int
+	// The lateness p99 split in two: from due to taken from the
+	// timetable (timer and dispatcher), and from there to started (wait
+	// for a free worker). DoneP99 is how late attempts complete:
+	// lateness plus duration, which includes the server's own delay.
+	DispP99, WaitP99, DoneP99 float64
+	// Load is the 1-minute load average at the end of the run.
+	Load       string
+	Stats      Stats
+	Goroutines int
 }
 
 func benchEnvInt(name string, def int) int {
@@ -150,8 +159,8 @@ func BenchmarkRunner10k(b *testing.B) {
 				rep.CPUPerCheck = rep.CPUPercent / 100 * rep.Seconds / float64(rep.Checks) * 1e6
 				rep.UserPerCheck = rep.UserPct / 100 * rep.Seconds / float64(rep.Checks) * 1e6
 			}
-			b.Logf("%s: %d real servers, delay_loop 1s, %d checks in %.0fs (%d failed%s): CPU %.1f%% of one core (user %.1f%%, system %.1f%%), %.1f µs CPU a check (user %.1f µs), RSS %.0f MB (peak %.0f MB), lateness p50 %.2f ms p99 %.2f ms max %.1f ms, attempt p99 %.2f ms, peak %d attempts in flight, %d goroutines",
-				rep.Kind, rep.Servers, rep.Checks, rep.Seconds, rep.Failures, firstFail(rep.FirstFail), rep.CPUPercent, rep.UserPct, rep.SysPct, rep.CPUPerCheck, rep.UserPerCheck, rep.RSSMB, rep.HWMMB, rep.P50, rep.P99, rep.Max, rep.DurP99, rep.Stats.PeakInFlight, rep.Goroutines)
+			b.Logf("%s: %d real servers, delay_loop 1s, %d checks in %.0fs (%d failed%s): CPU %.1f%% of one core (user %.1f%%, system %.1f%%), %.1f µs CPU a check (user %.1f µs), RSS %.0f MB (peak %.0f MB), lateness p50 %.2f ms p99 %.2f ms max %.1f ms (p99 due→dispatched %.2f ms, dispatched→started %.2f ms), attempt p99 %.2f ms, completion lateness p99 %.2f ms, peak %d attempts in flight, %d goroutines, load %s",
+				rep.Kind, rep.Servers, rep.Checks, rep.Seconds, rep.Failures, firstFail(rep.FirstFail), rep.CPUPercent, rep.UserPct, rep.SysPct, rep.CPUPerCheck, rep.UserPerCheck, rep.RSSMB, rep.HWMMB, rep.P50, rep.P99, rep.Max, rep.DispP99, rep.WaitP99, rep.DurP99, rep.DoneP99, rep.Stats.PeakInFlight, rep.Goroutines, rep.Load)
 			b.ReportMetric(rep.CPUPercent, "%cpu")
 			b.ReportMetric(rep.CPUPerCheck, "µs-cpu/check")
 			b.ReportMetric(rep.HWMMB, "MB-rss")
@@ -324,6 +333,9 @@ func benchCheck(t *testing.T, n int, kind string, secs int) {
 		mu        sync.Mutex
 		late      = make([]float64, 0, n*(secs+1))
 		dur       = make([]float64, 0, n*(secs+1))
+		disp      = make([]float64, 0, n*(secs+1))
+		wait      = make([]float64, 0, n*(secs+1))
+		doneLate  = make([]float64, 0, n*(secs+1))
 		failures  int
 		first     string
 	)
@@ -337,6 +349,9 @@ func benchCheck(t *testing.T, n int, kind string, secs int) {
 			fmt.Fprintf(traceFile, "slow %s sched %s late %v took %v\n", d.Server, d.Scheduled.Format("05.000"), d.Started.Sub(d.Scheduled), d.Result.Latency)
 		}
 		dur = append(dur, float64(d.Result.Latency)/float64(time.Millisecond))
+		disp = append(disp, float64(d.Dispatched.Sub(d.Scheduled))/float64(time.Millisecond))
+		wait = append(wait, float64(d.Started.Sub(d.Dispatched))/float64(time.Millisecond))
+		doneLate = append(doneLate, float64(d.Started.Add(d.Result.Latency).Sub(d.Scheduled))/float64(time.Millisecond))
 		if !d.Result.OK {
 			failures++
 			if first == "" {
@@ -363,6 +378,21 @@ func benchCheck(t *testing.T, n int, kind string, secs int) {
 		}
 		pprof.StartCPUProfile(f)
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if p := os.Getenv("VIGIL_BENCH_EXECTRACE"); p != "" {
+		// One second of execution trace, from the middle of the run.
+		go func() {
+			f, err := os.Create(p)
+			if err != nil {
+				return
+			}
+			defer f.Close()
+			time.Sleep(time.Duration(secs) * time.Second / 2)
+			if trace.Start(f) == nil {
+				time.Sleep(time.Second)
+				trace.Stop()
+			}
+		}()
 	}
 	time.Sleep(time.Duration(secs) * time.Second)
 	measuring.Store(false)
@@ -392,13 +422,22 @@ func benchCheck(t *testing.T, n int, kind string, secs int) {
 	if len(late) > 0 {
 		rep.Max = late[len(late)-1]
 	}
-	slices.Sort(dur)
-	if len(dur) > 0 {
-		rep.DurP99 = dur[min(len(dur)-1, int(0.99*float64(len(dur))))]
+	rep.DurP99, rep.DispP99, rep.WaitP99, rep.DoneP99 = p99(dur), p99(disp), p99(wait), p99(doneLate)
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		rep.Load, _, _ = strings.Cut(string(b), " ")
 	}
 	rep.Stats = stats
 	b, _ := json.Marshal(rep)
 	fmt.Printf("BENCH %s\n", b)
+}
+
+// p99 sorts v and returns its 99th percentile (0 when empty).
+func p99(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	return v[min(len(v)-1, int(0.99*float64(len(v))))]
 }
 
 func rusage(t *testing.T) syscall.Rusage {

@@ -56,9 +56,11 @@ type Event struct {
 type CheckDone struct {
 	Server  string
 	Checker int
-	// Scheduled is when the attempt was due, Started when it began.
-	Scheduled, Started time.Time
-	Result             check.Result
+	// Scheduled is when the attempt was due, Dispatched when the Runner
+	// took it from its timetable, Started when it began (after waiting
+	// for a free worker).
+	Scheduled, Dispatched, Started time.Time
+	Result                         check.Result
 }
 
 // Options configure a Runner.
@@ -130,9 +132,9 @@ type entry struct {
 }
 
 type job struct {
-	e     *entry
-	sched time.Time
-	step  int
+	e                 *entry
+	sched, dispatched time.Time
+	step              int
 }
 
 // NewRunner checks the options and builds the runner; it starts nothing.
@@ -260,7 +262,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.mu.Unlock()
 			e.srv.mu.Lock()
 			e.running = true
-			j := job{e: e, sched: e.at, step: e.health.Step()}
+			j := job{e: e, sched: e.at, dispatched: now, step: e.health.Step()}
 			e.srv.mu.Unlock()
 			if !dispatch(j) {
 				r.mu.Lock()
@@ -337,7 +339,7 @@ func (r *Runner) attempt(ctx context.Context, j job) {
 		}
 	}
 	if r.opt.OnCheck != nil {
-		r.opt.OnCheck(CheckDone{Server: s.id, Checker: e.idx, Scheduled: j.sched, Started: started, Result: res})
+		r.opt.OnCheck(CheckDone{Server: s.id, Checker: e.idx, Scheduled: j.sched, Dispatched: j.dispatched, Started: started, Result: res})
 	}
 	r.mu.Lock()
 	r.schedule(e, next)
