@@ -289,24 +289,33 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
 // a Host header naming the virtual host, else the target's address and
 // port ("[v6]:port" for IPv6).
 func (h *HTTP) Request(u *URL) string {
+	return string(h.appendRequest(make([]byte, 0, 128), u))
+}
+
+// appendRequest appends Request(u) to b.
+func (h *HTTP) appendRequest(b []byte, u *URL) []byte {
 	vhost := u.VirtualHost
 	if vhost == "" {
 		vhost = h.VirtualHost
 	}
-	minor := 0
+	b = append(b, "GET "...)
+	b = append(b, u.Path...)
 	if h.Protocol == HTTP11 {
-		minor = 1
+		b = append(b, " HTTP/1.1\r\n"...)
+	} else {
+		b = append(b, " HTTP/1.0\r\n"...)
 	}
-	conn := ""
+	b = append(b, "User-Agent: KeepAliveClient\r\n"...)
 	if h.Protocol == HTTP10Close || h.Protocol == HTTP11 {
-		conn = "Connection: close\r\n"
+		b = append(b, "Connection: close\r\n"...)
 	}
-	host := vhost
-	if host == "" {
-		host = h.Conn.Target().String() // "[addr]:port" for IPv6
+	b = append(b, "Host: "...)
+	if vhost != "" {
+		b = append(b, vhost...)
+	} else {
+		b = h.Conn.Target().AppendTo(b) // "[addr]:port" for IPv6
 	}
-	// Concatenation rather than fmt: this runs for every attempt.
-	return "GET " + u.Path + " HTTP/1." + strconv.Itoa(minor) + "\r\nUser-Agent: KeepAliveClient\r\n" + conn + "Host: " + host + "\r\n\r\n"
+	return append(b, "\r\n\r\n"...)
 }
 
 // Get sends u's request and reads the response to the end of the stream, as

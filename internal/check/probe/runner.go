@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,7 +67,10 @@ type CheckDone struct {
 // Options configure a Runner.
 type Options struct {
 	Servers []RealServer
-	// Concurrency bounds the attempts in flight; 0 means 1024.
+	// Concurrency bounds the worker goroutines, hence the attempts in
+	// flight that need one; 0 means 1024. Plain HTTP_GET attempts (no
+	// TLS) need none: they wait in the Runner's poller, unbounded but for
+	// each checker having at most one attempt in flight.
 	Concurrency int
 	// OnEvent receives real-server transitions, one at a time, in the
 	// order they happen; it must not block for long.
@@ -84,7 +88,9 @@ type Options struct {
 // Runner schedules many checkers, each on its own Health's timetable, with
 // a bounded number of attempts in flight. One goroutine keeps the
 // timetable (a heap); workers, started on demand up to Concurrency and kept
-// until Run returns, run the attempts and apply their results.
+// until Run returns, run the attempts and apply their results. Plain
+// HTTP_GET attempts go to pollers instead (see poller), one goroutine per
+// processor driving all of their sockets.
 //
 // Concurrency: Run may be called once; Snapshot may be called at any time
 // from any goroutine.
@@ -116,6 +122,10 @@ type entry struct {
 	name string
 	c    check.Checker
 	step check.Stepper
+	// get is c when it is a plain HTTP_GET, which a poller runs: the
+	// seq'th checker's goes to poller seq % len(pollers).
+	get *HTTP
+	seq int
 
 	// guarded by srv.mu
 	health  check.Health
@@ -150,6 +160,7 @@ func NewRunner(o Options) (*Runner, error) {
 		r.log = slog.New(slog.DiscardHandler)
 	}
 	seen := map[string]bool{}
+	seqs := 0
 	for _, rs := range o.Servers {
 		if seen[rs.ID] {
 			return nil, fmt.Errorf("probe: real server %q listed twice", rs.ID)
@@ -170,6 +181,10 @@ func NewRunner(o Options) (*Runner, error) {
 				return nil, fmt.Errorf("probe: real server %s: checker %s: %w", rs.ID, c.Name, err)
 			}
 			e := &entry{srv: s, idx: i, name: c.Name, c: c.Check, step: st, health: check.NewHealth(p)}
+			if h, ok := c.Check.(*HTTP); ok && !h.SSL {
+				e.get, e.seq = h, seqs
+				seqs++
+			}
 			if c.Resume != nil {
 				e.health = *c.Resume
 				e.health.Reconfigure(p)
@@ -209,6 +224,27 @@ func (r *Runner) Run(ctx context.Context) error {
 
 	jobs := make(chan job)
 	var wg sync.WaitGroup
+	// One poller per processor the runtime uses: a poller spends most of
+	// its time in system calls (on loopback connect and close also run the
+	// peer's side of the handshake), and under CPU contention each thread
+	// gets its own share of the machine.
+	var pollers []*poller
+	if r.wantsPoller() {
+		for range max(1, runtime.GOMAXPROCS(0)) {
+			pl, err := newPoller(r.finish)
+			if err != nil {
+				// The workers can run these attempts too.
+				r.log.Warn("checkers: no poller, HTTP_GET attempts use worker goroutines", "err", err)
+				break
+			}
+			pollers = append(pollers, pl)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				pl.run(ctx)
+			}()
+		}
+	}
 	workers := 0
 	// busy counts the jobs handed out and not finished; a new worker
 	// starts only when every worker is busy, so the pool grows to the
@@ -264,7 +300,10 @@ func (r *Runner) Run(ctx context.Context) error {
 			e.running = true
 			j := job{e: e, sched: e.at, dispatched: now, step: e.health.Step()}
 			e.srv.mu.Unlock()
-			if !dispatch(j) {
+			if e.get != nil && len(pollers) > 0 {
+				r.begin()
+				pollers[e.seq%len(pollers)].submit(pollTask{h: e.get, step: j.step, j: j})
+			} else if !dispatch(j) {
 				r.mu.Lock()
 				break
 			}
@@ -288,13 +327,22 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
+// wantsPoller reports whether a checker is a plain HTTP_GET.
+func (r *Runner) wantsPoller() bool {
+	for _, s := range r.servers {
+		for _, e := range s.checkers {
+			if e.get != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // attempt runs one check and applies its result.
 func (r *Runner) attempt(ctx context.Context, j job) {
 	e := j.e
-	n := r.inflight.Add(1)
-	defer r.inflight.Add(-1)
-	for p := r.peak.Load(); n > p && !r.peak.CompareAndSwap(p, n); p = r.peak.Load() {
-	}
+	r.begin()
 	started := time.Now()
 	var res check.Result
 	if e.step != nil {
@@ -303,8 +351,24 @@ func (r *Runner) attempt(ctx context.Context, j job) {
 		res = e.c.Check(ctx)
 	}
 	if ctx.Err() != nil {
+		r.inflight.Add(-1)
 		return // shutting down: the result says nothing about the server
 	}
+	r.finish(j, started, res)
+}
+
+// begin counts an attempt in flight.
+func (r *Runner) begin() {
+	n := r.inflight.Add(1)
+	for p := r.peak.Load(); n > p && !r.peak.CompareAndSwap(p, n); p = r.peak.Load() {
+	}
+}
+
+// finish applies the result of the attempt of j that began at started and
+// puts its checker back in the timetable.
+func (r *Runner) finish(j job, started time.Time, res check.Result) {
+	r.inflight.Add(-1)
+	e := j.e
 	end := time.Now()
 	s := e.srv
 	s.mu.Lock()
