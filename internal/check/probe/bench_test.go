@@ -135,7 +135,12 @@ func BenchmarkRunner10k(b *testing.B) {
 			}
 			env[0] = benchRole + "=checker"
 			env = append(env, "VIGIL_BENCH_SECONDS="+strconv.Itoa(secs))
-			out, err := h.Run("env", append(env, self, "-test.run=^TestBenchChild$", "-test.v", "-test.timeout=10m")...)
+			// Not h.Run: its 30 s limit is too short for the run on a
+			// loaded machine.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+240)*time.Second)
+			outb, err := h.Command(ctx, "env", append(env, self, "-test.run=^TestBenchChild$", "-test.v", "-test.timeout=10m")...).CombinedOutput()
+			cancel()
+			out := string(outb)
 			if p := os.Getenv("VIGIL_BENCH_OUT"); p != "" {
 				os.WriteFile(p, []byte(out), 0o644)
 			}
