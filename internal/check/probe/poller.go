@@ -95,14 +95,14 @@ func newPoller(done func(j job, started time.Time, res check.Result)) (*poller, 
 	}
 	return &poller{
 		epfd: epfd, evfd: evfd, epoch: time.Now(), done: done,
-		buf: make([]byte, 16<<10), events: make([]unix.EpollEvent, 256),
+		buf: make([]byte, 16<<10), events: make([]unix.EpollEvent, 1024),
 	}, nil
 }
 
-// submit queues t; the poller starts it at once.
-func (p *poller) submit(t pollTask) {
+// submit queues ts; the poller starts them at once.
+func (p *poller) submit(ts ...pollTask) {
 	p.mu.Lock()
-	p.queue = append(p.queue, t)
+	p.queue = append(p.queue, ts...)
 	wake := p.waiting
 	p.waiting = false
 	p.mu.Unlock()
@@ -340,6 +340,15 @@ func (p *poller) expire() {
 	now := p.now()
 	for len(p.dl) > 0 && p.dl[0].key <= now {
 		c := p.dl[0].c
+		if c.deadline <= now {
+			// Its socket may be ready with events epoll_wait has not
+			// returned yet (a burst larger than p.events): look
+			// before calling it a timeout.
+			p.handle(c, 0)
+			if c.hidx != 0 {
+				continue // finished
+			}
+		}
 		if c.deadline > now {
 			// It made progress since: wait for its current step's end.
 			p.dl[0].key = c.deadline

@@ -288,11 +288,24 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 
+	// The attempts for the pollers are handed over once a round, each
+	// poller woken at most once.
+	pending := make([][]pollTask, len(pollers))
+	flush := func() {
+		for k, ts := range pending {
+			if len(ts) > 0 {
+				pollers[k].submit(ts...)
+				clear(ts)
+				pending[k] = ts[:0]
+			}
+		}
+	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for ctx.Err() == nil {
 		r.mu.Lock()
-		now := time.Now()
+		round := time.Now()
+		now := round
 		for len(r.due) > 0 && r.due[0].key <= now.Sub(r.epoch).Nanoseconds() {
 			e := r.due.pop()
 			r.mu.Unlock()
@@ -302,19 +315,27 @@ func (r *Runner) Run(ctx context.Context) error {
 			e.srv.mu.Unlock()
 			if e.get != nil && len(pollers) > 0 {
 				r.begin()
-				pollers[e.seq%len(pollers)].submit(pollTask{h: e.get, step: j.step, j: j})
-			} else if !dispatch(j) {
-				r.mu.Lock()
-				break
+				k := e.seq % len(pollers)
+				pending[k] = append(pending[k], pollTask{h: e.get, step: j.step, j: j})
+			} else {
+				flush() // dispatch may wait for a worker
+				if !dispatch(j) {
+					r.mu.Lock()
+					break
+				}
 			}
 			r.mu.Lock()
 			now = time.Now()
 		}
 		wait := time.Hour
 		if len(r.due) > 0 {
-			wait = r.due[0].e.at.Sub(now)
+			// Rounds at most every dispatchQuantum: at thousands of
+			// checks a second, a round per check would wake this
+			// goroutine and a poller for each one.
+			wait = max(r.due[0].e.at.Sub(now), round.Add(dispatchQuantum).Sub(now))
 		}
 		r.mu.Unlock()
+		flush()
 		timer.Reset(wait)
 		select {
 		case <-timer.C:
@@ -326,6 +347,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	wg.Wait()
 	return nil
 }
+
+// dispatchQuantum is the shortest time between two rounds of the
+// timetable: an attempt starts at most this late for the sake of batching.
+const dispatchQuantum = time.Millisecond
 
 // wantsPoller reports whether a checker is a plain HTTP_GET.
 func (r *Runner) wantsPoller() bool {
