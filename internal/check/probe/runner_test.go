@@ -2,9 +2,11 @@ package probe
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -398,4 +400,69 @@ func TestEntryHeap(t *testing.T) {
 	if len(h) != 0 {
 		t.Fatalf("%d entries left", len(h))
 	}
+}
+
+// TestRunnerRounds: at thousands of checks a second the timetable runs in
+// rounds at least dispatchQuantum apart, and still no attempt starts before
+// it is due or later than one quantum after (in a synctest bubble, where
+// only the Runner's own waits move the clock); the first check comes within
+// bootstrap + warmup, and a checker never runs more often than delay_loop.
+func TestRunnerRounds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 5000
+		p := check.Defaults(check.KindTCP, time.Second)
+		p.Bootstrap = 0
+		ok := checkFunc(func(context.Context) check.Result { return check.Result{OK: true} })
+		servers := make([]RealServer, n)
+		for i := range servers {
+			servers[i] = RealServer{ID: strconv.Itoa(i), Checkers: []Checker{{Name: "c", Check: ok, Policy: p}}}
+		}
+		var mu sync.Mutex
+		starts := map[string][]time.Time{}
+		rounds := map[time.Time]bool{}
+		var bad []string
+		t0 := time.Now()
+		r, err := NewRunner(Options{Servers: servers, Rand: rand.Float64, OnCheck: func(d CheckDone) {
+			mu.Lock()
+			defer mu.Unlock()
+			if late := d.Started.Sub(d.Scheduled); late < 0 || late > dispatchQuantum {
+				bad = append(bad, fmt.Sprintf("%s due %v started %v", d.Server, d.Scheduled.Sub(t0), d.Started.Sub(t0)))
+			}
+			starts[d.Server] = append(starts[d.Server], d.Started)
+			rounds[d.Dispatched] = true
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- r.Run(ctx) }()
+		time.Sleep(3 * time.Second)
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		if len(bad) > 0 {
+			t.Errorf("%d attempts early or more than %v late, first: %s", len(bad), dispatchQuantum, bad[0])
+		}
+		checks := 0
+		for id, s := range starts {
+			checks += len(s)
+			if first := s[0].Sub(t0); first > p.Warmup+dispatchQuantum {
+				t.Errorf("%s: first check at %v, want within warmup %v", id, first, p.Warmup)
+			}
+			for i := 1; i < len(s); i++ {
+				if d := s[i].Sub(s[i-1]); d < p.DelayLoop {
+					t.Errorf("%s: checks %v apart, delay_loop %v", id, d, p.DelayLoop)
+				}
+			}
+		}
+		if len(starts) != n || checks < 2*n {
+			t.Errorf("%d checkers ran %d checks in 3 s, want all %d at least twice", len(starts), checks, n)
+		}
+		// 3 s at one round a millisecond at most.
+		if len(rounds) > 3100 {
+			t.Errorf("%d rounds for %d checks in 3 s, want at most one a millisecond", len(rounds), checks)
+		}
+	})
 }
