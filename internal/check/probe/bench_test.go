@@ -87,7 +87,10 @@ type benchReport struct {
 	// lateness plus duration, which includes the server's own delay.
 	DispP99, WaitP99, DoneP99 float64
 	// Load is the 1-minute load average at the end of the run.
-	Load       string
+	Load string
+	// ServerPct is the CPU the benchmark's server process spent in the
+	// same time (% of one core), which competes with the checker.
+	ServerPct  float64
 	Stats      Stats
 	Goroutines int
 }
@@ -134,7 +137,7 @@ func BenchmarkRunner10k(b *testing.B) {
 				time.Sleep(100 * time.Millisecond)
 			}
 			env[0] = benchRole + "=checker"
-			env = append(env, "VIGIL_BENCH_SECONDS="+strconv.Itoa(secs))
+			env = append(env, "VIGIL_BENCH_SECONDS="+strconv.Itoa(secs), "VIGIL_BENCH_SERVER_PID="+strconv.Itoa(srv.Cmd.Process.Pid))
 			// Not h.Run: its 30 s limit is too short for the run on a
 			// loaded machine.
 			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+240)*time.Second)
@@ -164,8 +167,8 @@ func BenchmarkRunner10k(b *testing.B) {
 				rep.CPUPerCheck = rep.CPUPercent / 100 * rep.Seconds / float64(rep.Checks) * 1e6
 				rep.UserPerCheck = rep.UserPct / 100 * rep.Seconds / float64(rep.Checks) * 1e6
 			}
-			b.Logf("%s: %d real servers, delay_loop 1s, %d checks in %.0fs (%d failed%s): CPU %.1f%% of one core (user %.1f%%, system %.1f%%), %.1f µs CPU a check (user %.1f µs), RSS %.0f MB (peak %.0f MB), lateness p50 %.2f ms p99 %.2f ms max %.1f ms (p99 due→dispatched %.2f ms, dispatched→started %.2f ms), attempt p99 %.2f ms, completion lateness p99 %.2f ms, peak %d attempts in flight, %d goroutines, load %s",
-				rep.Kind, rep.Servers, rep.Checks, rep.Seconds, rep.Failures, firstFail(rep.FirstFail), rep.CPUPercent, rep.UserPct, rep.SysPct, rep.CPUPerCheck, rep.UserPerCheck, rep.RSSMB, rep.HWMMB, rep.P50, rep.P99, rep.Max, rep.DispP99, rep.WaitP99, rep.DurP99, rep.DoneP99, rep.Stats.PeakInFlight, rep.Goroutines, rep.Load)
+			b.Logf("%s: %d real servers, delay_loop 1s, %d checks in %.0fs (%d failed%s): CPU %.1f%% of one core (user %.1f%%, system %.1f%%), %.1f µs CPU a check (user %.1f µs), RSS %.0f MB (peak %.0f MB), lateness p50 %.2f ms p99 %.2f ms max %.1f ms (p99 due→dispatched %.2f ms, dispatched→started %.2f ms), attempt p99 %.2f ms, completion lateness p99 %.2f ms, peak %d attempts in flight, %d goroutines, load %s, server CPU %.1f%%",
+				rep.Kind, rep.Servers, rep.Checks, rep.Seconds, rep.Failures, firstFail(rep.FirstFail), rep.CPUPercent, rep.UserPct, rep.SysPct, rep.CPUPerCheck, rep.UserPerCheck, rep.RSSMB, rep.HWMMB, rep.P50, rep.P99, rep.Max, rep.DispP99, rep.WaitP99, rep.DurP99, rep.DoneP99, rep.Stats.PeakInFlight, rep.Goroutines, rep.Load, rep.ServerPct)
 			b.ReportMetric(rep.CPUPercent, "%cpu")
 			b.ReportMetric(rep.CPUPerCheck, "µs-cpu/check")
 			b.ReportMetric(rep.HWMMB, "MB-rss")
@@ -374,6 +377,8 @@ func benchCheck(t *testing.T, n int, kind string, secs int) {
 	// keepalived's start: a 1 s bootstrap plus warmup up to delay_loop;
 	// then let the schedule settle.
 	time.Sleep(5 * time.Second)
+	srvPid := benchEnvInt("VIGIL_BENCH_SERVER_PID", 0)
+	srv0 := procCPU(srvPid)
 	ru0, t0 := rusage(t), time.Now()
 	measuring.Store(true)
 	if p := os.Getenv("VIGIL_BENCH_PROFILE"); p != "" {
@@ -402,6 +407,7 @@ func benchCheck(t *testing.T, n int, kind string, secs int) {
 	time.Sleep(time.Duration(secs) * time.Second)
 	measuring.Store(false)
 	ru1, t1 := rusage(t), time.Now()
+	srv1 := procCPU(srvPid)
 	rss, hwm := memStatus(t)
 	goroutines := runtime.NumGoroutine()
 	stats := r.Stats()
@@ -428,6 +434,7 @@ func benchCheck(t *testing.T, n int, kind string, secs int) {
 		rep.Max = late[len(late)-1]
 	}
 	rep.DurP99, rep.DispP99, rep.WaitP99, rep.DoneP99 = p99(dur), p99(disp), p99(wait), p99(doneLate)
+	rep.ServerPct = (srv1 - srv0) / wall * 100
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		rep.Load, _, _ = strings.Cut(string(b), " ")
 	}
@@ -443,6 +450,31 @@ func p99(v []float64) float64 {
 	}
 	slices.Sort(v)
 	return v[min(len(v)-1, int(0.99*float64(len(v))))]
+}
+
+// procCPU returns the user+system CPU seconds of process pid (0 if it
+// cannot be read).
+func procCPU(pid int) float64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command's closing parenthesis; utime and stime
+	// are the 14th and 15th of the line, in clock ticks (100 a second).
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	s, _ := strconv.ParseFloat(f[12], 64)
+	return (u + s) / 100
 }
 
 func rusage(t *testing.T) syscall.Rusage {
