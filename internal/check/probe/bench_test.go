@@ -42,7 +42,8 @@ import (
 // CPU profile of the checker process, VIGIL_BENCH_EXECTRACE=file one second
 // of its execution trace (go tool trace), VIGIL_BENCH_TRACE=file lists the
 // attempts late or slow by more than 50 ms, VIGIL_BENCH_OUT=file keeps the
-// checker's output, VIGIL_BENCH_NSTAT=file the namespace's TCP counters.
+// checker's output, VIGIL_BENCH_NSTAT=file the namespace's TCP counters,
+// VIGIL_BENCH_POLLERS=n sets Options.Pollers.
 // Targets: at most 15% of one core, 200 MB RSS, p99
 // lateness under 50 ms. Besides %cpu the benchmark reports µs of CPU per
 // check, which compares the Runner with the floor when a loaded machine
@@ -119,7 +120,7 @@ func BenchmarkRunner10k(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			env := []string{benchRole + "=server", "VIGIL_BENCH_KIND=" + kind, "VIGIL_BENCH_N=" + strconv.Itoa(n)}
+			env := []string{benchRole + "=server", "VIGIL_BENCH_KIND=" + kind, "VIGIL_BENCH_N=" + strconv.Itoa(n), "VIGIL_BENCH_POLLERS=" + os.Getenv("VIGIL_BENCH_POLLERS")}
 			srv, err := h.Start("env", append(env, self, "-test.run=^TestBenchChild$", "-test.v")...)
 			if err != nil {
 				b.Fatal(err)
@@ -347,7 +348,7 @@ func benchCheck(t *testing.T, n int, kind string, secs int) {
 		failures  int
 		first     string
 	)
-	r, err := NewRunner(Options{Servers: servers, OnCheck: func(d CheckDone) {
+	r, err := NewRunner(Options{Servers: servers, Pollers: benchEnvInt("VIGIL_BENCH_POLLERS", 0), OnCheck: func(d CheckDone) {
 		if !measuring.Load() {
 			return
 		}

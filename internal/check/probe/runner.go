@@ -72,6 +72,13 @@ type Options struct {
 	// TLS) need none: they wait in the Runner's poller, unbounded but for
 	// each checker having at most one attempt in flight.
 	Concurrency int
+	// Pollers is the number of goroutines (and threads) running the plain
+	// HTTP_GET attempts; 0 means 4, or GOMAXPROCS if more. A poller spends
+	// most of its time in system calls (on loopback, connect, write and
+	// close also run the server's side of TCP), so several of them share
+	// that work, and on a busy machine each thread gets its own share of
+	// the processors.
+	Pollers int
 	// OnEvent receives real-server transitions, one at a time, in the
 	// order they happen; it must not block for long.
 	OnEvent func(Event)
@@ -152,6 +159,9 @@ func NewRunner(o Options) (*Runner, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 1024
 	}
+	if o.Pollers <= 0 {
+		o.Pollers = max(defaultPollers, runtime.GOMAXPROCS(0))
+	}
 	if o.Rand == nil {
 		o.Rand = rand.Float64
 	}
@@ -224,13 +234,9 @@ func (r *Runner) Run(ctx context.Context) error {
 
 	jobs := make(chan job)
 	var wg sync.WaitGroup
-	// One poller per processor the runtime uses: a poller spends most of
-	// its time in system calls (on loopback connect and close also run the
-	// peer's side of the handshake), and under CPU contention each thread
-	// gets its own share of the machine.
 	var pollers []*poller
 	if r.wantsPoller() {
-		for range max(1, runtime.GOMAXPROCS(0)) {
+		for range r.opt.Pollers {
 			pl, err := newPoller(r.finish)
 			if err != nil {
 				// The workers can run these attempts too.
@@ -347,6 +353,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	wg.Wait()
 	return nil
 }
+
+// defaultPollers is the smallest default Options.Pollers.
+var defaultPollers = 4
 
 // dispatchQuantum is the shortest time between two rounds of the
 // timetable: an attempt starts at most this late for the sake of batching.
