@@ -3,10 +3,12 @@ package probe
 import (
 	"context"
 	"crypto/md5"
+	"errors"
 	"fmt"
 	"hash"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -37,6 +39,8 @@ type poller struct {
 	waiting bool // in epoll_wait with nothing queued: submit must wake it
 
 	// Owned by run.
+	f      *os.File // epfd in the runtime's poller
+	rc     syscall.RawConn
 	spare  []pollTask
 	conns  []*pollConn // by descriptor
 	free   []*pollConn
@@ -125,6 +129,17 @@ func (p *poller) run(ctx context.Context) {
 	stop := context.AfterFunc(ctx, p.wake)
 	defer stop()
 	defer p.close()
+	// Wait for the epoll descriptor through the runtime's own poller, so
+	// that a waiting poller holds neither a thread nor a P: a goroutine
+	// blocked in epoll_wait keeps its P until the runtime's monitor takes
+	// it back, which on a loaded machine delays the other pollers and the
+	// timetable. f owns epfd from here on.
+	if unix.SetNonblock(p.epfd, true) == nil {
+		p.f = os.NewFile(uintptr(p.epfd), "epoll")
+		if p.f.SetReadDeadline(time.Time{}) == nil {
+			p.rc, _ = p.f.SyscallConn()
+		}
+	}
 	for ctx.Err() == nil {
 		p.mu.Lock()
 		q := p.queue
@@ -140,7 +155,7 @@ func (p *poller) run(ctx context.Context) {
 		if len(q) == 0 {
 			timeout = p.timeout()
 		}
-		n, err := unix.EpollWait(p.epfd, p.events, timeout)
+		n, err := p.wait(timeout)
 		if len(q) == 0 {
 			p.mu.Lock()
 			p.waiting = false
@@ -167,6 +182,35 @@ func (p *poller) run(ctx context.Context) {
 	}
 }
 
+// wait returns the number of events in p.events, waiting at most timeout
+// ms for the first (-1: no limit).
+func (p *poller) wait(timeout int) (int, error) {
+	if p.rc == nil || timeout == 0 {
+		return unix.EpollWait(p.epfd, p.events, timeout)
+	}
+	var dl time.Time
+	if timeout > 0 {
+		dl = time.Now().Add(time.Duration(timeout) * time.Millisecond)
+	}
+	p.f.SetReadDeadline(dl)
+	var n int
+	var err error
+	// The function runs first without waiting; only when it finds
+	// nothing does the runtime wait for epfd to become readable, which
+	// it does on any new event (none is lost in between).
+	rerr := p.rc.Read(func(uintptr) bool {
+		n, err = unix.EpollWait(p.epfd, p.events, 0)
+		return n > 0 || (err != nil && err != unix.EINTR)
+	})
+	if err == unix.EINTR {
+		err = nil
+	}
+	if rerr != nil && !errors.Is(rerr, os.ErrDeadlineExceeded) && err == nil {
+		err = rerr
+	}
+	return max(n, 0), err
+}
+
 // timeout returns epoll_wait's timeout in ms: until the earliest deadline
 // (rounded up), -1 without one.
 func (p *poller) timeout() int {
@@ -187,7 +231,11 @@ func (p *poller) close() {
 			p.conns[fd] = nil
 		}
 	}
-	unix.Close(p.epfd)
+	if p.f != nil {
+		p.f.Close()
+	} else {
+		unix.Close(p.epfd)
+	}
 	unix.Close(p.evfd)
 }
 
