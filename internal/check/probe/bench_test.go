@@ -44,10 +44,21 @@ import (
 // attempts late or slow by more than 50 ms, VIGIL_BENCH_OUT=file keeps the
 // checker's output, VIGIL_BENCH_NSTAT=file the namespace's TCP counters,
 // VIGIL_BENCH_POLLERS=n sets Options.Pollers.
-// Targets: at most 15% of one core, 200 MB RSS, p99
-// lateness under 50 ms. Besides %cpu the benchmark reports µs of CPU per
-// check, which compares the Runner with the floor when a loaded machine
-// holds either below 10,000 checks a second.
+// Targets (issue 19): TCP_CHECK within 1.2× of its floor's CPU; HTTP_GET
+// under 60% of one core with p99 lateness under 20 ms; 200 MB RSS.
+// Besides %cpu the benchmark reports µs of CPU per check, which compares
+// the Runner with the floor when a loaded machine holds either below
+// 10,000 checks a second.
+//
+// Lateness is how much later than due an attempt starts, split into the
+// wait for the timetable (timer, dispatcher) and the wait from there to
+// the start (a free worker, a poller's turn). It leaves out the server's
+// response time, except where a bounded pool of workers makes the
+// attempts due wait for those stuck on a slow server; completion
+// lateness (start lateness plus the attempt's duration) includes it. The
+// server is a process of this binary sharing the machine: its CPU is
+// reported too, and when the machine is loaded it, not the checker, is
+// often what falls behind.
 //
 // The tcp-floor and http-floor sub-benchmarks are the reference: the same
 // connections (and GETs) made by a bare loop of blocking system calls, no

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -306,13 +307,25 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 		}
 	}
+	// A token bucket spreads bursts: attempts start at most at
+	// spreadFactor times the rate the checkers can ask for at most. A
+	// burst (thousands of checks finishing together after a stall, each
+	// due again delay_loop later) would otherwise come back every
+	// delay_loop, as dense as the pollers could start it, and wait in
+	// their queues each time; spread once, it stays spread.
+	rate := r.maxRate() * spreadFactor
+	burst := max(minBurst, rate*dispatchQuantum.Seconds()*5)
+	tokens, refilled := burst, time.Now()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for ctx.Err() == nil {
 		r.mu.Lock()
 		round := time.Now()
 		now := round
-		for len(r.due) > 0 && r.due[0].key <= now.Sub(r.epoch).Nanoseconds() {
+		tokens = min(burst, tokens+round.Sub(refilled).Seconds()*rate)
+		refilled = round
+		for len(r.due) > 0 && tokens >= 1 && r.due[0].key <= now.Sub(r.epoch).Nanoseconds() {
+			tokens--
 			e := r.due.pop()
 			r.mu.Unlock()
 			e.srv.mu.Lock()
@@ -339,6 +352,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			// checks a second, a round per check would wake this
 			// goroutine and a poller for each one.
 			wait = max(r.due[0].e.at.Sub(now), round.Add(dispatchQuantum).Sub(now))
+			if tokens < 1 {
+				wait = max(wait, time.Duration((1-tokens)/rate*float64(time.Second)))
+			}
 		}
 		r.mu.Unlock()
 		flush()
@@ -352,6 +368,35 @@ func (r *Runner) Run(ctx context.Context) error {
 	close(jobs)
 	wg.Wait()
 	return nil
+}
+
+// spreadFactor and minBurst shape the token bucket that spreads bursts of
+// attempts: at most spreadFactor times maxRate a second, minBurst at once
+// at least (five quanta's worth when more).
+const (
+	spreadFactor = 1.5
+	minBurst     = 16
+)
+
+// maxRate returns the most attempts a second the checkers can ask for:
+// each at most once per delay_loop or delay_before_retry, whichever is
+// shorter, and at least 1,000.
+func (r *Runner) maxRate() float64 {
+	rate := 0.0
+	for _, s := range r.servers {
+		for _, e := range s.checkers {
+			p := e.health.Policy()
+			d := p.DelayLoop
+			if p.DelayBeforeRetry > 0 && p.DelayBeforeRetry < d {
+				d = p.DelayBeforeRetry
+			}
+			if d <= 0 {
+				return math.Inf(1)
+			}
+			rate += float64(time.Second) / float64(d)
+		}
+	}
+	return max(rate, 1000)
 }
 
 // defaultPollers is the smallest default Options.Pollers.
