@@ -9,8 +9,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -175,6 +177,12 @@ func (h *HTTP) CheckStep(ctx context.Context, i int) check.Result {
 	}
 	u := &h.URLs[i]
 	resp, err := h.Get(ctx, u, nil)
+	return h.judge(u, resp, err, start)
+}
+
+// judge turns a GET's outcome into the result of the check of u that began
+// at start.
+func (h *HTTP) judge(u *URL, resp *Response, err error, start time.Time) check.Result {
 	fail := func(format string, args ...any) check.Result {
 		return check.Result{Reason: fmt.Sprintf("GET %s: ", u.Path) + fmt.Sprintf(format, args...), Latency: elapsed(start)}
 	}
@@ -186,9 +194,10 @@ func (h *HTTP) CheckStep(ctx context.Context, i int) check.Result {
 	}
 	what := "status " + strconv.Itoa(resp.Status)
 	if u.Digest != "" {
-		got := hex.EncodeToString(resp.Digest[:])
-		if !strings.EqualFold(got, u.Digest) {
-			return fail("digest mismatch: got %s, want %s", got, strings.ToLower(u.Digest))
+		var got [2 * md5.Size]byte
+		hex.Encode(got[:], resp.Digest[:])
+		if !strings.EqualFold(string(got[:]), u.Digest) {
+			return fail("digest mismatch: got %s, want %s", got[:], strings.ToLower(u.Digest))
 		}
 		what += ", digest ok"
 	}
@@ -280,24 +289,33 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
 // a Host header naming the virtual host, else the target's address and
 // port ("[v6]:port" for IPv6).
 func (h *HTTP) Request(u *URL) string {
+	return string(h.appendRequest(make([]byte, 0, 128), u))
+}
+
+// appendRequest appends Request(u) to b.
+func (h *HTTP) appendRequest(b []byte, u *URL) []byte {
 	vhost := u.VirtualHost
 	if vhost == "" {
 		vhost = h.VirtualHost
 	}
-	minor := 0
+	b = append(b, "GET "...)
+	b = append(b, u.Path...)
 	if h.Protocol == HTTP11 {
-		minor = 1
+		b = append(b, " HTTP/1.1\r\n"...)
+	} else {
+		b = append(b, " HTTP/1.0\r\n"...)
 	}
-	conn := ""
+	b = append(b, "User-Agent: KeepAliveClient\r\n"...)
 	if h.Protocol == HTTP10Close || h.Protocol == HTTP11 {
-		conn = "Connection: close\r\n"
+		b = append(b, "Connection: close\r\n"...)
 	}
-	host := vhost
-	if host == "" {
-		host = h.Conn.Target().String() // "[addr]:port" for IPv6
+	b = append(b, "Host: "...)
+	if vhost != "" {
+		b = append(b, vhost...)
+	} else {
+		b = h.Conn.Target().AppendTo(b) // "[addr]:port" for IPv6
 	}
-	// Concatenation rather than fmt: this runs for every attempt.
-	return "GET " + u.Path + " HTTP/1." + strconv.Itoa(minor) + "\r\nUser-Agent: KeepAliveClient\r\n" + conn + "Host: " + host + "\r\n\r\n"
+	return append(b, "\r\n\r\n"...)
 }
 
 // Get sends u's request and reads the response to the end of the stream, as
@@ -338,56 +356,17 @@ func (h *HTTP) Get(ctx context.Context, u *URL, tr *Trace) (*Response, error) {
 
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
+	hp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(hp)
 	buf := *bp
-	resp := &Response{ContentLength: -1}
-	md := md5.New()
-	n := 0        // header bytes buffered
-	head := false // header complete
-	var body int64
-	feed := func(p []byte) {
-		// keepalived hashes at most Content-Length bytes of body.
-		if resp.ContentLength >= 0 {
-			if body >= resp.ContentLength {
-				p = nil
-			} else if int64(len(p)) > resp.ContentLength-body {
-				p = p[:resp.ContentLength-body]
-			}
-		}
-		if len(p) > 0 {
-			md.Write(p)
-			if tr != nil && tr.Body != nil {
-				tr.Body(p)
-			}
-			if u.Regex != nil && len(resp.Body) < maxRegexBody {
-				resp.Body = append(resp.Body, p[:min(len(p), maxRegexBody-len(resp.Body))]...)
-			}
-		}
-	}
+	var rr respReader
+	rr.reset(u, tr, *hp, md5.New())
 	for {
 		ioDeadline(ctx, c, to)
-		var r int
-		if head {
-			r, err = c.Read(buf)
-			if r > 0 {
-				feed(buf[:r])
-				body += int64(r)
-			}
-		} else {
-			if n == maxHeader {
-				return nil, fmt.Errorf("read from %s: no end of HTTP header in the first %d bytes", target, maxHeader)
-			}
-			r, err = c.Read(buf[n:maxHeader])
-			n += r
-			if end := headerEnd(buf[:n]); end > 0 {
-				head = true
-				resp.Header = append([]byte(nil), buf[:end]...)
-				resp.Status = statusCode(resp.Header)
-				resp.ContentLength = contentLength(resp.Header)
-				if tr != nil && tr.Header != nil {
-					tr.Header(resp.Header)
-				}
-				feed(buf[end:n])
-				body = int64(n - end)
+		r, err := c.Read(buf)
+		if r > 0 {
+			if err := rr.write(buf[:r]); err != nil {
+				return nil, fmt.Errorf("read from %s: %v", target, err)
 			}
 		}
 		if err == nil {
@@ -396,19 +375,107 @@ func (h *HTTP) Get(ctx context.Context, u *URL, tr *Trace) (*Response, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		if h.SSL && head && !isTimeout(err) {
+		if h.SSL && rr.head && !isTimeout(err) {
 			// check_ssl.c ssl_read_thread: any SSL error other than
 			// "want read" ends the stream.
 			break
 		}
 		return nil, fmt.Errorf("read from %s: %s", target, describe(err, to))
 	}
-	if !head {
+	resp, err := rr.finish(target)
+	if err != nil {
+		return nil, err
+	}
+	resp.Header = append([]byte(nil), resp.Header...)
+	return resp, nil
+}
+
+// respReader parses a response as it arrives, as keepalived 2.2.7 does:
+// the header must end within the first 4095 bytes; every byte after it,
+// up to Content-Length when there is one, enters the digest (and the body
+// kept for a regex).
+type respReader struct {
+	u    *URL
+	tr   *Trace
+	resp Response
+	md   hash.Hash
+	hdr  []byte // the header so far (maxHeader bytes of room)
+	n    int    // header bytes buffered
+	head bool   // header complete
+	body int64  // body bytes received
+}
+
+// errNoHeaderEnd reports a header that does not end within maxHeader bytes.
+var errNoHeaderEnd = fmt.Errorf("no end of HTTP header in the first %d bytes", maxHeader)
+
+// reset prepares rr for a response to u; hdr (at least maxHeader bytes)
+// holds the header, which resp.Header then points into, and md computes
+// the digest (it is reset).
+func (rr *respReader) reset(u *URL, tr *Trace, hdr []byte, md hash.Hash) {
+	md.Reset()
+	*rr = respReader{u: u, tr: tr, resp: Response{ContentLength: -1}, md: md, hdr: hdr[:maxHeader]}
+}
+
+// write takes the next bytes of the stream.
+func (rr *respReader) write(p []byte) error {
+	if !rr.head {
+		k := copy(rr.hdr[rr.n:], p)
+		rr.n += k
+		end := headerEnd(rr.hdr[:rr.n])
+		if end == 0 {
+			if rr.n == maxHeader {
+				return errNoHeaderEnd
+			}
+			return nil
+		}
+		rr.head = true
+		rr.resp.Header = rr.hdr[:end]
+		rr.resp.Status = statusCode(rr.resp.Header)
+		rr.resp.ContentLength = contentLength(rr.resp.Header)
+		if rr.tr != nil && rr.tr.Header != nil {
+			rr.tr.Header(rr.resp.Header)
+		}
+		rr.feed(rr.hdr[end:rr.n])
+		rr.body = int64(rr.n - end)
+		p = p[k:]
+	}
+	if len(p) > 0 {
+		rr.feed(p)
+		rr.body += int64(len(p))
+	}
+	return nil
+}
+
+func (rr *respReader) feed(p []byte) {
+	// keepalived hashes at most Content-Length bytes of body.
+	if cl := rr.resp.ContentLength; cl >= 0 {
+		if rr.body >= cl {
+			p = nil
+		} else if int64(len(p)) > cl-rr.body {
+			p = p[:cl-rr.body]
+		}
+	}
+	if len(p) == 0 {
+		return
+	}
+	rr.md.Write(p)
+	if rr.tr != nil && rr.tr.Body != nil {
+		rr.tr.Body(p)
+	}
+	if rr.u.Regex != nil && len(rr.resp.Body) < maxRegexBody {
+		rr.resp.Body = append(rr.resp.Body, p[:min(len(p), maxRegexBody-len(rr.resp.Body))]...)
+	}
+}
+
+// finish ends the stream: it returns the response, whose Header points into
+// the header buffer, or an error when no header arrived.
+func (rr *respReader) finish(target netip.AddrPort) (*Response, error) {
+	if !rr.head {
 		return nil, fmt.Errorf("no HTTP header received from %s", target)
 	}
-	resp.BodyBytes = body
-	md.Sum(resp.Digest[:0])
-	return resp, nil
+	rr.resp.BodyBytes = rr.body
+	rr.md.Sum(rr.resp.Digest[:0])
+	return &rr.resp, nil
 }
 
 func isTimeout(err error) bool {

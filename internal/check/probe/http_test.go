@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -103,6 +104,12 @@ func TestHTTPRequestFormat(t *testing.T) {
 			if diff := cmp.Diff(tt.want, <-srv.reqs); diff != "" {
 				t.Errorf("request (-want +got):\n%s", diff)
 			}
+			if r := viaPoller(t, &tt.h, 0, nil); !r.OK {
+				t.Fatalf("poller: check failed: %s", r.Reason)
+			}
+			if diff := cmp.Diff(tt.want, <-srv.reqs); diff != "" {
+				t.Errorf("poller's request (-want +got):\n%s", diff)
+			}
 		})
 	}
 	v6 := HTTP{Conn: Conn{Addr: netip.MustParseAddrPort("[fd00::5]:8080")}}
@@ -163,6 +170,16 @@ func TestHTTPResponses(t *testing.T) {
 		{name: "regex missing", resp: "HTTP/1.0 200 OK\r\n\r\n<h1>sick</h1>", url: URL{Path: "/", Regex: regexp.MustCompile(`healthy`)}, reason: `regex "healthy" not found`},
 		{name: "regex_no_match", resp: "HTTP/1.0 200 OK\r\n\r\nERROR", url: URL{Path: "/", Regex: regexp.MustCompile(`ERROR`), RegexNoMatch: true}, reason: "matched (regex_no_match)"},
 		{name: "regex_max_offset", resp: "HTTP/1.0 200 OK\r\n\r\n0123456789ok", url: URL{Path: "/", Regex: regexp.MustCompile(`ok`), RegexMaxOffset: 5}, reason: "not found"},
+		{
+			// html.c: the header must end within GET_BUFFER_LENGTH - 1.
+			name: "header longer than 4095 bytes", resp: "HTTP/1.0 200 OK\r\nX-Pad: " + strings.Repeat("x", 5000) + "\r\n\r\nok",
+			url: URL{Path: "/"}, reason: "no end of HTTP header in the first 4095 bytes",
+		},
+		{
+			// Many reads, header and body split anywhere.
+			name: "large body", resp: "HTTP/1.0 200 OK\r\nContent-Length: 200000\r\n\r\n" + strings.Repeat("0123456789", 20000),
+			url: URL{Path: "/", Digest: md5hex(strings.Repeat("0123456789", 20000))}, ok: true,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,6 +195,10 @@ func TestHTTPResponses(t *testing.T) {
 			if tt.reason != "" {
 				wantReason(t, r.Reason, tt.reason)
 			}
+			// The Runner's poller reaches the same verdict.
+			if p := viaPoller(t, h, 0, nil); p.OK != r.OK || p.Reason != r.Reason {
+				t.Errorf("poller: OK = %v (%s), Check: OK = %v (%s)", p.OK, p.Reason, r.OK, r.Reason)
+			}
 		})
 	}
 }
@@ -188,13 +209,20 @@ func TestHTTPReadTimeout(t *testing.T) {
 	done := make(chan struct{})
 	t.Cleanup(func() { close(done) })
 	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.Write([]byte("HTTP/1.0 200 OK\r\n\r\npartial"))
+				// Never close first (keepalived waits for the end of
+				// the stream): only after the client has.
+				go func() { <-done; c.Close() }()
+				io.Copy(io.Discard, c)
+			}()
 		}
-		defer c.Close()
-		c.Write([]byte("HTTP/1.0 200 OK\r\n\r\npartial"))
-		<-done // never close: keepalived waits for the end of the stream
 	}()
 	h := &HTTP{Conn: Conn{Addr: ap(l.Addr()), Timeout: 300 * time.Millisecond}, URLs: []URL{{Path: "/"}}}
 	r := h.Check(ctxT(t))
@@ -202,6 +230,9 @@ func TestHTTPReadTimeout(t *testing.T) {
 		t.Fatal("check of a stalled response succeeded")
 	}
 	wantReason(t, r.Reason, "timeout after 300ms")
+	if p := viaPoller(t, h, 0, nil); p.OK || p.Reason != r.Reason {
+		t.Errorf("poller: OK = %v (%s), Check: %s", p.OK, p.Reason, r.Reason)
+	}
 }
 
 func TestHTTPCancel(t *testing.T) {

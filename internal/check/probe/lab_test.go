@@ -102,6 +102,11 @@ func TestLabTCPBlackhole(t *testing.T) {
 	if r := in(t, client, web); !r.OK {
 		t.Fatalf("HTTP_GET before the drop rule: %s", r.Reason)
 	}
+	if r := viaPoller(t, web, 0, func(loop func()) {
+		client.Do(func() error { loop(); return nil })
+	}); !r.OK {
+		t.Fatalf("HTTP_GET in the poller before the drop rule: %s", r.Reason)
+	}
 	nft(t, server,
 		"add table inet vigiltest",
 		"add chain inet vigiltest in { type filter hook input priority 0; }",
@@ -116,6 +121,18 @@ func TestLabTCPBlackhole(t *testing.T) {
 		if d := time.Since(start); d > 5*time.Second {
 			t.Errorf("%T took %v with connect_timeout 500ms", c, d)
 		}
+	}
+	// The Runner's poller, its loop in the client's namespace.
+	start := time.Now()
+	r := viaPoller(t, web, 0, func(loop func()) {
+		client.Do(func() error { loop(); return nil })
+	})
+	if r.OK {
+		t.Fatal("HTTP_GET through a blackhole succeeded in the poller")
+	}
+	wantReason(t, r.Reason, "connect 10.9.0.2:80: timeout after 500ms")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("poller took %v with connect_timeout 500ms", d)
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,16 +58,28 @@ type Event struct {
 type CheckDone struct {
 	Server  string
 	Checker int
-	// Scheduled is when the attempt was due, Started when it began.
-	Scheduled, Started time.Time
-	Result             check.Result
+	// Scheduled is when the attempt was due, Dispatched when the Runner
+	// took it from its timetable, Started when it began (after waiting
+	// for a free worker).
+	Scheduled, Dispatched, Started time.Time
+	Result                         check.Result
 }
 
 // Options configure a Runner.
 type Options struct {
 	Servers []RealServer
-	// Concurrency bounds the attempts in flight; 0 means 1024.
+	// Concurrency bounds the worker goroutines, hence the attempts in
+	// flight that need one; 0 means 1024. Plain HTTP_GET attempts (no
+	// TLS) need none: they wait in the Runner's poller, unbounded but for
+	// each checker having at most one attempt in flight.
 	Concurrency int
+	// Pollers is the number of goroutines (and threads) running the plain
+	// HTTP_GET attempts; 0 means 4, or GOMAXPROCS if more. A poller spends
+	// most of its time in system calls (on loopback, connect, write and
+	// close also run the server's side of TCP), so several of them share
+	// that work, and on a busy machine each thread gets its own share of
+	// the processors.
+	Pollers int
 	// OnEvent receives real-server transitions, one at a time, in the
 	// order they happen; it must not block for long.
 	OnEvent func(Event)
@@ -82,7 +96,9 @@ type Options struct {
 // Runner schedules many checkers, each on its own Health's timetable, with
 // a bounded number of attempts in flight. One goroutine keeps the
 // timetable (a heap); workers, started on demand up to Concurrency and kept
-// until Run returns, run the attempts and apply their results.
+// until Run returns, run the attempts and apply their results. Plain
+// HTTP_GET attempts go to pollers instead (see poller), one goroutine per
+// processor driving all of their sockets.
 //
 // Concurrency: Run may be called once; Snapshot may be called at any time
 // from any goroutine.
@@ -114,6 +130,10 @@ type entry struct {
 	name string
 	c    check.Checker
 	step check.Stepper
+	// get is c when it is a plain HTTP_GET, which a poller runs: the
+	// seq'th checker's goes to poller seq % len(pollers).
+	get *HTTP
+	seq int
 
 	// guarded by srv.mu
 	health  check.Health
@@ -130,15 +150,18 @@ type entry struct {
 }
 
 type job struct {
-	e     *entry
-	sched time.Time
-	step  int
+	e                 *entry
+	sched, dispatched time.Time
+	step              int
 }
 
 // NewRunner checks the options and builds the runner; it starts nothing.
 func NewRunner(o Options) (*Runner, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 1024
+	}
+	if o.Pollers <= 0 {
+		o.Pollers = max(defaultPollers, runtime.GOMAXPROCS(0))
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Float64
@@ -148,6 +171,7 @@ func NewRunner(o Options) (*Runner, error) {
 		r.log = slog.New(slog.DiscardHandler)
 	}
 	seen := map[string]bool{}
+	seqs := 0
 	for _, rs := range o.Servers {
 		if seen[rs.ID] {
 			return nil, fmt.Errorf("probe: real server %q listed twice", rs.ID)
@@ -168,6 +192,10 @@ func NewRunner(o Options) (*Runner, error) {
 				return nil, fmt.Errorf("probe: real server %s: checker %s: %w", rs.ID, c.Name, err)
 			}
 			e := &entry{srv: s, idx: i, name: c.Name, c: c.Check, step: st, health: check.NewHealth(p)}
+			if h, ok := c.Check.(*HTTP); ok && !h.SSL {
+				e.get, e.seq = h, seqs
+				seqs++
+			}
 			if c.Resume != nil {
 				e.health = *c.Resume
 				e.health.Reconfigure(p)
@@ -207,6 +235,23 @@ func (r *Runner) Run(ctx context.Context) error {
 
 	jobs := make(chan job)
 	var wg sync.WaitGroup
+	var pollers []*poller
+	if r.wantsPoller() {
+		for range r.opt.Pollers {
+			pl, err := newPoller(r.finish)
+			if err != nil {
+				// The workers can run these attempts too.
+				r.log.Warn("checkers: no poller, HTTP_GET attempts use worker goroutines", "err", err)
+				break
+			}
+			pollers = append(pollers, pl)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				pl.run(ctx)
+			}()
+		}
+	}
 	workers := 0
 	// busy counts the jobs handed out and not finished; a new worker
 	// starts only when every worker is busy, so the pool grows to the
@@ -250,30 +295,69 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 
+	// The attempts for the pollers are handed over once a round, each
+	// poller woken at most once.
+	pending := make([][]pollTask, len(pollers))
+	flush := func() {
+		for k, ts := range pending {
+			if len(ts) > 0 {
+				pollers[k].submit(ts...)
+				clear(ts)
+				pending[k] = ts[:0]
+			}
+		}
+	}
+	// A token bucket spreads bursts: attempts start at most at
+	// spreadFactor times the rate the checkers can ask for at most. A
+	// burst (thousands of checks finishing together after a stall, each
+	// due again delay_loop later) would otherwise come back every
+	// delay_loop, as dense as the pollers could start it, and wait in
+	// their queues each time; spread once, it stays spread.
+	rate := r.maxRate() * spreadFactor
+	burst := max(minBurst, rate*dispatchQuantum.Seconds()*5)
+	tokens, refilled := burst, time.Now()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for ctx.Err() == nil {
 		r.mu.Lock()
-		now := time.Now()
-		for len(r.due) > 0 && r.due[0].key <= now.Sub(r.epoch).Nanoseconds() {
+		round := time.Now()
+		now := round
+		tokens = min(burst, tokens+round.Sub(refilled).Seconds()*rate)
+		refilled = round
+		for len(r.due) > 0 && tokens >= 1 && r.due[0].key <= now.Sub(r.epoch).Nanoseconds() {
+			tokens--
 			e := r.due.pop()
 			r.mu.Unlock()
 			e.srv.mu.Lock()
 			e.running = true
-			j := job{e: e, sched: e.at, step: e.health.Step()}
+			j := job{e: e, sched: e.at, dispatched: now, step: e.health.Step()}
 			e.srv.mu.Unlock()
-			if !dispatch(j) {
-				r.mu.Lock()
-				break
+			if e.get != nil && len(pollers) > 0 {
+				r.begin()
+				k := e.seq % len(pollers)
+				pending[k] = append(pending[k], pollTask{h: e.get, step: j.step, j: j})
+			} else {
+				flush() // dispatch may wait for a worker
+				if !dispatch(j) {
+					r.mu.Lock()
+					break
+				}
 			}
 			r.mu.Lock()
 			now = time.Now()
 		}
 		wait := time.Hour
 		if len(r.due) > 0 {
-			wait = r.due[0].e.at.Sub(now)
+			// Rounds at most every dispatchQuantum: at thousands of
+			// checks a second, a round per check would wake this
+			// goroutine and a poller for each one.
+			wait = max(r.due[0].e.at.Sub(now), round.Add(dispatchQuantum).Sub(now))
+			if tokens < 1 {
+				wait = max(wait, time.Duration((1-tokens)/rate*float64(time.Second)))
+			}
 		}
 		r.mu.Unlock()
+		flush()
 		timer.Reset(wait)
 		select {
 		case <-timer.C:
@@ -286,13 +370,58 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
+// spreadFactor and minBurst shape the token bucket that spreads bursts of
+// attempts: at most spreadFactor times maxRate a second, minBurst at once
+// at least (five quanta's worth when more).
+const (
+	spreadFactor = 1.5
+	minBurst     = 16
+)
+
+// maxRate returns the most attempts a second the checkers can ask for:
+// each at most once per delay_loop or delay_before_retry, whichever is
+// shorter, and at least 1,000.
+func (r *Runner) maxRate() float64 {
+	rate := 0.0
+	for _, s := range r.servers {
+		for _, e := range s.checkers {
+			p := e.health.Policy()
+			d := p.DelayLoop
+			if p.DelayBeforeRetry > 0 && p.DelayBeforeRetry < d {
+				d = p.DelayBeforeRetry
+			}
+			if d <= 0 {
+				return math.Inf(1)
+			}
+			rate += float64(time.Second) / float64(d)
+		}
+	}
+	return max(rate, 1000)
+}
+
+// defaultPollers is the smallest default Options.Pollers.
+var defaultPollers = 4
+
+// dispatchQuantum is the shortest time between two rounds of the
+// timetable: an attempt starts at most this late for the sake of batching.
+const dispatchQuantum = time.Millisecond
+
+// wantsPoller reports whether a checker is a plain HTTP_GET.
+func (r *Runner) wantsPoller() bool {
+	for _, s := range r.servers {
+		for _, e := range s.checkers {
+			if e.get != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // attempt runs one check and applies its result.
 func (r *Runner) attempt(ctx context.Context, j job) {
 	e := j.e
-	n := r.inflight.Add(1)
-	defer r.inflight.Add(-1)
-	for p := r.peak.Load(); n > p && !r.peak.CompareAndSwap(p, n); p = r.peak.Load() {
-	}
+	r.begin()
 	started := time.Now()
 	var res check.Result
 	if e.step != nil {
@@ -301,8 +430,24 @@ func (r *Runner) attempt(ctx context.Context, j job) {
 		res = e.c.Check(ctx)
 	}
 	if ctx.Err() != nil {
+		r.inflight.Add(-1)
 		return // shutting down: the result says nothing about the server
 	}
+	r.finish(j, started, res)
+}
+
+// begin counts an attempt in flight.
+func (r *Runner) begin() {
+	n := r.inflight.Add(1)
+	for p := r.peak.Load(); n > p && !r.peak.CompareAndSwap(p, n); p = r.peak.Load() {
+	}
+}
+
+// finish applies the result of the attempt of j that began at started and
+// puts its checker back in the timetable.
+func (r *Runner) finish(j job, started time.Time, res check.Result) {
+	r.inflight.Add(-1)
+	e := j.e
 	end := time.Now()
 	s := e.srv
 	s.mu.Lock()
@@ -337,7 +482,7 @@ func (r *Runner) attempt(ctx context.Context, j job) {
 		}
 	}
 	if r.opt.OnCheck != nil {
-		r.opt.OnCheck(CheckDone{Server: s.id, Checker: e.idx, Scheduled: j.sched, Started: started, Result: res})
+		r.opt.OnCheck(CheckDone{Server: s.id, Checker: e.idx, Scheduled: j.sched, Dispatched: j.dispatched, Started: started, Result: res})
 	}
 	r.mu.Lock()
 	r.schedule(e, next)

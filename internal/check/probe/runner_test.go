@@ -2,9 +2,11 @@ package probe
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -398,4 +400,141 @@ func TestEntryHeap(t *testing.T) {
 	if len(h) != 0 {
 		t.Fatalf("%d entries left", len(h))
 	}
+}
+
+// TestRunnerRounds: at thousands of checks a second the timetable runs in
+// rounds at least dispatchQuantum apart, and still no attempt starts before
+// it is due or later than one quantum after (in a synctest bubble, where
+// only the Runner's own waits move the clock); the first check comes within
+// bootstrap + warmup, and a checker never runs more often than delay_loop.
+func TestRunnerRounds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 5000
+		p := check.Defaults(check.KindTCP, time.Second)
+		p.Bootstrap = 0
+		ok := checkFunc(func(context.Context) check.Result { return check.Result{OK: true} })
+		servers := make([]RealServer, n)
+		for i := range servers {
+			servers[i] = RealServer{ID: strconv.Itoa(i), Checkers: []Checker{{Name: "c", Check: ok, Policy: p}}}
+		}
+		var mu sync.Mutex
+		starts := map[string][]time.Time{}
+		rounds := map[time.Time]bool{}
+		var bad []string
+		t0 := time.Now()
+		// Warmups spread evenly: 5 checks a millisecond, which the
+		// token bucket lets through untouched.
+		k := 0
+		spread := func() float64 { k++; return float64(k) / n }
+		r, err := NewRunner(Options{Servers: servers, Rand: spread, OnCheck: func(d CheckDone) {
+			mu.Lock()
+			defer mu.Unlock()
+			if late := d.Started.Sub(d.Scheduled); late < 0 || late > dispatchQuantum {
+				bad = append(bad, fmt.Sprintf("%s due %v started %v", d.Server, d.Scheduled.Sub(t0), d.Started.Sub(t0)))
+			}
+			starts[d.Server] = append(starts[d.Server], d.Started)
+			rounds[d.Dispatched] = true
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- r.Run(ctx) }()
+		time.Sleep(3 * time.Second)
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		if len(bad) > 0 {
+			t.Errorf("%d attempts early or more than %v late, first: %s", len(bad), dispatchQuantum, bad[0])
+		}
+		checks := 0
+		for id, s := range starts {
+			checks += len(s)
+			if first := s[0].Sub(t0); first > p.Warmup+dispatchQuantum {
+				t.Errorf("%s: first check at %v, want within warmup %v", id, first, p.Warmup)
+			}
+			for i := 1; i < len(s); i++ {
+				if d := s[i].Sub(s[i-1]); d < p.DelayLoop {
+					t.Errorf("%s: checks %v apart, delay_loop %v", id, d, p.DelayLoop)
+				}
+			}
+		}
+		if len(starts) != n || checks < 2*n {
+			t.Errorf("%d checkers ran %d checks in 3 s, want all %d at least twice", len(starts), checks, n)
+		}
+		// 3 s at one round a millisecond at most.
+		if len(rounds) > 3100 {
+			t.Errorf("%d rounds for %d checks in 3 s, want at most one a millisecond", len(rounds), checks)
+		}
+	})
+}
+
+// TestRunnerSpreadsBursts: 5,000 checkers all due at the same instant
+// start no faster than the token bucket allows, the first within one
+// delay_loop; the next rounds, spread by the first, start on time; no
+// checker runs more often than delay_loop.
+func TestRunnerSpreadsBursts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 5000
+		p := check.Defaults(check.KindTCP, time.Second)
+		p.Bootstrap, p.Warmup = 0, 0
+		ok := checkFunc(func(context.Context) check.Result { return check.Result{OK: true} })
+		servers := make([]RealServer, n)
+		for i := range servers {
+			servers[i] = RealServer{ID: strconv.Itoa(i), Checkers: []Checker{{Name: "c", Check: ok, Policy: p}}}
+		}
+		var mu sync.Mutex
+		starts := map[string][]time.Time{}
+		var lastFirst time.Time
+		var early, lateLater []string
+		t0 := time.Now()
+		r, err := NewRunner(Options{Servers: servers, OnCheck: func(d CheckDone) {
+			mu.Lock()
+			defer mu.Unlock()
+			if d.Started.Before(d.Scheduled) {
+				early = append(early, d.Server)
+			}
+			if len(starts[d.Server]) == 0 && d.Started.After(lastFirst) {
+				lastFirst = d.Started
+			}
+			if d.Scheduled.Sub(t0) > 1500*time.Millisecond && d.Started.Sub(d.Scheduled) > 2*dispatchQuantum {
+				lateLater = append(lateLater, fmt.Sprintf("%s due %v started %v", d.Server, d.Scheduled.Sub(t0), d.Started.Sub(t0)))
+			}
+			starts[d.Server] = append(starts[d.Server], d.Started)
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- r.Run(ctx) }()
+		time.Sleep(4 * time.Second)
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		// 5,000 at 1.5 × 5,000 a second: the last first check about
+		// 0.66 s after the start, within delay_loop.
+		if d := lastFirst.Sub(t0); d < 500*time.Millisecond || d > p.DelayLoop {
+			t.Errorf("last first check %v after the start, want the burst spread over 0.5 s-%v", d, p.DelayLoop)
+		}
+		if len(early) > 0 {
+			t.Errorf("%d attempts started before due, first %s", len(early), early[0])
+		}
+		if len(lateLater) > 0 {
+			t.Errorf("%d attempts of the later rounds more than %v late, first: %s", len(lateLater), 2*dispatchQuantum, lateLater[0])
+		}
+		for id, s := range starts {
+			for i := 1; i < len(s); i++ {
+				if d := s[i].Sub(s[i-1]); d < p.DelayLoop {
+					t.Fatalf("%s: checks %v apart, delay_loop %v", id, d, p.DelayLoop)
+				}
+			}
+			if len(s) < 3 {
+				t.Fatalf("%s ran %d checks in 4 s", id, len(s))
+			}
+		}
+	})
 }

@@ -23,39 +23,51 @@ import (
 // bind_if, fwmark, connect_timeout and ctx. It returns the connected
 // socket's descriptor; the caller owns it.
 func (c *Conn) connect(ctx context.Context) (int, error) {
+	fd, sa, pending, err := c.startConnect()
+	if err != nil || !pending {
+		return fd, err
+	}
+	return c.waitConnect(ctx, fd, sa)
+}
+
+// startConnect opens a non-blocking socket to c's target and starts
+// connecting. pending reports a connect still under way (learn its outcome
+// with connected once the socket is writable); otherwise the socket is
+// connected, or fd is -1 and err says why.
+func (c *Conn) startConnect() (fd int, sa unix.Sockaddr, pending bool, err error) {
 	target := c.Target()
 	family := unix.AF_INET
 	if target.Addr().Is6() && !target.Addr().Is4In6() {
 		family = unix.AF_INET6
 	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
+		return -1, nil, false, os.NewSyscallError("socket", err)
 	}
 	if err := c.prepare(fd, family); err != nil {
 		unix.Close(fd)
-		return -1, err
+		return -1, nil, false, err
 	}
-	sa := sockaddr(target, family)
+	sa = sockaddr(target, family)
 	err = unix.Connect(fd, sa)
 	switch err {
 	case nil:
-		return fd, nil
+		return fd, sa, false, nil
 	case unix.EINPROGRESS, unix.EINTR, unix.EALREADY:
 	default:
 		unix.Close(fd)
-		return -1, os.NewSyscallError("connect", err)
+		return -1, nil, false, os.NewSyscallError("connect", err)
 	}
 	// The handshake usually completes while connect runs (loopback) or
 	// within microseconds; look before involving the poller.
 	if done, err := connected(fd, sa); done {
 		if err != nil {
 			unix.Close(fd)
-			return -1, err
+			return -1, nil, false, err
 		}
-		return fd, nil
+		return fd, sa, false, nil
 	}
-	return c.waitConnect(ctx, fd, sa)
+	return fd, sa, true, nil
 }
 
 // waitConnect waits for a pending connect through the runtime's poller.
