@@ -67,6 +67,19 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		return err
 	}
 	d.watchHangups(bg, &u)
+	// A stopping master hands over before it exits (seconds without a
+	// peer). A start that does not wait for the exit (the init script's
+	// restart: stop, sleep 1, start) would find the pid file and give up,
+	// leaving no daemon once this one is gone: on SIGTERM the pid files go
+	// at once, and the virtual routers are marked stopping, so that such a
+	// daemon waits for them (owner.Registry.Stopping).
+	stopping := context.AfterFunc(ctx, func() {
+		if d.owner != nil {
+			d.owner.Stopping()
+		}
+		cleanup()
+	})
+	u.push(func() { stopping() })
 	return d.run(ctx, l, bg)
 }
 
@@ -269,6 +282,7 @@ func (d *daemon) openEngine(l loaded, n notifiers, bg *group, u *undo) error {
 		return err
 	}
 	u.push(func() { reg.Close() })
+	d.owner = reg
 	osnet, err := engine.OpenOSNet()
 	if err != nil {
 		return fmt.Errorf("opening netlink and packet sockets: %w", err)

@@ -228,3 +228,62 @@ func TestKeepalivedSkipsScriptsAndExitingProcesses(t *testing.T) {
 		t.Errorf("Keepalived = %+v, want only pid 200 (another executable reached as keepalived) with /etc/k.conf", procs)
 	}
 }
+
+// TestClaimWaitsForAStoppingOwner: /etc/init.d/keepalived restart sends
+// SIGTERM, sleeps one second and starts the daemon again; a vigil master
+// still handing over then held its virtual router, and the new daemon
+// refused, leaving none once the old one exited. A daemon that claims a
+// router whose owner is stopping waits for it; a live owner still makes it
+// refuse at once, and a stopping owner that outlasts the wait too.
+func TestClaimWaitsForAStoppingOwner(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	k := Key{"eth0", false, 55}
+	if err := a.Claim([]Key{k}); err != nil {
+		t.Fatal(err)
+	}
+	a.Settle()
+	b, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.stoppingWait = 10 * time.Second
+	start := time.Now()
+	var ce *ConflictError
+	if err := b.Claim([]Key{k}); !errors.As(err, &ce) || time.Since(start) > 2*time.Second {
+		t.Fatalf("claim beside a running owner: %v after %v, want a conflict at once", err, time.Since(start))
+	}
+	a.Stopping()
+	claimed := make(chan error, 1)
+	go func() { claimed <- b.Claim([]Key{k}) }()
+	select {
+	case err := <-claimed:
+		t.Fatalf("claimed while the stopping owner still holds the router: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	a.Close()
+	select {
+	case err := <-claimed:
+		if err != nil {
+			t.Fatalf("after the stopping owner exited: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the claim still waits after the stopping owner exited")
+	}
+	// A stopping owner that outlasts the wait: a conflict naming it.
+	c, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b.Stopping()
+	c.stoppingWait = 100 * time.Millisecond
+	if err := c.Claim([]Key{k}); !errors.As(err, &ce) || ce.PID != os.Getpid() {
+		t.Fatalf("claim past the wait: %v, want a conflict naming pid %d", err, os.Getpid())
+	}
+}
