@@ -70,13 +70,16 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 	// A stopping master hands over before it exits (seconds without a
 	// peer). A start that does not wait for the exit (the init script's
 	// restart: stop, sleep 1, start) would find the pid file and give up,
-	// leaving no daemon once this one is gone: on SIGTERM the pid files go
-	// at once, and the virtual routers are marked stopping, so that such a
-	// daemon waits for them (owner.Registry.Stopping).
+	// leaving no daemon once this one is gone: on SIGTERM the virtual
+	// routers are marked stopping, so that such a daemon waits for them
+	// (owner.Registry.Stopping), and the pid files go at once. Without
+	// virtual routers (heartbeat alone, checkers alone) nothing would make
+	// a new daemon wait: the pid files stay until the exit.
 	stopping := context.AfterFunc(ctx, func() {
-		if d.owner != nil {
-			d.owner.Stopping()
+		if d.owner == nil {
+			return
 		}
+		d.owner.Stopping()
 		cleanup()
 	})
 	u.push(func() { stopping() })
