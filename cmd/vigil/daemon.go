@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vigil-ha/vigil/internal/owner"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -44,6 +45,8 @@ type daemon struct {
 	flags runFlags
 	log   *slog.Logger
 	eng   *engine.Engine // nil in heartbeat-only mode and with -C
+	// owner holds the virtual routers' locks (nil without VRRP).
+	owner *owner.Registry
 	// dirp holds the director: nil without virtual servers and with -P;
 	// a reload that adds the first virtual servers sets it (startDir).
 	dirp     atomic.Pointer[director.Director]

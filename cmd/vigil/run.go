@@ -198,7 +198,11 @@ func writePidFiles(paths []string) (func(), error) {
 	var written []string
 	cleanup := func() {
 		for _, p := range written {
-			os.Remove(p)
+			// Only while it is still this daemon's: a daemon started
+			// while this one stops has written its own.
+			if b, err := os.ReadFile(p); err == nil && string(b) == pid {
+				os.Remove(p)
+			}
 		}
 	}
 	for _, p := range paths {

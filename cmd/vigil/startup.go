@@ -67,6 +67,22 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 		return err
 	}
 	d.watchHangups(bg, &u)
+	// A stopping master hands over before it exits (seconds without a
+	// peer). A start that does not wait for the exit (the init script's
+	// restart: stop, sleep 1, start) would find the pid file and give up,
+	// leaving no daemon once this one is gone: on SIGTERM the virtual
+	// routers are marked stopping, so that such a daemon waits for them
+	// (owner.Registry.Stopping), and the pid files go at once. Without
+	// virtual routers (heartbeat alone, checkers alone) nothing would make
+	// a new daemon wait: the pid files stay until the exit.
+	stopping := context.AfterFunc(ctx, func() {
+		if d.owner == nil {
+			return
+		}
+		d.owner.Stopping()
+		cleanup()
+	})
+	u.push(func() { stopping() })
 	return d.run(ctx, l, bg)
 }
 
@@ -268,6 +284,7 @@ func (d *daemon) openEngine(l loaded, n notifiers, bg *group, u *undo) error {
 		return err
 	}
 	u.push(func() { reg.Close() })
+	d.owner = reg
 	osnet, err := engine.OpenOSNet()
 	if err != nil {
 		return fmt.Errorf("opening netlink and packet sockets: %w", err)

@@ -1,9 +1,11 @@
 package e2e_test
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -356,3 +358,51 @@ func TestVirtualRouteDeletedByHandIsRestored(t *testing.T) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// TestRestartWithoutWaiting: /etc/init.d/keepalived restart (vigil
+// installed as keepalived) sends SIGTERM, sleeps one second and starts the
+// daemon again without waiting for the old one to exit. A lone vigil master
+// hands over for up to Master_Down_Interval of priority 1 plus one advert
+// interval before it exits: its pid file made the new start fail, and once
+// the old daemon exited none ran. The stopping daemon drops its pid file at
+// once; the new one waits for its virtual router, then takes over.
+func TestRestartWithoutWaiting(t *testing.T) {
+	e := newEnv(t, "restart", 1)
+	conf := ownInstance(0, ownLines)
+	conf.Instances[0].AdvertInt = "0.5" // a handover of about 2.5 s alone
+	old := e.start(e2e.Vigil, 0, conf)
+	e.waitHolds(e.node(0), ownVIP, true, 20*time.Second)
+	if err := old.Proc().Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		_, err := os.Stat(old.PidFile())
+		if errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pid file is still there 2 s after SIGTERM (%v)", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !old.Running() {
+		t.Fatalf("the old master exited at once instead of handing over:\n%s", old.Log())
+	}
+	again := e2e.NewNode(e2e.Vigil, e.node(0), netnstest.VigilBinary(t), old.Dir)
+	if err := again.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(again.Kill)
+	if !old.Proc().Wait(15 * time.Second) {
+		t.Fatalf("the old daemon still runs 15 s after SIGTERM:\n%s", old.Log())
+	}
+	if err := again.WaitState("VI_1", "MASTER", 15*time.Second); err != nil {
+		t.Fatalf("the restarted daemon: %v\n%s", err, again.Log())
+	}
+	e.waitHolds(e.node(0), ownVIP, true, 5*time.Second)
+	b, err := os.ReadFile(old.PidFile())
+	if want := strconv.Itoa(again.Pid()); err != nil || strings.TrimSpace(string(b)) != want {
+		t.Errorf("pid file after the restart: %q, %v; want %s (the old daemon's exit removed the new one's?)", b, err, want)
+	}
+}

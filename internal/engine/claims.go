@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/netip"
 	"time"
 
@@ -23,8 +24,10 @@ import (
 // an answer right after the claim would not undo it; and a new master's
 // gratuitous ARP can be read before the advert that makes this node step
 // down, so the answer is dropped when the instance is no longer master by
-// then (answering would send the LAN back to the node that is leaving).
-// Claims of a VIP whose answer is pending are only counted, which bounds
+// then (answering would send the LAN back to the node that is leaving);
+// such a claim is the new master's, not a conflict: it is neither counted
+// nor logged as one. So a claim is counted and logged when it is answered,
+// with the claims that came while the answer was pending, which bounds
 // what a flood of claims makes this node send. A claim that comes back after
 // claimMaxAnswers answers within claimWindow is another master holding the
 // VIP for good (a split brain: VRRP blocked between two nodes that both see
@@ -69,8 +72,15 @@ type (
 // claimState is the loop's view of the watches and answers.
 type claimState struct {
 	watching map[string]bool // by interface
-	pending  map[claimDefend]bool
+	pending  map[claimDefend]*claimPending
 	answers  map[claimDefend]*claimAnswers
+}
+
+// claimPending is a claim waiting for its answer: the claims of the VIP
+// seen since, and the last claimant.
+type claimPending struct {
+	n   uint64
+	mac net.HardwareAddr
 }
 
 // claimAnswers counts the answers for one VIP since since.
@@ -88,7 +98,7 @@ func (e *Engine) watchClaims(in *instance) {
 	}
 	if e.claims.watching == nil {
 		e.claims.watching = map[string]bool{}
-		e.claims.pending = map[claimDefend]bool{}
+		e.claims.pending = map[claimDefend]*claimPending{}
 		e.claims.answers = map[claimDefend]*claimAnswers{}
 	}
 	for _, v := range in.allVIPs() {
@@ -150,9 +160,10 @@ func (e *Engine) claimed(now time.Time, ev claimEvent) {
 	if in == nil {
 		return
 	}
-	in.conflicts++
 	d := claimDefend{ev.dev, ev.c.Addr}
-	if e.claims.pending[d] {
+	if p := e.claims.pending[d]; p != nil {
+		p.n++
+		p.mac = ev.c.MAC
 		return
 	}
 	a := e.claims.answers[d]
@@ -161,6 +172,7 @@ func (e *Engine) claimed(now time.Time, ev claimEvent) {
 		e.claims.answers[d] = a
 	}
 	if a.n >= claimMaxAnswers {
+		in.conflicts++
 		if a.n == claimMaxAnswers {
 			a.n++
 			e.log.Error("address conflict persists: another host keeps announcing a virtual address this master holds (a second master? VRRP blocked between them?); no longer answering it for a while",
@@ -169,9 +181,7 @@ func (e *Engine) claimed(now time.Time, ev claimEvent) {
 		return
 	}
 	a.n++
-	e.claims.pending[d] = true
-	e.log.Warn("address conflict: another host announces a virtual address this master holds; announcing it again",
-		"instance", in.spec.VRRP.Name, "addr", ev.c.Addr, "dev", ev.dev, "their_mac", ev.c.MAC.String(), "conflicts", in.conflicts)
+	e.claims.pending[d] = &claimPending{n: 1, mac: ev.c.MAC}
 	bg, events := e.bg, e.events
 	time.AfterFunc(claimDefendDelay, func() {
 		select {
@@ -182,10 +192,20 @@ func (e *Engine) claimed(now time.Time, ev claimEvent) {
 }
 
 func (e *Engine) defendClaim(now time.Time, d claimDefend) {
+	p := e.claims.pending[d]
 	delete(e.claims.pending, d)
-	if e.stopping || e.claimHolder(d.dev, d.addr) == nil {
+	if p == nil || e.stopping {
 		return
 	}
+	in := e.claimHolder(d.dev, d.addr)
+	if in == nil {
+		e.log.Debug("a claim of a virtual address came with a new master (this instance stepped down); not a conflict",
+			"addr", d.addr, "dev", d.dev, "their_mac", p.mac.String())
+		return
+	}
+	in.conflicts += p.n
+	e.log.Warn("address conflict: another host announces a virtual address this master holds; announcing it again",
+		"instance", in.spec.VRRP.Name, "addr", d.addr, "dev", d.dev, "their_mac", p.mac.String(), "conflicts", in.conflicts)
 	e.announce(now, []garp.Send{{Target: garp.Target{Addr: d.addr, Dev: d.dev}, Reason: garp.ReasonRefresh}})
 }
 

@@ -114,3 +114,46 @@ func TestClaimsAreAnsweredThenLeftToASecondMaster(t *testing.T) {
 		}
 	})
 }
+
+// TestNewMastersClaimIsNotAConflict: a preempting master's gratuitous ARP
+// can be read before its advert (two sockets). The old master then steps
+// down before its answer is due; the claim was the new master's, not a
+// conflict: nothing is counted, logged as a conflict or announced (seen
+// in the HAProxy dual-master tutorial: a warning and vip_conflicts 1 on
+// every ordinary preemption).
+func TestNewMastersClaimIsNotAConflict(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		h := &claimHost{fakeHost: newFakeHost(lan, "a", map[string]string{"eth0": "192.168.1.105/24"}), claims: make(chan garp.Claim)}
+		e, err := New(Spec{Instances: []InstanceSpec{tutorialInstance(vrrp.StateMaster, 100)}}, Options{Net: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- e.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+		time.Sleep(12 * time.Second) // master, past its second burst
+		base := lan.announcements("a")
+
+		// b preempts at its Master_Down_Interval (3 s + Skew_Time of 150).
+		b := startNode(t, lan, "b", "192.168.1.106/24", tutorialInstance(vrrp.StateBackup, 150))
+		time.Sleep(3300 * time.Millisecond)
+		if st := b.state(t, "VI_1"); st != "BACKUP" {
+			t.Fatalf("b is %s before its takeover, want BACKUP", st)
+		}
+		h.claims <- garp.Claim{Addr: netip.MustParseAddr("192.168.1.100"), MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0x66}} // b's (the fake hosts' eth0 share one MAC)
+		time.Sleep(2 * claimDefendDelay)
+		if st := b.state(t, "VI_1"); st != "MASTER" {
+			t.Fatalf("b is %s, want MASTER", st)
+		}
+		s, err := e.Snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := s.Instances[0]
+		if in.State != "BACKUP" || in.Counters.VIPConflicts != 0 || lan.announcements("a") != base {
+			t.Fatalf("a is %s with %d conflicts and %d announcements; want BACKUP, none and none", in.State, in.Counters.VIPConflicts, lan.announcements("a")-base)
+		}
+	})
+}

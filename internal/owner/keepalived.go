@@ -25,7 +25,9 @@ type Process struct {
 // running this program's own executable is not keepalived, whatever its
 // name: vigil installed as /usr/sbin/keepalived (itself, and the parent
 // that forked it to the background) is vigil, and a second vigil is found
-// by Claim.
+// by Claim. A script named keepalived (the init script) is not keepalived
+// either. A process that is exiting (its executable link gone) manages
+// nothing and is not listed.
 func Keepalived(proc string) ([]Process, error) {
 	if proc == "" {
 		proc = "/proc"
@@ -51,7 +53,16 @@ func Keepalived(proc string) ([]Process, error) {
 		if err != nil || strings.TrimSpace(string(comm)) != "keepalived" {
 			continue
 		}
-		if exe, err := os.Stat(filepath.Join(proc, e.Name(), "exe")); err == nil && self != nil && os.SameFile(exe, self) {
+		exe, err := os.Stat(filepath.Join(proc, e.Name(), "exe"))
+		if err != nil {
+			// A process whose executable link is gone has released its
+			// memory: it is exiting (or a zombie). The parent of a
+			// persona's fork exits while the forked daemon looks, and
+			// its command line reads empty then, which would name
+			// keepalived's default configuration.
+			continue
+		}
+		if self != nil && os.SameFile(exe, self) {
 			continue
 		}
 		link, err := os.Readlink(filepath.Join(proc, e.Name(), "ns/net"))
@@ -63,6 +74,9 @@ func Keepalived(proc string) ([]Process, error) {
 			continue
 		}
 		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+		if target, err := os.Readlink(filepath.Join(proc, e.Name(), "exe")); err == nil && script(target, args) {
+			continue
+		}
 		pids[pid] = true
 		if st, err := os.ReadFile(filepath.Join(proc, e.Name(), "stat")); err == nil {
 			if i := bytes.LastIndexByte(st, ')'); i > 0 {
@@ -82,6 +96,17 @@ func Keepalived(proc string) ([]Process, error) {
 		}
 	}
 	return parents, nil
+}
+
+// script reports whether a process named keepalived is an interpreter
+// running a script of that name (/etc/init.d/keepalived, which is running
+// while the daemon it starts looks for a keepalived): the kernel names a
+// script's process after the script, but its executable and its argv[0]
+// are the interpreter's (/usr/bin/dash, "/bin/sh"). keepalived itself has
+// the name in its executable or its argv[0] (a link named keepalived).
+func script(exe string, args []string) bool {
+	name := func(p string) string { return filepath.Base(strings.TrimSuffix(p, " (deleted)")) }
+	return name(exe) != "keepalived" && (len(args) == 0 || name(args[0]) != "keepalived")
 }
 
 // confArg finds keepalived's -f / --use-file argument.

@@ -81,6 +81,9 @@ type Registry struct {
 	alone   bool
 	settled bool
 	locks   map[Key]*os.File
+	// stoppingWait bounds how long Claim waits for a virtual router whose
+	// owner is stopping.
+	stoppingWait time.Duration
 }
 
 // NetnsID names the calling thread's network namespace (its inode).
@@ -109,7 +112,7 @@ func Open(dir string) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("owner: %w", err)
 	}
-	r := &Registry{dir: d, daemons: f, locks: map[Key]*os.File{}}
+	r := &Registry{dir: d, daemons: f, locks: map[Key]*os.File{}, stoppingWait: stoppingWait}
 	// Alone when nobody else holds the namespace's lock: this daemon then
 	// keeps it exclusive while it cleans up (Settle), so that a daemon
 	// starting meanwhile waits; every running daemon holds it shared.
@@ -133,6 +136,14 @@ func Open(dir string) (*Registry, error) {
 
 // startWait bounds how long Open waits for a daemon that is cleaning up.
 const startWait = 10 * time.Second
+
+// stoppingWait bounds how long Claim waits for a stopping owner: its
+// handover lasts at most the Master_Down_Interval of priority 1 plus one
+// advert interval (about 5 s at advert_int 1, 50 s at 10).
+const stoppingWait = 60 * time.Second
+
+// stoppingMark follows the owner's pid in a lock file once it is stopping.
+const stoppingMark = " stopping"
 
 // Settle ends the start-up clean-up: a daemon that was alone lets others
 // start (its exclusive lock becomes shared). It is idempotent.
@@ -176,7 +187,7 @@ func (r *Registry) Claim(keys []Key) error {
 			errs = append(errs, fmt.Errorf("owner: %s: %w", k, err))
 			continue
 		}
-		if err := flock(f, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if err := r.lock(f); err != nil {
 			errs = append(errs, conflict(k, f))
 			f.Close()
 			continue
@@ -196,6 +207,37 @@ func (r *Registry) Claim(keys []Key) error {
 	return nil
 }
 
+// lock takes f's lock, waiting up to stoppingWait while its owner marks
+// it stopping: a daemon started while the previous one hands over (an
+// init script's restart, which does not wait for the old daemon to exit)
+// takes over when the old one is gone instead of refusing.
+func (r *Registry) lock(f *os.File) error {
+	deadline := time.Now().Add(r.stoppingWait)
+	for {
+		err := flock(f, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil || !errors.Is(err, unix.EWOULDBLOCK) {
+			return err
+		}
+		b := make([]byte, 64)
+		n, _ := f.ReadAt(b, 0)
+		if !strings.HasSuffix(strings.TrimSpace(string(b[:n])), strings.TrimSpace(stoppingMark)) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stopping marks the keys held as owned by a daemon that is stopping (it
+// still holds them while it hands over): a daemon that claims them
+// meanwhile waits for them instead of refusing.
+func (r *Registry) Stopping() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, f := range r.locks {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+stoppingMark+"\n"), 0)
+	}
+}
+
 func containsKey(ks []Key, k Key) bool {
 	for _, x := range ks {
 		if x == k {
@@ -209,7 +251,7 @@ func conflict(k Key, f *os.File) error {
 	e := &ConflictError{Key: k}
 	b := make([]byte, 32)
 	n, _ := f.ReadAt(b, 0)
-	if pid, err := strconv.Atoi(strings.TrimSpace(string(b[:n]))); err == nil && pid > 0 {
+	if pid, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(string(b[:n])), stoppingMark)); err == nil && pid > 0 {
 		e.PID = pid
 		if cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
 			e.Command = strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " "))

@@ -163,3 +163,127 @@ func found(procs []Process, pid int) bool {
 	}
 	return false
 }
+
+// TestKeepalivedSkipsScriptsAndExitingProcesses: while vigil installed as
+// /usr/sbin/keepalived starts under /etc/init.d/keepalived, the init script
+// runs, named keepalived by the kernel (a script's process is named after
+// the script) with the default configuration on no -f: the daemon refused
+// to start, naming the script as a keepalived on its VRID. The persona's
+// foreground parent, exiting once the pid file is written, keeps its name
+// and namespace a moment after its executable link and command line are
+// gone. Neither is a keepalived; another executable reached as keepalived
+// is.
+func TestKeepalivedSkipsScriptsAndExitingProcesses(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := NetnsID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc := t.TempDir()
+	link := func(target string, path ...string) {
+		t.Helper()
+		p := filepath.Join(append([]string{proc}, path...)...)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(data string, path ...string) {
+		t.Helper()
+		p := filepath.Join(append([]string{proc}, path...)...)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link(self, "self", "exe")
+	other := "/bin/sh"
+	for pid, exe := range map[string]string{"100": "", "200": other, "300": self, "400": "/usr/bin/dash"} {
+		write("keepalived\n", pid, "comm")
+		link("net:["+ns+"]", pid, "ns", "net")
+		write(pid+" (keepalived) S 1 1 1 0", pid, "stat")
+		switch pid {
+		case "100": // exiting: no executable link, empty command line
+			write("", pid, "cmdline")
+		case "400": // the init script
+			link(exe, pid, "exe")
+			write("/bin/sh\x00/etc/init.d/keepalived\x00start\x00", pid, "cmdline")
+		default:
+			link(exe, pid, "exe")
+			write("/usr/sbin/keepalived\x00-f\x00/etc/k.conf\x00", pid, "cmdline")
+		}
+	}
+	procs, err := Keepalived(proc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(procs) != 1 || procs[0].PID != 200 || procs[0].Conf != "/etc/k.conf" {
+		t.Errorf("Keepalived = %+v, want only pid 200 (another executable reached as keepalived) with /etc/k.conf", procs)
+	}
+}
+
+// TestClaimWaitsForAStoppingOwner: /etc/init.d/keepalived restart sends
+// SIGTERM, sleeps one second and starts the daemon again; a vigil master
+// still handing over then held its virtual router, and the new daemon
+// refused, leaving none once the old one exited. A daemon that claims a
+// router whose owner is stopping waits for it; a live owner still makes it
+// refuse at once, and a stopping owner that outlasts the wait too.
+func TestClaimWaitsForAStoppingOwner(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	k := Key{"eth0", false, 55}
+	if err := a.Claim([]Key{k}); err != nil {
+		t.Fatal(err)
+	}
+	a.Settle()
+	b, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.stoppingWait = 10 * time.Second
+	start := time.Now()
+	var ce *ConflictError
+	if err := b.Claim([]Key{k}); !errors.As(err, &ce) || time.Since(start) > 2*time.Second {
+		t.Fatalf("claim beside a running owner: %v after %v, want a conflict at once", err, time.Since(start))
+	}
+	a.Stopping()
+	claimed := make(chan error, 1)
+	go func() { claimed <- b.Claim([]Key{k}) }()
+	select {
+	case err := <-claimed:
+		t.Fatalf("claimed while the stopping owner still holds the router: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	a.Close()
+	select {
+	case err := <-claimed:
+		if err != nil {
+			t.Fatalf("after the stopping owner exited: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the claim still waits after the stopping owner exited")
+	}
+	// A stopping owner that outlasts the wait: a conflict naming it.
+	c, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b.Stopping()
+	c.stoppingWait = 100 * time.Millisecond
+	if err := c.Claim([]Key{k}); !errors.As(err, &ce) || ce.PID != os.Getpid() {
+		t.Fatalf("claim past the wait: %v, want a conflict naming pid %d", err, os.Getpid())
+	}
+}
