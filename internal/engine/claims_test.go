@@ -125,7 +125,7 @@ func TestNewMastersClaimIsNotAConflict(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		lan := &fakeLAN{}
 		h := &claimHost{fakeHost: newFakeHost(lan, "a", map[string]string{"eth0": "192.168.1.105/24"}), claims: make(chan garp.Claim)}
-		e, err := New(Spec{Instances: []InstanceSpec{tutorialInstance(vrrp.StateMaster, 100)}}, Options{Net: h})
+		e, err := New(runspec.Spec{Instances: []runspec.InstanceSpec{tutorialInstance(vrrp.StateMaster, 100)}}, Options{Net: h})
 		if err != nil {
 			t.Fatal(err)
 		}
