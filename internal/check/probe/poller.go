@@ -39,12 +39,16 @@ type poller struct {
 	waiting bool // in epoll_wait with nothing queued: submit must wake it
 
 	// Owned by run.
-	f      *os.File // epfd in the runtime's poller
-	rc     syscall.RawConn
-	spare  []pollTask
-	conns  []*pollConn // by descriptor
-	free   []*pollConn
-	dl     deadlineHeap
+	f     *os.File // epfd in the runtime's poller
+	rc    syscall.RawConn
+	spare []pollTask
+	conns []*pollConn // by descriptor
+	free  []*pollConn
+	// dl orders the attempts in flight by their deadline as it was when
+	// last sifted: progress only moves pollConn.deadline later, and expire
+	// sifts an attempt down again when its old key comes, so progress costs
+	// no heap operation.
+	dl     keyHeap[*pollConn]
 	buf    []byte
 	events []unix.EpollEvent
 }
@@ -75,6 +79,8 @@ type pollConn struct {
 	deadline int64 // ns since epoch: the current I/O step's end
 	hidx     int   // index in poller.dl, -1 when not in it
 }
+
+func (c *pollConn) heapPos() *int { return &c.hidx }
 
 const (
 	pollConnecting = iota
@@ -286,7 +292,7 @@ func (p *poller) start(t pollTask) {
 	}
 	p.conns[fd] = c
 	c.deadline = p.now() + int64(c.to)
-	p.dl.push(c)
+	p.dl.push(c.deadline, c)
 	if pending {
 		c.state = pollConnecting
 		p.watch(c, unix.EPOLLOUT)
@@ -387,7 +393,7 @@ func (p *poller) handle(c *pollConn, events uint32) {
 func (p *poller) expire() {
 	now := p.now()
 	for len(p.dl) > 0 && p.dl[0].key <= now {
-		c := p.dl[0].c
+		c := p.dl[0].v
 		if c.deadline <= now {
 			// Its socket may be ready with events epoll_wait has not
 			// returned yet (a burst larger than p.events): look
@@ -432,74 +438,4 @@ func (p *poller) finish(c *pollConn, resp *Response, err error) {
 func (p *poller) recycle(c *pollConn) {
 	*c = pollConn{md: c.md, hdr: c.hdr, req: c.req[:0], fd: -1, hidx: -1}
 	p.free = append(p.free, c)
-}
-
-// deadlineHeap orders the attempts in flight by their deadline as it was
-// when last sifted: progress only moves pollConn.deadline later, and
-// expire sifts an attempt down again when its old key comes, so progress
-// costs no heap operation.
-type deadlineHeap []deadlineSlot
-
-type deadlineSlot struct {
-	key int64
-	c   *pollConn
-}
-
-func (h *deadlineHeap) push(c *pollConn) {
-	*h = append(*h, deadlineSlot{c.deadline, c})
-	h.up(len(*h) - 1)
-}
-
-// remove takes out the slot at i.
-func (h *deadlineHeap) remove(i int) {
-	a := *h
-	n := len(a) - 1
-	a[i].c.hidx = -1
-	if i != n {
-		a[i] = a[n]
-		a[i].c.hidx = i
-	}
-	a[n] = deadlineSlot{}
-	*h = a[:n]
-	if i < n {
-		h.down(i)
-		h.up(i)
-	}
-}
-
-func (h deadlineHeap) up(i int) {
-	s := h[i]
-	for i > 0 {
-		p := (i - 1) / 2
-		if h[p].key <= s.key {
-			break
-		}
-		h[i] = h[p]
-		h[i].c.hidx = i
-		i = p
-	}
-	h[i] = s
-	s.c.hidx = i
-}
-
-func (h deadlineHeap) down(i int) {
-	s := h[i]
-	n := len(h)
-	for {
-		c := 2*i + 1
-		if c >= n {
-			break
-		}
-		if r := c + 1; r < n && h[r].key < h[c].key {
-			c = r
-		}
-		if s.key <= h[c].key {
-			break
-		}
-		h[i] = h[c]
-		h[i].c.hidx = i
-		i = c
-	}
-	h[i] = s
-	s.c.hidx = i
 }

@@ -288,7 +288,7 @@ func TestPollerExpireLooksFirst(t *testing.T) {
 	}
 	<-srv.reqs
 	time.Sleep(50 * time.Millisecond) // the reply and the close arrive
-	c := p.dl[0].c
+	c := p.dl[0].v
 	c.deadline, p.dl[0].key = 0, 0
 	p.expire()
 	if len(got) != 1 || !got[0].OK {

@@ -107,7 +107,7 @@ type Runner struct {
 	servers []*server
 
 	mu      sync.Mutex // guards due, the heap and each entry's due
-	due     entryHeap
+	due     keyHeap[*entry]
 	epoch   time.Time // origin of the entries' heap keys
 	wake    chan struct{}
 	started atomic.Bool
@@ -148,6 +148,8 @@ type entry struct {
 	key     int64 // at as nanoseconds since Runner.epoch: the heap's order
 	heapIdx int
 }
+
+func (e *entry) heapPos() *int { return &e.heapIdx }
 
 type job struct {
 	e                 *entry
@@ -351,7 +353,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			// Rounds at most every dispatchQuantum: at thousands of
 			// checks a second, a round per check would wake this
 			// goroutine and a poller for each one.
-			wait = max(r.due[0].e.at.Sub(now), round.Add(dispatchQuantum).Sub(now))
+			wait = max(r.due[0].v.at.Sub(now), round.Add(dispatchQuantum).Sub(now))
 			if tokens < 1 {
 				wait = max(wait, time.Duration((1-tokens)/rate*float64(time.Second)))
 			}
@@ -486,7 +488,7 @@ func (r *Runner) finish(j job, started time.Time, res check.Result) {
 	}
 	r.mu.Lock()
 	r.schedule(e, next)
-	first := r.due[0].e == e
+	first := r.due[0].v == e
 	r.mu.Unlock()
 	if first {
 		select {
@@ -582,7 +584,7 @@ func (r *Runner) Snapshot() []ServerStatus {
 		s.mu.Unlock()
 		r.mu.Lock()
 		for i, e := range s.checkers {
-			if e.heapIdx >= 0 && e.heapIdx < len(r.due) && r.due[e.heapIdx].e == e {
+			if e.heapIdx >= 0 && e.heapIdx < len(r.due) && r.due[e.heapIdx].v == e {
 				ss.Checkers[i].Next = e.at
 			}
 		}
@@ -595,74 +597,5 @@ func (r *Runner) Snapshot() []ServerStatus {
 // schedule puts e in the timetable at at; r.mu is held.
 func (r *Runner) schedule(e *entry, at time.Time) {
 	e.at, e.key = at, at.Sub(r.epoch).Nanoseconds()
-	r.due.push(e)
-}
-
-// entryHeap is a binary min-heap of entries by key. Each slot holds its
-// entry's key, so a sift through a 10,000-entry timetable compares int64s
-// in one array instead of loading every entry it passes (and calls no
-// interface methods, as container/heap does).
-type entryHeap []heapSlot
-
-type heapSlot struct {
-	key int64
-	e   *entry
-}
-
-func (h *entryHeap) push(e *entry) {
-	*h = append(*h, heapSlot{e.key, e})
-	h.up(len(*h) - 1)
-}
-
-// pop removes and returns the earliest entry; h must not be empty.
-func (h *entryHeap) pop() *entry {
-	old := *h
-	e := old[0].e
-	n := len(old) - 1
-	old[0] = old[n]
-	old[0].e.heapIdx = 0
-	old[n] = heapSlot{}
-	*h = old[:n]
-	if n > 0 {
-		h.down(0)
-	}
-	e.heapIdx = -1
-	return e
-}
-
-func (h entryHeap) up(i int) {
-	s := h[i]
-	for i > 0 {
-		p := (i - 1) / 2
-		if h[p].key <= s.key {
-			break
-		}
-		h[i] = h[p]
-		h[i].e.heapIdx = i
-		i = p
-	}
-	h[i] = s
-	s.e.heapIdx = i
-}
-
-func (h entryHeap) down(i int) {
-	s := h[i]
-	n := len(h)
-	for {
-		c := 2*i + 1
-		if c >= n {
-			break
-		}
-		if r := c + 1; r < n && h[r].key < h[c].key {
-			c = r
-		}
-		if s.key <= h[c].key {
-			break
-		}
-		h[i] = h[c]
-		h[i].e.heapIdx = i
-		i = c
-	}
-	h[i] = s
-	s.e.heapIdx = i
+	r.due.push(e.key, e)
 }

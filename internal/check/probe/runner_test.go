@@ -360,10 +360,10 @@ func TestRunnerResume(t *testing.T) {
 // pointing at its slot.
 func TestEntryHeap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	var h entryHeap
+	var h keyHeap[*entry]
 	check := func() {
 		for i, s := range h {
-			if e := s.e; e.heapIdx != i || e.key != s.key {
+			if e := s.v; e.heapIdx != i || e.key != s.key {
 				t.Fatalf("entry at %d (slot key %d) has heapIdx %d, key %d", i, s.key, e.heapIdx, e.key)
 			}
 		}
@@ -372,7 +372,7 @@ func TestEntryHeap(t *testing.T) {
 	for range 500 {
 		k := rng.Int64N(100)
 		want = append(want, k)
-		h.push(&entry{key: k})
+		h.push(k, &entry{key: k})
 		check()
 	}
 	slices.Sort(want)
@@ -387,7 +387,7 @@ func TestEntryHeap(t *testing.T) {
 	for range 250 {
 		k := rng.Int64N(100)
 		want = append(want, k)
-		h.push(&entry{key: k})
+		h.push(k, &entry{key: k})
 	}
 	want = want[250:]
 	slices.Sort(want)
