@@ -265,8 +265,14 @@ func (a *masterAdverts) between(from, to time.Time) ([]time.Time, time.Duration)
 // until the test ends.
 func hostilePair(t *testing.T, n1, n2 *lab.Host, masterConf string) (master, backup *daemon, adverts *masterAdverts) {
 	t.Helper()
+	return hostilePairConf(t, n1, n2, masterConf, hostileConf("n2", "BACKUP", 100, ""))
+}
+
+// hostilePairConf is hostilePair with the backup's configuration given.
+func hostilePairConf(t *testing.T, n1, n2 *lab.Host, masterConf, backupConf string) (master, backup *daemon, adverts *masterAdverts) {
+	t.Helper()
 	master = newDaemon(t, n1, masterConf)
-	backup = newDaemon(t, n2, hostileConf("n2", "BACKUP", 100, ""))
+	backup = newDaemon(t, n2, backupConf)
 	master.start()
 	backup.start()
 	master.waitFor("n1 MASTER", 20*time.Second, inState("MASTER", "VI_1"))
