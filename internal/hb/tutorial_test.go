@@ -69,7 +69,13 @@ func (tu *tutorial) holder() string {
 	a, b := hblab.HasAddr(tu.ha1, vip), hblab.HasAddr(tu.ha2, vip)
 	switch {
 	case a && b:
-		return "both"
+		// The two reads are not one instant: ha1 letting go and ha2
+		// taking over between them reads as both. Only ha1 still
+		// holding after ha2's read is an overlap.
+		if hblab.HasAddr(tu.ha1, vip) {
+			return "both"
+		}
+		return "ha2"
 	case a:
 		return "ha1"
 	case b:
