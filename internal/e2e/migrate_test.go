@@ -599,11 +599,17 @@ func (d *drill) account(k int, start time.Time, reqs []e2e.Request) {
 		if gap {
 			figs[j].gap++
 		}
-		s := steps[j]
-		switch {
-		case r.At.After(s.to):
-			figs[j].outside++
-		case s.loss[k] == lossNone, s.loss[k] == lossMoved && gap:
+		// Excused by the step it started in, or by a later one that began
+		// while it was in flight (a master stopped under it).
+		excused := func(i int, at time.Time) bool {
+			s := steps[i]
+			return !at.After(s.to) && s.loss[k] != lossNone && (s.loss[k] != lossMoved || !gap)
+		}
+		ok := excused(j, r.At)
+		for i := j + 1; !ok && i < len(steps) && steps[i].from.Before(r.End); i++ {
+			ok = excused(i, steps[i].from)
+		}
+		if !ok {
 			figs[j].outside++
 		}
 	}
