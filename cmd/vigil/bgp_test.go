@@ -7,6 +7,7 @@ import (
 )
 
 func TestCheckShowsBGP(t *testing.T) {
+	needIface(t, "eth0")
 	f := writeConf(t, "bgp.conf", goodConf+`bgp {
     router_id 10.0.0.11
     local_as 65001

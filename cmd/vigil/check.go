@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -64,6 +65,10 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg, ds := readConfig(abs, *id, limits, nil)
+	if exists, ok := hostInterfaces(); ok && cfg != nil {
+		ds = append(ds, cfg.MissingInterfaces(exists)...)
+		ds.Sort()
+	}
 	// plane names the data plane the verdict on virtual servers assumes.
 	plane := ""
 	var spec *runspec.Spec // what the daemon would run; nil with errors
@@ -113,6 +118,20 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// hostInterfaces tells which interfaces exist in the network namespace
+// vigil check runs in; ok is false when they cannot be listed.
+func hostInterfaces() (exists func(string) bool, ok bool) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, false
+	}
+	set := make(map[string]bool, len(ifs))
+	for _, ifi := range ifs {
+		set[ifi.Name] = true
+	}
+	return func(name string) bool { return set[name] }, true
 }
 
 func count(ds diag.Diagnostics) (errs, warns int) {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -49,7 +50,17 @@ virtual_server 192.168.1.100 80 {
 }
 `
 
+// needIface skips a test whose expected output assumes the host has the
+// interface: vigil check warns about an interface missing where it runs.
+func needIface(t *testing.T, name string) {
+	t.Helper()
+	if _, err := net.InterfaceByName(name); err != nil {
+		t.Skipf("this host has no interface %s, which the configuration names", name)
+	}
+}
+
 func TestCheckClean(t *testing.T) {
+	needIface(t, "eth0")
 	f := writeConf(t, "good.conf", goodConf)
 	code, out, errs := runVigil("check", "-f", f)
 	if code != 0 {
@@ -249,6 +260,7 @@ vrrp_instance VI_1 {
 `
 
 func TestCheckStrict(t *testing.T) {
+	needIface(t, "eth0")
 	f := writeConf(t, "tolerated.conf", tolerated)
 	code, _, errs := runVigil("check", "-f", f, "-q")
 	if code != 0 {
@@ -503,5 +515,29 @@ func TestCheckHaDirAutoFailbackLegacy(t *testing.T) {
 	}
 	if !strings.Contains(out, "auto_failback legacy (run as on)") {
 		t.Errorf("summary does not say how legacy runs:\n%s", out)
+	}
+}
+
+// TestCheckMissingInterface: keepalived 2.2.7 -t prints "WARNING - interface
+// vgnone0 for vrrp_instance VI_1 doesn't exist" and "Non-existent interface
+// specified in configuration" and its VRRP process refuses the file; vigil
+// runs it (FAULT until the interface appears), so check warns, and errs
+// under --strict.
+func TestCheckMissingInterface(t *testing.T) {
+	f := writeConf(t, "noif.conf", strings.ReplaceAll(goodConf, "eth0", "vgnone0"))
+	code, _, errs := runVigil("check", "-q", "-f", f)
+	want := ":6:15: warning: interface vgnone0 does not exist in this network namespace (where vigil check runs; the daemon's may differ)"
+	if code != 0 || !strings.Contains(errs, want) || !strings.Contains(errs, "vrrp_instance VI_1 stays in FAULT until vgnone0 appears") ||
+		!strings.Contains(errs, ":10:9: warning: dev vgnone0 does not exist") {
+		t.Errorf("exit %d, want 0 and %q:\n%s", code, want, errs)
+	}
+	code, _, errs = runVigil("check", "-q", "--strict", "-f", f)
+	if code != 1 || !strings.Contains(errs, ":6:15: error: interface vgnone0 does not exist") {
+		t.Errorf("--strict: exit %d, want 1 and an error:\n%s", code, errs)
+	}
+	dyn := strings.Replace(goodConf, "router_id r1", "router_id r1\n    dynamic_interfaces", 1)
+	f = writeConf(t, "dyn.conf", strings.ReplaceAll(dyn, "eth0", "vgnone0"))
+	if code, _, errs = runVigil("check", "-q", "-f", f); code != 0 || strings.Contains(errs, "does not exist") {
+		t.Errorf("with dynamic_interfaces: exit %d, want 0 and nothing said of vgnone0 (keepalived waits for it):\n%s", code, errs)
 	}
 }

@@ -39,10 +39,11 @@ import (
 //   - strict: keepalived -t exits 0 exactly when vigil reports nothing at
 //     all, which is what `vigil check --strict` accepts.
 var kaRefusals = []string{
-	"the virtual router id must be set",              // chk_min_cfg()
-	"Unknown interface!",                             // chk_min_cfg()
-	"No VIP specified; at least one is required",     // vrrp_complete_instance()
-	"Unicast peers are not supported in strict mode", // vrrp_complete_instance()
+	"the virtual router id must be set",                 // chk_min_cfg()
+	"Unknown interface!",                                // chk_min_cfg()
+	"Non-existent interface specified in configuration", // vrrp_daemon.c start_vrrp(), without dynamic_interfaces
+	"No VIP specified; at least one is required",        // vrrp_complete_instance()
+	"Unicast peers are not supported in strict mode",    // vrrp_complete_instance()
 	"Unicast instances must have unicast_src_ip or interface",
 	"Non link-local address required if interface omitted",
 	"duplicate VRID conflict with", // check_vrid_conflicts()

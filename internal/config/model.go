@@ -550,7 +550,10 @@ type VRRPInstance struct {
 	State State `json:"state"`
 	// Interface may be empty only with unicast peers.
 	Interface string `json:"interface,omitempty"`
-	VRF       string `json:"vrf,omitempty"`
+	// InterfacePos is where Interface was named (not in the JSON model:
+	// the instance's Pos places it).
+	InterfacePos diag.Pos `json:"-"`
+	VRF          string   `json:"vrf,omitempty"`
 	// VRID is virtual_router_id, 1..255 (required).
 	VRID int `json:"virtual_router_id"`
 	// Priority 1..255; default 255 with state MASTER, else 100

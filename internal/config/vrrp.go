@@ -605,7 +605,7 @@ var instanceBlock = newBlock("vrrp_instance",
 			p.warnf(s.args[0].pos, "interface lo: VRRP cannot run on the loopback interface; ignored, as keepalived does")
 			return
 		}
-		vi.Interface = s.args[0].text
+		vi.Interface, vi.InterfacePos = s.args[0].text, s.args[0].pos
 	}),
 	k("vrf", 1, 1, func(p *parser, s *stmt, vi *VRRPInstance) {
 		if p.ifnameOK(s.args[0], "vrf") {
