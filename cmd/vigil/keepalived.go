@@ -37,7 +37,8 @@ scan:
 		case a == "--":
 			break scan
 		case a == "-v" || a == "--version":
-			return runVersion(nil, stdout, stderr)
+			keepalivedVersion(stderr)
+			return 0
 		case a == "-h" || a == "--help":
 			return runRun([]string{"--help"}, stdout, stderr)
 		case a == "--signum" && i+1 < len(args):
@@ -127,6 +128,21 @@ func scanKeepalivedFlags(args []string) keepalivedFlags {
 	}
 	return k
 }
+
+// keepalivedVersion answers keepalived -v as keepalived 2.2.7 does, on
+// stderr, with the first line in keepalived's form ("Keepalived v2.2.7
+// (01/16,2022)") so that scripts reading the version from
+// `keepalived -v 2>&1 | head -1` find the release whose configuration and
+// command line vigil takes; the parentheses and the next lines say it is
+// vigil.
+func keepalivedVersion(w io.Writer) {
+	fmt.Fprintf(w, "Keepalived v%s (vigil %s)\n\n", keepalivedCompatVersion, strings.TrimSpace(version))
+	fmt.Fprintf(w, "This is vigil %s installed as keepalived: it takes keepalived %s's configuration and command line, and is not keepalived.\n", buildVersion(), keepalivedCompatVersion)
+}
+
+// keepalivedCompatVersion is the keepalived release whose configuration,
+// command line and VRRP packets vigil matches.
+const keepalivedCompatVersion = "2.2.7"
 
 // keepalivedSignum answers `keepalived --signum=NAME`: the signal that asks
 // the daemon for NAME, for scripts such as

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -48,8 +49,16 @@ func TestScanKeepalivedFlags(t *testing.T) {
 // keepalived's -v and -t instead of "unknown command".
 func TestDispatchAsKeepalived(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := dispatchAs("keepalived", []string{"-v"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "vigil ") {
-		t.Errorf("keepalived -v: exit %d, out %q, err %q", code, out.String(), errb.String())
+	// keepalived 2.2.7 -v prints "Keepalived v2.2.7 (01/16,2022)" first,
+	// on stderr; `keepalived -v 2>&1 | head -1` reads the version.
+	for _, flag := range []string{"-v", "--version"} {
+		out.Reset()
+		errb.Reset()
+		code := dispatchAs("keepalived", []string{flag}, &out, &errb)
+		first, rest, _ := strings.Cut(errb.String(), "\n")
+		if code != 0 || out.Len() != 0 || !regexp.MustCompile(`^Keepalived v2\.2\.7 \(vigil [^)]+\)$`).MatchString(first) || !strings.Contains(rest, "This is vigil ") {
+			t.Errorf("keepalived %s: exit %d, stdout %q, stderr %q", flag, code, out.String(), errb.String())
+		}
 	}
 	conf := filepath.Join(t.TempDir(), "keepalived.conf")
 	if err := os.WriteFile(conf, []byte("vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 55\n priority 100\n virtual_ipaddress {\n  192.168.1.100/24\n }\n}\n"), 0o644); err != nil {

@@ -115,6 +115,13 @@ func runVersion(args []string, stdout, stderr io.Writer) int {
 	if code, ok := noArgs(fs); !ok {
 		return code
 	}
+	fmt.Fprintf(stdout, "vigil %s\n", buildVersion())
+	return 0
+}
+
+// buildVersion is vigil's version with the toolchain and platform, e.g.
+// "1.2.0 (go1.26.0, linux/amd64)".
+func buildVersion() string {
 	v := strings.TrimSpace(version)
 	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" {
 		for _, s := range bi.Settings {
@@ -123,6 +130,5 @@ func runVersion(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	fmt.Fprintf(stdout, "vigil %s (%s, %s/%s)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	return 0
+	return fmt.Sprintf("%s (%s, %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
