@@ -16,6 +16,10 @@ import (
 // reload) and by heartbeat.service (`heartbeat -f`).
 const heartbeatName = "heartbeat"
 
+// heartbeatCompatVersion is the heartbeat release whose command line and
+// ha.cf vigil takes.
+const heartbeatCompatVersion = "3.0.6"
+
 // heartbeatPidFile is where heartbeat writes its pid (heartbeat.service's
 // PIDFile; /var/run is /run).
 const heartbeatPidFile = "/run/heartbeat.pid"
@@ -64,7 +68,9 @@ scan:
 			case 'r':
 				reload = true
 			case 'V':
-				return runVersion(nil, stdout, stderr)
+				// heartbeat 3.0.6: "3.0.6 (node: HG-CHANGESET)".
+				fmt.Fprintf(stdout, "%s (vigil %s installed as heartbeat)\n", heartbeatCompatVersion, buildVersion())
+				return 0
 			case 'h':
 				fmt.Fprint(stdout, heartbeatUsage)
 				return 0
@@ -104,7 +110,7 @@ scan:
 	if dir == "" {
 		dir = "/etc/ha.d"
 	}
-	run := append([]string{"--ha-dir", dir, "--pid", pidFile}, rest...)
+	run := append([]string{"--ha-dir", dir, "--pid", pidFile, "--log-ident", heartbeatName}, rest...)
 	if foreground {
 		return runRun(run, stdout, stderr)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,7 +22,8 @@ import (
 // heartbeat's flags instead of "unknown command".
 func TestDispatchAsHeartbeat(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := dispatchAs("heartbeat", []string{"-V"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "vigil ") {
+	// heartbeat 3.0.6 -V prints "3.0.6 (node: HG-CHANGESET)".
+	if code := dispatchAs("heartbeat", []string{"-V"}, &out, &errb); code != 0 || !regexp.MustCompile(`^3\.0\.6 \(vigil .+ installed as heartbeat\)\n$`).MatchString(out.String()) {
 		t.Errorf("heartbeat -V: exit %d, out %q, err %q", code, out.String(), errb.String())
 	}
 	out.Reset()
@@ -60,7 +62,7 @@ func TestHeartbeatKillallTakeover(t *testing.T) {
 			}
 		}
 		files := map[string]string{
-			"ha.cf":       fmt.Sprintf("keepalive 200ms\ndeadtime 1\nwarntime 500ms\ninitdead 5\nudpport 694\nucast eth1 %s\nauto_failback on\nnode ha1\nnode ha2\n", peer),
+			"ha.cf":       fmt.Sprintf("logfile /run/ha-log\nkeepalive 200ms\ndeadtime 1\nwarntime 500ms\ninitdead 5\nudpport 694\nucast eth1 %s\nauto_failback on\nnode ha1\nnode ha2\n", peer),
 			"haresources": "ha1 " + vip + "/24/eth0\n",
 			"authkeys":    "auth 3\n3 md5 hello!\n",
 		}
@@ -114,6 +116,10 @@ func TestHeartbeatKillallTakeover(t *testing.T) {
 		t.Errorf("second start on ha1: %v\n%s", err, out)
 	}
 	waitAddr(ha1, true, "ha1 never took the address of its haresources line")
+	// ha.cf's logfile carries heartbeat's tag and line format.
+	if b, _ := os.ReadFile(filepath.Join(ha1.run, "ha-log")); !regexp.MustCompile(fmt.Sprintf(`(?m)^heartbeat\[%d\]: \d{4}/\d\d/\d\d_\d\d:\d\d:\d\d info: `, pid1)).Match(b) {
+		t.Errorf("ha1's logfile has no line in heartbeat's form \"heartbeat[%d]: YYYY/MM/DD_hh:mm:ss info: ...\":\n%s", pid1, b)
+	}
 
 	// killall -9 heartbeat on ha1.
 	start := time.Now()

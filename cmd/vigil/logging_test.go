@@ -2,26 +2,33 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
+	"log/syslog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestHeartbeatLogging: ha.cf's logfile gets info and up, debugfile debug
-// and up, stderr stays as it was.
+// and up, in heartbeat's line format under the persona's name
+// (cluster-glue print_logline(): "heartbeat[PID]: 2006/01/02_15:04:05
+// info: message"); stderr stays as it was.
 func TestHeartbeatLogging(t *testing.T) {
 	dir := t.TempDir()
 	logf, debugf := filepath.Join(dir, "ha-log"), filepath.Join(dir, "ha-debug")
 	var stderr bytes.Buffer
 	base := slog.New(slog.NewTextHandler(&stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	log, closeLogs, err := heartbeatLogging(base, logf, debugf, "")
+	log, closeLogs, err := heartbeatLogging(base, "heartbeat", logf, debugf, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	log.Debug("only in the debug file")
 	log.Info("node status", "node", "ha2", "status", "dead")
+	log.With("group", "web").Warn("resource failed")
 	closeLogs()
 	read := func(p string) string {
 		b, err := os.ReadFile(p)
@@ -30,16 +37,47 @@ func TestHeartbeatLogging(t *testing.T) {
 		}
 		return string(b)
 	}
-	for name, got := range map[string]string{"stderr": stderr.String(), "logfile": read(logf), "debugfile": read(debugf)} {
-		if !strings.Contains(got, "node=ha2 status=dead") {
-			t.Errorf("%s lacks the info line: %q", name, got)
+	if !strings.Contains(stderr.String(), "level=INFO msg=\"node status\" node=ha2 status=dead") {
+		t.Errorf("stderr changed: %q", stderr.String())
+	}
+	head := fmt.Sprintf(`heartbeat\[%d\]: \d{4}/\d\d/\d\d_\d\d:\d\d:\d\d `, os.Getpid())
+	info := regexp.MustCompile(`(?m)^` + head + `info: node status node=ha2 status=dead$`)
+	warn := regexp.MustCompile(`(?m)^` + head + `WARN: resource failed group=web$`)
+	debug := regexp.MustCompile(`(?m)^` + head + `debug: only in the debug file$`)
+	for name, got := range map[string]string{"logfile": read(logf), "debugfile": read(debugf)} {
+		if !info.MatchString(got) || !warn.MatchString(got) {
+			t.Errorf("%s lacks heartbeat's info or WARN line:\n%s", name, got)
 		}
-		wantDebug := name == "debugfile"
-		if strings.Contains(got, "only in the debug file") != wantDebug {
-			t.Errorf("%s: debug line present=%v, want %v", name, !wantDebug, wantDebug)
+		if wantDebug := name == "debugfile"; debug.MatchString(got) != wantDebug {
+			t.Errorf("%s: debug line present=%v, want %v:\n%s", name, !wantDebug, wantDebug, got)
 		}
 	}
-	if _, _, err := heartbeatLogging(base, "", "", "nosuchfacility"); err == nil {
+	if _, _, err := heartbeatLogging(base, "heartbeat", "", "", "nosuchfacility"); err == nil {
 		t.Fatal("an unknown logfacility was accepted")
+	}
+}
+
+// TestHeartbeatSyslogLine: with ha.cf's logfacility, heartbeat logs under
+// its program name as the syslog ident, "[PID]: info: message", at the
+// message's severity (cluster-glue cl_direct_log()).
+func TestHeartbeatSyslogLine(t *testing.T) {
+	var b bytes.Buffer
+	h := newHALogHandler(slog.LevelInfo, haSyslogLine(&b, syslog.LOG_LOCAL0, "heartbeat", 42))
+	at := time.Date(2026, 12, 7, 9, 5, 3, 0, time.Local)
+	for _, r := range []slog.Record{
+		slog.NewRecord(at, slog.LevelInfo, "Link ha2:eth1 up.", 0),
+		slog.NewRecord(at, slog.LevelError, "Cannot add address", 0),
+		slog.NewRecord(at, slog.LevelDebug, "not logged", 0),
+	} {
+		if h.Enabled(t.Context(), r.Level) {
+			if err := h.Handle(t.Context(), r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := "<134>Dec  7 09:05:03 heartbeat: [42]: info: Link ha2:eth1 up.\n" + // local0 (16<<3) | info (6)
+		"<131>Dec  7 09:05:03 heartbeat: [42]: ERROR: Cannot add address\n" // local0 | err (3)
+	if b.String() != want {
+		t.Errorf("syslog messages:\n%q\nwant\n%q", b.String(), want)
 	}
 }

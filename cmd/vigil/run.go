@@ -39,9 +39,12 @@ type runFlags struct {
 	fileSet    bool   // -f given explicitly
 	keepLB     bool   // keepalived -I: leave the kernel's virtual services at exit
 	hbNode     string
-	hbStatus   string
-	hbInitDir  string
-	limits     config.Limits
+	// logIdent names the daemon in heartbeat's log lines (ha.cf logfile,
+	// debugfile, logfacility): "heartbeat" under the heartbeat persona.
+	logIdent  string
+	hbStatus  string
+	hbInitDir string
+	limits    config.Limits
 	// notifyTimeout bounds one notify script (--notify-timeout).
 	notifyTimeout time.Duration
 	// warnings are said in the log once it is open (flags accepted with
@@ -68,6 +71,8 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.haDir, "ha-dir", "", "run heartbeat-style resource groups from ha.cf, haresources and authkeys in this directory")
 	fs.StringVar(&f.hbNode, "node", "", "heartbeat node name (default: uname -n, as heartbeat)")
+	fs.StringVar(&f.logIdent, "log-ident", "vigil", "the program name in ha.cf's logfile, debugfile and logfacility lines")
+	fs.MarkHidden("log-ident") // set by the heartbeat persona
 	fs.StringVar(&f.hbStatus, "ha-status-file", "", "write the heartbeat status as JSON to this file after every change")
 	fs.StringVar(&f.hbInitDir, "ha-init-dir", "/etc/init.d", "where haresources' LSB scripts live (besides <ha-dir>/resource.d)")
 	fs.StringVar(&f.metrics, "metrics-listen", "", "serve Prometheus metrics on this address (off when empty)")
