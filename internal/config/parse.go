@@ -39,6 +39,9 @@ type parser struct {
 	// server being read.
 	rsScratch     []RealServer
 	rsMetaScratch []rsMeta
+	// rulePrefs counts the preferences given to rules without one, IPv4
+	// then IPv6 (see defaultRulePreference).
+	rulePrefs [2]int64
 }
 
 // stmt is one statement: a keyword, its arguments on the same line, and

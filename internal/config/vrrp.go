@@ -90,6 +90,7 @@ var rootBlock = newBlock(rootName,
 	k("static_rules", 0, 0, func(p *parser, s *stmt, c *Config) {
 		p.values(s, func(e *stmt) {
 			if r, ok := p.parseRule(e, true); ok {
+				p.defaultRulePreference(&r)
 				c.StaticRules = append(c.StaticRules, r)
 			}
 		})
@@ -440,6 +441,24 @@ func (p *parser) trackList(s *stmt, list *[]Tracked, min, max int64, noreverse b
 	})
 }
 
+// defaultRulePreference gives a rule without a preference the one
+// keepalived 2.2.7 gives it (vrrp_iprule.c alloc_rule(): rules added and
+// removed in varying order need one): 16384 for the first such rule of its
+// family in the file, static_rules included, and one less for each next
+// one. It reports the preference and whether it set it.
+func (p *parser) defaultRulePreference(r *Rule) (int64, bool) {
+	if r.Preference != 0 {
+		return r.Preference, false
+	}
+	i := 0
+	if r.Family == Inet6 {
+		i = 1
+	}
+	r.Preference = 16384 - p.rulePrefs[i]
+	p.rulePrefs[i]++
+	return r.Preference, true
+}
+
 // syncGroupBlock is vrrp_sync_group.
 var syncGroupBlock = newBlock("vrrp_sync_group",
 	k("group", 0, 0, func(p *parser, s *stmt, g *SyncGroup) {
@@ -719,10 +738,8 @@ var instanceBlock = newBlock("vrrp_instance",
 	k("virtual_rules", 0, 0, func(p *parser, s *stmt, vi *VRRPInstance) {
 		p.values(s, func(e *stmt) {
 			if r, ok := p.parseRule(e, false); ok {
-				if r.Preference == 0 {
-					// keepalived 2.2.7 alloc_rule(): rules added and removed
-					// in varying order need a preference; it picks 16384.
-					p.warnf(e.kw.pos, "rule has no preference; keepalived uses 16384, which is probably not what you want")
+				if pref, set := p.defaultRulePreference(&r); set {
+					p.warnf(e.kw.pos, "rule has no preference; %d is used, as keepalived does, which is probably not what you want", pref)
 				}
 				vi.VirtualRules = append(vi.VirtualRules, r)
 			}

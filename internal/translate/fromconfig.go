@@ -86,7 +86,7 @@ func FromConfig(c *config.Config) (runspec.Spec, diag.Diagnostics) {
 	}
 	vmacs := vmacNames(g, c.Instances)
 	for _, in := range c.Instances {
-		is, err := instanceSpec(g, in)
+		is, err := instanceSpec(g, in, &ds)
 		if err == nil {
 			err = applyVMAC(&is, in, vmacs[in.Name])
 		}
@@ -203,7 +203,7 @@ func (sp *scriptPreparer) notifyScripts(owner string, master, backup, fault, sto
 	}
 }
 
-func instanceSpec(g config.Global, in config.VRRPInstance) (runspec.InstanceSpec, error) {
+func instanceSpec(g config.Global, in config.VRRPInstance, ds *diag.Diagnostics) (runspec.InstanceSpec, error) {
 	v6 := in.Family == config.Inet6
 	vc := vrrp.Config{
 		Name:                 in.Name,
@@ -290,17 +290,23 @@ func instanceSpec(g config.Global, in config.VRRPInstance) (runspec.InstanceSpec
 			vc.VIPs = append(vc.VIPs, v.Addr())
 		}
 	}
+	// A route or rule vigil cannot program as written is left out with a
+	// warning (an error under vigil check --strict); the instance runs.
+	// keepalived 2.2.7 runs the file too: it adds what vigil cannot, and
+	// ignores a route naming a table it cannot resolve.
 	for _, r := range in.VirtualRoutes {
 		nr, err := routeOf(r, in.Interface)
 		if err != nil {
-			return runspec.InstanceSpec{}, err
+			ds.Warnf(r.Pos, "vrrp_instance %s: %v", in.Name, err)
+			continue
 		}
 		spec.Routes = append(spec.Routes, nr)
 	}
 	for _, r := range in.VirtualRules {
 		nr, err := ruleOf(r)
 		if err != nil {
-			return runspec.InstanceSpec{}, err
+			ds.Warnf(r.Pos, "vrrp_instance %s: %v", in.Name, err)
+			continue
 		}
 		spec.Rules = append(spec.Rules, nr)
 	}
@@ -357,27 +363,32 @@ func vipOf(a config.Address, defDev string) (netif.VIP, error) {
 	return v, v.Validate()
 }
 
-// routeOf converts a virtual_routes line. Options vigil does not program
-// (mtu, nexthop, realms, ...) are refused rather than silently dropped.
+// routeOf converts a virtual_routes line. A route vigil cannot program
+// exactly as written (options such as mtu, nexthop or realms, types other
+// than unicast, blackhole, unreachable, prohibit and throw, source-specific
+// routes) is an error that says so: the caller leaves the route out rather
+// than add another route than the one asked for.
 func routeOf(r config.Route, defDev string) (netif.Route, error) {
+	const skip = "vigil does not add this route (keepalived 2.2.7 adds it); add it in the OS, or leave out what vigil cannot program"
 	if len(r.Options) > 0 {
-		return netif.Route{}, fmt.Errorf("%s: virtual route %s: options %v are not supported by vigil", r.Pos, r.Dst, r.Options)
+		return netif.Route{}, fmt.Errorf("virtual route %s: options %v are not supported by vigil; %s", r.Dst, r.Options, skip)
 	}
 	if !netif.RouteTypeValid(r.Type) {
-		return netif.Route{}, fmt.Errorf("%s: virtual route type %q is not supported by vigil", r.Pos, r.Type)
+		return netif.Route{}, fmt.Errorf("virtual route %s: route type %q is not supported by vigil; %s", r.Dst, r.Type, skip)
 	}
 	if r.From.IsValid() {
-		return netif.Route{}, fmt.Errorf("%s: virtual route %s: source-specific routes (from) are not supported by vigil", r.Pos, r.Dst)
+		return netif.Route{}, fmt.Errorf("virtual route %s: source-specific routes (from) are not supported by vigil; %s", r.Dst, skip)
 	}
 	table, err := routeTable(r.Table)
 	if err != nil {
-		return netif.Route{}, fmt.Errorf("%s: %w", r.Pos, err)
+		// keepalived: "Routing table NAME not found for route".
+		return netif.Route{}, fmt.Errorf("virtual route %s: %w; the route is ignored, as keepalived does", r.Dst, err)
 	}
 	nr := netif.Route{Dst: r.Dst, Gw: r.Via, Dev: r.Dev, Src: r.Src, Table: table, Metric: int(r.Metric), Type: r.Type, OnLink: r.OnLink}
 	if r.Scope != "" {
 		sc, err := netif.ParseScope(r.Scope)
 		if err != nil {
-			return netif.Route{}, fmt.Errorf("%s: %w", r.Pos, err)
+			return netif.Route{}, fmt.Errorf("virtual route %s: %w; the route is ignored", r.Dst, err)
 		}
 		nr.Scope = sc
 	}
@@ -387,14 +398,17 @@ func routeOf(r config.Route, defDev string) (netif.Route, error) {
 	return nr, nil
 }
 
-// ruleOf converts a virtual_rules line.
+// ruleOf converts a virtual_rules line; a rule with options vigil does not
+// program (fwmark, iif, oif, uidrange, ...) is an error, as in routeOf: a
+// rule without its selectors would match more than the one asked for.
 func ruleOf(r config.Rule) (netif.Rule, error) {
 	if len(r.Options) > 0 {
-		return netif.Rule{}, fmt.Errorf("%s: virtual rule: options %v are not supported by vigil", r.Pos, r.Options)
+		return netif.Rule{}, fmt.Errorf("virtual rule: options %v are not supported by vigil; vigil does not add this rule (keepalived 2.2.7 adds it); add it in the OS, or leave out what vigil cannot program", r.Options)
 	}
 	table, err := routeTable(r.Table)
 	if err != nil {
-		return netif.Rule{}, fmt.Errorf("%s: %w", r.Pos, err)
+		// keepalived: "Routing table NAME not found for rule".
+		return netif.Rule{}, fmt.Errorf("virtual rule: %w; the rule is ignored, as keepalived does", err)
 	}
 	return netif.Rule{From: r.From, To: r.To, Table: table, Preference: int(r.Preference), IPv6: r.Family == config.Inet6}, nil
 }
