@@ -167,27 +167,6 @@ func (p *parser) resolveScripts() {
 	}
 }
 
-// lookup finds a named object for a reference at use. keepalived 2.2.7
-// resolves names while it reads, so it ignores a reference to an object
-// defined further down: vigil accepts it with a warning.
-func (p *parser) lookup(kind string, name string, use diag.Pos) (int, bool) {
-	names, pos := p.objects(kind)
-	for i, n := range names {
-		if n == name {
-			if after(pos[i], use) {
-				p.warnf(use, "%s %s is defined after its use here (at %s); keepalived 2.2.7 ignores such a reference, vigil accepts it", kind, name, pos[i])
-			}
-			return i, true
-		}
-	}
-	msg := fmt.Sprintf("no %s named %s", kind, name)
-	if sug := closest(name, names); sug != "" {
-		msg += fmt.Sprintf("; did you mean %s?", sug)
-	}
-	p.errf(use, "%s", msg)
-	return -1, false
-}
-
 func (p *parser) objects(kind string) ([]string, []diag.Pos) {
 	var names []string
 	var pos []diag.Pos
@@ -1449,7 +1428,20 @@ func (p *parser) resolveRealServer(vs *VirtualServer, vm *vsMeta, rs *RealServer
 				ch.File.Weight = 1
 			}
 		case BFDCheck:
-			p.lookup("bfd_instance", ch.BFDName, ch.Pos)
+			// keepalived 2.2.7 check_bfd.c bfd_name_handler() resolves
+			// the name where it reads it: "BFD_CHECK - BFD NAME not
+			// configured" (also for a bfd_instance further down), and
+			// the checker is dropped.
+			names, pos := p.objects("bfd_instance")
+			known := false
+			for i, n := range names {
+				known = known || (n == ch.BFDName && !after(pos[i], ch.Pos))
+			}
+			if !known {
+				p.warnf(ch.Pos, "BFD_CHECK: no bfd_instance named %s above this line; the checker is ignored, as keepalived does (\"BFD %s not configured\")%s", ch.BFDName, ch.BFDName, didYouMean(ch.BFDName, names))
+				dropCk = append(dropCk, k)
+				continue
+			}
 		case SMTPCheck:
 			for h := range ch.SMTP.Hosts {
 				host := &ch.SMTP.Hosts[h]

@@ -1,0 +1,39 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+// keepalived 2.2.7 drops a BFD_CHECK naming no bfd_instance defined above
+// it ("BFD_CHECK - BFD bfd1 not configured", check_bfd.c
+// bfd_name_handler()) and runs the rest; -t exits 5, not 4.
+func TestBFDCheckUnknownInstance(t *testing.T) {
+	const src = `virtual_server 192.168.200.100 80 {
+    lb_kind NAT
+    protocol TCP
+    real_server 192.168.201.102 80 {
+        BFD_CHECK {
+            name bfd1
+        }
+        TCP_CHECK {
+        }
+    }
+}
+`
+	cfg, ds := Load(fstest.MapFS{"k.conf": {Data: []byte(src)}}, "k.conf", Options{})
+	if ds.HasErrors() {
+		t.Fatalf("refused: %v", ds)
+	}
+	found := false
+	for _, d := range ds {
+		found = found || (d.Pos.Line == 5 && strings.Contains(d.Msg, "BFD_CHECK: no bfd_instance named bfd1 above this line; the checker is ignored, as keepalived does"))
+	}
+	if !found {
+		t.Errorf("no warning at the BFD_CHECK:\n%v", ds)
+	}
+	if cks := cfg.VirtualServers[0].RealServers[0].Checkers; len(cks) != 1 || cks[0].Type != TCPCheck {
+		t.Errorf("checkers %+v, want the TCP_CHECK alone", cks)
+	}
+}
