@@ -49,6 +49,14 @@ func (p *parser) parseAddress(e *stmt, static bool) (Address, bool) {
 	if !ok {
 		return Address{}, false
 	}
+	if pfx.Addr().Is4() && strings.Contains(words[0].text, ":") {
+		// keepalived parses a word with a ':' as IPv6 (inet_pton()): an
+		// IPv4 instance drops it ("address family must match VRRP
+		// instance - ignoring"); an IPv6 one would add the mapped address,
+		// which vigil cannot.
+		p.warnf(words[0].pos, "address %s is an IPv4-mapped IPv6 address: keepalived 2.2.7 reads it as IPv6, which an IPv4 instance ignores, and vigil does not add it (write %s for the IPv4 address); ignored", words[0].text, pfx.Addr())
+		return Address{}, false
+	}
 	// From here on, keepalived 2.2.7 alloc_ipaddress(): a bad option is
 	// reported and either ignored or, where the address could not be
 	// set up as written, the whole address is left out; it runs on.

@@ -37,3 +37,25 @@ func TestBFDCheckUnknownInstance(t *testing.T) {
 		t.Errorf("checkers %+v, want the TCP_CHECK alone", cks)
 	}
 }
+
+// keepalived 2.2.7 reads "::ffff:192.168.200.21" as an IPv6 address, and an
+// IPv4 instance drops it ("(VI_1): address family must match VRRP instance
+// [::ffff:192.168.200.21] - ignoring"); vigil used to add 192.168.200.21.
+func TestMappedVIPIgnored(t *testing.T) {
+	const src = `vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        192.168.200.16/24
+        ::ffff:192.168.200.21
+    }
+}
+`
+	cfg, ds := Load(fstest.MapFS{"k.conf": {Data: []byte(src)}}, "k.conf", Options{})
+	if ds.HasErrors() || len(ds) != 1 || ds[0].Pos.Line != 6 || !strings.Contains(ds[0].Msg, "IPv4-mapped IPv6 address") {
+		t.Errorf("diagnostics:\n%v\nwant one warning at line 6", ds)
+	}
+	if vips := cfg.Instances[0].VirtualIPs; len(vips) != 1 || vips[0].Prefix.String() != "192.168.200.16/24" {
+		t.Errorf("VIPs %v, want 192.168.200.16/24 alone", vips)
+	}
+}
