@@ -37,7 +37,11 @@ func TestDiagnostics(t *testing.T) {
 		{"brace on the next line is fine", "global_defs\n{\nrouter_id x\n}\n", nil},
 		{"unexpected opening brace", "{\n}\n", []string{"1:1 error: unexpected '{'"}},
 		{"block given to a value keyword", inst("    priority 100 {\n    }\n"), []string{"7:18 error: priority does not take a '{' block"}},
-		{"unterminated quote", inst("    notify \"/bin/x\n"), []string{"7:12 error: unterminated quoted string", `7:12 error: notify: missing closing "`}},
+		// keepalived 2.2.7: "Unterminated quote", "Unmatched quote"; the
+		// line stops at the quote and notify, left without a value, is
+		// ignored.
+		{"unterminated quote", inst("    notify \"/bin/x\n"), []string{"7:5 warning: notify needs a value; ignored, as keepalived does", "7:12 warning: unterminated quoted string; the line is read up to the quote, as keepalived does"}},
+		{"empty program", inst("    notify_master \"\"\n"), []string{"7:19 warning: notify_master: empty program; ignored (keepalived accepts it and its every run fails)"}},
 
 		// Keywords.
 		{"unknown keyword with suggestion", inst("    prioritty 10\n"), []string{`7:5 warning: unknown keyword "prioritty" in vrrp_instance; did you mean "priority"?`}},

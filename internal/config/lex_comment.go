@@ -80,6 +80,28 @@ func strip(s string) (text string, lead int, idx []int32, comment, quote int) {
 	return s[lead:n], lead, nil, comment, quote
 }
 
+// cutAt shortens strip's text (lead, idx as strip returns them) to what
+// stands before index i of the physical line, without trailing white
+// space.
+func cutAt(text string, lead int, idx []int32, i int) (string, []int32) {
+	n := i - lead
+	if idx != nil {
+		n = 0
+		for n < len(idx) && int(idx[n]) < i {
+			n++
+		}
+		idx = idx[:n]
+	}
+	n = min(max(n, 0), len(text))
+	for n > 0 && (text[n-1] == ' ' || text[n-1] == '\t') {
+		n--
+	}
+	if idx != nil {
+		idx = idx[:n]
+	}
+	return text[:n], idx
+}
+
 // decomment turns a physical line into the logical line ln, and reports
 // whether anything is left.
 func (l *lexer) decomment(f *srcFile, raw string, ln *logLine) bool {
@@ -88,7 +110,11 @@ func (l *lexer) decomment(f *srcFile, raw string, ln *logLine) bool {
 		l.comment(raw[comment+1:], diag.Pos{File: f.display, Line: f.line, Col: comment + 1})
 	}
 	if quote >= 0 {
-		l.diags.Errorf(diag.Pos{File: f.display, Line: f.line, Col: quote + 1}, "unterminated quoted string")
+		// keepalived 2.2.7 reports "Unterminated quote" (read_line())
+		// and "Unmatched quote" (alloc_strvec(), which stops there): the
+		// line is read up to the quote.
+		l.diags.Warnf(diag.Pos{File: f.display, Line: f.line, Col: quote + 1}, "unterminated quoted string; the line is read up to the quote, as keepalived does")
+		text, idx = cutAt(text, lead, idx, quote)
 	}
 	if text == "" {
 		return false

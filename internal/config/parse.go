@@ -651,7 +651,9 @@ func (p *parser) splitProgram(s *stmt) (words, args []string, pos diag.Pos, ok b
 		return nil, nil, pos, false
 	}
 	if len(words) == 0 {
-		p.errf(s.kw.pos, "%s needs a program", s.kw.text)
+		// keepalived 2.2.7 sets no script ("No script specified" or
+		// nothing at all) and runs on.
+		p.warnf(s.kw.pos, "%s has no program; ignored, as keepalived does", s.kw.text)
 		return nil, nil, pos, false
 	}
 	args, err = splitCommand(words[0])
@@ -660,7 +662,8 @@ func (p *parser) splitProgram(s *stmt) (words, args []string, pos diag.Pos, ok b
 		p.errf(pos, "%s: %v", s.kw.text, err)
 		return nil, nil, pos, false
 	case len(args) == 0:
-		p.errf(pos, "%s: empty program", s.kw.text)
+		// keepalived 2.2.7 takes "" and runs on; executing it fails.
+		p.warnf(pos, "%s: empty program; ignored (keepalived accepts it and its every run fails)", s.kw.text)
 		return nil, nil, pos, false
 	}
 	return words, args, pos, true
