@@ -59,3 +59,39 @@ func TestMappedVIPIgnored(t *testing.T) {
 		t.Errorf("VIPs %v, want 192.168.200.16/24 alone", vips)
 	}
 }
+
+// keepalived 2.2.7 -t accepts "virtual_server fwmark 0" (exit 5: it
+// defaults the protocol to UDP and makes the port-0 service persistent), a
+// service no traffic reaches; vigil ignores the block with a warning
+// instead of refusing the file.
+func TestFWMarkZeroIgnored(t *testing.T) {
+	const src = `virtual_server fwmark 0 {
+    lb_kind NAT
+    real_server 10.1.1.1 80 {
+        TCP_CHECK {
+        }
+    }
+}
+virtual_server fwmark 7 {
+    lb_kind NAT
+    real_server 10.1.1.1 80 {
+        TCP_CHECK {
+        }
+    }
+}
+`
+	cfg, ds := Load(fstest.MapFS{"k.conf": {Data: []byte(src)}}, "k.conf", Options{})
+	if ds.HasErrors() {
+		t.Fatalf("refused: %v", ds)
+	}
+	found := false
+	for _, d := range ds {
+		found = found || (d.Pos.Line == 1 && d.Pos.Col == 23 && strings.Contains(d.Msg, "the virtual_server is ignored"))
+	}
+	if !found {
+		t.Errorf("no warning at the mark:\n%v", ds)
+	}
+	if len(cfg.VirtualServers) != 1 || cfg.VirtualServers[0].FWMark != 7 {
+		t.Errorf("virtual servers %+v, want fwmark 7 alone", cfg.VirtualServers)
+	}
+}

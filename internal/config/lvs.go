@@ -227,7 +227,12 @@ func virtualServer(p *parser, s *stmt, c *Config) {
 			break
 		}
 		if v == 0 {
-			p.errf(s.args[1].pos, "fwmark 0 does not mark anything; use 1..4294967295")
+			// keepalived 2.2.7 alloc_vs() takes 0 and is left with a
+			// service of no address, port or protocol, which it makes a
+			// persistent UDP service on port 0 that no traffic reaches.
+			p.warnf(s.args[1].pos, "fwmark 0 does not mark anything (keepalived 2.2.7 makes it a UDP service on port 0 that no traffic reaches); the virtual_server is ignored; use 1..4294967295")
+			ok = false
+			break
 		}
 		vs.FWMark = uint32(v)
 	default:
