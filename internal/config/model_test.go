@@ -851,7 +851,7 @@ func TestVirtualServerRules(t *testing.T) {
 				"    real_server 10.0.0.2 8080 {\n    }\n}\n",
 			diags: []string{
 				"k.conf:4:5: warning: virtual_server fwmark 3: protocol is ignored for fwmark services",
-				"k.conf:5:5: warning: virtual_server fwmark 3: ha_suspend cannot be used with fwmarks; ignored",
+				"k.conf:5:5: warning: virtual_server fwmark 3: ha_suspend cannot be used with fwmarks; ignored, as keepalived does",
 				"k.conf:6:5: warning: virtual_server fwmark 3: real_server port 8080 is ignored for a fwmark service without NAT",
 			},
 			check: func(c *Config) string {
@@ -859,6 +859,18 @@ func TestVirtualServerRules(t *testing.T) {
 				return fmt.Sprintf("protocol %q port %d ha_suspend %v family %s", vs.Protocol, vs.RealServers[0].Port, vs.HASuspend, vs.Family)
 			},
 			want: `protocol "" port 0 ha_suspend false family inet`,
+		},
+		{
+			// keepalived 2.2.7 validate_check_config() clears ha_suspend
+			// when the group has any fwmark, addresses beside it or not.
+			name: "group with an address and a fwmark: ha_suspend cleared",
+			src: "virtual_server_group g {\n    10.1.1.1 80\n    fwmark 3\n}\n" +
+				"virtual_server group g {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    ha_suspend\n    real_server 10.0.0.2 80 {\n    }\n}\n",
+			diags: []string{
+				"k.conf:9:5: warning: virtual_server group g: ha_suspend cannot be used with fwmarks; ignored, as keepalived does",
+			},
+			check: func(c *Config) string { return fmt.Sprintf("ha_suspend %v", c.VirtualServers[0].HASuspend) },
+			want:  `ha_suspend false`,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -966,6 +966,7 @@ func (p *parser) resolveVirtualServers() {
 		}
 		hasAddrs := vs.Group == "" && vs.FWMark == 0
 		onlyMarks := vs.FWMark != 0
+		anyMark := onlyMarks
 		if grp != nil {
 			hasAddrs, onlyMarks = false, true
 			for _, e := range grp.Entries {
@@ -974,14 +975,19 @@ func (p *parser) resolveVirtualServers() {
 					if vs.Family == 0 {
 						vs.Family = e.Family
 					}
+				} else {
+					anyMark = true
 				}
 			}
 		}
 		if len(vs.RealServers) == 0 {
 			p.warnf(vs.Pos, "virtual_server %s has no real_server; keepalived ignores it", name)
 		}
-		if vs.HASuspend && onlyMarks {
-			p.warnf(at("ha_suspend"), "virtual_server %s: ha_suspend cannot be used with fwmarks; ignored", name)
+		if vs.HASuspend && anyMark {
+			// keepalived 2.2.7 validate_check_config(): "cannot use
+			// ha_suspend with fwmarks - clearing ha_suspend", also for a
+			// group with addresses beside its marks.
+			p.warnf(at("ha_suspend"), "virtual_server %s: ha_suspend cannot be used with fwmarks; ignored, as keepalived does", name)
 			vs.HASuspend = false
 		}
 		if hasAddrs {
