@@ -828,6 +828,22 @@ var regexOptions = map[string]string{
 	"never_backslash_c": "", "alt_circumflex": "", "alt_verbnames": "", "use_offset_limit": "",
 }
 
+// RegexFlags is the RE2 flag group, e.g. "(?i)", for the URL's
+// regex_options ("" without any): the prefix that gives the regex
+// keepalived's PCRE2 meaning.
+func (u URL) RegexFlags() string {
+	var f strings.Builder
+	for _, o := range u.RegexOptions {
+		if re2 := regexOptions[o]; re2 != "" && !strings.Contains(f.String(), re2) {
+			f.WriteString(re2)
+		}
+	}
+	if f.Len() == 0 {
+		return ""
+	}
+	return "(?" + f.String() + ")"
+}
+
 var urlBlock = newBlock("url",
 	str("path", func(u *URL) *string { return &u.Path }),
 	k("digest", 1, 1, func(p *parser, s *stmt, u *URL) {

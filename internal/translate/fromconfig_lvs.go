@@ -197,7 +197,7 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 					pu.Status = append(pu.Status, probe.StatusRange{Min: sr.Min, Max: sr.Max})
 				}
 				if u.Regex != "" {
-					re, err := regexp.Compile(u.Regex)
+					re, err := regexp.Compile(u.RegexFlags() + u.Regex)
 					if err != nil {
 						return runspec.CheckerSpec{}, fmt.Errorf("url %s: regex: %w", u.Path, err)
 					}

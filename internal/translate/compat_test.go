@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigil-ha/vigil/internal/check/probe"
 	"github.com/vigil-ha/vigil/internal/diag"
 )
 
@@ -65,5 +66,34 @@ func TestRoutesRulesVigilCannotProgram(t *testing.T) {
 	}
 	if len(in.Rules) != 1 || in.Rules[0].From.String() != "192.168.3.0/24" || in.Rules[0].Preference != 102 {
 		t.Errorf("rules %+v, want only from 192.168.3.0/24 at 102", in.Rules)
+	}
+}
+
+// keepalived 2.2.7 compiles an HTTP_GET url's regex with its
+// regex_options (PCRE2_CASELESS for caseless, ...); vigil gives the RE2
+// regex the same flags.
+func TestRegexOptionsApplied(t *testing.T) {
+	const conf = `virtual_server 10.0.0.1 80 {
+    lb_kind NAT
+    protocol TCP
+    real_server 10.0.0.2 80 {
+        HTTP_GET {
+            url {
+                path /health
+                regex "^status: ok$"
+                regex_options caseless multiline
+            }
+        }
+    }
+}
+`
+	spec, ds := DirectorFromConfig(load(t, conf))
+	if ds.HasErrors() {
+		t.Fatal(ds.Err())
+	}
+	h := spec.Checks[0].Checkers[0].Checker.(*probe.HTTP)
+	re := h.URLs[0].Regex
+	if re == nil || !re.MatchString("uptime: 5\nSTATUS: OK\n") {
+		t.Errorf("regex %v does not match a caseless, multiline body", re)
 	}
 }
