@@ -37,6 +37,7 @@ const (
 	whyExtraIf   = "vigil sends gratuitous ARP only on the VIPs' interfaces"
 	whyTracking  = "not implemented in vigil"
 	whyPE        = "IPVS persistence engines"
+	whyLogFails  = "vigil logs a checker's changes of state, not each failed attempt"
 	whyAutoPrio  = "read into the model with keepalived's meaning (Global.MaxAutoPriority, Global.AutoPriority), but the daemon does not yet switch itself to realtime scheduling when its timers run late"
 )
 
@@ -111,7 +112,7 @@ var globalBlock = newBlock("global_defs",
 			g.MinAutoPriorityDelay = time.Duration(v) * time.Microsecond
 		}
 	}).unsup(whyAutoPrio),
-	optBool("checker_log_all_failures", func(g *Global) *bool { return &g.CheckerLogAllFailures }),
+	optBool("checker_log_all_failures", func(g *Global) *bool { return &g.CheckerLogAllFailures }).unsup(whyLogFails),
 	k("dynamic_interfaces", 0, 1, func(p *parser, s *stmt, g *Global) {
 		g.DynamicInterfaces = true
 		if len(s.args) > 0 {

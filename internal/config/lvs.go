@@ -748,7 +748,7 @@ func checkerKeywords(conn bool) []*kw[Checker] {
 				p.curChk().alpha = triOf(v)
 			}
 		}),
-		optBool("log_all_failures", func(c *Checker) *bool { return &c.LogAllFailures }),
+		optBool("log_all_failures", func(c *Checker) *bool { return &c.LogAllFailures }).unsup(whyLogFails),
 	)
 }
 
