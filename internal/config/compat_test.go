@@ -95,3 +95,43 @@ virtual_server fwmark 7 {
 		t.Errorf("virtual servers %+v, want fwmark 7 alone", cfg.VirtualServers)
 	}
 }
+
+// A regex PCRE2 takes and RE2 does not (a lookahead), and a regex line with
+// two patterns: keepalived 2.2.7 runs both files (the second: "regex
+// missing or too many fields", no regex); vigil warns and checks the url
+// without the regex instead of refusing the file.
+func TestRegexVigilCannotRun(t *testing.T) {
+	const src = `virtual_server 10.0.0.1 80 {
+    lb_kind NAT
+    protocol TCP
+    real_server 10.0.0.2 80 {
+        HTTP_GET {
+            url {
+                path /a
+                regex "ok(?=!)"
+            }
+            url {
+                path /b
+                regex ok fine
+            }
+        }
+    }
+}
+`
+	cfg, ds := Load(fstest.MapFS{"k.conf": {Data: []byte(src)}}, "k.conf", Options{})
+	if ds.HasErrors() {
+		t.Fatalf("refused: %v", ds)
+	}
+	lines := map[int]string{}
+	for _, d := range ds {
+		lines[d.Pos.Line] = d.Msg
+	}
+	if !strings.Contains(lines[8], "vigil checks this url without the regex") || !strings.Contains(lines[12], "want one (quoted) pattern; ignored") {
+		t.Errorf("diagnostics:\n%v", ds)
+	}
+	for _, u := range cfg.VirtualServers[0].RealServers[0].Checkers[0].HTTP.URLs {
+		if u.Regex != "" {
+			t.Errorf("url %s kept regex %q", u.Path, u.Regex)
+		}
+	}
+}

@@ -879,11 +879,18 @@ var urlBlock = newBlock("url",
 		raw, pos := s.rest()
 		words, err := splitCommand(raw)
 		if err != nil || len(words) != 1 {
-			p.errf(pos, "regex: want one (quoted) pattern")
+			// keepalived 2.2.7 regex_handler(): "regex missing or too
+			// many fields", and the url has no regex.
+			p.warnf(pos, "regex: want one (quoted) pattern; ignored, as keepalived does")
 			return
 		}
 		if _, err := regexp.Compile(words[0]); err != nil {
-			p.warnf(pos, "regex %q is not valid RE2 syntax (vigil uses Go regular expressions, keepalived PCRE2): %v", words[0], err)
+			// keepalived compiles the pattern with PCRE2 when the checker
+			// starts (and logs "Invalid regex" when PCRE2 refuses it
+			// too); vigil cannot run it, and checks the url without it
+			// rather than refuse the file.
+			p.warnf(pos, "regex %q is not valid RE2 syntax (vigil uses Go regular expressions, keepalived PCRE2): %v; vigil checks this url without the regex", words[0], err)
+			return
 		}
 		u.Regex = words[0]
 	}),
