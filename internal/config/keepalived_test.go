@@ -20,7 +20,10 @@ import (
 // How keepalived 2.2.7 reports on -t (keepalived/core/main.c
 // config_test_exit()): exit 0 when no configuration error was reported,
 // 4 (KEEPALIVED_CHK_EXIT_CONFIG) for a file it cannot read, a missing
-// interface or a fatal error, 5 (KEEPALIVED_CHK_EXIT_CONFIG_TEST) for any
+// interface or a fatal error -- unless a lesser error came first, since
+// report_config_error() keeps the larger enum value: a missing interface,
+// reported first as "WARNING - interface X ... doesn't exist", exits 5 --,
+// 5 (KEEPALIVED_CHK_EXIT_CONFIG_TEST) for any
 // other reported error -- including unknown keywords, deprecated keywords
 // and values it replaces with a default -- and 6 for a script security
 // violation.
