@@ -33,7 +33,7 @@ type Runtime struct {
 	sp  *Speaker
 	now func() time.Time
 
-	mu      sync.Mutex // guards pending, reconf, sp, cfg, helper, pol and the status fields
+	mu      sync.Mutex   // guards pending, reconf, sp, cfg, helper, pol and the status fields
 	helper  string       // the vigil-bgp helper; "" finds it at start
 	pol     sched.Policy // the helper's scheduling
 	pending []Event
