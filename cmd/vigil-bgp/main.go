@@ -41,7 +41,10 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil-bgp: no arguments expected (%q): vigil starts this helper for its bgp block\n", args[0])
 		return 2
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// Until vigil gives its own level (start), everything.
+	level := &slog.LevelVar{}
+	level.Set(slog.LevelDebug)
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	// The parent may have died before the child's PR_SET_PDEATHSIG took
 	// effect: then this process is an orphan already.
 	if os.Getppid() == 1 {
@@ -65,7 +68,7 @@ func run(args []string, stderr io.Writer) int {
 	signal.Ignore(syscall.SIGINT, syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	err = bgp.Serve(ctx, nc, func(cfg bgp.SpeakerConfig) bgp.Backend { return gobgp.NewSpeaker(cfg, log) }, log)
+	err = bgp.Serve(ctx, nc, func(cfg bgp.SpeakerConfig) bgp.Backend { return gobgp.NewSpeaker(cfg, log) }, log, level)
 	if err != nil {
 		log.Error("vigil-bgp stopped", "err", err)
 		return 1

@@ -253,9 +253,16 @@ func (s *Speaker) runHelper(ctx context.Context) error {
 		return fmt.Errorf("bgp: vigil-bgp (pid %d) ended: %w", pid, exitErr(p.err))
 	case <-c.done:
 		s.detach()
+		// Its socket closed: it is dying, or it is broken and is
+		// killed.
+		select {
+		case <-p.done:
+			return fmt.Errorf("bgp: vigil-bgp (pid %d) ended: %w", pid, exitErr(p.err))
+		case <-time.After(time.Second):
+		}
 		_ = cmd.Process.Kill()
 		<-p.done
-		return fmt.Errorf("bgp: vigil-bgp (pid %d): %w (then killed)", pid, c.err())
+		return fmt.Errorf("bgp: vigil-bgp (pid %d) killed: %w", pid, c.err())
 	}
 }
 
@@ -280,7 +287,8 @@ func (s *Speaker) start(ctx context.Context, c *conn, pid int) error {
 	}
 	s.mu.Unlock()
 	slices.SortFunc(routes, func(a, b Route) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
-	if _, err := c.call(sctx, request{Op: opStart, Version: protocolVersion, Config: &cfg, Sched: &pol}); err != nil {
+	lvl := logLevel(s.log)
+	if _, err := c.call(sctx, request{Op: opStart, Version: protocolVersion, Config: &cfg, Sched: &pol, LogLevel: &lvl}); err != nil {
 		return fmt.Errorf("bgp: vigil-bgp (pid %d): start: %w", pid, err)
 	}
 	if err := c.apply(sctx, routes); err != nil {
@@ -401,6 +409,16 @@ func (s *Speaker) Sessions(ctx context.Context) ([]Session, error) {
 	}
 	resp, err := c.call(ctx, request{Op: opSessions})
 	return resp.Sessions, err
+}
+
+// logLevel is the least level log logs.
+func logLevel(log *slog.Logger) slog.Level {
+	for _, l := range []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn} {
+		if log.Enabled(context.Background(), l) {
+			return l
+		}
+	}
+	return slog.LevelError
 }
 
 // exitErr describes how a helper ended.

@@ -57,6 +57,7 @@ type request struct {
 	Version   int            `json:"version,omitempty"`
 	Config    *SpeakerConfig `json:"config,omitempty"`
 	Sched     *sched.Policy  `json:"sched,omitempty"`
+	LogLevel  *slog.Level    `json:"log_level,omitempty"` // start: the least the daemon logs
 	Neighbors []Neighbor     `json:"neighbors,omitempty"`
 	Routes    []Route        `json:"routes,omitempty"`
 }
@@ -245,11 +246,13 @@ type Backend interface {
 // Serve is the helper's side: it reads the daemon's requests from rw,
 // starts the backend newBackend makes from the start request, runs
 // every later request against it and answers. It applies the scheduling
-// policy the daemon gives. It returns nil once rw reaches EOF (the daemon
+// policy the daemon gives, and logs at the daemon's level (setting
+// level, when given: records the daemon would drop are not sent). It
+// returns nil once rw reaches EOF (the daemon
 // stopped it or died) or ctx ends, after the backend has closed its
 // sessions, and an error when the backend fails or the daemon's messages
 // are bad.
-func Serve(ctx context.Context, rw io.ReadWriter, newBackend func(SpeakerConfig) Backend, log *slog.Logger) error {
+func Serve(ctx context.Context, rw io.ReadWriter, newBackend func(SpeakerConfig) Backend, log *slog.Logger, level *slog.LevelVar) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -292,6 +295,9 @@ func Serve(ctx context.Context, rw io.ReadWriter, newBackend func(SpeakerConfig)
 	if err != nil {
 		_ = reply(req.ID, response{}, err)
 		return err
+	}
+	if level != nil && req.LogLevel != nil {
+		level.Set(*req.LogLevel)
 	}
 	// The goroutines end with ctx: cancel runs before the wait.
 	var wg sync.WaitGroup
@@ -397,7 +403,9 @@ func forwardLogs(r io.Reader, log *slog.Logger, pid int) {
 	for {
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			// Cut: log the start, drop the rest of the line.
+			// Cut: log the start, drop the rest of the line (the
+			// next reads overwrite the buffer line points into).
+			line = bytes.Clone(line)
 			for errors.Is(err, bufio.ErrBufferFull) {
 				_, err = br.ReadSlice('\n')
 			}

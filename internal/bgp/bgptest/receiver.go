@@ -65,6 +65,18 @@ func (r *Receiver) Established() bool {
 	return up
 }
 
+// Since is when the speaker's session was last established (zero when
+// it is not).
+func (r *Receiver) Since() time.Time {
+	var t time.Time
+	r.Srv.ListPeer(context.Background(), &api.ListPeerRequest{}, func(p *api.Peer) {
+		if p.GetState().GetSessionState() == api.PeerState_SESSION_STATE_ESTABLISHED && p.GetTimers().GetState().GetUptime() != nil {
+			t = p.GetTimers().GetState().GetUptime().AsTime()
+		}
+	})
+	return t
+}
+
 // WaitReceived waits until the receiver holds want prefixes, failing
 // after timeout, and returns how long it waited.
 func (r *Receiver) WaitReceived(tb testing.TB, want uint64, timeout time.Duration) time.Duration {
