@@ -99,7 +99,8 @@ on a host where other work may take the CPU, set
 left its advertisements on time.
 The BGP helper
 .B vigil-bgp
-is given the same settings when vigil starts it.
+does not inherit them; vigil gives it the same settings, with a real-time
+priority one below its own.
 .SH FILES
 .TP
 .I /etc/vigil/vigil.conf

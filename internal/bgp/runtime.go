@@ -77,14 +77,6 @@ func (r *Runtime) SetSched(ctx context.Context, pol sched.Policy) error {
 	return sp.SetSched(ctx, pol)
 }
 
-// HelperPID is the running helper's process ID (0 when none runs).
-func (r *Runtime) HelperPID() int {
-	r.mu.Lock()
-	sp := r.sp
-	r.mu.Unlock()
-	return sp.PID()
-}
-
 // InstanceState tells the runtime a VRRP instance's new state. It never
 // blocks.
 func (r *Runtime) InstanceState(name, state string) { r.post(InstanceState{Name: name, State: state}) }

@@ -115,7 +115,8 @@ type Speaker struct {
 }
 
 // NewSpeaker prepares a speaker that runs the helper at path ("": the one
-// FindHelper finds) with the scheduling policy pol; Run starts it.
+// FindHelper finds) under the daemon's scheduling policy pol (see
+// HelperPolicy); Run starts it.
 func NewSpeaker(cfg SpeakerConfig, path string, pol sched.Policy, log *slog.Logger) *Speaker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -280,7 +281,7 @@ func (s *Speaker) start(ctx context.Context, c *conn, pid int) error {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	s.mu.Lock()
-	cfg, pol := s.cfg, s.pol
+	cfg, pol := s.cfg, HelperPolicy(s.pol)
 	routes := make([]Route, 0, len(s.want))
 	for _, r := range s.want {
 		routes = append(routes, r)
@@ -344,8 +345,8 @@ func (s *Speaker) SetNeighbors(ctx context.Context, ns []Neighbor) ([]string, er
 	return resp.Changes, err
 }
 
-// SetSched sets the helper's scheduling policy (the daemon's own, see
-// package sched); a helper started later gets it too.
+// SetSched gives the helper the daemon's new scheduling policy p (see
+// HelperPolicy); a helper started later gets it too.
 func (s *Speaker) SetSched(ctx context.Context, p sched.Policy) error {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
@@ -356,7 +357,8 @@ func (s *Speaker) SetSched(ctx context.Context, p sched.Policy) error {
 	if c == nil {
 		return nil
 	}
-	_, err := c.call(ctx, request{Op: opSched, Sched: &p})
+	hp := HelperPolicy(p)
+	_, err := c.call(ctx, request{Op: opSched, Sched: &hp})
 	return err
 }
 
@@ -409,6 +411,22 @@ func (s *Speaker) Sessions(ctx context.Context) ([]Session, error) {
 	}
 	resp, err := c.call(ctx, request{Op: opSessions})
 	return resp.Sessions, err
+}
+
+// HelperPolicy is the helper's scheduling under the daemon's policy p.
+// The helper does not inherit the daemon's: every thread of the daemon is
+// SCHED_RESET_ON_FORK (package sched), so it starts at normal priority
+// and applies this itself. With a real-time priority it gets one step
+// less than the daemon's threads (at least 1): VRRP preempts BGP work, a
+// 1,000-route update cannot delay an advertisement, while the keepalives
+// and BFD packets of GoBGP still preempt every normal process, as they
+// did when GoBGP ran in the daemon. The nice level and memory locking are
+// the daemon's.
+func HelperPolicy(p sched.Policy) sched.Policy {
+	if p.RTPriority > 0 {
+		p.RTPriority = max(p.RTPriority-1, 1)
+	}
+	return p
 }
 
 // logLevel is the least level log logs.

@@ -101,3 +101,16 @@ func TestSpeakerRestartsItsHelper(t *testing.T) {
 	}
 	waitUntil(t, "the peer's session to close", func() bool { return !r.Established() })
 }
+
+func TestHelperPolicy(t *testing.T) {
+	for _, c := range []struct{ daemon, helper sched.Policy }{
+		{sched.Policy{}, sched.Policy{}},
+		{sched.Policy{Nice: -5, LockMemory: true}, sched.Policy{Nice: -5, LockMemory: true}},
+		{sched.Policy{RTPriority: 50, LockMemory: true}, sched.Policy{RTPriority: 49, LockMemory: true}},
+		{sched.Policy{RTPriority: 1}, sched.Policy{RTPriority: 1}},
+	} {
+		if got := HelperPolicy(c.daemon); got != c.helper {
+			t.Errorf("HelperPolicy(%s) = %s, want %s", c.daemon, got, c.helper)
+		}
+	}
+}

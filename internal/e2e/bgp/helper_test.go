@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vigil-ha/vigil/internal/bgp"
 	"github.com/vigil-ha/vigil/internal/e2e"
 	"github.com/vigil-ha/vigil/internal/lab"
@@ -73,7 +75,8 @@ func TestBGPHelper(t *testing.T) {
 	d1 := netnstest.AddHost(t, l, "dir1", lab.Iface{Name: "eth0", LAN: "dc", Addrs: []string{dirAddrs[0] + "/24"}})
 	netnstest.WaitLANReady(t, l, bh, d1)
 	b := &birdPeer{host: bh, ctl: filepath.Join(dir, "bird.ctl")}
-	conf := strings.ReplaceAll(reloadConf(dirAddrs[0], 10, reloadPeers[0]), "hold_time 3", "hold_time 90")
+	// vrrp_rt_priority 20: vigil's threads SCHED_RR 20, the helper's 19.
+	conf := "global_defs {\n    vrrp_rt_priority 20\n}\n" + strings.ReplaceAll(reloadConf(dirAddrs[0], 10, reloadPeers[0]), "hold_time 3", "hold_time 90")
 
 	t.Run("no helper: vigil refuses to start and says where it looked", func(t *testing.T) {
 		if _, err := os.Stat(bgp.DefaultHelper); err == nil {
@@ -131,6 +134,14 @@ func TestBGPHelper(t *testing.T) {
 	if !strings.Contains(nd.Log(), "bgp speaker running") || !strings.Contains(nd.Log(), "component=vigil-bgp") {
 		t.Errorf("the helper's log did not reach vigil's")
 	}
+	// The helper does not inherit vigil's SCHED_RR 20 (reset-on-fork);
+	// vigil gives it 19.
+	waitFor(t, 10*time.Second, "SCHED_RR 20 with reset-on-fork on vigil's main thread, SCHED_RR 19 on the helper's", func() bool {
+		d, err1 := unix.SchedGetAttr(nd.Pid(), 0)
+		h, err2 := unix.SchedGetAttr(helperPID(nd.Pid()), 0)
+		return err1 == nil && err2 == nil && d.Policy == unix.SCHED_RR && d.Priority == 20 && d.Flags&unix.SCHED_FLAG_RESET_ON_FORK != 0 &&
+			h.Policy == unix.SCHED_RR && h.Priority == 19
+	})
 
 	if !t.Run("kill -9 of the helper: restarted, the route back at BIRD", func(t *testing.T) {
 		pid := helperPID(nd.Pid())
