@@ -143,6 +143,12 @@ func TestBGPHelper(t *testing.T) {
 			h.Policy == unix.SCHED_RR && h.Priority == 19
 	})
 
+	if du, err1 := e2e.ReadProc(nd.Pid()); err1 == nil {
+		if hu, err2 := e2e.ReadProc(helperPID(nd.Pid())); err2 == nil {
+			t.Logf("FIGURE RSS with one neighbour and one route: vigil %.1f MB (anonymous %.1f), vigil-bgp %.1f MB (anonymous %.1f)",
+				float64(du.RSS)/1e6, float64(du.Anon)/1e6, float64(hu.RSS)/1e6, float64(hu.Anon)/1e6)
+		}
+	}
 	if !t.Run("kill -9 of the helper: restarted, the route back at BIRD", func(t *testing.T) {
 		pid := helperPID(nd.Pid())
 		if pid == 0 {
