@@ -32,8 +32,8 @@ func bgpSetup(l loaded, log *slog.Logger) (*bgp.Runtime, bgp.Config) {
 
 // useBGPHelper finds the vigil-bgp helper that runs the BGP speaker: a bgp
 // block without one is an error at start, naming where it was looked for.
-// The helper runs with the daemon's scheduling policy, given to it (its
-// threads do not inherit it: reset-on-fork).
+// vigil gives the helper its scheduling (bgp.HelperPolicy); it does not
+// inherit the daemon's (reset-on-fork).
 func (d *daemon) useBGPHelper() error {
 	if d.bgp == nil {
 		return nil

@@ -16,12 +16,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vigil-ha/vigil/internal/bgp"
-
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	gbgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v4/pkg/server"
+
+	"github.com/vigil-ha/vigil/internal/bgp"
 )
 
 // Speaker is the adapter to an embedded GoBGP server: it keeps the set of
