@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds vigil_<version>_<arch>.deb with dpkg-deb alone (no debhelper): a
-# static binary, the systemd unit, /etc/default/vigil, the man pages and the
+# static binary and its BGP helper (/usr/lib/vigil/vigil-bgp), the systemd unit, /etc/default/vigil, the man pages and the
 # examples, with maintainer scripts that handle systemd when it runs and do
 # nothing harmful when it does not (or when installing into another root).
 #
@@ -8,7 +8,8 @@
 #
 # VERSION defaults to one derived from git (a v1.2.3 tag gives 1.2.3, with
 # +N.gSHA after it; no tag gives 0.0.0~gitYYYYMMDD.SHA). ARCH defaults to
-# amd64. The binary is built with CGO_ENABLED=0 unless BINARY names one.
+# amd64. The binaries are built with CGO_ENABLED=0 unless BINARY names vigil's
+# (then BGP_HELPER names vigil-bgp, by default the one beside BINARY).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -34,16 +35,20 @@ stage=$(mktemp -d "${TMPDIR:-/tmp}/vigil-deb.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 root=$stage/root
 
-install -d -m 0755 "$root/DEBIAN" "$root/usr/sbin" "$root/usr/lib/systemd/system" "$root/etc/default" \
+install -d -m 0755 "$root/DEBIAN" "$root/usr/sbin" "$root/usr/lib/vigil" "$root/usr/lib/systemd/system" "$root/etc/default" \
 	"$root/etc/vigil" "$root/usr/share/man/man8" "$root/usr/share/man/man5" \
 	"$root/usr/share/doc/vigil/examples/tutorials/004-heartbeat-ha.d" "$root/usr/share/bash-completion/completions"
 
+# vigil finds its BGP helper at /usr/lib/vigil/vigil-bgp (bgp.FindHelper).
 if [ -n "${BINARY:-}" ]; then
 	install -m 0755 "$BINARY" "$root/usr/sbin/vigil"
+	install -m 0755 "${BGP_HELPER:-$(dirname "$BINARY")/vigil-bgp}" "$root/usr/lib/vigil/vigil-bgp"
 else
-	CGO_ENABLED=0 GOOS=linux GOARCH=$ARCH go build -trimpath \
-		-ldflags "-s -w -X main.version=$VERSION" -o "$root/usr/sbin/vigil" ./cmd/vigil
-	chmod 0755 "$root/usr/sbin/vigil"
+	for cmd in vigil:usr/sbin/vigil vigil-bgp:usr/lib/vigil/vigil-bgp; do
+		CGO_ENABLED=0 GOOS=linux GOARCH=$ARCH go build -trimpath \
+			-ldflags "-s -w -X main.version=$VERSION" -o "$root/${cmd#*:}" "./cmd/${cmd%%:*}"
+		chmod 0755 "$root/${cmd#*:}"
+	done
 fi
 
 install -m 0644 packaging/vigil.service "$root/usr/lib/systemd/system/vigil.service"

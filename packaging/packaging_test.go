@@ -109,6 +109,7 @@ var wantFiles = map[string]string{
 	"./usr/share/doc/vigil/examples/tutorials/004-heartbeat-ha.d/haresources": "-rw-r--r--",
 	"./usr/lib/systemd/system/vigil.service":                                  "-rw-r--r--",
 	"./usr/sbin/vigil":                                                        "-rwxr-xr-x",
+	"./usr/lib/vigil/vigil-bgp":                                               "-rwxr-xr-x",
 	"./usr/share/doc/vigil/copyright":                                         "-rw-r--r--",
 	"./usr/share/doc/vigil/examples/hardening.conf":                           "-rw-r--r--",
 	"./usr/share/doc/vigil/examples/vigil.conf.example":                       "-rw-r--r--",
@@ -179,6 +180,10 @@ func TestDebMetadataAndContents(t *testing.T) {
 	}
 	if out := run(t, filepath.Join(root, "usr/sbin/vigil"), "version"); !strings.HasPrefix(out, "vigil "+testVersion+" (") {
 		t.Errorf("vigil version: %q, want the package version", out)
+	}
+	// The BGP helper, where vigil looks for it, from the same build.
+	if out := run(t, filepath.Join(root, "usr/lib/vigil/vigil-bgp"), "--version"); !strings.HasPrefix(out, "vigil-bgp "+testVersion+" (") {
+		t.Errorf("vigil-bgp --version: %q, want the package version", out)
 	}
 }
 

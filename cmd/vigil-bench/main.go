@@ -139,7 +139,8 @@ func (b *bench) main() error {
 	if b.o.vigil == "" {
 		b.o.vigil = filepath.Join(dir, "vigil")
 		b.logf("building cmd/vigil")
-		cmd := exec.Command("go", "build", "-o", b.o.vigil, "github.com/vigil-ha/vigil/cmd/vigil")
+		// With its BGP helper beside it, where vigil looks for it.
+		cmd := exec.Command("go", "build", "-o", dir+"/", "github.com/vigil-ha/vigil/cmd/vigil", "github.com/vigil-ha/vigil/cmd/vigil-bgp")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build cmd/vigil: %w\n%s", err, out)

@@ -101,7 +101,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer os.RemoveAll(dir)
 	if *vigil == "" {
 		*vigil = filepath.Join(dir, "vigil")
-		cmd := exec.Command("go", "build", "-o", *vigil, "github.com/vigil-ha/vigil/cmd/vigil")
+		// With its BGP helper beside it, where vigil looks for it.
+		cmd := exec.Command("go", "build", "-o", dir+"/", "github.com/vigil-ha/vigil/cmd/vigil", "github.com/vigil-ha/vigil/cmd/vigil-bgp")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(stderr, "vigil-chaos: go build cmd/vigil: %v\n%s", err, out)

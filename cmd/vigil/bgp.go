@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/bgp"
 	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/diag"
 	"github.com/vigil-ha/vigil/internal/engine"
 	"github.com/vigil-ha/vigil/internal/lb"
 	"github.com/vigil-ha/vigil/internal/vrrp"
@@ -27,6 +28,35 @@ func bgpSetup(l loaded, log *slog.Logger) (*bgp.Runtime, bgp.Config) {
 		return nil, cfg
 	}
 	return bgp.New(cfg, log), cfg
+}
+
+// useBGPHelper finds the vigil-bgp helper that runs the BGP speaker: a bgp
+// block without one is an error at start, naming where it was looked for.
+// vigil gives the helper its scheduling (bgp.HelperPolicy); it does not
+// inherit the daemon's (reset-on-fork).
+func (d *daemon) useBGPHelper() error {
+	if d.bgp == nil {
+		return nil
+	}
+	p, err := bgp.FindHelper()
+	if err != nil {
+		return err
+	}
+	d.bgp.UseHelper(p, d.sched.Policy())
+	return nil
+}
+
+// bgpDiagnostics warns, for vigil check, of a bgp block on a host without
+// the vigil-bgp helper (vigil run refuses to start there).
+func bgpDiagnostics(c *config.Config) diag.Diagnostics {
+	var ds diag.Diagnostics
+	if c.BGP == nil {
+		return ds
+	}
+	if _, err := bgp.FindHelper(); err != nil {
+		ds.Warnf(c.BGP.Pos, "%v; vigil run refuses to start without it", err)
+	}
+	return ds
 }
 
 // bgpHooks feeds instance transitions to the BGP runtime, beside the

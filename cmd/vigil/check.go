@@ -83,6 +83,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		more, plane = backendDiagnostics(cfg, dspec, target)
 		ds = append(ds, more...)
 		ds = append(ds, syncDaemonDiagnostics(cfg)...)
+		ds = append(ds, bgpDiagnostics(cfg)...)
 		ds.Sort()
 	}
 	if *strict {

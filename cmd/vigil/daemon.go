@@ -552,6 +552,11 @@ func (d *daemon) apply(ctx context.Context, l loaded) (changes, notes []string, 
 			notes = append(notes, fmt.Sprintf("scheduling %s: %v", p, err))
 		}
 		changes = append(changes, "~ scheduling: "+p.String())
+		if d.bgp != nil {
+			if err := d.bgp.SetSched(ctx, p); err != nil {
+				notes = append(notes, fmt.Sprintf("scheduling of vigil-bgp %s: %v", p, err))
+			}
+		}
 	}
 	c, note, err := d.bgpReload(ctx, l)
 	changes = append(changes, c...)

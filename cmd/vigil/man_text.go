@@ -97,6 +97,10 @@ on a host where other work may take the CPU, set
 .B vrrp_rt_priority
 (for example 50): with it, eight CPU hogs at nice \-20 on the daemon's CPU
 left its advertisements on time.
+The BGP helper
+.B vigil-bgp
+does not inherit them; vigil gives it the same settings, with a real-time
+priority one below its own.
 .SH FILES
 .TP
 .I /etc/vigil/vigil.conf
@@ -116,6 +120,17 @@ Dumps written on SIGUSR1, SIGUSR2 and SIGRTMIN+2.
 .TP
 .I /usr/share/doc/vigil/examples/
 An example configuration, and a systemd drop-in with a stricter sandbox.
+.TP
+.I /usr/lib/vigil/vigil-bgp
+The BGP speaker, a helper process vigil starts for a
+.B bgp
+block (GoBGP, kept out of vigil's own binary).
+vigil looks for it at
+.BR $VIGIL_BGP_HELPER ,
+then beside its own executable, then here;
+a
+.B bgp
+block without it is an error at start.
 .SH EXIT STATUS
 0 on success; 1 when the configuration has errors or the daemon failed;
 2 for a usage error.

@@ -52,6 +52,9 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 	}
 	if d.runsKeepalived() {
 		d.bgp, d.bgpCfg = bgpSetup(l, d.log)
+		if err := d.useBGPHelper(); err != nil {
+			return err
+		}
 	}
 	d.dirOpts = director.Options{Logger: d.log, Notifier: n.notifier, Keep: f.keepLB, Observe: bgpObserve(d.bgp)}
 	if err := d.createDirector(l); err != nil {

@@ -4,9 +4,11 @@
 // The Planner is the pure part: from the states of the VRRP instances and
 // virtual servers it is told about, it decides which prefixes to announce
 // now, with which attributes, and why. It reads no clock (time comes in as
-// an argument) and does no I/O. The Speaker is the adapter to GoBGP
-// (github.com/osrg/gobgp/v4), which owns the sessions; the Runtime ties
-// the two together and to the daemon.
+// an argument) and does no I/O. The Speaker runs the BGP speaker proper,
+// GoBGP (github.com/osrg/gobgp/v4, package gobgp), which owns the sessions,
+// in the vigil-bgp helper process (cmd/vigil-bgp) and talks to it over a
+// socket (wire.go), so that the daemon links none of GoBGP; the Runtime
+// ties the planner and the speaker together and to the daemon.
 //
 // What is announced:
 //   - a vrrp_instance's virtual addresses (as /32 or /128) while it is

@@ -173,3 +173,24 @@ func TestPlannerSetPolicy(t *testing.T) {
 		t.Errorf("routes after the reloads %+v: want three, 10.0.0.1 announced since %v", rs, t0)
 	}
 }
+
+// BenchmarkPlannerStep1000 is the planner's cost of one quorum change
+// among 1,000 announced virtual servers.
+func BenchmarkPlannerStep1000(b *testing.B) {
+	var pol Policy
+	for i := range 1000 {
+		a := netip.AddrFrom4([4]byte{10, 200, byte(i >> 8), byte(i)})
+		pol.Sources = append(pol.Sources, Source{Kind: FromVirtualServer, Name: fmt.Sprint(i), Prefixes: []netip.Prefix{Host(a)}})
+	}
+	p := NewPlanner(pol)
+	now := time.Now()
+	for i := range 1000 {
+		p.Step(now, QuorumState{VS: fmt.Sprint(i), Up: true})
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if len(p.Step(now, QuorumState{VS: "7", Up: i%2 == 1})) != 1 {
+			b.Fatal("one quorum change must change one route")
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/sched"
 	"github.com/vigil-ha/vigil/internal/status"
 )
 
@@ -20,17 +21,21 @@ type Config struct {
 
 // Runtime runs the planner against the speaker: state changes come in
 // from the VRRP engine and the director (without blocking them), the
-// planner decides, the speaker announces.
+// planner decides, the speaker (in the vigil-bgp helper process)
+// announces.
 //
 // Concurrency: Run owns the planner; InstanceState, QuorumState,
-// Reconfigure, Shutdown and Status are safe for concurrent use.
+// Reconfigure, SetSched, Shutdown and Status are safe for concurrent use;
+// UseHelper is called before Run.
 type Runtime struct {
 	cfg Config
 	log *slog.Logger
 	sp  *Speaker
 	now func() time.Time
 
-	mu      sync.Mutex // guards pending, reconf, sp, cfg and the status fields
+	mu      sync.Mutex   // guards pending, reconf, sp, cfg, helper, pol and the status fields
+	helper  string       // the vigil-bgp helper; "" finds it at start
+	pol     sched.Policy // the helper's scheduling
 	pending []Event
 	reconf  []reconfig
 	wake    chan struct{}
@@ -48,9 +53,28 @@ func New(cfg Config, log *slog.Logger) *Runtime {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Runtime{cfg: cfg, log: log, now: time.Now, wake: make(chan struct{}, 1), drained: make(chan struct{}), done: make(chan struct{})}
-	r.sp = NewSpeaker(cfg.Speaker, log)
+	r.sp = NewSpeaker(cfg.Speaker, "", sched.Policy{}, log)
 	r.routes = NewPlanner(cfg.Policy).Routes()
 	return r
+}
+
+// UseHelper sets the vigil-bgp helper to run (see FindHelper; "" finds
+// it at start) and its scheduling policy. It is called before Run.
+func (r *Runtime) UseHelper(path string, pol sched.Policy) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.helper, r.pol = path, pol
+	r.sp = NewSpeaker(r.cfg.Speaker, path, pol, r.log)
+}
+
+// SetSched gives the running helper, and those started later, the
+// daemon's new scheduling policy (a reload).
+func (r *Runtime) SetSched(ctx context.Context, pol sched.Policy) error {
+	r.mu.Lock()
+	r.pol = pol
+	sp := r.sp
+	r.mu.Unlock()
+	return sp.SetSched(ctx, pol)
 }
 
 // InstanceState tells the runtime a VRRP instance's new state. It never
@@ -255,8 +279,8 @@ func (r *Runtime) reconfigure(ctx context.Context, cfg Config, start func(*Speak
 	if err := stop(); err != nil {
 		r.log.Warn("bgp: stopping the old server", "err", err)
 	}
-	nsp := NewSpeaker(cfg.Speaker, r.log)
 	r.mu.Lock()
+	nsp := NewSpeaker(cfg.Speaker, r.helper, r.pol, r.log)
 	r.sp, r.cfg = nsp, cfg
 	r.mu.Unlock()
 	return []string{what}, true, start(nsp)

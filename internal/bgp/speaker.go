@@ -5,16 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
 	"slices"
-	"strings"
 	"sync"
+	"syscall"
 	"time"
 
-	api "github.com/osrg/gobgp/v4/api"
-	"github.com/osrg/gobgp/v4/pkg/apiutil"
-	gbgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
-	"github.com/osrg/gobgp/v4/pkg/server"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-ha/vigil/internal/sched"
 )
 
 // Neighbor is one BGP peer.
@@ -34,7 +37,7 @@ type Neighbor struct {
 	BFDMultiplier uint8
 }
 
-// SpeakerConfig configures the GoBGP speaker; values only.
+// SpeakerConfig configures the BGP speaker; values only.
 type SpeakerConfig struct {
 	RouterID netip.Addr
 	LocalAS  uint32
@@ -44,7 +47,13 @@ type SpeakerConfig struct {
 	Neighbors  []Neighbor
 }
 
-// Session is one neighbor's session as GoBGP reports it.
+// SameServer reports whether two configurations differ at most in their
+// neighbours: what SetNeighbors applies without restarting the server.
+func (c SpeakerConfig) SameServer(o SpeakerConfig) bool {
+	return c.RouterID == o.RouterID && c.LocalAS == o.LocalAS && c.ListenPort == o.ListenPort
+}
+
+// Session is one neighbor's session as the speaker reports it.
 type Session struct {
 	Neighbor netip.Addr
 	RemoteAS uint32
@@ -62,299 +71,378 @@ type Session struct {
 	BFD string
 }
 
-// Speaker is the adapter to an embedded GoBGP server: it keeps the set of
-// locally originated paths equal to what it is given.
+// Restart delays of a helper that died: the first restart waits
+// minBackoff, each next one twice as long up to maxBackoff; a helper that
+// ran stableAfter counts as healthy again.
+const (
+	minBackoff  = 200 * time.Millisecond
+	maxBackoff  = 10 * time.Second
+	stableAfter = 30 * time.Second
+	// startTimeout bounds the helper's start (exec, handshake, replay).
+	startTimeout = 30 * time.Second
+	// stopTimeout is how long a stopping helper may take to close its
+	// sessions (GoBGP's StopBgp is given 5 s) before it is killed.
+	stopTimeout = 10 * time.Second
+	// applyChunk bounds the routes of one message.
+	applyChunk = 1000
+)
+
+// errNotRunning is what Apply and SetNeighbors return while no helper
+// runs (before the start, or between a crash and the restart).
+var errNotRunning = errors.New("bgp: the vigil-bgp helper is not running")
+
+// Speaker runs the BGP speaker in the vigil-bgp helper process (see Serve
+// and package gobgp) and keeps the locally originated paths there equal to
+// what it is given. A helper that dies is restarted with backoff and given
+// the neighbours and routes again.
 //
-// Concurrency: Run owns the server; Apply and Sessions are safe for
-// concurrent use once Ready is closed.
+// Concurrency: Run owns the helper process; Apply, SetNeighbors, SetSched
+// and Sessions are safe for concurrent use once Ready is closed.
 type Speaker struct {
-	cfg   SpeakerConfig
-	log   *slog.Logger
-	ready chan struct{}
+	cfg    SpeakerConfig
+	helper string
+	log    *slog.Logger
+	ready  chan struct{}
 
-	srv *server.BgpServer
-
-	mu   sync.Mutex // serialises Apply and SetNeighbors; guards sent and cfg.Neighbors
-	sent map[netip.Prefix]Route
+	// opMu serialises Apply, SetNeighbors, SetSched and the replay to a
+	// restarted helper, each across its round trip.
+	opMu sync.Mutex
+	mu   sync.Mutex // guards the fields below
+	want map[netip.Prefix]Route
+	pol  sched.Policy
+	conn *conn // nil while no helper answers
+	pid  int
 }
 
-// NewSpeaker prepares a speaker; Run starts it.
-func NewSpeaker(cfg SpeakerConfig, log *slog.Logger) *Speaker {
+// NewSpeaker prepares a speaker that runs the helper at path ("": the one
+// FindHelper finds) under the daemon's scheduling policy pol (see
+// HelperPolicy); Run starts it.
+func NewSpeaker(cfg SpeakerConfig, path string, pol sched.Policy, log *slog.Logger) *Speaker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Speaker{cfg: cfg, log: log, ready: make(chan struct{}), sent: map[netip.Prefix]Route{}}
+	cfg.Neighbors = slices.Clone(cfg.Neighbors)
+	return &Speaker{cfg: cfg, helper: path, pol: pol, log: log, ready: make(chan struct{}), want: map[netip.Prefix]Route{}}
 }
 
 // Ready is closed once the speaker has started and accepts Apply.
 func (s *Speaker) Ready() <-chan struct{} { return s.ready }
 
-// Run starts the BGP server and its sessions and runs until ctx ends; then
-// it closes the sessions (a Cease NOTIFICATION, so peers drop our routes
-// at once) and returns.
-func (s *Speaker) Run(ctx context.Context) error {
-	lvl := &slog.LevelVar{}
-	lvl.Set(slog.LevelWarn)
-	srv := server.NewBgpServer(server.LoggerOption(s.log.With("component", "gobgp"), lvl))
-	served := make(chan struct{})
-	go func() { srv.Serve(); close(served) }()
-	defer func() { srv.Stop(); <-served }()
+// PID is the helper's process ID, 0 while none runs.
+func (s *Speaker) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pid
+}
 
-	listen := int32(-1)
-	if s.cfg.ListenPort != 0 {
-		listen = int32(s.cfg.ListenPort)
-	}
-	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
-		Asn: s.cfg.LocalAS, RouterId: s.cfg.RouterID.String(), ListenPort: listen,
-	}}); err != nil {
-		return fmt.Errorf("bgp: start: %w", err)
-	}
-	// GoBGP's global import policy also filters locally originated
-	// paths, so none is set: received routes stay in GoBGP's RIB unused
-	// (routers should export nothing to vigil).
-	for _, n := range s.cfg.Neighbors {
-		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConf(n)}); err != nil {
-			return fmt.Errorf("bgp: neighbor %s: %w", n.Addr, err)
+// Run starts the helper and its BGP server and runs until ctx ends; then
+// the helper closes the sessions (a Cease NOTIFICATION, so peers drop our
+// routes at once) and exits, and Run returns. A helper that fails to start
+// the first time is an error; one that dies later is restarted.
+func (s *Speaker) Run(ctx context.Context) error {
+	if s.helper == "" {
+		p, err := FindHelper()
+		if err != nil {
+			return err
 		}
+		s.helper = p
+	}
+	backoff := minBackoff
+	for {
+		began := time.Now()
+		err := s.runHelper(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		select {
+		case <-s.ready:
+		default:
+			return err
+		}
+		if time.Since(began) > stableAfter {
+			backoff = minBackoff
+		}
+		s.log.Warn("bgp: the vigil-bgp helper died; restarting it", "component", "vigil-bgp", "err", err, "in", backoff.String())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// runHelper runs one helper process until it exits or ctx ends.
+func (s *Speaker) runHelper(ctx context.Context) error {
+	// Pdeathsig fires when the thread that started the child ends, not
+	// the process: this goroutine keeps its thread until the child has
+	// exited, so no other goroutine's locked thread ending kills it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("bgp: socketpair: %w", err)
+	}
+	mine, theirs := os.NewFile(uintptr(fds[0]), "vigil-bgp"), os.NewFile(uintptr(fds[1]), "vigil")
+	nc, err := net.FileConn(mine)
+	mine.Close()
+	if err != nil {
+		theirs.Close()
+		return fmt.Errorf("bgp: socketpair: %w", err)
+	}
+	logR, logW, err := os.Pipe()
+	if err != nil {
+		nc.Close()
+		theirs.Close()
+		return fmt.Errorf("bgp: %w", err)
+	}
+	cmd := exec.Command(s.helper)
+	cmd.ExtraFiles = []*os.File{theirs} // fd 3
+	cmd.Stdout, cmd.Stderr = logW, logW
+	// Its own process group: a terminal's ^C or a group kill of the
+	// daemon does not reach it, the daemon stops it (after draining).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	err = cmd.Start()
+	theirs.Close()
+	logW.Close()
+	if err != nil {
+		nc.Close()
+		logR.Close()
+		return fmt.Errorf("bgp: starting the helper: %w", err)
+	}
+	logged := make(chan struct{})
+	go func() { defer close(logged); forwardLogs(logR, s.log, cmd.Process.Pid) }()
+	p := &process{done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	c := newConn(nc)
+	go c.readLoop()
+	// A helper that exits fails the calls waiting for it at once.
+	go func() {
+		select {
+		case <-p.done:
+			c.fail(fmt.Errorf("exited: %w", exitErr(p.err)))
+		case <-c.done:
+		}
+	}()
+	defer func() {
+		c.close()
+		<-logged
+		logR.Close()
+	}()
+	pid := cmd.Process.Pid
+	if err := s.start(ctx, c, pid); err != nil {
+		_ = cmd.Process.Kill()
+		<-p.done
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		s.detach()
+		// EOF on its socket stops the helper: it closes the sessions
+		// and exits.
+		c.close()
+		select {
+		case <-p.done:
+		case <-time.After(stopTimeout):
+			s.log.Warn("bgp: the vigil-bgp helper did not stop; killing it", "component", "vigil-bgp", "pid", pid)
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+		return nil
+	case <-p.done:
+		s.detach()
+		return fmt.Errorf("bgp: vigil-bgp (pid %d) ended: %w", pid, exitErr(p.err))
+	case <-c.done:
+		s.detach()
+		// Its socket closed: it is dying, or it is broken and is
+		// killed.
+		select {
+		case <-p.done:
+			return fmt.Errorf("bgp: vigil-bgp (pid %d) ended: %w", pid, exitErr(p.err))
+		case <-time.After(time.Second):
+		}
+		_ = cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("bgp: vigil-bgp (pid %d) killed: %w", pid, c.err())
+	}
+}
+
+// process is a helper's exit: err is valid once done is closed.
+type process struct {
+	done chan struct{}
+	err  error
+}
+
+// start shakes hands with a new helper, gives it what the last one had
+// and makes it the one Apply talks to.
+func (s *Speaker) start(ctx context.Context, c *conn, pid int) error {
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	s.mu.Lock()
+	cfg, pol := s.cfg, HelperPolicy(s.pol)
+	routes := make([]Route, 0, len(s.want))
+	for _, r := range s.want {
+		routes = append(routes, r)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(routes, func(a, b Route) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
+	lvl := logLevel(s.log)
+	if _, err := c.call(sctx, request{Op: opStart, Version: protocolVersion, Config: &cfg, Sched: &pol, LogLevel: &lvl}); err != nil {
+		return fmt.Errorf("bgp: vigil-bgp (pid %d): start: %w", pid, err)
+	}
+	if err := c.apply(sctx, routes); err != nil {
+		return fmt.Errorf("bgp: vigil-bgp (pid %d): replaying %d routes: %w", pid, len(routes), err)
 	}
 	s.mu.Lock()
-	s.srv = srv
+	s.conn, s.pid = c, pid
 	s.mu.Unlock()
-	close(s.ready)
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.StopBgp(sctx, &api.StopBgpRequest{}); err != nil {
-		s.log.Warn("bgp: stop", "err", err)
+	select {
+	case <-s.ready:
+		s.log.Info("bgp: the vigil-bgp helper is running again", "component", "vigil-bgp", "pid", pid, "neighbors", len(cfg.Neighbors), "routes", len(routes))
+	default:
+		s.log.Debug("bgp: the vigil-bgp helper started", "component", "vigil-bgp", "pid", pid)
+		close(s.ready)
 	}
 	return nil
 }
 
-// SameServer reports whether two configurations differ at most in their
-// neighbours: what SetNeighbors applies without restarting the server.
-func (c SpeakerConfig) SameServer(o SpeakerConfig) bool {
-	return c.RouterID == o.RouterID && c.LocalAS == o.LocalAS && c.ListenPort == o.ListenPort
+// detach forgets the helper: calls fail until the next one runs.
+func (s *Speaker) detach() {
+	s.mu.Lock()
+	s.conn, s.pid = nil, 0
+	s.mu.Unlock()
+}
+
+func (s *Speaker) current() *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn
 }
 
 // SetNeighbors makes the running server's peers equal to ns: a removed
 // neighbour's session is closed (a Cease NOTIFICATION), an added one is
 // started, a changed one (any field) is deleted and added again, which
 // resets that session alone. Unchanged neighbours keep their sessions. It
-// returns one line per change.
+// returns one line per change. A helper started later gets ns.
 func (s *Speaker) SetNeighbors(ctx context.Context, ns []Neighbor) ([]string, error) {
 	select {
 	case <-s.ready:
 	default:
 		return nil, errors.New("bgp: speaker not running")
 	}
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := map[netip.Addr]Neighbor{}
-	for _, n := range s.cfg.Neighbors {
-		old[n.Addr] = n
+	s.cfg.Neighbors = slices.Clone(ns)
+	c := s.conn
+	s.mu.Unlock()
+	if c == nil {
+		return nil, errNotRunning
 	}
-	var changes []string
-	var errs []error
-	var kept []Neighbor
-	seen := map[netip.Addr]bool{}
-	for _, n := range ns {
-		seen[n.Addr] = true
-		o, had := old[n.Addr]
-		switch {
-		case had && o == n:
-			kept = append(kept, n)
-			continue
-		case had:
-			if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: n.Addr.String()}); err != nil {
-				errs = append(errs, fmt.Errorf("bgp: neighbor %s: delete: %w", n.Addr, err))
-				kept = append(kept, o)
-				continue
-			}
-			changes = append(changes, fmt.Sprintf("~ bgp neighbor %s (its session restarts)", n.Addr))
-		default:
-			changes = append(changes, fmt.Sprintf("+ bgp neighbor %s", n.Addr))
-		}
-		if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConf(n)}); err != nil {
-			errs = append(errs, fmt.Errorf("bgp: neighbor %s: %w", n.Addr, err))
-			continue
-		}
-		kept = append(kept, n)
-	}
-	for _, o := range s.cfg.Neighbors {
-		if seen[o.Addr] {
-			continue
-		}
-		if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: o.Addr.String()}); err != nil {
-			errs = append(errs, fmt.Errorf("bgp: neighbor %s: delete: %w", o.Addr, err))
-			kept = append(kept, o)
-			continue
-		}
-		changes = append(changes, fmt.Sprintf("- bgp neighbor %s", o.Addr))
-	}
-	s.cfg.Neighbors = kept
-	return changes, errors.Join(errs...)
+	resp, err := c.call(ctx, request{Op: opNeighbors, Neighbors: ns})
+	return resp.Changes, err
 }
 
-func peerConf(n Neighbor) *api.Peer {
-	hold := uint64(n.HoldTime / time.Second)
-	retry := uint64(max(n.ConnectRetry/time.Second, 1))
-	p := &api.Peer{
-		Conf: &api.PeerConf{NeighborAddress: n.Addr.String(), PeerAsn: n.RemoteAS, AuthPassword: n.Password},
-		Timers: &api.Timers{Config: &api.TimersConfig{
-			HoldTime: hold, KeepaliveInterval: max(hold/3, 1), ConnectRetry: retry,
-			// Reconnect as soon as a reset session may: GoBGP waits 30 s
-			// by default.
-			IdleHoldTimeAfterReset: retry,
-		}},
-		Transport: &api.Transport{PassiveMode: n.Passive, RemotePort: uint32(n.Port)},
+// SetSched gives the helper the daemon's new scheduling policy p (see
+// HelperPolicy); a helper started later gets it too.
+func (s *Speaker) SetSched(ctx context.Context, p sched.Policy) error {
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	s.mu.Lock()
+	s.pol = p
+	c := s.conn
+	s.mu.Unlock()
+	if c == nil {
+		return nil
 	}
-	if n.BFDInterval > 0 {
-		us := uint32(n.BFDInterval / time.Microsecond)
-		p.Bfd = &api.BfdPeerConfig{Enabled: true, DesiredMinimumTxInterval: us, RequiredMinimumReceive: us, DetectionMultiplier: uint32(max(n.BFDMultiplier, 1))}
-	}
-	return p
+	hp := HelperPolicy(p)
+	_, err := c.call(ctx, request{Op: opSched, Sched: &hp})
+	return err
 }
 
 // Apply makes the locally originated paths equal to the announced and
 // draining routes among rs (withdrawn ones are removed). Routes not named
-// in rs keep their last announcement.
+// in rs keep their last announcement. A helper started later gets every
+// route announced then.
 func (s *Speaker) Apply(rs []Route) error {
 	select {
 	case <-s.ready:
 	default:
 		return errors.New("bgp: speaker not running")
 	}
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	var add []*apiutil.Path
-	var del []*apiutil.Path
 	for _, r := range rs {
-		old, had := s.sent[r.Prefix]
 		if r.Phase == Withdrawn {
-			if had {
-				p, err := toPath(old)
-				if err != nil {
-					return err
-				}
-				del = append(del, p)
-				delete(s.sent, r.Prefix)
-			}
-			continue
-		}
-		if had && old.Equal(r) {
-			continue
-		}
-		p, err := toPath(r)
-		if err != nil {
-			return err
-		}
-		add = append(add, p)
-		s.sent[r.Prefix] = r
-	}
-	var errs []error
-	if len(del) > 0 {
-		if err := s.srv.DeletePath(apiutil.DeletePathRequest{Paths: del}); err != nil {
-			errs = append(errs, fmt.Errorf("bgp: withdraw: %w", err))
+			delete(s.want, r.Prefix)
+		} else {
+			s.want[r.Prefix] = r
 		}
 	}
-	if len(add) > 0 {
-		if _, err := s.srv.AddPath(apiutil.AddPathRequest{Paths: add}); err != nil {
-			errs = append(errs, fmt.Errorf("bgp: announce: %w", err))
-		}
+	c := s.conn
+	s.mu.Unlock()
+	if c == nil {
+		return errNotRunning
 	}
-	return errors.Join(errs...)
+	return c.apply(context.Background(), rs)
 }
 
-// toPath builds GoBGP's path for a route. The next hop is left
-// unspecified: GoBGP puts the session's local address there.
-func toPath(r Route) (*apiutil.Path, error) {
-	nlri, err := gbgp.NewIPAddrPrefix(r.Prefix)
-	if err != nil {
-		return nil, fmt.Errorf("bgp: %s: %w", r.Prefix, err)
-	}
-	attrs := []gbgp.PathAttributeInterface{gbgp.NewPathAttributeOrigin(gbgp.BGP_ORIGIN_ATTR_TYPE_IGP)}
-	fam := gbgp.RF_IPv4_UC
-	if r.Prefix.Addr().Is4() {
-		nh, err := gbgp.NewPathAttributeNextHop(netip.IPv4Unspecified())
-		if err != nil {
-			return nil, err
-		}
-		attrs = append(attrs, nh)
-	} else {
-		fam = gbgp.RF_IPv6_UC
-		mp, err := gbgp.NewPathAttributeMpReachNLRI(fam, []gbgp.PathNLRI{{NLRI: nlri}}, netip.IPv6Unspecified())
-		if err != nil {
-			return nil, err
-		}
-		attrs = append(attrs, mp)
-	}
-	attrs = append(attrs, gbgp.NewPathAttributeMultiExitDisc(r.MED))
-	if len(r.Communities) > 0 {
-		attrs = append(attrs, gbgp.NewPathAttributeCommunities(slices.Clone(r.Communities)))
-	}
-	return &apiutil.Path{Family: fam, Nlri: nlri, Attrs: attrs}, nil
-}
-
-// Sessions reports every neighbor's session.
+// Sessions reports every neighbor's session. While no helper runs, each
+// configured neighbour is reported idle, with why.
 func (s *Speaker) Sessions(ctx context.Context) ([]Session, error) {
 	select {
 	case <-s.ready:
 	default:
 		return nil, nil
 	}
-	var out []Session
-	err := s.srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
-		out = append(out, session(p))
-	})
-	slices.SortFunc(out, func(a, b Session) int { return a.Neighbor.Compare(b.Neighbor) })
-	return out, err
+	c := s.current()
+	if c == nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		out := make([]Session, 0, len(s.cfg.Neighbors))
+		for _, n := range s.cfg.Neighbors {
+			out = append(out, Session{Neighbor: n.Addr, RemoteAS: n.RemoteAS, State: "idle", LastError: errNotRunning.Error()})
+		}
+		slices.SortFunc(out, func(a, b Session) int { return a.Neighbor.Compare(b.Neighbor) })
+		return out, nil
+	}
+	resp, err := c.call(ctx, request{Op: opSessions})
+	return resp.Sessions, err
 }
 
-func session(p *api.Peer) Session {
-	var s Session
-	if c := p.GetConf(); c != nil {
-		s.Neighbor, _ = netip.ParseAddr(c.NeighborAddress)
-		s.RemoteAS = c.PeerAsn
+// HelperPolicy is the helper's scheduling under the daemon's policy p.
+// The helper does not inherit the daemon's: every thread of the daemon is
+// SCHED_RESET_ON_FORK (package sched), so it starts at normal priority
+// and applies this itself. With a real-time priority it gets one step
+// less than the daemon's threads (at least 1): VRRP preempts BGP work, a
+// 1,000-route update cannot delay an advertisement, while the keepalives
+// and BFD packets of GoBGP still preempt every normal process, as they
+// did when GoBGP ran in the daemon. The nice level and memory locking are
+// the daemon's.
+func HelperPolicy(p sched.Policy) sched.Policy {
+	if p.RTPriority > 0 {
+		p.RTPriority = max(p.RTPriority-1, 1)
 	}
-	st := p.GetState()
-	s.State = sessionState(st.GetSessionState())
-	if st.GetDisconnectMessage() != "" {
-		s.LastError = st.GetDisconnectMessage()
-	} else if r := st.GetDisconnectReason(); r != api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
-		s.LastError = r.String()
-	}
-	if ts := p.GetTimers().GetState(); ts != nil {
-		if s.State == "established" && ts.GetUptime() != nil {
-			s.Since = ts.GetUptime().AsTime()
-		}
-		s.HoldTime = time.Duration(ts.GetNegotiatedHoldTime()) * time.Second
-	}
-	if b := st.GetBfdState(); b != nil && p.GetBfd().GetEnabled() {
-		s.BFD = strings.ToLower(strings.TrimPrefix(b.GetSessionState().String(), "BFD_SESSION_STATE_"))
-	}
-	for _, af := range p.GetAfiSafis() {
-		if as := af.GetState(); as != nil {
-			s.Sent += as.GetAdvertised()
-			s.Received += as.GetReceived()
-		}
-	}
-	return s
+	return p
 }
 
-func sessionState(st api.PeerState_SessionState) string {
-	switch st {
-	case api.PeerState_SESSION_STATE_IDLE:
-		return "idle"
-	case api.PeerState_SESSION_STATE_CONNECT:
-		return "connect"
-	case api.PeerState_SESSION_STATE_ACTIVE:
-		return "active"
-	case api.PeerState_SESSION_STATE_OPENSENT:
-		return "opensent"
-	case api.PeerState_SESSION_STATE_OPENCONFIRM:
-		return "openconfirm"
-	case api.PeerState_SESSION_STATE_ESTABLISHED:
-		return "established"
+// logLevel is the least level log logs.
+func logLevel(log *slog.Logger) slog.Level {
+	for _, l := range []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn} {
+		if log.Enabled(context.Background(), l) {
+			return l
+		}
 	}
-	return "unknown"
+	return slog.LevelError
+}
+
+// exitErr describes how a helper ended.
+func exitErr(err error) error {
+	if err == nil {
+		return errors.New("exit status 0")
+	}
+	return err
 }

@@ -1,164 +1,143 @@
 package bgp
 
 import (
+	"bytes"
 	"context"
-	"fmt"
-	"net"
+	"log/slog"
 	"net/netip"
-	"slices"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
-	api "github.com/osrg/gobgp/v4/api"
-	"github.com/osrg/gobgp/v4/pkg/apiutil"
-	gbgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
-	"github.com/osrg/gobgp/v4/pkg/server"
+	"github.com/vigil-ha/vigil/internal/sched"
 )
 
-// receiver is a plain GoBGP server on loopback that accepts the speaker's
-// session and counts what it receives (a router stand-in that needs no
-// root).
-type receiver struct {
-	srv  *server.BgpServer
-	port int
+// syncBuffer is a log sink read while written.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
 }
 
-func startReceiver(tb testing.TB) *receiver {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	srv := server.NewBgpServer()
-	go srv.Serve()
-	tb.Cleanup(srv.Stop)
-	ctx := context.Background()
-	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: 65000, RouterId: "10.0.0.254", ListenPort: int32(port), ListenAddresses: []string{"127.0.0.1"}}}); err != nil {
-		tb.Fatal(err)
-	}
-	if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
-		Conf:      &api.PeerConf{NeighborAddress: "127.0.0.1", PeerAsn: 65001},
-		Transport: &api.Transport{PassiveMode: true},
-	}}); err != nil {
-		tb.Fatal(err)
-	}
-	return &receiver{srv: srv, port: port}
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
 }
 
-// received is the number of prefixes the receiver holds from the speaker.
-func (r *receiver) received() uint64 {
-	var n uint64
-	r.srv.ListPeer(context.Background(), &api.ListPeerRequest{}, func(p *api.Peer) {
-		for _, af := range p.GetAfiSafis() {
-			n += af.GetState().GetReceived()
-		}
-	})
-	return n
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
-func (r *receiver) waitReceived(tb testing.TB, want uint64, timeout time.Duration) time.Duration {
-	start := time.Now()
-	for r.received() != want {
-		if time.Since(start) > timeout {
-			tb.Fatalf("receiver holds %d prefixes after %v, want %d", r.received(), timeout, want)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return time.Since(start)
-}
-
-func startSpeaker(tb testing.TB, r *receiver) *Speaker {
-	tb.Helper()
-	sp := NewSpeaker(SpeakerConfig{RouterID: netip.MustParseAddr("10.0.0.1"), LocalAS: 65001, Neighbors: []Neighbor{{
-		Addr: netip.MustParseAddr("127.0.0.1"), RemoteAS: 65000, Port: uint16(r.port), HoldTime: 9 * time.Second, ConnectRetry: time.Second,
-	}}}, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sp.Run(ctx) }()
-	tb.Cleanup(func() { cancel(); <-done })
-	<-sp.Ready()
-	start := time.Now()
-	for {
-		ss, _ := sp.Sessions(context.Background())
-		if len(ss) == 1 && ss[0].State == "established" {
-			return sp
-		}
-		if time.Since(start) > 30*time.Second {
-			tb.Fatalf("no session after 30 s: %+v", ss)
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-func hostRoutes(n int, phase Phase, med uint32) []Route {
-	rs := make([]Route, n)
-	for i := range rs {
-		a := netip.AddrFrom4([4]byte{10, 200, byte(i >> 8), byte(i)})
-		rs[i] = Route{Prefix: Host(a), Phase: phase, MED: med}
-	}
-	return rs
-}
-
-// TestSpeakerAnnouncesAndWithdraws checks the speaker against a real BGP
-// session on loopback: what Apply is given is what the peer holds.
-func TestSpeakerAnnouncesAndWithdraws(t *testing.T) {
+// TestSpeakerRestartsItsHelper runs the speaker's vigil-bgp helper against
+// a GoBGP peer on loopback: kill -9 of the helper is logged, a new helper
+// starts, opens a new session and announces the routes again; while none
+// runs the neighbours show idle; the end of Run stops the helper, and the
+// peer's session closes.
+func TestSpeakerRestartsItsHelper(t *testing.T) {
 	r := startReceiver(t)
-	sp := startSpeaker(t, r)
-	if err := sp.Apply(hostRoutes(10, Announced, 0)); err != nil {
+	var logs syncBuffer
+	sp := NewSpeaker(SpeakerConfig{RouterID: netip.MustParseAddr("10.0.0.1"), LocalAS: 65001, Neighbors: []Neighbor{{
+		Addr: netip.MustParseAddr("127.0.0.1"), RemoteAS: 65000, Port: uint16(r.port), HoldTime: 90 * time.Second, ConnectRetry: time.Second,
+	}}}, "", sched.Policy{}, slog.New(slog.NewTextHandler(&logs, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sp.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-sp.Ready()
+	if err := sp.Apply([]Route{{Prefix: netip.MustParsePrefix("10.9.0.1/32"), Phase: Announced}, {Prefix: netip.MustParsePrefix("10.9.0.2/32"), Phase: Announced}}); err != nil {
 		t.Fatal(err)
 	}
-	r.waitReceived(t, 10, 10*time.Second)
-	// Draining changes attributes only: the peer keeps 10 prefixes.
-	drain := hostRoutes(10, Draining, 1000)
-	for i := range drain {
-		drain[i].Communities = []uint32{GracefulShutdown}
-	}
-	if err := sp.Apply(drain[6:]); err != nil {
+	r.waitReceived(t, 2, 30*time.Second)
+	// A withdrawn route is not announced again by the next helper.
+	if err := sp.Apply([]Route{{Prefix: netip.MustParsePrefix("10.9.0.2/32"), Phase: Withdrawn}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := sp.Apply(hostRoutes(6, Withdrawn, 0)); err != nil {
+	r.waitReceived(t, 1, 30*time.Second)
+	since, pid := r.Since(), sp.PID()
+	if pid == 0 {
+		t.Fatal("no helper pid")
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	r.waitReceived(t, 4, 10*time.Second)
+	waitUntil(t, "the death to be logged", func() bool { return strings.Contains(logs.String(), "the vigil-bgp helper died; restarting it") })
+	waitUntil(t, "a new helper's session", func() bool { s := r.Since(); return !s.IsZero() && s.After(since) && sp.PID() != 0 && sp.PID() != pid })
+	r.waitReceived(t, 1, 30*time.Second)
 	ss, err := sp.Sessions(context.Background())
-	if err != nil || len(ss) != 1 || ss[0].Sent != 4 || ss[0].Since.IsZero() {
-		t.Fatalf("sessions %+v, %v: want one established with 4 prefixes sent", ss, err)
+	if err != nil || len(ss) != 1 || ss[0].State != "established" {
+		t.Errorf("sessions after the restart: %+v, %v", ss, err)
 	}
-	// The drained ones carry GRACEFUL_SHUTDOWN and the worse MED.
-	var gshut int
-	err = r.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: gbgp.RF_IPv4_UC},
-		func(_ gbgp.NLRI, paths []*apiutil.Path) {
-			for _, p := range paths {
-				var med uint32
-				var comms []uint32
-				for _, a := range p.Attrs {
-					switch a := a.(type) {
-					case *gbgp.PathAttributeMultiExitDisc:
-						med = a.Value
-					case *gbgp.PathAttributeCommunities:
-						comms = a.Value
-					}
-				}
-				if med == 1000 && slices.Contains(comms, GracefulShutdown) {
-					gshut++
-				}
-			}
-		})
-	if err != nil || gshut != 4 {
-		t.Fatalf("peer holds %d routes with GRACEFUL_SHUTDOWN and MED 1000 (%v), want 4", gshut, err)
+	// No helper: the neighbours are reported idle, with why.
+	cur := sp.PID()
+	sp.detach()
+	if ss, _ := sp.Sessions(context.Background()); len(ss) != 1 || ss[0].State != "idle" || !strings.Contains(ss[0].LastError, "not running") {
+		t.Errorf("sessions without a helper: %+v", ss)
+	}
+	if err := sp.Apply(nil); err == nil {
+		t.Error("Apply without a helper succeeded")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	done <- nil // for the deferred receive
+	if syscall.Kill(cur, 0) == nil {
+		t.Errorf("helper %d still runs after Run returned", cur)
+	}
+	waitUntil(t, "the peer's session to close", func() bool { return !r.Established() })
+}
+
+func TestHelperPolicy(t *testing.T) {
+	for _, c := range []struct{ daemon, helper sched.Policy }{
+		{sched.Policy{}, sched.Policy{}},
+		{sched.Policy{Nice: -5, LockMemory: true}, sched.Policy{Nice: -5, LockMemory: true}},
+		{sched.Policy{RTPriority: 50, LockMemory: true}, sched.Policy{RTPriority: 49, LockMemory: true}},
+		{sched.Policy{RTPriority: 1}, sched.Policy{RTPriority: 1}},
+	} {
+		if got := HelperPolicy(c.daemon); got != c.helper {
+			t.Errorf("HelperPolicy(%s) = %s, want %s", c.daemon, got, c.helper)
+		}
 	}
 }
 
-// BenchmarkAnnounceWithdraw1000 announces 1,000 host routes and withdraws
-// them through a real BGP session on loopback, and reports how many routes
-// per second reach the peer each way.
+// BenchmarkAnnounceWithdraw1000 is package gobgp's benchmark of the same
+// name through the helper: 1,000 host routes announced and withdrawn over
+// the socket and a real BGP session on loopback, in routes per second
+// reaching the peer each way.
 func BenchmarkAnnounceWithdraw1000(b *testing.B) {
 	const n = 1000
 	r := startReceiver(b)
-	sp := startSpeaker(b, r)
-	up, down := hostRoutes(n, Announced, 0), hostRoutes(n, Withdrawn, 0)
+	sp := NewSpeaker(SpeakerConfig{RouterID: netip.MustParseAddr("10.0.0.1"), LocalAS: 65001, Neighbors: []Neighbor{{
+		Addr: netip.MustParseAddr("127.0.0.1"), RemoteAS: 65000, Port: uint16(r.port), HoldTime: 9 * time.Second, ConnectRetry: time.Second,
+	}}}, "", sched.Policy{}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sp.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-sp.Ready()
+	for !r.Established() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	up, down := make([]Route, n), make([]Route, n)
+	for i := range up {
+		p := Host(netip.AddrFrom4([4]byte{10, 200, byte(i >> 8), byte(i)}))
+		up[i], down[i] = Route{Prefix: p, Phase: Announced}, Route{Prefix: p, Phase: Withdrawn}
+	}
 	var tUp, tDown time.Duration
 	b.ResetTimer()
 	for range b.N {
@@ -177,25 +156,4 @@ func BenchmarkAnnounceWithdraw1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/tUp.Seconds(), "announced/s")
 	b.ReportMetric(float64(n*b.N)/tDown.Seconds(), "withdrawn/s")
-}
-
-// BenchmarkPlannerStep1000 is the planner's cost of one quorum change
-// among 1,000 announced virtual servers.
-func BenchmarkPlannerStep1000(b *testing.B) {
-	var pol Policy
-	for i := range 1000 {
-		a := netip.AddrFrom4([4]byte{10, 200, byte(i >> 8), byte(i)})
-		pol.Sources = append(pol.Sources, Source{Kind: FromVirtualServer, Name: fmt.Sprint(i), Prefixes: []netip.Prefix{Host(a)}})
-	}
-	p := NewPlanner(pol)
-	now := time.Now()
-	for i := range 1000 {
-		p.Step(now, QuorumState{VS: fmt.Sprint(i), Up: true})
-	}
-	b.ResetTimer()
-	for i := range b.N {
-		if len(p.Step(now, QuorumState{VS: "7", Up: i%2 == 1})) != 1 {
-			b.Fatal("one quorum change must change one route")
-		}
-	}
 }

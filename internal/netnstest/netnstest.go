@@ -111,9 +111,11 @@ var (
 )
 
 // VigilBinary builds cmd/vigil once per test binary (CGO off, as released)
-// and returns its path. The go build cache makes repeated builds cheap.
-// $VIGIL_BINARY names a binary built beforehand instead (the VM tier, which
-// has no toolchain worth running under emulation).
+// and returns its path, with the vigil-bgp helper (cmd/vigil-bgp) beside
+// it, where vigil looks for it. The go build cache makes repeated builds
+// cheap. $VIGIL_BINARY names a binary built beforehand instead (the VM
+// tier, which has no toolchain worth running under emulation), with its
+// helper beside it.
 func VigilBinary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -132,11 +134,11 @@ func VigilBinary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "vigil")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/vigil")
+		cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/vigil", "./cmd/vigil-bgp")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build ./cmd/vigil: %w\n%s", err, out)
+			binErr = fmt.Errorf("go build ./cmd/vigil ./cmd/vigil-bgp: %w\n%s", err, out)
 		}
 	})
 	if binErr != nil {

@@ -1,0 +1,316 @@
+// Package gobgp is the BGP speaker proper: an embedded GoBGP server
+// (github.com/osrg/gobgp/v4) that keeps the locally originated paths equal
+// to what it is given. Only the vigil-bgp helper links it; the daemon
+// drives it through bgp.Speaker over a socket (see bgp.Serve), so that
+// GoBGP, gRPC and their dependencies stay out of vigil's own binary.
+package gobgp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	gbgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
+
+	"github.com/vigil-ha/vigil/internal/bgp"
+)
+
+// Speaker is the adapter to an embedded GoBGP server: it keeps the set of
+// locally originated paths equal to what it is given.
+//
+// Concurrency: Run owns the server; Apply and Sessions are safe for
+// concurrent use once Ready is closed.
+type Speaker struct {
+	cfg   bgp.SpeakerConfig
+	log   *slog.Logger
+	ready chan struct{}
+
+	srv *server.BgpServer
+
+	mu   sync.Mutex // serialises Apply and SetNeighbors; guards sent and cfg.Neighbors
+	sent map[netip.Prefix]bgp.Route
+}
+
+// NewSpeaker prepares a speaker; Run starts it.
+func NewSpeaker(cfg bgp.SpeakerConfig, log *slog.Logger) *Speaker {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Speaker{cfg: cfg, log: log, ready: make(chan struct{}), sent: map[netip.Prefix]bgp.Route{}}
+}
+
+// Ready is closed once the speaker has started and accepts Apply.
+func (s *Speaker) Ready() <-chan struct{} { return s.ready }
+
+// Run starts the BGP server and its sessions and runs until ctx ends; then
+// it closes the sessions (a Cease NOTIFICATION, so peers drop our routes
+// at once) and returns.
+func (s *Speaker) Run(ctx context.Context) error {
+	lvl := &slog.LevelVar{}
+	lvl.Set(slog.LevelWarn)
+	srv := server.NewBgpServer(server.LoggerOption(s.log.With("component", "gobgp"), lvl))
+	served := make(chan struct{})
+	go func() { srv.Serve(); close(served) }()
+	defer func() { srv.Stop(); <-served }()
+
+	listen := int32(-1)
+	if s.cfg.ListenPort != 0 {
+		listen = int32(s.cfg.ListenPort)
+	}
+	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
+		Asn: s.cfg.LocalAS, RouterId: s.cfg.RouterID.String(), ListenPort: listen,
+	}}); err != nil {
+		return fmt.Errorf("bgp: start: %w", err)
+	}
+	// GoBGP's global import policy also filters locally originated
+	// paths, so none is set: received routes stay in GoBGP's RIB unused
+	// (routers should export nothing to vigil).
+	for _, n := range s.cfg.Neighbors {
+		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConf(n)}); err != nil {
+			return fmt.Errorf("bgp: neighbor %s: %w", n.Addr, err)
+		}
+	}
+	s.mu.Lock()
+	s.srv = srv
+	s.mu.Unlock()
+	close(s.ready)
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.StopBgp(sctx, &api.StopBgpRequest{}); err != nil {
+		s.log.Warn("bgp: stop", "err", err)
+	}
+	return nil
+}
+
+// SetNeighbors makes the running server's peers equal to ns: a removed
+// neighbour's session is closed (a Cease NOTIFICATION), an added one is
+// started, a changed one (any field) is deleted and added again, which
+// resets that session alone. Unchanged neighbours keep their sessions. It
+// returns one line per change.
+func (s *Speaker) SetNeighbors(ctx context.Context, ns []bgp.Neighbor) ([]string, error) {
+	select {
+	case <-s.ready:
+	default:
+		return nil, errors.New("bgp: speaker not running")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := map[netip.Addr]bgp.Neighbor{}
+	for _, n := range s.cfg.Neighbors {
+		old[n.Addr] = n
+	}
+	var changes []string
+	var errs []error
+	var kept []bgp.Neighbor
+	seen := map[netip.Addr]bool{}
+	for _, n := range ns {
+		seen[n.Addr] = true
+		o, had := old[n.Addr]
+		switch {
+		case had && o == n:
+			kept = append(kept, n)
+			continue
+		case had:
+			if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: n.Addr.String()}); err != nil {
+				errs = append(errs, fmt.Errorf("bgp: neighbor %s: delete: %w", n.Addr, err))
+				kept = append(kept, o)
+				continue
+			}
+			changes = append(changes, fmt.Sprintf("~ bgp neighbor %s (its session restarts)", n.Addr))
+		default:
+			changes = append(changes, fmt.Sprintf("+ bgp neighbor %s", n.Addr))
+		}
+		if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConf(n)}); err != nil {
+			errs = append(errs, fmt.Errorf("bgp: neighbor %s: %w", n.Addr, err))
+			continue
+		}
+		kept = append(kept, n)
+	}
+	for _, o := range s.cfg.Neighbors {
+		if seen[o.Addr] {
+			continue
+		}
+		if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: o.Addr.String()}); err != nil {
+			errs = append(errs, fmt.Errorf("bgp: neighbor %s: delete: %w", o.Addr, err))
+			kept = append(kept, o)
+			continue
+		}
+		changes = append(changes, fmt.Sprintf("- bgp neighbor %s", o.Addr))
+	}
+	s.cfg.Neighbors = kept
+	return changes, errors.Join(errs...)
+}
+
+func peerConf(n bgp.Neighbor) *api.Peer {
+	hold := uint64(n.HoldTime / time.Second)
+	retry := uint64(max(n.ConnectRetry/time.Second, 1))
+	p := &api.Peer{
+		Conf: &api.PeerConf{NeighborAddress: n.Addr.String(), PeerAsn: n.RemoteAS, AuthPassword: n.Password},
+		Timers: &api.Timers{Config: &api.TimersConfig{
+			HoldTime: hold, KeepaliveInterval: max(hold/3, 1), ConnectRetry: retry,
+			// Reconnect as soon as a reset session may: GoBGP waits 30 s
+			// by default.
+			IdleHoldTimeAfterReset: retry,
+		}},
+		Transport: &api.Transport{PassiveMode: n.Passive, RemotePort: uint32(n.Port)},
+	}
+	if n.BFDInterval > 0 {
+		us := uint32(n.BFDInterval / time.Microsecond)
+		p.Bfd = &api.BfdPeerConfig{Enabled: true, DesiredMinimumTxInterval: us, RequiredMinimumReceive: us, DetectionMultiplier: uint32(max(n.BFDMultiplier, 1))}
+	}
+	return p
+}
+
+// Apply makes the locally originated paths equal to the announced and
+// draining routes among rs (withdrawn ones are removed). Routes not named
+// in rs keep their last announcement.
+func (s *Speaker) Apply(rs []bgp.Route) error {
+	select {
+	case <-s.ready:
+	default:
+		return errors.New("bgp: speaker not running")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var add []*apiutil.Path
+	var del []*apiutil.Path
+	for _, r := range rs {
+		old, had := s.sent[r.Prefix]
+		if r.Phase == bgp.Withdrawn {
+			if had {
+				p, err := toPath(old)
+				if err != nil {
+					return err
+				}
+				del = append(del, p)
+				delete(s.sent, r.Prefix)
+			}
+			continue
+		}
+		if had && old.Equal(r) {
+			continue
+		}
+		p, err := toPath(r)
+		if err != nil {
+			return err
+		}
+		add = append(add, p)
+		s.sent[r.Prefix] = r
+	}
+	var errs []error
+	if len(del) > 0 {
+		if err := s.srv.DeletePath(apiutil.DeletePathRequest{Paths: del}); err != nil {
+			errs = append(errs, fmt.Errorf("bgp: withdraw: %w", err))
+		}
+	}
+	if len(add) > 0 {
+		if _, err := s.srv.AddPath(apiutil.AddPathRequest{Paths: add}); err != nil {
+			errs = append(errs, fmt.Errorf("bgp: announce: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// toPath builds GoBGP's path for a route. The next hop is left
+// unspecified: GoBGP puts the session's local address there.
+func toPath(r bgp.Route) (*apiutil.Path, error) {
+	nlri, err := gbgp.NewIPAddrPrefix(r.Prefix)
+	if err != nil {
+		return nil, fmt.Errorf("bgp: %s: %w", r.Prefix, err)
+	}
+	attrs := []gbgp.PathAttributeInterface{gbgp.NewPathAttributeOrigin(gbgp.BGP_ORIGIN_ATTR_TYPE_IGP)}
+	fam := gbgp.RF_IPv4_UC
+	if r.Prefix.Addr().Is4() {
+		nh, err := gbgp.NewPathAttributeNextHop(netip.IPv4Unspecified())
+		if err != nil {
+			return nil, err
+		}
+		attrs = append(attrs, nh)
+	} else {
+		fam = gbgp.RF_IPv6_UC
+		mp, err := gbgp.NewPathAttributeMpReachNLRI(fam, []gbgp.PathNLRI{{NLRI: nlri}}, netip.IPv6Unspecified())
+		if err != nil {
+			return nil, err
+		}
+		attrs = append(attrs, mp)
+	}
+	attrs = append(attrs, gbgp.NewPathAttributeMultiExitDisc(r.MED))
+	if len(r.Communities) > 0 {
+		attrs = append(attrs, gbgp.NewPathAttributeCommunities(slices.Clone(r.Communities)))
+	}
+	return &apiutil.Path{Family: fam, Nlri: nlri, Attrs: attrs}, nil
+}
+
+// Sessions reports every neighbor's session.
+func (s *Speaker) Sessions(ctx context.Context) ([]bgp.Session, error) {
+	select {
+	case <-s.ready:
+	default:
+		return nil, nil
+	}
+	var out []bgp.Session
+	err := s.srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
+		out = append(out, session(p))
+	})
+	slices.SortFunc(out, func(a, b bgp.Session) int { return a.Neighbor.Compare(b.Neighbor) })
+	return out, err
+}
+
+func session(p *api.Peer) bgp.Session {
+	var s bgp.Session
+	if c := p.GetConf(); c != nil {
+		s.Neighbor, _ = netip.ParseAddr(c.NeighborAddress)
+		s.RemoteAS = c.PeerAsn
+	}
+	st := p.GetState()
+	s.State = sessionState(st.GetSessionState())
+	if st.GetDisconnectMessage() != "" {
+		s.LastError = st.GetDisconnectMessage()
+	} else if r := st.GetDisconnectReason(); r != api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
+		s.LastError = r.String()
+	}
+	if ts := p.GetTimers().GetState(); ts != nil {
+		if s.State == "established" && ts.GetUptime() != nil {
+			s.Since = ts.GetUptime().AsTime()
+		}
+		s.HoldTime = time.Duration(ts.GetNegotiatedHoldTime()) * time.Second
+	}
+	if b := st.GetBfdState(); b != nil && p.GetBfd().GetEnabled() {
+		s.BFD = strings.ToLower(strings.TrimPrefix(b.GetSessionState().String(), "BFD_SESSION_STATE_"))
+	}
+	for _, af := range p.GetAfiSafis() {
+		if as := af.GetState(); as != nil {
+			s.Sent += as.GetAdvertised()
+			s.Received += as.GetReceived()
+		}
+	}
+	return s
+}
+
+func sessionState(st api.PeerState_SessionState) string {
+	switch st {
+	case api.PeerState_SESSION_STATE_IDLE:
+		return "idle"
+	case api.PeerState_SESSION_STATE_CONNECT:
+		return "connect"
+	case api.PeerState_SESSION_STATE_ACTIVE:
+		return "active"
+	case api.PeerState_SESSION_STATE_OPENSENT:
+		return "opensent"
+	case api.PeerState_SESSION_STATE_OPENCONFIRM:
+		return "openconfirm"
+	case api.PeerState_SESSION_STATE_ESTABLISHED:
+		return "established"
+	}
+	return "unknown"
+}
