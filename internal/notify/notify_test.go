@@ -2,8 +2,11 @@ package notify
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -474,4 +477,42 @@ func TestFailuresCountedPerInstance(t *testing.T) {
 	if st := n.Stats(); st.Failed != 3 {
 		t.Errorf("stats %+v, want 3 failed", st)
 	}
+}
+
+// TestCoalescingLogBounded: a flood of events on one queue (forged
+// lower-priority adverts with notify_master_rx_lower_pri) logs coalescing
+// once per coalesceLogEvery, not once per MaxPending events.
+func TestCoalescingLogBounded(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, nil))
+	d := t.TempDir()
+	lower := writeScript(t, d+"/lower.sh", "#!/bin/sh\nexit 0\n")
+	n := New(Options{Logger: log})
+	n.SetScripts(Instance, "VI_1", Scripts{MasterRxLowerPri: prep(t, lower)})
+	// Run is not running: nothing drains the queue, every event queues.
+	const events = 10000
+	for range events {
+		n.Notify(Event{Kind: Instance, Name: "VI_1", State: MasterRxLowerPri, Priority: 100})
+	}
+	mu.Lock()
+	lines := strings.Count(buf.String(), "falling behind")
+	mu.Unlock()
+	if lines != 1 {
+		t.Errorf("%d coalescing log lines for %d events, want 1 (one per 10s)", lines, events)
+	}
+	if st := n.Stats(); st.Coalesced < events-uint64(DefaultMaxPending)-1 {
+		t.Errorf("coalesced %d of %d events; every discarded one must still be counted", st.Coalesced, events)
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
