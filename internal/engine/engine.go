@@ -170,6 +170,15 @@ type instance struct {
 	// mismatch describes the address list difference of the master last
 	// heard (vrrp.AddrMismatch), "" when its list matches ours.
 	mismatch string
+	// mismatchLogged is what the log last said of it; logMismatch brings
+	// the log up to date, one line per dropLogEvery, since adverts whose
+	// lists keep changing (forged, or two masters) would log one a packet.
+	// mismatchLine logs the current state with extra attributes;
+	// mismatchChanges counts the changes since the last line.
+	mismatchLogged  string
+	mismatchLine    func(extra ...any)
+	mismatchChanges uint64
+	mismatchLogAt   time.Time
 	// restored counts VIPs and routes put back after an outside removal.
 	restored uint64
 	// conflicts counts ARP claims of its VIPs by other hosts while master.
@@ -871,13 +880,38 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 	before := in.m.Status().Counters
 	e.step(now, in, vrrp.Received{Src: pkt.Src, TTL: pkt.TTL, Unicast: unicast, Advert: adv})
 	if after := in.m.Status().Counters; in.mismatch != "" && after.AdvertsReceived > before.AdvertsReceived && after.AddrMismatch == before.AddrMismatch {
-		e.log.Info("the master's address list matches ours again", "instance", in.spec.VRRP.Name, "master", pkt.Src)
 		in.mismatch = ""
+		in.mismatchChanges++
+		log, name, src := e.log, in.spec.VRRP.Name, pkt.Src
+		in.mismatchLine = func(extra ...any) {
+			log.Info("the master's address list matches ours again", append([]any{"instance", name, "master", src}, extra...)...)
+		}
 	}
+	e.logMismatch(now, in)
 }
 
-// addrMismatch describes a vrrp.AddrMismatch for the log and status, and
-// logs it when it changed.
+// logMismatch logs the instance's address list state (see addrMismatch)
+// when the log does not say it yet and the gate lets a line through; the
+// line counts the changes it did not log.
+func (e *Engine) logMismatch(now time.Time, in *instance) {
+	if in.mismatch == in.mismatchLogged || in.mismatchLine == nil {
+		return
+	}
+	if d := now.Sub(in.mismatchLogAt); !in.mismatchLogAt.IsZero() && d >= 0 && d < dropLogEvery {
+		return
+	}
+	in.mismatchLogged, in.mismatchLogAt = in.mismatch, now
+	line := in.mismatchLine
+	var extra []any
+	if n := in.mismatchChanges; n > 1 {
+		extra = []any{"changes_since_last_line", n}
+	}
+	in.mismatchChanges = 0
+	e.fx.later(func() { line(extra...) })
+}
+
+// addrMismatch describes a vrrp.AddrMismatch for status and prepares its
+// log line, which receive's logMismatch writes.
 func (e *Engine) addrMismatch(in *instance, a vrrp.AddrMismatch) {
 	ours := in.m.Config().VIPs
 	var msg string
@@ -890,13 +924,14 @@ func (e *Engine) addrMismatch(in *instance, a vrrp.AddrMismatch) {
 		return
 	}
 	in.mismatch = msg
+	in.mismatchChanges++
 	log := e.log
 	name := in.spec.VRRP.Name
 	theirs, mine := addrList(a.Theirs), addrList(ours)
-	e.fx.later(func() {
+	in.mismatchLine = func(extra ...any) {
 		log.Warn("address list differs from the master's; staying backup (a rolling virtual_ipaddress change?)",
-			"instance", name, "master", a.Src, "priority", a.Priority, "theirs", theirs, "ours", mine, "detail", msg)
-	})
+			append([]any{"instance", name, "master", a.Src, "priority", a.Priority, "theirs", theirs, "ours", mine, "detail", msg}, extra...)...)
+	}
 }
 
 func addrList(as []netip.Addr) string {

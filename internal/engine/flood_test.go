@@ -1,0 +1,101 @@
+package engine
+
+import (
+	"bytes"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/runspec"
+	"github.com/vigil-ha/vigil/internal/vrrp"
+	"github.com/vigil-ha/vigil/internal/vrrp/packet"
+	"github.com/vigil-ha/vigil/internal/vrrpnet"
+)
+
+// syncBuffer is a log sink for one test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) count(sub string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Count(s.b.String(), sub)
+}
+
+// TestAddrMismatchFloodLogBounded: a forged master whose address list
+// changes with every advert (or two masters with different lists) keeps the
+// backup's status current but logs one line per 10 s, not one a packet; the
+// line that follows says how many changes it stands for, and the log catches
+// up with the state once the gate opens.
+func TestAddrMismatchFloodLogBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		var logs syncBuffer
+		h := newFakeHost(lan, "b", map[string]string{"eth0": "192.168.1.106/24"})
+		e, err := New(runspec.Spec{Instances: []runspec.InstanceSpec{tutorialInstance(vrrp.StateBackup, 99)}},
+			Options{Net: h, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := runNode(t, h, e)
+		x := newFakeHost(lan, "x", map[string]string{"eth0": "192.168.1.107/24"})
+		c, err := x.OpenConn(vrrpnet.Config{Family: vrrpnet.IPv4, Interface: "eth0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, group := netip.MustParseAddr("192.168.1.107"), vrrpnet.DefaultGroup(vrrpnet.IPv4)
+		send := func(addrs ...netip.Addr) {
+			t.Helper()
+			a := packet.Advert{Version: 2, Type: packet.TypeAdvertisement, VRID: 55, Priority: 200,
+				CountIPAddrs: uint8(len(addrs)), AuthType: packet.AuthPass, AdvertInt: 1, Addrs: addrs}
+			copy(a.AuthData[:], "1111")
+			buf, err := a.Marshal(src, group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.WritePacket(buf, src, group); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait() // b's socket is open
+		const flood = 300
+		for k := range flood {
+			send(netip.AddrFrom4([4]byte{10, 0, byte(k >> 8), byte(k)}))
+			time.Sleep(10 * time.Millisecond)
+		}
+		const differs, matches = "address list differs", "matches ours again"
+		st := b.snapshot(t).Instances[0]
+		if st.State != "BACKUP" || !strings.Contains(st.Warning, "10.0.1.43") {
+			t.Fatalf("after the flood: %s, warning %q; want BACKUP naming the last list (10.0.1.43)", st.State, st.Warning)
+		}
+		if n := logs.count(differs); n != 1 {
+			t.Errorf("%d %q lines for %d adverts with changing lists, want 1", n, differs, flood)
+		}
+		// The master settles on our list: the log says so once the gate
+		// opens (10 s after the first line), with the count it covers (the
+		// 299 lists after the first, and the match).
+		for range 12 {
+			send(netip.MustParseAddr("192.168.1.100"))
+			time.Sleep(time.Second)
+		}
+		synctest.Wait()
+		if st := b.snapshot(t).Instances[0]; st.Warning != "" {
+			t.Errorf("warning %q after matching adverts", st.Warning)
+		}
+		if n := logs.count(matches); n != 1 || logs.count("changes_since_last_line=300") != 1 {
+			t.Errorf("%d %q lines (want 1, with changes_since_last_line=300); log:\n%s", n, matches, logs.b.String())
+		}
+	})
+}
