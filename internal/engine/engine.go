@@ -104,6 +104,8 @@ type Engine struct {
 	pacers   map[string]*garp.Pacer // by interface
 	timeline *status.Timeline
 	stopping bool
+	// dropLog bounds the drop log lines of all instances (drops.go).
+	dropLog dropBudget
 	// retiring are instances removed or changed by a reload, stopping.
 	retiring []*instance
 	// wg and bg are Run's: goroutines started later (readers of sockets
@@ -863,7 +865,7 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 			target = c.insts[pkt.Payload[1]]
 		}
 		if target != nil {
-			target.limiter.note(e.log, now, target.spec.VRRP.Name, reason, pkt.Src, err.Error())
+			target.limiter.note(&e.dropLog, e.log, now, target.spec.VRRP.Name, reason, pkt.Src, err.Error())
 			target.codecDrops(reason)
 		} else {
 			c.stats.dropped[reason]++
@@ -1116,7 +1118,7 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 			h(name, a.From, a.To, prio, a.Reason)
 		}
 	case vrrp.Dropped:
-		in.limiter.note(e.log, now, name, a.Reason.String(), a.Src, a.Detail)
+		in.limiter.note(&e.dropLog, e.log, now, name, a.Reason.String(), a.Src, a.Detail)
 	case vrrp.LowerPriorityAdvert:
 		if in.garp != nil {
 			in.garp.LowerPriority(now)
@@ -1152,7 +1154,7 @@ func (e *Engine) sendAdvert(in *instance, adv packet.Advert) {
 		}
 		if err := in.conn.c.WritePacket(b, src, dst); err != nil {
 			in.codecDrops("send_error")
-			in.limiter.note(e.log, time.Now(), in.spec.VRRP.Name, "send_error", dst, err.Error())
+			in.limiter.note(&e.dropLog, e.log, time.Now(), in.spec.VRRP.Name, "send_error", dst, err.Error())
 		}
 	}
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -96,6 +97,84 @@ func TestAddrMismatchFloodLogBounded(t *testing.T) {
 		}
 		if n := logs.count(matches); n != 1 || logs.count("changes_since_last_line=300") != 1 {
 			t.Errorf("%d %q lines (want 1, with changes_since_last_line=300); log:\n%s", n, matches, logs.b.String())
+		}
+	})
+}
+
+// TestDropLogBudget: bad adverts reaching every instance with several
+// reasons log at most dropLogBudget lines per 10 s for the whole engine (the
+// per-instance, per-reason limit alone gave instances × reasons lines); the
+// next window's first line says how many were held back, and every drop is
+// still counted.
+func TestDropLogBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		var logs syncBuffer
+		const instances = 50
+		var specs []runspec.InstanceSpec
+		for v := 1; v <= instances; v++ {
+			s := tutorialInstance(vrrp.StateBackup, 99)
+			s.VRRP.Name, s.VRRP.VRID = fmt.Sprintf("VI_%d", v), uint8(v)
+			vip := netip.AddrFrom4([4]byte{10, 1, 0, byte(v)})
+			s.VRRP.VIPs = []netip.Addr{vip}
+			s.VIPs[0].Prefix, s.VIPs[0].Label = netip.PrefixFrom(vip, 32), ""
+			specs = append(specs, s)
+		}
+		h := newFakeHost(lan, "b", map[string]string{"eth0": "192.168.1.106/24"})
+		e, err := New(runspec.Spec{Instances: specs}, Options{Net: h, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := runNode(t, h, e)
+		x := newFakeHost(lan, "x", map[string]string{"eth0": "192.168.1.107/24"})
+		c, err := x.OpenConn(vrrpnet.Config{Family: vrrpnet.IPv4, Interface: "eth0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		src, group := netip.MustParseAddr("192.168.1.107"), vrrpnet.DefaultGroup(vrrpnet.IPv4)
+		round := func() {
+			for v := 1; v <= instances; v++ {
+				for _, bad := range []packet.Advert{
+					{AuthType: packet.AuthNone, AdvertInt: 1}, // auth_type_mismatch
+					{AuthType: packet.AuthPass, AdvertInt: 3}, // interval_mismatch
+				} {
+					a := bad
+					a.Version, a.Type, a.VRID, a.Priority = 2, packet.TypeAdvertisement, uint8(v), 200
+					a.Addrs = []netip.Addr{netip.AddrFrom4([4]byte{10, 1, 0, byte(v)})}
+					a.CountIPAddrs = 1
+					if a.AuthType == packet.AuthPass {
+						copy(a.AuthData[:], "1111")
+					}
+					buf, err := a.Marshal(src, group)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := c.WritePacket(buf, src, group); err != nil {
+						t.Fatal(err)
+					}
+					synctest.Wait()
+				}
+			}
+		}
+		round()
+		if n := logs.count(`msg="packet dropped"`); n != dropLogBudget {
+			t.Errorf("%d drop lines for %d instances × 2 reasons, want the budget %d", n, instances, dropLogBudget)
+		}
+		time.Sleep(11 * time.Second)
+		round()
+		if n := logs.count("held back"); n != 1 || logs.count("held="+fmt.Sprint(2*instances-dropLogBudget)) != 1 {
+			t.Errorf("%d held-back lines, want 1 with held=%d", n, 2*instances-dropLogBudget)
+		}
+		st := b.snapshot(t)
+		var dropped uint64
+		for _, in := range st.Instances {
+			for _, n := range in.Counters.Dropped {
+				dropped += n
+			}
+		}
+		if dropped != 4*instances {
+			t.Errorf("%d drops counted, want %d", dropped, 4*instances)
 		}
 	})
 }
