@@ -43,11 +43,13 @@ func (l *dropLimiter) note(b *dropBudget, log *slog.Logger, now time.Time, insta
 		l.suppressed[reason]++
 		return
 	}
+	l.lastLog[reason] = now
 	if !b.take(log, now) {
+		// Held back: this instance and reason wait for their next period
+		// like a logged line, so the budget counts lines, not packets.
 		l.suppressed[reason]++
 		return
 	}
-	l.lastLog[reason] = now
 	attrs := []any{"instance", instance, "reason", reason, "detail", detail}
 	if src.IsValid() {
 		attrs = append(attrs, "src", src)
