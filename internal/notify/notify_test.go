@@ -397,6 +397,32 @@ func TestFIFOFull(t *testing.T) {
 	t.Logf("5000 notifies with a full FIFO took %v", time.Since(start))
 }
 
+// TestFIFOFullLogBounded: a FIFO whose reader stopped, under a flood of
+// events, logs its dropped lines once per 10 s, not every 100 drops.
+func TestFIFOFullLogBounded(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	fifo, err := OpenFIFO(FIFOOptions{Path: t.TempDir() + "/fifo",
+		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fifo.Close()
+	const lines = 20000
+	for range lines {
+		fifo.Write("INSTANCE \"VI_1\" MASTER_RX_LOWER_PRI 100\n")
+	}
+	mu.Lock()
+	logged := strings.Count(buf.String(), "dropping lines")
+	mu.Unlock()
+	if fifo.Dropped() < lines/2 {
+		t.Fatalf("only %d of %d lines dropped: the FIFO did not fill, the test proves nothing", fifo.Dropped(), lines)
+	}
+	if logged != 1 {
+		t.Errorf("%d log lines for %d dropped FIFO lines, want 1", logged, fifo.Dropped())
+	}
+}
+
 func TestOpenFIFOExistingFile(t *testing.T) {
 	d := t.TempDir()
 	if err := os.WriteFile(d+"/f", nil, 0o644); err != nil {
