@@ -72,6 +72,11 @@
 //     keepalived's default the winner stays silent whenever its advert
 //     crosses first, and those clients keep the loser's MAC until their ARP
 //     entry goes stale (seconds of failed connections).
+//   - With CheckUnicastSrc, the source is checked against the unicast peers
+//     before the checksum: keepalived checks it last, after the checksum
+//     test whose old-variant fallback switches the checksum it sends, so a
+//     forged unicast VRRPv3 advert from a non-peer switches it and is then
+//     dropped. Here a packet from a non-peer changes nothing.
 //
 // # Adverts whose address list differs from ours
 //

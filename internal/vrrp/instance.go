@@ -742,17 +742,11 @@ func (i *Instance) check(e Received, src netip.Addr, checkAddr bool) (DropReason
 		// time out at once; no keepalived sends it.
 		return DropZeroInterval, ""
 	}
-	if r, d := i.checkChecksum(e, src); r != 0 {
-		return r, d
-	}
-	if e.Unicast != i.cfg.Unicast {
-		// keepalived: "Expected multicast but received unicast packet".
-		return DropCastMismatch, fmt.Sprintf("unicast %v on a unicast=%v instance", e.Unicast, i.cfg.Unicast)
-	}
-	if !checkAddr {
-		return 0, ""
-	}
-	if i.cfg.Unicast && i.cfg.CheckUnicastSrc {
+	// keepalived checks the source against unicast_peer last, after the
+	// checksum, whose old-variant fallback switches what we send: a forged
+	// packet from a non-peer would switch it and then be dropped. vigil
+	// checks the source first, so a packet from a non-peer changes nothing.
+	if checkAddr && i.cfg.Unicast && i.cfg.CheckUnicastSrc {
 		n := slices.IndexFunc(i.cfg.Peers, func(p Peer) bool { return p.Addr == src })
 		if n < 0 {
 			return DropNotPeer, ""
@@ -760,6 +754,13 @@ func (i *Instance) check(e Received, src netip.Addr, checkAddr bool) (DropReason
 		if p := i.cfg.Peers[n]; e.TTL >= 0 && (e.TTL < p.MinTTL || e.TTL > p.MaxTTL) {
 			return DropTTL, fmt.Sprintf("TTL %d outside %d..%d", e.TTL, p.MinTTL, p.MaxTTL)
 		}
+	}
+	if r, d := i.checkChecksum(e, src); r != 0 {
+		return r, d
+	}
+	if e.Unicast != i.cfg.Unicast {
+		// keepalived: "Expected multicast but received unicast packet".
+		return DropCastMismatch, fmt.Sprintf("unicast %v on a unicast=%v instance", e.Unicast, i.cfg.Unicast)
 	}
 	return 0, ""
 }
