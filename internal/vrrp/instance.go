@@ -39,6 +39,7 @@ type Instance struct {
 
 	masterAddr netip.Addr
 	masterPrio uint8
+	answeredAt time.Time // last answer to a priority-0 or lower-priority advert
 	txChecksum packet.ChecksumMode
 	rxOldSum   bool // accept only the multicast-pseudo-header checksum on unicast (old_unicast_checksum, or after the fallback)
 
@@ -918,12 +919,13 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 		// a better master: vigil sends one advert too unless strict, so
 		// the winner announces the addresses (see the package doc;
 		// keepalived only with higher_prio_send_advert).
-		i.sendAdvert(i.prio)
-		i.sands = i.nextAdvert(now)
 		if a.Priority == 0 {
+			i.answer(now)
 			i.counters.PriorityZeroReceived++
 			return
 		}
+		i.sendAdvert(i.prio)
+		i.sands = i.nextAdvert(now)
 	}
 	reason := ""
 	if a.Priority == i.prio {
@@ -943,8 +945,7 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 		// RFC 9568 §6.4.3 and keepalived: answer a lower priority at once
 		// (RFC 5798 only discards it), unless lower_prio_no_advert.
 		if !i.cfg.LowerPrioNoAdvert {
-			i.sendAdvert(i.prio)
-			i.sands = i.nextAdvert(now)
+			i.answer(now)
 		}
 		i.emit(LowerPriorityAdvert{Src: src, Priority: a.Priority})
 		return
@@ -963,6 +964,26 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 		}
 	}
 	i.leaveMaster(now, StateBackup, reason, false)
+}
+
+// AnswerGap is the least time between two adverts a master sends in answer
+// to priority-0 or lower-priority adverts (see answer).
+const AnswerGap = 100 * time.Millisecond
+
+// answer sends the advert with which a master answers a priority-0 or a
+// lower-priority advert (RFC 5798 §6.4.3, RFC 9568 §6.4.3) and resets the
+// Adver_Timer, unless it answered less than AnswerGap ago: keepalived
+// answers every one, so a flood of forged adverts made it send one
+// multicast advert per packet. One answer reaches every router on the
+// LAN (or every unicast peer), so a second one within AnswerGap tells no
+// one anything new.
+func (i *Instance) answer(now time.Time) {
+	if d := now.Sub(i.answeredAt); !i.answeredAt.IsZero() && d >= 0 && d < AnswerGap {
+		return
+	}
+	i.answeredAt = now
+	i.sendAdvert(i.prio)
+	i.sands = i.nextAdvert(now)
 }
 
 // receiveHandover: a master that sent priority 0 waits for a new master.
