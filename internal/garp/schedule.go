@@ -90,13 +90,9 @@ type burst struct {
 //     sends an advert, so its refresh lands up to one advert_int after the
 //     deadline; vigil sends at the deadline, then re-arms it Refresh later);
 //   - on LowerPriority, LowerPrioRepeat rounds at once and again
-//     LowerPrioDelay later. keepalived adds a burst for every such advert;
-//     vigil merges the adverts that arrive within LowerPrioGap of the last
-//     one that started a burst into that burst, so a flood of forged
-//     lower-priority adverts costs at most 1/LowerPrioGap bursts a second
-//     (and LowerPrioDelay/LowerPrioGap waiting ones), not one per packet.
-//     A lower-priority router answered by our advert goes Backup at once, so
-//     real peers send one such advert, not a stream.
+//     LowerPrioDelay later (every call adds a burst, as keepalived does per
+//     advert; the vrrp core reports lower-priority adverts at most once per
+//     vrrp.AnswerGap, so a flood of forged ones adds ten bursts a second).
 //
 // The engine creates a Schedule when the instance becomes master (after
 // sending its first advert and adding the VIPs) and drops it when the
@@ -111,13 +107,7 @@ type Schedule struct {
 	targets   []Target
 	bursts    []burst // ordered by at
 	refreshAt time.Time
-	lowerAt   time.Time // when the last lower-priority burst started
 }
-
-// LowerPrioGap is the least time between two lower-priority bursts: an
-// advert with a lower priority arriving sooner after the one that started
-// the last burst adds none (see Schedule).
-const LowerPrioGap = 100 * time.Millisecond
 
 // NewSchedule returns the schedule of an instance that became master at now.
 // Its first burst is due at now.
@@ -149,13 +139,9 @@ func (s *Schedule) add(b burst) {
 // LowerPriority records that an advert with a lower priority than ours
 // arrived at now while master (keepalived 2.2.7 vrrp.c vrrp_state_master_rx).
 func (s *Schedule) LowerPriority(now time.Time) {
-	if s.cfg.LowerPrioRepeat <= 0 || len(s.targets) == 0 {
+	if s.cfg.LowerPrioRepeat <= 0 {
 		return
 	}
-	if d := now.Sub(s.lowerAt); !s.lowerAt.IsZero() && d >= 0 && d < LowerPrioGap {
-		return
-	}
-	s.lowerAt = now
 	s.add(burst{at: now, rounds: s.cfg.LowerPrioRepeat, reason: ReasonLowerPrio})
 	if s.cfg.LowerPrioDelay > 0 {
 		s.add(burst{at: now.Add(s.cfg.LowerPrioDelay), rounds: s.cfg.LowerPrioRepeat, reason: ReasonLowerPrioDelay})

@@ -313,35 +313,3 @@ func TestReasonString(t *testing.T) {
 		}
 	}
 }
-
-// A flood of lower-priority adverts (forged, or a peer that never hears us)
-// must not add a burst per packet: keepalived would, and the waiting bursts
-// grew with rate × garp_lower_prio_delay, each insertion moving all of them.
-// Adverts within LowerPrioGap of the one that started a burst join it.
-func TestLowerPriorityFloodMerged(t *testing.T) {
-	cfg := Config{Repeat: 1, LowerPrioRepeat: 3, LowerPrioDelay: 5 * time.Second}
-	s := NewSchedule(cfg, []Target{vipA}, t0)
-	s.Due(t0)
-	counts := map[Reason]int{}
-	const step = 100 * time.Microsecond // 10,000 adverts a second
-	for now := t0; now.Before(t0.Add(time.Second)); now = now.Add(step) {
-		s.LowerPriority(now)
-		for _, d := range s.Due(now) {
-			counts[d.Reason]++
-		}
-	}
-	// One burst of 3 rounds per LowerPrioGap over the second.
-	bursts := int(time.Second / LowerPrioGap)
-	if got, want := counts[ReasonLowerPrio], 3*bursts; got != want {
-		t.Errorf("lower-prio packets in the flood's second = %d, want %d", got, want)
-	}
-	if got := len(s.bursts); got != bursts {
-		t.Errorf("waiting bursts = %d, want %d (one per merged group)", got, bursts)
-	}
-	for _, d := range s.Due(t0.Add(time.Minute)) {
-		counts[d.Reason]++
-	}
-	if got, want := counts[ReasonLowerPrioDelay], 3*bursts; got != want {
-		t.Errorf("lower-prio-delay packets = %d, want %d", got, want)
-	}
-}

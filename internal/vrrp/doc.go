@@ -77,10 +77,12 @@
 //     test whose old-variant fallback switches the checksum it sends, so a
 //     forged unicast VRRPv3 advert from a non-peer switches it and is then
 //     dropped. Here a packet from a non-peer changes nothing.
-//   - A master answers priority-0 and lower-priority adverts at most once
-//     per AnswerGap (100 ms); keepalived answers each, so a flood of forged
-//     adverts makes it send as many multicast adverts. One answer reaches
-//     every router, so the ones it skips would have told no one anything.
+//   - A master answers priority-0 adverts, and reacts to lower-priority
+//     ones (answer, LowerPriorityAdvert), at most once per AnswerGap
+//     (100 ms); keepalived does so for each, so a flood of forged adverts
+//     makes it send as many multicast adverts and gratuitous ARP bursts.
+//     One answer reaches every router, so the ones skipped would have told
+//     no one anything.
 //
 // # Adverts whose address list differs from ours
 //

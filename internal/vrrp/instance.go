@@ -39,9 +39,11 @@ type Instance struct {
 
 	masterAddr netip.Addr
 	masterPrio uint8
-	answeredAt time.Time // last answer to a priority-0 or lower-priority advert
-	txChecksum packet.ChecksumMode
-	rxOldSum   bool // accept only the multicast-pseudo-header checksum on unicast (old_unicast_checksum, or after the fallback)
+	// zeroAnsweredAt and lowerAt are when the master last answered a
+	// priority-0 advert and reacted to a lower-priority one (AnswerGap).
+	zeroAnsweredAt, lowerAt time.Time
+	txChecksum              packet.ChecksumMode
+	rxOldSum                bool // accept only the multicast-pseudo-header checksum on unicast (old_unicast_checksum, or after the fallback)
 
 	handover      bool // sent priority 0, holding the addresses
 	handoverStop  bool // finish in Stopped instead of Backup
@@ -920,7 +922,10 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 		// the winner announces the addresses (see the package doc;
 		// keepalived only with higher_prio_send_advert).
 		if a.Priority == 0 {
-			i.answer(now)
+			if paced(&i.zeroAnsweredAt, now) {
+				i.sendAdvert(i.prio)
+				i.sands = i.nextAdvert(now)
+			}
 			i.counters.PriorityZeroReceived++
 			return
 		}
@@ -943,9 +948,15 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 	}
 	if a.Priority < i.prio || (a.Priority == i.prio && cmp < 0) {
 		// RFC 9568 §6.4.3 and keepalived: answer a lower priority at once
-		// (RFC 5798 only discards it), unless lower_prio_no_advert.
+		// (RFC 5798 only discards it), unless lower_prio_no_advert; once
+		// per AnswerGap, and so are the announcements and the notify that
+		// follow LowerPriorityAdvert.
+		if !paced(&i.lowerAt, now) {
+			return
+		}
 		if !i.cfg.LowerPrioNoAdvert {
-			i.answer(now)
+			i.sendAdvert(i.prio)
+			i.sands = i.nextAdvert(now)
 		}
 		i.emit(LowerPriorityAdvert{Src: src, Priority: a.Priority})
 		return
@@ -966,24 +977,25 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 	i.leaveMaster(now, StateBackup, reason, false)
 }
 
-// AnswerGap is the least time between two adverts a master sends in answer
-// to priority-0 or lower-priority adverts (see answer).
+// AnswerGap is the least time between two answers of a master to
+// priority-0 adverts, and between two reactions to lower-priority adverts
+// (the answer, and the LowerPriorityAdvert action that makes the engine
+// send garp_lower_prio_repeat announcements and run
+// notify_master_rx_lower_pri). keepalived reacts to every packet, so a
+// flood of forged adverts made it send one multicast advert, and a burst
+// of gratuitous ARPs, per packet. One answer reaches every router on the
+// LAN (or every unicast peer), and a real lower-priority router goes
+// Backup when it hears it, so the ones skipped would tell no one anything.
 const AnswerGap = 100 * time.Millisecond
 
-// answer sends the advert with which a master answers a priority-0 or a
-// lower-priority advert (RFC 5798 §6.4.3, RFC 9568 §6.4.3) and resets the
-// Adver_Timer, unless it answered less than AnswerGap ago: keepalived
-// answers every one, so a flood of forged adverts made it send one
-// multicast advert per packet. One answer reaches every router on the
-// LAN (or every unicast peer), so a second one within AnswerGap tells no
-// one anything new.
-func (i *Instance) answer(now time.Time) {
-	if d := now.Sub(i.answeredAt); !i.answeredAt.IsZero() && d >= 0 && d < AnswerGap {
-		return
+// paced reports whether now is at least AnswerGap after *last (or *last is
+// unset, or in the future after a clock step), and then sets *last to now.
+func paced(last *time.Time, now time.Time) bool {
+	if d := now.Sub(*last); !last.IsZero() && d >= 0 && d < AnswerGap {
+		return false
 	}
-	i.answeredAt = now
-	i.sendAdvert(i.prio)
-	i.sands = i.nextAdvert(now)
+	*last = now
+	return true
 }
 
 // receiveHandover: a master that sent priority 0 waits for a new master.
