@@ -39,11 +39,12 @@ type Instance struct {
 
 	masterAddr netip.Addr
 	masterPrio uint8
+	txChecksum packet.ChecksumMode
+	rxOldSum   bool // accept only the multicast-pseudo-header checksum on unicast (old_unicast_checksum, or after the fallback)
+
 	// zeroAnsweredAt and lowerAt are when the master last answered a
 	// priority-0 advert and reacted to a lower-priority one (AnswerGap).
 	zeroAnsweredAt, lowerAt time.Time
-	txChecksum              packet.ChecksumMode
-	rxOldSum                bool // accept only the multicast-pseudo-header checksum on unicast (old_unicast_checksum, or after the fallback)
 
 	handover      bool // sent priority 0, holding the addresses
 	handoverStop  bool // finish in Stopped instead of Backup
