@@ -1128,6 +1128,9 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 		e.addrMismatch(in, a)
 	case vrrp.ChecksumFallback:
 		e.log.Warn("peer uses the old VRRPv3 unicast checksum; switching to it", "instance", name, "peer", a.Src)
+	case vrrp.HandoverAborted:
+		in.handingOver = false
+		e.log.Warn("handover: no router took over before the timeout; still MASTER, keeping the addresses (is the backup running?)", "instance", name)
 	case vrrp.HandoverStarted:
 		in.handingOver = true
 		e.log.Info("handover: priority 0 sent, holding addresses until the new master is heard", "instance", name, "until", a.Until.Format(time.RFC3339Nano))

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -175,6 +176,45 @@ func TestDropLogBudget(t *testing.T) {
 		}
 		if dropped != 4*instances {
 			t.Errorf("%d drops counted, want %d", dropped, 4*instances)
+		}
+	})
+}
+
+// TestHandoverWithNoBackupKeepsTheVIP: `vigil handover` on a master whose
+// backup is not running (a maintenance step done in the wrong order) used
+// to release the VIP at the handover timeout and take it back a
+// Master_Down_Interval later: seconds with nobody answering for it. The
+// master now keeps it, stays MASTER, says so, and does not yield.
+func TestHandoverWithNoBackupKeepsTheVIP(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		var logs syncBuffer
+		h := newFakeHost(lan, "a", map[string]string{"eth0": "192.168.1.105/24"})
+		e, err := New(runspec.Spec{Instances: []runspec.InstanceSpec{tutorialInstance(vrrp.StateMaster, 100)}},
+			Options{Net: h, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := runNode(t, h, e)
+		time.Sleep(5 * time.Second)
+		if a.state(t, "VI_1") != "MASTER" || !h.holds(vip) {
+			t.Fatal("the lone node did not become MASTER with the VIP")
+		}
+		hist := len(h.vipHistory())
+		if err := e.Handover(context.Background(), ""); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(15 * time.Second) // past the handover timeout (about 5 s) and a Master_Down_Interval
+		synctest.Wait()
+		if got := h.vipHistory()[hist:]; len(got) != 0 {
+			t.Errorf("VIP changes after a handover nobody answered: %v; want none", got)
+		}
+		st := a.snapshot(t).Instances[0]
+		if st.State != "MASTER" || st.Handover != "" {
+			t.Errorf("after the handover timed out: %s, handover %q; want MASTER, no handover or yield", st.State, st.Handover)
+		}
+		if logs.count("no router took over") != 1 {
+			t.Errorf("no log line saying the handover found no taker:\n%s", logs.b.String())
 		}
 	})
 }

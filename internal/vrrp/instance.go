@@ -523,8 +523,10 @@ func (i *Instance) timeout(now time.Time) {
 		return
 	}
 	switch {
-	case i.handover:
+	case i.handover && i.handoverStop:
 		i.finishHandover(now, "handover: no new master heard before the timeout")
+	case i.handover:
+		i.abortHandover(now)
 	case i.state == StateBackup:
 		// RFC 5798 §6.4.2: Master_Down_Timer fired.
 		i.gotoMaster(now, "master down timer expired: "+i.downCause.String())
@@ -584,6 +586,19 @@ func (i *Instance) finishHandover(now time.Time, reason string) {
 		to = StateStopped
 	}
 	i.leaveMaster(now, to, reason, false)
+}
+
+// abortHandover ends a Handover no router answered (see HandoverAborted).
+// A backup that heard the priority-0 advert would have taken over within
+// Skew_Time and been heard; one that took over unheard (a one-way link)
+// hears this advert and yields to a higher priority, as it would when this
+// instance took the addresses back after its Master_Down_Timer.
+func (i *Instance) abortHandover(now time.Time) {
+	i.handover, i.yielding = false, false
+	i.handoverUntil = time.Time{}
+	i.sendAdvert(i.prio)
+	i.sands = i.nextAdvert(now)
+	i.emit(HandoverAborted{})
 }
 
 // setPriority applies a tracked priority and reports whether the effective
