@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -128,19 +129,46 @@ func (p persona) self() (string, error) {
 	return name, nil
 }
 
-// runningPid is the process named in pidFile when it is alive (0 when the
-// file is missing, unreadable or names no process or a zombie: a killed
-// daemon whose new parent has not reaped it yet).
+// runningPid is the process named in pidFile when it is alive and a
+// daemon (0 when the file is missing, unreadable or names no process, a
+// zombie, a killed daemon whose new parent has not reaped it yet, or another
+// program that took the pid of a daemon that died without removing its file:
+// see daemonLike).
 func runningPid(pidFile string) int {
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
 		return 0
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || n <= 0 || !alive(n) {
+	if err != nil || n <= 0 || !alive(n) || !daemonLike(n) {
 		return 0
 	}
 	return n
+}
+
+// daemonNames are the executables whose pid files vigil reads: its own, and
+// the daemons it stands in for (a real one, or vigil copied under its name).
+var daemonNames = []string{"vigil", "keepalived", "heartbeat"}
+
+// daemonLike reports whether process pid runs vigil (under any name this
+// binary has) or a daemon vigil stands in for, from its executable's name,
+// as heartbeat's pid file check does (cluster-glue IsRunning compares
+// /proc/PID/exe): a pid file left by a daemon killed with SIGKILL may name a
+// process that reused the pid, and must neither keep a daemon from starting
+// nor get signalled by `heartbeat -k` or `-r`. The name, not the file, is
+// compared, so a daemon whose binary an upgrade replaced (its exe link then
+// ends in " (deleted)") is still recognised. When /proc cannot tell
+// (hidepid, no /proc), the process is taken for a daemon.
+func daemonLike(pid int) bool {
+	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil {
+		return true
+	}
+	name := filepath.Base(strings.TrimSuffix(exe, " (deleted)"))
+	if self, err := os.Executable(); err == nil && name == filepath.Base(self) {
+		return true
+	}
+	return slices.Contains(daemonNames, name)
 }
 
 // alive reports whether process pid exists and is not a zombie.

@@ -216,7 +216,7 @@ func writePidFiles(paths []string) (func(), error) {
 			return nil, err
 		}
 		if old, err := os.ReadFile(p); err == nil {
-			if n, err := strconv.Atoi(strings.TrimSpace(string(old))); err == nil && n != os.Getpid() && syscall.Kill(n, 0) == nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(string(old))); err == nil && n > 0 && n != os.Getpid() && alive(n) && daemonLike(n) {
 				cleanup()
 				return nil, fmt.Errorf("pid file %s: process %d is running", p, n)
 			}

@@ -26,8 +26,15 @@ type dropLimiter struct {
 }
 
 // note counts one drop and logs it unless a line for the same reason was
-// logged less than dropLogEvery ago.
-func (l *dropLimiter) note(log *slog.Logger, now time.Time, instance, reason string, src netip.Addr, detail string) {
+// logged less than dropLogEvery ago, or the engine's budget b is spent.
+func (l *dropLimiter) note(b *dropBudget, log *slog.Logger, now time.Time, instance, reason string, src netip.Addr, detail string) {
+	lvl := slog.LevelWarn
+	if routineDrops[reason] {
+		lvl = slog.LevelDebug
+	}
+	if !log.Enabled(context.Background(), lvl) {
+		return
+	}
 	if l.lastLog == nil {
 		l.lastLog = map[string]time.Time{}
 		l.suppressed = map[string]uint64{}
@@ -37,6 +44,12 @@ func (l *dropLimiter) note(log *slog.Logger, now time.Time, instance, reason str
 		return
 	}
 	l.lastLog[reason] = now
+	if !b.take(log, now) {
+		// Held back: this instance and reason wait for their next period
+		// like a logged line, so the budget counts lines, not packets.
+		l.suppressed[reason]++
+		return
+	}
 	attrs := []any{"instance", instance, "reason", reason, "detail", detail}
 	if src.IsValid() {
 		attrs = append(attrs, "src", src)
@@ -45,11 +58,39 @@ func (l *dropLimiter) note(log *slog.Logger, now time.Time, instance, reason str
 		attrs = append(attrs, "suppressed", n)
 		l.suppressed[reason] = 0
 	}
-	lvl := slog.LevelWarn
-	if routineDrops[reason] {
-		lvl = slog.LevelDebug
-	}
 	log.Log(context.Background(), lvl, "packet dropped", attrs...)
+}
+
+// dropLogBudget is how many "packet dropped" lines the whole engine writes
+// per dropLogEvery. The per-instance, per-reason limit alone lets a flood
+// that reaches every instance with every kind of bad advert log instances ×
+// reasons lines each period (1,000 instances: a hundred lines a second).
+const dropLogBudget = 20
+
+// dropBudget is the engine-wide allowance of drop log lines, in windows of
+// dropLogEvery. It is owned by the engine loop.
+type dropBudget struct {
+	window time.Time // start of the current window
+	used   int
+	held   uint64 // lines refused in the current window
+}
+
+// take reports whether one more drop line may be logged at now. The first
+// line of a window that follows refused ones says how many were refused.
+func (b *dropBudget) take(log *slog.Logger, now time.Time) bool {
+	if d := now.Sub(b.window); b.window.IsZero() || d < 0 || d >= dropLogEvery {
+		if b.held > 0 {
+			log.Warn("packet drop lines held back: the engine logs at most 20 per 10 s; every drop is counted in vigil_vrrp_adverts_dropped_total",
+				"held", b.held)
+		}
+		b.window, b.used, b.held = now, 0, 0
+	}
+	if b.used >= dropLogBudget {
+		b.held++
+		return false
+	}
+	b.used++
+	return true
 }
 
 // codecDrops counts a packet the codec rejected before it reached the state

@@ -104,6 +104,8 @@ type Engine struct {
 	pacers   map[string]*garp.Pacer // by interface
 	timeline *status.Timeline
 	stopping bool
+	// dropLog bounds the drop log lines of all instances (drops.go).
+	dropLog dropBudget
 	// retiring are instances removed or changed by a reload, stopping.
 	retiring []*instance
 	// wg and bg are Run's: goroutines started later (readers of sockets
@@ -170,6 +172,15 @@ type instance struct {
 	// mismatch describes the address list difference of the master last
 	// heard (vrrp.AddrMismatch), "" when its list matches ours.
 	mismatch string
+	// mismatchLogged is what the log last said of it; logMismatch brings
+	// the log up to date, one line per dropLogEvery, since adverts whose
+	// lists keep changing (forged, or two masters) would log one a packet.
+	// mismatchLine logs the current state with extra attributes;
+	// mismatchChanges counts the changes since the last line.
+	mismatchLogged  string
+	mismatchLine    func(extra ...any)
+	mismatchChanges uint64
+	mismatchLogAt   time.Time
 	// restored counts VIPs and routes put back after an outside removal.
 	restored uint64
 	// conflicts counts ARP claims of its VIPs by other hosts while master.
@@ -854,7 +865,7 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 			target = c.insts[pkt.Payload[1]]
 		}
 		if target != nil {
-			target.limiter.note(e.log, now, target.spec.VRRP.Name, reason, pkt.Src, err.Error())
+			target.limiter.note(&e.dropLog, e.log, now, target.spec.VRRP.Name, reason, pkt.Src, err.Error())
 			target.codecDrops(reason)
 		} else {
 			c.stats.dropped[reason]++
@@ -871,13 +882,38 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 	before := in.m.Status().Counters
 	e.step(now, in, vrrp.Received{Src: pkt.Src, TTL: pkt.TTL, Unicast: unicast, Advert: adv})
 	if after := in.m.Status().Counters; in.mismatch != "" && after.AdvertsReceived > before.AdvertsReceived && after.AddrMismatch == before.AddrMismatch {
-		e.log.Info("the master's address list matches ours again", "instance", in.spec.VRRP.Name, "master", pkt.Src)
 		in.mismatch = ""
+		in.mismatchChanges++
+		log, name, src := e.log, in.spec.VRRP.Name, pkt.Src
+		in.mismatchLine = func(extra ...any) {
+			log.Info("the master's address list matches ours again", append([]any{"instance", name, "master", src}, extra...)...)
+		}
 	}
+	e.logMismatch(now, in)
 }
 
-// addrMismatch describes a vrrp.AddrMismatch for the log and status, and
-// logs it when it changed.
+// logMismatch logs the instance's address list state (see addrMismatch)
+// when the log does not say it yet and the gate lets a line through; the
+// line counts the changes it did not log.
+func (e *Engine) logMismatch(now time.Time, in *instance) {
+	if in.mismatch == in.mismatchLogged || in.mismatchLine == nil {
+		return
+	}
+	if d := now.Sub(in.mismatchLogAt); !in.mismatchLogAt.IsZero() && d >= 0 && d < dropLogEvery {
+		return
+	}
+	in.mismatchLogged, in.mismatchLogAt = in.mismatch, now
+	line := in.mismatchLine
+	var extra []any
+	if n := in.mismatchChanges; n > 1 {
+		extra = []any{"changes_since_last_line", n}
+	}
+	in.mismatchChanges = 0
+	e.fx.later(func() { line(extra...) })
+}
+
+// addrMismatch describes a vrrp.AddrMismatch for status and prepares its
+// log line, which receive's logMismatch writes.
 func (e *Engine) addrMismatch(in *instance, a vrrp.AddrMismatch) {
 	ours := in.m.Config().VIPs
 	var msg string
@@ -890,13 +926,14 @@ func (e *Engine) addrMismatch(in *instance, a vrrp.AddrMismatch) {
 		return
 	}
 	in.mismatch = msg
+	in.mismatchChanges++
 	log := e.log
 	name := in.spec.VRRP.Name
 	theirs, mine := addrList(a.Theirs), addrList(ours)
-	e.fx.later(func() {
+	in.mismatchLine = func(extra ...any) {
 		log.Warn("address list differs from the master's; staying backup (a rolling virtual_ipaddress change?)",
-			"instance", name, "master", a.Src, "priority", a.Priority, "theirs", theirs, "ours", mine, "detail", msg)
-	})
+			append([]any{"instance", name, "master", a.Src, "priority", a.Priority, "theirs", theirs, "ours", mine, "detail", msg}, extra...)...)
+	}
 }
 
 func addrList(as []netip.Addr) string {
@@ -1081,7 +1118,7 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 			h(name, a.From, a.To, prio, a.Reason)
 		}
 	case vrrp.Dropped:
-		in.limiter.note(e.log, now, name, a.Reason.String(), a.Src, a.Detail)
+		in.limiter.note(&e.dropLog, e.log, now, name, a.Reason.String(), a.Src, a.Detail)
 	case vrrp.LowerPriorityAdvert:
 		if in.garp != nil {
 			in.garp.LowerPriority(now)
@@ -1091,6 +1128,9 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 		e.addrMismatch(in, a)
 	case vrrp.ChecksumFallback:
 		e.log.Warn("peer uses the old VRRPv3 unicast checksum; switching to it", "instance", name, "peer", a.Src)
+	case vrrp.HandoverAborted:
+		in.handingOver = false
+		e.log.Warn("handover: no router took over before the timeout; still MASTER, keeping the addresses (is the backup running?)", "instance", name)
 	case vrrp.HandoverStarted:
 		in.handingOver = true
 		e.log.Info("handover: priority 0 sent, holding addresses until the new master is heard", "instance", name, "until", a.Until.Format(time.RFC3339Nano))
@@ -1117,7 +1157,7 @@ func (e *Engine) sendAdvert(in *instance, adv packet.Advert) {
 		}
 		if err := in.conn.c.WritePacket(b, src, dst); err != nil {
 			in.codecDrops("send_error")
-			in.limiter.note(e.log, time.Now(), in.spec.VRRP.Name, "send_error", dst, err.Error())
+			in.limiter.note(&e.dropLog, e.log, time.Now(), in.spec.VRRP.Name, "send_error", dst, err.Error())
 		}
 	}
 }

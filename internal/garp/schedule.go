@@ -90,7 +90,9 @@ type burst struct {
 //     sends an advert, so its refresh lands up to one advert_int after the
 //     deadline; vigil sends at the deadline, then re-arms it Refresh later);
 //   - on LowerPriority, LowerPrioRepeat rounds at once and again
-//     LowerPrioDelay later (every such advert adds a burst, as in keepalived).
+//     LowerPrioDelay later (every call adds a burst, as keepalived does per
+//     advert; the vrrp core reports lower-priority adverts at most once per
+//     vrrp.AnswerGap, so a flood of forged ones adds ten bursts a second).
 //
 // The engine creates a Schedule when the instance becomes master (after
 // sending its first advert and adding the VIPs) and drops it when the

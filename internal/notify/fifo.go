@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -28,6 +29,10 @@ type FIFOOptions struct {
 	Logger *slog.Logger
 }
 
+// fifoLogEvery is the least time between two log lines about lines a FIFO
+// dropped.
+const fifoLogEvery = 10 * time.Second
+
 // FIFO is an open notify FIFO. Write never blocks: a line the reader has no
 // room for is dropped and counted (keepalived opens the FIFO O_NONBLOCK and
 // ignores failed writes). Write, Dropped and Close are safe for concurrent
@@ -37,10 +42,11 @@ type FIFO struct {
 	log     *slog.Logger
 	created bool
 
-	mu      sync.Mutex
-	fd      int // -1 once closed
-	dropped atomic.Uint64
-	written atomic.Uint64
+	mu       sync.Mutex
+	fd       int       // -1 once closed
+	warnedAt time.Time // last "dropping lines" log line (see Write)
+	dropped  atomic.Uint64
+	written  atomic.Uint64
 }
 
 // OpenFIFO creates the FIFO if it does not exist (mode 0644, chowned to
@@ -107,8 +113,13 @@ func (f *FIFO) Write(line string) bool {
 	}
 	n, err := unix.Write(f.fd, []byte(line))
 	if err != nil || n != len(line) {
-		if f.dropped.Add(1) == 1 || errors.Is(err, unix.EAGAIN) && f.dropped.Load()%100 == 0 {
-			f.log.Warn("notify fifo full or closed, dropping lines", "fifo", f.o.Path, "dropped", f.dropped.Load(), "err", err)
+		// One line per fifoLogEvery at most: a reader that stopped reading
+		// while events flood in (forged lower-priority adverts make one
+		// each) must not fill the log instead.
+		d := f.dropped.Add(1)
+		if now := time.Now(); d == 1 || now.Sub(f.warnedAt) >= fifoLogEvery {
+			f.warnedAt = now
+			f.log.Warn("notify fifo full or closed, dropping lines", "fifo", f.o.Path, "dropped", d, "err", err)
 		}
 		return false
 	}

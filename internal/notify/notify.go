@@ -14,8 +14,8 @@
 //
 // Bounded queues: when an instance flaps faster than its scripts run and its
 // queue already holds MaxPending waiting transitions, those waiting
-// transitions are discarded (counted in Stats.Coalesced and logged) and only
-// the newest is kept. The script running is never interrupted (its timeout
+// transitions are discarded (counted in Stats.Coalesced and logged, one line
+// per queue every 10 s at most) and only the newest is kept. The script running is never interrupted (its timeout
 // still applies). So the scripts seen by an instance are always a
 // subsequence of its transitions, in order, the queue never exceeds
 // MaxPending+1 jobs, and the last script run is always for the latest state.
@@ -242,7 +242,16 @@ type key struct {
 type queue struct {
 	pending []job
 	running bool
+	// warnedAt is when coalescing was last logged; skipped counts the jobs
+	// discarded since (see coalesceLogEvery).
+	warnedAt time.Time
+	skipped  int
 }
+
+// coalesceLogEvery is the least time between two "falling behind" lines for
+// one queue: a flood of events (forged lower-priority adverts with
+// notify_master_rx_lower_pri) would otherwise log every MaxPending events.
+const coalesceLogEvery = 10 * time.Second
 
 type job struct {
 	what string // for logs
@@ -384,10 +393,13 @@ func (n *Notifier) enqueue(qk string, j job) {
 	}
 	skipped := 0
 	if len(q.pending) >= n.o.MaxPending {
-		skipped = len(q.pending)
-		n.stats.Coalesced += uint64(skipped)
+		q.skipped += len(q.pending)
+		n.stats.Coalesced += uint64(len(q.pending))
 		clear(q.pending)
 		q.pending = q.pending[:0]
+		if now := time.Now(); q.warnedAt.IsZero() || now.Sub(q.warnedAt) >= coalesceLogEvery {
+			q.warnedAt, skipped, q.skipped = now, q.skipped, 0
+		}
 	}
 	q.pending = append(q.pending, j)
 	if n.ctx != nil && !q.running {

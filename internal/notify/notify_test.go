@@ -2,8 +2,11 @@ package notify
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -394,6 +397,32 @@ func TestFIFOFull(t *testing.T) {
 	t.Logf("5000 notifies with a full FIFO took %v", time.Since(start))
 }
 
+// TestFIFOFullLogBounded: a FIFO whose reader stopped, under a flood of
+// events, logs its dropped lines once per 10 s, not every 100 drops.
+func TestFIFOFullLogBounded(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	fifo, err := OpenFIFO(FIFOOptions{Path: t.TempDir() + "/fifo",
+		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fifo.Close()
+	const lines = 20000
+	for range lines {
+		fifo.Write("INSTANCE \"VI_1\" MASTER_RX_LOWER_PRI 100\n")
+	}
+	mu.Lock()
+	logged := strings.Count(buf.String(), "dropping lines")
+	mu.Unlock()
+	if fifo.Dropped() < lines/2 {
+		t.Fatalf("only %d of %d lines dropped: the FIFO did not fill, the test proves nothing", fifo.Dropped(), lines)
+	}
+	if logged != 1 {
+		t.Errorf("%d log lines for %d dropped FIFO lines, want 1", logged, fifo.Dropped())
+	}
+}
+
 func TestOpenFIFOExistingFile(t *testing.T) {
 	d := t.TempDir()
 	if err := os.WriteFile(d+"/f", nil, 0o644); err != nil {
@@ -474,4 +503,42 @@ func TestFailuresCountedPerInstance(t *testing.T) {
 	if st := n.Stats(); st.Failed != 3 {
 		t.Errorf("stats %+v, want 3 failed", st)
 	}
+}
+
+// TestCoalescingLogBounded: a flood of events on one queue (forged
+// lower-priority adverts with notify_master_rx_lower_pri) logs coalescing
+// once per coalesceLogEvery, not once per MaxPending events.
+func TestCoalescingLogBounded(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, nil))
+	d := t.TempDir()
+	lower := writeScript(t, d+"/lower.sh", "#!/bin/sh\nexit 0\n")
+	n := New(Options{Logger: log})
+	n.SetScripts(Instance, "VI_1", Scripts{MasterRxLowerPri: prep(t, lower)})
+	// Run is not running: nothing drains the queue, every event queues.
+	const events = 10000
+	for range events {
+		n.Notify(Event{Kind: Instance, Name: "VI_1", State: MasterRxLowerPri, Priority: 100})
+	}
+	mu.Lock()
+	lines := strings.Count(buf.String(), "falling behind")
+	mu.Unlock()
+	if lines != 1 {
+		t.Errorf("%d coalescing log lines for %d events, want 1 (one per 10s)", lines, events)
+	}
+	if st := n.Stats(); st.Coalesced < events-uint64(DefaultMaxPending)-1 {
+		t.Errorf("coalesced %d of %d events; every discarded one must still be counted", st.Coalesced, events)
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }

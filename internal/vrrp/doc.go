@@ -72,6 +72,17 @@
 //     keepalived's default the winner stays silent whenever its advert
 //     crosses first, and those clients keep the loser's MAC until their ARP
 //     entry goes stale (seconds of failed connections).
+//   - With CheckUnicastSrc, the source is checked against the unicast peers
+//     before the checksum: keepalived checks it last, after the checksum
+//     test whose old-variant fallback switches the checksum it sends, so a
+//     forged unicast VRRPv3 advert from a non-peer switches it and is then
+//     dropped. Here a packet from a non-peer changes nothing.
+//   - A master answers priority-0 adverts, and reacts to lower-priority
+//     ones (answer, LowerPriorityAdvert), at most once per AnswerGap
+//     (100 ms); keepalived does so for each, so a flood of forged adverts
+//     makes it send as many multicast adverts and gratuitous ARP bursts.
+//     One answer reaches every router, so the ones skipped would have told
+//     no one anything.
 //
 // # Adverts whose address list differs from ours
 //

@@ -32,12 +32,13 @@ func TestHandover(t *testing.T) {
 				{at: h + 2600*time.Millisecond, ev: rx(c, f.lower, 90), want: []Action{dropped(DropLowerPriority, f.lower)}, state: StateBackup, deadline: h + 1600*time.Millisecond + mdi},
 				{at: h + 1600*time.Millisecond + mdi, ev: Timeout{}, want: []Action{send(c, 100), TakeOver{}, trans(StateBackup, StateMaster, "preempting lower priority master")}, state: StateMaster},
 			})},
-			scenario{f.name + ": Handover with nobody taking over releases at the bound, then the yield does not stop a takeover when the master is silent", c, concat(up, []step{
+			scenario{f.name + ": Handover with nobody taking over keeps the addresses at the bound: still Master, advertising its priority, no yield (releasing left them unanswered for a Master_Down_Interval)", c, concat(up, []step{
 				{at: h, ev: Handover{}, want: []Action{send(c, 0), HandoverStarted{Until: t0.Add(until)}}, state: StateMaster, deadline: until},
 				{at: until - 1, ev: Timeout{}, state: StateMaster, deadline: until},
-				{at: until, ev: Timeout{}, want: []Action{Release{}, trans(StateMaster, StateBackup, "handover: no new master heard before the timeout")},
-					state: StateBackup, deadline: until + mdi},
-				{at: until + mdi, ev: Timeout{}, want: []Action{send(c, 100), TakeOver{}, trans(StateBackup, StateMaster, "")}, state: StateMaster},
+				{at: until, ev: Timeout{}, want: []Action{send(c, 100), HandoverAborted{}}, state: StateMaster, deadline: until + c.AdvertInt},
+				{at: until + c.AdvertInt, ev: Timeout{}, want: []Action{send(c, 100)}, state: StateMaster, deadline: until + 2*c.AdvertInt},
+				// A lower priority is answered, as by any master.
+				{at: until + c.AdvertInt + time.Second/2, ev: rx(c, f.lower, 90), want: []Action{send(c, 100), LowerPriorityAdvert{Src: f.lower, Priority: 90}}, state: StateMaster, deadline: until + c.AdvertInt + time.Second/2 + c.AdvertInt},
 			})},
 			scenario{f.name + ": HandoverOnStop: Stop hands over, then ends Stopped", with(c, func(c *Config) { c.HandoverOnStop = true; c.HandoverTimeout = 2 * time.Second }), concat(up, []step{
 				{at: h, ev: Stop{}, want: []Action{send(c, 0), HandoverStarted{Until: t0.Add(h + 2*time.Second)}}, state: StateMaster, deadline: h + 2*time.Second},

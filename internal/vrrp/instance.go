@@ -42,6 +42,10 @@ type Instance struct {
 	txChecksum packet.ChecksumMode
 	rxOldSum   bool // accept only the multicast-pseudo-header checksum on unicast (old_unicast_checksum, or after the fallback)
 
+	// zeroAnsweredAt and lowerAt are when the master last answered a
+	// priority-0 advert and reacted to a lower-priority one (AnswerGap).
+	zeroAnsweredAt, lowerAt time.Time
+
 	handover      bool // sent priority 0, holding the addresses
 	handoverStop  bool // finish in Stopped instead of Backup
 	handoverUntil time.Time
@@ -519,8 +523,10 @@ func (i *Instance) timeout(now time.Time) {
 		return
 	}
 	switch {
-	case i.handover:
+	case i.handover && i.handoverStop:
 		i.finishHandover(now, "handover: no new master heard before the timeout")
+	case i.handover:
+		i.abortHandover(now)
 	case i.state == StateBackup:
 		// RFC 5798 §6.4.2: Master_Down_Timer fired.
 		i.gotoMaster(now, "master down timer expired: "+i.downCause.String())
@@ -580,6 +586,19 @@ func (i *Instance) finishHandover(now time.Time, reason string) {
 		to = StateStopped
 	}
 	i.leaveMaster(now, to, reason, false)
+}
+
+// abortHandover ends a Handover no router answered (see HandoverAborted).
+// A backup that heard the priority-0 advert would have taken over within
+// Skew_Time and been heard; one that took over unheard (a one-way link)
+// hears this advert and yields to a higher priority, as it would when this
+// instance took the addresses back after its Master_Down_Timer.
+func (i *Instance) abortHandover(now time.Time) {
+	i.handover, i.yielding = false, false
+	i.handoverUntil = time.Time{}
+	i.sendAdvert(i.prio)
+	i.sands = i.nextAdvert(now)
+	i.emit(HandoverAborted{})
 }
 
 // setPriority applies a tracked priority and reports whether the effective
@@ -742,17 +761,11 @@ func (i *Instance) check(e Received, src netip.Addr, checkAddr bool) (DropReason
 		// time out at once; no keepalived sends it.
 		return DropZeroInterval, ""
 	}
-	if r, d := i.checkChecksum(e, src); r != 0 {
-		return r, d
-	}
-	if e.Unicast != i.cfg.Unicast {
-		// keepalived: "Expected multicast but received unicast packet".
-		return DropCastMismatch, fmt.Sprintf("unicast %v on a unicast=%v instance", e.Unicast, i.cfg.Unicast)
-	}
-	if !checkAddr {
-		return 0, ""
-	}
-	if i.cfg.Unicast && i.cfg.CheckUnicastSrc {
+	// keepalived checks the source against unicast_peer last, after the
+	// checksum, whose old-variant fallback switches what we send: a forged
+	// packet from a non-peer would switch it and then be dropped. vigil
+	// checks the source first, so a packet from a non-peer changes nothing.
+	if checkAddr && i.cfg.Unicast && i.cfg.CheckUnicastSrc {
 		n := slices.IndexFunc(i.cfg.Peers, func(p Peer) bool { return p.Addr == src })
 		if n < 0 {
 			return DropNotPeer, ""
@@ -760,6 +773,13 @@ func (i *Instance) check(e Received, src netip.Addr, checkAddr bool) (DropReason
 		if p := i.cfg.Peers[n]; e.TTL >= 0 && (e.TTL < p.MinTTL || e.TTL > p.MaxTTL) {
 			return DropTTL, fmt.Sprintf("TTL %d outside %d..%d", e.TTL, p.MinTTL, p.MaxTTL)
 		}
+	}
+	if r, d := i.checkChecksum(e, src); r != 0 {
+		return r, d
+	}
+	if e.Unicast != i.cfg.Unicast {
+		// keepalived: "Expected multicast but received unicast packet".
+		return DropCastMismatch, fmt.Sprintf("unicast %v on a unicast=%v instance", e.Unicast, i.cfg.Unicast)
 	}
 	return 0, ""
 }
@@ -917,12 +937,16 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 		// a better master: vigil sends one advert too unless strict, so
 		// the winner announces the addresses (see the package doc;
 		// keepalived only with higher_prio_send_advert).
-		i.sendAdvert(i.prio)
-		i.sands = i.nextAdvert(now)
 		if a.Priority == 0 {
+			if paced(&i.zeroAnsweredAt, now) {
+				i.sendAdvert(i.prio)
+				i.sands = i.nextAdvert(now)
+			}
 			i.counters.PriorityZeroReceived++
 			return
 		}
+		i.sendAdvert(i.prio)
+		i.sands = i.nextAdvert(now)
 	}
 	reason := ""
 	if a.Priority == i.prio {
@@ -940,7 +964,12 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 	}
 	if a.Priority < i.prio || (a.Priority == i.prio && cmp < 0) {
 		// RFC 9568 §6.4.3 and keepalived: answer a lower priority at once
-		// (RFC 5798 only discards it), unless lower_prio_no_advert.
+		// (RFC 5798 only discards it), unless lower_prio_no_advert; once
+		// per AnswerGap, and so are the announcements and the notify that
+		// follow LowerPriorityAdvert.
+		if !paced(&i.lowerAt, now) {
+			return
+		}
 		if !i.cfg.LowerPrioNoAdvert {
 			i.sendAdvert(i.prio)
 			i.sands = i.nextAdvert(now)
@@ -962,6 +991,27 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 		}
 	}
 	i.leaveMaster(now, StateBackup, reason, false)
+}
+
+// AnswerGap is the least time between two answers of a master to
+// priority-0 adverts, and between two reactions to lower-priority adverts
+// (the answer, and the LowerPriorityAdvert action that makes the engine
+// send garp_lower_prio_repeat announcements and run
+// notify_master_rx_lower_pri). keepalived reacts to every packet, so a
+// flood of forged adverts made it send one multicast advert, and a burst
+// of gratuitous ARPs, per packet. One answer reaches every router on the
+// LAN (or every unicast peer), and a real lower-priority router goes
+// Backup when it hears it, so the ones skipped would tell no one anything.
+const AnswerGap = 100 * time.Millisecond
+
+// paced reports whether now is at least AnswerGap after *last (or *last is
+// unset, or in the future after a clock step), and then sets *last to now.
+func paced(last *time.Time, now time.Time) bool {
+	if d := now.Sub(*last); !last.IsZero() && d >= 0 && d < AnswerGap {
+		return false
+	}
+	*last = now
+	return true
 }
 
 // receiveHandover: a master that sent priority 0 waits for a new master.

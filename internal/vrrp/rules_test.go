@@ -350,6 +350,8 @@ func TestChecksumVariants(t *testing.T) {
 	never := with(uni, func(c *Config) { c.OldUnicastChecksum = OldChecksumNever })
 	always := with(uni, func(c *Config) { c.OldUnicastChecksum = OldChecksumAlways })
 	up, mdiU := toMaster(uni)
+	checkedUni := with(uni, func(c *Config) { c.CheckUnicastSrc = true })
+	upC, mdiC := toMaster(checkedUni)
 	runAll(t, []scenario{
 		{"keepalived 2.2.7 default: a no-pseudo-header checksum (RFC 9568 §5.2.8) is dropped", v3, []step{start,
 			{at: time.Second, ev: rx(v3, higher4, 150, mode(packet.ChecksumNoPseudoHeader)), want: []Action{dropped(DropChecksumMode, higher4)}, state: StateBackup, deadline: mdi}}},
@@ -363,6 +365,11 @@ func TestChecksumVariants(t *testing.T) {
 			{at: mdiU + 200*time.Millisecond, ev: rx(uni, higher4, 50, mode(packet.ChecksumMulticastPseudoHeader)),
 				want: []Action{ChecksumFallback{Src: higher4}, sendMode(uni, 100, packet.ChecksumMulticastPseudoHeader), LowerPriorityAdvert{Src: higher4, Priority: 50}}, state: StateMaster},
 			{at: mdiU + 300*time.Millisecond, ev: rx(uni, higher4, 50), want: []Action{dropped(DropChecksumMode, higher4)}, state: StateMaster},
+		})},
+		{"vigil, not keepalived: a non-peer's 224.0.0.18 checksum is dropped before it can switch ours", checkedUni, concat(upC, []step{
+			{at: mdiC + 100*time.Millisecond, ev: rx(checkedUni, lower4, 50, mode(packet.ChecksumMulticastPseudoHeader)),
+				want: []Action{dropped(DropNotPeer, lower4)}, state: StateMaster},
+			{at: mdiC + 200*time.Millisecond, ev: rx(checkedUni, higher4, 50), want: []Action{send(checkedUni, 100), LowerPriorityAdvert{Src: higher4, Priority: 50}}, state: StateMaster},
 		})},
 		{"keepalived old_unicast_checksum never: no fallback", never, []step{start,
 			{at: time.Second, ev: rx(never, higher4, 150, mode(packet.ChecksumMulticastPseudoHeader)), want: []Action{dropped(DropChecksumMode, higher4)}, state: StateBackup, deadline: mdi}}},

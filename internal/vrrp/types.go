@@ -89,11 +89,13 @@ type FaultChanged struct {
 // Handover asks a master to make way without a gap (vigil, not keepalived): it
 // sends a priority-0 advertisement, as a stopping master does, so peers take
 // over after Skew_Time (RFC 5798 §6.4.2), but keeps its addresses until it
-// hears a valid advertisement with priority > 0 from another router, or until
-// Config.HandoverTimeout, and only then releases them. Afterwards it stays
-// Backup and yields: it does not preempt (as with nopreempt) until Reclaim or
-// until it becomes master again because the new master went silent. On a
-// non-master, Handover only sets the yield.
+// hears a valid advertisement with priority > 0 from another router, and only
+// then releases them. Afterwards it stays Backup and yields: it does not
+// preempt (as with nopreempt) until Reclaim or until it becomes master again
+// because the new master went silent. When Config.HandoverTimeout passes
+// with no new master heard, nobody took over: it stays Master with its
+// addresses (HandoverAborted). On a non-master, Handover only sets the
+// yield.
 type Handover struct{}
 
 // Reclaim ends the yield a Handover left: normal preemption rules apply again.
@@ -181,6 +183,13 @@ type ChecksumFallback struct{ Src netip.Addr }
 // until a new master is heard or Until.
 type HandoverStarted struct{ Until time.Time }
 
+// HandoverAborted: a Handover (not a stop) reached its timeout without
+// hearing a new master, so no router took the addresses: the instance stays
+// Master, keeps them, advertises its priority again and ends the yield.
+// Releasing them instead would leave them unanswered until its own
+// Master_Down_Timer made it take them back.
+type HandoverAborted struct{}
+
 // AddrMismatch: an advert from a master at least as good as us (one that
 // keeps us Backup or makes us Backup) lists other addresses than ours. The
 // instance accepted it, so that a rolling change of virtual_ipaddress never
@@ -204,6 +213,7 @@ func (Dropped) action()             {}
 func (LowerPriorityAdvert) action() {}
 func (ChecksumFallback) action()    {}
 func (HandoverStarted) action()     {}
+func (HandoverAborted) action()     {}
 
 // DropReason says why the state machine discarded an advertisement. Codec
 // rejections (length, version, type, checksum) are packet.Reason values,

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// startSleep starts an unrelated long-lived process (sleep) and returns its
+// pid; the test kills it at the end.
+func startSleep(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Skipf("no sleep to start: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd.Process.Pid
+}
+
+// TestStalePidFileOfAnotherProgram: a daemon killed with SIGKILL leaves its
+// pid file; when another program has taken the pid since, vigil must start
+// (writing its own pid) and the heartbeat persona must neither report it
+// running nor signal it (`heartbeat -k` used to SIGTERM it and wait for it
+// for ever, `-r` to SIGHUP it). heartbeat checks /proc/PID/exe the same way.
+func TestStalePidFileOfAnotherProgram(t *testing.T) {
+	other := startSleep(t)
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "vigil.pid")
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(other)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if pid := runningPid(pidFile); pid != 0 {
+		t.Errorf("runningPid = %d, the pid of sleep; want 0", pid)
+	}
+	var out, errb bytes.Buffer
+	if code := heartbeatStop(pidFile, &out, &errb); code != 0 || !strings.Contains(out.String(), "stopped") {
+		t.Errorf("heartbeat -k: exit %d, %q %q", code, out.String(), errb.String())
+	}
+	if !alive(other) {
+		t.Fatal("heartbeat -k signalled the unrelated process named in the stale pid file")
+	}
+	cleanup, err := writePidFiles([]string{pidFile})
+	if err != nil {
+		t.Fatalf("writePidFiles over a stale pid file: %v", err)
+	}
+	defer cleanup()
+	if b, _ := os.ReadFile(pidFile); strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
+		t.Errorf("pid file holds %q, want this process's pid %d", b, os.Getpid())
+	}
+}
+
+// TestPidFileOfRunningDaemon: a pid file naming a live vigil (here this test
+// binary, a build of vigil) still counts as a running daemon.
+func TestPidFileOfRunningDaemon(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "heartbeat.pid")
+	self := strconv.Itoa(os.Getpid())
+	if err := os.WriteFile(pidFile, []byte(self+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if pid := runningPid(pidFile); pid != os.Getpid() {
+		t.Errorf("runningPid = %d, want %d (this vigil)", pid, os.Getpid())
+	}
+}

@@ -1,0 +1,220 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/runspec"
+	"github.com/vigil-ha/vigil/internal/vrrp"
+	"github.com/vigil-ha/vigil/internal/vrrp/packet"
+	"github.com/vigil-ha/vigil/internal/vrrpnet"
+)
+
+// syncBuffer is a log sink for one test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) count(sub string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Count(s.b.String(), sub)
+}
+
+// TestAddrMismatchFloodLogBounded: a forged master whose address list
+// changes with every advert (or two masters with different lists) keeps the
+// backup's status current but logs one line per 10 s, not one a packet; the
+// line that follows says how many changes it stands for, and the log catches
+// up with the state once the gate opens.
+func TestAddrMismatchFloodLogBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		var logs syncBuffer
+		h := newFakeHost(lan, "b", map[string]string{"eth0": "192.168.1.106/24"})
+		e, err := New(runspec.Spec{Instances: []runspec.InstanceSpec{tutorialInstance(vrrp.StateBackup, 99)}},
+			Options{Net: h, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := runNode(t, h, e)
+		x := newFakeHost(lan, "x", map[string]string{"eth0": "192.168.1.107/24"})
+		c, err := x.OpenConn(vrrpnet.Config{Family: vrrpnet.IPv4, Interface: "eth0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, group := netip.MustParseAddr("192.168.1.107"), vrrpnet.DefaultGroup(vrrpnet.IPv4)
+		send := func(addrs ...netip.Addr) {
+			t.Helper()
+			a := packet.Advert{Version: 2, Type: packet.TypeAdvertisement, VRID: 55, Priority: 200,
+				CountIPAddrs: uint8(len(addrs)), AuthType: packet.AuthPass, AdvertInt: 1, Addrs: addrs}
+			copy(a.AuthData[:], "1111")
+			buf, err := a.Marshal(src, group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.WritePacket(buf, src, group); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait() // b's socket is open
+		const flood = 300
+		for k := range flood {
+			send(netip.AddrFrom4([4]byte{10, 0, byte(k >> 8), byte(k)}))
+			time.Sleep(10 * time.Millisecond)
+		}
+		const differs, matches = "address list differs", "matches ours again"
+		st := b.snapshot(t).Instances[0]
+		if st.State != "BACKUP" || !strings.Contains(st.Warning, "10.0.1.43") {
+			t.Fatalf("after the flood: %s, warning %q; want BACKUP naming the last list (10.0.1.43)", st.State, st.Warning)
+		}
+		if n := logs.count(differs); n != 1 {
+			t.Errorf("%d %q lines for %d adverts with changing lists, want 1", n, differs, flood)
+		}
+		// The master settles on our list: the log says so once the gate
+		// opens (10 s after the first line), with the count it covers (the
+		// 299 lists after the first, and the match).
+		for range 12 {
+			send(netip.MustParseAddr("192.168.1.100"))
+			time.Sleep(time.Second)
+		}
+		synctest.Wait()
+		if st := b.snapshot(t).Instances[0]; st.Warning != "" {
+			t.Errorf("warning %q after matching adverts", st.Warning)
+		}
+		if n := logs.count(matches); n != 1 || logs.count("changes_since_last_line=300") != 1 {
+			t.Errorf("%d %q lines (want 1, with changes_since_last_line=300); log:\n%s", n, matches, logs.b.String())
+		}
+	})
+}
+
+// TestDropLogBudget: bad adverts reaching every instance with several
+// reasons log at most dropLogBudget lines per 10 s for the whole engine (the
+// per-instance, per-reason limit alone gave instances × reasons lines); the
+// next window's first line says how many were held back, and every drop is
+// still counted.
+func TestDropLogBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		var logs syncBuffer
+		const instances = 50
+		var specs []runspec.InstanceSpec
+		for v := 1; v <= instances; v++ {
+			s := tutorialInstance(vrrp.StateBackup, 99)
+			s.VRRP.Name, s.VRRP.VRID = fmt.Sprintf("VI_%d", v), uint8(v)
+			vip := netip.AddrFrom4([4]byte{10, 1, 0, byte(v)})
+			s.VRRP.VIPs = []netip.Addr{vip}
+			s.VIPs[0].Prefix, s.VIPs[0].Label = netip.PrefixFrom(vip, 32), ""
+			specs = append(specs, s)
+		}
+		h := newFakeHost(lan, "b", map[string]string{"eth0": "192.168.1.106/24"})
+		e, err := New(runspec.Spec{Instances: specs}, Options{Net: h, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := runNode(t, h, e)
+		x := newFakeHost(lan, "x", map[string]string{"eth0": "192.168.1.107/24"})
+		c, err := x.OpenConn(vrrpnet.Config{Family: vrrpnet.IPv4, Interface: "eth0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		src, group := netip.MustParseAddr("192.168.1.107"), vrrpnet.DefaultGroup(vrrpnet.IPv4)
+		round := func() {
+			for v := 1; v <= instances; v++ {
+				for _, bad := range []packet.Advert{
+					{AuthType: packet.AuthNone, AdvertInt: 1}, // auth_type_mismatch
+					{AuthType: packet.AuthPass, AdvertInt: 3}, // interval_mismatch
+				} {
+					a := bad
+					a.Version, a.Type, a.VRID, a.Priority = 2, packet.TypeAdvertisement, uint8(v), 200
+					a.Addrs = []netip.Addr{netip.AddrFrom4([4]byte{10, 1, 0, byte(v)})}
+					a.CountIPAddrs = 1
+					if a.AuthType == packet.AuthPass {
+						copy(a.AuthData[:], "1111")
+					}
+					buf, err := a.Marshal(src, group)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := c.WritePacket(buf, src, group); err != nil {
+						t.Fatal(err)
+					}
+					synctest.Wait()
+				}
+			}
+		}
+		round()
+		if n := logs.count(`msg="packet dropped"`); n != dropLogBudget {
+			t.Errorf("%d drop lines for %d instances × 2 reasons, want the budget %d", n, instances, dropLogBudget)
+		}
+		time.Sleep(11 * time.Second)
+		round()
+		if n := logs.count("held back"); n != 1 || logs.count("held="+fmt.Sprint(2*instances-dropLogBudget)) != 1 {
+			t.Errorf("%d held-back lines, want 1 with held=%d", n, 2*instances-dropLogBudget)
+		}
+		st := b.snapshot(t)
+		var dropped uint64
+		for _, in := range st.Instances {
+			for _, n := range in.Counters.Dropped {
+				dropped += n
+			}
+		}
+		if dropped != 4*instances {
+			t.Errorf("%d drops counted, want %d", dropped, 4*instances)
+		}
+	})
+}
+
+// TestHandoverWithNoBackupKeepsTheVIP: `vigil handover` on a master whose
+// backup is not running (a maintenance step done in the wrong order) used
+// to release the VIP at the handover timeout and take it back a
+// Master_Down_Interval later: seconds with nobody answering for it. The
+// master now keeps it, stays MASTER, says so, and does not yield.
+func TestHandoverWithNoBackupKeepsTheVIP(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		var logs syncBuffer
+		h := newFakeHost(lan, "a", map[string]string{"eth0": "192.168.1.105/24"})
+		e, err := New(runspec.Spec{Instances: []runspec.InstanceSpec{tutorialInstance(vrrp.StateMaster, 100)}},
+			Options{Net: h, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := runNode(t, h, e)
+		time.Sleep(5 * time.Second)
+		if a.state(t, "VI_1") != "MASTER" || !h.holds(vip) {
+			t.Fatal("the lone node did not become MASTER with the VIP")
+		}
+		hist := len(h.vipHistory())
+		if err := e.Handover(context.Background(), ""); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(15 * time.Second) // past the handover timeout (about 5 s) and a Master_Down_Interval
+		synctest.Wait()
+		if got := h.vipHistory()[hist:]; len(got) != 0 {
+			t.Errorf("VIP changes after a handover nobody answered: %v; want none", got)
+		}
+		st := a.snapshot(t).Instances[0]
+		if st.State != "MASTER" || st.Handover != "" {
+			t.Errorf("after the handover timed out: %s, handover %q; want MASTER, no handover or yield", st.State, st.Handover)
+		}
+		if logs.count("no router took over") != 1 {
+			t.Errorf("no log line saying the handover found no taker:\n%s", logs.b.String())
+		}
+	})
+}
