@@ -114,14 +114,16 @@ func TestPreemptDelay(t *testing.T) {
 }
 
 // TestUnicast: unicast_src_ip + unicast_peer. Adverts go to the peer's
-// address, not to 224.0.0.18; failover works; an advert from a host that is
-// not a configured peer is dropped and counted as not_unicast_peer even
-// though its priority would win.
+// address, not to 224.0.0.18; failover works; with check_unicast_src an
+// advert from a host that is not a configured peer is dropped and counted as
+// not_unicast_peer even though its priority would win; without it (keepalived
+// 2.2.7's default) such an advert is not dropped and is logged once.
 func TestUnicast(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "ucast", 2)
 	a, b := fast("MASTER", 100), fast("BACKUP", 99)
 	a.UnicastSrc, a.UnicastPeers = "192.168.1.105", []string{"192.168.1.106"}
+	a.Extra = append(a.Extra, "check_unicast_src")
 	b.UnicastSrc, b.UnicastPeers = "192.168.1.106", []string{"192.168.1.105"}
 	sn, err := e2e.StartSniffer(e.node(1), "eth0", nil)
 	if err != nil {
@@ -175,6 +177,29 @@ func TestUnicast(t *testing.T) {
 	after := status_(t, r1, "VI_1")
 	if after.State != "MASTER" || after.Counters.Transitions != before.Counters.Transitions {
 		t.Errorf("master after the stranger's adverts: %s, transitions %d -> %d", after.State, before.Counters.Transitions, after.Counters.Transitions)
+	}
+
+	// The backup has no check_unicast_src: the stranger's advert, with a
+	// priority that changes nothing, is taken and reported once.
+	low := packet.Advert{Version: 3, Type: 1, VRID: 55, Priority: 10, CountIPAddrs: 1, AdvertInt: 10,
+		Addrs: []netip.Addr{e2e.VIP4}}
+	bl, err := low.Marshal(e2e.Client4, e2e.NodeAddr4(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := j.Send(e2e.Client4, e2e.NodeAddr4(1), 255, 112, bl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r2.WaitLog("not a unicast_peer", 10*time.Second); err != nil {
+		t.Error(err)
+	}
+	if n := strings.Count(r2.Log(), "not a unicast_peer"); n != 1 {
+		t.Errorf("backup logged the stranger's adverts %d times, want once", n)
+	}
+	if s := status_(t, r2, "VI_1"); s.Counters.Dropped["not_unicast_peer"] != 0 || s.State != "BACKUP" {
+		t.Errorf("backup without check_unicast_src: %s, dropped %v", s.State, s.Counters.Dropped)
 	}
 
 	r1.Kill()

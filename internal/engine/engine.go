@@ -1126,6 +1126,8 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 		e.notifyLowerPriority(in)
 	case vrrp.AddrMismatch:
 		e.addrMismatch(in, a)
+	case vrrp.NonPeerAdvert:
+		e.log.Warn("unicast advert from an address that is not a unicast_peer, not dropped (as keepalived 2.2.7; check_unicast_src drops such adverts)", "instance", name, "src", a.Src)
 	case vrrp.ChecksumFallback:
 		e.log.Warn("peer uses the old VRRPv3 unicast checksum; switching to it", "instance", name, "peer", a.Src)
 	case vrrp.HandoverAborted:

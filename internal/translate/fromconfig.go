@@ -222,10 +222,10 @@ func instanceSpec(g config.Global, in config.VRRPInstance, ds *diag.Diagnostics)
 		// vigil: a planned stop hands over make-before-break (the peers
 		// still see an RFC priority-0 advert).
 		HandoverOnStop: true,
-		// vigil drops unicast adverts from sources that are not configured
-		// peers (keepalived only with check_unicast_src): an advert from an
-		// unknown address cannot be the peer the operator listed.
-		CheckUnicastSrc: in.Unicast,
+		// As keepalived 2.2.7: only check_unicast_src (or
+		// vrrp_check_unicast_src) drops unicast adverts from sources that
+		// are not peers; without it the engine logs them.
+		CheckUnicastSrc: in.Unicast && in.CheckUnicastSrc,
 	}
 	switch in.OldUnicastChecksum {
 	case "always":

@@ -39,6 +39,7 @@ type Instance struct {
 
 	masterAddr netip.Addr
 	masterPrio uint8
+	nonPeer    netip.Addr // the last non-peer source reported (NonPeerAdvert)
 	txChecksum packet.ChecksumMode
 	rxOldSum   bool // accept only the multicast-pseudo-header checksum on unicast (old_unicast_checksum, or after the fallback)
 
@@ -780,6 +781,14 @@ func (i *Instance) check(e Received, src netip.Addr, checkAddr bool) (DropReason
 	if e.Unicast != i.cfg.Unicast {
 		// keepalived: "Expected multicast but received unicast packet".
 		return DropCastMismatch, fmt.Sprintf("unicast %v on a unicast=%v instance", e.Unicast, i.cfg.Unicast)
+	}
+	if checkAddr && i.cfg.Unicast && !i.cfg.CheckUnicastSrc && src != i.nonPeer &&
+		!slices.ContainsFunc(i.cfg.Peers, func(p Peer) bool { return p.Addr == src }) {
+		// keepalived 2.2.7 accepts it (check_unicast_src is off): a peer
+		// that sends from another address than the one listed still
+		// makes one master. Reported once per source.
+		i.nonPeer = src
+		i.emit(NonPeerAdvert{Src: src})
 	}
 	return 0, ""
 }

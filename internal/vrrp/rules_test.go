@@ -331,7 +331,11 @@ func TestDrops(t *testing.T) {
 	})
 	scs = append(scs,
 		scenario{"keepalived: unicast adverts' TTL is not checked (routed peers)", uni, acceptIn(uni, rx(uni, higher4, 150, ttl(64)))},
-		scenario{"keepalived 2.2.7: without check_unicast_src an advert from a non-peer is accepted", uni, acceptIn(uni, rx(uni, lower4, 150))},
+		scenario{"keepalived 2.2.7: without check_unicast_src an advert from a non-peer is accepted (reported once per source)", uni, []step{start,
+			{at: time.Second, ev: rx(uni, lower4, 150), want: []Action{NonPeerAdvert{Src: lower4}}, state: StateBackup, deadline: time.Second + mdi},
+			{at: 2 * time.Second, ev: rx(uni, lower4, 150), state: StateBackup, deadline: 2*time.Second + mdi},
+			{at: 3 * time.Second, ev: rx(uni, higher4, 150), state: StateBackup, deadline: 3*time.Second + mdi},
+			{at: 4 * time.Second, ev: rx(uni, lower4, 150), state: StateBackup, deadline: 4*time.Second + mdi}}},
 		scenario{"keepalived check_unicast_src: an advert from a non-peer is dropped", checked, dropIn(checked, rx(checked, lower4, 150), DropNotPeer)},
 		scenario{"keepalived check_unicast_src: a peer's TTL outside min_ttl..max_ttl is dropped", checked, dropIn(checked, rx(checked, higher4, 150, ttl(249)), DropTTL)},
 		scenario{"keepalived check_unicast_src: a peer within its TTL range is accepted", checked, acceptIn(checked, rx(checked, higher4, 150, ttl(250)))},

@@ -204,6 +204,14 @@ type AddrMismatch struct {
 	Ours     int
 }
 
+// NonPeerAdvert: a unicast instance without CheckUnicastSrc read an advert
+// from an address that is not one of its peers and did not drop it, as
+// keepalived 2.2.7 does not (only check_unicast_src drops it). Emitted once
+// per source in a row, for the engine to log: a peer sending from another
+// address than the one listed, or a stranger.
+type NonPeerAdvert struct{ Src netip.Addr }
+
+func (NonPeerAdvert) action()       {}
 func (SendAdvert) action()          {}
 func (AddrMismatch) action()        {}
 func (TakeOver) action()            {}

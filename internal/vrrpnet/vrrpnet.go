@@ -15,7 +15,8 @@
 //     receives exactly the adverts addressed to unicast_src_ip (binding fails,
 //     and Listen with it, when that address is not on the host: keepalived
 //     then puts the instance in FAULT). Sources that are not configured
-//     peers arrive too: vrrp drops them (DropNotPeer, check_unicast_src).
+//     peers arrive too: vrrp drops them with check_unicast_src (DropNotPeer)
+//     and reports them otherwise (NonPeerAdvert).
 //   - IPv4: builds the IP header itself (IP_HDRINCL, as keepalived does):
 //     TOS 0xc0 (CS6), TTL 255, an identification counter that skips 0, no DF,
 //     any source address (mcast_src_ip need not be primary). Multicast sends
