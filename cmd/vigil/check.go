@@ -201,6 +201,12 @@ func summary(w io.Writer, c *config.Config, spec *runspec.Spec) {
 			if len(vips) > 0 {
 				fmt.Fprintf(w, "    VIPs: %s\n", strings.Join(vips, ", "))
 			}
+			switch vi.Auth.Type {
+			case config.AuthPass:
+				fmt.Fprintf(w, "    authentication: PASS\n")
+			case config.AuthAH:
+				fmt.Fprintf(w, "    authentication: AH (IP protocol 51, HMAC-MD5-96 keyed with auth_pass, as keepalived)\n")
+			}
 			if n := vmacs[vi.Name]; n != "" {
 				adverts := n
 				if vi.VMACXmitBase {

@@ -83,6 +83,32 @@ func TestCheckClean(t *testing.T) {
 	}
 }
 
+// TestCheckAH: auth_type AH (VRRPv2 over IPv4) is accepted without a
+// diagnostic and shown in the summary.
+func TestCheckAH(t *testing.T) {
+	needIface(t, "eth0")
+	f := writeConf(t, "ah.conf", `vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 55
+    priority 150
+    authentication {
+        auth_type AH
+        auth_pass secret12
+    }
+    virtual_ipaddress {
+        192.168.1.100/24 dev eth0
+    }
+}
+`)
+	code, out, errs := runVigil("check", "-f", f)
+	if code != 0 || errs != "" {
+		t.Fatalf("exit %d, want 0 and no diagnostics\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	if want := "authentication: AH (IP protocol 51"; !strings.Contains(out, want) {
+		t.Errorf("summary lacks %q:\n%s", want, out)
+	}
+}
+
 var diagLine = regexp.MustCompile(`^(/[^:]+):(\d+):(\d+): (error|warning): .+$`)
 
 func TestCheckErrors(t *testing.T) {

@@ -54,10 +54,6 @@
 //     programs one kernel service from two definitions that then fight
 //     over its real servers.
 //
-//   - auth_type AH (where keepalived keeps it): vigil does not implement
-//     IPsec AH, and an instance that cannot read its peers' AH adverts
-//     would become a second master.
-//
 // What depends on the host rather than the file is checked outside Load:
 // a script_user the host lacks disables the scripts that would run as it
 // (a warning, as keepalived does: package engine), and the data plane's

@@ -80,9 +80,16 @@ func TestKeepaliveCarriesOn(t *testing.T) {
 				"7:5 warning: vrrp_instance VI_1: auth_pass without auth_type is ignored"},
 			func(c *Config) error { a := inst(c).Auth; return eq("auth", a.Type+AuthType(a.Pass), AuthNone) }},
 		{"AH with state MASTER at priority 50 starts as BACKUP", vrrp("    state MASTER\n    priority 50\n    authentication {\n        auth_type AH\n        auth_pass 1111\n    }\n"),
-			[]string{"7:5 warning: vrrp_instance VI_1: initial state MASTER is incompatible with AH authentication below priority 255",
-				"9:5 error: vrrp_instance VI_1: auth_type AH is not supported by vigil (IPsec AH is obsolete for VRRP): an instance that cannot read its peers' AH adverts would become a second master, so vigil refuses it"},
-			nil},
+			[]string{"7:5 warning: vrrp_instance VI_1: initial state MASTER is incompatible with AH authentication below priority 255"},
+			func(c *Config) error {
+				if err := eq("state", inst(c).State, Backup); err != nil {
+					return err
+				}
+				return eq("auth", inst(c).Auth.Type, AuthAH)
+			}},
+		{"AH with VRRPv3: authentication is dropped", vrrp("    version 3\n    authentication {\n        auth_type AH\n        auth_pass 1111\n    }\n"),
+			[]string{"8:5 warning: vrrp_instance VI_1: VRRP version 3 has no authentication (RFC 5798 §9); the authentication block is ignored"},
+			func(c *Config) error { return eq("auth", inst(c).Auth, Auth{}) }},
 		{"priority out of range: keepalived's 100, not the state's 255", vrrp("    state MASTER\n    priority 300\n"),
 			[]string{"8:14 warning: priority 300 is not valid (1..255); priority 100 is used, as keepalived does"},
 			func(c *Config) error {
@@ -269,13 +276,16 @@ func TestAutoPriority(t *testing.T) {
 	}
 }
 
-// AH authentication is refused (unsafe), but the model still carries
-// keepalived's reset of the initial state, so the message about the state
-// and the model agree.
+// AH authentication runs (VRRPv2 over IPv4) with keepalived's reset of the
+// initial state below priority 255, so the message about the state and the
+// model agree.
 func TestAHMasterStateReset(t *testing.T) {
 	c, ds := loadString(t, inst("    state MASTER\n    priority 50\n    authentication {\n        auth_type AH\n        auth_pass 1111\n    }\n"))
-	if !ds.HasErrors() {
-		t.Fatalf("AH accepted:\n%s", dumpDiags(ds))
+	if ds.HasErrors() {
+		t.Fatalf("AH refused:\n%s", dumpDiags(ds))
+	}
+	if a := c.Instances[0].Auth; a.Type != AuthAH || a.Pass != "1111" {
+		t.Errorf("auth %+v, want AH 1111", a)
 	}
 	if got := c.Instances[0].State; got != Backup {
 		t.Errorf("state %s, want BACKUP (keepalived: \"Initial state master is incompatible with AH authentication - clearing\")", got)

@@ -60,7 +60,6 @@ const (
 	divHostUser = "script_user names a user this host lacks: keepalived -t looks the user up, vigil's Load is pure (vigil check warns from its script preparation, and the daemon disables the scripts)"
 	divDupVS    = "unsafe, refused: the same virtual_server twice; keepalived says nothing and programs one kernel service from two definitions that fight over its real servers"
 	divMixed    = "unsafe, refused: keepalived reports that a sync group mixing address owners and other instances \"won't work\" and runs it; an owner stays MASTER whatever its group does, so the group's addresses can split between the nodes"
-	divAH       = "unsafe, refused: auth_type AH; vigil does not implement IPsec AH, and an instance that cannot read its peers' AH adverts would become a second master"
 	divBlock    = "unsafe, refused: a block keyword without its '{'; keepalived drops the block and reads its lines as unknown top-level keywords, vigil's recovery reads them as the block, so vigil refuses rather than run a guess"
 	divUnsup    = "vigil warns about a keyword it parses but does not act on; keepalived acts on it and has nothing to report"
 	divAdvice   = "vigil warns where keepalived 2.2.7 is silent"
@@ -100,7 +99,7 @@ var divergences = map[string]divergence{
 	"cases/unsupported.conf":                        {},
 	"cases/vip_families.conf":                       {},
 	"cases/vsg_missing.conf":                        {strict: divLogOnly},
-	"corpus/ah_master_low_prio.conf":                {runs: divAH},
+	"corpus/ah_master_low_prio.conf":                {},
 	"corpus/bad_values_runs.conf":                   {},
 	"corpus/dup_virtual_server.conf":                {runs: divDupVS, strict: divDupVS},
 	"corpus/sync_group_mixed_owner.conf":            {runs: divMixed},
@@ -128,7 +127,7 @@ var divergences = map[string]divergence{
 	"samples/keepalived.conf.IPv6":                  {},
 	"samples/keepalived.conf.PING_CHECK":            {},
 	"samples/keepalived.conf.SMTP_CHECK":            {strict: divAdvice + ": the host block in SMTP_CHECK is deprecated"},
-	"samples/keepalived.conf.SSL_GET":               {runs: divAH},
+	"samples/keepalived.conf.SSL_GET":               {},
 	"samples/keepalived.conf.UDP_CHECK":             {},
 	"samples/keepalived.conf.conditional_conf":      {},
 	"samples/keepalived.conf.fwmark":                {},

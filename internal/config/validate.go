@@ -481,10 +481,6 @@ func (r *instResolve) auth() {
 			r.warnf(vi.Auth.Pos, "vrrp_instance %s: %s; the authentication block is ignored and adverts carry none, as keepalived does", vi.Name, dropped)
 			vi.Auth = Auth{}
 		}
-		if vi.Auth.Type == AuthAH {
-			// Unsafe (see the package documentation): refused.
-			r.errf(vi.Auth.Pos, "vrrp_instance %s: auth_type AH is not supported by vigil (IPsec AH is obsolete for VRRP): an instance that cannot read its peers' AH adverts would become a second master, so vigil refuses it; use PASS or no authentication on every node", vi.Name)
-		}
 	}
 }
 

@@ -44,6 +44,9 @@ const (
 	ReasonInvalidAuthType  = "invalid_authtype"    // "Authentication Errors: Invalid Type"
 	ReasonAuthTypeMismatch = "authtype_mismatch"   // "Authentication Errors: Type Mismatch"
 	ReasonAuthFailure      = "auth_failure"        // "Authentication Errors: Failure"
+	// ReasonAHSequence is vigil's name for an AH advert whose sequence
+	// number was already seen; keepalived counts it as an auth failure.
+	ReasonAHSequence = "ah_sequence"
 )
 
 // StateNumber is keepalived's numeric VRRP state (vrrp.h VRRP_STATE_*), as
@@ -304,7 +307,7 @@ func WriteStats(w io.Writer, s status.Snapshot) error {
 		p("  Authentication Errors:")
 		p("    Invalid Type: %d", d(ReasonInvalidAuthType))
 		p("    Type Mismatch: %d", d(ReasonAuthTypeMismatch))
-		p("    Failure: %d", d(ReasonAuthFailure))
+		p("    Failure: %d", d(ReasonAuthFailure)+d(ReasonAHSequence))
 		p("  Priority Zero:")
 		p("    Received: %d", c.PriorityZeroRx)
 		p("    Sent: %d", c.PriorityZeroTx)
@@ -412,7 +415,7 @@ func JSON(s status.Snapshot) []JSONInstance {
 			AddrListErr:       c.Dropped[ReasonAddressList],
 			InvalidAuthType:   c.Dropped[ReasonInvalidAuthType],
 			AuthTypeMismatch:  c.Dropped[ReasonAuthTypeMismatch],
-			AuthFailure:       c.Dropped[ReasonAuthFailure],
+			AuthFailure:       c.Dropped[ReasonAuthFailure] + c.Dropped[ReasonAHSequence],
 			PriZeroRcvd:       c.PriorityZeroRx,
 			PriZeroSent:       c.PriorityZeroTx,
 		}})

@@ -40,7 +40,7 @@ func fakeSnapshot() status.Snapshot {
 				},
 				Counters: status.Counters{AdvertsSent: 1200, AdvertsReceived: 7, Transitions: 3, BecameMaster: 2,
 					PriorityZeroRx: 1, PriorityZeroTx: 4,
-					Dropped: map[string]uint64{ReasonAuthFailure: 5, ReasonTTL: 1, ReasonPacketLength: 2,
+					Dropped: map[string]uint64{ReasonAuthFailure: 3, ReasonAHSequence: 2, ReasonTTL: 1, ReasonPacketLength: 2,
 						ReasonInvalidType: 3, ReasonAdvertInterval: 4, ReasonAddressList: 6, ReasonInvalidAuthType: 7,
 						ReasonAuthTypeMismatch: 8, "vigil_own_reason": 9}},
 			},

@@ -28,8 +28,10 @@ type Instance struct {
 	IPv6         bool // native_ipv6
 	Nopreempt    bool
 	PreemptDelay string // seconds, e.g. "2"
-	// AuthPass sets authentication { auth_type PASS auth_pass ... } (v2 only).
+	// AuthPass sets authentication { auth_type PASS auth_pass ... } (v2
+	// only); AuthType "AH" makes it auth_type AH.
 	AuthPass     string
+	AuthType     string
 	VIPs         []string // virtual_ipaddress lines, e.g. "192.168.1.100/24 dev eth0 label eth0:1"
 	UnicastSrc   string
 	UnicastPeers []string
@@ -82,7 +84,11 @@ func (in Instance) write(b *strings.Builder) {
 	}
 	if in.AuthPass != "" {
 		line("authentication {")
-		line("  auth_type PASS")
+		typ := in.AuthType
+		if typ == "" {
+			typ = "PASS"
+		}
+		line("  auth_type %s", typ)
 		line("  auth_pass %s", in.AuthPass)
 		line("}")
 	}

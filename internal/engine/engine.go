@@ -218,6 +218,7 @@ type connKey struct {
 	v6      bool
 	group   netip.Addr // multicast group, or zero for unicast
 	unicast netip.Addr // unicast source
+	ah      bool       // IP protocol 51: auth_type AH instances (ah.go)
 }
 
 // conn is one VRRP socket shared by the instances on one interface, family
@@ -587,7 +588,7 @@ func (e *Engine) attachWith(in *instance, addrs []netif.Addr, wg *sync.WaitGroup
 		return
 	}
 	in.src = src
-	key := connKey{ifname: sockIf, v6: in.spec.IPv6}
+	key := connKey{ifname: sockIf, v6: in.spec.IPv6, ah: usesAH(in)}
 	if in.spec.VRRP.Unicast {
 		key.unicast = src
 	} else {
@@ -599,6 +600,9 @@ func (e *Engine) attachWith(in *instance, addrs []netif.Addr, wg *sync.WaitGroup
 	c := e.conns[key]
 	if c == nil {
 		cfg := vrrpnet.Config{Interface: sockIf, Family: family(in.spec.IPv6), Unicast: in.spec.VRRP.Unicast}
+		if key.ah {
+			cfg.Protocol = vrrpnet.ProtocolAH
+		}
 		if in.spec.VRRP.Unicast {
 			cfg.Src = src
 			cfg.TTL = in.spec.UnicastTTL
@@ -853,7 +857,11 @@ func (e *Engine) uses(name string) bool {
 // advert to the instance with its VRID.
 func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 	c.stats.received++
-	adv, err := packet.Parse(pkt.Payload, pkt.Src, pkt.Dst)
+	msg, ah, err := openAH(c, pkt)
+	var adv packet.Advert
+	if err == nil {
+		adv, err = packet.Parse(msg, pkt.Src, pkt.Dst)
+	}
 	if err != nil {
 		reason := "malformed"
 		var pe *packet.Error
@@ -861,8 +869,8 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 			reason = pe.Reason().String()
 		}
 		var target *instance
-		if len(pkt.Payload) > 1 {
-			target = c.insts[pkt.Payload[1]]
+		if len(msg) > 1 {
+			target = c.insts[msg[1]]
 		}
 		if target != nil {
 			target.limiter.note(&e.dropLog, e.log, now, target.spec.VRRP.Name, reason, pkt.Src, err.Error())
@@ -880,7 +888,7 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 	in.notePeer(now, pkt.Src, adv.Priority)
 	unicast := c.key.unicast.IsValid() || (pkt.Dst.IsValid() && pkt.Dst != c.group)
 	before := in.m.Status().Counters
-	e.step(now, in, vrrp.Received{Src: pkt.Src, TTL: pkt.TTL, Unicast: unicast, Advert: adv})
+	e.step(now, in, vrrp.Received{Src: pkt.Src, TTL: pkt.TTL, Unicast: unicast, Advert: adv, AH: ah})
 	if after := in.m.Status().Counters; in.mismatch != "" && after.AdvertsReceived > before.AdvertsReceived && after.AddrMismatch == before.AddrMismatch {
 		in.mismatch = ""
 		in.mismatchChanges++
@@ -1085,7 +1093,7 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 	name := in.spec.VRRP.Name
 	switch a := a.(type) {
 	case vrrp.SendAdvert:
-		e.sendAdvert(in, a.Advert)
+		e.sendAdvert(in, a)
 	case vrrp.TakeOver:
 		in.releaseAt = time.Time{}
 		e.takeOver(now, in)
@@ -1139,7 +1147,8 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 	}
 }
 
-func (e *Engine) sendAdvert(in *instance, adv packet.Advert) {
+func (e *Engine) sendAdvert(in *instance, sa vrrp.SendAdvert) {
+	adv := sa.Advert
 	if in.conn == nil {
 		return
 	}
@@ -1152,6 +1161,10 @@ func (e *Engine) sendAdvert(in *instance, adv packet.Advert) {
 		}
 	}
 	for _, dst := range dsts {
+		if adv.AuthType == packet.AuthAH {
+			e.sendAH(in, sa, src, dst)
+			continue
+		}
 		b, err := adv.Marshal(src, dst)
 		if err != nil {
 			e.log.Error("cannot encode advert", "instance", in.spec.VRRP.Name, "err", err)

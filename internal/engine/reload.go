@@ -348,7 +348,8 @@ func (e *Engine) update(now time.Time, in *instance, ns runspec.InstanceSpec) []
 	note(!reflect.DeepEqual(old.Notify, ns.Notify), "notify scripts")
 	note(old.GARP != ns.GARP, "garp")
 	socket := old.VRRP.Unicast != ns.VRRP.Unicast || old.VRRP.Source != ns.VRRP.Source ||
-		old.Group != ns.Group || old.UnicastTTL != ns.UnicastTTL
+		old.Group != ns.Group || old.UnicastTTL != ns.UnicastTTL ||
+		specAH(old) != specAH(ns) // AH: IP protocol 51
 	note(socket, "socket")
 	if len(what) == 0 && !old.Equal(ns) {
 		what = append(what, "settings")

@@ -84,7 +84,8 @@ func (e *Engine) instanceStatus(in *instance) status.Instance {
 			VIPsRestored:    in.restored,
 			VIPConflicts:    in.conflicts,
 		},
-		Warning: in.mismatch,
+		Warning:    in.mismatch,
+		AHSequence: st.AHSequence,
 	}
 	if st.State == vrrp.StateMaster {
 		si.Master = in.src.String()

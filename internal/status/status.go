@@ -75,9 +75,12 @@ type Instance struct {
 	// Warning is a condition an operator should see, e.g. "master
 	// 192.168.1.105 advertises 2 addresses, ours 1" during a rolling change
 	// of virtual_ipaddress.
-	Warning  string    `json:"warning,omitempty"`
-	Trackers []Tracker `json:"trackers,omitempty"`
-	Counters Counters  `json:"counters"`
+	Warning string `json:"warning,omitempty"`
+	// AHSequence is an `auth_type AH` instance's sequence number: the last
+	// it sent or accepted (keepalived's seq_number).
+	AHSequence uint32    `json:"ah_sequence,omitempty"`
+	Trackers   []Tracker `json:"trackers,omitempty"`
+	Counters   Counters  `json:"counters"`
 	// HeldVIPs are the virtual addresses (of VIPs and ExcludedVIPs) the
 	// kernel reports on this host now; VIPsHeld says whether all are.
 	HeldVIPs []string `json:"held_vips,omitempty"`

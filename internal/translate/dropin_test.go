@@ -160,3 +160,32 @@ virtual_server 192.168.1.10 53 {
 		}
 	}
 }
+
+// auth_type AH reaches the state machine with the auth_pass as its key,
+// truncated and zero padded to 8 bytes as keepalived stores it.
+func TestAHReachesTheSpec(t *testing.T) {
+	const conf = `vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    authentication {
+        auth_type AH
+        auth_pass secret12345
+    }
+    virtual_ipaddress {
+        192.168.1.10/24
+    }
+}
+`
+	cfg, ds := config.Load(fstest.MapFS{"k.conf": {Data: []byte(conf)}}, "k.conf", config.Options{})
+	if ds.HasErrors() {
+		t.Fatalf("Load: %v", ds.Err())
+	}
+	spec, vds := FromConfig(cfg)
+	if err := vds.Err(); err != nil || len(spec.Instances) != 1 {
+		t.Fatalf("FromConfig: %v, %d instances", err, len(spec.Instances))
+	}
+	in := spec.Instances[0].VRRP
+	if in.AuthType != packet.AuthAH || in.AuthPass != [8]byte([]byte("secret12")) {
+		t.Errorf("auth %v %q, want AH \"secret12\"", in.AuthType, in.AuthPass)
+	}
+}

@@ -245,7 +245,9 @@ func instanceSpec(g config.Global, in config.VRRPInstance, ds *diag.Diagnostics)
 			vc.AuthType = packet.AuthPass
 			copy(vc.AuthPass[:], in.Auth.Pass)
 		case config.AuthAH:
-			return runspec.InstanceSpec{}, fmt.Errorf("auth_type AH is not supported")
+			// keepalived's IPsec AH: the same 8 bytes key the HMAC.
+			vc.AuthType = packet.AuthAH
+			copy(vc.AuthPass[:], in.Auth.Pass)
 		}
 	}
 	for _, p := range in.UnicastPeers {

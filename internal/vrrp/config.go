@@ -67,10 +67,12 @@ type Config struct {
 	// Source is the address adverts are sent from: the interface's primary
 	// IPv4 address or IPv6 link-local address, or mcast_src_ip /
 	// unicast_src_ip. Its family is the instance's family.
-	Source   netip.Addr
-	AuthType packet.AuthType // VRRPv2: AuthNone or AuthPass (AH is not supported)
-	AuthPass [8]byte         // the auth_pass, zero padded, truncated to 8 bytes
-	Unicast  bool            // unicast_peer configured
+	Source netip.Addr
+	// AuthType is VRRPv2's authentication: AuthNone, AuthPass or, over
+	// IPv4, AuthAH (keepalived's IPsec AH; see ah.go).
+	AuthType packet.AuthType
+	AuthPass [8]byte // the auth_pass, zero padded, truncated to 8 bytes; the AH key too
+	Unicast  bool    // unicast_peer configured
 	Peers    []Peer
 	// CheckUnicastSrc drops unicast adverts from an address that is not a
 	// peer (check_unicast_src, or vrrp_check_unicast_src in global_defs).
@@ -124,9 +126,7 @@ func (c Config) validate() (Config, error) {
 			bad("advert_int %v: VRRPv2 needs whole seconds 1..255", c.AdvertInt)
 		}
 		switch c.AuthType {
-		case packet.AuthNone, packet.AuthPass:
-		case packet.AuthAH:
-			bad("auth_type AH is not supported")
+		case packet.AuthNone, packet.AuthPass, packet.AuthAH:
 		default:
 			bad("auth_type %d", c.AuthType)
 		}

@@ -40,6 +40,9 @@ type Instance struct {
 	masterAddr netip.Addr
 	masterPrio uint8
 	nonPeer    netip.Addr // the last non-peer source reported (NonPeerAdvert)
+	// ahSeq and ahCycle are keepalived's AH seq_counter_t (ah.go).
+	ahSeq      uint32
+	ahCycle    bool
 	txChecksum packet.ChecksumMode
 	rxOldSum   bool // accept only the multicast-pseudo-header checksum on unicast (old_unicast_checksum, or after the fallback)
 
@@ -107,6 +110,7 @@ type Status struct {
 	LinkUp          bool
 	TrackFault      bool
 	TxChecksum      packet.ChecksumMode
+	AHSequence      uint32 // AH: the sequence number last sent or accepted (ah.go)
 	Deadline        time.Time
 	LastTransition  time.Time
 	LastReason      string
@@ -171,6 +175,7 @@ func (i *Instance) Status() Status {
 		LinkUp:          !i.linkDown,
 		TrackFault:      i.trackFault,
 		TxChecksum:      i.txChecksum,
+		AHSequence:      i.ahSeq,
 		Deadline:        i.sands,
 		LastTransition:  i.lastTransition,
 		LastReason:      i.lastReason,
@@ -379,7 +384,11 @@ func (i *Instance) sendAdvert(prio uint8) {
 	if prio == 0 {
 		i.counters.PriorityZeroSent++
 	}
-	i.emit(SendAdvert{Priority: prio, Advert: i.advert(prio)})
+	s := SendAdvert{Priority: prio, Advert: i.advert(prio)}
+	if s.Advert.AuthType == packet.AuthAH {
+		s.AHSeq = i.nextAHSeq()
+	}
+	i.emit(s)
 }
 
 // downCause says why a Backup's timer will fire; it is formatted only when
@@ -482,6 +491,7 @@ func (i *Instance) gotoMaster(now time.Time, reason string) bool {
 	}
 	i.want = StateMaster
 	i.yielding = false
+	i.ahResetIfCycled()
 	i.masterAdvertInt = i.cfg.AdvertInt
 	i.masterAddr, i.masterPrio = i.cfg.Source, i.prio
 	i.sendAdvert(i.prio)
@@ -734,6 +744,16 @@ func (i *Instance) check(e Received, src netip.Addr, checkAddr bool) (DropReason
 	if !src.IsValid() || src.Is6() != i.is6 {
 		return DropFamily, fmt.Sprintf("source %v", e.Src)
 	}
+	if ah := i.cfg.AuthType == packet.AuthAH; (e.AH != nil) != ah {
+		// keepalived vrrp_check_packet: "Received AH header but auth type
+		// not AH" / "No AH header but auth type is AH" (authtype_mismatch).
+		// Its sockets are per IP protocol, so only a VRID shared by an AH
+		// and a plain instance on one interface gets here.
+		if ah {
+			return DropAuthType, "no AH header, ours is auth_type AH"
+		}
+		return DropAuthType, "AH header, ours is not auth_type AH"
+	}
 	// RFC 3768 §7.1 / RFC 5798 §7.1, §5.1.1.3, §5.1.2.3: TTL / hop limit
 	// must be 255. keepalived does not check it for unicast (routed peers).
 	if !i.cfg.Unicast && e.TTL >= 0 && e.TTL != packet.TTL {
@@ -744,13 +764,15 @@ func (i *Instance) check(e Received, src netip.Addr, checkAddr bool) (DropReason
 	}
 	if a.Version == packet.Version2 {
 		switch {
-		case a.AuthType == packet.AuthAH:
-			return DropAuthUnsupported, ""
 		case a.AuthType != i.cfg.AuthType:
 			return DropAuthType, fmt.Sprintf("auth type %v, ours %v", a.AuthType, i.cfg.AuthType)
 		case a.AuthType == packet.AuthPass && !i.is6 &&
 			subtle.ConstantTimeCompare(a.AuthData[:], i.cfg.AuthPass[:]) != 1:
 			return DropAuthFailure, ""
+		case a.AuthType == packet.AuthAH:
+			if r, d := i.checkAH(e, src); r != 0 {
+				return r, d
+			}
 		}
 		// RFC 3768 §7.1 and keepalived: "advertisement interval mismatch",
 		// VRRP_PACKET_DROP.
@@ -975,7 +997,8 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 		// RFC 9568 §6.4.3 and keepalived: answer a lower priority at once
 		// (RFC 5798 only discards it), unless lower_prio_no_advert; once
 		// per AnswerGap, and so are the announcements and the notify that
-		// follow LowerPriorityAdvert.
+		// follow LowerPriorityAdvert. The AH sequence follows every one.
+		i.ahSyncLower(e)
 		if !paced(&i.lowerAt, now) {
 			return
 		}
@@ -988,6 +1011,7 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 	}
 	// RFC 5798 §6.4.3: higher priority, or equal priority and a greater
 	// primary address: learn the interval, go Backup.
+	i.ahCycle = false
 	if i.cfg.Version == packet.Version3 {
 		i.masterAdvertInt = a.Interval()
 	}

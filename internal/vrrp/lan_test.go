@@ -32,6 +32,7 @@ type router struct {
 	name      string
 	inst      *Instance
 	connected bool
+	ipID      uint16 // IPv4 identification of its AH datagrams
 }
 
 type frame struct {
@@ -86,7 +87,14 @@ func (l *lan) step(r *router, ev Event) {
 			if src.Is6() {
 				dst = packet.MulticastIPv6()
 			}
-			b, err := a.Advert.Marshal(src, dst)
+			var b []byte
+			var err error
+			if a.Advert.AuthType == packet.AuthAH {
+				r.ipID++
+				b, err = sealed(r.inst.Config(), a, src, dst, r.ipID)
+			} else {
+				b, err = a.Advert.Marshal(src, dst)
+			}
 			if err != nil {
 				l.t.Fatalf("%s: Marshal: %v", r.name, err)
 			}
@@ -118,6 +126,14 @@ func (l *lan) deliver() {
 		l.queue = l.queue[1:]
 		for _, r := range l.routers {
 			if r == f.from || !r.connected {
+				continue
+			}
+			if f.b[0]>>4 == 4 && f.src.Is4() { // an AH datagram (plain messages start with version 2 or 3)
+				rx, err := opened(f.b)
+				if err != nil {
+					l.t.Fatalf("%s -> %s: %v", f.from.name, r.name, err)
+				}
+				l.step(r, rx)
 				continue
 			}
 			a, err := packet.Parse(f.b, f.src, f.dst)

@@ -301,7 +301,7 @@ func TestDrops(t *testing.T) {
 		scenario{"v2: RFC 2338 §7.1 auth type differs from ours", v2, dropIn(v2, rx(v2, higher4, 150, edit(func(r *Received) {
 			r.Advert.AuthType, r.Advert.AuthData = packet.AuthNone, [8]byte{}
 		})), DropAuthType)},
-		scenario{"v2: IPsec AH is not supported", v2, dropIn(v2, rx(v2, higher4, 150, edit(func(r *Received) { r.Advert.AuthType = packet.AuthAH })), DropAuthUnsupported)},
+		scenario{"v2: keepalived vrrp_check_packet: auth type AH on a PASS instance", v2, dropIn(v2, rx(v2, higher4, 150, edit(func(r *Received) { r.Advert.AuthType = packet.AuthAH })), DropAuthType)},
 		scenario{"v2: no authentication configured, none received", with(v2, func(c *Config) { c.AuthType, c.AuthPass = 0, [8]byte{} }),
 			acceptIn(v2, rx(with(v2, func(c *Config) { c.AuthType, c.AuthPass = 0, [8]byte{} }), higher4, 150))},
 		scenario{"v3: RFC 9568 erratum 8301 (vigil; keepalived 2.2.7 accepts): interval 0 is dropped", v3, dropIn(v3, rx(v3, higher4, 150, interval(0)), DropZeroInterval)},
@@ -550,7 +550,7 @@ func TestConfigErrors(t *testing.T) {
 		{"v3 interval 5 ms", with(v3cfg(), func(c *Config) { c.AdvertInt = 5 * time.Millisecond }), "centiseconds"},
 		{"v3 interval 41 s", with(v3cfg(), func(c *Config) { c.AdvertInt = 41 * time.Second }), "centiseconds"},
 		{"v3 with auth", with(v3cfg(), func(c *Config) { c.AuthType = packet.AuthPass }), "no authentication"},
-		{"v2 AH", with(v2cfg(), func(c *Config) { c.AuthType = packet.AuthAH }), "AH is not supported"},
+		{"v2 AH over IPv6", with(v2cfg(), func(c *Config) { c.AuthType, c.Source, c.VIPs = packet.AuthAH, self6, []netip.Addr{vip6} }), "no authentication"},
 		{"v3 without VIP", with(v3cfg(), func(c *Config) { c.VIPs = nil }), "at least one virtual address"},
 		{"VIP of the other family", with(v3cfg(), func(c *Config) { c.VIPs = []netip.Addr{vip6} }), "not of the family"},
 		{"peer of the other family", with(v3cfg(), func(c *Config) { c.Peers = []Peer{{Addr: higher6}} }), "unicast peer"},

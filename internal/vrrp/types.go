@@ -66,6 +66,10 @@ type Received struct {
 	TTL     int        // IPv4 TTL or IPv6 hop limit; negative if the socket did not report it
 	Unicast bool       // the IP destination was not the VRRP multicast group
 	Advert  packet.Advert
+	// AH is the IPsec AH datagram the advert came in (IPv4, protocol 51:
+	// packet.ParseDatagram), nil for an advert without AH. Its slices are
+	// read during Step only.
+	AH *packet.Datagram
 }
 
 // PriorityChanged carries the priority tracking computed (base priority plus
@@ -133,10 +137,14 @@ type Action interface{ action() }
 // SendAdvert: send Advert to the multicast group, or to every unicast peer,
 // from the instance's source address (Advert.Marshal(src, dst) per
 // destination). Priority is Advert.Priority, repeated for readability. The
-// Advert's Addrs slice is the configuration's: do not modify it.
+// Advert's Addrs slice is the configuration's: do not modify it. With
+// Advert.AuthType AuthAH, the advert goes under an AH header with sequence
+// number AHSeq (packet.NewAH(src, AHSeq)), sealed with Config.AuthPass for
+// each destination; the sequence number is the same for every unicast peer.
 type SendAdvert struct {
 	Priority uint8
 	Advert   packet.Advert
+	AHSeq    uint32
 }
 
 // TakeOver: add the virtual addresses (and virtual routes and rules) and
@@ -229,44 +237,44 @@ func (HandoverAborted) action()     {}
 type DropReason uint8
 
 const (
-	DropInactive        DropReason = iota + 1 // received in Init, Fault or Stopped (keepalived ignores silently)
-	DropVRID                                  // VRID is not this instance's (the engine's demux should not let it through)
-	DropFamily                                // IPv4 advert for an IPv6 instance or the reverse
-	DropTTL                                   // TTL / hop limit not 255 (RFC 5798 §5.1.1.3), or outside a unicast peer's range
-	DropVersion                               // VRRP version differs from the instance's (RFC 5798 §7.1)
-	DropAuthType                              // v2 auth type differs from the configured one (RFC 2338 §7.1)
-	DropAuthFailure                           // v2 PASS: password differs
-	DropAuthUnsupported                       // v2 IPsec AH: not implemented
-	DropInterval                              // v2 advert interval differs from ours (RFC 3768 §7.1)
-	DropZeroInterval                          // v3 Max Advertise Interval 0 (RFC 9568 erratum 8301)
-	DropAddrCount                             // address count differs from our VIP count
-	DropAddrList                              // one of our VIPs is missing from the advert
-	DropChecksumMode                          // checksum variant not accepted by configuration
-	DropCastMismatch                          // unicast advert on a multicast instance or the reverse
-	DropNotPeer                               // unicast source is not a configured peer (check_unicast_src)
-	DropLowerPriority                         // backup with preemption discards a lower-priority advert (RFC 5798 §6.4.2)
-	DropOwnAddress                            // master: equal priority from our own address
+	DropInactive      DropReason = iota + 1 // received in Init, Fault or Stopped (keepalived ignores silently)
+	DropVRID                                // VRID is not this instance's (the engine's demux should not let it through)
+	DropFamily                              // IPv4 advert for an IPv6 instance or the reverse
+	DropTTL                                 // TTL / hop limit not 255 (RFC 5798 §5.1.1.3), or outside a unicast peer's range
+	DropVersion                             // VRRP version differs from the instance's (RFC 5798 §7.1)
+	DropAuthType                            // v2 auth type differs from the configured one (RFC 2338 §7.1)
+	DropAuthFailure                         // v2 PASS: password differs; AH: ICV or SPI wrong
+	DropAHSequence                          // AH: sequence number not above the last one seen (keepalived's anti-replay)
+	DropInterval                            // v2 advert interval differs from ours (RFC 3768 §7.1)
+	DropZeroInterval                        // v3 Max Advertise Interval 0 (RFC 9568 erratum 8301)
+	DropAddrCount                           // address count differs from our VIP count
+	DropAddrList                            // one of our VIPs is missing from the advert
+	DropChecksumMode                        // checksum variant not accepted by configuration
+	DropCastMismatch                        // unicast advert on a multicast instance or the reverse
+	DropNotPeer                             // unicast source is not a configured peer (check_unicast_src)
+	DropLowerPriority                       // backup with preemption discards a lower-priority advert (RFC 5798 §6.4.2)
+	DropOwnAddress                          // master: equal priority from our own address
 	dropReasonEnd
 )
 
 var dropNames = [...]string{
-	DropInactive:        "inactive",
-	DropVRID:            "vrid_mismatch",
-	DropFamily:          "family_mismatch",
-	DropTTL:             "bad_ttl",
-	DropVersion:         "version_mismatch",
-	DropAuthType:        "auth_type_mismatch",
-	DropAuthFailure:     "auth_failure",
-	DropAuthUnsupported: "auth_ah_unsupported",
-	DropInterval:        "interval_mismatch",
-	DropZeroInterval:    "zero_interval",
-	DropAddrCount:       "addr_count_mismatch",
-	DropAddrList:        "addr_list_mismatch",
-	DropChecksumMode:    "checksum_variant",
-	DropCastMismatch:    "cast_mismatch",
-	DropNotPeer:         "not_unicast_peer",
-	DropLowerPriority:   "lower_priority",
-	DropOwnAddress:      "own_address",
+	DropInactive:      "inactive",
+	DropVRID:          "vrid_mismatch",
+	DropFamily:        "family_mismatch",
+	DropTTL:           "bad_ttl",
+	DropVersion:       "version_mismatch",
+	DropAuthType:      "auth_type_mismatch",
+	DropAuthFailure:   "auth_failure",
+	DropAHSequence:    "ah_sequence",
+	DropInterval:      "interval_mismatch",
+	DropZeroInterval:  "zero_interval",
+	DropAddrCount:     "addr_count_mismatch",
+	DropAddrList:      "addr_list_mismatch",
+	DropChecksumMode:  "checksum_variant",
+	DropCastMismatch:  "cast_mismatch",
+	DropNotPeer:       "not_unicast_peer",
+	DropLowerPriority: "lower_priority",
+	DropOwnAddress:    "own_address",
 }
 
 // String returns the stable metric label of r.

@@ -43,7 +43,7 @@ func TestIPv4HeaderGolden(t *testing.T) {
 	if !bytes.Equal(frame[14:34], want) {
 		t.Fatalf("testdata disagrees with the annotated header: %x", frame[14:34])
 	}
-	got := appendIPv4Header(nil, netip.MustParseAddr("192.168.1.105"), netip.MustParseAddr("224.0.0.18"), 1, 255, 20)
+	got := appendIPv4Header(nil, netip.MustParseAddr("192.168.1.105"), netip.MustParseAddr("224.0.0.18"), 1, 255, Protocol, 20)
 	if !bytes.Equal(got, want) {
 		t.Errorf("appendIPv4Header = %x, want %x", got, want)
 	}
@@ -69,7 +69,7 @@ func TestParseIPv4Header(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := parseIPv4Header(tt.b)
+			got, ok := parseIPv4Header(tt.b, Protocol)
 			if ok != tt.ok {
 				t.Fatalf("ok = %v, want %v", ok, tt.ok)
 			}
@@ -87,7 +87,7 @@ func FuzzParseIPv4Header(f *testing.F) {
 	f.Add(advertFrame(f)[14:])
 	f.Add([]byte{0x45})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		h, ok := parseIPv4Header(b)
+		h, ok := parseIPv4Header(b, Protocol)
 		if ok && (h.ihl < 20 || h.totLen > len(b) || h.ihl > h.totLen) {
 			t.Fatalf("accepted %+v for %d bytes", h, len(b))
 		}

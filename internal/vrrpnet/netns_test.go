@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/lab"
 	"github.com/vigil-ha/vigil/internal/netif"
 	"github.com/vigil-ha/vigil/internal/netnstest"
+	"github.com/vigil-ha/vigil/internal/vrrp/packet"
 	"github.com/vigil-ha/vigil/internal/vrrpnet"
 )
 
@@ -574,4 +575,58 @@ func TestLinkFlapKeepsConn(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAHMulticast: an AH conn (IP protocol 51) puts keepalived's first AH
+// advert on the wire byte for byte (same source, MAC, IP identification 1,
+// sequence number 1, ICV sealed over the header it built); another host's
+// AH conn receives the whole datagram and the codec verifies it; VRRP
+// (protocol 112) conns and AH conns do not see each other's packets, as
+// keepalived's per-protocol sockets do not.
+func TestAHMulticast(t *testing.T) {
+	tl := newLab(t)
+	b, err := os.ReadFile("../vrrp/packet/testdata/vrrpv2-ah.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame, err := hex.DecodeString(strings.Fields(string(b))[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cap := netnstest.StartCapture(t, tl.sniffer, "eth0", "ip proto 51")
+	ah1 := listen(t, tl.r1, vrrpnet.Config{Family: vrrpnet.IPv4, Protocol: vrrpnet.ProtocolAH})
+	ah2 := listen(t, tl.r2, vrrpnet.Config{Family: vrrpnet.IPv4, Protocol: vrrpnet.ProtocolAH})
+	plain3 := listen(t, tl.r3, vrrpnet.Config{Family: vrrpnet.IPv4})
+	var key [8]byte
+	copy(key[:], "secret12")
+	src := addr(keepalivedIP)
+	payload := append(packet.NewAH(src, 1).Append(nil), frame[14+44:]...)
+	err = ah1.WriteSealed(payload, netip.Addr{}, netip.Addr{}, func(h, p []byte) error { return packet.Seal(h, p, key, false) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mustRead(t, ah2)
+	if !bytes.Equal(p.Payload, frame[14:]) || p.Src != src || p.Dst != addr("224.0.0.18") || p.TTL != 255 {
+		t.Errorf("received %+v\nwant the datagram %x", p, frame[14:])
+	}
+	d, msg, err := packet.ParseDatagram(p.Payload)
+	if err != nil || !d.Verify(key, false) || d.AH.Seq != 1 || len(msg) != 20 {
+		t.Errorf("codec: %+v %v, verified %v", d.AH, err, err == nil && d.Verify(key, false))
+	}
+	mustNotRead(t, plain3, "an AH datagram on a VRRP conn")
+	frames := cap.Frames(t, 1, 5*time.Second)
+	if len(frames) < 1 || !bytes.Equal(frames[0], frame) {
+		t.Errorf("wire frames %x\nwant keepalived's\n %x", frames, frame)
+	}
+
+	// The other way: protocol 112 does not reach an AH conn.
+	_, vrrpPayload := capturedAdvert(t)
+	plain1 := listen(t, tl.r1, vrrpnet.Config{Family: vrrpnet.IPv4})
+	if err := plain1.WritePacket(vrrpPayload, netip.Addr{}, netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	if p := mustRead(t, plain3); p.Src != src {
+		t.Errorf("VRRP conn received %+v", p)
+	}
+	mustNotRead(t, ah2, "a VRRP packet on an AH conn")
 }

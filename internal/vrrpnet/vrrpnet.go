@@ -1,6 +1,7 @@
 // Package vrrpnet carries VRRP advertisements: raw IP protocol 112 sockets
-// for IPv4 and IPv6, one Conn per (interface, family, group or unicast
-// source), set up as keepalived 2.2.7 sets up its sockets (vrrp.c
+// for IPv4 and IPv6 (and protocol 51 for IPsec AH, ah.go), one Conn per
+// (interface, family, protocol, group or unicast source), set up as
+// keepalived 2.2.7 sets up its sockets (vrrp.c
 // open_vrrp_read_socket / open_vrrp_send_socket, vrrp_if.c). Payloads are
 // opaque bytes: the codec (internal/vrrp/packet) builds and parses them.
 //
@@ -106,12 +107,16 @@ type Config struct {
 	TTL int
 	// ReadBuffer sets SO_RCVBUF when non-zero.
 	ReadBuffer int
+	// Protocol is the IP protocol of the socket: 0 or Protocol for VRRP,
+	// ProtocolAH (IPv4 only) for instances with `auth_type AH`, as
+	// keepalived opens one socket per protocol (ah.go).
+	Protocol int
 }
 
 // Packet is one received advertisement.
 type Packet struct {
-	// Payload is the VRRP packet (after the IPv4 header); it aliases the
-	// buffer given to ReadPacket.
+	// Payload is the VRRP packet (after the IPv4 header; for an AH Conn,
+	// the whole IPv4 datagram); it aliases the buffer given to ReadPacket.
 	Payload []byte
 	Src     netip.Addr
 	Dst     netip.Addr
@@ -139,6 +144,7 @@ type Conn struct {
 	src     netip.Addr
 	group   netip.Addr // zero in unicast mode
 	ttl     int
+	proto   int // Protocol or ProtocolAH
 
 	f      *os.File
 	rc     syscall.RawConn
@@ -160,9 +166,12 @@ func Listen(cfg Config) (*Conn, error) {
 	if cfg.Family != IPv4 && cfg.Family != IPv6 {
 		return nil, fmt.Errorf("vrrpnet: invalid family %d", cfg.Family)
 	}
-	c := &Conn{family: cfg.Family, ifname: cfg.Interface, ttl: cfg.TTL}
+	c := &Conn{family: cfg.Family, ifname: cfg.Interface, ttl: cfg.TTL, proto: cfg.Protocol}
 	if c.ttl == 0 {
 		c.ttl = DefaultTTL
+	}
+	if err := c.checkProtocol(); err != nil {
+		return nil, err
 	}
 	if c.ttl < 1 || c.ttl > 255 {
 		return nil, fmt.Errorf("vrrpnet: invalid TTL %d", cfg.TTL)
@@ -184,7 +193,7 @@ func Listen(cfg Config) (*Conn, error) {
 	if cfg.Family == IPv6 {
 		domain = unix.AF_INET6
 	}
-	fd, err := unix.Socket(domain, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, Protocol)
+	fd, err := unix.Socket(domain, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, c.proto)
 	if err != nil {
 		return nil, fmt.Errorf("vrrpnet: socket: %w", err)
 	}
@@ -441,11 +450,11 @@ func (c *Conn) parse(b, oob []byte, from unix.Sockaddr) (Packet, bool) {
 	if c.family == IPv4 {
 		// The kernel hands raw IPv4 sockets the whole datagram, header
 		// included, fields in network order.
-		h, ok := parseIPv4Header(b)
+		h, ok := parseIPv4Header(b, c.proto)
 		if !ok {
 			return Packet{}, false
 		}
-		p.Src, p.Dst, p.TTL, p.Payload = h.src, h.dst, h.ttl, b[h.ihl:h.totLen]
+		p.Src, p.Dst, p.TTL, p.Payload = h.src, h.dst, h.ttl, b[c.payloadStart(h):h.totLen]
 	} else {
 		p.Payload = b
 		if sa, ok := from.(*unix.SockaddrInet6); ok {
@@ -476,13 +485,14 @@ type ipv4Header struct {
 	src, dst    netip.Addr
 }
 
-// parseIPv4Header checks and decodes the IPv4 header of a received packet.
-func parseIPv4Header(b []byte) (ipv4Header, bool) {
+// parseIPv4Header checks and decodes the IPv4 header of a received packet
+// of IP protocol proto.
+func parseIPv4Header(b []byte, proto int) (ipv4Header, bool) {
 	if len(b) < 20 || b[0]>>4 != 4 {
 		return ipv4Header{}, false
 	}
 	h := ipv4Header{ihl: int(b[0]&0x0f) * 4, totLen: int(binary.BigEndian.Uint16(b[2:4])), ttl: int(b[8])}
-	if h.ihl < 20 || h.ihl > len(b) || h.totLen < h.ihl || h.totLen > len(b) || b[9] != Protocol {
+	if h.ihl < 20 || h.ihl > len(b) || h.totLen < h.ihl || h.totLen > len(b) || int(b[9]) != proto {
 		return ipv4Header{}, false
 	}
 	h.src = netip.AddrFrom4([4]byte(b[12:16]))
@@ -492,10 +502,10 @@ func parseIPv4Header(b []byte) (ipv4Header, bool) {
 
 // appendIPv4Header appends the 20-byte header keepalived 2.2.7 builds
 // (vrrp.c vrrp_build_ip4): version 4, IHL 5, TOS 0xc0, no flags, the given
-// identification and TTL, protocol 112, and the header checksum (the kernel
+// identification, TTL and protocol, and the header checksum (the kernel
 // recomputes it for IP_HDRINCL sockets; computing it keeps the bytes
 // testable).
-func appendIPv4Header(b []byte, src, dst netip.Addr, id uint16, ttl uint8, payloadLen int) []byte {
+func appendIPv4Header(b []byte, src, dst netip.Addr, id uint16, ttl, proto uint8, payloadLen int) []byte {
 	start := len(b)
 	s, d := src.As4(), dst.As4()
 	b = append(b,
@@ -503,7 +513,7 @@ func appendIPv4Header(b []byte, src, dst netip.Addr, id uint16, ttl uint8, paylo
 		byte((20+payloadLen)>>8), byte(20+payloadLen), // total length
 		byte(id>>8), byte(id), // identification
 		0, 0, // flags, fragment offset
-		ttl, Protocol,
+		ttl, proto,
 		0, 0, // checksum, below
 		s[0], s[1], s[2], s[3],
 		d[0], d[1], d[2], d[3])
@@ -533,6 +543,10 @@ func (c *Conn) nextID() uint16 {
 // payload's checksum covers src and dst (RFC 5798 §5.2.8), so the caller
 // marshals with the same addresses it passes here, once per unicast peer.
 func (c *Conn) WritePacket(payload []byte, src, dst netip.Addr) error {
+	return c.write(payload, src, dst, nil)
+}
+
+func (c *Conn) write(payload []byte, src, dst netip.Addr, seal Seal) error {
 	if !src.IsValid() {
 		src = c.src
 	}
@@ -549,7 +563,7 @@ func (c *Conn) WritePacket(payload []byte, src, dst netip.Addr) error {
 	var werr error
 	err := c.rc.Write(func(fd uintptr) bool {
 		if c.family == IPv4 {
-			werr = c.send4(int(fd), payload, src, dst)
+			werr = c.send4(int(fd), payload, src, dst, seal)
 		} else {
 			werr = c.send6(int(fd), payload, src, dst)
 		}
@@ -566,9 +580,14 @@ func (c *Conn) WritePacket(payload []byte, src, dst netip.Addr) error {
 	return nil
 }
 
-func (c *Conn) send4(fd int, payload []byte, src, dst netip.Addr) error {
+func (c *Conn) send4(fd int, payload []byte, src, dst netip.Addr, seal Seal) error {
 	var hb [20]byte
-	hdr := appendIPv4Header(hb[:0], src, dst, c.nextID(), uint8(c.ttl), len(payload))
+	hdr := appendIPv4Header(hb[:0], src, dst, c.nextID(), uint8(c.ttl), uint8(c.proto), len(payload))
+	if seal != nil {
+		if err := seal(hdr, payload); err != nil {
+			return err
+		}
+	}
 	flags := 0
 	if dst.IsMulticast() {
 		flags = unix.MSG_DONTROUTE // keepalived 2.2.7 vrrp_send_pkt

@@ -24,6 +24,11 @@ const (
 	// ReasonFamily: the source and destination addresses are not both valid
 	// IPv4 or both valid IPv6 addresses (a caller bug, not a peer's).
 	ReasonFamily
+	// ReasonAHNextHeader: an AH header protecting another protocol than
+	// VRRP (keepalived ignores the packet).
+	ReasonAHNextHeader
+	// ReasonIPHeader: ParseDatagram found no usable IPv4 header carrying AH.
+	ReasonIPHeader
 )
 
 var reasonNames = [...]string{
@@ -34,6 +39,9 @@ var reasonNames = [...]string{
 	ReasonAuthType: "bad_auth_type",
 	ReasonChecksum: "bad_checksum",
 	ReasonFamily:   "bad_family",
+
+	ReasonAHNextHeader: "ah_next_header",
+	ReasonIPHeader:     "bad_ip_header",
 }
 
 // String returns the stable short name of r.
@@ -82,4 +90,7 @@ var (
 	ErrAuthType = &Error{reason: ReasonAuthType}
 	ErrChecksum = &Error{reason: ReasonChecksum}
 	ErrFamily   = &Error{reason: ReasonFamily}
+
+	ErrAHNextHeader = &Error{reason: ReasonAHNextHeader}
+	ErrIPHeader     = &Error{reason: ReasonIPHeader}
 )

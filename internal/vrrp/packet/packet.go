@@ -2,8 +2,9 @@
 // and version 3 (RFC 5798, updated by RFC 9568), over IPv4 and IPv6, byte for
 // byte as keepalived 2.2.7 sends them.
 //
-// It works on the VRRP message only: the bytes after the IP header (and, for
-// IPv4 with IPsec AH, after the AH header, which vigil does not support). The
+// It works on the VRRP message: the bytes after the IP header, or, for
+// VRRPv2 over IPv4 with IPsec AH, after the AH header (ah.go: ParseDatagram,
+// NewAH, Seal, Datagram.Verify). The
 // IP source and destination are arguments because the VRRPv3 checksum covers
 // a pseudo-header built from them.
 //
@@ -79,7 +80,7 @@ type AuthType uint8
 const (
 	AuthNone AuthType = 0 // no authentication
 	AuthPass AuthType = 1 // simple text password, 8 bytes
-	AuthAH   AuthType = 2 // IPsec AH; vigil parses the field but does not implement AH
+	AuthAH   AuthType = 2 // IPsec AH (ah.go); the message's auth data is then zero
 )
 
 func (t AuthType) String() string {
