@@ -29,25 +29,36 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/status"
+	"github.com/vigil-ha/vigil/internal/vrrp"
+	"github.com/vigil-ha/vigil/internal/vrrp/packet"
 )
 
-// Drop reasons that keepalived counts in its stats, as vigil's engine should
-// name them in status.Counters.Dropped (the keepalived 2.2.7 vrrp_stats
-// field names, which are also the JSON keys). Other reasons are vigil's own:
-// they appear in the metrics but have no place in keepalived's files.
-const (
-	ReasonPacketLength     = "packet_len_err"      // "Packet Errors: Length"
-	ReasonAdvertInterval   = "advert_interval_err" // "Packet Errors: Advertisement Interval"
-	ReasonTTL              = "ip_ttl_err"          // "Packet Errors: TTL"
-	ReasonInvalidType      = "invalid_type_rcvd"   // "Packet Errors: Invalid Type"
-	ReasonAddressList      = "addr_list_err"       // "Packet Errors: Address List"
-	ReasonInvalidAuthType  = "invalid_authtype"    // "Authentication Errors: Invalid Type"
-	ReasonAuthTypeMismatch = "authtype_mismatch"   // "Authentication Errors: Type Mismatch"
-	ReasonAuthFailure      = "auth_failure"        // "Authentication Errors: Failure"
-	// ReasonAHSequence is vigil's name for an AH advert whose sequence
-	// number was already seen; keepalived counts it as an auth failure.
-	ReasonAHSequence = "ah_sequence"
+// Stat is one of keepalived 2.2.7's vrrp_stats error counters, as the
+// drop reasons of vigil's engine that keepalived counts there: the labels of
+// status.Counters.Dropped (vrrp.DropReason and packet.Reason names) summed.
+// Other reasons are vigil's own: they appear in the metrics but have no
+// place in keepalived's files.
+type Stat []string
+
+var (
+	StatPacketLength     = Stat{packet.ReasonTooShort.String(), packet.ReasonTooLong.String()} // "Packet Errors: Length"
+	StatTTL              = Stat{vrrp.DropTTL.String()}                                         // "Packet Errors: TTL"
+	StatInvalidType      = Stat{packet.ReasonType.String()}                                    // "Packet Errors: Invalid Type"
+	StatAdvertInterval   = Stat{vrrp.DropInterval.String()}                                    // "Packet Errors: Advertisement Interval"
+	StatAddressList      = Stat{vrrp.DropAddrCount.String(), vrrp.DropAddrList.String()}       // "Packet Errors: Address List"
+	StatInvalidAuthType  = Stat{packet.ReasonAuthType.String()}                                // "Authentication Errors: Invalid Type"
+	StatAuthTypeMismatch = Stat{vrrp.DropAuthType.String()}                                    // "Authentication Errors: Type Mismatch"
+	StatAuthFailure      = Stat{vrrp.DropAuthFailure.String(), vrrp.DropAHSequence.String()}   // "Authentication Errors: Failure"; an AH sequence number already seen too
 )
+
+// Of is the counter's value for an instance's counters.
+func (s Stat) Of(c status.Counters) uint64 {
+	var n uint64
+	for _, r := range s {
+		n += c.Dropped[r]
+	}
+	return n
+}
 
 // StateNumber is keepalived's numeric VRRP state (vrrp.h VRRP_STATE_*), as
 // the JSON dump and the exporters use it. Unknown states are INIT (0).
@@ -291,7 +302,7 @@ func WriteStats(w io.Writer, s status.Snapshot) error {
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format+"\n", args...) }
 	for _, in := range s.Instances {
 		c := in.Counters
-		d := func(reason string) uint64 { return c.Dropped[reason] }
+		d := func(s Stat) uint64 { return s.Of(c) }
 		p("VRRP Instance: %s", in.Name)
 		p("  Advertisements:")
 		p("    Received: %d", c.AdvertsReceived)
@@ -299,15 +310,15 @@ func WriteStats(w io.Writer, s status.Snapshot) error {
 		p("  Became master: %d", c.BecameMaster)
 		p("  Released master: %d", releasedMaster(in))
 		p("  Packet Errors:")
-		p("    Length: %d", d(ReasonPacketLength))
-		p("    TTL: %d", d(ReasonTTL))
-		p("    Invalid Type: %d", d(ReasonInvalidType))
-		p("    Advertisement Interval: %d", d(ReasonAdvertInterval))
-		p("    Address List: %d", d(ReasonAddressList))
+		p("    Length: %d", d(StatPacketLength))
+		p("    TTL: %d", d(StatTTL))
+		p("    Invalid Type: %d", d(StatInvalidType))
+		p("    Advertisement Interval: %d", d(StatAdvertInterval))
+		p("    Address List: %d", d(StatAddressList))
 		p("  Authentication Errors:")
-		p("    Invalid Type: %d", d(ReasonInvalidAuthType))
-		p("    Type Mismatch: %d", d(ReasonAuthTypeMismatch))
-		p("    Failure: %d", d(ReasonAuthFailure)+d(ReasonAHSequence))
+		p("    Invalid Type: %d", d(StatInvalidAuthType))
+		p("    Type Mismatch: %d", d(StatAuthTypeMismatch))
+		p("    Failure: %d", d(StatAuthFailure))
 		p("  Priority Zero:")
 		p("    Received: %d", c.PriorityZeroRx)
 		p("    Sent: %d", c.PriorityZeroTx)
@@ -408,14 +419,14 @@ func JSON(s status.Snapshot) []JSONInstance {
 			AdvertSent:        c.AdvertsSent,
 			BecomeMaster:      c.BecameMaster,
 			ReleaseMaster:     releasedMaster(in),
-			PacketLenErr:      c.Dropped[ReasonPacketLength],
-			AdvertIntervalErr: c.Dropped[ReasonAdvertInterval],
-			IPTTLErr:          c.Dropped[ReasonTTL],
-			InvalidTypeRcvd:   c.Dropped[ReasonInvalidType],
-			AddrListErr:       c.Dropped[ReasonAddressList],
-			InvalidAuthType:   c.Dropped[ReasonInvalidAuthType],
-			AuthTypeMismatch:  c.Dropped[ReasonAuthTypeMismatch],
-			AuthFailure:       c.Dropped[ReasonAuthFailure] + c.Dropped[ReasonAHSequence],
+			PacketLenErr:      StatPacketLength.Of(c),
+			AdvertIntervalErr: StatAdvertInterval.Of(c),
+			IPTTLErr:          StatTTL.Of(c),
+			InvalidTypeRcvd:   StatInvalidType.Of(c),
+			AddrListErr:       StatAddressList.Of(c),
+			InvalidAuthType:   StatInvalidAuthType.Of(c),
+			AuthTypeMismatch:  StatAuthTypeMismatch.Of(c),
+			AuthFailure:       StatAuthFailure.Of(c),
 			PriZeroRcvd:       c.PriorityZeroRx,
 			PriZeroSent:       c.PriorityZeroTx,
 		}})

@@ -40,9 +40,9 @@ func fakeSnapshot() status.Snapshot {
 				},
 				Counters: status.Counters{AdvertsSent: 1200, AdvertsReceived: 7, Transitions: 3, BecameMaster: 2,
 					PriorityZeroRx: 1, PriorityZeroTx: 4,
-					Dropped: map[string]uint64{ReasonAuthFailure: 3, ReasonAHSequence: 2, ReasonTTL: 1, ReasonPacketLength: 2,
-						ReasonInvalidType: 3, ReasonAdvertInterval: 4, ReasonAddressList: 6, ReasonInvalidAuthType: 7,
-						ReasonAuthTypeMismatch: 8, "vigil_own_reason": 9}},
+					Dropped: map[string]uint64{StatAuthFailure[0]: 3, StatAuthFailure[1]: 2, StatTTL[0]: 1, StatPacketLength[0]: 2,
+						StatInvalidType[0]: 3, StatAdvertInterval[0]: 4, StatAddressList[0]: 6, StatInvalidAuthType[0]: 7,
+						StatAuthTypeMismatch[0]: 8, "vigil_own_reason": 9}},
 			},
 			{
 				Name: "VI_6", Interface: "eth0", Family: "inet6", Version: 3, VRID: 56, State: "BACKUP",

@@ -174,10 +174,10 @@ func TestMatchesKeepalived(t *testing.T) {
 				AdvertsSent: uint64(st.AdvertSent), AdvertsReceived: uint64(st.AdvertRcvd), BecameMaster: uint64(st.BecomeMaster),
 				PriorityZeroRx: uint64(st.PRIZeroRcvd), PriorityZeroTx: uint64(st.PRIZeroSent),
 				Dropped: map[string]uint64{
-					ReasonPacketLength: uint64(st.PacketLenErr), ReasonTTL: uint64(st.IPTTLErr),
-					ReasonInvalidType: uint64(st.InvalidTypeRcvd), ReasonAdvertInterval: uint64(st.AdvertIntervalErr),
-					ReasonAddressList: uint64(st.AddrListErr), ReasonInvalidAuthType: uint64(st.InvalidAuthType),
-					ReasonAuthTypeMismatch: uint64(st.AuthTypeMismatch), ReasonAuthFailure: uint64(st.AuthFailure),
+					StatPacketLength[0]: uint64(st.PacketLenErr), StatTTL[0]: uint64(st.IPTTLErr),
+					StatInvalidType[0]: uint64(st.InvalidTypeRcvd), StatAdvertInterval[0]: uint64(st.AdvertIntervalErr),
+					StatAddressList[0]: uint64(st.AddrListErr), StatInvalidAuthType[0]: uint64(st.InvalidAuthType),
+					StatAuthTypeMismatch[0]: uint64(st.AuthTypeMismatch), StatAuthFailure[0]: uint64(st.AuthFailure),
 				},
 			},
 		}

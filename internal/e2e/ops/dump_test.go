@@ -3,6 +3,7 @@ package ops
 import (
 	"bufio"
 	"encoding/json"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/e2e"
 	"github.com/vigil-ha/vigil/internal/status"
+	"github.com/vigil-ha/vigil/internal/vrrp/packet"
 )
 
 // dumpFile waits until the daemon (re)writes name in its TMPDIR after sig,
@@ -175,10 +178,46 @@ func TestDumpsOnSignals(t *testing.T) {
 		t.Errorf("keepalived.data VI_1 virtual IPs %q, want [192.168.50.100/24 dev eth0 ... set]", vi.vips)
 	}
 
+	// Adverts keepalived counts as errors, from a third host: three with
+	// TTL 64, three listing another address (VRRPv3: the interval is not
+	// checked).
+	inj, err := e2e.NewInjector(x.web, "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inj.Close()
+	src, group := netip.MustParseAddr("192.168.50.11"), netip.MustParseAddr("224.0.0.18")
+	bad := func(interval uint16, vip string) []byte {
+		a := packet.Advert{Version: 3, Type: 1, VRID: 61, Priority: 10, CountIPAddrs: 1, AdvertInt: interval,
+			Addrs: []netip.Addr{netip.MustParseAddr(vip)}}
+		b, err := a.Marshal(src, group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for range 3 {
+		for _, p := range []struct {
+			ttl int
+			b   []byte
+		}{{64, bad(20, "192.168.50.100")}, {255, bad(20, "192.168.50.99")}} {
+			if err := inj.Send(src, group, p.ttl, 112, p.b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	d1.waitFor("the bad adverts counted", 10*time.Second, func(s status.Snapshot) bool {
+		in, _ := instance(s, "VI_1")
+		return in.Counters.Dropped["bad_ttl"] >= 3 && in.Counters.Dropped["addr_list_mismatch"] >= 3
+	})
+
 	stats := parseStats(t, dumpFile(t, d1, syscall.SIGUSR2, "keepalived.stats"))
 	s1 := stats["VI_1"]
 	if s1 == nil {
 		t.Fatalf("keepalived.stats has no VRRP Instance: VI_1: %v", stats)
+	}
+	if s1["Packet Errors/TTL"] != 3 || s1["Packet Errors/Address List"] != 3 {
+		t.Errorf("keepalived.stats VI_1 after 3 adverts each with TTL 64 and another address: %v", s1)
 	}
 	if s1["Advertisements/Sent"] < int(in.Counters.AdvertsSent) || s1["Became master"] != 1 || s1["Priority Zero/Sent"] != 0 {
 		t.Errorf("keepalived.stats VI_1: %v; want Advertisements/Sent >= %d (status), Became master 1, Priority Zero/Sent 0", s1, in.Counters.AdvertsSent)
