@@ -303,10 +303,18 @@ func (rp *routeParser) addr(t token, what string) (netip.Addr, bool) {
 func (rp *routeParser) keyword(w token) bool {
 	p, r := rp.p, &rp.r
 	switch w.text {
-	case "inet":
-		rp.setFamily(w, Inet)
-	case "inet6":
-		rp.setFamily(w, Inet6)
+	case "inet", "inet6":
+		f := Inet
+		if w.text == "inet6" {
+			f = Inet6
+		}
+		rp.setFamily(w, f)
+		// keepalived 2.2.7 alloc_route() steps over the word after
+		// inet/inet6 as well (its loop advances twice).
+		if rp.i+1 < len(rp.words) {
+			rp.i++
+			p.warnf(rp.words[rp.i].pos, "keepalived 2.2.7 skips the word after %s (%q); so does vigil: put %s last", w.text, rp.words[rp.i].text, w.text)
+		}
 	case "src":
 		if v, ok := rp.val(w); ok {
 			if a, ok := rp.addr(v, "route src"); ok {
@@ -537,10 +545,19 @@ func (p *parser) parseRule(e *stmt, static bool) (Rule, bool) {
 			return words[i], true
 		}
 		switch w.text {
-		case "inet":
-			setFamily(w, Inet)
-		case "inet6":
-			setFamily(w, Inet6)
+		case "inet", "inet6":
+			f := Inet
+			if w.text == "inet6" {
+				f = Inet6
+			}
+			setFamily(w, f)
+			// keepalived 2.2.7 alloc_rule() steps over the word after
+			// inet/inet6 as well (its loop advances twice).
+			if i+1 < len(words) {
+				i++
+				v := words[i]
+				p.warnf(v.pos, "keepalived 2.2.7 skips the word after %s (%q); so does vigil: put %s last", w.text, v.text, w.text)
+			}
 		case "from", "to":
 			v, ok := val()
 			if !ok {

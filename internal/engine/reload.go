@@ -419,6 +419,20 @@ func (e *Engine) reconcileHeld(now time.Time, in *instance, oldVIPs []netif.VIP,
 			cameRoutes = append(cameRoutes, r)
 		}
 	}
+	// A route that changed only in options a replace changes (mtu,
+	// protocol, src, ...) is replaced in place, as keepalived 2.2.7's
+	// clear_diff_routes() does; the others go and come.
+	var replaced []netif.Route
+	for k := 0; k < len(goneRoutes); k++ {
+		j := slices.IndexFunc(cameRoutes, goneRoutes[k].SameIdentity)
+		if j < 0 {
+			continue
+		}
+		replaced = append(replaced, cameRoutes[j])
+		cameRoutes = slices.Delete(cameRoutes, j, j+1)
+		goneRoutes = slices.Delete(goneRoutes, k, k+1)
+		k--
+	}
 	var goneRules, cameRules []netif.Rule
 	for _, r := range oldRules {
 		if !slices.ContainsFunc(in.spec.Rules, func(x netif.Rule) bool { return reflect.DeepEqual(x, r) }) {
@@ -455,6 +469,11 @@ func (e *Engine) reconcileHeld(now time.Time, in *instance, oldVIPs []netif.VIP,
 		for _, v := range came {
 			if err := net.AddVIP(v); err != nil {
 				log.Error("cannot add virtual address", "instance", name, "addr", v.String(), "err", err)
+			}
+		}
+		for _, r := range replaced {
+			if err := net.ReplaceRoute(r); err != nil {
+				log.Error("cannot replace virtual route", "instance", name, "route", r.String(), "err", err)
 			}
 		}
 		for _, r := range cameRoutes {

@@ -45,7 +45,7 @@ func TestRoutesRulesProgrammed(t *testing.T) {
         from all blackhole priority 104 realms 1
         from all priority 105
         to 10.9.0.0/16 suppress_prefixlength 0 suppress_ifgroup 3 table 7 priority 106 protocol 4 no_track
-        inet6 from 2001:db8::/32 type unreachable priority 107
+        from 2001:db8::/32 type unreachable priority 107 inet6
         l3mdev priority 108
     }
 }
