@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/eventloop"
@@ -174,6 +175,9 @@ type instance struct {
 	restored uint64
 	// conflicts counts ARP claims of its VIPs by other hosts while master.
 	conflicts uint64
+	// netErrors counts virtual routes and rules the kernel refused to add,
+	// replace or remove; the effects worker adds to it.
+	netErrors atomic.Uint64
 	// ops is what the status shows of peers and history (opsview.go).
 	ops opsview
 	// next, hidx, dirty and gone place the instance in the deadline heap.
@@ -1143,7 +1147,7 @@ func (e *Engine) takeOver(now time.Time, in *instance) {
 			index[k] = li.Index
 		}
 	}
-	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
+	name, net, log, errs := in.spec.VRRP.Name, e.opts.Net, e.log, &in.netErrors
 	routes, rules := in.spec.Routes, in.spec.Rules
 	wasHeld := in.held
 	in.held = true
@@ -1163,12 +1167,12 @@ func (e *Engine) takeOver(now time.Time, in *instance) {
 		e.fx.install(func() {
 			for _, r := range routes {
 				if err := net.AddRoute(r); err != nil {
-					log.Error("cannot add virtual route", "instance", name, "route", r.String(), "err", err)
+					routeFailed(log, errs, "cannot add virtual route", name, "route", r.String(), err)
 				}
 			}
 			for _, r := range rules {
 				if err := net.AddRule(r); err != nil {
-					log.Error("cannot add virtual rule", "instance", name, "rule", r.String(), "err", err)
+					routeFailed(log, errs, "cannot add virtual rule", name, "rule", r.String(), err)
 				}
 			}
 		})
@@ -1204,17 +1208,17 @@ func (e *Engine) release(in *instance) {
 			vips[k].Dev = in.spec.Interface
 		}
 	}
-	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
+	name, net, log, errs := in.spec.VRRP.Name, e.opts.Net, e.log, &in.netErrors
 	routes, rules := in.spec.Routes, in.spec.Rules
 	e.fx.add(func() {
 		for i := len(rules) - 1; i >= 0; i-- {
 			if err := net.DelRule(rules[i]); err != nil {
-				log.Error("cannot remove virtual rule", "instance", name, "rule", rules[i].String(), "err", err)
+				routeFailed(log, errs, "cannot remove virtual rule", name, "rule", rules[i].String(), err)
 			}
 		}
 		for i := len(routes) - 1; i >= 0; i-- {
 			if err := net.DelRoute(routes[i]); err != nil {
-				log.Error("cannot remove virtual route", "instance", name, "route", routes[i].String(), "err", err)
+				routeFailed(log, errs, "cannot remove virtual route", name, "route", routes[i].String(), err)
 			}
 		}
 		for _, v := range vips {

@@ -449,16 +449,16 @@ func (e *Engine) reconcileHeld(now time.Time, in *instance, oldVIPs []netif.VIP,
 			e.expectDelete(v.Addr()) // re-added at once with its new label or prefix
 		}
 	}
-	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
+	name, net, log, errs := in.spec.VRRP.Name, e.opts.Net, e.log, &in.netErrors
 	e.fx.add(func() {
 		for _, r := range goneRules {
 			if err := net.DelRule(r); err != nil {
-				log.Error("cannot remove virtual rule", "instance", name, "rule", r.String(), "err", err)
+				routeFailed(log, errs, "cannot remove virtual rule", name, "rule", r.String(), err)
 			}
 		}
 		for _, r := range goneRoutes {
 			if err := net.DelRoute(r); err != nil {
-				log.Error("cannot remove virtual route", "instance", name, "route", r.String(), "err", err)
+				routeFailed(log, errs, "cannot remove virtual route", name, "route", r.String(), err)
 			}
 		}
 		for _, v := range gone {
@@ -473,17 +473,17 @@ func (e *Engine) reconcileHeld(now time.Time, in *instance, oldVIPs []netif.VIP,
 		}
 		for _, r := range replaced {
 			if err := net.ReplaceRoute(r); err != nil {
-				log.Error("cannot replace virtual route", "instance", name, "route", r.String(), "err", err)
+				routeFailed(log, errs, "cannot replace virtual route", name, "route", r.String(), err)
 			}
 		}
 		for _, r := range cameRoutes {
 			if err := net.AddRoute(r); err != nil {
-				log.Error("cannot add virtual route", "instance", name, "route", r.String(), "err", err)
+				routeFailed(log, errs, "cannot add virtual route", name, "route", r.String(), err)
 			}
 		}
 		for _, r := range cameRules {
 			if err := net.AddRule(r); err != nil {
-				log.Error("cannot add virtual rule", "instance", name, "rule", r.String(), "err", err)
+				routeFailed(log, errs, "cannot add virtual rule", name, "rule", r.String(), err)
 			}
 		}
 	})

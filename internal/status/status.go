@@ -148,6 +148,9 @@ type Counters struct {
 	// failed (exit status not 0, timeout, not startable).
 	Announcements  uint64 `json:"announcements_sent"`
 	NotifyFailures uint64 `json:"notify_failures"`
+	// RouteErrors counts virtual routes and rules the kernel refused to
+	// add, replace or remove (each also logged).
+	RouteErrors uint64 `json:"route_errors"`
 }
 
 // Tracker is one tracked object's state as it affects an instance.
