@@ -23,6 +23,12 @@ import (
 const routesConf = `global_defs {
     router_id r1
 }
+static_routes {
+    10.8.0.0/16 via 192.168.2.254 dev eth1 mtu 1280
+}
+static_rules {
+    from 192.168.8.0/24 table 100 priority 90
+}
 vrrp_instance VI_1 {
     state MASTER
     interface eth0
@@ -126,16 +132,17 @@ func heldAll(s string) bool {
 
 // heldNone: none of them is.
 func heldNone(s string) bool {
-	return !strings.Contains(s, "proto keepalived") && !regexp.MustCompile(`(?m)^10[0-6]:`).MatchString(s)
+	return !strings.Contains(s, "proto keepalived") && !regexp.MustCompile(`(?m)^(10[0-6]|90):`).MatchString(s)
 }
 
 // TestVirtualRoutesRulesAsKeepalived: a MASTER's virtual_routes and
 // virtual_rules (mtu lock + advmss, a multipath route with weights,
 // blackhole, local type, a table by name, fwmark/mask, iif/oif, uidrange,
 // ports, goto, not) are in the kernel exactly as keepalived 2.2.7 puts them
-// there for the same file, and are gone after each daemon stops. Then a
-// reload of vigil replaces a route whose mtu changed in place, removes the
-// route and rule that went and leaves the others untouched.
+// there for the same file, and are gone after each daemon stops; so are
+// static_routes and static_rules. Then a reload of vigil replaces a
+// virtual and a static route whose mtu changed in place, removes the route
+// and rule that went and leaves the others untouched.
 func TestVirtualRoutesRulesAsKeepalived(t *testing.T) {
 	netnstest.RequireRoot(t)
 	ka := netnstest.RequireCommand(t, "keepalived")
@@ -195,6 +202,8 @@ func TestVirtualRoutesRulesAsKeepalived(t *testing.T) {
 		"104:\tnot from 192.168.2.0/24 goto 110 [unresolved] proto keepalived",
 		"105:\tfrom 192.168.9.0/24 blackhole proto keepalived",
 		"106:\tfrom 2001:db8::/32 lookup 100 proto keepalived",
+		"unicast 10.8.0.0/16 via 192.168.2.254 dev eth1 table main scope global mtu 1280",
+		"90:\tfrom 192.168.8.0/24 lookup 100 proto keepalived",
 	} {
 		if !strings.Contains(held[e2e.Vigil], want) {
 			t.Errorf("vigil's routes and rules lack %q:\n%s", want, held[e2e.Vigil])
@@ -211,6 +220,7 @@ func TestVirtualRoutesRulesAsKeepalived(t *testing.T) {
 	t.Cleanup(mon.Kill)
 	time.Sleep(200 * time.Millisecond) // the monitor subscribes
 	conf := strings.Replace(routesConf, "mtu lock 1400", "mtu lock 1300", 1)
+	conf = strings.Replace(conf, "mtu 1280", "mtu 1272", 1)
 	conf = strings.Replace(conf, "        unreachable 10.6.0.0/16 table 100\n", "", 1)
 	conf = strings.Replace(conf, "        from 192.168.9.0/24 blackhole priority 105\n", "", 1)
 	cf := ""
@@ -226,16 +236,16 @@ func TestVirtualRoutesRulesAsKeepalived(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := waitRoutes(t, h, p, "the reload", func(s string) bool {
-		return strings.Contains(s, "mtu lock 1300") && !strings.Contains(s, "10.6.0.0/16") && !strings.Contains(s, "105:")
+		return strings.Contains(s, "mtu lock 1300") && strings.Contains(s, "mtu 1272") && !strings.Contains(s, "10.6.0.0/16") && !strings.Contains(s, "105:")
 	})
 	time.Sleep(200 * time.Millisecond) // the monitor prints
 	events := mon.Output()
 	t.Logf("route and rule events during the reload:\n%s", events)
 	for _, line := range strings.Split(events, "\n") {
-		if strings.HasPrefix(line, "Deleted") && (strings.Contains(line, "10.1.0.0/16") || strings.Contains(line, "10.5.0.0/16") || strings.Contains(line, "10.2.0.0/16")) {
+		if strings.HasPrefix(line, "Deleted") && (strings.Contains(line, "10.1.0.0/16") || strings.Contains(line, "10.8.0.0/16") || strings.Contains(line, "10.5.0.0/16") || strings.Contains(line, "10.2.0.0/16")) {
 			t.Errorf("the reload deleted a route it should have replaced or left alone: %q", line)
 		}
-		if !strings.HasPrefix(line, "Deleted") && line != "" && !strings.Contains(line, "10.1.0.0/16") && !strings.Contains(line, "local 192.168.1.100") &&
+		if !strings.HasPrefix(line, "Deleted") && line != "" && !strings.Contains(line, "10.1.0.0/16") && !strings.Contains(line, "10.8.0.0/16") &&
 			!strings.Contains(line, "192.168.1.100") {
 			t.Errorf("the reload added something it should have left alone: %q", line)
 		}

@@ -91,7 +91,10 @@ type Hooks struct {
 type Engine struct {
 	opts Options
 	log  *slog.Logger
-	spec runspec.Spec
+	// staticErrors counts static routes and rules the kernel refused;
+	// the effects worker adds to it.
+	staticErrors atomic.Uint64
+	spec         runspec.Spec
 
 	events  chan any
 	started time.Time
@@ -350,6 +353,7 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	e.removeStale()
 	e.removeStaleVMACs()
+	e.startStatic()
 	if d := e.spec.StartupDelay; d > 0 {
 		e.startAt = e.started.Add(d)
 		e.log.Info("vrrp_startup_delay: instances start later", "delay", d)
@@ -470,6 +474,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.release(in)
 		}
 	}
+	e.stopStatic()
 	return nil
 }
 

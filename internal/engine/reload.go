@@ -282,7 +282,9 @@ func (e *Engine) apply(now time.Time, spec runspec.Spec) ([]string, error) {
 	for _, in := range e.insts {
 		e.byName[in.spec.VRRP.Name] = in
 	}
+	oldStaticRoutes, oldStaticRules := e.spec.StaticRoutes, e.spec.StaticRules
 	e.spec = spec
+	e.reloadStatic(oldStaticRoutes, oldStaticRules)
 	for _, in := range leaving {
 		_, stays := newBy[in.spec.VRRP.Name]
 		e.retire(now, in, !stays)
@@ -408,42 +410,8 @@ func (e *Engine) reconcileHeld(now time.Time, in *instance, oldVIPs []netif.VIP,
 			came = append(came, v)
 		}
 	}
-	var goneRoutes, cameRoutes []netif.Route
-	for _, r := range oldRoutes {
-		if !slices.ContainsFunc(in.spec.Routes, func(x netif.Route) bool { return reflect.DeepEqual(x, r) }) {
-			goneRoutes = append(goneRoutes, r)
-		}
-	}
-	for _, r := range in.spec.Routes {
-		if !slices.ContainsFunc(oldRoutes, func(x netif.Route) bool { return reflect.DeepEqual(x, r) }) {
-			cameRoutes = append(cameRoutes, r)
-		}
-	}
-	// A route that changed only in options a replace changes (mtu,
-	// protocol, src, ...) is replaced in place, as keepalived 2.2.7's
-	// clear_diff_routes() does; the others go and come.
-	var replaced []netif.Route
-	for k := 0; k < len(goneRoutes); k++ {
-		j := slices.IndexFunc(cameRoutes, goneRoutes[k].SameIdentity)
-		if j < 0 {
-			continue
-		}
-		replaced = append(replaced, cameRoutes[j])
-		cameRoutes = slices.Delete(cameRoutes, j, j+1)
-		goneRoutes = slices.Delete(goneRoutes, k, k+1)
-		k--
-	}
-	var goneRules, cameRules []netif.Rule
-	for _, r := range oldRules {
-		if !slices.ContainsFunc(in.spec.Rules, func(x netif.Rule) bool { return reflect.DeepEqual(x, r) }) {
-			goneRules = append(goneRules, r)
-		}
-	}
-	for _, r := range in.spec.Rules {
-		if !slices.ContainsFunc(oldRules, func(x netif.Rule) bool { return reflect.DeepEqual(x, r) }) {
-			cameRules = append(cameRules, r)
-		}
-	}
+	goneRoutes, cameRoutes, replaced := diffRoutes(oldRoutes, in.spec.Routes)
+	goneRules, cameRules := diffRules(oldRules, in.spec.Rules)
 	for _, v := range gone {
 		if has := slices.ContainsFunc(came, func(x netif.VIP) bool { return x.Addr() == v.Addr() }); has && e.kernel.seen {
 			e.expectDelete(v.Addr()) // re-added at once with its new label or prefix

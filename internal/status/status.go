@@ -33,8 +33,11 @@ type Daemon struct {
 	Started    time.Time `json:"started"`
 	ConfigFile string    `json:"config_file"`
 	RouterID   string    `json:"router_id,omitempty"`
-	Reloads    uint64    `json:"reloads"`
-	LastReload time.Time `json:"last_reload,omitempty"`
+	// StaticRouteErrors counts static routes and rules the kernel refused
+	// to add, replace or remove (each also logged).
+	StaticRouteErrors uint64    `json:"static_route_errors,omitempty"`
+	Reloads           uint64    `json:"reloads"`
+	LastReload        time.Time `json:"last_reload,omitempty"`
 	// Dropped counts adverts dropped before they reached an instance, by
 	// reason: a VRID no instance on that socket has (unknown_vrid), or a
 	// packet too broken to tell its VRID.

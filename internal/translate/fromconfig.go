@@ -36,6 +36,7 @@ func FromConfig(c *config.Config) (runspec.Spec, diag.Diagnostics) {
 	var ds diag.Diagnostics
 	g := c.Global
 	spec := runspec.Spec{RouterID: g.RouterID, GARPInterval: g.VRRPGARPInterval, GNAInterval: g.VRRPGNAInterval, StartupDelay: g.VRRPStartupDelay}
+	spec.StaticRoutes, spec.StaticRules = staticOf(c, &ds)
 	sp := newScriptPreparer(g, &ds)
 
 	scripts := map[string]bool{}

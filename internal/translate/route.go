@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/diag"
 	"github.com/vigil-ha/vigil/internal/netif"
 	"golang.org/x/sys/unix"
 )
@@ -647,4 +648,40 @@ func portRange(s string) (netif.PortRange, bool) {
 		}
 	}
 	return netif.PortRange{Start: uint16(x), End: uint16(y), Set: true}, true
+}
+
+// staticOf converts static_routes and static_rules as routeOf and ruleOf
+// convert an instance's; what keepalived or vigil leaves out is a warning.
+func staticOf(c *config.Config, ds *diag.Diagnostics) ([]netif.Route, []netif.Rule) {
+	var routes []netif.Route
+	var rules []netif.Rule
+	for _, r := range c.StaticRoutes {
+		warn := func(format string, args ...any) {
+			ds.Warnf(r.Pos, "static route %s: "+format, append([]any{r.Dst}, args...)...)
+		}
+		if r.TrackGroup != "" {
+			warn("track_group %s is not acted on by vigil (keepalived 2.2.7 faults the group's instances when the route goes); the route is added", r.TrackGroup)
+		}
+		nr, err := routeOf(r, "", warn)
+		if err != nil {
+			ds.Warnf(r.Pos, "static_routes: %v", err)
+			continue
+		}
+		routes = append(routes, nr)
+	}
+	for _, r := range c.StaticRules {
+		warn := func(format string, args ...any) {
+			ds.Warnf(r.Pos, "static rule: "+format, args...)
+		}
+		if r.TrackGroup != "" {
+			warn("track_group %s is not acted on by vigil (keepalived 2.2.7 faults the group's instances when the rule goes); the rule is added", r.TrackGroup)
+		}
+		nr, err := ruleOf(r, warn)
+		if err != nil {
+			ds.Warnf(r.Pos, "static_rules: %v", err)
+			continue
+		}
+		rules = append(rules, nr)
+	}
+	return routes, rules
 }
