@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/e2e"
 	"github.com/vigil-ha/vigil/internal/lab"
 	"github.com/vigil-ha/vigil/internal/netnstest"
+	"github.com/vigil-ha/vigil/internal/vrrp/packet"
 )
 
 // routesConf asks for a representative set of keepalived 2.2.7's route and
@@ -142,7 +144,8 @@ func heldNone(s string) bool {
 // there for the same file, and are gone after each daemon stops; so are
 // static_routes and static_rules. Then a reload of vigil replaces a
 // virtual and a static route whose mtu changed in place, removes the route
-// and rule that went and leaves the others untouched.
+// and rule that went and leaves the others untouched; and when it leaves
+// MASTER for BACKUP, the virtual routes and rules go and the static stay.
 func TestVirtualRoutesRulesAsKeepalived(t *testing.T) {
 	netnstest.RequireRoot(t)
 	ka := netnstest.RequireCommand(t, "keepalived")
@@ -152,6 +155,7 @@ func TestVirtualRoutesRulesAsKeepalived(t *testing.T) {
 	h := netnstest.AddHost(t, l, "r1",
 		lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"192.168.1.1/24", "fd00::1/64"}},
 		lab.Iface{Name: "eth1", LAN: "lan2", Addrs: []string{"192.168.2.1/24"}})
+	peer := netnstest.AddHost(t, l, "r2", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"192.168.1.2/24"}})
 	if s := routesState(t, h); !heldNone(s) {
 		t.Fatalf("the host holds routes or rules before the test:\n%s", s)
 	}
@@ -258,6 +262,43 @@ func TestVirtualRoutesRulesAsKeepalived(t *testing.T) {
 			t.Errorf("after the reload the kernel lacks %q:\n%s", keep, after)
 		}
 	}
+
+	// Leaving MASTER for BACKUP (a peer of equal priority and higher
+	// address, RFC 5798 §6.4.3): the virtual routes and rules go, the
+	// static ones stay.
+	j, err := e2e.NewInjector(peer, "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	src, group := netip.MustParseAddr("192.168.1.2"), netip.MustParseAddr("224.0.0.18")
+	adv, err := (&packet.Advert{Version: 2, Type: 1, VRID: 51, Priority: 255, CountIPAddrs: 1, AdvertInt: 1,
+		Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.100")}}).Marshal(src, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for {
+			if err := j.Send(src, group, 255, 112, adv); err != nil {
+				t.Errorf("advert: %v", err)
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}()
+	waitRoutes(t, h, p, "BACKUP", func(s string) bool {
+		return !strings.Contains(s, "10.1.0.0/16") && !strings.Contains(s, "10.2.0.0/16") && !strings.Contains(s, "100:\t") &&
+			!strings.Contains(s, "106:\t") && strings.Contains(s, "10.8.0.0/16") && strings.Contains(s, "90:\t")
+	})
+	close(stop)
+	<-sent
 	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
