@@ -214,8 +214,9 @@ func (p *parser) ifnameOK(t token, what string) bool {
 	return true
 }
 
-// routeTypes are the rtn types ("ip route add TYPE PREFIX").
-var routeTypes = []string{"unicast", "local", "broadcast", "multicast", "throw", "unreachable", "prohibit", "blackhole", "nat"}
+// routeTypes are the rtn types ("ip route add TYPE PREFIX"), as
+// keepalived's rttables.c names them.
+var routeTypes = []string{"unicast", "local", "broadcast", "brd", "anycast", "multicast", "throw", "unreachable", "prohibit", "blackhole", "nat", "xresolve"}
 
 // routeOpts are the "ip route" options vigil keeps verbatim, with the
 // number of values they take ("lock" may precede some values).

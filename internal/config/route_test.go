@@ -46,6 +46,12 @@ func TestRouteRuleLinesAsKeepalived(t *testing.T) {
 					t.Errorf("options %q, want %q", got, want)
 				}
 			}},
+		{name: "anycast and brd are route types", routes: "anycast 10.9.0.1 dev eth0\n        brd 10.9.255.255 dev eth0 scope link", nRoutes: 2,
+			check: func(t *testing.T, vi VRRPInstance) {
+				if vi.VirtualRoutes[0].Type != "anycast" || vi.VirtualRoutes[1].Type != "brd" {
+					t.Errorf("types %q, %q", vi.VirtualRoutes[0].Type, vi.VirtualRoutes[1].Type)
+				}
+			}},
 		{name: "ip_proto is not keepalived's", rules: "ip_proto tcp table 5 priority 4", warn: `unknown rule option "ip_proto"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
