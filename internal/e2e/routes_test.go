@@ -21,7 +21,8 @@ import (
 // rule options (keepalived.conf(5) virtual_routes, virtual_rules); vigtest
 // is a table named in the rt_tables the daemons see. The kernel refuses
 // 10.4.0.2 (EINVAL: a local route needs scope host, which keepalived does
-// not add for it) from both daemons.
+// not add for it) and 10.16.0.0/16 (ENODEV: neither dev nor via) from both
+// daemons.
 const routesConf = `global_defs {
     router_id r1
 }
@@ -59,6 +60,7 @@ vrrp_instance VI_1 {
         prohibit 10.13.0.0/16 table 101
         throw 10.14.0.0/16 table 101
         10.15.0.0/16 via 192.168.1.254 or 192.168.2.254 table 101
+        10.16.0.0/16 table 101
     }
     virtual_rules {
         fwmark 0x10/0xf0 table vigtest priority 100
@@ -195,8 +197,8 @@ func TestVirtualRoutesRulesAsKeepalived(t *testing.T) {
 		if kind == e2e.Vigil {
 			// The refused route is logged and counted; the others are in.
 			out, err := exec.Command(vigil, "status", "--json", "--api-socket", filepath.Join(dir, "vigil.sock")).CombinedOutput()
-			if err != nil || !regexp.MustCompile(`"route_errors":\s*1\b`).Match(out) {
-				t.Errorf("vigil status: want route_errors 1 (%v):\n%s", err, out)
+			if err != nil || !regexp.MustCompile(`"route_errors":\s*2\b`).Match(out) {
+				t.Errorf("vigil status: want route_errors 2 (%v):\n%s", err, out)
 			}
 			if !strings.Contains(p.Output(), "cannot add virtual route") {
 				t.Errorf("vigil did not log the refused route:\n%s", p.Output())

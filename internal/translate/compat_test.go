@@ -36,6 +36,7 @@ func TestRoutesRulesProgrammed(t *testing.T) {
         2001:db8::/32 from 2001:db8:1::/48 via fe80::1 dev eth0 pref high expires 30 hoplimit 9
         10.7.0.0/16 via 192.168.1.1 or 192.168.1.2 dev eth0 scope link
         10.8.0.0/16 via 192.168.1.1 dev eth0 pref high
+        10.9.0.0/16 no_track
     }
     virtual_rules {
         from 192.168.1.0/24 table 2 fwmark 0x5/0xff priority 100
@@ -58,9 +59,10 @@ func TestRoutesRulesProgrammed(t *testing.T) {
 		11: `virtual route 10.4.0.0/16: routing table "vigil-no-such-table" is not a number and not in /etc/iproute2/rt_tables; the route is ignored, as keepalived does`,
 		13: "virtual route 10.6.0.0/16: encap (lightweight tunnel) is not supported by vigil",
 		16: "virtual route 10.8.0.0/16: pref is only valid for IPv6; the route is ignored, as keepalived does",
-		20: `virtual rule: routing table "vigil-no-such-table" is not a number and not in /etc/iproute2/rt_tables; the rule is ignored, as keepalived does`,
-		23: "virtual rule: suppressor/realm specified for non table action; the rule is ignored, as keepalived does",
-		24: "virtual rule: no action (table, goto, nop, blackhole, unreachable, prohibit or l3mdev); the rule is ignored, as keepalived does",
+		17: "virtual route 10.9.0.0/16: a unicast route needs dev or via; the kernel refuses it, as it refuses keepalived's (add dev eth0)",
+		21: `virtual rule: routing table "vigil-no-such-table" is not a number and not in /etc/iproute2/rt_tables; the rule is ignored, as keepalived does`,
+		24: "virtual rule: suppressor/realm specified for non table action; the rule is ignored, as keepalived does",
+		25: "virtual rule: no action (table, goto, nop, blackhole, unreachable, prohibit or l3mdev); the rule is ignored, as keepalived does",
 	}
 	got := map[int]diag.Diagnostic{}
 	for _, d := range ds {
@@ -93,6 +95,7 @@ func TestRoutesRulesProgrammed(t *testing.T) {
 		{Dst: p("2001:db8::/32"), From: p("2001:db8:1::/48"), Gw: a("fe80::1"), Dev: "eth0", Pref: 1, PrefSet: true,
 			Expires: 30, ExpiresSet: true, Metrics: []netif.Metric{{Type: unix.RTAX_HOPLIMIT, Value: 9}}},
 		{Dst: p("10.7.0.0/16"), Dev: "eth0", Scope: netif.ScopeLink, ScopeSet: true, Nexthops: []netif.Nexthop{{Gw: a("192.168.1.1")}, {Gw: a("192.168.1.2")}}},
+		{Dst: p("10.9.0.0/16")},
 	}
 	if diff := cmp.Diff(wantRoutes, spec.Instances[0].Routes, eqIP); diff != "" {
 		t.Errorf("routes (-want +got):\n%s", diff)

@@ -26,7 +26,8 @@ const ignored = "; the route is ignored, as keepalived does"
 type warnFunc func(format string, args ...any)
 
 // routeOf converts a virtual_routes line into what netif programs, as
-// keepalived 2.2.7's alloc_route() and netlink_route() build it. An error
+// keepalived 2.2.7's alloc_route() and netlink_route() build it (defDev,
+// the instance's interface, only names the fix in a warning). An error
 // means keepalived leaves the route out too (or, for the few options vigil
 // cannot program, encap, vrf, that vigil does); warn reports what
 // keepalived reports and goes on from.
@@ -213,8 +214,10 @@ func routeOf(r config.Route, defDev string, warn warnFunc) (netif.Route, error) 
 			return fail("option %q is not supported by vigil; vigil does not add this route (keepalived 2.2.7 adds it)", w)
 		}
 	}
-	if nr.Dev == "" && !nr.Gw.IsValid() && len(nr.Nexthops) == 0 && (nr.Type == "" || nr.Type == "unicast") {
-		nr.Dev = defDev // "ip route add 10.0.0.0/8" needs a device or a gateway
+	if nr.Dev == "" && !nr.Gw.IsValid() && len(nr.Nexthops) == 0 && nr.Type == "" {
+		// keepalived 2.2.7 sends such a route without a device; the kernel
+		// refuses it (ENODEV) and keepalived logs that at each takeover.
+		warn("a unicast route needs dev or via; the kernel refuses it, as it refuses keepalived's (add dev %s)", defDev)
 	}
 	return nr, nil
 }
@@ -662,7 +665,7 @@ func staticOf(c *config.Config, ds *diag.Diagnostics) ([]netif.Route, []netif.Ru
 		if r.TrackGroup != "" {
 			warn("track_group %s is not acted on by vigil (keepalived 2.2.7 faults the group's instances when the route goes); the route is added", r.TrackGroup)
 		}
-		nr, err := routeOf(r, "", warn)
+		nr, err := routeOf(r, "a device", warn)
 		if err != nil {
 			ds.Warnf(r.Pos, "static_routes: %v", err)
 			continue
