@@ -304,6 +304,13 @@ func TestVirtualRoutesRulesAsKeepalived(t *testing.T) {
 		}
 	}
 
+	// A static route deleted by hand is put back (keepalived's
+	// reinstate_static_route()).
+	if _, err := h.Run("ip", "route", "del", "10.8.0.0/16"); err != nil {
+		t.Fatal(err)
+	}
+	waitRoutes(t, h, p, "the static route put back", func(s string) bool { return strings.Contains(s, "10.8.0.0/16 via 192.168.2.254 dev eth1") })
+
 	// Leaving MASTER for BACKUP (a peer of equal priority and higher
 	// address, RFC 5798 §6.4.3): the virtual routes and rules go, the
 	// static ones stay.

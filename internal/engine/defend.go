@@ -116,8 +116,8 @@ func (e *Engine) watchAddrs(wg *sync.WaitGroup, bg context.Context) {
 	})
 }
 
-// routeChanged records a route event and puts back a virtual route of a
-// master that something else removed.
+// routeChanged records a route event and puts back a static route, or a
+// virtual route of a master, that something else removed.
 func (e *Engine) routeChanged(now time.Time, ev netif.RouteEvent) {
 	if e.kernel.routes == nil {
 		e.kernel.routes = map[netif.RouteKey]bool{}
@@ -130,6 +130,21 @@ func (e *Engine) routeChanged(now time.Time, ev netif.RouteEvent) {
 	delete(e.kernel.routes, ev.Key)
 	if e.stopping {
 		return
+	}
+	for _, r := range e.spec.StaticRoutes {
+		if r.Key() != ev.Key {
+			continue
+		}
+		// keepalived 2.2.7 reinstate_static_route(): "Restoring deleted
+		// static route".
+		net, log, errs := e.opts.Net, e.log, &e.staticErrors
+		e.fx.install(func() {
+			log.Warn("static route removed by something else; adding it back", "route", r.String())
+			if err := net.AddRoute(r); err != nil {
+				errs.Add(1)
+				log.Error("cannot add back static route", "route", r.String(), "err", err)
+			}
+		})
 	}
 	for _, in := range e.all() {
 		if !in.held || !in.releaseAt.IsZero() {
