@@ -37,7 +37,8 @@ vrrp_instance VI_1 {
     interface eth0
     virtual_router_id 51
     priority 255
-    advert_int 1
+    version 3
+    advert_int 0.1
     virtual_ipaddress {
         192.168.1.100/24
     }
@@ -320,7 +321,7 @@ func TestVirtualRoutesRulesAsKeepalived(t *testing.T) {
 	}
 	defer j.Close()
 	src, group := netip.MustParseAddr("192.168.1.2"), netip.MustParseAddr("224.0.0.18")
-	adv, err := (&packet.Advert{Version: 2, Type: 1, VRID: 51, Priority: 255, CountIPAddrs: 1, AdvertInt: 1,
+	adv, err := (&packet.Advert{Version: 3, Type: 1, VRID: 51, Priority: 255, CountIPAddrs: 1, AdvertInt: 10,
 		Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.100")}}).Marshal(src, group)
 	if err != nil {
 		t.Fatal(err)
@@ -337,7 +338,7 @@ func TestVirtualRoutesRulesAsKeepalived(t *testing.T) {
 			select {
 			case <-stop:
 				return
-			case <-time.After(500 * time.Millisecond):
+			case <-time.After(50 * time.Millisecond):
 			}
 		}
 	}()
