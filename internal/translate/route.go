@@ -52,11 +52,15 @@ func routeOf(r config.Route, defDev string, warn warnFunc) (netif.Route, error) 
 		nr.Table = 0
 	}
 	if r.Scope != "" {
-		sc, err := rtName(r.Scope, "rt_scopes", 255, map[string]uint32{"global": 0, "nowhere": 255, "host": 254, "link": 253, "site": 200})
+		sc, err := netif.ParseScope(r.Scope)
 		if err != nil {
-			return fail("scope %q not found or invalid%s", r.Scope, ignored)
+			n, err := rtName(r.Scope, "rt_scopes", 255, nil)
+			if err != nil {
+				return fail("scope %q not found or invalid%s", r.Scope, ignored)
+			}
+			sc = netif.Scope(n)
 		}
-		nr.Scope, nr.ScopeSet = netif.Scope(sc), true
+		nr.Scope, nr.ScopeSet = sc, true
 	}
 	if r.Protocol != "" {
 		// Only a no_track route keeps its protocol (config resets the
