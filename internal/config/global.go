@@ -22,7 +22,7 @@ const (
 	whyBufs      = "vigil sizes its socket buffers itself"
 	whyReload    = "vigil checks a new configuration before it applies it"
 	whyIPVS      = "IPVS-only feature"
-	whyStatic    = "vigil does not manage static addresses, routes or rules; configure them in the OS"
+	whyStatic    = "vigil manages static routes and rules, not static addresses or track groups; configure those in the OS"
 	whyBFD       = "vigil has no BFD"
 	whyScripts   = "run it from the service manager"
 	whyLinkbeat  = "vigil follows links through netlink only"

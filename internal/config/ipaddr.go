@@ -214,8 +214,9 @@ func (p *parser) ifnameOK(t token, what string) bool {
 	return true
 }
 
-// routeTypes are the rtn types ("ip route add TYPE PREFIX").
-var routeTypes = []string{"unicast", "local", "broadcast", "multicast", "throw", "unreachable", "prohibit", "blackhole", "nat"}
+// routeTypes are the rtn types ("ip route add TYPE PREFIX"), as
+// keepalived's rttables.c names them.
+var routeTypes = []string{"unicast", "local", "broadcast", "brd", "anycast", "multicast", "throw", "unreachable", "prohibit", "blackhole", "nat", "xresolve"}
 
 // routeOpts are the "ip route" options vigil keeps verbatim, with the
 // number of values they take ("lock" may precede some values).
@@ -246,6 +247,9 @@ func (p *parser) parseRoute(e *stmt, static bool) (Route, bool) {
 			return Route{}, false
 		}
 	}
+	if rp.bad {
+		return Route{}, false
+	}
 	return rp.finish(e)
 }
 
@@ -258,6 +262,8 @@ type routeParser struct {
 	r       Route
 	static  bool
 	haveDst bool
+	// bad is set when keepalived ignores the whole route (mixed families).
+	bad bool
 }
 
 // val consumes and returns the value of option w.
@@ -278,7 +284,8 @@ func (rp *routeParser) setFamily(t token, f Family) bool {
 		return true
 	}
 	if rp.r.Family != f {
-		rp.p.warnf(t.pos, "route mixes IPv4 and IPv6 addresses (%s); ignored, as keepalived does", t.text)
+		rp.p.warnf(t.pos, "route mixes IPv4 and IPv6 addresses (%s); the route is ignored, as keepalived does", t.text)
+		rp.bad = true
 		return false
 	}
 	return true
@@ -297,10 +304,18 @@ func (rp *routeParser) addr(t token, what string) (netip.Addr, bool) {
 func (rp *routeParser) keyword(w token) bool {
 	p, r := rp.p, &rp.r
 	switch w.text {
-	case "inet":
-		rp.setFamily(w, Inet)
-	case "inet6":
-		rp.setFamily(w, Inet6)
+	case "inet", "inet6":
+		f := Inet
+		if w.text == "inet6" {
+			f = Inet6
+		}
+		rp.setFamily(w, f)
+		// keepalived 2.2.7 alloc_route() steps over the word after
+		// inet/inet6 as well (its loop advances twice).
+		if rp.i+1 < len(rp.words) {
+			rp.i++
+			p.warnf(rp.words[rp.i].pos, "keepalived 2.2.7 skips the word after %s (%q); so does vigil: put %s last", w.text, rp.words[rp.i].text, w.text)
+		}
 	case "src":
 		if v, ok := rp.val(w); ok {
 			if a, ok := rp.addr(v, "route src"); ok {
@@ -331,6 +346,14 @@ func (rp *routeParser) keyword(w token) bool {
 				r.Via = a
 			}
 		}
+	case "as":
+		// keepalived alloc_route(): "as [to] ADDR" is for MPLS routes; it
+		// says so and adds the route without it.
+		if rp.i+1 < len(rp.words) && rp.words[rp.i+1].text == "to" {
+			rp.i++
+		}
+		rp.val(w)
+		p.warnf(w.pos, "\"as to\" is for MPLS only; ignored, as keepalived does")
 	case "or":
 		p.warnf(w.pos, "\"or\" is deprecated; use nexthop")
 		if v, ok := rp.val(w); ok {
@@ -461,6 +484,13 @@ func (rp *routeParser) destination(w token) bool {
 // the default destination.
 func (rp *routeParser) finish(e *stmt) (Route, bool) {
 	r := rp.r
+	if !r.NoTrack && r.Protocol != "" {
+		// keepalived alloc_route(): a tracked route is RTPROT_KEEPALIVED's.
+		if r.Protocol != "18" && r.Protocol != "keepalived" {
+			rp.p.warnf(e.kw.pos, "route cannot be tracked if protocol is not keepalived (18); protocol %s is replaced, as keepalived does (add no_track to keep it)", r.Protocol)
+		}
+		r.Protocol = ""
+	}
 	if !rp.haveDst {
 		rp.p.warnf(e.kw.pos, "route has no destination; the route is ignored, as keepalived does")
 		return Route{}, false
@@ -481,11 +511,12 @@ func (rp *routeParser) finish(e *stmt) (Route, bool) {
 
 // ruleOpts are the "ip rule" options kept verbatim with their number of
 // values.
+// (keepalived 2.2.7 alloc_rule()'s names).
 var ruleOpts = map[string]int{
-	"tos": 1, "dsfield": 1, "fwmark": 1, "realms": 1, "goto": 1, "iif": 1, "oif": 1,
-	"suppress_prefixlength": 1, "suppress_ifgroup": 1, "uidrange": 1, "sport": 1,
-	"dport": 1, "ip_proto": 1, "protocol": 1, "tun_id": 1, "l3mdev": 0, "not": 0,
-	"nop": 0, "blackhole": 0, "prohibit": 0, "unreachable": 0,
+	"tos": 1, "dsfield": 1, "fwmark": 1, "realms": 1, "goto": 1, "dev": 1, "iif": 1, "oif": 1,
+	"suppress_prefixlength": 1, "sup_pl": 1, "suppress_ifgroup": 1, "sup_group": 1, "uidrange": 1,
+	"sport": 1, "dport": 1, "ipproto": 1, "protocol": 1, "tunnel-id": 1, "type": 1, "l3mdev": 0,
+	"not": 0, "nop": 0, "blackhole": 0, "prohibit": 0, "unreachable": 0,
 }
 
 // parseRule parses a virtual_rules / static_rules line (keepalived
@@ -515,10 +546,19 @@ func (p *parser) parseRule(e *stmt, static bool) (Rule, bool) {
 			return words[i], true
 		}
 		switch w.text {
-		case "inet":
-			setFamily(w, Inet)
-		case "inet6":
-			setFamily(w, Inet6)
+		case "inet", "inet6":
+			f := Inet
+			if w.text == "inet6" {
+				f = Inet6
+			}
+			setFamily(w, f)
+			// keepalived 2.2.7 alloc_rule() steps over the word after
+			// inet/inet6 as well (its loop advances twice).
+			if i+1 < len(words) {
+				i++
+				v := words[i]
+				p.warnf(v.pos, "keepalived 2.2.7 skips the word after %s (%q); so does vigil: put %s last", w.text, v.text, w.text)
+			}
 		case "from", "to":
 			v, ok := val()
 			if !ok {

@@ -379,7 +379,7 @@ func TestAddressesRoutesRules(t *testing.T) {
         10.0.0.5/30 broadcast - home -nodad mngtmpaddr noprefixroute autojoin use_vmac preferred_lft forever
     }
     virtual_routes {
-        src 10.0.0.1 to 192.168.0.0/16 via 10.0.0.254 dev eth0 table 100 metric 5 scope link protocol static onlink
+        src 10.0.0.1 to 192.168.0.0/16 via 10.0.0.254 dev eth0 table 100 metric 5 scope link protocol static onlink no_track
         blackhole 192.168.9.0/24 no_track
         default via 10.0.0.254 dev eth0 mtu lock 1400 append
         2001:db8::/32 via fe80::1 dev eth0
@@ -409,7 +409,7 @@ func TestAddressesRoutesRules(t *testing.T) {
 		t.Errorf("virtual_ipaddress (-want +got):\n%s", diff)
 	}
 	wantRoutes := []Route{
-		{Dst: prefix("192.168.0.0/16"), Src: addr("10.0.0.1"), Via: addr("10.0.0.254"), Dev: "eth0", Table: "100", Metric: 5, Scope: "link", Protocol: "static", OnLink: true, Family: Inet},
+		{Dst: prefix("192.168.0.0/16"), Src: addr("10.0.0.1"), Via: addr("10.0.0.254"), Dev: "eth0", Table: "100", Metric: 5, Scope: "link", Protocol: "static", OnLink: true, NoTrack: true, Family: Inet},
 		{Type: "blackhole", Dst: prefix("192.168.9.0/24"), NoTrack: true, Family: Inet},
 		{Dst: prefix("0.0.0.0/0"), Via: addr("10.0.0.254"), Dev: "eth0", Family: Inet, Options: []string{"mtu", "lock", "1400", "append"}},
 		{Dst: prefix("2001:db8::/32"), Via: addr("fe80::1"), Dev: "eth0", Family: Inet6},

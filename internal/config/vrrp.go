@@ -86,7 +86,7 @@ var rootBlock = newBlock(rootName,
 				c.StaticRoutes = append(c.StaticRoutes, r)
 			}
 		})
-	}).valueBlock().multiple().unsup(whyStatic),
+	}).valueBlock().multiple(),
 	k("static_rules", 0, 0, func(p *parser, s *stmt, c *Config) {
 		p.values(s, func(e *stmt) {
 			if r, ok := p.parseRule(e, true); ok {
@@ -94,7 +94,7 @@ var rootBlock = newBlock(rootName,
 				c.StaticRules = append(c.StaticRules, r)
 			}
 		})
-	}).valueBlock().multiple().unsup(whyStatic),
+	}).valueBlock().multiple(),
 	k("vrrp_sync_group", 1, 1, func(p *parser, s *stmt, c *Config) {
 		g := SyncGroup{Pos: s.kw.pos, Name: s.args[0].text}
 		p.meta.groups = append(p.meta.groups, parseBody(p, syncGroupBlock, &g, s.open))

@@ -3,8 +3,10 @@ package engine
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/garp"
@@ -114,8 +116,8 @@ func (e *Engine) watchAddrs(wg *sync.WaitGroup, bg context.Context) {
 	})
 }
 
-// routeChanged records a route event and puts back a virtual route of a
-// master that something else removed.
+// routeChanged records a route event and puts back a static route, or a
+// virtual route of a master, that something else removed.
 func (e *Engine) routeChanged(now time.Time, ev netif.RouteEvent) {
 	if e.kernel.routes == nil {
 		e.kernel.routes = map[netif.RouteKey]bool{}
@@ -129,6 +131,21 @@ func (e *Engine) routeChanged(now time.Time, ev netif.RouteEvent) {
 	if e.stopping {
 		return
 	}
+	for _, r := range e.spec.StaticRoutes {
+		if r.Key() != ev.Key {
+			continue
+		}
+		// keepalived 2.2.7 reinstate_static_route(): "Restoring deleted
+		// static route".
+		net, log, errs := e.opts.Net, e.log, &e.staticErrors
+		e.fx.install(func() {
+			log.Warn("static route removed by something else; adding it back", "route", r.String())
+			if err := net.AddRoute(r); err != nil {
+				errs.Add(1)
+				log.Error("cannot add back static route", "route", r.String(), "err", err)
+			}
+		})
+	}
 	for _, in := range e.all() {
 		if !in.held || !in.releaseAt.IsZero() {
 			continue
@@ -139,11 +156,11 @@ func (e *Engine) routeChanged(now time.Time, ev netif.RouteEvent) {
 			}
 			in.restored++
 			e.mark(in)
-			name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
+			name, net, log, errs := in.spec.VRRP.Name, e.opts.Net, e.log, &in.netErrors
 			e.fx.install(func() {
 				log.Warn("virtual route removed by something else while master; adding it back", "instance", name, "route", r.String())
 				if err := net.AddRoute(r); err != nil {
-					log.Error("cannot add back virtual route", "instance", name, "route", r.String(), "err", err)
+					routeFailed(log, errs, "cannot add back virtual route", name, "route", r.String(), err)
 				}
 			})
 		}
@@ -192,7 +209,7 @@ func (e *Engine) addrChanged(now time.Time, ev netif.AddrEvent) {
 func (e *Engine) restoreVIP(now time.Time, in *instance, v netif.VIP) {
 	in.restored++
 	e.mark(in)
-	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
+	name, net, log, errs := in.spec.VRRP.Name, e.opts.Net, e.log, &in.netErrors
 	routes, rules := in.spec.Routes, in.spec.Rules
 	e.fx.install(func() {
 		log.Warn("virtual address removed by something else while master; adding it back", "instance", name, "addr", v.String())
@@ -201,12 +218,12 @@ func (e *Engine) restoreVIP(now time.Time, in *instance, v netif.VIP) {
 		}
 		for _, r := range routes {
 			if err := net.AddRoute(r); err != nil {
-				log.Error("cannot add back virtual route", "instance", name, "route", r.String(), "err", err)
+				routeFailed(log, errs, "cannot add back virtual route", name, "route", r.String(), err)
 			}
 		}
 		for _, r := range rules {
 			if err := net.AddRule(r); err != nil {
-				log.Error("cannot add back virtual rule", "instance", name, "rule", r.String(), "err", err)
+				routeFailed(log, errs, "cannot add back virtual rule", name, "rule", r.String(), err)
 			}
 		}
 	})
@@ -239,4 +256,13 @@ func (e *Engine) kernelHolds(in *instance) bool {
 		}
 	}
 	return true
+}
+
+// routeFailed logs a virtual route or rule the kernel refused (an option
+// this kernel lacks, a gateway it cannot reach) and counts it on the
+// instance (status route_errors, vigil_vrrp_route_errors_total); the
+// instance runs on, as keepalived's does.
+func routeFailed(log *slog.Logger, errs *atomic.Uint64, msg, name, kind, what string, err error) {
+	errs.Add(1)
+	log.Error(msg, "instance", name, kind, what, "err", err)
 }

@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/eventloop"
@@ -90,7 +91,10 @@ type Hooks struct {
 type Engine struct {
 	opts Options
 	log  *slog.Logger
-	spec runspec.Spec
+	// staticErrors counts static routes and rules the kernel refused;
+	// the effects worker adds to it.
+	staticErrors atomic.Uint64
+	spec         runspec.Spec
 
 	events  chan any
 	started time.Time
@@ -185,6 +189,9 @@ type instance struct {
 	restored uint64
 	// conflicts counts ARP claims of its VIPs by other hosts while master.
 	conflicts uint64
+	// netErrors counts virtual routes and rules the kernel refused to add,
+	// replace or remove; the effects worker adds to it.
+	netErrors atomic.Uint64
 	// ops is what the status shows of peers and history (opsview.go).
 	ops opsview
 	// next, hidx, dirty and gone place the instance in the deadline heap.
@@ -358,6 +365,7 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	e.removeStale()
 	e.removeStaleVMACs()
+	e.startStatic()
 	if d := e.spec.StartupDelay; d > 0 {
 		e.startAt = e.started.Add(d)
 		e.log.Info("vrrp_startup_delay: instances start later", "delay", d)
@@ -478,6 +486,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.release(in)
 		}
 	}
+	e.stopStatic()
 	return nil
 }
 
@@ -1198,7 +1207,7 @@ func (e *Engine) takeOver(now time.Time, in *instance) {
 			index[k] = li.Index
 		}
 	}
-	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
+	name, net, log, errs := in.spec.VRRP.Name, e.opts.Net, e.log, &in.netErrors
 	routes, rules := in.spec.Routes, in.spec.Rules
 	wasHeld := in.held
 	in.held = true
@@ -1218,12 +1227,12 @@ func (e *Engine) takeOver(now time.Time, in *instance) {
 		e.fx.install(func() {
 			for _, r := range routes {
 				if err := net.AddRoute(r); err != nil {
-					log.Error("cannot add virtual route", "instance", name, "route", r.String(), "err", err)
+					routeFailed(log, errs, "cannot add virtual route", name, "route", r.String(), err)
 				}
 			}
 			for _, r := range rules {
 				if err := net.AddRule(r); err != nil {
-					log.Error("cannot add virtual rule", "instance", name, "rule", r.String(), "err", err)
+					routeFailed(log, errs, "cannot add virtual rule", name, "rule", r.String(), err)
 				}
 			}
 		})
@@ -1259,17 +1268,17 @@ func (e *Engine) release(in *instance) {
 			vips[k].Dev = in.spec.Interface
 		}
 	}
-	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
+	name, net, log, errs := in.spec.VRRP.Name, e.opts.Net, e.log, &in.netErrors
 	routes, rules := in.spec.Routes, in.spec.Rules
 	e.fx.add(func() {
 		for i := len(rules) - 1; i >= 0; i-- {
 			if err := net.DelRule(rules[i]); err != nil {
-				log.Error("cannot remove virtual rule", "instance", name, "rule", rules[i].String(), "err", err)
+				routeFailed(log, errs, "cannot remove virtual rule", name, "rule", rules[i].String(), err)
 			}
 		}
 		for i := len(routes) - 1; i >= 0; i-- {
 			if err := net.DelRoute(routes[i]); err != nil {
-				log.Error("cannot remove virtual route", "instance", name, "route", routes[i].String(), "err", err)
+				routeFailed(log, errs, "cannot remove virtual route", name, "route", routes[i].String(), err)
 			}
 		}
 		for _, v := range vips {

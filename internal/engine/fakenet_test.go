@@ -280,6 +280,14 @@ func (h *fakeHost) DelRoute(r netif.Route) error {
 	return nil
 }
 
+func (h *fakeHost) ReplaceRoute(r netif.Route) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.history = append(h.history, "=route "+r.String())
+	h.at = append(h.at, time.Now())
+	return nil
+}
+
 func (h *fakeHost) AddRule(r netif.Rule) error { return nil }
 func (h *fakeHost) DelRule(r netif.Rule) error { return nil }
 

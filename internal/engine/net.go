@@ -34,6 +34,9 @@ type Net interface {
 	// Routes and rules (virtual_routes, virtual_rules) follow the VIPs.
 	AddRoute(r netif.Route) error
 	DelRoute(r netif.Route) error
+	// ReplaceRoute puts r in place of the route of its key (a reload's
+	// route whose options changed, as keepalived replaces it).
+	ReplaceRoute(r netif.Route) error
 	AddRule(r netif.Rule) error
 	DelRule(r netif.Rule) error
 	// RemoveStale removes the marked addresses a killed earlier run left
@@ -119,6 +122,7 @@ func (n *OSNet) AddVIPs(vs []netif.VIPAt) []error { return n.h.AddVIPs(vs) }
 func (n *OSNet) DelVIP(v netif.VIP) error         { return n.h.DelVIP(v) }
 func (n *OSNet) AddRoute(r netif.Route) error     { return n.h.AddRoute(r) }
 func (n *OSNet) DelRoute(r netif.Route) error     { return n.h.DelRoute(r) }
+func (n *OSNet) ReplaceRoute(r netif.Route) error { return n.h.ReplaceRoute(r) }
 func (n *OSNet) AddRule(r netif.Rule) error       { return n.h.AddRule(r) }
 func (n *OSNet) DelRule(r netif.Rule) error       { return n.h.DelRule(r) }
 func (n *OSNet) RemoveStale(vips []netif.VIP, others bool) ([]netif.Addr, []netif.Addr, error) {

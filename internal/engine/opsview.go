@@ -141,6 +141,7 @@ func (e *Engine) opsStatus(in *instance, si *status.Instance, st vrrp.Status) {
 		si.Handover = "yielding"
 	}
 	si.Counters.Announcements = in.ops.announced
+	si.Counters.RouteErrors = in.netErrors.Load()
 	if n := e.opts.Notifier; n != nil {
 		si.Counters.NotifyFailures = n.FailedFor(notify.Instance, in.spec.VRRP.Name)
 	}

@@ -282,7 +282,9 @@ func (e *Engine) apply(now time.Time, spec runspec.Spec) ([]string, error) {
 	for _, in := range e.insts {
 		e.byName[in.spec.VRRP.Name] = in
 	}
+	oldStaticRoutes, oldStaticRules := e.spec.StaticRoutes, e.spec.StaticRules
 	e.spec = spec
+	e.reloadStatic(oldStaticRoutes, oldStaticRules)
 	for _, in := range leaving {
 		_, stays := newBy[in.spec.VRRP.Name]
 		e.retire(now, in, !stays)
@@ -409,43 +411,23 @@ func (e *Engine) reconcileHeld(now time.Time, in *instance, oldVIPs []netif.VIP,
 			came = append(came, v)
 		}
 	}
-	var goneRoutes, cameRoutes []netif.Route
-	for _, r := range oldRoutes {
-		if !slices.ContainsFunc(in.spec.Routes, func(x netif.Route) bool { return reflect.DeepEqual(x, r) }) {
-			goneRoutes = append(goneRoutes, r)
-		}
-	}
-	for _, r := range in.spec.Routes {
-		if !slices.ContainsFunc(oldRoutes, func(x netif.Route) bool { return reflect.DeepEqual(x, r) }) {
-			cameRoutes = append(cameRoutes, r)
-		}
-	}
-	var goneRules, cameRules []netif.Rule
-	for _, r := range oldRules {
-		if !slices.ContainsFunc(in.spec.Rules, func(x netif.Rule) bool { return reflect.DeepEqual(x, r) }) {
-			goneRules = append(goneRules, r)
-		}
-	}
-	for _, r := range in.spec.Rules {
-		if !slices.ContainsFunc(oldRules, func(x netif.Rule) bool { return reflect.DeepEqual(x, r) }) {
-			cameRules = append(cameRules, r)
-		}
-	}
+	goneRoutes, cameRoutes, replaced := diffRoutes(oldRoutes, in.spec.Routes)
+	goneRules, cameRules := diffRules(oldRules, in.spec.Rules)
 	for _, v := range gone {
 		if has := slices.ContainsFunc(came, func(x netif.VIP) bool { return x.Addr() == v.Addr() }); has && e.kernel.seen {
 			e.expectDelete(v.Addr()) // re-added at once with its new label or prefix
 		}
 	}
-	name, net, log := in.spec.VRRP.Name, e.opts.Net, e.log
+	name, net, log, errs := in.spec.VRRP.Name, e.opts.Net, e.log, &in.netErrors
 	e.fx.add(func() {
 		for _, r := range goneRules {
 			if err := net.DelRule(r); err != nil {
-				log.Error("cannot remove virtual rule", "instance", name, "rule", r.String(), "err", err)
+				routeFailed(log, errs, "cannot remove virtual rule", name, "rule", r.String(), err)
 			}
 		}
 		for _, r := range goneRoutes {
 			if err := net.DelRoute(r); err != nil {
-				log.Error("cannot remove virtual route", "instance", name, "route", r.String(), "err", err)
+				routeFailed(log, errs, "cannot remove virtual route", name, "route", r.String(), err)
 			}
 		}
 		for _, v := range gone {
@@ -458,14 +440,19 @@ func (e *Engine) reconcileHeld(now time.Time, in *instance, oldVIPs []netif.VIP,
 				log.Error("cannot add virtual address", "instance", name, "addr", v.String(), "err", err)
 			}
 		}
+		for _, r := range replaced {
+			if err := net.ReplaceRoute(r); err != nil {
+				routeFailed(log, errs, "cannot replace virtual route", name, "route", r.String(), err)
+			}
+		}
 		for _, r := range cameRoutes {
 			if err := net.AddRoute(r); err != nil {
-				log.Error("cannot add virtual route", "instance", name, "route", r.String(), "err", err)
+				routeFailed(log, errs, "cannot add virtual route", name, "route", r.String(), err)
 			}
 		}
 		for _, r := range cameRules {
 			if err := net.AddRule(r); err != nil {
-				log.Error("cannot add virtual rule", "instance", name, "rule", r.String(), "err", err)
+				routeFailed(log, errs, "cannot add virtual rule", name, "rule", r.String(), err)
 			}
 		}
 	})

@@ -30,6 +30,8 @@ func (e *Engine) snapshot() status.Snapshot {
 			Started:    e.started,
 			ConfigFile: e.opts.ConfigFile,
 			RouterID:   e.spec.RouterID,
+
+			StaticRouteErrors: e.staticErrors.Load(),
 		},
 		Transitions: e.timeline.List(),
 	}

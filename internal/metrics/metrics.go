@@ -91,9 +91,9 @@ type Collector struct {
 type descs struct {
 	up, buildInfo, start, reloads, lastReload *prometheus.Desc
 
-	instInfo, instState, lastTransition, effPrio, basePrio, advertInt, vips                                              *prometheus.Desc
-	transitions, becameMaster, sent, received, dropped, prioZeroTx, prioZeroRx, addrMismatch, vipsRestored, vipConflicts *prometheus.Desc
-	syncState, trackerUp, trackerWeight                                                                                  *prometheus.Desc
+	instInfo, instState, lastTransition, effPrio, basePrio, advertInt, vips                                                           *prometheus.Desc
+	transitions, becameMaster, sent, received, dropped, prioZeroTx, prioZeroRx, addrMismatch, vipsRestored, vipConflicts, routeErrors *prometheus.Desc
+	syncState, trackerUp, trackerWeight                                                                                               *prometheus.Desc
 
 	vsQuorum, vsActive, vsSorry, rsUp, rsWeight, checkUp, checkFailures, checkLastRun *prometheus.Desc
 
@@ -136,6 +136,7 @@ func newDescs() descs {
 		prioZeroRx:     d("vrrp_priority_zero_received_total", "Priority-0 advertisements received.", instLabels),
 		addrMismatch:   d("vrrp_addr_list_mismatch_total", "Advertisements accepted from a master whose address list differs from ours (a rolling virtual_ipaddress change).", instLabels),
 		vipsRestored:   d("vrrp_vips_restored_total", "Virtual addresses and routes put back after something else removed them while master.", instLabels),
+		routeErrors:    d("vrrp_route_errors_total", "Virtual routes and rules the kernel refused to add, replace or remove.", instLabels),
 		vipConflicts:   d("vrrp_vip_conflicts_total", "ARP packets from other hosts announcing a virtual address this master holds.", instLabels),
 		syncState:      d("vrrp_sync_group_state", "1 for the sync group's current state, 0 for the other states.", []string{"sync_group", "state"}),
 		trackerUp:      d("vrrp_tracker_up", "Whether a tracked interface, script, file or process is in its good state (1) or failed (0).", trackerLabels),
@@ -205,7 +206,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (d *descs) all() []*prometheus.Desc {
 	all := []*prometheus.Desc{d.up, d.buildInfo, d.start, d.reloads, d.lastReload,
 		d.instInfo, d.instState, d.lastTransition, d.effPrio, d.basePrio, d.advertInt, d.vips,
-		d.transitions, d.becameMaster, d.sent, d.received, d.dropped, d.prioZeroTx, d.prioZeroRx, d.addrMismatch, d.vipsRestored, d.vipConflicts,
+		d.transitions, d.becameMaster, d.sent, d.received, d.dropped, d.prioZeroTx, d.prioZeroRx, d.addrMismatch, d.vipsRestored, d.vipConflicts, d.routeErrors,
 		d.syncState, d.trackerUp, d.trackerWeight,
 		d.vsQuorum, d.vsActive, d.vsSorry, d.rsUp, d.rsWeight, d.checkUp, d.checkFailures, d.checkLastRun,
 		d.hbNode, d.hbLastHeard, d.hbPing, d.hbGroupLocal, d.hbGroupInfo,
@@ -370,6 +371,7 @@ func (e *emitter) snapshot(d *descs, s status.Snapshot) {
 		e.counter(d.prioZeroRx, cn.PriorityZeroRx, il...)
 		e.counter(d.addrMismatch, cn.AddrMismatch, il...)
 		e.counter(d.vipsRestored, cn.VIPsRestored, il...)
+		e.counter(d.routeErrors, cn.RouteErrors, il...)
 		e.counter(d.vipConflicts, cn.VIPConflicts, il...)
 		e.counter(d.announcements, cn.Announcements, il...)
 		e.counter(d.notifyFailures, cn.NotifyFailures, il...)

@@ -21,8 +21,8 @@ type RouteKey struct {
 // Key returns the route's RouteKey.
 func (r Route) Key() RouteKey {
 	t := r.Type
-	if t == "unicast" {
-		t = ""
+	if n, ok := RouteTypes[t]; ok {
+		t = routeTypeNames[n]
 	}
 	tab := r.Table
 	if tab == unix.RT_TABLE_MAIN {
@@ -58,9 +58,12 @@ func (h *Handle) WatchRoutes(ctx context.Context, fn func(RouteEvent)) error {
 		})
 }
 
+// routeTypeNames name the route types in RouteKeys: "" for unicast.
 var routeTypeNames = map[uint8]string{
-	unix.RTN_UNICAST: "", unix.RTN_BLACKHOLE: "blackhole", unix.RTN_UNREACHABLE: "unreachable",
-	unix.RTN_PROHIBIT: "prohibit", unix.RTN_THROW: "throw",
+	unix.RTN_UNICAST: "", unix.RTN_LOCAL: "local", unix.RTN_BROADCAST: "broadcast",
+	unix.RTN_ANYCAST: "anycast", unix.RTN_MULTICAST: "multicast", unix.RTN_BLACKHOLE: "blackhole",
+	unix.RTN_UNREACHABLE: "unreachable", unix.RTN_PROHIBIT: "prohibit", unix.RTN_THROW: "throw",
+	unix.RTN_NAT: "nat", unix.RTN_XRESOLVE: "xresolve",
 }
 
 // parseRouteMsg reads an rtmsg and its attributes; it checks every length.

@@ -32,6 +32,10 @@ type Spec struct {
 	// StartupDelay is vrrp_startup_delay: instances start this long after
 	// the daemon (to let the network settle after a boot).
 	StartupDelay time.Duration
+	// StaticRoutes and StaticRules (static_routes, static_rules) are in
+	// the kernel while the daemon runs, whatever the instances' states.
+	StaticRoutes []netif.Route
+	StaticRules  []netif.Rule
 	// The tracked objects instances refer to by name.
 	Scripts   []ScriptSpec
 	Files     []FileSpec

@@ -33,8 +33,11 @@ type Daemon struct {
 	Started    time.Time `json:"started"`
 	ConfigFile string    `json:"config_file"`
 	RouterID   string    `json:"router_id,omitempty"`
-	Reloads    uint64    `json:"reloads"`
-	LastReload time.Time `json:"last_reload,omitempty"`
+	// StaticRouteErrors counts static routes and rules the kernel refused
+	// to add, replace or remove (each also logged).
+	StaticRouteErrors uint64    `json:"static_route_errors,omitempty"`
+	Reloads           uint64    `json:"reloads"`
+	LastReload        time.Time `json:"last_reload,omitempty"`
 	// Dropped counts adverts dropped before they reached an instance, by
 	// reason: a VRID no instance on that socket has (unknown_vrid), or a
 	// packet too broken to tell its VRID.
@@ -151,6 +154,9 @@ type Counters struct {
 	// failed (exit status not 0, timeout, not startable).
 	Announcements  uint64 `json:"announcements_sent"`
 	NotifyFailures uint64 `json:"notify_failures"`
+	// RouteErrors counts virtual routes and rules the kernel refused to
+	// add, replace or remove (each also logged).
+	RouteErrors uint64 `json:"route_errors"`
 }
 
 // Tracker is one tracked object's state as it affects an instance.

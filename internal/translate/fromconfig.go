@@ -10,9 +10,6 @@ package translate
 import (
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/diag"
@@ -39,6 +36,7 @@ func FromConfig(c *config.Config) (runspec.Spec, diag.Diagnostics) {
 	var ds diag.Diagnostics
 	g := c.Global
 	spec := runspec.Spec{RouterID: g.RouterID, GARPInterval: g.VRRPGARPInterval, GNAInterval: g.VRRPGNAInterval, StartupDelay: g.VRRPStartupDelay}
+	spec.StaticRoutes, spec.StaticRules = staticOf(c, &ds)
 	sp := newScriptPreparer(g, &ds)
 
 	scripts := map[string]bool{}
@@ -292,12 +290,14 @@ func instanceSpec(g config.Global, in config.VRRPInstance, ds *diag.Diagnostics)
 			vc.VIPs = append(vc.VIPs, v.Addr())
 		}
 	}
-	// A route or rule vigil cannot program as written is left out with a
-	// warning (an error under vigil check --strict); the instance runs.
-	// keepalived 2.2.7 runs the file too: it adds what vigil cannot, and
-	// ignores a route naming a table it cannot resolve.
+	// A route or rule keepalived 2.2.7 leaves out (a table it cannot
+	// resolve, a bad value), or one of the few vigil cannot program (encap,
+	// vrf), is left out with a warning (an error under vigil check
+	// --strict); the instance runs.
 	for _, r := range in.VirtualRoutes {
-		nr, err := routeOf(r, in.Interface)
+		nr, err := routeOf(r, in.Interface, func(format string, args ...any) {
+			ds.Warnf(r.Pos, "vrrp_instance %s: virtual route %s: "+format, append([]any{in.Name, r.Dst}, args...)...)
+		})
 		if err != nil {
 			ds.Warnf(r.Pos, "vrrp_instance %s: %v", in.Name, err)
 			continue
@@ -305,7 +305,9 @@ func instanceSpec(g config.Global, in config.VRRPInstance, ds *diag.Diagnostics)
 		spec.Routes = append(spec.Routes, nr)
 	}
 	for _, r := range in.VirtualRules {
-		nr, err := ruleOf(r)
+		nr, err := ruleOf(r, func(format string, args ...any) {
+			ds.Warnf(r.Pos, "vrrp_instance %s: virtual rule: "+format, append([]any{in.Name}, args...)...)
+		})
 		if err != nil {
 			ds.Warnf(r.Pos, "vrrp_instance %s: %v", in.Name, err)
 			continue
@@ -363,82 +365,4 @@ func vipOf(a config.Address, defDev string) (netif.VIP, error) {
 		v.PreferredLft = &lft
 	}
 	return v, v.Validate()
-}
-
-// routeOf converts a virtual_routes line. A route vigil cannot program
-// exactly as written (options such as mtu, nexthop or realms, types other
-// than unicast, blackhole, unreachable, prohibit and throw, source-specific
-// routes) is an error that says so: the caller leaves the route out rather
-// than add another route than the one asked for.
-func routeOf(r config.Route, defDev string) (netif.Route, error) {
-	const skip = "vigil does not add this route (keepalived 2.2.7 adds it); add it in the OS, or leave out what vigil cannot program"
-	if len(r.Options) > 0 {
-		return netif.Route{}, fmt.Errorf("virtual route %s: options %v are not supported by vigil; %s", r.Dst, r.Options, skip)
-	}
-	if !netif.RouteTypeValid(r.Type) {
-		return netif.Route{}, fmt.Errorf("virtual route %s: route type %q is not supported by vigil; %s", r.Dst, r.Type, skip)
-	}
-	if r.From.IsValid() {
-		return netif.Route{}, fmt.Errorf("virtual route %s: source-specific routes (from) are not supported by vigil; %s", r.Dst, skip)
-	}
-	table, err := routeTable(r.Table)
-	if err != nil {
-		// keepalived: "Routing table NAME not found for route".
-		return netif.Route{}, fmt.Errorf("virtual route %s: %w; the route is ignored, as keepalived does", r.Dst, err)
-	}
-	nr := netif.Route{Dst: r.Dst, Gw: r.Via, Dev: r.Dev, Src: r.Src, Table: table, Metric: int(r.Metric), Type: r.Type, OnLink: r.OnLink}
-	if r.Scope != "" {
-		sc, err := netif.ParseScope(r.Scope)
-		if err != nil {
-			return netif.Route{}, fmt.Errorf("virtual route %s: %w; the route is ignored", r.Dst, err)
-		}
-		nr.Scope = sc
-	}
-	if nr.Dev == "" && nr.Type == "" && !nr.Gw.IsValid() {
-		nr.Dev = defDev // "ip route add 10.0.0.0/8" needs a device or a gateway
-	}
-	return nr, nil
-}
-
-// ruleOf converts a virtual_rules line; a rule with options vigil does not
-// program (fwmark, iif, oif, uidrange, ...) is an error, as in routeOf: a
-// rule without its selectors would match more than the one asked for.
-func ruleOf(r config.Rule) (netif.Rule, error) {
-	if len(r.Options) > 0 {
-		return netif.Rule{}, fmt.Errorf("virtual rule: options %v are not supported by vigil; vigil does not add this rule (keepalived 2.2.7 adds it); add it in the OS, or leave out what vigil cannot program", r.Options)
-	}
-	table, err := routeTable(r.Table)
-	if err != nil {
-		// keepalived: "Routing table NAME not found for rule".
-		return netif.Rule{}, fmt.Errorf("virtual rule: %w; the rule is ignored, as keepalived does", err)
-	}
-	return netif.Rule{From: r.From, To: r.To, Table: table, Preference: int(r.Preference), IPv6: r.Family == config.Inet6}, nil
-}
-
-// routeTable resolves a table name or number: main, local, default, a
-// number, or a name from /etc/iproute2/rt_tables.
-func routeTable(name string) (int, error) {
-	switch name {
-	case "", "main":
-		return 254, nil
-	case "local":
-		return 255, nil
-	case "default":
-		return 253, nil
-	}
-	if n, err := strconv.Atoi(name); err == nil && n >= 0 {
-		return n, nil
-	}
-	b, err := os.ReadFile("/etc/iproute2/rt_tables")
-	if err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			if len(f) >= 2 && !strings.HasPrefix(f[0], "#") && f[1] == name {
-				if n, err := strconv.Atoi(f[0]); err == nil {
-					return n, nil
-				}
-			}
-		}
-	}
-	return 0, fmt.Errorf("routing table %q is not a number and not in /etc/iproute2/rt_tables", name)
 }
