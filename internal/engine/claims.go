@@ -65,7 +65,8 @@ type claimState struct {
 	watches map[claimKey]*claimWatch
 	guard   garp.Guard
 	// dropped counts the neighbour advertisements that were no claim, by
-	// reason (garp.DropNA*), over every watch.
+	// reason (garp.DropNA*), of the watches that ended (naDropped adds the
+	// running ones').
 	dropped map[string]uint64
 }
 
@@ -86,7 +87,8 @@ type claimWatch struct {
 	// way to the loop.
 	box    map[netip.Addr]*claimBatch
 	posted bool
-	// dropped counts the packets that were no claim, by reason.
+	// dropped counts the packets that were no claim, by reason, since the
+	// watch started.
 	dropped map[string]uint64
 }
 
@@ -122,13 +124,34 @@ func (w *claimWatch) drop(reason string) {
 	w.mu.Unlock()
 }
 
-// take empties the box and the drop counts.
-func (w *claimWatch) take() (map[netip.Addr]*claimBatch, map[string]uint64) {
+// take empties the box.
+func (w *claimWatch) take() map[netip.Addr]*claimBatch {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	box, dropped := w.box, w.dropped
-	w.box, w.dropped, w.posted = map[netip.Addr]*claimBatch{}, map[string]uint64{}, false
-	return box, dropped
+	box := w.box
+	w.box, w.posted = map[netip.Addr]*claimBatch{}, false
+	return box
+}
+
+// naDropped returns the neighbour advertisements the watches read that
+// were no claim, by reason; nil when none.
+func (e *Engine) naDropped() map[string]uint64 {
+	var out map[string]uint64
+	add := func(m map[string]uint64) {
+		for r, n := range m {
+			if out == nil {
+				out = map[string]uint64{}
+			}
+			out[r] += n
+		}
+	}
+	add(e.claims.dropped)
+	for _, w := range e.claims.watches {
+		w.mu.Lock()
+		add(w.dropped)
+		w.mu.Unlock()
+	}
+	return out
 }
 
 // watchClaims starts a watch on each interface and family of in's VIPs
@@ -231,11 +254,7 @@ func (e *Engine) claimsTaken(now time.Time, ev claimsReady) {
 	if w == nil {
 		return
 	}
-	box, dropped := w.take()
-	for r, n := range dropped {
-		e.claims.dropped[r] += n
-	}
-	for addr, b := range box {
+	for addr, b := range w.take() {
 		if e.ours(ev.k.dev, b.mac) {
 			continue
 		}
@@ -281,6 +300,13 @@ func (e *Engine) defendClaim(now time.Time, d claimDefend) {
 }
 
 func (e *Engine) claimWatchEnded(ev claimWatchDone) {
+	if w := e.claims.watches[ev.k]; w != nil {
+		w.mu.Lock()
+		for r, n := range w.dropped {
+			e.claims.dropped[r] += n
+		}
+		w.mu.Unlock()
+	}
 	delete(e.claims.watches, ev.k)
 	if ev.err != nil && !e.stopping {
 		what := "ARP"

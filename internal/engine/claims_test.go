@@ -29,6 +29,10 @@ func (h *claimHost) WatchClaims(ctx context.Context, ifindex int, ipv6 bool, f f
 	for {
 		select {
 		case c := <-ch:
+			if c.MAC == nil { // stands for an NA that is no claim
+				drop(garp.DropNANoLLAddr)
+				continue
+			}
 			f(c)
 		case <-ctx.Done():
 			return nil
@@ -228,6 +232,7 @@ func TestNAClaimsAreAnswered(t *testing.T) {
 			t.Fatalf("own MAC and another address: %d conflicts, %d answers; want none", n, a)
 		}
 
+		h.claims6 <- garp.Claim{Addr: vip6} // no target link-layer address
 		for range 1000 {
 			h.claims6 <- garp.Claim{Addr: vip6, MAC: them}
 		}
@@ -239,6 +244,13 @@ func TestNAClaimsAreAnswered(t *testing.T) {
 		time.Sleep(garp.DefendDelay)
 		if n, a6, a4 := conflicts(), answers(vip6)-base6, answers(vip4)-base4; n != 1001 || a6 != 1 || a4 != 1 {
 			t.Fatalf("after 1,000 NA claims and one ARP claim: %d conflicts, %d NAs, %d gratuitous ARPs; want 1001, 1 and 1", n, a6, a4)
+		}
+		s, err := e.Snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := s.Daemon.NADropped; len(d) != 1 || d[garp.DropNANoLLAddr] != 1 {
+			t.Errorf("NAs dropped: %v, want one %s", d, garp.DropNANoLLAddr)
 		}
 	})
 }

@@ -41,9 +41,7 @@ func (e *Engine) snapshot() status.Snapshot {
 			s.Daemon.Dropped[reason] += n
 		}
 	}
-	if len(e.claims.dropped) > 0 {
-		s.Daemon.NADropped = maps.Clone(e.claims.dropped)
-	}
+	s.Daemon.NADropped = e.naDropped()
 	for _, in := range e.insts {
 		s.Instances = append(s.Instances, e.instanceStatus(in))
 	}
