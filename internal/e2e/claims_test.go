@@ -192,6 +192,7 @@ func TestNAPoisoningIsAnswered(t *testing.T) {
 
 			// A flood: 1,000 NAs as fast as the attacker sends them.
 			conflicts, answers := st.Counters.VIPConflicts, st.Counters.Announcements
+			u0, uerr := r1.Usage()
 			for i := 0; i < 1000; i++ {
 				if err := s.SendNA(ifindex, attackerMAC, e2e.VIP6, false); err != nil {
 					t.Fatal(err)
@@ -203,6 +204,9 @@ func TestNAPoisoningIsAnswered(t *testing.T) {
 					t.Fatal("the flood was not counted")
 				}
 				time.Sleep(100 * time.Millisecond)
+			}
+			if u1, err := r1.Usage(); err == nil && uerr == nil {
+				t.Logf("vigil's CPU time from the flood's start to its count: %v", u1.CPU-u0.CPU)
 			}
 			waitMAC("after the flood")
 			time.Sleep(2 * garp.DefendDelay) // an answer too many would be sent by now
