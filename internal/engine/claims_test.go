@@ -280,3 +280,36 @@ func BenchmarkClaimWatchFlood(b *testing.B) {
 		b.Fatalf("%d events for the loop, want 1", posts)
 	}
 }
+
+// TestReloadedVIPsAreWatched: a reload that gives a master an IPv6 VIP on
+// an interface it had only IPv4 VIPs on starts the NA watch there; a claim
+// of the new VIP is answered.
+func TestReloadedVIPsAreWatched(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		h := &claimHost{fakeHost: newFakeHost(lan, "a", map[string]string{"eth0": "192.168.1.105/24"}), claims: make(chan garp.Claim, 16), claims6: make(chan garp.Claim, 16)}
+		e, err := New(runspec.Spec{Instances: []runspec.InstanceSpec{tutorialInstance(vrrp.StateMaster, 100)}}, Options{Net: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- e.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+		time.Sleep(12 * time.Second) // master, past its second burst
+		if _, err := e.Apply(context.Background(), runspec.Spec{Instances: []runspec.InstanceSpec{mixedInstance(vrrp.StateMaster, 100)}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(12 * time.Second) // the new VIP's bursts are over
+		base := lan.announcements("a")
+		h.claims6 <- garp.Claim{Addr: netip.MustParseAddr("fd00::100"), MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0x66}}
+		time.Sleep(2 * garp.DefendDelay)
+		s, err := e.Snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, a := s.Instances[0].Counters.VIPConflicts, lan.announcements("a")-base; n != 1 || a != 1 {
+			t.Fatalf("a claim of the reloaded VIP: %d conflicts, %d announcements; want 1 and 1", n, a)
+		}
+	})
+}
