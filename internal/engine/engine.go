@@ -141,7 +141,7 @@ type Engine struct {
 	// firewall last queued (vmac.go).
 	vmacs map[string]bool
 	fw    vrrpfw.State
-	// claims are the ARP watches for address conflicts (claims.go).
+	// claims are the ARP and NA watches for address conflicts (claims.go).
 	claims claimState
 }
 
@@ -187,7 +187,8 @@ type instance struct {
 	mismatchLogAt   time.Time
 	// restored counts VIPs and routes put back after an outside removal.
 	restored uint64
-	// conflicts counts ARP claims of its VIPs by other hosts while master.
+	// conflicts counts claims of its VIPs by other hosts while master
+	// (ARP and neighbour advertisements).
 	conflicts uint64
 	// netErrors counts virtual routes and rules the kernel refused to add,
 	// replace or remove; the effects worker adds to it.
@@ -727,8 +728,8 @@ func (e *Engine) handle(ev any, wg *sync.WaitGroup, bg context.Context) {
 		e.trackerChanged(now, ev)
 	case routeEvent:
 		e.routeChanged(now, ev.ev)
-	case claimEvent:
-		e.claimed(now, ev)
+	case claimsReady:
+		e.claimsTaken(now, ev)
 	case claimDefend:
 		e.defendClaim(now, ev)
 	case claimWatchDone:

@@ -483,6 +483,7 @@ func (e *Engine) reconcileHeld(now time.Time, in *instance, oldVIPs []netif.VIP,
 	}
 	if len(fresh) > 0 {
 		e.announce(now, garp.NewSchedule(in.spec.GARP, fresh, now).Due(now))
+		e.watchClaims(in) // their interfaces and addresses are watched for claims
 	}
 }
 

@@ -43,6 +43,7 @@ func (e *Engine) snapshot() status.Snapshot {
 			s.Daemon.Dropped[reason] += n
 		}
 	}
+	s.Daemon.NADropped = e.naDropped()
 	for _, in := range e.insts {
 		s.Instances = append(s.Instances, e.instanceStatus(in))
 	}

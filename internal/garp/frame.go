@@ -7,9 +7,12 @@
 //   - ARPFrame and NAFrame build the Ethernet frames byte for byte as
 //     keepalived does (vrrp_arp.c, vrrp_ndisc.c);
 //   - Schedule (one per instance and mastership) and Pacer (one per
-//     interface) decide what to send when; they take the time as an argument
-//     and read no clock;
-//   - Sender writes frames to an AF_PACKET socket.
+//     interface) decide what to send when, and Guard what a claim of a VIP
+//     by another host gets (guard.go); they take the time as an argument
+//     and read no clock; ParseClaim and ParseNA read claims from ARP
+//     packets and neighbour advertisements;
+//   - Sender writes frames to an AF_PACKET socket; WatchClaims (ARP) and
+//     WatchNAs (an ICMPv6 socket) read the claims of other hosts.
 //
 // Frames are built by hand and sent on one AF_PACKET socket through
 // golang.org/x/sys/unix rather than with mdlayher/arp, mdlayher/ndp and

@@ -2,6 +2,7 @@ package garp_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"errors"
 	"net"
@@ -185,5 +186,91 @@ func TestNamespaceSendErrors(t *testing.T) {
 	}
 	if _, err := garp.IPv6Forwarding("../all"); err == nil {
 		t.Error("IPv6Forwarding accepted a path")
+	}
+}
+
+// TestNamespaceWatchNAs: the master's NA watch on eth0 reads another
+// host's unsolicited NA for the VIP (sent to ff02::1 from the VIP itself,
+// as keepalived sends it) as a claim by that host's MAC; the master's own
+// NAs, sent through garp's packet socket, are not read back; an NA with
+// hop limit 64 (sent from an ICMPv6 socket) is counted as a drop, not a
+// claim.
+func TestNamespaceWatchNAs(t *testing.T) {
+	g := newGarpLab(t)
+	vip := netip.MustParseAddr("fd00::100")
+	claims := make(chan garp.Claim, 16)
+	drops := make(chan string, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- g.master.Do(func() error {
+			return garp.WatchNAs(ctx, g.ifindex, func(c garp.Claim) { claims <- c }, func(r string) { drops <- r })
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("WatchNAs: %v", err)
+		}
+	}()
+	time.Sleep(300 * time.Millisecond) // the socket is open
+
+	var s *garp.Sender
+	var ifindex int
+	var mac net.HardwareAddr
+	if err := g.newcomer.Do(func() error {
+		ifc, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		ifindex, mac = ifc.Index, ifc.HardwareAddr
+		s, err = garp.Open()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	// Ours first: had it been read, it would come before the newcomer's.
+	if err := g.sender.SendNA(g.ifindex, g.mac, vip, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SendNA(ifindex, mac, vip, false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-claims:
+		if c.Addr != vip || c.MAC.String() != mac.String() {
+			t.Fatalf("claim %s at %s, want %s at the newcomer's %s", c.Addr, c.MAC, vip, mac)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the newcomer's NA was not read")
+	}
+
+	// An NA that crossed a router (hop limit below 255): neighbours ignore
+	// it (RFC 4861 §7.1.2), so does the watch.
+	if out, err := g.newcomer.Run("python3", "-c", `
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 64)
+na = bytes([136, 0, 0, 0, 0x20, 0, 0, 0]) + socket.inet_pton(socket.AF_INET6, "fd00::100") + bytes([2, 1, 2, 0, 0, 0, 0, 0x77])
+s.sendto(na, ("ff02::1%eth0", 0))
+`); err != nil {
+		t.Fatalf("sending an NA with hop limit 64: %v\n%s", err, out)
+	}
+	select {
+	case r := <-drops:
+		if r != garp.DropNAHopLimit {
+			t.Errorf("drop %q, want %q", r, garp.DropNAHopLimit)
+		}
+	case c := <-claims:
+		t.Fatalf("hop limit 64 read as a claim: %+v", c)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the NA with hop limit 64 was not counted")
+	}
+	select {
+	case c := <-claims:
+		t.Errorf("unexpected claim %+v", c)
+	case <-time.After(300 * time.Millisecond):
 	}
 }

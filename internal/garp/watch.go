@@ -11,9 +11,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Claim is an ARP packet another host sent on an interface, saying that
-// Addr is at MAC (its sender addresses): a gratuitous ARP, a reply, or a
-// request from that address.
+// Claim is what another host said on an interface: that Addr is at MAC.
+// From ARP (ParseClaim), the sender addresses of a gratuitous ARP, a reply
+// or a request from that address; from a neighbour advertisement
+// (ParseNA), its target and target link-layer address.
 type Claim struct {
 	Addr netip.Addr
 	MAC  net.HardwareAddr

@@ -137,7 +137,7 @@ func newDescs() descs {
 		addrMismatch:   d("vrrp_addr_list_mismatch_total", "Advertisements accepted from a master whose address list differs from ours (a rolling virtual_ipaddress change).", instLabels),
 		vipsRestored:   d("vrrp_vips_restored_total", "Virtual addresses and routes put back after something else removed them while master.", instLabels),
 		routeErrors:    d("vrrp_route_errors_total", "Virtual routes and rules the kernel refused to add, replace or remove.", instLabels),
-		vipConflicts:   d("vrrp_vip_conflicts_total", "ARP packets from other hosts announcing a virtual address this master holds.", instLabels),
+		vipConflicts:   d("vrrp_vip_conflicts_total", "ARP packets and neighbour advertisements from other hosts announcing a virtual address this master holds.", instLabels),
 		syncState:      d("vrrp_sync_group_state", "1 for the sync group's current state, 0 for the other states.", []string{"sync_group", "state"}),
 		trackerUp:      d("vrrp_tracker_up", "Whether a tracked interface, script, file or process is in its good state (1) or failed (0).", trackerLabels),
 		trackerWeight:  d("vrrp_tracker_weight", "Configured weight of a tracker (0: failure puts the instance in FAULT).", trackerLabels),

@@ -42,6 +42,10 @@ type Daemon struct {
 	// reason: a VRID no instance on that socket has (unknown_vrid), or a
 	// packet too broken to tell its VRID.
 	Dropped map[string]uint64 `json:"dropped,omitempty"`
+	// NADropped counts the neighbour advertisements the address conflict
+	// watch read that were no claim, by reason (malformed, hop-limit,
+	// target, no-lladdr, bad-lladdr, wrong-iface).
+	NADropped map[string]uint64 `json:"na_dropped,omitempty"`
 }
 
 // Instance is one VRRP instance.
@@ -146,8 +150,9 @@ type Counters struct {
 	// back after something else removed them while we were master.
 	AddrMismatch uint64 `json:"addr_list_mismatch"`
 	VIPsRestored uint64 `json:"vips_restored"`
-	// VIPConflicts counts ARP packets from other hosts announcing one of
-	// the instance's IPv4 VIPs with their own MAC while it was master.
+	// VIPConflicts counts ARP packets and neighbour advertisements from
+	// other hosts announcing one of the instance's VIPs with their own MAC
+	// while it was master.
 	VIPConflicts uint64 `json:"vip_conflicts"`
 	// Announcements counts gratuitous ARP / unsolicited NA packets sent
 	// for the instance's addresses; NotifyFailures its notify scripts that
