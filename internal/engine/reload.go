@@ -283,6 +283,18 @@ func (e *Engine) apply(now time.Time, spec runspec.Spec) ([]string, error) {
 		e.byName[in.spec.VRRP.Name] = in
 	}
 	e.spec = spec
+	// The instances read their specs from e.spec from now on: the kept
+	// and the new ones' are equal to what they had; update below moves
+	// the updated ones to theirs.
+	specs := make(map[string]*runspec.InstanceSpec, len(e.spec.Instances))
+	for i := range e.spec.Instances {
+		specs[e.spec.Instances[i].VRRP.Name] = &e.spec.Instances[i]
+	}
+	for _, in := range e.insts {
+		if !slices.Contains(plan.Update, in.spec.VRRP.Name) {
+			in.spec = specs[in.spec.VRRP.Name]
+		}
+	}
 	for _, in := range leaving {
 		_, stays := newBy[in.spec.VRRP.Name]
 		e.retire(now, in, !stays)
@@ -290,7 +302,7 @@ func (e *Engine) apply(now time.Time, spec runspec.Spec) ([]string, error) {
 	e.syncTrackers()
 	for _, name := range plan.Update {
 		in := e.byName[name]
-		what := e.update(now, in, newBy[name])
+		what := e.update(now, in, specs[name])
 		if oldKeys[name] != newKeys[name] {
 			what = append(what, "sync group")
 		}
@@ -331,7 +343,7 @@ func placeholderSource(is runspec.InstanceSpec) vrrp.Config {
 
 // update applies a changed spec of the same identity to a running instance
 // and returns what changed, for the log.
-func (e *Engine) update(now time.Time, in *instance, ns runspec.InstanceSpec) []string {
+func (e *Engine) update(now time.Time, in *instance, ns *runspec.InstanceSpec) []string {
 	old := in.spec
 	var what []string
 	note := func(changed bool, s string) {
@@ -350,7 +362,7 @@ func (e *Engine) update(now time.Time, in *instance, ns runspec.InstanceSpec) []
 	socket := old.VRRP.Unicast != ns.VRRP.Unicast || old.VRRP.Source != ns.VRRP.Source ||
 		old.Group != ns.Group || old.UnicastTTL != ns.UnicastTTL
 	note(socket, "socket")
-	if len(what) == 0 && !old.Equal(ns) {
+	if len(what) == 0 && !old.Equal(*ns) {
 		what = append(what, "settings")
 	}
 
@@ -559,7 +571,7 @@ func (e *Engine) releaseUnused() {
 	}
 	used := map[owner.Key]bool{}
 	for _, in := range e.all() {
-		used[ownerKey(in.spec)] = true
+		used[ownerKey(*in.spec)] = true
 	}
 	var free []owner.Key
 	for _, k := range o.Held() {

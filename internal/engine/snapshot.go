@@ -112,7 +112,7 @@ func (e *Engine) instanceStatus(in *instance) status.Instance {
 			drops[r.String()] = n
 		}
 	}
-	maps.Copy(drops, in.limiter.counts)
+	maps.Copy(drops, in.limiter.counts())
 	if len(drops) > 0 {
 		si.Counters.Dropped = drops
 	}
