@@ -22,7 +22,18 @@ type Instance struct {
 	// group could not go master keeps want == StateMaster.
 	want State
 
-	base, prio      uint8 // base (lowered on an owner conflict) and effective priority
+	base, prio uint8 // base (lowered on an owner conflict) and effective priority
+	// The one-byte fields sit together (the struct stays in a smaller
+	// size class: one per instance).
+	linkDown, trackFault bool
+	vipSet               bool
+	masterPrio           uint8
+	txChecksum           packet.ChecksumMode
+	rxOldSum             bool // accept only the multicast-pseudo-header checksum on unicast (old_unicast_checksum, or after the fallback)
+	handover             bool // sent priority 0, holding the addresses
+	handoverStop         bool // finish in Stopped instead of Backup
+	yielding             bool
+
 	masterAdvertInt time.Duration
 	// msDown is keepalived's ms_down_timer: the down interval last armed in
 	// Backup (Master_Down_Interval, Skew_Time after a priority-0 advert, or
@@ -33,19 +44,11 @@ type Instance struct {
 	downCause   downCause // why the Backup timer would fire, for the Transition
 	preemptTime time.Time // preempt_delay: when preemption becomes allowed; zero if not started
 
-	linkDown, trackFault bool
-	faultReason          string
-	vipSet               bool
+	faultReason string
 
 	masterAddr netip.Addr
-	masterPrio uint8
-	txChecksum packet.ChecksumMode
-	rxOldSum   bool // accept only the multicast-pseudo-header checksum on unicast (old_unicast_checksum, or after the fallback)
 
-	handover      bool // sent priority 0, holding the addresses
-	handoverStop  bool // finish in Stopped instead of Backup
 	handoverUntil time.Time
-	yielding      bool
 
 	lastTransition time.Time
 	lastReason     string
