@@ -23,8 +23,9 @@ type Instance struct {
 	want State
 
 	base, prio uint8 // base (lowered on an owner conflict) and effective priority
-	// The one-byte fields sit together (the struct stays in a smaller
-	// size class: one per instance).
+	// The one-byte fields sit together: with its 8-byte allocation
+	// header the struct stays in the 640-byte size class (one per
+	// instance).
 	linkDown, trackFault bool
 	vipSet               bool
 	masterPrio           uint8
@@ -383,8 +384,8 @@ func (i *Instance) sendAdvert(prio uint8) {
 // downCause says why a Backup's timer will fire; it is formatted only when
 // it does, to keep the receive path free of allocations.
 type downCause struct {
-	kind causeKind
 	src  netip.Addr
+	kind causeKind
 	prio uint8
 }
 
