@@ -121,6 +121,12 @@ func (e *Engine) routeChanged(now time.Time, ev netif.RouteEvent) {
 		e.kernel.routes = map[netif.RouteKey]bool{}
 	}
 	e.kernel.routesSeen = true
+	if ev.Key.Type == netif.RouteTypeOther {
+		// The kernel's local and broadcast routes, one or more per address
+		// (a thousand VIPs, a thousand entries): never a virtual route's
+		// key, neither looked up nor defended.
+		return
+	}
 	if !ev.Deleted {
 		e.kernel.routes[ev.Key] = true
 		return

@@ -58,6 +58,11 @@ func (h *Handle) WatchRoutes(ctx context.Context, fn func(RouteEvent)) error {
 		})
 }
 
+// RouteTypeOther is RouteKey.Type of a route of a type routeTypeNames does
+// not name (local, broadcast, multicast, ...: the kernel's own routes for
+// the addresses of the interfaces).
+const RouteTypeOther = "other"
+
 var routeTypeNames = map[uint8]string{
 	unix.RTN_UNICAST: "", unix.RTN_BLACKHOLE: "blackhole", unix.RTN_UNREACHABLE: "unreachable",
 	unix.RTN_PROHIBIT: "prohibit", unix.RTN_THROW: "throw",
@@ -109,7 +114,7 @@ func parseRouteMsg(b []byte) (RouteEvent, error) {
 	}
 	name, ok := routeTypeNames[typ]
 	if !ok {
-		name = "other"
+		name = RouteTypeOther
 	}
 	ev.Key = RouteKey{Dst: netip.PrefixFrom(dst.Unmap(), dstLen).Masked(), Table: table, Type: name}
 	ev.Proto = proto
