@@ -3,12 +3,15 @@ package engine
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http/httptest"
 	"net/netip"
 	"runtime"
 	"testing"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/metrics"
 	"github.com/vigil-ha/vigil/internal/netif"
 	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/vrrp"
@@ -163,4 +166,43 @@ func BenchmarkInstanceMemory(b *testing.B) {
 		}
 		b.ReportMetric(per, "B/instance")
 	})
+}
+
+// BenchmarkScrapeMemory reports what one /metrics scrape of 1,000 masters
+// allocates (B/op) and the largest heap seen after a scrape (peak-MB): a
+// scrape's garbage sets the heap's goal, so Prometheus scraping a daemon
+// raises its resident memory by about that much.
+//
+//	go test -run '^$' -bench ScrapeMemory -benchtime 10x ./internal/engine
+func BenchmarkScrapeMemory(b *testing.B) {
+	const n = 1000
+	ifaces := map[string]string{}
+	for k := 1; k <= (n+254)/255; k++ {
+		ifaces[fmt.Sprintf("eth%d", k)] = fmt.Sprintf("10.%d.0.1/24", k)
+	}
+	h := newFakeHost(&fakeLAN{segments: true}, "m", ifaces)
+	e, err := New(runspec.Spec{Instances: scaleInstances(n, true)}, Options{Net: quietHost{h}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitStates(b, e, "MASTER", false)
+	handler := metrics.Handler(e.Snapshot)
+	var peak uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+		if _, err := io.Copy(io.Discard, w.Body); err != nil {
+			b.Fatal(err)
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		peak = max(peak, ms.HeapAlloc)
+	}
+	b.ReportMetric(float64(peak)/1e6, "peak-MB")
 }

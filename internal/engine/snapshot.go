@@ -41,6 +41,9 @@ func (e *Engine) snapshot() status.Snapshot {
 			s.Daemon.Dropped[reason] += n
 		}
 	}
+	if len(e.insts) > 0 {
+		s.Instances = make([]status.Instance, 0, len(e.insts))
+	}
 	for _, in := range e.insts {
 		s.Instances = append(s.Instances, e.instanceStatus(in))
 	}
