@@ -100,7 +100,7 @@ func waitStates(b *testing.B, e *Engine, state string, peer bool) {
 // the engine at 1,000 instances (vigil-bench's scale mode on the fake
 // LAN, interfaces as separate segments): B/instance of a master alone
 // whose instances took over, and of a backup hearing that master's
-// adverts. It takes about 10 s of real time per role (advert_int 1 s);
+// adverts. It takes about 6 s of real time per role (advert_int 1 s);
 // run with -benchtime 1x:
 //
 //	go test -run '^$' -bench InstanceMemory -benchtime 1x ./internal/engine
