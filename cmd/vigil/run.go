@@ -181,6 +181,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		log.Error("vigil run", "err", err)
 		return 1
 	}
+	tuneGC(os.Getenv, log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := daemonMain(ctx, f, log); err != nil {

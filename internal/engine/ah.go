@@ -25,7 +25,7 @@ type sealedWriter interface {
 // usesAH reports whether the instance authenticates with AH.
 func usesAH(in *instance) bool { return specAH(in.spec) }
 
-func specAH(s runspec.InstanceSpec) bool { return s.VRRP.AuthType == packet.AuthAH }
+func specAH(s *runspec.InstanceSpec) bool { return s.VRRP.AuthType == packet.AuthAH }
 
 // openAH returns the VRRP message of a received packet and, on an AH conn,
 // the datagram it came in.

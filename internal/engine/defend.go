@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/garp"
 	"github.com/vigil-ha/vigil/internal/netif"
+	"golang.org/x/sys/unix"
 )
 
 // The address watcher: what the kernel holds is the truth. The engine keeps
@@ -123,6 +124,12 @@ func (e *Engine) routeChanged(now time.Time, ev netif.RouteEvent) {
 		e.kernel.routes = map[netif.RouteKey]bool{}
 	}
 	e.kernel.routesSeen = true
+	if kernelAddressRoute(ev) {
+		// The kernel's local and broadcast routes, one or more per address
+		// (a thousand VIPs, a thousand entries): never a virtual route's
+		// key, neither looked up nor defended.
+		return
+	}
 	if !ev.Deleted {
 		e.kernel.routes[ev.Key] = true
 		return
@@ -265,4 +272,18 @@ func (e *Engine) kernelHolds(in *instance) bool {
 func routeFailed(log *slog.Logger, errs *atomic.Uint64, msg, name, kind, what string, err error) {
 	errs.Add(1)
 	log.Error(msg, "instance", name, kind, what, "err", err)
+}
+
+// kernelAddressRoute reports whether ev is one of the routes the kernel
+// adds for an interface address (protocol kernel; local, broadcast,
+// multicast or anycast), which vigil never adds.
+func kernelAddressRoute(ev netif.RouteEvent) bool {
+	if ev.Proto != unix.RTPROT_KERNEL {
+		return false
+	}
+	switch ev.Key.Type {
+	case "local", "broadcast", "multicast", "anycast", netif.RouteTypeOther:
+		return true
+	}
+	return false
 }

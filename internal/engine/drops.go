@@ -18,11 +18,43 @@ const dropLogEvery = 10 * time.Second
 var routineDrops = map[string]bool{"lower_priority": true, "inactive": true}
 
 // dropLimiter counts dropped packets by reason and rate-limits their log
-// lines. It is owned by the engine loop.
+// lines. It is owned by the engine loop. An instance meets a few reasons at
+// most: a short list, no maps.
 type dropLimiter struct {
-	counts     map[string]uint64 // every drop the engine itself saw (codec, send errors)
-	lastLog    map[string]time.Time
-	suppressed map[string]uint64
+	reasons []dropReason
+}
+
+type dropReason struct {
+	reason string
+	// counted are the drops the engine itself saw (codec, send errors).
+	counted    uint64
+	lastLog    time.Time
+	suppressed uint64
+}
+
+// of returns the entry of reason, added if new.
+func (l *dropLimiter) of(reason string) *dropReason {
+	for i := range l.reasons {
+		if l.reasons[i].reason == reason {
+			return &l.reasons[i]
+		}
+	}
+	l.reasons = append(l.reasons, dropReason{reason: reason})
+	return &l.reasons[len(l.reasons)-1]
+}
+
+// counts returns the drops the engine counted, by reason (nil if none).
+func (l *dropLimiter) counts() map[string]uint64 {
+	var out map[string]uint64
+	for _, r := range l.reasons {
+		if r.counted > 0 {
+			if out == nil {
+				out = map[string]uint64{}
+			}
+			out[r.reason] = r.counted
+		}
+	}
+	return out
 }
 
 // note counts one drop and logs it unless a line for the same reason was
@@ -35,28 +67,25 @@ func (l *dropLimiter) note(b *dropBudget, log *slog.Logger, now time.Time, insta
 	if !log.Enabled(context.Background(), lvl) {
 		return
 	}
-	if l.lastLog == nil {
-		l.lastLog = map[string]time.Time{}
-		l.suppressed = map[string]uint64{}
-	}
-	if last, ok := l.lastLog[reason]; ok && now.Sub(last) < dropLogEvery {
-		l.suppressed[reason]++
+	r := l.of(reason)
+	if !r.lastLog.IsZero() && now.Sub(r.lastLog) < dropLogEvery {
+		r.suppressed++
 		return
 	}
-	l.lastLog[reason] = now
+	r.lastLog = now
 	if !b.take(log, now) {
 		// Held back: this instance and reason wait for their next period
 		// like a logged line, so the budget counts lines, not packets.
-		l.suppressed[reason]++
+		r.suppressed++
 		return
 	}
 	attrs := []any{"instance", instance, "reason", reason, "detail", detail}
 	if src.IsValid() {
 		attrs = append(attrs, "src", src)
 	}
-	if n := l.suppressed[reason]; n > 0 {
+	if n := r.suppressed; n > 0 {
 		attrs = append(attrs, "suppressed", n)
-		l.suppressed[reason] = 0
+		r.suppressed = 0
 	}
 	log.Log(context.Background(), lvl, "packet dropped", attrs...)
 }
@@ -96,8 +125,5 @@ func (b *dropBudget) take(log *slog.Logger, now time.Time) bool {
 // codecDrops counts a packet the codec rejected before it reached the state
 // machine (which counts its own drops).
 func (in *instance) codecDrops(reason string) {
-	if in.limiter.counts == nil {
-		in.limiter.counts = map[string]uint64{}
-	}
-	in.limiter.counts[reason]++
+	in.limiter.of(reason).counted++
 }

@@ -147,7 +147,9 @@ type Engine struct {
 
 // instance is the runtime of one vrrp_instance.
 type instance struct {
-	spec   runspec.InstanceSpec
+	// spec is the instance's element of Engine.spec.Instances (shared,
+	// never written through).
+	spec   *runspec.InstanceSpec
 	m      *vrrp.Instance
 	group  *group
 	member int // index in group.g.Members()
@@ -286,7 +288,8 @@ func New(spec runspec.Spec, opts Options) (*Engine, error) {
 // build creates the state machines of e.spec.
 func (e *Engine) build() error {
 	var errs []error
-	for _, is := range e.spec.Instances {
+	for i := range e.spec.Instances {
+		is := &e.spec.Instances[i]
 		in, err := e.newInstance(is)
 		if err != nil {
 			errs = append(errs, err)
@@ -319,7 +322,7 @@ func (e *Engine) build() error {
 	return errors.Join(errs...)
 }
 
-func (e *Engine) newInstance(is runspec.InstanceSpec) (*instance, error) {
+func (e *Engine) newInstance(is *runspec.InstanceSpec) (*instance, error) {
 	cfg := is.Machine()
 	if !cfg.Source.IsValid() {
 		// Resolved when the interface is known: a placeholder of the right
@@ -1130,7 +1133,7 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 		})
 		tr := status.Transition{At: now, Kind: "instance", Name: name, From: a.From.String(), To: a.To.String(), Reason: a.Reason, Priority: prio}
 		e.timeline.Add(tr)
-		in.noteTransition(tr)
+		in.noteTransition(transition{at: now, reason: a.Reason, from: a.From, to: a.To, prio: uint8(prio)})
 		e.notifyInstance(in, a.To, prio)
 		if h := e.opts.Hooks.InstanceTransition; h != nil {
 			h(name, a.From, a.To, prio, a.Reason)

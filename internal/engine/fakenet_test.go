@@ -24,6 +24,9 @@ type fakeLAN struct {
 	drop  func(src, dst netip.Addr) bool
 	// announced records every gratuitous ARP / NA: VIP -> hosts, in order.
 	announced []announce
+	// segments makes each interface name a segment of its own: a packet
+	// sent on eth1 reaches the other hosts' eth1 only.
+	segments bool
 }
 
 type announce struct {
@@ -425,13 +428,13 @@ func (c *fakeConn) WritePacket(payload []byte, src, dst netip.Addr) error {
 	}
 	lan.mu.Lock()
 	conns := slices.Clone(lan.conns)
-	drop := lan.drop
+	drop, segments := lan.drop, lan.segments
 	lan.mu.Unlock()
 	if drop != nil && drop(src, dst) {
 		return nil
 	}
 	for _, o := range conns {
-		if o.host == c.host || o.cfg.Family != c.cfg.Family {
+		if o.host == c.host || o.cfg.Family != c.cfg.Family || segments && o.cfg.Interface != c.cfg.Interface {
 			continue
 		}
 		select {

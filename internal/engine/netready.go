@@ -42,7 +42,7 @@ import (
 
 // sourceFor decides where an instance on the link li sends from, given the
 // addresses of the namespace, or why it cannot run yet. It is pure.
-func sourceFor(is runspec.InstanceSpec, li netif.LinkInfo, addrs []netif.Addr) (src netip.Addr, missing string) {
+func sourceFor(is *runspec.InstanceSpec, li netif.LinkInfo, addrs []netif.Addr) (src netip.Addr, missing string) {
 	if cfg := is.VRRP.Source; cfg.IsValid() {
 		if !is.VRRP.Unicast && !is.IPv6 {
 			return cfg, ""
@@ -79,7 +79,7 @@ func dadState(a netif.Addr) string {
 
 // addrMatters reports whether an address event can change sourceFor's
 // answer for an instance whose interface has index ifindex. It is pure.
-func addrMatters(is runspec.InstanceSpec, ifindex int, a netif.Addr) bool {
+func addrMatters(is *runspec.InstanceSpec, ifindex int, a netif.Addr) bool {
 	ip := a.Prefix.Addr()
 	if ip.Is6() != is.IPv6 {
 		return false

@@ -59,7 +59,7 @@ func TestSourceFor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src, why := sourceFor(tt.is, eth0, tt.addrs)
+			src, why := sourceFor(&tt.is, eth0, tt.addrs)
 			if tt.missing == "" {
 				if why != "" || src != netip.MustParseAddr(tt.want) {
 					t.Fatalf("sourceFor = %v, %q; want %s", src, why, tt.want)
@@ -101,7 +101,7 @@ func TestAddrMatters(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := addrMatters(tt.is, 2, tt.addr); got != tt.want {
+			if got := addrMatters(&tt.is, 2, tt.addr); got != tt.want {
 				t.Fatalf("addrMatters = %v, want %v", got, tt.want)
 			}
 		})

@@ -29,15 +29,27 @@ const (
 
 // peer is a router heard advertising the instance's VRID.
 type peer struct {
-	prio    uint8
+	addr    netip.Addr
 	last    time.Time
 	adverts uint64
+	prio    uint8
 }
 
-// opsview is an instance's operator bookkeeping.
+// transition is a state change of the instance as its history keeps it
+// (status.Transition without what the instance itself tells).
+type transition struct {
+	at       time.Time
+	reason   string
+	from, to vrrp.State
+	prio     uint8
+}
+
+// opsview is an instance's operator bookkeeping. Its lists are short (a
+// peer or two, a few transitions) and kept as slices: a map per instance
+// costs more than its entries at thousands of instances.
 type opsview struct {
-	peers   map[netip.Addr]*peer
-	history []status.Transition
+	peers   []peer
+	history []transition
 	// from is when history begins: the instance's first transition, or
 	// the time of the newest transition forgotten.
 	from time.Time
@@ -47,41 +59,48 @@ type opsview struct {
 
 // notePeer records an advert parsed for the instance, from src.
 func (in *instance) notePeer(now time.Time, src netip.Addr, prio uint8) {
-	if in.ops.peers == nil {
-		in.ops.peers = map[netip.Addr]*peer{}
-	}
-	p := in.ops.peers[src]
+	p := in.peer(src)
 	if p == nil {
-		if len(in.ops.peers) >= maxPeers {
-			var oldest netip.Addr
-			var at time.Time
-			for a, q := range in.ops.peers {
-				if at.IsZero() || q.last.Before(at) {
-					oldest, at = a, q.last
+		if len(in.ops.peers) < maxPeers {
+			in.ops.peers = append(in.ops.peers, peer{})
+			p = &in.ops.peers[len(in.ops.peers)-1]
+		} else {
+			p = &in.ops.peers[0]
+			for i := range in.ops.peers {
+				if in.ops.peers[i].last.Before(p.last) {
+					p = &in.ops.peers[i]
 				}
 			}
-			delete(in.ops.peers, oldest)
 		}
-		p = &peer{}
-		in.ops.peers[src] = p
+		*p = peer{addr: src}
 	}
 	p.prio, p.last = prio, now
 	p.adverts++
 }
 
+// peer returns the peer of address a, nil if not heard.
+func (in *instance) peer(a netip.Addr) *peer {
+	for i := range in.ops.peers {
+		if in.ops.peers[i].addr == a {
+			return &in.ops.peers[i]
+		}
+	}
+	return nil
+}
+
 // noteTransition appends a state change to the instance's history,
 // forgetting what is older than historyAge or beyond maxHistory.
-func (in *instance) noteTransition(tr status.Transition) {
+func (in *instance) noteTransition(tr transition) {
 	if in.ops.from.IsZero() {
-		in.ops.from = tr.At
+		in.ops.from = tr.at
 	}
 	in.ops.history = append(in.ops.history, tr)
 	cut := 0
-	for cut < len(in.ops.history)-1 && (len(in.ops.history)-cut > maxHistory || tr.At.Sub(in.ops.history[cut].At) > historyAge) {
+	for cut < len(in.ops.history)-1 && (len(in.ops.history)-cut > maxHistory || tr.at.Sub(in.ops.history[cut].at) > historyAge) {
 		cut++
 	}
 	if cut > 0 {
-		in.ops.from = in.ops.history[cut-1].At
+		in.ops.from = in.ops.history[cut-1].at
 		in.ops.history = slices.Delete(in.ops.history, 0, cut)
 	}
 }
@@ -124,11 +143,16 @@ func (h holders) add(in *instance) {
 
 // opsStatus adds the operator's view to an instance's status.
 func (e *Engine) opsStatus(in *instance, si *status.Instance, st vrrp.Status) {
-	for a, p := range in.ops.peers {
-		si.Peers = append(si.Peers, status.Peer{Addr: a.String(), Priority: int(p.prio), LastHeard: p.last, Adverts: p.adverts})
+	for _, p := range in.ops.peers {
+		si.Peers = append(si.Peers, status.Peer{Addr: p.addr.String(), Priority: int(p.prio), LastHeard: p.last, Adverts: p.adverts})
 	}
 	slices.SortFunc(si.Peers, func(a, b status.Peer) int { return b.LastHeard.Compare(a.LastHeard) })
-	si.History = slices.Clone(in.ops.history)
+	if len(in.ops.history) > 0 {
+		si.History = make([]status.Transition, len(in.ops.history))
+		for i, tr := range in.ops.history {
+			si.History[i] = status.Transition{At: tr.at, Kind: "instance", Name: in.spec.VRRP.Name, From: tr.from.String(), To: tr.to.String(), Reason: tr.reason, Priority: int(tr.prio)}
+		}
+	}
 	si.HistoryFrom = in.ops.from
 	si.HeldVIPs = e.kernelHeldVIPs(in)
 	switch {

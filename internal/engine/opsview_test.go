@@ -82,19 +82,19 @@ func TestPeersAndHistoryAreBounded(t *testing.T) {
 	if len(in.ops.peers) != maxPeers {
 		t.Fatalf("%d peers kept, want %d", len(in.ops.peers), maxPeers)
 	}
-	if in.ops.peers[netip.MustParseAddr("10.0.0.100")] == nil || in.ops.peers[netip.MustParseAddr("10.0.0.1")] != nil {
+	if in.peer(netip.MustParseAddr("10.0.0.100")) == nil || in.peer(netip.MustParseAddr("10.0.0.1")) != nil {
 		t.Error("eviction kept an old peer or lost the newest")
 	}
 	for i := range 1000 {
-		in.noteTransition(status.Transition{At: t0.Add(time.Duration(i) * time.Second), From: "BACKUP", To: "MASTER"})
+		in.noteTransition(transition{at: t0.Add(time.Duration(i) * time.Second), from: vrrp.StateBackup, to: vrrp.StateMaster})
 	}
 	if len(in.ops.history) != maxHistory {
 		t.Errorf("%d transitions kept, want %d", len(in.ops.history), maxHistory)
 	}
-	if want := in.ops.history[0].At.Add(-time.Second); !in.ops.from.Equal(want) {
+	if want := in.ops.history[0].at.Add(-time.Second); !in.ops.from.Equal(want) {
 		t.Errorf("history from %v, want %v", in.ops.from, want)
 	}
-	in.noteTransition(status.Transition{At: t0.Add(3 * time.Hour)})
+	in.noteTransition(transition{at: t0.Add(3 * time.Hour)})
 	if len(in.ops.history) != 1 {
 		t.Errorf("%d transitions kept after an hour's silence, want 1", len(in.ops.history))
 	}
@@ -107,7 +107,7 @@ func TestPeersAndHistoryAreBounded(t *testing.T) {
 func TestCountAnnouncements(t *testing.T) {
 	va, vb := netip.MustParsePrefix("10.0.0.1/32"), netip.MustParsePrefix("10.0.0.2/32")
 	mk := func(held bool, vips ...netif.VIP) *instance {
-		return &instance{held: held, spec: runspec.InstanceSpec{Interface: "eth0", VIPs: vips}}
+		return &instance{held: held, spec: &runspec.InstanceSpec{Interface: "eth0", VIPs: vips}}
 	}
 	a := mk(true, netif.VIP{Prefix: va})
 	b := mk(true, netif.VIP{Prefix: va, Dev: "eth0"}, netif.VIP{Prefix: vb, Dev: "eth1"})

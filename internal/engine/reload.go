@@ -284,6 +284,18 @@ func (e *Engine) apply(now time.Time, spec runspec.Spec) ([]string, error) {
 	}
 	oldStaticRoutes, oldStaticRules := e.spec.StaticRoutes, e.spec.StaticRules
 	e.spec = spec
+	// The instances read their specs from e.spec from now on: the kept
+	// and the new ones' are equal to what they had; update below moves
+	// the updated ones to theirs.
+	specs := make(map[string]*runspec.InstanceSpec, len(e.spec.Instances))
+	for i := range e.spec.Instances {
+		specs[e.spec.Instances[i].VRRP.Name] = &e.spec.Instances[i]
+	}
+	for _, in := range e.insts {
+		if !slices.Contains(plan.Update, in.spec.VRRP.Name) {
+			in.spec = specs[in.spec.VRRP.Name]
+		}
+	}
 	e.reloadStatic(oldStaticRoutes, oldStaticRules)
 	for _, in := range leaving {
 		_, stays := newBy[in.spec.VRRP.Name]
@@ -292,7 +304,7 @@ func (e *Engine) apply(now time.Time, spec runspec.Spec) ([]string, error) {
 	e.syncTrackers()
 	for _, name := range plan.Update {
 		in := e.byName[name]
-		what := e.update(now, in, newBy[name])
+		what := e.update(now, in, specs[name])
 		if oldKeys[name] != newKeys[name] {
 			what = append(what, "sync group")
 		}
@@ -333,7 +345,7 @@ func placeholderSource(is runspec.InstanceSpec) vrrp.Config {
 
 // update applies a changed spec of the same identity to a running instance
 // and returns what changed, for the log.
-func (e *Engine) update(now time.Time, in *instance, ns runspec.InstanceSpec) []string {
+func (e *Engine) update(now time.Time, in *instance, ns *runspec.InstanceSpec) []string {
 	old := in.spec
 	var what []string
 	note := func(changed bool, s string) {
@@ -353,7 +365,7 @@ func (e *Engine) update(now time.Time, in *instance, ns runspec.InstanceSpec) []
 		old.Group != ns.Group || old.UnicastTTL != ns.UnicastTTL ||
 		specAH(old) != specAH(ns) // AH: IP protocol 51
 	note(socket, "socket")
-	if len(what) == 0 && !old.Equal(ns) {
+	if len(what) == 0 && !old.Equal(*ns) {
 		what = append(what, "settings")
 	}
 
@@ -548,7 +560,7 @@ func (e *Engine) releaseUnused() {
 	}
 	used := map[owner.Key]bool{}
 	for _, in := range e.all() {
-		used[ownerKey(in.spec)] = true
+		used[ownerKey(*in.spec)] = true
 	}
 	var free []owner.Key
 	for _, k := range o.Held() {

@@ -44,6 +44,9 @@ func (e *Engine) snapshot() status.Snapshot {
 		}
 	}
 	s.Daemon.NADropped = e.naDropped()
+	if len(e.insts) > 0 {
+		s.Instances = make([]status.Instance, 0, len(e.insts))
+	}
 	for _, in := range e.insts {
 		s.Instances = append(s.Instances, e.instanceStatus(in))
 	}
@@ -116,7 +119,7 @@ func (e *Engine) instanceStatus(in *instance) status.Instance {
 			drops[r.String()] = n
 		}
 	}
-	maps.Copy(drops, in.limiter.counts)
+	maps.Copy(drops, in.limiter.counts())
 	if len(drops) > 0 {
 		si.Counters.Dropped = drops
 	}

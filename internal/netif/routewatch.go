@@ -58,6 +58,10 @@ func (h *Handle) WatchRoutes(ctx context.Context, fn func(RouteEvent)) error {
 		})
 }
 
+// RouteTypeOther is RouteKey.Type of a route of a type routeTypeNames does
+// not name.
+const RouteTypeOther = "other"
+
 // routeTypeNames name the route types in RouteKeys: "" for unicast.
 var routeTypeNames = map[uint8]string{
 	unix.RTN_UNICAST: "", unix.RTN_LOCAL: "local", unix.RTN_BROADCAST: "broadcast",
@@ -112,7 +116,7 @@ func parseRouteMsg(b []byte) (RouteEvent, error) {
 	}
 	name, ok := routeTypeNames[typ]
 	if !ok {
-		name = "other"
+		name = RouteTypeOther
 	}
 	ev.Key = RouteKey{Dst: netip.PrefixFrom(dst.Unmap(), dstLen).Masked(), Table: table, Type: name}
 	ev.Proto = proto

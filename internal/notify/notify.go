@@ -291,7 +291,14 @@ func New(o Options) *Notifier {
 func (n *Notifier) SetScripts(kind Kind, name string, s Scripts) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.scripts[key{kind, name}] = s
+	k := key{kind, name}
+	if s == (Scripts{}) {
+		// Most instances have none: a lookup finds no scripts all the
+		// same, without an entry per instance.
+		delete(n.scripts, k)
+		return
+	}
+	n.scripts[k] = s
 }
 
 // Notify reports an instance's or group's new state, in the order of its

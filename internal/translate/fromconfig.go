@@ -83,6 +83,9 @@ func FromConfig(c *config.Config) (runspec.Spec, diag.Diagnostics) {
 		})
 	}
 	vmacs := vmacNames(g, c.Instances)
+	if len(c.Instances) > 0 {
+		spec.Instances = make([]runspec.InstanceSpec, 0, len(c.Instances))
+	}
 	for _, in := range c.Instances {
 		is, err := instanceSpec(g, in, &ds)
 		if err == nil {

@@ -22,7 +22,19 @@ type Instance struct {
 	// group could not go master keeps want == StateMaster.
 	want State
 
-	base, prio      uint8 // base (lowered on an owner conflict) and effective priority
+	base, prio uint8 // base (lowered on an owner conflict) and effective priority
+	// The one-byte fields sit together: with its 8-byte allocation
+	// header the struct stays in the 640-byte size class (one per
+	// instance).
+	linkDown, trackFault bool
+	vipSet               bool
+	masterPrio           uint8
+	txChecksum           packet.ChecksumMode
+	rxOldSum             bool // accept only the multicast-pseudo-header checksum on unicast (old_unicast_checksum, or after the fallback)
+	handover             bool // sent priority 0, holding the addresses
+	handoverStop         bool // finish in Stopped instead of Backup
+	yielding             bool
+
 	masterAdvertInt time.Duration
 	// msDown is keepalived's ms_down_timer: the down interval last armed in
 	// Backup (Master_Down_Interval, Skew_Time after a priority-0 advert, or
@@ -33,27 +45,19 @@ type Instance struct {
 	downCause   downCause // why the Backup timer would fire, for the Transition
 	preemptTime time.Time // preempt_delay: when preemption becomes allowed; zero if not started
 
-	linkDown, trackFault bool
-	faultReason          string
-	vipSet               bool
+	faultReason string
 
 	masterAddr netip.Addr
-	masterPrio uint8
 	nonPeer    netip.Addr // the last non-peer source reported (NonPeerAdvert)
 	// ahSeq and ahCycle are keepalived's AH seq_counter_t (ah.go).
-	ahSeq      uint32
-	ahCycle    bool
-	txChecksum packet.ChecksumMode
-	rxOldSum   bool // accept only the multicast-pseudo-header checksum on unicast (old_unicast_checksum, or after the fallback)
+	ahSeq   uint32
+	ahCycle bool
 
 	// zeroAnsweredAt and lowerAt are when the master last answered a
 	// priority-0 advert and reacted to a lower-priority one (AnswerGap).
 	zeroAnsweredAt, lowerAt time.Time
 
-	handover      bool // sent priority 0, holding the addresses
-	handoverStop  bool // finish in Stopped instead of Backup
 	handoverUntil time.Time
-	yielding      bool
 
 	lastTransition time.Time
 	lastReason     string
@@ -394,8 +398,8 @@ func (i *Instance) sendAdvert(prio uint8) {
 // downCause says why a Backup's timer will fire; it is formatted only when
 // it does, to keep the receive path free of allocations.
 type downCause struct {
-	kind causeKind
 	src  netip.Addr
+	kind causeKind
 	prio uint8
 }
 

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"log/slog"
+	"runtime/debug"
+)
+
+// daemonGCPercent is the daemon's GOGC unless the environment sets GOGC or
+// GOMEMLIMIT. The daemon allocates little once running (its adverts and
+// timers: about 0.6 MB/s at 1,000 instances) and holds a few MB, so the
+// heap the collector lets grow between cycles is most of its resident
+// memory. Measured with 1,000 VRRP instances (vigil-bench's scale mode, on
+// a 2-core VM): GOGC 100 keeps 14.0 / 12.8 MB anonymous (master / backup)
+// with 0.03 / 0.04 % of a core in GC; 50 keeps 11.8 / 10.6 MB for 0.05 /
+// 0.08 %; 25 keeps 10.6 / 9.5 MB for 0.09 / 0.17 % and more assists on
+// the engine's goroutine in a mass failover's burst of allocation.
+const daemonGCPercent = 50
+
+// tuneGC sets the collector's target for the daemon, leaving it as the
+// environment says when GOGC or GOMEMLIMIT is set there (the runtime has
+// read them already). It returns the GOGC set, 0 if none.
+func tuneGC(getenv func(string) string, log *slog.Logger) int {
+	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
+		return 0
+	}
+	debug.SetGCPercent(daemonGCPercent)
+	log.Debug("garbage collector", "gogc", daemonGCPercent)
+	return daemonGCPercent
+}

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"log/slog"
+	"runtime/debug"
+	"testing"
+)
+
+// TestTuneGC: the daemon's GOGC unless the environment sets GOGC or
+// GOMEMLIMIT, whose settings the runtime keeps.
+func TestTuneGC(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	for _, c := range []struct {
+		env  map[string]string
+		want int // GOGC in force after
+	}{
+		{nil, daemonGCPercent},
+		{map[string]string{"GOGC": "100"}, 100},
+		{map[string]string{"GOMEMLIMIT": "64MiB"}, 100},
+	} {
+		debug.SetGCPercent(100)
+		tuneGC(func(k string) string { return c.env[k] }, slog.New(slog.DiscardHandler))
+		if got := debug.SetGCPercent(100); got != c.want {
+			t.Errorf("environment %v: GOGC %d, want %d", c.env, got, c.want)
+		}
+	}
+}
