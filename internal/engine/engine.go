@@ -4,11 +4,16 @@
 // actions: adverts on the wire, VIPs through netlink, gratuitous ARP / NA,
 // notifications, status.
 //
-// Concurrency: every state machine and every piece of engine state is owned
-// by the loop goroutine started by Run. Reader goroutines (one per socket)
-// and watchers only send events into the loop; Snapshot, Handover and
-// Reload are requests the loop answers. All exported methods are safe for
-// concurrent use.
+// Concurrency: every state machine and every piece of engine state belongs
+// to whoever holds Engine.mu, for one turn. Three kinds of goroutine take
+// turns, all started by Run: the loop, which takes events (watchers and
+// trackers send them; Snapshot, Handover and Reload are requests it
+// answers) and the stop; the timer's, which runs the expiries; and one
+// reader per socket, which hands the packets it read to their instances.
+// Packets and expiries are thus handled on the goroutine the poller woke,
+// with no hand-off to another goroutine (which would wake another thread:
+// at a thousand instances, most of the daemon's CPU time). All exported
+// methods are safe for concurrent use.
 package engine
 
 import (
@@ -21,6 +26,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/eventloop"
@@ -95,15 +101,32 @@ type Engine struct {
 	events  chan any
 	started time.Time
 
-	// Owned by the loop.
-	insts    []*instance
-	byName   map[string]*instance
-	groups   []*group
-	conns    map[connKey]*conn
-	links    map[string]netif.LinkInfo
-	pacers   map[string]*garp.Pacer // by interface
-	timeline *status.Timeline
-	stopping bool
+	// mu is held for a turn; it guards everything below.
+	mu sync.Mutex
+	// inTurn counts the turns about to take mu (an event taken from
+	// events, packets read), and inputWait is set while inputFirst waits
+	// for one of them to end, which inputDone then tells.
+	inTurn    atomic.Int32
+	inputWait atomic.Bool
+	inputDone chan struct{}
+
+	// timer is set for armed, the earliest deadline (zero once it fired).
+	timer wakeTimer
+	armed time.Time
+	// stopDeadline bounds a stop; finished is closed (finishing set) when
+	// the stop is complete, and ended is set once Run's last turn is over:
+	// turns that come later do nothing.
+	stopDeadline     time.Time
+	finished         chan struct{}
+	finishing, ended bool
+	insts            []*instance
+	byName           map[string]*instance
+	groups           []*group
+	conns            map[connKey]*conn
+	links            map[string]netif.LinkInfo
+	pacers           map[string]*garp.Pacer // by interface
+	timeline         *status.Timeline
+	stopping         bool
 	// retiring are instances removed or changed by a reload, stopping.
 	retiring []*instance
 	// wg and bg are Run's: goroutines started later (readers of sockets
@@ -131,6 +154,10 @@ type Engine struct {
 	// deferred holds the actions fire postpones until every due advert
 	// has been sent; nil outside fire.
 	deferred *[]deferredAction
+	// batching is set while fire sends the adverts due; sending are the
+	// sockets with adverts queued.
+	batching bool
+	sending  []*conn
 	// vmacs are the VMAC interfaces made for the instances; fw the VRRP
 	// firewall last queued (vmac.go).
 	vmacs map[string]bool
@@ -217,6 +244,11 @@ type conn struct {
 	group netip.Addr
 	insts map[uint8]*instance // by VRID
 	stats connStats
+	// out are the adverts waiting to be sent (sendAdvert), outFrom their
+	// instances; arena holds their bytes.
+	out     []vrrpnet.Message
+	outFrom []*instance
+	arena   []byte
 }
 
 type connStats struct {
@@ -226,10 +258,6 @@ type connStats struct {
 
 // Events delivered to the loop.
 type (
-	rxEvent struct {
-		c   *conn
-		pkt vrrpnet.Packet
-	}
 	linkEvent     struct{ ev netif.LinkEvent }
 	linkWatchDone struct{ err error }
 )
@@ -337,13 +365,18 @@ func (e *Engine) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	e.wg, e.bg = &wg, bg
 	defer func() {
+		e.mu.Lock()
 		for _, c := range e.conns {
 			c.c.Close()
 		}
+		e.mu.Unlock()
 		cancel()
 		wg.Wait()
 	}()
 
+	e.mu.Lock()
+	e.finished = make(chan struct{})
+	e.inputDone = make(chan struct{}, 1)
 	e.removeStale()
 	e.removeStaleVMACs()
 	if d := e.spec.StartupDelay; d > 0 {
@@ -384,51 +417,23 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.syncTrackers()
 	defer e.stopTrackers()
 	e.startWaiting(time.Now())
+	e.timer = e.newWakeTimer(e.expired)
+	defer e.timer.Close() // after the last turn: Close waits for a running expiry
+	e.arm()
+	e.mu.Unlock()
 
-	timer := e.newWakeTimer()
-	defer timer.Close()
-	var stopDeadline time.Time
-	// armed is the deadline the timer is set for (zero once it fired): a
-	// backup re-arms its Master_Down_Timer at every advert, but the
-	// earliest deadline of all moves only when the earliest instance's
-	// advert comes, so most turns need no new setting.
-	var armed time.Time
+	// The loop takes the events and the stop; expiries run on the timer's
+	// goroutine (expired), packets on their socket's reader (read).
 	done := ctx.Done()
+loop:
 	for {
-		if e.stopping && (e.allStopped() || !time.Now().Before(stopDeadline)) {
-			break
-		}
-		next := e.nextDeadline()
-		if e.stopping && (next.IsZero() || stopDeadline.Before(next)) {
-			next = stopDeadline
-		}
-		if next.IsZero() {
-			next = time.Now().Add(time.Hour)
-		}
-		if !next.Equal(armed) {
-			timer.Reset(time.Until(next))
-			armed = next
-		}
-		var (
-			ev      any
-			stop    bool
-			timeout bool
-		)
 		select {
 		case <-done:
-			stop = true
-		case ev = <-e.events:
-		case <-timer.C():
-			timeout = true
-		}
-		// One turn: what it queues for the worker is announced after the
-		// addresses it queued are in (effects.hold).
-		e.fx.hold()
-		switch {
-		case stop:
 			done = nil
+			e.mu.Lock()
+			e.fx.hold()
 			e.stopping = true
-			stopDeadline = time.Now().Add(e.opts.StopTimeout)
+			e.stopDeadline = time.Now().Add(e.opts.StopTimeout)
 			e.log.Info("stopping", "instances", len(e.insts))
 			now := time.Now()
 			for _, in := range e.insts {
@@ -439,27 +444,23 @@ func (e *Engine) Run(ctx context.Context) error {
 			for _, g := range e.groups {
 				e.stepGroup(now, g, -1, vrrp.Stop{})
 			}
-		case timeout:
-			armed = time.Time{}
-			now := time.Now()
-			if due := e.backupDue(now); !due.IsZero() && e.inputFirst(due, &wg, bg) {
-				// Adverts were waiting: they went first. Masters' timers
-				// fire now; the backups' are looked at again on the next
-				// turn, with what those adverts told them.
-				e.fire(now, false)
-				e.fx.release()
-				continue
-			}
-			e.fire(now, true)
-		default:
+			e.endTurn()
+			e.mu.Unlock()
+		case ev := <-e.events:
+			e.inTurn.Add(1)
+			e.mu.Lock()
+			e.fx.hold()
 			e.handle(ev, &wg, bg)
+			e.endTurn()
+			e.mu.Unlock()
+			e.inputTaken()
+		case <-e.finished:
+			break loop
 		}
-		if len(e.retiring) > 0 || e.anyPending() {
-			e.startWaiting(time.Now())
-		}
-		e.reportVIPs()
-		e.fx.release()
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.ended = true
 	// Whatever still holds addresses (a stop that timed out) lets go now.
 	for _, in := range e.all() {
 		if in.held {
@@ -467,6 +468,75 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// expired is the turn of a timer expiry, on the timer's goroutine.
+func (e *Engine) expired() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ended {
+		return
+	}
+	e.armed = time.Time{}
+	now := time.Now()
+	if due := e.backupDue(now); !due.IsZero() && e.inputFirst(due) {
+		if e.ended {
+			return
+		}
+		// Adverts were waiting: they went first. Masters' timers fire
+		// now; the backups' are looked at again on the next turn, with
+		// what those adverts told them.
+		e.fx.hold()
+		e.fire(time.Now(), false)
+		e.fx.release()
+		e.arm()
+		return
+	}
+	e.fx.hold()
+	e.fire(now, true)
+	e.endTurn()
+}
+
+// endTurn ends a turn (e.mu held): instances waiting to start are looked
+// at, the held addresses reported, the effects the turn queued let go, and
+// the timer set for the next deadline.
+func (e *Engine) endTurn() {
+	if len(e.retiring) > 0 || e.anyPending() {
+		e.startWaiting(time.Now())
+	}
+	e.reportVIPs()
+	e.fx.release()
+	e.arm()
+}
+
+// arm sets the timer for the earliest deadline (e.mu held), or, when a stop
+// is complete or out of time, tells the loop to finish.
+//
+// The timer is only ever moved earlier. A backup re-arms its
+// Master_Down_Timer at every advert, and with hundreds of instances the
+// earliest deadline of all moves later at nearly every advert (the instance
+// heard is the one that waited longest): a timer left set for the old
+// deadline wakes once, early, finds nothing due and is set for the right
+// time, where following every move cost a system call per advert.
+func (e *Engine) arm() {
+	if e.stopping && (e.allStopped() || !time.Now().Before(e.stopDeadline)) {
+		if !e.finishing {
+			e.finishing = true
+			close(e.finished)
+		}
+		return
+	}
+	next := e.nextDeadline()
+	if e.stopping && (next.IsZero() || e.stopDeadline.Before(next)) {
+		next = e.stopDeadline
+	}
+	if next.IsZero() {
+		next = time.Now().Add(time.Hour)
+	}
+	if e.armed.IsZero() || next.Before(e.armed) {
+		e.timer.Reset(time.Until(next))
+		e.armed = next
+	}
 }
 
 // all returns the running and the retiring instances.
@@ -635,13 +705,27 @@ func family(v6 bool) vrrpnet.Family {
 	return vrrpnet.IPv4
 }
 
-// read is a reader goroutine: it hands packets to the loop until the socket
-// is closed.
+// readBatch is how many packets a reader takes from its socket at once,
+// and readBuf the room for each: a VRRP packet is at most 4,088 bytes (255
+// IPv6 addresses); a larger one is dropped as truncated.
+const (
+	readBatch = 16
+	readBuf   = 4096
+)
+
+// read is a socket's reader goroutine: it takes the packets queued, then the
+// engine's state, and hands them to their instances in one turn, until the
+// socket is closed.
 func (e *Engine) read(c *conn, wg *sync.WaitGroup, bg context.Context) {
 	defer wg.Done()
-	buf := make([]byte, 65536)
+	mem := make([]byte, readBatch*readBuf)
+	bufs := make([][]byte, readBatch)
+	for i := range bufs {
+		bufs[i] = mem[i*readBuf : (i+1)*readBuf : (i+1)*readBuf]
+	}
+	pkts := make([]vrrpnet.Packet, readBatch)
 	for {
-		pkt, err := c.c.ReadPacket(buf)
+		n, err := c.c.ReadBatch(bufs, pkts)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || bg.Err() != nil {
 				return
@@ -653,12 +737,19 @@ func (e *Engine) read(c *conn, wg *sync.WaitGroup, bg context.Context) {
 			}
 			continue
 		}
-		pkt.Payload = slices.Clone(pkt.Payload)
-		select {
-		case e.events <- rxEvent{c, pkt}:
-		case <-bg.Done():
-			return
+		e.inTurn.Add(1)
+		e.mu.Lock()
+		if !e.ended {
+			e.fx.hold()
+			now := time.Now()
+			for _, p := range pkts[:n] {
+				e.receive(now, c, p)
+			}
+			e.endTurn()
 		}
+		e.mu.Unlock()
+		e.inputTaken()
+		clear(pkts[:n])
 	}
 }
 
@@ -688,8 +779,6 @@ func (e *Engine) resolveLinks(in *instance) {
 func (e *Engine) handle(ev any, wg *sync.WaitGroup, bg context.Context) {
 	now := time.Now()
 	switch ev := ev.(type) {
-	case rxEvent:
-		e.receive(now, ev.c, ev.pkt)
 	case linkEvent:
 		e.linkChanged(now, ev.ev, wg, bg)
 	case addrEvent:
@@ -779,14 +868,19 @@ func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGro
 // socket that never empties (a flood) must not stop the timers.
 const maxInputFirst = 50 * time.Millisecond
 
-// inputFirst handles what is already queued, events and unread packets,
-// before due timers fire, as keepalived's scheduler serves ready sockets
-// before timeouts. Without it a backup that was stalled past its
+// inputFirst lets what is already queued, events and unread packets, be
+// handled before due timers fire, as keepalived's scheduler serves ready
+// sockets before timeouts. Without it a backup that was stalled past its
 // Master_Down_Interval (a paused VM, a starved CPU) would act on the expired
 // timer before reading the master's adverts that arrived meanwhile, take the
 // VIP and give it back a millisecond later. It reports whether it found
 // input; the caller then re-evaluates the timers.
-func (e *Engine) inputFirst(due time.Time, wg *sync.WaitGroup, bg context.Context) bool {
+//
+// It is called with e.mu held, by the timer's goroutine. The input belongs
+// to the loop (events) and to the sockets' readers (packets), which handle
+// it in the order it came: inputFirst lets go of e.mu for them, until one
+// of them has had a turn or a millisecond has passed, and takes it back.
+func (e *Engine) inputFirst(due time.Time) bool {
 	now := time.Now()
 	if due != e.holdFor {
 		// A new expiry (adverts moved the timer since the last hold).
@@ -794,33 +888,46 @@ func (e *Engine) inputFirst(due time.Time, wg *sync.WaitGroup, bg context.Contex
 	} else if now.Sub(e.inputSince) > maxInputFirst {
 		return false
 	}
-	found := false
-	for {
+	if len(e.events) == 0 && e.inTurn.Load() == 0 && !e.unread() {
+		return false
+	}
+	select {
+	case <-e.inputDone: // a turn that nobody waited for
+	default:
+	}
+	e.inputWait.Store(true)
+	e.mu.Unlock()
+	t := time.NewTimer(time.Millisecond)
+	select {
+	case <-e.inputDone:
+	case <-t.C:
+	}
+	t.Stop()
+	e.mu.Lock()
+	e.inputWait.Store(false)
+	return true
+}
+
+// unread reports whether a socket holds a packet no reader has taken.
+func (e *Engine) unread() bool {
+	for _, c := range e.conns {
+		if c.c.Pending() {
+			return true
+		}
+	}
+	return false
+}
+
+// inputTaken ends a turn of the loop or a reader (after e.mu is let go):
+// an inputFirst waiting for input is told.
+func (e *Engine) inputTaken() {
+	e.inTurn.Add(-1)
+	if e.inputWait.Load() {
 		select {
-		case ev := <-e.events:
-			found = true
-			e.handle(ev, wg, bg)
-			continue
+		case e.inputDone <- struct{}{}:
 		default:
 		}
-		break
 	}
-	if !found {
-		for _, c := range e.conns {
-			if c.c.Pending() {
-				// A reader goroutine has not picked it up yet: give it a
-				// moment (the loop's next turn waits on the channel).
-				found = true
-				select {
-				case ev := <-e.events:
-					e.handle(ev, wg, bg)
-				case <-time.After(time.Millisecond):
-				}
-				break
-			}
-		}
-	}
-	return found
 }
 
 // uses reports whether an instance runs on or tracks the interface.
@@ -938,6 +1045,7 @@ func (e *Engine) fire(now time.Time, backups bool) {
 	// its timer.
 	var deferred []deferredAction
 	e.deferred = &deferred
+	e.batching = true
 	groups := map[*group]bool{}
 	for _, in := range due {
 		if !timerDue(in) {
@@ -958,6 +1066,8 @@ func (e *Engine) fire(now time.Time, backups bool) {
 			e.stepGroup(now, g, -1, vrrp.Timeout{})
 		}
 	}
+	e.batching = false
+	e.flushAdverts()
 	e.deferred = nil
 	for _, d := range deferred {
 		e.execute(now, d.in, d.a)
@@ -1097,29 +1207,65 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 	}
 }
 
+// sendAdvert sends an advert to the group, or to every unicast peer. While
+// fire sends the adverts due (e.batching), they wait in their socket's
+// batch for flushAdverts: one system call per socket and burst.
 func (e *Engine) sendAdvert(in *instance, adv packet.Advert) {
-	if in.conn == nil {
+	c := in.conn
+	if c == nil {
 		return
 	}
-	src := in.src
-	dsts := []netip.Addr{in.conn.group}
-	if in.spec.VRRP.Unicast {
-		dsts = dsts[:0]
+	if !in.spec.VRRP.Unicast {
+		e.queueAdvert(c, in, adv, c.group)
+	} else {
 		for _, p := range in.spec.VRRP.Peers {
-			dsts = append(dsts, p.Addr)
+			if !e.queueAdvert(c, in, adv, p.Addr) {
+				break
+			}
 		}
 	}
-	for _, dst := range dsts {
-		b, err := adv.Marshal(src, dst)
-		if err != nil {
-			e.log.Error("cannot encode advert", "instance", in.spec.VRRP.Name, "err", err)
-			return
-		}
-		if err := in.conn.c.WritePacket(b, src, dst); err != nil {
-			in.codecDrops("send_error")
-			in.limiter.note(e.log, time.Now(), in.spec.VRRP.Name, "send_error", dst, err.Error())
-		}
+	if !e.batching {
+		e.flushAdverts()
 	}
+}
+
+// queueAdvert encodes an advert to dst into its socket's batch.
+func (e *Engine) queueAdvert(c *conn, in *instance, adv packet.Advert, dst netip.Addr) bool {
+	start := len(c.arena)
+	b, err := adv.Append(c.arena, in.src, dst)
+	if err != nil {
+		e.log.Error("cannot encode advert", "instance", in.spec.VRRP.Name, "err", err)
+		return false
+	}
+	c.arena = b
+	if len(c.out) == 0 {
+		e.sending = append(e.sending, c)
+	}
+	c.out = append(c.out, vrrpnet.Message{Payload: b[start:len(b):len(b)], Src: in.src, Dst: dst})
+	c.outFrom = append(c.outFrom, in)
+	return true
+}
+
+// flushAdverts sends the adverts queued, counting and logging the failures
+// as drops of their instances.
+func (e *Engine) flushAdverts() {
+	for _, c := range e.sending {
+		if c.c.WriteBatch(c.out) > 0 {
+			now := time.Now()
+			for i, m := range c.out {
+				if m.Err != nil {
+					in := c.outFrom[i]
+					in.codecDrops("send_error")
+					in.limiter.note(e.log, now, in.spec.VRRP.Name, "send_error", m.Dst, m.Err.Error())
+				}
+			}
+		}
+		clear(c.out)
+		clear(c.outFrom)
+		c.out, c.outFrom, c.arena = c.out[:0], c.outFrom[:0], c.arena[:0]
+	}
+	clear(e.sending)
+	e.sending = e.sending[:0]
 }
 
 func (in *instance) allVIPs() []netif.VIP {
