@@ -100,6 +100,8 @@ type Engine struct {
 
 	events  chan any
 	started time.Time
+	// epoch is the origin of the deadline heap's keys.
+	epoch time.Time
 
 	// mu is held for a turn; it guards everything below.
 	mu sync.Mutex
@@ -203,11 +205,13 @@ type instance struct {
 	conflicts uint64
 	// ops is what the status shows of peers and history (opsview.go).
 	ops opsview
-	// next, hidx, dirty and gone place the instance in the deadline heap.
-	next  time.Time
-	hidx  int
-	dirty bool
-	gone  bool
+	// next (nextKey its heap order), hidx, dirty and gone place the
+	// instance in the deadline heap.
+	next    time.Time
+	nextKey int64
+	hidx    int
+	dirty   bool
+	gone    bool
 }
 
 // handoverGrace is how long a master that handed over keeps its addresses
@@ -283,6 +287,7 @@ func New(spec runspec.Spec, opts Options) (*Engine, error) {
 		links:    map[string]netif.LinkInfo{},
 		pacers:   map[string]*garp.Pacer{},
 		timeline: status.NewTimeline(200),
+		epoch:    time.Now(),
 		tr:       newTrackers(),
 	}
 	if err := e.build(); err != nil {
