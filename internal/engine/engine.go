@@ -105,10 +105,10 @@ type Engine struct {
 
 	// mu is held for a turn; it guards everything below.
 	mu sync.Mutex
-	// inTurn counts the turns about to take mu (an event taken from
-	// events, packets read), and inputWait is set while inputFirst waits
-	// for one of them to end, which inputDone then tells.
-	inTurn    atomic.Int32
+	// rxTurns counts the readers with packets in hand, about to take mu
+	// or in their turn; inputWait is set while inputFirst waits for one of
+	// them to end, which inputDone then tells.
+	rxTurns   atomic.Int32
 	inputWait atomic.Bool
 	inputDone chan struct{}
 
@@ -452,13 +452,11 @@ loop:
 			e.endTurn()
 			e.mu.Unlock()
 		case ev := <-e.events:
-			e.inTurn.Add(1)
 			e.mu.Lock()
 			e.fx.hold()
 			e.handle(ev, &wg, bg)
 			e.endTurn()
 			e.mu.Unlock()
-			e.inputTaken()
 		case <-e.finished:
 			break loop
 		}
@@ -742,7 +740,7 @@ func (e *Engine) read(c *conn, wg *sync.WaitGroup, bg context.Context) {
 			}
 			continue
 		}
-		e.inTurn.Add(1)
+		e.rxTurns.Add(1)
 		e.mu.Lock()
 		if !e.ended {
 			e.fx.hold()
@@ -873,18 +871,21 @@ func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGro
 // socket that never empties (a flood) must not stop the timers.
 const maxInputFirst = 50 * time.Millisecond
 
-// inputFirst lets what is already queued, events and unread packets, be
-// handled before due timers fire, as keepalived's scheduler serves ready
-// sockets before timeouts. Without it a backup that was stalled past its
-// Master_Down_Interval (a paused VM, a starved CPU) would act on the expired
-// timer before reading the master's adverts that arrived meanwhile, take the
-// VIP and give it back a millisecond later. It reports whether it found
-// input; the caller then re-evaluates the timers.
+// inputFirst lets the adverts already queued be handled before due timers
+// fire, as keepalived's scheduler serves ready sockets before timeouts.
+// Without it a backup that was stalled past its Master_Down_Interval (a
+// paused VM, a starved CPU) would act on the expired timer before reading
+// the master's adverts that arrived meanwhile, take the VIP and give it
+// back a millisecond later. It reports whether it found input; the caller
+// then re-evaluates the timers.
 //
-// It is called with e.mu held, by the timer's goroutine. The input belongs
-// to the loop (events) and to the sockets' readers (packets), which handle
-// it in the order it came: inputFirst lets go of e.mu for them, until one
-// of them has had a turn or a millisecond has passed, and takes it back.
+// It is called with e.mu held, by the timer's goroutine. The packets belong
+// to the sockets' readers, which handle them in the order they came:
+// inputFirst lets go of e.mu for them until none has packets in hand or
+// unread, for a millisecond at most, and takes it back. Events (address
+// and link notifications, requests) are not waited for: during a mass
+// takeover the notifications of the addresses being added flow all along,
+// and must not hold back the timers of the instances still to take over.
 func (e *Engine) inputFirst(due time.Time) bool {
 	now := time.Now()
 	if due != e.holdFor {
@@ -893,24 +894,30 @@ func (e *Engine) inputFirst(due time.Time) bool {
 	} else if now.Sub(e.inputSince) > maxInputFirst {
 		return false
 	}
-	if len(e.events) == 0 && e.inTurn.Load() == 0 && !e.unread() {
+	if e.rxTurns.Load() == 0 && !e.unread() {
 		return false
 	}
-	select {
-	case <-e.inputDone: // a turn that nobody waited for
-	default:
-	}
-	e.inputWait.Store(true)
-	e.mu.Unlock()
 	t := time.NewTimer(time.Millisecond)
-	select {
-	case <-e.inputDone:
-	case <-t.C:
+	defer t.Stop()
+	for {
+		select {
+		case <-e.inputDone: // a turn that nobody waited for
+		default:
+		}
+		e.inputWait.Store(true)
+		e.mu.Unlock()
+		timeout := false
+		select {
+		case <-e.inputDone:
+		case <-t.C:
+			timeout = true
+		}
+		e.mu.Lock()
+		e.inputWait.Store(false)
+		if timeout || e.ended || (e.rxTurns.Load() == 0 && !e.unread()) {
+			return true
+		}
 	}
-	t.Stop()
-	e.mu.Lock()
-	e.inputWait.Store(false)
-	return true
 }
 
 // unread reports whether a socket holds a packet no reader has taken.
@@ -923,10 +930,10 @@ func (e *Engine) unread() bool {
 	return false
 }
 
-// inputTaken ends a turn of the loop or a reader (after e.mu is let go):
-// an inputFirst waiting for input is told.
+// inputTaken ends a reader's turn (after e.mu is let go): an inputFirst
+// waiting for input is told.
 func (e *Engine) inputTaken() {
-	e.inTurn.Add(-1)
+	e.rxTurns.Add(-1)
 	if e.inputWait.Load() {
 		select {
 		case e.inputDone <- struct{}{}:
