@@ -64,8 +64,8 @@ func (b *bench) newPair(kind e2e.Kind, extra int, confs [2]e2e.Conf, servers boo
 			// JSON logs carry nanosecond timestamps.
 			n.Args = []string{"--log-format", "json"}
 			if b.o.profileDir != "" {
-				// The master is profiled in the steady window, the
-				// backup during the failover.
+				// Both are profiled in the steady window, the backup
+				// also during the failover.
 				n.Args = append(n.Args, "--debug-listen", debugAddr)
 			}
 		}

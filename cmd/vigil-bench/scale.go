@@ -404,18 +404,36 @@ const debugAddr = "127.0.0.1:6060"
 // profileMaster saves a 10 s CPU profile, then a 1 s execution trace, then
 // a heap profile of the vigil master to --profile-dir as cpu-NAME.prof,
 // trace-NAME.out and heap-NAME.prof (with its text form and the runtime's
-// memory statistics in heap-NAME.txt).
+// memory statistics in heap-NAME.txt); meanwhile the same CPU profile and
+// trace of the backup, as cpu-backup-NAME.prof and trace-backup-NAME.out.
 func (p *pair) profileMaster(name string) error {
-	h := p.net.Nodes[0]
-	for _, f := range []struct{ file, path string }{
-		{"cpu-" + name + ".prof", "/debug/pprof/profile?seconds=10"},
-		{"trace-" + name + ".out", "/debug/pprof/trace?seconds=1"},
-		{"heap-" + name + ".prof", "/debug/pprof/heap"},
-		{"heap-" + name + ".txt", "/debug/pprof/heap?debug=1"},
-	} {
+	errs := make(chan error, 2)
+	go func() {
+		errs <- p.profile(0, "master", []profileFile{
+			{"cpu-" + name + ".prof", "/debug/pprof/profile?seconds=10"},
+			{"trace-" + name + ".out", "/debug/pprof/trace?seconds=1"},
+			{"heap-" + name + ".prof", "/debug/pprof/heap"},
+			{"heap-" + name + ".txt", "/debug/pprof/heap?debug=1"},
+		})
+	}()
+	go func() {
+		errs <- p.profile(1, "backup", []profileFile{
+			{"cpu-backup-" + name + ".prof", "/debug/pprof/profile?seconds=10"},
+			{"trace-backup-" + name + ".out", "/debug/pprof/trace?seconds=1"},
+		})
+	}()
+	return errors.Join(<-errs, <-errs)
+}
+
+type profileFile struct{ file, path string }
+
+// profile fetches fs one after the other from node i's profiler.
+func (p *pair) profile(i int, role string, fs []profileFile) error {
+	h := p.net.Nodes[i]
+	for _, f := range fs {
 		out := filepath.Join(p.b.o.profileDir, f.file)
 		if msg, err := h.Run("curl", "-sSf", "-o", out, "http://"+debugAddr+f.path); err != nil {
-			return fmt.Errorf("profile of the master: %v: %s", err, msg)
+			return fmt.Errorf("profile of the %s: %v: %s", role, err, msg)
 		}
 		p.b.logf("saved %s", out)
 	}

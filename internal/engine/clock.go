@@ -1,20 +1,24 @@
 package engine
 
 import (
-	"errors"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// wakeTimer is the loop's one timer.
+// wakeTimer is the engine's one timer: it calls the function it was made
+// with, on a goroutine of its own, when the time given to Reset has passed.
 type wakeTimer interface {
-	C() <-chan time.Time
-	// Reset arms the timer to fire after d (at once when d <= 0).
+	// Reset arms the timer to fire after d (at once when d <= 0),
+	// replacing the previous setting.
 	Reset(d time.Duration)
+	// Close stops the timer and returns once its function is no longer
+	// running or about to run; it must not be called from the function.
 	Close()
 }
 
@@ -23,8 +27,7 @@ type wakeTimer interface {
 // network poller, whose epoll waits are rounded up to whole milliseconds.
 type goTimer struct{ t *time.Timer }
 
-func newGoTimer() *goTimer               { return &goTimer{t: time.NewTimer(time.Hour)} }
-func (g *goTimer) C() <-chan time.Time   { return g.t.C }
+func newGoTimer(f func()) *goTimer       { return &goTimer{t: time.AfterFunc(time.Hour, f)} }
 func (g *goTimer) Reset(d time.Duration) { g.t.Reset(d) }
 func (g *goTimer) Close()                { g.t.Stop() }
 
@@ -33,28 +36,43 @@ func (g *goTimer) Close()                { g.t.Stop() }
 // a millisecond. VRRP timers are what a failover is measured by: the daemon
 // uses this one.
 //
-// The timerfd is read through the runtime's network poller: at the expiry
-// the thread waiting in epoll runs the reader, whose send on C hands the
-// loop goroutine to the same thread, which runs it next. A read blocking on
-// a thread of its own would need a second thread woken for the loop, one
-// more scheduling delay on a busy machine at every wake-up.
+// The timerfd is read through the runtime's network poller, and the
+// expiry's work runs on the goroutine that read it: at the expiry the
+// thread waiting in epoll runs that goroutine, which takes the engine's
+// state and sends the adverts due, with no other thread woken (a hand-off
+// to another goroutine would wake one: two context switches, and one more
+// scheduling delay on a busy machine, at every wake-up). Reads and
+// settings are raw system calls (see vrrpnet's batch.go for why).
 type fdTimer struct {
 	fd     int
 	f      *os.File // fd, in the poller; nil for a timer that only arms (tests)
-	c      chan time.Time
+	rc     syscall.RawConn
+	fn     func()
 	closed atomic.Bool
 	wg     sync.WaitGroup
 	// fallbacks counts expiries the kernel refused to arm, which the Go
 	// runtime's timer delivered instead.
 	fallbacks atomic.Uint64
+	// buf and rerr belong to the reading goroutine (readFn).
+	buf    [8]byte
+	rerr   syscall.Errno
+	readFn func(fd uintptr) bool
 }
 
-func newFDTimer() (*fdTimer, error) {
+func newFDTimer(f func()) (*fdTimer, error) {
 	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC|unix.TFD_NONBLOCK)
 	if err != nil {
 		return nil, err
 	}
-	t := &fdTimer{fd: fd, f: os.NewFile(uintptr(fd), "timerfd"), c: make(chan time.Time, 1)}
+	t := &fdTimer{fd: fd, f: os.NewFile(uintptr(fd), "timerfd"), fn: f}
+	if t.rc, err = t.f.SyscallConn(); err != nil {
+		t.f.Close()
+		return nil, err
+	}
+	t.readFn = func(fd uintptr) bool {
+		_, _, t.rerr = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.buf[0])), uintptr(len(t.buf)))
+		return t.rerr != unix.EAGAIN
+	}
 	t.wg.Add(1)
 	go t.run()
 	return t, nil
@@ -62,39 +80,34 @@ func newFDTimer() (*fdTimer, error) {
 
 func (t *fdTimer) run() {
 	defer t.wg.Done()
-	buf := make([]byte, 8)
 	for {
-		_, err := t.f.Read(buf)
+		err := t.rc.Read(t.readFn)
 		if t.closed.Load() {
 			return
 		}
 		if err != nil {
-			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
-				continue
-			}
 			return
 		}
-		t.fire()
+		if t.rerr != 0 {
+			continue // EINTR; a read error of a timerfd is no expiry
+		}
+		t.fn()
 	}
 }
 
-// fire delivers one wake-up; when one is already waiting, the loop re-reads
-// its deadlines anyway.
+// fire delivers an expiry the runtime's timer stood in for.
 func (t *fdTimer) fire() {
-	select {
-	case t.c <- time.Now():
-	default:
+	if !t.closed.Load() {
+		t.fn()
 	}
 }
-
-func (t *fdTimer) C() <-chan time.Time { return t.c }
 
 func (t *fdTimer) Reset(d time.Duration) {
 	if d <= 0 {
 		d = time.Nanosecond // zero would disarm the timer
 	}
 	if err := t.arm(d); err != nil {
-		// The deadline must still wake the loop: the runtime's timer
+		// The deadline must still wake the engine: the runtime's timer
 		// delivers it, at millisecond resolution.
 		t.fallbacks.Add(1)
 		time.AfterFunc(d, t.fire)
@@ -103,7 +116,11 @@ func (t *fdTimer) Reset(d time.Duration) {
 
 func (t *fdTimer) arm(d time.Duration) error {
 	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(d.Nanoseconds())}
-	return unix.TimerfdSettime(t.fd, 0, &spec, nil)
+	_, _, errno := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(t.fd), 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // Close stops the reader and frees the fd.
@@ -115,15 +132,15 @@ func (t *fdTimer) Close() {
 	t.wg.Wait()
 }
 
-// newWakeTimer returns the timer Options ask for, falling back to the Go
-// runtime's when no timerfd can be had.
-func (e *Engine) newWakeTimer() wakeTimer {
+// newWakeTimer returns the timer Options ask for, calling f, falling back
+// to the Go runtime's when no timerfd can be had.
+func (e *Engine) newWakeTimer(f func()) wakeTimer {
 	if e.opts.PreciseTimer {
-		t, err := newFDTimer()
+		t, err := newFDTimer(f)
 		if err == nil {
 			return t
 		}
 		e.log.Warn("no timerfd; VRRP timers run on the Go runtime's (millisecond) resolution", "err", err)
 	}
-	return newGoTimer()
+	return newGoTimer(f)
 }

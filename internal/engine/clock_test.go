@@ -5,10 +5,23 @@ import (
 	"time"
 )
 
+// firings returns a function to give a timer and the channel it reports
+// each call's time on.
+func firings() (func(), chan time.Time) {
+	c := make(chan time.Time, 1)
+	return func() {
+		select {
+		case c <- time.Now():
+		default:
+		}
+	}, c
+}
+
 // TestFDTimer: the timerfd timer fires after its duration, not before;
 // Reset re-arms it (the last Reset wins); Close returns.
 func TestFDTimer(t *testing.T) {
-	ft, err := newFDTimer()
+	f, c := firings()
+	ft, err := newFDTimer(f)
 	if err != nil {
 		t.Skipf("no timerfd: %v", err)
 	}
@@ -17,7 +30,7 @@ func TestFDTimer(t *testing.T) {
 	ft.Reset(time.Hour)
 	ft.Reset(20 * time.Millisecond) // replaces the hour
 	select {
-	case at := <-ft.C():
+	case at := <-c:
 		if d := at.Sub(start); d < 20*time.Millisecond {
 			t.Fatalf("fired after %v, before its 20ms", d)
 		}
@@ -26,7 +39,7 @@ func TestFDTimer(t *testing.T) {
 	}
 	ft.Reset(0) // at once
 	select {
-	case <-ft.C():
+	case <-c:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Reset(0) did not fire")
 	}
@@ -38,11 +51,11 @@ func TestFDTimer(t *testing.T) {
 func BenchmarkTimerLateness(b *testing.B) {
 	for _, tc := range []struct {
 		name string
-		mk   func() wakeTimer
+		mk   func(f func()) wakeTimer
 	}{
-		{"go", func() wakeTimer { return newGoTimer() }},
-		{"timerfd", func() wakeTimer {
-			t, err := newFDTimer()
+		{"go", func(f func()) wakeTimer { return newGoTimer(f) }},
+		{"timerfd", func(f func()) wakeTimer {
+			t, err := newFDTimer(f)
 			if err != nil {
 				b.Skip(err)
 			}
@@ -50,13 +63,14 @@ func BenchmarkTimerLateness(b *testing.B) {
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			tm := tc.mk()
+			f, c := firings()
+			tm := tc.mk(f)
 			defer tm.Close()
 			var late time.Duration
 			for range b.N {
 				start := time.Now()
 				tm.Reset(3600 * time.Microsecond)
-				<-tm.C()
+				<-c
 				late += time.Since(start) - 3600*time.Microsecond
 			}
 			b.ReportMetric(float64(late.Microseconds())/float64(b.N), "µs-late/op")
@@ -65,12 +79,13 @@ func BenchmarkTimerLateness(b *testing.B) {
 }
 
 // A timerfd the kernel refuses to arm (here: no fd at all) still wakes the
-// loop, through the runtime's timer, and Close does not hang.
+// engine, through the runtime's timer, and Close does not hang.
 func TestFDTimerSettimeFails(t *testing.T) {
-	ft := &fdTimer{fd: -1, c: make(chan time.Time, 1)}
+	f, c := firings()
+	ft := &fdTimer{fd: -1, fn: f}
 	ft.Reset(time.Millisecond)
 	select {
-	case <-ft.C():
+	case <-c:
 	case <-time.After(30 * time.Second):
 		t.Fatal("no wake-up after a refused settime")
 	}

@@ -4,11 +4,16 @@
 // actions: adverts on the wire, VIPs through netlink, gratuitous ARP / NA,
 // notifications, status.
 //
-// Concurrency: every state machine and every piece of engine state is owned
-// by the loop goroutine started by Run. Reader goroutines (one per socket)
-// and watchers only send events into the loop; Snapshot, Handover and
-// Reload are requests the loop answers. All exported methods are safe for
-// concurrent use.
+// Concurrency: every state machine and every piece of engine state belongs
+// to whoever holds Engine.mu, for one turn. Three kinds of goroutine take
+// turns, all started by Run: the loop, which takes events (watchers and
+// trackers send them; Snapshot, Handover and Reload are requests it
+// answers) and the stop; the timer's, which runs the expiries; and one
+// reader per socket, which hands the packets it read to their instances.
+// Packets and expiries are thus handled on the goroutine the poller woke,
+// with no hand-off to another goroutine (which would wake another thread:
+// at a thousand instances, most of the daemon's CPU time). All exported
+// methods are safe for concurrent use.
 package engine
 
 import (
@@ -98,16 +103,35 @@ type Engine struct {
 
 	events  chan any
 	started time.Time
+	// epoch is the origin of the deadline heap's keys.
+	epoch time.Time
 
-	// Owned by the loop.
-	insts    []*instance
-	byName   map[string]*instance
-	groups   []*group
-	conns    map[connKey]*conn
-	links    map[string]netif.LinkInfo
-	pacers   map[string]*garp.Pacer // by interface
-	timeline *status.Timeline
-	stopping bool
+	// mu is held for a turn; it guards everything below.
+	mu sync.Mutex
+	// rxTurns counts the readers with packets in hand, about to take mu
+	// or in their turn; inputWait is set while inputFirst waits for one of
+	// them to end, which inputDone then tells.
+	rxTurns   atomic.Int32
+	inputWait atomic.Bool
+	inputDone chan struct{}
+
+	// timer is set for armed, the earliest deadline (zero once it fired).
+	timer wakeTimer
+	armed time.Time
+	// stopDeadline bounds a stop; finished is closed (finishing set) when
+	// the stop is complete, and ended is set once Run's last turn is over:
+	// turns that come later do nothing.
+	stopDeadline     time.Time
+	finished         chan struct{}
+	finishing, ended bool
+	insts            []*instance
+	byName           map[string]*instance
+	groups           []*group
+	conns            map[connKey]*conn
+	links            map[string]netif.LinkInfo
+	pacers           map[string]*garp.Pacer // by interface
+	timeline         *status.Timeline
+	stopping         bool
 	// dropLog bounds the drop log lines of all instances (drops.go).
 	dropLog dropBudget
 	// retiring are instances removed or changed by a reload, stopping.
@@ -137,6 +161,10 @@ type Engine struct {
 	// deferred holds the actions fire postpones until every due advert
 	// has been sent; nil outside fire.
 	deferred *[]deferredAction
+	// batching is set while fire sends the adverts due; sending are the
+	// sockets with adverts queued.
+	batching bool
+	sending  []*conn
 	// vmacs are the VMAC interfaces made for the instances; fw the VRRP
 	// firewall last queued (vmac.go).
 	vmacs map[string]bool
@@ -197,11 +225,13 @@ type instance struct {
 	netErrors atomic.Uint64
 	// ops is what the status shows of peers and history (opsview.go).
 	ops opsview
-	// next, hidx, dirty and gone place the instance in the deadline heap.
-	next  time.Time
-	hidx  int
-	dirty bool
-	gone  bool
+	// next (nextKey its heap order), hidx, dirty and gone place the
+	// instance in the deadline heap.
+	next    time.Time
+	nextKey int64
+	hidx    int
+	dirty   bool
+	gone    bool
 }
 
 // handoverGrace is how long a master that handed over keeps its addresses
@@ -239,6 +269,11 @@ type conn struct {
 	group netip.Addr
 	insts map[uint8]*instance // by VRID
 	stats connStats
+	// out are the adverts waiting to be sent (sendAdvert), outFrom their
+	// instances; arena holds their bytes.
+	out     []vrrpnet.Message
+	outFrom []*instance
+	arena   []byte
 }
 
 type connStats struct {
@@ -248,10 +283,6 @@ type connStats struct {
 
 // Events delivered to the loop.
 type (
-	rxEvent struct {
-		c   *conn
-		pkt vrrpnet.Packet
-	}
 	linkEvent     struct{ ev netif.LinkEvent }
 	linkWatchDone struct{ err error }
 )
@@ -277,6 +308,7 @@ func New(spec runspec.Spec, opts Options) (*Engine, error) {
 		links:    map[string]netif.LinkInfo{},
 		pacers:   map[string]*garp.Pacer{},
 		timeline: status.NewTimeline(200),
+		epoch:    time.Now(),
 		tr:       newTrackers(),
 	}
 	if err := e.build(); err != nil {
@@ -360,13 +392,18 @@ func (e *Engine) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	e.wg, e.bg = &wg, bg
 	defer func() {
+		e.mu.Lock()
 		for _, c := range e.conns {
 			c.c.Close()
 		}
+		e.mu.Unlock()
 		cancel()
 		wg.Wait()
 	}()
 
+	e.mu.Lock()
+	e.finished = make(chan struct{})
+	e.inputDone = make(chan struct{}, 1)
 	e.removeStale()
 	e.removeStaleVMACs()
 	e.startStatic()
@@ -408,51 +445,23 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.syncTrackers()
 	defer e.stopTrackers()
 	e.startWaiting(time.Now())
+	e.timer = e.newWakeTimer(e.expired)
+	defer e.timer.Close() // after the last turn: Close waits for a running expiry
+	e.arm()
+	e.mu.Unlock()
 
-	timer := e.newWakeTimer()
-	defer timer.Close()
-	var stopDeadline time.Time
-	// armed is the deadline the timer is set for (zero once it fired): a
-	// backup re-arms its Master_Down_Timer at every advert, but the
-	// earliest deadline of all moves only when the earliest instance's
-	// advert comes, so most turns need no new setting.
-	var armed time.Time
+	// The loop takes the events and the stop; expiries run on the timer's
+	// goroutine (expired), packets on their socket's reader (read).
 	done := ctx.Done()
+loop:
 	for {
-		if e.stopping && (e.allStopped() || !time.Now().Before(stopDeadline)) {
-			break
-		}
-		next := e.nextDeadline()
-		if e.stopping && (next.IsZero() || stopDeadline.Before(next)) {
-			next = stopDeadline
-		}
-		if next.IsZero() {
-			next = time.Now().Add(time.Hour)
-		}
-		if !next.Equal(armed) {
-			timer.Reset(time.Until(next))
-			armed = next
-		}
-		var (
-			ev      any
-			stop    bool
-			timeout bool
-		)
 		select {
 		case <-done:
-			stop = true
-		case ev = <-e.events:
-		case <-timer.C():
-			timeout = true
-		}
-		// One turn: what it queues for the worker is announced after the
-		// addresses it queued are in (effects.hold).
-		e.fx.hold()
-		switch {
-		case stop:
 			done = nil
+			e.mu.Lock()
+			e.fx.hold()
 			e.stopping = true
-			stopDeadline = time.Now().Add(e.opts.StopTimeout)
+			e.stopDeadline = time.Now().Add(e.opts.StopTimeout)
 			e.log.Info("stopping", "instances", len(e.insts))
 			now := time.Now()
 			for _, in := range e.insts {
@@ -463,27 +472,21 @@ func (e *Engine) Run(ctx context.Context) error {
 			for _, g := range e.groups {
 				e.stepGroup(now, g, -1, vrrp.Stop{})
 			}
-		case timeout:
-			armed = time.Time{}
-			now := time.Now()
-			if due := e.backupDue(now); !due.IsZero() && e.inputFirst(due, &wg, bg) {
-				// Adverts were waiting: they went first. Masters' timers
-				// fire now; the backups' are looked at again on the next
-				// turn, with what those adverts told them.
-				e.fire(now, false)
-				e.fx.release()
-				continue
-			}
-			e.fire(now, true)
-		default:
+			e.endTurn()
+			e.mu.Unlock()
+		case ev := <-e.events:
+			e.mu.Lock()
+			e.fx.hold()
 			e.handle(ev, &wg, bg)
+			e.endTurn()
+			e.mu.Unlock()
+		case <-e.finished:
+			break loop
 		}
-		if len(e.retiring) > 0 || e.anyPending() {
-			e.startWaiting(time.Now())
-		}
-		e.reportVIPs()
-		e.fx.release()
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.ended = true
 	// Whatever still holds addresses (a stop that timed out) lets go now.
 	for _, in := range e.all() {
 		if in.held {
@@ -492,6 +495,75 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.stopStatic()
 	return nil
+}
+
+// expired is the turn of a timer expiry, on the timer's goroutine.
+func (e *Engine) expired() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ended {
+		return
+	}
+	e.armed = time.Time{}
+	now := time.Now()
+	if due := e.backupDue(now); !due.IsZero() && e.inputFirst(due) {
+		if e.ended {
+			return
+		}
+		// Adverts were waiting: they went first. Masters' timers fire
+		// now; the backups' are looked at again on the next turn, with
+		// what those adverts told them.
+		e.fx.hold()
+		e.fire(time.Now(), false)
+		e.fx.release()
+		e.arm()
+		return
+	}
+	e.fx.hold()
+	e.fire(now, true)
+	e.endTurn()
+}
+
+// endTurn ends a turn (e.mu held): instances waiting to start are looked
+// at, the held addresses reported, the effects the turn queued let go, and
+// the timer set for the next deadline.
+func (e *Engine) endTurn() {
+	if len(e.retiring) > 0 || e.anyPending() {
+		e.startWaiting(time.Now())
+	}
+	e.reportVIPs()
+	e.fx.release()
+	e.arm()
+}
+
+// arm sets the timer for the earliest deadline (e.mu held), or, when a stop
+// is complete or out of time, tells the loop to finish.
+//
+// The timer is only ever moved earlier. A backup re-arms its
+// Master_Down_Timer at every advert, and with hundreds of instances the
+// earliest deadline of all moves later at nearly every advert (the instance
+// heard is the one that waited longest): a timer left set for the old
+// deadline wakes once, early, finds nothing due and is set for the right
+// time, where following every move cost a system call per advert.
+func (e *Engine) arm() {
+	if e.stopping && (e.allStopped() || !time.Now().Before(e.stopDeadline)) {
+		if !e.finishing {
+			e.finishing = true
+			close(e.finished)
+		}
+		return
+	}
+	next := e.nextDeadline()
+	if e.stopping && (next.IsZero() || e.stopDeadline.Before(next)) {
+		next = e.stopDeadline
+	}
+	if next.IsZero() {
+		next = time.Now().Add(time.Hour)
+	}
+	if e.armed.IsZero() || next.Before(e.armed) {
+		e.timer.Reset(time.Until(next))
+		e.armed = next
+	}
 }
 
 // all returns the running and the retiring instances.
@@ -663,13 +735,27 @@ func family(v6 bool) vrrpnet.Family {
 	return vrrpnet.IPv4
 }
 
-// read is a reader goroutine: it hands packets to the loop until the socket
-// is closed.
+// readBatch is how many packets a reader takes from its socket at once,
+// and readBuf the room for each: a VRRP packet is at most 4,088 bytes (255
+// IPv6 addresses); a larger one is dropped as truncated.
+const (
+	readBatch = 16
+	readBuf   = 4096
+)
+
+// read is a socket's reader goroutine: it takes the packets queued, then the
+// engine's state, and hands them to their instances in one turn, until the
+// socket is closed.
 func (e *Engine) read(c *conn, wg *sync.WaitGroup, bg context.Context) {
 	defer wg.Done()
-	buf := make([]byte, 65536)
+	mem := make([]byte, readBatch*readBuf)
+	bufs := make([][]byte, readBatch)
+	for i := range bufs {
+		bufs[i] = mem[i*readBuf : (i+1)*readBuf : (i+1)*readBuf]
+	}
+	pkts := make([]vrrpnet.Packet, readBatch)
 	for {
-		pkt, err := c.c.ReadPacket(buf)
+		n, err := c.c.ReadBatch(bufs, pkts)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || bg.Err() != nil {
 				return
@@ -681,12 +767,19 @@ func (e *Engine) read(c *conn, wg *sync.WaitGroup, bg context.Context) {
 			}
 			continue
 		}
-		pkt.Payload = slices.Clone(pkt.Payload)
-		select {
-		case e.events <- rxEvent{c, pkt}:
-		case <-bg.Done():
-			return
+		e.rxTurns.Add(1)
+		e.mu.Lock()
+		if !e.ended {
+			e.fx.hold()
+			now := time.Now()
+			for _, p := range pkts[:n] {
+				e.receive(now, c, p)
+			}
+			e.endTurn()
 		}
+		e.mu.Unlock()
+		e.inputTaken()
+		clear(pkts[:n])
 	}
 }
 
@@ -716,8 +809,6 @@ func (e *Engine) resolveLinks(in *instance) {
 func (e *Engine) handle(ev any, wg *sync.WaitGroup, bg context.Context) {
 	now := time.Now()
 	switch ev := ev.(type) {
-	case rxEvent:
-		e.receive(now, ev.c, ev.pkt)
 	case linkEvent:
 		e.linkChanged(now, ev.ev, wg, bg)
 	case addrEvent:
@@ -807,14 +898,22 @@ func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGro
 // socket that never empties (a flood) must not stop the timers.
 const maxInputFirst = 50 * time.Millisecond
 
-// inputFirst handles what is already queued, events and unread packets,
-// before due timers fire, as keepalived's scheduler serves ready sockets
-// before timeouts. Without it a backup that was stalled past its
-// Master_Down_Interval (a paused VM, a starved CPU) would act on the expired
-// timer before reading the master's adverts that arrived meanwhile, take the
-// VIP and give it back a millisecond later. It reports whether it found
-// input; the caller then re-evaluates the timers.
-func (e *Engine) inputFirst(due time.Time, wg *sync.WaitGroup, bg context.Context) bool {
+// inputFirst lets the adverts already queued be handled before due timers
+// fire, as keepalived's scheduler serves ready sockets before timeouts.
+// Without it a backup that was stalled past its Master_Down_Interval (a
+// paused VM, a starved CPU) would act on the expired timer before reading
+// the master's adverts that arrived meanwhile, take the VIP and give it
+// back a millisecond later. It reports whether it found input; the caller
+// then re-evaluates the timers.
+//
+// It is called with e.mu held, by the timer's goroutine. The packets belong
+// to the sockets' readers, which handle them in the order they came:
+// inputFirst lets go of e.mu for them until none has packets in hand or
+// unread, for a millisecond at most, and takes it back. Events (address
+// and link notifications, requests) are not waited for: during a mass
+// takeover the notifications of the addresses being added flow all along,
+// and must not hold back the timers of the instances still to take over.
+func (e *Engine) inputFirst(due time.Time) bool {
 	now := time.Now()
 	if due != e.holdFor {
 		// A new expiry (adverts moved the timer since the last hold).
@@ -822,33 +921,52 @@ func (e *Engine) inputFirst(due time.Time, wg *sync.WaitGroup, bg context.Contex
 	} else if now.Sub(e.inputSince) > maxInputFirst {
 		return false
 	}
-	found := false
+	if e.rxTurns.Load() == 0 && !e.unread() {
+		return false
+	}
+	t := time.NewTimer(time.Millisecond)
+	defer t.Stop()
 	for {
 		select {
-		case ev := <-e.events:
-			found = true
-			e.handle(ev, wg, bg)
-			continue
+		case <-e.inputDone: // a turn that nobody waited for
 		default:
 		}
-		break
-	}
-	if !found {
-		for _, c := range e.conns {
-			if c.c.Pending() {
-				// A reader goroutine has not picked it up yet: give it a
-				// moment (the loop's next turn waits on the channel).
-				found = true
-				select {
-				case ev := <-e.events:
-					e.handle(ev, wg, bg)
-				case <-time.After(time.Millisecond):
-				}
-				break
-			}
+		e.inputWait.Store(true)
+		e.mu.Unlock()
+		timeout := false
+		select {
+		case <-e.inputDone:
+		case <-t.C:
+			timeout = true
+		}
+		e.mu.Lock()
+		e.inputWait.Store(false)
+		if timeout || e.ended || (e.rxTurns.Load() == 0 && !e.unread()) {
+			return true
 		}
 	}
-	return found
+}
+
+// unread reports whether a socket holds a packet no reader has taken.
+func (e *Engine) unread() bool {
+	for _, c := range e.conns {
+		if c.c.Pending() {
+			return true
+		}
+	}
+	return false
+}
+
+// inputTaken ends a reader's turn (after e.mu is let go): an inputFirst
+// waiting for input is told.
+func (e *Engine) inputTaken() {
+	e.rxTurns.Add(-1)
+	if e.inputWait.Load() {
+		select {
+		case e.inputDone <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // uses reports whether an instance runs on or tracks the interface.
@@ -996,6 +1114,7 @@ func (e *Engine) fire(now time.Time, backups bool) {
 	// its timer.
 	var deferred []deferredAction
 	e.deferred = &deferred
+	e.batching = true
 	groups := map[*group]bool{}
 	for _, in := range due {
 		if !timerDue(in) {
@@ -1016,6 +1135,8 @@ func (e *Engine) fire(now time.Time, backups bool) {
 			e.stepGroup(now, g, -1, vrrp.Timeout{})
 		}
 	}
+	e.batching = false
+	e.flushAdverts()
 	e.deferred = nil
 	for _, d := range deferred {
 		e.execute(now, d.in, d.a)
@@ -1160,34 +1281,72 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 	}
 }
 
+// sendAdvert sends an advert to the group, or to every unicast peer. While
+// fire sends the adverts due (e.batching), they wait in their socket's
+// batch for flushAdverts: one system call per socket and burst.
 func (e *Engine) sendAdvert(in *instance, sa vrrp.SendAdvert) {
-	adv := sa.Advert
-	if in.conn == nil {
+	c := in.conn
+	if c == nil {
 		return
 	}
-	src := in.src
-	dsts := []netip.Addr{in.conn.group}
-	if in.spec.VRRP.Unicast {
-		dsts = dsts[:0]
+	if !in.spec.VRRP.Unicast {
+		e.queueAdvert(c, in, sa, c.group)
+	} else {
 		for _, p := range in.spec.VRRP.Peers {
-			dsts = append(dsts, p.Addr)
+			if !e.queueAdvert(c, in, sa, p.Addr) {
+				break
+			}
 		}
 	}
-	for _, dst := range dsts {
-		if adv.AuthType == packet.AuthAH {
-			e.sendAH(in, sa, src, dst)
-			continue
-		}
-		b, err := adv.Marshal(src, dst)
-		if err != nil {
-			e.log.Error("cannot encode advert", "instance", in.spec.VRRP.Name, "err", err)
-			return
-		}
-		if err := in.conn.c.WritePacket(b, src, dst); err != nil {
-			in.codecDrops("send_error")
-			in.limiter.note(&e.dropLog, e.log, time.Now(), in.spec.VRRP.Name, "send_error", dst, err.Error())
-		}
+	if !e.batching {
+		e.flushAdverts()
 	}
+}
+
+// queueAdvert encodes an advert to dst into its socket's batch; an AH
+// advert with its AH header, to be sealed once its IPv4 header is built.
+func (e *Engine) queueAdvert(c *conn, in *instance, sa vrrp.SendAdvert, dst netip.Addr) bool {
+	start := len(c.arena)
+	b := c.arena
+	var seal vrrpnet.Seal
+	if sa.Advert.AuthType == packet.AuthAH {
+		b = packet.NewAH(in.src, sa.AHSeq).Append(b)
+		seal = ahSeal(in)
+	}
+	b, err := sa.Advert.Append(b, in.src, dst)
+	if err != nil {
+		e.log.Error("cannot encode advert", "instance", in.spec.VRRP.Name, "err", err)
+		return false
+	}
+	c.arena = b
+	if len(c.out) == 0 {
+		e.sending = append(e.sending, c)
+	}
+	c.out = append(c.out, vrrpnet.Message{Payload: b[start:len(b):len(b)], Src: in.src, Dst: dst, Seal: seal})
+	c.outFrom = append(c.outFrom, in)
+	return true
+}
+
+// flushAdverts sends the adverts queued, counting and logging the failures
+// as drops of their instances.
+func (e *Engine) flushAdverts() {
+	for _, c := range e.sending {
+		if c.c.WriteBatch(c.out) > 0 {
+			now := time.Now()
+			for i, m := range c.out {
+				if m.Err != nil {
+					in := c.outFrom[i]
+					in.codecDrops("send_error")
+					in.limiter.note(&e.dropLog, e.log, now, in.spec.VRRP.Name, "send_error", m.Dst, m.Err.Error())
+				}
+			}
+		}
+		clear(c.out)
+		clear(c.outFrom)
+		c.out, c.outFrom, c.arena = c.out[:0], c.outFrom[:0], c.arena[:0]
+	}
+	clear(e.sending)
+	e.sending = e.sending[:0]
 }
 
 func (in *instance) allVIPs() []netif.VIP {

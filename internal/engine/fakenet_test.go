@@ -418,6 +418,46 @@ func (c *fakeConn) ReadPacket(buf []byte) (vrrpnet.Packet, error) {
 	}
 }
 
+// ReadBatch returns the first packet when it comes, with those queued
+// behind it.
+func (c *fakeConn) ReadBatch(bufs [][]byte, pkts []vrrpnet.Packet) (int, error) {
+	n := min(len(bufs), len(pkts))
+	p, err := c.ReadPacket(bufs[0])
+	if err != nil {
+		return 0, err
+	}
+	pkts[0] = p
+	k := 1
+	for ; k < n; k++ {
+		select {
+		case p := <-c.rx:
+			m := copy(bufs[k], p.Payload)
+			p.Payload = bufs[k][:m]
+			pkts[k] = p
+			continue
+		default:
+		}
+		break
+	}
+	return k, nil
+}
+
+func (c *fakeConn) WriteBatch(msgs []vrrpnet.Message) int {
+	failed := 0
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Seal != nil {
+			m.Err = c.WriteSealed(m.Payload, m.Src, m.Dst, m.Seal)
+		} else {
+			m.Err = c.WritePacket(m.Payload, m.Src, m.Dst)
+		}
+		if m.Err != nil {
+			failed++
+		}
+	}
+	return failed
+}
+
 func (c *fakeConn) WritePacket(payload []byte, src, dst netip.Addr) error {
 	lan := c.host.lan
 	c.host.mu.Lock()

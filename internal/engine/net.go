@@ -62,10 +62,15 @@ type Net interface {
 	Sysctl(key, value string) error
 }
 
-// Conn is a VRRP socket.
+// Conn is a VRRP socket (see vrrpnet.Conn).
 type Conn interface {
-	ReadPacket(buf []byte) (vrrpnet.Packet, error)
+	// ReadBatch blocks until a packet arrives, then returns those queued,
+	// at most len(pkts), each in the buffer of its index in bufs.
+	ReadBatch(bufs [][]byte, pkts []vrrpnet.Packet) (int, error)
 	WritePacket(payload []byte, src, dst netip.Addr) error
+	// WriteBatch sends msgs, setting the Err of those that failed, and
+	// returns how many failed.
+	WriteBatch(msgs []vrrpnet.Message) int
 	// Pending reports whether a packet waits to be read.
 	Pending() bool
 	Close() error

@@ -274,3 +274,54 @@ s.sendto(na, ("ff02::1%eth0", 0))
 	case <-time.After(300 * time.Millisecond):
 	}
 }
+
+// TestNamespaceWatchClaims: the watch reports another host's ARP (here the
+// client's request, which claims its own address) with its MAC, and returns
+// soon after its context ends.
+func TestNamespaceWatchClaims(t *testing.T) {
+	g := newGarpLab(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	claims := make(chan garp.Claim, 64)
+	done := make(chan error, 1)
+	go func() {
+		done <- g.master.Do(func() error {
+			return garp.WatchClaims(ctx, g.ifindex, func(c garp.Claim) {
+				select {
+				case claims <- c:
+				default:
+				}
+			})
+		})
+	}()
+	client := netip.MustParseAddr("192.168.1.20")
+	// awaitClient makes the client ask for an address nobody holds, until
+	// its request, which claims its own address, is reported.
+	awaitClient := func() garp.Claim {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			g.client.Run("ping", "-c", "1", "-W", "0.2", "192.168.1.99")
+			for len(claims) > 0 {
+				if c := <-claims; c.Addr == client {
+					return c
+				}
+			}
+		}
+		t.Fatal("no claim of the client's address seen")
+		return garp.Claim{}
+	}
+	got := awaitClient() // the watch runs
+	if want := g.client.Iface("eth0").MAC; got.MAC.String() != want {
+		t.Errorf("claim MAC %v, want the client's %s", got.MAC, want)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("WatchClaims after cancel: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("WatchClaims still running 5 s after its context ended")
+	}
+}

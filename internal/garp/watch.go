@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"time"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,25 +40,49 @@ func ParseClaim(b []byte) (Claim, bool) {
 // WatchClaims reports the ARP claims that reach the interface ifindex from
 // other hosts (frames this host sends are not reported) until ctx is done
 // or the socket fails (the interface went away).
+//
+// The socket waits in the runtime's network poller, not in a blocking
+// system call: a goroutine blocked in a system call keeps the runtime's
+// monitor thread polling (every 20 µs at first) until it takes the
+// processor back, and a receive timeout ending such a call every quarter
+// second, on every interface of a master, started that over and over.
 func WatchClaims(ctx context.Context, ifindex int, f func(Claim)) error {
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ARP)))
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, int(htons(unix.ETH_P_ARP)))
 	if err != nil {
 		return fmt.Errorf("garp: ARP socket: %w", err)
 	}
-	defer unix.Close(fd)
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifindex}); err != nil {
+		unix.Close(fd)
 		return fmt.Errorf("garp: bind ARP socket to ifindex %d: %w", ifindex, err)
 	}
-	// A receive timeout lets the loop notice ctx.
-	tv := unix.NsecToTimeval((250 * time.Millisecond).Nanoseconds())
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+	file := os.NewFile(uintptr(fd), "arp")
+	defer file.Close()
+	rc, err := file.SyscallConn()
+	if err != nil {
 		return fmt.Errorf("garp: ARP socket: %w", err)
 	}
+	// ctx's end closes the socket, which ends the wait.
+	defer context.AfterFunc(ctx, func() { file.Close() })()
 	buf := make([]byte, 128)
-	for ctx.Err() == nil {
-		n, from, err := unix.Recvfrom(fd, buf, 0)
+	var (
+		n    int
+		from unix.Sockaddr
+		rerr error
+	)
+	read := func(fd uintptr) bool {
+		n, from, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+		return rerr != unix.EAGAIN
+	}
+	for {
+		err := rc.Read(read)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			err = rerr
+		}
 		switch {
-		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
+		case errors.Is(err, unix.EINTR):
 			continue
 		case err != nil:
 			return fmt.Errorf("garp: ARP socket on ifindex %d: %w", ifindex, err)
@@ -70,5 +94,4 @@ func WatchClaims(ctx context.Context, ifindex int, f func(Claim)) error {
 			f(c)
 		}
 	}
-	return nil
 }

@@ -37,7 +37,9 @@ func (c *Conn) WriteSealed(payload []byte, src, dst netip.Addr, seal Seal) error
 	if c.proto != ProtocolAH || seal == nil {
 		return errors.New("vrrpnet: WriteSealed needs an AH conn and a seal")
 	}
-	return c.write(payload, src, dst, seal)
+	m := [1]Message{{Payload: payload, Src: src, Dst: dst, Seal: seal}}
+	c.WriteBatch(m[:])
+	return m[0].Err
 }
 
 // checkProtocol validates and defaults the protocol of a Conn being opened.

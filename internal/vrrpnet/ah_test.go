@@ -52,11 +52,11 @@ func TestAHHeaderAndSealGolden(t *testing.T) {
 func TestParseAHConn(t *testing.T) {
 	ip := ahFrame(t, 0)[14:]
 	ah := &Conn{family: IPv4, proto: ProtocolAH}
-	p, ok := ah.parse(ip, nil, nil)
+	p, ok := ah.parse(ip, nil, netip.Addr{})
 	if !ok || !bytes.Equal(p.Payload, ip) || p.Src != netip.MustParseAddr("192.168.1.105") || p.TTL != 255 {
 		t.Errorf("AH conn: ok %v, packet %+v", ok, p)
 	}
-	if _, ok := (&Conn{family: IPv4, proto: Protocol}).parse(ip, nil, nil); ok {
+	if _, ok := (&Conn{family: IPv4, proto: Protocol}).parse(ip, nil, netip.Addr{}); ok {
 		t.Errorf("a VRRP conn accepted protocol 51")
 	}
 	if _, ok := parseIPv4Header(advertFrame(t)[14:], ProtocolAH); ok {

@@ -34,9 +34,10 @@
 //     header), and drops, counting them, packets whose source is the Conn's
 //     own source address (defence in depth: loop is off).
 //
-// Concurrency: one goroutine may call ReadPacket while any number call
-// WritePacket; Close, SetReadDeadline and Stats may be called from any
-// goroutine. Close makes a blocked ReadPacket return net.ErrClosed.
+// Concurrency: one goroutine at a time may call ReadPacket or ReadBatch
+// while any number call WritePacket or WriteBatch; Close, SetReadDeadline,
+// Pending and Stats may be called from any goroutine. Close makes a blocked
+// ReadPacket or ReadBatch return net.ErrClosed.
 package vrrpnet
 
 import (
@@ -46,10 +47,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -151,6 +152,13 @@ type Conn struct {
 	closed atomic.Bool
 	ipID   atomic.Uint32
 
+	// The batch paths' memory (batch.go) and the functions the poller
+	// calls with the fd, made once so that a call allocates nothing.
+	rxMu, txMu sync.Mutex
+	rx         rxScratch
+	tx         txScratch
+	rxFn, txFn func(fd uintptr) bool
+
 	received, sent, sendErrors           atomic.Uint64
 	droppedOwn, droppedMal, droppedTrunc atomic.Uint64
 }
@@ -228,6 +236,8 @@ func Listen(cfg Config) (*Conn, error) {
 	}
 	c.f = os.NewFile(uintptr(fd), "vrrp-"+cfg.Family.String()+"-"+cfg.Interface)
 	ok = true
+	c.rxFn = func(fd uintptr) bool { return c.recvmmsg(int(fd)) }
+	c.txFn = func(fd uintptr) bool { return c.sendmmsg(int(fd)) }
 	if c.rc, err = c.f.SyscallConn(); err != nil {
 		c.f.Close()
 		return nil, fmt.Errorf("vrrpnet: %w", err)
@@ -406,46 +416,20 @@ func (c *Conn) wrapErr(op string, err error) error {
 // ReadPacket blocks until an advertisement arrives and returns it. buf should
 // hold a full packet (an IPv4 header plus the largest VRRP packet; 1500 bytes
 // is plenty); larger packets are dropped and counted. Packets from the
-// Conn's own source address are dropped and counted.
+// Conn's own source address are dropped and counted. ReadBatch reads
+// several with one system call.
 func (c *Conn) ReadPacket(buf []byte) (Packet, error) {
-	var oob [128]byte
-	for {
-		var n, oobn, flags int
-		var from unix.Sockaddr
-		var rerr error
-		err := c.rc.Read(func(fd uintptr) bool {
-			n, oobn, flags, from, rerr = unix.Recvmsg(int(fd), buf, oob[:], unix.MSG_TRUNC)
-			return rerr != unix.EAGAIN
-		})
-		if err == nil {
-			err = rerr
-		}
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return Packet{}, fmt.Errorf("vrrpnet: read on %s: %w", c.ifname, err)
-			}
-			return Packet{}, c.wrapErr("read", err)
-		}
-		if flags&unix.MSG_TRUNC != 0 || n > len(buf) {
-			c.droppedTrunc.Add(1)
-			continue
-		}
-		p, ok := c.parse(buf[:n], oob[:oobn], from)
-		if !ok {
-			c.droppedMal.Add(1)
-			continue
-		}
-		if p.Src == c.src {
-			c.droppedOwn.Add(1)
-			continue
-		}
-		c.received.Add(1)
-		return p, nil
+	var p [1]Packet
+	b := [1][]byte{buf}
+	if _, err := c.ReadBatch(b[:], p[:]); err != nil {
+		return Packet{}, err
 	}
+	return p[0], nil
 }
 
-// parse fills a Packet from what recvmsg returned.
-func (c *Conn) parse(b, oob []byte, from unix.Sockaddr) (Packet, bool) {
+// parse fills a Packet from what recvmsg returned: the datagram, its
+// control messages and, for IPv6, the source address.
+func (c *Conn) parse(b, oob []byte, from netip.Addr) (Packet, bool) {
 	p := Packet{IfIndex: c.ifindex}
 	if c.family == IPv4 {
 		// The kernel hands raw IPv4 sockets the whole datagram, header
@@ -457,25 +441,19 @@ func (c *Conn) parse(b, oob []byte, from unix.Sockaddr) (Packet, bool) {
 		p.Src, p.Dst, p.TTL, p.Payload = h.src, h.dst, h.ttl, b[c.payloadStart(h):h.totLen]
 	} else {
 		p.Payload = b
-		if sa, ok := from.(*unix.SockaddrInet6); ok {
-			p.Src = netip.AddrFrom16(sa.Addr)
-		}
+		p.Src = from
 	}
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return p, p.Src.IsValid()
-	}
-	for _, m := range msgs {
+	controlMessages(oob, func(level, typ int32, data []byte) {
 		switch {
-		case m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_PKTINFO && len(m.Data) >= unix.SizeofInet4Pktinfo:
-			p.IfIndex = int(int32(binary.NativeEndian.Uint32(m.Data[0:4])))
-		case m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_PKTINFO && len(m.Data) >= unix.SizeofInet6Pktinfo:
-			p.Dst = netip.AddrFrom16([16]byte(m.Data[0:16]))
-			p.IfIndex = int(binary.NativeEndian.Uint32(m.Data[16:20]))
-		case m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_HOPLIMIT && len(m.Data) >= 4:
-			p.TTL = int(int32(binary.NativeEndian.Uint32(m.Data[0:4])))
+		case level == unix.IPPROTO_IP && typ == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo:
+			p.IfIndex = int(int32(binary.NativeEndian.Uint32(data[0:4])))
+		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
+			p.Dst = netip.AddrFrom16([16]byte(data[0:16]))
+			p.IfIndex = int(binary.NativeEndian.Uint32(data[16:20]))
+		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_HOPLIMIT && len(data) >= 4:
+			p.TTL = int(int32(binary.NativeEndian.Uint32(data[0:4])))
 		}
-	}
+	})
 	return p, p.Src.IsValid()
 }
 
@@ -542,73 +520,11 @@ func (c *Conn) nextID() uint16 {
 // Source(); a zero dst means the group (multicast mode only). For VRRPv3 the
 // payload's checksum covers src and dst (RFC 5798 §5.2.8), so the caller
 // marshals with the same addresses it passes here, once per unicast peer.
+// WriteBatch sends several with one system call.
 func (c *Conn) WritePacket(payload []byte, src, dst netip.Addr) error {
-	return c.write(payload, src, dst, nil)
-}
-
-func (c *Conn) write(payload []byte, src, dst netip.Addr, seal Seal) error {
-	if !src.IsValid() {
-		src = c.src
-	}
-	if !dst.IsValid() {
-		if !c.group.IsValid() {
-			return errors.New("vrrpnet: write: no destination in unicast mode")
-		}
-		dst = c.group
-	}
-	src, dst = src.Unmap(), dst.Unmap()
-	if src.Is4() != (c.family == IPv4) || dst.Is4() != (c.family == IPv4) {
-		return fmt.Errorf("vrrpnet: write %s -> %s on an %s conn", src, dst, c.family)
-	}
-	var werr error
-	err := c.rc.Write(func(fd uintptr) bool {
-		if c.family == IPv4 {
-			werr = c.send4(int(fd), payload, src, dst, seal)
-		} else {
-			werr = c.send6(int(fd), payload, src, dst)
-		}
-		return werr != unix.EAGAIN
-	})
-	if err == nil {
-		err = werr
-	}
-	if err != nil {
-		c.sendErrors.Add(1)
-		return c.wrapErr(fmt.Sprintf("send %s -> %s", src, dst), err)
-	}
-	c.sent.Add(1)
-	return nil
-}
-
-func (c *Conn) send4(fd int, payload []byte, src, dst netip.Addr, seal Seal) error {
-	var hb [20]byte
-	hdr := appendIPv4Header(hb[:0], src, dst, c.nextID(), uint8(c.ttl), uint8(c.proto), len(payload))
-	if seal != nil {
-		if err := seal(hdr, payload); err != nil {
-			return err
-		}
-	}
-	flags := 0
-	if dst.IsMulticast() {
-		flags = unix.MSG_DONTROUTE // keepalived 2.2.7 vrrp_send_pkt
-	}
-	_, err := unix.SendmsgBuffers(fd, [][]byte{hdr, payload}, nil, c.sockaddr(dst), flags)
-	return err
-}
-
-func (c *Conn) send6(fd int, payload []byte, src, dst netip.Addr) error {
-	// IPV6_PKTINFO selects the source address and the interface.
-	oob := make([]byte, unix.CmsgSpace(unix.SizeofInet6Pktinfo))
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-	h.Level = unix.IPPROTO_IPV6
-	h.Type = unix.IPV6_PKTINFO
-	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
-	data := oob[unix.CmsgLen(0):]
-	a := src.As16()
-	copy(data[0:16], a[:])
-	binary.NativeEndian.PutUint32(data[16:20], uint32(c.ifindex))
-	_, err := unix.SendmsgBuffers(fd, [][]byte{payload}, oob, c.sockaddr(dst), 0)
-	return err
+	m := [1]Message{{Payload: payload, Src: src, Dst: dst}}
+	c.WriteBatch(m[:])
+	return m[0].Err
 }
 
 // Pending reports whether a packet waits in the socket's receive queue

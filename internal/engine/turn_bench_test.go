@@ -1,0 +1,178 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/netif"
+	"github.com/vigil-ha/vigil/internal/runspec"
+	"github.com/vigil-ha/vigil/internal/vrrp"
+	"github.com/vigil-ha/vigil/internal/vrrp/packet"
+	"github.com/vigil-ha/vigil/internal/vrrpnet"
+)
+
+// The per-packet paths of the engine, without sockets: a reader's turn for
+// one received advert (parse, state machine, deadline heap, timer), and the
+// timer's turn that sends the adverts of one phase slot. vigil-bench's scale
+// mode measures the same paths with real sockets and a peer, at 1,000
+// instances; these give their ns and allocations in a second.
+
+// countConn is a Conn that counts what it is asked to send.
+type countConn struct {
+	sent, batches int
+	once          sync.Once
+	closed        chan struct{}
+}
+
+func (c *countConn) ReadBatch([][]byte, []vrrpnet.Packet) (int, error) {
+	<-c.closed
+	return 0, net.ErrClosed
+}
+func (c *countConn) WritePacket([]byte, netip.Addr, netip.Addr) error { c.sent++; return nil }
+func (c *countConn) WriteBatch(m []vrrpnet.Message) int {
+	c.sent += len(m)
+	c.batches++
+	return 0
+}
+func (c *countConn) Pending() bool { return false }
+func (c *countConn) Close() error  { c.once.Do(func() { close(c.closed) }); return nil }
+
+// benchNet is the fake host with every socket a countConn.
+type benchNet struct {
+	*fakeHost
+	conn *countConn
+}
+
+func (n benchNet) OpenConn(vrrpnet.Config) (Conn, error) { return n.conn, nil }
+
+// nopTimer is a timer that never fires: the benchmark calls the turns.
+type nopTimer struct{}
+
+func (nopTimer) Reset(time.Duration) {}
+func (nopTimer) Close()              {}
+
+// benchInstances are n VRRPv3 instances on eth0 (advert_int 1 s, VRIDs
+// 1..n, VIP 10.1.0.VRID) as vigil-bench's scale mode configures them.
+func benchInstances(n int, state vrrp.State, prio uint8) []runspec.InstanceSpec {
+	var out []runspec.InstanceSpec
+	for i := 1; i <= n; i++ {
+		s := tutorialInstance(state, prio)
+		s.VRRP.Version, s.VRRP.AuthType, s.VRRP.AuthPass = 3, 0, [8]byte{}
+		s.VRRP.Name, s.VRRP.VRID = fmt.Sprintf("VI_%d", i), uint8(i)
+		a := netip.AddrFrom4([4]byte{10, 1, 0, byte(i)})
+		s.VRRP.VIPs = []netip.Addr{a}
+		s.VIPs = []netif.VIP{{Prefix: netip.PrefixFrom(a, 32), Dev: "eth0"}}
+		out = append(out, s)
+	}
+	return out
+}
+
+// benchEngine starts the instances of specs as Run would, without Run's
+// goroutines: the benchmark takes the turns itself.
+func benchEngine(b *testing.B, specs []runspec.InstanceSpec) (*Engine, *countConn) {
+	h := newFakeHost(&fakeLAN{}, "a", map[string]string{"eth0": "192.168.1.105/24"})
+	cc := &countConn{closed: make(chan struct{})}
+	e, err := New(runspec.Spec{Instances: specs}, Options{Net: benchNet{h, cc}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	bg, cancel := context.WithCancel(context.Background())
+	e.wg, e.bg = &wg, bg
+	e.fx = newEffects(h.AddVIPs)
+	e.timer = nopTimer{}
+	e.finished, e.inputDone = make(chan struct{}), make(chan struct{}, 1)
+	b.Cleanup(func() {
+		cc.Close()
+		cancel()
+		wg.Wait()
+		e.fx.close()
+	})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, in := range e.insts {
+		e.resolveLinks(in)
+		e.setPending(in, true)
+	}
+	e.startWaiting(time.Now())
+	e.arm()
+	return e, cc
+}
+
+// BenchmarkReceiveTurn: a backup's turn for one advert from its master,
+// 255 backups on one socket, each hearing its master once a second.
+func BenchmarkReceiveTurn(b *testing.B) {
+	const n = 255
+	e, _ := benchEngine(b, benchInstances(n, vrrp.StateBackup, 99))
+	var c *conn
+	for _, x := range e.conns {
+		c = x
+	}
+	peer, group := netip.MustParseAddr("192.168.1.106"), vrrpnet.DefaultGroup(vrrpnet.IPv4)
+	pkts := make([]vrrpnet.Packet, n)
+	for i := range pkts {
+		a := packet.Advert{Version: 3, Type: packet.TypeAdvertisement, VRID: uint8(i + 1), Priority: 100,
+			CountIPAddrs: 1, AdvertInt: 100, Addrs: []netip.Addr{netip.AddrFrom4([4]byte{10, 1, 0, byte(i + 1)})}}
+		p, err := a.Marshal(peer, group)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pkts[i] = vrrpnet.Packet{Payload: p, Src: peer, Dst: group, TTL: 255, IfIndex: 2}
+	}
+	now := time.Now()
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(time.Second / n)
+		e.mu.Lock()
+		e.fx.hold()
+		e.receive(now, c, pkts[i])
+		e.endTurn()
+		e.mu.Unlock()
+		i = (i + 1) % n
+	}
+	for _, in := range e.insts {
+		if st := in.m.State(); st != vrrp.StateBackup {
+			b.Fatalf("%s is %s", in.spec.VRRP.Name, st)
+		}
+	}
+}
+
+// BenchmarkFireTurn: the timer's turn for one phase slot of 255 masters
+// (adverts spread over 64 slots a second: 4 per slot). It reports the time
+// per advert sent too.
+func BenchmarkFireTurn(b *testing.B) {
+	const n = 255
+	e, cc := benchEngine(b, benchInstances(n, vrrp.StateMaster, 255))
+	turn := func() {
+		e.mu.Lock()
+		e.fx.hold()
+		e.fire(e.nextDeadline(), true)
+		e.endTurn()
+		e.mu.Unlock()
+	}
+	// Past the takeover's gratuitous ARP schedule (garp_master_delay 5 s):
+	// the turns left are the adverts'.
+	start := e.nextDeadline()
+	for e.nextDeadline().Before(start.Add(10 * time.Second)) {
+		turn()
+	}
+	sent := cc.sent
+	b.ReportAllocs()
+	t0 := time.Now()
+	for b.Loop() {
+		turn()
+	}
+	el := time.Since(t0)
+	adverts := cc.sent - sent
+	if adverts == 0 {
+		b.Fatal("no advert sent")
+	}
+	b.ReportMetric(float64(el.Nanoseconds())/float64(adverts), "ns/advert")
+	b.ReportMetric(float64(adverts)/float64(b.N), "adverts/op")
+}
