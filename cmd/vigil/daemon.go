@@ -498,6 +498,7 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	}
 	_ = d.sd.Reloading()
 	defer d.notifyReadyLater()
+	defer releaseConfigMemory()
 	d.reloader.log = d.log
 	res, err := d.reloader.run(ctx, func(large func()) (loaded, diag.Diagnostics) { return loadConfig(d.flags, large) }, d.apply)
 	if res.Applied {

@@ -5,6 +5,14 @@ import (
 	"runtime/debug"
 )
 
+// releaseConfigMemory collects what reading and translating the
+// configuration left behind, at start and after each reload, and returns
+// those pages to the kernel at once rather than over the minutes the
+// runtime's background scavenger takes: a daemon that allocates little once
+// running would otherwise keep that peak resident (vigil-bench's scale mode
+// at 1,000 instances: the master's anonymous memory 19.5 -> 14.1 MB).
+func releaseConfigMemory() { debug.FreeOSMemory() }
+
 // daemonGCPercent is the daemon's GOGC unless the environment sets GOGC or
 // GOMEMLIMIT. The daemon allocates little once running (its adverts and
 // timers: about 0.6 MB/s at 1,000 instances) and holds a few MB, so the
