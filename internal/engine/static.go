@@ -17,16 +17,7 @@ import (
 // changes in place (netif.Route.SameIdentity), as keepalived's
 // clear_diff_routes() replaces them. An unchanged route is in none.
 func diffRoutes(old, next []netif.Route) (gone, came, replaced []netif.Route) {
-	for _, r := range old {
-		if !slices.ContainsFunc(next, func(x netif.Route) bool { return reflect.DeepEqual(x, r) }) {
-			gone = append(gone, r)
-		}
-	}
-	for _, r := range next {
-		if !slices.ContainsFunc(old, func(x netif.Route) bool { return reflect.DeepEqual(x, r) }) {
-			came = append(came, r)
-		}
-	}
+	gone, came = listDiff(old, next)
 	for k := 0; k < len(gone); k++ {
 		j := slices.IndexFunc(came, gone[k].SameIdentity)
 		if j < 0 {
@@ -43,13 +34,19 @@ func diffRoutes(old, next []netif.Route) (gone, came, replaced []netif.Route) {
 // diffRules compares a rule list with its next version (keepalived's
 // clear_diff_rules(): a rule is its every field).
 func diffRules(old, next []netif.Rule) (gone, came []netif.Rule) {
+	return listDiff(old, next)
+}
+
+// listDiff returns the elements of old that next lacks and those of next
+// that old lacks, equal meaning equal in every field.
+func listDiff[T any](old, next []T) (gone, came []T) {
 	for _, r := range old {
-		if !slices.ContainsFunc(next, func(x netif.Rule) bool { return reflect.DeepEqual(x, r) }) {
+		if !slices.ContainsFunc(next, func(x T) bool { return reflect.DeepEqual(x, r) }) {
 			gone = append(gone, r)
 		}
 	}
 	for _, r := range next {
-		if !slices.ContainsFunc(old, func(x netif.Rule) bool { return reflect.DeepEqual(x, r) }) {
+		if !slices.ContainsFunc(old, func(x T) bool { return reflect.DeepEqual(x, r) }) {
 			came = append(came, r)
 		}
 	}
