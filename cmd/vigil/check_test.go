@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/vigil-ha/vigil/internal/netnstest"
 )
 
 func writeConf(t *testing.T, name, text string) string {
@@ -55,7 +57,7 @@ virtual_server 192.168.1.100 80 {
 func needIface(t *testing.T, name string) {
 	t.Helper()
 	if _, err := net.InterfaceByName(name); err != nil {
-		t.Skipf("this host has no interface %s, which the configuration names", name)
+		netnstest.Unavailable(t, "this host has no interface %s, which the configuration names", name)
 	}
 }
 
