@@ -148,8 +148,7 @@ func (e *Engine) routeChanged(now time.Time, ev netif.RouteEvent) {
 		e.fx.install(func() {
 			log.Warn("static route removed by something else; adding it back", "route", r.String())
 			if err := net.AddRoute(r); err != nil {
-				errs.Add(1)
-				log.Error("cannot add back static route", "route", r.String(), "err", err)
+				staticFailed(log, errs, "cannot add back static route", "route", r.String(), err)
 			}
 		})
 	}

@@ -1289,11 +1289,15 @@ func (e *Engine) sendAdvert(in *instance, sa vrrp.SendAdvert) {
 	if c == nil {
 		return
 	}
+	var seal vrrpnet.Seal // one for every destination of this advert
+	if sa.Advert.AuthType == packet.AuthAH {
+		seal = ahSeal(in)
+	}
 	if !in.spec.VRRP.Unicast {
-		e.queueAdvert(c, in, sa, c.group)
+		e.queueAdvert(c, in, sa, seal, c.group)
 	} else {
 		for _, p := range in.spec.VRRP.Peers {
-			if !e.queueAdvert(c, in, sa, p.Addr) {
+			if !e.queueAdvert(c, in, sa, seal, p.Addr) {
 				break
 			}
 		}
@@ -1304,14 +1308,13 @@ func (e *Engine) sendAdvert(in *instance, sa vrrp.SendAdvert) {
 }
 
 // queueAdvert encodes an advert to dst into its socket's batch; an AH
-// advert with its AH header, to be sealed once its IPv4 header is built.
-func (e *Engine) queueAdvert(c *conn, in *instance, sa vrrp.SendAdvert, dst netip.Addr) bool {
+// advert with its AH header, to be sealed by seal once its IPv4 header is
+// built.
+func (e *Engine) queueAdvert(c *conn, in *instance, sa vrrp.SendAdvert, seal vrrpnet.Seal, dst netip.Addr) bool {
 	start := len(c.arena)
 	b := c.arena
-	var seal vrrpnet.Seal
 	if sa.Advert.AuthType == packet.AuthAH {
 		b = packet.NewAH(in.src, sa.AHSeq).Append(b)
-		seal = ahSeal(in)
 	}
 	b, err := sa.Advert.Append(b, in.src, dst)
 	if err != nil {

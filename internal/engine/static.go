@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"log/slog"
 	"reflect"
 	"slices"
+	"sync/atomic"
 
 	"github.com/vigil-ha/vigil/internal/netif"
 )
@@ -86,33 +88,35 @@ func (e *Engine) applyStatic(delRules []netif.Rule, delRoutes, replace, addRoute
 	e.fx.add(func() {
 		for i := len(delRules) - 1; i >= 0; i-- {
 			if err := net.DelRule(delRules[i]); err != nil {
-				errs.Add(1)
-				log.Error("cannot remove static rule", "rule", delRules[i].String(), "err", err)
+				staticFailed(log, errs, "cannot remove static rule", "rule", delRules[i].String(), err)
 			}
 		}
 		for i := len(delRoutes) - 1; i >= 0; i-- {
 			if err := net.DelRoute(delRoutes[i]); err != nil {
-				errs.Add(1)
-				log.Error("cannot remove static route", "route", delRoutes[i].String(), "err", err)
+				staticFailed(log, errs, "cannot remove static route", "route", delRoutes[i].String(), err)
 			}
 		}
 		for _, r := range replace {
 			if err := net.ReplaceRoute(r); err != nil {
-				errs.Add(1)
-				log.Error("cannot replace static route", "route", r.String(), "err", err)
+				staticFailed(log, errs, "cannot replace static route", "route", r.String(), err)
 			}
 		}
 		for _, r := range addRoutes {
 			if err := net.AddRoute(r); err != nil {
-				errs.Add(1)
-				log.Error("cannot add static route", "route", r.String(), "err", err)
+				staticFailed(log, errs, "cannot add static route", "route", r.String(), err)
 			}
 		}
 		for _, r := range addRules {
 			if err := net.AddRule(r); err != nil {
-				errs.Add(1)
-				log.Error("cannot add static rule", "rule", r.String(), "err", err)
+				staticFailed(log, errs, "cannot add static rule", "rule", r.String(), err)
 			}
 		}
 	})
+}
+
+// staticFailed logs a static route or rule the kernel refused and counts it
+// (the status's static_route_errors), as routeFailed does for an instance's.
+func staticFailed(log *slog.Logger, errs *atomic.Uint64, msg, kind, what string, err error) {
+	errs.Add(1)
+	log.Error(msg, kind, what, "err", err)
 }
