@@ -291,8 +291,12 @@ func (e *Engine) apply(now time.Time, spec runspec.Spec) ([]string, error) {
 	for i := range e.spec.Instances {
 		specs[e.spec.Instances[i].VRRP.Name] = &e.spec.Instances[i]
 	}
+	updated := make(map[string]bool, len(plan.Update))
+	for _, name := range plan.Update {
+		updated[name] = true
+	}
 	for _, in := range e.insts {
-		if !slices.Contains(plan.Update, in.spec.VRRP.Name) {
+		if !updated[in.spec.VRRP.Name] {
 			in.spec = specs[in.spec.VRRP.Name]
 		}
 	}
