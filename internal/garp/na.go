@@ -3,11 +3,9 @@ package garp
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -94,61 +92,67 @@ func naFilter() *unix.ICMPv6Filter {
 // address of the interface (a VMAC may have none, and "::" would take every
 // interface's NAs) and allocates a buffer per read.
 func WatchNAs(ctx context.Context, ifindex int, f func(Claim), drop func(reason string)) error {
-	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMPV6)
+	fd, err := naSocket(ifindex)
 	if err != nil {
-		return fmt.Errorf("garp: ICMPv6 socket: %w", err)
-	}
-	defer unix.Close(fd)
-	if err := unix.SetsockoptICMPv6Filter(fd, unix.IPPROTO_ICMPV6, unix.ICMPV6_FILTER, naFilter()); err != nil {
-		return fmt.Errorf("garp: ICMPv6 filter: %w", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX, ifindex); err != nil {
-		return fmt.Errorf("garp: bind ICMPv6 socket to ifindex %d: %w", ifindex, err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1); err != nil {
-		return fmt.Errorf("garp: ICMPv6 socket: %w", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1); err != nil {
-		return fmt.Errorf("garp: ICMPv6 socket: %w", err)
-	}
-	// A receive timeout lets the loop notice ctx.
-	tv := unix.NsecToTimeval((250 * time.Millisecond).Nanoseconds())
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return fmt.Errorf("garp: ICMPv6 socket: %w", err)
+		return err
 	}
 	// An NA with one target link-layer address option is 32 bytes; a
 	// longer one is read up to its options' first 256 bytes (MSG_TRUNC
 	// flags it, and truncated options are malformed).
 	buf := make([]byte, 256)
 	oob := make([]byte, unix.CmsgSpace(4)+unix.CmsgSpace(unix.SizeofInet6Pktinfo))
-	for ctx.Err() == nil {
-		n, oobn, flags, _, err := unix.Recvmsg(fd, buf, oob, 0)
-		switch {
-		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
-			continue
-		case err != nil:
-			return fmt.Errorf("garp: ICMPv6 socket on ifindex %d: %w", ifindex, err)
+	err = readLoop(ctx, fd, "icmpv6", func(fd int) error {
+		n, oobn, flags, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_DONTWAIT)
+		if err != nil {
+			return err
 		}
 		hop, in := naControl(oob[:oobn])
 		switch {
 		case flags&unix.MSG_TRUNC != 0:
 			drop(DropNAMalformed)
-			continue
+			return nil
 		case in != 0 && in != ifindex:
 			drop(DropNAInterface)
-			continue
+			return nil
 		case hop != 255:
 			drop(DropNAHopLimit)
-			continue
+			return nil
 		}
 		c, reason := ParseNA(buf[:n])
 		if reason != "" {
 			drop(reason)
-			continue
+			return nil
 		}
 		f(c)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("garp: ICMPv6 socket on ifindex %d: %w", ifindex, err)
 	}
 	return nil
+}
+
+// naSocket opens WatchNAs's non-blocking socket.
+func naSocket(ifindex int) (int, error) {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.IPPROTO_ICMPV6)
+	if err != nil {
+		return -1, fmt.Errorf("garp: ICMPv6 socket: %w", err)
+	}
+	if err := unix.SetsockoptICMPv6Filter(fd, unix.IPPROTO_ICMPV6, unix.ICMPV6_FILTER, naFilter()); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("garp: ICMPv6 filter: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX, ifindex); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("garp: bind ICMPv6 socket to ifindex %d: %w", ifindex, err)
+	}
+	for _, o := range []int{unix.IPV6_RECVHOPLIMIT, unix.IPV6_RECVPKTINFO} {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, o, 1); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("garp: ICMPv6 socket: %w", err)
+		}
+	}
+	return fd, nil
 }
 
 // naControl returns the hop limit (-1 when absent) and the receiving

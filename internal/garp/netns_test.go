@@ -213,7 +213,6 @@ func TestNamespaceWatchNAs(t *testing.T) {
 			t.Errorf("WatchNAs: %v", err)
 		}
 	}()
-	time.Sleep(300 * time.Millisecond) // the socket is open
 
 	var s *garp.Sender
 	var ifindex int
@@ -232,19 +231,39 @@ func TestNamespaceWatchNAs(t *testing.T) {
 	defer s.Close()
 
 	// Ours first: had it been read, it would come before the newcomer's.
-	if err := g.sender.SendNA(g.ifindex, g.mac, vip, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SendNA(ifindex, mac, vip, false); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case c := <-claims:
+	// Both are sent again until the watch, which may not have opened its
+	// socket yet, reads one.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if err := g.sender.SendNA(g.ifindex, g.mac, vip, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SendNA(ifindex, mac, vip, false); err != nil {
+			t.Fatal(err)
+		}
+		var c garp.Claim
+		select {
+		case c = <-claims:
+		case <-time.After(300 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("the newcomer's NA was not read")
+			}
+			continue
+		}
 		if c.Addr != vip || c.MAC.String() != mac.String() {
 			t.Fatalf("claim %s at %s, want %s at the newcomer's %s", c.Addr, c.MAC, vip, mac)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the newcomer's NA was not read")
+		break
+	}
+	// Claims of the NAs sent again after the first one was read.
+	for drained := false; !drained; {
+		select {
+		case c := <-claims:
+			if c.Addr != vip || c.MAC.String() != mac.String() {
+				t.Fatalf("claim %s at %s, want %s at the newcomer's %s", c.Addr, c.MAC, vip, mac)
+			}
+		case <-time.After(300 * time.Millisecond):
+			drained = true
+		}
 	}
 
 	// An NA that crossed a router (hop limit below 255): neighbours ignore

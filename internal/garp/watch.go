@@ -40,12 +40,6 @@ func ParseClaim(b []byte) (Claim, bool) {
 // WatchClaims reports the ARP claims that reach the interface ifindex from
 // other hosts (frames this host sends are not reported) until ctx is done
 // or the socket fails (the interface went away).
-//
-// The socket waits in the runtime's network poller, not in a blocking
-// system call: a goroutine blocked in a system call keeps the runtime's
-// monitor thread polling (every 20 µs at first) until it takes the
-// processor back, and a receive timeout ending such a call every quarter
-// second, on every interface of a master, started that over and over.
 func WatchClaims(ctx context.Context, ifindex int, f func(Claim)) error {
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, int(htons(unix.ETH_P_ARP)))
 	if err != nil {
@@ -55,43 +49,60 @@ func WatchClaims(ctx context.Context, ifindex int, f func(Claim)) error {
 		unix.Close(fd)
 		return fmt.Errorf("garp: bind ARP socket to ifindex %d: %w", ifindex, err)
 	}
-	file := os.NewFile(uintptr(fd), "arp")
+	buf := make([]byte, 128)
+	err = readLoop(ctx, fd, "arp", func(fd int) error {
+		n, from, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
+		if err != nil {
+			return err
+		}
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
+			return nil
+		}
+		if c, ok := ParseClaim(buf[:n]); ok {
+			f(c)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("garp: ARP socket on ifindex %d: %w", ifindex, err)
+	}
+	return nil
+}
+
+// readLoop calls read with fd, a non-blocking socket it takes over and
+// closes, each time the socket is readable, until ctx is done (it returns
+// nil) or read fails with another error than EAGAIN or EINTR (it returns
+// it). read makes one non-blocking read and handles what it got.
+//
+// The socket waits in the runtime's network poller, not in a blocking
+// system call: a goroutine blocked in a system call keeps the runtime's
+// monitor thread polling (every 20 µs at first) until it takes the
+// processor back, and a receive timeout ending such a call every quarter
+// second, on every interface of a master, started that over and over.
+func readLoop(ctx context.Context, fd int, name string, read func(fd int) error) error {
+	file := os.NewFile(uintptr(fd), name)
 	defer file.Close()
 	rc, err := file.SyscallConn()
 	if err != nil {
-		return fmt.Errorf("garp: ARP socket: %w", err)
+		return err
 	}
 	// ctx's end closes the socket, which ends the wait.
 	defer context.AfterFunc(ctx, func() { file.Close() })()
-	buf := make([]byte, 128)
-	var (
-		n    int
-		from unix.Sockaddr
-		rerr error
-	)
-	read := func(fd uintptr) bool {
-		n, from, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+	var rerr error
+	fn := func(fd uintptr) bool {
+		rerr = read(int(fd))
 		return rerr != unix.EAGAIN
 	}
 	for {
-		err := rc.Read(read)
+		err := rc.Read(fn)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err == nil {
 			err = rerr
 		}
-		switch {
-		case errors.Is(err, unix.EINTR):
-			continue
-		case err != nil:
-			return fmt.Errorf("garp: ARP socket on ifindex %d: %w", ifindex, err)
-		}
-		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
-			continue
-		}
-		if c, ok := ParseClaim(buf[:n]); ok {
-			f(c)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return err
 		}
 	}
 }

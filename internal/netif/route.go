@@ -363,9 +363,10 @@ func (h *Handle) multipath(fam uint8, nhs []Nexthop) ([]byte, error) {
 	return out, nil
 }
 
-// routeRequest sends one route message and waits for the kernel's answer.
-func (h *Handle) routeRequest(typ, flags int, r Route) error {
-	req, err := h.routeMessage(typ, flags, r)
+// execute sends a request that routeMessage or ruleMessage built (or
+// returns the error that building it gave) and waits for the kernel's
+// answer.
+func execute(req *nl.NetlinkRequest, err error) error {
 	if err != nil {
 		return err
 	}
@@ -384,7 +385,7 @@ func (h *Handle) AddRoute(r Route) error {
 	case "append":
 		flags |= unix.NLM_F_APPEND
 	}
-	if err := h.routeRequest(unix.RTM_NEWROUTE, flags, r); err != nil && !errors.Is(err, unix.EEXIST) {
+	if err := execute(h.routeMessage(unix.RTM_NEWROUTE, flags, r)); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("netif: add route %s: %w", r, err)
 	}
 	return nil
@@ -394,7 +395,7 @@ func (h *Handle) AddRoute(r Route) error {
 // (destination, tos, metric, table), as keepalived does on reload for a
 // route whose options changed (NLM_F_REPLACE).
 func (h *Handle) ReplaceRoute(r Route) error {
-	if err := h.routeRequest(unix.RTM_NEWROUTE, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, r); err != nil {
+	if err := execute(h.routeMessage(unix.RTM_NEWROUTE, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, r)); err != nil {
 		return fmt.Errorf("netif: replace route %s: %w", r, err)
 	}
 	return nil
@@ -402,7 +403,7 @@ func (h *Handle) ReplaceRoute(r Route) error {
 
 // DelRoute removes a route; a route that is gone already is success.
 func (h *Handle) DelRoute(r Route) error {
-	err := h.routeRequest(unix.RTM_DELROUTE, 0, r)
+	err := execute(h.routeMessage(unix.RTM_DELROUTE, 0, r))
 	switch {
 	case err == nil, errors.Is(err, ErrLinkNotFound):
 		return nil // the interface went away, and the route with it

@@ -239,19 +239,10 @@ func (h *Handle) ruleMessage(typ, flags int, r Rule) (*nl.NetlinkRequest, error)
 	return req, nil
 }
 
-func (h *Handle) ruleRequest(typ, flags int, r Rule) error {
-	req, err := h.ruleMessage(typ, flags, r)
-	if err != nil {
-		return err
-	}
-	_, err = req.Execute(unix.NETLINK_ROUTE, 0)
-	return err
-}
-
 // AddRule installs a policy routing rule (NLM_F_EXCL, as keepalived); one
 // that exists is success.
 func (h *Handle) AddRule(r Rule) error {
-	if err := h.ruleRequest(unix.RTM_NEWRULE, unix.NLM_F_CREATE|unix.NLM_F_EXCL, r); err != nil && !errors.Is(err, unix.EEXIST) {
+	if err := execute(h.ruleMessage(unix.RTM_NEWRULE, unix.NLM_F_CREATE|unix.NLM_F_EXCL, r)); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("netif: add rule %s: %w", r, err)
 	}
 	return nil
@@ -259,7 +250,7 @@ func (h *Handle) AddRule(r Rule) error {
 
 // DelRule removes a policy routing rule; one that is gone is success.
 func (h *Handle) DelRule(r Rule) error {
-	if err := h.ruleRequest(unix.RTM_DELRULE, 0, r); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ESRCH) {
+	if err := execute(h.ruleMessage(unix.RTM_DELRULE, 0, r)); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("netif: delete rule %s: %w", r, err)
 	}
 	return nil

@@ -66,6 +66,3 @@ func (c *Conn) payloadStart(h ipv4Header) int {
 	}
 	return h.ihl
 }
-
-// Protocol returns the Conn's IP protocol: Protocol or ProtocolAH.
-func (c *Conn) Protocol() int { return c.proto }

@@ -290,11 +290,7 @@ func (c *Conn) prepare() {
 		iov.SetLen(len(payload))
 		h.Iov = iov
 		h.SetIovlen(1)
-		sa := &s.names[i]
-		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: m.Dst.As16()}
-		if m.Dst.IsLinkLocalUnicast() || m.Dst.IsLinkLocalMulticast() || m.Dst.IsInterfaceLocalMulticast() {
-			sa.Scope_id = uint32(c.ifindex)
-		}
+		s.names[i] = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: m.Dst.As16(), Scope_id: c.scopeID(m.Dst)}
 		h.Namelen = unix.SizeofSockaddrInet6
 		// IPV6_PKTINFO selects the source address and the interface.
 		oob := s.oob[i][:]

@@ -328,11 +328,16 @@ func (c *Conn) sockaddr(a netip.Addr) unix.Sockaddr {
 	if a.Is4() {
 		return &unix.SockaddrInet4{Addr: a.As4()}
 	}
-	sa := &unix.SockaddrInet6{Addr: a.As16()}
+	return &unix.SockaddrInet6{Addr: a.As16(), ZoneId: c.scopeID(a)}
+}
+
+// scopeID is the IPv6 scope of a: the interface for an address that needs
+// one (link-local unicast or multicast), 0 otherwise.
+func (c *Conn) scopeID(a netip.Addr) uint32 {
 	if a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() {
-		sa.ZoneId = uint32(c.ifindex)
+		return uint32(c.ifindex)
 	}
-	return sa
+	return 0
 }
 
 // defaultSource picks keepalived's default source without a netlink handle:
