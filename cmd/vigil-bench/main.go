@@ -137,13 +137,9 @@ func (b *bench) main() error {
 	defer os.RemoveAll(dir)
 	b.dir = dir
 	if b.o.vigil == "" {
-		b.o.vigil = filepath.Join(dir, "vigil")
 		b.logf("building cmd/vigil")
-		// With its BGP helper beside it, where vigil looks for it.
-		cmd := exec.Command("go", "build", "-o", dir+"/", "github.com/vigil-ha/vigil/cmd/vigil", "github.com/vigil-ha/vigil/cmd/vigil-bgp")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build cmd/vigil: %w\n%s", err, out)
+		if b.o.vigil, err = lab.BuildVigil(dir); err != nil {
+			return err
 		}
 	}
 	loads := []string{b.o.load}

@@ -51,14 +51,11 @@ func run(args []string, stderr io.Writer) int {
 		log.Error("vigil-bgp: vigil is gone")
 		return 1
 	}
+	// os.NewFile is never nil for fd 3; a closed or wrong fd 3 fails here.
 	f := os.NewFile(3, "vigil")
-	var nc net.Conn
-	var err error
-	if f != nil {
-		nc, err = net.FileConn(f)
-		f.Close()
-	}
-	if f == nil || err != nil {
+	nc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
 		fmt.Fprintf(stderr, "vigil-bgp: fd 3 is not vigil's socket (%v): vigil starts this helper for its bgp block\n", err)
 		return 2
 	}

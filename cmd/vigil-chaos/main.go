@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -100,12 +99,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer os.RemoveAll(dir)
 	if *vigil == "" {
-		*vigil = filepath.Join(dir, "vigil")
-		// With its BGP helper beside it, where vigil looks for it.
-		cmd := exec.Command("go", "build", "-o", dir+"/", "github.com/vigil-ha/vigil/cmd/vigil", "github.com/vigil-ha/vigil/cmd/vigil-bgp")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(stderr, "vigil-chaos: go build cmd/vigil: %v\n%s", err, out)
+		if *vigil, err = lab.BuildVigil(dir); err != nil {
+			fmt.Fprintf(stderr, "vigil-chaos: %v\n", err)
 			return 1
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vigil-ha/vigil/internal/owner"
 )
 
 // persona is another daemon's program name under which vigil takes that
@@ -164,7 +166,7 @@ func daemonLike(pid int) bool {
 	if err != nil {
 		return true
 	}
-	name := filepath.Base(strings.TrimSuffix(exe, " (deleted)"))
+	name := owner.ExeName(exe)
 	if self, err := os.Executable(); err == nil && name == filepath.Base(self) {
 		return true
 	}

@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -216,11 +215,9 @@ func writePidFiles(paths []string) (func(), error) {
 			cleanup()
 			return nil, err
 		}
-		if old, err := os.ReadFile(p); err == nil {
-			if n, err := strconv.Atoi(strings.TrimSpace(string(old))); err == nil && n > 0 && n != os.Getpid() && alive(n) && daemonLike(n) {
-				cleanup()
-				return nil, fmt.Errorf("pid file %s: process %d is running", p, n)
-			}
+		if n := runningPid(p); n != 0 && n != os.Getpid() {
+			cleanup()
+			return nil, fmt.Errorf("pid file %s: process %d is running", p, n)
 		}
 		if err := os.WriteFile(p, []byte(pid), 0o644); err != nil {
 			cleanup()

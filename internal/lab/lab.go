@@ -566,3 +566,16 @@ func processAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
+
+// BuildVigil builds cmd/vigil into dir (CGO off, as released) with its BGP
+// helper cmd/vigil-bgp beside it, where vigil looks for it, and returns
+// vigil's path. go runs in the current directory, which must lie inside
+// vigil's module.
+func BuildVigil(dir string) (string, error) {
+	cmd := exec.Command("go", "build", "-o", dir+"/", "github.com/vigil-ha/vigil/cmd/vigil", "github.com/vigil-ha/vigil/cmd/vigil-bgp")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build cmd/vigil cmd/vigil-bgp: %w\n%s", err, out)
+	}
+	return filepath.Join(dir, "vigil"), nil
+}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 
@@ -126,20 +125,12 @@ func VigilBinary(t testing.TB) string {
 			}
 			return
 		}
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
 		dir, err := os.MkdirTemp("", "vigil-bin-")
 		if err != nil {
 			binErr = err
 			return
 		}
-		binPath = filepath.Join(dir, "vigil")
-		cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/vigil", "./cmd/vigil-bgp")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build ./cmd/vigil ./cmd/vigil-bgp: %w\n%s", err, out)
-		}
+		binPath, binErr = lab.BuildVigil(dir)
 	})
 	if binErr != nil {
 		t.Fatalf("netnstest: %v", binErr)

@@ -105,9 +105,13 @@ func Keepalived(proc string) ([]Process, error) {
 // are the interpreter's (/usr/bin/dash, "/bin/sh"). keepalived itself has
 // the name in its executable or its argv[0] (a link named keepalived).
 func script(exe string, args []string) bool {
-	name := func(p string) string { return filepath.Base(strings.TrimSuffix(p, " (deleted)")) }
-	return name(exe) != "keepalived" && (len(args) == 0 || name(args[0]) != "keepalived")
+	return ExeName(exe) != "keepalived" && (len(args) == 0 || ExeName(args[0]) != "keepalived")
 }
+
+// ExeName is the program name in an executable path or a /proc/PID/exe
+// link: its last element, without the " (deleted)" the kernel adds once
+// the file is replaced (an upgrade) or removed.
+func ExeName(p string) string { return filepath.Base(strings.TrimSuffix(p, " (deleted)")) }
 
 // confArg finds keepalived's -f / --use-file argument.
 func confArg(args []string) string {
