@@ -510,14 +510,17 @@ func (rp *routeParser) finish(e *stmt) (Route, bool) {
 }
 
 // ruleOpts are the "ip rule" options kept verbatim with their number of
-// values.
-// (keepalived 2.2.7 alloc_rule()'s names).
+// values (keepalived 2.2.7 alloc_rule()'s names).
 var ruleOpts = map[string]int{
 	"tos": 1, "dsfield": 1, "fwmark": 1, "realms": 1, "goto": 1, "dev": 1, "iif": 1, "oif": 1,
 	"suppress_prefixlength": 1, "sup_pl": 1, "suppress_ifgroup": 1, "sup_group": 1, "uidrange": 1,
 	"sport": 1, "dport": 1, "ipproto": 1, "protocol": 1, "tunnel-id": 1, "type": 1, "l3mdev": 0,
 	"not": 0, "nop": 0, "blackhole": 0, "prohibit": 0, "unreachable": 0,
 }
+
+// RuleOptionValues is the number of values that follow the "ip rule"
+// option name in Rule.Options (0 for a flag).
+func RuleOptionValues(name string) int { return ruleOpts[name] }
 
 // parseRule parses a virtual_rules / static_rules line (keepalived
 // alloc_rule()).
