@@ -98,6 +98,34 @@ type SoakResult struct {
 // maxGaps bounds the gaps a soak keeps one by one.
 const maxGaps = 200000
 
+// gapLog follows one stream of adverts: the last advert of each VRID, and
+// the gaps of at least floor, maxGaps at most (dropped counts the others).
+type gapLog struct {
+	floor   time.Duration
+	last    [256]time.Time
+	list    []Gap
+	dropped int
+}
+
+// add notes an advert of vrid seen at at and returns the gap since the
+// previous one (ok false for the first).
+func (g *gapLog) add(at time.Time, vrid int) (gap time.Duration, ok bool) {
+	t := g.last[vrid]
+	g.last[vrid] = at
+	if t.IsZero() {
+		return 0, false
+	}
+	gap = at.Sub(t)
+	if gap >= g.floor {
+		if len(g.list) < maxGaps {
+			g.list = append(g.list, Gap{End: at, VRID: vrid, Len: gap})
+		} else {
+			g.dropped++
+		}
+	}
+	return gap, true
+}
+
 // Analyze groups the recorded gaps into stalls, correlates each with what
 // the host and the daemons did, and groups the false failovers.
 func (r *SoakResult) Analyze() {
@@ -272,7 +300,7 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
 	r := &SoakResult{Options: o, Gaps: make([]uint64, gapBuckets), GapFloor: masterDown(99, o.Advert) / 2}
 	var mu sync.Mutex
 	master, backup := netip.AddrFrom4([4]byte{10, 1, 0, 1}), netip.AddrFrom4([4]byte{10, 1, 0, 2})
-	last := make([]time.Time, 256)
+	recv := gapLog{floor: r.GapFloor}
 	failed := map[int]bool{}
 	failover := func(at time.Time, vrid int, how string) {
 		if !failed[vrid] {
@@ -290,20 +318,11 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
 		switch v.Src {
 		case master:
 			r.Adverts++
-			if t := last[v.VRID]; !t.IsZero() {
+			if gap, ok := recv.add(f.At, v.VRID); ok {
 				// Frames of one bridge can carry timestamps slightly out
 				// of order: a negative gap counts as zero.
-				gap := f.At.Sub(t)
 				r.Gaps[min(max(int(gap/GapStep), 0), gapBuckets-1)]++
-				if gap >= r.GapFloor {
-					if len(r.GapList) < maxGaps {
-						r.GapList = append(r.GapList, Gap{End: f.At, VRID: v.VRID, Len: gap})
-					} else {
-						r.Host.Dropped++
-					}
-				}
 			}
-			last[v.VRID] = f.At
 		case backup:
 			r.BackupAdverts++
 			failover(f.At, v.VRID, "backup advert")
@@ -314,24 +333,13 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
 	}
 	// The master's adverts as it sent them: a gap here is the daemon's, a
 	// gap only on the bridge is the way between them.
-	lastSent := make([]time.Time, 256)
-	var sent []Gap
-	sentDrop := 0
+	sent := gapLog{floor: r.GapFloor}
 	so, err := e2e.StreamOutgoingNS(nt.Nodes[0].NS(), "eth1", func(f e2e.Frame) {
 		v, ok := e2e.ParseVRRP(f.Data)
 		if !ok || v.Priority == 0 || v.Src != master {
 			return
 		}
-		if t := lastSent[v.VRID]; !t.IsZero() {
-			if gap := f.At.Sub(t); gap >= r.GapFloor {
-				if len(sent) < maxGaps {
-					sent = append(sent, Gap{End: f.At, VRID: v.VRID, Len: gap})
-				} else {
-					sentDrop++
-				}
-			}
-		}
-		lastSent[v.VRID] = f.At
+		sent.add(f.At, v.VRID)
 	})
 	if err != nil {
 		sn.Stop()
@@ -405,13 +413,14 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakResult, error) {
 	so.Stop()
 	stopWatch()
 	r.Drops = sn.Drops() + so.Drops()
-	r.Host.Sent, r.Host.SentCaptured = sent, true
-	r.Host.Dropped += sentDrop
+	r.Host.Sent, r.Host.SentCaptured = sent.list, true
 	stopHost()
 	hostWG.Wait()
 	cn.stop()
 	mu.Lock()
 	r.FalseFailovers = len(failed)
+	r.GapList = recv.list
+	r.Host.Dropped += recv.dropped + sent.dropped
 	mu.Unlock()
 	r.Host.Peer, r.Host.Stat, r.Host.Proc = peer, stat, procs
 	var drop int

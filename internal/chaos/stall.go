@@ -205,20 +205,16 @@ func Correlate(s Stall, h *Host) Stall {
 	if st != nil {
 		s.Steal, s.IRQ, s.SoftIRQ, s.CPU = st[0], st[1], st[2], st[3]
 	}
-	if a, b, ok := window(h.Stat, func(x StatSample) time.Time { return x.At }, s.Start, s.End); ok {
-		for _, x := range h.Stat {
-			if !x.At.Before(a.At) && !x.At.After(b.At) {
-				s.Running = max(s.Running, x.Running)
-			}
+	if i, j, ok := window(h.Stat, func(x StatSample) time.Time { return x.At }, s.Start, s.End); ok {
+		for _, x := range h.Stat[i : j+1] {
+			s.Running = max(s.Running, x.Running)
 		}
 	}
 	s.Run, s.Wait, s.Astray = map[string]time.Duration{}, map[string]time.Duration{}, map[string]int{}
 	for n, ps := range h.Proc {
-		if a, b, ok := window(ps, func(x ProcSample) time.Time { return x.At }, s.Start, s.End); ok {
-			for _, x := range ps {
-				if !x.At.Before(a.At) && !x.At.After(b.At) {
-					s.Astray[n] = max(s.Astray[n], x.Astray)
-				}
+		if i, j, ok := window(ps, func(x ProcSample) time.Time { return x.At }, s.Start, s.End); ok {
+			for _, x := range ps[i : j+1] {
+				s.Astray[n] = max(s.Astray[n], x.Astray)
 			}
 		}
 		if v := spread(ps, func(x ProcSample) time.Time { return x.At },
@@ -277,19 +273,17 @@ func spread[T any](xs []T, at func(T) time.Time, val func(T) []time.Duration, fr
 	return out
 }
 
-// window returns the last sample at or before from and the first at or
-// after to (the nearest ones when the samples do not reach that far).
-func window[T any](st []T, at func(T) time.Time, from, to time.Time) (a, b T, ok bool) {
+// window returns the indices of the last sample at or before from and the
+// first at or after to (the nearest ones when the samples do not reach
+// that far); st is in time order.
+func window[T any](st []T, at func(T) time.Time, from, to time.Time) (i, j int, ok bool) {
 	if len(st) < 2 {
-		return a, b, false
+		return 0, 0, false
 	}
-	i := sort.Search(len(st), func(i int) bool { return at(st[i]).After(from) }) - 1
-	j := sort.Search(len(st), func(i int) bool { return !at(st[i]).Before(to) })
+	i = sort.Search(len(st), func(i int) bool { return at(st[i]).After(from) }) - 1
+	j = sort.Search(len(st), func(i int) bool { return !at(st[i]).Before(to) })
 	i, j = max(i, 0), min(j, len(st)-1)
-	if i >= j {
-		return a, b, false
-	}
-	return st[i], st[j], true
+	return i, j, i < j
 }
 
 // noteworthy is the least steal or interrupt time a verdict mentions.

@@ -305,17 +305,7 @@ func (rp *routeParser) keyword(w token) bool {
 	p, r := rp.p, &rp.r
 	switch w.text {
 	case "inet", "inet6":
-		f := Inet
-		if w.text == "inet6" {
-			f = Inet6
-		}
-		rp.setFamily(w, f)
-		// keepalived 2.2.7 alloc_route() steps over the word after
-		// inet/inet6 as well (its loop advances twice).
-		if rp.i+1 < len(rp.words) {
-			rp.i++
-			p.warnf(rp.words[rp.i].pos, "keepalived 2.2.7 skips the word after %s (%q); so does vigil: put %s last", w.text, rp.words[rp.i].text, w.text)
-		}
+		rp.i = p.familyKeyword(rp.words, rp.i, rp.setFamily)
 	case "src":
 		if v, ok := rp.val(w); ok {
 			if a, ok := rp.addr(v, "route src"); ok {
@@ -509,15 +499,36 @@ func (rp *routeParser) finish(e *stmt) (Route, bool) {
 	return r, true
 }
 
+// familyKeyword reads "inet" or "inet6" at words[i] of a route or rule:
+// it sets the family with set and, as keepalived 2.2.7 alloc_route() and
+// alloc_rule() do (their loops advance twice), steps over the word after
+// it. It returns the index of the last word it used.
+func (p *parser) familyKeyword(words []token, i int, set func(token, Family) bool) int {
+	w := words[i]
+	f := Inet
+	if w.text == "inet6" {
+		f = Inet6
+	}
+	set(w, f)
+	if i+1 < len(words) {
+		i++
+		p.warnf(words[i].pos, "keepalived 2.2.7 skips the word after %s (%q); so does vigil: put %s last", w.text, words[i].text, w.text)
+	}
+	return i
+}
+
 // ruleOpts are the "ip rule" options kept verbatim with their number of
-// values.
-// (keepalived 2.2.7 alloc_rule()'s names).
+// values (keepalived 2.2.7 alloc_rule()'s names).
 var ruleOpts = map[string]int{
 	"tos": 1, "dsfield": 1, "fwmark": 1, "realms": 1, "goto": 1, "dev": 1, "iif": 1, "oif": 1,
 	"suppress_prefixlength": 1, "sup_pl": 1, "suppress_ifgroup": 1, "sup_group": 1, "uidrange": 1,
 	"sport": 1, "dport": 1, "ipproto": 1, "protocol": 1, "tunnel-id": 1, "type": 1, "l3mdev": 0,
 	"not": 0, "nop": 0, "blackhole": 0, "prohibit": 0, "unreachable": 0,
 }
+
+// RuleOptionValues is the number of values that follow the "ip rule"
+// option name in Rule.Options (0 for a flag).
+func RuleOptionValues(name string) int { return ruleOpts[name] }
 
 // parseRule parses a virtual_rules / static_rules line (keepalived
 // alloc_rule()).
@@ -547,18 +558,7 @@ func (p *parser) parseRule(e *stmt, static bool) (Rule, bool) {
 		}
 		switch w.text {
 		case "inet", "inet6":
-			f := Inet
-			if w.text == "inet6" {
-				f = Inet6
-			}
-			setFamily(w, f)
-			// keepalived 2.2.7 alloc_rule() steps over the word after
-			// inet/inet6 as well (its loop advances twice).
-			if i+1 < len(words) {
-				i++
-				v := words[i]
-				p.warnf(v.pos, "keepalived 2.2.7 skips the word after %s (%q); so does vigil: put %s last", w.text, v.text, w.text)
-			}
+			i = p.familyKeyword(words, i, setFamily)
 		case "from", "to":
 			v, ok := val()
 			if !ok {

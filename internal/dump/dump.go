@@ -302,7 +302,6 @@ func WriteStats(w io.Writer, s status.Snapshot) error {
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format+"\n", args...) }
 	for _, in := range s.Instances {
 		c := in.Counters
-		d := func(s Stat) uint64 { return s.Of(c) }
 		p("VRRP Instance: %s", in.Name)
 		p("  Advertisements:")
 		p("    Received: %d", c.AdvertsReceived)
@@ -310,15 +309,15 @@ func WriteStats(w io.Writer, s status.Snapshot) error {
 		p("  Became master: %d", c.BecameMaster)
 		p("  Released master: %d", releasedMaster(in))
 		p("  Packet Errors:")
-		p("    Length: %d", d(StatPacketLength))
-		p("    TTL: %d", d(StatTTL))
-		p("    Invalid Type: %d", d(StatInvalidType))
-		p("    Advertisement Interval: %d", d(StatAdvertInterval))
-		p("    Address List: %d", d(StatAddressList))
+		p("    Length: %d", StatPacketLength.Of(c))
+		p("    TTL: %d", StatTTL.Of(c))
+		p("    Invalid Type: %d", StatInvalidType.Of(c))
+		p("    Advertisement Interval: %d", StatAdvertInterval.Of(c))
+		p("    Address List: %d", StatAddressList.Of(c))
 		p("  Authentication Errors:")
-		p("    Invalid Type: %d", d(StatInvalidAuthType))
-		p("    Type Mismatch: %d", d(StatAuthTypeMismatch))
-		p("    Failure: %d", d(StatAuthFailure))
+		p("    Invalid Type: %d", StatInvalidAuthType.Of(c))
+		p("    Type Mismatch: %d", StatAuthTypeMismatch.Of(c))
+		p("    Failure: %d", StatAuthFailure.Of(c))
 		p("  Priority Zero:")
 		p("    Received: %d", c.PriorityZeroRx)
 		p("    Sent: %d", c.PriorityZeroTx)

@@ -451,7 +451,7 @@ func ruleOf(r config.Rule, warn warnFunc) (netif.Rule, error) {
 	for i := 0; i < len(o); i++ {
 		w := o[i]
 		v := ""
-		if n, ok := ruleArity[w]; ok && n > 0 && i+1 < len(o) {
+		if config.RuleOptionValues(w) > 0 && i+1 < len(o) {
 			i++
 			v = o[i]
 		}
@@ -603,14 +603,6 @@ func ruleOf(r config.Rule, warn warnFunc) (netif.Rule, error) {
 		nr.Protocol = -1
 	}
 	return nr, nil
-}
-
-// ruleArity is the number of values each rule option in config.Rule's
-// Options takes.
-var ruleArity = map[string]int{
-	"tos": 1, "dsfield": 1, "fwmark": 1, "realms": 1, "goto": 1, "dev": 1, "iif": 1, "oif": 1,
-	"suppress_prefixlength": 1, "sup_pl": 1, "suppress_ifgroup": 1, "sup_group": 1, "uidrange": 1,
-	"sport": 1, "dport": 1, "ipproto": 1, "protocol": 1, "tunnel-id": 1, "type": 1,
 }
 
 // ipProto reads an IP protocol number (0-127, as keepalived's
