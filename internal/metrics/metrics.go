@@ -89,7 +89,8 @@ type Collector struct {
 }
 
 type descs struct {
-	up, buildInfo, start, reloads, lastReload *prometheus.Desc
+	up, buildInfo, start, reloads, lastReload      *prometheus.Desc
+	unmatchedDropped, naDropped, staticRouteErrors *prometheus.Desc
 
 	instInfo, instState, lastTransition, effPrio, basePrio, advertInt, vips                                                           *prometheus.Desc
 	transitions, becameMaster, sent, received, dropped, prioZeroTx, prioZeroRx, addrMismatch, vipsRestored, vipConflicts, routeErrors *prometheus.Desc
@@ -119,6 +120,10 @@ func newDescs() descs {
 		start:      d("start_time_seconds", "When the daemon started, in Unix time.", nil),
 		reloads:    d("config_reloads_total", "Configuration reloads applied since start.", nil),
 		lastReload: d("config_last_reload_timestamp_seconds", "When the configuration was last reloaded, in Unix time.", nil),
+
+		unmatchedDropped:  d("vrrp_unmatched_adverts_dropped_total", "VRRP advertisements dropped before they reached an instance, by reason (unknown_vrid: no instance on the socket has the VRID; or too broken to tell the VRID).", []string{"reason"}),
+		naDropped:         d("vrrp_conflict_watch_na_dropped_total", "Neighbour advertisements the address conflict watch read that were no claim on a virtual address, by reason.", []string{"reason"}),
+		staticRouteErrors: d("static_route_errors_total", "Static routes and rules the kernel refused to add, replace or remove.", nil),
 
 		instInfo:       d("vrrp_instance_info", "Always 1; static facts about a VRRP instance as labels.", with(instLabels, "vrrp_version", "family", "sync_group")),
 		instState:      d("vrrp_instance_state", "1 for the VRRP instance's current state, 0 for the other states.", with(instLabels, "state")),
@@ -205,6 +210,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 func (d *descs) all() []*prometheus.Desc {
 	all := []*prometheus.Desc{d.up, d.buildInfo, d.start, d.reloads, d.lastReload,
+		d.unmatchedDropped, d.naDropped, d.staticRouteErrors,
 		d.instInfo, d.instState, d.lastTransition, d.effPrio, d.basePrio, d.advertInt, d.vips,
 		d.transitions, d.becameMaster, d.sent, d.received, d.dropped, d.prioZeroTx, d.prioZeroRx, d.addrMismatch, d.vipsRestored, d.vipConflicts, d.routeErrors,
 		d.syncState, d.trackerUp, d.trackerWeight,
@@ -329,6 +335,13 @@ func (e *emitter) snapshot(d *descs, s status.Snapshot) {
 	e.stamp(d.start, s.Daemon.Started)
 	e.counter(d.reloads, s.Daemon.Reloads)
 	e.stamp(d.lastReload, s.Daemon.LastReload)
+	for _, reason := range sortedKeys(s.Daemon.Dropped) {
+		e.counter(d.unmatchedDropped, s.Daemon.Dropped[reason], reason)
+	}
+	for _, reason := range sortedKeys(s.Daemon.NADropped) {
+		e.counter(d.naDropped, s.Daemon.NADropped[reason], reason)
+	}
+	e.counter(d.staticRouteErrors, s.Daemon.StaticRouteErrors)
 	e.bgp(&d.bgp, s.BGP)
 
 	if r := s.Reconciler; r != nil {

@@ -28,7 +28,9 @@ var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 func fakeSnapshot() status.Snapshot {
 	return status.Snapshot{
 		Daemon: status.Daemon{Version: "1.2.3", PID: 99, Started: t0, ConfigFile: "/etc/vigil/vigil.conf",
-			Reloads: 2, LastReload: t0.Add(time.Hour)},
+			Reloads: 2, LastReload: t0.Add(time.Hour), StaticRouteErrors: 3,
+			Dropped:   map[string]uint64{"unknown_vrid": 4, "too_short": 1},
+			NADropped: map[string]uint64{"target": 6}},
 		Instances: []status.Instance{
 			{
 				Name: "VI_1", Interface: "eth0", Family: "inet", Version: 2, VRID: 55, State: "MASTER",
@@ -168,11 +170,15 @@ func TestScrapeShowsTheSnapshot(t *testing.T) {
 	got, types := samples(mfs, "vigil_")
 
 	want := map[string]float64{
-		`vigil_up{}`:                                   1,
-		`vigil_build_info{version="1.2.3"}`:            1,
-		`vigil_start_time_seconds{}`:                   float64(t0.Unix()),
-		`vigil_config_reloads_total{}`:                 2,
-		`vigil_config_last_reload_timestamp_seconds{}`: float64(t0.Unix() + 3600),
+		`vigil_up{}`:                                                        1,
+		`vigil_build_info{version="1.2.3"}`:                                 1,
+		`vigil_start_time_seconds{}`:                                        float64(t0.Unix()),
+		`vigil_config_reloads_total{}`:                                      2,
+		`vigil_config_last_reload_timestamp_seconds{}`:                      float64(t0.Unix() + 3600),
+		`vigil_static_route_errors_total{}`:                                 3,
+		`vigil_vrrp_unmatched_adverts_dropped_total{reason="unknown_vrid"}`: 4,
+		`vigil_vrrp_unmatched_adverts_dropped_total{reason="too_short"}`:    1,
+		`vigil_vrrp_conflict_watch_na_dropped_total{reason="target"}`:       6,
 		`vigil_vrrp_instance_info{family="inet",interface="eth0",sync_group="G1",vrid="55",vrrp_instance="VI_1",vrrp_version="2"}`: 1,
 		`vigil_vrrp_instance_state{interface="eth0",state="MASTER",vrid="55",vrrp_instance="VI_1"}`:                                1,
 		`vigil_vrrp_instance_state{interface="eth0",state="BACKUP",vrid="55",vrrp_instance="VI_1"}`:                                0,
