@@ -104,7 +104,7 @@ type descs struct {
 	lbApplies, lbErrors, lbRepairs, lbLastApply *prometheus.Desc
 
 	vsConns, vsPackets, vsBytes, rsConns, rsPackets, rsBytes, rsLastChange, checkDuration   *prometheus.Desc
-	announcements, notifyFailures, garpDelay, vipsHeld, peerPrio, peerLast                  *prometheus.Desc
+	announcements, notifyFailures, garpDelay, vipsHeld, routesMissing, peerPrio, peerLast   *prometheus.Desc
 	bgp                                                                                     bgpDescs
 	csUp, csRestarts, csLinkUp, csEntries, csLastResync, csErrors, csCmdFailures, csWarning *prometheus.Desc
 }
@@ -182,6 +182,7 @@ func newDescs() descs {
 		notifyFailures: d("vrrp_notify_script_failures_total", "Notify scripts of the instance that failed (non-zero exit, killed at the timeout, or not started).", instLabels),
 		garpDelay:      d("vrrp_gratuitous_arp_delay_seconds", "Configured delay of the second round of gratuitous ARP after becoming master (garp_master_delay).", instLabels),
 		vipsHeld:       d("vrrp_virtual_addresses_held", "Virtual addresses of the instance the kernel holds on this host now.", instLabels),
+		routesMissing:  d("vrrp_virtual_routes_missing", "Virtual routes of an instance holding its addresses that the kernel's tables lack now (refused, or removed and not put back).", instLabels),
 		peerPrio:       d("vrrp_peer_priority", "Priority in the last advertisement heard from a peer router.", peerLabels),
 		peerLast:       d("vrrp_peer_last_advert_timestamp_seconds", "When the last advertisement from a peer router arrived, in Unix time.", peerLabels),
 		csUp:           d("conntrack_sync_up", "Whether the supervised conntrackd runs (1) or not (0).", []string{"interface"}),
@@ -218,7 +219,7 @@ func (d *descs) all() []*prometheus.Desc {
 		d.hbNode, d.hbLastHeard, d.hbPing, d.hbGroupLocal, d.hbGroupInfo,
 		d.releasedMaster, d.masterPrio, d.lbApplies, d.lbErrors, d.lbRepairs, d.lbLastApply,
 		d.vsConns, d.vsPackets, d.vsBytes, d.rsConns, d.rsPackets, d.rsBytes, d.rsLastChange, d.checkDuration,
-		d.announcements, d.notifyFailures, d.garpDelay, d.vipsHeld, d.peerPrio, d.peerLast,
+		d.announcements, d.notifyFailures, d.garpDelay, d.vipsHeld, d.routesMissing, d.peerPrio, d.peerLast,
 		d.csUp, d.csRestarts, d.csLinkUp, d.csEntries, d.csLastResync, d.csErrors, d.csCmdFailures, d.csWarning}
 	return append(all, d.bgp.all()...)
 }
@@ -398,6 +399,7 @@ func (e *emitter) snapshot(d *descs, s status.Snapshot) {
 		e.counter(d.notifyFailures, cn.NotifyFailures, il...)
 		e.gauge(d.garpDelay, time.Duration(in.GARPDelay).Seconds(), il...)
 		e.gauge(d.vipsHeld, float64(len(in.HeldVIPs)), il...)
+		e.gauge(d.routesMissing, float64(len(in.MissingRoutes)), il...)
 		for _, p := range in.Peers {
 			e.gauge(d.peerPrio, float64(p.Priority), l(p.Addr)...)
 			e.stamp(d.peerLast, p.LastHeard, l(p.Addr)...)

@@ -41,7 +41,8 @@ func fakeSnapshot() status.Snapshot {
 					{Kind: "interface", Name: "eth1", OK: true, Weight: 0},
 				},
 				MasterPriority: 90, GARPDelay: status.Duration(5 * time.Second), HeldVIPs: []string{"192.168.1.100/24"},
-				Peers: []status.Peer{{Addr: "192.168.1.106", Priority: 80, LastHeard: t0.Add(2 * time.Second), Adverts: 7}},
+				MissingRoutes: []string{"10.2.0.0/16 via 192.168.9.9 table 100"},
+				Peers:         []status.Peer{{Addr: "192.168.1.106", Priority: 80, LastHeard: t0.Add(2 * time.Second), Adverts: 7}},
 				Counters: status.Counters{AdvertsSent: 1200, AdvertsReceived: 7, Transitions: 3, BecameMaster: 2, ReleasedMaster: 1,
 					PriorityZeroRx: 1, PriorityZeroTx: 4, Announcements: 10, NotifyFailures: 1,
 					Dropped: map[string]uint64{"auth_failure": 5, "ip_ttl_err": 1}},
@@ -249,6 +250,7 @@ func TestScrapeShowsTheSnapshot(t *testing.T) {
 		`vigil_vrrp_notify_script_failures_total{` + vi1 + `}`:                                                                1,
 		`vigil_vrrp_gratuitous_arp_delay_seconds{` + vi1 + `}`:                                                                5,
 		`vigil_vrrp_virtual_addresses_held{` + vi1 + `}`:                                                                      1,
+		`vigil_vrrp_virtual_routes_missing{` + vi1 + `}`:                                                                      1,
 		`vigil_vrrp_peer_priority{interface="eth0",peer="192.168.1.106",vrid="55",vrrp_instance="VI_1"}`:                      80,
 		`vigil_vrrp_peer_last_advert_timestamp_seconds{interface="eth0",peer="192.168.1.106",vrid="55",vrrp_instance="VI_1"}`: float64(t0.Unix() + 2),
 
