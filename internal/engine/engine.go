@@ -186,6 +186,8 @@ type instance struct {
 	garp   *garp.Schedule
 	// held is true while the instance's VIPs are on the interfaces.
 	held bool
+	// ah seals its AH adverts (ahSeal; nil until the first).
+	ah *ahSealer
 	// primed is set once the machine has been given its initial picture.
 	primed      bool
 	deleted     bool // removed by a reload: notify DELETED, not STOP

@@ -52,6 +52,9 @@ type Instance struct {
 	// ahSeq and ahCycle are keepalived's AH seq_counter_t (ah.go).
 	ahSeq   uint32
 	ahCycle bool
+	// ahMAC checks received AH adverts with the auth_pass it was built
+	// with (checkAH builds it anew when the configuration's differs).
+	ahMAC *packet.AHMAC
 
 	// zeroAnsweredAt and lowerAt are when the master last answered a
 	// priority-0 advert and reacted to a lower-priority one (AnswerGap).
