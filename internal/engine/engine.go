@@ -35,6 +35,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/netif"
 	"github.com/vigil-ha/vigil/internal/notify"
 	"github.com/vigil-ha/vigil/internal/owner"
+	"github.com/vigil-ha/vigil/internal/pace"
 	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/track"
@@ -1040,10 +1041,10 @@ func (e *Engine) logMismatch(now time.Time, in *instance) {
 	if in.mismatch == in.mismatchLogged || in.mismatchLine == nil {
 		return
 	}
-	if d := now.Sub(in.mismatchLogAt); !in.mismatchLogAt.IsZero() && d >= 0 && d < dropLogEvery {
+	if !pace.Allow(&in.mismatchLogAt, now, dropLogEvery) {
 		return
 	}
-	in.mismatchLogged, in.mismatchLogAt = in.mismatch, now
+	in.mismatchLogged = in.mismatch
 	line := in.mismatchLine
 	var extra []any
 	if n := in.mismatchChanges; n > 1 {

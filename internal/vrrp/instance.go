@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/pace"
 	"github.com/vigil-ha/vigil/internal/vrrp/packet"
 )
 
@@ -1044,15 +1045,8 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 // Backup when it hears it, so the ones skipped would tell no one anything.
 const AnswerGap = 100 * time.Millisecond
 
-// paced reports whether now is at least AnswerGap after *last (or *last is
-// unset, or in the future after a clock step), and then sets *last to now.
-func paced(last *time.Time, now time.Time) bool {
-	if d := now.Sub(*last); !last.IsZero() && d >= 0 && d < AnswerGap {
-		return false
-	}
-	*last = now
-	return true
-}
+// paced is the AnswerGap gate (pace.Allow).
+func paced(last *time.Time, now time.Time) bool { return pace.Allow(last, now, AnswerGap) }
 
 // receiveHandover: a master that sent priority 0 waits for a new master.
 func (i *Instance) receiveHandover(now time.Time, e Received, src netip.Addr) {
