@@ -1021,8 +1021,17 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 	}
 	in.notePeer(now, pkt.Src, adv.Priority)
 	unicast := c.key.unicast.IsValid() || (pkt.Dst.IsValid() && pkt.Dst != c.group)
+	// An address list warning ends with an advert accepted without a
+	// mismatch: the counters are read around the step only while one
+	// stands (a Status copies the whole instance's view).
+	rx := vrrp.Received{Src: pkt.Src, TTL: pkt.TTL, Unicast: unicast, Advert: adv, AH: ah}
+	if in.mismatch == "" {
+		e.step(now, in, rx)
+		e.logMismatch(now, in)
+		return
+	}
 	before := in.m.Status().Counters
-	e.step(now, in, vrrp.Received{Src: pkt.Src, TTL: pkt.TTL, Unicast: unicast, Advert: adv, AH: ah})
+	e.step(now, in, rx)
 	if after := in.m.Status().Counters; in.mismatch != "" && after.AdvertsReceived > before.AdvertsReceived && after.AddrMismatch == before.AddrMismatch {
 		in.mismatch = ""
 		in.mismatchChanges++
