@@ -68,7 +68,11 @@ var syslogFacilities = map[string]syslog.Priority{
 // writes to them, in heartbeat's line formats under ident (heartbeat's
 // entity, its program name: "heartbeat" under the heartbeat persona). It
 // returns the logger and a function closing the files.
-func heartbeatLogging(base *slog.Logger, ident, logFile, debugFile, facility string) (*slog.Logger, func(), error) {
+//
+// stderrSyslog says that stderr itself goes to syslog (a persona's
+// detached daemon, see persona.background): with logfacility in place,
+// stderr is then left out, or each line would reach syslog twice.
+func heartbeatLogging(base *slog.Logger, stderrSyslog bool, ident, logFile, debugFile, facility string) (*slog.Logger, func(), error) {
 	hs := fanout{base.Handler()}
 	var closers []func() error
 	pid := os.Getpid()
@@ -112,9 +116,12 @@ func heartbeatLogging(base *slog.Logger, ident, logFile, debugFile, facility str
 		} else {
 			closers = append(closers, w.Close)
 			hs = append(hs, newHALogHandler(slog.LevelInfo, haSyslogLine(w, pri, ident, pid)))
+			if stderrSyslog {
+				hs = hs[1:]
+			}
 		}
 	}
-	if len(hs) == 1 {
+	if len(hs) == 1 && len(closers) == 0 {
 		return base, func() {}, nil
 	}
 	return slog.New(hs), closeAll, nil
@@ -186,9 +193,12 @@ func (s *syslogConn) Write(b []byte) (int, error) {
 
 func (s *syslogConn) Close() error { return s.c.Close() }
 
+// syslogPaths are the local syslog sockets, tried in order.
+var syslogPaths = []string{"/dev/log", "/var/run/syslog", "/var/run/log"}
+
 func dialSyslog() (net.Conn, error) {
 	var err error
-	for _, path := range []string{"/dev/log", "/var/run/syslog", "/var/run/log"} {
+	for _, path := range syslogPaths {
 		for _, network := range []string{"unixgram", "unix"} {
 			var c net.Conn
 			if c, err = net.Dial(network, path); err == nil {

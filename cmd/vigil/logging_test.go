@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"log/syslog"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +24,7 @@ func TestHeartbeatLogging(t *testing.T) {
 	logf, debugf := filepath.Join(dir, "ha-log"), filepath.Join(dir, "ha-debug")
 	var stderr bytes.Buffer
 	base := slog.New(slog.NewTextHandler(&stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	log, closeLogs, err := heartbeatLogging(base, "heartbeat", logf, debugf, "")
+	log, closeLogs, err := heartbeatLogging(base, false, "heartbeat", logf, debugf, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +54,7 @@ func TestHeartbeatLogging(t *testing.T) {
 			t.Errorf("%s: debug line present=%v, want %v:\n%s", name, !wantDebug, wantDebug, got)
 		}
 	}
-	if _, _, err := heartbeatLogging(base, "heartbeat", "", "", "nosuchfacility"); err == nil {
+	if _, _, err := heartbeatLogging(base, false, "heartbeat", "", "", "nosuchfacility"); err == nil {
 		t.Fatal("an unknown logfacility was accepted")
 	}
 }
@@ -79,5 +81,52 @@ func TestHeartbeatSyslogLine(t *testing.T) {
 		"<131>Dec  7 09:05:03 heartbeat: [42]: ERROR: Cannot add address\n" // local0 | err (3)
 	if b.String() != want {
 		t.Errorf("syslog messages:\n%q\nwant\n%q", b.String(), want)
+	}
+}
+
+// TestHeartbeatSyslogOnce: a detached heartbeat persona sends stderr to
+// syslog; with ha.cf's logfacility each line reaches syslog once, in
+// heartbeat's format, and stderr gets nothing more. In the foreground
+// (stderr not syslog) stderr keeps every line.
+func TestHeartbeatSyslogOnce(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "log")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	saved := syslogPaths
+	syslogPaths = []string{sock}
+	defer func() { syslogPaths = saved }()
+	for _, detached := range []bool{true, false} {
+		var stderr bytes.Buffer
+		base := slog.New(slog.NewTextHandler(&stderr, nil))
+		log, closeLogs, err := heartbeatLogging(base, detached, "heartbeat", "", "", "local0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Info("Link ha2:eth1 up.")
+		log.Warn("resource failed", "group", "web")
+		closeLogs()
+		var got []string
+		buf := make([]byte, 4096)
+		for range 2 {
+			ln.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, err := ln.Read(buf)
+			if err != nil {
+				t.Fatalf("detached %v: syslog: %v (got %q)", detached, err, got)
+			}
+			got = append(got, string(buf[:n]))
+		}
+		ln.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if n, err := ln.Read(buf); err == nil {
+			t.Errorf("detached %v: a third syslog message: %q", detached, buf[:n])
+		}
+		if !strings.Contains(got[0], "heartbeat: ["+strconv.Itoa(os.Getpid())+"]: info: Link ha2:eth1 up.") || !strings.Contains(got[1], "WARN: resource failed group=web") {
+			t.Errorf("detached %v: syslog messages %q", detached, got)
+		}
+		if lines := strings.Count(stderr.String(), "\n"); detached && lines != 0 || !detached && lines != 2 {
+			t.Errorf("detached %v: stderr has %d lines:\n%s", detached, lines, stderr.String())
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"log/syslog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -40,10 +41,13 @@ type runFlags struct {
 	hbNode     string
 	// logIdent names the daemon in heartbeat's log lines (ha.cf logfile,
 	// debugfile, logfacility): "heartbeat" under the heartbeat persona.
-	logIdent  string
-	hbStatus  string
-	hbInitDir string
-	limits    config.Limits
+	logIdent string
+	// stderrSyslog: stderr is a syslog writer (a persona's detached
+	// daemon); see heartbeatLogging.
+	stderrSyslog bool
+	hbStatus     string
+	hbInitDir    string
+	limits       config.Limits
 	// notifyTimeout bounds one notify script (--notify-timeout).
 	notifyTimeout time.Duration
 	// warnings are said in the log once it is open (flags accepted with
@@ -164,6 +168,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		}
 		return runCheck(args, stdout, stderr)
 	}
+	_, f.stderrSyslog = stderr.(*syslog.Writer)
 	log, err := newLogger(stderr, f.logFormat, f.logLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil run: %v\n", err)

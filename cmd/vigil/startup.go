@@ -178,7 +178,7 @@ func readConfigs(f runFlags, log *slog.Logger, u *undo) (*daemon, loaded, error)
 		if logDiagnostics(log, ds) {
 			return nil, l, errors.New("the heartbeat configuration has errors; nothing started")
 		}
-		hbLog, closeLogs, err := heartbeatLogging(log, f.logIdent, hbCfg.LogFile, hbCfg.DebugFile, hbCfg.LogFacility)
+		hbLog, closeLogs, err := heartbeatLogging(log, f.stderrSyslog, f.logIdent, hbCfg.LogFile, hbCfg.DebugFile, hbCfg.LogFacility)
 		if err != nil {
 			return nil, l, err
 		}

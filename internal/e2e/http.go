@@ -9,11 +9,14 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-ha/vigil/internal/lab"
 )
@@ -64,39 +67,66 @@ func (s *Server) Close() error {
 // must be called on a thread inside the client's namespace (see Poller):
 // it creates its socket on the calling goroutine.
 func Get(ctx context.Context, addr netip.AddrPort) (string, error) {
-	return get(ctx, addr, 0)
+	body, _, err := get(ctx, addr, 0)
+	return body, err
 }
 
+// request is what get sends.
+const request = "GET / HTTP/1.0\r\nHost: vip\r\n\r\n"
+
 // get is Get whose answer, once connected, may take answer (ctx's
-// deadline when zero).
-func get(ctx context.Context, addr netip.AddrPort, answer time.Duration) (string, error) {
+// deadline when zero). delivered reports, for a failed request, whether
+// the request had been sent and every byte of it acknowledged (see
+// Request.Delivered).
+func get(ctx context.Context, addr netip.AddrPort, answer time.Duration) (body string, delivered bool, err error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	defer c.Close()
+	defer func() {
+		if err != nil {
+			delivered = acked(c, len(request))
+		}
+	}()
 	if answer > 0 {
 		c.SetDeadline(time.Now().Add(answer))
 	} else if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
-	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\nHost: vip\r\n\r\n"); err != nil {
-		return "", err
+	if _, err := io.WriteString(c, request); err != nil {
+		return "", false, err
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("HTTP %s", resp.Status)
+		return "", false, fmt.Errorf("HTTP %s", resp.Status)
 	}
-	return string(b), nil
+	return string(b), false, nil
+}
+
+// acked reports whether the peer of c acknowledged n bytes and nothing
+// sent is waiting for an acknowledgement (TCP_INFO).
+func acked(c net.Conn, n int) bool {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return false
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var info *unix.TCPInfo
+	rc.Control(func(fd uintptr) { info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
+	return err == nil && info != nil && info.Unacked == 0 && info.Bytes_acked >= uint64(n)
 }
 
 // Request is one poll of a Poller.
@@ -104,6 +134,10 @@ type Request struct {
 	At, End time.Time
 	Body    string // the answering host's name
 	Err     error
+	// Delivered: the request failed after it was sent on an established
+	// connection and acknowledged in full; the node that accepted the
+	// connection had it, and its answer was what got lost.
+	Delivered bool
 }
 
 // OK reports whether the request was answered.
@@ -116,10 +150,16 @@ const (
 	// that did not hold the VIP (any more). A make-before-break handover
 	// must not produce these.
 	FailGap = "gap"
-	// FailMoved: the connection was reset within 150 ms: it was open while
-	// the client's ARP entry moved to the new master, which knows nothing of
-	// it. A connection that straddles the gratuitous ARP breaks whatever the
-	// VRRP implementation does.
+	// FailMoved: the connection was open while the client's ARP entry
+	// moved to the new master, which knows nothing of it. Either the
+	// client's next packet reached the new master, which reset the
+	// connection within 150 ms; or the request had been delivered to the
+	// old master and acknowledged (Delivered), and the old master's server
+	// answered only after the old master released the VIP, so the answer
+	// could not leave and the request timed out. A connection that
+	// straddles the gratuitous ARP can break whatever the VRRP
+	// implementation does: the old master keeps the VIP for a bounded grace
+	// only.
 	FailMoved = "moved"
 )
 
@@ -129,6 +169,8 @@ func (r Request) Class() string {
 	case r.Err == nil:
 		return ""
 	case strings.Contains(r.Err.Error(), "reset by peer") && r.End.Sub(r.At) < 150*time.Millisecond:
+		return FailMoved
+	case r.Delivered && errors.Is(r.Err, os.ErrDeadlineExceeded):
 		return FailMoved
 	}
 	return FailGap
@@ -191,7 +233,7 @@ func (p *Poller) one() {
 	err := p.Host.Do(func() error {
 		r.At = time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), p.Timeout)
-		r.Body, r.Err = get(ctx, p.Addr, p.Answer)
+		r.Body, r.Delivered, r.Err = get(ctx, p.Addr, p.Answer)
 		cancel()
 		r.End = time.Now()
 		return nil

@@ -291,7 +291,9 @@ const (
 	// lossNone: nothing (a backup moves).
 	lossNone loss = iota
 	// lossMoved: vigil's make-before-break handover: only connections open
-	// at the instant the client's ARP entry moves (e2e.FailMoved).
+	// at the instant the client's ARP entry moves (e2e.FailMoved: reset by
+	// the new master, or delivered to the old one, whose server answered
+	// after the handover's grace), and some node holds the VIP throughout.
 	lossMoved
 	// lossAny: keepalived stops a master (it removes the VIP before a
 	// backup takes over), or a node preempts.
@@ -402,8 +404,13 @@ func (d *drill) step(name string, masters []int, losses []loss, action func()) {
 	}
 	s.to = time.Now()
 	d.steps = append(d.steps, s)
-	for _, h := range hs {
-		d.checkOverlap(h, d.advert)
+	for k, h := range hs {
+		st := d.checkOverlap(h, d.advert)
+		// Make before break: some node holds the VIP throughout, which
+		// is what lets a request broken by the move count as moved.
+		if losses[k] == lossMoved && st.NoneRounds > 0 {
+			d.t.Errorf("%s: %d sampling rounds saw no node holding %v (up to %v) in a make-before-break step", name, st.NoneRounds, d.vips[k], st.MaxNoneUpper)
+		}
 	}
 	// Settled: the one holder keeps each VIP over several advert intervals.
 	d.settled(masters)

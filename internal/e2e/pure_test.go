@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -110,19 +111,24 @@ func TestSummarisePolls(t *testing.T) {
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	reset := errors.New("read tcp 1->2: read: connection reset by peer")
 	timeout := errors.New("dial tcp 192.168.1.100:80: i/o timeout")
+	answerTimeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
 	reqs := []e2e.Request{
 		{At: at(0), End: at(1), Body: "r1"},
 		{At: at(10), End: at(1010), Err: timeout},
 		{At: at(20), End: at(21), Err: reset},  // moved
 		{At: at(30), End: at(300), Err: reset}, // reset after a retransmission: gap
 		{At: at(40), End: at(41), Body: "r2"},
+		// Acknowledged by the old master, whose answer came after it
+		// released the VIP: moved. Unacknowledged: gap.
+		{At: at(50), End: at(5050), Err: answerTimeout, Delivered: true},
+		{At: at(60), End: at(5060), Err: answerTimeout},
 	}
 	got := e2e.SummarisePolls(reqs)
 	want := e2e.PollStats{
-		Requests: 5, Failed: 3, By: map[string]int{"r1": 1, "r2": 1},
+		Requests: 7, Failed: 5, By: map[string]int{"r1": 1, "r2": 1},
 		MaxUnanswered: 30 * time.Millisecond,
-		Errors:        map[string]int{"i/o timeout": 1, "connection reset by peer": 2},
-		Classes:       map[string]int{e2e.FailGap: 2, e2e.FailMoved: 1},
+		Errors:        map[string]int{"i/o timeout": 3, "connection reset by peer": 2},
+		Classes:       map[string]int{e2e.FailGap: 3, e2e.FailMoved: 2},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got)\n%s", diff)

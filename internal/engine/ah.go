@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"sync"
+
 	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/vrrp/packet"
 	"github.com/vigil-ha/vigil/internal/vrrpnet"
@@ -30,10 +32,34 @@ func openAH(c *conn, pkt vrrpnet.Packet) ([]byte, *packet.Datagram, error) {
 	return msg, &d, nil
 }
 
-// ahSeal seals an AH advert of the instance: the ICV with auth_pass over
-// the IPv4 header the conn builds (the TTL is left out of it for unicast,
-// as keepalived does).
+// ahSeal returns the seal of the instance's AH adverts: the ICV with
+// auth_pass over the IPv4 header the conn builds (the TTL is left out of
+// it for unicast, as keepalived does). The seal and its HMAC state are
+// built once per auth_pass and mode and kept on the instance; a seal may
+// run on whatever goroutine writes the batch, so it locks its state.
 func ahSeal(in *instance) vrrpnet.Seal {
 	key, unicast := in.spec.VRRP.AuthPass, in.spec.VRRP.Unicast
-	return func(h, p []byte) error { return packet.Seal(h, p, key, unicast) }
+	if s := in.ah; s != nil && s.key == key && s.unicast == unicast {
+		return s.seal
+	}
+	s := &ahSealer{key: key, unicast: unicast, mac: packet.NewAHMAC(key)}
+	s.seal = s.sealOne
+	in.ah = s
+	return s.seal
+}
+
+// ahSealer is an instance's kept AH seal.
+type ahSealer struct {
+	key     [packet.AHKeyLen]byte
+	unicast bool
+	seal    vrrpnet.Seal // sealOne, made once
+
+	mu  sync.Mutex
+	mac *packet.AHMAC
+}
+
+func (s *ahSealer) sealOne(h, p []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mac.Seal(h, p, s.unicast)
 }

@@ -82,3 +82,53 @@ func TestAHOverTheEngine(t *testing.T) {
 		c.stop(t)
 	})
 }
+
+// TestAHSealKept: an instance's adverts share one seal and its HMAC state,
+// which allocates nothing once built; another auth_pass (a reload) gets a
+// new one, which seals with the new key.
+func TestAHSealKept(t *testing.T) {
+	s := ahInstance(vrrp.StateMaster, 100, "secret12")
+	in := &instance{spec: &s}
+	src, dst := netip.MustParseAddr("192.168.1.105"), packet.MulticastIPv4()
+	payload := packet.NewAH(src, 1).Append(nil)
+	payload = append(payload, make([]byte, 16)...)
+	hdr := []byte{0x45, 0xc0, 0, 0, 0, 1, 0, 0, 255, packet.ProtocolAH, 0, 0}
+	hdr = append(append(hdr, src.AsSlice()...), dst.AsSlice()...)
+	binary.BigEndian.PutUint16(hdr[2:], uint16(len(hdr)+len(payload)))
+	if n := testing.AllocsPerRun(100, func() {
+		if err := ahSeal(in)(hdr, payload); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("sealing an advert: %v allocations, want 0", n)
+	}
+	d, _, err := packet.ParseDatagram(append(slices.Clone(hdr), payload...))
+	if err != nil || !d.Verify(s.VRRP.AuthPass, false) {
+		t.Fatalf("the kept seal's ICV does not verify (%v)", err)
+	}
+	s2 := ahInstance(vrrp.StateMaster, 100, "other")
+	in.spec = &s2
+	if err := ahSeal(in)(hdr, payload); err != nil {
+		t.Fatal(err)
+	}
+	d, _, _ = packet.ParseDatagram(append(slices.Clone(hdr), payload...))
+	if !d.Verify(s2.VRRP.AuthPass, false) || d.Verify(s.VRRP.AuthPass, false) {
+		t.Error("after a change of auth_pass the seal still uses the old key")
+	}
+}
+
+// BenchmarkAHSeal: sealing one AH advert with the instance's kept seal.
+func BenchmarkAHSeal(b *testing.B) {
+	s := ahInstance(vrrp.StateMaster, 100, "secret12")
+	in := &instance{spec: &s}
+	src, dst := netip.MustParseAddr("192.168.1.105"), packet.MulticastIPv4()
+	payload := append(packet.NewAH(src, 1).Append(nil), make([]byte, 16)...)
+	hdr := []byte{0x45, 0xc0, 0, 0, 0, 1, 0, 0, 255, packet.ProtocolAH, 0, 0}
+	hdr = append(append(hdr, src.AsSlice()...), dst.AsSlice()...)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := ahSeal(in)(hdr, payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -237,10 +237,10 @@ func (e *Engine) restoreVIP(now time.Time, in *instance, v netif.VIP) {
 	e.announce(now, garp.NewSchedule(in.spec.GARP, []garp.Target{{Addr: v.Addr(), Dev: v.Dev}}, now).Due(now))
 }
 
-// kernelHolds reports whether every VIP of the instance is on its
-// interface, and every virtual route in its table, as the kernel reports
-// them; before the first report, whether the
-// engine added them.
+// kernelHolds reports whether every address of the instance is on its
+// interface as the kernel reports them; before the first report, whether
+// the engine added them. Virtual routes are not addresses: a route the
+// kernel refused shows in missingRoutes, not here.
 func (e *Engine) kernelHolds(in *instance) bool {
 	if !in.held {
 		return false
@@ -254,14 +254,23 @@ func (e *Engine) kernelHolds(in *instance) bool {
 			return false
 		}
 	}
-	if e.kernel.routesSeen {
-		for _, r := range in.spec.Routes {
-			if !e.kernel.routes[r.Key()] {
-				return false
-			}
+	return true
+}
+
+// missingRoutes lists the virtual routes of an instance holding its
+// addresses that the kernel's tables lack (refused, or removed and not put
+// back); nil before the route watch's first report.
+func (e *Engine) missingRoutes(in *instance) []string {
+	if !in.held || !e.kernel.routesSeen {
+		return nil
+	}
+	var out []string
+	for _, r := range in.spec.Routes {
+		if !e.kernel.routes[r.Key()] {
+			out = append(out, r.String())
 		}
 	}
-	return true
+	return out
 }
 
 // routeFailed logs a virtual route or rule the kernel refused (an option

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/vigil-ha/vigil/internal/pace"
 )
 
 // dropLogEvery is the least time between two log lines for the same instance
@@ -68,11 +70,10 @@ func (l *dropLimiter) note(b *dropBudget, log *slog.Logger, now time.Time, insta
 		return
 	}
 	r := l.of(reason)
-	if !r.lastLog.IsZero() && now.Sub(r.lastLog) < dropLogEvery {
+	if !pace.Allow(&r.lastLog, now, dropLogEvery) {
 		r.suppressed++
 		return
 	}
-	r.lastLog = now
 	if !b.take(log, now) {
 		// Held back: this instance and reason wait for their next period
 		// like a logged line, so the budget counts lines, not packets.
@@ -107,12 +108,12 @@ type dropBudget struct {
 // take reports whether one more drop line may be logged at now. The first
 // line of a window that follows refused ones says how many were refused.
 func (b *dropBudget) take(log *slog.Logger, now time.Time) bool {
-	if d := now.Sub(b.window); b.window.IsZero() || d < 0 || d >= dropLogEvery {
+	if pace.Allow(&b.window, now, dropLogEvery) {
 		if b.held > 0 {
 			log.Warn("packet drop lines held back: the engine logs at most 20 per 10 s; every drop is counted in vigil_vrrp_adverts_dropped_total",
 				"held", b.held)
 		}
-		b.window, b.used, b.held = now, 0, 0
+		b.used, b.held = 0, 0
 	}
 	if b.used >= dropLogBudget {
 		b.held++

@@ -36,6 +36,13 @@ func TestDropLimiter(t *testing.T) {
 	if c := in.limiter.counts(); c != nil {
 		t.Errorf("counts %v after logged drops only, want none", c)
 	}
+	// A clock stepped back an hour reopens the gate (pace.Allow) instead
+	// of keeping the reason silent for the hour.
+	buf.Reset()
+	in.limiter.note(&b, log, t0.Add(-time.Hour), "VI_1", "auth_mismatch", src, "bad password")
+	if !strings.Contains(buf.String(), "reason=auth_mismatch") {
+		t.Errorf("no line after the clock went back: %q", buf.String())
+	}
 	in.codecDrops("bad_checksum")
 	in.codecDrops("bad_checksum")
 	in.codecDrops("auth_mismatch")

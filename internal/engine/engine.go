@@ -35,6 +35,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/netif"
 	"github.com/vigil-ha/vigil/internal/notify"
 	"github.com/vigil-ha/vigil/internal/owner"
+	"github.com/vigil-ha/vigil/internal/pace"
 	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/track"
@@ -186,6 +187,8 @@ type instance struct {
 	garp   *garp.Schedule
 	// held is true while the instance's VIPs are on the interfaces.
 	held bool
+	// ah seals its AH adverts (ahSeal; nil until the first).
+	ah *ahSealer
 	// primed is set once the machine has been given its initial picture.
 	primed      bool
 	deleted     bool // removed by a reload: notify DELETED, not STOP
@@ -1018,8 +1021,17 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 	}
 	in.notePeer(now, pkt.Src, adv.Priority)
 	unicast := c.key.unicast.IsValid() || (pkt.Dst.IsValid() && pkt.Dst != c.group)
+	// An address list warning ends with an advert accepted without a
+	// mismatch: the counters are read around the step only while one
+	// stands (a Status copies the whole instance's view).
+	rx := vrrp.Received{Src: pkt.Src, TTL: pkt.TTL, Unicast: unicast, Advert: adv, AH: ah}
+	if in.mismatch == "" {
+		e.step(now, in, rx)
+		e.logMismatch(now, in)
+		return
+	}
 	before := in.m.Status().Counters
-	e.step(now, in, vrrp.Received{Src: pkt.Src, TTL: pkt.TTL, Unicast: unicast, Advert: adv, AH: ah})
+	e.step(now, in, rx)
 	if after := in.m.Status().Counters; in.mismatch != "" && after.AdvertsReceived > before.AdvertsReceived && after.AddrMismatch == before.AddrMismatch {
 		in.mismatch = ""
 		in.mismatchChanges++
@@ -1038,10 +1050,10 @@ func (e *Engine) logMismatch(now time.Time, in *instance) {
 	if in.mismatch == in.mismatchLogged || in.mismatchLine == nil {
 		return
 	}
-	if d := now.Sub(in.mismatchLogAt); !in.mismatchLogAt.IsZero() && d >= 0 && d < dropLogEvery {
+	if !pace.Allow(&in.mismatchLogAt, now, dropLogEvery) {
 		return
 	}
-	in.mismatchLogged, in.mismatchLogAt = in.mismatch, now
+	in.mismatchLogged = in.mismatch
 	line := in.mismatchLine
 	var extra []any
 	if n := in.mismatchChanges; n > 1 {

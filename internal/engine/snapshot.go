@@ -108,6 +108,7 @@ func (e *Engine) instanceStatus(in *instance) status.Instance {
 		si.ExcludedVIPs = append(si.ExcludedVIPs, v.Prefix.String())
 	}
 	si.VIPsHeld = e.kernelHolds(in)
+	si.MissingRoutes = e.missingRoutes(in)
 	e.vmacStatus(in, &si)
 	si.GARPDelay = status.Duration(in.spec.GARP.Delay)
 	if st.MasterPriority > 0 {

@@ -89,7 +89,8 @@ type Collector struct {
 }
 
 type descs struct {
-	up, buildInfo, start, reloads, lastReload *prometheus.Desc
+	up, buildInfo, start, reloads, lastReload      *prometheus.Desc
+	unmatchedDropped, naDropped, staticRouteErrors *prometheus.Desc
 
 	instInfo, instState, lastTransition, effPrio, basePrio, advertInt, vips                                                           *prometheus.Desc
 	transitions, becameMaster, sent, received, dropped, prioZeroTx, prioZeroRx, addrMismatch, vipsRestored, vipConflicts, routeErrors *prometheus.Desc
@@ -103,7 +104,7 @@ type descs struct {
 	lbApplies, lbErrors, lbRepairs, lbLastApply *prometheus.Desc
 
 	vsConns, vsPackets, vsBytes, rsConns, rsPackets, rsBytes, rsLastChange, checkDuration   *prometheus.Desc
-	announcements, notifyFailures, garpDelay, vipsHeld, peerPrio, peerLast                  *prometheus.Desc
+	announcements, notifyFailures, garpDelay, vipsHeld, routesMissing, peerPrio, peerLast   *prometheus.Desc
 	bgp                                                                                     bgpDescs
 	csUp, csRestarts, csLinkUp, csEntries, csLastResync, csErrors, csCmdFailures, csWarning *prometheus.Desc
 }
@@ -119,6 +120,10 @@ func newDescs() descs {
 		start:      d("start_time_seconds", "When the daemon started, in Unix time.", nil),
 		reloads:    d("config_reloads_total", "Configuration reloads applied since start.", nil),
 		lastReload: d("config_last_reload_timestamp_seconds", "When the configuration was last reloaded, in Unix time.", nil),
+
+		unmatchedDropped:  d("vrrp_unmatched_adverts_dropped_total", "VRRP advertisements dropped before they reached an instance, by reason (unknown_vrid: no instance on the socket has the VRID; or too broken to tell the VRID).", []string{"reason"}),
+		naDropped:         d("vrrp_conflict_watch_na_dropped_total", "Neighbour advertisements the address conflict watch read that were no claim on a virtual address, by reason.", []string{"reason"}),
+		staticRouteErrors: d("static_route_errors_total", "Static routes and rules the kernel refused to add, replace or remove.", nil),
 
 		instInfo:       d("vrrp_instance_info", "Always 1; static facts about a VRRP instance as labels.", with(instLabels, "vrrp_version", "family", "sync_group")),
 		instState:      d("vrrp_instance_state", "1 for the VRRP instance's current state, 0 for the other states.", with(instLabels, "state")),
@@ -177,6 +182,7 @@ func newDescs() descs {
 		notifyFailures: d("vrrp_notify_script_failures_total", "Notify scripts of the instance that failed (non-zero exit, killed at the timeout, or not started).", instLabels),
 		garpDelay:      d("vrrp_gratuitous_arp_delay_seconds", "Configured delay of the second round of gratuitous ARP after becoming master (garp_master_delay).", instLabels),
 		vipsHeld:       d("vrrp_virtual_addresses_held", "Virtual addresses of the instance the kernel holds on this host now.", instLabels),
+		routesMissing:  d("vrrp_virtual_routes_missing", "Virtual routes of an instance holding its addresses that the kernel's tables lack now (refused, or removed and not put back).", instLabels),
 		peerPrio:       d("vrrp_peer_priority", "Priority in the last advertisement heard from a peer router.", peerLabels),
 		peerLast:       d("vrrp_peer_last_advert_timestamp_seconds", "When the last advertisement from a peer router arrived, in Unix time.", peerLabels),
 		csUp:           d("conntrack_sync_up", "Whether the supervised conntrackd runs (1) or not (0).", []string{"interface"}),
@@ -205,6 +211,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 func (d *descs) all() []*prometheus.Desc {
 	all := []*prometheus.Desc{d.up, d.buildInfo, d.start, d.reloads, d.lastReload,
+		d.unmatchedDropped, d.naDropped, d.staticRouteErrors,
 		d.instInfo, d.instState, d.lastTransition, d.effPrio, d.basePrio, d.advertInt, d.vips,
 		d.transitions, d.becameMaster, d.sent, d.received, d.dropped, d.prioZeroTx, d.prioZeroRx, d.addrMismatch, d.vipsRestored, d.vipConflicts, d.routeErrors,
 		d.syncState, d.trackerUp, d.trackerWeight,
@@ -212,7 +219,7 @@ func (d *descs) all() []*prometheus.Desc {
 		d.hbNode, d.hbLastHeard, d.hbPing, d.hbGroupLocal, d.hbGroupInfo,
 		d.releasedMaster, d.masterPrio, d.lbApplies, d.lbErrors, d.lbRepairs, d.lbLastApply,
 		d.vsConns, d.vsPackets, d.vsBytes, d.rsConns, d.rsPackets, d.rsBytes, d.rsLastChange, d.checkDuration,
-		d.announcements, d.notifyFailures, d.garpDelay, d.vipsHeld, d.peerPrio, d.peerLast,
+		d.announcements, d.notifyFailures, d.garpDelay, d.vipsHeld, d.routesMissing, d.peerPrio, d.peerLast,
 		d.csUp, d.csRestarts, d.csLinkUp, d.csEntries, d.csLastResync, d.csErrors, d.csCmdFailures, d.csWarning}
 	return append(all, d.bgp.all()...)
 }
@@ -329,6 +336,13 @@ func (e *emitter) snapshot(d *descs, s status.Snapshot) {
 	e.stamp(d.start, s.Daemon.Started)
 	e.counter(d.reloads, s.Daemon.Reloads)
 	e.stamp(d.lastReload, s.Daemon.LastReload)
+	for _, reason := range sortedKeys(s.Daemon.Dropped) {
+		e.counter(d.unmatchedDropped, s.Daemon.Dropped[reason], reason)
+	}
+	for _, reason := range sortedKeys(s.Daemon.NADropped) {
+		e.counter(d.naDropped, s.Daemon.NADropped[reason], reason)
+	}
+	e.counter(d.staticRouteErrors, s.Daemon.StaticRouteErrors)
 	e.bgp(&d.bgp, s.BGP)
 
 	if r := s.Reconciler; r != nil {
@@ -385,6 +399,7 @@ func (e *emitter) snapshot(d *descs, s status.Snapshot) {
 		e.counter(d.notifyFailures, cn.NotifyFailures, il...)
 		e.gauge(d.garpDelay, time.Duration(in.GARPDelay).Seconds(), il...)
 		e.gauge(d.vipsHeld, float64(len(in.HeldVIPs)), il...)
+		e.gauge(d.routesMissing, float64(len(in.MissingRoutes)), il...)
 		for _, p := range in.Peers {
 			e.gauge(d.peerPrio, float64(p.Priority), l(p.Addr)...)
 			e.stamp(d.peerLast, p.LastHeard, l(p.Addr)...)

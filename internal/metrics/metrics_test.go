@@ -28,7 +28,9 @@ var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 func fakeSnapshot() status.Snapshot {
 	return status.Snapshot{
 		Daemon: status.Daemon{Version: "1.2.3", PID: 99, Started: t0, ConfigFile: "/etc/vigil/vigil.conf",
-			Reloads: 2, LastReload: t0.Add(time.Hour)},
+			Reloads: 2, LastReload: t0.Add(time.Hour), StaticRouteErrors: 3,
+			Dropped:   map[string]uint64{"unknown_vrid": 4, "too_short": 1},
+			NADropped: map[string]uint64{"target": 6}},
 		Instances: []status.Instance{
 			{
 				Name: "VI_1", Interface: "eth0", Family: "inet", Version: 2, VRID: 55, State: "MASTER",
@@ -39,7 +41,8 @@ func fakeSnapshot() status.Snapshot {
 					{Kind: "interface", Name: "eth1", OK: true, Weight: 0},
 				},
 				MasterPriority: 90, GARPDelay: status.Duration(5 * time.Second), HeldVIPs: []string{"192.168.1.100/24"},
-				Peers: []status.Peer{{Addr: "192.168.1.106", Priority: 80, LastHeard: t0.Add(2 * time.Second), Adverts: 7}},
+				MissingRoutes: []string{"10.2.0.0/16 via 192.168.9.9 table 100"},
+				Peers:         []status.Peer{{Addr: "192.168.1.106", Priority: 80, LastHeard: t0.Add(2 * time.Second), Adverts: 7}},
 				Counters: status.Counters{AdvertsSent: 1200, AdvertsReceived: 7, Transitions: 3, BecameMaster: 2, ReleasedMaster: 1,
 					PriorityZeroRx: 1, PriorityZeroTx: 4, Announcements: 10, NotifyFailures: 1,
 					Dropped: map[string]uint64{"auth_failure": 5, "ip_ttl_err": 1}},
@@ -168,11 +171,15 @@ func TestScrapeShowsTheSnapshot(t *testing.T) {
 	got, types := samples(mfs, "vigil_")
 
 	want := map[string]float64{
-		`vigil_up{}`:                                   1,
-		`vigil_build_info{version="1.2.3"}`:            1,
-		`vigil_start_time_seconds{}`:                   float64(t0.Unix()),
-		`vigil_config_reloads_total{}`:                 2,
-		`vigil_config_last_reload_timestamp_seconds{}`: float64(t0.Unix() + 3600),
+		`vigil_up{}`:                                                        1,
+		`vigil_build_info{version="1.2.3"}`:                                 1,
+		`vigil_start_time_seconds{}`:                                        float64(t0.Unix()),
+		`vigil_config_reloads_total{}`:                                      2,
+		`vigil_config_last_reload_timestamp_seconds{}`:                      float64(t0.Unix() + 3600),
+		`vigil_static_route_errors_total{}`:                                 3,
+		`vigil_vrrp_unmatched_adverts_dropped_total{reason="unknown_vrid"}`: 4,
+		`vigil_vrrp_unmatched_adverts_dropped_total{reason="too_short"}`:    1,
+		`vigil_vrrp_conflict_watch_na_dropped_total{reason="target"}`:       6,
 		`vigil_vrrp_instance_info{family="inet",interface="eth0",sync_group="G1",vrid="55",vrrp_instance="VI_1",vrrp_version="2"}`: 1,
 		`vigil_vrrp_instance_state{interface="eth0",state="MASTER",vrid="55",vrrp_instance="VI_1"}`:                                1,
 		`vigil_vrrp_instance_state{interface="eth0",state="BACKUP",vrid="55",vrrp_instance="VI_1"}`:                                0,
@@ -243,6 +250,7 @@ func TestScrapeShowsTheSnapshot(t *testing.T) {
 		`vigil_vrrp_notify_script_failures_total{` + vi1 + `}`:                                                                1,
 		`vigil_vrrp_gratuitous_arp_delay_seconds{` + vi1 + `}`:                                                                5,
 		`vigil_vrrp_virtual_addresses_held{` + vi1 + `}`:                                                                      1,
+		`vigil_vrrp_virtual_routes_missing{` + vi1 + `}`:                                                                      1,
 		`vigil_vrrp_peer_priority{interface="eth0",peer="192.168.1.106",vrid="55",vrrp_instance="VI_1"}`:                      80,
 		`vigil_vrrp_peer_last_advert_timestamp_seconds{interface="eth0",peer="192.168.1.106",vrid="55",vrrp_instance="VI_1"}`: float64(t0.Unix() + 2),
 

@@ -166,24 +166,12 @@ func (r Route) String() string {
 }
 
 // SameIdentity reports whether o is r but for options a route replace
-// changes in place (metrics, source, protocol, ...): the same destination,
-// tos, metric, table, scope, type, gateway, device and nexthops, as
-// keepalived 2.2.7's route_exist() compares them on reload.
+// changes in place (metrics, source, protocol, ...): the same Key
+// (destination, table, type), tos, metric, scope, gateway, device and
+// nexthops, as keepalived 2.2.7's route_exist() compares them on reload.
 func (r Route) SameIdentity(o Route) bool {
-	norm := func(t string) string {
-		if t == "unicast" {
-			return ""
-		}
-		return t
-	}
-	tab := func(t int) int {
-		if t == unix.RT_TABLE_MAIN {
-			return 0
-		}
-		return t
-	}
-	if r.Dst != o.Dst || r.TOS != o.TOS || r.Metric != o.Metric || tab(r.Table) != tab(o.Table) ||
-		r.ScopeSet != o.ScopeSet || r.Scope != o.Scope || norm(r.Type) != norm(o.Type) ||
+	if r.Key() != o.Key() || r.TOS != o.TOS || r.Metric != o.Metric ||
+		r.ScopeSet != o.ScopeSet || r.Scope != o.Scope ||
 		r.Gw != o.Gw || r.Dev != o.Dev || len(r.Nexthops) != len(o.Nexthops) {
 		return false
 	}

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-ha/vigil/internal/pace"
 	"github.com/vigil-ha/vigil/internal/script"
 )
 
@@ -117,8 +118,7 @@ func (f *FIFO) Write(line string) bool {
 		// while events flood in (forged lower-priority adverts make one
 		// each) must not fill the log instead.
 		d := f.dropped.Add(1)
-		if now := time.Now(); d == 1 || now.Sub(f.warnedAt) >= fifoLogEvery {
-			f.warnedAt = now
+		if pace.Allow(&f.warnedAt, time.Now(), fifoLogEvery) {
 			f.log.Warn("notify fifo full or closed, dropping lines", "fifo", f.o.Path, "dropped", d, "err", err)
 		}
 		return false

@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/pace"
 	"github.com/vigil-ha/vigil/internal/script"
 )
 
@@ -404,8 +405,8 @@ func (n *Notifier) enqueue(qk string, j job) {
 		n.stats.Coalesced += uint64(len(q.pending))
 		clear(q.pending)
 		q.pending = q.pending[:0]
-		if now := time.Now(); q.warnedAt.IsZero() || now.Sub(q.warnedAt) >= coalesceLogEvery {
-			q.warnedAt, skipped, q.skipped = now, q.skipped, 0
+		if pace.Allow(&q.warnedAt, time.Now(), coalesceLogEvery) {
+			skipped, q.skipped = q.skipped, 0
 		}
 	}
 	q.pending = append(q.pending, j)

@@ -91,6 +91,10 @@ type Instance struct {
 	// HeldVIPs are the virtual addresses (of VIPs and ExcludedVIPs) the
 	// kernel reports on this host now; VIPsHeld says whether all are.
 	HeldVIPs []string `json:"held_vips,omitempty"`
+	// MissingRoutes are the virtual routes of an instance holding its
+	// addresses that the kernel's tables lack now (refused: see
+	// Counters.RouteErrors and the log; or removed and not put back).
+	MissingRoutes []string `json:"missing_routes,omitempty"`
 	// Peers are the routers heard advertising this VRID, most recent
 	// first (a bounded list).
 	Peers []Peer `json:"peers,omitempty"`
@@ -385,6 +389,9 @@ func WriteText(w io.Writer, s Snapshot) error {
 	for _, in := range s.Instances {
 		if len(in.HeldVIPs) > 0 && len(in.HeldVIPs) < len(in.VIPs)+len(in.ExcludedVIPs) {
 			fmt.Fprintf(tw, "PARTIAL %s: holds %s of %d configured addresses\n", in.Name, strings.Join(in.HeldVIPs, ","), len(in.VIPs)+len(in.ExcludedVIPs))
+		}
+		if len(in.MissingRoutes) > 0 {
+			fmt.Fprintf(tw, "ROUTES %s: not in the kernel: %s\n", in.Name, strings.Join(in.MissingRoutes, ", "))
 		}
 		switch in.Handover {
 		case "holding":

@@ -59,6 +59,21 @@ func TestWriteTextShowsInstances(t *testing.T) {
 	}
 }
 
+// TestWriteTextShowsMissingRoutes: a master holding its addresses shows
+// them held, and the virtual routes the kernel lacks on a line of their own.
+func TestWriteTextShowsMissingRoutes(t *testing.T) {
+	var b bytes.Buffer
+	err := WriteText(&b, Snapshot{Instances: []Instance{{Name: "VI_1", Interface: "eth0", VRID: 55, Version: 2, State: "MASTER",
+		VIPs: []string{"192.168.1.100/24"}, VIPsHeld: true, HeldVIPs: []string{"192.168.1.100/24"},
+		MissingRoutes: []string{"10.2.0.0/16 via 192.168.9.9 table 100"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); !strings.Contains(out, "ROUTES VI_1: not in the kernel: 10.2.0.0/16 via 192.168.9.9 table 100") || strings.Contains(out, "(192.168.1.100/24)") {
+		t.Errorf("want the addresses held and the missing route on a line:\n%s", out)
+	}
+}
+
 func TestWriteTextShowsVMACAndAcceptMode(t *testing.T) {
 	var b strings.Builder
 	s := Snapshot{Instances: []Instance{

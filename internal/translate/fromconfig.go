@@ -36,7 +36,8 @@ func FromConfig(c *config.Config) (runspec.Spec, diag.Diagnostics) {
 	var ds diag.Diagnostics
 	g := c.Global
 	spec := runspec.Spec{RouterID: g.RouterID, GARPInterval: g.VRRPGARPInterval, GNAInterval: g.VRRPGNAInterval, StartupDelay: g.VRRPStartupDelay}
-	spec.StaticRoutes, spec.StaticRules = staticOf(c, &ds)
+	nm := newNames()
+	spec.StaticRoutes, spec.StaticRules = staticOf(nm, c, &ds)
 	sp := newScriptPreparer(g, &ds)
 
 	scripts := map[string]bool{}
@@ -87,7 +88,7 @@ func FromConfig(c *config.Config) (runspec.Spec, diag.Diagnostics) {
 		spec.Instances = make([]runspec.InstanceSpec, 0, len(c.Instances))
 	}
 	for _, in := range c.Instances {
-		is, err := instanceSpec(g, in, &ds)
+		is, err := instanceSpec(nm, g, in, &ds)
 		if err == nil {
 			err = applyVMAC(&is, in, vmacs[in.Name])
 		}
@@ -204,7 +205,7 @@ func (sp *scriptPreparer) notifyScripts(owner string, master, backup, fault, sto
 	}
 }
 
-func instanceSpec(g config.Global, in config.VRRPInstance, ds *diag.Diagnostics) (runspec.InstanceSpec, error) {
+func instanceSpec(nm *names, g config.Global, in config.VRRPInstance, ds *diag.Diagnostics) (runspec.InstanceSpec, error) {
 	v6 := in.Family == config.Inet6
 	vc := vrrp.Config{
 		Name:                 in.Name,
@@ -298,7 +299,7 @@ func instanceSpec(g config.Global, in config.VRRPInstance, ds *diag.Diagnostics)
 	// vrf), is left out with a warning (an error under vigil check
 	// --strict); the instance runs.
 	for _, r := range in.VirtualRoutes {
-		nr, err := routeOf(r, in.Interface, func(format string, args ...any) {
+		nr, err := routeOf(nm, r, in.Interface, func(format string, args ...any) {
 			ds.Warnf(r.Pos, "vrrp_instance %s: virtual route %s: "+format, append([]any{in.Name, r.Dst}, args...)...)
 		})
 		if err != nil {
@@ -308,7 +309,7 @@ func instanceSpec(g config.Global, in config.VRRPInstance, ds *diag.Diagnostics)
 		spec.Routes = append(spec.Routes, nr)
 	}
 	for _, r := range in.VirtualRules {
-		nr, err := ruleOf(r, func(format string, args ...any) {
+		nr, err := ruleOf(nm, r, func(format string, args ...any) {
 			ds.Warnf(r.Pos, "vrrp_instance %s: virtual rule: "+format, append([]any{in.Name}, args...)...)
 		})
 		if err != nil {

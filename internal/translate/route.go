@@ -31,14 +31,14 @@ type warnFunc func(format string, args ...any)
 // means keepalived leaves the route out too (or, for the few options vigil
 // cannot program, encap, vrf, that vigil does); warn reports what
 // keepalived reports and goes on from.
-func routeOf(r config.Route, defDev string, warn warnFunc) (netif.Route, error) {
+func routeOf(nm *names, r config.Route, defDev string, warn warnFunc) (netif.Route, error) {
 	fail := func(format string, args ...any) (netif.Route, error) {
 		return netif.Route{}, fmt.Errorf("virtual route %s: "+format, append([]any{r.Dst}, args...)...)
 	}
 	if !netif.RouteTypeValid(r.Type) {
 		return fail("route type %q is not supported%s", r.Type, ignored)
 	}
-	table, err := rtTable(r.Table)
+	table, err := nm.rtTable(r.Table)
 	if err != nil {
 		// keepalived: "Routing table NAME not found for route".
 		return fail("%v%s", err, ignored)
@@ -54,7 +54,7 @@ func routeOf(r config.Route, defDev string, warn warnFunc) (netif.Route, error) 
 	if r.Scope != "" {
 		sc, err := netif.ParseScope(r.Scope)
 		if err != nil {
-			n, err := rtName(r.Scope, "rt_scopes", 255, nil)
+			n, err := nm.rtName(r.Scope, "rt_scopes", 255, nil)
 			if err != nil {
 				return fail("scope %q not found or invalid%s", r.Scope, ignored)
 			}
@@ -65,7 +65,7 @@ func routeOf(r config.Route, defDev string, warn warnFunc) (netif.Route, error) 
 	if r.Protocol != "" {
 		// Only a no_track route keeps its protocol (config resets the
 		// others, as keepalived does).
-		p, err := rtName(r.Protocol, "rt_protos", 255, rtProtos)
+		p, err := nm.rtName(r.Protocol, "rt_protos", 255, rtProtos)
 		if err != nil {
 			return fail("protocol %q not found or invalid%s", r.Protocol, ignored)
 		}
@@ -102,14 +102,14 @@ func routeOf(r config.Route, defDev string, warn warnFunc) (netif.Route, error) 
 			nr.Mode = ""
 		case "tos", "dsfield":
 			v, _ := val()
-			n, err := rtName(v, "rt_dsfield", 255, nil)
+			n, err := nm.rtName(v, "rt_dsfield", 255, nil)
 			if err != nil {
 				return fail("TOS value %q is invalid%s", v, ignored)
 			}
 			nr.TOS = uint8(n)
 		case "realms":
 			v, _ := val()
-			n, err := realms(v)
+			n, err := nm.realms(v)
 			if err != nil {
 				return fail("invalid realms %q%s", v, ignored)
 			}
@@ -204,7 +204,7 @@ func routeOf(r config.Route, defDev string, warn warnFunc) (netif.Route, error) 
 				i = len(o)
 				continue
 			}
-			nhs, err := nexthopsOf(o[i:], v6, warn)
+			nhs, err := nexthopsOf(nm, o[i:], v6, warn)
 			if err != nil {
 				return fail("%v", err)
 			}
@@ -229,7 +229,7 @@ func routeOf(r config.Route, defDev string, warn warnFunc) (netif.Route, error) 
 // nexthopsOf parses "nexthop ... [nexthop ...]" (keepalived
 // parse_nexthops()). keepalived adds the route with the nexthops read
 // before one it cannot parse, and says so; so does vigil.
-func nexthopsOf(o []string, v6 bool, warn warnFunc) ([]netif.Nexthop, error) {
+func nexthopsOf(nm *names, o []string, v6 bool, warn warnFunc) ([]netif.Nexthop, error) {
 	var out []netif.Nexthop
 	i := 0
 	for i < len(o) && o[i] == "nexthop" {
@@ -281,7 +281,7 @@ func nexthopsOf(o []string, v6 bool, warn warnFunc) ([]netif.Nexthop, error) {
 				nh.OnLink = true
 			case "realms":
 				i++
-				n, err := realms(v)
+				n, err := nm.realms(v)
 				if err != nil {
 					return bad("invalid realms %q", v)
 				}
@@ -348,16 +348,16 @@ func timeRTT(s string, mult uint32, warn warnFunc) (uint32, error) {
 
 // realms reads "REALM[/REALM]" (names from /etc/iproute2/rt_realms): the
 // first is the source realm (high 16 bits) when two are given.
-func realms(s string) (uint32, error) {
+func (nm *names) realms(s string) (uint32, error) {
 	a, b, two := strings.Cut(s, "/")
-	x, err := rtName(a, "rt_realms", 255, nil)
+	x, err := nm.rtName(a, "rt_realms", 255, nil)
 	if err != nil {
 		return 0, err
 	}
 	if !two {
 		return x, nil
 	}
-	y, err := rtName(b, "rt_realms", 255, nil)
+	y, err := nm.rtName(b, "rt_realms", 255, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -373,10 +373,32 @@ var rtProtos = map[string]uint32{
 // rtDir is where iproute2's name files are.
 const rtDir = "/etc/iproute2/"
 
+// names resolves the names of iproute2's files in rtDir (rt_tables,
+// rt_protos, rt_scopes, rt_realms, rt_dsfield, group) and of
+// /etc/protocols, reading each file at most once: one names serves one
+// translation (FromConfig), however many routes and rules name things.
+type names struct {
+	read  func(path string) ([]byte, error) // os.ReadFile
+	files map[string][]byte                 // by path; nil: unreadable
+}
+
+func newNames() *names { return &names{read: os.ReadFile, files: map[string][]byte{}} }
+
+// file returns the content of path, read on the first call only (nil when
+// it cannot be read).
+func (nm *names) file(path string) []byte {
+	b, ok := nm.files[path]
+	if !ok {
+		b, _ = nm.read(path)
+		nm.files[path] = b
+	}
+	return b
+}
+
 // rtName resolves a number (decimal, 0x hex or 0 octal) up to max, or a
 // name from /etc/iproute2/FILE, then from defaults, as keepalived's
 // rttables.c find_entry() does.
-func rtName(s, file string, max uint32, defaults map[string]uint32) (uint32, error) {
+func (nm *names) rtName(s, file string, max uint32, defaults map[string]uint32) (uint32, error) {
 	if s == "" {
 		return 0, fmt.Errorf("missing value")
 	}
@@ -386,7 +408,7 @@ func rtName(s, file string, max uint32, defaults map[string]uint32) (uint32, err
 		}
 		return uint32(n), nil
 	}
-	if b, err := os.ReadFile(rtDir + file); err == nil {
+	if b := nm.file(rtDir + file); b != nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			f := strings.Fields(line)
 			if len(f) != 2 || f[1] != s || strings.HasPrefix(f[0], "#") || strings.HasPrefix(f[0], "-") {
@@ -405,11 +427,11 @@ func rtName(s, file string, max uint32, defaults map[string]uint32) (uint32, err
 
 // rtTable resolves a table name or number: main, local, default, a number,
 // or a name from /etc/iproute2/rt_tables. "" is main.
-func rtTable(name string) (int, error) {
+func (nm *names) rtTable(name string) (int, error) {
 	if name == "" {
 		return unix.RT_TABLE_MAIN, nil
 	}
-	n, err := rtName(name, "rt_tables", math.MaxUint32, map[string]uint32{"default": 253, "main": 254, "local": 255})
+	n, err := nm.rtName(name, "rt_tables", math.MaxUint32, map[string]uint32{"default": 253, "main": 254, "local": 255})
 	if err != nil {
 		return 0, fmt.Errorf("routing table %q is not a number and not in /etc/iproute2/rt_tables", name)
 	}
@@ -419,7 +441,7 @@ func rtTable(name string) (int, error) {
 // ruleOf converts a virtual_rules line as keepalived 2.2.7's alloc_rule()
 // and netlink_rule() build it; an error means keepalived leaves it out
 // too.
-func ruleOf(r config.Rule, warn warnFunc) (netif.Rule, error) {
+func ruleOf(nm *names, r config.Rule, warn warnFunc) (netif.Rule, error) {
 	const ign = "; the rule is ignored, as keepalived does"
 	fail := func(format string, args ...any) (netif.Rule, error) {
 		return netif.Rule{}, fmt.Errorf("virtual rule: "+format, args...)
@@ -435,7 +457,7 @@ func ruleOf(r config.Rule, warn warnFunc) (netif.Rule, error) {
 		return true
 	}
 	if r.Table != "" {
-		t, err := rtTable(r.Table)
+		t, err := nm.rtTable(r.Table)
 		if err != nil {
 			// keepalived: "Routing table NAME not found for rule".
 			return fail("%v%s", err, ign)
@@ -459,7 +481,7 @@ func ruleOf(r config.Rule, warn warnFunc) (netif.Rule, error) {
 		case "not":
 			nr.Not = true
 		case "tos", "dsfield":
-			n, err := rtName(v, "rt_dsfield", 255, nil)
+			n, err := nm.rtName(v, "rt_dsfield", 255, nil)
 			if err != nil {
 				return fail("TOS value %q is invalid%s", v, ign)
 			}
@@ -479,7 +501,7 @@ func ruleOf(r config.Rule, warn warnFunc) (netif.Rule, error) {
 				nr.Mask, nr.MaskSet = uint32(k), true
 			}
 		case "realms":
-			n, err := realms(v)
+			n, err := nm.realms(v)
 			if err != nil {
 				return fail("invalid realms %q%s", v, ign)
 			}
@@ -494,7 +516,7 @@ func ruleOf(r config.Rule, warn warnFunc) (netif.Rule, error) {
 			}
 			nr.SuppressPrefixLen, nr.SuppressPrefixLenSet, tableOption = uint32(n), true, true
 		case "suppress_ifgroup", "sup_group":
-			n, err := rtName(v, "group", math.MaxInt32, nil)
+			n, err := nm.rtName(v, "group", math.MaxInt32, nil)
 			if err != nil {
 				return fail("suppress_ifgroup %q is invalid%s", v, ign)
 			}
@@ -530,7 +552,7 @@ func ruleOf(r config.Rule, warn warnFunc) (netif.Rule, error) {
 			}
 			protocol = int(n)
 		case "ipproto":
-			n, ok := ipProto(v)
+			n, ok := nm.ipProto(v)
 			if !ok {
 				warn("invalid ipproto %s; keepalived adds the rule without it", v)
 				continue
@@ -607,7 +629,7 @@ func ruleOf(r config.Rule, warn warnFunc) (netif.Rule, error) {
 
 // ipProto reads an IP protocol number (0-127, as keepalived's
 // inet_proto_a2n()) or a name from /etc/protocols.
-func ipProto(s string) (uint8, bool) {
+func (nm *names) ipProto(s string) (uint8, bool) {
 	if s == "" || s[0] == '-' {
 		return 0, false
 	}
@@ -617,8 +639,8 @@ func ipProto(s string) (uint8, bool) {
 	if n, ok := map[string]uint8{"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "ah": 51, "ipv6-icmp": 58, "icmpv6": 58, "sctp": 132, "udplite": 136}[s]; ok {
 		return n, true
 	}
-	b, err := os.ReadFile("/etc/protocols")
-	if err != nil {
+	b := nm.file("/etc/protocols")
+	if b == nil {
 		return 0, false
 	}
 	for _, line := range strings.Split(string(b), "\n") {
@@ -651,7 +673,7 @@ func portRange(s string) (netif.PortRange, bool) {
 
 // staticOf converts static_routes and static_rules as routeOf and ruleOf
 // convert an instance's; what keepalived or vigil leaves out is a warning.
-func staticOf(c *config.Config, ds *diag.Diagnostics) ([]netif.Route, []netif.Rule) {
+func staticOf(nm *names, c *config.Config, ds *diag.Diagnostics) ([]netif.Route, []netif.Rule) {
 	var routes []netif.Route
 	var rules []netif.Rule
 	for _, r := range c.StaticRoutes {
@@ -661,7 +683,7 @@ func staticOf(c *config.Config, ds *diag.Diagnostics) ([]netif.Route, []netif.Ru
 		if r.TrackGroup != "" {
 			warn("track_group %s is not acted on by vigil (keepalived 2.2.7 faults the group's instances when the route goes); the route is added", r.TrackGroup)
 		}
-		nr, err := routeOf(r, "a device", warn)
+		nr, err := routeOf(nm, r, "a device", warn)
 		if err != nil {
 			ds.Warnf(r.Pos, "static_routes: %v", err)
 			continue
@@ -675,7 +697,7 @@ func staticOf(c *config.Config, ds *diag.Diagnostics) ([]netif.Route, []netif.Ru
 		if r.TrackGroup != "" {
 			warn("track_group %s is not acted on by vigil (keepalived 2.2.7 faults the group's instances when the rule goes); the rule is added", r.TrackGroup)
 		}
-		nr, err := ruleOf(r, warn)
+		nr, err := ruleOf(nm, r, warn)
 		if err != nil {
 			ds.Warnf(r.Pos, "static_rules: %v", err)
 			continue

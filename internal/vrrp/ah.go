@@ -66,7 +66,10 @@ func (i *Instance) nextAHSeq() uint32 {
 // for an advert that passes.
 func (i *Instance) checkAH(e Received, src netip.Addr) (DropReason, string) {
 	d := e.AH
-	if !d.Verify(i.cfg.AuthPass, i.cfg.Unicast) {
+	if i.ahMAC == nil || i.ahMAC.Key() != i.cfg.AuthPass {
+		i.ahMAC = packet.NewAHMAC(i.cfg.AuthPass)
+	}
+	if !i.ahMAC.Verify(d, i.cfg.Unicast) {
 		// keepalived: "invalid IPSEC HMAC-MD5 value. Due to fields mutation
 		// or bad password !"
 		return DropAuthFailure, "AH ICV mismatch: another auth_pass, or the packet changed in transit"

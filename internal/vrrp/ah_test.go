@@ -64,7 +64,7 @@ func opened(b []byte) (Received, error) {
 // ahRx is a valid AH advert for configuration c from src at priority p with
 // sequence number seq, sealed with c's auth_pass (edit the Config to seal
 // with another) and received with TTL 255.
-func ahRx(t *testing.T, c Config, src netip.Addr, p uint8, seq uint32, edits ...func(*Config)) Received {
+func ahRx(t testing.TB, c Config, src netip.Addr, p uint8, seq uint32, edits ...func(*Config)) Received {
 	t.Helper()
 	sc := c
 	sc.Source = src

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/pace"
 	"github.com/vigil-ha/vigil/internal/vrrp/packet"
 )
 
@@ -52,6 +53,9 @@ type Instance struct {
 	// ahSeq and ahCycle are keepalived's AH seq_counter_t (ah.go).
 	ahSeq   uint32
 	ahCycle bool
+	// ahMAC checks received AH adverts with the auth_pass it was built
+	// with (checkAH builds it anew when the configuration's differs).
+	ahMAC *packet.AHMAC
 
 	// zeroAnsweredAt and lowerAt are when the master last answered a
 	// priority-0 advert and reacted to a lower-priority one (AnswerGap).
@@ -1041,15 +1045,8 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 // Backup when it hears it, so the ones skipped would tell no one anything.
 const AnswerGap = 100 * time.Millisecond
 
-// paced reports whether now is at least AnswerGap after *last (or *last is
-// unset, or in the future after a clock step), and then sets *last to now.
-func paced(last *time.Time, now time.Time) bool {
-	if d := now.Sub(*last); !last.IsZero() && d >= 0 && d < AnswerGap {
-		return false
-	}
-	*last = now
-	return true
-}
+// paced is the AnswerGap gate (pace.Allow).
+func paced(last *time.Time, now time.Time) bool { return pace.Allow(last, now, AnswerGap) }
 
 // receiveHandover: a master that sent priority 0 waits for a new master.
 func (i *Instance) receiveHandover(now time.Time, e Received, src netip.Addr) {

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
+	"hash"
 	"net/netip"
 )
 
@@ -149,51 +150,87 @@ func ParseDatagram(b []byte) (Datagram, []byte, error) {
 }
 
 // Verify reports, in constant time, whether the ICV is the one key gives
-// (see ICV; unicast: the receiving instance has unicast peers).
+// (see ICV; unicast: the receiving instance has unicast peers). It builds
+// the HMAC state anew; a receiver that checks many adverts keeps an AHMAC.
 func (d *Datagram) Verify(key [AHKeyLen]byte, unicast bool) bool {
-	icv, err := ICV(d.IPHeader, d.Payload, key, unicast)
-	return err == nil && subtle.ConstantTimeCompare(icv[:], d.AH.ICV[:]) == 1
+	return NewAHMAC(key).Verify(d, unicast)
 }
 
 var errICVInput = errors.New("vrrp packet: AH ICV: IPv4 header of 20..60 bytes and an AH header needed")
 
+// AHMAC computes and checks the ICVs of one key. It keeps the HMAC-MD5
+// state (the key's inner and outer pads, precomputed once) and its scratch
+// buffers, so that ICV, Seal and Verify allocate nothing.
+//
+// Concurrency: not safe for concurrent use; each user (an instance's
+// receive path, its conn's sealer) keeps its own or serialises its calls.
+type AHMAC struct {
+	key [AHKeyLen]byte
+	m   hash.Hash
+	hdr [60]byte
+	sum [md5.Size]byte
+}
+
+// NewAHMAC returns an AHMAC keyed with key (the auth_pass, zero padded).
+func NewAHMAC(key [AHKeyLen]byte) *AHMAC {
+	return &AHMAC{key: key, m: hmac.New(md5.New, key[:])}
+}
+
+// Key returns the key the AHMAC was built with.
+func (a *AHMAC) Key() [AHKeyLen]byte { return a.key }
+
 // ICV computes keepalived 2.2.7's integrity check value of an AH datagram:
-// HMAC-MD5 keyed with key over ipHeader with its mutable fields taken as
-// zero (TOS, flags and fragment offset, header checksum, and the TTL when
-// unicast) followed by payload (the AH header, whose ICV field is taken as
-// zero, and the VRRP message), truncated to 96 bits.
-func ICV(ipHeader, payload []byte, key [AHKeyLen]byte, unicast bool) ([ICVLen]byte, error) {
+// HMAC-MD5 keyed with the key over ipHeader with its mutable fields taken
+// as zero (TOS, flags and fragment offset, header checksum, and the TTL
+// when unicast) followed by payload (the AH header, whose ICV field is
+// taken as zero, and the VRRP message), truncated to 96 bits.
+func (a *AHMAC) ICV(ipHeader, payload []byte, unicast bool) ([ICVLen]byte, error) {
 	var icv [ICVLen]byte
 	if len(ipHeader) < 20 || len(ipHeader) > 60 || len(payload) < AHLen {
 		return icv, errICVInput
 	}
-	var hb [60]byte
-	h := hb[:copy(hb[:], ipHeader)]
+	h := a.hdr[:copy(a.hdr[:], ipHeader)]
 	h[1] = 0            // TOS
 	h[6], h[7] = 0, 0   // flags, fragment offset
 	h[10], h[11] = 0, 0 // header checksum
 	if unicast {
 		h[8] = 0 // TTL: keepalived zeroes it for unicast instances only
 	}
-	var zero [ICVLen]byte
-	m := hmac.New(md5.New, key[:])
-	m.Write(h)
-	m.Write(payload[:12])
-	m.Write(zero[:])
-	m.Write(payload[AHLen:])
-	var sum [md5.Size]byte
-	copy(icv[:], m.Sum(sum[:0]))
+	a.m.Reset()
+	a.m.Write(h)
+	a.m.Write(payload[:12])
+	clear(a.sum[:ICVLen]) // the ICV field, taken as zero
+	a.m.Write(a.sum[:ICVLen])
+	a.m.Write(payload[AHLen:])
+	copy(icv[:], a.m.Sum(a.sum[:0]))
 	return icv, nil
 }
 
 // Seal computes the ICV of the datagram made of ipHeader and payload (the
 // AH header and the VRRP message, as Append and NewAH build them) and
 // writes it into payload's ICV field.
-func Seal(ipHeader, payload []byte, key [AHKeyLen]byte, unicast bool) error {
-	icv, err := ICV(ipHeader, payload, key, unicast)
+func (a *AHMAC) Seal(ipHeader, payload []byte, unicast bool) error {
+	icv, err := a.ICV(ipHeader, payload, unicast)
 	if err != nil {
 		return err
 	}
 	copy(payload[12:AHLen], icv[:])
 	return nil
+}
+
+// Verify reports, in constant time, whether d's ICV is the one the key
+// gives (unicast: the receiving instance has unicast peers).
+func (a *AHMAC) Verify(d *Datagram, unicast bool) bool {
+	icv, err := a.ICV(d.IPHeader, d.Payload, unicast)
+	return err == nil && subtle.ConstantTimeCompare(icv[:], d.AH.ICV[:]) == 1
+}
+
+// ICV is AHMAC.ICV with a state built for this one call.
+func ICV(ipHeader, payload []byte, key [AHKeyLen]byte, unicast bool) ([ICVLen]byte, error) {
+	return NewAHMAC(key).ICV(ipHeader, payload, unicast)
+}
+
+// Seal is AHMAC.Seal with a state built for this one call.
+func Seal(ipHeader, payload []byte, key [AHKeyLen]byte, unicast bool) error {
+	return NewAHMAC(key).Seal(ipHeader, payload, unicast)
 }

@@ -362,6 +362,52 @@ func FuzzParseDatagram(f *testing.F) {
 	})
 }
 
+// TestAHMACReusedAllocatesNothing: one AHMAC per key checks keepalived's
+// adverts one after the other, a failed check (another mode's TTL rule, a
+// changed byte) in between leaving nothing behind, and seals what it then
+// verifies, without allocating.
+func TestAHMACReusedAllocatesNothing(t *testing.T) {
+	macs := map[string]*AHMAC{}
+	for round := range 2 {
+		for _, g := range ahGoldens {
+			m := macs[g.key]
+			if m == nil {
+				m = NewAHMAC(key(g.key))
+				macs[g.key] = m
+			}
+			d, _, err := ParseDatagram(g.bytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Verify(&d, !g.unicast) {
+				t.Errorf("round %d, %s: verified with the other mode's TTL rule", round, g.name)
+			}
+			if !m.Verify(&d, g.unicast) {
+				t.Errorf("round %d, %s: a reused AHMAC rejects keepalived's ICV", round, g.name)
+			}
+			hdr, payload := slices.Clone(d.IPHeader), slices.Clone(d.Payload)
+			clear(payload[12:AHLen])
+			if err := m.Seal(hdr, payload, g.unicast); err != nil || !slices.Equal(payload[12:AHLen], g.ah.ICV[:]) {
+				t.Errorf("round %d, %s: sealed ICV %x (%v), want keepalived's %x", round, g.name, payload[12:AHLen], err, g.ah.ICV)
+			}
+		}
+	}
+	g := ahGoldens[0]
+	m := macs[g.key]
+	d, _, err := ParseDatagram(g.bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr, payload := slices.Clone(d.IPHeader), slices.Clone(d.Payload)
+	if n := testing.AllocsPerRun(100, func() {
+		if !m.Verify(&d, false) || m.Seal(hdr, payload, false) != nil {
+			t.Fatal("verify or seal failed")
+		}
+	}); n != 0 {
+		t.Errorf("Verify and Seal with a kept AHMAC: %v allocations, want 0", n)
+	}
+}
+
 // BenchmarkAHVerify: the receive-side cost of AH per advert (split the
 // datagram, recompute and compare the ICV).
 func BenchmarkAHVerify(b *testing.B) {
@@ -372,6 +418,37 @@ func BenchmarkAHVerify(b *testing.B) {
 		d, _, err := ParseDatagram(g.bytes)
 		if err != nil || !d.Verify(k, false) {
 			b.Fatal("verify failed")
+		}
+	}
+}
+
+// BenchmarkAHMACVerify: the receive-side cost with the instance's kept
+// HMAC state; no allocation.
+func BenchmarkAHMACVerify(b *testing.B) {
+	g := ahGoldens[0]
+	m := NewAHMAC(key(g.key))
+	b.ReportAllocs()
+	for b.Loop() {
+		d, _, err := ParseDatagram(g.bytes)
+		if err != nil || !m.Verify(&d, false) {
+			b.Fatal("verify failed")
+		}
+	}
+}
+
+// BenchmarkAHMACSeal: the send-side cost with the conn's kept HMAC state.
+func BenchmarkAHMACSeal(b *testing.B) {
+	g := ahGoldens[0]
+	d, _, err := ParseDatagram(g.bytes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := NewAHMAC(key(g.key))
+	hdr, payload := slices.Clone(d.IPHeader), slices.Clone(d.Payload)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := m.Seal(hdr, payload, false); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
