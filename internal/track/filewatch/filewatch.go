@@ -11,7 +11,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -114,15 +113,24 @@ func (w *Watcher) Values() map[string]int64 {
 
 // ReadValue reads a track file as keepalived's process_track_file: a
 // missing or empty file is 0; ok is false when the contents are out of range
-// (keepalived then keeps the previous value).
+// (keepalived then keeps the previous value). Like keepalived it opens the
+// file non-blocking and reads once, on the raw descriptor (not through Go's
+// poller, which would wait for data): a FIFO or a device with nothing to
+// read reads as 0 at once instead of stalling the watcher.
 func ReadValue(path string) (v int64, ok bool) {
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
 	if err != nil {
 		return 0, true
 	}
-	defer f.Close()
+	defer unix.Close(fd)
 	buf := make([]byte, 127)
-	n, _ := io.ReadFull(f, buf)
+	n, err := unix.Read(fd, buf)
+	for err == unix.EINTR {
+		n, err = unix.Read(fd, buf)
+	}
+	if err != nil || n <= 0 {
+		return 0, true
+	}
 	return track.ParseFileValue(buf[:n])
 }
 
