@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math"
-	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-ha/vigil/internal/check"
 )
@@ -80,19 +80,28 @@ func (f *File) Check(ctx context.Context) check.Result {
 func (f *File) read() (int64, string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	fh, err := os.Open(f.Path)
+	// keepalived opens the file O_NONBLOCK and reads once, on the raw
+	// descriptor: a FIFO (with or without a writer) or a device with
+	// nothing to read reads as 0 at once instead of hanging the check.
+	fd, err := unix.Open(f.Path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
 	if err != nil {
 		// keepalived: an unreadable or deleted file counts as 0.
 		f.last = 0
 		if errors.Is(err, fs.ErrNotExist) {
 			return 0, " (no file)"
 		}
-		return 0, fmt.Sprintf(" (%v)", err)
+		return 0, fmt.Sprintf(" (%v)", &fs.PathError{Op: "open", Path: f.Path, Err: err})
 	}
-	defer fh.Close()
+	defer unix.Close(fd)
 	buf := make([]byte, fileRead)
-	n, err := io.ReadFull(fh, buf)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+	n, err := unix.Read(fd, buf)
+	for err == unix.EINTR {
+		n, err = unix.Read(fd, buf)
+	}
+	switch {
+	case err == unix.EAGAIN:
+		n = 0 // nothing to read yet: 0, as keepalived
+	case err != nil:
 		return f.last, fmt.Sprintf(" (read: %v; keeping %d)", err, f.last)
 	}
 	v, ok := strtol(buf[:n])
