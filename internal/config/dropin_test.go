@@ -47,6 +47,17 @@ func TestKeepaliveCarriesOn(t *testing.T) {
 			func(c *Config) error {
 				return eq("vrrp_garp_interval", c.Global.VRRPGARPInterval, 2*time.Millisecond)
 			}},
+		// vrrp_script (vrrp_parser.c vrrp_tscript_interval_handler,
+		// vrrp_tscript_timeout_handler): 0 is raised to 1 second.
+		{"vrrp_script timeout 0 is 1s", "vrrp_script s {\n    script /bin/true\n    interval 5\n    timeout 0\n}\n",
+			[]string{"1:1 warning: vrrp_script s is not used", "2:12 warning: 1 script(s) configured without enable_script_security", "4:13 warning: vrrp_script timeout 0 must be greater than 0; set to 1s, as keepalived does"},
+			func(c *Config) error { return eq("timeout", c.Scripts[0].Timeout, time.Second) }},
+		{"vrrp_script interval 0 is 1s", "vrrp_script s {\n    script /bin/true\n    interval 0\n}\n",
+			[]string{"1:1 warning: vrrp_script s is not used", "2:12 warning: 1 script(s) configured without enable_script_security", "3:14 warning: vrrp_script interval 0 must be greater than 0; set to 1s, as keepalived does"},
+			func(c *Config) error { return eq("interval", c.Scripts[0].Interval, time.Second) }},
+		{"vrrp_script timeout above 4294 is ignored", "vrrp_script s {\n    script /bin/true\n    interval 5\n    timeout 3\n    timeout 5000\n}\n",
+			[]string{"1:1 warning: vrrp_script s is not used", "2:12 warning: 1 script(s) configured without enable_script_security", "5:5 warning: timeout given again", "5:13 warning: timeout 5000 is out of range"},
+			func(c *Config) error { return eq("timeout", c.Scripts[0].Timeout, 3*time.Second) }},
 		{"max_auto_priority N", "global_defs {\n    max_auto_priority 49\n    min_auto_priority_delay 500000\n}\n",
 			[]string{"2:5 warning: max_auto_priority in global_defs is not supported by vigil (read into the model with keepalived's meaning", "3:5 warning: min_auto_priority_delay in global_defs is not supported"},
 			func(c *Config) error {

@@ -285,8 +285,8 @@ var scriptBlock = newBlock("vrrp_script",
 	}),
 	// keepalived 2.2.7: interval and timeout are whole seconds; 0 is
 	// raised to 1 with an error.
-	seconds("interval", 1, maxSecs, func(sc *VRRPScript) *time.Duration { return &sc.Interval }),
-	seconds("timeout", 1, maxSecs, func(sc *VRRPScript) *time.Duration { return &sc.Timeout }),
+	scriptSeconds("interval", func(sc *VRRPScript) *time.Duration { return &sc.Interval }),
+	scriptSeconds("timeout", func(sc *VRRPScript) *time.Duration { return &sc.Timeout }),
 	k("weight", 1, 2, func(p *parser, s *stmt, sc *VRRPScript) {
 		if v, ok := p.intArg(s.args[0], "weight", -253, 253); ok {
 			sc.Weight = int(v)
@@ -307,6 +307,24 @@ var scriptBlock = newBlock("vrrp_script",
 	}),
 	flagKw("init_fail", func(sc *VRRPScript) *bool { return &sc.InitFail }),
 )
+
+// scriptSeconds is vrrp_script's interval or timeout: whole seconds up to
+// maxSecs; 0 is raised to 1 with a warning, as keepalived 2.2.7 does
+// (vrrp_parser.c vrrp_tscript_interval_handler, vrrp_tscript_timeout_handler:
+// "must be greater than 0, setting to 1").
+func scriptSeconds(name string, field func(sc *VRRPScript) *time.Duration) *kw[VRRPScript] {
+	return k(name, 1, 1, func(p *parser, s *stmt, sc *VRRPScript) {
+		d, ok := p.secondsArg(s.args[0], name, 0, maxSecs)
+		if !ok {
+			return
+		}
+		if d == 0 {
+			p.warnf(s.args[0].pos, "vrrp_script %s 0 must be greater than 0; set to 1s, as keepalived does", name)
+			d = time.Second
+		}
+		*field(sc) = d
+	})
+}
 
 // trackProcessBlock is vrrp_track_process.
 var trackProcessBlock = newBlock("vrrp_track_process",
