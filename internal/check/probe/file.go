@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-ha/vigil/internal/check"
+	"github.com/vigil-ha/vigil/internal/track"
 )
 
 // File is FILE_CHECK: it reads a number from a tracked file and turns it
@@ -104,65 +105,10 @@ func (f *File) read() (int64, string) {
 	case err != nil:
 		return f.last, fmt.Sprintf(" (read: %v; keeping %d)", err, f.last)
 	}
-	v, ok := strtol(buf[:n])
-	if !ok || v < math.MinInt32 || v > math.MaxInt32+1 {
+	v, ok := track.ParseFileValue(buf[:n])
+	if !ok {
 		return f.last, fmt.Sprintf(" (invalid number %q ignored)", buf[:n])
 	}
 	f.last = v
 	return v, ""
-}
-
-// strtol mimics C strtol(s, NULL, 0) on a 64-bit long: it reports false on
-// overflow (errno ERANGE); no digits gives 0.
-func strtol(s []byte) (int64, bool) {
-	i := 0
-	for i < len(s) && (s[i] == ' ' || (s[i] >= '\t' && s[i] <= '\r')) {
-		i++
-	}
-	neg := false
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		neg = s[i] == '-'
-		i++
-	}
-	base := uint64(10)
-	if i < len(s) && s[i] == '0' {
-		base = 8
-		if i+2 < len(s) && (s[i+1] == 'x' || s[i+1] == 'X') && hexDigit(s[i+2]) >= 0 {
-			base = 16
-			i += 2
-		}
-	}
-	var v uint64
-	for ; i < len(s); i++ {
-		d := hexDigit(s[i])
-		if d < 0 || uint64(d) >= base {
-			break
-		}
-		if v > (math.MaxUint64-uint64(d))/base {
-			return 0, false
-		}
-		v = v*base + uint64(d)
-	}
-	if neg {
-		if v > 1<<63 {
-			return 0, false
-		}
-		return -int64(v), true
-	}
-	if v > math.MaxInt64 {
-		return 0, false
-	}
-	return int64(v), true
-}
-
-func hexDigit(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
 }
