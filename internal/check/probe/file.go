@@ -9,10 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/vigil-ha/vigil/internal/check"
 	"github.com/vigil-ha/vigil/internal/track"
+	"github.com/vigil-ha/vigil/internal/track/filewatch"
 )
 
 // File is FILE_CHECK: it reads a number from a tracked file and turns it
@@ -43,9 +42,6 @@ type File struct {
 	mu   sync.Mutex
 	last int64
 }
-
-// fileRead is the size of keepalived's read buffer, less its terminator.
-const fileRead = 127
 
 // Check reads the file.
 func (f *File) Check(ctx context.Context) check.Result {
@@ -81,33 +77,18 @@ func (f *File) Check(ctx context.Context) check.Result {
 func (f *File) read() (int64, string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	// keepalived opens the file O_NONBLOCK and reads once, on the raw
-	// descriptor: a FIFO (with or without a writer) or a device with
-	// nothing to read reads as 0 at once instead of hanging the check.
-	fd, err := unix.Open(f.Path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	b, err := filewatch.Read(f.Path)
 	if err != nil {
 		// keepalived: an unreadable or deleted file counts as 0.
 		f.last = 0
 		if errors.Is(err, fs.ErrNotExist) {
 			return 0, " (no file)"
 		}
-		return 0, fmt.Sprintf(" (%v)", &fs.PathError{Op: "open", Path: f.Path, Err: err})
+		return 0, fmt.Sprintf(" (%v)", err)
 	}
-	defer unix.Close(fd)
-	buf := make([]byte, fileRead)
-	n, err := unix.Read(fd, buf)
-	for err == unix.EINTR {
-		n, err = unix.Read(fd, buf)
-	}
-	switch {
-	case err == unix.EAGAIN:
-		n = 0 // nothing to read yet: 0, as keepalived
-	case err != nil:
-		return f.last, fmt.Sprintf(" (read: %v; keeping %d)", err, f.last)
-	}
-	v, ok := track.ParseFileValue(buf[:n])
+	v, ok := track.ParseFileValue(b)
 	if !ok {
-		return f.last, fmt.Sprintf(" (invalid number %q ignored)", buf[:n])
+		return f.last, fmt.Sprintf(" (invalid number %q ignored)", b)
 	}
 	f.last = v
 	return v, ""

@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -112,15 +113,25 @@ func (w *Watcher) Values() map[string]int64 {
 }
 
 // ReadValue reads a track file as keepalived's process_track_file: a
-// missing or empty file is 0; ok is false when the contents are out of range
-// (keepalived then keeps the previous value). Like keepalived it opens the
-// file non-blocking and reads once, on the raw descriptor (not through Go's
-// poller, which would wait for data): a FIFO or a device with nothing to
-// read reads as 0 at once instead of stalling the watcher.
+// missing, unreadable or empty file is 0; ok is false when the contents are
+// out of range (keepalived then keeps the previous value).
 func ReadValue(path string) (v int64, ok bool) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	b, err := Read(path)
 	if err != nil {
 		return 0, true
+	}
+	return track.ParseFileValue(b)
+}
+
+// Read returns what keepalived reads of a track file (process_track_file):
+// it opens the file non-blocking and reads once, at most 127 bytes, on the
+// raw descriptor (not through Go's poller, which would wait for data), so a
+// FIFO or a device with nothing to read reads as nothing at once instead of
+// stalling the caller. A missing file is an error wrapping fs.ErrNotExist.
+func Read(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
 	buf := make([]byte, 127)
@@ -128,10 +139,13 @@ func ReadValue(path string) (v int64, ok bool) {
 	for err == unix.EINTR {
 		n, err = unix.Read(fd, buf)
 	}
-	if err != nil || n <= 0 {
-		return 0, true
+	switch {
+	case err == unix.EAGAIN:
+		return nil, nil
+	case err != nil:
+		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
 	}
-	return track.ParseFileValue(buf[:n])
+	return buf[:max(n, 0)], nil
 }
 
 // Run watches the files' directories, reports every file's initial value,
