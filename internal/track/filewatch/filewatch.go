@@ -63,7 +63,8 @@ type file struct {
 // New resolves each file's path as keepalived's init_track_files: an
 // existing file through its symbolic links, a missing one through its
 // directory, which must exist ("Track file directory for NAME does not
-// exist"). It starts nothing.
+// exist"). A file it cannot resolve is left out and named in the error; the
+// Watcher returned with it follows the others. It starts nothing.
 func New(o Options) (*Watcher, error) {
 	w := &Watcher{o: o, log: o.Logger, values: map[string]int64{}}
 	if w.log == nil {
