@@ -614,7 +614,10 @@ func newNotifier(g config.Global, log *slog.Logger, timeout time.Duration) (*not
 		if f.User != "" {
 			c, err := script.LookupUser(f.User, f.Group)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %s: %w", f.Pos, what, err)
+				// keepalived 2.2.7: "Invalid user/group for fifo - ignoring",
+				// and runs without the FIFO.
+				log.Warn("invalid user/group for the FIFO: it is ignored, as keepalived does", "where", f.Pos.String(), "what", what, "err", err)
+				return nil, nil
 			}
 			fo.Owner = &c
 		}
@@ -637,7 +640,10 @@ func newNotifier(g config.Global, log *slog.Logger, timeout time.Duration) (*not
 		}
 		fi, err := notify.OpenFIFO(fo)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", f.Pos, what, err)
+			// keepalived 2.2.7 (lib/notify.c fifo_open): "Unable to create
+			// notify fifo", and it runs without it.
+			log.Warn("unable to open the notify FIFO: running without it, as keepalived does", "where", f.Pos.String(), "what", what, "err", err)
+			return nil, nil
 		}
 		fifos = append(fifos, fi)
 		return fi, nil

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,6 +36,38 @@ func TestNotifierScriptUserMissing(t *testing.T) {
 	defer fifos[0].Close()
 	if !strings.Contains(logs.String(), "script disabled, as keepalived does") || !strings.Contains(logs.String(), "vg-no-such-user-21") {
 		t.Errorf("log:\n%s", logs.String())
+	}
+}
+
+// A notify FIFO that cannot be made (its directory is missing) or whose
+// user does not exist is logged and left out, and the daemon starts, as
+// keepalived 2.2.7 does ("Unable to create notify fifo", "Invalid
+// user/group for fifo - ignoring").
+func TestNotifierFIFOUnavailable(t *testing.T) {
+	d := t.TempDir()
+	g := config.Global{
+		NotifyFIFO:     config.FIFO{Path: filepath.Join(d, "missing", "fifo")},
+		VRRPNotifyFIFO: config.FIFO{Path: filepath.Join(d, "vrrp_fifo"), User: "vg-no-such-user-22"},
+		LVSNotifyFIFO:  config.FIFO{Path: filepath.Join(d, "lvs_fifo")},
+	}
+	var logs bytes.Buffer
+	n, fifos, err := newNotifier(g, slog.New(slog.NewTextHandler(&logs, nil)), 0)
+	if err != nil {
+		t.Fatalf("newNotifier: %v (keepalived runs without such a FIFO)", err)
+	}
+	for _, f := range fifos {
+		defer f.Close()
+	}
+	if n == nil || len(fifos) != 1 || fifos[0].Path() != g.LVSNotifyFIFO.Path {
+		t.Fatalf("notifier %v, %d FIFOs; want only lvs_notify_fifo opened", n, len(fifos))
+	}
+	for _, want := range []string{"unable to open the notify FIFO", "missing/fifo", "invalid user/group for the FIFO", "vg-no-such-user-22"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+	if _, err := os.Lstat(g.VRRPNotifyFIFO.Path); err == nil {
+		t.Errorf("the FIFO of the unknown user was created")
 	}
 }
 

@@ -79,7 +79,11 @@ func heartbeatLogging(base *slog.Logger, stderrSyslog bool, ident, logFile, debu
 	open := func(path string, lvl slog.Level) error {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 		if err != nil {
-			return fmt.Errorf("ha.cf: %w", err)
+			// heartbeat only records the name (cl_log_set_logfile) and
+			// runs; its writes to the file then fail. stderr still
+			// carries everything.
+			base.Warn("ha.cf: cannot open the log file; logging to stderr only, heartbeat runs on too", "file", path, "err", err)
+			return nil
 		}
 		closers = append(closers, f.Close)
 		hs = append(hs, newHALogHandler(lvl, haFileLine(f, ident, pid)))

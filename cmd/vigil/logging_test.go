@@ -57,6 +57,20 @@ func TestHeartbeatLogging(t *testing.T) {
 	if _, _, err := heartbeatLogging(base, false, "heartbeat", "", "", "nosuchfacility"); err == nil {
 		t.Fatal("an unknown logfacility was accepted")
 	}
+
+	// A logfile heartbeat cannot open (its directory is missing) does not
+	// stop heartbeat: vigil warns and logs to stderr.
+	stderr.Reset()
+	missing := filepath.Join(dir, "no-such-dir", "ha-log")
+	log, closeLogs, err = heartbeatLogging(base, "heartbeat", missing, "", "")
+	if err != nil {
+		t.Fatalf("logfile in a missing directory: %v (heartbeat starts)", err)
+	}
+	log.Info("still logged")
+	closeLogs()
+	if !strings.Contains(stderr.String(), "cannot open the log file") || !strings.Contains(stderr.String(), "still logged") {
+		t.Errorf("stderr: %q", stderr.String())
+	}
 }
 
 // TestHeartbeatSyslogLine: with ha.cf's logfacility, heartbeat logs under

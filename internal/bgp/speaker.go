@@ -45,7 +45,17 @@ type SpeakerConfig struct {
 	// speaker connects out).
 	ListenPort uint16
 	Neighbors  []Neighbor
+	// MaxReceived is how many prefixes (per address family) a neighbour
+	// may send before its session is closed; 0 means DefaultMaxReceived.
+	// vigil only announces: routers should send it nothing, and GoBGP
+	// keeps whatever they send.
+	MaxReceived uint32
 }
+
+// DefaultMaxReceived bounds what one neighbour may send the speaker: a
+// router exporting a full table (or a hostile peer) gets a Cease instead of
+// filling the helper's memory (GoBGP keeps every received path).
+const DefaultMaxReceived = 10000
 
 // SameServer reports whether two configurations differ at most in their
 // neighbours: what SetNeighbors applies without restarting the server.

@@ -143,7 +143,8 @@ func TestDiagnostics(t *testing.T) {
 		}},
 		{"track_file naming nothing", inst("    track_file {\n        nope\n    }\n"), []string{"8:9 warning: no track_file named nope"}},
 		{"track_process naming nothing", inst("    track_process {\n        nope\n    }\n"), []string{"8:9 warning: no vrrp_track_process named nope"}},
-		{"track weight out of range", inst("    track_interface {\n        eth1 weight 254\n    }\n"), []string{"8:21 warning: weight 254 is out of range -253..253"}},
+		{"track weight out of range", inst("    track_interface {\n        eth1 weight 254\n    }\n"), []string{"8:21 warning: track_interface eth1: weight 254 is not allowed; 253 is used, as keepalived does"}},
+		{"track weight not a number", inst("    track_interface {\n        eth1 weight heavy\n    }\n"), []string{"8:21 warning: track_interface eth1: weight heavy is not a number (range -254..254); the entry is kept with weight 0, as keepalived does"}},
 		{"tracking the own interface", inst("    track_interface {\n        eth0\n    }\n"), []string{"8:9 warning: vrrp_instance VI_1: track_interface eth0 is the instance's own interface"}},
 		{"sync group naming nothing", "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_7\n    }\n}\n" + minimal, []string{
 			"1:1 warning: vrrp_sync_group G has only one instance",

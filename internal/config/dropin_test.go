@@ -21,6 +21,14 @@ func TestKeepaliveCarriesOn(t *testing.T) {
 		return "virtual_server 10.0.0.1 80 {\n    protocol TCP\n" + vsBody + "    real_server 10.0.0.2 80 {\n    }\n}\n"
 	}
 	inst := func(c *Config) *VRRPInstance { return &c.Instances[0] }
+	// trackSrc is a vrrp_script s (weight 7 reverse), a track_file tf
+	// (weight 3 reverse) and an instance with the track block given.
+	trackSrc := func(track string) string {
+		return "vrrp_script s {\n    script /bin/true\n    weight 7 reverse\n}\ntrack_file tf {\n    file /tmp/tf\n    weight 3 reverse\n}\n" +
+			"vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 1\n    " + track + "    virtual_ipaddress {\n        10.0.0.1/24\n    }\n}\n"
+	}
+	const trackSecurity = "2:12 warning: 1 script(s) configured without enable_script_security"
+
 	vs0 := func(c *Config) *VirtualServer { return &c.VirtualServers[0] }
 	eq := func(what string, got, want any) error {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -47,6 +55,58 @@ func TestKeepaliveCarriesOn(t *testing.T) {
 			func(c *Config) error {
 				return eq("vrrp_garp_interval", c.Global.VRRPGARPInterval, 2*time.Millisecond)
 			}},
+		// vrrp_script (vrrp_parser.c vrrp_tscript_interval_handler,
+		// vrrp_tscript_timeout_handler): 0 is raised to 1 second.
+		{"vrrp_script timeout 0 is 1s", "vrrp_script s {\n    script /bin/true\n    interval 5\n    timeout 0\n}\n",
+			[]string{"1:1 warning: vrrp_script s is not used", "2:12 warning: 1 script(s) configured without enable_script_security", "4:13 warning: vrrp_script timeout 0 must be greater than 0; set to 1s, as keepalived does"},
+			func(c *Config) error { return eq("timeout", c.Scripts[0].Timeout, time.Second) }},
+		{"vrrp_script interval 0 is 1s", "vrrp_script s {\n    script /bin/true\n    interval 0\n}\n",
+			[]string{"1:1 warning: vrrp_script s is not used", "2:12 warning: 1 script(s) configured without enable_script_security", "3:14 warning: vrrp_script interval 0 must be greater than 0; set to 1s, as keepalived does"},
+			func(c *Config) error { return eq("interval", c.Scripts[0].Interval, time.Second) }},
+		{"vrrp_script timeout above 4294 is ignored", "vrrp_script s {\n    script /bin/true\n    interval 5\n    timeout 3\n    timeout 5000\n}\n",
+			[]string{"1:1 warning: vrrp_script s is not used", "2:12 warning: 1 script(s) configured without enable_script_security", "5:5 warning: timeout given again", "5:13 warning: timeout 5000 is out of range"},
+			func(c *Config) error { return eq("timeout", c.Scripts[0].Timeout, 3*time.Second) }},
+		// track_* entries (vrrp_track.c alloc_track_if/alloc_track_script,
+		// track_file.c vrrp_alloc_track_file), checked against keepalived
+		// 2.2.7's SIGUSR1 dump: a bad weight keeps the entry with the
+		// default weight; +/-254 becomes +/-253 for interfaces and scripts;
+		// a weight without "reverse" keeps the object's own reverse.
+		{"track_script weight out of range: the script's weight", trackSrc("track_script {\n        s weight -300 reverse\n    }\n"),
+			[]string{trackSecurity, "13:18 warning: track_script s: weight -300 is out of range -254..254; the entry is kept with the vrrp_script's own weight"},
+			func(c *Config) error { return eq("track", inst(c).TrackScripts, "[{k.conf:13:9 s 7 true false true}]") }},
+		{"track_script weight 254 is 253", trackSrc("track_script {\n        s weight 254\n    }\n"),
+			[]string{trackSecurity, "13:18 warning: track_script s: weight 254 is not allowed; 253 is used, as keepalived does"},
+			func(c *Config) error {
+				return eq("track", inst(c).TrackScripts, "[{k.conf:13:9 s 253 true true false}]")
+			}},
+		{"track_script weight keeps the script's reverse", trackSrc("track_script {\n        s weight 5\n    }\n"),
+			[]string{trackSecurity},
+			func(c *Config) error { return eq("track", inst(c).TrackScripts, "[{k.conf:13:9 s 5 true true false}]") }},
+		{"track_script unknown weight option: the entry stays", trackSrc("track_script {\n        s weight 5 bogus\n    }\n"),
+			[]string{trackSecurity, `13:20 warning: track_script s: weight option "bogus"`},
+			func(c *Config) error { return eq("track", inst(c).TrackScripts, "[{k.conf:13:9 s 5 true true false}]") }},
+		{"track_script weight noreverse", trackSrc("track_script {\n        s weight 5 noreverse\n    }\n"),
+			[]string{trackSecurity},
+			func(c *Config) error { return eq("track", inst(c).TrackScripts, "[{k.conf:13:9 s 5 false true true}]") }},
+		{"track_interface weight out of range: weight 0", trackSrc("track_interface {\n        eth1 weight 300 reverse\n    }\n"),
+			[]string{trackSecurity, "1:1 warning: vrrp_script s is not used", "13:21 warning: track_interface eth1: weight 300 is out of range -254..254; the entry is kept with weight 0"},
+			func(c *Config) error {
+				return eq("track", inst(c).TrackInterfaces, "[{k.conf:13:9 eth1 0 true false true}]")
+			}},
+		{"track_interface weight -254 is -253", trackSrc("track_interface {\n        eth1 weight -254\n    }\n"),
+			[]string{trackSecurity, "1:1 warning: vrrp_script s is not used", "13:21 warning: track_interface eth1: weight -254 is not allowed; -253 is used"},
+			func(c *Config) error {
+				return eq("track", inst(c).TrackInterfaces, "[{k.conf:13:9 eth1 -253 false true false}]")
+			}},
+		{"track_file weight keeps the file's reverse", trackSrc("track_file {\n        tf weight 2\n    }\n"),
+			[]string{trackSecurity, "1:1 warning: vrrp_script s is not used"},
+			func(c *Config) error { return eq("track", inst(c).TrackFiles, "[{k.conf:13:9 tf 2 true true false}]") }},
+		{"track_file weight out of range: the file's weight", trackSrc("track_file {\n        tf weight 999\n    }\n"),
+			[]string{trackSecurity, "1:1 warning: vrrp_script s is not used", "13:19 warning: track_file tf: weight 999 is out of range -254..254; the entry is kept with the track_file's own weight"},
+			func(c *Config) error { return eq("track", inst(c).TrackFiles, "[{k.conf:13:9 tf 3 true false false}]") }},
+		{"track_file unknown weight option drops the entry", trackSrc("track_file {\n        tf weight 2 bogus\n    }\n"),
+			[]string{trackSecurity, "1:1 warning: vrrp_script s is not used", `13:21 warning: track_file tf: weight option "bogus": want one of reverse, noreverse; the entry is ignored, as keepalived does`},
+			func(c *Config) error { return eq("track", len(inst(c).TrackFiles), 0) }},
 		{"max_auto_priority N", "global_defs {\n    max_auto_priority 49\n    min_auto_priority_delay 500000\n}\n",
 			[]string{"2:5 warning: max_auto_priority in global_defs is not supported by vigil (read into the model with keepalived's meaning", "3:5 warning: min_auto_priority_delay in global_defs is not supported"},
 			func(c *Config) error {

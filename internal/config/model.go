@@ -396,6 +396,9 @@ type Tracked struct {
 	Reverse bool `json:"reverse,omitempty"`
 	// WeightSet reports whether the line gave a weight.
 	WeightSet bool `json:"weight_set,omitempty"`
+	// ReverseSet reports whether the line said reverse or noreverse; if
+	// not, Reverse is the tracked object's own (keepalived 2.2.7).
+	ReverseSet bool `json:"-"`
 }
 
 // SyncGroup is a vrrp_sync_group block.

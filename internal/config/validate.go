@@ -244,15 +244,23 @@ func (p *parser) resolveTracked(list []Tracked, kind string) []Tracked {
 		if !ok {
 			continue
 		}
-		if !t.WeightSet {
-			switch kind {
-			case "vrrp_script":
-				t.Weight, t.Reverse = p.cfg.Scripts[i].Weight, p.cfg.Scripts[i].Reverse
-			case "track_file":
-				t.Weight, t.Reverse = p.cfg.TrackFiles[i].Weight, p.cfg.TrackFiles[i].Reverse
-			case "vrrp_track_process":
-				t.Weight, t.Reverse = p.cfg.TrackProcesses[i].Weight, p.cfg.TrackProcesses[i].Reverse
-			}
+		// The entry's weight and reverse flag, each where given, else the
+		// object's own.
+		var w int
+		var rev, own bool
+		switch kind {
+		case "vrrp_script":
+			w, rev, own = p.cfg.Scripts[i].Weight, p.cfg.Scripts[i].Reverse, true
+		case "track_file":
+			w, rev, own = p.cfg.TrackFiles[i].Weight, p.cfg.TrackFiles[i].Reverse, true
+		case "vrrp_track_process":
+			w, rev, own = p.cfg.TrackProcesses[i].Weight, p.cfg.TrackProcesses[i].Reverse, true
+		}
+		if own && !t.WeightSet {
+			t.Weight = w
+		}
+		if own && !t.ReverseSet {
+			t.Reverse = rev
 		}
 		out = append(out, t)
 	}

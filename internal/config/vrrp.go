@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -285,8 +286,8 @@ var scriptBlock = newBlock("vrrp_script",
 	}),
 	// keepalived 2.2.7: interval and timeout are whole seconds; 0 is
 	// raised to 1 with an error.
-	seconds("interval", 1, maxSecs, func(sc *VRRPScript) *time.Duration { return &sc.Interval }),
-	seconds("timeout", 1, maxSecs, func(sc *VRRPScript) *time.Duration { return &sc.Timeout }),
+	scriptSeconds("interval", func(sc *VRRPScript) *time.Duration { return &sc.Interval }),
+	scriptSeconds("timeout", func(sc *VRRPScript) *time.Duration { return &sc.Timeout }),
 	k("weight", 1, 2, func(p *parser, s *stmt, sc *VRRPScript) {
 		if v, ok := p.intArg(s.args[0], "weight", -253, 253); ok {
 			sc.Weight = int(v)
@@ -307,6 +308,24 @@ var scriptBlock = newBlock("vrrp_script",
 	}),
 	flagKw("init_fail", func(sc *VRRPScript) *bool { return &sc.InitFail }),
 )
+
+// scriptSeconds is vrrp_script's interval or timeout: whole seconds up to
+// maxSecs; 0 is raised to 1 with a warning, as keepalived 2.2.7 does
+// (vrrp_parser.c vrrp_tscript_interval_handler, vrrp_tscript_timeout_handler:
+// "must be greater than 0, setting to 1").
+func scriptSeconds(name string, field func(sc *VRRPScript) *time.Duration) *kw[VRRPScript] {
+	return k(name, 1, 1, func(p *parser, s *stmt, sc *VRRPScript) {
+		d, ok := p.secondsArg(s.args[0], name, 0, maxSecs)
+		if !ok {
+			return
+		}
+		if d == 0 {
+			p.warnf(s.args[0].pos, "vrrp_script %s 0 must be greater than 0; set to 1s, as keepalived does", name)
+			d = time.Second
+		}
+		*field(sc) = d
+	})
+}
 
 // trackProcessBlock is vrrp_track_process.
 var trackProcessBlock = newBlock("vrrp_track_process",
@@ -400,31 +419,74 @@ func trackFileRoot(p *parser, s *stmt, c *Config) {
 	c.TrackFiles = append(c.TrackFiles, tf)
 }
 
-// trackList parses a track_* value block: NAME [weight N [reverse|noreverse]].
+// trackList parses a track_* value block: NAME [weight N [reverse|noreverse]],
+// as keepalived 2.2.7 does (vrrp_track.c alloc_track_if, alloc_track_script;
+// track_file.c vrrp_alloc_track_file; checked against its SIGUSR1 dump):
+//
+//   - an option other than weight, or weight without a value, drops the entry;
+//   - a weight that is not a number in -254..254 keeps the entry with the
+//     default weight (the tracked object's own, 0 for an interface);
+//   - where the range is -253..253 (interfaces, scripts), +/-254 becomes
+//     +/-253;
+//   - the reverse flag is the tracked object's own unless the entry says
+//     reverse or noreverse; another word there is ignored, except in
+//     track_file, where it drops the entry.
 func (p *parser) trackList(s *stmt, list *[]Tracked, min, max int64, noreverse bool) {
+	kind := s.kw.text
 	p.values(s, func(e *stmt) {
 		t := Tracked{Pos: e.kw.pos, Name: e.kw.text}
 		if len(e.args) > 0 {
 			if e.args[0].text != "weight" {
-				p.warnf(e.args[0].pos, "%s %s: unknown option %q (want weight); the entry is ignored, as keepalived does", s.kw.text, t.Name, e.args[0].text)
+				p.warnf(e.args[0].pos, "%s %s: unknown option %q (want weight); the entry is ignored, as keepalived does", kind, t.Name, e.args[0].text)
 				return
 			}
 			if len(e.args) < 2 {
-				p.warnf(e.args[0].pos, "%s %s: weight needs a value; the entry is ignored, as keepalived does", s.kw.text, t.Name)
+				p.warnf(e.args[0].pos, "%s %s: weight needs a value; the entry is ignored, as keepalived does", kind, t.Name)
 				return
 			}
-			v, ok := p.intArg(e.args[1], "weight", min, max)
-			if !ok {
-				return
+			w := e.args[1]
+			v, err := strconv.ParseInt(strings.TrimPrefix(strings.TrimLeft(w.text, " \t"), "+"), 10, 64)
+			switch {
+			case err != nil || v < -254 || v > 254:
+				dflt := "weight 0"
+				switch kind {
+				case "track_script":
+					dflt = "the vrrp_script's own weight"
+				case "track_file":
+					dflt = "the track_file's own weight"
+				case "track_process":
+					dflt = "the vrrp_track_process's own weight"
+				}
+				why := "is out of range -254..254"
+				if err != nil {
+					why = "is not a number (range -254..254)"
+				}
+				p.warnf(w.pos, "%s %s: weight %s %s; the entry is kept with %s, as keepalived does", kind, t.Name, w.text, why, dflt)
+			case v < min || v > max:
+				if v < min {
+					v = min
+				} else {
+					v = max
+				}
+				p.warnf(w.pos, "%s %s: weight %s is not allowed; %d is used, as keepalived does", kind, t.Name, w.text, v)
+				t.Weight, t.WeightSet = int(v), true
+			default:
+				t.Weight, t.WeightSet = int(v), true
 			}
-			t.Weight, t.WeightSet = int(v), true
 			if len(e.args) > 2 {
 				opts := []string{"reverse"}
 				if noreverse {
 					opts = append(opts, "noreverse")
 				}
-				if v, ok := p.enumArg(e.args[2], "weight option", opts...); ok {
-					t.Reverse = v == "reverse"
+				o := e.args[2]
+				switch {
+				case slices.Contains(opts, o.text):
+					t.Reverse, t.ReverseSet = o.text == "reverse", true
+				case kind == "track_file":
+					p.warnf(o.pos, "%s %s: weight option %q: want one of %s; the entry is ignored, as keepalived does", kind, t.Name, o.text, strings.Join(opts, ", "))
+					return
+				default:
+					p.warnf(o.pos, "%s %s: weight option %q: want one of %s; the option is ignored, as keepalived does", kind, t.Name, o.text, strings.Join(opts, ", "))
 				}
 			}
 			if len(e.args) > 3 {
@@ -433,7 +495,7 @@ func (p *parser) trackList(s *stmt, list *[]Tracked, min, max int64, noreverse b
 		}
 		for _, o := range *list {
 			if o.Name == t.Name {
-				p.warnf(t.Pos, "%s %s given twice (first at %s); ignored", s.kw.text, t.Name, o.Pos)
+				p.warnf(t.Pos, "%s %s given twice (first at %s); ignored", kind, t.Name, o.Pos)
 				return
 			}
 		}

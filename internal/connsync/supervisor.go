@@ -228,8 +228,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		if err := spec.Check(); err != nil {
 			return err
 		}
-		if err := os.MkdirAll(spec.Dir, 0o700); err != nil {
-			return fmt.Errorf("connsync: %w", err)
+		if err := privateDir(spec.Dir); err != nil {
+			return err
 		}
 		if err := os.WriteFile(spec.ConfPath(), []byte(Render(spec)), 0o600); err != nil {
 			return fmt.Errorf("connsync: %w", err)
@@ -488,4 +488,29 @@ func (s *Supervisor) poll(ctx context.Context) {
 		s.st.Stats = st
 	}
 	s.st.StatsOK, s.st.StatsAt = ok, now
+}
+
+// privateDir creates dir (mode 0700) if needed and checks that it is a
+// directory, not a symbolic link, owned by this process's user and writable
+// by no one else: conntrackd's configuration is written there as root, and
+// a directory someone else can write to (beside an --api-socket in /tmp)
+// would let them plant a symbolic link there or rewrite the file before
+// conntrackd reads it.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("connsync: %w", err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Lstat(dir, &st); err != nil {
+		return fmt.Errorf("connsync: %w", err)
+	}
+	switch {
+	case st.Mode&syscall.S_IFMT != syscall.S_IFDIR:
+		return fmt.Errorf("connsync: run directory %s is not a directory (a symbolic link?); refusing to write conntrackd's configuration there", dir)
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("connsync: run directory %s is owned by uid %d, not by vigil's uid %d; refusing to write conntrackd's configuration there", dir, st.Uid, os.Geteuid())
+	case st.Mode&0o022 != 0:
+		return fmt.Errorf("connsync: run directory %s is writable by group or others (mode %04o); refusing to write conntrackd's configuration there", dir, st.Mode&0o7777)
+	}
+	return nil
 }

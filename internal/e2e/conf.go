@@ -11,6 +11,10 @@ type Conf struct {
 	// Global holds extra global_defs lines.
 	Global    []string
 	Instances []Instance
+	// Blocks are top-level blocks written as is before the instances
+	// (track_file, vrrp_script: keepalived resolves a tracked name where
+	// it reads it; vrrp_sync_group).
+	Blocks []string
 }
 
 // Instance is one vrrp_instance. Zero fields are left out (keepalived's
@@ -50,6 +54,12 @@ func (c Conf) String() string {
 		fmt.Fprintf(&b, "  %s\n", l)
 	}
 	b.WriteString("}\n")
+	for _, blk := range c.Blocks {
+		b.WriteString(blk)
+		if !strings.HasSuffix(blk, "\n") {
+			b.WriteString("\n")
+		}
+	}
 	for _, in := range c.Instances {
 		in.write(&b)
 	}

@@ -128,11 +128,14 @@ func (e *Engine) syncTrackers() {
 			w, err := filewatch.New(filewatch.Options{Files: files, Logger: e.log, OnChange: func(name string, v int64) {
 				e.post(trackerEvent{kind: track.File, name: name, value: v, gen: gen})
 			}})
+			// A file New cannot resolve (its directory is missing) is left
+			// out and reads as 0; the others are still followed, as
+			// keepalived removes only that one ("Track file directory for
+			// NAME does not exist - removing").
 			if err != nil {
-				e.log.Error("track_file: cannot watch; the files read as 0", "err", err)
-			} else {
-				t.files = e.startRunner(e.spec.Files, gen, w.Run)
+				e.log.Error("track_file: cannot watch; it reads as 0", "err", err)
 			}
+			t.files = e.startRunner(e.spec.Files, gen, w.Run)
 		}
 	}
 

@@ -650,11 +650,30 @@ func (n *Node) snapshot(stopped bool) {
 	n.mu.Unlock()
 	if n.opts.StatusFile != "" {
 		b, _ := json.MarshalIndent(st, "", "  ")
-		tmp := n.opts.StatusFile + ".tmp"
-		if os.WriteFile(tmp, b, 0o644) == nil {
-			_ = os.Rename(tmp, n.opts.StatusFile)
+		if err := writeStatusFile(n.opts.StatusFile, b); err != nil {
+			n.log.Debug("cannot write the status file", "err", err)
 		}
 	}
+}
+
+// writeStatusFile replaces path with b (mode 0644) through a new temporary
+// file in the same directory (O_EXCL, random name) renamed over it: a reader
+// never sees half a file, and a symlink planted in a world-writable
+// directory, at path or at a predictable temporary name, is not followed.
+func writeStatusFile(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(b)
+	err = errors.Join(werr, f.Chmod(0o644), f.Close())
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // Status returns the latest snapshot.

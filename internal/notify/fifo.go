@@ -50,8 +50,9 @@ type FIFO struct {
 	written  atomic.Uint64
 }
 
-// OpenFIFO creates the FIFO if it does not exist (mode 0644, chowned to
-// Owner) and opens it read-write and non-blocking, as keepalived's fifo_open
+// OpenFIFO creates the FIFO if it does not exist (mode 0600, chowned to
+// Owner: what keepalived 2.2.7 makes under its umask 0177, so that only the
+// FIFO's user can read the events, or take them from its reader) and opens it read-write and non-blocking, as keepalived's fifo_open
 // (lib/notify.c): opened read-write, it never blocks for want of a reader,
 // and a reader sees end-of-file only when vigil closes it. An existing path
 // that is not a FIFO is an error.
@@ -60,12 +61,12 @@ func OpenFIFO(o FIFOOptions) (*FIFO, error) {
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
-	err := unix.Mkfifo(o.Path, 0o644)
+	err := unix.Mkfifo(o.Path, 0o600)
 	switch {
 	case err == nil:
 		f.created = true
 		// mkfifo's mode is masked by the umask.
-		if err := os.Chmod(o.Path, 0o644); err != nil {
+		if err := os.Chmod(o.Path, 0o600); err != nil {
 			_ = os.Remove(o.Path)
 			return nil, fmt.Errorf("notify: fifo %s: %w", o.Path, err)
 		}

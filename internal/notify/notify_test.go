@@ -436,6 +436,11 @@ func TestOpenFIFOExistingFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Only its owner may read the events (keepalived: 0600 under its
+	// umask 0177); a reader of another user would take them.
+	if fi, err := os.Lstat(d + "/p"); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("created FIFO: %v, %v; want mode 0600", fi.Mode(), err)
+	}
 	f2, err := OpenFIFO(FIFOOptions{Path: d + "/p"})
 	if err != nil {
 		t.Fatal(err)

@@ -1,14 +1,13 @@
 package translate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/check"
@@ -227,9 +226,16 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 		if err != nil {
 			return runspec.CheckerSpec{}, &scriptUserError{err}
 		}
-		if cred.UID != uint32(os.Geteuid()) || cred.GID != uint32(os.Getegid()) {
-			m.Credential = &syscall.Credential{Uid: cred.UID, Gid: cred.GID}
+		// Checked and run as every other script (script.Prepare, Runner):
+		// enable_script_security refuses an insecure one here and before
+		// each run (keepalived: "Disabling misc script ... due to
+		// insecure"), and a file without "#!" runs with /bin/sh.
+		p, err := script.Prepare(script.Command{Args: ck.Misc.Path.Args, Cred: cred, Pos: ck.Misc.Path.Pos, What: "misc_path"},
+			script.Policy{Security: c.Global.EnableScriptSecurity})
+		if err != nil {
+			return runspec.CheckerSpec{}, &scriptUserError{errors.New(errMsg(err))}
 		}
+		m.Run = miscRun(script.NewRunner(script.RunnerOptions{}), p)
 		chk = m
 	case check.KindSMTP:
 		s := &probe.SMTP{Conn: conn}
@@ -408,7 +414,26 @@ func schedFlags(vs config.VirtualServer) lb.Flags {
 	return f
 }
 
-// scriptUserError is a MISC_CHECK whose script has no user to run as.
+// miscRun runs a prepared misc_path for probe.Misc: the exit status, or an
+// error when it could not run, was killed by a signal, or ctx ended (the
+// check's timeout: ctx's error).
+func miscRun(r *script.Runner, p *script.Prepared) probe.RunFunc {
+	return func(ctx context.Context, _ []string) (int, error) {
+		res := r.Run(ctx, p, 0)
+		switch {
+		case errors.Is(res.Err, script.ErrCancelled):
+			return 0, ctx.Err()
+		case res.Err != nil:
+			return 0, res.Err
+		case res.Signal != 0:
+			return 0, fmt.Errorf("killed by signal %d (%v)", int(res.Signal), res.Signal)
+		}
+		return res.ExitCode, nil
+	}
+}
+
+// scriptUserError is a MISC_CHECK whose script cannot run: no user to run
+// as, or refused by script.Prepare (missing, not executable, insecure).
 type scriptUserError struct{ err error }
 
 func (e *scriptUserError) Error() string { return e.err.Error() }

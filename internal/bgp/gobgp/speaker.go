@@ -75,7 +75,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 	// paths, so none is set: received routes stay in GoBGP's RIB unused
 	// (routers should export nothing to vigil).
 	for _, n := range s.cfg.Neighbors {
-		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConf(n)}); err != nil {
+		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConf(n, s.cfg.MaxReceived)}); err != nil {
 			return fmt.Errorf("bgp: neighbor %s: %w", n.Addr, err)
 		}
 	}
@@ -130,7 +130,7 @@ func (s *Speaker) SetNeighbors(ctx context.Context, ns []bgp.Neighbor) ([]string
 		default:
 			changes = append(changes, fmt.Sprintf("+ bgp neighbor %s", n.Addr))
 		}
-		if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConf(n)}); err != nil {
+		if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConf(n, s.cfg.MaxReceived)}); err != nil {
 			errs = append(errs, fmt.Errorf("bgp: neighbor %s: %w", n.Addr, err))
 			continue
 		}
@@ -151,7 +151,19 @@ func (s *Speaker) SetNeighbors(ctx context.Context, ns []bgp.Neighbor) ([]string
 	return changes, errors.Join(errs...)
 }
 
-func peerConf(n bgp.Neighbor) *api.Peer {
+// peerConf is a neighbour's GoBGP configuration. Its address family is
+// GoBGP's default for the neighbour's address (IPv4 or IPv6 unicast), with
+// a limit of maxReceived prefixes (0: bgp.DefaultMaxReceived) it may send:
+// past it, GoBGP closes the session (Cease, "maximum number of prefixes
+// reached") and drops what it had received.
+func peerConf(n bgp.Neighbor, maxReceived uint32) *api.Peer {
+	if maxReceived == 0 {
+		maxReceived = bgp.DefaultMaxReceived
+	}
+	fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
+	if !n.Addr.Unmap().Is4() {
+		fam = &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}
+	}
 	hold := uint64(n.HoldTime / time.Second)
 	retry := uint64(max(n.ConnectRetry/time.Second, 1))
 	p := &api.Peer{
@@ -163,6 +175,10 @@ func peerConf(n bgp.Neighbor) *api.Peer {
 			IdleHoldTimeAfterReset: retry,
 		}},
 		Transport: &api.Transport{PassiveMode: n.Passive, RemotePort: uint32(n.Port)},
+		AfiSafis: []*api.AfiSafi{{
+			Config:       &api.AfiSafiConfig{Family: fam, Enabled: true},
+			PrefixLimits: &api.PrefixLimit{Family: fam, MaxPrefixes: maxReceived, ShutdownThresholdPct: 80},
+		}},
 	}
 	if n.BFDInterval > 0 {
 		us := uint32(n.BFDInterval / time.Microsecond)
@@ -274,10 +290,13 @@ func session(p *api.Peer) bgp.Session {
 	}
 	st := p.GetState()
 	s.State = sessionState(st.GetSessionState())
-	if st.GetDisconnectMessage() != "" {
+	switch {
+	case st.GetAdminState() == api.PeerState_ADMIN_STATE_PFX_CT:
+		s.LastError = "closed: the neighbour sent more prefixes than the speaker accepts (it only announces; the router should send it nothing); the session stays down until the neighbour is re-added or vigil-bgp restarts"
+	case st.GetDisconnectMessage() != "":
 		s.LastError = st.GetDisconnectMessage()
-	} else if r := st.GetDisconnectReason(); r != api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
-		s.LastError = r.String()
+	case st.GetDisconnectReason() != api.PeerState_DISCONNECT_REASON_UNSPECIFIED:
+		s.LastError = st.GetDisconnectReason().String()
 	}
 	if ts := p.GetTimers().GetState(); ts != nil {
 		if s.State == "established" && ts.GetUptime() != nil {

@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/check"
+	"github.com/vigil-ha/vigil/internal/track"
+	"github.com/vigil-ha/vigil/internal/track/filewatch"
 )
 
 // File is FILE_CHECK: it reads a number from a tracked file and turns it
@@ -42,9 +42,6 @@ type File struct {
 	mu   sync.Mutex
 	last int64
 }
-
-// fileRead is the size of keepalived's read buffer, less its terminator.
-const fileRead = 127
 
 // Check reads the file.
 func (f *File) Check(ctx context.Context) check.Result {
@@ -80,7 +77,7 @@ func (f *File) Check(ctx context.Context) check.Result {
 func (f *File) read() (int64, string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	fh, err := os.Open(f.Path)
+	b, err := filewatch.Read(f.Path)
 	if err != nil {
 		// keepalived: an unreadable or deleted file counts as 0.
 		f.last = 0
@@ -89,71 +86,10 @@ func (f *File) read() (int64, string) {
 		}
 		return 0, fmt.Sprintf(" (%v)", err)
 	}
-	defer fh.Close()
-	buf := make([]byte, fileRead)
-	n, err := io.ReadFull(fh, buf)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return f.last, fmt.Sprintf(" (read: %v; keeping %d)", err, f.last)
-	}
-	v, ok := strtol(buf[:n])
-	if !ok || v < math.MinInt32 || v > math.MaxInt32+1 {
-		return f.last, fmt.Sprintf(" (invalid number %q ignored)", buf[:n])
+	v, ok := track.ParseFileValue(b)
+	if !ok {
+		return f.last, fmt.Sprintf(" (invalid number %q ignored)", b)
 	}
 	f.last = v
 	return v, ""
-}
-
-// strtol mimics C strtol(s, NULL, 0) on a 64-bit long: it reports false on
-// overflow (errno ERANGE); no digits gives 0.
-func strtol(s []byte) (int64, bool) {
-	i := 0
-	for i < len(s) && (s[i] == ' ' || (s[i] >= '\t' && s[i] <= '\r')) {
-		i++
-	}
-	neg := false
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		neg = s[i] == '-'
-		i++
-	}
-	base := uint64(10)
-	if i < len(s) && s[i] == '0' {
-		base = 8
-		if i+2 < len(s) && (s[i+1] == 'x' || s[i+1] == 'X') && hexDigit(s[i+2]) >= 0 {
-			base = 16
-			i += 2
-		}
-	}
-	var v uint64
-	for ; i < len(s); i++ {
-		d := hexDigit(s[i])
-		if d < 0 || uint64(d) >= base {
-			break
-		}
-		if v > (math.MaxUint64-uint64(d))/base {
-			return 0, false
-		}
-		v = v*base + uint64(d)
-	}
-	if neg {
-		if v > 1<<63 {
-			return 0, false
-		}
-		return -int64(v), true
-	}
-	if v > math.MaxInt64 {
-		return 0, false
-	}
-	return int64(v), true
-}
-
-func hexDigit(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
 }

@@ -5,8 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-ha/vigil/internal/check"
 )
 
 func TestFile(t *testing.T) {
@@ -68,3 +72,38 @@ func TestFile(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// A FILE_CHECK file that is a FIFO must not hang the check: keepalived opens
+// it O_NONBLOCK and reads once. With no writer a blocking open would wait
+// for one; with a silent writer a read would wait for data.
+func TestFileFIFO(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := &File{Path: path, Weight: 1}
+	run := func(what string, want int) {
+		t.Helper()
+		ch := make(chan check.Result, 1)
+		go func() { ch <- f.Check(context.Background()) }()
+		select {
+		case r := <-ch:
+			if !r.OK || r.WeightDelta == nil || *r.WeightDelta != want {
+				t.Errorf("%s: Check = %+v; want OK with offset %d", what, r, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: Check blocked on a FIFO", what)
+		}
+	}
+	run("no writer", 0)
+	w, err := os.OpenFile(path, os.O_RDWR, 0) // holds the FIFO open
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	run("silent writer", 0)
+	if _, err := w.WriteString("12\n"); err != nil {
+		t.Fatal(err)
+	}
+	run("writer wrote 12", 12)
+}

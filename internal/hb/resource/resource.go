@@ -46,10 +46,39 @@ type Announcer interface {
 // its combined output.
 type Runner func(ctx context.Context, name string, args ...string) ([]byte, error)
 
-// ExecRunner runs commands with os/exec.
+// maxOutput is how much of a command's output ExecRunner keeps (for the
+// log); the rest is read and dropped.
+const maxOutput = 64 << 10
+
+// outputWaitDelay is how long ExecRunner waits, once the command has
+// exited, for the end of its output.
+const outputWaitDelay = 2 * time.Second
+
+// ExecRunner runs commands with os/exec and returns their combined output
+// (its first maxOutput bytes). It returns when the command exits, as
+// heartbeat waits for the script and not for the end of its output: an init
+// script's daemon started in the background keeps the script's stdout, and
+// is left running with it (the output pipe is closed after outputWaitDelay).
 func ExecRunner(ctx context.Context, name string, args ...string) ([]byte, error) {
-	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
-	return out, err
+	cmd := exec.CommandContext(ctx, name, args...)
+	var out boundedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = outputWaitDelay
+	err := cmd.Run()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		err = nil // exited 0; a background child holds the output
+	}
+	return out.b, err
+}
+
+// boundedBuffer keeps the first maxOutput bytes written to it.
+type boundedBuffer struct{ b []byte }
+
+func (w *boundedBuffer) Write(p []byte) (int, error) {
+	if room := maxOutput - len(w.b); room > 0 {
+		w.b = append(w.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
 }
 
 // Env is what resources need from the node.

@@ -11,7 +11,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -63,7 +63,8 @@ type file struct {
 // New resolves each file's path as keepalived's init_track_files: an
 // existing file through its symbolic links, a missing one through its
 // directory, which must exist ("Track file directory for NAME does not
-// exist"). It starts nothing.
+// exist"). A file it cannot resolve is left out and named in the error; the
+// Watcher returned with it follows the others. It starts nothing.
 func New(o Options) (*Watcher, error) {
 	w := &Watcher{o: o, log: o.Logger, values: map[string]int64{}}
 	if w.log == nil {
@@ -113,17 +114,39 @@ func (w *Watcher) Values() map[string]int64 {
 }
 
 // ReadValue reads a track file as keepalived's process_track_file: a
-// missing or empty file is 0; ok is false when the contents are out of range
-// (keepalived then keeps the previous value).
+// missing, unreadable or empty file is 0; ok is false when the contents are
+// out of range (keepalived then keeps the previous value).
 func ReadValue(path string) (v int64, ok bool) {
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	b, err := Read(path)
 	if err != nil {
 		return 0, true
 	}
-	defer f.Close()
+	return track.ParseFileValue(b)
+}
+
+// Read returns what keepalived reads of a track file (process_track_file):
+// it opens the file non-blocking and reads once, at most 127 bytes, on the
+// raw descriptor (not through Go's poller, which would wait for data), so a
+// FIFO or a device with nothing to read reads as nothing at once instead of
+// stalling the caller. A missing file is an error wrapping fs.ErrNotExist.
+func Read(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
 	buf := make([]byte, 127)
-	n, _ := io.ReadFull(f, buf)
-	return track.ParseFileValue(buf[:n])
+	n, err := unix.Read(fd, buf)
+	for err == unix.EINTR {
+		n, err = unix.Read(fd, buf)
+	}
+	switch {
+	case err == unix.EAGAIN:
+		return nil, nil
+	case err != nil:
+		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+	}
+	return buf[:max(n, 0)], nil
 }
 
 // Run watches the files' directories, reports every file's initial value,

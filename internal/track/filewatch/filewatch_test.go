@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 )
 
 type change struct {
@@ -164,5 +165,45 @@ func TestInitFile(t *testing.T) {
 	ents, _ := os.ReadDir(d)
 	if len(ents) != 1 {
 		t.Errorf("temporary files left: %v", ents)
+	}
+}
+
+// A track file that is a FIFO must not stall the watcher: keepalived opens
+// it O_NONBLOCK and reads once, so a FIFO whose writer has written nothing
+// (or less than a full buffer) reads at once, as 0 or as what is there.
+func TestReadValueFIFO(t *testing.T) {
+	path := t.TempDir() + "/fifo"
+	if err := unix.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A writer that holds the FIFO open: O_RDWR does not block.
+	w, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	read := func() (int64, bool) {
+		type res struct {
+			v  int64
+			ok bool
+		}
+		ch := make(chan res, 1)
+		go func() { v, ok := ReadValue(path); ch <- res{v, ok} }()
+		select {
+		case r := <-ch:
+			return r.v, r.ok
+		case <-time.After(10 * time.Second):
+			t.Fatal("ReadValue blocked on a FIFO")
+			return 0, false
+		}
+	}
+	if v, ok := read(); v != 0 || !ok {
+		t.Errorf("empty FIFO: ReadValue = %d, %v; want 0, true", v, ok)
+	}
+	if _, err := w.WriteString("17\n"); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := read(); v != 17 || !ok {
+		t.Errorf("FIFO holding %q: ReadValue = %d, %v; want 17, true", "17\n", v, ok)
 	}
 }
