@@ -62,7 +62,7 @@ func TestHeartbeatLogging(t *testing.T) {
 	// stop heartbeat: vigil warns and logs to stderr.
 	stderr.Reset()
 	missing := filepath.Join(dir, "no-such-dir", "ha-log")
-	log, closeLogs, err = heartbeatLogging(base, "heartbeat", missing, "", "")
+	log, closeLogs, err = heartbeatLogging(base, false, "heartbeat", missing, "", "")
 	if err != nil {
 		t.Fatalf("logfile in a missing directory: %v (heartbeat starts)", err)
 	}
