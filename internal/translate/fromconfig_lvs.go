@@ -1,7 +1,6 @@
 package translate
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -235,7 +234,7 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 		if err != nil {
 			return runspec.CheckerSpec{}, &scriptUserError{errors.New(errMsg(err))}
 		}
-		m.Run = miscRun(script.NewRunner(script.RunnerOptions{}), p)
+		m.Run = probe.ScriptRun(script.NewRunner(script.RunnerOptions{}), p)
 		chk = m
 	case check.KindSMTP:
 		s := &probe.SMTP{Conn: conn}
@@ -412,24 +411,6 @@ func schedFlags(vs config.VirtualServer) lb.Flags {
 		}
 	}
 	return f
-}
-
-// miscRun runs a prepared misc_path for probe.Misc: the exit status, or an
-// error when it could not run, was killed by a signal, or ctx ended (the
-// check's timeout: ctx's error).
-func miscRun(r *script.Runner, p *script.Prepared) probe.RunFunc {
-	return func(ctx context.Context, _ []string) (int, error) {
-		res := r.Run(ctx, p, 0)
-		switch {
-		case errors.Is(res.Err, script.ErrCancelled):
-			return 0, ctx.Err()
-		case res.Err != nil:
-			return 0, res.Err
-		case res.Signal != 0:
-			return 0, fmt.Errorf("killed by signal %d (%v)", int(res.Signal), res.Signal)
-		}
-		return res.ExitCode, nil
-	}
 }
 
 // scriptUserError is a MISC_CHECK whose script cannot run: no user to run
