@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-ha/vigil/internal/atomicfile"
 	"github.com/vigil-ha/vigil/internal/track"
 )
 
@@ -255,7 +256,7 @@ func (w *Watcher) set(f *file, v int64, initial bool) {
 // when the file does not exist, or always with overwrite. A path that
 // exists and is not a regular file is an error. keepalived never overwrites
 // on reload: pass overwrite false then. The file is written to a temporary
-// name and renamed into place, as keepalived's fopen_safe.
+// name and renamed into place (atomicfile), as keepalived's fopen_safe.
 func InitFile(path string, value int, overwrite bool) error {
 	fi, err := os.Stat(path)
 	switch {
@@ -266,19 +267,10 @@ func InitFile(path string, value int, overwrite bool) error {
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("filewatch: init_file %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+	// Synced: the value is the tracker's state across a reboot.
+	err = atomicfile.WriteFile(path, []byte(strconv.Itoa(value)+"\n"), atomicfile.Options{Perm: 0o644, Sync: true})
 	if err != nil {
-		return fmt.Errorf("filewatch: init_file %s: %w", path, err)
-	}
-	_, werr := tmp.WriteString(strconv.Itoa(value) + "\n")
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), 0o644)); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("filewatch: init_file %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("filewatch: init_file %s: %w", path, err)
+		return fmt.Errorf("filewatch: init_file: %w", err)
 	}
 	return nil
 }
