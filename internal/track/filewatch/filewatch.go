@@ -73,7 +73,7 @@ func New(o Options) (*Watcher, error) {
 	}
 	var errs []error
 	for _, f := range o.Files {
-		p, err := resolve(f.Path)
+		p, err := Resolve(f.Path)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("filewatch: track_file %s: %w", f.Name, err))
 			continue
@@ -83,7 +83,13 @@ func New(o Options) (*Watcher, error) {
 	return w, errors.Join(errs...)
 }
 
-func resolve(path string) (string, error) {
+// Resolve is keepalived 2.2.7's init_track_files resolution of a track
+// file's path: an existing file through its symbolic links, a missing one
+// through its directory, which must exist. Its error is the reason
+// keepalived removes the tracker: the directory does not exist ("Track
+// file directory for NAME does not exist - removing") or the path is not
+// accessible ("track file NAME is not accessible - ignoring").
+func Resolve(path string) (string, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return "", err
@@ -94,8 +100,10 @@ func resolve(path string) (string, error) {
 		return "", fmt.Errorf("file %s is not accessible: %w", path, err)
 	}
 	dir, err := filepath.EvalSymlinks(filepath.Dir(abs))
-	if err != nil {
-		return "", fmt.Errorf("directory of %s does not exist: %w", path, err)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("directory %s does not exist", filepath.Dir(abs))
+	} else if err != nil {
+		return "", fmt.Errorf("directory %s cannot be resolved: %w", filepath.Dir(abs), err)
 	}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return "", fmt.Errorf("%s is not a directory", dir)
