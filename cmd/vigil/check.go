@@ -71,16 +71,18 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	// plane names the data plane the verdict on virtual servers assumes.
 	plane := ""
-	var spec *runspec.Spec // what the daemon would run; nil with errors
+	var spec *runspec.Spec          // what the daemon would run; nil with errors
+	var dspec *runspec.DirectorSpec // its virtual servers, likewise
 	if !ds.HasErrors() {
 		// What the daemon checks on top of the file: scripts (resolved,
 		// enable_script_security), checkers, what the data plane can do.
 		sp, more := translate.FromConfig(cfg)
 		spec = &sp
 		ds = append(ds, more...)
-		dspec, more := translate.DirectorFromConfig(cfg)
+		dsp, more := translate.DirectorFromConfig(cfg)
+		dspec = &dsp
 		ds = append(ds, more...)
-		more, plane = backendDiagnostics(cfg, dspec, target)
+		more, plane = backendDiagnostics(cfg, dsp, target)
 		ds = append(ds, more...)
 		ds = append(ds, syncDaemonDiagnostics(cfg)...)
 		ds = append(ds, bgpDiagnostics(cfg)...)
@@ -105,7 +107,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		}
 		stdout.Write(b)
 	} else if !*quiet {
-		summary(stdout, cfg, spec)
+		summary(stdout, cfg, spec, dspec)
 		if plane != "" {
 			// The verdict on virtual servers depends on the data plane.
 			fmt.Fprintf(stdout, "data plane: %s\n", plane)
@@ -157,10 +159,10 @@ func shortHostname() string {
 	return h
 }
 
-// summary prints what the configuration sets up: with spec (the daemon's
-// translation), the trackers and scripts that will run, not those the
-// diagnostics said will not.
-func summary(w io.Writer, c *config.Config, spec *runspec.Spec) {
+// summary prints what the configuration sets up: with spec and dspec (the
+// daemon's translation), the trackers, scripts and checkers that will run,
+// not those the diagnostics said will not.
+func summary(w io.Writer, c *config.Config, spec *runspec.Spec, dspec *runspec.DirectorSpec) {
 	trackers := map[string][]runspec.TrackRef{}
 	running := map[string]bool{}
 	if spec != nil {
@@ -271,15 +273,32 @@ func summary(w io.Writer, c *config.Config, spec *runspec.Spec) {
 			rs += len(vs.RealServers)
 		}
 		fmt.Fprintf(w, "virtual servers: %d, real servers: %d\n", len(c.VirtualServers), rs)
-		for _, vs := range c.VirtualServers {
-			fmt.Fprintf(w, "  %s: %s %s, delay_loop %s, quorum %d\n", vsString(vs), vs.Scheduler, vs.Forwarding.Method, fmtDur(vs.DelayLoop), vs.Quorum)
-			for _, r := range vs.RealServers {
+		running := runningCheckers(c, dspec)
+		for i := range c.VirtualServers {
+			vs := &c.VirtualServers[i]
+			fmt.Fprintf(w, "  %s: %s %s, delay_loop %s, quorum %d\n", vsString(*vs), vs.Scheduler, vs.Forwarding.Method, fmtDur(vs.DelayLoop), vs.Quorum)
+			for j, r := range vs.RealServers {
 				var checks []string
-				for _, ch := range r.Checkers {
-					checks = append(checks, string(ch.Type))
+				left := 0
+				rcs, ok := running[vs]
+				switch {
+				case dspec == nil:
+					for _, ch := range r.Checkers {
+						checks = append(checks, string(ch.Type))
+					}
+				case !ok || j >= len(rcs):
+					checks = []string{"not installed (see the diagnostics)"}
+				default:
+					for _, ch := range rcs[j].Checkers {
+						checks = append(checks, ch.Policy.Kind.String())
+					}
+					left = len(r.Checkers) - len(rcs[j].Checkers)
 				}
 				if len(checks) == 0 {
 					checks = []string{"no checker"}
+				}
+				if left > 0 {
+					checks = append(checks, fmt.Sprintf("%d left out (see the diagnostics)", left))
 				}
 				fmt.Fprintf(w, "    %s weight %d: %s\n", netip.AddrPortFrom(r.Addr, r.Port), r.Weight, strings.Join(checks, ", "))
 			}
@@ -294,6 +313,26 @@ func summary(w io.Writer, c *config.Config, spec *runspec.Spec) {
 		fmt.Fprintf(w, "conntrack sync: conntrackd (FTFW) on %s to %s port %d, follows %s, filter %s\n",
 			cs.Interface, peer, cs.Port, cs.Instance+cs.SyncGroup, cs.Filter)
 	}
+}
+
+// runningCheckers maps each virtual server the director installs to its
+// real servers' checks in dspec, in the order of its real servers
+// (translate.DirectorSources gives dspec's order); nil without dspec.
+func runningCheckers(c *config.Config, dspec *runspec.DirectorSpec) map[*config.VirtualServer][]runspec.RealCheck {
+	if dspec == nil {
+		return nil
+	}
+	out := map[*config.VirtualServer][]runspec.RealCheck{}
+	i := 0
+	for _, vs := range translate.DirectorSources(c) {
+		n := len(vs.RealServers)
+		if i+n > len(dspec.Checks) {
+			break
+		}
+		out[vs] = dspec.Checks[i : i+n]
+		i += n
+	}
+	return out
 }
 
 func vsString(vs config.VirtualServer) string {

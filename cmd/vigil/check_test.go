@@ -569,3 +569,46 @@ func TestCheckMissingInterface(t *testing.T) {
 		t.Errorf("with dynamic_interfaces: exit %d, want 0 and nothing said of vgnone0 (keepalived waits for it):\n%s", code, errs)
 	}
 }
+
+// TestCheckSummaryLeavesOutRefusedMiscCheck: under enable_script_security
+// a MISC_CHECK whose script others may write is refused (keepalived:
+// "Disabling misc script ... due to insecure") and the real server runs
+// without it; the summary must not list it as running.
+func TestCheckSummaryLeavesOutRefusedMiscCheck(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "open")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	sh := filepath.Join(dir, "chk.sh")
+	if err := os.WriteFile(sh, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := writeConf(t, "misc.conf", `global_defs {
+    enable_script_security
+    script_user root
+}
+virtual_server 10.0.0.1 80 {
+    protocol TCP
+    lb_algo rr
+    lb_kind NAT
+    real_server 10.0.0.2 80 {
+        TCP_CHECK {
+        }
+        MISC_CHECK {
+            misc_path "`+sh+`"
+        }
+    }
+}
+`)
+	code, out, errs := runVigil("check", "-f", f)
+	if code != 0 || !strings.Contains(errs, "the checker left out") {
+		t.Fatalf("exit %d, want 0 with a warning that the MISC_CHECK is left out:\n%s", code, errs)
+	}
+	want := "    10.0.0.2:80 weight 1: TCP_CHECK, 1 left out (see the diagnostics)\n"
+	if !strings.Contains(out, want) {
+		t.Errorf("summary lacks %q:\n%s", want, out)
+	}
+}

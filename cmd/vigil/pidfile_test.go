@@ -66,3 +66,33 @@ func TestPidFileOfRunningDaemon(t *testing.T) {
 		t.Errorf("runningPid = %d, want %d (this vigil)", pid, os.Getpid())
 	}
 }
+
+// TestPidFilePlantedSymlink: a pid file path in a world-writable directory
+// may hold a symlink planted by another user; root writing the pid through
+// it would overwrite any file. The link is replaced by a regular file.
+func TestPidFilePlantedSymlink(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("precious\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pidFile := filepath.Join(dir, "vigil.pid")
+	if err := os.Symlink(victim, pidFile); err != nil {
+		t.Fatal(err)
+	}
+	cleanup, err := writePidFiles([]string{pidFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	if b, _ := os.ReadFile(victim); string(b) != "precious\n" {
+		t.Errorf("pid written through the planted symlink: victim holds %q", b)
+	}
+	fi, err := os.Lstat(pidFile)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("pid file: %v, %v; want a regular file of mode 0644", fi.Mode(), err)
+	}
+	if b, _ := os.ReadFile(pidFile); strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
+		t.Errorf("pid file holds %q", b)
+	}
+}

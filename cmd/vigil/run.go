@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/api"
+	"github.com/vigil-ha/vigil/internal/atomicfile"
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/notify"
 )
@@ -201,7 +202,7 @@ type flagExit int
 
 func (e flagExit) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 
-// writePidFiles writes the process ID and returns a function that removes
+// writePidFiles writes the process ID (atomicfile) and returns a function that removes
 // the files.
 func writePidFiles(paths []string) (func(), error) {
 	pid := strconv.Itoa(os.Getpid()) + "\n"
@@ -224,7 +225,10 @@ func writePidFiles(paths []string) (func(), error) {
 			cleanup()
 			return nil, fmt.Errorf("pid file %s: process %d is running", p, n)
 		}
-		if err := os.WriteFile(p, []byte(pid), 0o644); err != nil {
+		// Replaced, not written through: a pid file in a world-writable
+		// directory may be a planted symlink (keepalived opens it
+		// O_NOFOLLOW).
+		if err := atomicfile.WriteFile(p, []byte(pid), atomicfile.Options{Perm: 0o644}); err != nil {
 			cleanup()
 			return nil, err
 		}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/atomicfile"
 	"github.com/vigil-ha/vigil/internal/status"
 )
 
@@ -126,33 +127,14 @@ func (p Paths) Write(k Kind, s status.Snapshot) (string, error) {
 	return path, WriteFile(path, s, Writer(k))
 }
 
-// WriteFile writes a dump to path the way keepalived's fopen_safe does: into
-// a new temporary file (mode 0600: the dumps describe the cluster, and
-// keepalived's own umask 0177 gives the same) in the same directory, then
-// renamed over path. A reader never sees half a file, and a symlink planted
-// at path in a world-writable /tmp is replaced, not followed.
+// WriteFile writes a dump to path the way keepalived's fopen_safe does
+// (atomicfile): a new temporary file in the same directory, mode 0600 (the
+// dumps describe the cluster, and keepalived's own umask 0177 gives the
+// same), renamed over path. A reader never sees half a file, and a symlink
+// planted at path in a world-writable /tmp is replaced, not followed.
 func WriteFile(path string, s status.Snapshot, write func(io.Writer, status.Snapshot) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+	err := atomicfile.Write(path, atomicfile.Options{Perm: 0o600}, func(w io.Writer) error { return write(w, s) })
 	if err != nil {
-		return fmt.Errorf("dump: %w", err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("dump: %s: %w", path, err)
-	}
-	if err := f.Chmod(0o600); err != nil {
-		return fail(err)
-	}
-	if err := write(f, s); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("dump: %w", err)
 	}
 	return nil

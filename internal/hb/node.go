@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/atomicfile"
 	"github.com/vigil-ha/vigil/internal/diag"
 	"github.com/vigil-ha/vigil/internal/hb/hbconf"
 	"github.com/vigil-ha/vigil/internal/hb/resource"
@@ -656,24 +657,13 @@ func (n *Node) snapshot(stopped bool) {
 	}
 }
 
-// writeStatusFile replaces path with b (mode 0644) through a new temporary
-// file in the same directory (O_EXCL, random name) renamed over it: a reader
-// never sees half a file, and a symlink planted in a world-writable
-// directory, at path or at a predictable temporary name, is not followed.
+// writeStatusFile replaces path with b (mode 0644) through atomicfile: a
+// reader never sees half a file, and a symlink planted in a world-writable
+// directory, at path or at a guessed temporary name, is not followed. No
+// fsync: the file is rewritten at every change and means nothing after a
+// reboot.
 func writeStatusFile(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(b)
-	err = errors.Join(werr, f.Chmod(0o644), f.Close())
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return atomicfile.WriteFile(path, b, atomicfile.Options{Perm: 0o644})
 }
 
 // Status returns the latest snapshot.

@@ -49,7 +49,22 @@ func FromConfig(c *config.Config) (runspec.Spec, diag.Diagnostics) {
 		scripts[vs.Name] = true
 		spec.Scripts = append(spec.Scripts, runspec.ScriptSpec{Name: vs.Name, Script: p, Interval: vs.Interval, Timeout: vs.Timeout, Rise: vs.Rise, Fall: vs.Fall, InitFail: vs.InitFail})
 	}
+	tracked := map[string]bool{}
+	for _, in := range c.Instances {
+		for _, t := range in.TrackFiles {
+			tracked[t.Name] = true
+		}
+	}
+	for _, sg := range c.SyncGroups {
+		for _, t := range sg.TrackFiles {
+			tracked[t.Name] = true
+		}
+	}
+	goneFiles := goneTrackFiles(c, tracked, &ds)
 	for _, f := range c.TrackFiles {
+		if goneFiles[f.Name] {
+			continue
+		}
 		spec.Files = append(spec.Files, runspec.FileSpec{Name: f.Name, Path: f.File, InitSet: f.Init, InitValue: f.InitValue, InitOverwrite: f.InitOverwrite})
 	}
 	for _, tp := range c.TrackProcesses {
@@ -97,7 +112,7 @@ func FromConfig(c *config.Config) (runspec.Spec, diag.Diagnostics) {
 			continue
 		}
 		sg := groupOf[in.Name]
-		is.Trackers = trackRefs(in, sg, scripts, &ds)
+		is.Trackers = trackRefs(in, sg, scripts, goneFiles, &ds)
 		is.Notify = sp.notifyScripts("vrrp_instance "+in.Name, in.NotifyMaster, in.NotifyBackup, in.NotifyFault, in.NotifyStop, in.NotifyDeleted, in.Notify, in.NotifyMasterRxLowerPri, in.NotifyDeletedSet)
 		is.SMTPAlert = in.SMTPAlert
 		is.NotifyPriorityChanges = in.NotifyPriorityChanges
@@ -108,14 +123,18 @@ func FromConfig(c *config.Config) (runspec.Spec, diag.Diagnostics) {
 
 // trackRefs collects an instance's trackers, its sync group's included.
 // keepalived: in a sync group, member trackers lose their weight (a failure
-// faults the group) unless sync_group_tracking_weight.
-func trackRefs(in config.VRRPInstance, sg *config.SyncGroup, scripts map[string]bool, ds *diag.Diagnostics) []runspec.TrackRef {
+// faults the group) unless sync_group_tracking_weight. A track_file in
+// goneFiles is left out (reported at its block by goneTrackFiles).
+func trackRefs(in config.VRRPInstance, sg *config.SyncGroup, scripts, goneFiles map[string]bool, ds *diag.Diagnostics) []runspec.TrackRef {
 	var refs []runspec.TrackRef
 	zero := sg != nil && !sg.TrackingWeight
 	add := func(kind track.Kind, ts []config.Tracked, group bool) {
 		for _, t := range ts {
 			if kind == track.Script && !scripts[t.Name] {
 				ds.Warnf(t.Pos, "track_script %s: the script cannot run (see above); not tracked", t.Name)
+				continue
+			}
+			if kind == track.File && goneFiles[t.Name] {
 				continue
 			}
 			w := t.Weight

@@ -1,7 +1,6 @@
 package translate
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -63,9 +62,22 @@ func DirectorFromConfig(c *config.Config) (runspec.DirectorSpec, diag.Diagnostic
 		}
 		groups[g.Name] = lg
 	}
+	checked := map[string]bool{}
+	for _, vs := range DirectorSources(c) {
+		for _, rs := range vs.RealServers {
+			for _, ck := range rs.Checkers {
+				if ck.File != nil {
+					checked[ck.File.TrackFile] = true
+				}
+			}
+		}
+	}
+	goneFiles := goneTrackFiles(c, checked, &ds)
 	files := map[string]config.TrackFile{}
 	for _, f := range c.TrackFiles {
-		files[f.Name] = f
+		if !goneFiles[f.Name] {
+			files[f.Name] = f
+		}
 	}
 	scriptKey := func(cmd config.Command, what string) string {
 		if !cmd.IsSet() {
@@ -129,7 +141,7 @@ func DirectorFromConfig(c *config.Config) (runspec.DirectorSpec, diag.Diagnostic
 				Tunnel:     lbRealTunnel(rs.Forwarding),
 			}
 			lv.Reals = append(lv.Reals, lr)
-			spec.Checks = append(spec.Checks, realCheck(c, &ds, *vs, rs, lb.RealID{VS: lv.ID(), Addr: lr.AddrPort()}, files))
+			spec.Checks = append(spec.Checks, realCheck(c, &ds, *vs, rs, lb.RealID{VS: lv.ID(), Addr: lr.AddrPort()}, files, goneFiles))
 		}
 		spec.VirtualServers = append(spec.VirtualServers, lv)
 	}
@@ -137,10 +149,16 @@ func DirectorFromConfig(c *config.Config) (runspec.DirectorSpec, diag.Diagnostic
 }
 
 // realCheck prepares the checkers of one real server, identified by id.
-func realCheck(c *config.Config, ds *diag.Diagnostics, vs config.VirtualServer, rs config.RealServer, id lb.RealID, files map[string]config.TrackFile) runspec.RealCheck {
+func realCheck(c *config.Config, ds *diag.Diagnostics, vs config.VirtualServer, rs config.RealServer, id lb.RealID, files map[string]config.TrackFile, goneFiles map[string]bool) runspec.RealCheck {
 	rc := runspec.RealCheck{ID: id, Weight: rs.Weight}
 	ap := id.Addr
 	for i, ck := range rs.Checkers {
+		if ck.File != nil && goneFiles[ck.File.TrackFile] {
+			// Its track_file was removed (reported at the block): the
+			// checker goes with it, as keepalived drops the real
+			// server's tracker.
+			continue
+		}
 		cs, err := checkerSpec(c, ck, vs, rs, ap, files)
 		var ue *scriptUserError
 		if errors.As(err, &ue) {
@@ -235,7 +253,7 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 		if err != nil {
 			return runspec.CheckerSpec{}, &scriptUserError{errors.New(errMsg(err))}
 		}
-		m.Run = miscRun(script.NewRunner(script.RunnerOptions{}), p)
+		m.Run = probe.ScriptRun(script.NewRunner(script.RunnerOptions{}), p)
 		chk = m
 	case check.KindSMTP:
 		s := &probe.SMTP{Conn: conn}
@@ -412,24 +430,6 @@ func schedFlags(vs config.VirtualServer) lb.Flags {
 		}
 	}
 	return f
-}
-
-// miscRun runs a prepared misc_path for probe.Misc: the exit status, or an
-// error when it could not run, was killed by a signal, or ctx ended (the
-// check's timeout: ctx's error).
-func miscRun(r *script.Runner, p *script.Prepared) probe.RunFunc {
-	return func(ctx context.Context, _ []string) (int, error) {
-		res := r.Run(ctx, p, 0)
-		switch {
-		case errors.Is(res.Err, script.ErrCancelled):
-			return 0, ctx.Err()
-		case res.Err != nil:
-			return 0, res.Err
-		case res.Signal != 0:
-			return 0, fmt.Errorf("killed by signal %d (%v)", int(res.Signal), res.Signal)
-		}
-		return res.ExitCode, nil
-	}
 }
 
 // scriptUserError is a MISC_CHECK whose script cannot run: no user to run

@@ -2,7 +2,6 @@ package gobgp
 
 import (
 	"context"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -19,14 +18,7 @@ import (
 func TestSpeakerLimitsReceivedPrefixes(t *testing.T) {
 	const limit, sent = 20, 50
 	r := startReceiver(t)
-	sp := NewSpeaker(bgp.SpeakerConfig{RouterID: netip.MustParseAddr("10.0.0.1"), LocalAS: 65001, MaxReceived: limit, Neighbors: []bgp.Neighbor{{
-		Addr: netip.MustParseAddr("127.0.0.1"), RemoteAS: 65000, Port: uint16(r.Port), HoldTime: 9 * time.Second, ConnectRetry: time.Second,
-	}}}, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sp.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	<-sp.Ready()
+	sp := startSpeakerMax(t, r, limit)
 
 	var paths []*apiutil.Path
 	for _, rt := range hostRoutes(sent, bgp.Announced, 0) {

@@ -21,7 +21,14 @@ func startReceiver(tb testing.TB) *receiver { return bgptest.StartReceiver(tb) }
 
 func startSpeaker(tb testing.TB, r *receiver) *Speaker {
 	tb.Helper()
-	sp := NewSpeaker(bgp.SpeakerConfig{RouterID: netip.MustParseAddr("10.0.0.1"), LocalAS: 65001, Neighbors: []bgp.Neighbor{{
+	return startSpeakerMax(tb, r, 0)
+}
+
+// startSpeakerMax starts a speaker peering with r, accepting at most
+// maxReceived prefixes from it (0: the default), and waits for the session.
+func startSpeakerMax(tb testing.TB, r *receiver, maxReceived uint32) *Speaker {
+	tb.Helper()
+	sp := NewSpeaker(bgp.SpeakerConfig{RouterID: netip.MustParseAddr("10.0.0.1"), LocalAS: 65001, MaxReceived: maxReceived, Neighbors: []bgp.Neighbor{{
 		Addr: netip.MustParseAddr("127.0.0.1"), RemoteAS: 65000, Port: uint16(r.Port), HoldTime: 9 * time.Second, ConnectRetry: time.Second,
 	}}}, nil)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/check"
 	"github.com/vigil-ha/vigil/internal/check/probe"
+	"github.com/vigil-ha/vigil/internal/script"
 )
 
 // The seed tutorial's virtual server, mapped to checkers:
@@ -32,6 +33,12 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
+	// The script is checked once (script.Prepare: it exists, it is
+	// executable, enable_script_security) and run as every other script.
+	misc, err := script.Prepare(script.Command{Args: argv, Cred: script.Self(), What: "misc_path"}, script.Policy{})
+	if err != nil {
+		panic(err)
+	}
 	r, err := probe.NewRunner(probe.Options{
 		Servers: []probe.RealServer{
 			{ID: "192.168.118.131:80", Weight: 1, Checkers: []probe.Checker{{
@@ -44,7 +51,8 @@ func Example() {
 			{ID: "192.168.118.129:80", Weight: 1, Checkers: []probe.Checker{{
 				Name:   "MISC_CHECK " + argv[0],
 				Policy: check.Defaults(check.KindMisc, 6*time.Second),
-				Check:  &probe.Misc{Argv: argv, Timeout: 3 * time.Second},
+				Check: &probe.Misc{Argv: argv, Timeout: 3 * time.Second,
+					Run: probe.ScriptRun(script.NewRunner(script.RunnerOptions{}), misc)},
 			}}},
 		},
 		OnEvent: func(e probe.Event) {

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/vigil-ha/vigil/internal/check"
+	"github.com/vigil-ha/vigil/internal/script"
 )
 
 // RunFunc runs a command line and returns its exit status. err is set when
@@ -33,11 +30,10 @@ type Misc struct {
 	Timeout time.Duration
 	// Dynamic makes exit statuses 2..255 set the weight (misc_dynamic).
 	Dynamic bool
-	// Run runs the command; nil means Exec with Credential.
+	// Run runs the command: ScriptRun in the daemon, where the script was
+	// checked by script.Prepare and runs as every other script does. A
+	// Misc without Run fails every check.
 	Run RunFunc
-	// Credential is the user the default runner runs the program as
-	// (user USERNAME [GROUPNAME]); nil runs it as vigil's user.
-	Credential *syscall.Credential
 }
 
 // Check runs the program once.
@@ -52,13 +48,10 @@ func (m *Misc) Check(ctx context.Context) check.Result {
 	}
 	ctx, cancel := context.WithTimeout(ctx, to)
 	defer cancel()
-	run := m.Run
-	if run == nil {
-		run = func(ctx context.Context, argv []string) (int, error) {
-			return Exec(ctx, argv, m.Credential)
-		}
+	if m.Run == nil {
+		return check.Result{Reason: "misc: no runner"}
 	}
-	code, err := run(ctx, m.Argv)
+	code, err := m.Run(ctx, m.Argv)
 	r := check.Result{Latency: elapsed(start)}
 	name := m.Argv[0]
 	switch {
@@ -81,114 +74,22 @@ func (m *Misc) Check(ctx context.Context) check.Result {
 	return r
 }
 
-// termGrace is how long a timed-out program has between SIGTERM and
-// SIGKILL (check_misc.c: SCRIPT_STATE_REQUESTING_TERMINATION, 2 s).
-const termGrace = 2 * time.Second
-
-// Exec is the default RunFunc: it executes argv[0] directly (no shell), as
-// keepalived does for an executable script, in its own process group, with
-// SIGTERM as parent-death signal (system_call_script: setpgid(0, 0),
-// PR_SET_PDEATHSIG). When ctx ends first, the whole group gets SIGTERM, then
-// SIGKILL 2 s later if the program is still there, and after the program
-// exits SIGKILL again so none of its children survive; Exec then returns
-// ctx's error. Stdin, stdout and stderr are /dev/null.
-func Exec(ctx context.Context, argv []string, cred *syscall.Credential) (int, error) {
-	if len(argv) == 0 {
-		return 0, errors.New("probe: empty command")
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM, Credential: cred}
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	pid := cmd.Process.Pid
-	exited := make(chan struct{})
-	go func() {
-		// Wait for the exit without reaping: while the zombie stays, its
-		// PID, which is the group's ID, cannot be reused, so signalling the
-		// group stays safe.
-		var info unix.Siginfo
-		for {
-			err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-			if err != unix.EINTR {
-				break
-			}
+// ScriptRun is the RunFunc of a prepared misc_path: r runs p (its own
+// process group, its user, SIGTERM then SIGKILL to the group when ctx ends;
+// see script.Runner.Run) and the argv Misc passes is ignored, p holds it.
+// It returns the exit status, or an error when the script could not run,
+// was killed by a signal, or ctx ended (then ctx's error).
+func ScriptRun(r *script.Runner, p *script.Prepared) RunFunc {
+	return func(ctx context.Context, _ []string) (int, error) {
+		res := r.Run(ctx, p, 0)
+		switch {
+		case errors.Is(res.Err, script.ErrCancelled):
+			return 0, ctx.Err()
+		case res.Err != nil:
+			return 0, res.Err
+		case res.Signal != 0:
+			return 0, fmt.Errorf("killed by signal %d (%v)", int(res.Signal), res.Signal)
 		}
-		close(exited)
-	}()
-	var ctxErr error
-	select {
-	case <-exited:
-	case <-ctx.Done():
-		ctxErr = ctx.Err()
-		_ = syscall.Kill(-pid, syscall.SIGTERM)
-		t := time.NewTimer(termGrace)
-		select {
-		case <-exited:
-		case <-t.C:
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-			<-exited
-		}
-		t.Stop()
-		// check_misc.c: after a SIGTERM "make sure any children it
-		// created have died too".
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		return res.ExitCode, nil
 	}
-	err := cmd.Wait()
-	if ctxErr != nil {
-		return 0, ctxErr
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 0, fmt.Errorf("killed by signal %d (%v)", int(ws.Signal()), ws.Signal())
-		}
-		return ee.ExitCode(), nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return 0, nil
-}
-
-// unescape decodes the escape starting at s[i] (just past the backslash).
-func unescape(s string, i int) (byte, int) {
-	c := s[i]
-	isHex := func(c byte) bool {
-		return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-	}
-	switch {
-	case c == 'x' && i+1 < len(s) && isHex(s[i+1]):
-		var v byte
-		i++
-		for i < len(s) && isHex(s[i]) {
-			d := s[i]
-			switch {
-			case d >= 'a':
-				d = d - 'a' + 10
-			case d >= 'A':
-				d = d - 'A' + 10
-			default:
-				d -= '0'
-			}
-			v = v<<4 | d
-			i++
-		}
-		return v, i
-	case c == 'c' && i+1 < len(s):
-		return s[i+1] & 0x1f, i + 2
-	case c >= '0' && c <= '7':
-		v := c - '0'
-		i++
-		for n := 0; n < 2 && i < len(s) && s[i] >= '0' && s[i] <= '7'; n++ {
-			v = v<<3 + (s[i] - '0')
-			i++
-		}
-		return v, i
-	}
-	m := map[byte]byte{'a': '\a', 'b': '\b', 'E': 0x1b, 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t', 'v': '\v'}
-	if v, ok := m[c]; ok {
-		return v, i + 1
-	}
-	return c, i + 1
 }

@@ -3,18 +3,18 @@ package probe
 import (
 	"context"
 	"fmt"
-	"github.com/vigil-ha/vigil/internal/cmdline"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vigil-ha/vigil/internal/cmdline"
 	"github.com/vigil-ha/vigil/internal/netnstest"
+	"github.com/vigil-ha/vigil/internal/script"
 )
 
 // writeScript writes an executable script into dir.
@@ -25,6 +25,13 @@ func writeScript(t *testing.T, dir, name, body string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// scriptMisc is a Misc that runs argv as the daemon does: prepared by
+// script.Prepare as vigil's own user, run by a script.Runner.
+func scriptMisc(t *testing.T, timeout time.Duration, argv ...string) *Misc {
+	t.Helper()
+	return &Misc{Argv: argv, Timeout: timeout, Run: ScriptRun(script.NewRunner(script.RunnerOptions{}), mustPrepare(t, argv...))}
 }
 
 // tutorialScript is the seed tutorial's MISC_CHECK script, with bash's
@@ -66,27 +73,23 @@ func TestMiscTutorialScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &Misc{Argv: argv, Timeout: 3 * time.Second}
-	if r := m.Check(ctx); !r.OK {
+	if r := scriptMisc(t, 3*time.Second, argv...).Check(ctx); !r.OK {
 		t.Fatalf("open port: %s", r.Reason)
 	}
 	closed := closedPort(t)
-	m.Argv = []string{script, "127.0.0.1", strconv.Itoa(int(closed.Port()))}
-	r := m.Check(ctx)
+	r := scriptMisc(t, 3*time.Second, script, "127.0.0.1", strconv.Itoa(int(closed.Port()))).Check(ctx)
 	if r.OK {
 		t.Fatal("closed port: check succeeded")
 	}
 	wantReason(t, r.Reason, "exited with status 1")
-	m.Argv = []string{script}
-	if r := m.Check(ctx); r.OK {
+	if r := scriptMisc(t, 3*time.Second, script).Check(ctx); r.OK {
 		t.Fatal("missing arguments: check succeeded")
 	}
 }
 
+// TestMiscExitCodes is check_misc.c's reading of an exit status, over a
+// fake runner returning it.
 func TestMiscExitCodes(t *testing.T) {
-	noLeak(t)
-	script := writeScript(t, t.TempDir(), "exit.sh", "#!/bin/sh\nexit \"$1\"\n")
-	ctx := ctxT(t)
 	type res struct {
 		OK     bool
 		Weight *int
@@ -111,17 +114,56 @@ func TestMiscExitCodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("exit %d dynamic %v", tt.code, tt.dynamic), func(t *testing.T) {
-			r := (&Misc{Argv: []string{script, strconv.Itoa(tt.code)}, Timeout: 5 * time.Second, Dynamic: tt.dynamic}).Check(ctx)
+			run := func(context.Context, []string) (int, error) { return tt.code, nil }
+			r := (&Misc{Argv: []string{"/x"}, Timeout: time.Second, Dynamic: tt.dynamic, Run: run}).Check(context.Background())
 			if diff := cmp.Diff(tt.want, res{r.OK, r.Weight}); diff != "" {
 				t.Errorf("(-want +got) [%s]:\n%s", r.Reason, diff)
 			}
 		})
 	}
-	r := (&Misc{Argv: []string{"/nonexistent/script"}, Timeout: time.Second}).Check(ctx)
-	if r.OK {
-		t.Fatal("missing program succeeded")
+}
+
+// TestMiscScriptRun runs real scripts through ScriptRun: the exit status
+// reaches the check, a script killed by a signal or gone since it was
+// prepared fails it with a reason, and a Misc without a runner fails.
+func TestMiscScriptRun(t *testing.T) {
+	noLeak(t)
+	dir := t.TempDir()
+	exit := writeScript(t, dir, "exit.sh", "#!/bin/sh\nexit \"$1\"\n")
+	ctx := ctxT(t)
+	m := scriptMisc(t, 5*time.Second, exit, "12")
+	m.Dynamic = true
+	if r := m.Check(ctx); !r.OK || r.Weight == nil || *r.Weight != 10 {
+		t.Errorf("exit 12 with misc_dynamic: %+v, want OK with weight 10", r)
 	}
-	wantReason(t, r.Reason, "/nonexistent/script")
+	kill := writeScript(t, dir, "kill.sh", "#!/bin/sh\nkill -KILL $$\n")
+	r := scriptMisc(t, 5*time.Second, kill).Check(ctx)
+	if r.OK {
+		t.Fatal("script killed by a signal succeeded")
+	}
+	wantReason(t, r.Reason, "killed by signal 9")
+	gone := writeScript(t, dir, "gone.sh", "#!/bin/sh\nexit 0\n")
+	m = scriptMisc(t, 5*time.Second, gone)
+	if err := os.Remove(gone); err != nil {
+		t.Fatal(err)
+	}
+	r = m.Check(ctx)
+	if r.OK {
+		t.Fatal("script removed after Prepare succeeded")
+	}
+	wantReason(t, r.Reason, gone)
+	if r := (&Misc{Argv: []string{exit, "0"}}).Check(ctx); r.OK {
+		t.Fatal("Misc without Run succeeded")
+	}
+}
+
+func mustPrepare(t *testing.T, argv ...string) *script.Prepared {
+	t.Helper()
+	p, err := script.Prepare(script.Command{Args: argv, Cred: script.Self(), What: "misc_path"}, script.Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // alive reports whether pid is a live (not zombie) process.
@@ -154,84 +196,47 @@ func readPID(t *testing.T, path string) int {
 	}
 }
 
+// TestMiscTimeoutKillsGroup: misc_timeout ends the run through the context
+// ScriptRun passes on, and the runner kills the script's whole group
+// (script's own tests cover the SIGTERM-then-SIGKILL grace and the user).
 func TestMiscTimeoutKillsGroup(t *testing.T) {
 	noLeak(t)
-	tests := []struct {
-		name, script string
-		// min is the least the check may take: misc_timeout, plus
-		// keepalived's 2 s between SIGTERM and SIGKILL for a script that
-		// ignores SIGTERM.
-		min time.Duration
-	}{
-		{
-			name:   "hanging script and its child",
-			script: "#!/bin/sh\nsleep 1000 &\necho $! > \"$1/child\"\necho $$ > \"$1/self\"\nwait\n",
-			min:    500 * time.Millisecond,
-		},
-		{
-			name:   "script ignoring SIGTERM is killed 2s later",
-			script: "#!/bin/sh\ntrap '' TERM\nsleep 1000 &\necho $! > \"$1/child\"\necho $$ > \"$1/self\"\nwhile :; do sleep 0.05; done\n",
-			min:    2500 * time.Millisecond,
-		},
+	dir := t.TempDir()
+	hang := writeScript(t, dir, "hang.sh", "#!/bin/sh\nsleep 1000 &\necho $! > \"$1/child\"\necho $$ > \"$1/self\"\nwait\n")
+	start := time.Now()
+	r := scriptMisc(t, 500*time.Millisecond, hang, dir).Check(ctxT(t))
+	took := time.Since(start)
+	if r.OK {
+		t.Fatal("hanging script succeeded")
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			script := writeScript(t, dir, "hang.sh", tt.script)
-			start := time.Now()
-			r := (&Misc{Argv: []string{script, dir}, Timeout: 500 * time.Millisecond}).Check(ctxT(t))
-			took := time.Since(start)
-			if r.OK {
-				t.Fatal("hanging script succeeded")
-			}
-			wantReason(t, r.Reason, "timed out after 500ms")
-			if took < tt.min {
-				t.Errorf("check returned after %v, want at least %v", took, tt.min)
-			}
-			self, child := readPID(t, filepath.Join(dir, "self")), readPID(t, filepath.Join(dir, "child"))
-			deadline := time.Now().Add(5 * time.Second)
-			for alive(self) || alive(child) {
-				if time.Now().After(deadline) {
-					t.Fatalf("after the timeout: script %d alive %v, its child %d alive %v", self, alive(self), child, alive(child))
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		})
+	wantReason(t, r.Reason, "timed out after 500ms")
+	if took < 500*time.Millisecond {
+		t.Errorf("check returned after %v, before misc_timeout", took)
+	}
+	self, child := readPID(t, filepath.Join(dir, "self")), readPID(t, filepath.Join(dir, "child"))
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(self) || alive(child) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the timeout: script %d alive %v, its child %d alive %v", self, alive(self), child, alive(child))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
 func TestMiscCancel(t *testing.T) {
 	noLeak(t)
-	script := writeScript(t, t.TempDir(), "sleep.sh", "#!/bin/sh\nexec sleep 1000\n")
+	sleep := writeScript(t, t.TempDir(), "sleep.sh", "#!/bin/sh\nexec sleep 1000\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
-	if r := (&Misc{Argv: []string{script}, Timeout: time.Minute}).Check(ctx); r.OK {
+	r := scriptMisc(t, time.Minute, sleep).Check(ctx)
+	if r.OK {
 		t.Fatal("canceled script succeeded")
 	}
+	wantReason(t, r.Reason, context.Canceled.Error())
 	// Well under the 1 min timeout: the cancel ended it.
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("Check returned %v after cancel", d)
-	}
-}
-
-func TestMiscUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		netnstest.Unavailable(t, "running a script as another user needs root")
-	}
-	noLeak(t)
-	dir := t.TempDir()
-	// The user must reach the script: open up the temporary directories.
-	os.Chmod(filepath.Dir(dir), 0o755)
-	os.Chmod(dir, 0o777)
-	script := writeScript(t, dir, "id.sh", "#!/bin/sh\nid -u > \"$1/uid\"\n")
-	r := (&Misc{Argv: []string{script, dir}, Timeout: 5 * time.Second, Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}).Check(ctxT(t))
-	if !r.OK {
-		t.Fatalf("check failed: %s", r.Reason)
-	}
-	b, _ := os.ReadFile(filepath.Join(dir, "uid"))
-	if got := strings.TrimSpace(string(b)); got != "65534" {
-		t.Errorf("script ran as uid %q, want 65534", got)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-ha/vigil/internal/atomicfile"
 	"github.com/vigil-ha/vigil/internal/track"
 )
 
@@ -72,7 +73,7 @@ func New(o Options) (*Watcher, error) {
 	}
 	var errs []error
 	for _, f := range o.Files {
-		p, err := resolve(f.Path)
+		p, err := Resolve(f.Path)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("filewatch: track_file %s: %w", f.Name, err))
 			continue
@@ -82,7 +83,13 @@ func New(o Options) (*Watcher, error) {
 	return w, errors.Join(errs...)
 }
 
-func resolve(path string) (string, error) {
+// Resolve is keepalived 2.2.7's init_track_files resolution of a track
+// file's path: an existing file through its symbolic links, a missing one
+// through its directory, which must exist. Its error is the reason
+// keepalived removes the tracker: the directory does not exist ("Track
+// file directory for NAME does not exist - removing") or the path is not
+// accessible ("track file NAME is not accessible - ignoring").
+func Resolve(path string) (string, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return "", err
@@ -93,8 +100,10 @@ func resolve(path string) (string, error) {
 		return "", fmt.Errorf("file %s is not accessible: %w", path, err)
 	}
 	dir, err := filepath.EvalSymlinks(filepath.Dir(abs))
-	if err != nil {
-		return "", fmt.Errorf("directory of %s does not exist: %w", path, err)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("directory %s does not exist", filepath.Dir(abs))
+	} else if err != nil {
+		return "", fmt.Errorf("directory %s cannot be resolved: %w", filepath.Dir(abs), err)
 	}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return "", fmt.Errorf("%s is not a directory", dir)
@@ -255,7 +264,7 @@ func (w *Watcher) set(f *file, v int64, initial bool) {
 // when the file does not exist, or always with overwrite. A path that
 // exists and is not a regular file is an error. keepalived never overwrites
 // on reload: pass overwrite false then. The file is written to a temporary
-// name and renamed into place, as keepalived's fopen_safe.
+// name and renamed into place (atomicfile), as keepalived's fopen_safe.
 func InitFile(path string, value int, overwrite bool) error {
 	fi, err := os.Stat(path)
 	switch {
@@ -266,19 +275,10 @@ func InitFile(path string, value int, overwrite bool) error {
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("filewatch: init_file %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+	// Synced: the value is the tracker's state across a reboot.
+	err = atomicfile.WriteFile(path, []byte(strconv.Itoa(value)+"\n"), atomicfile.Options{Perm: 0o644, Sync: true})
 	if err != nil {
-		return fmt.Errorf("filewatch: init_file %s: %w", path, err)
-	}
-	_, werr := tmp.WriteString(strconv.Itoa(value) + "\n")
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), 0o644)); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("filewatch: init_file %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("filewatch: init_file %s: %w", path, err)
+		return fmt.Errorf("filewatch: init_file: %w", err)
 	}
 	return nil
 }
