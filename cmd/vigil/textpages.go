@@ -24,6 +24,7 @@ const textSettle = 20 * time.Second
 // textSettle later: what the daemon uses afterwards faults back from the
 // page cache, once.
 func releaseTextPages(log *slog.Logger) {
+	t0 := time.Now()
 	rs, err := textpages.Release()
 	if err != nil {
 		log.Debug("releasing the binary's pages", "err", err)
@@ -34,5 +35,5 @@ func releaseTextPages(log *slog.Logger) {
 		size += r.Size()
 		rss += r.Rss
 	}
-	log.Debug("released the binary's pages", "mappings", len(rs), "mapped_kb", size>>10, "resident_kb", rss>>10)
+	log.Debug("released the binary's pages", "mappings", len(rs), "mapped_kb", size>>10, "resident_kb", rss>>10, "took", time.Since(t0))
 }
