@@ -166,7 +166,7 @@ func (d *daemon) runsKeepalived() bool { return d.flags.haDir == "" || d.flags.f
 // daemon logs where ha.cf says.
 func readConfigs(f runFlags, log *slog.Logger, u *undo) (*daemon, loaded, error) {
 	d := &daemon{flags: f, log: log, sd: sdnotify.FromEnv(os.Getenv)}
-	d.pages = textpages.NewReleaser(textSettle, func() { releaseTextPages(d.log) })
+	d.pages = textpages.NewReleaser(textSettle, func() { textpages.ReleaseAndLog(d.log) })
 	var l loaded
 	if d.runsKeepalived() {
 		var ds diag.Diagnostics

@@ -15,7 +15,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/netnstest"
 )
 
-// releasedRE matches the debug line of releaseTextPages.
+// releasedRE matches the debug line of textpages.ReleaseAndLog.
 var releasedRE = regexp.MustCompile(`released the binary's pages"? mappings=(\d+) mapped_kb=(\d+) resident_kb=(\d+)`)
 
 // TestDaemonReleasesTextPages: the daemon, with 50 VRRP instances, drops

@@ -32,9 +32,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -196,4 +198,22 @@ func Release() ([]Region, error) {
 		}
 	}
 	return rs, nil
+}
+
+// ReleaseAndLog calls Release and logs at debug level what it dropped
+// (mappings, their size and what of them was resident, in kB) and how
+// long it took, or why it failed.
+func ReleaseAndLog(log *slog.Logger) {
+	t0 := time.Now()
+	rs, err := Release()
+	if err != nil {
+		log.Debug("releasing the binary's pages", "err", err)
+		return
+	}
+	var size, rss uint64
+	for _, r := range rs {
+		size += r.Size()
+		rss += r.Rss
+	}
+	log.Debug("released the binary's pages", "mappings", len(rs), "mapped_kb", size>>10, "resident_kb", rss>>10, "took", time.Since(t0))
 }

@@ -1,7 +1,10 @@
 package textpages
 
 import (
+	"bytes"
+	"log/slog"
 	"os"
+	"regexp"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -179,5 +182,15 @@ func TestRelease(t *testing.T) {
 	}
 	if initialised != [4]int{1, 2, 42, 4} {
 		t.Errorf("data changed: %v", initialised)
+	}
+}
+
+// ReleaseAndLog logs the release at debug level with its figures.
+func TestReleaseAndLog(t *testing.T) {
+	var b bytes.Buffer
+	ReleaseAndLog(slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	re := regexp.MustCompile(`level=DEBUG msg="released the binary's pages" mappings=([2-9]|\d\d) mapped_kb=[1-9]\d* resident_kb=\d+ took=`)
+	if !re.Match(b.Bytes()) {
+		t.Errorf("logged %q", b.String())
 	}
 }
