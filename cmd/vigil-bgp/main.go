@@ -21,13 +21,20 @@ import (
 	"os/signal"
 	"runtime"
 	"syscall"
+	"time"
 
 	"github.com/vigil-ha/vigil/internal/bgp"
 	"github.com/vigil-ha/vigil/internal/bgp/gobgp"
+	"github.com/vigil-ha/vigil/internal/textpages"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
+
+// releaseSettle is how long after its start the helper drops its
+// binary's pages a second time, once the speaker runs (vigil sends its
+// configuration at once) and its sessions have had their first tries.
+const releaseSettle = 20 * time.Second
 
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
 
@@ -65,6 +72,12 @@ func run(args []string, stderr io.Writer) int {
 	signal.Ignore(syscall.SIGINT, syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	// What starting GoBGP runs once (its packages' initialisation, the
+	// configuration, the first sessions) need not stay resident: drop the
+	// binary's text and rodata now and once those have run.
+	pages := textpages.NewReleaser(releaseSettle, func() { textpages.ReleaseAndLog(log) })
+	go pages.Run(ctx)
+	pages.Kick()
 	err = bgp.Serve(ctx, nc, func(cfg bgp.SpeakerConfig) bgp.Backend { return gobgp.NewSpeaker(cfg, log) }, log, level)
 	if err != nil {
 		log.Error("vigil-bgp stopped", "err", err)

@@ -34,6 +34,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/script"
 	"github.com/vigil-ha/vigil/internal/sdnotify"
 	"github.com/vigil-ha/vigil/internal/status"
+	"github.com/vigil-ha/vigil/internal/textpages"
 	"github.com/vigil-ha/vigil/internal/translate"
 	"github.com/vigil-ha/vigil/internal/web"
 )
@@ -72,6 +73,11 @@ type daemon struct {
 	// startBG runs a part a reload starts beside the daemon's; the
 	// function it returns stops it and waits (group.Start; nil with -C).
 	startBG func(name string, run func(context.Context) error) (stop func())
+
+	// pages releases the binary's text and rodata after the start and
+	// each reload (nil in a daemon built without readConfigs: Kick then
+	// does nothing).
+	pages *textpages.Releaser
 
 	reloader reloader
 	sched    sched.Scheduler
@@ -498,6 +504,7 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	}
 	_ = d.sd.Reloading()
 	defer d.notifyReadyLater()
+	defer d.pages.Kick()
 	defer releaseConfigMemory()
 	d.reloader.log = d.log
 	res, err := d.reloader.run(ctx, func(large func()) (loaded, diag.Diagnostics) { return loadConfig(d.flags, large) }, d.apply)

@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/sched"
 	"github.com/vigil-ha/vigil/internal/sdnotify"
+	"github.com/vigil-ha/vigil/internal/textpages"
 	"github.com/vigil-ha/vigil/internal/web"
 )
 
@@ -165,6 +166,7 @@ func (d *daemon) runsKeepalived() bool { return d.flags.haDir == "" || d.flags.f
 // daemon logs where ha.cf says.
 func readConfigs(f runFlags, log *slog.Logger, u *undo) (*daemon, loaded, error) {
 	d := &daemon{flags: f, log: log, sd: sdnotify.FromEnv(os.Getenv)}
+	d.pages = textpages.NewReleaser(textSettle, func() { textpages.ReleaseAndLog(d.log) })
 	var l loaded
 	if d.runsKeepalived() {
 		var ds diag.Diagnostics
@@ -438,6 +440,8 @@ func (d *daemon) run(ctx context.Context, l loaded, bg *group) error {
 	}
 	f := d.flags
 	releaseConfigMemory()
+	bg.Go("binary pages", d.pages.Run)
+	d.pages.Kick()
 	d.log.Info("vigil started", "version", version, "config", f.file, "instances", len(l.spec.Instances), "virtual_servers", len(l.dir.VirtualServers), "ha_dir", f.haDir, "api", f.apiSocket, "pid", os.Getpid())
 	if d.sd.Enabled() {
 		d.notifyReady()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -118,6 +119,8 @@ func TestBGPHelper(t *testing.T) {
 		t.Fatal(err)
 	}
 	nd := e2e.NewNode(e2e.Vigil, d1, bin, t.TempDir())
+	// Debug: the helper's release of its binary's pages is logged there.
+	nd.Args = []string{"--log-level", "debug"}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("vigil output:\n%s", nd.AllLogs())
@@ -133,6 +136,9 @@ func TestBGPHelper(t *testing.T) {
 	waitFor(t, 30*time.Second, "BIRD's route to the VIP via dir1", hopsAre(bh, vrrpVIP, dirAddrs[0]))
 	if !strings.Contains(nd.Log(), "bgp speaker running") || !strings.Contains(nd.Log(), "component=vigil-bgp") {
 		t.Errorf("the helper's log did not reach vigil's")
+	}
+	if !regexp.MustCompile(`released the binary's pages"? component=vigil-bgp .*mappings=[1-9]`).MatchString(nd.Log()) {
+		t.Errorf("the helper did not release its binary's pages at start")
 	}
 	// The helper does not inherit vigil's SCHED_RR 20 (reset-on-fork);
 	// vigil gives it 19.
