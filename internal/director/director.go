@@ -303,7 +303,15 @@ func (d *Director) event(ev lb.Event) {
 			if ev.Stopping {
 				timeout = time.Second // keepalived: omega scripts get one second
 			}
-			n.Exec("vs "+ev.VS, p, timeout)
+			// One queue per real server (per virtual server for the
+			// quorum scripts): a queue keeps its scripts in order but, when
+			// far behind, only the newest, so real servers failing together
+			// must not share one. keepalived forks each (notify_exec).
+			queue := "vs " + ev.VS
+			if ev.Kind == lb.RealUp || ev.Kind == lb.RealDown {
+				queue += " rs " + ev.RealName
+			}
+			n.Exec(queue, p, timeout)
 		}
 	}
 }
