@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -17,7 +18,11 @@ import (
 //     enters and notify_up runs;
 //   - web1 fails, then a reload replaces its TCP_CHECK (another
 //     connect_timeout) while it is down: when it answers again it returns
-//     to the service at the new checker's first success.
+//     to the service at the new checker's first success;
+//   - SIGTERM with `omega`: the alive real servers' notify_down and the
+//     quorum_down script run (ipwrapper.c clear_service_rs /
+//     update_vs_notifies with stopping), and the service leaves the kernel
+//     (clear_service_vs: LVS_CMD_DEL), as it does without omega.
 func TestFirstVerdictAlphaAndCheckerReload(t *testing.T) {
 	t.Parallel()
 	tp := newTopo(t, "verdict", topoOpts{})
@@ -38,7 +43,7 @@ func TestFirstVerdictAlphaAndCheckerReload(t *testing.T) {
 		return false
 	}
 	conf := func(web1Timeout string) string {
-		return vrrpSingle() + vs{port: 80, delayLoop: "1", reals: []rs{
+		return vrrpSingle() + vs{port: 80, delayLoop: "1", extra: []string{"omega", fmt.Sprintf("quorum_down \"%s qdown\"", script)}, reals: []rs{
 			{addr: web1, weight: 1, checker: tcpCheck(web1Timeout, 1, "1")},
 			{addr: web2, weight: 1, checker: tcpCheck("1", 1, "1"), extra: []string{
 				"alpha",
@@ -76,7 +81,18 @@ func TestFirstVerdictAlphaAndCheckerReload(t *testing.T) {
 	tp.web[web1].start()
 	took := waitPool(t, d, 80, web1, true, patience)
 	t.Logf("web1 back in the service %v after its new checker could succeed", took)
-	if b, _ := os.ReadFile(notes); strings.Count(string(b), "down web2") != 1 {
-		t.Errorf("notes %q, want one notify_down of web2", b)
+	if b, _ := os.ReadFile(notes); strings.Count(string(b), "down web2") != 1 || notified("qdown") {
+		t.Errorf("notes %q, want one notify_down of web2 and no quorum_down", b)
+	}
+
+	d.signal(syscall.SIGTERM)
+	if !d.proc.Wait(patience) {
+		t.Fatal("vigil did not exit on SIGTERM")
+	}
+	if b, _ := os.ReadFile(notes); strings.Count(string(b), "down web2") != 2 || !notified("qdown") {
+		t.Errorf("after SIGTERM with omega: notes %q, want web2's notify_down again and quorum_down", b)
+	}
+	if dests, ok, err := nftDests(d.host, 80); err != nil || ok {
+		t.Errorf("after SIGTERM: the service is still in nftables: %v %v", dests, err)
 	}
 }
