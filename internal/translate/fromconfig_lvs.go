@@ -123,17 +123,35 @@ func DirectorFromConfig(c *config.Config) (runspec.DirectorSpec, diag.Diagnostic
 			lr := lb.RealServer{
 				Addr: rs.Addr, Port: rs.Port, Weight: uint32(max(rs.Weight, 0)),
 				Method: lbMethod(rs.Forwarding.Method), UThreshold: uint32(max(rs.UThreshold, 0)), LThreshold: uint32(max(rs.LThreshold, 0)),
-				Inhibit: rs.InhibitOnFailure, Alpha: rs.Alpha, Virtualhost: rs.Virtualhost,
+				Inhibit: rs.InhibitOnFailure, Virtualhost: rs.Virtualhost,
 				NotifyUp:   scriptKey(rs.NotifyUp, "notify_up of real_server "+rs.Pos.String()),
 				NotifyDown: scriptKey(rs.NotifyDown, "notify_down of real_server "+rs.Pos.String()),
 				Tunnel:     lbRealTunnel(rs.Forwarding),
 			}
+			rc := realCheck(c, &ds, *vs, rs, lb.RealID{VS: lv.ID(), Addr: lr.AddrPort()}, files)
+			lr.Alpha = startsDown(rc)
 			lv.Reals = append(lv.Reals, lr)
-			spec.Checks = append(spec.Checks, realCheck(c, &ds, *vs, rs, lb.RealID{VS: lv.ID(), Addr: lr.AddrPort()}, files))
+			spec.Checks = append(spec.Checks, rc)
 		}
 		spec.VirtualServers = append(spec.VirtualServers, lv)
 	}
 	return spec, ds
+}
+
+// startsDown reports whether a real server starts out of the service: when
+// one of its checkers starts down. keepalived 2.2.7 check_data.c
+// validate_check_config marks each alpha checker failed, and
+// ipwrapper.c init_service_rs adds a real server with no failed checker;
+// `alpha` on a real server or virtual server only sets its checkers'
+// default, so one without checkers, or whose checkers say `alpha no`, or
+// with only a FILE_CHECK (check_file.c clears alpha), starts up.
+func startsDown(rc runspec.RealCheck) bool {
+	for _, c := range rc.Checkers {
+		if h := check.NewHealth(c.Policy); !h.Up() {
+			return true
+		}
+	}
+	return false
 }
 
 // realCheck prepares the checkers of one real server, identified by id.
