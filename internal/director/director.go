@@ -409,7 +409,7 @@ func (d *Director) Apply(ctx context.Context, spec runspec.DirectorSpec) ([]stri
 		for id := range old {
 			changes = append(changes, "- virtual_server "+id)
 		}
-		if reflect.DeepEqual(d.spec.CheckerKeys(), spec.CheckerKeys()) && len(changes) == 0 {
+		if reflect.DeepEqual(checkerPolicies(d.spec), checkerPolicies(spec)) && len(changes) == 0 {
 			return
 		}
 		prev := map[runspec.CheckerKey]check.Health{}
@@ -439,6 +439,19 @@ func (d *Director) Apply(ctx context.Context, spec runspec.DirectorSpec) ([]stri
 	}
 	slices.Sort(changes)
 	return changes, err
+}
+
+// checkerPolicies lists each checker's identity with its timing: a reload
+// that changes either restarts the checkers (unchanged identities resume
+// their state under the new timing).
+func checkerPolicies(s runspec.DirectorSpec) []any {
+	var out []any
+	for _, rc := range s.Checks {
+		for _, c := range rc.Checkers {
+			out = append(out, runspec.CheckerKey{Real: rc.ID, Key: c.Key}, c.Policy)
+		}
+	}
+	return out
 }
 
 // Snapshot returns the virtual servers for the status API.

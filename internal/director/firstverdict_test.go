@@ -140,3 +140,41 @@ func TestDirectorFirstVerdict(t *testing.T) {
 		})
 	}
 }
+
+// A reload that changes only a checker's timing keeps its state under the
+// new timing (keepalived 2.2.7 ipwrapper.c migrate_checkers: the checkers'
+// compare functions look at what is checked, not at retry or delay_loop).
+func TestDirectorReloadTimingKeepsCheckerState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := &verdict{ok: true}
+		spec := func(delayLoop time.Duration) runspec.DirectorSpec {
+			s := oneReal(v, false, "tcp")
+			s.Checks[0].Checkers[0].Policy.DelayLoop = delayLoop
+			s.Checks[0].Checkers[0].Policy.Bootstrap = time.Second
+			return s
+		}
+		d, err := New(spec(5*time.Second), Options{Backend: &kernelBackend{kernel: lb.NewState()}, Resync: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if _, err := d.Apply(ctx, spec(7*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		var hs []check.Health
+		if err := d.do(ctx, func() { hs = d.runner.Healths()["[192.168.118.110]:tcp:80 10.0.0.1:8080"] }); err != nil {
+			t.Fatal(err)
+		}
+		if len(hs) != 1 || !hs[0].HasRun() || !hs[0].Up() || hs[0].Policy().DelayLoop != 7*time.Second {
+			t.Errorf("after a reload of delay_loop: %+v, want the checker's state kept (has run, up) under delay_loop 7s", hs)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}

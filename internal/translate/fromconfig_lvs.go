@@ -298,9 +298,14 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 	if err := pol.Validate(); err != nil {
 		return runspec.CheckerSpec{}, err
 	}
-	// Key: the checker's configuration, positions excluded, for reloads.
+	// Key: what the checker checks, positions excluded, for reloads. The
+	// timing (retry, delay_before_retry, delay_loop, warmup, alpha) is left
+	// out: keepalived 2.2.7 compares the connection and the check's own
+	// parameters (check_api.c compare_conn_opts, the checkers' compare
+	// functions) and migrate_checkers keeps the state of a checker whose
+	// timing changed; the new Policy applies to the resumed state.
 	key := fmt.Sprintf("%s|%s|%+v", ck.Type, ap, config.Checker{Type: ck.Type, ConnectIP: ck.ConnectIP, ConnectPort: ck.ConnectPort, BindTo: ck.BindTo, BindPort: ck.BindPort,
-		BindIf: ck.BindIf, FWMark: ck.FWMark, ConnectTimeout: ck.ConnectTimeout, Retry: ck.Retry, DelayBeforeRetry: ck.DelayBeforeRetry, DelayLoop: ck.DelayLoop, Warmup: ck.Warmup, Alpha: ck.Alpha})
+		BindIf: ck.BindIf, FWMark: ck.FWMark, ConnectTimeout: ck.ConnectTimeout})
 	key += fmt.Sprintf("|%v|%v|%v|%v|%v|%v", deref(positionFreeHTTP(ck.HTTP)), deref(ck.SMTP), deref(ck.DNS), deref(ck.UDP), deref(positionFreeMisc(ck.Misc)), deref(ck.File))
 	return runspec.CheckerSpec{Key: key, Policy: pol, Checker: chk}, nil
 }
@@ -319,13 +324,16 @@ func positionFreeHTTP(h *config.HTTPCheck) *config.HTTPCheck {
 	return &c
 }
 
-// positionFreeMisc is a MISC_CHECK block without misc_path's position.
+// positionFreeMisc is a MISC_CHECK block without misc_path's position and
+// without misc_timeout, which keepalived's compare_misc_check (check_misc.c)
+// leaves out too: it is timing, like delay_loop, its default.
 func positionFreeMisc(m *config.MiscParam) *config.MiscParam {
 	if m == nil {
 		return nil
 	}
 	c := *m
 	c.Path.Pos = diag.Pos{}
+	c.Timeout = 0
 	return &c
 }
 
