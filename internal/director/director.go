@@ -148,7 +148,7 @@ func (d *Director) Run(ctx context.Context) error {
 	recDone := make(chan error, 1)
 	go func() { recDone <- d.rec.Run(recCtx) }()
 
-	if err := d.startRunner(nil); err != nil {
+	if err := d.startRunner(nil, nil); err != nil {
 		stopRec()
 		<-recDone
 		return err
@@ -187,18 +187,40 @@ func (d *Director) takeLocal() {
 	d.recompute()
 }
 
-// startRunner starts the checkers of d.spec, resuming the state of
-// unchanged checkers from prev (a reload).
-func (d *Director) startRunner(prev map[runspec.CheckerKey]check.Health) error {
+// startRunner starts the checkers of d.spec. On a reload (old holds the
+// real servers before it) unchanged checkers resume their state from prev,
+// and the others start as keepalived starts a checker a reload adds
+// (check.NewHealthOnReload).
+func (d *Director) startRunner(prev map[runspec.CheckerKey]check.Health, old map[lb.RealID]bool) error {
 	d.byID = map[string]lb.RealID{}
+	alive := map[lb.RealID]bool{}
+	for _, ss := range d.last.Status {
+		for _, r := range ss.Reals {
+			alive[lb.RealID{VS: ss.ID, Addr: r.Addr}] = r.Alive
+		}
+	}
 	var servers []probe.RealServer
 	for _, rc := range d.spec.Checks {
 		id := rc.ID.String()
 		d.byID[id] = rc.ID
 		rs := probe.RealServer{ID: id, Weight: rc.Weight}
+		// ipwrapper.c migrate_checkers: the real server counts as failed
+		// when a resumed checker has failed, or when it is down and none
+		// has run.
+		failed, ran := false, false
+		for _, c := range rc.Checkers {
+			if h, ok := prev[runspec.CheckerKey{Real: rc.ID, Key: c.Key}]; ok && h.HasRun() {
+				ran = true
+				failed = failed || !h.Up()
+			}
+		}
+		failed = failed || (!alive[rc.ID] && !ran)
 		for _, c := range rc.Checkers {
 			pc := probe.Checker{Name: c.Name, Check: c.Checker, Policy: c.Policy}
 			if h, ok := prev[runspec.CheckerKey{Real: rc.ID, Key: c.Key}]; ok {
+				pc.Resume = &h
+			} else if old != nil {
+				h := check.NewHealthOnReload(c.Policy, !old[rc.ID], failed)
 				pc.Resume = &h
 			}
 			rs.Checkers = append(rs.Checkers, pc)
@@ -421,6 +443,10 @@ func (d *Director) Apply(ctx context.Context, spec runspec.DirectorSpec) ([]stri
 				}
 			}
 		}
+		oldIDs := map[lb.RealID]bool{}
+		for _, rc := range d.spec.Checks {
+			oldIDs[rc.ID] = true
+		}
 		d.runStop()
 		d.spec = spec
 		// Forget the verdicts of real servers that left.
@@ -429,7 +455,7 @@ func (d *Director) Apply(ctx context.Context, spec runspec.DirectorSpec) ([]stri
 			keep[rc.ID] = true
 		}
 		maps.DeleteFunc(d.health, func(id lb.RealID, _ lb.RealHealth) bool { return !keep[id] })
-		if err = d.startRunner(prev); err != nil {
+		if err = d.startRunner(prev, oldIDs); err != nil {
 			return
 		}
 		d.recompute()

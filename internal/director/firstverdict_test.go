@@ -178,3 +178,46 @@ func TestDirectorReloadTimingKeepsCheckerState(t *testing.T) {
 		}
 	})
 }
+
+// A checker a reload adds to a real server that is up starts with all its
+// retries (keepalived 2.2.7 check_api.c queue_checker: retry_it 0; the
+// start-up "one failure is enough" is skipped on a reload): one failure
+// does not take the real server out.
+func TestDirectorReloadNewCheckerRetries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		v := &verdict{ok: true}
+		be := &kernelBackend{kernel: lb.NewState()}
+		log := &eventLog{}
+		d, err := New(oneReal(v, false, "tcp"), Options{Backend: be, Resync: time.Hour, Observe: log.observe})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		log.take()
+		v.set(false)
+		if _, err := d.Apply(ctx, oneReal(v, false, "tcp connect_port 81")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond) // the first attempt failed; its retry is due after 1 s
+		synctest.Wait()
+		if diff := cmp.Diff([]string{"10.0.0.1:8080 NAT w1"}, be.dests()); diff != "" {
+			t.Errorf("after one failure of the new checker (-want +got):\n%s", diff)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if got := be.dests(); len(got) != 0 {
+			t.Errorf("after the retry failed too: dests %v, want none", got)
+		}
+		if diff := cmp.Diff([]string{"real-down 10.0.0.1:8080", "quorum-down"}, log.take()); diff != "" {
+			t.Errorf("events (-want +got):\n%s", diff)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
