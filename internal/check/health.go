@@ -44,6 +44,25 @@ func NewHealth(p Policy) Health {
 	return h
 }
 
+// NewHealthOnReload returns the state of a checker that a reload added
+// (no checker of the old configuration checked the same thing), as
+// keepalived 2.2.7 sets it up: its validate_check_config skips the start-up
+// rules on a reload, so the checker starts up with all its retries
+// (queue_checker: is_up, retry_it 0); on a real server the reload added,
+// check_new_rs_state starts an alpha checker down; on a real server that
+// was there, migrate_checkers applies the start-up rules (alpha down, one
+// failure enough) only when failed is set: one of its checkers has failed,
+// or it is down and none of its checkers has run.
+func NewHealthOnReload(p Policy, newServer, failed bool) Health {
+	h := NewHealth(p)
+	if p.Kind == KindFile || (!newServer && failed) {
+		return h
+	}
+	h.retryIt = 0
+	h.up = !(newServer && p.Alpha)
+	return h
+}
+
 // Policy returns the checker's policy.
 func (h *Health) Policy() Policy { return h.p }
 

@@ -563,3 +563,38 @@ func FuzzHealth(f *testing.F) {
 		}
 	})
 }
+
+// A checker a reload adds starts as keepalived 2.2.7 sets it up on a reload
+// (check_api.c queue_checker, ipwrapper.c migrate_checkers and
+// check_new_rs_state): up with all its retries, alpha down only on a new
+// real server, the start-up rules only on a failed one.
+func TestNewHealthOnReload(t *testing.T) {
+	tcp := policy(KindTCP, func(p *Policy) { p.Retry = 2 })
+	alpha := policy(KindTCP, func(p *Policy) { p.Retry = 2; p.Alpha = true })
+	for _, tt := range []struct {
+		name              string
+		p                 Policy
+		newServer, failed bool
+		up                bool
+		retries           int
+	}{
+		{"existing server", tcp, false, false, true, 0},
+		{"existing server, alpha", alpha, false, false, true, 0},
+		{"failed server", tcp, false, true, true, 2},
+		{"failed server, alpha", alpha, false, true, false, 2},
+		{"new server", tcp, true, false, true, 0},
+		{"new server, alpha", alpha, true, false, false, 0},
+		{"file", Defaults(KindFile, 0), true, false, true, 0},
+	} {
+		h := NewHealthOnReload(tt.p, tt.newServer, tt.failed)
+		if h.Up() != tt.up || h.Retries() != tt.retries {
+			t.Errorf("%s: up %v retries %d, want %v %d", tt.name, h.Up(), h.Retries(), tt.up, tt.retries)
+		}
+		// With retries left, one failure of an up checker is retried.
+		if tt.up && tt.retries == 0 && tt.p.Kind == KindTCP {
+			if _, tr := h.Observe(time.Unix(0, 0), Result{Reason: "refused"}); tr != nil || !h.Up() {
+				t.Errorf("%s: the first failure took the checker down", tt.name)
+			}
+		}
+	}
+}

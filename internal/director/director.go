@@ -148,7 +148,7 @@ func (d *Director) Run(ctx context.Context) error {
 	recDone := make(chan error, 1)
 	go func() { recDone <- d.rec.Run(recCtx) }()
 
-	if err := d.startRunner(nil); err != nil {
+	if err := d.startRunner(nil, nil); err != nil {
 		stopRec()
 		<-recDone
 		return err
@@ -187,18 +187,40 @@ func (d *Director) takeLocal() {
 	d.recompute()
 }
 
-// startRunner starts the checkers of d.spec, resuming the state of
-// unchanged checkers from prev (a reload).
-func (d *Director) startRunner(prev map[runspec.CheckerKey]check.Health) error {
+// startRunner starts the checkers of d.spec. On a reload (old holds the
+// real servers before it) unchanged checkers resume their state from prev,
+// and the others start as keepalived starts a checker a reload adds
+// (check.NewHealthOnReload).
+func (d *Director) startRunner(prev map[runspec.CheckerKey]check.Health, old map[lb.RealID]bool) error {
 	d.byID = map[string]lb.RealID{}
+	alive := map[lb.RealID]bool{}
+	for _, ss := range d.last.Status {
+		for _, r := range ss.Reals {
+			alive[lb.RealID{VS: ss.ID, Addr: r.Addr}] = r.Alive
+		}
+	}
 	var servers []probe.RealServer
 	for _, rc := range d.spec.Checks {
 		id := rc.ID.String()
 		d.byID[id] = rc.ID
 		rs := probe.RealServer{ID: id, Weight: rc.Weight}
+		// ipwrapper.c migrate_checkers: the real server counts as failed
+		// when a resumed checker has failed, or when it is down and none
+		// has run.
+		failed, ran := false, false
+		for _, c := range rc.Checkers {
+			if h, ok := prev[runspec.CheckerKey{Real: rc.ID, Key: c.Key}]; ok && h.HasRun() {
+				ran = true
+				failed = failed || !h.Up()
+			}
+		}
+		failed = failed || (!alive[rc.ID] && !ran)
 		for _, c := range rc.Checkers {
 			pc := probe.Checker{Name: c.Name, Check: c.Checker, Policy: c.Policy}
 			if h, ok := prev[runspec.CheckerKey{Real: rc.ID, Key: c.Key}]; ok {
+				pc.Resume = &h
+			} else if old != nil {
+				h := check.NewHealthOnReload(c.Policy, !old[rc.ID], failed)
 				pc.Resume = &h
 			}
 			rs.Checkers = append(rs.Checkers, pc)
@@ -303,7 +325,15 @@ func (d *Director) event(ev lb.Event) {
 			if ev.Stopping {
 				timeout = time.Second // keepalived: omega scripts get one second
 			}
-			n.Exec("vs "+ev.VS, p, timeout)
+			// One queue per real server (per virtual server for the
+			// quorum scripts): a queue keeps its scripts in order but, when
+			// far behind, only the newest, so real servers failing together
+			// must not share one. keepalived forks each (notify_exec).
+			queue := "vs " + ev.VS
+			if ev.Kind == lb.RealUp || ev.Kind == lb.RealDown {
+				queue += " rs " + ev.RealName
+			}
+			n.Exec(queue, p, timeout)
 		}
 	}
 }
@@ -401,7 +431,7 @@ func (d *Director) Apply(ctx context.Context, spec runspec.DirectorSpec) ([]stri
 		for id := range old {
 			changes = append(changes, "- virtual_server "+id)
 		}
-		if reflect.DeepEqual(d.spec.CheckerKeys(), spec.CheckerKeys()) && len(changes) == 0 {
+		if reflect.DeepEqual(checkerPolicies(d.spec), checkerPolicies(spec)) && len(changes) == 0 {
 			return
 		}
 		prev := map[runspec.CheckerKey]check.Health{}
@@ -413,6 +443,10 @@ func (d *Director) Apply(ctx context.Context, spec runspec.DirectorSpec) ([]stri
 				}
 			}
 		}
+		oldIDs := map[lb.RealID]bool{}
+		for _, rc := range d.spec.Checks {
+			oldIDs[rc.ID] = true
+		}
 		d.runStop()
 		d.spec = spec
 		// Forget the verdicts of real servers that left.
@@ -421,7 +455,7 @@ func (d *Director) Apply(ctx context.Context, spec runspec.DirectorSpec) ([]stri
 			keep[rc.ID] = true
 		}
 		maps.DeleteFunc(d.health, func(id lb.RealID, _ lb.RealHealth) bool { return !keep[id] })
-		if err = d.startRunner(prev); err != nil {
+		if err = d.startRunner(prev, oldIDs); err != nil {
 			return
 		}
 		d.recompute()
@@ -431,6 +465,19 @@ func (d *Director) Apply(ctx context.Context, spec runspec.DirectorSpec) ([]stri
 	}
 	slices.Sort(changes)
 	return changes, err
+}
+
+// checkerPolicies lists each checker's identity with its timing: a reload
+// that changes either restarts the checkers (unchanged identities resume
+// their state under the new timing).
+func checkerPolicies(s runspec.DirectorSpec) []any {
+	var out []any
+	for _, rc := range s.Checks {
+		for _, c := range rc.Checkers {
+			out = append(out, runspec.CheckerKey{Real: rc.ID, Key: c.Key}, c.Policy)
+		}
+	}
+	return out
 }
 
 // Snapshot returns the virtual servers for the status API.

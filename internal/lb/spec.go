@@ -96,9 +96,10 @@ type RealServer struct {
 	Tunnel     Tunnel
 	UThreshold uint32
 	LThreshold uint32
-	// Inhibit and Alpha are `inhibit_on_failure` and `alpha` (alpha: the
-	// real server starts down until checked), the virtual server's when
-	// the real server sets none.
+	// Inhibit is `inhibit_on_failure`, the virtual server's when the real
+	// server sets none. Alpha: the real server starts down until checked,
+	// because one of its checkers is in alpha mode (keepalived counts
+	// failed checkers, not the `alpha` keyword of the real server).
 	Inhibit     bool
 	Alpha       bool
 	NotifyUp    string

@@ -138,6 +138,20 @@ func TestCheckerKeys(t *testing.T) {
 	if !reflect.DeepEqual(differ, []int{2}) {
 		t.Errorf("keys that changed: %v, want only SMTP_CHECK's (2)", differ)
 	}
+	// Timing is not what a checker checks: keepalived keeps the state of a
+	// checker whose retry or delay_loop changed (migrate_checkers), and so
+	// does the key; connect_timeout is part of the connection it compares.
+	_, timing := loadLVS(t, replaceOnce(t, replaceOnce(t, checkersConf, "retry 2", "retry 4\n            delay_before_retry 7"), "delay_loop 10", "delay_loop 4"))
+	if !reflect.DeepEqual(a.CheckerKeys(), timing.CheckerKeys()) {
+		t.Error("keys differ after retry, delay_before_retry and delay_loop changed")
+	}
+	if reflect.DeepEqual(a.Checks[0].Checkers[0].Policy, timing.Checks[0].Checkers[0].Policy) {
+		t.Error("the new timing did not reach the checker's policy")
+	}
+	_, conn := loadLVS(t, replaceOnce(t, checkersConf, "connect_timeout 2.5", "connect_timeout 3"))
+	if reflect.DeepEqual(a.CheckerKeys()[0], conn.CheckerKeys()[0]) {
+		t.Error("TCP_CHECK's key unchanged after connect_timeout changed")
+	}
 }
 
 func replaceOnce(t *testing.T, s, old, new string) string {

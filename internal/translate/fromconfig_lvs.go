@@ -135,17 +135,35 @@ func DirectorFromConfig(c *config.Config) (runspec.DirectorSpec, diag.Diagnostic
 			lr := lb.RealServer{
 				Addr: rs.Addr, Port: rs.Port, Weight: uint32(max(rs.Weight, 0)),
 				Method: lbMethod(rs.Forwarding.Method), UThreshold: uint32(max(rs.UThreshold, 0)), LThreshold: uint32(max(rs.LThreshold, 0)),
-				Inhibit: rs.InhibitOnFailure, Alpha: rs.Alpha, Virtualhost: rs.Virtualhost,
+				Inhibit: rs.InhibitOnFailure, Virtualhost: rs.Virtualhost,
 				NotifyUp:   scriptKey(rs.NotifyUp, "notify_up of real_server "+rs.Pos.String()),
 				NotifyDown: scriptKey(rs.NotifyDown, "notify_down of real_server "+rs.Pos.String()),
 				Tunnel:     lbRealTunnel(rs.Forwarding),
 			}
+			rc := realCheck(c, &ds, *vs, rs, lb.RealID{VS: lv.ID(), Addr: lr.AddrPort()}, files, goneFiles)
+			lr.Alpha = startsDown(rc)
 			lv.Reals = append(lv.Reals, lr)
-			spec.Checks = append(spec.Checks, realCheck(c, &ds, *vs, rs, lb.RealID{VS: lv.ID(), Addr: lr.AddrPort()}, files, goneFiles))
+			spec.Checks = append(spec.Checks, rc)
 		}
 		spec.VirtualServers = append(spec.VirtualServers, lv)
 	}
 	return spec, ds
+}
+
+// startsDown reports whether a real server starts out of the service: when
+// one of its checkers starts down. keepalived 2.2.7 check_data.c
+// validate_check_config marks each alpha checker failed, and
+// ipwrapper.c init_service_rs adds a real server with no failed checker;
+// `alpha` on a real server or virtual server only sets its checkers'
+// default, so one without checkers, or whose checkers say `alpha no`, or
+// with only a FILE_CHECK (check_file.c clears alpha), starts up.
+func startsDown(rc runspec.RealCheck) bool {
+	for _, c := range rc.Checkers {
+		if h := check.NewHealth(c.Policy); !h.Up() {
+			return true
+		}
+	}
+	return false
 }
 
 // realCheck prepares the checkers of one real server, identified by id.
@@ -298,9 +316,14 @@ func checkerSpec(c *config.Config, ck config.Checker, vs config.VirtualServer, r
 	if err := pol.Validate(); err != nil {
 		return runspec.CheckerSpec{}, err
 	}
-	// Key: the checker's configuration, positions excluded, for reloads.
+	// Key: what the checker checks, positions excluded, for reloads. The
+	// timing (retry, delay_before_retry, delay_loop, warmup, alpha) is left
+	// out: keepalived 2.2.7 compares the connection and the check's own
+	// parameters (check_api.c compare_conn_opts, the checkers' compare
+	// functions) and migrate_checkers keeps the state of a checker whose
+	// timing changed; the new Policy applies to the resumed state.
 	key := fmt.Sprintf("%s|%s|%+v", ck.Type, ap, config.Checker{Type: ck.Type, ConnectIP: ck.ConnectIP, ConnectPort: ck.ConnectPort, BindTo: ck.BindTo, BindPort: ck.BindPort,
-		BindIf: ck.BindIf, FWMark: ck.FWMark, ConnectTimeout: ck.ConnectTimeout, Retry: ck.Retry, DelayBeforeRetry: ck.DelayBeforeRetry, DelayLoop: ck.DelayLoop, Warmup: ck.Warmup, Alpha: ck.Alpha})
+		BindIf: ck.BindIf, FWMark: ck.FWMark, ConnectTimeout: ck.ConnectTimeout})
 	key += fmt.Sprintf("|%v|%v|%v|%v|%v|%v", deref(positionFreeHTTP(ck.HTTP)), deref(ck.SMTP), deref(ck.DNS), deref(ck.UDP), deref(positionFreeMisc(ck.Misc)), deref(ck.File))
 	return runspec.CheckerSpec{Key: key, Policy: pol, Checker: chk}, nil
 }
@@ -319,13 +342,16 @@ func positionFreeHTTP(h *config.HTTPCheck) *config.HTTPCheck {
 	return &c
 }
 
-// positionFreeMisc is a MISC_CHECK block without misc_path's position.
+// positionFreeMisc is a MISC_CHECK block without misc_path's position and
+// without misc_timeout, which keepalived's compare_misc_check (check_misc.c)
+// leaves out too: it is timing, like delay_loop, its default.
 func positionFreeMisc(m *config.MiscParam) *config.MiscParam {
 	if m == nil {
 		return nil
 	}
 	c := *m
 	c.Path.Pos = diag.Pos{}
+	c.Timeout = 0
 	return &c
 }
 

@@ -216,3 +216,54 @@ virtual_server fwmark 5 {
 		t.Errorf("families %v, want %v", got, want)
 	}
 }
+
+// A real server starts down only when one of its checkers starts down
+// (keepalived 2.2.7 check_data.c validate_check_config, ipwrapper.c
+// init_service_rs): `alpha` on the virtual server is only its checkers'
+// default, which `alpha no` overrides and FILE_CHECK ignores, and a real
+// server without checkers is always up.
+func TestDirectorFromConfigAlphaFromCheckers(t *testing.T) {
+	_, spec := loadLVS(t, `track_file tf {
+    file /run/vigil-test-alpha
+}
+virtual_server 10.0.0.1 80 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    alpha
+    real_server 10.0.0.2 80 {
+        TCP_CHECK {
+        }
+    }
+    real_server 10.0.0.3 80 {
+    }
+    real_server 10.0.0.4 80 {
+        TCP_CHECK {
+            alpha no
+        }
+    }
+    real_server 10.0.0.5 80 {
+        FILE_CHECK {
+            track_file tf
+        }
+    }
+    real_server 10.0.0.6 80 {
+        alpha no
+        TCP_CHECK {
+        }
+        MISC_CHECK {
+            misc_path /bin/true
+            alpha
+        }
+    }
+}
+`)
+	got := map[string]bool{}
+	for _, r := range spec.VirtualServers[0].Reals {
+		got[r.Addr.String()] = r.Alpha
+	}
+	want := map[string]bool{"10.0.0.2": true, "10.0.0.3": false, "10.0.0.4": false, "10.0.0.5": false, "10.0.0.6": true}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("real servers starting down %v, want %v", got, want)
+	}
+}

@@ -52,6 +52,14 @@ type Event struct {
 	check.ServerTransition
 	// CheckerName names the checker whose result caused the change.
 	CheckerName string
+	// FirstVerdict marks the event of a checker's first verdict that
+	// changed neither the real server's state nor its weight: a failure
+	// (an alpha checker failing), or a success that leaves the server up
+	// (a checker new after a reload confirming the state it started in). keepalived 2.2.7 acts on it too (ipwrapper.c
+	// update_svr_checker_state: a first failure runs notify_down), and a
+	// caller that kept its own view of the real server across a reload
+	// learns the state the new checkers see.
+	FirstVerdict bool
 }
 
 // CheckDone describes one finished attempt (for metrics and benchmarks).
@@ -453,7 +461,9 @@ func (r *Runner) finish(j job, started time.Time, res check.Result) {
 	end := time.Now()
 	s := e.srv
 	s.mu.Lock()
+	ran := e.health.HasRun()
 	next, tr := e.health.Observe(end, res)
+	verdict1 := !ran && e.health.HasRun()
 	e.last, e.lastAt, e.running = res, end, false
 	e.lastDur = end.Sub(started)
 	if res.OK {
@@ -467,14 +477,22 @@ func (r *Runner) finish(j job, started time.Time, res check.Result) {
 			ev = &Event{Server: s.id, At: end, ServerTransition: st, CheckerName: e.name}
 		}
 	}
+	// A first success while another checker still holds the server down
+	// tells nothing (keepalived: no notification either).
+	if ev == nil && verdict1 && (!e.health.Up() || s.agg.Up()) {
+		st := check.ServerTransition{WasUp: s.agg.Up(), Up: s.agg.Up(), WasWeight: s.agg.Weight(), Weight: s.agg.Weight(), Checker: e.idx, Reason: res.Reason}
+		ev = &Event{Server: s.id, At: end, ServerTransition: st, CheckerName: e.name, FirstVerdict: true}
+	}
 	if tr != nil && tr.StateChanged() {
 		r.log.Info("checker "+upDown(tr.Up), "server", s.id, "checker", e.name, "reason", tr.Reason)
 	}
 	s.mu.Unlock()
 	if ev != nil {
-		if ev.StateChanged() {
+		switch {
+		case ev.StateChanged():
 			r.log.Info("real server "+upDown(ev.Up), "server", s.id, "weight", ev.Weight, "reason", ev.Reason)
-		} else {
+		case ev.FirstVerdict:
+		default:
 			r.log.Info("real server weight changed", "server", s.id, "from", ev.WasWeight, "to", ev.Weight, "reason", ev.Reason)
 		}
 		if r.opt.OnEvent != nil {
