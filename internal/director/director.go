@@ -71,6 +71,8 @@ type Director struct {
 	backend lb.Backend
 
 	events chan any
+	// over keeps checker events the full events queue could not take.
+	over overflow
 
 	// localNext is the latest address set given to SetLocal and not yet
 	// taken by the loop; localWake (capacity 1) tells the loop there is one.
@@ -105,6 +107,76 @@ type (
 	}
 )
 
+// overflow holds, once the events queue was found full, the newest event of
+// each real server, until the loop has handled everything queued before it
+// and takes them. While it is active every checker event goes here, so an
+// event never overtakes an older one of the same server: the director's view
+// of a real server's health is never lost, only intermediate transitions of
+// a loop that fell that far behind are merged (counted and logged).
+type overflow struct {
+	mu     sync.Mutex
+	active bool
+	latest map[string]checkEvent
+	order  []string
+	merged int
+	wake   chan struct{}
+}
+
+// post hands a checker event to the loop without blocking.
+func (d *Director) post(ce checkEvent) {
+	o := &d.over
+	o.mu.Lock()
+	if !o.active {
+		select {
+		case d.events <- ce:
+			o.mu.Unlock()
+			return
+		default:
+			o.active = true
+			d.log.Warn("checker event queue full; keeping each real server's newest event until the director catches up")
+		}
+	}
+	if o.latest == nil {
+		o.latest = map[string]checkEvent{}
+	}
+	if _, ok := o.latest[ce.ev.Server]; ok {
+		o.merged++
+	} else {
+		o.order = append(o.order, ce.ev.Server)
+	}
+	o.latest[ce.ev.Server] = ce
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// takeOverflow handles what is queued, then the overflow's events in the
+// order their servers first overflowed.
+func (d *Director) takeOverflow() {
+	for {
+		select {
+		case ev := <-d.events:
+			d.handle(ev)
+			continue
+		default:
+		}
+		break
+	}
+	o := &d.over
+	o.mu.Lock()
+	latest, order, merged := o.latest, o.order, o.merged
+	o.active, o.latest, o.order, o.merged = false, nil, nil, 0
+	o.mu.Unlock()
+	if merged > 0 {
+		d.log.Warn("checker events merged while the director was behind", "merged", merged, "servers", len(order))
+	}
+	for _, id := range order {
+		d.handle(latest[id])
+	}
+}
+
 // New prepares a director; it starts nothing. The backend is
 // opened here so that a configuration the kernel cannot carry fails at
 // start.
@@ -112,7 +184,7 @@ func New(spec runspec.DirectorSpec, opts Options) (*Director, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &Director{opts: opts, log: opts.Logger, spec: spec, events: make(chan any, 1024), localWake: make(chan struct{}, 1), health: lb.Health{}, local: map[netip.Addr]bool{}, timeline: status.NewTimeline(200)}
+	d := &Director{opts: opts, log: opts.Logger, spec: spec, events: make(chan any, 1024), over: overflow{wake: make(chan struct{}, 1)}, localWake: make(chan struct{}, 1), health: lb.Health{}, local: map[netip.Addr]bool{}, timeline: status.NewTimeline(200)}
 	b := opts.Backend
 	if b == nil {
 		var err error
@@ -168,6 +240,8 @@ func (d *Director) Run(ctx context.Context) error {
 			return nil
 		case ev := <-d.events:
 			d.handle(ev)
+		case <-d.over.wake:
+			d.takeOverflow()
 		case <-d.localWake:
 			d.takeLocal()
 		}
@@ -232,13 +306,7 @@ func (d *Director) startRunner(prev map[runspec.CheckerKey]check.Health, old map
 	}
 	var r *probe.Runner
 	r, err := probe.NewRunner(probe.Options{Servers: servers, Logger: d.log, OnEvent: func(e probe.Event) {
-		select {
-		case d.events <- checkEvent{ev: e, gen: r}:
-		default:
-			// A full queue means the loop is far behind; the next
-			// transition of this server carries the state anyway.
-			d.log.Warn("checker event queue full; event dropped", "server", e.Server)
-		}
+		d.post(checkEvent{ev: e, gen: r})
 	}})
 	if err != nil {
 		return fmt.Errorf("director: %w", err)
