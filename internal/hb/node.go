@@ -274,6 +274,7 @@ func (n *Node) Run(ctx context.Context) error {
 		for op := range ops {
 			g := n.groups[op.group]
 			var err error
+			start := time.Now()
 			if op.acquire {
 				n.log.Info("acquiring resource group", "group", op.group)
 				err = g.Start(context.Background())
@@ -281,8 +282,14 @@ func (n *Node) Run(ctx context.Context) error {
 				n.log.Info("releasing resource group", "group", op.group)
 				err = g.Stop(context.Background())
 			}
-			if err != nil {
-				n.log.Error("resource group", "group", op.group, "acquire", op.acquire, "err", err)
+			took := time.Since(start).Round(time.Millisecond)
+			switch {
+			case err != nil:
+				n.log.Error("resource group", "group", op.group, "acquire", op.acquire, "took", took, "err", err)
+			case op.acquire:
+				n.log.Info("resource group acquired", "group", op.group, "took", took)
+			default:
+				n.log.Info("resource group released", "group", op.group, "took", took)
 			}
 			dones <- machine.Done{Group: op.group, Acquire: op.acquire, Err: err}
 		}

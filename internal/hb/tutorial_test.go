@@ -2,6 +2,7 @@ package hb_test
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -113,13 +114,19 @@ func (tu *tutorial) curl(t *testing.T, want string) {
 }
 
 // sampler watches both nodes' addresses and records every moment both
-// hold the VIP while allowed is false.
+// hold the VIP while allowed is false, with the step under way.
 type sampler struct {
 	mu      sync.Mutex
 	allowed bool
-	bad     []string
+	step    string
+	bad     []overlap
 	stop    chan struct{}
 	done    chan struct{}
+}
+
+type overlap struct {
+	at   time.Time
+	step string
 }
 
 func (tu *tutorial) sample() *sampler {
@@ -133,9 +140,10 @@ func (tu *tutorial) sample() *sampler {
 			case <-time.After(25 * time.Millisecond):
 			}
 			if tu.holder() == "both" {
+				now := time.Now()
 				s.mu.Lock()
 				if !s.allowed {
-					s.bad = append(s.bad, time.Now().Format("15:04:05.000"))
+					s.bad = append(s.bad, overlap{at: now, step: s.step})
 				}
 				s.mu.Unlock()
 			}
@@ -146,12 +154,65 @@ func (tu *tutorial) sample() *sampler {
 
 func (s *sampler) allow(v bool) { s.mu.Lock(); s.allowed = v; s.mu.Unlock() }
 
+// at names the step under way, for the failure message.
+func (s *sampler) at(step string) { s.mu.Lock(); s.step = step; s.mu.Unlock() }
+
 func (s *sampler) finish(t *testing.T, tu *tutorial) {
 	close(s.stop)
 	<-s.done
-	if len(s.bad) > 0 {
-		t.Errorf("both nodes held %s outside a full partition at %d samples: %v\nha1:\n%s\nha2:\n%s", vip, len(s.bad), s.bad, tu.n1.Output(), tu.n2.Output())
+	if len(s.bad) == 0 {
+		return
 	}
+	var b strings.Builder
+	var times []time.Time
+	for _, o := range s.bad {
+		fmt.Fprintf(&b, "  %s during %q\n", o.at.UTC().Format("15:04:05.000"), o.step)
+		times = append(times, o.at)
+	}
+	logs := map[string]string{"ha1": tu.n1.Output(), "ha2": tu.n2.Output()}
+	t.Errorf("both nodes held %s outside a full partition at %d samples:\n%sresource and membership events within 3 s (UTC):\n%s\nha1:\n%s\nha2:\n%s",
+		vip, len(s.bad), b.String(), timeline(logs, times, 3*time.Second), logs["ha1"], logs["ha2"])
+}
+
+// timeline merges the nodes' log lines about resources, standby, stops and
+// deaths that lie within d of one of the times, in time order, each
+// prefixed by its node: who acquired and released what, when.
+func timeline(logs map[string]string, times []time.Time, d time.Duration) string {
+	keys := []string{"resource group", "standby", "shutting down", "stopping", "shutdown", "is dead", "Resources being acquired", "giving up", "transition completed", "node status"}
+	type entry struct {
+		at   time.Time
+		line string
+	}
+	var es []entry
+	for node, out := range logs {
+		for _, l := range strings.Split(out, "\n") {
+			ts, rest, ok := strings.Cut(strings.TrimPrefix(l, "time="), " ")
+			if !ok || !strings.HasPrefix(l, "time=") {
+				continue
+			}
+			at, err := time.Parse(time.RFC3339Nano, ts)
+			if err != nil {
+				continue
+			}
+			near := false
+			for _, x := range times {
+				near = near || (at.After(x.Add(-d)) && at.Before(x.Add(d)))
+			}
+			relevant := false
+			for _, k := range keys {
+				relevant = relevant || strings.Contains(rest, k)
+			}
+			if near && relevant {
+				es = append(es, entry{at, fmt.Sprintf("  %s %s %s", at.UTC().Format("15:04:05.000"), node, rest)})
+			}
+		}
+	}
+	sort.SliceStable(es, func(i, j int) bool { return es[i].at.Before(es[j].at) })
+	var b strings.Builder
+	for _, e := range es {
+		b.WriteString(e.line + "\n")
+	}
+	return b.String()
 }
 
 // TestTutorialFailures runs the tutorial's five failure tests on a vigil
@@ -168,6 +229,7 @@ func TestTutorialFailures(t *testing.T) {
 	s := tu.sample()
 	defer s.finish(t, tu)
 
+	s.at("start")
 	tu.n1.Start()
 	tu.n2.Start()
 	tu.waitHolder(t, "ha1", 10*time.Second)
@@ -175,6 +237,7 @@ func TestTutorialFailures(t *testing.T) {
 	waitStatus(t, tu.n2, func(st hb.Status) bool { return len(st.Peers) == 1 && st.Peers[0].Status == machine.StatusActive })
 
 	t.Run("1 graceful stop moves the service cleanly", func(t *testing.T) {
+		s.at(t.Name())
 		start := time.Now()
 		if err := tu.n1.Stop(10 * time.Second); err != nil {
 			t.Fatal(err)
@@ -190,6 +253,7 @@ func TestTutorialFailures(t *testing.T) {
 	})
 
 	t.Run("2 ifdown eth0 on the primary (ipfail)", func(t *testing.T) {
+		s.at(t.Name())
 		waitStatus(t, tu.n2, func(st hb.Status) bool { return st.PingUp == 1 })
 		waitStatus(t, tu.n1, func(st hb.Status) bool { return st.PingUp == 1 && len(st.Peers) == 1 && st.Peers[0].PingUp == 1 })
 		start := time.Now()
@@ -209,6 +273,7 @@ func TestTutorialFailures(t *testing.T) {
 	})
 
 	t.Run("4 heartbeat link cut: no takeover while eth0 carries heartbeats", func(t *testing.T) {
+		s.at(t.Name())
 		if err := tu.ha1.SetCable("eth1", false); err != nil {
 			t.Fatal(err)
 		}
@@ -228,6 +293,7 @@ func TestTutorialFailures(t *testing.T) {
 	})
 
 	t.Run("3 power off the primary (kill -9 + cables pulled)", func(t *testing.T) {
+		s.at(t.Name())
 		start := time.Now()
 		tu.n1.Kill()
 		tu.ha1.SetCable("eth0", false)
@@ -247,6 +313,7 @@ func TestTutorialFailures(t *testing.T) {
 	})
 
 	t.Run("5 kill -9 the daemon", func(t *testing.T) {
+		s.at(t.Name())
 		// The killed node keeps its address until the kernel watchdog
 		// resets it (ha.cf's watchdog; TestKernelWatchdog shows the
 		// softdog firing in the VM tier). Namespaces share one kernel, so

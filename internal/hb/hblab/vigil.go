@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ type Vigil struct {
 	Name   string
 	Dir    string
 	Proc   *lab.Proc
+	past   []*lab.Proc // earlier runs, for Output
 	status string
 	t      testing.TB
 }
@@ -58,6 +60,9 @@ func (v *Vigil) Start() {
 		"--ha-init-dir", filepath.Join(v.Dir, "init.d"), "--api-socket", filepath.Join(v.Dir, "vigil.sock"))
 	if err != nil {
 		v.t.Fatal(err)
+	}
+	if v.Proc != nil {
+		v.past = append(v.past, v.Proc)
 	}
 	v.Proc = p
 }
@@ -100,12 +105,20 @@ func (v *Vigil) Status() (hb.Status, error) {
 	return st, json.Unmarshal(b, &st)
 }
 
-// Output is the daemon's log so far.
+// Output is the daemon's log so far: every run since NewVigil, each under
+// a line naming its pid, so a restarted node's earlier runs stay readable.
 func (v *Vigil) Output() string {
 	if v.Proc == nil {
 		return ""
 	}
-	return v.Proc.Output()
+	if len(v.past) == 0 {
+		return v.Proc.Output()
+	}
+	var b strings.Builder
+	for i, p := range append(v.past[:len(v.past):len(v.past)], v.Proc) {
+		fmt.Fprintf(&b, "--- %s run %d (pid %d) ---\n%s", v.Name, i+1, p.Cmd.Process.Pid, p.Output())
+	}
+	return b.String()
 }
 
 // HasAddr reports whether the host has addr (as "a.b.c.d") on any

@@ -267,11 +267,17 @@ type peer struct {
 }
 
 type groupState struct {
-	spec   GroupSpec
-	held   bool // acquired (or being acquired)
-	busy   bool // an Acquire/Release is running
-	failed bool // last acquire failed: do not retry while the peer lives
+	spec GroupSpec
+	held bool // acquired (or being acquired): what the last action asked
+	// pending counts the Acquire/Release actions not yet Done. The runtime
+	// runs them one at a time in order, so a release asked for during an
+	// acquisition (a stop, a standby) is queued behind it: the group is
+	// settled only when every one of them is Done, not at the first Done.
+	pending int
+	failed  bool // last acquire failed: do not retry while the peer lives
 }
+
+func (g *groupState) busy() bool { return g.pending > 0 }
 
 // Machine is the membership and resource state machine of one node.
 type Machine struct {
@@ -317,7 +323,7 @@ func New(cfg Config) *Machine {
 func (m *Machine) Holds() Rsc {
 	var r Rsc
 	for _, g := range m.groups {
-		if g.held && !g.busy {
+		if g.held && !g.busy() {
 			r |= class(g.spec)
 		}
 	}
@@ -730,7 +736,7 @@ func (m *Machine) anyFailed() bool {
 
 func (m *Machine) busy() bool {
 	for _, g := range m.groups {
-		if g.busy {
+		if g.busy() {
 			return true
 		}
 	}
@@ -797,12 +803,19 @@ func (m *Machine) stop(now time.Time) []Action {
 	}
 	m.ph = phaseStopping
 	m.sb = sbNot
+	var out []Action
+	if m.busy() {
+		// hb_giveup_resources waits while resource actions run ("Shutdown
+		// delayed until current resource activity finishes"); here the
+		// releases queue behind them and t=shutdone waits for both.
+		out = append(out, Log{Warn: true, Msg: "shutdown delayed until current resource activity finishes"})
+	}
 	// hb_resource.c hb_giveup_resources: release everything, then
 	// t=resource rsc_hold=none info=shutdown and t=shutdone.
-	return m.release(now, RscAll, func(now time.Time) []Action {
+	return append(out, m.release(now, RscAll, func(now time.Time) []Action {
 		m.ph = phaseStopped
 		return []Action{SendResources{Holds: RscNone, Stable: true, Info: "shutdown"}, SendShutdone{}, Stopped{}}
-	})
+	})...)
 }
 
 // acquire starts every group of the classes in r that is not held, in
@@ -817,7 +830,8 @@ func (m *Machine) acquireThen(now time.Time, r Rsc, then func(time.Time) []Actio
 		if class(g.spec)&r == 0 || g.held || (g.failed && m.otherAlive()) {
 			continue
 		}
-		g.held, g.busy = true, true
+		g.held = true
+		g.pending++
 		out = append(out, Acquire{Group: g.spec.Name})
 	}
 	if then != nil {
@@ -837,7 +851,8 @@ func (m *Machine) release(now time.Time, r Rsc, then func(time.Time) []Action) [
 		if class(g.spec)&r == 0 || !g.held {
 			continue
 		}
-		g.held, g.busy = false, true
+		g.held = false
+		g.pending++
 		out = append(out, Release{Group: g.spec.Name})
 	}
 	if then != nil {
@@ -856,12 +871,16 @@ func (m *Machine) done(now time.Time, e Done) []Action {
 			g = x
 		}
 	}
-	if g == nil || !g.busy {
+	if g == nil || !g.busy() {
 		return nil
 	}
-	g.busy = false
+	g.pending--
 	var out []Action
-	if e.Acquire && e.Err != nil {
+	if e.Acquire && e.Err != nil && g.busy() {
+		// A later action is queued (a release, or a release and a new
+		// acquisition): it decides where the group ends up.
+		out = append(out, Log{Warn: true, Msg: fmt.Sprintf("group %s failed to start: %v", g.spec.Name, e.Err)})
+	} else if e.Acquire && e.Err != nil {
 		// A resource that fails to start: the group is released (the
 		// runtime stopped what had started) and handed to the other node.
 		g.held, g.failed = false, true
@@ -900,7 +919,7 @@ func (m *Machine) sendHeld(stable bool, info string) Action {
 func (m *Machine) Groups() []GroupState {
 	out := make([]GroupState, 0, len(m.groups))
 	for _, g := range m.groups {
-		out = append(out, GroupState{Name: g.spec.Name, Local: g.spec.Local, Held: g.held, Busy: g.busy, Failed: g.failed})
+		out = append(out, GroupState{Name: g.spec.Name, Local: g.spec.Local, Held: g.held, Busy: g.busy(), Failed: g.failed})
 	}
 	return out
 }

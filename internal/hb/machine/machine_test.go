@@ -36,11 +36,17 @@ type sim struct {
 	stopped map[string]bool
 	queue   []func()
 	grace   time.Time // a healed partition settles until then
+	// serial runs resource actions as the runtime does: one at a time, in
+	// order, each taking effect only when work runs it (a slow resource
+	// script is one work call away).
+	serial bool
+	ops    map[string][]Action
 }
 
 func newSim(t *testing.T, a, b Config) *sim {
 	s := &sim{t: t, now: t0, m: map[string]*Machine{a.Self: New(a), b.Self: New(b)},
-		up: map[string]bool{}, fail: map[string]bool{}, holder: map[string]map[string]bool{a.Self: {}, b.Self: {}}, stopped: map[string]bool{}}
+		up: map[string]bool{}, fail: map[string]bool{}, holder: map[string]map[string]bool{a.Self: {}, b.Self: {}}, stopped: map[string]bool{},
+		ops: map[string][]Action{}}
 	return s
 }
 
@@ -82,6 +88,13 @@ func (s *sim) deliver(from string, ev Event, status NodeStatus) {
 }
 
 func (s *sim) exec(n string, a Action) {
+	switch a.(type) {
+	case Acquire, Release:
+		if s.serial {
+			s.ops[n] = append(s.ops[n], a)
+			return
+		}
+	}
 	switch a := a.(type) {
 	case SendStatus:
 		s.deliver(n, nil, a.Status)
@@ -112,6 +125,23 @@ func (s *sim) exec(n string, a Action) {
 	}
 }
 
+// work runs n's oldest pending resource action (serial mode), then
+// delivers what follows. A node that stopped still finishes its queue, as
+// the runtime's worker does before the process exits.
+func (s *sim) work(n string) {
+	s.t.Helper()
+	if len(s.ops[n]) == 0 {
+		s.t.Fatalf("%s has no pending resource action", n)
+	}
+	a := s.ops[n][0]
+	s.ops[n] = s.ops[n][1:]
+	serial := s.serial
+	s.serial = false
+	s.exec(n, a)
+	s.serial = serial
+	s.drain()
+}
+
 func (s *sim) drain() {
 	for len(s.queue) > 0 {
 		f := s.queue[0]
@@ -128,7 +158,8 @@ func (s *sim) check() {
 	for _, g := range []string{"vip", "web"} {
 		n := 0
 		for node, h := range s.holder {
-			if h[g] && s.up[node] {
+			// A stopped node counts: it said it released everything.
+			if h[g] && (s.up[node] || s.stopped[node]) {
 				n++
 			}
 		}
@@ -259,6 +290,53 @@ func TestGracefulStopAndAutoFailback(t *testing.T) {
 	s.drain()
 	s.run(2 * time.Second)
 	s.want(t, "auto_failback", "vip,web", "")
+}
+
+// A graceful stop while the groups are still being acquired (a slow
+// resource script): the release is queued behind the acquisitions, and
+// t=shutdone goes out only once it ran, so ha2 takes over nothing ha1
+// still holds. heartbeat's hb_giveup_resources likewise waits until
+// resource activity finishes ("Shutdown delayed until current resource
+// activity finishes"). The Done of an acquisition used to end the group's
+// busy state while its release was still queued: ha1 said shutdone with
+// the address still up, and both held it until the release ran.
+func TestStopWhileAcquiring(t *testing.T) {
+	for _, c := range []struct {
+		started  int
+		webFails bool
+	}{{0, false}, {1, false}, {0, true}} {
+		t.Run(fmt.Sprintf("%d of 2 acquired, web fails %v", c.started, c.webFails), func(t *testing.T) {
+			s := newSim(t, cfgFor("ha1", "ha2", "ha1"), cfgFor("ha2", "ha1", "ha1"))
+			s.serial = true
+			s.fail["ha1/web"] = c.webFails
+			s.step("ha1", Start{})
+			s.step("ha2", Start{})
+			s.drain()
+			s.run(1100 * time.Millisecond) // RQSTDELAY: ha1 starts acquiring
+			if len(s.ops["ha1"]) != 2 {
+				t.Fatalf("ha1 pending %v, want two acquisitions", s.ops["ha1"])
+			}
+			for range c.started {
+				s.work("ha1")
+			}
+			s.step("ha1", Stop{})
+			s.drain()
+			// ha2's resource scripts are quick, ha1's slow: ha2 acquires as
+			// soon as it is told to; check fails on any overlap.
+			for len(s.ops["ha1"])+len(s.ops["ha2"]) > 0 {
+				for len(s.ops["ha2"]) > 0 {
+					s.work("ha2")
+				}
+				if len(s.ops["ha1"]) > 0 {
+					s.work("ha1")
+				}
+			}
+			if !s.stopped["ha1"] {
+				t.Fatal("ha1 did not stop")
+			}
+			s.want(t, "ha1 stopped", "", "vip,web")
+		})
+	}
 }
 
 // auto_failback off: the group stays where it is when its home returns.
