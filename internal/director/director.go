@@ -31,13 +31,15 @@ import (
 
 // OpenBackend opens the data plane lvs_backend names ("auto" picks IPVS
 // where the kernel has it, else nftables).
-func OpenBackend(keyword string, flush, keep, syncedConntrack bool, log *slog.Logger) (lb.Backend, error) {
+// flushOnStop is lvs_flush_on_stop without VS: IPVS removes every service
+// at exit; nftables has only vigil's own tables to remove.
+func OpenBackend(keyword string, flush, flushOnStop, keep, syncedConntrack bool, log *slog.Logger) (lb.Backend, error) {
 	name, err := lb.ChooseBackend(keyword, ipvs.Available())
 	if err != nil {
 		return nil, err
 	}
 	if name == lb.BackendIPVS {
-		return ipvs.New(ipvs.Options{Keep: keep, Flush: flush, Logger: log})
+		return ipvs.New(ipvs.Options{Keep: keep, Flush: flush, FlushOnStop: flushOnStop, Logger: log})
 	}
 	return nft.New(nft.Options{Keep: keep, SyncedConntrack: syncedConntrack, Logger: log})
 }
@@ -188,7 +190,7 @@ func New(spec runspec.DirectorSpec, opts Options) (*Director, error) {
 	b := opts.Backend
 	if b == nil {
 		var err error
-		if b, err = OpenBackend(spec.Backend, spec.LVSFlush, opts.Keep, spec.SyncedConntrack, opts.Logger); err != nil {
+		if b, err = OpenBackend(spec.Backend, spec.LVSFlush, spec.LVSFlushOnStop == "ALL", opts.Keep, spec.SyncedConntrack, opts.Logger); err != nil {
 			return nil, err
 		}
 	}
@@ -214,7 +216,7 @@ func (d *Director) BackendName() string { return d.backend.Name() }
 // the checkers and removes what it installed (unless Keep).
 func (d *Director) Run(ctx context.Context) error {
 	defer d.backend.Close()
-	d.policy = lb.NewPolicy(lb.PolicyOptions{RSInitNotifies: d.spec.RSInitNotifies})
+	d.policy = lb.NewPolicy(lb.PolicyOptions{RSInitNotifies: d.spec.RSInitNotifies, FlushOnStop: d.spec.LVSFlushOnStop != ""})
 	d.rec = reconcile.New(d.backend, reconcile.Options{Resync: d.opts.Resync, Logger: d.log})
 	recCtx, stopRec := context.WithCancel(context.Background())
 	recDone := make(chan error, 1)
