@@ -145,7 +145,7 @@ func writeBashCompletion(w io.Writer) {
 	fmt.Fprintln(w, `	if [ "$COMP_CWORD" -eq 1 ]; then`)
 	fmt.Fprintf(w, "\t\tCOMPREPLY=($(compgen -W %q -- \"$cur\"))\n\t\treturn\n\tfi\n", strings.Join(names, " ")+" --version --help")
 	fmt.Fprintln(w, `	case $prev in`)
-	fmt.Fprintln(w, `	-f|--use-file|--pid|-p|--pid-file|--vrrp_pid|-r|--checkers_pid|-c|--api-socket|--ha-status-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;`)
+	fmt.Fprintln(w, `	-f|--use-file|--pid|-p|--pid-file|--vrrp_pid|-r|--checkers_pid|-c|--api-socket|--ha-status-file|--ha-generation-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;`)
 	fmt.Fprintln(w, `	--ha-dir|--ha-init-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;`)
 	fmt.Fprintln(w, `	esac`)
 	fmt.Fprintln(w, `	case $cmd in`)

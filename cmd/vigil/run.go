@@ -48,6 +48,7 @@ type runFlags struct {
 	stderrSyslog bool
 	hbStatus     string
 	hbInitDir    string
+	hbGenFile    string
 	limits       config.Limits
 	// notifyTimeout bounds one notify script (--notify-timeout).
 	notifyTimeout time.Duration
@@ -78,6 +79,7 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 	fs.StringVar(&f.logIdent, "log-ident", "vigil", "the program name in ha.cf's logfile, debugfile and logfacility lines")
 	fs.MarkHidden("log-ident") // set by the heartbeat persona
 	fs.StringVar(&f.hbStatus, "ha-status-file", "", "write the heartbeat status as JSON to this file after every change")
+	fs.StringVar(&f.hbGenFile, "ha-generation-file", "/var/lib/vigil/hb_generation", "keep the heartbeat generation (raised at every start) in this file, as heartbeat's hb_generation; ignored with ha.cf's hbgenmethod time")
 	fs.StringVar(&f.hbInitDir, "ha-init-dir", "/etc/init.d", "where haresources' LSB scripts live (besides <ha-dir>/resource.d)")
 	fs.StringVar(&f.metrics, "metrics-listen", "", "serve Prometheus metrics on this address (off when empty)")
 	fs.StringVar(&f.httpListen, "http-listen", "", "serve the read-only status page and JSON on this address (off when empty)")

@@ -319,7 +319,7 @@ func (d *daemon) createHeartbeat(bg *group) error {
 		return nil
 	}
 	var err error
-	d.hb, err = hb.NewNode(hb.Options{Config: d.hbCfg, NodeName: d.flags.hbNode, Log: d.log, StatusFile: d.flags.hbStatus, InitDir: d.flags.hbInitDir})
+	d.hb, err = hb.NewNode(hb.Options{Config: d.hbCfg, NodeName: d.flags.hbNode, Log: d.log, StatusFile: d.flags.hbStatus, InitDir: d.flags.hbInitDir, GenerationFile: d.flags.hbGenFile})
 	if err != nil {
 		return err
 	}

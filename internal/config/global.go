@@ -136,8 +136,8 @@ var globalBlock = newBlock("global_defs",
 			p.errf(s.args[0].pos, "lvs_backend %q: want auto, nftables or ipvs", v)
 		}
 	}),
-	k("lvs_flush_on_stop", 0, 1, lvsFlushOnStop).unsup(whyIPVS),
-	k("lvs_flush_onstop", 0, 1, lvsFlushOnStop).unsup(whyIPVS).deprecate("lvs_flush_on_stop"),
+	k("lvs_flush_on_stop", 0, 1, lvsFlushOnStop),
+	k("lvs_flush_onstop", 0, 1, lvsFlushOnStop).deprecate("lvs_flush_on_stop"),
 	k("lvs_sync_daemon", 1, -1, lvsSyncDaemon),
 	k("vrrp_mcast_group4", 1, 1, func(p *parser, s *stmt, g *Global) {
 		if a, ok := p.mcastArg(s.args[0], "vrrp_mcast_group4", Inet); ok {

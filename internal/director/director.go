@@ -31,13 +31,15 @@ import (
 
 // OpenBackend opens the data plane lvs_backend names ("auto" picks IPVS
 // where the kernel has it, else nftables).
-func OpenBackend(keyword string, flush, keep, syncedConntrack bool, log *slog.Logger) (lb.Backend, error) {
+// flushOnStop is lvs_flush_on_stop without VS: IPVS removes every service
+// at exit; nftables has only vigil's own tables to remove.
+func OpenBackend(keyword string, flush, flushOnStop, keep, syncedConntrack bool, log *slog.Logger) (lb.Backend, error) {
 	name, err := lb.ChooseBackend(keyword, ipvs.Available())
 	if err != nil {
 		return nil, err
 	}
 	if name == lb.BackendIPVS {
-		return ipvs.New(ipvs.Options{Keep: keep, Flush: flush, Logger: log})
+		return ipvs.New(ipvs.Options{Keep: keep, Flush: flush, FlushOnStop: flushOnStop, Logger: log})
 	}
 	return nft.New(nft.Options{Keep: keep, SyncedConntrack: syncedConntrack, Logger: log})
 }
@@ -98,6 +100,9 @@ type Director struct {
 	// health; stats reads the kernel's counters (director_counters.go).
 	rsSince map[lb.RealID]time.Time
 	stats   lb.StatsReader
+	// startDown are the real servers whose FILE_CHECK reported a fault at
+	// start, until the first recompute (seedFileChecks).
+	startDown map[lb.RealID]bool
 }
 
 type (
@@ -188,7 +193,7 @@ func New(spec runspec.DirectorSpec, opts Options) (*Director, error) {
 	b := opts.Backend
 	if b == nil {
 		var err error
-		if b, err = OpenBackend(spec.Backend, spec.LVSFlush, opts.Keep, spec.SyncedConntrack, opts.Logger); err != nil {
+		if b, err = OpenBackend(spec.Backend, spec.LVSFlush, spec.LVSFlushOnStop == "ALL", opts.Keep, spec.SyncedConntrack, opts.Logger); err != nil {
 			return nil, err
 		}
 	}
@@ -214,7 +219,7 @@ func (d *Director) BackendName() string { return d.backend.Name() }
 // the checkers and removes what it installed (unless Keep).
 func (d *Director) Run(ctx context.Context) error {
 	defer d.backend.Close()
-	d.policy = lb.NewPolicy(lb.PolicyOptions{RSInitNotifies: d.spec.RSInitNotifies})
+	d.policy = lb.NewPolicy(lb.PolicyOptions{RSInitNotifies: d.spec.RSInitNotifies, FlushOnStop: d.spec.LVSFlushOnStop != ""})
 	d.rec = reconcile.New(d.backend, reconcile.Options{Resync: d.opts.Resync, Logger: d.log})
 	recCtx, stopRec := context.WithCancel(context.Background())
 	recDone := make(chan error, 1)
@@ -264,8 +269,11 @@ func (d *Director) takeLocal() {
 // startRunner starts the checkers of d.spec. On a reload (old holds the
 // real servers before it) unchanged checkers resume their state from prev,
 // and the others start as keepalived starts a checker a reload adds
-// (check.NewHealthOnReload).
+// (check.NewHealthOnReload). At the first start a FILE_CHECK reads its file
+// before anything reaches the kernel (see seedFileChecks).
 func (d *Director) startRunner(prev map[runspec.CheckerKey]check.Health, old map[lb.RealID]bool) error {
+	first := prev == nil && old == nil
+	seeded := map[string]bool{}
 	d.byID = map[string]lb.RealID{}
 	alive := map[lb.RealID]bool{}
 	for _, ss := range d.last.Status {
@@ -293,6 +301,11 @@ func (d *Director) startRunner(prev map[runspec.CheckerKey]check.Health, old map
 			pc := probe.Checker{Name: c.Name, Check: c.Checker, Policy: c.Policy}
 			if h, ok := prev[runspec.CheckerKey{Real: rc.ID, Key: c.Key}]; ok {
 				pc.Resume = &h
+			} else if first && c.Policy.Kind == check.KindFile {
+				h := check.NewHealth(c.Policy)
+				h.Observe(time.Now(), c.Checker.Check(context.Background()))
+				pc.Resume = &h
+				seeded[id] = true
 			} else if old != nil {
 				h := check.NewHealthOnReload(c.Policy, !old[rc.ID], failed)
 				pc.Resume = &h
@@ -311,12 +324,68 @@ func (d *Director) startRunner(prev map[runspec.CheckerKey]check.Health, old map
 	if err != nil {
 		return fmt.Errorf("director: %w", err)
 	}
+	if len(seeded) > 0 {
+		d.seedFileChecks(r.Snapshot(), seeded)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
 	d.runner = r
 	d.runStop = func() { cancel(); <-done }
 	return nil
+}
+
+// seedFileChecks gives the first desired state the real servers' state
+// after their FILE_CHECKs' first read, as keepalived 2.2.7 reads its track
+// files at start (track_file.c init_track_files, without notification)
+// before it installs the real servers: one whose file reports a fault
+// starts out of the service, silently, as an alpha one with no verdict yet
+// (the policy would notify a first verdict that is down; the checker has
+// run, so the next read that agrees reports nothing, and one that
+// recovers brings the server up with its notify_up); one that is up starts
+// with the weight offset its file gives.
+func (d *Director) seedFileChecks(snap []probe.ServerStatus, seeded map[string]bool) {
+	down := map[lb.RealID]bool{}
+	for _, ss := range snap {
+		if !seeded[ss.ID] {
+			continue
+		}
+		id := d.byID[ss.ID]
+		if !ss.Up {
+			down[id] = true
+			continue
+		}
+		h := lb.RealHealth{State: lb.Up}
+		if ss.Weight != ss.ConfiguredWeight {
+			h.Weight, h.HasWeight = int64(ss.Weight), true
+		}
+		d.health[id] = h
+	}
+	if len(down) > 0 {
+		d.startDown = down
+	}
+}
+
+// firstSpecs returns the virtual servers for the policy: d.spec's, with the
+// real servers of startDown marked alpha the first time (the policy reads
+// Alpha only when it first sees a real server). d.spec stays as given, so
+// a reload of the same configuration finds nothing changed.
+func (d *Director) firstSpecs() []lb.VirtualServer {
+	if d.startDown == nil {
+		return d.spec.VirtualServers
+	}
+	vss := slices.Clone(d.spec.VirtualServers)
+	for i := range vss {
+		vs := &vss[i]
+		vs.Reals = slices.Clone(vs.Reals)
+		for j := range vs.Reals {
+			if d.startDown[lb.RealID{VS: vs.ID(), Addr: vs.Reals[j].AddrPort()}] {
+				vs.Reals[j].Alpha = true
+			}
+		}
+	}
+	d.startDown = nil
+	return vss
 }
 
 func (d *Director) handle(ev any) {
@@ -345,7 +414,7 @@ func (d *Director) handle(ev any) {
 
 // recompute runs the policy and hands the result to the reconciler.
 func (d *Director) recompute() {
-	res := d.policy.Desired(d.spec.VirtualServers, d.health, func(a netip.Addr) bool { return d.local[a] })
+	res := d.policy.Desired(d.firstSpecs(), d.health, func(a netip.Addr) bool { return d.local[a] })
 	d.last = res
 	d.rec.Set(res.State)
 	for _, ev := range res.Events {

@@ -3,6 +3,7 @@ package director
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -22,6 +23,8 @@ type kernelBackend struct {
 	mu     sync.Mutex
 	kernel lb.State
 	closed bool
+	// ever are the destinations any Apply installed, as dests renders them.
+	ever map[string]bool
 }
 
 func (b *kernelBackend) Name() string                  { return "fake" }
@@ -35,7 +38,20 @@ func (b *kernelBackend) Apply(_ context.Context, want lb.State) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.kernel = want.Clone()
+	if b.ever == nil {
+		b.ever = map[string]bool{}
+	}
+	for k, d := range want.Dests {
+		b.ever[fmt.Sprintf("%s %v w%d", k.Addr, d.Method, d.Weight)] = true
+	}
 	return nil
+}
+
+// everDests lists every destination an Apply installed, sorted.
+func (b *kernelBackend) everDests() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Sorted(maps.Keys(b.ever))
 }
 func (b *kernelBackend) Close() error {
 	b.mu.Lock()

@@ -127,7 +127,11 @@ func TestInteropHeartbeat306(t *testing.T) {
 			t.Fatalf("holder %q", got)
 		}
 	})
+	var gen uint64
 	t.Run("vigil stops gracefully: heartbeat takes over on t=shutdone", func(t *testing.T) {
+		if st, err := v.Status(); err == nil {
+			gen = st.Generation
+		}
 		start := time.Now()
 		if err := v.Stop(20 * time.Second); err != nil {
 			t.Fatal(err)
@@ -145,6 +149,11 @@ func TestInteropHeartbeat306(t *testing.T) {
 		d := wait(t, "ha1", 20*time.Second)
 		t.Logf("VIP back on vigil %v after its restart", d.Round(time.Millisecond))
 		curl(t, "ha1")
+		// hbgenmethod file (the default): the counter on disk, one up,
+		// which heartbeat accepted as a restart.
+		if st, err := v.Status(); err != nil || gen == 0 || st.Generation != gen+1 {
+			t.Errorf("generation %d after the restart (%v), want %d", st.Generation, err, gen+1)
+		}
 	})
 	t.Run("vigil powered off: heartbeat takes over after deadtime", func(t *testing.T) {
 		start := time.Now()

@@ -52,6 +52,10 @@ type Options struct {
 	// StatusFile, when set, receives the JSON status snapshot after every
 	// change and keepalive (written atomically).
 	StatusFile string
+	// GenerationFile keeps the generation across starts (heartbeat's
+	// hb_generation, ha.cf `hbgenmethod file`, the default); "" or
+	// `hbgenmethod time` take it from the clock. See nextGeneration.
+	GenerationFile string
 	// StopTimeout bounds the graceful stop (release + goodbye); default 2 min.
 	StopTimeout time.Duration
 }
@@ -218,7 +222,12 @@ type rscOp struct {
 // and disarms it with the magic close only after a graceful stop that
 // finished (see watchdog).
 func (n *Node) Run(ctx context.Context) error {
-	n.gen = uint64(time.Now().Unix()) // heartbeat's hbgenmethod "time"
+	genFile := n.opts.GenerationFile
+	if n.cfg.GenTime {
+		genFile = ""
+	}
+	n.gen = nextGeneration(genFile, time.Now(), n.log)
+	n.log.Info("hb: generation", "generation", n.gen)
 	media, listeners, err := openMedia(ctx, n.cfg.Media)
 	if err != nil {
 		return err

@@ -159,6 +159,12 @@ type PolicyOptions struct {
 	// RSInitNotifies is global_defs rs_init_notifies: notify_up for real
 	// servers that start up alive.
 	RSInitNotifies bool
+	// FlushOnStop is global_defs lvs_flush_on_stop (with or without VS):
+	// keepalived then removes the services whole at stop, so with omega
+	// only the quorum goes down, no real server's notify_down runs
+	// (ipwrapper.c clear_services / clear_service_vs: update_vs_notifies
+	// instead of clear_service_rs_list).
+	FlushOnStop bool
 }
 
 // Policy is keepalived 2.2.7's virtual server policy (keepalived/check/
@@ -507,13 +513,18 @@ func (p *Policy) removeAll(m *vsMem, stopping bool) []Event {
 
 // Stop returns the notifications keepalived makes when it shuts down and
 // removes its virtual servers (ipwrapper.c clear_services): with omega, the
-// alive installed real servers go down and the quorum goes down. The Policy
-// forgets everything.
+// alive installed real servers go down (not with FlushOnStop) and the
+// quorum goes down. The Policy forgets everything.
 func (p *Policy) Stop() []Event {
 	var evs []Event
 	for _, id := range p.order {
 		if m, ok := p.vss[id]; ok {
-			evs = append(evs, p.removeAll(m, true)...)
+			for _, ev := range p.removeAll(m, true) {
+				if ev.Kind == RealDown && p.opts.FlushOnStop {
+					continue
+				}
+				evs = append(evs, ev)
+			}
 		}
 	}
 	p.vss = map[string]*vsMem{}

@@ -337,6 +337,18 @@ func TestPolicy(t *testing.T) {
 			stop: []string{"real-down 10.0.0.1:80 /down 10.0.0.1 stop", "quorum-down " + vsid + " /qdown stop"},
 		},
 		{
+			// lvs_flush_on_stop: the services go whole (clear_services
+			// with LVS_FLUSH_FULL/VS -> update_vs_notifies): with omega
+			// only the quorum goes down.
+			name: "omega with lvs_flush_on_stop",
+			opts: PolicyOptions{FlushOnStop: true},
+			spec: func() VirtualServer { v := web(real(a, 1), real(b, 1)); v.Omega = true; return v }(),
+			steps: []step{
+				{name: "start", dests: []string{"10.0.0.1:80 w1", "10.0.0.2:80 w1"}, events: []string{"quorum-up " + vsid + " /qup init"}},
+			},
+			stop: []string{"quorum-down " + vsid + " /qdown stop"},
+		},
+		{
 			// Without omega keepalived only sends SNMP traps at stop.
 			name: "no omega: silent stop",
 			spec: web(real(a, 1)),

@@ -13,6 +13,11 @@ type DirectorSpec struct {
 	// Backend is lvs_backend: "auto", "nftables" or "ipvs".
 	Backend  string
 	LVSFlush bool
+	// LVSFlushOnStop is global_defs lvs_flush_on_stop: "", "ALL" (at exit
+	// the IPVS backend removes every service in the kernel, not only its
+	// own) or "VS". With either, omega runs no real server's notify_down
+	// at stop (lb.PolicyOptions.FlushOnStop).
+	LVSFlushOnStop string
 	// SyncedConntrack is set with conntrack_sync: the nftables NAT data
 	// plane then holds back a TCP packet that would start a connection
 	// without SYN (see nft.Options.SyncedConntrack).

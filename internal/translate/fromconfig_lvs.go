@@ -46,6 +46,7 @@ func DirectorFromConfig(c *config.Config) (runspec.DirectorSpec, diag.Diagnostic
 	spec := runspec.DirectorSpec{
 		Backend:         c.Global.LVSBackend,
 		LVSFlush:        c.Global.LVSFlush,
+		LVSFlushOnStop:  c.Global.LVSFlushOnStop,
 		RSInitNotifies:  c.Global.RSInitNotifies,
 		SyncedConntrack: c.ConntrackSync != nil,
 		Scripts:         map[string]*script.Prepared{},

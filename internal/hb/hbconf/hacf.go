@@ -36,7 +36,7 @@ var directives = map[string]string{
 var ignored = map[string]bool{
 	"rtprio": true, "realtime": true, "normalpoll": true, "coredumps": true, "coreroot": true,
 	"use_logd": true, "conn_logd_time": true, "use_apphbd": true, "log_badpack": true,
-	"syslogmsgfmt": true, "memreserve": true, "max_rexmit_delay": true, "hbgenmethod": true,
+	"syslogmsgfmt": true, "memreserve": true, "max_rexmit_delay": true,
 	"uuidfrom": true, "compression": true, "compression_threshold": true,
 	"traditional_compression": true, "msgfmt": true, "apiauth": true, "env": true,
 }
@@ -328,6 +328,18 @@ func (hp *haCfParser) process(d directive) bool {
 				return true
 			}
 			hp.c.Debug = n
+		}
+	case "hbgenmethod":
+		if hp.need(d, 1, "hbgenmethod file|time") {
+			switch d.args[0] {
+			case "file":
+				hp.c.GenTime = false
+			case "time":
+				hp.c.GenTime = true
+			default:
+				// config.c set_generation_method: heartbeat refuses to start.
+				hp.ds.Errorf(d.l.at(1), "hbgenmethod: %q is neither file nor time; heartbeat refuses this", d.args[0])
+			}
 		}
 	case "watchdog":
 		if hp.need(d, 1, "watchdog DEVICE") {

@@ -36,7 +36,10 @@ type Config struct {
 	Initdead  time.Duration `json:"initdead"`
 	Deadping  time.Duration `json:"deadping"`
 	UDPPort   int           `json:"udpport"`
-	Media     []Medium      `json:"media"`
+	// GenTime is ha.cf's `hbgenmethod time`: the generation is the start
+	// time in Unix seconds. The default (`file`) is a counter on disk.
+	GenTime bool     `json:"hbgenmethod_time,omitempty"`
+	Media   []Medium `json:"media"`
 	// AutoFailback is "on", "off" or "legacy" (config.c default: legacy).
 	AutoFailback string      `json:"auto_failback"`
 	PingNodes    []PingNode  `json:"ping_nodes,omitempty"`

@@ -98,6 +98,8 @@ func TestHaCfDiagnostics(t *testing.T) {
 		{"no nodes", "ucast eth1 10.0.0.2\nauto_failback on\n", []string{"ha.cf: error: no `node` directive: list every cluster node by its `uname -n`"}},
 		{"watchdog", base + "watchdog /dev/watchdog\n", nil},
 		{"watchdog twice", base + "watchdog /dev/watchdog\nwatchdog /dev/watchdog1\n", []string{`ha.cf:5:1: error: watchdog: device given twice (first /dev/watchdog at line 4); heartbeat refuses this`}},
+		{"hbgenmethod", base + "hbgenmethod time\n", nil},
+		{"hbgenmethod bad", base + "hbgenmethod clock\n", []string{`ha.cf:4:13: error: hbgenmethod: "clock" is neither file nor time; heartbeat refuses this`}},
 		{"bad facility", base + "logfacility local9\n", []string{`ha.cf:4:13: error: logfacility: "local9" is not a syslog facility (auth, authpriv, daemon, local0..local7, user, none...)`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,6 +123,12 @@ func TestHaCfMultipleMediaAndDefaults(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"bcast eth0 ", "bcast eth2 ", "ucast eth1 10.0.0.2"}, got); diff != "" {
 		t.Error(diff)
+	}
+	if c.GenTime {
+		t.Error("hbgenmethod defaults to file, as heartbeat")
+	}
+	if c, _ := ParseHaCf("ha.cf", "node a b\nucast eth1 10.0.0.2\nauto_failback on\nhbgenmethod time\n"); !c.GenTime {
+		t.Error("hbgenmethod time not kept")
 	}
 	// config.c: deadtime < 6 s gives initdead 12 s; warntime deadtime/2.
 	if c.Initdead != 12*time.Second || c.Warntime != 2500*time.Millisecond || c.Media[0].Port != 700 {

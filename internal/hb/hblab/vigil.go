@@ -57,7 +57,8 @@ func (v *Vigil) Start() {
 	v.t.Helper()
 	os.Remove(v.status)
 	p, err := v.Host.Start(netnstest.VigilBinary(v.t), "run", "--ha-dir", v.Dir, "--node", v.Name, "--ha-status-file", v.status,
-		"--ha-init-dir", filepath.Join(v.Dir, "init.d"), "--api-socket", filepath.Join(v.Dir, "vigil.sock"))
+		"--ha-init-dir", filepath.Join(v.Dir, "init.d"), "--api-socket", filepath.Join(v.Dir, "vigil.sock"),
+		"--ha-generation-file", filepath.Join(v.Dir, "hb_generation"))
 	if err != nil {
 		v.t.Fatal(err)
 	}

@@ -48,6 +48,10 @@ type Options struct {
 	// Flush removes every IPVS service at the first Apply (global_defs
 	// lvs_flush).
 	Flush bool
+	// FlushOnStop removes every IPVS service at Close, not only the ones
+	// the backend manages (global_defs lvs_flush_on_stop without VS;
+	// keepalived's ipvs_flush_cmd at shutdown). Keep wins over it.
+	FlushOnStop bool
 	// All makes Observe report every service in the kernel, not only the
 	// ones the backend manages (for `vigil lb show`).
 	All    bool
@@ -204,7 +208,7 @@ func (b *Backend) Apply(ctx context.Context, want lb.State) error {
 	}
 	want = b.Project(want)
 	if b.opts.Flush && !b.flushed {
-		if err := b.flush(); err != nil {
+		if err := b.flush("lvs_flush"); err != nil {
 			return err
 		}
 		b.flushed = true
@@ -239,14 +243,14 @@ func (b *Backend) Apply(ctx context.Context, want lb.State) error {
 	return nil
 }
 
-func (b *Backend) flush() error {
+func (b *Backend) flush(why string) error {
 	all, err := b.read(context.Background())
 	if err != nil {
 		return err
 	}
 	for k := range all.Services {
 		if err := b.c.RemoveService(toService(k, lb.Service{})); err != nil && !isNotExist(err) {
-			return fmt.Errorf("ipvs: lvs_flush: remove %v: %w", k, err)
+			return fmt.Errorf("ipvs: %s: remove %v: %w", why, k, err)
 		}
 	}
 	return nil
@@ -287,15 +291,20 @@ func (b *Backend) do(c lb.Change) error {
 	return nil
 }
 
-// Close implements lb.Backend: it removes the services it manages unless
-// Keep (keepalived clear_services at shutdown).
+// Close implements lb.Backend: it removes the services it manages (every
+// service with FlushOnStop) unless Keep (keepalived clear_services at
+// shutdown). Removing a service removes its destinations.
 func (b *Backend) Close() error {
 	if b.closed {
 		return nil
 	}
 	b.closed = true
 	var errs []error
-	if !b.opts.Keep {
+	if !b.opts.Keep && b.opts.FlushOnStop {
+		if err := b.flush("lvs_flush_on_stop"); err != nil {
+			errs = append(errs, err)
+		}
+	} else if !b.opts.Keep {
 		for k := range b.owned {
 			if err := b.c.RemoveService(toService(k, lb.Service{})); err != nil && !isNotExist(err) {
 				errs = append(errs, fmt.Errorf("ipvs: remove %v: %w", k, err))

@@ -322,6 +322,37 @@ func TestFlushAndKeep(t *testing.T) {
 	}
 }
 
+// lvs_flush_on_stop: Close removes every service, a foreign one too;
+// without it only the managed ones go; Keep wins over it.
+func TestFlushOnStop(t *testing.T) {
+	foreign := lb.ServiceKey{Family: lb.IPv4, Proto: lb.TCP, Addr: netip.MustParseAddr("192.0.2.9"), Port: 8080}
+	for _, tc := range []struct {
+		name     string
+		opts     Options
+		wantLeft int
+	}{
+		{"default", Options{}, 1},
+		{"flush on stop", Options{FlushOnStop: true}, 0},
+		{"keep wins", Options{FlushOnStop: true, Keep: true}, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			f.CreateService(toService(foreign, lb.Service{Scheduler: "rr"}))
+			tc.opts.Client = f
+			b, _ := New(tc.opts)
+			if err := b.Apply(t.Context(), tutorialState()); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if len(f.svcs) != tc.wantLeft {
+				t.Errorf("%d services left after Close, want %d", len(f.svcs), tc.wantLeft)
+			}
+		})
+	}
+}
+
 // After a failure the next Apply observes first and repairs.
 func TestApplyAfterError(t *testing.T) {
 	f := newFake()
