@@ -133,6 +133,11 @@ func threads() ([]int, error) {
 // Scheduler applies a Policy to the process and keeps it applied. It is
 // safe for concurrent use.
 type Scheduler struct {
+	// AllThreads gives the real-time priority to every thread, as to
+	// enrolled ones: for a process with no VRRP timer (vigil-bgp). Set it
+	// before the first Apply.
+	AllThreads bool
+
 	mu     sync.Mutex
 	policy Policy
 	locked bool
@@ -181,7 +186,7 @@ func (s *Scheduler) Apply() (int, error) {
 	n := 0
 	var firstErr error
 	for _, tid := range tids {
-		changed, err := s.applyTo(tid, s.timers[tid])
+		changed, err := s.applyTo(tid, s.AllThreads || s.timers[tid])
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}

@@ -115,6 +115,17 @@ func applyInChild(t *testing.T) {
 	if !strings.Contains(string(out), "SCHED_OTHER") {
 		t.Errorf("a child runs with the daemon's real-time policy:\n%s", out)
 	}
+	// With AllThreads (vigil-bgp), every thread is real-time.
+	all := Scheduler{AllThreads: true}
+	all.Set(Policy{RTPriority: 4})
+	if _, err := all.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tid := range tids {
+		if a, err := unix.SchedGetAttr(tid, 0); err == nil && (a.Policy != unix.SCHED_RR || a.Priority != 4) {
+			t.Errorf("AllThreads: thread %d policy %d priority %d, want SCHED_RR 4", tid, a.Policy, a.Priority)
+		}
+	}
 	// Back to normal.
 	s.Set(Policy{})
 	if _, err := s.Apply(); err != nil {
