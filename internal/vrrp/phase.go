@@ -33,9 +33,12 @@ import (
 
 // advertSlots is how many phases an interval has at most. Instances that
 // share a slot advertise in one wake-up of the engine (a burst of a few
-// sends), which costs far less than a wake-up each: 64 slots keep bursts to
-// 16 adverts at 1,000 instances.
-const advertSlots = 64
+// sends), which costs far less than a wake-up each: 32 slots keep bursts to
+// 32 adverts at 1,000 instances. (64 slots, 16 adverts a burst, cost the
+// master a quarter more CPU in vigil-bench's scale mode with no better
+// jitter; until rearmAdvert, half the instances sat off their phase, so 64
+// slots were 32 in half the interval.)
+const advertSlots = 32
 
 // minSlotWidth bounds how narrow a slot gets at short intervals: a burst of
 // a few sends takes tens of microseconds, so slots closer than a

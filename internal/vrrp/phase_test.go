@@ -14,9 +14,9 @@ func TestAdvertPhaseSpreadsVRIDs(t *testing.T) {
 		min, max int // VRIDs per slot
 	}{
 		{10 * time.Millisecond, 10, 25, 26}, // no slot narrower than 1 ms
-		{40 * time.Millisecond, 40, 6, 7},
-		{time.Second, advertSlots, 3, 4},
-		{40950 * time.Millisecond, advertSlots, 3, 4},
+		{20 * time.Millisecond, 20, 12, 13},
+		{time.Second, advertSlots, 7, 8},
+		{40950 * time.Millisecond, advertSlots, 7, 8},
 	} {
 		iv := tc.iv
 		perSlot := map[time.Duration]int{}
