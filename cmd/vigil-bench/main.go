@@ -59,6 +59,7 @@ type options struct {
 	load           string
 	verbose        bool
 	profileDir     string
+	rtPriority     int
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -78,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.window, "window", 0, "CPU measuring window for scale (default 20s at advert_int ≥ 1, 10s below)")
 	fs.StringVar(&o.load, "load", "idle", "idle, busy (two sha256sum /dev/zero hogs) or both")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log every run")
+	fs.IntVar(&o.rtPriority, "rt-priority", 0, "scale: vrrp_rt_priority for both daemons (0: not set)")
 	fs.StringVar(&o.profileDir, "profile-dir", "", "scale: run vigil with --debug-listen and save to this directory a 10 s CPU profile, a 1 s execution trace and a heap profile of the master, taken in the CPU window, and a CPU profile and a trace of the backup during the failover (the profiling costs the daemons some CPU)")
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {

@@ -131,6 +131,11 @@ func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) 
 	k := (n + perIface - 1) / perIface
 	mc, names := scaleConf(n, adv, true)
 	bc, _ := scaleConf(n, adv, false)
+	if rt := b.o.rtPriority; rt > 0 {
+		for _, c := range []*e2e.Conf{&mc, &bc} {
+			c.Global = append(c.Global, fmt.Sprintf("vrrp_rt_priority %d", rt))
+		}
+	}
 	p, err := b.newPair(kind, k, [2]e2e.Conf{mc, bc}, false, names)
 	if err != nil {
 		return r, err
@@ -307,9 +312,13 @@ func (p *pair) watchAll(f func(time.Time, netip.Addr)) (stop func()) {
 
 func (b *bench) scaleTable(load string) error {
 	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
+	if b.o.rtPriority > 0 {
+		load += fmt.Sprintf(", vrrp_rt_priority %d", b.o.rtPriority)
+	}
 	fmt.Fprintf(b.out, "SCALE (%s): VRRPv3, master priority 100 + backup 99, 255 VRIDs per interface; CPU in %% of one core, RSS in MB;\n", load)
 	fmt.Fprintln(b.out, "RSS: VmRSS (anonymous: RssAnon, without the mapped pages of the binary and its libraries), keepalived's processes summed;")
-	fmt.Fprintln(b.out, "advert jitter |spacing - advert_int| of the master, ms: median / p99 / max; failover: every instance at once after kill -9")
+	fmt.Fprintln(b.out, "advert jitter |spacing - advert_int| of the master, ms: median / p99 / max (samples: spacings measured, stamped by the kernel as")
+	fmt.Fprintln(b.out, "the master's send reaches the LAN's bridge); failover: every instance at once after kill -9")
 	fmt.Fprintln(b.out, "of the master, per instance, ms: min / median / p99 / max; takeover gap: median time between consecutive BACKUP->MASTER")
 	fmt.Fprintln(b.out, "lines of vigil's log during that failover (what one takeover costs when they queue); 1st GARP - VIP: the backup's")
 	fmt.Fprintln(b.out, "first gratuitous ARP of each VIP on the LAN's bridge - the VIP's netlink event read in the backup's namespace")
@@ -343,7 +352,7 @@ func (b *bench) scaleTable(load string) error {
 					spread = ms(r.takeoverGap)
 				}
 				fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.2f\t%.1f (%.1f)\t%.1f (%.1f)\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", d, n, adv,
-					r.cpu[0], r.cpu[1], r.rss[0], r.anon[0], r.rss[1], r.anon[1], r.jitter.mpm(), r.missing, r.timerErr.mmpm(), r.vipErr.mmpm(), r.garpLag.mmpm(), spread, note)
+					r.cpu[0], r.cpu[1], r.rss[0], r.anon[0], r.rss[1], r.anon[1], r.jitter.mpm()+fmt.Sprintf(" (%d)", len(r.jitter)), r.missing, r.timerErr.mmpm(), r.vipErr.mmpm(), r.garpLag.mmpm(), spread, note)
 			}
 		}
 	}

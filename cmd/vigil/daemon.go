@@ -559,6 +559,9 @@ func (d *daemon) apply(ctx context.Context, l loaded) (changes, notes []string, 
 		if _, err := d.sched.Apply(); err != nil {
 			notes = append(notes, fmt.Sprintf("scheduling %s: %v", p, err))
 		}
+		if d.eng != nil {
+			d.eng.TimerOnThread(p.RTPriority > 0)
+		}
 		changes = append(changes, "~ scheduling: "+p.String())
 		if d.bgp != nil {
 			if err := d.bgp.SetSched(ctx, p); err != nil {

@@ -89,7 +89,15 @@ vigil is one process where keepalived runs a VRRP and a checker process.
 .B checker_no_swap
 (mlockall) in
 .B global_defs
-apply to all of its threads; when both are given the stronger one is used.
+apply to vigil; when both are given the stronger one is used.
+The real-time priority goes to one thread only: the one that runs the VRRP
+timers and sends the advertisements.
+Every other thread (checkers, socket readers, a reload's configuration read,
+the garbage collector) runs SCHED_OTHER at the nice level given, so that a
+large reload does not take round-robin turns of the CPU with the
+advertisements;
+.B checker_rt_priority
+alone makes no thread real-time.
 Scripts vigil starts run at normal priority, and without the descriptors
 vigil inherited above standard error.
 The packaged unit gives no real-time priority by default, as keepalived;

@@ -307,8 +307,12 @@ func (d *daemon) openEngine(l loaded, n notifiers, bg *group, u *undo) error {
 	hookSyncDaemon(&hooks, d.syncd.Load)
 	d.eng, err = engine.New(l.spec, engine.Options{
 		Net: osnet, Logger: d.log, Version: version, ConfigFile: d.flags.file,
-		Notifier: n.notifier, Mailer: n.mailer, Hooks: bgpHooks(d.bgp, hooks), PreciseTimer: true, Owner: reg,
+		Notifier: n.notifier, Mailer: n.mailer, Hooks: bgpHooks(d.bgp, hooks), PreciseTimer: true, TimerThread: d.sched.Enroll, Owner: reg,
 	})
+	if err == nil {
+		// The real-time priority goes to the timer's thread only.
+		d.eng.TimerOnThread(d.sched.Policy().RTPriority > 0)
+	}
 	return err
 }
 

@@ -304,7 +304,9 @@ func Serve(ctx context.Context, rw io.ReadWriter, newBackend func(SpeakerConfig)
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var sch sched.Scheduler
+	// The helper has no VRRP timer: a real-time priority goes to every
+	// thread, one below vigil's (docs/extensions.md).
+	sch := sched.Scheduler{AllThreads: true}
 	if req.Sched != nil {
 		sch.Set(*req.Sched)
 	}

@@ -93,8 +93,9 @@ func parseCanaryClass(s string) (canaryClass, error) {
 	return canaryClass{name, n}, nil
 }
 
-// runCanary schedules the process as c says (every thread, and those the
-// runtime starts later, as vigil does) and runs one canary loop on each
+// runCanary schedules the process as c says (as vigil does: the loops'
+// threads as vigil's VRRP timer's, the others, and those the runtime starts
+// later, as vigil's others) and runs one canary loop on each
 // CPU the process may use until writing to w fails (the harness went
 // away); it returns when every loop has. It prints "ready CLASS" once the
 // loops are pinned and scheduled, then "late CLASS WALL_NS LATE_NS" for
@@ -129,6 +130,9 @@ func runCanary(c canaryClass, w io.Writer) error {
 			if err := unix.SchedSetaffinity(0, &one); err != nil { // 0: this thread
 				errs[i] = fmt.Errorf("canary %s: pin to CPU %d: %w", c.Name, cpu, err)
 			}
+			// The loop's thread is the one a real-time priority goes to
+			// (vigil's VRRP timer's, internal/sched).
+			s.Enroll()
 			pinned.Done()
 			<-start
 			if errs[i] == nil {

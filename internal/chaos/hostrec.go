@@ -53,7 +53,9 @@ func sampleHost(ctx context.Context, pids map[string]int, policy int) ([]StatSam
 // threads ran and waited runnable for a CPU. Threads that ended since the
 // last sample take their time with them: a sum can shrink, which a window
 // then shows as zero. It counts the threads whose scheduling policy is
-// not policy (unix.SCHED_RR, unix.SCHED_NORMAL).
+// not policy (unix.SCHED_NORMAL); for unix.SCHED_RR, which vigil gives to
+// its VRRP timer's thread only (internal/sched), it counts 1 when no
+// thread has it.
 func readSchedStat(pid, policy int) (ProcSample, error) {
 	dir := fmt.Sprintf("/proc/%d/task", pid)
 	ents, err := os.ReadDir(dir)
@@ -61,6 +63,7 @@ func readSchedStat(pid, policy int) (ProcSample, error) {
 		return ProcSample{}, err
 	}
 	var ps ProcSample
+	at := 0 // threads at policy
 	for _, e := range ents {
 		b, err := os.ReadFile(dir + "/" + e.Name() + "/schedstat")
 		if err != nil {
@@ -75,7 +78,15 @@ func readSchedStat(pid, policy int) (ProcSample, error) {
 		if tid, err := strconv.Atoi(e.Name()); err == nil {
 			if a, err := unix.SchedGetAttr(tid, 0); err == nil && int(a.Policy) != policy {
 				ps.Astray++
+			} else if err == nil {
+				at++
 			}
+		}
+	}
+	if policy == unix.SCHED_RR {
+		ps.Astray = 0
+		if at == 0 {
+			ps.Astray = 1
 		}
 	}
 	return ps, nil

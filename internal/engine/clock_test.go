@@ -3,6 +3,8 @@ package engine
 import (
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // firings returns a function to give a timer and the channel it reports
@@ -21,7 +23,7 @@ func firings() (func(), chan time.Time) {
 // Reset re-arms it (the last Reset wins); Close returns.
 func TestFDTimer(t *testing.T) {
 	f, c := firings()
-	ft, err := newFDTimer(f)
+	ft, err := newFDTimer(f, nil)
 	if err != nil {
 		t.Skipf("no timerfd: %v", err)
 	}
@@ -55,7 +57,7 @@ func BenchmarkTimerLateness(b *testing.B) {
 	}{
 		{"go", func(f func()) wakeTimer { return newGoTimer(f) }},
 		{"timerfd", func(f func()) wakeTimer {
-			t, err := newFDTimer(f)
+			t, err := newFDTimer(f, nil)
 			if err != nil {
 				b.Skip(err)
 			}
@@ -82,7 +84,7 @@ func BenchmarkTimerLateness(b *testing.B) {
 // engine, through the runtime's timer, and Close does not hang.
 func TestFDTimerSettimeFails(t *testing.T) {
 	f, c := firings()
-	ft := &fdTimer{fd: -1, fn: f}
+	ft := &fdTimer{pfd: -1, fn: f}
 	ft.Reset(time.Millisecond)
 	select {
 	case <-c:
@@ -93,4 +95,74 @@ func TestFDTimerSettimeFails(t *testing.T) {
 		t.Errorf("fallbacks = %d, want 1", n)
 	}
 	ft.Close()
+}
+
+// On its own thread the timer runs its expiries on the thread onThread was
+// called on, the deadline set before the switch carries over both ways,
+// and Close ends the thread (onThread's done is called).
+func TestFDTimerThread(t *testing.T) {
+	tids := make(chan int, 16)
+	left := make(chan struct{}, 2)
+	ft, err := newFDTimer(func() {
+		select {
+		case tids <- unix.Gettid():
+		default:
+		}
+	}, func() func() {
+		tids <- -unix.Gettid() // the thread, negated
+		return func() { left <- struct{}{} }
+	})
+	if err != nil {
+		t.Skipf("no timerfd: %v", err)
+	}
+	wait := func(what string) int {
+		t.Helper()
+		select {
+		case tid := <-tids:
+			return tid
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: nothing", what)
+			return 0
+		}
+	}
+	ft.Reset(100 * time.Millisecond)
+	if err := ft.SetThread(true); err != nil {
+		t.Fatal(err)
+	}
+	thread := -wait("onThread")
+	if tid := wait("the deadline set before the switch"); tid != thread {
+		t.Fatalf("expiry on thread %d, want %d", tid, thread)
+	}
+	for range 3 {
+		ft.Reset(time.Millisecond)
+		if tid := wait("an expiry on the thread"); tid != thread {
+			t.Fatalf("expiry on thread %d, want %d", tid, thread)
+		}
+	}
+	ft.Reset(50 * time.Millisecond)
+	if err := ft.SetThread(false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-left:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the thread did not end on SetThread(false)")
+	}
+	wait("the deadline carried back to the poller")
+	if err := ft.SetThread(true); err != nil {
+		t.Fatal(err)
+	}
+	wait("onThread again")
+	done := make(chan struct{})
+	go func() { ft.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hangs with the timer on its thread")
+	}
+	select {
+	case <-left:
+	default:
+		t.Error("Close did not end the thread")
+	}
 }

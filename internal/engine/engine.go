@@ -57,6 +57,12 @@ type Options struct {
 	// microseconds) instead of the Go runtime's timers (a millisecond).
 	// The daemon sets it; tests under testing/synctest must not.
 	PreciseTimer bool
+	// TimerThread, with PreciseTimer and TimerOnThread, is called on the
+	// OS thread that waits for the VRRP timer and runs its expiries
+	// (adverts are sent from it), before its first wait; the function it
+	// returns, if any, when that thread is done. The daemon gives the
+	// thread its scheduling there (sched.Scheduler.Enroll). Optional.
+	TimerThread func() (done func())
 	// Notifier runs notify scripts and writes notify FIFOs; Mailer sends
 	// smtp_alert mail. Both optional; the caller runs (and drains) them.
 	Notifier *notify.Notifier
@@ -119,6 +125,8 @@ type Engine struct {
 	// timer is set for armed, the earliest deadline (zero once it fired).
 	timer wakeTimer
 	armed time.Time
+	// timerThread is TimerOnThread's setting.
+	timerThread bool
 	// stopDeadline bounds a stop; finished is closed (finishing set) when
 	// the stop is complete, and ended is set once Run's last turn is over:
 	// turns that come later do nothing.
@@ -450,6 +458,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.startWaiting(time.Now())
 	e.timer = e.newWakeTimer(e.expired)
 	defer e.timer.Close() // after the last turn: Close waits for a running expiry
+	if e.timerThread {
+		e.setTimerThread()
+	}
 	e.arm()
 	e.mu.Unlock()
 
@@ -525,6 +536,36 @@ func (e *Engine) expired() {
 	e.fx.hold()
 	e.fire(now, true)
 	e.endTurn()
+}
+
+// TimerOnThread moves the VRRP timer's wait and its expiries (the adverts
+// due are sent from there) to an OS thread of their own, on which
+// Options.TimerThread is called, or (off, the default) back to the
+// runtime's network poller, whose wake-ups go to any of its threads. The
+// thread is for a real-time priority that no other thread shares; it
+// costs a few context switches per expiry more than the poller. It takes
+// effect with PreciseTimer, at once or when Run starts.
+func (e *Engine) TimerOnThread(on bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.timerThread == on {
+		return
+	}
+	e.timerThread = on
+	if e.timer != nil && !e.ended {
+		e.setTimerThread()
+	}
+}
+
+// setTimerThread applies timerThread to the timer (e.mu held).
+func (e *Engine) setTimerThread() {
+	t, ok := e.timer.(*fdTimer)
+	if !ok {
+		return
+	}
+	if err := t.SetThread(e.timerThread); err != nil {
+		e.log.Warn("VRRP timer: cannot change its thread", "thread", e.timerThread, "err", err)
+	}
 }
 
 // endTurn ends a turn (e.mu held): instances waiting to start are looked

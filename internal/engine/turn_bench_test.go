@@ -144,7 +144,7 @@ func BenchmarkReceiveTurn(b *testing.B) {
 }
 
 // BenchmarkFireTurn: the timer's turn for one phase slot of 255 masters
-// (adverts spread over 64 slots a second: 4 per slot). It reports the time
+// (adverts spread over 32 slots a second: 8 per slot). It reports the time
 // per advert sent too.
 func BenchmarkFireTurn(b *testing.B) {
 	const n = 255

@@ -4,14 +4,25 @@
 //
 // keepalived runs its VRRP and checker code in two processes and tunes
 // each. vigil is one process, and the Go runtime runs any goroutine on any
-// of its threads: the VRRP loop, the timer that wakes it and the sockets
-// that feed it cannot be told apart from the checkers at the thread level,
-// and a goroutine locked to one real-time thread would still wait for
-// runtime work (timers, the network poller, garbage collection) done on
-// the others. So a setting applies to every thread of the process, and
-// when both processes' settings are given the stronger one wins: the
-// higher real-time priority, the lower nice level, memory locked if
-// either asks.
+// of its threads, with one exception: given a real-time priority, the
+// VRRP engine runs its timer on a thread of its own, which waits for the
+// timer and sends the adverts due (engine.TimerOnThread). That thread
+// enrols here (Enroll) and is the only one given the real-time priority;
+// every other thread (checkers, the socket readers, the configuration
+// read on a reload, the garbage collector) stays SCHED_OTHER, at the nice
+// level asked: checker_rt_priority alone (vigil run -C) makes no thread
+// real-time. A real-time priority on every thread made a reload's parse and
+// its garbage collection, spread over all the runtime's threads, take
+// SCHED_RR turns of 100 ms with the timer on a busy machine: seconds
+// without an advert.
+//
+// The Go runtime still runs the timer's goroutine on one of its Ps: when
+// every P is busy the timer waits for one, at most the runtime's
+// preemption delay (about 10 ms), not a kernel time slice.
+//
+// When both processes' settings are given the stronger one wins: the
+// higher real-time priority, the lower nice level, memory locked if either
+// asks.
 //
 // Every thread gets SCHED_RESET_ON_FORK: scripts vigil starts (notify,
 // track, MISC_CHECK, heartbeat resources) run at normal priority, as
@@ -80,16 +91,28 @@ func FromConfig(g config.Global, vrrpOnly, checkOnly bool) Policy {
 	return p
 }
 
-// attr is the scheduling attribute of one thread under p.
-func (p Policy) attr() unix.SchedAttr {
-	a := unix.SchedAttr{Size: unix.SizeofSchedAttr, Flags: unix.SCHED_FLAG_RESET_ON_FORK, Nice: int32(p.Nice)}
-	if p.RTPriority > 0 {
+// attr is the scheduling attribute of a thread under p; timer is for an
+// enrolled thread.
+func (p Policy) attr(timer bool) unix.SchedAttr {
+	a := unix.SchedAttr{Size: unix.SizeofSchedAttr, Flags: unix.SCHED_FLAG_RESET_ON_FORK, Nice: int32(p.Nice), Policy: unix.SCHED_NORMAL}
+	switch {
+	case timer && p.RTPriority > 0:
 		a.Policy = unix.SCHED_RR
 		a.Priority = uint32(p.RTPriority)
-	} else {
-		a.Policy = unix.SCHED_NORMAL
 	}
 	return a
+}
+
+// same reports whether have is want, as far as it matters.
+func same(have, want unix.SchedAttr) bool {
+	if have.Policy != want.Policy || have.Flags&unix.SCHED_FLAG_RESET_ON_FORK == 0 {
+		return false
+	}
+	// The nice level only counts for SCHED_OTHER.
+	if want.Policy == unix.SCHED_NORMAL {
+		return have.Nice == want.Nice
+	}
+	return have.Priority == want.Priority
 }
 
 // threads lists the process's thread IDs.
@@ -110,11 +133,19 @@ func threads() ([]int, error) {
 // Scheduler applies a Policy to the process and keeps it applied. It is
 // safe for concurrent use.
 type Scheduler struct {
+	// AllThreads gives the real-time priority to every thread, as to
+	// enrolled ones: for a process with no VRRP timer (vigil-bgp). Set it
+	// before the first Apply.
+	AllThreads bool
+
 	mu     sync.Mutex
 	policy Policy
 	locked bool
-	// set is how many threads Apply changed, for tests and logs.
+	// set is how many threads Apply changed, for tests and logs: none,
+	// and a zero policy leaves them alone.
 	set int
+	// timers are the enrolled threads (Enroll), by thread ID.
+	timers map[int]bool
 }
 
 // Set changes the policy; the next Apply uses it. Memory once locked
@@ -133,8 +164,8 @@ func (s *Scheduler) Policy() Policy {
 }
 
 // Apply gives every thread of the process the policy (those that have it
-// already are left alone) and locks memory when asked. It returns how
-// many threads it changed.
+// already are left alone), the enrolled ones theirs, and locks memory when
+// asked. It returns how many threads it changed.
 func (s *Scheduler) Apply() (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -152,33 +183,71 @@ func (s *Scheduler) Apply() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("sched: %w", err)
 	}
-	want := p.attr()
 	n := 0
 	var firstErr error
 	for _, tid := range tids {
-		have, err := unix.SchedGetAttr(tid, 0)
-		if err != nil {
-			continue // the thread ended
+		changed, err := s.applyTo(tid, s.AllThreads || s.timers[tid])
+		if err != nil && firstErr == nil {
+			firstErr = err
 		}
-		// The nice level only counts for SCHED_OTHER.
-		sameNice := want.Policy != unix.SCHED_NORMAL || have.Nice == want.Nice
-		if have.Policy == want.Policy && have.Priority == want.Priority && sameNice && have.Flags&unix.SCHED_FLAG_RESET_ON_FORK != 0 {
-			continue
+		if changed {
+			n++
 		}
-		a := want
-		if err := unix.SchedSetAttr(tid, &a, 0); err != nil {
-			if err == unix.ESRCH {
-				continue
-			}
-			if firstErr == nil {
-				firstErr = fmt.Errorf("sched: thread %d: %s: %w", tid, p, err)
-			}
-			continue
-		}
-		n++
 	}
 	s.set += n
 	return n, firstErr
+}
+
+// applyTo gives thread tid its scheduling (s.mu held) and reports whether
+// it changed it.
+func (s *Scheduler) applyTo(tid int, timer bool) (bool, error) {
+	p := s.policy
+	have, err := unix.SchedGetAttr(tid, 0)
+	if err != nil {
+		return false, nil // the thread ended
+	}
+	want := p.attr(timer)
+	if same(*have, want) {
+		return false, nil
+	}
+	err = unix.SchedSetAttr(tid, &want, 0)
+	switch {
+	case err == unix.ESRCH:
+		return false, nil
+	case err != nil:
+		what := p.String()
+		if timer {
+			what = "timer thread: " + what
+		}
+		return false, fmt.Errorf("sched: thread %d: %s: %w", tid, what, err)
+	}
+	return true, nil
+}
+
+// Enroll gives the calling thread the scheduling of the VRRP engine's
+// timer: the policy's real-time priority (without one, what every thread
+// has); Apply keeps it so as the policy changes. The caller must be
+// locked to its thread (runtime.LockOSThread) until it calls the function
+// returned, which ends the enrolment; the thread must then end or be
+// given back its scheduling. A failure is reported by the next Apply.
+func (s *Scheduler) Enroll() (leave func()) {
+	tid := unix.Gettid()
+	s.mu.Lock()
+	if s.timers == nil {
+		s.timers = map[int]bool{}
+	}
+	s.timers[tid] = true
+	if !s.policy.IsZero() || s.set > 0 {
+		if changed, _ := s.applyTo(tid, true); changed {
+			s.set++
+		}
+	}
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.timers, tid)
+		s.mu.Unlock()
+	}
 }
 
 // Keep applies the policy at once, then every interval to the threads

@@ -35,8 +35,9 @@ func TestFromConfig(t *testing.T) {
 	}
 }
 
-// Apply reaches every thread, and a child process starts at normal
-// priority (SCHED_RESET_ON_FORK). Needs root (CAP_SYS_NICE); run in a
+// Apply reaches every thread, the real-time priority only the enrolled
+// one (the others run SCHED_OTHER at the nice level asked), and a child
+// process starts at normal priority (SCHED_RESET_ON_FORK). Needs root (CAP_SYS_NICE); run in a
 // child process so the test binary's own threads are not left changed.
 func TestApplyAllThreadsChildrenReset(t *testing.T) {
 	if os.Getenv("VIGIL_SCHED_CHILD") == "1" {
@@ -55,12 +56,28 @@ func TestApplyAllThreadsChildrenReset(t *testing.T) {
 func applyInChild(t *testing.T) {
 	// Threads the runtime has besides this one.
 	done := make(chan struct{})
+	ready := make(chan struct{})
 	for range 4 {
-		go func() { runtime.LockOSThread(); <-done }()
+		go func() { runtime.LockOSThread(); ready <- struct{}{}; <-done }()
+	}
+	for range 4 {
+		<-ready
 	}
 	defer close(done)
 	var s Scheduler
 	s.Set(Policy{RTPriority: 5, Nice: -3})
+	// Timer threads enrol before the policy is applied, and keep theirs.
+	enrolled := make(chan int, 2)
+	for range 2 {
+		go func() {
+			runtime.LockOSThread()
+			defer s.Enroll()()
+			enrolled <- unix.Gettid()
+			<-done
+		}()
+	}
+	timers := map[int]bool{<-enrolled: true}
+	timers[<-enrolled] = true
 	n, err := s.Apply()
 	if err != nil {
 		t.Fatal(err)
@@ -81,8 +98,13 @@ func applyInChild(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		if a.Policy != unix.SCHED_RR || a.Priority != 5 || a.Flags&unix.SCHED_FLAG_RESET_ON_FORK == 0 {
-			t.Errorf("thread %d: policy %d priority %d flags %#x", tid, a.Policy, a.Priority, a.Flags)
+		switch {
+		case a.Flags&unix.SCHED_FLAG_RESET_ON_FORK == 0:
+			t.Errorf("thread %d: flags %#x, no SCHED_RESET_ON_FORK", tid, a.Flags)
+		case timers[tid] && (a.Policy != unix.SCHED_RR || a.Priority != 5):
+			t.Errorf("timer thread %d: policy %d priority %d, want SCHED_RR 5", tid, a.Policy, a.Priority)
+		case !timers[tid] && (a.Policy != unix.SCHED_NORMAL || a.Nice != -3):
+			t.Errorf("thread %d: policy %d nice %d, want SCHED_OTHER at nice -3", tid, a.Policy, a.Nice)
 		}
 	}
 	// chrt -p prints the policy of the child shell itself.
@@ -92,6 +114,17 @@ func applyInChild(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "SCHED_OTHER") {
 		t.Errorf("a child runs with the daemon's real-time policy:\n%s", out)
+	}
+	// With AllThreads (vigil-bgp), every thread is real-time.
+	all := Scheduler{AllThreads: true}
+	all.Set(Policy{RTPriority: 4})
+	if _, err := all.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tid := range tids {
+		if a, err := unix.SchedGetAttr(tid, 0); err == nil && (a.Policy != unix.SCHED_RR || a.Priority != 4) {
+			t.Errorf("AllThreads: thread %d policy %d priority %d, want SCHED_RR 4", tid, a.Policy, a.Priority)
+		}
 	}
 	// Back to normal.
 	s.Set(Policy{})

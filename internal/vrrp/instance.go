@@ -552,7 +552,7 @@ func (i *Instance) timeout(now time.Time) {
 	case i.state == StateMaster:
 		// RFC 5798 §6.4.3: Adver_Timer fired.
 		i.sendAdvert(i.prio)
-		i.sands = i.nextAdvert(now)
+		i.sands = i.rearmAdvert(now)
 	}
 }
 
