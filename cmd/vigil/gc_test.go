@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"testing"
 )
@@ -23,6 +24,20 @@ func TestTuneGC(t *testing.T) {
 		tuneGC(func(k string) string { return c.env[k] }, slog.New(slog.DiscardHandler))
 		if got := debug.SetGCPercent(100); got != c.want {
 			t.Errorf("environment %v: GOGC %d, want %d", c.env, got, c.want)
+		}
+	}
+}
+
+// TestSampleHeap: heap profile sampling stays on only when the profiler is
+// served.
+func TestSampleHeap(t *testing.T) {
+	old := runtime.MemProfileRate
+	defer func() { runtime.MemProfileRate = old }()
+	for _, profiling := range []bool{true, false} {
+		runtime.MemProfileRate = 512 * 1024
+		sampleHeap(profiling)
+		if on := runtime.MemProfileRate != 0; on != profiling {
+			t.Errorf("sampleHeap(%v): MemProfileRate %d", profiling, runtime.MemProfileRate)
 		}
 	}
 }

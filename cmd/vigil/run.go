@@ -180,6 +180,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		log.Error("vigil run", "err", err)
 		return 1
 	}
+	sampleHeap(f.debug != "")
 	tuneGC(os.Getenv, log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
