@@ -498,7 +498,8 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	}
 	_ = d.sd.Reloading()
 	defer d.notifyReadyLater()
-	defer releaseConfigMemory()
+	readingConfig(d.flags.gcPercent)
+	defer releaseConfigMemory(d.flags.gcPercent)
 	d.reloader.log = d.log
 	res, err := d.reloader.run(ctx, func(large func()) (loaded, diag.Diagnostics) { return loadConfig(d.flags, large) }, d.apply)
 	if res.Applied {

@@ -41,3 +41,37 @@ func TestSampleHeap(t *testing.T) {
 		}
 	}
 }
+
+// TestReadingAndSteadyGC: a daemon whose GOGC tuneGC set reads its
+// configuration at daemonGCPercent and runs at steadyGCPercent; one whose
+// environment set it keeps the environment's throughout.
+func TestReadingAndSteadyGC(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	for _, c := range []struct {
+		env              map[string]string
+		reading, running int
+	}{
+		{nil, daemonGCPercent, steadyGCPercent},
+		{map[string]string{"GOGC": "100"}, 100, 100},
+	} {
+		debug.SetGCPercent(100)
+		gc := tuneGC(func(k string) string { return c.env[k] }, slog.New(slog.DiscardHandler))
+		steps := []struct {
+			name string
+			f    func(int)
+			want int
+		}{
+			{"start", releaseConfigMemory, c.running},
+			{"reload reads", readingConfig, c.reading},
+			{"reload applied", releaseConfigMemory, c.running},
+		}
+		for _, s := range steps {
+			s.f(gc)
+			if got := debug.SetGCPercent(-1); got != s.want {
+				t.Errorf("environment %v, %s: GOGC %d, want %d", c.env, s.name, got, s.want)
+			}
+			debug.SetGCPercent(s.want)
+		}
+	}
+}

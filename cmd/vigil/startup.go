@@ -437,7 +437,7 @@ func (d *daemon) run(ctx context.Context, l loaded, bg *group) error {
 		part("heartbeat", d.hb.Run)
 	}
 	f := d.flags
-	releaseConfigMemory()
+	releaseConfigMemory(f.gcPercent)
 	d.log.Info("vigil started", "version", version, "config", f.file, "instances", len(l.spec.Instances), "virtual_servers", len(l.dir.VirtualServers), "ha_dir", f.haDir, "api", f.apiSocket, "pid", os.Getpid())
 	if d.sd.Enabled() {
 		d.notifyReady()
