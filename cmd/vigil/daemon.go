@@ -59,6 +59,8 @@ type daemon struct {
 	// started by a reload.
 	heldMu sync.Mutex
 	held   map[netip.Addr]bool
+	// quiet returns the memory of the snapshots once they stop (gc.go).
+	quiet  *quietRelease
 	hb     *hb.Node     // nil without --ha-dir
 	bgp    *bgp.Runtime // nil without a bgp block
 	bgpCfg bgp.Config
@@ -361,6 +363,7 @@ func (d *daemon) serveMetrics(addr string, goRun func(string, func(context.Conte
 }
 
 func (d *daemon) Snapshot(ctx context.Context) (status.Snapshot, error) {
+	defer d.quiet.snapshotTaken()
 	var s status.Snapshot
 	if d.eng != nil {
 		var err error

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 // TestTuneGC: the daemon's GOGC unless the environment sets GOGC or
@@ -74,4 +76,40 @@ func TestReadingAndSteadyGC(t *testing.T) {
 			debug.SetGCPercent(s.want)
 		}
 	}
+}
+
+// TestQuietRelease: the release runs once the snapshots have stopped for
+// quiet, not while they keep coming, and not again within gap (in a
+// synctest bubble: the clock is the bubble's).
+func TestQuietRelease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const quiet, gap = 2 * time.Second, 30 * time.Second
+		var released []time.Time
+		q := newQuietRelease(quiet, gap, func() { released = append(released, time.Now()) })
+		defer q.stop()
+		start := time.Now()
+		// A snapshot every second for 10 s: no release meanwhile.
+		for range 10 {
+			q.snapshotTaken()
+			time.Sleep(time.Second)
+		}
+		if len(released) != 0 {
+			t.Fatalf("released at %v while the snapshots came", released[0].Sub(start))
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if len(released) != 1 || released[0].Sub(start) != 11*time.Second {
+			t.Fatalf("releases %v, want one 2 s after the last snapshot (11 s)", released)
+		}
+		// Another snapshot: its release waits for the gap after the first.
+		q.snapshotTaken()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if len(released) != 2 || released[1].Sub(released[0]) != gap {
+			t.Errorf("second release %v after the first, want %v", released[len(released)-1].Sub(released[0]), gap)
+		}
+		var nilQ *quietRelease
+		nilQ.snapshotTaken()
+		nilQ.stop()
+	})
 }

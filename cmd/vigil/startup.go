@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -36,6 +37,8 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	d.quiet = newQuietRelease(snapshotQuiet, releaseGap, debug.FreeOSMemory)
+	u.push(d.quiet.stop)
 	cleanup, err := writePidFiles(f.pidFiles)
 	if err != nil {
 		return err
