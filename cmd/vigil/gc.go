@@ -20,6 +20,14 @@ func releaseConfigMemory(gcPercent int) {
 	if gcPercent != 0 {
 		debug.SetGCPercent(steadyGCPercent)
 	}
+	releaseMemory()
+}
+
+// releaseMemory collects twice, then returns every free page to the
+// kernel: what a sync.Pool holds (encoding/json's buffers, the size of the
+// largest document encoded) survives one collection.
+func releaseMemory() {
+	runtime.GC()
 	debug.FreeOSMemory()
 }
 
@@ -88,9 +96,9 @@ func sampleHeap(profiling bool) {
 // mode, which polls vigil status at 20 Hz until the pair is steady: the
 // backup's heap target 7.3 MB for 3.4 MB live, 12.3 MB anonymous memory).
 // So once snapshotQuiet has passed without a snapshot, the daemon
-// collects and returns the free pages, as after reading the configuration,
-// at most once per releaseGap (a forced collection at 1,000 instances
-// costs a few ms of CPU).
+// collects and returns the free pages (releaseMemory), as after reading
+// the configuration, at most once per releaseGap (the two collections at
+// 1,000 instances cost a few ms of CPU).
 const (
 	snapshotQuiet = 2 * time.Second
 	releaseGap    = 30 * time.Second

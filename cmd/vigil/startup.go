@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -37,7 +36,7 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	d.quiet = newQuietRelease(snapshotQuiet, releaseGap, debug.FreeOSMemory)
+	d.quiet = newQuietRelease(snapshotQuiet, releaseGap, releaseMemory)
 	u.push(d.quiet.stop)
 	cleanup, err := writePidFiles(f.pidFiles)
 	if err != nil {
