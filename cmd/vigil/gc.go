@@ -42,9 +42,9 @@ func readingConfig(gcPercent int) {
 
 // daemonGCPercent is the daemon's GOGC while it reads its configuration,
 // unless the environment sets GOGC or GOMEMLIMIT; steadyGCPercent once it
-// runs. Reading allocates much and briefly (tens of MB at 1,000 VRRP
-// instances, from a heap that starts empty, where a tight target would run
-// a collection for every few hundred KB); the running daemon allocates
+// runs. Reading allocates much and briefly, from a heap that starts
+// nearly empty, where a tight target would run a collection for every few
+// hundred KB allocated; the running daemon allocates
 // little (at 1,000 instances about 150 KB/s on a master, 25 KB/s on a
 // backup) and holds a few MB, so the heap the collector lets grow between
 // cycles is much of its resident memory. Measured with 1,000 VRRP
