@@ -60,6 +60,8 @@ type daemon struct {
 	// started by a reload.
 	heldMu sync.Mutex
 	held   map[netip.Addr]bool
+	// quiet returns the memory of the snapshots once they stop (gc.go).
+	quiet  *quietRelease
 	hb     *hb.Node     // nil without --ha-dir
 	bgp    *bgp.Runtime // nil without a bgp block
 	bgpCfg bgp.Config
@@ -367,6 +369,7 @@ func (d *daemon) serveMetrics(addr string, goRun func(string, func(context.Conte
 }
 
 func (d *daemon) Snapshot(ctx context.Context) (status.Snapshot, error) {
+	defer d.quiet.snapshotTaken()
 	var s status.Snapshot
 	if d.eng != nil {
 		var err error
@@ -504,8 +507,9 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	}
 	_ = d.sd.Reloading()
 	defer d.notifyReadyLater()
+	readingConfig(d.flags.gcPercent)
 	defer d.pages.Kick()
-	defer releaseConfigMemory()
+	defer releaseConfigMemory(d.flags.gcPercent)
 	d.reloader.log = d.log
 	res, err := d.reloader.run(ctx, func(large func()) (loaded, diag.Diagnostics) { return loadConfig(d.flags, large) }, d.apply)
 	if res.Applied {

@@ -2,7 +2,10 @@ package main
 
 import (
 	"log/slog"
+	"runtime"
 	"runtime/debug"
+	"sync"
+	"time"
 )
 
 // releaseConfigMemory collects what reading and translating the
@@ -10,19 +13,53 @@ import (
 // those pages to the kernel at once rather than over the minutes the
 // runtime's background scavenger takes: a daemon that allocates little once
 // running would otherwise keep that peak resident (vigil-bench's scale mode
-// at 1,000 instances: the master's anonymous memory 19.5 -> 14.1 MB).
-func releaseConfigMemory() { debug.FreeOSMemory() }
+// at 1,000 instances: the master's anonymous memory 19.5 -> 14.1 MB). With
+// gcPercent, the GOGC tuneGC set (0: none), the collector's target goes
+// from the reading's to the running daemon's (steadyGCPercent).
+func releaseConfigMemory(gcPercent int) {
+	if gcPercent != 0 {
+		debug.SetGCPercent(steadyGCPercent)
+	}
+	releaseMemory()
+}
 
-// daemonGCPercent is the daemon's GOGC unless the environment sets GOGC or
-// GOMEMLIMIT. The daemon allocates little once running (its adverts and
-// timers: about 0.6 MB/s at 1,000 instances) and holds a few MB, so the
-// heap the collector lets grow between cycles is most of its resident
-// memory. Measured with 1,000 VRRP instances (vigil-bench's scale mode, on
-// a 2-core VM): GOGC 100 keeps 14.0 / 12.8 MB anonymous (master / backup)
-// with 0.03 / 0.04 % of a core in GC; 50 keeps 11.8 / 10.6 MB for 0.05 /
-// 0.08 %; 25 keeps 10.6 / 9.5 MB for 0.09 / 0.17 % and more assists on
-// the engine's goroutine in a mass failover's burst of allocation.
-const daemonGCPercent = 50
+// releaseMemory collects twice, then returns every free page to the
+// kernel: what a sync.Pool holds (encoding/json's buffers, the size of the
+// largest document encoded) survives one collection.
+func releaseMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
+}
+
+// readingConfig sets the reading's GOGC back before a reload reads the
+// configuration (gcPercent as for releaseConfigMemory): its garbage is
+// collected as at start, not at the running daemon's tighter target.
+func readingConfig(gcPercent int) {
+	if gcPercent != 0 {
+		debug.SetGCPercent(gcPercent)
+	}
+}
+
+// daemonGCPercent is the daemon's GOGC while it reads its configuration,
+// unless the environment sets GOGC or GOMEMLIMIT; steadyGCPercent once it
+// runs. Reading allocates much and briefly, from a heap that starts
+// nearly empty, where a tight target would run a collection for every few
+// hundred KB allocated; the running daemon allocates
+// little (at 1,000 instances about 150 KB/s on a master, 25 KB/s on a
+// backup) and holds a few MB, so the heap the collector lets grow between
+// cycles is much of its resident memory. Measured with 1,000 VRRP
+// instances on a 2-core VM (master / backup, anonymous memory and the
+// collector's share of a core in steady state): GOGC 50 keeps 10.7-11.0 /
+// 9.0-9.2 MB for 0.02-0.04 / 0.01 %; 20 keeps 9.9-10.0 / 8.6-8.9 MB for
+// 0.03-0.06 / 0.01 %; 10 keeps no less (10.1 / 8.7 MB: the rest is the
+// runtime's, the goroutines' stacks and the live heap). A mass failover
+// of the 1,000 instances allocates 19 MB on the backup: its collections
+// take 38 ms of CPU at 20 (24 ms at 50), 20 ms of them assists on the
+// allocating goroutines (3 ms at 50).
+const (
+	daemonGCPercent = 50
+	steadyGCPercent = 20
+)
 
 // tuneGC sets the collector's target for the daemon, leaving it as the
 // environment says when GOGC or GOMEMLIMIT is set there (the runtime has
@@ -32,6 +69,92 @@ func tuneGC(getenv func(string) string, log *slog.Logger) int {
 		return 0
 	}
 	debug.SetGCPercent(daemonGCPercent)
-	log.Debug("garbage collector", "gogc", daemonGCPercent)
+	log.Debug("garbage collector", "gogc", daemonGCPercent, "running", steadyGCPercent)
 	return daemonGCPercent
+}
+
+// sampleHeap keeps the runtime's heap profile sampling only when
+// --debug-listen can serve the profile (profiling true); otherwise it turns
+// it off before the configuration is read, since nothing could read the
+// profile. Each sampled allocation site costs a bucket off the heap, and
+// the first one maps the profiler's hash table (1.4 MB of address space,
+// runtime/metrics' /memory/classes/profiling/buckets, a page of it
+// resident for each bucket that lands there): reading a configuration of
+// 1,000 VRRP instances sampled some hundred sites.
+func sampleHeap(profiling bool) {
+	if !profiling {
+		runtime.MemProfileRate = 0
+	}
+}
+
+// A snapshot of the daemon (vigil status, a metrics scrape, the status
+// page, a dump) and its encoding are the running daemon's largest
+// allocations: about 2 MB at 1,000 VRRP instances. A collection that runs
+// meanwhile counts them as live and sets the heap's next target from
+// them, and at the few KB a second the daemon allocates otherwise that
+// target, and the pages under it, stay for minutes (vigil-bench's scale
+// mode, which polls vigil status at 20 Hz until the pair is steady: the
+// backup's heap target 7.3 MB for 3.4 MB live, 12.3 MB anonymous memory).
+// So once snapshotQuiet has passed without a snapshot, the daemon
+// collects and returns the free pages (releaseMemory), as after reading
+// the configuration, at most once per releaseGap (the two collections at
+// 1,000 instances cost a few ms of CPU).
+const (
+	snapshotQuiet = 2 * time.Second
+	releaseGap    = 30 * time.Second
+)
+
+// quietRelease calls release once the snapshots stop (see snapshotQuiet).
+// A nil *quietRelease does nothing.
+//
+// Concurrency: safe for concurrent use.
+type quietRelease struct {
+	quiet, gap time.Duration
+	release    func()
+
+	mu   sync.Mutex
+	t    *time.Timer
+	last time.Time // when release last ran
+}
+
+func newQuietRelease(quiet, gap time.Duration, release func()) *quietRelease {
+	return &quietRelease{quiet: quiet, gap: gap, release: release}
+}
+
+// snapshotTaken (re)arms the release for quiet from now, or for gap after
+// the last release if that is later.
+func (q *quietRelease) snapshotTaken() {
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	d := q.quiet
+	if !q.last.IsZero() {
+		d = max(d, time.Until(q.last.Add(q.gap)))
+	}
+	if q.t == nil {
+		q.t = time.AfterFunc(d, q.fire)
+		return
+	}
+	q.t.Reset(d)
+}
+
+func (q *quietRelease) fire() {
+	q.mu.Lock()
+	q.last = time.Now()
+	q.mu.Unlock()
+	q.release()
+}
+
+// stop disarms the release.
+func (q *quietRelease) stop() {
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.t != nil {
+		q.t.Stop()
+	}
 }

@@ -2,8 +2,11 @@ package main
 
 import (
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 // TestTuneGC: the daemon's GOGC unless the environment sets GOGC or
@@ -25,4 +28,88 @@ func TestTuneGC(t *testing.T) {
 			t.Errorf("environment %v: GOGC %d, want %d", c.env, got, c.want)
 		}
 	}
+}
+
+// TestSampleHeap: heap profile sampling stays on only when the profiler is
+// served.
+func TestSampleHeap(t *testing.T) {
+	old := runtime.MemProfileRate
+	defer func() { runtime.MemProfileRate = old }()
+	for _, profiling := range []bool{true, false} {
+		runtime.MemProfileRate = 512 * 1024
+		sampleHeap(profiling)
+		if on := runtime.MemProfileRate != 0; on != profiling {
+			t.Errorf("sampleHeap(%v): MemProfileRate %d", profiling, runtime.MemProfileRate)
+		}
+	}
+}
+
+// TestReadingAndSteadyGC: a daemon whose GOGC tuneGC set reads its
+// configuration at daemonGCPercent and runs at steadyGCPercent; one whose
+// environment set it keeps the environment's throughout.
+func TestReadingAndSteadyGC(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	for _, c := range []struct {
+		env              map[string]string
+		reading, running int
+	}{
+		{nil, daemonGCPercent, steadyGCPercent},
+		{map[string]string{"GOGC": "100"}, 100, 100},
+	} {
+		debug.SetGCPercent(100)
+		gc := tuneGC(func(k string) string { return c.env[k] }, slog.New(slog.DiscardHandler))
+		steps := []struct {
+			name string
+			f    func(int)
+			want int
+		}{
+			{"start", releaseConfigMemory, c.running},
+			{"reload reads", readingConfig, c.reading},
+			{"reload applied", releaseConfigMemory, c.running},
+		}
+		for _, s := range steps {
+			s.f(gc)
+			if got := debug.SetGCPercent(-1); got != s.want {
+				t.Errorf("environment %v, %s: GOGC %d, want %d", c.env, s.name, got, s.want)
+			}
+			debug.SetGCPercent(s.want)
+		}
+	}
+}
+
+// TestQuietRelease: the release runs once the snapshots have stopped for
+// quiet, not while they keep coming, and not again within gap (in a
+// synctest bubble: the clock is the bubble's).
+func TestQuietRelease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const quiet, gap = 2 * time.Second, 30 * time.Second
+		var released []time.Time
+		q := newQuietRelease(quiet, gap, func() { released = append(released, time.Now()) })
+		defer q.stop()
+		start := time.Now()
+		// A snapshot every second for 10 s: no release meanwhile.
+		for range 10 {
+			q.snapshotTaken()
+			time.Sleep(time.Second)
+		}
+		if len(released) != 0 {
+			t.Fatalf("released at %v while the snapshots came", released[0].Sub(start))
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if len(released) != 1 || released[0].Sub(start) != 11*time.Second {
+			t.Fatalf("releases %v, want one 2 s after the last snapshot (11 s)", released)
+		}
+		// Another snapshot: its release waits for the gap after the first.
+		q.snapshotTaken()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if len(released) != 2 || released[1].Sub(released[0]) != gap {
+			t.Errorf("second release %v after the first, want %v", released[len(released)-1].Sub(released[0]), gap)
+		}
+		var nilQ *quietRelease
+		nilQ.snapshotTaken()
+		nilQ.stop()
+	})
 }

@@ -37,6 +37,7 @@ type runFlags struct {
 	metrics    string
 	httpListen string
 	debug      string // --debug-listen: net/http/pprof on loopback
+	gcPercent  int    // GOGC tuneGC set for reading the configuration (0: none)
 	fileSet    bool   // -f given explicitly
 	keepLB     bool   // keepalived -I: leave the kernel's virtual services at exit
 	hbNode     string
@@ -188,7 +189,8 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		log.Error("vigil run", "err", err)
 		return 1
 	}
-	tuneGC(os.Getenv, log)
+	sampleHeap(f.debug != "")
+	f.gcPercent = tuneGC(os.Getenv, log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := daemonMain(ctx, f, log); err != nil {

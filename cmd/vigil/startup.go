@@ -37,6 +37,8 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	d.quiet = newQuietRelease(snapshotQuiet, releaseGap, releaseMemory)
+	u.push(d.quiet.stop)
 	cleanup, err := writePidFiles(f.pidFiles)
 	if err != nil {
 		return err
@@ -443,7 +445,7 @@ func (d *daemon) run(ctx context.Context, l loaded, bg *group) error {
 		part("heartbeat", d.hb.Run)
 	}
 	f := d.flags
-	releaseConfigMemory()
+	releaseConfigMemory(f.gcPercent)
 	bg.Go("binary pages", d.pages.Run)
 	d.pages.Kick()
 	d.log.Info("vigil started", "version", version, "config", f.file, "instances", len(l.spec.Instances), "virtual_servers", len(l.dir.VirtualServers), "ha_dir", f.haDir, "api", f.apiSocket, "pid", os.Getpid())

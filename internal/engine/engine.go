@@ -779,23 +779,33 @@ func family(v6 bool) vrrpnet.Family {
 	return vrrpnet.IPv4
 }
 
-// readBatch is how many packets a reader takes from its socket at once,
-// and readBuf the room for each: a VRRP packet is at most 4,088 bytes (255
-// IPv6 addresses); a larger one is dropped as truncated.
-const (
-	readBatch = 16
-	readBuf   = 4096
-)
+// readBatch is how many packets a reader takes from its socket at once.
+const readBatch = 16
+
+// readBuf is the room for one packet a socket of the family (v6: IPv6)
+// receives: the largest VRRP message, 255 addresses (RFC 5798 §5.2.5's
+// 8-bit Count IPvX Addr) with VRRPv2's authentication data, and on IPv4,
+// whose raw sockets hand over the IP header too, the longest IPv4 header
+// (60 bytes, with options) and keepalived's AH header before it: 4,088
+// bytes over IPv6, 1,120 over IPv4. A larger datagram is no VRRP
+// message; vrrpnet drops it as truncated and counts it.
+func readBuf(v6 bool) int {
+	if v6 {
+		return packet.HeaderLen + 255*16
+	}
+	return 60 + packet.AHLen + packet.HeaderLen + 255*4 + packet.AuthDataLen
+}
 
 // read is a socket's reader goroutine: it takes the packets queued, then the
 // engine's state, and hands them to their instances in one turn, until the
 // socket is closed.
 func (e *Engine) read(c *conn, wg *sync.WaitGroup, bg context.Context) {
 	defer wg.Done()
-	mem := make([]byte, readBatch*readBuf)
+	size := readBuf(c.key.v6)
+	mem := make([]byte, readBatch*size)
 	bufs := make([][]byte, readBatch)
 	for i := range bufs {
-		bufs[i] = mem[i*readBuf : (i+1)*readBuf : (i+1)*readBuf]
+		bufs[i] = mem[i*size : (i+1)*size : (i+1)*size]
 	}
 	pkts := make([]vrrpnet.Packet, readBatch)
 	for {
