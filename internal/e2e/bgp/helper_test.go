@@ -140,13 +140,24 @@ func TestBGPHelper(t *testing.T) {
 	if !regexp.MustCompile(`released the binary's pages"? component=vigil-bgp .*mappings=[1-9]`).MatchString(nd.Log()) {
 		t.Errorf("the helper did not release its binary's pages at start")
 	}
-	// The helper does not inherit vigil's SCHED_RR 20 (reset-on-fork);
-	// vigil gives it 19.
-	waitFor(t, 10*time.Second, "SCHED_RR 20 with reset-on-fork on vigil's main thread, SCHED_RR 19 on the helper's", func() bool {
-		d, err1 := unix.SchedGetAttr(nd.Pid(), 0)
-		h, err2 := unix.SchedGetAttr(helperPID(nd.Pid()), 0)
-		return err1 == nil && err2 == nil && d.Policy == unix.SCHED_RR && d.Priority == 20 && d.Flags&unix.SCHED_FLAG_RESET_ON_FORK != 0 &&
-			h.Policy == unix.SCHED_RR && h.Priority == 19
+	// Only vigil's VRRP timer thread runs at SCHED_RR 20 (reset-on-fork);
+	// the helper does not inherit it, vigil gives it 19.
+	waitFor(t, 10*time.Second, "SCHED_RR 20 with reset-on-fork on vigil's timer thread, SCHED_RR 19 on the helper's", func() bool {
+		h, err := unix.SchedGetAttr(helperPID(nd.Pid()), 0)
+		if err != nil || h.Policy != unix.SCHED_RR || h.Priority != 19 {
+			return false
+		}
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", nd.Pid()))
+		for _, task := range tasks {
+			tid, err := strconv.Atoi(task.Name())
+			if err != nil {
+				continue
+			}
+			if d, err := unix.SchedGetAttr(tid, 0); err == nil && d.Policy == unix.SCHED_RR && d.Priority == 20 && d.Flags&unix.SCHED_FLAG_RESET_ON_FORK != 0 {
+				return true
+			}
+		}
+		return false
 	})
 
 	if du, err1 := e2e.ReadProc(nd.Pid()); err1 == nil {
