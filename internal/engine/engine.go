@@ -170,6 +170,13 @@ type Engine struct {
 	// deferred holds the actions fire postpones until every due advert
 	// has been sent; nil outside fire.
 	deferred *[]deferredAction
+	// deferBuf is the array deferred points to in fire, and dueBuf due's
+	// result: both are reused from one turn to the next.
+	deferBuf []deferredAction
+	dueBuf   []*instance
+	// rxAddrs is the array receive parses an advert's addresses into: an
+	// advert's addresses are not kept past its turn.
+	rxAddrs []netip.Addr
 	// batching is set while fire sends the adverts due; sending are the
 	// sockets with adverts queued.
 	batching bool
@@ -1045,7 +1052,10 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 	msg, ah, err := openAH(c, pkt)
 	var adv packet.Advert
 	if err == nil {
-		adv, err = packet.Parse(msg, pkt.Src, pkt.Dst)
+		adv, err = packet.ParseInto(msg, pkt.Src, pkt.Dst, e.rxAddrs)
+		if cap(adv.Addrs) > cap(e.rxAddrs) {
+			e.rxAddrs = adv.Addrs[:0]
+		}
 	}
 	if err != nil {
 		reason := "malformed"
@@ -1175,8 +1185,8 @@ func (e *Engine) fire(now time.Time, backups bool) {
 	// order. When hundreds of backups expire together, the last one's
 	// advert then leaves microseconds, not a hundred milliseconds, after
 	// its timer.
-	var deferred []deferredAction
-	e.deferred = &deferred
+	e.deferBuf = e.deferBuf[:0]
+	e.deferred = &e.deferBuf
 	e.batching = true
 	groups := map[*group]bool{}
 	for _, in := range due {
@@ -1201,10 +1211,11 @@ func (e *Engine) fire(now time.Time, backups bool) {
 	e.batching = false
 	e.flushAdverts()
 	e.deferred = nil
-	for _, d := range deferred {
+	for _, d := range e.deferBuf {
 		e.execute(now, d.in, d.a)
 		e.mark(d.in)
 	}
+	clear(e.deferBuf)
 	for _, in := range due {
 		if !in.releaseAt.IsZero() && !now.Before(in.releaseAt) {
 			in.releaseAt = time.Time{}

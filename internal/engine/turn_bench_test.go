@@ -74,7 +74,7 @@ func benchInstances(n int, state vrrp.State, prio uint8) []runspec.InstanceSpec 
 
 // benchEngine starts the instances of specs as Run would, without Run's
 // goroutines: the benchmark takes the turns itself.
-func benchEngine(b *testing.B, specs []runspec.InstanceSpec) (*Engine, *countConn) {
+func benchEngine(b testing.TB, specs []runspec.InstanceSpec) (*Engine, *countConn) {
 	h := newFakeHost(&fakeLAN{}, "a", map[string]string{"eth0": "192.168.1.105/24"})
 	cc := &countConn{closed: make(chan struct{})}
 	e, err := New(runspec.Spec{Instances: specs}, Options{Net: benchNet{h, cc}})
@@ -175,4 +175,74 @@ func BenchmarkFireTurn(b *testing.B) {
 	}
 	b.ReportMetric(float64(el.Nanoseconds())/float64(adverts), "ns/advert")
 	b.ReportMetric(float64(adverts)/float64(b.N), "adverts/op")
+}
+
+// TestSteadyTurnsAllocateNothing pins what BenchmarkFireTurn and
+// BenchmarkReceiveTurn show: once the takeover's gratuitous ARPs are over,
+// a master's send turn and a backup's turn for its master's advert
+// allocate nothing, so that 1,000 instances at one advert a second give
+// the collector no work.
+func TestSteadyTurnsAllocateNothing(t *testing.T) {
+	const n = 255
+	t.Run("send", func(t *testing.T) {
+		e, cc := benchEngine(t, benchInstances(n, vrrp.StateMaster, 255))
+		turn := func() {
+			e.mu.Lock()
+			e.fx.hold()
+			e.fire(e.nextDeadline(), true)
+			e.endTurn()
+			e.mu.Unlock()
+		}
+		start := e.nextDeadline()
+		for e.nextDeadline().Before(start.Add(10 * time.Second)) {
+			turn()
+		}
+		sent := cc.sent
+		if a := testing.AllocsPerRun(200, turn); a != 0 {
+			t.Errorf("a send turn allocates %v times, want 0", a)
+		}
+		if cc.sent == sent {
+			t.Fatal("no advert sent")
+		}
+	})
+	t.Run("receive", func(t *testing.T) {
+		e, _ := benchEngine(t, benchInstances(n, vrrp.StateBackup, 99))
+		var c *conn
+		for _, x := range e.conns {
+			c = x
+		}
+		peer, group := netip.MustParseAddr("192.168.1.106"), vrrpnet.DefaultGroup(vrrpnet.IPv4)
+		pkts := make([]vrrpnet.Packet, n)
+		for i := range pkts {
+			a := packet.Advert{Version: 3, Type: packet.TypeAdvertisement, VRID: uint8(i + 1), Priority: 100,
+				CountIPAddrs: 1, AdvertInt: 100, Addrs: []netip.Addr{netip.AddrFrom4([4]byte{10, 1, 0, byte(i + 1)})}}
+			p, err := a.Marshal(peer, group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkts[i] = vrrpnet.Packet{Payload: p, Src: peer, Dst: group, TTL: 255, IfIndex: 2}
+		}
+		now := time.Now()
+		i := 0
+		turn := func() {
+			now = now.Add(time.Second / n)
+			e.mu.Lock()
+			e.fx.hold()
+			e.receive(now, c, pkts[i])
+			e.endTurn()
+			e.mu.Unlock()
+			i = (i + 1) % n
+		}
+		for range n {
+			turn() // every backup has heard its master once
+		}
+		if a := testing.AllocsPerRun(2*n, turn); a != 0 {
+			t.Errorf("a receive turn allocates %v times, want 0", a)
+		}
+		for _, in := range e.insts {
+			if in.m.Status().Counters.AdvertsReceived == 0 || in.m.State() != vrrp.StateBackup {
+				t.Fatalf("%s: %s, %d adverts received", in.spec.VRRP.Name, in.m.State(), in.m.Status().Counters.AdvertsReceived)
+			}
+		}
+	})
 }
