@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -81,10 +82,17 @@ func benchEngine(b testing.TB, specs []runspec.InstanceSpec) (*Engine, *countCon
 	if err != nil {
 		b.Fatal(err)
 	}
+	startBench(b, e, h.AddVIPs, cc)
+	return e, cc
+}
+
+// startBench readies e as Run would, without Run's goroutines, its
+// addresses added by addVIPs on the effects worker.
+func startBench(b testing.TB, e *Engine, addVIPs func([]netif.VIPAt) []error, cc *countConn) {
 	var wg sync.WaitGroup
 	bg, cancel := context.WithCancel(context.Background())
 	e.wg, e.bg = &wg, bg
-	e.fx = newEffects(h.AddVIPs)
+	e.fx = newEffects(addVIPs)
 	e.timer = nopTimer{}
 	e.finished, e.inputDone = make(chan struct{}), make(chan struct{}, 1)
 	b.Cleanup(func() {
@@ -101,7 +109,6 @@ func benchEngine(b testing.TB, specs []runspec.InstanceSpec) (*Engine, *countCon
 	}
 	e.startWaiting(time.Now())
 	e.arm()
-	return e, cc
 }
 
 // BenchmarkReceiveTurn: a backup's turn for one advert from its master,
@@ -245,4 +252,107 @@ func TestSteadyTurnsAllocateNothing(t *testing.T) {
 			}
 		}
 	})
+}
+
+// quietBenchNet is a quietHost (no record of addresses and announcements)
+// with every socket a countConn.
+type quietBenchNet struct {
+	quietHost
+	conn *countConn
+}
+
+func (n quietBenchNet) OpenConn(vrrpnet.Config) (Conn, error) { return n.conn, nil }
+
+// BenchmarkMassTakeover: 1,000 backups (vigil-bench's scale mode, four
+// interfaces) whose master falls silent take over, each when its own
+// Master_Down_Timer fires: they heard its last adverts spread over a
+// second, as a master's advert phases send them, so the takeovers come in
+// about as many timer turns. B/takeover is what the engine allocates from
+// the first expiry to the last takeover, with a VIPsChanged hook as the
+// daemon sets one; turns counts the timer's turns.
+//
+//	go test -run '^$' -bench MassTakeover -benchtime 3x ./internal/engine
+func BenchmarkMassTakeover(b *testing.B) {
+	const n = 1000
+	var bytes, turns, reports float64
+	for range b.N {
+		b.StopTimer()
+		ifaces := map[string]string{}
+		for k := 1; k <= (n+254)/255; k++ {
+			ifaces[fmt.Sprintf("eth%d", k)] = fmt.Sprintf("10.%d.0.1/24", k)
+		}
+		h := quietHost{newFakeHost(&fakeLAN{}, "b", ifaces)}
+		cc := &countConn{closed: make(chan struct{})}
+		var held map[netip.Addr]bool
+		nreports := 0
+		hooks := Hooks{VIPsChanged: func(m map[netip.Addr]bool) { held = m; nreports++ }}
+		e, err := New(runspec.Spec{Instances: scaleInstances(n, false)}, Options{Net: quietBenchNet{h, cc}, Hooks: hooks})
+		if err != nil {
+			b.Fatal(err)
+		}
+		startBench(b, e, h.AddVIPs, cc)
+		// Each backup hears its master once, the adverts spread over 1 s.
+		var pkts []vrrpnet.Packet
+		var conns []*conn
+		group := vrrpnet.DefaultGroup(vrrpnet.IPv4)
+		for _, c := range e.conns {
+			for vrid, in := range c.insts {
+				a := in.spec.VRRP.VIPs[0]
+				peer := netip.AddrFrom4([4]byte{10, a.As4()[1], 0, 2})
+				adv := packet.Advert{Version: 3, Type: packet.TypeAdvertisement, VRID: vrid, Priority: 100,
+					CountIPAddrs: 1, AdvertInt: 100, Addrs: []netip.Addr{a}}
+				p, err := adv.Marshal(peer, group)
+				if err != nil {
+					b.Fatal(err)
+				}
+				pkts = append(pkts, vrrpnet.Packet{Payload: p, Src: peer, Dst: group, TTL: 255, IfIndex: 2})
+				conns = append(conns, c)
+			}
+		}
+		if len(pkts) != n {
+			b.Fatalf("%d instances on sockets, want %d", len(pkts), n)
+		}
+		now := time.Now()
+		e.mu.Lock()
+		for j := range pkts {
+			e.fx.hold()
+			e.receive(now.Add(time.Duration(j)*time.Second/n), conns[j], pkts[j])
+			e.endTurn()
+		}
+		e.mu.Unlock()
+		masters := func() int {
+			k := 0
+			for _, in := range e.insts {
+				if in.m.State() == vrrp.StateMaster {
+					k++
+				}
+			}
+			return k
+		}
+		nreports = 0
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		b.StartTimer()
+		t := 0
+		for masters() < n {
+			if t++; t > 100*n {
+				b.Fatalf("%d masters after %d turns", masters(), t)
+			}
+			e.mu.Lock()
+			e.fx.hold()
+			e.fire(e.nextDeadline(), true)
+			e.endTurn()
+			e.mu.Unlock()
+		}
+		b.StopTimer()
+		runtime.ReadMemStats(&m1)
+		bytes += float64(m1.TotalAlloc - m0.TotalAlloc)
+		turns += float64(t)
+		reports += float64(nreports)
+		_ = held
+		cc.Close()
+	}
+	b.ReportMetric(bytes/float64(b.N), "B/takeover")
+	b.ReportMetric(turns/float64(b.N), "turns")
+	b.ReportMetric(reports/float64(b.N), "reports")
 }
