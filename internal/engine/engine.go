@@ -159,8 +159,12 @@ type Engine struct {
 	tr        *trackers
 	fx        *effects // slow side effects, off the loop (nil when not running)
 	vipsDirty bool
-	npending  int       // instances waiting to start
-	startAt   time.Time // vrrp_startup_delay: no instance starts before
+	// vipsReportAt is the earliest time the held addresses are reported
+	// again (vipsReportGap), vipsReported the size of the last report.
+	vipsReportAt time.Time
+	vipsReported int
+	npending     int       // instances waiting to start
+	startAt      time.Time // vrrp_startup_delay: no instance starts before
 	// holders indexes the held instances by address (countAnnouncements);
 	// nil when it must be built again.
 	holders holders
@@ -493,13 +497,13 @@ loop:
 			for _, g := range e.groups {
 				e.stepGroup(now, g, -1, vrrp.Stop{})
 			}
-			e.endTurn()
+			e.endTurn(now)
 			e.mu.Unlock()
 		case ev := <-e.events:
 			e.mu.Lock()
 			e.fx.hold()
 			e.handle(ev, &wg, bg)
-			e.endTurn()
+			e.endTurn(time.Now())
 			e.mu.Unlock()
 		case <-e.finished:
 			break loop
@@ -542,7 +546,7 @@ func (e *Engine) expired() {
 	}
 	e.fx.hold()
 	e.fire(now, true)
-	e.endTurn()
+	e.endTurn(now)
 }
 
 // TimerOnThread moves the VRRP timer's wait and its expiries (the adverts
@@ -575,14 +579,14 @@ func (e *Engine) setTimerThread() {
 	}
 }
 
-// endTurn ends a turn (e.mu held): instances waiting to start are looked
-// at, the held addresses reported, the effects the turn queued let go, and
-// the timer set for the next deadline.
-func (e *Engine) endTurn() {
+// endTurn ends the turn of time now (e.mu held): instances waiting to
+// start are looked at, the held addresses reported, the effects the turn
+// queued let go, and the timer set for the next deadline.
+func (e *Engine) endTurn(now time.Time) {
 	if len(e.retiring) > 0 || e.anyPending() {
 		e.startWaiting(time.Now())
 	}
-	e.reportVIPs()
+	e.reportVIPs(now)
 	e.fx.release()
 	e.arm()
 }
@@ -836,7 +840,7 @@ func (e *Engine) read(c *conn, wg *sync.WaitGroup, bg context.Context) {
 			for _, p := range pkts[:n] {
 				e.receive(now, c, p)
 			}
-			e.endTurn()
+			e.endTurn(now)
 		}
 		e.mu.Unlock()
 		e.inputTaken()
@@ -1255,6 +1259,16 @@ func (e *Engine) nextDeadline() time.Time {
 			next = t
 		}
 	}
+	if e.vipsDirty && e.opts.Hooks.VIPsChanged != nil {
+		// A report waits (reportVIPs); none made yet: the next turn's.
+		at := e.vipsReportAt
+		if at.IsZero() {
+			at = time.Now()
+		}
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
 	return next
 }
 
@@ -1562,15 +1576,31 @@ func (e *Engine) heldChanged(in *instance) {
 	}
 }
 
-// reportVIPs gives the hook the set of virtual addresses this host holds.
-func (e *Engine) reportVIPs() {
+// vipsReportGap is the least time between two reports of the held
+// addresses. A mass takeover of 1,000 instances takes over in about as
+// many turns, over about a second; a report per turn built and gave away
+// (and the director copied) a set of up to 1,000 addresses each time,
+// most of what the takeover allocated. Reports are spaced instead: the
+// first change is reported at once, the changes of the next 100 ms in one
+// report when they are over. The director's ha_suspend, the one reader,
+// acts on checkers whose delay_loop is seconds.
+const vipsReportGap = 100 * time.Millisecond
+
+// reportVIPs gives the hook the set of virtual addresses this host holds,
+// at the end of the turn of time now when the last report is vipsReportGap
+// old (or the engine stops), else at vipsReportAt (nextDeadline).
+func (e *Engine) reportVIPs(now time.Time) {
 	h := e.opts.Hooks.VIPsChanged
 	if !e.vipsDirty || h == nil {
 		e.vipsDirty = false
 		return
 	}
+	if now.Before(e.vipsReportAt) && !e.stopping {
+		return
+	}
 	e.vipsDirty = false
-	held := map[netip.Addr]bool{}
+	e.vipsReportAt = now.Add(vipsReportGap)
+	held := make(map[netip.Addr]bool, e.vipsReported)
 	for _, in := range e.all() {
 		if in.held {
 			for _, v := range in.spec.VIPs {
@@ -1581,6 +1611,7 @@ func (e *Engine) reportVIPs() {
 			}
 		}
 	}
+	e.vipsReported = len(held)
 	h(held)
 }
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"runtime"
@@ -139,7 +140,7 @@ func BenchmarkReceiveTurn(b *testing.B) {
 		e.mu.Lock()
 		e.fx.hold()
 		e.receive(now, c, pkts[i])
-		e.endTurn()
+		e.endTurn(now)
 		e.mu.Unlock()
 		i = (i + 1) % n
 	}
@@ -159,8 +160,9 @@ func BenchmarkFireTurn(b *testing.B) {
 	turn := func() {
 		e.mu.Lock()
 		e.fx.hold()
-		e.fire(e.nextDeadline(), true)
-		e.endTurn()
+		now := e.nextDeadline()
+		e.fire(now, true)
+		e.endTurn(now)
 		e.mu.Unlock()
 	}
 	// Past the takeover's gratuitous ARP schedule (garp_master_delay 5 s):
@@ -196,8 +198,9 @@ func TestSteadyTurnsAllocateNothing(t *testing.T) {
 		turn := func() {
 			e.mu.Lock()
 			e.fx.hold()
-			e.fire(e.nextDeadline(), true)
-			e.endTurn()
+			now := e.nextDeadline()
+			e.fire(now, true)
+			e.endTurn(now)
 			e.mu.Unlock()
 		}
 		start := e.nextDeadline()
@@ -236,7 +239,7 @@ func TestSteadyTurnsAllocateNothing(t *testing.T) {
 			e.mu.Lock()
 			e.fx.hold()
 			e.receive(now, c, pkts[i])
-			e.endTurn()
+			e.endTurn(now)
 			e.mu.Unlock()
 			i = (i + 1) % n
 		}
@@ -277,82 +280,204 @@ func BenchmarkMassTakeover(b *testing.B) {
 	var bytes, turns, reports float64
 	for range b.N {
 		b.StopTimer()
-		ifaces := map[string]string{}
-		for k := 1; k <= (n+254)/255; k++ {
-			ifaces[fmt.Sprintf("eth%d", k)] = fmt.Sprintf("10.%d.0.1/24", k)
-		}
-		h := quietHost{newFakeHost(&fakeLAN{}, "b", ifaces)}
-		cc := &countConn{closed: make(chan struct{})}
-		var held map[netip.Addr]bool
 		nreports := 0
-		hooks := Hooks{VIPsChanged: func(m map[netip.Addr]bool) { held = m; nreports++ }}
-		e, err := New(runspec.Spec{Instances: scaleInstances(n, false)}, Options{Net: quietBenchNet{h, cc}, Hooks: hooks})
-		if err != nil {
-			b.Fatal(err)
-		}
-		startBench(b, e, h.AddVIPs, cc)
-		// Each backup hears its master once, the adverts spread over 1 s.
-		var pkts []vrrpnet.Packet
-		var conns []*conn
-		group := vrrpnet.DefaultGroup(vrrpnet.IPv4)
-		for _, c := range e.conns {
-			for vrid, in := range c.insts {
-				a := in.spec.VRRP.VIPs[0]
-				peer := netip.AddrFrom4([4]byte{10, a.As4()[1], 0, 2})
-				adv := packet.Advert{Version: 3, Type: packet.TypeAdvertisement, VRID: vrid, Priority: 100,
-					CountIPAddrs: 1, AdvertInt: 100, Addrs: []netip.Addr{a}}
-				p, err := adv.Marshal(peer, group)
-				if err != nil {
-					b.Fatal(err)
-				}
-				pkts = append(pkts, vrrpnet.Packet{Payload: p, Src: peer, Dst: group, TTL: 255, IfIndex: 2})
-				conns = append(conns, c)
-			}
-		}
-		if len(pkts) != n {
-			b.Fatalf("%d instances on sockets, want %d", len(pkts), n)
-		}
-		now := time.Now()
-		e.mu.Lock()
-		for j := range pkts {
-			e.fx.hold()
-			e.receive(now.Add(time.Duration(j)*time.Second/n), conns[j], pkts[j])
-			e.endTurn()
-		}
-		e.mu.Unlock()
-		masters := func() int {
-			k := 0
-			for _, in := range e.insts {
-				if in.m.State() == vrrp.StateMaster {
-					k++
-				}
-			}
-			return k
-		}
+		r := silentMaster(b, n, func(time.Time, map[netip.Addr]bool) { nreports++ })
 		nreports = 0
 		var m0, m1 runtime.MemStats
 		runtime.ReadMemStats(&m0)
 		b.StartTimer()
-		t := 0
-		for masters() < n {
-			if t++; t > 100*n {
-				b.Fatalf("%d masters after %d turns", masters(), t)
-			}
-			e.mu.Lock()
-			e.fx.hold()
-			e.fire(e.nextDeadline(), true)
-			e.endTurn()
-			e.mu.Unlock()
-		}
+		t := r.takeOver(b, nil)
 		b.StopTimer()
 		runtime.ReadMemStats(&m1)
 		bytes += float64(m1.TotalAlloc - m0.TotalAlloc)
 		turns += float64(t)
 		reports += float64(nreports)
-		_ = held
-		cc.Close()
+		r.cc.Close()
 	}
 	b.ReportMetric(bytes/float64(b.N), "B/takeover")
 	b.ReportMetric(turns/float64(b.N), "turns")
 	b.ReportMetric(reports/float64(b.N), "reports")
+}
+
+// massRig is an engine of backups whose master fell silent; at is the
+// time of its turn in progress.
+type massRig struct {
+	e  *Engine
+	cc *countConn
+	n  int
+	at time.Time
+}
+
+// silentMaster readies n backups (scaleInstances) that heard their
+// master's last adverts spread over a second, as Run would without its
+// goroutines; report is the VIPsChanged hook, given the time of the turn
+// that reports.
+func silentMaster(tb testing.TB, n int, report func(time.Time, map[netip.Addr]bool)) *massRig {
+	ifaces := map[string]string{}
+	for k := 1; k <= (n+254)/255; k++ {
+		ifaces[fmt.Sprintf("eth%d", k)] = fmt.Sprintf("10.%d.0.1/24", k)
+	}
+	h := quietHost{newFakeHost(&fakeLAN{}, "b", ifaces)}
+	cc := &countConn{closed: make(chan struct{})}
+	r := &massRig{cc: cc, n: n}
+	hooks := Hooks{VIPsChanged: func(m map[netip.Addr]bool) { report(r.at, m) }}
+	e, err := New(runspec.Spec{Instances: scaleInstances(n, false)}, Options{Net: quietBenchNet{h, cc}, Hooks: hooks})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r.e = e
+	startBench(tb, e, h.AddVIPs, cc)
+	var pkts []vrrpnet.Packet
+	var conns []*conn
+	group := vrrpnet.DefaultGroup(vrrpnet.IPv4)
+	for _, c := range e.conns {
+		for vrid, in := range c.insts {
+			a := in.spec.VRRP.VIPs[0]
+			peer := netip.AddrFrom4([4]byte{10, a.As4()[1], 0, 2})
+			adv := packet.Advert{Version: 3, Type: packet.TypeAdvertisement, VRID: vrid, Priority: 100,
+				CountIPAddrs: 1, AdvertInt: 100, Addrs: []netip.Addr{a}}
+			p, err := adv.Marshal(peer, group)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			pkts = append(pkts, vrrpnet.Packet{Payload: p, Src: peer, Dst: group, TTL: 255, IfIndex: 2})
+			conns = append(conns, c)
+		}
+	}
+	if len(pkts) != n {
+		tb.Fatalf("%d instances on sockets, want %d", len(pkts), n)
+	}
+	now := time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for j := range pkts {
+		at := now.Add(time.Duration(j) * time.Second / time.Duration(n))
+		e.fx.hold()
+		r.at = at
+		e.receive(at, conns[j], pkts[j])
+		e.endTurn(at)
+	}
+	return r
+}
+
+// turn takes the timer's turn of the next deadline.
+func (r *massRig) turn() time.Time {
+	e := r.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.fx.hold()
+	now := e.nextDeadline()
+	r.at = now
+	e.fire(now, true)
+	e.endTurn(now)
+	return now
+}
+
+// takeOver takes the timer's turns until every instance is master and
+// returns how many it took; turn, if set, is called after each.
+func (r *massRig) takeOver(tb testing.TB, turn func(at time.Time)) int {
+	e, n := r.e, r.n
+	masters := func() int {
+		k := 0
+		for _, in := range e.insts {
+			if in.m.State() == vrrp.StateMaster {
+				k++
+			}
+		}
+		return k
+	}
+	t := 0
+	for masters() < n {
+		if t++; t > 100*n {
+			tb.Fatalf("%d masters after %d turns", masters(), t)
+		}
+		now := r.turn()
+		if turn != nil {
+			turn(now)
+		}
+	}
+	return t
+}
+
+// TestMassTakeoverSpacesHeldReports: 255 backups take over one by one over
+// a second. The first change of the held addresses is reported at once;
+// later ones at most once per vipsReportGap, each report the set held at
+// that turn, the last no later than vipsReportGap after the last
+// takeover.
+func TestMassTakeoverSpacesHeldReports(t *testing.T) {
+	const n = 255
+	type report struct {
+		at   time.Time
+		size int
+	}
+	var reports []report
+	var r *massRig
+	r = silentMaster(t, n, func(at time.Time, m map[netip.Addr]bool) {
+		if r == nil || r.e == nil {
+			return
+		}
+		want := map[netip.Addr]bool{}
+		for _, in := range r.e.insts {
+			if in.held {
+				for _, v := range in.spec.VIPs {
+					want[v.Addr()] = true
+				}
+			}
+		}
+		if !maps.Equal(m, want) {
+			t.Errorf("report at %v: %d addresses, %d held", at, len(m), len(want))
+		}
+		reports = append(reports, report{at, len(m)})
+	})
+	reports = nil
+	held := func() int {
+		k := 0
+		for _, in := range r.e.insts {
+			if in.held {
+				k++
+			}
+		}
+		return k
+	}
+	var first, last time.Time
+	count := 0
+	note := func(at time.Time) {
+		if k := held(); k != count {
+			count = k
+			if first.IsZero() {
+				first = at
+			}
+			last = at
+		}
+	}
+	r.takeOver(t, note)
+	for i := 0; r.e.vipsDirty; i++ {
+		if i > 10 {
+			t.Fatal("the last report never comes")
+		}
+		note(r.turn())
+	}
+	if len(reports) == 0 {
+		t.Fatal("no report")
+	}
+	if reports[0].at != first || reports[0].size != 1 {
+		t.Errorf("first report at %v of %d addresses, want at the first takeover (%v), of 1", reports[0].at, reports[0].size, first)
+	}
+	for k := 1; k < len(reports); k++ {
+		if gap := reports[k].at.Sub(reports[k-1].at); gap < vipsReportGap {
+			t.Errorf("reports %d and %d %v apart, want ≥ %v", k-1, k, gap, vipsReportGap)
+		}
+	}
+	end := reports[len(reports)-1]
+	if end.size != n {
+		t.Errorf("last report of %d addresses, want %d", end.size, n)
+	}
+	if d := end.at.Sub(last); d < 0 || d > vipsReportGap {
+		t.Errorf("last report %v after the last takeover, want within %v", d, vipsReportGap)
+	}
+	// At most one report per 100 ms, whatever vipsReportGap becomes.
+	if span := last.Sub(first); len(reports) > int(span/(100*time.Millisecond))+2 {
+		t.Errorf("%d reports over %v, want one at most every 100 ms", len(reports), span)
+	}
+	t.Logf("%d reports, takeovers over %v", len(reports), last.Sub(first))
 }
