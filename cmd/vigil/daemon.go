@@ -60,7 +60,8 @@ type daemon struct {
 	// started by a reload.
 	heldMu sync.Mutex
 	held   map[netip.Addr]bool
-	// quiet returns the memory of the snapshots once they stop (gc.go).
+	// quiet returns the memory of the snapshots and transitions once they
+	// stop (gc.go).
 	quiet  *quietRelease
 	hb     *hb.Node     // nil without --ha-dir
 	bgp    *bgp.Runtime // nil without a bgp block
@@ -369,7 +370,7 @@ func (d *daemon) serveMetrics(addr string, goRun func(string, func(context.Conte
 }
 
 func (d *daemon) Snapshot(ctx context.Context) (status.Snapshot, error) {
-	defer d.quiet.snapshotTaken()
+	defer d.quiet.busy()
 	var s status.Snapshot
 	if d.eng != nil {
 		var err error

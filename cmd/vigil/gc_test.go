@@ -7,6 +7,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/vigil-ha/vigil/internal/engine"
+	"github.com/vigil-ha/vigil/internal/vrrp"
 )
 
 // TestTuneGC: the daemon's GOGC unless the environment sets GOGC or
@@ -90,7 +93,7 @@ func TestQuietRelease(t *testing.T) {
 		start := time.Now()
 		// A snapshot every second for 10 s: no release meanwhile.
 		for range 10 {
-			q.snapshotTaken()
+			q.busy()
 			time.Sleep(time.Second)
 		}
 		if len(released) != 0 {
@@ -102,14 +105,49 @@ func TestQuietRelease(t *testing.T) {
 			t.Fatalf("releases %v, want one 2 s after the last snapshot (11 s)", released)
 		}
 		// Another snapshot: its release waits for the gap after the first.
-		q.snapshotTaken()
+		q.busy()
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		if len(released) != 2 || released[1].Sub(released[0]) != gap {
 			t.Errorf("second release %v after the first, want %v", released[len(released)-1].Sub(released[0]), gap)
 		}
 		var nilQ *quietRelease
-		nilQ.snapshotTaken()
+		nilQ.busy()
 		nilQ.stop()
+	})
+}
+
+// TestTransitionsArmQuietRelease: VRRP transitions arm the release as
+// snapshots do; the hooks set before still run. A mass transition of 1,000
+// instances over a second releases once, 2 s after its last transition.
+func TestTransitionsArmQuietRelease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var released []time.Time
+		q := newQuietRelease(snapshotQuiet, releaseGap, func() { released = append(released, time.Now()) })
+		defer q.stop()
+		prev := 0
+		h := engine.Hooks{InstanceTransition: func(string, vrrp.State, vrrp.State, int, string) { prev++ }}
+		hookQuietRelease(&h, q)
+		var last time.Time
+		for range 1000 {
+			last = time.Now()
+			h.InstanceTransition("VI_1", vrrp.StateBackup, vrrp.StateMaster, 100, "master down")
+			time.Sleep(time.Millisecond)
+		}
+		synctest.Wait()
+		if len(released) != 0 || prev != 1000 {
+			t.Fatalf("during the transitions: %d releases, %d calls to the hook before, want 0 and 1000", len(released), prev)
+		}
+		time.Sleep(snapshotQuiet)
+		synctest.Wait()
+		if len(released) != 1 || released[0].Sub(last) != snapshotQuiet {
+			t.Fatalf("releases %v, want one %v after the last transition (%v)", released, snapshotQuiet, last)
+		}
+		h.GroupTransition("G", vrrp.StateBackup, vrrp.StateMaster, "member became master")
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if len(released) != 2 || released[1].Sub(released[0]) != releaseGap {
+			t.Errorf("releases %v, want a second one %v after the first", released, releaseGap)
+		}
 	})
 }

@@ -307,6 +307,7 @@ func (d *daemon) openEngine(l loaded, n notifiers, bg *group, u *undo) error {
 	hookConnSync(&hooks, d.csp.Load, &d.states, d.log)
 	d.syncd.Store(d.startSyncDaemon(l.cfg.Global))
 	hookSyncDaemon(&hooks, d.syncd.Load)
+	hookQuietRelease(&hooks, d.quiet)
 	d.eng, err = engine.New(l.spec, engine.Options{
 		Net: osnet, Logger: d.log, Version: version, ConfigFile: d.flags.file,
 		Notifier: n.notifier, Mailer: n.mailer, Hooks: bgpHooks(d.bgp, hooks), PreciseTimer: true, TimerThread: d.sched.Enroll, Owner: reg,

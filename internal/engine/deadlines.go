@@ -91,24 +91,15 @@ func (e *Engine) flush() {
 	e.dirty = e.dirty[:0]
 }
 
-// due returns the instances whose next deadline is at or before now.
+// due returns the instances whose next deadline is at or before now. The
+// slice is the engine's (e.dueBuf), valid until the next call: the timer's
+// turns reuse it and allocate nothing.
 func (e *Engine) due(now time.Time) []*instance {
 	e.flush()
-	var out []*instance
-	var walk func(i int)
-	walk = func(i int) {
-		if i >= len(e.dl) {
-			return
-		}
-		in := e.dl[i]
-		if in.next.IsZero() || now.Before(in.next) {
-			return // heap order: nothing below is due either
-		}
-		out = append(out, in)
-		walk(2*i + 1)
-		walk(2*i + 2)
-	}
-	walk(0)
+	clear(e.dueBuf)
+	e.dueBuf = e.dueBuf[:0]
+	e.collectDue(0, now)
+	out := e.dueBuf
 	// The heap's order among equal deadlines changes as it is fixed up;
 	// instances due together (one phase of the advert interval, vrrp's
 	// phase.go) are served in a fixed order instead, so that each one's
@@ -129,4 +120,19 @@ func (e *Engine) due(now time.Time) []*instance {
 		return int(a.spec.VRRP.VRID) - int(b.spec.VRRP.VRID)
 	})
 	return out
+}
+
+// collectDue appends the due instances of the heap below index i to
+// e.dueBuf.
+func (e *Engine) collectDue(i int, now time.Time) {
+	if i >= len(e.dl) {
+		return
+	}
+	in := e.dl[i]
+	if in.next.IsZero() || now.Before(in.next) {
+		return // heap order: nothing below is due either
+	}
+	e.dueBuf = append(e.dueBuf, in)
+	e.collectDue(2*i+1, now)
+	e.collectDue(2*i+2, now)
 }

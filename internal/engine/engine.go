@@ -159,8 +159,12 @@ type Engine struct {
 	tr        *trackers
 	fx        *effects // slow side effects, off the loop (nil when not running)
 	vipsDirty bool
-	npending  int       // instances waiting to start
-	startAt   time.Time // vrrp_startup_delay: no instance starts before
+	// vipsReportAt is the earliest time the held addresses are reported
+	// again (vipsReportGap), vipsReported the size of the last report.
+	vipsReportAt time.Time
+	vipsReported int
+	npending     int       // instances waiting to start
+	startAt      time.Time // vrrp_startup_delay: no instance starts before
 	// holders indexes the held instances by address (countAnnouncements);
 	// nil when it must be built again.
 	holders holders
@@ -170,6 +174,13 @@ type Engine struct {
 	// deferred holds the actions fire postpones until every due advert
 	// has been sent; nil outside fire.
 	deferred *[]deferredAction
+	// deferBuf is the array deferred points to in fire, and dueBuf due's
+	// result: both are reused from one turn to the next.
+	deferBuf []deferredAction
+	dueBuf   []*instance
+	// rxAddrs is the array receive parses an advert's addresses into: an
+	// advert's addresses are not kept past its turn.
+	rxAddrs []netip.Addr
 	// batching is set while fire sends the adverts due; sending are the
 	// sockets with adverts queued.
 	batching bool
@@ -486,13 +497,13 @@ loop:
 			for _, g := range e.groups {
 				e.stepGroup(now, g, -1, vrrp.Stop{})
 			}
-			e.endTurn()
+			e.endTurn(now)
 			e.mu.Unlock()
 		case ev := <-e.events:
 			e.mu.Lock()
 			e.fx.hold()
 			e.handle(ev, &wg, bg)
-			e.endTurn()
+			e.endTurn(time.Now())
 			e.mu.Unlock()
 		case <-e.finished:
 			break loop
@@ -535,7 +546,7 @@ func (e *Engine) expired() {
 	}
 	e.fx.hold()
 	e.fire(now, true)
-	e.endTurn()
+	e.endTurn(now)
 }
 
 // TimerOnThread moves the VRRP timer's wait and its expiries (the adverts
@@ -568,14 +579,14 @@ func (e *Engine) setTimerThread() {
 	}
 }
 
-// endTurn ends a turn (e.mu held): instances waiting to start are looked
-// at, the held addresses reported, the effects the turn queued let go, and
-// the timer set for the next deadline.
-func (e *Engine) endTurn() {
+// endTurn ends the turn of time now (e.mu held): instances waiting to
+// start are looked at, the held addresses reported, the effects the turn
+// queued let go, and the timer set for the next deadline.
+func (e *Engine) endTurn(now time.Time) {
 	if len(e.retiring) > 0 || e.anyPending() {
 		e.startWaiting(time.Now())
 	}
-	e.reportVIPs()
+	e.reportVIPs(now)
 	e.fx.release()
 	e.arm()
 }
@@ -829,7 +840,7 @@ func (e *Engine) read(c *conn, wg *sync.WaitGroup, bg context.Context) {
 			for _, p := range pkts[:n] {
 				e.receive(now, c, p)
 			}
-			e.endTurn()
+			e.endTurn(now)
 		}
 		e.mu.Unlock()
 		e.inputTaken()
@@ -1045,7 +1056,10 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 	msg, ah, err := openAH(c, pkt)
 	var adv packet.Advert
 	if err == nil {
-		adv, err = packet.Parse(msg, pkt.Src, pkt.Dst)
+		adv, err = packet.ParseInto(msg, pkt.Src, pkt.Dst, e.rxAddrs)
+		if cap(adv.Addrs) > cap(e.rxAddrs) {
+			e.rxAddrs = adv.Addrs[:0]
+		}
 	}
 	if err != nil {
 		reason := "malformed"
@@ -1175,8 +1189,8 @@ func (e *Engine) fire(now time.Time, backups bool) {
 	// order. When hundreds of backups expire together, the last one's
 	// advert then leaves microseconds, not a hundred milliseconds, after
 	// its timer.
-	var deferred []deferredAction
-	e.deferred = &deferred
+	e.deferBuf = e.deferBuf[:0]
+	e.deferred = &e.deferBuf
 	e.batching = true
 	groups := map[*group]bool{}
 	for _, in := range due {
@@ -1201,10 +1215,11 @@ func (e *Engine) fire(now time.Time, backups bool) {
 	e.batching = false
 	e.flushAdverts()
 	e.deferred = nil
-	for _, d := range deferred {
+	for _, d := range e.deferBuf {
 		e.execute(now, d.in, d.a)
 		e.mark(d.in)
 	}
+	clear(e.deferBuf)
 	for _, in := range due {
 		if !in.releaseAt.IsZero() && !now.Before(in.releaseAt) {
 			in.releaseAt = time.Time{}
@@ -1242,6 +1257,16 @@ func (e *Engine) nextDeadline() time.Time {
 	for _, p := range e.pacers {
 		if t := p.Next(); !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
+		}
+	}
+	if e.vipsDirty && e.opts.Hooks.VIPsChanged != nil {
+		// A report waits (reportVIPs); none made yet: the next turn's.
+		at := e.vipsReportAt
+		if at.IsZero() {
+			at = time.Now()
+		}
+		if next.IsZero() || at.Before(next) {
+			next = at
 		}
 	}
 	return next
@@ -1551,15 +1576,31 @@ func (e *Engine) heldChanged(in *instance) {
 	}
 }
 
-// reportVIPs gives the hook the set of virtual addresses this host holds.
-func (e *Engine) reportVIPs() {
+// vipsReportGap is the least time between two reports of the held
+// addresses. A mass takeover of 1,000 instances takes over in about as
+// many turns, over about a second; a report per turn built and gave away
+// (and the director copied) a set of up to 1,000 addresses each time,
+// most of what the takeover allocated. Reports are spaced instead: the
+// first change is reported at once, the changes of the next 100 ms in one
+// report when they are over. The director's ha_suspend, the one reader,
+// acts on checkers whose delay_loop is seconds.
+const vipsReportGap = 100 * time.Millisecond
+
+// reportVIPs gives the hook the set of virtual addresses this host holds,
+// at the end of the turn of time now when the last report is vipsReportGap
+// old (or the engine stops), else at vipsReportAt (nextDeadline).
+func (e *Engine) reportVIPs(now time.Time) {
 	h := e.opts.Hooks.VIPsChanged
 	if !e.vipsDirty || h == nil {
 		e.vipsDirty = false
 		return
 	}
+	if now.Before(e.vipsReportAt) && !e.stopping {
+		return
+	}
 	e.vipsDirty = false
-	held := map[netip.Addr]bool{}
+	e.vipsReportAt = now.Add(vipsReportGap)
+	held := make(map[netip.Addr]bool, e.vipsReported)
 	for _, in := range e.all() {
 		if in.held {
 			for _, v := range in.spec.VIPs {
@@ -1570,6 +1611,7 @@ func (e *Engine) reportVIPs() {
 			}
 		}
 	}
+	e.vipsReported = len(held)
 	h(held)
 }
 

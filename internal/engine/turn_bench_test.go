@@ -3,8 +3,10 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -74,17 +76,24 @@ func benchInstances(n int, state vrrp.State, prio uint8) []runspec.InstanceSpec 
 
 // benchEngine starts the instances of specs as Run would, without Run's
 // goroutines: the benchmark takes the turns itself.
-func benchEngine(b *testing.B, specs []runspec.InstanceSpec) (*Engine, *countConn) {
+func benchEngine(b testing.TB, specs []runspec.InstanceSpec) (*Engine, *countConn) {
 	h := newFakeHost(&fakeLAN{}, "a", map[string]string{"eth0": "192.168.1.105/24"})
 	cc := &countConn{closed: make(chan struct{})}
 	e, err := New(runspec.Spec{Instances: specs}, Options{Net: benchNet{h, cc}})
 	if err != nil {
 		b.Fatal(err)
 	}
+	startBench(b, e, h.AddVIPs, cc)
+	return e, cc
+}
+
+// startBench readies e as Run would, without Run's goroutines, its
+// addresses added by addVIPs on the effects worker.
+func startBench(b testing.TB, e *Engine, addVIPs func([]netif.VIPAt) []error, cc *countConn) {
 	var wg sync.WaitGroup
 	bg, cancel := context.WithCancel(context.Background())
 	e.wg, e.bg = &wg, bg
-	e.fx = newEffects(h.AddVIPs)
+	e.fx = newEffects(addVIPs)
 	e.timer = nopTimer{}
 	e.finished, e.inputDone = make(chan struct{}), make(chan struct{}, 1)
 	b.Cleanup(func() {
@@ -101,7 +110,6 @@ func benchEngine(b *testing.B, specs []runspec.InstanceSpec) (*Engine, *countCon
 	}
 	e.startWaiting(time.Now())
 	e.arm()
-	return e, cc
 }
 
 // BenchmarkReceiveTurn: a backup's turn for one advert from its master,
@@ -132,7 +140,7 @@ func BenchmarkReceiveTurn(b *testing.B) {
 		e.mu.Lock()
 		e.fx.hold()
 		e.receive(now, c, pkts[i])
-		e.endTurn()
+		e.endTurn(now)
 		e.mu.Unlock()
 		i = (i + 1) % n
 	}
@@ -152,8 +160,9 @@ func BenchmarkFireTurn(b *testing.B) {
 	turn := func() {
 		e.mu.Lock()
 		e.fx.hold()
-		e.fire(e.nextDeadline(), true)
-		e.endTurn()
+		now := e.nextDeadline()
+		e.fire(now, true)
+		e.endTurn(now)
 		e.mu.Unlock()
 	}
 	// Past the takeover's gratuitous ARP schedule (garp_master_delay 5 s):
@@ -175,4 +184,300 @@ func BenchmarkFireTurn(b *testing.B) {
 	}
 	b.ReportMetric(float64(el.Nanoseconds())/float64(adverts), "ns/advert")
 	b.ReportMetric(float64(adverts)/float64(b.N), "adverts/op")
+}
+
+// TestSteadyTurnsAllocateNothing pins what BenchmarkFireTurn and
+// BenchmarkReceiveTurn show: once the takeover's gratuitous ARPs are over,
+// a master's send turn and a backup's turn for its master's advert
+// allocate nothing, so that 1,000 instances at one advert a second give
+// the collector no work.
+func TestSteadyTurnsAllocateNothing(t *testing.T) {
+	const n = 255
+	t.Run("send", func(t *testing.T) {
+		e, cc := benchEngine(t, benchInstances(n, vrrp.StateMaster, 255))
+		turn := func() {
+			e.mu.Lock()
+			e.fx.hold()
+			now := e.nextDeadline()
+			e.fire(now, true)
+			e.endTurn(now)
+			e.mu.Unlock()
+		}
+		start := e.nextDeadline()
+		for e.nextDeadline().Before(start.Add(10 * time.Second)) {
+			turn()
+		}
+		sent := cc.sent
+		if a := testing.AllocsPerRun(200, turn); a != 0 {
+			t.Errorf("a send turn allocates %v times, want 0", a)
+		}
+		if cc.sent == sent {
+			t.Fatal("no advert sent")
+		}
+	})
+	t.Run("receive", func(t *testing.T) {
+		e, _ := benchEngine(t, benchInstances(n, vrrp.StateBackup, 99))
+		var c *conn
+		for _, x := range e.conns {
+			c = x
+		}
+		peer, group := netip.MustParseAddr("192.168.1.106"), vrrpnet.DefaultGroup(vrrpnet.IPv4)
+		pkts := make([]vrrpnet.Packet, n)
+		for i := range pkts {
+			a := packet.Advert{Version: 3, Type: packet.TypeAdvertisement, VRID: uint8(i + 1), Priority: 100,
+				CountIPAddrs: 1, AdvertInt: 100, Addrs: []netip.Addr{netip.AddrFrom4([4]byte{10, 1, 0, byte(i + 1)})}}
+			p, err := a.Marshal(peer, group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkts[i] = vrrpnet.Packet{Payload: p, Src: peer, Dst: group, TTL: 255, IfIndex: 2}
+		}
+		now := time.Now()
+		i := 0
+		turn := func() {
+			now = now.Add(time.Second / n)
+			e.mu.Lock()
+			e.fx.hold()
+			e.receive(now, c, pkts[i])
+			e.endTurn(now)
+			e.mu.Unlock()
+			i = (i + 1) % n
+		}
+		for range n {
+			turn() // every backup has heard its master once
+		}
+		if a := testing.AllocsPerRun(2*n, turn); a != 0 {
+			t.Errorf("a receive turn allocates %v times, want 0", a)
+		}
+		for _, in := range e.insts {
+			if in.m.Status().Counters.AdvertsReceived == 0 || in.m.State() != vrrp.StateBackup {
+				t.Fatalf("%s: %s, %d adverts received", in.spec.VRRP.Name, in.m.State(), in.m.Status().Counters.AdvertsReceived)
+			}
+		}
+	})
+}
+
+// quietBenchNet is a quietHost (no record of addresses and announcements)
+// with every socket a countConn.
+type quietBenchNet struct {
+	quietHost
+	conn *countConn
+}
+
+func (n quietBenchNet) OpenConn(vrrpnet.Config) (Conn, error) { return n.conn, nil }
+
+// BenchmarkMassTakeover: 1,000 backups (vigil-bench's scale mode, four
+// interfaces) whose master falls silent take over, each when its own
+// Master_Down_Timer fires: they heard its last adverts spread over a
+// second, as a master's advert phases send them, so the takeovers come in
+// about as many timer turns. B/takeover is what the engine allocates from
+// the first expiry to the last takeover, with a VIPsChanged hook as the
+// daemon sets one; turns counts the timer's turns.
+//
+//	go test -run '^$' -bench MassTakeover -benchtime 3x ./internal/engine
+func BenchmarkMassTakeover(b *testing.B) {
+	const n = 1000
+	var bytes, turns, reports float64
+	for range b.N {
+		b.StopTimer()
+		nreports := 0
+		r := silentMaster(b, n, func(time.Time, map[netip.Addr]bool) { nreports++ })
+		nreports = 0
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		b.StartTimer()
+		t := r.takeOver(b, nil)
+		b.StopTimer()
+		runtime.ReadMemStats(&m1)
+		bytes += float64(m1.TotalAlloc - m0.TotalAlloc)
+		turns += float64(t)
+		reports += float64(nreports)
+		r.cc.Close()
+	}
+	b.ReportMetric(bytes/float64(b.N), "B/takeover")
+	b.ReportMetric(turns/float64(b.N), "turns")
+	b.ReportMetric(reports/float64(b.N), "reports")
+}
+
+// massRig is an engine of backups whose master fell silent; at is the
+// time of its turn in progress.
+type massRig struct {
+	e  *Engine
+	cc *countConn
+	n  int
+	at time.Time
+}
+
+// silentMaster readies n backups (scaleInstances) that heard their
+// master's last adverts spread over a second, as Run would without its
+// goroutines; report is the VIPsChanged hook, given the time of the turn
+// that reports.
+func silentMaster(tb testing.TB, n int, report func(time.Time, map[netip.Addr]bool)) *massRig {
+	ifaces := map[string]string{}
+	for k := 1; k <= (n+254)/255; k++ {
+		ifaces[fmt.Sprintf("eth%d", k)] = fmt.Sprintf("10.%d.0.1/24", k)
+	}
+	h := quietHost{newFakeHost(&fakeLAN{}, "b", ifaces)}
+	cc := &countConn{closed: make(chan struct{})}
+	r := &massRig{cc: cc, n: n}
+	hooks := Hooks{VIPsChanged: func(m map[netip.Addr]bool) { report(r.at, m) }}
+	e, err := New(runspec.Spec{Instances: scaleInstances(n, false)}, Options{Net: quietBenchNet{h, cc}, Hooks: hooks})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r.e = e
+	startBench(tb, e, h.AddVIPs, cc)
+	var pkts []vrrpnet.Packet
+	var conns []*conn
+	group := vrrpnet.DefaultGroup(vrrpnet.IPv4)
+	for _, c := range e.conns {
+		for vrid, in := range c.insts {
+			a := in.spec.VRRP.VIPs[0]
+			peer := netip.AddrFrom4([4]byte{10, a.As4()[1], 0, 2})
+			adv := packet.Advert{Version: 3, Type: packet.TypeAdvertisement, VRID: vrid, Priority: 100,
+				CountIPAddrs: 1, AdvertInt: 100, Addrs: []netip.Addr{a}}
+			p, err := adv.Marshal(peer, group)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			pkts = append(pkts, vrrpnet.Packet{Payload: p, Src: peer, Dst: group, TTL: 255, IfIndex: 2})
+			conns = append(conns, c)
+		}
+	}
+	if len(pkts) != n {
+		tb.Fatalf("%d instances on sockets, want %d", len(pkts), n)
+	}
+	now := time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for j := range pkts {
+		at := now.Add(time.Duration(j) * time.Second / time.Duration(n))
+		e.fx.hold()
+		r.at = at
+		e.receive(at, conns[j], pkts[j])
+		e.endTurn(at)
+	}
+	return r
+}
+
+// turn takes the timer's turn of the next deadline.
+func (r *massRig) turn() time.Time {
+	e := r.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.fx.hold()
+	now := e.nextDeadline()
+	r.at = now
+	e.fire(now, true)
+	e.endTurn(now)
+	return now
+}
+
+// takeOver takes the timer's turns until every instance is master and
+// returns how many it took; turn, if set, is called after each.
+func (r *massRig) takeOver(tb testing.TB, turn func(at time.Time)) int {
+	e, n := r.e, r.n
+	masters := func() int {
+		k := 0
+		for _, in := range e.insts {
+			if in.m.State() == vrrp.StateMaster {
+				k++
+			}
+		}
+		return k
+	}
+	t := 0
+	for masters() < n {
+		if t++; t > 100*n {
+			tb.Fatalf("%d masters after %d turns", masters(), t)
+		}
+		now := r.turn()
+		if turn != nil {
+			turn(now)
+		}
+	}
+	return t
+}
+
+// TestMassTakeoverSpacesHeldReports: 255 backups take over one by one over
+// a second. The first change of the held addresses is reported at once;
+// later ones at most once per vipsReportGap, each report the set held at
+// that turn, the last no later than vipsReportGap after the last
+// takeover.
+func TestMassTakeoverSpacesHeldReports(t *testing.T) {
+	const n = 255
+	type report struct {
+		at   time.Time
+		size int
+	}
+	var reports []report
+	var r *massRig
+	r = silentMaster(t, n, func(at time.Time, m map[netip.Addr]bool) {
+		if r == nil || r.e == nil {
+			return
+		}
+		want := map[netip.Addr]bool{}
+		for _, in := range r.e.insts {
+			if in.held {
+				for _, v := range in.spec.VIPs {
+					want[v.Addr()] = true
+				}
+			}
+		}
+		if !maps.Equal(m, want) {
+			t.Errorf("report at %v: %d addresses, %d held", at, len(m), len(want))
+		}
+		reports = append(reports, report{at, len(m)})
+	})
+	reports = nil
+	held := func() int {
+		k := 0
+		for _, in := range r.e.insts {
+			if in.held {
+				k++
+			}
+		}
+		return k
+	}
+	var first, last time.Time
+	count := 0
+	note := func(at time.Time) {
+		if k := held(); k != count {
+			count = k
+			if first.IsZero() {
+				first = at
+			}
+			last = at
+		}
+	}
+	r.takeOver(t, note)
+	for i := 0; r.e.vipsDirty; i++ {
+		if i > 10 {
+			t.Fatal("the last report never comes")
+		}
+		note(r.turn())
+	}
+	if len(reports) == 0 {
+		t.Fatal("no report")
+	}
+	if reports[0].at != first || reports[0].size != 1 {
+		t.Errorf("first report at %v of %d addresses, want at the first takeover (%v), of 1", reports[0].at, reports[0].size, first)
+	}
+	for k := 1; k < len(reports); k++ {
+		if gap := reports[k].at.Sub(reports[k-1].at); gap < vipsReportGap {
+			t.Errorf("reports %d and %d %v apart, want ≥ %v", k-1, k, gap, vipsReportGap)
+		}
+	}
+	end := reports[len(reports)-1]
+	if end.size != n {
+		t.Errorf("last report of %d addresses, want %d", end.size, n)
+	}
+	if d := end.at.Sub(last); d < 0 || d > vipsReportGap {
+		t.Errorf("last report %v after the last takeover, want within %v", d, vipsReportGap)
+	}
+	// At most one report per 100 ms, whatever vipsReportGap becomes.
+	if span := last.Sub(first); len(reports) > int(span/(100*time.Millisecond))+2 {
+		t.Errorf("%d reports over %v, want one at most every 100 ms", len(reports), span)
+	}
+	t.Logf("%d reports, takeovers over %v", len(reports), last.Sub(first))
 }

@@ -69,7 +69,13 @@ type Instance struct {
 
 	group    *SyncGroup
 	groupIdx int
-	out      []Action
+	// out holds the actions of the Step in progress; its array is reused
+	// from one Step to the next (see Step).
+	out []Action
+	// sent is the last SendAdvert emitted, boxed: a master emits the same
+	// advert every interval, and emitting the boxed value again costs no
+	// allocation (see sendAdvert).
+	sent Action
 }
 
 // Counters are keepalived's per-instance statistics (vrrp_stats), kept by the
@@ -194,11 +200,17 @@ func (i *Instance) Status() Status {
 // Step feeds one event to the instance at time now and returns what the
 // engine must do, in order. An instance that belongs to a SyncGroup must be
 // driven through SyncGroup.Step instead, or its group will not follow.
+//
+// The returned slice belongs to the instance and is valid until its next
+// Step: the instance reuses its array, so that the steady state (a master's
+// Timeout, a backup's Received) allocates nothing. A caller that keeps the
+// actions past the next Step copies them (slices.Clone); the Action values
+// themselves stay valid.
 func (i *Instance) Step(now time.Time, ev Event) []Action {
+	clear(i.out)
+	i.out = i.out[:0]
 	i.handle(now, ev)
-	out := i.out
-	i.out = nil
-	return out
+	return i.out
 }
 
 func (i *Instance) emit(a Action) {
@@ -396,7 +408,23 @@ func (i *Instance) sendAdvert(prio uint8) {
 	if s.Advert.AuthType == packet.AuthAH {
 		s.AHSeq = i.nextAHSeq()
 	}
-	i.emit(s)
+	// Boxing s in an Action allocates; the advert of a master is the same
+	// every interval (an AH sequence number aside), so the box of the last
+	// one is emitted again while it holds an equal value.
+	if last, ok := i.sent.(SendAdvert); !ok || !sameSend(last, s) {
+		i.sent = s
+	}
+	i.emit(i.sent)
+}
+
+// sameSend reports whether two SendAdverts are equal in every field.
+func sameSend(a, b SendAdvert) bool {
+	x, y := &a.Advert, &b.Advert
+	return a.Priority == b.Priority && a.AHSeq == b.AHSeq &&
+		x.Version == y.Version && x.Type == y.Type && x.VRID == y.VRID && x.Priority == y.Priority &&
+		x.CountIPAddrs == y.CountIPAddrs && x.AuthType == y.AuthType && x.Reserved == y.Reserved &&
+		x.AdvertInt == y.AdvertInt && x.Checksum == y.Checksum && x.AuthData == y.AuthData &&
+		x.ChecksumMode == y.ChecksumMode && slices.Equal(x.Addrs, y.Addrs)
 }
 
 // downCause says why a Backup's timer will fire; it is formatted only when

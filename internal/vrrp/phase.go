@@ -1,7 +1,6 @@
 package vrrp
 
 import (
-	"hash/fnv"
 	"math/bits"
 	"net/netip"
 	"time"
@@ -62,12 +61,26 @@ func AdvertPhase(vrid uint8, src netip.Addr, iv time.Duration) time.Duration {
 	if iv <= 0 {
 		return 0
 	}
-	h := fnv.New32a()
-	b, _ := src.Unmap().MarshalBinary()
-	h.Write(b)
+	// The hash is FNV-1a of the address's binary form (MarshalBinary's
+	// bytes), appended to an array on the stack: the master's send turn
+	// computes it for every advert and allocates nothing.
+	var buf [16 + 32]byte
+	b, _ := src.Unmap().AppendBinary(buf[:0])
+	h := fnv1a(b)
 	n := slots(iv)
-	slot := (uint64(bits.Reverse8(vrid))*n/256 + uint64(h.Sum32())) % n
+	slot := (uint64(bits.Reverse8(vrid))*n/256 + uint64(h)) % n
 	return time.Duration(uint64(iv) / n * slot)
+}
+
+// fnv1a is the 32-bit FNV-1a hash of b (hash/fnv's New32a).
+func fnv1a(b []byte) uint32 {
+	const offset32, prime32 = 2166136261, 16777619
+	h := uint32(offset32)
+	for _, c := range b {
+		h ^= uint32(c)
+		h *= prime32
+	}
+	return h
 }
 
 // rearmAdvert is when the Adver_Timer that fired (at i.sands, served at

@@ -109,7 +109,11 @@ func (g *SyncGroup) Deadline() time.Time {
 // Step feeds ev to member (an index into Members), or with member == -1 to
 // every member in turn (a Timeout only to the members whose deadline has
 // passed), and returns every member's actions in the order they happened.
+// As with Instance.Step, the slice is the group's and valid until its next
+// Step.
 func (g *SyncGroup) Step(now time.Time, member int, ev Event) []MemberAction {
+	clear(g.out)
+	g.out = g.out[:0]
 	switch {
 	case member == -1:
 		if _, ok := ev.(Start); ok {
@@ -135,9 +139,7 @@ func (g *SyncGroup) Step(now time.Time, member int, ev Event) []MemberAction {
 	case member >= 0 && member < len(g.members):
 		g.stepMember(now, g.members[member], ev)
 	}
-	out := g.out
-	g.out = nil
-	return out
+	return g.out
 }
 
 func (g *SyncGroup) stepMember(now time.Time, m *Instance, ev Event) {

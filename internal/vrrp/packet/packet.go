@@ -39,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -201,6 +202,14 @@ func family(src, dst netip.Addr) (is6 bool, s, d netip.Addr, err error) {
 // one, version 2 or 3, type 1, v2 auth type ≤ 2, a valid checksum) plus the
 // checksum variants listed in the package doc. Errors are *Error.
 func Parse(b []byte, src, dst netip.Addr) (Advert, error) {
+	return ParseInto(b, src, dst, nil)
+}
+
+// ParseInto is Parse with the advert's Addrs in addrs' array when it has
+// room for them (a new array otherwise): a reader that parses one packet
+// at a time into the same buffer allocates nothing. The Advert's Addrs are
+// then valid until the buffer is used again.
+func ParseInto(b []byte, src, dst netip.Addr, addrs []netip.Addr) (Advert, error) {
 	var a Advert
 	is6, src, dst, err := family(src, dst)
 	if err != nil {
@@ -246,7 +255,7 @@ func Parse(b []byte, src, dst netip.Addr) (Advert, error) {
 	a.ChecksumMode = mode
 
 	if a.CountIPAddrs > 0 {
-		a.Addrs = make([]netip.Addr, a.CountIPAddrs)
+		a.Addrs = slices.Grow(addrs[:0], int(a.CountIPAddrs))[:a.CountIPAddrs]
 	}
 	off := HeaderLen
 	for i := range a.Addrs {

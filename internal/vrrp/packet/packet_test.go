@@ -437,3 +437,37 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	}
 }
+
+// ParseInto decodes as Parse does, into the caller's array when it has
+// room (no allocation), into a new one when it has not.
+func TestParseIntoReusesTheArray(t *testing.T) {
+	src, dst := netip.MustParseAddr("192.168.1.1"), netip.MustParseAddr("224.0.0.18")
+	a := Advert{Version: Version3, Type: TypeAdvertisement, VRID: 7, Priority: 100, CountIPAddrs: 2, AdvertInt: 100,
+		Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")}}
+	b, err := a.Marshal(src, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Parse(b, src, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]netip.Addr, 0, 4)
+	got, err := ParseInto(b, src, dst, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, got, cmpopts.EquateComparable(netip.Addr{})); d != "" {
+		t.Errorf("ParseInto differs from Parse (-want +got):\n%s", d)
+	}
+	if &got.Addrs[0] != &buf[:1][0] {
+		t.Error("ParseInto did not use the array given")
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = ParseInto(b, src, dst, buf) }); n != 0 {
+		t.Errorf("ParseInto allocates %v times, want 0", n)
+	}
+	small, err := ParseInto(b, src, dst, make([]netip.Addr, 0, 1))
+	if err != nil || cmp.Diff(want, small, cmpopts.EquateComparable(netip.Addr{})) != "" {
+		t.Errorf("ParseInto with a short array: %+v, %v; want %+v", small, err, want)
+	}
+}
