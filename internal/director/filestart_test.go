@@ -1,7 +1,6 @@
 package director
 
 import (
-	"context"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -65,15 +64,7 @@ func TestDirectorFileCheckAtStart(t *testing.T) {
 				t.Fatal(err)
 			}
 			synctest.Test(t, func(t *testing.T) {
-				be := &kernelBackend{kernel: lb.NewState()}
-				log := &eventLog{}
-				d, err := New(fileReal(path, tc.weight), Options{Backend: be, Resync: time.Hour, Observe: log.observe})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithCancel(t.Context())
-				done := make(chan error, 1)
-				go func() { done <- d.Run(ctx) }()
+				_, be, log, _, stop := startDirector(t, fileReal(path, tc.weight))
 				settle := func() { time.Sleep(10 * time.Second); synctest.Wait() }
 				settle()
 				if diff := cmp.Diff(tc.wantEver, be.everDests()); diff != "" {
@@ -92,10 +83,7 @@ func TestDirectorFileCheckAtStart(t *testing.T) {
 				if diff := cmp.Diff(tc.wantThenEvents, log.take()); diff != "" {
 					t.Errorf("events after the file changed (-want +got):\n%s", diff)
 				}
-				cancel()
-				if err := <-done; err != nil {
-					t.Fatal(err)
-				}
+				stop()
 			})
 		})
 	}

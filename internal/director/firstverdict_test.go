@@ -1,7 +1,6 @@
 package director
 
 import (
-	"context"
 	"net/netip"
 	"sync"
 	"testing"
@@ -121,21 +120,10 @@ func TestDirectorFirstVerdict(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				v := &verdict{}
-				be := &kernelBackend{kernel: lb.NewState()}
-				log := &eventLog{}
-				d, err := New(tc.spec(v), Options{Backend: be, Resync: time.Hour, Observe: log.observe})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithCancel(t.Context())
-				done := make(chan error, 1)
-				go func() { done <- d.Run(ctx) }()
+				d, be, log, _, stop := startDirector(t, tc.spec(v))
 				settle := func() { time.Sleep(10 * time.Second); synctest.Wait() }
 				tc.run(t, d, v, be, log, settle)
-				cancel()
-				if err := <-done; err != nil {
-					t.Fatal(err)
-				}
+				stop()
 			})
 		})
 	}
@@ -153,13 +141,7 @@ func TestDirectorReloadTimingKeepsCheckerState(t *testing.T) {
 			s.Checks[0].Checkers[0].Policy.Bootstrap = time.Second
 			return s
 		}
-		d, err := New(spec(5*time.Second), Options{Backend: &kernelBackend{kernel: lb.NewState()}, Resync: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx) }()
+		d, _, _, ctx, stop := startDirector(t, spec(5*time.Second))
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
 		if _, err := d.Apply(ctx, spec(7*time.Second)); err != nil {
@@ -172,10 +154,7 @@ func TestDirectorReloadTimingKeepsCheckerState(t *testing.T) {
 		if len(hs) != 1 || !hs[0].HasRun() || !hs[0].Up() || hs[0].Policy().DelayLoop != 7*time.Second {
 			t.Errorf("after a reload of delay_loop: %+v, want the checker's state kept (has run, up) under delay_loop 7s", hs)
 		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+		stop()
 	})
 }
 
@@ -186,15 +165,7 @@ func TestDirectorReloadTimingKeepsCheckerState(t *testing.T) {
 func TestDirectorReloadNewCheckerRetries(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		v := &verdict{ok: true}
-		be := &kernelBackend{kernel: lb.NewState()}
-		log := &eventLog{}
-		d, err := New(oneReal(v, false, "tcp"), Options{Backend: be, Resync: time.Hour, Observe: log.observe})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx) }()
+		d, be, log, ctx, stop := startDirector(t, oneReal(v, false, "tcp"))
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
 		log.take()
@@ -215,9 +186,6 @@ func TestDirectorReloadNewCheckerRetries(t *testing.T) {
 		if diff := cmp.Diff([]string{"real-down 10.0.0.1:8080", "quorum-down"}, log.take()); diff != "" {
 			t.Errorf("events (-want +got):\n%s", diff)
 		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+		stop()
 	})
 }

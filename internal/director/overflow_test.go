@@ -1,16 +1,13 @@
 package director
 
 import (
-	"context"
 	"testing"
 	"testing/synctest"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vigil-ha/vigil/internal/check"
 	"github.com/vigil-ha/vigil/internal/check/probe"
-	"github.com/vigil-ha/vigil/internal/lb"
 )
 
 // A director whose loop falls more than a queue behind its checkers keeps
@@ -20,16 +17,8 @@ import (
 func TestDirectorQueueOverflowKeepsNewestState(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		v := &verdict{ok: true}
-		be := &kernelBackend{kernel: lb.NewState()}
-		log := &eventLog{}
 		spec := oneReal(v, false, "tcp")
-		d, err := New(spec, Options{Backend: be, Resync: time.Hour, Observe: log.observe})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx) }()
+		d, be, log, ctx, stop := startDirector(t, spec)
 		synctest.Wait()
 		if diff := cmp.Diff([]string{"10.0.0.1:8080 NAT w1"}, be.dests()); diff != "" {
 			t.Fatalf("start (-want +got):\n%s", diff)
@@ -65,9 +54,6 @@ func TestDirectorQueueOverflowKeepsNewestState(t *testing.T) {
 		if len(evs) == 0 || evs[len(evs)-1] != "quorum-down" || evs[len(evs)-2] != "real-down 10.0.0.1:8080" {
 			t.Errorf("events end %v, want real-down then quorum-down", evs[max(0, len(evs)-3):])
 		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+		stop()
 	})
 }

@@ -185,3 +185,23 @@ func TestDirectorScenario(t *testing.T) {
 		}
 	})
 }
+
+// startDirector runs a director for spec on a fake kernel, recording its
+// policy events; stop ends Run and fails t on its error.
+func startDirector(t *testing.T, spec runspec.DirectorSpec) (d *Director, be *kernelBackend, log *eventLog, ctx context.Context, stop func()) {
+	t.Helper()
+	be, log = &kernelBackend{kernel: lb.NewState()}, &eventLog{}
+	d, err := New(spec, Options{Backend: be, Resync: time.Hour, Observe: log.observe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	return d, be, log, ctx, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
