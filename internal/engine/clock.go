@@ -77,7 +77,11 @@ type fdTimer struct {
 	// deadline is the last setting (CLOCK_MONOTONIC ns), for the switch
 	// from one fd to the other.
 	deadline int64
-	wg       sync.WaitGroup
+	// base and baseT pair a CLOCK_MONOTONIC reading with Go's clock
+	// (monoNow).
+	base  int64
+	baseT time.Time
+	wg    sync.WaitGroup
 	// fallbacks counts expiries the kernel refused to arm, which the Go
 	// runtime's timer delivered instead.
 	fallbacks atomic.Uint64
@@ -243,11 +247,27 @@ func (t *fdTimer) Reset(d time.Duration) {
 
 // arm sets fd to expire after d and notes the deadline (t.mu held).
 func (t *fdTimer) arm(fd int, d time.Duration) error {
-	var now unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
+	now, err := t.monoNow()
+	if err != nil {
 		return err
 	}
-	return t.armAt(fd, now.Nano()+d.Nanoseconds())
+	return t.armAt(fd, now+d.Nanoseconds())
+}
+
+// monoNow is CLOCK_MONOTONIC's now in ns (t.mu held). One clock_gettime
+// system call sets a base, which Go's monotonic clock (the same clock, read
+// through the vDSO) then advances: arming costs no system call besides
+// timerfd_settime, and a system call through the runtime wakes its monitor
+// thread.
+func (t *fdTimer) monoNow() (int64, error) {
+	if t.baseT.IsZero() {
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+			return 0, err
+		}
+		t.base, t.baseT = ts.Nano(), time.Now()
+	}
+	return t.base + int64(time.Since(t.baseT)), nil
 }
 
 // armAt sets fd to expire at the CLOCK_MONOTONIC time at (t.mu held).

@@ -166,3 +166,23 @@ func TestFDTimerThread(t *testing.T) {
 		t.Error("Close did not end the thread")
 	}
 }
+
+// monoNow reads CLOCK_MONOTONIC, which timerfd's absolute deadlines count
+// in, without a system call after the first.
+func TestFDTimerMonoNow(t *testing.T) {
+	var ft fdTimer
+	for range 3 {
+		got, err := ft.monoNow()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Duration(ts.Nano() - got); d < 0 || d > 50*time.Millisecond {
+			t.Fatalf("monoNow %d, CLOCK_MONOTONIC %d just after: %v apart", got, ts.Nano(), d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
