@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -88,7 +89,7 @@ func TestQuietRelease(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const quiet, gap = 2 * time.Second, 30 * time.Second
 		var released []time.Time
-		q := newQuietRelease(quiet, gap, func() { released = append(released, time.Now()) })
+		q := newQuietRelease(quiet, gap, nil, func() { released = append(released, time.Now()) })
 		defer q.stop()
 		start := time.Now()
 		// A snapshot every second for 10 s: no release meanwhile.
@@ -123,7 +124,7 @@ func TestQuietRelease(t *testing.T) {
 func TestTransitionsArmQuietRelease(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var released []time.Time
-		q := newQuietRelease(snapshotQuiet, releaseGap, func() { released = append(released, time.Now()) })
+		q := newQuietRelease(snapshotQuiet, releaseGap, nil, func() { released = append(released, time.Now()) })
 		defer q.stop()
 		prev := 0
 		h := engine.Hooks{InstanceTransition: func(string, vrrp.State, vrrp.State, int, string) { prev++ }}
@@ -150,4 +151,41 @@ func TestTransitionsArmQuietRelease(t *testing.T) {
 			t.Errorf("releases %v, want a second one %v after the first", released, releaseGap)
 		}
 	})
+}
+
+// TestQuietReleaseWakes: the first snapshot or transition after a release
+// wakes the daemon's collector to the reading's target once (not at every
+// one of a mass transition), and the release sets the steady target back.
+func TestQuietReleaseWakes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var log []string
+		q := newQuietRelease(snapshotQuiet, releaseGap, func() { log = append(log, "wake") }, func() { log = append(log, "release") })
+		defer q.stop()
+		for range 1000 {
+			q.busy()
+		}
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		q.busy()
+		q.busy()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if want := []string{"wake", "release", "wake", "release"}; !slices.Equal(log, want) {
+			t.Errorf("got %v, want %v", log, want)
+		}
+	})
+	old := debug.SetGCPercent(7)
+	defer debug.SetGCPercent(old)
+	busyGC(daemonGCPercent)()
+	if got := debug.SetGCPercent(7); got != daemonGCPercent {
+		t.Errorf("busy: GOGC %d, want %d", got, daemonGCPercent)
+	}
+	quietGC(daemonGCPercent, func() {})()
+	if got := debug.SetGCPercent(7); got != steadyGCPercent {
+		t.Errorf("quiet: GOGC %d, want %d", got, steadyGCPercent)
+	}
+	busyGC(0)() // GOGC from the environment: left alone
+	if got := debug.SetGCPercent(old); got != 7 {
+		t.Errorf("busy with GOGC from the environment: GOGC %d, want 7", got)
+	}
 }
