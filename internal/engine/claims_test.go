@@ -40,6 +40,21 @@ func (h *claimHost) WatchClaims(ctx context.Context, ifindex int, ipv6 bool, f f
 	}
 }
 
+// runClaimHost runs an engine with the one instance inst on host "a" of
+// lan, whose claim channels hold buf claims each; stop ends the run.
+func runClaimHost(t *testing.T, lan *fakeLAN, inst runspec.InstanceSpec, buf int) (h *claimHost, e *Engine, stop func()) {
+	t.Helper()
+	h = &claimHost{fakeHost: newFakeHost(lan, "a", map[string]string{"eth0": "192.168.1.105/24"}), claims: make(chan garp.Claim, buf), claims6: make(chan garp.Claim, buf)}
+	e, err := New(runspec.Spec{Instances: []runspec.InstanceSpec{inst}}, Options{Net: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	return h, e, func() { cancel(); <-done }
+}
+
 func (lan *fakeLAN) announcements(host string) int {
 	lan.mu.Lock()
 	defer lan.mu.Unlock()
@@ -61,15 +76,8 @@ func (lan *fakeLAN) announcements(host string) int {
 func TestClaimsAreAnsweredThenLeftToASecondMaster(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		lan := &fakeLAN{}
-		h := &claimHost{fakeHost: newFakeHost(lan, "a", map[string]string{"eth0": "192.168.1.105/24"}), claims: make(chan garp.Claim)}
-		e, err := New(runspec.Spec{Instances: []runspec.InstanceSpec{tutorialInstance(vrrp.StateMaster, 100)}}, Options{Net: h})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- e.Run(ctx) }()
-		defer func() { cancel(); <-done }()
+		h, e, stop := runClaimHost(t, lan, tutorialInstance(vrrp.StateMaster, 100), 0)
+		defer stop()
 
 		// Master, past its second burst (garp_master_delay 5 s).
 		time.Sleep(12 * time.Second)
@@ -145,15 +153,8 @@ func TestNewMastersClaimIsNotAConflict(t *testing.T) {
 		t.Run(vip, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				lan := &fakeLAN{}
-				h := &claimHost{fakeHost: newFakeHost(lan, "a", map[string]string{"eth0": "192.168.1.105/24"}), claims: make(chan garp.Claim, 1024), claims6: make(chan garp.Claim, 1024)}
-				e, err := New(runspec.Spec{Instances: []runspec.InstanceSpec{mixedInstance(vrrp.StateMaster, 100)}}, Options{Net: h})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan error, 1)
-				go func() { done <- e.Run(ctx) }()
-				defer func() { cancel(); <-done }()
+				h, e, stop := runClaimHost(t, lan, mixedInstance(vrrp.StateMaster, 100), 1024)
+				defer stop()
 				time.Sleep(12 * time.Second) // master, past its second burst
 				base := lan.announcements("a")
 
@@ -194,15 +195,8 @@ func TestNewMastersClaimIsNotAConflict(t *testing.T) {
 func TestNAClaimsAreAnswered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		lan := &fakeLAN{}
-		h := &claimHost{fakeHost: newFakeHost(lan, "a", map[string]string{"eth0": "192.168.1.105/24"}), claims: make(chan garp.Claim, 1024), claims6: make(chan garp.Claim, 1024)}
-		e, err := New(runspec.Spec{Instances: []runspec.InstanceSpec{mixedInstance(vrrp.StateMaster, 100)}}, Options{Net: h})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- e.Run(ctx) }()
-		defer func() { cancel(); <-done }()
+		h, e, stop := runClaimHost(t, lan, mixedInstance(vrrp.StateMaster, 100), 1024)
+		defer stop()
 		time.Sleep(12 * time.Second) // master, past its second burst
 		conflicts := func() uint64 {
 			s, err := e.Snapshot(context.Background())
@@ -287,15 +281,8 @@ func BenchmarkClaimWatchFlood(b *testing.B) {
 func TestReloadedVIPsAreWatched(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		lan := &fakeLAN{}
-		h := &claimHost{fakeHost: newFakeHost(lan, "a", map[string]string{"eth0": "192.168.1.105/24"}), claims: make(chan garp.Claim, 16), claims6: make(chan garp.Claim, 16)}
-		e, err := New(runspec.Spec{Instances: []runspec.InstanceSpec{tutorialInstance(vrrp.StateMaster, 100)}}, Options{Net: h})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- e.Run(ctx) }()
-		defer func() { cancel(); <-done }()
+		h, e, stop := runClaimHost(t, lan, tutorialInstance(vrrp.StateMaster, 100), 16)
+		defer stop()
 		time.Sleep(12 * time.Second) // master, past its second burst
 		if _, err := e.Apply(context.Background(), runspec.Spec{Instances: []runspec.InstanceSpec{mixedInstance(vrrp.StateMaster, 100)}}); err != nil {
 			t.Fatal(err)

@@ -36,6 +36,18 @@ func (s *syncBuffer) count(sub string) int {
 	return strings.Count(s.b.String(), sub)
 }
 
+// runLoggedNode runs an engine for specs on host name (eth0 at cidr) of
+// lan, logging in text to logs.
+func runLoggedNode(t *testing.T, lan *fakeLAN, name, cidr string, specs []runspec.InstanceSpec, logs *syncBuffer) (*fakeHost, *node) {
+	t.Helper()
+	h := newFakeHost(lan, name, map[string]string{"eth0": cidr})
+	e, err := New(runspec.Spec{Instances: specs}, Options{Net: h, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, runNode(t, h, e)
+}
+
 // TestAddrMismatchFloodLogBounded: a forged master whose address list
 // changes with every advert (or two masters with different lists) keeps the
 // backup's status current but logs one line per 10 s, not one a packet; the
@@ -45,13 +57,7 @@ func TestAddrMismatchFloodLogBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		lan := &fakeLAN{}
 		var logs syncBuffer
-		h := newFakeHost(lan, "b", map[string]string{"eth0": "192.168.1.106/24"})
-		e, err := New(runspec.Spec{Instances: []runspec.InstanceSpec{tutorialInstance(vrrp.StateBackup, 99)}},
-			Options{Net: h, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := runNode(t, h, e)
+		_, b := runLoggedNode(t, lan, "b", "192.168.1.106/24", []runspec.InstanceSpec{tutorialInstance(vrrp.StateBackup, 99)}, &logs)
 		x := newFakeHost(lan, "x", map[string]string{"eth0": "192.168.1.107/24"})
 		c, err := x.OpenConn(vrrpnet.Config{Family: vrrpnet.IPv4, Interface: "eth0"})
 		if err != nil {
@@ -121,12 +127,7 @@ func TestDropLogBudget(t *testing.T) {
 			s.VIPs[0].Prefix, s.VIPs[0].Label = netip.PrefixFrom(vip, 32), ""
 			specs = append(specs, s)
 		}
-		h := newFakeHost(lan, "b", map[string]string{"eth0": "192.168.1.106/24"})
-		e, err := New(runspec.Spec{Instances: specs}, Options{Net: h, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := runNode(t, h, e)
+		_, b := runLoggedNode(t, lan, "b", "192.168.1.106/24", specs, &logs)
 		x := newFakeHost(lan, "x", map[string]string{"eth0": "192.168.1.107/24"})
 		c, err := x.OpenConn(vrrpnet.Config{Family: vrrpnet.IPv4, Interface: "eth0"})
 		if err != nil {
@@ -189,19 +190,13 @@ func TestHandoverWithNoBackupKeepsTheVIP(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		lan := &fakeLAN{}
 		var logs syncBuffer
-		h := newFakeHost(lan, "a", map[string]string{"eth0": "192.168.1.105/24"})
-		e, err := New(runspec.Spec{Instances: []runspec.InstanceSpec{tutorialInstance(vrrp.StateMaster, 100)}},
-			Options{Net: h, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		a := runNode(t, h, e)
+		h, a := runLoggedNode(t, lan, "a", "192.168.1.105/24", []runspec.InstanceSpec{tutorialInstance(vrrp.StateMaster, 100)}, &logs)
 		time.Sleep(5 * time.Second)
 		if a.state(t, "VI_1") != "MASTER" || !h.holds(vip) {
 			t.Fatal("the lone node did not become MASTER with the VIP")
 		}
 		hist := len(h.vipHistory())
-		if err := e.Handover(context.Background(), ""); err != nil {
+		if err := a.eng.Handover(context.Background(), ""); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(15 * time.Second) // past the handover timeout (about 5 s) and a Master_Down_Interval

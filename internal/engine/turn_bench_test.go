@@ -112,11 +112,11 @@ func startBench(b testing.TB, e *Engine, addVIPs func([]netif.VIPAt) []error, cc
 	e.arm()
 }
 
-// BenchmarkReceiveTurn: a backup's turn for one advert from its master,
-// 255 backups on one socket, each hearing its master once a second.
-func BenchmarkReceiveTurn(b *testing.B) {
-	const n = 255
-	e, _ := benchEngine(b, benchInstances(n, vrrp.StateBackup, 99))
+// receiveBench starts n backups (benchInstances) as benchEngine does and
+// returns their socket and one advert from each one's master, in VRID order.
+func receiveBench(tb testing.TB, n int) (*Engine, *conn, []vrrpnet.Packet) {
+	tb.Helper()
+	e, _ := benchEngine(tb, benchInstances(n, vrrp.StateBackup, 99))
 	var c *conn
 	for _, x := range e.conns {
 		c = x
@@ -128,10 +128,18 @@ func BenchmarkReceiveTurn(b *testing.B) {
 			CountIPAddrs: 1, AdvertInt: 100, Addrs: []netip.Addr{netip.AddrFrom4([4]byte{10, 1, 0, byte(i + 1)})}}
 		p, err := a.Marshal(peer, group)
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		pkts[i] = vrrpnet.Packet{Payload: p, Src: peer, Dst: group, TTL: 255, IfIndex: 2}
 	}
+	return e, c, pkts
+}
+
+// BenchmarkReceiveTurn: a backup's turn for one advert from its master,
+// 255 backups on one socket, each hearing its master once a second.
+func BenchmarkReceiveTurn(b *testing.B) {
+	const n = 255
+	e, c, pkts := receiveBench(b, n)
 	now := time.Now()
 	i := 0
 	b.ReportAllocs()
@@ -216,22 +224,7 @@ func TestSteadyTurnsAllocateNothing(t *testing.T) {
 		}
 	})
 	t.Run("receive", func(t *testing.T) {
-		e, _ := benchEngine(t, benchInstances(n, vrrp.StateBackup, 99))
-		var c *conn
-		for _, x := range e.conns {
-			c = x
-		}
-		peer, group := netip.MustParseAddr("192.168.1.106"), vrrpnet.DefaultGroup(vrrpnet.IPv4)
-		pkts := make([]vrrpnet.Packet, n)
-		for i := range pkts {
-			a := packet.Advert{Version: 3, Type: packet.TypeAdvertisement, VRID: uint8(i + 1), Priority: 100,
-				CountIPAddrs: 1, AdvertInt: 100, Addrs: []netip.Addr{netip.AddrFrom4([4]byte{10, 1, 0, byte(i + 1)})}}
-			p, err := a.Marshal(peer, group)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pkts[i] = vrrpnet.Packet{Payload: p, Src: peer, Dst: group, TTL: 255, IfIndex: 2}
-		}
+		e, c, pkts := receiveBench(t, n)
 		now := time.Now()
 		i := 0
 		turn := func() {
