@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/bgp/bgptest"
 	"github.com/vigil-ha/vigil/internal/sched"
 )
 
@@ -138,22 +139,5 @@ func BenchmarkAnnounceWithdraw1000(b *testing.B) {
 		p := Host(netip.AddrFrom4([4]byte{10, 200, byte(i >> 8), byte(i)}))
 		up[i], down[i] = Route{Prefix: p, Phase: Announced}, Route{Prefix: p, Phase: Withdrawn}
 	}
-	var tUp, tDown time.Duration
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
-		if err := sp.Apply(up); err != nil {
-			b.Fatal(err)
-		}
-		r.waitReceived(b, n, time.Minute)
-		tUp += time.Since(start)
-		start = time.Now()
-		if err := sp.Apply(down); err != nil {
-			b.Fatal(err)
-		}
-		r.waitReceived(b, 0, time.Minute)
-		tDown += time.Since(start)
-	}
-	b.ReportMetric(float64(n*b.N)/tUp.Seconds(), "announced/s")
-	b.ReportMetric(float64(n*b.N)/tDown.Seconds(), "withdrawn/s")
+	bgptest.BenchAnnounceWithdraw(b, r.Receiver, n, func() error { return sp.Apply(up) }, func() error { return sp.Apply(down) })
 }

@@ -47,19 +47,7 @@ func TestGARPPoisoningIsAnswered(t *testing.T) {
 	}
 	time.Sleep(1500 * time.Millisecond)
 
-	var s *garp.Sender
-	var ifindex int
-	if err := attacker.Do(func() error {
-		ifc, err := net.InterfaceByName("eth0")
-		if err != nil {
-			return err
-		}
-		ifindex = ifc.Index
-		s, err = garp.Open()
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	s, ifindex := openSender(t, attacker, "eth0")
 	defer s.Close()
 	poisoned := false
 	for i := 0; i < 3; i++ {
@@ -144,19 +132,7 @@ func TestNAPoisoningIsAnswered(t *testing.T) {
 				t.Fatalf("master counts %d conflicts before any attack (its own NAs?)", n)
 			}
 
-			var s *garp.Sender
-			var ifindex int
-			if err := attacker.Do(func() error {
-				ifc, err := net.InterfaceByName("eth0")
-				if err != nil {
-					return err
-				}
-				ifindex = ifc.Index
-				s, err = garp.Open()
-				return err
-			}); err != nil {
-				t.Fatal(err)
-			}
+			s, ifindex := openSender(t, attacker, "eth0")
 			defer s.Close()
 			poisoned := false
 			for i := 0; i < 3; i++ {
@@ -239,4 +215,24 @@ func macOf(t *testing.T, h *lab.Host, dev string) net.HardwareAddr {
 		t.Fatal(err)
 	}
 	return mac
+}
+
+// openSender opens a claim sender in h's namespace and returns it with the
+// index of h's interface dev.
+func openSender(t *testing.T, h *lab.Host, dev string) (*garp.Sender, int) {
+	t.Helper()
+	var s *garp.Sender
+	var ifindex int
+	if err := h.Do(func() error {
+		ifc, err := net.InterfaceByName(dev)
+		if err != nil {
+			return err
+		}
+		ifindex = ifc.Index
+		s, err = garp.Open()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return s, ifindex
 }

@@ -116,22 +116,5 @@ func BenchmarkAnnounceWithdraw1000(b *testing.B) {
 	r := startReceiver(b)
 	sp := startSpeaker(b, r)
 	up, down := hostRoutes(n, bgp.Announced, 0), hostRoutes(n, bgp.Withdrawn, 0)
-	var tUp, tDown time.Duration
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
-		if err := sp.Apply(up); err != nil {
-			b.Fatal(err)
-		}
-		r.WaitReceived(b, n, time.Minute)
-		tUp += time.Since(start)
-		start = time.Now()
-		if err := sp.Apply(down); err != nil {
-			b.Fatal(err)
-		}
-		r.WaitReceived(b, 0, time.Minute)
-		tDown += time.Since(start)
-	}
-	b.ReportMetric(float64(n*b.N)/tUp.Seconds(), "announced/s")
-	b.ReportMetric(float64(n*b.N)/tDown.Seconds(), "withdrawn/s")
+	bgptest.BenchAnnounceWithdraw(b, r, n, func() error { return sp.Apply(up) }, func() error { return sp.Apply(down) })
 }

@@ -19,11 +19,7 @@ func TestFileCheckFaultAtStart(t *testing.T) {
 	tp := newTopo(t, "filechk", topoOpts{})
 	d := tp.dirs[0]
 	dir := t.TempDir()
-	notes := filepath.Join(dir, "notes")
-	script := filepath.Join(dir, "note.sh")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$*\" >> "+notes+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	script, notes := noteScript(t, dir)
 	state := filepath.Join(dir, "web2.state")
 	if err := os.WriteFile(state, []byte("1\n"), 0o644); err != nil {
 		t.Fatal(err)

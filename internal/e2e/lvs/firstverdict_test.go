@@ -3,7 +3,6 @@ package lvs
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,12 +26,7 @@ func TestFirstVerdictAlphaAndCheckerReload(t *testing.T) {
 	t.Parallel()
 	tp := newTopo(t, "verdict", topoOpts{})
 	d := tp.dirs[0]
-	dir := t.TempDir()
-	notes := filepath.Join(dir, "notes")
-	script := filepath.Join(dir, "note.sh")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$*\" >> "+notes+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	script, notes := noteScript(t, t.TempDir())
 	notified := func(line string) bool {
 		b, _ := os.ReadFile(notes)
 		for _, l := range strings.Split(string(b), "\n") {

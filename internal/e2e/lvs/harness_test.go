@@ -802,3 +802,15 @@ func (k *kernelDests) dests(vsPort int) (map[string]int, bool, error) {
 	}
 	return out, true, nil
 }
+
+// noteScript writes into dir a shell script that appends its arguments,
+// one call a line, to a notes file; it returns both paths.
+func noteScript(t testing.TB, dir string) (script, notes string) {
+	t.Helper()
+	notes = filepath.Join(dir, "notes")
+	script = filepath.Join(dir, "note.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$*\" >> "+notes+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return script, notes
+}
