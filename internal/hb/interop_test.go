@@ -165,6 +165,9 @@ func TestInteropHeartbeat306(t *testing.T) {
 		t.Logf("heartbeat took over %v after power-off (deadtime 3 s)", time.Since(start).Round(time.Millisecond))
 		clStatus(t, "ha1", "dead")
 		curl(t, "ha2")
+		// As after the SIGTERM above: heartbeat's mach_down must be over
+		// before vigil powers on, or heartbeat skips the auto_failback.
+		rscStatus(t, "all")
 		ha1.SetCable("eth0", true)
 		ha1.SetCable("eth1", true)
 	})
