@@ -76,13 +76,17 @@ type Node struct {
 	order  []string
 
 	// owned by Run's goroutine
-	seq     uint64
-	hist    map[uint64][]byte
-	track   map[string]*seqTrack
-	media   []*medium
-	uuids   map[string][]byte
-	pingUp  int
-	pingAll map[netip.Addr]time.Time
+	seq  uint64
+	hist map[uint64][]byte
+	// rexmitFrom starts the second in which rexmitSent answers to
+	// NS_rexmit (retransmissions and NAKs) were sent.
+	rexmitFrom time.Time
+	rexmitSent int
+	track      map[string]*seqTrack
+	media      []*medium
+	uuids      map[string][]byte
+	pingUp     int
+	pingAll    map[netip.Addr]time.Time
 
 	mu     sync.Mutex
 	status Status
@@ -94,6 +98,20 @@ type seqTrack struct {
 	last    uint64
 	missing map[uint64]bool
 }
+
+// Bounds on what a peer (or a forger, with crc authkeys) can make a node
+// hold or send, as heartbeat.c bounds them with fixed arrays.
+const (
+	// maxMissing bounds the sequence numbers a node waits to have
+	// retransmitted per peer; the oldest are given up first.
+	maxMissing = 200
+	// maxRexmitBatch bounds the packets one NS_rexmit makes a node send
+	// (heartbeat.c MAX_REXMIT_BATCH).
+	maxRexmitBatch = 50
+	// maxRexmitPerSecond bounds the answers to NS_rexmit a node sends in
+	// a second, however many requests arrive: the whole history once.
+	maxRexmitPerSecond = 200
+)
 
 // Status is the node's snapshot.
 type Status struct {
@@ -569,6 +587,7 @@ func (n *Node) receive(p rxPacket) []machine.Action {
 			n.send([]wire.Field{{Name: wire.FType, Value: []byte(wire.TRexmit)}, {Name: wire.FFirstSeq, Value: []byte(strconv.FormatUint(t.last+1, 16))}, {Name: wire.FLastSeq, Value: []byte(strconv.FormatUint(seq-1, 16))}}, peer)
 		}
 		t.last, fresh = seq, true
+		t.forget()
 	case t.missing[seq]:
 		delete(t.missing, seq)
 		fresh = true
@@ -618,6 +637,24 @@ func (n *Node) receive(p rxPacket) []machine.Action {
 	return out
 }
 
+// forget gives up the oldest missing sequence numbers beyond maxMissing
+// and any that fell more than maxMissing behind the last one seen: the
+// peer no longer holds them (it keeps 200 messages of history).
+func (t *seqTrack) forget() {
+	for k := range t.missing {
+		if t.last-k > maxMissing {
+			delete(t.missing, k)
+		}
+	}
+	for len(t.missing) > maxMissing {
+		oldest := t.last
+		for k := range t.missing {
+			oldest = min(oldest, k)
+		}
+		delete(t.missing, oldest)
+	}
+}
+
 // retransmit answers NS_rexmit from our history, or NS_nak_rexmit
 // (heartbeat.c process_rexmit / nak_rexmit).
 func (n *Node) retransmit(peer string, msg *wire.Message) {
@@ -627,7 +664,19 @@ func (n *Node) retransmit(peer string, msg *wire.Message) {
 		n.drop("bad-rexmit")
 		return
 	}
-	for s := first; s <= last; s++ {
+	if now := time.Now(); now.Sub(n.rexmitFrom) >= time.Second {
+		n.rexmitFrom, n.rexmitSent = now, 0
+	}
+	for s, sent := first, 0; s <= last; s, sent = s+1, sent+1 {
+		if sent == maxRexmitBatch {
+			n.drop("rexmit-batch")
+			return
+		}
+		if n.rexmitSent == maxRexmitPerSecond {
+			n.drop("rexmit-rate")
+			return
+		}
+		n.rexmitSent++
 		if b, ok := n.hist[s]; ok {
 			n.transmit(b)
 			continue
