@@ -2,12 +2,14 @@ package hb
 
 import (
 	"net"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/hb/hbconf"
+	"github.com/vigil-ha/vigil/internal/hb/machine"
 	"github.com/vigil-ha/vigil/internal/hb/wire"
 )
 
@@ -19,7 +21,8 @@ func floodNode(t *testing.T) (*Node, *atomic.Int64) {
 	c := &hbconf.Config{
 		Nodes:     []hbconf.Node{{Name: "a"}, {Name: "b"}},
 		Keepalive: time.Second, Deadtime: 10 * time.Second, Warntime: 5 * time.Second, Initdead: 10 * time.Second,
-		Auth: &hbconf.Auth{Active: 1, Methods: map[int]hbconf.AuthMethod{1: {Type: "crc"}}},
+		Media: []hbconf.Medium{{Kind: hbconf.Ucast, Dev: "lo", Peer: netip.MustParseAddr("127.0.0.1"), Port: 694}},
+		Auth:  &hbconf.Auth{Active: 1, Methods: map[int]hbconf.AuthMethod{1: {Type: "crc"}}},
 	}
 	n, err := NewNode(Options{Config: c, NodeName: "a"})
 	if err != nil {
@@ -47,7 +50,7 @@ func floodNode(t *testing.T) (*Node, *atomic.Int64) {
 		}
 	}()
 	t.Cleanup(func() { conn.Close(); sink.Close(); <-done })
-	n.media = []*medium{{cfg: hbconf.Medium{Kind: hbconf.Ucast, Dev: "lo"}, dst: sink.LocalAddr().(*net.UDPAddr), conn: conn}}
+	n.media = []*medium{{cfg: c.Media[0], dst: sink.LocalAddr().(*net.UDPAddr), conn: conn}}
 	n.gen = 1
 	return n, &got
 }
@@ -106,5 +109,29 @@ func TestRetransmitRequestsBounded(t *testing.T) {
 	defer n.mu.Unlock()
 	if n.drops["rexmit-rate"] == 0 || n.drops["rexmit-batch"] == 0 {
 		t.Errorf("drops counted: %v; want rexmit-rate and rexmit-batch", n.drops)
+	}
+}
+
+// A dead peer's captured packets, replayed (they authenticate with any
+// authkeys method), must not keep it alive: heartbeat treats them as
+// duplicates, which keep a link up but not the node.
+func TestReplayedStatusDoesNotKeepPeerAlive(t *testing.T) {
+	n, _ := floodNode(t)
+	t0 := time.Unix(1_700_000_000, 0)
+	now := t0
+	n.clock = func() time.Time { return now }
+	n.m.Step(now, machine.Start{})
+	status := fromB(t, n, wire.FType, wire.TStatus, wire.FStatus, "active", wire.FSeq, "5", wire.FGen, "1")
+	n.receive(status)
+	if st := n.m.PeerStatus("b"); st != "active" {
+		t.Fatalf("b after its status: %q; want active", st)
+	}
+	for now.Before(t0.Add(15 * time.Second)) {
+		now = now.Add(100 * time.Millisecond)
+		n.receive(status)
+		n.m.Step(now, machine.Tick{})
+	}
+	if st := n.m.PeerStatus("b"); st != machine.StatusDead {
+		t.Errorf("b, silent for 15 s (deadtime 10 s) but for replays of one status packet, is %q; want dead", st)
 	}
 }

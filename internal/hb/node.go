@@ -76,8 +76,9 @@ type Node struct {
 	order  []string
 
 	// owned by Run's goroutine
-	seq  uint64
-	hist map[uint64][]byte
+	clock func() time.Time // time.Now; receive and retransmit read it
+	seq   uint64
+	hist  map[uint64][]byte
 	// rexmitFrom starts the second in which rexmitSent answers to
 	// NS_rexmit (retransmissions and NAKs) were sent.
 	rexmitFrom time.Time
@@ -191,7 +192,7 @@ func NewNode(o Options) (*Node, error) {
 		}
 	}
 	n := &Node{opts: o, cfg: c, self: me, log: log, groups: map[string]*resource.Group{}, drops: map[string]uint64{},
-		hist: map[uint64][]byte{}, track: map[string]*seqTrack{}, uuids: map[string][]byte{}, pingUp: -1}
+		clock: time.Now, hist: map[uint64][]byte{}, track: map[string]*seqTrack{}, uuids: map[string][]byte{}, pingUp: -1}
 	n.auth = &wire.Auth{Active: c.Auth.Active, Methods: map[int]wire.Method{}}
 	for k, v := range c.Auth.Methods {
 		n.auth.Methods[k] = wire.Method{Type: v.Type, Key: v.Key}
@@ -534,7 +535,7 @@ func (n *Node) receive(p rxPacket) []machine.Action {
 	if u, ok := msg.Get(wire.FOrigUUID); ok && len(u) == 16 {
 		n.uuids[peer] = []byte(u)
 	}
-	now := time.Now()
+	now := n.clock()
 	dest := msg.Value(wire.FTo)
 	toUs := dest == "" || strings.EqualFold(dest, n.self)
 	var out []machine.Action
@@ -597,7 +598,7 @@ func (n *Node) receive(p rxPacket) []machine.Action {
 		// ACK_MSG_DIV (10) messages.
 		n.send([]wire.Field{{Name: wire.FType, Value: []byte(wire.TAck)}, {Name: wire.FAckSeq, Value: []byte(strconv.FormatUint(seq, 16))}}, peer)
 	}
-	if typ == wire.TStatus {
+	if typ == wire.TStatus && fresh {
 		heard(machine.NodeStatus(msg.Value(wire.FStatus)))
 		return out
 	}
@@ -664,7 +665,7 @@ func (n *Node) retransmit(peer string, msg *wire.Message) {
 		n.drop("bad-rexmit")
 		return
 	}
-	if now := time.Now(); now.Sub(n.rexmitFrom) >= time.Second {
+	if now := n.clock(); now.Sub(n.rexmitFrom) >= time.Second {
 		n.rexmitFrom, n.rexmitSent = now, 0
 	}
 	for s, sent := first, 0; s <= last; s, sent = s+1, sent+1 {

@@ -114,7 +114,8 @@ type Tick struct{}
 // Heard is an authenticated packet of a peer's, received on a medium. Every
 // packet counts as a heartbeat for the medium (heartbeat's
 // process_clustermsg updates the link on any message); Status is set for
-// t=status messages.
+// t=status messages that are not duplicates, the only ones that keep the
+// node itself alive.
 type Heard struct {
 	Node   string
 	Medium int
@@ -254,16 +255,16 @@ const (
 )
 
 type peer struct {
-	name     string
-	status   NodeStatus
-	heard    bool
-	lastAny  time.Time
-	lastMed  []time.Time
-	linkUp   []bool
-	holds    Rsc // in OUR view
-	reported bool
-	stable   bool
-	pingUp   int
+	name       string
+	status     NodeStatus
+	heard      bool
+	lastStatus time.Time
+	lastMed    []time.Time
+	linkUp     []bool
+	holds      Rsc // in OUR view
+	reported   bool
+	stable     bool
+	pingUp     int
 }
 
 type groupState struct {
@@ -416,7 +417,7 @@ func (m *Machine) Deadline() time.Time {
 			consider(m.started.Add(m.cfg.Initdead))
 			continue
 		}
-		consider(p.lastAny.Add(m.cfg.Deadtime))
+		consider(p.lastStatus.Add(m.cfg.Deadtime))
 		for i, t := range p.lastMed {
 			if p.linkUp[i] {
 				consider(t.Add(m.cfg.Deadtime))
@@ -505,7 +506,7 @@ func (m *Machine) tick(now time.Time) []Action {
 			// initdead: a node never heard since start is declared dead
 			// once initdead has passed.
 			dead = true
-		case p.heard && now.Sub(p.lastAny) >= m.cfg.Deadtime:
+		case p.heard && now.Sub(p.lastStatus) >= m.cfg.Deadtime:
 			// deadtime: silent on every medium.
 			dead = true
 		}
@@ -537,7 +538,7 @@ func (m *Machine) heard(now time.Time, e Heard) []Action {
 	var out []Action
 	if e.Status != "" && p.heard && p.status != StatusDead {
 		// heartbeat.c HBDoMsg_T_STATUS: late heartbeat warning.
-		if gap := now.Sub(p.lastAny); gap > m.cfg.Warntime {
+		if gap := now.Sub(p.lastStatus); gap > m.cfg.Warntime {
 			out = append(out, Log{Warn: true, Msg: fmt.Sprintf("Late heartbeat: Node %s: interval %d ms", p.name, gap.Milliseconds())})
 		}
 	}
@@ -546,7 +547,13 @@ func (m *Machine) heard(now time.Time, e Heard) []Action {
 		out = append(out, LinkChanged{Node: p.name, Medium: m.cfg.Media[e.Medium], Up: true})
 	}
 	p.lastMed[e.Medium] = now
-	p.lastAny = now
+	if e.Status != "" || !p.heard {
+		// heartbeat.c: a node lives by its status messages
+		// (HBDoMsg_T_STATUS sets local_lastupdate, which
+		// check_for_timeouts reads); other messages, duplicates and
+		// replays among them, keep only a link up.
+		p.lastStatus = now
+	}
 	p.heard = true
 	pingChanged := e.PingUp >= 0 && e.PingUp != p.pingUp
 	if e.PingUp >= 0 {

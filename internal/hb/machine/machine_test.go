@@ -418,6 +418,25 @@ func TestWarntime(t *testing.T) {
 	}
 }
 
+// deadtime counts from the last status message: other packets (a replayed
+// status, an NS_ackmsg, anything heartbeat calls a duplicate) keep the link
+// up, not the node (heartbeat.c process_clustermsg returns before
+// HBDoMsg_T_STATUS for a duplicate). Otherwise an attacker replaying a
+// dead peer's authenticated packets would keep its resources from moving.
+func TestOnlyStatusKeepsPeerAlive(t *testing.T) {
+	m := New(cfgFor("ha2", "ha1", "ha1"))
+	m.Step(t0, Start{})
+	m.Step(t0, Heard{Node: "ha1", Medium: 0, Status: StatusActive, PingUp: -1})
+	var acquired bool
+	for d := 100 * time.Millisecond; d <= 1500*time.Millisecond; d += 100 * time.Millisecond {
+		acquired = hasAcquire(m.Step(t0.Add(d), Heard{Node: "ha1", Medium: 0, PingUp: -1})) || acquired
+		acquired = hasAcquire(m.Step(t0.Add(d), Tick{})) || acquired
+	}
+	if m.PeerStatus("ha1") != StatusDead || !acquired {
+		t.Errorf("ha1 silent but for non-status packets for 1.5 s (deadtime 1 s): status %v, acquired %v; want dead, true", m.PeerStatus("ha1"), acquired)
+	}
+}
+
 func hasAcquire(as []Action) bool {
 	for _, a := range as {
 		if _, ok := a.(Acquire); ok {
