@@ -162,6 +162,44 @@ func describe(err error, timeout time.Duration) string {
 	return err.Error()
 }
 
+// attemptSteps bounds a whole HTTP_GET, SSL_GET or SMTP_CHECK attempt at
+// this many connect timeouts. keepalived bounds each read alone, so a
+// server that trickles a byte before each timeout, or streams an endless
+// body, holds its checker forever while the real server keeps the state it
+// had; vigil fails such an attempt when its budget runs out.
+const attemptSteps = 20
+
+// attemptContext bounds an attempt that began now with a connect timeout
+// of to: ioDeadline arms no socket deadline past the returned context's.
+// closeOnCancel must still watch the caller's ctx (see there).
+func attemptContext(ctx context.Context, to time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, attemptSteps*to)
+}
+
+// overBudget reports an attempt whose budget (attemptContext) ran out,
+// rather than ctx being cancelled: then err is replaced by a cause saying
+// so.
+func overBudget(ctx, actx context.Context, err error, to time.Duration) error {
+	if !isTimeout(err) {
+		return err
+	}
+	dl, _ := actx.Deadline()
+	if pdl, ok := ctx.Deadline(); (!ok || pdl.After(dl)) && ctx.Err() == nil && !time.Now().Before(dl) {
+		return budgetErr(to)
+	}
+	return err
+}
+
+// budgetErr says that an attempt with a connect timeout of to ran out of
+// its budget.
+func budgetErr(to time.Duration) error {
+	return fmt.Errorf("%w: still running after %v (%d × connect_timeout); the server is too slow or never ends its answer",
+		errAttemptBudget, attemptSteps*to, attemptSteps)
+}
+
+// errAttemptBudget is an attempt that exceeded attemptSteps connect timeouts.
+var errAttemptBudget = errors.New("attempt budget exhausted")
+
 // ioDeadline arms the connection's deadline for one I/O step: keepalived
 // applies connect_timeout to each read and write (thread_add_read/write
 // with co->connection_to), and ctx may end it sooner.

@@ -320,7 +320,8 @@ func (h *HTTP) appendRequest(b []byte, u *URL) []byte {
 
 // Get sends u's request and reads the response to the end of the stream, as
 // keepalived does (it never stops at Content-Length). Each read must
-// complete within the connect timeout. tr may be nil.
+// complete within the connect timeout, and the whole exchange within
+// attemptSteps of them. tr may be nil.
 func (h *HTTP) Get(ctx context.Context, u *URL, tr *Trace) (*Response, error) {
 	to := h.Conn.timeout()
 	target := h.Conn.Target()
@@ -337,11 +338,13 @@ func (h *HTTP) Get(ctx context.Context, u *URL, tr *Trace) (*Response, error) {
 		// shuts SSL down quietly, SSL_set_quiet_shutdown).
 		raw.Close()
 	}()
+	actx, cancel := attemptContext(ctx, to)
+	defer cancel()
 	if h.SSL {
 		tc := tls.Client(c, h.tlsConfig(u))
-		ioDeadline(ctx, c, to)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return nil, fmt.Errorf("TLS handshake with %s: %s", target, describe(err, to))
+		ioDeadline(actx, c, to)
+		if err := tc.HandshakeContext(actx); err != nil {
+			return nil, fmt.Errorf("TLS handshake with %s: %s", target, describe(overBudget(ctx, actx, err, to), to))
 		}
 		c = tc
 	}
@@ -349,7 +352,7 @@ func (h *HTTP) Get(ctx context.Context, u *URL, tr *Trace) (*Response, error) {
 	if len(req) > maxRequest-1 {
 		return nil, fmt.Errorf("request for %s longer than %d bytes", u.Path, maxRequest-1)
 	}
-	ioDeadline(ctx, c, to)
+	ioDeadline(actx, c, to)
 	if _, err := io.WriteString(c, req); err != nil {
 		return nil, fmt.Errorf("send request to %s: %s", target, describe(err, to))
 	}
@@ -362,7 +365,7 @@ func (h *HTTP) Get(ctx context.Context, u *URL, tr *Trace) (*Response, error) {
 	var rr respReader
 	rr.reset(u, tr, *hp, md5.New())
 	for {
-		ioDeadline(ctx, c, to)
+		ioDeadline(actx, c, to)
 		r, err := c.Read(buf)
 		if r > 0 {
 			if err := rr.write(buf[:r]); err != nil {
@@ -380,7 +383,7 @@ func (h *HTTP) Get(ctx context.Context, u *URL, tr *Trace) (*Response, error) {
 			// "want read" ends the stream.
 			break
 		}
-		return nil, fmt.Errorf("read from %s: %s", target, describe(err, to))
+		return nil, fmt.Errorf("read from %s: %s", target, describe(overBudget(ctx, actx, err, to), to))
 	}
 	resp, err := rr.finish(target)
 	if err != nil {

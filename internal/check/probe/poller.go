@@ -77,10 +77,15 @@ type pollConn struct {
 	started  time.Time
 	to       time.Duration
 	deadline int64 // ns since epoch: the current I/O step's end
+	end      int64 // ns since epoch: the attempt's end (attemptSteps)
 	hidx     int   // index in poller.dl, -1 when not in it
 }
 
 func (c *pollConn) heapPos() *int { return &c.hidx }
+
+// stepEnd is when an I/O step beginning at now must end: a connect
+// timeout later, or at the attempt's end if sooner.
+func (c *pollConn) stepEnd(now int64) int64 { return min(now+int64(c.to), c.end) }
 
 const (
 	pollConnecting = iota
@@ -268,6 +273,7 @@ func (p *poller) get() *pollConn {
 func (p *poller) start(t pollTask) {
 	c := p.get()
 	c.t, c.started, c.to = t, time.Now(), t.h.Conn.timeout()
+	c.end = p.now() + attemptSteps*int64(c.to)
 	if t.step < 0 || t.step >= len(t.h.URLs) {
 		started := c.started
 		p.recycle(c)
@@ -291,7 +297,7 @@ func (p *poller) start(t pollTask) {
 		p.conns = append(p.conns, nil)
 	}
 	p.conns[fd] = c
-	c.deadline = p.now() + int64(c.to)
+	c.deadline = c.stepEnd(p.now())
 	p.dl.push(c.deadline, c)
 	if pending {
 		c.state = pollConnecting
@@ -331,14 +337,14 @@ func (p *poller) handle(c *pollConn, events uint32) {
 			return
 		}
 		c.state = pollWriting
-		c.deadline = p.now() + int64(c.to)
+		c.deadline = c.stepEnd(p.now())
 		fallthrough
 	case pollWriting:
 		for c.off < len(c.req) {
 			n, err := unix.Write(c.fd, c.req[c.off:])
 			if n > 0 {
 				c.off += n
-				c.deadline = p.now() + int64(c.to)
+				c.deadline = c.stepEnd(p.now())
 				continue
 			}
 			switch err {
@@ -354,7 +360,7 @@ func (p *poller) handle(c *pollConn, events uint32) {
 			return
 		}
 		c.state = pollReading
-		c.deadline = p.now() + int64(c.to)
+		c.deadline = c.stepEnd(p.now())
 		if !c.watching {
 			// The response is seldom there yet: wait for it. A socket
 			// already readable is reported at once.
@@ -370,7 +376,7 @@ func (p *poller) handle(c *pollConn, events uint32) {
 					p.finish(c, nil, fmt.Errorf("read from %s: %v", target, err))
 					return
 				}
-				c.deadline = p.now() + int64(c.to)
+				c.deadline = c.stepEnd(p.now())
 				continue
 			}
 			switch {
@@ -416,7 +422,11 @@ func (p *poller) expire() {
 		case pollReading:
 			what = "read from"
 		}
-		p.finish(c, nil, fmt.Errorf("%s %s: %s", what, c.t.h.Conn.Target(), describe(os.ErrDeadlineExceeded, c.to)))
+		err := error(os.ErrDeadlineExceeded)
+		if c.deadline >= c.end {
+			err = budgetErr(c.to)
+		}
+		p.finish(c, nil, fmt.Errorf("%s %s: %s", what, c.t.h.Conn.Target(), describe(err, c.to)))
 	}
 }
 

@@ -46,36 +46,38 @@ func (s *SMTP) Check(ctx context.Context) check.Result {
 		stop()
 		c.Close()
 	}()
+	actx, cancel := attemptContext(ctx, to)
+	defer cancel()
 	helo := s.HeloName
 	if helo == "" {
 		helo = DefaultHeloName
 	}
 	buf := make([]byte, smtpBuf)
-	line, err := smtpLine(ctx, c, buf, to)
+	line, err := smtpLine(actx, c, buf, to)
 	if err != nil {
-		return fail("read banner from %s: %s", target, describe(err, to))
+		return fail("read banner from %s: %s", target, describe(overBudget(ctx, actx, err, to), to))
 	}
 	if smtpStatus(line) != 220 {
 		return fail("bad greeting banner from %s: %q", target, line)
 	}
-	ioDeadline(ctx, c, to)
+	ioDeadline(actx, c, to)
 	if _, err := io.WriteString(c, "HELO "+helo+"\r\n"); err != nil {
-		return fail("send HELO to %s: %s", target, describe(err, to))
+		return fail("send HELO to %s: %s", target, describe(overBudget(ctx, actx, err, to), to))
 	}
-	if line, err = smtpLine(ctx, c, buf, to); err != nil {
-		return fail("read HELO response from %s: %s", target, describe(err, to))
+	if line, err = smtpLine(actx, c, buf, to); err != nil {
+		return fail("read HELO response from %s: %s", target, describe(overBudget(ctx, actx, err, to), to))
 	}
 	if smtpStatus(line) != 250 {
 		return fail("bad HELO response from %s: %q", target, line)
 	}
-	ioDeadline(ctx, c, to)
+	ioDeadline(actx, c, to)
 	if _, err := io.WriteString(c, "QUIT\r\n"); err != nil {
-		return fail("send QUIT to %s: %s", target, describe(err, to))
+		return fail("send QUIT to %s: %s", target, describe(overBudget(ctx, actx, err, to), to))
 	}
 	// check_smtp.c SMTP_SENT_QUIT: one more line must arrive; its status
 	// is not looked at.
-	if _, err = smtpLine(ctx, c, buf, to); err != nil {
-		return fail("read QUIT response from %s: %s", target, describe(err, to))
+	if _, err = smtpLine(actx, c, buf, to); err != nil {
+		return fail("read QUIT response from %s: %s", target, describe(overBudget(ctx, actx, err, to), to))
 	}
 	return check.Result{OK: true, Reason: fmt.Sprintf("SMTP server %s answered", target), Latency: elapsed(start)}
 }
