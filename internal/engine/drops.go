@@ -69,26 +69,38 @@ func (l *dropLimiter) note(b *dropBudget, log *slog.Logger, now time.Time, insta
 	if !log.Enabled(context.Background(), lvl) {
 		return
 	}
-	r := l.of(reason)
-	if !pace.Allow(&r.lastLog, now, dropLogEvery) {
-		r.suppressed++
-		return
-	}
-	if !b.take(log, now) {
-		// Held back: this instance and reason wait for their next period
-		// like a logged line, so the budget counts lines, not packets.
-		r.suppressed++
+	suppressed, ok := l.allow(b, log, now, reason)
+	if !ok {
 		return
 	}
 	attrs := []any{"instance", instance, "reason", reason, "detail", detail}
 	if src.IsValid() {
 		attrs = append(attrs, "src", src)
 	}
-	if n := r.suppressed; n > 0 {
-		attrs = append(attrs, "suppressed", n)
-		r.suppressed = 0
+	if suppressed > 0 {
+		attrs = append(attrs, "suppressed", suppressed)
 	}
 	log.Log(context.Background(), lvl, "packet dropped", attrs...)
+}
+
+// allow is note's gate, also used for lines about adverts that are not
+// dropped but that anyone on the LAN can send at will: it reports whether a
+// line for reason may be logged at now, and how many were suppressed since
+// the last one.
+func (l *dropLimiter) allow(b *dropBudget, log *slog.Logger, now time.Time, reason string) (suppressed uint64, ok bool) {
+	r := l.of(reason)
+	if !pace.Allow(&r.lastLog, now, dropLogEvery) {
+		r.suppressed++
+		return 0, false
+	}
+	if !b.take(log, now) {
+		// Held back: this instance and reason wait for their next period
+		// like a logged line, so the budget counts lines, not packets.
+		r.suppressed++
+		return 0, false
+	}
+	suppressed, r.suppressed = r.suppressed, 0
+	return suppressed, true
 }
 
 // dropLogBudget is how many "packet dropped" lines the whole engine writes

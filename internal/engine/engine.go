@@ -1357,7 +1357,12 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 	case vrrp.AddrMismatch:
 		e.addrMismatch(in, a)
 	case vrrp.NonPeerAdvert:
-		e.log.Warn("unicast advert from an address that is not a unicast_peer, not dropped (as keepalived 2.2.7; check_unicast_src drops such adverts)", "instance", name, "src", a.Src)
+		// The machine reports each change of source: a LAN that sends
+		// from two addresses in turn would log every advert.
+		if n, ok := in.limiter.allow(&e.dropLog, e.log, now, "non_peer_source"); ok {
+			e.log.Warn("unicast advert from an address that is not a unicast_peer, not dropped (as keepalived 2.2.7; check_unicast_src drops such adverts)",
+				"instance", name, "src", a.Src, "suppressed", n)
+		}
 	case vrrp.ChecksumFallback:
 		e.log.Warn("peer uses the old VRRPv3 unicast checksum; switching to it", "instance", name, "peer", a.Src)
 	case vrrp.HandoverAborted:

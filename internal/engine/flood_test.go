@@ -213,3 +213,61 @@ func TestHandoverWithNoBackupKeepsTheVIP(t *testing.T) {
 		}
 	})
 }
+
+// TestNonPeerSourceLogBounded: a unicast instance takes adverts from
+// addresses that are not its unicast_peer (as keepalived) and says so once
+// per change of source; a LAN that sends from two addresses in turn made
+// that one line per advert. It is now one line per 10 s, which says how
+// many it stands for.
+func TestNonPeerSourceLogBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		var logs syncBuffer
+		s := tutorialInstance(vrrp.StateBackup, 99)
+		s.VRRP.Unicast = true
+		s.VRRP.Source = netip.MustParseAddr("192.168.1.106")
+		s.VRRP.Peers = []vrrp.Peer{{Addr: netip.MustParseAddr("192.168.1.105")}}
+		runLoggedNode(t, lan, "b", "192.168.1.106/24", []runspec.InstanceSpec{s}, &logs)
+		x := newFakeHost(lan, "x", map[string]string{"eth0": "192.168.1.107/24"})
+		c, err := x.OpenConn(vrrpnet.Config{Family: vrrpnet.IPv4, Interface: "eth0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		dst := s.VRRP.Source
+		const flood = 200
+		for k := range flood {
+			src := netip.AddrFrom4([4]byte{192, 168, 1, byte(150 + k%2)})
+			a := packet.Advert{Version: 2, Type: packet.TypeAdvertisement, VRID: 55, Priority: 200,
+				CountIPAddrs: 1, AuthType: packet.AuthPass, AdvertInt: 1, Addrs: s.VRRP.VIPs}
+			copy(a.AuthData[:], "1111")
+			buf, err := a.Marshal(src, dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.WritePacket(buf, src, dst); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		synctest.Wait()
+		const line = "not a unicast_peer"
+		if n := logs.count(line); n != 1 {
+			t.Errorf("%d %q lines for %d adverts from two sources in turn, want 1", n, line, flood)
+		}
+		time.Sleep(11 * time.Second)
+		// Once more after the period: the line says how many it stands for.
+		src := netip.MustParseAddr("192.168.1.152")
+		a := packet.Advert{Version: 2, Type: packet.TypeAdvertisement, VRID: 55, Priority: 200,
+			CountIPAddrs: 1, AuthType: packet.AuthPass, AdvertInt: 1, Addrs: s.VRRP.VIPs}
+		copy(a.AuthData[:], "1111")
+		buf, _ := a.Marshal(src, dst)
+		if err := c.WritePacket(buf, src, dst); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if n := logs.count(line); n != 2 || logs.count(fmt.Sprintf("suppressed=%d", flood-1)) != 1 {
+			t.Errorf("%d lines (want 2, the second with suppressed=%d); log:\n%s", n, flood-1, logs.b.String())
+		}
+	})
+}
