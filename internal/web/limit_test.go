@@ -11,9 +11,22 @@ import (
 	"time"
 )
 
-// TestServeHandlerConnectionCap: MaxConns kept-alive connections hold
-// every slot; a further client is not served until one of them closes.
+// TestServeHandlerConnectionCap: MaxConns connections in the middle of a
+// request hold every slot; a further client is not served until one of them
+// closes (or ReadHeaderTimeout cuts them off).
 func TestServeHandlerConnectionCap(t *testing.T) {
+	testConnectionCap(t, false)
+}
+
+// TestServeHandlerIdleConnectionsYield: MaxConns kept-alive connections,
+// idle after one request each, do not lock a further client out: with every
+// slot taken, the idle ones are closed (they used to hold the slots for
+// IdleTimeout, renewable by one request each).
+func TestServeHandlerIdleConnectionsYield(t *testing.T) {
+	testConnectionCap(t, true)
+}
+
+func testConnectionCap(t *testing.T, idle bool) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +58,10 @@ func TestServeHandlerConnectionCap(t *testing.T) {
 		}
 		conns = append(conns, c)
 		c.SetDeadline(time.Now().Add(30 * time.Second))
+		if !idle {
+			fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n") // and no end
+			continue
+		}
 		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {
@@ -59,6 +76,12 @@ func TestServeHandlerConnectionCap(t *testing.T) {
 			resp.Body.Close()
 		}
 		return err
+	}
+	if idle {
+		if err := get(20 * time.Second); err != nil {
+			t.Fatalf("%d idle kept-alive connections lock a client out: %v", MaxConns, err)
+		}
+		return
 	}
 	if err := get(500 * time.Millisecond); err == nil {
 		t.Fatalf("served a connection beyond %d", MaxConns)

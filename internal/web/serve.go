@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -37,9 +38,61 @@ func Serve(ctx context.Context, ln net.Listener, snap SnapshotFunc) error {
 // ServeHandler serves h on ln with NewServer's limits until ctx is done:
 // the status page and the Prometheus metrics, both read from the network.
 // At most MaxConns connections are open at once; further clients wait in
-// the kernel's accept queue until one closes.
+// the kernel's accept queue until one closes. While every slot is taken, no
+// connection is kept alive idle (idleReaper): otherwise anyone who can reach
+// the port, a local user on loopback among them, could hold every slot with
+// idle keep-alive connections, one request each per IdleTimeout, and lock
+// the status page and Prometheus out for good.
 func ServeHandler(ctx context.Context, ln net.Listener, h http.Handler) error {
-	return api.ServeHTTP(ctx, netutil.LimitListener(ln, MaxConns), NewServer(h))
+	srv := NewServer(h)
+	srv.ConnState = newIdleReaper(MaxConns).state
+	return api.ServeHTTP(ctx, netutil.LimitListener(ln, MaxConns), srv)
+}
+
+// idleReaper counts a server's open connections and closes the idle ones
+// when they reach max: those that are idle then, and any that turns idle
+// while they stay there. A closed keep-alive connection costs a client a new
+// one; a slot held by an idle connection costs the next client its
+// request.
+//
+// Concurrency: state is called by the server from its connections'
+// goroutines.
+type idleReaper struct {
+	max  int
+	mu   sync.Mutex
+	open int
+	idle map[net.Conn]struct{}
+}
+
+func newIdleReaper(max int) *idleReaper {
+	return &idleReaper{max: max, idle: map[net.Conn]struct{}{}}
+}
+
+// state is the server's ConnState hook.
+func (r *idleReaper) state(c net.Conn, s http.ConnState) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch s {
+	case http.StateNew:
+		r.open++
+		if r.open >= r.max {
+			for ic := range r.idle {
+				ic.Close()
+				delete(r.idle, ic)
+			}
+		}
+	case http.StateActive:
+		delete(r.idle, c)
+	case http.StateIdle:
+		if r.open >= r.max {
+			c.Close()
+			return
+		}
+		r.idle[c] = struct{}{}
+	case http.StateClosed, http.StateHijacked:
+		r.open--
+		delete(r.idle, c)
+	}
 }
 
 // MaxConns bounds the connections a network listener serves at once: a
