@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 )
@@ -90,5 +92,78 @@ func testConnectionCap(t *testing.T, idle bool) {
 	conns = conns[1:]
 	if err := get(20 * time.Second); err != nil {
 		t.Fatalf("a slot freed, still not served: %v", err)
+	}
+}
+
+// TestLimitInFlight: at most n requests run at once (a /metrics scrape of a
+// large configuration costs tens of MB; MaxConns of them at once would
+// multiply the daemon's memory); a further one waits for a slot, and gets
+// 503 when none frees within the wait.
+func TestLimitInFlight(t *testing.T) {
+	var mu sync.Mutex
+	running, peak := 0, 0
+	release := make(chan struct{})
+	h := limitInFlight(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		running++
+		peak = max(peak, running)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		running--
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	}), 2, time.Second)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	const clients = 6
+	codes := make(chan int, clients)
+	for range clients {
+		go func() {
+			resp, err := http.Get(srv.URL)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	// Two run, four wait a second and are turned away.
+	busy := 0
+	for range clients - 2 {
+		if c := <-codes; c == http.StatusServiceUnavailable {
+			busy++
+		}
+	}
+	close(release)
+	ok := 0
+	for range 2 {
+		if c := <-codes; c == http.StatusOK {
+			ok++
+		}
+	}
+	if peak != 2 || busy != clients-2 || ok != 2 {
+		t.Errorf("%d clients at once: peak %d running, %d answered 503, %d served; want 2, %d, 2", clients, peak, busy, ok, clients-2)
+	}
+	// A slot frees within the wait: the request is served.
+	release = make(chan struct{})
+	for range 3 {
+		go func() {
+			resp, err := http.Get(srv.URL)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	for range 3 {
+		if c := <-codes; c != http.StatusOK {
+			t.Errorf("a request waiting less than the wait: %d, want 200", c)
+		}
 	}
 }
