@@ -101,16 +101,18 @@ type seqTrack struct {
 }
 
 // Bounds on what a peer (or a forger, with crc authkeys) can make a node
-// hold or send, as heartbeat.c bounds them with fixed arrays.
+// hold or send. heartbeat keeps fixed arrays for the same purposes.
 const (
 	// maxMissing bounds the sequence numbers a node waits to have
 	// retransmitted per peer; the oldest are given up first.
 	maxMissing = 200
-	// maxRexmitBatch bounds the packets one NS_rexmit makes a node send
-	// (heartbeat.c MAX_REXMIT_BATCH).
+	// maxRexmitBatch bounds the packets one NS_rexmit makes a node send.
 	maxRexmitBatch = 50
-	// maxRexmitPerSecond bounds the answers to NS_rexmit a node sends in
-	// a second, however many requests arrive: the whole history once.
+	// maxRexmitPerSecond bounds the answers to NS_rexmit (retransmissions
+	// and NAKs) a node sends in a second, however many requests arrive:
+	// its whole history once. heartbeat resends one message at most once
+	// a second (process_rexmit, lastrexmit), the same bound for
+	// retransmissions, but NAKs every sequence number it lacks.
 	maxRexmitPerSecond = 200
 )
 
