@@ -331,6 +331,15 @@ func (n *Node) Run(ctx context.Context) error {
 	var wd *watchdog
 	var stopDeadline <-chan time.Time
 	apply := func(as []machine.Action) {
+		if len(as) == 0 {
+			// Nothing changed (a dropped packet, a peer's routine
+			// heartbeat): no snapshot. Writing the status file for every
+			// packet let a flood of packets nobody can authenticate
+			// hold the loop ~150 µs each, and the peer's own heartbeats,
+			// queued behind them, overflowed the sockets. The snapshot
+			// follows at the next keepalive.
+			return
+		}
 		for _, a := range as {
 			switch a := a.(type) {
 			case machine.SendStatus:
