@@ -52,6 +52,10 @@ func (p *pinger) count(last map[netip.Addr]time.Time, now time.Time) int {
 // run owns conn until ctx ends; it sends counts to out.
 func (p *pinger) run(ctx context.Context, conn *icmp.PacketConn, out chan<- int, status func(map[netip.Addr]time.Time)) {
 	defer conn.Close()
+	known := map[netip.Addr]bool{}
+	for _, a := range p.targets() {
+		known[a] = true
+	}
 	replies := make(chan netip.Addr, 16)
 	go func() {
 		buf := make([]byte, 1500)
@@ -69,7 +73,11 @@ func (p *pinger) run(ctx context.Context, conn *icmp.PacketConn, out chan<- int,
 				continue
 			}
 			if ip, ok := peer.(*net.IPAddr); ok {
-				if a, ok := netip.AddrFromSlice(ip.IP.To4()); ok {
+				// Only a ping node's reply counts: anyone can send an
+				// echo reply with our id (it is in every request), and
+				// one from each of a million sources would otherwise
+				// each take a place in last.
+				if a, ok := netip.AddrFromSlice(ip.IP.To4()); ok && known[a] {
 					select {
 					case replies <- a:
 					default:
