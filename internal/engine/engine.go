@@ -237,6 +237,10 @@ type instance struct {
 	mismatchLine    func(extra ...any)
 	mismatchChanges uint64
 	mismatchLogAt   time.Time
+	// rival is the last router heard advertising as master while this
+	// instance was MASTER whose adverts it dropped for a difference of
+	// configuration (vrrp.RivalMaster), zero when none.
+	rival rival
 	// restored counts VIPs and routes put back after an outside removal.
 	restored uint64
 	// conflicts counts claims of its VIPs by other hosts while master
@@ -1085,6 +1089,9 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 		return
 	}
 	in.notePeer(now, pkt.Src, adv.Priority)
+	if adv.Priority == 0 && in.rival.src == pkt.Src {
+		in.rival = rival{} // it leaves (its adverts may still be dropped)
+	}
 	unicast := c.key.unicast.IsValid() || (pkt.Dst.IsValid() && pkt.Dst != c.group)
 	// An address list warning ends with an advert accepted without a
 	// mismatch: the counters are read around the step only while one
@@ -1146,9 +1153,12 @@ func (e *Engine) addrMismatch(in *instance, a vrrp.AddrMismatch) {
 	log := e.log
 	name := in.spec.VRRP.Name
 	theirs, mine := addrList(a.Theirs), addrList(ours)
+	what := "address list differs from the master's; staying backup (a rolling virtual_ipaddress change?)"
+	if e.stopping {
+		what = "address list differs from the new master's; handing over to it all the same (a rolling virtual_ipaddress change?)"
+	}
 	in.mismatchLine = func(extra ...any) {
-		log.Warn("address list differs from the master's; staying backup (a rolling virtual_ipaddress change?)",
-			append([]any{"instance", name, "master", a.Src, "priority", a.Priority, "theirs", theirs, "ours", mine, "detail", msg}, extra...)...)
+		log.Warn(what, append([]any{"instance", name, "master", a.Src, "priority", a.Priority, "theirs", theirs, "ours", mine, "detail", msg}, extra...)...)
 	}
 }
 
@@ -1356,6 +1366,8 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 		e.notifyLowerPriority(in)
 	case vrrp.AddrMismatch:
 		e.addrMismatch(in, a)
+	case vrrp.RivalMaster:
+		e.rivalMaster(now, in, a)
 	case vrrp.NonPeerAdvert:
 		e.log.Warn("unicast advert from an address that is not a unicast_peer, not dropped (as keepalived 2.2.7; check_unicast_src drops such adverts)", "instance", name, "src", a.Src)
 	case vrrp.ChecksumFallback:

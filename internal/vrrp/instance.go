@@ -983,6 +983,7 @@ func (i *Instance) receiveBackup(now time.Time, e Received, src netip.Addr) {
 func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 	if r, d := i.check(e, src, true); r != 0 {
 		i.drop(r, src, "%s", d)
+		i.rival(r, src, e.Advert.Priority, d)
 		return
 	}
 	a := e.Advert
@@ -991,6 +992,7 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 	if r, d := i.addrDiff(&a); r != 0 {
 		if !higher && a.Priority != 0 {
 			i.drop(r, src, "%s", d)
+			i.rival(r, src, a.Priority, d)
 			return
 		}
 		// vigil: a better master takes over whatever addresses it lists
@@ -1062,6 +1064,19 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 	i.leaveMaster(now, StateBackup, reason, false)
 }
 
+// rival reports a master's drop of an advert from a router that advertises
+// as master too, when the reason is a difference of configuration that
+// makes that router drop our adverts as well (see RivalMaster).
+func (i *Instance) rival(r DropReason, src netip.Addr, prio uint8, detail string) {
+	if prio == 0 || src == i.cfg.Source.WithZone("") {
+		return
+	}
+	switch r {
+	case DropAddrCount, DropAddrList, DropInterval, DropVersion, DropAuthType, DropAuthFailure:
+		i.emit(RivalMaster{Src: src, Priority: prio, Reason: r, Detail: detail})
+	}
+}
+
 // AnswerGap is the least time between two answers of a master to
 // priority-0 adverts, and between two reactions to lower-priority adverts
 // (the answer, and the LowerPriorityAdvert action that makes the engine
@@ -1080,6 +1095,14 @@ func paced(last *time.Time, now time.Time) bool { return pace.Allow(last, now, A
 func (i *Instance) receiveHandover(now time.Time, e Received, src netip.Addr) {
 	if r, d := i.check(e, src, true); r != 0 {
 		i.drop(r, src, "%s", d)
+		if r == DropInterval && e.Advert.Priority != 0 && src != i.cfg.Source.WithZone("") {
+			// A master with another v2 advert_int (a rolling change)
+			// dropped our priority 0 and holds the addresses already: it
+			// is the one we hand over to, as one listing other addresses
+			// is. Waiting for an advert we accept would last the bound.
+			i.masterAddr, i.masterPrio = src, e.Advert.Priority
+			i.finishHandover(now, fmt.Sprintf("handover: new master %v (priority %d, %s)", src, e.Advert.Priority, d))
+		}
 		return
 	}
 	a := e.Advert

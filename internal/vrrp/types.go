@@ -181,6 +181,23 @@ type LowerPriorityAdvert struct {
 	Priority uint8
 }
 
+// RivalMaster: a master dropped an advert from another router that
+// advertises as master too (priority not 0) because their configurations
+// differ: the address list (from a lower priority; a higher one is taken,
+// see AddrMismatch), the v2 advert interval, the VRRP version or the
+// authentication. That router drops this one's adverts for the same reason
+// (keepalived 2.2.7: "received an unexpected ip number count",
+// "advertisement interval mismatch"), so both hold the addresses until the
+// configurations agree. Emitted for every such advert, for the engine to
+// report once per episode and show in status; Reason and Detail are those
+// of the Dropped beside it.
+type RivalMaster struct {
+	Src      netip.Addr
+	Priority uint8
+	Reason   DropReason
+	Detail   string
+}
+
 // ChecksumFallback: a unicast VRRPv3 peer uses keepalived ≤ 1.3.6's checksum
 // (pseudo-header with 224.0.0.18), and the instance now sends that way too,
 // as keepalived 2.2.7 does ("Setting unicast VRRPv3 checksum to old
@@ -220,6 +237,7 @@ type AddrMismatch struct {
 type NonPeerAdvert struct{ Src netip.Addr }
 
 func (NonPeerAdvert) action()       {}
+func (RivalMaster) action()         {}
 func (SendAdvert) action()          {}
 func (AddrMismatch) action()        {}
 func (TakeOver) action()            {}

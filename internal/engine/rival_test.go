@@ -1,0 +1,80 @@
+package engine
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/runspec"
+	"github.com/vigil-ha/vigil/internal/vrrp"
+	"github.com/vigil-ha/vigil/internal/vrrp/packet"
+	"github.com/vigil-ha/vigil/internal/vrrpnet"
+)
+
+// TestRivalMasterReported: a MASTER that drops a lower-priority master's
+// adverts because its virtual_ipaddress list differs (keepalived reloaded
+// with one more VIP drops ours: "received an unexpected ip number count",
+// and becomes master too) says so in status while the adverts come and in
+// one log line, naming the peer and the cause; the warning ends once the
+// peer is quiet.
+func TestRivalMasterReported(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		var logs syncBuffer
+		_, m := runLoggedNode(t, lan, "m", "192.168.1.105/24", []runspec.InstanceSpec{tutorialInstance(vrrp.StateMaster, 100)}, &logs)
+		x := newFakeHost(lan, "x", map[string]string{"eth0": "192.168.1.106/24"})
+		c, err := x.OpenConn(vrrpnet.Config{Family: vrrpnet.IPv4, Interface: "eth0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, group := netip.MustParseAddr("192.168.1.106"), vrrpnet.DefaultGroup(vrrpnet.IPv4)
+		addrs := []netip.Addr{netip.MustParseAddr("192.168.1.100"), netip.MustParseAddr("192.168.1.101")}
+		send := func(prio uint8) {
+			t.Helper()
+			a := packet.Advert{Version: 2, Type: packet.TypeAdvertisement, VRID: 55, Priority: prio,
+				CountIPAddrs: uint8(len(addrs)), AuthType: packet.AuthPass, AdvertInt: 1, Addrs: addrs}
+			copy(a.AuthData[:], "1111")
+			buf, err := a.Marshal(src, group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.WritePacket(buf, src, group); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(5 * time.Second)
+		if st := m.snapshot(t).Instances[0]; st.State != "MASTER" || st.Warning != "" {
+			t.Fatalf("before the rival: %s, warning %q", st.State, st.Warning)
+		}
+		for range 5 {
+			send(99)
+			time.Sleep(time.Second)
+		}
+		st := m.snapshot(t).Instances[0]
+		if st.State != "MASTER" || !strings.Contains(st.Warning, "192.168.1.106 (priority 99) advertises as master too") ||
+			!strings.Contains(st.Warning, "virtual_ipaddress list differs (2 addresses, ours 1)") {
+			t.Errorf("with a rival master: %s, warning %q", st.State, st.Warning)
+		}
+		const line = "another router advertises as MASTER too"
+		if n := logs.count(line); n != 1 || logs.count("unexpected ip number count") != 1 {
+			t.Errorf("%d %q lines for 5 adverts, want 1 naming keepalived's message; log:\n%s", n, line, logs.b.String())
+		}
+		time.Sleep(rivalQuiet(time.Second) + time.Second)
+		if st := m.snapshot(t).Instances[0]; st.Warning != "" {
+			t.Errorf("warning %q once the rival is quiet", st.Warning)
+		}
+		// Back, then leaving: its priority 0 ends the warning at once.
+		send(99)
+		time.Sleep(time.Second)
+		if st := m.snapshot(t).Instances[0]; st.Warning == "" || logs.count(line) != 2 {
+			t.Errorf("rival back after a silence: warning %q, %d log lines (want 2)", st.Warning, logs.count(line))
+		}
+		send(0)
+		time.Sleep(10 * time.Millisecond)
+		if st := m.snapshot(t).Instances[0]; st.Warning != "" {
+			t.Errorf("warning %q after the rival's priority 0", st.Warning)
+		}
+	})
+}
