@@ -1348,7 +1348,11 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 		prio := int(in.m.Status().Priority)
 		log := e.log
 		e.fx.later(func() {
-			log.Log(context.Background(), lvl, "transition", "instance", name, "from", a.From.String(), "to", a.To.String(), "priority", prio, "reason", a.Reason)
+			attrs := []any{"instance", name, "from", a.From.String(), "to", a.To.String(), "priority", prio, "reason", a.Reason}
+			if ka := keepalivedEntering(name, a.From, a.To); ka != "" {
+				attrs = append(attrs, "keepalived", ka)
+			}
+			log.Log(context.Background(), lvl, "transition", attrs...)
 		})
 		tr := status.Transition{At: now, Kind: "instance", Name: name, From: a.From.String(), To: a.To.String(), Reason: a.Reason, Priority: prio}
 		e.timeline.Add(tr)
@@ -1751,4 +1755,28 @@ func (e *Engine) Reclaim(ctx context.Context, name string) error {
 		return derr
 	}
 	return err
+}
+
+// keepalivedEntering is keepalived 2.2.7's log line for an instance
+// entering state to ("(VI_1) Entering MASTER STATE", "(VI_1) Entering
+// BACKUP STATE (init)" at the start), carried by vigil's transition line so
+// that alerting grepping the journal for keepalived's words keeps working.
+// "" for a stop, which keepalived does not log as a state.
+func keepalivedEntering(name string, from, to vrrp.State) string {
+	var s string
+	switch to {
+	case vrrp.StateMaster:
+		s = "MASTER"
+	case vrrp.StateBackup:
+		s = "BACKUP"
+	case vrrp.StateFault:
+		s = "FAULT"
+	default:
+		return ""
+	}
+	line := "(" + name + ") Entering " + s + " STATE"
+	if from == vrrp.StateInit {
+		line += " (init)"
+	}
+	return line
 }
