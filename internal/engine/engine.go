@@ -1299,7 +1299,11 @@ func (e *Engine) stepGroup(now time.Time, g *group, member int, ev vrrp.Event) {
 	for _, ma := range g.g.Step(now, member, ev) {
 		if ma.Member < 0 {
 			if gt, ok := ma.Action.(vrrp.GroupTransition); ok {
-				e.log.Info("sync group transition", "group", gt.Group, "from", gt.From, "to", gt.To, "reason", gt.Reason)
+				attrs := []any{"group", gt.Group, "from", gt.From, "to", gt.To, "reason", gt.Reason}
+				if ka := keepalivedSyncing(gt.Group, gt.From, gt.To); ka != "" {
+					attrs = append(attrs, "keepalived", ka)
+				}
+				e.log.Info("sync group transition", attrs...)
 				e.timeline.Add(status.Transition{At: now, Kind: "group", Name: gt.Group, From: gt.From.String(), To: gt.To.String(), Reason: gt.Reason})
 				e.notifyGroup(g, gt.To)
 				if h := e.opts.Hooks.GroupTransition; h != nil {
@@ -1779,4 +1783,18 @@ func keepalivedEntering(name string, from, to vrrp.State) string {
 		line += " (init)"
 	}
 	return line
+}
+
+// keepalivedSyncing is keepalived 2.2.7's log line for a sync group moving
+// its members to state to ("VRRP_Group(VG_1) Syncing instances to MASTER
+// state"); "" at the start and for a stop, which it does not log so.
+func keepalivedSyncing(group string, from, to vrrp.State) string {
+	if from == vrrp.StateInit {
+		return ""
+	}
+	switch to {
+	case vrrp.StateMaster, vrrp.StateBackup, vrrp.StateFault:
+		return "VRRP_Group(" + group + ") Syncing instances to " + to.String() + " state"
+	}
+	return ""
 }

@@ -50,3 +50,20 @@ func TestKeepalivedEntering(t *testing.T) {
 		}
 	}
 }
+
+func TestKeepalivedSyncing(t *testing.T) {
+	for _, tc := range []struct {
+		from, to vrrp.State
+		want     string
+	}{
+		{vrrp.StateInit, vrrp.StateBackup, ""},
+		{vrrp.StateBackup, vrrp.StateMaster, "VRRP_Group(VG_1) Syncing instances to MASTER state"},
+		{vrrp.StateMaster, vrrp.StateBackup, "VRRP_Group(VG_1) Syncing instances to BACKUP state"},
+		{vrrp.StateBackup, vrrp.StateFault, "VRRP_Group(VG_1) Syncing instances to FAULT state"},
+		{vrrp.StateMaster, vrrp.StateStopped, ""},
+	} {
+		if got := keepalivedSyncing("VG_1", tc.from, tc.to); got != tc.want {
+			t.Errorf("%v -> %v: %q, want %q", tc.from, tc.to, got, tc.want)
+		}
+	}
+}
