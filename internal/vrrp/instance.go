@@ -1071,10 +1071,19 @@ func (i *Instance) rival(r DropReason, src netip.Addr, prio uint8, detail string
 	if prio == 0 || src == i.cfg.Source.WithZone("") {
 		return
 	}
-	switch r {
-	case DropAddrCount, DropAddrList, DropInterval, DropVersion, DropAuthType, DropAuthFailure:
+	if rivalReason(r) {
 		i.emit(RivalMaster{Src: src, Priority: prio, Reason: r, Detail: detail})
 	}
+}
+
+// rivalReason reports whether r is a difference of configuration that makes
+// the sender drop our adverts too.
+func rivalReason(r DropReason) bool {
+	switch r {
+	case DropAddrCount, DropAddrList, DropInterval, DropVersion, DropAuthType, DropAuthFailure:
+		return true
+	}
+	return false
 }
 
 // AnswerGap is the least time between two answers of a master to
@@ -1095,11 +1104,18 @@ func paced(last *time.Time, now time.Time) bool { return pace.Allow(last, now, A
 func (i *Instance) receiveHandover(now time.Time, e Received, src netip.Addr) {
 	if r, d := i.check(e, src, true); r != 0 {
 		i.drop(r, src, "%s", d)
-		if r == DropInterval && e.Advert.Priority != 0 && src != i.cfg.Source.WithZone("") {
+		if e.Advert.Priority != 0 && src != i.cfg.Source.WithZone("") && (r == DropInterval || i.handoverStop && rivalReason(r)) {
 			// A master with another v2 advert_int (a rolling change)
 			// dropped our priority 0 and holds the addresses already: it
 			// is the one we hand over to, as one listing other addresses
 			// is. Waiting for an advert we accept would last the bound.
+			// A stopping master releases its addresses at the bound
+			// anyway, so one whose version or authentication differs
+			// ends the wait too; a handover that keeps running does not
+			// yield to an advert that failed authentication.
+			if d == "" {
+				d = r.String()
+			}
 			i.masterAddr, i.masterPrio = src, e.Advert.Priority
 			i.finishHandover(now, fmt.Sprintf("handover: new master %v (priority %d, %s)", src, e.Advert.Priority, d))
 		}
