@@ -53,7 +53,7 @@ func TestRivalMasterReported(t *testing.T) {
 			time.Sleep(time.Second)
 		}
 		st := m.snapshot(t).Instances[0]
-		if st.State != "MASTER" || !strings.Contains(st.Warning, "192.168.1.106 (priority 99) advertises as master too") ||
+		if st.State != "MASTER" || st.RivalMaster != "192.168.1.106" || !strings.Contains(st.Warning, "192.168.1.106 (priority 99) advertises as master too") ||
 			!strings.Contains(st.Warning, "virtual_ipaddress list differs (2 addresses, ours 1)") {
 			t.Errorf("with a rival master: %s, warning %q", st.State, st.Warning)
 		}
@@ -62,8 +62,8 @@ func TestRivalMasterReported(t *testing.T) {
 			t.Errorf("%d %q lines for 5 adverts, want 1 naming keepalived's message; log:\n%s", n, line, logs.b.String())
 		}
 		time.Sleep(rivalQuiet(time.Second) + time.Second)
-		if st := m.snapshot(t).Instances[0]; st.Warning != "" {
-			t.Errorf("warning %q once the rival is quiet", st.Warning)
+		if st := m.snapshot(t).Instances[0]; st.Warning != "" || st.RivalMaster != "" {
+			t.Errorf("warning %q, rival %q once the rival is quiet", st.Warning, st.RivalMaster)
 		}
 		// Back, then leaving: its priority 0 ends the warning at once.
 		send(99)

@@ -98,6 +98,9 @@ func (e *Engine) instanceStatus(in *instance) status.Instance {
 	// nothing to say.
 	if st.State == vrrp.StateMaster {
 		si.Warning = in.rivalWarning(time.Now(), st.State)
+		if si.Warning != "" {
+			si.RivalMaster = in.rival.src.String()
+		}
 	} else {
 		si.Warning = in.mismatch
 	}

@@ -92,9 +92,9 @@ type descs struct {
 	up, buildInfo, start, reloads, lastReload      *prometheus.Desc
 	unmatchedDropped, naDropped, staticRouteErrors *prometheus.Desc
 
-	instInfo, instState, lastTransition, effPrio, basePrio, advertInt, vips                                                           *prometheus.Desc
-	transitions, becameMaster, sent, received, dropped, prioZeroTx, prioZeroRx, addrMismatch, vipsRestored, vipConflicts, routeErrors *prometheus.Desc
-	syncState, trackerUp, trackerWeight                                                                                               *prometheus.Desc
+	instInfo, instState, lastTransition, effPrio, basePrio, advertInt, vips                                                                        *prometheus.Desc
+	transitions, becameMaster, sent, received, dropped, prioZeroTx, prioZeroRx, addrMismatch, rivalMaster, vipsRestored, vipConflicts, routeErrors *prometheus.Desc
+	syncState, trackerUp, trackerWeight                                                                                                            *prometheus.Desc
 
 	vsQuorum, vsActive, vsSorry, rsUp, rsWeight, checkUp, checkFailures, checkLastRun *prometheus.Desc
 
@@ -140,6 +140,7 @@ func newDescs() descs {
 		prioZeroTx:     d("vrrp_priority_zero_sent_total", "Priority-0 advertisements sent (master resigning).", instLabels),
 		prioZeroRx:     d("vrrp_priority_zero_received_total", "Priority-0 advertisements received.", instLabels),
 		addrMismatch:   d("vrrp_addr_list_mismatch_total", "Advertisements accepted from a master whose address list differs from ours (a rolling virtual_ipaddress change).", instLabels),
+		rivalMaster:    d("vrrp_rival_master", "1 while this MASTER drops the adverts of another master for a difference of configuration (address list, advert_int, version, authentication): both hold the addresses.", instLabels),
 		vipsRestored:   d("vrrp_vips_restored_total", "Virtual addresses and routes put back after something else removed them while master.", instLabels),
 		routeErrors:    d("vrrp_route_errors_total", "Virtual routes and rules the kernel refused to add, replace or remove.", instLabels),
 		vipConflicts:   d("vrrp_vip_conflicts_total", "ARP packets and neighbour advertisements from other hosts announcing a virtual address this master holds.", instLabels),
@@ -213,7 +214,7 @@ func (d *descs) all() []*prometheus.Desc {
 	all := []*prometheus.Desc{d.up, d.buildInfo, d.start, d.reloads, d.lastReload,
 		d.unmatchedDropped, d.naDropped, d.staticRouteErrors,
 		d.instInfo, d.instState, d.lastTransition, d.effPrio, d.basePrio, d.advertInt, d.vips,
-		d.transitions, d.becameMaster, d.sent, d.received, d.dropped, d.prioZeroTx, d.prioZeroRx, d.addrMismatch, d.vipsRestored, d.vipConflicts, d.routeErrors,
+		d.transitions, d.becameMaster, d.sent, d.received, d.dropped, d.prioZeroTx, d.prioZeroRx, d.addrMismatch, d.rivalMaster, d.vipsRestored, d.vipConflicts, d.routeErrors,
 		d.syncState, d.trackerUp, d.trackerWeight,
 		d.vsQuorum, d.vsActive, d.vsSorry, d.rsUp, d.rsWeight, d.checkUp, d.checkFailures, d.checkLastRun,
 		d.hbNode, d.hbLastHeard, d.hbPing, d.hbGroupLocal, d.hbGroupInfo,
@@ -392,6 +393,7 @@ func (e *emitter) snapshot(d *descs, s status.Snapshot) {
 		e.counter(d.prioZeroTx, cn.PriorityZeroTx, il...)
 		e.counter(d.prioZeroRx, cn.PriorityZeroRx, il...)
 		e.counter(d.addrMismatch, cn.AddrMismatch, il...)
+		e.gauge(d.rivalMaster, b2f(in.RivalMaster != ""), il...)
 		e.counter(d.vipsRestored, cn.VIPsRestored, il...)
 		e.counter(d.routeErrors, cn.RouteErrors, il...)
 		e.counter(d.vipConflicts, cn.VIPConflicts, il...)

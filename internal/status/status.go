@@ -83,6 +83,10 @@ type Instance struct {
 	// 192.168.1.105 advertises 2 addresses, ours 1" during a rolling change
 	// of virtual_ipaddress.
 	Warning string `json:"warning,omitempty"`
+	// RivalMaster is, on a MASTER, the router heard advertising as master
+	// too whose adverts it drops for a difference of configuration (the
+	// Warning says which): both hold the addresses. "" otherwise.
+	RivalMaster string `json:"rival_master,omitempty"`
 	// AHSequence is an `auth_type AH` instance's sequence number: the last
 	// it sent or accepted (keepalived's seq_number).
 	AHSequence uint32    `json:"ah_sequence,omitempty"`
