@@ -14,6 +14,7 @@ import (
 // two keepalived would. vigil's status names the peer and the cause while
 // it lasts, and SIGTERM hands over to keepalived at its first advert
 // instead of waiting out the handover bound for an advert it would accept.
+// A vigil backup follows a keepalived master whose advert_int differs.
 func TestRivalKeepalivedMaster(t *testing.T) {
 	e := newEnv(t, "rival", 2)
 	kin := e2e.Tutorial(false)
@@ -39,10 +40,26 @@ func TestRivalKeepalivedMaster(t *testing.T) {
 	if code, err := v.Term(20 * time.Second); err != nil || code != 0 {
 		t.Fatalf("SIGTERM: exit %d, %v", code, err)
 	}
-	if !strings.Contains(v.Log(), `reason="handover: new master 192.168.1.106 (priority 99, interval 2s, ours 1s)"`) {
+	if !strings.Contains(v.Log(), `reason="handover: new master 192.168.1.106 (priority 99)"`) {
 		t.Errorf("the stop did not hand over to keepalived's advert; vigil:\n%s", v.Log())
 	}
 	if !e.holds(e.node(1), ownVIP) {
 		t.Errorf("keepalived does not hold the VIP after vigil stopped:\n%s", k.Log())
+	}
+
+	// The other order: keepalived, master at advert_int 2, and vigil
+	// started as its backup at advert_int 1. vigil follows it (keepalived
+	// would drop its adverts and take the VIP too) and says why.
+	vin := e2e.Tutorial(false)
+	vin.Priority = 98
+	if err := v.WriteConfig(e2e.Conf{RouterID: e.node(0).Name(), Instances: []e2e.Instance{vin}}.String()); err != nil {
+		t.Fatal(err)
+	}
+	e.restart(v)
+	e.waitState(v, "VI_1", "BACKUP", 10*time.Second)
+	time.Sleep(6 * time.Second) // more than vigil's Master_Down_Interval (3.6 s)
+	st := status_(t, v, "VI_1")
+	if st.State != "BACKUP" || e.holds(e.node(0), ownVIP) || !strings.Contains(st.Warning, "advertises every 2s, ours 1s") {
+		t.Errorf("vigil backup of a keepalived master at advert_int 2: %s, holds the VIP %v, warning %q\n%s", st.State, e.holds(e.node(0), ownVIP), st.Warning, v.Log())
 	}
 }

@@ -1104,12 +1104,13 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 	}
 	before := in.m.Status().Counters
 	e.step(now, in, rx)
-	if after := in.m.Status().Counters; in.mismatch != "" && after.AdvertsReceived > before.AdvertsReceived && after.AddrMismatch == before.AddrMismatch {
+	if after := in.m.Status().Counters; in.mismatch != "" && after.AdvertsReceived > before.AdvertsReceived &&
+		after.AddrMismatch == before.AddrMismatch && after.IntervalMismatch == before.IntervalMismatch {
 		in.mismatch = ""
 		in.mismatchChanges++
 		log, name, src := e.log, in.spec.VRRP.Name, pkt.Src
 		in.mismatchLine = func(extra ...any) {
-			log.Info("the master's address list matches ours again", append([]any{"instance", name, "master", src}, extra...)...)
+			log.Info("the master's advert matches ours again (address list, advert_int)", append([]any{"instance", name, "master", src}, extra...)...)
 		}
 	}
 	e.logMismatch(now, in)
@@ -1159,6 +1160,25 @@ func (e *Engine) addrMismatch(in *instance, a vrrp.AddrMismatch) {
 	}
 	in.mismatchLine = func(extra ...any) {
 		log.Warn(what, append([]any{"instance", name, "master", a.Src, "priority", a.Priority, "theirs", theirs, "ours", mine, "detail", msg}, extra...)...)
+	}
+}
+
+// intervalMismatch describes a vrrp.IntervalMismatch for status and
+// prepares its log line, as addrMismatch does.
+func (e *Engine) intervalMismatch(in *instance, a vrrp.IntervalMismatch) {
+	msg := fmt.Sprintf("master %v advertises every %v, ours %v (advert_int)", a.Src, a.Theirs, a.Ours)
+	if msg == in.mismatch {
+		return
+	}
+	in.mismatch = msg
+	in.mismatchChanges++
+	log, name := e.log, in.spec.VRRP.Name
+	what := "advert_int differs from the master's; staying backup, timed by its interval (a rolling advert_int change?)"
+	if e.stopping {
+		what = "advert_int differs from the new master's; handing over to it all the same (a rolling advert_int change?)"
+	}
+	in.mismatchLine = func(extra ...any) {
+		log.Warn(what, append([]any{"instance", name, "master", a.Src, "priority", a.Priority, "theirs", a.Theirs.String(), "ours", a.Ours.String()}, extra...)...)
 	}
 }
 
@@ -1374,6 +1394,8 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 		e.notifyLowerPriority(in)
 	case vrrp.AddrMismatch:
 		e.addrMismatch(in, a)
+	case vrrp.IntervalMismatch:
+		e.intervalMismatch(in, a)
 	case vrrp.RivalMaster:
 		e.rivalMaster(now, in, a)
 	case vrrp.NonPeerAdvert:

@@ -64,7 +64,7 @@ func (r *rival) describe() string {
 	case vrrp.DropAddrList:
 		return fmt.Sprintf(`%s: its virtual_ipaddress list differs (%s); keepalived drops adverts without its addresses ("ip address associated with VRID not present in MASTER advert"), so both hold the addresses until the lists agree`, who, r.detail)
 	case vrrp.DropInterval:
-		return fmt.Sprintf(`%s: its advert_int differs (%s); VRRPv2 routers drop adverts whose interval differs (keepalived: "advertisement interval mismatch"), so both hold the addresses until the intervals agree`, who, r.detail)
+		return fmt.Sprintf(`%s: its advert_int differs (%s); keepalived drops adverts whose interval differs ("advertisement interval mismatch"), so both hold the addresses until the intervals agree`, who, r.detail)
 	case vrrp.DropVersion:
 		return fmt.Sprintf("%s: its VRRP version differs (%s); each drops the other's adverts, so both hold the addresses until the versions agree", who, r.detail)
 	default:

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"testing"
@@ -75,6 +76,45 @@ func TestRivalMasterReported(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 		if st := m.snapshot(t).Instances[0]; st.Warning != "" {
 			t.Errorf("warning %q after the rival's priority 0", st.Warning)
+		}
+	})
+}
+
+// TestRollingAdvertIntOneMaster: a rolling change of a VRRPv2 advert_int
+// (the master reloaded first) leaves one master: the backup follows the
+// better master at its new interval and says so (status, one log line),
+// where RFC 3768 §7.1 and keepalived 2.2.7 drop the master's adverts and
+// the backup takes the addresses too.
+func TestRollingAdvertIntOneMaster(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		var logs syncBuffer
+		ma := tutorialInstance(vrrp.StateMaster, 100)
+		a := startNode(t, lan, "a", "192.168.1.105/24", ma)
+		hb, b := runLoggedNode(t, lan, "b", "192.168.1.106/24", []runspec.InstanceSpec{tutorialInstance(vrrp.StateBackup, 99)}, &logs)
+		time.Sleep(10 * time.Second)
+		before := b.snapshot(t).Instances[0]
+		if before.State != "BACKUP" {
+			t.Fatalf("before the change: b is %s", before.State)
+		}
+		ma.VRRP.AdvertInt = 2 * time.Second
+		if _, err := a.eng.Apply(context.Background(), runspec.Spec{Instances: []runspec.InstanceSpec{ma}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Second)
+		st := b.snapshot(t).Instances[0]
+		if st.State != "BACKUP" || st.Counters.Transitions != before.Counters.Transitions || hb.holds(vip) || !strings.Contains(st.Warning, "advertises every 2s, ours 1s") {
+			t.Errorf("backup beside a master reloaded at advert_int 2: %s after %d more transitions, holds the VIP %v, warning %q\n%s",
+				st.State, st.Counters.Transitions-before.Counters.Transitions, hb.holds(vip), st.Warning, logs.b.String())
+		}
+		if n := logs.count("advert_int differs from the master's"); n != 1 {
+			t.Errorf("%d log lines naming the advert_int, want 1:\n%s", n, logs.b.String())
+		}
+		// The master goes: the backup takes over at its Skew_Time.
+		a.stop(t)
+		time.Sleep(2 * time.Second)
+		if st := b.snapshot(t).Instances[0]; st.State != "MASTER" {
+			t.Errorf("after the master's stop: %s", st.State)
 		}
 	})
 }
