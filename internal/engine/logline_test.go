@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/runspec"
+	"github.com/vigil-ha/vigil/internal/script"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 )
 
@@ -64,6 +65,21 @@ func TestKeepalivedSyncing(t *testing.T) {
 	} {
 		if got := keepalivedSyncing("VG_1", tc.from, tc.to); got != tc.want {
 			t.Errorf("%v -> %v: %q, want %q", tc.from, tc.to, got, tc.want)
+		}
+	}
+}
+
+func TestScriptDetail(t *testing.T) {
+	for _, tc := range []struct {
+		st   script.TrackStats
+		want string
+	}{
+		{script.TrackStats{}, ""},
+		{script.TrackStats{Runs: 3, Last: "exit status 0"}, "last run: exit status 0"},
+		{script.TrackStats{Runs: 10, Failures: 4, TimeOuts: 1, Last: "timed out after 2s"}, "last run: timed out after 2s; 4 of 10 runs failed (1 timed out)"},
+	} {
+		if got := scriptDetail(tc.st); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.st, got, tc.want)
 		}
 	}
 }
