@@ -60,15 +60,15 @@ func (r *rival) describe() string {
 	who := fmt.Sprintf("%v (priority %d) advertises as master too", r.src, r.prio)
 	switch r.reason {
 	case vrrp.DropAddrCount:
-		return fmt.Sprintf(`%s: its virtual_ipaddress list differs (%s); keepalived drops adverts whose address count differs ("received an unexpected ip number count"), so both hold the addresses until the lists agree`, who, r.detail)
+		return fmt.Sprintf(`%s: its virtual_ipaddress list differs (%s); keepalived drops adverts whose address count differs ("received an unexpected ip number count"), so both hold the addresses until the lists agree (a rolling change, or another cluster on this virtual_router_id)`, who, r.detail)
 	case vrrp.DropAddrList:
-		return fmt.Sprintf(`%s: its virtual_ipaddress list differs (%s); keepalived drops adverts without its addresses ("ip address associated with VRID not present in MASTER advert"), so both hold the addresses until the lists agree`, who, r.detail)
+		return fmt.Sprintf(`%s: its virtual_ipaddress list differs (%s); keepalived drops adverts without its addresses ("ip address associated with VRID not present in MASTER advert"), so both hold the addresses until the lists agree (a rolling change, or another cluster on this virtual_router_id)`, who, r.detail)
 	case vrrp.DropInterval:
 		return fmt.Sprintf(`%s: its advert_int differs (%s); keepalived drops adverts whose interval differs ("advertisement interval mismatch"), so both hold the addresses until the intervals agree`, who, r.detail)
 	case vrrp.DropVersion:
 		return fmt.Sprintf("%s: its VRRP version differs (%s); each drops the other's adverts, so both hold the addresses until the versions agree", who, r.detail)
 	default:
-		return fmt.Sprintf("%s: its authentication differs (%s: auth_type or auth_pass); each drops the other's adverts, so both hold the addresses until they agree", who, r.reason)
+		return fmt.Sprintf("%s: its authentication differs (%s: auth_type or auth_pass; or another cluster uses this virtual_router_id); each drops the other's adverts, so both hold the addresses until they agree", who, r.reason)
 	}
 }
 
