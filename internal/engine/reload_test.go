@@ -502,3 +502,40 @@ func TestRenames(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadUnicastPeerAdded: a master reloaded with one more unicast_peer
+// (a node being added, one host at a time) advertises to it at once, in
+// place: the new node, started afterwards, stays BACKUP.
+func TestReloadUnicastPeerAdded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		uni := func(st vrrp.State, prio uint8, src string, peers ...string) runspec.InstanceSpec {
+			s := tutorialInstance(st, prio)
+			s.VRRP.Unicast, s.VRRP.Source = true, netip.MustParseAddr(src)
+			for _, p := range peers {
+				s.VRRP.Peers = append(s.VRRP.Peers, vrrp.Peer{Addr: netip.MustParseAddr(p)})
+			}
+			return s
+		}
+		a := startNode(t, lan, "a", "192.168.1.105/24", uni(vrrp.StateMaster, 100, "192.168.1.105", "192.168.1.106"))
+		startNode(t, lan, "b", "192.168.1.106/24", uni(vrrp.StateBackup, 99, "192.168.1.106", "192.168.1.105"))
+		time.Sleep(5 * time.Second)
+		before := a.snapshot(t).Instances[0].Counters.Transitions
+		changes, err := a.eng.Apply(context.Background(), runspec.Spec{Instances: []runspec.InstanceSpec{
+			uni(vrrp.StateMaster, 100, "192.168.1.105", "192.168.1.106", "192.168.1.107")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(changes, "\n"); !strings.Contains(got, "* vrrp_instance VI_1 (updated in place") {
+			t.Errorf("changes %q", got)
+		}
+		c := startNode(t, lan, "c", "192.168.1.107/24", uni(vrrp.StateBackup, 98, "192.168.1.107", "192.168.1.105"))
+		time.Sleep(10 * time.Second)
+		if got := c.state(t, "VI_1"); got != "BACKUP" || c.host.holds(vip) {
+			t.Errorf("the added node is %s (holds the VIP %v): it does not hear the master", got, c.host.holds(vip))
+		}
+		if sa := a.snapshot(t).Instances[0]; sa.State != "MASTER" || sa.Counters.Transitions != before {
+			t.Errorf("the master after the reload: %s, transitions %d -> %d", sa.State, before, sa.Counters.Transitions)
+		}
+	})
+}
