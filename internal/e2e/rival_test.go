@@ -16,6 +16,7 @@ import (
 // instead of waiting out the handover bound for an advert it would accept.
 // A vigil backup follows a keepalived master whose advert_int differs.
 func TestRivalKeepalivedMaster(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, "rival", 2)
 	kin := e2e.Tutorial(false)
 	kin.AdvertInt = "2"
