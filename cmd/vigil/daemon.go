@@ -88,6 +88,11 @@ type daemon struct {
 	mu         sync.Mutex
 	reloads    uint64
 	lastReload time.Time
+	// failedReloads counts reloads that did not apply; reloadError says
+	// why the last one did not, "" once one applies.
+	failedReloads uint64
+	reloadError   string
+	reloadFailed  time.Time
 }
 
 // reloadDeadline bounds reading and checking a configuration on reload.
@@ -415,6 +420,7 @@ func (d *daemon) Snapshot(ctx context.Context) (status.Snapshot, error) {
 	}
 	d.mu.Lock()
 	s.Daemon.Reloads, s.Daemon.LastReload = d.reloads, d.lastReload
+	s.Daemon.ReloadFailures, s.Daemon.LastReloadError, s.Daemon.LastReloadFailed = d.failedReloads, d.reloadError, d.reloadFailed
 	d.mu.Unlock()
 	return s, nil
 }
@@ -513,13 +519,43 @@ func (d *daemon) reload(ctx context.Context) (api.ReloadResult, error) {
 	defer releaseConfigMemory(d.flags.gcPercent)
 	d.reloader.log = d.log
 	res, err := d.reloader.run(ctx, func(large func()) (loaded, diag.Diagnostics) { return loadConfig(d.flags, large) }, d.apply)
+	d.mu.Lock()
 	if res.Applied {
-		d.mu.Lock()
 		d.reloads++
 		d.lastReload = time.Now()
-		d.mu.Unlock()
+		d.reloadError = ""
+	} else {
+		d.failedReloads++
+		d.reloadFailed = time.Now()
+		d.reloadError = reloadFailure(res, err)
 	}
+	d.mu.Unlock()
 	return res, err
+}
+
+// reloadFailure says why a reload did not apply: its error, or the first
+// error diagnostic of the file and how many others it had.
+func reloadFailure(res api.ReloadResult, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	var first string
+	n := 0
+	for _, x := range res.Diagnostics {
+		if strings.Contains(x, ": error: ") {
+			if n == 0 {
+				first = x
+			}
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return "the configuration was not applied"
+	case 1:
+		return first
+	}
+	return fmt.Sprintf("%s (and %d more errors)", first, n-1)
 }
 
 // apply hands a checked configuration to the engine and the director.

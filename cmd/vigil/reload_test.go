@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ha/vigil/internal/api"
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/diag"
 )
@@ -192,6 +193,23 @@ func TestReloadLogCountsChanges(t *testing.T) {
 		}
 		if res.ChangeCount() != c.want || !strings.Contains(logged.String(), fmt.Sprintf("msg=\"configuration reloaded\" changes=%d ", c.want)) {
 			t.Errorf("%q: ChangeCount %d, log %q; want %d", c.changes, res.ChangeCount(), logged.String(), c.want)
+		}
+	}
+}
+
+// reloadFailure is what status says of a reload that did not apply.
+func TestReloadFailure(t *testing.T) {
+	for _, tc := range []struct {
+		res  api.ReloadResult
+		err  error
+		want string
+	}{
+		{api.ReloadResult{Diagnostics: []string{"a.conf:1:1: warning: w", "a.conf:2:1: error: e1"}}, nil, "a.conf:2:1: error: e1"},
+		{api.ReloadResult{Diagnostics: []string{"a.conf:2:1: error: e1", "a.conf:3:1: error: e2", "a.conf:4:1: error: e3"}}, nil, "a.conf:2:1: error: e1 (and 2 more errors)"},
+		{api.ReloadResult{Diagnostics: []string{"a.conf:2:1: error: e1"}}, errors.New("reload: starting the virtual servers: x"), "reload: starting the virtual servers: x"},
+	} {
+		if got := reloadFailure(tc.res, tc.err); got != tc.want {
+			t.Errorf("%+v %v: %q, want %q", tc.res, tc.err, got, tc.want)
 		}
 	}
 }

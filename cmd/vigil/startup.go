@@ -236,6 +236,15 @@ func (d *daemon) startNotifiers(l loaded, bg *group, u *undo) (notifiers, error)
 			}
 			cancel()
 		}
+		if n.mailer != nil {
+			// keepalived's VRRP process lives one second past its
+			// shutdown notifications; its "Stopping" mails go then.
+			dctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			if err := n.mailer.Drain(dctx); err != nil {
+				d.log.Warn("smtp alerts not sent at exit", "err", err)
+			}
+			cancel()
+		}
 		ng.stop()
 	})
 	return n, nil

@@ -237,6 +237,10 @@ type instance struct {
 	mismatchLine    func(extra ...any)
 	mismatchChanges uint64
 	mismatchLogAt   time.Time
+	// rival is the last router heard advertising as master while this
+	// instance was MASTER whose adverts it dropped for a difference of
+	// configuration (vrrp.RivalMaster), zero when none.
+	rival rival
 	// restored counts VIPs and routes put back after an outside removal.
 	restored uint64
 	// conflicts counts claims of its VIPs by other hosts while master
@@ -1085,6 +1089,9 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 		return
 	}
 	in.notePeer(now, pkt.Src, adv.Priority)
+	if adv.Priority == 0 && in.rival.src == pkt.Src {
+		in.rival = rival{} // it leaves (its adverts may still be dropped)
+	}
 	unicast := c.key.unicast.IsValid() || (pkt.Dst.IsValid() && pkt.Dst != c.group)
 	// An address list warning ends with an advert accepted without a
 	// mismatch: the counters are read around the step only while one
@@ -1097,12 +1104,13 @@ func (e *Engine) receive(now time.Time, c *conn, pkt vrrpnet.Packet) {
 	}
 	before := in.m.Status().Counters
 	e.step(now, in, rx)
-	if after := in.m.Status().Counters; in.mismatch != "" && after.AdvertsReceived > before.AdvertsReceived && after.AddrMismatch == before.AddrMismatch {
+	if after := in.m.Status().Counters; in.mismatch != "" && after.AdvertsReceived > before.AdvertsReceived &&
+		after.AddrMismatch == before.AddrMismatch && after.IntervalMismatch == before.IntervalMismatch {
 		in.mismatch = ""
 		in.mismatchChanges++
 		log, name, src := e.log, in.spec.VRRP.Name, pkt.Src
 		in.mismatchLine = func(extra ...any) {
-			log.Info("the master's address list matches ours again", append([]any{"instance", name, "master", src}, extra...)...)
+			log.Info("the master's advert matches ours again (address list, advert_int)", append([]any{"instance", name, "master", src}, extra...)...)
 		}
 	}
 	e.logMismatch(now, in)
@@ -1146,9 +1154,31 @@ func (e *Engine) addrMismatch(in *instance, a vrrp.AddrMismatch) {
 	log := e.log
 	name := in.spec.VRRP.Name
 	theirs, mine := addrList(a.Theirs), addrList(ours)
+	what := "address list differs from the master's; staying backup (a rolling virtual_ipaddress change?)"
+	if e.stopping {
+		what = "address list differs from the new master's; handing over to it all the same (a rolling virtual_ipaddress change?)"
+	}
 	in.mismatchLine = func(extra ...any) {
-		log.Warn("address list differs from the master's; staying backup (a rolling virtual_ipaddress change?)",
-			append([]any{"instance", name, "master", a.Src, "priority", a.Priority, "theirs", theirs, "ours", mine, "detail", msg}, extra...)...)
+		log.Warn(what, append([]any{"instance", name, "master", a.Src, "priority", a.Priority, "theirs", theirs, "ours", mine, "detail", msg}, extra...)...)
+	}
+}
+
+// intervalMismatch describes a vrrp.IntervalMismatch for status and
+// prepares its log line, as addrMismatch does.
+func (e *Engine) intervalMismatch(in *instance, a vrrp.IntervalMismatch) {
+	msg := fmt.Sprintf("master %v advertises every %v, ours %v (advert_int)", a.Src, a.Theirs, a.Ours)
+	if msg == in.mismatch {
+		return
+	}
+	in.mismatch = msg
+	in.mismatchChanges++
+	log, name := e.log, in.spec.VRRP.Name
+	what := "advert_int differs from the master's; staying backup, timed by its interval (a rolling advert_int change?)"
+	if e.stopping {
+		what = "advert_int differs from the new master's; handing over to it all the same (a rolling advert_int change?)"
+	}
+	in.mismatchLine = func(extra ...any) {
+		log.Warn(what, append([]any{"instance", name, "master", a.Src, "priority", a.Priority, "theirs", a.Theirs.String(), "ours", a.Ours.String()}, extra...)...)
 	}
 }
 
@@ -1289,7 +1319,11 @@ func (e *Engine) stepGroup(now time.Time, g *group, member int, ev vrrp.Event) {
 	for _, ma := range g.g.Step(now, member, ev) {
 		if ma.Member < 0 {
 			if gt, ok := ma.Action.(vrrp.GroupTransition); ok {
-				e.log.Info("sync group transition", "group", gt.Group, "from", gt.From, "to", gt.To, "reason", gt.Reason)
+				attrs := []any{"group", gt.Group, "from", gt.From, "to", gt.To, "reason", gt.Reason}
+				if ka := keepalivedSyncing(gt.Group, gt.From, gt.To); ka != "" {
+					attrs = append(attrs, "keepalived", ka)
+				}
+				e.log.Info("sync group transition", attrs...)
 				e.timeline.Add(status.Transition{At: now, Kind: "group", Name: gt.Group, From: gt.From.String(), To: gt.To.String(), Reason: gt.Reason})
 				e.notifyGroup(g, gt.To)
 				if h := e.opts.Hooks.GroupTransition; h != nil {
@@ -1338,7 +1372,11 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 		prio := int(in.m.Status().Priority)
 		log := e.log
 		e.fx.later(func() {
-			log.Log(context.Background(), lvl, "transition", "instance", name, "from", a.From.String(), "to", a.To.String(), "priority", prio, "reason", a.Reason)
+			attrs := []any{"instance", name, "from", a.From.String(), "to", a.To.String(), "priority", prio, "reason", a.Reason}
+			if ka := keepalivedEntering(name, a.From, a.To); ka != "" {
+				attrs = append(attrs, "keepalived", ka)
+			}
+			log.Log(context.Background(), lvl, "transition", attrs...)
 		})
 		tr := status.Transition{At: now, Kind: "instance", Name: name, From: a.From.String(), To: a.To.String(), Reason: a.Reason, Priority: prio}
 		e.timeline.Add(tr)
@@ -1356,6 +1394,10 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 		e.notifyLowerPriority(in)
 	case vrrp.AddrMismatch:
 		e.addrMismatch(in, a)
+	case vrrp.IntervalMismatch:
+		e.intervalMismatch(in, a)
+	case vrrp.RivalMaster:
+		e.rivalMaster(now, in, a)
 	case vrrp.NonPeerAdvert:
 		// The machine reports each change of source: a LAN that sends
 		// from two addresses in turn would log every advert.
@@ -1744,4 +1786,42 @@ func (e *Engine) Reclaim(ctx context.Context, name string) error {
 		return derr
 	}
 	return err
+}
+
+// keepalivedEntering is keepalived 2.2.7's log line for an instance
+// entering state to ("(VI_1) Entering MASTER STATE", "(VI_1) Entering
+// BACKUP STATE (init)" at the start), carried by vigil's transition line so
+// that alerting grepping the journal for keepalived's words keeps working.
+// "" for a stop, which keepalived does not log as a state.
+func keepalivedEntering(name string, from, to vrrp.State) string {
+	var s string
+	switch to {
+	case vrrp.StateMaster:
+		s = "MASTER"
+	case vrrp.StateBackup:
+		s = "BACKUP"
+	case vrrp.StateFault:
+		s = "FAULT"
+	default:
+		return ""
+	}
+	line := "(" + name + ") Entering " + s + " STATE"
+	if from == vrrp.StateInit {
+		line += " (init)"
+	}
+	return line
+}
+
+// keepalivedSyncing is keepalived 2.2.7's log line for a sync group moving
+// its members to state to ("VRRP_Group(VG_1) Syncing instances to MASTER
+// state"); "" at the start and for a stop, which it does not log so.
+func keepalivedSyncing(group string, from, to vrrp.State) string {
+	if from == vrrp.StateInit {
+		return ""
+	}
+	switch to {
+	case vrrp.StateMaster, vrrp.StateBackup, vrrp.StateFault:
+		return "VRRP_Group(" + group + ") Syncing instances to " + to.String() + " state"
+	}
+	return ""
 }

@@ -139,10 +139,10 @@ func TestDropLogBudget(t *testing.T) {
 			for v := 1; v <= instances; v++ {
 				for _, bad := range []packet.Advert{
 					{AuthType: packet.AuthNone, AdvertInt: 1}, // auth_type_mismatch
-					{AuthType: packet.AuthPass, AdvertInt: 3}, // interval_mismatch
+					{AuthType: packet.AuthPass, AdvertInt: 3}, // interval_mismatch (a lower priority: a better master is followed)
 				} {
 					a := bad
-					a.Version, a.Type, a.VRID, a.Priority = 2, packet.TypeAdvertisement, uint8(v), 200
+					a.Version, a.Type, a.VRID, a.Priority = 2, packet.TypeAdvertisement, uint8(v), 50
 					a.Addrs = []netip.Addr{netip.AddrFrom4([4]byte{10, 1, 0, byte(v)})}
 					a.CountIPAddrs = 1
 					if a.AuthType == packet.AuthPass {

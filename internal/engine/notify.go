@@ -45,8 +45,14 @@ func (e *Engine) notifyInstance(in *instance, to vrrp.State, prio int) {
 	if n := e.opts.Notifier; n != nil {
 		n.Notify(notify.Event{Kind: notify.Instance, Name: name, State: st, Priority: uint8(prio)})
 	}
-	if m := e.opts.Mailer; m != nil && in.spec.SMTPAlert && st != notify.Stop && st != notify.Deleted {
-		m.Instance(name, st.String())
+	// keepalived 2.2.7 vrrp_smtp_notifier mails "Stopping" and "Deleted"
+	// too; the daemon gives the mailer a moment at exit (mail.Drain).
+	if m := e.opts.Mailer; m != nil && in.spec.SMTPAlert {
+		mst := st
+		if mst == notify.Deleted && !in.spec.Notify.NotifyDeleted {
+			mst = notify.Fault // as the scripts see it without notify_deleted
+		}
+		m.Instance(name, mst.String())
 	}
 }
 
@@ -58,7 +64,7 @@ func (e *Engine) notifyGroup(g *group, to vrrp.State) {
 	if n := e.opts.Notifier; n != nil {
 		n.Notify(notify.Event{Kind: notify.Group, Name: g.spec.Name, State: st})
 	}
-	if m := e.opts.Mailer; m != nil && g.spec.SMTPAlert && st != notify.Stop {
+	if m := e.opts.Mailer; m != nil && g.spec.SMTPAlert {
 		m.Group(g.spec.Name, st.String())
 	}
 }

@@ -29,6 +29,10 @@ import (
 //     scripts, without a transition; a master advertises a changed advert
 //     at once. An instance whose spec is equal (specs hold values, no
 //     source positions) is not touched at all;
+//   - an instance renamed (same interface, VRID, family, version and
+//     unicast source, outside sync groups) keeps its state under its new
+//     name, as keepalived finds an instance by VRID and interface
+//     (Renames);
 //   - a removed instance stops as on SIGTERM (priority 0, handed over make
 //     before break, VIPs released) and leaves;
 //   - an instance whose identity changed stops the same way and its new
@@ -149,11 +153,109 @@ func PlanReload(old, spec runspec.Spec) Plan {
 	return p
 }
 
-func (e *Engine) apply(now time.Time, spec runspec.Spec) ([]string, error) {
+// Renames pairs the instances a reload removes with those it adds that are
+// the same virtual router (sameIdentity, and the same unicast source),
+// outside sync groups: old name -> new name. keepalived 2.2.7 finds an
+// instance's old state by VRID, family and interface, not by name
+// (vrrp_exist), so renaming an instance changes nothing on the wire; by
+// name, the old one would hand over and the new one start as Backup. It
+// is pure.
+func Renames(old, spec runspec.Spec) map[string]string {
+	inOld, inNew := map[string]bool{}, map[string]bool{}
+	for _, is := range old.Instances {
+		inOld[is.VRRP.Name] = true
+	}
+	for _, is := range spec.Instances {
+		inNew[is.VRRP.Name] = true
+	}
+	ok, nk := groupKeys(old), groupKeys(spec)
+	var renames map[string]string
+	taken := map[string]bool{}
+	for _, o := range old.Instances {
+		if inNew[o.VRRP.Name] || ok[o.VRRP.Name] != "" {
+			continue
+		}
+		for _, n := range spec.Instances {
+			if inOld[n.VRRP.Name] || nk[n.VRRP.Name] != "" || taken[n.VRRP.Name] ||
+				!sameIdentity(o, n) || o.VRRP.Unicast != n.VRRP.Unicast || o.VRRP.Source != n.VRRP.Source {
+				continue
+			}
+			if renames == nil {
+				renames = map[string]string{}
+			}
+			renames[o.VRRP.Name], taken[n.VRRP.Name] = n.VRRP.Name, true
+			break
+		}
+	}
+	return renames
+}
+
+// rename gives running instances their new names (Renames) and returns
+// what undoes it, for a reload that fails before it changes anything.
+func (e *Engine) rename(renames map[string]string) (undo func()) {
+	if len(renames) == 0 {
+		return func() {}
+	}
+	oldSpec, oldSpecs := e.spec, map[*instance]*runspec.InstanceSpec{}
+	named := e.spec
+	named.Instances = slices.Clone(e.spec.Instances)
+	for i := range named.Instances {
+		if to, ok := renames[named.Instances[i].VRRP.Name]; ok {
+			named.Instances[i].VRRP.Name = to
+		}
+	}
+	e.spec = named
+	for _, in := range e.insts {
+		to, ok := renames[in.spec.VRRP.Name]
+		if !ok {
+			continue
+		}
+		oldSpecs[in] = in.spec
+		for i := range named.Instances {
+			if named.Instances[i].VRRP.Name == to {
+				in.spec = &named.Instances[i]
+			}
+		}
+	}
+	e.rebuildByName()
+	return func() {
+		e.spec = oldSpec
+		for in, sp := range oldSpecs {
+			in.spec = sp
+		}
+		e.rebuildByName()
+	}
+}
+
+func (e *Engine) rebuildByName() {
+	e.byName = map[string]*instance{}
+	for _, in := range e.insts {
+		e.byName[in.spec.VRRP.Name] = in
+	}
+}
+
+func (e *Engine) apply(now time.Time, spec runspec.Spec) (changes []string, err error) {
 	if e.stopping {
 		return nil, fmt.Errorf("engine: stopping")
 	}
+	renames := Renames(e.spec, spec)
+	undo := e.rename(renames)
+	defer func() {
+		if err != nil {
+			undo()
+		}
+	}()
 	plan := PlanReload(e.spec, spec)
+	// A renamed instance is updated in place (its state machine learns
+	// its name), whatever else changed.
+	for from, to := range renames {
+		if !slices.Contains(plan.Update, to) && !slices.Contains(plan.Restart, to) {
+			plan.Update = append(plan.Update, to)
+			plan.Unchanged--
+		}
+		changes = append(changes, "* vrrp_instance "+to+" (renamed from "+from+"; state kept, as keepalived finds it by VRID and interface)")
+	}
+	sort.Strings(plan.Update)
 	newBy := map[string]runspec.InstanceSpec{}
 	for _, is := range spec.Instances {
 		newBy[is.VRRP.Name] = is
@@ -181,7 +283,6 @@ func (e *Engine) apply(now time.Time, spec runspec.Spec) ([]string, error) {
 		}
 	}
 
-	var changes []string
 	// Retire what goes or restarts.
 	var leaving []*instance
 	for _, in := range e.insts {
@@ -278,10 +379,7 @@ func (e *Engine) apply(now time.Time, spec runspec.Spec) ([]string, error) {
 	}
 	e.insts = append(kept, next.insts...)
 	e.groups = append(keptGroups, next.groups...)
-	e.byName = map[string]*instance{}
-	for _, in := range e.insts {
-		e.byName[in.spec.VRRP.Name] = in
-	}
+	e.rebuildByName()
 	oldStaticRoutes, oldStaticRules := e.spec.StaticRoutes, e.spec.StaticRules
 	e.spec = spec
 	// The instances read their specs from e.spec from now on: the kept
@@ -311,6 +409,9 @@ func (e *Engine) apply(now time.Time, spec runspec.Spec) ([]string, error) {
 		what := e.update(now, in, specs[name])
 		if oldKeys[name] != newKeys[name] {
 			what = append(what, "sync group")
+		}
+		if len(what) == 0 {
+			continue // renamed only: its line says so
 		}
 		changes = append(changes, "* vrrp_instance "+name+" (updated in place: "+strings.Join(what, ", ")+")")
 	}

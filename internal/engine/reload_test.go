@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -426,6 +427,115 @@ func TestReloadClaimsNewRouters(t *testing.T) {
 		time.Sleep(15 * time.Second) // the old VRID hands over and leaves
 		if o.held[owner.Key{Interface: "eth0", VRID: 55}] || !o.held[owner.Key{Interface: "eth0", VRID: 57}] {
 			t.Fatalf("held after moving VRID 55 to 57: %v", o.held)
+		}
+	})
+}
+
+// TestReloadRenameKeepsState: renaming an instance (same VRID, interface,
+// family) keeps its state, as keepalived 2.2.7 does (vrrp_exist finds the
+// old instance by VRID, family and interface): the master stays MASTER with
+// its VIP, no priority 0 goes out and the backup does not move.
+func TestReloadRenameKeepsState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		a := startNode(t, lan, "a", "192.168.1.105/24", tutorialInstance(vrrp.StateMaster, 100))
+		b := startNode(t, lan, "b", "192.168.1.106/24", tutorialInstance(vrrp.StateBackup, 99))
+		time.Sleep(5 * time.Second)
+		if a.state(t, "VI_1") != "MASTER" || b.state(t, "VI_1") != "BACKUP" {
+			t.Fatal("the pair did not settle")
+		}
+		before, bBefore := a.snapshot(t).Instances[0].Counters, b.snapshot(t).Instances[0].Counters
+		hist := a.host.vipHistory()
+		web := tutorialInstance(vrrp.StateMaster, 100)
+		web.VRRP.Name = "VI_WEB"
+		changes, err := a.eng.Apply(context.Background(), runspec.Spec{Instances: []runspec.InstanceSpec{web}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(changes, "\n"); got != "* vrrp_instance VI_WEB (renamed from VI_1; state kept, as keepalived finds it by VRID and interface)" {
+			t.Errorf("changes %q", got)
+		}
+		time.Sleep(8 * time.Second)
+		sa, sb := a.snapshot(t).Instances[0], b.snapshot(t).Instances[0]
+		if sa.Name != "VI_WEB" || sa.State != "MASTER" || sa.Counters.Transitions != before.Transitions || sa.Counters.PriorityZeroTx != before.PriorityZeroTx {
+			t.Errorf("after the rename: %s %s, transitions %d -> %d, priority 0 sent %d -> %d", sa.Name, sa.State,
+				before.Transitions, sa.Counters.Transitions, before.PriorityZeroTx, sa.Counters.PriorityZeroTx)
+		}
+		if sb.State != "BACKUP" || sb.Counters.Transitions != bBefore.Transitions {
+			t.Errorf("the backup moved: %s, transitions %d -> %d", sb.State, bBefore.Transitions, sb.Counters.Transitions)
+		}
+		if got := a.host.vipHistory()[len(hist):]; len(got) != 0 {
+			t.Errorf("VIP changes on a after the rename: %v", got)
+		}
+		if a.state(t, "VI_WEB") != "MASTER" {
+			t.Errorf("VI_WEB is %s", a.state(t, "VI_WEB"))
+		}
+	})
+}
+
+func TestRenames(t *testing.T) {
+	spec := func(names ...string) runspec.Spec {
+		var s runspec.Spec
+		for i, n := range names {
+			is := tutorialInstance(vrrp.StateBackup, 100)
+			is.VRRP.Name, is.VRRP.VRID = n, uint8(50+i)
+			s.Instances = append(s.Instances, is)
+		}
+		return s
+	}
+	other := spec("VI_B")
+	other.Instances[0].Interface = "eth1"
+	grouped := spec("VI_B")
+	grouped.SyncGroups = []runspec.SyncGroupSpec{{Name: "G", Members: []string{"VI_B"}}}
+	for _, tc := range []struct {
+		name     string
+		old, new runspec.Spec
+		want     map[string]string
+	}{
+		{"renamed", spec("VI_A"), spec("VI_B"), map[string]string{"VI_A": "VI_B"}},
+		{"kept", spec("VI_A"), spec("VI_A"), nil},
+		{"another interface", spec("VI_A"), other, nil},
+		{"into a sync group", spec("VI_A"), grouped, nil},
+	} {
+		if got := Renames(tc.old, tc.new); !maps.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestReloadUnicastPeerAdded: a master reloaded with one more unicast_peer
+// (a node being added, one host at a time) advertises to it at once, in
+// place: the new node, started afterwards, stays BACKUP.
+func TestReloadUnicastPeerAdded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		uni := func(st vrrp.State, prio uint8, src string, peers ...string) runspec.InstanceSpec {
+			s := tutorialInstance(st, prio)
+			s.VRRP.Unicast, s.VRRP.Source = true, netip.MustParseAddr(src)
+			for _, p := range peers {
+				s.VRRP.Peers = append(s.VRRP.Peers, vrrp.Peer{Addr: netip.MustParseAddr(p)})
+			}
+			return s
+		}
+		a := startNode(t, lan, "a", "192.168.1.105/24", uni(vrrp.StateMaster, 100, "192.168.1.105", "192.168.1.106"))
+		startNode(t, lan, "b", "192.168.1.106/24", uni(vrrp.StateBackup, 99, "192.168.1.106", "192.168.1.105"))
+		time.Sleep(5 * time.Second)
+		before := a.snapshot(t).Instances[0].Counters.Transitions
+		changes, err := a.eng.Apply(context.Background(), runspec.Spec{Instances: []runspec.InstanceSpec{
+			uni(vrrp.StateMaster, 100, "192.168.1.105", "192.168.1.106", "192.168.1.107")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(changes, "\n"); !strings.Contains(got, "* vrrp_instance VI_1 (updated in place") {
+			t.Errorf("changes %q", got)
+		}
+		c := startNode(t, lan, "c", "192.168.1.107/24", uni(vrrp.StateBackup, 98, "192.168.1.107", "192.168.1.105"))
+		time.Sleep(10 * time.Second)
+		if got := c.state(t, "VI_1"); got != "BACKUP" || c.host.holds(vip) {
+			t.Errorf("the added node is %s (holds the VIP %v): it does not hear the master", got, c.host.holds(vip))
+		}
+		if sa := a.snapshot(t).Instances[0]; sa.State != "MASTER" || sa.Counters.Transitions != before {
+			t.Errorf("the master after the reload: %s, transitions %d -> %d", sa.State, before, sa.Counters.Transitions)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"os"
+	"time"
 
 	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/vrrp"
@@ -90,8 +91,18 @@ func (e *Engine) instanceStatus(in *instance) status.Instance {
 			VIPsRestored:    in.restored,
 			VIPConflicts:    in.conflicts,
 		},
-		Warning:    in.mismatch,
 		AHSequence: st.AHSequence,
+	}
+	// The address list warning speaks of the master we follow; a MASTER
+	// (one that heard a leaving master's priority 0 too) has a rival or
+	// nothing to say.
+	if st.State == vrrp.StateMaster {
+		si.Warning = in.rivalWarning(time.Now(), st.State)
+		if si.Warning != "" {
+			si.RivalMaster = in.rival.src.String()
+		}
+	} else {
+		si.Warning = in.mismatch
 	}
 	if st.State == vrrp.StateMaster {
 		si.Master = in.src.String()

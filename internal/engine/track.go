@@ -30,9 +30,12 @@ type trackerEvent struct {
 // the engine loop.
 type trackers struct {
 	scripts map[string]*runner // by vrrp_script name
-	files   *runner
-	procs   *runner
-	runnerR *script.Runner
+	// scriptRuns are the running vrrp_scripts, for their last result in
+	// status.
+	scriptRuns map[string]*script.TrackScript
+	files      *runner
+	procs      *runner
+	runnerR    *script.Runner
 
 	scriptStatus map[string]track.Status
 	fileValue    map[string]int64
@@ -59,6 +62,7 @@ func (r *runner) stop() {
 func newTrackers() *trackers {
 	return &trackers{
 		scripts:      map[string]*runner{},
+		scriptRuns:   map[string]*script.TrackScript{},
 		scriptStatus: map[string]track.Status{},
 		fileValue:    map[string]int64{},
 		procStatus:   map[string]track.Status{},
@@ -88,6 +92,7 @@ func (e *Engine) syncTrackers() {
 		if s, ok := want[name]; !ok || !reflect.DeepEqual(r.spec, s) {
 			r.stop()
 			delete(t.scripts, name)
+			delete(t.scriptRuns, name)
 			delete(t.scriptStatus, name)
 		}
 	}
@@ -107,6 +112,7 @@ func (e *Engine) syncTrackers() {
 			t.scriptStatus[name] = track.Down
 		}
 		t.scripts[name] = e.startRunner(s, gen, ts.Run)
+		t.scriptRuns[name] = ts
 	}
 
 	if t.files == nil || !reflect.DeepEqual(t.files.spec, e.spec.Files) {
@@ -313,6 +319,9 @@ func (e *Engine) trackerStatus(in *instance) []status.Tracker {
 			if tr.Status == track.Unknown {
 				st.Detail = "no result yet"
 			}
+			if ts := e.tr.scriptRuns[tr.Name]; tr.Kind == track.Script && ts != nil {
+				st.Detail = strings.TrimSpace(st.Detail + " " + scriptDetail(ts.Stats()))
+			}
 		}
 		if tr.Reverse {
 			st.Detail = strings.TrimSpace(st.Detail + " reverse")
@@ -320,4 +329,21 @@ func (e *Engine) trackerStatus(in *instance) []status.Tracker {
 		out = append(out, st)
 	}
 	return out
+}
+
+// scriptDetail is what status says of a vrrp_script's runs: the last
+// result (keepalived logs "Script `chk` now returning 1" or "timed_out"
+// only on a change) and how many failed.
+func scriptDetail(st script.TrackStats) string {
+	if st.Runs == 0 {
+		return ""
+	}
+	d := "last run: " + st.Last
+	if st.Failures > 0 {
+		d += fmt.Sprintf("; %d of %d runs failed", st.Failures, st.Runs)
+		if st.TimeOuts > 0 {
+			d += fmt.Sprintf(" (%d timed out)", st.TimeOuts)
+		}
+	}
+	return d
 }

@@ -95,6 +95,9 @@ type Mailer struct {
 	queue chan Message
 
 	queued, sent, failed, dropped atomic.Uint64
+	// done counts the queued alerts handled (sent, failed, or dropped
+	// at the end), for Drain.
+	done atomic.Uint64
 
 	mu   sync.Mutex
 	last map[string]string // last state alerted per instance/group
@@ -196,6 +199,22 @@ func (m *Mailer) Stats() Stats {
 	return Stats{Queued: m.queued.Load(), Sent: m.sent.Load(), Failed: m.failed.Load(), Dropped: m.dropped.Load()}
 }
 
+// Drain waits until every alert queued so far was delivered, failed or
+// dropped, or ctx ends: a stopping daemon gives its "Stopping" alerts a
+// moment, as keepalived's VRRP process runs one second past its shutdown
+// notifications (vrrp_terminate_phase1, vrrp_shutdown_timer_thread).
+func (m *Mailer) Drain(ctx context.Context) error {
+	queued := m.queued.Load()
+	for m.done.Load() < queued {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
 // Run sends queued alerts one at a time until ctx ends; a delivery in
 // progress is abandoned then, and alerts still queued are counted as
 // dropped.
@@ -207,6 +226,7 @@ func (m *Mailer) Run(ctx context.Context) error {
 				select {
 				case <-m.queue:
 					m.dropped.Add(1)
+					m.done.Add(1)
 				default:
 					return nil
 				}
@@ -218,6 +238,7 @@ func (m *Mailer) Run(ctx context.Context) error {
 			} else {
 				m.sent.Add(1)
 			}
+			m.done.Add(1)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package mail
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -377,5 +378,53 @@ func TestDefaultIdentity(t *testing.T) {
 	}
 	if !strings.Contains(tr[1], "@") {
 		t.Errorf("sender %q has no domain", tr[1])
+	}
+}
+
+// TestDrain: Drain returns once what was queued is handled (a stopping
+// daemon's "Stopping" alerts), and at its context's end when the server
+// does not answer.
+func TestDrain(t *testing.T) {
+	srv := newFakeSMTP(t, nil)
+	m := New(Options{Server: srv.addr(), HeloName: "h", From: "f@h", To: []string{"a@b"}, RouterID: "r"})
+	stop := runMailer(t, m)
+	defer stop()
+	if !m.Instance("VI_1", "STOP") || !m.Group("G", "STOP") {
+		t.Fatal("stop alerts not queued")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := m.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := m.Stats(); s.Sent != 2 {
+		t.Fatalf("after Drain: %+v, want 2 sent", s)
+	}
+	var subjects []string
+	for _, tr := range srv.transcripts() {
+		for _, l := range tr {
+			if strings.HasPrefix(l, "Subject: ") {
+				subjects = append(subjects, strings.TrimPrefix(l, "Subject: "))
+			}
+		}
+	}
+	if diff := cmp.Diff([]string{"[r] VRRP Instance VI_1 - Stopping", "[r] VRRP Group G - Stopping"}, subjects); diff != "" {
+		t.Errorf("subjects (-want +got):\n%s", diff)
+	}
+
+	// A server that never answers: Drain ends with its context.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dead := New(Options{Server: l.Addr().String(), HeloName: "h", From: "f@h", To: []string{"a@b"}, RouterID: "r", ConnectTimeout: time.Minute})
+	stopDead := runMailer(t, dead)
+	defer stopDead()
+	dead.Instance("VI_1", "STOP")
+	short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancelShort()
+	if err := dead.Drain(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Drain with a silent server: %v, want the deadline", err)
 	}
 }

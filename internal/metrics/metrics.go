@@ -90,11 +90,12 @@ type Collector struct {
 
 type descs struct {
 	up, buildInfo, start, reloads, lastReload      *prometheus.Desc
+	reloadFailures, lastReloadOK                   *prometheus.Desc
 	unmatchedDropped, naDropped, staticRouteErrors *prometheus.Desc
 
-	instInfo, instState, lastTransition, effPrio, basePrio, advertInt, vips                                                           *prometheus.Desc
-	transitions, becameMaster, sent, received, dropped, prioZeroTx, prioZeroRx, addrMismatch, vipsRestored, vipConflicts, routeErrors *prometheus.Desc
-	syncState, trackerUp, trackerWeight                                                                                               *prometheus.Desc
+	instInfo, instState, lastTransition, effPrio, basePrio, advertInt, vips                                                                        *prometheus.Desc
+	transitions, becameMaster, sent, received, dropped, prioZeroTx, prioZeroRx, addrMismatch, rivalMaster, vipsRestored, vipConflicts, routeErrors *prometheus.Desc
+	syncState, trackerUp, trackerWeight                                                                                                            *prometheus.Desc
 
 	vsQuorum, vsActive, vsSorry, rsUp, rsWeight, checkUp, checkFailures, checkLastRun *prometheus.Desc
 
@@ -114,12 +115,14 @@ func newDescs() descs {
 		return prometheus.NewDesc("vigil_"+name, help, labels, nil)
 	}
 	return descs{
-		bgp:        newBGPDescs(d),
-		up:         d("up", "Whether the engine answered this scrape's status request (1) or not (0).", nil),
-		buildInfo:  d("build_info", "Always 1; the version label is the running daemon's.", []string{"version"}),
-		start:      d("start_time_seconds", "When the daemon started, in Unix time.", nil),
-		reloads:    d("config_reloads_total", "Configuration reloads applied since start.", nil),
-		lastReload: d("config_last_reload_timestamp_seconds", "When the configuration was last reloaded, in Unix time.", nil),
+		bgp:            newBGPDescs(d),
+		up:             d("up", "Whether the engine answered this scrape's status request (1) or not (0).", nil),
+		buildInfo:      d("build_info", "Always 1; the version label is the running daemon's.", []string{"version"}),
+		start:          d("start_time_seconds", "When the daemon started, in Unix time.", nil),
+		reloads:        d("config_reloads_total", "Configuration reloads applied since start.", nil),
+		lastReload:     d("config_last_reload_timestamp_seconds", "When the configuration was last reloaded, in Unix time.", nil),
+		reloadFailures: d("config_reload_failures_total", "Reloads that did not apply (the file had errors, or applying it failed) since start.", nil),
+		lastReloadOK:   d("config_last_reload_successful", "0 while the last reload did not apply: the daemon runs an older configuration than the file holds.", nil),
 
 		unmatchedDropped:  d("vrrp_unmatched_adverts_dropped_total", "VRRP advertisements dropped before they reached an instance, by reason (unknown_vrid: no instance on the socket has the VRID; or too broken to tell the VRID).", []string{"reason"}),
 		naDropped:         d("vrrp_conflict_watch_na_dropped_total", "Neighbour advertisements the address conflict watch read that were no claim on a virtual address, by reason.", []string{"reason"}),
@@ -140,6 +143,7 @@ func newDescs() descs {
 		prioZeroTx:     d("vrrp_priority_zero_sent_total", "Priority-0 advertisements sent (master resigning).", instLabels),
 		prioZeroRx:     d("vrrp_priority_zero_received_total", "Priority-0 advertisements received.", instLabels),
 		addrMismatch:   d("vrrp_addr_list_mismatch_total", "Advertisements accepted from a master whose address list differs from ours (a rolling virtual_ipaddress change).", instLabels),
+		rivalMaster:    d("vrrp_rival_master", "1 while this MASTER drops the adverts of another master for a difference of configuration (address list, advert_int, version, authentication): both hold the addresses.", instLabels),
 		vipsRestored:   d("vrrp_vips_restored_total", "Virtual addresses and routes put back after something else removed them while master.", instLabels),
 		routeErrors:    d("vrrp_route_errors_total", "Virtual routes and rules the kernel refused to add, replace or remove.", instLabels),
 		vipConflicts:   d("vrrp_vip_conflicts_total", "ARP packets and neighbour advertisements from other hosts announcing a virtual address this master holds.", instLabels),
@@ -210,10 +214,10 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (d *descs) all() []*prometheus.Desc {
-	all := []*prometheus.Desc{d.up, d.buildInfo, d.start, d.reloads, d.lastReload,
+	all := []*prometheus.Desc{d.up, d.buildInfo, d.start, d.reloads, d.lastReload, d.reloadFailures, d.lastReloadOK,
 		d.unmatchedDropped, d.naDropped, d.staticRouteErrors,
 		d.instInfo, d.instState, d.lastTransition, d.effPrio, d.basePrio, d.advertInt, d.vips,
-		d.transitions, d.becameMaster, d.sent, d.received, d.dropped, d.prioZeroTx, d.prioZeroRx, d.addrMismatch, d.vipsRestored, d.vipConflicts, d.routeErrors,
+		d.transitions, d.becameMaster, d.sent, d.received, d.dropped, d.prioZeroTx, d.prioZeroRx, d.addrMismatch, d.rivalMaster, d.vipsRestored, d.vipConflicts, d.routeErrors,
 		d.syncState, d.trackerUp, d.trackerWeight,
 		d.vsQuorum, d.vsActive, d.vsSorry, d.rsUp, d.rsWeight, d.checkUp, d.checkFailures, d.checkLastRun,
 		d.hbNode, d.hbLastHeard, d.hbPing, d.hbGroupLocal, d.hbGroupInfo,
@@ -336,6 +340,8 @@ func (e *emitter) snapshot(d *descs, s status.Snapshot) {
 	e.stamp(d.start, s.Daemon.Started)
 	e.counter(d.reloads, s.Daemon.Reloads)
 	e.stamp(d.lastReload, s.Daemon.LastReload)
+	e.counter(d.reloadFailures, s.Daemon.ReloadFailures)
+	e.gauge(d.lastReloadOK, b2f(s.Daemon.LastReloadError == ""))
 	for _, reason := range sortedKeys(s.Daemon.Dropped) {
 		e.counter(d.unmatchedDropped, s.Daemon.Dropped[reason], reason)
 	}
@@ -392,6 +398,7 @@ func (e *emitter) snapshot(d *descs, s status.Snapshot) {
 		e.counter(d.prioZeroTx, cn.PriorityZeroTx, il...)
 		e.counter(d.prioZeroRx, cn.PriorityZeroRx, il...)
 		e.counter(d.addrMismatch, cn.AddrMismatch, il...)
+		e.gauge(d.rivalMaster, b2f(in.RivalMaster != ""), il...)
 		e.counter(d.vipsRestored, cn.VIPsRestored, il...)
 		e.counter(d.routeErrors, cn.RouteErrors, il...)
 		e.counter(d.vipConflicts, cn.VIPConflicts, il...)

@@ -29,6 +29,7 @@ func fakeSnapshot() status.Snapshot {
 	return status.Snapshot{
 		Daemon: status.Daemon{Version: "1.2.3", PID: 99, Started: t0, ConfigFile: "/etc/vigil/vigil.conf",
 			Reloads: 2, LastReload: t0.Add(time.Hour), StaticRouteErrors: 3,
+			ReloadFailures: 4, LastReloadError: "/etc/vigil/vigil.conf:3:1: error: x", LastReloadFailed: t0.Add(2 * time.Hour),
 			Dropped:   map[string]uint64{"unknown_vrid": 4, "too_short": 1},
 			NADropped: map[string]uint64{"target": 6}},
 		Instances: []status.Instance{
@@ -176,6 +177,8 @@ func TestScrapeShowsTheSnapshot(t *testing.T) {
 		`vigil_start_time_seconds{}`:                                        float64(t0.Unix()),
 		`vigil_config_reloads_total{}`:                                      2,
 		`vigil_config_last_reload_timestamp_seconds{}`:                      float64(t0.Unix() + 3600),
+		`vigil_config_reload_failures_total{}`:                              4,
+		`vigil_config_last_reload_successful{}`:                             0,
 		`vigil_static_route_errors_total{}`:                                 3,
 		`vigil_vrrp_unmatched_adverts_dropped_total{reason="unknown_vrid"}`: 4,
 		`vigil_vrrp_unmatched_adverts_dropped_total{reason="too_short"}`:    1,

@@ -157,10 +157,11 @@ func (t *TrackScript) observe(res Result) {
 	if !changed {
 		return
 	}
+	// keepalived's own words ride along, for alerting that greps for them.
 	if ok {
-		t.log.Info("VRRP_Script succeeded", "script", t.o.Name)
+		t.log.Info("VRRP_Script succeeded", "script", t.o.Name, "keepalived", "VRRP_Script("+t.o.Name+") succeeded")
 	} else {
-		t.log.Info("VRRP_Script failed", "script", t.o.Name, "result", res.String())
+		t.log.Info("VRRP_Script failed", "script", t.o.Name, "result", res.String(), "keepalived", "VRRP_Script("+t.o.Name+") failed")
 	}
 	if t.onChange != nil {
 		t.onChange(t.o.Name, status)

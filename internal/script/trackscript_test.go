@@ -2,7 +2,9 @@ package script
 
 import (
 	"context"
+	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,7 +59,9 @@ func TestTrackScriptRiseFall(t *testing.T) {
 	s := writeScript(t, d+"/chk.sh", "#!/bin/sh\ntest -e "+flag+"\n", 0o755)
 	p := mustPrepare(t, Command{Args: []string{s}, Cred: Self()}, Policy{})
 	log := newStatusLog()
-	ts := NewTrackScript(TrackOptions{Name: "chk", Script: p, Interval: 30 * time.Millisecond, Rise: 2, Fall: 3}, NewRunner(RunnerOptions{}), log.add)
+	var lines syncBuf
+	ts := NewTrackScript(TrackOptions{Name: "chk", Script: p, Interval: 30 * time.Millisecond, Rise: 2, Fall: 3, Logger: slog.New(slog.NewTextHandler(&lines, nil))},
+		NewRunner(RunnerOptions{}), log.add)
 	if s := ts.Status(); s != track.Unknown {
 		t.Fatalf("status before the first run %v, want unknown", s)
 	}
@@ -90,6 +94,29 @@ func TestTrackScriptRiseFall(t *testing.T) {
 	if diff := cmp.Diff([]track.Status{track.Up, track.Down, track.Up}, got); diff != "" {
 		t.Errorf("status changes (-want +got):\n%s", diff)
 	}
+	// keepalived's words, which alerting greps for, are in the lines.
+	out := lines.String()
+	if strings.Count(out, `keepalived="VRRP_Script(chk) succeeded"`) != 2 || strings.Count(out, `keepalived="VRRP_Script(chk) failed"`) != 1 {
+		t.Errorf("log lines lack keepalived's words:\n%s", out)
+	}
+}
+
+// syncBuf is a log sink for one test.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestTrackScriptHang: a script that hangs times out every run, counts as a

@@ -38,6 +38,14 @@ type Daemon struct {
 	StaticRouteErrors uint64    `json:"static_route_errors,omitempty"`
 	Reloads           uint64    `json:"reloads"`
 	LastReload        time.Time `json:"last_reload,omitempty"`
+	// ReloadFailures counts reloads (SIGHUP, vigil reload) that did not
+	// apply: the file had errors, or applying it failed. While the last
+	// one failed, LastReloadError says why (its first error, the count of
+	// the others) and LastReloadFailed when: the daemon runs another
+	// configuration than the file holds.
+	ReloadFailures   uint64    `json:"reload_failures,omitempty"`
+	LastReloadError  string    `json:"last_reload_error,omitempty"`
+	LastReloadFailed time.Time `json:"last_reload_failed,omitzero"`
 	// Dropped counts adverts dropped before they reached an instance, by
 	// reason: a VRID no instance on that socket has (unknown_vrid), or a
 	// packet too broken to tell its VRID.
@@ -83,6 +91,10 @@ type Instance struct {
 	// 192.168.1.105 advertises 2 addresses, ours 1" during a rolling change
 	// of virtual_ipaddress.
 	Warning string `json:"warning,omitempty"`
+	// RivalMaster is, on a MASTER, the router heard advertising as master
+	// too whose adverts it drops for a difference of configuration (the
+	// Warning says which): both hold the addresses. "" otherwise.
+	RivalMaster string `json:"rival_master,omitempty"`
 	// AHSequence is an `auth_type AH` instance's sequence number: the last
 	// it sent or accepted (keepalived's seq_number).
 	AHSequence uint32    `json:"ah_sequence,omitempty"`
@@ -370,6 +382,10 @@ func WriteText(w io.Writer, s Snapshot) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "vigil %s  pid %d  up %s  config %s\n", s.Daemon.Version, s.Daemon.PID,
 		time.Since(s.Daemon.Started).Round(time.Second), s.Daemon.ConfigFile)
+	if s.Daemon.LastReloadError != "" {
+		fmt.Fprintf(tw, "RELOAD FAILED %s ago, the running configuration is older than the file: %s\n",
+			time.Since(s.Daemon.LastReloadFailed).Round(time.Second), s.Daemon.LastReloadError)
+	}
 	if len(s.Instances) > 0 {
 		fmt.Fprintln(tw)
 		fmt.Fprintln(tw, "INSTANCE\tIFACE\tVRID\tVER\tSTATE\tPRIO\tMASTER\tVIPS\tSINCE\tREASON")

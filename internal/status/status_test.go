@@ -147,3 +147,23 @@ func TestWriteTextShowsConnSync(t *testing.T) {
 		})
 	}
 }
+
+func TestWriteTextShowsFailedReload(t *testing.T) {
+	for _, tc := range []struct {
+		d    Daemon
+		want bool
+	}{
+		{Daemon{ReloadFailures: 2, LastReloadError: "/etc/vigil/vigil.conf:3:1: error: x", LastReloadFailed: time.Now().Add(-time.Minute)}, true},
+		{Daemon{ReloadFailures: 2}, false}, // a reload applied since
+	} {
+		var b bytes.Buffer
+		if err := WriteText(&b, Snapshot{Daemon: tc.d}); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		full := strings.Contains(out, "RELOAD FAILED 1m0s ago, the running configuration is older than the file: /etc/vigil/vigil.conf:3:1: error: x")
+		if got := strings.Contains(out, "RELOAD FAILED"); got != tc.want || got != full {
+			t.Errorf("%+v: RELOAD FAILED line %v, want %v:\n%s", tc.d, got, tc.want, out)
+		}
+	}
+}

@@ -157,7 +157,7 @@ func TestAHScenarios(t *testing.T) {
 	t.Run("a valid advert moves the counter even when a later check drops it", func(t *testing.T) {
 		runScenario(t, c, []step{
 			start,
-			{at: 1 * s, ev: ahRx(t, c, higher4, 150, 10, func(k *Config) { k.AdvertInt = 2 * s }), want: drop(DropInterval), state: StateBackup},
+			{at: 1 * s, ev: ahRx(t, c, higher4, 50, 10, func(k *Config) { k.AdvertInt = 2 * s }), want: drop(DropInterval), state: StateBackup},
 			{at: 1 * s, ev: ahRx(t, c, higher4, 150, 10), want: drop(DropAHSequence), state: StateBackup},
 			{at: 1 * s, ev: ahRx(t, c, higher4, 150, 11), state: StateBackup, deadline: 1*s + mdi},
 		})

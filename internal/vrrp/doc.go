@@ -119,6 +119,18 @@
 // keepalived backup beside a vigil master still takes the VIP, as between
 // two keepalived. Tests: TestAddrMismatch.
 //
+// The same holds for a rolling change of a VRRPv2 advert_int (RFC 3768
+// §7.1: "MUST verify that the Adver Interval in the packet is the same as
+// the locally configured"; keepalived: "advertisement interval mismatch",
+// dropped): an advert that would keep or make us Backup is accepted, the
+// instance reports IntervalMismatch, and a Backup times its
+// Master_Down_Timer from the master's interval as VRRPv3 does (Skew_Time
+// stays (256-Priority)/256 s). A master drops a lower priority's advert
+// whose address list, interval, version or authentication differs and
+// reports RivalMaster: that router drops ours for the same reason, so both
+// hold the addresses, and the engine names it. Tests: TestRivalMaster,
+// TestBackupRules.
+//
 // # Reload
 //
 // Reconfigure applies a reloaded configuration of the same virtual router

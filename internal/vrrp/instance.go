@@ -92,7 +92,10 @@ type Counters struct {
 	// AddrMismatch counts adverts accepted from a better master although
 	// their address list differs from ours (see AddrMismatch).
 	AddrMismatch uint64
-	Dropped      [dropReasonEnd]uint64 // by DropReason; see DroppedFor
+	// IntervalMismatch counts v2 adverts accepted from a better master
+	// although their interval differs from ours (see IntervalMismatch).
+	IntervalMismatch uint64
+	Dropped          [dropReasonEnd]uint64 // by DropReason; see DroppedFor
 }
 
 // DroppedFor returns the number of adverts dropped for r.
@@ -810,11 +813,6 @@ func (i *Instance) check(e Received, src netip.Addr, checkAddr bool) (DropReason
 				return r, d
 			}
 		}
-		// RFC 3768 §7.1 and keepalived: "advertisement interval mismatch",
-		// VRRP_PACKET_DROP.
-		if a.Interval() != i.cfg.AdvertInt {
-			return DropInterval, fmt.Sprintf("interval %v, ours %v", a.Interval(), i.cfg.AdvertInt)
-		}
 	} else if a.AdvertInt == 0 {
 		// RFC 9568 erratum 8301. keepalived 2.2.7 would accept it and
 		// time out at once; no keepalived sends it.
@@ -864,6 +862,23 @@ func (i *Instance) addrDiff(a *packet.Advert) (DropReason, string) {
 		}
 	}
 	return 0, ""
+}
+
+// intervalDiff is RFC 3768 §7.1's advert interval check (VRRPv2; keepalived
+// "advertisement interval mismatch", VRRP_PACKET_DROP), done after check.
+// It returns 0 when the interval is ours. As for addrDiff, the callers
+// decide whether a mismatch drops the advert (see IntervalMismatch).
+func (i *Instance) intervalDiff(a *packet.Advert) (DropReason, string) {
+	if a.Version == packet.Version2 && a.Interval() != i.cfg.AdvertInt {
+		return DropInterval, fmt.Sprintf("interval %v, ours %v", a.Interval(), i.cfg.AdvertInt)
+	}
+	return 0, ""
+}
+
+// intervalMismatch records an accepted v2 advert whose interval differs.
+func (i *Instance) intervalMismatch(src netip.Addr, a *packet.Advert) {
+	i.counters.IntervalMismatch++
+	i.emit(IntervalMismatch{Src: src, Priority: a.Priority, Theirs: a.Interval(), Ours: i.cfg.AdvertInt})
 }
 
 // mismatch records an accepted advert whose address list differs.
@@ -923,6 +938,20 @@ func (i *Instance) receiveBackup(now time.Time, e Received, src netip.Addr) {
 	a := e.Advert
 	discard := a.Priority != 0 && !i.cfg.NoPreempt && !i.yielding && a.Priority < i.prio &&
 		(i.cfg.PreemptDelay == 0 || (!i.preemptTime.IsZero() && !i.preemptTime.After(now)))
+	if r, d := i.intervalDiff(&a); r != 0 {
+		if discard {
+			// RFC 3768 §7.1 and keepalived drop it; a master we would
+			// preempt anyway: the timer runs on.
+			i.drop(r, src, "%s", d)
+			i.ignore(now)
+			i.downCause = downCause{kind: causePreempt, src: src, prio: a.Priority}
+			return
+		}
+		// vigil, not keepalived: as for the address list, a master that
+		// keeps us Backup stays our master during a rolling change of
+		// advert_int; its interval times our Master_Down_Timer, as in v3.
+		i.intervalMismatch(src, &a)
+	}
 	if checkAddr {
 		if r, d := i.addrDiff(&a); r != 0 {
 			if discard {
@@ -949,11 +978,10 @@ func (i *Instance) receiveBackup(now time.Time, e Received, src netip.Addr) {
 	case i.cfg.NoPreempt || i.yielding || a.Priority >= i.prio ||
 		(i.cfg.PreemptDelay > 0 && (i.preemptTime.IsZero() || i.preemptTime.After(now))):
 		// RFC 5798 §6.4.2: not preempting, or the master is at least as
-		// good: learn its interval (v3) and reset the timer. keepalived
+		// good: learn its interval (v3; v2 only differs when
+		// intervalMismatch accepted it) and reset the timer. keepalived
 		// also accepts a lower priority while preempt_delay runs.
-		if i.cfg.Version == packet.Version3 {
-			i.masterAdvertInt = a.Interval()
-		}
+		i.masterAdvertInt = a.Interval()
 		i.masterAddr, i.masterPrio = src, a.Priority
 		if i.cfg.PreemptDelay > 0 {
 			// keepalived: the delay starts at the first lower-priority
@@ -983,14 +1011,26 @@ func (i *Instance) receiveBackup(now time.Time, e Received, src netip.Addr) {
 func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 	if r, d := i.check(e, src, true); r != 0 {
 		i.drop(r, src, "%s", d)
+		i.rival(r, src, e.Advert.Priority, d)
 		return
 	}
 	a := e.Advert
 	cmp := src.Compare(i.cfg.Source.WithZone(""))
 	higher := a.Priority > i.prio || (a.Priority == i.prio && cmp > 0)
+	if r, d := i.intervalDiff(&a); r != 0 {
+		if !higher && a.Priority != 0 {
+			i.drop(r, src, "%s", d)
+			i.rival(r, src, a.Priority, d)
+			return
+		}
+		// As for the address list below: a better master takes over,
+		// a leaving one is answered.
+		i.intervalMismatch(src, &a)
+	}
 	if r, d := i.addrDiff(&a); r != 0 {
 		if !higher && a.Priority != 0 {
 			i.drop(r, src, "%s", d)
+			i.rival(r, src, a.Priority, d)
 			return
 		}
 		// vigil: a better master takes over whatever addresses it lists
@@ -1062,6 +1102,28 @@ func (i *Instance) receiveMaster(now time.Time, e Received, src netip.Addr) {
 	i.leaveMaster(now, StateBackup, reason, false)
 }
 
+// rival reports a master's drop of an advert from a router that advertises
+// as master too, when the reason is a difference of configuration that
+// makes that router drop our adverts as well (see RivalMaster).
+func (i *Instance) rival(r DropReason, src netip.Addr, prio uint8, detail string) {
+	if prio == 0 || src == i.cfg.Source.WithZone("") {
+		return
+	}
+	if rivalReason(r) {
+		i.emit(RivalMaster{Src: src, Priority: prio, Reason: r, Detail: detail})
+	}
+}
+
+// rivalReason reports whether r is a difference of configuration that makes
+// the sender drop our adverts too.
+func rivalReason(r DropReason) bool {
+	switch r {
+	case DropAddrCount, DropAddrList, DropInterval, DropVersion, DropAuthType, DropAuthFailure:
+		return true
+	}
+	return false
+}
+
 // AnswerGap is the least time between two answers of a master to
 // priority-0 adverts, and between two reactions to lower-priority adverts
 // (the answer, and the LowerPriorityAdvert action that makes the engine
@@ -1080,9 +1142,28 @@ func paced(last *time.Time, now time.Time) bool { return pace.Allow(last, now, A
 func (i *Instance) receiveHandover(now time.Time, e Received, src netip.Addr) {
 	if r, d := i.check(e, src, true); r != 0 {
 		i.drop(r, src, "%s", d)
+		if e.Advert.Priority != 0 && src != i.cfg.Source.WithZone("") && i.handoverStop && rivalReason(r) {
+			// A master whose version or authentication differs dropped
+			// our priority 0 and holds the addresses already. A stopping
+			// master releases its addresses at the bound anyway: it
+			// ends the wait, where waiting for an advert we accept would
+			// last the bound. A handover that keeps running does not
+			// yield to an advert that failed authentication.
+			if d == "" {
+				d = r.String()
+			}
+			i.masterAddr, i.masterPrio = src, e.Advert.Priority
+			i.finishHandover(now, fmt.Sprintf("handover: new master %v (priority %d, %s)", src, e.Advert.Priority, d))
+		}
 		return
 	}
 	a := e.Advert
+	if r, _ := i.intervalDiff(&a); r != 0 && a.Priority != 0 {
+		// Another v2 advert_int (a rolling change): it dropped our
+		// priority 0, holds the addresses already, and is the one we hand
+		// over to.
+		i.intervalMismatch(src, &a)
+	}
 	if r, _ := i.addrDiff(&a); r != 0 && a.Priority != 0 {
 		// The new master may already list other addresses (a rolling
 		// change): it is still the one we hand over to.

@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -63,10 +64,13 @@ func TestAddrMismatch(t *testing.T) {
 				{at: mdi + 500*time.Millisecond, ev: rx(c, f.higher, 150, list(more)), want: []Action{mismatchOf(f.higher, 150, more, n), send(c, 100), Release{}, trans(StateMaster, StateBackup, "higher priority")},
 					state: StateBackup, deadline: mdi + 500*time.Millisecond + mdi},
 			}},
-			{f.name + ": a master answers a lower priority master with other addresses by dropping it (it stays master)", c, []step{
+			{f.name + ": a master drops a lower priority master with other addresses (it stays master) and names it a rival: keepalived drops ours too", c, []step{
 				start,
 				{at: mdi, ev: Timeout{}, want: []Action{send(c, 100), TakeOver{}, trans(StateBackup, StateMaster, "")}, state: StateMaster, deadline: mdi + time.Second},
-				{at: mdi + 500*time.Millisecond, ev: rx(c, f.higher, 50, list(more)), want: []Action{dropped(DropAddrCount, f.higher)}, state: StateMaster, deadline: mdi + time.Second},
+				{at: mdi + 500*time.Millisecond, ev: rx(c, f.higher, 50, list(more)), want: []Action{dropped(DropAddrCount, f.higher),
+					RivalMaster{Src: f.higher, Priority: 50, Reason: DropAddrCount, Detail: fmt.Sprintf("%d addresses, ours %d", n+1, n)}}, state: StateMaster, deadline: mdi + time.Second},
+				// Leaving (priority 0): answered, no rival.
+				{at: mdi + 600*time.Millisecond, ev: rx(c, f.higher, 0, list(more)), want: []Action{mismatchOf(f.higher, 0, more, n), send(c, 100)}, state: StateMaster, deadline: mdi + 600*time.Millisecond + time.Second},
 			}},
 		})
 	}
@@ -85,4 +89,59 @@ func TestAddrMismatchCounted(t *testing.T) {
 	if s.Counters.AddrMismatch != 3 || s.State != StateBackup || s.MasterAddr != higher4 || s.Counters.AdvertsReceived != 3 {
 		t.Errorf("after 3 mismatching adverts from a better master: %+v", s)
 	}
+}
+
+// TestRivalMaster: a master that drops the adverts of another master for a
+// difference of configuration says so (RivalMaster): that router drops ours
+// for the same reason (keepalived 2.2.7: "advertisement interval
+// mismatch", "received an unexpected ip number count"), so both hold the
+// addresses. A stopping master hands over to it (its interval differs, it
+// holds the addresses already) instead of waiting out the bound.
+func TestRivalMaster(t *testing.T) {
+	const mdi = 3609375 * time.Microsecond
+	c := v2cfg()
+	stop := with(c, func(c *Config) { c.HandoverOnStop = true; c.HandoverTimeout = 5 * time.Second })
+	up := func(c Config) []step {
+		return []step{
+			{at: 0, ev: Start{}, want: []Action{trans(StateInit, StateBackup, "")}, state: StateBackup, deadline: mdi},
+			{at: mdi, ev: Timeout{}, want: []Action{send(c, 100), TakeOver{}, trans(StateBackup, StateMaster, "")}, state: StateMaster, deadline: mdi + time.Second},
+		}
+	}
+	at := mdi + 500*time.Millisecond
+	runAll(t, []scenario{
+		{"v2: advert_int differs, lower priority: dropped (RFC 3768 §7.1), a rival", c, append(up(c),
+			step{at: at, ev: rx(c, lower4, 50, interval(2)), want: []Action{dropped(DropInterval, lower4),
+				RivalMaster{Src: lower4, Priority: 50, Reason: DropInterval, Detail: "interval 2s, ours 1s"}}, state: StateMaster, deadline: mdi + time.Second}),
+		},
+		{"v2: advert_int differs, higher priority: followed (vigil, not RFC 3768 §7.1), no second master", c, append(up(c),
+			step{at: at, ev: rx(c, higher4, 150, interval(2)), want: []Action{IntervalMismatch{Src: higher4, Priority: 150, Theirs: 2 * time.Second, Ours: time.Second},
+				send(c, 100), Release{}, trans(StateMaster, StateBackup, "higher priority")}, state: StateBackup}),
+		},
+		{"v2: a password that differs: a rival", c, append(up(c),
+			step{at: at, ev: rx(c, lower4, 50, edit(func(r *Received) { r.Advert.AuthData[0] = '2' })), want: []Action{dropped(DropAuthFailure, lower4),
+				RivalMaster{Src: lower4, Priority: 50, Reason: DropAuthFailure}}, state: StateMaster, deadline: mdi + time.Second}),
+		},
+		{"v2: not a rival: priority 0 (answered), a bad TTL", c, append(up(c),
+			step{at: at, ev: rx(c, lower4, 0, interval(2)), want: []Action{IntervalMismatch{Src: lower4, Theirs: 2 * time.Second, Ours: time.Second}, send(c, 100)}, state: StateMaster, deadline: at + time.Second},
+			step{at: at + 100*time.Millisecond, ev: rx(c, lower4, 50, edit(func(r *Received) { r.TTL = 64 })), want: []Action{dropped(DropTTL, lower4)}, state: StateMaster, deadline: at + time.Second}),
+		},
+		{"v2: a stopping master hands over to a master whose advert_int differs", stop, append(up(stop),
+			step{at: at, ev: Stop{}, want: []Action{send(stop, 0), HandoverStarted{Until: t0.Add(at + 5*time.Second)}}, state: StateMaster, deadline: at + 5*time.Second},
+			step{at: at + 2*time.Second, ev: rx(stop, lower4, 99, interval(2)), want: []Action{IntervalMismatch{Src: lower4, Priority: 99, Theirs: 2 * time.Second, Ours: time.Second}, Release{},
+				trans(StateMaster, StateStopped, "handover: new master 192.168.1.104 (priority 99)")}, state: StateStopped, deadline: noTimer}),
+		},
+		{"v2: a stopping master does not hand over to a priority 0 whose advert_int differs, nor to a bad TTL; it does to another password", stop, append(up(stop),
+			step{at: at, ev: Stop{}, want: []Action{send(stop, 0), HandoverStarted{Until: t0.Add(at + 5*time.Second)}}, state: StateMaster, deadline: at + 5*time.Second},
+			step{at: at + time.Second, ev: rx(stop, lower4, 0, interval(2)), state: StateMaster, deadline: at + 5*time.Second},
+			step{at: at + 1500*time.Millisecond, ev: rx(stop, lower4, 99, edit(func(r *Received) { r.TTL = 64 })), want: []Action{dropped(DropTTL, lower4)}, state: StateMaster, deadline: at + 5*time.Second},
+			step{at: at + 2*time.Second, ev: rx(stop, lower4, 99, edit(func(r *Received) { r.Advert.AuthData[0] = '2' })), want: []Action{dropped(DropAuthFailure, lower4), Release{},
+				trans(StateMaster, StateStopped, "handover: new master 192.168.1.104 (priority 99, auth_failure)")}, state: StateStopped, deadline: noTimer}),
+		},
+		{"v2: vigil handover (not a stop) yields to a master whose advert_int differs, not to another password", c, append(up(c),
+			step{at: at, ev: Handover{}, want: []Action{send(c, 0), HandoverStarted{Until: t0.Add(at + 4*time.Second + us(996093))}}, state: StateMaster},
+			step{at: at + time.Second, ev: rx(c, lower4, 99, edit(func(r *Received) { r.Advert.AuthData[0] = '2' })), want: []Action{dropped(DropAuthFailure, lower4)}, state: StateMaster},
+			step{at: at + 2*time.Second, ev: rx(c, lower4, 99, interval(2)), want: []Action{IntervalMismatch{Src: lower4, Priority: 99, Theirs: 2 * time.Second, Ours: time.Second}, Release{},
+				trans(StateMaster, StateBackup, "handover: new master 192.168.1.104 (priority 99)")}, state: StateBackup}),
+		},
+	})
 }

@@ -130,9 +130,16 @@ func TestBackupRules(t *testing.T) {
 			{at: 0, ev: Start{}, want: []Action{trans(StateInit, StateBackup, "")}, state: StateBackup, deadline: mdi},
 			{at: time.Second, ev: rx(v6cfg(), higher6, 150, interval(200)), state: StateBackup, deadline: time.Second + 6*time.Second + us(1218750)},
 		}},
-		scenario{"v2: RFC 3768 §7.1 and keepalived VRRP_PACKET_DROP: another advert interval is dropped, the timer runs on", v2, []step{
+		scenario{"v2: RFC 3768 §7.1 and keepalived VRRP_PACKET_DROP: another advert interval from a master we would preempt is dropped, the timer runs on", v2, []step{
 			{at: 0, ev: Start{}, want: []Action{trans(StateInit, StateBackup, "")}, state: StateBackup, deadline: mdi},
-			{at: time.Second, ev: rx(v2, higher4, 150, interval(2)), want: []Action{dropped(DropInterval, higher4)}, state: StateBackup, deadline: mdi},
+			{at: time.Second, ev: rx(v2, higher4, 50, interval(2)), want: []Action{dropped(DropInterval, higher4)}, state: StateBackup, deadline: mdi},
+		}},
+		scenario{"v2, vigil not RFC 3768 §7.1: a master that keeps us Backup is followed whatever its advert_int (a rolling change), its interval times the Master_Down_Timer", v2, []step{
+			{at: 0, ev: Start{}, want: []Action{trans(StateInit, StateBackup, "")}, state: StateBackup, deadline: mdi},
+			{at: time.Second, ev: rx(v2, higher4, 150, interval(2)), want: []Action{IntervalMismatch{Src: higher4, Priority: 150, Theirs: 2 * time.Second, Ours: time.Second}},
+				state: StateBackup, deadline: time.Second + 6*time.Second + us(609375)}, // v2 Skew_Time ignores the interval
+			{at: 3 * time.Second, ev: rx(v2, higher4, 0, interval(2)), want: []Action{IntervalMismatch{Src: higher4, Priority: 0, Theirs: 2 * time.Second, Ours: time.Second}},
+				state: StateBackup, deadline: 3*time.Second + us(609375)},
 		}},
 		scenario{"keepalived preempt_delay: counted from the first lower priority advert; then discarded", with(v3, func(c *Config) { c.PreemptDelay = 5 * time.Second }), []step{
 			{at: 0, ev: Start{}, want: []Action{trans(StateInit, StateBackup, "")}, state: StateBackup, deadline: mdi},

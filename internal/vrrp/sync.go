@@ -117,6 +117,9 @@ func (g *SyncGroup) Step(now time.Time, member int, ev Event) []MemberAction {
 	switch {
 	case member == -1:
 		if _, ok := ev.(Start); ok {
+			if g.state == StateStopped {
+				g.state = StateBackup // started again: vrrp_sync_set_group
+			}
 			if g.faultCount() > 0 {
 				// keepalived vrrp_complete_init: "Set all sync group members to
 				// fault state if sync group is in fault state".
@@ -139,7 +142,23 @@ func (g *SyncGroup) Step(now time.Time, member int, ev Event) []MemberAction {
 	case member >= 0 && member < len(g.members):
 		g.stepMember(now, g.members[member], ev)
 	}
+	// keepalived 2.2.7 notify_shutdown: once its members have stopped, the
+	// group is STOP too (its notify_stop, the generic notify "GROUP G STOP
+	// 0", the FIFO line, the "Stopping" mail). A member handing over stops
+	// later than the others: the group follows the last one.
+	if g.state != StateStopped && g.allStopped() {
+		g.setState(StateStopped, "stop")
+	}
 	return g.out
+}
+
+func (g *SyncGroup) allStopped() bool {
+	for _, m := range g.members {
+		if m.state != StateStopped {
+			return false
+		}
+	}
+	return true
 }
 
 func (g *SyncGroup) stepMember(now time.Time, m *Instance, ev Event) {

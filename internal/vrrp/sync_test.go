@@ -106,6 +106,32 @@ func TestSyncGroup(t *testing.T) {
 		gt(B, M, "member VI_B went MASTER"),
 	}
 
+	t.Run("keepalived notify_shutdown: the group is STOP once its members are, also after a handover", func(t *testing.T) {
+		S := StateStopped
+		runGroup(t, []Config{a, b}, []gstep{
+			start,
+			{at: 3 * time.Second, member: -1, ev: Stop{}, want: []MemberAction{
+				ma(0, trans(B, S, "stop")), ma(1, trans(B, S, "stop")), gt(B, S, "stop"),
+			}, states: []State{S, S}, group: S},
+		})
+		ho := with(a, func(c *Config) { c.HandoverOnStop = true; c.HandoverTimeout = 2 * time.Second })
+		hb := with(b, func(c *Config) { c.HandoverOnStop = true; c.HandoverTimeout = 2 * time.Second })
+		runGroup(t, []Config{ho, hb}, []gstep{
+			start,
+			{at: mdi, member: -1, ev: Timeout{}, want: bothMaster, states: []State{M, M}, group: M},
+			{at: mdi + time.Second, member: -1, ev: Stop{}, want: []MemberAction{
+				ma(0, send(ho, 0)), ma(0, HandoverStarted{Until: t0.Add(mdi + 3*time.Second)}),
+				ma(1, send(hb, 0)), ma(1, HandoverStarted{Until: t0.Add(mdi + 3*time.Second)}),
+			}, states: []State{M, M}, group: M},
+			{at: mdi + 1500*time.Millisecond, member: 0, ev: rx(ho, higher4, 100), want: []MemberAction{
+				ma(0, Release{}), ma(0, trans(M, S, "handover: new master")),
+			}, states: []State{S, M}, group: M},
+			{at: mdi + 3*time.Second, member: -1, ev: Timeout{}, want: []MemberAction{
+				ma(1, Release{}), ma(1, trans(M, S, "handover: no new master heard")), gt(M, S, "stop"),
+			}, states: []State{S, S}, group: S},
+		})
+	})
+
 	t.Run("keepalived vrrp_sync_can_goto_master: a member alone does not go master, it re-arms and waits", func(t *testing.T) {
 		g := runGroup(t, []Config{a, b}, []gstep{
 			start,

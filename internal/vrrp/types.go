@@ -181,6 +181,23 @@ type LowerPriorityAdvert struct {
 	Priority uint8
 }
 
+// RivalMaster: a master dropped an advert from another router that
+// advertises as master too (priority not 0) because their configurations
+// differ: the address list or the v2 advert interval (from a lower
+// priority; a higher one is followed, see AddrMismatch and
+// IntervalMismatch), the VRRP version or the authentication. That router drops this one's adverts for the same reason
+// (keepalived 2.2.7: "received an unexpected ip number count",
+// "advertisement interval mismatch"), so both hold the addresses until the
+// configurations agree. Emitted for every such advert, for the engine to
+// report once per episode and show in status; Reason and Detail are those
+// of the Dropped beside it.
+type RivalMaster struct {
+	Src      netip.Addr
+	Priority uint8
+	Reason   DropReason
+	Detail   string
+}
+
 // ChecksumFallback: a unicast VRRPv3 peer uses keepalived ≤ 1.3.6's checksum
 // (pseudo-header with 224.0.0.18), and the instance now sends that way too,
 // as keepalived 2.2.7 does ("Setting unicast VRRPv3 checksum to old
@@ -212,6 +229,18 @@ type AddrMismatch struct {
 	Ours     int
 }
 
+// IntervalMismatch: as AddrMismatch, for a VRRPv2 advert interval (a
+// rolling change of advert_int): a master at least as good as us that
+// advertises every Theirs where we advertise every Ours is accepted, where
+// RFC 3768 §7.1 and keepalived 2.2.7 drop it ("advertisement interval
+// mismatch") and the backup becomes a second master. A Backup times its
+// Master_Down_Timer from Theirs, as VRRPv3 does.
+type IntervalMismatch struct {
+	Src          netip.Addr
+	Priority     uint8
+	Theirs, Ours time.Duration
+}
+
 // NonPeerAdvert: a unicast instance without CheckUnicastSrc read an advert
 // from an address that is not one of its peers and did not drop it, as
 // keepalived 2.2.7 does not (only check_unicast_src drops it). Emitted once
@@ -220,8 +249,10 @@ type AddrMismatch struct {
 type NonPeerAdvert struct{ Src netip.Addr }
 
 func (NonPeerAdvert) action()       {}
+func (RivalMaster) action()         {}
 func (SendAdvert) action()          {}
 func (AddrMismatch) action()        {}
+func (IntervalMismatch) action()    {}
 func (TakeOver) action()            {}
 func (Release) action()             {}
 func (Transition) action()          {}

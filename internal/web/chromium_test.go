@@ -105,6 +105,7 @@ func TestPageInChromium(t *testing.T) {
 	// What the first snapshot says.
 	waitFor("VI_1 state", text(`[data-instance="VI_1"] [data-field=state]`), "BACKUP")
 	waitFor("VI_6 state", text(`[data-instance="VI_6"] [data-field=state]`), "MASTER")
+	waitFor("failed reload", `(function(){var e=document.getElementById("reload-failed-fact");return !e.hidden && e.textContent.indexOf("vigil.conf:12:3: error: x")>0})()`, true)
 	for what, sel := range map[string]string{
 		"VIP":         `[data-instance="VI_1"]`,
 		"tracker":     `[data-instance="VI_1"]`,

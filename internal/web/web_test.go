@@ -56,7 +56,8 @@ func (f *fakeDaemon) set(fn func(*status.Snapshot, *error)) {
 func backupSnapshot(now time.Time) status.Snapshot {
 	return status.Snapshot{
 		Daemon: status.Daemon{Version: "0.9.0", PID: 4242, Started: now.Add(-26 * time.Hour), ConfigFile: "/etc/vigil/vigil.conf",
-			RouterID: "wyl02", Reloads: 1, LastReload: now.Add(-2 * time.Hour), Dropped: map[string]uint64{"unknown_vrid": 7}},
+			RouterID: "wyl02", Reloads: 1, LastReload: now.Add(-2 * time.Hour), Dropped: map[string]uint64{"unknown_vrid": 7},
+			ReloadFailures: 1, LastReloadError: "/etc/vigil/vigil.conf:12:3: error: x", LastReloadFailed: now.Add(-time.Hour)},
 		Instances: []status.Instance{
 			{Name: "VI_1", Interface: "eth0", Family: "inet", Version: 2, VRID: 55, State: "BACKUP",
 				BasePriority: 99, EffectivePriority: 99, AdvertInterval: status.Duration(time.Second),

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/e2e"
 	"github.com/vigil-ha/vigil/internal/lab"
 	"github.com/vigil-ha/vigil/internal/netnstest"
+	"github.com/vigil-ha/vigil/internal/status"
 )
 
 // hostileConf is a node of the hostile-reload lab: VRRPv3 every 100 ms,
@@ -136,6 +137,19 @@ func TestHostileReloadsKeepTheMaster(t *testing.T) {
 	if len(master.logsWith("the file is empty; the running configuration stays")) == 0 {
 		t.Errorf("no \"the file is empty; the running configuration stays\" log after SIGHUP of an empty file")
 	}
+	// What an operator sees now: the daemon runs an older configuration
+	// than the file, and why.
+	if d := master.status().Daemon; d.ReloadFailures != 8 || !strings.Contains(d.LastReloadError, "the file is empty") {
+		t.Errorf("after 8 refused reloads: reload_failures %d, last_reload_error %q", d.ReloadFailures, d.LastReloadError)
+	}
+	if out, _, _ := master.cli("status"); !strings.Contains(out, "RELOAD FAILED") || !strings.Contains(out, "the file is empty") {
+		t.Errorf("vigil status does not say the last reload failed:\n%s", out)
+	}
+	master.write(good)
+	master.signal(syscall.SIGHUP)
+	master.waitFor("a good reload clears the failure", 10*time.Second, func(s status.Snapshot) bool {
+		return s.Daemon.LastReloadError == "" && s.Daemon.Reloads > 0
+	})
 	time.Sleep(time.Second) // adverts after the last reload
 	close(stopPoll)
 	<-pollDone

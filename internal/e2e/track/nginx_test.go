@@ -2,6 +2,7 @@ package track
 
 import (
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -180,6 +181,12 @@ func TestNginxPreempt(t *testing.T) {
 			waitFor(t, 15*time.Second, "VIP gone from n1", func() bool { return !holds(h1, seed1VIP) })
 			if got := s.n1.instance("VI_1").EffectivePriority; got != s.down1 {
 				t.Errorf("n1 effective priority without nginx: %d, want %d", got, s.down1)
+			}
+			// vigil status says why the check fails.
+			for _, tr := range s.n1.instance("VI_1").Trackers {
+				if tr.Kind == "script" && (tr.OK || !strings.Contains(tr.Detail, "last run: exit status 1;")) {
+					t.Errorf("n1's chk_nginx without nginx: %+v, want down with its last exit status", tr)
+				}
 			}
 			s.n1.waitState("VI_1", "BACKUP", 15*time.Second)
 			n := fetchUntil(t, s.client, seed1VIP, "served by n2", 5*time.Second)

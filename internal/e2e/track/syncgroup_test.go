@@ -220,6 +220,10 @@ func TestSyncGroupCable(t *testing.T) {
 	if mac := neighMAC(t, cout, vipOut); mac != h1.Iface("eth1").MAC {
 		t.Errorf("outside client: %s at %s, want n1's eth1 %s", vipOut, mac, h1.Iface("eth1").MAC)
 	}
+	// A stop mails "Stopping" before the daemon exits, as keepalived 2.2.7
+	// does (vrrp_sync_smtp_notifier).
+	n2.stop(20 * time.Second)
+	waitMail(t, mail2, "[n2] VRRP Group G - Stopping")
 	t.Logf("n1 group notifies: %q", groupLog(t, n1))
 	t.Logf("n2 group notifies: %q", groupLog(t, n2))
 	t.Logf("n1 mail: %q", mail1.subjects())
