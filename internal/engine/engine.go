@@ -209,16 +209,17 @@ type instance struct {
 	// ah seals its AH adverts (ahSeal; nil until the first).
 	ah *ahSealer
 	// primed is set once the machine has been given its initial picture.
-	primed      bool
-	deleted     bool // removed by a reload: notify DELETED, not STOP
-	linkUp      bool
-	missing     string // why the instance cannot run (interface missing), "" when it can
-	prio        int    // last priority sent to the machine
-	fault       bool
-	faultWhy    string
-	since       time.Time
-	transitions uint64
-	limiter     dropLimiter
+	primed       bool
+	deleted      bool // removed by a reload: notify DELETED, not STOP
+	linkUp       bool
+	missing      string // why the instance cannot run (interface missing), "" when it can
+	faultMissing bool   // the fault last fed to the machine was missing's
+	prio         int    // last priority sent to the machine
+	fault        bool
+	faultWhy     string
+	since        time.Time
+	transitions  uint64
+	limiter      dropLimiter
 	// pending: created by a reload, waiting to start.
 	pending bool
 	// handingOver is set between HandoverStarted and the release; the
