@@ -205,9 +205,23 @@ func (e *Engine) addrChanged(now time.Time, ev netif.AddrEvent) {
 			if !ok || li.Index != k.index || v.Addr() != k.addr {
 				continue
 			}
+			if !e.linkUsableNow(v.Dev) {
+				// The kernel flushes IPv6 addresses when a link goes
+				// down, and the link watch may tell it after the address
+				// watch: the link event that follows faults the instance.
+				e.log.Debug("virtual address went with its link; not adding it back", "instance", in.spec.VRRP.Name, "addr", v.String())
+				continue
+			}
 			e.restoreVIP(now, in, v)
 		}
 	}
+}
+
+// linkUsableNow asks the kernel whether dev is up and running: e.links may
+// not have seen its latest event yet.
+func (e *Engine) linkUsableNow(dev string) bool {
+	li, err := e.opts.Net.Link(dev)
+	return err == nil && li.Usable()
 }
 
 // restoreVIP puts back a VIP of a master that something else removed,

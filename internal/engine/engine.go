@@ -1670,6 +1670,11 @@ func (e *Engine) announcer(dev string, li netif.LinkInfo, sends []garp.Send) fun
 	net, log := e.opts.Net, e.log
 	return func() {
 		router, checked := false, false
+		// One line per batch: a link that went down fails every packet
+		// of a takeover's burst the same way.
+		var failed int
+		var firstErr error
+		var firstAddr netip.Addr
 		for _, s := range sends {
 			var err error
 			if s.Addr.Is4() {
@@ -1681,8 +1686,14 @@ func (e *Engine) announcer(dev string, li netif.LinkInfo, sends []garp.Send) fun
 				err = net.SendNA(li.Index, li.MAC, s.Addr, router)
 			}
 			if err != nil {
-				log.Warn("gratuitous announcement failed", "dev", dev, "addr", s.Addr, "err", err)
+				if failed == 0 {
+					firstErr, firstAddr = err, s.Addr
+				}
+				failed++
 			}
+		}
+		if failed > 0 {
+			log.Warn("gratuitous announcement failed", "dev", dev, "addr", firstAddr, "err", firstErr, "failed", failed, "of", len(sends))
 		}
 	}
 }
