@@ -229,6 +229,10 @@ type instance struct {
 	// mismatch describes the address list difference of the master last
 	// heard (vrrp.AddrMismatch), "" when its list matches ours.
 	mismatch string
+	// oldSumFrom and oldSumAt say which advert switched the instance to
+	// the old VRRPv3 unicast checksum (vrrp.ChecksumFallback).
+	oldSumFrom netip.Addr
+	oldSumAt   time.Time
 	// mismatchLogged is what the log last said of it; logMismatch brings
 	// the log up to date, one line per dropLogEvery, since adverts whose
 	// lists keep changing (forged, or two masters) would log one a packet.
@@ -1365,7 +1369,9 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 				"instance", name, "src", a.Src, "suppressed", n)
 		}
 	case vrrp.ChecksumFallback:
-		e.log.Warn("peer uses the old VRRPv3 unicast checksum; switching to it", "instance", name, "peer", a.Src)
+		in.oldSumFrom, in.oldSumAt = a.Src, now
+		e.log.Warn("an advert used the old VRRPv3 unicast checksum (keepalived <= 1.3.6); sending it from now on, as keepalived 2.2.7 does, until a restart or a reload that changes the instance: peers with old_unicast_checksum never drop this node's adverts",
+			"instance", name, "from", a.Src)
 	case vrrp.HandoverAborted:
 		in.handingOver = false
 		e.log.Warn("handover: no router took over before the timeout; still MASTER, keeping the addresses (is the backup running?)", "instance", name)
