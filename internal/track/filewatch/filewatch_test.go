@@ -1,13 +1,13 @@
 package filewatch
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
