@@ -1440,7 +1440,7 @@ func (e *Engine) flushAdverts() {
 				if m.Err != nil {
 					in := c.outFrom[i]
 					in.codecDrops("send_error")
-					in.limiter.note(&e.dropLog, e.log, now, in.spec.VRRP.Name, "send_error", m.Dst, m.Err.Error())
+					in.limiter.note(&e.dropLog, e.log, now, in.spec.VRRP.Name, "send_error", netip.Addr{}, m.Err.Error()) // the error names source and destination
 				}
 			}
 		}
