@@ -180,6 +180,13 @@ func (e *Engine) addrChanged(now time.Time, ev netif.AddrEvent) {
 		e.kernel.addrs = map[addrKey]bool{}
 	}
 	e.kernel.seen = true
+	if !ev.Deleted && ev.Addr.Flags&unix.IFA_F_DADFAILED != 0 {
+		// On the interface but unusable: another host on the link has it
+		// (an IPv6 VIP added with -nodad goes through DAD). It is not held.
+		delete(e.kernel.addrs, k)
+		e.dadFailed(now, k)
+		return
+	}
 	if !ev.Deleted {
 		e.kernel.addrs[k] = true
 		return
@@ -222,6 +229,28 @@ func (e *Engine) addrChanged(now time.Time, ev netif.AddrEvent) {
 func (e *Engine) linkUsableNow(dev string) bool {
 	li, err := e.opts.Net.Link(dev)
 	return err == nil && li.Usable()
+}
+
+// dadFailed reports a VIP of a master that failed duplicate address
+// detection: the kernel accepts no traffic for it while another host
+// answers for it. keepalived 2.2.7 does not notice.
+func (e *Engine) dadFailed(now time.Time, k addrKey) {
+	for _, in := range e.all() {
+		if !in.held {
+			continue
+		}
+		for _, v := range in.devVIPs() {
+			li, ok := e.links[v.Dev]
+			if !ok || li.Index != k.index || v.Addr() != k.addr {
+				continue
+			}
+			e.mark(in)
+			if n, ok := in.limiter.allow(&e.dropLog, e.log, now, "dad_failed"); ok {
+				e.log.Error("virtual address failed duplicate address detection: another host on the link has it, and the kernel accepts no traffic for it here",
+					"instance", in.spec.VRRP.Name, "addr", v.String(), "suppressed", n)
+			}
+		}
+	}
 }
 
 // restoreVIP puts back a VIP of a master that something else removed,

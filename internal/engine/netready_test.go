@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -447,5 +448,33 @@ func TestAddressNotificationsLost(t *testing.T) {
 		h.loseAddr("eth0", "192.168.1.105/24")
 		synctest.Wait()
 		wantFault(t, a, "no IPv4 address on eth0")
+	})
+}
+
+// TestVIPFailedDADIsNotHeld: an IPv6 VIP added with -nodad goes through
+// duplicate address detection; when another host on the link has it, the
+// kernel keeps it flagged dadfailed and accepts no traffic for it. Status
+// no longer counts it as held.
+func TestVIPFailedDADIsNotHeld(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := bootHost(&fakeLAN{}, "a")
+		h.withLink("eth0", 2, true)
+		h.setAddr("eth0", "fe80::a/64", unix.IFA_F_PERMANENT, false)
+		a, _ := startOn(t, h, runspec.Spec{Instances: []runspec.InstanceSpec{ipv6Instance()}})
+		time.Sleep(5 * time.Second)
+		if si := a.snapshot(t).Instances[0]; si.State != "MASTER" || !si.VIPsHeld {
+			t.Fatalf("a is %s holding=%v, want MASTER with its VIP", si.State, si.VIPsHeld)
+		}
+		h.mu.Lock()
+		ws := slices.Clone(h.awatch)
+		h.mu.Unlock()
+		for _, w := range ws {
+			w <- netif.AddrEvent{Addr: netif.Addr{Prefix: netip.MustParsePrefix("fd00::100/64"), LinkIndex: 2,
+				Flags: unix.IFA_F_NODAD | unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED}}
+		}
+		synctest.Wait()
+		if si := a.snapshot(t).Instances[0]; si.VIPsHeld || slices.Contains(si.HeldVIPs, "fd00::100/64") {
+			t.Fatalf("a VIP that failed DAD counts as held: vips_held %v, held %v", si.VIPsHeld, si.HeldVIPs)
+		}
 	})
 }
