@@ -61,6 +61,9 @@ type kernelAddrs struct {
 	// keeps holding (a VIP whose label or prefix a reload changed): their
 	// events are not someone else's removal.
 	ours map[netip.Addr]int
+	// dadFailed are the addresses the kernel reports present but failed
+	// duplicate address detection (IFA_F_DADFAILED): another host has them.
+	dadFailed map[addrKey]bool
 }
 
 // expectDelete notes that the engine deletes addr itself.
@@ -180,10 +183,15 @@ func (e *Engine) addrChanged(now time.Time, ev netif.AddrEvent) {
 		e.kernel.addrs = map[addrKey]bool{}
 	}
 	e.kernel.seen = true
+	delete(e.kernel.dadFailed, k)
 	if !ev.Deleted && ev.Addr.Flags&unix.IFA_F_DADFAILED != 0 {
 		// On the interface but unusable: another host on the link has it
 		// (an IPv6 VIP added with -nodad goes through DAD). It is not held.
 		delete(e.kernel.addrs, k)
+		if e.kernel.dadFailed == nil {
+			e.kernel.dadFailed = map[addrKey]bool{}
+		}
+		e.kernel.dadFailed[k] = true
 		e.dadFailed(now, k)
 		return
 	}
