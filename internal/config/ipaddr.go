@@ -159,6 +159,11 @@ func (p *parser) parseAddress(e *stmt, static bool) (Address, bool) {
 			a.NoPrefixRoute = true
 		case "autojoin":
 			a.AutoJoin = true
+			if !pfx.Addr().IsMulticast() {
+				// IFA_F_MCAUTOJOIN joins a multicast group; Linux refuses
+				// it on a unicast address.
+				p.warnf(w.pos, "autojoin is for multicast addresses: the kernel refuses to add %s with it (invalid argument), so it will be missing, as with keepalived", words[0].text)
+			}
 		case "no_track":
 			a.NoTrack = true
 		case "preferred_lft":

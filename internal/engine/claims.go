@@ -294,6 +294,14 @@ func (e *Engine) defendClaim(now time.Time, d claimDefend) {
 		return
 	}
 	in.conflicts += n
+	if li, ok := e.links[d.t.Dev]; ok && e.kernel.dadFailed[addrKey{li.Index, d.t.Addr}] {
+		// The other host is the address's owner as far as the kernel
+		// knows: announcing it would draw its traffic to an address that
+		// accepts none here (see dadFailed).
+		e.log.Debug("another host announces a virtual address that failed duplicate address detection here; not answering",
+			"instance", in.spec.VRRP.Name, "addr", d.t.Addr, "dev", d.t.Dev, "their_mac", mac.String(), "conflicts", in.conflicts)
+		return
+	}
 	e.log.Warn("address conflict: another host announces a virtual address this master holds; announcing it again",
 		"instance", in.spec.VRRP.Name, "addr", d.t.Addr, "dev", d.t.Dev, "their_mac", mac.String(), "conflicts", in.conflicts)
 	e.announce(now, []garp.Send{{Target: d.t, Reason: garp.ReasonRefresh}})

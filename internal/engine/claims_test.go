@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/netif"
 	"github.com/vigil-ha/vigil/internal/runspec"
 	"github.com/vigil-ha/vigil/internal/vrrp"
+	"golang.org/x/sys/unix"
 )
 
 // claimHost is a fakeHost whose ARP watch reports the claims sent on
@@ -297,6 +298,34 @@ func TestReloadedVIPsAreWatched(t *testing.T) {
 		}
 		if n, a := s.Instances[0].Counters.VIPConflicts, lan.announcements("a")-base; n != 1 || a != 1 {
 			t.Fatalf("a claim of the reloaded VIP: %d conflicts, %d announcements; want 1 and 1", n, a)
+		}
+	})
+}
+
+// TestDADFailedVIPClaimIsNotAnswered: once the kernel reports an IPv6 VIP
+// dadfailed (another host on the link has it), that host's NAs are counted
+// but not answered: answering would draw the traffic to an address that
+// accepts none here.
+func TestDADFailedVIPClaimIsNotAnswered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		h, _, stop := runClaimHost(t, lan, mixedInstance(vrrp.StateMaster, 100), 16)
+		defer stop()
+		time.Sleep(12 * time.Second) // master, past its second burst
+		vip6 := netip.MustParseAddr("fd00::100")
+		before := lan.announcements("a")
+		h.mu.Lock()
+		ws, idx := h.awatch, h.links["eth0"].Index
+		h.mu.Unlock()
+		for _, w := range ws {
+			w <- netif.AddrEvent{Addr: netif.Addr{Prefix: netip.PrefixFrom(vip6, 64), LinkIndex: idx,
+				Flags: unix.IFA_F_NODAD | unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED}}
+		}
+		synctest.Wait()
+		h.claims6 <- garp.Claim{Addr: vip6, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0x66}}
+		time.Sleep(2 * garp.DefendDelay)
+		if a := lan.announcements("a") - before; a != 0 {
+			t.Fatalf("%d announcements for a VIP that failed DAD, want none", a)
 		}
 	})
 }

@@ -61,6 +61,9 @@ type kernelAddrs struct {
 	// keeps holding (a VIP whose label or prefix a reload changed): their
 	// events are not someone else's removal.
 	ours map[netip.Addr]int
+	// dadFailed are the addresses the kernel reports present but failed
+	// duplicate address detection (IFA_F_DADFAILED): another host has them.
+	dadFailed map[addrKey]bool
 }
 
 // expectDelete notes that the engine deletes addr itself.
@@ -180,6 +183,18 @@ func (e *Engine) addrChanged(now time.Time, ev netif.AddrEvent) {
 		e.kernel.addrs = map[addrKey]bool{}
 	}
 	e.kernel.seen = true
+	delete(e.kernel.dadFailed, k)
+	if !ev.Deleted && ev.Addr.Flags&unix.IFA_F_DADFAILED != 0 {
+		// On the interface but unusable: another host on the link has it
+		// (an IPv6 VIP added with -nodad goes through DAD). It is not held.
+		delete(e.kernel.addrs, k)
+		if e.kernel.dadFailed == nil {
+			e.kernel.dadFailed = map[addrKey]bool{}
+		}
+		e.kernel.dadFailed[k] = true
+		e.dadFailed(now, k)
+		return
+	}
 	if !ev.Deleted {
 		e.kernel.addrs[k] = true
 		return
@@ -205,7 +220,43 @@ func (e *Engine) addrChanged(now time.Time, ev netif.AddrEvent) {
 			if !ok || li.Index != k.index || v.Addr() != k.addr {
 				continue
 			}
+			if !e.linkUsableNow(v.Dev) {
+				// The kernel flushes IPv6 addresses when a link goes
+				// down, and the link watch may tell it after the address
+				// watch: the link event that follows faults the instance.
+				e.log.Debug("virtual address went with its link; not adding it back", "instance", in.spec.VRRP.Name, "addr", v.String())
+				continue
+			}
 			e.restoreVIP(now, in, v)
+		}
+	}
+}
+
+// linkUsableNow asks the kernel whether dev is up and running: e.links may
+// not have seen its latest event yet.
+func (e *Engine) linkUsableNow(dev string) bool {
+	li, err := e.opts.Net.Link(dev)
+	return err == nil && li.Usable()
+}
+
+// dadFailed reports a VIP of a master that failed duplicate address
+// detection: the kernel accepts no traffic for it while another host
+// answers for it. keepalived 2.2.7 does not notice.
+func (e *Engine) dadFailed(now time.Time, k addrKey) {
+	for _, in := range e.all() {
+		if !in.held {
+			continue
+		}
+		for _, v := range in.devVIPs() {
+			li, ok := e.links[v.Dev]
+			if !ok || li.Index != k.index || v.Addr() != k.addr {
+				continue
+			}
+			e.mark(in)
+			if n, ok := in.limiter.allow(&e.dropLog, e.log, now, "dad_failed"); ok {
+				e.log.Error("virtual address failed duplicate address detection: another host on the link has it, and the kernel accepts no traffic for it here",
+					"instance", in.spec.VRRP.Name, "addr", v.String(), "suppressed", n)
+			}
 		}
 	}
 }

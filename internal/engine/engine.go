@@ -209,16 +209,17 @@ type instance struct {
 	// ah seals its AH adverts (ahSeal; nil until the first).
 	ah *ahSealer
 	// primed is set once the machine has been given its initial picture.
-	primed      bool
-	deleted     bool // removed by a reload: notify DELETED, not STOP
-	linkUp      bool
-	missing     string // why the instance cannot run (interface missing), "" when it can
-	prio        int    // last priority sent to the machine
-	fault       bool
-	faultWhy    string
-	since       time.Time
-	transitions uint64
-	limiter     dropLimiter
+	primed       bool
+	deleted      bool // removed by a reload: notify DELETED, not STOP
+	linkUp       bool
+	missing      string // why the instance cannot run (interface missing), "" when it can
+	faultMissing bool   // the fault last fed to the machine was missing's
+	prio         int    // last priority sent to the machine
+	fault        bool
+	faultWhy     string
+	since        time.Time
+	transitions  uint64
+	limiter      dropLimiter
 	// pending: created by a reload, waiting to start.
 	pending bool
 	// handingOver is set between HandoverStarted and the release; the
@@ -228,6 +229,10 @@ type instance struct {
 	// mismatch describes the address list difference of the master last
 	// heard (vrrp.AddrMismatch), "" when its list matches ours.
 	mismatch string
+	// oldSumFrom and oldSumAt say which advert switched the instance to
+	// the old VRRPv3 unicast checksum (vrrp.ChecksumFallback).
+	oldSumFrom netip.Addr
+	oldSumAt   time.Time
 	// mismatchLogged is what the log last said of it; logMismatch brings
 	// the log up to date, one line per dropLogEvery, since adverts whose
 	// lists keep changing (forged, or two masters) would log one a packet.
@@ -1406,7 +1411,9 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 				"instance", name, "src", a.Src, "suppressed", n)
 		}
 	case vrrp.ChecksumFallback:
-		e.log.Warn("peer uses the old VRRPv3 unicast checksum; switching to it", "instance", name, "peer", a.Src)
+		in.oldSumFrom, in.oldSumAt = a.Src, now
+		e.log.Warn("an advert used the old VRRPv3 unicast checksum (keepalived <= 1.3.6); sending it from now on, as keepalived 2.2.7 does, until a restart or a reload that changes the instance: peers with old_unicast_checksum never drop this node's adverts",
+			"instance", name, "from", a.Src)
 	case vrrp.HandoverAborted:
 		in.handingOver = false
 		e.log.Warn("handover: no router took over before the timeout; still MASTER, keeping the addresses (is the backup running?)", "instance", name)
@@ -1475,7 +1482,7 @@ func (e *Engine) flushAdverts() {
 				if m.Err != nil {
 					in := c.outFrom[i]
 					in.codecDrops("send_error")
-					in.limiter.note(&e.dropLog, e.log, now, in.spec.VRRP.Name, "send_error", m.Dst, m.Err.Error())
+					in.limiter.note(&e.dropLog, e.log, now, in.spec.VRRP.Name, "send_error", netip.Addr{}, m.Err.Error()) // the error names source and destination
 				}
 			}
 		}
@@ -1711,6 +1718,11 @@ func (e *Engine) announcer(dev string, li netif.LinkInfo, sends []garp.Send) fun
 	net, log := e.opts.Net, e.log
 	return func() {
 		router, checked := false, false
+		// One line per batch: a link that went down fails every packet
+		// of a takeover's burst the same way.
+		var failed int
+		var firstErr error
+		var firstAddr netip.Addr
 		for _, s := range sends {
 			var err error
 			if s.Addr.Is4() {
@@ -1722,8 +1734,14 @@ func (e *Engine) announcer(dev string, li netif.LinkInfo, sends []garp.Send) fun
 				err = net.SendNA(li.Index, li.MAC, s.Addr, router)
 			}
 			if err != nil {
-				log.Warn("gratuitous announcement failed", "dev", dev, "addr", s.Addr, "err", err)
+				if failed == 0 {
+					firstErr, firstAddr = err, s.Addr
+				}
+				failed++
 			}
+		}
+		if failed > 0 {
+			log.Warn("gratuitous announcement failed", "dev", dev, "addr", firstAddr, "err", firstErr, "failed", failed, "of", len(sends))
 		}
 	}
 }

@@ -271,3 +271,43 @@ func TestNonPeerSourceLogBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestOldChecksumFallbackIsShown: one unicast VRRPv3 advert with the old
+// checksum switches what the instance sends, as keepalived 2.2.7 does, for
+// good; status says so, since peers with old_unicast_checksum never then
+// drop this node's adverts.
+func TestOldChecksumFallbackIsShown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		s := tutorialInstance(vrrp.StateMaster, 100)
+		s.VRRP.Version, s.VRRP.AuthType, s.VRRP.AuthPass = 3, packet.AuthNone, [8]byte{}
+		s.VRRP.Unicast = true
+		s.VRRP.Source = netip.MustParseAddr("192.168.1.105")
+		s.VRRP.Peers = []vrrp.Peer{{Addr: netip.MustParseAddr("192.168.1.106")}}
+		a := startNode(t, lan, "a", "192.168.1.105/24", s)
+		x := newFakeHost(lan, "x", map[string]string{"eth0": "192.168.1.106/24"})
+		c, err := x.OpenConn(vrrpnet.Config{Family: vrrpnet.IPv4, Interface: "eth0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(4 * time.Second)
+		if w := a.snapshot(t).Instances[0].Warning; w != "" {
+			t.Fatalf("warning before any old-checksum advert: %q", w)
+		}
+		src, dst := netip.MustParseAddr("192.168.1.106"), s.VRRP.Source
+		adv := packet.Advert{Version: 3, Type: packet.TypeAdvertisement, VRID: 55, Priority: 50,
+			CountIPAddrs: 1, AdvertInt: 100, Addrs: s.VRRP.VIPs, ChecksumMode: packet.ChecksumMulticastPseudoHeader}
+		buf, err := adv.Marshal(src, dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WritePacket(buf, src, dst); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		si := a.snapshot(t).Instances[0]
+		if !strings.Contains(si.Warning, "old VRRPv3 unicast checksum") || !strings.Contains(si.Warning, "192.168.1.106") || si.State != "MASTER" {
+			t.Fatalf("after an old-checksum advert: %s, warning %q", si.State, si.Warning)
+		}
+	})
+}

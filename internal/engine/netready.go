@@ -63,7 +63,9 @@ func sourceFor(is *runspec.InstanceSpec, li netif.LinkInfo, addrs []netif.Addr) 
 		return netip.Addr{}, fmt.Sprintf("no IPv4 address on %s", is.Interface)
 	}
 	for _, a := range addrs {
-		if a.LinkIndex == li.Index && a.Prefix.Addr().Is6() && a.Prefix.Addr().IsLinkLocalUnicast() {
+		// vigil's own VIPs (a link-local VIP) are no candidates: naming
+		// one would blame DAD for what is a missing address.
+		if a.LinkIndex == li.Index && a.Proto != netif.AddrProtoKeepalived && a.Prefix.Addr().Is6() && a.Prefix.Addr().IsLinkLocalUnicast() {
 			return netip.Addr{}, fmt.Sprintf("IPv6 link-local address %s on %s %s", a.Prefix.Addr(), is.Interface, dadState(a))
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,8 @@ func TestSourceFor(t *testing.T) {
 	six6Src.VRRP.Source = netip.MustParseAddr("fe80::9")
 	vipMark := v4("192.168.1.100/24", 2, 0)
 	vipMark.Proto = netif.AddrProtoKeepalived
+	llVIP := v4("fe80::100/64", 2, unix.IFA_F_NODAD|unix.IFA_F_PERMANENT)
+	llVIP.Proto = netif.AddrProtoKeepalived
 	tests := []struct {
 		name    string
 		is      runspec.InstanceSpec
@@ -50,6 +53,7 @@ func TestSourceFor(t *testing.T) {
 		{"IPv6 global only", six, []netif.Addr{v4("fd00::5/64", 2, 0)}, "", "no IPv6 link-local"},
 		{"IPv6 tentative", six, []netif.Addr{v4(ll, 2, unix.IFA_F_TENTATIVE)}, "", "fe80::1 on eth0 is tentative"},
 		{"IPv6 DAD failed", six, []netif.Addr{v4(ll, 2, unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED)}, "", "failed duplicate address detection"},
+		{"IPv6 only a link-local VIP", six, []netif.Addr{llVIP}, "", "no IPv6 link-local address on eth0"},
 		{"IPv6 DAD done", six, []netif.Addr{v4(ll, 2, unix.IFA_F_PERMANENT)}, "fe80::1", ""},
 		{"unicast source missing", uni, []netif.Addr{v4("192.168.1.105/24", 2, 0)}, "", "source address 10.0.0.1 is not on this host"},
 		{"unicast source on another interface", uni, []netif.Addr{v4("10.0.0.1/24", 5, 0)}, "10.0.0.1", ""},
@@ -364,6 +368,10 @@ func TestSourceAddressRemovedAndReplaced(t *testing.T) {
 		h.setAddr("eth0", "192.168.1.105/24", 0, true)
 		synctest.Wait()
 		wantFault(t, a, "no IPv4 address on eth0")
+		// The link is up: the transition names the missing address.
+		if r := a.snapshot(t).Instances[0].Reason; r != "fault: no IPv4 address on eth0" {
+			t.Fatalf("transition reason %q, want \"fault: no IPv4 address on eth0\"", r)
+		}
 		if h.holds(vip) {
 			t.Fatal("the VIP stayed on a faulted instance")
 		}
@@ -440,5 +448,33 @@ func TestAddressNotificationsLost(t *testing.T) {
 		h.loseAddr("eth0", "192.168.1.105/24")
 		synctest.Wait()
 		wantFault(t, a, "no IPv4 address on eth0")
+	})
+}
+
+// TestVIPFailedDADIsNotHeld: an IPv6 VIP added with -nodad goes through
+// duplicate address detection; when another host on the link has it, the
+// kernel keeps it flagged dadfailed and accepts no traffic for it. Status
+// no longer counts it as held.
+func TestVIPFailedDADIsNotHeld(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := bootHost(&fakeLAN{}, "a")
+		h.withLink("eth0", 2, true)
+		h.setAddr("eth0", "fe80::a/64", unix.IFA_F_PERMANENT, false)
+		a, _ := startOn(t, h, runspec.Spec{Instances: []runspec.InstanceSpec{ipv6Instance()}})
+		time.Sleep(5 * time.Second)
+		if si := a.snapshot(t).Instances[0]; si.State != "MASTER" || !si.VIPsHeld {
+			t.Fatalf("a is %s holding=%v, want MASTER with its VIP", si.State, si.VIPsHeld)
+		}
+		h.mu.Lock()
+		ws := slices.Clone(h.awatch)
+		h.mu.Unlock()
+		for _, w := range ws {
+			w <- netif.AddrEvent{Addr: netif.Addr{Prefix: netip.MustParsePrefix("fd00::100/64"), LinkIndex: 2,
+				Flags: unix.IFA_F_NODAD | unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED}}
+		}
+		synctest.Wait()
+		if si := a.snapshot(t).Instances[0]; si.VIPsHeld || slices.Contains(si.HeldVIPs, "fd00::100/64") {
+			t.Fatalf("a VIP that failed DAD counts as held: vips_held %v, held %v", si.VIPsHeld, si.HeldVIPs)
+		}
 	})
 }

@@ -315,6 +315,37 @@ func TestVIPRemovedByHandIsRestored(t *testing.T) {
 	})
 }
 
+// TestVIPFlushedWithItsLinkIsNotRestored: the kernel flushes IPv6
+// addresses when a link goes down, and the address events may come before
+// the link event: the master does not add its VIP back on a link that is
+// down (it failed, and its announcements with it), and faults on the link
+// event.
+func TestVIPFlushedWithItsLinkIsNotRestored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		a := startNode(t, lan, "a", "192.168.1.105/24", tutorialInstance(vrrp.StateMaster, 100))
+		time.Sleep(5 * time.Second)
+		h := a.host
+		h.mu.Lock()
+		li := h.links["eth0"]
+		li.Running, li.LowerUp = false, false
+		h.links["eth0"] = li
+		h.mu.Unlock()
+		h.removeByHand(vip)
+		synctest.Wait()
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if h.holds(vip) || a.snapshot(t).Instances[0].Counters.VIPsRestored != 0 {
+			t.Fatalf("the VIP was added back on a link that is down: %v", h.vipHistory())
+		}
+		h.setLink("eth0", false)
+		synctest.Wait()
+		if got := a.state(t, "VI_1"); got != "FAULT" {
+			t.Fatalf("a is %s after the link event, want FAULT", got)
+		}
+	})
+}
+
 // TestReloadRegroupsInPlace: two running instances put in one sync group
 // by a reload keep their states (no restart, no transition); taking them
 // out again does not restart them either.

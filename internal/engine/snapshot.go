@@ -2,12 +2,15 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/vrrp"
+	"github.com/vigil-ha/vigil/internal/vrrp/packet"
 )
 
 // Snapshot returns the state of every instance, built inside the loop.
@@ -104,6 +107,7 @@ func (e *Engine) instanceStatus(in *instance) status.Instance {
 	} else {
 		si.Warning = in.mismatch
 	}
+	si.Warning = joinWarnings(si.Warning, oldSumWarning(in, st))
 	if st.State == vrrp.StateMaster {
 		si.Master = in.src.String()
 	} else if st.MasterAddr.IsValid() && !st.MasterAddr.IsUnspecified() {
@@ -138,4 +142,25 @@ func (e *Engine) instanceStatus(in *instance) status.Instance {
 	si.Trackers = e.trackerStatus(in)
 	e.opsStatus(in, &si, st)
 	return si
+}
+
+// oldSumWarning describes an instance that sends the old VRRPv3 unicast
+// checksum because an advert used it, not because it was configured to.
+func oldSumWarning(in *instance, st vrrp.Status) string {
+	if st.TxChecksum != packet.ChecksumMulticastPseudoHeader || in.spec.VRRP.OldUnicastChecksum == vrrp.OldChecksumAlways {
+		return ""
+	}
+	return fmt.Sprintf("sending the old VRRPv3 unicast checksum since an advert from %s at %s used it (peers with old_unicast_checksum never drop our adverts)",
+		in.oldSumFrom, in.oldSumAt.UTC().Format(time.TimeOnly))
+}
+
+// joinWarnings joins the non-empty warnings with "; ".
+func joinWarnings(ws ...string) string {
+	var out []string
+	for _, w := range ws {
+		if w != "" {
+			out = append(out, w)
+		}
+	}
+	return strings.Join(out, "; ")
 }

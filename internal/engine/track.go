@@ -268,10 +268,9 @@ func (e *Engine) updateTracking(now time.Time, in *instance) {
 		return // not started yet: primed when it starts
 	}
 	li, ok := e.links[in.spec.Interface]
-	up := ok && li.Usable() && in.missing == ""
-	if in.spec.DontTrackPrimary && in.missing == "" {
-		up = true
-	}
+	// A missing source address is a fault of its own (below), not a link
+	// down: the transition then names it rather than "interface down".
+	up := ok && li.Usable() || in.spec.DontTrackPrimary
 	if up != in.linkUp || !in.primed {
 		in.linkUp = up
 		e.step(now, in, vrrp.LinkChanged{Up: up})
@@ -287,7 +286,10 @@ func (e *Engine) updateTracking(now time.Time, in *instance) {
 		why = ""
 	}
 	if fault != in.fault || why != in.faultWhy || !in.primed {
-		in.fault, in.faultWhy = fault, why
+		if !fault && in.fault && in.faultMissing {
+			why = "ready again (was: " + in.faultWhy + ")"
+		}
+		in.fault, in.faultWhy, in.faultMissing = fault, why, fault && in.missing != ""
 		e.step(now, in, vrrp.FaultChanged{Fault: fault, Reason: why})
 	}
 	if prio := int(res.Priority); prio != in.prio || !in.primed {
@@ -306,7 +308,7 @@ func (e *Engine) updateTracking(now time.Time, in *instance) {
 func (e *Engine) trackerStatus(in *instance) []status.Tracker {
 	var out []status.Tracker
 	if !in.spec.DontTrackPrimary {
-		out = append(out, status.Tracker{Kind: "interface", Name: in.spec.Interface, OK: in.linkUp, Detail: in.missing})
+		out = append(out, status.Tracker{Kind: "interface", Name: in.spec.Interface, OK: in.linkUp && in.missing == "", Detail: in.missing})
 	}
 	for _, tr := range e.trackerInputs(in) {
 		st := status.Tracker{Kind: strings.TrimPrefix(tr.Kind.String(), "track_"), Name: tr.Name, Weight: tr.Weight}

@@ -796,7 +796,10 @@ func (i *Instance) check(e Received, src netip.Addr, checkAddr bool) (DropReason
 	// RFC 3768 §7.1 / RFC 5798 §7.1, §5.1.1.3, §5.1.2.3: TTL / hop limit
 	// must be 255. keepalived does not check it for unicast (routed peers).
 	if !i.cfg.Unicast && e.TTL >= 0 && e.TTL != packet.TTL {
-		return DropTTL, fmt.Sprintf("TTL %d", e.TTL)
+		if i.is6 {
+			return DropTTL, fmt.Sprintf("hop limit %d, want %d", e.TTL, packet.TTL)
+		}
+		return DropTTL, fmt.Sprintf("TTL %d, want %d", e.TTL, packet.TTL)
 	}
 	if a.Version != i.cfg.Version {
 		return DropVersion, fmt.Sprintf("version %d, ours %d", a.Version, i.cfg.Version)

@@ -624,3 +624,32 @@ func TestIPv6Zones(t *testing.T) {
 		{at: m + time.Second, ev: rx(c, higher6.WithZone("eth0"), 100), want: []Action{send(c, 100), Release{}, trans(StateMaster, StateBackup, "higher address fe80::106")}, state: StateBackup},
 	}))
 }
+
+// An IPv6 advert that crossed a router says "hop limit" in the drop's
+// detail (operators grep for the IPv6 word), an IPv4 one "TTL".
+func TestTTLDropDetailNamesTheFamily(t *testing.T) {
+	for _, c := range []struct {
+		cfg  Config
+		src  netip.Addr
+		want string
+	}{
+		{v3cfg(), higher4, "TTL 64, want 255"},
+		{v6cfg(), higher6, "hop limit 64, want 255"},
+	} {
+		i, err := New(c.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i.Step(t0, Start{})
+		var got string
+		hop64 := func(r *Received) { r.TTL = 64 }
+		for _, a := range i.Step(t0.Add(time.Millisecond), rx(c.cfg, c.src, 150, hop64)) {
+			if d, ok := a.(Dropped); ok && d.Reason == DropTTL {
+				got = d.Detail
+			}
+		}
+		if got != c.want {
+			t.Errorf("%s: drop detail %q, want %q", c.cfg.Name, got, c.want)
+		}
+	}
+}

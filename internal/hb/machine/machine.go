@@ -30,6 +30,8 @@ package machine
 import (
 	"fmt"
 	"time"
+
+	"github.com/vigil-ha/vigil/internal/pace"
 )
 
 // Rsc is a set of resource classes as heartbeat names them, relative to
@@ -291,6 +293,11 @@ type Machine struct {
 	sb       standby
 	sbRsc    Rsc // in our view: what moves
 	sbSince  time.Time
+	// askLogAt and askHeld rate-limit the lines about standby messages
+	// ignored (ignoredAsk): a peer, or a forger, repeating one must not
+	// write one line per message.
+	askLogAt time.Time
+	askHeld  uint64
 	pingUp   int
 	rscrcvd  time.Time // starting, and the peer reported while unstable
 	// pending actions after a set of groups finish
@@ -750,6 +757,24 @@ func (m *Machine) busy() bool {
 	return false
 }
 
+// askLogEvery is the least time between two lines about ignored standby
+// messages.
+const askLogEvery = 10 * time.Second
+
+// ignoredAsk logs msg unless a line about an ignored standby message went
+// out less than askLogEvery ago; the next line says how many it held back.
+func (m *Machine) ignoredAsk(now time.Time, msg string) []Action {
+	if !pace.Allow(&m.askLogAt, now, askLogEvery) {
+		m.askHeld++
+		return nil
+	}
+	if m.askHeld > 0 {
+		msg = fmt.Sprintf("%s (and %d more ignored since the last line)", msg, m.askHeld)
+		m.askHeld = 0
+	}
+	return []Action{Log{Warn: true, Msg: msg}}
+}
+
 // ask handles t=ask_resources from the peer (hb_resource.c
 // ask_for_resources; our own messages do not come back to us).
 func (m *Machine) ask(now time.Time, e AskResources) []Action {
@@ -761,10 +786,10 @@ func (m *Machine) ask(now time.Time, e AskResources) []Action {
 	switch m.sb {
 	case sbNot:
 		if e.Info != "me" {
-			return []Action{Log{Warn: true, Msg: fmt.Sprintf("ignored standby message %q from %s", e.Info, e.Node)}}
+			return m.ignoredAsk(now, fmt.Sprintf("ignored standby message %q from %s", e.Info, e.Node))
 		}
 		if m.ph != phaseStable || m.busy() {
-			return []Action{Log{Warn: true, Msg: fmt.Sprintf("standby message from %s ignored: local resources in flux", e.Node)}}
+			return m.ignoredAsk(now, fmt.Sprintf("standby message from %s ignored: local resources in flux", e.Node))
 		}
 		// The other wants to go standby: tell it we can take them.
 		m.sb, m.sbRsc, m.sbSince = sbOther, e.Rsc.mirror(), now
@@ -772,7 +797,7 @@ func (m *Machine) ask(now time.Time, e AskResources) []Action {
 		out = append(out, Log{Msg: fmt.Sprintf("%s wants to go standby [%s]", e.Node, e.Rsc)}, SendAsk{Info: "other", Rsc: e.Rsc})
 	case sbMe:
 		if e.Info != "other" {
-			return []Action{Log{Warn: true, Msg: fmt.Sprintf("ignored standby message %q from %s", e.Info, e.Node)}}
+			return m.ignoredAsk(now, fmt.Sprintf("ignored standby message %q from %s", e.Info, e.Node))
 		}
 		// The other can take them: release, then say done.
 		r := m.sbRsc

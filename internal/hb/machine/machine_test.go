@@ -453,3 +453,28 @@ func TestRscMirror(t *testing.T) {
 		}
 	}
 }
+
+// A peer (or a forger) repeating a standby message this node ignores makes
+// one log line per period, which then says how many it stood for.
+func TestIgnoredStandbyMessageLogBounded(t *testing.T) {
+	s := pair(t, true)
+	m := s.m["ha1"]
+	lines := func(d time.Duration) (n int, last string) {
+		for range 100 {
+			for _, a := range m.Step(s.now, AskResources{Node: "ha2", Info: "bogus", Rsc: RscAll}) {
+				if l, ok := a.(Log); ok {
+					n, last = n+1, l.Msg
+				}
+			}
+			s.now = s.now.Add(d)
+		}
+		return n, last
+	}
+	if n, _ := lines(time.Millisecond); n != 1 {
+		t.Fatalf("%d lines for 100 ignored standby messages in 0.1 s, want 1", n)
+	}
+	s.now = s.now.Add(10 * time.Second)
+	if n, last := lines(0); n != 1 || !strings.Contains(last, "99 more") {
+		t.Fatalf("%d lines after the period, last %q; want 1 saying 99 more", n, last)
+	}
+}

@@ -17,10 +17,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-ha/vigil/internal/atomicfile"
+	"github.com/vigil-ha/vigil/internal/pace"
 	"github.com/vigil-ha/vigil/internal/track"
 )
 
@@ -59,7 +61,16 @@ type file struct {
 	path string // resolved
 	dir  string
 	base string
+	// warnedAt and held rate-limit the "invalid number" line (Run's
+	// goroutine only): a writer that keeps writing garbage is one line per
+	// invalidLogEvery, which says how many it stands for.
+	warnedAt time.Time
+	held     uint64
 }
+
+// invalidLogEvery is the least time between two "invalid number" lines for
+// one file.
+const invalidLogEvery = 10 * time.Second
 
 // New resolves each file's path as keepalived's init_track_files: an
 // existing file through its symbolic links, a missing one through its
@@ -240,7 +251,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 func (w *Watcher) reread(f *file) {
 	v, ok := ReadValue(f.path)
 	if !ok {
-		w.log.Warn("invalid number read from track file, ignoring", "track_file", f.name, "file", f.path)
+		if !pace.Allow(&f.warnedAt, time.Now(), invalidLogEvery) {
+			f.held++
+			return
+		}
+		w.log.Warn("invalid number read from track file, ignoring", "track_file", f.name, "file", f.path, "suppressed", f.held)
+		f.held = 0
 		return
 	}
 	w.set(f, v, false)

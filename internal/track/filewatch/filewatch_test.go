@@ -1,10 +1,13 @@
 package filewatch
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,8 +22,13 @@ type change struct {
 
 func start(t *testing.T, files ...File) (*Watcher, chan change) {
 	t.Helper()
+	return startLogged(t, nil, files...)
+}
+
+func startLogged(t *testing.T, log *slog.Logger, files ...File) (*Watcher, chan change) {
+	t.Helper()
 	ch := make(chan change, 100)
-	w, err := New(Options{Files: files, OnChange: func(n string, v int64) { ch <- change{n, v} }})
+	w, err := New(Options{Files: files, Logger: log, OnChange: func(n string, v int64) { ch <- change{n, v} }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +122,51 @@ func TestWatch(t *testing.T) {
 	// Other files in the directory are not reported.
 	write(t, d+"/other", "3")
 	quiet(t, ch)
+}
+
+// lockedBuffer is a log destination the watcher's goroutine writes while
+// the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestInvalidNumberLogBounded: a writer that keeps writing an out-of-range number to a
+// track file makes one log line per period, not one per write.
+func TestInvalidNumberLogBounded(t *testing.T) {
+	d := t.TempDir()
+	a := d + "/a"
+	write(t, a, "1")
+	var logs lockedBuffer
+	_, ch := startLogged(t, slog.New(slog.NewTextHandler(&logs, nil)), File{"fa", a})
+	expect(t, ch, change{"fa", 1})
+	// Moved in whole (IN_MOVED_TO): no read sees a half-written file.
+	put := func(s string) {
+		write(t, d+"/tmp", s)
+		if err := os.Rename(d+"/tmp", a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 30 {
+		put("99999999999") // out of range: invalid, the value stays
+	}
+	put("2") // read after the garbage: the watcher has seen it all
+	expect(t, ch, change{"fa", 2})
+	if n := strings.Count(logs.String(), "invalid number"); n != 1 {
+		t.Fatalf("%d log lines for 30 invalid writes, want 1:\n%s", n, logs.String())
+	}
 }
 
 func TestSymlinkedFile(t *testing.T) {
