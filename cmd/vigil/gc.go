@@ -100,8 +100,14 @@ func sampleHeap(profiling bool) {
 // backup's heap target 7.3 MB for 3.4 MB live, 12.3 MB anonymous memory).
 // So once snapshotQuiet has passed without a snapshot, the daemon
 // collects and returns the free pages (releaseMemory), as after reading
-// the configuration, at most once per releaseGap (the two collections at
-// 1,000 instances cost a few ms of CPU).
+// the configuration, at most once per releaseGap: the two collections
+// at 1,000 instances cost about 10 ms of CPU, so a monitoring loop that
+// polls every 2 to 10 s costs the daemon at most 0.1 % of a core more.
+// A longer gap let the pages of the polls that follow a release stay
+// resident for that long: vigil-bench polls until the pair is steady,
+// and when those polls outlasted the release after the takeover the
+// master ended its steady window with 2 MB of free heap pages (30 s gap)
+// where it had none when the gap let a release follow them.
 //
 // A mass transition leaves the same kind of heap behind (a backup taking
 // over 1,000 instances allocates about 19 MB: addresses, gratuitous ARP
@@ -112,14 +118,15 @@ func sampleHeap(profiling bool) {
 // that follow a takeover (garp_master_delay, 5 s later by default, and
 // garp_master_refresh): at 1,000 instances the delayed round allocates
 // about 1 MB, and when it came after the release the master kept its
-// garbage and fragments resident (vigil-bench's scale mode: 2.4 MB of
-// the master's heap spans unused at the end of the steady window, against
-// 0.x MB when the round arms the release). Such events are rare and leave
-// MBs behind, so their release waits eventGap after the last one rather
-// than releaseGap; eventGap bounds what a flapping instance costs.
+// garbage resident (vigil-bench's scale mode at 1,000 instances: the
+// master's anonymous memory 11.2-11.6 MB at the end of its steady window,
+// 9.4-9.7 MB when the round arms the release). Such events are rare and
+// leave MBs behind, so their release waits eventGap after the last
+// release rather than releaseGap; eventGap bounds what a flapping
+// instance costs.
 const (
 	snapshotQuiet = 2 * time.Second
-	releaseGap    = 30 * time.Second
+	releaseGap    = 10 * time.Second
 	eventGap      = 5 * time.Second
 )
 
