@@ -89,7 +89,7 @@ func TestQuietRelease(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const quiet, gap = 2 * time.Second, 30 * time.Second
 		var released []time.Time
-		q := newQuietRelease(quiet, gap, nil, func() { released = append(released, time.Now()) })
+		q := newQuietRelease(quiet, gap, gap, nil, func() { released = append(released, time.Now()) })
 		defer q.stop()
 		start := time.Now()
 		// A snapshot every second for 10 s: no release meanwhile.
@@ -120,11 +120,12 @@ func TestQuietRelease(t *testing.T) {
 
 // TestTransitionsArmQuietRelease: VRRP transitions arm the release as
 // snapshots do; the hooks set before still run. A mass transition of 1,000
-// instances over a second releases once, 2 s after its last transition.
+// instances over a second releases once, 2 s after its last transition;
+// a later transition releases again eventGap after the first release.
 func TestTransitionsArmQuietRelease(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var released []time.Time
-		q := newQuietRelease(snapshotQuiet, releaseGap, nil, func() { released = append(released, time.Now()) })
+		q := newQuietRelease(snapshotQuiet, releaseGap, eventGap, nil, func() { released = append(released, time.Now()) })
 		defer q.stop()
 		prev := 0
 		h := engine.Hooks{InstanceTransition: func(string, vrrp.State, vrrp.State, int, string) { prev++ }}
@@ -147,8 +148,42 @@ func TestTransitionsArmQuietRelease(t *testing.T) {
 		h.GroupTransition("G", vrrp.StateBackup, vrrp.StateMaster, "member became master")
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		if len(released) != 2 || released[1].Sub(released[0]) != releaseGap {
-			t.Errorf("releases %v, want a second one %v after the first", released, releaseGap)
+		if len(released) != 2 || released[1].Sub(released[0]) != eventGap {
+			t.Errorf("releases %v, want a second one %v after the first", released, eventGap)
+		}
+	})
+}
+
+// TestAnnouncementsArmQuietRelease: the garp_master_delay round that
+// follows a takeover by 5 s, after the release of the takeover's garbage,
+// arms another release 2 s after it (not releaseGap after the first), and
+// a snapshot meanwhile does not put that one off to releaseGap. Without an
+// event, a snapshot after a release waits for releaseGap.
+func TestAnnouncementsArmQuietRelease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var released []time.Duration
+		start := time.Now()
+		q := newQuietRelease(snapshotQuiet, releaseGap, eventGap, nil, func() { released = append(released, time.Since(start)) })
+		defer q.stop()
+		announced := 0
+		h := engine.Hooks{Announced: func(n int) { announced += n }}
+		hookQuietRelease(&h, q)
+		h.InstanceTransition("VI_1", vrrp.StateBackup, vrrp.StateMaster, 100, "master down")
+		h.Announced(5)
+		time.Sleep(5 * time.Second)
+		h.Announced(5) // garp_master_delay
+		time.Sleep(time.Second)
+		q.busy() // a snapshot
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if want := []time.Duration{2 * time.Second, 8 * time.Second}; !slices.Equal(released, want) || announced != 10 {
+			t.Fatalf("releases at %v (hook before: %d packets), want %v (10)", released, announced, want)
+		}
+		q.busy()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if len(released) != 3 || released[2]-released[1] != releaseGap {
+			t.Errorf("releases at %v, want a third %v after the second", released, releaseGap)
 		}
 	})
 }
@@ -159,7 +194,7 @@ func TestTransitionsArmQuietRelease(t *testing.T) {
 func TestQuietReleaseWakes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var log []string
-		q := newQuietRelease(snapshotQuiet, releaseGap, func() { log = append(log, "wake") }, func() { log = append(log, "release") })
+		q := newQuietRelease(snapshotQuiet, releaseGap, eventGap, func() { log = append(log, "wake") }, func() { log = append(log, "release") })
 		defer q.stop()
 		for range 1000 {
 			q.busy()

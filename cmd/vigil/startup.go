@@ -39,7 +39,7 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 	}
 	// The release's collections walk stacks and type tables, faulting back
 	// binary pages the text releaser dropped: it drops them again.
-	d.quiet = newQuietRelease(snapshotQuiet, releaseGap, busyGC(f.gcPercent), quietGC(f.gcPercent, d.pages.Kick))
+	d.quiet = newQuietRelease(snapshotQuiet, releaseGap, eventGap, busyGC(f.gcPercent), quietGC(f.gcPercent, d.pages.Kick))
 	u.push(d.quiet.stop)
 	cleanup, err := writePidFiles(f.pidFiles)
 	if err != nil {

@@ -1,10 +1,13 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,6 +39,11 @@ func (f *fakeDaemon) Handover(_ context.Context, n string) error {
 
 func serve(t *testing.T, d Daemon) string {
 	t.Helper()
+	return serveWithIdle(t, d, IdleTimeout)
+}
+
+func serveWithIdle(t *testing.T, d Daemon, idle time.Duration) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "run", "vigil.sock")
 	ln, err := Listen(path)
 	if err != nil {
@@ -43,7 +51,7 @@ func serve(t *testing.T, d Daemon) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- Serve(ctx, ln, d, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- serveIdle(ctx, ln, d, slog.New(slog.DiscardHandler), idle) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -92,6 +100,42 @@ func TestClientRoundTrips(t *testing.T) {
 	}
 	if err := c.Handover(ctx, "nope"); err == nil || err.Error() != `engine: no instance "nope"` {
 		t.Fatalf("handover error not passed through: %v", err)
+	}
+}
+
+// TestIdleConnectionsClose: the daemon answers a second request on a
+// kept-alive connection, and closes the connection once it stays idle (a
+// client that never closes its connections leaves none open for good).
+func TestIdleConnectionsClose(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	path := serveWithIdle(t, &fakeDaemon{}, idle)
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	for i := range 2 {
+		if _, err := io.WriteString(c, "GET /v1/status HTTP/1.1\r\nHost: vigil\r\n\r\n"); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: %s %v", i, resp.Status, err)
+		}
+	}
+	start := time.Now()
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if n, err := r.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("idle connection: read %d bytes, %v; want EOF", n, err)
+	}
+	if d := time.Since(start); d < idle/2 {
+		t.Errorf("closed after %v idle, want about %v", d, idle)
 	}
 }
 

@@ -97,6 +97,10 @@ type Hooks struct {
 	// VIPsChanged is called with the set of virtual addresses this host
 	// holds, after it changed (the director's ha_suspend).
 	VIPsChanged func(held map[netip.Addr]bool)
+	// Announced is called when the engine queues n gratuitous ARPs or
+	// unsolicited neighbour advertisements: at a takeover and at each of
+	// its later rounds (garp_master_delay, garp_master_refresh, pacing).
+	Announced func(n int)
 }
 
 // Engine runs the VRRP instances of a Spec.
@@ -1694,6 +1698,9 @@ func (e *Engine) sendAnnouncements(dev string, sends []garp.Send) {
 		return
 	}
 	e.countAnnouncements(sends)
+	if h := e.opts.Hooks.Announced; h != nil {
+		h(len(sends))
+	}
 	// The first packet of each address goes ahead of the repeats (see
 	// effects): the worker sends the first round of a mass takeover's
 	// addresses before the other rounds of any of them.

@@ -551,3 +551,39 @@ func TestSplitHealAnnouncesTheWinner(t *testing.T) {
 		})
 	}
 }
+
+// TestAnnouncedHook: the Announced hook hears every batch of gratuitous
+// ARPs as the engine queues it, the takeover's and the garp_master_delay
+// round 5 s later, and counts the packets the LAN then carries.
+func TestAnnouncedHook(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		h := newFakeHost(lan, "a", map[string]string{"eth0": "192.168.1.105/24"})
+		var calls []time.Duration
+		total := 0
+		start := time.Now()
+		e, err := New(runspec.Spec{Instances: []runspec.InstanceSpec{tutorialInstance(vrrp.StateMaster, 100)}},
+			Options{Net: h, Hooks: Hooks{Announced: func(n int) {
+				calls = append(calls, time.Since(start))
+				total += n
+			}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := runNode(t, h, e)
+		time.Sleep(10 * time.Second)
+		if n.state(t, "VI_1") != "MASTER" {
+			t.Fatal("not master")
+		}
+		synctest.Wait()
+		lan.mu.Lock()
+		sent := len(lan.announced)
+		lan.mu.Unlock()
+		if len(calls) < 2 || calls[len(calls)-1]-calls[0] < testGARP.Delay {
+			t.Fatalf("Announced at %v, want the takeover's batch and the round %v later", calls, testGARP.Delay)
+		}
+		if total != 2*testGARP.Repeat || sent != total {
+			t.Errorf("Announced %d packets, the LAN carried %d; want %d", total, sent, 2*testGARP.Repeat)
+		}
+	})
+}
