@@ -35,10 +35,12 @@ import (
 // host, the threads its packet wakes preempt the sender), and an advert
 // late in a burst carries the variation of every send before it: at 1,000
 // instances in 32 slots (bursts of 31), vigil-bench's scale mode saw the
-// spacing of an instance's adverts move by 0.04 ms (median) at the head of
-// a burst and 0.13-0.25 ms at its tail, where the burst's first advert
-// moved by 0.04 ms. Bursts of 4 (256 slots) brought the median to 0.02
-// ms. A slot is a wake-up (a few system calls, a context switch or more):
+// spacing of an instance's adverts move by 0.03-0.09 ms (median) at the
+// head of a burst and 0.09-0.37 ms at its tail, where the burst as a whole
+// moved by 0.03-0.08 ms. In 256 slots (bursts of 4, one socket each: see
+// sourceSlots) the median spacing error fell from 0.09-0.30 ms to 0.01-0.02
+// ms, for 0.3-0.7 % of a core more. A slot is a wake-up (a few system
+// calls, a context switch or more, and at the receivers a wake-up each):
 // slots are no closer than slotGap, a quarter thousand wake-ups a second
 // at most, fewer than the 32 slots of an interval of 0.1 s already make.
 //
