@@ -108,6 +108,7 @@ type scaleResult struct {
 	cpu, rss     [2]float64 // % of one core; MB
 	anon         [2]float64 // RssAnon, MB
 	jitter       dist       // |advert spacing - advert_int| of the master
+	bursts       burstSplit // where the jitter comes from
 	missing      int        // spacings ≥ 1.9 × advert_int (an advert not seen)
 	timerErr     dist       // per instance: backup's first advert - master's last - MDI
 	vipErr       dist       // per instance: VIP on the backup - master's last advert - MDI
@@ -190,7 +191,9 @@ func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) 
 		s.Stop()
 		r.sniffDrops += s.Drops()
 	}
-	for _, ts := range adverts(ss, 0) {
+	sent := adverts(ss, 0)
+	r.bursts = splitBursts(sent, iv)
+	for _, ts := range sent {
 		for j := 1; j < len(ts); j++ {
 			d := ts[j].Sub(ts[j-1])
 			if d >= iv*19/10 {
@@ -321,7 +324,10 @@ func (b *bench) scaleTable(load string) error {
 	fmt.Fprintln(b.out, "the master's send reaches the LAN's bridge); failover: every instance at once after kill -9")
 	fmt.Fprintln(b.out, "of the master, per instance, ms: min / median / p99 / max; takeover gap: median time between consecutive BACKUP->MASTER")
 	fmt.Fprintln(b.out, "lines of vigil's log during that failover (what one takeover costs when they queue); 1st GARP - VIP: the backup's")
-	fmt.Fprintln(b.out, "first gratuitous ARP of each VIP on the LAN's bridge - the VIP's netlink event read in the backup's namespace")
+	fmt.Fprintln(b.out, "first gratuitous ARP of each VIP on the LAN's bridge - the VIP's netlink event read in the backup's namespace;")
+	fmt.Fprintln(b.out, "below the table, the jitter split: the move of the advert's burst (adverts < 2 ms apart) from one interval to the next")
+	fmt.Fprintln(b.out, "and the move of the advert within its burst, by position in the burst (median/p99)")
+	var splits []string
 	fmt.Fprintln(tw, "daemon\tinstances\tadvert_int\tCPU master\tCPU backup\tRSS master\tRSS backup\tadvert jitter\tmissed\tfailover timer error\tVIP on backup - MDI\t1st GARP - VIP\ttakeover gap\tnote\t")
 	for _, d := range b.o.daemons {
 		for _, adv := range b.o.scaleIntervals {
@@ -347,6 +353,7 @@ func (b *bench) scaleTable(load string) error {
 				if r.sniffDrops > 0 {
 					note += fmt.Sprintf(" capture dropped %d frames", r.sniffDrops)
 				}
+				splits = append(splits, fmt.Sprintf("%s %d %s jitter, ms, median / p99 / max: %v", d, n, adv, r.bursts))
 				spread := "-"
 				if r.takeoverGap > 0 {
 					spread = ms(r.takeoverGap)
@@ -357,6 +364,9 @@ func (b *bench) scaleTable(load string) error {
 		}
 	}
 	tw.Flush()
+	for _, l := range splits {
+		fmt.Fprintln(b.out, l)
+	}
 	fmt.Fprintln(b.out)
 	return nil
 }

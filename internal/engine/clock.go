@@ -103,10 +103,7 @@ func newFDTimer(f func(), onThread func() func()) (*fdTimer, error) {
 		t.f.Close()
 		return nil, err
 	}
-	t.readFn = func(fd uintptr) bool {
-		_, _, t.rerr = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.buf[0])), uintptr(len(t.buf)))
-		return t.rerr != unix.EAGAIN
-	}
+	t.readFn = t.pollExpiry
 	t.wg.Add(1)
 	go t.run()
 	return t, nil
@@ -160,11 +157,33 @@ func (t *fdTimer) pollWait() bool {
 			return false
 		case thread:
 			return true // the wake-up of SetThread, no expiry
-		case t.rerr != 0:
-			continue // EINTR; a read error of a timerfd is no expiry
 		}
-		t.fn()
+		// A read error of a timerfd is no expiry: wait again.
 	}
+}
+
+// pollExpiry is the poller's read function: it runs the expiry it reads
+// and asks to wait again (false), or ends the wait (true) for a change of
+// way, a close or a read error (t.rerr). The read after an expiry that
+// would only find the fd empty is left out (a system call in every
+// wake-up): the fd was emptied by this read, and an expiry from then on
+// wakes the wait, which the poller notes even while the expiry runs (the
+// loop of the raw read clears no readiness between its calls).
+func (t *fdTimer) pollExpiry(fd uintptr) bool {
+	for {
+		_, _, t.rerr = unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.buf[0])), uintptr(len(t.buf)))
+		if t.rerr != unix.EINTR {
+			break
+		}
+	}
+	if t.rerr == unix.EAGAIN {
+		return false
+	}
+	if thread, closed := t.state(); thread || closed || t.rerr != 0 {
+		return true
+	}
+	t.fn()
+	return false
 }
 
 // threadWait runs the expiries on the calling thread until the way changes.

@@ -30,33 +30,52 @@ import (
 //     the deadline rather than from the (late) moment the timer was served,
 //     so an instance's phase neither drifts nor merges with its neighbours'.
 
-// advertSlots is how many phases an interval has at most. Instances that
-// share a slot advertise in one wake-up of the engine (a burst of a few
-// sends), which costs far less than a wake-up each: 32 slots keep bursts to
-// 32 adverts at 1,000 instances. (64 slots, 16 adverts a burst, cost the
-// master a quarter more CPU in vigil-bench's scale mode with no better
-// jitter; until rearmAdvert, half the instances sat off their phase, so 64
-// slots were 32 in half the interval.)
-const advertSlots = 32
+// Instances that share a phase slot advertise in one wake-up of the engine:
+// a burst of back-to-back sends. Each send's cost varies (on a loaded
+// host, the threads its packet wakes preempt the sender), and an advert
+// late in a burst carries the variation of every send before it: at 1,000
+// instances in 32 slots (bursts of 31), vigil-bench's scale mode saw the
+// spacing of an instance's adverts move by 0.03-0.09 ms (median) at the
+// head of a burst and 0.09-0.37 ms at its tail, where the burst as a whole
+// moved by 0.03-0.08 ms. In 256 slots (bursts of 4, one socket each: see
+// sourceSlots) the median spacing error fell from 0.09-0.30 ms to 0.01-0.02
+// ms, for 0.3-0.7 % of a core more. A slot is a wake-up (a few system
+// calls, a context switch or more, and at the receivers a wake-up each):
+// slots are no closer than slotGap, a quarter thousand wake-ups a second
+// at most, fewer than the 32 slots of an interval of 0.1 s already make.
+//
+// advertSlots is how many slots an interval has at least, unless that
+// makes them narrower than minSlotWidth: a burst of a few sends takes tens
+// of microseconds, so slots closer than a millisecond buy no punctuality
+// and cost a wake-up each (at advert_int 0.01, 64 slots tripled the CPU of
+// 100 instances against 10).
+const (
+	advertSlots  = 32
+	slotGap      = time.Second / 256
+	minSlotWidth = time.Millisecond
+)
 
-// minSlotWidth bounds how narrow a slot gets at short intervals: a burst of
-// a few sends takes tens of microseconds, so slots closer than a
-// millisecond buy no punctuality and cost a wake-up each (at advert_int
-// 0.01, 64 slots tripled the CPU of 100 instances against 10).
-const minSlotWidth = time.Millisecond
-
-// slots is how many phases an interval of length iv has: advertSlots, or
-// fewer so that none is narrower than minSlotWidth.
+// slots is how many phases an interval of length iv has: one per slotGap,
+// at least advertSlots, at most one per minSlotWidth.
 func slots(iv time.Duration) uint64 {
-	return uint64(min(max(iv/minSlotWidth, 1), advertSlots))
+	return uint64(max(min(max(iv/slotGap, advertSlots), iv/minSlotWidth), 1))
 }
+
+// sourceSlots is how many slots the VRIDs of one source (one interface and
+// family: one socket) use at most. An interval's slots take the adverts of
+// several sources; the engine sends each socket's adverts of a wake-up in
+// one system call. At 256 slots, the 255 VRIDs of a source go four to a
+// slot in 64 of them, where one to a slot in all 256 would make each
+// wake-up's four adverts four system calls, one per interface.
+const sourceSlots = 64
 
 // AdvertPhase is an instance's offset within an advert interval of length
 // iv, counted from the Unix epoch: one of slots(iv) slots. The bit-reversed
-// VRID spreads the VRIDs of one interface evenly over the slots (four to a
-// slot when all 255 are used); a hash of the source address (one per
-// interface and family) rotates each interface's slots, so that interfaces
-// with a few VRIDs each do not all pile onto the same slots.
+// VRID spreads the VRIDs of one source evenly over up to sourceSlots of
+// the slots (eight to a slot when all 255 are used at advert_int 0.1, four
+// at 1); a hash of the source address (one per interface and family)
+// rotates each source's slots, so that interfaces with a few VRIDs each do
+// not all pile onto the same slots.
 func AdvertPhase(vrid uint8, src netip.Addr, iv time.Duration) time.Duration {
 	if iv <= 0 {
 		return 0
@@ -68,7 +87,8 @@ func AdvertPhase(vrid uint8, src netip.Addr, iv time.Duration) time.Duration {
 	b, _ := src.Unmap().AppendBinary(buf[:0])
 	h := fnv1a(b)
 	n := slots(iv)
-	slot := (uint64(bits.Reverse8(vrid))*n/256 + uint64(h)) % n
+	m := min(n, sourceSlots)
+	slot := (uint64(bits.Reverse8(vrid))*m/256*n/m + uint64(h)) % n
 	return time.Duration(uint64(iv) / n * slot)
 }
 

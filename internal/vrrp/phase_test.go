@@ -5,18 +5,22 @@ import (
 	"time"
 )
 
-// The 255 VRIDs of one interface share a source: they fill the slots
-// evenly. Another source rotates the slots.
+// The 255 VRIDs of one interface share a source: they fill up to 64 of the
+// slots evenly. Another source rotates the slots.
 func TestAdvertPhaseSpreadsVRIDs(t *testing.T) {
 	for _, tc := range []struct {
 		iv       time.Duration
-		slots    int
-		min, max int // VRIDs per slot
+		slots    int // in the interval
+		used     int // by the 255 VRIDs
+		min, max int // VRIDs per slot used
 	}{
-		{10 * time.Millisecond, 10, 25, 26}, // no slot narrower than 1 ms
-		{20 * time.Millisecond, 20, 12, 13},
-		{time.Second, advertSlots, 7, 8},
-		{40950 * time.Millisecond, advertSlots, 7, 8},
+		{10 * time.Millisecond, 10, 10, 25, 26}, // no slot narrower than 1 ms
+		{20 * time.Millisecond, 20, 20, 12, 13},
+		{100 * time.Millisecond, 32, 32, 7, 8}, // at least 32 slots
+		// Slots 1/256 s apart; one source's VRIDs in 64 of them, four to
+		// a slot (one system call a wake-up).
+		{time.Second, 256, 64, 3, 4},
+		{40950 * time.Millisecond, 10483, 64, 3, 4},
 	} {
 		iv := tc.iv
 		perSlot := map[time.Duration]int{}
@@ -31,8 +35,11 @@ func TestAdvertPhaseSpreadsVRIDs(t *testing.T) {
 				rotated++
 			}
 		}
-		if len(perSlot) != tc.slots {
-			t.Errorf("iv %v: 255 VRIDs use %d slots, want %d", iv, len(perSlot), tc.slots)
+		if got := slots(iv); got != uint64(tc.slots) {
+			t.Errorf("iv %v: %d slots, want %d", iv, got, tc.slots)
+		}
+		if len(perSlot) != tc.used {
+			t.Errorf("iv %v: 255 VRIDs use %d slots, want %d", iv, len(perSlot), tc.used)
 		}
 		for p, n := range perSlot {
 			if n < tc.min || n > tc.max {

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+// Two bursts a second apart of three instances each: the second burst
+// starts 30 µs later and its last advert moves 50 µs within it. The split
+// gives each spacing's error to the burst's start and to the advert's
+// place in it.
+func TestSplitBursts(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	us := time.Microsecond
+	a, b, c := key{1, 1}, key{1, 2}, key{2, 1}
+	per := map[key][]time.Time{
+		a: {t0, t0.Add(time.Second + 30*us)},
+		b: {t0.Add(20 * us), t0.Add(time.Second + 50*us)},
+		c: {t0.Add(40 * us), t0.Add(time.Second + 120*us)},
+	}
+	s := splitBursts(per, time.Second)
+	if len(s.size) != 2 || s.size[0] != 3 || s.size[1] != 3 {
+		t.Fatalf("bursts %v, want two of 3", s.size)
+	}
+	if got := s.start.sorted(); len(got) != 3 || got[0] != 30*us || got[2] != 30*us {
+		t.Errorf("start parts %v, want 30 µs each", got)
+	}
+	if got := s.within.sorted(); len(got) != 3 || got[0] != 0 || got[1] != 0 || got[2] != 50*us {
+		t.Errorf("within parts %v, want 0, 0, 50 µs", got)
+	}
+	if len(s.byPos) != 1 || len(s.byPos[0]) != 3 {
+		t.Errorf("by position %v, want one group of 3", s.byPos)
+	}
+	if s.span.max() != 90*us {
+		t.Errorf("span max %v, want 90 µs", s.span.max())
+	}
+}
