@@ -100,3 +100,62 @@ func (s burstSplit) String() string {
 	}
 	return b.String()
 }
+
+// lateBound is how far off its interval a spacing must be for lateSpells
+// to place it in time.
+const lateBound = time.Millisecond
+
+// lateSpell is a run of spacings off by more than lateBound, each less
+// than a second after the previous one: when in the window it began (the
+// later advert of its first spacing), how many spacings and the largest
+// error.
+type lateSpell struct {
+	at    time.Duration
+	n     int
+	worst time.Duration
+}
+
+// lateSpells places in the window that began at t0 the spacings of per
+// off their interval iv by more than lateBound (lost adverts excepted), so
+// that a daemon's periodic work (a collection, a release of memory) shows
+// by when it comes.
+func lateSpells(per map[key][]time.Time, iv time.Duration, t0 time.Time) []lateSpell {
+	type off struct {
+		at time.Time
+		by time.Duration
+	}
+	var offs []off
+	for _, ts := range per {
+		for j := 1; j < len(ts); j++ {
+			d := ts[j].Sub(ts[j-1])
+			if d >= iv*19/10 {
+				continue
+			}
+			if e := max(d-iv, iv-d); e > lateBound {
+				offs = append(offs, off{ts[j], e})
+			}
+		}
+	}
+	slices.SortFunc(offs, func(a, b off) int { return a.at.Compare(b.at) })
+	var out []lateSpell
+	var last time.Time
+	for _, o := range offs {
+		if len(out) == 0 || o.at.Sub(last) >= time.Second {
+			out = append(out, lateSpell{at: o.at.Sub(t0)})
+		}
+		sp := &out[len(out)-1]
+		sp.n++
+		sp.worst = max(sp.worst, o.by)
+		last = o.at
+	}
+	return out
+}
+
+// spellsString prints spells as "+12.3 s: 5, max 4.21 ms; ...".
+func spellsString(spells []lateSpell) string {
+	var parts []string
+	for _, sp := range spells {
+		parts = append(parts, fmt.Sprintf("+%.1f s: %d, max %s ms", sp.at.Seconds(), sp.n, ms(sp.worst)))
+	}
+	return strings.Join(parts, "; ")
+}

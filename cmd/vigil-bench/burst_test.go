@@ -35,3 +35,34 @@ func TestSplitBursts(t *testing.T) {
 		t.Errorf("span max %v, want 90 µs", s.span.max())
 	}
 }
+
+// Spacings off by more than lateBound are grouped into spells by when
+// they come in the window: two instances late together at +3 s make one
+// spell, one late at +10 s another; a lost advert (a spacing of two
+// intervals) and spacings within the bound are not counted.
+func TestLateSpells(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	ms := time.Millisecond
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	per := map[key][]time.Time{
+		{1, 1}: {at(2 * time.Second), at(3*time.Second + 4*ms), at(4 * time.Second)},
+		{1, 2}: {at(2*time.Second + 10*ms), at(3*time.Second + 12*ms), at(5*time.Second + 10*ms)},
+		{1, 3}: {at(9 * time.Second), at(10*time.Second + 2*ms), at(11*time.Second + 2*ms + ms/2)},
+	}
+	got := lateSpells(per, time.Second, t0)
+	want := []lateSpell{
+		{at: 3*time.Second + 4*ms, n: 3, worst: 4 * ms},
+		{at: 10*time.Second + 2*ms, n: 1, worst: 2 * ms},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("spells %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("spell %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if s := spellsString(got); s != "+3.0 s: 3, max 4.00 ms; +10.0 s: 1, max 2.00 ms" {
+		t.Errorf("printed %q", s)
+	}
+}

@@ -109,6 +109,7 @@ type scaleResult struct {
 	anon         [2]float64 // RssAnon, MB
 	jitter       dist       // |advert spacing - advert_int| of the master
 	bursts       burstSplit // where the jitter comes from
+	late         []lateSpell // when in the window spacings were off by more than lateBound
 	missing      int        // spacings ≥ 1.9 × advert_int (an advert not seen)
 	timerErr     dist       // per instance: backup's first advert - master's last - MDI
 	vipErr       dist       // per instance: VIP on the backup - master's last advert - MDI
@@ -193,6 +194,7 @@ func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) 
 	}
 	sent := adverts(ss, 0)
 	r.bursts = splitBursts(sent, iv)
+	r.late = lateSpells(sent, iv, t0)
 	for _, ts := range sent {
 		for j := 1; j < len(ts); j++ {
 			d := ts[j].Sub(ts[j-1])
@@ -354,6 +356,9 @@ func (b *bench) scaleTable(load string) error {
 					note += fmt.Sprintf(" capture dropped %d frames", r.sniffDrops)
 				}
 				splits = append(splits, fmt.Sprintf("%s %d %s jitter, ms, median / p99 / max: %v", d, n, adv, r.bursts))
+				if len(r.late) > 0 {
+					splits = append(splits, fmt.Sprintf("%s %d %s spacings off by more than %s, when in the window: %s", d, n, adv, ms(lateBound), spellsString(r.late)))
+				}
 				spread := "-"
 				if r.takeoverGap > 0 {
 					spread = ms(r.takeoverGap)
