@@ -105,17 +105,17 @@ func announced(ss []*e2e.Sniffer, node *lab.Host) map[netip.Addr]time.Time {
 }
 
 type scaleResult struct {
-	cpu, rss     [2]float64 // % of one core; MB
-	anon         [2]float64 // RssAnon, MB
-	jitter       dist       // |advert spacing - advert_int| of the master
-	bursts       burstSplit // where the jitter comes from
+	cpu, rss     [2]float64  // % of one core; MB
+	anon         [2]float64  // RssAnon, MB
+	jitter       dist        // |advert spacing - advert_int| of the master
+	bursts       burstSplit  // where the jitter comes from
 	late         []lateSpell // when in the window spacings were off by more than lateBound
-	missing      int        // spacings ≥ 1.9 × advert_int (an advert not seen)
-	timerErr     dist       // per instance: backup's first advert - master's last - MDI
-	vipErr       dist       // per instance: VIP on the backup - master's last advert - MDI
-	garpLag      dist       // per instance: the backup's first gratuitous ARP for the VIP - VIP on the backup
-	noGARP       int        // VIPs added on the backup with no gratuitous ARP seen
-	took         int        // instances measured in the failover
+	missing      int         // spacings ≥ 1.9 × advert_int (an advert not seen)
+	timerErr     dist        // per instance: backup's first advert - master's last - MDI
+	vipErr       dist        // per instance: VIP on the backup - master's last advert - MDI
+	garpLag      dist        // per instance: the backup's first gratuitous ARP for the VIP - VIP on the backup
+	noGARP       int         // VIPs added on the backup with no gratuitous ARP seen
+	took         int         // instances measured in the failover
 	sniffDrops   uint64
 	failoverNote string
 	takeoverGap  time.Duration // vigil: median time between consecutive BACKUP->MASTER transitions in the backup's log
