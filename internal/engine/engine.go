@@ -832,32 +832,36 @@ func (e *Engine) read(c *conn, wg *sync.WaitGroup, bg context.Context) {
 		bufs[i] = mem[i*size : (i+1)*size : (i+1)*size]
 	}
 	pkts := make([]vrrpnet.Packet, readBatch)
-	for {
-		n, err := c.c.ReadBatch(bufs, pkts)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || bg.Err() != nil {
-				return
-			}
-			select {
-			case <-bg.Done():
-				return
-			case <-time.After(10 * time.Millisecond): // never spin on a persistent error
-			}
-			continue
-		}
+	// The turn runs inside the conn's read loop, which then waits for the
+	// next packet without a system call that would find the queue empty.
+	// detach closes the conn with e.mu held while this may wait for e.mu:
+	// the conn's Close does not wait for a turn in progress.
+	turn := func(ps []vrrpnet.Packet) error {
 		e.rxTurns.Add(1)
 		e.mu.Lock()
 		if !e.ended {
 			e.fx.hold()
 			now := time.Now()
-			for _, p := range pkts[:n] {
+			for _, p := range ps {
 				e.receive(now, c, p)
 			}
 			e.endTurn(now)
 		}
 		e.mu.Unlock()
 		e.inputTaken()
-		clear(pkts[:n])
+		clear(ps)
+		return nil
+	}
+	for {
+		err := c.c.ReadLoop(bufs, pkts, turn)
+		if errors.Is(err, net.ErrClosed) || bg.Err() != nil {
+			return
+		}
+		select {
+		case <-bg.Done():
+			return
+		case <-time.After(10 * time.Millisecond): // never spin on a persistent error
+		}
 	}
 }
 

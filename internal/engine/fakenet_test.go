@@ -418,9 +418,23 @@ func (c *fakeConn) ReadPacket(buf []byte) (vrrpnet.Packet, error) {
 	}
 }
 
-// ReadBatch returns the first packet when it comes, with those queued
+// ReadLoop hands over each packet when it comes, with those queued behind
+// it, until the conn is closed.
+func (c *fakeConn) ReadLoop(bufs [][]byte, pkts []vrrpnet.Packet, handle func([]vrrpnet.Packet) error) error {
+	for {
+		n, err := c.readBatch(bufs, pkts)
+		if err != nil {
+			return err
+		}
+		if err := handle(pkts[:n]); err != nil {
+			return err
+		}
+	}
+}
+
+// readBatch returns the first packet when it comes, with those queued
 // behind it.
-func (c *fakeConn) ReadBatch(bufs [][]byte, pkts []vrrpnet.Packet) (int, error) {
+func (c *fakeConn) readBatch(bufs [][]byte, pkts []vrrpnet.Packet) (int, error) {
 	n := min(len(bufs), len(pkts))
 	p, err := c.ReadPacket(bufs[0])
 	if err != nil {

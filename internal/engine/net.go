@@ -64,9 +64,12 @@ type Net interface {
 
 // Conn is a VRRP socket (see vrrpnet.Conn).
 type Conn interface {
-	// ReadBatch blocks until a packet arrives, then returns those queued,
-	// at most len(pkts), each in the buffer of its index in bufs.
-	ReadBatch(bufs [][]byte, pkts []vrrpnet.Packet) (int, error)
+	// ReadLoop calls handle with the packets queued (at most len(pkts),
+	// each in the buffer of its index in bufs) whenever some arrive, until
+	// the conn is closed (net.ErrClosed), a read fails or handle returns an
+	// error. A Close while handle runs returns at once (see
+	// vrrpnet.Conn.ReadLoop).
+	ReadLoop(bufs [][]byte, pkts []vrrpnet.Packet, handle func([]vrrpnet.Packet) error) error
 	WritePacket(payload []byte, src, dst netip.Addr) error
 	// WriteBatch sends msgs, setting the Err of those that failed, and
 	// returns how many failed.

@@ -31,9 +31,9 @@ type countConn struct {
 	closed        chan struct{}
 }
 
-func (c *countConn) ReadBatch([][]byte, []vrrpnet.Packet) (int, error) {
+func (c *countConn) ReadLoop([][]byte, []vrrpnet.Packet, func([]vrrpnet.Packet) error) error {
 	<-c.closed
-	return 0, net.ErrClosed
+	return net.ErrClosed
 }
 func (c *countConn) WritePacket([]byte, netip.Addr, netip.Addr) error { c.sent++; return nil }
 func (c *countConn) WriteBatch(m []vrrpnet.Message) int {

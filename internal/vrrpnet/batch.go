@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"unsafe"
@@ -47,10 +48,14 @@ type rxScratch struct {
 	iovs  [MaxBatch]unix.Iovec
 	names [MaxBatch]unix.RawSockaddrInet6
 	oob   [MaxBatch][oobLen]byte
-	// bufs and the results of the last recvmmsg, for rxFn.
-	bufs [][]byte
-	n    int
-	err  error
+	// bufs and the results of the last recvmmsg, for rxFn; pkts, handle
+	// and handle's error for loopFn.
+	bufs   [][]byte
+	n      int
+	err    error
+	pkts   []Packet
+	handle func([]Packet) error
+	herr   error
 }
 
 // txScratch is WriteBatch's memory (one writer at a time, txMu).
@@ -128,6 +133,104 @@ func (c *Conn) ReadBatch(bufs [][]byte, pkts []Packet) (int, error) {
 		}
 		if k > 0 {
 			return k, nil
+		}
+	}
+}
+
+// ReadLoop reads advertisements until the conn is closed, a read fails or
+// handle returns an error, which it returns (a close is net.ErrClosed).
+// handle gets the packets each recvmmsg returned (at most len(pkts) and
+// MaxBatch, each one's payload in the buffer of its index in bufs; drops
+// as ReadPacket's), on the calling goroutine; they are valid until it
+// returns. One goroutine at a time may read (ReadLoop, ReadBatch or
+// ReadPacket).
+//
+// The loop saves ReadBatch's second system call per burst: a recvmmsg that
+// returns fewer packets than it asked for emptied the queue, so the loop
+// waits for the poller instead of asking again and finding nothing. It can
+// because it stays in one wait of the raw conn: the poller's readiness is
+// cleared when a wait begins, and within one the poller notes any packet
+// queued after the recvmmsg, even while handle runs. A full batch reads
+// again at once.
+//
+// Close may be called while handle runs, also from handle: it then returns
+// at once and the loop closes the socket when handle returns (closing the
+// file waits for the read in progress, which would wait for handle).
+func (c *Conn) ReadLoop(bufs [][]byte, pkts []Packet, handle func([]Packet) error) error {
+	n := min(len(bufs), len(pkts), MaxBatch)
+	if n == 0 {
+		return errors.New("vrrpnet: read: no buffers")
+	}
+	c.rxMu.Lock()
+	defer c.rxMu.Unlock()
+	s := &c.rx
+	s.bufs, s.pkts, s.handle = bufs[:n], pkts[:n], handle
+	err := c.rc.Read(c.loopFn)
+	if err == nil {
+		err = s.err
+	}
+	s.bufs, s.pkts, s.handle, s.err = nil, nil, nil, nil
+	c.loopMu.Lock()
+	closeNow := c.closeDeferred
+	c.closeDeferred = false
+	c.loopMu.Unlock()
+	if closeNow {
+		c.f.Close()
+	}
+	if s.herr != nil {
+		err, s.herr = s.herr, nil
+		return err
+	}
+	if err == nil || closeNow {
+		err = net.ErrClosed
+	}
+	return c.readErr(err)
+}
+
+// readLoop is loopFn's body: it reads and hands over batches until the
+// queue is empty (false: wait) or the loop ends (true: s.err, s.herr or a
+// close).
+func (c *Conn) readLoop(fd int) bool {
+	s := &c.rx
+	for {
+		if !c.recvmmsg(fd) {
+			return false // EAGAIN
+		}
+		if s.err == unix.EINTR {
+			continue
+		}
+		if s.err != nil {
+			return true
+		}
+		got := s.n
+		k := 0
+		for i := range got {
+			if p, ok := c.accept(s.bufs[i], &s.hdrs[i]); ok {
+				s.pkts[k] = p
+				k++
+			}
+		}
+		if k > 0 {
+			c.loopMu.Lock()
+			closed := c.closed.Load()
+			c.inHandle = !closed
+			c.loopMu.Unlock()
+			if closed {
+				return true
+			}
+			s.herr = s.handle(s.pkts[:k])
+			c.loopMu.Lock()
+			c.inHandle = false
+			closed = c.closeDeferred
+			c.loopMu.Unlock()
+			if closed || s.herr != nil {
+				return true
+			}
+		} else if c.closed.Load() {
+			return true
+		}
+		if got < len(s.bufs) {
+			return false // the queue was empty: wait for the next packet
 		}
 	}
 }

@@ -34,10 +34,11 @@
 //     header), and drops, counting them, packets whose source is the Conn's
 //     own source address (defence in depth: loop is off).
 //
-// Concurrency: one goroutine at a time may call ReadPacket or ReadBatch
-// while any number call WritePacket or WriteBatch; Close, SetReadDeadline,
-// Pending and Stats may be called from any goroutine. Close makes a blocked
-// ReadPacket or ReadBatch return net.ErrClosed.
+// Concurrency: one goroutine at a time may call ReadPacket, ReadBatch or
+// ReadLoop while any number call WritePacket or WriteBatch; Close,
+// SetReadDeadline, Pending and Stats may be called from any goroutine.
+// Close makes a blocked ReadPacket or ReadBatch return net.ErrClosed, and
+// ReadLoop once its handle returns.
 package vrrpnet
 
 import (
@@ -158,6 +159,11 @@ type Conn struct {
 	rx         rxScratch
 	tx         txScratch
 	rxFn, txFn func(fd uintptr) bool
+	loopFn     func(fd uintptr) bool
+	// loopMu orders Close with ReadLoop's handle: a Close while handle
+	// runs is left to the loop (closeDeferred).
+	loopMu                  sync.Mutex
+	inHandle, closeDeferred bool
 
 	received, sent, sendErrors           atomic.Uint64
 	droppedOwn, droppedMal, droppedTrunc atomic.Uint64
@@ -238,6 +244,7 @@ func Listen(cfg Config) (*Conn, error) {
 	ok = true
 	c.rxFn = func(fd uintptr) bool { return c.recvmmsg(int(fd)) }
 	c.txFn = func(fd uintptr) bool { return c.sendmmsg(int(fd)) }
+	c.loopFn = func(fd uintptr) bool { return c.readLoop(int(fd)) }
 	if c.rc, err = c.f.SyscallConn(); err != nil {
 		c.f.Close()
 		return nil, fmt.Errorf("vrrpnet: %w", err)
@@ -391,11 +398,20 @@ func (c *Conn) Family() Family { return c.family }
 // os.ErrDeadlineExceeded.
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.f.SetReadDeadline(t) }
 
-// Close closes the socket; a blocked ReadPacket returns net.ErrClosed.
+// Close closes the socket; a blocked ReadPacket returns net.ErrClosed, and
+// ReadLoop returns it once its handle (if running) returns.
 func (c *Conn) Close() error {
+	c.loopMu.Lock()
 	if c.closed.Swap(true) {
+		c.loopMu.Unlock()
 		return nil
 	}
+	if c.inHandle {
+		c.closeDeferred = true
+		c.loopMu.Unlock()
+		return nil
+	}
+	c.loopMu.Unlock()
 	return c.f.Close()
 }
 
