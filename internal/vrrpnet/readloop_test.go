@@ -73,7 +73,8 @@ func (r *loopReader) ended(t *testing.T, what string) {
 // for the poller between them) or in a burst larger than its batch (a full
 // batch reads again at once, the partial one after it waits); the loop
 // ends with net.ErrClosed when the conn is closed while it waits, while
-// its handle runs (Close returns at once), or from the handle.
+// its handle runs (Close returns at once), or from the handle; a packet
+// through the loop allocates nothing.
 func TestReadLoop(t *testing.T) {
 	tl := newLab(t)
 	_, pl := capturedAdvert(t)
@@ -184,4 +185,40 @@ func TestReadLoop(t *testing.T) {
 		t.Errorf("got payload ending %x, want 30", p[len(p)-1])
 	}
 	r4.ended(t, "closed by the handle")
+
+	// A packet through the loop (wait, recvmmsg, handle) allocates
+	// nothing; the other conns, whose handles copy, are closed by now.
+	c5 := listen(t, tl.r3, vrrpnet.Config{Family: vrrpnet.IPv4})
+	ack := make(chan struct{}, 1)
+	done5 := make(chan error, 1)
+	go func() {
+		bufs, pkts := [][]byte{make([]byte, 1500), make([]byte, 1500)}, make([]vrrpnet.Packet, 2)
+		done5 <- c5.ReadLoop(bufs, pkts, func(ps []vrrpnet.Packet) error {
+			for range ps {
+				ack <- struct{}{}
+			}
+			return nil
+		})
+	}()
+	one := []vrrpnet.Message{{Payload: payload(0x40)}}
+	if c1.WriteBatch(one) != 0 {
+		t.Fatal(one[0].Err)
+	}
+	select {
+	case <-ack:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first packet to the allocation loop not handed over within 5 s")
+	}
+	if a := testing.AllocsPerRun(50, func() {
+		if c1.WriteBatch(one) != 0 {
+			t.Fatal(one[0].Err)
+		}
+		<-ack
+	}); a != 0 {
+		t.Errorf("a packet through ReadLoop allocates %v times, want 0", a)
+	}
+	c5.Close()
+	if err := <-done5; !errors.Is(err, net.ErrClosed) {
+		t.Errorf("ReadLoop after Close: %v, want net.ErrClosed", err)
+	}
 }
