@@ -41,7 +41,10 @@ func TestReopenWhileReaderWaits(t *testing.T) {
 	self := netnstest.AddHost(t, l, "self", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"192.168.1.106/24"}})
 	netnstest.WaitLANReady(t, l, peer, self)
 	var tx *vrrpnet.Conn
-	if err := peer.Do(func() (err error) { tx, err = vrrpnet.Listen(vrrpnet.Config{Interface: "eth0", Family: vrrpnet.IPv4}); return err }); err != nil {
+	if err := peer.Do(func() (err error) {
+		tx, err = vrrpnet.Listen(vrrpnet.Config{Interface: "eth0", Family: vrrpnet.IPv4})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Close()
