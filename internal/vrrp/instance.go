@@ -941,13 +941,17 @@ func (i *Instance) receiveBackup(now time.Time, e Received, src netip.Addr) {
 	a := e.Advert
 	discard := a.Priority != 0 && !i.cfg.NoPreempt && !i.yielding && a.Priority < i.prio &&
 		(i.cfg.PreemptDelay == 0 || (!i.preemptTime.IsZero() && !i.preemptTime.After(now)))
+	// A master we would preempt anyway whose advert differs from our
+	// configuration: RFC 3768 / 5798 §7.1 and keepalived drop it, and
+	// the timer runs on.
+	dropPreempted := func(r DropReason, d string) {
+		i.drop(r, src, "%s", d)
+		i.ignore(now)
+		i.downCause = downCause{kind: causePreempt, src: src, prio: a.Priority}
+	}
 	if r, d := i.intervalDiff(&a); r != 0 {
 		if discard {
-			// RFC 3768 §7.1 and keepalived drop it; a master we would
-			// preempt anyway: the timer runs on.
-			i.drop(r, src, "%s", d)
-			i.ignore(now)
-			i.downCause = downCause{kind: causePreempt, src: src, prio: a.Priority}
+			dropPreempted(r, d)
 			return
 		}
 		// vigil, not keepalived: as for the address list, a master that
@@ -958,11 +962,7 @@ func (i *Instance) receiveBackup(now time.Time, e Received, src netip.Addr) {
 	if checkAddr {
 		if r, d := i.addrDiff(&a); r != 0 {
 			if discard {
-				// A master we would preempt anyway: RFC 3768 / 5798 §7.1
-				// and keepalived drop it; the timer runs on.
-				i.drop(r, src, "%s", d)
-				i.ignore(now)
-				i.downCause = downCause{kind: causePreempt, src: src, prio: a.Priority}
+				dropPreempted(r, d)
 				return
 			}
 			// vigil, not keepalived: a master that keeps us Backup stays
