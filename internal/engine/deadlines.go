@@ -13,10 +13,20 @@ import (
 // the loop finds the next timer and the due instances without scanning
 // every instance: with 1,000 instances at advert_int 0.1 the loop turns
 // some 20,000 times a second. An instance with no deadline sorts last.
-type deadlines []*instance
+//
+// Each entry carries its instance's key, so that the comparisons of a
+// sift (a backup's every advert moves its Master_Down deadline down the
+// heap) read the heap's own array rather than one instance each: they
+// were 8 % of a 1,000-instance backup's CPU samples.
+type deadlines []deadline
+
+type deadline struct {
+	key int64 // in.nextKey when the entry was last placed
+	in  *instance
+}
 
 func (h deadlines) Len() int           { return len(h) }
-func (h deadlines) Less(i, j int) bool { return h[i].nextKey < h[j].nextKey }
+func (h deadlines) Less(i, j int) bool { return h[i].key < h[j].key }
 
 // deadlineKey orders deadlines as integers (a backup's every advert moves
 // its deadline through the heap: some twenty comparisons): the monotonic
@@ -29,17 +39,17 @@ func deadlineKey(t, epoch time.Time) int64 {
 }
 func (h deadlines) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].hidx, h[j].hidx = i, j
+	h[i].in.hidx, h[j].in.hidx = i, j
 }
 func (h *deadlines) Push(x any) {
 	in := x.(*instance)
 	in.hidx = len(*h)
-	*h = append(*h, in)
+	*h = append(*h, deadline{in.nextKey, in})
 }
 func (h *deadlines) Pop() any {
 	old := *h
-	in := old[len(old)-1]
-	old[len(old)-1] = nil
+	in := old[len(old)-1].in
+	old[len(old)-1] = deadline{}
 	*h = old[:len(old)-1]
 	in.hidx = -1
 	return in
@@ -83,6 +93,7 @@ func (e *Engine) flush() {
 				heap.Remove(&e.dl, in.hidx)
 			}
 		case in.hidx >= 0:
+			e.dl[in.hidx].key = in.nextKey
 			heap.Fix(&e.dl, in.hidx)
 		default:
 			heap.Push(&e.dl, in)
@@ -128,7 +139,7 @@ func (e *Engine) collectDue(i int, now time.Time) {
 	if i >= len(e.dl) {
 		return
 	}
-	in := e.dl[i]
+	in := e.dl[i].in
 	if in.next.IsZero() || now.Before(in.next) {
 		return // heap order: nothing below is due either
 	}

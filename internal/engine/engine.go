@@ -1292,7 +1292,7 @@ func (e *Engine) nextDeadline() time.Time {
 	e.flush()
 	var next time.Time
 	if len(e.dl) > 0 {
-		next = e.dl[0].next
+		next = e.dl[0].in.next
 	}
 	if e.npending > 0 && !e.startAt.IsZero() && time.Now().Before(e.startAt) && (next.IsZero() || e.startAt.Before(next)) {
 		next = e.startAt
