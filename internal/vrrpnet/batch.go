@@ -191,8 +191,17 @@ func (c *Conn) ReadLoop(bufs [][]byte, pkts []Packet, handle func([]Packet) erro
 // queue is empty (false: wait) or the loop ends (true: s.err, s.herr or a
 // close).
 func (c *Conn) readLoop(fd int) bool {
+	done := c.takeBatches(fd)
+	c.taking.Store(false)
+	return done
+}
+
+// takeBatches is readLoop's loop; taking (see Pending) is set before each
+// recvmmsg.
+func (c *Conn) takeBatches(fd int) bool {
 	s := &c.rx
 	for {
+		c.taking.Store(true)
 		if !c.recvmmsg(fd) {
 			return false // EAGAIN
 		}

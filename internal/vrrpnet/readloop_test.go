@@ -113,6 +113,11 @@ func TestReadLoop(t *testing.T) {
 	// batches of 4, then a single packet after it still comes.
 	send(0xff)
 	want(0xff, "the holding packet")
+	// Read but not through its handle yet: still pending (the engine's
+	// expired Master_Down_Timer waits for it).
+	if !c2.Pending() {
+		t.Error("Pending is false while the handle holds a packet read from an empty queue")
+	}
 	burst := []byte{0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19}
 	send(burst...)
 	for deadline := time.Now().Add(5 * time.Second); !c2.Pending() && time.Now().Before(deadline); {

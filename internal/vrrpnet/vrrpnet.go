@@ -164,6 +164,11 @@ type Conn struct {
 	// runs is left to the loop (closeDeferred).
 	loopMu                  sync.Mutex
 	inHandle, closeDeferred bool
+	// taking is set by ReadLoop from just before its recvmmsg until the
+	// batch's handle returns (or the read found nothing): packets it took
+	// out of the queue and has not handed over yet still count as
+	// Pending.
+	taking atomic.Bool
 
 	received, sent, sendErrors           atomic.Uint64
 	droppedOwn, droppedMal, droppedTrunc atomic.Uint64
@@ -549,10 +554,14 @@ func (c *Conn) WritePacket(payload []byte, src, dst netip.Addr) error {
 }
 
 // Pending reports whether a packet waits in the socket's receive queue
-// (FIONREAD). The engine asks before acting on an expired Master_Down_Timer:
-// after a stall (a paused VM, a starved CPU) the master's adverts may be
-// queued but not yet read, and must win over the timer.
+// (FIONREAD) or in ReadLoop's hands, read but not yet through its handle.
+// The engine asks before acting on an expired Master_Down_Timer: after a
+// stall (a paused VM, a starved CPU) the master's adverts may be queued but
+// not yet handled, and must win over the timer.
 func (c *Conn) Pending() bool {
+	if c.taking.Load() {
+		return true
+	}
 	n := 0
 	err := c.rc.Control(func(fd uintptr) {
 		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
