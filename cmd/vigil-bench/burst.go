@@ -110,6 +110,7 @@ const lateBound = time.Millisecond
 // later advert of its first spacing), how many spacings and the largest
 // error.
 type lateSpell struct {
+	abs   time.Time // when it began, to match against a system-wide trace
 	at    time.Duration
 	n     int
 	worst time.Duration
@@ -141,7 +142,7 @@ func lateSpells(per map[key][]time.Time, iv time.Duration, t0 time.Time) []lateS
 	var last time.Time
 	for _, o := range offs {
 		if len(out) == 0 || o.at.Sub(last) >= time.Second {
-			out = append(out, lateSpell{at: o.at.Sub(t0)})
+			out = append(out, lateSpell{at: o.at.Sub(t0), abs: o.at})
 		}
 		sp := &out[len(out)-1]
 		sp.n++
@@ -151,11 +152,12 @@ func lateSpells(per map[key][]time.Time, iv time.Duration, t0 time.Time) []lateS
 	return out
 }
 
-// spellsString prints spells as "+12.3 s: 5, max 4.21 ms; ...".
+// spellsString prints spells as "+12.3 s (17:48:50.089905): 5, max 4.21
+// ms; ...", the clock time in UTC (the kernel's stamp of the frame).
 func spellsString(spells []lateSpell) string {
 	var parts []string
 	for _, sp := range spells {
-		parts = append(parts, fmt.Sprintf("+%.1f s: %d, max %s ms", sp.at.Seconds(), sp.n, ms(sp.worst)))
+		parts = append(parts, fmt.Sprintf("+%.1f s (%s): %d, max %s ms", sp.at.Seconds(), sp.abs.UTC().Format("15:04:05.000000"), sp.n, ms(sp.worst)))
 	}
 	return strings.Join(parts, "; ")
 }

@@ -51,18 +51,18 @@ func TestLateSpells(t *testing.T) {
 	}
 	got := lateSpells(per, time.Second, t0)
 	want := []lateSpell{
-		{at: 3*time.Second + 4*ms, n: 3, worst: 4 * ms},
-		{at: 10*time.Second + 2*ms, n: 1, worst: 2 * ms},
+		{abs: at(3*time.Second + 4*ms), at: 3*time.Second + 4*ms, n: 3, worst: 4 * ms},
+		{abs: at(10*time.Second + 2*ms), at: 10*time.Second + 2*ms, n: 1, worst: 2 * ms},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("spells %v, want %v", got, want)
 	}
 	for i := range want {
-		if got[i] != want[i] {
+		if got[i].at != want[i].at || !got[i].abs.Equal(want[i].abs) || got[i].n != want[i].n || got[i].worst != want[i].worst {
 			t.Errorf("spell %d: %+v, want %+v", i, got[i], want[i])
 		}
 	}
-	if s := spellsString(got); s != "+3.0 s: 3, max 4.00 ms; +10.0 s: 1, max 2.00 ms" {
+	if s := spellsString(got); s != "+3.0 s (08:00:03.004000): 3, max 4.00 ms; +10.0 s (08:00:10.002000): 1, max 2.00 ms" {
 		t.Errorf("printed %q", s)
 	}
 }
