@@ -168,14 +168,10 @@ func BenchmarkInstanceMemory(b *testing.B) {
 	})
 }
 
-// BenchmarkScrapeMemory reports what one /metrics scrape of 1,000 masters
-// allocates (B/op) and the largest heap seen after a scrape (peak-MB): a
-// scrape's garbage sets the heap's goal, so Prometheus scraping a daemon
-// raises its resident memory by about that much.
-//
-//	go test -run '^$' -bench ScrapeMemory -benchtime 10x ./internal/engine
-func BenchmarkScrapeMemory(b *testing.B) {
-	const n = 1000
+// runMasters runs an engine of n masters on a fake host (255 VRIDs per
+// interface) until every one is MASTER; the benchmark's cleanup stops it.
+func runMasters(b *testing.B, n int) *Engine {
+	b.Helper()
 	ifaces := map[string]string{}
 	for k := 1; k <= (n+254)/255; k++ {
 		ifaces[fmt.Sprintf("eth%d", k)] = fmt.Sprintf("10.%d.0.1/24", k)
@@ -188,8 +184,19 @@ func BenchmarkScrapeMemory(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	b.Cleanup(func() { cancel(); <-done })
 	waitStates(b, e, "MASTER", false)
+	return e
+}
+
+// BenchmarkScrapeMemory reports what one /metrics scrape of 1,000 masters
+// allocates (B/op) and the largest heap seen after a scrape (peak-MB): a
+// scrape's garbage sets the heap's goal, so Prometheus scraping a daemon
+// raises its resident memory by about that much.
+//
+//	go test -run '^$' -bench ScrapeMemory -benchtime 10x ./internal/engine
+func BenchmarkScrapeMemory(b *testing.B) {
+	e := runMasters(b, 1000)
 	handler := metrics.Handler(e.Snapshot)
 	var peak uint64
 	b.ReportAllocs()
@@ -215,25 +222,11 @@ func BenchmarkScrapeMemory(b *testing.B) {
 //
 //	go test -run '^$' -bench SnapshotTurn -benchtime 20x ./internal/engine
 func BenchmarkSnapshotTurn(b *testing.B) {
-	const n = 1000
-	ifaces := map[string]string{}
-	for k := 1; k <= (n+254)/255; k++ {
-		ifaces[fmt.Sprintf("eth%d", k)] = fmt.Sprintf("10.%d.0.1/24", k)
-	}
-	h := newFakeHost(&fakeLAN{segments: true}, "m", ifaces)
-	e, err := New(runspec.Spec{Instances: scaleInstances(n, true)}, Options{Net: quietHost{h}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	waitStates(b, e, "MASTER", false)
+	e := runMasters(b, 1000)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if _, err := e.Snapshot(ctx); err != nil {
+		if _, err := e.Snapshot(context.Background()); err != nil {
 			b.Fatal(err)
 		}
 	}
