@@ -1823,18 +1823,12 @@ func (e *Engine) Reclaim(ctx context.Context, name string) error {
 // that alerting grepping the journal for keepalived's words keeps working.
 // "" for a stop, which keepalived does not log as a state.
 func keepalivedEntering(name string, from, to vrrp.State) string {
-	var s string
 	switch to {
-	case vrrp.StateMaster:
-		s = "MASTER"
-	case vrrp.StateBackup:
-		s = "BACKUP"
-	case vrrp.StateFault:
-		s = "FAULT"
+	case vrrp.StateMaster, vrrp.StateBackup, vrrp.StateFault:
 	default:
 		return ""
 	}
-	line := "(" + name + ") Entering " + s + " STATE"
+	line := "(" + name + ") Entering " + to.String() + " STATE"
 	if from == vrrp.StateInit {
 		line += " (init)"
 	}
