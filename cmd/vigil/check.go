@@ -28,6 +28,55 @@ const defaultConfigFile = "/etc/keepalived/keepalived.conf"
 // summary or, with --json, the normalised model (to stdout). Exit status 0
 // without errors, 1 with errors, 2 on bad usage.
 func runCheck(args []string, stdout, stderr io.Writer) int {
+	v := checkConfig(args, stdout, stderr)
+	switch {
+	case !v.checked:
+		return v.code
+	case v.errs > 0:
+		return 1
+	}
+	return 0
+}
+
+// checkVerdict is what checkConfig found. checked is false when it ended
+// before a verdict on a keepalived.conf (usage error, help, --ha-dir, a
+// model it could not print): code is then the exit status.
+type checkVerdict struct {
+	checked     bool
+	code        int
+	errs, warns int
+}
+
+// Exit statuses of keepalived 2.2.7's -t (config_test_exit in
+// keepalived/core/main.c, enum chk_exit_code in lib/scheduler.h).
+const (
+	// keepalivedTestCannotRun: a file it cannot run (not readable,
+	// a bad interface, a fatal error).
+	keepalivedTestCannotRun = 4
+	// keepalivedTestErrors: errors reported, and keepalived would run
+	// the file all the same.
+	keepalivedTestErrors = 5
+)
+
+// configTestExit is the exit status of keepalived's -t for a verdict:
+// 0 for a clean file, 5 when vigil warns (what keepalived reports and
+// tolerates: it runs the file), 4 when vigil refuses the file (errors,
+// and a file it cannot read). keepalived 2.2.7 never says 6 (a security
+// error) here: vigil's script security findings are errors or warnings.
+func configTestExit(v checkVerdict) int {
+	switch {
+	case !v.checked:
+		return v.code
+	case v.errs > 0:
+		return keepalivedTestCannotRun
+	case v.warns > 0:
+		return keepalivedTestErrors
+	}
+	return 0
+}
+
+// checkConfig does runCheck's work and returns its verdict.
+func checkConfig(args []string, stdout, stderr io.Writer) checkVerdict {
 	fs := newFlagSet("check", "[-f FILE] [-i ID] [--strict] [--lvs-backend ipvs|nftables] [--json] [-q] [--ha-dir DIR]", stderr)
 	file := fs.StringP("use-file", "f", defaultConfigFile, "configuration file to check")
 	id := fs.StringP("config-id", "i", "", "config id for @id conditional lines (default: the short host name)")
@@ -39,10 +88,10 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	var limits config.Limits
 	addLimitsFlag(fs, &limits)
 	if code, ok := parseFlags(fs, args); !ok {
-		return code
+		return checkVerdict{code: code}
 	}
 	if code, ok := noArgs(fs); !ok {
-		return code
+		return checkVerdict{code: code}
 	}
 	target := targetHost{ipvs: ipvs.Available()}
 	switch *lvsBackend {
@@ -51,10 +100,10 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		target = targetHost{ipvs: *lvsBackend == lb.BackendIPVS, given: true}
 	default:
 		fmt.Fprintf(stderr, "vigil check: --lvs-backend %q: want ipvs or nftables\n", *lvsBackend)
-		return 2
+		return checkVerdict{code: 2}
 	}
 	if *haDir != "" && !fs.Changed("use-file") {
-		return checkHADir(*haDir, stdout, stderr, *quiet)
+		return checkVerdict{code: checkHADir(*haDir, stdout, stderr, *quiet)}
 	}
 	if !fs.Changed("config-id") {
 		*id = shortHostname()
@@ -62,7 +111,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	abs, err := filepath.Abs(*file)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil check: %v\n", err)
-		return 2
+		return checkVerdict{code: 2}
 	}
 	cfg, ds := readConfig(abs, *id, limits, nil)
 	if exists, ok := hostInterfaces(); ok && cfg != nil {
@@ -103,7 +152,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		b, err := cfg.MarshalJSON()
 		if err != nil {
 			fmt.Fprintf(stderr, "vigil check: %v\n", err)
-			return 1
+			return checkVerdict{code: 1}
 		}
 		stdout.Write(b)
 	} else if !*quiet {
@@ -117,10 +166,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	if errs > 0 || warns > 0 {
 		fmt.Fprintf(stderr, "%s: %d error(s), %d warning(s)\n", abs, errs, warns)
 	}
-	if errs > 0 {
-		return 1
-	}
-	return 0
+	return checkVerdict{checked: true, errs: errs, warns: warns}
 }
 
 // hostInterfaces tells which interfaces exist in the network namespace

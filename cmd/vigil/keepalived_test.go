@@ -202,3 +202,54 @@ virtual_ipaddress {
 		t.Errorf("keepalived with a refused configuration: %v\n%s", err, out)
 	}
 }
+
+// TestConfigTestExitStatus: keepalived's -t, as `vigil run -t` and as
+// vigil installed as keepalived, exits as keepalived 2.2.7's
+// config_test_exit does (0 clean, 5 errors it would run with, 4 a file it
+// cannot run), so `keepalived -t && systemctl reload keepalived` works
+// unchanged; `vigil check` keeps its own 0 / 1.
+func TestConfigTestExitStatus(t *testing.T) {
+	needIface(t, "eth0")
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, c := range []struct {
+		name            string
+		file            string
+		keepalived, chk int
+	}{
+		{"clean", write("clean.conf", goodConf), 0, 0},
+		// keepalived: "Unknown keyword 'bogus_keyword'", exit 5.
+		{"unknown keyword", write("unknown.conf", strings.Replace(goodConf, "priority 150", "priority 150\n    bogus_keyword 3", 1)), 5, 0},
+		// keepalived: "invalid number 'abc'", exit 5.
+		{"bad value", write("badval.conf", strings.Replace(goodConf, "priority 150", "priority 150\n    advert_int abc", 1)), 5, 0},
+		// keepalived: "the virtual router id must be set"; vigil
+		// refuses the file.
+		{"refused", write("vrid.conf", strings.Replace(goodConf, "virtual_router_id 55", "virtual_router_id 300", 1)), 4, 1},
+		// keepalived: "Unable to read configuration file", exit 4.
+		{"missing", filepath.Join(dir, "missing.conf"), 4, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, cl := range []struct {
+				name string
+				args []string
+				want int
+			}{
+				{"vigil run -t", []string{"vigil", "run", "-t", "-f", c.file}, c.keepalived},
+				{"keepalived -t", []string{"keepalived", "-t", "-f", c.file}, c.keepalived},
+				{"keepalived --config-test -n", []string{"keepalived", "--config-test", "-n", "--use-file=" + c.file}, c.keepalived},
+				{"vigil check", []string{"vigil", "check", "-f", c.file}, c.chk},
+			} {
+				var out, errb bytes.Buffer
+				if code := dispatchAs(cl.args[0], cl.args[1:], &out, &errb); code != cl.want {
+					t.Errorf("%s: exit %d, want %d\n%s", cl.name, code, cl.want, errb.String())
+				}
+			}
+		})
+	}
+}

@@ -142,6 +142,27 @@ block without it is an error at start.
 .SH EXIT STATUS
 0 on success; 1 when the configuration has errors or the daemon failed;
 2 for a usage error.
+.PP
+.B vigil check
+exits 0 when the file has no errors (warnings allowed), 1 when it has
+errors or cannot be read, 2 for a usage error.
+.PP
+.B vigil run \-t
+and
+.BR "keepalived \-t" ,
+with vigil installed as keepalived, exit as keepalived 2.2.7's
+configuration test does, so that
+.B "keepalived \-t && systemctl reload keepalived"
+works unchanged:
+0 when vigil has nothing to say about the file;
+5 when it has warnings only (what keepalived reports and still runs);
+4 when it has errors, or the file is missing or unreadable.
+keepalived itself exits 0 for a missing file (it says
+.I Config files missing
+and checks nothing), and 6 for a script security error, which vigil
+reports as an error or a warning.
+A file on which vigil gives advice that keepalived does not (a warning
+keepalived has no counterpart for) exits 5 where keepalived exits 0.
 .SH EXAMPLES
 Check a keepalived configuration before switching a node over:
 .PP

@@ -72,7 +72,7 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 	fs.StringVarP(&checkPid, "checkers_pid", "c", "", "keepalived's checker child pid file: as --vrrp_pid")
 	fs.BoolVarP(&f.vrrpOnly, "vrrp", "P", false, "run only VRRP (no virtual servers)")
 	fs.BoolVarP(&f.checkOnly, "check", "C", false, "run only virtual servers and their checkers (no VRRP)")
-	fs.BoolVarP(&f.configTest, "config-test", "t", false, "check the configuration and exit (as vigil check)")
+	fs.BoolVarP(&f.configTest, "config-test", "t", false, "check the configuration and exit with keepalived -t's status: 0 clean, 5 warnings only, 4 errors or an unreadable file")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.haDir, "ha-dir", "", "run heartbeat-style resource groups from ha.cf, haresources and authkeys in this directory")
@@ -170,7 +170,9 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 				args = append(args, "--config-limit", kv)
 			}
 		}
-		return runCheck(args, stdout, stderr)
+		// keepalived's -t: scripts run `keepalived -t && reload`, and
+		// read its exit status.
+		return configTestExit(checkConfig(args, stdout, stderr))
 	}
 	_, f.stderrSyslog = stderr.(*syslog.Writer)
 	log, err := newLogger(stderr, f.logFormat, f.logLevel)
