@@ -1127,6 +1127,12 @@ func rivalReason(r DropReason) bool {
 	return false
 }
 
+// authReason reports whether r is a failed authentication: the advert's
+// sender is not known to be one of ours.
+func authReason(r DropReason) bool {
+	return r == DropAuthType || r == DropAuthFailure
+}
+
 // AnswerGap is the least time between two answers of a master to
 // priority-0 adverts, and between two reactions to lower-priority adverts
 // (the answer, and the LowerPriorityAdvert action that makes the engine
@@ -1145,13 +1151,15 @@ func paced(last *time.Time, now time.Time) bool { return pace.Allow(last, now, A
 func (i *Instance) receiveHandover(now time.Time, e Received, src netip.Addr) {
 	if r, d := i.check(e, src, true); r != 0 {
 		i.drop(r, src, "%s", d)
-		if e.Advert.Priority != 0 && src != i.cfg.Source.WithZone("") && i.handoverStop && rivalReason(r) {
-			// A master whose version or authentication differs dropped
-			// our priority 0 and holds the addresses already. A stopping
-			// master releases its addresses at the bound anyway: it
-			// ends the wait, where waiting for an advert we accept would
-			// last the bound. A handover that keeps running does not
-			// yield to an advert that failed authentication.
+		if e.Advert.Priority != 0 && src != i.cfg.Source.WithZone("") && i.handoverStop && rivalReason(r) && !authReason(r) {
+			// A master whose version, interval or addresses differ
+			// dropped our priority 0 and holds the addresses already. A
+			// stopping master releases its addresses at the bound
+			// anyway: it ends the wait, where waiting for an advert we
+			// accept would last the bound. An advert that failed
+			// authentication ends nothing: any host can send one, and
+			// releasing early for it would leave a gap until the backup
+			// we wait for takes over.
 			if d == "" {
 				d = r.String()
 			}

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/vigil-ha/vigil/internal/vrrp/packet"
 )
 
 func mismatchOf(src netip.Addr, prio uint8, theirs []netip.Addr, ours int) AddrMismatch {
@@ -130,12 +132,23 @@ func TestRivalMaster(t *testing.T) {
 			step{at: at + 2*time.Second, ev: rx(stop, lower4, 99, interval(2)), want: []Action{IntervalMismatch{Src: lower4, Priority: 99, Theirs: 2 * time.Second, Ours: time.Second}, Release{},
 				trans(StateMaster, StateStopped, "handover: new master 192.168.1.104 (priority 99)")}, state: StateStopped, deadline: noTimer}),
 		},
-		{"v2: a stopping master does not hand over to a priority 0 whose advert_int differs, nor to a bad TTL; it does to another password", stop, append(up(stop),
+		{"v2: a stopping master does not hand over to a priority 0 whose advert_int differs, nor to a bad TTL, nor to an advert that fails authentication", stop, append(up(stop),
 			step{at: at, ev: Stop{}, want: []Action{send(stop, 0), HandoverStarted{Until: t0.Add(at + 5*time.Second)}}, state: StateMaster, deadline: at + 5*time.Second},
 			step{at: at + time.Second, ev: rx(stop, lower4, 0, interval(2)), state: StateMaster, deadline: at + 5*time.Second},
 			step{at: at + 1500*time.Millisecond, ev: rx(stop, lower4, 99, edit(func(r *Received) { r.TTL = 64 })), want: []Action{dropped(DropTTL, lower4)}, state: StateMaster, deadline: at + 5*time.Second},
-			step{at: at + 2*time.Second, ev: rx(stop, lower4, 99, edit(func(r *Received) { r.Advert.AuthData[0] = '2' })), want: []Action{dropped(DropAuthFailure, lower4), Release{},
-				trans(StateMaster, StateStopped, "handover: new master 192.168.1.104 (priority 99, auth_failure)")}, state: StateStopped, deadline: noTimer}),
+			// Another host's advert with a wrong password (RFC 2338 §7.1
+			// PASS), or with no authentication: the wait goes on.
+			step{at: at + 2*time.Second, ev: rx(stop, lower4, 99, edit(func(r *Received) { r.Advert.AuthData[0] = '2' })), want: []Action{dropped(DropAuthFailure, lower4)}, state: StateMaster, deadline: at + 5*time.Second},
+			step{at: at + 2500*time.Millisecond, ev: rx(stop, higher4, 150, edit(func(r *Received) { r.Advert.AuthType, r.Advert.AuthData = packet.AuthNone, [8]byte{} })), want: []Action{dropped(DropAuthType, higher4)}, state: StateMaster, deadline: at + 5*time.Second},
+			// The backup that authenticates ends it.
+			step{at: at + 3*time.Second, ev: rx(stop, lower4, 99), want: []Action{Release{},
+				trans(StateMaster, StateStopped, "handover: new master 192.168.1.104 (priority 99)")}, state: StateStopped, deadline: noTimer}),
+		},
+		{"v2: a stopping master that hears only adverts failing authentication waits out the bound", stop, append(up(stop),
+			step{at: at, ev: Stop{}, want: []Action{send(stop, 0), HandoverStarted{Until: t0.Add(at + 5*time.Second)}}, state: StateMaster, deadline: at + 5*time.Second},
+			step{at: at + time.Second, ev: rx(stop, higher4, 150, edit(func(r *Received) { r.Advert.AuthData[0] = '2' })), want: []Action{dropped(DropAuthFailure, higher4)}, state: StateMaster, deadline: at + 5*time.Second},
+			step{at: at + 5*time.Second, ev: Timeout{}, want: []Action{Release{},
+				trans(StateMaster, StateStopped, "handover: no new master heard before the timeout")}, state: StateStopped, deadline: noTimer}),
 		},
 		{"v2: vigil handover (not a stop) yields to a master whose advert_int differs, not to another password", c, append(up(c),
 			step{at: at, ev: Handover{}, want: []Action{send(c, 0), HandoverStarted{Until: t0.Add(at + 4*time.Second + us(996093))}}, state: StateMaster},
