@@ -9,7 +9,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/vigil-ha/vigil/internal/api"
+	"github.com/vigil-ha/vigil/internal/web"
 )
 
 // debugListen opens --debug-listen's socket. The profiler exposes the
@@ -48,9 +48,11 @@ func debugHandler() http.Handler {
 	return mux
 }
 
-// serveDebug serves debugHandler on ln until ctx is done. A profile or
-// trace runs for as long as its client asks (?seconds=N), so there is no
-// write timeout.
+// serveDebug serves debugHandler on ln until ctx is done, with the status
+// listener's bounds on connections and requests in flight (web.ServeLimited):
+// a local client opening connections without end gets no more goroutines
+// and descriptors than those. A profile or trace runs for as long as its
+// client asks (?seconds=N), so there is no write timeout.
 func serveDebug(ctx context.Context, ln net.Listener) error {
-	return api.ServeHTTP(ctx, ln, &http.Server{Handler: debugHandler(), ReadHeaderTimeout: 5 * time.Second})
+	return web.ServeLimited(ctx, ln, &http.Server{Handler: debugHandler(), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: web.MaxHeaderBytes})
 }

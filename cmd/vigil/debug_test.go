@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-ha/vigil/internal/web"
 )
 
 func TestDebugListenLoopbackOnly(t *testing.T) {
@@ -73,5 +77,55 @@ func TestRunFlagDebugListen(t *testing.T) {
 	f, err = parseRunFlags(nil, io.Discard)
 	if err != nil || f.debug != "" {
 		t.Fatalf("default --debug-listen %q, %v; want off", f.debug, err)
+	}
+}
+
+// TestDebugConnectionCap: the profiler's listener has the status
+// listener's bound (web.ServeLimited): web.MaxConns connections in the
+// middle of a request hold every slot, and a further client waits in the
+// accept queue until one closes, instead of costing the daemon another
+// goroutine and descriptor.
+func TestDebugConnectionCap(t *testing.T) {
+	ln, err := debugListen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serveDebug(ctx, ln) }()
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	addr := ln.Addr().String()
+	for range web.MaxConns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		fmt.Fprintf(c, "GET /debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\n") // and no end
+	}
+	get := func(timeout time.Duration) error {
+		cl := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := cl.Get("http://" + addr + "/debug/pprof/cmdline")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := get(500 * time.Millisecond); err == nil {
+		t.Fatalf("served a connection beyond %d", web.MaxConns)
+	}
+	conns[0].Close()
+	conns = conns[1:]
+	if err := get(20 * time.Second); err != nil {
+		t.Fatalf("a slot freed, still not served: %v", err)
 	}
 }

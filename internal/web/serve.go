@@ -44,7 +44,17 @@ func Serve(ctx context.Context, ln net.Listener, snap SnapshotFunc) error {
 // idle keep-alive connections, one request each per IdleTimeout, and lock
 // the status page and Prometheus out for good.
 func ServeHandler(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := NewServer(limitInFlight(h, MaxInFlight, inFlightWait))
+	return ServeLimited(ctx, ln, NewServer(h))
+}
+
+// ServeLimited serves srv on ln until ctx is done with ServeHandler's
+// bounds on connections (MaxConns, idle ones yielding) and on requests
+// (MaxInFlight at once, a further one waiting up to 5 s, then 503), and
+// srv's own timeouts: for a listener whose handler needs other timeouts
+// than NewServer's (the profiler streams a trace for as long as asked). It
+// sets srv's ConnState and wraps its Handler.
+func ServeLimited(ctx context.Context, ln net.Listener, srv *http.Server) error {
+	srv.Handler = limitInFlight(srv.Handler, MaxInFlight, inFlightWait)
 	srv.ConnState = newIdleReaper(MaxConns).state
 	return api.ServeHTTP(ctx, netutil.LimitListener(ln, MaxConns), srv)
 }
