@@ -64,6 +64,9 @@ type Node struct {
 	mu    sync.Mutex
 	proc  *lab.Proc
 	older []string // output of earlier runs
+
+	apiOnce sync.Once
+	api     *api.Client
 }
 
 // NewNode prepares a node; Start runs it. dir must exist and be private to
@@ -258,7 +261,16 @@ func (n *Node) Status(ctx context.Context) (status.Snapshot, error) {
 	if n.Kind != Vigil {
 		return status.Snapshot{}, fmt.Errorf("e2e: %s has no vigil API", n.Name())
 	}
-	return api.NewClient(n.Socket()).Status(ctx)
+	return n.API().Status(ctx)
+}
+
+// API is the client of the node's API socket: one for the node's life, so
+// that polling reuses its kept-alive connection (a client per call left
+// one connection, and its goroutines, open per call until the daemon
+// exited). The socket is Dir's, fixed when the node is made.
+func (n *Node) API() *api.Client {
+	n.apiOnce.Do(func() { n.api = api.NewClient(n.Socket()) })
+	return n.api
 }
 
 // InstanceStatus is one instance of Status.
