@@ -21,7 +21,8 @@
 //
 // With --load busy (or both) two `sha256sum /dev/zero` keep both cores busy
 // during the measurements. It needs root, keepalived for its rows, and runs
-// from the module (it builds cmd/vigil unless --vigil is given).
+// from the module (it builds cmd/vigil unless --vigil is given; elsewhere
+// it takes the vigil beside its own executable, or asks for --vigil).
 //
 //	vigil-bench --modes failover,handover --runs 10
 //	vigil-bench --modes scale --instances 1,100,1000 --load both
@@ -52,6 +53,7 @@ type options struct {
 	intervals      []string
 	daemons        []string
 	vigil          string
+	buildVigil     bool // vigil is built from the module (see locateVigil)
 	keepalived     string
 	instances      []int
 	scaleIntervals []string
@@ -72,7 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.runs, "runs", 10, "runs per daemon and interval (failover, handover)")
 	fs.StringSliceVar(&o.intervals, "intervals", []string{"1", "0.1", "0.01"}, "advert_int values (1: VRRPv2 as the tutorial; others VRRPv3)")
 	fs.StringSliceVar(&o.daemons, "daemons", []string{"vigil", "keepalived"}, "daemons to measure")
-	fs.StringVar(&o.vigil, "vigil", "", "vigil binary (default: go build ./cmd/vigil)")
+	fs.StringVar(&o.vigil, "vigil", "", "vigil binary (default: go build ./cmd/vigil inside vigil's source tree, else the vigil beside vigil-bench)")
 	fs.StringVar(&o.keepalived, "keepalived", e2e.KeepalivedBin, "keepalived binary")
 	fs.IntSliceVar(&o.instances, "instances", []int{1, 100, 1000}, "instance counts (scale)")
 	fs.StringSliceVar(&o.scaleIntervals, "scale-intervals", []string{"1", "0.1"}, "advert_int values for scale (VRRPv3)")
@@ -102,6 +104,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vigil-bench: needs root (network namespaces)")
 		return 1
 	}
+	wd, _ := os.Getwd()
+	exe, _ := os.Executable()
+	vigil, build, err := locateVigil(o.vigil, wd, exe)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil-bench: %v\n", err)
+		return 2
+	}
+	o.vigil, o.buildVigil = vigil, build
 	if _, err := lab.Sweep(); err != nil {
 		fmt.Fprintf(stderr, "vigil-bench: %v\n", err)
 	}
@@ -138,11 +148,13 @@ func (b *bench) main() error {
 	}
 	defer os.RemoveAll(dir)
 	b.dir = dir
-	if b.o.vigil == "" {
+	if b.o.buildVigil {
 		b.logf("building cmd/vigil")
 		if b.o.vigil, err = lab.BuildVigil(dir); err != nil {
 			return err
 		}
+	} else {
+		b.logf("vigil: %s", b.o.vigil)
 	}
 	loads := []string{b.o.load}
 	if b.o.load == "both" {
