@@ -33,7 +33,10 @@ func TestDebugListenLoopbackOnly(t *testing.T) {
 	}
 }
 
-func TestDebugServesProfiler(t *testing.T) {
+// startDebug serves the profiler on a loopback port until the test ends
+// and returns its address.
+func startDebug(t *testing.T) string {
+	t.Helper()
 	ln, err := debugListen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -41,12 +44,17 @@ func TestDebugServesProfiler(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serveDebug(ctx, ln) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
-	}()
+	})
+	return ln.Addr().String()
+}
+
+func TestDebugServesProfiler(t *testing.T) {
+	addr := startDebug(t)
 	c := &http.Client{Timeout: 30 * time.Second}
 	for path, want := range map[string]string{
 		"/debug/pprof/":                  "goroutine",
@@ -57,7 +65,7 @@ func TestDebugServesProfiler(t *testing.T) {
 		"/debug/pprof/cmdline":           "",
 		"/debug/pprof/symbol":            "num_symbols",
 	} {
-		resp, err := c.Get("http://" + ln.Addr().String() + path)
+		resp, err := c.Get("http://" + addr + path)
 		if err != nil {
 			t.Fatalf("GET %s: %v", path, err)
 		}
@@ -86,24 +94,13 @@ func TestRunFlagDebugListen(t *testing.T) {
 // accept queue until one closes, instead of costing the daemon another
 // goroutine and descriptor.
 func TestDebugConnectionCap(t *testing.T) {
-	ln, err := debugListen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serveDebug(ctx, ln) }()
+	addr := startDebug(t)
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {
 			c.Close()
 		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
 	}()
-	addr := ln.Addr().String()
 	for range web.MaxConns {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {

@@ -210,29 +210,21 @@ virtual_ipaddress {
 // unchanged; `vigil check` keeps its own 0 / 1.
 func TestConfigTestExitStatus(t *testing.T) {
 	needIface(t, "eth0")
-	dir := t.TempDir()
-	write := func(name, text string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
 	for _, c := range []struct {
 		name            string
 		file            string
 		keepalived, chk int
 	}{
-		{"clean", write("clean.conf", goodConf), 0, 0},
+		{"clean", writeConf(t, "clean.conf", goodConf), 0, 0},
 		// keepalived: "Unknown keyword 'bogus_keyword'", exit 5.
-		{"unknown keyword", write("unknown.conf", strings.Replace(goodConf, "priority 150", "priority 150\n    bogus_keyword 3", 1)), 5, 0},
+		{"unknown keyword", writeConf(t, "unknown.conf", strings.Replace(goodConf, "priority 150", "priority 150\n    bogus_keyword 3", 1)), 5, 0},
 		// keepalived: "invalid number 'abc'", exit 5.
-		{"bad value", write("badval.conf", strings.Replace(goodConf, "priority 150", "priority 150\n    advert_int abc", 1)), 5, 0},
+		{"bad value", writeConf(t, "badval.conf", strings.Replace(goodConf, "priority 150", "priority 150\n    advert_int abc", 1)), 5, 0},
 		// keepalived: "the virtual router id must be set"; vigil
 		// refuses the file.
-		{"refused", write("vrid.conf", strings.Replace(goodConf, "virtual_router_id 55", "virtual_router_id 300", 1)), 4, 1},
+		{"refused", writeConf(t, "vrid.conf", strings.Replace(goodConf, "virtual_router_id 55", "virtual_router_id 300", 1)), 4, 1},
 		// keepalived: "Unable to read configuration file", exit 4.
-		{"missing", filepath.Join(dir, "missing.conf"), 4, 1},
+		{"missing", filepath.Join(t.TempDir(), "missing.conf"), 4, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for _, cl := range []struct {

@@ -1,7 +1,6 @@
 package hb_test
 
 import (
-	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -19,11 +18,7 @@ import (
 // process_clustermsg). It used to keep ha1 alive for as long as the replay
 // went on.
 func TestReplayedHeartbeatsDoNotHideADeadPeer(t *testing.T) {
-	tu := newTutorial(t, [4]string{"200ms", "1", "500ms", "5"})
-	tu.n1.Start()
-	tu.n2.Start()
-	tu.waitHolder(t, "ha1", 10*time.Second)
-	waitStatus(t, tu.n2, func(st hb.Status) bool { return len(st.Peers) == 1 && st.Peers[0].Status == machine.StatusActive })
+	tu := startSteadyPair(t)
 	gen := waitStatus(t, tu.n1, func(st hb.Status) bool { return st.Generation > 0 }).Generation
 
 	m := &wire.Message{}
@@ -35,15 +30,7 @@ func TestReplayedHeartbeatsDoNotHideADeadPeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c *net.UDPConn
-	if err := tu.cli.Do(func() error {
-		var err error
-		c, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.ParseIP("10.168.0.162"), Port: 694})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := tu.dialHA2(t)
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {

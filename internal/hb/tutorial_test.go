@@ -2,6 +2,7 @@ package hb_test
 
 import (
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -63,6 +64,35 @@ func newTutorial(t *testing.T, timing [4]string) *tutorial {
 	tu.n1 = hblab.NewVigil(t, tu.ha1, "ha1", files("ha1", "10.0.0.2", "10.168.0.162"))
 	tu.n2 = hblab.NewVigil(t, tu.ha2, "ha2", files("ha2", "10.0.0.1", "10.168.0.161"))
 	return tu
+}
+
+// startSteadyPair builds the tutorial at fast timings (keepalive 200ms,
+// deadtime 1, warntime 500ms, initdead 5), starts both nodes and returns
+// once ha1 holds the VIP and ha2 sees ha1 active.
+func startSteadyPair(t *testing.T) *tutorial {
+	t.Helper()
+	tu := newTutorial(t, [4]string{"200ms", "1", "500ms", "5"})
+	tu.n1.Start()
+	tu.n2.Start()
+	tu.waitHolder(t, "ha1", 10*time.Second)
+	waitStatus(t, tu.n2, func(st hb.Status) bool { return len(st.Peers) == 1 && st.Peers[0].Status == machine.StatusActive })
+	return tu
+}
+
+// dialHA2 opens a UDP socket on the client host to ha2's heartbeat port on
+// the service LAN, closed when the test ends.
+func (tu *tutorial) dialHA2(t *testing.T) *net.UDPConn {
+	t.Helper()
+	var c *net.UDPConn
+	if err := tu.cli.Do(func() error {
+		var err error
+		c, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.ParseIP("10.168.0.162"), Port: 694})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // holder returns which of ha1/ha2 has the VIP: "ha1", "ha2", "both", "".

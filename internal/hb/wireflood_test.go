@@ -1,7 +1,6 @@
 package hb_test
 
 import (
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -19,11 +18,7 @@ import (
 // powers of two only, and its memory does not grow with the flood. The CPU
 // figure is logged.
 func TestBadPacketFloodOnTheWire(t *testing.T) {
-	tu := newTutorial(t, [4]string{"200ms", "1", "500ms", "5"})
-	tu.n1.Start()
-	tu.n2.Start()
-	tu.waitHolder(t, "ha1", 10*time.Second)
-	waitStatus(t, tu.n2, func(st hb.Status) bool { return len(st.Peers) == 1 && st.Peers[0].Status == machine.StatusActive })
+	tu := startSteadyPair(t)
 
 	status := func(auth *wire.Auth) []byte {
 		m := &wire.Message{}
@@ -42,15 +37,7 @@ func TestBadPacketFloodOnTheWire(t *testing.T) {
 		status(&wire.Auth{Active: 1, Methods: map[int]wire.Method{1: {Type: "crc"}}}),
 		[]byte("###\x00garbage"),
 	}
-	var c *net.UDPConn
-	if err := tu.cli.Do(func() error {
-		var err error
-		c, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.ParseIP("10.168.0.162"), Port: 694})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := tu.dialHA2(t)
 	pid := tu.n2.Proc.PID()
 	before, err := e2e.ReadProc(pid)
 	if err != nil {
