@@ -1,0 +1,47 @@
+package e2e_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/e2e"
+)
+
+// TestAddressFlushOnMaster: `ip addr flush dev eth0` on the master (as
+// dhclient or NetworkManager do when a lease goes) takes its primary
+// address and the VIP at once. The master faults and, as keepalived 2.2.7
+// does, sends its priority-0 advert from the address just gone, so the
+// backup takes over at once rather than after Master_Down_Interval. A new
+// primary address later brings the node back as master, advertising from
+// that address.
+func TestAddressFlushOnMaster(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "flush", 2)
+	r1 := e.start(e2e.Vigil, 0, conf(fast("MASTER", 100)))
+	r2 := e.start(e2e.Vigil, 1, conf(fast("BACKUP", 99)))
+	e.waitState(r1, "VI_1", "MASTER", 10*time.Second)
+	e.waitState(r2, "VI_1", "BACKUP", 10*time.Second)
+	e.waitHolds(e.node(0), e2e.VIP4, true, 15*time.Second)
+
+	if err := ipIn(e.node(0), "addr", "flush", "dev", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(r1, "VI_1", "FAULT", 10*time.Second)
+	e.waitState(r2, "VI_1", "MASTER", 10*time.Second)
+	if s := status_(t, r2, "VI_1"); !strings.Contains(s.Reason, "sent priority 0") {
+		t.Errorf("the backup took over with reason %q; want the flushed master's priority 0", s.Reason)
+	}
+	e.waitHolds(e.node(0), e2e.VIP4, false, 15*time.Second)
+
+	if err := ipIn(e.node(0), "addr", "add", "192.168.1.125/24", "dev", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(r1, "VI_1", "MASTER", 15*time.Second)
+	e.waitState(r2, "VI_1", "BACKUP", 15*time.Second)
+	e.waitHolds(e.node(1), e2e.VIP4, false, 15*time.Second)
+	e.onlyHolder(e2e.VIP4, e.node(0))
+	if s := status_(t, r2, "VI_1"); s.Master != "192.168.1.125" {
+		t.Errorf("the backup's master is %s, want the new primary 192.168.1.125", s.Master)
+	}
+}
