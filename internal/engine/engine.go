@@ -17,6 +17,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -948,6 +949,9 @@ func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGro
 	if _, ok := e.pacers[name]; ok && ev.Deleted {
 		delete(e.pacers, name)
 	}
+	if had && !ev.Deleted && old.Index == ev.Link.Index && len(old.MAC) > 0 && !bytes.Equal(old.MAC, ev.Link.MAC) {
+		e.macChanged(now, name, old.MAC, ev.Link.MAC)
+	}
 	if !had && !ev.Deleted {
 		e.interfaceAppeared(name)
 	}
@@ -973,6 +977,23 @@ func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGro
 			}
 		}
 		e.updateTracking(now, in)
+	}
+}
+
+// macChanged makes the masters with addresses on the interface announce
+// them again from its new MAC address: neighbours would otherwise send to
+// the old one until their entries expire.
+func (e *Engine) macChanged(now time.Time, name string, from, to net.HardwareAddr) {
+	n := 0
+	for _, in := range e.insts {
+		if in.garp != nil && in.garp.MACChanged(now, name) {
+			e.mark(in)
+			n++
+		}
+	}
+	if n > 0 || e.uses(name) {
+		e.log.Info("MAC address changed", "interface", name, "from", from.String(), "to", to.String(),
+			"keepalived", "("+name+") MAC Address changed from "+from.String()+" to "+to.String())
 	}
 }
 
