@@ -93,3 +93,51 @@ func TestMACChangeIsAnnounced(t *testing.T) {
 		t.Errorf("master's transitions %v, want INIT>BACKUP BACKUP>MASTER only", tr)
 	}
 }
+
+// TestInterfaceRenamed: the master's eth0 is renamed eth1 under it (udev,
+// a container runtime). The interface the configuration names is gone, as
+// keepalived 2.2.7 sees it: the master faults, sends priority 0 and removes
+// the VIP, which went along to eth1 (left there, both nodes would answer
+// for it). Renamed back, it returns and preempts.
+func TestInterfaceRenamed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "rename", 2)
+	r1 := e.start(e2e.Vigil, 0, conf(fast("MASTER", 100)))
+	r2 := e.start(e2e.Vigil, 1, conf(fast("BACKUP", 99)))
+	e.waitState(r1, "VI_1", "MASTER", 10*time.Second)
+	e.waitState(r2, "VI_1", "BACKUP", 10*time.Second)
+	e.waitHolds(e.node(0), e2e.VIP4, true, 15*time.Second)
+
+	rename := func(from, to string) {
+		t.Helper()
+		if err := ipIn(e.node(0), "link", "set", from, "name", to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rename("eth0", "eth1")
+	e.waitState(r1, "VI_1", "FAULT", 10*time.Second)
+	e.waitState(r2, "VI_1", "MASTER", 10*time.Second)
+	if s := status_(t, r2, "VI_1"); !strings.Contains(s.Reason, "sent priority 0") {
+		t.Errorf("the backup took over with reason %q; want the renamed master's priority 0", s.Reason)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		held, err := e.addrsOf(e.node(0)).Has("eth1", e2e.VIP4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !held {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the faulted master still holds %v on the renamed eth1", e2e.VIP4)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	rename("eth1", "eth0")
+	e.waitState(r1, "VI_1", "MASTER", 15*time.Second)
+	e.waitState(r2, "VI_1", "BACKUP", 15*time.Second)
+	e.waitHolds(e.node(1), e2e.VIP4, false, 15*time.Second)
+	e.onlyHolder(e2e.VIP4, e.node(0))
+}

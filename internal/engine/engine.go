@@ -927,6 +927,9 @@ func (e *Engine) handle(ev any, wg *sync.WaitGroup, bg context.Context) {
 
 func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGroup, bg context.Context) {
 	name := ev.Link.Name
+	if !ev.Deleted {
+		e.renamed(now, name, ev.Link.Index, wg, bg)
+	}
 	old, had := e.links[name]
 	if ev.Deleted {
 		delete(e.links, name)
@@ -978,6 +981,41 @@ func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGro
 		}
 		e.updateTracking(now, in)
 	}
+}
+
+// renamed handles an interface known under another name that now has
+// name (`ip link set eth0 name eth1`, udev): the interface the
+// configuration names is gone, as keepalived 2.2.7 sees it ("Interface name
+// has changed from eth0 to eth1", then FAULT). The instances on it fault
+// first, with the old name still in the link table, so that a master's
+// priority-0 advert leaves on its socket and its addresses, which went
+// along under the new name, are removed by index; then the old name is
+// removed as a deleted interface would be. Renamed back, the interface
+// appears under the configured name again and the instances come back.
+func (e *Engine) renamed(now time.Time, name string, index int, wg *sync.WaitGroup, bg context.Context) {
+	var from string
+	for n, li := range e.links {
+		if n != name && li.Index == index {
+			from = n
+			break
+		}
+	}
+	if from == "" {
+		return
+	}
+	if e.uses(from) || e.uses(name) {
+		e.log.Warn("interface renamed", "from", from, "to", name,
+			"keepalived", "Interface name has changed from "+from+" to "+name)
+	}
+	for _, in := range e.insts {
+		if !in.pending && (in.spec.SockIf() == from || in.spec.Interface == from) {
+			in.missing = fmt.Sprintf("interface %s renamed to %s", from, name)
+			e.updateTracking(now, in)
+		}
+	}
+	gone := e.links[from]
+	gone.Name = from
+	e.linkChanged(now, netif.LinkEvent{Link: gone, Deleted: true}, wg, bg)
 }
 
 // macChanged makes the masters with addresses on the interface announce
@@ -1605,6 +1643,15 @@ func (e *Engine) release(in *instance) {
 			vips[k].Dev = in.spec.Interface
 		}
 	}
+	// By the indexes the link events told (the loop owns e.links): an
+	// interface just renamed took the addresses along under its new name.
+	dels := make([]netif.VIPAt, len(vips))
+	for k, v := range vips {
+		dels[k].VIP = v
+		if li, ok := e.links[v.Dev]; ok {
+			dels[k].Index = li.Index
+		}
+	}
 	name, net, log, errs := in.spec.VRRP.Name, e.opts.Net, e.log, &in.netErrors
 	routes, rules := in.spec.Routes, in.spec.Rules
 	e.fx.add(func() {
@@ -1618,9 +1665,9 @@ func (e *Engine) release(in *instance) {
 				routeFailed(log, errs, "cannot remove virtual route", name, "route", routes[i].String(), err)
 			}
 		}
-		for _, v := range vips {
-			if err := net.DelVIP(v); err != nil {
-				log.Error("cannot remove virtual address", "instance", name, "addr", v.String(), "err", err)
+		for _, v := range dels {
+			if err := net.DelVIPAt(v); err != nil {
+				log.Error("cannot remove virtual address", "instance", name, "addr", v.VIP.String(), "err", err)
 			}
 		}
 	})

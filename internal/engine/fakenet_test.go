@@ -254,6 +254,8 @@ func (h *fakeHost) WatchRoutes(ctx context.Context, f func(netif.RouteEvent)) er
 	return nil
 }
 
+func (h *fakeHost) DelVIPAt(v netif.VIPAt) error { return h.DelVIP(v.VIP) }
+
 func (h *fakeHost) DelVIP(v netif.VIP) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
