@@ -231,6 +231,12 @@ type instance struct {
 	// release then waits until releaseAt (see handoverGrace).
 	handingOver bool
 	releaseAt   time.Time
+	// attachAt is when to try again to attach an instance whose socket
+	// could not be opened (attachRetry).
+	attachAt time.Time
+	// attachFailing: the last attach failed and was logged; the retries
+	// are quiet until one succeeds.
+	attachFailing bool
 	// mismatch describes the address list difference of the master last
 	// heard (vrrp.AddrMismatch), "" when its list matches ours.
 	mismatch string
@@ -715,7 +721,12 @@ func (e *Engine) attach(in *instance, wg *sync.WaitGroup, bg context.Context) {
 		var err error
 		if addrs, err = e.opts.Net.Addrs(); err != nil {
 			in.missing = fmt.Sprintf("reading addresses: %v", err)
-			e.log.Error("instance cannot run: FAULT", "instance", in.spec.VRRP.Name, "err", err)
+			if !in.attachFailing {
+				e.log.Error("instance cannot run: FAULT; trying again", "instance", in.spec.VRRP.Name, "err", err, "every", attachRetry.String())
+			}
+			in.attachFailing = true
+			in.attachAt = time.Now().Add(attachRetry)
+			e.mark(in)
 			return
 		}
 	}
@@ -725,6 +736,9 @@ func (e *Engine) attach(in *instance, wg *sync.WaitGroup, bg context.Context) {
 // attachWith is attach with the addresses of the namespace already read.
 func (e *Engine) attachWith(in *instance, addrs []netif.Addr, wg *sync.WaitGroup, bg context.Context) {
 	in.missing = ""
+	in.attachAt = time.Time{}
+	failing := in.attachFailing
+	in.attachFailing = false
 	li, ok := e.links[in.spec.Interface]
 	if !ok {
 		in.missing = fmt.Sprintf("interface %s not found", in.spec.Interface)
@@ -767,7 +781,12 @@ func (e *Engine) attachWith(in *instance, addrs []netif.Addr, wg *sync.WaitGroup
 		pc, err := e.opts.Net.OpenConn(cfg)
 		if err != nil {
 			in.missing = fmt.Sprintf("socket on %s: %v", sockIf, err)
-			e.log.Error("instance cannot run: VRRP socket, FAULT", "instance", in.spec.VRRP.Name, "interface", sockIf, "err", err)
+			if !failing {
+				e.log.Error("instance cannot run: VRRP socket, FAULT; trying again", "instance", in.spec.VRRP.Name, "interface", sockIf, "err", err, "every", attachRetry.String())
+			}
+			in.attachFailing = true
+			in.attachAt = time.Now().Add(attachRetry)
+			e.mark(in)
 			return
 		}
 		c = &conn{key: key, c: pc, group: key.group, insts: map[uint8]*instance{}, stats: connStats{dropped: map[string]uint64{}}}
@@ -980,6 +999,34 @@ func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGro
 			}
 		}
 		e.updateTracking(now, in)
+	}
+}
+
+// attachRetry is how often an instance whose VRRP socket could not be
+// opened tries again. The failure may be the host's for a while (no
+// descriptor left, memory short) with no link or address event to come
+// when it passes: keepalived, which opens its sockets once, would not even
+// have noticed.
+const attachRetry = time.Second
+
+// retryAttach tries again to attach an instance whose socket could not be
+// opened.
+func (e *Engine) retryAttach(now time.Time, in *instance) {
+	if in.conn != nil || in.pending || e.stopping {
+		return
+	}
+	if _, ok := e.links[in.spec.Interface]; !ok {
+		return // the interface's return attaches it
+	}
+	addrs, err := e.opts.Net.Addrs()
+	if err != nil {
+		in.attachAt = now.Add(attachRetry)
+		return
+	}
+	was := in.attachFailing
+	e.reattach(now, in, addrs)
+	if in.conn != nil && was {
+		e.log.Info("instance attached again", "instance", in.spec.VRRP.Name, "interface", in.spec.Interface)
 	}
 }
 
@@ -1326,6 +1373,11 @@ func (e *Engine) fire(now time.Time, backups bool) {
 		if !in.releaseAt.IsZero() && !now.Before(in.releaseAt) {
 			in.releaseAt = time.Time{}
 			e.release(in)
+		}
+		if !in.attachAt.IsZero() && !now.Before(in.attachAt) {
+			in.attachAt = time.Time{}
+			e.retryAttach(now, in)
+			e.mark(in)
 		}
 		if in.garp != nil {
 			if n := in.garp.Next(); !n.IsZero() && !now.Before(n) {
