@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/vigil-ha/vigil/internal/check"
 )
 
 // DefaultKillGrace is how long a timed-out script has between SIGTERM and
@@ -106,18 +108,6 @@ var ErrCancelled = errors.New("script: run cancelled")
 // fork fails it reschedules the script without a result.
 var ErrNoResources = errors.New("daemon out of resources")
 
-// outOfResources reports whether a start error is the daemon's shortage
-// rather than the script's fault (missing, not executable, bad
-// interpreter).
-func outOfResources(err error) bool {
-	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM, syscall.EAGAIN} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
 // NotRun reports that the script did not start for lack of the daemon's
 // resources (ErrNoResources): neither success nor failure of the script.
 func (r Result) NotRun() bool { return errors.Is(r.Err, ErrNoResources) }
@@ -156,7 +146,7 @@ func (r *Runner) Run(ctx context.Context, p *Prepared, timeout time.Duration, ex
 	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		if outOfResources(err) {
+		if check.OutOfResources(err) { // not the script's fault (missing, not executable)
 			err = fmt.Errorf("%w: %w", ErrNoResources, err)
 		}
 		return Result{ExitCode: -1, Err: &Error{What: p.cmd.What, Err: fmt.Errorf("cannot run %s: %w", p.path, err)}}

@@ -173,3 +173,29 @@ func TestTCPIPv6(t *testing.T) {
 	}
 	wantReason(t, r.Reason, "connection refused")
 }
+
+// TestTCPOutOfDescriptors: with no descriptor left for the socket, the
+// attempt gives no verdict (the server may well be up). Not parallel: it
+// lowers this process's RLIMIT_NOFILE for a moment.
+func TestTCPOutOfDescriptors(t *testing.T) {
+	l := listen(t, "127.0.0.1:0")
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	low := lim
+	low.Cur = 3 // every descriptor number from 3 up is refused
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	r := (&TCP{Conn: Conn{Addr: ap(l.Addr())}}).Check(ctxT(t))
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if r.OK || !r.NoVerdict {
+		t.Errorf("result %+v, want no verdict", r)
+	}
+	if r := (&TCP{Conn: Conn{Addr: ap(l.Addr())}}).Check(ctxT(t)); !r.OK {
+		t.Errorf("with descriptors back: %+v", r)
+	}
+}
