@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/api"
 	"github.com/vigil-ha/vigil/internal/atomicfile"
 	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/logsink"
 	"github.com/vigil-ha/vigil/internal/notify"
 )
 
@@ -175,11 +177,31 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return configTestExit(checkConfig(args, stdout, stderr))
 	}
 	_, f.stderrSyslog = stderr.(*syslog.Writer)
-	log, err := newLogger(stderr, f.logFormat, f.logLevel)
-	if err != nil {
+	if _, err := newLogger(io.Discard, f.logFormat, f.logLevel); err != nil {
 		fmt.Fprintf(stderr, "vigil run: %v\n", err)
 		return 2
 	}
+	// The log lines go through a sink that never blocks (logsink): a
+	// stalled or vanished reader of stderr neither stops nor kills the
+	// daemon. A broken pipe on stderr is an error to count, not SIGPIPE;
+	// handled (not ignored), the signal is back to its default in scripts.
+	sigpipe := make(chan os.Signal, 1)
+	signal.Notify(sigpipe, syscall.SIGPIPE)
+	defer signal.Stop(sigpipe)
+	sink := logsink.New(stderr, 0, func(dropped uint64) []byte {
+		var b bytes.Buffer
+		if l, err := newLogger(&b, f.logFormat, "warn"); err == nil {
+			l.Warn("log lines lost: the log output did not take them in time", "dropped", dropped)
+		}
+		return b.Bytes()
+	})
+	sinkCtx, stopSink := context.WithCancel(context.Background())
+	go sink.Run(sinkCtx)
+	defer func() {
+		stopSink()
+		sink.Close(2 * time.Second)
+	}()
+	log, _ := newLogger(sink, f.logFormat, f.logLevel)
 	for _, w := range f.warnings {
 		log.Warn(w)
 	}

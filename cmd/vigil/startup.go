@@ -355,7 +355,7 @@ func (d *daemon) serve(dumpSigs <-chan os.Signal, bg *group, u *undo) error {
 	if err != nil {
 		return err
 	}
-	u.push(func() { os.Remove(f.apiSocket) })
+	u.push(func() { ln.Close() }) // removes the socket file if it is still this daemon's
 	bg.Go("api", func(ctx context.Context) error { return api.Serve(ctx, ln, d, d.log) })
 	if f.httpListen != "" {
 		hl, err := web.Listen(f.httpListen, d.log)

@@ -104,12 +104,17 @@ func Listen(path string) (net.Listener, error) {
 		ln.Close()
 		return nil, fmt.Errorf("api: %w", err)
 	}
+	fi, err := os.Lstat(tmp)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("api: %w", err)
+	}
 	// Rename replaces a socket file left by a dead daemon.
 	if err := os.Rename(tmp, path); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("api: listen %s: %w", path, err)
 	}
-	return &socketListener{UnixListener: ul, path: path}, nil
+	return &socketListener{UnixListener: ul, path: path, file: fi}, nil
 }
 
 // listenShort listens on the Unix socket dir/name. A socket's path is
@@ -131,13 +136,19 @@ func listenShort(dir, name string) (net.Listener, error) {
 type socketListener struct {
 	*net.UnixListener
 	path string
+	file os.FileInfo // the socket file this listener made
 }
 
 func (l *socketListener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
 
+// Close closes the socket and removes its path while the path is still
+// this listener's socket: a daemon started while this one stops (its
+// notify scripts drain for seconds) has put its own socket there.
 func (l *socketListener) Close() error {
 	err := l.UnixListener.Close()
-	os.Remove(l.path)
+	if fi, serr := os.Lstat(l.path); serr == nil && os.SameFile(fi, l.file) {
+		os.Remove(l.path)
+	}
 	return err
 }
 

@@ -151,6 +151,33 @@ func TestStaleSocketIsReplaced(t *testing.T) {
 	ln.Close()
 }
 
+// TestCloseLeavesAnotherDaemonsSocket: a daemon that stops slowly (its
+// notify scripts drain) while a new one already listens at the path (its
+// socket file was removed meanwhile) must not remove the new one's
+// socket when it closes; the new one's Close does.
+func TestCloseLeavesAnotherDaemonsSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vigil.sock")
+	old, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	if _, err := os.Lstat(path); err != nil {
+		t.Fatalf("the stopping listener removed the new one's socket: %v", err)
+	}
+	cur.Close()
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Errorf("the socket file is left after its listener closed: %v", err)
+	}
+}
+
 // TestListenLeavesUmask: the process umask, which every goroutine's file
 // creation reads, never changes while Listen creates the socket (read
 // from /proc/self/status, which does not set it), and the socket is 0600.

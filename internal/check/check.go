@@ -17,8 +17,10 @@ package check
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -61,6 +63,14 @@ type Result struct {
 	// server's configured weight: FILE_CHECK's file value × weight
 	// (keepalived 2.2.7 track_file.c, process_update_checker_track_file_status).
 	WeightDelta *int
+	// NoVerdict marks an attempt that could not be made for lack of the
+	// daemon's own resources (no descriptor for the socket, no memory, no
+	// process for the script: OutOfResources). It says nothing about the
+	// server: Health keeps the checker's state and tries again after
+	// delay_loop, as keepalived 2.2.7 reschedules a checker whose socket
+	// it could not create ("TCP connect fail to create socket.
+	// Rescheduling.").
+	NoVerdict bool
 	// Latency is how long the attempt took. MISC_CHECK schedules its next run
 	// from the start of this one (check_misc.c: timer_add_long(last_ran, ...)),
 	// so Health uses it to find the start.
@@ -221,4 +231,16 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("check: policy: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// OutOfResources reports whether err is the daemon's own shortage rather
+// than an answer of what it checks: no descriptor left (EMFILE, ENFILE),
+// no memory (ENOMEM), no process (EAGAIN from fork).
+func OutOfResources(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM, syscall.EAGAIN} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }

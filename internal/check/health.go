@@ -137,6 +137,9 @@ func (t Transition) StateChanged() bool { return t.Up != t.WasUp }
 // the next attempt is due and, when the checker's state or weight changed, a
 // Transition.
 func (h *Health) Observe(now time.Time, r Result) (next time.Time, tr *Transition) {
+	if r.NoVerdict {
+		return now.Add(h.p.DelayLoop), nil
+	}
 	before := *h
 	var delay time.Duration
 	reason := r.Reason

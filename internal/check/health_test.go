@@ -1,6 +1,8 @@
 package check
 
 import (
+	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -595,6 +597,44 @@ func TestNewHealthOnReload(t *testing.T) {
 			if _, tr := h.Observe(time.Unix(0, 0), Result{Reason: "refused"}); tr != nil || !h.Up() {
 				t.Errorf("%s: the first failure took the checker down", tt.name)
 			}
+		}
+	}
+}
+
+// TestHealthNoVerdict: attempts the daemon could not make (no descriptor
+// for the socket) neither fail nor count towards the retries: an up
+// checker stays up through any number of them, and the next is due after
+// delay_loop.
+func TestHealthNoVerdict(t *testing.T) {
+	h := NewHealth(policy(KindTCP, func(p *Policy) { p.Retry = 0 }))
+	now := time.Unix(1000, 0)
+	if _, tr := h.Observe(now, Result{OK: true}); tr != nil && !tr.Up {
+		t.Fatalf("first success: %+v", tr)
+	}
+	for range 10 {
+		now = now.Add(time.Second)
+		next, tr := h.Observe(now, Result{NoVerdict: true, Reason: "connect 10.0.0.2:80: socket: too many open files"})
+		if tr != nil {
+			t.Fatalf("no verdict changed the checker: %+v", tr)
+		}
+		if want := now.Add(h.p.DelayLoop); !next.Equal(want) {
+			t.Fatalf("next attempt at %v, want delay_loop later (%v)", next, want)
+		}
+	}
+	if _, tr := h.Observe(now, Result{Reason: "connect 10.0.0.2:80: connection refused"}); tr == nil || tr.Up {
+		t.Errorf("a real failure after them (retry 0): transition %+v, want down", tr)
+	}
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("socket: %w", syscall.EMFILE), true},
+		{fmt.Errorf("fork/exec: %w", syscall.EAGAIN), true},
+		{syscall.ECONNREFUSED, false},
+		{fmt.Errorf("fork/exec: %w", syscall.ENOENT), false},
+	} {
+		if got := OutOfResources(c.err); got != c.want {
+			t.Errorf("OutOfResources(%v) = %v, want %v", c.err, got, c.want)
 		}
 	}
 }

@@ -67,6 +67,7 @@ func nextOf(in *instance) time.Time {
 		min(in.m.Deadline())
 	}
 	min(in.releaseAt)
+	min(in.attachAt)
 	if in.garp != nil {
 		min(in.garp.Next())
 	}

@@ -17,6 +17,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -230,6 +231,12 @@ type instance struct {
 	// release then waits until releaseAt (see handoverGrace).
 	handingOver bool
 	releaseAt   time.Time
+	// attachAt is when to try again to attach an instance whose socket
+	// could not be opened (attachRetry).
+	attachAt time.Time
+	// attachFailing: the last attach failed and was logged; the retries
+	// are quiet until one succeeds.
+	attachFailing bool
 	// mismatch describes the address list difference of the master last
 	// heard (vrrp.AddrMismatch), "" when its list matches ours.
 	mismatch string
@@ -714,7 +721,12 @@ func (e *Engine) attach(in *instance, wg *sync.WaitGroup, bg context.Context) {
 		var err error
 		if addrs, err = e.opts.Net.Addrs(); err != nil {
 			in.missing = fmt.Sprintf("reading addresses: %v", err)
-			e.log.Error("instance cannot run: FAULT", "instance", in.spec.VRRP.Name, "err", err)
+			if !in.attachFailing {
+				e.log.Error("instance cannot run: FAULT; trying again", "instance", in.spec.VRRP.Name, "err", err, "every", attachRetry.String())
+			}
+			in.attachFailing = true
+			in.attachAt = time.Now().Add(attachRetry)
+			e.mark(in)
 			return
 		}
 	}
@@ -724,6 +736,9 @@ func (e *Engine) attach(in *instance, wg *sync.WaitGroup, bg context.Context) {
 // attachWith is attach with the addresses of the namespace already read.
 func (e *Engine) attachWith(in *instance, addrs []netif.Addr, wg *sync.WaitGroup, bg context.Context) {
 	in.missing = ""
+	in.attachAt = time.Time{}
+	failing := in.attachFailing
+	in.attachFailing = false
 	li, ok := e.links[in.spec.Interface]
 	if !ok {
 		in.missing = fmt.Sprintf("interface %s not found", in.spec.Interface)
@@ -766,7 +781,12 @@ func (e *Engine) attachWith(in *instance, addrs []netif.Addr, wg *sync.WaitGroup
 		pc, err := e.opts.Net.OpenConn(cfg)
 		if err != nil {
 			in.missing = fmt.Sprintf("socket on %s: %v", sockIf, err)
-			e.log.Error("instance cannot run: VRRP socket, FAULT", "instance", in.spec.VRRP.Name, "interface", sockIf, "err", err)
+			if !failing {
+				e.log.Error("instance cannot run: VRRP socket, FAULT; trying again", "instance", in.spec.VRRP.Name, "interface", sockIf, "err", err, "every", attachRetry.String())
+			}
+			in.attachFailing = true
+			in.attachAt = time.Now().Add(attachRetry)
+			e.mark(in)
 			return
 		}
 		c = &conn{key: key, c: pc, group: key.group, insts: map[uint8]*instance{}, stats: connStats{dropped: map[string]uint64{}}}
@@ -926,6 +946,9 @@ func (e *Engine) handle(ev any, wg *sync.WaitGroup, bg context.Context) {
 
 func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGroup, bg context.Context) {
 	name := ev.Link.Name
+	if !ev.Deleted {
+		e.renamed(now, name, ev.Link.Index, wg, bg)
+	}
 	old, had := e.links[name]
 	if ev.Deleted {
 		delete(e.links, name)
@@ -947,6 +970,9 @@ func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGro
 	}
 	if _, ok := e.pacers[name]; ok && ev.Deleted {
 		delete(e.pacers, name)
+	}
+	if had && !ev.Deleted && old.Index == ev.Link.Index && len(old.MAC) > 0 && !bytes.Equal(old.MAC, ev.Link.MAC) {
+		e.macChanged(now, name, old.MAC, ev.Link.MAC)
 	}
 	if !had && !ev.Deleted {
 		e.interfaceAppeared(name)
@@ -973,6 +999,86 @@ func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGro
 			}
 		}
 		e.updateTracking(now, in)
+	}
+}
+
+// attachRetry is how often an instance whose VRRP socket could not be
+// opened tries again. The failure may be the host's for a while (no
+// descriptor left, memory short) with no link or address event to come
+// when it passes: keepalived, which opens its sockets once, would not even
+// have noticed.
+const attachRetry = time.Second
+
+// retryAttach tries again to attach an instance whose socket could not be
+// opened.
+func (e *Engine) retryAttach(now time.Time, in *instance) {
+	if in.conn != nil || in.pending || e.stopping {
+		return
+	}
+	if _, ok := e.links[in.spec.Interface]; !ok {
+		return // the interface's return attaches it
+	}
+	addrs, err := e.opts.Net.Addrs()
+	if err != nil {
+		in.attachAt = now.Add(attachRetry)
+		return
+	}
+	was := in.attachFailing
+	e.reattach(now, in, addrs)
+	if in.conn != nil && was {
+		e.log.Info("instance attached again", "instance", in.spec.VRRP.Name, "interface", in.spec.Interface)
+	}
+}
+
+// renamed handles an interface known under another name that now has
+// name (`ip link set eth0 name eth1`, udev): the interface the
+// configuration names is gone, as keepalived 2.2.7 sees it ("Interface name
+// has changed from eth0 to eth1", then FAULT). The instances on it fault
+// first, with the old name still in the link table, so that a master's
+// priority-0 advert leaves on its socket and its addresses, which went
+// along under the new name, are removed by index; then the old name is
+// removed as a deleted interface would be. Renamed back, the interface
+// appears under the configured name again and the instances come back.
+func (e *Engine) renamed(now time.Time, name string, index int, wg *sync.WaitGroup, bg context.Context) {
+	var from string
+	for n, li := range e.links {
+		if n != name && li.Index == index {
+			from = n
+			break
+		}
+	}
+	if from == "" {
+		return
+	}
+	if e.uses(from) || e.uses(name) {
+		e.log.Warn("interface renamed", "from", from, "to", name,
+			"keepalived", "Interface name has changed from "+from+" to "+name)
+	}
+	for _, in := range e.insts {
+		if !in.pending && (in.spec.SockIf() == from || in.spec.Interface == from) {
+			in.missing = fmt.Sprintf("interface %s renamed to %s", from, name)
+			e.updateTracking(now, in)
+		}
+	}
+	gone := e.links[from]
+	gone.Name = from
+	e.linkChanged(now, netif.LinkEvent{Link: gone, Deleted: true}, wg, bg)
+}
+
+// macChanged makes the masters with addresses on the interface announce
+// them again from its new MAC address: neighbours would otherwise send to
+// the old one until their entries expire.
+func (e *Engine) macChanged(now time.Time, name string, from, to net.HardwareAddr) {
+	n := 0
+	for _, in := range e.insts {
+		if in.garp != nil && in.garp.MACChanged(now, name) {
+			e.mark(in)
+			n++
+		}
+	}
+	if n > 0 || e.uses(name) {
+		e.log.Info("MAC address changed", "interface", name, "from", from.String(), "to", to.String(),
+			"keepalived", "("+name+") MAC Address changed from "+from.String()+" to "+to.String())
 	}
 }
 
@@ -1267,6 +1373,11 @@ func (e *Engine) fire(now time.Time, backups bool) {
 		if !in.releaseAt.IsZero() && !now.Before(in.releaseAt) {
 			in.releaseAt = time.Time{}
 			e.release(in)
+		}
+		if !in.attachAt.IsZero() && !now.Before(in.attachAt) {
+			in.attachAt = time.Time{}
+			e.retryAttach(now, in)
+			e.mark(in)
 		}
 		if in.garp != nil {
 			if n := in.garp.Next(); !n.IsZero() && !now.Before(n) {
@@ -1584,6 +1695,15 @@ func (e *Engine) release(in *instance) {
 			vips[k].Dev = in.spec.Interface
 		}
 	}
+	// By the indexes the link events told (the loop owns e.links): an
+	// interface just renamed took the addresses along under its new name.
+	dels := make([]netif.VIPAt, len(vips))
+	for k, v := range vips {
+		dels[k].VIP = v
+		if li, ok := e.links[v.Dev]; ok {
+			dels[k].Index = li.Index
+		}
+	}
 	name, net, log, errs := in.spec.VRRP.Name, e.opts.Net, e.log, &in.netErrors
 	routes, rules := in.spec.Routes, in.spec.Rules
 	e.fx.add(func() {
@@ -1597,9 +1717,9 @@ func (e *Engine) release(in *instance) {
 				routeFailed(log, errs, "cannot remove virtual route", name, "route", routes[i].String(), err)
 			}
 		}
-		for _, v := range vips {
-			if err := net.DelVIP(v); err != nil {
-				log.Error("cannot remove virtual address", "instance", name, "addr", v.String(), "err", err)
+		for _, v := range dels {
+			if err := net.DelVIPAt(v); err != nil {
+				log.Error("cannot remove virtual address", "instance", name, "addr", v.VIP.String(), "err", err)
 			}
 		}
 	})

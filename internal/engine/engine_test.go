@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -320,6 +321,36 @@ func TestMissingInterfaceIsFaultNotFatal(t *testing.T) {
 		time.Sleep(5 * time.Second)
 		if got := a.state(t, "VI_1"); got != "MASTER" {
 			t.Fatalf("after eth9 appeared the instance is %s, want MASTER", got)
+		}
+		a.stop(t)
+	})
+}
+
+// TestSocketFailureIsRetried: the VRRP socket cannot be opened (the daemon
+// is out of descriptors) and no link or address event will come when that
+// passes: the instance stays in FAULT with the reason, tries again every
+// attachRetry, and runs once the socket opens.
+func TestSocketFailureIsRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		h := newFakeHost(lan, "a", map[string]string{"eth0": "192.168.1.105/24"})
+		h.openErr = fmt.Errorf("vrrpnet: socket: %w", syscall.EMFILE)
+		e, err := New(runspec.Spec{Instances: []runspec.InstanceSpec{tutorialInstance(vrrp.StateMaster, 100)}}, Options{Net: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := runNode(t, h, e)
+		time.Sleep(10 * time.Second)
+		snap := a.snapshot(t)
+		if snap.Instances[0].State != "FAULT" || !strings.Contains(snap.Instances[0].Reason, "too many open files") {
+			t.Fatalf("instance is %s (%q), want FAULT naming the socket error", snap.Instances[0].State, snap.Instances[0].Reason)
+		}
+		h.mu.Lock()
+		h.openErr = nil
+		h.mu.Unlock()
+		time.Sleep(attachRetry + 5*time.Second)
+		if got := a.state(t, "VI_1"); got != "MASTER" || !h.holds(vip) {
+			t.Fatalf("with the socket back the instance is %s (VIP held %v), want MASTER", got, h.holds(vip))
 		}
 		a.stop(t)
 	})

@@ -58,6 +58,8 @@ type fakeHost struct {
 	wire    []string
 	wireAt  []time.Time
 	batches []int
+	// openErr, while set, fails OpenConn (a daemon out of descriptors).
+	openErr error
 }
 
 // onWire records a wire entry (h.mu held).
@@ -80,9 +82,13 @@ func newFakeHost(lan *fakeLAN, name string, ifaces map[string]string) *fakeHost 
 func (h *fakeHost) OpenConn(cfg vrrpnet.Config) (Conn, error) {
 	h.mu.Lock()
 	_, ok := h.links[cfg.Interface]
+	openErr := h.openErr
 	h.mu.Unlock()
 	if !ok {
 		return nil, &netif.LinkNotFoundError{Name: cfg.Interface}
+	}
+	if openErr != nil {
+		return nil, openErr
 	}
 	c := &fakeConn{host: h, cfg: cfg, rx: make(chan vrrpnet.Packet, 256), closed: make(chan struct{})}
 	h.lan.mu.Lock()
@@ -253,6 +259,8 @@ func (h *fakeHost) WatchRoutes(ctx context.Context, f func(netif.RouteEvent)) er
 	<-ctx.Done()
 	return nil
 }
+
+func (h *fakeHost) DelVIPAt(v netif.VIPAt) error { return h.DelVIP(v.VIP) }
 
 func (h *fakeHost) DelVIP(v netif.VIP) error {
 	h.mu.Lock()

@@ -31,6 +31,9 @@ type Net interface {
 	// one error per VIP (see netif.Handle.AddVIPs).
 	AddVIPs(vs []netif.VIPAt) []error
 	DelVIP(v netif.VIP) error
+	// DelVIPAt is DelVIP on the interface with the given index (0 looks
+	// it up by name).
+	DelVIPAt(v netif.VIPAt) error
 	// Routes and rules (virtual_routes, virtual_rules) follow the VIPs.
 	AddRoute(r netif.Route) error
 	DelRoute(r netif.Route) error
@@ -128,6 +131,7 @@ func (n *OSNet) Addrs() ([]netif.Addr, error) {
 func (n *OSNet) AddVIP(v netif.VIP) error         { return n.h.AddVIP(v) }
 func (n *OSNet) AddVIPs(vs []netif.VIPAt) []error { return n.h.AddVIPs(vs) }
 func (n *OSNet) DelVIP(v netif.VIP) error         { return n.h.DelVIP(v) }
+func (n *OSNet) DelVIPAt(v netif.VIPAt) error     { return n.h.DelVIPAt(v) }
 func (n *OSNet) AddRoute(r netif.Route) error     { return n.h.AddRoute(r) }
 func (n *OSNet) DelRoute(r netif.Route) error     { return n.h.DelRoute(r) }
 func (n *OSNet) ReplaceRoute(r netif.Route) error { return n.h.ReplaceRoute(r) }

@@ -161,6 +161,19 @@ func (e *Engine) redecideSources(now time.Time, touched []*instance) {
 // reattach closes the instance's socket, opens it again with what the host
 // has now, and gives the machine the outcome (new source, FAULT or not).
 func (e *Engine) reattach(now time.Time, in *instance, addrs []netif.Addr) {
+	if in.conn != nil {
+		// The source went away (`ip addr flush`, a lease released): the
+		// machine faults while the socket is still there, so that a
+		// master's priority-0 advert leaves, from the address just
+		// removed, as keepalived 2.2.7 sends it. The backup then takes
+		// over after Skew_Time, not Master_Down_Interval. (IPv4 builds
+		// its own header; over IPv6 the kernel refuses a source it no
+		// longer has, and the send error is counted.)
+		if _, why := sourceFor(in.spec, e.links[in.spec.Interface], addrs); why != "" {
+			in.missing = why
+			e.updateTracking(now, in)
+		}
+	}
 	e.detach(in)
 	e.attachWith(in, addrs, e.wg, e.bg)
 	if in.src.IsValid() && in.src != in.m.Config().Source {

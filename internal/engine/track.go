@@ -347,5 +347,8 @@ func scriptDetail(st script.TrackStats) string {
 			d += fmt.Sprintf(" (%d timed out)", st.TimeOuts)
 		}
 	}
+	if st.NotRun > 0 {
+		d += fmt.Sprintf("; %d could not start (daemon out of resources)", st.NotRun)
+	}
 	return d
 }

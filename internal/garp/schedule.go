@@ -44,6 +44,7 @@ const (
 	ReasonRefresh                          // garp_master_refresh
 	ReasonLowerPrio                        // an advert with a lower priority arrived
 	ReasonLowerPrioDelay                   // garp_lower_prio_delay after that
+	ReasonMACChanged                       // an interface's MAC address changed
 )
 
 func (r Reason) String() string {
@@ -58,6 +59,8 @@ func (r Reason) String() string {
 		return "lower-prio"
 	case ReasonLowerPrioDelay:
 		return "lower-prio-delay"
+	case ReasonMACChanged:
+		return "mac-changed"
 	}
 	return "unknown"
 }
@@ -146,6 +149,20 @@ func (s *Schedule) LowerPriority(now time.Time) {
 	if s.cfg.LowerPrioDelay > 0 {
 		s.add(burst{at: now.Add(s.cfg.LowerPrioDelay), rounds: s.cfg.LowerPrioRepeat, reason: ReasonLowerPrioDelay})
 	}
+}
+
+// MACChanged records that the MAC address of dev changed at now while
+// master: when a target lives on dev, Repeat rounds of every target at
+// once, so that neighbours stop sending to the old address (keepalived
+// 2.2.7 keepalived_netlink.c: "MAC Address changed from ... to ...", then
+// vrrp_send_link_update for the masters on the interface).
+// It reports whether it did.
+func (s *Schedule) MACChanged(now time.Time, dev string) bool {
+	if !slices.ContainsFunc(s.targets, func(t Target) bool { return t.Dev == dev }) {
+		return false
+	}
+	s.add(burst{at: now, rounds: s.cfg.Repeat, reason: ReasonMACChanged})
+	return true
 }
 
 // Next returns when something is next due, or the zero time if nothing ever

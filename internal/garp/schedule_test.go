@@ -307,9 +307,33 @@ func TestPacerCancel(t *testing.T) {
 }
 
 func TestReasonString(t *testing.T) {
-	for r := ReasonMaster; r <= ReasonLowerPrioDelay+1; r++ {
-		if s := r.String(); s == "" || (r <= ReasonLowerPrioDelay && s == "unknown") {
+	for r := ReasonMaster; r <= ReasonMACChanged+1; r++ {
+		if s := r.String(); s == "" || (r <= ReasonMACChanged && s == "unknown") {
 			t.Errorf("Reason(%d).String() = %q", r, s)
 		}
+	}
+}
+
+// TestScheduleMACChanged: a MAC change on an interface of the targets
+// announces every target again at once (Repeat rounds); one on another
+// interface announces nothing.
+func TestScheduleMACChanged(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	s := NewSchedule(Config{Repeat: 2}, []Target{vipA, {Addr: vipB.Addr, Dev: "eth1"}}, t0)
+	s.Due(t0)
+	at := t0.Add(time.Minute)
+	if s.MACChanged(at, "eth9") || !s.Next().IsZero() {
+		t.Fatalf("a MAC change on eth9 scheduled a burst (next %v)", s.Next())
+	}
+	if !s.MACChanged(at, "eth1") || !s.Next().Equal(at) {
+		t.Fatalf("a MAC change on eth1: next %v, want %v", s.Next(), at)
+	}
+	var got []sent
+	for _, d := range s.Due(at) {
+		got = append(got, sent{0, d.Addr.String(), d.Reason.String()})
+	}
+	want := burstOf(0, ReasonMACChanged, 2, vipA, Target{Addr: vipB.Addr, Dev: "eth1"})
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("burst (-want +got):\n%s", diff)
 	}
 }

@@ -223,18 +223,30 @@ var ErrNotOurs = errors.New("netif: address not added by vigil (unmarked); left 
 // the handle's mark, i.e. added by someone else, is left in place and the
 // error wraps ErrNotOurs.
 func (h *Handle) DelVIP(v VIP) error {
+	return h.DelVIPAt(VIPAt{VIP: v})
+}
+
+// DelVIPAt is DelVIP on the interface with index x.Index (0: looked up by
+// x.VIP.Dev): the engine's link table knows the index of an interface that
+// was just renamed, whose addresses went along under the new name.
+func (h *Handle) DelVIPAt(x VIPAt) error {
+	v := x.VIP
 	if err := v.Validate(); err != nil {
 		return err
 	}
-	l, err := h.link(v.Dev)
-	if errors.Is(err, ErrLinkNotFound) {
-		return nil // the address went with its interface
-	}
-	if err != nil {
-		return err
+	index := x.Index
+	if index == 0 {
+		l, err := h.link(v.Dev)
+		if errors.Is(err, ErrLinkNotFound) {
+			return nil // the address went with its interface
+		}
+		if err != nil {
+			return err
+		}
+		index = l.Attrs().Index
 	}
 	if h.marks && h.proto != 0 {
-		addrs, err := h.listAddrs(l.Attrs().Index)
+		addrs, err := h.listAddrs(index)
 		if err != nil {
 			return err
 		}
@@ -252,7 +264,7 @@ func (h *Handle) DelVIP(v VIP) error {
 			return fmt.Errorf("netif: delete %s: %w", v, ErrNotOurs)
 		}
 	}
-	if err := h.delAddr(l.Attrs().Index, v); err != nil {
+	if err := h.delAddr(index, v); err != nil {
 		return fmt.Errorf("netif: delete %s: %w", v, err)
 	}
 	return nil

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/vigil-ha/vigil/internal/check"
 )
 
 // DefaultKillGrace is how long a timed-out script has between SIGTERM and
@@ -99,6 +101,17 @@ func (r Result) String() string {
 // ErrCancelled is wrapped in Result.Err when the context ended the run.
 var ErrCancelled = errors.New("script: run cancelled")
 
+// ErrNoResources is wrapped in Result.Err when the script could not start
+// because the daemon itself ran short (descriptors: os/exec needs a few to
+// start a process; memory; processes): the run says nothing about what the
+// script checks. keepalived forks without new descriptors, and when its
+// fork fails it reschedules the script without a result.
+var ErrNoResources = errors.New("daemon out of resources")
+
+// NotRun reports that the script did not start for lack of the daemon's
+// resources (ErrNoResources): neither success nor failure of the script.
+func (r Result) NotRun() bool { return errors.Is(r.Err, ErrNoResources) }
+
 // Run runs p with the extra arguments appended, as p's user, in a new
 // process group (keepalived: setpgid(0, 0)), with working directory "/",
 // stdin, stdout and stderr on /dev/null, the Runner's environment, and
@@ -133,6 +146,9 @@ func (r *Runner) Run(ctx context.Context, p *Prepared, timeout time.Duration, ex
 	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
+		if check.OutOfResources(err) { // not the script's fault (missing, not executable)
+			err = fmt.Errorf("%w: %w", ErrNoResources, err)
+		}
 		return Result{ExitCode: -1, Err: &Error{What: p.cmd.What, Err: fmt.Errorf("cannot run %s: %w", p.path, err)}}
 	}
 	pid := cmd.Process.Pid

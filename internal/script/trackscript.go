@@ -40,6 +40,9 @@ type TrackStats struct {
 	Failures uint64 // runs that failed, including time-outs
 	TimeOuts uint64
 	Skipped  uint64 // interval ticks skipped because the previous run was still going
+	// NotRun counts runs that could not start for lack of the daemon's
+	// resources (Result.NotRun): no result, the status stays.
+	NotRun uint64
 }
 
 // TrackScript runs one vrrp_script every interval and applies keepalived's
@@ -61,6 +64,9 @@ type TrackScript struct {
 	mu      sync.Mutex
 	counter track.ScriptCounter
 	stats   TrackStats
+	// notRunStreak counts the runs in a row that could not start: the
+	// first is logged, then the one that starts again.
+	notRunStreak uint64
 }
 
 // NewTrackScript returns a TrackScript; it starts nothing. onChange may be
@@ -136,6 +142,32 @@ func (t *TrackScript) Run(ctx context.Context) error {
 }
 
 func (t *TrackScript) observe(res Result) {
+	if res.NotRun() {
+		// The daemon is short of descriptors or memory: that says
+		// nothing of what the script checks, and turning it into a
+		// failure would fault instances and drop their addresses
+		// because of the host, on every node alike. The status stays
+		// until a run gives a result, as keepalived reschedules a script
+		// it could not fork.
+		t.mu.Lock()
+		t.stats.NotRun++
+		first := t.notRunStreak == 0
+		t.notRunStreak++
+		t.stats.Last = res.String()
+		t.mu.Unlock()
+		if first {
+			t.log.Warn("vrrp_script could not start; its status stays until it runs again", "script", t.o.Name, "status", t.Status().String(), "err", res.Err)
+		}
+		return
+	}
+	t.mu.Lock()
+	if n := t.notRunStreak; n > 0 {
+		t.notRunStreak = 0
+		t.mu.Unlock()
+		t.log.Info("vrrp_script runs again", "script", t.o.Name, "not_run", n)
+	} else {
+		t.mu.Unlock()
+	}
 	ok := res.OK()
 	t.mu.Lock()
 	changed := t.counter.Observe(ok)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,5 +164,84 @@ func TestTrackScriptInitFail(t *testing.T) {
 	ts := NewTrackScript(TrackOptions{Name: "x", Script: p, InitFail: true, Rise: 2}, NewRunner(RunnerOptions{}), nil)
 	if s := ts.Status(); s != track.Down {
 		t.Fatalf("init_fail status before any run: %v, want down", s)
+	}
+}
+
+// TestTrackScriptOutOfDescriptors: when the daemon has no descriptor left
+// (os/exec needs some to start a process), the script cannot start. That
+// is no failure of what it checks: the status stays up (no change
+// reported), the runs are counted as not run, and the script runs again
+// once descriptors are back. Not parallel: it lowers this process's
+// RLIMIT_NOFILE for a moment.
+func TestTrackScriptOutOfDescriptors(t *testing.T) {
+	p := mustPrepare(t, Command{Args: []string{"/bin/true"}, Cred: Self()}, Policy{})
+	log := newStatusLog()
+	var out syncBuf
+	r := NewRunner(RunnerOptions{})
+	ts := NewTrackScript(TrackOptions{Name: "fds", Script: p, Interval: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&out, nil))}, r, log.add)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- ts.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	if got := log.wait(t, 1); got[0] != track.Up {
+		t.Fatalf("first change %v, want up", got[0])
+	}
+
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every descriptor open now (the directory's own is closed again):
+	// none is left to open.
+	low := lim
+	low.Cur = uint64(len(ents) - 1)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	defer restore()
+	deadline := time.Now().Add(20 * time.Second)
+	for ts.Stats().NotRun < 3 {
+		if time.Now().After(deadline) {
+			restore()
+			t.Fatalf("no run found the descriptors exhausted: %+v", ts.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	restore()
+	st := ts.Stats()
+	if ts.Status() != track.Up || st.Failures != 0 {
+		t.Errorf("out of descriptors: status %v, %d failures; want up, none (%+v)", ts.Status(), st.Failures, st)
+	}
+	for runs := st.Runs; ts.Stats().Runs < runs+2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the script did not run again with descriptors back: %+v", ts.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	log.mu.Lock()
+	changes := slices.Clone(log.got)
+	log.mu.Unlock()
+	if len(changes) != 1 {
+		t.Errorf("status changes %v, want only the first up", changes)
+	}
+	if s := out.String(); strings.Count(s, "could not start") != 1 || !strings.Contains(s, "runs again") {
+		t.Errorf("log: want one 'could not start' line and one 'runs again':\n%s", s)
 	}
 }

@@ -106,7 +106,9 @@ func (d *DNS) Check(ctx context.Context) check.Result {
 	dl := deadline(ctx, to)
 	c, err := d.Conn.dial(ctx, "udp")
 	if err != nil {
-		return fail("DNS query to %s: %s", target, describe(err, to))
+		r := fail("DNS query to %s: %s", target, describe(err, to))
+		r.NoVerdict = check.OutOfResources(err)
+		return r
 	}
 	stop := closeOnCancel(ctx, c)
 	defer func() {

@@ -187,7 +187,9 @@ func (h *HTTP) judge(u *URL, resp *Response, err error, start time.Time) check.R
 		return check.Result{Reason: fmt.Sprintf("GET %s: ", u.Path) + fmt.Sprintf(format, args...), Latency: elapsed(start)}
 	}
 	if err != nil {
-		return fail("%v", err)
+		r := fail("%v", err)
+		r.NoVerdict = check.OutOfResources(err)
+		return r
 	}
 	if !statusOK(resp.Status, u.Status) {
 		return fail("status %d, want %s", resp.Status, formatStatus(u.Status))
@@ -327,6 +329,9 @@ func (h *HTTP) Get(ctx context.Context, u *URL, tr *Trace) (*Response, error) {
 	target := h.Conn.Target()
 	c, err := h.Conn.dialConn(ctx)
 	if err != nil {
+		if check.OutOfResources(err) { // kept for judge: no verdict
+			return nil, fmt.Errorf("connect %s: %w", target, err)
+		}
 		return nil, fmt.Errorf("connect %s: %s", target, describe(err, to))
 	}
 	raw := c

@@ -59,6 +59,7 @@ func (m *Misc) Check(ctx context.Context) check.Result {
 		r.Reason = fmt.Sprintf("%s timed out after %v", name, to)
 	case err != nil:
 		r.Reason = fmt.Sprintf("%s: %v", name, err)
+		r.NoVerdict = check.OutOfResources(err)
 	case code == 0:
 		r.OK = true
 		r.Reason = fmt.Sprintf("%s exited with status 0", name)

@@ -61,7 +61,9 @@ func (p *Ping) Check(ctx context.Context) check.Result {
 	dl := deadline(ctx, to)
 	pc, raw, err := p.open(dst)
 	if err != nil {
-		return fail("ping %s: %v", dst, err)
+		r := fail("ping %s: %v", dst, err)
+		r.NoVerdict = check.OutOfResources(err)
+		return r
 	}
 	stop := context.AfterFunc(ctx, func() { pc.Close() })
 	defer func() {

@@ -289,7 +289,12 @@ func (p *poller) start(t pollTask) {
 	}
 	fd, sa, pending, err := t.h.Conn.startConnect()
 	if err != nil {
-		p.finish(c, nil, fmt.Errorf("connect %s: %s", t.h.Conn.Target(), describe(err, c.to)))
+		if check.OutOfResources(err) { // kept for judge: no verdict
+			err = fmt.Errorf("connect %s: %w", t.h.Conn.Target(), err)
+		} else {
+			err = fmt.Errorf("connect %s: %s", t.h.Conn.Target(), describe(err, c.to))
+		}
+		p.finish(c, nil, err)
 		return
 	}
 	c.fd, c.sa = fd, sa

@@ -149,7 +149,10 @@ type entry struct {
 	lastAt  time.Time
 	lastDur time.Duration // how long the last attempt took
 	fails   int           // consecutive failed attempts
-	running bool
+	// lastNoVerdict: the last attempt could not be made (check.Result
+	// NoVerdict); the streak is logged once.
+	lastNoVerdict bool
+	running       bool
 
 	// guarded by Runner.mu
 	at      time.Time
@@ -466,9 +469,15 @@ func (r *Runner) finish(j job, started time.Time, res check.Result) {
 	verdict1 := !ran && e.health.HasRun()
 	e.last, e.lastAt, e.running = res, end, false
 	e.lastDur = end.Sub(started)
-	if res.OK {
+	noVerdict := res.NoVerdict && !e.lastNoVerdict
+	e.lastNoVerdict = res.NoVerdict
+	switch {
+	case res.OK:
 		e.fails = 0
-	} else {
+	case res.NoVerdict:
+		// The daemon's shortage, not the server's: no failure, the
+		// state stays (Health); said once per streak.
+	default:
 		e.fails++
 	}
 	var ev *Event
@@ -487,6 +496,9 @@ func (r *Runner) finish(j job, started time.Time, res check.Result) {
 		r.log.Info("checker "+upDown(tr.Up), "server", s.id, "checker", e.name, "reason", tr.Reason)
 	}
 	s.mu.Unlock()
+	if noVerdict {
+		r.log.Warn("checker could not run (daemon out of resources); the server keeps its state", "server", s.id, "checker", e.name, "reason", res.Reason)
+	}
 	if ev != nil {
 		switch {
 		case ev.StateChanged():

@@ -39,7 +39,9 @@ func (s *SMTP) Check(ctx context.Context) check.Result {
 	}
 	c, err := s.Conn.dialConn(ctx)
 	if err != nil {
-		return fail("connect %s: %s", target, describe(err, to))
+		r := fail("connect %s: %s", target, describe(err, to))
+		r.NoVerdict = check.OutOfResources(err)
+		return r
 	}
 	stop := closeOnCancel(ctx, c)
 	defer func() {

@@ -25,8 +25,9 @@ func (t *TCP) Check(ctx context.Context) check.Result {
 	fd, err := t.Conn.connect(ctx)
 	if err != nil {
 		return check.Result{
-			Reason:  fmt.Sprintf("connect %s: %s", t.Conn.Target(), describe(err, t.Conn.timeout())),
-			Latency: elapsed(start),
+			Reason:    fmt.Sprintf("connect %s: %s", t.Conn.Target(), describe(err, t.Conn.timeout())),
+			NoVerdict: check.OutOfResources(err),
+			Latency:   elapsed(start),
 		}
 	}
 	unix.Close(fd)

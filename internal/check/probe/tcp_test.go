@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-ha/vigil/internal/check"
 )
 
 func listen(t *testing.T, addr string) net.Listener {
@@ -172,4 +174,34 @@ func TestTCPIPv6(t *testing.T) {
 		t.Fatal("closed IPv6 port passed")
 	}
 	wantReason(t, r.Reason, "connection refused")
+}
+
+// TestTCPOutOfDescriptors: with no descriptor left for the socket, the
+// attempt gives no verdict (the server may well be up). Not parallel: it
+// lowers this process's RLIMIT_NOFILE for a moment.
+func TestTCPOutOfDescriptors(t *testing.T) {
+	l := listen(t, "127.0.0.1:0")
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	low := lim
+	low.Cur = 3 // every descriptor number from 3 up is refused
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	r := (&TCP{Conn: Conn{Addr: ap(l.Addr())}}).Check(ctxT(t))
+	rh := (&HTTP{Conn: Conn{Addr: ap(l.Addr()), Timeout: time.Second}, URLs: []URL{{Path: "/"}}}).Check(ctxT(t))
+	rs := (&SMTP{Conn: Conn{Addr: ap(l.Addr()), Timeout: time.Second}}).Check(ctxT(t))
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []check.Result{r, rh, rs} {
+		if r.OK || !r.NoVerdict {
+			t.Errorf("result %+v, want no verdict", r)
+		}
+	}
+	if r := (&TCP{Conn: Conn{Addr: ap(l.Addr())}}).Check(ctxT(t)); !r.OK {
+		t.Errorf("with descriptors back: %+v", r)
+	}
 }

@@ -60,7 +60,9 @@ func (u *UDP) Check(ctx context.Context) check.Result {
 	dl := deadline(ctx, to)
 	c, err := u.Conn.dial(ctx, "udp")
 	if err != nil {
-		return fail("UDP to %s: %s", target, describe(err, to))
+		r := fail("UDP to %s: %s", target, describe(err, to))
+		r.NoVerdict = check.OutOfResources(err)
+		return r
 	}
 	stop := closeOnCancel(ctx, c)
 	defer func() {
