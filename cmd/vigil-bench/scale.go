@@ -122,6 +122,9 @@ type scaleResult struct {
 	// windowTakeovers counts the backup's BACKUP->MASTER transitions during
 	// the steady window (vigil): none is expected.
 	windowTakeovers int
+	// lateWakeups is the master's late_timer_wakeups after the window
+	// (vigil; -1 unknown): timer expiries its backstop ran since start.
+	lateWakeups int64
 }
 
 func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) {
@@ -206,7 +209,15 @@ func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) 
 		}
 	}
 	r.jitter = r.jitter.abs()
+	r.lateWakeups = -1
 	if kind == e2e.Vigil {
+		// Read after the window's CPU and memory: a status request costs
+		// the master a snapshot.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if st, err := p.nodes[0].Status(ctx); err == nil {
+			r.lateWakeups = int64(st.Daemon.LateTimerWakeups)
+		}
+		cancel()
 		// A steady window has no takeover; one would explain an advert
 		// answered out of turn (a spacing near zero).
 		r.windowTakeovers = len(vigilTakeovers(p.nodes[1].Log(), t0))
@@ -355,7 +366,11 @@ func (b *bench) scaleTable(load string) error {
 				if r.sniffDrops > 0 {
 					note += fmt.Sprintf(" capture dropped %d frames", r.sniffDrops)
 				}
-				splits = append(splits, fmt.Sprintf("%s %d %s jitter, ms, median / p99 / max: %v", d, n, adv, r.bursts))
+				line := fmt.Sprintf("%s %d %s jitter, ms, median / p99 / max: %v", d, n, adv, r.bursts)
+				if r.lateWakeups >= 0 {
+					line += fmt.Sprintf(" | master's timer expiries run by the backstop since start: %d", r.lateWakeups)
+				}
+				splits = append(splits, line)
 				if len(r.late) > 0 {
 					splits = append(splits, fmt.Sprintf("%s %d %s spacings off by more than %s, when in the window: %s", d, n, adv, ms(lateBound), spellsString(r.late)))
 				}

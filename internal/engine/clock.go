@@ -58,6 +58,16 @@ func (g *goTimer) Close()                { g.t.Stop() }
 //     of a core against 1.5-1.7 % through the poller, which is why this
 //     way is only for a real-time priority.
 //
+// Either way, the thread the kernel wakes is placed by the scheduler, and a
+// kernel without preemption (PREEMPT_NONE) leaves it waiting on a CPU that
+// runs a long kernel thread (a DAMON or kswapd pass, an interrupt storm)
+// until that thread yields, milliseconds later, while another CPU idles.
+// A backstop covers that: a third, blocking timerfd set backstopDelay after
+// each deadline, read by two threads pinned to different CPUs (startBackstop).
+// When the expiry ran in time, the next setting moves the backstop before it
+// fires, so it costs one timerfd_settime per setting and no wake-up; when
+// the expiry is late, the backstop thread on the other CPU runs it.
+//
 // Reads through the poller and settings are raw system calls (see
 // vrrpnet's batch.go for why).
 type fdTimer struct {
@@ -85,6 +95,11 @@ type fdTimer struct {
 	// fallbacks counts expiries the kernel refused to arm, which the Go
 	// runtime's timer delivered instead.
 	fallbacks atomic.Uint64
+	// bfd is the backstop's blocking timerfd (0 without one), bwg its
+	// threads; backstops counts the expiries a backstop thread ran.
+	bfd       int
+	bwg       sync.WaitGroup
+	backstops atomic.Uint64
 	// buf and rerr belong to the waiting goroutine (readFn).
 	buf    [8]byte
 	rerr   syscall.Errno
@@ -106,7 +121,63 @@ func newFDTimer(f func(), onThread func() func()) (*fdTimer, error) {
 	t.readFn = t.pollExpiry
 	t.wg.Add(1)
 	go t.run()
+	t.startBackstop()
 	return t, nil
+}
+
+// backstopDelay is how late an expiry may run before a backstop thread runs
+// it: above the wake-up's usual lateness (tens of µs, a p99 of ~0.2 ms on a
+// loaded guest), so that the backstop rarely fires when nothing is wrong.
+const backstopDelay = 500 * time.Microsecond
+
+// startBackstop starts the backstop's threads on two CPUs the process may
+// run on (none with a single CPU: nothing to move to).
+func (t *fdTimer) startBackstop() {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil || set.Count() < 2 {
+		return
+	}
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC)
+	if err != nil {
+		return
+	}
+	t.bfd = fd
+	var cpus []int
+	for c := 0; len(cpus) < 2; c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	for _, c := range cpus {
+		t.bwg.Add(1)
+		go t.backstopWait(fd, c)
+	}
+}
+
+// backstopWait is a backstop thread: pinned to cpu and reading fd (the thread ends with
+// its goroutine, and its affinity with it), it runs the expiry when the
+// backstop's fd fires. Both threads wake at a firing; the first reads it,
+// the other finds the fd empty and sleeps on in the kernel.
+func (t *fdTimer) backstopWait(fd, cpu int) {
+	defer t.bwg.Done()
+	runtime.LockOSThread()
+	var set unix.CPUSet
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return
+	}
+	var buf [8]byte
+	for {
+		_, err := unix.Read(fd, buf[:])
+		if _, closed := t.state(); closed {
+			return
+		}
+		if err != nil {
+			continue // EINTR
+		}
+		t.backstops.Add(1)
+		t.fn()
+	}
 }
 
 // state returns the way asked for and whether the timer is closed.
@@ -298,6 +369,12 @@ func (t *fdTimer) armAt(fd int, at int64) error {
 	}
 	if fd == t.active() {
 		t.deadline = at
+		if t.bfd != 0 {
+			// A refusal leaves the backstop where it was: it fires late
+			// or early, and an expiry that finds nothing due is harmless.
+			spec.Value = unix.NsecToTimespec(at + backstopDelay.Nanoseconds())
+			unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(t.bfd), unix.TFD_TIMER_ABSTIME, uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
+		}
 	}
 	return nil
 }
@@ -319,11 +396,24 @@ func (t *fdTimer) Close() {
 		t.mu.Unlock()
 		return
 	}
+	if t.bfd != 0 {
+		// Every backstop thread must read an expiry to see the close: a
+		// firing wakes both, but only one reads it. The fd fires every
+		// millisecond until both have.
+		spec := unix.ItimerSpec{Value: unix.NsecToTimespec(1), Interval: unix.NsecToTimespec(int64(time.Millisecond))}
+		if err := unix.TimerfdSettime(t.bfd, 0, &spec, nil); err != nil {
+			t.bfd = 0 // the threads stay blocked: a timerfd that cannot be set is broken anyway
+		}
+	}
 	t.mu.Unlock()
 	t.f.Close() // wakes the poller's wait
 	t.wg.Wait()
 	if t.tfd != 0 {
 		unix.Close(t.tfd)
+	}
+	if t.bfd != 0 {
+		t.bwg.Wait()
+		unix.Close(t.bfd)
 	}
 }
 

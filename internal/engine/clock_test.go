@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -184,5 +185,79 @@ func TestFDTimerMonoNow(t *testing.T) {
 			t.Fatalf("monoNow %d, CLOCK_MONOTONIC %d just after: %v apart", got, ts.Nano(), d)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// While the goroutine that waits for the timer is held (here inside an
+// earlier expiry; in production, a woken thread left waiting on a CPU that
+// a kernel thread holds), the backstop runs the next expiry about
+// backstopDelay after its deadline, on a thread pinned to one CPU, and
+// counts it; Close ends the backstop's threads.
+func TestFDTimerBackstop(t *testing.T) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil || set.Count() < 2 {
+		t.Skip("a backstop needs two CPUs")
+	}
+	type call struct {
+		tid  int
+		at   time.Time
+		cpus int
+	}
+	calls := make(chan call, 4)
+	release := make(chan struct{})
+	first := true
+	var mu sync.Mutex
+	ft, err := newFDTimer(func() {
+		var s unix.CPUSet
+		unix.SchedGetaffinity(0, &s)
+		calls <- call{unix.Gettid(), time.Now(), s.Count()}
+		mu.Lock()
+		hold := first
+		first = false
+		mu.Unlock()
+		if hold {
+			<-release
+		}
+	}, nil)
+	if err != nil {
+		t.Skipf("no timerfd: %v", err)
+	}
+	if ft.bfd == 0 {
+		t.Fatal("no backstop with two CPUs")
+	}
+	wait := func(what string) call {
+		t.Helper()
+		select {
+		case c := <-calls:
+			return c
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no expiry", what)
+			return call{}
+		}
+	}
+	ft.Reset(time.Millisecond)
+	held := wait("the first expiry")
+	deadline := time.Now().Add(20 * time.Millisecond)
+	ft.Reset(20 * time.Millisecond) // the waiting goroutine is held in the first expiry
+	c := wait("the backstop's expiry")
+	close(release)
+	if c.tid == held.tid {
+		t.Fatalf("the second expiry ran on the held thread %d", c.tid)
+	}
+	if c.cpus != 1 {
+		t.Errorf("the backstop's thread may run on %d CPUs, want 1", c.cpus)
+	}
+	if c.at.Before(deadline.Add(backstopDelay - time.Millisecond)) {
+		t.Errorf("the backstop ran %v after the deadline, before its %v", c.at.Sub(deadline), backstopDelay)
+	}
+	if n := ft.backstops.Load(); n != 1 {
+		t.Errorf("backstops = %d, want 1", n)
+	}
+	done := make(chan struct{})
+	go func() { ft.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hangs with the backstop's threads")
 	}
 }

@@ -48,6 +48,9 @@ func (e *Engine) snapshot() status.Snapshot {
 		}
 	}
 	s.Daemon.NADropped = e.naDropped()
+	if t, ok := e.timer.(*fdTimer); ok {
+		s.Daemon.LateTimerWakeups = t.backstops.Load()
+	}
 	if len(e.insts) > 0 {
 		s.Instances = make([]status.Instance, 0, len(e.insts))
 	}

@@ -89,9 +89,9 @@ type Collector struct {
 }
 
 type descs struct {
-	up, buildInfo, start, reloads, lastReload      *prometheus.Desc
-	reloadFailures, lastReloadOK                   *prometheus.Desc
-	unmatchedDropped, naDropped, staticRouteErrors *prometheus.Desc
+	up, buildInfo, start, reloads, lastReload                   *prometheus.Desc
+	reloadFailures, lastReloadOK                                *prometheus.Desc
+	unmatchedDropped, naDropped, staticRouteErrors, lateWakeups *prometheus.Desc
 
 	instInfo, instState, lastTransition, effPrio, basePrio, advertInt, vips                                                                        *prometheus.Desc
 	transitions, becameMaster, sent, received, dropped, prioZeroTx, prioZeroRx, addrMismatch, rivalMaster, vipsRestored, vipConflicts, routeErrors *prometheus.Desc
@@ -127,6 +127,7 @@ func newDescs() descs {
 		unmatchedDropped:  d("vrrp_unmatched_adverts_dropped_total", "VRRP advertisements dropped before they reached an instance, by reason (unknown_vrid: no instance on the socket has the VRID; or too broken to tell the VRID).", []string{"reason"}),
 		naDropped:         d("vrrp_conflict_watch_na_dropped_total", "Neighbour advertisements the address conflict watch read that were no claim on a virtual address, by reason.", []string{"reason"}),
 		staticRouteErrors: d("static_route_errors_total", "Static routes and rules the kernel refused to add, replace or remove.", nil),
+		lateWakeups:       d("vrrp_timer_late_wakeups_total", "VRRP timer expiries run by the backstop thread on another CPU because the timer's own wake-up was over 0.5 ms late (its CPU held by a kernel thread or interrupts).", nil),
 
 		instInfo:       d("vrrp_instance_info", "Always 1; static facts about a VRRP instance as labels.", with(instLabels, "vrrp_version", "family", "sync_group")),
 		instState:      d("vrrp_instance_state", "1 for the VRRP instance's current state, 0 for the other states.", with(instLabels, "state")),
@@ -215,7 +216,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 func (d *descs) all() []*prometheus.Desc {
 	all := []*prometheus.Desc{d.up, d.buildInfo, d.start, d.reloads, d.lastReload, d.reloadFailures, d.lastReloadOK,
-		d.unmatchedDropped, d.naDropped, d.staticRouteErrors,
+		d.unmatchedDropped, d.naDropped, d.staticRouteErrors, d.lateWakeups,
 		d.instInfo, d.instState, d.lastTransition, d.effPrio, d.basePrio, d.advertInt, d.vips,
 		d.transitions, d.becameMaster, d.sent, d.received, d.dropped, d.prioZeroTx, d.prioZeroRx, d.addrMismatch, d.rivalMaster, d.vipsRestored, d.vipConflicts, d.routeErrors,
 		d.syncState, d.trackerUp, d.trackerWeight,
@@ -349,6 +350,7 @@ func (e *emitter) snapshot(d *descs, s status.Snapshot) {
 		e.counter(d.naDropped, s.Daemon.NADropped[reason], reason)
 	}
 	e.counter(d.staticRouteErrors, s.Daemon.StaticRouteErrors)
+	e.counter(d.lateWakeups, s.Daemon.LateTimerWakeups)
 	e.bgp(&d.bgp, s.BGP)
 
 	if r := s.Reconciler; r != nil {

@@ -28,7 +28,7 @@ var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 func fakeSnapshot() status.Snapshot {
 	return status.Snapshot{
 		Daemon: status.Daemon{Version: "1.2.3", PID: 99, Started: t0, ConfigFile: "/etc/vigil/vigil.conf",
-			Reloads: 2, LastReload: t0.Add(time.Hour), StaticRouteErrors: 3,
+			Reloads: 2, LastReload: t0.Add(time.Hour), StaticRouteErrors: 3, LateTimerWakeups: 7,
 			ReloadFailures: 4, LastReloadError: "/etc/vigil/vigil.conf:3:1: error: x", LastReloadFailed: t0.Add(2 * time.Hour),
 			Dropped:   map[string]uint64{"unknown_vrid": 4, "too_short": 1},
 			NADropped: map[string]uint64{"target": 6}},
@@ -180,6 +180,7 @@ func TestScrapeShowsTheSnapshot(t *testing.T) {
 		`vigil_config_reload_failures_total{}`:                              4,
 		`vigil_config_last_reload_successful{}`:                             0,
 		`vigil_static_route_errors_total{}`:                                 3,
+		`vigil_vrrp_timer_late_wakeups_total{}`:                             7,
 		`vigil_vrrp_unmatched_adverts_dropped_total{reason="unknown_vrid"}`: 4,
 		`vigil_vrrp_unmatched_adverts_dropped_total{reason="too_short"}`:    1,
 		`vigil_vrrp_conflict_watch_na_dropped_total{reason="target"}`:       6,

@@ -7,10 +7,14 @@
 package netnstest
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -109,6 +113,32 @@ var (
 	binErr  error
 )
 
+// binPrefix names the directories VigilBinary builds into, one per test
+// process: binPrefix and the process's PID.
+const binPrefix = "vigil-bin-"
+
+// binDir returns a fresh directory under tmp for the binaries of process
+// pid, after removing those of processes that have ended. A test binary
+// has no hook that runs after its last test, so each run's binaries (some
+// 50 MB) are removed by a later run rather than left behind for good.
+func binDir(tmp string, pid int) (string, error) {
+	old, _ := filepath.Glob(filepath.Join(tmp, binPrefix+"*"))
+	for _, d := range old {
+		p, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), binPrefix))
+		if err != nil || p == pid {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(p))); errors.Is(err, fs.ErrNotExist) {
+			os.RemoveAll(d)
+		}
+	}
+	dir := filepath.Join(tmp, binPrefix+strconv.Itoa(pid))
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	return dir, os.Mkdir(dir, 0o700)
+}
+
 // VigilBinary builds cmd/vigil once per test binary (CGO off, as released)
 // and returns its path, with the vigil-bgp helper (cmd/vigil-bgp) beside
 // it, where vigil looks for it. The go build cache makes repeated builds
@@ -125,7 +155,7 @@ func VigilBinary(t testing.TB) string {
 			}
 			return
 		}
-		dir, err := os.MkdirTemp("", "vigil-bin-")
+		dir, err := binDir(os.TempDir(), os.Getpid())
 		if err != nil {
 			binErr = err
 			return

@@ -46,6 +46,11 @@ type Daemon struct {
 	ReloadFailures   uint64    `json:"reload_failures,omitempty"`
 	LastReloadError  string    `json:"last_reload_error,omitempty"`
 	LastReloadFailed time.Time `json:"last_reload_failed,omitzero"`
+	// LateTimerWakeups counts VRRP timer expiries that a backstop thread
+	// on another CPU ran because the timer's own wake-up was more than
+	// half a millisecond late (its CPU held by a kernel thread or by
+	// interrupts).
+	LateTimerWakeups uint64 `json:"late_timer_wakeups,omitempty"`
 	// Dropped counts adverts dropped before they reached an instance, by
 	// reason: a VRID no instance on that socket has (unknown_vrid), or a
 	// packet too broken to tell its VRID.
