@@ -269,6 +269,14 @@ func TestKeepaliveCarriesOn(t *testing.T) {
 				}
 				return eq("weight", vs0(c).RealServers[0].Weight, 5)
 			}},
+		{"group fwmark 0 is skipped and makes nothing persistent", "virtual_server_group G {\n    10.0.0.1-2 80\n    fwmark 0\n}\nvirtual_server group G {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    real_server 10.0.0.9 80 {\n    }\n}\n",
+			[]string{"3:12 warning: fwmark 0 does not mark anything (keepalived 2.2.7 installs a service of mark 0 that no traffic reaches); the entry is skipped; use 1..4294967295"},
+			func(c *Config) error {
+				if err := eq("group entries", len(c.VSGroups[0].Entries), 1); err != nil {
+					return err
+				}
+				return eq("persistence_timeout", vs0(c).PersistenceTimeout, time.Duration(0))
+			}},
 		{"virtual_server naming a missing group is ignored", "virtual_server group G {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    real_server 10.0.0.2 80 {\n    }\n}\n",
 			[]string{"1:1 warning: no virtual_server_group named G; this virtual server is ignored, as keepalived does"},
 			func(c *Config) error { return eq("virtual servers", len(c.VirtualServers), 0) }},
