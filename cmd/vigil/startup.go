@@ -433,8 +433,27 @@ func (d *daemon) run(ctx context.Context, l loaded, bg *group) error {
 		running++
 		beside.Go(name, func(ctx context.Context) error { errc <- run(ctx); return nil })
 	}
+	// The virtual servers stop after the VRRP engine has returned: a
+	// stopping master keeps its addresses until its peer's first advert
+	// (make before break), and a director that removed its table in that
+	// time would leave the addresses to the host's own stack, which
+	// refuses every new connection to a virtual service (TCP reset)
+	// until the peer takes over.
+	engineDone := make(chan struct{})
+	if d.eng == nil {
+		close(engineDone)
+	}
+	afterEngine := func(run func(context.Context) error) func(context.Context) error {
+		return func(ctx context.Context) error {
+			dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+			defer cancel()
+			stop := context.AfterFunc(ctx, func() { <-engineDone; cancel() })
+			defer stop()
+			return run(dctx)
+		}
+	}
 	if dir := d.dirp.Load(); dir != nil {
-		part("virtual servers", dir.Run)
+		part("virtual servers", afterEngine(dir.Run))
 	}
 	if d.runsKeepalived() && !d.flags.vrrpOnly && d.dirp.Load() == nil {
 		d.startDir = func(spec runspec.DirectorSpec) (*director.Director, error) {
@@ -446,12 +465,15 @@ func (d *daemon) run(ctx context.Context, l loaded, bg *group) error {
 			dir.SetLocal(d.held)
 			d.dirp.Store(dir)
 			d.heldMu.Unlock()
-			beside.Go("virtual servers", dir.Run)
+			beside.Go("virtual servers", afterEngine(dir.Run))
 			return dir, nil
 		}
 	}
 	if d.eng != nil {
-		part("vrrp", d.eng.Run)
+		part("vrrp", func(ctx context.Context) error {
+			defer close(engineDone)
+			return d.eng.Run(ctx)
+		})
 	}
 	if d.hb != nil {
 		part("heartbeat", d.hb.Run)

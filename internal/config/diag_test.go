@@ -240,6 +240,8 @@ func TestDiagnostics(t *testing.T) {
 		{"sh flag without sh", strings.Replace(vs(""), "protocol TCP", "protocol TCP\n    sh-port", 1), []string{
 			"5:5 warning: sh-port only applies to the sh scheduler"}},
 		{"bad virtual server address", "virtual_server 10.0.0.300 80 {\n    protocol TCP\n}\n", []string{`1:16 warning: virtual_server address "10.0.0.300" is not a valid IP address`}},
+		{"group fwmark 0", "virtual_server_group G {\n    10.0.0.1-2 80\n    fwmark 0\n}\n", []string{
+			`3:12 warning: fwmark 0 does not mark anything (keepalived 2.2.7 installs a service of mark 0 that no traffic reaches); the entry is skipped; use 1..4294967295`}},
 		{"bad group range", "virtual_server_group G {\n    10.0.0.20-10 80\n}\n", []string{
 			`2:5 warning: virtual_server_group range "10.0.0.20-10": the end is not after the start`,
 			"1:1 warning: virtual_server_group G has no entries"}},

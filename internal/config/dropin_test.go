@@ -269,6 +269,25 @@ func TestKeepaliveCarriesOn(t *testing.T) {
 				}
 				return eq("weight", vs0(c).RealServers[0].Weight, 5)
 			}},
+		{"group fwmark 0 is skipped and makes nothing persistent", "virtual_server_group G {\n    10.0.0.1-2 80\n    fwmark 0\n}\nvirtual_server group G {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    real_server 10.0.0.9 80 {\n    }\n}\n",
+			[]string{"3:12 warning: fwmark 0 does not mark anything (keepalived 2.2.7 installs a service of mark 0 that no traffic reaches); the entry is skipped; use 1..4294967295"},
+			func(c *Config) error {
+				if err := eq("group entries", len(c.VSGroups[0].Entries), 1); err != nil {
+					return err
+				}
+				return eq("persistence_timeout", vs0(c).PersistenceTimeout, time.Duration(0))
+			}},
+		{"group of both families with NAT real servers: the virtual server is ignored", "virtual_server_group G {\n    10.0.0.1-2 80\n    fd00::1 80\n}\nvirtual_server group G {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    real_server 10.0.0.9 80 {\n    }\n}\nvirtual_server 10.0.0.3 80 {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    real_server 10.0.0.9 80 {\n    }\n}\n",
+			[]string{"5:1 warning: virtual_server group G: virtual_server_group G holds IPv4 and IPv6 entries, which only a virtual server whose real servers all use TUN may take; this virtual server is ignored, as keepalived does"},
+			func(c *Config) error {
+				if err := eq("virtual servers", len(c.VirtualServers), 1); err != nil {
+					return err
+				}
+				return eq("the other virtual server", c.VirtualServers[0].Addr.String(), "10.0.0.3")
+			}},
+		{"IPv6 group with IPv4 real servers: the virtual server is ignored", "virtual_server_group G {\n    fd00::1-3 80\n}\nvirtual_server group G {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    real_server 10.0.0.9 80 {\n    }\n}\n",
+			[]string{"4:1 warning: virtual_server group G: virtual_server_group G is not of the family of its real servers (IPv4); this virtual server is ignored, as keepalived does"},
+			func(c *Config) error { return eq("virtual servers", len(c.VirtualServers), 0) }},
 		{"virtual_server naming a missing group is ignored", "virtual_server group G {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    real_server 10.0.0.2 80 {\n    }\n}\n",
 			[]string{"1:1 warning: no virtual_server_group named G; this virtual server is ignored, as keepalived does"},
 			func(c *Config) error { return eq("virtual servers", len(c.VirtualServers), 0) }},

@@ -89,6 +89,14 @@ func (p *parser) vsgEntry(e *stmt) (VSGroupEntry, bool) {
 		if !ok {
 			return ent, false
 		}
+		if v == 0 {
+			// keepalived 2.2.7 alloc_vsg_entry() keeps it as a fwmark
+			// entry: an IPVS fwmark service of mark 0, which no packet
+			// selects. It is not an address entry, so it does not make
+			// the virtual server persistent as a port-less address would.
+			p.warnf(e.args[0].pos, "fwmark 0 does not mark anything (keepalived 2.2.7 installs a service of mark 0 that no traffic reaches); the entry is skipped; use 1..4294967295")
+			return ent, false
+		}
 		ent.FWMark = uint32(v)
 		if len(e.args) > 1 {
 			f, ok := p.enumArg(e.args[1], "fwmark family", "inet", "inet6")

@@ -964,7 +964,7 @@ func (p *parser) resolveVirtualServers() {
 		}
 		name := vsName(vs)
 		grp, ok := p.vsGroup(vs)
-		if !ok {
+		if !ok || !p.groupFamilyFits(vs, grp, name) {
 			dropVS[i] = true
 			continue
 		}
@@ -1065,6 +1065,59 @@ func (p *parser) resolveVirtualServers() {
 	}
 }
 
+// groupFamilyFits reports whether the virtual_server_group grp (nil for
+// none) can serve vs, as keepalived 2.2.7 ipwrapper.c link_vsg_to_vs()
+// decides, and warns when it cannot: a virtual server whose family is
+// known (ip_family, or a real or sorry server not tunnelled) is ignored
+// when its group holds addresses of both families ("virtual server group
+// with IPv4 & IPv6 doesn't match virtual server - ignoring") or of the
+// other family only ("address family doesn't match virtual server -
+// ignoring"). Only a virtual server whose servers all use TUN may take a
+// group of both families.
+func (p *parser) groupFamilyFits(vs *VirtualServer, grp *VirtualServerGroup, name string) bool {
+	if grp == nil {
+		return true
+	}
+	own := ownFamily(vs)
+	if own == 0 {
+		return true
+	}
+	has := map[Family]bool{}
+	for _, e := range grp.Entries {
+		if e.Family != 0 {
+			has[e.Family] = true
+		}
+	}
+	switch {
+	case has[Inet] && has[Inet6]:
+		p.warnf(vs.Pos, "virtual_server %s: virtual_server_group %s holds IPv4 and IPv6 entries, which only a virtual server whose real servers all use TUN may take; this virtual server is ignored, as keepalived does", name, grp.Name)
+		return false
+	case len(has) == 1 && !has[own]:
+		p.warnf(vs.Pos, "virtual_server %s: virtual_server_group %s is not of the family of its real servers (%s); this virtual server is ignored, as keepalived does", name, grp.Name, map[Family]string{Inet: "IPv4", Inet6: "IPv6"}[own])
+		return false
+	}
+	return true
+}
+
+// ownFamily is the family keepalived has given vs when it links its group:
+// its ip_family, else that of its first real server not tunnelled
+// (check_parser.c rs_end_handler), else that of a sorry server not
+// tunnelled (vs_end_handler); 0 when all are tunnelled.
+func ownFamily(vs *VirtualServer) Family {
+	if vs.Family != 0 {
+		return vs.Family
+	}
+	for _, rs := range vs.RealServers {
+		if rs.Forwarding.Method != TUN {
+			return inet.FamilyOf(rs.Addr)
+		}
+	}
+	if ss := vs.SorryServer; ss != nil && ss.Forwarding.Method != TUN {
+		return inet.FamilyOf(ss.Addr)
+	}
+	return 0
+}
+
 // serversFamily returns the family of vs: its own, else the one its real
 // and sorry servers give it. A server's lb_kind here is the one it had
 // when its block was read (its own, or the virtual server's so far): an
@@ -1074,18 +1127,10 @@ func (p *parser) resolveVirtualServers() {
 // tunnelled (a fwmark service), that of the sorry and real servers when
 // they agree, else IPv4.
 func serversFamily(vs *VirtualServer) Family {
-	if vs.Family != 0 {
-		return vs.Family
-	}
-	for _, rs := range vs.RealServers {
-		if rs.Forwarding.Method != TUN {
-			return inet.FamilyOf(rs.Addr)
-		}
+	if f := ownFamily(vs); f != 0 {
+		return f
 	}
 	ss := vs.SorryServer
-	if ss != nil && ss.Forwarding.Method != TUN {
-		return inet.FamilyOf(ss.Addr)
-	}
 	if vs.Group != "" {
 		return Inet
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -64,6 +65,13 @@ type Capabilities struct {
 	OnePacket bool
 	// MixedFamily: destinations of another family than their service (TUN).
 	MixedFamily bool
+	// MixedMethods: real servers of different lb_kind in one virtual
+	// server.
+	MixedMethods bool
+	// MixedPorts: NAT real servers with and without a port in one service
+	// that has no port of its own (fwmark, or port 0), where a real server
+	// without one keeps the client's destination port.
+	MixedPorts bool
 	// MethodSchedulers, when it has an entry for a virtual server's
 	// method, replaces Schedulers for it (a data plane may realise a
 	// scheduler differently per forwarding method).
@@ -163,6 +171,28 @@ func (c Capabilities) Check(specs []VirtualServer) []Finding {
 		if vs.Sorry != nil {
 			check(vs.Sorry, Finding{VS: i, Real: -1, Sorry: true}, "sorry server")
 		}
+		for j := 1; j < len(vs.Reals) && !c.MixedMethods; j++ {
+			r, r0 := &vs.Reals[j], &vs.Reals[0]
+			if r.Method != r0.Method && slices.Contains(c.Methods, r.Method) && slices.Contains(c.Methods, r0.Method) {
+				add(Finding{VS: i, Real: j, Unsupported: true}, vs, "real server %s: lb_kind %v beside lb_kind %v (real server %s) in one virtual server is not supported", r.AddrPort(), r.Method, r0.Method, r0.AddrPort())
+				break
+			}
+		}
+		if !c.MixedPorts && portless(vs) {
+			first := -1
+			for j := range vs.Reals {
+				r := &vs.Reals[j]
+				if r.Method != NAT {
+					continue
+				}
+				if first < 0 {
+					first = j
+				} else if (r.Port == 0) != (vs.Reals[first].Port == 0) {
+					add(Finding{VS: i, Real: j, Unsupported: true}, vs, "real server %s: NAT real servers with a port (%s) and without one (%s) in one service without a port are not supported; give them all a port, or none", r.AddrPort(), portOf(vs, first, j, true), portOf(vs, first, j, false))
+					break
+				}
+			}
+		}
 		if !c.PersistenceEngine && vs.PersistenceEngine != "" {
 			add(at, vs, "persistence_engine %s is ignored", vs.PersistenceEngine)
 		}
@@ -171,6 +201,36 @@ func (c Capabilities) Check(specs []VirtualServer) []Finding {
 		}
 	}
 	return out
+}
+
+// portless reports whether vs expands to a service without a port of its
+// own (a fwmark, or port 0), whose NAT real servers may keep the client's
+// destination port.
+func portless(vs *VirtualServer) bool {
+	switch {
+	case vs.Group != nil:
+		if len(vs.Group.FWMarks) > 0 {
+			return true
+		}
+		for _, r := range vs.Group.Ranges {
+			if r.Port == 0 {
+				return true
+			}
+		}
+		return false
+	case vs.FWMark != 0:
+		return true
+	}
+	return vs.Port == 0
+}
+
+// portOf names whichever of real servers a and b has a port (with) or
+// none (!with).
+func portOf(vs *VirtualServer, a, b int, with bool) netip.AddrPort {
+	if (vs.Reals[a].Port != 0) == with {
+		return vs.Reals[a].AddrPort()
+	}
+	return vs.Reals[b].AddrPort()
 }
 
 // Err joins the findings a data plane cannot apply into one error wrapping

@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -68,5 +69,42 @@ func TestChooseBackend(t *testing.T) {
 		if got != tt.want || (err != nil) != tt.err {
 			t.Errorf("ChooseBackend(%q, %v) = %q, %v", tt.kw, tt.ipvs, got, err)
 		}
+	}
+}
+
+// A data plane that cannot mix lb_kinds, or NAT real servers with and
+// without a port in a service without one, says so at load time (each
+// would otherwise be refused by the data plane when applied, with every
+// other service of the batch).
+func TestCapabilitiesCheckMixes(t *testing.T) {
+	a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	specs := []VirtualServer{
+		{FWMark: 7, Family: IPv4, Scheduler: "rr", Method: NAT, Reals: []RealServer{
+			{Addr: a("10.0.0.1"), Port: 80, Method: NAT}, {Addr: a("10.0.0.2"), Method: NAT}}},
+		{Addr: a("10.1.1.1"), Port: 80, Proto: TCP, Family: IPv4, Scheduler: "rr", Method: NAT, Reals: []RealServer{
+			{Addr: a("10.0.0.1"), Port: 80, Method: NAT}, {Addr: a("10.0.0.2"), Port: 80, Method: DR}}},
+		// All with a port, all without, and a port-80 service: fine.
+		{FWMark: 8, Family: IPv4, Scheduler: "rr", Method: NAT, Reals: []RealServer{
+			{Addr: a("10.0.0.1"), Port: 80, Method: NAT}, {Addr: a("10.0.0.2"), Port: 81, Method: NAT}}},
+		{FWMark: 9, Family: IPv4, Scheduler: "rr", Method: NAT, Reals: []RealServer{
+			{Addr: a("10.0.0.1"), Method: NAT}, {Addr: a("10.0.0.2"), Method: NAT}}},
+		{Addr: a("10.1.1.2"), Port: 80, Proto: TCP, Family: IPv4, Scheduler: "rr", Method: NAT, Reals: []RealServer{
+			{Addr: a("10.0.0.1"), Port: 80, Method: NAT}, {Addr: a("10.0.0.2"), Method: NAT}}},
+	}
+	caps := Capabilities{Backend: "nftables", Schedulers: map[string]Support{"rr": {As: "rr"}}, Methods: []Method{NAT, DR}}
+	var got []string
+	for _, d := range caps.Check(specs) {
+		got = append(got, fmt.Sprintf("%d/%d: %s", d.VS, d.Real, d))
+	}
+	w := []string{
+		"0/1: error: virtual server FWM 7: real server 10.0.0.2:0: NAT real servers with a port (10.0.0.1:80) and without one (10.0.0.2:0) in one service without a port are not supported; give them all a port, or none (lvs_backend nftables)",
+		"1/1: error: virtual server [10.1.1.1]:tcp:80: real server 10.0.0.2:80: lb_kind DR beside lb_kind NAT (real server 10.0.0.1:80) in one virtual server is not supported (lvs_backend nftables)",
+	}
+	if diff := cmp.Diff(w, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	caps.MixedMethods, caps.MixedPorts = true, true
+	if ds := caps.Check(specs); len(ds) != 0 {
+		t.Errorf("a data plane that mixes them: %v", ds)
 	}
 }

@@ -20,6 +20,9 @@
 //     inhibit_on_failure;
 //   - TestDirectorPairFailover: MASTER/BACKUP directors (sync group), the
 //     MASTER killed with SIGKILL under traffic;
+//   - TestDirectorPairGracefulStopRefusesNothing: the MASTER stopped with
+//     SIGTERM keeps its virtual servers until it has handed the VIPs over,
+//     so no client connection is refused;
 //   - TestDriftRepairAndIncrementalReload: the table deleted by hand comes
 //     back; reloads keep established keep-alive connections;
 //   - TestSeedDRPairFailover: the seed's LVS-DR pair as written (ens160 and

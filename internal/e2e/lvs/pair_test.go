@@ -1,8 +1,10 @@
 package lvs
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,6 +123,60 @@ func TestDirectorPairFailover(t *testing.T) {
 	}
 	if per, _ := tally(alone); per[web1] == 0 || per[web2] == 0 {
 		t.Errorf("through the new MASTER alone: %v, want both web servers", per)
+	}
+}
+
+// A MASTER director stopped with SIGTERM hands its addresses over make
+// before break: it keeps them until the BACKUP's first advert, a Skew_Time
+// (0.65 s at priority 90) after its priority-0 advert. Its virtual servers
+// stay in its kernel until it has let them go: a table removed earlier
+// leaves the VIP to the host's own stack, which refuses new connections
+// (a TCP reset for every SYN: "connection refused", 62 of 440 requests
+// before the daemon stopped its parts in that order). keepalived releases
+// the addresses at once, and clients then retransmit their SYN to the new
+// MASTER; no request may be refused.
+func TestDirectorPairGracefulStopRefusesNothing(t *testing.T) {
+	t.Parallel()
+	tp := newTopo(t, "pairterm", topoOpts{directors: 2, gateway: backVIP})
+	master, backup := tp.dirs[0], tp.dirs[1]
+	check := tcpCheck("1", 1, "1")
+	server := vs{port: 80, delayLoop: "1", reals: []rs{{addr: web1, checker: check}, {addr: web2, checker: check}}}.String()
+	master.writeConfig(vrrpPair("LVS_1", "MASTER", 100) + server)
+	backup.writeConfig(vrrpPair("LVS_2", "BACKUP", 90) + server)
+	backup.start()
+	master.start()
+	waitFor(t, patience, "MASTER and BACKUP settle", func() (bool, string) {
+		m, b := master.mustStatus(), backup.mustStatus()
+		return states(m) == "MASTER MASTER" && states(b) == "BACKUP BACKUP", states(m) + " / " + states(b)
+	})
+	waitServing(t, master, 80)
+	waitChecked(t, master, patience)
+	waitChecked(t, backup, patience)
+	p := tp.client.startPoller(80, 2, 20*time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
+	master.signal(syscall.SIGTERM)
+	took := waitFor(t, patience, "BACKUP becomes MASTER", func() (bool, string) {
+		s := backup.mustStatus()
+		return states(s) == "MASTER MASTER", states(s)
+	})
+	if !master.proc.Wait(patience) {
+		t.Fatal("the old MASTER did not exit on SIGTERM")
+	}
+	time.Sleep(time.Second)
+	res := p.halt()
+	per, failed := tally(res)
+	t.Logf("BACKUP is MASTER %v after the SIGTERM; requests %d %v, failed %d%s", took.Round(time.Millisecond), len(res), per, len(failed), summarize(failed))
+	var refused []result
+	for _, r := range failed {
+		if errors.Is(r.err, syscall.ECONNREFUSED) {
+			refused = append(refused, r)
+		}
+	}
+	if len(refused) > 0 {
+		t.Errorf("%d connections refused during the handover%s: the old MASTER removed its virtual servers while it still held the VIP", len(refused), summarize(refused))
+	}
+	if per[web1] == 0 || per[web2] == 0 {
+		t.Errorf("requests answered: %v, want both web servers", per)
 	}
 }
 

@@ -107,12 +107,14 @@ func Capabilities() lb.Capabilities {
 		s[n] = lb.Support{As: n}
 	}
 	return lb.Capabilities{
-		Backend:     "ipvs",
-		Schedulers:  s,
-		Methods:     []lb.Method{lb.NAT, lb.DR, lb.TUN},
-		Thresholds:  true,
-		OnePacket:   true,
-		MixedFamily: true,
+		Backend:      "ipvs",
+		Schedulers:   s,
+		Methods:      []lb.Method{lb.NAT, lb.DR, lb.TUN},
+		Thresholds:   true,
+		OnePacket:    true,
+		MixedFamily:  true,
+		MixedMethods: true,
+		MixedPorts:   true,
 	}
 }
 

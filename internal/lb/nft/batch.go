@@ -260,7 +260,13 @@ func vmapKey(k lb.ServiceKey) []byte {
 
 // buildService creates or rebuilds one service. A persistent service keeps
 // the client sets of the servers it keeps, so their clients stay; the
-// clients of a removed server choose again.
+// clients of a removed server choose again. A new persistence_timeout
+// keeps them too, as IPVS keeps its persistence templates when the
+// service's timeout is edited: the set takes the new timeout (the kernel
+// updates an existing set's timeout in place), each client keeps the
+// expiry it had until its next connection refreshes it with the new one.
+// A new persistence_granularity changes what a client is, so it empties
+// the sets.
 func (bt *batch) buildService(k lb.ServiceKey, exists bool) error {
 	svc := bt.want.Services[k]
 	o := bt.objects(k, svc, destsOf(bt.want, bt.wantIdx, k))
@@ -268,7 +274,7 @@ func (bt *batch) buildService(k lb.ServiceKey, exists bool) error {
 	kept := map[netip.AddrPort]bool{} // client sets kept as they are
 	if exists {
 		old = bt.objects(k, bt.have.Services[k], destsOf(bt.have, bt.haveIdx, k))
-		keepAff := old.svc.Timeout == svc.Timeout && old.svc.Netmask == svc.Netmask
+		keepAff := old.svc.Netmask == svc.Netmask
 		// Release references before deleting: rules, then the pick map
 		// (its verdicts jump to the destination chains), then those chains.
 		bt.c.FlushChain(o.chain)
@@ -307,7 +313,8 @@ func (bt *batch) buildService(k lb.ServiceKey, exists bool) error {
 		return fmt.Errorf("nft: %v: %w", k, err)
 	}
 	for _, d := range o.ds {
-		if s := o.affs[d.addr]; s != nil && !kept[d.addr] {
+		retimed := kept[d.addr] && old.svc.Timeout != svc.Timeout
+		if s := o.affs[d.addr]; s != nil && (!kept[d.addr] || retimed) {
 			if err := bt.c.AddSet(s, nil); err != nil {
 				return fmt.Errorf("nft: %v: %w", k, err)
 			}

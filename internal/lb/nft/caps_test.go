@@ -72,3 +72,44 @@ func TestSplitRefuses(t *testing.T) {
 		}
 	}
 }
+
+// What Apply refuses, `vigil check` (Capabilities) reports first: a
+// virtual server the check passes is one Apply takes, so that one of them
+// cannot stall every other service of the batch at run time. The mixes
+// were accepted by the check and refused by Apply.
+func TestCapabilitiesCoverApply(t *testing.T) {
+	a := netip.MustParseAddr
+	nat := func(addr string, port uint16) lb.RealServer {
+		return lb.RealServer{Addr: a(addr), Port: port, Weight: 1, Method: lb.NAT}
+	}
+	dr := func(addr string, port uint16) lb.RealServer {
+		return lb.RealServer{Addr: a(addr), Port: port, Weight: 1, Method: lb.DR}
+	}
+	vip := func(port uint16, reals ...lb.RealServer) lb.VirtualServer {
+		return lb.VirtualServer{Addr: a("192.168.118.110"), Port: port, Proto: lb.TCP, Family: lb.IPv4, Scheduler: "rr", Method: reals[0].Method, Reals: reals}
+	}
+	mark := func(reals ...lb.RealServer) lb.VirtualServer {
+		return lb.VirtualServer{FWMark: 7, Family: lb.IPv4, Scheduler: "rr", Method: reals[0].Method, Reals: reals}
+	}
+	for _, tt := range []struct {
+		name string
+		vs   lb.VirtualServer
+	}{
+		{"nat", vip(80, nat("10.0.0.1", 8080), nat("10.0.0.2", 80))},
+		{"dr", vip(80, dr("10.0.0.1", 80), dr("10.0.0.2", 80))},
+		{"nat and dr", vip(80, nat("10.0.0.1", 80), dr("10.0.0.2", 80))},
+		{"fwmark nat with ports", mark(nat("10.0.0.1", 80), nat("10.0.0.2", 81))},
+		{"fwmark nat without ports", mark(nat("10.0.0.1", 0), nat("10.0.0.2", 0))},
+		{"fwmark nat with and without", mark(nat("10.0.0.1", 80), nat("10.0.0.2", 0))},
+		{"port 0 nat with and without", vip(0, nat("10.0.0.1", 80), nat("10.0.0.2", 0))},
+		{"ipv6 real server", vip(80, nat("fd00::1", 80))},
+	} {
+		specs := []lb.VirtualServer{tt.vs}
+		flagged := lb.Err(Capabilities().Check(specs))
+		st := lb.NewPolicy(lb.PolicyOptions{}).Desired(specs, lb.Health{}, nil).State
+		_, _, refused := (&Backend{}).split(st)
+		if (flagged != nil) != (refused != nil) {
+			t.Errorf("%s: the check says %v; Apply says %v", tt.name, flagged, refused)
+		}
+	}
+}

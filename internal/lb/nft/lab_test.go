@@ -340,6 +340,30 @@ func TestNATPersistence(t *testing.T) {
 	want(t, "the other client stays", tt.count(t, 3, src3), map[string]int{otherNow: 3})
 }
 
+// A reload that changes persistence_timeout (and the scheduler) keeps
+// every client on its server, as IPVS keeps its persistence templates when
+// a service is edited: the client sets stay, with the new timeout for the
+// clients they learn or refresh from then on.
+func TestNATPersistenceTimeoutChangeKeepsClients(t *testing.T) {
+	tt := newTutorial(t)
+	tt.apply(t, state(lb.Service{Scheduler: "rr", Timeout: 300, Netmask: 0xffffffff}, 1, 1))
+	// rr: the first client gets web1, the second web2.
+	want(t, "first client", tt.count(t, 1, src1), map[string]int{"web1": 1})
+	want(t, "second client", tt.count(t, 1, src3), map[string]int{"web2": 1})
+	tt.apply(t, state(lb.Service{Scheduler: "wrr", Timeout: 600, Netmask: 0xffffffff}, 1, 1))
+	// The second client asks first: a rotation started anew would give
+	// it web1.
+	want(t, "second client after the change", tt.count(t, 3, src3), map[string]int{"web2": 3})
+	want(t, "first client after the change", tt.count(t, 3, src1), map[string]int{"web1": 3})
+	out := mustRun(t, tt.dir, "nft", "list", "set", "inet", "vigil", "svc_tcp_192_168_118_110_80_aff_rs_10_0_0_2_8080")
+	if !strings.Contains(out, "timeout 10m") {
+		t.Errorf("the client set kept its old timeout:\n%s", out)
+	}
+	// A new granularity makes new clients: the sets start empty.
+	tt.apply(t, state(lb.Service{Scheduler: "wrr", Timeout: 600, Netmask: 0xffffff00}, 1, 1))
+	want(t, "second client after a new granularity", tt.count(t, 1, src3), map[string]int{"web1": 1})
+}
+
 // Removing a server from the desired state: no request fails, no new
 // connection reaches it, and established connections (to it and to the
 // other) live on; adding it back makes it serve again.
