@@ -37,9 +37,9 @@ import (
 // instances in 32 slots (bursts of 31), vigil-bench's scale mode saw the
 // spacing of an instance's adverts move by 0.03-0.09 ms (median) at the
 // head of a burst and 0.09-0.37 ms at its tail, where the burst as a whole
-// moved by 0.03-0.08 ms. In 256 slots (bursts of 4, one socket each: see
-// sourceSlots) the median spacing error fell from 0.09-0.30 ms to 0.01-0.02
-// ms, for 0.3-0.7 % of a core more. A slot is a wake-up (a few system
+// moved by 0.03-0.08 ms. In 256 slots (bursts of 4 or 8, one socket each:
+// see sourceSlots) the median spacing error fell from 0.09-0.30 ms to
+// 0.01-0.05 ms. A slot is a wake-up (a few system
 // calls, a context switch or more, and at the receivers a wake-up each):
 // slots are no closer than slotGap, a quarter thousand wake-ups a second
 // at most, fewer than the 32 slots of an interval of 0.1 s already make.
@@ -64,10 +64,16 @@ func slots(iv time.Duration) uint64 {
 // sourceSlots is how many slots the VRIDs of one source (one interface and
 // family: one socket) use at most. An interval's slots take the adverts of
 // several sources; the engine sends each socket's adverts of a wake-up in
-// one system call. At 256 slots, the 255 VRIDs of a source go four to a
-// slot in 64 of them, where one to a slot in all 256 would make each
-// wake-up's four adverts four system calls, one per interface.
-const sourceSlots = 64
+// one system call. At 256 slots, the 255 VRIDs of a source go eight to a
+// slot in 32 of them, where one to a slot in all 256 would make each
+// wake-up's four adverts four system calls, one per interface. Each burst
+// is a wake-up of the master and of every receiver (a backup, a capture):
+// four to a slot in 64 (1,000 instances on four interfaces: 256 bursts a
+// second) cost a 1,000-instance backup 0.9-1.2 % of a core in vigil-bench
+// against 0.75-1.0 in bursts of eight (perf stat, 10 s, two runs each),
+// and the master's advert spacing moved by 0.01-0.02 ms (median) against
+// 0.03-0.05, and 0.02-0.03 ms at the head of a burst.
+const sourceSlots = 32
 
 // AdvertPhase is an instance's offset within an advert interval of length
 // iv, counted from the Unix epoch: one of slots(iv) slots. The bit-reversed

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// The 255 VRIDs of one interface share a source: they fill up to 64 of the
+// The 255 VRIDs of one interface share a source: they fill up to 32 of the
 // slots evenly. Another source rotates the slots.
 func TestAdvertPhaseSpreadsVRIDs(t *testing.T) {
 	for _, tc := range []struct {
@@ -17,10 +17,10 @@ func TestAdvertPhaseSpreadsVRIDs(t *testing.T) {
 		{10 * time.Millisecond, 10, 10, 25, 26}, // no slot narrower than 1 ms
 		{20 * time.Millisecond, 20, 20, 12, 13},
 		{100 * time.Millisecond, 32, 32, 7, 8}, // at least 32 slots
-		// Slots 1/256 s apart; one source's VRIDs in 64 of them, four to
+		// Slots 1/256 s apart; one source's VRIDs in 32 of them, eight to
 		// a slot (one system call a wake-up).
-		{time.Second, 256, 64, 3, 4},
-		{40950 * time.Millisecond, 10483, 64, 3, 4},
+		{time.Second, 256, 32, 7, 8},
+		{40950 * time.Millisecond, 10483, 32, 7, 8},
 	} {
 		iv := tc.iv
 		perSlot := map[time.Duration]int{}
