@@ -28,13 +28,7 @@ func TestReloadConnSync(t *testing.T) {
 	}
 	master.writeConfig(conf(0, false, false, ""))
 	backup.writeConfig(conf(1, false, false, ""))
-	backup.start()
-	master.start()
-	waitFor(t, patience, "MASTER and BACKUP settle", func() (bool, string) {
-		m, b := master.mustStatus(), backup.mustStatus()
-		return states(m) == "MASTER MASTER" && states(b) == "BACKUP BACKUP", states(m) + " / " + states(b)
-	})
-	waitServing(t, master, 80)
+	startPair(t, master, backup)
 	waitChecked(t, master, patience)
 	k := tp.client.keepAlive()
 	if _, _, err := k.get(80); err != nil {

@@ -118,13 +118,7 @@ func connSyncRun(t *testing.T, withSync, handover bool) connSyncResult {
 	}
 	master.writeConfig(connSyncConf(0, withSync, handover))
 	backup.writeConfig(connSyncConf(1, withSync, handover))
-	backup.start()
-	master.start()
-	waitFor(t, patience, "MASTER and BACKUP settle", func() (bool, string) {
-		m, b := master.mustStatus(), backup.mustStatus()
-		return states(m) == "MASTER MASTER" && states(b) == "BACKUP BACKUP", states(m) + " / " + states(b)
-	})
-	waitServing(t, master, 80)
+	startPair(t, master, backup)
 	waitChecked(t, master, patience)
 	waitChecked(t, backup, patience)
 	if withSync {

@@ -22,19 +22,8 @@ import (
 // serves. The failed requests are counted and reported.
 func TestDirectorPairFailover(t *testing.T) {
 	t.Parallel()
-	tp := newTopo(t, "pair", topoOpts{directors: 2, gateway: backVIP})
+	tp := newNATPair(t, "pair")
 	master, backup := tp.dirs[0], tp.dirs[1]
-	check := tcpCheck("1", 1, "1")
-	server := vs{port: 80, delayLoop: "1", reals: []rs{{addr: web1, checker: check}, {addr: web2, checker: check}}}.String()
-	master.writeConfig(vrrpPair("LVS_1", "MASTER", 100) + server)
-	backup.writeConfig(vrrpPair("LVS_2", "BACKUP", 90) + server)
-	backup.start()
-	master.start()
-	waitFor(t, patience, "MASTER and BACKUP settle", func() (bool, string) {
-		m, b := master.mustStatus(), backup.mustStatus()
-		return states(m) == "MASTER MASTER" && states(b) == "BACKUP BACKUP", states(m) + " / " + states(b)
-	})
-	waitServing(t, master, 80)
 	// The BACKUP has its table too (keepalived installs the LVS rules on
 	// both directors).
 	if dests, ok, err := nftDests(backup.host, 80); err != nil || !ok || len(dests) != 2 {
@@ -137,19 +126,8 @@ func TestDirectorPairFailover(t *testing.T) {
 // MASTER; no request may be refused.
 func TestDirectorPairGracefulStopRefusesNothing(t *testing.T) {
 	t.Parallel()
-	tp := newTopo(t, "pairterm", topoOpts{directors: 2, gateway: backVIP})
+	tp := newNATPair(t, "pairterm")
 	master, backup := tp.dirs[0], tp.dirs[1]
-	check := tcpCheck("1", 1, "1")
-	server := vs{port: 80, delayLoop: "1", reals: []rs{{addr: web1, checker: check}, {addr: web2, checker: check}}}.String()
-	master.writeConfig(vrrpPair("LVS_1", "MASTER", 100) + server)
-	backup.writeConfig(vrrpPair("LVS_2", "BACKUP", 90) + server)
-	backup.start()
-	master.start()
-	waitFor(t, patience, "MASTER and BACKUP settle", func() (bool, string) {
-		m, b := master.mustStatus(), backup.mustStatus()
-		return states(m) == "MASTER MASTER" && states(b) == "BACKUP BACKUP", states(m) + " / " + states(b)
-	})
-	waitServing(t, master, 80)
 	waitChecked(t, master, patience)
 	waitChecked(t, backup, patience)
 	p := tp.client.startPoller(80, 2, 20*time.Millisecond)
@@ -181,6 +159,35 @@ func TestDirectorPairGracefulStopRefusesNothing(t *testing.T) {
 }
 
 // states lists a snapshot's VRRP instance states, VI_1 then VI_2.
+// newNATPair builds the LVS-NAT pair of directors (MASTER priority 100,
+// BACKUP 90, a sync group moving the front VIP and the back LAN's
+// gateway), both serving port 80 over web1 and web2 with a TCP_CHECK, and
+// starts them (startPair).
+func newNATPair(t *testing.T, name string) *topo {
+	tp := newTopo(t, name, topoOpts{directors: 2, gateway: backVIP})
+	master, backup := tp.dirs[0], tp.dirs[1]
+	check := tcpCheck("1", 1, "1")
+	server := vs{port: 80, delayLoop: "1", reals: []rs{{addr: web1, checker: check}, {addr: web2, checker: check}}}.String()
+	master.writeConfig(vrrpPair("LVS_1", "MASTER", 100) + server)
+	backup.writeConfig(vrrpPair("LVS_2", "BACKUP", 90) + server)
+	startPair(t, master, backup)
+	return tp
+}
+
+// startPair starts a pair's BACKUP, then its MASTER, and returns once both
+// have settled (every instance of each in its configured state) and the
+// MASTER serves port 80.
+func startPair(t *testing.T, master, backup *director) {
+	t.Helper()
+	backup.start()
+	master.start()
+	waitFor(t, patience, "MASTER and BACKUP settle", func() (bool, string) {
+		m, b := master.mustStatus(), backup.mustStatus()
+		return states(m) == "MASTER MASTER" && states(b) == "BACKUP BACKUP", states(m) + " / " + states(b)
+	})
+	waitServing(t, master, 80)
+}
+
 func states(s status.Snapshot) string {
 	var out []string
 	for _, name := range []string{"VI_1", "VI_2"} {
