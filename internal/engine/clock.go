@@ -370,9 +370,17 @@ func (t *fdTimer) armAt(fd int, at int64) error {
 	if fd == t.active() {
 		t.deadline = at
 		if t.bfd != 0 {
+			// A deadline already past (a turn that put a due timer back,
+			// as inputFirst does while adverts wait to be read) fires the
+			// poller's fd at once: a backstop would only run the same
+			// expiry again, on a second thread competing with the reader
+			// for the CPUs. It is disarmed (a zero setting) instead.
+			spec.Value = unix.Timespec{}
+			if now, err := t.monoNow(); err == nil && at > now {
+				spec.Value = unix.NsecToTimespec(at + backstopDelay.Nanoseconds())
+			}
 			// A refusal leaves the backstop where it was: it fires late
 			// or early, and an expiry that finds nothing due is harmless.
-			spec.Value = unix.NsecToTimespec(at + backstopDelay.Nanoseconds())
 			unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(t.bfd), unix.TFD_TIMER_ABSTIME, uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
 		}
 	}

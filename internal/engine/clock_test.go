@@ -261,3 +261,47 @@ func TestFDTimerBackstop(t *testing.T) {
 		t.Fatal("Close hangs with the backstop's threads")
 	}
 }
+
+// A deadline already past fires the poller's fd at once; the backstop is
+// not armed for it (it would run the same expiry on a second thread,
+// against the reader inputFirst waits for): while the waiting goroutine is
+// held, Reset(0) brings no backstop run, a later deadline does.
+func TestFDTimerNoBackstopForPastDeadline(t *testing.T) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil || set.Count() < 2 {
+		t.Skip("a backstop needs two CPUs")
+	}
+	calls := make(chan struct{}, 4)
+	release := make(chan struct{})
+	var once sync.Once
+	ft, err := newFDTimer(func() {
+		calls <- struct{}{}
+		once.Do(func() { <-release })
+	}, nil)
+	if err != nil {
+		t.Skipf("no timerfd: %v", err)
+	}
+	defer ft.Close()
+	defer close(release)
+	ft.Reset(time.Millisecond)
+	select {
+	case <-calls: // the poller's goroutine now waits in this expiry
+	case <-time.After(10 * time.Second):
+		t.Fatal("no first expiry")
+	}
+	ft.Reset(0)
+	select {
+	case <-calls:
+		t.Fatalf("a past deadline ran on the backstop (%d runs)", ft.backstops.Load())
+	case <-time.After(50 * time.Millisecond):
+	}
+	ft.Reset(5 * time.Millisecond)
+	select {
+	case <-calls:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the backstop did not run a later deadline")
+	}
+	if n := ft.backstops.Load(); n != 1 {
+		t.Errorf("backstops = %d, want 1", n)
+	}
+}
