@@ -233,6 +233,13 @@ func (p Policy) Validate() error {
 	return nil
 }
 
+// WithErr returns r, the result of an attempt that failed with err,
+// without a verdict when err is the daemon's own shortage (OutOfResources).
+func (r Result) WithErr(err error) Result {
+	r.NoVerdict = OutOfResources(err)
+	return r
+}
+
 // OutOfResources reports whether err is the daemon's own shortage rather
 // than an answer of what it checks: no descriptor left (EMFILE, ENFILE),
 // no memory (ENOMEM), no process (EAGAIN from fork).

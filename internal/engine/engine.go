@@ -721,12 +721,7 @@ func (e *Engine) attach(in *instance, wg *sync.WaitGroup, bg context.Context) {
 		var err error
 		if addrs, err = e.opts.Net.Addrs(); err != nil {
 			in.missing = fmt.Sprintf("reading addresses: %v", err)
-			if !in.attachFailing {
-				e.log.Error("instance cannot run: FAULT; trying again", "instance", in.spec.VRRP.Name, "err", err, "every", attachRetry.String())
-			}
-			in.attachFailing = true
-			in.attachAt = time.Now().Add(attachRetry)
-			e.mark(in)
+			e.attachFailed(in, in.attachFailing, "instance cannot run: FAULT; trying again", "err", err)
 			return
 		}
 	}
@@ -781,12 +776,7 @@ func (e *Engine) attachWith(in *instance, addrs []netif.Addr, wg *sync.WaitGroup
 		pc, err := e.opts.Net.OpenConn(cfg)
 		if err != nil {
 			in.missing = fmt.Sprintf("socket on %s: %v", sockIf, err)
-			if !failing {
-				e.log.Error("instance cannot run: VRRP socket, FAULT; trying again", "instance", in.spec.VRRP.Name, "interface", sockIf, "err", err, "every", attachRetry.String())
-			}
-			in.attachFailing = true
-			in.attachAt = time.Now().Add(attachRetry)
-			e.mark(in)
+			e.attachFailed(in, failing, "instance cannot run: VRRP socket, FAULT; trying again", "interface", sockIf, "err", err)
 			return
 		}
 		c = &conn{key: key, c: pc, group: key.group, insts: map[uint8]*instance{}, stats: connStats{dropped: map[string]uint64{}}}
@@ -1008,6 +998,18 @@ func (e *Engine) linkChanged(now time.Time, ev netif.LinkEvent, wg *sync.WaitGro
 // when it passes: keepalived, which opens its sockets once, would not even
 // have noticed.
 const attachRetry = time.Second
+
+// attachFailed schedules another attach of in after attachRetry, logging
+// msg with args unless the attach before failed too (logged, was true):
+// the retries are quiet until one succeeds.
+func (e *Engine) attachFailed(in *instance, logged bool, msg string, args ...any) {
+	if !logged {
+		e.log.Error(msg, append([]any{"instance", in.spec.VRRP.Name}, append(args, "every", attachRetry.String())...)...)
+	}
+	in.attachFailing = true
+	in.attachAt = time.Now().Add(attachRetry)
+	e.mark(in)
+}
 
 // retryAttach tries again to attach an instance whose socket could not be
 // opened.

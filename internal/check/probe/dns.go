@@ -106,9 +106,7 @@ func (d *DNS) Check(ctx context.Context) check.Result {
 	dl := deadline(ctx, to)
 	c, err := d.Conn.dial(ctx, "udp")
 	if err != nil {
-		r := fail("DNS query to %s: %s", target, describe(err, to))
-		r.NoVerdict = check.OutOfResources(err)
-		return r
+		return fail("DNS query to %s: %s", target, describe(err, to)).WithErr(err)
 	}
 	stop := closeOnCancel(ctx, c)
 	defer func() {

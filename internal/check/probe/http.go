@@ -187,9 +187,7 @@ func (h *HTTP) judge(u *URL, resp *Response, err error, start time.Time) check.R
 		return check.Result{Reason: fmt.Sprintf("GET %s: ", u.Path) + fmt.Sprintf(format, args...), Latency: elapsed(start)}
 	}
 	if err != nil {
-		r := fail("%v", err)
-		r.NoVerdict = check.OutOfResources(err)
-		return r
+		return fail("%v", err).WithErr(err)
 	}
 	if !statusOK(resp.Status, u.Status) {
 		return fail("status %d, want %s", resp.Status, formatStatus(u.Status))

@@ -61,9 +61,7 @@ func (p *Ping) Check(ctx context.Context) check.Result {
 	dl := deadline(ctx, to)
 	pc, raw, err := p.open(dst)
 	if err != nil {
-		r := fail("ping %s: %v", dst, err)
-		r.NoVerdict = check.OutOfResources(err)
-		return r
+		return fail("ping %s: %v", dst, err).WithErr(err)
 	}
 	stop := context.AfterFunc(ctx, func() { pc.Close() })
 	defer func() {

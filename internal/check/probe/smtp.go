@@ -39,9 +39,7 @@ func (s *SMTP) Check(ctx context.Context) check.Result {
 	}
 	c, err := s.Conn.dialConn(ctx)
 	if err != nil {
-		r := fail("connect %s: %s", target, describe(err, to))
-		r.NoVerdict = check.OutOfResources(err)
-		return r
+		return fail("connect %s: %s", target, describe(err, to)).WithErr(err)
 	}
 	stop := closeOnCancel(ctx, c)
 	defer func() {

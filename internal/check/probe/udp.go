@@ -60,9 +60,7 @@ func (u *UDP) Check(ctx context.Context) check.Result {
 	dl := deadline(ctx, to)
 	c, err := u.Conn.dial(ctx, "udp")
 	if err != nil {
-		r := fail("UDP to %s: %s", target, describe(err, to))
-		r.NoVerdict = check.OutOfResources(err)
-		return r
+		return fail("UDP to %s: %s", target, describe(err, to)).WithErr(err)
 	}
 	stop := closeOnCancel(ctx, c)
 	defer func() {
