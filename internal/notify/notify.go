@@ -223,7 +223,7 @@ type Stats struct {
 	Failed    uint64 // scripts that exited non-zero, were killed, or could not start
 	TimedOut  uint64 // scripts killed at their timeout
 	Coalesced uint64 // waiting jobs discarded by the queue bound
-	Discarded uint64 // jobs still waiting when Run stopped
+	Discarded uint64 // jobs still waiting when Closing was called or Run stopped
 }
 
 // Notifier runs notify scripts, in order per stream, and writes FIFO lines.
@@ -237,6 +237,8 @@ type Notifier struct {
 	scripts map[key]Scripts
 	queues  map[string]*queue
 	ctx     context.Context // set while Run runs
+	// closing is set by Closing: every run gets StopTimeout at most.
+	closing bool
 	wg      sync.WaitGroup
 	waiters []chan struct{}
 	stats   Stats
@@ -254,6 +256,8 @@ type key struct {
 type queue struct {
 	pending []job
 	running bool
+	// cut ends the run in progress (nil between runs).
+	cut context.CancelFunc
 	// warnedAt is when coalescing was last logged; skipped counts the jobs
 	// discarded since (see coalesceLogEvery).
 	warnedAt time.Time
@@ -478,10 +482,17 @@ func (n *Notifier) work(ctx context.Context, qk string, q *queue) {
 		j := q.pending[0]
 		q.pending[0] = job{}
 		q.pending = q.pending[1:]
+		if n.closing {
+			j.timeout = min(j.timeout, n.o.StopTimeout)
+		}
+		rctx, cut := context.WithCancel(ctx)
+		q.cut = cut
 		n.mu.Unlock()
 
-		res := n.o.Runner.Run(ctx, j.p, j.timeout, j.args...)
+		res := n.o.Runner.Run(rctx, j.p, j.timeout, j.args...)
+		cut()
 		n.mu.Lock()
+		q.cut = nil
 		n.stats.Started++
 		if !res.OK() {
 			n.stats.Failed++
@@ -498,6 +509,39 @@ func (n *Notifier) work(ctx context.Context, qk string, q *queue) {
 			c := j.p.Command()
 			n.log.Warn("notify script failed", "event", j.what, "script", c.What, "result", res.String())
 		}
+	}
+}
+
+// Closing readies the Notifier for the daemon's stop, as keepalived's
+// vrrp_terminate_phase1 does (keepalived's VRRP process exits about a second
+// after SIGTERM, and the scripts it forked get SIGTERM then, their parent
+// death signal): the scripts running get StopTimeout more, then are killed
+// with their process groups; the jobs waiting are discarded (counted in
+// Stats.Discarded: the transitions they report are over); every run from now
+// on gets StopTimeout at most, as notify_stop does. So the stop
+// notifications queued next wait for no hung script, and Drain ends about
+// StopTimeout after the last of them is queued (plus the kill grace of a
+// script that ignores SIGTERM). Closing is idempotent.
+func (n *Notifier) Closing() {
+	n.mu.Lock()
+	if n.closing {
+		n.mu.Unlock()
+		return
+	}
+	n.closing = true
+	discarded := 0
+	for _, q := range n.queues {
+		discarded += len(q.pending)
+		clear(q.pending)
+		q.pending = q.pending[:0]
+		if q.cut != nil {
+			time.AfterFunc(n.o.StopTimeout, q.cut)
+		}
+	}
+	n.stats.Discarded += uint64(discarded)
+	n.mu.Unlock()
+	if discarded > 0 {
+		n.log.Warn("stopping: notify scripts still waiting are not run", "discarded", discarded)
 	}
 }
 

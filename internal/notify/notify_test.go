@@ -590,3 +590,39 @@ func TestHungGenericNotifyHoldsBackNothingElse(t *testing.T) {
 		t.Errorf("stats %+v, want 3 started (the hung one killed at stop) and 1 discarded", st)
 	}
 }
+
+// TestClosingCutsHungScripts: at the daemon's stop a notify_master that
+// hangs (with the 60 s default timeout) is killed StopTimeout later, the
+// transitions waiting behind it are dropped, and notify_stop still runs
+// (keepalived forks it beside the hung script and exits about a second
+// after SIGTERM). Before Closing, a hung state script made notify_stop wait
+// up to its 60 s timeout, past the daemon's exit.
+func TestClosingCutsHungScripts(t *testing.T) {
+	d := t.TempDir()
+	out := d + "/log"
+	pidFile := d + "/pid"
+	hang := writeScript(t, d+"/hang.sh", "#!/bin/sh\necho $$ > "+pidFile+"\nexec sleep 600\n")
+	rec := writeScript(t, d+"/rec.sh", "#!/bin/sh\necho \"$1\" >> "+out+"\n")
+	n := New(Options{}) // default timeouts: 60 s, 1 s for STOP
+	n.SetScripts(Instance, "VI_1", Scripts{Master: prep(t, hang), Backup: prep(t, rec, "backup"), Stop: prep(t, rec, "stop")})
+	stop := startRun(t, n)
+	defer stop()
+	n.Notify(Event{Kind: Instance, Name: "VI_1", State: Master, Priority: 100})
+	waitFor(t, "notify_master to start", func() bool { b, _ := os.ReadFile(pidFile); return len(b) > 0 })
+	n.Notify(Event{Kind: Instance, Name: "VI_1", State: Backup, Priority: 100}) // waits behind the hung one
+	start := time.Now()
+	n.Closing()
+	n.Notify(Event{Kind: Instance, Name: "VI_1", State: Stop, Priority: 100})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Drain(ctx); err != nil {
+		t.Fatalf("drain after Closing: %v (a hung notify_master held notify_stop)", err)
+	}
+	t.Logf("drained %v after Closing", time.Since(start))
+	if b, err := os.ReadFile(out); err != nil || string(b) != "stop\n" {
+		t.Errorf("scripts run after Closing: %q, %v; want notify_stop only (the waiting notify_backup dropped)", b, err)
+	}
+	if st := n.Stats(); st.Discarded != 1 || st.Started != 2 || st.Failed != 1 {
+		t.Errorf("stats %+v, want 2 started, 1 failed (the hung one, killed), 1 discarded", st)
+	}
+}
