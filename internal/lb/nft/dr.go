@@ -667,7 +667,7 @@ func (b *Backend) buildDR(bt *batch, plan *drPlan, o, old *drObjects) error {
 			s  *nftables.Set
 			es []nftables.SetElement
 		}{{o.dests, delems}, {o.live, lelems}, {o.pick, nil}} {
-			if err := wrap(c.AddSet(e.s, e.es)); err != nil {
+			if err := wrap(addSet(c, e.s, e.es)); err != nil {
 				return err
 			}
 		}
@@ -681,7 +681,7 @@ func (b *Backend) buildDR(bt *batch, plan *drPlan, o, old *drObjects) error {
 		}{{o.live, lelems}} {
 			c.FlushSet(e.s)
 			if len(e.es) > 0 {
-				if err := wrap(c.SetAddElements(e.s, e.es)); err != nil {
+				if err := wrap(addChunked(c, e.s, e.es)); err != nil {
 					return err
 				}
 			}
@@ -778,17 +778,6 @@ func (b *Backend) buildDR(bt *batch, plan *drPlan, o, old *drObjects) error {
 		}
 		return nil
 	})
-	return nil
-}
-
-// addChunked adds elements in messages of 256: a netlink attribute holds
-// at most 64 KiB.
-func addChunked(c *nftables.Conn, s *nftables.Set, es []nftables.SetElement) error {
-	for i := 0; i < len(es); i += 256 {
-		if err := c.SetAddElements(s, es[i:min(i+256, len(es))]); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
