@@ -586,6 +586,7 @@ func (b *Backend) queueDR(ctx context.Context, want lb.State, r *resolver) (bool
 				old = b.drObjects(k, have.state.Services[k], b.haveDRDests(have, haveIdx, k))
 			}
 			err = b.buildDR(bt, plan, b.drObjects(k, svc, b.drDests(want, wantIdx, k, r)), old)
+			b.refuseForTest(t, k)
 		case present:
 			b.removeDR(bt, b.drObjects(k, have.state.Services[k], b.haveDRDests(have, haveIdx, k)))
 		}
