@@ -202,6 +202,7 @@ type handoverSample struct {
 	polls    e2e.PollStats
 	vipGap   time.Duration // VIP added on r2 - removed from r1 (negative: both held it)
 	takeover time.Duration // r2's first advert - r1's priority-0 advert
+	stopped  time.Duration // SIGTERM to r1's exit
 	exit     int
 }
 
@@ -223,7 +224,9 @@ func (p *pair) handoverRun() (handoverSample, error) {
 		}}
 	poll.Start()
 	time.Sleep(300 * time.Millisecond)
+	termAt := time.Now()
 	code, terr := p.nodes[0].Term(20 * time.Second)
+	s.stopped = time.Since(termAt)
 	var timeout error
 	if terr == nil {
 		select {
@@ -265,7 +268,7 @@ func (p *pair) handoverRun() (handoverSample, error) {
 func (b *bench) handoverTable(load string) error {
 	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
 	fmt.Fprintf(b.out, "HANDOVER on SIGTERM of the master (%s), client: new HTTP connection to the VIP every 10 ms\n", load)
-	fmt.Fprintln(tw, "daemon\tadvert_int\truns\tfailed requests (total)\truns with failures\tgap / moved\tlongest unanswered med / max\tVIP removed->added med / min / max\tprio 0->new advert med\texit codes\t")
+	fmt.Fprintln(tw, "daemon\tadvert_int\truns\tfailed requests (total)\truns with failures\tgap / moved\tlongest unanswered med / max\tVIP removed->added med / min / max\tprio 0->new advert med\tSIGTERM->exit med / max\texit codes\t")
 	for _, d := range b.o.daemons {
 		for _, adv := range b.o.intervals {
 			kind := e2e.Kind(d)
@@ -275,7 +278,7 @@ func (b *bench) handoverTable(load string) error {
 				return fmt.Errorf("%s %s: %w", d, adv, err)
 			}
 			var failed, failedRuns, gap, moved, n int
-			var unans, vipGap, takeover dist
+			var unans, vipGap, takeover, stopped dist
 			exits := map[int]int{}
 			var errs int
 			for run := 1; run <= b.o.runs; run++ {
@@ -295,6 +298,7 @@ func (b *bench) handoverTable(load string) error {
 					unans = append(unans, s.polls.MaxUnanswered)
 					vipGap = append(vipGap, s.vipGap)
 					takeover = append(takeover, s.takeover)
+					stopped = append(stopped, s.stopped)
 					exits[s.exit]++
 				}
 				if err := p.restartMaster(vi1, e2e.VIP4, "eth0"); err != nil {
@@ -307,8 +311,8 @@ func (b *bench) handoverTable(load string) error {
 			if errs > 0 {
 				runs += fmt.Sprintf(" (%d failed)", errs)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d / %d\t%s / %s\t%s\t%s\t%v\t\n", d, adv, runs, failed, failedRuns, gap, moved,
-				ms(unans.median()), ms(unans.max()), vipGap.mmm(), ms(takeover.median()), exits)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d / %d\t%s / %s\t%s\t%s\t%s / %s\t%v\t\n", d, adv, runs, failed, failedRuns, gap, moved,
+				ms(unans.median()), ms(unans.max()), vipGap.mmm(), ms(takeover.median()), ms(stopped.median()), ms(stopped.max()), exits)
 		}
 	}
 	tw.Flush()

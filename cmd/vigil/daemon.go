@@ -46,6 +46,9 @@ type daemon struct {
 	flags runFlags
 	log   *slog.Logger
 	eng   *engine.Engine // nil in heartbeat-only mode and with -C
+	// notifier runs the notify scripts (nil when keepalived.conf is not
+	// read); its Closing is called when the parts begin to stop.
+	notifier *notify.Notifier
 	// owner holds the virtual routers' locks (nil without VRRP).
 	owner *owner.Registry
 	// dirp holds the director: nil without virtual servers and with -P;

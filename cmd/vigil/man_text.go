@@ -36,6 +36,23 @@ Reload the configuration (as
 .BR SIGTERM ", " SIGINT
 Stop: masters send a priority-0 advertisement so a backup takes over at once,
 addresses and load-balancer rules vigil created are removed, stop scripts run.
+A master keeps its addresses until it hears the backup that takes over
+(within Skew_Time of the priority-0 advertisement, under a second at
+.B advert_int
+1), so no connection meets a host without the address; when no backup
+answers, it waits at most Master_Down_Interval plus one
+.B advert_int
+(about 5 seconds at
+.B advert_int
+1) before it lets them go.
+Notify scripts still running from earlier transitions get 1 second more and
+are then killed with their process groups, those still waiting are not run,
+and notify_stop and the generic notify script's STOP run get 1 second each,
+as keepalived gives them; the exit waits for scripts 2 seconds at most after
+the addresses are gone (a script that ignores SIGTERM gets SIGKILL 2 seconds
+later).
+With a backup and a hung notify script, vigil exits about a second after
+SIGTERM, as keepalived 2.2.7 does.
 .TP
 .B SIGUSR1
 Write the VRRP data dump,

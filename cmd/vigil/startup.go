@@ -223,6 +223,7 @@ func (d *daemon) startNotifiers(l loaded, bg *group, u *undo) (notifiers, error)
 	n.mailer = newMailer(l.cfg.Global, d.log)
 	ng := newGroup(context.Background(), d.log)
 	if n.notifier != nil {
+		d.notifier = n.notifier
 		ng.Go("notifier", func(ctx context.Context) error { n.notifier.Run(ctx); return nil })
 	}
 	if n.mailer != nil {
@@ -230,7 +231,11 @@ func (d *daemon) startNotifiers(l loaded, bg *group, u *undo) (notifiers, error)
 	}
 	u.push(func() {
 		if n.notifier != nil {
-			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			// Closing (when the parts began to stop) cut the scripts
+			// of earlier transitions; the stop notifications have
+			// notify.DefaultStopTimeout each. Past the bound the
+			// notifier's stop kills what still runs.
+			dctx, cancel := context.WithTimeout(context.Background(), notifyDrainBound)
 			if err := n.notifier.Drain(dctx); err != nil {
 				d.log.Warn("notify scripts still running at exit", "err", err)
 			}
@@ -249,6 +254,12 @@ func (d *daemon) startNotifiers(l loaded, bg *group, u *undo) (notifiers, error)
 	})
 	return n, nil
 }
+
+// notifyDrainBound bounds the wait for the stop notifications at exit:
+// notify_stop and the generic script for STOP have notify.DefaultStopTimeout
+// (keepalived's 1 s), and the runs they wait behind were cut to that much
+// when the stop began (notify.Notifier.Closing).
+const notifyDrainBound = 2 * notify.DefaultStopTimeout
 
 // startScheduling applies global_defs' scheduling policy first, so the
 // threads started from here on are caught by Keep.
@@ -416,7 +427,14 @@ func (d *daemon) run(ctx context.Context, l loaded, bg *group) error {
 	// runs with them; a SIGTERM drains BGP, then stops them.
 	beside := newGroup(context.WithoutCancel(ctx), d.log)
 	defer beside.stop()
-	stopRun := beside.cancel
+	stopRun := func() {
+		if d.notifier != nil {
+			// Scripts of earlier transitions hold back neither the
+			// stop notifications nor the exit (notify.Notifier.Closing).
+			d.notifier.Closing()
+		}
+		beside.cancel()
+	}
 	beside.Go("bgp drain", func(runCtx context.Context) error {
 		select {
 		case <-ctx.Done():

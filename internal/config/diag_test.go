@@ -209,6 +209,18 @@ func TestDiagnostics(t *testing.T) {
 			"5:5 warning: virtual_server 10.0.0.1:80: quorum 5 exceeds the total weight 1 of the real servers"}},
 		{"DR port mismatch", strings.Replace(strings.Replace(vs(""), "lb_kind NAT", "lb_kind DR", 1), "10.0.0.2 80", "10.0.0.2 8080", 1), []string{
 			"5:5 warning: virtual_server 10.0.0.1:80: real_server port 8080 differs from the virtual server's 80"}},
+		// keepalived 2.2.7 check_data.c validate_check_config checks for
+		// duplicates before it resets a DR port, so both stay and name one
+		// kernel destination (ipvswrapper.c: a DR destination takes the
+		// service's port).
+		{"DR port reset makes a duplicate", strings.Replace(vs("    }\n    real_server 10.0.0.2 8080 {\n"), "lb_kind NAT", "lb_kind DR", 1), []string{
+			"7:5 warning: virtual_server 10.0.0.1:80: real_server port 8080 differs from the virtual server's 80",
+			"7:5 warning: virtual_server 10.0.0.1:80: real_server 10.0.0.2:8080 is 10.0.0.2:80 with DR, the real server at k.conf:5:5: keepalived keeps both, adds the destination twice (IPVS refuses the second: File exists), and either one's failing checker removes it while the other passes; vigil keeps the first one and its checkers only"}},
+		{"DR real servers of one address in a group", "virtual_server_group G {\n    10.0.0.1 80\n}\n" +
+			"virtual_server group G {\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n    real_server 10.0.0.2 80 {\n    }\n    real_server 10.0.0.2 8080 {\n    }\n}\n", []string{
+			"10:5 warning: virtual_server group G: real_server 10.0.0.2:8080 has the address of the real server at k.conf:8:5; with DR a destination takes the service's port, so both are one destination: keepalived adds it twice (IPVS refuses the second: File exists), and either one's failing checker removes it while the other passes; vigil installs it while either passes"}},
+		{"NAT real servers of one address in a group", "virtual_server_group G {\n    10.0.0.1 80\n}\n" +
+			"virtual_server group G {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    real_server 10.0.0.2 80 {\n    }\n    real_server 10.0.0.2 8080 {\n    }\n}\n", nil},
 		{"HTTP_GET without url", vs("        HTTP_GET {\n        }\n"), []string{
 			"6:9 warning: HTTP_GET has no url; the checker is ignored, as keepalived does",
 		}},

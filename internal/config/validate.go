@@ -1173,17 +1173,43 @@ func (p *parser) vsGroup(vs *VirtualServer) (*VirtualServerGroup, bool) {
 // resolveRealServers resolves the real servers of vs, drops those
 // keepalived skips, and returns the total weight of the others.
 func (p *parser) resolveRealServers(vs *VirtualServer, m *vsMeta, name string) int {
+	written := make([]uint16, len(vs.RealServers)) // the ports as written
 	for j := range vs.RealServers {
 		rs := &vs.RealServers[j]
 		rm := &m.rs[j]
+		written[j] = rs.Port
 		p.resolveRealServer(vs, m, rs, rm, name)
-		for k := 0; k < j; k++ {
+	others:
+		for k := 0; k < j && !rm.dropped; k++ {
 			o := &vs.RealServers[k]
-			if o.Addr == rs.Addr && o.Port == rs.Port && !rm.dropped && !m.rs[k].dropped {
+			if o.Addr != rs.Addr || m.rs[k].dropped {
+				continue
+			}
+			switch {
+			case o.Port == rs.Port && written[j] == written[k]:
 				// keepalived: "real server is duplicated - removing
 				// second rs".
 				p.warnf(rs.Pos, "virtual_server %s: real_server %s is already defined at %s; this one is ignored, as keepalived does", name, netip.AddrPortFrom(rs.Addr, rs.Port), o.Pos)
 				rm.dropped = true
+			case o.Port == rs.Port:
+				// fixPort gave a DR or TUN real server the service's
+				// port. keepalived 2.2.7 (check_data.c
+				// validate_check_config) looks for duplicates before it
+				// resets the ports, so it keeps both, and both name one
+				// IPVS destination.
+				p.warnf(rs.Pos, "virtual_server %s: real_server %s is %s with %s, the real server at %s: keepalived keeps both, adds the destination twice (IPVS refuses the second: File exists), and either one's failing checker removes it while the other passes; vigil keeps the first one and its checkers only",
+					name, netip.AddrPortFrom(rs.Addr, written[j]), netip.AddrPortFrom(rs.Addr, rs.Port), rs.Forwarding.Method, o.Pos)
+				rm.dropped = true
+			case vs.Group != "" && rs.Forwarding.Method != NAT && o.Forwarding.Method != NAT:
+				// A group's DR or TUN real server keeps its port for its
+				// checkers, but its IPVS destination takes each group
+				// entry's port (keepalived ipvswrapper.c ipvs_group_cmd),
+				// as every DR and TUN destination takes its service's:
+				// the two are one destination (lb.Policy installs it
+				// while either is alive).
+				p.warnf(rs.Pos, "virtual_server %s: real_server %s has the address of the real server at %s; with %s a destination takes the service's port, so both are one destination: keepalived adds it twice (IPVS refuses the second: File exists), and either one's failing checker removes it while the other passes; vigil installs it while either passes",
+					name, netip.AddrPortFrom(rs.Addr, rs.Port), o.Pos, rs.Forwarding.Method)
+				break others // once, for the first of them
 			}
 		}
 	}

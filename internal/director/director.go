@@ -73,6 +73,9 @@ type Director struct {
 	backend lb.Backend
 
 	events chan any
+	// reloading is set while Apply recomputes (owned by the loop): the
+	// policy's Init events then come from a reload, not the start.
+	reloading bool
 	// over keeps checker events the full events queue could not take.
 	over overflow
 
@@ -480,6 +483,8 @@ func (d *Director) reason(ev lb.Event) string {
 	switch {
 	case ev.Stopping:
 		return "vigil stopping (omega)"
+	case ev.Init && d.reloading:
+		return "reload"
 	case ev.Init:
 		return "start"
 	case ev.Kind == lb.QuorumUp:
@@ -595,7 +600,9 @@ func (d *Director) Apply(ctx context.Context, spec runspec.DirectorSpec) ([]stri
 		if err = d.startRunner(prev, oldIDs); err != nil {
 			return
 		}
+		d.reloading = true // the events of this recompute come from the reload
 		d.recompute()
+		d.reloading = false
 	})
 	if derr != nil {
 		return nil, derr

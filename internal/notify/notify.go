@@ -7,18 +7,28 @@
 // keepalived's sample_notify_fifo.sh.
 //
 // Ordering: keepalived forks each script and moves on, so two scripts of one
-// instance can overtake each other. vigil keeps one queue per instance (and
-// per sync group): an instance's scripts run one at a time in the order of
-// its transitions, the specific script (notify_master, ...) before the
-// generic one. FIFO lines are written at once, by the caller, in call order.
+// instance can overtake each other, and none waits for another. vigil runs
+// each instance's (and sync group's) scripts in streams, each stream one
+// script at a time in the order of the transitions:
+//   - the state scripts (notify_master, notify_backup, notify_fault,
+//     notify_stop, notify_deleted), so that notify_backup never overtakes
+//     the notify_master before it;
+//   - the generic `notify` script;
+//   - notify_master_rx_lower_pri.
 //
-// Bounded queues: when an instance flaps faster than its scripts run and its
-// queue already holds MaxPending waiting transitions, those waiting
+// Streams are independent, as keepalived's forks are: a slow or hung generic
+// `notify` delays its own later runs only, never notify_master, and no
+// instance waits for another's scripts. FIFO lines are written at once, by
+// the caller, in call order.
+//
+// Bounded queues: when an instance flaps faster than its scripts run and a
+// stream already holds MaxPending waiting transitions, those waiting
 // transitions are discarded (counted in Stats.Coalesced and logged, one line
-// per queue every 10 s at most) and only the newest is kept. The script running is never interrupted (its timeout
-// still applies). So the scripts seen by an instance are always a
-// subsequence of its transitions, in order, the queue never exceeds
-// MaxPending+1 jobs, and the last script run is always for the latest state.
+// per stream every 10 s at most) and only the newest is kept. The script
+// running is never interrupted (its timeout still applies). So the runs of
+// each stream are always a subsequence of its transitions, in order, a
+// stream never exceeds MaxPending+1 jobs, and its last run is always for the
+// latest state.
 package notify
 
 import (
@@ -176,9 +186,9 @@ type Scripts struct {
 // Defaults.
 const (
 	// DefaultTimeout bounds a notify script. keepalived puts no limit on
-	// notify scripts (they are forked and forgotten); vigil runs an
-	// instance's scripts in order, so a hung one must not hold the queue
-	// for ever.
+	// notify scripts (they are forked and forgotten); vigil runs the runs
+	// of a stream in order, so a hung one must not hold its stream for
+	// ever.
 	DefaultTimeout = 60 * time.Second
 	// DefaultStopTimeout bounds notify_stop and the generic script for STOP:
 	// keepalived kills them after 1 s (TIMER_HZ in notify_script_exec /
@@ -213,10 +223,10 @@ type Stats struct {
 	Failed    uint64 // scripts that exited non-zero, were killed, or could not start
 	TimedOut  uint64 // scripts killed at their timeout
 	Coalesced uint64 // waiting jobs discarded by the queue bound
-	Discarded uint64 // jobs still waiting when Run stopped
+	Discarded uint64 // jobs still waiting when Closing was called or Run stopped
 }
 
-// Notifier runs notify scripts, in order per instance, and writes FIFO lines.
+// Notifier runs notify scripts, in order per stream, and writes FIFO lines.
 // Notify, Exec, SetScripts, Stats and Drain are safe for concurrent use and
 // never block on a script; Run owns the goroutines that run scripts.
 type Notifier struct {
@@ -227,11 +237,14 @@ type Notifier struct {
 	scripts map[key]Scripts
 	queues  map[string]*queue
 	ctx     context.Context // set while Run runs
+	// closing is set by Closing: every run gets StopTimeout at most.
+	closing bool
 	wg      sync.WaitGroup
 	waiters []chan struct{}
 	stats   Stats
-	// failedBy counts failed scripts by queue ("INSTANCE/VI_1"); one entry
-	// per configured instance, group or checker at most.
+	// failedBy counts failed scripts by owner ("INSTANCE/VI_1", whatever
+	// the stream); one entry per configured instance, group or checker at
+	// most.
 	failedBy map[string]uint64
 }
 
@@ -243,6 +256,8 @@ type key struct {
 type queue struct {
 	pending []job
 	running bool
+	// cut ends the run in progress (nil between runs).
+	cut context.CancelFunc
 	// warnedAt is when coalescing was last logged; skipped counts the jobs
 	// discarded since (see coalesceLogEvery).
 	warnedAt time.Time
@@ -254,12 +269,10 @@ type queue struct {
 // notify_master_rx_lower_pri) would otherwise log every MaxPending events.
 const coalesceLogEvery = 10 * time.Second
 
+// job is one script run.
 type job struct {
-	what string // for logs
-	runs []run
-}
-
-type run struct {
+	what    string // for logs
+	owner   string // failedBy's key
 	p       *script.Prepared
 	args    []string
 	timeout time.Duration
@@ -303,13 +316,14 @@ func (n *Notifier) SetScripts(kind Kind, name string, s Scripts) {
 }
 
 // Notify reports an instance's or group's new state, in the order of its
-// transitions: the FIFO line is written before Notify returns, and the
-// scripts are queued behind the ones the same instance already has.
+// transitions: the FIFO line is written before Notify returns, and each
+// script is queued behind the earlier runs of its stream (see the package
+// documentation).
 //
 // As keepalived's send_instance_notifies: the specific script for the state
 // (notify_master, notify_backup, notify_fault, notify_stop, notify_deleted)
-// runs with its configured arguments only; then the generic `notify` script
-// runs with TYPE NAME STATE PRIORITY appended. MasterRxLowerPri runs
+// runs with its configured arguments only; the generic `notify` script runs
+// with TYPE NAME STATE PRIORITY appended. MasterRxLowerPri runs
 // notify_master_rx_lower_pri and writes a FIFO line; MasterPriority and
 // BackupPriority only write a FIFO line. Suppressing an instance's notifies
 // while its sync group is already in that state is the caller's business.
@@ -330,7 +344,10 @@ func (n *Notifier) Notify(ev Event) {
 	if ev.State == Stop {
 		timeout = n.o.StopTimeout
 	}
+	owner := ev.Kind.String() + "/" + ev.Name
+	what := fmt.Sprintf("%s %s %s", ev.Kind, ev.Name, ev.State)
 	var specific *script.Prepared
+	stream := owner // the state scripts' stream
 	generic := true
 	switch ev.State {
 	case Master:
@@ -345,21 +362,16 @@ func (n *Notifier) Notify(ev Event) {
 		specific = s.Deleted
 	case MasterRxLowerPri:
 		specific, generic = s.MasterRxLowerPri, false
+		stream = owner + " notify_master_rx_lower_pri"
 	default:
 		generic = false
 	}
-	var j job
 	if specific != nil {
-		j.runs = append(j.runs, run{p: specific, timeout: timeout})
+		n.enqueue(stream, job{what: what, owner: owner, p: specific, timeout: timeout})
 	}
 	if generic && s.Notify != nil {
-		j.runs = append(j.runs, run{p: s.Notify, args: ev.Args(), timeout: timeout})
+		n.enqueue(owner+" notify", job{what: what, owner: owner, p: s.Notify, args: ev.Args(), timeout: timeout})
 	}
-	if len(j.runs) == 0 {
-		return
-	}
-	j.what = fmt.Sprintf("%s %s %s", ev.Kind, ev.Name, ev.State)
-	n.enqueue(ev.Kind.String()+"/"+ev.Name, j)
 }
 
 // VirtualServer writes a virtual server's quorum change to notify_fifo and
@@ -389,7 +401,8 @@ func (n *Notifier) Exec(queueKey string, p *script.Prepared, timeout time.Durati
 	if timeout <= 0 {
 		timeout = n.o.Timeout
 	}
-	n.enqueue("exec/"+queueKey, job{what: queueKey, runs: []run{{p: p, args: args, timeout: timeout}}})
+	qk := "exec/" + queueKey
+	n.enqueue(qk, job{what: queueKey, owner: qk, p: p, args: args, timeout: timeout})
 }
 
 func (n *Notifier) enqueue(qk string, j job) {
@@ -469,28 +482,66 @@ func (n *Notifier) work(ctx context.Context, qk string, q *queue) {
 		j := q.pending[0]
 		q.pending[0] = job{}
 		q.pending = q.pending[1:]
+		if n.closing {
+			j.timeout = min(j.timeout, n.o.StopTimeout)
+		}
+		rctx, cut := context.WithCancel(ctx)
+		q.cut = cut
 		n.mu.Unlock()
 
-		for _, r := range j.runs {
-			res := n.o.Runner.Run(ctx, r.p, r.timeout, r.args...)
-			n.mu.Lock()
-			n.stats.Started++
-			if !res.OK() {
-				n.stats.Failed++
-				if n.failedBy == nil {
-					n.failedBy = map[string]uint64{}
-				}
-				n.failedBy[qk]++
+		res := n.o.Runner.Run(rctx, j.p, j.timeout, j.args...)
+		cut()
+		n.mu.Lock()
+		q.cut = nil
+		n.stats.Started++
+		if !res.OK() {
+			n.stats.Failed++
+			if n.failedBy == nil {
+				n.failedBy = map[string]uint64{}
 			}
-			if res.TimedOut {
-				n.stats.TimedOut++
-			}
-			n.mu.Unlock()
-			if !res.OK() {
-				c := r.p.Command()
-				n.log.Warn("notify script failed", "event", j.what, "script", c.What, "result", res.String())
-			}
+			n.failedBy[j.owner]++
 		}
+		if res.TimedOut {
+			n.stats.TimedOut++
+		}
+		n.mu.Unlock()
+		if !res.OK() {
+			c := j.p.Command()
+			n.log.Warn("notify script failed", "event", j.what, "script", c.What, "result", res.String())
+		}
+	}
+}
+
+// Closing readies the Notifier for the daemon's stop, as keepalived's
+// vrrp_terminate_phase1 does (keepalived's VRRP process exits about a second
+// after SIGTERM, and the scripts it forked get SIGTERM then, their parent
+// death signal): the scripts running get StopTimeout more, then are killed
+// with their process groups; the jobs waiting are discarded (counted in
+// Stats.Discarded: the transitions they report are over); every run from now
+// on gets StopTimeout at most, as notify_stop does. So the stop
+// notifications queued next wait for no hung script, and Drain ends about
+// StopTimeout after the last of them is queued (plus the kill grace of a
+// script that ignores SIGTERM). Closing is idempotent.
+func (n *Notifier) Closing() {
+	n.mu.Lock()
+	if n.closing {
+		n.mu.Unlock()
+		return
+	}
+	n.closing = true
+	discarded := 0
+	for _, q := range n.queues {
+		discarded += len(q.pending)
+		clear(q.pending)
+		q.pending = q.pending[:0]
+		if q.cut != nil {
+			time.AfterFunc(n.o.StopTimeout, q.cut)
+		}
+	}
+	n.stats.Discarded += uint64(discarded)
+	n.mu.Unlock()
+	if discarded > 0 {
+		n.log.Warn("stopping: notify scripts still waiting are not run", "discarded", discarded)
 	}
 }
 

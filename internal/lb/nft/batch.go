@@ -309,7 +309,7 @@ func (bt *batch) buildService(k lb.ServiceKey, exists bool) error {
 	for _, d := range o.ds {
 		delems = append(delems, nftables.SetElement{Key: destBytes(d.addr), Val: binaryutil.BigEndian.PutUint32(d.weight)})
 	}
-	if err := bt.c.AddSet(o.dests, delems); err != nil {
+	if err := addSet(bt.c, o.dests, delems); err != nil {
 		return fmt.Errorf("nft: %v: %w", k, err)
 	}
 	for _, d := range o.ds {
@@ -336,7 +336,7 @@ func (bt *batch) buildService(k lb.ServiceKey, exists bool) error {
 		}
 		pelems = append(pelems, e)
 	}
-	if err := bt.c.AddSet(o.pick, pelems); err != nil {
+	if err := addSet(bt.c, o.pick, pelems); err != nil {
 		return fmt.Errorf("nft: %v: %w", k, err)
 	}
 	for _, r := range o.rules() {

@@ -586,6 +586,7 @@ func (b *Backend) queueDR(ctx context.Context, want lb.State, r *resolver) (bool
 				old = b.drObjects(k, have.state.Services[k], b.haveDRDests(have, haveIdx, k))
 			}
 			err = b.buildDR(bt, plan, b.drObjects(k, svc, b.drDests(want, wantIdx, k, r)), old)
+			b.refuseForTest(t, k)
 		case present:
 			b.removeDR(bt, b.drObjects(k, have.state.Services[k], b.haveDRDests(have, haveIdx, k)))
 		}
@@ -667,7 +668,7 @@ func (b *Backend) buildDR(bt *batch, plan *drPlan, o, old *drObjects) error {
 			s  *nftables.Set
 			es []nftables.SetElement
 		}{{o.dests, delems}, {o.live, lelems}, {o.pick, nil}} {
-			if err := wrap(c.AddSet(e.s, e.es)); err != nil {
+			if err := wrap(addSet(c, e.s, e.es)); err != nil {
 				return err
 			}
 		}
@@ -681,7 +682,7 @@ func (b *Backend) buildDR(bt *batch, plan *drPlan, o, old *drObjects) error {
 		}{{o.live, lelems}} {
 			c.FlushSet(e.s)
 			if len(e.es) > 0 {
-				if err := wrap(c.SetAddElements(e.s, e.es)); err != nil {
+				if err := wrap(addChunked(c, e.s, e.es)); err != nil {
 					return err
 				}
 			}
@@ -778,17 +779,6 @@ func (b *Backend) buildDR(bt *batch, plan *drPlan, o, old *drObjects) error {
 		}
 		return nil
 	})
-	return nil
-}
-
-// addChunked adds elements in messages of 256: a netlink attribute holds
-// at most 64 KiB.
-func addChunked(c *nftables.Conn, s *nftables.Set, es []nftables.SetElement) error {
-	for i := 0; i < len(es); i += 256 {
-		if err := c.SetAddElements(s, es[i:min(i+256, len(es))]); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 

@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -102,6 +103,10 @@ type Backend struct {
 	// statsMade is the counting syncStats made last (stats.go); nil:
 	// unknown, the next Apply lists the kernel's and rebuilds it.
 	statsMade statLayout
+	// refuse (tests only) makes the kernel refuse the batch that builds a
+	// service it names: the batch then adds a rule to a chain that does
+	// not exist (ENOENT).
+	refuse func(lb.ServiceKey) bool
 }
 
 // observed is the kernel's table as Observe read it.
@@ -346,7 +351,115 @@ func checkProject(want lb.State) (lb.State, error) {
 // Apply implements lb.Backend: one batch with the changed services rebuilt
 // in the NAT table and the DR table, then (when the devices that reach DR
 // real servers change) one transaction for the DR ingress chains.
+//
+// When the kernel refuses that batch, Apply falls back to one batch per
+// changed service, so that one service the kernel will not take (a limit,
+// a module it cannot load, memory) does not keep every other one out:
+// keepalived too adds each service with its own ipvsadm command, and logs
+// the one that fails. The services refused keep what the kernel has for
+// them (nothing, or their previous version), and Apply returns an error
+// naming them, which the reconciler logs, counts and retries.
 func (b *Backend) Apply(ctx context.Context, want lb.State) error {
+	err := b.apply(ctx, want)
+	if err == nil || ctx.Err() != nil || errors.Is(err, lb.ErrUnsupported) || errors.Is(err, errClosed) {
+		return err
+	}
+	return b.applyEach(ctx, want, err)
+}
+
+// maxRefusedListed bounds the services an Apply error names.
+const maxRefusedListed = 8
+
+// applyEach applies want one service at a time (see Apply); whole is the
+// error of the batch that held them all.
+func (b *Backend) applyEach(ctx context.Context, want lb.State, whole error) error {
+	b.log.Warn("nft: the kernel refused the batch; applying one virtual service at a time", "err", whole)
+	cur, err := b.Observe(ctx)
+	if err != nil {
+		return errors.Join(whole, err)
+	}
+	all := sortedKeys(want.Services)
+	for _, k := range sortedKeys(cur.Services) {
+		if _, ok := want.Services[k]; !ok {
+			all = append(all, k) // removed ones last
+		}
+	}
+	var refused []string
+	for _, k := range all {
+		if sameService(cur, want, k) {
+			continue
+		}
+		next := cur.Clone()
+		setService(next, want, k)
+		if err := b.apply(ctx, next); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			refused = append(refused, fmt.Sprintf("%v: %v", k, err))
+			b.log.Warn("nft: the kernel refused a virtual service; the others are applied", "service", k.String(), "err", err)
+			// The failed batch reset the caches: read the kernel again.
+			if cur, err = b.Observe(ctx); err != nil {
+				return errors.Join(whole, err)
+			}
+			continue
+		}
+		cur = next
+	}
+	if len(refused) == 0 {
+		return nil // the whole batch failed, each service alone did not
+	}
+	n := len(refused)
+	if n > maxRefusedListed {
+		refused = append(refused[:maxRefusedListed], fmt.Sprintf("and %d more", n-maxRefusedListed))
+	}
+	return fmt.Errorf("nft: the kernel refused %d of %d virtual services (the others are applied): %s", n, len(want.Services), strings.Join(refused, "; "))
+}
+
+// sameService reports whether a and b hold service k alike: the service
+// and its destinations.
+func sameService(a, b lb.State, k lb.ServiceKey) bool {
+	sa, ina := a.Services[k]
+	sb, inb := b.Services[k]
+	if ina != inb || sa != sb {
+		return false
+	}
+	da, db := serviceDests(a, k), serviceDests(b, k)
+	return maps.Equal(da, db)
+}
+
+func serviceDests(s lb.State, k lb.ServiceKey) map[lb.DestKey]lb.Dest {
+	out := map[lb.DestKey]lb.Dest{}
+	for dk, d := range s.Dests {
+		if dk.Service == k {
+			out[dk] = d
+		}
+	}
+	return out
+}
+
+// setService makes st hold service k as from holds it (or not at all).
+func setService(st, from lb.State, k lb.ServiceKey) {
+	delete(st.Services, k)
+	maps.DeleteFunc(st.Dests, func(dk lb.DestKey, _ lb.Dest) bool { return dk.Service == k })
+	if svc, ok := from.Services[k]; ok {
+		st.Services[k] = svc
+		for dk, d := range from.Dests {
+			if dk.Service == k {
+				st.Dests[dk] = d
+			}
+		}
+	}
+}
+
+// refuseForTest queues what the kernel refuses when the test hook names k.
+func (b *Backend) refuseForTest(t *nftables.Table, k lb.ServiceKey) {
+	if b.refuse != nil && b.refuse(k) {
+		b.conn.AddRule(&nftables.Rule{Table: t, Chain: &nftables.Chain{Name: "refused_by_test", Table: t}})
+	}
+}
+
+// apply is one Apply attempt: every change in one batch.
+func (b *Backend) apply(ctx context.Context, want lb.State) error {
 	if b.closed {
 		return errClosed
 	}
@@ -449,6 +562,7 @@ func (b *Backend) queueNAT(ctx context.Context, want lb.State) (queued, full boo
 		switch {
 		case inWant:
 			err = bt.buildService(k, inHave)
+			b.refuseForTest(bt.t, k)
 		case inHave:
 			bt.removeService(k, have.state.Services[k])
 		}
