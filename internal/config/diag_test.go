@@ -46,6 +46,9 @@ func TestDiagnostics(t *testing.T) {
 		// Keywords.
 		{"unknown keyword with suggestion", inst("    prioritty 10\n"), []string{`7:5 warning: unknown keyword "prioritty" in vrrp_instance; did you mean "priority"?`}},
 		{"keyword of another block", inst("    delay_loop 5\n"), []string{`7:5 warning: keyword "delay_loop" is not valid in vrrp_instance (it belongs in virtual_server, real_server, TCP_CHECK, ...)`}},
+		// keepalived 2.2.7 check_parser.c: real_server has lvs_method, not
+		// lb_kind ("Unknown keyword 'lb_kind'").
+		{"keyword with another name here", vs("        lb_kind DR\n"), []string{`6:9 warning: keyword "lb_kind" is not valid in real_server (keepalived 2.2.7 ignores it there too: lvs_method is the keyword here); ignored`}},
 		{"unknown keyword without suggestion", "xyzzy\n", []string{`1:1 warning: unknown keyword "xyzzy" at the top level; ignored`}},
 		{"unknown block is skipped", "foo {\n priority 999\n}\n", []string{`1:1 warning: unknown keyword "foo" at the top level; ignored`}},
 		{"unsupported keyword", "global_defs {\n    enable_dbus\n}\n", []string{"2:5 warning: enable_dbus in global_defs is not supported by vigil (vigil has a status API, not D-Bus)"}},
