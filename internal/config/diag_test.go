@@ -49,6 +49,17 @@ func TestDiagnostics(t *testing.T) {
 		// keepalived 2.2.7 check_parser.c: real_server has lvs_method, not
 		// lb_kind ("Unknown keyword 'lb_kind'").
 		{"keyword with another name here", vs("        lb_kind DR\n"), []string{`6:9 warning: keyword "lb_kind" is not valid in real_server (keepalived 2.2.7 ignores it there too: lvs_method is the keyword here); ignored`}},
+		// keepalived 2.2.7 check_data.c validate_check_config: "virtual
+		// server [G]:0:[10.0.0.2,81] and real server [10.0.1.1]:tcp:8080
+		// ports don't match", "fwmark virtual server ..., real server ...
+		// has port specified - port will be ignored"; nothing for a NAT
+		// real server or one without a port or of the entry's port.
+		{"group entry port differs", "virtual_server_group G {\n    10.0.0.1 80\n    10.0.0.2 81\n    fwmark 7\n}\nvirtual_server group G {\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n" +
+			"    real_server 10.0.1.1 8080 {\n    }\n    real_server 10.0.1.2 80 {\n        lvs_method NAT\n    }\n    real_server 10.0.1.3 {\n    }\n    sorry_server 10.0.1.9 80\n}\n", []string{
+			`10:5 warning: virtual_server group G: real_server port 8080 differs from the port 80 of the virtual_server_group G entry at k.conf:2:5 and 1 other entry; with DR the destination takes each entry's port and only the checkers use 8080, as keepalived does (it reports "ports don't match")`,
+			"10:5 warning: virtual_server group G: real_server port 8080 is ignored for the fwmark entries of virtual_server_group G with DR (only the checkers use it), as keepalived does",
+			`17:5 warning: virtual_server group G: sorry_server port 80 differs from the port 81 of the virtual_server_group G entry at k.conf:3:5; with DR`,
+			"17:5 warning: virtual_server group G: sorry_server port 80 is ignored for the fwmark entries"}},
 		{"unknown keyword without suggestion", "xyzzy\n", []string{`1:1 warning: unknown keyword "xyzzy" at the top level; ignored`}},
 		{"unknown block is skipped", "foo {\n priority 999\n}\n", []string{`1:1 warning: unknown keyword "foo" at the top level; ignored`}},
 		{"unsupported keyword", "global_defs {\n    enable_dbus\n}\n", []string{"2:5 warning: enable_dbus in global_defs is not supported by vigil (vigil has a status API, not D-Bus)"}},
@@ -221,6 +232,7 @@ func TestDiagnostics(t *testing.T) {
 			"7:5 warning: virtual_server 10.0.0.1:80: real_server 10.0.0.2:8080 is 10.0.0.2:80 with DR, the real server at k.conf:5:5: keepalived keeps both, adds the destination twice (IPVS refuses the second: File exists), and either one's failing checker removes it while the other passes; vigil keeps the first one and its checkers only"}},
 		{"DR real servers of one address in a group", "virtual_server_group G {\n    10.0.0.1 80\n}\n" +
 			"virtual_server group G {\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n    real_server 10.0.0.2 80 {\n    }\n    real_server 10.0.0.2 8080 {\n    }\n}\n", []string{
+			`10:5 warning: virtual_server group G: real_server port 8080 differs from the port 80 of the virtual_server_group G entry at k.conf:2:5; with DR`,
 			"10:5 warning: virtual_server group G: real_server 10.0.0.2:8080 has the address of the real server at k.conf:8:5; with DR a destination takes the service's port, so both are one destination: keepalived adds it twice (IPVS refuses the second: File exists), and either one's failing checker removes it while the other passes; vigil installs it while either passes"}},
 		{"NAT real servers of one address in a group", "virtual_server_group G {\n    10.0.0.1 80\n}\n" +
 			"virtual_server group G {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    real_server 10.0.0.2 80 {\n    }\n    real_server 10.0.0.2 8080 {\n    }\n}\n", nil},
