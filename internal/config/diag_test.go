@@ -41,6 +41,18 @@ func TestDiagnostics(t *testing.T) {
 		// line stops at the quote and notify, left without a value, is
 		// ignored.
 		{"unterminated quote", inst("    notify \"/bin/x\n"), []string{"7:5 warning: notify needs a value; ignored, as keepalived does", "7:12 warning: unterminated quoted string; the line is read up to the quote, as keepalived does"}},
+		// keepalived 2.2.7 alloc_strvec_quoted_escaped(): "String
+		// '/bin/x 'a': missing terminating '", "Missing escape char at
+		// end"; no script is set and the file runs.
+		{"script with an unterminated quote", "vrrp_script chk {\n    script \"/bin/x 'a\"\n}\n" + inst("    notify_master \"/bin/y \\\\\"\n    track_script {\n        chk\n    }\n"), []string{
+			"1:1 warning: vrrp_script chk has no script; the vrrp_script is ignored",
+			"2:12 warning: script: missing closing '; ignored, as keepalived does",
+			"10:19 warning: notify_master: trailing backslash escapes nothing; ignored, as keepalived does",
+			"12:9 warning: no vrrp_script named chk"}},
+		// keepalived 2.2.7 vrrp_tprocess_process_handler(): the words as
+		// the lexer splits them; a single quote is an ordinary character.
+		{"track_process words as keepalived splits them", "vrrp_track_process tp {\n    process nginx 'a b'\n}\nvrrp_track_process tq {\n    process \"nginx -g x\"\n}\n", []string{
+			`5:13 warning: process "nginx -g x": keepalived takes the quoted text as one process name`}},
 		{"empty program", inst("    notify_master \"\"\n"), []string{"7:19 warning: notify_master: empty program; ignored (keepalived accepts it and its every run fails)"}},
 
 		// Keywords.

@@ -660,7 +660,10 @@ func (p *parser) splitProgram(s *stmt) (words, args []string, pos diag.Pos, ok b
 	raw, pos := s.rest()
 	words, err := splitCommand(raw)
 	if err != nil {
-		p.errf(pos, "%s: %v", s.kw.text, err)
+		// keepalived 2.2.7 alloc_strvec_quoted_escaped() reports "missing
+		// terminating" quote or "Missing escape char at end" and sets no
+		// script; the rest of the file runs.
+		p.warnf(pos, "%s: %v; ignored, as keepalived does", s.kw.text, err)
 		return nil, nil, pos, false
 	}
 	if len(words) == 0 {
@@ -672,7 +675,7 @@ func (p *parser) splitProgram(s *stmt) (words, args []string, pos diag.Pos, ok b
 	args, err = splitCommand(words[0])
 	switch {
 	case err != nil:
-		p.errf(pos, "%s: %v", s.kw.text, err)
+		p.warnf(pos, "%s: %v; ignored, as keepalived does", s.kw.text, err)
 		return nil, nil, pos, false
 	case len(args) == 0:
 		// keepalived 2.2.7 takes "" and runs on; executing it fails.
