@@ -70,7 +70,7 @@ func TestDiagnostics(t *testing.T) {
 			"    real_server 10.0.1.1 8080 {\n    }\n    real_server 10.0.1.2 80 {\n        lvs_method NAT\n    }\n    real_server 10.0.1.3 {\n    }\n    sorry_server 10.0.1.9 80\n}\n", []string{
 			`10:5 warning: virtual_server group G: real_server port 8080 differs from the port 80 of the virtual_server_group G entry at k.conf:2:5 and 1 other entry; with DR the destination takes each entry's port and only the checkers use 8080, as keepalived does (it reports "ports don't match")`,
 			"10:5 warning: virtual_server group G: real_server port 8080 is ignored for the fwmark entries of virtual_server_group G with DR (only the checkers use it), as keepalived does",
-			`17:5 warning: virtual_server group G: sorry_server port 80 differs from the port 81 of the virtual_server_group G entry at k.conf:3:5; with DR`,
+			`17:5 warning: virtual_server group G: sorry_server port 80 differs from the port 81 of the virtual_server_group G entry at k.conf:3:5; with DR the destination takes each entry's port and only the checkers use 80, as keepalived does (it reports "port will be ignored")`,
 			"17:5 warning: virtual_server group G: sorry_server port 80 is ignored for the fwmark entries"}},
 		{"unknown keyword without suggestion", "xyzzy\n", []string{`1:1 warning: unknown keyword "xyzzy" at the top level; ignored`}},
 		{"unknown block is skipped", "foo {\n priority 999\n}\n", []string{`1:1 warning: unknown keyword "foo" at the top level; ignored`}},

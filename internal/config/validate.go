@@ -1430,8 +1430,12 @@ func (p *parser) groupPorts(vs *VirtualServer, port uint16, method Method, pos d
 		if others > 0 {
 			more = fmt.Sprintf(" and %d other entr%s", others, map[bool]string{true: "y", false: "ies"}[others == 1])
 		}
-		p.warnf(pos, "virtual_server %s: %s port %d differs from the port %d of the virtual_server_group %s entry at %s%s; with %s the destination takes each entry's port and only the checkers use %d, as keepalived does (it reports \"ports don't match\")",
-			name, what, port, first.Port, grp.Name, first.Pos, more, method, port)
+		said := "ports don't match"
+		if what == "sorry_server" {
+			said = "port will be ignored"
+		}
+		p.warnf(pos, "virtual_server %s: %s port %d differs from the port %d of the virtual_server_group %s entry at %s%s; with %s the destination takes each entry's port and only the checkers use %d, as keepalived does (it reports %q)",
+			name, what, port, first.Port, grp.Name, first.Pos, more, method, port, said)
 	}
 	if marks {
 		p.warnf(pos, "virtual_server %s: %s port %d is ignored for the fwmark entries of virtual_server_group %s with %s (only the checkers use it), as keepalived does", name, what, port, grp.Name, method)
