@@ -346,7 +346,11 @@ func summary(w io.Writer, c *config.Config, spec *runspec.Spec, dspec *runspec.D
 				if left > 0 {
 					checks = append(checks, fmt.Sprintf("%d left out (see the diagnostics)", left))
 				}
-				fmt.Fprintf(w, "    %s weight %d: %s\n", netip.AddrPortFrom(r.Addr, r.Port), r.Weight, strings.Join(checks, ", "))
+				method := ""
+				if r.Forwarding.Method != vs.Forwarding.Method {
+					method = " " + string(r.Forwarding.Method)
+				}
+				fmt.Fprintf(w, "    %s%s weight %d: %s\n", netip.AddrPortFrom(r.Addr, r.Port), method, r.Weight, strings.Join(checks, ", "))
 			}
 		}
 	}

@@ -612,3 +612,26 @@ virtual_server 10.0.0.1 80 {
 		t.Errorf("summary lacks %q:\n%s", want, out)
 	}
 }
+
+// TestCheckSummaryRealServerMethod: a real server's own lvs_method
+// (keepalived 2.2.7 takes it in real_server) shows in the summary when it
+// differs from the virtual server's lb_kind.
+func TestCheckSummaryRealServerMethod(t *testing.T) {
+	f := writeConf(t, "rsmethod.conf", `virtual_server 10.0.0.1 80 {
+    protocol TCP
+    lb_algo rr
+    lb_kind NAT
+    real_server 10.0.0.2 80 {
+        lvs_method DR
+    }
+    real_server 10.0.0.3 80 {
+    }
+}
+`)
+	_, out, errs := runVigil("check", "--lvs-backend", "ipvs", "-f", f)
+	for _, want := range []string{"    10.0.0.2:80 DR weight 1: no checker\n", "    10.0.0.3:80 weight 1: no checker\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s\n%s", want, out, errs)
+		}
+	}
+}

@@ -39,7 +39,8 @@
 //     block, while vigil's recovery reads them as the block's own; running
 //     either reading is running a guess at the file, so vigil refuses (so
 //     it does for the other misplaced braces: a '{' after a keyword that
-//     takes none, a '{' with no keyword);
+//     takes none, a '{' with no keyword, and an invalid ~SEQ or ~LST line
+//     with a brace, which keepalived drops with the line);
 //
 //   - a vrrp_sync_group mixing address owners (priority 255) with other
 //     instances: keepalived itself says it "won't work" (an owner stays

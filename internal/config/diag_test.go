@@ -41,11 +41,37 @@ func TestDiagnostics(t *testing.T) {
 		// line stops at the quote and notify, left without a value, is
 		// ignored.
 		{"unterminated quote", inst("    notify \"/bin/x\n"), []string{"7:5 warning: notify needs a value; ignored, as keepalived does", "7:12 warning: unterminated quoted string; the line is read up to the quote, as keepalived does"}},
+		// keepalived 2.2.7 alloc_strvec_quoted_escaped(): "String
+		// '/bin/x 'a': missing terminating '", "Missing escape char at
+		// end"; no script is set and the file runs.
+		{"script with an unterminated quote", "vrrp_script chk {\n    script \"/bin/x 'a\"\n}\n" + inst("    notify_master \"/bin/y \\\\\"\n    track_script {\n        chk\n    }\n"), []string{
+			"1:1 warning: vrrp_script chk has no script; the vrrp_script is ignored",
+			"2:12 warning: script: missing closing '; ignored, as keepalived does",
+			"10:19 warning: notify_master: trailing backslash escapes nothing; ignored, as keepalived does",
+			"12:9 warning: no vrrp_script named chk"}},
+		// keepalived 2.2.7 vrrp_tprocess_process_handler(): the words as
+		// the lexer splits them; a single quote is an ordinary character.
+		{"track_process words as keepalived splits them", "vrrp_track_process tp {\n    process nginx 'a b'\n}\nvrrp_track_process tq {\n    process \"nginx -g x\"\n}\n", []string{
+			`5:13 warning: process "nginx -g x": keepalived takes the quoted text as one process name`}},
 		{"empty program", inst("    notify_master \"\"\n"), []string{"7:19 warning: notify_master: empty program; ignored (keepalived accepts it and its every run fails)"}},
 
 		// Keywords.
 		{"unknown keyword with suggestion", inst("    prioritty 10\n"), []string{`7:5 warning: unknown keyword "prioritty" in vrrp_instance; did you mean "priority"?`}},
 		{"keyword of another block", inst("    delay_loop 5\n"), []string{`7:5 warning: keyword "delay_loop" is not valid in vrrp_instance (it belongs in virtual_server, real_server, TCP_CHECK, ...)`}},
+		// keepalived 2.2.7 check_parser.c: real_server has lvs_method, not
+		// lb_kind ("Unknown keyword 'lb_kind'").
+		{"keyword with another name here", vs("        lb_kind DR\n"), []string{`6:9 warning: keyword "lb_kind" is not valid in real_server (keepalived 2.2.7 ignores it there too: lvs_method is the keyword here); ignored`}},
+		// keepalived 2.2.7 check_data.c validate_check_config: "virtual
+		// server [G]:0:[10.0.0.2,81] and real server [10.0.1.1]:tcp:8080
+		// ports don't match", "fwmark virtual server ..., real server ...
+		// has port specified - port will be ignored"; nothing for a NAT
+		// real server or one without a port or of the entry's port.
+		{"group entry port differs", "virtual_server_group G {\n    10.0.0.1 80\n    10.0.0.2 81\n    fwmark 7\n}\nvirtual_server group G {\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n" +
+			"    real_server 10.0.1.1 8080 {\n    }\n    real_server 10.0.1.2 80 {\n        lvs_method NAT\n    }\n    real_server 10.0.1.3 {\n    }\n    sorry_server 10.0.1.9 80\n}\n", []string{
+			`10:5 warning: virtual_server group G: real_server port 8080 differs from the port 80 of the virtual_server_group G entry at k.conf:2:5 and 1 other entry; with DR the destination takes each entry's port and only the checkers use 8080, as keepalived does (it reports "ports don't match")`,
+			"10:5 warning: virtual_server group G: real_server port 8080 is ignored for the fwmark entries of virtual_server_group G with DR (only the checkers use it), as keepalived does",
+			`17:5 warning: virtual_server group G: sorry_server port 80 differs from the port 81 of the virtual_server_group G entry at k.conf:3:5; with DR the destination takes each entry's port and only the checkers use 80, as keepalived does (it reports "port will be ignored")`,
+			"17:5 warning: virtual_server group G: sorry_server port 80 is ignored for the fwmark entries"}},
 		{"unknown keyword without suggestion", "xyzzy\n", []string{`1:1 warning: unknown keyword "xyzzy" at the top level; ignored`}},
 		{"unknown block is skipped", "foo {\n priority 999\n}\n", []string{`1:1 warning: unknown keyword "foo" at the top level; ignored`}},
 		{"unsupported keyword", "global_defs {\n    enable_dbus\n}\n", []string{"2:5 warning: enable_dbus in global_defs is not supported by vigil (vigil has a status API, not D-Bus)"}},
@@ -218,6 +244,7 @@ func TestDiagnostics(t *testing.T) {
 			"7:5 warning: virtual_server 10.0.0.1:80: real_server 10.0.0.2:8080 is 10.0.0.2:80 with DR, the real server at k.conf:5:5: keepalived keeps both, adds the destination twice (IPVS refuses the second: File exists), and either one's failing checker removes it while the other passes; vigil keeps the first one and its checkers only"}},
 		{"DR real servers of one address in a group", "virtual_server_group G {\n    10.0.0.1 80\n}\n" +
 			"virtual_server group G {\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n    real_server 10.0.0.2 80 {\n    }\n    real_server 10.0.0.2 8080 {\n    }\n}\n", []string{
+			`10:5 warning: virtual_server group G: real_server port 8080 differs from the port 80 of the virtual_server_group G entry at k.conf:2:5; with DR`,
 			"10:5 warning: virtual_server group G: real_server 10.0.0.2:8080 has the address of the real server at k.conf:8:5; with DR a destination takes the service's port, so both are one destination: keepalived adds it twice (IPVS refuses the second: File exists), and either one's failing checker removes it while the other passes; vigil installs it while either passes"}},
 		{"NAT real servers of one address in a group", "virtual_server_group G {\n    10.0.0.1 80\n}\n" +
 			"virtual_server group G {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    real_server 10.0.0.2 80 {\n    }\n    real_server 10.0.0.2 8080 {\n    }\n}\n", nil},

@@ -103,6 +103,8 @@ var divergences = map[string]divergence{
 	"corpus/bad_values_runs.conf":                   {},
 	"corpus/dup_virtual_server.conf":                {runs: divDupVS, strict: divDupVS},
 	"corpus/sync_group_mixed_owner.conf":            {runs: divMixed},
+	"corpus/script_quoting.conf":                    {},
+	"corpus/vsg_dr_ports.conf":                      {},
 	"corpus/kolla_style_unicast.conf":               {},
 	"corpus/neutron_l3ha_style.conf":                {},
 	"corpus/homelab_pihole.conf":                    {},

@@ -70,7 +70,19 @@ func (l *lexer) replicate(ln *logLine) {
 		r, n = &replicator{text: rest, sets: sets}, int64(len(sets))
 	}
 	if err != nil {
-		l.diags.Errorf(pos, "invalid %s: %v", s[:4], err)
+		// keepalived 2.2.7 read_line() reports "Invalid ~SEQ
+		// specification" and drops the line. A line that opens or
+		// closes a block cannot be dropped without taking the blocks
+		// around it apart: refused.
+		tail := s
+		if i := strings.IndexByte(s, ')'); i >= 0 {
+			tail = s[i+1:]
+		}
+		if strings.ContainsAny(tail, "{}") {
+			l.diags.Errorf(pos, "invalid %s: %v (keepalived drops the line, and its brace with it; vigil refuses rather than read the blocks around it apart)", s[:4], err)
+		} else {
+			l.diags.Warnf(pos, "invalid %s: %v; the line is skipped, as keepalived does", s[:4], err)
+		}
 		return
 	}
 	if !l.takeLines(pos, n, fmt.Sprintf("%s produces %d lines, more than the budget has left (%d)", s[:4], n, l.limits.Lines-l.used.lines)) {

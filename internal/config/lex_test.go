@@ -100,7 +100,10 @@ func TestLexer(t *testing.T) {
 		{name: "nested seq", src: "~SEQ(a, 1, 2) ~SEQ(b, 1, 2) ${a}${b}\n", want: "11@1:15 | 12@1:15 | 21@1:15 | 22@1:15 |"},
 		{name: "lst", src: "~LST(x, p, q) ${x}\n", want: "p@1:15 | q@1:15 |"},
 		{name: "lst sets", src: "~LST({a, b}, {1, 2}, {3}) ${a}-${b}.\n", want: "1-2.@1:27 | 3-.@1:27 |"},
-		{name: "bad seq", src: "~SEQ(i, 1, 0, 3) x\n", want: "", diags: []string{"1:1: error: invalid ~SEQ: step 0 never reaches 3 from 1"}},
+		// keepalived 2.2.7 drops the line ("Invalid ~SEQ specification")
+		// and reads on.
+		{name: "bad seq", src: "~SEQ(i, 1, 0, 3) x\ny\n", want: "y@2:1 |", diags: []string{"1:1: warning: invalid ~SEQ: step 0 never reaches 3 from 1; the line is skipped, as keepalived does"}},
+		{name: "bad seq opening a block", src: "~SEQ(i, 1, 0, 3) x {\n", want: "", diags: []string{"1:1: error: invalid ~SEQ: step 0 never reaches 3 from 1 (keepalived drops the line, and its brace with it; vigil refuses rather than read the blocks around it apart)"}},
 		{name: "self reference", src: "$A=x $A\nb $A\n", want: "", diags: []string{"2:1: error: parameter substitution does not terminate"}},
 		{name: "long line", src: "a " + strings.Repeat("x", 1100), want: "a@1:1 " + strings.Repeat("x", 1100) + "@1:3 |",
 			diags: []string{"1:1024: warning: line is 1102 bytes long; keepalived 2.2.7 reads at most 1023 bytes per line and would split it here"}},

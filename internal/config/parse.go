@@ -393,10 +393,23 @@ func (p *parser) unknown(blockName string, s *stmt) {
 	p.warnf(s.kw.pos, "%s", msg)
 }
 
+// synonyms maps a keyword to the other name keepalived 2.2.7 gives it in
+// some blocks and not in others: lb_kind is only a virtual_server
+// keyword, lvs_method is valid in real_server too.
+var synonyms = map[string]string{
+	"lb_kind":    "lvs_method",
+	"lvs_method": "lb_kind",
+	"lb_algo":    "lvs_sched",
+	"lvs_sched":  "lb_algo",
+}
+
 func (p *parser) unknownMessage(blockName, name string) string {
 	in := "in " + blockName
 	if blockName == rootName {
 		in = "at the top level"
+	}
+	if syn := synonyms[name]; syn != "" && slices.Contains(p.ix.names(blockName), syn) {
+		return fmt.Sprintf("keyword %q is not valid %s (keepalived 2.2.7 ignores it there too: %s is the keyword here); ignored", name, in, syn)
 	}
 	if sug := closest(name, p.ix.names(blockName)); sug != "" {
 		return fmt.Sprintf("unknown keyword %q %s; did you mean %q?", name, in, sug)
@@ -647,7 +660,10 @@ func (p *parser) splitProgram(s *stmt) (words, args []string, pos diag.Pos, ok b
 	raw, pos := s.rest()
 	words, err := splitCommand(raw)
 	if err != nil {
-		p.errf(pos, "%s: %v", s.kw.text, err)
+		// keepalived 2.2.7 alloc_strvec_quoted_escaped() reports "missing
+		// terminating" quote or "Missing escape char at end" and sets no
+		// script; the rest of the file runs.
+		p.warnf(pos, "%s: %v; ignored, as keepalived does", s.kw.text, err)
 		return nil, nil, pos, false
 	}
 	if len(words) == 0 {
@@ -659,7 +675,7 @@ func (p *parser) splitProgram(s *stmt) (words, args []string, pos diag.Pos, ok b
 	args, err = splitCommand(words[0])
 	switch {
 	case err != nil:
-		p.errf(pos, "%s: %v", s.kw.text, err)
+		p.warnf(pos, "%s: %v; ignored, as keepalived does", s.kw.text, err)
 		return nil, nil, pos, false
 	case len(args) == 0:
 		// keepalived 2.2.7 takes "" and runs on; executing it fails.

@@ -1158,16 +1158,25 @@ func (p *parser) vsGroup(vs *VirtualServer) (*VirtualServerGroup, bool) {
 	if vs.Group == "" {
 		return nil, true
 	}
-	names, _ := p.objects("virtual_server_group")
-	for j, n := range names {
-		if n == vs.Group {
-			return &p.cfg.VSGroups[j], true
-		}
+	if g := p.groupNamed(vs.Group); g != nil {
+		return g, true
 	}
+	names, _ := p.objects("virtual_server_group")
 	// keepalived 2.2.7 ipwrapper.c link_vsg_to_vs(): "Virtual server group
 	// specified but not configured - ignoring virtual server".
 	p.warnf(vs.Pos, "no virtual_server_group named %s; this virtual server is ignored, as keepalived does%s", vs.Group, didYouMean(vs.Group, names))
 	return nil, false
+}
+
+// groupNamed returns the virtual_server_group of that name, or nil.
+func (p *parser) groupNamed(name string) *VirtualServerGroup {
+	names, _ := p.objects("virtual_server_group")
+	for j, n := range names {
+		if n == name {
+			return &p.cfg.VSGroups[j]
+		}
+	}
+	return nil
 }
 
 // resolveRealServers resolves the real servers of vs, drops those
@@ -1379,6 +1388,7 @@ func (p *parser) fixPort(vs *VirtualServer, port *uint16, method Method, pos dia
 			*port = 0
 		}
 	case vs.Group != "":
+		p.groupPorts(vs, *port, method, pos, what, name)
 	default:
 		if *port == 0 {
 			*port = vs.Port
@@ -1386,6 +1396,49 @@ func (p *parser) fixPort(vs *VirtualServer, port *uint16, method Method, pos dia
 			p.warnf(pos, "virtual_server %s: %s port %d differs from the virtual server's %d; with %s the port cannot change, %d is used", name, what, *port, vs.Port, method, vs.Port)
 			*port = vs.Port
 		}
+	}
+}
+
+// groupPorts reports a DR or TUN server's port that a group cannot use.
+// keepalived 2.2.7 (check_data.c validate_check_config) keeps the port,
+// which the server's checkers use, and reports "ports don't match" for
+// each address entry of another port, or "port will be ignored" when the
+// group has fwmark entries; the destination takes each entry's port
+// (ipvswrapper.c ipvs_group_cmd), none for a mark. vigil's data plane does
+// the same.
+func (p *parser) groupPorts(vs *VirtualServer, port uint16, method Method, pos diag.Pos, what, name string) {
+	grp := p.groupNamed(vs.Group)
+	if grp == nil || port == 0 {
+		return
+	}
+	var first *VSGroupEntry
+	others, marks := 0, false
+	for i := range grp.Entries {
+		e := &grp.Entries[i]
+		switch {
+		case e.FWMark != 0:
+			marks = true
+		case e.Port == port:
+		case first == nil:
+			first = e
+		default:
+			others++
+		}
+	}
+	if first != nil {
+		more := ""
+		if others > 0 {
+			more = fmt.Sprintf(" and %d other entr%s", others, map[bool]string{true: "y", false: "ies"}[others == 1])
+		}
+		said := "ports don't match"
+		if what == "sorry_server" {
+			said = "port will be ignored"
+		}
+		p.warnf(pos, "virtual_server %s: %s port %d differs from the port %d of the virtual_server_group %s entry at %s%s; with %s the destination takes each entry's port and only the checkers use %d, as keepalived does (it reports %q)",
+			name, what, port, first.Port, grp.Name, first.Pos, more, method, port, said)
+	}
+	if marks {
+		p.warnf(pos, "virtual_server %s: %s port %d is ignored for the fwmark entries of virtual_server_group %s with %s (only the checkers use it), as keepalived does", name, what, port, grp.Name, method)
 	}
 }
 

@@ -334,11 +334,16 @@ var trackProcessBlock = newBlock("vrrp_track_process",
 			p.warnf(s.kw.pos, "process already given for vrrp_track_process %s; this line is ignored, as keepalived does", tp.Name)
 			return
 		}
-		raw, _ := s.rest()
-		words, err := splitCommand(raw)
-		if err != nil || len(words) == 0 {
-			p.errf(s.args[0].pos, "process: %v", err)
-			return
+		// keepalived 2.2.7 vrrp_tprocess_process_handler() takes the
+		// line's words as the configuration lexer splits them (double
+		// quotes group, nothing else is special): the first is the
+		// process, the others its parameters.
+		words := make([]string, len(s.args))
+		for i, a := range s.args {
+			words[i] = a.text
+		}
+		if strings.ContainsAny(words[0], " \t") {
+			p.warnf(s.args[0].pos, "process %q: keepalived takes the quoted text as one process name, spaces included, so hardly a process matches it, in vigil either (write the parameters after the name, unquoted)", words[0])
 		}
 		tp.Process = words[0]
 		if len(words) > 1 {
