@@ -82,14 +82,92 @@ func (s *Speaker) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.srv = srv
 	s.mu.Unlock()
+	downs := make(chan netip.Addr, 64)
+	wctx, stopWatch := context.WithCancel(ctx)
+	if err := srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{OnPeerUpdate: sessionsEnded(downs)}, server.WatchPeer()); err != nil {
+		stopWatch()
+		return fmt.Errorf("bgp: watching the sessions: %w", err)
+	}
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case a := <-downs:
+				s.renewBFD(wctx, a)
+			}
+		}
+	}()
 	close(s.ready)
 	<-ctx.Done()
+	stopWatch()
+	<-renewed
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.StopBgp(sctx, &api.StopBgpRequest{}); err != nil {
 		s.log.Warn("bgp: stop", "err", err)
 	}
 	return nil
+}
+
+// sessionsEnded returns GoBGP's peer-event callback that sends on downs
+// the address of each neighbour whose established session ended (unless
+// the prefix limit closed it: that one stays down). It never blocks; an
+// address that finds downs full is dropped, as is a later one of the same
+// neighbour when the first is still queued.
+func sessionsEnded(downs chan<- netip.Addr) func(*apiutil.WatchEventMessage_PeerEvent, time.Time) {
+	// Only GoBGP's watcher goroutine calls it.
+	up := map[netip.Addr]bool{}
+	return func(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
+		if ev.Type != apiutil.PEER_EVENT_STATE {
+			return
+		}
+		st := ev.Peer.State
+		a := st.NeighborAddress
+		was := up[a]
+		up[a] = st.SessionState == gbgp.BGP_FSM_ESTABLISHED
+		if was && !up[a] && st.AdminState != api.PeerState_ADMIN_STATE_PFX_CT {
+			select {
+			case downs <- a:
+			default:
+			}
+		}
+	}
+}
+
+// renewBFD deletes and adds again a BFD neighbour whose session ended.
+//
+// GoBGP v4.8.0's BFD resets the BGP session when the BFD session expires,
+// by a Cease that it queues to the peer whatever the peer's state. After
+// the session ended for another reason (the router closed it, the router's
+// bgpd restarted), the router stops its BFD session too, GoBGP's expires
+// a detection time later, while the BGP session is down, and the queued
+// Cease kills the next session as soon as it is established; that ends
+// the router's BFD again, and so on: the session never came back (seen
+// with BIRD after `birdc disable` and `enable`). A peer added again has a
+// new finite state machine, without the queued Cease, and a new BFD
+// session in the down state, whose expiry does nothing.
+func (s *Speaker) renewBFD(ctx context.Context, a netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.IndexFunc(s.cfg.Neighbors, func(n bgp.Neighbor) bool { return n.Addr == a })
+	if i < 0 || s.cfg.Neighbors[i].BFDInterval == 0 {
+		return
+	}
+	n := s.cfg.Neighbors[i]
+	if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: a.String()}); err != nil {
+		s.log.Warn("bgp: renewing a BFD neighbour after its session ended: delete", "neighbor", a.String(), "err", err)
+		return
+	}
+	if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConf(n, s.cfg.MaxReceived)}); err != nil {
+		// Without it the neighbour is gone until a reload changes it.
+		s.log.Error("bgp: renewing a BFD neighbour after its session ended: add", "neighbor", a.String(), "err", err)
+		s.cfg.Neighbors = slices.Delete(s.cfg.Neighbors, i, i+1)
+		return
+	}
+	s.log.Debug("bgp: BFD neighbour renewed after its session ended", "neighbor", a.String())
 }
 
 // SetNeighbors makes the running server's peers equal to ns: a removed

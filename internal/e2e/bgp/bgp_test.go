@@ -105,6 +105,7 @@ bgp {
 
 const birdConf = `router id 10.1.0.1;
 log stderr all;
+timeformat protocol iso long;
 protocol device { scan time 1; }
 protocol bfd {
     interface "eth0" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; };
@@ -159,6 +160,7 @@ type labNet struct {
 	nodes    []*e2e.Node
 	health   []*e2e.Server // the check target of each director (port 9000)
 	birdProc *lab.Proc
+	birdCtl  string // BIRD's control socket
 	frrProcs []*lab.Proc
 }
 
@@ -236,7 +238,8 @@ func buildLab(t testing.TB, confs []string, withFRR bool) *labNet {
 		}
 	})
 	var err error
-	n.birdProc, err = n.bird.Start("chrt", "-r", rtPriority, birdBin, "-f", "-c", write("bird.conf", birdConf), "-s", filepath.Join(dir, "bird.ctl"), "-P", filepath.Join(dir, "bird.pid"))
+	n.birdCtl = filepath.Join(dir, "bird.ctl")
+	n.birdProc, err = n.bird.Start("chrt", "-r", rtPriority, birdBin, "-f", "-c", write("bird.conf", birdConf), "-s", n.birdCtl, "-P", filepath.Join(dir, "bird.pid"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,6 +384,33 @@ func TestBGPWithBIRDAndFRR(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("status routes %+v: want %s announced because MASTER", s.BGP.Routes, vrrpVIP)
+		}
+	}) {
+		return
+	}
+
+	if !t.Run("BIRD closes the session and opens it again: it comes back with BFD on", func(t *testing.T) {
+		// The router's BFD session ends with its BGP session; GoBGP's
+		// expires later and must not reset the next BGP session.
+		b := &birdPeer{host: n.bird, ctl: n.birdCtl}
+		for _, cmd := range []string{"disable", "enable"} {
+			if out, err := osexec.Command("birdc", "-s", n.birdCtl, cmd, "dir1").CombinedOutput(); err != nil {
+				t.Fatalf("birdc %s dir1: %v\n%s", cmd, err, out)
+			}
+			if cmd == "disable" {
+				waitFor(t, 20*time.Second, "BIRD's route via dir1 to go", func() bool { return !hopsAre(n.bird, vrrpVIP, d1)() })
+				// Past BFD's detection time (300 ms) at dir1.
+				time.Sleep(time.Second)
+			}
+		}
+		took := waitFor(t, 30*time.Second, "BIRD's route via dir1 again", hopsAre(n.bird, vrrpVIP, d1))
+		t.Logf("FIGURE birdc enable -> BIRD's route back via dir1: %v", took.Round(time.Millisecond))
+		_, since, _ := b.session()
+		// A session reset by a stale BFD expiry would end within a few
+		// seconds of its start.
+		time.Sleep(3 * time.Second)
+		if _, s, info := b.session(); s != since || info != "Established" {
+			t.Errorf("BIRD's session to dir1: %s since %s, was established since %s: it was reset", info, s, since)
 		}
 	}) {
 		return
