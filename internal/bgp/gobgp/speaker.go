@@ -38,6 +38,12 @@ type Speaker struct {
 
 	mu   sync.Mutex // serialises Apply and SetNeighbors; guards sent and cfg.Neighbors
 	sent map[netip.Prefix]bgp.Route
+
+	failMu sync.Mutex // guards failed
+	// failed is the last NOTIFICATION each neighbour sent or received
+	// (see logHandler): GoBGP's ListPeer reports nothing for an OPEN
+	// refused before the session was established (a wrong AS).
+	failed map[netip.Addr]string
 }
 
 // NewSpeaker prepares a speaker; Run starts it.
@@ -45,7 +51,7 @@ func NewSpeaker(cfg bgp.SpeakerConfig, log *slog.Logger) *Speaker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Speaker{cfg: cfg, log: log, ready: make(chan struct{}), sent: map[netip.Prefix]bgp.Route{}}
+	return &Speaker{cfg: cfg, log: log, ready: make(chan struct{}), sent: map[netip.Prefix]bgp.Route{}, failed: map[netip.Addr]string{}}
 }
 
 // Ready is closed once the speaker has started and accepts Apply.
@@ -57,7 +63,12 @@ func (s *Speaker) Ready() <-chan struct{} { return s.ready }
 func (s *Speaker) Run(ctx context.Context) error {
 	lvl := &slog.LevelVar{}
 	lvl.Set(slog.LevelWarn)
-	srv := server.NewBgpServer(server.LoggerOption(s.log.With("component", "gobgp"), lvl))
+	h := newLogHandler(s.log.With("component", "gobgp").Handler(), time.Now, func(a netip.Addr, why string) {
+		s.failMu.Lock()
+		s.failed[a] = why
+		s.failMu.Unlock()
+	})
+	srv := server.NewBgpServer(server.LoggerOption(slog.New(h), lvl))
 	served := make(chan struct{})
 	go func() { srv.Serve(); close(served) }()
 	defer func() { srv.Stop(); <-served }()
@@ -115,8 +126,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 // sessionsEnded returns GoBGP's peer-event callback that sends on downs
 // the address of each neighbour whose established session ended (unless
 // the prefix limit closed it: that one stays down). It never blocks; an
-// address that finds downs full is dropped, as is a later one of the same
-// neighbour when the first is still queued.
+// address that finds downs full is dropped.
 func sessionsEnded(downs chan<- netip.Addr) func(*apiutil.WatchEventMessage_PeerEvent, time.Time) {
 	// Only GoBGP's watcher goroutine calls it.
 	up := map[netip.Addr]bool{}
@@ -226,6 +236,14 @@ func (s *Speaker) SetNeighbors(ctx context.Context, ns []bgp.Neighbor) ([]string
 		changes = append(changes, fmt.Sprintf("- bgp neighbor %s", o.Addr))
 	}
 	s.cfg.Neighbors = kept
+	// A neighbour changed or removed starts without the old reason.
+	s.failMu.Lock()
+	for a := range s.failed {
+		if n, ok := old[a]; !ok || !slices.Contains(kept, n) {
+			delete(s.failed, a)
+		}
+	}
+	s.failMu.Unlock()
 	return changes, errors.Join(errs...)
 }
 
@@ -356,6 +374,13 @@ func (s *Speaker) Sessions(ctx context.Context) ([]bgp.Session, error) {
 	err := s.srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
 		out = append(out, session(p))
 	})
+	s.failMu.Lock()
+	for i := range out {
+		if out[i].LastError == "" {
+			out[i].LastError = s.failed[out[i].Neighbor]
+		}
+	}
+	s.failMu.Unlock()
 	slices.SortFunc(out, func(a, b bgp.Session) int { return a.Neighbor.Compare(b.Neighbor) })
 	return out, err
 }
