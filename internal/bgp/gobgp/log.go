@@ -53,7 +53,11 @@ func newLogHandler(next slog.Handler, now func() time.Time, noted func(netip.Add
 	return &logHandler{next: next, shared: &logShared{now: now, noted: noted, seen: map[string]*repeat{}}}
 }
 
-func (h *logHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+// Enabled is true from the debug level up whatever the daemon's level:
+// GoBGP reports a failed connection attempt at the debug level only.
+func (h *logHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelDebug || h.next.Enabled(ctx, l)
+}
 
 func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	return &logHandler{next: h.next.WithAttrs(as), attrs: append(h.attrs[:len(h.attrs):len(h.attrs)], as...), shared: h.shared}
@@ -65,7 +69,20 @@ func (h *logHandler) WithGroup(name string) slog.Handler {
 
 func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 	sent := r.Message == "sent notification"
-	if !sent && r.Message != "received notification" {
+	switch {
+	case r.Message == "failed to connect" || r.Message == "Peer Up":
+		if addr, err := netip.ParseAddr(h.attr(r, "Key")); err == nil && h.shared.noted != nil {
+			why := ""
+			if r.Message != "Peer Up" {
+				why = "cannot connect: " + h.attr(r, "Error")
+			}
+			h.shared.noted(addr, why)
+		}
+		fallthrough
+	case !sent && r.Message != "received notification":
+		if !h.next.Enabled(ctx, r.Level) {
+			return nil
+		}
 		return h.next.Handle(ctx, r)
 	}
 	var key string
@@ -117,6 +134,23 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 		r.AddAttrs(slog.Int("repeated", held), slog.String("note", fmt.Sprintf("the same NOTIFICATION %d more times since this was last logged (logged at most once a minute)", held)))
 	}
 	return h.next.Handle(ctx, r)
+}
+
+// attr is the value of the record's (or the logger's) attribute key.
+func (h *logHandler) attr(r slog.Record, key string) string {
+	var v string
+	for _, a := range h.attrs {
+		if a.Key == key {
+			v = a.Value.String()
+		}
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == key {
+			v = a.Value.String()
+		}
+		return true
+	})
+	return v
 }
 
 // notification describes a NOTIFICATION sent to or received from a

@@ -48,4 +48,18 @@ func TestLogHandlerHoldsBackRepeats(t *testing.T) {
 	if w := noted[netip.MustParseAddr("192.0.2.1")]; !strings.Contains(w, "bad peer as") || !strings.Contains(w, "remote_as") {
 		t.Errorf("noted %q, want the bad peer AS with its hint", w)
 	}
+	// A failed connection attempt is noted though the daemon does not
+	// log GoBGP's debug records; a session up clears the note.
+	buf.Reset()
+	peer.Debug("failed to connect", "Error", "dial tcp 192.0.2.1:179: i/o timeout")
+	if w := noted[netip.MustParseAddr("192.0.2.1")]; w != "cannot connect: dial tcp 192.0.2.1:179: i/o timeout" {
+		t.Errorf("noted %q after a failed connection", w)
+	}
+	if buf.Len() != 0 {
+		t.Errorf("a debug record reached an info handler: %q", buf.String())
+	}
+	peer.Info("Peer Up")
+	if w, ok := noted[netip.MustParseAddr("192.0.2.1")]; !ok || w != "" {
+		t.Errorf("noted %q, %v after Peer Up, want \"\"", w, ok)
+	}
 }

@@ -65,7 +65,11 @@ func (s *Speaker) Run(ctx context.Context) error {
 	lvl.Set(slog.LevelWarn)
 	h := newLogHandler(s.log.With("component", "gobgp").Handler(), time.Now, func(a netip.Addr, why string) {
 		s.failMu.Lock()
-		s.failed[a] = why
+		if why == "" {
+			delete(s.failed, a)
+		} else {
+			s.failed[a] = why
+		}
 		s.failMu.Unlock()
 	})
 	srv := server.NewBgpServer(server.LoggerOption(slog.New(h), lvl))
