@@ -36,8 +36,11 @@ type Speaker struct {
 
 	srv *server.BgpServer
 
-	mu   sync.Mutex // serialises Apply and SetNeighbors; guards sent and cfg.Neighbors
+	mu   sync.Mutex // serialises Apply, SetNeighbors and renewBFD; guards sent, added and cfg.Neighbors
 	sent map[netip.Prefix]bgp.Route
+	// added is when each neighbour was last added to the server after
+	// the start.
+	added map[netip.Addr]time.Time
 
 	failMu sync.Mutex // guards failed
 	// failed is the last NOTIFICATION each neighbour sent or received
@@ -51,7 +54,7 @@ func NewSpeaker(cfg bgp.SpeakerConfig, log *slog.Logger) *Speaker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Speaker{cfg: cfg, log: log, ready: make(chan struct{}), sent: map[netip.Prefix]bgp.Route{}, failed: map[netip.Addr]string{}}
+	return &Speaker{cfg: cfg, log: log, ready: make(chan struct{}), sent: map[netip.Prefix]bgp.Route{}, added: map[netip.Addr]time.Time{}, failed: map[netip.Addr]string{}}
 }
 
 // Ready is closed once the speaker has started and accepts Apply.
@@ -86,18 +89,11 @@ func (s *Speaker) Run(ctx context.Context) error {
 	}}); err != nil {
 		return fmt.Errorf("bgp: start: %w", err)
 	}
-	// GoBGP's global import policy also filters locally originated
-	// paths, so none is set: received routes stay in GoBGP's RIB unused
-	// (routers should export nothing to vigil).
-	for _, n := range s.cfg.Neighbors {
-		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConf(n, s.cfg.MaxReceived)}); err != nil {
-			return fmt.Errorf("bgp: neighbor %s: %w", n.Addr, err)
-		}
-	}
 	s.mu.Lock()
 	s.srv = srv
 	s.mu.Unlock()
-	downs := make(chan netip.Addr, 64)
+	// Watched before the first session can come up.
+	downs := make(chan sessionEnd, 64)
 	wctx, stopWatch := context.WithCancel(ctx)
 	if err := srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{OnPeerUpdate: sessionsEnded(downs)}, server.WatchPeer()); err != nil {
 		stopWatch()
@@ -110,13 +106,23 @@ func (s *Speaker) Run(ctx context.Context) error {
 			select {
 			case <-wctx.Done():
 				return
-			case a := <-downs:
-				s.renewBFD(wctx, a)
+			case e := <-downs:
+				s.renewBFD(wctx, e)
 			}
 		}
 	}()
+	defer func() { stopWatch(); <-renewed }()
+	// GoBGP's global import policy also filters locally originated
+	// paths, so none is set: received routes stay in GoBGP's RIB unused
+	// (routers should export nothing to vigil).
+	for _, n := range s.cfg.Neighbors {
+		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConf(n, s.cfg.MaxReceived)}); err != nil {
+			return fmt.Errorf("bgp: neighbor %s: %w", n.Addr, err)
+		}
+	}
 	close(s.ready)
 	<-ctx.Done()
+	// No neighbour is renewed while the sessions close.
 	stopWatch()
 	<-renewed
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -131,10 +137,10 @@ func (s *Speaker) Run(ctx context.Context) error {
 // the address of each neighbour whose established session ended (unless
 // the prefix limit closed it: that one stays down). It never blocks; an
 // address that finds downs full is dropped.
-func sessionsEnded(downs chan<- netip.Addr) func(*apiutil.WatchEventMessage_PeerEvent, time.Time) {
+func sessionsEnded(downs chan<- sessionEnd) func(*apiutil.WatchEventMessage_PeerEvent, time.Time) {
 	// Only GoBGP's watcher goroutine calls it.
 	up := map[netip.Addr]bool{}
-	return func(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
+	return func(ev *apiutil.WatchEventMessage_PeerEvent, at time.Time) {
 		if ev.Type != apiutil.PEER_EVENT_STATE {
 			return
 		}
@@ -144,11 +150,17 @@ func sessionsEnded(downs chan<- netip.Addr) func(*apiutil.WatchEventMessage_Peer
 		up[a] = st.SessionState == gbgp.BGP_FSM_ESTABLISHED
 		if was && !up[a] && st.AdminState != api.PeerState_ADMIN_STATE_PFX_CT {
 			select {
-			case downs <- a:
+			case downs <- sessionEnd{a, at}:
 			default:
 			}
 		}
 	}
+}
+
+// sessionEnd is the end of a neighbour's established session.
+type sessionEnd struct {
+	addr netip.Addr
+	at   time.Time
 }
 
 // renewBFD deletes and adds again a BFD neighbour whose session ended.
@@ -163,11 +175,22 @@ func sessionsEnded(downs chan<- netip.Addr) func(*apiutil.WatchEventMessage_Peer
 // with BIRD after `birdc disable` and `enable`). A peer added again has a
 // new finite state machine, without the queued Cease, and a new BFD
 // session in the down state, whose expiry does nothing.
-func (s *Speaker) renewBFD(ctx context.Context, a netip.Addr) {
+//
+// A neighbour that SetNeighbors added after the end (a changed one: its
+// deletion ended the session) is left alone, as is one whose session is
+// up again.
+func (s *Speaker) renewBFD(ctx context.Context, e sessionEnd) {
+	a := e.addr
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := slices.IndexFunc(s.cfg.Neighbors, func(n bgp.Neighbor) bool { return n.Addr == a })
-	if i < 0 || s.cfg.Neighbors[i].BFDInterval == 0 {
+	if i < 0 || s.cfg.Neighbors[i].BFDInterval == 0 || !s.added[a].Before(e.at) {
+		return
+	}
+	up := false
+	if err := s.srv.ListPeer(ctx, &api.ListPeerRequest{Address: a.String()}, func(p *api.Peer) {
+		up = p.GetState().GetSessionState() == api.PeerState_SESSION_STATE_ESTABLISHED
+	}); err != nil || up {
 		return
 	}
 	n := s.cfg.Neighbors[i]
@@ -175,6 +198,7 @@ func (s *Speaker) renewBFD(ctx context.Context, a netip.Addr) {
 		s.log.Warn("bgp: renewing a BFD neighbour after its session ended: delete", "neighbor", a.String(), "err", err)
 		return
 	}
+	s.added[a] = time.Now()
 	if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConf(n, s.cfg.MaxReceived)}); err != nil {
 		// Without it the neighbour is gone until a reload changes it.
 		s.log.Error("bgp: renewing a BFD neighbour after its session ended: add", "neighbor", a.String(), "err", err)
@@ -222,6 +246,7 @@ func (s *Speaker) SetNeighbors(ctx context.Context, ns []bgp.Neighbor) ([]string
 		default:
 			changes = append(changes, fmt.Sprintf("+ bgp neighbor %s", n.Addr))
 		}
+		s.added[n.Addr] = time.Now()
 		if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConf(n, s.cfg.MaxReceived)}); err != nil {
 			errs = append(errs, fmt.Errorf("bgp: neighbor %s: %w", n.Addr, err))
 			continue
