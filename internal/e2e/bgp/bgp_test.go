@@ -416,6 +416,42 @@ func TestBGPWithBIRDAndFRR(t *testing.T) {
 		return
 	}
 
+	if !t.Run("kill -9 of the master's vigil: the route moves to the new master", func(t *testing.T) {
+		// The host lives: the kernel closes the helper's sessions, the
+		// routers drop dir1's path at once, and dir2 announces once VRRP
+		// makes it master.
+		start := time.Now()
+		if err := syscall.Kill(n.nodes[0].Pid(), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		n.nodes[0].Proc().Wait(10 * time.Second)
+		waitFor(t, 20*time.Second, "BIRD's route via dir2", hopsAre(n.bird, vrrpVIP, d2))
+		tb := time.Since(start)
+		waitFor(t, 20*time.Second, "FRR's route via dir2", hopsAre(n.frr, vrrpVIP, d2))
+		t.Logf("FIGURE kill -9 of the master's vigil -> route via the new master (advert_int 1 s): BIRD %v, FRR %v", tb.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+		if err := n.nodes[0].Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 40*time.Second, "BIRD's route back via dir1 alone", hopsAre(n.bird, vrrpVIP, d1))
+		waitFor(t, 20*time.Second, "FRR's route back via dir1 alone", hopsAre(n.frr, vrrpVIP, d1))
+		// dir2's route drains after the preemption: the next subtest
+		// measures a failover with no path left at dir2.
+		waitFor(t, 20*time.Second, "dir2's route to withdraw", func() bool {
+			st, err := n.nodes[1].Status(context.Background())
+			if err != nil || st.BGP == nil {
+				return false
+			}
+			for _, r := range st.BGP.Routes {
+				if r.Prefix == vrrpVIP+"/32" {
+					return r.State == "withdrawn"
+				}
+			}
+			return false
+		})
+	}) {
+		return
+	}
+
 	if !t.Run("master dies: the route moves to the new master", func(t *testing.T) {
 		// The host dies: its link goes first, so no FIN reaches the routers
 		// and only the hold time (3 s) or the new master's announcement
