@@ -175,8 +175,8 @@ func TestSpeakerWrongRemoteAS(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// Two more attempts at least (connect retry 1 s), one log record.
-	time.Sleep(2500 * time.Millisecond)
+	// One more attempt at least (connect retry 1 s), one log record.
+	time.Sleep(1500 * time.Millisecond)
 	if n := h.count(); n != 1 {
 		t.Errorf("the refusal was logged %d times, want once", n)
 	}
