@@ -36,8 +36,17 @@ type Speaker struct {
 
 	srv *server.BgpServer
 
-	mu   sync.Mutex // serialises Apply and SetNeighbors; guards sent and cfg.Neighbors
+	mu   sync.Mutex // serialises Apply, SetNeighbors and renewBFD; guards sent, added and cfg.Neighbors
 	sent map[netip.Prefix]bgp.Route
+	// added is when each neighbour was last added to the server after
+	// the start.
+	added map[netip.Addr]time.Time
+
+	failMu sync.Mutex // guards failed
+	// failed is the last NOTIFICATION each neighbour sent or received
+	// (see logHandler): GoBGP's ListPeer reports nothing for an OPEN
+	// refused before the session was established (a wrong AS).
+	failed map[netip.Addr]string
 }
 
 // NewSpeaker prepares a speaker; Run starts it.
@@ -45,7 +54,7 @@ func NewSpeaker(cfg bgp.SpeakerConfig, log *slog.Logger) *Speaker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Speaker{cfg: cfg, log: log, ready: make(chan struct{}), sent: map[netip.Prefix]bgp.Route{}}
+	return &Speaker{cfg: cfg, log: log, ready: make(chan struct{}), sent: map[netip.Prefix]bgp.Route{}, added: map[netip.Addr]time.Time{}, failed: map[netip.Addr]string{}}
 }
 
 // Ready is closed once the speaker has started and accepts Apply.
@@ -57,7 +66,16 @@ func (s *Speaker) Ready() <-chan struct{} { return s.ready }
 func (s *Speaker) Run(ctx context.Context) error {
 	lvl := &slog.LevelVar{}
 	lvl.Set(slog.LevelWarn)
-	srv := server.NewBgpServer(server.LoggerOption(s.log.With("component", "gobgp"), lvl))
+	h := newLogHandler(s.log.With("component", "gobgp").Handler(), time.Now, func(a netip.Addr, why string) {
+		s.failMu.Lock()
+		if why == "" {
+			delete(s.failed, a)
+		} else {
+			s.failed[a] = why
+		}
+		s.failMu.Unlock()
+	})
+	srv := server.NewBgpServer(server.LoggerOption(slog.New(h), lvl))
 	served := make(chan struct{})
 	go func() { srv.Serve(); close(served) }()
 	defer func() { srv.Stop(); <-served }()
@@ -71,6 +89,29 @@ func (s *Speaker) Run(ctx context.Context) error {
 	}}); err != nil {
 		return fmt.Errorf("bgp: start: %w", err)
 	}
+	s.mu.Lock()
+	s.srv = srv
+	s.mu.Unlock()
+	// Watched before the first session can come up.
+	downs := make(chan sessionEnd, 64)
+	wctx, stopWatch := context.WithCancel(ctx)
+	if err := srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{OnPeerUpdate: sessionsEnded(downs)}, server.WatchPeer()); err != nil {
+		stopWatch()
+		return fmt.Errorf("bgp: watching the sessions: %w", err)
+	}
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case e := <-downs:
+				s.renewBFD(wctx, e)
+			}
+		}
+	}()
+	defer func() { stopWatch(); <-renewed }()
 	// GoBGP's global import policy also filters locally originated
 	// paths, so none is set: received routes stay in GoBGP's RIB unused
 	// (routers should export nothing to vigil).
@@ -79,17 +120,92 @@ func (s *Speaker) Run(ctx context.Context) error {
 			return fmt.Errorf("bgp: neighbor %s: %w", n.Addr, err)
 		}
 	}
-	s.mu.Lock()
-	s.srv = srv
-	s.mu.Unlock()
 	close(s.ready)
 	<-ctx.Done()
+	// No neighbour is renewed while the sessions close.
+	stopWatch()
+	<-renewed
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.StopBgp(sctx, &api.StopBgpRequest{}); err != nil {
 		s.log.Warn("bgp: stop", "err", err)
 	}
 	return nil
+}
+
+// sessionsEnded returns GoBGP's peer-event callback that sends on downs
+// the address of each neighbour whose established session ended (unless
+// the prefix limit closed it: that one stays down). It never blocks; an
+// address that finds downs full is dropped.
+func sessionsEnded(downs chan<- sessionEnd) func(*apiutil.WatchEventMessage_PeerEvent, time.Time) {
+	// Only GoBGP's watcher goroutine calls it.
+	up := map[netip.Addr]bool{}
+	return func(ev *apiutil.WatchEventMessage_PeerEvent, at time.Time) {
+		if ev.Type != apiutil.PEER_EVENT_STATE {
+			return
+		}
+		st := ev.Peer.State
+		a := st.NeighborAddress
+		was := up[a]
+		up[a] = st.SessionState == gbgp.BGP_FSM_ESTABLISHED
+		if was && !up[a] && st.AdminState != api.PeerState_ADMIN_STATE_PFX_CT {
+			select {
+			case downs <- sessionEnd{a, at}:
+			default:
+			}
+		}
+	}
+}
+
+// sessionEnd is the end of a neighbour's established session.
+type sessionEnd struct {
+	addr netip.Addr
+	at   time.Time
+}
+
+// renewBFD deletes and adds again a BFD neighbour whose session ended.
+//
+// GoBGP v4.8.0's BFD resets the BGP session when the BFD session expires,
+// by a Cease that it queues to the peer whatever the peer's state. After
+// the session ended for another reason (the router closed it, the router's
+// bgpd restarted), the router stops its BFD session too, GoBGP's expires
+// a detection time later, while the BGP session is down, and the queued
+// Cease kills the next session as soon as it is established; that ends
+// the router's BFD again, and so on: the session never came back (seen
+// with BIRD after `birdc disable` and `enable`). A peer added again has a
+// new finite state machine, without the queued Cease, and a new BFD
+// session in the down state, whose expiry does nothing.
+//
+// A neighbour that SetNeighbors added after the end (a changed one: its
+// deletion ended the session) is left alone, as is one whose session is
+// up again.
+func (s *Speaker) renewBFD(ctx context.Context, e sessionEnd) {
+	a := e.addr
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.IndexFunc(s.cfg.Neighbors, func(n bgp.Neighbor) bool { return n.Addr == a })
+	if i < 0 || s.cfg.Neighbors[i].BFDInterval == 0 || !s.added[a].Before(e.at) {
+		return
+	}
+	up := false
+	if err := s.srv.ListPeer(ctx, &api.ListPeerRequest{Address: a.String()}, func(p *api.Peer) {
+		up = p.GetState().GetSessionState() == api.PeerState_SESSION_STATE_ESTABLISHED
+	}); err != nil || up {
+		return
+	}
+	n := s.cfg.Neighbors[i]
+	if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: a.String()}); err != nil {
+		s.log.Warn("bgp: renewing a BFD neighbour after its session ended: delete", "neighbor", a.String(), "err", err)
+		return
+	}
+	s.added[a] = time.Now()
+	if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConf(n, s.cfg.MaxReceived)}); err != nil {
+		// Without it the neighbour is gone until a reload changes it.
+		s.log.Error("bgp: renewing a BFD neighbour after its session ended: add", "neighbor", a.String(), "err", err)
+		s.cfg.Neighbors = slices.Delete(s.cfg.Neighbors, i, i+1)
+		return
+	}
+	s.log.Debug("bgp: BFD neighbour renewed after its session ended", "neighbor", a.String())
 }
 
 // SetNeighbors makes the running server's peers equal to ns: a removed
@@ -130,6 +246,7 @@ func (s *Speaker) SetNeighbors(ctx context.Context, ns []bgp.Neighbor) ([]string
 		default:
 			changes = append(changes, fmt.Sprintf("+ bgp neighbor %s", n.Addr))
 		}
+		s.added[n.Addr] = time.Now()
 		if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConf(n, s.cfg.MaxReceived)}); err != nil {
 			errs = append(errs, fmt.Errorf("bgp: neighbor %s: %w", n.Addr, err))
 			continue
@@ -148,6 +265,14 @@ func (s *Speaker) SetNeighbors(ctx context.Context, ns []bgp.Neighbor) ([]string
 		changes = append(changes, fmt.Sprintf("- bgp neighbor %s", o.Addr))
 	}
 	s.cfg.Neighbors = kept
+	// A neighbour changed or removed starts without the old reason.
+	s.failMu.Lock()
+	for a := range s.failed {
+		if n, ok := old[a]; !ok || !slices.Contains(kept, n) {
+			delete(s.failed, a)
+		}
+	}
+	s.failMu.Unlock()
 	return changes, errors.Join(errs...)
 }
 
@@ -278,6 +403,13 @@ func (s *Speaker) Sessions(ctx context.Context) ([]bgp.Session, error) {
 	err := s.srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
 		out = append(out, session(p))
 	})
+	s.failMu.Lock()
+	for i := range out {
+		if out[i].LastError == "" {
+			out[i].LastError = s.failed[out[i].Neighbor]
+		}
+	}
+	s.failMu.Unlock()
 	slices.SortFunc(out, func(a, b bgp.Session) int { return a.Neighbor.Compare(b.Neighbor) })
 	return out, err
 }

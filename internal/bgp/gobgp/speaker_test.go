@@ -2,8 +2,11 @@ package gobgp
 
 import (
 	"context"
+	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,4 +120,64 @@ func BenchmarkAnnounceWithdraw1000(b *testing.B) {
 	sp := startSpeaker(b, r)
 	up, down := hostRoutes(n, bgp.Announced, 0), hostRoutes(n, bgp.Withdrawn, 0)
 	bgptest.BenchAnnounceWithdraw(b, r, n, func() error { return sp.Apply(up) }, func() error { return sp.Apply(down) })
+}
+
+// records counts the log records of one message.
+type records struct {
+	slog.Handler
+	mu  sync.Mutex
+	msg string
+	n   int
+}
+
+func (h *records) Handle(ctx context.Context, r slog.Record) error {
+	h.mu.Lock()
+	if strings.HasPrefix(r.Message, h.msg) {
+		h.n++
+	}
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *records) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *records) WithAttrs([]slog.Attr) slog.Handler { return h }
+
+func (h *records) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
+}
+
+// TestSpeakerWrongRemoteAS configures a remote_as the peer does not have:
+// the session's last error says so (it was empty: GoBGP's ListPeer keeps
+// no reason for an OPEN refused before the session was up), and GoBGP's
+// record of the refusal is logged once, not at every retry.
+func TestSpeakerWrongRemoteAS(t *testing.T) {
+	r := startReceiver(t)
+	h := &records{Handler: slog.DiscardHandler, msg: "sent notification"}
+	sp := NewSpeaker(bgp.SpeakerConfig{RouterID: netip.MustParseAddr("10.0.0.1"), LocalAS: 65001, Neighbors: []bgp.Neighbor{{
+		Addr: netip.MustParseAddr("127.0.0.1"), RemoteAS: 65099, Port: uint16(r.Port), HoldTime: 9 * time.Second, ConnectRetry: time.Second,
+	}}}, slog.New(h))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sp.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-sp.Ready()
+	start := time.Now()
+	for {
+		ss, err := sp.Sessions(context.Background())
+		if err == nil && len(ss) == 1 && strings.Contains(ss[0].LastError, "bad peer as") && strings.Contains(ss[0].LastError, "remote_as") {
+			break
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("sessions after 20 s: %+v, %v; want a last error naming the bad peer AS", ss, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// One more attempt at least (connect retry 1 s), one log record.
+	time.Sleep(1500 * time.Millisecond)
+	if n := h.count(); n != 1 {
+		t.Errorf("the refusal was logged %d times, want once", n)
+	}
 }

@@ -105,6 +105,7 @@ bgp {
 
 const birdConf = `router id 10.1.0.1;
 log stderr all;
+timeformat protocol iso long;
 protocol device { scan time 1; }
 protocol bfd {
     interface "eth0" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; };
@@ -159,6 +160,7 @@ type labNet struct {
 	nodes    []*e2e.Node
 	health   []*e2e.Server // the check target of each director (port 9000)
 	birdProc *lab.Proc
+	birdCtl  string // BIRD's control socket
 	frrProcs []*lab.Proc
 }
 
@@ -236,7 +238,8 @@ func buildLab(t testing.TB, confs []string, withFRR bool) *labNet {
 		}
 	})
 	var err error
-	n.birdProc, err = n.bird.Start("chrt", "-r", rtPriority, birdBin, "-f", "-c", write("bird.conf", birdConf), "-s", filepath.Join(dir, "bird.ctl"), "-P", filepath.Join(dir, "bird.pid"))
+	n.birdCtl = filepath.Join(dir, "bird.ctl")
+	n.birdProc, err = n.bird.Start("chrt", "-r", rtPriority, birdBin, "-f", "-c", write("bird.conf", birdConf), "-s", n.birdCtl, "-P", filepath.Join(dir, "bird.pid"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,6 +385,69 @@ func TestBGPWithBIRDAndFRR(t *testing.T) {
 		if !found {
 			t.Errorf("status routes %+v: want %s announced because MASTER", s.BGP.Routes, vrrpVIP)
 		}
+	}) {
+		return
+	}
+
+	if !t.Run("BIRD closes the session and opens it again: it comes back with BFD on", func(t *testing.T) {
+		// The router's BFD session ends with its BGP session; GoBGP's
+		// expires later and must not reset the next BGP session.
+		b := &birdPeer{host: n.bird, ctl: n.birdCtl}
+		for _, cmd := range []string{"disable", "enable"} {
+			if out, err := osexec.Command("birdc", "-s", n.birdCtl, cmd, "dir1").CombinedOutput(); err != nil {
+				t.Fatalf("birdc %s dir1: %v\n%s", cmd, err, out)
+			}
+			if cmd == "disable" {
+				waitFor(t, 20*time.Second, "BIRD's route via dir1 to go", func() bool { return !hopsAre(n.bird, vrrpVIP, d1)() })
+				// Past BFD's detection time (300 ms) at dir1.
+				time.Sleep(time.Second)
+			}
+		}
+		took := waitFor(t, 30*time.Second, "BIRD's route via dir1 again", hopsAre(n.bird, vrrpVIP, d1))
+		t.Logf("FIGURE birdc enable -> BIRD's route back via dir1: %v", took.Round(time.Millisecond))
+		_, since, _ := b.session()
+		// A session reset by a stale BFD expiry would end within a few
+		// seconds of its start.
+		time.Sleep(3 * time.Second)
+		if _, s, info := b.session(); s != since || info != "Established" {
+			t.Errorf("BIRD's session to dir1: %s since %s, was established since %s: it was reset", info, s, since)
+		}
+	}) {
+		return
+	}
+
+	if !t.Run("kill -9 of the master's vigil: the route moves to the new master", func(t *testing.T) {
+		// The host lives: the kernel closes the helper's sessions, the
+		// routers drop dir1's path at once, and dir2 announces once VRRP
+		// makes it master.
+		start := time.Now()
+		if err := syscall.Kill(n.nodes[0].Pid(), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		n.nodes[0].Proc().Wait(10 * time.Second)
+		waitFor(t, 20*time.Second, "BIRD's route via dir2", hopsAre(n.bird, vrrpVIP, d2))
+		tb := time.Since(start)
+		waitFor(t, 20*time.Second, "FRR's route via dir2", hopsAre(n.frr, vrrpVIP, d2))
+		t.Logf("FIGURE kill -9 of the master's vigil -> route via the new master (advert_int 1 s): BIRD %v, FRR %v", tb.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+		if err := n.nodes[0].Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 40*time.Second, "BIRD's route back via dir1 alone", hopsAre(n.bird, vrrpVIP, d1))
+		waitFor(t, 20*time.Second, "FRR's route back via dir1 alone", hopsAre(n.frr, vrrpVIP, d1))
+		// dir2's route drains after the preemption: the next subtest
+		// measures a failover with no path left at dir2.
+		waitFor(t, 20*time.Second, "dir2's route to withdraw", func() bool {
+			st, err := n.nodes[1].Status(context.Background())
+			if err != nil || st.BGP == nil {
+				return false
+			}
+			for _, r := range st.BGP.Routes {
+				if r.Prefix == vrrpVIP+"/32" {
+					return r.State == "withdrawn"
+				}
+			}
+			return false
+		})
 	}) {
 		return
 	}

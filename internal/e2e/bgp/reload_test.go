@@ -50,6 +50,21 @@ bgp {
 `, vrrpVIP, routerID, med, nb.String())
 }
 
+// vi2 is a VRRP instance that the bgp block does not announce.
+func vi2(prio int) string {
+	return fmt.Sprintf(`vrrp_instance VI_2 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 52
+    priority %d
+    advert_int 1
+    virtual_ipaddress {
+        10.9.0.3/32
+    }
+}
+`, prio)
+}
+
 // birdReloadConf is one router: it accepts dir1 and logs the session's
 // start to the second, so a flap changes it.
 func birdReloadConf(addr string) string {
@@ -175,6 +190,19 @@ func TestBGPReloadNeighbors(t *testing.T) {
 				t.Errorf("reload note %q", n)
 			}
 		}
+	}
+
+	// An instance that is not announced, added then changed: no route
+	// is sent again, no session flaps.
+	routeLines := strings.Count(nd.Log(), "bgp route")
+	reload(reloadConf(dirAddrs[0], 10, reloadPeers[0])+vi2(100), "+ vrrp_instance VI_2")
+	reload(reloadConf(dirAddrs[0], 10, reloadPeers[0])+vi2(120), "* vrrp_instance VI_2")
+	time.Sleep(time.Second)
+	if n := strings.Count(nd.Log(), "bgp route"); n != routeLines {
+		t.Errorf("reloads of an instance not announced changed %d routes:\n%s", n-routeLines, nd.Log())
+	}
+	if _, s, info := b1.session(); s != since1 || info != "Established" {
+		t.Errorf("BIRD 1's session: %s since %s, before the reloads of VI_2 since %s: it flapped", info, s, since1)
 	}
 
 	reload(reloadConf(dirAddrs[0], 10, reloadPeers...), "+ bgp neighbor "+reloadPeers[1])
