@@ -506,7 +506,7 @@ func (s *Supervisor) poll(ctx context.Context) {
 	}
 	if linkKnown != s.st.LinkKnown || linkUp != s.st.LinkUp {
 		if linkKnown && !linkUp {
-			s.log.Warn("sync link down", "interface", s.specNow().Interface)
+			s.log.Warn("sync link down", "interface", s.cur.Interface)
 		}
 	}
 	s.st.LinkUp, s.st.LinkKnown = linkUp, linkKnown
