@@ -160,3 +160,66 @@ func TestNATConnSyncHungConntrackd(t *testing.T) {
 		t.Errorf("%d broken: %v", n, errs)
 	}
 }
+
+// TestNATConnSyncLinkCut: the sync link fails while traffic flows and new
+// connections open; it comes back, then the MASTER dies. The cut is a
+// warning in the status (which kept answering: the supervisor's link-down
+// log line took its own lock twice and hung the status API and every
+// later conntrackd command), and the connections opened during the cut
+// reach the BACKUP once the link is back.
+func TestNATConnSyncLinkCut(t *testing.T) {
+	t.Parallel()
+	netnstest.RequireCommand(t, "conntrackd")
+	const nflows = 10
+	p := newSyncPair(t, "cscut", nflows)
+	if err := p.backup.host.SetCable("eth2", false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, patience, "the cut link is a warning", func() (bool, string) {
+		w := p.backup.mustStatus().ConnSync.Warnings
+		return strings.Contains(strings.Join(w, "; "), "nothing heard from the sync peer"), fmt.Sprint(w)
+	})
+	late := startFlows(t, p.tp.client.host, vip+":80", nflows, p.stop, &p.wg)
+	p.flows = append(p.flows, late...)
+	time.Sleep(2 * time.Second)
+	if err := p.backup.host.SetCable("eth2", true); err != nil {
+		t.Fatal(err)
+	}
+	took := waitFor(t, patience, "the BACKUP's external cache holds the flows opened during the cut", func() (bool, string) {
+		cs := p.backup.mustStatus().ConnSync
+		return cs.External >= 2*nflows && len(cs.Warnings) == 0, fmt.Sprintf("external %d, warnings %v", cs.External, cs.Warnings)
+	})
+	t.Logf("the flows opened during the cut reached the BACKUP %v after the link came back", took.Round(time.Millisecond))
+	p.killMaster(t)
+	if n, errs := p.settle(t, "failover after a sync link cut"); n > 0 {
+		t.Errorf("%d broken: %v", n, errs)
+	}
+}
+
+// TestNATConnSyncMasterConntrackdRestart: the MASTER's conntrackd dies and
+// is restarted by vigil (an empty cache); the MASTER then dies. The new
+// conntrackd's resync of the kernel table and bulk send must have refilled
+// the BACKUP.
+func TestNATConnSyncMasterConntrackdRestart(t *testing.T) {
+	t.Parallel()
+	netnstest.RequireCommand(t, "conntrackd")
+	const nflows = 10
+	p := newSyncPair(t, "csmrs", nflows)
+	old := p.master.mustStatus().ConnSync
+	if err := syscall.Kill(old.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, patience, "the MASTER's conntrackd restarted", func() (bool, string) {
+		cs := p.master.mustStatus().ConnSync
+		return cs.Restarts == 1 && cs.Alive && cs.PID != old.PID && cs.LastResync.After(old.LastResync), fmt.Sprintf("%+v", *cs)
+	})
+	// New connections after the restart, too.
+	p.flows = append(p.flows, startFlows(t, p.tp.client.host, vip+":80", nflows, p.stop, &p.wg)...)
+	time.Sleep(3 * time.Second)
+	cs := p.backup.mustStatus().ConnSync
+	t.Logf("BACKUP's external cache before the failover: %d (%d flows)", cs.External, 2*nflows)
+	p.killMaster(t)
+	if n, errs := p.settle(t, "failover after the MASTER's conntrackd restarted"); n > 0 {
+		t.Errorf("%d broken: %v", n, errs)
+	}
+}
