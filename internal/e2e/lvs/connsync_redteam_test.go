@@ -102,41 +102,6 @@ func (p *syncPair) killMaster(t *testing.T) {
 	})
 }
 
-// TestNATConnSyncFailback: the MASTER dies, the BACKUP takes over with
-// the replicated flows, then the old MASTER comes back (rebooted: an
-// empty connection tracking table) and, with preempt, takes its role
-// back. The flows must survive both moves.
-func TestNATConnSyncFailback(t *testing.T) {
-	t.Parallel()
-	netnstest.RequireCommand(t, "conntrackd")
-	netnstest.RequireCommand(t, "conntrack")
-	p := newSyncPair(t, "csfb", 20)
-	p.killMaster(t)
-	if n, errs := p.settle(t, "failover"); n > 0 {
-		t.Errorf("failover: %d broken: %v", n, errs)
-	}
-	// The old MASTER reboots: nothing of its kernel state survives.
-	mustRun(t, p.master.host, "nft", "flush", "ruleset")
-	mustRun(t, p.master.host, "conntrack", "-F")
-	for _, ifc := range []string{"eth0", "eth1", "eth2"} {
-		if err := p.master.host.SetCable(ifc, true); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, a := range []string{vip, backVIP} {
-		_, _ = p.master.host.Run("ip", "addr", "del", a+"/32", "dev", "eth0")
-		_, _ = p.master.host.Run("ip", "addr", "del", a+"/32", "dev", "eth1")
-	}
-	p.master.start()
-	waitFor(t, patience, "the old MASTER takes its role back", func() (bool, string) {
-		m, b := p.master.mustStatus(), p.backup.mustStatus()
-		return states(m) == "MASTER MASTER" && states(b) == "BACKUP BACKUP", states(m) + " / " + states(b)
-	})
-	if n, errs := p.settle(t, "failback"); n > 0 {
-		t.Errorf("failback: %d broken: %v", n, errs)
-	}
-}
-
 // TestNATConnSyncHungConntrackd: the BACKUP's conntrackd stops answering
 // (SIGSTOP: its process and its socket stay, its external cache could
 // never be committed). vigil kills it, a new one asks the MASTER for a
@@ -167,7 +132,9 @@ func TestNATConnSyncHungConntrackd(t *testing.T) {
 }
 
 // TestNATConnSyncLinkCut: the sync link fails while traffic flows and new
-// connections open; it comes back, then the MASTER dies. The cut is a
+// connections open; it comes back, then the MASTER dies, and at last comes
+// back rebooted (an empty connection tracking table) and takes its role
+// back with preempt: the connections must survive both moves. The cut is a
 // warning in the status (which kept answering: the supervisor's link-down
 // log line took its own lock twice and hung the status API and every
 // later conntrackd command), and the connections opened during the cut
@@ -175,6 +142,7 @@ func TestNATConnSyncHungConntrackd(t *testing.T) {
 func TestNATConnSyncLinkCut(t *testing.T) {
 	t.Parallel()
 	netnstest.RequireCommand(t, "conntrackd")
+	netnstest.RequireCommand(t, "conntrack")
 	const nflows = 10
 	p := newSyncPair(t, "cscut", nflows)
 	if err := p.backup.host.SetCable("eth2", false); err != nil {
@@ -198,6 +166,26 @@ func TestNATConnSyncLinkCut(t *testing.T) {
 	p.killMaster(t)
 	if n, errs := p.settle(t, "failover after a sync link cut"); n > 0 {
 		t.Errorf("%d broken: %v", n, errs)
+	}
+	// The old MASTER reboots: nothing of its kernel state survives.
+	mustRun(t, p.master.host, "nft", "flush", "ruleset")
+	mustRun(t, p.master.host, "conntrack", "-F")
+	for _, ifc := range []string{"eth0", "eth1", "eth2"} {
+		if err := p.master.host.SetCable(ifc, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range []string{vip, backVIP} {
+		_, _ = p.master.host.Run("ip", "addr", "del", a+"/32", "dev", "eth0")
+		_, _ = p.master.host.Run("ip", "addr", "del", a+"/32", "dev", "eth1")
+	}
+	p.master.start()
+	waitFor(t, patience, "the old MASTER takes its role back", func() (bool, string) {
+		m, b := p.master.mustStatus(), p.backup.mustStatus()
+		return states(m) == "MASTER MASTER" && states(b) == "BACKUP BACKUP", states(m) + " / " + states(b)
+	})
+	if n, errs := p.settle(t, "failback"); n > 0 {
+		t.Errorf("failback: %d broken: %v", n, errs)
 	}
 }
 
