@@ -144,7 +144,21 @@ type Supervisor struct {
 	ready     bool // the child answers on its socket
 	gen       int  // child generation: a restart re-applies the role
 	appliedG  int
+	// unanswered counts the child's consecutive statistics reads that
+	// timed out; hung says why the supervisor killed the child.
+	unanswered int
+	hung       string
 }
+
+// hungPolls is how many statistics reads in a row may time out before
+// conntrackd counts as hung and is killed: a stopped or deadlocked
+// conntrackd keeps its process and its socket's backlog, so nothing else
+// ends it, and its external cache could never be committed at a takeover.
+// The new one asks its peer for a resync like any restarted conntrackd.
+const hungPolls = 2
+
+// errTimedOut marks a conntrackd command that did not answer in time.
+var errTimedOut = errors.New("timed out")
 
 // New returns a supervisor; it starts nothing.
 func New(spec Spec, log *slog.Logger) *Supervisor {
@@ -249,6 +263,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		if !respec {
 			s.st.Restarts++
 			s.st.LastExit = errString(err)
+			if s.hung != "" {
+				s.st.LastExit = s.hung
+			}
 		}
 		n := s.st.Restarts
 		s.mu.Unlock()
@@ -256,7 +273,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			s.log.Info("conntrackd restarts with its new configuration")
 			continue
 		}
-		s.log.Warn("conntrackd died; restarting it", "err", errString(err), "restarts", n)
+		s.log.Warn("conntrackd died; restarting it", "err", s.Status().LastExit, "restarts", n)
 		select {
 		case <-ctx.Done():
 		case <-time.After(s.RestartDelay):
@@ -314,6 +331,7 @@ func (s *Supervisor) runChild(ctx context.Context) error {
 	s.gen++
 	s.st.Alive, s.st.PID, s.st.Started, s.ready = true, pid, time.Now(), false
 	s.st.PeerHeard, s.st.Stats = time.Time{}, Stats{}
+	s.unanswered, s.hung = 0, ""
 	s.mu.Unlock()
 	s.log.Info("conntrackd started", "pid", pid, "config", s.specNow().ConfPath())
 
@@ -348,7 +366,7 @@ func (s *Supervisor) run(ctx context.Context, flag string) (string, error) {
 	cmd.WaitDelay = time.Second
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() == context.DeadlineExceeded {
-		err = fmt.Errorf("timed out after %v", s.specNow().Timeout)
+		err = fmt.Errorf("%w after %v", errTimedOut, s.specNow().Timeout)
 	}
 	return string(out), err
 }
@@ -460,24 +478,35 @@ func (s *Supervisor) poll(ctx context.Context) {
 		linkUp = ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagRunning != 0
 	}
 	s.mu.Lock()
-	alive := s.st.Alive
+	alive, pid, gen := s.st.Alive, s.st.PID, s.gen
 	s.mu.Unlock()
 	var st Stats
-	ok := false
+	ok, timedOut := false, false
 	if alive {
 		out, err := s.run(ctx, "-s")
 		if err == nil {
 			st, ok = ParseStats(out)
 		} else if !errors.Is(ctx.Err(), context.Canceled) {
+			timedOut = errors.Is(err, errTimedOut)
 			s.log.Debug("conntrackd -s failed", "err", err)
 		}
 	}
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if alive && s.gen == gen && s.st.Alive && s.hung == "" {
+		if !timedOut {
+			s.unanswered = 0
+		} else if s.unanswered++; s.unanswered >= hungPolls {
+			s.hung = fmt.Sprintf("killed: did not answer on its control socket %d times in a row (timeout %v)", s.unanswered, s.cur.Timeout)
+			s.log.Warn("conntrackd does not answer; killing it", "pid", pid, "unanswered", s.unanswered, "timeout", s.cur.Timeout)
+			// The whole process group: conntrackd's own children too.
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+	}
 	if linkKnown != s.st.LinkKnown || linkUp != s.st.LinkUp {
 		if linkKnown && !linkUp {
-			s.log.Warn("sync link down", "interface", s.specNow().Interface)
+			s.log.Warn("sync link down", "interface", s.cur.Interface)
 		}
 	}
 	s.st.LinkUp, s.st.LinkKnown = linkUp, linkKnown

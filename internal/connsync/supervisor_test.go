@@ -14,7 +14,8 @@ import (
 
 // fakeConntrackd stands in for conntrackd: without a command it serves
 // the control socket (python3) until killed; every command is appended to
-// LOG, and -s prints statistics in conntrackd's layout.
+// LOG, and -s prints statistics in conntrackd's layout, or never answers
+// while the file HANG exists.
 const fakeConntrackd = `#!/bin/sh
 LOG=%LOG%
 conf=$2
@@ -32,6 +33,7 @@ while True:
 fi
 printf "%s\n" "$cmd" >> $LOG
 if [ "$cmd" = "-s" ]; then
+	[ -e %HANG% ] && exec sleep 60
 	cat <<EOS
 cache internal:
 current active connections:	          12
@@ -57,7 +59,7 @@ func TestSupervisor(t *testing.T) {
 	logPath := filepath.Join(dir, "log")
 	spec := Spec{Interface: "lo", Peer: netip.MustParseAddr("127.0.0.2"), Source: netip.MustParseAddr("127.0.0.1"),
 		Port: 3780, Dir: filepath.Join(dir, "run"), Timeout: 5 * time.Second, Follow: "VI_1"}
-	script := strings.NewReplacer("%LOG%", logPath, "%SOCK%", spec.SocketPath()).Replace(fakeConntrackd)
+	script := strings.NewReplacer("%LOG%", logPath, "%SOCK%", spec.SocketPath(), "%HANG%", filepath.Join(dir, "hang")).Replace(fakeConntrackd)
 	spec.Conntrackd = filepath.Join(dir, "conntrackd")
 	if err := os.WriteFile(spec.Conntrackd, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
@@ -146,6 +148,62 @@ func TestSupervisor(t *testing.T) {
 	if st := s.Status(); st.Restarts != 1 || st.PID == pid || st.Spec.Peer != changed.Peer {
 		t.Errorf("after SetSpec: restarts %d (want 1: a reload is no death), pid %d (was %d), peer %s", st.Restarts, st.PID, pid, st.Spec.Peer)
 	}
+}
+
+// A conntrackd that stops answering (stopped, deadlocked) keeps its
+// process: the supervisor kills it after hungPolls unanswered statistics
+// reads, says why, and the new one follows the role again (a BACKUP asks
+// its peer for a resync).
+func TestSupervisorKillsHungConntrackd(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("python3 serves the fake control socket")
+	}
+	dir := t.TempDir()
+	logPath, hang := filepath.Join(dir, "log"), filepath.Join(dir, "hang")
+	spec := Spec{Interface: "lo", Peer: netip.MustParseAddr("127.0.0.2"), Source: netip.MustParseAddr("127.0.0.1"),
+		Port: 3780, Dir: filepath.Join(dir, "run"), Timeout: 300 * time.Millisecond}
+	script := strings.NewReplacer("%LOG%", logPath, "%SOCK%", spec.SocketPath(), "%HANG%", hang).Replace(fakeConntrackd)
+	spec.Conntrackd = filepath.Join(dir, "conntrackd")
+	if err := os.WriteFile(spec.Conntrackd, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := New(spec, slog.New(slog.DiscardHandler))
+	s.PollEvery, s.RestartDelay = 100*time.Millisecond, 100*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor := func(what string, cond func(Status) bool) Status {
+		t.Helper()
+		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if st := s.Status(); cond(st) {
+				return st
+			}
+		}
+		b, _ := os.ReadFile(logPath)
+		t.Fatalf("%s: status %+v, commands %q", what, s.Status(), b)
+		return Status{}
+	}
+	s.SetRole(RoleBackup)
+	st := waitFor("BACKUP applied, statistics read", func(st Status) bool { return st.Role == RoleBackup && st.StatsOK })
+	if err := os.WriteFile(hang, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := waitFor("the hung conntrackd is killed and restarted", func(got Status) bool {
+		return got.Restarts == 1 && got.Alive && got.PID != st.PID
+	})
+	if !strings.Contains(got.LastExit, "did not answer on its control socket 2 times in a row") {
+		t.Errorf("last exit %q", got.LastExit)
+	}
+	if err := os.Remove(hang); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the new conntrackd asks for a resync", func(Status) bool {
+		b, _ := os.ReadFile(logPath)
+		l := string(b)
+		i := strings.LastIndex(l, "start ")
+		return i > 0 && strings.Contains(strings.ReplaceAll(l[i:], "-s\n", ""), "-t\n-n\n")
+	})
 }
 
 func TestWarnings(t *testing.T) {

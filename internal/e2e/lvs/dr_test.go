@@ -250,6 +250,7 @@ type flow struct {
 	last    time.Time
 	maxGap  time.Duration
 	answers int
+	server  string // who answered last
 }
 
 // startFlows opens n long-lived connections from h to addr, each asking
@@ -280,7 +281,7 @@ func startFlows(t *testing.T, h *lab.Host, addr string, n int, stop <-chan struc
 					return
 				case <-time.After(100 * time.Millisecond):
 				}
-				_, err := who(c, br)
+				server, err := who(c, br)
 				now := time.Now()
 				f.mu.Lock()
 				if err != nil {
@@ -291,6 +292,7 @@ func startFlows(t *testing.T, h *lab.Host, addr string, n int, stop <-chan struc
 				f.maxGap = max(f.maxGap, now.Sub(f.last))
 				f.last = now
 				f.answers++
+				f.server = server
 				f.mu.Unlock()
 			}
 		}()
