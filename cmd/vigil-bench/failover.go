@@ -62,8 +62,8 @@ func (p *pair) watchVIP(i int, vip netip.Addr, deleted bool) (at func() time.Tim
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		p.addrs[i].Watch(ctx, func(now time.Time, ev netif.AddrEvent) {
-			if ev.Initial || ev.Deleted != deleted || ev.Addr.Prefix.Addr() != vip {
+		p.addrs[i].Stamped(ctx, func(now time.Time, ev netif.AddrEvent) {
+			if ev.Deleted != deleted || ev.Addr.Prefix.Addr() != vip {
 				return
 			}
 			mu.Lock()

@@ -314,8 +314,8 @@ func (p *pair) watchAll(f func(time.Time, netip.Addr)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		defer close(done)
-		p.addrs[1].Watch(ctx, func(at time.Time, ev netif.AddrEvent) {
-			if !ev.Initial && !ev.Deleted {
+		p.addrs[1].Stamped(ctx, func(at time.Time, ev netif.AddrEvent) {
+			if !ev.Deleted {
 				f(at, ev.Addr.Prefix.Addr())
 			}
 		})
@@ -331,13 +331,13 @@ func (b *bench) scaleTable(load string) error {
 	if b.o.rtPriority > 0 {
 		load += fmt.Sprintf(", vrrp_rt_priority %d", b.o.rtPriority)
 	}
-	fmt.Fprintf(b.out, "SCALE (%s): VRRPv3, master priority 100 + backup 99, 255 VRIDs per interface; CPU in %% of one core, RSS in MB;\n", load)
+	fmt.Fprintf(b.out, "SCALE (%s): VRRPv3, master priority 100 + backup 99, 255 VRIDs per interface; CPU in %% of one core (the threads' run time, schedstat), RSS in MB;\n", load)
 	fmt.Fprintln(b.out, "RSS: VmRSS (anonymous: RssAnon, without the mapped pages of the binary and its libraries), keepalived's processes summed;")
 	fmt.Fprintln(b.out, "advert jitter |spacing - advert_int| of the master, ms: median / p99 / max (samples: spacings measured, stamped by the kernel as")
 	fmt.Fprintln(b.out, "the master's send reaches the LAN's bridge); failover: every instance at once after kill -9")
 	fmt.Fprintln(b.out, "of the master, per instance, ms: min / median / p99 / max; takeover gap: median time between consecutive BACKUP->MASTER")
 	fmt.Fprintln(b.out, "lines of vigil's log during that failover (what one takeover costs when they queue); 1st GARP - VIP: the backup's")
-	fmt.Fprintln(b.out, "first gratuitous ARP of each VIP on the LAN's bridge - the VIP's netlink event read in the backup's namespace;")
+	fmt.Fprintln(b.out, "first gratuitous ARP of each VIP on the LAN's bridge - the VIP's netlink event as `ip -ts monitor address` read it in the backup's namespace;")
 	fmt.Fprintln(b.out, "below the table, the jitter split: the move of the advert's burst (adverts < 2 ms apart) from one interval to the next")
 	fmt.Fprintln(b.out, "and the move of the advert within its burst, by position in the burst (median/p99)")
 	var splits []string
