@@ -21,7 +21,7 @@ type ProcUsage struct {
 	// differences vigil-bench compares. The sum leaves out threads that
 	// exited; neither daemon's do while it runs.
 	CPU time.Duration
-	RSS int64         // VmRSS, bytes
+	RSS int64 // VmRSS, bytes
 	// Anon is RssAnon, bytes: the process's own memory (heap, stacks),
 	// without the pages of its binary and libraries that RSS also counts
 	// (clean, shared with every process mapping the same files).
