@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"container/heap"
 	"math"
 	"slices"
 	"strings"
@@ -25,9 +24,6 @@ type deadline struct {
 	in  *instance
 }
 
-func (h deadlines) Len() int           { return len(h) }
-func (h deadlines) Less(i, j int) bool { return h[i].key < h[j].key }
-
 // deadlineKey orders deadlines as integers (a backup's every advert moves
 // its deadline through the heap: some twenty comparisons): the monotonic
 // time from epoch, none last.
@@ -37,22 +33,84 @@ func deadlineKey(t, epoch time.Time) int64 {
 	}
 	return int64(t.Sub(epoch))
 }
-func (h deadlines) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].in.hidx, h[j].in.hidx = i, j
+
+// The heap's operations are container/heap's, on this type: a sift moves
+// each entry it passes over once and writes its instance's hidx once,
+// where Swap wrote two instances' (a cache miss each, the instances being
+// out of the caches between a backup's bursts: a backup's heap work was
+// 9 % of its CPU samples at 1,000 instances).
+
+// up moves the entry at j towards the root to its place.
+func (h deadlines) up(j int) {
+	x := h[j]
+	for j > 0 {
+		i := (j - 1) / 2 // parent
+		if h[i].key <= x.key {
+			break
+		}
+		h.put(j, h[i])
+		j = i
+	}
+	h.put(j, x)
 }
-func (h *deadlines) Push(x any) {
-	in := x.(*instance)
-	in.hidx = len(*h)
+
+// down moves the entry at i0 towards the leaves to its place; it reports
+// whether it moved.
+func (h deadlines) down(i0 int) bool {
+	n := len(h)
+	x := h[i0]
+	i := i0
+	for {
+		j := 2*i + 1 // left child
+		if j >= n || j < 0 {
+			break
+		}
+		if r := j + 1; r < n && h[r].key < h[j].key {
+			j = r
+		}
+		if h[j].key >= x.key {
+			break
+		}
+		h.put(i, h[j])
+		i = j
+	}
+	h.put(i, x)
+	return i > i0
+}
+
+// put places d at index i.
+func (h deadlines) put(i int, d deadline) {
+	h[i] = d
+	d.in.hidx = i
+}
+
+// fix restores the order after the key at i changed (heap.Fix).
+func (h deadlines) fix(i int) {
+	if !h.down(i) {
+		h.up(i)
+	}
+}
+
+// push adds in with its key (heap.Push).
+func (h *deadlines) push(in *instance) {
 	*h = append(*h, deadline{in.nextKey, in})
+	h.up(len(*h) - 1)
 }
-func (h *deadlines) Pop() any {
+
+// remove takes out the entry at i (heap.Remove).
+func (h *deadlines) remove(i int) {
 	old := *h
-	in := old[len(old)-1].in
-	old[len(old)-1] = deadline{}
-	*h = old[:len(old)-1]
-	in.hidx = -1
-	return in
+	n := len(old) - 1
+	gone := old[i].in
+	if i != n {
+		old.put(i, old[n])
+	}
+	old[n] = deadline{}
+	*h = old[:n]
+	if i != n {
+		h.fix(i)
+	}
+	gone.hidx = -1
 }
 
 // nextOf is an instance's earliest deadline, zero for none.
@@ -91,13 +149,13 @@ func (e *Engine) flush() {
 		switch {
 		case in.gone:
 			if in.hidx >= 0 {
-				heap.Remove(&e.dl, in.hidx)
+				e.dl.remove(in.hidx)
 			}
 		case in.hidx >= 0:
 			e.dl[in.hidx].key = in.nextKey
-			heap.Fix(&e.dl, in.hidx)
+			e.dl.fix(in.hidx)
 		default:
-			heap.Push(&e.dl, in)
+			e.dl.push(in)
 		}
 	}
 	e.dirty = e.dirty[:0]

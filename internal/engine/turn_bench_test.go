@@ -366,10 +366,13 @@ func silentMaster(tb testing.TB, n int, report func(time.Time, map[netip.Addr]bo
 	var conns []*conn
 	group := vrrpnet.DefaultGroup(vrrpnet.IPv4)
 	for _, c := range e.conns {
-		for vrid, in := range c.insts {
+		for vrid, in := range c.insts.by {
+			if in == nil {
+				continue
+			}
 			a := in.spec.VRRP.VIPs[0]
 			peer := netip.AddrFrom4([4]byte{10, a.As4()[1], 0, 2})
-			adv := packet.Advert{Version: 3, Type: packet.TypeAdvertisement, VRID: vrid, Priority: 100,
+			adv := packet.Advert{Version: 3, Type: packet.TypeAdvertisement, VRID: uint8(vrid), Priority: 100,
 				CountIPAddrs: 1, AdvertInt: 100, Addrs: []netip.Addr{a}}
 			p, err := adv.Marshal(peer, group)
 			if err != nil {
