@@ -4,7 +4,7 @@
 //   - failover: kill -9 of the master; from the master's last advert (seen
 //     on the LAN's bridge) to the backup's first advert (timer error =
 //     that - Master_Down_Interval), to (a) the VIP on the backup (netlink
-//     event in its namespace), (b) its first gratuitous ARP on the LAN, (c)
+//     event in its namespace, as `ip -ts monitor address` reads it), (b) its first gratuitous ARP on the LAN, (c)
 //     the client's first HTTP answer through the VIP;
 //   - handover: SIGTERM of the master under a client making a new HTTP
 //     connection to the VIP every 10 ms: failed requests, longest time
@@ -13,7 +13,9 @@
 //   - scale: CPU and RSS of master and backup with 1, 100, 1000 instances
 //     (255 VRIDs per interface, one interface per 255: --instances 5000
 //     runs on 20), the jitter of the master's adverts, and the timer error
-//     of every instance in one failover;
+//     of every instance in one failover; --scale-runs N repeats each
+//     measurement N times, the daemons taking turns, and counts for each
+//     column the runs in which vigil is at or ahead of keepalived;
 //   - starve (vigil only, not in the default modes): 8 `sha256sum
 //     /dev/zero` at nice -20 pinned with the master to CPU 1, advert_int
 //     0.1, --window (10 s): the master's longest advert gap and the
@@ -27,6 +29,7 @@
 //	vigil-bench --modes failover,handover --runs 10
 //	vigil-bench --modes scale --instances 1,100,1000 --load both
 //	vigil-bench --modes scale --instances 1000,5000 --scale-intervals 1 --profile-dir /tmp/prof
+//	vigil-bench --modes scale --instances 1000 --scale-intervals 1 --scale-runs 6
 //	vigil-bench --modes starve
 package main
 
@@ -62,6 +65,7 @@ type options struct {
 	verbose        bool
 	profileDir     string
 	rtPriority     int
+	scaleRuns      int
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -81,6 +85,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.window, "window", 0, "CPU measuring window for scale (default 20s at advert_int ≥ 1, 10s below)")
 	fs.StringVar(&o.load, "load", "idle", "idle, busy (two sha256sum /dev/zero hogs) or both")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "log every run")
+	fs.IntVar(&o.scaleRuns, "scale-runs", 1, "scale: runs of every daemon, instance count and interval, the daemons taking turns; with vigil and keepalived, a tally of the runs in which vigil is at or ahead in each column follows the table")
 	fs.IntVar(&o.rtPriority, "rt-priority", 0, "scale: vrrp_rt_priority for both daemons (0: not set)")
 	fs.StringVar(&o.profileDir, "profile-dir", "", "scale: run vigil with --debug-listen and save to this directory a 10 s CPU profile, a 1 s execution trace and a heap profile of the master, taken in the CPU window, and a CPU profile and a trace of the backup during the failover (the profiling costs the daemons some CPU)")
 	if err := fs.Parse(args); err != nil {

@@ -342,44 +342,48 @@ func (b *bench) scaleTable(load string) error {
 	fmt.Fprintln(b.out, "and the move of the advert within its burst, by position in the burst (median/p99)")
 	var splits []string
 	fmt.Fprintln(tw, "daemon\tinstances\tadvert_int\tCPU master\tCPU backup\tRSS master\tRSS backup\tadvert jitter\tmissed\tfailover timer error\tVIP on backup - MDI\t1st GARP - VIP\ttakeover gap\tnote\t")
-	for _, d := range b.o.daemons {
-		for _, adv := range b.o.scaleIntervals {
-			for _, n := range b.o.instances {
-				b.logf("scale: %s %d instances advert_int %s (%s)", d, n, adv, load)
-				r, err := b.scaleRun(e2e.Kind(d), n, adv)
-				if err != nil {
-					b.logf("  %v", err)
-					short := err.Error()
-					if ns, ok := err.(*notSteady); ok {
-						short = ns.Short()
+	tally := newScaleTally(b.o.daemons)
+	for run := range max(b.o.scaleRuns, 1) {
+		for _, d := range b.o.daemons {
+			for _, adv := range b.o.scaleIntervals {
+				for _, n := range b.o.instances {
+					b.logf("scale: %s %d instances advert_int %s (%s)", d, n, adv, load)
+					r, err := b.scaleRun(e2e.Kind(d), n, adv)
+					if err != nil {
+						b.logf("  %v", err)
+						short := err.Error()
+						if ns, ok := err.(*notSteady); ok {
+							short = ns.Short()
+						}
+						fmt.Fprintf(tw, "%s\t%d\t%s\terror\t\t\t\t\t\t\t\t\t\t%s\t\n", d, n, adv, strings.ReplaceAll(short, "\n", " "))
+						continue
 					}
-					fmt.Fprintf(tw, "%s\t%d\t%s\terror\t\t\t\t\t\t\t\t\t\t%s\t\n", d, n, adv, strings.ReplaceAll(short, "\n", " "))
-					continue
+					note := r.failoverNote
+					if r.windowTakeovers > 0 {
+						note += fmt.Sprintf(" backup took over %d times in the steady window", r.windowTakeovers)
+					}
+					if r.noGARP > 0 {
+						note += fmt.Sprintf(" %d VIPs without a GARP seen", r.noGARP)
+					}
+					if r.sniffDrops > 0 {
+						note += fmt.Sprintf(" capture dropped %d frames", r.sniffDrops)
+					}
+					line := fmt.Sprintf("%s %d %s jitter, ms, median / p99 / max: %v", d, n, adv, r.bursts)
+					if r.lateWakeups >= 0 {
+						line += fmt.Sprintf(" | master's timer expiries run by the backstop since start: %d", r.lateWakeups)
+					}
+					splits = append(splits, line)
+					if len(r.late) > 0 {
+						splits = append(splits, fmt.Sprintf("%s %d %s spacings off by more than %s, when in the window: %s", d, n, adv, ms(lateBound), spellsString(r.late)))
+					}
+					spread := "-"
+					if r.takeoverGap > 0 {
+						spread = ms(r.takeoverGap)
+					}
+					tally.add(scaleKey{n, adv, run}, d, r)
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.2f\t%.1f (%.1f)\t%.1f (%.1f)\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", d, n, adv,
+						r.cpu[0], r.cpu[1], r.rss[0], r.anon[0], r.rss[1], r.anon[1], r.jitter.mpm()+fmt.Sprintf(" (%d)", len(r.jitter)), r.missing, r.timerErr.mmpm(), r.vipErr.mmpm(), r.garpLag.mmpm(), spread, note)
 				}
-				note := r.failoverNote
-				if r.windowTakeovers > 0 {
-					note += fmt.Sprintf(" backup took over %d times in the steady window", r.windowTakeovers)
-				}
-				if r.noGARP > 0 {
-					note += fmt.Sprintf(" %d VIPs without a GARP seen", r.noGARP)
-				}
-				if r.sniffDrops > 0 {
-					note += fmt.Sprintf(" capture dropped %d frames", r.sniffDrops)
-				}
-				line := fmt.Sprintf("%s %d %s jitter, ms, median / p99 / max: %v", d, n, adv, r.bursts)
-				if r.lateWakeups >= 0 {
-					line += fmt.Sprintf(" | master's timer expiries run by the backstop since start: %d", r.lateWakeups)
-				}
-				splits = append(splits, line)
-				if len(r.late) > 0 {
-					splits = append(splits, fmt.Sprintf("%s %d %s spacings off by more than %s, when in the window: %s", d, n, adv, ms(lateBound), spellsString(r.late)))
-				}
-				spread := "-"
-				if r.takeoverGap > 0 {
-					spread = ms(r.takeoverGap)
-				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.2f\t%.1f (%.1f)\t%.1f (%.1f)\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", d, n, adv,
-					r.cpu[0], r.cpu[1], r.rss[0], r.anon[0], r.rss[1], r.anon[1], r.jitter.mpm()+fmt.Sprintf(" (%d)", len(r.jitter)), r.missing, r.timerErr.mmpm(), r.vipErr.mmpm(), r.garpLag.mmpm(), spread, note)
 			}
 		}
 	}
@@ -387,6 +391,7 @@ func (b *bench) scaleTable(load string) error {
 	for _, l := range splits {
 		fmt.Fprintln(b.out, l)
 	}
+	tally.write(b.out)
 	fmt.Fprintln(b.out)
 	return nil
 }
