@@ -88,7 +88,7 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 	fs.StringVar(&f.httpListen, "http-listen", "", "serve the read-only status page and JSON on this address (off when empty)")
 	fs.StringVar(&f.debug, "debug-listen", "", "serve Go's profiler (net/http/pprof: CPU profile, trace, heap) on this loopback address (off when empty)")
 	addLimitsFlag(fs, &f.limits)
-	fs.DurationVar(&f.notifyTimeout, "notify-timeout", notify.DefaultTimeout, "kill a notify script that runs longer than this (an instance's state scripts, notify_master to notify_deleted, run in order, as do its generic notify's runs: a hung script holds up its own stream only)")
+	fs.DurationVar(&f.notifyTimeout, "notify-timeout", notify.DefaultTimeout, "kill a notify script that runs longer than this (an instance's notify scripts run in order, so a hung one holds up the next)")
 	// keepalived flags accepted for compatibility, with no effect: vigil
 	// always runs in the foreground, logs to stderr (journald), is one
 	// process.

@@ -7,28 +7,18 @@
 // keepalived's sample_notify_fifo.sh.
 //
 // Ordering: keepalived forks each script and moves on, so two scripts of one
-// instance can overtake each other, and none waits for another. vigil runs
-// each instance's (and sync group's) scripts in streams, each stream one
-// script at a time in the order of the transitions:
-//   - the state scripts (notify_master, notify_backup, notify_fault,
-//     notify_stop, notify_deleted), so that notify_backup never overtakes
-//     the notify_master before it;
-//   - the generic `notify` script;
-//   - notify_master_rx_lower_pri.
+// instance can overtake each other. vigil keeps one queue per instance (and
+// per sync group): an instance's scripts run one at a time in the order of
+// its transitions, the specific script (notify_master, ...) before the
+// generic one. FIFO lines are written at once, by the caller, in call order.
 //
-// Streams are independent, as keepalived's forks are: a slow or hung generic
-// `notify` delays its own later runs only, never notify_master, and no
-// instance waits for another's scripts. FIFO lines are written at once, by
-// the caller, in call order.
-//
-// Bounded queues: when an instance flaps faster than its scripts run and a
-// stream already holds MaxPending waiting transitions, those waiting
+// Bounded queues: when an instance flaps faster than its scripts run and its
+// queue already holds MaxPending waiting transitions, those waiting
 // transitions are discarded (counted in Stats.Coalesced and logged, one line
-// per stream every 10 s at most) and only the newest is kept. The script
-// running is never interrupted (its timeout still applies). So the runs of
-// each stream are always a subsequence of its transitions, in order, a
-// stream never exceeds MaxPending+1 jobs, and its last run is always for the
-// latest state.
+// per queue every 10 s at most) and only the newest is kept. The script running is never interrupted (its timeout
+// still applies). So the scripts seen by an instance are always a
+// subsequence of its transitions, in order, the queue never exceeds
+// MaxPending+1 jobs, and the last script run is always for the latest state.
 package notify
 
 import (
@@ -186,9 +176,9 @@ type Scripts struct {
 // Defaults.
 const (
 	// DefaultTimeout bounds a notify script. keepalived puts no limit on
-	// notify scripts (they are forked and forgotten); vigil runs the runs
-	// of a stream in order, so a hung one must not hold its stream for
-	// ever.
+	// notify scripts (they are forked and forgotten); vigil runs an
+	// instance's scripts in order, so a hung one must not hold the queue
+	// for ever.
 	DefaultTimeout = 60 * time.Second
 	// DefaultStopTimeout bounds notify_stop and the generic script for STOP:
 	// keepalived kills them after 1 s (TIMER_HZ in notify_script_exec /
@@ -226,7 +216,7 @@ type Stats struct {
 	Discarded uint64 // jobs still waiting when Closing was called or Run stopped
 }
 
-// Notifier runs notify scripts, in order per stream, and writes FIFO lines.
+// Notifier runs notify scripts, in order per instance, and writes FIFO lines.
 // Notify, Exec, SetScripts, Stats and Drain are safe for concurrent use and
 // never block on a script; Run owns the goroutines that run scripts.
 type Notifier struct {
@@ -242,9 +232,8 @@ type Notifier struct {
 	wg      sync.WaitGroup
 	waiters []chan struct{}
 	stats   Stats
-	// failedBy counts failed scripts by owner ("INSTANCE/VI_1", whatever
-	// the stream); one entry per configured instance, group or checker at
-	// most.
+	// failedBy counts failed scripts by queue ("INSTANCE/VI_1"); one entry
+	// per configured instance, group or checker at most.
 	failedBy map[string]uint64
 }
 
@@ -269,10 +258,12 @@ type queue struct {
 // notify_master_rx_lower_pri) would otherwise log every MaxPending events.
 const coalesceLogEvery = 10 * time.Second
 
-// job is one script run.
 type job struct {
-	what    string // for logs
-	owner   string // failedBy's key
+	what string // for logs
+	runs []run
+}
+
+type run struct {
 	p       *script.Prepared
 	args    []string
 	timeout time.Duration
@@ -316,14 +307,13 @@ func (n *Notifier) SetScripts(kind Kind, name string, s Scripts) {
 }
 
 // Notify reports an instance's or group's new state, in the order of its
-// transitions: the FIFO line is written before Notify returns, and each
-// script is queued behind the earlier runs of its stream (see the package
-// documentation).
+// transitions: the FIFO line is written before Notify returns, and the
+// scripts are queued behind the ones the same instance already has.
 //
 // As keepalived's send_instance_notifies: the specific script for the state
 // (notify_master, notify_backup, notify_fault, notify_stop, notify_deleted)
-// runs with its configured arguments only; the generic `notify` script runs
-// with TYPE NAME STATE PRIORITY appended. MasterRxLowerPri runs
+// runs with its configured arguments only; then the generic `notify` script
+// runs with TYPE NAME STATE PRIORITY appended. MasterRxLowerPri runs
 // notify_master_rx_lower_pri and writes a FIFO line; MasterPriority and
 // BackupPriority only write a FIFO line. Suppressing an instance's notifies
 // while its sync group is already in that state is the caller's business.
@@ -344,10 +334,7 @@ func (n *Notifier) Notify(ev Event) {
 	if ev.State == Stop {
 		timeout = n.o.StopTimeout
 	}
-	owner := ev.Kind.String() + "/" + ev.Name
-	what := fmt.Sprintf("%s %s %s", ev.Kind, ev.Name, ev.State)
 	var specific *script.Prepared
-	stream := owner // the state scripts' stream
 	generic := true
 	switch ev.State {
 	case Master:
@@ -362,16 +349,21 @@ func (n *Notifier) Notify(ev Event) {
 		specific = s.Deleted
 	case MasterRxLowerPri:
 		specific, generic = s.MasterRxLowerPri, false
-		stream = owner + " notify_master_rx_lower_pri"
 	default:
 		generic = false
 	}
+	var j job
 	if specific != nil {
-		n.enqueue(stream, job{what: what, owner: owner, p: specific, timeout: timeout})
+		j.runs = append(j.runs, run{p: specific, timeout: timeout})
 	}
 	if generic && s.Notify != nil {
-		n.enqueue(owner+" notify", job{what: what, owner: owner, p: s.Notify, args: ev.Args(), timeout: timeout})
+		j.runs = append(j.runs, run{p: s.Notify, args: ev.Args(), timeout: timeout})
 	}
+	if len(j.runs) == 0 {
+		return
+	}
+	j.what = fmt.Sprintf("%s %s %s", ev.Kind, ev.Name, ev.State)
+	n.enqueue(ev.Kind.String()+"/"+ev.Name, j)
 }
 
 // VirtualServer writes a virtual server's quorum change to notify_fifo and
@@ -401,8 +393,7 @@ func (n *Notifier) Exec(queueKey string, p *script.Prepared, timeout time.Durati
 	if timeout <= 0 {
 		timeout = n.o.Timeout
 	}
-	qk := "exec/" + queueKey
-	n.enqueue(qk, job{what: queueKey, owner: qk, p: p, args: args, timeout: timeout})
+	n.enqueue("exec/"+queueKey, job{what: queueKey, runs: []run{{p: p, args: args, timeout: timeout}}})
 }
 
 func (n *Notifier) enqueue(qk string, j job) {
@@ -482,34 +473,45 @@ func (n *Notifier) work(ctx context.Context, qk string, q *queue) {
 		j := q.pending[0]
 		q.pending[0] = job{}
 		q.pending = q.pending[1:]
-		if n.closing {
-			j.timeout = min(j.timeout, n.o.StopTimeout)
-		}
 		rctx, cut := context.WithCancel(ctx)
 		q.cut = cut
 		n.mu.Unlock()
 
-		res := n.o.Runner.Run(rctx, j.p, j.timeout, j.args...)
+		for _, r := range j.runs {
+			if n.isClosing() {
+				r.timeout = min(r.timeout, n.o.StopTimeout)
+			}
+			res := n.o.Runner.Run(rctx, r.p, r.timeout, r.args...)
+			n.mu.Lock()
+			n.stats.Started++
+			if !res.OK() {
+				n.stats.Failed++
+				if n.failedBy == nil {
+					n.failedBy = map[string]uint64{}
+				}
+				n.failedBy[qk]++
+			}
+			if res.TimedOut {
+				n.stats.TimedOut++
+			}
+			n.mu.Unlock()
+			if !res.OK() {
+				c := r.p.Command()
+				n.log.Warn("notify script failed", "event", j.what, "script", c.What, "result", res.String())
+			}
+		}
 		cut()
 		n.mu.Lock()
 		q.cut = nil
-		n.stats.Started++
-		if !res.OK() {
-			n.stats.Failed++
-			if n.failedBy == nil {
-				n.failedBy = map[string]uint64{}
-			}
-			n.failedBy[j.owner]++
-		}
-		if res.TimedOut {
-			n.stats.TimedOut++
-		}
 		n.mu.Unlock()
-		if !res.OK() {
-			c := j.p.Command()
-			n.log.Warn("notify script failed", "event", j.what, "script", c.What, "result", res.String())
-		}
 	}
+}
+
+// isClosing reports whether Closing was called.
+func (n *Notifier) isClosing() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.closing
 }
 
 // Closing readies the Notifier for the daemon's stop, as keepalived's
