@@ -312,6 +312,9 @@ func TestNATConnSyncOperations(t *testing.T) {
 		return states(m) == "MASTER MASTER" && states(b) == "BACKUP BACKUP", states(m) + " / " + states(b)
 	})
 	step("failback with preempt", before, 0)
+	if strings.Contains(p.backup.output(), "address conflict") {
+		t.Error("the new MASTER logged an address conflict during the handover: the old MASTER announced a VIP after its priority 0")
+	}
 	if !rsFirst {
 		rsFails()
 	}
