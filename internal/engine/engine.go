@@ -1404,7 +1404,9 @@ func (e *Engine) fire(now time.Time, backups bool) {
 		}
 		if in.garp != nil {
 			if n := in.garp.Next(); !n.IsZero() && !now.Before(n) {
-				e.announce(now, in.garp.Due(now))
+				if sends := in.garp.Due(now); !in.leaving() {
+					e.announce(now, sends)
+				}
 				e.mark(in)
 			}
 		}
@@ -1561,6 +1563,7 @@ func (e *Engine) execute(now time.Time, in *instance, a vrrp.Action) {
 		e.log.Warn("handover: no router took over before the timeout; still MASTER, keeping the addresses (is the backup running?)", "instance", name)
 	case vrrp.HandoverStarted:
 		in.handingOver = true
+		e.cancelAnnouncements(in)
 		e.log.Info("handover: priority 0 sent, holding addresses until the new master is heard", "instance", name, "until", a.Until.Format(time.RFC3339Nano))
 	}
 }
@@ -1751,19 +1754,34 @@ func (e *Engine) release(in *instance) {
 	e.mark(in)
 	e.vipsChanged()
 	if in.garp != nil {
-		targets := map[garp.Target]bool{}
-		for _, v := range in.allVIPs() {
-			dev := v.Dev
-			if dev == "" {
-				dev = in.spec.Interface
-			}
-			targets[garp.Target{Addr: v.Addr(), Dev: dev}] = true
-		}
-		for _, p := range e.pacers {
-			p.Cancel(func(s garp.Send) bool { return targets[s.Target] })
-		}
+		e.cancelAnnouncements(in)
 		in.garp = nil
 	}
+}
+
+// cancelAnnouncements forgets the gratuitous ARPs and NAs of in's
+// addresses that wait in the pacers.
+func (e *Engine) cancelAnnouncements(in *instance) {
+	targets := map[garp.Target]bool{}
+	for _, v := range in.allVIPs() {
+		dev := v.Dev
+		if dev == "" {
+			dev = in.spec.Interface
+		}
+		targets[garp.Target{Addr: v.Addr(), Dev: dev}] = true
+	}
+	for _, p := range e.pacers {
+		p.Cancel(func(s garp.Send) bool { return targets[s.Target] })
+	}
+}
+
+// leaving reports whether in sent priority 0 and holds its addresses only
+// until the new master is heard (and a grace after): it announces them no
+// more, or the LAN's caches would follow the leaving node again after the
+// new master's announcements (and the new master would take them for an
+// address conflict).
+func (in *instance) leaving() bool {
+	return in.handingOver || !in.releaseAt.IsZero()
 }
 
 // vipsChanged notes that the held addresses changed; the loop reports them

@@ -618,3 +618,36 @@ func TestAnnouncedHook(t *testing.T) {
 		}
 	})
 }
+
+// TestHandoverSendsNoAnnouncementAfterPriorityZero: a master that sent
+// priority 0 on stop holds its VIP until the new master is heard, but
+// announces it no more: its garp_master_delay burst, due while it holds
+// the VIP after the priority-0 advert, would point the LAN back at the
+// leaving node (and the new master would see its claims as conflicts).
+func TestHandoverSendsNoAnnouncementAfterPriorityZero(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := &fakeLAN{}
+		sa := tutorialInstance(vrrp.StateMaster, 100)
+		sa.VRRP.HandoverOnStop = true
+		a := startNode(t, lan, "a", "192.168.1.105/24", sa)
+		b := startNode(t, lan, "b", "192.168.1.106/24", tutorialInstance(vrrp.StateBackup, 99))
+		for a.state(t, "VI_1") != "MASTER" {
+			time.Sleep(10 * time.Millisecond)
+		}
+		// The second burst is due testGARP.Delay after the takeover, inside
+		// the hold: b takes over a Skew_Time (0.61 s) after priority 0.
+		time.Sleep(testGARP.Delay - 300*time.Millisecond)
+		before := lan.announcements("a")
+		a.cancel()
+		if err := a.wait(); err != nil {
+			t.Fatal(err)
+		}
+		if !b.host.holds(vip) || a.host.holds(vip) {
+			t.Fatalf("after the handover a holds the VIP %v, b %v", a.host.holds(vip), b.host.holds(vip))
+		}
+		if n := lan.announcements("a") - before; n != 0 {
+			t.Fatalf("a sent %d gratuitous ARPs after its priority-0 advert, want none", n)
+		}
+		b.stop(t)
+	})
+}

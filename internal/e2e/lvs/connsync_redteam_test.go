@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/netnstest"
+	"github.com/vigil-ha/vigil/internal/status"
 )
 
 // syncPair is a running NAT director pair with conntrack_sync and
@@ -244,10 +245,9 @@ func TestNATConnSyncOperations(t *testing.T) {
 	step("reload of a weight", before, 0)
 
 	// web1 fails: its connections end, the others must not. It comes
-	// last: a SIGTERM handover or a failback after it reset the surviving
-	// connections in about 1 run of 3 (web2 answers the client's packets
-	// with RST: its sockets were gone); VIGIL_E2E_CONNSYNC_RSFAIL_FIRST=1
-	// puts it first to reproduce that.
+	// last; VIGIL_E2E_CONNSYNC_RSFAIL_FIRST=1 puts it before the handover
+	// and the failback (the resets once seen in that order came from the
+	// old MASTER's gratuitous ARP after priority 0: see the SIGTERM step).
 	rsFails := func() {
 		before, onWeb1 := broken(), 0
 		for _, f := range p.flows {
@@ -283,7 +283,15 @@ func TestNATConnSyncOperations(t *testing.T) {
 		return cs.External >= int64(nflows), fmt.Sprintf("external %d", cs.External)
 	})
 
-	// A planned stop of the MASTER.
+	// A planned stop of the MASTER, timed so that its garp_master_delay
+	// burst (5 s after it became MASTER) is due just after the BACKUP's
+	// takeover (a Skew_Time, 0.65 s, after priority 0), while it still
+	// holds the VIPs. It must send none: sent, it pointed the client and
+	// the web servers back at the leaving director, which forwarded web2's
+	// replies without NAT once its state was gone, and the client's RSTs
+	// to web2 reset every surviving connection at the failback.
+	became := lastMaster(p.master.mustStatus())
+	time.Sleep(time.Until(became.Add(4300 * time.Millisecond)))
 	before = broken()
 	p.master.signal(syscall.SIGTERM)
 	waitFor(t, patience, "BACKUP becomes MASTER", func() (bool, string) {
@@ -304,7 +312,22 @@ func TestNATConnSyncOperations(t *testing.T) {
 		return states(m) == "MASTER MASTER" && states(b) == "BACKUP BACKUP", states(m) + " / " + states(b)
 	})
 	step("failback with preempt", before, 0)
+	if strings.Contains(p.backup.output(), "address conflict") {
+		t.Error("the new MASTER logged an address conflict during the handover: the old MASTER announced a VIP after its priority 0")
+	}
 	if !rsFirst {
 		rsFails()
 	}
+}
+
+// lastMaster is when the snapshot's last instance transition to MASTER
+// happened.
+func lastMaster(s status.Snapshot) time.Time {
+	var at time.Time
+	for _, tr := range s.Transitions {
+		if tr.Kind == "instance" && tr.To == "MASTER" {
+			at = tr.At
+		}
+	}
+	return at
 }
