@@ -191,6 +191,25 @@ func (b *bench) scaleRun(kind e2e.Kind, n int, adv string) (scaleResult, error) 
 		r.rss[i] = float64(u.RSS) / (1 << 20)
 		r.anon[i] = float64(u.Anon) / (1 << 20)
 	}
+	if b.o.verbose && kind == e2e.Vigil {
+		if ms, err := e2e.AnonMappings(p.nodes[0].Pid(), 4); err == nil {
+			b.logf("  master's anonymous memory at the window's end, by mapping: %s", strings.Join(ms, "; "))
+		}
+		// With GODEBUG=gctrace=1,scavtrace=1 in vigil's environment, the
+		// runtime's last words on its heap.
+		var gc []string
+		for _, l := range strings.Split(p.nodes[0].Log(), "\n") {
+			if strings.HasPrefix(l, "gc ") || strings.HasPrefix(l, "scav ") {
+				gc = append(gc, l)
+			}
+		}
+		if len(gc) > 4 {
+			gc = gc[len(gc)-4:]
+		}
+		for _, l := range gc {
+			b.logf("  master's runtime: %s", l)
+		}
+	}
 	for _, s := range ss {
 		s.Stop()
 		r.sniffDrops += s.Drops()

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -136,4 +137,47 @@ func (n *Node) Usage() (ProcUsage, error) {
 		sum.Anon += u.Anon
 	}
 	return sum, nil
+}
+
+// AnonMappings returns pid's mappings that hold anonymous pages, largest
+// first, as "start-end perms: N kB" (at most max of them): where a daemon's
+// RssAnon lives (a Go heap arena, the runtime's own allocations, stacks).
+func AnonMappings(pid, max int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return nil, fmt.Errorf("e2e: %w", err)
+	}
+	type m struct {
+		name string
+		kb   int64
+	}
+	var out []m
+	var cur string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 {
+			continue
+		}
+		if !strings.HasSuffix(f[0], ":") {
+			cur = f[0]
+			if len(f) > 1 {
+				cur += " " + f[1]
+			}
+			continue
+		}
+		if f[0] == "Anonymous:" && len(f) > 1 {
+			if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil && kb > 0 {
+				out = append(out, m{cur, kb})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b m) int { return int(b.kb - a.kb) })
+	var s []string
+	for i, x := range out {
+		if i == max {
+			break
+		}
+		s = append(s, fmt.Sprintf("%s: %d kB", x.name, x.kb))
+	}
+	return s, nil
 }

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -56,4 +58,25 @@ func TestReadProcCPUToTheNanosecond(t *testing.T) {
 	if got%(10*time.Millisecond) == 0 {
 		t.Errorf("ReadProc's CPU grew by %v, a whole number of USER_HZ ticks", got)
 	}
+}
+
+// TestAnonMappings: this process's largest anonymous mapping holds the
+// 32 MiB just touched.
+func TestAnonMappings(t *testing.T) {
+	big := make([]byte, 32<<20)
+	for i := range big {
+		big[i] = 1
+	}
+	ms, err := AnonMappings(os.Getpid(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kb int64
+	if len(ms) > 0 {
+		fmt.Sscanf(ms[0][strings.LastIndex(ms[0], ": ")+2:], "%d kB", &kb)
+	}
+	if len(ms) == 0 || len(ms) > 2 || kb < 32<<10 {
+		t.Errorf("anonymous mappings %q: want at most 2, the first with ≥ 32768 kB", ms)
+	}
+	_ = big[len(big)-1]
 }
