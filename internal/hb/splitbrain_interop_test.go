@@ -2,6 +2,7 @@ package hb_test
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,10 @@ import (
 // Debian's heartbeat stays on the home node (ha1) while ha2 already runs
 // vigil, with the seed's md5 authkeys. Both links of ha1 are cut, vigil
 // takes the group over after deadtime (both hold it), the links come back:
-// the pair must end with exactly one holder, and keep it.
+// the pair must settle on one holder. With VIGIL_E2E_HB_BOOTCUT=1, vigil
+// then boots while its links are down (it never heard heartbeat): it
+// takes the group after initdead, and when the links come up the pair
+// should again settle (it does not yet).
 func TestInteropSplitBrainHeartbeatHome(t *testing.T) {
 	hblab.Require(t)
 	t.Parallel()
@@ -56,6 +60,25 @@ func TestInteropSplitBrainHeartbeatHome(t *testing.T) {
 		t.Fatalf("VIP holder %q after %v, want %q\nvigil:\n%s\nheartbeat:\n%s", holder(), limit, want, v.Output(), h.Log())
 		return 0
 	}
+	// settle waits until one node alone has held the group for 8 s
+	// (heartbeat may restart itself after a partition, moving the group
+	// away and back) and returns it and when that began.
+	settle := func(what string) (string, time.Duration) {
+		t.Helper()
+		start := time.Now()
+		cur, since := holder(), time.Now()
+		for time.Since(start) < 60*time.Second {
+			if x := holder(); x != cur {
+				cur, since = x, time.Now()
+			}
+			if cur != "both" && cur != "" && time.Since(since) >= 8*time.Second {
+				return cur, since.Sub(start)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("%s: no single holder for 8 s within 60 s (now %q)\nvigil:\n%s\nheartbeat:\n%s", what, cur, v.Output(), h.Log())
+		return "", 0
+	}
 	h.Start()
 	v.Start()
 	wait("ha1", 20*time.Second)
@@ -75,19 +98,25 @@ func TestInteropSplitBrainHeartbeatHome(t *testing.T) {
 	t.Logf("vigil took the group %v after the cut (deadtime 3 s)", d.Round(time.Millisecond))
 	ha1.SetCable("eth0", true)
 	ha1.SetCable("eth1", true)
-	start := time.Now()
-	for holder() == "both" && time.Since(start) < 30*time.Second {
-		time.Sleep(50 * time.Millisecond)
+	one, at := settle("links back")
+	t.Logf("links back: %s alone holds the group from %v on", one, at.Round(time.Millisecond))
+	if os.Getenv("VIGIL_E2E_HB_BOOTCUT") != "1" {
+		return
 	}
-	one := holder()
-	t.Logf("after the links came back: holder %q in %v", one, time.Since(start).Round(time.Millisecond))
-	if one == "both" || one == "" {
-		t.Fatalf("holder %q after the links came back\nvigil:\n%s\nheartbeat:\n%s", one, v.Output(), h.Log())
-	}
-	// It stays settled.
-	time.Sleep(8 * time.Second)
-	if got := holder(); got != one {
-		t.Fatalf("holder moved from %q to %q\nvigil:\n%s\nheartbeat:\n%s", one, got, v.Output(), h.Log())
-	}
-	t.Logf("vigil:\n%s\nheartbeat:\n%s", v.Output(), h.Log())
+	// vigil powered off, and booted with its cables unplugged: still
+	// open (VIGIL_E2E_HB_BOOTCUT=1 reproduces it). heartbeat logs "Both
+	// machines own our resources!" but no report of what it holds reaches
+	// vigil, even after vigil's t=starting; both keep the group.
+	v.Kill()
+	ha2.Run("ip", "addr", "del", vip+"/24", "dev", "eth0")
+	wait("ha1", 20*time.Second)
+	ha2.SetCable("eth0", false)
+	ha2.SetCable("eth1", false)
+	v.Start()
+	d = wait("both", 20*time.Second)
+	t.Logf("vigil, booted cut off, took the group after %v (initdead 6 s)", d.Round(time.Millisecond))
+	ha2.SetCable("eth0", true)
+	ha2.SetCable("eth1", true)
+	one, at = settle("links up after vigil booted cut off")
+	t.Logf("links up: %s alone holds the group from %v on", one, at.Round(time.Millisecond))
 }
