@@ -2,7 +2,6 @@ package hb_test
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,10 +15,11 @@ import (
 // Debian's heartbeat stays on the home node (ha1) while ha2 already runs
 // vigil, with the seed's md5 authkeys. Both links of ha1 are cut, vigil
 // takes the group over after deadtime (both hold it), the links come back:
-// the pair must settle on one holder. With VIGIL_E2E_HB_BOOTCUT=1, vigil
-// then boots while its links are down (it never heard heartbeat): it
-// takes the group after initdead, and when the links come up the pair
-// should again settle (it does not yet).
+// the pair must settle on one holder. Then vigil boots while its links
+// are down (it never heard heartbeat): it takes the group after initdead,
+// and when the links come up the pair must again settle (heartbeat sent
+// no report of what it held, and both kept the group, until vigil asked
+// again with t=starting).
 func TestInteropSplitBrainHeartbeatHome(t *testing.T) {
 	hblab.Require(t)
 	t.Parallel()
@@ -100,13 +100,7 @@ func TestInteropSplitBrainHeartbeatHome(t *testing.T) {
 	ha1.SetCable("eth1", true)
 	one, at := settle("links back")
 	t.Logf("links back: %s alone holds the group from %v on", one, at.Round(time.Millisecond))
-	if os.Getenv("VIGIL_E2E_HB_BOOTCUT") != "1" {
-		return
-	}
-	// vigil powered off, and booted with its cables unplugged: still
-	// open (VIGIL_E2E_HB_BOOTCUT=1 reproduces it). heartbeat logs "Both
-	// machines own our resources!" but no report of what it holds reaches
-	// vigil, even after vigil's t=starting; both keep the group.
+	// vigil powered off, and booted with its cables unplugged.
 	v.Kill()
 	ha2.Run("ip", "addr", "del", vip+"/24", "dev", "eth0")
 	wait("ha1", 20*time.Second)

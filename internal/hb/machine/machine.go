@@ -267,6 +267,10 @@ type peer struct {
 	reported   bool
 	stable     bool
 	pingUp     int
+	// asks counts the t=starting sent since it came back into view
+	// without a report in reply; askedAt is the last.
+	asks    int
+	askedAt time.Time
 }
 
 type groupState struct {
@@ -583,11 +587,19 @@ func (m *Machine) heard(now time.Time, e Heard) []Action {
 					// and both would keep what both hold. heartbeat
 					// answers t=starting with its rsc_hold in any stable
 					// state (hb_resource.c process_resources).
+					p.asks, p.askedAt = 1, now
 					out = append(out, SendStarting{})
 				}
 				out = append(out, m.sendHeld(m.ph == phaseStable, ""))
 			}
 		}
+	} else if e.Status != "" && p.asks > 0 && p.asks < maxAsks && !p.reported && m.ph == phaseStable &&
+		p == m.other() && now.Sub(p.askedAt) >= 2*m.cfg.Keepalive {
+		// No report yet: heartbeat may have taken the first t=starting
+		// before the status that brought us back into its view.
+		p.asks++
+		p.askedAt = now
+		out = append(out, SendStarting{}, m.sendHeld(true, ""))
 	}
 	if pingChanged {
 		out = append(out, m.autoFailback(now)...)
@@ -595,6 +607,10 @@ func (m *Machine) heard(now time.Time, e Heard) []Action {
 	}
 	return out
 }
+
+// maxAsks bounds the t=starting sent to a peer back in view that does
+// not report what it holds.
+const maxAsks = 4
 
 func (m *Machine) peerDead(now time.Time, p *peer) []Action {
 	p.status = StatusDead
@@ -647,7 +663,7 @@ func (m *Machine) peerResources(now time.Time, e PeerResources) []Action {
 		return nil
 	}
 	p.holds = e.Holds.mirror()
-	p.reported = true
+	p.reported, p.asks = true, 0
 	if e.HasStable {
 		p.stable = e.Stable
 	}

@@ -525,3 +525,27 @@ func TestPeerReportDuringTakeover(t *testing.T) {
 		t.Fatalf("groups up with ha1 holding them too: %v, want releases", got)
 	}
 }
+
+// A peer back in view that does not answer the first t=starting (heartbeat
+// took it before the status that brought us back into its view) is asked
+// again at its next statuses, a bounded number of times.
+func TestPeerInViewAskedAgain(t *testing.T) {
+	m := New(cfgFor("ha2", "ha1", "ha1"))
+	m.Step(t0, Start{})
+	m.Step(t0.Add(2*time.Second), Tick{})
+	for _, g := range []string{"vip", "web"} {
+		m.Step(t0.Add(2*time.Second), Done{Group: g, Acquire: true})
+	}
+	starts := 0
+	for i := range 20 {
+		got := m.Step(t0.Add(5*time.Second+time.Duration(i)*200*time.Millisecond), Heard{Node: "ha1", Medium: 0, Status: StatusActive, PingUp: -1})
+		for _, a := range got {
+			if _, ok := a.(SendStarting); ok {
+				starts++
+			}
+		}
+	}
+	if starts < 2 || starts > maxAsks {
+		t.Fatalf("%d t=starting to a silent peer, want 2..%d", starts, maxAsks)
+	}
+}
