@@ -267,6 +267,10 @@ type peer struct {
 	reported   bool
 	stable     bool
 	pingUp     int
+	// asks counts the t=starting sent since it came back into view
+	// without a report in reply; askedAt is the last.
+	asks    int
+	askedAt time.Time
 }
 
 type groupState struct {
@@ -576,9 +580,26 @@ func (m *Machine) heard(now time.Time, e Heard) []Action {
 			// speaks again.
 			p.reported, p.stable, p.holds = false, false, RscNone
 			if m.active() && p == m.other() {
+				if m.ph == phaseStable {
+					// Ask for its report: a peer that took nothing over
+					// while we were apart (heartbeat, which held
+					// everything all along) has no reason to send one,
+					// and both would keep what both hold. heartbeat
+					// answers t=starting with its rsc_hold in any stable
+					// state (hb_resource.c process_resources).
+					p.asks, p.askedAt = 1, now
+					out = append(out, SendStarting{})
+				}
 				out = append(out, m.sendHeld(m.ph == phaseStable, ""))
 			}
 		}
+	} else if e.Status != "" && p.asks > 0 && p.asks < maxAsks && !p.reported && m.ph == phaseStable &&
+		p == m.other() && now.Sub(p.askedAt) >= 2*m.cfg.Keepalive {
+		// No report yet: heartbeat may have taken the first t=starting
+		// before the status that brought us back into its view.
+		p.asks++
+		p.askedAt = now
+		out = append(out, SendStarting{}, m.sendHeld(true, ""))
 	}
 	if pingChanged {
 		out = append(out, m.autoFailback(now)...)
@@ -586,6 +607,10 @@ func (m *Machine) heard(now time.Time, e Heard) []Action {
 	}
 	return out
 }
+
+// maxAsks bounds the t=starting sent to a peer back in view that does
+// not report what it holds.
+const maxAsks = 4
 
 func (m *Machine) peerDead(now time.Time, p *peer) []Action {
 	p.status = StatusDead
@@ -638,7 +663,7 @@ func (m *Machine) peerResources(now time.Time, e PeerResources) []Action {
 		return nil
 	}
 	p.holds = e.Holds.mirror()
-	p.reported = true
+	p.reported, p.asks = true, 0
 	if e.HasStable {
 		p.stable = e.Stable
 	}
@@ -649,14 +674,8 @@ func (m *Machine) peerResources(now time.Time, e PeerResources) []Action {
 	if !m.active() {
 		return nil
 	}
-	// A healed partition: both hold the same class. The node that is not
-	// the home of a class releases it (heartbeat restarts itself instead,
-	// heartbeat.c should_drop_message "returning after partition").
-	if both := p.holds & m.Holds() & RscForeign; both != 0 && m.sb == sbNot {
-		out = append(out, Log{Warn: true, Msg: fmt.Sprintf("%s also holds our foreign resources: releasing them", p.name)})
-		out = append(out, m.release(now, RscForeign, nil)...)
-		out = append(out, m.sendHeld(m.ph == phaseStable, ""))
-		return out
+	if r := m.releaseShared(now); r != nil {
+		return r
 	}
 	if m.ph == phaseStarting && !p.stable && m.rscrcvd.IsZero() {
 		m.rscrcvd = now
@@ -682,6 +701,24 @@ func (m *Machine) peerResources(now time.Time, e PeerResources) []Action {
 		out = append(out, m.ipfail(now)...)
 	}
 	return out
+}
+
+// releaseShared resolves a healed partition: when the other node says it
+// holds a class we hold too, the node that is not the home of the class
+// releases it (heartbeat restarts itself instead, heartbeat.c
+// should_drop_message "returning after partition"). It returns nil when
+// nothing is shared.
+func (m *Machine) releaseShared(now time.Time) []Action {
+	p := m.other()
+	if p == nil || !p.reported || m.sb != sbNot {
+		return nil
+	}
+	if p.holds&m.Holds()&RscForeign == 0 {
+		return nil
+	}
+	out := []Action{Log{Warn: true, Msg: fmt.Sprintf("%s also holds our foreign resources: releasing them", p.name)}}
+	out = append(out, m.release(now, RscForeign, nil)...)
+	return append(out, m.sendHeld(m.ph == phaseStable, ""))
 }
 
 func (m *Machine) peerShutdone(now time.Time, e PeerShutdone) []Action {
@@ -932,6 +969,11 @@ func (m *Machine) done(now time.Time, e Done) []Action {
 			out = append(out, f(now)...)
 		}
 		if m.ph == phaseStable && m.sb == sbNot && m.afterAcquire == nil {
+			// The peer's report may have come while the groups were
+			// still starting (a takeover as the peer came into view).
+			if r := m.releaseShared(now); r != nil {
+				return append(out, r...)
+			}
 			out = append(out, m.sendHeld(true, ""))
 			out = append(out, m.autoFailback(now)...)
 			out = append(out, m.ipfail(now)...)

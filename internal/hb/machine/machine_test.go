@@ -3,6 +3,7 @@ package machine
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -476,5 +477,75 @@ func TestIgnoredStandbyMessageLogBounded(t *testing.T) {
 	s.now = s.now.Add(10 * time.Second)
 	if n, last := lines(0); n != 1 || !strings.Contains(last, "99 more") {
 		t.Fatalf("%d lines after the period, last %q; want 1 saying 99 more", n, last)
+	}
+}
+
+// A node that took everything over at initdead without ever hearing its
+// peer (booted with its links down) asks the peer, when it comes into
+// view, for its report (t=starting): heartbeat, which held its group all
+// along, sends none on its own, and both would keep the group.
+func TestPeerInViewAskedForItsReport(t *testing.T) {
+	m := New(cfgFor("ha2", "ha1", "ha1"))
+	m.Step(t0, Start{})
+	if got := m.Step(t0.Add(2*time.Second), Tick{}); !hasAcquire(got) {
+		t.Fatalf("no takeover at initdead: %v", got)
+	}
+	for _, g := range []string{"vip", "web"} {
+		m.Step(t0.Add(2*time.Second), Done{Group: g, Acquire: true})
+	}
+	got := m.Step(t0.Add(5*time.Second), Heard{Node: "ha1", Medium: 0, Status: StatusActive, PingUp: -1})
+	i := slices.IndexFunc(got, func(a Action) bool { _, ok := a.(SendStarting); return ok })
+	j := slices.IndexFunc(got, func(a Action) bool { _, ok := a.(SendResources); return ok })
+	if i < 0 || j < i {
+		t.Fatalf("peer in view: %v, want t=starting then t=resource", got)
+	}
+	// Its report (all, heartbeat's view) makes us release what is its.
+	got = m.Step(t0.Add(5*time.Second), PeerResources{Node: "ha1", Holds: RscAll, HasStable: true, Stable: true})
+	if !slices.ContainsFunc(got, func(a Action) bool { _, ok := a.(Release); return ok }) {
+		t.Fatalf("after ha1's report: %v, want releases", got)
+	}
+}
+
+// The peer's report comes while our takeover is still starting the
+// groups: once they are up, the groups that are the peer's are released
+// (the report is not resent; both held the group for good).
+func TestPeerReportDuringTakeover(t *testing.T) {
+	m := New(cfgFor("ha2", "ha1", "ha1"))
+	m.Step(t0, Start{})
+	if got := m.Step(t0.Add(2*time.Second), Tick{}); !hasAcquire(got) {
+		t.Fatalf("no takeover at initdead: %v", got)
+	}
+	m.Step(t0.Add(2100*time.Millisecond), Heard{Node: "ha1", Medium: 0, Status: StatusActive, PingUp: -1})
+	if got := m.Step(t0.Add(2200*time.Millisecond), PeerResources{Node: "ha1", Holds: RscAll, HasStable: true, Stable: true}); slices.ContainsFunc(got, func(a Action) bool { _, ok := a.(Release); return ok }) {
+		t.Fatalf("released while starting: %v", got)
+	}
+	m.Step(t0.Add(3*time.Second), Done{Group: "vip", Acquire: true})
+	got := m.Step(t0.Add(3*time.Second), Done{Group: "web", Acquire: true})
+	if !slices.ContainsFunc(got, func(a Action) bool { _, ok := a.(Release); return ok }) {
+		t.Fatalf("groups up with ha1 holding them too: %v, want releases", got)
+	}
+}
+
+// A peer back in view that does not answer the first t=starting (heartbeat
+// took it before the status that brought us back into its view) is asked
+// again at its next statuses, a bounded number of times.
+func TestPeerInViewAskedAgain(t *testing.T) {
+	m := New(cfgFor("ha2", "ha1", "ha1"))
+	m.Step(t0, Start{})
+	m.Step(t0.Add(2*time.Second), Tick{})
+	for _, g := range []string{"vip", "web"} {
+		m.Step(t0.Add(2*time.Second), Done{Group: g, Acquire: true})
+	}
+	starts := 0
+	for i := range 20 {
+		got := m.Step(t0.Add(5*time.Second+time.Duration(i)*200*time.Millisecond), Heard{Node: "ha1", Medium: 0, Status: StatusActive, PingUp: -1})
+		for _, a := range got {
+			if _, ok := a.(SendStarting); ok {
+				starts++
+			}
+		}
+	}
+	if starts < 2 || starts > maxAsks {
+		t.Fatalf("%d t=starting to a silent peer, want 2..%d", starts, maxAsks)
 	}
 }
