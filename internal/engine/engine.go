@@ -1644,13 +1644,10 @@ func (in *instance) allVIPs() []netif.VIP {
 }
 
 func (e *Engine) takeOver(now time.Time, in *instance) {
-	vips := in.allVIPs()
+	vips := in.devVIPs()
 	var targets []garp.Target
-	for k := range vips {
-		if vips[k].Dev == "" {
-			vips[k].Dev = in.spec.Interface
-		}
-		targets = append(targets, garp.Target{Addr: vips[k].Addr(), Dev: vips[k].Dev})
+	for _, v := range vips {
+		targets = append(targets, garp.Target{Addr: v.Addr(), Dev: v.Dev})
 	}
 	// The interfaces' indexes as the link events told them, read here
 	// (the loop owns e.links): the adds need no lookup by name.
@@ -1715,12 +1712,7 @@ func (e *Engine) installVIPs(vips []netif.VIPAt, added func(errs []error)) {
 }
 
 func (e *Engine) release(in *instance) {
-	vips := in.allVIPs()
-	for k := range vips {
-		if vips[k].Dev == "" {
-			vips[k].Dev = in.spec.Interface
-		}
-	}
+	vips := in.devVIPs()
 	// By the indexes the link events told (the loop owns e.links): an
 	// interface just renamed took the addresses along under its new name.
 	dels := make([]netif.VIPAt, len(vips))
@@ -1763,12 +1755,8 @@ func (e *Engine) release(in *instance) {
 // addresses that wait in the pacers.
 func (e *Engine) cancelAnnouncements(in *instance) {
 	targets := map[garp.Target]bool{}
-	for _, v := range in.allVIPs() {
-		dev := v.Dev
-		if dev == "" {
-			dev = in.spec.Interface
-		}
-		targets[garp.Target{Addr: v.Addr(), Dev: dev}] = true
+	for _, v := range in.devVIPs() {
+		targets[garp.Target{Addr: v.Addr(), Dev: v.Dev}] = true
 	}
 	for _, p := range e.pacers {
 		p.Cancel(func(s garp.Send) bool { return targets[s.Target] })
