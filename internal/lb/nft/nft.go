@@ -31,7 +31,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -423,30 +422,21 @@ func sameService(a, b lb.State, k lb.ServiceKey) bool {
 	if ina != inb || sa != sb {
 		return false
 	}
-	da, db := serviceDests(a, k), serviceDests(b, k)
-	return maps.Equal(da, db)
-}
-
-func serviceDests(s lb.State, k lb.ServiceKey) map[lb.DestKey]lb.Dest {
-	out := map[lb.DestKey]lb.Dest{}
-	for dk, d := range s.Dests {
-		if dk.Service == k {
-			out[dk] = d
-		}
-	}
-	return out
+	da := a.DestsOf(k)
+	return slices.Equal(da, b.DestsOf(k)) &&
+		!slices.ContainsFunc(da, func(dk lb.DestKey) bool { return a.Dests[dk] != b.Dests[dk] })
 }
 
 // setService makes st hold service k as from holds it (or not at all).
 func setService(st, from lb.State, k lb.ServiceKey) {
 	delete(st.Services, k)
-	maps.DeleteFunc(st.Dests, func(dk lb.DestKey, _ lb.Dest) bool { return dk.Service == k })
+	for _, dk := range st.DestsOf(k) {
+		delete(st.Dests, dk)
+	}
 	if svc, ok := from.Services[k]; ok {
 		st.Services[k] = svc
-		for dk, d := range from.Dests {
-			if dk.Service == k {
-				st.Dests[dk] = d
-			}
+		for _, dk := range from.DestsOf(k) {
+			st.Dests[dk] = from.Dests[dk]
 		}
 	}
 }
