@@ -267,13 +267,13 @@ func (s *Supervisor) Run(ctx context.Context) error {
 				s.st.LastExit = s.hung
 			}
 		}
-		n := s.st.Restarts
+		n, last := s.st.Restarts, s.st.LastExit
 		s.mu.Unlock()
 		if respec {
 			s.log.Info("conntrackd restarts with its new configuration")
 			continue
 		}
-		s.log.Warn("conntrackd died; restarting it", "err", s.Status().LastExit, "restarts", n)
+		s.log.Warn("conntrackd died; restarting it", "err", last, "restarts", n)
 		select {
 		case <-ctx.Done():
 		case <-time.After(s.RestartDelay):
