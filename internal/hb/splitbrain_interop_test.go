@@ -36,29 +36,10 @@ func TestInteropSplitBrainHeartbeatHome(t *testing.T) {
 	}
 	h := hblab.New(t, ha1, "ha1", files("ha1", "10.0.0.2", "10.168.0.162"))
 	v := hblab.NewVigil(t, ha2, "ha2", files("ha2", "10.0.0.1", "10.168.0.161"))
-	holder := func() string {
-		a, b := hblab.HasAddr(ha1, vip), hblab.HasAddr(ha2, vip)
-		switch {
-		case a && b:
-			return "both"
-		case a:
-			return "ha1"
-		case b:
-			return "ha2"
-		}
-		return ""
-	}
+	holder := func() string { return vipHolder(ha1, ha2) }
 	wait := func(want string, limit time.Duration) time.Duration {
 		t.Helper()
-		start := time.Now()
-		for time.Since(start) < limit {
-			if holder() == want {
-				return time.Since(start)
-			}
-			time.Sleep(25 * time.Millisecond)
-		}
-		t.Fatalf("VIP holder %q after %v, want %q\nvigil:\n%s\nheartbeat:\n%s", holder(), limit, want, v.Output(), h.Log())
-		return 0
+		return waitVIPHolder(t, ha1, ha2, want, limit, func() string { return "vigil:\n" + v.Output() + "\nheartbeat:\n" + h.Log() })
 	}
 	// settle waits until one node alone has held the group for 8 s
 	// (heartbeat may restart itself after a partition, moving the group

@@ -95,15 +95,25 @@ func (tu *tutorial) dialHA2(t *testing.T) *net.UDPConn {
 	return c
 }
 
-// holder returns which of ha1/ha2 has the VIP: "ha1", "ha2", "both", "".
-func (tu *tutorial) holder() string {
-	a, b := hblab.HasAddr(tu.ha1, vip), hblab.HasAddr(tu.ha2, vip)
+// holder returns which of ha1/ha2 has the VIP (vipHolder).
+func (tu *tutorial) holder() string { return vipHolder(tu.ha1, tu.ha2) }
+
+func (tu *tutorial) waitHolder(t *testing.T, want string, limit time.Duration) time.Duration {
+	t.Helper()
+	return waitVIPHolder(t, tu.ha1, tu.ha2, want, limit, func() string {
+		return "ha1:\n" + tu.n1.Output() + "\nha2:\n" + tu.n2.Output()
+	})
+}
+
+// vipHolder returns which of ha1/ha2 has the VIP: "ha1", "ha2", "both", "".
+func vipHolder(ha1, ha2 *lab.Host) string {
+	a, b := hblab.HasAddr(ha1, vip), hblab.HasAddr(ha2, vip)
 	switch {
 	case a && b:
 		// The two reads are not one instant: ha1 letting go and ha2
 		// taking over between them reads as both. Only ha1 still
 		// holding after ha2's read is an overlap.
-		if hblab.HasAddr(tu.ha1, vip) {
+		if hblab.HasAddr(ha1, vip) {
 			return "both"
 		}
 		return "ha2"
@@ -115,16 +125,18 @@ func (tu *tutorial) holder() string {
 	return ""
 }
 
-func (tu *tutorial) waitHolder(t *testing.T, want string, limit time.Duration) time.Duration {
+// waitVIPHolder waits up to limit for vipHolder to say want and returns
+// how long that took; past limit it fails the test with logs().
+func waitVIPHolder(t *testing.T, ha1, ha2 *lab.Host, want string, limit time.Duration, logs func() string) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for time.Since(start) < limit {
-		if tu.holder() == want {
+		if vipHolder(ha1, ha2) == want {
 			return time.Since(start)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("VIP holder is %q after %v, want %q\nha1:\n%s\nha2:\n%s", tu.holder(), limit, want, tu.n1.Output(), tu.n2.Output())
+	t.Fatalf("VIP holder is %q after %v, want %q\n%s", vipHolder(ha1, ha2), limit, want, logs())
 	return 0
 }
 
