@@ -2,9 +2,12 @@ package main
 
 import (
 	"log/slog"
+	"math"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -74,10 +77,9 @@ func TestReadingAndSteadyGC(t *testing.T) {
 		}
 		for _, s := range steps {
 			s.f(gc)
-			if got := debug.SetGCPercent(-1); got != s.want {
+			if got := debug.SetGCPercent(s.want); got != s.want {
 				t.Errorf("environment %v, %s: GOGC %d, want %d", c.env, s.name, got, s.want)
 			}
-			debug.SetGCPercent(s.want)
 		}
 	}
 }
@@ -223,4 +225,50 @@ func TestQuietReleaseWakes(t *testing.T) {
 	if got := debug.SetGCPercent(old); got != 7 {
 		t.Errorf("busy with GOGC from the environment: GOGC %d, want 7", got)
 	}
+}
+
+// TestReleaseMemorySetsBack: releaseMemory leaves GOGC and the memory limit
+// as it found them, a limit the environment set included.
+func TestReleaseMemorySetsBack(t *testing.T) {
+	oldGC := debug.SetGCPercent(steadyGCPercent)
+	defer debug.SetGCPercent(oldGC)
+	oldLimit := debug.SetMemoryLimit(math.MaxInt64)
+	defer debug.SetMemoryLimit(oldLimit)
+	for _, limit := range []int64{math.MaxInt64, 64 << 20} {
+		debug.SetMemoryLimit(limit)
+		releaseMemory()
+		if got := debug.SetGCPercent(steadyGCPercent); got != steadyGCPercent {
+			t.Errorf("limit %d: GOGC %d after the release, want %d", limit, got, steadyGCPercent)
+		}
+		if got := debug.SetMemoryLimit(-1); got != limit {
+			t.Errorf("limit %d: %d after the release", limit, got)
+		}
+	}
+}
+
+// TestReleaseMemoryNoHugePages: the release's collection does not turn on
+// the runtime's huge pages for its tables (which GOGC off alone does: the
+// heap goal goes past 1 GiB), so no mapping of the process is marked for
+// them (VmFlags "hg" in /proc/self/smaps). The runtime never turns them
+// off again, so this holds for every release this test process ran.
+func TestReleaseMemoryNoHugePages(t *testing.T) {
+	releaseMemory()
+	if n := hugePageMappings(t); n > 0 {
+		t.Errorf("%d mappings marked for huge pages after the release", n)
+	}
+}
+
+func hugePageMappings(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Skipf("no smaps: %v", err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmFlags:") && slices.Contains(strings.Fields(l), "hg") {
+			n++
+		}
+	}
+	return n
 }
