@@ -160,9 +160,9 @@ func NewNode(o Options) (*Node, error) {
 	var peers []string
 	for _, n := range c.Nodes {
 		if strings.EqualFold(n.Name, self) {
-			me = n.Name
+			me = hbName(n.Name)
 		} else {
-			peers = append(peers, n.Name)
+			peers = append(peers, hbName(n.Name))
 		}
 	}
 	if me == "" {
@@ -224,6 +224,13 @@ func NewNode(o Options) (*Node, error) {
 	n.m = machine.New(mc)
 	return n, nil
 }
+
+// hbName is a node's name as heartbeat holds it: add_node lowers the case
+// of ha.cf's `node` names (g_strdown), and heartbeat finds the node of a
+// message by its src (and dest) exactly, so a node written "HA1" in ha.cf
+// goes by "ha1" on the wire: heartbeat drops a message from "HA1" ("bad
+// node [HA1] in message") and declares that node dead.
+func hbName(name string) string { return strings.ToLower(name) }
 
 type rxPacket struct {
 	data  []byte
@@ -536,7 +543,7 @@ func (n *Node) receive(p rxPacket) []machine.Action {
 	var peer string
 	for _, x := range n.cfg.Nodes {
 		if strings.EqualFold(x.Name, from) {
-			peer = x.Name
+			peer = hbName(x.Name)
 		}
 	}
 	if peer == "" {
@@ -624,7 +631,7 @@ func (n *Node) receive(p rxPacket) []machine.Action {
 		// turns active and starts resource management).
 		var nl strings.Builder
 		for _, x := range n.cfg.Nodes {
-			nl.WriteString(x.Name + " ")
+			nl.WriteString(hbName(x.Name) + " ")
 		}
 		n.send([]wire.Field{{Name: wire.FType, Value: []byte(wire.TRepNodes)}, {Name: wire.FNodeList, Value: []byte(nl.String())}, {Name: wire.FDelNodeList, Value: []byte(" ")}}, peer)
 	case wire.TStarting:
