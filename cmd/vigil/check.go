@@ -45,6 +45,9 @@ type checkVerdict struct {
 	checked     bool
 	code        int
 	errs, warns int
+	// security: keepalived would report a script security violation
+	// (translate.ScriptSecurityViolation).
+	security bool
 }
 
 // Exit statuses of keepalived 2.2.7's -t (config_test_exit in
@@ -56,17 +59,24 @@ const (
 	// keepalivedTestErrors: errors reported, and keepalived would run
 	// the file all the same.
 	keepalivedTestErrors = 5
+	// keepalivedTestSecurity: scripts configured, found, and
+	// enable_script_security off ("SECURITY VIOLATION").
+	keepalivedTestSecurity = 6
 )
 
 // configTestExit is the exit status of keepalived's -t for a verdict:
 // 0 for a clean file, 5 when vigil warns (what keepalived reports and
 // tolerates: it runs the file), 4 when vigil refuses the file (errors,
-// and a file it cannot read). keepalived 2.2.7 never says 6 (a security
-// error) here: vigil's script security findings are errors or warnings.
+// and a file it cannot read), and 6 whenever keepalived would report a
+// script security violation: keepalived keeps the highest of the statuses
+// it met, and the security error is the highest (report_config_error,
+// config_err_t), so it wins over the others.
 func configTestExit(v checkVerdict) int {
 	switch {
 	case !v.checked:
 		return v.code
+	case v.security:
+		return keepalivedTestSecurity
 	case v.errs > 0:
 		return keepalivedTestCannotRun
 	case v.warns > 0:
@@ -166,7 +176,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) checkVerdict {
 	if errs > 0 || warns > 0 {
 		fmt.Fprintf(stderr, "%s: %d error(s), %d warning(s)\n", abs, errs, warns)
 	}
-	return checkVerdict{checked: true, errs: errs, warns: warns}
+	return checkVerdict{checked: true, errs: errs, warns: warns, security: cfg != nil && translate.ScriptSecurityViolation(cfg)}
 }
 
 // hostInterfaces tells which interfaces exist in the network namespace

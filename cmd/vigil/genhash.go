@@ -18,6 +18,12 @@ import (
 	"github.com/vigil-ha/vigil/internal/check/probe"
 )
 
+// genhashName is the name vigil runs as genhash under: keepalived's
+// package installs /usr/bin/genhash as a symbolic link to
+// ../sbin/keepalived, which dispatches on its own name, so vigil in
+// keepalived's place is reached as genhash too.
+const genhashName = "genhash"
+
 // genhashUsage mirrors keepalived 2.2.7's genhash usage text.
 const genhashUsage = `Usage: vigil genhash COMMAND [OPTIONS]
 Commands:

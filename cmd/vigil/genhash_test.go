@@ -72,6 +72,23 @@ func hostOf(req string) string {
 	return ""
 }
 
+// TestDispatchAsGenhash: /usr/bin/genhash is keepalived's package's link
+// to ../sbin/keepalived; with vigil in keepalived's place, `genhash -sHOST
+// -p PORT -u /` (seed 002's command, the address glued to -s) prints the
+// page's digest, as keepalived's genhash does, and not vigil's "unknown
+// command".
+func TestDispatchAsGenhash(t *testing.T) {
+	port, _ := pageServer(t, 64, func(string) string {
+		return "HTTP/1.0 200 OK\r\nContent-Length: 49\r\n\r\nThis is a test page which from IP:192.168.118.129"
+	})
+	var out, errb bytes.Buffer
+	code := dispatchAs("genhash", []string{"-s127.0.0.1", "-p", port, "-u", "/"}, &out, &errb)
+	// md5 of the body
+	if want := "047032f5f0242afb47c3d67699e031d5\n"; code != 0 || out.String() != want {
+		t.Fatalf("genhash persona: exit %d, stdout %q (want %q), stderr %q", code, out.String(), want, errb.String())
+	}
+}
+
 // TestGenhashDifferential runs Debian's keepalived genhash and vigil genhash
 // against the same pages and compares what they print and what they send.
 func TestGenhashDifferential(t *testing.T) {

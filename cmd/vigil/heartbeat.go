@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vigil-ha/vigil/internal/hb"
 )
 
 // heartbeatName is the program name under which vigil takes heartbeat
@@ -90,7 +92,8 @@ scan:
 	pidFile := heartbeatPidFile
 	switch {
 	case status:
-		return heartbeatStatus(pidFile, stdout)
+		host, _ := os.Hostname()
+		return heartbeatStatus(pidFile, host, stdout)
 	case kill:
 		return heartbeatStop(pidFile, stdout, stderr)
 	case reload:
@@ -118,14 +121,15 @@ scan:
 }
 
 // heartbeatStatus answers `heartbeat -s` as heartbeat does: 0 with the
-// pid and node when the daemon runs, 3 (LSB "not running") otherwise.
-func heartbeatStatus(pidFile string, stdout io.Writer) int {
+// pid and node (host's name, in heartbeat's lower case) when the daemon
+// runs, 3 (LSB "not running") otherwise.
+func heartbeatStatus(pidFile, host string, stdout io.Writer) int {
 	pid := runningPid(pidFile)
 	if pid == 0 {
 		fmt.Fprintln(stdout, "heartbeat is stopped. No process")
 		return 3
 	}
-	node, _ := os.Hostname()
+	node := hb.NodeName(host)
 	fmt.Fprintf(stdout, "heartbeat OK [pid %d et al] is running on %s [%s]...\n", pid, node, node)
 	return 0
 }

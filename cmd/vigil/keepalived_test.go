@@ -203,10 +203,16 @@ virtual_ipaddress {
 	}
 }
 
+// trackConf is goodConf with VI_1 tracking a vrrp_script running path.
+func trackConf(path string) string {
+	return "vrrp_script chk {\n    script \"" + path + "\"\n}\n" +
+		strings.Replace(goodConf, "    priority 150", "    priority 150\n    track_script {\n        chk\n    }", 1)
+}
+
 // TestConfigTestExitStatus: keepalived's -t, as `vigil run -t` and as
 // vigil installed as keepalived, exits as keepalived 2.2.7's
 // config_test_exit does (0 clean, 5 errors it would run with, 4 a file it
-// cannot run), so `keepalived -t && systemctl reload keepalived` works
+// cannot run, 6 a script security violation), so `keepalived -t && systemctl reload keepalived` works
 // unchanged; `vigil check` keeps its own 0 / 1.
 func TestConfigTestExitStatus(t *testing.T) {
 	needIface(t, "eth0")
@@ -225,6 +231,16 @@ func TestConfigTestExitStatus(t *testing.T) {
 		{"refused", writeConf(t, "vrid.conf", strings.Replace(goodConf, "virtual_router_id 55", "virtual_router_id 300", 1)), 4, 1},
 		// keepalived: "Unable to read configuration file", exit 4.
 		{"missing", filepath.Join(t.TempDir(), "missing.conf"), 4, 1},
+		// Seeds 001 and 002: scripts whose files exist, without
+		// enable_script_security. keepalived: "SECURITY VIOLATION -
+		// scripts are being executed but script_security not enabled",
+		// exit 6, over any other status (a refused file included).
+		{"vrrp_script without script security", writeConf(t, "track.conf", trackConf("/bin/true")), 6, 0},
+		{"MISC_CHECK without script security", writeConf(t, "misc.conf", strings.Replace(goodConf, "TCP_CHECK {", "MISC_CHECK {\n            misc_path \"/bin/true 10.0.0.2 80\"", 1)), 6, 0},
+		{"refused, with a script", writeConf(t, "trackvrid.conf", strings.Replace(trackConf("/bin/true"), "virtual_router_id 55", "virtual_router_id 300", 1)), 6, 1},
+		// A script file that is not there is no violation: keepalived
+		// disables the script, exit 5.
+		{"vrrp_script missing", writeConf(t, "trackmissing.conf", trackConf("/nonexistent/chk.sh")), 5, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for _, cl := range []struct {

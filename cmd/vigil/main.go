@@ -58,6 +58,8 @@ func dispatchAs(name string, args []string, stdout, stderr io.Writer) int {
 		return runKeepalived(args, stdout, stderr)
 	case heartbeatName:
 		return runHeartbeat(args, stdout, stderr)
+	case genhashName:
+		return runGenhash(args, stdout, stderr)
 	}
 	return dispatch(args, stdout, stderr)
 }

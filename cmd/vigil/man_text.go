@@ -173,11 +173,15 @@ configuration test does, so that
 works unchanged:
 0 when vigil has nothing to say about the file;
 5 when it has warnings only (what keepalived reports and still runs);
-4 when it has errors, or the file is missing or unreadable.
+4 when it has errors, or the file is missing or unreadable;
+6, whatever else the file has, when keepalived reports a script security
+violation: scripts configured (vrrp_script, notify, MISC_CHECK, quorum and
+real server scripts) whose files exist, without
+.B enable_script_security
+in global_defs.
 keepalived itself exits 0 for a missing file (it says
 .I Config files missing
-and checks nothing), and 6 for a script security error, which vigil
-reports as an error or a warning.
+and checks nothing).
 A file on which vigil gives advice that keepalived does not (a warning
 keepalived has no counterpart for) exits 5 where keepalived exits 0.
 .SH EXAMPLES

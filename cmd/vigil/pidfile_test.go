@@ -96,3 +96,18 @@ func TestPidFilePlantedSymlink(t *testing.T) {
 		t.Errorf("pid file holds %q", b)
 	}
 }
+
+// TestHeartbeatStatusNodeName: `heartbeat -s` names the node as heartbeat
+// does, in lower case (seed 004's hosts are HA1 and HA2: heartbeat says
+// "is running on ha1 [ha1]...").
+func TestHeartbeatStatusNodeName(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "heartbeat.pid")
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	want := "heartbeat OK [pid " + strconv.Itoa(os.Getpid()) + " et al] is running on ha1 [ha1]...\n"
+	if code := heartbeatStatus(pidFile, "HA1", &out); code != 0 || out.String() != want {
+		t.Errorf("heartbeat -s: exit %d, %q, want %q", code, out.String(), want)
+	}
+}

@@ -74,7 +74,7 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 	fs.StringVarP(&checkPid, "checkers_pid", "c", "", "keepalived's checker child pid file: as --vrrp_pid")
 	fs.BoolVarP(&f.vrrpOnly, "vrrp", "P", false, "run only VRRP (no virtual servers)")
 	fs.BoolVarP(&f.checkOnly, "check", "C", false, "run only virtual servers and their checkers (no VRRP)")
-	fs.BoolVarP(&f.configTest, "config-test", "t", false, "check the configuration and exit with keepalived -t's status: 0 clean, 5 warnings only, 4 errors or an unreadable file")
+	fs.BoolVarP(&f.configTest, "config-test", "t", false, "check the configuration and exit with keepalived -t's status: 0 clean, 5 warnings only, 4 errors or an unreadable file, 6 scripts without enable_script_security")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.haDir, "ha-dir", "", "run heartbeat-style resource groups from ha.cf, haresources and authkeys in this directory")

@@ -165,6 +165,21 @@ func subscribeDumps(u *undo) <-chan os.Signal {
 // heartbeat-only mode (--ha-dir without -f).
 func (d *daemon) runsKeepalived() bool { return d.flags.haDir == "" || d.flags.fileSet }
 
+// startedAttrs are the attributes of the "vigil started" line: the
+// keepalived.conf with its instances and virtual servers when the daemon
+// runs one (keepalived), the heartbeat directory when it runs one, never a
+// file it did not read.
+func startedAttrs(f runFlags, l loaded, keepalived bool, pid int) []any {
+	a := []any{"version", version}
+	if keepalived {
+		a = append(a, "config", f.file, "instances", len(l.spec.Instances), "virtual_servers", len(l.dir.VirtualServers))
+	}
+	if f.haDir != "" {
+		a = append(a, "ha_dir", f.haDir)
+	}
+	return append(a, "api", f.apiSocket, "pid", pid)
+}
+
 // readConfigs reads keepalived.conf and the heartbeat directory the flags
 // name and returns the daemon for them; with a heartbeat directory, the
 // daemon logs where ha.cf says.
@@ -500,7 +515,7 @@ func (d *daemon) run(ctx context.Context, l loaded, bg *group) error {
 	releaseConfigMemory(f.gcPercent)
 	bg.Go("binary pages", d.pages.Run)
 	d.pages.Kick()
-	d.log.Info("vigil started", "version", version, "config", f.file, "instances", len(l.spec.Instances), "virtual_servers", len(l.dir.VirtualServers), "ha_dir", f.haDir, "api", f.apiSocket, "pid", os.Getpid())
+	d.log.Info("vigil started", startedAttrs(f, l, d.runsKeepalived(), os.Getpid())...)
 	if d.sd.Enabled() {
 		d.notifyReady()
 		if iv, err := sdnotify.WatchdogInterval(os.Getenv, os.Getpid()); err == nil && iv > 0 {

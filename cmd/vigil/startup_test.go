@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -46,5 +47,28 @@ func TestGroupStopsAndWaits(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "b stopped") || strings.Contains(logs.String(), "a stopped") {
 		t.Errorf("log: want only b's error, got:\n%s", logs.String())
+	}
+}
+
+// TestStartedAttrs: a heartbeat daemon (ha_dir, no -f) reads no
+// keepalived.conf, and its "vigil started" line names none: it said
+// config=/etc/keepalived/keepalived.conf instances=0 virtual_servers=0.
+func TestStartedAttrs(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		f          runFlags
+		keepalived bool
+		want       string
+	}{
+		{"heartbeat", runFlags{file: defaultConfigFile, haDir: "/etc/ha.d", apiSocket: "/run/vigil/vigil.sock"}, false,
+			"[version dev ha_dir /etc/ha.d api /run/vigil/vigil.sock pid 7]"},
+		{"keepalived", runFlags{file: defaultConfigFile, apiSocket: "/run/vigil/vigil.sock"}, true,
+			"[version dev config /etc/keepalived/keepalived.conf instances 0 virtual_servers 0 api /run/vigil/vigil.sock pid 7]"},
+		{"both", runFlags{file: "/k.conf", haDir: "/etc/ha.d", apiSocket: "/s"}, true,
+			"[version dev config /k.conf instances 0 virtual_servers 0 ha_dir /etc/ha.d api /s pid 7]"},
+	} {
+		if got := fmt.Sprint(startedAttrs(c.f, loaded{}, c.keepalived, 7)); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
 	}
 }

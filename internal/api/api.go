@@ -222,7 +222,9 @@ func serveIdle(ctx context.Context, ln net.Listener, d Daemon, log *slog.Logger,
 const IdleTimeout = 5 * time.Second
 
 // ServeHTTP runs srv on ln until ctx is done, then shuts it down (waiting up
-// to 2 s for requests in flight) and returns. The status page and the
+// to 2 s for requests in flight) and returns. A listener its owner closed
+// ends it as a stop does: the daemon closes the API socket before it
+// cancels ctx (the socket goes first on a stop). The status page and the
 // metrics listener use it too.
 func ServeHTTP(ctx context.Context, ln net.Listener, srv *http.Server) error {
 	errc := make(chan error, 1)
@@ -235,7 +237,7 @@ func ServeHTTP(ctx context.Context, ln net.Listener, srv *http.Server) error {
 		<-errc
 		return nil
 	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
+		if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 			return nil
 		}
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)

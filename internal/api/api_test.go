@@ -103,6 +103,31 @@ func TestClientRoundTrips(t *testing.T) {
 	}
 }
 
+// TestServeEndsCleanlyWhenListenerClosed: a stopping daemon closes the API
+// socket (which removes its file) before it cancels Serve's context; Serve
+// then returns no error, or every clean stop logs `level=ERROR msg="api
+// stopped" err="... use of closed network connection"`.
+func TestServeEndsCleanlyWhenListenerClosed(t *testing.T) {
+	ln, err := Listen(filepath.Join(t.TempDir(), "vigil.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, ln, &fakeDaemon{}, slog.New(slog.DiscardHandler)) }()
+	time.Sleep(50 * time.Millisecond) // Serve is accepting
+	ln.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve after its listener closed: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve still running after its listener closed")
+	}
+}
+
 // TestIdleConnectionsClose: the daemon answers a second request on a
 // kept-alive connection, and closes the connection once it stays idle (a
 // client that never closes its connections leaves none open for good).

@@ -869,36 +869,42 @@ func (p *parser) checkUnusedScripts() {
 
 // checkScriptSecurity reports scripts configured without
 // enable_script_security: keepalived 2.2.7 check_vrrp_script_security()
-// reports a "SECURITY VIOLATION" for them (keepalived -t exits 6).
+// reports a "SECURITY VIOLATION" for those whose file it finds (keepalived
+// -t then exits 6).
 func (p *parser) checkScriptSecurity() {
-	g := &p.cfg.Global
-	if g.EnableScriptSecurity {
+	if p.cfg.Global.EnableScriptSecurity {
 		return
 	}
-	var first Command
-	n := 0
+	if cs := p.cfg.ScriptCommands(); len(cs) > 0 {
+		p.warnf(cs[0].Pos, "%d script(s) configured without enable_script_security in global_defs: keepalived reports a security violation and does not check who can modify them", len(cs))
+	}
+}
+
+// ScriptCommands returns every script the file configures, the ones
+// keepalived checks for script security: vrrp_scripts, the notify scripts
+// of instances and sync groups, virtual servers' quorum scripts, real
+// servers' notify scripts and MISC_CHECK paths.
+func (c *Config) ScriptCommands() []Command {
+	var cs []Command
 	note := func(c Command) {
 		if c.IsSet() {
-			if n == 0 {
-				first = c
-			}
-			n++
+			cs = append(cs, c)
 		}
 	}
-	for _, s := range p.cfg.Scripts {
+	for _, s := range c.Scripts {
 		note(s.Script)
 	}
-	for _, vi := range p.cfg.Instances {
+	for _, vi := range c.Instances {
 		for _, c := range []Command{vi.NotifyMaster, vi.NotifyBackup, vi.NotifyFault, vi.NotifyStop, vi.NotifyDeleted, vi.Notify, vi.NotifyMasterRxLowerPri} {
 			note(c)
 		}
 	}
-	for _, sg := range p.cfg.SyncGroups {
+	for _, sg := range c.SyncGroups {
 		for _, c := range []Command{sg.NotifyMaster, sg.NotifyBackup, sg.NotifyFault, sg.NotifyStop, sg.Notify} {
 			note(c)
 		}
 	}
-	for _, vs := range p.cfg.VirtualServers {
+	for _, vs := range c.VirtualServers {
 		note(vs.QuorumUp)
 		note(vs.QuorumDown)
 		for _, rs := range vs.RealServers {
@@ -911,9 +917,7 @@ func (p *parser) checkScriptSecurity() {
 			}
 		}
 	}
-	if n > 0 {
-		p.warnf(first.Pos, "%d script(s) configured without enable_script_security in global_defs: keepalived reports a security violation and does not check who can modify them", n)
-	}
+	return cs
 }
 
 // vsName names a virtual server in messages.

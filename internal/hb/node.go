@@ -160,9 +160,9 @@ func NewNode(o Options) (*Node, error) {
 	var peers []string
 	for _, n := range c.Nodes {
 		if strings.EqualFold(n.Name, self) {
-			me = n.Name
+			me = NodeName(n.Name)
 		} else {
-			peers = append(peers, n.Name)
+			peers = append(peers, NodeName(n.Name))
 		}
 	}
 	if me == "" {
@@ -224,6 +224,14 @@ func NewNode(o Options) (*Node, error) {
 	n.m = machine.New(mc)
 	return n, nil
 }
+
+// NodeName is a node's name as heartbeat holds it: add_node lowers the
+// case of ha.cf's `node` names (g_strdown), as heartbeat does its own
+// uname, and heartbeat finds the node of a message by its src (and dest)
+// exactly, so a node written "HA1" in ha.cf goes by "ha1" on the wire:
+// heartbeat drops a message from "HA1" ("bad node [HA1] in message") and
+// declares that node dead.
+func NodeName(name string) string { return strings.ToLower(name) }
 
 type rxPacket struct {
 	data  []byte
@@ -536,7 +544,7 @@ func (n *Node) receive(p rxPacket) []machine.Action {
 	var peer string
 	for _, x := range n.cfg.Nodes {
 		if strings.EqualFold(x.Name, from) {
-			peer = x.Name
+			peer = NodeName(x.Name)
 		}
 	}
 	if peer == "" {
@@ -624,7 +632,7 @@ func (n *Node) receive(p rxPacket) []machine.Action {
 		// turns active and starts resource management).
 		var nl strings.Builder
 		for _, x := range n.cfg.Nodes {
-			nl.WriteString(x.Name + " ")
+			nl.WriteString(NodeName(x.Name) + " ")
 		}
 		n.send([]wire.Field{{Name: wire.FType, Value: []byte(wire.TRepNodes)}, {Name: wire.FNodeList, Value: []byte(nl.String())}, {Name: wire.FDelNodeList, Value: []byte(" ")}}, peer)
 	case wire.TStarting:

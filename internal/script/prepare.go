@@ -81,6 +81,17 @@ func (e *Error) Unwrap() error { return e.Err }
 // enable_script_security.
 var ErrInsecure = errors.New("unsafe permissions")
 
+// ErrNotFound is wrapped by the error for a script whose program file is
+// not there (or not reachable through the PATH): keepalived's SC_NOTFOUND,
+// for which it reports no script security violation.
+var ErrNotFound = errors.New("script not found")
+
+// notFound is a not-found failure: its own message, and ErrNotFound to
+// errors.Is.
+type notFound struct{ error }
+
+func (notFound) Is(target error) bool { return target == ErrNotFound }
+
 // Prepared is a checked, runnable script. It is immutable and safe for
 // concurrent use. It holds values only, not the position of the command in
 // the configuration file: two preparations of the same command compare equal
@@ -140,6 +151,9 @@ func Prepare(c Command, pol Policy) (*Prepared, error) {
 	fail := func(format string, args ...any) (*Prepared, error) {
 		return nil, &Error{Pos: c.Pos, What: c.What, Err: fmt.Errorf(format, args...)}
 	}
+	failNotFound := func(format string, args ...any) (*Prepared, error) {
+		return nil, &Error{Pos: c.Pos, What: c.What, Err: notFound{fmt.Errorf(format, args...)}}
+	}
 	if len(c.Args) == 0 || c.Args[0] == "" {
 		return fail("no script given")
 	}
@@ -162,7 +176,7 @@ func Prepare(c Command, pol Policy) (*Prepared, error) {
 	if !strings.Contains(prog, "/") {
 		found, err := lookPath(prog, pol.Path, c.Cred)
 		if err != nil {
-			return fail("%v", err)
+			return failNotFound("%v", err)
 		}
 		p.Warnings = append(p.Warnings, fmt.Sprintf("script %q resolved by path search to %q; please specify the full path", prog, found))
 		prog = found
@@ -173,7 +187,7 @@ func Prepare(c Command, pol Policy) (*Prepared, error) {
 	}
 	real, err := filepath.EvalSymlinks(abs)
 	if err != nil {
-		return fail("script %s cannot be accessed: %v", prog, unwrapPathError(err))
+		return failNotFound("script %s cannot be accessed: %v", prog, unwrapPathError(err))
 	}
 	// Keep the configured file name when it names the same file: some
 	// programs behave according to the name they are called by.
@@ -186,7 +200,7 @@ func Prepare(c Command, pol Policy) (*Prepared, error) {
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return fail("script %s cannot be accessed: %v", path, unwrapPathError(err))
+		return failNotFound("script %s cannot be accessed: %v", path, unwrapPathError(err))
 	}
 	if !fi.Mode().IsRegular() {
 		return fail("script %s is not a regular file", path)

@@ -203,6 +203,38 @@ func (sp *scriptPreparer) prepare(c config.Command, what string) *script.Prepare
 	return p
 }
 
+// ScriptSecurityViolation tells whether keepalived 2.2.7 reports a script
+// security violation for the file (CONFIG_SECURITY_ERROR: "SECURITY
+// VIOLATION - scripts are being executed but script_security not
+// enabled", and -t exits 6): enable_script_security is off and at least
+// one configured script's program file is there (check_script_secure sets
+// SC_ISSCRIPT once it finds the file, executable or not). A script whose
+// user does not exist is not loaded, so not checked.
+func ScriptSecurityViolation(c *config.Config) bool {
+	if c.Global.EnableScriptSecurity {
+		return false
+	}
+	var ds diag.Diagnostics
+	sp := newScriptPreparer(c.Global, &ds)
+	for _, cmd := range c.ScriptCommands() {
+		cred := sp.def
+		if cmd.User != "" {
+			cr, err := script.LookupUser(cmd.User, cmd.Group)
+			if err != nil {
+				continue
+			}
+			cred = cr
+		} else if sp.defErr != nil {
+			continue
+		}
+		_, err := script.Prepare(script.Command{Args: cmd.Args, Cred: cred}, sp.pol)
+		if err == nil || !errors.Is(err, script.ErrNotFound) {
+			return true
+		}
+	}
+	return false
+}
+
 func errMsg(err error) string {
 	var se *script.Error
 	if errors.As(err, &se) {

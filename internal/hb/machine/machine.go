@@ -254,6 +254,10 @@ const (
 	sbMe            // we asked to give Rsc away
 	sbOther         // the peer asked to give Rsc to us
 	sbDone          // we acquired; waiting to finish
+	// sbReleased: we gave Rsc away and said done; the peer's done (it
+	// acquired them) ends the exchange (heartbeat: DONE after "Local
+	// standby process completed").
+	sbReleased
 )
 
 type peer struct {
@@ -841,8 +845,10 @@ func (m *Machine) ask(now time.Time, e AskResources) []Action {
 		m.sbSince = now
 		out = append(out, Log{Msg: fmt.Sprintf("standby: %s can take our %s resources", e.Node, r)})
 		out = append(out, m.release(now, r, func(now time.Time) []Action {
-			m.sb = sbNot
-			return []Action{SendAsk{Info: "done", Rsc: r}, m.sendHeld(true, "")}
+			if m.sb == sbMe {
+				m.sb, m.sbSince = sbReleased, now
+			}
+			return []Action{Log{Msg: fmt.Sprintf("Local standby process completed [%s].", r)}, SendAsk{Info: "done", Rsc: r}, m.sendHeld(true, "")}
 		})...)
 	case sbOther:
 		if e.Info != "done" {
@@ -851,12 +857,20 @@ func (m *Machine) ask(now time.Time, e AskResources) []Action {
 		r := m.sbRsc
 		m.sbSince = now
 		p.holds &^= r
-		out = append(out, Log{Msg: fmt.Sprintf("standby: acquire [%s] resources from %s", r, e.Node)})
+		// heartbeat names the resources as the node going standby does
+		// (the rsc of its messages): e.Rsc is r seen from there.
+		out = append(out, Log{Msg: fmt.Sprintf("standby: acquire [%s] resources from %s", e.Rsc, e.Node)})
 		m.sb = sbDone
 		out = append(out, m.acquireThen(now, r, func(now time.Time) []Action {
 			m.sb = sbNot
-			return []Action{SendAsk{Info: "done", Rsc: r.mirror()}, m.sendHeld(true, "")}
+			return []Action{Log{Msg: fmt.Sprintf("Standby resource acquisition done [%s].", e.Rsc)}, SendAsk{Info: "done", Rsc: r.mirror()}, m.sendHeld(true, "")}
 		})...)
+	case sbReleased:
+		if e.Info != "done" {
+			return m.ignoredAsk(now, fmt.Sprintf("ignored standby message %q from %s", e.Info, e.Node))
+		}
+		m.sb = sbNot
+		out = append(out, Log{Msg: fmt.Sprintf("Other node completed standby takeover of %s resources.", m.sbRsc)})
 	case sbDone:
 	}
 	return out

@@ -42,12 +42,13 @@ type sim struct {
 	// script is one work call away).
 	serial bool
 	ops    map[string][]Action
+	msgs   map[string][]string // each node's log lines (Log actions)
 }
 
 func newSim(t *testing.T, a, b Config) *sim {
 	s := &sim{t: t, now: t0, m: map[string]*Machine{a.Self: New(a), b.Self: New(b)},
 		up: map[string]bool{}, fail: map[string]bool{}, holder: map[string]map[string]bool{a.Self: {}, b.Self: {}}, stopped: map[string]bool{},
-		ops: map[string][]Action{}}
+		ops: map[string][]Action{}, msgs: map[string][]string{}}
 	return s
 }
 
@@ -97,6 +98,8 @@ func (s *sim) exec(n string, a Action) {
 		}
 	}
 	switch a := a.(type) {
+	case Log:
+		s.msgs[n] = append(s.msgs[n], a.Msg)
 	case SendStatus:
 		s.deliver(n, nil, a.Status)
 	case SendStarting:
@@ -389,6 +392,54 @@ func TestIpfail(t *testing.T) {
 	tell("ha1", 0)
 	s.run(time.Second)
 	s.want(t, "ha1 lost its ping node", "", "vip,web")
+	tell("ha1", 1)
+	s.run(time.Second)
+	s.want(t, "ha1 reaches it again", "vip,web", "")
+}
+
+// The standby exchange (here ipfail's) ends as heartbeat's
+// ask_for_resources does: the node giving its resources away logs "Local
+// standby process completed", then takes the other's final done as
+// "Other node completed standby takeover" (it logged a warning, "ignored
+// standby message "done"", on every hand-over); the node taking them
+// logs "Standby resource acquisition done". Both name the resources as
+// the node going standby does.
+func TestStandbyExchangeEnds(t *testing.T) {
+	a, b := cfgFor("ha1", "ha2", "ha1"), cfgFor("ha2", "ha1", "ha1")
+	a.PingNodes, b.PingNodes = 1, 1
+	s := newSim(t, a, b)
+	s.step("ha1", Start{})
+	s.step("ha2", Start{})
+	tell := func(n string, up int) {
+		s.step(n, PingChanged{Up: up})
+		s.step(s.other(n), Heard{Node: n, Medium: 0, PingUp: up})
+		s.drain()
+	}
+	tell("ha1", 1)
+	tell("ha2", 1)
+	s.run(2 * time.Second)
+	s.want(t, "start", "vip,web", "")
+	s.msgs = map[string][]string{}
+	tell("ha1", 0)
+	s.run(time.Second)
+	s.want(t, "ha1 lost its ping node", "", "vip,web")
+	for n, want := range map[string][]string{
+		"ha1": {"Local standby process completed [local].", "Other node completed standby takeover of local resources."},
+		"ha2": {"ha1 wants to go standby [local]", "standby: acquire [local] resources from ha1", "Standby resource acquisition done [local]."},
+	} {
+		got := strings.Join(s.msgs[n], "\n")
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s logged no %q:\n%s", n, w, got)
+			}
+		}
+		if strings.Contains(got, "ignored") {
+			t.Errorf("%s ignored a message of the exchange:\n%s", n, got)
+		}
+	}
+	if m := s.m["ha1"]; m.sb != sbNot {
+		t.Errorf("ha1's standby state %d after the exchange, want sbNot", m.sb)
+	}
 	tell("ha1", 1)
 	s.run(time.Second)
 	s.want(t, "ha1 reaches it again", "vip,web", "")
