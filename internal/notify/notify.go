@@ -274,8 +274,6 @@ type queue struct {
 	// live are the queue's scripts running, oldest first: the worker's
 	// and those left in the background.
 	live []*proc
-	// background counts the live ones left in the background.
-	background int
 	// warnedAt is when coalescing was last logged; skipped counts the jobs
 	// discarded since (see coalesceLogEvery).
 	warnedAt time.Time
@@ -516,9 +514,6 @@ func (n *Notifier) work(ctx context.Context, qk string, q *queue) {
 		n.mu.Unlock()
 
 		for _, r := range j.runs {
-			if n.isClosing() {
-				r.timeout = min(r.timeout, n.o.StopTimeout)
-			}
 			n.runOne(ctx, qk, q, j.what, r)
 		}
 	}
@@ -530,6 +525,10 @@ func (n *Notifier) runOne(ctx context.Context, qk string, q *queue, what string,
 	rctx, cut := context.WithCancel(ctx)
 	p := &proc{cut: cut}
 	n.mu.Lock()
+	if n.closing {
+		// Closing cut the scripts live then; this one gets as much.
+		r.timeout = min(r.timeout, n.o.StopTimeout)
+	}
 	q.live = append(q.live, p)
 	n.wg.Add(1)
 	n.mu.Unlock()
@@ -558,18 +557,23 @@ func (n *Notifier) runOne(ctx context.Context, qk string, q *queue, what string,
 		return // ended right at the grace
 	}
 	p.background = true
-	q.background++
 	n.stats.Background++
+	// The bound counts the scripts not already killed (a killed one may
+	// take the kill grace to go): the oldest of them goes, never p.
 	var oldest *proc
-	if q.background > n.o.MaxPending {
-		for _, o := range q.live {
-			if o.background && !o.killed {
+	running := 0
+	for _, o := range q.live {
+		if o.background && !o.killed {
+			if running++; oldest == nil {
 				oldest = o
-				break
 			}
 		}
+	}
+	if running > n.o.MaxPending {
 		oldest.killed = true
 		n.stats.BackgroundKilled++
+	} else {
+		oldest = nil
 	}
 	n.mu.Unlock()
 	c := r.p.Command()
@@ -586,9 +590,6 @@ func (n *Notifier) runOne(ctx context.Context, qk string, q *queue, what string,
 func (n *Notifier) finish(qk string, q *queue, p *proc, what string, r run, res script.Result) {
 	n.mu.Lock()
 	q.live = slices.DeleteFunc(q.live, func(o *proc) bool { return o == p })
-	if p.background {
-		q.background--
-	}
 	n.stats.Started++
 	if !res.OK() {
 		n.stats.Failed++
@@ -606,13 +607,6 @@ func (n *Notifier) finish(qk string, q *queue, p *proc, what string, r run, res 
 		c := r.p.Command()
 		n.log.Warn("notify script failed", "event", what, "script", c.What, "result", res.String())
 	}
-}
-
-// isClosing reports whether Closing was called.
-func (n *Notifier) isClosing() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.closing
 }
 
 // Closing readies the Notifier for the daemon's stop, as keepalived's
