@@ -654,11 +654,12 @@ func (d *daemon) notifyReadyLater() {
 }
 
 // newNotifier builds the notify-script runner with the FIFOs global_defs
-// names; timeout bounds one notify script (0: notify.DefaultTimeout). The
-// FIFOs are returned so the caller runs and closes them.
-func newNotifier(g config.Global, log *slog.Logger, timeout time.Duration) (*notify.Notifier, []*notify.FIFO, error) {
+// names; timeout bounds one notify script (0: notify.DefaultTimeout), grace
+// is how long one runs alone (0: notify.DefaultGrace). The FIFOs are
+// returned so the caller runs and closes them.
+func newNotifier(g config.Global, log *slog.Logger, timeout, grace time.Duration) (*notify.Notifier, []*notify.FIFO, error) {
 	runner := script.NewRunner(script.RunnerOptions{Logger: log})
-	opts := notify.Options{Runner: runner, Logger: log, Timeout: timeout}
+	opts := notify.Options{Runner: runner, Logger: log, Timeout: timeout, Grace: grace}
 	var fifos []*notify.FIFO
 	open := func(f config.FIFO, what string) (*notify.FIFO, error) {
 		if f.Path == "" {

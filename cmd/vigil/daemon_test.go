@@ -26,7 +26,7 @@ func TestNotifierScriptUserMissing(t *testing.T) {
 		NotifyFIFO: config.FIFO{Path: path, Script: config.Command{Args: []string{"/bin/true"}}},
 	}
 	var logs bytes.Buffer
-	n, fifos, err := newNotifier(g, slog.New(slog.NewTextHandler(&logs, nil)), 0)
+	n, fifos, err := newNotifier(g, slog.New(slog.NewTextHandler(&logs, nil)), 0, 0)
 	if err != nil {
 		t.Fatalf("newNotifier: %v (keepalived runs with the script disabled)", err)
 	}
@@ -51,7 +51,7 @@ func TestNotifierFIFOUnavailable(t *testing.T) {
 		LVSNotifyFIFO:  config.FIFO{Path: filepath.Join(d, "lvs_fifo")},
 	}
 	var logs bytes.Buffer
-	n, fifos, err := newNotifier(g, slog.New(slog.NewTextHandler(&logs, nil)), 0)
+	n, fifos, err := newNotifier(g, slog.New(slog.NewTextHandler(&logs, nil)), 0, 0)
 	if err != nil {
 		t.Fatalf("newNotifier: %v (keepalived runs without such a FIFO)", err)
 	}

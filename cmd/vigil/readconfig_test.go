@@ -98,20 +98,23 @@ func TestCloseInherited(t *testing.T) {
 	}
 }
 
-// --notify-timeout bounds a notify script: notify.DefaultTimeout unless
-// given, and only a positive duration.
+// --notify-timeout bounds a notify script and --notify-grace how long one
+// runs alone: notify.DefaultTimeout and notify.DefaultGrace unless given,
+// and only a positive duration.
 func TestRunTakesNotifyTimeout(t *testing.T) {
 	f, err := parseRunFlags(nil, io.Discard)
-	if err != nil || f.notifyTimeout != notify.DefaultTimeout {
-		t.Fatalf("default: %v, %v; want %v", f.notifyTimeout, err, notify.DefaultTimeout)
+	if err != nil || f.notifyTimeout != notify.DefaultTimeout || f.notifyGrace != notify.DefaultGrace {
+		t.Fatalf("default: %v, %v, %v; want %v, %v", f.notifyTimeout, f.notifyGrace, err, notify.DefaultTimeout, notify.DefaultGrace)
 	}
-	f, err = parseRunFlags([]string{"--notify-timeout", "2.5s"}, io.Discard)
-	if err != nil || f.notifyTimeout != 2500*time.Millisecond {
-		t.Fatalf("--notify-timeout 2.5s: %v, %v", f.notifyTimeout, err)
+	f, err = parseRunFlags([]string{"--notify-timeout", "2.5s", "--notify-grace", "500ms"}, io.Discard)
+	if err != nil || f.notifyTimeout != 2500*time.Millisecond || f.notifyGrace != 500*time.Millisecond {
+		t.Fatalf("--notify-timeout 2.5s --notify-grace 500ms: %v, %v, %v", f.notifyTimeout, f.notifyGrace, err)
 	}
-	for _, bad := range []string{"0", "-1s", "soon"} {
-		if _, err := parseRunFlags([]string{"--notify-timeout", bad}, io.Discard); err == nil {
-			t.Errorf("--notify-timeout %s accepted", bad)
+	for _, flag := range []string{"--notify-timeout", "--notify-grace"} {
+		for _, bad := range []string{"0", "-1s", "soon"} {
+			if _, err := parseRunFlags([]string{flag, bad}, io.Discard); err == nil {
+				t.Errorf("%s %s accepted", flag, bad)
+			}
 		}
 	}
 }

@@ -53,8 +53,9 @@ type runFlags struct {
 	hbInitDir    string
 	hbGenFile    string
 	limits       config.Limits
-	// notifyTimeout bounds one notify script (--notify-timeout).
-	notifyTimeout time.Duration
+	// notifyTimeout bounds one notify script (--notify-timeout);
+	// notifyGrace is how long one runs alone (--notify-grace).
+	notifyTimeout, notifyGrace time.Duration
 	// warnings are said in the log once it is open (flags accepted with
 	// a different effect than keepalived's).
 	warnings []string
@@ -88,7 +89,8 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 	fs.StringVar(&f.httpListen, "http-listen", "", "serve the read-only status page and JSON on this address (off when empty)")
 	fs.StringVar(&f.debug, "debug-listen", "", "serve Go's profiler (net/http/pprof: CPU profile, trace, heap) on this loopback address (off when empty)")
 	addLimitsFlag(fs, &f.limits)
-	fs.DurationVar(&f.notifyTimeout, "notify-timeout", notify.DefaultTimeout, "kill a notify script that runs longer than this (an instance's notify scripts run in order, so a hung one holds up the next)")
+	fs.DurationVar(&f.notifyTimeout, "notify-timeout", notify.DefaultTimeout, "kill a notify script that runs longer than this")
+	fs.DurationVar(&f.notifyGrace, "notify-grace", notify.DefaultGrace, "an instance's notify scripts run one at a time, in order; one still running after this runs on beside the next (until --notify-timeout)")
 	// keepalived flags accepted for compatibility, with no effect: vigil
 	// always runs in the foreground, logs to stderr (journald), is one
 	// process.
@@ -127,6 +129,9 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 	}
 	if f.notifyTimeout <= 0 {
 		return f, fmt.Errorf("--notify-timeout %v: want a positive duration", f.notifyTimeout)
+	}
+	if f.notifyGrace <= 0 {
+		return f, fmt.Errorf("--notify-grace %v: want a positive duration", f.notifyGrace)
 	}
 	if f.vrrpOnly && f.checkOnly {
 		return f, errors.New("--vrrp and --check exclude each other")

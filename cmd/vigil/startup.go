@@ -227,7 +227,7 @@ func (d *daemon) startNotifiers(l loaded, bg *group, u *undo) (notifiers, error)
 	}
 	var fifos []*notify.FIFO
 	var err error
-	n.notifier, fifos, err = newNotifier(l.cfg.Global, d.log, d.flags.notifyTimeout)
+	n.notifier, fifos, err = newNotifier(l.cfg.Global, d.log, d.flags.notifyTimeout, d.flags.notifyGrace)
 	if err != nil {
 		return n, err
 	}

@@ -7,18 +7,29 @@
 // keepalived's sample_notify_fifo.sh.
 //
 // Ordering: keepalived forks each script and moves on, so two scripts of one
-// instance can overtake each other. vigil keeps one queue per instance (and
-// per sync group): an instance's scripts run one at a time in the order of
-// its transitions, the specific script (notify_master, ...) before the
-// generic one. FIFO lines are written at once, by the caller, in call order.
+// instance can overtake each other, and a hung one delays none. vigil keeps
+// one queue per instance (and per sync group): an instance's scripts start
+// one at a time in the order of its transitions, the specific script
+// (notify_master, ...) before the generic one, and each runs alone until it
+// ends or for Options.Grace (DefaultGrace, 2 s) at most. A script still
+// running after the grace is left to finish in the background (its timeout
+// still applies; counted in Stats.Background and logged) and the queue moves
+// on: quick scripts keep the transition order, and a hung script (a generic
+// notify calling curl against an unreachable host) delays the scripts behind
+// it by the grace, not by its timeout. At most MaxPending scripts of one
+// queue run in the background; beyond, the oldest is killed (the transition
+// it reports is over). FIFO lines are written at once, by the caller, in
+// call order.
 //
 // Bounded queues: when an instance flaps faster than its scripts run and its
 // queue already holds MaxPending waiting transitions, those waiting
 // transitions are discarded (counted in Stats.Coalesced and logged, one line
-// per queue every 10 s at most) and only the newest is kept. The script running is never interrupted (its timeout
-// still applies). So the scripts seen by an instance are always a
-// subsequence of its transitions, in order, the queue never exceeds
-// MaxPending+1 jobs, and the last script run is always for the latest state.
+// per queue every 10 s at most) and only the newest is kept. A script that
+// has started is never cut short by coalescing (its timeout still applies).
+// So the scripts started for an instance are always a subsequence of its
+// transitions, in order, with both scripts of a transition or neither, the
+// queue never exceeds MaxPending+1 jobs, and the last script started is
+// always for the latest state.
 package notify
 
 import (
@@ -26,6 +37,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -176,10 +188,12 @@ type Scripts struct {
 // Defaults.
 const (
 	// DefaultTimeout bounds a notify script. keepalived puts no limit on
-	// notify scripts (they are forked and forgotten); vigil runs an
-	// instance's scripts in order, so a hung one must not hold the queue
-	// for ever.
+	// notify scripts (they are forked and forgotten); vigil kills a hung
+	// one, with its process group, so that hung scripts do not pile up.
 	DefaultTimeout = 60 * time.Second
+	// DefaultGrace is how long a script runs alone before the next script
+	// of its queue starts beside it (see the package comment).
+	DefaultGrace = 2 * time.Second
 	// DefaultStopTimeout bounds notify_stop and the generic script for STOP:
 	// keepalived kills them after 1 s (TIMER_HZ in notify_script_exec /
 	// send_instance_notifies, child_killed_thread).
@@ -198,7 +212,12 @@ type Options struct {
 	Timeout time.Duration
 	// StopTimeout of a script for the STOP state; 0 means DefaultStopTimeout.
 	StopTimeout time.Duration
-	// MaxPending waiting transitions per queue; 0 means DefaultMaxPending.
+	// Grace a script runs alone before the next one of its queue starts;
+	// 0 means DefaultGrace. A script whose timeout is no longer than the
+	// grace always runs alone.
+	Grace time.Duration
+	// MaxPending waiting transitions per queue, and scripts per queue
+	// running in the background; 0 means DefaultMaxPending.
 	MaxPending int
 	// FIFO is notify_fifo (every line), VRRPFIFO vrrp_notify_fifo
 	// (INSTANCE/GROUP lines), LVSFIFO lvs_notify_fifo (VS/RS lines). Any may
@@ -214,6 +233,12 @@ type Stats struct {
 	TimedOut  uint64 // scripts killed at their timeout
 	Coalesced uint64 // waiting jobs discarded by the queue bound
 	Discarded uint64 // jobs still waiting when Closing was called or Run stopped
+	// Background counts scripts still running after the grace, left to
+	// finish beside the next ones of their queue; BackgroundKilled those of
+	// them killed because MaxPending others of their queue ran in the
+	// background.
+	Background       uint64
+	BackgroundKilled uint64
 }
 
 // Notifier runs notify scripts, in order per instance, and writes FIFO lines.
@@ -244,9 +269,11 @@ type key struct {
 
 type queue struct {
 	pending []job
+	// running: a worker takes the pending jobs.
 	running bool
-	// cut ends the run in progress (nil between runs).
-	cut context.CancelFunc
+	// live are the queue's scripts running, oldest first: the worker's
+	// and those left in the background.
+	live []*proc
 	// warnedAt is when coalescing was last logged; skipped counts the jobs
 	// discarded since (see coalesceLogEvery).
 	warnedAt time.Time
@@ -269,6 +296,14 @@ type run struct {
 	timeout time.Duration
 }
 
+// proc is one script running.
+type proc struct {
+	cut context.CancelFunc
+	// background: left running after the grace; killed: cut because too
+	// many others of its queue ran in the background.
+	background, killed bool
+}
+
 // New returns a Notifier. It starts nothing.
 func New(o Options) *Notifier {
 	if o.Timeout <= 0 {
@@ -279,6 +314,9 @@ func New(o Options) *Notifier {
 	}
 	if o.MaxPending <= 0 {
 		o.MaxPending = DefaultMaxPending
+	}
+	if o.Grace <= 0 {
+		o.Grace = DefaultGrace
 	}
 	if o.Runner == nil {
 		o.Runner = script.NewRunner(script.RunnerOptions{Logger: o.Logger})
@@ -473,45 +511,102 @@ func (n *Notifier) work(ctx context.Context, qk string, q *queue) {
 		j := q.pending[0]
 		q.pending[0] = job{}
 		q.pending = q.pending[1:]
-		rctx, cut := context.WithCancel(ctx)
-		q.cut = cut
 		n.mu.Unlock()
 
 		for _, r := range j.runs {
-			if n.isClosing() {
-				r.timeout = min(r.timeout, n.o.StopTimeout)
-			}
-			res := n.o.Runner.Run(rctx, r.p, r.timeout, r.args...)
-			n.mu.Lock()
-			n.stats.Started++
-			if !res.OK() {
-				n.stats.Failed++
-				if n.failedBy == nil {
-					n.failedBy = map[string]uint64{}
-				}
-				n.failedBy[qk]++
-			}
-			if res.TimedOut {
-				n.stats.TimedOut++
-			}
-			n.mu.Unlock()
-			if !res.OK() {
-				c := r.p.Command()
-				n.log.Warn("notify script failed", "event", j.what, "script", c.What, "result", res.String())
-			}
+			n.runOne(ctx, qk, q, j.what, r)
 		}
-		cut()
-		n.mu.Lock()
-		q.cut = nil
-		n.mu.Unlock()
 	}
 }
 
-// isClosing reports whether Closing was called.
-func (n *Notifier) isClosing() bool {
+// runOne starts r and waits until it ends or, when its timeout is longer,
+// for the grace; then a script still running is left in the background.
+func (n *Notifier) runOne(ctx context.Context, qk string, q *queue, what string, r run) {
+	rctx, cut := context.WithCancel(ctx)
+	p := &proc{cut: cut}
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.closing
+	if n.closing {
+		// Closing cut the scripts live then; this one gets as much.
+		r.timeout = min(r.timeout, n.o.StopTimeout)
+	}
+	q.live = append(q.live, p)
+	n.wg.Add(1)
+	n.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer n.wg.Done()
+		defer close(done)
+		res := n.o.Runner.Run(rctx, r.p, r.timeout, r.args...)
+		cut()
+		n.finish(qk, q, p, what, r, res)
+	}()
+	if r.timeout <= n.o.Grace {
+		<-done
+		return
+	}
+	t := time.NewTimer(n.o.Grace)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	n.mu.Lock()
+	if !slices.Contains(q.live, p) {
+		n.mu.Unlock()
+		return // ended right at the grace
+	}
+	p.background = true
+	n.stats.Background++
+	// The bound counts the scripts not already killed (a killed one may
+	// take the kill grace to go): the oldest of them goes, never p.
+	var oldest *proc
+	running := 0
+	for _, o := range q.live {
+		if o.background && !o.killed {
+			if running++; oldest == nil {
+				oldest = o
+			}
+		}
+	}
+	if running > n.o.MaxPending {
+		oldest.killed = true
+		n.stats.BackgroundKilled++
+	} else {
+		oldest = nil
+	}
+	n.mu.Unlock()
+	c := r.p.Command()
+	n.log.Warn("notify script still running; running the next ones beside it until it ends or its timeout kills it",
+		"event", what, "script", c.What, "grace", n.o.Grace, "timeout", r.timeout)
+	if oldest != nil {
+		n.log.Warn("notify scripts: too many running in the background; killing the oldest",
+			"queue", qk, "background", n.o.MaxPending)
+		oldest.cut()
+	}
+}
+
+// finish counts and logs a script's end.
+func (n *Notifier) finish(qk string, q *queue, p *proc, what string, r run, res script.Result) {
+	n.mu.Lock()
+	q.live = slices.DeleteFunc(q.live, func(o *proc) bool { return o == p })
+	n.stats.Started++
+	if !res.OK() {
+		n.stats.Failed++
+		if n.failedBy == nil {
+			n.failedBy = map[string]uint64{}
+		}
+		n.failedBy[qk]++
+	}
+	if res.TimedOut {
+		n.stats.TimedOut++
+	}
+	n.wakeIdleLocked()
+	n.mu.Unlock()
+	if !res.OK() {
+		c := r.p.Command()
+		n.log.Warn("notify script failed", "event", what, "script", c.What, "result", res.String())
+	}
 }
 
 // Closing readies the Notifier for the daemon's stop, as keepalived's
@@ -536,8 +631,8 @@ func (n *Notifier) Closing() {
 		discarded += len(q.pending)
 		clear(q.pending)
 		q.pending = q.pending[:0]
-		if q.cut != nil {
-			time.AfterFunc(n.o.StopTimeout, q.cut)
+		for _, p := range q.live {
+			time.AfterFunc(n.o.StopTimeout, p.cut)
 		}
 	}
 	n.stats.Discarded += uint64(discarded)
@@ -575,7 +670,7 @@ func (n *Notifier) Drain(ctx context.Context) error {
 
 func (n *Notifier) idleLocked() bool {
 	for _, q := range n.queues {
-		if q.running || len(q.pending) > 0 {
+		if q.running || len(q.pending) > 0 || len(q.live) > 0 {
 			return false
 		}
 	}

@@ -583,3 +583,136 @@ func TestClosingCutsHungScripts(t *testing.T) {
 		t.Errorf("stats %+v, want 2 started, 1 failed (the hung one, killed), 1 discarded", st)
 	}
 }
+
+// pids reads the PIDs a script appended to path, one a line.
+func pids(t *testing.T, path string) []int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		var pid int
+		if _, err := fmt.Sscan(f, &pid); err != nil {
+			t.Fatalf("pid file %s: %q", path, b)
+		}
+		out = append(out, pid)
+	}
+	return out
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+}
+
+// TestHungGenericNotifyDelaysByGrace: a generic notify script that hangs
+// (curl against an unreachable host) holds the next transition's
+// notify_backup and notify_master back by the grace, not by its timeout
+// (keepalived forks notify scripts and never waits); the hung scripts keep
+// running in the background until their timeout kills them, counted.
+func TestHungGenericNotifyDelaysByGrace(t *testing.T) {
+	d := t.TempDir()
+	out := d + "/log"
+	pidFile := d + "/pids"
+	hang := writeScript(t, d+"/hang.sh", "#!/bin/sh\necho $$ >> "+pidFile+"\nexec sleep 600\n")
+	rec := writeScript(t, d+"/rec.sh", "#!/bin/sh\necho \"$1\" >> "+out+"\n")
+	const grace, timeout = 200 * time.Millisecond, 5 * time.Second
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	n := New(Options{Timeout: timeout, Grace: grace,
+		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil)),
+		Runner: script.NewRunner(script.RunnerOptions{KillGrace: 200 * time.Millisecond})})
+	n.SetScripts(Instance, "VI_1", Scripts{Master: prep(t, rec, "master"), Backup: prep(t, rec, "backup"), Notify: prep(t, hang)})
+	stop := startRun(t, n)
+	defer stop()
+	lines := func() string { b, _ := os.ReadFile(out); return string(b) }
+	start := time.Now()
+	n.Notify(Event{Kind: Instance, Name: "VI_1", State: Master, Priority: 100})
+	waitFor(t, "the generic notify for MASTER to hang", func() bool { return len(pids(t, pidFile)) == 1 })
+	// Next transitions while it hangs.
+	var took [2]time.Duration
+	for i, st := range []State{Backup, Master} {
+		at := time.Now()
+		n.Notify(Event{Kind: Instance, Name: "VI_1", State: st, Priority: 100})
+		want := strings.ToLower(st.String()) + "\n"
+		waitFor(t, "notify_"+want, func() bool { return strings.HasSuffix(lines(), want) && len(pids(t, pidFile)) == i+2 })
+		took[i] = time.Since(at)
+	}
+	t.Logf("notify_backup ran %v after its transition, the next notify_master %v after its (grace %v, timeout %v)",
+		took[0].Round(time.Millisecond), took[1].Round(time.Millisecond), grace, timeout)
+	for i, el := range took {
+		if el > 4*grace+time.Second {
+			t.Errorf("transition %d: its specific script ran %v after it, behind a hung generic notify; want about the %v grace", i+1, el, grace)
+		}
+	}
+	if got := lines(); got != "master\nbackup\nmaster\n" {
+		t.Errorf("specific scripts ran %q, want master, backup, master", got)
+	}
+	hung := pids(t, pidFile)
+	for _, pid := range hung {
+		if !alive(pid) {
+			t.Errorf("hung generic notify %d was killed before its %v timeout (%v)", pid, timeout, time.Since(start))
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range hung {
+		if alive(pid) {
+			t.Errorf("hung generic notify %d still runs after Drain", pid)
+		}
+	}
+	if el := time.Since(start); el < timeout {
+		t.Errorf("Drain returned %v after the first script started, before the %v timeout of the hung ones", el, timeout)
+	}
+	if st := n.Stats(); st.Started != 6 || st.TimedOut != 3 || st.Background != 3 || st.BackgroundKilled != 0 {
+		t.Errorf("stats %+v, want 6 started, 3 timed out, 3 in the background", st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if c := strings.Count(logs.String(), "notify script still running"); c != 3 {
+		t.Errorf("%d \"still running\" log lines, want 3:\n%s", c, logs.String())
+	}
+}
+
+// TestBackgroundBounded: a generic notify that hangs at every transition
+// leaves at most MaxPending scripts of its queue running in the background;
+// the oldest are killed.
+func TestBackgroundBounded(t *testing.T) {
+	d := t.TempDir()
+	out := d + "/log"
+	pidFile := d + "/pids"
+	hang := writeScript(t, d+"/hang.sh", "#!/bin/sh\necho $$ >> "+pidFile+"\nexec sleep 600\n")
+	rec := writeScript(t, d+"/rec.sh", "#!/bin/sh\necho \"$1\" >> "+out+"\n")
+	n := New(Options{Timeout: time.Minute, Grace: 50 * time.Millisecond, MaxPending: 2,
+		Runner: script.NewRunner(script.RunnerOptions{KillGrace: 100 * time.Millisecond})})
+	n.SetScripts(Instance, "VI_1", Scripts{Master: prep(t, rec, "master"), Notify: prep(t, hang)})
+	stop := startRun(t, n)
+	const transitions = 5
+	for i := range transitions {
+		n.Notify(Event{Kind: Instance, Name: "VI_1", State: Master, Priority: 100})
+		waitFor(t, "the generic notify to start", func() bool { return len(pids(t, pidFile)) == i+1 })
+	}
+	waitFor(t, "the oldest to be killed", func() bool { return n.Stats().BackgroundKilled == 3 && n.Stats().Started == 2*transitions-2 })
+	var running []int
+	for _, pid := range pids(t, pidFile) {
+		if alive(pid) {
+			running = append(running, pid)
+		}
+	}
+	if all := pids(t, pidFile); len(running) != 2 || running[0] != all[3] || running[1] != all[4] {
+		t.Errorf("generic notifies still running %v of %v, want the newest 2", running, all)
+	}
+	stop()
+	if st := n.Stats(); st.Started != 2*transitions || st.Background != transitions || st.BackgroundKilled != 3 {
+		t.Errorf("stats %+v, want %d started, %d in the background, 3 killed", st, 2*transitions, transitions)
+	}
+}

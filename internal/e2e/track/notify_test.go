@@ -204,7 +204,8 @@ const hungNotifyTimeout = 5 * time.Second
 
 // TestNotifyHungScript: a notify_master that never returns is killed at the
 // notify timeout (--notify-timeout; keepalived forks notify scripts and
-// never waits; vigil runs an instance's scripts in order and bounds them);
+// never waits; vigil runs an instance's scripts in order and bounds them).
+// With --notify-grace as long as the timeout, every script runs alone:
 // meanwhile the daemon keeps running, writes the FIFO at once, runs the
 // other instance's scripts, and after the kill runs the hung instance's
 // queued scripts in order. A hung notify_stop is killed after 1 s
@@ -261,7 +262,7 @@ track_file f2 {
 }
 `, n.path("vrrp.fifo"), f1, f2)+
 		inst("VI_1", 1, "f1", hang, "\n    notify_stop "+stopHang)+
-		inst("VI_2", 2, "f2", logger+" VI_2 master", ""), "--notify-timeout", hungNotifyTimeout.String())
+		inst("VI_2", 2, "f2", logger+" VI_2 master", ""), "--notify-timeout", hungNotifyTimeout.String(), "--notify-grace", hungNotifyTimeout.String())
 	n.waitState("VI_1", "MASTER", 10*time.Second)
 	n.waitState("VI_2", "MASTER", 10*time.Second)
 	var hungPID int
@@ -360,5 +361,150 @@ track_file f2 {
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	if pid <= 0 || processAlive(pid) {
 		t.Errorf("notify_stop (pid %d) still runs after vigil exited", pid)
+	}
+}
+
+// TestNotifyHungGenericScript: a generic notify script that hangs at every
+// transition (curl against an unreachable host) delays the next
+// transition's notify_master by the notify grace (2 s by default), not by
+// the notify timeout: keepalived forks every notify script and never waits.
+// The hung scripts run on in the background until the timeout kills them.
+// Before the grace, notify_master ran only when the generic script of the
+// transition before had been killed at the timeout.
+func TestNotifyHungGenericScript(t *testing.T) {
+	t.Parallel()
+	const grace, timeout = 2 * time.Second, 10 * time.Second
+	l := netnstest.New(t, "hanggen")
+	h := netnstest.AddHost(t, l, "n1", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"10.9.0.1/24"}})
+	netnstest.WaitLANReady(t, l, h)
+	n := newNode(t, h)
+	fifo := readFIFO(t, n.path("vrrp.fifo"))
+	logf, pidf := n.path("notify.log"), n.path("generic.pids")
+	spec := n.write("spec.sh", "#!/bin/sh\necho \"$1 $(date +%s.%N)\" >> "+logf+"\n", 0o755)
+	gen := n.write("generic.sh", "#!/bin/sh\necho \"$$ $3\" >> "+pidf+"\nexec sleep 600\n", 0o755)
+	f := n.write("f", "0\n", 0o644)
+	n.start(fmt.Sprintf(`global_defs {
+    router_id hanggen1
+    script_user root
+    vrrp_notify_fifo %s
+}
+track_file f {
+    file %s
+}
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    version 3
+    virtual_router_id 1
+    priority 100
+    advert_int %g
+    track_file {
+        f
+    }
+    notify_master "%s master"
+    notify_backup "%s backup"
+    notify_fault "%s fault"
+    notify %s
+    virtual_ipaddress {
+        10.9.0.100/24
+    }
+}
+`, n.path("vrrp.fifo"), f, flapAdvert.Seconds(), spec, spec, spec, gen), "--notify-timeout", timeout.String())
+	started := time.Now()
+
+	// ran returns when the specific script for state last ran.
+	ran := func(state string) (time.Time, bool) {
+		var at time.Time
+		ok := false
+		for _, l := range readLines(t, logf) {
+			st, ts, _ := strings.Cut(l, " ")
+			if st != state {
+				continue
+			}
+			sec, err := strconv.ParseFloat(ts, 64)
+			if err != nil {
+				t.Fatalf("notify log line %q", l)
+			}
+			at, ok = time.Unix(0, int64(sec*1e9)), true
+		}
+		return at, ok
+	}
+	// transitioned returns when the FIFO last said state.
+	transitioned := func(state string) time.Time {
+		var at time.Time
+		for _, l := range fifo.lines() {
+			if f := strings.Fields(l.Line); len(f) == 4 && f[2] == state {
+				at = l.At
+			}
+		}
+		return at
+	}
+	hung := func() []string { return readLines(t, pidf) }
+	// masterDelay waits for the next notify_master and returns how long
+	// after the MASTER transition it ran.
+	masterDelay := func(after time.Time) time.Duration {
+		t.Helper()
+		var at time.Time
+		waitFor(t, timeout+10*time.Second, "notify_master", func() bool {
+			var ok bool
+			at, ok = ran("master")
+			return ok && at.After(after)
+		})
+		return at.Sub(transitioned("MASTER"))
+	}
+
+	// Start: BACKUP (init), whose generic script hangs, then MASTER.
+	n.waitState("VI_1", "MASTER", 10*time.Second)
+	d1 := masterDelay(started)
+	t.Logf("start: notify_master ran %v after the MASTER transition, behind the hung generic notify of BACKUP", d1.Round(time.Millisecond))
+
+	// Once MASTER's generic script hangs too: FAULT, then BACKUP and
+	// MASTER, each with a hung generic script.
+	waitFor(t, 10*time.Second, "the generic notify of MASTER to hang", func() bool { return len(hung()) == 2 })
+	time.Sleep(grace + 500*time.Millisecond)
+	flapAt := time.Now()
+	writeValue(t, f, "-254")
+	n.waitState("VI_1", "FAULT", 5*time.Second)
+	waitFor(t, grace+5*time.Second, "notify_fault", func() bool { at, ok := ran("fault"); return ok && at.After(flapAt) })
+	waitFor(t, grace+5*time.Second, "the generic notify of FAULT to hang", func() bool { return len(hung()) == 3 })
+	time.Sleep(grace + 500*time.Millisecond)
+	writeValue(t, f, "0")
+	n.waitState("VI_1", "MASTER", 5*time.Second)
+	d2 := masterDelay(flapAt)
+	t.Logf("flap: notify_master ran %v after the MASTER transition, behind the hung generic notify of BACKUP (grace %v, timeout %v)",
+		d2.Round(time.Millisecond), grace, timeout)
+	// notify_master waits for one hung script, for the grace; the slack
+	// is for a loaded 2-CPU host.
+	for _, d := range []time.Duration{d1, d2} {
+		if d > grace+time.Second {
+			t.Errorf("notify_master ran %v after its transition, behind a hung generic notify; want the %v grace at most", d, grace)
+		}
+	}
+	var genStates []string
+	for _, l := range hung() {
+		genStates = append(genStates, strings.Fields(l)[1])
+	}
+	if got := strings.Join(genStates, " "); !strings.HasPrefix(got, "BACKUP MASTER FAULT BACKUP") {
+		t.Errorf("generic notifies started for %q, want BACKUP, MASTER, FAULT, BACKUP (then MASTER)", genStates)
+	}
+	var pids []int
+	for _, l := range hung() {
+		pid, _ := strconv.Atoi(strings.Fields(l)[0])
+		pids = append(pids, pid)
+		if el := time.Since(started); !processAlive(pid) && el < timeout-timeout/10 {
+			t.Errorf("hung generic notify %q died %v after the start, before the %v timeout", l, el, timeout)
+		}
+	}
+	// The hung scripts are killed at the timeout, each in turn.
+	waitFor(t, timeout+20*time.Second, "the hung generic notifies to be killed", func() bool {
+		for _, pid := range pids {
+			if processAlive(pid) {
+				return false
+			}
+		}
+		return true
+	})
+	if c := strings.Count(n.proc.Output(), "notify script still running"); c < len(pids) {
+		t.Errorf("%d \"notify script still running\" log lines for %d hung scripts", c, len(pids))
 	}
 }

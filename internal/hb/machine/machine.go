@@ -308,6 +308,12 @@ type Machine struct {
 	askHeld  uint64
 	pingUp   int
 	rscrcvd  time.Time // starting, and the peer reported while unstable
+	// claimed are the classes taken (acquired, not since released), and
+	// groupless the classes with no group: heartbeat's i_hold_resources
+	// is such a claim, made for a class whatever groups it has
+	// (req_our_resources sets HB_LOCAL_RSC with no local group), so a
+	// class without groups is reported held while claimed.
+	claimed, groupless Rsc
 	// pending actions after a set of groups finish
 	afterRelease func(now time.Time) []Action
 	afterAcquire func(now time.Time) []Action
@@ -325,19 +331,21 @@ func (m *Machine) rqstDelay() time.Duration { return min(10*time.Second, m.cfg.D
 
 // New returns a machine; it does nothing until Start.
 func New(cfg Config) *Machine {
-	m := &Machine{cfg: cfg, pingUp: -1}
+	m := &Machine{cfg: cfg, pingUp: -1, groupless: RscAll}
 	for _, p := range cfg.Peers {
 		m.peers = append(m.peers, &peer{name: p, status: StatusInit, lastMed: make([]time.Time, len(cfg.Media)), linkUp: make([]bool, len(cfg.Media)), pingUp: -1})
 	}
 	for _, g := range cfg.Groups {
 		m.groups = append(m.groups, &groupState{spec: g})
+		m.groupless &^= class(g)
 	}
 	return m
 }
 
-// Holds returns the classes we hold (in our view).
+// Holds returns the classes we hold (in our view): those whose groups are
+// all up, and those without groups that we claimed.
 func (m *Machine) Holds() Rsc {
-	var r Rsc
+	r := m.claimed & m.groupless
 	for _, g := range m.groups {
 		if g.held && !g.busy() {
 			r |= class(g.spec)
@@ -700,6 +708,10 @@ func (m *Machine) peerResources(now time.Time, e PeerResources) []Action {
 		// it (the other took it back, or released it after a failure).
 		if p.holds&RscLocal == 0 && m.Holds()&RscLocal == 0 && m.sb == sbNot {
 			out = append(out, m.acquire(now, RscLocal)...)
+			if len(out) == 0 && m.Holds()&RscLocal != 0 {
+				// A class without groups: no Done will report it.
+				out = append(out, m.sendHeld(true, ""))
+			}
 		}
 		out = append(out, m.autoFailback(now)...)
 		out = append(out, m.ipfail(now)...)
@@ -897,7 +909,10 @@ func (m *Machine) stop(now time.Time) []Action {
 	// t=resource rsc_hold=none info=shutdown and t=shutdone.
 	return append(out, m.release(now, RscAll, func(now time.Time) []Action {
 		m.ph = phaseStopped
-		return []Action{SendResources{Holds: RscNone, Stable: true, Info: "shutdown"}, SendShutdone{}, Stopped{}}
+		// hb_giveup_resources says it unstable ("0"): the other's
+		// resource audit (AuditResources) then waits for t=shutdone
+		// instead of finding nobody owning our classes.
+		return []Action{SendResources{Holds: RscNone, Stable: false, Info: "shutdown"}, SendShutdone{}, Stopped{}}
 	})...)
 }
 
@@ -908,6 +923,7 @@ func (m *Machine) acquire(now time.Time, r Rsc) []Action {
 }
 
 func (m *Machine) acquireThen(now time.Time, r Rsc, then func(time.Time) []Action) []Action {
+	m.claimed |= r
 	var out []Action
 	for _, g := range m.groups {
 		if class(g.spec)&r == 0 || g.held || (g.failed && m.otherAlive()) {
@@ -928,6 +944,7 @@ func (m *Machine) acquireThen(now time.Time, r Rsc, then func(time.Time) []Actio
 
 // release stops every held group of the classes in r, in reverse order.
 func (m *Machine) release(now time.Time, r Rsc, then func(time.Time) []Action) []Action {
+	m.claimed &^= r
 	var out []Action
 	for i := len(m.groups) - 1; i >= 0; i-- {
 		g := m.groups[i]

@@ -600,3 +600,81 @@ func TestPeerInViewAskedAgain(t *testing.T) {
 		t.Fatalf("%d t=starting to a silent peer, want 2..%d", starts, maxAsks)
 	}
 }
+
+// lastReport returns the last t=resource among actions.
+func lastReport(t *testing.T, what string, got []Action) SendResources {
+	t.Helper()
+	for j := len(got) - 1; j >= 0; j-- {
+		if r, ok := got[j].(SendResources); ok {
+			return r
+		}
+	}
+	t.Fatalf("%s: no t=resource in %v", what, got)
+	return SendResources{}
+}
+
+// A node home of no group still claims its local class when it takes it,
+// as heartbeat's req_our_resources and standby exchange set
+// i_hold_resources whatever groups the class has: heartbeat on the other
+// node audits the reports, and a class nobody claims while both are
+// stable is its ERROR "No one owns foreign resources!". vigil reported
+// "none" after taking its (empty) local class, at start and after
+// heartbeat's auto_failback handed it back.
+func TestGrouplessClassClaimed(t *testing.T) {
+	cfg := cfgFor("ha1", "ha2", "ha2") // both groups are ha2's
+	at := t0
+	step := func(m *Machine, ev Event) []Action { at = at.Add(100 * time.Millisecond); return m.Step(at, ev) }
+
+	// Start beside heartbeat holding its own groups: ha1 takes its
+	// local class, which has no group, and says so.
+	m := New(cfg)
+	step(m, Start{})
+	step(m, Heard{Node: "ha2", Medium: 0, Status: StatusActive, PingUp: -1})
+	got := step(m, PeerResources{Node: "ha2", Holds: RscLocal, Stable: true, HasStable: true})
+	if r := lastReport(t, "start", got); r.Holds != RscLocal || !r.Stable {
+		t.Errorf("start beside heartbeat holding its own: reported %+v, want local, stable", r)
+	}
+
+	// Start while heartbeat holds everything (it took over when ha1
+	// stopped): ha1 claims nothing, heartbeat's auto_failback hands the
+	// class back through the standby exchange.
+	at = t0
+	m = New(cfg)
+	step(m, Start{})
+	step(m, Heard{Node: "ha2", Medium: 0, Status: StatusActive, PingUp: -1})
+	if r := lastReport(t, "start", step(m, PeerResources{Node: "ha2", Holds: RscAll, Stable: true, HasStable: true})); r.Holds != RscNone {
+		t.Errorf("start beside heartbeat holding all: reported %+v, want none", r)
+	}
+	step(m, AskResources{Node: "ha2", Info: "me", Rsc: RscForeign})
+	step(m, PeerResources{Node: "ha2", Holds: RscLocal, Stable: false, HasStable: true, Info: "standby"})
+	got = step(m, AskResources{Node: "ha2", Info: "done", Rsc: RscForeign})
+	if !slices.ContainsFunc(got, func(a Action) bool { x, ok := a.(SendAsk); return ok && x.Info == "done" }) {
+		t.Fatalf("standby done: %v, want t=ask_resources info=done", got)
+	}
+	if r := lastReport(t, "auto_failback", got); r.Holds != RscLocal || !r.Stable {
+		t.Errorf("after auto_failback: reported %+v, want local, stable", r)
+	}
+
+	// A graceful stop gives the claim up.
+	got = step(m, Stop{})
+	if r := lastReport(t, "stop", got); r.Holds != RscNone || r.Info != "shutdown" {
+		t.Errorf("stop: reported %+v, want none, shutdown", r)
+	}
+}
+
+// The report a stopping node sends says it is unstable ("isstable 0"), as
+// heartbeat's hb_giveup_resources: heartbeat, on the other node, audits a
+// stable report of "none" as nobody owning that node's classes (ERROR "No
+// one owns foreign resources!") before t=shutdone makes it take them.
+func TestShutdownReportUnstable(t *testing.T) {
+	s := pair(t, true)
+	m := s.m["ha1"]
+	got := m.Step(s.now, Stop{})
+	for _, g := range []string{"web", "vip"} {
+		got = append(got, m.Step(s.now, Done{Group: g})...)
+	}
+	r := lastReport(t, "stop", got)
+	if r.Info != "shutdown" || r.Holds != RscNone || r.Stable {
+		t.Errorf("stop: reported %+v, want none, shutdown, not stable", r)
+	}
+}
