@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/hb/hblab"
-	"github.com/vigil-ha/vigil/internal/lab"
 	"github.com/vigil-ha/vigil/internal/netnstest"
 )
 
@@ -42,8 +41,7 @@ func TestInteropAuditAfterAutoFailback(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := netnstest.New(t, "hbaud")
-			ha1 := netnstest.AddHost(t, l, "ha1", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"10.168.0.161/24"}}, lab.Iface{Name: "eth1", LAN: "hb", Addrs: []string{"10.0.0.1/24"}})
-			ha2 := netnstest.AddHost(t, l, "ha2", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"10.168.0.162/24"}}, lab.Iface{Name: "eth1", LAN: "hb", Addrs: []string{"10.0.0.2/24"}})
+			ha1, ha2 := addPair(t, l)
 			files := func(name, peerHB, peerLAN string) hblab.Files {
 				return hblab.Files{
 					HaCf:        fmt.Sprintf("logfile /var/lib/heartbeat/ha-log\nlogfacility none\nkeepalive 500ms\ndeadtime 3\nwarntime 2\ninitdead 6\nudpport 694\nucast eth1 %s\nucast eth0 %s\nauto_failback on\nnode ha1\nnode ha2\n", peerHB, peerLAN),

@@ -9,7 +9,6 @@ import (
 	"github.com/vigil-ha/vigil/internal/hb"
 	"github.com/vigil-ha/vigil/internal/hb/hblab"
 	"github.com/vigil-ha/vigil/internal/hb/machine"
-	"github.com/vigil-ha/vigil/internal/lab"
 	"github.com/vigil-ha/vigil/internal/netnstest"
 )
 
@@ -26,8 +25,7 @@ func TestInteropUppercaseNodeNames(t *testing.T) {
 	t.Parallel()
 	netnstest.RequireCommand(t, "python3")
 	l := netnstest.New(t, "hbcase")
-	ha1 := netnstest.AddHost(t, l, "ha1", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"10.168.0.161/24"}}, lab.Iface{Name: "eth1", LAN: "hb", Addrs: []string{"10.0.0.1/24"}})
-	ha2 := netnstest.AddHost(t, l, "ha2", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"10.168.0.162/24"}}, lab.Iface{Name: "eth1", LAN: "hb", Addrs: []string{"10.0.0.2/24"}})
+	ha1, ha2 := addPair(t, l)
 	files := func(name, peer string) hblab.Files {
 		return hblab.Files{
 			HaCf: fmt.Sprintf("logfile /var/lib/heartbeat/ha-log\nlogfacility none\nkeepalive 500ms\ndeadtime 3\nwarntime 2\ninitdead 6\nudpport 694\nucast eth1 %s\nauto_failback on\nnode HA1\nnode HA2\n", peer),

@@ -49,8 +49,7 @@ func newTutorial(t *testing.T, timing [4]string) *tutorial {
 	netnstest.RequireCommand(t, "curl")
 	l := netnstest.New(t, "hbtut")
 	tu := &tutorial{l: l}
-	tu.ha1 = netnstest.AddHost(t, l, "ha1", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"10.168.0.161/24"}}, lab.Iface{Name: "eth1", LAN: "hb", Addrs: []string{"10.0.0.1/24"}})
-	tu.ha2 = netnstest.AddHost(t, l, "ha2", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"10.168.0.162/24"}}, lab.Iface{Name: "eth1", LAN: "hb", Addrs: []string{"10.0.0.2/24"}})
+	tu.ha1, tu.ha2 = addPair(t, l)
 	tu.cli = netnstest.AddHost(t, l, "client", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"10.168.0.8/24"}})
 	tu.gw = netnstest.AddHost(t, l, "gw", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"10.168.0.1/24"}})
 	files := func(name, peerHB, peerLAN string) hblab.Files {
@@ -81,6 +80,15 @@ func startSteadyPair(t *testing.T) *tutorial {
 
 // dialHA2 opens a UDP socket on the client host to ha2's heartbeat port on
 // the service LAN, closed when the test ends.
+// addPair adds the two nodes of the tutorial's cluster to l: eth0 on the
+// LAN (ha1 10.168.0.161, ha2 .162), eth1 on the heartbeat link (10.0.0.1,
+// .2).
+func addPair(t *testing.T, l *lab.Lab) (ha1, ha2 *lab.Host) {
+	ha1 = netnstest.AddHost(t, l, "ha1", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"10.168.0.161/24"}}, lab.Iface{Name: "eth1", LAN: "hb", Addrs: []string{"10.0.0.1/24"}})
+	ha2 = netnstest.AddHost(t, l, "ha2", lab.Iface{Name: "eth0", LAN: "lan", Addrs: []string{"10.168.0.162/24"}}, lab.Iface{Name: "eth1", LAN: "hb", Addrs: []string{"10.0.0.2/24"}})
+	return ha1, ha2
+}
+
 func (tu *tutorial) dialHA2(t *testing.T) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
