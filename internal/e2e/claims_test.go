@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -235,4 +236,128 @@ func openSender(t *testing.T, h *lab.Host, dev string) (*garp.Sender, int) {
 		t.Fatal(err)
 	}
 	return s, ifindex
+}
+
+// TestPeersLeftoverIsNotAConflict: vigil takes the VIP over from its peer
+// (keepalived 2.2.7 or vigil): it returns with the higher priority and
+// preempts the peer, which drops back to BACKUP, or the peer hands over
+// (`vigil handover`) or stops (SIGTERM: priority 0). Right after, a
+// gratuitous ARP (or unsolicited NA) for the VIP with the peer's MAC reaches
+// vigil, as one sent in the peer's master period and read late would. The
+// peer advertises no more: vigil counts the claim as a leftover
+// (vip_claims_leftover), announces the VIP again and logs no address
+// conflict. Seconds later the peer's MAC claims the VIP again (the address
+// configured on that box for good): that is a conflict, logged with the
+// peer's MAC and counted as before.
+func TestPeersLeftoverIsNotAConflict(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		peer e2e.Kind
+		how  string // preempt, handover, sigterm
+		ipv6 bool
+	}{
+		{"keepalived-preempt", e2e.Keepalived, "preempt", false},
+		{"vigil-preempt", e2e.Vigil, "preempt", false},
+		{"keepalived-preempt-ipv6", e2e.Keepalived, "preempt", true},
+		{"vigil-handover", e2e.Vigil, "handover", false},
+		{"keepalived-sigterm", e2e.Keepalived, "sigterm", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, "left", 2)
+			a, b, name, vip := e2e.Tutorial(true), e2e.Tutorial(false), "VI_1", e2e.VIP4
+			if tc.ipv6 {
+				a, b, name, vip = ipv6Instance("MASTER", 100), ipv6Instance("BACKUP", 99), "VI_6", e2e.VIP6
+				a.AdvertInt, b.AdvertInt = "1", "1"
+			}
+			if tc.how != "preempt" { // the peer is master first
+				a, b = b, a
+			}
+			var r1, r2 *e2e.Node
+			if tc.how == "preempt" {
+				r1 = e.start(e2e.Vigil, 0, conf(a))
+				r2 = e.start(tc.peer, 1, conf(b))
+				e.waitState(r1, name, "MASTER", 10*time.Second)
+				e.waitState(r2, name, "BACKUP", 10*time.Second)
+				r1.Kill()
+			} else {
+				r2 = e.start(tc.peer, 1, conf(b))
+				e.waitState(r2, name, "MASTER", 10*time.Second)
+				r1 = e.start(e2e.Vigil, 0, conf(a))
+				e.waitState(r1, name, "BACKUP", 10*time.Second)
+			}
+			e.waitState(r2, name, "MASTER", 10*time.Second)
+			e.waitHolds(e.node(1), vip, true, 5*time.Second)
+			time.Sleep(6 * time.Second) // past the peer's second burst
+
+			peerMAC := macOf(t, e.node(1), "eth0")
+			s, ifindex := openSender(t, e.node(1), "eth0")
+			defer s.Close()
+			claim := func() {
+				t.Helper()
+				var err error
+				if tc.ipv6 {
+					err = s.SendNA(ifindex, peerMAC, vip, false)
+				} else {
+					err = s.SendARP(ifindex, peerMAC, vip)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			switch tc.how {
+			case "preempt":
+				e.restart(r1)
+			case "handover":
+				vigilCLI(t, "handover", name, "--api-socket", r2.Socket())
+			case "sigterm":
+				if _, err := r2.Term(15 * time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.waitState(r1, name, "MASTER", 15*time.Second)
+			// Twice (one batch): the first may come before the watch's
+			// socket is open.
+			for range 2 {
+				time.Sleep(300 * time.Millisecond)
+				claim()
+			}
+			if tc.how != "sigterm" {
+				e.waitState(r2, name, "BACKUP", 5*time.Second)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for status_(t, r1, name).Counters.VIPClaimsLeft == 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("the peer's leftover claim was not counted as one: %+v", status_(t, r1, name).Counters)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			time.Sleep(garp.DefendDelay) // the second claim, if apart
+			left := status_(t, r1, name).Counters.VIPClaimsLeft
+			if n := status_(t, r1, name).Counters.VIPConflicts; n != 0 {
+				t.Errorf("the peer's leftover counted as %d conflicts", n)
+			}
+			if strings.Contains(r1.Log(), "address conflict") {
+				t.Errorf("the peer's leftover logged as an address conflict:\n%s", r1.Log())
+			}
+
+			// The peer's box keeps the address: a conflict, as before.
+			time.Sleep(4 * time.Second)
+			for range 3 {
+				claim()
+				time.Sleep(20 * time.Millisecond)
+			}
+			waitLogged(r1, "address conflict")
+			if !slices.ContainsFunc(strings.Split(r1.Log(), "\n"), func(l string) bool {
+				return strings.Contains(l, "address conflict") && strings.Contains(l, peerMAC.String())
+			}) {
+				t.Errorf("no address conflict logged for the peer's MAC claiming the VIP for good:\n%s", r1.Log())
+			}
+			st := status_(t, r1, name)
+			if st.Counters.VIPConflicts == 0 || st.Counters.VIPClaimsLeft != left || st.State != "MASTER" {
+				t.Errorf("after the lasting claim: %s, %d conflicts, %d leftovers; want MASTER, ≥ 1 and %d", st.State, st.Counters.VIPConflicts, st.Counters.VIPClaimsLeft, left)
+			}
+		})
+	}
 }

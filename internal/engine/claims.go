@@ -271,7 +271,7 @@ func (e *Engine) claimsTaken(now time.Time, ev claimsReady) {
 		}
 		if v.Answer {
 			bg, events := e.bg, e.events
-			time.AfterFunc(garp.DefendDelay, func() {
+			time.AfterFunc(garp.AnswerDelay(now, in.lastPeerAdvert(), in.spec.VRRP.AdvertInt), func() {
 				select {
 				case events <- claimDefend{t}:
 				case <-bg.Done():
@@ -283,7 +283,7 @@ func (e *Engine) claimsTaken(now time.Time, ev claimsReady) {
 }
 
 func (e *Engine) defendClaim(now time.Time, d claimDefend) {
-	n, mac := e.claims.guard.Due(d.t)
+	n, mac, first := e.claims.guard.Due(d.t)
 	if n == 0 || e.stopping {
 		return
 	}
@@ -291,6 +291,17 @@ func (e *Engine) defendClaim(now time.Time, d claimDefend) {
 	if in == nil {
 		e.log.Debug("a claim of a virtual address came with a new master (this instance stepped down); not a conflict",
 			"addr", d.t.Addr, "dev", d.t.Dev, "their_mac", mac.String())
+		return
+	}
+	if garp.Leftover(first, in.lastPeerAdvert(), now, in.spec.VRRP.AdvertInt) {
+		// The router that was master before this one, heard advertising
+		// just before the claim and silent since: its claim may have moved
+		// the LAN's caches, so the address is announced again, but it is
+		// no conflict.
+		in.leftovers += n
+		e.log.Debug("a claim of a virtual address came right after the last advert of another router, silent since (a leftover of its master period); not a conflict, announcing the address again",
+			"instance", in.spec.VRRP.Name, "addr", d.t.Addr, "dev", d.t.Dev, "their_mac", mac.String(), "claims", n, "leftovers", in.leftovers)
+		e.announce(now, []garp.Send{{Target: d.t, Reason: garp.ReasonRefresh}})
 		return
 	}
 	in.conflicts += n

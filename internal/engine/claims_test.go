@@ -188,6 +188,64 @@ func TestNewMastersClaimIsNotAConflict(t *testing.T) {
 	}
 }
 
+// TestPeersLeftoverClaimIsNotAConflict: a returns with a higher priority
+// and preempts b, whose claim of a VIP (a gratuitous ARP or NA of its
+// master period read late) reaches a right after b's last advert. b then
+// advertises no more: the claim is b's leftover, answered but counted
+// apart (vip_claims_leftover), not as a conflict. The same MAC claiming
+// the address seconds later (the address configured on b for good) is a
+// conflict again, counted and answered as before.
+func TestPeersLeftoverClaimIsNotAConflict(t *testing.T) {
+	for _, vip := range []string{"192.168.1.100", "fd00::100"} {
+		t.Run(vip, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				lan := &fakeLAN{}
+				b := startNode(t, lan, "b", "192.168.1.106/24", mixedInstance(vrrp.StateMaster, 99))
+				time.Sleep(8 * time.Second) // b master, past its second burst
+				h, e, stop := runClaimHost(t, lan, mixedInstance(vrrp.StateBackup, 100), 16)
+				defer stop()
+				time.Sleep(4 * time.Second) // a preempts at its Master_Down_Interval (3.6 s)
+				if st := b.state(t, "VI_1"); st != "BACKUP" {
+					t.Fatalf("b is %s after a's return, want BACKUP", st)
+				}
+				counters := func() (conflicts, leftovers uint64) {
+					s, err := e.Snapshot(context.Background())
+					if err != nil {
+						t.Fatal(err)
+					}
+					in := s.Instances[0]
+					if in.State != "MASTER" {
+						t.Fatalf("a is %s, want MASTER", in.State)
+					}
+					return in.Counters.VIPConflicts, in.Counters.VIPClaimsLeft
+				}
+				claim := func() {
+					c := garp.Claim{Addr: netip.MustParseAddr(vip), MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0x66}} // b's
+					if c.Addr.Is6() {
+						h.claims6 <- c
+					} else {
+						h.claims <- c
+					}
+				}
+				base := lan.announcements("a")
+				claim()
+				time.Sleep(2 * garp.DefendDelay)
+				if c, l := counters(); c != 0 || l != 1 || lan.announcements("a") != base+1 {
+					t.Fatalf("b's leftover: %d conflicts, %d leftovers, %d announcements; want 0, 1 and 1 (the answer)", c, l, lan.announcements("a")-base)
+				}
+
+				time.Sleep(5 * time.Second) // past a's second burst
+				base = lan.announcements("a")
+				claim()
+				time.Sleep(2 * garp.DefendDelay)
+				if c, l := counters(); c != 1 || l != 1 || lan.announcements("a") != base+1 {
+					t.Fatalf("the same MAC later: %d conflicts, %d leftovers, %d announcements; want 1, 1 and 1", c, l, lan.announcements("a")-base)
+				}
+			})
+		})
+	}
+}
+
 // TestNAClaimsAreAnswered: neighbour advertisements go through the same
 // rule as ARP: the master's own MAC and another address are no conflict; a
 // flood of 1,000 claims of its IPv6 VIP by another MAC is counted whole and

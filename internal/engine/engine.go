@@ -260,8 +260,10 @@ type instance struct {
 	// restored counts VIPs and routes put back after an outside removal.
 	restored uint64
 	// conflicts counts claims of its VIPs by other hosts while master
-	// (ARP and neighbour advertisements).
+	// (ARP and neighbour advertisements); leftovers those that were
+	// another router's leftovers (garp.Leftover).
 	conflicts uint64
+	leftovers uint64
 	// netErrors counts virtual routes and rules the kernel refused to add,
 	// replace or remove; the effects worker adds to it.
 	netErrors atomic.Uint64

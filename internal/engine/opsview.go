@@ -57,6 +57,18 @@ type opsview struct {
 	announced uint64
 }
 
+// lastPeerAdvert is when the instance last heard another router advertise
+// (zero when never, or when the peers heard were forgotten).
+func (in *instance) lastPeerAdvert() time.Time {
+	var last time.Time
+	for _, p := range in.ops.peers {
+		if p.last.After(last) {
+			last = p.last
+		}
+	}
+	return last
+}
+
 // notePeer records an advert parsed for the instance, from src.
 func (in *instance) notePeer(now time.Time, src netip.Addr, prio uint8) {
 	p := in.peer(src)

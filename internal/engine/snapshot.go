@@ -96,6 +96,7 @@ func (e *Engine) instanceStatus(in *instance) status.Instance {
 			AddrMismatch:    st.Counters.AddrMismatch,
 			VIPsRestored:    in.restored,
 			VIPConflicts:    in.conflicts,
+			VIPClaimsLeft:   in.leftovers,
 		},
 		AHSequence: st.AHSequence,
 	}

@@ -32,10 +32,10 @@ func TestGuard(t *testing.T) {
 				}
 			}
 			g.Claimed(now.Add(time.Millisecond), vip, other, 5)
-			if n, mac := g.Due(vip); n != 1006 || mac.String() != other.String() {
-				t.Fatalf("due: %d claims, last by %s; want 1006 by %s", n, mac, other)
+			if n, mac, first := g.Due(vip); n != 1006 || mac.String() != other.String() || !first.Equal(now) {
+				t.Fatalf("due: %d claims, last by %s, first at %v; want 1006 by %s, first at %v", n, mac, first, other, now)
 			}
-			if n, _ := g.Due(vip); n != 0 {
+			if n, _, _ := g.Due(vip); n != 0 {
 				t.Fatalf("due twice: %d claims", n)
 			}
 			// Another address has its own budget.
@@ -58,7 +58,7 @@ func TestGuard(t *testing.T) {
 			if v := g.Claimed(now.Add(time.Second), vip, them, 1); v != (Verdict{Count: 1}) {
 				t.Fatalf("past the budget again: %+v, want counted only", v)
 			}
-			if n, _ := g.Due(vip); n != 0 {
+			if n, _, _ := g.Due(vip); n != 0 {
 				t.Fatalf("due past the budget: %d, want nothing pending", n)
 			}
 			if v := g.Claimed(at.Add(Window), vip, them, 1); !v.Answer {
@@ -70,5 +70,54 @@ func TestGuard(t *testing.T) {
 				t.Errorf("after Forget: %d answer windows, %d pending; want none", len(g.answers), len(g.pending))
 			}
 		})
+	}
+}
+
+// TestLeftover: claims read within one advert interval and LeftoverSlack
+// of another router's last advert, that router silent for as long when the
+// answer is due (AnswerDelay waits for it), are its leftovers; a claim
+// later than that, one followed by adverts (a second master, at a short or
+// a long interval), and one on an instance that never heard another router
+// are conflicts, answered DefendDelay after the claim when no router
+// advertised just before.
+func TestLeftover(t *testing.T) {
+	last := time.Date(2026, 12, 8, 1, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name        string
+		first, last time.Time
+		interval    time.Duration
+		delay       time.Duration
+		want        bool
+	}{
+		{"right after its last advert", last.Add(10 * time.Millisecond), last, time.Second, 2*time.Second - 10*time.Millisecond, true},
+		{"at the window's end", last.Add(2 * time.Second), last, time.Second, DefendDelay, true},
+		{"past the window", last.Add(2*time.Second + time.Millisecond), last, time.Second, DefendDelay, false},
+		{"long interval, right after", last.Add(10 * time.Millisecond), last, 3 * time.Second, 4*time.Second - 10*time.Millisecond, true},
+		{"fast adverts, right after", last.Add(10 * time.Millisecond), last, 100 * time.Millisecond, DefendDelay, true},
+		{"no other router heard", last, time.Time{}, time.Second, DefendDelay, false},
+	} {
+		d := AnswerDelay(c.first, c.last, c.interval)
+		if d != c.delay {
+			t.Errorf("%s: AnswerDelay = %v, want %v", c.name, d, c.delay)
+		}
+		if got := Leftover(c.first, c.last, c.first.Add(d), c.interval); got != c.want {
+			t.Errorf("%s: Leftover = %v, want %v", c.name, got, c.want)
+		}
+	}
+	// A second master goes on advertising: by the time the answer is due
+	// it has been heard again, at any interval.
+	for _, interval := range []time.Duration{100 * time.Millisecond, time.Second, 3 * time.Second} {
+		first := last.Add(10 * time.Millisecond)
+		due := first.Add(AnswerDelay(first, last, interval))
+		next := last
+		for !next.Add(interval).After(due) {
+			next = next.Add(interval)
+		}
+		if next == last {
+			t.Errorf("interval %v: no advert of a second master before the answer is due at %v", interval, due.Sub(last))
+		}
+		if Leftover(first, next, due, interval) {
+			t.Errorf("interval %v: a second master still advertising taken for a leftover", interval)
+		}
 	}
 }

@@ -93,9 +93,9 @@ type descs struct {
 	reloadFailures, lastReloadOK                                *prometheus.Desc
 	unmatchedDropped, naDropped, staticRouteErrors, lateWakeups *prometheus.Desc
 
-	instInfo, instState, lastTransition, effPrio, basePrio, advertInt, vips                                                                        *prometheus.Desc
-	transitions, becameMaster, sent, received, dropped, prioZeroTx, prioZeroRx, addrMismatch, rivalMaster, vipsRestored, vipConflicts, routeErrors *prometheus.Desc
-	syncState, trackerUp, trackerWeight                                                                                                            *prometheus.Desc
+	instInfo, instState, lastTransition, effPrio, basePrio, advertInt, vips                                                                                      *prometheus.Desc
+	transitions, becameMaster, sent, received, dropped, prioZeroTx, prioZeroRx, addrMismatch, rivalMaster, vipsRestored, vipConflicts, vipLeftovers, routeErrors *prometheus.Desc
+	syncState, trackerUp, trackerWeight                                                                                                                          *prometheus.Desc
 
 	vsQuorum, vsActive, vsSorry, rsUp, rsWeight, checkUp, checkFailures, checkLastRun *prometheus.Desc
 
@@ -148,6 +148,7 @@ func newDescs() descs {
 		vipsRestored:   d("vrrp_vips_restored_total", "Virtual addresses and routes put back after something else removed them while master.", instLabels),
 		routeErrors:    d("vrrp_route_errors_total", "Virtual routes and rules the kernel refused to add, replace or remove.", instLabels),
 		vipConflicts:   d("vrrp_vip_conflicts_total", "ARP packets and neighbour advertisements from other hosts announcing a virtual address this master holds.", instLabels),
+		vipLeftovers:   d("vrrp_vip_claims_leftover_total", "Claims of a virtual address this master holds read right after another router's last advert, silent since: leftovers of its master period, not conflicts.", instLabels),
 		syncState:      d("vrrp_sync_group_state", "1 for the sync group's current state, 0 for the other states.", []string{"sync_group", "state"}),
 		trackerUp:      d("vrrp_tracker_up", "Whether a tracked interface, script, file or process is in its good state (1) or failed (0).", trackerLabels),
 		trackerWeight:  d("vrrp_tracker_weight", "Configured weight of a tracker (0: failure puts the instance in FAULT).", trackerLabels),
@@ -218,7 +219,7 @@ func (d *descs) all() []*prometheus.Desc {
 	all := []*prometheus.Desc{d.up, d.buildInfo, d.start, d.reloads, d.lastReload, d.reloadFailures, d.lastReloadOK,
 		d.unmatchedDropped, d.naDropped, d.staticRouteErrors, d.lateWakeups,
 		d.instInfo, d.instState, d.lastTransition, d.effPrio, d.basePrio, d.advertInt, d.vips,
-		d.transitions, d.becameMaster, d.sent, d.received, d.dropped, d.prioZeroTx, d.prioZeroRx, d.addrMismatch, d.rivalMaster, d.vipsRestored, d.vipConflicts, d.routeErrors,
+		d.transitions, d.becameMaster, d.sent, d.received, d.dropped, d.prioZeroTx, d.prioZeroRx, d.addrMismatch, d.rivalMaster, d.vipsRestored, d.vipConflicts, d.vipLeftovers, d.routeErrors,
 		d.syncState, d.trackerUp, d.trackerWeight,
 		d.vsQuorum, d.vsActive, d.vsSorry, d.rsUp, d.rsWeight, d.checkUp, d.checkFailures, d.checkLastRun,
 		d.hbNode, d.hbLastHeard, d.hbPing, d.hbGroupLocal, d.hbGroupInfo,
@@ -404,6 +405,7 @@ func (e *emitter) snapshot(d *descs, s status.Snapshot) {
 		e.counter(d.vipsRestored, cn.VIPsRestored, il...)
 		e.counter(d.routeErrors, cn.RouteErrors, il...)
 		e.counter(d.vipConflicts, cn.VIPConflicts, il...)
+		e.counter(d.vipLeftovers, cn.VIPClaimsLeft, il...)
 		e.counter(d.announcements, cn.Announcements, il...)
 		e.counter(d.notifyFailures, cn.NotifyFailures, il...)
 		e.gauge(d.garpDelay, time.Duration(in.GARPDelay).Seconds(), il...)

@@ -175,6 +175,10 @@ type Counters struct {
 	// other hosts announcing one of the instance's VIPs with their own MAC
 	// while it was master.
 	VIPConflicts uint64 `json:"vip_conflicts"`
+	// VIPClaimsLeft counts those claims that came right after the last
+	// advert of another router, silent since: leftovers of its master
+	// period (a handover, a preemption), answered but no conflict.
+	VIPClaimsLeft uint64 `json:"vip_claims_leftover"`
 	// Announcements counts gratuitous ARP / unsolicited NA packets sent
 	// for the instance's addresses; NotifyFailures its notify scripts that
 	// failed (exit status not 0, timeout, not startable).
