@@ -57,13 +57,18 @@ func (h *Handle) sendBatch(reqs []*nl.NetlinkRequest) []error {
 	if err != nil {
 		return fail(fmt.Errorf("netif: netlink socket: %w", err))
 	}
+	if h.reqReader == nil {
+		if h.reqReader, err = newNLReader(s); err != nil {
+			return fail(err)
+		}
+	}
 	last := seqs[len(seqs)-1]
 	for {
-		msgs, from, err := s.Receive()
+		msgs, from, err := h.reqReader.receive()
 		if err != nil {
 			return fail(fmt.Errorf("netif: netlink receive: %w", err))
 		}
-		if from.Pid != nl.PidKernel {
+		if from != nl.PidKernel {
 			continue
 		}
 		for _, m := range msgs {

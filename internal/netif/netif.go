@@ -68,10 +68,13 @@ const AddrProtoKeepalived = unix.RTPROT_KEEPALIVED
 
 // Handle is an rtnetlink handle in one network namespace.
 type Handle struct {
-	nh    *netlink.Handle
-	req   *nl.SocketHandle // address requests (IFA_PROTO)
-	ns    netns.NsHandle   // for subscriptions opened from other goroutines
-	proto uint8
+	nh  *netlink.Handle
+	req *nl.SocketHandle // address requests (IFA_PROTO)
+	// reqReader reads req's answers to sendBatch (nil until the first);
+	// req.Socket's lock guards it.
+	reqReader *nlReader
+	ns        netns.NsHandle // for subscriptions opened from other goroutines
+	proto     uint8
 	// marks is true when the kernel keeps IFA_PROTO (Linux >= 5.18): an
 	// address's mark then tells whether vigil added it.
 	marks bool
@@ -134,6 +137,9 @@ func (h *Handle) target() netns.NsHandle {
 // stopped (their contexts cancelled) first.
 func (h *Handle) Close() error {
 	h.nh.Close()
+	if h.reqReader != nil {
+		h.reqReader.Close()
+	}
 	h.req.Close()
 	return h.ns.Close()
 }

@@ -97,13 +97,20 @@ func (h *Handle) watch(ctx context.Context, getType int, dumpMsg nl.NetlinkReque
 		s.Close()
 		return fmt.Errorf("netif: subscribe: %w", err)
 	}
+	r, err := newNLReader(s)
+	if err != nil {
+		s.Close()
+		return err
+	}
 	closed := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		r.Close()
 		s.Close()
 		close(closed)
 	})
 	defer func() {
 		if stop() {
+			r.Close()
 			s.Close()
 		} else {
 			<-closed // the AfterFunc goroutine is closing the socket
@@ -121,7 +128,7 @@ func (h *Handle) watch(ctx context.Context, getType int, dumpMsg nl.NetlinkReque
 	dumpSeq := dump.Seq
 	dumping := true
 	for {
-		msgs, from, err := s.Receive()
+		msgs, from, err := r.receive()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -131,7 +138,7 @@ func (h *Handle) watch(ctx context.Context, getType int, dumpMsg nl.NetlinkReque
 			}
 			return fmt.Errorf("netif: receive: %w", err)
 		}
-		if from.Pid != nl.PidKernel {
+		if from != nl.PidKernel {
 			continue
 		}
 		for _, m := range msgs {
