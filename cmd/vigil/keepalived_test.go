@@ -66,7 +66,7 @@ func TestDispatchAsKeepalived(t *testing.T) {
 	}
 	out.Reset()
 	errb.Reset()
-	if code := dispatchAs("keepalived", []string{"--dont-fork", "-D", "-t", "-f", conf}, &out, &errb); code != 0 || !strings.Contains(out.String(), "VI_1") {
+	if code := dispatchAs("keepalived", []string{"--dont-fork", "-D", "-t", "-f", conf}, &out, &errb); code != 0 || out.Len() != 0 || errb.Len() != 0 {
 		t.Errorf("keepalived --dont-fork -D -t -f: exit %d, out %q, err %q", code, out.String(), errb.String())
 	}
 }
@@ -256,6 +256,14 @@ func TestConfigTestExitStatus(t *testing.T) {
 				var out, errb bytes.Buffer
 				if code := dispatchAs(cl.args[0], cl.args[1:], &out, &errb); code != cl.want {
 					t.Errorf("%s: exit %d, want %d\n%s", cl.name, code, cl.want, errb.String())
+				}
+				// keepalived -t writes nothing on stdout, whatever the
+				// file; vigil's file:line diagnostics stay on stderr.
+				if cl.name != "vigil check" && out.Len() != 0 {
+					t.Errorf("%s: stdout %q, want nothing (keepalived -t prints on stderr only)", cl.name, out.String())
+				}
+				if c.keepalived != 0 && cl.name != "vigil check" && !strings.Contains(errb.String(), c.file) {
+					t.Errorf("%s: stderr %q does not name %s", cl.name, errb.String(), c.file)
 				}
 			}
 		})

@@ -165,7 +165,9 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if f.configTest {
-		args := []string{"-f", f.file, "-i", f.configID}
+		// keepalived 2.2.7's -t prints nothing on stdout, its
+		// messages go to stderr: the diagnostics alone (-q), on stderr.
+		args := []string{"-q", "-f", f.file, "-i", f.configID}
 		if f.limits != (config.Limits{}) {
 			// Unset fields stay 0 here and take their defaults in Load.
 			for _, kv := range limitArgs(f.limits) {
