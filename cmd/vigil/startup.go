@@ -41,7 +41,8 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 	// binary pages the text releaser dropped: it drops them again.
 	d.quiet = newQuietRelease(snapshotQuiet, releaseGap, eventGap, busyGC(f.gcPercent), quietGC(f.gcPercent, d.pages.Kick))
 	u.push(d.quiet.stop)
-	cleanup, err := writePidFiles(f.pidFiles)
+	keepalived := d.runsKeepalived()
+	cleanup, err := writePidFiles(f.pidFiles(keepalived && !f.checkOnly && len(l.spec.Instances) > 0, keepalived && !f.vrrpOnly && len(l.dir.VirtualServers) > 0))
 	if err != nil {
 		return err
 	}
