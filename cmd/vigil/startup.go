@@ -324,7 +324,7 @@ func (d *daemon) openEngine(l loaded, n notifiers, bg *group, u *undo) error {
 	if !d.runsKeepalived() || d.flags.checkOnly {
 		return nil
 	}
-	reg, err := claimOwnership(l.spec, configID(d.flags.configID))
+	reg, err := claimOwnership(l.spec, configID(d.flags.configID), d.log)
 	if err != nil {
 		return err
 	}

@@ -253,6 +253,8 @@ func TestClaimWaitsForAStoppingOwner(t *testing.T) {
 	}
 	defer b.Close()
 	b.stoppingWait = 10 * time.Second
+	var waits []Wait
+	b.OnWait(func(w Wait) { waits = append(waits, w) })
 	start := time.Now()
 	var ce *ConflictError
 	if err := b.Claim([]Key{k}); !errors.As(err, &ce) || time.Since(start) > 2*time.Second {
@@ -275,6 +277,12 @@ func TestClaimWaitsForAStoppingOwner(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the claim still waits after the stopping owner exited")
 	}
+	// The wait is told as it begins (for the log: who, how long at
+	// most) and as it ends; a running owner is no wait.
+	if len(waits) != 2 || waits[0] != (Wait{Key: k, PID: os.Getpid(), Bound: 10 * time.Second}) ||
+		waits[1].Key != k || waits[1].PID != os.Getpid() || !waits[1].Done || waits[1].Took < 200*time.Millisecond {
+		t.Errorf("waits told: %+v; want its start (pid %d, bound 10s) and its end (done, 200 ms or more)", waits, os.Getpid())
+	}
 	// A stopping owner that outlasts the wait: a conflict naming it.
 	c, err := Open(dir)
 	if err != nil {
@@ -283,7 +291,12 @@ func TestClaimWaitsForAStoppingOwner(t *testing.T) {
 	defer c.Close()
 	b.Stopping()
 	c.stoppingWait = 100 * time.Millisecond
+	waits = nil
+	c.OnWait(func(w Wait) { waits = append(waits, w) })
 	if err := c.Claim([]Key{k}); !errors.As(err, &ce) || ce.PID != os.Getpid() {
 		t.Fatalf("claim past the wait: %v, want a conflict naming pid %d", err, os.Getpid())
+	}
+	if len(waits) != 2 || waits[1].Done || waits[1].Took < 100*time.Millisecond {
+		t.Errorf("waits told past the bound: %+v; want its start and an end not done", waits)
 	}
 }
