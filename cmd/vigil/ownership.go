@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -19,8 +20,9 @@ import (
 // configuration uses one of them. The caller closes the registry at exit,
 // which gives the routers up. A router whose owner is stopping (an init
 // script's restart that does not wait for the old daemon) is waited for,
-// bounded, and the wait logged on log.
-func claimOwnership(spec runspec.Spec, configID string, log *slog.Logger) (*owner.Registry, error) {
+// bounded, and the wait logged on log; it ends with ctx (the daemon is
+// told to stop meanwhile).
+func claimOwnership(ctx context.Context, spec runspec.Spec, configID string, log *slog.Logger) (*owner.Registry, error) {
 	keys := engine.OwnerKeys(spec)
 	procs, err := owner.Keepalived("")
 	if err != nil {
@@ -37,7 +39,7 @@ func claimOwnership(spec runspec.Spec, configID string, log *slog.Logger) (*owne
 		return nil, err
 	}
 	reg.OnWait(func(w owner.Wait) { logOwnerWait(log, w) })
-	if err := reg.Claim(keys); err != nil {
+	if err := reg.ClaimContext(ctx, keys); err != nil {
 		reg.Close()
 		return nil, err
 	}
@@ -52,6 +54,8 @@ func logOwnerWait(log *slog.Logger, w owner.Wait) {
 	case w.Took == 0:
 		log.Warn("a previous vigil is stopping and still holds the virtual router: waiting for it to exit before starting",
 			"router", w.Key.String(), "pid", w.PID, "up_to", w.Bound)
+	case w.Canceled:
+		log.Info("told to stop while waiting for the previous vigil: not starting", "router", w.Key.String(), "pid", w.PID, "waited", w.Took.Round(time.Millisecond))
 	case w.Done:
 		log.Info("the previous vigil exited: taking the virtual router over", "router", w.Key.String(), "pid", w.PID, "waited", w.Took.Round(time.Millisecond))
 	default:

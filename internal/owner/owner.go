@@ -16,6 +16,7 @@
 package owner
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -98,6 +99,9 @@ type Wait struct {
 	// whether the owner let the router go (false: the bound passed).
 	Took time.Duration
 	Done bool
+	// Canceled: the wait ended with Claim's context (this daemon is told
+	// to stop).
+	Canceled bool
 }
 
 // OnWait has f told when Claim begins to wait for a stopping owner and
@@ -195,7 +199,13 @@ func (r *Registry) Alone() bool { return r.alone }
 // Claim takes every key, or none: on a conflict it returns a
 // *ConflictError (joined, one per key) and holds none of the new keys.
 // Keys already held are kept.
-func (r *Registry) Claim(keys []Key) error {
+func (r *Registry) Claim(keys []Key) error { return r.ClaimContext(context.Background(), keys) }
+
+// ClaimContext is Claim whose wait for a stopping owner ends with ctx (an
+// error wrapping ctx.Err()): a daemon told to stop while it waits for its
+// predecessor gives up at once, so that the start that follows (a second
+// restart) is not refused through its pid file.
+func (r *Registry) ClaimContext(ctx context.Context, keys []Key) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var taken []Key
@@ -209,7 +219,12 @@ func (r *Registry) Claim(keys []Key) error {
 			errs = append(errs, fmt.Errorf("owner: %s: %w", k, err))
 			continue
 		}
-		if err := r.lock(k, f); err != nil {
+		if err := r.lock(ctx, k, f); err != nil {
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				errs = append(errs, fmt.Errorf("owner: %s: stopped while waiting for its stopping owner: %w", k, err))
+				f.Close()
+				continue
+			}
 			errs = append(errs, conflict(k, f))
 			f.Close()
 			continue
@@ -233,7 +248,7 @@ func (r *Registry) Claim(keys []Key) error {
 // it stopping: a daemon started while the previous one hands over (an
 // init script's restart, which does not wait for the old daemon to exit)
 // takes over when the old one is gone instead of refusing.
-func (r *Registry) lock(k Key, f *os.File) error {
+func (r *Registry) lock(ctx context.Context, k Key, f *os.File) error {
 	start := time.Now()
 	deadline := start.Add(r.stoppingWait)
 	var w *Wait // the wait under way, once the owner was seen stopping
@@ -264,7 +279,15 @@ func (r *Registry) lock(k Key, f *os.File) error {
 				r.waiting(*w)
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			if r.waiting != nil {
+				w.Took, w.Canceled = time.Since(start), true
+				r.waiting(*w)
+			}
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 
