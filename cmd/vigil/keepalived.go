@@ -21,6 +21,14 @@ const keepalivedName = "keepalived"
 // process named there.
 const keepalivedPidFile = "/run/keepalived.pid"
 
+// keepalivedVRRPPidFile and keepalivedCheckersPidFile are where keepalived
+// 2.2.7 writes the pids of its VRRP and checker children unless -r or -c
+// say otherwise; scripts signal them (kill -HUP $(cat /run/vrrp.pid)).
+const (
+	keepalivedVRRPPidFile     = "/run/vrrp.pid"
+	keepalivedCheckersPidFile = "/run/checkers.pid"
+)
+
 // keepalivedPersona is keepalived's name, pid file and fork.
 var keepalivedPersona = persona{name: keepalivedName, childEnv: "VIGIL_KEEPALIVED_DAEMON"}
 
@@ -48,10 +56,7 @@ scan:
 		}
 	}
 	kf := scanKeepalivedFlags(args)
-	if !kf.pidSet {
-		// First, so a -p later on the line still wins.
-		args = append([]string{"--pid=" + keepalivedPidFile}, args...)
-	}
+	args = kf.withDefaults(args)
 	if kf.dontFork || kf.configTest {
 		return runRun(args, stdout, stderr)
 	}
@@ -63,6 +68,25 @@ scan:
 type keepalivedFlags struct {
 	dontFork, configTest, pidSet bool
 	pid                          string
+	// vrrpPidSet, checkPidSet: -r, -c given.
+	vrrpPidSet, checkPidSet bool
+}
+
+// withDefaults puts keepalived's default pid files before args, for those
+// the line does not name (first, so that a flag later on the line still
+// wins).
+func (k keepalivedFlags) withDefaults(args []string) []string {
+	var d []string
+	if !k.pidSet {
+		d = append(d, "--pid="+keepalivedPidFile)
+	}
+	if !k.vrrpPidSet {
+		d = append(d, "--vrrp_pid="+keepalivedVRRPPidFile)
+	}
+	if !k.checkPidSet {
+		d = append(d, "--checkers_pid="+keepalivedCheckersPidFile)
+	}
+	return append(d, args...)
 }
 
 func (k keepalivedFlags) pidFile() string {
@@ -98,6 +122,12 @@ func scanKeepalivedFlags(args []string) keepalivedFlags {
 					val = args[i]
 				}
 				k.pidSet, k.pid = true, val
+			case "vrrp_pid", "checkers_pid":
+				if !hasVal && i+1 < len(args) {
+					i++
+				}
+				k.vrrpPidSet = k.vrrpPidSet || name == "vrrp_pid"
+				k.checkPidSet = k.checkPidSet || name == "checkers_pid"
 			}
 			continue
 		}
@@ -120,8 +150,13 @@ func scanKeepalivedFlags(args []string) keepalivedFlags {
 				i++
 				val = args[i]
 			}
-			if c == 'p' {
+			switch c {
+			case 'p':
 				k.pidSet, k.pid = true, val
+			case 'r':
+				k.vrrpPidSet = true
+			case 'c':
+				k.checkPidSet = true
 			}
 			break
 		}

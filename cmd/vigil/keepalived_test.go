@@ -45,6 +45,48 @@ func TestScanKeepalivedFlags(t *testing.T) {
 	}
 }
 
+// TestKeepalivedDefaultPidFiles: under keepalived's name vigil writes
+// keepalived 2.2.7's pid files where keepalived does unless -p, -r or -c
+// name others (/run/vrrp.pid, /run/checkers.pid: scripts signal the pids
+// there), the VRRP one when VRRP instances run, the checker one when
+// virtual servers do (keepalived starts no child for a part the
+// configuration lacks).
+func TestKeepalivedDefaultPidFiles(t *testing.T) {
+	for _, c := range []struct {
+		args            string
+		main, vrrp, chk string
+	}{
+		{"-D -f /etc/keepalived/keepalived.conf", keepalivedPidFile, keepalivedVRRPPidFile, keepalivedCheckersPidFile},
+		{"-p /tmp/k.pid", "/tmp/k.pid", keepalivedVRRPPidFile, keepalivedCheckersPidFile},
+		{"-r /tmp/v.pid -c /tmp/c.pid", keepalivedPidFile, "/tmp/v.pid", "/tmp/c.pid"},
+		{"--vrrp_pid=/tmp/v.pid -f /etc/c.conf", keepalivedPidFile, "/tmp/v.pid", keepalivedCheckersPidFile},
+		{"-Dr/tmp/v.pid --checkers_pid /tmp/c.pid", keepalivedPidFile, "/tmp/v.pid", "/tmp/c.pid"},
+	} {
+		args := strings.Fields(c.args)
+		f, err := parseRunFlags(scanKeepalivedFlags(args).withDefaults(args), io.Discard)
+		if err != nil {
+			t.Fatalf("%q: %v", c.args, err)
+		}
+		if f.pidFile != c.main || f.vrrpPid != c.vrrp || f.checkPid != c.chk {
+			t.Errorf("%q: pid files %q %q %q, want %q %q %q", c.args, f.pidFile, f.vrrpPid, f.checkPid, c.main, c.vrrp, c.chk)
+		}
+	}
+	f := runFlags{pidFile: "/run/k.pid", vrrpPid: "/run/v.pid", checkPid: "/run/c.pid"}
+	for _, c := range []struct {
+		vrrp, chk bool
+		want      string
+	}{
+		{true, false, "/run/k.pid /run/v.pid"},
+		{false, true, "/run/k.pid /run/c.pid"},
+		{true, true, "/run/k.pid /run/v.pid /run/c.pid"},
+		{false, false, "/run/k.pid"},
+	} {
+		if got := strings.Join(f.pidFiles(c.vrrp, c.chk), " "); got != c.want {
+			t.Errorf("pidFiles(vrrp %v, checker %v) = %q, want %q", c.vrrp, c.chk, got, c.want)
+		}
+	}
+}
+
 // TestDispatchAsKeepalived: installed as keepalived, vigil answers
 // keepalived's -v and -t instead of "unknown command".
 func TestDispatchAsKeepalived(t *testing.T) {
@@ -66,7 +108,7 @@ func TestDispatchAsKeepalived(t *testing.T) {
 	}
 	out.Reset()
 	errb.Reset()
-	if code := dispatchAs("keepalived", []string{"--dont-fork", "-D", "-t", "-f", conf}, &out, &errb); code != 0 || !strings.Contains(out.String(), "VI_1") {
+	if code := dispatchAs("keepalived", []string{"--dont-fork", "-D", "-t", "-f", conf}, &out, &errb); code != 0 || out.Len() != 0 || errb.Len() != 0 {
 		t.Errorf("keepalived --dont-fork -D -t -f: exit %d, out %q, err %q", code, out.String(), errb.String())
 	}
 }
@@ -97,7 +139,7 @@ func TestKeepalivedCommandLineExtras(t *testing.T) {
 	if err := os.WriteFile(conf, []byte("vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 55\n priority 100\n virtual_ipaddress {\n  192.168.1.100/24\n }\n}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, errb := run("-D", "-x", "-B", "--all", "-m", "-e", "-a", "-u", "022", "-Mcore", "-b", "/run/bfd.pid", "-A", "/run/agentx", "-Dxt", "-f", conf); code != 0 || !strings.Contains(out, "VI_1") {
+	if code, out, errb := run("-D", "-x", "-B", "--all", "-m", "-e", "-a", "-u", "022", "-Mcore", "-b", "/run/bfd.pid", "-A", "/run/agentx", "-Dxt", "-f", conf); code != 0 || out != "" || errb != "" {
 		t.Errorf("DAEMON_ARGS flags with -t: exit %d, out %q, err %q", code, out, errb)
 	}
 	if code, _, errb := run("-n", "-s", "blue", "-f", conf); code != 2 || !strings.Contains(errb, "ip netns exec blue") {
@@ -147,7 +189,8 @@ virtual_ipaddress {
 	ssd := func(args ...string) (string, error) {
 		return h.Run("start-stop-daemon", append([]string{"--pidfile", pid, "--exec", link}, args...)...)
 	}
-	daemonArgs := []string{"--", "-D", "-f", conf, "-p", pid, "--api-socket", sock}
+	vrrpPid, checkPid := filepath.Join(dir, "vrrp.pid"), filepath.Join(dir, "checkers.pid")
+	daemonArgs := []string{"--", "-D", "-f", conf, "-p", pid, "-r", vrrpPid, "-c", checkPid, "--api-socket", sock}
 	if out, err := ssd(append([]string{"--start"}, daemonArgs...)...); err != nil {
 		t.Fatalf("start-stop-daemon --start: %v\n%s", err, out)
 	}
@@ -186,18 +229,32 @@ virtual_ipaddress {
 	if out, err := ssd("--stop", "--signal", "1"); err != nil {
 		t.Errorf("reload (--signal 1): %v\n%s", err, out)
 	}
+	// keepalived's VRRP child pid file names the process that runs VRRP,
+	// this one (kill -HUP $(cat /run/vrrp.pid) reloads); no checker runs
+	// without virtual servers, so there is no checker pid file, as with
+	// keepalived.
+	if b, err := os.ReadFile(vrrpPid); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(n) {
+		t.Errorf("vrrp pid file: %q, %v; want %d", b, err, n)
+	} else if out, err := h.Run("sh", "-c", "kill -HUP $(cat "+vrrpPid+")"); err != nil {
+		t.Errorf("kill -HUP $(cat vrrp.pid): %v\n%s", err, out)
+	}
+	if _, err := os.Stat(checkPid); !os.IsNotExist(err) {
+		t.Errorf("checker pid file without virtual servers: %v", err)
+	}
 	if out, err := ssd("--stop", "--retry", "20"); err != nil {
 		t.Fatalf("start-stop-daemon --stop: %v\n%s", err, out)
 	}
-	if _, err := os.Stat(pid); !os.IsNotExist(err) {
-		t.Errorf("pid file after stop: %v", err)
+	for _, p := range []string{pid, vrrpPid} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("pid file %s after stop: %v", p, err)
+		}
 	}
 
 	bad := filepath.Join(dir, "bad.conf")
 	if err := os.WriteFile(bad, []byte("vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 300\n}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := h.Run(link, "-f", bad, "-p", filepath.Join(dir, "bad.pid"), "--api-socket", filepath.Join(dir, "bad.sock"))
+	out, err := h.Run(link, "-f", bad, "-p", filepath.Join(dir, "bad.pid"), "-r", vrrpPid, "-c", checkPid, "--api-socket", filepath.Join(dir, "bad.sock"))
 	if err == nil || !strings.Contains(out, "exited at start") {
 		t.Errorf("keepalived with a refused configuration: %v\n%s", err, out)
 	}
@@ -256,6 +313,14 @@ func TestConfigTestExitStatus(t *testing.T) {
 				var out, errb bytes.Buffer
 				if code := dispatchAs(cl.args[0], cl.args[1:], &out, &errb); code != cl.want {
 					t.Errorf("%s: exit %d, want %d\n%s", cl.name, code, cl.want, errb.String())
+				}
+				// keepalived -t writes nothing on stdout, whatever the
+				// file; vigil's file:line diagnostics stay on stderr.
+				if cl.name != "vigil check" && out.Len() != 0 {
+					t.Errorf("%s: stdout %q, want nothing (keepalived -t prints on stderr only)", cl.name, out.String())
+				}
+				if c.keepalived != 0 && cl.name != "vigil check" && !strings.Contains(errb.String(), c.file) {
+					t.Errorf("%s: stderr %q does not name %s", cl.name, errb.String(), c.file)
 				}
 			}
 		})

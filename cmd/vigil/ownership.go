@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/engine"
@@ -15,8 +18,11 @@ import (
 // spec in its network namespace, or says who already is: another vigil
 // (by its lock, naming its pid and command line) or a keepalived whose
 // configuration uses one of them. The caller closes the registry at exit,
-// which gives the routers up.
-func claimOwnership(spec runspec.Spec, configID string) (*owner.Registry, error) {
+// which gives the routers up. A router whose owner is stopping (an init
+// script's restart that does not wait for the old daemon) is waited for,
+// bounded, and the wait logged on log; it ends with ctx (the daemon is
+// told to stop meanwhile).
+func claimOwnership(ctx context.Context, spec runspec.Spec, configID string, log *slog.Logger) (*owner.Registry, error) {
 	keys := engine.OwnerKeys(spec)
 	procs, err := owner.Keepalived("")
 	if err != nil {
@@ -32,11 +38,29 @@ func claimOwnership(spec runspec.Spec, configID string) (*owner.Registry, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := reg.Claim(keys); err != nil {
+	reg.OnWait(func(w owner.Wait) { logOwnerWait(log, w) })
+	if err := reg.ClaimContext(ctx, keys); err != nil {
 		reg.Close()
 		return nil, err
 	}
 	return reg, nil
+}
+
+// logOwnerWait says that this daemon waits for a predecessor that is
+// stopping (it hands its addresses over before it exits), and how the wait
+// ended.
+func logOwnerWait(log *slog.Logger, w owner.Wait) {
+	switch {
+	case w.Took == 0:
+		log.Warn("a previous vigil is stopping and still holds the virtual router: waiting for it to exit before starting",
+			"router", w.Key.String(), "pid", w.PID, "up_to", w.Bound)
+	case w.Canceled:
+		log.Info("told to stop while waiting for the previous vigil: not starting", "router", w.Key.String(), "pid", w.PID, "waited", w.Took.Round(time.Millisecond))
+	case w.Done:
+		log.Info("the previous vigil exited: taking the virtual router over", "router", w.Key.String(), "pid", w.PID, "waited", w.Took.Round(time.Millisecond))
+	default:
+		log.Error("the previous vigil is still stopping: giving up the wait", "router", w.Key.String(), "pid", w.PID, "waited", w.Took.Round(time.Millisecond))
+	}
 }
 
 // keepalivedKeys reads the virtual routers of a keepalived configuration

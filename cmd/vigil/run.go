@@ -29,7 +29,9 @@ type runFlags struct {
 	file       string
 	configID   string
 	apiSocket  string
-	pidFiles   []string
+	pidFile    string // --pid: the main pid file
+	vrrpPid    string // --vrrp_pid: keepalived's VRRP child pid file
+	checkPid   string // --checkers_pid: keepalived's checker child pid file
 	vrrpOnly   bool
 	checkOnly  bool
 	configTest bool
@@ -63,16 +65,14 @@ type runFlags struct {
 
 func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 	var f runFlags
-	var vrrpPid, checkPid string
 	fs := newFlagSet("run", "[-f FILE] [flags]", stderr)
 	fs.StringVarP(&f.file, "use-file", "f", "/etc/keepalived/keepalived.conf", "configuration file")
 	fs.StringVarP(&f.configID, "config-id", "i", "", "configuration id for @id conditional lines (default: short host name)")
 	fs.StringVar(&f.apiSocket, "api-socket", api.DefaultSocket, "control API unix socket (mode 0600)")
-	var pidFile string
-	fs.StringVarP(&pidFile, "pid", "p", "", "write the process ID to this file (keepalived -p)")
-	fs.StringVar(&pidFile, "pid-file", "", "same as --pid")
-	fs.StringVarP(&vrrpPid, "vrrp_pid", "r", "", "keepalived's VRRP child pid file: vigil is one process and writes its own pid there")
-	fs.StringVarP(&checkPid, "checkers_pid", "c", "", "keepalived's checker child pid file: as --vrrp_pid")
+	fs.StringVarP(&f.pidFile, "pid", "p", "", "write the process ID to this file (keepalived -p)")
+	fs.StringVar(&f.pidFile, "pid-file", "", "same as --pid")
+	fs.StringVarP(&f.vrrpPid, "vrrp_pid", "r", "", "keepalived's VRRP child pid file, written when VRRP instances run: vigil is one process and writes its own pid there")
+	fs.StringVarP(&f.checkPid, "checkers_pid", "c", "", "keepalived's checker child pid file, written when virtual servers run: as --vrrp_pid")
 	fs.BoolVarP(&f.vrrpOnly, "vrrp", "P", false, "run only VRRP (no virtual servers)")
 	fs.BoolVarP(&f.checkOnly, "check", "C", false, "run only virtual servers and their checkers (no VRRP)")
 	fs.BoolVarP(&f.configTest, "config-test", "t", false, "check the configuration and exit with keepalived -t's status: 0 clean, 5 warnings only, 4 errors or an unreadable file, 6 scripts without enable_script_security")
@@ -136,12 +136,27 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 	if f.vrrpOnly && f.checkOnly {
 		return f, errors.New("--vrrp and --check exclude each other")
 	}
-	for _, p := range []string{pidFile, vrrpPid, checkPid} {
-		if p != "" {
-			f.pidFiles = append(f.pidFiles, p)
+	return f, nil
+}
+
+// pidFiles are the pid files the daemon writes: the main one (--pid), and
+// keepalived's VRRP and checker child pid files (--vrrp_pid,
+// --checkers_pid) when keepalived 2.2.7 would start that child, that is
+// when the configuration has VRRP instances (vrrp) or virtual servers
+// (checker) that this daemon runs. vigil is one process: its own pid goes
+// in each, so that `kill -HUP $(cat /run/vrrp.pid)` reloads and SIGUSR1
+// dumps as with keepalived.
+func (f runFlags) pidFiles(vrrp, checker bool) []string {
+	var out []string
+	for _, p := range []struct {
+		path string
+		runs bool
+	}{{f.pidFile, true}, {f.vrrpPid, vrrp}, {f.checkPid, checker}} {
+		if p.path != "" && p.runs {
+			out = append(out, p.path)
 		}
 	}
-	return f, nil
+	return out
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -170,7 +185,9 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if f.configTest {
-		args := []string{"-f", f.file, "-i", f.configID}
+		// keepalived 2.2.7's -t prints nothing on stdout, its
+		// messages go to stderr: the diagnostics alone (-q), on stderr.
+		args := []string{"-q", "-f", f.file, "-i", f.configID}
 		if f.limits != (config.Limits{}) {
 			// Unset fields stay 0 here and take their defaults in Load.
 			for _, kv := range limitArgs(f.limits) {

@@ -41,7 +41,8 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 	// binary pages the text releaser dropped: it drops them again.
 	d.quiet = newQuietRelease(snapshotQuiet, releaseGap, eventGap, busyGC(f.gcPercent), quietGC(f.gcPercent, d.pages.Kick))
 	u.push(d.quiet.stop)
-	cleanup, err := writePidFiles(f.pidFiles)
+	keepalived := d.runsKeepalived()
+	cleanup, err := writePidFiles(f.pidFiles(keepalived && !f.checkOnly && len(l.spec.Instances) > 0, keepalived && !f.vrrpOnly && len(l.dir.VirtualServers) > 0))
 	if err != nil {
 		return err
 	}
@@ -65,7 +66,12 @@ func daemonMain(ctx context.Context, f runFlags, log *slog.Logger) error {
 	if err := d.createDirector(l); err != nil {
 		return err
 	}
-	if err := d.openEngine(l, n, bg, &u); err != nil {
+	if err := d.openEngine(ctx, l, n, bg, &u); err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// Stopped while waiting for a predecessor that is
+			// stopping: nothing ran, the pid files go now.
+			return nil
+		}
 		return err
 	}
 	if err := d.createHeartbeat(bg); err != nil {
@@ -319,11 +325,11 @@ func (d *daemon) createDirector(l loaded) error {
 // openEngine claims the configuration's addresses and interfaces, opens
 // the kernel's sockets, starts conntrack_sync and lvs_sync_daemon and
 // builds the VRRP engine (nothing with -C); run starts it.
-func (d *daemon) openEngine(l loaded, n notifiers, bg *group, u *undo) error {
+func (d *daemon) openEngine(ctx context.Context, l loaded, n notifiers, bg *group, u *undo) error {
 	if !d.runsKeepalived() || d.flags.checkOnly {
 		return nil
 	}
-	reg, err := claimOwnership(l.spec, configID(d.flags.configID))
+	reg, err := claimOwnership(ctx, l.spec, configID(d.flags.configID), d.log)
 	if err != nil {
 		return err
 	}

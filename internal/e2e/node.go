@@ -119,7 +119,9 @@ func (n *Node) Start() error {
 			if err := os.Symlink(n.Bin, name); err != nil && !errors.Is(err, os.ErrExist) {
 				return fmt.Errorf("e2e: %w", err)
 			}
-			args = append([]string{"--dont-fork", "-D", "-f", n.ConfPath(), "-p", n.PidFile(), "--api-socket", n.Socket()}, n.Args...)
+			// keepalived's pid files, in Dir as a real keepalived's.
+			args = append([]string{"--dont-fork", "-D", "-f", n.ConfPath(), "-p", n.PidFile(),
+				"-r", filepath.Join(n.Dir, "vrrp.pid"), "-c", filepath.Join(n.Dir, "checkers.pid"), "--api-socket", n.Socket()}, n.Args...)
 		}
 		// The dumps (SIGUSR1, SIGUSR2, signal 36) go to Dir, as keepalived's.
 		args = append(append(append([]string{"TMPDIR=" + n.Dir}, n.Env...), name), args...)

@@ -397,12 +397,132 @@ func TestRestartWithoutWaiting(t *testing.T) {
 	if !old.Proc().Wait(15 * time.Second) {
 		t.Fatalf("the old daemon still runs 15 s after SIGTERM:\n%s", old.Log())
 	}
+	exited := time.Now()
 	if err := again.WaitState("VI_1", "MASTER", 15*time.Second); err != nil {
 		t.Fatalf("the restarted daemon: %v\n%s", err, again.Log())
 	}
 	e.waitHolds(e.node(0), ownVIP, true, 5*time.Second)
+	t.Logf("FIGURE restart of a lone master (advert_int 0.5): the new daemon holds the VIP %.0f ms after the old one exited", ms(time.Since(exited)))
+	// The new daemon said that it waited, for whom, and that it took over
+	// once the old one was gone (never both running VRRP at once).
+	for _, want := range []string{"a previous vigil is stopping and still holds the virtual router", "pid=" + strconv.Itoa(old.Pid()), "the previous vigil exited: taking the virtual router over"} {
+		if !waitLogged(again, want) {
+			t.Errorf("the restarted daemon's log lacks %q:\n%s", want, again.Log())
+		}
+	}
 	b, err := os.ReadFile(old.PidFile())
 	if want := strconv.Itoa(again.Pid()); err != nil || strings.TrimSpace(string(b)) != want {
 		t.Errorf("pid file after the restart: %q, %v; want %s (the old daemon's exit removed the new one's?)", b, err, want)
+	}
+	// A start beside a daemon that runs (not stopping) is still refused,
+	// at once, as keepalived refuses it.
+	third := e2e.NewNode(e2e.Vigil, e.node(0), netnstest.VigilBinary(t), old.Dir)
+	start := time.Now()
+	if err := third.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(third.Kill)
+	if !third.Proc().Wait(3 * time.Second) {
+		t.Fatalf("a second start beside a running daemon still runs after 3 s:\n%s", third.Log())
+	}
+	if !strings.Contains(third.Log(), "process "+strconv.Itoa(again.Pid())+" is running") {
+		t.Errorf("a second start beside a running daemon: %s", third.Log())
+	}
+	t.Logf("FIGURE a second start beside a running daemon refused after %.0f ms", ms(time.Since(start)))
+}
+
+// TestRestartTwice: two init-script restarts of a lone master, the second
+// while the first one's daemon still waits for the handing-over one. The
+// waiting daemon, told to stop, gives up at once and drops its pid file, so
+// the third start is not refused; it takes over once the first daemon is
+// gone. (The waiting daemon used to go on waiting, keep its pid file, make
+// the third start fail, then start and stop: no daemon at the end.)
+func TestRestartTwice(t *testing.T) {
+	e := newEnv(t, "restart2", 1)
+	conf := ownInstance(0, ownLines)
+	conf.Instances[0].AdvertInt = "0.5" // a handover of about 2.5 s alone
+	first := e.start(e2e.Vigil, 0, conf)
+	e.waitHolds(e.node(0), ownVIP, true, 20*time.Second)
+	restart := func(old *e2e.Node) *e2e.Node {
+		t.Helper()
+		if err := old.Proc().Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		nd := e2e.NewNode(e2e.Vigil, e.node(0), netnstest.VigilBinary(t), first.Dir)
+		if err := nd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nd.Kill)
+		return nd
+	}
+	second := restart(first)
+	if !waitLogged(second, "a previous vigil is stopping") {
+		t.Fatalf("the second daemon does not wait for the first:\n%s", second.Log())
+	}
+	third := restart(second)
+	if !second.Proc().Wait(2 * time.Second) {
+		t.Fatalf("the second daemon, told to stop while it waited, still runs:\n%s", second.Log())
+	}
+	if !first.Proc().Wait(15 * time.Second) {
+		t.Fatalf("the first daemon still runs 15 s after SIGTERM:\n%s", first.Log())
+	}
+	if err := third.WaitState("VI_1", "MASTER", 15*time.Second); err != nil {
+		t.Fatalf("the third daemon: %v\n%s\n--- second:\n%s", err, third.Log(), second.Log())
+	}
+	e.waitHolds(e.node(0), ownVIP, true, 5*time.Second)
+	if !strings.Contains(second.Log(), "told to stop while waiting for the previous vigil") {
+		t.Errorf("the second daemon's log:\n%s", second.Log())
+	}
+	b, err := os.ReadFile(first.PidFile())
+	if want := strconv.Itoa(third.Pid()); err != nil || strings.TrimSpace(string(b)) != want {
+		t.Errorf("pid file after two restarts: %q, %v; want %s", b, err, want)
+	}
+}
+
+// TestRestartWithoutWaitingWithPeer: the init script's restart (SIGTERM,
+// one second, start) of a master with a low-priority backup at advert_int
+// 1: the master hands over until the backup's first advert, which comes
+// after the backup's skew time (about 0.96 s at priority 10), so the start
+// comes while the old master still runs. The backup takes over while the
+// master is away, and the restarted master, the higher priority, takes the
+// address back.
+func TestRestartWithoutWaitingWithPeer(t *testing.T) {
+	e := newEnv(t, "rstpeer", 2)
+	confs := []e2e.Conf{ownInstance(0, ownLines), ownInstance(1, ownLines)}
+	for _, c := range confs {
+		c.Instances[0].AdvertInt = "1"
+	}
+	confs[1].Instances[0].Priority = 10
+	old := e.start(e2e.Vigil, 0, confs[0])
+	backup := e.start(e2e.Vigil, 1, confs[1])
+	e.waitHolds(e.node(0), ownVIP, true, 20*time.Second)
+	if err := backup.WaitState("VI_1", "BACKUP", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Proc().Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	again := e2e.NewNode(e2e.Vigil, e.node(0), netnstest.VigilBinary(t), old.Dir)
+	if err := again.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(again.Kill)
+	if !old.Proc().Wait(15 * time.Second) {
+		t.Fatalf("the old daemon still runs 15 s after SIGTERM:\n%s", old.Log())
+	}
+	if err := again.WaitState("VI_1", "MASTER", 15*time.Second); err != nil {
+		t.Fatalf("the restarted daemon: %v\n%s", err, again.AllLogs())
+	}
+	if err := backup.WaitState("VI_1", "BACKUP", 5*time.Second); err != nil {
+		t.Fatalf("the backup: %v", err)
+	}
+	e.waitHolds(e.node(0), ownVIP, true, 5*time.Second)
+	e.waitHolds(e.node(1), ownVIP, false, 5*time.Second)
+	// The backup held the address while the master was away, and gave
+	// it back: BACKUP>MASTER, then MASTER>BACKUP.
+	if tr := strings.Join(vigilTransitions(backup.Log(), "VI_1"), " "); !strings.Contains(tr, "BACKUP>MASTER MASTER>BACKUP") {
+		t.Errorf("the backup's transitions: %q, want it master while the master restarted, backup after\n%s", tr, backup.Log())
 	}
 }

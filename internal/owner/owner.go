@@ -16,6 +16,7 @@
 package owner
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -84,6 +85,31 @@ type Registry struct {
 	// stoppingWait bounds how long Claim waits for a virtual router whose
 	// owner is stopping.
 	stoppingWait time.Duration
+	// waiting (nil: none) is told when Claim starts and ends a wait for a
+	// stopping owner.
+	waiting func(Wait)
+}
+
+// Wait is Claim's wait for a virtual router whose owner is stopping.
+type Wait struct {
+	Key   Key
+	PID   int           // the stopping owner
+	Bound time.Duration // how long Claim waits at most
+	// Took is how long the wait lasted, 0 when it begins; Done reports
+	// whether the owner let the router go (false: the bound passed).
+	Took time.Duration
+	Done bool
+	// Canceled: the wait ended with Claim's context (this daemon is told
+	// to stop).
+	Canceled bool
+}
+
+// OnWait has f told when Claim begins to wait for a stopping owner and
+// when that wait ends, for the log.
+func (r *Registry) OnWait(f func(Wait)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.waiting = f
 }
 
 // NetnsID names the calling thread's network namespace (its inode).
@@ -173,7 +199,13 @@ func (r *Registry) Alone() bool { return r.alone }
 // Claim takes every key, or none: on a conflict it returns a
 // *ConflictError (joined, one per key) and holds none of the new keys.
 // Keys already held are kept.
-func (r *Registry) Claim(keys []Key) error {
+func (r *Registry) Claim(keys []Key) error { return r.ClaimContext(context.Background(), keys) }
+
+// ClaimContext is Claim whose wait for a stopping owner ends with ctx (an
+// error wrapping ctx.Err()): a daemon told to stop while it waits for its
+// predecessor gives up at once, so that the start that follows (a second
+// restart) is not refused through its pid file.
+func (r *Registry) ClaimContext(ctx context.Context, keys []Key) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var taken []Key
@@ -187,7 +219,12 @@ func (r *Registry) Claim(keys []Key) error {
 			errs = append(errs, fmt.Errorf("owner: %s: %w", k, err))
 			continue
 		}
-		if err := r.lock(f); err != nil {
+		if err := r.lock(ctx, k, f); err != nil {
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				errs = append(errs, fmt.Errorf("owner: %s: stopped while waiting for its stopping owner: %w", k, err))
+				f.Close()
+				continue
+			}
 			errs = append(errs, conflict(k, f))
 			f.Close()
 			continue
@@ -211,19 +248,46 @@ func (r *Registry) Claim(keys []Key) error {
 // it stopping: a daemon started while the previous one hands over (an
 // init script's restart, which does not wait for the old daemon to exit)
 // takes over when the old one is gone instead of refusing.
-func (r *Registry) lock(f *os.File) error {
-	deadline := time.Now().Add(r.stoppingWait)
+func (r *Registry) lock(ctx context.Context, k Key, f *os.File) error {
+	start := time.Now()
+	deadline := start.Add(r.stoppingWait)
+	var w *Wait // the wait under way, once the owner was seen stopping
 	for {
 		err := flock(f, unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil || !errors.Is(err, unix.EWOULDBLOCK) {
+			if w != nil && r.waiting != nil {
+				w.Took, w.Done = time.Since(start), err == nil
+				r.waiting(*w)
+			}
 			return err
 		}
 		b := make([]byte, 64)
 		n, _ := f.ReadAt(b, 0)
-		if !strings.HasSuffix(strings.TrimSpace(string(b[:n])), strings.TrimSpace(stoppingMark)) || time.Now().After(deadline) {
+		text := strings.TrimSpace(string(b[:n]))
+		stopping := strings.HasSuffix(text, strings.TrimSpace(stoppingMark))
+		if !stopping || time.Now().After(deadline) {
+			if w != nil && r.waiting != nil {
+				w.Took = time.Since(start)
+				r.waiting(*w)
+			}
 			return err
 		}
-		time.Sleep(20 * time.Millisecond)
+		if w == nil {
+			pid, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(text, strings.TrimSpace(stoppingMark))))
+			w = &Wait{Key: k, PID: pid, Bound: r.stoppingWait}
+			if r.waiting != nil {
+				r.waiting(*w)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if r.waiting != nil {
+				w.Took, w.Canceled = time.Since(start), true
+				r.waiting(*w)
+			}
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package owner
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -253,6 +254,8 @@ func TestClaimWaitsForAStoppingOwner(t *testing.T) {
 	}
 	defer b.Close()
 	b.stoppingWait = 10 * time.Second
+	var waits []Wait
+	b.OnWait(func(w Wait) { waits = append(waits, w) })
 	start := time.Now()
 	var ce *ConflictError
 	if err := b.Claim([]Key{k}); !errors.As(err, &ce) || time.Since(start) > 2*time.Second {
@@ -275,6 +278,12 @@ func TestClaimWaitsForAStoppingOwner(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the claim still waits after the stopping owner exited")
 	}
+	// The wait is told as it begins (for the log: who, how long at
+	// most) and as it ends; a running owner is no wait.
+	if len(waits) != 2 || waits[0] != (Wait{Key: k, PID: os.Getpid(), Bound: 10 * time.Second}) ||
+		waits[1].Key != k || waits[1].PID != os.Getpid() || !waits[1].Done || waits[1].Took < 200*time.Millisecond {
+		t.Errorf("waits told: %+v; want its start (pid %d, bound 10s) and its end (done, 200 ms or more)", waits, os.Getpid())
+	}
 	// A stopping owner that outlasts the wait: a conflict naming it.
 	c, err := Open(dir)
 	if err != nil {
@@ -283,7 +292,52 @@ func TestClaimWaitsForAStoppingOwner(t *testing.T) {
 	defer c.Close()
 	b.Stopping()
 	c.stoppingWait = 100 * time.Millisecond
+	waits = nil
+	c.OnWait(func(w Wait) { waits = append(waits, w) })
 	if err := c.Claim([]Key{k}); !errors.As(err, &ce) || ce.PID != os.Getpid() {
 		t.Fatalf("claim past the wait: %v, want a conflict naming pid %d", err, os.Getpid())
+	}
+	if len(waits) != 2 || waits[1].Done || waits[1].Took < 100*time.Millisecond {
+		t.Errorf("waits told past the bound: %+v; want its start and an end not done", waits)
+	}
+}
+
+// TestClaimStopsWaitingWithItsContext: a daemon told to stop while it
+// waits for a stopping owner (a second restart within the first one's
+// handover) gives up at once instead of waiting out the handover, so that
+// its pid file does not refuse the start that follows.
+func TestClaimStopsWaitingWithItsContext(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	k := Key{"eth0", false, 56}
+	if err := a.Claim([]Key{k}); err != nil {
+		t.Fatal(err)
+	}
+	a.Settle()
+	a.Stopping()
+	b, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.stoppingWait = 20 * time.Second
+	var waits []Wait
+	b.OnWait(func(w Wait) { waits = append(waits, w) })
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	err = b.ClaimContext(ctx, []Key{k})
+	if !errors.Is(err, context.Canceled) || time.Since(start) > 2*time.Second {
+		t.Fatalf("claim whose context ends while it waits: %v after %v, want context.Canceled within 2 s", err, time.Since(start))
+	}
+	if len(b.Held()) != 0 {
+		t.Errorf("keys held after a canceled claim: %v", b.Held())
+	}
+	if len(waits) != 2 || !waits[1].Canceled || waits[1].Done {
+		t.Errorf("waits told: %+v; want its start and a canceled end", waits)
 	}
 }
