@@ -100,6 +100,9 @@ type fdTimer struct {
 	bfd       int
 	bwg       sync.WaitGroup
 	backstops atomic.Uint64
+	// btat is the backstop's budget (see backstopBurst), a generic cell
+	// rate: CLOCK_MONOTONIC ns at which the budget is whole again.
+	btat int64
 	// buf and rerr belong to the waiting goroutine (readFn).
 	buf    [8]byte
 	rerr   syscall.Errno
@@ -129,6 +132,25 @@ func newFDTimer(f func(), onThread func() func()) (*fdTimer, error) {
 // it: above the wake-up's usual lateness (tens of µs, a p99 of ~0.2 ms on a
 // loaded guest), so that the backstop rarely fires when nothing is wrong.
 const backstopDelay = 500 * time.Microsecond
+
+// A firing of the backstop costs far more than the expiry it runs. The
+// thread's read(2) goes through the runtime's system call path: back in
+// read after the expiry, the thread holds a P in a system call until the
+// runtime's monitor thread (sysmon) takes it back 10 ms later, and each
+// take-back sets sysmon polling every 20 µs again, about 60 wake-ups before
+// it backs off. On a host whose wake-ups often come late (a busy or noisy
+// hypervisor) the backstop fired several times a second, and sysmon's
+// wake-ups then delayed the timer's own, so the backstop fired more:
+// vigil-bench's scale mode at 1,000 instances measured sysmon at 270-1,280
+// context switches a second and the master at 3.5-4.9 % of a core against
+// 2.8-3.5 % with the backstop's firings rare. So the backstop fires at most
+// backstopBurst times at once and then once per backstopRefill (a rate
+// limit that keeps its cover for the rare, long stalls it is for): while
+// the budget is spent it is left disarmed.
+const (
+	backstopBurst  = 2
+	backstopRefill = time.Second
+)
 
 // startBackstop starts the backstop's threads on two CPUs the process may
 // run on (none with a single CPU: nothing to move to).
@@ -175,9 +197,25 @@ func (t *fdTimer) backstopWait(fd, cpu int) {
 		if err != nil {
 			continue // EINTR
 		}
+		t.spendBackstop()
 		t.backstops.Add(1)
 		t.fn()
 	}
+}
+
+// spendBackstop takes one firing from the backstop's budget.
+func (t *fdTimer) spendBackstop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now, err := t.monoNow(); err == nil {
+		t.btat = max(t.btat, now) + backstopRefill.Nanoseconds()
+	}
+}
+
+// backstopAllowed reports whether the budget has a firing left at now
+// (t.mu held).
+func (t *fdTimer) backstopAllowed(now int64) bool {
+	return now >= t.btat-(backstopBurst-1)*backstopRefill.Nanoseconds()
 }
 
 // state returns the way asked for and whether the timer is closed.
@@ -375,8 +413,9 @@ func (t *fdTimer) armAt(fd int, at int64) error {
 			// poller's fd at once: a backstop would only run the same
 			// expiry again, on a second thread competing with the reader
 			// for the CPUs. It is disarmed (a zero setting) instead.
+			// So is a backstop whose budget is spent.
 			spec.Value = unix.Timespec{}
-			if now, err := t.monoNow(); err == nil && at > now {
+			if now, err := t.monoNow(); err == nil && at > now && t.backstopAllowed(now) {
 				spec.Value = unix.NsecToTimespec(at + backstopDelay.Nanoseconds())
 			}
 			// A refusal leaves the backstop where it was: it fires late

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -303,5 +304,63 @@ func TestFDTimerNoBackstopForPastDeadline(t *testing.T) {
 	}
 	if n := ft.backstops.Load(); n != 1 {
 		t.Errorf("backstops = %d, want 1", n)
+	}
+}
+
+// The backstop fires at most backstopBurst times at once, then once per
+// backstopRefill: while the waiting goroutine is held, the deadlines past
+// the budget run on no backstop thread, and one more runs once the budget
+// has refilled.
+func TestFDTimerBackstopBudget(t *testing.T) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil || set.Count() < 2 {
+		t.Skip("a backstop needs two CPUs")
+	}
+	calls := make(chan struct{}, 16)
+	release := make(chan struct{})
+	var held atomic.Bool
+	ft, err := newFDTimer(func() {
+		calls <- struct{}{}
+		if held.CompareAndSwap(false, true) {
+			<-release // only the first expiry: the backstop threads run on
+		}
+	}, nil)
+	if err != nil {
+		t.Skipf("no timerfd: %v", err)
+	}
+	defer ft.Close()
+	defer close(release)
+	ft.Reset(time.Millisecond)
+	select {
+	case <-calls: // the poller's goroutine now waits in this expiry
+	case <-time.After(10 * time.Second):
+		t.Fatal("no first expiry")
+	}
+	start := time.Now()
+	ran := func(within time.Duration) bool {
+		select {
+		case <-calls:
+			return true
+		case <-time.After(within):
+			return false
+		}
+	}
+	for k := range backstopBurst {
+		ft.Reset(2 * time.Millisecond)
+		if !ran(5 * time.Second) {
+			t.Fatalf("deadline %d within the budget: no backstop run", k+1)
+		}
+	}
+	ft.Reset(2 * time.Millisecond)
+	if since := time.Since(start); since < backstopRefill/2 && ran(50*time.Millisecond) {
+		t.Fatalf("a backstop run past the budget of %d, %v after the first", backstopBurst, since)
+	}
+	time.Sleep(backstopRefill)
+	ft.Reset(2 * time.Millisecond)
+	if !ran(5 * time.Second) {
+		t.Fatal("no backstop run once the budget had refilled")
+	}
+	if n := ft.backstops.Load(); n != backstopBurst+1 {
+		t.Errorf("backstops = %d, want %d", n, backstopBurst+1)
 	}
 }
