@@ -471,7 +471,7 @@ func TestRestartTwice(t *testing.T) {
 		t.Fatalf("the third daemon: %v\n%s\n--- second:\n%s", err, third.Log(), second.Log())
 	}
 	e.waitHolds(e.node(0), ownVIP, true, 5*time.Second)
-	if !strings.Contains(second.Log(), "told to stop while waiting for the previous vigil") {
+	if !waitLogged(second, "told to stop while waiting for the previous vigil") {
 		t.Errorf("the second daemon's log:\n%s", second.Log())
 	}
 	b, err := os.ReadFile(first.PidFile())
@@ -521,7 +521,9 @@ func TestRestartWithoutWaitingWithPeer(t *testing.T) {
 	e.waitHolds(e.node(0), ownVIP, true, 5*time.Second)
 	e.waitHolds(e.node(1), ownVIP, false, 5*time.Second)
 	// The backup held the address while the master was away, and gave
-	// it back: BACKUP>MASTER, then MASTER>BACKUP.
+	// it back: BACKUP>MASTER, then MASTER>BACKUP. Its status says BACKUP
+	// before its log line has been read.
+	waitLogged(backup, "from=MASTER to=BACKUP")
 	if tr := strings.Join(vigilTransitions(backup.Log(), "VI_1"), " "); !strings.Contains(tr, "BACKUP>MASTER MASTER>BACKUP") {
 		t.Errorf("the backup's transitions: %q, want it master while the master restarted, backup after\n%s", tr, backup.Log())
 	}
