@@ -16,16 +16,7 @@ import (
 // whole, from the kernel, and ends with NLMSG_DONE; the loopback interface
 // is in it.
 func TestNLReaderDump(t *testing.T) {
-	s, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
-	if err != nil {
-		t.Skipf("netlink socket: %v", err)
-	}
-	defer s.Close()
-	r, err := newNLReader(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	s, r := testReader(t)
 	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_DUMP)
 	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
 	if err := s.Send(req); err != nil {
@@ -64,15 +55,7 @@ func TestNLReaderParkedStackSmall(t *testing.T) {
 	const n = 16
 	var readers []*nlReader
 	for range n {
-		s, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
-		if err != nil {
-			t.Skipf("netlink socket: %v", err)
-		}
-		defer s.Close()
-		r, err := newNLReader(s)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, r := testReader(t)
 		readers = append(readers, r)
 	}
 	stacks := func() uint64 {
@@ -99,4 +82,21 @@ func TestNLReaderParkedStackSmall(t *testing.T) {
 	if per := grown / n; per > 32<<10 {
 		t.Errorf("%d goroutines parked in receive hold %d KiB of stack each", n, per>>10)
 	}
+}
+
+// testReader opens a NETLINK_ROUTE socket in the test's namespace and an
+// nlReader on it, both closed at the test's end.
+func testReader(t *testing.T) (*nl.NetlinkSocket, *nlReader) {
+	t.Helper()
+	s, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
+	if err != nil {
+		t.Skipf("netlink socket: %v", err)
+	}
+	t.Cleanup(s.Close)
+	r, err := newNLReader(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return s, r
 }
